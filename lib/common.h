@@ -1,0 +1,36 @@
+/* Private helpers shared by the library's .c files. */
+#ifndef BO_COMMON_H
+#define BO_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <brownout/status.h>
+
+/* Record status and a printf-style explanation in err (may be NULL);
+ * returns st so callers can write `return bo_fail(err, BO_EINVAL, ...)`. */
+bo_status bo_fail(struct bo_error *err, bo_status st, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Fill the location fields of err that are non-NULL. */
+void bo_error_where(struct bo_error *err, const char *file, const char *node, const char *op,
+		    const char *field);
+
+/* Overflow-checked size arithmetic: return 0 on overflow. */
+static inline int bo_mul_ok(int64_t a, int64_t b, int64_t *out)
+{
+	return !__builtin_mul_overflow(a, b, out);
+}
+
+/* Read a whole file into a malloc'd buffer, refusing files over max_bytes. */
+bo_status bo_read_file(const char *path, int64_t max_bytes, unsigned char **buf, size_t *len,
+		       struct bo_error *err);
+
+/* Write len bytes to path atomically: PATH.tmp.PID, fsync, rename, fsync dir. */
+bo_status bo_write_file_atomic(const char *path, const void *data, size_t len,
+			       struct bo_error *err);
+
+#define BO_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define BO_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#endif

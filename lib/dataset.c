@@ -1,0 +1,1381 @@
+/* Labelled image datasets: IDX (raw or gzip), CIFAR-10 binary and NumPy.
+ *
+ * Every file is read through zlib's gz* stream API, which passes raw files
+ * through unchanged and decompresses gzip ones, so any format may also be
+ * gzipped. Arrays grow as data arrives rather than being allocated from the
+ * header's claim, so a short file that claims gigabytes cannot make us
+ * allocate them. Offsets in errors are in the uncompressed stream. */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include <brownout/dataset.h>
+
+#include "common.h"
+
+#define DEF_MAX_IMAGES INT64_C(10000000)
+#define DEF_MAX_PIXELS INT64_C(16777216)
+#define DEF_MAX_BYTES (INT64_C(8) << 30)
+
+#define CIFAR_PIXELS 3072
+#define CIFAR_RECORD (1 + CIFAR_PIXELS)
+#define CIFAR_CLASSES 10
+#define CIFAR_CHUNK_RECORDS 256
+#define CIFAR_TRAIN_FILES 5
+
+#define NPY_MAX_HEADER 65536
+#define NPY_MAX_DIMS 8
+
+#define CHUNK_BYTES ((size_t)1 << 20)
+#define PATH_BYTES 4096
+
+struct bo_dataset {
+	enum bo_dataset_format format;
+	int64_t n, c, h, w;
+	unsigned char *u8; /* pixels [n,c,h,w] when stored as bytes */
+	float *f32;        /* pixels [n,c,h,w] when stored as floats */
+	unsigned char *labels;
+	int classes;
+};
+
+struct limits {
+	int64_t images, pixels, bytes;
+};
+
+/* Record status, file, byte offset and explanation in err (may be NULL). */
+static bo_status fail_at(struct bo_error *err, const char *path, int64_t offset, bo_status st,
+			 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static bo_status fail_at(struct bo_error *err, const char *path, int64_t offset, bo_status st,
+			 const char *fmt, ...)
+{
+	if (!err)
+		return st;
+	bo_error_where(err, path, NULL, NULL, NULL);
+	err->offset = offset;
+	err->status = st;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err->text, sizeof(err->text), fmt, ap);
+	va_end(ap);
+	return st;
+}
+
+static bo_status get_limits(const struct bo_dataset_limits *in, struct limits *out,
+			    struct bo_error *err)
+{
+	out->images = DEF_MAX_IMAGES;
+	out->pixels = DEF_MAX_PIXELS;
+	out->bytes = DEF_MAX_BYTES;
+	if (!in)
+		return BO_OK;
+	if (in->max_images < 0 || in->max_pixels < 0 || in->max_bytes < 0)
+		return bo_fail(err, BO_EINVAL, "dataset limits must not be negative");
+	if (in->max_images)
+		out->images = in->max_images;
+	if (in->max_pixels)
+		out->pixels = in->max_pixels;
+	if (in->max_bytes)
+		out->bytes = in->max_bytes;
+	return BO_OK;
+}
+
+/* ---- byte sources: a gzFile plus position bookkeeping ---- */
+
+struct src {
+	gzFile f;
+	const char *path;
+	int64_t pos;   /* uncompressed bytes delivered so far */
+	int gz;        /* the file is gzip-compressed */
+	int gz_trunc;  /* zlib saw the compressed stream end early */
+};
+
+static bo_status src_open(struct src *s, const char *path, struct bo_error *err)
+{
+	struct stat st;
+	memset(s, 0, sizeof(*s));
+	s->path = path;
+	if (stat(path, &st) != 0) {
+		int e = errno;
+		return fail_at(err, path, -1, e == ENOENT ? BO_ENOENT : BO_EIO, "cannot open: %s",
+			       strerror(e));
+	}
+	if (!S_ISREG(st.st_mode))
+		return fail_at(err, path, -1, BO_EIO, "not a regular file");
+	errno = 0;
+	s->f = gzopen(path, "rbe");
+	if (!s->f) {
+		int e = errno;
+		if (!e)
+			return bo_fail(err, BO_ENOMEM, "cannot allocate a zlib stream");
+		return fail_at(err, path, -1, e == ENOENT ? BO_ENOENT : BO_EIO, "cannot open: %s",
+			       strerror(e));
+	}
+	gzbuffer(s->f, 1u << 17);
+	s->gz = !gzdirect(s->f);
+	return BO_OK;
+}
+
+static void src_close(struct src *s)
+{
+	if (s->f)
+		gzclose_r(s->f);
+	s->f = NULL;
+}
+
+/* Read up to n bytes; *got < n only at the end of the data. */
+static bo_status src_read(struct src *s, void *buf, size_t n, size_t *got, struct bo_error *err)
+{
+	unsigned char *p = buf;
+	size_t done = 0;
+	int errnum = Z_OK;
+	while (done < n) {
+		size_t want = BO_MIN(n - done, (size_t)1 << 30);
+		int k = gzread(s->f, p + done, (unsigned)want);
+		if (k <= 0)
+			break;
+		done += (size_t)k;
+	}
+	s->pos += (int64_t)done;
+	*got = done;
+	const char *msg = gzerror(s->f, &errnum);
+	if (errnum == Z_OK)
+		return BO_OK;
+	if (errnum == Z_BUF_ERROR) {
+		/* "unexpected end of file": the caller sees a short read. */
+		s->gz_trunc = 1;
+		return BO_OK;
+	}
+	if (errnum == Z_ERRNO)
+		return fail_at(err, s->path, s->pos, BO_EIO, "read failed: %s", strerror(errno));
+	if (errnum == Z_MEM_ERROR)
+		return bo_fail(err, BO_ENOMEM, "zlib ran out of memory");
+	return fail_at(err, s->path, s->pos, BO_EMALFORMED,
+		       "corrupt gzip data (%s) after %lld bytes of uncompressed data",
+		       msg ? msg : "unknown zlib error", (long long)s->pos);
+}
+
+static bo_status src_truncated(struct src *s, const char *what, int64_t start, int64_t need,
+			       int64_t got, struct bo_error *err)
+{
+	return fail_at(err, s->path, start + got, BO_EMALFORMED,
+		       "truncated %s: expected %lld bytes from byte %lld, got %lld; the %s ends at "
+		       "byte %lld",
+		       what, (long long)need, (long long)start, (long long)got,
+		       s->gz ? "uncompressed data" : "file", (long long)(start + got));
+}
+
+/* Read exactly n bytes or fail naming `what`. */
+static bo_status src_need(struct src *s, void *buf, size_t n, const char *what,
+			  struct bo_error *err)
+{
+	int64_t start = s->pos;
+	size_t got = 0;
+	bo_status rc = src_read(s, buf, n, &got, err);
+	if (rc)
+		return rc;
+	if (got < n)
+		return src_truncated(s, what, start, (int64_t)n, (int64_t)got, err);
+	return BO_OK;
+}
+
+/* The data must end here: no trailing bytes, and a gzip stream must be whole. */
+static bo_status src_expect_end(struct src *s, struct bo_error *err)
+{
+	unsigned char b;
+	size_t got = 0;
+	bo_status rc = src_read(s, &b, 1, &got, err);
+	if (rc)
+		return rc;
+	if (got)
+		return fail_at(err, s->path, s->pos - 1, BO_EMALFORMED,
+			       "unexpected data after the end of the array at byte %lld",
+			       (long long)(s->pos - 1));
+	if (s->gz_trunc)
+		return fail_at(err, s->path, s->pos, BO_EMALFORMED,
+			       "truncated gzip stream: the compressed file ends early (after %lld "
+			       "bytes of uncompressed data)",
+			       (long long)s->pos);
+	return BO_OK;
+}
+
+/* Convert n elements from their file encoding at src into dst. */
+typedef void (*conv_fn)(void *dst, const unsigned char *src, size_t n);
+
+static uint32_t rd_le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t rd_le64(const unsigned char *p)
+{
+	return (uint64_t)rd_le32(p) | (uint64_t)rd_le32(p + 4) << 32;
+}
+
+static uint32_t rd_be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static void conv_f4(void *dst, const unsigned char *src, size_t n)
+{
+	float *d = dst;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u = rd_le32(src + 4 * i);
+		memcpy(&d[i], &u, 4);
+	}
+}
+
+static void conv_f8(void *dst, const unsigned char *src, size_t n)
+{
+	float *d = dst;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t u = rd_le64(src + 8 * i);
+		double v;
+		memcpy(&v, &u, 8);
+		d[i] = (float)v;
+	}
+}
+
+static void conv_u1_i64(void *dst, const unsigned char *src, size_t n)
+{
+	int64_t *d = dst;
+	for (size_t i = 0; i < n; i++)
+		d[i] = src[i];
+}
+
+static void conv_i4_i64(void *dst, const unsigned char *src, size_t n)
+{
+	int64_t *d = dst;
+	for (size_t i = 0; i < n; i++)
+		d[i] = (int32_t)rd_le32(src + 4 * i);
+}
+
+static void conv_i8_i64(void *dst, const unsigned char *src, size_t n)
+{
+	int64_t *d = dst;
+	for (size_t i = 0; i < n; i++)
+		d[i] = (int64_t)rd_le64(src + 8 * i);
+}
+
+/* Read `count` elements of in_size bytes, converted by conv (NULL: copied,
+ * in_size == out_size) into a malloc'd array of out_size-byte elements. The
+ * array grows as data arrives. */
+static bo_status src_read_array(struct src *s, int64_t count, size_t in_size, size_t out_size,
+				conv_fn conv, void **out, const char *what, struct bo_error *err)
+{
+	bo_status rc = BO_OK;
+	unsigned char *dst = NULL, *tmp = NULL;
+	int64_t cap = 0, done = 0, start = s->pos, total_in, total_out;
+	const int64_t chunk = (int64_t)(CHUNK_BYTES / in_size);
+	*out = NULL;
+	if (count <= 0 || !bo_mul_ok(count, (int64_t)in_size, &total_in) ||
+	    !bo_mul_ok(count, (int64_t)out_size, &total_out) || (uint64_t)total_out > SIZE_MAX) {
+		rc = bo_fail(err, BO_EINTERNAL, "bad array size %lld", (long long)count);
+		goto out;
+	}
+	if (conv) {
+		tmp = malloc(CHUNK_BYTES);
+		if (!tmp) {
+			rc = bo_fail(err, BO_ENOMEM, "cannot allocate a read buffer");
+			goto out;
+		}
+	}
+	while (done < count) {
+		int64_t k = BO_MIN(count - done, chunk);
+		if (done + k > cap) {
+			int64_t ncap = BO_MAX(done + k, BO_MIN(count, cap * 2));
+			unsigned char *p = realloc(dst, (size_t)ncap * out_size);
+			if (!p) {
+				rc = bo_fail(err, BO_ENOMEM, "cannot allocate %lld bytes for %s",
+					     (long long)ncap * (long long)out_size, what);
+				goto out;
+			}
+			dst = p;
+			cap = ncap;
+		}
+		unsigned char *into = conv ? tmp : dst + (size_t)done * out_size;
+		size_t want = (size_t)k * in_size, got = 0;
+		rc = src_read(s, into, want, &got, err);
+		if (rc)
+			goto out;
+		if (got < want) {
+			rc = src_truncated(s, what, start, total_in,
+					   done * (int64_t)in_size + (int64_t)got, err);
+			goto out;
+		}
+		if (conv)
+			conv(dst + (size_t)done * out_size, tmp, (size_t)k);
+		done += k;
+	}
+	*out = dst;
+	dst = NULL;
+out:
+	free(tmp);
+	free(dst);
+	return rc;
+}
+
+/* ---- shared checks ---- */
+
+static bo_status check_dims(const char *path, int64_t off, int64_t n, int64_t c, int64_t h,
+			    int64_t w, int64_t esize, const struct limits *lim,
+			    struct bo_error *err)
+{
+	int64_t pix, bytes;
+	if (n <= 0)
+		return fail_at(err, path, off, BO_EMALFORMED, "empty dataset: the file holds 0 images");
+	if (c <= 0 || h <= 0 || w <= 0)
+		return fail_at(err, path, off, BO_EMALFORMED,
+			       "image shape %lldx%lldx%lld has a zero dimension", (long long)c,
+			       (long long)h, (long long)w);
+	if (c > BO_MAX_CHANNELS)
+		return fail_at(err, path, off, BO_EUNSUPPORTED,
+			       "images with %lld channels (shape %lldx%lldx%lld; at most %d "
+			       "channels, in NCHW order)",
+			       (long long)c, (long long)c, (long long)h, (long long)w,
+			       BO_MAX_CHANNELS);
+	if (n > lim->images)
+		return fail_at(err, path, off, BO_ELIMIT, "%lld images, over the limit of %lld",
+			       (long long)n, (long long)lim->images);
+	if (!bo_mul_ok(c, h, &pix) || !bo_mul_ok(pix, w, &pix) || pix > lim->pixels)
+		return fail_at(err, path, off, BO_ELIMIT,
+			       "images of %lldx%lldx%lld pixels, over the limit of %lld per image",
+			       (long long)c, (long long)h, (long long)w, (long long)lim->pixels);
+	if (!bo_mul_ok(n, pix, &bytes) || !bo_mul_ok(bytes, esize, &bytes) || bytes > lim->bytes)
+		return fail_at(err, path, off, BO_ELIMIT,
+			       "%lld images of %lld pixels need more than the limit of %lld bytes",
+			       (long long)n, (long long)pix, (long long)lim->bytes);
+	return BO_OK;
+}
+
+static bo_status count_mismatch(const char *ipath, int64_t ni, const char *lpath, int64_t nl,
+				struct bo_error *err)
+{
+	return fail_at(err, lpath, -1, BO_ESHAPE,
+		       "image count != label count: %s has %lld images but %s has %lld labels",
+		       ipath, (long long)ni, lpath, (long long)nl);
+}
+
+/* ---- IDX ---- */
+
+static int idx_known_type(unsigned t)
+{
+	return t == 0x08 || t == 0x09 || t == 0x0B || t == 0x0C || t == 0x0D || t == 0x0E;
+}
+
+/* Read the magic and ndims big-endian dimensions of an IDX file. */
+static bo_status idx_header(struct src *s, unsigned ndims, uint32_t *dims, struct bo_error *err)
+{
+	unsigned char h[4 + 4 * 3];
+	const char *kind = ndims == 3 ? "images" : "labels";
+	const uint32_t want = 0x800u | ndims;
+	bo_status rc = src_need(s, h, 4, "IDX magic", err);
+	if (rc)
+		return rc;
+	uint32_t magic = rd_be32(h);
+	if (magic != want) {
+		if (h[0] || h[1] || !idx_known_type(h[2]))
+			return fail_at(err, s->path, 0, BO_EMALFORMED,
+				       "bad magic 0x%08x: not an IDX file (expected 0x%08x, IDX %s)",
+				       (unsigned)magic, (unsigned)want, kind);
+		if (h[2] != 0x08)
+			return fail_at(err, s->path, 2, BO_EUNSUPPORTED,
+				       "IDX element type 0x%02x is not supported (only unsigned bytes, "
+				       "0x08)",
+				       h[2]);
+		return fail_at(err, s->path, 3, BO_EMALFORMED,
+			       "bad magic 0x%08x: IDX with %u dimensions, expected 0x%08x (IDX %s, "
+			       "%u dimensions)%s",
+			       (unsigned)magic, h[3], (unsigned)want, kind, ndims,
+			       (h[3] == 1 || h[3] == 3) ? "; are the images and labels swapped?" : "");
+	}
+	rc = src_need(s, h + 4, 4 * ndims, "IDX header", err);
+	if (rc)
+		return rc;
+	for (unsigned i = 0; i < ndims; i++)
+		dims[i] = rd_be32(h + 4 + 4 * i);
+	return BO_OK;
+}
+
+static bo_status load_idx(const char *ipath, const char *lpath, const struct limits *lim,
+			  struct bo_dataset *ds, struct bo_error *err)
+{
+	bo_status rc;
+	struct src si, sl;
+	uint32_t idims[3], ldims[1];
+	void *px = NULL, *lab = NULL;
+	memset(&sl, 0, sizeof(sl));
+	rc = src_open(&si, ipath, err);
+	if (rc)
+		goto out;
+	rc = idx_header(&si, 3, idims, err);
+	if (rc)
+		goto out;
+	rc = check_dims(ipath, 4, idims[0], 1, idims[1], idims[2], 1, lim, err);
+	if (rc)
+		goto out;
+	rc = src_open(&sl, lpath, err);
+	if (rc)
+		goto out;
+	rc = idx_header(&sl, 1, ldims, err);
+	if (rc)
+		goto out;
+	if (ldims[0] != idims[0]) {
+		rc = count_mismatch(ipath, idims[0], lpath, ldims[0], err);
+		goto out;
+	}
+	ds->n = idims[0];
+	ds->c = 1;
+	ds->h = idims[1];
+	ds->w = idims[2];
+	rc = src_read_array(&si, ds->n * ds->h * ds->w, 1, 1, NULL, &px, "IDX pixel data", err);
+	if (rc)
+		goto out;
+	rc = src_expect_end(&si, err);
+	if (rc)
+		goto out;
+	rc = src_read_array(&sl, ds->n, 1, 1, NULL, &lab, "IDX label data", err);
+	if (rc)
+		goto out;
+	rc = src_expect_end(&sl, err);
+	if (rc)
+		goto out;
+	ds->u8 = px;
+	ds->labels = lab;
+	px = lab = NULL;
+out:
+	free(px);
+	free(lab);
+	src_close(&si);
+	src_close(&sl);
+	return rc;
+}
+
+/* ---- CIFAR-10 ---- */
+
+static bo_status grow_cifar(struct bo_dataset *ds, int64_t need, int64_t *cap,
+			    struct bo_error *err)
+{
+	if (need <= *cap)
+		return BO_OK;
+	int64_t ncap = BO_MAX(need, *cap * 2);
+	unsigned char *px = realloc(ds->u8, (size_t)ncap * CIFAR_PIXELS);
+	if (!px)
+		return bo_fail(err, BO_ENOMEM, "cannot allocate %lld CIFAR-10 images",
+			       (long long)ncap);
+	ds->u8 = px;
+	unsigned char *lab = realloc(ds->labels, (size_t)ncap);
+	if (!lab)
+		return bo_fail(err, BO_ENOMEM, "cannot allocate %lld labels", (long long)ncap);
+	ds->labels = lab;
+	*cap = ncap;
+	return BO_OK;
+}
+
+static bo_status load_cifar_file(const char *path, const struct limits *lim,
+				 struct bo_dataset *ds, int64_t *cap, unsigned char *rec,
+				 struct bo_error *err)
+{
+	struct src s;
+	int64_t file_n = 0;
+	bo_status rc = src_open(&s, path, err);
+	if (rc)
+		goto out;
+	for (;;) {
+		const size_t want = (size_t)CIFAR_CHUNK_RECORDS * CIFAR_RECORD;
+		size_t got = 0;
+		int64_t chunk_start = s.pos;
+		rc = src_read(&s, rec, want, &got, err);
+		if (rc)
+			goto out;
+		int64_t recs = (int64_t)(got / CIFAR_RECORD);
+		size_t part = got % CIFAR_RECORD;
+		if (part) {
+			int64_t rstart = chunk_start + recs * CIFAR_RECORD;
+			rc = fail_at(err, path, rstart + (int64_t)part, BO_EMALFORMED,
+				     "truncated CIFAR-10 record %lld: expected %d bytes from byte %lld, "
+				     "got %zu; the %s ends at byte %lld (size not a multiple of %d)",
+				     (long long)(file_n + recs), CIFAR_RECORD, (long long)rstart,
+				     part, s.gz ? "uncompressed data" : "file",
+				     (long long)(rstart + (int64_t)part), CIFAR_RECORD);
+			goto out;
+		}
+		if (ds->n + recs > lim->images) {
+			rc = fail_at(err, path, chunk_start, BO_ELIMIT,
+				     "more than the limit of %lld images", (long long)lim->images);
+			goto out;
+		}
+		if ((ds->n + recs) * CIFAR_PIXELS > lim->bytes) {
+			rc = fail_at(err, path, chunk_start, BO_ELIMIT,
+				     "%lld images need more than the limit of %lld bytes",
+				     (long long)(ds->n + recs), (long long)lim->bytes);
+			goto out;
+		}
+		rc = grow_cifar(ds, ds->n + recs, cap, err);
+		if (rc)
+			goto out;
+		for (int64_t r = 0; r < recs; r++) {
+			const unsigned char *p = rec + (size_t)r * CIFAR_RECORD;
+			if (p[0] >= CIFAR_CLASSES) {
+				rc = fail_at(err, path, chunk_start + r * CIFAR_RECORD, BO_EMALFORMED,
+					     "label %d of record %lld is not a CIFAR-10 class (0..%d)",
+					     p[0], (long long)(file_n + r), CIFAR_CLASSES - 1);
+				goto out;
+			}
+			ds->labels[ds->n + r] = p[0];
+			memcpy(ds->u8 + (size_t)(ds->n + r) * CIFAR_PIXELS, p + 1, CIFAR_PIXELS);
+		}
+		ds->n += recs;
+		file_n += recs;
+		if (got < want)
+			break;
+	}
+	rc = src_expect_end(&s, err);
+	if (rc)
+		goto out;
+	if (file_n == 0)
+		rc = fail_at(err, path, 0, BO_EMALFORMED, "empty dataset: no CIFAR-10 records");
+out:
+	src_close(&s);
+	return rc;
+}
+
+static bo_status load_cifar(char (*paths)[PATH_BYTES], int npaths, const struct limits *lim,
+			    struct bo_dataset *ds, struct bo_error *err)
+{
+	bo_status rc;
+	int64_t cap = 0;
+	unsigned char *rec = NULL;
+	ds->c = 3;
+	ds->h = 32;
+	ds->w = 32;
+	rc = check_dims(paths[0], 0, 1, 3, 32, 32, 1, lim, err);
+	if (rc)
+		goto out;
+	rec = malloc((size_t)CIFAR_CHUNK_RECORDS * CIFAR_RECORD);
+	if (!rec) {
+		rc = bo_fail(err, BO_ENOMEM, "cannot allocate a read buffer");
+		goto out;
+	}
+	for (int i = 0; i < npaths; i++) {
+		rc = load_cifar_file(paths[i], lim, ds, &cap, rec, err);
+		if (rc)
+			goto out;
+	}
+out:
+	free(rec);
+	return rc;
+}
+
+/* ---- NumPy ---- */
+
+struct npy {
+	char descr[16];
+	int fortran;
+	int ndim;
+	int64_t shape[NPY_MAX_DIMS];
+};
+
+struct cur {
+	const char *s, *p, *end;
+	int64_t base; /* file offset of s */
+};
+
+static void cur_ws(struct cur *c)
+{
+	while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
+		c->p++;
+}
+
+static int cur_eat(struct cur *c, char ch)
+{
+	cur_ws(c);
+	if (c->p < c->end && *c->p == ch) {
+		c->p++;
+		return 1;
+	}
+	return 0;
+}
+
+static int64_t cur_off(const struct cur *c)
+{
+	return c->base + (c->p - c->s);
+}
+
+/* A quoted Python string without escapes. Returns 0 on success. */
+static int cur_str(struct cur *c, char *buf, size_t size)
+{
+	cur_ws(c);
+	if (c->p >= c->end || (*c->p != '\'' && *c->p != '"'))
+		return -1;
+	char q = *c->p++;
+	size_t n = 0;
+	while (c->p < c->end && *c->p != q) {
+		if (*c->p == '\\' || *c->p == '\0' || n + 1 >= size)
+			return -1;
+		buf[n++] = *c->p++;
+	}
+	if (c->p >= c->end)
+		return -1;
+	c->p++;
+	buf[n] = 0;
+	return 0;
+}
+
+static int cur_word(struct cur *c, const char *w)
+{
+	size_t n = strlen(w);
+	cur_ws(c);
+	if ((size_t)(c->end - c->p) >= n && memcmp(c->p, w, n) == 0) {
+		c->p += n;
+		return 1;
+	}
+	return 0;
+}
+
+/* A non-negative Python integer, optionally with a Python 2 'L' suffix. */
+static int cur_int(struct cur *c, int64_t *v)
+{
+	int64_t x = 0;
+	int digits = 0;
+	cur_ws(c);
+	while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+		if (!bo_mul_ok(x, 10, &x) || __builtin_add_overflow(x, *c->p - '0', &x))
+			return -1;
+		c->p++;
+		digits++;
+	}
+	if (!digits)
+		return -1;
+	if (c->p < c->end && *c->p == 'L')
+		c->p++;
+	*v = x;
+	return 0;
+}
+
+static bo_status npy_bad(struct cur *c, const char *path, const char *what, struct bo_error *err)
+{
+	return fail_at(err, path, cur_off(c), BO_EMALFORMED, "bad NumPy header: %s", what);
+}
+
+/* Parse the header dictionary, e.g.
+ * {'descr': '<f4', 'fortran_order': False, 'shape': (10, 28, 28), } */
+static bo_status npy_dict(struct cur *c, const char *path, struct npy *h, struct bo_error *err)
+{
+	int have_descr = 0, have_fortran = 0, have_shape = 0;
+	if (!cur_eat(c, '{'))
+		return npy_bad(c, path, "expected '{'", err);
+	for (;;) {
+		char key[32];
+		if (cur_eat(c, '}'))
+			break;
+		if (cur_str(c, key, sizeof(key)))
+			return npy_bad(c, path, "expected a quoted key", err);
+		if (!cur_eat(c, ':'))
+			return npy_bad(c, path, "expected ':' after a key", err);
+		if (strcmp(key, "descr") == 0 && !have_descr) {
+			cur_ws(c);
+			if (c->p < c->end && *c->p == '[')
+				return fail_at(err, path, cur_off(c), BO_EUNSUPPORTED,
+					       "structured NumPy dtypes are not supported");
+			if (cur_str(c, h->descr, sizeof(h->descr)))
+				return npy_bad(c, path, "'descr' is not a short quoted string", err);
+			have_descr = 1;
+		} else if (strcmp(key, "fortran_order") == 0 && !have_fortran) {
+			if (cur_word(c, "True"))
+				h->fortran = 1;
+			else if (cur_word(c, "False"))
+				h->fortran = 0;
+			else
+				return npy_bad(c, path, "'fortran_order' is not True or False", err);
+			have_fortran = 1;
+		} else if (strcmp(key, "shape") == 0 && !have_shape) {
+			if (!cur_eat(c, '('))
+				return npy_bad(c, path, "'shape' is not a tuple", err);
+			h->ndim = 0;
+			for (;;) {
+				if (cur_eat(c, ')'))
+					break;
+				if (h->ndim == NPY_MAX_DIMS)
+					return fail_at(err, path, cur_off(c), BO_EUNSUPPORTED,
+						       "array has more than %d dimensions",
+						       NPY_MAX_DIMS);
+				if (cur_int(c, &h->shape[h->ndim]))
+					return npy_bad(c, path, "expected a dimension in 'shape'",
+						       err);
+				h->ndim++;
+				if (cur_eat(c, ','))
+					continue;
+				if (cur_eat(c, ')'))
+					break;
+				return npy_bad(c, path, "expected ',' or ')' in 'shape'", err);
+			}
+			have_shape = 1;
+		} else {
+			return npy_bad(c, path, "unknown or repeated key", err);
+		}
+		if (cur_eat(c, ','))
+			continue;
+		if (cur_eat(c, '}'))
+			break;
+		return npy_bad(c, path, "expected ',' or '}'", err);
+	}
+	cur_ws(c);
+	if (c->p != c->end)
+		return npy_bad(c, path, "unexpected text after the dictionary", err);
+	if (!have_descr || !have_fortran || !have_shape)
+		return npy_bad(c, path,
+			       !have_descr     ? "no 'descr' key"
+			       : !have_fortran ? "no 'fortran_order' key"
+					       : "no 'shape' key",
+			       err);
+	return BO_OK;
+}
+
+static bo_status npy_header(struct src *s, struct npy *h, struct bo_error *err)
+{
+	bo_status rc;
+	unsigned char pre[12];
+	char *text = NULL;
+	uint32_t hlen;
+	int64_t off;
+	memset(h, 0, sizeof(*h));
+	rc = src_need(s, pre, 10, "NumPy preamble", err);
+	if (rc)
+		goto out;
+	if (memcmp(pre, "\x93NUMPY", 6) != 0) {
+		rc = fail_at(err, s->path, 0, BO_EMALFORMED, "bad magic: not a NumPy .npy file");
+		goto out;
+	}
+	if (pre[6] == 1) {
+		hlen = (uint32_t)pre[8] | (uint32_t)pre[9] << 8;
+		off = 10;
+	} else if (pre[6] == 2 || pre[6] == 3) {
+		rc = src_need(s, pre + 10, 2, "NumPy preamble", err);
+		if (rc)
+			goto out;
+		hlen = rd_le32(pre + 8);
+		off = 12;
+	} else {
+		rc = fail_at(err, s->path, 6, BO_EUNSUPPORTED,
+			     "NumPy format version %u.%u is not supported", pre[6], pre[7]);
+		goto out;
+	}
+	if (hlen > NPY_MAX_HEADER) {
+		rc = fail_at(err, s->path, 8, BO_EMALFORMED,
+			     "bad NumPy header: length %u is over %d bytes", (unsigned)hlen,
+			     NPY_MAX_HEADER);
+		goto out;
+	}
+	text = malloc((size_t)hlen + 1);
+	if (!text) {
+		rc = bo_fail(err, BO_ENOMEM, "cannot allocate the NumPy header");
+		goto out;
+	}
+	rc = src_need(s, text, hlen, "NumPy header", err);
+	if (rc)
+		goto out;
+	text[hlen] = 0;
+	struct cur c = {text, text, text + hlen, off};
+	rc = npy_dict(&c, s->path, h, err);
+	if (rc)
+		goto out;
+	if (h->fortran)
+		rc = fail_at(err, s->path, off, BO_EUNSUPPORTED,
+			     "Fortran-order arrays are not supported (save with C order)");
+out:
+	free(text);
+	return rc;
+}
+
+static void npy_shape_str(const struct npy *h, char *buf, size_t size)
+{
+	size_t n = 0;
+	buf[0] = 0;
+	for (int i = 0; i < h->ndim && n < size; i++) {
+		int k = snprintf(buf + n, size - n, "%s%lld", i ? ", " : "", (long long)h->shape[i]);
+		if (k < 0)
+			break;
+		n += (size_t)k;
+	}
+}
+
+static bo_status load_npy(const char *ipath, const char *lpath, const struct limits *lim,
+			  struct bo_dataset *ds, struct bo_error *err)
+{
+	bo_status rc;
+	struct src si, sl;
+	struct npy hi, hl;
+	void *px = NULL;
+	int64_t *lab64 = NULL;
+	unsigned char *lab = NULL;
+	size_t in_size, lin_size;
+	conv_fn conv = NULL, lconv;
+	char shape[128];
+	int is_float = 0;
+	memset(&sl, 0, sizeof(sl));
+
+	rc = src_open(&si, ipath, err);
+	if (rc)
+		goto out;
+	rc = npy_header(&si, &hi, err);
+	if (rc)
+		goto out;
+	const int64_t idata = si.pos;
+	if (strcmp(hi.descr, "|u1") == 0) {
+		in_size = 1;
+	} else if (strcmp(hi.descr, "<f4") == 0) {
+		in_size = 4;
+		conv = conv_f4;
+		is_float = 1;
+	} else if (strcmp(hi.descr, "<f8") == 0) {
+		in_size = 8;
+		conv = conv_f8;
+		is_float = 1;
+	} else {
+		rc = fail_at(err, ipath, -1, BO_EUNSUPPORTED,
+			     "image dtype '%s' is not supported (use |u1, <f4 or <f8)", hi.descr);
+		goto out;
+	}
+	npy_shape_str(&hi, shape, sizeof(shape));
+	if (hi.ndim == 3) {
+		ds->n = hi.shape[0];
+		ds->c = 1;
+		ds->h = hi.shape[1];
+		ds->w = hi.shape[2];
+	} else if (hi.ndim == 4) {
+		ds->n = hi.shape[0];
+		ds->c = hi.shape[1];
+		ds->h = hi.shape[2];
+		ds->w = hi.shape[3];
+	} else {
+		rc = fail_at(err, ipath, -1, BO_ESHAPE,
+			     "images have shape (%s); expected [N,H,W] or [N,C,H,W]", shape);
+		goto out;
+	}
+	rc = check_dims(ipath, -1, ds->n, ds->c, ds->h, ds->w, is_float ? 4 : 1, lim, err);
+	if (rc)
+		goto out;
+
+	rc = src_open(&sl, lpath, err);
+	if (rc)
+		goto out;
+	rc = npy_header(&sl, &hl, err);
+	if (rc)
+		goto out;
+	const int64_t ldata = sl.pos;
+	if (strcmp(hl.descr, "|u1") == 0) {
+		lin_size = 1;
+		lconv = conv_u1_i64;
+	} else if (strcmp(hl.descr, "<i4") == 0) {
+		lin_size = 4;
+		lconv = conv_i4_i64;
+	} else if (strcmp(hl.descr, "<i8") == 0) {
+		lin_size = 8;
+		lconv = conv_i8_i64;
+	} else {
+		rc = fail_at(err, lpath, -1, BO_EUNSUPPORTED,
+			     "label dtype '%s' is not supported (use |u1, <i4 or <i8)", hl.descr);
+		goto out;
+	}
+	if (hl.ndim != 1) {
+		npy_shape_str(&hl, shape, sizeof(shape));
+		rc = fail_at(err, lpath, -1, BO_ESHAPE, "labels have shape (%s); expected [N]",
+			     shape);
+		goto out;
+	}
+	if (hl.shape[0] != ds->n) {
+		rc = count_mismatch(ipath, ds->n, lpath, hl.shape[0], err);
+		goto out;
+	}
+
+	const int64_t total = ds->n * ds->c * ds->h * ds->w;
+	rc = src_read_array(&si, total, in_size, is_float ? 4 : 1, conv, &px, "NumPy image data",
+			    err);
+	if (rc)
+		goto out;
+	rc = src_expect_end(&si, err);
+	if (rc)
+		goto out;
+	if (is_float) {
+		const float *f = px;
+		for (int64_t i = 0; i < total; i++) {
+			if (!isfinite(f[i])) {
+				rc = fail_at(err, ipath, idata + i * (int64_t)in_size, BO_EMALFORMED,
+					     "pixel %lld (image %lld) is %g, not a finite float32",
+					     (long long)i, (long long)(i / (total / ds->n)),
+					     (double)f[i]);
+				goto out;
+			}
+		}
+	}
+	rc = src_read_array(&sl, ds->n, lin_size, sizeof(int64_t), lconv, (void **)&lab64,
+			    "NumPy label data", err);
+	if (rc)
+		goto out;
+	rc = src_expect_end(&sl, err);
+	if (rc)
+		goto out;
+	lab = malloc((size_t)ds->n);
+	if (!lab) {
+		rc = bo_fail(err, BO_ENOMEM, "cannot allocate %lld labels", (long long)ds->n);
+		goto out;
+	}
+	for (int64_t i = 0; i < ds->n; i++) {
+		if (lab64[i] < 0 || lab64[i] > 255) {
+			rc = fail_at(err, lpath, ldata + i * (int64_t)lin_size, BO_EMALFORMED,
+				     "label %lld at index %lld is out of range 0..255",
+				     (long long)lab64[i], (long long)i);
+			goto out;
+		}
+		lab[i] = (unsigned char)lab64[i];
+	}
+	if (is_float)
+		ds->f32 = px;
+	else
+		ds->u8 = px;
+	ds->labels = lab;
+	px = NULL;
+	lab = NULL;
+out:
+	free(px);
+	free(lab64);
+	free(lab);
+	src_close(&si);
+	src_close(&sl);
+	return rc;
+}
+
+/* ---- opening ---- */
+
+/* Detect the format of an images file from its first bytes; *magic gets its
+ * first four bytes (big-endian), or 0. */
+static bo_status sniff(const char *path, enum bo_dataset_format *fmt, uint32_t *magic,
+		       struct bo_error *err)
+{
+	struct src s;
+	unsigned char b[6];
+	size_t got = 0;
+	*magic = 0;
+	bo_status rc = src_open(&s, path, err);
+	if (rc)
+		goto out;
+	rc = src_read(&s, b, sizeof(b), &got, err);
+	if (rc)
+		goto out;
+	if (got >= 4)
+		*magic = rd_be32(b);
+	if (got == 6 && memcmp(b, "\x93NUMPY", 6) == 0)
+		*fmt = BO_DATASET_NPY;
+	else if (got >= 4 && b[0] == 0 && b[1] == 0)
+		*fmt = BO_DATASET_IDX;
+	else if (got < 4)
+		rc = fail_at(err, path, (int64_t)got, BO_EMALFORMED,
+			     "truncated: the file is %zu bytes, too short to be an IDX or NumPy file",
+			     got);
+	else
+		rc = fail_at(err, path, 0, BO_EMALFORMED,
+			     "bad magic %02x %02x %02x %02x: not an IDX or NumPy file", b[0], b[1],
+			     b[2], b[3]);
+out:
+	src_close(&s);
+	return rc;
+}
+
+static void finish(struct bo_dataset *ds)
+{
+	int mx = 0;
+	for (int64_t i = 0; i < ds->n; i++)
+		mx = BO_MAX(mx, (int)ds->labels[i]);
+	ds->classes = mx + 1;
+}
+
+static bo_status load(enum bo_dataset_format format, const char *images, const char *labels,
+		      char (*cifar)[PATH_BYTES], int ncifar, const struct limits *lim,
+		      struct bo_dataset **out, struct bo_error *err)
+{
+	bo_status rc;
+	struct bo_dataset *ds = calloc(1, sizeof(*ds));
+	if (!ds)
+		return bo_fail(err, BO_ENOMEM, "cannot allocate a dataset");
+	ds->format = format;
+	if (format == BO_DATASET_IDX)
+		rc = load_idx(images, labels, lim, ds, err);
+	else if (format == BO_DATASET_NPY)
+		rc = load_npy(images, labels, lim, ds, err);
+	else
+		rc = load_cifar(cifar, ncifar, lim, ds, err);
+	if (rc)
+		goto out;
+	finish(ds);
+	*out = ds;
+	ds = NULL;
+out:
+	bo_dataset_free(ds);
+	return rc;
+}
+
+bo_status bo_dataset_open_files(const char *images, const char *labels,
+				enum bo_dataset_format format,
+				const struct bo_dataset_limits *limits,
+				struct bo_dataset **out, struct bo_error *err)
+{
+	bo_status rc;
+	struct limits lim;
+	char one[1][PATH_BYTES];
+	uint32_t magic = 0;
+	int idx_like = 0;
+	bo_error_clear(err);
+	if (!out)
+		return bo_fail(err, BO_EINVAL, "out is NULL");
+	*out = NULL;
+	if (!images)
+		return bo_fail(err, BO_EINVAL, "no images file given");
+	rc = get_limits(limits, &lim, err);
+	if (rc)
+		return rc;
+	if (format == BO_DATASET_AUTO && labels) {
+		rc = sniff(images, &format, &magic, err);
+		if (rc)
+			return rc;
+	} else if (format == BO_DATASET_AUTO) {
+		/* Without labels only CIFAR-10 makes sense, but say so plainly
+		 * when the file is really NumPy or IDX. */
+		enum bo_dataset_format seen = BO_DATASET_AUTO;
+		if (sniff(images, &seen, &magic, NULL) == BO_OK && seen == BO_DATASET_NPY)
+			return fail_at(err, images, -1, BO_EINVAL,
+				       "a NumPy file needs its labels file too (labels = NULL "
+				       "means CIFAR-10)");
+		idx_like = seen == BO_DATASET_IDX && (magic == 0x803 || magic == 0x801);
+		format = BO_DATASET_CIFAR10;
+	}
+	switch (format) {
+	case BO_DATASET_CIFAR10:
+		if (labels)
+			return bo_fail(err, BO_EINVAL,
+				       "CIFAR-10 files hold their own labels: pass labels = NULL");
+		if (snprintf(one[0], PATH_BYTES, "%s", images) >= PATH_BYTES)
+			return bo_fail(err, BO_EINVAL, "path too long: %.200s", images);
+		rc = load(format, NULL, NULL, one, 1, &lim, out, err);
+		if (rc == BO_EMALFORMED && idx_like && err) {
+			size_t n = strlen(err->text);
+			snprintf(err->text + n, sizeof(err->text) - n,
+				 "; it starts like an IDX file: give its labels file too");
+		}
+		return rc;
+	case BO_DATASET_IDX:
+	case BO_DATASET_NPY:
+		if (!labels)
+			return fail_at(err, images, -1, BO_EINVAL, "%s datasets need a labels file",
+				       format == BO_DATASET_IDX ? "IDX" : "NumPy");
+		return load(format, images, labels, NULL, 0, &lim, out, err);
+	default:
+		return bo_fail(err, BO_EINVAL, "unknown dataset format %d", (int)format);
+	}
+}
+
+static int is_file(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int join(char *buf, const char *dir, const char *a, const char *b)
+{
+	size_t n = strlen(dir);
+	const char *sep = n && dir[n - 1] == '/' ? "" : "/";
+	return snprintf(buf, PATH_BYTES, "%s%s%s%s", dir, sep, a, b) < PATH_BYTES;
+}
+
+/* Put into buf the first of dir/prefix+suffixes[i] that exists. */
+static int find_first(char *buf, const char *dir, const char *prefix,
+		      const char *const *suffixes, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (join(buf, dir, prefix, suffixes[i]) && is_file(buf))
+			return 1;
+	return 0;
+}
+
+bo_status bo_dataset_open_dir(const char *dir, enum bo_split split,
+			      const struct bo_dataset_limits *limits,
+			      struct bo_dataset **out, struct bo_error *err)
+{
+	static const char *const idx_img[] = {"-images-idx3-ubyte.gz", "-images-idx3-ubyte",
+					      "-images.idx3-ubyte", "-images.idx3-ubyte.gz"};
+	static const char *const idx_lab[] = {"-labels-idx1-ubyte.gz", "-labels-idx1-ubyte",
+					      "-labels.idx1-ubyte", "-labels.idx1-ubyte.gz"};
+	static const char *const bases[] = {"", "cifar-10-batches-bin/"};
+	bo_status rc;
+	struct limits lim;
+	struct stat st;
+	char ipath[PATH_BYTES], lpath[PATH_BYTES];
+	char (*cifar)[PATH_BYTES] = NULL;
+	bo_error_clear(err);
+	if (!out)
+		return bo_fail(err, BO_EINVAL, "out is NULL");
+	*out = NULL;
+	if (!dir)
+		return bo_fail(err, BO_EINVAL, "no directory given");
+	if (split != BO_SPLIT_TEST && split != BO_SPLIT_TRAIN)
+		return bo_fail(err, BO_EINVAL, "unknown split %d", (int)split);
+	rc = get_limits(limits, &lim, err);
+	if (rc)
+		return rc;
+	if (stat(dir, &st) != 0) {
+		int e = errno;
+		return fail_at(err, dir, -1, e == ENOENT ? BO_ENOENT : BO_EIO,
+			       "cannot open dataset directory: %s", strerror(e));
+	}
+	if (!S_ISDIR(st.st_mode))
+		return fail_at(err, dir, -1, BO_EINVAL, "not a directory");
+	const int test = split == BO_SPLIT_TEST;
+	const char *prefix = test ? "t10k" : "train";
+	const char *npy = test ? "test" : "train";
+
+	/* IDX */
+	if (find_first(ipath, dir, prefix, idx_img, 4)) {
+		if (!find_first(lpath, dir, prefix, idx_lab, 4))
+			return fail_at(err, dir, -1, BO_ENOENT,
+				       "found %s but no labels: looked for %s-labels-idx1-ubyte, "
+				       "%s-labels-idx1-ubyte.gz, %s-labels.idx1-ubyte[.gz]",
+				       strrchr(ipath, '/') + 1, prefix, prefix, prefix);
+		return load(BO_DATASET_IDX, ipath, lpath, NULL, 0, &lim, out, err);
+	}
+
+	/* CIFAR-10 */
+	cifar = malloc(sizeof(*cifar) * CIFAR_TRAIN_FILES);
+	if (!cifar)
+		return bo_fail(err, BO_ENOMEM, "cannot allocate paths");
+	for (int b = 0; b < 2; b++) {
+		const char *first = test ? "test_batch.bin" : "data_batch_1.bin";
+		if (!join(cifar[0], dir, bases[b], first) || !is_file(cifar[0]))
+			continue;
+		int nfiles = test ? 1 : CIFAR_TRAIN_FILES;
+		for (int i = 1; i < nfiles; i++) {
+			char name[32];
+			snprintf(name, sizeof(name), "data_batch_%d.bin", i + 1);
+			if (!join(cifar[i], dir, bases[b], name) || !is_file(cifar[i])) {
+				rc = fail_at(err, dir, -1, BO_ENOENT,
+					     "found %sdata_batch_1.bin but not %s%s (the train split "
+					     "needs data_batch_1.bin .. data_batch_5.bin)",
+					     bases[b], bases[b], name);
+				goto out;
+			}
+		}
+		rc = load(BO_DATASET_CIFAR10, NULL, NULL, cifar, nfiles, &lim, out, err);
+		goto out;
+	}
+
+	/* NumPy */
+	for (int k = 0; k < 2; k++) {
+		const char *p = k == 0 ? npy : "";
+		const char *sep = k == 0 ? "_" : "";
+		char iname[32], lname[32];
+		snprintf(iname, sizeof(iname), "%s%simages.npy", p, sep);
+		snprintf(lname, sizeof(lname), "%s%slabels.npy", p, sep);
+		if (!join(ipath, dir, iname, "") || !is_file(ipath))
+			continue;
+		if (!join(lpath, dir, lname, "") || !is_file(lpath)) {
+			rc = fail_at(err, dir, -1, BO_ENOENT, "found %s but no labels: looked for %s",
+				     iname, lname);
+			goto out;
+		}
+		rc = load(BO_DATASET_NPY, ipath, lpath, NULL, 0, &lim, out, err);
+		goto out;
+	}
+
+	rc = fail_at(err, dir, -1, BO_ENOENT,
+		     "no %s dataset found: looked for %s-images-idx3-ubyte[.gz] or "
+		     "%s-images.idx3-ubyte[.gz] (IDX), %s (CIFAR-10, here or in "
+		     "cifar-10-batches-bin/), %s_images.npy or images.npy (NumPy)",
+		     test ? "test" : "train", prefix, prefix,
+		     test ? "test_batch.bin" : "data_batch_1..5.bin", npy);
+out:
+	free(cifar);
+	return rc;
+}
+
+void bo_dataset_free(struct bo_dataset *ds)
+{
+	if (!ds)
+		return;
+	free(ds->u8);
+	free(ds->f32);
+	free(ds->labels);
+	free(ds);
+}
+
+int64_t bo_dataset_count(const struct bo_dataset *ds)
+{
+	return ds ? ds->n : 0;
+}
+
+void bo_dataset_shape(const struct bo_dataset *ds, int64_t *c, int64_t *h, int64_t *w)
+{
+	if (c)
+		*c = ds ? ds->c : 0;
+	if (h)
+		*h = ds ? ds->h : 0;
+	if (w)
+		*w = ds ? ds->w : 0;
+}
+
+enum bo_dataset_format bo_dataset_format(const struct bo_dataset *ds)
+{
+	return ds ? ds->format : BO_DATASET_AUTO;
+}
+
+const char *bo_dataset_format_name(enum bo_dataset_format f)
+{
+	switch (f) {
+	case BO_DATASET_AUTO:
+		return "auto";
+	case BO_DATASET_IDX:
+		return "idx";
+	case BO_DATASET_CIFAR10:
+		return "cifar10";
+	case BO_DATASET_NPY:
+		return "npy";
+	}
+	return "unknown";
+}
+
+int bo_dataset_classes(const struct bo_dataset *ds)
+{
+	return ds ? ds->classes : 0;
+}
+
+int bo_dataset_label(const struct bo_dataset *ds, int64_t i)
+{
+	if (!ds || i < 0 || i >= ds->n)
+		return -1;
+	return ds->labels[i];
+}
+
+/* ---- preprocessing ---- */
+
+bo_status bo_norm_parse_list(const char *text, float *vals, int *n, const char *what,
+			     struct bo_error *err)
+{
+	float tmp[BO_MAX_CHANNELS];
+	int k = 0;
+	const char *name = what ? what : "value";
+	const char *p = text;
+	bo_error_clear(err);
+	if (!text || !vals || !n)
+		return bo_fail(err, BO_EINVAL, "%s: no value given", name);
+	for (;;) {
+		char *end;
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p == ',' || *p == 0)
+			return bo_fail(err, BO_EINVAL,
+				       "%s: empty value in '%.64s' (expected numbers separated by "
+				       "commas, like 0.5 or 0.4914,0.4822,0.4465)",
+				       name, text);
+		if (k == BO_MAX_CHANNELS)
+			return bo_fail(err, BO_EINVAL, "%s: more than %d values in '%.64s'", name,
+				       BO_MAX_CHANNELS, text);
+		errno = 0;
+		float v = strtof(p, &end);
+		if (end == p)
+			return bo_fail(err, BO_EINVAL, "%s: '%.64s' is not a number in '%.64s'", name,
+				       p, text);
+		if (!isfinite(v))
+			return bo_fail(err, BO_EINVAL, "%s: '%.*s' is not a finite float", name,
+				       (int)BO_MIN(end - p, 64), p);
+		tmp[k++] = v;
+		p = end;
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p == 0)
+			break;
+		if (*p != ',')
+			return bo_fail(err, BO_EINVAL, "%s: unexpected '%.16s' in '%.64s'", name, p,
+				       text);
+		p++;
+	}
+	memcpy(vals, tmp, sizeof(float) * (size_t)k);
+	*n = k;
+	return BO_OK;
+}
+
+bo_status bo_norm_check(const struct bo_norm *norm, int64_t channels, struct bo_error *err)
+{
+	bo_error_clear(err);
+	if (channels < 1 || channels > BO_MAX_CHANNELS)
+		return bo_fail(err, BO_EINVAL, "channel count %lld is outside 1..%d",
+			       (long long)channels, BO_MAX_CHANNELS);
+	if (!norm)
+		return BO_OK;
+	if (norm->n != 1 && norm->n != channels)
+		return bo_fail(err, BO_EINVAL,
+			       "%d mean/std values for %lld channels: give 1 value or one per "
+			       "channel",
+			       norm->n, (long long)channels);
+	for (int i = 0; i < norm->n; i++) {
+		if (!isfinite(norm->mean[i]))
+			return bo_fail(err, BO_EINVAL, "mean[%d] = %g is not finite", i,
+				       (double)norm->mean[i]);
+		if (!(norm->std[i] > 0) || !isfinite(norm->std[i]))
+			return bo_fail(err, BO_EINVAL, "std[%d] = %g: must be finite and > 0", i,
+				       (double)norm->std[i]);
+	}
+	return BO_OK;
+}
+
+bo_status bo_dataset_batch(const struct bo_dataset *ds, int64_t first, int64_t count,
+			   const struct bo_norm *norm, float *x, int *labels,
+			   struct bo_error *err)
+{
+	bo_status rc;
+	float mean[BO_MAX_CHANNELS], sd[BO_MAX_CHANNELS];
+	bo_error_clear(err);
+	if (!ds)
+		return bo_fail(err, BO_EINVAL, "dataset is NULL");
+	if (first < 0 || count < 0 || first > ds->n || count > ds->n - first)
+		return bo_fail(err, BO_EINVAL,
+			       "batch of %lld images from %lld is outside the dataset's %lld "
+			       "images",
+			       (long long)count, (long long)first, (long long)ds->n);
+	rc = bo_norm_check(norm, ds->c, err);
+	if (rc)
+		return rc;
+	if (count == 0)
+		return BO_OK;
+	if (!x)
+		return bo_fail(err, BO_EINVAL, "output buffer is NULL");
+	for (int64_t ch = 0; ch < ds->c; ch++) {
+		mean[ch] = norm ? norm->mean[norm->n == 1 ? 0 : ch] : 0.0f;
+		sd[ch] = norm ? norm->std[norm->n == 1 ? 0 : ch] : 1.0f;
+	}
+	const size_t plane = (size_t)(ds->h * ds->w);
+	const size_t img = plane * (size_t)ds->c;
+	for (int64_t i = 0; i < count; i++) {
+		float *dst = x + (size_t)i * img;
+		const size_t base = (size_t)(first + i) * img;
+		for (int64_t ch = 0; ch < ds->c; ch++) {
+			float *d = dst + (size_t)ch * plane;
+			const float m = mean[ch], s = sd[ch];
+			if (ds->u8) {
+				const unsigned char *src = ds->u8 + base + (size_t)ch * plane;
+				for (size_t k = 0; k < plane; k++)
+					d[k] = ((float)src[k] / 255.0f - m) / s;
+			} else {
+				const float *src = ds->f32 + base + (size_t)ch * plane;
+				for (size_t k = 0; k < plane; k++)
+					d[k] = (src[k] - m) / s;
+			}
+		}
+		if (labels)
+			labels[i] = ds->labels[first + i];
+	}
+	return BO_OK;
+}

@@ -1,0 +1,74 @@
+/* brownout: running a model.
+ *
+ * A session owns everything mutable needed to evaluate one model: a plan
+ * (topological order, shapes, buffer offsets) per input shape, one arena per
+ * thread, im2col scratch, and optional per-trial weight replacements. The
+ * model itself stays shared and read-only.
+ *
+ * Threads: a session with T threads splits every batch along dimension 0 into
+ * T slices and runs them concurrently; OpenBLAS is pinned to one thread per
+ * caller (bo_engine_init), so T sessions of 1 thread, or 1 session of T
+ * threads, use exactly T cores. */
+#ifndef BROWNOUT_ENGINE_H
+#define BROWNOUT_ENGINE_H
+
+#include <brownout/model.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Pin OpenBLAS's own threading to one thread. Idempotent; sessions call it. */
+void bo_engine_init(void);
+
+struct bo_session;
+
+struct bo_session_config {
+	int threads;            /* >= 1; batches are split across them */
+	int64_t max_arena_bytes; /* cap on activation memory per thread, 0 = 8 GiB */
+};
+
+bo_status bo_session_new(const struct bo_model *m, const struct bo_session_config *cfg,
+			 struct bo_session **out, struct bo_error *err);
+void bo_session_free(struct bo_session *s);
+
+/* Run the graph on `inputs` (one per graph input, in order, fully shaped).
+ * On success outputs[i] (n_outputs of them) point into session memory valid
+ * until the next run or free; do not free them. Splits along dim 0 across
+ * the session's threads when every input has the same dim 0 >= threads. */
+bo_status bo_session_run(struct bo_session *s, const struct bo_tensor *inputs, int n_inputs,
+			 struct bo_tensor *outputs, int n_outputs, struct bo_error *err);
+
+/* Per-trial weights: point weight i (see bo_model_weight) at `data` (numel
+ * floats, owned by the caller, must stay valid while runs use it), or back
+ * at the clean copy with data == NULL. */
+bo_status bo_session_set_weight(struct bo_session *s, int i, const float *data);
+
+/* An activation hook is called once per stored activation tensor per run
+ * and thread slice, right after the tensor is produced (the graph input:
+ * before the first node), and may modify it in place; every consumer then
+ * reads the modified values. */
+struct bo_site {
+	int index;            /* 0..n_sites-1, stable for a model and site kind */
+	const char *name;     /* tensor name */
+	const char *node;     /* node that consumes it first */
+	int is_unsigned;      /* spec section 1 */
+	int64_t sample_numel; /* values per image */
+};
+typedef bo_status (*bo_hook_fn)(void *ctx, const struct bo_site *site, float *data,
+				int64_t n_images, int64_t first_image);
+
+/* Install (fn != NULL) or remove the hook for the given kind of site.
+ * `first_image` passed to the hook is image_base + the slice's offset in the
+ * batch, so callers can key randomness by image. */
+bo_status bo_session_set_hook(struct bo_session *s, enum bo_act_sites sites, bo_hook_fn fn,
+			      void *ctx);
+void bo_session_set_image_base(struct bo_session *s, int64_t image_base);
+
+/* Peak activation bytes of the current plan, per thread. */
+int64_t bo_session_arena_bytes(const struct bo_session *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,47 @@
+/* Execution plans: the model's graph specialised to concrete input shapes.
+ * Private to lib/. */
+#ifndef BO_PLAN_H
+#define BO_PLAN_H
+
+#include "graph.h"
+
+struct bo_shape {
+	int rank;
+	int64_t d[BO_MAX_RANK];
+};
+
+struct bo_plan {
+	const struct bo_model *m;
+	struct bo_shape *shape;   /* per value */
+	int64_t **known;          /* per value: int64 data computed at plan time */
+	int64_t *known_n;
+	unsigned char *skip;      /* per node: folded or dead */
+	struct bo_window *win;    /* per node: window with pads resolved */
+	int64_t (*pads)[2 * BO_MAX_RANK]; /* per node: Pad's resolved pads */
+	int *root;                /* per value: value whose storage it uses; -1 const/known */
+	int64_t *offset;          /* per root value: float offset in the arena */
+	int *order;               /* nodes to run, in order */
+	int n_order;
+	int64_t arena_floats;
+	int64_t scratch_floats;   /* im2col + GEMM staging per thread */
+};
+
+static inline int64_t bo_shape_numel(const struct bo_shape *s)
+{
+	int64_t n = 1;
+	for (int i = 0; i < s->rank; i++)
+		n *= s->d[i];
+	return n;
+}
+
+/* Shapes of the graph inputs, in order. */
+bo_status bo_plan_build(const struct bo_model *m, const struct bo_shape *inputs,
+			int64_t max_floats, struct bo_plan *p, struct bo_error *err);
+void bo_plan_release(struct bo_plan *p);
+
+/* Kernels (ops.c). `scratch` holds p->scratch_floats floats. Weight
+ * pointers already resolved by the caller: in[k] is the data of input k. */
+bo_status bo_run_node(const struct bo_plan *p, int node, const float *const *in, float *out,
+		      float *scratch, struct bo_error *err);
+
+#endif

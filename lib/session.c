@@ -1,0 +1,376 @@
+/* Sessions: running plans over per-thread arenas.
+ *
+ * Design: a session has one slot per thread. A batch of B images is cut
+ * along dimension 0 into T slices; slot t plans for its slice's shape (the
+ * plan is rebuilt only when that shape changes, e.g. for the last, shorter
+ * batch), owns one arena (activations) and one scratch buffer (im2col), and
+ * runs the whole graph on its slice. Slots share nothing writable, so the
+ * only synchronisation is the join at the end of a run. OpenBLAS is pinned
+ * to one thread: the parallelism is ours and explicit.
+ *
+ * Weights: every stored weight is read through s->weights[i], which points
+ * at the model's clean copy unless a caller installed a per-trial copy.
+ * Activation hooks are called on each stored activation right after it is
+ * produced, with the global index of the slice's first image. */
+#include <cblas.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <brownout/engine.h>
+
+#include "plan.h"
+#include "sites.h"
+
+struct slot {
+	struct bo_plan plan;
+	int planned;
+	struct bo_shape in_shape[BO_MAX_IN];
+	float *arena;
+	int64_t arena_cap;
+	float *scratch;
+	int64_t scratch_cap;
+	/* per-run */
+	const struct bo_tensor *inputs;
+	int64_t first, count; /* slice of dim 0 */
+	int split;
+	bo_status rc;
+	struct bo_error err;
+	struct bo_session *s;
+};
+
+struct bo_session {
+	const struct bo_model *m;
+	int threads;
+	int64_t max_floats;
+	const float **weights;   /* per model weight */
+	int *wmap;               /* per value: weight index or -1 */
+	struct slot *slots;
+	/* hooks */
+	bo_hook_fn hook;
+	void *hook_ctx;
+	struct bo_sites sites[2];
+	int *site_of;            /* per value: site index of the active kind or -1 */
+	enum bo_act_sites hook_kind;
+	int64_t image_base;
+	/* assembled outputs when a batch was split */
+	float *out_buf[BO_MAX_IN];
+	int64_t out_cap[BO_MAX_IN];
+};
+
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+
+static void blas_single(void)
+{
+	openblas_set_num_threads(1);
+}
+
+void bo_engine_init(void)
+{
+	pthread_once(&blas_once, blas_single);
+}
+
+bo_status bo_session_new(const struct bo_model *m, const struct bo_session_config *cfg,
+			 struct bo_session **out, struct bo_error *err)
+{
+	bo_status rc = BO_OK;
+	struct bo_session *s = NULL;
+	int threads = cfg && cfg->threads > 0 ? cfg->threads : 1;
+	*out = NULL;
+	bo_engine_init();
+	if (threads > 256)
+		return bo_fail(err, BO_EINVAL, "%d threads is more than 256", threads);
+	if (m->n_inputs > BO_MAX_IN || m->n_outputs > BO_MAX_IN)
+		return bo_fail(err, BO_EUNSUPPORTED, "more than %d graph inputs or outputs", BO_MAX_IN);
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return bo_fail(err, BO_ENOMEM, "out of memory");
+	s->m = m;
+	s->threads = threads;
+	s->max_floats = (cfg && cfg->max_arena_bytes > 0 ? cfg->max_arena_bytes : (8LL << 30)) / 4;
+	s->weights = calloc((size_t)m->n_weights + 1, sizeof(*s->weights));
+	s->wmap = malloc(((size_t)m->n_values + 1) * sizeof(int));
+	s->site_of = malloc(((size_t)m->n_values + 1) * sizeof(int));
+	s->slots = calloc((size_t)threads, sizeof(*s->slots));
+	if (!s->weights || !s->wmap || !s->site_of || !s->slots) {
+		rc = bo_fail(err, BO_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < m->n_weights; i++)
+		s->weights[i] = m->values[m->weights[i].value].f;
+	for (int v = 0; v < m->n_values; v++) {
+		s->wmap[v] = -1;
+		s->site_of[v] = -1;
+		const struct bo_value *val = &m->values[v];
+		if (val->kind != BO_VAL_CONST || !val->f)
+			continue;
+		for (int i = 0; i < m->n_weights; i++)
+			if (m->values[m->weights[i].value].f == val->f)
+				s->wmap[v] = i;
+	}
+	if ((rc = bo_sites_find(m, BO_SITES_RELU, &s->sites[0], err)) ||
+	    (rc = bo_sites_find(m, BO_SITES_CONV_INPUTS, &s->sites[1], err)))
+		goto out;
+out:
+	if (rc)
+		bo_session_free(s);
+	else
+		*out = s;
+	return rc;
+}
+
+void bo_session_free(struct bo_session *s)
+{
+	if (!s)
+		return;
+	if (s->slots)
+		for (int t = 0; t < s->threads; t++) {
+			bo_plan_release(&s->slots[t].plan);
+			free(s->slots[t].arena);
+			free(s->slots[t].scratch);
+		}
+	for (int i = 0; i < BO_MAX_IN; i++)
+		free(s->out_buf[i]);
+	bo_sites_release(&s->sites[0]);
+	bo_sites_release(&s->sites[1]);
+	free(s->slots);
+	free(s->weights);
+	free(s->wmap);
+	free(s->site_of);
+	free(s);
+}
+
+bo_status bo_session_set_weight(struct bo_session *s, int i, const float *data)
+{
+	if (i < 0 || i >= s->m->n_weights)
+		return BO_EINVAL;
+	s->weights[i] = data ? data : s->m->values[s->m->weights[i].value].f;
+	return BO_OK;
+}
+
+bo_status bo_session_set_hook(struct bo_session *s, enum bo_act_sites kind, bo_hook_fn fn,
+			      void *ctx)
+{
+	if (kind != BO_SITES_RELU && kind != BO_SITES_CONV_INPUTS)
+		return BO_EINVAL;
+	s->hook = fn;
+	s->hook_ctx = ctx;
+	s->hook_kind = kind;
+	for (int v = 0; v < s->m->n_values; v++)
+		s->site_of[v] = -1;
+	if (fn) {
+		const struct bo_sites *st = &s->sites[kind];
+		for (int i = 0; i < st->n; i++)
+			s->site_of[st->value[i]] = i;
+	}
+	return BO_OK;
+}
+
+void bo_session_set_image_base(struct bo_session *s, int64_t image_base)
+{
+	s->image_base = image_base;
+}
+
+int64_t bo_session_arena_bytes(const struct bo_session *s)
+{
+	int64_t mx = 0;
+	for (int t = 0; t < s->threads; t++)
+		if (s->slots[t].planned)
+			mx = BO_MAX(mx, s->slots[t].plan.arena_floats * 4);
+	return mx;
+}
+
+static const float *value_data(const struct bo_session *s, const struct slot *sl, int v)
+{
+	const struct bo_value *val = &s->m->values[v];
+	if (val->kind == BO_VAL_CONST)
+		return s->wmap[v] >= 0 ? s->weights[s->wmap[v]] : val->f;
+	if (sl->plan.root[v] < 0)
+		return NULL; /* known int64, not read by kernels */
+	return sl->arena + sl->plan.offset[sl->plan.root[v]];
+}
+
+static bo_status call_hook(struct bo_session *s, struct slot *sl, int v)
+{
+	int si = s->site_of[v];
+	if (si < 0)
+		return BO_OK;
+	const struct bo_sites *st = &s->sites[s->hook_kind];
+	struct bo_site site = {
+		.index = si,
+		.name = s->m->values[v].name,
+		.node = st->node[si] >= 0 ? s->m->nodes[st->node[si]].name : "",
+		.is_unsigned = st->is_unsigned[si],
+	};
+	int64_t numel = bo_shape_numel(&sl->plan.shape[v]);
+	int64_t n = sl->plan.shape[v].rank ? sl->plan.shape[v].d[0] : 1;
+	site.sample_numel = n ? numel / n : 0;
+	bo_status rc = s->hook(s->hook_ctx, &site, (float *)value_data(s, sl, v), n,
+			       s->image_base + sl->first);
+	if (rc) {
+		bo_error_where(&sl->err, NULL, site.name, NULL, NULL);
+		bo_fail(&sl->err, rc, "activation hook failed");
+	}
+	return rc;
+}
+
+static bo_status slot_run(struct slot *sl)
+{
+	struct bo_session *s = sl->s;
+	const struct bo_model *m = s->m;
+	bo_status rc;
+	struct bo_shape shapes[BO_MAX_IN];
+	for (int i = 0; i < m->n_inputs; i++) {
+		const struct bo_tensor *t = &sl->inputs[i];
+		shapes[i].rank = t->rank;
+		memcpy(shapes[i].d, t->dims, sizeof(t->dims));
+		if (sl->split)
+			shapes[i].d[0] = sl->count;
+	}
+	int same = sl->planned;
+	for (int i = 0; same && i < m->n_inputs; i++)
+		same = shapes[i].rank == sl->in_shape[i].rank &&
+		       !memcmp(shapes[i].d, sl->in_shape[i].d, sizeof(int64_t) * (size_t)shapes[i].rank);
+	if (!same) {
+		bo_plan_release(&sl->plan);
+		sl->planned = 0;
+		if ((rc = bo_plan_build(m, shapes, s->max_floats, &sl->plan, &sl->err)))
+			return rc;
+		sl->planned = 1;
+		memcpy(sl->in_shape, shapes, sizeof(shapes));
+		if (sl->plan.arena_floats > sl->arena_cap) {
+			free(sl->arena);
+			sl->arena = aligned_alloc(64, (size_t)sl->plan.arena_floats * 4);
+			sl->arena_cap = sl->arena ? sl->plan.arena_floats : 0;
+			if (!sl->arena)
+				return bo_fail(&sl->err, BO_ENOMEM, "cannot allocate %lld MiB of activations",
+					       (long long)(sl->plan.arena_floats * 4 >> 20));
+		}
+		if (sl->plan.scratch_floats > sl->scratch_cap) {
+			free(sl->scratch);
+			int64_t n = (sl->plan.scratch_floats + 15) & ~(int64_t)15;
+			sl->scratch = aligned_alloc(64, (size_t)n * 4);
+			sl->scratch_cap = sl->scratch ? n : 0;
+			if (!sl->scratch)
+				return bo_fail(&sl->err, BO_ENOMEM, "cannot allocate %lld MiB of scratch",
+					       (long long)(n * 4 >> 20));
+		}
+	}
+	const struct bo_plan *p = &sl->plan;
+	for (int i = 0; i < m->n_inputs; i++) {
+		int v = m->inputs[i];
+		int64_t per = bo_shape_numel(&shapes[i]);
+		memcpy(sl->arena + p->offset[p->root[v]], sl->inputs[i].data + sl->first * (per / BO_MAX(sl->count, 1)),
+		       (size_t)per * sizeof(float));
+		if (s->hook && (rc = call_hook(s, sl, v)))
+			return rc;
+	}
+	const float *in[BO_MAX_IN];
+	for (int k = 0; k < p->n_order; k++) {
+		int ni = p->order[k];
+		const struct bo_node *n = &m->nodes[ni];
+		for (int j = 0; j < n->n_in; j++)
+			in[j] = n->in[j] >= 0 ? value_data(s, sl, n->in[j]) : NULL;
+		float *y = (float *)value_data(s, sl, n->out[0]);
+		if ((rc = bo_run_node(p, ni, in, y, sl->scratch, &sl->err)))
+			return rc;
+		if (s->hook && (rc = call_hook(s, sl, n->out[0])))
+			return rc;
+	}
+	return BO_OK;
+}
+
+static void *slot_thread(void *arg)
+{
+	struct slot *sl = arg;
+	sl->rc = slot_run(sl);
+	return NULL;
+}
+
+bo_status bo_session_run(struct bo_session *s, const struct bo_tensor *inputs, int n_inputs,
+			 struct bo_tensor *outputs, int n_outputs, struct bo_error *err)
+{
+	const struct bo_model *m = s->m;
+	bo_status rc = BO_OK;
+	if (n_inputs != m->n_inputs)
+		return bo_fail(err, BO_EINVAL, "the model has %d inputs, %d given", m->n_inputs,
+			       n_inputs);
+	if (n_outputs > m->n_outputs)
+		return bo_fail(err, BO_EINVAL, "the model has %d outputs, %d asked for", m->n_outputs,
+			       n_outputs);
+	/* split along dim 0 when every input agrees on it */
+	int64_t B = inputs[0].rank > 0 ? inputs[0].dims[0] : 1;
+	int split = s->threads > 1 && B >= 2;
+	for (int i = 0; i < n_inputs; i++) {
+		if (inputs[i].rank < 0 || inputs[i].rank > BO_MAX_RANK || !inputs[i].data)
+			return bo_fail(err, BO_EINVAL, "input %d is not a valid tensor", i);
+		if (inputs[i].rank == 0 || inputs[i].dims[0] != B)
+			split = 0;
+	}
+	int T = split ? (int)BO_MIN((int64_t)s->threads, B) : 1;
+	int64_t per = (B + T - 1) / T;
+	pthread_t tid[256];
+	int started[256] = { 0 };
+	int used = 0;
+	for (int t = 0; t < T; t++) {
+		struct slot *sl = &s->slots[t];
+		sl->s = s;
+		sl->inputs = inputs;
+		sl->split = split;
+		sl->first = split ? t * per : 0;
+		sl->count = split ? BO_MIN(per, B - sl->first) : B;
+		sl->rc = BO_OK;
+		bo_error_clear(&sl->err);
+		if (sl->count <= 0)
+			break;
+		used = t + 1;
+		if (t > 0 && pthread_create(&tid[t], NULL, slot_thread, sl) == 0)
+			started[t] = 1;
+		else if (t > 0)
+			sl->rc = slot_run(sl);
+	}
+	s->slots[0].rc = slot_run(&s->slots[0]);
+	for (int t = 1; t < used; t++)
+		if (started[t])
+			pthread_join(tid[t], NULL);
+	for (int t = 0; t < used; t++)
+		if (s->slots[t].rc) {
+			if (err)
+				*err = s->slots[t].err;
+			if (err && !err->file[0])
+				snprintf(err->file, sizeof(err->file), "%s", m->path);
+			return s->slots[t].rc;
+		}
+	for (int i = 0; i < n_outputs; i++) {
+		int v = m->outputs[i];
+		struct slot *s0 = &s->slots[0];
+		const struct bo_shape *sh = &s0->plan.shape[v];
+		struct bo_tensor *o = &outputs[i];
+		o->rank = sh->rank;
+		memcpy(o->dims, sh->d, sizeof(o->dims));
+		if (used == 1) {
+			o->data = (float *)value_data(s, s0, v);
+			continue;
+		}
+		/* gather slices: each slot's output has its own dim 0 */
+		o->dims[0] = B;
+		int64_t total = 1;
+		for (int k = 0; k < o->rank; k++)
+			total *= o->dims[k];
+		if (total > s->out_cap[i]) {
+			free(s->out_buf[i]);
+			s->out_buf[i] = malloc((size_t)total * sizeof(float));
+			s->out_cap[i] = s->out_buf[i] ? total : 0;
+			if (!s->out_buf[i])
+				return bo_fail(err, BO_ENOMEM, "out of memory for outputs");
+		}
+		int64_t row = total / (B ? B : 1);
+		for (int t = 0; t < used; t++) {
+			struct slot *sl = &s->slots[t];
+			memcpy(s->out_buf[i] + sl->first * row, value_data(s, sl, v),
+			       (size_t)(sl->count * row) * sizeof(float));
+		}
+		o->data = s->out_buf[i];
+	}
+	return rc;
+}

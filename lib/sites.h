@@ -1,0 +1,21 @@
+/* Stored activation sites (spec section 1). Private to lib/. */
+#ifndef BO_SITES_H
+#define BO_SITES_H
+
+#include "graph.h"
+
+struct bo_sites {
+	int n;
+	int *value;        /* value index of each site, in production order */
+	int *node;         /* first consuming node (topological), -1 if none */
+	int *is_unsigned;
+};
+
+bo_status bo_sites_find(const struct bo_model *m, enum bo_act_sites kind, struct bo_sites *out,
+			struct bo_error *err);
+void bo_sites_release(struct bo_sites *s);
+
+/* Spec section 1: is value v stored unsigned? */
+int bo_value_is_unsigned(const struct bo_model *m, int v);
+
+#endif

@@ -1,0 +1,35 @@
+#!/bin/bash
+# Run every test binary in BUILD/tests and the CLI tests; print one summary.
+#   tests/run-tests.sh BUILD [FILTER]
+set -u
+build=${1:-build}
+filter=${2:-}
+cd "$(dirname "$0")/.."
+export BO_TEST_OUT_DIR="$build/test-output"
+mkdir -p "$BO_TEST_OUT_DIR"
+pass=0
+fail=0
+failed=""
+run() {
+	local name=$1
+	shift
+	echo "=== $name"
+	if "$@"; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		failed="$failed $name"
+	fi
+}
+for t in "$build"/tests/test_*; do
+	[ -x "$t" ] || continue
+	case "$t" in *"$filter"*) ;; *) continue ;; esac
+	run "$(basename "$t")" "$t"
+done
+if [ -z "$filter" ] || [[ cli == *"$filter"* ]]; then
+	run cli tests/cli/test_cli.sh "$build"
+fi
+echo
+[ -n "$failed" ] && echo "failed suites:$failed"
+echo "suites: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,34 @@
+#!/bin/sh
+# Remake the Fashion-MNIST ONNX fixtures in tests/fixtures/ (`make fixtures`).
+#
+# Seed: 1 for every model (each model is seeded on its own: initialisation,
+# data order, flips and erasure masks).  Training runs on one CPU thread:
+# about 15 minutes for train_fmnist.py (4 PreActResNet18 models, 4 epochs on
+# all 60,000 training images) and 1 minute for train_other.py on an idle
+# core.
+#
+# Results are deterministic for a given torch build, but can differ across
+# torch builds, versions and CPUs (different kernels round differently, and
+# training amplifies it): a remake elsewhere gives models of similar accuracy,
+# not byte-identical files.  tests/fixtures/fixtures.json and
+# tests/fixtures/other/other.json record the torch version, the accuracies
+# and the sha256 of each .onnx that was committed.
+#
+# Needs Debian's python3 with torch and onnx (python3-torch, python3-onnx,
+# python3-numpy) and the Fashion-MNIST files in /usr/share/datasets/fashion-mnist.
+set -eu
+cd "$(dirname "$0")/.."
+PY=/usr/bin/python3
+
+"$PY" tools/train_fmnist.py --out tests/fixtures --seed 1 --epochs 4
+"$PY" tools/train_other.py --out tests/fixtures/other --seed 1 --epochs 2
+
+# Check each export: onnx.checker, op list, and a numpy run of the graph
+# against the PyTorch logits saved beside it.
+for name in fmnist_preact_f4 fmnist_preact_f6 fmnist_preact_f8 \
+            fmnist_preact_f8_erasure other/other; do
+    "$PY" tools/check_onnx.py "tests/fixtures/$name.onnx" \
+        --input tests/fixtures/fmnist_first64.npy \
+        --logits "tests/fixtures/$name.logits.npy" \
+        --labels tests/fixtures/fmnist_first64_labels.npy
+done
