@@ -9,7 +9,7 @@
 
 CC ?= cc
 SANITIZER ?=
-OPT ?= -O2
+OPT ?= -O3
 BUILD ?= build$(if $(SANITIZER),-$(SANITIZER))
 PKGS := openblas libprotobuf-c zlib cmocka jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

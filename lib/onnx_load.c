@@ -601,11 +601,7 @@ static bo_status parse_op(struct loader *L, const Onnx__NodeProto *np, struct bo
 		if (n->n_out > 1)
 			return attr_fail(L, "mask", BO_EUNSUPPORTED, "the mask output is not supported",
 					 NULL);
-		if (n->n_in > 2 && n->in[2] >= 0)
-			return attr_fail(L, "training_mode", BO_EUNSUPPORTED,
-					 "training_mode input is not supported (inference only)",
-					 NULL);
-		break;
+		break; /* a training_mode input is checked once inputs resolve */
 	case OP_SHAPE:
 		if ((rc = check_attrs(L, np, shape_a)))
 			return rc;
@@ -1225,6 +1221,18 @@ static bo_status post_process(struct loader *L)
 	bo_status rc;
 	for (int i = 0; i < m->n_nodes; i++) {
 		struct bo_node *n = &m->nodes[i];
+		/* Dropout is the identity only with training_mode a constant false. */
+		if (n->op == OP_DROPOUT && n->n_in > 2 && n->in[2] >= 0) {
+			const struct bo_value *t = &m->values[n->in[2]];
+			int on = t->kind != BO_VAL_CONST;
+			for (int64_t k = 0; !on && k < t->numel; k++)
+				on = t->dtype == BO_DT_I64 ? t->i[k] != 0 : t->f[k] != 0.f;
+			if (on) {
+				bo_error_where(L->err, NULL, n->name, n->op_type, "training_mode");
+				return bo_fail(L->err, BO_EUNSUPPORTED,
+					       "training mode is not supported (inference only): the input must be a constant false");
+			}
+		}
 		/* Identity/Dropout over a constant: share it, skip the node. */
 		if ((n->op == OP_IDENTITY || n->op == OP_DROPOUT) &&
 		    m->values[n->in[0]].kind == BO_VAL_CONST && !m->values[n->out[0]].is_output) {

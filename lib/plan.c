@@ -848,3 +848,27 @@ out:
 		bo_plan_release(p);
 	return rc;
 }
+
+int64_t bo_node_flops(const struct bo_plan *p, int ni)
+{
+	const struct bo_node *n = &p->m->nodes[ni];
+	if (n->dead || p->skip[ni])
+		return 0;
+	const struct bo_shape *ys = &p->shape[n->out[0]];
+	if (n->op == OP_CONV) {
+		const struct bo_shape *ws = &p->shape[n->in[1]];
+		int64_t k = 1;
+		for (int d = 1; d < ws->rank; d++)
+			k *= ws->d[d];
+		return 2 * bo_shape_numel(ys) * k;
+	}
+	if (n->op == OP_GEMM) {
+		const struct bo_shape *as = &p->shape[n->in[0]];
+		return 2 * bo_shape_numel(ys) * (n->p.gemm.ta ? as->d[0] : as->d[1]);
+	}
+	if (n->op == OP_MATMUL) {
+		const struct bo_shape *as = &p->shape[n->in[0]];
+		return 2 * bo_shape_numel(ys) * as->d[as->rank - 1];
+	}
+	return 0;
+}

@@ -39,6 +39,10 @@ bo_status bo_plan_build(const struct bo_model *m, const struct bo_shape *inputs,
 			int64_t max_floats, struct bo_plan *p, struct bo_error *err);
 void bo_plan_release(struct bo_plan *p);
 
+/* Floating-point operations of node ni under plan p (Conv, Gemm, MatMul:
+ * 2 x multiply-adds; 0 for the rest). */
+int64_t bo_node_flops(const struct bo_plan *p, int ni);
+
 /* Kernels (ops.c). `scratch` holds p->scratch_floats floats. Weight
  * pointers already resolved by the caller: in[k] is the data of input k. */
 bo_status bo_run_node(const struct bo_plan *p, int node, const float *const *in, float *out,

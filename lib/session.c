@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <brownout/engine.h>
 
@@ -37,6 +38,10 @@ struct slot {
 	bo_status rc;
 	struct bo_error err;
 	struct bo_session *s;
+	/* profiling, per op code */
+	int64_t prof_calls[OP_COUNT_];
+	int64_t prof_ns[OP_COUNT_];
+	int64_t prof_flops[OP_COUNT_];
 };
 
 struct bo_session {
@@ -53,6 +58,7 @@ struct bo_session {
 	int *site_of;            /* per value: site index of the active kind or -1 */
 	enum bo_act_sites hook_kind;
 	int64_t image_base;
+	int profiling;
 	/* assembled outputs when a batch was split */
 	float *out_buf[BO_MAX_IN];
 	int64_t out_cap[BO_MAX_IN];
@@ -180,6 +186,48 @@ int64_t bo_session_arena_bytes(const struct bo_session *s)
 	return mx;
 }
 
+void bo_session_set_profiling(struct bo_session *s, int on)
+{
+	s->profiling = on != 0;
+	for (int t = 0; t < s->threads; t++) {
+		memset(s->slots[t].prof_calls, 0, sizeof(s->slots[t].prof_calls));
+		memset(s->slots[t].prof_ns, 0, sizeof(s->slots[t].prof_ns));
+		memset(s->slots[t].prof_flops, 0, sizeof(s->slots[t].prof_flops));
+	}
+}
+
+int bo_session_profile(const struct bo_session *s, struct bo_op_profile *out, int max)
+{
+	struct bo_op_profile all[OP_COUNT_];
+	int n = 0;
+	for (int op = 0; op < OP_COUNT_; op++) {
+		struct bo_op_profile e = { bo_op_name((enum bo_opcode)op), 0, 0, 0 };
+		for (int t = 0; t < s->threads; t++) {
+			e.calls += s->slots[t].prof_calls[op];
+			e.seconds += (double)s->slots[t].prof_ns[op] * 1e-9;
+			e.flops += s->slots[t].prof_flops[op];
+		}
+		if (e.calls)
+			all[n++] = e;
+	}
+	for (int i = 1; i < n; i++) /* by time, descending */
+		for (int j = i; j > 0 && all[j].seconds > all[j - 1].seconds; j--) {
+			struct bo_op_profile t = all[j];
+			all[j] = all[j - 1];
+			all[j - 1] = t;
+		}
+	for (int i = 0; i < n && i < max; i++)
+		out[i] = all[i];
+	return n;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static const float *value_data(const struct bo_session *s, const struct slot *sl, int v)
 {
 	const struct bo_value *val = &s->m->values[v];
@@ -272,8 +320,14 @@ static bo_status slot_run(struct slot *sl)
 		for (int j = 0; j < n->n_in; j++)
 			in[j] = n->in[j] >= 0 ? value_data(s, sl, n->in[j]) : NULL;
 		float *y = (float *)value_data(s, sl, n->out[0]);
+		int64_t t0 = s->profiling ? now_ns() : 0;
 		if ((rc = bo_run_node(p, ni, in, y, sl->scratch, &sl->err)))
 			return rc;
+		if (s->profiling) {
+			sl->prof_ns[n->op] += now_ns() - t0;
+			sl->prof_calls[n->op]++;
+			sl->prof_flops[n->op] += bo_node_flops(p, ni);
+		}
 		if (s->hook && (rc = call_hook(s, sl, n->out[0])))
 			return rc;
 	}
@@ -321,8 +375,8 @@ bo_status bo_session_run(struct bo_session *s, const struct bo_tensor *inputs, i
 		sl->count = split ? BO_MIN(per, B - sl->first) : B;
 		sl->rc = BO_OK;
 		bo_error_clear(&sl->err);
-		if (sl->count <= 0)
-			break;
+		if (t > 0 && sl->count <= 0)
+			break; /* slot 0 always runs, even on an empty batch */
 		used = t + 1;
 		if (t > 0 && pthread_create(&tid[t], NULL, slot_thread, sl) == 0)
 			started[t] = 1;

@@ -300,22 +300,7 @@ bo_status bo_model_stats(const struct bo_model *m, const int64_t *sample_dims, i
 			snprintf(o[found].op, sizeof(o->op), "%s", n->op_type);
 		}
 		st->ops[found].count++;
-		if (n->dead || plan.skip[i])
-			continue;
-		const struct bo_shape *ys = &plan.shape[n->out[0]];
-		if (n->op == OP_CONV) {
-			const struct bo_shape *ws = &plan.shape[n->in[1]];
-			int64_t k = 1;
-			for (int d = 1; d < ws->rank; d++)
-				k *= ws->d[d];
-			st->flops += 2 * bo_shape_numel(ys) * k;
-		} else if (n->op == OP_GEMM) {
-			const struct bo_shape *as = &plan.shape[n->in[0]];
-			st->flops += 2 * bo_shape_numel(ys) * (n->p.gemm.ta ? as->d[0] : as->d[1]);
-		} else if (n->op == OP_MATMUL) {
-			const struct bo_shape *as = &plan.shape[n->in[0]];
-			st->flops += 2 * bo_shape_numel(ys) * as->d[as->rank - 1];
-		}
+		st->flops += bo_node_flops(&plan, i);
 	}
 out:
 	bo_plan_release(&plan);

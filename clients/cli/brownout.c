@@ -33,7 +33,7 @@ static void usage(FILE *f)
 		"      inputs, outputs, op counts, parameters and activations (spec section 1),\n"
 		"      per-block table (blocks from node names or MAP: 'PREFIX=BLOCK,~REGEX=BLOCK' or @FILE)\n"
 		"  eval MODEL.onnx DATASET [--split test|train] [--images FILE --labels FILE]\n"
-		"       [--limit N] [--batch B] [--threads T] [--mean M[,M..]] [--std S[,S..]] [--json]\n"
+		"       [--limit N] [--batch B] [--threads T] [--mean M[,M..]] [--std S[,S..]] [--json] [--profile]\n"
 		"      top-1 accuracy on a dataset directory (IDX, CIFAR-10 binary or NPY)\n"
 		"  run MODEL.onnx --input FILE [--input FILE ...] --output-dir DIR\n"
 		"      run the graph once on .pb (TensorProto) or .npy inputs; writes output_N.pb\n"
@@ -315,8 +315,9 @@ static int cmd_eval(int argc, char **argv)
 		{ "std", required_argument, 0, 's' },    { "json", no_argument, 0, 'j' },
 		{ "split", required_argument, 0, 'p' },  { "images", required_argument, 0, 'i' },
 		{ "labels", required_argument, 0, 'L' }, { "help", no_argument, 0, 'h' },
-		{ 0, 0, 0, 0 },
+		{ "profile", no_argument, 0, 'P' },      { 0, 0, 0, 0 },
 	};
+	int profile = 0;
 	long long limit = 0, batch = 64, threads = sysconf(_SC_NPROCESSORS_ONLN);
 	const char *mean = NULL, *std = NULL, *images = NULL, *labels = NULL;
 	enum bo_split split = BO_SPLIT_TEST;
@@ -350,6 +351,7 @@ static int cmd_eval(int argc, char **argv)
 		case 'j': json = 1; break;
 		case 'i': images = optarg; break;
 		case 'L': labels = optarg; break;
+		case 'P': profile = 1; break;
 		case 'p':
 			if (!strcmp(optarg, "test"))
 				split = BO_SPLIT_TEST;
@@ -416,6 +418,7 @@ static int cmd_eval(int argc, char **argv)
 		fprintf(stderr, "%s: error: out of memory for a batch of %lld\n", prog, batch);
 		goto out;
 	}
+	bo_session_set_profiling(s, profile);
 	int tty = isatty(2) && !json;
 	double t0 = now(), last = 0;
 	int64_t correct = 0;
@@ -452,6 +455,10 @@ static int cmd_eval(int argc, char **argv)
 		fputc('\n', stderr);
 	double secs = now() - t0;
 	double acc = total ? (double)correct / (double)total : 0;
+	struct bo_op_profile prof[64];
+	int nprof = profile ? bo_session_profile(s, prof, 64) : 0;
+	if (nprof > 64)
+		nprof = 64;
 	if (json) {
 		json_t *j = json_object();
 		json_object_set_new(j, "model", json_string(argv[optind]));
@@ -462,12 +469,37 @@ static int cmd_eval(int argc, char **argv)
 		json_object_set_new(j, "images_per_second", json_real(secs > 0 ? total / secs : 0));
 		json_object_set_new(j, "batch", json_integer(batch));
 		json_object_set_new(j, "threads", json_integer(threads));
+		if (profile) {
+			json_t *pa = json_array();
+			for (int i = 0; i < nprof; i++) {
+				json_t *o = json_object();
+				json_object_set_new(o, "op", json_string(prof[i].op));
+				json_object_set_new(o, "calls", json_integer(prof[i].calls));
+				json_object_set_new(o, "seconds", json_real(prof[i].seconds));
+				json_object_set_new(o, "flops", json_integer(prof[i].flops));
+				json_array_append_new(pa, o);
+			}
+			json_object_set_new(j, "profile", pa);
+		}
 		ret = print_json(j);
 	} else {
 		printf("accuracy: %.4f (%lld/%lld)  %.2f s  %.1f images/s\n", acc, (long long)correct,
 		       (long long)total, secs, secs > 0 ? total / secs : 0.0);
+		fflush(stdout);
 		ret = 0;
 	}
+	if (profile && !json) {
+		double all = 0;
+		for (int i = 0; i < nprof; i++)
+			all += prof[i].seconds;
+		fprintf(stderr, "%-20s %8s %10s %7s %10s\n", "op", "calls", "seconds", "share", "GFLOP/s");
+		for (int i = 0; i < nprof; i++)
+			fprintf(stderr, "%-20s %8lld %10.3f %6.1f%% %10.1f\n", prof[i].op,
+				(long long)prof[i].calls, prof[i].seconds,
+				all > 0 ? 100 * prof[i].seconds / all : 0.0,
+				prof[i].seconds > 0 ? (double)prof[i].flops / prof[i].seconds / 1e9 : 0.0);
+	}
+
 out:
 	free(x);
 	free(lab);

@@ -65,6 +65,18 @@ bo_status bo_session_set_hook(struct bo_session *s, enum bo_act_sites sites, bo_
 			      void *ctx);
 void bo_session_set_image_base(struct bo_session *s, int64_t image_base);
 
+/* Profiling: time and floating-point work per op type, summed over runs
+ * and threads since profiling was switched on (which resets the counters). */
+struct bo_op_profile {
+	const char *op;   /* ONNX op type */
+	int64_t calls;
+	double seconds;   /* thread-seconds */
+	int64_t flops;    /* 2 x multiply-adds (Conv, Gemm, MatMul) */
+};
+void bo_session_set_profiling(struct bo_session *s, int on);
+/* Fill up to max entries, most time first; returns how many op types ran. */
+int bo_session_profile(const struct bo_session *s, struct bo_op_profile *out, int max);
+
 /* Peak activation bytes of the current plan, per thread. */
 int64_t bo_session_arena_bytes(const struct bo_session *s);
 
