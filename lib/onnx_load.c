@@ -798,6 +798,11 @@ static bo_status translate(struct loader *L, const Onnx__ModelProto *mp)
 	}
 	if (mp->n_opset_import == 0)
 		m->opset = 1;
+	if (m->opset < 0) {
+		bo_error_where(L->err, NULL, NULL, NULL, "opset_import");
+		return bo_fail(L->err, BO_EUNSUPPORTED,
+			       "the model imports no default-domain (ai.onnx) opset");
+	}
 	if (m->opset < 7 || m->opset > 17) {
 		bo_error_where(L->err, NULL, NULL, NULL, "opset_import");
 		return bo_fail(L->err, BO_EUNSUPPORTED,

@@ -286,10 +286,12 @@ static bo_status slot_run(struct slot *sl)
 			return rc;
 		sl->planned = 1;
 		memcpy(sl->in_shape, shapes, sizeof(shapes));
-		if (sl->plan.arena_floats > sl->arena_cap) {
+		/* never NULL, even when every tensor is empty: outputs point here */
+		int64_t need = BO_MAX(sl->plan.arena_floats, 16);
+		if (need > sl->arena_cap) {
 			free(sl->arena);
-			sl->arena = aligned_alloc(64, (size_t)sl->plan.arena_floats * 4);
-			sl->arena_cap = sl->arena ? sl->plan.arena_floats : 0;
+			sl->arena = aligned_alloc(64, (size_t)need * 4);
+			sl->arena_cap = sl->arena ? need : 0;
 			if (!sl->arena)
 				return bo_fail(&sl->err, BO_ENOMEM, "cannot allocate %lld MiB of activations",
 					       (long long)(sl->plan.arena_floats * 4 >> 20));

@@ -9,6 +9,13 @@
  * NaN, inf == inf); anything else (another load error, a shape or value
  * mismatch, a crash, a hang) is a FAIL, and the test fails if any case does.
  *
+ * Two derived variants reach code the shipped form cannot (see below):
+ * ROOT[frozen] stores inputs 1.. as initializers (shapes, pads, axes, Clip
+ * bounds, BatchNormalization parameters are graph inputs in the node tests,
+ * and brownout takes only float graph inputs), and ROOT[opset7] reads the
+ * opset-6 models (most of pytorch-converted) as opset 7 where that changes
+ * nothing for the ops involved. They are counted and reported separately.
+ *
  * Each case runs in a forked child so a crash is reported as that case's
  * failure and the run goes on. The skip list with reasons is written to
  * $BO_TEST_OUT_DIR/onnx-backend-skips.txt (default: the current directory).
@@ -16,7 +23,8 @@
  * Environment:
  *   BO_ONNX_TESTDATA  data root (default /usr/share/libonnx-testdata/data)
  *   BO_ONNX_FILTER    only run cases whose name contains this string
- *   BO_ONNX_NOFORK    set to run cases in-process (for a debugger)
+ *   BO_ONNX_NOFORK    set to run cases in-process (for a debugger, and so
+ *                     that LeakSanitizer sees the engine's allocations)
  *   BO_ONNX_VERBOSE   set to print every case's outcome */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -41,7 +49,7 @@
 
 #include <brownout/brownout.h>
 
-#include "onnx.pb-c.h" /* generated in $(BUILD)/gen; used to freeze inputs */
+#include "onnx.pb-c.h" /* generated in $(BUILD)/gen: to read and rewrite models */
 
 #define DEFAULT_ROOT "/usr/share/libonnx-testdata/data"
 #define ATOL 1e-4
@@ -60,7 +68,7 @@ struct skip_rec {
 	char *name;   /* root/case */
 	char *reason;
 	char *category;
-	int frozen;   /* from the [frozen] variant */
+	int variant;  /* 0 as shipped, 1 [frozen], 2 [opset7] */
 };
 
 static struct {
@@ -167,71 +175,43 @@ static void free_list(char **v, int n)
 	free(v);
 }
 
-/* TensorProto.data_type (field 2, varint) read straight off the wire, so
- * the test can tell a non-float tensor file from a broken one. Returns -1
- * when the file cannot be read, 0 (UNDEFINED) when the field is absent. */
-static int pb_data_type(const char *path)
+static unsigned char *slurp(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
-	if (!f)
-		return -1;
 	unsigned char *buf = NULL;
-	size_t len = 0, cap = 0, k;
+	size_t n = 0, cap = 0, k;
 	unsigned char tmp[65536];
+	*len = 0;
+	if (!f)
+		return NULL;
 	while ((k = fread(tmp, 1, sizeof(tmp), f)) > 0) {
-		if (len + k > cap) {
-			cap = 2 * (len + k);
+		if (n + k > cap) {
+			cap = 2 * (n + k);
 			unsigned char *nb = realloc(buf, cap);
 			if (!nb)
 				abort();
 			buf = nb;
 		}
-		memcpy(buf + len, tmp, k);
-		len += k;
+		memcpy(buf + n, tmp, k);
+		n += k;
 	}
 	fclose(f);
-	int dt = 0;
-	size_t i = 0;
-	while (i < len) {
-		uint64_t key = 0, val = 0;
-		int sh = 0;
-		do {
-			if (i >= len || sh > 63)
-				goto done;
-			key |= (uint64_t)(buf[i] & 0x7f) << sh;
-			sh += 7;
-		} while (buf[i++] & 0x80);
-		unsigned wt = key & 7;
-		if (wt == 0) {
-			sh = 0;
-			do {
-				if (i >= len || sh > 63)
-					goto done;
-				val |= (uint64_t)(buf[i] & 0x7f) << sh;
-				sh += 7;
-			} while (buf[i++] & 0x80);
-			if ((key >> 3) == 2)
-				dt = (int)val;
-		} else if (wt == 1) {
-			i += 8;
-		} else if (wt == 5) {
-			i += 4;
-		} else if (wt == 2) {
-			sh = 0;
-			do {
-				if (i >= len || sh > 63)
-					goto done;
-				val |= (uint64_t)(buf[i] & 0x7f) << sh;
-				sh += 7;
-			} while (buf[i++] & 0x80);
-			if (val > len - i)
-				goto done;
-			i += (size_t)val;
-		} else {
-			goto done;
-		}
+	*len = n;
+	return buf ? buf : calloc(1, 1);
+}
+
+/* TensorProto.data_type of a .pb file, so the test can tell a non-float
+ * tensor from a broken file; -1 when it cannot be read or parsed. */
+static int pb_data_type(const char *path)
+{
+	size_t len;
+	int dt = -1;
+	unsigned char *buf = slurp(path, &len);
+	Onnx__TensorProto *tp = buf ? onnx__tensor_proto__unpack(NULL, len, buf) : NULL;
+	if (tp) {
+		dt = tp->data_type;
+		onnx__tensor_proto__free_unpacked(tp, NULL);
 	}
-done:
 	free(buf);
 	return dt;
 }
@@ -437,31 +417,6 @@ out:
  * inputs 1.. of each data set stored as initializers: the form they take in
  * exported models, where the loader and planner fold them. */
 
-static unsigned char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	unsigned char *buf = NULL;
-	size_t n = 0, cap = 0, k;
-	unsigned char tmp[65536];
-	*len = 0;
-	if (!f)
-		return NULL;
-	while ((k = fread(tmp, 1, sizeof(tmp), f)) > 0) {
-		if (n + k > cap) {
-			cap = 2 * (n + k);
-			unsigned char *nb = realloc(buf, cap);
-			if (!nb)
-				abort();
-			buf = nb;
-		}
-		memcpy(buf + n, tmp, k);
-		n += k;
-	}
-	fclose(f);
-	*len = n;
-	return buf ? buf : calloc(1, 1);
-}
-
 /* Indexes into g->input of the inputs that are not initializers (IR < 4
  * lists initializers as inputs too); the data sets hold these, in order. */
 static int real_inputs(const Onnx__GraphProto *g, size_t *idx, int max)
@@ -617,6 +572,139 @@ static void run_case_frozen(const char *dir, struct result *r)
 	free_list(sets, nsets > 0 ? nsets : 0);
 }
 
+/* ---- opset-6 models read as opset 7 ----
+ *
+ * brownout loads opsets 7..17, so the opset-6 models (all but two of
+ * pytorch-converted) are skips as shipped. For the ops brownout implements,
+ * opset 7 changed only the legacy `broadcast` attribute of Add/Sub/Mul/Div/
+ * Gemm (without `axis` it means trailing-dimension broadcasting, which
+ * opset 7 does by default) and `is_test` of BatchNormalization/Dropout
+ * (is_test=1 is inference, the only mode of opset 7). So a variant
+ * "ROOT[opset7]" reruns such a model declared as opset 7 with `broadcast`
+ * dropped, when every BatchNormalization/Dropout has is_test=1 and no
+ * broadcasting node has `axis`. */
+
+static const Onnx__AttributeProto *node_attr(const Onnx__NodeProto *np, const char *name)
+{
+	for (size_t i = 0; i < np->n_attribute; i++)
+		if (np->attribute[i]->name && !strcmp(np->attribute[i]->name, name))
+			return np->attribute[i];
+	return NULL;
+}
+
+/* The model of case `dir` as opset 7, serialized into *out (malloc'd).
+ * Returns 0 when the variant does not apply, 1 when *out is filled. */
+static int as_opset7(const char *dir, unsigned char **out, size_t *outlen)
+{
+	char p[PATH_BUF];
+	size_t len;
+	int ret = 0;
+	size_t *saved_n = NULL;
+	Onnx__ModelProto *mp = NULL;
+	Onnx__OperatorSetIdProto *def = NULL;
+	*out = NULL;
+	xpath(p, "%s/model.onnx", dir);
+	unsigned char *buf = slurp(p, &len);
+	if (buf)
+		mp = onnx__model_proto__unpack(NULL, len, buf);
+	free(buf);
+	if (!mp || !mp->graph)
+		goto out;
+	for (size_t i = 0; i < mp->n_opset_import; i++) {
+		Onnx__OperatorSetIdProto *o = mp->opset_import[i];
+		if (!o->domain || !o->domain[0] || !strcmp(o->domain, "ai.onnx"))
+			def = o;
+	}
+	if (!def || def->version != 6)
+		goto out;
+	Onnx__GraphProto *g = mp->graph;
+	saved_n = calloc(g->n_node + 1, sizeof(*saved_n));
+	if (!saved_n)
+		abort();
+	for (size_t i = 0; i < g->n_node; i++) {
+		Onnx__NodeProto *np = g->node[i];
+		const char *t = np->op_type ? np->op_type : "";
+		saved_n[i] = np->n_attribute;
+		if (!strcmp(t, "BatchNormalization") || !strcmp(t, "Dropout")) {
+			const Onnx__AttributeProto *a = node_attr(np, "is_test");
+			if (!a || a->i != 1)
+				goto restore;
+		}
+		if (strcmp(t, "Add") && strcmp(t, "Sub") && strcmp(t, "Mul") && strcmp(t, "Div") &&
+		    strcmp(t, "Gemm"))
+			continue;
+		if (node_attr(np, "axis"))
+			goto restore;
+		/* move `broadcast` past the end; the count is restored before freeing */
+		for (size_t k = 0; k < np->n_attribute; k++)
+			if (np->attribute[k]->name && !strcmp(np->attribute[k]->name, "broadcast")) {
+				Onnx__AttributeProto *a = np->attribute[k];
+				np->attribute[k] = np->attribute[np->n_attribute - 1];
+				np->attribute[np->n_attribute - 1] = a;
+				np->n_attribute--;
+				break;
+			}
+	}
+	def->version = 7;
+	*outlen = onnx__model_proto__get_packed_size(mp);
+	*out = malloc(*outlen ? *outlen : 1);
+	if (!*out)
+		abort();
+	onnx__model_proto__pack(mp, *out);
+	ret = 1;
+restore:
+	for (size_t i = 0; i < g->n_node; i++)
+		g->node[i]->n_attribute = saved_n[i];
+out:
+	free(saved_n);
+	if (mp)
+		onnx__model_proto__free_unpacked(mp, NULL);
+	return ret;
+}
+
+static void run_case_opset7(const char *dir, struct result *r)
+{
+	char p[PATH_BUF], eb[1024];
+	char **sets = NULL;
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	struct bo_model *m = NULL;
+	struct bo_session *s = NULL;
+	struct bo_error err;
+	struct bo_session_config cfg = { .threads = 1 };
+	bo_status st;
+	int nsets = 0;
+	memset(r, 0, sizeof(*r));
+	r->outcome = NA;
+	if (!as_opset7(dir, &buf, &len))
+		goto out;
+	r->outcome = PASS;
+	st = bo_model_load_buffer(buf, len, "model.onnx[opset7]", NULL, &m, &err);
+	if (st) {
+		set_result(r, st == BO_EUNSUPPORTED ? SKIP : FAIL, "%s%s%s",
+			   st == BO_EUNSUPPORTED ? "" : "load failed: ", fmt_err(&err, eb, sizeof(eb)),
+			   st == BO_EUNSUPPORTED ? "" : " (not EUNSUPPORTED)");
+		goto out;
+	}
+	if ((st = bo_session_new(m, &cfg, &s, &err))) {
+		set_result(r, st == BO_EUNSUPPORTED ? SKIP : FAIL, "session: %s",
+			   fmt_err(&err, eb, sizeof(eb)));
+		goto out;
+	}
+	nsets = list_dirs(dir, "test_data_set_", &sets);
+	if (nsets <= 0)
+		set_result(r, FAIL, "no test_data_set_N directories");
+	for (int i = 0; i < nsets && r->outcome == PASS; i++) {
+		xpath(p, "%s/%s", dir, sets[i]);
+		run_set(m, s, p, 0, r);
+	}
+out:
+	free(buf);
+	free_list(sets, nsets > 0 ? nsets : 0);
+	bo_session_free(s);
+	bo_model_free(m);
+}
+
 /* Run one case in a child process; a crash or hang is a FAIL. */
 static void run_case_isolated(void (*fn)(const char *, struct result *), const char *dir,
 			      struct result *r)
@@ -731,7 +819,7 @@ static void categorize(const char *reason, char *cat, size_t size)
 	snprintf(cat, size, "%s", tmp);
 }
 
-static void add_skip(const char *name, const char *reason, int frozen)
+static void add_skip(const char *name, const char *reason, int variant)
 {
 	char cat[512];
 	if (g_skips.n == g_skips.cap) {
@@ -745,7 +833,7 @@ static void add_skip(const char *name, const char *reason, int frozen)
 	s->name = strdup(name);
 	s->reason = strdup(reason);
 	s->category = strdup(cat);
-	s->frozen = frozen;
+	s->variant = variant;
 	assert_true(s->name && s->reason && s->category);
 }
 
@@ -769,14 +857,14 @@ static int cmp_count(const void *a, const void *b)
 }
 
 /* Group keys (category, or unsupported op) with counts, most frequent first. */
-static int tally(int by_op, int frozen, struct count **out)
+static int tally(int by_op, int variant, struct count **out)
 {
 	struct count *c = calloc((size_t)g_skips.n + 1, sizeof(*c));
 	int n = 0;
 	assert_non_null(c);
 	for (int i = 0; i < g_skips.n; i++) {
 		char key[512];
-		if (g_skips.v[i].frozen != frozen)
+		if (g_skips.v[i].variant != variant)
 			continue;
 		if (by_op) {
 			if (strcmp(g_skips.v[i].category, "operator not supported"))
@@ -808,33 +896,44 @@ static void free_counts(struct count *c, int n)
 	free(c);
 }
 
+#define N_VARIANTS 3
+
+static const struct variant {
+	const char *tag;   /* appended to the root in case names */
+	const char *what;
+	void (*run)(const char *dir, struct result *r);
+} variants[N_VARIANTS] = {
+	{ "", "as shipped", run_case },
+	{ "[frozen]", "inputs 1.. stored as initializers", run_case_frozen },
+	{ "[opset7]", "opset-6 model read as opset 7", run_case_opset7 },
+};
+
 static void write_skips(void)
 {
 	const char *dir = getenv("BO_TEST_OUT_DIR");
 	char path[PATH_BUF];
 	xpath(path, "%s/onnx-backend-skips.txt", dir && dir[0] ? dir : ".");
-	struct count *cats[2], *ops[2];
-	int ncat[2], nops[2], nskip[2] = { 0, 0 };
-	for (int fz = 0; fz < 2; fz++) {
-		ncat[fz] = tally(0, fz, &cats[fz]);
-		nops[fz] = tally(1, fz, &ops[fz]);
+	struct count *cats[N_VARIANTS], *ops[N_VARIANTS];
+	int ncat[N_VARIANTS], nops[N_VARIANTS], nskip[N_VARIANTS] = { 0 };
+	for (int v = 0; v < N_VARIANTS; v++) {
+		ncat[v] = tally(0, v, &cats[v]);
+		nops[v] = tally(1, v, &ops[v]);
 	}
 	for (int i = 0; i < g_skips.n; i++)
-		nskip[g_skips.v[i].frozen]++;
+		nskip[g_skips.v[i].variant]++;
 	FILE *f = fopen(path, "w");
 	if (!f) {
 		print_error("cannot write %s: %s\n", path, strerror(errno));
 	} else {
-		fprintf(f, "# ONNX backend test cases skipped by brownout (test_onnx_backend)\n");
-		for (int fz = 0; fz < 2; fz++) {
-			fprintf(f, "# %s: %d skipped, by category:\n",
-				fz ? "[frozen] variants (inputs 1.. as initializers)" : "cases as shipped",
-				nskip[fz]);
-			for (int i = 0; i < ncat[fz]; i++)
-				fprintf(f, "#   %5d  %s\n", cats[fz][i].n, cats[fz][i].key);
+		fprintf(f, "# ONNX backend test cases skipped by brownout (tests/unit/test_onnx_backend.c)\n");
+		for (int v = 0; v < N_VARIANTS; v++) {
+			fprintf(f, "# cases %s%s%s: %d skipped, by category:\n", variants[v].what,
+				v ? ", named ROOT" : "", variants[v].tag, nskip[v]);
+			for (int i = 0; i < ncat[v]; i++)
+				fprintf(f, "#   %5d  %s\n", cats[v][i].n, cats[v][i].key);
 			fprintf(f, "#   unsupported operators:\n");
-			for (int i = 0; i < nops[fz]; i++)
-				fprintf(f, "#     %5d  %s\n", ops[fz][i].n, ops[fz][i].key);
+			for (int i = 0; i < nops[v]; i++)
+				fprintf(f, "#     %5d  %s\n", ops[v][i].n, ops[v][i].key);
 		}
 		fprintf(f, "# case\tcategory\treason\n");
 		for (int i = 0; i < g_skips.n; i++)
@@ -845,14 +944,14 @@ static void write_skips(void)
 		else
 			print_message("skip list: %s\n", path);
 	}
-	for (int fz = 0; fz < 2; fz++) {
-		print_message("%s skips by reason category (%d in all):\n",
-			      fz ? "[frozen]" : "shipped-case", nskip[fz]);
-		for (int i = 0; i < ncat[fz]; i++)
-			print_message("  %5d  %s\n", cats[fz][i].n, cats[fz][i].key);
-		print_message("  (unsupported operators: %d distinct)\n", nops[fz]);
-		free_counts(cats[fz], ncat[fz]);
-		free_counts(ops[fz], nops[fz]);
+	for (int v = 0; v < N_VARIANTS; v++) {
+		print_message("skips of cases %s, by reason category (%d in all):\n", variants[v].what,
+			      nskip[v]);
+		for (int i = 0; i < ncat[v]; i++)
+			print_message("  %5d  %s\n", cats[v][i].n, cats[v][i].key);
+		print_message("  (unsupported operators: %d distinct)\n", nops[v]);
+		free_counts(cats[v], ncat[v]);
+		free_counts(ops[v], nops[v]);
 	}
 }
 
@@ -868,7 +967,7 @@ struct tallies {
 	int pass, skip, fail;
 };
 
-static void record(const char *name, const struct result *r, struct tallies *t, int frozen,
+static void record(const char *name, const struct result *r, struct tallies *t, int variant,
 		   int verbose)
 {
 	if (r->outcome == PASS) {
@@ -877,7 +976,7 @@ static void record(const char *name, const struct result *r, struct tallies *t, 
 			print_message("PASS %s\n", name);
 	} else if (r->outcome == SKIP) {
 		t->skip++;
-		add_skip(name, r->msg, frozen);
+		add_skip(name, r->msg, variant);
 		if (verbose)
 			print_message("SKIP %s: %s\n", name, r->msg);
 	} else if (r->outcome == FAIL) {
@@ -899,33 +998,36 @@ static void run_root(const char *sub)
 	int n = list_dirs(root, "test_", &cases);
 	const char *filter = getenv("BO_ONNX_FILTER");
 	int verbose = getenv("BO_ONNX_VERBOSE") != NULL;
-	struct tallies plain = { 0 }, frozen = { 0 };
+	struct tallies t[N_VARIANTS];
 	struct timespec t0, t1;
+	memset(t, 0, sizeof(t));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	g_skips.roots_run++;
 	for (int i = 0; i < n; i++) {
 		if (filter && filter[0] && !strstr(cases[i], filter))
 			continue;
 		char dir[PATH_BUF], name[PATH_BUF];
-		struct result r;
 		xpath(dir, "%s/%s", root, cases[i]);
-		xpath(name, "%s/%s", sub, cases[i]);
-		run_case_isolated(run_case, dir, &r);
-		record(name, &r, &plain, 0, verbose);
-		xpath(name, "%s[frozen]/%s", sub, cases[i]);
-		run_case_isolated(run_case_frozen, dir, &r);
-		record(name, &r, &frozen, 1, verbose);
+		for (int v = 0; v < N_VARIANTS; v++) {
+			struct result r;
+			xpath(name, "%s%s/%s", sub, variants[v].tag, cases[i]);
+			run_case_isolated(variants[v].run, dir, &r);
+			record(name, &r, &t[v], v, verbose);
+		}
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	free_list(cases, n > 0 ? n : 0);
-	print_message("%s: %d cases: %d passed, %d skipped, %d failed (%.1f s)\n", sub,
-		      plain.pass + plain.skip + plain.fail, plain.pass, plain.skip, plain.fail,
+	int failed = 0;
+	for (int v = 0; v < N_VARIANTS; v++) {
+		print_message("%s%s: %d cases (%s): %d passed, %d skipped, %d failed\n", sub,
+			      variants[v].tag, t[v].pass + t[v].skip + t[v].fail, variants[v].what,
+			      t[v].pass, t[v].skip, t[v].fail);
+		failed += t[v].fail;
+	}
+	print_message("%s: %.1f s\n", sub,
 		      (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
-	print_message("%s[frozen] (inputs 1.. as initializers): %d cases: %d passed, %d skipped, %d failed\n",
-		      sub, frozen.pass + frozen.skip + frozen.fail, frozen.pass, frozen.skip,
-		      frozen.fail);
-	if (plain.fail || frozen.fail)
-		fail_msg("%d %s case(s) failed", plain.fail + frozen.fail, sub);
+	if (failed)
+		fail_msg("%d %s case(s) failed", failed, sub);
 }
 
 static void test_node(void **state)
