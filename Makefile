@@ -63,7 +63,10 @@ $(CLI): $(CLI_SRC:%.c=$(BUILD)/%.o) $(LIB)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TEST_COMMON:%.c=$(BUILD)/%.o) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS) $(LDEXTRA_$*)
+
+# the torture test makes the library's Nth allocation fail
+LDEXTRA_test_torture := $(foreach f,malloc calloc realloc strdup aligned_alloc,-Wl,--wrap=$(f))
 
 # `make test` first makes sure the Debian packages are there, then runs the
 # unit tests, the CLI tests, and the same unit tests under ASan+UBSan.

@@ -95,7 +95,10 @@ def main():
                           input_names=['input'], output_names=['logits'],
                           dynamic_axes={'input': {0: 'batch'},
                                         'logits': {0: 'batch'}},
-                          do_constant_folding=True)
+                          do_constant_folding=True,
+                          # keep BatchNormalization nodes: the spec stores BN
+                          # as (scale, shift), not folded into the conv
+                          training=torch.onnx.TrainingMode.PRESERVE)
         if x_ref is not None:
             with torch.no_grad():
                 lg = model(x_ref).numpy().astype(np.float32)

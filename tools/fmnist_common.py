@@ -79,7 +79,10 @@ def export_onnx(model, path, example, metadata=None):
                       input_names=['input'], output_names=['logits'],
                       dynamic_axes={'input': {0: 'batch'},
                                     'logits': {0: 'batch'}},
-                      do_constant_folding=True)
+                      do_constant_folding=True,
+                      # keep BatchNormalization nodes: the spec stores BN
+                      # as (scale, shift), not folded into the conv
+                      training=torch.onnx.TrainingMode.PRESERVE)
     m = onnx.load(path)
     if metadata:
         for k, v in metadata.items():
