@@ -37,7 +37,7 @@ TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TEST_COMMON := $(wildcard tests/unit/common_*.c)
 
-.PHONY: all deps test check run clean bench fixtures
+.PHONY: all deps test test-only run clean bench fixtures
 all: $(CLI) $(TEST_BIN)
 
 deps:
@@ -69,10 +69,12 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TEST_COMMON:%.c=$(BUILD)/%.o) $(LIB)
 LDEXTRA_test_torture := $(foreach f,malloc calloc realloc strdup aligned_alloc,-Wl,--wrap=$(f))
 
 # `make test` first makes sure the Debian packages are there, then runs the
-# unit tests, the CLI tests, and the same unit tests under ASan+UBSan.
+# unit tests and the CLI tests, the same again under ASan+UBSan, and checks
+# that clang builds everything warning-free too.
 test: deps
 	$(MAKE) --no-print-directory test-only
 	$(MAKE) --no-print-directory SANITIZER=address,undefined OPT=-O1 test-only
+	$(MAKE) --no-print-directory CC=clang BUILD=build-clang all
 
 test-only: all
 	@tests/run-tests.sh $(BUILD)

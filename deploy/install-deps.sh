@@ -5,7 +5,7 @@
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -eu
 
-PKGS="make gcc pkg-config protobuf-c-compiler libprotobuf-c-dev libonnx-dev
+PKGS="make gcc clang pkg-config protobuf-c-compiler libprotobuf-c-dev libonnx-dev
 libopenblas-dev libjansson-dev zlib1g-dev libcmocka-dev dataset-fashion-mnist
 libonnx-testdata python3 python3-numpy python3-torch python3-onnx"
 

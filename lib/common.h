@@ -2,6 +2,7 @@
 #ifndef BO_COMMON_H
 #define BO_COMMON_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +13,8 @@
  * returns st so callers can write `return bo_fail(err, BO_EINVAL, ...)`. */
 bo_status bo_fail(struct bo_error *err, bo_status st, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+bo_status bo_vfail(struct bo_error *err, bo_status st, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 /* Fill the location fields of err that are non-NULL. */
 void bo_error_where(struct bo_error *err, const char *file, const char *node, const char *op,
 		    const char *field);

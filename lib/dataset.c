@@ -58,10 +58,9 @@ static bo_status fail_at(struct bo_error *err, const char *path, int64_t offset,
 		return st;
 	bo_error_where(err, path, NULL, NULL, NULL);
 	err->offset = offset;
-	err->status = st;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(err->text, sizeof(err->text), fmt, ap);
+	bo_vfail(err, st, fmt, ap);
 	va_end(ap);
 	return st;
 }
@@ -408,7 +407,7 @@ static bo_status load_idx(const char *ipath, const char *lpath, const struct lim
 {
 	bo_status rc;
 	struct src si, sl;
-	uint32_t idims[3], ldims[1];
+	uint32_t idims[3] = { 0 }, ldims[1] = { 0 };
 	void *px = NULL, *lab = NULL;
 	memset(&sl, 0, sizeof(sl));
 	rc = src_open(&si, ipath, err);

@@ -34,14 +34,20 @@ void bo_error_clear(struct bo_error *err)
 	err->offset = -1;
 }
 
-bo_status bo_fail(struct bo_error *err, bo_status st, const char *fmt, ...)
+bo_status bo_vfail(struct bo_error *err, bo_status st, const char *fmt, va_list ap)
 {
 	if (!err)
 		return st;
 	err->status = st;
+	vsnprintf(err->text, sizeof(err->text), fmt, ap);
+	return st;
+}
+
+bo_status bo_fail(struct bo_error *err, bo_status st, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(err->text, sizeof(err->text), fmt, ap);
+	bo_vfail(err, st, fmt, ap);
 	va_end(ap);
 	return st;
 }
