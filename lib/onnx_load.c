@@ -440,8 +440,12 @@ static bo_status parse_window(struct loader *L, const Onnx__NodeProto *np, struc
 		if ((j >= 0 && nk > 0 && w->k[i] <= 0) || w->s[i] <= 0 || w->d[i] <= 0 ||
 		    w->pb[i] < 0 || w->pe[i] < 0 || w->k[i] > 65536 || w->s[i] > 65536 ||
 		    w->d[i] > 65536 || w->pb[i] > 65536 || w->pe[i] > 65536)
-			return attr_fail(L, "kernel_shape", BO_EMALFORMED,
-					 "kernel, stride, dilation or pad out of range", NULL);
+			return attr_fail(L, (j >= 0 && nk > 0 && w->k[i] <= 0) || w->k[i] > 65536 ?
+						    "kernel_shape" :
+					 w->s[i] <= 0 || w->s[i] > 65536 ? "strides" :
+					 w->d[i] <= 0 || w->d[i] > 65536 ? "dilations" : "pads",
+					 BO_EMALFORMED, "value out of range (1 to 65536; pads 0 to 65536)",
+					 NULL);
 	}
 	if ((rc = get_int(L, np, "ceil_mode", 0, &v)))
 		return rc;
@@ -672,6 +676,20 @@ static void op_arity(enum bo_opcode op, int opset, int *lo, int *hi)
 	case OP_UNSQUEEZE: case OP_SQUEEZE: *hi = opset < 13 ? 1 : 2; break;
 	case OP_SLICE: *lo = 3; *hi = 5; break;
 	default: break;
+	}
+}
+
+/* Inputs that ONNX lets a model leave empty ("" as the name). */
+static int input_optional(enum bo_opcode op, int k)
+{
+	switch (op) {
+	case OP_CLIP: return k == 1 || k == 2;
+	case OP_CONV: case OP_GEMM: return k == 2;
+	case OP_PAD: return k == 2 || k == 3;
+	case OP_DROPOUT: return k == 1 || k == 2;
+	case OP_SQUEEZE: case OP_UNSQUEEZE: return k == 1;
+	case OP_SLICE: return k == 3 || k == 4;
+	default: return 0;
 	}
 }
 
@@ -981,6 +999,11 @@ static bo_status translate(struct loader *L, const Onnx__ModelProto *mp)
 			for (int j = 0; j < n->n_in; j++) {
 				const char *in = np->input[j];
 				if (!in[0]) {
+					if (!input_optional(n->op, j)) {
+						bo_error_where(L->err, NULL, n->name, n->op_type, "input");
+						return bo_fail(L->err, BO_EMALFORMED,
+							       "required input %d is missing (its name is empty)", j);
+					}
 					n->in[j] = -1;
 					continue;
 				}
@@ -992,10 +1015,6 @@ static bo_status translate(struct loader *L, const Onnx__ModelProto *mp)
 						       in);
 				}
 				m->values[n->in[j]].n_consumers++;
-			}
-			if (n->in[0] < 0 && n->op != OP_CLIP) {
-				bo_error_where(L->err, NULL, n->name, n->op_type, "input");
-				return bo_fail(L->err, BO_EMALFORMED, "data input 0 is missing");
 			}
 		}
 	}

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "plan.h"
+#include "winograd.h"
 
 #define SHP(v) (&p->shape[(v)])
 
@@ -484,6 +485,13 @@ bo_status bo_run_node(const struct bo_plan *p, int ni, const float *const *in, f
 	const float *x = in[0];
 	switch (n->op) {
 	case OP_CONV:
+		if (bo_wino_use(p, ni)) {
+			if (bo_wino_conv(p, ni, in, y, scratch)) {
+				bo_error_where(err, m->path, n->name, n->op_type, NULL);
+				return bo_fail(err, BO_ENOMEM, "out of memory for Winograd weights");
+			}
+			break;
+		}
 		conv(p, n, &p->win[ni], in, y, scratch);
 		break;
 	case OP_MAXPOOL:

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "plan.h"
+#include "winograd.h"
 
 static bo_status node_fail(const struct bo_model *m, int ni, struct bo_error *err, bo_status st,
 			   const char *fmt, const char *a, long long x, long long y)
@@ -119,6 +120,62 @@ static int64_t window_out(int64_t in, struct bo_window *w, int i, int is_pool)
 	return out;
 }
 
+/* Does the kernel of op read input k as float data? (Shape operands such
+ * as Reshape's target are integer tensors known at plan time.) */
+static int reads_float(enum bo_opcode op, int k)
+{
+	switch (op) {
+	case OP_RESHAPE: case OP_SQUEEZE: case OP_UNSQUEEZE: case OP_DROPOUT: case OP_SLICE:
+		return k == 0;
+	case OP_PAD:
+		return k == 0 || k == 2;
+	case OP_SHAPE: case OP_GATHER: case OP_CAST:
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+static int is_int(const struct bo_plan *p, int v)
+{
+	return p->known[v] || p->m->values[v].dtype == BO_DT_I64;
+}
+
+/* Refuse integer tensors where a kernel reads floats, and scalars that are
+ * not one value, before any kernel can read them. Ops that fold integer
+ * shape arithmetic may take integers in every float slot at once. */
+static bo_status check_operands(const struct bo_plan *p, int ni, struct bo_error *err)
+{
+	const struct bo_model *m = p->m;
+	const struct bo_node *n = &m->nodes[ni];
+	int n_float = 0, n_int = 0;
+	for (int k = 0; k < n->n_in; k++)
+		if (n->in[k] >= 0 && reads_float(n->op, k))
+			is_int(p, n->in[k]) ? n_int++ : n_float++;
+	int folds = n->op == OP_IDENTITY || n->op == OP_DROPOUT || n->op == OP_RESHAPE ||
+		    n->op == OP_SQUEEZE || n->op == OP_UNSQUEEZE || n->op == OP_CONCAT ||
+		    n->op == OP_SLICE || n->op == OP_ADD || n->op == OP_SUB || n->op == OP_MUL ||
+		    n->op == OP_DIV;
+	if (n_int && (n_float || !folds))
+		for (int k = 0; k < n->n_in; k++)
+			if (n->in[k] >= 0 && reads_float(n->op, k) && is_int(p, n->in[k])) {
+				bo_error_where(err, m->path, n->name, n->op_type, "input");
+				return bo_fail(err, BO_EUNSUPPORTED,
+					       "input %d ('%s') is an integer tensor where float data is read",
+					       k, m->values[n->in[k]].name);
+			}
+	/* Clip's min/max and Pad's constant_value are scalars */
+	for (int k = 1; k < n->n_in; k++) {
+		int scalar = (n->op == OP_CLIP && k <= 2) || (n->op == OP_PAD && k == 2);
+		if (scalar && n->in[k] >= 0 && bo_shape_numel(&p->shape[n->in[k]]) != 1) {
+			bo_error_where(err, m->path, n->name, n->op_type, "input");
+			return bo_fail(err, BO_ESHAPE, "input %d ('%s') must hold exactly one value", k,
+				       m->values[n->in[k]].name);
+		}
+	}
+	return BO_OK;
+}
+
 /* Infer the output shape of node ni (and fold it if it is shape arithmetic). */
 static bo_status infer(struct bo_plan *p, int ni, struct bo_error *err)
 {
@@ -129,6 +186,7 @@ static bo_status infer(struct bo_plan *p, int ni, struct bo_error *err)
 	char b1[96], b2[96];
 	const int64_t *kv = NULL;
 	int64_t kn = 0;
+	bo_status rc0;
 	int xin = n->in[0];
 	int x_known = get_known(p, xin, &kv, &kn);
 	const struct bo_value *xv = &m->values[xin];
@@ -136,6 +194,8 @@ static bo_status infer(struct bo_plan *p, int ni, struct bo_error *err)
 		return node_fail(m, ni, err, BO_EUNSUPPORTED,
 				 "integer tensor '%s' is not computable at plan time", xv->name, 0,
 				 0);
+	if ((rc0 = check_operands(p, ni, err)))
+		return rc0;
 	/* Float inputs other than the data input must be constant or known. */
 	switch (n->op) {
 	case OP_CONV: {
@@ -192,6 +252,8 @@ static bo_status infer(struct bo_plan *p, int ni, struct bo_error *err)
 		int64_t K = (C / g) * kh * kw, ohw = oh * ow;
 		int64_t nb = ohw >= 256 ? 1 : BO_MIN(x->d[0], (256 + ohw - 1) / ohw);
 		int64_t need = K * nb * ohw + (nb > 1 ? M * nb * ohw : 0);
+		/* or Winograd's chunk, whichever conv_algo the session picks */
+		need = BO_MAX(need, bo_wino_scratch_floats(p, ni));
 		if (need > p->scratch_floats)
 			p->scratch_floats = need;
 		break;
@@ -270,10 +332,18 @@ static bo_status infer(struct bo_plan *p, int ni, struct bo_error *err)
 			int64_t total = bo_shape_numel(o);
 			for (int64_t i = 0; i < total; i++) {
 				int64_t a = kv[kn == 1 ? 0 : i % kn], b = kv2[kn2 == 1 ? 0 : i % kn2];
-				tmp[i] = n->op == OP_ADD ? a + b :
-					 n->op == OP_SUB ? a - b :
-					 n->op == OP_MUL ? a * b :
-					 b ? a / b : 0;
+				int ovf = n->op == OP_ADD ? __builtin_add_overflow(a, b, &tmp[i]) :
+					  n->op == OP_SUB ? __builtin_sub_overflow(a, b, &tmp[i]) :
+					  n->op == OP_MUL ? __builtin_mul_overflow(a, b, &tmp[i]) :
+					  (b == 0 || (a == INT64_MIN && b == -1));
+				if (n->op == OP_DIV && !ovf)
+					tmp[i] = a / b;
+				if (ovf) {
+					free(tmp);
+					return node_fail(m, ni, err, BO_EMALFORMED,
+							 "integer shape arithmetic overflows or divides by zero%s",
+							 "", 0, 0);
+				}
 			}
 			bo_status rc = set_known(p, n->out[0], tmp, total, o->rank, o->d);
 			free(tmp);
@@ -322,7 +392,9 @@ static bo_status infer(struct bo_plan *p, int ni, struct bo_error *err)
 				return node_fail(m, ni, err, BO_ESHAPE, "invalid dimension %s%lld", "", d, 0);
 			}
 			o->d[i] = d;
-			prod *= d;
+			if (!bo_mul_ok(prod, d, &prod) || prod > m->limits.max_tensor_elems)
+				return node_fail(m, ni, err, BO_ELIMIT, "target shape is too large%s", "",
+						 0, 0);
 		}
 		if (neg >= 0) {
 			if (prod == 0 || total % prod)
@@ -434,8 +506,13 @@ static bo_status infer(struct bo_plan *p, int ni, struct bo_error *err)
 				const int64_t *t = NULL;
 				int64_t tn = 0;
 				get_known(p, n->in[k], &t, &tn);
-				for (int64_t j = 0; j < tn && cnt < 64; j++)
+				for (int64_t j = 0; j < tn; j++) {
+					if (cnt == 64)
+						return node_fail(m, ni, err, BO_EUNSUPPORTED,
+								 "integer concatenation of more than %s%lld values",
+								 "", 64, 0);
 					buf[cnt++] = t[j];
+				}
 			}
 			return set_known(p, n->out[0], buf, cnt, 1, &cnt);
 		} else if (x_known || all_known) {
@@ -602,6 +679,10 @@ static bo_status infer(struct bo_plan *p, int ni, struct bo_error *err)
 		for (int i = 0; i < x->rank; i++) {
 			if (pads[i] < 0 || pads[i + x->rank] < 0)
 				return node_fail(m, ni, err, BO_EUNSUPPORTED, "negative pads%s", "", 0, 0);
+			if (pads[i] > m->limits.max_tensor_elems ||
+			    pads[i + x->rank] > m->limits.max_tensor_elems)
+				return node_fail(m, ni, err, BO_ELIMIT, "pad %s%lld is too large", "",
+						 BO_MAX(pads[i], pads[i + x->rank]), 0);
 			o->d[i] = x->d[i] + pads[i] + pads[i + x->rank];
 			if (n->p.pad.mode == 1 && (pads[i] >= x->d[i] || pads[i + x->rank] >= x->d[i]))
 				return node_fail(m, ni, err, BO_ESHAPE,
@@ -833,9 +914,9 @@ bo_status bo_plan_build(const struct bo_model *m, const struct bo_shape *inputs,
 	if (max_floats > 0 && p->arena_floats + p->scratch_floats > max_floats) {
 		bo_error_where(err, m->path, NULL, NULL, NULL);
 		rc = bo_fail(err, BO_ELIMIT,
-			     "activations need %lld MiB, over the limit of %lld MiB; use a smaller batch",
-			     (long long)((p->arena_floats + p->scratch_floats) * 4 >> 20),
-			     (long long)(max_floats * 4 >> 20));
+			     "activations need %lld bytes, over the limit of %lld bytes; use a smaller batch",
+			     (long long)((p->arena_floats + p->scratch_floats) * 4),
+			     (long long)(max_floats * 4));
 		goto out;
 	}
 out:

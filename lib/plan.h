@@ -23,7 +23,12 @@ struct bo_plan {
 	int *order;               /* nodes to run, in order */
 	int n_order;
 	int64_t arena_floats;
-	int64_t scratch_floats;   /* im2col + GEMM staging per thread */
+	int64_t scratch_floats;   /* im2col + GEMM staging per thread (and Winograd's) */
+	/* Set by the session after bo_plan_build (which leaves them 0/NULL):
+	 * bo_session_config.conv_algo and the session's transformed-weight
+	 * cache. Without a cache every Conv runs as im2col. */
+	int conv_algo;
+	struct bo_wino_cache *wcache;
 };
 
 static inline int64_t bo_shape_numel(const struct bo_shape *s)

@@ -22,6 +22,7 @@
 
 #include "plan.h"
 #include "sites.h"
+#include "winograd.h"
 
 struct slot {
 	struct bo_plan plan;
@@ -48,6 +49,8 @@ struct bo_session {
 	const struct bo_model *m;
 	int threads;
 	int64_t max_floats;
+	int conv_algo;           /* bo_session_config.conv_algo */
+	struct bo_wino_cache *wcache; /* Winograd-transformed weights, all slots */
 	const float **weights;   /* per model weight */
 	int *wmap;               /* per value: weight index or -1 */
 	struct slot *slots;
@@ -94,11 +97,17 @@ bo_status bo_session_new(const struct bo_model *m, const struct bo_session_confi
 	s->m = m;
 	s->threads = threads;
 	s->max_floats = (cfg && cfg->max_arena_bytes > 0 ? cfg->max_arena_bytes : (8LL << 30)) / 4;
+	s->conv_algo = cfg ? cfg->conv_algo : 0;
+	if (s->conv_algo < 0 || s->conv_algo > 2) {
+		rc = bo_fail(err, BO_EINVAL, "conv_algo %d is not 0, 1 or 2", s->conv_algo);
+		goto out;
+	}
+	s->wcache = bo_wino_cache_new(m);
 	s->weights = calloc((size_t)m->n_weights + 1, sizeof(*s->weights));
 	s->wmap = malloc(((size_t)m->n_values + 1) * sizeof(int));
 	s->site_of = malloc(((size_t)m->n_values + 1) * sizeof(int));
 	s->slots = calloc((size_t)threads, sizeof(*s->slots));
-	if (!s->weights || !s->wmap || !s->site_of || !s->slots) {
+	if (!s->weights || !s->wmap || !s->site_of || !s->slots || !s->wcache) {
 		rc = bo_fail(err, BO_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -139,6 +148,7 @@ void bo_session_free(struct bo_session *s)
 		free(s->out_buf[i]);
 	bo_sites_release(&s->sites[0]);
 	bo_sites_release(&s->sites[1]);
+	bo_wino_cache_free(s->wcache);
 	free(s->slots);
 	free(s->weights);
 	free(s->wmap);
@@ -150,7 +160,11 @@ bo_status bo_session_set_weight(struct bo_session *s, int i, const float *data)
 {
 	if (i < 0 || i >= s->m->n_weights)
 		return BO_EINVAL;
+	/* Forget what was derived from the old and the new data, even when
+	 * they are the same pointer: the caller may have changed the values. */
+	bo_wino_cache_invalidate(s->wcache, s->weights[i]);
 	s->weights[i] = data ? data : s->m->values[s->m->weights[i].value].f;
+	bo_wino_cache_invalidate(s->wcache, s->weights[i]);
 	return BO_OK;
 }
 
@@ -285,6 +299,8 @@ static bo_status slot_run(struct slot *sl)
 		if ((rc = bo_plan_build(m, shapes, s->max_floats, &sl->plan, &sl->err)))
 			return rc;
 		sl->planned = 1;
+		sl->plan.conv_algo = s->conv_algo;
+		sl->plan.wcache = s->wcache;
 		memcpy(sl->in_shape, shapes, sizeof(shapes));
 		/* never NULL, even when every tensor is empty: outputs point here */
 		int64_t need = BO_MAX(sl->plan.arena_floats, 16);

@@ -26,6 +26,11 @@ struct bo_session;
 struct bo_session_config {
 	int threads;            /* >= 1; batches are split across them */
 	int64_t max_arena_bytes; /* cap on activation memory per thread, 0 = 8 GiB */
+	/* 3x3 stride-1 dilation-1 group-1 Conv algorithm: 0 auto (Winograd
+	 * F(2x2,3x3) where it measured faster than im2col, see lib/winograd.c),
+	 * 1 im2col + GEMM only, 2 Winograd wherever applicable. Results agree
+	 * to ~1e-6 relative; other values are BO_EINVAL. */
+	int conv_algo;
 };
 
 bo_status bo_session_new(const struct bo_model *m, const struct bo_session_config *cfg,
@@ -41,7 +46,13 @@ bo_status bo_session_run(struct bo_session *s, const struct bo_tensor *inputs, i
 
 /* Per-trial weights: point weight i (see bo_model_weight) at `data` (numel
  * floats, owned by the caller, must stay valid while runs use it), or back
- * at the clean copy with data == NULL. */
+ * at the clean copy with data == NULL. The session caches data derived
+ * from weights (Winograd-transformed Conv weights) and recomputes it only
+ * after this call, so pointer identity stands for content identity: to
+ * change the values of an installed weight, even in place behind the same
+ * pointer, call bo_session_set_weight again before the next run; writing
+ * to it without that call leaves later runs using stale values. Not to be
+ * called while a run of this session is in progress. */
 bo_status bo_session_set_weight(struct bo_session *s, int i, const float *data);
 
 /* An activation hook is called once per stored activation tensor per run
