@@ -7,6 +7,8 @@
  * op of an unsigned tensor. */
 #include <string.h>
 
+#include <brownout/engine.h>
+
 #include "sites.h"
 
 static int clip_nonneg(const struct bo_model *m, const struct bo_node *n)
@@ -122,5 +124,31 @@ bo_status bo_sites_find(const struct bo_model *m, enum bo_act_sites kind, struct
 		out->is_unsigned[i] = bo_value_is_unsigned(m, out->value[i]);
 	}
 	free(seen);
+	return BO_OK;
+}
+
+bo_status bo_model_site_list(const struct bo_model *m, enum bo_act_sites kind,
+			     struct bo_site **out, int *n, struct bo_error *err)
+{
+	struct bo_sites st;
+	*out = NULL;
+	*n = 0;
+	bo_status rc = bo_sites_find(m, kind, &st, err);
+	if (rc)
+		return rc;
+	struct bo_site *a = calloc((size_t)st.n + 1, sizeof(*a));
+	if (!a) {
+		bo_sites_release(&st);
+		return bo_fail(err, BO_ENOMEM, "out of memory");
+	}
+	for (int i = 0; i < st.n; i++) {
+		a[i].index = i;
+		a[i].name = m->values[st.value[i]].name;
+		a[i].node = st.node[i] >= 0 ? m->nodes[st.node[i]].name : "";
+		a[i].is_unsigned = st.is_unsigned[i];
+	}
+	*out = a;
+	*n = st.n;
+	bo_sites_release(&st);
 	return BO_OK;
 }

@@ -1,70 +1,76 @@
 /* Winograd F(2x2,3x3) convolution (Lavin & Gray, "Fast Algorithms for
- * Convolutional Neural Networks", 2016) for 3x3, stride-1, dilation-1,
- * group-1 2-D Conv.
+ * Convolutional Neural Networks", CVPR 2016) for 3x3, stride-1,
+ * dilation-1, group-1 2-D Conv with any pads.
  *
- * Each 2x2 block of outputs ("tile") of one image and output channel is
- *     Y = A^T [ sum_c (G g_mc G^T) .* (B^T d_c B) ] A
+ * Each 2x2 block of outputs ("tile") of one image and output channel m is
+ *     y = A^T [ sum_c (G g_mc G^T) .* (B^T d_c B) ] A  (+ bias)
  * where d_c is the 4x4 input patch of channel c under the tile (pads and
- * reads past the input are zeros) and g_mc the 3x3 kernel. Written out per
- * element xi of the 4x4 transformed domain, the sum over c is a matrix
- * product, so a batch runs as 16 GEMMs:
- *     U[xi] (M x C) = G g G^T, element xi, for every (m, c): the weights;
- *     V[xi] (C x T) = B^T d B, element xi, for every (c, tile);
- *     Z[xi] (M x T) = U[xi] V[xi]                  (cblas_sgemm, 16 calls);
- *     y = A^T Z A (+ bias) per (m, tile), clipped to the output (odd sizes).
- * 16 GEMMs of K = C replace one of K = 9C: 2.25x fewer multiplications,
- * paid for with the transforms, which are O(C + M) per tile against the
- * GEMMs' O(C M).
+ * reads past the input are zeros) and g_mc the 3x3 kernel. Per element xi
+ * of the 4x4 transformed domain the sum over c is a matrix product, so a
+ * batch runs as 16 GEMMs over all tiles of all images of the slice:
+ *     U[xi] (C x M) = (G g G^T)[xi]            the weights, cached;
+ *     V[xi] (T x C) = (B^T d B)[xi]            input transform;
+ *     Z[xi] (T x M) = V[xi] U[xi]              16 x cblas_sgemm;
+ *     y = A^T Z A + bias per (tile, m)         output transform, clipped
+ *                                              to the output (odd sizes).
+ * 16 GEMMs with K = C replace one with K = 9C: 2.25x fewer multiplications,
+ * paid for with the transforms, which cost O(C + M) per tile against the
+ * GEMMs' O(C M); measured, 2.0-2.3x faster than im2col on PreActResNet18's
+ * 64..512-channel layers.
  *
- * Tiles of all images of the slice are numbered n, tile row, tile column
- * and processed in chunks of bo_wino_chunk_tiles() tiles, so the scratch
- * (V and Z of one chunk plus two small row buffers) stays a few MB
- * whatever the batch; plan.c sizes the scratch with
- * bo_wino_scratch_floats(), which uses the same chunking. Inside a chunk
- * the transforms walk runs of tiles along one tile row; the input
- * transform first copies the 4 input rows under the run into a zero-padded
- * buffer (no bounds checks in the arithmetic), the output transform writes
- * 2 output rows into a buffer and copies the part inside the output.
+ * Layout. The transforms work channel-last, so that their arithmetic runs
+ * on vectors of 8 channels whatever the image size (with NCHW rows, 4x4
+ * and 8x8 maps would give vectors of 2 or 4 tiles): the input rows under
+ * a chunk's tiles are first transposed (4x4 blocks) into P [row][col][c],
+ * each tile then reads its 16 channel vectors from P and writes 16 rows
+ * of V; the output transform writes 2 output rows channel-last into S,
+ * which is transposed back into the NCHW output. Both transposes walk one
+ * channel plane at a time so that the NCHW side is read or written
+ * sequentially. Channels are padded to multiples of 8 in P, V, Z and S,
+ * and the 16 planes of V and of Z are one cache line apart modulo 4 KiB,
+ * or a tile's 16 accesses would all fall in one L1 set.
  *
- * Weights: U (16 x M x C floats per Conv) is computed on first use and
- * cached per session (struct bo_wino_cache, one entry per node, shared by
- * the session's slots; a per-entry mutex makes the first slot compute it
- * while the others wait). The entry remembers the weight pointer it was
- * computed from and is recomputed when the pointer differs or after
- * bo_session_set_weight() invalidated it: pointer identity stands for
- * content identity, and a caller changes a weight's values only through
- * bo_session_set_weight() (engine.h). Weights that are not constants are
- * never run here (their contents change behind the same pointer).
+ * Chunks. Tiles are numbered by (image, tile row, tile column) and run in
+ * chunks of bo_wino_chunk_tiles() (see there), so the scratch stays a
+ * few MB whatever the batch; plan.c sizes the scratch with
+ * bo_wino_scratch_floats(), which uses the same function. A chunk may
+ * start and end anywhere, inside an image or a tile row.
  *
- * Accuracy: the transforms only add, subtract and halve, so fp32 results
- * stay within ~1e-6 relative of im2col (tests/unit/test_winograd.c checks
+ * ISA. The build has no -march; the two transform phases are compiled
+ * once for the baseline and once with target("avx2"), picked at run time
+ * (__builtin_cpu_supports), the helpers they call being always_inline.
+ * The GEMMs are OpenBLAS's, which dispatches by itself.
+ *
+ * Weights: U (16 x C x M floats per Conv, 16/9 of the weight) is computed
+ * on first use and cached per session (struct bo_wino_cache, one entry
+ * per node, shared by the session's slots; a per-entry mutex makes the
+ * first slot compute it while the others wait). An entry remembers the
+ * weight pointer it was computed from and is recomputed when the pointer
+ * differs or after bo_session_set_weight() invalidated it: pointer
+ * identity stands for content identity, and a caller changes a weight's
+ * values only through bo_session_set_weight() (engine.h). Conv weights
+ * that are not constants never come here.
+ *
+ * Accuracy: the transforms only add, subtract and halve; results agree
+ * with im2col to ~1e-6 relative (tests/unit/test_winograd.c requires
  * 1e-4 of the output's maximum).
  *
  * When: p->conv_algo (bo_session_config.conv_algo) 1 never, 2 wherever
- * applicable, 0 by the rule in bo_wino_use(), measured per layer on this
- * engine's OpenBLAS (see there). */
+ * applicable, 0 (auto) by the per-layer rule in wino_wins(). */
 #include <cblas.h>
 #include <pthread.h>
 #include <string.h>
 
 #include "winograd.h"
-#ifdef BO_WINO_PROF
-#include <stdio.h>
-#include <time.h>
-double bo_wino_prof[3];
-static double wnow(void){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return (double)t.tv_sec+(double)t.tv_nsec*1e-9;}
-#define TICK(i) do { double t_ = wnow(); bo_wino_prof[i] += t_ - tlast; tlast = t_; } while (0)
-#else
-#define TICK(i) do {} while (0)
-#endif
 
-/* Scratch budget per chunk for V and Z (floats). */
-#ifndef BO_WINO_CHUNK_FLOATS
-#define BO_WINO_CHUNK_FLOATS (1 << 20)
-#endif
-#ifndef BO_WINO_MIN_TILES
-#define BO_WINO_MIN_TILES 64
-#endif
+/* Tiles per chunk: as many as keep V and Z of a chunk within
+ * CHUNK_FLOATS (1 MiB, the per-core L2 here, so that the GEMMs read V and
+ * the output transform reads Z from L2), but at least MIN_TILES, below
+ * which the GEMMs (MIN_TILES x C x M) lose more than the cache saves.
+ * Measured on PreActResNet18's layers (C = M = 64..512, batch 64): 128
+ * tiles beat 64 by 10% at C = 512, and 256 tiles lose 12% at C = 64. */
+#define CHUNK_FLOATS (1 << 18)
+#define MIN_TILES 128
 
 struct wino_entry {
 	pthread_mutex_t mu;
@@ -143,11 +149,20 @@ int bo_wino_applicable(const struct bo_plan *p, int ni)
 	       ys->d[2] > 0 && ys->d[3] > 0;
 }
 
-/* The "auto" rule, from per-layer timings of both kernels (single thread,
- * batch 64): see the comment at the top of this file. */
-static int wino_wins(int64_t C, int64_t M, int64_t OH, int64_t OW)
+/* The "auto" rule, from timing both kernels per layer shape (one thread,
+ * batch 64, this machine's OpenBLAS; speedup = im2col time / Winograd
+ * time):
+ *   C = 3 -> 64 (RGB stem) 0.65, C = 4 -> 64 0.82, C = 8 -> 8 at 28x28
+ *   1.0, C = 8 -> 64 1.2, C = 12 -> 12 1.2, C = 16 -> 16..64 1.5-3,
+ *   C = M = 64..512 at 32x32..4x4 1.75-2.7, C = 64 -> 4 1.8, 3x3 outputs
+ *   (9 of 16 tile outputs used) 1.3-2.6, but 1x1 outputs (1 of 4) at
+ *   C = 256: 0.84.
+ * So: at least 8 input channels (the GEMMs have K = C; below that the
+ * transforms cost more than the multiplications saved) and at least 2x2
+ * outputs, whatever M. */
+static int wino_wins(int64_t C, int64_t OH, int64_t OW)
 {
-	return C >= 16 && M >= 16 && OH >= 2 && OW >= 2;
+	return C >= 8 && OH >= 2 && OW >= 2;
 }
 
 int bo_wino_use(const struct bo_plan *p, int ni)
@@ -158,14 +173,13 @@ int bo_wino_use(const struct bo_plan *p, int ni)
 		return 1;
 	const struct bo_node *n = &p->m->nodes[ni];
 	const struct bo_shape *xs = &p->shape[n->in[0]], *ys = &p->shape[n->out[0]];
-	return wino_wins(xs->d[1], ys->d[1], ys->d[2], ys->d[3]);
+	return wino_wins(xs->d[1], ys->d[2], ys->d[3]);
 }
 
 int64_t bo_wino_chunk_tiles(int64_t C, int64_t M, int64_t T)
 {
 	int64_t per = 16 * (C + M);
-	int64_t chunk = BO_WINO_CHUNK_FLOATS / per;
-	chunk = BO_MAX(chunk, BO_WINO_MIN_TILES);
+	int64_t chunk = BO_MAX(CHUNK_FLOATS / per, MIN_TILES);
 	chunk = (chunk + 15) & ~(int64_t)15;
 	return BO_MAX(1, BO_MIN(chunk, T));
 }
@@ -180,12 +194,11 @@ static int64_t up8(int64_t n)
 	return (n + 7) & ~(int64_t)7;
 }
 
-/* Scratch of a chunk of `chunk` tiles, in floats: V [16][chunk][C8], Z
- * [16][chunk][M8] (C8, M8: C, M rounded up to 8; each of the 16 planes
- * padded by one cache line so that the 16 streams of a tile do not all
- * fall in one L1 set), P (the input rows under the chunk's tiles of one
- * image, channel-last: at most prow rows of 2 tiles_w + 2 columns of C8)
- * and S (2 output rows, channel-last: 2 x 2 tiles_w x M8). */
+/* Scratch of a chunk of `chunk` tiles, in floats: V [16][chunk][c8] and
+ * Z [16][chunk][m8] (c8, m8: C, M rounded up to 8; planes vs and zs
+ * apart), then, for the chunk's tiles in one image (at most `rows` tile
+ * rows), P: prow = 2 rows + 2 input rows of 2 tiles_w + 2 columns of c8,
+ * and S: 2 rows output rows of 2 tiles_w columns of m8. */
 struct layout { int64_t c8, m8, vs, zs, z, p, s, total, prow; };
 
 static struct layout scratch_layout(int64_t C, int64_t M, int64_t chunk, int64_t tiles_h,
@@ -221,8 +234,8 @@ int64_t bo_wino_scratch_floats(const struct bo_plan *p, int ni)
 static void weight_transform(const float *wt, int64_t M, int64_t C, float *u)
 {
 	int64_t MC = M * C;
-	for (int64_t m = 0; m < M; m++)
-		for (int64_t c = 0; c < C; c++) {
+	for (int64_t c = 0; c < C; c++) /* c outer: the 16 planes are written in order */
+		for (int64_t m = 0; m < M; m++) {
 			const float *g = wt + (m * C + c) * 9;
 			float t[4][3], r[4][4];
 			for (int j = 0; j < 3; j++) {
@@ -271,6 +284,23 @@ out:
 	return rc;
 }
 
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define BO_HAVE_SHUFFLE 1 /* GCC >= 12, clang */
+#endif
+#endif
+#ifndef BO_HAVE_SHUFFLE
+#define BO_HAVE_SHUFFLE 0
+#endif
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define BO_X86 1
+#else
+#define BO_X86 0
+#endif
+
+/* helpers inlined into both compilations of the transform phases */
+#define INLINE static inline __attribute__((always_inline))
+
 typedef float v4f __attribute__((vector_size(16)));
 typedef float v8f __attribute__((vector_size(32)));
 
@@ -282,9 +312,9 @@ typedef float v8f __attribute__((vector_size(32)));
 /* dst[i ds + j] = src[j ss + i] for i, j < 4: the two transposes between
  * NCHW and the channel-last buffers, which would otherwise cost more than
  * the tile arithmetic. */
-static inline void tr4(const float *src, int64_t ss, float *dst, int64_t ds)
+INLINE void tr4(const float *src, int64_t ss, float *dst, int64_t ds)
 {
-#if defined(__has_builtin) && __has_builtin(__builtin_shufflevector)
+#if BO_HAVE_SHUFFLE
 	LD(v4f, r0, src);
 	LD(v4f, r1, src + ss);
 	LD(v4f, r2, src + 2 * ss);
@@ -312,7 +342,7 @@ static inline void tr4(const float *src, int64_t ss, float *dst, int64_t ds)
  * -pl+wp-1, into P[row][col][c] (row length wp x c8; zeros outside the
  * input and in channels C..c8-1). Channel-major loops: each channel's rows
  * are one contiguous stretch of x, which the prefetcher follows. */
-static void pack_rows(const float *x, int64_t C, int64_t c8, int64_t H, int64_t W, int64_t ih0,
+INLINE void pack_rows(const float *x, int64_t C, int64_t c8, int64_t H, int64_t W, int64_t ih0,
 		      int64_t nrows, int64_t pl, int64_t wp, float *P)
 {
 	int64_t lo = BO_MIN(pl, wp), hi = BO_MAX(lo, BO_MIN(wp, W + pl)); /* [lo, hi): input */
@@ -358,7 +388,7 @@ static void pack_rows(const float *x, int64_t C, int64_t c8, int64_t H, int64_t 
  * Columns 0..cf-1, except that rows before fr start at c0 and rows from lr
  * on end at ce (a chunk can start and end inside a tile row).
  * Channel-major, so that each plane is written sequentially. */
-static void unpack_rows(const float *S, int64_t ss, int64_t m8, int64_t M, int64_t nrows,
+INLINE void unpack_rows(const float *S, int64_t ss, int64_t m8, int64_t M, int64_t nrows,
 			int64_t fr, int64_t c0, int64_t lr, int64_t ce, int64_t cf, float *yr,
 			int64_t OW, int64_t ps)
 {
@@ -439,7 +469,7 @@ static void unpack_rows(const float *S, int64_t ss, int64_t m8, int64_t M, int64
 /* Input transform of `n` tiles of one tile row whose patches start at P
  * (row stride rs; consecutive tiles 2 c8 apart) into V (tile stride c8,
  * plane stride vs). */
-static void tiles_in(const float *P, int64_t rs, int64_t c8, int64_t n, float *v, int64_t vs)
+INLINE void tiles_in(const float *P, int64_t rs, int64_t c8, int64_t n, float *v, int64_t vs)
 {
 	for (int64_t k = 0; k < n; k++) {
 		const float *d = P + 2 * k * c8;
@@ -451,7 +481,7 @@ static void tiles_in(const float *P, int64_t rs, int64_t c8, int64_t n, float *v
 
 /* Output transform of `n` tiles (Z tile stride m8, plane stride zs) into
  * the channel-last rows s0, s1 (column stride m8) from column 0. */
-static void tiles_out(const float *z, int64_t zs, int64_t M, int64_t m8, int64_t n,
+INLINE void tiles_out(const float *z, int64_t zs, int64_t M, int64_t m8, int64_t n,
 		      const float *bias, float *s0, float *s1)
 {
 	for (int64_t k = 0; k < n; k++) {
@@ -471,70 +501,129 @@ static void tiles_out(const float *z, int64_t zs, int64_t M, int64_t m8, int64_t
 	}
 }
 
+/* One convolution's geometry and buffers, for the two transform phases. */
+struct job {
+	const float *x, *bias;
+	float *y, *v, *z, *P, *S;
+	int64_t C, M, H, W, OH, OW, tiles_w, per, c8, m8, vs, zs, pt, pl;
+};
+
+/* Input transform of tiles t0 .. t0+cnt-1 into V: per image, the input
+ * rows under its tiles in the chunk go channel-last into P, then each
+ * tile row's tiles are transformed. */
+INLINE void input_phase(const struct job *j, int64_t t0, int64_t cnt)
+{
+	int64_t tw = j->tiles_w, wp = 2 * tw + 2, c8 = j->c8;
+	for (int64_t t = t0; t < t0 + cnt;) {
+		int64_t img = t / j->per, r0 = t % j->per, r1 = BO_MIN(j->per, r0 + t0 + cnt - t);
+		int64_t th0 = r0 / tw, th1 = (r1 - 1) / tw;
+		pack_rows(j->x + img * j->C * j->H * j->W, j->C, c8, j->H, j->W, 2 * th0 - j->pt,
+			  2 * (th1 - th0) + 4, j->pl, wp, j->P);
+		for (int64_t th = th0; th <= th1; th++) {
+			int64_t a = BO_MAX(r0, th * tw) - th * tw, b = BO_MIN(r1, (th + 1) * tw) - th * tw;
+			tiles_in(j->P + (2 * (th - th0) * wp + 2 * a) * c8, wp * c8, c8, b - a,
+				 j->v + (t - t0 + th * tw + a - r0) * c8, j->vs);
+		}
+		t += r1 - r0;
+	}
+}
+
+/* Output transform of tiles t0 .. t0+cnt-1 from Z: per image, each tile
+ * row's 2 output rows go channel-last into S, then S goes to y. */
+INLINE void output_phase(const struct job *j, int64_t t0, int64_t cnt)
+{
+	int64_t tw = j->tiles_w, m8 = j->m8, ss = 2 * tw * m8; /* S row stride */
+	for (int64_t t = t0; t < t0 + cnt;) {
+		int64_t img = t / j->per, r0 = t % j->per, r1 = BO_MIN(j->per, r0 + t0 + cnt - t);
+		int64_t th0 = r0 / tw, th1 = (r1 - 1) / tw;
+		for (int64_t th = th0; th <= th1; th++) {
+			int64_t a = BO_MAX(r0, th * tw) - th * tw, b = BO_MIN(r1, (th + 1) * tw) - th * tw;
+			float *s0 = j->S + 2 * (th - th0) * ss + 2 * a * m8;
+			tiles_out(j->z + (t - t0 + th * tw + a - r0) * m8, j->zs, j->M, m8, b - a, j->bias,
+				  s0, s0 + ss);
+		}
+		/* output rows 2 th0 .. 2 th1 + 1 (clipped to OH); the first and the
+		 * last tile row may be partial */
+		int64_t oh0 = 2 * th0, nrows = BO_MIN(j->OH, 2 * th1 + 2) - oh0;
+		unpack_rows(j->S, ss, m8, j->M, nrows, 2, 2 * (r0 - th0 * tw), 2 * (th1 - th0),
+			    BO_MIN(j->OW, 2 * (r1 - th1 * tw)), j->OW,
+			    j->y + (img * j->M * j->OH + oh0) * j->OW, j->OW, j->OH * j->OW);
+		t += r1 - r0;
+	}
+}
+
+/* The phases compiled for the baseline ISA and, on x86-64, for AVX2 too
+ * (chosen at run time): the build has no -march, and 8-wide vectors make
+ * the transforms up to 2x faster (15% of a 64-channel layer). */
+static void input_base(const struct job *j, int64_t t0, int64_t cnt)
+{
+	input_phase(j, t0, cnt);
+}
+
+static void output_base(const struct job *j, int64_t t0, int64_t cnt)
+{
+	output_phase(j, t0, cnt);
+}
+
+#if BO_X86
+__attribute__((target("avx2"))) static void input_avx2(const struct job *j, int64_t t0,
+							int64_t cnt)
+{
+	input_phase(j, t0, cnt);
+}
+
+__attribute__((target("avx2"))) static void output_avx2(const struct job *j, int64_t t0,
+							 int64_t cnt)
+{
+	output_phase(j, t0, cnt);
+}
+#endif
+
 bo_status bo_wino_conv(const struct bo_plan *p, int ni, const float *const *in, float *y,
 		       float *scratch)
 {
 	const struct bo_node *n = &p->m->nodes[ni];
 	const struct bo_window *w = &p->win[ni];
 	const struct bo_shape *xs = &p->shape[n->in[0]], *ys = &p->shape[n->out[0]];
-	const float *x = in[0], *bias = n->n_in > 2 && n->in[2] >= 0 ? in[2] : NULL;
-	int64_t N = xs->d[0], C = xs->d[1], H = xs->d[2], W = xs->d[3];
-	int64_t M = ys->d[1], OH = ys->d[2], OW = ys->d[3];
-	int64_t tiles_h = (OH + 1) / 2, tiles_w = (OW + 1) / 2, per = tiles_h * tiles_w;
-	int64_t T = N * per, wp = 2 * tiles_w + 2;
+	struct job j = {
+		.x = in[0], .bias = n->n_in > 2 && n->in[2] >= 0 ? in[2] : NULL, .y = y,
+		.C = xs->d[1], .M = ys->d[1], .H = xs->d[2], .W = xs->d[3],
+		.OH = ys->d[2], .OW = ys->d[3], .pt = w->pb[0], .pl = w->pb[1],
+	};
+	int64_t tiles_h = (j.OH + 1) / 2, C = j.C, M = j.M;
+	j.tiles_w = (j.OW + 1) / 2;
+	j.per = tiles_h * j.tiles_w;
+	int64_t T = xs->d[0] * j.per;
 	const float *u;
 	bo_status rc = get_u(p->wcache, ni, in[1], M, C, &u);
 	if (rc)
 		return rc;
 	int64_t chunk = bo_wino_chunk_tiles(C, M, T);
-	struct layout l = scratch_layout(C, M, chunk, tiles_h, tiles_w);
-	int64_t c8 = l.c8, m8 = l.m8;
-	float *v = scratch, *z = scratch + l.z, *P = scratch + l.p, *S = scratch + l.s;
-#ifdef BO_WINO_PROF
-	double tlast = wnow();
+	struct layout l = scratch_layout(C, M, chunk, tiles_h, j.tiles_w);
+	j.c8 = l.c8;
+	j.m8 = l.m8;
+	j.vs = l.vs;
+	j.zs = l.zs;
+	j.v = scratch;
+	j.z = scratch + l.z;
+	j.P = scratch + l.p;
+	j.S = scratch + l.s;
+	void (*in_fn)(const struct job *, int64_t, int64_t) = input_base;
+	void (*out_fn)(const struct job *, int64_t, int64_t) = output_base;
+#if BO_X86
+	if (__builtin_cpu_supports("avx2")) {
+		in_fn = input_avx2;
+		out_fn = output_avx2;
+	}
 #endif
 	for (int64_t t0 = 0; t0 < T; t0 += chunk) {
 		int64_t cnt = BO_MIN(chunk, T - t0);
-		/* per image: its tiles r0..r1-1 in the chunk, by tile row */
-		for (int64_t t = t0; t < t0 + cnt;) {
-			int64_t img = t / per, r0 = t % per, r1 = BO_MIN(per, r0 + t0 + cnt - t);
-			int64_t th0 = r0 / tiles_w, th1 = (r1 - 1) / tiles_w;
-			pack_rows(x + img * C * H * W, C, c8, H, W, 2 * th0 - w->pb[0],
-				  2 * (th1 - th0) + 4, w->pb[1], wp, P);
-			for (int64_t th = th0; th <= th1; th++) {
-				int64_t a = BO_MAX(r0, th * tiles_w) - th * tiles_w;
-				int64_t b = BO_MIN(r1, (th + 1) * tiles_w) - th * tiles_w;
-				tiles_in(P + (2 * (th - th0) * wp + 2 * a) * c8, wp * c8, c8, b - a,
-					 v + (t - t0 + th * tiles_w + a - r0) * c8, l.vs);
-			}
-			t += r1 - r0;
-		}
-		TICK(0);
+		in_fn(&j, t0, cnt);
 		for (int xi = 0; xi < 16; xi++)
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cnt, (int)M,
-				    (int)C, 1.f, v + xi * l.vs, (int)c8, u + xi * C * M, (int)M,
-				    0.f, z + xi * l.zs, (int)m8);
-		TICK(1);
-		for (int64_t t = t0; t < t0 + cnt;) {
-			int64_t img = t / per, r0 = t % per, r1 = BO_MIN(per, r0 + t0 + cnt - t);
-			int64_t th0 = r0 / tiles_w, th1 = (r1 - 1) / tiles_w;
-			int64_t ss = 2 * tiles_w * m8; /* S row stride */
-			for (int64_t th = th0; th <= th1; th++) {
-				int64_t a = BO_MAX(r0, th * tiles_w) - th * tiles_w;
-				int64_t b = BO_MIN(r1, (th + 1) * tiles_w) - th * tiles_w;
-				float *s0 = S + 2 * (th - th0) * ss + 2 * a * m8;
-				tiles_out(z + (t - t0 + th * tiles_w + a - r0) * m8, l.zs, M, m8, b - a,
-					  bias, s0, s0 + ss);
-			}
-			/* output rows 2 th0 .. 2 th1 + 1 (clipped to OH); the first and
-			 * the last tile row may be partial */
-			int64_t oh0 = 2 * th0, nrows = BO_MIN(OH, 2 * th1 + 2) - oh0;
-			unpack_rows(S, ss, m8, M, nrows, 2, 2 * (r0 - th0 * tiles_w), 2 * (th1 - th0),
-				    BO_MIN(OW, 2 * (r1 - th1 * tiles_w)), OW,
-				    y + img * M * OH * OW + oh0 * OW, OW, OH * OW);
-			t += r1 - r0;
-		}
-		TICK(2);
+				    (int)C, 1.f, j.v + xi * l.vs, (int)l.c8, u + xi * C * M, (int)M,
+				    0.f, j.z + xi * l.zs, (int)l.m8);
+		out_fn(&j, t0, cnt);
 	}
 	return BO_OK;
 }

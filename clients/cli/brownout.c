@@ -19,11 +19,11 @@
 
 #include <brownout/brownout.h>
 
-#define EXIT_USAGE 2
+#include "cli.h"
 
-static const char *prog = "brownout";
+const char *prog = "brownout";
 
-static void usage(FILE *f)
+void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: brownout COMMAND [ARGS]\n"
@@ -37,20 +37,30 @@ static void usage(FILE *f)
 		"      top-1 accuracy on a dataset directory (IDX, CIFAR-10 binary or NPY)\n"
 		"  run MODEL.onnx --input FILE [--input FILE ...] --output-dir DIR\n"
 		"      run the graph once on .pb (TensorProto) or .npy inputs; writes output_N.pb\n"
+		"  sweep MODEL.onnx DATASET --p LIST|LO:HI:N [--deviation bm|erasure]\n"
+		"        [--target both|weights|activations] [--trials N | --ci-target W [--min-trials N]\n"
+		"        [--max-trials N]] [--blocks MAP] [--block-p BLOCK=P|Kp,...,*=P]\n"
+		"        [--activation-sites relu|conv-inputs] [--seed S] [--bits B] [--calib N]\n"
+		"        [--limit N] [--batch B] [--threads T] [--energy-a A] [--references M1,M2,..]\n"
+		"        [--mean ..] [--std ..] [--json | --csv]\n"
+		"      accuracy under faults (docs/fault-models.md): mean, std, 95%% CI per point,\n"
+		"      energy per inference, and iso-accuracy energy reduction against references\n"
+		"  calibrate-erasure MODEL.onnx DATASET --p LIST [sweep options]\n"
+		"      the ratio p_e/p at which weights-only erasure matches weights-only BM\n"
 		"  version\n"
 		"\n"
 		"Normalisation: pixels go to [0,1], then (x - mean[c]) / std[c]; --mean/--std win over\n"
 		"the model's metadata_props brownout.mean / brownout.std.\n");
 }
 
-static int fail_err(const struct bo_error *err)
+int fail_err(const struct bo_error *err)
 {
 	char buf[1024];
 	fprintf(stderr, "%s: error: %s\n", prog, bo_error_format(err, buf, sizeof(buf)));
 	return 1;
 }
 
-static int usage_error(const char *fmt, const char *arg)
+int usage_error(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "%s: ", prog);
 	fprintf(stderr, fmt, arg);
@@ -58,7 +68,7 @@ static int usage_error(const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
-static int parse_long(const char *s, long long lo, long long hi, long long *out)
+int parse_long(const char *s, long long lo, long long hi, long long *out)
 {
 	char *end;
 	errno = 0;
@@ -69,14 +79,14 @@ static int parse_long(const char *s, long long lo, long long hi, long long *out)
 	return 0;
 }
 
-static double now(void)
+double now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int print_json(json_t *j)
+int print_json(json_t *j)
 {
 	if (!j) {
 		fprintf(stderr, "%s: error: out of memory\n", prog);
@@ -278,7 +288,7 @@ static void progress(int64_t done, int64_t total, int64_t correct, double t0)
 }
 
 /* Normalisation: flags win, then model metadata, else identity. */
-static int resolve_norm(const struct bo_model *m, const char *mean, const char *std,
+int resolve_norm(const struct bo_model *m, const char *mean, const char *std,
 			struct bo_norm *norm, struct bo_error *err)
 {
 	float mv[BO_MAX_CHANNELS], sv[BO_MAX_CHANNELS];
@@ -603,6 +613,10 @@ int main(int argc, char **argv)
 		return cmd_eval(argc - 1, argv + 1);
 	if (!strcmp(cmd, "run"))
 		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(cmd, "sweep"))
+		return cmd_sweep(argc - 1, argv + 1);
+	if (!strcmp(cmd, "calibrate-erasure"))
+		return cmd_calibrate_erasure(argc - 1, argv + 1);
 	fprintf(stderr, "%s: unknown command '%s'\n", prog, cmd);
 	usage(stderr);
 	return EXIT_USAGE;

@@ -7,6 +7,8 @@
 #include <brownout/model.h>
 #include <brownout/engine.h>
 #include <brownout/dataset.h>
+#include <brownout/fault.h>
+#include <brownout/sweep.h>
 
 #define BO_VERSION "0.1.0"
 

@@ -26,10 +26,12 @@ struct bo_session;
 struct bo_session_config {
 	int threads;            /* >= 1; batches are split across them */
 	int64_t max_arena_bytes; /* cap on activation memory per thread, 0 = 8 GiB */
-	/* 3x3 stride-1 dilation-1 group-1 Conv algorithm: 0 auto (Winograd
-	 * F(2x2,3x3) where it measured faster than im2col, see lib/winograd.c),
-	 * 1 im2col + GEMM only, 2 Winograd wherever applicable. Results agree
-	 * to ~1e-6 relative; other values are BO_EINVAL. */
+	/* Algorithm for 3x3 stride-1 dilation-1 group-1 Conv: 0 auto (Winograd
+	 * F(2x2,3x3) where it measured faster than im2col: >= 8 input channels
+	 * and >= 2x2 outputs; see lib/winograd.c), 1 im2col + GEMM only, 2
+	 * Winograd wherever applicable. Results agree to ~1e-6 relative.
+	 * Winograd keeps transformed copies of those Convs' weights (16/9 of
+	 * their size) per session. Other values are BO_EINVAL. */
 	int conv_algo;
 };
 
@@ -66,6 +68,12 @@ struct bo_site {
 	int is_unsigned;      /* spec section 1 */
 	int64_t sample_numel; /* values per image */
 };
+/* The model's stored activations of one kind, in the order hooks see them
+ * (site.index = position). sample_numel is 0 here (it depends on the input
+ * shape). Names point into the model. Free the array with free(). */
+bo_status bo_model_site_list(const struct bo_model *m, enum bo_act_sites kind,
+			     struct bo_site **sites, int *n, struct bo_error *err);
+
 typedef bo_status (*bo_hook_fn)(void *ctx, const struct bo_site *site, float *data,
 				int64_t n_images, int64_t first_image);
 

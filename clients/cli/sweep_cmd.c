@@ -1,0 +1,651 @@
+/* brownout sweep / brownout calibrate-erasure: fault sweeps from the CLI.
+ *
+ *   brownout sweep MODEL DATASET [--deviation bm|erasure] [--target both|weights|activations]
+ *       --p LIST|LO:HI:N [--blocks MAP] [--block-p NAME=P,...] [--trials N | --ci-target W
+ *       [--min-trials N] [--max-trials N]] [--activation-sites relu|conv-inputs] [--seed S]
+ *       [--bits B] [--calib N] [--limit N] [--batch B] [--threads T] [--energy-a A]
+ *       [--references M1.onnx,M2.onnx] [--mean ..] [--std ..] [--json | --csv]
+ *   brownout calibrate-erasure MODEL DATASET --p LIST [same options]
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define MAX_POINTS 1024
+#define MAX_REFS 32
+
+struct sweep_opts {
+	const char *model, *dataset, *images, *labels;
+	enum bo_split split;
+	struct bo_sweep_config cfg;
+	double p[MAX_POINTS];
+	const char *p_text, *blocks, *block_p, *refs, *mean, *std;
+	int json, csv;
+	int trials_given;
+};
+
+struct progress_state {
+	double t0, last;
+	int64_t done_images; /* over the whole sweep, before the current trial */
+	int64_t total_images;
+	int tty;
+};
+
+/* "1e-3,1e-2" or "LO:HI:N" (N log-spaced values, LO > 0). */
+static int parse_p(const char *text, double *p, int *n)
+{
+	char *end;
+	*n = 0;
+	if (strchr(text, ':')) {
+		double lo = strtod(text, &end);
+		if (*end != ':')
+			return -1;
+		double hi = strtod(end + 1, &end);
+		if (*end != ':')
+			return -1;
+		long long k;
+		if (parse_long(end + 1, 1, MAX_POINTS, &k))
+			return -1;
+		if (!(lo > 0 && hi >= lo && hi <= 1))
+			return -1;
+		for (int i = 0; i < k; i++)
+			p[i] = k == 1 ? lo : exp(log(lo) + (log(hi) - log(lo)) * i / (double)(k - 1));
+		*n = (int)k;
+		return 0;
+	}
+	const char *s = text;
+	while (*s) {
+		if (*n == MAX_POINTS)
+			return -1;
+		double v = strtod(s, &end);
+		if (end == s || !(v >= 0 && v <= 1))
+			return -1;
+		p[(*n)++] = v;
+		s = end;
+		if (*s == ',')
+			s++;
+		else if (*s)
+			return -1;
+	}
+	return *n ? 0 : -1;
+}
+
+static int progress_cb(void *ctx, const struct bo_progress *pr)
+{
+	struct progress_state *ps = ctx;
+	if (!ps->tty)
+		return 0;
+	double t = now();
+	if (t - ps->last < 0.25 && pr->images_done < pr->images_total)
+		return 0;
+	ps->last = t;
+	int64_t done = ps->done_images + pr->images_done;
+	double rate = t > ps->t0 ? (double)done / (t - ps->t0) : 0;
+	if (pr->images_done == pr->images_total)
+		ps->done_images += pr->images_total;
+	double eta = rate > 0 ? (double)(ps->total_images - done) / rate : 0;
+	fprintf(stderr, "\rpoint %d/%d  trial %d  %lld/%lld images  %.0f img/s  ETA %.0fs   ",
+		pr->point + 1, pr->n_points, pr->trial + 1, (long long)pr->images_done,
+		(long long)pr->images_total, rate, eta > 0 ? eta : 0.0);
+	fflush(stderr);
+	return 0;
+}
+
+static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calibration)
+{
+	static const struct option opts[] = {
+		{ "deviation", required_argument, 0, 'd' },   { "target", required_argument, 0, 'T' },
+		{ "p", required_argument, 0, 'p' },           { "blocks", required_argument, 0, 'B' },
+		{ "block-p", required_argument, 0, 'P' },     { "trials", required_argument, 0, 'n' },
+		{ "ci-target", required_argument, 0, 'c' },   { "min-trials", required_argument, 0, 'm' },
+		{ "max-trials", required_argument, 0, 'M' },  { "activation-sites", required_argument, 0, 'a' },
+		{ "seed", required_argument, 0, 's' },        { "bits", required_argument, 0, 'b' },
+		{ "calib", required_argument, 0, 'C' },       { "limit", required_argument, 0, 'l' },
+		{ "batch", required_argument, 0, 'k' },       { "threads", required_argument, 0, 't' },
+		{ "energy-a", required_argument, 0, 'e' },    { "references", required_argument, 0, 'r' },
+		{ "mean", required_argument, 0, 1 },          { "std", required_argument, 0, 2 },
+		{ "json", no_argument, 0, 'j' },              { "csv", no_argument, 0, 'v' },
+		{ "split", required_argument, 0, 3 },         { "images", required_argument, 0, 4 },
+		{ "labels", required_argument, 0, 5 },        { "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	struct bo_sweep_config *c = &o->cfg;
+	long long v;
+	int ch;
+	memset(o, 0, sizeof(*o));
+	c->deviation = BO_DEV_BM;
+	c->target = BO_TARGET_BOTH;
+	c->sites = BO_SITES_RELU;
+	c->seed = 1;
+	c->bits = 8;
+	c->calib = 256;
+	c->batch = 64;
+	c->threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (c->threads < 1)
+		c->threads = 1;
+	c->energy_a = BO_ENERGY_A;
+	c->trials = 5;
+	c->min_trials = 3;
+	c->max_trials = 100;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "hj", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			if (!strcmp(optarg, "bm"))
+				c->deviation = BO_DEV_BM;
+			else if (!strcmp(optarg, "erasure"))
+				c->deviation = BO_DEV_ERASURE;
+			else
+				return usage_error("--deviation must be bm or erasure, not '%s'", optarg);
+			break;
+		case 'T':
+			if (!strcmp(optarg, "both"))
+				c->target = BO_TARGET_BOTH;
+			else if (!strcmp(optarg, "weights"))
+				c->target = BO_TARGET_WEIGHTS;
+			else if (!strcmp(optarg, "activations"))
+				c->target = BO_TARGET_ACTIVATIONS;
+			else
+				return usage_error("--target must be weights, activations or both, not '%s'",
+						   optarg);
+			break;
+		case 'p': o->p_text = optarg; break;
+		case 'B': o->blocks = optarg; break;
+		case 'P': o->block_p = optarg; break;
+		case 'n':
+			if (parse_long(optarg, 1, 1000000, &v))
+				return usage_error("--trials must be a positive integer, not '%s'", optarg);
+			c->trials = (int)v;
+			o->trials_given = 1;
+			break;
+		case 'c': {
+			char *end;
+			c->ci_target = strtod(optarg, &end);
+			if (*end || !(c->ci_target > 0 && c->ci_target < 1))
+				return usage_error("--ci-target must be a half-width in (0, 1), not '%s'", optarg);
+			break;
+		}
+		case 'm':
+			if (parse_long(optarg, 2, 1000000, &v))
+				return usage_error("--min-trials must be at least 2, not '%s'", optarg);
+			c->min_trials = (int)v;
+			break;
+		case 'M':
+			if (parse_long(optarg, 2, 1000000, &v))
+				return usage_error("--max-trials must be at least 2, not '%s'", optarg);
+			c->max_trials = (int)v;
+			break;
+		case 'a':
+			if (!strcmp(optarg, "relu"))
+				c->sites = BO_SITES_RELU;
+			else if (!strcmp(optarg, "conv-inputs"))
+				c->sites = BO_SITES_CONV_INPUTS;
+			else
+				return usage_error("--activation-sites must be relu or conv-inputs, not '%s'",
+						   optarg);
+			break;
+		case 's': {
+			char *end;
+			unsigned long long sv = strtoull(optarg, &end, 10);
+			if (end == optarg || *end || optarg[0] == '-')
+				return usage_error("--seed must be a non-negative integer, not '%s'", optarg);
+			c->seed = sv;
+			break;
+		}
+		case 'b':
+			if (parse_long(optarg, BO_MIN_BITS, BO_MAX_BITS, &v))
+				return usage_error("--bits must be 2 to 16, not '%s'", optarg);
+			c->bits = (int)v;
+			break;
+		case 'C':
+			if (parse_long(optarg, 1, 1LL << 40, &v))
+				return usage_error("--calib must be a positive integer, not '%s'", optarg);
+			c->calib = v;
+			break;
+		case 'l':
+			if (parse_long(optarg, 1, 1LL << 40, &v))
+				return usage_error("--limit must be a positive integer, not '%s'", optarg);
+			c->limit = v;
+			break;
+		case 'k':
+			if (parse_long(optarg, 1, 65536, &v))
+				return usage_error("--batch must be 1 to 65536, not '%s'", optarg);
+			c->batch = (int)v;
+			break;
+		case 't':
+			if (parse_long(optarg, 1, 256, &v))
+				return usage_error("--threads must be 1 to 256, not '%s'", optarg);
+			c->threads = (int)v;
+			break;
+		case 'e': {
+			char *end;
+			c->energy_a = strtod(optarg, &end);
+			if (*end || !(c->energy_a > 0) || !isfinite(c->energy_a))
+				return usage_error("--energy-a must be a positive number, not '%s'", optarg);
+			break;
+		}
+		case 'r': o->refs = optarg; break;
+		case 1: o->mean = optarg; break;
+		case 2: o->std = optarg; break;
+		case 'j': o->json = 1; break;
+		case 'v': o->csv = 1; break;
+		case 3:
+			if (!strcmp(optarg, "test"))
+				o->split = BO_SPLIT_TEST;
+			else if (!strcmp(optarg, "train"))
+				o->split = BO_SPLIT_TRAIN;
+			else
+				return usage_error("--split must be test or train, not '%s'", optarg);
+			break;
+		case 4: o->images = optarg; break;
+		case 5: o->labels = optarg; break;
+		case 'h': return -1;
+		default: return usage_error("%s", "invalid option");
+		}
+	}
+	int npos = argc - optind;
+	if (npos < 1 || npos > 2 || (npos == 2) == (o->images != NULL))
+		return usage_error("%s", "give MODEL.onnx and either DATASET or --images/--labels");
+	o->model = argv[optind];
+	o->dataset = npos == 2 ? argv[optind + 1] : o->images;
+	if (!o->p_text)
+		return usage_error("%s", "--p is required (a list like 1e-3,1e-2 or LO:HI:N)");
+	if (parse_p(o->p_text, o->p, &c->n_p))
+		return usage_error("--p '%s' is not a list of probabilities in [0,1] or LO:HI:N", o->p_text);
+	c->p = o->p;
+	if (o->json && o->csv)
+		return usage_error("%s", "--json and --csv exclude each other");
+	if (c->ci_target > 0 && o->trials_given)
+		return usage_error("%s", "--trials and --ci-target exclude each other");
+	if (c->max_trials < c->min_trials)
+		return usage_error("%s", "--max-trials is below --min-trials");
+	if (for_calibration && c->target != BO_TARGET_BOTH)
+		return usage_error("%s", "calibrate-erasure always targets weights; drop --target");
+	return 0;
+}
+
+struct loaded {
+	struct bo_model *m;
+	struct bo_dataset *ds;
+	struct bo_block_map *map;
+	struct bo_block_rule *rules;
+	int n_rules;
+};
+
+static void loaded_release(struct loaded *l)
+{
+	bo_model_free(l->m);
+	bo_dataset_free(l->ds);
+	bo_block_map_free(l->map);
+	free(l->rules);
+}
+
+static int load_inputs(struct sweep_opts *o, struct loaded *l, struct bo_error *err)
+{
+	memset(l, 0, sizeof(*l));
+	if (bo_model_load(o->model, &l->m, err))
+		return -1;
+	if (o->images ? bo_dataset_open_files(o->images, o->labels, BO_DATASET_AUTO, NULL, &l->ds, err) :
+			bo_dataset_open_dir(o->dataset, o->split, NULL, &l->ds, err))
+		return -1;
+	if (o->blocks && bo_block_map_parse(o->blocks, &l->map, err))
+		return -1;
+	if (o->block_p && bo_block_rules_parse(o->block_p, &l->rules, &l->n_rules, err))
+		return -1;
+	if (resolve_norm(l->m, o->mean, o->std, &o->cfg.norm, err))
+		return -1;
+	o->cfg.blocks = l->map;
+	o->cfg.rules = l->rules;
+	o->cfg.n_rules = l->n_rules;
+	return 0;
+}
+
+/* Evaluate the references: E_o = parameters + activations, clean accuracy
+ * on the same images. */
+static int eval_refs(struct sweep_opts *o, const struct bo_dataset *ds, struct bo_ref_point *refs,
+		     char names[][256], int *n, struct bo_error *err)
+{
+	*n = 0;
+	if (!o->refs)
+		return 0;
+	char *copy = strdup(o->refs), *save = NULL;
+	int rc = 0;
+	if (!copy)
+		return -1;
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		struct bo_model *rm = NULL;
+		struct bo_model_stats st = { 0 };
+		struct bo_norm norm;
+		int64_t C, H, W, correct, images;
+		if (*n == MAX_REFS) {
+			fprintf(stderr, "%s: error: at most %d references\n", prog, MAX_REFS);
+			rc = -2;
+			break;
+		}
+		bo_dataset_shape(ds, &C, &H, &W);
+		int64_t dims[3] = { C, H, W };
+		if (bo_model_load(tok, &rm, err) ||
+		    resolve_norm(rm, o->mean, o->std, &norm, err) ||
+		    bo_model_stats(rm, dims, 3, NULL, o->cfg.sites, &st, err) ||
+		    bo_evaluate(rm, ds, &norm, o->cfg.limit, o->cfg.batch, o->cfg.threads, &correct,
+				&images, err)) {
+			bo_model_stats_release(&st);
+			bo_model_free(rm);
+			rc = -1;
+			break;
+		}
+		refs[*n].energy = (double)(st.parameters + st.activations);
+		refs[*n].accuracy = (double)correct / (double)images;
+		snprintf(names[*n], 256, "%s", tok);
+		(*n)++;
+		bo_model_stats_release(&st);
+		bo_model_free(rm);
+	}
+	free(copy);
+	return rc;
+}
+
+static json_t *num_or_null(int has, double v)
+{
+	return has ? json_real(v) : json_null();
+}
+
+static json_t *config_json(const struct sweep_opts *o)
+{
+	const struct bo_sweep_config *c = &o->cfg;
+	json_t *j = json_object();
+	json_object_set_new(j, "deviation", json_string(bo_deviation_name(c->deviation)));
+	json_object_set_new(j, "target", json_string(bo_target_name(c->target)));
+	json_object_set_new(j, "activation_sites", json_string(bo_act_sites_name(c->sites)));
+	json_object_set_new(j, "p", json_string(o->p_text));
+	json_object_set_new(j, "blocks", o->blocks ? json_string(o->blocks) : json_null());
+	json_object_set_new(j, "block_p", o->block_p ? json_string(o->block_p) : json_null());
+	if (c->ci_target > 0) {
+		json_object_set_new(j, "ci_target", json_real(c->ci_target));
+		json_object_set_new(j, "min_trials", json_integer(c->min_trials));
+		json_object_set_new(j, "max_trials", json_integer(c->max_trials));
+	} else {
+		json_object_set_new(j, "trials", json_integer(c->trials));
+	}
+	json_object_set_new(j, "seed", json_integer((json_int_t)c->seed));
+	json_object_set_new(j, "bits", json_integer(c->bits));
+	json_object_set_new(j, "calib", json_integer(c->calib));
+	json_object_set_new(j, "limit", c->limit ? json_integer(c->limit) : json_null());
+	json_object_set_new(j, "batch", json_integer(c->batch));
+	json_object_set_new(j, "threads", json_integer(c->threads));
+	json_object_set_new(j, "energy_a", json_real(c->energy_a));
+	json_t *mean = json_array(), *sd = json_array();
+	for (int i = 0; i < c->norm.n; i++) {
+		json_array_append_new(mean, json_real(c->norm.mean[i]));
+		json_array_append_new(sd, json_real(c->norm.std[i]));
+	}
+	json_object_set_new(j, "mean", mean);
+	json_object_set_new(j, "std", sd);
+	return j;
+}
+
+static int output(const struct sweep_opts *o, const struct bo_sweep_result *r,
+		  const struct bo_ref_point *refs, char names[][256], int n_refs)
+{
+	if (o->json) {
+		json_t *j = json_object();
+		json_object_set_new(j, "model", json_string(o->model));
+		json_object_set_new(j, "dataset", json_string(o->dataset));
+		json_object_set_new(j, "config", config_json(o));
+		json_object_set_new(j, "clean_accuracy", json_real(r->clean_accuracy));
+		json_object_set_new(j, "parameters", json_integer(r->parameters));
+		json_object_set_new(j, "activations", json_integer(r->activations));
+		json_t *ra = json_array();
+		for (int i = 0; i < n_refs; i++) {
+			json_t *e = json_object();
+			json_object_set_new(e, "model", json_string(names[i]));
+			json_object_set_new(e, "energy", json_real(refs[i].energy));
+			json_object_set_new(e, "accuracy", json_real(refs[i].accuracy));
+			json_array_append_new(ra, e);
+		}
+		json_object_set_new(j, "references", ra);
+		json_t *pts = json_array();
+		for (int i = 0; i < r->n_points; i++) {
+			const struct bo_point_result *p = &r->points[i];
+			json_t *e = json_object(), *ci = json_array(), *acc = json_array();
+			json_array_append_new(ci, json_real(p->summary.ci_lo));
+			json_array_append_new(ci, json_real(p->summary.ci_hi));
+			for (int t = 0; t < p->trials; t++)
+				json_array_append_new(acc, json_real(p->accuracy[t]));
+			json_object_set_new(e, "p", json_real(p->p));
+			json_object_set_new(e, "accuracy_mean", json_real(p->summary.mean));
+			json_object_set_new(e, "accuracy_std", json_real(p->summary.std));
+			json_object_set_new(e, "ci95", ci);
+			json_object_set_new(e, "trials", json_integer(p->trials));
+			json_object_set_new(e, "images", json_integer(p->images));
+			json_object_set_new(e, "eta", json_real(p->eta));
+			json_object_set_new(e, "energy", json_real(p->energy));
+			json_object_set_new(e, "energy_reduction",
+					    num_or_null(p->has_reduction, p->energy_reduction));
+			json_object_set_new(e, "trial_accuracies", acc);
+			json_array_append_new(pts, e);
+		}
+		json_object_set_new(j, "points", pts);
+		return print_json(j);
+	}
+	if (o->csv) {
+		printf("p,accuracy_mean,accuracy_std,ci95_lo,ci95_hi,trials,images,eta,energy,energy_reduction\n");
+		for (int i = 0; i < r->n_points; i++) {
+			const struct bo_point_result *p = &r->points[i];
+			printf("%.10g,%.10g,%.10g,%.10g,%.10g,%d,%lld,%.10g,%.10g,", p->p, p->summary.mean,
+			       p->summary.std, p->summary.ci_lo, p->summary.ci_hi, p->trials,
+			       (long long)p->images, p->eta, p->energy);
+			if (p->has_reduction)
+				printf("%.10g", p->energy_reduction);
+			printf("\n");
+		}
+		return 0;
+	}
+	printf("model %s: clean accuracy %.4f, %lld parameters, %lld activations (E_o = %lld)\n",
+	       o->model, r->clean_accuracy, (long long)r->parameters, (long long)r->activations,
+	       (long long)(r->parameters + r->activations));
+	printf("%s on %s, %d bits, seed %llu\n", bo_deviation_name(o->cfg.deviation),
+	       bo_target_name(o->cfg.target), o->cfg.bits, (unsigned long long)o->cfg.seed);
+	for (int i = 0; i < n_refs; i++)
+		printf("reference %s: E_o %.0f, accuracy %.4f\n", names[i], refs[i].energy,
+		       refs[i].accuracy);
+	printf("\n%11s %9s %9s %19s %6s %7s %12s %9s\n", "p", "accuracy", "std", "95% CI", "trials",
+	       "eta", "energy", "E_ref/E");
+	for (int i = 0; i < r->n_points; i++) {
+		const struct bo_point_result *p = &r->points[i];
+		char red[32] = "-";
+		if (p->has_reduction)
+			snprintf(red, sizeof(red), "%.3fx", p->energy_reduction);
+		printf("%11.4g %9.4f %9.4f [%8.4f, %8.4f] %6d %7.4f %12.0f %9s\n", p->p,
+		       p->summary.mean, p->summary.std, p->summary.ci_lo, p->summary.ci_hi, p->trials,
+		       p->eta, p->energy, red);
+	}
+	return 0;
+}
+
+int cmd_sweep(int argc, char **argv)
+{
+	struct sweep_opts o;
+	struct loaded l;
+	struct bo_error err;
+	struct bo_sweeper *sw = NULL;
+	struct bo_sweep_result r = { 0 };
+	struct bo_frontier fr = { 0 };
+	struct bo_ref_point refs[MAX_REFS];
+	char names[MAX_REFS][256];
+	int n_refs = 0, ret = 1;
+	bo_error_clear(&err);
+	int u = parse_opts(argc, argv, &o, 0);
+	if (u)
+		return u < 0 ? (usage(stdout), 0) : u;
+	if (load_inputs(&o, &l, &err)) {
+		ret = fail_err(&err);
+		goto out;
+	}
+	int rr = eval_refs(&o, l.ds, refs, names, &n_refs, &err);
+	if (rr) {
+		ret = rr == -1 ? fail_err(&err) : 1;
+		goto out;
+	}
+	if (n_refs && bo_frontier_build(refs, n_refs, &fr, &err)) {
+		ret = fail_err(&err);
+		goto out;
+	}
+	if (bo_sweeper_new(l.m, l.ds, &o.cfg, &sw, &err)) {
+		ret = fail_err(&err);
+		goto out;
+	}
+	struct progress_state ps = { now(), 0, 0, 0, isatty(2) };
+	int trials = o.cfg.ci_target > 0 ? o.cfg.min_trials : o.cfg.trials;
+	ps.total_images = (int64_t)o.cfg.n_p * trials * bo_sweeper_images(sw);
+	if (bo_sweep_run(sw, n_refs ? &fr : NULL, progress_cb, &ps, &r, &err)) {
+		if (ps.tty)
+			fputc('\n', stderr);
+		ret = fail_err(&err);
+		goto out;
+	}
+	if (ps.tty)
+		fprintf(stderr, "\r%*s\r", 79, "");
+	ret = output(&o, &r, refs, names, n_refs);
+out:
+	bo_sweep_result_release(&r);
+	bo_frontier_release(&fr);
+	bo_sweeper_free(sw);
+	loaded_release(&l);
+	return ret;
+}
+
+/* calibrate-erasure: weights-only BM at each p against weights-only erasure
+ * at p_e = r p for a grid of ratios r; the best r minimises the squared
+ * difference of mean accuracies, refined by a parabola through the best
+ * grid point and its neighbours. */
+int cmd_calibrate_erasure(int argc, char **argv)
+{
+	static const double grid[] = { 0.5, 1, 1.5, 2, 2.5, 3, 4 };
+	enum { NG = sizeof(grid) / sizeof(grid[0]) };
+	struct sweep_opts o;
+	struct loaded l;
+	struct bo_error err;
+	struct bo_sweep_result bm = { 0 }, er[NG];
+	struct bo_sweeper *sw = NULL;
+	double sse[NG];
+	int ret = 1;
+	memset(er, 0, sizeof(er));
+	bo_error_clear(&err);
+	int u = parse_opts(argc, argv, &o, 1);
+	if (u)
+		return u < 0 ? (usage(stdout), 0) : u;
+	if (load_inputs(&o, &l, &err)) {
+		ret = fail_err(&err);
+		goto out;
+	}
+	struct progress_state ps = { now(), 0, 0, 0, isatty(2) };
+	ps.total_images = (int64_t)(1 + NG) * o.cfg.n_p * o.cfg.trials *
+			  (o.cfg.limit ? o.cfg.limit : bo_dataset_count(l.ds));
+	o.cfg.target = BO_TARGET_WEIGHTS;
+	o.cfg.deviation = BO_DEV_BM;
+	if (bo_sweeper_new(l.m, l.ds, &o.cfg, &sw, &err) ||
+	    bo_sweep_run(sw, NULL, progress_cb, &ps, &bm, &err)) {
+		ret = fail_err(&err);
+		goto out;
+	}
+	bo_sweeper_free(sw);
+	sw = NULL;
+	double pe[MAX_POINTS];
+	for (int g = 0; g < NG; g++) {
+		struct bo_sweep_config c = o.cfg;
+		for (int i = 0; i < c.n_p; i++)
+			pe[i] = fmin(1.0, grid[g] * o.p[i]);
+		c.p = pe;
+		c.deviation = BO_DEV_ERASURE;
+		if (bo_sweeper_new(l.m, l.ds, &c, &sw, &err) ||
+		    bo_sweep_run(sw, NULL, progress_cb, &ps, &er[g], &err)) {
+			ret = fail_err(&err);
+			goto out;
+		}
+		bo_sweeper_free(sw);
+		sw = NULL;
+		sse[g] = 0;
+		for (int i = 0; i < c.n_p; i++) {
+			double d = er[g].points[i].summary.mean - bm.points[i].summary.mean;
+			sse[g] += d * d;
+		}
+	}
+	if (ps.tty)
+		fprintf(stderr, "\r%*s\r", 79, "");
+	int best = 0;
+	for (int g = 1; g < NG; g++)
+		if (sse[g] < sse[best])
+			best = g;
+	double ratio = grid[best];
+	if (best > 0 && best < NG - 1) {
+		/* vertex of the parabola through the three points */
+		double x0 = grid[best - 1], x1 = grid[best], x2 = grid[best + 1];
+		double y0 = sse[best - 1], y1 = sse[best], y2 = sse[best + 1];
+		double den = (x0 - x1) * (x0 - x2) * (x1 - x2);
+		double A = (x2 * (y1 - y0) + x1 * (y0 - y2) + x0 * (y2 - y1)) / den;
+		double B = (x2 * x2 * (y0 - y1) + x1 * x1 * (y2 - y0) + x0 * x0 * (y1 - y2)) / den;
+		if (A > 0)
+			ratio = fmin(x2, fmax(x0, -B / (2 * A)));
+	}
+	if (o.json) {
+		json_t *j = json_object(), *pts = json_array(), *gr = json_array();
+		json_object_set_new(j, "model", json_string(o.model));
+		json_object_set_new(j, "dataset", json_string(o.dataset));
+		json_object_set_new(j, "config", config_json(&o));
+		json_object_set_new(j, "ratio", json_real(ratio));
+		json_object_set_new(j, "best_grid_ratio", json_real(grid[best]));
+		for (int g = 0; g < NG; g++) {
+			json_t *e = json_object();
+			json_object_set_new(e, "ratio", json_real(grid[g]));
+			json_object_set_new(e, "sse", json_real(sse[g]));
+			json_array_append_new(gr, e);
+		}
+		json_object_set_new(j, "grid", gr);
+		for (int i = 0; i < o.cfg.n_p; i++) {
+			json_t *e = json_object(), *ea = json_object();
+			json_object_set_new(e, "p", json_real(o.p[i]));
+			json_object_set_new(e, "bm_accuracy", json_real(bm.points[i].summary.mean));
+			json_object_set_new(e, "bm_std", json_real(bm.points[i].summary.std));
+			for (int g = 0; g < NG; g++) {
+				char k[32];
+				snprintf(k, sizeof(k), "%g", grid[g]);
+				json_object_set_new(ea, k, json_real(er[g].points[i].summary.mean));
+			}
+			json_object_set_new(e, "erasure_accuracy", ea);
+			json_array_append_new(pts, e);
+		}
+		json_object_set_new(j, "points", pts);
+		ret = print_json(j);
+		goto out;
+	}
+	printf("weights-only erasure at p_e = r p against weights-only BM at p (%d trials, %s)\n",
+	       o.cfg.trials, o.model);
+	printf("\n%11s %9s", "p", "BM");
+	for (int g = 0; g < NG; g++)
+		printf("  er r=%-4g", grid[g]);
+	printf("\n");
+	for (int i = 0; i < o.cfg.n_p; i++) {
+		printf("%11.4g %9.4f", o.p[i], bm.points[i].summary.mean);
+		for (int g = 0; g < NG; g++)
+			printf(" %10.4f", er[g].points[i].summary.mean);
+		printf("\n");
+	}
+	printf("%11s %9s", "sq. error", "");
+	for (int g = 0; g < NG; g++)
+		printf(" %10.2e", sse[g]);
+	printf("\n\nbest ratio p_e/p = %.2f (grid %.1f)\n", ratio, grid[best]);
+	ret = 0;
+out:
+	bo_sweep_result_release(&bm);
+	for (int g = 0; g < NG; g++)
+		bo_sweep_result_release(&er[g]);
+	bo_sweeper_free(sw);
+	loaded_release(&l);
+	return ret;
+}

@@ -1,0 +1,375 @@
+/* Fault models: quantisation, BM and erasure deviations, the Philox stream
+ * and the injector (docs/fault-models.md sections 2 to 4).
+ *
+ * Design
+ * ------
+ * Quantisation. q = clamp(round(x / s), lo, 2^(B-1) - 1): the quotient is
+ * computed in double ((double)x / (double)s) and rounded with round(), i.e.
+ * half away from zero; the clamp happens in double before the conversion, so
+ * huge values and infinities clamp cleanly. NaN quantises to 0 (it has no
+ * nearest integer; BM then leaves it alone since q' = q = 0). The scale of a
+ * tensor is max|x| / (2^(B-1) - 1) in float; it is 0, meaning "never
+ * changed", when max_abs is 0, negative or not finite, or bits is outside
+ * [BO_MIN_BITS, BO_MAX_BITS].
+ *
+ * BM. bo_bm_apply works on the B-bit two's-complement pattern of q and
+ * sign-extends the result. Signed: a faulty sign cell gives 0, otherwise
+ * every faulty cell takes the sign bit's value (cleared for q >= 0, set for
+ * q < 0), so |q'| <= |q| and q' never changes sign. Unsigned: the value has
+ * only cells 0..B-2 (the sign bit is 0 and not stored in a faulty cell);
+ * mask bits B-1 and above are ignored, and faulty cells become 0. q must
+ * lie in the tensor's range [lo, 2^(B-1) - 1] (bo_quantize's output).
+ * The float deviation is applied as x' = x + (float)(q' - q) * s, in float,
+ * in two statements so that no compiler contracts it into an FMA: the
+ * result is the same on every machine. A value on the quantisation grid
+ * (x = q * s) whose q' is 0 becomes exactly 0. Off the grid, x' keeps x's
+ * rounding residual (|x - q s| <= s/2), exactly as the spec's formula says,
+ * so |x'| <= |x| but a value may land up to half a step on the other side
+ * of 0 (e.g. x = 2.6 s, q = 3, q' = 0 gives x' = -0.4 s), also for
+ * unsigned tensors.
+ *
+ * Randomness. Philox4x32-10 (Random123). For a stream (seed, point, trial,
+ * tensor, image):
+ *   key  = words 0,1 of philox4x32({point, image >> 32, 0, 0x626f7574 'bout'},
+ *                                  {seed & 0xffffffff, seed >> 32})
+ *   ctr  = {draw, image & 0xffffffff, tensor, trial}, draw = 0, 1, 2, ...
+ * So for image < 2^32 (every real evaluation) the key depends on (seed,
+ * point) only and distinct (image, tensor, trial) are distinct counters:
+ * the streams of one (seed, point) never overlap as long as one stream uses
+ * fewer than 2^32 Philox blocks (2^34 words; far beyond any tensor). Images
+ * >= 2^32 fold their high word into the key (a pseudo-random key per 2^32
+ * images). Different seeds or points give different (pseudo-random) keys.
+ * bo_rng_u32 hands out the four words of each block in order (word 0
+ * first), then moves to the next draw. bo_rng_uniform takes two words a, b
+ * and returns ((a >> 5) * 2^26 + (b >> 6) + 1) / 2^53: 53 random bits,
+ * in [2^-53, 1], never 0, so log(u) is finite.
+ *
+ * Sampling. BM: a tensor of n values has n * C bit cells (C = bo_cells),
+ * value-major: cell g = i * C + bit. The faulty cells are found by geometric
+ * skipping: the first faulty cell is G_0, the next one after g is
+ * g + 1 + G, with G = floor(log(u) / log1p(-p)) (P(G >= k) = (1 - p)^k),
+ * one uniform per fault; a gap that reaches past the tensor ends it. The
+ * faulty cells of one value are gathered into a mask and applied once.
+ * Erasure skips over values the same way. p <= 0 (or NaN) draws nothing and
+ * changes nothing; p >= 1 makes every cell (value) faulty without drawing.
+ * A tensor with scale 0 (or a non-finite or negative scale, or bits out of
+ * range) is never changed and draws nothing. log() comes from libm, so
+ * bit-for-bit reproducibility across machines assumes the same correctly
+ * rounding (glibc) log; a differing last ulp only moves a gap by one cell
+ * in rare cases.
+ *
+ * Counting. bo_inject returns the number of values whose float content
+ * actually changed (x' != x): a BM mask that leaves q unchanged (e.g. a
+ * faulty 0 bit of a positive value), a deviation lost to float rounding, or
+ * an erasure of a value that already compares equal to 0 (-0.0 stays -0.0)
+ * does not count and is not logged. Each value is changed and logged at
+ * most once per call.
+ *
+ * Undo. Before a value is written, (index, old value) is appended to the
+ * log, which grows geometrically (doubling, from 256 entries). If the log
+ * cannot grow, bo_inject reverts every value it changed in this call (from
+ * the entries it appended, newest first), removes those entries, and
+ * returns -1: data[] and the log are exactly as before the call; only the
+ * rng has advanced. bo_inject also returns -1 (nothing changed) for
+ * arguments that break its preconditions: st or rng NULL, data NULL with
+ * n > 0, n < 0, an unknown deviation.
+ *
+ * The library never prints or exits. */
+#include <math.h>
+#include <string.h>
+
+#include <Random123/philox.h>
+
+#include <brownout/fault.h>
+
+#include "common.h"
+
+const char *bo_deviation_name(enum bo_deviation d)
+{
+	const char *name = "unknown";
+	switch (d) {
+	case BO_DEV_BM:
+		name = "bm";
+		break;
+	case BO_DEV_ERASURE:
+		name = "erasure";
+		break;
+	}
+	return name;
+}
+
+const char *bo_target_name(enum bo_target t)
+{
+	const char *name = "unknown";
+	switch (t) {
+	case BO_TARGET_BOTH:
+		name = "both";
+		break;
+	case BO_TARGET_WEIGHTS:
+		name = "weights";
+		break;
+	case BO_TARGET_ACTIVATIONS:
+		name = "activations";
+		break;
+	}
+	return name;
+}
+
+static int bits_ok(int bits)
+{
+	return bits >= BO_MIN_BITS && bits <= BO_MAX_BITS;
+}
+
+/* ---- quantisation ---- */
+
+float bo_quant_scale(float max_abs, int bits)
+{
+	float s = 0.0f;
+	if (bits_ok(bits) && isfinite(max_abs) && max_abs > 0.0f)
+		s = max_abs / (float)((1 << (bits - 1)) - 1);
+	return s;
+}
+
+int32_t bo_quantize(float x, float s, int bits, int is_unsigned)
+{
+	int32_t q = 0;
+	if (bits_ok(bits) && s > 0.0f && !isnan(x)) {
+		double hi = (double)((1 << (bits - 1)) - 1);
+		double lo = is_unsigned ? 0.0 : -(double)(1 << (bits - 1));
+		double r = round((double)x / (double)s);
+		if (isnan(r)) /* s = +inf and x = +-inf */
+			r = 0.0;
+		r = r < lo ? lo : r > hi ? hi : r;
+		q = (int32_t)r;
+	}
+	return q;
+}
+
+/* ---- BM ---- */
+
+int32_t bo_bm_apply(int32_t q, uint32_t faulty, int bits, int is_unsigned)
+{
+	int32_t out = q;
+	if (bits_ok(bits) && is_unsigned) {
+		/* cells 0..bits-2 only; the sign bit (0) is not faulty */
+		uint32_t keep = (1u << (bits - 1)) - 1u;
+		out = (int32_t)((uint32_t)q & keep & ~(faulty & keep));
+	} else if (bits_ok(bits)) {
+		const uint32_t all = (1u << bits) - 1u;
+		const uint32_t sign = 1u << (bits - 1);
+		uint32_t u = (uint32_t)q & all;
+		uint32_t m = faulty & all;
+		if (m & sign) {
+			out = 0;
+		} else {
+			u = (u & sign) ? (u | m) : (u & ~m);
+			/* sign-extend the bits-wide pattern */
+			out = (u & sign) ? (int32_t)u - (int32_t)(1u << bits) : (int32_t)u;
+		}
+	}
+	return out;
+}
+
+/* ---- randomness ---- */
+
+#define BO_RNG_TAG 0x626f7574u /* "bout" */
+
+void bo_rng_init(struct bo_rng *r, uint64_t seed, uint32_t point, uint32_t trial,
+		 uint32_t tensor, uint64_t image)
+{
+	philox4x32_ctr_t c = { { point, (uint32_t)(image >> 32), 0u, BO_RNG_TAG } };
+	philox4x32_key_t k = { { (uint32_t)seed, (uint32_t)(seed >> 32) } };
+	philox4x32_ctr_t d = philox4x32(c, k);
+	r->key[0] = d.v[0];
+	r->key[1] = d.v[1];
+	r->ctr[0] = 0u;
+	r->ctr[1] = (uint32_t)image;
+	r->ctr[2] = tensor;
+	r->ctr[3] = trial;
+	memset(r->buf, 0, sizeof r->buf);
+	r->left = 0;
+}
+
+uint32_t bo_rng_u32(struct bo_rng *r)
+{
+	if (r->left <= 0) {
+		philox4x32_ctr_t c = { { r->ctr[0], r->ctr[1], r->ctr[2], r->ctr[3] } };
+		philox4x32_key_t k = { { r->key[0], r->key[1] } };
+		philox4x32_ctr_t d = philox4x32(c, k);
+		memcpy(r->buf, d.v, sizeof r->buf);
+		r->ctr[0]++;
+		r->left = 4;
+	}
+	return r->buf[4 - r->left--];
+}
+
+double bo_rng_uniform(struct bo_rng *r)
+{
+	uint32_t a = bo_rng_u32(r) >> 5; /* 27 bits */
+	uint32_t b = bo_rng_u32(r) >> 6; /* 26 bits */
+	return ((double)a * 67108864.0 + (double)b + 1.0) / 9007199254740992.0;
+}
+
+/* ---- undo log ---- */
+
+void bo_undo_release(struct bo_undo *u)
+{
+	if (u) {
+		free(u->index);
+		free(u->old);
+		memset(u, 0, sizeof *u);
+	}
+}
+
+void bo_undo_apply(struct bo_undo *u, float *data)
+{
+	if (u) {
+		for (int64_t k = u->n - 1; k >= 0; k--)
+			data[u->index[k]] = u->old[k];
+		u->n = 0;
+	}
+}
+
+/* Make room for one more entry. Returns 0, or -1 (log unchanged). */
+static int undo_reserve(struct bo_undo *u)
+{
+	int rc = 0;
+	if (u->n >= u->cap) {
+		int64_t cap = u->cap < 128 ? 128 : u->cap;
+		int64_t *index = NULL;
+		float *old = NULL;
+		rc = -1;
+		if (!bo_mul_ok(cap, 2, &cap) || (uint64_t)cap > SIZE_MAX / sizeof(int64_t))
+			goto out;
+		if (!(index = realloc(u->index, (size_t)cap * sizeof *index)))
+			goto out;
+		u->index = index; /* larger than cap says: harmless */
+		if (!(old = realloc(u->old, (size_t)cap * sizeof *old)))
+			goto out;
+		u->old = old;
+		u->cap = cap;
+		rc = 0;
+	}
+out:
+	return rc;
+}
+
+/* ---- injection ---- */
+
+struct injector {
+	float *data;
+	struct bo_undo *undo;
+	int64_t undo_start; /* undo->n when the call began */
+	int64_t changed;
+};
+
+/* Write v into data[i], logging the old value. Returns 0 or -1. */
+static int put(struct injector *in, int64_t i, float v)
+{
+	int rc = in->undo ? undo_reserve(in->undo) : 0;
+	if (rc == 0) {
+		if (in->undo) {
+			in->undo->index[in->undo->n] = i;
+			in->undo->old[in->undo->n] = in->data[i];
+			in->undo->n++;
+		}
+		in->data[i] = v;
+		in->changed++;
+	}
+	return rc;
+}
+
+/* Put back what this call changed and drop its log entries. */
+static void revert(struct injector *in)
+{
+	struct bo_undo *u = in->undo;
+	for (int64_t k = u->n - 1; k >= in->undo_start; k--)
+		in->data[u->index[k]] = u->old[k];
+	u->n = in->undo_start;
+}
+
+/* Index of the next faulty item after `g` (pass -1 for the first) among
+ * `total` items, or total when there is none. lp = log1p(-p) < 0, or 0
+ * for p >= 1 (every item faulty, no draw). */
+static int64_t next_fault(int64_t g, int64_t total, double lp, struct bo_rng *rng)
+{
+	int64_t next = total;
+	int64_t rest = total - g - 1; /* items after g */
+	if (rest > 0 && lp == 0.0) {
+		next = g + 1;
+	} else if (rest > 0) {
+		double gap = floor(log(bo_rng_uniform(rng)) / lp);
+		if (gap < (double)rest) /* false for a gap past the end */
+			next = g + 1 + (int64_t)gap;
+	}
+	return next;
+}
+
+static int inject_bm(struct injector *in, int64_t n, const struct bo_stored *st, double lp,
+		     struct bo_rng *rng)
+{
+	const int cells = bo_cells(st->bits, st->is_unsigned);
+	const float s = st->scale;
+	int64_t total = 0;
+	int rc = bo_mul_ok(n, cells, &total) ? 0 : -1; /* overflow: not a real array */
+	int64_t g = rc ? total : next_fault(-1, total, lp, rng);
+	while (rc == 0 && g < total) {
+		int64_t i = g / cells;
+		int64_t end = g - g % cells + cells;
+		uint32_t mask = 0;
+		do {
+			mask |= 1u << (g % cells);
+			g = next_fault(g, total, lp, rng);
+		} while (g < end);
+		float x = in->data[i];
+		int32_t q = bo_quantize(x, s, st->bits, st->is_unsigned);
+		int32_t q2 = bo_bm_apply(q, mask, st->bits, st->is_unsigned);
+		if (q2 == q)
+			continue;
+		float d = (float)(q2 - q) * s;
+		float x2 = x + d;
+		if (x2 != x)
+			rc = put(in, i, x2);
+	}
+	return rc;
+}
+
+static int inject_erasure(struct injector *in, int64_t n, double lp, struct bo_rng *rng)
+{
+	int rc = 0;
+	for (int64_t i = next_fault(-1, n, lp, rng); rc == 0 && i < n;
+	     i = next_fault(i, n, lp, rng)) {
+		if (in->data[i] != 0.0f)
+			rc = put(in, i, 0.0f);
+	}
+	return rc;
+}
+
+int64_t bo_inject(enum bo_deviation dev, double p, const struct bo_stored *st, float *data,
+		  int64_t n, struct bo_rng *rng, struct bo_undo *undo)
+{
+	int64_t ret = -1;
+	struct injector in = { data, undo, undo ? undo->n : 0, 0 };
+	if (!st || !rng || n < 0 || (!data && n > 0))
+		goto out;
+	ret = 0;
+	/* p <= 0 or NaN; scale 0 (or unusable): never changed, nothing drawn */
+	if (!(p > 0.0) || n == 0 || !bits_ok(st->bits) || !(st->scale > 0.0f) ||
+	    !isfinite(st->scale))
+		goto out;
+	double lp = p >= 1.0 ? 0.0 : log1p(-p);
+	int rc = -1;
+	if (dev == BO_DEV_BM)
+		rc = inject_bm(&in, n, st, lp, rng);
+	else if (dev == BO_DEV_ERASURE)
+		rc = inject_erasure(&in, n, lp, rng);
+	if (rc) {
+		if (undo)
+			revert(&in);
+		ret = -1;
+		goto out;
+	}
+	ret = in.changed;
+out:
+	return ret;
+}

@@ -1,0 +1,110 @@
+/* brownout: fault models (spec sections 2 to 4).
+ *
+ * Values live in faulty memory quantised on B bits (two's complement, one
+ * symmetric scale per tensor). A fault never replaces a value by its
+ * quantised version: only the deviation computed in the quantised domain is
+ * added, x' = x + (q' - q) * s, so a value without a faulty cell is left
+ * bit-for-bit unchanged. Faults are drawn by geometric skipping over the
+ * tensor's bit cells (BM) or values (erasure) from a counter-based Philox
+ * stream, so the cost grows with the number of faults and every draw is
+ * reproducible from (seed, point, trial, tensor, image). */
+#ifndef BROWNOUT_FAULT_H
+#define BROWNOUT_FAULT_H
+
+#include <brownout/status.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum bo_deviation {
+	BO_DEV_BM = 0,      /* bit masking (Minerva): faulty bits go toward zero */
+	BO_DEV_ERASURE = 1, /* a faulty value becomes 0 */
+};
+
+enum bo_target {
+	BO_TARGET_BOTH = 0,
+	BO_TARGET_WEIGHTS = 1,
+	BO_TARGET_ACTIVATIONS = 2,
+};
+
+const char *bo_deviation_name(enum bo_deviation d);   /* "bm", "erasure" */
+const char *bo_target_name(enum bo_target t);         /* "both", "weights", "activations" */
+
+#define BO_MIN_BITS 2
+#define BO_MAX_BITS 16
+
+/* ---- quantisation (spec section 2) ---- */
+
+/* s = max_abs / (2^(bits-1) - 1); 0 when max_abs is 0 (never changed). */
+float bo_quant_scale(float max_abs, int bits);
+
+/* q = clamp(round(x / s), lo, 2^(bits-1) - 1), round half away from zero,
+ * lo = -2^(bits-1) (signed) or 0 (unsigned). s must be > 0. */
+int32_t bo_quantize(float x, float s, int bits, int is_unsigned);
+
+/* ---- BM deviation (spec section 3) ---- */
+
+/* Apply BM to quantised value q given the mask of its faulty bit cells
+ * (bit i set: cell i is faulty). Signed: a faulty sign bit (bits-1) gives
+ * 0, else every faulty bit takes the sign bit's value. Unsigned: cells
+ * 0..bits-2 only, faulty bits become 0. Returns q'. */
+int32_t bo_bm_apply(int32_t q, uint32_t faulty, int bits, int is_unsigned);
+
+/* Number of bit cells a value may have faulty: bits, or bits-1 unsigned. */
+static inline int bo_cells(int bits, int is_unsigned)
+{
+	return is_unsigned ? bits - 1 : bits;
+}
+
+/* ---- randomness (spec section 4) ---- */
+
+/* A Philox4x32-10 stream for one (seed, point, trial, tensor, image). The
+ * key is derived from (seed, point); the counter holds (draw, image,
+ * tensor, trial). `tensor` is the weight index | BO_RNG_WEIGHT for weights,
+ * the activation site index for activations; weights use image 0. */
+#define BO_RNG_WEIGHT 0x80000000u
+struct bo_rng {
+	uint32_t key[2];
+	uint32_t ctr[4];
+	uint32_t buf[4];
+	int left;
+};
+
+void bo_rng_init(struct bo_rng *r, uint64_t seed, uint32_t point, uint32_t trial,
+		 uint32_t tensor, uint64_t image);
+/* Next 32 random bits; next uniform double in (0, 1] (53 bits). */
+uint32_t bo_rng_u32(struct bo_rng *r);
+double bo_rng_uniform(struct bo_rng *r);
+
+/* ---- injection ---- */
+
+/* Undo log for weights: remember what injection changed so a trial's
+ * faults can be removed by touching only the faulty values. */
+struct bo_undo {
+	int64_t n, cap;
+	int64_t *index;
+	float *old;
+};
+void bo_undo_release(struct bo_undo *u);
+/* Restore data[] from the log and empty it. */
+void bo_undo_apply(struct bo_undo *u, float *data);
+
+/* What one tensor looks like in faulty memory. */
+struct bo_stored {
+	float scale;       /* quantisation scale s; 0: never changed */
+	int bits;          /* B */
+	int is_unsigned;
+};
+
+/* Inject faults into data[0..n) in place: BM with bit-cell probability p,
+ * or erasure with value probability p, drawing from rng. When undo is not
+ * NULL, every changed value's old content is appended to it. Returns the
+ * number of values changed, or -1 when undo could not grow (BO_ENOMEM). */
+int64_t bo_inject(enum bo_deviation dev, double p, const struct bo_stored *st, float *data,
+		  int64_t n, struct bo_rng *rng, struct bo_undo *undo);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

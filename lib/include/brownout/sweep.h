@@ -1,0 +1,180 @@
+/* brownout: fault sweeps, statistics and energy (spec sections 4 to 6).
+ *
+ * A sweep evaluates a model under faults at several points (a fault
+ * probability p, possibly shaped per block) for several trials (chips) each.
+ * A struct bo_sweeper holds everything a trial needs: the session, the
+ * quantisation scales (weights from max|w|, activations calibrated on the
+ * clean network), the per-block bookkeeping; bo_sweeper_trial() runs one
+ * (point, trial) and is deterministic in (seed, point, trial) whatever the
+ * batch size and thread count, so a daemon can split a sweep into tasks. */
+#ifndef BROWNOUT_SWEEP_H
+#define BROWNOUT_SWEEP_H
+
+#include <brownout/dataset.h>
+#include <brownout/engine.h>
+#include <brownout/fault.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- statistics ---- */
+
+/* Quantile of Student's t distribution with df degrees of freedom
+ * (df > 0, 0 < prob < 1); e.g. bo_student_t_quantile(0.975, 4) = 2.776. */
+double bo_student_t_quantile(double prob, double df);
+
+struct bo_summary {
+	int n;
+	double mean;
+	double std;          /* sample standard deviation (n - 1); 0 when n < 2 */
+	double ci_lo, ci_hi; /* 95 % Student t interval of the mean; = mean when n < 2 */
+};
+void bo_summarize(const double *x, int n, struct bo_summary *s);
+
+/* ---- energy (spec section 6) ---- */
+
+#define BO_ENERGY_A 12.8
+/* eta(p) = min(1, -ln(p) / a); eta(0) = 1. */
+double bo_eta(double p, double a);
+
+/* Reliable references (eta = 1) as (energy E_o, clean accuracy) points. */
+struct bo_ref_point {
+	double energy;
+	double accuracy;
+};
+/* The frontier: the references no other reference beats on both energy and
+ * accuracy, by accuracy ascending. */
+struct bo_frontier {
+	int n;
+	struct bo_ref_point *pts;
+};
+bo_status bo_frontier_build(const struct bo_ref_point *refs, int n, struct bo_frontier *f,
+			    struct bo_error *err);
+void bo_frontier_release(struct bo_frontier *f);
+/* E_ref(accuracy), interpolated linearly in log E between the neighbouring
+ * frontier points. Returns 0 and sets *energy when defined; -1 when the
+ * accuracy lies above the most accurate reference or below the least
+ * accurate one (never extrapolated). */
+int bo_frontier_energy(const struct bo_frontier *f, double accuracy, double *energy);
+
+/* ---- sweep configuration ---- */
+
+/* A per-block fault policy rule: block BLOCK's p is `value` (absolute) or
+ * `value` x the point's p (relative). Block "*" sets the p of every part no
+ * other rule names (default: the point's p). */
+struct bo_block_rule {
+	char block[96];
+	int relative;
+	double value;
+};
+
+/* Parse "layer1=p,layer2=2p,layer4=1e-3,*=0". */
+bo_status bo_block_rules_parse(const char *text, struct bo_block_rule **rules, int *n,
+			       struct bo_error *err);
+
+struct bo_sweep_config {
+	enum bo_deviation deviation;
+	enum bo_target target;
+	enum bo_act_sites sites;
+	const double *p;                    /* point values, n_p of them */
+	int n_p;
+	const struct bo_block_rule *rules;  /* per-block policy, may be NULL */
+	int n_rules;
+	const struct bo_block_map *blocks;  /* node -> block map, NULL: node names */
+	uint64_t seed;
+	int bits;                           /* default 8 */
+	int64_t calib;                      /* calibration images, default 256 */
+	int64_t limit;                      /* images per trial, 0 = all */
+	int batch;                          /* default 64 */
+	int threads;                        /* default 1 */
+	double energy_a;                    /* default 12.8 */
+	struct bo_norm norm;
+	/* trials: fixed `trials`, or adaptive when ci_target > 0: add trials
+	 * from min_trials until the 95 % CI half-width is <= ci_target or
+	 * max_trials is reached */
+	int trials;
+	double ci_target;
+	int min_trials, max_trials;
+};
+
+/* The parts of a model as the sweep accounts them: per block, stored
+ * parameters and activations and the fault probability at a point. */
+struct bo_part {
+	char block[96];
+	int64_t parameters;
+	int64_t activations;
+};
+
+struct bo_sweeper;
+
+/* Check the configuration against model and dataset, calibrate activation
+ * scales on the clean network, measure clean accuracy. */
+bo_status bo_sweeper_new(const struct bo_model *m, const struct bo_dataset *ds,
+			 const struct bo_sweep_config *cfg, struct bo_sweeper **out,
+			 struct bo_error *err);
+void bo_sweeper_free(struct bo_sweeper *sw);
+
+double bo_sweeper_clean_accuracy(const struct bo_sweeper *sw);
+int64_t bo_sweeper_images(const struct bo_sweeper *sw);   /* images per trial */
+int64_t bo_sweeper_parameters(const struct bo_sweeper *sw);
+int64_t bo_sweeper_activations(const struct bo_sweeper *sw);
+int bo_sweeper_parts(const struct bo_sweeper *sw, const struct bo_part **parts);
+/* The fault probability of part `part` for weights (kind 0) or activations
+ * (kind 1) at point `point`: the policy, then the target (a part the target
+ * excludes is reliable: 0). */
+double bo_sweeper_part_p(const struct bo_sweeper *sw, int point, int part, int kind);
+/* Energy per inference of a point (spec section 6), and eta of its base p. */
+double bo_sweeper_energy(const struct bo_sweeper *sw, int point);
+
+/* Optional progress callback: called after every batch; return non-zero to
+ * cancel (the call then returns BO_ECANCELLED). */
+struct bo_progress {
+	int point, n_points;
+	int trial, trials;
+	int64_t images_done;   /* in this trial */
+	int64_t images_total;  /* per trial */
+};
+typedef int (*bo_progress_fn)(void *ctx, const struct bo_progress *pr);
+
+/* Run one trial of one point: the number of correctly classified images. */
+bo_status bo_sweeper_trial(struct bo_sweeper *sw, int point, int trial, int64_t *correct,
+			   bo_progress_fn progress, void *ctx, struct bo_error *err);
+
+/* ---- whole sweeps ---- */
+
+struct bo_point_result {
+	double p;
+	int trials;
+	double *accuracy;        /* per trial */
+	struct bo_summary summary;
+	int64_t images;          /* images per trial x trials */
+	double eta;              /* eta of the point's base p */
+	double energy;
+	int has_reduction;
+	double energy_reduction; /* E_ref(mean accuracy) / energy, when defined */
+};
+
+struct bo_sweep_result {
+	double clean_accuracy;
+	int64_t parameters, activations;
+	int n_points;
+	struct bo_point_result *points;
+};
+
+/* Run every point with fixed or adaptive trials; `frontier` (may be NULL)
+ * gives energy reductions. */
+bo_status bo_sweep_run(struct bo_sweeper *sw, const struct bo_frontier *frontier,
+		       bo_progress_fn progress, void *ctx, struct bo_sweep_result *out,
+		       struct bo_error *err);
+void bo_sweep_result_release(struct bo_sweep_result *r);
+
+/* Clean top-1 accuracy of a model (the references of iso-accuracy). */
+bo_status bo_evaluate(const struct bo_model *m, const struct bo_dataset *ds,
+		      const struct bo_norm *norm, int64_t limit, int batch, int threads,
+		      int64_t *correct, int64_t *images, struct bo_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
