@@ -1,0 +1,231 @@
+/* Sweeps on a real fixture (Fashion-MNIST PreActResNet18, F = 4):
+ * reproducibility whatever the batch size and thread count, clean points,
+ * weights restored between trials, energy and block policies, adaptive
+ * trials, cancellation and configuration errors. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <brownout/brownout.h>
+
+#define MODEL "tests/fixtures/fmnist_preact_f4.onnx"
+#define DATA "/usr/share/datasets/fashion-mnist"
+
+static struct bo_model *model;
+static struct bo_dataset *data;
+
+static int setup(void **state)
+{
+	struct bo_error err;
+	(void)state;
+	if (bo_model_load(MODEL, &model, &err))
+		return -1;
+	if (bo_dataset_open_dir(DATA, BO_SPLIT_TEST, NULL, &data, &err))
+		data = NULL; /* tests skip */
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	bo_model_free(model);
+	bo_dataset_free(data);
+	return 0;
+}
+
+static struct bo_sweep_config base_config(const double *p, int n)
+{
+	struct bo_sweep_config c = {
+		.deviation = BO_DEV_BM, .target = BO_TARGET_BOTH, .sites = BO_SITES_RELU,
+		.p = p, .n_p = n, .seed = 7, .bits = 8, .calib = 64, .limit = 96, .batch = 32,
+		.threads = 1, .energy_a = BO_ENERGY_A, .trials = 2,
+	};
+	c.norm.n = 1;
+	c.norm.mean[0] = 0.2860f;
+	c.norm.std[0] = 0.3530f;
+	return c;
+}
+
+static void trials_correct(const struct bo_sweep_config *c, int64_t *out, int n_trials)
+{
+	struct bo_sweeper *sw = NULL;
+	struct bo_error err;
+	assert_int_equal(bo_sweeper_new(model, data, c, &sw, &err), BO_OK);
+	for (int pt = 0; pt < c->n_p; pt++)
+		for (int t = 0; t < n_trials; t++)
+			assert_int_equal(bo_sweeper_trial(sw, pt, t, &out[pt * n_trials + t], NULL, NULL, &err),
+					 BO_OK);
+	bo_sweeper_free(sw);
+}
+
+static void test_reproducible_across_batch_and_threads(void **state)
+{
+	(void)state;
+	if (!data)
+		skip();
+	static const double p[] = { 3e-3, 2e-2 };
+	int64_t a[4], b[4], c[4];
+	struct bo_sweep_config cfg = base_config(p, 2);
+	trials_correct(&cfg, a, 2);
+	cfg.batch = 1;
+	trials_correct(&cfg, b, 2);
+	cfg.batch = 64;
+	cfg.threads = 2;
+	trials_correct(&cfg, c, 2);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(a[i], b[i]);
+		assert_int_equal(a[i], c[i]);
+	}
+	/* and the faults do something: accuracy at 2e-2 differs between trials
+	 * or from the clean count */
+	assert_true(a[2] != a[3] || a[2] != a[0]);
+}
+
+static void test_clean_point_and_restore(void **state)
+{
+	(void)state;
+	if (!data)
+		skip();
+	static const double p[] = { 0, 5e-2, 0 };
+	struct bo_sweep_config cfg = base_config(p, 3);
+	struct bo_sweeper *sw = NULL;
+	struct bo_error err;
+	int64_t clean, faulty, again;
+	assert_int_equal(bo_sweeper_new(model, data, &cfg, &sw, &err), BO_OK);
+	double acc = bo_sweeper_clean_accuracy(sw);
+	assert_int_equal(bo_sweeper_trial(sw, 0, 0, &clean, NULL, NULL, &err), BO_OK);
+	assert_int_equal(bo_sweeper_trial(sw, 1, 0, &faulty, NULL, NULL, &err), BO_OK);
+	assert_int_equal(bo_sweeper_trial(sw, 2, 3, &again, NULL, NULL, &err), BO_OK);
+	assert_true(fabs(acc - (double)clean / 96.0) < 1e-12);
+	assert_int_equal(clean, again); /* weights were restored after the faulty trial */
+	assert_true(faulty < clean);    /* 5 % of bit cells faulty hurts */
+	/* eta and energy of p = 0 are the reliable E_o */
+	assert_true(fabs(bo_sweeper_energy(sw, 0) -
+			 (double)(bo_sweeper_parameters(sw) + bo_sweeper_activations(sw))) < 1e-6);
+	bo_sweeper_free(sw);
+}
+
+static void test_energy_and_block_policy(void **state)
+{
+	(void)state;
+	if (!data)
+		skip();
+	static const double p[] = { 1e-3 };
+	static const char *rules_text = "layer1=p,layer4=10p,*=0";
+	struct bo_sweep_config cfg = base_config(p, 1);
+	struct bo_block_rule *rules = NULL;
+	int n_rules = 0;
+	struct bo_error err;
+	assert_int_equal(bo_block_rules_parse(rules_text, &rules, &n_rules, &err), BO_OK);
+	cfg.rules = rules;
+	cfg.n_rules = n_rules;
+	cfg.target = BO_TARGET_WEIGHTS;
+	struct bo_sweeper *sw = NULL;
+	assert_int_equal(bo_sweeper_new(model, data, &cfg, &sw, &err), BO_OK);
+	const struct bo_part *parts;
+	int n = bo_sweeper_parts(sw, &parts);
+	double e = 0;
+	int seen1 = 0, seen4 = 0;
+	for (int k = 0; k < n; k++) {
+		double pw = bo_sweeper_part_p(sw, 0, k, 0), pa = bo_sweeper_part_p(sw, 0, k, 1);
+		double want = !strcmp(parts[k].block, "layer1") ? 1e-3 :
+			      !strcmp(parts[k].block, "layer4") ? 1e-2 : 0;
+		seen1 |= !strcmp(parts[k].block, "layer1");
+		seen4 |= !strcmp(parts[k].block, "layer4");
+		assert_true(fabs(pw - want) < 1e-15);
+		assert_true(pa == 0); /* target weights: activations reliable */
+		double eta = pw > 0 ? fmin(1, -log(pw) / 12.8) : 1;
+		e += eta * (double)parts[k].parameters + (double)parts[k].activations;
+	}
+	assert_true(seen1 && seen4);
+	assert_true(fabs(bo_sweeper_energy(sw, 0) - e) < 1e-6 * e);
+	bo_sweeper_free(sw);
+	free(rules);
+	/* a rule naming a block the model does not have is refused */
+	assert_int_equal(bo_block_rules_parse("layer9=p", &rules, &n_rules, &err), BO_OK);
+	cfg.rules = rules;
+	cfg.n_rules = n_rules;
+	assert_int_equal(bo_sweeper_new(model, data, &cfg, &sw, &err), BO_EINVAL);
+	assert_non_null(strstr(err.text, "layer9"));
+	assert_non_null(strstr(err.text, "layer1"));
+	free(rules);
+}
+
+static void test_adaptive_trials(void **state)
+{
+	(void)state;
+	if (!data)
+		skip();
+	static const double p[] = { 1e-2 };
+	struct bo_sweep_config cfg = base_config(p, 1);
+	cfg.ci_target = 0.5; /* met at once */
+	cfg.min_trials = 3;
+	cfg.max_trials = 10;
+	struct bo_sweeper *sw = NULL;
+	struct bo_sweep_result r;
+	struct bo_error err;
+	assert_int_equal(bo_sweeper_new(model, data, &cfg, &sw, &err), BO_OK);
+	assert_int_equal(bo_sweep_run(sw, NULL, NULL, NULL, &r, &err), BO_OK);
+	assert_int_equal(r.points[0].trials, 3);
+	assert_true((r.points[0].summary.ci_hi - r.points[0].summary.ci_lo) / 2 <= 0.5);
+	bo_sweep_result_release(&r);
+	bo_sweeper_free(sw);
+	cfg.ci_target = 1e-9; /* never met */
+	cfg.max_trials = 4;
+	assert_int_equal(bo_sweeper_new(model, data, &cfg, &sw, &err), BO_OK);
+	assert_int_equal(bo_sweep_run(sw, NULL, NULL, NULL, &r, &err), BO_OK);
+	assert_int_equal(r.points[0].trials, 4);
+	assert_int_equal(r.points[0].images, 4 * 96);
+	bo_sweep_result_release(&r);
+	bo_sweeper_free(sw);
+}
+
+static int cancel_after_two(void *ctx, const struct bo_progress *pr)
+{
+	int *calls = ctx;
+	(void)pr;
+	return ++*calls >= 2;
+}
+
+static void test_cancel_and_errors(void **state)
+{
+	(void)state;
+	if (!data)
+		skip();
+	static const double p[] = { 1e-3 };
+	static const double bad[] = { 1.5 };
+	struct bo_sweep_config cfg = base_config(p, 1);
+	struct bo_sweeper *sw = NULL;
+	struct bo_sweep_result r;
+	struct bo_error err;
+	int calls = 0;
+	assert_int_equal(bo_sweeper_new(model, data, &cfg, &sw, &err), BO_OK);
+	assert_int_equal(bo_sweep_run(sw, NULL, cancel_after_two, &calls, &r, &err), BO_ECANCELLED);
+	assert_int_equal(calls, 2);
+	bo_sweeper_free(sw);
+	cfg.p = bad;
+	assert_int_equal(bo_sweeper_new(model, data, &cfg, &sw, &err), BO_EINVAL);
+	assert_non_null(strstr(err.text, "1.5"));
+	cfg.p = p;
+	cfg.bits = 1;
+	assert_int_equal(bo_sweeper_new(model, data, &cfg, &sw, &err), BO_EINVAL);
+	assert_string_equal(err.field, "bits");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reproducible_across_batch_and_threads),
+		cmocka_unit_test(test_clean_point_and_restore),
+		cmocka_unit_test(test_energy_and_block_policy),
+		cmocka_unit_test(test_adaptive_trials),
+		cmocka_unit_test(test_cancel_and_errors),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
