@@ -23,10 +23,12 @@
  * in two statements so that no compiler contracts it into an FMA: the
  * result is the same on every machine. A value on the quantisation grid
  * (x = q * s) whose q' is 0 becomes exactly 0. Off the grid, x' keeps x's
- * rounding residual (|x - q s| <= s/2), exactly as the spec's formula says,
- * so |x'| <= |x| but a value may land up to half a step on the other side
- * of 0 (e.g. x = 2.6 s, q = 3, q' = 0 gives x' = -0.4 s), also for
- * unsigned tensors.
+ * rounding residual (|x - q s| <= s/2), as the spec's formula says, so the
+ * formula alone could land a value up to half a step on the other side of
+ * 0 (x = 2.6 s, q = 3, q' = 0 gives -0.4 s), turning a ReLU output
+ * negative. Since every BM deviation moves a value towards zero (spec
+ * section 3) and unsigned tensors never turn negative (issue "Fault
+ * injection and sweeps"), such a crossing stops at 0.
  *
  * Randomness. Philox4x32-10 (Random123). For a stream (seed, point, trial,
  * tensor, image):
@@ -192,7 +194,7 @@ void bo_rng_init(struct bo_rng *r, uint64_t seed, uint32_t point, uint32_t trial
 
 uint32_t bo_rng_u32(struct bo_rng *r)
 {
-	if (r->left <= 0) {
+	if (r->left <= 0 || r->left > 4) {
 		philox4x32_ctr_t c = { { r->ctr[0], r->ctr[1], r->ctr[2], r->ctr[3] } };
 		philox4x32_key_t k = { { r->key[0], r->key[1] } };
 		philox4x32_ctr_t d = philox4x32(c, k);
@@ -328,6 +330,8 @@ static int inject_bm(struct injector *in, int64_t n, const struct bo_stored *st,
 			continue;
 		float d = (float)(q2 - q) * s;
 		float x2 = x + d;
+		if ((x > 0.f && x2 < 0.f) || (x < 0.f && x2 > 0.f))
+			x2 = 0.f; /* towards zero, never across it */
 		if (x2 != x)
 			rc = put(in, i, x2);
 	}
@@ -350,7 +354,8 @@ int64_t bo_inject(enum bo_deviation dev, double p, const struct bo_stored *st, f
 {
 	int64_t ret = -1;
 	struct injector in = { data, undo, undo ? undo->n : 0, 0 };
-	if (!st || !rng || n < 0 || (!data && n > 0))
+	if (!st || !rng || n < 0 || (!data && n > 0) ||
+	    (dev != BO_DEV_BM && dev != BO_DEV_ERASURE))
 		goto out;
 	ret = 0;
 	/* p <= 0 or NaN; scale 0 (or unusable): never changed, nothing drawn */
@@ -358,18 +363,11 @@ int64_t bo_inject(enum bo_deviation dev, double p, const struct bo_stored *st, f
 	    !isfinite(st->scale))
 		goto out;
 	double lp = p >= 1.0 ? 0.0 : log1p(-p);
-	int rc = -1;
-	if (dev == BO_DEV_BM)
-		rc = inject_bm(&in, n, st, lp, rng);
-	else if (dev == BO_DEV_ERASURE)
-		rc = inject_erasure(&in, n, lp, rng);
-	if (rc) {
-		if (undo)
-			revert(&in);
-		ret = -1;
-		goto out;
-	}
-	ret = in.changed;
+	int rc = dev == BO_DEV_BM ? inject_bm(&in, n, st, lp, rng)
+				  : inject_erasure(&in, n, lp, rng);
+	if (rc && undo)
+		revert(&in);
+	ret = rc ? -1 : in.changed;
 out:
 	return ret;
 }
