@@ -203,7 +203,7 @@ static bo_status check_config(const struct bo_sweep_config *c, struct bo_error *
 		bo_error_where(err, NULL, NULL, NULL, "trials");
 		return bo_fail(err, BO_EINVAL, "trials must be at least 1, not %d", c->trials);
 	}
-	if (c->energy_a <= 0) {
+	if (!(isfinite(c->energy_a) && c->energy_a > 0)) {
 		bo_error_where(err, NULL, NULL, NULL, "energy_a");
 		return bo_fail(err, BO_EINVAL, "the energy constant a must be positive");
 	}
