@@ -77,7 +77,7 @@ test: deps
 	$(MAKE) --no-print-directory CC=clang BUILD=build-clang all
 
 test-only: all
-	@tests/run-tests.sh $(BUILD)
+	@BO_SANITIZED=$(if $(SANITIZER),1,) tests/run-tests.sh $(BUILD)
 
 run: deps
 	$(MAKE) --no-print-directory all

@@ -29,6 +29,9 @@ done
 if [ -z "$filter" ] || [[ cli == *"$filter"* ]]; then
 	run cli tests/cli/test_cli.sh "$build"
 fi
+if [ -x tests/ref/run.sh ] && { [ -z "$filter" ] || [[ ref == *"$filter"* ]]; }; then
+	run ref tests/ref/run.sh "$build"
+fi
 echo
 [ -n "$failed" ] && echo "failed suites:$failed"
 echo "suites: $pass passed, $fail failed"
