@@ -161,9 +161,14 @@ bo_status bo_session_set_weight(struct bo_session *s, int i, const float *data)
 	if (i < 0 || i >= s->m->n_weights)
 		return BO_EINVAL;
 	/* Forget what was derived from the old and the new data, even when
-	 * they are the same pointer: the caller may have changed the values. */
+	 * they are the same pointer: the caller may have changed the values.
+	 * The model's clean copy never changes, so staying clean keeps it. */
+	const float *clean = s->m->values[s->m->weights[i].value].f;
+	const float *next = data ? data : clean;
+	if (next == clean && s->weights[i] == clean)
+		return BO_OK;
 	bo_wino_cache_invalidate(s->wcache, s->weights[i]);
-	s->weights[i] = data ? data : s->m->values[s->m->weights[i].value].f;
+	s->weights[i] = next;
 	bo_wino_cache_invalidate(s->wcache, s->weights[i]);
 	return BO_OK;
 }
