@@ -59,3 +59,6 @@ for b in 64 256; do
 			--arch preact --F 64 --shape 3x32x32
 	done
 done
+
+echo
+bench/sweep.sh "$build"

@@ -390,8 +390,11 @@ static json_t *config_json(const struct sweep_opts *o)
 }
 
 static int output(const struct sweep_opts *o, const struct bo_sweep_result *r,
-		  const struct bo_ref_point *refs, char names[][256], int n_refs)
+		  const struct bo_ref_point *refs, char names[][256], int n_refs, double secs)
 {
+	int64_t faulty_images = 0;
+	for (int i = 0; i < r->n_points; i++)
+		faulty_images += r->points[i].images;
 	if (o->json) {
 		json_t *j = json_object();
 		json_object_set_new(j, "model", json_string(o->model));
@@ -431,6 +434,9 @@ static int output(const struct sweep_opts *o, const struct bo_sweep_result *r,
 			json_array_append_new(pts, e);
 		}
 		json_object_set_new(j, "points", pts);
+		json_object_set_new(j, "seconds", json_real(secs));
+		json_object_set_new(j, "images_per_second",
+				    json_real(secs > 0 ? (double)faulty_images / secs : 0));
 		return print_json(j);
 	}
 	if (o->csv) {
@@ -465,6 +471,8 @@ static int output(const struct sweep_opts *o, const struct bo_sweep_result *r,
 		       p->summary.mean, p->summary.std, p->summary.ci_lo, p->summary.ci_hi, p->trials,
 		       p->eta, p->energy, red);
 	}
+	printf("\n%lld images under faults in %.2f s (%.1f images/s)\n", (long long)faulty_images,
+	       secs, secs > 0 ? (double)faulty_images / secs : 0.0);
 	return 0;
 }
 
@@ -503,6 +511,7 @@ int cmd_sweep(int argc, char **argv)
 	struct progress_state ps = { now(), 0, 0, 0, isatty(2) };
 	int trials = o.cfg.ci_target > 0 ? o.cfg.min_trials : o.cfg.trials;
 	ps.total_images = (int64_t)o.cfg.n_p * trials * bo_sweeper_images(sw);
+	double t0 = now();
 	if (bo_sweep_run(sw, n_refs ? &fr : NULL, progress_cb, &ps, &r, &err)) {
 		if (ps.tty)
 			fputc('\n', stderr);
@@ -511,7 +520,7 @@ int cmd_sweep(int argc, char **argv)
 	}
 	if (ps.tty)
 		fprintf(stderr, "\r%*s\r", 79, "");
-	ret = output(&o, &r, refs, names, n_refs);
+	ret = output(&o, &r, refs, names, n_refs, now() - t0);
 out:
 	bo_sweep_result_release(&r);
 	bo_frontier_release(&fr);
