@@ -7,7 +7,7 @@ set -eu
 
 PKGS="make gcc clang pkg-config protobuf-c-compiler libprotobuf-c-dev libonnx-dev
 libopenblas-dev libjansson-dev zlib1g-dev libcmocka-dev librandom123-dev dataset-fashion-mnist
-libonnx-testdata python3 python3-numpy python3-torch python3-onnx"
+libonnx-testdata python3 python3-numpy python3-torch python3-onnx python3-matplotlib"
 
 missing=""
 for p in $PKGS; do

@@ -27,9 +27,9 @@ Design:
   activations from the clean-network max over the first `calib` images of the
   evaluation split; round half away from zero, clamp to [lo, 2^(B-1)-1].
 - BM (spec 3): each bit cell faulty with probability p.  Sampled exactly, per
-  value: P(any of the c cells faulty) = 1-(1-p)^c; for a faulty value the
-  first faulty cell j is drawn from its conditional (truncated geometric)
-  law, cells above j are independent Bernoulli(p).  Then q' is formed with
+  value: its fault pattern (a c-bit mask, c = B or B-1 cells) is drawn from
+  its exact law P(m) = p^|m| (1-p)^(c-|m|) by inverting the CDF over the 2^c
+  patterns with one float64 uniform.  Then q' is formed with
   integer bit operations on the B-bit two's complement pattern, and
   x' = x + (q'-q)*s only for values that have a faulty cell.
 - Erasure: each value -> 0 with probability p.
@@ -297,23 +297,26 @@ class Graph:
 # ---------------------------------------------------------------- faults
 
 def round_half_away(x):
-    return torch.sign(x) * torch.floor(torch.abs(x) + 0.5)
+    """Round half away from zero, exactly (y - trunc(y) is exact in floats)."""
+    t = torch.trunc(x)
+    frac = x - t
+    return t + torch.sign(x) * (frac.abs() >= 0.5).to(x.dtype)
 
 
 def quantize(x, s, bits, unsigned):
     hi = 2 ** (bits - 1) - 1
     lo = 0 if unsigned else -(2 ** (bits - 1))
-    return torch.clamp(round_half_away(x / s), lo, hi).to(torch.int64)
+    return torch.clamp(round_half_away(x / s), lo, hi).to(torch.int32)
 
 
 def bm_apply(q, mask, bits, unsigned):
-    """q: int64 quantised values; mask: int64 masks of faulty cells (bit i:
+    """q: int32 quantised values; mask: int32 masks of faulty cells (bit i:
     cell i).  Returns q' per spec 3."""
-    full = (1 << bits) - 1
     if unsigned:
         mask = mask & ((1 << (bits - 1)) - 1)
         return q & ~mask                      # faulty bits -> 0 (q >= 0)
-    u = q & full                              # two's complement pattern
+    full = (1 << bits) - 1
+    u = q & full                              # B-bit two's complement pattern
     sign_bit = 1 << (bits - 1)
     neg = (u & sign_bit) != 0
     low = mask & (sign_bit - 1)
@@ -322,26 +325,42 @@ def bm_apply(q, mask, bits, unsigned):
     return torch.where((mask & sign_bit) != 0, torch.zeros_like(q2), q2)
 
 
+_CDF_CACHE = {}
+
+
+def _pattern_cdf(cells, p):
+    """CDF over the 2^cells fault patterns (mask m has probability
+    p^popcount(m) (1-p)^(cells-popcount(m))), masks in increasing order."""
+    key = (cells, p)
+    if key not in _CDF_CACHE:
+        m = torch.arange(1 << cells, dtype=torch.int64)
+        k = torch.zeros_like(m)
+        for i in range(cells):
+            k += (m >> i) & 1
+        k = k.to(torch.float64)
+        logp = k * math.log(p) + (cells - k) * math.log1p(-p)
+        _CDF_CACHE[key] = torch.cumsum(torch.exp(logp), 0)
+        if len(_CDF_CACHE) > 64:
+            _CDF_CACHE.pop(next(iter(_CDF_CACHE)))
+    return _CDF_CACHE[key]
+
+
 def draw_cell_masks(n, cells, p, gen):
-    """Exact independent Bernoulli(p) faults on n values x `cells` cells.
-    Returns (indices of values with >= 1 faulty cell, their int64 masks)."""
+    """Exact independent Bernoulli(p) faults on n values x `cells` cells:
+    each value's fault pattern is drawn from its exact distribution by
+    inverting the CDF with one float64 uniform.  Returns (indices of values
+    with >= 1 faulty cell, their int64 masks; bit i: cell i faulty)."""
     if p <= 0 or n == 0:
-        return torch.empty(0, dtype=torch.int64), torch.empty(0, dtype=torch.int64)
+        return torch.empty(0, dtype=torch.int64), torch.empty(0, dtype=torch.int32)
     if p >= 1:
-        return torch.arange(n), torch.full((n,), (1 << cells) - 1, dtype=torch.int64)
-    log1mp = math.log1p(-p)
-    q_any = -math.expm1(cells * log1mp)       # 1 - (1-p)^cells
-    hit = torch.nonzero(torch.rand(n, generator=gen) < q_any).reshape(-1)
-    k = hit.numel()
-    if k == 0:
-        return hit, torch.empty(0, dtype=torch.int64)
-    # first faulty cell j given at least one: P(j=i) = p(1-p)^i / q_any
-    u = torch.rand(k, generator=gen, dtype=torch.float64)
-    j = torch.floor(torch.log1p(-u * q_any) / log1mp).to(torch.int64).clamp_(0, cells - 1)
-    rest = torch.rand(k, cells, generator=gen) < p
-    ar = torch.arange(cells, dtype=torch.int64)
-    bits = torch.where(ar[None, :] > j[:, None], rest, ar[None, :] == j[:, None])
-    mask = (bits.to(torch.int64) << ar[None, :]).sum(dim=1)
+        return torch.arange(n), torch.full((n,), (1 << cells) - 1, dtype=torch.int32)
+    cdf = _pattern_cdf(cells, p)
+    p0 = float(cdf[0])                          # P(no faulty cell)
+    u = torch.rand(n, generator=gen, dtype=torch.float64)
+    hit = torch.nonzero(u >= p0).reshape(-1)
+    if hit.numel() == 0:
+        return hit, torch.empty(0, dtype=torch.int32)
+    mask = torch.searchsorted(cdf, u[hit], right=True).clamp_(1, (1 << cells) - 1).to(torch.int32)
     return hit, mask
 
 

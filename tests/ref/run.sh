@@ -1,0 +1,146 @@
+#!/bin/bash
+# Agreement test: `brownout sweep` against tools/ref_sweep.py, an independent
+# PyTorch implementation of docs/fault-models.md written from the spec alone.
+# The random streams differ, so the two agree only statistically: for every
+# sweep point |mean_C - mean_ref| <= 3 sqrt(se_C^2 + se_ref^2), se = std /
+# sqrt(trials) (equal means required when both stds are 0). Both sides use
+# fixed seeds, so the verdict is deterministic for a given build. Also
+# checked exactly: clean accuracy (within one image), stored parameter and
+# activation counts.
+#   tests/ref/run.sh BUILD
+# BO_SANITIZED=1 (sanitizer builds): a reduced configuration.
+set -u
+build=${1:-build}
+case "$build" in /*) ;; *) build="$PWD/$build" ;; esac
+cd "$(dirname "$0")/../.."
+bo="$build/brownout"
+py=/usr/bin/python3
+fm=/usr/share/datasets/fashion-mnist
+ref_threads=${BO_REF_THREADS:-1}
+
+if ! "$py" -c 'import torch, onnx, numpy' 2>/dev/null; then
+	echo "SKIP ref: $py lacks torch/onnx/numpy"
+	echo "ref: 0 passed, 0 failed"
+	exit 0
+fi
+if [ ! -e "$fm/t10k-images-idx3-ubyte.gz" ] || [ ! -e "$fm/t10k-labels-idx1-ubyte.gz" ]; then
+	echo "SKIP ref: dataset $fm missing"
+	echo "ref: 0 passed, 0 failed"
+	exit 0
+fi
+if [ ! -x "$bo" ]; then
+	echo "FAIL ref: $bo not built"
+	echo "ref: 0 passed, 1 failed"
+	exit 1
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+t_start=$(date +%s)
+
+f4=tests/fixtures/fmnist_preact_f4.onnx
+other=tests/fixtures/other/other.onnx
+other_norm="--mean 0.2860 --std 0.3530"
+
+# name|model|norm|deviation|target|p list|trials|limit
+if [ "${BO_SANITIZED:-}" = 1 ]; then
+	configs=(
+		"f4-bm-weights|$f4||bm|weights|1e-3,1e-2,3e-2|6|300"
+		"f4-bm-activations|$f4||bm|activations|0.03,0.1,0.15|3|300"
+		"f4-bm-both|$f4||bm|both|1e-3,1e-2,3e-2|3|300"
+		"f4-erasure-weights|$f4||erasure|weights|2e-3,2e-2,6e-2|6|300"
+		"other-bm-weights|$other|$other_norm|bm|weights|3e-3,3e-2,0.1|8|300"
+		"other-bm-activations|$other|$other_norm|bm|activations|0.3,0.7,0.85|3|300"
+		"other-bm-both|$other|$other_norm|bm|both|3e-3,3e-2,0.1|4|300"
+		"other-erasure-weights|$other|$other_norm|erasure|weights|6e-3,6e-2,0.2|8|300"
+	)
+else
+	configs=(
+		"f4-bm-weights|$f4||bm|weights|1e-3,3e-3,1e-2,3e-2|12|500"
+		"f4-bm-activations|$f4||bm|activations|0.03,0.06,0.1,0.15|6|500"
+		"f4-bm-both|$f4||bm|both|1e-3,3e-3,1e-2,3e-2|8|500"
+		"f4-erasure-weights|$f4||erasure|weights|2e-3,6e-3,2e-2,6e-2|12|500"
+		"other-bm-weights|$other|$other_norm|bm|weights|3e-3,1e-2,3e-2,0.1|16|500"
+		"other-bm-activations|$other|$other_norm|bm|activations|0.3,0.5,0.7,0.85|6|500"
+		"other-bm-both|$other|$other_norm|bm|both|3e-3,1e-2,3e-2,0.1|8|500"
+		"other-erasure-weights|$other|$other_norm|erasure|weights|6e-3,2e-2,6e-2,0.2|16|500"
+	)
+fi
+
+pass=0
+fail=0
+seed=7
+for c in "${configs[@]}"; do
+	IFS='|' read -r name model norm dev target plist trials limit <<<"$c"
+	seed=$((seed + 1))
+	# shellcheck disable=SC2086  # norm is a word list
+	common=(--deviation "$dev" --target "$target" --p "$plist" --trials "$trials"
+		--limit "$limit" --seed "$seed" $norm --json)
+	if ! "$bo" sweep "$model" "$fm" "${common[@]}" --threads 2 >"$tmp/$name.c.json" 2>"$tmp/$name.c.err"; then
+		echo "FAIL $name: brownout sweep failed"
+		sed 's/^/     /' "$tmp/$name.c.err" | tail -5
+		fail=$((fail + 1))
+		continue
+	fi
+	if ! "$py" tools/ref_sweep.py "$model" "$fm" "${common[@]}" --threads "$ref_threads" \
+		>"$tmp/$name.ref.json" 2>"$tmp/$name.ref.err"; then
+		echo "FAIL $name: tools/ref_sweep.py failed"
+		sed 's/^/     /' "$tmp/$name.ref.err" | tail -5
+		fail=$((fail + 1))
+		continue
+	fi
+	# prints one line per check, then "COUNTS pass fail"
+	out=$("$py" - "$name" "$tmp/$name.c.json" "$tmp/$name.ref.json" <<'EOF'
+import json, math, sys
+name, cpath, rpath = sys.argv[1:4]
+c = json.load(open(cpath))
+r = json.load(open(rpath))
+npass = nfail = 0
+def report(ok, text):
+    global npass, nfail
+    if ok:
+        npass += 1
+    else:
+        nfail += 1
+    print(f"{'ok  ' if ok else 'FAIL'} {name} {text}")
+images = c["points"][0]["images"] // c["points"][0]["trials"] if c["points"] else 1
+report(abs(c["clean_accuracy"] - r["clean_accuracy"]) <= 1.0 / images + 1e-12,
+       f"clean accuracy C {c['clean_accuracy']:.4f} ref {r['clean_accuracy']:.4f}")
+for key in ("parameters", "activations"):
+    report(c.get(key) == r.get(key), f"{key} C {c.get(key)} ref {r.get(key)}")
+if len(c["points"]) != len(r["points"]):
+    report(False, f"{len(c['points'])} points in C, {len(r['points'])} in ref")
+for pc, pr in zip(c["points"], r["points"]):
+    if abs(pc["p"] - pr["p"]) > 1e-12 * max(1.0, pc["p"]) or pc["trials"] != pr["trials"] \
+            or pc["images"] != pr["images"]:
+        report(False, f"p={pc['p']:g}: points differ in p/trials/images")
+        continue
+    se_c = pc["accuracy_std"] / math.sqrt(pc["trials"])
+    se_r = pr["accuracy_std"] / math.sqrt(pr["trials"])
+    d = pc["accuracy_mean"] - pr["accuracy_mean"]
+    if pc["accuracy_std"] == 0 and pr["accuracy_std"] == 0:
+        ok = pc["accuracy_mean"] == pr["accuracy_mean"]
+        tol, z = 0.0, (0.0 if ok else math.inf)
+    else:
+        tol = 3 * math.sqrt(se_c ** 2 + se_r ** 2)
+        z = abs(d) / (tol / 3)
+    report(abs(d) <= tol,
+           f"p={pc['p']:<7g} C {pc['accuracy_mean']:.4f}+-{se_c:.4f} "
+           f"ref {pr['accuracy_mean']:.4f}+-{se_r:.4f} diff {d:+.4f} ({z:.2f} se, limit 3)")
+print(f"COUNTS {npass} {nfail}")
+EOF
+	)
+	grep -v '^COUNTS' <<<"$out"
+	counts=$(grep '^COUNTS' <<<"$out")
+	if [ -z "$counts" ]; then
+		echo "FAIL $name: could not compare outputs"
+		fail=$((fail + 1))
+		continue
+	fi
+	read -r _ np nf <<<"$counts"
+	pass=$((pass + np))
+	fail=$((fail + nf))
+done
+echo "ref: took $(($(date +%s) - t_start)) s"
+echo "ref: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
