@@ -364,9 +364,13 @@ def draw_cell_masks(n, cells, p, gen):
     return hit, mask
 
 
-def inject(x, dev, p, s, bits, unsigned, gen):
+def inject(x, dev, p, s, bits, unsigned, gen, clamp_zero=False):
     """Return a faulty copy of float tensor x (spec 3).  For activations x is
-    a batch: every value (hence every image) gets its own draws."""
+    a batch: every value (hence every image) gets its own draws.
+    clamp_zero: a faulty value never crosses zero (x' is clamped to 0 when
+    x + (q'-q)*s has the opposite sign of x); without it the spec's formula
+    is applied literally, so a value whose q' is 0 keeps its rounding
+    residual x - q*s, which may have the opposite sign (|.| <= s/2)."""
     if p <= 0:
         return x
     flat = x.reshape(-1)
@@ -382,8 +386,11 @@ def inject(x, dev, p, s, bits, unsigned, gen):
     v = flat[idx]
     q = quantize(v, s, bits, unsigned)
     q2 = bm_apply(q, mask, bits, unsigned)
+    nv = v + (q2 - q).to(torch.float32) * s
+    if clamp_zero:
+        nv = torch.where(v > 0, nv.clamp(min=0), torch.where(v < 0, nv.clamp(max=0), nv))
     out = flat.clone()
-    out[idx] = v + (q2 - q).to(torch.float32) * s
+    out[idx] = nv
     return out.reshape(x.shape)
 
 
@@ -425,6 +432,9 @@ def main(argv=None):
     ap.add_argument("--std", type=float)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--zero-crossing", choices=["allow", "clamp"], default="allow",
+                    help="BM: allow (spec formula x' = x + (q'-q)s taken literally) or clamp "
+                         "(a faulty value stops at 0 instead of crossing it)")
     ap.add_argument("--json", action="store_true")
     o = ap.parse_args(argv)
 
@@ -466,6 +476,7 @@ def main(argv=None):
             return correct / n
 
         clean = accuracy(clean_w, None)
+        cz = o.zero_crossing == "clamp"
         points = []
         fw = o.target in ("weights", "both")
         fa = o.target in ("activations", "both")
@@ -475,14 +486,14 @@ def main(argv=None):
                 gen = torch.Generator()
                 gen.manual_seed((o.seed * 1000003 + pi * 7919 + t) & ((1 << 63) - 1))
                 if fw:
-                    w = {k: inject(v, o.deviation, p, w_scale[k], bits, False, gen)
+                    w = {k: inject(v, o.deviation, p, w_scale[k], bits, False, gen, cz)
                          for k, v in clean_w.items()}
                 else:
                     w = clean_w
                 hook = None
                 if fa:
                     def hook(i, y, p=p, gen=gen):
-                        return inject(y, o.deviation, p, a_scale[i], bits, True, gen)
+                        return inject(y, o.deviation, p, a_scale[i], bits, True, gen, cz)
                 accs.append(accuracy(w, hook))
             m, sd = summarize(accs)
             points.append({"p": p, "accuracy_mean": m, "accuracy_std": sd, "trials": o.trials,
@@ -496,6 +507,7 @@ def main(argv=None):
             return y
         g.run(x_all[:1], clean_w, count_hook)
     res = {"model": o.model, "deviation": o.deviation, "target": o.target, "bits": bits,
+           "zero_crossing": o.zero_crossing,
            "calib": o.calib, "seed": o.seed, "mean": mean, "std": std,
            "clean_accuracy": clean, "parameters": g.parameters(), "activations": acts,
            "points": points, "seconds": time.time() - t0}

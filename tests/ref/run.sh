@@ -9,6 +9,12 @@
 # activation counts.
 #   tests/ref/run.sh BUILD
 # BO_SANITIZED=1 (sanitizer builds): a reduced configuration.
+# BO_REF_ZERO_CROSSING=allow|clamp: how the reference treats a BM deviation
+#   that would carry a value past zero (docs/fault-models.md sect. 3 gives
+#   the formula x' = x + (q'-q)s and says every deviation moves the value
+#   towards zero; the two disagree when q' = 0 and |x| < |q|s). Default allow.
+# BO_REF_BITS4=1: add 4-bit activation configurations, where that choice is
+#   visible (at 8 bits it is below the test's resolution).
 set -u
 build=${1:-build}
 case "$build" in /*) ;; *) build="$PWD/$build" ;; esac
@@ -17,6 +23,7 @@ bo="$build/brownout"
 py=/usr/bin/python3
 fm=/usr/share/datasets/fashion-mnist
 ref_threads=${BO_REF_THREADS:-1}
+zero_crossing=${BO_REF_ZERO_CROSSING:-allow}
 
 if ! "$py" -c 'import torch, onnx, numpy' 2>/dev/null; then
 	echo "SKIP ref: $py lacks torch/onnx/numpy"
@@ -42,7 +49,7 @@ f4=tests/fixtures/fmnist_preact_f4.onnx
 other=tests/fixtures/other/other.onnx
 other_norm="--mean 0.2860 --std 0.3530"
 
-# name|model|norm|deviation|target|p list|trials|limit
+# name|model|norm|deviation|target|p list|trials|limit[|extra options]
 if [ "${BO_SANITIZED:-}" = 1 ]; then
 	configs=(
 		"f4-bm-weights|$f4||bm|weights|1e-3,1e-2,3e-2|6|300"
@@ -50,7 +57,7 @@ if [ "${BO_SANITIZED:-}" = 1 ]; then
 		"f4-bm-both|$f4||bm|both|1e-3,1e-2,3e-2|3|300"
 		"f4-erasure-weights|$f4||erasure|weights|2e-3,2e-2,6e-2|6|300"
 		"other-bm-weights|$other|$other_norm|bm|weights|3e-3,3e-2,0.1|8|300"
-		"other-bm-activations|$other|$other_norm|bm|activations|0.3,0.7,0.85|3|300"
+		"other-bm-activations|$other|$other_norm|bm|activations|0.3,0.65,0.8|3|300"
 		"other-bm-both|$other|$other_norm|bm|both|3e-3,3e-2,0.1|4|300"
 		"other-erasure-weights|$other|$other_norm|erasure|weights|6e-3,6e-2,0.2|8|300"
 	)
@@ -61,9 +68,15 @@ else
 		"f4-bm-both|$f4||bm|both|1e-3,3e-3,1e-2,3e-2|8|500"
 		"f4-erasure-weights|$f4||erasure|weights|2e-3,6e-3,2e-2,6e-2|12|500"
 		"other-bm-weights|$other|$other_norm|bm|weights|3e-3,1e-2,3e-2,0.1|16|500"
-		"other-bm-activations|$other|$other_norm|bm|activations|0.3,0.5,0.7,0.85|6|500"
+		"other-bm-activations|$other|$other_norm|bm|activations|0.3,0.5,0.65,0.8|5|500"
 		"other-bm-both|$other|$other_norm|bm|both|3e-3,1e-2,3e-2,0.1|8|500"
 		"other-erasure-weights|$other|$other_norm|erasure|weights|6e-3,2e-2,6e-2,0.2|16|500"
+	)
+fi
+if [ "${BO_REF_BITS4:-}" = 1 ]; then
+	configs+=(
+		"f4-bm-activations-4bit|$f4||bm|activations|0.02,0.035,0.05|8|500|--bits 4"
+		"other-bm-activations-4bit|$other|$other_norm|bm|activations|0.3,0.5,0.7|8|500|--bits 4"
 	)
 fi
 
@@ -71,24 +84,29 @@ pass=0
 fail=0
 seed=7
 for c in "${configs[@]}"; do
-	IFS='|' read -r name model norm dev target plist trials limit <<<"$c"
+	IFS='|' read -r name model norm dev target plist trials limit extra <<<"$c"
 	seed=$((seed + 1))
-	# shellcheck disable=SC2086  # norm is a word list
+	# shellcheck disable=SC2086  # norm and extra are word lists
 	common=(--deviation "$dev" --target "$target" --p "$plist" --trials "$trials"
-		--limit "$limit" --seed "$seed" $norm --json)
+		--limit "$limit" --seed "$seed" $norm $extra --json)
+	t0=$(date +%s.%N)
 	if ! "$bo" sweep "$model" "$fm" "${common[@]}" --threads 2 >"$tmp/$name.c.json" 2>"$tmp/$name.c.err"; then
 		echo "FAIL $name: brownout sweep failed"
 		sed 's/^/     /' "$tmp/$name.c.err" | tail -5
 		fail=$((fail + 1))
 		continue
 	fi
+	t1=$(date +%s.%N)
 	if ! "$py" tools/ref_sweep.py "$model" "$fm" "${common[@]}" --threads "$ref_threads" \
-		>"$tmp/$name.ref.json" 2>"$tmp/$name.ref.err"; then
+		--zero-crossing "$zero_crossing" >"$tmp/$name.ref.json" 2>"$tmp/$name.ref.err"; then
 		echo "FAIL $name: tools/ref_sweep.py failed"
 		sed 's/^/     /' "$tmp/$name.ref.err" | tail -5
 		fail=$((fail + 1))
 		continue
 	fi
+	t2=$(date +%s.%N)
+	echo "---- $name: $dev on $target, p $plist, $trials trials x $limit images${extra:+, $extra}" \
+		"$(awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { printf "(C %.1f s, ref %.1f s)", b - a, c - b }')"
 	# prints one line per check, then "COUNTS pass fail"
 	out=$("$py" - "$name" "$tmp/$name.c.json" "$tmp/$name.ref.json" <<'EOF'
 import json, math, sys
