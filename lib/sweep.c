@@ -507,6 +507,14 @@ bo_status bo_sweeper_trial(struct bo_sweeper *sw, int point, int trial, int64_t 
 		bo_session_set_weight(sw->s, i, sw->wbuf[i]);
 	}
 	{
+		/* the activation hook only where some part has activation faults */
+		int any = 0;
+		for (int k = 0; k < sw->n_parts; k++)
+			any |= sw->pa[point * sw->n_parts + k] > 0;
+		if ((rc = bo_session_set_hook(sw->s, sw->cfg.sites, any ? fault_hook : NULL, sw))) {
+			bo_fail(err, rc, "cannot install the activation hook");
+			goto out;
+		}
 		struct bo_progress pr = { point, sw->cfg.n_p, trial, 0, 0, sw->images };
 		rc = run_images(sw, sw->images, sw->images, correct, progress, ctx, &pr, err);
 	}
