@@ -31,7 +31,11 @@ Design:
   its exact law P(m) = p^|m| (1-p)^(c-|m|) by inverting the CDF over the 2^c
   patterns with one float64 uniform.  Then q' is formed with
   integer bit operations on the B-bit two's complement pattern, and
-  x' = x + (q'-q)*s only for values that have a faulty cell.
+  x' = x + (q'-q)*s only for values that have a faulty cell.  Where that
+  would carry x past zero (q' = 0 and |x| < |q|s: the rounding residual keeps
+  the opposite sign), x' = 0 by default, reading the spec's "every deviation
+  moves the value towards zero" as never past it; --zero-crossing allow
+  applies the formula literally instead (the spec is ambiguous here).
 - Erasure: each value -> 0 with probability p.
 - Sampling (spec 4): weight faults drawn once per trial, activation faults
   drawn independently for every image and tensor (each image of a batch gets
@@ -432,9 +436,10 @@ def main(argv=None):
     ap.add_argument("--std", type=float)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch", type=int, default=500)
-    ap.add_argument("--zero-crossing", choices=["allow", "clamp"], default="allow",
-                    help="BM: allow (spec formula x' = x + (q'-q)s taken literally) or clamp "
-                         "(a faulty value stops at 0 instead of crossing it)")
+    ap.add_argument("--zero-crossing", choices=["allow", "clamp"], default="clamp",
+                    help="BM: clamp (default: a faulty value moves towards zero and stops at "
+                         "0, never crossing it) or allow (x' = x + (q'-q)s even when that "
+                         "changes the sign of x)")
     ap.add_argument("--json", action="store_true")
     o = ap.parse_args(argv)
 
