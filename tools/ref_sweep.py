@@ -4,7 +4,7 @@
     /usr/bin/python3 tools/ref_sweep.py MODEL.onnx DATASET_DIR
         --deviation bm|erasure --target weights|activations|both --p LIST
         --trials N [--limit N] [--bits 8] [--calib 256] [--seed S]
-        [--mean M --std S] [--threads T] [--batch B] [--json]
+        [--mean M --std S] [--threads T] [--batch B] [--zero-crossing clamp|allow] [--json]
 
 Written from the spec alone (not from lib/fault.c or lib/sweep.c), with
 PyTorch, so that the C engine's accuracy curves can be checked against it

@@ -16,10 +16,12 @@
 #   clamp (stop at zero). The 4-bit activation configuration is the one that
 #   tells the two apart (at 8 bits the effect is mostly below resolution).
 # BO_REF_BITS4=1: one more 4-bit configuration (slow: high p on `other`).
+# BO_REF_SEED=S: seed base (default 7; 107 with BO_SANITIZED=1).
+# BO_REF_THREADS=T: threads of the reference (default 1; C uses 2).
 set -u
 build=${1:-build}
 case "$build" in /*) ;; *) build="$PWD/$build" ;; esac
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 bo="$build/brownout"
 py=/usr/bin/python3
 fm=/usr/share/datasets/fashion-mnist
@@ -71,7 +73,7 @@ else
 		"f4-bm-both|$f4||bm|both|1e-3,3e-3,1e-2,3e-2|24|300"
 		"f4-erasure-weights|$f4||erasure|weights|2e-3,6e-3,2e-2,6e-2|40|300"
 		"other-bm-weights|$other|$other_norm|bm|weights|3e-3,1e-2,3e-2,0.1|40|300"
-		"other-bm-activations|$other|$other_norm|bm|activations|0.3,0.5,0.65,0.8|12|300"
+		"other-bm-activations|$other|$other_norm|bm|activations|0.3,0.5,0.65,0.8|10|300"
 		"other-bm-both|$other|$other_norm|bm|both|3e-3,1e-2,3e-2,0.1|16|300"
 		"other-erasure-weights|$other|$other_norm|erasure|weights|6e-3,2e-2,6e-2,0.2|40|300"
 	)
@@ -84,13 +86,21 @@ fi
 
 pass=0
 fail=0
-seed=7
+# Seeds: config i uses base + i. The verdict is deterministic for a build,
+# but with ~60 points at 3 SE a correct build still fails now and then for
+# some seeds (heavy-tailed per-chip accuracies under weight faults); rerun
+# with another BO_REF_SEED to tell such a chance failure from a real one.
+if [ "${BO_SANITIZED:-}" = 1 ]; then
+	seed=${BO_REF_SEED:-107}
+else
+	seed=${BO_REF_SEED:-7}
+fi
 for c in "${configs[@]}"; do
 	IFS='|' read -r name model norm dev target plist trials limit extra <<<"$c"
 	seed=$((seed + 1))
-	# shellcheck disable=SC2086  # norm and extra are word lists
+	read -ra opts <<<"$norm $extra"
 	common=(--deviation "$dev" --target "$target" --p "$plist" --trials "$trials"
-		--limit "$limit" --seed "$seed" $norm $extra --json)
+		--limit "$limit" --seed "$seed" "${opts[@]}" --json)
 	t0=$(date +%s.%N)
 	if ! "$bo" sweep "$model" "$fm" "${common[@]}" --threads 2 >"$tmp/$name.c.json" 2>"$tmp/$name.c.err"; then
 		echo "FAIL $name: brownout sweep failed"
