@@ -432,7 +432,7 @@ bo_status bo_sweeper_new(const struct bo_model *m, const struct bo_dataset *ds,
 	sw->clean_acc = (double)correct / (double)sw->images;
 	for (int i = 0; i < sw->n_sites; i++)
 		sw->ast[i].scale = bo_quant_scale(sw->amax[i], sw->cfg.bits);
-	if ((rc = bo_session_set_hook(sw->s, sw->cfg.sites, fault_hook, sw)))
+	if ((rc = bo_session_set_hook(sw->s, sw->cfg.sites, NULL, NULL)))
 		goto out;
 out:
 	if (rc)
