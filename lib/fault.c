@@ -49,8 +49,11 @@
  * Sampling. BM: a tensor of n values has n * C bit cells (C = bo_cells),
  * value-major: cell g = i * C + bit. The faulty cells are found by geometric
  * skipping: the first faulty cell is G_0, the next one after g is
- * g + 1 + G, with G = floor(log(u) / log1p(-p)) (P(G >= k) = (1 - p)^k),
- * one uniform per fault; a gap that reaches past the tensor ends it. The
+ * g + 1 + G, with G = floor(log(u) * (1 / log1p(-p))) (P(G >= k) = (1 - p)^k),
+ * one uniform per fault, made from one word w: u = (w + 1/2) / 2^32, in
+ * (0, 1) (the 2^-32 grain only matters for gaps whose probability is below
+ * 1e-9; a 53-bit u cost a second word per fault, a fifth of the injection
+ * time); a gap that reaches past the tensor ends it. The
  * faulty cells of one value are gathered into a mask and applied once.
  * Erasure skips over values the same way. p <= 0 (or NaN) draws nothing and
  * changes nothing; p >= 1 makes every cell (value) faulty without drawing.
@@ -291,37 +294,42 @@ static void revert(struct injector *in)
 }
 
 /* Index of the next faulty item after `g` (pass -1 for the first) among
- * `total` items, or total when there is none. lp = log1p(-p) < 0, or 0
- * for p >= 1 (every item faulty, no draw). */
-static int64_t next_fault(int64_t g, int64_t total, double lp, struct bo_rng *rng)
+ * `total` items, or total when there is none. inv = 1 / log1p(-p) < 0, or
+ * 0 for p >= 1 (every item faulty, no draw). Multiplying by the reciprocal
+ * instead of dividing by log1p(-p) is what the hot loop can afford; it moves
+ * a gap by at most one cell in a rare tie, which no statistic can see. */
+static inline int64_t next_fault(int64_t g, int64_t total, double inv, struct bo_rng *rng)
 {
 	int64_t next = total;
 	int64_t rest = total - g - 1; /* items after g */
-	if (rest > 0 && lp == 0.0) {
+	if (rest > 0 && inv == 0.0) {
 		next = g + 1;
 	} else if (rest > 0) {
-		double gap = floor(log(bo_rng_uniform(rng)) / lp);
+		/* one 32-bit word per fault: u in (0, 1), never 0 */
+		double u = ((double)bo_rng_u32(rng) + 0.5) * 0x1p-32;
+		double gap = floor(log(u) * inv);
 		if (gap < (double)rest) /* false for a gap past the end */
 			next = g + 1 + (int64_t)gap;
 	}
 	return next;
 }
 
-static int inject_bm(struct injector *in, int64_t n, const struct bo_stored *st, double lp,
+static int inject_bm(struct injector *in, int64_t n, const struct bo_stored *st, double inv,
 		     struct bo_rng *rng)
 {
 	const int cells = bo_cells(st->bits, st->is_unsigned);
 	const float s = st->scale;
 	int64_t total = 0;
 	int rc = bo_mul_ok(n, cells, &total) ? 0 : -1; /* overflow: not a real array */
-	int64_t g = rc ? total : next_fault(-1, total, lp, rng);
+	int64_t g = rc ? total : next_fault(-1, total, inv, rng);
 	while (rc == 0 && g < total) {
-		int64_t i = g / cells;
-		int64_t end = g - g % cells + cells;
+		int64_t i = g / cells; /* one division per faulty value, not per fault */
+		int64_t base = i * cells;
+		int64_t end = base + cells;
 		uint32_t mask = 0;
 		do {
-			mask |= 1u << (g % cells);
-			g = next_fault(g, total, lp, rng);
+			mask |= 1u << (g - base);
+			g = next_fault(g, total, inv, rng);
 		} while (g < end);
 		float x = in->data[i];
 		int32_t q = bo_quantize(x, s, st->bits, st->is_unsigned);
@@ -338,11 +346,11 @@ static int inject_bm(struct injector *in, int64_t n, const struct bo_stored *st,
 	return rc;
 }
 
-static int inject_erasure(struct injector *in, int64_t n, double lp, struct bo_rng *rng)
+static int inject_erasure(struct injector *in, int64_t n, double inv, struct bo_rng *rng)
 {
 	int rc = 0;
-	for (int64_t i = next_fault(-1, n, lp, rng); rc == 0 && i < n;
-	     i = next_fault(i, n, lp, rng)) {
+	for (int64_t i = next_fault(-1, n, inv, rng); rc == 0 && i < n;
+	     i = next_fault(i, n, inv, rng)) {
 		if (in->data[i] != 0.0f)
 			rc = put(in, i, 0.0f);
 	}
@@ -362,9 +370,9 @@ int64_t bo_inject(enum bo_deviation dev, double p, const struct bo_stored *st, f
 	if (!(p > 0.0) || n == 0 || !bits_ok(st->bits) || !(st->scale > 0.0f) ||
 	    !isfinite(st->scale))
 		goto out;
-	double lp = p >= 1.0 ? 0.0 : log1p(-p);
-	int rc = dev == BO_DEV_BM ? inject_bm(&in, n, st, lp, rng)
-				  : inject_erasure(&in, n, lp, rng);
+	double inv = p >= 1.0 ? 0.0 : 1.0 / log1p(-p);
+	int rc = dev == BO_DEV_BM ? inject_bm(&in, n, st, inv, rng)
+				  : inject_erasure(&in, n, inv, rng);
 	if (rc && undo)
 		revert(&in);
 	ret = rc ? -1 : in.changed;
