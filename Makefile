@@ -4,6 +4,7 @@
 #   make run             evaluate the demo model on Fashion-MNIST
 #   make SANITIZER=address|undefined|thread   sanitized build in build-$(SANITIZER)/
 #   make CC=clang        any C11 compiler
+#   make run             build, prepare ./var and start brownoutd in the foreground
 .SUFFIXES:
 .DELETE_ON_ERROR:
 
@@ -11,7 +12,7 @@ CC ?= cc
 SANITIZER ?=
 OPT ?= -O3
 BUILD ?= build$(if $(SANITIZER),-$(SANITIZER))
-PKGS := openblas libprotobuf-c zlib cmocka jansson
+PKGS := openblas libprotobuf-c zlib cmocka jansson libmicrohttpd sqlite3 nettle
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -32,13 +33,20 @@ LIB_SRC := $(wildcard lib/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/onnx.pb-c.o
 LIB := $(BUILD)/libbrownout.a
 CLI_SRC := $(wildcard clients/cli/*.c)
+COMMON_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard common/*.c))
 CLI := $(BUILD)/brownout
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TEST_COMMON := $(wildcard tests/unit/common_*.c)
+# the daemon: everything but main.c also links into its C tests
+DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema_sql.o $(COMMON_OBJ)
+DAEMON := $(BUILD)/brownoutd
+DTEST_SRC := $(wildcard tests/daemon/test_*.c)
+DTEST_BIN := $(DTEST_SRC:tests/daemon/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test test-only run clean bench fixtures
-all: $(CLI) $(TEST_BIN)
+.PHONY: all deps test test-only run demo clean bench fixtures
+all: $(CLI) $(DAEMON) $(TEST_BIN) $(DTEST_BIN)
 
 deps:
 	@deploy/install-deps.sh
@@ -54,11 +62,29 @@ $(BUILD)/%.o: %.c $(BUILD)/gen/onnx.pb-c.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
+$(BUILD)/daemon/%.o $(BUILD)/tests/daemon/%.o: ALL_CFLAGS += -Idaemon -Icommon
+$(BUILD)/clients/cli/%.o $(BUILD)/common/%.o: ALL_CFLAGS += -Icommon
+
 $(LIB): $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(CLI): $(CLI_SRC:%.c=$(BUILD)/%.o) $(LIB)
+$(CLI): $(CLI_SRC:%.c=$(BUILD)/%.o) $(COMMON_OBJ) $(LIB)
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+
+# migrations compiled in: schema/NNN_name.sql -> a table of (version, name, sql)
+$(BUILD)/gen/schema_sql.c: $(sort $(wildcard schema/*.sql)) tools/embed_sql.sh
+	@mkdir -p $(dir $@)
+	tools/embed_sql.sh $(sort $(wildcard schema/*.sql)) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/schema_sql.o: $(BUILD)/gen/schema_sql.c
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(DAEMON): $(BUILD)/daemon/main.o $(DAEMON_OBJ) $(LIB)
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+
+$(DTEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/daemon/%.o $(DAEMON_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
 	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TEST_COMMON:%.c=$(BUILD)/%.o) $(LIB)
@@ -80,7 +106,10 @@ test-only: all
 	@BO_SANITIZED=$(if $(SANITIZER),1,) tests/run-tests.sh $(BUILD)
 
 run: deps
-	$(MAKE) --no-print-directory all
+	$(MAKE) --no-print-directory $(CLI) $(DAEMON)
+	@tools/run-daemon.sh $(BUILD)
+
+demo: all
 	@tools/demo.sh $(BUILD)
 
 bench: all

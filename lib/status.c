@@ -17,6 +17,30 @@ static const char *const status_text[] = {
 	[BO_ENOENT] = "not found",
 	[BO_ECANCELLED] = "cancelled",
 	[BO_EINTERNAL] = "internal error",
+	[BO_EAUTH] = "authentication required",
+	[BO_EPERM] = "permission denied",
+	[BO_ECONFLICT] = "conflict",
+	[BO_EBUSY] = "temporarily unavailable",
+	[BO_EMISMATCH] = "does not match an earlier request",
+};
+
+static const char *const status_name[] = {
+	[BO_OK] = "ok",
+	[BO_ENOMEM] = "out_of_memory",
+	[BO_EIO] = "io_error",
+	[BO_EMALFORMED] = "malformed",
+	[BO_EUNSUPPORTED] = "unsupported",
+	[BO_ESHAPE] = "shape_mismatch",
+	[BO_ELIMIT] = "too_large",
+	[BO_EINVAL] = "invalid",
+	[BO_ENOENT] = "not_found",
+	[BO_ECANCELLED] = "cancelled",
+	[BO_EINTERNAL] = "internal",
+	[BO_EAUTH] = "unauthorized",
+	[BO_EPERM] = "forbidden",
+	[BO_ECONFLICT] = "conflict",
+	[BO_EBUSY] = "unavailable",
+	[BO_EMISMATCH] = "mismatch",
 };
 
 const char *bo_strerror(bo_status status)
@@ -24,6 +48,13 @@ const char *bo_strerror(bo_status status)
 	if ((unsigned)status >= BO_STATUS_COUNT_ || !status_text[status])
 		return "unknown status";
 	return status_text[status];
+}
+
+const char *bo_status_name(bo_status status)
+{
+	if ((unsigned)status >= BO_STATUS_COUNT_ || !status_name[status])
+		return "unknown";
+	return status_name[status];
 }
 
 void bo_error_clear(struct bo_error *err)

@@ -528,6 +528,14 @@ out:
 	return rc;
 }
 
+int bo_sweep_point_done(const struct bo_sweep_config *c, const struct bo_summary *s, int trials)
+{
+	if (c->ci_target > 0)
+		return trials >= c->max_trials ||
+		       (trials >= c->min_trials && (s->ci_hi - s->ci_lo) / 2 <= c->ci_target);
+	return trials >= c->trials;
+}
+
 bo_status bo_sweep_run(struct bo_sweeper *sw, const struct bo_frontier *frontier,
 		       bo_progress_fn progress, void *ctx, struct bo_sweep_result *r,
 		       struct bo_error *err)
@@ -558,8 +566,7 @@ bo_status bo_sweep_run(struct bo_sweeper *sw, const struct bo_frontier *frontier
 			pr->accuracy[t] = (double)correct / (double)sw->images;
 			pr->trials = t + 1;
 			bo_summarize(pr->accuracy, pr->trials, &pr->summary);
-			if (c->ci_target > 0 && pr->trials >= c->min_trials &&
-			    (pr->summary.ci_hi - pr->summary.ci_lo) / 2 <= c->ci_target)
+			if (bo_sweep_point_done(c, &pr->summary, pr->trials))
 				break;
 		}
 		pr->images = sw->images * pr->trials;

@@ -20,6 +20,7 @@
 #include <brownout/brownout.h>
 
 #include "cli.h"
+#include "report.h"
 
 const char *prog = "brownout";
 
@@ -122,14 +123,6 @@ static void shape_text(const int64_t *d, int rank, char *buf, size_t size)
 	}
 }
 
-static json_t *shape_json(const int64_t *d, int rank)
-{
-	json_t *a = json_array();
-	for (int i = 0; i < rank; i++)
-		json_array_append_new(a, d[i] < 0 ? json_null() : json_integer(d[i]));
-	return a;
-}
-
 /* "1x28x28" or "3,32,32" */
 static int parse_shape(const char *s, int64_t *dims, int *rank)
 {
@@ -202,44 +195,10 @@ static int cmd_info(int argc, char **argv)
 	}
 	char buf[128];
 	if (json) {
-		json_t *j = json_object();
+		json_t *j = json_object(), *info = bo_info_json(m, &st, sites);
 		json_object_set_new(j, "model", json_string(argv[optind]));
-		json_object_set_new(j, "opset", json_integer(bo_model_opset(m)));
-		json_object_set_new(j, "producer", json_string(bo_model_producer(m)));
-		json_t *ins = json_array(), *outs = json_array();
-		for (int i = 0; i < bo_model_n_inputs(m); i++) {
-			int64_t d[BO_MAX_RANK];
-			int r = bo_model_input_shape(m, i, d);
-			json_t *o = json_object();
-			json_object_set_new(o, "name", json_string(bo_model_input_name(m, i)));
-			json_object_set_new(o, "shape", shape_json(d, r < 0 ? 0 : r));
-			json_array_append_new(ins, o);
-		}
-		for (int i = 0; i < bo_model_n_outputs(m); i++) {
-			json_t *o = json_object();
-			json_object_set_new(o, "name", json_string(bo_model_output_name(m, i)));
-			json_array_append_new(outs, o);
-		}
-		json_object_set_new(j, "inputs", ins);
-		json_object_set_new(j, "outputs", outs);
-		json_object_set_new(j, "input_shape", shape_json(st.input_dims, st.input_rank));
-		json_object_set_new(j, "parameters", json_integer(st.parameters));
-		json_object_set_new(j, "activations", json_integer(st.activations));
-		json_object_set_new(j, "activation_sites", json_string(bo_act_sites_name(sites)));
-		json_object_set_new(j, "flops", json_integer(st.flops));
-		json_t *ops = json_object();
-		for (int i = 0; i < st.n_ops; i++)
-			json_object_set_new(ops, st.ops[i].op, json_integer(st.ops[i].count));
-		json_object_set_new(j, "ops", ops);
-		json_t *bl = json_array();
-		for (int i = 0; i < st.n_blocks; i++) {
-			json_t *o = json_object();
-			json_object_set_new(o, "name", json_string(st.blocks[i].name));
-			json_object_set_new(o, "parameters", json_integer(st.blocks[i].parameters));
-			json_object_set_new(o, "activations", json_integer(st.blocks[i].activations));
-			json_array_append_new(bl, o);
-		}
-		json_object_set_new(j, "blocks", bl);
+		json_object_update(j, info);
+		json_decref(info);
 		ret = print_json(j);
 		goto out;
 	}
@@ -288,35 +247,6 @@ static void progress(int64_t done, int64_t total, int64_t correct, double t0)
 }
 
 /* Normalisation: flags win, then model metadata, else identity. */
-int resolve_norm(const struct bo_model *m, const char *mean, const char *std,
-			struct bo_norm *norm, struct bo_error *err)
-{
-	float mv[BO_MAX_CHANNELS], sv[BO_MAX_CHANNELS];
-	int nm = 1, ns = 1;
-	mv[0] = 0.f;
-	sv[0] = 1.f;
-	const char *mt = mean ? mean : bo_model_metadata(m, "brownout.mean");
-	const char *stt = std ? std : bo_model_metadata(m, "brownout.std");
-	if (mt && bo_norm_parse_list(mt, mv, &nm, mean ? "--mean" : "brownout.mean", err))
-		return -1;
-	if (stt && bo_norm_parse_list(stt, sv, &ns, std ? "--std" : "brownout.std", err))
-		return -1;
-	int n = nm > ns ? nm : ns;
-	if ((nm != 1 && nm != n) || (ns != 1 && ns != n)) {
-		bo_error_clear(err);
-		err->status = BO_EINVAL;
-		snprintf(err->text, sizeof(err->text),
-			 "mean has %d values but std has %d; give one or one per channel", nm, ns);
-		return -1;
-	}
-	norm->n = n;
-	for (int i = 0; i < n; i++) {
-		norm->mean[i] = mv[nm == 1 ? 0 : i];
-		norm->std[i] = sv[ns == 1 ? 0 : i];
-	}
-	return 0;
-}
-
 static int cmd_eval(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -407,7 +337,7 @@ static int cmd_eval(int argc, char **argv)
 		goto out;
 	}
 	struct bo_norm norm;
-	if (resolve_norm(m, mean, std, &norm, &err) || bo_norm_check(&norm, C, &err)) {
+	if (bo_norm_resolve(m, mean, std, &norm, &err) || bo_norm_check(&norm, C, &err)) {
 		ret = fail_err(&err);
 		goto out;
 	}

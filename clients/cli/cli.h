@@ -21,9 +21,6 @@ int parse_long(const char *s, long long lo, long long hi, long long *out);
 double now(void);
 /* Print j (consumed) indented; 0 on success. */
 int print_json(json_t *j);
-/* Normalisation: --mean/--std (may be NULL) win over the model's metadata. */
-int resolve_norm(const struct bo_model *m, const char *mean, const char *std,
-		 struct bo_norm *norm, struct bo_error *err);
 
 int cmd_sweep(int argc, char **argv);
 int cmd_calibrate_erasure(int argc, char **argv);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "report.h"
 
 #define MAX_POINTS 1024
 #define MAX_REFS 32
@@ -297,7 +298,7 @@ static int load_inputs(struct sweep_opts *o, struct loaded *l, struct bo_error *
 		return -1;
 	if (o->block_p && bo_block_rules_parse(o->block_p, &l->rules, &l->n_rules, err))
 		return -1;
-	if (resolve_norm(l->m, o->mean, o->std, &o->cfg.norm, err))
+	if (bo_norm_resolve(l->m, o->mean, o->std, &o->cfg.norm, err))
 		return -1;
 	o->cfg.blocks = l->map;
 	o->cfg.rules = l->rules;
@@ -330,7 +331,7 @@ static int eval_refs(struct sweep_opts *o, const struct bo_dataset *ds, struct b
 		bo_dataset_shape(ds, &C, &H, &W);
 		int64_t dims[3] = { C, H, W };
 		if (bo_model_load(tok, &rm, err) ||
-		    resolve_norm(rm, o->mean, o->std, &norm, err) ||
+		    bo_norm_resolve(rm, o->mean, o->std, &norm, err) ||
 		    bo_model_stats(rm, dims, 3, NULL, o->cfg.sites, &st, err) ||
 		    bo_evaluate(rm, ds, &norm, o->cfg.limit, o->cfg.batch, o->cfg.threads, &correct,
 				&images, err)) {
@@ -350,45 +351,6 @@ static int eval_refs(struct sweep_opts *o, const struct bo_dataset *ds, struct b
 	return rc;
 }
 
-static json_t *num_or_null(int has, double v)
-{
-	return has ? json_real(v) : json_null();
-}
-
-static json_t *config_json(const struct sweep_opts *o)
-{
-	const struct bo_sweep_config *c = &o->cfg;
-	json_t *j = json_object();
-	json_object_set_new(j, "deviation", json_string(bo_deviation_name(c->deviation)));
-	json_object_set_new(j, "target", json_string(bo_target_name(c->target)));
-	json_object_set_new(j, "activation_sites", json_string(bo_act_sites_name(c->sites)));
-	json_object_set_new(j, "p", json_string(o->p_text));
-	json_object_set_new(j, "blocks", o->blocks ? json_string(o->blocks) : json_null());
-	json_object_set_new(j, "block_p", o->block_p ? json_string(o->block_p) : json_null());
-	if (c->ci_target > 0) {
-		json_object_set_new(j, "ci_target", json_real(c->ci_target));
-		json_object_set_new(j, "min_trials", json_integer(c->min_trials));
-		json_object_set_new(j, "max_trials", json_integer(c->max_trials));
-	} else {
-		json_object_set_new(j, "trials", json_integer(c->trials));
-	}
-	json_object_set_new(j, "seed", json_integer((json_int_t)c->seed));
-	json_object_set_new(j, "bits", json_integer(c->bits));
-	json_object_set_new(j, "calib", json_integer(c->calib));
-	json_object_set_new(j, "limit", c->limit ? json_integer(c->limit) : json_null());
-	json_object_set_new(j, "batch", json_integer(c->batch));
-	json_object_set_new(j, "threads", json_integer(c->threads));
-	json_object_set_new(j, "energy_a", json_real(c->energy_a));
-	json_t *mean = json_array(), *sd = json_array();
-	for (int i = 0; i < c->norm.n; i++) {
-		json_array_append_new(mean, json_real(c->norm.mean[i]));
-		json_array_append_new(sd, json_real(c->norm.std[i]));
-	}
-	json_object_set_new(j, "mean", mean);
-	json_object_set_new(j, "std", sd);
-	return j;
-}
-
 static int output(const struct sweep_opts *o, const struct bo_sweep_result *r,
 		  const struct bo_ref_point *refs, char names[][256], int n_refs, double secs)
 {
@@ -396,62 +358,18 @@ static int output(const struct sweep_opts *o, const struct bo_sweep_result *r,
 	for (int i = 0; i < r->n_points; i++)
 		faulty_images += r->points[i].images;
 	if (o->json) {
-		json_t *j = json_object();
-		json_object_set_new(j, "model", json_string(o->model));
-		json_object_set_new(j, "dataset", json_string(o->dataset));
-		json_object_set_new(j, "config", config_json(o));
-		json_object_set_new(j, "clean_accuracy", json_real(r->clean_accuracy));
-		json_object_set_new(j, "parameters", json_integer(r->parameters));
-		json_object_set_new(j, "activations", json_integer(r->activations));
-		json_t *ra = json_array();
-		for (int i = 0; i < n_refs; i++) {
-			json_t *e = json_object();
-			json_object_set_new(e, "model", json_string(names[i]));
-			json_object_set_new(e, "energy", json_real(refs[i].energy));
-			json_object_set_new(e, "accuracy", json_real(refs[i].accuracy));
-			json_array_append_new(ra, e);
-		}
-		json_object_set_new(j, "references", ra);
-		json_t *pts = json_array();
-		for (int i = 0; i < r->n_points; i++) {
-			const struct bo_point_result *p = &r->points[i];
-			json_t *e = json_object(), *ci = json_array(), *acc = json_array();
-			json_array_append_new(ci, json_real(p->summary.ci_lo));
-			json_array_append_new(ci, json_real(p->summary.ci_hi));
-			for (int t = 0; t < p->trials; t++)
-				json_array_append_new(acc, json_real(p->accuracy[t]));
-			json_object_set_new(e, "p", json_real(p->p));
-			json_object_set_new(e, "accuracy_mean", json_real(p->summary.mean));
-			json_object_set_new(e, "accuracy_std", json_real(p->summary.std));
-			json_object_set_new(e, "ci95", ci);
-			json_object_set_new(e, "trials", json_integer(p->trials));
-			json_object_set_new(e, "images", json_integer(p->images));
-			json_object_set_new(e, "eta", json_real(p->eta));
-			json_object_set_new(e, "energy", json_real(p->energy));
-			json_object_set_new(e, "energy_reduction",
-					    num_or_null(p->has_reduction, p->energy_reduction));
-			json_object_set_new(e, "trial_accuracies", acc);
-			json_array_append_new(pts, e);
-		}
-		json_object_set_new(j, "points", pts);
+		struct bo_report_ref rr[MAX_REFS];
+		for (int i = 0; i < n_refs; i++)
+			rr[i] = (struct bo_report_ref){ names[i], refs[i].energy, refs[i].accuracy };
+		json_t *cfg = bo_sweep_config_json(&o->cfg, o->p_text, o->blocks, o->block_p);
+		json_t *j = bo_sweep_report_json(o->model, o->dataset, cfg, r, rr, n_refs);
 		json_object_set_new(j, "seconds", json_real(secs));
 		json_object_set_new(j, "images_per_second",
 				    json_real(secs > 0 ? (double)faulty_images / secs : 0));
 		return print_json(j);
 	}
-	if (o->csv) {
-		printf("p,accuracy_mean,accuracy_std,ci95_lo,ci95_hi,trials,images,eta,energy,energy_reduction\n");
-		for (int i = 0; i < r->n_points; i++) {
-			const struct bo_point_result *p = &r->points[i];
-			printf("%.10g,%.10g,%.10g,%.10g,%.10g,%d,%lld,%.10g,%.10g,", p->p, p->summary.mean,
-			       p->summary.std, p->summary.ci_lo, p->summary.ci_hi, p->trials,
-			       (long long)p->images, p->eta, p->energy);
-			if (p->has_reduction)
-				printf("%.10g", p->energy_reduction);
-			printf("\n");
-		}
-		return 0;
-	}
+	if (o->csv)
+		return bo_sweep_report_csv(stdout, r) ? 1 : 0;
 	printf("model %s: clean accuracy %.4f, %lld parameters, %lld activations (E_o = %lld)\n",
 	       o->model, r->clean_accuracy, (long long)r->parameters, (long long)r->activations,
 	       (long long)(r->parameters + r->activations));
@@ -606,7 +524,7 @@ int cmd_calibrate_erasure(int argc, char **argv)
 		json_t *j = json_object(), *pts = json_array(), *gr = json_array();
 		json_object_set_new(j, "model", json_string(o.model));
 		json_object_set_new(j, "dataset", json_string(o.dataset));
-		json_object_set_new(j, "config", config_json(&o));
+		json_object_set_new(j, "config", bo_sweep_config_json(&o.cfg, o.p_text, o.blocks, o.block_p));
 		json_object_set_new(j, "ratio", json_real(ratio));
 		json_object_set_new(j, "best_grid_ratio", json_real(grid[best]));
 		for (int g = 0; g < NG; g++) {

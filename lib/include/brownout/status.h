@@ -26,11 +26,19 @@ typedef enum bo_status {
 	BO_ENOENT = 8,       /* a named thing (file, tensor, input) does not exist */
 	BO_ECANCELLED = 9,   /* a callback asked to stop */
 	BO_EINTERNAL = 10,   /* a bug: an invariant did not hold */
+	BO_EAUTH = 11,       /* missing or invalid credentials */
+	BO_EPERM = 12,       /* authenticated, but not allowed to do this */
+	BO_ECONFLICT = 13,   /* the thing's state forbids it (in use, exists) */
+	BO_EBUSY = 14,       /* temporarily unavailable (shutting down, queue full) */
+	BO_EMISMATCH = 15,   /* contradicts an earlier request (idempotency key) */
 	BO_STATUS_COUNT_ /* not a status; keep last */
 } bo_status;
 
 /* A static, human-readable description of a status. Never NULL. */
 const char *bo_strerror(bo_status status);
+/* A static, stable machine name of a status ("not_found", "limit", ...),
+ * as the daemon's error bodies carry it. Never NULL. */
+const char *bo_status_name(bo_status status);
 
 #define BO_ERROR_TEXT 320
 

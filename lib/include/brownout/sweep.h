@@ -143,6 +143,14 @@ bo_status bo_sweeper_trial(struct bo_sweeper *sw, int point, int trial, int64_t 
 
 /* ---- whole sweeps ---- */
 
+/* The stopping rule of a point after `trials` trials summarised by s: 1 when
+ * it needs no more. Fixed trials: trials >= c->trials. Adaptive
+ * (c->ci_target > 0): trials >= c->min_trials and the 95 % CI half-width is
+ * <= c->ci_target, or trials >= c->max_trials. Trials are deterministic, so
+ * a caller that ran more trials ahead (a daemon running them in parallel)
+ * keeps the first n at which this says 1 and gets bo_sweep_run's numbers. */
+int bo_sweep_point_done(const struct bo_sweep_config *c, const struct bo_summary *s, int trials);
+
 struct bo_point_result {
 	double p;
 	int trials;

@@ -1,0 +1,200 @@
+/* Reports shared by the CLI and the daemon (see report.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include "report.h"
+
+int bo_norm_resolve(const struct bo_model *m, const char *mean, const char *std,
+		    struct bo_norm *norm, struct bo_error *err)
+{
+	float mv[BO_MAX_CHANNELS], sv[BO_MAX_CHANNELS];
+	int nm = 1, ns = 1;
+	mv[0] = 0.f;
+	sv[0] = 1.f;
+	const char *mt = mean ? mean : bo_model_metadata(m, "brownout.mean");
+	const char *stt = std ? std : bo_model_metadata(m, "brownout.std");
+	if (mt && bo_norm_parse_list(mt, mv, &nm, mean ? "mean" : "brownout.mean", err))
+		return -1;
+	if (stt && bo_norm_parse_list(stt, sv, &ns, std ? "std" : "brownout.std", err))
+		return -1;
+	int n = nm > ns ? nm : ns;
+	if ((nm != 1 && nm != n) || (ns != 1 && ns != n)) {
+		bo_error_clear(err);
+		err->status = BO_EINVAL;
+		snprintf(err->field, sizeof(err->field), "std");
+		snprintf(err->text, sizeof(err->text),
+			 "mean has %d values but std has %d; give one or one per channel", nm, ns);
+		return -1;
+	}
+	norm->n = n;
+	for (int i = 0; i < n; i++) {
+		norm->mean[i] = mv[nm == 1 ? 0 : i];
+		norm->std[i] = sv[ns == 1 ? 0 : i];
+	}
+	return 0;
+}
+
+static json_t *shape_json(const int64_t *d, int rank)
+{
+	json_t *a = json_array();
+	for (int i = 0; i < rank; i++)
+		json_array_append_new(a, d[i] < 0 ? json_null() : json_integer(d[i]));
+	return a;
+}
+
+json_t *bo_info_json(const struct bo_model *m, const struct bo_model_stats *st,
+		     enum bo_act_sites sites)
+{
+	json_t *j = json_object();
+	json_object_set_new(j, "opset", json_integer(bo_model_opset(m)));
+	json_object_set_new(j, "producer", json_string(bo_model_producer(m)));
+	json_t *ins = json_array(), *outs = json_array();
+	for (int i = 0; i < bo_model_n_inputs(m); i++) {
+		int64_t d[BO_MAX_RANK];
+		int r = bo_model_input_shape(m, i, d);
+		json_t *o = json_object();
+		json_object_set_new(o, "name", json_string(bo_model_input_name(m, i)));
+		json_object_set_new(o, "shape", shape_json(d, r < 0 ? 0 : r));
+		json_array_append_new(ins, o);
+	}
+	for (int i = 0; i < bo_model_n_outputs(m); i++) {
+		json_t *o = json_object();
+		json_object_set_new(o, "name", json_string(bo_model_output_name(m, i)));
+		json_array_append_new(outs, o);
+	}
+	json_object_set_new(j, "inputs", ins);
+	json_object_set_new(j, "outputs", outs);
+	json_object_set_new(j, "input_shape", shape_json(st->input_dims, st->input_rank));
+	json_object_set_new(j, "parameters", json_integer(st->parameters));
+	json_object_set_new(j, "activations", json_integer(st->activations));
+	json_object_set_new(j, "activation_sites", json_string(bo_act_sites_name(sites)));
+	json_object_set_new(j, "flops", json_integer(st->flops));
+	json_t *ops = json_object();
+	for (int i = 0; i < st->n_ops; i++)
+		json_object_set_new(ops, st->ops[i].op, json_integer(st->ops[i].count));
+	json_object_set_new(j, "ops", ops);
+	json_t *bl = json_array();
+	for (int i = 0; i < st->n_blocks; i++) {
+		json_t *o = json_object();
+		json_object_set_new(o, "name", json_string(st->blocks[i].name));
+		json_object_set_new(o, "parameters", json_integer(st->blocks[i].parameters));
+		json_object_set_new(o, "activations", json_integer(st->blocks[i].activations));
+		json_array_append_new(bl, o);
+	}
+	json_object_set_new(j, "blocks", bl);
+	return j;
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+json_t *bo_sweep_config_json(const struct bo_sweep_config *c, const char *p_text,
+			     const char *blocks, const char *block_p)
+{
+	json_t *j = json_object();
+	json_object_set_new(j, "deviation", json_string(bo_deviation_name(c->deviation)));
+	json_object_set_new(j, "target", json_string(bo_target_name(c->target)));
+	json_object_set_new(j, "activation_sites", json_string(bo_act_sites_name(c->sites)));
+	json_object_set_new(j, "p", str_or_null(p_text));
+	json_object_set_new(j, "blocks", str_or_null(blocks));
+	json_object_set_new(j, "block_p", str_or_null(block_p));
+	if (c->ci_target > 0) {
+		json_object_set_new(j, "ci_target", json_real(c->ci_target));
+		json_object_set_new(j, "min_trials", json_integer(c->min_trials));
+		json_object_set_new(j, "max_trials", json_integer(c->max_trials));
+	} else {
+		json_object_set_new(j, "trials", json_integer(c->trials));
+	}
+	json_object_set_new(j, "seed", json_integer((json_int_t)c->seed));
+	json_object_set_new(j, "bits", json_integer(c->bits));
+	json_object_set_new(j, "calib", json_integer(c->calib));
+	json_object_set_new(j, "limit", c->limit ? json_integer(c->limit) : json_null());
+	json_object_set_new(j, "batch", json_integer(c->batch));
+	json_object_set_new(j, "threads", json_integer(c->threads));
+	json_object_set_new(j, "energy_a", json_real(c->energy_a));
+	json_t *mean = json_array(), *sd = json_array();
+	for (int i = 0; i < c->norm.n; i++) {
+		json_array_append_new(mean, json_real(c->norm.mean[i]));
+		json_array_append_new(sd, json_real(c->norm.std[i]));
+	}
+	json_object_set_new(j, "mean", mean);
+	json_object_set_new(j, "std", sd);
+	return j;
+}
+
+static json_t *real_if(int has, double v)
+{
+	return has ? json_real(v) : json_null();
+}
+
+json_t *bo_sweep_report_json(const char *model, const char *dataset, json_t *config,
+			     const struct bo_sweep_result *r, const struct bo_report_ref *refs,
+			     int n_refs)
+{
+	json_t *j = json_object();
+	json_object_set_new(j, "model", json_string(model));
+	json_object_set_new(j, "dataset", json_string(dataset));
+	json_object_set_new(j, "config", config ? config : json_null());
+	json_object_set_new(j, "clean_accuracy", json_real(r->clean_accuracy));
+	json_object_set_new(j, "parameters", json_integer(r->parameters));
+	json_object_set_new(j, "activations", json_integer(r->activations));
+	json_t *ra = json_array();
+	for (int i = 0; i < n_refs; i++) {
+		json_t *e = json_object();
+		json_object_set_new(e, "model", json_string(refs[i].model));
+		json_object_set_new(e, "energy", json_real(refs[i].energy));
+		json_object_set_new(e, "accuracy", json_real(refs[i].accuracy));
+		json_array_append_new(ra, e);
+	}
+	json_object_set_new(j, "references", ra);
+	json_t *pts = json_array();
+	for (int i = 0; i < r->n_points; i++) {
+		const struct bo_point_result *p = &r->points[i];
+		int has = p->trials > 0;
+		json_t *e = json_object(), *acc = json_array(), *ci = json_null();
+		if (has) {
+			ci = json_array();
+			json_array_append_new(ci, json_real(p->summary.ci_lo));
+			json_array_append_new(ci, json_real(p->summary.ci_hi));
+		}
+		for (int t = 0; t < p->trials; t++)
+			json_array_append_new(acc, json_real(p->accuracy[t]));
+		json_object_set_new(e, "p", json_real(p->p));
+		json_object_set_new(e, "accuracy_mean", real_if(has, p->summary.mean));
+		json_object_set_new(e, "accuracy_std", real_if(has, p->summary.std));
+		json_object_set_new(e, "ci95", ci);
+		json_object_set_new(e, "trials", json_integer(p->trials));
+		json_object_set_new(e, "images", json_integer(p->images));
+		json_object_set_new(e, "eta", json_real(p->eta));
+		json_object_set_new(e, "energy", json_real(p->energy));
+		json_object_set_new(e, "energy_reduction",
+				    real_if(p->has_reduction, p->energy_reduction));
+		json_object_set_new(e, "trial_accuracies", acc);
+		json_array_append_new(pts, e);
+	}
+	json_object_set_new(j, "points", pts);
+	return j;
+}
+
+int bo_sweep_report_csv(FILE *f, const struct bo_sweep_result *r)
+{
+	fprintf(f, "p,accuracy_mean,accuracy_std,ci95_lo,ci95_hi,trials,images,eta,energy,"
+		   "energy_reduction\n");
+	for (int i = 0; i < r->n_points; i++) {
+		const struct bo_point_result *p = &r->points[i];
+		fprintf(f, "%.10g,", p->p);
+		if (p->trials > 0)
+			fprintf(f, "%.10g,%.10g,%.10g,%.10g,", p->summary.mean, p->summary.std,
+				p->summary.ci_lo, p->summary.ci_hi);
+		else
+			fprintf(f, ",,,,");
+		fprintf(f, "%d,%lld,%.10g,%.10g,", p->trials, (long long)p->images, p->eta,
+			p->energy);
+		if (p->has_reduction)
+			fprintf(f, "%.10g", p->energy_reduction);
+		fprintf(f, "\n");
+	}
+	return ferror(f) ? -1 : 0;
+}

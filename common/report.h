@@ -1,0 +1,44 @@
+/* Reports shared by the brownout CLI and brownoutd: the JSON and CSV of
+ * `brownout info` and `brownout sweep`, and the normalisation rule, so that
+ * the daemon's answers are the CLI's, byte for byte where they can be. */
+#ifndef BO_REPORT_H
+#define BO_REPORT_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include <brownout/brownout.h>
+
+/* Normalisation: mean/std lists ("0.5" or "0.5,0.4,0.3"; may be NULL) win
+ * over the model's metadata brownout.mean/brownout.std; else 0 and 1.
+ * Returns 0, or -1 with err filled. */
+int bo_norm_resolve(const struct bo_model *m, const char *mean, const char *std,
+		    struct bo_norm *norm, struct bo_error *err);
+
+/* `brownout info --json` of a model (without the "model" key), or NULL
+ * when out of memory. */
+json_t *bo_info_json(const struct bo_model *m, const struct bo_model_stats *st,
+		     enum bo_act_sites sites);
+
+/* The "config" object of a sweep report. p_text, blocks, block_p may be
+ * NULL (null in the JSON). */
+json_t *bo_sweep_config_json(const struct bo_sweep_config *c, const char *p_text,
+			     const char *blocks, const char *block_p);
+
+/* A reference of the iso-accuracy analysis, as reported. */
+struct bo_report_ref {
+	const char *model;
+	double energy, accuracy;
+};
+
+/* The sweep report: {"model", "dataset", "config" (consumed), "clean_accuracy",
+ * "parameters", "activations", "references", "points"}. A point with no
+ * trials yet (a running job) has null statistics. */
+json_t *bo_sweep_report_json(const char *model, const char *dataset, json_t *config,
+			     const struct bo_sweep_result *r, const struct bo_report_ref *refs,
+			     int n_refs);
+
+/* The CSV report, header line first. Returns 0 or -1 (write error). */
+int bo_sweep_report_csv(FILE *f, const struct bo_sweep_result *r);
+
+#endif

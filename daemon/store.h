@@ -1,0 +1,57 @@
+/* brownoutd: the SQLite store.
+ *
+ * One database file in WAL mode. Exactly one connection writes: it belongs
+ * to the writer thread, which runs every write as one BEGIN IMMEDIATE ...
+ * COMMIT transaction with synchronous=FULL, in the order they were
+ * submitted. Reads use a small pool of read-only connections, each call in
+ * its own read transaction (a consistent snapshot); WAL lets them run while
+ * the writer writes.
+ *
+ * Migrations are the files schema/NNN_name.sql, compiled into the binary;
+ * bo_store_open applies the ones newer than PRAGMA user_version in one
+ * transaction and refuses a database whose user_version is newer than the
+ * code knows. */
+#ifndef BROWNOUTD_STORE_H
+#define BROWNOUTD_STORE_H
+
+#include <sqlite3.h>
+
+#include <brownout/status.h>
+
+struct bo_store;
+
+/* A unit of work on one connection. Returns BO_OK to commit; anything else
+ * rolls the transaction back and is returned by the bo_store_* call. */
+typedef bo_status (*bo_store_fn)(sqlite3 *db, void *ctx, struct bo_error *err);
+
+/* Open (creating it and its directory's file if needed) and migrate.
+ * readers: size of the read pool (>= 1). */
+bo_status bo_store_open(const char *path, int readers, struct bo_store **out,
+			struct bo_error *err);
+/* Stops the writer thread after the writes already submitted. Accepts NULL. */
+void bo_store_close(struct bo_store *s);
+
+/* Run fn inside BEGIN IMMEDIATE ... COMMIT on the writer thread and wait for
+ * it. Safe from any thread except from inside another bo_store_* callback. */
+bo_status bo_store_write(struct bo_store *s, bo_store_fn fn, void *ctx, struct bo_error *err);
+/* Run fn inside BEGIN ... COMMIT on a read connection (blocks while all are
+ * busy). fn must not write. */
+bo_status bo_store_read(struct bo_store *s, bo_store_fn fn, void *ctx, struct bo_error *err);
+
+/* The newest migration this binary carries (its PRAGMA user_version). */
+int bo_store_schema_version(void);
+
+/* "ok", or the first line PRAGMA integrity_check reports, into buf. */
+bo_status bo_store_integrity(struct bo_store *s, char *buf, size_t size, struct bo_error *err);
+
+/* Helpers for callbacks: fill err from the connection's last error
+ * (status BO_EIO, or BO_ECONFLICT for a constraint violation, BO_EBUSY for
+ * SQLITE_BUSY) and return the status. */
+bo_status bo_store_fail(sqlite3 *db, struct bo_error *err, const char *what);
+/* Prepare, bind nothing, step once to completion: for DDL-like statements. */
+bo_status bo_store_exec(sqlite3 *db, const char *sql, struct bo_error *err);
+
+/* Current UTC time as RFC 3339 "2026-11-29T08:31:51Z" into buf (>= 21). */
+void bo_store_now(char *buf, size_t size);
+
+#endif
