@@ -1,5 +1,8 @@
 /* Reports shared by the CLI and the daemon (see report.h). */
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "report.h"
@@ -32,6 +35,43 @@ int bo_norm_resolve(const struct bo_model *m, const char *mean, const char *std,
 		norm->std[i] = sv[ns == 1 ? 0 : i];
 	}
 	return 0;
+}
+
+int bo_parse_p_list(const char *text, double *p, int *n, int max)
+{
+	char *end;
+	*n = 0;
+	if (strchr(text, ':')) {
+		double lo = strtod(text, &end);
+		if (*end != ':')
+			return -1;
+		double hi = strtod(end + 1, &end);
+		if (*end != ':')
+			return -1;
+		errno = 0;
+		long k = strtol(end + 1, &end, 10);
+		if (*end || errno || k < 1 || k > max || !(lo > 0 && hi >= lo && hi <= 1))
+			return -1;
+		for (long i = 0; i < k; i++)
+			p[i] = k == 1 ? lo : exp(log(lo) + (log(hi) - log(lo)) * (double)i / (double)(k - 1));
+		*n = (int)k;
+		return 0;
+	}
+	const char *s = text;
+	while (*s) {
+		if (*n == max)
+			return -1;
+		double v = strtod(s, &end);
+		if (end == s || !(v >= 0 && v <= 1))
+			return -1;
+		p[(*n)++] = v;
+		s = end;
+		if (*s == ',')
+			s++;
+		else if (*s)
+			return -1;
+	}
+	return *n ? 0 : -1;
 }
 
 static json_t *shape_json(const int64_t *d, int rank)

@@ -15,6 +15,11 @@
 int bo_norm_resolve(const struct bo_model *m, const char *mean, const char *std,
 		    struct bo_norm *norm, struct bo_error *err);
 
+/* Fault probabilities: "1e-3,1e-2" (values in [0, 1]) or "LO:HI:N" (N
+ * log-spaced values, 0 < LO <= HI <= 1), at most max of them, into p[].
+ * Returns 0, or -1 for text that is neither. */
+int bo_parse_p_list(const char *text, double *p, int *n, int max);
+
 /* `brownout info --json` of a model (without the "model" key), or NULL
  * when out of memory. */
 json_t *bo_info_json(const struct bo_model *m, const struct bo_model_stats *st,

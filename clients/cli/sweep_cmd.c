@@ -37,45 +37,6 @@ struct progress_state {
 	int tty;
 };
 
-/* "1e-3,1e-2" or "LO:HI:N" (N log-spaced values, LO > 0). */
-static int parse_p(const char *text, double *p, int *n)
-{
-	char *end;
-	*n = 0;
-	if (strchr(text, ':')) {
-		double lo = strtod(text, &end);
-		if (*end != ':')
-			return -1;
-		double hi = strtod(end + 1, &end);
-		if (*end != ':')
-			return -1;
-		long long k;
-		if (parse_long(end + 1, 1, MAX_POINTS, &k))
-			return -1;
-		if (!(lo > 0 && hi >= lo && hi <= 1))
-			return -1;
-		for (int i = 0; i < k; i++)
-			p[i] = k == 1 ? lo : exp(log(lo) + (log(hi) - log(lo)) * i / (double)(k - 1));
-		*n = (int)k;
-		return 0;
-	}
-	const char *s = text;
-	while (*s) {
-		if (*n == MAX_POINTS)
-			return -1;
-		double v = strtod(s, &end);
-		if (end == s || !(v >= 0 && v <= 1))
-			return -1;
-		p[(*n)++] = v;
-		s = end;
-		if (*s == ',')
-			s++;
-		else if (*s)
-			return -1;
-	}
-	return *n ? 0 : -1;
-}
-
 static int progress_cb(void *ctx, const struct bo_progress *pr)
 {
 	struct progress_state *ps = ctx;
@@ -256,7 +217,7 @@ static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calib
 	o->dataset = npos == 2 ? argv[optind + 1] : o->images;
 	if (!o->p_text)
 		return usage_error("%s", "--p is required (a list like 1e-3,1e-2 or LO:HI:N)");
-	if (parse_p(o->p_text, o->p, &c->n_p))
+	if (bo_parse_p_list(o->p_text, o->p, &c->n_p, MAX_POINTS))
 		return usage_error("--p '%s' is not a list of probabilities in [0,1] or LO:HI:N", o->p_text);
 	c->p = o->p;
 	if (o->json && o->csv)

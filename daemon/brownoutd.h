@@ -1,0 +1,197 @@
+/* brownoutd: what the daemon's parts share.
+ *
+ *   main.c    flags, configuration file, subcommands, signals
+ *   http.c    libmicrohttpd glue: requests, bodies, responses, static files
+ *   api.c     the /api/v1 handlers
+ *   jobs.c    sweep specs, jobs and their tasks, progress, results
+ *   pool.c    the local executor: a pool of worker threads running tasks
+ *   store.c   SQLite (store.h), auth.c tokens and hashes (auth.h)
+ *
+ * One struct bo_daemon is the context every part receives; there are no
+ * mutable globals. */
+#ifndef BROWNOUTD_H
+#define BROWNOUTD_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <brownout/brownout.h>
+
+#include "store.h"
+
+#define BO_VERSION "0.4.0"
+#define BO_MAX_ROOTS 16
+#define BO_JSON_BODY_MAX (1 << 20)    /* JSON request bodies */
+#define BO_MAX_POINTS 1024
+#define BO_MAX_REFS 32
+#define BO_TRIAL_CAP 10000
+
+/* ---- configuration ---- */
+
+struct bo_config {
+	char listen_host[64];     /* "127.0.0.1" */
+	int listen_port;          /* 8080; 0 = any free port */
+	char data_dir[1024];      /* "./var" */
+	char web_dir[1024];       /* "web" */
+	int workers;              /* default: number of cores */
+	int threads_per_worker;   /* default 1 */
+	int64_t upload_limit;     /* bytes, default 512 MiB */
+	int n_roots;
+	char roots[BO_MAX_ROOTS][1024]; /* allowed dataset roots (real paths) */
+	int public_read;
+	int http_threads;         /* libmicrohttpd's thread pool, default 4 */
+	int connection_timeout;   /* seconds, default 30 */
+	int per_ip_limit;         /* connections per IP, default 64 */
+	int queue_limit;          /* queued + running jobs, default 1000 */
+};
+
+void bo_config_defaults(struct bo_config *c);
+/* Read "key = value" lines (# comments); keys are the long flag names.
+ * Returns 0, or -1 with a message naming file and line in err. */
+int bo_config_file(struct bo_config *c, const char *path, struct bo_error *err);
+/* Apply one option (as from a flag or the file): 0, or -1 with err. */
+int bo_config_set(struct bo_config *c, const char *key, const char *value, struct bo_error *err);
+
+/* ---- executor: runs tasks; the local pool now, a cluster later ---- */
+
+struct bo_daemon;
+struct bo_executor_ops {
+	const char *name;
+	bo_status (*start)(void *impl, struct bo_daemon *d, struct bo_error *err);
+	void (*wake)(void *impl);                   /* new tasks were queued */
+	void (*cancel_job)(void *impl, int64_t job); /* stop its tasks in flight */
+	void (*stop)(void *impl);                   /* abandon tasks in flight, join */
+	void (*free)(void *impl);
+};
+struct bo_executor {
+	const struct bo_executor_ops *ops;
+	void *impl;
+};
+bo_status bo_pool_new(struct bo_executor *ex, struct bo_error *err);
+
+/* Live progress of jobs in flight, kept in memory (the store has the
+ * committed part). */
+struct bo_live {
+	pthread_mutex_t mu;
+	int n, cap;
+	struct bo_live_job {
+		int64_t job;
+		int64_t images_inflight; /* of tasks now running */
+		int64_t images_run;      /* since it started in this process */
+		double t_first;          /* when it first ran here */
+	} *jobs;
+};
+
+/* ---- the daemon ---- */
+
+struct bo_daemon {
+	struct bo_config cfg;
+	struct bo_store *store;
+	struct bo_executor exec;
+	struct bo_live live;
+	struct MHD_Daemon *mhd;
+	double started;           /* monotonic seconds */
+	atomic_int stopping;
+	atomic_llong requests[600];  /* by status code */
+	atomic_llong images_total;   /* images evaluated by workers */
+	const char *openapi;         /* docs/openapi.yaml, compiled in */
+	size_t openapi_len;
+};
+
+double bo_now(void); /* monotonic seconds */
+
+/* ---- HTTP (http.c) ---- */
+
+struct bo_req;
+struct bo_user;
+
+/* Start / stop the server. The bound port is written to *port. */
+bo_status bo_http_start(struct bo_daemon *d, int *port, struct bo_error *err);
+void bo_http_stop(struct bo_daemon *d);
+
+/* Request accessors for handlers. */
+const char *bo_req_method(const struct bo_req *r);
+const char *bo_req_query(const struct bo_req *r, const char *key);
+const char *bo_req_header(const struct bo_req *r, const char *key);
+const struct bo_user *bo_req_user(const struct bo_req *r);
+/* The body: JSON routes get it in memory (NUL-terminated), upload routes
+ * as files (see bo_req_upload). */
+const char *bo_req_body(const struct bo_req *r, size_t *len);
+/* An uploaded file: the raw body (field NULL) or a multipart field.
+ * Returns its temporary path (owned by the request; rename it to adopt it)
+ * and size/sha256, or NULL when absent. */
+const char *bo_req_upload(struct bo_req *r, const char *field, int64_t *size, const char **sha256);
+void bo_req_adopt(struct bo_req *r, const char *field); /* do not unlink it */
+
+/* Responses: each returns 0; the body is consumed. */
+int bo_reply_json(struct bo_req *r, int status, json_t *body);
+int bo_reply_text(struct bo_req *r, int status, const char *type, const char *text, size_t len);
+int bo_reply_error(struct bo_req *r, const struct bo_error *err);
+int bo_reply_fail(struct bo_req *r, bo_status st, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void bo_reply_header(struct bo_req *r, const char *name, const char *value);
+int bo_http_status(bo_status st);
+
+/* ---- API (api.c) ---- */
+
+/* Route a request under /api/v1 (path after the prefix, e.g. "/jobs/3"). */
+int bo_api_handle(struct bo_daemon *d, struct bo_req *r, const char *path);
+/* Does this request stream its body to files (uploads)? kind: 1 raw body,
+ * 2 multipart, 0 JSON in memory. */
+int bo_api_body_kind(const char *method, const char *path, const char *content_type);
+int bo_api_needs_auth(const struct bo_daemon *d, const char *method, const char *path);
+
+/* ---- jobs (jobs.c) ---- */
+
+/* A parsed, validated sweep spec (what POST /jobs takes). */
+struct bo_job_spec {
+	int64_t model, dataset;
+	enum bo_deviation deviation;
+	enum bo_target target;
+	enum bo_act_sites sites;
+	int n_p;
+	double p[BO_MAX_POINTS];
+	char *blocks, *block_p;      /* malloc'd or NULL */
+	int trials, min_trials, max_trials;
+	double ci_target;
+	uint64_t seed;
+	int bits;
+	int64_t calib, limit;
+	double energy_a;
+	int n_refs;
+	int64_t refs[BO_MAX_REFS];
+	int n_mean, n_std;
+	float mean[BO_MAX_CHANNELS], std[BO_MAX_CHANNELS];
+	int priority;
+};
+void bo_job_spec_release(struct bo_job_spec *s);
+/* Parse a JSON spec: unknown fields, types and ranges are errors naming
+ * the field. */
+bo_status bo_job_spec_parse(const json_t *j, struct bo_job_spec *s, struct bo_error *err);
+/* The spec as JSON, defaults filled in (stored and shown). */
+json_t *bo_job_spec_json(const struct bo_job_spec *s);
+/* Trials the first round of tasks covers for each point. */
+int bo_job_spec_first_trials(const struct bo_job_spec *s);
+
+/* Build the library's sweep configuration (pointers into spec / map /
+ * rules, which must outlive it); norm from the spec or the model file's
+ * metadata. Returns 0 or -1 with err. */
+int bo_job_sweep_config(const struct bo_job_spec *s, const struct bo_model *m,
+			const char *model_mean, const char *model_std,
+			const struct bo_block_map *map, const struct bo_block_rule *rules,
+			int n_rules, int threads, struct bo_sweep_config *c, struct bo_error *err);
+
+/* The job object of the API (progress included) from the store. */
+bo_status bo_job_get(struct bo_daemon *d, int64_t id, json_t **out, struct bo_error *err);
+/* results: JSON report, or CSV text when csv. */
+bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json, char **text,
+			 size_t *len, struct bo_error *err);
+
+/* live progress (pool.c updates it, jobs.c reads it) */
+void bo_live_add(struct bo_live *l, int64_t job, int64_t inflight_delta, int64_t run_delta);
+void bo_live_get(struct bo_live *l, int64_t job, int64_t *inflight, double *ips);
+void bo_live_drop(struct bo_live *l, int64_t job);
+
+#endif

@@ -1,0 +1,183 @@
+/* brownoutd configuration: defaults, "key = value" files, flags.
+ *
+ * Every key of the file is the long name of a flag (listen, data, workers,
+ * threads-per-worker, upload-limit, dataset-root, public-read, web,
+ * http-threads, connection-timeout, per-ip-limit, queue-limit), so the
+ * file and the command line say the same things; flags given after
+ * --config override the file. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "brownoutd.h"
+#include "common.h"
+
+void bo_config_defaults(struct bo_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->listen_host, sizeof(c->listen_host), "127.0.0.1");
+	c->listen_port = 8080;
+	snprintf(c->data_dir, sizeof(c->data_dir), "./var");
+	snprintf(c->web_dir, sizeof(c->web_dir), "web");
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	c->workers = n > 0 ? (int)n : 1;
+	c->threads_per_worker = 1;
+	c->upload_limit = (int64_t)512 << 20;
+	c->http_threads = 4;
+	c->connection_timeout = 30;
+	c->per_ip_limit = 64;
+	c->queue_limit = 1000;
+}
+
+static int int_value(const char *key, const char *v, long long lo, long long hi, long long *out,
+		     struct bo_error *err)
+{
+	char *end;
+	errno = 0;
+	long long x = strtoll(v, &end, 10);
+	/* sizes may carry a K, M or G suffix */
+	if (end != v && !errno && (*end == 'K' || *end == 'M' || *end == 'G') && !end[1]) {
+		int sh = *end == 'K' ? 10 : *end == 'M' ? 20 : 30;
+		if (x > (LLONG_MAX >> sh))
+			errno = ERANGE;
+		x <<= sh;
+		end++;
+	}
+	if (end == v || *end || errno || x < lo || x > hi) {
+		bo_fail(err, BO_EINVAL, "%s must be an integer in [%lld, %lld], not '%s'", key, lo, hi,
+			v);
+		snprintf(err->field, sizeof(err->field), "%s", key);
+		return -1;
+	}
+	*out = x;
+	return 0;
+}
+
+static int copy(char *dst, size_t size, const char *key, const char *v, struct bo_error *err)
+{
+	if (strlen(v) >= size) {
+		bo_fail(err, BO_EINVAL, "%s is too long", key);
+		return -1;
+	}
+	snprintf(dst, size, "%s", v);
+	return 0;
+}
+
+int bo_config_set(struct bo_config *c, const char *key, const char *v, struct bo_error *err)
+{
+	long long x;
+	if (!strcmp(key, "listen")) {
+		/* HOST:PORT, or :PORT, or PORT */
+		const char *colon = strrchr(v, ':');
+		const char *port = colon ? colon + 1 : v;
+		char host[64] = "127.0.0.1";
+		if (colon && colon > v) {
+			if ((size_t)(colon - v) >= sizeof(host))
+				return bo_fail(err, BO_EINVAL, "listen: host too long"), -1;
+			memcpy(host, v, (size_t)(colon - v));
+			host[colon - v] = 0;
+		}
+		if (int_value("listen port", port, 0, 65535, &x, err))
+			return -1;
+		snprintf(c->listen_host, sizeof(c->listen_host), "%s", host);
+		c->listen_port = (int)x;
+		return 0;
+	}
+	if (!strcmp(key, "data"))
+		return copy(c->data_dir, sizeof(c->data_dir), key, v, err);
+	if (!strcmp(key, "web"))
+		return copy(c->web_dir, sizeof(c->web_dir), key, v, err);
+	if (!strcmp(key, "dataset-root")) {
+		char real[PATH_MAX];
+		if (c->n_roots == BO_MAX_ROOTS)
+			return bo_fail(err, BO_ELIMIT, "at most %d dataset roots", BO_MAX_ROOTS), -1;
+		if (!realpath(v, real))
+			return bo_fail(err, BO_ENOENT, "dataset root '%s': %s", v, strerror(errno)),
+			       -1;
+		return copy(c->roots[c->n_roots++], sizeof(c->roots[0]), key, real, err);
+	}
+	if (!strcmp(key, "public-read")) {
+		if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes"))
+			c->public_read = 1;
+		else if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no"))
+			c->public_read = 0;
+		else
+			return bo_fail(err, BO_EINVAL, "public-read must be true or false"), -1;
+		return 0;
+	}
+	struct {
+		const char *key;
+		long long lo, hi;
+		int *i;
+		int64_t *l;
+	} ints[] = {
+		{ "workers", 1, 256, &c->workers, NULL },
+		{ "threads-per-worker", 1, 256, &c->threads_per_worker, NULL },
+		{ "http-threads", 1, 256, &c->http_threads, NULL },
+		{ "connection-timeout", 1, 3600, &c->connection_timeout, NULL },
+		{ "per-ip-limit", 1, 100000, &c->per_ip_limit, NULL },
+		{ "queue-limit", 1, 1000000, &c->queue_limit, NULL },
+		{ "upload-limit", 1024, (long long)1 << 40, NULL, &c->upload_limit },
+	};
+	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+		if (strcmp(key, ints[i].key))
+			continue;
+		if (int_value(key, v, ints[i].lo, ints[i].hi, &x, err))
+			return -1;
+		if (ints[i].i)
+			*ints[i].i = (int)x;
+		else
+			*ints[i].l = x;
+		return 0;
+	}
+	bo_fail(err, BO_EINVAL, "unknown option '%s'", key);
+	snprintf(err->field, sizeof(err->field), "%s", key);
+	return -1;
+}
+
+static char *trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	size_t n = strlen(s);
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
+		s[--n] = 0;
+	return s;
+}
+
+int bo_config_file(struct bo_config *c, const char *path, struct bo_error *err)
+{
+	FILE *f = fopen(path, "r");
+	char line[2048];
+	int n = 0, rc = 0;
+	if (!f) {
+		bo_fail(err, BO_ENOENT, "cannot open configuration %s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		n++;
+		char *s = trim(line);
+		if (!*s || *s == '#')
+			continue;
+		char *eq = strchr(s, '=');
+		if (!eq) {
+			bo_fail(err, BO_EMALFORMED, "%s:%d: expected 'key = value'", path, n);
+			rc = -1;
+			break;
+		}
+		*eq = 0;
+		char *key = trim(s), *val = trim(eq + 1);
+		if (bo_config_set(c, key, val, err)) {
+			char msg[BO_ERROR_TEXT];
+			snprintf(msg, sizeof(msg), "%s", err->text);
+			snprintf(err->text, sizeof(err->text), "%s:%d: %s", path, n, msg);
+			rc = -1;
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
