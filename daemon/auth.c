@@ -1,0 +1,298 @@
+/* brownoutd: SHA-256 (nettle), API tokens and users (see auth.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "auth.h"
+#include "common.h"
+
+#define TOKEN_BYTES 32
+#define NAME_MAX_LEN 64
+
+void bo_sha256_init(struct bo_sha256 *h)
+{
+	sha256_init(&h->ctx);
+}
+
+void bo_sha256_update(struct bo_sha256 *h, const void *data, size_t n)
+{
+	if (n)
+		sha256_update(&h->ctx, n, data);
+}
+
+void bo_sha256_hex(struct bo_sha256 *h, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t d[SHA256_DIGEST_SIZE];
+	sha256_digest(&h->ctx, sizeof(d), d);
+	for (size_t i = 0; i < sizeof(d); i++) {
+		out[2 * i] = hex[d[i] >> 4];
+		out[2 * i + 1] = hex[d[i] & 15];
+	}
+	out[2 * sizeof(d)] = 0;
+}
+
+void bo_sha256_hex_of(const void *data, size_t n, char out[65])
+{
+	struct bo_sha256 h;
+	bo_sha256_init(&h);
+	bo_sha256_update(&h, data, n);
+	bo_sha256_hex(&h, out);
+}
+
+/* base64url without padding; out gets 4 * n / 3 rounded up chars + NUL. */
+static void base64url(const unsigned char *in, size_t n, char *out)
+{
+	static const char abc[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	size_t o = 0;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16;
+		size_t left = n - i;
+		if (left > 1)
+			v |= (uint32_t)in[i + 1] << 8;
+		if (left > 2)
+			v |= in[i + 2];
+		out[o++] = abc[(v >> 18) & 63];
+		out[o++] = abc[(v >> 12) & 63];
+		if (left > 1)
+			out[o++] = abc[(v >> 6) & 63];
+		if (left > 2)
+			out[o++] = abc[v & 63];
+	}
+	out[o] = 0;
+}
+
+bo_status bo_token_new(char *out, size_t size, struct bo_error *err)
+{
+	bo_status rc = BO_OK;
+	unsigned char raw[TOKEN_BYTES];
+	size_t got = 0;
+	bo_error_clear(err);
+	if (!out || size < BO_TOKEN_SIZE) {
+		rc = bo_fail(err, BO_EINVAL, "a token needs a buffer of %d bytes", BO_TOKEN_SIZE);
+		goto out;
+	}
+	out[0] = 0;
+	while (rc == BO_OK && got < sizeof(raw)) {
+		ssize_t k = getrandom(raw + got, sizeof(raw) - got, 0);
+		if (k > 0)
+			got += (size_t)k;
+		else if (k < 0 && errno != EINTR)
+			rc = bo_fail(err, BO_EIO, "getrandom: %s", strerror(errno));
+	}
+	if (rc == BO_OK) {
+		memcpy(out, "bo_", 3);
+		base64url(raw, sizeof(raw), out + 3);
+	}
+out:
+	explicit_bzero(raw, sizeof(raw));
+	return rc;
+}
+
+int bo_user_name_ok(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+	int ok = n >= 1 && n <= NAME_MAX_LEN;
+	for (size_t i = 0; ok && i < n; i++) {
+		char c = name[i];
+		ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		     c == '_' || c == '.' || c == '-';
+	}
+	return ok;
+}
+
+/* ---- in the store ---- */
+
+struct token_req {
+	const char *name;
+	int admin;
+	int create_user; /* 1: bo_user_add; 0: bo_token_create */
+	char hash[65];
+};
+
+/* The id of user `name`, or 0 when there is none. */
+static bo_status find_user(sqlite3 *db, const char *name, int64_t *id, struct bo_error *err)
+{
+	bo_status rc = BO_OK;
+	sqlite3_stmt *st = NULL;
+	int k;
+	*id = 0;
+	if (sqlite3_prepare_v2(db, "SELECT id FROM users WHERE name = ?1", -1, &st, NULL) !=
+		    SQLITE_OK ||
+	    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK) {
+		rc = bo_store_fail(db, err, "look up user");
+		goto out;
+	}
+	k = sqlite3_step(st);
+	if (k == SQLITE_ROW)
+		*id = sqlite3_column_int64(st, 0);
+	else if (k != SQLITE_DONE)
+		rc = bo_store_fail(db, err, "look up user");
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static bo_status insert_user(sqlite3 *db, const char *name, int admin, const char *now,
+			     int64_t *id, struct bo_error *err)
+{
+	bo_status rc = BO_OK;
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db,
+			       "INSERT INTO users (name, is_admin, created_at) VALUES (?1, ?2, ?3)",
+			       -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 2, admin ? 1 : 0) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_DONE) {
+		rc = bo_store_fail(db, err, "add user");
+		goto out;
+	}
+	*id = sqlite3_last_insert_rowid(db);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static bo_status insert_token(sqlite3 *db, int64_t uid, const char *hash, const char *now,
+			      struct bo_error *err)
+{
+	bo_status rc = BO_OK;
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db,
+			       "INSERT INTO tokens (user_id, hash, created_at) VALUES (?1, ?2, ?3)",
+			       -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 1, uid) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		rc = bo_store_fail(db, err, "add token");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static bo_status token_cb(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct token_req *r = ctx;
+	char now[32];
+	int64_t uid = 0;
+	bo_store_now(now, sizeof(now));
+	bo_status rc = find_user(db, r->name, &uid, err);
+	if (rc)
+		goto out;
+	if (r->create_user && uid) {
+		rc = bo_fail(err, BO_ECONFLICT, "user %s exists", r->name);
+		goto out;
+	}
+	if (!r->create_user && !uid) {
+		rc = bo_fail(err, BO_ENOENT, "no user %s", r->name);
+		goto out;
+	}
+	if (r->create_user)
+		rc = insert_user(db, r->name, r->admin, now, &uid, err);
+	if (rc == BO_OK)
+		rc = insert_token(db, uid, r->hash, now, err);
+out:
+	return rc;
+}
+
+/* The common part of bo_user_add and bo_token_create. */
+static bo_status make_token(struct bo_store *s, struct token_req *r, char *token_out,
+			    size_t size, struct bo_error *err)
+{
+	bo_status rc = BO_OK;
+	char token[BO_TOKEN_SIZE];
+	bo_error_clear(err);
+	if (!token_out || size < BO_TOKEN_SIZE) {
+		rc = bo_fail(err, BO_EINVAL, "a token needs a buffer of %d bytes", BO_TOKEN_SIZE);
+		goto out;
+	}
+	token_out[0] = 0;
+	if (!bo_user_name_ok(r->name)) {
+		rc = bo_fail(err, BO_EINVAL, "a user name is 1 to %d of A-Z a-z 0-9 _ . -",
+			     NAME_MAX_LEN);
+		bo_error_where(err, NULL, NULL, NULL, "name");
+		goto out;
+	}
+	rc = bo_token_new(token, sizeof(token), err);
+	if (rc)
+		goto out;
+	bo_sha256_hex_of(token, strlen(token), r->hash);
+	rc = bo_store_write(s, token_cb, r, err);
+	if (rc == BO_OK)
+		memcpy(token_out, token, sizeof(token));
+out:
+	explicit_bzero(token, sizeof(token));
+	return rc;
+}
+
+bo_status bo_user_add(struct bo_store *s, const char *name, int admin, char *token_out,
+		      size_t size, struct bo_error *err)
+{
+	struct token_req r = {.name = name, .admin = admin, .create_user = 1};
+	return make_token(s, &r, token_out, size, err);
+}
+
+bo_status bo_token_create(struct bo_store *s, const char *name, char *token_out, size_t size,
+			  struct bo_error *err)
+{
+	struct token_req r = {.name = name, .create_user = 0};
+	return make_token(s, &r, token_out, size, err);
+}
+
+struct auth_req {
+	const char *hash;
+	struct bo_user *user;
+};
+
+static bo_status auth_cb(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct auth_req *r = ctx;
+	bo_status rc = BO_OK;
+	sqlite3_stmt *st = NULL;
+	int k;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT u.id, u.name, u.is_admin FROM tokens t "
+			       "JOIN users u ON u.id = t.user_id WHERE t.hash = ?1",
+			       -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 1, r->hash, -1, SQLITE_STATIC) != SQLITE_OK) {
+		rc = bo_store_fail(db, err, "check token");
+		goto out;
+	}
+	k = sqlite3_step(st);
+	if (k == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+		r->user->id = sqlite3_column_int64(st, 0);
+		snprintf(r->user->name, sizeof(r->user->name), "%s", name ? name : "");
+		r->user->admin = sqlite3_column_int(st, 2) != 0;
+	} else if (k == SQLITE_DONE) {
+		rc = bo_fail(err, BO_EAUTH, "invalid token");
+	} else {
+		rc = bo_store_fail(db, err, "check token");
+	}
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+bo_status bo_auth_check(struct bo_store *s, const char *token, struct bo_user *out,
+			struct bo_error *err)
+{
+	bo_status rc = BO_OK;
+	char hash[65];
+	struct auth_req r = {hash, out};
+	bo_error_clear(err);
+	if (out)
+		memset(out, 0, sizeof(*out));
+	if (!out) {
+		rc = bo_fail(err, BO_EINVAL, "bo_auth_check: no user to fill");
+	} else if (!token || !*token) {
+		rc = bo_fail(err, BO_EAUTH, "missing token");
+	} else {
+		bo_sha256_hex_of(token, strlen(token), hash);
+		rc = bo_store_read(s, auth_cb, &r, err);
+	}
+	return rc;
+}

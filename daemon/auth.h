@@ -1,0 +1,56 @@
+/* brownoutd: SHA-256, API tokens and users.
+ *
+ * A token is "bo_" followed by 43 base64url characters (32 random bytes).
+ * The database stores only the SHA-256 (lowercase hex) of the whole token
+ * string; the token itself is shown once, when it is made. */
+#ifndef BROWNOUTD_AUTH_H
+#define BROWNOUTD_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nettle/sha2.h>
+
+#include <brownout/status.h>
+
+#include "store.h"
+
+struct bo_sha256 {
+	struct sha256_ctx ctx;
+};
+
+void bo_sha256_init(struct bo_sha256 *h);
+void bo_sha256_update(struct bo_sha256 *h, const void *data, size_t n);
+/* Finish: the digest as 64 lowercase hex digits and a NUL. */
+void bo_sha256_hex(struct bo_sha256 *h, char out[65]);
+void bo_sha256_hex_of(const void *data, size_t n, char out[65]);
+
+/* Bytes a token needs, its NUL included. */
+#define BO_TOKEN_SIZE 47
+
+/* A fresh random token into out (size >= BO_TOKEN_SIZE). */
+bo_status bo_token_new(char *out, size_t size, struct bo_error *err);
+
+/* 1 if name is a valid user name: [A-Za-z0-9_.-]{1,64}. */
+int bo_user_name_ok(const char *name);
+
+/* Create user `name` (admin: nonzero for an administrator) and a first
+ * token for it, into token_out (size >= BO_TOKEN_SIZE). BO_EINVAL (field
+ * "name") for an invalid name, BO_ECONFLICT if the name is taken. */
+bo_status bo_user_add(struct bo_store *s, const char *name, int admin, char *token_out,
+		      size_t size, struct bo_error *err);
+/* A further token for the existing user `name`; BO_ENOENT if there is none. */
+bo_status bo_token_create(struct bo_store *s, const char *name, char *token_out, size_t size,
+			  struct bo_error *err);
+
+struct bo_user {
+	int64_t id;
+	char name[65];
+	int admin;
+};
+
+/* The user a token belongs to; BO_EAUTH "invalid token" if none. */
+bo_status bo_auth_check(struct bo_store *s, const char *token, struct bo_user *out,
+			struct bo_error *err);
+
+#endif
