@@ -21,7 +21,6 @@
 
 #include "store.h"
 
-#define BO_VERSION "0.4.0"
 #define BO_MAX_ROOTS 16
 #define BO_JSON_BODY_MAX (1 << 20)    /* JSON request bodies */
 #define BO_MAX_POINTS 1024
@@ -142,6 +141,22 @@ int bo_api_handle(struct bo_daemon *d, struct bo_req *r, const char *path);
  * 2 multipart, 0 JSON in memory. */
 int bo_api_body_kind(const char *method, const char *path, const char *content_type);
 int bo_api_needs_auth(const struct bo_daemon *d, const char *method, const char *path);
+
+/* ---- stored models and datasets (jobs.c) ---- */
+
+/* A dataset as the store describes it. Upload paths are relative to the
+ * data directory. */
+struct bo_dataset_ref {
+	char source[8];       /* "upload" | "path" */
+	char format[8];       /* idx | cifar | npy | auto */
+	char path[1024];
+	char labels[1024];    /* "" when none */
+	char split[8];        /* test | train */
+};
+bo_status bo_dataset_ref_open(const struct bo_daemon *d, const struct bo_dataset_ref *r,
+			      struct bo_dataset **out, struct bo_error *err);
+/* data_dir + "/" + rel into buf. */
+void bo_data_path(const struct bo_daemon *d, const char *rel, char *buf, size_t size);
 
 /* ---- jobs (jobs.c) ---- */
 

@@ -173,7 +173,7 @@ int bo_config_file(struct bo_config *c, const char *path, struct bo_error *err)
 		if (bo_config_set(c, key, val, err)) {
 			char msg[BO_ERROR_TEXT];
 			snprintf(msg, sizeof(msg), "%s", err->text);
-			snprintf(err->text, sizeof(err->text), "%s:%d: %s", path, n, msg);
+			snprintf(err->text, sizeof(err->text), "%.100s:%d: %.200s", path, n, msg);
 			rc = -1;
 			break;
 		}

@@ -10,6 +10,6 @@
 #include <brownout/fault.h>
 #include <brownout/sweep.h>
 
-#define BO_VERSION "0.1.0"
+#define BO_VERSION "0.4.0"
 
 #endif

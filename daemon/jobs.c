@@ -1,0 +1,802 @@
+/* brownoutd jobs: sweep specs, the job object, progress and results.
+ *
+ * A job is a sweep spec (what `brownout sweep` takes) stored as normalised
+ * JSON. It is split into tasks, one point x one range of trials each (and
+ * one task per reference model), which the executor runs; every finished
+ * task commits its per-trial counts to `results`. Everything the API shows
+ * is computed from those rows with the library's own functions
+ * (bo_summarize, bo_sweep_point_done, bo_frontier_*), and reported by the
+ * same code as the CLI's (common/report.c), which is why a job's results
+ * equal `brownout sweep`'s for the same spec and seed: trials are
+ * deterministic in (seed, point, trial), whoever runs them and in which
+ * order. Adaptive trials run ahead in rounds; the report keeps the first n
+ * trials at which the stopping rule holds, exactly where bo_sweep_run
+ * stops. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "brownoutd.h"
+#include "common.h"
+#include "report.h"
+
+void bo_job_spec_release(struct bo_job_spec *s)
+{
+	if (s) {
+		free(s->blocks);
+		free(s->block_p);
+		s->blocks = s->block_p = NULL;
+	}
+}
+
+static bo_status field_fail(struct bo_error *err, bo_status st, const char *field, const char *fmt,
+			    const char *a)
+{
+	bo_fail(err, st, fmt, a);
+	snprintf(err->field, sizeof(err->field), "%s", field);
+	return st;
+}
+
+static bo_status get_int(const json_t *v, const char *key, long long lo, long long hi,
+			 long long *out, struct bo_error *err)
+{
+	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "%%s must be an integer in [%lld, %lld]", lo, hi);
+		return field_fail(err, BO_EINVAL, key, msg, key);
+	}
+	*out = json_integer_value(v);
+	return BO_OK;
+}
+
+static bo_status get_num(const json_t *v, const char *key, double lo, double hi, double *out,
+			 struct bo_error *err)
+{
+	if (!json_is_number(v) || !(json_number_value(v) >= lo && json_number_value(v) <= hi)) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "%%s must be a number in [%g, %g]", lo, hi);
+		return field_fail(err, BO_EINVAL, key, msg, key);
+	}
+	*out = json_number_value(v);
+	return BO_OK;
+}
+
+static bo_status get_str(const json_t *v, const char *key, size_t max, char **out,
+			 struct bo_error *err)
+{
+	if (json_is_null(v))
+		return BO_OK;
+	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > max)
+		return field_fail(err, BO_EINVAL, key, "%s must be a non-empty string or null", key);
+	if (!(*out = strdup(json_string_value(v))))
+		return bo_fail(err, BO_ENOMEM, "out of memory");
+	return BO_OK;
+}
+
+static bo_status get_floats(const json_t *v, const char *key, float *out, int *n,
+			    struct bo_error *err)
+{
+	if (json_is_null(v))
+		return BO_OK;
+	if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > BO_MAX_CHANNELS)
+		return field_fail(err, BO_EINVAL, key, "%s must be an array of 1 to 16 numbers", key);
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		const json_t *x = json_array_get(v, i);
+		if (!json_is_number(x) || !isfinite(json_number_value(x)))
+			return field_fail(err, BO_EINVAL, key, "%s must hold numbers", key);
+		out[i] = (float)json_number_value(x);
+	}
+	*n = (int)json_array_size(v);
+	return BO_OK;
+}
+
+static bo_status get_enum(const json_t *v, const char *key, const char *const *names, int n,
+			  int *out, struct bo_error *err)
+{
+	if (json_is_string(v))
+		for (int i = 0; i < n; i++)
+			if (!strcmp(json_string_value(v), names[i])) {
+				*out = i;
+				return BO_OK;
+			}
+	char msg[200];
+	int k = snprintf(msg, sizeof(msg), "%%s must be one of");
+	for (int i = 0; i < n && k > 0 && (size_t)k < sizeof(msg); i++)
+		k += snprintf(msg + k, sizeof(msg) - (size_t)k, " %s", names[i]);
+	return field_fail(err, BO_EINVAL, key, msg, key);
+}
+
+bo_status bo_job_spec_parse(const json_t *j, struct bo_job_spec *s, struct bo_error *err)
+{
+	static const char *const devs[] = { "bm", "erasure" };
+	static const char *const targets[] = { "weights", "activations", "both" };
+	static const char *const sites[] = { "relu", "conv-inputs" };
+	bo_status rc = BO_OK;
+	int has_model = 0, has_dataset = 0, has_p = 0, has_trials = 0;
+	memset(s, 0, sizeof(*s));
+	s->deviation = BO_DEV_BM;
+	s->target = BO_TARGET_BOTH;
+	s->sites = BO_SITES_RELU;
+	s->trials = 5;
+	s->min_trials = 3;
+	s->max_trials = 100;
+	s->seed = 1;
+	s->bits = 8;
+	s->calib = 256;
+	s->energy_a = BO_ENERGY_A;
+	if (!json_is_object(j))
+		return field_fail(err, BO_EINVAL, "", "the sweep spec must be a JSON object%s", "");
+	const char *key;
+	json_t *v;
+	json_object_foreach((json_t *)j, key, v) {
+		long long x = 0;
+		int e = 0;
+		if (!strcmp(key, "model")) {
+			rc = get_int(v, key, 1, INT64_MAX, &x, err);
+			s->model = x;
+			has_model = 1;
+		} else if (!strcmp(key, "dataset")) {
+			rc = get_int(v, key, 1, INT64_MAX, &x, err);
+			s->dataset = x;
+			has_dataset = 1;
+		} else if (!strcmp(key, "deviation")) {
+			rc = get_enum(v, key, devs, 2, &e, err);
+			s->deviation = e ? BO_DEV_ERASURE : BO_DEV_BM;
+		} else if (!strcmp(key, "target")) {
+			rc = get_enum(v, key, targets, 3, &e, err);
+			s->target = e == 0 ? BO_TARGET_WEIGHTS :
+				    e == 1 ? BO_TARGET_ACTIVATIONS : BO_TARGET_BOTH;
+		} else if (!strcmp(key, "activation_sites")) {
+			rc = get_enum(v, key, sites, 2, &e, err);
+			s->sites = e ? BO_SITES_CONV_INPUTS : BO_SITES_RELU;
+		} else if (!strcmp(key, "p")) {
+			has_p = 1;
+			if (json_is_string(v)) {
+				if (bo_parse_p_list(json_string_value(v), s->p, &s->n_p, BO_MAX_POINTS))
+					rc = field_fail(err, BO_EINVAL, key,
+							"p must be numbers in [0, 1] or \"LO:HI:N\" "
+							"(0 < LO <= HI <= 1, N <= 1024), not '%s'",
+							json_string_value(v));
+			} else if (json_is_array(v) && json_array_size(v) >= 1 &&
+				   json_array_size(v) <= BO_MAX_POINTS) {
+				for (size_t i = 0; i < json_array_size(v) && !rc; i++) {
+					double p = 0;
+					rc = get_num(json_array_get(v, i), key, 0, 1, &p, err);
+					s->p[s->n_p++] = p;
+				}
+			} else {
+				rc = field_fail(err, BO_EINVAL, key,
+						"%s must be an array of 1 to 1024 probabilities or "
+						"\"LO:HI:N\"", key);
+			}
+		} else if (!strcmp(key, "blocks")) {
+			rc = get_str(v, key, 4096, &s->blocks, err);
+			if (!rc && s->blocks && s->blocks[0] == '@')
+				rc = field_fail(err, BO_EINVAL, key,
+						"%s: @file maps are for the CLI; send the map itself",
+						key);
+		} else if (!strcmp(key, "block_p")) {
+			rc = get_str(v, key, 4096, &s->block_p, err);
+		} else if (!strcmp(key, "trials")) {
+			rc = get_int(v, key, 1, BO_TRIAL_CAP, &x, err);
+			s->trials = (int)x;
+			has_trials = 1;
+		} else if (!strcmp(key, "ci_target")) {
+			if (!json_is_null(v))
+				rc = get_num(v, key, 1e-9, 1, &s->ci_target, err);
+		} else if (!strcmp(key, "min_trials")) {
+			rc = get_int(v, key, 2, BO_TRIAL_CAP, &x, err);
+			s->min_trials = (int)x;
+		} else if (!strcmp(key, "max_trials")) {
+			rc = get_int(v, key, 2, BO_TRIAL_CAP, &x, err);
+			s->max_trials = (int)x;
+		} else if (!strcmp(key, "seed")) {
+			rc = get_int(v, key, 0, INT64_MAX, &x, err);
+			s->seed = (uint64_t)x;
+		} else if (!strcmp(key, "bits")) {
+			rc = get_int(v, key, 2, 16, &x, err);
+			s->bits = (int)x;
+		} else if (!strcmp(key, "calib")) {
+			rc = get_int(v, key, 1, 1 << 24, &x, err);
+			s->calib = x;
+		} else if (!strcmp(key, "limit")) {
+			rc = get_int(v, key, 0, INT64_MAX, &x, err);
+			s->limit = x;
+		} else if (!strcmp(key, "energy_a")) {
+			rc = get_num(v, key, 1e-6, 1e6, &s->energy_a, err);
+		} else if (!strcmp(key, "references")) {
+			if (!json_is_array(v) || json_array_size(v) > BO_MAX_REFS) {
+				rc = field_fail(err, BO_EINVAL, key,
+						"%s must be an array of at most 32 model ids", key);
+			} else {
+				for (size_t i = 0; i < json_array_size(v) && !rc; i++) {
+					rc = get_int(json_array_get(v, i), key, 1, INT64_MAX, &x, err);
+					s->refs[s->n_refs++] = x;
+				}
+			}
+		} else if (!strcmp(key, "mean")) {
+			rc = get_floats(v, key, s->mean, &s->n_mean, err);
+		} else if (!strcmp(key, "std")) {
+			rc = get_floats(v, key, s->std, &s->n_std, err);
+			for (int i = 0; i < s->n_std && !rc; i++)
+				if (!(s->std[i] > 0))
+					rc = field_fail(err, BO_EINVAL, key, "%s must be positive", key);
+		} else if (!strcmp(key, "priority")) {
+			rc = get_int(v, key, -10, 10, &x, err);
+			s->priority = (int)x;
+		} else {
+			rc = field_fail(err, BO_EINVAL, key, "unknown field '%s'", key);
+		}
+		if (rc)
+			goto out;
+	}
+	if (!has_model)
+		rc = field_fail(err, BO_EINVAL, "model", "missing field '%s'", "model");
+	else if (!has_dataset)
+		rc = field_fail(err, BO_EINVAL, "dataset", "missing field '%s'", "dataset");
+	else if (!has_p)
+		rc = field_fail(err, BO_EINVAL, "p", "missing field '%s'", "p");
+	else if (s->ci_target > 0 && has_trials)
+		rc = field_fail(err, BO_EINVAL, "trials",
+				"give trials or ci_target, not both%s", "");
+	else if (s->ci_target > 0 && s->min_trials > s->max_trials)
+		rc = field_fail(err, BO_EINVAL, "min_trials", "%s must be <= max_trials",
+				"min_trials");
+	else if ((s->n_mean && s->n_std && s->n_mean != s->n_std && s->n_mean != 1 &&
+		  s->n_std != 1))
+		rc = field_fail(err, BO_EINVAL, "std", "mean and std have different lengths%s", "");
+	if (!rc && s->block_p) {
+		struct bo_block_rule *rules = NULL;
+		int n = 0;
+		if ((rc = bo_block_rules_parse(s->block_p, &rules, &n, err)))
+			snprintf(err->field, sizeof(err->field), "block_p");
+		free(rules);
+	}
+	if (!rc && s->blocks) {
+		struct bo_block_map *map = NULL;
+		if ((rc = bo_block_map_parse(s->blocks, &map, err)))
+			snprintf(err->field, sizeof(err->field), "blocks");
+		bo_block_map_free(map);
+	}
+out:
+	if (rc)
+		bo_job_spec_release(s);
+	return rc;
+}
+
+static json_t *floats_json(const float *v, int n)
+{
+	if (!n)
+		return json_null();
+	json_t *a = json_array();
+	for (int i = 0; i < n; i++)
+		json_array_append_new(a, json_real(v[i]));
+	return a;
+}
+
+json_t *bo_job_spec_json(const struct bo_job_spec *s)
+{
+	json_t *j = json_object(), *p = json_array(), *refs = json_array();
+	json_object_set_new(j, "model", json_integer(s->model));
+	json_object_set_new(j, "dataset", json_integer(s->dataset));
+	json_object_set_new(j, "deviation", json_string(bo_deviation_name(s->deviation)));
+	json_object_set_new(j, "target", json_string(bo_target_name(s->target)));
+	json_object_set_new(j, "activation_sites", json_string(bo_act_sites_name(s->sites)));
+	for (int i = 0; i < s->n_p; i++)
+		json_array_append_new(p, json_real(s->p[i]));
+	json_object_set_new(j, "p", p);
+	json_object_set_new(j, "blocks", s->blocks ? json_string(s->blocks) : json_null());
+	json_object_set_new(j, "block_p", s->block_p ? json_string(s->block_p) : json_null());
+	json_object_set_new(j, "trials", json_integer(s->trials));
+	json_object_set_new(j, "ci_target", s->ci_target > 0 ? json_real(s->ci_target) : json_null());
+	json_object_set_new(j, "min_trials", json_integer(s->min_trials));
+	json_object_set_new(j, "max_trials", json_integer(s->max_trials));
+	json_object_set_new(j, "seed", json_integer((json_int_t)s->seed));
+	json_object_set_new(j, "bits", json_integer(s->bits));
+	json_object_set_new(j, "calib", json_integer(s->calib));
+	json_object_set_new(j, "limit", json_integer(s->limit));
+	json_object_set_new(j, "energy_a", json_real(s->energy_a));
+	for (int i = 0; i < s->n_refs; i++)
+		json_array_append_new(refs, json_integer(s->refs[i]));
+	json_object_set_new(j, "references", refs);
+	json_object_set_new(j, "mean", floats_json(s->mean, s->n_mean));
+	json_object_set_new(j, "std", floats_json(s->std, s->n_std));
+	json_object_set_new(j, "priority", json_integer(s->priority));
+	return j;
+}
+
+int bo_job_spec_first_trials(const struct bo_job_spec *s)
+{
+	return s->ci_target > 0 ? s->min_trials : s->trials;
+}
+
+/* "0.5,0.25" from floats, for bo_norm_resolve. */
+static void floats_text(const float *v, int n, char *buf, size_t size)
+{
+	size_t k = 0;
+	buf[0] = 0;
+	for (int i = 0; i < n && k < size; i++)
+		k += (size_t)snprintf(buf + k, size - k, "%s%.9g", i ? "," : "", (double)v[i]);
+}
+
+int bo_job_sweep_config(const struct bo_job_spec *s, const struct bo_model *m,
+			const char *model_mean, const char *model_std,
+			const struct bo_block_map *map, const struct bo_block_rule *rules,
+			int n_rules, int threads, struct bo_sweep_config *c, struct bo_error *err)
+{
+	char mean[256], std[256];
+	floats_text(s->mean, s->n_mean, mean, sizeof(mean));
+	floats_text(s->std, s->n_std, std, sizeof(std));
+	memset(c, 0, sizeof(*c));
+	c->deviation = s->deviation;
+	c->target = s->target;
+	c->sites = s->sites;
+	c->p = s->p;
+	c->n_p = s->n_p;
+	c->rules = rules;
+	c->n_rules = n_rules;
+	c->blocks = map;
+	c->seed = s->seed;
+	c->bits = s->bits;
+	c->calib = s->calib;
+	c->limit = s->limit;
+	c->batch = 64;
+	c->threads = threads;
+	c->energy_a = s->energy_a;
+	c->trials = s->trials;
+	c->ci_target = s->ci_target;
+	c->min_trials = s->min_trials;
+	c->max_trials = s->max_trials;
+	return bo_norm_resolve(m, s->n_mean ? mean : model_mean, s->n_std ? std : model_std,
+			       &c->norm, err);
+}
+
+/* ---- stored models and datasets ---- */
+
+void bo_data_path(const struct bo_daemon *d, const char *rel, char *buf, size_t size)
+{
+	if (rel[0] == '/')
+		snprintf(buf, size, "%s", rel);
+	else
+		snprintf(buf, size, "%s/%s", d->cfg.data_dir, rel);
+}
+
+bo_status bo_dataset_ref_open(const struct bo_daemon *d, const struct bo_dataset_ref *r,
+			      struct bo_dataset **out, struct bo_error *err)
+{
+	char path[2048], labels[2048] = "";
+	enum bo_dataset_format f = !strcmp(r->format, "idx")   ? BO_DATASET_IDX :
+				   !strcmp(r->format, "cifar") ? BO_DATASET_CIFAR10 :
+				   !strcmp(r->format, "npy")   ? BO_DATASET_NPY :
+								 BO_DATASET_AUTO;
+	int upload = !strcmp(r->source, "upload");
+	if (upload) {
+		bo_data_path(d, r->path, path, sizeof(path));
+		if (r->labels[0])
+			bo_data_path(d, r->labels, labels, sizeof(labels));
+	} else {
+		snprintf(path, sizeof(path), "%s", r->path);
+		snprintf(labels, sizeof(labels), "%s", r->labels);
+	}
+	if (!strcmp(r->format, "dir"))
+		return bo_dataset_open_dir(path, strcmp(r->split, "train") ? BO_SPLIT_TEST :
+									     BO_SPLIT_TRAIN,
+					   NULL, out, err);
+	return bo_dataset_open_files(path, labels[0] ? labels : NULL, f, NULL, out, err);
+}
+
+/* ---- reading jobs back ---- */
+
+static json_t *col_text_or_null(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	return t ? json_string((const char *)t) : json_null();
+}
+
+struct job_read {
+	int64_t id;
+	json_t *job;        /* out */
+	/* for results */
+	json_t *spec;
+	char state[16];
+	int64_t images_per_trial;
+	int has_clean;
+	double clean_accuracy;
+	int64_t parameters, activations;
+	json_t *point_info;
+	char model_name[256], dataset_name[256];
+	/* results[point][trial] = correct, -1 missing */
+	int n_points;
+	int64_t **correct;      /* per point, trial_cap of them */
+	int trial_cap;
+	int n_refs, refs_ready;
+	struct bo_ref_point refs[BO_MAX_REFS];
+	char ref_names[BO_MAX_REFS][256];
+	/* progress */
+	int64_t trials_total, trials_done, points_done;
+};
+
+static bo_status read_job_row(sqlite3 *db, struct job_read *jr, struct bo_error *err)
+{
+	static const char sql[] =
+		"SELECT j.id, u.name, j.model_id, m.name, j.dataset_id, d.name, j.state, j.priority,"
+		" j.spec, j.created_at, j.started_at, j.finished_at, j.error, j.clean_accuracy,"
+		" j.images_per_trial, j.parameters, j.activations, j.point_info"
+		" FROM jobs j JOIN users u ON u.id = j.owner_id JOIN models m ON m.id = j.model_id"
+		" JOIN datasets d ON d.id = j.dataset_id WHERE j.id = ?";
+	sqlite3_stmt *st = NULL;
+	bo_status rc = BO_OK;
+	json_error_t je;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "reading a job");
+	sqlite3_bind_int64(st, 1, jr->id);
+	int s = sqlite3_step(st);
+	if (s == SQLITE_DONE) {
+		rc = bo_fail(err, BO_ENOENT, "no job %lld", (long long)jr->id);
+		goto out;
+	}
+	if (s != SQLITE_ROW) {
+		rc = bo_store_fail(db, err, "reading a job");
+		goto out;
+	}
+	jr->spec = json_loads((const char *)sqlite3_column_text(st, 8), 0, &je);
+	if (!jr->spec) {
+		rc = bo_fail(err, BO_EINTERNAL, "job %lld: stored spec unreadable", (long long)jr->id);
+		goto out;
+	}
+	snprintf(jr->state, sizeof(jr->state), "%s", (const char *)sqlite3_column_text(st, 6));
+	snprintf(jr->model_name, sizeof(jr->model_name), "%s", sqlite3_column_text(st, 3));
+	snprintf(jr->dataset_name, sizeof(jr->dataset_name), "%s", sqlite3_column_text(st, 5));
+	jr->has_clean = sqlite3_column_type(st, 13) != SQLITE_NULL;
+	jr->clean_accuracy = sqlite3_column_double(st, 13);
+	jr->images_per_trial = sqlite3_column_int64(st, 14);
+	jr->parameters = sqlite3_column_int64(st, 15);
+	jr->activations = sqlite3_column_int64(st, 16);
+	if (sqlite3_column_type(st, 17) != SQLITE_NULL)
+		jr->point_info = json_loads((const char *)sqlite3_column_text(st, 17), 0, &je);
+	json_t *j = json_object();
+	json_object_set_new(j, "id", json_integer(sqlite3_column_int64(st, 0)));
+	json_object_set_new(j, "owner", json_string((const char *)sqlite3_column_text(st, 1)));
+	json_object_set_new(j, "model", json_integer(sqlite3_column_int64(st, 2)));
+	json_object_set_new(j, "model_name", json_string(jr->model_name));
+	json_object_set_new(j, "dataset", json_integer(sqlite3_column_int64(st, 4)));
+	json_object_set_new(j, "dataset_name", json_string(jr->dataset_name));
+	json_object_set_new(j, "state", json_string(jr->state));
+	json_object_set_new(j, "priority", json_integer(sqlite3_column_int(st, 7)));
+	json_object_set_new(j, "spec", json_incref(jr->spec));
+	json_object_set_new(j, "created_at", col_text_or_null(st, 9));
+	json_object_set_new(j, "started_at", col_text_or_null(st, 10));
+	json_object_set_new(j, "finished_at", col_text_or_null(st, 11));
+	json_object_set_new(j, "error", col_text_or_null(st, 12));
+	json_object_set_new(j, "clean_accuracy",
+			    jr->has_clean ? json_real(jr->clean_accuracy) : json_null());
+	jr->job = j;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static bo_status read_progress(sqlite3 *db, struct job_read *jr, struct bo_error *err)
+{
+	static const char sql[] =
+		"SELECT COALESCE(SUM(trial_hi - trial_lo), 0),"
+		" COUNT(DISTINCT point) - COUNT(DISTINCT CASE WHEN state <> 'done' THEN point END)"
+		" FROM tasks WHERE job_id = ? AND kind = 'trials'";
+	sqlite3_stmt *st = NULL;
+	bo_status rc = BO_OK;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "reading progress");
+	sqlite3_bind_int64(st, 1, jr->id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = bo_store_fail(db, err, "reading progress");
+		goto out;
+	}
+	jr->trials_total = sqlite3_column_int64(st, 0);
+	jr->points_done = sqlite3_column_int64(st, 1);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM results WHERE job_id = ?", -1, &st,
+			       NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "reading progress");
+	sqlite3_bind_int64(st, 1, jr->id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = bo_store_fail(db, err, "reading progress");
+		goto out;
+	}
+	jr->trials_done = sqlite3_column_int64(st, 0);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static bo_status job_read_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct job_read *jr = ctx;
+	bo_status rc = read_job_row(db, jr, err);
+	if (!rc)
+		rc = read_progress(db, jr, err);
+	return rc;
+}
+
+static void job_read_release(struct job_read *jr)
+{
+	json_decref(jr->job);
+	json_decref(jr->spec);
+	json_decref(jr->point_info);
+	if (jr->correct)
+		for (int i = 0; i < jr->n_points; i++)
+			free(jr->correct[i]);
+	free(jr->correct);
+}
+
+bo_status bo_job_get(struct bo_daemon *d, int64_t id, json_t **out, struct bo_error *err)
+{
+	struct job_read jr = { .id = id };
+	bo_status rc = bo_store_read(d->store, job_read_fn, &jr, err);
+	if (rc)
+		goto out;
+	int64_t inflight = 0;
+	double ips = 0;
+	bo_live_get(&d->live, id, &inflight, &ips);
+	int64_t per = jr.images_per_trial;
+	int64_t total = jr.trials_total * per, done = jr.trials_done * per;
+	int running = !strcmp(jr.state, "running") || !strcmp(jr.state, "queued");
+	if (running)
+		done += inflight;
+	if (done > total)
+		done = total;
+	json_t *pr = json_object();
+	json_object_set_new(pr, "points_total", json_integer(json_array_size(json_object_get(jr.spec, "p"))));
+	json_object_set_new(pr, "points_done", json_integer(jr.points_done));
+	json_object_set_new(pr, "trials_total", json_integer(jr.trials_total));
+	json_object_set_new(pr, "trials_done", json_integer(jr.trials_done));
+	json_object_set_new(pr, "images_total", json_integer(total));
+	json_object_set_new(pr, "images_done", json_integer(done));
+	json_object_set_new(pr, "fraction", json_real(total > 0 ? (double)done / (double)total :
+						      !strcmp(jr.state, "done") ? 1.0 : 0.0));
+	json_object_set_new(pr, "images_per_second", json_real(running ? ips : 0));
+	json_object_set_new(pr, "eta_seconds", running && ips > 0 ?
+				   json_real((double)(total - done) / ips) : json_null());
+	json_object_set_new(jr.job, "progress", pr);
+	*out = json_incref(jr.job);
+out:
+	job_read_release(&jr);
+	return rc;
+}
+
+/* ---- results ---- */
+
+static bo_status results_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct job_read *jr = ctx;
+	sqlite3_stmt *st = NULL;
+	bo_status rc = read_job_row(db, jr, err);
+	if (rc)
+		return rc;
+	jr->n_points = (int)json_array_size(json_object_get(jr->spec, "p"));
+	if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(trial), -1) + 1 FROM results WHERE job_id = ?",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "reading results");
+	sqlite3_bind_int64(st, 1, jr->id);
+	jr->trial_cap = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_finalize(st);
+	st = NULL;
+	if (jr->trial_cap < 1 || jr->trial_cap > BO_TRIAL_CAP)
+		jr->trial_cap = jr->trial_cap < 1 ? 1 : BO_TRIAL_CAP;
+	jr->correct = calloc((size_t)jr->n_points, sizeof(int64_t *));
+	if (!jr->correct)
+		return bo_fail(err, BO_ENOMEM, "out of memory");
+	for (int i = 0; i < jr->n_points; i++) {
+		if (!(jr->correct[i] = malloc((size_t)jr->trial_cap * sizeof(int64_t))))
+			return bo_fail(err, BO_ENOMEM, "out of memory");
+		for (int t = 0; t < jr->trial_cap; t++)
+			jr->correct[i][t] = -1;
+	}
+	if (sqlite3_prepare_v2(db, "SELECT point, trial, correct FROM results WHERE job_id = ?",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "reading results");
+	sqlite3_bind_int64(st, 1, jr->id);
+	int s;
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		int pt = sqlite3_column_int(st, 0), t = sqlite3_column_int(st, 1);
+		if (pt >= 0 && pt < jr->n_points && t >= 0 && t < jr->trial_cap)
+			jr->correct[pt][t] = sqlite3_column_int64(st, 2);
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (s != SQLITE_DONE)
+		return bo_store_fail(db, err, "reading results");
+	if (sqlite3_prepare_v2(db,
+			       "SELECT r.correct, r.images, r.parameters, r.activations, m.name"
+			       " FROM job_references r JOIN models m ON m.id = r.model_id"
+			       " WHERE r.job_id = ? ORDER BY r.position",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "reading references");
+	sqlite3_bind_int64(st, 1, jr->id);
+	jr->refs_ready = 1;
+	while ((s = sqlite3_step(st)) == SQLITE_ROW && jr->n_refs < BO_MAX_REFS) {
+		int k = jr->n_refs++;
+		if (sqlite3_column_type(st, 0) == SQLITE_NULL || sqlite3_column_int64(st, 1) <= 0) {
+			jr->refs_ready = 0;
+		} else {
+			jr->refs[k].accuracy = (double)sqlite3_column_int64(st, 0) /
+					       (double)sqlite3_column_int64(st, 1);
+			jr->refs[k].energy = (double)(sqlite3_column_int64(st, 2) +
+						      sqlite3_column_int64(st, 3));
+		}
+		snprintf(jr->ref_names[k], sizeof(jr->ref_names[k]), "%s",
+			 (const char *)sqlite3_column_text(st, 4));
+	}
+	if (s != SQLITE_DONE && s != SQLITE_ROW)
+		rc = bo_store_fail(db, err, "reading references");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The config of a job's report, as the CLI prints it. */
+static json_t *report_config(const struct job_read *jr, const struct bo_job_spec *s, int threads)
+{
+	struct bo_sweep_config c = { 0 };
+	c.deviation = s->deviation;
+	c.target = s->target;
+	c.sites = s->sites;
+	c.seed = s->seed;
+	c.bits = s->bits;
+	c.calib = s->calib;
+	c.limit = s->limit;
+	c.batch = 64;
+	c.threads = threads;
+	c.energy_a = s->energy_a;
+	c.trials = s->trials;
+	c.ci_target = s->ci_target;
+	c.min_trials = s->min_trials;
+	c.max_trials = s->max_trials;
+	json_t *j = bo_sweep_config_json(&c, NULL, s->blocks, s->block_p);
+	json_object_set(j, "p", json_object_get(jr->spec, "p"));
+	json_object_set(j, "mean", json_object_get(jr->spec, "mean"));
+	json_object_set(j, "std", json_object_get(jr->spec, "std"));
+	return j;
+}
+
+bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json, char **text,
+			 size_t *len, struct bo_error *err)
+{
+	struct job_read jr = { .id = id };
+	struct bo_job_spec spec = { 0 };
+	struct bo_sweep_result r = { 0 };
+	struct bo_frontier fr = { 0 };
+	struct bo_report_ref rr[BO_MAX_REFS];
+	int complete = 1;
+	bo_status rc = bo_store_read(d->store, results_fn, &jr, err);
+	if (rc)
+		goto out;
+	if ((rc = bo_job_spec_parse(jr.spec, &spec, err)))
+		goto out;
+	r.clean_accuracy = jr.clean_accuracy;
+	r.parameters = jr.parameters;
+	r.activations = jr.activations;
+	r.n_points = jr.n_points;
+	if (!(r.points = calloc((size_t)jr.n_points, sizeof(*r.points)))) {
+		rc = bo_fail(err, BO_ENOMEM, "out of memory");
+		goto out;
+	}
+	struct bo_sweep_config c = { 0 };
+	c.trials = spec.trials;
+	c.ci_target = spec.ci_target;
+	c.min_trials = spec.min_trials;
+	c.max_trials = spec.max_trials;
+	int use_frontier = jr.n_refs > 0 && jr.refs_ready &&
+			   bo_frontier_build(jr.refs, jr.n_refs, &fr, err) == BO_OK;
+	for (int pt = 0; pt < jr.n_points; pt++) {
+		struct bo_point_result *p = &r.points[pt];
+		p->p = spec.p[pt];
+		if (!(p->accuracy = calloc((size_t)jr.trial_cap, sizeof(double)))) {
+			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+			goto out;
+		}
+		int done = 0;
+		for (int t = 0; t < jr.trial_cap && jr.correct[pt][t] >= 0 && !done; t++) {
+			p->accuracy[t] = (double)jr.correct[pt][t] / (double)jr.images_per_trial;
+			p->trials = t + 1;
+			bo_summarize(p->accuracy, p->trials, &p->summary);
+			done = bo_sweep_point_done(&c, &p->summary, p->trials);
+		}
+		complete &= done;
+		p->images = jr.images_per_trial * p->trials;
+		p->eta = bo_eta(p->p, spec.energy_a);
+		json_t *pi = json_array_get(jr.point_info, (size_t)pt);
+		p->energy = json_number_value(json_object_get(pi, "energy"));
+		double eref;
+		if (use_frontier && p->trials > 0 &&
+		    bo_frontier_energy(&fr, p->summary.mean, &eref) == 0 && p->energy > 0) {
+			p->has_reduction = 1;
+			p->energy_reduction = eref / p->energy;
+		}
+	}
+	for (int i = 0; i < jr.n_refs; i++)
+		rr[i] = (struct bo_report_ref){ jr.ref_names[i], jr.refs[i].energy,
+						jr.refs[i].accuracy };
+	if (csv) {
+		FILE *f = open_memstream(text, len);
+		if (!f || bo_sweep_report_csv(f, &r) || fclose(f)) {
+			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+			goto out;
+		}
+	} else {
+		json_t *cfg = report_config(&jr, &spec, d->cfg.threads_per_worker);
+		json_t *j = bo_sweep_report_json(jr.model_name, jr.dataset_name, cfg, &r, rr,
+						 jr.refs_ready ? jr.n_refs : 0);
+		json_object_set_new(j, "job", json_integer(id));
+		json_object_set_new(j, "state", json_string(jr.state));
+		json_object_set_new(j, "complete", json_boolean(complete && jr.refs_ready));
+		if (!jr.has_clean) {
+			json_object_set_new(j, "clean_accuracy", json_null());
+			json_object_set_new(j, "parameters", json_null());
+			json_object_set_new(j, "activations", json_null());
+		}
+		*json = j;
+	}
+out:
+	bo_frontier_release(&fr);
+	bo_sweep_result_release(&r);
+	bo_job_spec_release(&spec);
+	job_read_release(&jr);
+	return rc;
+}
+
+/* ---- live progress ---- */
+
+static struct bo_live_job *live_find(struct bo_live *l, int64_t job, int create)
+{
+	for (int i = 0; i < l->n; i++)
+		if (l->jobs[i].job == job)
+			return &l->jobs[i];
+	if (!create)
+		return NULL;
+	if (l->n == l->cap) {
+		int cap = l->cap ? 2 * l->cap : 16;
+		struct bo_live_job *n = realloc(l->jobs, (size_t)cap * sizeof(*n));
+		if (!n)
+			return NULL;
+		l->jobs = n;
+		l->cap = cap;
+	}
+	struct bo_live_job *j = &l->jobs[l->n++];
+	memset(j, 0, sizeof(*j));
+	j->job = job;
+	j->t_first = bo_now();
+	return j;
+}
+
+void bo_live_add(struct bo_live *l, int64_t job, int64_t inflight_delta, int64_t run_delta)
+{
+	pthread_mutex_lock(&l->mu);
+	struct bo_live_job *j = live_find(l, job, 1);
+	if (j) {
+		j->images_inflight += inflight_delta;
+		j->images_run += run_delta;
+	}
+	pthread_mutex_unlock(&l->mu);
+}
+
+void bo_live_get(struct bo_live *l, int64_t job, int64_t *inflight, double *ips)
+{
+	pthread_mutex_lock(&l->mu);
+	struct bo_live_job *j = live_find(l, job, 0);
+	*inflight = j ? j->images_inflight : 0;
+	double dt = j ? bo_now() - j->t_first : 0;
+	*ips = j && dt > 0 ? (double)j->images_run / dt : 0;
+	pthread_mutex_unlock(&l->mu);
+}
+
+void bo_live_drop(struct bo_live *l, int64_t job)
+{
+	pthread_mutex_lock(&l->mu);
+	for (int i = 0; i < l->n; i++)
+		if (l->jobs[i].job == job) {
+			l->jobs[i] = l->jobs[--l->n];
+			break;
+		}
+	pthread_mutex_unlock(&l->mu);
+}

@@ -1,0 +1,802 @@
+/* brownoutd's local executor: a pool of worker threads.
+ *
+ * Design. The store is the queue: a task is a row of `tasks`, and a worker
+ * claims one in a write transaction (state queued -> running), so two
+ * workers never run the same task and a crash leaves at most the claimed
+ * ones "running"; bo_pool's start puts those back to queued. Claiming is
+ * fair: round-robin over the owners that have runnable tasks (the owner
+ * after the last one served, wrapping around), then the owner's jobs by
+ * priority, then age. A worker keeps the sweeper of the job it ran last
+ * (model, dataset, calibrated scales), so consecutive tasks of one job pay
+ * the clean pass once.
+ *
+ * A finished task commits its per-trial counts and its state in one
+ * transaction, which also decides what comes next: when a job has no task
+ * left, adaptive points that have not met their CI target get another
+ * round of trials (as many as there are workers; surplus trials are
+ * ignored by the report), and otherwise the job is done.
+ *
+ * Cancellation and shutdown reach a running trial through the progress
+ * callback, which the library calls after every batch: the trial stops
+ * within one batch, its task goes back to queued (shutdown) or away
+ * (cancel). Idle workers wait on a condition variable that bo_pool's wake
+ * signals when tasks are queued. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "brownoutd.h"
+#include "common.h"
+#include "report.h"
+
+struct worker;
+
+struct pool {
+	struct bo_daemon *d;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int stop;
+	int64_t wakes;          /* bumped by wake(); workers compare */
+	int64_t last_owner;     /* fair share: the owner served last */
+	int n;
+	struct worker *w;
+};
+
+/* What a worker keeps of the job it ran last. */
+struct job_ctx {
+	int64_t job;
+	struct bo_job_spec spec;
+	struct bo_model *m;
+	struct bo_dataset *ds;
+	struct bo_block_map *map;
+	struct bo_block_rule *rules;
+	int n_rules;
+	struct bo_sweeper *sw;
+	char model_mean[256], model_std[256];
+	int has_mean, has_std;
+};
+
+struct worker {
+	struct pool *pool;
+	int index;
+	pthread_t thread;
+	int started;
+	atomic_llong running_job;  /* job of the task in flight, 0 when idle */
+	atomic_int cancel;         /* set by cancel_job for running_job */
+	struct job_ctx ctx;
+	int64_t images_reported;   /* of the trial in flight, into live */
+};
+
+struct task {
+	int64_t id, job, owner;
+	int reference;
+	int point, lo, hi;
+};
+
+static void job_ctx_release(struct job_ctx *c)
+{
+	bo_sweeper_free(c->sw);
+	bo_dataset_free(c->ds);
+	bo_model_free(c->m);
+	bo_block_map_free(c->map);
+	free(c->rules);
+	bo_job_spec_release(&c->spec);
+	memset(c, 0, sizeof(*c));
+}
+
+/* ---- claiming ---- */
+
+struct claim {
+	int64_t last_owner;
+	int found;
+	struct task t;
+};
+
+static bo_status claim_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	static const char pick[] =
+		"SELECT t.id, t.job_id, j.owner_id, t.kind, t.point, t.trial_lo, t.trial_hi"
+		" FROM tasks t JOIN jobs j ON j.id = t.job_id"
+		" WHERE t.state = 'queued' AND j.state IN ('queued', 'running')"
+		" ORDER BY (j.owner_id <= ?1), j.owner_id, j.priority DESC, j.id, t.id LIMIT 1";
+	struct claim *c = ctx;
+	sqlite3_stmt *st = NULL;
+	bo_status rc = BO_OK;
+	char now[32];
+	bo_store_now(now, sizeof(now));
+	if (sqlite3_prepare_v2(db, pick, -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "claiming a task");
+	sqlite3_bind_int64(st, 1, c->last_owner);
+	int s = sqlite3_step(st);
+	if (s == SQLITE_ROW) {
+		c->found = 1;
+		c->t.id = sqlite3_column_int64(st, 0);
+		c->t.job = sqlite3_column_int64(st, 1);
+		c->t.owner = sqlite3_column_int64(st, 2);
+		c->t.reference = !strcmp((const char *)sqlite3_column_text(st, 3), "reference");
+		c->t.point = sqlite3_column_int(st, 4);
+		c->t.lo = sqlite3_column_int(st, 5);
+		c->t.hi = sqlite3_column_int(st, 6);
+	} else if (s != SQLITE_DONE) {
+		rc = bo_store_fail(db, err, "claiming a task");
+	}
+	sqlite3_finalize(st);
+	if (rc || !c->found)
+		return rc;
+	char sql[256];
+	snprintf(sql, sizeof(sql),
+		 "UPDATE tasks SET state = 'running', attempts = attempts + 1, started_at = '%s'"
+		 " WHERE id = %lld",
+		 now, (long long)c->t.id);
+	if ((rc = bo_store_exec(db, sql, err)))
+		return rc;
+	snprintf(sql, sizeof(sql),
+		 "UPDATE jobs SET state = 'running', started_at = COALESCE(started_at, '%s')"
+		 " WHERE id = %lld AND state = 'queued'",
+		 now, (long long)c->t.job);
+	return bo_store_exec(db, sql, err);
+}
+
+/* ---- loading a job ---- */
+
+struct job_load {
+	int64_t job;
+	char state[16];
+	char *spec_text;
+	char model_path[1024];
+	char *mean, *std;
+	struct bo_dataset_ref ds;
+	int has_clean;
+};
+
+static char *dup_col(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	return t ? strdup((const char *)t) : NULL;
+}
+
+static void copy_col(sqlite3_stmt *st, int i, char *buf, size_t size)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	snprintf(buf, size, "%s", t ? (const char *)t : "");
+}
+
+static bo_status load_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	static const char sql[] =
+		"SELECT j.state, j.spec, m.path, m.mean, m.std, d.source, d.format, d.path,"
+		" d.labels_path, d.split, j.clean_accuracy IS NOT NULL"
+		" FROM jobs j JOIN models m ON m.id = j.model_id JOIN datasets d ON d.id = j.dataset_id"
+		" WHERE j.id = ?";
+	struct job_load *l = ctx;
+	sqlite3_stmt *st = NULL;
+	bo_status rc = BO_OK;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "loading a job");
+	sqlite3_bind_int64(st, 1, l->job);
+	int s = sqlite3_step(st);
+	if (s == SQLITE_ROW) {
+		copy_col(st, 0, l->state, sizeof(l->state));
+		l->spec_text = dup_col(st, 1);
+		copy_col(st, 2, l->model_path, sizeof(l->model_path));
+		l->mean = dup_col(st, 3);
+		l->std = dup_col(st, 4);
+		copy_col(st, 5, l->ds.source, sizeof(l->ds.source));
+		copy_col(st, 6, l->ds.format, sizeof(l->ds.format));
+		copy_col(st, 7, l->ds.path, sizeof(l->ds.path));
+		copy_col(st, 8, l->ds.labels, sizeof(l->ds.labels));
+		copy_col(st, 9, l->ds.split, sizeof(l->ds.split));
+		l->has_clean = sqlite3_column_int(st, 10);
+		if (!l->spec_text)
+			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+	} else {
+		rc = s == SQLITE_DONE ? bo_fail(err, BO_ENOENT, "job %lld is gone", (long long)l->job)
+				      : bo_store_fail(db, err, "loading a job");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Stored mean/std are JSON arrays; bo_norm_resolve takes "a,b,c". */
+static int json_list_text(const char *json, char *buf, size_t size)
+{
+	json_error_t je;
+	json_t *a = json ? json_loads(json, 0, &je) : NULL;
+	size_t k = 0;
+	buf[0] = 0;
+	for (size_t i = 0; a && i < json_array_size(a) && k < size; i++)
+		k += (size_t)snprintf(buf + k, size - k, "%s%.9g", i ? "," : "",
+				      json_number_value(json_array_get(a, i)));
+	int ok = a != NULL && json_array_size(a) > 0;
+	json_decref(a);
+	return ok;
+}
+
+struct clean_info {
+	int64_t job;
+	double clean;
+	int64_t parameters, activations, images;
+	json_t *points;
+};
+
+static bo_status clean_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct clean_info *c = ctx;
+	sqlite3_stmt *st = NULL;
+	char *pi = json_dumps(c->points, JSON_COMPACT);
+	bo_status rc = BO_OK;
+	if (!pi)
+		return bo_fail(err, BO_ENOMEM, "out of memory");
+	if (sqlite3_prepare_v2(db,
+			       "UPDATE jobs SET clean_accuracy = ?, parameters = ?, activations = ?,"
+			       " images_per_trial = ?, point_info = ? WHERE id = ?",
+			       -1, &st, NULL) != SQLITE_OK) {
+		rc = bo_store_fail(db, err, "recording clean accuracy");
+		goto out;
+	}
+	sqlite3_bind_double(st, 1, c->clean);
+	sqlite3_bind_int64(st, 2, c->parameters);
+	sqlite3_bind_int64(st, 3, c->activations);
+	sqlite3_bind_int64(st, 4, c->images);
+	sqlite3_bind_text(st, 5, pi, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 6, c->job);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = bo_store_fail(db, err, "recording clean accuracy");
+out:
+	sqlite3_finalize(st);
+	free(pi);
+	return rc;
+}
+
+/* Make w->ctx the sweeper of job `job` (loading and calibrating it). */
+static bo_status ensure_job(struct worker *w, int64_t job, struct bo_error *err)
+{
+	struct bo_daemon *d = w->pool->d;
+	struct job_ctx *c = &w->ctx;
+	struct job_load l = { .job = job };
+	struct bo_sweep_config cfg;
+	json_error_t je;
+	json_t *spec = NULL;
+	char path[2048];
+	bo_status rc = BO_OK;
+	if (c->job == job && c->sw)
+		return BO_OK;
+	job_ctx_release(c);
+	if ((rc = bo_store_read(d->store, load_fn, &l, err)))
+		goto out;
+	if (!(spec = json_loads(l.spec_text, 0, &je))) {
+		rc = bo_fail(err, BO_EINTERNAL, "job %lld: stored spec unreadable", (long long)job);
+		goto out;
+	}
+	if ((rc = bo_job_spec_parse(spec, &c->spec, err)))
+		goto out;
+	bo_data_path(d, l.model_path, path, sizeof(path));
+	if ((rc = bo_model_load(path, &c->m, err)) ||
+	    (rc = bo_dataset_ref_open(d, &l.ds, &c->ds, err)))
+		goto out;
+	if (c->spec.blocks && (rc = bo_block_map_parse(c->spec.blocks, &c->map, err)))
+		goto out;
+	if (c->spec.block_p &&
+	    (rc = bo_block_rules_parse(c->spec.block_p, &c->rules, &c->n_rules, err)))
+		goto out;
+	c->has_mean = json_list_text(l.mean, c->model_mean, sizeof(c->model_mean));
+	c->has_std = json_list_text(l.std, c->model_std, sizeof(c->model_std));
+	if (bo_job_sweep_config(&c->spec, c->m, c->has_mean ? c->model_mean : NULL,
+				c->has_std ? c->model_std : NULL, c->map, c->rules, c->n_rules,
+				d->cfg.threads_per_worker, &cfg, err)) {
+		rc = err->status ? err->status : BO_EINVAL;
+		goto out;
+	}
+	if ((rc = bo_sweeper_new(c->m, c->ds, &cfg, &c->sw, err)))
+		goto out;
+	c->job = job;
+	if (!l.has_clean) {
+		struct clean_info ci = { job, bo_sweeper_clean_accuracy(c->sw),
+					 bo_sweeper_parameters(c->sw), bo_sweeper_activations(c->sw),
+					 bo_sweeper_images(c->sw), json_array() };
+		for (int i = 0; i < c->spec.n_p; i++) {
+			json_t *e = json_object();
+			json_object_set_new(e, "p", json_real(c->spec.p[i]));
+			json_object_set_new(e, "eta", json_real(bo_eta(c->spec.p[i], c->spec.energy_a)));
+			json_object_set_new(e, "energy", json_real(bo_sweeper_energy(c->sw, i)));
+			json_array_append_new(ci.points, e);
+		}
+		rc = bo_store_write(d->store, clean_fn, &ci, err);
+		json_decref(ci.points);
+	}
+out:
+	if (rc)
+		job_ctx_release(c);
+	json_decref(spec);
+	free(l.spec_text);
+	free(l.mean);
+	free(l.std);
+	return rc;
+}
+
+/* ---- finishing tasks ---- */
+
+struct finish {
+	struct task t;
+	int n;                 /* trials run, from t.lo */
+	int64_t correct[64];
+	int64_t images;
+	/* reference tasks */
+	int64_t ref_correct, ref_images, ref_parameters, ref_activations;
+	int workers;
+	int requeue;           /* put the task back (shutdown) */
+	int delete_task;       /* drop it (cancelled) */
+	char failure[BO_ERROR_TEXT]; /* fail the job with this */
+	int queued_more;       /* out: new tasks were added */
+};
+
+static bo_status step_done(sqlite3 *db, sqlite3_stmt *st, struct bo_error *err, const char *what)
+{
+	int s = sqlite3_step(st);
+	sqlite3_reset(st);
+	return s == SQLITE_DONE || s == SQLITE_ROW ? BO_OK : bo_store_fail(db, err, what);
+}
+
+/* A job with no task left: another round for adaptive points that need
+ * it, else done. */
+static bo_status complete_job(sqlite3 *db, struct finish *f, struct bo_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *spec_j = NULL;
+	struct bo_job_spec spec = { 0 };
+	bo_status rc = BO_OK;
+	int64_t per = 0;
+	char now[32];
+	json_error_t je;
+	bo_store_now(now, sizeof(now));
+	if (sqlite3_prepare_v2(db,
+			       "SELECT COUNT(*) FROM tasks WHERE job_id = ? AND state <> 'done'",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "completing a job");
+	sqlite3_bind_int64(st, 1, f->t.job);
+	int left = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+	sqlite3_finalize(st);
+	st = NULL;
+	if (left != 0)
+		return left < 0 ? bo_store_fail(db, err, "completing a job") : BO_OK;
+	if (sqlite3_prepare_v2(db, "SELECT spec, images_per_trial FROM jobs WHERE id = ?", -1, &st,
+			       NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "completing a job");
+	sqlite3_bind_int64(st, 1, f->t.job);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		spec_j = json_loads((const char *)sqlite3_column_text(st, 0), 0, &je);
+		per = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (!spec_j || (rc = bo_job_spec_parse(spec_j, &spec, err)))
+		goto out;
+	if (spec.ci_target > 0 && per > 0) {
+		struct bo_sweep_config c = { .ci_target = spec.ci_target,
+					     .min_trials = spec.min_trials,
+					     .max_trials = spec.max_trials };
+		double *acc = malloc((size_t)spec.max_trials * sizeof(double));
+		sqlite3_stmt *ins = NULL;
+		if (!acc) {
+			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (sqlite3_prepare_v2(db,
+				       "SELECT correct FROM results WHERE job_id = ? AND point = ?"
+				       " ORDER BY trial",
+				       -1, &st, NULL) != SQLITE_OK ||
+		    sqlite3_prepare_v2(db,
+				       "INSERT INTO tasks (job_id, kind, point, trial_lo, trial_hi, state)"
+				       " VALUES (?, 'trials', ?, ?, ?, 'queued')",
+				       -1, &ins, NULL) != SQLITE_OK) {
+			rc = bo_store_fail(db, err, "planning trials");
+		}
+		for (int pt = 0; pt < spec.n_p && !rc; pt++) {
+			int n = 0, done = 0;
+			struct bo_summary s;
+			sqlite3_bind_int64(st, 1, f->t.job);
+			sqlite3_bind_int(st, 2, pt);
+			while (!done && n < spec.max_trials && sqlite3_step(st) == SQLITE_ROW) {
+				acc[n] = (double)sqlite3_column_int64(st, 0) / (double)per;
+				n++;
+				bo_summarize(acc, n, &s);
+				done = bo_sweep_point_done(&c, &s, n);
+			}
+			sqlite3_reset(st);
+			if (done)
+				continue;
+			/* trials 0..n-1 exist (no gaps: rounds are contiguous) */
+			int add = f->workers < 1 ? 1 : f->workers;
+			if (n + add > spec.max_trials)
+				add = spec.max_trials - n;
+			for (int k = 0; k < add && !rc; k++) {
+				sqlite3_bind_int64(ins, 1, f->t.job);
+				sqlite3_bind_int(ins, 2, pt);
+				sqlite3_bind_int(ins, 3, n + k);
+				sqlite3_bind_int(ins, 4, n + k + 1);
+				rc = step_done(db, ins, err, "planning trials");
+				f->queued_more = 1;
+			}
+		}
+		sqlite3_finalize(ins);
+		free(acc);
+		if (rc || f->queued_more)
+			goto out;
+	}
+	char sql[256];
+	snprintf(sql, sizeof(sql),
+		 "UPDATE jobs SET state = 'done', finished_at = '%s' WHERE id = %lld"
+		 " AND state = 'running'",
+		 now, (long long)f->t.job);
+	if (!(rc = bo_store_exec(db, sql, err))) {
+		snprintf(sql, sizeof(sql),
+			 "INSERT INTO events (job_id, at, kind, message) VALUES (%lld, '%s', 'done',"
+			 " 'finished')",
+			 (long long)f->t.job, now);
+		rc = bo_store_exec(db, sql, err);
+	}
+out:
+	sqlite3_finalize(st);
+	bo_job_spec_release(&spec);
+	json_decref(spec_j);
+	return rc;
+}
+
+static bo_status finish_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct finish *f = ctx;
+	sqlite3_stmt *st = NULL;
+	bo_status rc = BO_OK;
+	char now[32], sql[512];
+	bo_store_now(now, sizeof(now));
+	/* the job may have been cancelled or deleted meanwhile */
+	if (sqlite3_prepare_v2(db, "SELECT state FROM jobs WHERE id = ?", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return bo_store_fail(db, err, "finishing a task");
+	sqlite3_bind_int64(st, 1, f->t.job);
+	int live = sqlite3_step(st) == SQLITE_ROW &&
+		   !strcmp((const char *)sqlite3_column_text(st, 0), "running");
+	sqlite3_finalize(st);
+	st = NULL;
+	if (!live || f->delete_task) {
+		snprintf(sql, sizeof(sql), "DELETE FROM tasks WHERE id = %lld AND state = 'running'",
+			 (long long)f->t.id);
+		return live ? bo_store_exec(db, sql, err) : BO_OK;
+	}
+	if (f->requeue) {
+		snprintf(sql, sizeof(sql), "UPDATE tasks SET state = 'queued' WHERE id = %lld",
+			 (long long)f->t.id);
+		return bo_store_exec(db, sql, err);
+	}
+	if (f->failure[0]) {
+		if (sqlite3_prepare_v2(db,
+				       "UPDATE jobs SET state = 'failed', error = ?, finished_at = ?"
+				       " WHERE id = ?",
+				       -1, &st, NULL) != SQLITE_OK)
+			return bo_store_fail(db, err, "failing a job");
+		sqlite3_bind_text(st, 1, f->failure, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, f->t.job);
+		rc = step_done(db, st, err, "failing a job");
+		sqlite3_finalize(st);
+		if (!rc) {
+			snprintf(sql, sizeof(sql),
+				 "DELETE FROM tasks WHERE job_id = %lld AND state <> 'done'",
+				 (long long)f->t.job);
+			rc = bo_store_exec(db, sql, err);
+		}
+		return rc;
+	}
+	if (f->t.reference) {
+		if (sqlite3_prepare_v2(db,
+				       "UPDATE job_references SET correct = ?, images = ?,"
+				       " parameters = ?, activations = ? WHERE job_id = ? AND position = ?",
+				       -1, &st, NULL) != SQLITE_OK)
+			return bo_store_fail(db, err, "recording a reference");
+		sqlite3_bind_int64(st, 1, f->ref_correct);
+		sqlite3_bind_int64(st, 2, f->ref_images);
+		sqlite3_bind_int64(st, 3, f->ref_parameters);
+		sqlite3_bind_int64(st, 4, f->ref_activations);
+		sqlite3_bind_int64(st, 5, f->t.job);
+		sqlite3_bind_int(st, 6, f->t.point);
+		rc = step_done(db, st, err, "recording a reference");
+	} else {
+		if (sqlite3_prepare_v2(db,
+				       "INSERT OR REPLACE INTO results (job_id, point, trial, correct,"
+				       " images) VALUES (?, ?, ?, ?, ?)",
+				       -1, &st, NULL) != SQLITE_OK)
+			return bo_store_fail(db, err, "recording results");
+		for (int k = 0; k < f->n && !rc; k++) {
+			sqlite3_bind_int64(st, 1, f->t.job);
+			sqlite3_bind_int(st, 2, f->t.point);
+			sqlite3_bind_int(st, 3, f->t.lo + k);
+			sqlite3_bind_int64(st, 4, f->correct[k]);
+			sqlite3_bind_int64(st, 5, f->images);
+			rc = step_done(db, st, err, "recording results");
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc)
+		return rc;
+	snprintf(sql, sizeof(sql),
+		 "UPDATE tasks SET state = 'done', finished_at = '%s' WHERE id = %lld", now,
+		 (long long)f->t.id);
+	if ((rc = bo_store_exec(db, sql, err)))
+		return rc;
+	return complete_job(db, f, err);
+}
+
+/* ---- running tasks ---- */
+
+static int progress_cb(void *ctx, const struct bo_progress *pr)
+{
+	struct worker *w = ctx;
+	struct bo_daemon *d = w->pool->d;
+	int64_t delta = pr->images_done - w->images_reported;
+	w->images_reported = pr->images_done;
+	bo_live_add(&d->live, w->running_job, delta, delta);
+	atomic_fetch_add(&d->images_total, delta);
+	return atomic_load(&w->cancel) || atomic_load(&d->stopping);
+}
+
+/* A reference model's file and stored normalisation. */
+struct ref_row {
+	int64_t job;
+	int pos;
+	char path[1024];
+	char *mean, *std;
+};
+
+static bo_status ref_row_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct ref_row *r = ctx;
+	sqlite3_stmt *st = NULL;
+	bo_status rc = BO_OK;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT m.path, m.mean, m.std FROM job_references r JOIN models m"
+			       " ON m.id = r.model_id WHERE r.job_id = ? AND r.position = ?",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "reading a reference");
+	sqlite3_bind_int64(st, 1, r->job);
+	sqlite3_bind_int(st, 2, r->pos);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		copy_col(st, 0, r->path, sizeof(r->path));
+		r->mean = dup_col(st, 1);
+		r->std = dup_col(st, 2);
+	} else {
+		rc = bo_fail(err, BO_ENOENT, "reference %d of job %lld is gone", r->pos + 1,
+			     (long long)r->job);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Clean accuracy and size of reference f->t.point on the job's images. */
+static void run_reference(struct worker *w, struct finish *f, struct bo_error *err)
+{
+	struct bo_daemon *d = w->pool->d;
+	struct job_ctx *c = &w->ctx;
+	struct bo_model *rm = NULL;
+	struct bo_model_stats st = { 0 };
+	struct bo_sweep_config cfg;
+	struct ref_row row = { f->t.job, f->t.point, "", NULL, NULL };
+	char path[2048], mean[256], std[256];
+	int64_t C, H, W;
+	bo_status rc = bo_store_read(d->store, ref_row_fn, &row, err);
+	if (rc)
+		goto out;
+	bo_data_path(d, row.path, path, sizeof(path));
+	int has_mean = json_list_text(row.mean, mean, sizeof(mean));
+	int has_std = json_list_text(row.std, std, sizeof(std));
+	bo_dataset_shape(c->ds, &C, &H, &W);
+	int64_t dims[3] = { C, H, W };
+	if ((rc = bo_model_load(path, &rm, err)))
+		goto out;
+	if (bo_job_sweep_config(&c->spec, rm, has_mean ? mean : NULL, has_std ? std : NULL, NULL,
+				NULL, 0, d->cfg.threads_per_worker, &cfg, err)) {
+		rc = err->status ? err->status : BO_EINVAL;
+		goto out;
+	}
+	if ((rc = bo_model_stats(rm, dims, 3, NULL, c->spec.sites, &st, err)) ||
+	    (rc = bo_evaluate(rm, c->ds, &cfg.norm, c->spec.limit, 64, d->cfg.threads_per_worker,
+			      &f->ref_correct, &f->ref_images, err)))
+		goto out;
+	f->ref_parameters = st.parameters;
+	f->ref_activations = st.activations;
+out:
+	if (rc) {
+		char buf[BO_ERROR_TEXT];
+		snprintf(f->failure, sizeof(f->failure), "reference %d: %s", f->t.point + 1,
+			 bo_error_format(err, buf, sizeof(buf)));
+	}
+	bo_model_stats_release(&st);
+	bo_model_free(rm);
+	free(row.mean);
+	free(row.std);
+}
+
+static void run_task(struct worker *w, const struct task *t)
+{
+	struct bo_daemon *d = w->pool->d;
+	struct finish f = { .t = *t, .workers = w->pool->n };
+	struct bo_error err;
+	bo_status rc;
+	bo_error_clear(&err);
+	atomic_store(&w->cancel, 0);
+	atomic_store(&w->running_job, t->job);
+	rc = ensure_job(w, t->job, &err);
+	if (rc == BO_OK && t->reference) {
+		run_reference(w, &f, &err);
+	} else if (rc == BO_OK) {
+		int64_t images = bo_sweeper_images(w->ctx.sw);
+		f.images = images;
+		for (int k = 0; t->lo + k < t->hi && k < 64 && rc == BO_OK; k++) {
+			w->images_reported = 0;
+			rc = bo_sweeper_trial(w->ctx.sw, t->point, t->lo + k, &f.correct[k],
+					      progress_cb, w, &err);
+			/* the trial's images leave "in flight" (committed below or lost) */
+			bo_live_add(&d->live, t->job, -w->images_reported, 0);
+			if (rc == BO_OK)
+				f.n = k + 1;
+		}
+	}
+	if (rc == BO_ECANCELLED) {
+		if (atomic_load(&d->stopping))
+			f.requeue = 1;
+		else
+			f.delete_task = 1;
+	} else if (rc != BO_OK && !f.failure[0]) {
+		char buf[BO_ERROR_TEXT];
+		snprintf(f.failure, sizeof(f.failure), "%s", bo_error_format(&err, buf, sizeof(buf)));
+	}
+	if (f.failure[0])
+		job_ctx_release(&w->ctx);
+	struct bo_error err2;
+	bo_error_clear(&err2);
+	if (bo_store_write(d->store, finish_fn, &f, &err2) != BO_OK) {
+		char buf[BO_ERROR_TEXT];
+		fprintf(stderr, "brownoutd: job %lld task %lld: %s\n", (long long)t->job,
+			(long long)t->id, bo_error_format(&err2, buf, sizeof(buf)));
+	}
+	if (f.failure[0])
+		fprintf(stderr, "brownoutd: job %lld failed: %s\n", (long long)t->job, f.failure);
+	atomic_store(&w->running_job, 0);
+	if (f.queued_more) {
+		pthread_mutex_lock(&w->pool->mu);
+		w->pool->wakes++;
+		pthread_cond_broadcast(&w->pool->cv);
+		pthread_mutex_unlock(&w->pool->mu);
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct pool *p = w->pool;
+	struct bo_daemon *d = p->d;
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		int stop = p->stop;
+		int64_t wakes = p->wakes;
+		struct claim c = { .last_owner = p->last_owner };
+		pthread_mutex_unlock(&p->mu);
+		if (stop)
+			break;
+		struct bo_error err;
+		bo_error_clear(&err);
+		if (bo_store_write(d->store, claim_fn, &c, &err) != BO_OK) {
+			char buf[BO_ERROR_TEXT];
+			fprintf(stderr, "brownoutd: worker %d: %s\n", w->index,
+				bo_error_format(&err, buf, sizeof(buf)));
+		}
+		if (c.found) {
+			pthread_mutex_lock(&p->mu);
+			p->last_owner = c.t.owner;
+			pthread_mutex_unlock(&p->mu);
+			run_task(w, &c.t);
+			continue;
+		}
+		/* nothing to do: wait for wake() (or a timeout, as a backstop) */
+		pthread_mutex_lock(&p->mu);
+		if (!p->stop && p->wakes == wakes) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 2;
+			pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+		}
+		pthread_mutex_unlock(&p->mu);
+	}
+	job_ctx_release(&w->ctx);
+	return NULL;
+}
+
+/* ---- the executor table ---- */
+
+static bo_status requeue_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	(void)ctx;
+	return bo_store_exec(db,
+			     "UPDATE tasks SET state = 'queued' WHERE state = 'running' AND job_id IN"
+			     " (SELECT id FROM jobs WHERE state IN ('queued', 'running'))",
+			     err);
+}
+
+static bo_status pool_start(void *impl, struct bo_daemon *d, struct bo_error *err)
+{
+	struct pool *p = impl;
+	bo_status rc;
+	p->d = d;
+	/* tasks a crash left running run again: their results never landed */
+	if ((rc = bo_store_write(d->store, requeue_fn, NULL, err)))
+		return rc;
+	p->n = d->cfg.workers;
+	if (!(p->w = calloc((size_t)p->n, sizeof(*p->w))))
+		return bo_fail(err, BO_ENOMEM, "out of memory");
+	for (int i = 0; i < p->n; i++) {
+		p->w[i].pool = p;
+		p->w[i].index = i;
+		if (pthread_create(&p->w[i].thread, NULL, worker_main, &p->w[i]))
+			return bo_fail(err, BO_ENOMEM, "cannot start worker %d", i);
+		p->w[i].started = 1;
+	}
+	return BO_OK;
+}
+
+static void pool_wake(void *impl)
+{
+	struct pool *p = impl;
+	pthread_mutex_lock(&p->mu);
+	p->wakes++;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void pool_cancel_job(void *impl, int64_t job)
+{
+	struct pool *p = impl;
+	for (int i = 0; i < p->n; i++)
+		if (atomic_load(&p->w[i].running_job) == job)
+			atomic_store(&p->w[i].cancel, 1);
+}
+
+static void pool_stop(void *impl)
+{
+	struct pool *p = impl;
+	pthread_mutex_lock(&p->mu);
+	p->stop = 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	for (int i = 0; i < p->n; i++)
+		if (p->w[i].started) {
+			pthread_join(p->w[i].thread, NULL);
+			p->w[i].started = 0;
+		}
+}
+
+static void pool_free(void *impl)
+{
+	struct pool *p = impl;
+	if (!p)
+		return;
+	pool_stop(p);
+	free(p->w);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+}
+
+static const struct bo_executor_ops pool_ops = {
+	"local", pool_start, pool_wake, pool_cancel_job, pool_stop, pool_free,
+};
+
+bo_status bo_pool_new(struct bo_executor *ex, struct bo_error *err)
+{
+	struct pool *p = calloc(1, sizeof(*p));
+	if (!p)
+		return bo_fail(err, BO_ENOMEM, "out of memory");
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	ex->ops = &pool_ops;
+	ex->impl = p;
+	return BO_OK;
+}
