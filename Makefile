@@ -40,7 +40,8 @@ TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TEST_COMMON := $(wildcard tests/unit/common_*.c)
 # the daemon: everything but main.c also links into its C tests
 DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
-DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema_sql.o $(COMMON_OBJ)
+DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema_sql.o $(BUILD)/gen/openapi_yaml.o \
+	$(COMMON_OBJ)
 DAEMON := $(BUILD)/brownoutd
 DTEST_SRC := $(wildcard tests/daemon/test_*.c)
 DTEST_BIN := $(DTEST_SRC:tests/daemon/%.c=$(BUILD)/tests/%)
@@ -78,6 +79,14 @@ $(BUILD)/gen/schema_sql.c: $(sort $(wildcard schema/*.sql)) tools/embed_sql.sh
 	tools/embed_sql.sh $(sort $(wildcard schema/*.sql)) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/gen/schema_sql.o: $(BUILD)/gen/schema_sql.c
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# the API description, served at /api/v1/openapi.yaml
+$(BUILD)/gen/openapi_yaml.c: docs/openapi.yaml tools/embed_file.sh
+	@mkdir -p $(dir $@)
+	tools/embed_file.sh bo_openapi_yaml docs/openapi.yaml > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/openapi_yaml.o: $(BUILD)/gen/openapi_yaml.c
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(DAEMON): $(BUILD)/daemon/main.o $(DAEMON_OBJ) $(LIB)

@@ -95,6 +95,8 @@ struct bo_daemon {
 	atomic_int stopping;
 	atomic_llong requests[600];  /* by status code */
 	atomic_llong images_total;   /* images evaluated by workers */
+	double metrics_t;            /* last /metrics scrape (under live.mu) */
+	long long metrics_images;
 	const char *openapi;         /* docs/openapi.yaml, compiled in */
 	size_t openapi_len;
 };
@@ -131,6 +133,7 @@ int bo_reply_error(struct bo_req *r, const struct bo_error *err);
 int bo_reply_fail(struct bo_req *r, bo_status st, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 void bo_reply_header(struct bo_req *r, const char *name, const char *value);
+int bo_reply_405(struct bo_req *r);
 int bo_http_status(bo_status st);
 
 /* ---- API (api.c) ---- */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "brownoutd.h"
 #include "common.h"
@@ -367,7 +368,7 @@ bo_status bo_dataset_ref_open(const struct bo_daemon *d, const struct bo_dataset
 {
 	char path[2048], labels[2048] = "";
 	enum bo_dataset_format f = !strcmp(r->format, "idx")   ? BO_DATASET_IDX :
-				   !strcmp(r->format, "cifar") ? BO_DATASET_CIFAR10 :
+				   !strncmp(r->format, "cifar", 5) ? BO_DATASET_CIFAR10 :
 				   !strcmp(r->format, "npy")   ? BO_DATASET_NPY :
 								 BO_DATASET_AUTO;
 	int upload = !strcmp(r->source, "upload");
@@ -379,7 +380,8 @@ bo_status bo_dataset_ref_open(const struct bo_daemon *d, const struct bo_dataset
 		snprintf(path, sizeof(path), "%s", r->path);
 		snprintf(labels, sizeof(labels), "%s", r->labels);
 	}
-	if (!strcmp(r->format, "dir"))
+	struct stat st;
+	if (!upload && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		return bo_dataset_open_dir(path, strcmp(r->split, "train") ? BO_SPLIT_TEST :
 									     BO_SPLIT_TRAIN,
 					   NULL, out, err);
@@ -654,8 +656,10 @@ static json_t *report_config(const struct job_read *jr, const struct bo_job_spec
 	c.max_trials = s->max_trials;
 	json_t *j = bo_sweep_config_json(&c, NULL, s->blocks, s->block_p);
 	json_object_set(j, "p", json_object_get(jr->spec, "p"));
-	json_object_set(j, "mean", json_object_get(jr->spec, "mean"));
-	json_object_set(j, "std", json_object_get(jr->spec, "std"));
+	/* the normalisation the workers resolved (spec, model or metadata) */
+	json_t *pi = jr->point_info;
+	json_object_set(j, "mean", pi ? json_object_get(pi, "mean") : json_object_get(jr->spec, "mean"));
+	json_object_set(j, "std", pi ? json_object_get(pi, "std") : json_object_get(jr->spec, "std"));
 	return j;
 }
 
@@ -705,7 +709,7 @@ bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json
 		complete &= done;
 		p->images = jr.images_per_trial * p->trials;
 		p->eta = bo_eta(p->p, spec.energy_a);
-		json_t *pi = json_array_get(jr.point_info, (size_t)pt);
+		json_t *pi = json_array_get(json_object_get(jr.point_info, "points"), (size_t)pt);
 		p->energy = json_number_value(json_object_get(pi, "energy"));
 		double eref;
 		if (use_frontier && p->trials > 0 &&

@@ -301,6 +301,16 @@ static bo_status ensure_job(struct worker *w, int64_t job, struct bo_error *err)
 			json_object_set_new(e, "energy", json_real(bo_sweeper_energy(c->sw, i)));
 			json_array_append_new(ci.points, e);
 		}
+		/* the normalisation as resolved, for the report's config */
+		json_t *pi = json_object(), *mean = json_array(), *sd = json_array();
+		for (int i = 0; i < cfg.norm.n; i++) {
+			json_array_append_new(mean, json_real(cfg.norm.mean[i]));
+			json_array_append_new(sd, json_real(cfg.norm.std[i]));
+		}
+		json_object_set_new(pi, "points", ci.points);
+		json_object_set_new(pi, "mean", mean);
+		json_object_set_new(pi, "std", sd);
+		ci.points = pi;
 		rc = bo_store_write(d->store, clean_fn, &ci, err);
 		json_decref(ci.points);
 	}

@@ -67,7 +67,7 @@ CREATE TABLE jobs (
 	parameters INTEGER,
 	activations INTEGER,
 	images_per_trial INTEGER,
-	point_info TEXT,               -- JSON [{"p", "eta", "energy"}], with clean_accuracy
+	point_info TEXT,               -- JSON {"points": [{"p", "eta", "energy"}], "mean", "std"}
 	error TEXT,
 	created_at TEXT NOT NULL,
 	started_at TEXT,

@@ -1,0 +1,1384 @@
+/* brownoutd API: the handlers under /api/v1 (docs/openapi.yaml).
+ *
+ * Every handler validates first, then changes the store in one write
+ * transaction, then answers; files arrive as temporary files (http.c) and
+ * are renamed into DATA/models or DATA/datasets inside the transaction that
+ * records them, so a failure leaves neither a row without its file nor (for
+ * long) a file without its row. Reads use the read pool. Errors go through
+ * bo_reply_error, whose status comes from bo_http_status: one mapping for
+ * the whole daemon. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "brownoutd.h"
+#include "common.h"
+#include "report.h"
+
+/* ---- small helpers ---- */
+
+static int is(const struct bo_req *r, const char *m)
+{
+	return !strcmp(bo_req_method(r), m);
+}
+
+/* "/models/12/cancel" -> seg[0] "models", seg[1] "12", seg[2] "cancel" */
+static int split_path(const char *path, char seg[4][64])
+{
+	int n = 0;
+	const char *s = path;
+	while (*s == '/')
+		s++;
+	while (*s && n < 4) {
+		const char *e = strchr(s, '/');
+		size_t k = e ? (size_t)(e - s) : strlen(s);
+		if (k >= 64)
+			return -1;
+		memcpy(seg[n], s, k);
+		seg[n][k] = 0;
+		n++;
+		if (!e)
+			break;
+		s = e + 1;
+		if (!*s)
+			break;
+	}
+	return *s && n == 4 && strchr(s, '/') ? -1 : n;
+}
+
+static int parse_id(const char *s, int64_t *id)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (!*s || *end || errno || v < 1)
+		return -1;
+	*id = v;
+	return 0;
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = fd >= 0 && fsync(fd) == 0 ? 0 : -1;
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+static json_t *text_or_null(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	return t ? json_string((const char *)t) : json_null();
+}
+
+static json_t *json_col(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	json_error_t je;
+	json_t *j = t ? json_loads((const char *)t, 0, &je) : NULL;
+	return j ? j : json_null();
+}
+
+/* List paging: ?limit (1..200, default 50) and ?after. 0, or -1 replied. */
+static int paging(struct bo_req *r, int64_t *after, int *limit)
+{
+	const char *a = bo_req_query(r, "after"), *l = bo_req_query(r, "limit");
+	*after = INT64_MAX;
+	*limit = 50;
+	if (a && parse_id(a, after))
+		return bo_reply_fail(r, BO_EINVAL, "after", "after must be a positive id"), -1;
+	if (l) {
+		int64_t v;
+		if (parse_id(l, &v) || v > 200)
+			return bo_reply_fail(r, BO_EINVAL, "limit", "limit must be in [1, 200]"), -1;
+		*limit = (int)v;
+	}
+	return 0;
+}
+
+/* ---- models ---- */
+
+#define MODEL_COLS                                                                           \
+	"m.id, m.name, m.description, u.name, m.sha256, m.size, m.created_at, m.mean, m.std," \
+	" m.blocks, m.info, m.owner_id"
+
+static json_t *model_json(sqlite3_stmt *st)
+{
+	json_t *j = json_object();
+	json_object_set_new(j, "id", json_integer(sqlite3_column_int64(st, 0)));
+	json_object_set_new(j, "name", text_or_null(st, 1));
+	json_object_set_new(j, "description", text_or_null(st, 2));
+	json_object_set_new(j, "owner", text_or_null(st, 3));
+	json_object_set_new(j, "sha256", text_or_null(st, 4));
+	json_object_set_new(j, "size", json_integer(sqlite3_column_int64(st, 5)));
+	json_object_set_new(j, "created_at", text_or_null(st, 6));
+	json_object_set_new(j, "mean", json_col(st, 7));
+	json_object_set_new(j, "std", json_col(st, 8));
+	json_object_set_new(j, "blocks", text_or_null(st, 9));
+	json_object_set_new(j, "info", json_col(st, 10));
+	return j;
+}
+
+#define DATASET_COLS                                                                          \
+	"d.id, d.name, d.description, u.name, d.source, d.format, d.path, d.split, d.images," \
+	" d.shape, d.size, d.sha256, d.created_at, d.owner_id"
+
+static json_t *dataset_json(sqlite3_stmt *st)
+{
+	json_t *j = json_object();
+	int upload = !strcmp((const char *)sqlite3_column_text(st, 4), "upload");
+	json_object_set_new(j, "id", json_integer(sqlite3_column_int64(st, 0)));
+	json_object_set_new(j, "name", text_or_null(st, 1));
+	json_object_set_new(j, "description", text_or_null(st, 2));
+	json_object_set_new(j, "owner", text_or_null(st, 3));
+	json_object_set_new(j, "source", text_or_null(st, 4));
+	json_object_set_new(j, "format", text_or_null(st, 5));
+	json_object_set_new(j, "path", upload ? json_null() : text_or_null(st, 6));
+	json_object_set_new(j, "split", text_or_null(st, 7));
+	json_object_set_new(j, "images", json_integer(sqlite3_column_int64(st, 8)));
+	json_object_set_new(j, "shape", json_col(st, 9));
+	json_object_set_new(j, "size", json_integer(sqlite3_column_int64(st, 10)));
+	json_object_set_new(j, "sha256", text_or_null(st, 11));
+	json_object_set_new(j, "created_at", text_or_null(st, 12));
+	return j;
+}
+
+/* One generic reader: a list or one row of models / datasets. */
+struct list_q {
+	int datasets;          /* 0 models, 1 datasets */
+	int64_t id;            /* one row, or 0 for a list */
+	int64_t after;
+	int limit;
+	json_t *items;         /* out */
+	int64_t owner;         /* out, for one row */
+	int more;
+};
+
+static bo_status list_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct list_q *q = ctx;
+	char sql[512];
+	sqlite3_stmt *st = NULL;
+	bo_status rc = BO_OK;
+	const char *cols = q->datasets ? DATASET_COLS : MODEL_COLS;
+	const char *tab = q->datasets ? "datasets d" : "models m";
+	const char *a = q->datasets ? "d" : "m";
+	if (q->id)
+		snprintf(sql, sizeof(sql),
+			 "SELECT %s FROM %s JOIN users u ON u.id = %s.owner_id"
+			 " WHERE %s.id = ? AND %s.deleted_at IS NULL",
+			 cols, tab, a, a, a);
+	else
+		snprintf(sql, sizeof(sql),
+			 "SELECT %s FROM %s JOIN users u ON u.id = %s.owner_id"
+			 " WHERE %s.id < ? AND %s.deleted_at IS NULL ORDER BY %s.id DESC LIMIT ?",
+			 cols, tab, a, a, a, a);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "listing");
+	sqlite3_bind_int64(st, 1, q->id ? q->id : q->after);
+	if (!q->id)
+		sqlite3_bind_int(st, 2, q->limit + 1);
+	q->items = json_array();
+	int s, n = 0;
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		if (!q->id && n == q->limit) {
+			q->more = 1;
+			break;
+		}
+		q->owner = sqlite3_column_int64(st, q->datasets ? 13 : 11);
+		json_array_append_new(q->items, q->datasets ? dataset_json(st) : model_json(st));
+		n++;
+	}
+	if (s != SQLITE_ROW && s != SQLITE_DONE)
+		rc = bo_store_fail(db, err, "listing");
+	else if (q->id && n == 0)
+		rc = bo_fail(err, BO_ENOENT, "no %s %lld", q->datasets ? "dataset" : "model",
+			     (long long)q->id);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int reply_list(struct bo_req *r, json_t *items, int more)
+{
+	json_t *j = json_object();
+	size_t n = json_array_size(items);
+	json_t *last = n ? json_object_get(json_array_get(items, n - 1), "id") : NULL;
+	json_object_set_new(j, "items", items);
+	json_object_set_new(j, "next_after", more && last ? json_incref(last) : json_null());
+	return bo_reply_json(r, 200, j);
+}
+
+static int get_one(struct bo_daemon *d, struct bo_req *r, int datasets, int64_t id, int status,
+		   const char *location)
+{
+	struct list_q q = { .datasets = datasets, .id = id };
+	struct bo_error err;
+	bo_error_clear(&err);
+	if (bo_store_read(d->store, list_fn, &q, &err)) {
+		json_decref(q.items);
+		return bo_reply_error(r, &err);
+	}
+	if (location)
+		bo_reply_header(r, "Location", location);
+	json_t *one = json_incref(json_array_get(q.items, 0));
+	json_decref(q.items);
+	return bo_reply_json(r, status, one);
+}
+
+static int list_things(struct bo_daemon *d, struct bo_req *r, int datasets)
+{
+	struct list_q q = { .datasets = datasets };
+	struct bo_error err;
+	bo_error_clear(&err);
+	if (paging(r, &q.after, &q.limit))
+		return 0;
+	if (bo_store_read(d->store, list_fn, &q, &err)) {
+		json_decref(q.items);
+		return bo_reply_error(r, &err);
+	}
+	return reply_list(r, q.items, q.more);
+}
+
+/* Parse "0.2860,0.3530" into a JSON array text; NULL for NULL. */
+static int list_to_json(const char *text, const char *what, char **out, struct bo_error *err)
+{
+	float v[BO_MAX_CHANNELS];
+	int n = 0;
+	*out = NULL;
+	if (!text)
+		return 0;
+	if (bo_norm_parse_list(text, v, &n, what, err)) {
+		snprintf(err->field, sizeof(err->field), "%s", what);
+		return -1;
+	}
+	json_t *a = json_array();
+	for (int i = 0; i < n; i++)
+		json_array_append_new(a, json_real(v[i]));
+	*out = json_dumps(a, JSON_COMPACT | JSON_REAL_PRECISION(9));
+	json_decref(a);
+	return 0;
+}
+
+struct model_ins {
+	int64_t owner, id;
+	const char *name, *description, *sha256, *tmp, *mean, *std, *blocks, *info;
+	int64_t size;
+	const char *data_dir;
+};
+
+static bo_status model_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct model_ins *m = ctx;
+	sqlite3_stmt *st = NULL;
+	char now[32], rel[64], path[1200], dir[1100];
+	bo_status rc = BO_OK;
+	bo_store_now(now, sizeof(now));
+	if (sqlite3_prepare_v2(db,
+			       "INSERT INTO models (owner_id, name, description, sha256, size, path,"
+			       " mean, std, blocks, info, created_at) VALUES (?,?,?,?,?,'',?,?,?,?,?)",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "storing a model");
+	sqlite3_bind_int64(st, 1, m->owner);
+	sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, m->description, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, m->sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, m->size);
+	sqlite3_bind_text(st, 6, m->mean, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, m->std, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, m->blocks, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 9, m->info, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 10, now, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		rc = bo_store_fail(db, err, "storing a model");
+		goto out;
+	}
+	m->id = sqlite3_last_insert_rowid(db);
+	snprintf(rel, sizeof(rel), "models/%lld.onnx", (long long)m->id);
+	char sql[160];
+	snprintf(sql, sizeof(sql), "UPDATE models SET path = '%s' WHERE id = %lld", rel,
+		 (long long)m->id);
+	if ((rc = bo_store_exec(db, sql, err)))
+		goto out;
+	snprintf(dir, sizeof(dir), "%s/models", m->data_dir);
+	snprintf(path, sizeof(path), "%s/%s", m->data_dir, rel);
+	if ((mkdir(dir, 0755) && errno != EEXIST) || rename(m->tmp, path) || fsync_dir(dir))
+		rc = bo_fail(err, BO_EIO, "cannot store the model file: %s", strerror(errno));
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int post_model(struct bo_daemon *d, struct bo_req *r)
+{
+	struct bo_error err;
+	struct bo_model *m = NULL;
+	struct bo_block_map *map = NULL;
+	struct bo_model_stats st = { 0 };
+	char *mean = NULL, *std = NULL, *info = NULL;
+	int64_t size = 0;
+	const char *sha = NULL, *tmp = bo_req_upload(r, NULL, &size, &sha);
+	const char *name = bo_req_query(r, "name"), *desc = bo_req_query(r, "description");
+	const char *blocks = bo_req_query(r, "blocks");
+	int ret;
+	bo_error_clear(&err);
+	if (!name || !*name || strlen(name) > 200) {
+		ret = bo_reply_fail(r, BO_EINVAL, "name",
+				    "give the model a name: ?name=NAME (1 to 200 characters)");
+		goto out;
+	}
+	if (desc && strlen(desc) > 4000) {
+		ret = bo_reply_fail(r, BO_EINVAL, "description", "description is over 4000 characters");
+		goto out;
+	}
+	if (!tmp || size == 0) {
+		ret = bo_reply_fail(r, BO_EMALFORMED, NULL,
+				    "the body is empty: send the ONNX file as the request body");
+		goto out;
+	}
+	if (list_to_json(bo_req_query(r, "mean"), "mean", &mean, &err) ||
+	    list_to_json(bo_req_query(r, "std"), "std", &std, &err)) {
+		ret = bo_reply_error(r, &err);
+		goto out;
+	}
+	if (blocks && (blocks[0] == '@' || bo_block_map_parse(blocks, &map, &err))) {
+		if (blocks[0] == '@')
+			bo_fail(&err, BO_EINVAL, "blocks: send the map itself, not @file");
+		snprintf(err.field, sizeof(err.field), "blocks");
+		ret = bo_reply_error(r, &err);
+		goto out;
+	}
+	if (bo_model_load(tmp, &m, &err) ||
+	    bo_model_stats(m, NULL, 0, map, BO_SITES_RELU, &st, &err)) {
+		ret = bo_reply_error(r, &err);
+		goto out;
+	}
+	json_t *ij = bo_info_json(m, &st, BO_SITES_RELU);
+	info = json_dumps(ij, JSON_COMPACT);
+	json_decref(ij);
+	struct model_ins mi = { bo_req_user(r)->id, 0, name, desc ? desc : "", sha, tmp, mean,
+				std, blocks, info, size, d->cfg.data_dir };
+	if (!info || bo_store_write(d->store, model_ins_fn, &mi, &err)) {
+		if (!info)
+			bo_fail(&err, BO_ENOMEM, "out of memory");
+		ret = bo_reply_error(r, &err);
+		goto out;
+	}
+	bo_req_adopt(r, NULL);
+	char loc[64];
+	snprintf(loc, sizeof(loc), "/api/v1/models/%lld", (long long)mi.id);
+	ret = get_one(d, r, 0, mi.id, 201, loc);
+out:
+	bo_model_stats_release(&st);
+	bo_model_free(m);
+	bo_block_map_free(map);
+	free(mean);
+	free(std);
+	free(info);
+	return ret;
+}
+
+/* ---- deleting models and datasets ---- */
+
+struct del_q {
+	int datasets;
+	int64_t id;
+	const struct bo_user *user;
+	char path[1024];      /* out: the file(s) to remove after commit */
+	char labels[1024];
+	int upload;
+};
+
+static bo_status del_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct del_q *q = ctx;
+	sqlite3_stmt *st = NULL;
+	bo_status rc = BO_OK;
+	char sql[400], now[32];
+	const char *tab = q->datasets ? "datasets" : "models";
+	bo_store_now(now, sizeof(now));
+	snprintf(sql, sizeof(sql),
+		 "SELECT owner_id, path, %s FROM %s WHERE id = ? AND deleted_at IS NULL",
+		 q->datasets ? "labels_path, source" : "NULL, 'upload'", tab);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "deleting");
+	sqlite3_bind_int64(st, 1, q->id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = bo_fail(err, BO_ENOENT, "no %s %lld", q->datasets ? "dataset" : "model",
+			     (long long)q->id);
+		goto out;
+	}
+	int64_t owner = sqlite3_column_int64(st, 0);
+	if (!(q->user->admin || q->user->id == owner)) {
+		rc = bo_fail(err, BO_EPERM, "only its owner or an admin may delete this %s",
+			     q->datasets ? "dataset" : "model");
+		goto out;
+	}
+	snprintf(q->path, sizeof(q->path), "%s", (const char *)sqlite3_column_text(st, 1));
+	const unsigned char *lab = sqlite3_column_text(st, 2);
+	snprintf(q->labels, sizeof(q->labels), "%s", lab ? (const char *)lab : "");
+	q->upload = !strcmp((const char *)sqlite3_column_text(st, 3), "upload");
+	sqlite3_finalize(st);
+	st = NULL;
+	if (q->datasets)
+		snprintf(sql, sizeof(sql),
+			 "SELECT COUNT(*) FROM jobs WHERE dataset_id = ? AND state IN ('queued', "
+			 "'running')");
+	else
+		snprintf(sql, sizeof(sql),
+			 "SELECT COUNT(*) FROM jobs j WHERE j.state IN ('queued', 'running') AND"
+			 " (j.model_id = ?1 OR EXISTS (SELECT 1 FROM job_references r WHERE"
+			 " r.job_id = j.id AND r.model_id = ?1))");
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "deleting");
+	sqlite3_bind_int64(st, 1, q->id);
+	int busy = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	if (busy) {
+		rc = bo_fail(err, BO_ECONFLICT, "%d queued or running job%s use%s this %s", busy,
+			     busy == 1 ? "" : "s", busy == 1 ? "s" : "",
+			     q->datasets ? "dataset" : "model");
+		goto out;
+	}
+	snprintf(sql, sizeof(sql), "UPDATE %s SET deleted_at = '%s' WHERE id = %lld", tab, now,
+		 (long long)q->id);
+	rc = bo_store_exec(db, sql, err);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int delete_thing(struct bo_daemon *d, struct bo_req *r, int datasets, int64_t id)
+{
+	struct del_q q = { .datasets = datasets, .id = id, .user = bo_req_user(r) };
+	struct bo_error err;
+	char path[2200];
+	bo_error_clear(&err);
+	if (bo_store_write(d->store, del_fn, &q, &err))
+		return bo_reply_error(r, &err);
+	/* the row says deleted; its files go now (finished jobs keep the row) */
+	if (q.upload) {
+		bo_data_path(d, q.path, path, sizeof(path));
+		unlink(path);
+		if (q.labels[0]) {
+			bo_data_path(d, q.labels, path, sizeof(path));
+			unlink(path);
+		}
+	}
+	return bo_reply_json(r, 204, NULL);
+}
+
+/* ---- datasets ---- */
+
+struct ds_ins {
+	int64_t owner, id;
+	const char *name, *description, *source, *format, *path, *labels, *split, *shape;
+	const char *sha256;
+	int64_t images, size;
+	const char *tmp_images, *tmp_labels; /* uploads: renamed into place */
+	const char *data_dir;
+};
+
+static bo_status ds_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct ds_ins *q = ctx;
+	sqlite3_stmt *st = NULL;
+	char now[32], rel[64], rel_l[64], path[1200], dir[1100];
+	bo_status rc = BO_OK;
+	bo_store_now(now, sizeof(now));
+	if (sqlite3_prepare_v2(db,
+			       "INSERT INTO datasets (owner_id, name, description, source, format,"
+			       " path, labels_path, split, images, shape, size, sha256, created_at)"
+			       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "storing a dataset");
+	sqlite3_bind_int64(st, 1, q->owner);
+	sqlite3_bind_text(st, 2, q->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, q->description, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, q->source, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, q->format, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, q->path ? q->path : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, q->labels, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, q->split, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 9, q->images);
+	sqlite3_bind_text(st, 10, q->shape, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 11, q->size);
+	sqlite3_bind_text(st, 12, q->sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 13, now, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		rc = bo_store_fail(db, err, "storing a dataset");
+		goto out;
+	}
+	q->id = sqlite3_last_insert_rowid(db);
+	if (!q->tmp_images)
+		goto out;
+	snprintf(rel, sizeof(rel), "datasets/%lld-images.bin", (long long)q->id);
+	snprintf(rel_l, sizeof(rel_l), "datasets/%lld-labels.bin", (long long)q->id);
+	char sql[300];
+	snprintf(sql, sizeof(sql), "UPDATE datasets SET path = '%s', labels_path = %s%s%s WHERE id = %lld",
+		 rel, q->tmp_labels ? "'" : "", q->tmp_labels ? rel_l : "NULL",
+		 q->tmp_labels ? "'" : "", (long long)q->id);
+	if ((rc = bo_store_exec(db, sql, err)))
+		goto out;
+	snprintf(dir, sizeof(dir), "%s/datasets", q->data_dir);
+	if (mkdir(dir, 0755) && errno != EEXIST) {
+		rc = bo_fail(err, BO_EIO, "cannot create %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/%s", q->data_dir, rel);
+	if (rename(q->tmp_images, path)) {
+		rc = bo_fail(err, BO_EIO, "cannot store the images: %s", strerror(errno));
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/%s", q->data_dir, rel_l);
+	if (q->tmp_labels && rename(q->tmp_labels, path)) {
+		rc = bo_fail(err, BO_EIO, "cannot store the labels: %s", strerror(errno));
+		goto out;
+	}
+	if (fsync_dir(dir))
+		rc = bo_fail(err, BO_EIO, "cannot sync %s: %s", dir, strerror(errno));
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static const char *format_name(const struct bo_dataset *ds)
+{
+	enum bo_dataset_format f = bo_dataset_format(ds);
+	return f == BO_DATASET_CIFAR10 ? "cifar" : bo_dataset_format_name(f);
+}
+
+static char *shape_text(const struct bo_dataset *ds)
+{
+	int64_t c, h, w;
+	char buf[96];
+	bo_dataset_shape(ds, &c, &h, &w);
+	snprintf(buf, sizeof(buf), "[%lld,%lld,%lld]", (long long)c, (long long)h, (long long)w);
+	return strdup(buf);
+}
+
+/* Is real path p inside one of the allowed roots? */
+static int under_root(const struct bo_config *c, const char *p)
+{
+	for (int i = 0; i < c->n_roots; i++) {
+		size_t n = strlen(c->roots[i]);
+		if (!strncmp(p, c->roots[i], n) && (p[n] == '/' || p[n] == 0 ||
+						      (n == 1 && c->roots[i][0] == '/')))
+			return 1;
+	}
+	return 0;
+}
+
+static int post_dataset_upload(struct bo_daemon *d, struct bo_req *r)
+{
+	struct bo_error err;
+	struct bo_dataset *ds = NULL;
+	char *shape = NULL;
+	int64_t isize = 0, lsize = 0;
+	const char *isha = NULL;
+	const char *img = bo_req_upload(r, "images", &isize, &isha);
+	const char *lab = bo_req_upload(r, "labels", &lsize, NULL);
+	const char *name = bo_req_query(r, "name"), *fmt = bo_req_query(r, "format");
+	const char *split = bo_req_query(r, "split"), *desc = bo_req_query(r, "description");
+	int ret;
+	bo_error_clear(&err);
+	if (!name || !*name || strlen(name) > 200) {
+		ret = bo_reply_fail(r, BO_EINVAL, "name", "give the dataset a name: ?name=NAME");
+		goto out;
+	}
+	if (!fmt || (strcmp(fmt, "idx") && strcmp(fmt, "npy") && strcmp(fmt, "cifar"))) {
+		ret = bo_reply_fail(r, BO_EINVAL, "format", "format must be idx, npy or cifar");
+		goto out;
+	}
+	if (split && strcmp(split, "test") && strcmp(split, "train")) {
+		ret = bo_reply_fail(r, BO_EINVAL, "split", "split must be test or train");
+		goto out;
+	}
+	if (!img || isize == 0) {
+		ret = bo_reply_fail(r, BO_EINVAL, "images", "the form field images (a file) is missing");
+		goto out;
+	}
+	if (strcmp(fmt, "cifar") && (!lab || lsize == 0)) {
+		ret = bo_reply_fail(r, BO_EINVAL, "labels", "the form field labels (a file) is missing");
+		goto out;
+	}
+	enum bo_dataset_format f = !strcmp(fmt, "idx") ? BO_DATASET_IDX :
+				   !strcmp(fmt, "npy") ? BO_DATASET_NPY : BO_DATASET_CIFAR10;
+	if (bo_dataset_open_files(img, f == BO_DATASET_CIFAR10 ? NULL : lab, f, NULL, &ds, &err)) {
+		ret = bo_reply_error(r, &err);
+		goto out;
+	}
+	if (!(shape = shape_text(ds))) {
+		ret = bo_reply_fail(r, BO_ENOMEM, NULL, "out of memory");
+		goto out;
+	}
+	int with_labels = f != BO_DATASET_CIFAR10;
+	struct ds_ins q = { bo_req_user(r)->id, 0, name, desc ? desc : "", "upload", fmt, NULL,
+			    NULL, split ? split : "test", shape, isha, bo_dataset_count(ds),
+			    isize + (with_labels ? lsize : 0), img, with_labels ? lab : NULL,
+			    d->cfg.data_dir };
+	if (bo_store_write(d->store, ds_ins_fn, &q, &err)) {
+		ret = bo_reply_error(r, &err);
+		goto out;
+	}
+	bo_req_adopt(r, "images");
+	if (with_labels)
+		bo_req_adopt(r, "labels");
+	char loc[64];
+	snprintf(loc, sizeof(loc), "/api/v1/datasets/%lld", (long long)q.id);
+	ret = get_one(d, r, 1, q.id, 201, loc);
+out:
+	bo_dataset_free(ds);
+	free(shape);
+	return ret;
+}
+
+static int post_dataset_path(struct bo_daemon *d, struct bo_req *r)
+{
+	struct bo_error err;
+	struct bo_dataset *ds = NULL;
+	json_error_t je;
+	size_t len;
+	const char *body = bo_req_body(r, &len);
+	json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+	const char *name = NULL, *path = NULL, *labels = NULL, *fmt = "auto", *split = "test";
+	const char *desc = "";
+	char real[PATH_MAX], real_l[PATH_MAX] = "", *shape = NULL;
+	int ret;
+	bo_error_clear(&err);
+	if (!j) {
+		ret = bo_reply_fail(r, BO_EMALFORMED, NULL, "invalid JSON: %s (at byte %d)", je.text,
+				    je.position);
+		goto out;
+	}
+	if (!json_is_object(j)) {
+		ret = bo_reply_fail(r, BO_EINVAL, NULL, "expected a JSON object");
+		goto out;
+	}
+	const char *key;
+	json_t *v;
+	json_object_foreach(j, key, v) {
+		const char **dst = !strcmp(key, "name")        ? &name :
+				   !strcmp(key, "path")        ? &path :
+				   !strcmp(key, "labels")      ? &labels :
+				   !strcmp(key, "format")      ? &fmt :
+				   !strcmp(key, "split")       ? &split :
+				   !strcmp(key, "description") ? &desc :
+								 NULL;
+		if (!dst) {
+			ret = bo_reply_fail(r, BO_EINVAL, key, "unknown field '%s'", key);
+			goto out;
+		}
+		if (!json_is_string(v) || json_string_length(v) > 1000) {
+			ret = bo_reply_fail(r, BO_EINVAL, key, "%s must be a string", key);
+			goto out;
+		}
+		*dst = json_string_value(v);
+	}
+	if (!name || !*name || strlen(name) > 200) {
+		ret = bo_reply_fail(r, BO_EINVAL, "name", "missing field 'name'");
+		goto out;
+	}
+	if (!path || !*path) {
+		ret = bo_reply_fail(r, BO_EINVAL, "path", "missing field 'path'");
+		goto out;
+	}
+	if (strcmp(fmt, "auto") && strcmp(fmt, "idx") && strcmp(fmt, "npy") && strcmp(fmt, "cifar")) {
+		ret = bo_reply_fail(r, BO_EINVAL, "format", "format must be auto, idx, npy or cifar");
+		goto out;
+	}
+	if (strcmp(split, "test") && strcmp(split, "train")) {
+		ret = bo_reply_fail(r, BO_EINVAL, "split", "split must be test or train");
+		goto out;
+	}
+	if (!realpath(path, real)) {
+		ret = bo_reply_fail(r, BO_ENOENT, "path", "no such file or directory: %s", path);
+		goto out;
+	}
+	if (!under_root(&d->cfg, real) ||
+	    (labels && (!realpath(labels, real_l) || !under_root(&d->cfg, real_l)))) {
+		ret = bo_reply_fail(r, BO_EPERM, labels && !under_root(&d->cfg, real_l) &&
+						 under_root(&d->cfg, real) ? "labels" : "path",
+				    "datasets may only be registered from the allowed roots "
+				    "(--dataset-root)");
+		goto out;
+	}
+	struct stat st;
+	int dir = stat(real, &st) == 0 && S_ISDIR(st.st_mode);
+	enum bo_dataset_format f = !strcmp(fmt, "idx")   ? BO_DATASET_IDX :
+				   !strcmp(fmt, "npy")   ? BO_DATASET_NPY :
+				   !strcmp(fmt, "cifar") ? BO_DATASET_CIFAR10 :
+							   BO_DATASET_AUTO;
+	bo_status rc = dir ? bo_dataset_open_dir(real, strcmp(split, "train") ? BO_SPLIT_TEST :
+										BO_SPLIT_TRAIN,
+						 NULL, &ds, &err) :
+			     bo_dataset_open_files(real, real_l[0] ? real_l : NULL, f, NULL, &ds,
+						   &err);
+	if (rc) {
+		ret = bo_reply_error(r, &err);
+		goto out;
+	}
+	if (!(shape = shape_text(ds))) {
+		ret = bo_reply_fail(r, BO_ENOMEM, NULL, "out of memory");
+		goto out;
+	}
+	struct ds_ins q = { bo_req_user(r)->id, 0, name, desc, "path", format_name(ds), real,
+			    real_l[0] ? real_l : NULL, split, shape, NULL, bo_dataset_count(ds),
+			    dir ? 0 : (int64_t)st.st_size, NULL, NULL, d->cfg.data_dir };
+	if (bo_store_write(d->store, ds_ins_fn, &q, &err)) {
+		ret = bo_reply_error(r, &err);
+		goto out;
+	}
+	char loc[64];
+	snprintf(loc, sizeof(loc), "/api/v1/datasets/%lld", (long long)q.id);
+	ret = get_one(d, r, 1, q.id, 201, loc);
+out:
+	json_decref(j);
+	bo_dataset_free(ds);
+	free(shape);
+	return ret;
+}
+
+/* ---- jobs ---- */
+
+struct job_ins {
+	const struct bo_job_spec *spec;
+	int64_t owner;
+	const char *spec_text, *key, *hash;
+	int queue_limit;
+	int64_t id;              /* out */
+	int existing;            /* out: the idempotency key's job */
+};
+
+/* Check one referenced model: exists, not deleted; its input shape. */
+static bo_status model_shape(sqlite3 *db, int64_t id, const char *field, json_t **shape,
+			     struct bo_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	bo_status rc = BO_OK;
+	json_error_t je;
+	if (sqlite3_prepare_v2(db, "SELECT info FROM models WHERE id = ? AND deleted_at IS NULL",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "reading a model");
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = bo_fail(err, BO_ENOENT, "no model %lld", (long long)id);
+		snprintf(err->field, sizeof(err->field), "%s", field);
+	} else {
+		json_t *info = json_loads((const char *)sqlite3_column_text(st, 0), 0, &je);
+		*shape = json_incref(json_object_get(info, "input_shape"));
+		json_decref(info);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static bo_status job_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct job_ins *q = ctx;
+	const struct bo_job_spec *s = q->spec;
+	sqlite3_stmt *st = NULL;
+	json_t *mshape = NULL, *dshape = NULL;
+	json_error_t je;
+	bo_status rc = BO_OK;
+	char now[32];
+	bo_store_now(now, sizeof(now));
+	if (q->key) {
+		if (sqlite3_prepare_v2(db,
+				       "SELECT id, request_hash FROM jobs WHERE owner_id = ? AND"
+				       " idempotency_key = ?",
+				       -1, &st, NULL) != SQLITE_OK)
+			return bo_store_fail(db, err, "reading jobs");
+		sqlite3_bind_int64(st, 1, q->owner);
+		sqlite3_bind_text(st, 2, q->key, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			q->id = sqlite3_column_int64(st, 0);
+			q->existing = 1;
+			if (strcmp((const char *)sqlite3_column_text(st, 1), q->hash)) {
+				rc = bo_fail(err, BO_EMISMATCH,
+					     "Idempotency-Key '%s' was used for job %lld with another"
+					     " body",
+					     q->key, (long long)q->id);
+				snprintf(err->field, sizeof(err->field), "Idempotency-Key");
+			}
+			goto out;
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	/* what the spec names must exist and fit together */
+	if ((rc = model_shape(db, s->model, "model", &mshape, err)))
+		goto out;
+	for (int i = 0; i < s->n_refs && !rc; i++) {
+		json_t *rs = NULL;
+		rc = model_shape(db, s->refs[i], "references", &rs, err);
+		json_decref(rs);
+	}
+	if (rc)
+		goto out;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT shape, images, name FROM datasets WHERE id = ? AND"
+			       " deleted_at IS NULL",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "reading a dataset");
+	sqlite3_bind_int64(st, 1, s->dataset);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = bo_fail(err, BO_ENOENT, "no dataset %lld", (long long)s->dataset);
+		snprintf(err->field, sizeof(err->field), "dataset");
+		goto out;
+	}
+	dshape = json_loads((const char *)sqlite3_column_text(st, 0), 0, &je);
+	int64_t images = sqlite3_column_int64(st, 1);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (!json_equal(mshape, dshape)) {
+		char *a = json_dumps(mshape, JSON_COMPACT), *b = json_dumps(dshape, JSON_COMPACT);
+		rc = bo_fail(err, BO_ESHAPE,
+			     "dataset %lld has images of shape %s but model %lld takes %s",
+			     (long long)s->dataset, b ? b : "?", (long long)s->model, a ? a : "?");
+		snprintf(err->field, sizeof(err->field), "dataset");
+		free(a);
+		free(b);
+		goto out;
+	}
+	int64_t C = json_integer_value(json_array_get(dshape, 0));
+	if ((s->n_mean > 1 && s->n_mean != C) || (s->n_std > 1 && s->n_std != C)) {
+		rc = bo_fail(err, BO_EINVAL, "mean and std need 1 or %lld values", (long long)C);
+		snprintf(err->field, sizeof(err->field), s->n_mean > 1 && s->n_mean != C ? "mean" : "std");
+		goto out;
+	}
+	if (s->limit > images) {
+		rc = bo_fail(err, BO_EINVAL, "limit %lld is more than the dataset's %lld images",
+			     (long long)s->limit, (long long)images);
+		snprintf(err->field, sizeof(err->field), "limit");
+		goto out;
+	}
+	if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "reading jobs");
+	int active = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_finalize(st);
+	st = NULL;
+	if (active >= q->queue_limit) {
+		rc = bo_fail(err, BO_EBUSY, "the queue is full (%d jobs); try again later", active);
+		goto out;
+	}
+	if (sqlite3_prepare_v2(db,
+			       "INSERT INTO jobs (owner_id, model_id, dataset_id, state, priority, spec,"
+			       " idempotency_key, request_hash, points, images_per_trial, created_at)"
+			       " VALUES (?,?,?,'queued',?,?,?,?,?,?,?)",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "storing a job");
+	sqlite3_bind_int64(st, 1, q->owner);
+	sqlite3_bind_int64(st, 2, s->model);
+	sqlite3_bind_int64(st, 3, s->dataset);
+	sqlite3_bind_int(st, 4, s->priority);
+	sqlite3_bind_text(st, 5, q->spec_text, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, q->key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, q->hash, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 8, s->n_p);
+	sqlite3_bind_int64(st, 9, s->limit ? s->limit : images);
+	sqlite3_bind_text(st, 10, now, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		rc = bo_store_fail(db, err, "storing a job");
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	q->id = sqlite3_last_insert_rowid(db);
+	if (sqlite3_prepare_v2(db,
+			       "INSERT INTO tasks (job_id, kind, point, trial_lo, trial_hi, state)"
+			       " VALUES (?, ?, ?, ?, ?, 'queued')",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "storing tasks");
+	int first = bo_job_spec_first_trials(s);
+	for (int pt = 0; pt < s->n_p && !rc; pt++)
+		for (int t = 0; t < first && !rc; t++) {
+			sqlite3_bind_int64(st, 1, q->id);
+			sqlite3_bind_text(st, 2, "trials", -1, SQLITE_STATIC);
+			sqlite3_bind_int(st, 3, pt);
+			sqlite3_bind_int(st, 4, t);
+			sqlite3_bind_int(st, 5, t + 1);
+			if (sqlite3_step(st) != SQLITE_DONE)
+				rc = bo_store_fail(db, err, "storing tasks");
+			sqlite3_reset(st);
+		}
+	for (int i = 0; i < s->n_refs && !rc; i++) {
+		sqlite3_bind_int64(st, 1, q->id);
+		sqlite3_bind_text(st, 2, "reference", -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 3, i);
+		sqlite3_bind_int(st, 4, 0);
+		sqlite3_bind_int(st, 5, 0);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = bo_store_fail(db, err, "storing tasks");
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc)
+		goto out;
+	if (sqlite3_prepare_v2(db,
+			       "INSERT INTO job_references (job_id, position, model_id) VALUES (?,?,?)",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "storing references");
+	for (int i = 0; i < s->n_refs && !rc; i++) {
+		sqlite3_bind_int64(st, 1, q->id);
+		sqlite3_bind_int(st, 2, i);
+		sqlite3_bind_int64(st, 3, s->refs[i]);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = bo_store_fail(db, err, "storing references");
+		sqlite3_reset(st);
+	}
+	if (!rc) {
+		char sql[200];
+		snprintf(sql, sizeof(sql),
+			 "INSERT INTO events (job_id, at, kind, message) VALUES (%lld, '%s',"
+			 " 'submitted', 'queued')",
+			 (long long)q->id, now);
+		rc = bo_store_exec(db, sql, err);
+	}
+out:
+	sqlite3_finalize(st);
+	json_decref(mshape);
+	json_decref(dshape);
+	return rc;
+}
+
+static int reply_job(struct bo_daemon *d, struct bo_req *r, int64_t id, int status, int etag)
+{
+	json_t *j = NULL;
+	struct bo_error err;
+	bo_error_clear(&err);
+	if (bo_job_get(d, id, &j, &err))
+		return bo_reply_error(r, &err);
+	if (etag) {
+		char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
+		char hex[65], tag[72];
+		bo_sha256_hex_of(s ? s : "", s ? strlen(s) : 0, hex);
+		free(s);
+		snprintf(tag, sizeof(tag), "\"%.32s\"", hex);
+		bo_reply_header(r, "ETag", tag);
+		const char *inm = bo_req_header(r, "If-None-Match");
+		if (inm && (!strcmp(inm, tag) || !strcmp(inm, "*"))) {
+			json_decref(j);
+			return bo_reply_json(r, 304, NULL);
+		}
+	}
+	if (status == 202) {
+		char loc[64];
+		snprintf(loc, sizeof(loc), "/api/v1/jobs/%lld", (long long)id);
+		bo_reply_header(r, "Location", loc);
+	}
+	return bo_reply_json(r, status, j);
+}
+
+static int post_job(struct bo_daemon *d, struct bo_req *r)
+{
+	struct bo_error err;
+	struct bo_job_spec spec;
+	json_error_t je;
+	size_t len;
+	const char *body = bo_req_body(r, &len);
+	const char *key = bo_req_header(r, "Idempotency-Key");
+	char hash[65];
+	char *text = NULL;
+	int ret;
+	bo_error_clear(&err);
+	json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+	if (!j)
+		return bo_reply_fail(r, BO_EMALFORMED, NULL, "invalid JSON: %s (at byte %d)", je.text,
+				     je.position);
+	if (key && (!*key || strlen(key) > 200)) {
+		json_decref(j);
+		return bo_reply_fail(r, BO_EINVAL, "Idempotency-Key",
+				     "Idempotency-Key must be 1 to 200 characters");
+	}
+	if (bo_job_spec_parse(j, &spec, &err)) {
+		json_decref(j);
+		return bo_reply_error(r, &err);
+	}
+	json_decref(j);
+	json_t *sj = bo_job_spec_json(&spec);
+	text = json_dumps(sj, JSON_COMPACT | JSON_REAL_PRECISION(17));
+	json_decref(sj);
+	bo_sha256_hex_of(body, len, hash);
+	struct job_ins q = { &spec, bo_req_user(r)->id, text, key, hash, d->cfg.queue_limit, 0, 0 };
+	if (!text) {
+		ret = bo_reply_fail(r, BO_ENOMEM, NULL, "out of memory");
+	} else if (bo_store_write(d->store, job_ins_fn, &q, &err)) {
+		ret = bo_reply_error(r, &err);
+	} else {
+		if (!q.existing)
+			d->exec.ops->wake(d->exec.impl);
+		ret = reply_job(d, r, q.id, 202, 0);
+	}
+	free(text);
+	bo_job_spec_release(&spec);
+	return ret;
+}
+
+struct jobs_q {
+	int64_t after;
+	int limit;
+	const char *state, *owner;
+	int64_t model;
+	int64_t ids[201];
+	int n, more;
+};
+
+static bo_status jobs_list_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct jobs_q *q = ctx;
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT j.id FROM jobs j JOIN users u ON u.id = j.owner_id"
+			       " WHERE j.id < ?1 AND (?2 IS NULL OR j.state = ?2) AND"
+			       " (?3 IS NULL OR u.name = ?3) AND (?4 = 0 OR j.model_id = ?4)"
+			       " ORDER BY j.id DESC LIMIT ?5",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "listing jobs");
+	sqlite3_bind_int64(st, 1, q->after);
+	sqlite3_bind_text(st, 2, q->state, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, q->owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, q->model);
+	sqlite3_bind_int(st, 5, q->limit + 1);
+	int s;
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		if (q->n == q->limit) {
+			q->more = 1;
+			break;
+		}
+		q->ids[q->n++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	return s == SQLITE_ROW || s == SQLITE_DONE ? BO_OK : bo_store_fail(db, err, "listing jobs");
+}
+
+static int list_jobs(struct bo_daemon *d, struct bo_req *r)
+{
+	struct jobs_q q = { 0 };
+	struct bo_error err;
+	bo_error_clear(&err);
+	if (paging(r, &q.after, &q.limit))
+		return 0;
+	q.state = bo_req_query(r, "state");
+	q.owner = bo_req_query(r, "owner");
+	const char *m = bo_req_query(r, "model");
+	if (q.state && strcmp(q.state, "queued") && strcmp(q.state, "running") &&
+	    strcmp(q.state, "done") && strcmp(q.state, "failed") && strcmp(q.state, "cancelled"))
+		return bo_reply_fail(r, BO_EINVAL, "state",
+				     "state must be queued, running, done, failed or cancelled");
+	if (m && parse_id(m, &q.model))
+		return bo_reply_fail(r, BO_EINVAL, "model", "model must be a model id");
+	if (bo_store_read(d->store, jobs_list_fn, &q, &err))
+		return bo_reply_error(r, &err);
+	json_t *items = json_array();
+	for (int i = 0; i < q.n; i++) {
+		json_t *j = NULL;
+		if (bo_job_get(d, q.ids[i], &j, &err) == BO_OK)
+			json_array_append_new(items, j);
+	}
+	return reply_list(r, items, q.more);
+}
+
+struct job_change {
+	int64_t id;
+	const struct bo_user *user;
+	int del;          /* delete instead of cancel */
+};
+
+static bo_status job_change_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct job_change *q = ctx;
+	sqlite3_stmt *st = NULL;
+	char sql[300], now[32], state[16];
+	bo_store_now(now, sizeof(now));
+	if (sqlite3_prepare_v2(db, "SELECT owner_id, state FROM jobs WHERE id = ?", -1, &st,
+			       NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "reading a job");
+	sqlite3_bind_int64(st, 1, q->id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return bo_fail(err, BO_ENOENT, "no job %lld", (long long)q->id);
+	}
+	int64_t owner = sqlite3_column_int64(st, 0);
+	snprintf(state, sizeof(state), "%s", (const char *)sqlite3_column_text(st, 1));
+	sqlite3_finalize(st);
+	if (!(q->user->admin || q->user->id == owner))
+		return bo_fail(err, BO_EPERM, "only its owner or an admin may %s job %lld",
+			       q->del ? "delete" : "cancel", (long long)q->id);
+	if (q->del) {
+		snprintf(sql, sizeof(sql), "DELETE FROM jobs WHERE id = %lld", (long long)q->id);
+		return bo_store_exec(db, sql, err);
+	}
+	if (strcmp(state, "queued") && strcmp(state, "running"))
+		return bo_fail(err, BO_ECONFLICT, "job %lld is %s already", (long long)q->id, state);
+	snprintf(sql, sizeof(sql),
+		 "UPDATE jobs SET state = 'cancelled', finished_at = '%s' WHERE id = %lld", now,
+		 (long long)q->id);
+	bo_status rc = bo_store_exec(db, sql, err);
+	if (!rc) {
+		snprintf(sql, sizeof(sql), "DELETE FROM tasks WHERE job_id = %lld AND state = 'queued'",
+			 (long long)q->id);
+		rc = bo_store_exec(db, sql, err);
+	}
+	if (!rc) {
+		snprintf(sql, sizeof(sql),
+			 "INSERT INTO events (job_id, at, kind, message) VALUES (%lld, '%s',"
+			 " 'cancelled', 'cancelled by %s')",
+			 (long long)q->id, now, q->user->name);
+		rc = bo_store_exec(db, sql, err);
+	}
+	return rc;
+}
+
+static int change_job(struct bo_daemon *d, struct bo_req *r, int64_t id, int del)
+{
+	struct job_change q = { id, bo_req_user(r), del };
+	struct bo_error err;
+	bo_error_clear(&err);
+	if (bo_store_write(d->store, job_change_fn, &q, &err))
+		return bo_reply_error(r, &err);
+	d->exec.ops->cancel_job(d->exec.impl, id);
+	bo_live_drop(&d->live, id);
+	return del ? bo_reply_json(r, 204, NULL) : reply_job(d, r, id, 200, 0);
+}
+
+static int job_results(struct bo_daemon *d, struct bo_req *r, int64_t id)
+{
+	const char *fmt = bo_req_query(r, "format");
+	int csv = fmt && !strcmp(fmt, "csv");
+	json_t *j = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	struct bo_error err;
+	bo_error_clear(&err);
+	if (fmt && !csv && strcmp(fmt, "json"))
+		return bo_reply_fail(r, BO_EINVAL, "format", "format must be json or csv");
+	if (bo_job_results(d, id, csv, &j, &text, &len, &err))
+		return bo_reply_error(r, &err);
+	if (!csv)
+		return bo_reply_json(r, 200, j);
+	int ret = bo_reply_text(r, 200, "text/csv; charset=utf-8", text, len);
+	free(text);
+	return ret;
+}
+
+/* ---- health, metrics, me ---- */
+
+struct counts {
+	int64_t queued_tasks, running_jobs, queued_jobs;
+};
+
+static bo_status counts_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct counts *c = ctx;
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT (SELECT COUNT(*) FROM tasks t JOIN jobs j ON j.id = t.job_id"
+			       " WHERE t.state = 'queued' AND j.state IN ('queued', 'running')),"
+			       " (SELECT COUNT(*) FROM jobs WHERE state = 'running'),"
+			       " (SELECT COUNT(*) FROM jobs WHERE state = 'queued')",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "counting");
+	bo_status rc = BO_OK;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		c->queued_tasks = sqlite3_column_int64(st, 0);
+		c->running_jobs = sqlite3_column_int64(st, 1);
+		c->queued_jobs = sqlite3_column_int64(st, 2);
+	} else {
+		rc = bo_store_fail(db, err, "counting");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int health(struct bo_daemon *d, struct bo_req *r)
+{
+	struct counts c = { 0 };
+	struct bo_error err;
+	bo_error_clear(&err);
+	if (bo_store_read(d->store, counts_fn, &c, &err))
+		return bo_reply_error(r, &err);
+	json_t *j = json_object();
+	json_object_set_new(j, "status", json_string("ok"));
+	json_object_set_new(j, "version", json_string(BO_VERSION));
+	json_object_set_new(j, "schema_version", json_integer(bo_store_schema_version()));
+	json_object_set_new(j, "workers", json_integer(d->cfg.workers));
+	json_object_set_new(j, "queue_depth", json_integer(c.queued_tasks));
+	json_object_set_new(j, "running_jobs", json_integer(c.running_jobs));
+	json_object_set_new(j, "uptime_seconds", json_real(bo_now() - d->started));
+	return bo_reply_json(r, 200, j);
+}
+
+static int metrics(struct bo_daemon *d, struct bo_req *r)
+{
+	struct counts c = { 0 };
+	struct bo_error err;
+	char *buf = NULL;
+	size_t len = 0;
+	bo_error_clear(&err);
+	if (bo_store_read(d->store, counts_fn, &c, &err))
+		return bo_reply_error(r, &err);
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return bo_reply_fail(r, BO_ENOMEM, NULL, "out of memory");
+	double up = bo_now() - d->started;
+	long long images = atomic_load(&d->images_total);
+	/* the rate over the last scrape interval (or since start) */
+	pthread_mutex_lock(&d->live.mu);
+	double dt = bo_now() - d->metrics_t;
+	double rate = dt > 0 ? (double)(images - d->metrics_images) / dt : 0;
+	d->metrics_t = bo_now();
+	d->metrics_images = images;
+	pthread_mutex_unlock(&d->live.mu);
+	fprintf(f, "# HELP brownout_queue_depth Tasks waiting for a worker.\n"
+		   "# TYPE brownout_queue_depth gauge\nbrownout_queue_depth %lld\n",
+		(long long)c.queued_tasks);
+	fprintf(f, "# HELP brownout_queued_jobs Jobs waiting to start.\n"
+		   "# TYPE brownout_queued_jobs gauge\nbrownout_queued_jobs %lld\n",
+		(long long)c.queued_jobs);
+	fprintf(f, "# HELP brownout_running_jobs Jobs with tasks running or queued after a start.\n"
+		   "# TYPE brownout_running_jobs gauge\nbrownout_running_jobs %lld\n",
+		(long long)c.running_jobs);
+	fprintf(f, "# HELP brownout_images_per_second Images evaluated per second since the last "
+		   "scrape.\n# TYPE brownout_images_per_second gauge\n"
+		   "brownout_images_per_second %.3f\n",
+		rate);
+	fprintf(f, "# HELP brownout_images_total Images evaluated under faults.\n"
+		   "# TYPE brownout_images_total counter\nbrownout_images_total %lld\n",
+		images);
+	fprintf(f, "# HELP brownout_workers Worker threads.\n# TYPE brownout_workers gauge\n"
+		   "brownout_workers %d\n",
+		d->cfg.workers);
+	fprintf(f, "# HELP brownout_uptime_seconds Seconds since start.\n"
+		   "# TYPE brownout_uptime_seconds gauge\nbrownout_uptime_seconds %.3f\n",
+		up);
+	fprintf(f, "# HELP brownout_http_requests_total HTTP responses by status code.\n"
+		   "# TYPE brownout_http_requests_total counter\n");
+	for (int s = 100; s < 600; s++) {
+		long long n = atomic_load(&d->requests[s]);
+		if (n)
+			fprintf(f, "brownout_http_requests_total{status=\"%d\"} %lld\n", s, n);
+	}
+	if (fclose(f))
+		return bo_reply_fail(r, BO_ENOMEM, NULL, "out of memory");
+	int ret = bo_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len);
+	free(buf);
+	return ret;
+}
+
+static int me(struct bo_req *r)
+{
+	const struct bo_user *u = bo_req_user(r);
+	if (!u)
+		return bo_reply_fail(r, BO_EAUTH, NULL, "this needs 'Authorization: Bearer TOKEN'");
+	json_t *j = json_object();
+	json_object_set_new(j, "id", json_integer(u->id));
+	json_object_set_new(j, "name", json_string(u->name));
+	json_object_set_new(j, "admin", json_boolean(u->admin));
+	return bo_reply_json(r, 200, j);
+}
+
+/* ---- routing ---- */
+
+int bo_api_body_kind(const char *method, const char *path, const char *content_type)
+{
+	if (strcmp(method, "POST"))
+		return 0;
+	if (!strcmp(path, "/models"))
+		return 1;
+	if (!strcmp(path, "/datasets") && content_type &&
+	    !strncasecmp(content_type, "multipart/form-data", 19))
+		return 2;
+	return 0;
+}
+
+int bo_api_needs_auth(const struct bo_daemon *d, const char *method, const char *path)
+{
+	if (!strcmp(path, "/health") || !strcmp(path, "/openapi.yaml") || !strcmp(path, "/metrics"))
+		return 0;
+	if (!strcmp(path, "/me"))
+		return 1;
+	return !(d->cfg.public_read && (!strcmp(method, "GET") || !strcmp(method, "HEAD")));
+}
+
+/* Reject the method unless it is one of `allowed` ("GET,POST"). */
+static int method_ok(struct bo_req *r, const char *allowed)
+{
+	char list[64];
+	snprintf(list, sizeof(list), ",%s,", allowed);
+	char m[20];
+	snprintf(m, sizeof(m), ",%s,", bo_req_method(r));
+	if (strstr(list, m))
+		return 1;
+	bo_reply_header(r, "Allow", allowed);
+	bo_reply_405(r);
+	return 0;
+}
+
+int bo_api_handle(struct bo_daemon *d, struct bo_req *r, const char *path)
+{
+	char seg[4][64];
+	int n = split_path(path, seg);
+	int64_t id = 0;
+	if (!strcmp(path, "/metrics"))
+		return method_ok(r, "GET") ? metrics(d, r) : 0;
+	if (n < 1)
+		return bo_reply_fail(r, BO_ENOENT, NULL, "no such endpoint: /api/v1%s", path);
+	if (n == 1 && !strcmp(seg[0], "health"))
+		return method_ok(r, "GET") ? health(d, r) : 0;
+	if (n == 1 && !strcmp(seg[0], "openapi.yaml"))
+		return method_ok(r, "GET") ?
+			       bo_reply_text(r, 200, "application/yaml", d->openapi, d->openapi_len) :
+			       0;
+	if (n == 1 && !strcmp(seg[0], "me"))
+		return method_ok(r, "GET") ? me(r) : 0;
+	int models = !strcmp(seg[0], "models"), datasets = !strcmp(seg[0], "datasets");
+	int jobs = !strcmp(seg[0], "jobs");
+	if (n >= 2 && (models || datasets || jobs) && parse_id(seg[1], &id))
+		return bo_reply_fail(r, BO_ENOENT, NULL, "'%s' is not an id", seg[1]);
+	if (models || datasets) {
+		if (n == 1) {
+			if (!method_ok(r, "GET,POST"))
+				return 0;
+			if (is(r, "GET"))
+				return list_things(d, r, datasets);
+			if (models)
+				return post_model(d, r);
+			const char *ct = bo_req_header(r, "Content-Type");
+			if (ct && !strncasecmp(ct, "multipart/form-data", 19))
+				return post_dataset_upload(d, r);
+			return post_dataset_path(d, r);
+		}
+		if (n == 2) {
+			if (!method_ok(r, "GET,DELETE"))
+				return 0;
+			return is(r, "GET") ? get_one(d, r, datasets, id, 200, NULL) :
+					      delete_thing(d, r, datasets, id);
+		}
+	}
+	if (jobs) {
+		if (n == 1) {
+			if (!method_ok(r, "GET,POST"))
+				return 0;
+			return is(r, "GET") ? list_jobs(d, r) : post_job(d, r);
+		}
+		if (n == 2) {
+			if (!method_ok(r, "GET,DELETE"))
+				return 0;
+			return is(r, "GET") ? reply_job(d, r, id, 200, 1) : change_job(d, r, id, 1);
+		}
+		if (n == 3 && !strcmp(seg[2], "cancel"))
+			return method_ok(r, "POST") ? change_job(d, r, id, 0) : 0;
+		if (n == 3 && !strcmp(seg[2], "results"))
+			return method_ok(r, "GET") ? job_results(d, r, id) : 0;
+	}
+	return bo_reply_fail(r, BO_ENOENT, NULL, "no such endpoint: /api/v1%s", path);
+}

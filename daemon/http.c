@@ -1,0 +1,620 @@
+/* brownoutd HTTP: libmicrohttpd (0.9.75) glue.
+ *
+ * Design. libmicrohttpd runs its own thread pool over epoll; this file
+ * turns its access-handler protocol (one call with the headers, calls with
+ * body chunks, a final call with none) into whole requests for api.c:
+ *
+ *  - first call: a struct bo_req is made for the connection; the token is
+ *    checked and Content-Length compared with the caps, so a 401 or 413 is
+ *    answered before any of the body is read;
+ *  - body calls: JSON bodies are collected in memory (capped at
+ *    BO_JSON_BODY_MAX), uploads are streamed into temporary files under
+ *    DATA/tmp while their SHA-256 is computed (a raw body for models,
+ *    multipart/form-data fields for datasets, through MHD's post processor);
+ *    over-long bodies are read and dropped, then answered 413;
+ *  - final call: the upload files are fsync'd and the handler runs.
+ *
+ * Handlers never evaluate or wait on long work: they read or write the
+ * store (short transactions) and answer; sweeps are queued for the pool.
+ * When the request ends, temporary files a handler did not adopt (rename
+ * into place) are removed. Everything else (web/) is served as static files
+ * with a MIME type from the extension, a Content-Security-Policy, and no
+ * way out of the web directory. */
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "brownoutd.h"
+#include "common.h"
+
+#define MAX_UPLOADS 4
+#define MAX_HEADERS 8
+
+struct upload {
+	char field[32];        /* "" for a raw body */
+	char path[1200];
+	int fd;
+	int64_t size;
+	struct bo_sha256 hash;
+	char sha256[65];
+	int adopted;
+};
+
+struct bo_req {
+	struct bo_daemon *d;
+	struct MHD_Connection *conn;
+	char method[16];
+	char path[1024];
+	int kind;               /* 0 JSON in memory, 1 raw upload, 2 multipart */
+	char *body;
+	size_t len, cap;
+	int too_large;          /* body over its cap: answer 413 at the end */
+	int bad_field;          /* multipart field we do not take */
+	char bad_name[64];
+	int io_failed;
+	struct upload up[MAX_UPLOADS];
+	int n_up;
+	struct MHD_PostProcessor *pp;
+	struct bo_user user;
+	int authed;
+	char hname[MAX_HEADERS][48], hval[MAX_HEADERS][256];
+	int n_hdr;
+	int replied;
+};
+
+double bo_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- status codes ---- */
+
+int bo_http_status(bo_status st)
+{
+	switch (st) {
+	case BO_OK: return 200;
+	case BO_ENOMEM: return 503;
+	case BO_EIO: return 500;
+	case BO_EMALFORMED: return 400;
+	case BO_EUNSUPPORTED: return 422;
+	case BO_ESHAPE: return 422;
+	case BO_ELIMIT: return 413;
+	case BO_EINVAL: return 400;
+	case BO_ENOENT: return 404;
+	case BO_ECANCELLED: return 409;
+	case BO_EINTERNAL: return 500;
+	case BO_EAUTH: return 401;
+	case BO_EPERM: return 403;
+	case BO_ECONFLICT: return 409;
+	case BO_EBUSY: return 503;
+	case BO_EMISMATCH: return 422;
+	default: return 500;
+	}
+}
+
+/* ---- accessors ---- */
+
+const char *bo_req_method(const struct bo_req *r)
+{
+	return r->method;
+}
+
+const char *bo_req_query(const struct bo_req *r, const char *key)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *bo_req_header(const struct bo_req *r, const char *key)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, key);
+}
+
+const struct bo_user *bo_req_user(const struct bo_req *r)
+{
+	return r->authed ? &r->user : NULL;
+}
+
+const char *bo_req_body(const struct bo_req *r, size_t *len)
+{
+	*len = r->len;
+	return r->body ? r->body : "";
+}
+
+const char *bo_req_upload(struct bo_req *r, const char *field, int64_t *size, const char **sha256)
+{
+	for (int i = 0; i < r->n_up; i++) {
+		struct upload *u = &r->up[i];
+		if (strcmp(u->field, field ? field : ""))
+			continue;
+		if (size)
+			*size = u->size;
+		if (sha256)
+			*sha256 = u->sha256;
+		return u->path;
+	}
+	return NULL;
+}
+
+void bo_req_adopt(struct bo_req *r, const char *field)
+{
+	for (int i = 0; i < r->n_up; i++)
+		if (!strcmp(r->up[i].field, field ? field : ""))
+			r->up[i].adopted = 1;
+}
+
+/* ---- replies ---- */
+
+void bo_reply_header(struct bo_req *r, const char *name, const char *value)
+{
+	if (r->n_hdr < MAX_HEADERS) {
+		snprintf(r->hname[r->n_hdr], sizeof(r->hname[0]), "%s", name);
+		snprintf(r->hval[r->n_hdr], sizeof(r->hval[0]), "%s", value);
+		r->n_hdr++;
+	}
+}
+
+static int queue(struct bo_req *r, int status, struct MHD_Response *resp, const char *type)
+{
+	if (!resp)
+		return -1;
+	if (type)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	for (int i = 0; i < r->n_hdr; i++)
+		MHD_add_response_header(resp, r->hname[i], r->hval[i]);
+	enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)status, resp);
+	MHD_destroy_response(resp);
+	r->replied = 1;
+	if (status >= 100 && status < 600)
+		atomic_fetch_add(&r->d->requests[status], 1);
+	return ok == MHD_YES ? 0 : -1;
+}
+
+int bo_reply_text(struct bo_req *r, int status, const char *type, const char *text, size_t len)
+{
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
+	return queue(r, status, resp, type);
+}
+
+int bo_reply_json(struct bo_req *r, int status, json_t *body)
+{
+	char *s = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+	json_decref(body);
+	if (!s && status != 204 && status != 304)
+		return bo_reply_text(r, 503, "application/json",
+				     "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of "
+				     "memory\",\"field\":null}}",
+				     78);
+	size_t n = s ? strlen(s) : 0;
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(n, s ? s : (void *)"", s ? MHD_RESPMEM_MUST_FREE :
+									  MHD_RESPMEM_PERSISTENT);
+	if (!resp)
+		free(s);
+	return queue(r, status, resp, s ? "application/json" : NULL);
+}
+
+int bo_reply_error(struct bo_req *r, const struct bo_error *err)
+{
+	bo_status st = err->status ? err->status : BO_EINTERNAL;
+	char text[BO_ERROR_TEXT * 2];
+	json_t *e = json_object(), *j = json_object();
+	/* the text names the problem; file paths of the server stay out of it */
+	snprintf(text, sizeof(text), "%s", err->text[0] ? err->text : bo_strerror(st));
+	if (err->node[0]) {
+		size_t k = strlen(text);
+		snprintf(text + k, sizeof(text) - k, " (node '%s'%s%s%s)", err->node,
+			 err->op[0] ? ", " : "", err->op, "");
+	}
+	if (err->offset >= 0) {
+		size_t k = strlen(text);
+		snprintf(text + k, sizeof(text) - k, " at byte %lld", (long long)err->offset);
+	}
+	json_object_set_new(e, "code", json_string(bo_status_name(st)));
+	json_object_set_new(e, "message", json_string(text));
+	json_object_set_new(e, "field", err->field[0] ? json_string(err->field) : json_null());
+	json_object_set_new(j, "error", e);
+	if (st == BO_EAUTH)
+		bo_reply_header(r, "WWW-Authenticate", "Bearer realm=\"brownout\"");
+	return bo_reply_json(r, bo_http_status(st), j);
+}
+
+int bo_reply_fail(struct bo_req *r, bo_status st, const char *field, const char *fmt, ...)
+{
+	struct bo_error err;
+	va_list ap;
+	bo_error_clear(&err);
+	va_start(ap, fmt);
+	bo_vfail(&err, st, fmt, ap);
+	va_end(ap);
+	if (field)
+		snprintf(err.field, sizeof(err.field), "%s", field);
+	return bo_reply_error(r, &err);
+}
+
+/* 405 has no bo_status of its own: its code is "method_not_allowed". */
+static int reply_405(struct bo_req *r)
+{
+	const char *body = "{\"error\":{\"code\":\"method_not_allowed\",\"message\":"
+			   "\"method not allowed here\",\"field\":null}}";
+	return bo_reply_text(r, 405, "application/json", body, strlen(body));
+}
+
+/* ---- uploads ---- */
+
+static struct upload *upload_open(struct bo_req *r, const char *field)
+{
+	if (r->n_up == MAX_UPLOADS)
+		return NULL;
+	struct upload *u = &r->up[r->n_up];
+	memset(u, 0, sizeof(*u));
+	snprintf(u->field, sizeof(u->field), "%s", field);
+	snprintf(u->path, sizeof(u->path), "%s/tmp/upload-XXXXXX", r->d->cfg.data_dir);
+	u->fd = mkstemp(u->path);
+	if (u->fd < 0)
+		return NULL;
+	bo_sha256_init(&u->hash);
+	r->n_up++;
+	return u;
+}
+
+static int upload_write(struct bo_req *r, struct upload *u, const char *data, size_t n)
+{
+	if (u->size + (int64_t)n > r->d->cfg.upload_limit) {
+		r->too_large = 1;
+		return 0;
+	}
+	bo_sha256_update(&u->hash, data, n);
+	while (n > 0) {
+		ssize_t w = write(u->fd, data, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			r->io_failed = 1;
+			return -1;
+		}
+		data += w;
+		n -= (size_t)w;
+		u->size += w;
+	}
+	return 0;
+}
+
+static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+				 const char *filename, const char *content_type,
+				 const char *transfer_encoding, const char *data, uint64_t off,
+				 size_t size)
+{
+	struct bo_req *r = cls;
+	(void)kind, (void)filename, (void)content_type, (void)transfer_encoding, (void)off;
+	if (strcmp(key, "images") && strcmp(key, "labels")) {
+		r->bad_field = 1;
+		snprintf(r->bad_name, sizeof(r->bad_name), "%s", key);
+		return MHD_YES;
+	}
+	struct upload *u = NULL;
+	for (int i = 0; i < r->n_up; i++)
+		if (!strcmp(r->up[i].field, key))
+			u = &r->up[i];
+	if (!u && !(u = upload_open(r, key))) {
+		r->io_failed = 1;
+		return MHD_YES;
+	}
+	if (size)
+		upload_write(r, u, data, size);
+	return MHD_YES;
+}
+
+static void req_free(struct bo_req *r)
+{
+	if (!r)
+		return;
+	if (r->pp)
+		MHD_destroy_post_processor(r->pp);
+	for (int i = 0; i < r->n_up; i++) {
+		if (r->up[i].fd >= 0)
+			close(r->up[i].fd);
+		if (!r->up[i].adopted)
+			unlink(r->up[i].path);
+	}
+	free(r->body);
+	free(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	(void)cls, (void)c, (void)toe;
+	req_free(*con_cls);
+	*con_cls = NULL;
+}
+
+/* ---- static files ---- */
+
+static const char *mime_of(const char *path)
+{
+	static const struct {
+		const char *ext, *type;
+	} t[] = {
+		{ ".html", "text/html; charset=utf-8" },
+		{ ".js", "text/javascript; charset=utf-8" },
+		{ ".mjs", "text/javascript; charset=utf-8" },
+		{ ".css", "text/css; charset=utf-8" },
+		{ ".json", "application/json" },
+		{ ".svg", "image/svg+xml" },
+		{ ".png", "image/png" },
+		{ ".ico", "image/x-icon" },
+		{ ".txt", "text/plain; charset=utf-8" },
+		{ ".yaml", "application/yaml" },
+		{ ".map", "application/json" },
+		{ ".woff2", "font/woff2" },
+	};
+	const char *dot = strrchr(path, '.');
+	for (size_t i = 0; dot && i < sizeof(t) / sizeof(t[0]); i++)
+		if (!strcmp(dot, t[i].ext))
+			return t[i].type;
+	return "application/octet-stream";
+}
+
+/* A path under web/: segments of [A-Za-z0-9._-], none "." or "..", no
+ * hidden files. MHD has already percent-decoded the URL. */
+static int static_path_ok(const char *p)
+{
+	if (p[0] != '/')
+		return 0;
+	const char *seg = p + 1;
+	for (;;) {
+		const char *end = strchr(seg, '/');
+		size_t n = end ? (size_t)(end - seg) : strlen(seg);
+		if (n == 0 && end)
+			return 0;
+		if (n > 0 && seg[0] == '.')
+			return 0;
+		for (size_t i = 0; i < n; i++) {
+			char ch = seg[i];
+			if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
+				return 0;
+		}
+		if (!end)
+			return 1;
+		seg = end + 1;
+	}
+}
+
+static int serve_static(struct bo_req *r)
+{
+	char path[2200];
+	const char *p = r->path;
+	if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD"))
+		return reply_405(r);
+	if (!strcmp(p, "/"))
+		p = "/index.html";
+	if (!static_path_ok(p) || strlen(p) > 512)
+		return bo_reply_fail(r, BO_ENOENT, NULL, "no such file");
+	snprintf(path, sizeof(path), "%s%s", r->d->cfg.web_dir, p);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		return bo_reply_fail(r, BO_ENOENT, NULL, "no such file");
+	}
+	struct MHD_Response *resp = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
+	if (!resp) {
+		close(fd);
+		return bo_reply_fail(r, BO_ENOMEM, NULL, "out of memory");
+	}
+	bo_reply_header(r, "Content-Security-Policy",
+			"default-src 'self'; img-src 'self' data:; style-src 'self'; "
+			"script-src 'self'; connect-src 'self'; object-src 'none'; "
+			"base-uri 'none'; frame-ancestors 'none'; form-action 'self'");
+	return queue(r, 200, resp, mime_of(path));
+}
+
+/* ---- the access handler ---- */
+
+static int authenticate(struct bo_req *r, const char *sub)
+{
+	const char *h = bo_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+	struct bo_error err;
+	bo_error_clear(&err);
+	if (h && !strncmp(h, "Bearer ", 7)) {
+		if (bo_auth_check(r->d->store, h + 7, &r->user, &err) == BO_OK) {
+			r->authed = 1;
+			return 0;
+		}
+	}
+	if (!bo_api_needs_auth(r->d, r->method, sub))
+		return 0;
+	return bo_reply_fail(r, BO_EAUTH, NULL,
+			     h ? "invalid token" : "this needs 'Authorization: Bearer TOKEN'"),
+	       -1;
+}
+
+/* First call: check what can be checked before the body. 0 to go on
+ * reading, or 1 when a reply is queued. */
+static int begin(struct bo_req *r)
+{
+	struct bo_daemon *d = r->d;
+	int api = !strncmp(r->path, "/api/v1/", 8) || !strcmp(r->path, "/api/v1");
+	int metrics = !strcmp(r->path, "/metrics");
+	const char *sub = api ? r->path + 7 : r->path;
+	if (atomic_load(&d->stopping))
+		return bo_reply_fail(r, BO_EBUSY, NULL, "brownoutd is shutting down"), 1;
+	if (!api && !metrics)
+		return 0;
+	if (authenticate(r, metrics ? "/metrics" : sub))
+		return 1;
+	const char *ct = bo_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+	r->kind = api ? bo_api_body_kind(r->method, sub, ct) : 0;
+	const char *cl = bo_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl) {
+		char *end;
+		errno = 0;
+		long long n = strtoll(cl, &end, 10);
+		int64_t cap = r->kind ? d->cfg.upload_limit : BO_JSON_BODY_MAX;
+		if (errno || *end || n < 0 || n > cap)
+			return bo_reply_fail(r, BO_ELIMIT, NULL,
+					     "the body (%s bytes) is over the limit of %lld bytes", cl,
+					     (long long)cap),
+			       1;
+	}
+	if (r->kind == 1 && !upload_open(r, ""))
+		return bo_reply_fail(r, BO_EIO, NULL, "cannot store the upload: %s",
+				     strerror(errno)),
+		       1;
+	if (r->kind == 2 && !(r->pp = MHD_create_post_processor(r->conn, 64 * 1024, post_iter, r)))
+		return bo_reply_fail(r, BO_EINVAL, NULL,
+				     "expected a multipart/form-data body with fields images and "
+				     "labels"),
+		       1;
+	return 0;
+}
+
+static void body_chunk(struct bo_req *r, const char *data, size_t n)
+{
+	if (r->too_large)
+		return;
+	if (r->kind == 1) {
+		upload_write(r, &r->up[0], data, n);
+	} else if (r->kind == 2) {
+		if (MHD_post_process(r->pp, data, n) != MHD_YES)
+			r->io_failed = 1;
+	} else {
+		if (r->len + n > BO_JSON_BODY_MAX) {
+			r->too_large = 1;
+			return;
+		}
+		if (r->len + n + 1 > r->cap) {
+			size_t cap = r->cap ? r->cap : 4096;
+			while (cap < r->len + n + 1)
+				cap *= 2;
+			char *b = realloc(r->body, cap);
+			if (!b) {
+				r->too_large = 1;
+				return;
+			}
+			r->body = b;
+			r->cap = cap;
+		}
+		memcpy(r->body + r->len, data, n);
+		r->len += n;
+		r->body[r->len] = 0;
+	}
+}
+
+static int finish(struct bo_req *r)
+{
+	struct bo_daemon *d = r->d;
+	if (r->too_large)
+		return bo_reply_fail(r, BO_ELIMIT, NULL, "the body is over the limit of %lld bytes",
+				     (long long)(r->kind ? d->cfg.upload_limit : BO_JSON_BODY_MAX));
+	if (r->bad_field)
+		return bo_reply_fail(r, BO_EINVAL, r->bad_name,
+				     "unknown form field '%s' (send images and labels)", r->bad_name);
+	for (int i = 0; i < r->n_up && !r->io_failed; i++) {
+		struct upload *u = &r->up[i];
+		bo_sha256_hex(&u->hash, u->sha256);
+		if (fsync(u->fd) || close(u->fd))
+			r->io_failed = 1;
+		u->fd = -1;
+	}
+	if (r->io_failed)
+		return bo_reply_fail(r, BO_EIO, NULL, "cannot store the upload");
+	int api = !strncmp(r->path, "/api/v1/", 8) || !strcmp(r->path, "/api/v1");
+	if (api || !strcmp(r->path, "/metrics"))
+		return bo_api_handle(d, r, api ? r->path + 7 : r->path);
+	return serve_static(r);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_size, void **con_cls)
+{
+	struct bo_daemon *d = cls;
+	struct bo_req *r = *con_cls;
+	(void)version;
+	if (!r) {
+		if (!(r = calloc(1, sizeof(*r))))
+			return MHD_NO;
+		r->d = d;
+		r->conn = c;
+		for (int i = 0; i < MAX_UPLOADS; i++)
+			r->up[i].fd = -1;
+		snprintf(r->method, sizeof(r->method), "%s", method);
+		snprintf(r->path, sizeof(r->path), "%s", url);
+		*con_cls = r;
+		if (strlen(url) >= sizeof(r->path)) {
+			bo_reply_fail(r, BO_ELIMIT, NULL, "the URL is too long");
+			return MHD_YES;
+		}
+		begin(r);
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (!r->replied)
+			body_chunk(r, upload_data, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (!r->replied && finish(r) && !r->replied)
+		return MHD_NO;
+	return MHD_YES;
+}
+
+bo_status bo_http_start(struct bo_daemon *d, int *port, struct bo_error *err)
+{
+	struct sockaddr_in sa;
+	char tmp[1100];
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)d->cfg.listen_port);
+	if (inet_pton(AF_INET, d->cfg.listen_host, &sa.sin_addr) != 1)
+		return bo_fail(err, BO_EINVAL, "listen address '%s' is not an IPv4 address",
+			       d->cfg.listen_host);
+	snprintf(tmp, sizeof(tmp), "%s/tmp", d->cfg.data_dir);
+	if (mkdir(tmp, 0700) && errno != EEXIST)
+		return bo_fail(err, BO_EIO, "cannot create %s: %s", tmp, strerror(errno));
+	d->mhd = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+		on_request, d, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)d->cfg.http_threads,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)d->cfg.connection_timeout,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)d->cfg.per_ip_limit,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, d, MHD_OPTION_END);
+	if (!d->mhd)
+		return bo_fail(err, BO_EIO, "cannot listen on %s:%d (in use?)", d->cfg.listen_host,
+			       d->cfg.listen_port);
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	*port = info ? info->port : d->cfg.listen_port;
+	return BO_OK;
+}
+
+void bo_http_stop(struct bo_daemon *d)
+{
+	if (d->mhd) {
+		MHD_stop_daemon(d->mhd);
+		d->mhd = NULL;
+	}
+}
+
+int bo_reply_405(struct bo_req *r)
+{
+	return reply_405(r);
+}

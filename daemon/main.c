@@ -1,0 +1,256 @@
+/* brownoutd: the brownout daemon.
+ *
+ *   brownoutd [serve] [--config FILE] [--listen HOST:PORT] [--data DIR] [--workers N]
+ *             [--threads-per-worker N] [--upload-limit BYTES] [--dataset-root DIR]...
+ *             [--public-read] [--web DIR] [--http-threads N] [--connection-timeout S]
+ *             [--per-ip-limit N] [--queue-limit N]
+ *   brownoutd user add NAME [--admin] [--data DIR | --config FILE]
+ *   brownoutd token create NAME [--data DIR | --config FILE]
+ *
+ * The main thread only handles signals: SIGTERM and SIGINT are blocked in
+ * every thread and taken with sigwait(), then the daemon stops accepting
+ * (new requests get 503), lets libmicrohttpd finish the requests in
+ * flight, abandons the tasks in flight (they go back to the queue and run
+ * again on the next start: their results were never committed), closes
+ * the store and exits 0. */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "brownoutd.h"
+
+extern const char bo_openapi_yaml[];
+extern const unsigned long bo_openapi_yaml_len;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: brownoutd [serve] [options]      run the daemon\n"
+		"       brownoutd user add NAME [--admin] [--data DIR]\n"
+		"       brownoutd token create NAME [--data DIR]\n"
+		"options (also keys of the --config file, as key = value):\n"
+		"  --config FILE            read options from FILE first\n"
+		"  --listen HOST:PORT       default 127.0.0.1:8080 (port 0: any free port)\n"
+		"  --data DIR               data directory, default ./var\n"
+		"  --workers N              worker threads, default: number of cores\n"
+		"  --threads-per-worker N   inference threads per worker, default 1\n"
+		"  --upload-limit BYTES     largest upload (K, M, G suffixes), default 512M\n"
+		"  --dataset-root DIR       datasets may be registered from under DIR (repeat)\n"
+		"  --public-read            GET endpoints without a token\n"
+		"  --web DIR                static files of the dashboard, default web\n"
+		"  --http-threads N         HTTP threads, default 4\n"
+		"  --connection-timeout S   idle connection timeout, default 30\n"
+		"  --per-ip-limit N         connections per client address, default 64\n"
+		"  --queue-limit N          queued + running jobs, default 1000\n");
+}
+
+static int fail(const struct bo_error *err)
+{
+	char buf[BO_ERROR_TEXT + 512];
+	fprintf(stderr, "brownoutd: error: %s\n", bo_error_format(err, buf, sizeof(buf)));
+	return 1;
+}
+
+/* Options for every command; returns 0, 1 (error), or 2 (usage shown). */
+static int parse(int argc, char **argv, struct bo_config *c, int *admin)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, 0, 'C' },
+		{ "listen", required_argument, 0, 1 },
+		{ "data", required_argument, 0, 1 },
+		{ "workers", required_argument, 0, 1 },
+		{ "threads-per-worker", required_argument, 0, 1 },
+		{ "upload-limit", required_argument, 0, 1 },
+		{ "dataset-root", required_argument, 0, 1 },
+		{ "public-read", no_argument, 0, 'P' },
+		{ "web", required_argument, 0, 1 },
+		{ "http-threads", required_argument, 0, 1 },
+		{ "connection-timeout", required_argument, 0, 1 },
+		{ "per-ip-limit", required_argument, 0, 1 },
+		{ "queue-limit", required_argument, 0, 1 },
+		{ "admin", no_argument, 0, 'A' },
+		{ "help", no_argument, 0, 'h' },
+		{ "version", no_argument, 0, 'V' },
+		{ 0, 0, 0, 0 },
+	};
+	struct bo_error err;
+	int ch, idx;
+	bo_error_clear(&err);
+	/* the file first, so that flags override it */
+	for (int i = 1; i + 1 < argc; i++)
+		if (!strcmp(argv[i], "--config") && bo_config_file(c, argv[i + 1], &err))
+			return fail(&err);
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
+		switch (ch) {
+		case 'C': break;
+		case 1:
+			if (bo_config_set(c, opts[idx].name, optarg, &err))
+				return fail(&err);
+			break;
+		case 'P': c->public_read = 1; break;
+		case 'A':
+			if (!admin) {
+				fprintf(stderr, "brownoutd: --admin is for 'user add'\n");
+				return 1;
+			}
+			*admin = 1;
+			break;
+		case 'h': usage(stdout); return 2;
+		case 'V': printf("brownoutd %s\n", BO_VERSION); return 2;
+		default: usage(stderr); return 1;
+		}
+	}
+	return 0;
+}
+
+static int open_store(const struct bo_config *c, int readers, struct bo_store **s)
+{
+	struct bo_error err;
+	char path[1100];
+	bo_error_clear(&err);
+	if (mkdir(c->data_dir, 0750) && errno != EEXIST) {
+		fprintf(stderr, "brownoutd: error: cannot create %s: %s\n", c->data_dir,
+			strerror(errno));
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/brownout.db", c->data_dir);
+	if (bo_store_open(path, readers, s, &err))
+		return fail(&err);
+	return 0;
+}
+
+/* brownoutd user add NAME [--admin] / token create NAME: print a token. */
+static int cmd_token(int argc, char **argv, int add)
+{
+	struct bo_config c;
+	struct bo_store *s = NULL;
+	struct bo_error err;
+	char token[BO_TOKEN_SIZE + 1];
+	int admin = 0, rc;
+	bo_config_defaults(&c);
+	bo_error_clear(&err);
+	if ((rc = parse(argc, argv, &c, add ? &admin : NULL)))
+		return rc == 2 ? 0 : rc;
+	if (optind + 1 != argc) {
+		fprintf(stderr, "brownoutd: expected one user NAME\n");
+		return 2;
+	}
+	if ((rc = open_store(&c, 1, &s)))
+		return rc;
+	const char *name = argv[optind];
+	bo_status st = add ? bo_user_add(s, name, admin, token, sizeof(token), &err) :
+			     bo_token_create(s, name, token, sizeof(token), &err);
+	bo_store_close(s);
+	if (st)
+		return fail(&err);
+	printf("%s\n", token);
+	fprintf(stderr, "brownoutd: %s for %s%s; it is shown only now\n",
+		add ? "user added, token" : "new token", name, admin ? " (admin)" : "");
+	return 0;
+}
+
+/* Uploads a crash left in DATA/tmp are not anybody's. */
+static void clean_tmp(const char *data)
+{
+	char dir[1100], path[1400];
+	snprintf(dir, sizeof(dir), "%s/tmp", data);
+	DIR *dp = opendir(dir);
+	struct dirent *e;
+	while (dp && (e = readdir(dp)))
+		if (!strncmp(e->d_name, "upload-", 7)) {
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			unlink(path);
+		}
+	if (dp)
+		closedir(dp);
+}
+
+static int serve(int argc, char **argv)
+{
+	struct bo_daemon *d = calloc(1, sizeof(*d));
+	struct bo_error err;
+	sigset_t set;
+	int rc = 1, port = 0, exec_started = 0;
+	if (!d)
+		return 1;
+	bo_error_clear(&err);
+	bo_config_defaults(&d->cfg);
+	if ((rc = parse(argc, argv, &d->cfg, NULL))) {
+		rc = rc == 2 ? 0 : rc;
+		goto out;
+	}
+	rc = 1;
+	if (optind != argc) {
+		fprintf(stderr, "brownoutd: unexpected argument '%s'\n", argv[optind]);
+		goto out;
+	}
+	d->started = bo_now();
+	d->metrics_t = d->started;
+	d->openapi = bo_openapi_yaml;
+	d->openapi_len = bo_openapi_yaml_len;
+	pthread_mutex_init(&d->live.mu, NULL);
+	/* signals go to the main thread only: block them before any thread */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (open_store(&d->cfg, d->cfg.http_threads + d->cfg.workers + 2, &d->store))
+		goto out;
+	clean_tmp(d->cfg.data_dir);
+	if (bo_pool_new(&d->exec, &err) || d->exec.ops->start(d->exec.impl, d, &err)) {
+		fail(&err);
+		goto out;
+	}
+	exec_started = 1;
+	if (bo_http_start(d, &port, &err)) {
+		fail(&err);
+		goto out;
+	}
+	fprintf(stderr, "brownoutd %s: %d workers x %d threads, data in %s\n", BO_VERSION,
+		d->cfg.workers, d->cfg.threads_per_worker, d->cfg.data_dir);
+	printf("brownoutd: listening on http://%s:%d/\n", d->cfg.listen_host, port);
+	fflush(stdout);
+	int sig = 0;
+	sigwait(&set, &sig);
+	fprintf(stderr, "brownoutd: %s, stopping\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	atomic_store(&d->stopping, 1);
+	rc = 0;
+out:
+	atomic_store(&d->stopping, 1);
+	bo_http_stop(d);
+	if (d->exec.ops) {
+		if (exec_started)
+			d->exec.ops->stop(d->exec.impl);
+		d->exec.ops->free(d->exec.impl);
+	}
+	bo_store_close(d->store);
+	free(d->live.jobs);
+	free(d);
+	if (rc == 0)
+		fprintf(stderr, "brownoutd: stopped\n");
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 3 && !strcmp(argv[1], "user") && !strcmp(argv[2], "add"))
+		return cmd_token(argc - 2, argv + 2, 1);
+	if (argc >= 3 && !strcmp(argv[1], "token") && !strcmp(argv[2], "create"))
+		return cmd_token(argc - 2, argv + 2, 0);
+	if (argc >= 2 && (!strcmp(argv[1], "user") || !strcmp(argv[1], "token"))) {
+		usage(stderr);
+		return 2;
+	}
+	if (argc >= 2 && !strcmp(argv[1], "serve"))
+		return serve(argc - 1, argv + 1);
+	return serve(argc, argv);
+}
