@@ -1170,6 +1170,42 @@ static int job_results(struct bo_daemon *d, struct bo_req *r, int64_t id)
 	return ret;
 }
 
+/* "1,2,3" into ids (at most max). 0, or -1. */
+static int parse_ids(const char *s, int64_t *ids, int *n, int max)
+{
+	char buf[64];
+	*n = 0;
+	while (s && *s) {
+		const char *e = strchr(s, ',');
+		size_t k = e ? (size_t)(e - s) : strlen(s);
+		if (k >= sizeof(buf) || *n == max)
+			return -1;
+		memcpy(buf, s, k);
+		buf[k] = 0;
+		if (parse_id(buf, &ids[(*n)++]))
+			return -1;
+		s = e ? e + 1 : NULL;
+	}
+	return *n ? 0 : -1;
+}
+
+static int analysis(struct bo_daemon *d, struct bo_req *r)
+{
+	int64_t jobs[64], refs[BO_MAX_REFS];
+	int nj, nr;
+	json_t *j = NULL;
+	struct bo_error err;
+	bo_error_clear(&err);
+	if (parse_ids(bo_req_query(r, "jobs"), jobs, &nj, 64))
+		return bo_reply_fail(r, BO_EINVAL, "jobs", "jobs must be 1 to 64 job ids: ?jobs=1,2");
+	if (parse_ids(bo_req_query(r, "references"), refs, &nr, BO_MAX_REFS))
+		return bo_reply_fail(r, BO_EINVAL, "references",
+				     "references must be 1 to 32 model ids: ?references=3,4");
+	if (bo_analysis(d, jobs, nj, refs, nr, &j, &err))
+		return bo_reply_error(r, &err);
+	return bo_reply_json(r, 200, j);
+}
+
 /* ---- health, metrics, me ---- */
 
 struct counts {
@@ -1340,6 +1376,8 @@ int bo_api_handle(struct bo_daemon *d, struct bo_req *r, const char *path)
 			       0;
 	if (n == 1 && !strcmp(seg[0], "me"))
 		return method_ok(r, "GET") ? me(r) : 0;
+	if (n == 1 && !strcmp(seg[0], "analysis"))
+		return method_ok(r, "GET") ? analysis(d, r) : 0;
 	int models = !strcmp(seg[0], "models"), datasets = !strcmp(seg[0], "datasets");
 	int jobs = !strcmp(seg[0], "jobs");
 	if (n >= 2 && (models || datasets || jobs) && parse_id(seg[1], &id))

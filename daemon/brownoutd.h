@@ -207,6 +207,11 @@ bo_status bo_job_get(struct bo_daemon *d, int64_t id, json_t **out, struct bo_er
 bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json, char **text,
 			 size_t *len, struct bo_error *err);
 
+/* Iso-accuracy energy reduction of jobs against reference models whose
+ * clean accuracy on each job's images is known from earlier jobs. */
+bo_status bo_analysis(struct bo_daemon *d, const int64_t *jobs, int n_jobs, const int64_t *refs,
+		      int n_refs, json_t **out, struct bo_error *err);
+
 /* live progress (pool.c updates it, jobs.c reads it) */
 void bo_live_add(struct bo_live *l, int64_t job, int64_t inflight_delta, int64_t run_delta);
 void bo_live_get(struct bo_live *l, int64_t job, int64_t *inflight, double *ips);

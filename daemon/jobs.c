@@ -804,3 +804,168 @@ void bo_live_drop(struct bo_live *l, int64_t job)
 		}
 	pthread_mutex_unlock(&l->mu);
 }
+
+/* ---- analysis: iso-accuracy energy reduction (spec section 6) ---- */
+
+struct ref_lookup {
+	int64_t model, dataset, images;
+	int found;
+	double accuracy, energy;
+	char name[256];
+};
+
+/* A reference's clean accuracy on (dataset, images): from a job that
+ * evaluated it as a reference, or from a job that swept it (every job
+ * records its model's clean accuracy on its images). */
+static bo_status ref_lookup_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	static const char sql[] =
+		"SELECT * FROM ("
+		" SELECT r.correct * 1.0 / r.images, r.parameters + r.activations"
+		" FROM job_references r JOIN jobs j ON j.id = r.job_id"
+		" WHERE r.model_id = ?1 AND j.dataset_id = ?2 AND r.images = ?3 AND"
+		" r.correct IS NOT NULL"
+		" UNION ALL"
+		" SELECT clean_accuracy, parameters + activations FROM jobs"
+		" WHERE model_id = ?1 AND dataset_id = ?2 AND images_per_trial = ?3 AND"
+		" clean_accuracy IS NOT NULL) LIMIT 1";
+	struct ref_lookup *q = ctx;
+	sqlite3_stmt *st = NULL;
+	bo_status rc = BO_OK;
+	if (sqlite3_prepare_v2(db, "SELECT name FROM models WHERE id = ?", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return bo_store_fail(db, err, "reading a model");
+	sqlite3_bind_int64(st, 1, q->model);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		rc = bo_fail(err, BO_ENOENT, "no model %lld", (long long)q->model);
+		snprintf(err->field, sizeof(err->field), "references");
+		return rc;
+	}
+	snprintf(q->name, sizeof(q->name), "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "looking up a reference");
+	sqlite3_bind_int64(st, 1, q->model);
+	sqlite3_bind_int64(st, 2, q->dataset);
+	sqlite3_bind_int64(st, 3, q->images);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		q->found = 1;
+		q->accuracy = sqlite3_column_double(st, 0);
+		q->energy = sqlite3_column_double(st, 1);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+struct job_where {
+	int64_t id, dataset, images;
+};
+
+static bo_status job_where_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct job_where *q = ctx;
+	sqlite3_stmt *st = NULL;
+	bo_status rc = BO_OK;
+	if (sqlite3_prepare_v2(db, "SELECT dataset_id, images_per_trial FROM jobs WHERE id = ?", -1,
+			       &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "reading a job");
+	sqlite3_bind_int64(st, 1, q->id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		q->dataset = sqlite3_column_int64(st, 0);
+		q->images = sqlite3_column_int64(st, 1);
+	} else {
+		rc = bo_fail(err, BO_ENOENT, "no job %lld", (long long)q->id);
+		snprintf(err->field, sizeof(err->field), "jobs");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+bo_status bo_analysis(struct bo_daemon *d, const int64_t *jobs, int n_jobs, const int64_t *refs,
+		      int n_refs, json_t **out, struct bo_error *err)
+{
+	bo_status rc = BO_OK;
+	json_t *res = json_object(), *ja = json_array();
+	for (int i = 0; i < n_jobs && !rc; i++) {
+		struct job_where w = { .id = jobs[i] };
+		struct bo_ref_point pts[BO_MAX_REFS];
+		struct bo_frontier fr = { 0 };
+		json_t *report = NULL, *ra = json_array();
+		if ((rc = bo_store_read(d->store, job_where_fn, &w, err))) {
+			json_decref(ra);
+			break;
+		}
+		for (int k = 0; k < n_refs && !rc; k++) {
+			struct ref_lookup q = { .model = refs[k], .dataset = w.dataset,
+						.images = w.images };
+			if ((rc = bo_store_read(d->store, ref_lookup_fn, &q, err)))
+				break;
+			if (!q.found) {
+				rc = bo_fail(err, BO_ECONFLICT,
+					     "reference model %lld (%s) has no clean accuracy on the"
+					     " images of job %lld yet: run a job on it, or list it in"
+					     " a job's references",
+					     (long long)refs[k], q.name, (long long)jobs[i]);
+				snprintf(err->field, sizeof(err->field), "references");
+				break;
+			}
+			pts[k] = (struct bo_ref_point){ q.energy, q.accuracy };
+			json_t *e = json_object();
+			json_object_set_new(e, "model", json_integer(refs[k]));
+			json_object_set_new(e, "name", json_string(q.name));
+			json_object_set_new(e, "energy", json_real(q.energy));
+			json_object_set_new(e, "accuracy", json_real(q.accuracy));
+			json_array_append_new(ra, e);
+		}
+		if (!rc)
+			rc = bo_frontier_build(pts, n_refs, &fr, err);
+		if (!rc)
+			rc = bo_job_results(d, jobs[i], 0, &report, NULL, NULL, err);
+		if (rc) {
+			json_decref(ra);
+			bo_frontier_release(&fr);
+			break;
+		}
+		json_t *jo = json_object(), *pa = json_array();
+		double best = 0;
+		int has_best = 0;
+		size_t idx;
+		json_t *p;
+		json_array_foreach(json_object_get(report, "points"), idx, p) {
+			json_t *e = json_object();
+			json_t *mean = json_object_get(p, "accuracy_mean");
+			double energy = json_number_value(json_object_get(p, "energy")), eref;
+			json_object_set(e, "p", json_object_get(p, "p"));
+			json_object_set(e, "accuracy_mean", mean);
+			json_object_set(e, "energy", json_object_get(p, "energy"));
+			if (json_is_number(mean) && energy > 0 &&
+			    bo_frontier_energy(&fr, json_number_value(mean), &eref) == 0) {
+				json_object_set_new(e, "energy_reduction", json_real(eref / energy));
+				if (!has_best || eref / energy > best)
+					best = eref / energy;
+				has_best = 1;
+			} else {
+				json_object_set_new(e, "energy_reduction", json_null());
+			}
+			json_array_append_new(pa, e);
+		}
+		json_object_set_new(jo, "job", json_integer(jobs[i]));
+		json_object_set(jo, "state", json_object_get(report, "state"));
+		json_object_set(jo, "model", json_object_get(report, "model"));
+		json_object_set(jo, "clean_accuracy", json_object_get(report, "clean_accuracy"));
+		json_object_set_new(jo, "references", ra);
+		json_object_set_new(jo, "points", pa);
+		json_object_set_new(jo, "best_energy_reduction", has_best ? json_real(best) : json_null());
+		json_array_append_new(ja, jo);
+		json_decref(report);
+		bo_frontier_release(&fr);
+	}
+	json_object_set_new(res, "jobs", ja);
+	if (rc)
+		json_decref(res);
+	else
+		*out = res;
+	return rc;
+}
