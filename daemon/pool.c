@@ -19,11 +19,14 @@
  * Cancellation and shutdown reach a running trial through the progress
  * callback, which the library calls after every batch: the trial stops
  * within one batch, its task goes back to queued (shutdown) or away
- * (cancel). Idle workers wait on a condition variable that bo_pool's wake
+ * (cancel). Worker threads run at nice 10 so that the HTTP threads answer
+ * promptly while every core is busy with sweeps. Idle workers wait on a condition variable that bo_pool's wake
  * signals when tasks are queued. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "brownoutd.h"
 #include "common.h"
@@ -684,6 +687,10 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	struct pool *p = w->pool;
 	struct bo_daemon *d = p->d;
+	/* Workers yield the CPU to the HTTP threads: a poll must not wait
+	 * behind a sweep (nice is per thread on Linux, and the session's own
+	 * threads inherit it). Failure only costs latency. */
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
 	for (;;) {
 		pthread_mutex_lock(&p->mu);
 		int stop = p->stop;
