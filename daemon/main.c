@@ -116,6 +116,7 @@ static int open_store(const struct bo_config *c, int readers, struct bo_store **
 	struct bo_error err;
 	char path[1100];
 	bo_error_clear(&err);
+	umask(027); /* the database and uploads are the lab's, not the world's */
 	if (mkdir(c->data_dir, 0750) && errno != EEXIST) {
 		fprintf(stderr, "brownoutd: error: cannot create %s: %s\n", c->data_dir,
 			strerror(errno));

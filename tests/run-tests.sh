@@ -29,6 +29,12 @@ done
 if [ -z "$filter" ] || [[ cli == *"$filter"* ]]; then
 	run cli tests/cli/test_cli.sh "$build"
 fi
+# brownoutd over a real socket: every endpoint (tests/daemon/run.sh), and a
+# SIGKILL in the middle of a job (tests/daemon/test_crash.py)
+if [ -z "$filter" ] || [[ daemon == *"$filter"* ]]; then
+	run daemon tests/daemon/run.sh "$build"
+	run crash /usr/bin/python3 tests/daemon/test_crash.py "$build"
+fi
 # The statistical agreement with the reference implementation checks
 # numbers, not memory safety: it runs in the normal build only (its
 # verdict is deterministic for a given build, its sample sizes are not
