@@ -524,6 +524,15 @@ static int finish(struct bo_req *r)
 	if (r->too_large)
 		return bo_reply_fail(r, BO_ELIMIT, NULL, "the body is over the limit of %lld bytes",
 				     (long long)(r->kind ? d->cfg.upload_limit : BO_JSON_BODY_MAX));
+	/* the post processor hands over what it still holds when destroyed */
+	if (r->pp) {
+		if (MHD_destroy_post_processor(r->pp) != MHD_YES)
+			r->io_failed = 2;
+		r->pp = NULL;
+	}
+	if (r->io_failed == 2)
+		return bo_reply_fail(r, BO_EMALFORMED, NULL,
+				     "the multipart/form-data body is malformed");
 	if (r->bad_field)
 		return bo_reply_fail(r, BO_EINVAL, r->bad_name,
 				     "unknown form field '%s' (send images and labels)", r->bad_name);
