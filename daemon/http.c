@@ -494,7 +494,7 @@ static void body_chunk(struct bo_req *r, const char *data, size_t n)
 		upload_write(r, &r->up[0], data, n);
 	} else if (r->kind == 2) {
 		if (MHD_post_process(r->pp, data, n) != MHD_YES)
-			r->io_failed = 1;
+			r->io_failed = 2; /* not multipart as it says */
 	} else {
 		if (r->len + n > BO_JSON_BODY_MAX) {
 			r->too_large = 1;
