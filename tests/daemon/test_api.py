@@ -1,0 +1,1594 @@
+#!/usr/bin/python3
+"""brownoutd over a real socket: every endpoint, every JSON answer checked
+against docs/openapi.yaml, sweep results checked against `brownout sweep`.
+
+    BO_BUILD=build /usr/bin/python3 tests/daemon/test_api.py [-v] [TestClass.test_name ...]
+
+(tests/daemon/run.sh BUILD does that.) Debian's python3-yaml and
+python3-jsonschema are needed; python3-onnx is used, when present, to build a
+3x32x32 model and a model with an unsupported operator. BO_KEEP_TMP=1 keeps
+the data directories and daemon logs.
+"""
+import base64
+import collections
+import gzip
+import hashlib
+import http.client
+import importlib.util
+import json
+import os
+import queue
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+
+import jsonschema
+import yaml
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+BUILD = os.path.abspath(os.environ.get("BO_BUILD", os.path.join(REPO, "build")))
+DAEMON = os.path.join(BUILD, "brownoutd")
+CLI = os.path.join(BUILD, "brownout")
+OPENAPI_PATH = os.path.join(REPO, "docs", "openapi.yaml")
+FIXTURES = os.path.join(REPO, "tests", "fixtures")
+DATASETS_ROOT = "/usr/share/datasets"
+FMNIST = os.path.join(DATASETS_ROOT, "fashion-mnist")
+WEB = os.path.join(REPO, "web")
+F8 = os.path.join(FIXTURES, "fmnist_preact_f8.onnx")
+F6 = os.path.join(FIXTURES, "fmnist_preact_f6.onnx")
+F4 = os.path.join(FIXTURES, "fmnist_preact_f4.onnx")
+NPY_IMAGES = os.path.join(FIXTURES, "fmnist_first64.npy")
+NPY_LABELS = os.path.join(FIXTURES, "fmnist_first64_labels.npy")
+UPLOAD_LIMIT = 8000000
+
+START_DEADLINE = 30    # s until "listening on" is printed
+STOP_DEADLINE = 30     # s from SIGTERM to exit
+JOB_DEADLINE = 120     # s for a small job to finish
+POLL = 0.1             # s between polls
+TOKEN_RE = re.compile(r"^bo_[A-Za-z0-9_-]{43}$")
+LISTEN_RE = re.compile(r"^brownoutd: listening on http://127\.0\.0\.1:([0-9]+)/$")
+TIMESTAMP_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def rel_close(a, b, rel=1e-12):
+    if a is None or b is None:
+        return a is None and b is None
+    if a == b:
+        return True
+    return abs(a - b) <= rel * max(abs(a), abs(b))
+
+
+# ---------------------------------------------------------------- OpenAPI
+
+class OpenAPI:
+    """docs/openapi.yaml as a validator of answers: (path, method, status)
+    -> the documented response, whose JSON schema (OpenAPI 3.0: nullable,
+    $ref) is turned into a draft-4 JSON Schema."""
+
+    SKIP_KEYS = {"nullable", "example", "description", "format", "default", "readOnly",
+                 "writeOnly", "deprecated", "xml", "externalDocs", "discriminator"}
+
+    def __init__(self, path):
+        with open(path, "rb") as f:
+            self.raw = f.read()
+        self.doc = yaml.safe_load(self.raw)
+        self.templates = []
+        for tmpl in self.doc.get("paths", {}):
+            rx = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(tmpl)) + "$"
+            self.templates.append((tmpl.count("{"), tmpl, re.compile(rx)))
+        self.templates.sort()
+        self._validators = {}
+
+    def ref(self, ref):
+        if not ref.startswith("#/"):
+            raise AssertionError("openapi.yaml: only local $refs are supported: %s" % ref)
+        node = self.doc
+        for part in ref[2:].split("/"):
+            part = part.replace("~1", "/").replace("~0", "~")
+            if not isinstance(node, dict) or part not in node:
+                raise AssertionError("openapi.yaml: $ref %s does not resolve" % ref)
+            node = node[part]
+        return node
+
+    def deref(self, node):
+        seen = 0
+        while isinstance(node, dict) and "$ref" in node:
+            node = self.ref(node["$ref"])
+            seen += 1
+            if seen > 20:
+                raise AssertionError("openapi.yaml: $ref loop")
+        return node
+
+    def to_jsonschema(self, node, depth=0):
+        if depth > 50:
+            raise AssertionError("openapi.yaml: schema nested too deeply (recursive $ref?)")
+        if isinstance(node, list):
+            return [self.to_jsonschema(n, depth + 1) for n in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            return self.to_jsonschema(self.ref(node["$ref"]), depth + 1)
+        out = {}
+        for k, v in node.items():
+            if k in self.SKIP_KEYS:
+                continue
+            if k == "properties":
+                out[k] = {name: self.to_jsonschema(s, depth + 1) for name, s in v.items()}
+            elif k in ("items", "additionalProperties", "not") and isinstance(v, dict):
+                out[k] = self.to_jsonschema(v, depth + 1)
+            elif k in ("allOf", "oneOf", "anyOf"):
+                out[k] = [self.to_jsonschema(s, depth + 1) for s in v]
+            else:
+                out[k] = v
+        if node.get("nullable") is True:
+            if "type" in out:
+                out["type"] = [out["type"], "null"]
+                if "enum" in out:
+                    out["enum"] = list(out["enum"]) + [None]
+            else:
+                out = {"anyOf": [out, {"type": "null"}]}
+        return out
+
+    def template(self, path):
+        path = path.split("?", 1)[0]
+        for _, tmpl, rx in self.templates:
+            if rx.match(path):
+                return tmpl
+        return None
+
+    def response(self, method, path, status):
+        """The documented response object, or raise AssertionError."""
+        method = method.lower()
+        tmpl = self.template(path)
+        common = self.doc.get("components", {}).get("responses", {})
+        if tmpl is None:
+            # not an endpoint of the document: a 404/400 from the router or
+            # the static files; its JSON body, if any, must be an Error
+            fallback = {404: "NotFound", 400: "BadRequest", 405: "MethodNotAllowed"}
+            if status in fallback:
+                return "(no documented path)", common[fallback[status]]
+            raise AssertionError("%s %s: no path of openapi.yaml matches and status %d is not "
+                                 "a router error" % (method.upper(), path, status))
+        item = self.doc["paths"][tmpl]
+        op = item.get(method)
+        if op is None:
+            if status == 405:
+                return tmpl, common["MethodNotAllowed"]
+            raise AssertionError("%s %s (%s): method not documented, answered %d (want 405)"
+                                 % (method.upper(), path, tmpl, status))
+        responses = op.get("responses", {})
+        resp = responses.get(str(status))
+        if resp is None:
+            resp = responses.get("%dXX" % (status // 100))
+        if resp is None:
+            raise AssertionError("%s %s: status %d is not documented for %s %s in openapi.yaml "
+                                 "(documented: %s)" % (method.upper(), path, status,
+                                                       method.upper(), tmpl,
+                                                       ", ".join(sorted(responses))))
+        return "%s %s" % (method.upper(), tmpl), self.deref(resp)
+
+    def validator(self, schema_node, key):
+        v = self._validators.get(key)
+        if v is None:
+            schema = self.to_jsonschema(schema_node)
+            jsonschema.Draft4Validator.check_schema(schema)
+            v = jsonschema.Draft4Validator(schema)
+            self._validators[key] = v
+        return v
+
+    def check(self, method, path, status, headers, raw):
+        """Validate one answer; returns the parsed body (JSON object, text,
+        bytes or None). Raises AssertionError on any mismatch."""
+        where, resp = self.response(method, path, status)
+        ctype = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        content = resp.get("content")
+        label = "%s %s -> %d" % (method.upper(), path, status)
+        if status in (204, 304):
+            if raw:
+                raise AssertionError("%s: body must be empty, got %r" % (label, raw[:200]))
+            return None
+        if not content:
+            if where.startswith("(no documented") and ctype != "application/json":
+                return raw
+            raise AssertionError("%s: openapi.yaml documents no content for %s %d"
+                                 % (label, where, status))
+        if ctype == "application/json" or "application/json" in content and not ctype:
+            if "application/json" not in content:
+                raise AssertionError("%s: JSON answer, but %s %d documents only %s"
+                                     % (label, where, status, ", ".join(content)))
+            try:
+                body = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
+            except (ValueError, UnicodeDecodeError) as e:
+                raise AssertionError("%s: body is not valid JSON (%s): %r" % (label, e, raw[:300]))
+            if ctype != "application/json":
+                raise AssertionError("%s: JSON body without Content-Type application/json (%r)"
+                                     % (label, headers.get("Content-Type")))
+            media = content["application/json"]
+            if "schema" not in media:
+                raise AssertionError("%s: openapi.yaml has no schema for %s %d application/json"
+                                     % (label, where, status))
+            v = self.validator(media["schema"], (where, status))
+            errors = sorted(v.iter_errors(body), key=lambda e: list(e.absolute_path))
+            if errors:
+                msgs = ["  at /%s: %s" % ("/".join(str(p) for p in e.absolute_path), e.message)
+                        for e in errors[:8]]
+                raise AssertionError("%s: body does not match the schema of %s %d:\n%s\nbody: %s"
+                                     % (label, where, status, "\n".join(msgs),
+                                        json.dumps(body)[:1500]))
+            return body
+        if where.startswith("(no documented"):
+            return raw
+        if ctype not in content:
+            raise AssertionError("%s: Content-Type %r is not among the documented %s"
+                                 % (label, headers.get("Content-Type"), ", ".join(content)))
+        if ctype.startswith("text/") or ctype in ("application/yaml",):
+            return raw.decode("utf-8")
+        return raw
+
+
+def _no_constants(name):
+    raise ValueError("JSON has %s, which is not JSON" % name)
+
+
+SPEC = OpenAPI(OPENAPI_PATH)
+
+
+# ---------------------------------------------------------------- daemon
+
+class Daemon:
+    """One brownoutd process on 127.0.0.1 with a port of its choosing."""
+
+    def __init__(self, data, log_name, extra=()):
+        self.data = data
+        self.log_path = os.path.join(os.path.dirname(data), log_name)
+        self.extra = list(extra)
+        self.proc = None
+        self.port = None
+        self.lines = queue.Queue()
+
+    def argv(self):
+        return [DAEMON, "--listen", "127.0.0.1:0", "--data", self.data, "--workers", "2",
+                "--threads-per-worker", "1", "--upload-limit", str(UPLOAD_LIMIT),
+                "--dataset-root", FIXTURES, "--dataset-root", DATASETS_ROOT,
+                "--web", WEB] + self.extra
+
+    def start(self):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=self.log)
+        t = threading.Thread(target=self._drain, daemon=True)
+        t.start()
+        deadline = time.monotonic() + START_DEADLINE
+        seen = []
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.kill()
+                raise AssertionError("brownoutd printed no 'listening on' line within %d s; "
+                                     "stdout: %r\n%s" % (START_DEADLINE, seen, self.log_tail()))
+            try:
+                line = self.lines.get(timeout=min(left, 0.5))
+            except queue.Empty:
+                if self.proc.poll() is not None and self.lines.empty():
+                    raise AssertionError("brownoutd exited with status %s before listening\n%s"
+                                         % (self.proc.returncode, self.log_tail()))
+                continue
+            if line is None:
+                continue
+            seen.append(line)
+            m = LISTEN_RE.match(line)
+            if m:
+                self.port = int(m.group(1))
+                return self
+
+    def _drain(self):
+        for raw in self.proc.stdout:
+            self.lines.put(raw.decode("utf-8", "replace").rstrip("\n"))
+        self.lines.put(None)
+
+    def stop(self):
+        """SIGTERM; the exit status (None if it did not exit in time)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=STOP_DEADLINE)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def log_tail(self, n=40):
+        try:
+            with open(self.log_path, "rb") as f:
+                lines = f.read().decode("utf-8", "replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "brownoutd stderr (last %d lines of %s):\n%s" % (
+            n, self.log_path, "\n".join("  " + ln for ln in lines[-n:]))
+
+
+def admin_cmd(data, *args):
+    """brownoutd user add / token create: the one line it prints."""
+    r = subprocess.run([DAEMON] + list(args) + ["--data", data], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    if r.returncode != 0:
+        raise AssertionError("brownoutd %s: exit %d: %s" % (" ".join(args), r.returncode,
+                                                           r.stderr.decode("utf-8", "replace")))
+    out = r.stdout.decode("utf-8")
+    lines = out.splitlines()
+    if len(lines) != 1 or not TOKEN_RE.match(lines[0]):
+        raise AssertionError("brownoutd %s must print exactly one token line, printed %r"
+                             % (" ".join(args), out))
+    return lines[0]
+
+
+# ---------------------------------------------------------------- HTTP
+
+class Ctx:
+    port = None
+    tokens = {}      # user name -> token
+    seen = collections.Counter()   # HTTP status -> answers received from the daemon
+
+
+ALICE = object()     # default token: alice's
+
+
+def request(method, path, body=None, token=ALICE, headers=None, port=None, timeout=60):
+    """One HTTP request; (status, headers, raw body bytes)."""
+    hdrs = {}
+    if token is ALICE:
+        token = Ctx.tokens.get("alice")
+    if token is not None:
+        hdrs["Authorization"] = "Bearer " + token
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode()
+        hdrs["Content-Type"] = "application/json"
+    elif isinstance(body, str):
+        body = body.encode()
+        hdrs.setdefault("Content-Type", "application/json")
+    elif body is not None:
+        hdrs["Content-Type"] = "application/octet-stream"
+    hdrs.update(headers or {})
+    conn = http.client.HTTPConnection("127.0.0.1", port or Ctx.port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=hdrs)
+        resp = conn.getresponse()
+        raw = resp.read()
+        if (port or Ctx.port) == Ctx.port:
+            Ctx.seen[resp.status] += 1
+        return resp.status, resp.headers, raw
+    finally:
+        conn.close()
+
+
+def api(method, path, body=None, token=ALICE, headers=None, port=None):
+    """A request whose answer is validated against docs/openapi.yaml for
+    (path template, method, status); (status, headers, parsed body)."""
+    status, hdrs, raw = request(method, path, body, token, headers, port)
+    parsed = SPEC.check(method, path, status, hdrs, raw)
+    return status, hdrs, parsed
+
+
+def declared_only(method, path, length, content_type, token=ALICE, port=None):
+    """Send only the headers, with Content-Length: length, and read the
+    answer: the daemon must refuse an oversized body before reading it."""
+    if token is ALICE:
+        token = Ctx.tokens.get("alice")
+    conn = http.client.HTTPConnection("127.0.0.1", port or Ctx.port, timeout=15)
+    try:
+        conn.putrequest(method, path, skip_accept_encoding=True)
+        conn.putheader("Authorization", "Bearer " + token)
+        conn.putheader("Content-Type", content_type)
+        conn.putheader("Content-Length", str(length))
+        conn.endheaders()
+        try:
+            resp = conn.getresponse()
+        except TimeoutError:
+            raise AssertionError("%s %s with Content-Length %d: no answer within 15 s without "
+                                 "the body (the limit must be checked from Content-Length)"
+                                 % (method, path, length))
+        raw = resp.read()
+        if (port or Ctx.port) == Ctx.port:
+            Ctx.seen[resp.status] += 1
+        return resp.status, resp.headers, SPEC.check(method, path, resp.status, resp.headers, raw)
+    finally:
+        conn.close()
+
+
+def multipart(files):
+    """files: [(field, filename, bytes)] -> (body, content type)."""
+    boundary = "brownout-test-" + os.urandom(12).hex()
+    out = []
+    for field, filename, data in files:
+        out.append(("--%s\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"%s\"\r\n"
+                    "Content-Type: application/octet-stream\r\n\r\n"
+                    % (boundary, field, filename)).encode())
+        out.append(data)
+        out.append(b"\r\n")
+    out.append(("--%s--\r\n" % boundary).encode())
+    return b"".join(out), "multipart/form-data; boundary=" + boundary
+
+
+def q(path, **params):
+    return path + ("?" + urllib.parse.urlencode(params) if params else "")
+
+
+def cli_json(args):
+    r = subprocess.run([CLI] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+    if r.returncode != 0:
+        raise AssertionError("brownout %s: exit %d: %s" % (" ".join(args), r.returncode,
+                                                          r.stderr.decode()))
+    return r.stdout.decode()
+
+
+# ---------------------------------------------------------------- test data
+
+def idx_first(n):
+    """The first n Fashion-MNIST test images and labels as IDX files (gzip)."""
+    with gzip.open(os.path.join(FMNIST, "t10k-images-idx3-ubyte.gz")) as f:
+        img = f.read()
+    with gzip.open(os.path.join(FMNIST, "t10k-labels-idx1-ubyte.gz")) as f:
+        lab = f.read()
+    images = img[:4] + n.to_bytes(4, "big") + img[8:16] + img[16:16 + n * 784]
+    labels = lab[:4] + n.to_bytes(4, "big") + lab[8:8 + n]
+    return gzip.compress(images), gzip.compress(labels)
+
+
+def cifar_batch(n, seed=3):
+    """n CIFAR-10 binary records (label byte + 3x32x32 pixels), random pixels."""
+    r = random.Random(seed)
+    return b"".join(bytes([i % 10]) + bytes(r.randrange(256) for _ in range(3072))
+                    for i in range(n))
+
+
+def tiny_onnx(c, h, w, act="Relu"):
+    """Conv(4, 3x3) -> act -> Flatten -> Gemm(10) on [N, c, h, w] (python3-onnx)."""
+    from onnx import TensorProto, helper
+    r = random.Random(1)
+    nodes = [
+        helper.make_node("Conv", ["input", "conv.w"], ["c"], name="conv1",
+                         pads=[1, 1, 1, 1], kernel_shape=[3, 3]),
+        helper.make_node(act, ["c"], ["r"], name="act"),
+        helper.make_node("Flatten", ["r"], ["f"], name="flat", axis=1),
+        helper.make_node("Gemm", ["f", "fc.w"], ["logits"], name="linear", transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "tiny",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", c, h, w])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])],
+        [helper.make_tensor("conv.w", TensorProto.FLOAT, [4, c, 3, 3],
+                            [r.uniform(-0.1, 0.1) for _ in range(4 * c * 9)]),
+         helper.make_tensor("fc.w", TensorProto.FLOAT, [10, 4 * h * w],
+                            [r.uniform(-0.1, 0.1) for _ in range(40 * h * w)])])
+    m = helper.make_model(graph, producer_name="brownout-tests",
+                          opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 7
+    return m.SerializeToString()
+
+
+def have_onnx():
+    return importlib.util.find_spec("onnx") is not None
+
+
+# ---------------------------------------------------------------- the document
+
+EXPECTED_OPERATIONS = {
+    ("get", "/api/v1/health"), ("get", "/api/v1/openapi.yaml"), ("get", "/metrics"),
+    ("get", "/api/v1/me"),
+    ("get", "/api/v1/models"), ("post", "/api/v1/models"),
+    ("get", "/api/v1/models/{id}"), ("delete", "/api/v1/models/{id}"),
+    ("get", "/api/v1/datasets"), ("post", "/api/v1/datasets"),
+    ("get", "/api/v1/datasets/{id}"), ("delete", "/api/v1/datasets/{id}"),
+    ("get", "/api/v1/jobs"), ("post", "/api/v1/jobs"),
+    ("get", "/api/v1/jobs/{id}"), ("delete", "/api/v1/jobs/{id}"),
+    ("post", "/api/v1/jobs/{id}/cancel"), ("get", "/api/v1/jobs/{id}/results"),
+    ("get", "/"),
+}
+PUBLIC_OPERATIONS = {("get", "/api/v1/health"), ("get", "/api/v1/openapi.yaml"),
+                     ("get", "/metrics"), ("get", "/")}
+
+
+class T00Document(unittest.TestCase):
+    """docs/openapi.yaml itself (needs no daemon)."""
+
+    def walk(self, node, path=""):
+        if isinstance(node, dict):
+            yield path, node
+            for k, v in node.items():
+                yield from self.walk(v, path + "/" + str(k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                yield from self.walk(v, path + "/" + str(i))
+
+    def test_version_and_operations(self):
+        d = SPEC.doc
+        self.assertEqual(d.get("openapi"), "3.0.3")
+        self.assertIn("title", d["info"])
+        self.assertIn("version", d["info"])
+        ops = set()
+        ids = []
+        for tmpl, item in d["paths"].items():
+            for method, op in item.items():
+                if method in ("get", "put", "post", "delete", "patch", "head", "options"):
+                    ops.add((method, tmpl))
+                    ids.append(op.get("operationId"))
+                    self.assertTrue(op.get("responses"), "%s %s has no responses" % (method, tmpl))
+                    public = op.get("security", d.get("security")) == []
+                    self.assertEqual(public, (method, tmpl) in PUBLIC_OPERATIONS,
+                                     "%s %s: security" % (method, tmpl))
+                    if not public:
+                        self.assertIn("401", op["responses"], "%s %s: no 401" % (method, tmpl))
+        self.assertEqual(ops, EXPECTED_OPERATIONS)
+        self.assertNotIn(None, ids)
+        self.assertEqual(len(ids), len(set(ids)), "operationIds must be unique")
+
+    def test_refs_resolve_and_schemas_compile(self):
+        for path, node in self.walk(SPEC.doc):
+            if "$ref" in node:
+                SPEC.ref(node["$ref"])  # raises if it does not resolve
+        for name, schema in SPEC.doc["components"]["schemas"].items():
+            js = SPEC.to_jsonschema(schema)
+            jsonschema.Draft4Validator.check_schema(js)
+
+    def test_every_json_response_has_a_schema(self):
+        for tmpl, item in SPEC.doc["paths"].items():
+            for method, op in item.items():
+                if not isinstance(op, dict) or "responses" not in op:
+                    continue
+                for status, resp in op["responses"].items():
+                    resp = SPEC.deref(resp)
+                    for media, m in (resp.get("content") or {}).items():
+                        self.assertIn("schema", m, "%s %s %s %s" % (method, tmpl, status, media))
+                    if status.startswith(("4", "5")):
+                        self.assertIn("application/json", resp.get("content", {}),
+                                      "%s %s %s: errors are JSON" % (method, tmpl, status))
+
+    def test_objects_are_closed(self):
+        # every object schema with properties forbids unknown ones, except the
+        # allOf refinements of Error (they only narrow error.code)
+        for path, node in self.walk(SPEC.doc["components"]["schemas"], "#/components/schemas"):
+            if "properties" in node and node.get("type") == "object":
+                self.assertIs(node.get("additionalProperties"), False,
+                              "%s: additionalProperties: false missing" % path)
+
+    def test_error_schema_examples(self):
+        v = SPEC.validator(SPEC.doc["components"]["schemas"]["Error"], "Error")
+        v.validate({"error": {"code": "invalid", "message": "unknown field 'trails'",
+                              "field": "trails"}})
+        v.validate({"error": {"code": "not_found", "message": "no such job", "field": None}})
+        self.assertFalse(v.is_valid({"error": {"code": "nope", "message": "x", "field": None}}))
+        self.assertFalse(v.is_valid({"error": {"code": "invalid", "message": "x"}}))
+        self.assertFalse(v.is_valid({"error": {"code": "invalid", "message": "x", "field": None,
+                                               "extra": 1}}))
+
+
+# ---------------------------------------------------------------- the daemon
+
+class T10Api(unittest.TestCase):
+    """One daemon for the whole class; the tests run in name order and
+    share what they create through the cached helpers below."""
+
+    tmp = None
+    daemon = None
+    cache = {}
+
+    @classmethod
+    def setUpClass(cls):
+        if not os.access(DAEMON, os.X_OK):
+            raise unittest.SkipTest("%s is not built" % DAEMON)
+        cls.tmp = tempfile.mkdtemp(prefix="brownoutd-test-")
+        cls.data = os.path.join(cls.tmp, "data")
+        os.mkdir(cls.data)
+        Ctx.tokens = {
+            "alice": admin_cmd(cls.data, "user", "add", "alice"),
+            "root": admin_cmd(cls.data, "user", "add", "root", "--admin"),
+            "bob": admin_cmd(cls.data, "user", "add", "bob"),
+        }
+        Ctx.tokens["alice2"] = admin_cmd(cls.data, "token", "create", "alice")
+        cls.daemon = Daemon(cls.data, "brownoutd.log").start()
+        Ctx.port = cls.daemon.port
+        Ctx.seen = collections.Counter()
+        cls.cache = {}
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.daemon is not None:
+            if cls.daemon.stop() is None:
+                cls.daemon.kill()
+        if cls.tmp and not os.environ.get("BO_KEEP_TMP"):
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+        elif cls.tmp:
+            print("\nkept %s" % cls.tmp, file=sys.stderr)
+
+    def run(self, result=None):
+        # on failure, show what the daemon logged
+        n = len(result.failures) + len(result.errors) if result else 0
+        out = super().run(result)
+        if result is not None and len(result.failures) + len(result.errors) > n \
+                and self.daemon is not None:
+            sys.stderr.write("\n" + self.daemon.log_tail(25) + "\n")
+        return out
+
+    # ---- assertions
+
+    def assertError(self, answer, status, code, field=Ellipsis, message_has=None):
+        st, hdrs, body = answer
+        self.assertEqual(st, status, "want %d %s, got %d: %s" % (status, code, st, body))
+        self.assertEqual(body["error"]["code"], code, body)
+        if field is not Ellipsis:
+            self.assertEqual(body["error"]["field"], field, body)
+        if message_has:
+            self.assertIn(message_has, body["error"]["message"])
+        return body
+
+    def assertOk(self, answer, status=200):
+        st, hdrs, body = answer
+        self.assertEqual(st, status, "want %d, got %d: %s" % (status, st, body))
+        return body
+
+    # ---- resources, created once
+
+    def model(self, key):
+        """Upload (once) a fixture model as alice."""
+        if key not in self.cache:
+            path = {"f8": F8, "f6": F6, "f4": F4}[key]
+            params = {"name": key}
+            if key == "f8":
+                params.update(mean="0.286", std="0.353", description="PreActResNet18 F=8")
+            st, hdrs, body = api("POST", q("/api/v1/models", **params), read(path))
+            self.assertEqual(st, 201, body)
+            self.cache[key] = body
+        return self.cache[key]
+
+    def npy_dataset(self):
+        if "npy" not in self.cache:
+            data, ctype = multipart([("images", "images.npy", read(NPY_IMAGES)),
+                                     ("labels", "labels.npy", read(NPY_LABELS))])
+            st, hdrs, body = api("POST", q("/api/v1/datasets", name="first64", format="npy",
+                                           description="first 64 test images, normalised"),
+                                 data, headers={"Content-Type": ctype})
+            self.assertEqual(st, 201, body)
+            self.cache["npy"] = body
+        return self.cache["npy"]
+
+    def need_fmnist(self):
+        if not os.path.exists(os.path.join(FMNIST, "t10k-images-idx3-ubyte.gz")):
+            self.skipTest("%s is not installed (dataset-fashion-mnist)" % FMNIST)
+
+    def path_dataset(self, name="fmnist-test", split="test"):
+        self.need_fmnist()
+        key = "path:" + name
+        if key not in self.cache:
+            st, hdrs, body = api("POST", "/api/v1/datasets",
+                                 {"name": name, "path": FMNIST, "split": split})
+            self.assertEqual(st, 201, body)
+            self.cache[key] = body
+        return self.cache[key]
+
+    def submit(self, spec, token=ALICE, headers=None):
+        st, hdrs, body = api("POST", "/api/v1/jobs", spec, token=token, headers=headers)
+        self.assertEqual(st, 202, body)
+        self.assertEqual(hdrs.get("Location"), "/api/v1/jobs/%d" % body["id"])
+        return body
+
+    def job(self, jid, token=ALICE):
+        return self.assertOk(api("GET", "/api/v1/jobs/%d" % jid, token=token))
+
+    def wait_job(self, jid, states=("done", "failed", "cancelled"), timeout=JOB_DEADLINE):
+        deadline = time.monotonic() + timeout
+        while True:
+            j = self.job(jid)
+            if j["state"] in states:
+                return j
+            if time.monotonic() > deadline:
+                self.fail("job %d still %s after %d s (want %s): %s"
+                          % (jid, j["state"], timeout, "/".join(states), j["progress"]))
+            time.sleep(POLL)
+
+    def wait_until(self, what, fn, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            v = fn()
+            if v:
+                return v
+            if time.monotonic() > deadline:
+                self.fail("%s: not within %d s" % (what, timeout))
+            time.sleep(POLL)
+
+    def tiny_spec(self, model_id, dataset_id, **over):
+        spec = {"model": model_id, "dataset": dataset_id, "p": [0.0], "trials": 1, "limit": 8,
+                "calib": 8, "mean": [0], "std": [1]}
+        spec.update(over)
+        return spec
+
+    def walk(self, path, limit, token=ALICE, **params):
+        """Every page of a list with ?limit=; checks the paging rules and
+        returns the items in order."""
+        items, after, pages = [], None, 0
+        while True:
+            p = dict(params, limit=limit)
+            if after is not None:
+                p["after"] = after
+            page = self.assertOk(api("GET", q(path, **p), token=token))
+            pages += 1
+            self.assertLessEqual(len(page["items"]), limit)
+            for it in page["items"]:
+                if after is not None:
+                    self.assertLess(it["id"], after, "after=%s returned id %d" % (after, it["id"]))
+            items += page["items"]
+            if page["next_after"] is None:
+                break
+            self.assertEqual(len(page["items"]), limit, "a page before the last is full")
+            self.assertEqual(page["next_after"], page["items"][-1]["id"])
+            after = page["next_after"]
+            self.assertLess(pages, 1000)
+        ids = [it["id"] for it in items]
+        self.assertEqual(len(ids), len(set(ids)), "an item was listed twice: %s" % ids)
+        self.assertEqual(ids, sorted(ids, reverse=True), "not newest first: %s" % ids)
+        return items
+
+    # ---------------------------------------------------------------- service
+
+    def test_000_tokens(self):
+        for name, tok in Ctx.tokens.items():
+            self.assertRegex(tok, TOKEN_RE)
+        self.assertEqual(len(set(Ctx.tokens.values())), 4, "every token is new")
+        me = self.assertOk(api("GET", "/api/v1/me", token=Ctx.tokens["alice2"]))
+        self.assertEqual(me["name"], "alice")
+
+    def test_010_health(self):
+        st, hdrs, h = api("GET", "/api/v1/health", token=None)
+        self.assertEqual(st, 200)
+        self.assertEqual(h["status"], "ok")
+        self.assertEqual(h["workers"], 2)
+        version = subprocess.run([CLI, "version"], stdout=subprocess.PIPE).stdout.decode().split()
+        self.assertEqual(h["version"], version[-1])
+        schema = [int(f[:3]) for f in os.listdir(os.path.join(REPO, "schema"))
+                  if re.match(r"^[0-9]{3}_.*\.sql$", f)]
+        self.assertEqual(h["schema_version"], max(schema))
+        h2 = api("GET", "/api/v1/health", token=None)[2]
+        self.assertGreaterEqual(h2["uptime_seconds"], h["uptime_seconds"])
+
+    def test_011_openapi_served(self):
+        st, hdrs, raw = request("GET", "/api/v1/openapi.yaml", token=None)
+        self.assertEqual(st, 200)
+        self.assertEqual(hdrs.get("Content-Type", "").split(";")[0].strip(), "application/yaml")
+        self.assertEqual(raw, SPEC.raw, "the daemon serves another openapi.yaml than docs/")
+        SPEC.check("GET", "/api/v1/openapi.yaml", st, hdrs, raw)
+
+    def test_012_me(self):
+        for name, admin in (("alice", False), ("bob", False), ("root", True)):
+            me = self.assertOk(api("GET", "/api/v1/me", token=Ctx.tokens[name]))
+            self.assertEqual((me["name"], me["admin"]), (name, admin))
+        ids = {api("GET", "/api/v1/me", token=Ctx.tokens[n])[2]["id"]
+               for n in ("alice", "bob", "root")}
+        self.assertEqual(len(ids), 3)
+
+    def test_013_auth(self):
+        bogus = "bo_" + base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
+        self.assertRegex(bogus, TOKEN_RE)
+        for method, path, body in (("GET", "/api/v1/me", None), ("GET", "/api/v1/models", None),
+                                   ("GET", "/api/v1/jobs", None), ("GET", "/api/v1/datasets", None),
+                                   ("GET", "/api/v1/jobs/1", None),
+                                   ("POST", "/api/v1/jobs", {"model": 1, "dataset": 1, "p": [0]}),
+                                   ("DELETE", "/api/v1/models/1", None)):
+            for token in (None, bogus, "nonsense"):
+                ans = api(method, path, body, token=token)
+                self.assertError(ans, 401, "unauthorized")
+                self.assertTrue(ans[1].get("WWW-Authenticate", "").startswith("Bearer"),
+                                "%s %s: WWW-Authenticate: %r" % (method, path,
+                                                                  ans[1].get("WWW-Authenticate")))
+        # another scheme, or the token without a scheme
+        for value in ("Basic " + base64.b64encode(b"alice:x").decode(), Ctx.tokens["alice"]):
+            self.assertError(api("GET", "/api/v1/me", token=None,
+                                 headers={"Authorization": value}), 401, "unauthorized")
+        # the public endpoints need no token
+        for path in ("/api/v1/health", "/api/v1/openapi.yaml", "/metrics"):
+            self.assertEqual(api("GET", path, token=None)[0], 200, path)
+
+    def test_014_router_errors(self):
+        self.assertError(api("GET", "/api/v1/nope"), 404, "not_found")
+        self.assertError(api("GET", "/api/v1/models/1/nope"), 404, "not_found")
+        self.assertError(api("PUT", "/api/v1/models"), 405, "method_not_allowed")
+        self.assertError(api("PATCH", "/api/v1/me"), 405, "method_not_allowed")
+        self.assertError(api("DELETE", "/api/v1/jobs"), 405, "method_not_allowed")
+        st, hdrs, body = api("GET", "/api/v1/models/abc")
+        self.assertIn(st, (400, 404), body)
+
+    # ---------------------------------------------------------------- models
+
+    def test_100_model_upload(self):
+        m = self.model("f8")
+        onnx = read(F8)
+        self.assertEqual(m["name"], "f8")
+        self.assertEqual(m["description"], "PreActResNet18 F=8")
+        self.assertEqual(m["owner"], "alice")
+        self.assertEqual(m["sha256"], hashlib.sha256(onnx).hexdigest())
+        self.assertEqual(m["size"], len(onnx))
+        self.assertEqual(len(m["mean"]), 1)
+        self.assertTrue(rel_close(m["mean"][0], 0.286, 1e-6), m["mean"])
+        self.assertTrue(rel_close(m["std"][0], 0.353, 1e-6), m["std"])
+        self.assertIsNone(m["blocks"])
+        info = json.loads(cli_json(["info", F8, "--json"]))
+        del info["model"]
+        self.assertEqual(m["info"], info, "info differs from `brownout info --json`")
+        self.assertEqual(m["info"]["parameters"], 176034)
+        self.assertEqual(m["info"]["activations"], 54272)
+        got = self.assertOk(api("GET", "/api/v1/models/%d" % m["id"], token=Ctx.tokens["bob"]))
+        self.assertEqual(got, m)
+        listed = self.assertOk(api("GET", "/api/v1/models"))
+        self.assertIn(m["id"], [it["id"] for it in listed["items"]])
+
+    def test_101_model_upload_with_blocks(self):
+        blocks = "/layer1=early,/layer2=early"
+        st, hdrs, m = api("POST", q("/api/v1/models", name="f4-blocks", blocks=blocks), read(F4))
+        self.assertEqual(st, 201, m)
+        self.assertEqual(hdrs.get("Location"), "/api/v1/models/%d" % m["id"])
+        self.assertEqual(m["blocks"], blocks)
+        self.assertIsNone(m["mean"])
+        self.assertIsNone(m["std"])
+        self.assertEqual(m["description"], "")
+        info = json.loads(cli_json(["info", F4, "--blocks", blocks, "--json"]))
+        del info["model"]
+        self.assertEqual(m["info"], info)
+        self.assertIn("early", [b["name"] for b in m["info"]["blocks"]])
+
+    def test_102_model_upload_errors(self):
+        onnx = read(F4)
+        self.assertError(api("POST", "/api/v1/models", onnx), 400, "invalid", "name")
+        self.assertError(api("POST", q("/api/v1/models", name="empty"), b""), 400, "malformed")
+        self.assertError(api("POST", q("/api/v1/models", name="junk"), b"this is not ONNX" * 8),
+                         400, "malformed")
+        self.assertError(api("POST", q("/api/v1/models", name="trunc"), onnx[:1000]),
+                         400, "malformed")
+        self.assertError(api("POST", q("/api/v1/models", name="m", mean="abc"), onnx),
+                         400, "invalid", "mean")
+        self.assertError(api("POST", q("/api/v1/models", name="m"), onnx, token=None),
+                         401, "unauthorized")
+        self.assertError(declared_only("POST", q("/api/v1/models", name="big"), UPLOAD_LIMIT + 1,
+                                       "application/octet-stream"), 413, "too_large")
+        if have_onnx():
+            self.assertError(api("POST", q("/api/v1/models", name="erf"),
+                                 tiny_onnx(1, 28, 28, act="Erf")), 422, "unsupported")
+        listed = self.assertOk(api("GET", "/api/v1/models?limit=200"))["items"]
+        names = [it["name"] for it in listed]
+        for bad in ("empty", "junk", "trunc", "big", "erf"):
+            self.assertNotIn(bad, names, "a refused upload was stored")
+
+    def test_103_model_get_missing(self):
+        self.assertError(api("GET", "/api/v1/models/999999"), 404, "not_found")
+        self.assertError(api("DELETE", "/api/v1/models/999999"), 404, "not_found")
+
+    def test_104_model_pagination(self):
+        made = []
+        onnx = read(F4)
+        for i in range(5):
+            st, hdrs, m = api("POST", q("/api/v1/models", name="page-%d" % i), onnx)
+            self.assertEqual(st, 201, m)
+            made.append(m["id"])
+        self.assertEqual(made, sorted(made), "ids grow")
+        full = self.assertOk(api("GET", "/api/v1/models?limit=200"))
+        self.assertIsNone(full["next_after"])
+        for limit in (1, 2, 3):
+            walked = self.walk("/api/v1/models", limit)
+            self.assertEqual([m["id"] for m in walked], [m["id"] for m in full["items"]])
+        self.assertTrue(set(made) <= {m["id"] for m in full["items"]})
+        # after=: strictly below
+        page = self.assertOk(api("GET", "/api/v1/models?after=%d&limit=200" % made[2]))
+        self.assertEqual([m["id"] for m in page["items"]],
+                         [m["id"] for m in full["items"] if m["id"] < made[2]])
+        # the default page size is 50: with fewer, everything and no next_after
+        dflt = self.assertOk(api("GET", "/api/v1/models"))
+        self.assertEqual(dflt, full)
+        for bad in ("0", "201", "-1", "x", ""):
+            self.assertError(api("GET", "/api/v1/models?limit=" + bad), 400, "invalid", "limit")
+        self.assertError(api("GET", "/api/v1/models?after=x"), 400, "invalid", "after")
+
+    def test_105_model_delete_and_ownership(self):
+        onnx = read(F4)
+        ids = []
+        for i in range(2):
+            st, hdrs, m = api("POST", q("/api/v1/models", name="doomed-%d" % i), onnx)
+            self.assertEqual(st, 201, m)
+            ids.append(m["id"])
+        bob = Ctx.tokens["bob"]
+        self.assertError(api("DELETE", "/api/v1/models/%d" % ids[0], token=bob), 403, "forbidden")
+        self.assertOk(api("GET", "/api/v1/models/%d" % ids[0]))
+        # the admin may
+        self.assertOk(api("DELETE", "/api/v1/models/%d" % ids[0], token=Ctx.tokens["root"]), 204)
+        # and so may the owner
+        self.assertOk(api("DELETE", "/api/v1/models/%d" % ids[1]), 204)
+        for mid in ids:
+            self.assertError(api("GET", "/api/v1/models/%d" % mid), 404, "not_found")
+            self.assertError(api("DELETE", "/api/v1/models/%d" % mid), 404, "not_found")
+        listed = [m["id"] for m in self.assertOk(api("GET", "/api/v1/models?limit=200"))["items"]]
+        self.assertFalse(set(ids) & set(listed))
+        # bob's own model: bob may delete it, alice may not
+        st, hdrs, m = api("POST", q("/api/v1/models", name="bobs"), onnx, token=bob)
+        self.assertEqual(st, 201, m)
+        self.assertEqual(m["owner"], "bob")
+        self.assertError(api("DELETE", "/api/v1/models/%d" % m["id"]), 403, "forbidden")
+        self.assertOk(api("DELETE", "/api/v1/models/%d" % m["id"], token=bob), 204)
+
+    # ---------------------------------------------------------------- datasets
+
+    def test_200_dataset_upload_npy(self):
+        d = self.npy_dataset()
+        self.assertEqual((d["name"], d["owner"], d["source"], d["format"], d["split"]),
+                         ("first64", "alice", "upload", "npy", "test"))
+        self.assertEqual(d["description"], "first 64 test images, normalised")
+        self.assertIsNone(d["path"])
+        self.assertEqual(d["images"], 64)
+        self.assertEqual(d["shape"], [1, 28, 28])
+        self.assertGreater(d["size"], 0)
+        self.assertIsNotNone(d["sha256"])
+        self.assertEqual(self.assertOk(api("GET", "/api/v1/datasets/%d" % d["id"])), d)
+
+    def test_201_dataset_upload_idx_and_cifar(self):
+        self.need_fmnist()
+        images, labels = idx_first(64)
+        data, ctype = multipart([("images", "t10k-images-idx3-ubyte.gz", images),
+                                 ("labels", "t10k-labels-idx1-ubyte.gz", labels)])
+        st, hdrs, d = api("POST", q("/api/v1/datasets", name="idx64", format="idx"), data,
+                          headers={"Content-Type": ctype})
+        self.assertEqual(st, 201, d)
+        self.assertEqual(hdrs.get("Location"), "/api/v1/datasets/%d" % d["id"])
+        self.assertEqual((d["format"], d["images"], d["shape"], d["source"]),
+                         ("idx", 64, [1, 28, 28], "upload"))
+        data, ctype = multipart([("images", "test_batch.bin", cifar_batch(64))])
+        st, hdrs, d = api("POST", q("/api/v1/datasets", name="cifar64", format="cifar",
+                                    split="test"), data, headers={"Content-Type": ctype})
+        self.assertEqual(st, 201, d)
+        self.assertEqual((d["format"], d["images"], d["shape"]), ("cifar", 64, [3, 32, 32]))
+        self.cache["cifar"] = d
+
+    def test_202_dataset_upload_errors(self):
+        img, lab = read(NPY_IMAGES), read(NPY_LABELS)
+
+        def up(files, **params):
+            data, ctype = multipart(files)
+            return api("POST", q("/api/v1/datasets", **params), data,
+                       headers={"Content-Type": ctype})
+        self.assertError(up([("images", "i.npy", img[:len(img) // 2]), ("labels", "l.npy", lab)],
+                            name="trunc", format="npy"), 400, "malformed")
+        self.assertError(up([("images", "i.npy", b"garbage" * 100), ("labels", "l.npy", lab)],
+                            name="junk", format="npy"), 400, "malformed")
+        self.assertError(up([("images", "i.npy", img), ("labels", "l.npy", lab)], format="npy"),
+                         400, "invalid", "name")
+        self.assertError(up([("images", "i.npy", img), ("labels", "l.npy", lab)], name="x",
+                            format="zip"), 400, "invalid", "format")
+        self.assertError(up([("images", "i.npy", img)], name="nolabels", format="npy"),
+                         400, "invalid", "labels")
+        self.assertError(declared_only("POST", q("/api/v1/datasets", name="big", format="npy"),
+                                       UPLOAD_LIMIT + 1, "multipart/form-data; boundary=xyz"),
+                         413, "too_large")
+        listed = self.assertOk(api("GET", "/api/v1/datasets?limit=200"))["items"]
+        names = [d["name"] for d in listed]
+        for bad in ("trunc", "junk", "nolabels", "big"):
+            self.assertNotIn(bad, names)
+
+    def test_203_dataset_register_path(self):
+        d = self.path_dataset()
+        self.assertEqual((d["source"], d["format"], d["split"], d["owner"]),
+                         ("path", "idx", "test", "alice"))
+        self.assertEqual(os.path.realpath(d["path"]), os.path.realpath(FMNIST))
+        self.assertEqual((d["images"], d["shape"]), (10000, [1, 28, 28]))
+        st, hdrs, tr = api("POST", "/api/v1/datasets",
+                           {"name": "fmnist-train", "path": FMNIST, "format": "idx",
+                            "split": "train", "description": "60k"})
+        self.assertEqual(st, 201, tr)
+        self.assertEqual(hdrs.get("Location"), "/api/v1/datasets/%d" % tr["id"])
+        self.assertEqual((tr["split"], tr["images"], tr["description"]), ("train", 60000, "60k"))
+
+    def test_204_dataset_register_errors(self):
+        self.need_fmnist()
+        post = lambda body: api("POST", "/api/v1/datasets", body)  # noqa: E731
+        for path in ("/etc", os.path.join(FIXTURES, "..", "..", "daemon"),
+                     os.path.join(DATASETS_ROOT, "..", "..", "etc")):
+            self.assertError(post({"name": "x", "path": path}), 403, "forbidden", "path")
+        self.assertError(post({"name": "x", "path": os.path.join(FIXTURES, "no-such-dir")}),
+                         404, "not_found", "path")
+        self.assertError(post({"name": "x", "path": FMNIST, "colour": "red"}), 400, "invalid",
+                         "colour")
+        self.assertError(post({"name": "x"}), 400, "invalid", "path")
+        self.assertError(post({"name": "x", "path": FMNIST, "format": "zip"}), 400, "invalid",
+                         "format")
+        self.assertError(post({"name": "x", "path": FMNIST, "split": "dev"}), 400, "invalid",
+                         "split")
+        self.assertError(post('{"name": "x", "path": '), 400, "malformed")
+        self.assertError(api("POST", "/api/v1/datasets", {"name": "x", "path": FMNIST},
+                             token=None), 401, "unauthorized")
+
+    def test_205_dataset_delete_and_pagination(self):
+        self.need_fmnist()
+        made = []
+        for i in range(3):
+            st, hdrs, d = api("POST", "/api/v1/datasets", {"name": "tmp-%d" % i, "path": FMNIST})
+            self.assertEqual(st, 201, d)
+            made.append(d["id"])
+        full = self.assertOk(api("GET", "/api/v1/datasets?limit=200"))
+        self.assertGreaterEqual(len(full["items"]), 5)
+        self.assertEqual([d["id"] for d in self.walk("/api/v1/datasets", 2)],
+                         [d["id"] for d in full["items"]])
+        self.assertError(api("DELETE", "/api/v1/datasets/%d" % made[0], token=Ctx.tokens["bob"]),
+                         403, "forbidden")
+        self.assertOk(api("DELETE", "/api/v1/datasets/%d" % made[0], token=Ctx.tokens["root"]), 204)
+        self.assertOk(api("DELETE", "/api/v1/datasets/%d" % made[1]), 204)
+        for did in made[:2]:
+            self.assertError(api("GET", "/api/v1/datasets/%d" % did), 404, "not_found")
+        listed = [d["id"] for d in self.assertOk(api("GET", "/api/v1/datasets?limit=200"))["items"]]
+        self.assertNotIn(made[0], listed)
+        self.assertIn(made[2], listed)
+        self.assertTrue(os.path.isdir(FMNIST), "deleting a registered path left the files")
+
+    # ---------------------------------------------------------------- jobs
+
+    def test_300_job_validation(self):
+        f8, ds = self.model("f8"), self.npy_dataset()
+        good = {"model": f8["id"], "dataset": ds["id"], "p": [1e-3], "trials": 1, "limit": 8}
+        post = lambda body, **kw: api("POST", "/api/v1/jobs", body, **kw)  # noqa: E731
+        before = self.assertOk(api("GET", "/api/v1/jobs?limit=1"))["items"]
+        self.assertError(post('{"model": 1, "dataset": '), 400, "malformed")
+        self.assertError(post("not json at all"), 400, "malformed")
+        self.assertError(post(dict(good, trails=3)), 400, "invalid", "trails",
+                         message_has="trails")
+        for p in ([1.5], [-0.1], [0.1, 2], [], "1e-3:2:3", "0:1e-2:3", "a:b:c", "nonsense", 0.1):
+            self.assertError(post(dict(good, p=p)), 400, "invalid", "p")
+        no_p = dict(good)
+        del no_p["p"]
+        self.assertError(post(no_p), 400, "invalid", "p")
+        no_ds = dict(good)
+        del no_ds["dataset"]
+        self.assertError(post(no_ds), 400, "invalid", "dataset")
+        for field, value in (("bits", 17), ("bits", 1), ("trials", 0), ("trials", "five"),
+                             ("deviation", "gauss"), ("target", "bias"), ("priority", 11),
+                             ("priority", -11), ("activation_sites", "all"), ("seed", -1),
+                             ("limit", -1), ("energy_a", 0), ("ci_target", 1.5),
+                             ("model", "f8"), ("references", [f8["id"], "x"]),
+                             ("mean", "0.5")):
+            self.assertError(post(dict(good, **{field: value})), 400, "invalid", field)
+        self.assertError(post(dict(good, model=999999)), 404, "not_found", "model")
+        self.assertError(post(dict(good, dataset=999999)), 404, "not_found", "dataset")
+        if "cifar" in self.cache:  # 3x32x32 images for a 1x28x28 model
+            self.assertError(post(dict(good, dataset=self.cache["cifar"]["id"])), 422,
+                             "shape_mismatch", "dataset")
+        if have_onnx():  # a 3x32x32 model for the 1x28x28 images
+            st, hdrs, c3 = api("POST", q("/api/v1/models", name="c3x32x32"), tiny_onnx(3, 32, 32))
+            self.assertEqual(st, 201, c3)
+            self.assertEqual(c3["info"]["input_shape"], [3, 32, 32])
+            self.assertError(post(dict(good, model=c3["id"])), 422, "shape_mismatch", "dataset")
+        self.assertError(declared_only("POST", "/api/v1/jobs", (1 << 20) + 1, "application/json"),
+                         413, "too_large")
+        self.assertError(post(good, token=None), 401, "unauthorized")
+        after = self.assertOk(api("GET", "/api/v1/jobs?limit=1"))["items"]
+        self.assertEqual([j["id"] for j in after], [j["id"] for j in before],
+                         "a refused job was queued")
+
+    def check_against_cli(self, job, cli, model, dataset, trials_key=True):
+        """The finished job's results (JSON and CSV) against `brownout sweep`."""
+        jid = job["id"]
+        self.assertEqual(job["state"], "done", job)
+        self.assertIsNone(job["error"])
+        self.assertIsNotNone(job["started_at"])
+        self.assertIsNotNone(job["finished_at"])
+        self.assertLessEqual(job["created_at"], job["started_at"])
+        self.assertLessEqual(job["started_at"], job["finished_at"])
+        self.assertTrue(rel_close(job["clean_accuracy"], cli["clean_accuracy"]))
+        pr = job["progress"]
+        self.assertEqual(pr["points_total"], len(cli["points"]))
+        self.assertEqual(pr["points_done"], pr["points_total"])
+        self.assertEqual(pr["trials_total"], sum(pt["trials"] for pt in cli["points"]))
+        self.assertEqual(pr["trials_done"], pr["trials_total"])
+        self.assertEqual(pr["images_total"], sum(pt["images"] for pt in cli["points"]))
+        self.assertEqual(pr["images_done"], pr["images_total"])
+        self.assertEqual(pr["fraction"], 1)
+
+        res = self.assertOk(api("GET", "/api/v1/jobs/%d/results" % jid, token=Ctx.tokens["bob"]))
+        self.assertEqual((res["job"], res["state"], res["complete"]), (jid, "done", True))
+        self.assertEqual(res["model"], model["name"])
+        self.assertEqual(res["dataset"], dataset["name"])
+        self.assertEqual(set(res["config"]), set(cli["config"]),
+                         "config keys differ from `brownout sweep --json`")
+        for k in ("deviation", "target", "activation_sites", "blocks", "block_p", "trials",
+                  "min_trials", "max_trials", "seed", "bits", "calib", "limit"):
+            if k in cli["config"]:
+                self.assertEqual(res["config"][k], cli["config"][k], "config." + k)
+        for k in ("energy_a", "ci_target"):
+            if k in cli["config"]:
+                self.assertTrue(rel_close(res["config"][k], cli["config"][k]), "config." + k)
+        for k in ("mean", "std"):  # the CLI keeps them as float32
+            self.assertEqual(len(res["config"][k]), len(cli["config"][k]))
+            for a, b in zip(res["config"][k], cli["config"][k]):
+                self.assertTrue(rel_close(a, b, 1e-6), "config.%s %s vs %s" % (k, a, b))
+        self.assertTrue(rel_close(res["clean_accuracy"], cli["clean_accuracy"]))
+        self.assertEqual(res["parameters"], cli["parameters"])
+        self.assertEqual(res["activations"], cli["activations"])
+        self.assertEqual(len(res["points"]), len(cli["points"]))
+        for i, (a, b) in enumerate(zip(res["points"], cli["points"])):
+            for k in ("p", "accuracy_mean", "accuracy_std", "eta", "energy", "energy_reduction"):
+                self.assertTrue(rel_close(a[k], b[k]),
+                                "point %d %s: API %r, CLI %r" % (i, k, a[k], b[k]))
+            self.assertTrue(rel_close(a["ci95"][0], b["ci95"][0]) and
+                            rel_close(a["ci95"][1], b["ci95"][1]),
+                            "point %d ci95: API %r, CLI %r" % (i, a["ci95"], b["ci95"]))
+            self.assertEqual((a["trials"], a["images"]), (b["trials"], b["images"]), "point %d" % i)
+            self.assertEqual(len(a["trial_accuracies"]), len(b["trial_accuracies"]))
+            for x, y in zip(a["trial_accuracies"], b["trial_accuracies"]):
+                self.assertTrue(rel_close(x, y), "point %d trial_accuracies: API %r, CLI %r"
+                                % (i, a["trial_accuracies"], b["trial_accuracies"]))
+            self.assertEqual(a["seed"], job["spec"]["seed"])
+        self.assertEqual(len(res["references"]), len(cli["references"]))
+        for i, (a, b) in enumerate(zip(res["references"], cli["references"])):
+            name = self.find_model(job["spec"]["references"][i])["name"]
+            self.assertEqual(a["model"], name)
+            self.assertTrue(rel_close(a["energy"], b["energy"]) and
+                            rel_close(a["accuracy"], b["accuracy"]),
+                            "reference %d: API %r, CLI %r" % (i, a, b))
+        return res
+
+    def find_model(self, mid):
+        return self.assertOk(api("GET", "/api/v1/models/%d" % mid))
+
+    def check_csv(self, jid, cli_args):
+        st, hdrs, csv = api("GET", "/api/v1/jobs/%d/results?format=csv" % jid)
+        self.assertEqual(st, 200)
+        self.assertEqual(hdrs.get("Content-Type", "").split(";")[0].strip(), "text/csv")
+        want = cli_json(cli_args + ["--csv"])
+        self.assertEqual(csv.replace("\r\n", "\n"), want)
+        self.assertError(api("GET", "/api/v1/jobs/%d/results?format=xml" % jid), 400, "invalid",
+                         "format")
+
+    def test_310_job_matches_cli(self):
+        """bm on weights and activations, references for the energy
+        reduction, explicit normalisation, on the uploaded NumPy images."""
+        f8, f4, f6, ds = self.model("f8"), self.model("f4"), self.model("f6"), self.npy_dataset()
+        spec = {"model": f8["id"], "dataset": ds["id"], "p": [1e-3, 1e-2], "trials": 2,
+                "limit": 64, "seed": 7, "mean": [0], "std": [1],
+                "references": [f4["id"], f6["id"]]}
+        job = self.submit(spec)
+        self.assertEqual(job["owner"], "alice")
+        self.assertEqual((job["model"], job["model_name"]), (f8["id"], "f8"))
+        self.assertEqual((job["dataset"], job["dataset_name"]), (ds["id"], "first64"))
+        self.assertIn(job["state"], ("queued", "running"))
+        self.assertEqual(job["priority"], 0)
+        self.assertIsNone(job["finished_at"])
+        resolved = dict(job["spec"])
+        self.assertEqual(resolved.pop("p"), [1e-3, 1e-2])
+        self.assertEqual(resolved.pop("energy_a"), 12.8)
+        self.assertEqual([float(x) for x in resolved.pop("mean")], [0.0])
+        self.assertEqual([float(x) for x in resolved.pop("std")], [1.0])
+        self.assertEqual(resolved, {
+            "model": f8["id"], "dataset": ds["id"], "deviation": "bm", "target": "both",
+            "blocks": None, "block_p": None, "trials": 2, "ci_target": None, "min_trials": 3,
+            "max_trials": 100, "activation_sites": "relu", "seed": 7, "bits": 8, "calib": 256,
+            "limit": 64, "references": [f4["id"], f6["id"]], "priority": 0})
+        args = ["sweep", F8, "--images", NPY_IMAGES, "--labels", NPY_LABELS, "--p", "1e-3,1e-2",
+                "--trials", "2", "--limit", "64", "--seed", "7", "--threads", "1", "--mean", "0",
+                "--std", "1", "--references", F4 + "," + F6]
+        cli = json.loads(cli_json(args + ["--json"]))
+        done = self.wait_job(job["id"])
+        res = self.check_against_cli(done, cli, f8, ds)
+        self.assertAlmostEqual(done["clean_accuracy"], 58 / 64)
+        # the references make the energy reduction defined at 1e-3 (fixture facts)
+        self.assertIsNotNone(res["points"][0]["energy_reduction"])
+        self.assertIsNone(res["points"][1]["energy_reduction"])
+        self.check_csv(job["id"], args)
+        self.cache["done_job"] = done
+
+    def test_311_job_matches_cli_variants(self):
+        """erasure on weights with a block map and per-block p, p as LO:HI:N,
+        on a registered IDX directory; and adaptive trials."""
+        f8, ds, npy = self.model("f8"), self.path_dataset(), self.npy_dataset()
+        blocks, block_p = "/layer1=early,/layer2=early", "early=2p,*=p"
+        j2 = self.submit({"model": f8["id"], "dataset": ds["id"], "p": "1e-3:1e-2:2",
+                          "deviation": "erasure", "target": "weights", "blocks": blocks,
+                          "block_p": block_p, "activation_sites": "conv-inputs", "bits": 6,
+                          "calib": 32, "seed": 11, "energy_a": 10, "limit": 64, "trials": 2,
+                          "priority": 3})
+        j3 = self.submit({"model": f8["id"], "dataset": npy["id"], "p": [0.02], "ci_target": 0.2,
+                          "min_trials": 2, "max_trials": 3, "seed": 3, "limit": 64,
+                          "mean": [0], "std": [1]})
+        self.assertEqual(len(j2["spec"]["p"]), 2)
+        self.assertTrue(rel_close(j2["spec"]["p"][0], 1e-3) and rel_close(j2["spec"]["p"][1], 1e-2),
+                        j2["spec"]["p"])
+        self.assertEqual((j2["spec"]["deviation"], j2["spec"]["target"], j2["spec"]["bits"],
+                          j2["spec"]["blocks"], j2["spec"]["block_p"], j2["priority"]),
+                         ("erasure", "weights", 6, blocks, block_p, 3))
+        self.assertEqual((j3["spec"]["ci_target"], j3["spec"]["min_trials"],
+                          j3["spec"]["max_trials"]), (0.2, 2, 3))
+        a2 = ["sweep", F8, FMNIST, "--p", "1e-3:1e-2:2", "--deviation", "erasure", "--target",
+              "weights", "--blocks", blocks, "--block-p", block_p, "--activation-sites",
+              "conv-inputs", "--bits", "6", "--calib", "32", "--seed", "11", "--energy-a", "10",
+              "--limit", "64", "--trials", "2", "--threads", "1"]
+        a3 = ["sweep", F8, "--images", NPY_IMAGES, "--labels", NPY_LABELS, "--p", "0.02",
+              "--ci-target", "0.2", "--min-trials", "2", "--max-trials", "3", "--seed", "3",
+              "--limit", "64", "--mean", "0", "--std", "1", "--threads", "1"]
+        self.check_against_cli(self.wait_job(j2["id"]), json.loads(cli_json(a2 + ["--json"])),
+                               f8, ds)
+        self.check_csv(j2["id"], a2)
+        self.check_against_cli(self.wait_job(j3["id"]), json.loads(cli_json(a3 + ["--json"])),
+                               f8, npy)
+        self.check_csv(j3["id"], a3)
+
+    def test_320_etag(self):
+        done = self.cache.get("done_job") or self.wait_job(self.submit(self.tiny_spec(
+            self.model("f4")["id"], self.npy_dataset()["id"]))["id"])
+        path = "/api/v1/jobs/%d" % done["id"]
+        st, hdrs, body = api("GET", path)
+        etag = hdrs.get("ETag")
+        self.assertTrue(etag, "no ETag header")
+        self.assertEqual(api("GET", path)[1].get("ETag"), etag, "ETag of an unchanged job moved")
+        st, hdrs, body = api("GET", path, headers={"If-None-Match": etag})
+        self.assertEqual(st, 304)
+        self.assertIsNone(body)
+        st, hdrs, body = api("GET", path, headers={"If-None-Match": '"something-else"'})
+        self.assertEqual(st, 200)
+        self.assertEqual(body["id"], done["id"])
+
+    def test_330_idempotency(self):
+        spec = self.tiny_spec(self.model("f4")["id"], self.npy_dataset()["id"], seed=42)
+        body = json.dumps(spec)
+        key = "test-key-" + os.urandom(6).hex()
+        a = self.submit(body, headers={"Idempotency-Key": key})
+        newest = self.assertOk(api("GET", "/api/v1/jobs?limit=1"))["items"][0]["id"]
+        b = self.submit(body, headers={"Idempotency-Key": key})
+        self.assertEqual(b["id"], a["id"], "same key and body: the same job")
+        self.assertEqual(self.assertOk(api("GET", "/api/v1/jobs?limit=1"))["items"][0]["id"],
+                         newest, "the replay queued a new job")
+        self.assertError(api("POST", "/api/v1/jobs", json.dumps(dict(spec, seed=43)),
+                             headers={"Idempotency-Key": key}), 422, "mismatch")
+        c = self.submit(body, headers={"Idempotency-Key": key + "-other"})
+        self.assertNotEqual(c["id"], a["id"])
+        d = self.submit(body)
+        self.assertNotIn(d["id"], (a["id"], c["id"]), "without a key every POST is a new job")
+        for jid in (a["id"], c["id"], d["id"]):
+            self.assertEqual(self.wait_job(jid)["state"], "done")
+
+    def test_340_job_lists(self):
+        ds = self.npy_dataset()
+        st, hdrs, m = api("POST", q("/api/v1/models", name="listing"), read(F4))
+        self.assertEqual(st, 201, m)
+        alice_ids = [self.submit(self.tiny_spec(m["id"], ds["id"], seed=s))["id"]
+                     for s in (1, 2, 3)]
+        bob_ids = [self.submit(self.tiny_spec(m["id"], ds["id"], seed=s),
+                               token=Ctx.tokens["bob"])["id"] for s in (4, 5)]
+        mine = alice_ids + bob_ids
+        for jid in mine:
+            self.wait_job(jid)
+        full = self.assertOk(api("GET", "/api/v1/jobs?limit=200"))
+        self.assertIsNone(full["next_after"])
+        ids = [j["id"] for j in full["items"]]
+        self.assertTrue(set(mine) <= set(ids))
+        for limit in (2, 3):
+            self.assertEqual([j["id"] for j in self.walk("/api/v1/jobs", limit)], ids)
+        by_model = self.walk("/api/v1/jobs", 2, model=m["id"])
+        self.assertEqual([j["id"] for j in by_model], sorted(mine, reverse=True))
+        by_bob = self.walk("/api/v1/jobs", 200, owner="bob")
+        self.assertTrue(all(j["owner"] == "bob" for j in by_bob))
+        self.assertTrue(set(bob_ids) <= {j["id"] for j in by_bob})
+        both = self.walk("/api/v1/jobs", 2, owner="alice", model=m["id"], state="done")
+        self.assertEqual([j["id"] for j in both], sorted(alice_ids, reverse=True))
+        done = self.walk("/api/v1/jobs", 200, state="done")
+        self.assertTrue(all(j["state"] == "done" for j in done))
+        self.assertTrue(set(mine) <= {j["id"] for j in done})
+        self.assertEqual(self.assertOk(api("GET", "/api/v1/jobs?state=running&model=%d" % m["id"])),
+                         {"items": [], "next_after": None})
+        self.assertEqual(self.assertOk(api("GET", "/api/v1/jobs?owner=nobody-here")),
+                         {"items": [], "next_after": None})
+        self.assertEqual(self.walk("/api/v1/jobs", 1, owner="bob", token=Ctx.tokens["root"]),
+                         by_bob)
+        self.assertError(api("GET", "/api/v1/jobs?state=bogus"), 400, "invalid", "state")
+        self.assertError(api("GET", "/api/v1/jobs?limit=500"), 400, "invalid", "limit")
+        self.assertError(api("GET", "/api/v1/jobs?model=x"), 400, "invalid", "model")
+        self.cache["listing"] = (m, alice_ids, bob_ids)
+
+    def test_350_job_ownership(self):
+        m, alice_ids, bob_ids = self.cache.get("listing") or (None, None, None)
+        if m is None:
+            ds = self.npy_dataset()
+            m = self.model("f4")
+            alice_ids = [self.wait_job(self.submit(self.tiny_spec(m["id"], ds["id"]))["id"])["id"]]
+            bob_ids = [self.wait_job(self.submit(self.tiny_spec(m["id"], ds["id"]),
+                                                 token=Ctx.tokens["bob"])["id"])["id"]]
+        bob, root = Ctx.tokens["bob"], Ctx.tokens["root"]
+        # everybody reads everything
+        self.assertEqual(self.job(alice_ids[0], token=bob)["owner"], "alice")
+        self.assertOk(api("GET", "/api/v1/jobs/%d/results" % alice_ids[0], token=bob))
+        # only the owner or an admin deletes
+        self.assertError(api("DELETE", "/api/v1/jobs/%d" % alice_ids[0], token=bob), 403,
+                         "forbidden")
+        self.assertError(api("DELETE", "/api/v1/jobs/%d" % bob_ids[0]), 403, "forbidden")
+        self.assertOk(api("DELETE", "/api/v1/jobs/%d" % alice_ids[0], token=root), 204)
+        self.assertOk(api("DELETE", "/api/v1/jobs/%d" % bob_ids[0], token=bob), 204)
+        for jid in (alice_ids[0], bob_ids[0]):
+            self.assertError(api("GET", "/api/v1/jobs/%d" % jid), 404, "not_found")
+            self.assertError(api("GET", "/api/v1/jobs/%d/results" % jid), 404, "not_found")
+            self.assertError(api("DELETE", "/api/v1/jobs/%d" % jid), 404, "not_found")
+            self.assertError(api("POST", "/api/v1/jobs/%d/cancel" % jid), 404, "not_found")
+        ids = [j["id"] for j in self.assertOk(api("GET", "/api/v1/jobs?limit=200"))["items"]]
+        self.assertNotIn(alice_ids[0], ids)
+        self.assertNotIn(bob_ids[0], ids)
+
+    def drop_job(self, jid):
+        """Cleanup after a failed test: no long job may keep the workers."""
+        if self.daemon.proc.poll() is None:
+            st = request("DELETE", "/api/v1/jobs/%d" % jid, token=Ctx.tokens["root"])[0]
+            if st not in (204, 404):
+                sys.stderr.write("cleanup: DELETE job %d answered %d\n" % (jid, st))
+
+    def long_spec(self, model_id, dataset_id):
+        # about 8000 trials of 10,000 images: it runs until it is stopped
+        return {"model": model_id, "dataset": dataset_id, "p": [1e-3, 1e-2, 1e-1, 0.2],
+                "trials": 2000, "limit": 0, "calib": 64}
+
+    def test_360_cancel_and_conflicts(self):
+        ds = self.path_dataset("fmnist-busy")
+        st, hdrs, m = api("POST", q("/api/v1/models", name="busy"), read(F4))
+        self.assertEqual(st, 201, m)
+        job = self.submit(self.long_spec(m["id"], ds["id"]))
+        jid = job["id"]
+        self.addCleanup(self.drop_job, jid)
+        etag0 = api("GET", "/api/v1/jobs/%d" % jid)[1].get("ETag")
+
+        def running():
+            j = self.job(jid)
+            self.assertIn(j["state"], ("queued", "running"), j)
+            return j if j["state"] == "running" and j["progress"]["images_done"] > 0 else None
+        j = self.wait_until("job %d running with images done" % jid, running, JOB_DEADLINE)
+        pr = j["progress"]
+        self.assertEqual(pr["points_total"], 4)
+        self.assertEqual(pr["trials_total"], 4 * 2000)
+        self.assertEqual(pr["images_total"], 4 * 2000 * 10000)
+        self.assertGreater(pr["fraction"], 0)
+        self.assertLess(pr["fraction"], 1)
+        self.assertGreater(pr["images_per_second"], 0)
+        self.assertIsNotNone(pr["eta_seconds"])
+        self.assertIsNotNone(j["started_at"])
+        self.assertIsNone(j["finished_at"])
+        h = self.assertOk(api("GET", "/api/v1/health", token=None))
+        self.assertGreaterEqual(h["running_jobs"], 1)
+        metrics = parse_metrics(self.assertOk(api("GET", "/metrics", token=None)))
+        self.assertGreaterEqual(metrics[("brownout_running_jobs", "")], 1)
+        self.assertGreater(metrics[("brownout_images_per_second", "")], 0)
+        res = self.assertOk(api("GET", "/api/v1/jobs/%d/results" % jid))
+        self.assertFalse(res["complete"])
+        self.assertEqual(len(res["points"]), 4)
+
+        # in use: neither model nor dataset can go
+        self.assertError(api("DELETE", "/api/v1/models/%d" % m["id"]), 409, "conflict")
+        self.assertError(api("DELETE", "/api/v1/datasets/%d" % ds["id"]), 409, "conflict")
+        self.assertError(api("DELETE", "/api/v1/models/%d" % m["id"], token=Ctx.tokens["root"]),
+                         409, "conflict")
+        # not bob's to cancel
+        self.assertError(api("POST", "/api/v1/jobs/%d/cancel" % jid, token=Ctx.tokens["bob"]),
+                         403, "forbidden")
+        self.assertError(api("DELETE", "/api/v1/jobs/%d" % jid, token=Ctx.tokens["bob"]),
+                         403, "forbidden")
+        c = self.assertOk(api("POST", "/api/v1/jobs/%d/cancel" % jid))
+        self.assertEqual(c["id"], jid)
+        self.assertIn(c["state"], ("running", "cancelled"))
+        j = self.wait_job(jid, states=("cancelled",), timeout=30)
+        self.assertIsNotNone(j["finished_at"])
+        self.assertLess(j["progress"]["images_done"], j["progress"]["images_total"])
+        self.assertNotEqual(api("GET", "/api/v1/jobs/%d" % jid)[1].get("ETag"), etag0)
+        self.assertError(api("POST", "/api/v1/jobs/%d/cancel" % jid), 409, "conflict")
+        res = self.assertOk(api("GET", "/api/v1/jobs/%d/results" % jid))
+        self.assertEqual((res["state"], res["complete"]), ("cancelled", False))
+        # no longer in use
+        self.assertOk(api("DELETE", "/api/v1/models/%d" % m["id"]), 204)
+        self.assertOk(api("DELETE", "/api/v1/datasets/%d" % ds["id"]), 204)
+        self.cache.pop("path:fmnist-busy")
+        j = self.job(jid)
+        self.assertEqual((j["state"], j["model_name"]), ("cancelled", "busy"))
+        # a job naming the deleted model
+        self.assertError(api("POST", "/api/v1/jobs",
+                             self.tiny_spec(m["id"], self.npy_dataset()["id"])),
+                         404, "not_found", "model")
+
+    def test_361_cancel_finished(self):
+        done = self.cache.get("done_job")
+        if done is None:
+            done = self.wait_job(self.submit(self.tiny_spec(self.model("f4")["id"],
+                                                            self.npy_dataset()["id"]))["id"])
+        self.assertError(api("POST", "/api/v1/jobs/%d/cancel" % done["id"]), 409, "conflict")
+        self.assertEqual(self.job(done["id"])["state"], "done")
+
+    def test_362_delete_running_job(self):
+        ds, m = self.path_dataset(), self.model("f4")
+        jid = self.submit(self.long_spec(m["id"], ds["id"]))["id"]
+        self.addCleanup(self.drop_job, jid)
+        self.wait_until("job %d running" % jid, lambda: self.job(jid)["state"] == "running",
+                        JOB_DEADLINE)
+        self.assertOk(api("DELETE", "/api/v1/jobs/%d" % jid), 204)
+        self.assertError(api("GET", "/api/v1/jobs/%d" % jid), 404, "not_found")
+        self.assertError(api("GET", "/api/v1/jobs/%d/results" % jid), 404, "not_found")
+        ids = [j["id"] for j in self.assertOk(api("GET", "/api/v1/jobs?limit=200"))["items"]]
+        self.assertNotIn(jid, ids)
+
+        def idle():
+            h = self.assertOk(api("GET", "/api/v1/health", token=None))
+            return h["running_jobs"] == 0 and h["queue_depth"] == 0
+        self.wait_until("workers idle after deleting a running job", idle, 30)
+        # ids are never reused, and nothing of the deleted job leaks into a new one
+        new = self.submit(self.tiny_spec(m["id"], self.npy_dataset()["id"]))
+        self.assertGreater(new["id"], jid, "the id of a deleted job was given again")
+        self.assertEqual(new["progress"]["images_done"], 0, new["progress"])
+        done = self.wait_job(new["id"])
+        self.assertEqual(done["state"], "done", done)
+        self.assertEqual(done["progress"]["images_done"], done["progress"]["images_total"])
+
+    # ---------------------------------------------------------------- web
+
+    def test_400_static(self):
+        index = os.path.join(WEB, "index.html")
+        for path in ("/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/..%2f..%2fetc%2fpasswd",
+                     "/%2e%2e%2f%2e%2e%2fetc%2fpasswd", "/static/../../../../etc/passwd",
+                     "/....//....//etc/passwd", "/%252e%252e/etc/passwd",
+                     "/" + "/".join([".."] * 12) + os.path.join(REPO, "Makefile")):
+            st, hdrs, raw = request("GET", path, token=None)
+            self.assertIn(st, (400, 404), "%s answered %d" % (path, st))
+            self.assertNotIn(b"root:", raw)
+            self.assertNotIn(b"SANITIZER", raw)
+            SPEC.check("GET", path, st, hdrs, raw)
+        st, hdrs, raw = request("GET", "/no-such-file.html", token=None)
+        self.assertEqual(st, 404)
+        SPEC.check("GET", "/no-such-file.html", st, hdrs, raw)
+        if not os.path.exists(index):
+            self.skipTest("web/index.html does not exist yet")
+        st, hdrs, page = api("GET", "/", token=None)
+        self.assertEqual(st, 200)
+        self.assertEqual(hdrs.get("Content-Type", "").split(";")[0].strip(), "text/html")
+        self.assertTrue(hdrs.get("Content-Security-Policy"), "no Content-Security-Policy header")
+        self.assertEqual(page.encode(), read(index))
+        st, hdrs, raw = request("GET", "/index.html", token=None)
+        self.assertEqual((st, raw), (200, read(index)))
+
+    # ---------------------------------------------------------------- metrics
+
+    def test_900_metrics(self):
+        st, hdrs, text = api("GET", "/metrics", token=None)
+        self.assertEqual(st, 200)
+        ctype = hdrs.get("Content-Type", "")
+        self.assertTrue(ctype.startswith("text/plain"), ctype)
+        self.assertIn("version=0.0.4", ctype.replace(" ", ""))
+        for name, kind in (("brownout_queue_depth", "gauge"), ("brownout_running_jobs", "gauge"),
+                           ("brownout_images_per_second", "gauge"),
+                           ("brownout_http_requests_total", "counter")):
+            self.assertRegex(text, r"(?m)^# HELP %s \S" % name)
+            self.assertRegex(text, r"(?m)^# TYPE %s %s$" % (name, kind))
+        m = parse_metrics(text)
+        for (name, labels), value in m.items():
+            if name == "brownout_http_requests_total":
+                self.assertRegex(labels, r'^\{status="[1-5][0-9][0-9]"\}$')
+                self.assertEqual(value, int(value))
+        self.assertGreaterEqual(m[("brownout_queue_depth", "")], 0)
+        self.assertGreaterEqual(m[("brownout_running_jobs", "")], 0)
+        # the counters count exactly the answers this client received (the
+        # scrape's own 200 may or may not be in yet); polled, as a daemon may
+        # count an answer just after sending it
+        self.assertError(api("GET", "/api/v1/me", token=None), 401, "unauthorized")
+        self.assertError(api("GET", "/api/v1/models/999999"), 404, "not_found")
+        last = {}
+
+        def counted():
+            got = parse_metrics(api("GET", "/metrics", token=None)[2])
+            last.clear()
+            for status, n in Ctx.seen.items():
+                v = got.get(("brownout_http_requests_total", '{status="%d"}' % status))
+                if v is None or not (n - 1 <= v <= n if status == 200 else v == n):
+                    last[status] = (v, n)
+            return not last
+        deadline = time.monotonic() + 10
+        while not counted():
+            if time.monotonic() > deadline:
+                self.fail("brownout_http_requests_total differs from the answers received "
+                          "{status: (metric, received)}: %s" % last)
+            time.sleep(POLL)
+        self.assertTrue({200, 401, 404} <= set(Ctx.seen))
+
+    # ---------------------------------------------------------------- shutdown
+
+    def test_990_sigterm_restart_public_read(self):
+        """SIGTERM exits 0; the data survives a restart; --public-read opens
+        the GETs, not the writes."""
+        done = self.cache.get("done_job")
+        models = self.assertOk(api("GET", "/api/v1/models?limit=200"))
+        results = done and self.assertOk(api("GET", "/api/v1/jobs/%d/results" % done["id"]))
+        code = self.daemon.stop()
+        self.assertEqual(code, 0, "brownoutd exit status after SIGTERM: %s (None: still running "
+                         "after %d s)" % (code, STOP_DEADLINE))
+        d = Daemon(self.data, "brownoutd-public.log", extra=["--public-read"]).start()
+        type(self).daemon = d
+        Ctx.port = d.port
+        Ctx.seen = collections.Counter()
+        self.assertEqual(self.assertOk(api("GET", "/api/v1/models?limit=200", token=None)), models)
+        if done:
+            self.assertEqual(self.assertOk(api("GET", "/api/v1/jobs/%d/results" % done["id"],
+                                               token=None)), results)
+            j = self.assertOk(api("GET", "/api/v1/jobs/%d" % done["id"], token=None))
+            self.assertEqual(j["state"], "done")
+            self.assertOk(api("GET", "/api/v1/jobs/%d/results?format=csv" % done["id"], token=None))
+        for path in ("/api/v1/jobs", "/api/v1/datasets",
+                     "/api/v1/models/%d" % models["items"][0]["id"]):
+            self.assertOk(api("GET", path, token=None))
+        self.assertError(api("POST", q("/api/v1/models", name="anon"), read(F4), token=None),
+                         401, "unauthorized")
+        self.assertError(api("DELETE", "/api/v1/models/%d" % models["items"][0]["id"], token=None),
+                         401, "unauthorized")
+        self.assertError(api("POST", "/api/v1/jobs", {"model": 1, "dataset": 1, "p": [0]},
+                             token=None), 401, "unauthorized")
+        # a token still works, for reads and writes
+        self.assertEqual(api("GET", "/api/v1/me")[2]["name"], "alice")
+        st, hdrs, m = api("POST", q("/api/v1/models", name="after-restart"), read(F4))
+        self.assertEqual(st, 201, m)
+        self.assertGreater(m["id"], max(it["id"] for it in models["items"]))
+        code = d.stop()
+        self.assertEqual(code, 0, "brownoutd --public-read exit status after SIGTERM: %s" % code)
+
+
+def parse_metrics(text):
+    """Prometheus text -> {(name, '{labels}' or ''): value}."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)(\s+[0-9]+)?$", line)
+        if not m:
+            raise AssertionError("not a Prometheus sample line: %r" % line)
+        out[(m.group(1), m.group(2) or "")] = float(m.group(3))
+    return out
+
+
+# ---------------------------------------------------------------- main
+
+class _Result(unittest.TextTestResult):
+    passed = 0
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        self.passed += 1
+
+
+def main():
+    argv = sys.argv[1:]
+    names = [a for a in argv if not a.startswith("-")]
+    loader = unittest.TestLoader()
+    if names:
+        suite = loader.loadTestsFromNames(names, sys.modules[__name__])
+    else:
+        suite = loader.loadTestsFromModule(sys.modules[__name__])
+    runner = unittest.TextTestRunner(verbosity=1 if "-q" in argv else 2, stream=sys.stdout,
+                                     resultclass=_Result)
+    result = runner.run(suite)
+    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    skipped = len(result.skipped)
+    print()
+    if failed:
+        print("failed tests:")
+        for test, _ in result.failures + result.errors:
+            print("  " + test.id())
+    for test, why in result.skipped:
+        print("skipped %s: %s" % (test.id(), why))
+    print("daemon: %d passed, %d failed, %d skipped" % (result.passed, failed, skipped))
+    sys.exit(0 if failed == 0 and result.passed > 0 else 1)
+
+
+if __name__ == "__main__":
+    main()
