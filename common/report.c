@@ -171,7 +171,7 @@ static json_t *real_if(int has, double v)
 
 json_t *bo_sweep_report_json(const char *model, const char *dataset, json_t *config,
 			     const struct bo_sweep_result *r, const struct bo_report_ref *refs,
-			     int n_refs)
+			     int n_refs, uint64_t seed)
 {
 	json_t *j = json_object();
 	json_object_set_new(j, "model", json_string(model));
@@ -212,6 +212,7 @@ json_t *bo_sweep_report_json(const char *model, const char *dataset, json_t *con
 		json_object_set_new(e, "energy_reduction",
 				    real_if(p->has_reduction, p->energy_reduction));
 		json_object_set_new(e, "trial_accuracies", acc);
+		json_object_set_new(e, "seed", json_integer((json_int_t)seed));
 		json_array_append_new(pts, e);
 	}
 	json_object_set_new(j, "points", pts);

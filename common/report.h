@@ -38,10 +38,11 @@ struct bo_report_ref {
 
 /* The sweep report: {"model", "dataset", "config" (consumed), "clean_accuracy",
  * "parameters", "activations", "references", "points"}. A point with no
- * trials yet (a running job) has null statistics. */
+ * trials yet (a running job) has null statistics. Every point carries the
+ * sweep's seed. */
 json_t *bo_sweep_report_json(const char *model, const char *dataset, json_t *config,
 			     const struct bo_sweep_result *r, const struct bo_report_ref *refs,
-			     int n_refs);
+			     int n_refs, uint64_t seed);
 
 /* The CSV report, header line first. Returns 0 or -1 (write error). */
 int bo_sweep_report_csv(FILE *f, const struct bo_sweep_result *r);

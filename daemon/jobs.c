@@ -180,9 +180,11 @@ bo_status bo_job_spec_parse(const json_t *j, struct bo_job_spec *s, struct bo_er
 		} else if (!strcmp(key, "block_p")) {
 			rc = get_str(v, key, 4096, &s->block_p, err);
 		} else if (!strcmp(key, "trials")) {
-			rc = get_int(v, key, 1, BO_TRIAL_CAP, &x, err);
-			s->trials = (int)x;
-			has_trials = 1;
+			if (!json_is_null(v)) { /* null: adaptive, see ci_target */
+				rc = get_int(v, key, 1, BO_TRIAL_CAP, &x, err);
+				s->trials = (int)x;
+				has_trials = 1;
+			}
 		} else if (!strcmp(key, "ci_target")) {
 			if (!json_is_null(v))
 				rc = get_num(v, key, 1e-9, 1, &s->ci_target, err);
@@ -289,7 +291,7 @@ json_t *bo_job_spec_json(const struct bo_job_spec *s)
 	json_object_set_new(j, "p", p);
 	json_object_set_new(j, "blocks", s->blocks ? json_string(s->blocks) : json_null());
 	json_object_set_new(j, "block_p", s->block_p ? json_string(s->block_p) : json_null());
-	json_object_set_new(j, "trials", json_integer(s->trials));
+	json_object_set_new(j, "trials", s->ci_target > 0 ? json_null() : json_integer(s->trials));
 	json_object_set_new(j, "ci_target", s->ci_target > 0 ? json_real(s->ci_target) : json_null());
 	json_object_set_new(j, "min_trials", json_integer(s->min_trials));
 	json_object_set_new(j, "max_trials", json_integer(s->max_trials));
@@ -548,6 +550,8 @@ bo_status bo_job_get(struct bo_daemon *d, int64_t id, json_t **out, struct bo_er
 		done += inflight;
 	if (done > total)
 		done = total;
+	if (done < 0)
+		done = 0;
 	json_t *pr = json_object();
 	json_object_set_new(pr, "points_total", json_integer(json_array_size(json_object_get(jr.spec, "p"))));
 	json_object_set_new(pr, "points_done", json_integer(jr.points_done));
@@ -730,7 +734,7 @@ bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json
 	} else {
 		json_t *cfg = report_config(&jr, &spec, d->cfg.threads_per_worker);
 		json_t *j = bo_sweep_report_json(jr.model_name, jr.dataset_name, cfg, &r, rr,
-						 jr.refs_ready ? jr.n_refs : 0);
+						 jr.refs_ready ? jr.n_refs : 0, spec.seed);
 		json_object_set_new(j, "job", json_integer(id));
 		json_object_set_new(j, "state", json_string(jr.state));
 		json_object_set_new(j, "complete", json_boolean(complete && jr.refs_ready));

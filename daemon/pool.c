@@ -341,6 +341,7 @@ struct finish {
 	int delete_task;       /* drop it (cancelled) */
 	char failure[BO_ERROR_TEXT]; /* fail the job with this */
 	int queued_more;       /* out: new tasks were added */
+	int job_ended;         /* out: the job is done, failed or gone */
 };
 
 static bo_status step_done(sqlite3 *db, sqlite3_stmt *st, struct bo_error *err, const char *what)
@@ -441,6 +442,7 @@ static bo_status complete_job(sqlite3 *db, struct finish *f, struct bo_error *er
 		 "UPDATE jobs SET state = 'done', finished_at = '%s' WHERE id = %lld"
 		 " AND state = 'running'",
 		 now, (long long)f->t.job);
+	f->job_ended = 1;
 	if (!(rc = bo_store_exec(db, sql, err))) {
 		snprintf(sql, sizeof(sql),
 			 "INSERT INTO events (job_id, at, kind, message) VALUES (%lld, '%s', 'done',"
@@ -472,6 +474,7 @@ static bo_status finish_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	sqlite3_finalize(st);
 	st = NULL;
 	if (!live || f->delete_task) {
+		f->job_ended = !live;
 		snprintf(sql, sizeof(sql), "DELETE FROM tasks WHERE id = %lld AND state = 'running'",
 			 (long long)f->t.id);
 		return live ? bo_store_exec(db, sql, err) : BO_OK;
@@ -482,6 +485,7 @@ static bo_status finish_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		return bo_store_exec(db, sql, err);
 	}
 	if (f->failure[0]) {
+		f->job_ended = 1;
 		if (sqlite3_prepare_v2(db,
 				       "UPDATE jobs SET state = 'failed', error = ?, finished_at = ?"
 				       " WHERE id = ?",
@@ -674,6 +678,8 @@ static void run_task(struct worker *w, const struct task *t)
 	if (f.failure[0])
 		fprintf(stderr, "brownoutd: job %lld failed: %s\n", (long long)t->job, f.failure);
 	atomic_store(&w->running_job, 0);
+	if (f.job_ended)
+		bo_live_drop(&d->live, t->job);
 	if (f.queued_more) {
 		pthread_mutex_lock(&w->pool->mu);
 		w->pool->wakes++;

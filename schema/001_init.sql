@@ -52,8 +52,9 @@ CREATE TABLE datasets (
 	deleted_at TEXT
 );
 
+-- AUTOINCREMENT: a deleted job's id is never given to another job
 CREATE TABLE jobs (
-	id INTEGER PRIMARY KEY,
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
 	owner_id INTEGER NOT NULL REFERENCES users(id),
 	model_id INTEGER NOT NULL REFERENCES models(id),
 	dataset_id INTEGER NOT NULL REFERENCES datasets(id),

@@ -323,7 +323,7 @@ static int output(const struct sweep_opts *o, const struct bo_sweep_result *r,
 		for (int i = 0; i < n_refs; i++)
 			rr[i] = (struct bo_report_ref){ names[i], refs[i].energy, refs[i].accuracy };
 		json_t *cfg = bo_sweep_config_json(&o->cfg, o->p_text, o->blocks, o->block_p);
-		json_t *j = bo_sweep_report_json(o->model, o->dataset, cfg, r, rr, n_refs);
+		json_t *j = bo_sweep_report_json(o->model, o->dataset, cfg, r, rr, n_refs, o->cfg.seed);
 		json_object_set_new(j, "seconds", json_real(secs));
 		json_object_set_new(j, "images_per_second",
 				    json_real(secs > 0 ? (double)faulty_images / secs : 0));
