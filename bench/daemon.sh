@@ -34,13 +34,19 @@ for _ in $(seq 100); do
 	curl -fsS -H "$auth" "$api/jobs/1" | grep -q '"state":"running"' && break
 	sleep 0.1
 done
+images() { curl -fsS "${api%/api/v1}/metrics" | awk '$1 == "brownout_images_total" {print $2}'; }
+i0=$(images)
+t0=$(date +%s.%N)
 echo "== wrk -t2 -c$conns -d${secs}s --latency GET /api/v1/jobs/1 ($cores workers busy)"
 wrk -t2 -c"$conns" -d"${secs}s" --latency -H "$auth" "$api/jobs/1" | tee "$out.wrk"
+i1=$(images)
+t1=$(date +%s.%N)
+ips=$(/usr/bin/python3 -c "print(round(($i1 - $i0) / ($t1 - $t0)))")
 busy=$(curl -fsS "$api/health" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["running_jobs"])')
 rps=$(awk '/Requests\/sec/ {print $2}' "$out.wrk")
 p99=$(awk '$1 == "99%" {print $2}' "$out.wrk")
 echo
-echo "| endpoint | connections | workers busy | requests/s | p99 latency | target |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: |"
-echo "| GET /api/v1/jobs/{id} | $conns | $cores (running jobs: $busy) | $rps | $p99 | p99 < 50 ms |"
+echo "| endpoint | connections | workers | requests/s | p99 latency | workers' images/s meanwhile | target |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| GET /api/v1/jobs/{id} | $conns | $cores (running jobs: $busy) | $rps | $p99 | $ips | p99 < 50 ms |"
 rm -f "$out.wrk"
