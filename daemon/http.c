@@ -300,7 +300,7 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
 				 size_t size)
 {
 	struct bo_req *r = cls;
-	(void)kind, (void)filename, (void)content_type, (void)transfer_encoding, (void)off;
+	(void)kind, (void)filename, (void)content_type, (void)transfer_encoding;
 	if (strcmp(key, "images") && strcmp(key, "labels")) {
 		r->bad_field = 1;
 		snprintf(r->bad_name, sizeof(r->bad_name), "%s", key);
@@ -310,6 +310,11 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
 	for (int i = 0; i < r->n_up; i++)
 		if (!strcmp(r->up[i].field, key))
 			u = &r->up[i];
+	if (u && off == 0 && u->size > 0) { /* a second part of the same name */
+		r->bad_field = 2;
+		snprintf(r->bad_name, sizeof(r->bad_name), "%s", key);
+		return MHD_YES;
+	}
 	if (!u && !(u = upload_open(r, key))) {
 		r->io_failed = 1;
 		return MHD_YES;
@@ -535,7 +540,9 @@ static int finish(struct bo_req *r)
 				     "the multipart/form-data body is malformed");
 	if (r->bad_field)
 		return bo_reply_fail(r, BO_EINVAL, r->bad_name,
-				     "unknown form field '%s' (send images and labels)", r->bad_name);
+				     r->bad_field == 2 ? "form field '%s' given twice" :
+							 "unknown form field '%s' (send images and labels)",
+				     r->bad_name);
 	for (int i = 0; i < r->n_up && !r->io_failed; i++) {
 		struct upload *u = &r->up[i];
 		bo_sha256_hex(&u->hash, u->sha256);
