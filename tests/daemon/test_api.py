@@ -17,15 +17,12 @@ import http.client
 import importlib.util
 import json
 import os
-import queue
 import random
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 import urllib.parse
@@ -33,28 +30,21 @@ import urllib.parse
 import jsonschema
 import yaml
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-BUILD = os.path.abspath(os.environ.get("BO_BUILD", os.path.join(REPO, "build")))
+from harness import (DATASETS_ROOT, FIXTURES, FMNIST, REPO, STOP_DEADLINE, TOKEN_RE,
+                     UPLOAD_LIMIT, WEB, Daemon, admin_cmd, build_dir, http_request)
+
+BUILD = build_dir()
 DAEMON = os.path.join(BUILD, "brownoutd")
 CLI = os.path.join(BUILD, "brownout")
 OPENAPI_PATH = os.path.join(REPO, "docs", "openapi.yaml")
-FIXTURES = os.path.join(REPO, "tests", "fixtures")
-DATASETS_ROOT = "/usr/share/datasets"
-FMNIST = os.path.join(DATASETS_ROOT, "fashion-mnist")
-WEB = os.path.join(REPO, "web")
 F8 = os.path.join(FIXTURES, "fmnist_preact_f8.onnx")
 F6 = os.path.join(FIXTURES, "fmnist_preact_f6.onnx")
 F4 = os.path.join(FIXTURES, "fmnist_preact_f4.onnx")
 NPY_IMAGES = os.path.join(FIXTURES, "fmnist_first64.npy")
 NPY_LABELS = os.path.join(FIXTURES, "fmnist_first64_labels.npy")
-UPLOAD_LIMIT = 8000000
 
-START_DEADLINE = 30    # s until "listening on" is printed
-STOP_DEADLINE = 30     # s from SIGTERM to exit
 JOB_DEADLINE = 120     # s for a small job to finish
 POLL = 0.1             # s between polls
-TOKEN_RE = re.compile(r"^bo_[A-Za-z0-9_-]{43}$")
-LISTEN_RE = re.compile(r"^brownoutd: listening on http://127\.0\.0\.1:([0-9]+)/$")
 TIMESTAMP_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")
 
 
@@ -246,99 +236,6 @@ def _no_constants(name):
 SPEC = OpenAPI(OPENAPI_PATH)
 
 
-# ---------------------------------------------------------------- daemon
-
-class Daemon:
-    """One brownoutd process on 127.0.0.1 with a port of its choosing."""
-
-    def __init__(self, data, log_name, extra=()):
-        self.data = data
-        self.log_path = os.path.join(os.path.dirname(data), log_name)
-        self.extra = list(extra)
-        self.proc = None
-        self.port = None
-        self.lines = queue.Queue()
-
-    def argv(self):
-        return [DAEMON, "--listen", "127.0.0.1:0", "--data", self.data, "--workers", "2",
-                "--threads-per-worker", "1", "--upload-limit", str(UPLOAD_LIMIT),
-                "--dataset-root", FIXTURES, "--dataset-root", DATASETS_ROOT,
-                "--web", WEB] + self.extra
-
-    def start(self):
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=self.log)
-        t = threading.Thread(target=self._drain, daemon=True)
-        t.start()
-        deadline = time.monotonic() + START_DEADLINE
-        seen = []
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.kill()
-                raise AssertionError("brownoutd printed no 'listening on' line within %d s; "
-                                     "stdout: %r\n%s" % (START_DEADLINE, seen, self.log_tail()))
-            try:
-                line = self.lines.get(timeout=min(left, 0.5))
-            except queue.Empty:
-                if self.proc.poll() is not None and self.lines.empty():
-                    raise AssertionError("brownoutd exited with status %s before listening\n%s"
-                                         % (self.proc.returncode, self.log_tail()))
-                continue
-            if line is None:
-                continue
-            seen.append(line)
-            m = LISTEN_RE.match(line)
-            if m:
-                self.port = int(m.group(1))
-                return self
-
-    def _drain(self):
-        for raw in self.proc.stdout:
-            self.lines.put(raw.decode("utf-8", "replace").rstrip("\n"))
-        self.lines.put(None)
-
-    def stop(self):
-        """SIGTERM; the exit status (None if it did not exit in time)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=STOP_DEADLINE)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def log_tail(self, n=40):
-        try:
-            with open(self.log_path, "rb") as f:
-                lines = f.read().decode("utf-8", "replace").splitlines()
-        except OSError:
-            return "(no log)"
-        return "brownoutd stderr (last %d lines of %s):\n%s" % (
-            n, self.log_path, "\n".join("  " + ln for ln in lines[-n:]))
-
-
-def admin_cmd(data, *args):
-    """brownoutd user add / token create: the one line it prints."""
-    r = subprocess.run([DAEMON] + list(args) + ["--data", data], stdin=subprocess.DEVNULL,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
-    if r.returncode != 0:
-        raise AssertionError("brownoutd %s: exit %d: %s" % (" ".join(args), r.returncode,
-                                                           r.stderr.decode("utf-8", "replace")))
-    out = r.stdout.decode("utf-8")
-    lines = out.splitlines()
-    if len(lines) != 1 or not TOKEN_RE.match(lines[0]):
-        raise AssertionError("brownoutd %s must print exactly one token line, printed %r"
-                             % (" ".join(args), out))
-    return lines[0]
-
-
 # ---------------------------------------------------------------- HTTP
 
 class Ctx:
@@ -352,30 +249,13 @@ ALICE = object()     # default token: alice's
 
 def request(method, path, body=None, token=ALICE, headers=None, port=None, timeout=60):
     """One HTTP request; (status, headers, raw body bytes)."""
-    hdrs = {}
     if token is ALICE:
         token = Ctx.tokens.get("alice")
-    if token is not None:
-        hdrs["Authorization"] = "Bearer " + token
-    if isinstance(body, (dict, list)):
-        body = json.dumps(body).encode()
-        hdrs["Content-Type"] = "application/json"
-    elif isinstance(body, str):
-        body = body.encode()
-        hdrs.setdefault("Content-Type", "application/json")
-    elif body is not None:
-        hdrs["Content-Type"] = "application/octet-stream"
-    hdrs.update(headers or {})
-    conn = http.client.HTTPConnection("127.0.0.1", port or Ctx.port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=hdrs)
-        resp = conn.getresponse()
-        raw = resp.read()
-        if (port or Ctx.port) == Ctx.port:
-            Ctx.seen[resp.status] += 1
-        return resp.status, resp.headers, raw
-    finally:
-        conn.close()
+    port = port or Ctx.port
+    status, hdrs, raw = http_request(port, method, path, body, token, headers, timeout)
+    if port == Ctx.port:
+        Ctx.seen[status] += 1
+    return status, hdrs, raw
 
 
 def api(method, path, body=None, token=ALICE, headers=None, port=None):
@@ -581,52 +461,8 @@ class T00Document(unittest.TestCase):
 
 # ---------------------------------------------------------------- the daemon
 
-class T10Api(unittest.TestCase):
-    """One daemon for the whole class; the tests run in name order and
-    share what they create through the cached helpers below."""
-
-    tmp = None
-    daemon = None
-    cache = {}
-
-    @classmethod
-    def setUpClass(cls):
-        if not os.access(DAEMON, os.X_OK):
-            raise unittest.SkipTest("%s is not built" % DAEMON)
-        cls.tmp = tempfile.mkdtemp(prefix="brownoutd-test-")
-        cls.data = os.path.join(cls.tmp, "data")
-        os.mkdir(cls.data)
-        Ctx.tokens = {
-            "alice": admin_cmd(cls.data, "user", "add", "alice"),
-            "root": admin_cmd(cls.data, "user", "add", "root", "--admin"),
-            "bob": admin_cmd(cls.data, "user", "add", "bob"),
-        }
-        Ctx.tokens["alice2"] = admin_cmd(cls.data, "token", "create", "alice")
-        cls.daemon = Daemon(cls.data, "brownoutd.log").start()
-        Ctx.port = cls.daemon.port
-        Ctx.seen = collections.Counter()
-        cls.cache = {}
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.daemon is not None:
-            if cls.daemon.stop() is None:
-                cls.daemon.kill()
-        if cls.tmp and not os.environ.get("BO_KEEP_TMP"):
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-        elif cls.tmp:
-            print("\nkept %s" % cls.tmp, file=sys.stderr)
-
-    def run(self, result=None):
-        # on failure, show what the daemon logged
-        n = len(result.failures) + len(result.errors) if result else 0
-        out = super().run(result)
-        if result is not None and len(result.failures) + len(result.errors) > n \
-                and self.daemon is not None:
-            sys.stderr.write("\n" + self.daemon.log_tail(25) + "\n")
-        return out
-
-    # ---- assertions
+class ApiCase(unittest.TestCase):
+    """Assertions on answers of api(), and polling."""
 
     def assertError(self, answer, status, code, field=Ellipsis, message_has=None):
         st, hdrs, body = answer
@@ -642,6 +478,73 @@ class T10Api(unittest.TestCase):
         st, hdrs, body = answer
         self.assertEqual(st, status, "want %d, got %d: %s" % (status, st, body))
         return body
+
+    def wait_until(self, what, fn, timeout, poll=POLL):
+        deadline = time.monotonic() + timeout
+        while True:
+            v = fn()
+            if v:
+                return v
+            if time.monotonic() > deadline:
+                self.fail("%s: not within %d s" % (what, timeout))
+            time.sleep(poll)
+
+
+class DaemonCase(ApiCase):
+    """A test class with a daemon of its own (cls.daemon) in a temporary
+    data directory (cls.data), stopped and removed after the class; a
+    failing test shows the end of the daemon's log."""
+
+    tmp = None
+    data = None
+    daemon = None
+
+    @classmethod
+    def make_data_dir(cls, prefix):
+        if not os.access(DAEMON, os.X_OK):
+            raise unittest.SkipTest("%s is not built" % DAEMON)
+        cls.tmp = tempfile.mkdtemp(prefix=prefix)
+        cls.data = os.path.join(cls.tmp, "data")
+        os.mkdir(cls.data)
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.daemon is not None:
+            if cls.daemon.stop() is None:
+                cls.daemon.kill()
+        if cls.tmp and not os.environ.get("BO_KEEP_TMP"):
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+        elif cls.tmp:
+            print("\nkept %s" % cls.tmp, file=sys.stderr)
+
+    def run(self, result=None):
+        n = len(result.failures) + len(result.errors) if result else 0
+        out = super().run(result)
+        if result is not None and len(result.failures) + len(result.errors) > n \
+                and self.daemon is not None:
+            sys.stderr.write("\n" + self.daemon.log_tail(25) + "\n")
+        return out
+
+
+class T10Api(DaemonCase):
+    """One daemon for the whole class; the tests run in name order and
+    share what they create through the cached helpers below."""
+
+    cache = {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.make_data_dir("brownoutd-test-")
+        Ctx.tokens = {
+            "alice": admin_cmd(cls.data, "user", "add", "alice"),
+            "root": admin_cmd(cls.data, "user", "add", "root", "--admin"),
+            "bob": admin_cmd(cls.data, "user", "add", "bob"),
+        }
+        Ctx.tokens["alice2"] = admin_cmd(cls.data, "token", "create", "alice")
+        cls.daemon = Daemon(cls.data, "brownoutd.log").start()
+        Ctx.port = cls.daemon.port
+        Ctx.seen = collections.Counter()
+        cls.cache = {}
 
     # ---- resources, created once
 
@@ -700,16 +603,6 @@ class T10Api(unittest.TestCase):
             if time.monotonic() > deadline:
                 self.fail("job %d still %s after %d s (want %s): %s"
                           % (jid, j["state"], timeout, "/".join(states), j["progress"]))
-            time.sleep(POLL)
-
-    def wait_until(self, what, fn, timeout):
-        deadline = time.monotonic() + timeout
-        while True:
-            v = fn()
-            if v:
-                return v
-            if time.monotonic() > deadline:
-                self.fail("%s: not within %d s" % (what, timeout))
             time.sleep(POLL)
 
     def tiny_spec(self, model_id, dataset_id, **over):

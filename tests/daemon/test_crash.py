@@ -8,46 +8,33 @@ check says ok.
 """
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FMNIST = "/usr/share/datasets/fashion-mnist"
-MODEL = os.path.join(REPO, "tests/fixtures/fmnist_preact_f8.onnx")
+from harness import FIXTURES, FMNIST, Daemon, admin_cmd, http_request
+
+MODEL = os.path.join(FIXTURES, "fmnist_preact_f8.onnx")
 SPEC = {"p": [3e-3, 1e-2, 3e-2], "trials": 4, "limit": 1500, "seed": 11,
         "target": "both", "deviation": "bm"}
+STARTED = []    # the daemons, killed at exit whatever happened
 
 
-def start(build, data):
-    proc = subprocess.Popen(
-        [os.path.join(build, "brownoutd"), "--listen", "127.0.0.1:0", "--data", data,
-         "--workers", "2", "--threads-per-worker", "1", "--dataset-root", FMNIST,
-         "--web", os.path.join(REPO, "web")],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if "listening on" in line:
-            return proc, line.split("listening on ")[1].strip().rstrip("/")
-        if not line and proc.poll() is not None:
-            break
-    proc.kill()
-    raise RuntimeError("brownoutd did not start")
+def start(data, build):
+    d = Daemon(data, "brownoutd.log", build=build).start()
+    STARTED.append(d)
+    return d
 
 
-def call(url, token, method="GET", body=None, ctype="application/json"):
-    data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method)
-    req.add_header("Authorization", "Bearer " + token)
-    if data is not None:
-        req.add_header("Content-Type", ctype)
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read())
+def call(d, token, path, body=None):
+    """GET (no body) or POST one /api/v1 path; the JSON answer."""
+    status, hdrs, raw = http_request(d.port, "GET" if body is None else "POST", "/api/v1" + path,
+                                     body, token, timeout=30)
+    if status >= 400:
+        raise RuntimeError("%s: HTTP %d: %s\n%s" % (path, status, raw[:300], d.log_tail()))
+    return json.loads(raw)
 
 
 def main():
@@ -56,51 +43,47 @@ def main():
     if not os.path.isdir(FMNIST):
         print("crash: skipped (no %s)" % FMNIST)
         return 0
-    with tempfile.TemporaryDirectory() as data:
-        token = subprocess.run([os.path.join(build, "brownoutd"), "user", "add", "crash",
-                                "--data", data], check=True, capture_output=True,
-                               text=True).stdout.strip()
-        proc, url = start(build, data)
-        api = url + "/api/v1"
+    with tempfile.TemporaryDirectory(prefix="brownoutd-crash-") as tmp:
+        data = os.path.join(tmp, "data")
+        os.mkdir(data)
+        token = admin_cmd(data, "user", "add", "crash", build=build)
+        d = start(data, build)
         with open(MODEL, "rb") as f:
-            m = call(api + "/models?name=f8", token, "POST", f.read(), "application/octet-stream")
-        ds = call(api + "/datasets", token, "POST", {"name": "fm", "path": FMNIST})
+            m = call(d, token, "/models?name=f8", f.read())
+        ds = call(d, token, "/datasets", {"name": "fm", "path": FMNIST})
         spec = dict(SPEC, model=m["id"], dataset=ds["id"])
-        job = call(api + "/jobs", token, "POST", spec)
+        job = call(d, token, "/jobs", spec)
         total = job["progress"]["trials_total"]
         # kill it once some, but not all, trials are committed
         deadline = time.time() + 120
         done = 0
         while time.time() < deadline:
-            j = call(api + "/jobs/%d" % job["id"], token)
+            j = call(d, token, "/jobs/%d" % job["id"])
             done = j["progress"]["trials_done"]
             if done >= 2:
                 break
             time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        d.kill()
         if not 2 <= done < total:
             print("FAIL crash: wanted to kill mid-job, trials done %d of %d" % (done, total))
             return 1
         print("ok   killed with SIGKILL after %d of %d trials" % (done, total))
 
-        proc, url = start(build, data)
-        api = url + "/api/v1"
+        d = start(data, build)
         deadline = time.time() + 300
         while time.time() < deadline:
-            j = call(api + "/jobs/%d" % job["id"], token)
+            j = call(d, token, "/jobs/%d" % job["id"])
             if j["state"] in ("done", "failed", "cancelled"):
                 break
             time.sleep(0.1)
-        res = call(api + "/jobs/%d/results" % job["id"], token)
-        proc.send_signal(signal.SIGTERM)
-        rc = proc.wait(timeout=60)
+        res = call(d, token, "/jobs/%d/results" % job["id"])
+        rc = d.stop()
         fails = 0
         if j["state"] != "done" or not res["complete"]:
             print("FAIL crash: job ended %s (complete %s)" % (j["state"], res["complete"]))
             fails += 1
         if rc != 0:
-            print("FAIL crash: SIGTERM exit status %d" % rc)
+            print("FAIL crash: SIGTERM exit status %s" % rc)
             fails += 1
         cli = subprocess.run(
             [os.path.join(build, "brownout"), "sweep", MODEL, FMNIST, "--p",
@@ -131,9 +114,15 @@ def main():
         if not fails:
             print("ok   resumed job equals the uninterrupted run at %d points x %d trials;"
                   " integrity_check ok; SIGTERM exit 0" % (len(want["points"]), SPEC["trials"]))
+        if fails:
+            print(d.log_tail())
         print("crash: %s" % ("passed" if not fails else "%d failures" % fails))
         return 1 if fails else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    finally:
+        for daemon in STARTED:
+            daemon.kill()
