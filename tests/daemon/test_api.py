@@ -16,6 +16,7 @@ import hashlib
 import http.client
 import importlib.util
 import json
+import math
 import os
 import random
 import re
@@ -379,7 +380,7 @@ EXPECTED_OPERATIONS = {
     ("get", "/api/v1/jobs"), ("post", "/api/v1/jobs"),
     ("get", "/api/v1/jobs/{id}"), ("delete", "/api/v1/jobs/{id}"),
     ("post", "/api/v1/jobs/{id}/cancel"), ("get", "/api/v1/jobs/{id}/results"),
-    ("get", "/"),
+    ("get", "/api/v1/analysis"), ("get", "/"),
 }
 PUBLIC_OPERATIONS = {("get", "/api/v1/health"), ("get", "/api/v1/openapi.yaml"),
                      ("get", "/metrics"), ("get", "/")}
@@ -1192,6 +1193,177 @@ class T10Api(DaemonCase):
         self.assertError(api("GET", "/api/v1/jobs?model=x"), 400, "invalid", "model")
         self.cache["listing"] = (m, alice_ids, bob_ids)
 
+    # ---------------------------------------------------------------- analysis
+
+    def refs_job(self):
+        """A done job of f8 on the 64 NumPy images with references f4, f6
+        (test_310's, or the same spec again)."""
+        if "done_job" not in self.cache:
+            f8, f4, f6, ds = (self.model("f8"), self.model("f4"), self.model("f6"),
+                              self.npy_dataset())
+            job = self.submit({"model": f8["id"], "dataset": ds["id"], "p": [1e-3, 1e-2],
+                               "trials": 2, "limit": 64, "seed": 7, "mean": [0], "std": [1],
+                               "references": [f4["id"], f6["id"]]})
+            self.cache["done_job"] = self.wait_job(job["id"])
+        return self.cache["done_job"]
+
+    def analysis(self, jobs, refs, **kw):
+        path = "/api/v1/analysis"
+        params = []
+        if jobs is not None:
+            params.append("jobs=" + (jobs if isinstance(jobs, str) else ",".join(map(str, jobs))))
+        if refs is not None:
+            params.append("references=" +
+                          (refs if isinstance(refs, str) else ",".join(map(str, refs))))
+        return api("GET", path + ("?" + "&".join(params) if params else ""), **kw)
+
+    def check_analysis_entry(self, a, job, res, refs):
+        """One entry of /analysis against the job's results and the
+        frontier of refs ([(model id, name, energy, accuracy)]) computed here."""
+        self.assertEqual((a["job"], a["state"], a["model"]),
+                         (job["id"], res["state"], job["model_name"]))
+        self.assertEqual(a["clean_accuracy"], res["clean_accuracy"])
+        self.assertEqual([(r["model"], r["name"]) for r in a["references"]],
+                         [(r[0], r[1]) for r in refs])
+        for r, want in zip(a["references"], refs):
+            self.assertTrue(rel_close(r["energy"], want[2]) and rel_close(r["accuracy"], want[3]),
+                            "reference %s: %r, want %r" % (want[1], r, want))
+        self.assertEqual(len(a["points"]), len(res["points"]))
+        defined = []
+        for i, (pt, rp) in enumerate(zip(a["points"], res["points"])):
+            self.assertEqual((pt["p"], pt["accuracy_mean"], pt["energy"]),
+                             (rp["p"], rp["accuracy_mean"], rp["energy"]), "point %d" % i)
+            eref = frontier_energy([(r[2], r[3]) for r in refs], rp["accuracy_mean"])
+            want = eref / rp["energy"] if eref is not None and rp["energy"] else None
+            self.assertTrue(rel_close(pt["energy_reduction"], want, 1e-9),
+                            "point %d energy_reduction: API %r, frontier here %r"
+                            % (i, pt["energy_reduction"], want))
+            if pt["energy_reduction"] is not None:
+                defined.append(pt["energy_reduction"])
+        self.assertEqual(a["best_energy_reduction"], max(defined) if defined else None)
+        return defined
+
+    def test_342_analysis(self):
+        """The iso-accuracy energy reduction of finished jobs against
+        references: the job's own numbers when it listed the same
+        references, the frontier rule for any other job."""
+        f8, f4, f6, ds = self.model("f8"), self.model("f4"), self.model("f6"), self.npy_dataset()
+        done = self.refs_job()
+        res = self.assertOk(api("GET", "/api/v1/jobs/%d/results" % done["id"]))
+        self.assertEqual([r["model"] for r in res["references"]], ["f4", "f6"])
+        refs = [(m["id"], m["name"], r["energy"], r["accuracy"])
+                for m, r in zip((f4, f6), res["references"])]
+        an = self.assertOk(self.analysis([done["id"]], [f4["id"], f6["id"]],
+                                         token=Ctx.tokens["bob"]))
+        self.assertEqual(len(an["jobs"]), 1)
+        a = an["jobs"][0]
+        defined = self.check_analysis_entry(a, done, res, refs)
+        # exactly the job's own results, which listed the same references
+        for i, (pt, rp) in enumerate(zip(a["points"], res["points"])):
+            self.assertTrue(rel_close(pt["energy_reduction"], rp["energy_reduction"]),
+                            "point %d: analysis %r, results %r"
+                            % (i, pt["energy_reduction"], rp["energy_reduction"]))
+        self.assertTrue(defined, "fixture fact: the reduction is defined at p=1e-3")
+        # the references in another order: listed in that order, same numbers
+        b = self.assertOk(self.analysis([done["id"]], [f6["id"], f4["id"]]))["jobs"][0]
+        self.assertEqual([r["model"] for r in b["references"]], [f6["id"], f4["id"]])
+        self.assertEqual(b["points"], a["points"])
+        self.assertEqual(b["best_energy_reduction"], a["best_energy_reduction"])
+        # a job without references, on the same images: the references are
+        # known from the first job; several jobs answer in the order given
+        other = self.wait_job(self.submit({
+            "model": f8["id"], "dataset": ds["id"], "p": [0.0, 1e-3, 3e-2], "trials": 2,
+            "limit": 64, "seed": 5, "mean": [0], "std": [1]})["id"])
+        ores = self.assertOk(api("GET", "/api/v1/jobs/%d/results" % other["id"]))
+        self.assertEqual(ores["references"], [])
+        self.assertTrue(all(pt["energy_reduction"] is None for pt in ores["points"]))
+        an = self.assertOk(self.analysis([other["id"], done["id"], other["id"]],
+                                         [f4["id"], f6["id"]]))
+        self.assertEqual([e["job"] for e in an["jobs"]], [other["id"], done["id"], other["id"]])
+        self.check_analysis_entry(an["jobs"][0], other, ores, refs)
+        self.assertEqual(an["jobs"][1], a)
+        self.assertEqual(an["jobs"][2], an["jobs"][0])
+        # one reference alone
+        one = self.assertOk(self.analysis([done["id"]], [f6["id"]]))["jobs"][0]
+        self.check_analysis_entry(one, done, res, refs[1:])
+        # 64 jobs is the most
+        many = self.assertOk(self.analysis([done["id"]] * 64, [f4["id"]]))
+        self.assertEqual(len(many["jobs"]), 64)
+
+    def test_343_analysis_conflict(self):
+        """A reference without a clean accuracy on the job's images: 409
+        until a job on the same dataset with as many images sweeps it."""
+        f4, ds = self.model("f4"), self.npy_dataset()
+        done = self.refs_job()
+        st, hdrs, fresh = api("POST", q("/api/v1/models", name="f6-fresh"), read(F6))
+        self.assertEqual(st, 201, fresh)
+        self.assertError(self.analysis([done["id"]], [f4["id"], fresh["id"]]), 409, "conflict",
+                         "references")
+        # a sweep of it on other images (32, not 64) does not count
+        on32 = self.wait_job(self.submit(self.tiny_spec(fresh["id"], ds["id"], limit=32))["id"])
+        self.assertEqual(on32["state"], "done", on32)
+        self.assertError(self.analysis([done["id"]], [fresh["id"]]), 409, "conflict",
+                         "references")
+        # a sweep of it on the job's 64 images does
+        on64 = self.wait_job(self.submit(self.tiny_spec(fresh["id"], ds["id"], limit=64))["id"])
+        self.assertEqual(on64["state"], "done", on64)
+        r64 = self.assertOk(api("GET", "/api/v1/jobs/%d/results" % on64["id"]))
+        a = self.assertOk(self.analysis([done["id"]], [f4["id"], fresh["id"]]))["jobs"][0]
+        ref = a["references"][1]
+        self.assertEqual((ref["model"], ref["name"]), (fresh["id"], "f6-fresh"))
+        self.assertEqual(ref["accuracy"], on64["clean_accuracy"])
+        self.assertEqual(ref["energy"], r64["parameters"] + r64["activations"])
+        # the same file as f6: the same numbers as with f6
+        b = self.assertOk(self.analysis([done["id"]], [f4["id"], self.model("f6")["id"]]))
+        b = b["jobs"][0]
+        self.assertEqual(a["points"], b["points"])
+        for x, y in zip(a["references"], b["references"]):
+            self.assertTrue(rel_close(x["energy"], y["energy"]) and
+                            rel_close(x["accuracy"], y["accuracy"]), (x, y))
+
+    def test_344_analysis_errors(self):
+        f4 = self.model("f4")
+        done = self.refs_job()
+        jid, mid = str(done["id"]), str(f4["id"])
+        for bad in ("", "abc", "0", "-1", "1.5", jid + ",,", ",," + jid, jid + ";" + jid,
+                    jid + ",x", ",".join([jid] * 65), "9" * 70):
+            self.assertError(self.analysis(bad, mid), 400, "invalid", "jobs")
+        self.assertError(self.analysis(None, mid), 400, "invalid", "jobs")
+        for bad in ("", "x", "0", "-3", mid + ",,", ",".join([mid] * 33)):
+            self.assertError(self.analysis(jid, bad), 400, "invalid", "references")
+        self.assertError(self.analysis(jid, None), 400, "invalid", "references")
+        self.assertError(self.analysis(None, None), 400, "invalid", "jobs")
+        self.assertError(self.analysis([999999], [f4["id"]]), 404, "not_found", "jobs")
+        self.assertError(self.analysis([done["id"], 999999], [f4["id"]]), 404, "not_found",
+                         "jobs")
+        self.assertError(self.analysis([done["id"]], [f4["id"], 999999]), 404, "not_found",
+                         "references")
+        self.assertError(self.analysis([done["id"]], [f4["id"]], token=None), 401,
+                         "unauthorized")
+        self.assertError(api("POST", "/api/v1/analysis?jobs=%s&references=%s" % (jid, mid)),
+                         405, "method_not_allowed")
+
+    def test_345_analysis_own_references_other_sites(self):
+        """A job whose spec lists the references, with activation sites
+        (hence reference energies) other than an earlier job's on the same
+        images: /analysis gives its own results' numbers."""
+        f8, f4, f6, ds = self.model("f8"), self.model("f4"), self.model("f6"), self.npy_dataset()
+        self.refs_job()  # an earlier job with these references, sites "relu"
+        job = self.wait_job(self.submit({
+            "model": f8["id"], "dataset": ds["id"], "p": [1e-3, 1e-2], "trials": 2, "limit": 64,
+            "seed": 7, "mean": [0], "std": [1], "activation_sites": "conv-inputs",
+            "references": [f4["id"], f6["id"]]})["id"])
+        res = self.assertOk(api("GET", "/api/v1/jobs/%d/results" % job["id"]))
+        a = self.assertOk(self.analysis([job["id"]], [f4["id"], f6["id"]]))["jobs"][0]
+        for r, rr in zip(a["references"], res["references"]):
+            self.assertTrue(rel_close(r["energy"], rr["energy"]) and
+                            rel_close(r["accuracy"], rr["accuracy"]),
+                            "reference %s: analysis %r, the job's results %r" % (rr["model"], r, rr))
+        for i, (pt, rp) in enumerate(zip(a["points"], res["points"])):
+            self.assertTrue(rel_close(pt["energy_reduction"], rp["energy_reduction"]),
+                            "point %d: analysis %r, results %r"
+                            % (i, pt["energy_reduction"], rp["energy_reduction"]))
+
     def test_350_job_ownership(self):
         m, alice_ids, bob_ids = self.cache.get("listing") or (None, None, None)
         if m is None:
@@ -1434,6 +1606,26 @@ class T10Api(DaemonCase):
         self.assertGreater(m["id"], max(it["id"] for it in models["items"]))
         code = d.stop()
         self.assertEqual(code, 0, "brownoutd --public-read exit status after SIGTERM: %s" % code)
+
+
+def frontier_energy(refs, accuracy):
+    """E_ref(accuracy) of the references [(energy, accuracy)]: the Pareto
+    frontier interpolated linearly in log energy (lib/energy.c, written
+    again); None outside its accuracy range."""
+    if accuracy is None:
+        return None
+    pts = []
+    for e, a in sorted(refs, key=lambda r: (-r[1], r[0])):
+        if not pts or e < pts[-1][0]:
+            pts.append((e, a))
+    pts.reverse()
+    if accuracy < pts[0][1] or accuracy > pts[-1][1]:
+        return None
+    lo = max(i for i, (e, a) in enumerate(pts) if a <= accuracy)
+    if pts[lo][1] == accuracy or lo == len(pts) - 1:
+        return pts[lo][0]
+    (e0, a0), (e1, a1) = pts[lo], pts[lo + 1]
+    return e0 * math.exp((accuracy - a0) / (a1 - a0) * math.log(e1 / e0))
 
 
 def parse_metrics(text):
