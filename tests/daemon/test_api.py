@@ -1608,6 +1608,192 @@ class T10Api(DaemonCase):
         self.assertEqual(code, 0, "brownoutd --public-read exit status after SIGTERM: %s" % code)
 
 
+# ---------------------------------------------------------------- scheduling
+
+class T20Scheduler(DaemonCase):
+    """A second daemon with one worker: the order tasks run in (fair share
+    over owners, then priority) and how fast a cancellation frees the
+    worker. Jobs are read one GET at a time, so an invariant "X ran only
+    after Y finished" reads X before Y: progress only grows, so X seen
+    progressed and Y, read later, seen unfinished means X ran first."""
+
+    @classmethod
+    def setUpClass(cls):
+        if not os.path.exists(os.path.join(FMNIST, "t10k-images-idx3-ubyte.gz")):
+            raise unittest.SkipTest("%s is not installed (dataset-fashion-mnist)" % FMNIST)
+        cls.make_data_dir("brownoutd-sched-")
+        cls.tokens = {u: admin_cmd(cls.data, "user", "add", u) for u in ("alice", "bob")}
+        cls.daemon = Daemon(cls.data, "brownoutd-sched.log", extra=["--workers", "1"]).start()
+        cls.port = cls.daemon.port
+
+    def call(self, method, path, body=None, user="alice"):
+        return api(method, path, body, token=self.tokens[user] if user else None, port=self.port)
+
+    def setUp(self):
+        if not hasattr(type(self), "model_id"):
+            st, hdrs, m = self.call("POST", q("/api/v1/models", name="f4"), read(F4))
+            self.assertEqual(st, 201, m)
+            st, hdrs, d = self.call("POST", "/api/v1/datasets", {"name": "fm", "path": FMNIST})
+            self.assertEqual(st, 201, d)
+            type(self).model_id, type(self).dataset_id = m["id"], d["id"]
+        self.wait_until("the worker idle", self.idle, 30)
+
+    def idle(self):
+        h = self.assertOk(self.call("GET", "/api/v1/health", user=None))
+        return h["running_jobs"] == 0 and h["queue_depth"] == 0
+
+    def spec(self, trials, seed, limit=600, **over):
+        # f4 on 600 images: a trial takes ~0.07 s here, a job switch (the
+        # clean pass) about as long
+        s = {"model": self.model_id, "dataset": self.dataset_id, "p": [1e-3], "trials": trials,
+             "limit": limit, "calib": 64, "seed": seed}
+        s.update(over)
+        return s
+
+    def submit(self, spec, user="alice"):
+        st, hdrs, j = self.call("POST", "/api/v1/jobs", spec, user=user)
+        self.assertEqual(st, 202, j)
+        self.addCleanup(self.drop, j["id"], user)
+        return j["id"]
+
+    def drop(self, jid, user):
+        """Cleanup: no job of a test may keep the worker for the next."""
+        if self.daemon.proc.poll() is None:
+            st = request("DELETE", "/api/v1/jobs/%d" % jid, token=self.tokens[user],
+                         port=self.port)[0]
+            if st not in (204, 404):
+                sys.stderr.write("cleanup: DELETE job %d answered %d\n" % (jid, st))
+
+    def job(self, jid):
+        return self.assertOk(self.call("GET", "/api/v1/jobs/%d" % jid))
+
+    def wait_job(self, jid, timeout=JOB_DEADLINE):
+        def ended():
+            j = self.job(jid)
+            return j if j["state"] in ("done", "failed", "cancelled") else None
+        return self.wait_until("job %d finished" % jid, ended, timeout)
+
+    def images_total(self):
+        text = self.assertOk(self.call("GET", "/metrics", user=None))
+        return parse_metrics(text)[("brownout_images_total", "")]
+
+    def test_000_one_worker(self):
+        h = self.assertOk(self.call("GET", "/api/v1/health", user=None))
+        self.assertEqual(h["workers"], 1)
+
+    def test_100_fair_share(self):
+        """alice's A1 runs, A2 waits; bob's B1, submitted later, takes every
+        other task and finishes before A2 gets more than one trial."""
+        a1 = self.submit(self.spec(6, 1))
+        a2 = self.submit(self.spec(4, 2))
+        def started():
+            st = self.job(a1)["state"]
+            return None if st == "queued" else st
+        state = self.wait_until("A1 started", started, JOB_DEADLINE, poll=0.02)
+        self.assertEqual(state, "running", "A1 ended before bob could submit")
+        b1 = self.submit(self.spec(4, 3), user="bob")
+        deadline = time.monotonic() + JOB_DEADLINE
+        interleaved = False
+        while True:
+            ja2, jb1, ja1 = self.job(a2), self.job(b1), self.job(a1)
+            if ja2["progress"]["trials_done"] > 1:
+                self.assertEqual(jb1["state"], "done",
+                                 "A2 ran %d trials before B1 finished (B1: %s, A1: %s): bob "
+                                 "waits behind alice's queue" % (
+                                     ja2["progress"]["trials_done"], jb1["progress"],
+                                     ja1["progress"]))
+            if jb1["progress"]["trials_done"] >= 1 and ja1["state"] != "done":
+                interleaved = True
+            if jb1["state"] == "done":
+                break
+            self.assertIn(jb1["state"], ("queued", "running"), jb1)
+            if time.monotonic() > deadline:
+                self.fail("B1 not done within %d s: %s" % (JOB_DEADLINE, jb1["progress"]))
+            time.sleep(0.02)
+        self.assertTrue(interleaved, "B1 finished a trial only after A1 had finished")
+        self.assertLessEqual(self.job(a2)["progress"]["trials_done"], 1)
+
+    def test_200_priority(self):
+        """Same owner: a priority-5 job submitted after a priority-0 one
+        runs first."""
+        x = self.submit(self.spec(4, 4, priority=10))
+        p0 = self.submit(self.spec(4, 5))
+        p5 = self.submit(self.spec(2, 6, priority=5))
+        deadline = time.monotonic() + JOB_DEADLINE
+        while True:
+            j0, j5, jx = self.job(p0), self.job(p5), self.job(x)
+            if j0["progress"]["trials_done"] > 0:
+                self.assertEqual(j5["state"], "done", "the priority-0 job ran before the "
+                                 "priority-5 one finished: %s / %s" % (j0["progress"],
+                                                                       j5["progress"]))
+            if j5["progress"]["trials_done"] > 0:
+                self.assertEqual(jx["state"], "done", "the priority-5 job ran before the "
+                                 "priority-10 one finished")
+            if j5["state"] == "done":
+                break
+            if time.monotonic() > deadline:
+                self.fail("priority-5 job not done within %d s" % JOB_DEADLINE)
+            time.sleep(0.02)
+        self.assertNotEqual(self.job(p0)["state"], "done", "the priority-0 job finished first")
+        self.assertEqual(self.wait_job(p0)["state"], "done")
+
+    def test_250_queued_job_results(self):
+        """Results and analysis of a job still queued: they match the
+        schema (config.mean and config.std are arrays) and say no energy
+        yet (null, as openapi.yaml documents ResultPoint.energy)."""
+        x = self.submit(self.spec(4, 9, priority=10))
+        qd = self.submit(self.spec(2, 10))
+        res = self.assertOk(self.call("GET", "/api/v1/jobs/%d/results" % qd))
+        an = self.assertOk(self.call("GET", "/api/v1/analysis?jobs=%d&references=%d"
+                                     % (qd, self.model_id)))["jobs"][0]
+        self.assertEqual(self.job(qd)["state"], "queued", "wanted a job still queued")
+        self.assertEqual((res["state"], res["complete"], res["clean_accuracy"]),
+                         ("queued", False, None))
+        self.assertEqual((an["job"], an["state"], an["clean_accuracy"],
+                          an["best_energy_reduction"]), (qd, "queued", None, None))
+        for pt in res["points"]:
+            self.assertEqual((pt["trials"], pt["accuracy_mean"], pt["energy_reduction"]),
+                             (0, None, None))
+        for pt in an["points"]:
+            self.assertEqual((pt["accuracy_mean"], pt["energy_reduction"]), (None, None))
+        self.assertEqual([pt["energy"] for pt in res["points"]], [None],
+                         "results of a queued job: energy must be null before the job's "
+                         "first task ran")
+        self.assertEqual([pt["energy"] for pt in an["points"]], [None],
+                         "analysis of a queued job: energy must be null")
+        self.assertEqual(self.wait_job(x)["state"], "done")
+
+    def test_300_cancel_latency(self):
+        """A trial of 10,000 images stops within a batch of the cancel: no
+        image is evaluated 3 s after it, and the worker takes the next job."""
+        big = self.submit(self.spec(100, 7, limit=10000, p=[1e-3, 1e-2]))
+        self.wait_until("the big job running with images done",
+                        lambda: self.job(big)["progress"]["images_done"] > 0, JOB_DEADLINE)
+        t0 = time.monotonic()
+        c = self.assertOk(self.call("POST", "/api/v1/jobs/%d/cancel" % big))
+        self.assertEqual(c["state"], "cancelled")
+        self.assertLess(time.monotonic() - t0, 2, "the cancel took that long to answer")
+        while True:
+            h = self.assertOk(self.call("GET", "/api/v1/health", user=None))
+            n0 = self.images_total()
+            time.sleep(0.5)
+            n1 = self.images_total()
+            if h["running_jobs"] == 0 and h["queue_depth"] == 0 and n0 == n1:
+                break
+            if time.monotonic() - t0 > 3:
+                self.fail("3 s after the cancel: running_jobs %d, queue_depth %d, "
+                          "brownout_images_total %d -> %d in 0.5 s" % (
+                              h["running_jobs"], h["queue_depth"], n0, n1))
+        j = self.job(big)
+        self.assertEqual(j["state"], "cancelled")
+        self.assertLess(j["progress"]["trials_done"], 2, j["progress"])
+        # the worker is free for the next job
+        nxt = self.submit(self.spec(1, 8), user="bob")
+        self.assertEqual(self.wait_job(nxt, timeout=30)["state"], "done")
+        self.assertGreater(self.images_total(), n1)
+        self.assertEqual(self.job(big)["state"], "cancelled")
+
+
 def frontier_energy(refs, accuracy):
     """E_ref(accuracy) of the references [(energy, accuracy)]: the Pareto
     frontier interpolated linearly in log energy (lib/energy.c, written
