@@ -208,7 +208,7 @@ json_t *bo_sweep_report_json(const char *model, const char *dataset, json_t *con
 		json_object_set_new(e, "trials", json_integer(p->trials));
 		json_object_set_new(e, "images", json_integer(p->images));
 		json_object_set_new(e, "eta", json_real(p->eta));
-		json_object_set_new(e, "energy", json_real(p->energy));
+		json_object_set_new(e, "energy", isfinite(p->energy) ? json_real(p->energy) : json_null());
 		json_object_set_new(e, "energy_reduction",
 				    real_if(p->has_reduction, p->energy_reduction));
 		json_object_set_new(e, "trial_accuracies", acc);
@@ -231,8 +231,10 @@ int bo_sweep_report_csv(FILE *f, const struct bo_sweep_result *r)
 				p->summary.ci_lo, p->summary.ci_hi);
 		else
 			fprintf(f, ",,,,");
-		fprintf(f, "%d,%lld,%.10g,%.10g,", p->trials, (long long)p->images, p->eta,
-			p->energy);
+		fprintf(f, "%d,%lld,%.10g,", p->trials, (long long)p->images, p->eta);
+		if (isfinite(p->energy))
+			fprintf(f, "%.10g", p->energy);
+		fprintf(f, ",");
 		if (p->has_reduction)
 			fprintf(f, "%.10g", p->energy_reduction);
 		fprintf(f, "\n");

@@ -38,8 +38,8 @@ struct bo_report_ref {
 
 /* The sweep report: {"model", "dataset", "config" (consumed), "clean_accuracy",
  * "parameters", "activations", "references", "points"}. A point with no
- * trials yet (a running job) has null statistics. Every point carries the
- * sweep's seed. */
+ * trials yet (a running job) has null statistics, a NaN energy (not known
+ * yet) is null. Every point carries the sweep's seed. */
 json_t *bo_sweep_report_json(const char *model, const char *dataset, json_t *config,
 			     const struct bo_sweep_result *r, const struct bo_report_ref *refs,
 			     int n_refs, uint64_t seed);

@@ -56,6 +56,8 @@ static int split_path(const char *path, char seg[4][64])
 static int parse_id(const char *s, int64_t *id)
 {
 	char *end;
+	if (*s < '1' || *s > '9') /* digits only: no sign, space or leading 0 */
+		return -1;
 	errno = 0;
 	long long v = strtoll(s, &end, 10);
 	if (!*s || *end || errno || v < 1)
@@ -1178,13 +1180,15 @@ static int parse_ids(const char *s, int64_t *ids, int *n, int max)
 	while (s && *s) {
 		const char *e = strchr(s, ',');
 		size_t k = e ? (size_t)(e - s) : strlen(s);
-		if (k >= sizeof(buf) || *n == max)
+		if (k == 0 || k >= sizeof(buf) || *n == max)
 			return -1;
 		memcpy(buf, s, k);
 		buf[k] = 0;
 		if (parse_id(buf, &ids[(*n)++]))
 			return -1;
 		s = e ? e + 1 : NULL;
+		if (s && !*s) /* "1," */
+			return -1;
 	}
 	return *n ? 0 : -1;
 }

@@ -661,9 +661,15 @@ static json_t *report_config(const struct job_read *jr, const struct bo_job_spec
 	json_t *j = bo_sweep_config_json(&c, NULL, s->blocks, s->block_p);
 	json_object_set(j, "p", json_object_get(jr->spec, "p"));
 	/* the normalisation the workers resolved (spec, model or metadata) */
-	json_t *pi = jr->point_info;
-	json_object_set(j, "mean", pi ? json_object_get(pi, "mean") : json_object_get(jr->spec, "mean"));
-	json_object_set(j, "std", pi ? json_object_get(pi, "std") : json_object_get(jr->spec, "std"));
+	json_t *pi = jr->point_info, *mean = json_object_get(jr->spec, "mean");
+	json_t *std = json_object_get(jr->spec, "std");
+	if (pi) {
+		mean = json_object_get(pi, "mean");
+		std = json_object_get(pi, "std");
+	}
+	/* before the first task: the spec's, or [] (each model's own, not known yet) */
+	json_object_set_new(j, "mean", json_is_array(mean) ? json_incref(mean) : json_array());
+	json_object_set_new(j, "std", json_is_array(std) ? json_incref(std) : json_array());
 	return j;
 }
 
@@ -714,7 +720,7 @@ bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json
 		p->images = jr.images_per_trial * p->trials;
 		p->eta = bo_eta(p->p, spec.energy_a);
 		json_t *pi = json_array_get(json_object_get(jr.point_info, "points"), (size_t)pt);
-		p->energy = json_number_value(json_object_get(pi, "energy"));
+		p->energy = pi ? json_number_value(json_object_get(pi, "energy")) : NAN;
 		double eref;
 		if (use_frontier && p->trials > 0 &&
 		    bo_frontier_energy(&fr, p->summary.mean, &eref) == 0 && p->energy > 0) {
@@ -812,27 +818,38 @@ void bo_live_drop(struct bo_live *l, int64_t job)
 /* ---- analysis: iso-accuracy energy reduction (spec section 6) ---- */
 
 struct ref_lookup {
-	int64_t model, dataset, images;
+	int64_t model, job;
 	int found;
 	double accuracy, energy;
 	char name[256];
 };
 
-/* A reference's clean accuracy on (dataset, images): from a job that
- * evaluated it as a reference, or from a job that swept it (every job
- * records its model's clean accuracy on its images). */
+/* A reference's clean accuracy and size as job `job` would measure them:
+ * from the job's own references first; else from another job on the same
+ * images (dataset and count) with the same activation sites and the same
+ * requested normalisation (null: every model its own), which evaluated it
+ * as a reference or swept it (every job records its model's clean accuracy
+ * on its images); the newest such job wins. */
 static bo_status ref_lookup_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 {
 	static const char sql[] =
-		"SELECT * FROM ("
-		" SELECT r.correct * 1.0 / r.images, r.parameters + r.activations"
-		" FROM job_references r JOIN jobs j ON j.id = r.job_id"
-		" WHERE r.model_id = ?1 AND j.dataset_id = ?2 AND r.images = ?3 AND"
-		" r.correct IS NOT NULL"
-		" UNION ALL"
-		" SELECT clean_accuracy, parameters + activations FROM jobs"
-		" WHERE model_id = ?1 AND dataset_id = ?2 AND images_per_trial = ?3 AND"
-		" clean_accuracy IS NOT NULL) LIMIT 1";
+		"WITH me AS (SELECT dataset_id AS ds, images_per_trial AS n,"
+		"  json_extract(spec, '$.activation_sites') AS sites,"
+		"  json_extract(spec, '$.mean') AS mean, json_extract(spec, '$.std') AS std"
+		"  FROM jobs WHERE id = ?2),"
+		" peers AS (SELECT j.id FROM jobs j, me WHERE j.dataset_id = me.ds AND"
+		"  j.images_per_trial = me.n AND json_extract(j.spec, '$.activation_sites') = me.sites"
+		"  AND json_extract(j.spec, '$.mean') IS me.mean AND"
+		"  json_extract(j.spec, '$.std') IS me.std)"
+		" SELECT acc, energy FROM ("
+		"  SELECT r.correct * 1.0 / r.images AS acc, r.parameters + r.activations AS energy,"
+		"   r.job_id = ?2 AS own, r.job_id AS jid FROM job_references r"
+		"   WHERE r.model_id = ?1 AND r.correct IS NOT NULL AND r.images > 0 AND"
+		"   r.job_id IN (SELECT id FROM peers)"
+		"  UNION ALL"
+		"  SELECT clean_accuracy, parameters + activations, 0, id FROM jobs"
+		"   WHERE model_id = ?1 AND clean_accuracy IS NOT NULL AND id IN (SELECT id FROM peers))"
+		" ORDER BY own DESC, jid DESC LIMIT 1";
 	struct ref_lookup *q = ctx;
 	sqlite3_stmt *st = NULL;
 	bo_status rc = BO_OK;
@@ -852,8 +869,7 @@ static bo_status ref_lookup_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return bo_store_fail(db, err, "looking up a reference");
 	sqlite3_bind_int64(st, 1, q->model);
-	sqlite3_bind_int64(st, 2, q->dataset);
-	sqlite3_bind_int64(st, 3, q->images);
+	sqlite3_bind_int64(st, 2, q->job);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		q->found = 1;
 		q->accuracy = sqlite3_column_double(st, 0);
@@ -902,15 +918,15 @@ bo_status bo_analysis(struct bo_daemon *d, const int64_t *jobs, int n_jobs, cons
 			break;
 		}
 		for (int k = 0; k < n_refs && !rc; k++) {
-			struct ref_lookup q = { .model = refs[k], .dataset = w.dataset,
-						.images = w.images };
+			struct ref_lookup q = { .model = refs[k], .job = jobs[i] };
 			if ((rc = bo_store_read(d->store, ref_lookup_fn, &q, err)))
 				break;
 			if (!q.found) {
 				rc = bo_fail(err, BO_ECONFLICT,
 					     "reference model %lld (%s) has no clean accuracy on the"
-					     " images of job %lld yet: run a job on it, or list it in"
-					     " a job's references",
+					     " images of job %lld (same dataset, images, activation"
+					     " sites and normalisation) yet: run a job on it, or list"
+					     " it in a job's references",
 					     (long long)refs[k], q.name, (long long)jobs[i]);
 				snprintf(err->field, sizeof(err->field), "references");
 				break;

@@ -41,6 +41,8 @@ struct pool {
 	int stop;
 	int64_t wakes;          /* bumped by wake(); workers compare */
 	int64_t last_owner;     /* fair share: the owner served last */
+	int64_t cancelled[64];  /* recently cancelled jobs, a ring (0: empty) */
+	int next_cancelled;
 	int n;
 	struct worker *w;
 };
@@ -632,6 +634,15 @@ out:
 	free(row.std);
 }
 
+/* Was job cancelled recently? (under p->mu) */
+static int was_cancelled(const struct pool *p, int64_t job)
+{
+	for (int i = 0; i < 64; i++)
+		if (p->cancelled[i] == job)
+			return 1;
+	return 0;
+}
+
 static void run_task(struct worker *w, const struct task *t)
 {
 	struct bo_daemon *d = w->pool->d;
@@ -639,8 +650,12 @@ static void run_task(struct worker *w, const struct task *t)
 	struct bo_error err;
 	bo_status rc;
 	bo_error_clear(&err);
-	atomic_store(&w->cancel, 0);
+	/* A cancel that committed between our claim and now flagged nobody:
+	 * the ring of recent cancels catches it. */
+	pthread_mutex_lock(&w->pool->mu);
 	atomic_store(&w->running_job, t->job);
+	atomic_store(&w->cancel, was_cancelled(w->pool, t->job));
+	pthread_mutex_unlock(&w->pool->mu);
 	rc = ensure_job(w, t->job, &err);
 	if (rc == BO_OK && t->reference) {
 		run_reference(w, &f, &err);
@@ -777,9 +792,13 @@ static void pool_wake(void *impl)
 static void pool_cancel_job(void *impl, int64_t job)
 {
 	struct pool *p = impl;
+	pthread_mutex_lock(&p->mu);
+	p->cancelled[p->next_cancelled] = job;
+	p->next_cancelled = (p->next_cancelled + 1) % 64;
 	for (int i = 0; i < p->n; i++)
 		if (atomic_load(&p->w[i].running_job) == job)
 			atomic_store(&p->w[i].cancel, 1);
+	pthread_mutex_unlock(&p->mu);
 }
 
 static void pool_stop(void *impl)

@@ -1743,6 +1743,10 @@ class T20Scheduler(DaemonCase):
         yet (null, as openapi.yaml documents ResultPoint.energy)."""
         x = self.submit(self.spec(4, 9, priority=10))
         qd = self.submit(self.spec(2, 10))
+        # the reference (the same model) needs a clean accuracy on these
+        # images: x records it when its first task has calibrated
+        self.wait_until("the running job's clean accuracy",
+                        lambda: self.job(x)["clean_accuracy"] is not None, JOB_DEADLINE)
         res = self.assertOk(self.call("GET", "/api/v1/jobs/%d/results" % qd))
         an = self.assertOk(self.call("GET", "/api/v1/analysis?jobs=%d&references=%d"
                                      % (qd, self.model_id)))["jobs"][0]
