@@ -54,6 +54,8 @@ int bo_parse_p_list(const char *text, double *p, int *n, int max)
 			return -1;
 		for (long i = 0; i < k; i++)
 			p[i] = k == 1 ? lo : exp(log(lo) + (log(hi) - log(lo)) * (double)i / (double)(k - 1));
+		p[k - 1] = k == 1 ? lo : hi; /* the ends are what was written, not exp(log()) */
+		p[0] = lo;
 		*n = (int)k;
 		return 0;
 	}
