@@ -253,6 +253,14 @@ out:
 	return rc;
 }
 
+/* The clean pass stops for a cancel or a shutdown too. */
+static int calib_cb(void *ctx, const struct bo_progress *pr)
+{
+	struct worker *w = ctx;
+	(void)pr;
+	return atomic_load(&w->cancel) || atomic_load(&w->pool->d->stopping);
+}
+
 /* Make w->ctx the sweeper of job `job` (loading and calibrating it). */
 static bo_status ensure_job(struct worker *w, int64_t job, struct bo_error *err)
 {
@@ -292,6 +300,8 @@ static bo_status ensure_job(struct worker *w, int64_t job, struct bo_error *err)
 		rc = err->status ? err->status : BO_EINVAL;
 		goto out;
 	}
+	cfg.calib_progress = calib_cb;
+	cfg.calib_ctx = w;
 	if ((rc = bo_sweeper_new(c->m, c->ds, &cfg, &c->sw, err)))
 		goto out;
 	c->job = job;

@@ -424,9 +424,10 @@ bo_status bo_sweeper_new(const struct bo_model *m, const struct bo_dataset *ds,
 	sw->calib_limit = BO_MIN(sw->cfg.calib, bo_dataset_count(ds));
 	if ((rc = bo_session_set_hook(sw->s, sw->cfg.sites, calib_hook, sw)))
 		goto out;
-	int64_t correct;
-	if ((rc = run_images(sw, BO_MAX(sw->images, sw->calib_limit), sw->images, &correct, NULL,
-			     NULL, NULL, err)))
+	int64_t correct, n_clean = BO_MAX(sw->images, sw->calib_limit);
+	struct bo_progress cpr = { -1, sw->cfg.n_p, -1, 0, 0, n_clean };
+	if ((rc = run_images(sw, n_clean, sw->images, &correct, sw->cfg.calib_progress,
+			     sw->cfg.calib_ctx, &cpr, err)))
 		goto out;
 	sw->clean_correct = correct;
 	sw->clean_acc = (double)correct / (double)sw->images;

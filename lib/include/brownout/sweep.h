@@ -60,6 +60,17 @@ int bo_frontier_energy(const struct bo_frontier *f, double accuracy, double *ene
 
 /* ---- sweep configuration ---- */
 
+/* Optional progress callback: called after every batch; return non-zero to
+ * cancel (the call then returns BO_ECANCELLED). point and trial are -1 for
+ * the clean (calibration) pass of bo_sweeper_new. */
+struct bo_progress {
+	int point, n_points;
+	int trial, trials;
+	int64_t images_done;   /* in this trial (or clean pass) */
+	int64_t images_total;  /* per trial (or clean pass) */
+};
+typedef int (*bo_progress_fn)(void *ctx, const struct bo_progress *pr);
+
 /* A per-block fault policy rule: block BLOCK's p is `value` (absolute) or
  * `value` x the point's p (relative). Block "*" sets the p of every part no
  * other rule names (default: the point's p). */
@@ -96,6 +107,9 @@ struct bo_sweep_config {
 	int trials;
 	double ci_target;
 	int min_trials, max_trials;
+	/* optional: progress and cancellation of bo_sweeper_new's clean pass */
+	bo_progress_fn calib_progress;
+	void *calib_ctx;
 };
 
 /* The parts of a model as the sweep accounts them: per block, stored
@@ -126,16 +140,6 @@ int bo_sweeper_parts(const struct bo_sweeper *sw, const struct bo_part **parts);
 double bo_sweeper_part_p(const struct bo_sweeper *sw, int point, int part, int kind);
 /* Energy per inference of a point (spec section 6), and eta of its base p. */
 double bo_sweeper_energy(const struct bo_sweeper *sw, int point);
-
-/* Optional progress callback: called after every batch; return non-zero to
- * cancel (the call then returns BO_ECANCELLED). */
-struct bo_progress {
-	int point, n_points;
-	int trial, trials;
-	int64_t images_done;   /* in this trial */
-	int64_t images_total;  /* per trial */
-};
-typedef int (*bo_progress_fn)(void *ctx, const struct bo_progress *pr);
 
 /* Run one trial of one point: the number of correctly classified images. */
 bo_status bo_sweeper_trial(struct bo_sweeper *sw, int point, int trial, int64_t *correct,
