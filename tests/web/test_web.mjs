@@ -1,0 +1,712 @@
+// Browser tests of the brownoutd dashboard (web/): Debian's chromium,
+// headless, driven by playwright-core, against a brownoutd of the test's
+// own with a finished job in it.
+//   node tests/web/test_web.mjs BUILD [--docs] [FILTER ...]
+// FILTER: run only the tests whose name contains one of them. --docs
+// writes the screenshots (1366x768 PNG) to docs/screenshots/ instead of
+// $BO_TEST_OUT_DIR/web/ (default build/test-output/web/). BO_KEEP_TMP=1
+// keeps the data directory and the daemon's log. Prints
+// "web: N passed, N failed"; exits non-zero if a test failed.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { Api, Daemon, FIXTURES, FMNIST, REPO, adminCmd, sleep } from './harness.mjs';
+
+const CHROMIUM = process.env.BO_CHROMIUM || '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
+	'--disable-component-update', '--no-first-run'];
+const VIEWPORT = { width: 1366, height: 768 };
+const TOKEN_KEY = 'brownout.token';
+const RESULT_FIELDS = ['accuracy_mean', 'accuracy_std', 'trials', 'energy', 'energy_reduction'];
+
+// ---- arguments ------------------------------------------------------------
+
+const argv = process.argv.slice(2);
+const docs = argv.includes('--docs');
+const positional = argv.filter((a) => a !== '--docs');
+const build = path.resolve(positional[0] || path.join(REPO, 'build'));
+const filters = positional.slice(1);
+const outDir = path.resolve(REPO, process.env.BO_TEST_OUT_DIR || 'build/test-output', 'web');
+const shotDir = docs ? path.join(REPO, 'docs', 'screenshots') : outDir;
+fs.mkdirSync(outDir, { recursive: true });
+fs.mkdirSync(shotDir, { recursive: true });
+for (const f of fs.readdirSync(outDir))
+	if (f.endsWith('.png'))
+		fs.rmSync(path.join(outDir, f));
+
+// ---- state shared by the tests ---------------------------------------------
+
+const S = {
+	tmp: null, daemon: null, api: null, browser: null,
+	alice: null, bob: null,
+	models: {}, dataset: null, job1: null, job2: null, formJob: null,
+};
+
+// ---- small helpers -----------------------------------------------------------
+
+function log(msg) {
+	console.log('    ' + msg);
+}
+
+// fn() until it answers truthy; that answer. Past the deadline: throws
+// `what`, with the last answer (or error) seen.
+async function poll(fn, what, timeoutMs = 10000, intervalMs = 50) {
+	const end = Date.now() + timeoutMs;
+	let last;
+	for (;;) {
+		try {
+			last = await fn();
+			if (last)
+				return last;
+		} catch (e) {
+			last = 'error: ' + e.message.split('\n')[0];
+		}
+		if (Date.now() > end)
+			throw new Error(`${what} (not within ${timeoutMs / 1000} s; last seen: ${JSON.stringify(last)})`);
+		await sleep(intervalMs);
+	}
+}
+
+function url(hash) {
+	return `${S.daemon.base}/${hash}`;
+}
+
+async function goto(page, hash) {
+	const resp = await page.goto(url(hash));
+	if (resp && resp.status() !== 200)
+		throw new Error(`GET ${url(hash)}: ${resp.status()}`);
+}
+
+async function waitView(page, view, timeoutMs = 10000) {
+	try {
+		await page.waitForSelector(`[data-view="${view}"]`, { state: 'visible', timeout: timeoutMs });
+	} catch {
+		const shown = await page.evaluate(() =>
+			Array.from(document.querySelectorAll('[data-view]'), (e) => e.getAttribute('data-view')));
+		throw new Error(`view "${view}" did not render its [data-view="${view}"] root within ` +
+			`${timeoutMs / 1000} s (data-view roots present: ${JSON.stringify(shown)}, URL ${page.url()})`);
+	}
+}
+
+// text of the element if it is visible, else null
+async function visibleText(page, selector) {
+	return page.evaluate((sel) => {
+		for (const el of document.querySelectorAll(sel)) {
+			const r = el.getBoundingClientRect();
+			const st = getComputedStyle(el);
+			if (r.width > 0 && r.height > 0 && st.visibility !== 'hidden' && st.display !== 'none')
+				return el.textContent.trim();
+		}
+		return null;
+	}, selector);
+}
+
+async function storedToken(page) {
+	return page.evaluate((k) => localStorage.getItem(k), TOKEN_KEY);
+}
+
+// What the canvases under `container` show: size, distinct colours, pixels
+// not of the background (the first pixel's colour), and "chromatic" pixels
+// (clearly not grey: a series rather than an axis or the grid).
+async function canvasInfo(page, container) {
+	return page.evaluate((sel) => {
+		const out = [];
+		for (const c of document.querySelectorAll(`${sel} canvas`)) {
+			const info = { w: c.width, h: c.height, colors: 0, nonbg: 0, chromatic: 0 };
+			out.push(info);
+			if (!c.width || !c.height)
+				continue;
+			const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+			const colors = new Set();
+			const bg = [d[0], d[1], d[2], d[3]];
+			for (let i = 0; i < d.length; i += 4) {
+				if (colors.size < 4096)
+					colors.add((d[i] << 24 | d[i + 1] << 16 | d[i + 2] << 8 | d[i + 3]) >>> 0);
+				if (d[i] !== bg[0] || d[i + 1] !== bg[1] || d[i + 2] !== bg[2] || d[i + 3] !== bg[3])
+					info.nonbg++;
+				if (d[i + 3] > 128 && Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]) > 60)
+					info.chromatic++;
+			}
+			info.colors = colors.size;
+		}
+		return out;
+	}, container);
+}
+
+// The plot in `container` has a canvas with something drawn on it.
+async function expectPlot(page, container) {
+	await page.waitForSelector(`${container} canvas`, { state: 'attached', timeout: 10000 })
+		.catch(() => { throw new Error(`no canvas in ${container}`); });
+	const infos = await poll(async () => {
+		const all = await canvasInfo(page, container);
+		return all.some((i) => i.colors > 1 && i.nonbg > i.w * i.h / 1000) ? all : null;
+	}, `${container}: a canvas with something drawn on it`, 8000, 100);
+	const best = infos.reduce((a, b) => (b.nonbg > a.nonbg ? b : a));
+	log(`${container}: canvas ${best.w}x${best.h}, ${best.colors} colours, ` +
+		`${best.nonbg} non-background pixels, ${best.chromatic} coloured`);
+}
+
+// The results table shows exactly the API's points: one row per point,
+// data-value of each field as String(value), "" for null.
+async function checkResultsTable(page, points) {
+	const want = points.map((pt) => ({
+		key: String(pt.p),
+		fields: Object.fromEntries(RESULT_FIELDS.map((f) => [f, pt[f] === null || pt[f] === undefined ? '' : String(pt[f])])),
+	}));
+	await page.waitForSelector('table#results-table', { state: 'visible', timeout: 10000 })
+		.catch(() => { throw new Error('no visible table#results-table'); });
+	await poll(() => page.evaluate((n) => document.querySelectorAll('#results-table tbody tr').length === n, want.length),
+		`table#results-table: ${want.length} rows in tbody (one per point of the API's results)`, 10000);
+	const bad = await page.evaluate(([rows, fields]) => {
+		const out = [];
+		for (const r of rows) {
+			const trs = document.querySelectorAll(`#results-table tbody tr[data-p="${CSS.escape(r.key)}"]`);
+			if (trs.length !== 1) {
+				const have = Array.from(document.querySelectorAll('#results-table tbody tr'), (t) => t.getAttribute('data-p'));
+				out.push(`${trs.length} rows with data-p="${r.key}" (data-p of the rows: ${JSON.stringify(have)})`);
+				continue;
+			}
+			for (const f of fields) {
+				const td = trs[0].querySelector(`td[data-field="${f}"]`);
+				if (!td) {
+					out.push(`p=${r.key}: no td[data-field="${f}"]`);
+					continue;
+				}
+				const got = td.getAttribute('data-value');
+				if (got !== r.fields[f])
+					out.push(`p=${r.key} ${f}: data-value ${JSON.stringify(got)}, the API says ${JSON.stringify(r.fields[f])}`);
+				else if (r.fields[f] !== '' && td.textContent.trim() === '')
+					out.push(`p=${r.key} ${f}: the cell shows no text for ${r.fields[f]}`);
+			}
+		}
+		return out;
+	}, [want, RESULT_FIELDS]);
+	assert.deepEqual(bad, [], 'results table differs from GET /api/v1/jobs/ID/results:\n      ' + bad.join('\n      '));
+}
+
+// Select, in the <select> `selector`, the option of object {id, name}
+// (value = id, or text containing the name); its value.
+async function chooseOption(page, selector, obj, timeoutMs = 10000) {
+	const value = await poll(() => page.evaluate(([sel, id, name]) => {
+		const s = document.querySelector(sel);
+		if (!s)
+			return null;
+		for (const o of s.options)
+			if (o.value === id)
+				return o.value;
+		for (const o of s.options)
+			if (o.textContent.includes(name))
+				return o.value;
+		return null;
+	}, [selector, String(obj.id), obj.name]), `${selector} offers an option for ${obj.name} (id ${obj.id})`, timeoutMs);
+	await page.selectOption(selector, value);
+	return value;
+}
+
+async function fillForm(page, values) {
+	for (const [name, v] of Object.entries(values))
+		await page.fill(`#submit-form [name="${name}"]`, v);
+}
+
+async function jobCount() {
+	return (await S.api.jobs()).length;
+}
+
+async function screenshot(page, name) {
+	await page.screenshot({ path: path.join(shotDir, name + '.png') });
+}
+
+async function tabTo(page, selector, maxTabs = 150) {
+	for (let i = 0; i <= maxTabs; i++) {
+		if (await page.evaluate((s) => !!document.activeElement && document.activeElement.matches(s), selector))
+			return i;
+		await page.keyboard.press('Tab');
+	}
+	const at = await page.evaluate(() => document.activeElement && document.activeElement.outerHTML.slice(0, 120));
+	throw new Error(`${maxTabs} Tab presses never focused ${selector} (focus is on ${at})`);
+}
+
+// ---- the test runner -------------------------------------------------------------
+
+const tests = [];
+function test(name, fn, timeoutMs = 30000) {
+	tests.push({ name, fn, timeoutMs });
+}
+
+// One test's pages: each in a context of its own (its own localStorage),
+// 1366x768, console errors and uncaught exceptions collected on page.errors.
+class TestCtx {
+	constructor(name) {
+		this.name = name;
+		this.contexts = [];
+		this.pages = [];
+	}
+
+	async newPage({ token = null } = {}) {
+		const context = await S.browser.newContext({ viewport: VIEWPORT, acceptDownloads: true });
+		this.contexts.push(context);
+		if (token)
+			await context.addInitScript(([k, t]) => localStorage.setItem(k, t), [TOKEN_KEY, token]);
+		const page = await context.newPage();
+		page.setDefaultTimeout(10000);
+		page.errors = [];
+		page.on('console', (m) => {
+			if (m.type() === 'error') {
+				const loc = m.location();
+				page.errors.push(`console.error: ${m.text()}${loc && loc.url ? ` (${loc.url}:${loc.lineNumber})` : ''}`);
+			}
+		});
+		page.on('pageerror', (e) => page.errors.push(`uncaught: ${e.message}`));
+		this.pages.push(page);
+		return page;
+	}
+
+	async close() {
+		for (const c of this.contexts)
+			await c.close().catch(() => {});
+	}
+}
+
+function slug(s) {
+	return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60);
+}
+
+// ---- setup: brownoutd with users, models, a dataset, two finished jobs ----------
+
+async function setup() {
+	S.tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bo-web-'));
+	const data = path.join(S.tmp, 'data');
+	S.alice = adminCmd(build, data, 'user', 'add', 'alice', '--admin');
+	S.bob = adminCmd(build, data, 'user', 'add', 'bob');
+	S.daemon = await new Daemon(build, data, path.join(S.tmp, 'brownoutd.log')).start();
+	S.api = new Api(S.daemon.base, S.alice);
+	const up = (file, name) => S.api.uploadModel(path.join(FIXTURES, file), name);
+	S.models.f8 = await up('fmnist_preact_f8.onnx', 'f8');
+	S.models.f4 = await up('fmnist_preact_f4.onnx', 'f4');
+	S.models.f6 = await up('fmnist_preact_f6.onnx', 'f6');
+	S.models.f8e = await up('fmnist_preact_f8_erasure.onnx', 'f8-erasure');
+	S.models.scratch = await up('fmnist_preact_f4.onnx', 'scratch-ref');
+	S.dataset = await S.api.ok('POST', '/datasets', { name: 'fashion-mnist', path: FMNIST });
+	const refs = [S.models.f4.id, S.models.f6.id];
+	const p = [1e-3, 3e-3, 1e-2];
+	S.job1 = (await S.api.ok('POST', '/jobs', { model: S.models.f8.id, dataset: S.dataset.id, p, trials: 3,
+		limit: 300, references: refs })).id;
+	S.job2 = (await S.api.ok('POST', '/jobs', { model: S.models.f8e.id, dataset: S.dataset.id, p, trials: 3,
+		limit: 300, deviation: 'erasure', references: refs })).id;
+	const [browser] = await Promise.all([
+		chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS }),
+		S.api.waitJob(S.job1), S.api.waitJob(S.job2)]);
+	S.browser = browser;
+	log(`brownoutd at ${S.daemon.base}, chromium ${browser.version()}, jobs ${S.job1} and ${S.job2} done`);
+}
+
+// ---- the tests ---------------------------------------------------------------------------
+
+test('sign-in: a wrong token shows #sign-in-error, alice\'s token signs in, #sign-out signs out', async (t) => {
+	const page = await t.newPage();
+	await goto(page, '#/overview');
+	await page.waitForSelector('#token-input', { state: 'visible' });
+	await screenshot(page, 'sign-in');
+	await page.fill('#token-input', 'bo_' + 'A'.repeat(43));
+	await page.click('#sign-in');
+	const err = await poll(() => visibleText(page, '#sign-in-error'), 'a wrong token: #sign-in-error visible and not empty');
+	log(`wrong token: #sign-in-error says ${JSON.stringify(err)}`);
+	assert.ok(!((await visibleText(page, '#whoami')) || '').includes('alice'), 'a wrong token must not sign in');
+	assert.equal(await storedToken(page), null, 'a wrong token must not be stored');
+
+	await page.fill('#token-input', S.alice);
+	await page.click('#sign-in');
+	await poll(async () => ((await visibleText(page, '#whoami')) || '').includes('alice'), '#whoami shows "alice" after signing in');
+	assert.equal(await storedToken(page), S.alice, `localStorage ${TOKEN_KEY} holds the token`);
+	assert.ok(!(await visibleText(page, '#sign-in-error')), '#sign-in-error is hidden or empty once signed in');
+
+	await page.click('#sign-out');
+	await poll(async () => (await storedToken(page)) === null, `#sign-out removes localStorage ${TOKEN_KEY}`);
+	await poll(async () => !((await visibleText(page, '#whoami')) || '').includes('alice'), '#whoami no longer shows alice after #sign-out');
+});
+
+test('sign-in: #token=TOKEN in the URL signs in, once (the token leaves the URL)', async (t) => {
+	const page = await t.newPage();
+	await goto(page, '#token=' + S.bob);
+	await poll(async () => ((await visibleText(page, '#whoami')) || '').includes('bob'), '#whoami shows "bob" after #token=');
+	assert.equal(await storedToken(page), S.bob, `localStorage ${TOKEN_KEY} holds the token from the URL`);
+	await poll(() => !page.url().includes(S.bob), 'the token is removed from the URL', 3000);
+	await poll(() => page.evaluate(() => !!document.querySelector('[data-view]')), 'a view renders after #token=');
+});
+
+test('job view: state, progress, both plots drawn, results table equal to the API', async (t) => {
+	const page = await t.newPage({ token: S.alice });
+	await goto(page, `#/jobs/${S.job1}`);
+	await waitView(page, 'job');
+	await poll(async () => /done/i.test((await visibleText(page, '#job-state')) || ''), '#job-state says done');
+	const prog = await page.evaluate(() => {
+		const p = document.querySelector('progress#job-progress');
+		return p && { value: p.value, max: p.max };
+	});
+	assert.deepEqual(prog, { value: 1, max: 1 }, 'progress#job-progress of a done job: value 1, max 1');
+	assert.ok(await page.$('#job-eta'), '#job-eta exists');
+	await expectPlot(page, '#plot-accuracy');
+	await expectPlot(page, '#plot-energy');
+	const results = await S.api.get(`/jobs/${S.job1}/results`);
+	assert.ok(results.points.some((pt) => pt.energy_reduction === null) &&
+		results.points.some((pt) => pt.energy_reduction !== null), 'setup: job 1 has null and non-null energy_reduction');
+	await checkResultsTable(page, results.points);
+	assert.deepEqual(page.errors, [], 'console errors');
+});
+
+test('job view: #download-json and #download-csv download the results', async (t) => {
+	const page = await t.newPage({ token: S.alice });
+	await goto(page, `#/jobs/${S.job1}`);
+	await waitView(page, 'job');
+	const results = await S.api.get(`/jobs/${S.job1}/results`);
+	const download = async (sel) => {
+		await page.waitForSelector(sel, { state: 'visible' });
+		const [dl] = await Promise.all([
+			page.waitForEvent('download', { timeout: 8000 }).catch(() => {
+				throw new Error(`clicking ${sel} started no download within 8 s`);
+			}),
+			page.click(sel)]);
+		const file = await dl.path();
+		return { name: dl.suggestedFilename(), text: fs.readFileSync(file, 'utf8') };
+	};
+	const json = await download('#download-json');
+	assert.match(json.name, /\.json$/, 'the JSON download is named *.json');
+	const parsed = JSON.parse(json.text);
+	assert.deepEqual(parsed.points, results.points, 'the JSON download holds the API\'s points');
+	const csv = await download('#download-csv');
+	assert.match(csv.name, /\.csv$/, 'the CSV download is named *.csv');
+	const lines = csv.text.split(/\r?\n/).filter((l) => l !== '');
+	assert.equal(lines.length, results.points.length + 1, 'the CSV download: a header and one line per point');
+	assert.match(lines[0], /accuracy_mean/, 'the CSV header names accuracy_mean');
+	log(`downloads: ${json.name} (${json.text.length} B), ${csv.name} (${csv.text.length} B)`);
+	assert.deepEqual(page.errors, [], 'console errors');
+});
+
+test('submit: the form creates a job, shows it advancing to done, the jobs list has it', async (t) => {
+	const page = await t.newPage({ token: S.alice });
+	await goto(page, '#/submit');
+	await waitView(page, 'submit');
+	await page.waitForSelector('form#submit-form', { state: 'visible' });
+	await chooseOption(page, '#submit-form select[name="model"]', S.models.f8);
+	await chooseOption(page, '#submit-form select[name="dataset"]', S.dataset);
+	await fillForm(page, { p: '1e-3,1e-2', trials: '2', limit: '2000' });
+	await screenshot(page, 'submit');
+	const before = await jobCount();
+	const t0 = Date.now();
+	await page.click('#submit-button');
+	await page.waitForURL(/#\/jobs\/[0-9]+$/, { timeout: 10000 }).catch(async () => {
+		const err = await visibleText(page, '#submit-error');
+		throw new Error(`submitting did not navigate to #/jobs/ID (URL ${page.url()}, #submit-error ${JSON.stringify(err)})`);
+	});
+	const id = Number(/#\/jobs\/([0-9]+)$/.exec(page.url())[1]);
+	S.formJob = id;
+	assert.equal(await jobCount(), before + 1, 'one job created');
+	const job = await S.api.get(`/jobs/${id}`);
+	assert.equal(job.owner, 'alice');
+	assert.equal(job.model, S.models.f8.id, 'the job\'s model');
+	assert.equal(job.dataset, S.dataset.id, 'the job\'s dataset');
+	assert.deepEqual(job.spec.p, [1e-3, 1e-2], 'the job\'s p');
+	assert.equal(job.spec.trials, 2, 'the job\'s trials');
+	assert.equal(job.spec.limit, 2000, 'the job\'s limit');
+	await waitView(page, 'job');
+
+	// follow progress#job-progress until #job-state says done
+	const seen = [];
+	const end = Date.now() + 60000;
+	let final = null;
+	for (;;) {
+		const s = await page.evaluate(() => {
+			const p = document.querySelector('progress#job-progress');
+			const st = document.querySelector('#job-state');
+			return { value: p ? p.value : null, max: p ? p.max : null, state: st ? st.textContent.trim() : null };
+		});
+		if (s.value !== null && (seen.length === 0 || seen[seen.length - 1] !== s.value))
+			seen.push(s.value);
+		if (/done/i.test(s.state || '')) {
+			final = s;
+			break;
+		}
+		assert.ok(Date.now() < end, `#job-state did not say done within 60 s (last: ${JSON.stringify(s)}, progress seen ${JSON.stringify(seen)})`);
+		await sleep(50);
+	}
+	log(`job ${id}: done after ${((Date.now() - t0) / 1000).toFixed(1)} s; progress values seen ${JSON.stringify(seen.map((v) => +v.toFixed(3)))}`);
+	assert.equal(final.max, 1, 'progress#job-progress max is 1');
+	assert.ok(seen.every((v) => v >= 0 && v <= 1), 'progress values within [0, 1]');
+	assert.ok(seen.some((v, i) => seen.slice(i + 1).some((w) => w > v)) && seen.length >= 2,
+		`progress#job-progress value increases while the job runs (saw ${JSON.stringify(seen)})`);
+	await poll(() => page.evaluate(() => document.querySelector('progress#job-progress').value === 1),
+		'progress#job-progress reaches 1 once done', 5000);
+
+	await goto(page, '#/jobs');
+	await waitView(page, 'jobs');
+	await page.waitForSelector(`tr[data-job-id="${id}"]`, { state: 'visible' })
+		.catch(() => { throw new Error(`#/jobs has no row tr[data-job-id="${id}"]`); });
+	assert.ok(await page.$(`tr[data-job-id="${id}"] a[href="#/jobs/${id}"]`), `the row of job ${id} links to #/jobs/${id}`);
+	assert.deepEqual(page.errors, [], 'console errors');
+}, 90000);
+
+test('overview: a running job is listed with its progress', async (t) => {
+	// a long job, cancelled once seen
+	const long = await S.api.ok('POST', '/jobs', { model: S.models.f8.id, dataset: S.dataset.id,
+		p: [1e-3, 1e-2], trials: 50, limit: 0, seed: 3 });
+	try {
+		await S.api.waitJob(long.id, 20000, 'running');
+		const page = await t.newPage({ token: S.alice });
+		await goto(page, '#/overview');
+		await waitView(page, 'overview');
+		await page.waitForSelector(`[data-running-job="${long.id}"] progress`, { state: 'attached' })
+			.catch(() => { throw new Error(`#/overview shows no [data-running-job="${long.id}"] containing a progress`); });
+		await sleep(300);
+		await screenshot(page, 'overview-running');
+		assert.deepEqual(page.errors, [], 'console errors');
+	} finally {
+		await S.api.request('POST', `/jobs/${long.id}/cancel`);
+		await S.api.waitJob(long.id, 20000, 'cancelled').catch((e) => log('cancelling: ' + e.message));
+	}
+});
+
+test('submit: p outside [0,1] is refused next to its field; a server error (deleted reference) is shown; no job made', async (t) => {
+	const page = await t.newPage({ token: S.alice });
+	await goto(page, '#/submit');
+	await waitView(page, 'submit');
+	await chooseOption(page, '#submit-form select[name="model"]', S.models.f8);
+	await chooseOption(page, '#submit-form select[name="dataset"]', S.dataset);
+	await fillForm(page, { p: '2', trials: '1', limit: '100' });
+	const before = await jobCount();
+	await page.click('#submit-button');
+	const perr = await poll(() => visibleText(page, '.field-error[data-field="p"]'),
+		'p "2": .field-error[data-field="p"] visible with a message');
+	log(`p "2": .field-error[data-field="p"] says ${JSON.stringify(perr)}`);
+	await screenshot(page, 'submit-errors');
+	await sleep(300);
+	assert.match(page.url(), /#\/submit/, 'still on #/submit after a refused p');
+	assert.equal(await jobCount(), before, 'p "2" creates no job');
+
+	// a reference the server no longer has: the form still offers it
+	await page.fill('#submit-form [name="p"]', '1e-3');
+	await chooseOption(page, '#submit-form select[name="references"]', S.models.scratch);
+	await S.api.ok('DELETE', `/models/${S.models.scratch.id}`);
+	await page.click('#submit-button');
+	const serr = await poll(async () => (await visibleText(page, '.field-error[data-field="references"]')) ||
+		(await visibleText(page, '#submit-error')), 'the server\'s error (404 on references) shown ' +
+		'in .field-error[data-field="references"] or #submit-error');
+	log(`deleted reference: the form says ${JSON.stringify(serr)}`);
+	assert.ok(!(await visibleText(page, '.field-error[data-field="p"]')), 'the old error of p is cleared once p is valid');
+	await sleep(300);
+	assert.match(page.url(), /#\/submit/, 'still on #/submit after a server error');
+	assert.equal(await jobCount(), before, 'no job created');
+});
+
+// Each view from a fresh page load of its URL: its root renders, its data
+// shows, no console errors; a screenshot of each.
+const VIEWS = [
+	['overview', () => '#/overview', null],
+	['models', () => '#/models', async (page) => {
+		await poll(() => page.evaluate(() => /f8/.test(document.querySelector('[data-view="models"]').textContent) &&
+			/f4/.test(document.querySelector('[data-view="models"]').textContent)), 'the models view lists f8 and f4');
+	}],
+	['model', () => `#/models/${S.models.f8.id}`, async (page) => {
+		await poll(() => page.evaluate(() => /f8/.test(document.querySelector('[data-view="model"]').textContent)),
+			'the model view names the model (f8)');
+	}],
+	['datasets', () => '#/datasets', async (page) => {
+		await poll(() => page.evaluate(() => /fashion-mnist/.test(document.querySelector('[data-view="datasets"]').textContent)),
+			'the datasets view lists fashion-mnist');
+	}],
+	['jobs', () => '#/jobs', async (page) => {
+		await page.waitForSelector(`tr[data-job-id="${S.job1}"] a[href="#/jobs/${S.job1}"]`)
+			.catch(() => { throw new Error(`no tr[data-job-id="${S.job1}"] with a link to #/jobs/${S.job1}`); });
+	}],
+	['job', () => `#/jobs/${S.job1}`, async (page) => {
+		await expectPlot(page, '#plot-accuracy');
+		await expectPlot(page, '#plot-energy');
+		await page.waitForSelector('#results-table tbody tr');
+	}],
+	['compare', () => `#/compare?jobs=${S.job1},${S.job2}`, async (page) => {
+		await expectPlot(page, '#plot-compare');
+	}],
+	['submit', () => '#/submit', async (page) => {
+		await page.waitForSelector('form#submit-form', { state: 'visible' });
+		await chooseOption(page, '#submit-form select[name="model"]', S.models.f8);
+	}],
+];
+for (const [view, hash, ready] of VIEWS) {
+	test(`view ${view}: renders [data-view="${view}"] from its URL, no console errors`, async (t) => {
+		const page = await t.newPage({ token: S.alice });
+		await goto(page, hash());
+		await waitView(page, view);
+		if (ready)
+			await ready(page);
+		await sleep(250);
+		await screenshot(page, view);
+		assert.deepEqual(page.errors, [], `console errors on ${hash()}`);
+	});
+}
+
+test('keyboard: Tab reaches every nav link, Enter opens its view; model and job views from their lists', async (t) => {
+	const page = await t.newPage({ token: S.alice });
+	await goto(page, '#/overview');
+	await waitView(page, 'overview');
+	for (const view of ['overview', 'models', 'datasets', 'jobs', 'compare', 'submit']) {
+		const sel = `nav a[href="#/${view}"]`;
+		assert.ok(await page.$(sel), `there is a ${sel}`);
+		await tabTo(page, sel);
+		await page.keyboard.press('Enter');
+		await waitView(page, view);
+		await poll(() => page.url().endsWith(`#/${view}`), `Enter on ${sel} goes to #/${view}`, 3000);
+	}
+	await goto(page, '#/models');
+	await waitView(page, 'models');
+	await page.waitForSelector(`[data-view="models"] a[href="#/models/${S.models.f8.id}"]`)
+		.catch(() => { throw new Error(`the models view has no link a[href="#/models/${S.models.f8.id}"]`); });
+	await tabTo(page, `[data-view="models"] a[href="#/models/${S.models.f8.id}"]`);
+	await page.keyboard.press('Enter');
+	await waitView(page, 'model');
+	await goto(page, '#/jobs');
+	await waitView(page, 'jobs');
+	await page.waitForSelector(`[data-view="jobs"] a[href="#/jobs/${S.job1}"]`);
+	await tabTo(page, `[data-view="jobs"] a[href="#/jobs/${S.job1}"]`, 300);
+	await page.keyboard.press('Enter');
+	await waitView(page, 'job');
+	assert.deepEqual(page.errors, [], 'console errors');
+}, 60000);
+
+test('public read: with --public-read the job view renders without a token', async (t) => {
+	const exit = await S.daemon.stop();
+	assert.deepEqual(exit, { code: 0, signal: null }, 'brownoutd exits 0 on SIGTERM');
+	S.daemon = await new Daemon(build, S.daemon.data, path.join(S.tmp, 'brownoutd-public.log'), ['--public-read']).start();
+	S.api.base = S.daemon.base;
+	const page = await t.newPage();
+	await goto(page, `#/jobs/${S.job1}`);
+	await waitView(page, 'job');
+	await poll(async () => /done/i.test((await visibleText(page, '#job-state')) || ''), '#job-state says done');
+	await expectPlot(page, '#plot-accuracy');
+	await expectPlot(page, '#plot-energy');
+	await checkResultsTable(page, (await S.api.get(`/jobs/${S.job1}/results`)).points);
+	await screenshot(page, 'job-public');
+	assert.equal(await storedToken(page), null, 'no token stored');
+});
+
+test('public read: submitting without a token creates no job and says why', async (t) => {
+	const page = await t.newPage();
+	await goto(page, '#/submit');
+	await waitView(page, 'submit');
+	const form = await page.$('form#submit-form');
+	if (!form) {
+		log('no form#submit-form without a token');
+		return;
+	}
+	const before = await jobCount();
+	await chooseOption(page, '#submit-form select[name="model"]', S.models.f8);
+	await chooseOption(page, '#submit-form select[name="dataset"]', S.dataset);
+	await fillForm(page, { p: '1e-3', trials: '1', limit: '100' });
+	if (!(await page.isEnabled('#submit-button'))) {
+		log('#submit-button is disabled without a token');
+	} else {
+		await page.click('#submit-button');
+		const why = await poll(async () => (await visibleText(page, '#submit-error')) ||
+			(await visibleText(page, '#sign-in-error')) || (await visibleText(page, '.field-error')),
+		'an error shown (#submit-error, #sign-in-error or a .field-error) after submitting without a token');
+		log(`submit without a token: ${JSON.stringify(why)}`);
+	}
+	await sleep(300);
+	assert.doesNotMatch(page.url(), /#\/jobs\/[0-9]+$/, 'no navigation to a new job');
+	assert.equal(await jobCount(), before, 'no job created');
+});
+
+// ---- main ------------------------------------------------------------------------
+
+async function main() {
+	const t0 = Date.now();
+	let pass = 0;
+	let fail = 0;
+	const failed = [];
+	process.on('exit', () => S.daemon && S.daemon.kill());
+	for (const sig of ['SIGINT', 'SIGTERM'])
+		process.on(sig, () => {
+			if (S.daemon)
+				S.daemon.kill();
+			process.exit(130);
+		});
+	try {
+		await setup();
+	} catch (e) {
+		console.log('setup failed: ' + (e.stack || e));
+		if (S.daemon)
+			console.log(S.daemon.logTail());
+		await stopAll();
+		cleanup();
+		console.log('web: 0 passed, 1 failed');
+		process.exit(1);
+	}
+	log(`setup: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+	const chosen = tests.filter((x) => filters.length === 0 || filters.some((f) => x.name.includes(f)));
+	let n = 0;
+	for (const x of chosen) {
+		n++;
+		const t = new TestCtx(x.name);
+		const t1 = Date.now();
+		let timer;
+		try {
+			await Promise.race([x.fn(t), new Promise((_, reject) => {
+				timer = setTimeout(() => reject(new Error(`timed out after ${x.timeoutMs / 1000} s`)), x.timeoutMs);
+			})]);
+			pass++;
+			console.log(`ok ${n} - ${x.name} (${((Date.now() - t1) / 1000).toFixed(1)} s)`);
+		} catch (e) {
+			fail++;
+			failed.push(x.name);
+			console.log(`FAIL ${n} - ${x.name} (${((Date.now() - t1) / 1000).toFixed(1)} s)`);
+			console.log('    ' + String(e && e.message || e).split('\n').join('\n    '));
+			for (const [i, page] of t.pages.entries()) {
+				if (page.errors.length)
+					console.log(`    page ${i} console errors:\n      ` + page.errors.join('\n      '));
+				const shot = path.join(outDir, `failed-${slug(x.name)}${i ? '-' + i : ''}.png`);
+				await page.screenshot({ path: shot, timeout: 5000 }).then(() => console.log(`    screenshot: ${shot} (${page.url()})`), () => {});
+			}
+		} finally {
+			clearTimeout(timer);
+			await t.close();
+		}
+	}
+	const stopped = await stopAll();
+	if (stopped !== true) {
+		fail++;
+		console.log(`FAIL ${++n} - brownoutd stops on SIGTERM with status 0: ${JSON.stringify(stopped)}`);
+	} else {
+		pass++;
+		console.log(`ok ${++n} - brownoutd stops on SIGTERM with status 0`);
+	}
+	if (fail) {
+		console.log(S.daemon.logTail(20));
+		console.log('failed:\n  ' + [...failed].join('\n  '));
+	}
+	cleanup();
+	console.log(`screenshots in ${shotDir}; ${((Date.now() - t0) / 1000).toFixed(1)} s in all`);
+	console.log(`web: ${pass} passed, ${fail} failed`);
+	process.exit(fail ? 1 : 0);
+}
+
+// Close the browser, stop the daemon: true if it exited 0, else what it did.
+async function stopAll() {
+	if (S.browser)
+		await S.browser.close().catch(() => {});
+	if (!S.daemon)
+		return null;
+	const exit = await S.daemon.stop();
+	return exit && exit.code === 0 && exit.signal === null ? true : exit;
+}
+
+// Remove the temporary directory unless BO_KEEP_TMP=1.
+function cleanup() {
+	if (!S.tmp)
+		return;
+	if (process.env.BO_KEEP_TMP === '1')
+		console.log(`kept ${S.tmp}`);
+	else
+		fs.rmSync(S.tmp, { recursive: true, force: true });
+}
+
+main();
