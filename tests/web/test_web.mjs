@@ -447,10 +447,10 @@ test('submit: the form creates a job, shows it advancing to done, the jobs list 
 	assert.deepEqual(page.errors, [], 'console errors');
 }, 90000);
 
-test('overview: a running job is listed with its progress', async (t) => {
-	// a long job, cancelled once seen
+test('overview: a running job is listed with its progress, which advances', async (t) => {
+	// 40000 images, tens of seconds: cancelled once seen advancing
 	const long = await S.api.ok('POST', '/jobs', { model: S.models.f8.id, dataset: S.dataset.id,
-		p: [1e-3, 1e-2], trials: 50, limit: 0, seed: 3 });
+		p: [1e-3, 1e-2], trials: 10, limit: 2000, seed: 3 });
 	try {
 		await S.api.waitJob(long.id, 20000, 'running');
 		const page = await t.newPage({ token: S.alice });
@@ -458,6 +458,11 @@ test('overview: a running job is listed with its progress', async (t) => {
 		await waitView(page, 'overview');
 		await page.waitForSelector(`[data-running-job="${long.id}"] progress`, { state: 'attached' })
 			.catch(() => { throw new Error(`#/overview shows no [data-running-job="${long.id}"] containing a progress`); });
+		const v = await poll(() => page.evaluate((sel) => {
+			const p = document.querySelector(sel);
+			return p && p.value > 0 && p.value;
+		}, `[data-running-job="${long.id}"] progress`), `the progress of job ${long.id} on #/overview advances past 0`, 20000, 100);
+		log(`overview: job ${long.id} at ${v.toFixed(3)}`);
 		await sleep(300);
 		await screenshot(page, 'overview-running');
 		assert.deepEqual(page.errors, [], 'console errors');
@@ -674,6 +679,7 @@ async function main() {
 	const stopped = await stopAll();
 	if (stopped !== true) {
 		fail++;
+		failed.push('brownoutd stops on SIGTERM with status 0');
 		console.log(`FAIL ${++n} - brownoutd stops on SIGTERM with status 0: ${JSON.stringify(stopped)}`);
 	} else {
 		pass++;
@@ -681,7 +687,7 @@ async function main() {
 	}
 	if (fail) {
 		console.log(S.daemon.logTail(20));
-		console.log('failed:\n  ' + [...failed].join('\n  '));
+		console.log('failed:\n  ' + failed.join('\n  '));
 	}
 	cleanup();
 	console.log(`screenshots in ${shotDir}; ${((Date.now() - t0) / 1000).toFixed(1)} s in all`);
