@@ -8,7 +8,7 @@
 # Screenshots of every view go to $BO_TEST_OUT_DIR/web/ (default
 # BUILD/test-output/web/), with --docs to docs/screenshots/ instead.
 # BO_KEEP_TMP=1 keeps the data directory and the daemon's log;
-# BO_CHROMIUM overrides /usr/bin/chromium.
+# BO_CHROMIUM overrides /usr/bin/chromium; BO_WEB=DIR serves DIR instead of web/.
 set -u
 build=${1:-build}
 [ $# -gt 0 ] && shift
