@@ -208,6 +208,7 @@ function route() {
 	teardown();
 	const main = $('#view');
 	clear(main);
+	window.scrollTo(0, 0);
 	const {path, query} = parseHash();
 	let match = null;
 	for (const [re, view, mod, title] of ROUTES) {

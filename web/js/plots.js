@@ -77,6 +77,9 @@ export function accuracyRange(values) {
 	return [lo, hi];
 }
 
+/* Accuracy tick labels: 0.9, 0.925, 0.95 (no float noise, no rounding clash). */
+const accValues = (u, splits) => splits.map((v) => (v === null ? '' : String(Number(v.toFixed(3)))));
+
 const clip01 = (v) => (v === null || v === undefined ? null : Math.min(1, Math.max(0, v)));
 
 /* A chart in a container: created on first set(), updated in place while the
@@ -267,7 +270,7 @@ export function accuracySpec(results) {
 			},
 			axes: [
 				{...AXIS, label: 'p (log scale)', splits: logSplits, filter: (u, s) => s, values: logValues(fmtP)},
-				{...AXIS, label: 'accuracy', values: (u, s) => s.map((v) => v.toFixed(2)), size: 56},
+				{...AXIS, label: 'accuracy', values: accValues, size: 56},
 			],
 			series: [
 				{label: 'p', value: (u, v) => (v === null ? '—' : fmtP(v))},
@@ -352,7 +355,7 @@ export function energySpec(results) {
 			},
 			axes: [
 				{...AXIS, label: 'energy per inference (memory accesses, log scale)', splits: logSplits, filter: (u, s) => s, values: logValues(fmtInt), size: 44},
-				{...AXIS, label: 'accuracy', values: (u, s) => s.map((v) => v.toFixed(2)), size: 56},
+				{...AXIS, label: 'accuracy', values: accValues, size: 56},
 			],
 			series,
 			bands: [{series: [3, 2], fill: 'rgba(31,95,168,0.14)'}],
@@ -399,7 +402,7 @@ export function compareSpec({curves, xLabel, xFmt, title, fallback, fullMags = t
 			},
 			axes: [
 				{...AXIS, label: `${xLabel} (log scale)`, splits: logSplits, filter: (u, s) => s, values: logValues(xFmt), size: 44},
-				{...AXIS, label: 'accuracy', values: (u, s) => s.map((v) => v.toFixed(2)), size: 56},
+				{...AXIS, label: 'accuracy', values: accValues, size: 56},
 			],
 			series,
 			hooks: {
@@ -425,7 +428,8 @@ export function loadSpec(samples) {
 			scales: {x: {time: true}, y: {range: (u, min, max) => [0, Math.max(10, max * 1.15)]},
 				q: {range: (u, min, max) => [0, Math.max(5, max * 1.15)]}},
 			axes: [
-				{...AXIS, space: 70, values: (u, splits) => splits.map((t) => new Date(t * 1000).toLocaleTimeString('en-GB'))},
+				{...AXIS, space: 70, incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600],
+					values: (u, splits) => splits.map((t) => new Date(t * 1000).toLocaleTimeString('en-GB'))},
 				{...AXIS, label: 'images/s', size: 56, scale: 'y'},
 				{...AXIS, label: 'queued tasks', side: 1, scale: 'q', grid: {show: false}, size: 50},
 			],

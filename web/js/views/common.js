@@ -36,7 +36,7 @@ export function specSummary(spec) {
 	const p = spec.p || [];
 	const pText = p.length === 1 ? `p ${fmtP(p[0])}`
 		: `${p.length} p from ${fmtP(Math.min(...p))} to ${fmtP(Math.max(...p))}`;
-	const trials = spec.ci_target ? `CI ±${spec.ci_target}` : `${spec.trials} trials`;
+	const trials = spec.ci_target ? `CI ±${spec.ci_target}` : `${spec.trials} trial${spec.trials === 1 ? '' : 's'}`;
 	const parts = [`${spec.deviation === 'erasure' ? 'erasure' : 'BM'} on ${spec.target}`, pText, trials];
 	if (spec.block_p) parts.push(`block_p ${spec.block_p}`);
 	if (spec.references && spec.references.length) parts.push(`${spec.references.length} reference${spec.references.length > 1 ? 's' : ''}`);

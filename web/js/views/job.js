@@ -132,7 +132,7 @@ export async function render(root, ctx) {
 		replace(subtitle,
 			h('a', {href: `#/models/${job.model}`}, job.model_name), ' on ', job.dataset_name,
 			` · ${job.owner} · priority ${job.priority} · `, specSummary(job.spec));
-		const frac = job.state === 'done' ? 1 : Math.max(0, Math.min(1, job.progress.fraction || 0));
+		const frac = fraction(job);
 		bar.value = frac;
 		bar.textContent = `${Math.round(frac * 100)} %`;
 		pct.textContent = `${(frac * 100).toFixed(frac < 1 && frac > 0.995 ? 1 : 0)} %`;
@@ -141,8 +141,9 @@ export async function render(root, ctx) {
 		const pr = job.progress;
 		replace(stats,
 			h('span', null, `${pr.points_done}/${pr.points_total} points`),
-			h('span', null, `${pr.trials_done}/${pr.trials_total} trials`),
-			h('span', null, `${fmtInt(pr.images_done)}/${fmtInt(pr.images_total)} images`),
+			h('span', null, `${pr.trials_done}/${job.state === 'cancelled' && job.spec.trials ? job.spec.p.length * job.spec.trials : pr.trials_total} trials`),
+			h('span', null, job.state === 'cancelled' ? `${fmtInt(pr.images_done)} images`
+				: `${fmtInt(pr.images_done)}/${fmtInt(pr.images_total)} images`),
 			job.state === 'running' ? h('span', null, `${fmtNum(pr.images_per_second, 3)} images/s`) : null,
 			h('span', null, 'created ', timeCell(job.created_at)),
 			job.started_at ? h('span', null, 'started ', timeCell(job.started_at)) : null,
@@ -317,7 +318,9 @@ export async function render(root, ctx) {
 			zero ? 'p = 0 is not on the log axis (see the table).' : '',
 		].join(' ');
 		energyNote.textContent = !results.references.length && job.spec.references.length
-			? 'The reference models are not evaluated yet: their frontier appears once their clean accuracy on these images is in.'
+			? (ACTIVE.has(job.state)
+				? 'The reference models are not evaluated yet: their frontier appears once their clean accuracy on these images is in.'
+				: 'The reference models were not evaluated before the job ended, so there is no frontier.')
 			: results.references.length
 			? 'Red: the reliable reference models (E_o, clean accuracy); the dashed frontier joins the non-dominated ones (linear in log E). Energy reduction = E_ref(accuracy) / energy.'
 			: 'This job has no reference models, so there is no frontier to compare with: submit it with references (e.g. narrower models of the same family) for the iso-accuracy energy reduction, or use Compare with references.';
@@ -413,6 +416,19 @@ export async function render(root, ctx) {
 
 function cell(name, value, text, title) {
 	return h('td', {class: 'num', 'data-field': name, 'data-value': rawValue(value), title}, text);
+}
+
+/* The share of the job done: the daemon's fraction; for a cancelled job with a
+ * fixed trial count, the trials done out of those planned (the daemon drops
+ * the cancelled tasks from its totals). */
+function fraction(job) {
+	if (job.state === 'done') return 1;
+	const pr = job.progress;
+	if (job.state === 'cancelled' && job.spec.trials) {
+		const planned = job.spec.p.length * job.spec.trials;
+		return Math.max(0, Math.min(1, pr.trials_done / planned));
+	}
+	return Math.max(0, Math.min(1, pr.fraction || 0));
 }
 
 function elapsed(job) {

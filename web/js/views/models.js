@@ -106,6 +106,9 @@ function uploadForm(ctx, onDone) {
 			if (v && !v.split(',').every((x) => x.trim() !== '' && isFinite(Number(x)))) {
 				setFieldError(form, key, 'Numbers separated by commas.');
 				bad = true;
+			} else if (v && key === 'std' && !v.split(',').every((x) => Number(x) > 0)) {
+				setFieldError(form, key, 'std values must be above 0.');
+				bad = true;
 			}
 		}
 		if (bad) {

@@ -92,7 +92,11 @@ export async function render(root, ctx) {
 				field({name: 'model', label: 'Model', control: c.model}),
 				field({name: 'dataset', label: 'Dataset', control: c.dataset}),
 				field({name: 'references', label: 'Reference models (reliable, for the energy reduction)', control: c.references,
-					hint: 'optional; Ctrl- or Shift-click for several'})),
+					hint: 'optional; Ctrl- or Shift-click for several'}),
+				h('div', {class: 'row'},
+					field({name: 'mean', label: 'Normalisation mean', control: c.mean}),
+					field({name: 'std', label: 'Normalisation std', control: c.std})),
+				field({name: 'priority', label: 'Priority', control: c.priority, hint: '−10 to 10, higher first'})),
 			h('fieldset', {class: 'panel'}, h('legend', null, 'Faults'),
 				h('div', {class: 'row'},
 					field({name: 'deviation', label: 'Deviation', control: c.deviation}),
@@ -116,15 +120,10 @@ export async function render(root, ctx) {
 				h('div', {class: 'row'},
 					field({name: 'bits', label: 'Bits', control: c.bits, hint: '2 to 16'}),
 					field({name: 'calib', label: 'Calibration images', control: c.calib})),
-				h('div', {class: 'row'},
-					field({name: 'energy_a', label: 'Energy constant a', control: c.energy_a, hint: 'p(η) = exp(−a η)'}),
-					field({name: 'priority', label: 'Priority', control: c.priority, hint: '−10 to 10, higher first'})),
-				h('div', {class: 'row'},
-					field({name: 'mean', label: 'Normalisation mean', control: c.mean}),
-					field({name: 'std', label: 'Normalisation std', control: c.std})))),
+				field({name: 'energy_a', label: 'Energy constant a', control: c.energy_a, hint: 'p(η) = exp(−a η), η the normalised memory energy'}))),
 		plan,
-		h('div', {class: 'form-actions'}, button, estimate),
-		submitError);
+		submitError,
+		h('div', {class: 'form-actions sticky-actions'}, button, estimate));
 	root.append(form);
 
 	/* ---- state ---- */
@@ -183,6 +182,7 @@ export async function render(root, ctx) {
 			setValues({references: same.map((x) => x.id)});
 		}
 		c.block_p.disabled = key === 'per-block';
+		c.block_p.placeholder = key === 'per-block' ? 'one job per block: BLOCK=p,*=0' : 'e.g. layer1=p,*=0';
 		c.deviation.disabled = key === 'bm-erasure';
 		alsoModels.hidden = key !== 'arch';
 		drawAlso();
