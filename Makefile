@@ -46,7 +46,7 @@ DAEMON := $(BUILD)/brownoutd
 DTEST_SRC := $(wildcard tests/daemon/test_*.c)
 DTEST_BIN := $(DTEST_SRC:tests/daemon/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test test-only run demo clean bench fixtures
+.PHONY: all deps test test-only run demo clean bench fixtures test-web screenshots vendor
 all: $(CLI) $(DAEMON) $(TEST_BIN) $(DTEST_BIN)
 
 deps:
@@ -123,6 +123,17 @@ demo: all
 
 bench: all
 	bench/run.sh $(BUILD)
+
+# the browser tests alone, and the screenshots of docs/screenshots/
+test-web: $(DAEMON) $(CLI)
+	tests/web/run.sh $(BUILD)
+
+screenshots: $(DAEMON) $(CLI)
+	tests/web/run.sh $(BUILD) --docs
+
+# refresh web/vendor/uplot from the npm registry (tools/vendor-uplot.sh)
+vendor:
+	tools/vendor-uplot.sh
 
 fixtures:
 	tools/make_fixtures.sh

@@ -35,6 +35,10 @@ if [ -z "$filter" ] || [[ daemon == *"$filter"* ]]; then
 	run daemon tests/daemon/run.sh "$build"
 	run crash /usr/bin/python3 tests/daemon/test_crash.py "$build"
 fi
+# the dashboard in headless chromium against a brownoutd of its own
+if [ -z "$filter" ] || [[ web == *"$filter"* ]]; then
+	run web tests/web/run.sh "$build"
+fi
 # The statistical agreement with the reference implementation checks
 # numbers, not memory safety: it runs in the normal build only (its
 # verdict is deterministic for a given build, its sample sizes are not
