@@ -161,6 +161,7 @@ export async function render(root, ctx) {
 						syncUrl();
 						draw();
 						drawPicker();
+						jobsChanged();
 					}}, 'Remove')));
 		}), {class: 'compare-table'}) : null);
 	};
@@ -188,7 +189,10 @@ export async function render(root, ctx) {
 						jobsInput.value = ids.join(', ');
 						syncUrl();
 						if (ev.target.checked && !loaded.has(j.id)) await loadJob(j.id);
-						if (ctx.alive()) draw();
+						if (ctx.alive()) {
+							draw();
+							jobsChanged();
+						}
 					}}),
 				` #${j.id} `, stateBadge(j.state), ` ${j.model_name} on ${j.dataset_name}: ${specSummary(j.spec)}`)))));
 	};
@@ -211,6 +215,7 @@ export async function render(root, ctx) {
 		if (ctx.alive()) {
 			draw();
 			drawPicker();
+			jobsChanged();
 		}
 	});
 	pe2.addEventListener('change', () => {
@@ -274,6 +279,17 @@ export async function render(root, ctx) {
 		}
 	};
 	runButton.addEventListener('click', runAnalysis);
+	/* The analysis follows the chosen jobs once it has been asked for. */
+	function jobsChanged() {
+		if (analysisResult || analysisOut.childNodes.length) {
+			if (ids.length && state.refs.length) runAnalysis();
+			else {
+				analysisResult = null;
+				replace(analysisOut);
+				draw();
+			}
+		}
+	}
 
 	const drawAnalysisError = (e) => {
 		if (e instanceof ApiError && e.status === 409) {
