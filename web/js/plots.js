@@ -55,7 +55,7 @@ function logSplits(u, axisIdx, min, max) {
 function logRange(fallback, fullMags = true) {
 	return (u, min, max) => {
 		if (min === null || max === null || !(min > 0) || !(max > 0)) return fallback;
-		if (min === max) return [min / 2, max * 2];
+		if (max / min < 1.2) return [min / 2, max * 2];
 		if (!fullMags) return [min / 1.15, max * 1.15];
 		return uPlot.rangeLog(min, max, 10, true);
 	};
@@ -188,18 +188,30 @@ function dots(u, pts, color, r = 2) {
 	ctx.restore();
 }
 
+/* Text labels next to points; kept inside the plot, shifted up when they
+ * would overlap an earlier one. */
 function labels(u, items, color) {
 	const ctx = u.ctx;
+	const r = uPlot.pxRatio;
+	const {left, top, width} = u.bbox;
+	const placed = [];
 	ctx.save();
 	ctx.fillStyle = color;
-	ctx.font = `${11 * uPlot.pxRatio}px system-ui, sans-serif`;
-	ctx.textAlign = 'left';
+	ctx.font = `${11 * r}px system-ui, sans-serif`;
 	ctx.textBaseline = 'bottom';
 	for (const {x, y, text} of items) {
 		if (!(x > 0) || y === null) continue;
 		const px = u.valToPos(x, 'x', true);
-		const py = u.valToPos(y, 'y', true);
-		ctx.fillText(text, px + 5 * uPlot.pxRatio, py - 4 * uPlot.pxRatio);
+		let py = u.valToPos(y, 'y', true) - 4 * r;
+		const w = ctx.measureText(text).width;
+		let x0 = px + 5 * r;
+		if (x0 + w > left + width) x0 = Math.max(left, px - 5 * r - w);
+		const h = 12 * r;
+		for (let k = 0; k < 10 && placed.some((b) => x0 < b.x1 && x0 + w > b.x0 && py > b.y0 && py - h < b.y1); k++) py -= h;
+		if (py - h < top) py = top + h;
+		placed.push({x0, x1: x0 + w, y0: py - h, y1: py});
+		ctx.textAlign = 'left';
+		ctx.fillText(text, x0, py);
 	}
 	ctx.restore();
 }
