@@ -261,6 +261,12 @@ static int list_to_json(const char *text, const char *what, char **out, struct b
 		snprintf(err->field, sizeof(err->field), "%s", what);
 		return -1;
 	}
+	for (int i = 0; i < n && !strcmp(what, "std"); i++)
+		if (!(v[i] > 0)) {
+			bo_fail(err, BO_EINVAL, "std values must be positive, not %g", (double)v[i]);
+			snprintf(err->field, sizeof(err->field), "std");
+			return -1;
+		}
 	json_t *a = json_array();
 	for (int i = 0; i < n; i++)
 		json_array_append_new(a, json_real(v[i]));

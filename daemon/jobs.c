@@ -497,6 +497,15 @@ static bo_status read_progress(sqlite3 *db, struct job_read *jr, struct bo_error
 		goto out;
 	}
 	jr->trials_total = sqlite3_column_int64(st, 0);
+	/* never below the first round the spec planned: a cancel drops queued
+	 * tasks, and progress should still read against the plan */
+	json_t *js = jr->spec;
+	int64_t first = json_is_number(json_object_get(js, "ci_target")) ?
+				json_integer_value(json_object_get(js, "min_trials")) :
+				json_integer_value(json_object_get(js, "trials"));
+	int64_t planned = first * (int64_t)json_array_size(json_object_get(js, "p"));
+	if (jr->trials_total < planned)
+		jr->trials_total = planned;
 	jr->points_done = sqlite3_column_int64(st, 1);
 	sqlite3_finalize(st);
 	st = NULL;

@@ -754,6 +754,8 @@ class T10Api(DaemonCase):
                          400, "malformed")
         self.assertError(api("POST", q("/api/v1/models", name="m", mean="abc"), onnx),
                          400, "invalid", "mean")
+        self.assertError(api("POST", q("/api/v1/models", name="negstd", std="0.5,-1"), onnx),
+                         400, "invalid", "std")
         self.assertError(api("POST", q("/api/v1/models", name="m"), onnx, token=None),
                          401, "unauthorized")
         self.assertError(declared_only("POST", q("/api/v1/models", name="big"), UPLOAD_LIMIT + 1,
@@ -763,7 +765,7 @@ class T10Api(DaemonCase):
                                  tiny_onnx(1, 28, 28, act="Erf")), 422, "unsupported")
         listed = self.assertOk(api("GET", "/api/v1/models?limit=200"))["items"]
         names = [it["name"] for it in listed]
-        for bad in ("empty", "junk", "trunc", "big", "erf"):
+        for bad in ("empty", "junk", "trunc", "big", "erf", "negstd"):
             self.assertNotIn(bad, names, "a refused upload was stored")
 
     def test_103_model_get_missing(self):
