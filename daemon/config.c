@@ -41,9 +41,10 @@ static int int_value(const char *key, const char *v, long long lo, long long hi,
 	/* sizes may carry a K, M or G suffix */
 	if (end != v && !errno && (*end == 'K' || *end == 'M' || *end == 'G') && !end[1]) {
 		int sh = *end == 'K' ? 10 : *end == 'M' ? 20 : 30;
-		if (x > (LLONG_MAX >> sh))
-			errno = ERANGE;
-		x <<= sh;
+		if (x < 0 || x > (LLONG_MAX >> sh))
+			errno = ERANGE; /* and no shift: it would overflow */
+		else
+			x *= 1LL << sh;
 		end++;
 	}
 	if (end == v || *end || errno || x < lo || x > hi) {

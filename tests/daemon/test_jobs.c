@@ -172,6 +172,7 @@ static void test_config(void **state)
 	assert_string_equal(err.field, "workers");
 	assert_int_equal(bo_config_set(&c, "listen", "host:99999", &err), -1);
 	assert_int_equal(bo_config_set(&c, "upload-limit", "9999999999999G", &err), -1);
+	assert_int_equal(bo_config_set(&c, "upload-limit", "-1K", &err), -1);
 	assert_int_equal(bo_config_set(&c, "colour", "blue", &err), -1);
 	assert_non_null(strstr(err.text, "unknown option 'colour'"));
 	assert_int_equal(bo_config_set(&c, "dataset-root", "/nonexistent/brownout", &err), -1);
