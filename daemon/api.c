@@ -1260,6 +1260,7 @@ static int health(struct bo_daemon *d, struct bo_req *r)
 	json_object_set_new(j, "queue_depth", json_integer(c.queued_tasks));
 	json_object_set_new(j, "running_jobs", json_integer(c.running_jobs));
 	json_object_set_new(j, "uptime_seconds", json_real(bo_now() - d->started));
+	json_object_set_new(j, "public_read", json_boolean(d->cfg.public_read));
 	return bo_reply_json(r, 200, j);
 }
 
