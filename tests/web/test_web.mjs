@@ -593,6 +593,8 @@ test('public read: with --public-read the job view renders without a token', asy
 	await checkResultsTable(page, (await S.api.get(`/jobs/${S.job1}/results`)).points);
 	await screenshot(page, 'job-public');
 	assert.equal(await storedToken(page), null, 'no token stored');
+	// signed out, read-only: nothing provoked an error (no 401 probe)
+	assert.deepEqual(page.errors, [], 'console errors');
 });
 
 test('public read: submitting without a token creates no job and says why', async (t) => {
