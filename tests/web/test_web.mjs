@@ -548,6 +548,9 @@ for (const [view, hash, ready] of VIEWS) {
 		await sleep(250);
 		await screenshot(page, view);
 		assert.deepEqual(page.errors, [], `console errors on ${hash()}`);
+		// no JavaScript value leaked into the page as text
+		const text = await page.evaluate(() => document.querySelector('main').innerText);
+		assert.doesNotMatch(text, /\b(null|undefined|NaN)\b|\[object /, `stray value on ${hash()}`);
 	});
 }
 

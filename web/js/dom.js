@@ -39,6 +39,11 @@ export function append(el, children) {
 	return el;
 }
 
+/* el.append(...) without the DOM's habit of writing null as "null". */
+export function add(el, ...children) {
+	return append(el, children);
+}
+
 export function clear(el) {
 	while (el.firstChild) el.removeChild(el.firstChild);
 	return el;

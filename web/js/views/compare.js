@@ -1,7 +1,7 @@
 // Compare: several jobs' curves on one plot (accuracy against p and against
 // energy), and the iso-accuracy analysis against chosen reference models.
 import {get, listAll, canWrite, ApiError, isAbort} from '../api.js';
-import {h, replace, message, table, dl} from '../dom.js';
+import {h, add, replace, message, table, dl} from '../dom.js';
 import {fmtP, fmtAcc, fmtInt, fmtReduction, DASH} from '../format.js';
 import {Chart, compareSpec, PALETTE} from '../plots.js';
 import {stateBadge, specSummary, ACTIVE, poll} from './common.js';
@@ -40,7 +40,7 @@ export async function render(root, ctx) {
 	const picker = h('details', {class: 'picker', id: 'compare-picker', open: ids.length === 0},
 		h('summary', null, 'Pick from recent jobs'), h('div', null, message('info', 'Loading jobs…')));
 	const analysis = h('section', {class: 'panel', 'aria-labelledby': 'h-analysis', id: 'analysis'});
-	root.append(
+	add(root, 
 		h('div', {class: 'view-head'}, h('h1', null, 'Compare jobs')),
 		h('p', {class: 'muted'}, 'Overlay sweeps: BM against erasure (tick "erasure at p_e = 2p"), standard against erasure-trained models, one model against another, or one block against the others.'),
 		form, picker, status,

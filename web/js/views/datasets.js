@@ -1,16 +1,16 @@
 // Datasets: the list, registering a server path, uploading files.
 import {get, del, post, upload, canWrite, mayChange, ApiError, isAbort} from '../api.js';
-import {h, replace, message, table, field, select, setFieldError, clearFieldErrors, confirmButton} from '../dom.js';
+import {h, add, replace, message, table, field, select, setFieldError, clearFieldErrors, confirmButton} from '../dom.js';
 import {fmtInt, fmtBytes, fmtShape} from '../format.js';
 import {timeCell} from './common.js';
 
 export async function render(root, ctx) {
 	const list = h('div', {id: 'datasets-list'}, message('info', 'Loading datasets…'));
-	root.append(h('div', {class: 'view-head'}, h('h1', null, 'Datasets')), list);
+	add(root, h('div', {class: 'view-head'}, h('h1', null, 'Datasets')), list);
 	if (canWrite()) {
-		root.append(h('div', {class: 'grid-2'}, registerForm(ctx, () => load()), uploadForm(ctx, () => load())));
+		add(root, h('div', {class: 'grid-2'}, registerForm(ctx, () => load()), uploadForm(ctx, () => load())));
 	} else {
-		root.append(message('info', 'Sign in to register or upload datasets.'));
+		add(root, message('info', 'Sign in to register or upload datasets.'));
 	}
 
 	const listError = h('p', {class: 'form-error', role: 'alert', hidden: true});

@@ -1,6 +1,6 @@
 // One job: live progress, plots, per-block policy, the results table, downloads, cancel/delete.
 import {request, get, post, del, session, mayChange, canWrite, ApiError, isAbort, API} from '../api.js';
-import {h, replace, message, table, dl, confirmButton, select} from '../dom.js';
+import {h, add, replace, message, table, dl, confirmButton, select} from '../dom.js';
 import {fmtP, fmtAcc, fmtInt, fmtNum, fmtReduction, fmtCI, fmtDuration, rawValue, eta, DASH} from '../format.js';
 import {Chart, accuracySpec, energySpec} from '../plots.js';
 import {parseBlockP, policyP, ruleText} from '../spec.js';
@@ -10,14 +10,14 @@ const POLL_MS = 1000;
 
 export async function render(root, ctx) {
 	const id = Number(ctx.params[0]);
-	root.append(h('p', {class: 'crumbs'}, h('a', {href: '#/jobs'}, '← Jobs')));
+	add(root, h('p', {class: 'crumbs'}, h('a', {href: '#/jobs'}, '← Jobs')));
 
 	let first;
 	try {
 		first = await request(`jobs/${id}`, {signal: ctx.signal});
 	} catch (e) {
 		if (isAbort(e)) return;
-		root.append(h('h1', null, `Job #${id}`),
+		add(root, h('h1', null, `Job #${id}`),
 			ctx.errorBox(e, e instanceof ApiError && e.status === 404 ? 'No such job' : 'The job could not be loaded'));
 		return;
 	}
@@ -50,7 +50,7 @@ export async function render(root, ctx) {
 	const resultsBox = h('div', {id: 'job-results'});
 	const blocksBox = h('div', {id: 'job-blocks'});
 
-	root.append(
+	add(root, 
 		h('div', {class: 'view-head'},
 			h('h1', null, `Job #${id} `, stateEl),
 			actions),

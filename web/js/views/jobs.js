@@ -1,6 +1,6 @@
 // Jobs: the list with filters, selection for comparison, paging.
 import {get, listAll, canWrite, isAbort} from '../api.js';
-import {h, replace, message, table, select} from '../dom.js';
+import {h, add, replace, message, table, select} from '../dom.js';
 import {jobRow, JOB_COLS, STATES, ACTIVE, poll} from './common.js';
 
 export async function render(root, ctx) {
@@ -18,7 +18,7 @@ export async function render(root, ctx) {
 	const compareLink = h('a', {class: 'button', id: 'compare-selected', href: '#/compare'}, 'Compare selected');
 	const selInfo = h('span', {class: 'muted', id: 'selected-count'});
 	const list = h('div', {id: 'jobs-list'}, message('info', 'Loading jobs…'));
-	root.append(
+	add(root, 
 		h('div', {class: 'view-head'}, h('h1', null, 'Jobs'),
 			canWrite() ? h('a', {class: 'button', href: '#/submit'}, 'Submit a sweep') : null),
 		filters,

@@ -1,6 +1,6 @@
 // Models: the list, one model's details (per-block table), the upload form.
 import {get, del, upload, canWrite, mayChange, ApiError, isAbort} from '../api.js';
-import {h, replace, message, table, dl, field, setFieldError, clearFieldErrors, confirmButton} from '../dom.js';
+import {h, add, replace, message, table, dl, field, setFieldError, clearFieldErrors, confirmButton} from '../dom.js';
 import {fmtInt, fmtBytes, fmtShape, fmtNum, DASH} from '../format.js';
 import {jobRow, JOB_COLS, timeCell} from './common.js';
 
@@ -13,9 +13,9 @@ export async function render(root, ctx) {
 
 async function renderList(root, ctx) {
 	const list = h('div', {id: 'models-list'}, message('info', 'Loading models…'));
-	root.append(h('div', {class: 'view-head'}, h('h1', null, 'Models')), list);
-	if (canWrite()) root.append(uploadForm(ctx, () => load()));
-	else root.append(message('info', 'Sign in to upload models.'));
+	add(root, h('div', {class: 'view-head'}, h('h1', null, 'Models')), list);
+	if (canWrite()) add(root, uploadForm(ctx, () => load()));
+	else add(root, message('info', 'Sign in to upload models.'));
 
 	let after = null;
 	const rows = [];
@@ -147,13 +147,13 @@ function uploadForm(ctx, onDone) {
 /* ---- one model ---- */
 
 async function renderModel(root, ctx, id) {
-	root.append(h('p', {class: 'crumbs'}, h('a', {href: '#/models'}, '← Models')));
+	add(root, h('p', {class: 'crumbs'}, h('a', {href: '#/models'}, '← Models')));
 	let m;
 	try {
 		m = await get(`models/${id}`, {signal: ctx.signal});
 	} catch (e) {
 		if (isAbort(e)) return;
-		root.append(h('h1', null, `Model ${id}`), ctx.errorBox(e, e.status === 404 ? 'No such model' : 'The model could not be loaded'));
+		add(root, h('h1', null, `Model ${id}`), ctx.errorBox(e, e.status === 404 ? 'No such model' : 'The model could not be loaded'));
 		return;
 	}
 	ctx.setTitle(`Model ${m.name}`);
@@ -172,7 +172,7 @@ async function renderModel(root, ctx, id) {
 				}
 			}}) : null);
 	const actionError = h('p', {class: 'form-error', role: 'alert', hidden: true});
-	root.append(
+	add(root, 
 		h('div', {class: 'view-head'}, h('h1', null, `Model ${m.name}`, h('span', {class: 'muted id'}, ` #${m.id}`)), actions),
 		actionError,
 		m.description ? h('p', {class: 'lead'}, m.description) : null,
@@ -205,7 +205,7 @@ async function renderModel(root, ctx, id) {
 		{label: 'Stored values', class: 'num'}, {label: 'Share of E_o'}], blockRows, {id: 'blocks-table', class: 'blocks-table'});
 	for (const bar of blocksTable.querySelectorAll('.share-bar')) bar.style.width = `${Number(bar.dataset.share) * 100}%`;
 	const ops = Object.entries(info.ops).sort((a, b) => b[1] - a[1]);
-	root.append(
+	add(root, 
 		h('div', {class: 'grid-2'},
 			h('section', null, h('h2', null, 'Blocks'),
 				h('p', {class: 'muted'}, 'Per-block fault policies (block_p) name these blocks. Weights and activations belong to the block of the node that reads them.'),
@@ -219,7 +219,7 @@ async function renderModel(root, ctx, id) {
 					info.outputs.map((o) => h('li', null, 'out ', h('code', null, o.name)))))));
 
 	const jobsBox = h('div', null, message('info', 'Loading jobs…'));
-	root.append(h('section', null, h('h2', null, 'Jobs with this model'), jobsBox));
+	add(root, h('section', null, h('h2', null, 'Jobs with this model'), jobsBox));
 	try {
 		const page = await get(`jobs?model=${m.id}&limit=50`, {signal: ctx.signal});
 		if (!page.items.length) {

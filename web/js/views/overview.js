@@ -1,6 +1,6 @@
 // Overview: the queue, running jobs with progress and ETA, recent jobs, worker load.
 import {get, metrics, ApiError, isAbort, canWrite} from '../api.js';
-import {h, replace, message, table} from '../dom.js';
+import {h, add, replace, message, table} from '../dom.js';
 import {fmtDuration, fmtNum, fmtInt} from '../format.js';
 import {Chart, loadSpec} from '../plots.js';
 import {jobRow, JOB_COLS, progressBar, etaText, specSummary, stateBadge, poll, pctText} from './common.js';
@@ -15,7 +15,7 @@ export async function render(root, ctx) {
 	const loadText = h('p', {class: 'muted', id: 'load-text'});
 	const plotEl = h('div', {class: 'plot plot-small', id: 'plot-load'});
 	const status = h('div', {id: 'overview-status'});
-	root.append(
+	add(root, 
 		h('div', {class: 'view-head'}, h('h1', null, 'Overview'),
 			canWrite() ? h('a', {class: 'button', href: '#/submit'}, 'Submit a sweep') : null),
 		status,

@@ -1,6 +1,6 @@
 // Submit: the sweep builder, with the paper's experiments as presets.
 import {get, post, listAll, canWrite, ApiError, isAbort} from '../api.js';
-import {h, replace, message, field, select, setFieldError, clearFieldErrors} from '../dom.js';
+import {h, add, replace, message, field, select, setFieldError, clearFieldErrors} from '../dom.js';
 import {fmtInt, fmtP, fmtNum} from '../format.js';
 import {parseP, parseBlockP, parseFloats, parseNumber, intField, TRIAL_CAP} from '../spec.js';
 
@@ -38,9 +38,9 @@ const PRESETS = {
 
 export async function render(root, ctx) {
 	const q = ctx.query;
-	root.append(h('div', {class: 'view-head'}, h('h1', null, 'Submit a sweep')));
+	add(root, h('div', {class: 'view-head'}, h('h1', null, 'Submit a sweep')));
 	if (!canWrite()) {
-		root.append(message('warn', h('strong', null, 'Sign in to submit. '),
+		add(root, message('warn', h('strong', null, 'Sign in to submit. '),
 			'You can fill in the form, but brownoutd takes sweeps only with a token.'));
 	}
 
@@ -124,7 +124,7 @@ export async function render(root, ctx) {
 		plan,
 		submitError,
 		h('div', {class: 'form-actions sticky-actions'}, button, estimate));
-	root.append(form);
+	add(root, form);
 
 	/* ---- state ---- */
 	let models = [];
