@@ -1264,6 +1264,36 @@ static int health(struct bo_daemon *d, struct bo_req *r)
 	return bo_reply_json(r, 200, j);
 }
 
+/* Images per second over the last ~10 s: samples of images_total kept at
+ * most one a second (taken when /metrics is read); the rate runs from the
+ * newest sample at least 10 s old (else the oldest one) to now. */
+static double bo_images_rate(struct bo_daemon *d, long long images)
+{
+	double now = bo_now(), rate = 0;
+	pthread_mutex_lock(&d->live.mu);
+	int newest = (d->rate_next + 15) % 16;
+	if (d->rate_n == 0 || now - d->rate_t[newest] >= 1.0) {
+		d->rate_t[d->rate_next] = now;
+		d->rate_images[d->rate_next] = images;
+		d->rate_next = (d->rate_next + 1) % 16;
+		if (d->rate_n < 16)
+			d->rate_n++;
+	}
+	/* oldest to newest: the newest sample at least 10 s old, else the oldest */
+	int pick = -1;
+	for (int k = d->rate_n; k >= 1; k--) {
+		int i = (d->rate_next - k + 16) % 16;
+		if (pick < 0 || now - d->rate_t[i] >= 10.0)
+			pick = i;
+	}
+	if (pick >= 0 && now - d->rate_t[pick] > 0.2)
+		rate = (double)(images - d->rate_images[pick]) / (now - d->rate_t[pick]);
+	else if (now - d->started > 0)
+		rate = (double)images / (now - d->started);
+	pthread_mutex_unlock(&d->live.mu);
+	return rate;
+}
+
 static int metrics(struct bo_daemon *d, struct bo_req *r)
 {
 	struct counts c = { 0 };
@@ -1278,13 +1308,7 @@ static int metrics(struct bo_daemon *d, struct bo_req *r)
 		return bo_reply_fail(r, BO_ENOMEM, NULL, "out of memory");
 	double up = bo_now() - d->started;
 	long long images = atomic_load(&d->images_total);
-	/* the rate over the last scrape interval (or since start) */
-	pthread_mutex_lock(&d->live.mu);
-	double dt = bo_now() - d->metrics_t;
-	double rate = dt > 0 ? (double)(images - d->metrics_images) / dt : 0;
-	d->metrics_t = bo_now();
-	d->metrics_images = images;
-	pthread_mutex_unlock(&d->live.mu);
+	double rate = bo_images_rate(d, images);
 	fprintf(f, "# HELP brownout_queue_depth Tasks waiting for a worker.\n"
 		   "# TYPE brownout_queue_depth gauge\nbrownout_queue_depth %lld\n",
 		(long long)c.queued_tasks);
@@ -1294,8 +1318,8 @@ static int metrics(struct bo_daemon *d, struct bo_req *r)
 	fprintf(f, "# HELP brownout_running_jobs Jobs with tasks running or queued after a start.\n"
 		   "# TYPE brownout_running_jobs gauge\nbrownout_running_jobs %lld\n",
 		(long long)c.running_jobs);
-	fprintf(f, "# HELP brownout_images_per_second Images evaluated per second since the last "
-		   "scrape.\n# TYPE brownout_images_per_second gauge\n"
+	fprintf(f, "# HELP brownout_images_per_second Images evaluated per second over the last "
+		   "10 s or so.\n# TYPE brownout_images_per_second gauge\n"
 		   "brownout_images_per_second %.3f\n",
 		rate);
 	fprintf(f, "# HELP brownout_images_total Images evaluated under faults.\n"

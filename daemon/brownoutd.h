@@ -95,8 +95,11 @@ struct bo_daemon {
 	atomic_int stopping;
 	atomic_llong requests[600];  /* by status code */
 	atomic_llong images_total;   /* images evaluated by workers */
-	double metrics_t;            /* last /metrics scrape (under live.mu) */
-	long long metrics_images;
+	/* images_total sampled at most once a second, for a rate over the
+	 * last ~10 s that does not depend on who scrapes (under live.mu) */
+	double rate_t[16];
+	long long rate_images[16];
+	int rate_next, rate_n;
 	const char *openapi;         /* docs/openapi.yaml, compiled in */
 	size_t openapi_len;
 };

@@ -194,7 +194,6 @@ static int serve(int argc, char **argv)
 		goto out;
 	}
 	d->started = bo_now();
-	d->metrics_t = d->started;
 	d->openapi = bo_openapi_yaml;
 	d->openapi_len = bo_openapi_yaml_len;
 	pthread_mutex_init(&d->live.mu, NULL);
