@@ -1,5 +1,6 @@
 // Pieces shared by the views.
-import {h} from '../dom.js';
+import {get, isAbort} from '../api.js';
+import {h, replace} from '../dom.js';
 import {fmtDuration, fmtTime, fmtAgo, fmtP, fmtAcc, DASH} from '../format.js';
 
 export const STATES = ['queued', 'running', 'done', 'failed', 'cancelled'];
@@ -101,4 +102,36 @@ export function poll(ctx, ms, fn) {
 	};
 	ctx.onCleanup(stop);
 	return stop;
+}
+
+/* A table fed by a paged list endpoint (`path`, e.g. "models"): the first
+ * page into `list`, "Load more" appends the next. render(rows) makes the
+ * table, empty() the empty state; `before` (may be null) goes above the
+ * table. Returns load(): call it to show the list, and again to refresh. */
+export function pagedList(ctx, list, {path, what, render, empty, before = null}) {
+	let after = null;
+	const rows = [];
+	const load = async (more = false) => {
+		if (!more) {
+			after = null;
+			rows.length = 0;
+		}
+		let page;
+		try {
+			page = await get(`${path}?limit=50${after ? `&after=${after}` : ''}`, {signal: ctx.signal});
+		} catch (e) {
+			if (isAbort(e)) return;
+			replace(list, ctx.errorBox(e, `The ${what} could not be loaded`));
+			return;
+		}
+		rows.push(...page.items);
+		after = page.next_after;
+		if (!rows.length) {
+			replace(list, empty());
+			return;
+		}
+		replace(list, before, render(rows),
+			after ? h('button', {type: 'button', class: 'secondary', onclick: () => load(true)}, 'Load more') : null);
+	};
+	return load;
 }

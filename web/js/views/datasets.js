@@ -1,8 +1,8 @@
 // Datasets: the list, registering a server path, uploading files.
-import {get, del, post, upload, canWrite, mayChange, ApiError, isAbort} from '../api.js';
-import {h, add, replace, message, table, field, select, setFieldError, clearFieldErrors, confirmButton} from '../dom.js';
+import {del, post, upload, canWrite, mayChange, ApiError, isAbort} from '../api.js';
+import {h, add, message, table, field, select, setFieldError, clearFieldErrors, confirmButton} from '../dom.js';
 import {fmtInt, fmtBytes, fmtShape} from '../format.js';
-import {timeCell} from './common.js';
+import {timeCell, pagedList} from './common.js';
 
 export async function render(root, ctx) {
 	const list = h('div', {id: 'datasets-list'}, message('info', 'Loading datasets…'));
@@ -14,29 +14,11 @@ export async function render(root, ctx) {
 	}
 
 	const listError = h('p', {class: 'form-error', role: 'alert', hidden: true});
-	let after = null;
-	const rows = [];
-	const load = async (more = false) => {
-		if (!more) {
-			after = null;
-			rows.length = 0;
-		}
-		let page;
-		try {
-			page = await get(`datasets?limit=50${after ? `&after=${after}` : ''}`, {signal: ctx.signal});
-		} catch (e) {
-			if (isAbort(e)) return;
-			replace(list, ctx.errorBox(e, 'The datasets could not be loaded'));
-			return;
-		}
-		rows.push(...page.items);
-		after = page.next_after;
-		if (!rows.length) {
-			replace(list, message('empty', 'No datasets yet — ',
-				canWrite() ? 'register a directory on the server or upload files below.' : 'sign in to add one.'));
-			return;
-		}
-		const t = table([
+	const load = pagedList(ctx, list, {
+		path: 'datasets', what: 'datasets', before: listError,
+		empty: () => message('empty', 'No datasets yet — ',
+			canWrite() ? 'register a directory on the server or upload files below.' : 'sign in to add one.'),
+		render: (rows) => table([
 			{label: 'Id', class: 'num'}, {label: 'Name'}, {label: 'Images', class: 'num'}, {label: 'Image shape'},
 			{label: 'Format'}, {label: 'Split'}, {label: 'Source'}, {label: 'Owner'}, {label: 'Added'}, {label: ''},
 		], rows.map((d) => h('tr', {'data-dataset-id': d.id},
@@ -61,9 +43,8 @@ export async function render(root, ctx) {
 						listError.hidden = false;
 					}
 				}}) : null))),
-		{class: 'datasets-table'});
-		replace(list, listError, t, after ? h('button', {type: 'button', class: 'secondary', onclick: () => load(true)}, 'Load more') : null);
-	};
+		{class: 'datasets-table'}),
+	});
 	await load();
 }
 

@@ -2,7 +2,7 @@
 import {get, del, upload, canWrite, mayChange, ApiError, isAbort} from '../api.js';
 import {h, add, replace, message, table, dl, field, setFieldError, clearFieldErrors, confirmButton} from '../dom.js';
 import {fmtInt, fmtBytes, fmtShape, fmtNum, DASH} from '../format.js';
-import {jobRow, JOB_COLS, timeCell} from './common.js';
+import {jobRow, JOB_COLS, timeCell, pagedList} from './common.js';
 
 export async function render(root, ctx) {
 	if (ctx.view === 'model') return renderModel(root, ctx, Number(ctx.params[0]));
@@ -17,29 +17,11 @@ async function renderList(root, ctx) {
 	if (canWrite()) add(root, uploadForm(ctx, () => load()));
 	else add(root, message('info', 'Sign in to upload models.'));
 
-	let after = null;
-	const rows = [];
-	const load = async (more = false) => {
-		if (!more) {
-			after = null;
-			rows.length = 0;
-		}
-		let page;
-		try {
-			page = await get(`models?limit=50${after ? `&after=${after}` : ''}`, {signal: ctx.signal});
-		} catch (e) {
-			if (isAbort(e)) return;
-			replace(list, ctx.errorBox(e, 'The models could not be loaded'));
-			return;
-		}
-		rows.push(...page.items);
-		after = page.next_after;
-		if (!rows.length) {
-			replace(list, message('empty', 'No models yet — ',
-				canWrite() ? 'upload an ONNX classifier below.' : 'sign in to upload one.'));
-			return;
-		}
-		const t = table([
+	const load = pagedList(ctx, list, {
+		path: 'models', what: 'models',
+		empty: () => message('empty', 'No models yet — ',
+			canWrite() ? 'upload an ONNX classifier below.' : 'sign in to upload one.'),
+		render: (rows) => table([
 			{label: 'Id', class: 'num'}, {label: 'Name'}, {label: 'Description'}, {label: 'Parameters', class: 'num'},
 			{label: 'Activations', class: 'num'}, {label: 'Input'}, {label: 'Size', class: 'num'}, {label: 'Owner'},
 			{label: 'Uploaded'}, {label: ''},
@@ -54,9 +36,8 @@ async function renderList(root, ctx) {
 			h('td', null, m.owner),
 			h('td', null, timeCell(m.created_at)),
 			h('td', {class: 'actions'}, canWrite() ? h('a', {href: `#/submit?model=${m.id}`}, 'Sweep') : null))),
-		{class: 'models-table'});
-		replace(list, t, after ? h('button', {type: 'button', class: 'secondary', onclick: () => load(true)}, 'Load more') : null);
-	};
+		{class: 'models-table'}),
+	});
 	await load();
 }
 
