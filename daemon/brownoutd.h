@@ -164,6 +164,11 @@ bo_status bo_dataset_ref_open(const struct bo_daemon *d, const struct bo_dataset
 /* data_dir + "/" + rel into buf. */
 void bo_data_path(const struct bo_daemon *d, const char *rel, char *buf, size_t size);
 
+/* Column i of a row as JSON: its text as a string, or parsed as JSON;
+ * null for SQL NULL (and for text that does not parse). */
+json_t *bo_col_string(sqlite3_stmt *st, int i);
+json_t *bo_col_json(sqlite3_stmt *st, int i);
+
 /* ---- jobs (jobs.c) ---- */
 
 /* A parsed, validated sweep spec (what POST /jobs takes). */
@@ -196,9 +201,12 @@ json_t *bo_job_spec_json(const struct bo_job_spec *s);
 /* Trials the first round of tasks covers for each point. */
 int bo_job_spec_first_trials(const struct bo_job_spec *s);
 
-/* Build the library's sweep configuration (pointers into spec / map /
- * rules, which must outlive it); norm from the spec or the model file's
- * metadata. Returns 0 or -1 with err. */
+/* The library's sweep configuration of a spec, less what needs the model
+ * (norm, block map, rules): p points into the spec. */
+void bo_job_spec_config(const struct bo_job_spec *s, int threads, struct bo_sweep_config *c);
+/* All of it (pointers into spec / map / rules, which must outlive it);
+ * norm from the spec or the model file's metadata. Returns 0 or -1 with
+ * err. */
 int bo_job_sweep_config(const struct bo_job_spec *s, const struct bo_model *m,
 			const char *model_mean, const char *model_std,
 			const struct bo_block_map *map, const struct bo_block_rule *rules,

@@ -115,17 +115,19 @@ bo_status bo_job_spec_parse(const json_t *j, struct bo_job_spec *s, struct bo_er
 	static const char *const sites[] = { "relu", "conv-inputs" };
 	bo_status rc = BO_OK;
 	int has_model = 0, has_dataset = 0, has_p = 0, has_trials = 0;
+	struct bo_sweep_config dflt;
+	bo_sweep_config_defaults(&dflt); /* the CLI's defaults */
 	memset(s, 0, sizeof(*s));
-	s->deviation = BO_DEV_BM;
-	s->target = BO_TARGET_BOTH;
-	s->sites = BO_SITES_RELU;
-	s->trials = 5;
-	s->min_trials = 3;
-	s->max_trials = 100;
-	s->seed = 1;
-	s->bits = 8;
-	s->calib = 256;
-	s->energy_a = BO_ENERGY_A;
+	s->deviation = dflt.deviation;
+	s->target = dflt.target;
+	s->sites = dflt.sites;
+	s->trials = dflt.trials;
+	s->min_trials = dflt.min_trials;
+	s->max_trials = dflt.max_trials;
+	s->seed = dflt.seed;
+	s->bits = dflt.bits;
+	s->calib = dflt.calib;
+	s->energy_a = dflt.energy_a;
 	if (!json_is_object(j))
 		return field_fail(err, BO_EINVAL, "", "the sweep spec must be a JSON object%s", "");
 	const char *key;
@@ -323,6 +325,26 @@ static void floats_text(const float *v, int n, char *buf, size_t size)
 		k += (size_t)snprintf(buf + k, size - k, "%s%.9g", i ? "," : "", (double)v[i]);
 }
 
+void bo_job_spec_config(const struct bo_job_spec *s, int threads, struct bo_sweep_config *c)
+{
+	bo_sweep_config_defaults(c); /* batch and the rest the spec does not set */
+	c->deviation = s->deviation;
+	c->target = s->target;
+	c->sites = s->sites;
+	c->p = s->p;
+	c->n_p = s->n_p;
+	c->seed = s->seed;
+	c->bits = s->bits;
+	c->calib = s->calib;
+	c->limit = s->limit;
+	c->threads = threads;
+	c->energy_a = s->energy_a;
+	c->trials = s->trials;
+	c->ci_target = s->ci_target;
+	c->min_trials = s->min_trials;
+	c->max_trials = s->max_trials;
+}
+
 int bo_job_sweep_config(const struct bo_job_spec *s, const struct bo_model *m,
 			const char *model_mean, const char *model_std,
 			const struct bo_block_map *map, const struct bo_block_rule *rules,
@@ -331,26 +353,10 @@ int bo_job_sweep_config(const struct bo_job_spec *s, const struct bo_model *m,
 	char mean[256], std[256];
 	floats_text(s->mean, s->n_mean, mean, sizeof(mean));
 	floats_text(s->std, s->n_std, std, sizeof(std));
-	memset(c, 0, sizeof(*c));
-	c->deviation = s->deviation;
-	c->target = s->target;
-	c->sites = s->sites;
-	c->p = s->p;
-	c->n_p = s->n_p;
+	bo_job_spec_config(s, threads, c);
 	c->rules = rules;
 	c->n_rules = n_rules;
 	c->blocks = map;
-	c->seed = s->seed;
-	c->bits = s->bits;
-	c->calib = s->calib;
-	c->limit = s->limit;
-	c->batch = 64;
-	c->threads = threads;
-	c->energy_a = s->energy_a;
-	c->trials = s->trials;
-	c->ci_target = s->ci_target;
-	c->min_trials = s->min_trials;
-	c->max_trials = s->max_trials;
 	return bo_norm_resolve(m, s->n_mean ? mean : model_mean, s->n_std ? std : model_std,
 			       &c->norm, err);
 }
@@ -392,10 +398,18 @@ bo_status bo_dataset_ref_open(const struct bo_daemon *d, const struct bo_dataset
 
 /* ---- reading jobs back ---- */
 
-static json_t *col_text_or_null(sqlite3_stmt *st, int i)
+json_t *bo_col_string(sqlite3_stmt *st, int i)
 {
 	const unsigned char *t = sqlite3_column_text(st, i);
 	return t ? json_string((const char *)t) : json_null();
+}
+
+json_t *bo_col_json(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	json_error_t je;
+	json_t *j = t ? json_loads((const char *)t, 0, &je) : NULL;
+	return j ? j : json_null();
 }
 
 struct job_read {
@@ -469,10 +483,10 @@ static bo_status read_job_row(sqlite3 *db, struct job_read *jr, struct bo_error 
 	json_object_set_new(j, "state", json_string(jr->state));
 	json_object_set_new(j, "priority", json_integer(sqlite3_column_int(st, 7)));
 	json_object_set_new(j, "spec", json_incref(jr->spec));
-	json_object_set_new(j, "created_at", col_text_or_null(st, 9));
-	json_object_set_new(j, "started_at", col_text_or_null(st, 10));
-	json_object_set_new(j, "finished_at", col_text_or_null(st, 11));
-	json_object_set_new(j, "error", col_text_or_null(st, 12));
+	json_object_set_new(j, "created_at", bo_col_string(st, 9));
+	json_object_set_new(j, "started_at", bo_col_string(st, 10));
+	json_object_set_new(j, "finished_at", bo_col_string(st, 11));
+	json_object_set_new(j, "error", bo_col_string(st, 12));
 	json_object_set_new(j, "clean_accuracy",
 			    jr->has_clean ? json_real(jr->clean_accuracy) : json_null());
 	jr->job = j;
@@ -652,21 +666,8 @@ static bo_status results_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 /* The config of a job's report, as the CLI prints it. */
 static json_t *report_config(const struct job_read *jr, const struct bo_job_spec *s, int threads)
 {
-	struct bo_sweep_config c = { 0 };
-	c.deviation = s->deviation;
-	c.target = s->target;
-	c.sites = s->sites;
-	c.seed = s->seed;
-	c.bits = s->bits;
-	c.calib = s->calib;
-	c.limit = s->limit;
-	c.batch = 64;
-	c.threads = threads;
-	c.energy_a = s->energy_a;
-	c.trials = s->trials;
-	c.ci_target = s->ci_target;
-	c.min_trials = s->min_trials;
-	c.max_trials = s->max_trials;
+	struct bo_sweep_config c;
+	bo_job_spec_config(s, threads, &c);
 	json_t *j = bo_sweep_config_json(&c, NULL, s->blocks, s->block_p);
 	json_object_set(j, "p", json_object_get(jr->spec, "p"));
 	/* the normalisation the workers resolved (spec, model or metadata) */
@@ -704,11 +705,8 @@ bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json
 		rc = bo_fail(err, BO_ENOMEM, "out of memory");
 		goto out;
 	}
-	struct bo_sweep_config c = { 0 };
-	c.trials = spec.trials;
-	c.ci_target = spec.ci_target;
-	c.min_trials = spec.min_trials;
-	c.max_trials = spec.max_trials;
+	struct bo_sweep_config c;
+	bo_job_spec_config(&spec, d->cfg.threads_per_worker, &c);
 	int use_frontier = jr.n_refs > 0 && jr.refs_ready &&
 			   bo_frontier_build(jr.refs, jr.n_refs, &fr, err) == BO_OK;
 	for (int pt = 0; pt < jr.n_points; pt++) {
@@ -888,41 +886,19 @@ static bo_status ref_lookup_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	return rc;
 }
 
-struct job_where {
-	int64_t id, dataset, images;
-};
-
-static bo_status job_where_fn(sqlite3 *db, void *ctx, struct bo_error *err)
-{
-	struct job_where *q = ctx;
-	sqlite3_stmt *st = NULL;
-	bo_status rc = BO_OK;
-	if (sqlite3_prepare_v2(db, "SELECT dataset_id, images_per_trial FROM jobs WHERE id = ?", -1,
-			       &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "reading a job");
-	sqlite3_bind_int64(st, 1, q->id);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		q->dataset = sqlite3_column_int64(st, 0);
-		q->images = sqlite3_column_int64(st, 1);
-	} else {
-		rc = bo_fail(err, BO_ENOENT, "no job %lld", (long long)q->id);
-		snprintf(err->field, sizeof(err->field), "jobs");
-	}
-	sqlite3_finalize(st);
-	return rc;
-}
-
 bo_status bo_analysis(struct bo_daemon *d, const int64_t *jobs, int n_jobs, const int64_t *refs,
 		      int n_refs, json_t **out, struct bo_error *err)
 {
 	bo_status rc = BO_OK;
 	json_t *res = json_object(), *ja = json_array();
 	for (int i = 0; i < n_jobs && !rc; i++) {
-		struct job_where w = { .id = jobs[i] };
 		struct bo_ref_point pts[BO_MAX_REFS];
 		struct bo_frontier fr = { 0 };
 		json_t *report = NULL, *ra = json_array();
-		if ((rc = bo_store_read(d->store, job_where_fn, &w, err))) {
+		/* the job's own results: the points, and a 404 for a missing job */
+		if ((rc = bo_job_results(d, jobs[i], 0, &report, NULL, NULL, err))) {
+			if (rc == BO_ENOENT)
+				snprintf(err->field, sizeof(err->field), "jobs");
 			json_decref(ra);
 			break;
 		}
@@ -950,10 +926,9 @@ bo_status bo_analysis(struct bo_daemon *d, const int64_t *jobs, int n_jobs, cons
 		}
 		if (!rc)
 			rc = bo_frontier_build(pts, n_refs, &fr, err);
-		if (!rc)
-			rc = bo_job_results(d, jobs[i], 0, &report, NULL, NULL, err);
 		if (rc) {
 			json_decref(ra);
+			json_decref(report);
 			bo_frontier_release(&fr);
 			break;
 		}

@@ -398,9 +398,8 @@ static bo_status complete_job(sqlite3 *db, struct finish *f, struct bo_error *er
 	if (!spec_j || (rc = bo_job_spec_parse(spec_j, &spec, err)))
 		goto out;
 	if (spec.ci_target > 0 && per > 0) {
-		struct bo_sweep_config c = { .ci_target = spec.ci_target,
-					     .min_trials = spec.min_trials,
-					     .max_trials = spec.max_trials };
+		struct bo_sweep_config c;
+		bo_job_spec_config(&spec, 1, &c); /* only its stopping rule is used */
 		double *acc = malloc((size_t)spec.max_trials * sizeof(double));
 		sqlite3_stmt *ins = NULL;
 		if (!acc) {

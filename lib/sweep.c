@@ -529,6 +529,23 @@ out:
 	return rc;
 }
 
+void bo_sweep_config_defaults(struct bo_sweep_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->deviation = BO_DEV_BM;
+	c->target = BO_TARGET_BOTH;
+	c->sites = BO_SITES_RELU;
+	c->seed = 1;
+	c->bits = 8;
+	c->calib = 256;
+	c->batch = 64;
+	c->threads = 1;
+	c->energy_a = BO_ENERGY_A;
+	c->trials = 5;
+	c->min_trials = 3;
+	c->max_trials = 100;
+}
+
 int bo_sweep_point_done(const struct bo_sweep_config *c, const struct bo_summary *s, int trials)
 {
 	if (c->ci_target > 0)

@@ -80,20 +80,10 @@ static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calib
 	long long v;
 	int ch;
 	memset(o, 0, sizeof(*o));
-	c->deviation = BO_DEV_BM;
-	c->target = BO_TARGET_BOTH;
-	c->sites = BO_SITES_RELU;
-	c->seed = 1;
-	c->bits = 8;
-	c->calib = 256;
-	c->batch = 64;
+	bo_sweep_config_defaults(c);
 	c->threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (c->threads < 1)
 		c->threads = 1;
-	c->energy_a = BO_ENERGY_A;
-	c->trials = 5;
-	c->min_trials = 3;
-	c->max_trials = 100;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "hj", opts, NULL)) != -1) {
 		switch (ch) {

@@ -114,6 +114,12 @@ struct bo_sweep_config {
 
 /* The parts of a model as the sweep accounts them: per block, stored
  * parameters and activations and the fault probability at a point. */
+/* Every field at its default: BM on weights and activations, relu sites,
+ * no points, seed 1, 8 bits, 256 calibration images, all images, batch 64,
+ * 1 thread, a = 12.8, 5 trials (adaptive: 3 to 100). The CLI and the daemon
+ * both start from here, so the same spec means the same sweep. */
+void bo_sweep_config_defaults(struct bo_sweep_config *c);
+
 struct bo_part {
 	char block[96];
 	int64_t parameters;
