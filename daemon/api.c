@@ -75,20 +75,6 @@ static int fsync_dir(const char *dir)
 	return rc;
 }
 
-static json_t *text_or_null(sqlite3_stmt *st, int i)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
-	return t ? json_string((const char *)t) : json_null();
-}
-
-static json_t *json_col(sqlite3_stmt *st, int i)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
-	json_error_t je;
-	json_t *j = t ? json_loads((const char *)t, 0, &je) : NULL;
-	return j ? j : json_null();
-}
-
 /* List paging: ?limit (1..200, default 50) and ?after. 0, or -1 replied. */
 static int paging(struct bo_req *r, int64_t *after, int *limit)
 {
@@ -116,16 +102,16 @@ static json_t *model_json(sqlite3_stmt *st)
 {
 	json_t *j = json_object();
 	json_object_set_new(j, "id", json_integer(sqlite3_column_int64(st, 0)));
-	json_object_set_new(j, "name", text_or_null(st, 1));
-	json_object_set_new(j, "description", text_or_null(st, 2));
-	json_object_set_new(j, "owner", text_or_null(st, 3));
-	json_object_set_new(j, "sha256", text_or_null(st, 4));
+	json_object_set_new(j, "name", bo_col_string(st, 1));
+	json_object_set_new(j, "description", bo_col_string(st, 2));
+	json_object_set_new(j, "owner", bo_col_string(st, 3));
+	json_object_set_new(j, "sha256", bo_col_string(st, 4));
 	json_object_set_new(j, "size", json_integer(sqlite3_column_int64(st, 5)));
-	json_object_set_new(j, "created_at", text_or_null(st, 6));
-	json_object_set_new(j, "mean", json_col(st, 7));
-	json_object_set_new(j, "std", json_col(st, 8));
-	json_object_set_new(j, "blocks", text_or_null(st, 9));
-	json_object_set_new(j, "info", json_col(st, 10));
+	json_object_set_new(j, "created_at", bo_col_string(st, 6));
+	json_object_set_new(j, "mean", bo_col_json(st, 7));
+	json_object_set_new(j, "std", bo_col_json(st, 8));
+	json_object_set_new(j, "blocks", bo_col_string(st, 9));
+	json_object_set_new(j, "info", bo_col_json(st, 10));
 	return j;
 }
 
@@ -138,18 +124,18 @@ static json_t *dataset_json(sqlite3_stmt *st)
 	json_t *j = json_object();
 	int upload = !strcmp((const char *)sqlite3_column_text(st, 4), "upload");
 	json_object_set_new(j, "id", json_integer(sqlite3_column_int64(st, 0)));
-	json_object_set_new(j, "name", text_or_null(st, 1));
-	json_object_set_new(j, "description", text_or_null(st, 2));
-	json_object_set_new(j, "owner", text_or_null(st, 3));
-	json_object_set_new(j, "source", text_or_null(st, 4));
-	json_object_set_new(j, "format", text_or_null(st, 5));
-	json_object_set_new(j, "path", upload ? json_null() : text_or_null(st, 6));
-	json_object_set_new(j, "split", text_or_null(st, 7));
+	json_object_set_new(j, "name", bo_col_string(st, 1));
+	json_object_set_new(j, "description", bo_col_string(st, 2));
+	json_object_set_new(j, "owner", bo_col_string(st, 3));
+	json_object_set_new(j, "source", bo_col_string(st, 4));
+	json_object_set_new(j, "format", bo_col_string(st, 5));
+	json_object_set_new(j, "path", upload ? json_null() : bo_col_string(st, 6));
+	json_object_set_new(j, "split", bo_col_string(st, 7));
 	json_object_set_new(j, "images", json_integer(sqlite3_column_int64(st, 8)));
-	json_object_set_new(j, "shape", json_col(st, 9));
+	json_object_set_new(j, "shape", bo_col_json(st, 9));
 	json_object_set_new(j, "size", json_integer(sqlite3_column_int64(st, 10)));
-	json_object_set_new(j, "sha256", text_or_null(st, 11));
-	json_object_set_new(j, "created_at", text_or_null(st, 12));
+	json_object_set_new(j, "sha256", bo_col_string(st, 11));
+	json_object_set_new(j, "created_at", bo_col_string(st, 12));
 	return j;
 }
 

@@ -247,7 +247,7 @@ int bo_reply_fail(struct bo_req *r, bo_status st, const char *field, const char 
 }
 
 /* 405 has no bo_status of its own: its code is "method_not_allowed". */
-static int reply_405(struct bo_req *r)
+int bo_reply_405(struct bo_req *r)
 {
 	const char *body = "{\"error\":{\"code\":\"method_not_allowed\",\"message\":"
 			   "\"method not allowed here\",\"field\":null}}";
@@ -406,7 +406,7 @@ static int serve_static(struct bo_req *r)
 	char path[2200];
 	const char *p = r->path;
 	if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD"))
-		return reply_405(r);
+		return bo_reply_405(r);
 	if (!strcmp(p, "/"))
 		p = "/index.html";
 	if (!static_path_ok(p) || strlen(p) > 512)
@@ -628,9 +628,4 @@ void bo_http_stop(struct bo_daemon *d)
 		MHD_stop_daemon(d->mhd);
 		d->mhd = NULL;
 	}
-}
-
-int bo_reply_405(struct bo_req *r)
-{
-	return reply_405(r);
 }
