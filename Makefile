@@ -92,7 +92,8 @@ $(BUILD)/gen/openapi_yaml.o: $(BUILD)/gen/openapi_yaml.c
 $(DAEMON): $(BUILD)/daemon/main.o $(DAEMON_OBJ) $(LIB)
 	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
 
-$(DTEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/daemon/%.o $(DAEMON_OBJ) $(LIB)
+$(DTEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/daemon/%.o $(DAEMON_OBJ) \
+		$(TEST_COMMON:%.c=$(BUILD)/%.o) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
 

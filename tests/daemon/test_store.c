@@ -6,7 +6,6 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <ftw.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,6 +23,7 @@
 #include "common.h"
 #include "migrations.h"
 #include "store.h"
+#include "../unit/common_tmp.h"
 
 static char g_root[1024];
 
@@ -33,26 +33,16 @@ static void tpath(char *out, const char *name)
 	assert_true(k > 0 && k < 4096);
 }
 
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int group_setup(void **state)
 {
 	(void)state;
-	const char *t = getenv("TMPDIR");
-	snprintf(g_root, sizeof(g_root), "%s/bo_store_XXXXXX", t && *t ? t : "/tmp");
-	return mkdtemp(g_root) ? 0 : -1;
+	return tt_mkdtemp(g_root, sizeof(g_root), "store");
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	return nftw(g_root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	return tt_rmtree(g_root);
 }
 
 static struct bo_store *open_ok(const char *name, int readers)

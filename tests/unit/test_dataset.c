@@ -6,7 +6,6 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +21,8 @@
 #include <cmocka.h>
 
 #include <brownout/dataset.h>
+
+#include "common_tmp.h"
 
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
 #define TOL 1e-6f
@@ -76,26 +77,16 @@ static unsigned char *read_all(const char *path, size_t *n)
 	return p;
 }
 
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int group_setup(void **state)
 {
 	(void)state;
-	const char *t = getenv("TMPDIR");
-	snprintf(g_root, sizeof(g_root), "%s/bo_dataset_XXXXXX", t && *t ? t : "/tmp");
-	return mkdtemp(g_root) ? 0 : -1;
+	return tt_mkdtemp(g_root, sizeof(g_root), "dataset");
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	return nftw(g_root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	return tt_rmtree(g_root);
 }
 
 /* ---- byte buffers ---- */
