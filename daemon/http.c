@@ -100,6 +100,8 @@ int bo_http_status(bo_status st)
 	case BO_ECONFLICT: return 409;
 	case BO_EBUSY: return 503;
 	case BO_EMISMATCH: return 422;
+	case BO_ENOSPC: return 507;
+	case BO_EQUOTA: return 429;
 	default: return 500;
 	}
 }

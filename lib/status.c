@@ -22,6 +22,8 @@ static const char *const status_text[] = {
 	[BO_ECONFLICT] = "conflict",
 	[BO_EBUSY] = "temporarily unavailable",
 	[BO_EMISMATCH] = "does not match an earlier request",
+	[BO_ENOSPC] = "no space left on the device",
+	[BO_EQUOTA] = "quota exceeded",
 };
 
 static const char *const status_name[] = {
@@ -41,6 +43,8 @@ static const char *const status_name[] = {
 	[BO_ECONFLICT] = "conflict",
 	[BO_EBUSY] = "unavailable",
 	[BO_EMISMATCH] = "mismatch",
+	[BO_ENOSPC] = "insufficient_storage",
+	[BO_EQUOTA] = "quota_exceeded",
 };
 
 const char *bo_strerror(bo_status status)

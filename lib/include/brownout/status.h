@@ -31,6 +31,8 @@ typedef enum bo_status {
 	BO_ECONFLICT = 13,   /* the thing's state forbids it (in use, exists) */
 	BO_EBUSY = 14,       /* temporarily unavailable (shutting down, queue full) */
 	BO_EMISMATCH = 15,   /* contradicts an earlier request (idempotency key) */
+	BO_ENOSPC = 16,      /* the disk (or the database) is full */
+	BO_EQUOTA = 17,      /* a per-user quota (stored bytes, queued tasks) is spent */
 	BO_STATUS_COUNT_ /* not a status; keep last */
 } bo_status;
 
