@@ -31,8 +31,11 @@
  * injection and sweeps"), such a crossing stops at 0.
  *
  * Randomness. Philox4x32-10 (Random123). For a stream (seed, point, trial,
- * tensor, image):
- *   key  = words 0,1 of philox4x32({point, image >> 32, 0, 0x626f7574 'bout'},
+ * tensor, image), where `point` is the point's own value, the 64-bit
+ * pattern of its p (spec section 4: never its position in the p list, so a
+ * point gives the same trials whatever else its sweep holds):
+ *   key  = words 0,1 of philox4x32({point & 0xffffffff, point >> 32,
+ *                                   image >> 32, 0x626f7574 'bout'},
  *                                  {seed & 0xffffffff, seed >> 32})
  *   ctr  = {draw, image & 0xffffffff, tensor, trial}, draw = 0, 1, 2, ...
  * So for image < 2^32 (every real evaluation) the key depends on (seed,
@@ -179,10 +182,11 @@ int32_t bo_bm_apply(int32_t q, uint32_t faulty, int bits, int is_unsigned)
 
 #define BO_RNG_TAG 0x626f7574u /* "bout" */
 
-void bo_rng_init(struct bo_rng *r, uint64_t seed, uint32_t point, uint32_t trial,
+void bo_rng_init(struct bo_rng *r, uint64_t seed, uint64_t point, uint32_t trial,
 		 uint32_t tensor, uint64_t image)
 {
-	philox4x32_ctr_t c = { { point, (uint32_t)(image >> 32), 0u, BO_RNG_TAG } };
+	philox4x32_ctr_t c = { { (uint32_t)point, (uint32_t)(point >> 32), (uint32_t)(image >> 32),
+				 BO_RNG_TAG } };
 	philox4x32_key_t k = { { (uint32_t)seed, (uint32_t)(seed >> 32) } };
 	philox4x32_ctr_t d = philox4x32(c, k);
 	r->key[0] = d.v[0];
@@ -193,6 +197,13 @@ void bo_rng_init(struct bo_rng *r, uint64_t seed, uint32_t point, uint32_t trial
 	r->ctr[3] = trial;
 	memset(r->buf, 0, sizeof r->buf);
 	r->left = 0;
+}
+
+uint64_t bo_rng_point(double p)
+{
+	uint64_t bits;
+	memcpy(&bits, &p, sizeof bits);
+	return bits;
 }
 
 uint32_t bo_rng_u32(struct bo_rng *r)

@@ -134,7 +134,8 @@ static bo_status fault_hook(void *ctx, const struct bo_site *site, float *data, 
 		return BO_OK;
 	for (int64_t i = 0; i < n_images; i++) {
 		struct bo_rng rng;
-		bo_rng_init(&rng, sw->cfg.seed, (uint32_t)sw->point, (uint32_t)sw->trial, (uint32_t)si,
+		bo_rng_init(&rng, sw->cfg.seed, bo_rng_point(sw->cfg.p[sw->point]), (uint32_t)sw->trial,
+			    (uint32_t)si,
 			    (uint64_t)(first_image + i));
 		bo_inject(sw->cfg.deviation, p, &sw->ast[si], data + i * site->sample_numel,
 			  site->sample_numel, &rng, NULL);
@@ -498,7 +499,7 @@ bo_status bo_sweeper_trial(struct bo_sweeper *sw, int point, int trial, int64_t 
 			memcpy(sw->wbuf[i], w->clean, (size_t)w->numel * sizeof(float));
 		}
 		struct bo_rng rng;
-		bo_rng_init(&rng, sw->cfg.seed, (uint32_t)point, (uint32_t)trial,
+		bo_rng_init(&rng, sw->cfg.seed, bo_rng_point(sw->cfg.p[point]), (uint32_t)trial,
 			    BO_RNG_WEIGHT | (uint32_t)i, 0);
 		if (bo_inject(sw->cfg.deviation, p, &sw->wst[i], sw->wbuf[i], w->numel, &rng,
 			      &sw->wundo[i]) < 0) {

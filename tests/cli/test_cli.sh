@@ -196,6 +196,29 @@ else
 	skipped "Table I counts on CIFAR PreActResNet18, ResNet18, MobileNetV2" "python3-torch is not installed"
 fi
 
+# A point's trials depend on its p, not on what else the sweep holds (spec
+# section 4): --p 1e-2 alone and --p 1e-3,1e-2 give the same trials at 1e-2.
+if [ -d "$fm" ] && [ "$have_onnx" = 1 ]; then
+	sw() { "$bo" sweep "$fx/fmnist_preact_f4.onnx" "$fm" --trials 3 --limit 200 --calib 64 --json "$@"; }
+	if sw --p 1e-2 >"$tmp/alone.json" 2>/dev/null && sw --p 1e-3,1e-2 >"$tmp/pair.json" 2>/dev/null; then
+		cmp=$($py - "$tmp/alone.json" "$tmp/pair.json" <<'PY'
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+pa = [q for q in a["points"] if q["p"] == 1e-2][0]
+pb = [q for q in b["points"] if q["p"] == 1e-2][0]
+p3 = [q for q in b["points"] if q["p"] == 1e-3][0]
+same = pa["trial_accuracies"] == pb["trial_accuracies"]
+differs = p3["trial_accuracies"] != pb["trial_accuracies"]
+print("ok" if same and differs else "alone %s, in a pair %s, at 1e-3 %s" % (pa["trial_accuracies"], pb["trial_accuracies"], p3["trial_accuracies"]))
+PY
+)
+		if [ "$cmp" = ok ]; then ok "sweep: --p 1e-2 and --p 1e-3,1e-2 give the same trials at 1e-2"
+		else bad "sweep: a point's trials depend on the rest of the p list" "$cmp"; fi
+	else
+		bad "sweep --p 1e-2 / --p 1e-3,1e-2 failed"
+	fi
+fi
+
 echo
 echo "cli: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

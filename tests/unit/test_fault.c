@@ -260,9 +260,10 @@ static void test_bm_exhaustive(void **state)
 
 /* ---- the stream ---- */
 
-static void expected_key(uint64_t seed, uint32_t point, uint64_t image, uint32_t key[2])
+static void expected_key(uint64_t seed, uint64_t point, uint64_t image, uint32_t key[2])
 {
-	philox4x32_ctr_t c = { { point, (uint32_t)(image >> 32), 0u, 0x626f7574u } };
+	philox4x32_ctr_t c = { { (uint32_t)point, (uint32_t)(point >> 32), (uint32_t)(image >> 32),
+				 0x626f7574u } };
 	philox4x32_key_t k = { { (uint32_t)seed, (uint32_t)(seed >> 32) } };
 	philox4x32_ctr_t d = philox4x32(c, k);
 	key[0] = d.v[0];
@@ -283,7 +284,8 @@ static void test_philox_layout(void **state)
 
 	/* key from (seed, point, image >> 32); ctr = (draw, image, tensor, trial) */
 	const uint64_t seed = 0x0123456789abcdefULL, image = 0x0000000500000007ULL;
-	const uint32_t point = 3, trial = 11, tensor = 2 | BO_RNG_WEIGHT;
+	const uint64_t point = bo_rng_point(1e-2);
+	const uint32_t trial = 11, tensor = 2 | BO_RNG_WEIGHT;
 	struct bo_rng r;
 	bo_rng_init(&r, seed, point, trial, tensor, image);
 	uint32_t key[2];

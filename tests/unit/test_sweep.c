@@ -87,6 +87,31 @@ static void test_reproducible_across_batch_and_threads(void **state)
 	assert_true(a[2] != a[3] || a[2] != a[0]);
 }
 
+/* A point's trials depend on its p, not on its place in the p list: a
+ * sweep split over processes or machines merges into the same numbers. */
+static void test_point_keyed_by_value(void **state)
+{
+	(void)state;
+	if (!data)
+		skip();
+	static const double both[] = { 3e-3, 2e-2 }, alone[] = { 2e-2 }, moved[] = { 2e-2, 3e-3 };
+	int64_t a[6], b[3], c[6];
+	struct bo_sweep_config cfg = base_config(both, 2);
+	trials_correct(&cfg, a, 3);
+	cfg = base_config(alone, 1);
+	trials_correct(&cfg, b, 3);
+	cfg = base_config(moved, 2);
+	trials_correct(&cfg, c, 3);
+	for (int t = 0; t < 3; t++) {
+		assert_int_equal(a[3 + t], b[t]); /* 2e-2 at position 1 and alone */
+		assert_int_equal(a[3 + t], c[t]); /* 2e-2 at position 0 */
+		assert_int_equal(a[t], c[3 + t]); /* 3e-3 at position 0 and 1 */
+	}
+	/* and distinct p give distinct streams: the three trials at 2e-2 are
+	 * not all equal to the ones at 3e-3 */
+	assert_true(a[0] != a[3] || a[1] != a[4] || a[2] != a[5]);
+}
+
 static void test_clean_point_and_restore(void **state)
 {
 	(void)state;
@@ -222,6 +247,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reproducible_across_batch_and_threads),
+		cmocka_unit_test(test_point_keyed_by_value),
 		cmocka_unit_test(test_clean_point_and_restore),
 		cmocka_unit_test(test_energy_and_block_policy),
 		cmocka_unit_test(test_adaptive_trials),

@@ -61,7 +61,9 @@ static inline int bo_cells(int bits, int is_unsigned)
 
 /* A Philox4x32-10 stream for one (seed, point, trial, tensor, image). The
  * key is derived from (seed, point); the counter holds (draw, image,
- * tensor, trial). `tensor` is the weight index | BO_RNG_WEIGHT for weights,
+ * tensor, trial). `point` is the point's own value: bo_rng_point(p), the
+ * 64-bit pattern of its p (under a per-block policy, the p the rules
+ * scale), so a point's trials do not depend on the rest of its sweep. `tensor` is the weight index | BO_RNG_WEIGHT for weights,
  * the activation site index for activations; weights use image 0. */
 #define BO_RNG_WEIGHT 0x80000000u
 struct bo_rng {
@@ -71,8 +73,10 @@ struct bo_rng {
 	int left;
 };
 
-void bo_rng_init(struct bo_rng *r, uint64_t seed, uint32_t point, uint32_t trial,
+void bo_rng_init(struct bo_rng *r, uint64_t seed, uint64_t point, uint32_t trial,
 		 uint32_t tensor, uint64_t image);
+/* The stream key of a point whose value is p: its IEEE-754 bit pattern. */
+uint64_t bo_rng_point(double p);
 /* Next 32 random bits; next uniform double in (0, 1] (53 bits). */
 uint32_t bo_rng_u32(struct bo_rng *r);
 double bo_rng_uniform(struct bo_rng *r);
