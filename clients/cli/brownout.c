@@ -43,7 +43,7 @@ void usage(FILE *f)
 		"        [--max-trials N]] [--blocks MAP] [--block-p BLOCK=P|Kp,...,*=P]\n"
 		"        [--activation-sites relu|conv-inputs] [--seed S] [--bits B] [--calib N]\n"
 		"        [--limit N] [--batch B] [--threads T] [--energy-a A] [--references M1,M2,..]\n"
-		"        [--mean ..] [--std ..] [--json | --csv]\n"
+		"        [--mean ..] [--std ..] [--json | --csv] [--journal FILE] [--progress-every S]\n"
 		"      accuracy under faults (docs/fault-models.md): mean, std, 95%% CI per point,\n"
 		"      energy per inference, and iso-accuracy energy reduction against references\n"
 		"  calibrate-erasure MODEL.onnx DATASET --p LIST [sweep options]\n"

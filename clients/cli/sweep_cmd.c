@@ -5,16 +5,21 @@
  *       [--min-trials N] [--max-trials N]] [--activation-sites relu|conv-inputs] [--seed S]
  *       [--bits B] [--calib N] [--limit N] [--batch B] [--threads T] [--energy-a A]
  *       [--references M1.onnx,M2.onnx] [--mean ..] [--std ..] [--json | --csv]
+ *       [--journal FILE] [--progress-every S]
  *   brownout calibrate-erasure MODEL DATASET --p LIST [same options]
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
+#include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "journal.h"
 #include "report.h"
 
 #define MAX_POINTS 1024
@@ -28,32 +33,40 @@ struct sweep_opts {
 	const char *p_text, *blocks, *block_p, *refs, *mean, *std;
 	int json, csv;
 	int trials_given;
+	const char *journal;    /* --journal FILE */
+	double progress_every;  /* seconds between progress lines without a terminal */
 };
 
+/* Progress: on a terminal, one line redrawn four times a second; without
+ * one (a batch job's log), a plain line every `every` seconds, so a log
+ * shows the sweep advancing. */
 struct progress_state {
 	double t0, last;
 	int64_t done_images; /* over the whole sweep, before the current trial */
 	int64_t total_images;
 	int tty;
+	double every;
 };
 
 static int progress_cb(void *ctx, const struct bo_progress *pr)
 {
 	struct progress_state *ps = ctx;
-	if (!ps->tty)
-		return 0;
 	double t = now();
-	if (t - ps->last < 0.25 && pr->images_done < pr->images_total)
+	if (pr->point < 0) /* the clean pass */
+		return 0;
+	int trial_end = pr->images_done == pr->images_total;
+	int64_t done = ps->done_images + pr->images_done;
+	if (trial_end)
+		ps->done_images += pr->images_total;
+	if (t - ps->last < (ps->tty ? 0.25 : ps->every) && !(ps->tty && trial_end))
 		return 0;
 	ps->last = t;
-	int64_t done = ps->done_images + pr->images_done;
 	double rate = t > ps->t0 ? (double)done / (t - ps->t0) : 0;
-	if (pr->images_done == pr->images_total)
-		ps->done_images += pr->images_total;
 	double eta = rate > 0 ? (double)(ps->total_images - done) / rate : 0;
-	fprintf(stderr, "\rpoint %d/%d  trial %d  %lld/%lld images  %.0f img/s  ETA %.0fs   ",
-		pr->point + 1, pr->n_points, pr->trial + 1, (long long)pr->images_done,
-		(long long)pr->images_total, rate, eta > 0 ? eta : 0.0);
+	fprintf(stderr, "%spoint %d/%d  trial %d  %lld/%lld images  %.0f img/s  ETA %.0fs%s",
+		ps->tty ? "\r" : "progress: ", pr->point + 1, pr->n_points, pr->trial + 1,
+		(long long)pr->images_done, (long long)pr->images_total, rate, eta > 0 ? eta : 0.0,
+		ps->tty ? "   " : "\n");
 	fflush(stderr);
 	return 0;
 }
@@ -74,12 +87,14 @@ static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calib
 		{ "json", no_argument, 0, 'j' },              { "csv", no_argument, 0, 'v' },
 		{ "split", required_argument, 0, 3 },         { "images", required_argument, 0, 4 },
 		{ "labels", required_argument, 0, 5 },        { "help", no_argument, 0, 'h' },
+		{ "journal", required_argument, 0, 6 },       { "progress-every", required_argument, 0, 7 },
 		{ 0, 0, 0, 0 },
 	};
 	struct bo_sweep_config *c = &o->cfg;
 	long long v;
 	int ch;
 	memset(o, 0, sizeof(*o));
+	o->progress_every = 10;
 	bo_sweep_config_defaults(c);
 	c->threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (c->threads < 1)
@@ -196,6 +211,15 @@ static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calib
 			break;
 		case 4: o->images = optarg; break;
 		case 5: o->labels = optarg; break;
+		case 6: o->journal = optarg; break;
+		case 7: {
+			char *end;
+			o->progress_every = strtod(optarg, &end);
+			if (*end || end == optarg || !(o->progress_every >= 0 && o->progress_every <= 86400))
+				return usage_error("--progress-every must be 0 to 86400 seconds, not '%s'",
+						   optarg);
+			break;
+		}
 		case 'h': return -1;
 		default: return usage_error("%s", "invalid option");
 		}
@@ -216,6 +240,8 @@ static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calib
 		return usage_error("%s", "--trials and --ci-target exclude each other");
 	if (c->max_trials < c->min_trials)
 		return usage_error("%s", "--max-trials is below --min-trials");
+	if (for_calibration && o->journal)
+		return usage_error("%s", "--journal is for sweep only");
 	if (for_calibration && c->target != BO_TARGET_BOTH)
 		return usage_error("%s", "calibrate-erasure always targets weights; drop --target");
 	return 0;
@@ -255,6 +281,59 @@ static int load_inputs(struct sweep_opts *o, struct loaded *l, struct bo_error *
 	o->cfg.rules = l->rules;
 	o->cfg.n_rules = l->n_rules;
 	return 0;
+}
+
+/* The journal's fingerprint: SHA-256 of the model file's bytes and of every
+ * option that changes a trial's outcome (not --p, --trials, --threads or
+ * --batch: trials are keyed by p and independent of batching). */
+static int journal_fingerprint(const struct sweep_opts *o, const struct loaded *l, char hex[65],
+			       struct bo_error *err)
+{
+	struct sha256_ctx h;
+	uint8_t buf[1 << 16], dig[SHA256_DIGEST_SIZE];
+	char text[4096];
+	int fd = open(o->model, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		goto io;
+	sha256_init(&h);
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			close(fd);
+			goto io;
+		}
+		if (n == 0)
+			break;
+		sha256_update(&h, (size_t)n, buf);
+	}
+	close(fd);
+	const struct bo_sweep_config *c = &o->cfg;
+	int64_t ch, hh, ww;
+	bo_dataset_shape(l->ds, &ch, &hh, &ww);
+	int k = snprintf(text, sizeof(text),
+			 "\ndeviation %d target %d sites %d seed %llu bits %d calib %lld limit %lld"
+			 " images %lld shape %lldx%lldx%lld split %d blocks %s block-p %s norm %d",
+			 (int)c->deviation, (int)c->target, (int)c->sites, (unsigned long long)c->seed,
+			 c->bits, (long long)c->calib, (long long)c->limit,
+			 (long long)bo_dataset_count(l->ds), (long long)ch, (long long)hh, (long long)ww,
+			 (int)o->split, o->blocks ? o->blocks : "-", o->block_p ? o->block_p : "-",
+			 c->norm.n);
+	for (int i = 0; i < c->norm.n && k > 0 && k < (int)sizeof(text) - 64; i++)
+		k += snprintf(text + k, sizeof(text) - (size_t)k, " %a/%a", (double)c->norm.mean[i],
+			      (double)c->norm.std[i]);
+	sha256_update(&h, strlen(text), (const uint8_t *)text);
+	sha256_digest(&h, sizeof(dig), dig);
+	for (int i = 0; i < SHA256_DIGEST_SIZE; i++)
+		snprintf(hex + 2 * i, 3, "%02x", dig[i]);
+	return 0;
+io:
+	bo_error_clear(err);
+	err->status = BO_EIO;
+	snprintf(err->file, sizeof(err->file), "%s", o->model);
+	snprintf(err->text, sizeof(err->text), "cannot read the model: %s", strerror(errno));
+	return -1;
 }
 
 /* Evaluate the references: E_o = parameters + activations, clean accuracy
@@ -356,6 +435,8 @@ int cmd_sweep(int argc, char **argv)
 	struct bo_ref_point refs[MAX_REFS];
 	char names[MAX_REFS][256];
 	int n_refs = 0, ret = 1;
+	struct cli_journal *journal = NULL;
+	struct bo_trial_journal hook;
 	bo_error_clear(&err);
 	int u = parse_opts(argc, argv, &o, 0);
 	if (u)
@@ -373,13 +454,27 @@ int cmd_sweep(int argc, char **argv)
 		ret = fail_err(&err);
 		goto out;
 	}
+	if (o.journal) {
+		char fp[65];
+		if (journal_fingerprint(&o, &l, fp, &err) ||
+		    cli_journal_open(o.journal, fp, &journal, &err)) {
+			ret = fail_err(&err);
+			goto out;
+		}
+		cli_journal_hook(journal, &hook);
+		o.cfg.journal = &hook;
+		if (cli_journal_count(journal))
+			fprintf(stderr, "%s: resuming from %s: %zu trials already done\n", prog, o.journal,
+				cli_journal_count(journal));
+	}
 	if (bo_sweeper_new(l.m, l.ds, &o.cfg, &sw, &err)) {
 		ret = fail_err(&err);
 		goto out;
 	}
-	struct progress_state ps = { now(), 0, 0, 0, isatty(2) };
+	struct progress_state ps = { now(), 0, 0, 0, isatty(2), o.progress_every };
 	int trials = o.cfg.ci_target > 0 ? o.cfg.min_trials : o.cfg.trials;
-	ps.total_images = (int64_t)o.cfg.n_p * trials * bo_sweeper_images(sw);
+	ps.total_images = ((int64_t)o.cfg.n_p * trials - (int64_t)cli_journal_count(journal)) *
+			  bo_sweeper_images(sw);
 	double t0 = now();
 	if (bo_sweep_run(sw, n_refs ? &fr : NULL, progress_cb, &ps, &r, &err)) {
 		if (ps.tty)
@@ -391,6 +486,7 @@ int cmd_sweep(int argc, char **argv)
 		fprintf(stderr, "\r%*s\r", 79, "");
 	ret = output(&o, &r, refs, names, n_refs, now() - t0);
 out:
+	cli_journal_close(journal);
 	bo_sweep_result_release(&r);
 	bo_frontier_release(&fr);
 	bo_sweeper_free(sw);
@@ -422,7 +518,7 @@ int cmd_calibrate_erasure(int argc, char **argv)
 		ret = fail_err(&err);
 		goto out;
 	}
-	struct progress_state ps = { now(), 0, 0, 0, isatty(2) };
+	struct progress_state ps = { now(), 0, 0, 0, isatty(2), o.progress_every };
 	ps.total_images = (int64_t)(1 + NG) * o.cfg.n_p * o.cfg.trials *
 			  (o.cfg.limit ? o.cfg.limit : bo_dataset_count(l.ds));
 	o.cfg.target = BO_TARGET_WEIGHTS;

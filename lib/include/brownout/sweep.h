@@ -84,6 +84,21 @@ struct bo_block_rule {
 bo_status bo_block_rules_parse(const char *text, struct bo_block_rule **rules, int *n,
 			       struct bo_error *err);
 
+/* Optional record of finished trials, so that an interrupted sweep resumes
+ * where it stopped with identical results. Before running trial `trial` of
+ * the point whose value is p, bo_sweep_run asks known(); when it returns 1
+ * with *correct (and images per trial equal to *images) the trial is taken
+ * from the record instead of being run. After running a trial it calls
+ * record(); a non-OK status from record stops the sweep with that status.
+ * Trials are keyed by the point's value, not its position (spec section 4),
+ * so a record also serves a sweep whose p list grew. */
+struct bo_trial_journal {
+	int (*known)(void *ctx, double p, int trial, int64_t *correct, int64_t *images);
+	bo_status (*record)(void *ctx, double p, int trial, int64_t correct, int64_t images,
+			    struct bo_error *err);
+	void *ctx;
+};
+
 struct bo_sweep_config {
 	enum bo_deviation deviation;
 	enum bo_target target;
@@ -110,6 +125,8 @@ struct bo_sweep_config {
 	/* optional: progress and cancellation of bo_sweeper_new's clean pass */
 	bo_progress_fn calib_progress;
 	void *calib_ctx;
+	/* optional: bo_sweep_run's record of finished trials (may be NULL) */
+	const struct bo_trial_journal *journal;
 };
 
 /* The parts of a model as the sweep accounts them: per block, stored
@@ -181,7 +198,8 @@ struct bo_sweep_result {
 };
 
 /* Run every point with fixed or adaptive trials; `frontier` (may be NULL)
- * gives energy reductions. */
+ * gives energy reductions. With cfg.journal, trials it knows are not run
+ * again and every trial run is recorded there. */
 bo_status bo_sweep_run(struct bo_sweeper *sw, const struct bo_frontier *frontier,
 		       bo_progress_fn progress, void *ctx, struct bo_sweep_result *out,
 		       struct bo_error *err);
