@@ -35,6 +35,10 @@ if [ -z "$filter" ] || [[ daemon == *"$filter"* ]]; then
 	run daemon tests/daemon/run.sh "$build"
 	run crash /usr/bin/python3 tests/daemon/test_crash.py "$build"
 fi
+# the Python package (clients/python) against a brownoutd of its own
+if [ -z "$filter" ] || [[ python == *"$filter"* ]]; then
+	run python tests/python/run.sh "$build"
+fi
 # the dashboard in headless chromium against a brownoutd of its own
 if [ -z "$filter" ] || [[ web == *"$filter"* ]]; then
 	run web tests/web/run.sh "$build"
