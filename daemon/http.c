@@ -40,8 +40,12 @@
  * file and closes it. MHD notifies "closed" before it close()s the socket,
  * and the entry leaves the list under the mutex the reaper holds while it
  * calls shutdown(), so a socket number MHD closed (and may reuse) is never
- * touched. The same notifications count connections per peer address
- * (per-ip-limit; a trusted proxy is exempt, it carries many clients), and
+ * touched. Near max-connections, each new connection cuts the one that
+ * has awaited a header longest, so that silent connections from many
+ * addresses cannot fill the server until the deadline; connections with a
+ * request in progress are never cut. The same notifications count
+ * connections per peer address (per-ip-limit; a trusted proxy is exempt,
+ * it carries many clients), and
  * the first call counts requests in flight per client address, the client
  * being named by X-Forwarded-For when the peer is a trusted proxy: behind
  * a proxy that is the per-client cap; for a direct peer the connection cap
@@ -99,7 +103,8 @@ struct bo_req {
 	int authed;
 	char hname[MAX_HEADERS][48], hval[MAX_HEADERS][256];
 	int n_hdr;
-	int replied;
+	int replied;            /* a response is queued */
+	int refused;            /* the first call refused it (replied, unless that failed) */
 	int early;              /* in the first call: a reply closes the connection */
 	int64_t uploaded;       /* bytes of all its uploads together */
 	char client[BO_ADDR_TEXT]; /* the peer, or whom a trusted proxy names */
@@ -127,6 +132,7 @@ struct bo_http {
 	pthread_t reaper;
 	int reaper_started, stop;
 	struct conn *head;
+	int n_conns;            /* in the list */
 	int n_slots;
 	struct addr_count *peers, *clients;
 };
@@ -240,7 +246,7 @@ static int queue(struct bo_req *r, int status, struct MHD_Response *resp, const 
 		MHD_add_response_header(resp, r->hname[i], r->hval[i]);
 	enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)status, resp);
 	MHD_destroy_response(resp);
-	r->replied = 1;
+	r->replied = ok == MHD_YES;
 	if (status >= 100 && status < 600)
 		atomic_fetch_add(&r->d->requests[status], 1);
 	return ok == MHD_YES ? 0 : -1;
@@ -537,6 +543,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 			h->head = k->next;
 		if (k->next)
 			k->next->prev = k->prev;
+		h->n_conns--;
 		if (k->counted)
 			count_del(h->peers, h->n_slots, k->peer);
 		pthread_mutex_unlock(&h->mu);
@@ -571,8 +578,25 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 	if (h->head)
 		h->head->prev = k;
 	h->head = k;
+	h->n_conns++;
 	if (k->cut && fd >= 0)
 		shutdown(fd, SHUT_RDWR);
+	/* Near max-connections MHD would soon stop accepting, and a flood of
+	 * silent connections from many addresses would keep everybody out
+	 * for header-timeout: make room by cutting the connection that has
+	 * awaited a header longest (never one with a request in progress). */
+	int reserve = d->cfg.max_connections / 8 > 1 ? d->cfg.max_connections / 8 : 1;
+	if (!k->cut && h->n_conns > d->cfg.max_connections - reserve) {
+		struct conn *old = NULL;
+		for (struct conn *o = h->head; o; o = o->next)
+			if (o != k && !o->in_request && !o->cut && o->fd >= 0 &&
+			    (!old || o->since < old->since))
+				old = o;
+		if (old) {
+			shutdown(old->fd, SHUT_RDWR);
+			old->cut = 1;
+		}
+	}
 	pthread_mutex_unlock(&h->mu);
 	*socket_context = k;
 }
@@ -999,11 +1023,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		snprintf(r->path, sizeof(r->path), "%s", url);
 		*con_cls = r;
 		conn_mark(d, c, 1);
-		if (!screen(r, url))
-			begin(r);
+		r->refused = screen(r, url) || begin(r);
 		r->early = 0;
 		return MHD_YES;
 	}
+	/* refused, but the reply could not be queued: never run the handler */
+	if (r->refused && !r->replied)
+		return MHD_NO;
 	if (*upload_size) {
 		if (!r->replied)
 			body_chunk(r, upload_data, *upload_size);

@@ -169,10 +169,15 @@ class Case(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        if cls.daemon is not None and cls.daemon.stop() is None:
+        rc = cls.daemon.stop() if cls.daemon is not None else 0
+        tail = cls.daemon.log_tail() if cls.daemon is not None else ""
+        if rc is None:
             cls.daemon.kill()
         if cls.tmp and not os.environ.get("BO_KEEP_TMP"):
             shutil.rmtree(cls.tmp, ignore_errors=True)
+        # a sanitizer report (a leak, say) shows as the exit status
+        if rc != 0:
+            raise AssertionError("brownoutd exited with %s after SIGTERM\n%s" % (rc, tail))
 
     def assertUp(self):
         """The daemon still runs and answers /health."""
@@ -489,18 +494,25 @@ class T30HeaderDeadline(Case):
 
 
 class T40ConnectionCap(Case):
-    extra = ["--max-connections", "8", "--http-threads", "2", "--per-ip-limit", "64",
+    extra = ["--max-connections", "8", "--http-threads", "2", "--per-ip-limit", "3",
              "--header-timeout", "60"]
 
-    def test_global_cap(self):
+    def held(self, src):
+        """A request in flight (header taken, body not sent): the socket."""
+        s = connect(self.port, src)
+        s.sendall(request("POST", "/api/v1/jobs", [
+            self.auth(), ("Content-Type", "application/json"), ("Content-Length", "100"),
+            ("Expect", "100-continue")]))
+        raw = read_head(s, time.monotonic() + WAIT)
+        self.assertTrue(raw.startswith(b"HTTP/1.1 100"), (src, raw[:200]))
+        return s
+
+    def test_1_global_cap(self):
         held = []
         try:
-            for i in range(8):  # 8 keep-alive connections, each served once
-                s = connect(self.port, "127.0.0.%d" % (20 + i))
-                held.append(s)
-                s.sendall(request("GET", "/api/v1/health"))
-                self.assertEqual(read_response(s, time.monotonic() + WAIT)[0], 200)
-            # a ninth is not served while they are open...
+            for i in range(8):  # 8 requests in flight, from 8 addresses
+                held.append(self.held("127.0.0.%d" % (20 + i)))
+            # a ninth connection is not served while they are open...
             s9 = connect(self.port, "127.0.0.40")
             held.append(s9)
             s9.sendall(request("GET", "/api/v1/health", [("Connection", "close")]))
@@ -522,6 +534,25 @@ class T40ConnectionCap(Case):
             self.assertEqual(read_response(s9, time.monotonic() + WAIT)[0], 200)
         finally:
             for s in held:
+                s.close()
+
+    def test_2_silent_flood_from_many_addresses(self):
+        # 6 addresses x per-ip-limit silent connections: more than
+        # max-connections; a new address is still served well before the
+        # header deadline (60 s) would free anything
+        flood = []
+        try:
+            for a in range(6):
+                for _ in range(3):
+                    flood.append(connect(self.port, "127.0.0.%d" % (50 + a)))
+            t0 = time.monotonic()
+            st, _, body = exchange(self.port, request("GET", "/api/v1/health",
+                                                      [("Connection", "close")]),
+                                   "127.0.0.60", timeout=10)
+            self.assertEqual(st, 200, body)
+            self.assertLess(time.monotonic() - t0, 10)
+        finally:
+            for s in flood:
                 s.close()
 
 
