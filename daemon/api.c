@@ -670,7 +670,8 @@ static int post_dataset_path(struct bo_daemon *d, struct bo_req *r)
 			goto out;
 		}
 		if (!json_is_string(v) || json_string_length(v) > 1000) {
-			ret = bo_reply_fail(r, BO_EINVAL, key, "%s must be a string", key);
+			ret = bo_reply_fail(r, BO_EINVAL, key, json_is_string(v) ? "%s is too long (over "
+					    "1000 characters)" : "%s must be a string", key);
 			goto out;
 		}
 		*dst = json_string_value(v);

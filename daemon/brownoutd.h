@@ -26,6 +26,8 @@
 #define BO_MAX_POINTS 1024
 #define BO_MAX_REFS 32
 #define BO_TRIAL_CAP 10000
+#define BO_MAX_PROXIES 16
+#define BO_ADDR_TEXT 48              /* an IPv4 or IPv6 address as text */
 
 /* ---- configuration ---- */
 
@@ -43,6 +45,10 @@ struct bo_config {
 	int http_threads;         /* libmicrohttpd's thread pool, default 4 */
 	int connection_timeout;   /* seconds, default 30 */
 	int per_ip_limit;         /* connections per IP, default 64 */
+	int max_connections;      /* all connections together, default 512 */
+	int header_timeout;       /* seconds to send a request's header, default 10 */
+	int n_trusted;            /* proxies whose X-Forwarded-For is believed */
+	char trusted[BO_MAX_PROXIES][BO_ADDR_TEXT];
 	int queue_limit;          /* queued + running jobs, default 1000 */
 };
 
@@ -91,6 +97,7 @@ struct bo_daemon {
 	struct bo_executor exec;
 	struct bo_live live;
 	struct MHD_Daemon *mhd;
+	struct bo_http *http;        /* connection tracking (http.c) */
 	double started;           /* monotonic seconds */
 	atomic_int stopping;
 	atomic_llong requests[600];  /* by status code */

@@ -2,9 +2,11 @@
  *
  * Every key of the file is the long name of a flag (listen, data, workers,
  * threads-per-worker, upload-limit, dataset-root, public-read, web,
- * http-threads, connection-timeout, per-ip-limit, queue-limit), so the
+ * http-threads, connection-timeout, per-ip-limit, max-connections,
+ * header-timeout, trusted-proxy, queue-limit), so the
  * file and the command line say the same things; flags given after
  * --config override the file. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -29,6 +31,8 @@ void bo_config_defaults(struct bo_config *c)
 	c->http_threads = 4;
 	c->connection_timeout = 30;
 	c->per_ip_limit = 64;
+	c->max_connections = 512;
+	c->header_timeout = 10;
 	c->queue_limit = 1000;
 }
 
@@ -67,6 +71,43 @@ static int copy(char *dst, size_t size, const char *key, const char *v, struct b
 	return 0;
 }
 
+/* trusted-proxy: IPv4 or IPv6 addresses, separated by commas or spaces
+ * (and the key may be repeated); kept as text in canonical form. */
+static int trusted_proxies(struct bo_config *c, const char *v, struct bo_error *err)
+{
+	char one[BO_ADDR_TEXT + 16];
+	int n = 0;
+	while (*v) {
+		size_t k = strcspn(v, ", \t");
+		if (k == 0) {
+			v++;
+			continue;
+		}
+		unsigned char bin[16];
+		if (k >= sizeof(one))
+			return bo_fail(err, BO_EINVAL, "trusted-proxy: '%.60s' is not an address", v),
+			       -1;
+		memcpy(one, v, k);
+		one[k] = 0;
+		int fam = inet_pton(AF_INET, one, bin) == 1  ? AF_INET :
+			  inet_pton(AF_INET6, one, bin) == 1 ? AF_INET6 :
+							       0;
+		if (!fam)
+			return bo_fail(err, BO_EINVAL,
+				       "trusted-proxy: '%s' is not an IPv4 or IPv6 address", one),
+			       -1;
+		if (c->n_trusted == BO_MAX_PROXIES)
+			return bo_fail(err, BO_ELIMIT, "at most %d trusted proxies", BO_MAX_PROXIES),
+			       -1;
+		inet_ntop(fam, bin, c->trusted[c->n_trusted++], BO_ADDR_TEXT);
+		v += k;
+		n++;
+	}
+	if (!n)
+		return bo_fail(err, BO_EINVAL, "trusted-proxy: no address given"), -1;
+	return 0;
+}
+
 int bo_config_set(struct bo_config *c, const char *key, const char *v, struct bo_error *err)
 {
 	long long x;
@@ -100,6 +141,8 @@ int bo_config_set(struct bo_config *c, const char *key, const char *v, struct bo
 			       -1;
 		return copy(c->roots[c->n_roots++], sizeof(c->roots[0]), key, real, err);
 	}
+	if (!strcmp(key, "trusted-proxy"))
+		return trusted_proxies(c, v, err);
 	if (!strcmp(key, "public-read")) {
 		if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes"))
 			c->public_read = 1;
@@ -120,6 +163,8 @@ int bo_config_set(struct bo_config *c, const char *key, const char *v, struct bo
 		{ "http-threads", 1, 256, &c->http_threads, NULL },
 		{ "connection-timeout", 1, 3600, &c->connection_timeout, NULL },
 		{ "per-ip-limit", 1, 100000, &c->per_ip_limit, NULL },
+		{ "max-connections", 1, 100000, &c->max_connections, NULL },
+		{ "header-timeout", 1, 3600, &c->header_timeout, NULL },
 		{ "queue-limit", 1, 1000000, &c->queue_limit, NULL },
 		{ "upload-limit", 1024, (long long)1 << 40, NULL, &c->upload_limit },
 	};

@@ -19,16 +19,50 @@
  * When the request ends, temporary files a handler did not adopt (rename
  * into place) are removed. Everything else (web/) is served as static files
  * with a MIME type from the extension, a Content-Security-Policy, and no
- * way out of the web directory. */
+ * way out of the web directory.
+ *
+ * Before any of that, the first call refuses what a proxy in front might
+ * read differently (Content-Length twice, or with Transfer-Encoding), URL
+ * paths over 1023 bytes (414), and a client with too many requests in
+ * flight (429; see "connections" below). HEAD on /api/v1 and /metrics is
+ * handled as GET; MHD sends the headers only. A reply queued in the first
+ * call, before the body was read, closes the connection. Error messages
+ * name an upload as "the upload", never by its temporary file.
+ *
+ * Connections. MHD caps them in all (max-connections) but has no deadline
+ * for a request's header: every byte resets its idle timeout, so a client
+ * trickling header bytes would hold its connection for ever. So every
+ * connection is tracked from MHD's "started" notification to its "closed"
+ * one: its socket, its peer's address, and since when a header is awaited
+ * (its accept, or the end of its previous request: a keep-alive connection
+ * idles at most as long). A reaper thread shutdown()s the socket of a
+ * connection whose header is late (header-timeout); MHD then reads end of
+ * file and closes it. MHD notifies "closed" before it close()s the socket,
+ * and the entry leaves the list under the mutex the reaper holds while it
+ * calls shutdown(), so a socket number MHD closed (and may reuse) is never
+ * touched. Near max-connections, each new connection cuts the one that
+ * has awaited a header longest, so that silent connections from many
+ * addresses cannot fill the server until the deadline; connections with a
+ * request in progress are never cut. The same notifications count
+ * connections per peer address (per-ip-limit; a trusted proxy is exempt,
+ * it carries many clients), and
+ * the first call counts requests in flight per client address, the client
+ * being named by X-Forwarded-For when the peer is a trusted proxy: behind
+ * a proxy that is the per-client cap; for a direct peer the connection cap
+ * binds first. Both tables have max-connections slots, as many addresses
+ * as can be connected at once. */
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,7 +103,38 @@ struct bo_req {
 	int authed;
 	char hname[MAX_HEADERS][48], hval[MAX_HEADERS][256];
 	int n_hdr;
-	int replied;
+	int replied;            /* a response is queued */
+	int refused;            /* the first call refused it (replied, unless that failed) */
+	int early;              /* in the first call: a reply closes the connection */
+	int64_t uploaded;       /* bytes of all its uploads together */
+	char client[BO_ADDR_TEXT]; /* the peer, or whom a trusted proxy names */
+	int counted;            /* counted in the requests in flight of client */
+};
+
+struct conn {
+	struct conn *prev, *next;
+	int fd;
+	double since;           /* a request's header awaited since */
+	int in_request;         /* header complete, request not yet completed */
+	int cut;                /* shut down */
+	int counted;            /* counted in the connections of peer */
+	char peer[BO_ADDR_TEXT];
+};
+
+struct addr_count {
+	char addr[BO_ADDR_TEXT];
+	int n;                  /* 0: a free slot */
+};
+
+struct bo_http {
+	pthread_mutex_t mu;     /* everything below */
+	pthread_cond_t cv;      /* wakes the reaper to stop */
+	pthread_t reaper;
+	int reaper_started, stop;
+	struct conn *head;
+	int n_conns;            /* in the list */
+	int n_slots;
+	struct addr_count *peers, *clients;
 };
 
 double bo_now(void)
@@ -175,11 +240,13 @@ static int queue(struct bo_req *r, int status, struct MHD_Response *resp, const 
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	if (r->early) /* the body was not read: it must not be taken for a request */
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	for (int i = 0; i < r->n_hdr; i++)
 		MHD_add_response_header(resp, r->hname[i], r->hval[i]);
 	enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)status, resp);
 	MHD_destroy_response(resp);
-	r->replied = 1;
+	r->replied = ok == MHD_YES;
 	if (status >= 100 && status < 600)
 		atomic_fetch_add(&r->d->requests[status], 1);
 	return ok == MHD_YES ? 0 : -1;
@@ -210,13 +277,32 @@ int bo_reply_json(struct bo_req *r, int status, json_t *body)
 	return queue(r, status, resp, s ? "application/json" : NULL);
 }
 
+/* Replace each `from` in text (of size bytes) with `to`. */
+static void replace_all(char *text, size_t size, const char *from, const char *to)
+{
+	char out[BO_ERROR_TEXT * 2];
+	size_t nf = strlen(from), k = 0;
+	const char *p = text, *hit;
+	if (!nf || !strstr(text, from))
+		return;
+	while (k + 1 < sizeof(out) && (hit = strstr(p, from))) {
+		int w = snprintf(out + k, sizeof(out) - k, "%.*s%s", (int)(hit - p), p, to);
+		k = w < 0 || (size_t)w >= sizeof(out) - k ? sizeof(out) - 1 : k + (size_t)w;
+		p = hit + nf;
+	}
+	if (k + 1 < sizeof(out))
+		snprintf(out + k, sizeof(out) - k, "%s", p);
+	snprintf(text, size, "%s", out);
+}
+
 int bo_reply_error(struct bo_req *r, const struct bo_error *err)
 {
 	bo_status st = err->status ? err->status : BO_EINTERNAL;
-	char text[BO_ERROR_TEXT * 2];
+	char text[BO_ERROR_TEXT * 2], field[sizeof(err->field)];
 	json_t *e = json_object(), *j = json_object();
 	/* the text names the problem; file paths of the server stay out of it */
 	snprintf(text, sizeof(text), "%s", err->text[0] ? err->text : bo_strerror(st));
+	snprintf(field, sizeof(field), "%s", err->field);
 	if (err->node[0]) {
 		size_t k = strlen(text);
 		snprintf(text + k, sizeof(text) - k, " (node '%s'%s%s%s)", err->node,
@@ -226,9 +312,20 @@ int bo_reply_error(struct bo_req *r, const struct bo_error *err)
 		size_t k = strlen(text);
 		snprintf(text + k, sizeof(text) - k, " at byte %lld", (long long)err->offset);
 	}
+	/* an upload's temporary file (libraries like zlib name it) is "the
+	 * upload", and the form field it came in names it in `field` */
+	for (int i = 0; i < r->n_up; i++) {
+		const struct upload *u = &r->up[i];
+		char what[64];
+		snprintf(what, sizeof(what), "the upload%s%s%s", u->field[0] ? " '" : "", u->field,
+			 u->field[0] ? "'" : "");
+		if (!field[0] && u->field[0] && !strcmp(err->file, u->path))
+			snprintf(field, sizeof(field), "%s", u->field);
+		replace_all(text, sizeof(text), u->path, what);
+	}
 	json_object_set_new(e, "code", json_string(bo_status_name(st)));
 	json_object_set_new(e, "message", json_string(text));
-	json_object_set_new(e, "field", err->field[0] ? json_string(err->field) : json_null());
+	json_object_set_new(e, "field", field[0] ? json_string(field) : json_null());
 	json_object_set_new(j, "error", e);
 	if (st == BO_EAUTH)
 		bo_reply_header(r, "WWW-Authenticate", "Bearer realm=\"brownout\"");
@@ -256,6 +353,17 @@ int bo_reply_405(struct bo_req *r)
 	return bo_reply_text(r, 405, "application/json", body, strlen(body));
 }
 
+/* 414 likewise: its code is "uri_too_long". */
+static int reply_414(struct bo_req *r)
+{
+	char body[160];
+	int n = snprintf(body, sizeof(body),
+			 "{\"error\":{\"code\":\"uri_too_long\",\"message\":\"the URL path is "
+			 "over %zu bytes\",\"field\":null}}",
+			 sizeof(r->path) - 1);
+	return bo_reply_text(r, 414, "application/json", body, (size_t)n);
+}
+
 /* ---- uploads ---- */
 
 static struct upload *upload_open(struct bo_req *r, const char *field)
@@ -276,7 +384,8 @@ static struct upload *upload_open(struct bo_req *r, const char *field)
 
 static int upload_write(struct bo_req *r, struct upload *u, const char *data, size_t n)
 {
-	if (u->size + (int64_t)n > r->d->cfg.upload_limit) {
+	/* the limit is on the request: all its parts together */
+	if (r->uploaded + (int64_t)n > r->d->cfg.upload_limit) {
 		r->too_large = 1;
 		return 0;
 	}
@@ -292,6 +401,7 @@ static int upload_write(struct bo_req *r, struct upload *u, const char *data, si
 		data += w;
 		n -= (size_t)w;
 		u->size += w;
+		r->uploaded += w;
 	}
 	return 0;
 }
@@ -303,6 +413,12 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
 {
 	struct bo_req *r = cls;
 	(void)kind, (void)filename, (void)content_type, (void)transfer_encoding;
+	/* MHD passes a NULL key for a part without a Content-Disposition name */
+	if (!key || !*key) {
+		if (!r->bad_field)
+			r->bad_field = 3;
+		return MHD_YES;
+	}
 	if (strcmp(key, "images") && strcmp(key, "labels")) {
 		r->bad_field = 1;
 		snprintf(r->bad_name, sizeof(r->bad_name), "%s", key);
@@ -321,15 +437,287 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
 		r->io_failed = 1;
 		return MHD_YES;
 	}
-	if (size)
+	if (size && data)
 		upload_write(r, u, data, size);
 	return MHD_YES;
+}
+
+/* ---- connections: caps per address, the header deadline ---- */
+
+/* An address as text; IPv4-mapped IPv6 addresses as IPv4. */
+static void addr_text(const struct sockaddr *sa, char *out)
+{
+	snprintf(out, BO_ADDR_TEXT, "unknown");
+	if (sa && sa->sa_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)sa;
+		inet_ntop(AF_INET, &a->sin_addr, out, BO_ADDR_TEXT);
+	} else if (sa && sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const void *)sa;
+		if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr))
+			inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], out, BO_ADDR_TEXT);
+		else
+			inet_ntop(AF_INET6, &a->sin6_addr, out, BO_ADDR_TEXT);
+	}
+}
+
+/* n bytes of s (spaces around allowed) as an address in canonical text:
+ * 0, or -1 when they are not one. */
+static int addr_parse(const char *s, size_t n, char *out)
+{
+	char buf[64];
+	struct in_addr a4;
+	struct in6_addr a6;
+	while (n && (*s == ' ' || *s == '\t'))
+		s++, n--;
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	if (n == 0 || n >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, n);
+	buf[n] = 0;
+	if (inet_pton(AF_INET, buf, &a4) == 1)
+		return inet_ntop(AF_INET, &a4, out, BO_ADDR_TEXT) ? 0 : -1;
+	if (inet_pton(AF_INET6, buf, &a6) != 1)
+		return -1;
+	if (IN6_IS_ADDR_V4MAPPED(&a6))
+		return inet_ntop(AF_INET, &a6.s6_addr[12], out, BO_ADDR_TEXT) ? 0 : -1;
+	return inet_ntop(AF_INET6, &a6, out, BO_ADDR_TEXT) ? 0 : -1;
+}
+
+static int trusted(const struct bo_config *c, const char *addr)
+{
+	for (int i = 0; i < c->n_trusted; i++)
+		if (!strcmp(c->trusted[i], addr))
+			return 1;
+	return 0;
+}
+
+/* One more for addr, unless it has `limit` already or no slot is free:
+ * 0, or -1. Under mu. */
+static int count_add(struct addr_count *t, int n, const char *addr, int limit)
+{
+	struct addr_count *slot = NULL;
+	for (int i = 0; i < n; i++) {
+		if (t[i].n && !strcmp(t[i].addr, addr)) {
+			if (t[i].n >= limit)
+				return -1;
+			t[i].n++;
+			return 0;
+		}
+		if (!t[i].n && !slot)
+			slot = &t[i];
+	}
+	if (!slot || limit < 1)
+		return -1;
+	snprintf(slot->addr, sizeof(slot->addr), "%s", addr);
+	slot->n = 1;
+	return 0;
+}
+
+static void count_del(struct addr_count *t, int n, const char *addr)
+{
+	for (int i = 0; i < n; i++)
+		if (t[i].n && !strcmp(t[i].addr, addr)) {
+			t[i].n--;
+			return;
+		}
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: track the connection from its accept to
+ * its close (the socket is still open when "closed" is notified). A peer
+ * over per-ip-limit, or a connection that cannot be tracked, is shut down
+ * at once: MHD reads end of file and closes it. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct bo_daemon *d = cls;
+	struct bo_http *h = d->http;
+	struct conn *k = *socket_context;
+	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		if (!k)
+			return;
+		pthread_mutex_lock(&h->mu);
+		if (k->prev)
+			k->prev->next = k->next;
+		else
+			h->head = k->next;
+		if (k->next)
+			k->next->prev = k->prev;
+		h->n_conns--;
+		if (k->counted)
+			count_del(h->peers, h->n_slots, k->peer);
+		pthread_mutex_unlock(&h->mu);
+		free(k);
+		*socket_context = NULL;
+		return;
+	}
+	if (toe != MHD_CONNECTION_NOTIFY_STARTED)
+		return;
+	const union MHD_ConnectionInfo *i =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	int fd = i ? (int)i->connect_fd : -1;
+	char peer[BO_ADDR_TEXT];
+	i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	addr_text(i ? i->client_addr : NULL, peer);
+	if (!(k = calloc(1, sizeof(*k)))) {
+		if (fd >= 0)
+			shutdown(fd, SHUT_RDWR);
+		return;
+	}
+	k->fd = fd;
+	k->since = bo_now();
+	snprintf(k->peer, sizeof(k->peer), "%s", peer);
+	pthread_mutex_lock(&h->mu);
+	if (!trusted(&d->cfg, peer)) {
+		if (count_add(h->peers, h->n_slots, peer, d->cfg.per_ip_limit))
+			k->cut = 1;
+		else
+			k->counted = 1;
+	}
+	k->next = h->head;
+	if (h->head)
+		h->head->prev = k;
+	h->head = k;
+	h->n_conns++;
+	if (k->cut && fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+	/* Near max-connections MHD would soon stop accepting, and a flood of
+	 * silent connections from many addresses would keep everybody out
+	 * for header-timeout: make room by cutting the connection that has
+	 * awaited a header longest (never one with a request in progress). */
+	int reserve = d->cfg.max_connections / 8 > 1 ? d->cfg.max_connections / 8 : 1;
+	if (!k->cut && h->n_conns > d->cfg.max_connections - reserve) {
+		struct conn *old = NULL;
+		for (struct conn *o = h->head; o; o = o->next)
+			if (o != k && !o->in_request && !o->cut && o->fd >= 0 &&
+			    (!old || o->since < old->since))
+				old = o;
+		if (old) {
+			shutdown(old->fd, SHUT_RDWR);
+			old->cut = 1;
+		}
+	}
+	pthread_mutex_unlock(&h->mu);
+	*socket_context = k;
+}
+
+/* A request's header arrived (in_request 1), or the request is over and
+ * the next header is awaited from now (0). */
+static void conn_mark(struct bo_daemon *d, struct MHD_Connection *c, int in_request)
+{
+	const union MHD_ConnectionInfo *i =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn *k = i ? i->socket_context : NULL;
+	if (!k || !d->http)
+		return;
+	pthread_mutex_lock(&d->http->mu);
+	k->in_request = in_request;
+	k->since = bo_now();
+	pthread_mutex_unlock(&d->http->mu);
+}
+
+/* Shut down connections whose header is later than header-timeout. */
+static void *reaper(void *arg)
+{
+	struct bo_daemon *d = arg;
+	struct bo_http *h = d->http;
+	double limit = d->cfg.header_timeout, tick = limit / 4 < 1 ? limit / 4 : 1;
+	pthread_mutex_lock(&h->mu);
+	while (!h->stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		long ns = ts.tv_nsec + (long)(tick * 1e9);
+		ts.tv_sec += ns / 1000000000L;
+		ts.tv_nsec = ns % 1000000000L;
+		pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+		double now = bo_now();
+		for (struct conn *k = h->head; k; k = k->next)
+			if (!k->in_request && !k->cut && k->fd >= 0 && now - k->since > limit) {
+				shutdown(k->fd, SHUT_RDWR);
+				k->cut = 1;
+			}
+	}
+	pthread_mutex_unlock(&h->mu);
+	return NULL;
+}
+
+struct xff {
+	const char *line[8]; /* the last 8 X-Forwarded-For lines */
+	int n;
+};
+
+static enum MHD_Result xff_line(void *cls, enum MHD_ValueKind kind, const char *key,
+				const char *value)
+{
+	struct xff *x = cls;
+	(void)kind;
+	if (key && value && !strcasecmp(key, "X-Forwarded-For")) {
+		if (x->n == 8) {
+			memmove(x->line, x->line + 1, 7 * sizeof(x->line[0]));
+			x->n = 7;
+		}
+		x->line[x->n++] = value;
+	}
+	return MHD_YES;
+}
+
+/* The client's address: the peer's, or through a trusted proxy the last
+ * address of X-Forwarded-For that is not a trusted proxy (each proxy
+ * appends its peer, so what is left of that the client may have made up).
+ * Something not an address there ends the walk at the last hop known. */
+static void client_of(struct bo_req *r, char *out)
+{
+	const struct bo_config *cfg = &r->d->cfg;
+	const union MHD_ConnectionInfo *i =
+		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	struct xff x = { .n = 0 };
+	addr_text(i ? i->client_addr : NULL, out);
+	if (!trusted(cfg, out))
+		return;
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, xff_line, &x);
+	for (int l = x.n - 1; l >= 0; l--) {
+		const char *s = x.line[l];
+		size_t end = strlen(s);
+		for (;;) {
+			size_t b = end;
+			char a[BO_ADDR_TEXT];
+			while (b > 0 && s[b - 1] != ',')
+				b--;
+			if (addr_parse(s + b, end - b, a))
+				return;
+			snprintf(out, BO_ADDR_TEXT, "%s", a);
+			if (!trusted(cfg, a))
+				return;
+			if (b == 0)
+				break;
+			end = b - 1;
+		}
+	}
+}
+
+/* Count the request in its client's requests in flight: 0, or -1 when the
+ * client has per-ip-limit of them already. */
+static int client_count(struct bo_req *r)
+{
+	struct bo_http *h = r->d->http;
+	int rc;
+	client_of(r, r->client);
+	pthread_mutex_lock(&h->mu);
+	rc = count_add(h->clients, h->n_slots, r->client, r->d->cfg.per_ip_limit);
+	pthread_mutex_unlock(&h->mu);
+	r->counted = !rc;
+	return rc;
 }
 
 static void req_free(struct bo_req *r)
 {
 	if (!r)
 		return;
+	if (r->counted) {
+		pthread_mutex_lock(&r->d->http->mu);
+		count_del(r->d->http->clients, r->d->http->n_slots, r->client);
+		pthread_mutex_unlock(&r->d->http->mu);
+	}
 	if (r->pp)
 		MHD_destroy_post_processor(r->pp);
 	for (int i = 0; i < r->n_up; i++) {
@@ -345,9 +733,10 @@ static void req_free(struct bo_req *r)
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
-	(void)cls, (void)c, (void)toe;
+	(void)toe;
 	req_free(*con_cls);
 	*con_cls = NULL;
+	conn_mark(cls, c, 0);
 }
 
 /* ---- static files ---- */
@@ -440,8 +829,12 @@ static int authenticate(struct bo_req *r, const char *sub)
 	const char *h = bo_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
 	struct bo_error err;
 	bo_error_clear(&err);
-	if (h && !strncmp(h, "Bearer ", 7)) {
-		if (bo_auth_check(r->d->store, h + 7, &r->user, &err) == BO_OK) {
+	/* the scheme is case-insensitive (RFC 9110, 11.1) */
+	if (h && !strncasecmp(h, "Bearer", 6) && (h[6] == ' ' || h[6] == '\t')) {
+		const char *t = h + 7;
+		while (*t == ' ' || *t == '\t')
+			t++;
+		if (bo_auth_check(r->d->store, t, &r->user, &err) == BO_OK) {
 			r->authed = 1;
 			return 0;
 		}
@@ -540,6 +933,10 @@ static int finish(struct bo_req *r)
 	if (r->io_failed == 2)
 		return bo_reply_fail(r, BO_EMALFORMED, NULL,
 				     "the multipart/form-data body is malformed");
+	if (r->bad_field == 3)
+		return bo_reply_fail(r, BO_EMALFORMED, NULL,
+				     "a part of the multipart/form-data body has no "
+				     "Content-Disposition with a name (send images and labels)");
 	if (r->bad_field)
 		return bo_reply_fail(r, BO_EINVAL, r->bad_name,
 				     r->bad_field == 2 ? "form field '%s' given twice" :
@@ -560,6 +957,49 @@ static int finish(struct bo_req *r)
 	return serve_static(r);
 }
 
+struct framing {
+	int cl, te; /* Content-Length and Transfer-Encoding lines */
+};
+
+static enum MHD_Result framing_line(void *cls, enum MHD_ValueKind kind, const char *key,
+				    const char *value)
+{
+	struct framing *f = cls;
+	(void)kind, (void)value;
+	if (key && !strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH))
+		f->cl++;
+	if (key && !strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+		f->te++;
+	return MHD_YES;
+}
+
+/* First call, before begin(): what is refused whatever the path. 1 when
+ * a reply is queued. */
+static int screen(struct bo_req *r, const char *url)
+{
+	struct framing f = { 0, 0 };
+	if (client_count(r)) {
+		bo_reply_header(r, "Retry-After", "1");
+		return bo_reply_fail(r, BO_EQUOTA, NULL,
+				     "too many requests in flight from %s (the limit is %d)",
+				     r->client, r->d->cfg.per_ip_limit),
+		       1;
+	}
+	if (strlen(url) >= sizeof(r->path))
+		return reply_414(r), 1;
+	/* a proxy in front may read such a request differently from MHD */
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, framing_line, &f);
+	if (f.cl > 1)
+		return bo_reply_fail(r, BO_EMALFORMED, NULL,
+				     "Content-Length is given %d times (give it once)", f.cl),
+		       1;
+	if (f.cl && f.te)
+		return bo_reply_fail(r, BO_EMALFORMED, NULL,
+				     "both Content-Length and Transfer-Encoding are given"),
+		       1;
+	return 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_size, void **con_cls)
@@ -572,18 +1012,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return MHD_NO;
 		r->d = d;
 		r->conn = c;
+		r->early = 1;
 		for (int i = 0; i < MAX_UPLOADS; i++)
 			r->up[i].fd = -1;
-		snprintf(r->method, sizeof(r->method), "%s", method);
+		/* HEAD is GET without the body, which MHD leaves out */
+		int api = !strncmp(url, "/api/v1/", 8) || !strcmp(url, "/api/v1") ||
+			  !strcmp(url, "/metrics");
+		snprintf(r->method, sizeof(r->method), "%s",
+			 api && !strcmp(method, "HEAD") ? "GET" : method);
 		snprintf(r->path, sizeof(r->path), "%s", url);
 		*con_cls = r;
-		if (strlen(url) >= sizeof(r->path)) {
-			bo_reply_fail(r, BO_ELIMIT, NULL, "the URL is too long");
-			return MHD_YES;
-		}
-		begin(r);
+		conn_mark(d, c, 1);
+		r->refused = screen(r, url) || begin(r);
+		r->early = 0;
 		return MHD_YES;
 	}
+	/* refused, but the reply could not be queued: never run the handler */
+	if (r->refused && !r->replied)
+		return MHD_NO;
 	if (*upload_size) {
 		if (!r->replied)
 			body_chunk(r, upload_data, *upload_size);
@@ -599,6 +1045,8 @@ bo_status bo_http_start(struct bo_daemon *d, int *port, struct bo_error *err)
 {
 	struct sockaddr_in sa;
 	char tmp[1100];
+	struct bo_http *h;
+	pthread_condattr_t ca;
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)d->cfg.listen_port);
@@ -608,17 +1056,38 @@ bo_status bo_http_start(struct bo_daemon *d, int *port, struct bo_error *err)
 	snprintf(tmp, sizeof(tmp), "%s/tmp", d->cfg.data_dir);
 	if (mkdir(tmp, 0700) && errno != EEXIST)
 		return bo_fail(err, BO_EIO, "cannot create %s: %s", tmp, strerror(errno));
+	/* MHD shares the cap among its threads; each needs one at least */
+	if (d->cfg.max_connections < d->cfg.http_threads)
+		return bo_fail(err, BO_EINVAL, "max-connections (%d) must be at least http-threads (%d)",
+			       d->cfg.max_connections, d->cfg.http_threads);
+	if (!(h = calloc(1, sizeof(*h))))
+		return bo_fail(err, BO_ENOMEM, "out of memory");
+	pthread_mutex_init(&h->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&h->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	d->http = h; /* bo_http_stop frees it, whatever follows */
+	h->n_slots = d->cfg.max_connections;
+	h->peers = calloc((size_t)h->n_slots, sizeof(*h->peers));
+	h->clients = calloc((size_t)h->n_slots, sizeof(*h->clients));
+	if (!h->peers || !h->clients)
+		return bo_fail(err, BO_ENOMEM, "out of memory");
 	d->mhd = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
 		on_request, d, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)d->cfg.http_threads,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)d->cfg.connection_timeout,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)d->cfg.per_ip_limit,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)d->cfg.max_connections,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, d, MHD_OPTION_END);
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, d,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, d, MHD_OPTION_END);
 	if (!d->mhd)
 		return bo_fail(err, BO_EIO, "cannot listen on %s:%d (in use?)", d->cfg.listen_host,
 			       d->cfg.listen_port);
+	if (pthread_create(&h->reaper, NULL, reaper, d))
+		return bo_fail(err, BO_ENOMEM, "cannot start a thread");
+	h->reaper_started = 1;
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	*port = info ? info->port : d->cfg.listen_port;
 	return BO_OK;
@@ -626,8 +1095,30 @@ bo_status bo_http_start(struct bo_daemon *d, int *port, struct bo_error *err)
 
 void bo_http_stop(struct bo_daemon *d)
 {
-	if (d->mhd) {
+	struct bo_http *h = d->http;
+	if (h && h->reaper_started) {
+		pthread_mutex_lock(&h->mu);
+		h->stop = 1;
+		pthread_cond_signal(&h->cv);
+		pthread_mutex_unlock(&h->mu);
+		pthread_join(h->reaper, NULL);
+		h->reaper_started = 0;
+	}
+	if (d->mhd) { /* notifies "closed" for every connection */
 		MHD_stop_daemon(d->mhd);
 		d->mhd = NULL;
 	}
+	if (!h)
+		return;
+	while (h->head) {
+		struct conn *k = h->head;
+		h->head = k->next;
+		free(k);
+	}
+	free(h->peers);
+	free(h->clients);
+	pthread_cond_destroy(&h->cv);
+	pthread_mutex_destroy(&h->mu);
+	free(h);
+	d->http = NULL;
 }

@@ -3,7 +3,8 @@
  *   brownoutd [serve] [--config FILE] [--listen HOST:PORT] [--data DIR] [--workers N]
  *             [--threads-per-worker N] [--upload-limit BYTES] [--dataset-root DIR]...
  *             [--public-read] [--web DIR] [--http-threads N] [--connection-timeout S]
- *             [--per-ip-limit N] [--queue-limit N]
+ *             [--per-ip-limit N] [--max-connections N] [--header-timeout S]
+ *             [--trusted-proxy ADDR]... [--queue-limit N]
  *   brownoutd user add NAME [--admin] [--data DIR | --config FILE]
  *   brownoutd token create NAME [--data DIR | --config FILE]
  *
@@ -47,7 +48,12 @@ static void usage(FILE *f)
 		"  --web DIR                static files of the dashboard, default web\n"
 		"  --http-threads N         HTTP threads, default 4\n"
 		"  --connection-timeout S   idle connection timeout, default 30\n"
-		"  --per-ip-limit N         connections per client address, default 64\n"
+		"  --per-ip-limit N         connections (and, through a trusted proxy, requests)\n"
+		"                           per client address, default 64\n"
+		"  --max-connections N      connections in all, default 512\n"
+		"  --header-timeout S       seconds a connection has to send a request's header,\n"
+		"                           default 10\n"
+		"  --trusted-proxy ADDR     believe X-Forwarded-For from this peer (repeat)\n"
 		"  --queue-limit N          queued + running jobs, default 1000\n");
 }
 
@@ -74,6 +80,9 @@ static int parse(int argc, char **argv, struct bo_config *c, int *admin)
 		{ "http-threads", required_argument, 0, 1 },
 		{ "connection-timeout", required_argument, 0, 1 },
 		{ "per-ip-limit", required_argument, 0, 1 },
+		{ "max-connections", required_argument, 0, 1 },
+		{ "header-timeout", required_argument, 0, 1 },
+		{ "trusted-proxy", required_argument, 0, 1 },
 		{ "queue-limit", required_argument, 0, 1 },
 		{ "admin", no_argument, 0, 'A' },
 		{ "help", no_argument, 0, 'h' },

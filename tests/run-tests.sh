@@ -34,6 +34,8 @@ fi
 if [ -z "$filter" ] || [[ daemon == *"$filter"* ]]; then
 	run daemon tests/daemon/run.sh "$build"
 	run crash /usr/bin/python3 tests/daemon/test_crash.py "$build"
+	# hostile requests and connection floods
+	run hostile /usr/bin/python3 tests/daemon/test_hostile.py "$build"
 fi
 # the Python package (clients/python) against a brownoutd of its own
 if [ -z "$filter" ] || [[ python == *"$filter"* ]]; then
