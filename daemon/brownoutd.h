@@ -44,6 +44,8 @@ struct bo_config {
 	int connection_timeout;   /* seconds, default 30 */
 	int per_ip_limit;         /* connections per IP, default 64 */
 	int queue_limit;          /* queued + running jobs, default 1000 */
+	int64_t reserve_bytes;    /* DATA/space-reserve, spent on deletes when the
+				   * disk is full; default 4 MiB, 0: none */
 };
 
 void bo_config_defaults(struct bo_config *c);
