@@ -35,6 +35,9 @@
 #include "store.h"
 
 #define BUSY_TIMEOUT_MS 5000
+/* what a restarted WAL is truncated to (about the auto-checkpoint's 1000
+ * pages): the space a big or failed transaction took comes back */
+#define WAL_SIZE_LIMIT "4194304"
 #define MAX_READERS 256
 
 struct write_req {
@@ -283,12 +286,27 @@ out:
 	return rc;
 }
 
-/* The next queued request, or NULL once stopping and the queue is empty. */
-static struct write_req *next_request(struct bo_store *s)
+/* The next queued request, or NULL once stopping and the queue is empty,
+ * or NULL with *tick set after a second without one while the reserve is
+ * missing. */
+static struct write_req *next_request(struct bo_store *s, int *tick)
 {
 	struct write_req *r;
-	while (!s->head && !s->stopping)
-		pthread_cond_wait(&s->wcv, &s->wmu);
+	*tick = 0;
+	while (!s->head && !s->stopping) {
+		if (s->reserve_path && !atomic_load(&s->reserve_held)) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			if (pthread_cond_timedwait(&s->wcv, &s->wmu, &ts) == ETIMEDOUT &&
+			    !s->head && !s->stopping) {
+				*tick = 1;
+				return NULL;
+			}
+		} else {
+			pthread_cond_wait(&s->wcv, &s->wmu);
+		}
+	}
 	r = s->head;
 	if (r) {
 		s->head = r->next;
@@ -338,9 +356,10 @@ static void reserve_release(struct bo_store *s)
 	}
 }
 
-/* After a commit: make the reserve again once the disk has room for it
- * twice over (so that making it does not fill the disk again). */
-static void reserve_restore(struct bo_store *s)
+/* After a commit, and every second while the writer is idle: make the
+ * reserve again once the disk has room for it twice over (so that making
+ * it does not fill the disk again). */
+static void reserve_restore(struct bo_store *s, int idle)
 {
 	struct statvfs vs;
 	double now;
@@ -350,9 +369,21 @@ static void reserve_restore(struct bo_store *s)
 	if (now - s->reserve_tried < 1.0)
 		return;
 	s->reserve_tried = now;
-	if (!statvfs(s->path, &vs) &&
-	    (uint64_t)vs.f_bavail * vs.f_frsize >= 2 * (uint64_t)s->reserve_bytes)
+	if (statvfs(s->path, &vs))
+		return;
+	if ((uint64_t)vs.f_bavail * vs.f_frsize >= 2 * (uint64_t)s->reserve_bytes) {
 		reserve_make(s);
+	} else if (idle) {
+		/* the space a failed or big transaction left in the WAL: a
+		 * checkpoint that empties it (waiting briefly for readers) */
+		sqlite3_busy_timeout(s->wdb, 100);
+		sqlite3_wal_checkpoint_v2(s->wdb, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+		sqlite3_busy_timeout(s->wdb, BUSY_TIMEOUT_MS);
+	} else {
+		/* checkpointed, the next commit restarts the WAL and truncates
+		 * it to WAL_SIZE_LIMIT */
+		sqlite3_wal_checkpoint_v2(s->wdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	}
 }
 
 /* One request on the writer's connection: its transaction, a second try
@@ -378,7 +409,7 @@ static bo_status writer_run(struct bo_store *s, struct write_req *r)
 	} else if (rc == BO_OK && sqlite3_total_changes(s->wdb) != before) {
 		/* only a write that reached the disk says the disk takes writes */
 		atomic_store(&s->health, HEALTH_OK);
-		reserve_restore(s);
+		reserve_restore(s, 0);
 	}
 	return rc;
 }
@@ -387,9 +418,15 @@ static void *writer_main(void *arg)
 {
 	struct bo_store *s = arg;
 	struct write_req *r;
+	int tick;
 	pthread_mutex_lock(&s->wmu);
-	while ((r = next_request(s))) {
+	while ((r = next_request(s, &tick)) || tick) {
 		pthread_mutex_unlock(&s->wmu);
+		if (!r) {
+			reserve_restore(s, 1);
+			pthread_mutex_lock(&s->wmu);
+			continue;
+		}
 		bo_status rc = writer_run(s, r);
 		pthread_mutex_lock(&s->wmu);
 		r->rc = rc;
@@ -474,6 +511,9 @@ bo_status bo_store_open_with(const char *path, int readers, const struct bo_stor
 	if (rc)
 		goto out;
 	rc = bo_store_exec(s->wdb, "PRAGMA synchronous=FULL", err);
+	if (rc)
+		goto out;
+	rc = bo_store_exec(s->wdb, "PRAGMA journal_size_limit=" WAL_SIZE_LIMIT, err);
 	if (rc)
 		goto out;
 	rc = migrate(s->wdb, path, err);
