@@ -771,7 +771,8 @@ bo_status bo_store_sweep_orphans(struct bo_store *s, const char *data_dir, int *
 	/* nothing is removed unless the list of what to keep is complete */
 	if ((rc = bo_store_read(s, live_files_fn, &ns, err)))
 		goto out;
-	qsort(ns.v, ns.n, sizeof(*ns.v), cmp_str);
+	if (ns.n)
+		qsort(ns.v, ns.n, sizeof(*ns.v), cmp_str);
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		char dir[4200], rel[600], path[4800];
 		snprintf(dir, sizeof(dir), "%s/%s", data_dir, dirs[i]);
@@ -783,7 +784,7 @@ bo_status bo_store_sweep_orphans(struct bo_store *s, const char *data_dir, int *
 				continue;
 			snprintf(rel, sizeof(rel), "%s/%s", dirs[i], e->d_name);
 			const char *key = rel;
-			if (bsearch(&key, ns.v, ns.n, sizeof(*ns.v), cmp_str))
+			if (ns.n && bsearch(&key, ns.v, ns.n, sizeof(*ns.v), cmp_str))
 				continue;
 			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 			if (!lstat(path, &sb) && S_ISREG(sb.st_mode) && !unlink(path))

@@ -1134,6 +1134,10 @@ static void test_sweep_orphans(void **state)
 	char dir[4096];
 	int removed = -1;
 	struct bo_store *s = open_ok("sweep.db", 1);
+	/* no rows, no directories: nothing to do, and no crash */
+	assert_int_equal(bo_store_sweep_orphans(s, g_root, &removed, &err), BO_OK);
+	assert_int_equal(removed, 0);
+	assert_true(exists("sweep.db"));
 	assert_int_equal(
 		bo_store_write(
 			s, exec_cb,
