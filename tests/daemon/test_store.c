@@ -23,11 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "auth.h"
+#include "brownoutd.h"
 #include "common.h"
 #include "migrations.h"
 #include "store.h"
@@ -1177,6 +1179,124 @@ static void test_sweep_orphans(void **state)
 	bo_store_close(s);
 }
 
+static double mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void pause_ms(long ms)
+{
+	struct timespec ts = {0, ms * 1000 * 1000};
+	nanosleep(&ts, NULL);
+}
+
+/* Poll (every 10 ms, at most `secs`) until the first column of sql is
+ * `want`. */
+static void poll_int(struct bo_store *s, const char *sql, int64_t want, double secs)
+{
+	double end = mono() + secs;
+	int64_t v;
+	while ((v = read_int(s, sql)) != want && mono() < end)
+		pause_ms(10);
+	if (v != want)
+		print_error("%s: %lld after %.0f s, not %lld\n", sql, (long long)v, secs,
+			    (long long)want);
+	assert_int_equal(v, want);
+}
+
+static void add_job(struct bo_store *s, int id)
+{
+	char sql[512];
+	struct bo_error err;
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO jobs (id, owner_id, model_id, dataset_id, state, spec, points,"
+		 " created_at) VALUES (%d, 1, 1, 1, 'queued', '{}', 1, 'now');"
+		 "INSERT INTO tasks (job_id, kind, point, trial_lo, trial_hi, state)"
+		 " VALUES (%d, 'trials', 0, 0, 1, 'queued')",
+		 id, id);
+	assert_int_equal(bo_store_write(s, exec_cb, sql, &err), BO_OK);
+}
+
+/* The local pool on a store that refuses every write: the worker backs off
+ * (a bounded number of tries, where it used to spin), /health's store says
+ * full, it recovers by itself once writes go through, and stop ends a
+ * backoff at once. */
+static void test_pool_backs_off(void **state)
+{
+	(void)state;
+	struct bo_error err;
+	struct bo_daemon *d = calloc(1, sizeof(*d));
+	assert_non_null(d);
+	bo_config_defaults(&d->cfg);
+	d->cfg.workers = 1;
+	d->cfg.threads_per_worker = 1;
+	snprintf(d->cfg.data_dir, sizeof(d->cfg.data_dir), "%s", g_root);
+	pthread_mutex_init(&d->live.mu, NULL);
+	d->store = open_fv("pool.db", NULL, 0);
+	/* a job whose model file is missing: once claimed, it fails (a write) */
+	assert_int_equal(
+		bo_store_write(
+			d->store, exec_cb,
+			"INSERT INTO users (id, name, created_at) VALUES (1, 'u', 'now');"
+			"INSERT INTO models (id, owner_id, name, sha256, size, path, info, created_at)"
+			" VALUES (1, 1, 'm', 'x', 1, 'models/none.onnx', '{}', 'now');"
+			"INSERT INTO datasets (id, owner_id, name, source, format, path, images, shape,"
+			" created_at) VALUES (1, 1, 'd', 'upload', 'npy', 'datasets/none.bin', 1,"
+			" '[1,1,1]', 'now')",
+			&err),
+		BO_OK);
+	add_job(d->store, 1);
+
+	fv_disarm();
+	atomic_store(&fv.code, SQLITE_FULL);
+	atomic_store(&fv.always, 1);
+	assert_int_equal(bo_pool_new(&d->exec, &err), BO_OK);
+	assert_int_equal(d->exec.ops->start(d->exec.impl, d, &err), BO_OK);
+	double end = mono() + 10;
+	while (atomic_load(&fv.failures) == 0 && mono() < end)
+		pause_ms(10);
+	assert_true(atomic_load(&fv.failures) > 0);
+	assert_string_equal(bo_store_health(d->store), "full");
+	/* 2 s of a refusing store: tries at 0.1, 0.3, 0.7, 1.5 s, ... */
+	int f0 = atomic_load(&fv.failures);
+	double t0 = mono();
+	while (mono() - t0 < 2.0)
+		pause_ms(50);
+	int tries = atomic_load(&fv.failures) - f0;
+	print_message("pool: %d refused writes in 2 s of backoff\n", tries);
+	assert_true(tries <= 12);
+	assert_int_equal(read_int(d->store, "SELECT count(*) FROM jobs WHERE state = 'queued'"), 1);
+
+	/* writes go through again: the worker finds out by itself (its next
+	 * try, within its backoff), claims the task and fails the job */
+	fv_disarm();
+	poll_int(d->store, "SELECT count(*) FROM jobs WHERE id = 1 AND state = 'failed'", 1, 20);
+	assert_string_equal(bo_store_health(d->store), "ok");
+
+	/* a backoff in progress ends at stop */
+	add_job(d->store, 2);
+	atomic_store(&fv.code, SQLITE_FULL);
+	atomic_store(&fv.always, 1);
+	d->exec.ops->wake(d->exec.impl);
+	end = mono() + 10;
+	while (atomic_load(&fv.failures) < 4 && mono() < end)
+		pause_ms(10);
+	assert_true(atomic_load(&fv.failures) >= 4); /* its next wait is 1.6 s or more */
+	t0 = mono();
+	d->exec.ops->stop(d->exec.impl);
+	double took = mono() - t0;
+	print_message("pool: stopped in %.3f s during a backoff\n", took);
+	assert_true(took < 1.0);
+	fv_disarm();
+	d->exec.ops->free(d->exec.impl);
+	bo_store_close(d->store);
+	pthread_mutex_destroy(&d->live.mu);
+	free(d->live.jobs);
+	free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1200,6 +1320,7 @@ int main(void)
 		cmocka_unit_test(test_nth_write_loop),
 		cmocka_unit_test(test_reserve),
 		cmocka_unit_test(test_sweep_orphans),
+		cmocka_unit_test(test_pool_backs_off),
 	};
 	fv_register();
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
