@@ -1110,6 +1110,24 @@ static void test_reserve(void **state)
 	assert_null(s2);
 }
 
+/* reserve-bytes: 4 MiB by default, 0 turns it off, at most 1 GiB */
+static void test_reserve_config(void **state)
+{
+	(void)state;
+	struct bo_config c;
+	struct bo_error err;
+	bo_config_defaults(&c);
+	assert_int_equal(c.reserve_bytes, 4 << 20);
+	assert_int_equal(bo_config_set(&c, "reserve-bytes", "8M", &err), 0);
+	assert_int_equal(c.reserve_bytes, 8 << 20);
+	assert_int_equal(bo_config_set(&c, "reserve-bytes", "0", &err), 0);
+	assert_int_equal(c.reserve_bytes, 0);
+	assert_int_equal(bo_config_set(&c, "reserve-bytes", "2G", &err), -1);
+	assert_string_equal(err.field, "reserve-bytes");
+	assert_int_equal(bo_config_set(&c, "reserve-bytes", "-1", &err), -1);
+	assert_int_equal(c.reserve_bytes, 0);
+}
+
 static void touch(const char *rel)
 {
 	char path[4096];
@@ -1319,6 +1337,7 @@ int main(void)
 		cmocka_unit_test(test_ioerr_rolls_back),
 		cmocka_unit_test(test_nth_write_loop),
 		cmocka_unit_test(test_reserve),
+		cmocka_unit_test(test_reserve_config),
 		cmocka_unit_test(test_sweep_orphans),
 		cmocka_unit_test(test_pool_backs_off),
 	};
