@@ -12,8 +12,11 @@
  *
  * The writer also keeps the store's health (an atomic other threads read)
  * and the reserve file: released when a freeing write fails for want of
- * space, made again after a commit that changed something, at most once a
- * second, when statvfs says twice its size is free. Ordering for deletes:
+ * space; while it is missing, after a commit that changed something and
+ * every second the writer is idle (at most once a second), made again when
+ * statvfs says twice its size is free, else the WAL is checkpointed so
+ * that the space a failed transaction grew it by comes back (PRAGMA
+ * journal_size_limit truncates a restarted WAL). Ordering for deletes:
  * the row change commits first, the files go after (api.c), and
  * bo_store_sweep_orphans removes at start what a crash left in between. */
 #include <dirent.h>
@@ -179,7 +182,6 @@ static bo_status run_txn(sqlite3 *db, const char *begin, bo_store_fn fn, void *c
 		*sqlerr = sqlite3_extended_errcode(db);
 	if (rc != BO_OK && !sqlite3_get_autocommit(db))
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-
 	return settle(err, rc);
 }
 
