@@ -454,9 +454,11 @@ static int delete_thing(struct bo_daemon *d, struct bo_req *r, int datasets, int
 	struct bo_error err;
 	char path[2200];
 	bo_error_clear(&err);
-	if (bo_store_write(d->store, del_fn, &q, &err))
+	/* freeing: on a full disk the store spends its reserve on this */
+	if (bo_store_write_freeing(d->store, del_fn, &q, &err))
 		return bo_reply_error(r, &err);
-	/* the row says deleted; its files go now (finished jobs keep the row) */
+	/* the row says deleted; its files go now (finished jobs keep the row;
+	 * files a crash leaves here are swept at the next start) */
 	if (q.upload) {
 		bo_data_path(d, q.path, path, sizeof(path));
 		unlink(path);
@@ -1138,7 +1140,7 @@ static int change_job(struct bo_daemon *d, struct bo_req *r, int64_t id, int del
 	struct job_change q = { id, bo_req_user(r), del };
 	struct bo_error err;
 	bo_error_clear(&err);
-	if (bo_store_write(d->store, job_change_fn, &q, &err))
+	if (bo_store_write_freeing(d->store, job_change_fn, &q, &err))
 		return bo_reply_error(r, &err);
 	d->exec.ops->cancel_job(d->exec.impl, id);
 	bo_live_drop(&d->live, id);
@@ -1248,6 +1250,7 @@ static int health(struct bo_daemon *d, struct bo_req *r)
 	json_object_set_new(j, "running_jobs", json_integer(c.running_jobs));
 	json_object_set_new(j, "uptime_seconds", json_real(bo_now() - d->started));
 	json_object_set_new(j, "public_read", json_boolean(d->cfg.public_read));
+	json_object_set_new(j, "store", json_string(bo_store_health(d->store)));
 	return bo_reply_json(r, 200, j);
 }
 
@@ -1312,6 +1315,10 @@ static int metrics(struct bo_daemon *d, struct bo_req *r)
 	fprintf(f, "# HELP brownout_images_total Images evaluated under faults.\n"
 		   "# TYPE brownout_images_total counter\nbrownout_images_total %lld\n",
 		images);
+	fprintf(f, "# HELP brownout_store_degraded 1 while the store refuses writes (disk full or "
+		   "I/O error), else 0.\n# TYPE brownout_store_degraded gauge\n"
+		   "brownout_store_degraded %d\n",
+		strcmp(bo_store_health(d->store), "ok") != 0);
 	fprintf(f, "# HELP brownout_workers Worker threads.\n# TYPE brownout_workers gauge\n"
 		   "brownout_workers %d\n",
 		d->cfg.workers);

@@ -50,6 +50,8 @@ struct bo_config {
 	int n_trusted;            /* proxies whose X-Forwarded-For is believed */
 	char trusted[BO_MAX_PROXIES][BO_ADDR_TEXT];
 	int queue_limit;          /* queued + running jobs, default 1000 */
+	int64_t reserve_bytes;    /* DATA/space-reserve, spent on deletes when the
+				   * disk is full; default 4 MiB, 0: none */
 };
 
 void bo_config_defaults(struct bo_config *c);

@@ -3,7 +3,7 @@
  * Every key of the file is the long name of a flag (listen, data, workers,
  * threads-per-worker, upload-limit, dataset-root, public-read, web,
  * http-threads, connection-timeout, per-ip-limit, max-connections,
- * header-timeout, trusted-proxy, queue-limit), so the
+ * header-timeout, trusted-proxy, queue-limit, reserve-bytes), so the
  * file and the command line say the same things; flags given after
  * --config override the file. */
 #include <arpa/inet.h>
@@ -34,6 +34,7 @@ void bo_config_defaults(struct bo_config *c)
 	c->max_connections = 512;
 	c->header_timeout = 10;
 	c->queue_limit = 1000;
+	c->reserve_bytes = (int64_t)4 << 20;
 }
 
 static int int_value(const char *key, const char *v, long long lo, long long hi, long long *out,
@@ -167,6 +168,7 @@ int bo_config_set(struct bo_config *c, const char *key, const char *v, struct bo
 		{ "header-timeout", 1, 3600, &c->header_timeout, NULL },
 		{ "queue-limit", 1, 1000000, &c->queue_limit, NULL },
 		{ "upload-limit", 1024, (long long)1 << 40, NULL, &c->upload_limit },
+		{ "reserve-bytes", 0, (long long)1 << 30, NULL, &c->reserve_bytes },
 	};
 	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
 		if (strcmp(key, ints[i].key))

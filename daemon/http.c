@@ -395,7 +395,7 @@ static int upload_write(struct bo_req *r, struct upload *u, const char *data, si
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			r->io_failed = 1;
+			r->io_failed = w < 0 && (errno == ENOSPC || errno == EDQUOT) ? 3 : 1;
 			return -1;
 		}
 		data += w;
@@ -875,8 +875,8 @@ static int begin(struct bo_req *r)
 			       1;
 	}
 	if (r->kind == 1 && !upload_open(r, ""))
-		return bo_reply_fail(r, BO_EIO, NULL, "cannot store the upload: %s",
-				     strerror(errno)),
+		return bo_reply_fail(r, errno == ENOSPC || errno == EDQUOT ? BO_ENOSPC : BO_EIO,
+				     NULL, "cannot store the upload: %s", strerror(errno)),
 		       1;
 	if (r->kind == 2 && !(r->pp = MHD_create_post_processor(r->conn, 64 * 1024, post_iter, r)))
 		return bo_reply_fail(r, BO_EINVAL, NULL,
@@ -945,10 +945,17 @@ static int finish(struct bo_req *r)
 	for (int i = 0; i < r->n_up && !r->io_failed; i++) {
 		struct upload *u = &r->up[i];
 		bo_sha256_hex(&u->hash, u->sha256);
-		if (fsync(u->fd) || close(u->fd))
-			r->io_failed = 1;
+		int bad = fsync(u->fd) != 0, e = errno;
+		if (close(u->fd) && !bad)
+			bad = 1, e = errno;
+		if (bad)
+			r->io_failed = e == ENOSPC || e == EDQUOT ? 3 : 1;
 		u->fd = -1;
 	}
+	if (r->io_failed == 3) /* ENOSPC, EDQUOT */
+		return bo_reply_fail(r, BO_ENOSPC, NULL,
+				     "cannot store the upload: the disk holding the data directory "
+				     "is full; delete models, datasets or jobs to free space");
 	if (r->io_failed)
 		return bo_reply_fail(r, BO_EIO, NULL, "cannot store the upload");
 	int api = !strncmp(r->path, "/api/v1/", 8) || !strcmp(r->path, "/api/v1");

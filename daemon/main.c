@@ -4,7 +4,7 @@
  *             [--threads-per-worker N] [--upload-limit BYTES] [--dataset-root DIR]...
  *             [--public-read] [--web DIR] [--http-threads N] [--connection-timeout S]
  *             [--per-ip-limit N] [--max-connections N] [--header-timeout S]
- *             [--trusted-proxy ADDR]... [--queue-limit N]
+ *             [--trusted-proxy ADDR]... [--queue-limit N] [--reserve-bytes BYTES]
  *   brownoutd user add NAME [--admin] [--data DIR | --config FILE]
  *   brownoutd token create NAME [--data DIR | --config FILE]
  *
@@ -54,7 +54,8 @@ static void usage(FILE *f)
 		"  --header-timeout S       seconds a connection has to send a request's header,\n"
 		"                           default 10\n"
 		"  --trusted-proxy ADDR     believe X-Forwarded-For from this peer (repeat)\n"
-		"  --queue-limit N          queued + running jobs, default 1000\n");
+		"  --queue-limit N          queued + running jobs, default 1000\n"
+		"  --reserve-bytes BYTES    space kept for deletes on a full disk, default 4M\n");
 }
 
 static int fail(const struct bo_error *err)
@@ -84,6 +85,7 @@ static int parse(int argc, char **argv, struct bo_config *c, int *admin)
 		{ "header-timeout", required_argument, 0, 1 },
 		{ "trusted-proxy", required_argument, 0, 1 },
 		{ "queue-limit", required_argument, 0, 1 },
+		{ "reserve-bytes", required_argument, 0, 1 },
 		{ "admin", no_argument, 0, 'A' },
 		{ "help", no_argument, 0, 'h' },
 		{ "version", no_argument, 0, 'V' },
@@ -120,10 +122,13 @@ static int parse(int argc, char **argv, struct bo_config *c, int *admin)
 	return 0;
 }
 
-static int open_store(const struct bo_config *c, int readers, struct bo_store **s)
+/* serving: with the reserve file (DATA/space-reserve) the deletes spend
+ * when the disk is full */
+static int open_store(const struct bo_config *c, int readers, struct bo_store **s, int serving)
 {
 	struct bo_error err;
-	char path[1100];
+	char path[1100], reserve[1100];
+	struct bo_store_opts o = { 0 };
 	bo_error_clear(&err);
 	umask(027); /* the database and uploads are the lab's, not the world's */
 	if (mkdir(c->data_dir, 0750) && errno != EEXIST) {
@@ -132,8 +137,16 @@ static int open_store(const struct bo_config *c, int readers, struct bo_store **
 		return 1;
 	}
 	snprintf(path, sizeof(path), "%s/brownout.db", c->data_dir);
-	if (bo_store_open(path, readers, s, &err))
+	snprintf(reserve, sizeof(reserve), "%s/space-reserve", c->data_dir);
+	if (serving && c->reserve_bytes > 0) {
+		o.reserve_path = reserve;
+		o.reserve_bytes = c->reserve_bytes;
+	}
+	if (bo_store_open_with(path, readers, &o, s, &err))
 		return fail(&err);
+	if (o.reserve_path && !bo_store_reserve_held(*s))
+		fprintf(stderr, "brownoutd: warning: no room for %s (%lld bytes) yet: deletes may "
+			"fail while the disk is full\n", reserve, (long long)c->reserve_bytes);
 	return 0;
 }
 
@@ -153,7 +166,7 @@ static int cmd_token(int argc, char **argv, int add)
 		fprintf(stderr, "brownoutd: expected one user NAME\n");
 		return 2;
 	}
-	if ((rc = open_store(&c, 1, &s)))
+	if ((rc = open_store(&c, 1, &s, 0)))
 		return rc;
 	const char *name = argv[optind];
 	bo_status st = add ? bo_user_add(s, name, admin, token, sizeof(token), &err) :
@@ -212,9 +225,15 @@ static int serve(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (open_store(&d->cfg, d->cfg.http_threads + d->cfg.workers + 2, &d->store))
+	if (open_store(&d->cfg, d->cfg.http_threads + d->cfg.workers + 2, &d->store, 1))
 		goto out;
 	clean_tmp(d->cfg.data_dir);
+	int swept = 0;
+	if (bo_store_sweep_orphans(d->store, d->cfg.data_dir, &swept, &err))
+		fail(&err); /* not fatal: the files stay until the next start */
+	else if (swept)
+		fprintf(stderr, "brownoutd: removed %d file%s no model or dataset names\n", swept,
+			swept == 1 ? "" : "s");
 	if (bo_pool_new(&d->exec, &err) || d->exec.ops->start(d->exec.impl, d, &err)) {
 		fail(&err);
 		goto out;

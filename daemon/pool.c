@@ -21,7 +21,17 @@
  * within one batch, its task goes back to queued (shutdown) or away
  * (cancel). Worker threads run at nice 10 so that the HTTP threads answer
  * promptly while every core is busy with sweeps. Idle workers wait on a condition variable that bo_pool's wake
- * signals when tasks are queued. */
+ * signals when tasks are queued.
+ *
+ * Storage faults. A write the store refuses (disk full, I/O error, busy)
+ * never makes a worker spin: a failed claim claimed nothing, and a task
+ * whose results will not commit is kept in memory and committed again.
+ * Between tries the worker backs off: 0.1 s doubling to 30 s, waiting on
+ * the pool's condition variable, so that stop (and new work, which means a
+ * write got through) ends the wait. The pool logs the fault once and its
+ * end once, not every try. A job is not failed for a full disk: a task
+ * whose job could not record its clean pass goes back to the queue. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +53,7 @@ struct pool {
 	int64_t last_owner;     /* fair share: the owner served last */
 	int64_t cancelled[64];  /* recently cancelled jobs, a ring (0: empty) */
 	int next_cancelled;
+	int store_fault;        /* the store refused a write; logged once */
 	int n;
 	struct worker *w;
 };
@@ -70,7 +81,66 @@ struct worker {
 	atomic_int cancel;         /* set by cancel_job for running_job */
 	struct job_ctx ctx;
 	int64_t images_reported;   /* of the trial in flight, into live */
+	double backoff;            /* seconds of the next wait after a refused write */
 };
+
+#define BACKOFF_MIN 0.1
+#define BACKOFF_MAX 30.0
+
+/* Is a refused write worth trying again (the store, not the request)? */
+static int retryable(bo_status rc)
+{
+	return rc == BO_ENOSPC || rc == BO_EIO || rc == BO_EBUSY || rc == BO_ENOMEM;
+}
+
+/* The store refused a write: say so once for the pool, then wait
+ * w->backoff seconds (and double it, to BACKOFF_MAX), or less when the
+ * pool stops or is woken for new work. Returns 1 when the pool stops. */
+static int back_off(struct worker *w, const struct bo_error *err)
+{
+	struct pool *p = w->pool;
+	struct timespec ts;
+	char buf[BO_ERROR_TEXT];
+	int stop;
+	if (w->backoff < BACKOFF_MIN)
+		w->backoff = BACKOFF_MIN;
+	pthread_mutex_lock(&p->mu);
+	if (!p->store_fault) {
+		p->store_fault = 1;
+		fprintf(stderr,
+			"brownoutd: worker %d: the store refused a write; workers retry with "
+			"backoff up to %.0f s until it takes writes again: %s\n",
+			w->index, BACKOFF_MAX, bo_error_format(err, buf, sizeof(buf)));
+	}
+	int64_t wakes = p->wakes;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	long long ns = (long long)ts.tv_nsec + (long long)(w->backoff * 1e9);
+	ts.tv_sec += (time_t)(ns / 1000000000LL);
+	ts.tv_nsec = (long)(ns % 1000000000LL);
+	while (!p->stop && p->wakes == wakes)
+		if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) == ETIMEDOUT)
+			break;
+	stop = p->stop;
+	pthread_mutex_unlock(&p->mu);
+	w->backoff = w->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : w->backoff * 2;
+	return stop;
+}
+
+/* A write of this worker committed: back to no backoff (and, once, say
+ * that the fault is over). */
+static void store_took(struct worker *w)
+{
+	struct pool *p = w->pool;
+	if (w->backoff <= BACKOFF_MIN)
+		return;
+	w->backoff = BACKOFF_MIN;
+	pthread_mutex_lock(&p->mu);
+	if (p->store_fault) {
+		p->store_fault = 0;
+		fprintf(stderr, "brownoutd: worker %d: the store takes writes again\n", w->index);
+	}
+	pthread_mutex_unlock(&p->mu);
+}
 
 struct task {
 	int64_t id, job, owner;
@@ -652,7 +722,9 @@ static int was_cancelled(const struct pool *p, int64_t job)
 	return 0;
 }
 
-static void run_task(struct worker *w, const struct task *t)
+/* Returns 1 when the store failed the task (its job untouched): the
+ * worker backs off before it claims again. */
+static int run_task(struct worker *w, const struct task *t)
 {
 	struct bo_daemon *d = w->pool->d;
 	struct finish f = { .t = *t, .workers = w->pool->n };
@@ -666,6 +738,8 @@ static void run_task(struct worker *w, const struct task *t)
 	atomic_store(&w->cancel, was_cancelled(w->pool, t->job));
 	pthread_mutex_unlock(&w->pool->mu);
 	rc = ensure_job(w, t->job, &err);
+	/* the disk, not the job: the task goes back to the queue */
+	int store_fault = rc == BO_ENOSPC;
 	if (rc == BO_OK && t->reference) {
 		run_reference(w, &f, &err);
 	} else if (rc == BO_OK) {
@@ -686,18 +760,31 @@ static void run_task(struct worker *w, const struct task *t)
 			f.requeue = 1;
 		else
 			f.delete_task = 1;
+	} else if (store_fault) {
+		f.requeue = 1;
 	} else if (rc != BO_OK && !f.failure[0]) {
 		char buf[BO_ERROR_TEXT];
 		snprintf(f.failure, sizeof(f.failure), "%s", bo_error_format(&err, buf, sizeof(buf)));
 	}
 	if (f.failure[0])
 		job_ctx_release(&w->ctx);
-	struct bo_error err2;
-	bo_error_clear(&err2);
-	if (bo_store_write(d->store, finish_fn, &f, &err2) != BO_OK) {
-		char buf[BO_ERROR_TEXT];
-		fprintf(stderr, "brownoutd: job %lld task %lld: %s\n", (long long)t->job,
-			(long long)t->id, bo_error_format(&err2, buf, sizeof(buf)));
+	/* what ran is kept until it commits (or the pool stops: the task is
+	 * still "running" in the store, and runs again at the next start) */
+	for (;;) {
+		struct bo_error err2;
+		bo_error_clear(&err2);
+		bo_status frc = bo_store_write(d->store, finish_fn, &f, &err2);
+		if (frc == BO_OK) {
+			if (!store_fault)
+				store_took(w);
+			break;
+		}
+		if (!retryable(frc) || back_off(w, &err2)) {
+			char buf[BO_ERROR_TEXT];
+			fprintf(stderr, "brownoutd: job %lld task %lld: %s\n", (long long)t->job,
+				(long long)t->id, bo_error_format(&err2, buf, sizeof(buf)));
+			break;
+		}
 	}
 	if (f.failure[0])
 		fprintf(stderr, "brownoutd: job %lld failed: %s\n", (long long)t->job, f.failure);
@@ -710,6 +797,7 @@ static void run_task(struct worker *w, const struct task *t)
 		pthread_cond_broadcast(&w->pool->cv);
 		pthread_mutex_unlock(&w->pool->mu);
 	}
+	return store_fault;
 }
 
 static void *worker_main(void *arg)
@@ -732,15 +820,23 @@ static void *worker_main(void *arg)
 		struct bo_error err;
 		bo_error_clear(&err);
 		if (bo_store_write(d->store, claim_fn, &c, &err) != BO_OK) {
-			char buf[BO_ERROR_TEXT];
-			fprintf(stderr, "brownoutd: worker %d: %s\n", w->index,
-				bo_error_format(&err, buf, sizeof(buf)));
+			/* rolled back: claimed nothing; try again after a while */
+			if (back_off(w, &err))
+				break;
+			continue;
 		}
 		if (c.found) {
 			pthread_mutex_lock(&p->mu);
 			p->last_owner = c.t.owner;
 			pthread_mutex_unlock(&p->mu);
-			run_task(w, &c.t);
+			store_took(w);
+			if (run_task(w, &c.t)) {
+				bo_error_clear(&err);
+				bo_fail(&err, BO_ENOSPC, "job %lld: %s", (long long)c.t.job,
+					"its clean pass could not be recorded");
+				if (back_off(w, &err))
+					break;
+			}
 			continue;
 		}
 		/* nothing to do: wait for wake() (or a timeout, as a backstop) */

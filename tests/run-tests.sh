@@ -29,13 +29,16 @@ done
 if [ -z "$filter" ] || [[ cli == *"$filter"* ]]; then
 	run cli tests/cli/test_cli.sh "$build"
 fi
-# brownoutd over a real socket: every endpoint (tests/daemon/run.sh), and a
-# SIGKILL in the middle of a job (tests/daemon/test_crash.py)
+# brownoutd over a real socket: every endpoint (tests/daemon/run.sh), a
+# SIGKILL in the middle of a job (tests/daemon/test_crash.py), a full disk
+# (tests/daemon/test_diskfull.py, on a tmpfs it mounts)
 if [ -z "$filter" ] || [[ daemon == *"$filter"* ]]; then
 	run daemon tests/daemon/run.sh "$build"
 	run crash /usr/bin/python3 tests/daemon/test_crash.py "$build"
 	# hostile requests and connection floods
 	run hostile /usr/bin/python3 tests/daemon/test_hostile.py "$build"
+	# a full disk (a small tmpfs as the data directory)
+	run diskfull /usr/bin/python3 tests/daemon/test_diskfull.py "$build"
 fi
 # the Python package (clients/python) against a brownoutd of its own
 if [ -z "$filter" ] || [[ python == *"$filter"* ]]; then

@@ -2,12 +2,20 @@
  * newer schema refused, failing migration rolled back), the writer's
  * transactions (rollback, constraint mapping, concurrent writers, snapshot
  * reads), users and tokens, SHA-256, and tools/embed_sql.sh's checks.
- * Every database lives in a temporary directory removed at the end. */
+ * Every database lives in a temporary directory removed at the end.
+ *
+ * Storage faults, after SQLite's own I/O-error tests: "faultvfs", a VFS
+ * that wraps the default one and fails xWrite, xSync and xTruncate with a
+ * chosen code at the Nth call (and every later one, as a full disk would),
+ * or always, or while a file exists (the reserve file standing in for what
+ * fills the disk). The stores under test open it by name
+ * (bo_store_open_with). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
@@ -15,11 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "auth.h"
+#include "brownoutd.h"
 #include "common.h"
 #include "migrations.h"
 #include "store.h"
@@ -674,6 +684,637 @@ static void test_embed_sql_checks(void **state)
 	assert_int_not_equal(run_embed(""), 0);
 }
 
+/* ---- storage faults: the fault VFS ---- */
+
+static struct {
+	atomic_int countdown;    /* > 0: the countdown-th call from now fails */
+	atomic_int persist;      /* and every call after it, until disarmed */
+	atomic_int tripped;
+	atomic_int always;       /* every call fails */
+	atomic_int code;         /* what a failing call returns */
+	atomic_int failures;     /* calls failed since the last fv_disarm */
+	char while_exists[4096]; /* "": off; else calls fail while this file exists */
+} fv;
+
+struct fv_file {
+	sqlite3_file base;
+	sqlite3_file *real; /* follows this struct, szOsFile of the default VFS */
+};
+
+static sqlite3_vfs fv_vfs;
+
+static void fv_disarm(void)
+{
+	atomic_store(&fv.countdown, 0);
+	atomic_store(&fv.persist, 0);
+	atomic_store(&fv.tripped, 0);
+	atomic_store(&fv.always, 0);
+	atomic_store(&fv.failures, 0);
+	fv.while_exists[0] = 0;
+}
+
+static int fv_should_fail(void)
+{
+	int fail = atomic_load(&fv.always) || atomic_load(&fv.tripped) ||
+		   (fv.while_exists[0] && access(fv.while_exists, F_OK) == 0);
+	if (!fail && atomic_load(&fv.countdown) > 0 && atomic_fetch_sub(&fv.countdown, 1) == 1) {
+		fail = 1;
+		if (atomic_load(&fv.persist))
+			atomic_store(&fv.tripped, 1);
+	}
+	if (fail)
+		atomic_fetch_add(&fv.failures, 1);
+	return fail;
+}
+
+#define REAL(f) (((struct fv_file *)(f))->real)
+static int fv_close(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xClose(REAL(f));
+}
+static int fv_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o)
+{
+	return REAL(f)->pMethods->xRead(REAL(f), b, n, o);
+}
+static int fv_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
+{
+	return fv_should_fail() ? atomic_load(&fv.code) : REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
+}
+static int fv_truncate(sqlite3_file *f, sqlite3_int64 n)
+{
+	return fv_should_fail() ? atomic_load(&fv.code) : REAL(f)->pMethods->xTruncate(REAL(f), n);
+}
+static int fv_sync(sqlite3_file *f, int flags)
+{
+	return fv_should_fail() ? atomic_load(&fv.code) : REAL(f)->pMethods->xSync(REAL(f), flags);
+}
+static int fv_size(sqlite3_file *f, sqlite3_int64 *n)
+{
+	return REAL(f)->pMethods->xFileSize(REAL(f), n);
+}
+static int fv_lock(sqlite3_file *f, int k)
+{
+	return REAL(f)->pMethods->xLock(REAL(f), k);
+}
+static int fv_unlock(sqlite3_file *f, int k)
+{
+	return REAL(f)->pMethods->xUnlock(REAL(f), k);
+}
+static int fv_check(sqlite3_file *f, int *out)
+{
+	return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
+}
+static int fv_fcntl(sqlite3_file *f, int op, void *arg)
+{
+	return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+}
+static int fv_sector(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xSectorSize(REAL(f));
+}
+static int fv_devchar(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+static int fv_shm_map(sqlite3_file *f, int pg, int sz, int ext, void volatile **pp)
+{
+	return REAL(f)->pMethods->xShmMap(REAL(f), pg, sz, ext, pp);
+}
+static int fv_shm_lock(sqlite3_file *f, int o, int n, int flags)
+{
+	return REAL(f)->pMethods->xShmLock(REAL(f), o, n, flags);
+}
+static void fv_shm_barrier(sqlite3_file *f)
+{
+	REAL(f)->pMethods->xShmBarrier(REAL(f));
+}
+static int fv_shm_unmap(sqlite3_file *f, int del)
+{
+	return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+}
+static int fv_fetch(sqlite3_file *f, sqlite3_int64 o, int n, void **pp)
+{
+	return REAL(f)->pMethods->xFetch(REAL(f), o, n, pp);
+}
+static int fv_unfetch(sqlite3_file *f, sqlite3_int64 o, void *p)
+{
+	return REAL(f)->pMethods->xUnfetch(REAL(f), o, p);
+}
+
+/* no xFetch: every read goes through xRead (the default VFS has it, but
+ * memory mapping is off anyway) */
+static const sqlite3_io_methods fv_methods = {
+	3,	       fv_close,   fv_read,	 fv_write,	 fv_truncate,	 fv_sync,
+	fv_size,       fv_lock,	   fv_unlock,	 fv_check,	 fv_fcntl,	 fv_sector,
+	fv_devchar,    fv_shm_map, fv_shm_lock, fv_shm_barrier, fv_shm_unmap, fv_fetch,
+	fv_unfetch,
+};
+
+static int fv_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out)
+{
+	sqlite3_vfs *real = vfs->pAppData;
+	struct fv_file *ff = (struct fv_file *)f;
+	ff->real = (sqlite3_file *)(ff + 1);
+	int rc = real->xOpen(real, name, ff->real, flags, out);
+	f->pMethods = rc == SQLITE_OK && ff->real->pMethods ? &fv_methods : NULL;
+	return rc;
+}
+
+#define RVFS(v) ((sqlite3_vfs *)(v)->pAppData)
+static int fv_delete(sqlite3_vfs *v, const char *n, int sync)
+{
+	return RVFS(v)->xDelete(RVFS(v), n, sync);
+}
+static int fv_access(sqlite3_vfs *v, const char *n, int flags, int *out)
+{
+	return RVFS(v)->xAccess(RVFS(v), n, flags, out);
+}
+static int fv_full(sqlite3_vfs *v, const char *n, int size, char *out)
+{
+	return RVFS(v)->xFullPathname(RVFS(v), n, size, out);
+}
+static int fv_random(sqlite3_vfs *v, int n, char *out)
+{
+	return RVFS(v)->xRandomness(RVFS(v), n, out);
+}
+static int fv_sleep(sqlite3_vfs *v, int us)
+{
+	return RVFS(v)->xSleep(RVFS(v), us);
+}
+static int fv_time(sqlite3_vfs *v, double *t)
+{
+	return RVFS(v)->xCurrentTime(RVFS(v), t);
+}
+static int fv_lasterr(sqlite3_vfs *v, int n, char *buf)
+{
+	return RVFS(v)->xGetLastError(RVFS(v), n, buf);
+}
+static int fv_time64(sqlite3_vfs *v, sqlite3_int64 *t)
+{
+	return RVFS(v)->xCurrentTimeInt64(RVFS(v), t);
+}
+
+static void fv_register(void)
+{
+	sqlite3_vfs *real = sqlite3_vfs_find(NULL);
+	assert_non_null(real);
+	fv_vfs = (sqlite3_vfs){
+		.iVersion = 2,
+		.szOsFile = (int)sizeof(struct fv_file) + real->szOsFile,
+		.mxPathname = real->mxPathname,
+		.zName = "faultvfs",
+		.pAppData = real,
+		.xOpen = fv_open,
+		.xDelete = fv_delete,
+		.xAccess = fv_access,
+		.xFullPathname = fv_full,
+		.xRandomness = fv_random,
+		.xSleep = fv_sleep,
+		.xCurrentTime = fv_time,
+		.xGetLastError = fv_lasterr,
+		.xCurrentTimeInt64 = fv_time64,
+	};
+	assert_int_equal(sqlite3_vfs_register(&fv_vfs, 0), SQLITE_OK);
+}
+
+static struct bo_store *open_fv(const char *name, const char *reserve, int64_t reserve_bytes)
+{
+	char path[4096];
+	struct bo_store *s = NULL;
+	struct bo_error err;
+	struct bo_store_opts o = {.vfs = "faultvfs", .reserve_path = reserve,
+				  .reserve_bytes = reserve_bytes};
+	tpath(path, name);
+	bo_status rc = bo_store_open_with(path, 2, &o, &s, &err);
+	if (rc)
+		print_error("bo_store_open_with: %s\n", err.text);
+	assert_int_equal(rc, BO_OK);
+	return s;
+}
+
+static void assert_intact(struct bo_store *s)
+{
+	char buf[256];
+	struct bo_error err;
+	assert_int_equal(bo_store_integrity(s, buf, sizeof(buf), &err), BO_OK);
+	assert_string_equal(buf, "ok");
+}
+
+/* n rows of tag `tag` (with 2 KB blobs: several pages), and the counter
+ * row bumped: one transaction that touches many pages */
+struct batch {
+	int tag, n;
+};
+
+static bo_status batch_cb(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct batch *b = ctx;
+	sqlite3_stmt *st = NULL;
+	bo_status rc = BO_OK;
+	if (sqlite3_prepare_v2(db, "INSERT INTO t (tag, blob) VALUES (?, randomblob(2000))", -1,
+			       &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "insert");
+	for (int i = 0; i < b->n && rc == BO_OK; i++) {
+		sqlite3_bind_int(st, 1, b->tag);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = bo_store_fail(db, err, "insert");
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	if (rc == BO_OK)
+		rc = bo_store_exec(db, "UPDATE counter SET n = n + 1", err);
+	return rc;
+}
+
+static void fv_schema(struct bo_store *s)
+{
+	struct bo_error err;
+	assert_int_equal(bo_store_write(s, exec_cb,
+					"CREATE TABLE t (id INTEGER PRIMARY KEY, tag INTEGER, blob BLOB);"
+					"CREATE TABLE counter (n INTEGER);"
+					"INSERT INTO counter VALUES (0)",
+					&err),
+			 BO_OK);
+}
+
+/* SQLITE_FULL: BO_ENOSPC with a message that says what to do; nothing
+ * of the write lands, everything before it stays, the store recovers. */
+static void test_full_is_enospc(void **state)
+{
+	(void)state;
+	struct bo_error err;
+	struct bo_store *s = open_fv("full.db", NULL, 0);
+	fv_schema(s);
+	struct batch ok = {1, 10}, big = {2, 40};
+	assert_int_equal(bo_store_write(s, batch_cb, &ok, &err), BO_OK);
+	assert_string_equal(bo_store_health(s), "ok");
+	fv_disarm();
+	atomic_store(&fv.code, SQLITE_FULL);
+	atomic_store(&fv.always, 1);
+	assert_int_equal(bo_store_write(s, batch_cb, &big, &err), BO_ENOSPC);
+	assert_true(atomic_load(&fv.failures) > 0);
+	assert_int_equal(err.status, BO_ENOSPC);
+	assert_non_null(strstr(err.text, "the disk holding the data directory is full"));
+	assert_non_null(strstr(err.text, "delete models, datasets or jobs"));
+	assert_string_equal(bo_store_health(s), "full");
+	/* a write that changes nothing does not say the disk is back */
+	assert_int_equal(bo_store_write(s, exec_cb, "SELECT 1", &err), BO_OK);
+	assert_string_equal(bo_store_health(s), "full");
+	fv_disarm();
+	assert_intact(s);
+	assert_int_equal(read_int(s, "SELECT count(*) FROM t WHERE tag = 1"), 10);
+	assert_int_equal(read_int(s, "SELECT count(*) FROM t WHERE tag = 2"), 0);
+	assert_int_equal(read_int(s, "SELECT n FROM counter"), 1);
+	/* space is back: the same write commits */
+	assert_int_equal(bo_store_write(s, batch_cb, &big, &err), BO_OK);
+	assert_string_equal(bo_store_health(s), "ok");
+	assert_int_equal(read_int(s, "SELECT count(*) FROM t WHERE tag = 2"), 40);
+	bo_store_close(s);
+}
+
+/* An I/O error in the middle of a transaction rolls all of it back. */
+static void test_ioerr_rolls_back(void **state)
+{
+	(void)state;
+	struct bo_error err;
+	struct bo_store *s = open_fv("ioerr.db", NULL, 0);
+	fv_schema(s);
+	struct batch ok = {1, 5}, b = {2, 40};
+	assert_int_equal(bo_store_write(s, batch_cb, &ok, &err), BO_OK);
+	fv_disarm();
+	atomic_store(&fv.code, SQLITE_IOERR_WRITE);
+	atomic_store(&fv.countdown, 3); /* the third write of the commit */
+	assert_int_equal(bo_store_write(s, batch_cb, &b, &err), BO_EIO);
+	assert_int_equal(atomic_load(&fv.failures), 1);
+	assert_string_equal(bo_store_health(s), "io_error");
+	fv_disarm();
+	assert_intact(s);
+	assert_int_equal(read_int(s, "SELECT count(*) FROM t WHERE tag = 2"), 0);
+	assert_int_equal(read_int(s, "SELECT count(*) FROM t"), 5);
+	assert_int_equal(read_int(s, "SELECT n FROM counter"), 1);
+	assert_int_equal(bo_store_write(s, batch_cb, &b, &err), BO_OK);
+	assert_string_equal(bo_store_health(s), "ok");
+	bo_store_close(s);
+}
+
+/* The Nth write, sync or truncate fails (and, every other round, all later
+ * ones too), N = 1, 2, ... until a transaction gets through without a
+ * fault: each time the write is all there or not there at all, everything
+ * committed before survives, and the database (reopened from disk) passes
+ * integrity_check. */
+static void test_nth_write_loop(void **state)
+{
+	(void)state;
+	struct bo_error err;
+	struct bo_store *s = open_fv("nth.db", NULL, 0);
+	int64_t committed = 0, rounds = 0, failed = 0;
+	int n;
+	fv_schema(s);
+	for (n = 1; n <= 400; n++) {
+		struct batch b = {n, 20};
+		fv_disarm();
+		atomic_store(&fv.code, n % 3 == 0 ? SQLITE_IOERR_WRITE : SQLITE_FULL);
+		atomic_store(&fv.persist, n % 2);
+		atomic_store(&fv.countdown, n);
+		bo_status rc = bo_store_write(s, batch_cb, &b, &err);
+		int hit = atomic_load(&fv.failures) > 0;
+		fv_disarm();
+		if (rc == BO_OK) {
+			committed++;
+		} else {
+			failed++;
+			assert_true(hit);
+			assert_true(rc == BO_ENOSPC || rc == BO_EIO);
+			assert_int_equal(rc, n % 3 == 0 ? BO_EIO : BO_ENOSPC);
+		}
+		/* on disk, as a restart would find it */
+		bo_store_close(s);
+		s = open_fv("nth.db", NULL, 0);
+		assert_intact(s);
+		char sql[128];
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM t WHERE tag = %d", n);
+		assert_int_equal(read_int(s, sql), rc == BO_OK ? b.n : 0);
+		assert_int_equal(read_int(s, "SELECT n FROM counter"), committed);
+		assert_int_equal(read_int(s, "SELECT count(DISTINCT tag) FROM t"), committed);
+		rounds++;
+		if (!hit)
+			break; /* the write needs fewer than n calls: every point is covered */
+	}
+	assert_true(n <= 400);
+	assert_true(failed >= 5); /* the loop did fail writes at several points */
+	print_message("nth-write loop: %lld rounds, %lld failed, %lld committed\n",
+		      (long long)rounds, (long long)failed, (long long)committed);
+	bo_store_close(s);
+}
+
+/* A freeing write spends the reserve when the disk is full (here: the
+ * reserve is what fills it), a plain one does not; the reserve comes back
+ * once there is room. */
+static void test_reserve(void **state)
+{
+	(void)state;
+	struct bo_error err;
+	char reserve[4096];
+	struct stat sb;
+	tpath(reserve, "reserve.bin");
+	struct bo_store *s = open_fv("reserve.db", reserve, 64 * 1024);
+	assert_int_equal(bo_store_reserve_held(s), 1);
+	assert_int_equal(stat(reserve, &sb), 0);
+	assert_true(sb.st_size == 64 * 1024);
+	fv_schema(s);
+	struct batch ok = {1, 10};
+	assert_int_equal(bo_store_write(s, batch_cb, &ok, &err), BO_OK);
+
+	fv_disarm();
+	atomic_store(&fv.code, SQLITE_FULL);
+	snprintf(fv.while_exists, sizeof(fv.while_exists), "%s", reserve);
+	assert_int_equal(bo_store_write(s, exec_cb, "DELETE FROM t WHERE id <= 5", &err),
+			 BO_ENOSPC);
+	assert_int_equal(bo_store_reserve_held(s), 1);
+	assert_int_equal(read_int(s, "SELECT count(*) FROM t"), 10);
+	assert_int_equal(bo_store_write_freeing(s, exec_cb, "DELETE FROM t WHERE id <= 5", &err),
+			 BO_OK);
+	assert_int_equal(bo_store_reserve_held(s), 0);
+	assert_int_not_equal(stat(reserve, &sb), 0);
+	assert_int_equal(read_int(s, "SELECT count(*) FROM t"), 5);
+	assert_string_equal(bo_store_health(s), "ok");
+	fv_disarm();
+	assert_intact(s);
+
+	/* writes that change something make it again (at most once a second):
+	 * poll, bounded */
+	struct timespec t0, t1, pause = {0, 20 * 1000 * 1000};
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	double waited = 0;
+	while (!bo_store_reserve_held(s) && waited < 10) {
+		assert_int_equal(bo_store_write(s, exec_cb, "UPDATE counter SET n = n + 1", &err),
+				 BO_OK);
+		nanosleep(&pause, NULL);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+	}
+	assert_int_equal(bo_store_reserve_held(s), 1);
+	assert_int_equal(stat(reserve, &sb), 0);
+	assert_true(sb.st_size == 64 * 1024);
+	bo_store_close(s);
+
+	/* a bad reserve is refused, an unknown VFS named */
+	struct bo_store *s2 = NULL;
+	struct bo_store_opts bad = {.reserve_path = reserve, .reserve_bytes = 0};
+	char path[4096];
+	tpath(path, "reserve2.db");
+	assert_int_equal(bo_store_open_with(path, 1, &bad, &s2, &err), BO_EINVAL);
+	struct bo_store_opts novfs = {.vfs = "no-such-vfs"};
+	assert_int_equal(bo_store_open_with(path, 1, &novfs, &s2, &err), BO_EINVAL);
+	assert_non_null(strstr(err.text, "no-such-vfs"));
+	assert_null(s2);
+}
+
+/* reserve-bytes: 4 MiB by default, 0 turns it off, at most 1 GiB */
+static void test_reserve_config(void **state)
+{
+	(void)state;
+	struct bo_config c;
+	struct bo_error err;
+	bo_config_defaults(&c);
+	assert_int_equal(c.reserve_bytes, 4 << 20);
+	assert_int_equal(bo_config_set(&c, "reserve-bytes", "8M", &err), 0);
+	assert_int_equal(c.reserve_bytes, 8 << 20);
+	assert_int_equal(bo_config_set(&c, "reserve-bytes", "0", &err), 0);
+	assert_int_equal(c.reserve_bytes, 0);
+	assert_int_equal(bo_config_set(&c, "reserve-bytes", "2G", &err), -1);
+	assert_string_equal(err.field, "reserve-bytes");
+	assert_int_equal(bo_config_set(&c, "reserve-bytes", "-1", &err), -1);
+	assert_int_equal(c.reserve_bytes, 0);
+}
+
+static void touch(const char *rel)
+{
+	char path[4096];
+	tpath(path, rel);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("x", f);
+	assert_int_equal(fclose(f), 0);
+}
+
+static int exists(const char *rel)
+{
+	char path[4096];
+	tpath(path, rel);
+	return access(path, F_OK) == 0;
+}
+
+/* Files no live model or dataset names go; the others, the reserve and
+ * anything outside models/ and datasets/ stay. */
+static void test_sweep_orphans(void **state)
+{
+	(void)state;
+	struct bo_error err;
+	char dir[4096];
+	int removed = -1;
+	struct bo_store *s = open_ok("sweep.db", 1);
+	/* no rows, no directories: nothing to do, and no crash */
+	assert_int_equal(bo_store_sweep_orphans(s, g_root, &removed, &err), BO_OK);
+	assert_int_equal(removed, 0);
+	assert_true(exists("sweep.db"));
+	assert_int_equal(
+		bo_store_write(
+			s, exec_cb,
+			"INSERT INTO users (id, name, created_at) VALUES (1, 'u', 'now');"
+			"INSERT INTO models (id, owner_id, name, sha256, size, path, info, created_at,"
+			" deleted_at) VALUES (1, 1, 'a', 'x', 1, 'models/1.onnx', '{}', 'now', NULL),"
+			" (2, 1, 'b', 'x', 1, 'models/2.onnx', '{}', 'now', 'then');"
+			"INSERT INTO datasets (id, owner_id, name, source, format, path, labels_path,"
+			" images, shape, created_at, deleted_at) VALUES"
+			" (1, 1, 'd', 'upload', 'npy', 'datasets/1-images.bin', 'datasets/1-labels.bin',"
+			" 1, '[1,1,1]', 'now', NULL),"
+			" (2, 1, 'e', 'path', 'idx', 'datasets/5-images.bin', NULL, 1, '[1,1,1]', 'now',"
+			" NULL)",
+			&err),
+		BO_OK);
+	tpath(dir, "models");
+	assert_int_equal(mkdir(dir, 0755), 0);
+	tpath(dir, "datasets");
+	assert_int_equal(mkdir(dir, 0755), 0);
+	touch("models/1.onnx");
+	touch("models/2.onnx"); /* deleted: its unlink never happened */
+	touch("models/9.onnx"); /* renamed in, then the commit failed */
+	touch("datasets/1-images.bin");
+	touch("datasets/1-labels.bin");
+	touch("datasets/5-images.bin"); /* a path dataset's name is not an upload's */
+	touch("space-reserve");
+	assert_int_equal(bo_store_sweep_orphans(s, g_root, &removed, &err), BO_OK);
+	assert_int_equal(removed, 3);
+	assert_true(exists("models/1.onnx"));
+	assert_false(exists("models/2.onnx"));
+	assert_false(exists("models/9.onnx"));
+	assert_true(exists("datasets/1-images.bin"));
+	assert_true(exists("datasets/1-labels.bin"));
+	assert_false(exists("datasets/5-images.bin"));
+	assert_true(exists("space-reserve"));
+	assert_true(exists("sweep.db"));
+	bo_store_close(s);
+}
+
+static double mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void pause_ms(long ms)
+{
+	struct timespec ts = {0, ms * 1000 * 1000};
+	nanosleep(&ts, NULL);
+}
+
+/* Poll (every 10 ms, at most `secs`) until the first column of sql is
+ * `want`. */
+static void poll_int(struct bo_store *s, const char *sql, int64_t want, double secs)
+{
+	double end = mono() + secs;
+	int64_t v;
+	while ((v = read_int(s, sql)) != want && mono() < end)
+		pause_ms(10);
+	if (v != want)
+		print_error("%s: %lld after %.0f s, not %lld\n", sql, (long long)v, secs,
+			    (long long)want);
+	assert_int_equal(v, want);
+}
+
+static void add_job(struct bo_store *s, int id)
+{
+	char sql[512];
+	struct bo_error err;
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO jobs (id, owner_id, model_id, dataset_id, state, spec, points,"
+		 " created_at) VALUES (%d, 1, 1, 1, 'queued', '{}', 1, 'now');"
+		 "INSERT INTO tasks (job_id, kind, point, trial_lo, trial_hi, state)"
+		 " VALUES (%d, 'trials', 0, 0, 1, 'queued')",
+		 id, id);
+	assert_int_equal(bo_store_write(s, exec_cb, sql, &err), BO_OK);
+}
+
+/* The local pool on a store that refuses every write: the worker backs off
+ * (a bounded number of tries, where it used to spin), /health's store says
+ * full, it recovers by itself once writes go through, and stop ends a
+ * backoff at once. */
+static void test_pool_backs_off(void **state)
+{
+	(void)state;
+	struct bo_error err;
+	struct bo_daemon *d = calloc(1, sizeof(*d));
+	assert_non_null(d);
+	bo_config_defaults(&d->cfg);
+	d->cfg.workers = 1;
+	d->cfg.threads_per_worker = 1;
+	snprintf(d->cfg.data_dir, sizeof(d->cfg.data_dir), "%s", g_root);
+	pthread_mutex_init(&d->live.mu, NULL);
+	d->store = open_fv("pool.db", NULL, 0);
+	/* a job whose model file is missing: once claimed, it fails (a write) */
+	assert_int_equal(
+		bo_store_write(
+			d->store, exec_cb,
+			"INSERT INTO users (id, name, created_at) VALUES (1, 'u', 'now');"
+			"INSERT INTO models (id, owner_id, name, sha256, size, path, info, created_at)"
+			" VALUES (1, 1, 'm', 'x', 1, 'models/none.onnx', '{}', 'now');"
+			"INSERT INTO datasets (id, owner_id, name, source, format, path, images, shape,"
+			" created_at) VALUES (1, 1, 'd', 'upload', 'npy', 'datasets/none.bin', 1,"
+			" '[1,1,1]', 'now')",
+			&err),
+		BO_OK);
+	add_job(d->store, 1);
+
+	fv_disarm();
+	atomic_store(&fv.code, SQLITE_FULL);
+	atomic_store(&fv.always, 1);
+	assert_int_equal(bo_pool_new(&d->exec, &err), BO_OK);
+	assert_int_equal(d->exec.ops->start(d->exec.impl, d, &err), BO_OK);
+	double end = mono() + 10;
+	while (atomic_load(&fv.failures) == 0 && mono() < end)
+		pause_ms(10);
+	assert_true(atomic_load(&fv.failures) > 0);
+	assert_string_equal(bo_store_health(d->store), "full");
+	/* 2 s of a refusing store: tries at 0.1, 0.3, 0.7, 1.5 s, ... */
+	int f0 = atomic_load(&fv.failures);
+	double t0 = mono();
+	while (mono() - t0 < 2.0)
+		pause_ms(50);
+	int tries = atomic_load(&fv.failures) - f0;
+	print_message("pool: %d refused writes in 2 s of backoff\n", tries);
+	assert_true(tries <= 12);
+	assert_int_equal(read_int(d->store, "SELECT count(*) FROM jobs WHERE state = 'queued'"), 1);
+
+	/* writes go through again: the worker finds out by itself (its next
+	 * try, within its backoff), claims the task and fails the job */
+	fv_disarm();
+	poll_int(d->store, "SELECT count(*) FROM jobs WHERE id = 1 AND state = 'failed'", 1, 20);
+	assert_string_equal(bo_store_health(d->store), "ok");
+
+	/* a backoff in progress ends at stop */
+	add_job(d->store, 2);
+	atomic_store(&fv.code, SQLITE_FULL);
+	atomic_store(&fv.always, 1);
+	d->exec.ops->wake(d->exec.impl);
+	end = mono() + 10;
+	while (atomic_load(&fv.failures) < 4 && mono() < end)
+		pause_ms(10);
+	assert_true(atomic_load(&fv.failures) >= 4); /* its next wait is 1.6 s or more */
+	t0 = mono();
+	d->exec.ops->stop(d->exec.impl);
+	double took = mono() - t0;
+	print_message("pool: stopped in %.3f s during a backoff\n", took);
+	assert_true(took < 1.0);
+	fv_disarm();
+	d->exec.ops->free(d->exec.impl);
+	bo_store_close(d->store);
+	pthread_mutex_destroy(&d->live.mu);
+	free(d->live.jobs);
+	free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -692,6 +1333,14 @@ int main(void)
 		cmocka_unit_test(test_user_names),
 		cmocka_unit_test(test_now),
 		cmocka_unit_test(test_embed_sql_checks),
+		cmocka_unit_test(test_full_is_enospc),
+		cmocka_unit_test(test_ioerr_rolls_back),
+		cmocka_unit_test(test_nth_write_loop),
+		cmocka_unit_test(test_reserve),
+		cmocka_unit_test(test_reserve_config),
+		cmocka_unit_test(test_sweep_orphans),
+		cmocka_unit_test(test_pool_backs_off),
 	};
+	fv_register();
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
