@@ -2,7 +2,8 @@
  *
  * Every key of the file is the long name of a flag (listen, data, workers,
  * threads-per-worker, upload-limit, dataset-root, public-read, web,
- * http-threads, connection-timeout, per-ip-limit, queue-limit), so the
+ * http-threads, connection-timeout, per-ip-limit, queue-limit,
+ * dataset-max-images, dataset-max-bytes), so the
  * file and the command line say the same things; flags given after
  * --config override the file. */
 #include <errno.h>
@@ -30,6 +31,8 @@ void bo_config_defaults(struct bo_config *c)
 	c->connection_timeout = 30;
 	c->per_ip_limit = 64;
 	c->queue_limit = 1000;
+	c->dataset_max_images = 10000000;
+	c->dataset_max_bytes = 0; /* 4 x upload_limit */
 }
 
 static int int_value(const char *key, const char *v, long long lo, long long hi, long long *out,
@@ -122,6 +125,8 @@ int bo_config_set(struct bo_config *c, const char *key, const char *v, struct bo
 		{ "per-ip-limit", 1, 100000, &c->per_ip_limit, NULL },
 		{ "queue-limit", 1, 1000000, &c->queue_limit, NULL },
 		{ "upload-limit", 1024, (long long)1 << 40, NULL, &c->upload_limit },
+		{ "dataset-max-images", 1, 1000000000, NULL, &c->dataset_max_images },
+		{ "dataset-max-bytes", 1024, (long long)1 << 42, NULL, &c->dataset_max_bytes },
 	};
 	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
 		if (strcmp(key, ints[i].key))

@@ -176,7 +176,9 @@ static int open_beneath(int dirfd, const char *name, int flags)
 
 static int open_name(const struct rd *r, const char *name, int flags)
 {
-	flags |= O_CLOEXEC | O_NOCTTY;
+	/* openat2 refuses O_PATH with any flag but O_DIRECTORY, O_NOFOLLOW and
+	 * O_CLOEXEC */
+	flags |= O_CLOEXEC | (flags & O_PATH ? 0 : O_NOCTTY);
 	if (r->beneath)
 		return open_beneath(r->dirfd, name, flags);
 	return openat(r->dirfd, name, flags);
