@@ -455,9 +455,13 @@ bo_status bo_dataset_ref_open(const struct bo_daemon *d, const struct bo_dataset
 	int fd;
 	bo_dataset_limits_of(&d->cfg, &lim);
 	if (!strcmp(r->source, "upload")) {
+		/* stored relative to the data directory; an absolute path (none
+		 * is written now) is the daemon's own, opened as it is */
 		root = d->cfg.data_dir;
 		rel = r->path;
 		rel_l = r->labels[0] ? r->labels : NULL;
+		if (rel[0] == '/' || (rel_l && rel_l[0] == '/'))
+			return bo_dataset_open_at(AT_FDCWD, rel, rel_l, f, split, &lim, out, err);
 	} else {
 		int i = bo_root_of(&d->cfg, r->path, norm, sizeof(norm), &rel);
 		int j = r->labels[0] ? bo_root_of(&d->cfg, r->labels, norm_l, sizeof(norm_l), &rel_l)
