@@ -544,109 +544,127 @@ out:
 	return rc;
 }
 
-static const char *format_name(const struct bo_dataset *ds)
+static const char *format_name(enum bo_dataset_format f)
 {
-	enum bo_dataset_format f = bo_dataset_format(ds);
 	return f == BO_DATASET_CIFAR10 ? "cifar" : bo_dataset_format_name(f);
 }
 
-static char *shape_text(const struct bo_dataset *ds)
+static void shape_text(const struct bo_dataset_info *in, char *buf, size_t size)
 {
-	int64_t c, h, w;
-	char buf[96];
-	bo_dataset_shape(ds, &c, &h, &w);
-	snprintf(buf, sizeof(buf), "[%lld,%lld,%lld]", (long long)c, (long long)h, (long long)w);
-	return strdup(buf);
+	snprintf(buf, size, "[%lld,%lld,%lld]", (long long)in->c, (long long)in->h,
+		 (long long)in->w);
 }
 
-/* Is real path p inside one of the allowed roots? */
-static int under_root(const struct bo_config *c, const char *p)
+/* Replace every occurrence of `name` (a server-side file name) in the
+ * error text by `with`: answers never show the server's paths. */
+static void scrub(struct bo_error *err, const char *name, const char *with)
 {
-	for (int i = 0; i < c->n_roots; i++) {
-		size_t n = strlen(c->roots[i]);
-		if (!strncmp(p, c->roots[i], n) && (p[n] == '/' || p[n] == 0 ||
-						      (n == 1 && c->roots[i][0] == '/')))
-			return 1;
+	char out[BO_ERROR_TEXT];
+	size_t n = name ? strlen(name) : 0, k = 0;
+	if (!n)
+		return;
+	for (const char *p = err->text; *p && k + 1 < sizeof(out);) {
+		if (!strncmp(p, name, n)) {
+			k += (size_t)snprintf(out + k, sizeof(out) - k, "%s", with);
+			k = BO_MIN(k, sizeof(out) - 1);
+			p += n;
+		} else {
+			out[k++] = *p++;
+		}
 	}
-	return 0;
+	out[k] = 0;
+	snprintf(err->text, sizeof(err->text), "%s", out);
 }
 
+static void scrub_upload(struct bo_error *err, const char *path, const char *with)
+{
+	if (!path)
+		return;
+	scrub(err, path, with);
+	const char *base = strrchr(path, '/');
+	scrub(err, base ? base + 1 : path, with);
+}
+
+/* Uploads are validated by streaming (bo_dataset_check_at): nothing the
+ * size of the data is allocated in the HTTP thread, and the configured
+ * dataset limits apply; the workers load it when a job runs. */
 static int post_dataset_upload(struct bo_daemon *d, struct bo_req *r)
 {
 	struct bo_error err;
-	struct bo_dataset *ds = NULL;
-	char *shape = NULL;
+	struct bo_dataset_info info;
+	struct bo_dataset_limits lim;
+	char shape[96];
 	int64_t isize = 0, lsize = 0;
 	const char *isha = NULL;
 	const char *img = bo_req_upload(r, "images", &isize, &isha);
 	const char *lab = bo_req_upload(r, "labels", &lsize, NULL);
 	const char *name = bo_req_query(r, "name"), *fmt = bo_req_query(r, "format");
 	const char *split = bo_req_query(r, "split"), *desc = bo_req_query(r, "description");
-	int ret;
 	bo_error_clear(&err);
-	if (!name || !*name || strlen(name) > 200) {
-		ret = bo_reply_fail(r, BO_EINVAL, "name", "give the dataset a name: ?name=NAME");
-		goto out;
-	}
-	if (!fmt || (strcmp(fmt, "idx") && strcmp(fmt, "npy") && strcmp(fmt, "cifar"))) {
-		ret = bo_reply_fail(r, BO_EINVAL, "format", "format must be idx, npy or cifar");
-		goto out;
-	}
-	if (split && strcmp(split, "test") && strcmp(split, "train")) {
-		ret = bo_reply_fail(r, BO_EINVAL, "split", "split must be test or train");
-		goto out;
-	}
-	if (!img || isize == 0) {
-		ret = bo_reply_fail(r, BO_EINVAL, "images", "the form field images (a file) is missing");
-		goto out;
-	}
-	if (strcmp(fmt, "cifar") && (!lab || lsize == 0)) {
-		ret = bo_reply_fail(r, BO_EINVAL, "labels", "the form field labels (a file) is missing");
-		goto out;
-	}
+	if (!name || !*name || strlen(name) > 200)
+		return bo_reply_fail(r, BO_EINVAL, "name", "give the dataset a name: ?name=NAME");
+	if (!fmt || (strcmp(fmt, "idx") && strcmp(fmt, "npy") && strcmp(fmt, "cifar")))
+		return bo_reply_fail(r, BO_EINVAL, "format", "format must be idx, npy or cifar");
+	if (split && strcmp(split, "test") && strcmp(split, "train"))
+		return bo_reply_fail(r, BO_EINVAL, "split", "split must be test or train");
+	if (!img || isize == 0)
+		return bo_reply_fail(r, BO_EINVAL, "images",
+				     "the form field images (a file) is missing");
+	if (strcmp(fmt, "cifar") && (!lab || lsize == 0))
+		return bo_reply_fail(r, BO_EINVAL, "labels",
+				     "the form field labels (a file) is missing");
 	enum bo_dataset_format f = !strcmp(fmt, "idx") ? BO_DATASET_IDX :
 				   !strcmp(fmt, "npy") ? BO_DATASET_NPY : BO_DATASET_CIFAR10;
-	if (bo_dataset_open_files(img, f == BO_DATASET_CIFAR10 ? NULL : lab, f, NULL, &ds, &err)) {
-		ret = bo_reply_error(r, &err);
-		goto out;
-	}
-	if (!(shape = shape_text(ds))) {
-		ret = bo_reply_fail(r, BO_ENOMEM, NULL, "out of memory");
-		goto out;
-	}
 	int with_labels = f != BO_DATASET_CIFAR10;
+	bo_dataset_limits_of(&d->cfg, &lim);
+	if (bo_dataset_check_at(AT_FDCWD, img, with_labels ? lab : NULL, f, BO_SPLIT_TEST, &lim,
+				&info, &err)) {
+		scrub_upload(&err, img, "the images upload");
+		scrub_upload(&err, lab, "the labels upload");
+		if (!err.field[0])
+			snprintf(err.field, sizeof(err.field), "%s",
+				 with_labels && lab && !strcmp(err.file, lab) ? "labels" : "images");
+		return bo_reply_error(r, &err);
+	}
+	shape_text(&info, shape, sizeof(shape));
 	struct ds_ins q = { bo_req_user(r)->id, 0, name, desc ? desc : "", "upload", fmt, NULL,
-			    NULL, split ? split : "test", shape, isha, bo_dataset_count(ds),
+			    NULL, split ? split : "test", shape, isha, info.count,
 			    isize + (with_labels ? lsize : 0), img, with_labels ? lab : NULL,
 			    d->cfg.data_dir };
-	if (bo_store_write(d->store, ds_ins_fn, &q, &err)) {
-		ret = bo_reply_error(r, &err);
-		goto out;
-	}
+	if (bo_store_write(d->store, ds_ins_fn, &q, &err))
+		return bo_reply_error(r, &err);
 	bo_req_adopt(r, "images");
 	if (with_labels)
 		bo_req_adopt(r, "labels");
 	char loc[64];
 	snprintf(loc, sizeof(loc), "/api/v1/datasets/%lld", (long long)q.id);
-	ret = get_one(d, r, 1, q.id, 201, loc);
-out:
-	bo_dataset_free(ds);
-	free(shape);
-	return ret;
+	return get_one(d, r, 1, q.id, 201, loc);
 }
 
+/* Registration of a path under an allowed root. Answers, decided so that
+ * nothing about the filesystem outside the roots can be learnt:
+ *  - a path that is not absolute: 400;
+ *  - a path that is not (lexically, after removing "." and "..") under an
+ *    allowed root: 403 forbidden, one fixed message, decided from the text
+ *    alone without touching the filesystem, whether or not it exists;
+ *  - under a root, it is opened beneath the root (openat2 RESOLVE_BENEATH,
+ *    by the library): a path that is not there is 404, one that leads out
+ *    of the root through a symbolic link is 403 (what lies outside is never
+ *    looked at, so both say only something about the root's contents).
+ * Jobs open the stored path the same way again (bo_dataset_ref_open). */
 static int post_dataset_path(struct bo_daemon *d, struct bo_req *r)
 {
 	struct bo_error err;
-	struct bo_dataset *ds = NULL;
+	struct bo_dataset_info info;
+	struct bo_dataset_limits lim;
 	json_error_t je;
 	size_t len;
 	const char *body = bo_req_body(r, &len);
 	json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
 	const char *name = NULL, *path = NULL, *labels = NULL, *fmt = "auto", *split = "test";
-	const char *desc = "";
-	char real[PATH_MAX], real_l[PATH_MAX] = "", *shape = NULL;
-	int ret;
+	const char *desc = "", *rel = NULL, *rel_l = NULL;
+	char norm[PATH_MAX], norm_l[PATH_MAX] = "", shape[96];
+	int ret, fd = -1;
 	bo_error_clear(&err);
 	if (!j) {
 		ret = bo_reply_fail(r, BO_EMALFORMED, NULL, "invalid JSON: %s (at byte %d)", je.text,
@@ -694,40 +712,48 @@ static int post_dataset_path(struct bo_daemon *d, struct bo_req *r)
 		ret = bo_reply_fail(r, BO_EINVAL, "split", "split must be test or train");
 		goto out;
 	}
-	if (!realpath(path, real)) {
-		ret = bo_reply_fail(r, BO_ENOENT, "path", "no such file or directory: %s", path);
+	if (path[0] != '/' || (labels && labels[0] != '/')) {
+		ret = bo_reply_fail(r, BO_EINVAL, labels && path[0] == '/' ? "labels" : "path",
+				    "give an absolute path");
 		goto out;
 	}
-	if (!under_root(&d->cfg, real) ||
-	    (labels && (!realpath(labels, real_l) || !under_root(&d->cfg, real_l)))) {
-		ret = bo_reply_fail(r, BO_EPERM, labels && !under_root(&d->cfg, real_l) &&
-						 under_root(&d->cfg, real) ? "labels" : "path",
+	int root = bo_root_of(&d->cfg, path, norm, sizeof(norm), &rel);
+	int root_l = labels ? bo_root_of(&d->cfg, labels, norm_l, sizeof(norm_l), &rel_l) : root;
+	if (root < 0 || root_l < 0) {
+		ret = bo_reply_fail(r, BO_EPERM, root < 0 ? "path" : "labels",
 				    "datasets may only be registered from the allowed roots "
 				    "(--dataset-root)");
 		goto out;
 	}
-	struct stat st;
-	int dir = stat(real, &st) == 0 && S_ISDIR(st.st_mode);
+	if (root_l != root) {
+		ret = bo_reply_fail(r, BO_EPERM, "labels",
+				    "the labels must be under the same allowed root as the images");
+		goto out;
+	}
+	fd = open(d->cfg.roots[root], O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = bo_reply_fail(r, BO_EIO, NULL, "cannot open the allowed root: %s",
+				    strerror(errno));
+		goto out;
+	}
 	enum bo_dataset_format f = !strcmp(fmt, "idx")   ? BO_DATASET_IDX :
 				   !strcmp(fmt, "npy")   ? BO_DATASET_NPY :
 				   !strcmp(fmt, "cifar") ? BO_DATASET_CIFAR10 :
 							   BO_DATASET_AUTO;
-	bo_status rc = dir ? bo_dataset_open_dir(real, strcmp(split, "train") ? BO_SPLIT_TEST :
-										BO_SPLIT_TRAIN,
-						 NULL, &ds, &err) :
-			     bo_dataset_open_files(real, real_l[0] ? real_l : NULL, f, NULL, &ds,
-						   &err);
-	if (rc) {
+	bo_dataset_limits_of(&d->cfg, &lim);
+	if (bo_dataset_check_at(fd, rel, rel_l, f,
+				strcmp(split, "train") ? BO_SPLIT_TEST : BO_SPLIT_TRAIN, &lim, &info,
+				&err)) {
+		if (!err.field[0])
+			snprintf(err.field, sizeof(err.field), "%s",
+				 rel_l && !strcmp(err.file, rel_l) ? "labels" : "path");
 		ret = bo_reply_error(r, &err);
 		goto out;
 	}
-	if (!(shape = shape_text(ds))) {
-		ret = bo_reply_fail(r, BO_ENOMEM, NULL, "out of memory");
-		goto out;
-	}
-	struct ds_ins q = { bo_req_user(r)->id, 0, name, desc, "path", format_name(ds), real,
-			    real_l[0] ? real_l : NULL, split, shape, NULL, bo_dataset_count(ds),
-			    dir ? 0 : (int64_t)st.st_size, NULL, NULL, d->cfg.data_dir };
+	shape_text(&info, shape, sizeof(shape));
+	struct ds_ins q = { bo_req_user(r)->id, 0, name, desc, "path", format_name(info.format),
+			    norm, labels ? norm_l : NULL, split, shape, NULL, info.count,
+			    info.is_dir ? 0 : info.file_bytes, NULL, NULL, d->cfg.data_dir };
 	if (bo_store_write(d->store, ds_ins_fn, &q, &err)) {
 		ret = bo_reply_error(r, &err);
 		goto out;
@@ -736,9 +762,9 @@ static int post_dataset_path(struct bo_daemon *d, struct bo_req *r)
 	snprintf(loc, sizeof(loc), "/api/v1/datasets/%lld", (long long)q.id);
 	ret = get_one(d, r, 1, q.id, 201, loc);
 out:
+	if (fd >= 0)
+		close(fd);
 	json_decref(j);
-	bo_dataset_free(ds);
-	free(shape);
 	return ret;
 }
 

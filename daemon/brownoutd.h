@@ -52,6 +52,8 @@ struct bo_config {
 	int queue_limit;          /* queued + running jobs, default 1000 */
 	int64_t reserve_bytes;    /* DATA/space-reserve, spent on deletes when the
 				   * disk is full; default 4 MiB, 0: none */
+	int64_t dataset_max_images; /* images per dataset, default 10,000,000 */
+	int64_t dataset_max_bytes;  /* uncompressed bytes per dataset, 0: 4 x upload_limit */
 };
 
 void bo_config_defaults(struct bo_config *c);
@@ -170,6 +172,16 @@ struct bo_dataset_ref {
 };
 bo_status bo_dataset_ref_open(const struct bo_daemon *d, const struct bo_dataset_ref *r,
 			      struct bo_dataset **out, struct bo_error *err);
+/* The library's dataset limits from the configuration (dataset-max-images,
+ * dataset-max-bytes): used by the upload and registration checks and by
+ * the workers' loads alike. */
+void bo_dataset_limits_of(const struct bo_config *c, struct bo_dataset_limits *l);
+/* Lexically normalise the absolute `path` into norm (no filesystem access,
+ * so nothing about paths outside the roots is revealed) and find the allowed
+ * root it lies under: its index, with *rel pointing into norm at the rest
+ * ("." for the root itself); -1 when under none (or not absolute). */
+int bo_root_of(const struct bo_config *c, const char *path, char *norm, size_t size,
+	       const char **rel);
 /* data_dir + "/" + rel into buf. */
 void bo_data_path(const struct bo_daemon *d, const char *rel, char *buf, size_t size);
 

@@ -3,7 +3,8 @@
  * Every key of the file is the long name of a flag (listen, data, workers,
  * threads-per-worker, upload-limit, dataset-root, public-read, web,
  * http-threads, connection-timeout, per-ip-limit, max-connections,
- * header-timeout, trusted-proxy, queue-limit, reserve-bytes), so the
+ * header-timeout, trusted-proxy, queue-limit, reserve-bytes,
+ * dataset-max-images, dataset-max-bytes), so the
  * file and the command line say the same things; flags given after
  * --config override the file. */
 #include <arpa/inet.h>
@@ -35,6 +36,8 @@ void bo_config_defaults(struct bo_config *c)
 	c->header_timeout = 10;
 	c->queue_limit = 1000;
 	c->reserve_bytes = (int64_t)4 << 20;
+	c->dataset_max_images = 10000000;
+	c->dataset_max_bytes = 0; /* 4 x upload_limit */
 }
 
 static int int_value(const char *key, const char *v, long long lo, long long hi, long long *out,
@@ -169,6 +172,8 @@ int bo_config_set(struct bo_config *c, const char *key, const char *v, struct bo
 		{ "queue-limit", 1, 1000000, &c->queue_limit, NULL },
 		{ "upload-limit", 1024, (long long)1 << 40, NULL, &c->upload_limit },
 		{ "reserve-bytes", 0, (long long)1 << 30, NULL, &c->reserve_bytes },
+		{ "dataset-max-images", 1, 1000000000, NULL, &c->dataset_max_images },
+		{ "dataset-max-bytes", 1024, (long long)1 << 42, NULL, &c->dataset_max_bytes },
 	};
 	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
 		if (strcmp(key, ints[i].key))

@@ -12,11 +12,14 @@
  * order. Adaptive trials run ahead in rounds; the report keeps the first n
  * trials at which the stopping rule holds, exactly where bo_sweep_run
  * stops. */
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "brownoutd.h"
 #include "common.h"
@@ -371,29 +374,114 @@ void bo_data_path(const struct bo_daemon *d, const char *rel, char *buf, size_t 
 		snprintf(buf, size, "%s/%s", d->cfg.data_dir, rel);
 }
 
+void bo_dataset_limits_of(const struct bo_config *c, struct bo_dataset_limits *l)
+{
+	int64_t bytes = c->dataset_max_bytes;
+	if (bytes <= 0 && __builtin_mul_overflow(c->upload_limit, 4, &bytes))
+		bytes = INT64_MAX;
+	memset(l, 0, sizeof(*l));
+	l->max_images = c->dataset_max_images;
+	l->max_bytes = bytes;
+	l->max_decoded_bytes = bytes;
+}
+
+int bo_root_of(const struct bo_config *c, const char *path, char *norm, size_t size,
+	       const char **rel)
+{
+	size_t n = 0;
+	*rel = NULL;
+	if (!path || path[0] != '/' || size < 2)
+		return -1;
+	norm[0] = 0;
+	for (const char *p = path; *p;) {
+		while (*p == '/')
+			p++;
+		const char *e = strchrnul(p, '/');
+		size_t len = (size_t)(e - p);
+		if (len == 0 || (len == 1 && p[0] == '.')) {
+			/* nothing */
+		} else if (len == 2 && p[0] == '.' && p[1] == '.') {
+			while (n > 0 && norm[n - 1] != '/')
+				n--;
+			if (n > 0)
+				n--; /* the slash */
+			norm[n] = 0;
+		} else {
+			if (n + 1 + len + 1 > size)
+				return -1;
+			norm[n++] = '/';
+			memcpy(norm + n, p, len);
+			n += len;
+			norm[n] = 0;
+		}
+		p = e;
+	}
+	if (n == 0) {
+		norm[0] = '/';
+		norm[1] = 0;
+		n = 1;
+	}
+	for (int i = 0; i < c->n_roots; i++) {
+		const char *root = c->roots[i];
+		size_t k = strlen(root);
+		if (k == 1 && root[0] == '/') {
+			*rel = norm[1] ? norm + 1 : ".";
+			return i;
+		}
+		if (!strncmp(norm, root, k) && (norm[k] == '/' || norm[k] == 0)) {
+			*rel = norm[k] ? norm + k + 1 : ".";
+			return i;
+		}
+	}
+	return -1;
+}
+
+/* Every open goes beneath a directory: the data directory for uploads,
+ * the allowed root for registered paths (checked again here: the roots may
+ * have changed, and whatever now lies at the path is resolved without
+ * leaving the root). */
 bo_status bo_dataset_ref_open(const struct bo_daemon *d, const struct bo_dataset_ref *r,
 			      struct bo_dataset **out, struct bo_error *err)
 {
-	char path[2048], labels[2048] = "";
+	char norm[2048], norm_l[2048];
+	const char *rel = NULL, *rel_l = NULL;
+	struct bo_dataset_limits lim;
 	enum bo_dataset_format f = !strcmp(r->format, "idx")   ? BO_DATASET_IDX :
 				   !strncmp(r->format, "cifar", 5) ? BO_DATASET_CIFAR10 :
 				   !strcmp(r->format, "npy")   ? BO_DATASET_NPY :
 								 BO_DATASET_AUTO;
-	int upload = !strcmp(r->source, "upload");
-	if (upload) {
-		bo_data_path(d, r->path, path, sizeof(path));
-		if (r->labels[0])
-			bo_data_path(d, r->labels, labels, sizeof(labels));
+	enum bo_split split = strcmp(r->split, "train") ? BO_SPLIT_TEST : BO_SPLIT_TRAIN;
+	const char *root;
+	int fd;
+	bo_dataset_limits_of(&d->cfg, &lim);
+	if (!strcmp(r->source, "upload")) {
+		/* stored relative to the data directory; an absolute path (none
+		 * is written now) is the daemon's own, opened as it is */
+		root = d->cfg.data_dir;
+		rel = r->path;
+		rel_l = r->labels[0] ? r->labels : NULL;
+		if (rel[0] == '/' || (rel_l && rel_l[0] == '/'))
+			return bo_dataset_open_at(AT_FDCWD, rel, rel_l, f, split, &lim, out, err);
 	} else {
-		snprintf(path, sizeof(path), "%s", r->path);
-		snprintf(labels, sizeof(labels), "%s", r->labels);
+		int i = bo_root_of(&d->cfg, r->path, norm, sizeof(norm), &rel);
+		int j = r->labels[0] ? bo_root_of(&d->cfg, r->labels, norm_l, sizeof(norm_l), &rel_l)
+				     : i;
+		if (i < 0 || j != i) {
+			bo_fail(err, BO_EPERM,
+				"the dataset's path is no longer under an allowed root "
+				"(--dataset-root)");
+			snprintf(err->field, sizeof(err->field), "dataset");
+			return BO_EPERM;
+		}
+		root = d->cfg.roots[i];
 	}
-	struct stat st;
-	if (!upload && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-		return bo_dataset_open_dir(path, strcmp(r->split, "train") ? BO_SPLIT_TEST :
-									     BO_SPLIT_TRAIN,
-					   NULL, out, err);
-	return bo_dataset_open_files(path, labels[0] ? labels : NULL, f, NULL, out, err);
+	fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return bo_fail(err, BO_EIO, "cannot open the dataset's root directory: %s",
+			       strerror(errno));
+	bo_status rc = bo_dataset_open_at(fd, rel, rel_l, f, split, &lim, out, err);
+	close(fd);
+	return rc;
 }
 
 /* ---- reading jobs back ---- */

@@ -44,6 +44,8 @@ static void usage(FILE *f)
 		"  --threads-per-worker N   inference threads per worker, default 1\n"
 		"  --upload-limit BYTES     largest upload (K, M, G suffixes), default 512M\n"
 		"  --dataset-root DIR       datasets may be registered from under DIR (repeat)\n"
+		"  --dataset-max-images N   images per dataset, default 10000000\n"
+		"  --dataset-max-bytes B    uncompressed bytes per dataset, default 4 x upload-limit\n"
 		"  --public-read            GET endpoints without a token\n"
 		"  --web DIR                static files of the dashboard, default web\n"
 		"  --http-threads N         HTTP threads, default 4\n"
@@ -76,6 +78,8 @@ static int parse(int argc, char **argv, struct bo_config *c, int *admin)
 		{ "threads-per-worker", required_argument, 0, 1 },
 		{ "upload-limit", required_argument, 0, 1 },
 		{ "dataset-root", required_argument, 0, 1 },
+		{ "dataset-max-images", required_argument, 0, 1 },
+		{ "dataset-max-bytes", required_argument, 0, 1 },
 		{ "public-read", no_argument, 0, 'P' },
 		{ "web", required_argument, 0, 1 },
 		{ "http-threads", required_argument, 0, 1 },

@@ -4,14 +4,31 @@
  * through unchanged and decompresses gzip ones, so any format may also be
  * gzipped. Arrays grow as data arrives rather than being allocated from the
  * header's claim, so a short file that claims gigabytes cannot make us
- * allocate them. Offsets in errors are in the uncompressed stream. */
+ * allocate them. Offsets in errors are in the uncompressed stream.
+ *
+ * One reader (struct rd) serves loading and validating: in validate mode
+ * (bo_dataset_check_at) the same parsers run, but the data streams through
+ * fixed buffers and nothing proportional to it is kept; declared counts are
+ * checked against the limits before any data is read, and the uncompressed
+ * bytes of all files together against max_decoded_bytes as they arrive.
+ *
+ * Files are opened by name relative to a directory fd. Under a root
+ * (bo_dataset_open_at / _check_at with a real fd) every name is resolved
+ * beneath it: openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), or where
+ * the kernel lacks openat2 a component-by-component walk with O_NOFOLLOW;
+ * a dataset directory is opened once and its files beneath it. Only
+ * regular files are read (opened O_NONBLOCK, so a FIFO cannot block). */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <brownout/dataset.h>
@@ -21,6 +38,7 @@
 #define DEF_MAX_IMAGES INT64_C(10000000)
 #define DEF_MAX_PIXELS INT64_C(16777216)
 #define DEF_MAX_BYTES (INT64_C(8) << 30)
+#define DEF_MAX_DECODED (INT64_C(16) << 30)
 
 #define CIFAR_PIXELS 3072
 #define CIFAR_RECORD (1 + CIFAR_PIXELS)
@@ -44,7 +62,20 @@ struct bo_dataset {
 };
 
 struct limits {
-	int64_t images, pixels, bytes;
+	int64_t images, pixels, bytes, decoded;
+};
+
+/* One open or check of a dataset: where names are resolved, the limits,
+ * and what has been read so far. */
+struct rd {
+	struct limits lim;
+	int validate;         /* stream and check, keep nothing */
+	int dirfd;            /* names are relative to this (AT_FDCWD: paths) */
+	int beneath;          /* resolve beneath dirfd, never out of it */
+	const char *disp_dir; /* prefix of the names in errors, or NULL */
+	int64_t decoded;      /* uncompressed bytes read, all files */
+	int64_t file_bytes;   /* on-disk bytes of the files opened */
+	int max_label;
 };
 
 /* Record status, file, byte offset and explanation in err (may be NULL). */
@@ -71,10 +102,14 @@ static bo_status get_limits(const struct bo_dataset_limits *in, struct limits *o
 	out->images = DEF_MAX_IMAGES;
 	out->pixels = DEF_MAX_PIXELS;
 	out->bytes = DEF_MAX_BYTES;
+	out->decoded = DEF_MAX_DECODED;
 	if (!in)
 		return BO_OK;
-	if (in->max_images < 0 || in->max_pixels < 0 || in->max_bytes < 0)
+	if (in->max_images < 0 || in->max_pixels < 0 || in->max_bytes < 0 ||
+	    in->max_decoded_bytes < 0)
 		return bo_fail(err, BO_EINVAL, "dataset limits must not be negative");
+	if (in->max_decoded_bytes)
+		out->decoded = in->max_decoded_bytes;
 	if (in->max_images)
 		out->images = in->max_images;
 	if (in->max_pixels)
@@ -84,36 +119,129 @@ static bo_status get_limits(const struct bo_dataset_limits *in, struct limits *o
 	return BO_OK;
 }
 
+/* ---- opening names ---- */
+
+/* openat2 beneath dirfd; where the kernel has no openat2, a walk that opens
+ * each component with O_NOFOLLOW (stricter: no symbolic link at all) and
+ * refuses "..". Returns an fd, or -1 with errno (EXDEV, ELOOP: it would
+ * leave dirfd). */
+static int open_beneath(int dirfd, const char *name, int flags)
+{
+	struct open_how how;
+	memset(&how, 0, sizeof(how));
+	how.flags = (uint64_t)flags;
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+	const char *rel = *name ? name : ".";
+	long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+	if (fd >= 0 || errno != ENOSYS)
+		return (int)fd;
+	char buf[PATH_BYTES];
+	if (rel[0] == '/') {
+		errno = EXDEV;
+		return -1;
+	}
+	if (snprintf(buf, sizeof(buf), "%s", rel) >= (int)sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	int cur = dirfd;
+	char *save = NULL, *comp = strtok_r(buf, "/", &save);
+	if (!comp)
+		return openat(dirfd, ".", flags);
+	for (;;) {
+		char *next = strtok_r(NULL, "/", &save);
+		while (next && !strcmp(next, "."))
+			next = strtok_r(NULL, "/", &save);
+		if (!strcmp(comp, "..")) {
+			if (cur != dirfd)
+				close(cur);
+			errno = EXDEV;
+			return -1;
+		}
+		int fd2 = next ? openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+			       : openat(cur, comp, flags | O_NOFOLLOW);
+		int e = errno;
+		if (cur != dirfd)
+			close(cur);
+		if (fd2 < 0) {
+			errno = e;
+			return -1;
+		}
+		if (!next)
+			return fd2;
+		cur = fd2;
+		comp = next;
+	}
+}
+
+static int open_name(const struct rd *r, const char *name, int flags)
+{
+	/* openat2 refuses O_PATH with any flag but O_DIRECTORY, O_NOFOLLOW and
+	 * O_CLOEXEC */
+	flags |= O_CLOEXEC | (flags & O_PATH ? 0 : O_NOCTTY);
+	if (r->beneath)
+		return open_beneath(r->dirfd, name, flags);
+	return openat(r->dirfd, name, flags);
+}
+
+static bo_status open_fail(struct bo_error *err, const struct rd *r, const char *path, int e,
+			   const char *what)
+{
+	if (r->beneath && (e == EXDEV || e == ELOOP))
+		return fail_at(err, path, -1, BO_EPERM,
+			       "cannot open %s: the path leaves the dataset root ('..', an "
+			       "absolute path or a symbolic link that points out of it)",
+			       what);
+	return fail_at(err, path, -1, e == ENOENT || e == ENOTDIR ? BO_ENOENT : BO_EIO,
+		       "cannot open %s: %s", what, strerror(e));
+}
+
+/* The name as errors show it: disp_dir/name. */
+static void disp_name(char *buf, const struct rd *r, const char *name)
+{
+	size_t n = r->disp_dir ? strlen(r->disp_dir) : 0;
+	if (!n)
+		snprintf(buf, PATH_BYTES, "%s", name);
+	else
+		snprintf(buf, PATH_BYTES, "%s%s%s", r->disp_dir,
+			 r->disp_dir[n - 1] == '/' ? "" : "/", name);
+}
+
 /* ---- byte sources: a gzFile plus position bookkeeping ---- */
 
 struct src {
 	gzFile f;
-	const char *path;
+	struct rd *r;
+	char path[PATH_BYTES]; /* as errors name it */
 	int64_t pos;   /* uncompressed bytes delivered so far */
 	int gz;        /* the file is gzip-compressed */
 	int gz_trunc;  /* zlib saw the compressed stream end early */
+	/* for visitors' errors: where the array starts, its element size in the
+	 * file, elements per image */
+	int64_t data0, esize, per;
 };
 
-static bo_status src_open(struct src *s, const char *path, struct bo_error *err)
+static bo_status src_open(struct src *s, struct rd *r, const char *name, struct bo_error *err)
 {
 	struct stat st;
 	memset(s, 0, sizeof(*s));
-	s->path = path;
-	if (stat(path, &st) != 0) {
-		int e = errno;
-		return fail_at(err, path, -1, e == ENOENT ? BO_ENOENT : BO_EIO, "cannot open: %s",
-			       strerror(e));
+	s->r = r;
+	disp_name(s->path, r, name);
+	int fd = open_name(r, name, O_RDONLY | O_NONBLOCK);
+	if (fd < 0)
+		return open_fail(err, r, s->path, errno, "the file");
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return fail_at(err, s->path, -1, BO_EIO, "not a regular file");
 	}
-	if (!S_ISREG(st.st_mode))
-		return fail_at(err, path, -1, BO_EIO, "not a regular file");
-	errno = 0;
-	s->f = gzopen(path, "rbe");
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	r->file_bytes += st.st_size;
+	s->f = gzdopen(fd, "rb");
 	if (!s->f) {
-		int e = errno;
-		if (!e)
-			return bo_fail(err, BO_ENOMEM, "cannot allocate a zlib stream");
-		return fail_at(err, path, -1, e == ENOENT ? BO_ENOENT : BO_EIO, "cannot open: %s",
-			       strerror(e));
+		close(fd);
+		return bo_fail(err, BO_ENOMEM, "cannot allocate a zlib stream");
 	}
 	gzbuffer(s->f, 1u << 17);
 	s->gz = !gzdirect(s->f);
@@ -141,7 +269,13 @@ static bo_status src_read(struct src *s, void *buf, size_t n, size_t *got, struc
 		done += (size_t)k;
 	}
 	s->pos += (int64_t)done;
+	s->r->decoded += (int64_t)done;
 	*got = done;
+	if (s->r->decoded > s->r->lim.decoded)
+		return fail_at(err, s->path, s->pos, BO_ELIMIT,
+			       "more than the limit of %lld bytes of uncompressed data in all "
+			       "(max_decoded_bytes)",
+			       (long long)s->r->lim.decoded);
 	const char *msg = gzerror(s->f, &errnum);
 	if (errnum == Z_OK)
 		return BO_OK;
@@ -262,32 +396,47 @@ static void conv_i8_i64(void *dst, const unsigned char *src, size_t n)
 		d[i] = (int64_t)rd_le64(src + 8 * i);
 }
 
+/* Checks each converted chunk of an array: elems [first, first+k). */
+typedef bo_status (*visit_fn)(struct src *s, const void *elems, int64_t first, int64_t k,
+			      struct bo_error *err);
+
 /* Read `count` elements of in_size bytes, converted by conv (NULL: copied,
- * in_size == out_size) into a malloc'd array of out_size-byte elements. The
- * array grows as data arrives. */
+ * in_size == out_size) to out_size-byte elements, each chunk checked by
+ * visit (may be NULL). Loading, *out gets a malloc'd array that grows as
+ * data arrives; validating (s->r->validate), the data streams through two
+ * fixed buffers and *out gets NULL. */
 static bo_status src_read_array(struct src *s, int64_t count, size_t in_size, size_t out_size,
-				conv_fn conv, void **out, const char *what, struct bo_error *err)
+				conv_fn conv, visit_fn visit, void **out, const char *what,
+				struct bo_error *err)
 {
 	bo_status rc = BO_OK;
 	unsigned char *dst = NULL, *tmp = NULL;
+	const int keep = !s->r->validate;
 	int64_t cap = 0, done = 0, start = s->pos, total_in, total_out;
-	const int64_t chunk = (int64_t)(CHUNK_BYTES / in_size);
+	const int64_t chunk = (int64_t)(CHUNK_BYTES / BO_MAX(in_size, out_size));
 	*out = NULL;
 	if (count <= 0 || !bo_mul_ok(count, (int64_t)in_size, &total_in) ||
 	    !bo_mul_ok(count, (int64_t)out_size, &total_out) || (uint64_t)total_out > SIZE_MAX) {
 		rc = bo_fail(err, BO_EINTERNAL, "bad array size %lld", (long long)count);
 		goto out;
 	}
-	if (conv) {
+	if (conv || !keep) {
 		tmp = malloc(CHUNK_BYTES);
 		if (!tmp) {
 			rc = bo_fail(err, BO_ENOMEM, "cannot allocate a read buffer");
 			goto out;
 		}
 	}
+	if (!keep && conv) {
+		dst = malloc((size_t)chunk * out_size);
+		if (!dst) {
+			rc = bo_fail(err, BO_ENOMEM, "cannot allocate a read buffer");
+			goto out;
+		}
+	}
 	while (done < count) {
 		int64_t k = BO_MIN(count - done, chunk);
-		if (done + k > cap) {
+		if (keep && done + k > cap) {
 			int64_t ncap = BO_MAX(done + k, BO_MIN(count, cap * 2));
 			unsigned char *p = realloc(dst, (size_t)ncap * out_size);
 			if (!p) {
@@ -298,9 +447,10 @@ static bo_status src_read_array(struct src *s, int64_t count, size_t in_size, si
 			dst = p;
 			cap = ncap;
 		}
-		unsigned char *into = conv ? tmp : dst + (size_t)done * out_size;
+		unsigned char *into = keep ? dst + (size_t)done * out_size : dst;
+		unsigned char *raw = conv || !keep ? tmp : into;
 		size_t want = (size_t)k * in_size, got = 0;
-		rc = src_read(s, into, want, &got, err);
+		rc = src_read(s, raw, want, &got, err);
 		if (rc)
 			goto out;
 		if (got < want) {
@@ -309,15 +459,31 @@ static bo_status src_read_array(struct src *s, int64_t count, size_t in_size, si
 			goto out;
 		}
 		if (conv)
-			conv(dst + (size_t)done * out_size, tmp, (size_t)k);
+			conv(into, tmp, (size_t)k);
+		if (visit && (rc = visit(s, conv ? into : raw, done, k, err)))
+			goto out;
 		done += k;
 	}
-	*out = dst;
-	dst = NULL;
+	if (keep) {
+		*out = dst;
+		dst = NULL;
+	}
 out:
 	free(tmp);
 	free(dst);
 	return rc;
+}
+
+/* Labels of one byte: note the largest. */
+static bo_status visit_u8_labels(struct src *s, const void *elems, int64_t first, int64_t k,
+				 struct bo_error *err)
+{
+	const unsigned char *l = elems;
+	(void)first;
+	(void)err;
+	for (int64_t i = 0; i < k; i++)
+		s->r->max_label = BO_MAX(s->r->max_label, (int)l[i]);
+	return BO_OK;
 }
 
 /* ---- shared checks ---- */
@@ -353,12 +519,16 @@ static bo_status check_dims(const char *path, int64_t off, int64_t n, int64_t c,
 	return BO_OK;
 }
 
+/* Names the files by their base names only: err->file has the labels
+ * file's path, and the text no directory. */
 static bo_status count_mismatch(const char *ipath, int64_t ni, const char *lpath, int64_t nl,
 				struct bo_error *err)
 {
+	const char *ib = strrchr(ipath, '/'), *lb = strrchr(lpath, '/');
 	return fail_at(err, lpath, -1, BO_ESHAPE,
-		       "image count != label count: %s has %lld images but %s has %lld labels",
-		       ipath, (long long)ni, lpath, (long long)nl);
+		       "image count != label count: %.100s has %lld images but %.100s has %lld "
+		       "labels",
+		       ib ? ib + 1 : ipath, (long long)ni, lb ? lb + 1 : lpath, (long long)nl);
 }
 
 /* ---- IDX ---- */
@@ -402,7 +572,7 @@ static bo_status idx_header(struct src *s, unsigned ndims, uint32_t *dims, struc
 	return BO_OK;
 }
 
-static bo_status load_idx(const char *ipath, const char *lpath, const struct limits *lim,
+static bo_status load_idx(struct rd *r, const char *iname, const char *lname,
 			  struct bo_dataset *ds, struct bo_error *err)
 {
 	bo_status rc;
@@ -410,36 +580,37 @@ static bo_status load_idx(const char *ipath, const char *lpath, const struct lim
 	uint32_t idims[3] = { 0 }, ldims[1] = { 0 };
 	void *px = NULL, *lab = NULL;
 	memset(&sl, 0, sizeof(sl));
-	rc = src_open(&si, ipath, err);
+	rc = src_open(&si, r, iname, err);
 	if (rc)
 		goto out;
 	rc = idx_header(&si, 3, idims, err);
 	if (rc)
 		goto out;
-	rc = check_dims(ipath, 4, idims[0], 1, idims[1], idims[2], 1, lim, err);
+	rc = check_dims(si.path, 4, idims[0], 1, idims[1], idims[2], 1, &r->lim, err);
 	if (rc)
 		goto out;
-	rc = src_open(&sl, lpath, err);
+	rc = src_open(&sl, r, lname, err);
 	if (rc)
 		goto out;
 	rc = idx_header(&sl, 1, ldims, err);
 	if (rc)
 		goto out;
 	if (ldims[0] != idims[0]) {
-		rc = count_mismatch(ipath, idims[0], lpath, ldims[0], err);
+		rc = count_mismatch(si.path, idims[0], sl.path, ldims[0], err);
 		goto out;
 	}
 	ds->n = idims[0];
 	ds->c = 1;
 	ds->h = idims[1];
 	ds->w = idims[2];
-	rc = src_read_array(&si, ds->n * ds->h * ds->w, 1, 1, NULL, &px, "IDX pixel data", err);
+	rc = src_read_array(&si, ds->n * ds->h * ds->w, 1, 1, NULL, NULL, &px, "IDX pixel data",
+			    err);
 	if (rc)
 		goto out;
 	rc = src_expect_end(&si, err);
 	if (rc)
 		goto out;
-	rc = src_read_array(&sl, ds->n, 1, 1, NULL, &lab, "IDX label data", err);
+	rc = src_read_array(&sl, ds->n, 1, 1, NULL, visit_u8_labels, &lab, "IDX label data", err);
 	if (rc)
 		goto out;
 	rc = src_expect_end(&sl, err);
@@ -477,13 +648,14 @@ static bo_status grow_cifar(struct bo_dataset *ds, int64_t need, int64_t *cap,
 	return BO_OK;
 }
 
-static bo_status load_cifar_file(const char *path, const struct limits *lim,
-				 struct bo_dataset *ds, int64_t *cap, unsigned char *rec,
-				 struct bo_error *err)
+static bo_status load_cifar_file(struct rd *r, const char *name, struct bo_dataset *ds,
+				 int64_t *cap, unsigned char *rec, struct bo_error *err)
 {
 	struct src s;
 	int64_t file_n = 0;
-	bo_status rc = src_open(&s, path, err);
+	const struct limits *lim = &r->lim;
+	bo_status rc = src_open(&s, r, name, err);
+	const char *path = s.path;
 	if (rc)
 		goto out;
 	for (;;) {
@@ -516,19 +688,21 @@ static bo_status load_cifar_file(const char *path, const struct limits *lim,
 				     (long long)(ds->n + recs), (long long)lim->bytes);
 			goto out;
 		}
-		rc = grow_cifar(ds, ds->n + recs, cap, err);
-		if (rc)
+		if (!r->validate && (rc = grow_cifar(ds, ds->n + recs, cap, err)))
 			goto out;
-		for (int64_t r = 0; r < recs; r++) {
-			const unsigned char *p = rec + (size_t)r * CIFAR_RECORD;
+		for (int64_t k = 0; k < recs; k++) {
+			const unsigned char *p = rec + (size_t)k * CIFAR_RECORD;
 			if (p[0] >= CIFAR_CLASSES) {
-				rc = fail_at(err, path, chunk_start + r * CIFAR_RECORD, BO_EMALFORMED,
+				rc = fail_at(err, path, chunk_start + k * CIFAR_RECORD, BO_EMALFORMED,
 					     "label %d of record %lld is not a CIFAR-10 class (0..%d)",
-					     p[0], (long long)(file_n + r), CIFAR_CLASSES - 1);
+					     p[0], (long long)(file_n + k), CIFAR_CLASSES - 1);
 				goto out;
 			}
-			ds->labels[ds->n + r] = p[0];
-			memcpy(ds->u8 + (size_t)(ds->n + r) * CIFAR_PIXELS, p + 1, CIFAR_PIXELS);
+			r->max_label = BO_MAX(r->max_label, (int)p[0]);
+			if (r->validate)
+				continue;
+			ds->labels[ds->n + k] = p[0];
+			memcpy(ds->u8 + (size_t)(ds->n + k) * CIFAR_PIXELS, p + 1, CIFAR_PIXELS);
 		}
 		ds->n += recs;
 		file_n += recs;
@@ -545,16 +719,18 @@ out:
 	return rc;
 }
 
-static bo_status load_cifar(char (*paths)[PATH_BYTES], int npaths, const struct limits *lim,
+static bo_status load_cifar(struct rd *r, char (*paths)[PATH_BYTES], int npaths,
 			    struct bo_dataset *ds, struct bo_error *err)
 {
+	char first[PATH_BYTES];
 	bo_status rc;
 	int64_t cap = 0;
 	unsigned char *rec = NULL;
 	ds->c = 3;
 	ds->h = 32;
 	ds->w = 32;
-	rc = check_dims(paths[0], 0, 1, 3, 32, 32, 1, lim, err);
+	disp_name(first, r, paths[0]);
+	rc = check_dims(first, 0, 1, 3, 32, 32, 1, &r->lim, err);
 	if (rc)
 		goto out;
 	rec = malloc((size_t)CIFAR_CHUNK_RECORDS * CIFAR_RECORD);
@@ -563,7 +739,7 @@ static bo_status load_cifar(char (*paths)[PATH_BYTES], int npaths, const struct 
 		goto out;
 	}
 	for (int i = 0; i < npaths; i++) {
-		rc = load_cifar_file(paths[i], lim, ds, &cap, rec, err);
+		rc = load_cifar_file(r, paths[i], ds, &cap, rec, err);
 		if (rc)
 			goto out;
 	}
@@ -805,9 +981,38 @@ static void npy_shape_str(const struct npy *h, char *buf, size_t size)
 	}
 }
 
-static bo_status load_npy(const char *ipath, const char *lpath, const struct limits *lim,
+static bo_status visit_finite(struct src *s, const void *elems, int64_t first, int64_t k,
+			      struct bo_error *err)
+{
+	const float *f = elems;
+	for (int64_t i = 0; i < k; i++)
+		if (!isfinite(f[i]))
+			return fail_at(err, s->path, s->data0 + (first + i) * s->esize, BO_EMALFORMED,
+				       "pixel %lld (image %lld) is %g, not a finite float32",
+				       (long long)(first + i), (long long)((first + i) / s->per),
+				       (double)f[i]);
+	return BO_OK;
+}
+
+static bo_status visit_i64_labels(struct src *s, const void *elems, int64_t first, int64_t k,
+				  struct bo_error *err)
+{
+	const int64_t *l = elems;
+	for (int64_t i = 0; i < k; i++) {
+		if (l[i] < 0 || l[i] > 255)
+			return fail_at(err, s->path, s->data0 + (first + i) * s->esize, BO_EMALFORMED,
+				       "label %lld at index %lld is out of range 0..255",
+				       (long long)l[i], (long long)(first + i));
+		s->r->max_label = BO_MAX(s->r->max_label, (int)l[i]);
+	}
+	return BO_OK;
+}
+
+static bo_status load_npy(struct rd *r, const char *iname, const char *lname,
 			  struct bo_dataset *ds, struct bo_error *err)
 {
+	const char *ipath = iname, *lpath = lname;
+	const struct limits *lim = &r->lim;
 	bo_status rc;
 	struct src si, sl;
 	struct npy hi, hl;
@@ -820,7 +1025,8 @@ static bo_status load_npy(const char *ipath, const char *lpath, const struct lim
 	int is_float = 0;
 	memset(&sl, 0, sizeof(sl));
 
-	rc = src_open(&si, ipath, err);
+	rc = src_open(&si, r, iname, err);
+	ipath = si.path;
 	if (rc)
 		goto out;
 	rc = npy_header(&si, &hi, err);
@@ -862,7 +1068,8 @@ static bo_status load_npy(const char *ipath, const char *lpath, const struct lim
 	if (rc)
 		goto out;
 
-	rc = src_open(&sl, lpath, err);
+	rc = src_open(&sl, r, lname, err);
+	lpath = sl.path;
 	if (rc)
 		goto out;
 	rc = npy_header(&sl, &hl, err);
@@ -895,46 +1102,33 @@ static bo_status load_npy(const char *ipath, const char *lpath, const struct lim
 	}
 
 	const int64_t total = ds->n * ds->c * ds->h * ds->w;
-	rc = src_read_array(&si, total, in_size, is_float ? 4 : 1, conv, &px, "NumPy image data",
-			    err);
+	si.data0 = idata;
+	si.esize = (int64_t)in_size;
+	si.per = total / ds->n;
+	rc = src_read_array(&si, total, in_size, is_float ? 4 : 1, conv,
+			    is_float ? visit_finite : NULL, &px, "NumPy image data", err);
 	if (rc)
 		goto out;
 	rc = src_expect_end(&si, err);
 	if (rc)
 		goto out;
-	if (is_float) {
-		const float *f = px;
-		for (int64_t i = 0; i < total; i++) {
-			if (!isfinite(f[i])) {
-				rc = fail_at(err, ipath, idata + i * (int64_t)in_size, BO_EMALFORMED,
-					     "pixel %lld (image %lld) is %g, not a finite float32",
-					     (long long)i, (long long)(i / (total / ds->n)),
-					     (double)f[i]);
-				goto out;
-			}
-		}
-	}
-	rc = src_read_array(&sl, ds->n, lin_size, sizeof(int64_t), lconv, (void **)&lab64,
-			    "NumPy label data", err);
+	sl.data0 = ldata;
+	sl.esize = (int64_t)lin_size;
+	sl.per = 1;
+	rc = src_read_array(&sl, ds->n, lin_size, sizeof(int64_t), lconv, visit_i64_labels,
+			    (void **)&lab64, "NumPy label data", err);
 	if (rc)
 		goto out;
 	rc = src_expect_end(&sl, err);
-	if (rc)
+	if (rc || r->validate)
 		goto out;
 	lab = malloc((size_t)ds->n);
 	if (!lab) {
 		rc = bo_fail(err, BO_ENOMEM, "cannot allocate %lld labels", (long long)ds->n);
 		goto out;
 	}
-	for (int64_t i = 0; i < ds->n; i++) {
-		if (lab64[i] < 0 || lab64[i] > 255) {
-			rc = fail_at(err, lpath, ldata + i * (int64_t)lin_size, BO_EMALFORMED,
-				     "label %lld at index %lld is out of range 0..255",
-				     (long long)lab64[i], (long long)i);
-			goto out;
-		}
+	for (int64_t i = 0; i < ds->n; i++)
 		lab[i] = (unsigned char)lab64[i];
-	}
 	if (is_float)
 		ds->f32 = px;
 	else
@@ -955,14 +1149,16 @@ out:
 
 /* Detect the format of an images file from its first bytes; *magic gets its
  * first four bytes (big-endian), or 0. */
-static bo_status sniff(const char *path, enum bo_dataset_format *fmt, uint32_t *magic,
-		       struct bo_error *err)
+static bo_status sniff(struct rd *r, const char *name, enum bo_dataset_format *fmt,
+		       uint32_t *magic, struct bo_error *err)
 {
 	struct src s;
 	unsigned char b[6];
 	size_t got = 0;
 	*magic = 0;
-	bo_status rc = src_open(&s, path, err);
+	/* sniffing reads a few bytes once more; not counted against the cap */
+	struct rd one = *r;
+	bo_status rc = src_open(&s, &one, name, err);
 	if (rc)
 		goto out;
 	rc = src_read(&s, b, sizeof(b), &got, err);
@@ -975,11 +1171,11 @@ static bo_status sniff(const char *path, enum bo_dataset_format *fmt, uint32_t *
 	else if (got >= 4 && b[0] == 0 && b[1] == 0)
 		*fmt = BO_DATASET_IDX;
 	else if (got < 4)
-		rc = fail_at(err, path, (int64_t)got, BO_EMALFORMED,
+		rc = fail_at(err, s.path, (int64_t)got, BO_EMALFORMED,
 			     "truncated: the file is %zu bytes, too short to be an IDX or NumPy file",
 			     got);
 	else
-		rc = fail_at(err, path, 0, BO_EMALFORMED,
+		rc = fail_at(err, s.path, 0, BO_EMALFORMED,
 			     "bad magic %02x %02x %02x %02x: not an IDX or NumPy file", b[0], b[1],
 			     b[2], b[3]);
 out:
@@ -987,16 +1183,10 @@ out:
 	return rc;
 }
 
-static void finish(struct bo_dataset *ds)
-{
-	int mx = 0;
-	for (int64_t i = 0; i < ds->n; i++)
-		mx = BO_MAX(mx, (int)ds->labels[i]);
-	ds->classes = mx + 1;
-}
-
-static bo_status load(enum bo_dataset_format format, const char *images, const char *labels,
-		      char (*cifar)[PATH_BYTES], int ncifar, const struct limits *lim,
+/* Load (or validate) into a new dataset; validating, *out gets a dataset
+ * with the header fields and no pixels, which the caller frees. */
+static bo_status load(struct rd *r, enum bo_dataset_format format, const char *images,
+		      const char *labels, char (*cifar)[PATH_BYTES], int ncifar,
 		      struct bo_dataset **out, struct bo_error *err)
 {
 	bo_status rc;
@@ -1004,15 +1194,16 @@ static bo_status load(enum bo_dataset_format format, const char *images, const c
 	if (!ds)
 		return bo_fail(err, BO_ENOMEM, "cannot allocate a dataset");
 	ds->format = format;
+	r->max_label = 0;
 	if (format == BO_DATASET_IDX)
-		rc = load_idx(images, labels, lim, ds, err);
+		rc = load_idx(r, images, labels, ds, err);
 	else if (format == BO_DATASET_NPY)
-		rc = load_npy(images, labels, lim, ds, err);
+		rc = load_npy(r, images, labels, ds, err);
 	else
-		rc = load_cifar(cifar, ncifar, lim, ds, err);
+		rc = load_cifar(r, cifar, ncifar, ds, err);
 	if (rc)
 		goto out;
-	finish(ds);
+	ds->classes = r->max_label + 1;
 	*out = ds;
 	ds = NULL;
 out:
@@ -1020,35 +1211,29 @@ out:
 	return rc;
 }
 
-bo_status bo_dataset_open_files(const char *images, const char *labels,
-				enum bo_dataset_format format,
-				const struct bo_dataset_limits *limits,
-				struct bo_dataset **out, struct bo_error *err)
+/* An images file and a labels file (or NULL: CIFAR-10), names for r. */
+static bo_status open_files(struct rd *r, const char *images, const char *labels,
+			    enum bo_dataset_format format, struct bo_dataset **out,
+			    struct bo_error *err)
 {
 	bo_status rc;
-	struct limits lim;
 	char one[1][PATH_BYTES];
 	uint32_t magic = 0;
 	int idx_like = 0;
-	bo_error_clear(err);
-	if (!out)
-		return bo_fail(err, BO_EINVAL, "out is NULL");
-	*out = NULL;
 	if (!images)
 		return bo_fail(err, BO_EINVAL, "no images file given");
-	rc = get_limits(limits, &lim, err);
-	if (rc)
-		return rc;
 	if (format == BO_DATASET_AUTO && labels) {
-		rc = sniff(images, &format, &magic, err);
+		rc = sniff(r, images, &format, &magic, err);
 		if (rc)
 			return rc;
 	} else if (format == BO_DATASET_AUTO) {
 		/* Without labels only CIFAR-10 makes sense, but say so plainly
 		 * when the file is really NumPy or IDX. */
 		enum bo_dataset_format seen = BO_DATASET_AUTO;
-		if (sniff(images, &seen, &magic, NULL) == BO_OK && seen == BO_DATASET_NPY)
-			return fail_at(err, images, -1, BO_EINVAL,
+		char shown[PATH_BYTES];
+		disp_name(shown, r, images);
+		if (sniff(r, images, &seen, &magic, NULL) == BO_OK && seen == BO_DATASET_NPY)
+			return fail_at(err, shown, -1, BO_EINVAL,
 				       "a NumPy file needs its labels file too (labels = NULL "
 				       "means CIFAR-10)");
 		idx_like = seen == BO_DATASET_IDX && (magic == 0x803 || magic == 0x801);
@@ -1060,8 +1245,8 @@ bo_status bo_dataset_open_files(const char *images, const char *labels,
 			return bo_fail(err, BO_EINVAL,
 				       "CIFAR-10 files hold their own labels: pass labels = NULL");
 		if (snprintf(one[0], PATH_BYTES, "%s", images) >= PATH_BYTES)
-			return bo_fail(err, BO_EINVAL, "path too long: %.200s", images);
-		rc = load(format, NULL, NULL, one, 1, &lim, out, err);
+			return bo_fail(err, BO_EINVAL, "path too long (%zu bytes)", strlen(images));
+		rc = load(r, format, NULL, NULL, one, 1, out, err);
 		if (rc == BO_EMALFORMED && idx_like && err) {
 			size_t n = strlen(err->text);
 			snprintf(err->text + n, sizeof(err->text) - n,
@@ -1069,42 +1254,50 @@ bo_status bo_dataset_open_files(const char *images, const char *labels,
 		}
 		return rc;
 	case BO_DATASET_IDX:
-	case BO_DATASET_NPY:
+	case BO_DATASET_NPY: {
+		char shown[PATH_BYTES];
+		disp_name(shown, r, images);
 		if (!labels)
-			return fail_at(err, images, -1, BO_EINVAL, "%s datasets need a labels file",
+			return fail_at(err, shown, -1, BO_EINVAL, "%s datasets need a labels file",
 				       format == BO_DATASET_IDX ? "IDX" : "NumPy");
-		return load(format, images, labels, NULL, 0, &lim, out, err);
+		return load(r, format, images, labels, NULL, 0, out, err);
+	}
 	default:
 		return bo_fail(err, BO_EINVAL, "unknown dataset format %d", (int)format);
 	}
 }
 
-static int is_file(const char *path)
+/* Is name a regular file in r's directory? A name that would lead out of
+ * a root counts as present, so that opening it says why it cannot be. */
+static int is_file(const struct rd *r, const char *name)
 {
 	struct stat st;
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+	int fd = open_name(r, name, O_PATH);
+	if (fd < 0)
+		return r->beneath && (errno == EXDEV || errno == ELOOP);
+	int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+	close(fd);
+	return ok;
 }
 
-static int join(char *buf, const char *dir, const char *a, const char *b)
+static int join(char *buf, const char *a, const char *b)
 {
-	size_t n = strlen(dir);
-	const char *sep = n && dir[n - 1] == '/' ? "" : "/";
-	return snprintf(buf, PATH_BYTES, "%s%s%s%s", dir, sep, a, b) < PATH_BYTES;
+	return snprintf(buf, PATH_BYTES, "%s%s", a, b) < PATH_BYTES;
 }
 
-/* Put into buf the first of dir/prefix+suffixes[i] that exists. */
-static int find_first(char *buf, const char *dir, const char *prefix,
+/* Put into buf the first of prefix+suffixes[i] that exists in r's directory. */
+static int find_first(const struct rd *r, char *buf, const char *prefix,
 		      const char *const *suffixes, int n)
 {
 	for (int i = 0; i < n; i++)
-		if (join(buf, dir, prefix, suffixes[i]) && is_file(buf))
+		if (join(buf, prefix, suffixes[i]) && is_file(r, buf))
 			return 1;
 	return 0;
 }
 
-bo_status bo_dataset_open_dir(const char *dir, enum bo_split split,
-			      const struct bo_dataset_limits *limits,
-			      struct bo_dataset **out, struct bo_error *err)
+/* The dataset in r's directory (r->dirfd), detected from its file names. */
+static bo_status open_dir(struct rd *r, enum bo_split split, struct bo_dataset **out,
+			  struct bo_error *err)
 {
 	static const char *const idx_img[] = {"-images-idx3-ubyte.gz", "-images-idx3-ubyte",
 					      "-images.idx3-ubyte", "-images.idx3-ubyte.gz"};
@@ -1112,40 +1305,23 @@ bo_status bo_dataset_open_dir(const char *dir, enum bo_split split,
 					      "-labels.idx1-ubyte", "-labels.idx1-ubyte.gz"};
 	static const char *const bases[] = {"", "cifar-10-batches-bin/"};
 	bo_status rc;
-	struct limits lim;
-	struct stat st;
-	char ipath[PATH_BYTES], lpath[PATH_BYTES];
+	char iname[PATH_BYTES], lname[PATH_BYTES];
 	char (*cifar)[PATH_BYTES] = NULL;
-	bo_error_clear(err);
-	if (!out)
-		return bo_fail(err, BO_EINVAL, "out is NULL");
-	*out = NULL;
-	if (!dir)
-		return bo_fail(err, BO_EINVAL, "no directory given");
+	const char *dir = r->disp_dir ? r->disp_dir : ".";
 	if (split != BO_SPLIT_TEST && split != BO_SPLIT_TRAIN)
 		return bo_fail(err, BO_EINVAL, "unknown split %d", (int)split);
-	rc = get_limits(limits, &lim, err);
-	if (rc)
-		return rc;
-	if (stat(dir, &st) != 0) {
-		int e = errno;
-		return fail_at(err, dir, -1, e == ENOENT ? BO_ENOENT : BO_EIO,
-			       "cannot open dataset directory: %s", strerror(e));
-	}
-	if (!S_ISDIR(st.st_mode))
-		return fail_at(err, dir, -1, BO_EINVAL, "not a directory");
 	const int test = split == BO_SPLIT_TEST;
 	const char *prefix = test ? "t10k" : "train";
 	const char *npy = test ? "test" : "train";
 
 	/* IDX */
-	if (find_first(ipath, dir, prefix, idx_img, 4)) {
-		if (!find_first(lpath, dir, prefix, idx_lab, 4))
+	if (find_first(r, iname, prefix, idx_img, 4)) {
+		if (!find_first(r, lname, prefix, idx_lab, 4))
 			return fail_at(err, dir, -1, BO_ENOENT,
 				       "found %s but no labels: looked for %s-labels-idx1-ubyte, "
 				       "%s-labels-idx1-ubyte.gz, %s-labels.idx1-ubyte[.gz]",
-				       strrchr(ipath, '/') + 1, prefix, prefix, prefix);
-		return load(BO_DATASET_IDX, ipath, lpath, NULL, 0, &lim, out, err);
+				       iname, prefix, prefix, prefix);
+		return load(r, BO_DATASET_IDX, iname, lname, NULL, 0, out, err);
 	}
 
 	/* CIFAR-10 */
@@ -1154,13 +1330,13 @@ bo_status bo_dataset_open_dir(const char *dir, enum bo_split split,
 		return bo_fail(err, BO_ENOMEM, "cannot allocate paths");
 	for (int b = 0; b < 2; b++) {
 		const char *first = test ? "test_batch.bin" : "data_batch_1.bin";
-		if (!join(cifar[0], dir, bases[b], first) || !is_file(cifar[0]))
+		if (!join(cifar[0], bases[b], first) || !is_file(r, cifar[0]))
 			continue;
 		int nfiles = test ? 1 : CIFAR_TRAIN_FILES;
 		for (int i = 1; i < nfiles; i++) {
 			char name[32];
 			snprintf(name, sizeof(name), "data_batch_%d.bin", i + 1);
-			if (!join(cifar[i], dir, bases[b], name) || !is_file(cifar[i])) {
+			if (!join(cifar[i], bases[b], name) || !is_file(r, cifar[i])) {
 				rc = fail_at(err, dir, -1, BO_ENOENT,
 					     "found %sdata_batch_1.bin but not %s%s (the train split "
 					     "needs data_batch_1.bin .. data_batch_5.bin)",
@@ -1168,7 +1344,7 @@ bo_status bo_dataset_open_dir(const char *dir, enum bo_split split,
 				goto out;
 			}
 		}
-		rc = load(BO_DATASET_CIFAR10, NULL, NULL, cifar, nfiles, &lim, out, err);
+		rc = load(r, BO_DATASET_CIFAR10, NULL, NULL, cifar, nfiles, out, err);
 		goto out;
 	}
 
@@ -1176,17 +1352,16 @@ bo_status bo_dataset_open_dir(const char *dir, enum bo_split split,
 	for (int k = 0; k < 2; k++) {
 		const char *p = k == 0 ? npy : "";
 		const char *sep = k == 0 ? "_" : "";
-		char iname[32], lname[32];
 		snprintf(iname, sizeof(iname), "%s%simages.npy", p, sep);
 		snprintf(lname, sizeof(lname), "%s%slabels.npy", p, sep);
-		if (!join(ipath, dir, iname, "") || !is_file(ipath))
+		if (!is_file(r, iname))
 			continue;
-		if (!join(lpath, dir, lname, "") || !is_file(lpath)) {
+		if (!is_file(r, lname)) {
 			rc = fail_at(err, dir, -1, BO_ENOENT, "found %s but no labels: looked for %s",
 				     iname, lname);
 			goto out;
 		}
-		rc = load(BO_DATASET_NPY, ipath, lpath, NULL, 0, &lim, out, err);
+		rc = load(r, BO_DATASET_NPY, iname, lname, NULL, 0, out, err);
 		goto out;
 	}
 
@@ -1198,6 +1373,150 @@ bo_status bo_dataset_open_dir(const char *dir, enum bo_split split,
 		     test ? "test_batch.bin" : "data_batch_1..5.bin", npy);
 out:
 	free(cifar);
+	return rc;
+}
+
+static bo_status rd_init(struct rd *r, int dirfd, const struct bo_dataset_limits *limits,
+			 struct bo_error *err)
+{
+	memset(r, 0, sizeof(*r));
+	r->dirfd = dirfd;
+	return get_limits(limits, &r->lim, err);
+}
+
+bo_status bo_dataset_open_files(const char *images, const char *labels,
+				enum bo_dataset_format format,
+				const struct bo_dataset_limits *limits,
+				struct bo_dataset **out, struct bo_error *err)
+{
+	struct rd r;
+	bo_error_clear(err);
+	if (!out)
+		return bo_fail(err, BO_EINVAL, "out is NULL");
+	*out = NULL;
+	bo_status rc = rd_init(&r, AT_FDCWD, limits, err);
+	if (rc)
+		return rc;
+	return open_files(&r, images, labels, format, out, err);
+}
+
+bo_status bo_dataset_open_dir(const char *dir, enum bo_split split,
+			      const struct bo_dataset_limits *limits,
+			      struct bo_dataset **out, struct bo_error *err)
+{
+	struct rd r;
+	struct stat st;
+	bo_error_clear(err);
+	if (!out)
+		return bo_fail(err, BO_EINVAL, "out is NULL");
+	*out = NULL;
+	if (!dir)
+		return bo_fail(err, BO_EINVAL, "no directory given");
+	if (split != BO_SPLIT_TEST && split != BO_SPLIT_TRAIN)
+		return bo_fail(err, BO_EINVAL, "unknown split %d", (int)split);
+	bo_status rc = rd_init(&r, AT_FDCWD, limits, err);
+	if (rc)
+		return rc;
+	int fd = open(dir, O_PATH | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return fail_at(err, dir, -1, e == ENOENT ? BO_ENOENT : BO_EIO,
+			       "cannot open dataset directory: %s", strerror(e));
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		close(fd);
+		return fail_at(err, dir, -1, BO_EINVAL, "not a directory");
+	}
+	r.dirfd = fd;
+	r.disp_dir = dir;
+	rc = open_dir(&r, split, out, err);
+	close(fd);
+	return rc;
+}
+
+/* Shared by bo_dataset_open_at and bo_dataset_check_at. */
+static bo_status open_at(int root_fd, const char *path, const char *labels,
+			 enum bo_dataset_format format, enum bo_split split, int validate,
+			 const struct bo_dataset_limits *limits, struct bo_dataset **out,
+			 struct bo_dataset_info *info, struct bo_error *err)
+{
+	struct rd r;
+	struct stat st;
+	int fd = -1;
+	bo_status rc = rd_init(&r, root_fd, limits, err);
+	if (rc)
+		return rc;
+	if (!path || !*path)
+		return bo_fail(err, BO_EINVAL, "no dataset path given");
+	if (root_fd != AT_FDCWD && root_fd < 0)
+		return bo_fail(err, BO_EINVAL, "invalid root directory fd %d", root_fd);
+	r.beneath = root_fd != AT_FDCWD;
+	r.validate = validate;
+	fd = open_name(&r, path, O_PATH);
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		rc = open_fail(err, &r, path, errno, "the dataset");
+		goto out;
+	}
+	if (info)
+		info->is_dir = S_ISDIR(st.st_mode);
+	if (S_ISDIR(st.st_mode)) {
+		if (labels) {
+			rc = fail_at(err, path, -1, BO_EINVAL,
+				     "a dataset directory holds its own labels: give no labels file");
+			goto out;
+		}
+		struct rd d = r;
+		d.dirfd = fd;
+		d.disp_dir = path;
+		rc = open_dir(&d, split, out, err);
+		r.decoded = d.decoded;
+		r.file_bytes = d.file_bytes;
+	} else {
+		rc = open_files(&r, path, labels, format, out, err);
+	}
+	if (!rc && info) {
+		info->format = (*out)->format;
+		info->count = (*out)->n;
+		info->c = (*out)->c;
+		info->h = (*out)->h;
+		info->w = (*out)->w;
+		info->classes = (*out)->classes;
+		info->file_bytes = r.file_bytes;
+		info->decoded_bytes = r.decoded;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+bo_status bo_dataset_open_at(int root_fd, const char *path, const char *labels,
+			     enum bo_dataset_format format, enum bo_split split,
+			     const struct bo_dataset_limits *limits, struct bo_dataset **out,
+			     struct bo_error *err)
+{
+	bo_error_clear(err);
+	if (!out)
+		return bo_fail(err, BO_EINVAL, "out is NULL");
+	*out = NULL;
+	return open_at(root_fd, path, labels, format, split, 0, limits, out, NULL, err);
+}
+
+bo_status bo_dataset_check_at(int root_fd, const char *path, const char *labels,
+			      enum bo_dataset_format format, enum bo_split split,
+			      const struct bo_dataset_limits *limits,
+			      struct bo_dataset_info *info, struct bo_error *err)
+{
+	struct bo_dataset *ds = NULL;
+	struct bo_dataset_info tmp;
+	bo_error_clear(err);
+	if (!info)
+		info = &tmp;
+	memset(info, 0, sizeof(*info));
+	bo_status rc = open_at(root_fd, path, labels, format, split, 1, limits, &ds, info, err);
+	bo_dataset_free(ds);
 	return rc;
 }
 

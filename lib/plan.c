@@ -249,9 +249,16 @@ static bo_status infer(struct bo_plan *p, int ni, struct bo_error *err)
 			o->d[2] = ow;
 		}
 		/* scratch: im2col of a group of images + GEMM staging */
-		int64_t K = (C / g) * kh * kw, ohw = oh * ow;
-		int64_t nb = ohw >= 256 ? 1 : BO_MIN(x->d[0], (256 + ohw - 1) / ohw);
-		int64_t need = K * nb * ohw + (nb > 1 ? M * nb * ohw : 0);
+		/* checked: the output check below comes after this */
+		int64_t K, ohw, nbo, need, need2 = 0;
+		if (!bo_mul_ok(C / g, kh, &K) || !bo_mul_ok(K, kw, &K) || !bo_mul_ok(oh, ow, &ohw))
+			return node_fail(m, ni, err, BO_ELIMIT, "output of %s%lld x %lld is too large",
+					 "", oh, ow);
+		int64_t nb = ohw >= 256 ? 1 : BO_MIN(x->d[0], (256 + ohw - 1) / BO_MAX(ohw, 1));
+		if (!bo_mul_ok(nb, ohw, &nbo) || !bo_mul_ok(K, nbo, &need) ||
+		    (nb > 1 && !bo_mul_ok(M, nbo, &need2)) || __builtin_add_overflow(need, need2, &need))
+			return node_fail(m, ni, err, BO_ELIMIT, "scratch of %s%lld x %lld is too large",
+					 "", K, nbo);
 		/* or Winograd's chunk, whichever conv_algo the session picks */
 		need = BO_MAX(need, bo_wino_scratch_floats(p, ni));
 		if (need > p->scratch_floats)
@@ -804,6 +811,19 @@ bo_status bo_plan_build(const struct bo_model *m, const struct bo_shape *inputs,
 			rc = bo_fail(err, BO_ESHAPE, "input shape %s does not fit the model's %s (-1: any)",
 				     b1, b2);
 			goto out;
+		}
+		/* cap the input before any shape rule multiplies its dims */
+		int64_t total = 1;
+		for (int k = 0; k < s->rank; k++) {
+			if (!bo_mul_ok(total, s->d[k], &total) || total > m->limits.max_tensor_elems) {
+				char b1[96];
+				shape_str(s, b1, sizeof(b1));
+				bo_error_where(err, m->path, val->name, NULL, "input");
+				rc = bo_fail(err, BO_ELIMIT,
+					     "input shape %s has more than %lld elements", b1,
+					     (long long)m->limits.max_tensor_elems);
+				goto out;
+			}
 		}
 		p->shape[v] = *s;
 	}

@@ -31,11 +31,15 @@ struct bo_plan {
 	struct bo_wino_cache *wcache;
 };
 
+/* Element count, saturating at INT64_MAX (never signed overflow); plans
+ * cap every shape at max_tensor_elems, so callers of a built plan never see
+ * the saturated value. */
 static inline int64_t bo_shape_numel(const struct bo_shape *s)
 {
 	int64_t n = 1;
 	for (int i = 0; i < s->rank; i++)
-		n *= s->d[i];
+		if (__builtin_mul_overflow(n, s->d[i], &n))
+			return INT64_MAX;
 	return n;
 }
 

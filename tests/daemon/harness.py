@@ -21,6 +21,7 @@ DATASETS_ROOT = "/usr/share/datasets"
 FMNIST = os.path.join(DATASETS_ROOT, "fashion-mnist")
 WEB = os.path.join(REPO, "web")
 UPLOAD_LIMIT = 8000000
+DATASET_MAX_BYTES = "64M"
 
 START_DEADLINE = 30    # s until "listening on" is printed
 STOP_DEADLINE = 30     # s from SIGTERM to exit
@@ -49,6 +50,9 @@ class Daemon:
         return [self.binary, "--listen", "127.0.0.1:0", "--data", self.data, "--workers", "2",
                 "--threads-per-worker", "1", "--upload-limit", str(UPLOAD_LIMIT),
                 "--dataset-root", FIXTURES, "--dataset-root", DATASETS_ROOT,
+                # Fashion-MNIST's train split is 47 MB uncompressed, over
+                # the default of 4 x upload-limit
+                "--dataset-max-bytes", DATASET_MAX_BYTES,
                 "--web", WEB] + self.extra
 
     def start(self):

@@ -204,6 +204,71 @@ static void test_config(void **state)
 	assert_int_equal(bo_config_file(&c, path, &err), -1);
 }
 
+/* dataset-max-* keys, and the lexical root match of registered paths */
+static void test_dataset_limits_and_roots(void **state)
+{
+	(void)state;
+	struct bo_config c;
+	struct bo_error err;
+	struct bo_dataset_limits lim;
+	char norm[256];
+	const char *rel;
+	bo_error_clear(&err);
+	bo_config_defaults(&c);
+	bo_dataset_limits_of(&c, &lim);
+	assert_int_equal(lim.max_images, 10000000);
+	assert_int_equal(lim.max_bytes, 4 * c.upload_limit); /* 2 GiB */
+	assert_int_equal(lim.max_decoded_bytes, lim.max_bytes);
+	assert_int_equal(bo_config_set(&c, "upload-limit", "1M", &err), 0);
+	bo_dataset_limits_of(&c, &lim);
+	assert_int_equal(lim.max_bytes, 4 << 20);
+	assert_int_equal(bo_config_set(&c, "dataset-max-bytes", "64M", &err), 0);
+	assert_int_equal(bo_config_set(&c, "dataset-max-images", "5000", &err), 0);
+	bo_dataset_limits_of(&c, &lim);
+	assert_int_equal(lim.max_bytes, 64 << 20);
+	assert_int_equal(lim.max_decoded_bytes, 64 << 20);
+	assert_int_equal(lim.max_images, 5000);
+	assert_int_equal(bo_config_set(&c, "dataset-max-images", "0", &err), -1);
+	assert_int_equal(bo_config_set(&c, "dataset-max-bytes", "-1", &err), -1);
+
+	/* roots as config.c stores them: real paths */
+	c.n_roots = 2;
+	snprintf(c.roots[0], sizeof(c.roots[0]), "/srv/data");
+	snprintf(c.roots[1], sizeof(c.roots[1]), "/usr/share/datasets");
+	static const struct {
+		const char *path;
+		int root;
+		const char *rel;
+	} cases[] = {
+		{ "/srv/data/mnist", 0, "mnist" },
+		{ "/srv/data", 0, "." },
+		{ "/srv/data/", 0, "." },
+		{ "//srv//data/./a/../b/", 0, "b" },
+		{ "/usr/share/datasets/fashion-mnist", 1, "fashion-mnist" },
+		{ "/srv/data/../../etc/shadow", -1, NULL },
+		{ "/srv/data/a/../../data2/x", -1, NULL },
+		{ "/srv/database", -1, NULL },
+		{ "/srv", -1, NULL },
+		{ "/../srv/data/x", 0, "x" },
+		{ "srv/data/x", -1, NULL },
+		{ "/etc/shadow", -1, NULL },
+		{ "/", -1, NULL },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int got = bo_root_of(&c, cases[i].path, norm, sizeof(norm), &rel);
+		if (got != cases[i].root || (cases[i].rel && strcmp(rel, cases[i].rel)))
+			fail_msg("%s: root %d rel '%s', want %d '%s'", cases[i].path, got,
+				 rel ? rel : "(null)", cases[i].root,
+				 cases[i].rel ? cases[i].rel : "(null)");
+	}
+	/* too long for the buffer: under no root */
+	char big[300];
+	memset(big, 'a', sizeof(big) - 1);
+	big[0] = '/';
+	big[sizeof(big) - 1] = 0;
+	assert_int_equal(bo_root_of(&c, big, norm, sizeof(norm), &rel), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -211,6 +276,7 @@ int main(void)
 		cmocka_unit_test(test_spec_refusals),
 		cmocka_unit_test(test_spec_round_trip),
 		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_dataset_limits_and_roots),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

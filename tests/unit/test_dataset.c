@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -1317,6 +1319,382 @@ static void test_fashion_mnist(void **state)
 	}
 }
 
+/* ---- streaming validation (bo_dataset_check_at) ---- */
+
+static long max_rss_kib(void)
+{
+	struct rusage ru;
+	assert_int_equal(getrusage(RUSAGE_SELF, &ru), 0);
+	return ru.ru_maxrss;
+}
+
+/* A gzip "bomb": an IDX images file of n zero images of 28x28 (n * 784
+ * bytes uncompressed, about a thousandth of that compressed), written in
+ * chunks so the test itself never holds it. */
+static void write_idx_bomb(const char *path, uint32_t n)
+{
+	static unsigned char zeros[1 << 16];
+	struct buf h = {0};
+	put_be32(&h, 0x803);
+	put_be32(&h, n);
+	put_be32(&h, 28);
+	put_be32(&h, 28);
+	gzFile g = gzopen(path, "wb9");
+	assert_non_null(g);
+	assert_int_equal(gzwrite(g, h.p, (unsigned)h.n), (int)h.n);
+	for (uint64_t left = (uint64_t)n * 784; left;) {
+		unsigned k = (unsigned)(left < sizeof(zeros) ? left : sizeof(zeros));
+		assert_int_equal(gzwrite(g, zeros, k), (int)k);
+		left -= k;
+	}
+	assert_int_equal(gzclose(g), Z_OK);
+	buf_free(&h);
+}
+
+static void write_zero_labels_gz(const char *path, uint32_t n)
+{
+	struct buf b = {0};
+	put_be32(&b, 0x801);
+	put_be32(&b, n);
+	for (uint32_t i = 0; i < n; i++)
+		put_u8(&b, i % 10);
+	write_gz(path, b.p, b.n);
+	buf_free(&b);
+}
+
+static void test_check_valid(void **state)
+{
+	(void)state;
+	char dir[4096], img[4096], lab[4096];
+	struct bo_dataset_info info;
+	struct bo_error err;
+	mksub("chk_ok");
+	tpath(dir, "chk_ok", "");
+	tpath(img, "chk_ok", "t10k-images-idx3-ubyte.gz");
+	tpath(lab, "chk_ok", "t10k-labels-idx1-ubyte.gz");
+	write_idx_pair(img, lab, 3, 4, 5, idx_lab3, 1);
+	EXPECT_OK(bo_dataset_check_at(AT_FDCWD, img, lab, BO_DATASET_AUTO, BO_SPLIT_TEST, NULL,
+				      &info, &err),
+		  err);
+	assert_int_equal(info.format, BO_DATASET_IDX);
+	assert_int_equal(info.count, 3);
+	assert_int_equal(info.c, 1);
+	assert_int_equal(info.h, 4);
+	assert_int_equal(info.w, 5);
+	assert_int_equal(info.classes, 8); /* labels 3, 0, 7 */
+	assert_int_equal(info.is_dir, 0);
+	/* every byte was streamed: headers 16 + 8, pixels 60, labels 3 */
+	assert_int_equal(info.decoded_bytes, 16 + 60 + 8 + 3);
+	struct stat si, sl;
+	assert_int_equal(stat(img, &si), 0);
+	assert_int_equal(stat(lab, &sl), 0);
+	assert_int_equal(info.file_bytes, si.st_size + sl.st_size);
+	/* the directory: the same, found by name */
+	EXPECT_OK(bo_dataset_check_at(AT_FDCWD, dir, NULL, BO_DATASET_AUTO, BO_SPLIT_TEST, NULL,
+				      &info, &err),
+		  err);
+	assert_int_equal(info.is_dir, 1);
+	assert_int_equal(info.count, 3);
+	/* and what open_at loads agrees */
+	struct bo_dataset *ds = NULL;
+	EXPECT_OK(bo_dataset_open_at(AT_FDCWD, dir, NULL, BO_DATASET_AUTO, BO_SPLIT_TEST, NULL, &ds,
+				     &err),
+		  err);
+	check_u8_dataset(ds, 3, 4, 5, idx_lab3);
+	assert_int_equal(bo_dataset_classes(ds), 8);
+	bo_dataset_free(ds);
+	/* NumPy float and int64 labels, and CIFAR-10 */
+	float f[2 * 4] = {0, 0.5f, 1, 0.25f, 0, 0, 0, 1};
+	int64_t l[2] = {4, 2};
+	tpath(img, "chk_ok", "f.npy");
+	tpath(lab, "chk_ok", "l.npy");
+	write_npy(img, 1, "<f4", "(2, 2, 2)", f, sizeof(f));
+	write_npy(lab, 1, "<i8", "(2,)", l, sizeof(l));
+	EXPECT_OK(bo_dataset_check_at(AT_FDCWD, img, lab, BO_DATASET_AUTO, BO_SPLIT_TEST, NULL,
+				      &info, &err),
+		  err);
+	assert_int_equal(info.format, BO_DATASET_NPY);
+	assert_int_equal(info.count, 2);
+	assert_int_equal(info.classes, 5);
+	static const unsigned char cl[] = {2, 9};
+	struct buf b = {0};
+	cifar_file(&b, 2, cl, 0);
+	tpath(img, "chk_ok", "c.bin");
+	write_file(img, b.p, b.n);
+	buf_free(&b);
+	EXPECT_OK(bo_dataset_check_at(AT_FDCWD, img, NULL, BO_DATASET_CIFAR10, BO_SPLIT_TEST, NULL,
+				      &info, &err),
+		  err);
+	assert_int_equal(info.count, 2);
+	assert_int_equal(info.classes, 10);
+	assert_int_equal(info.c, 3);
+}
+
+/* A 2 MB-class gzip bomb: 100,000 images declared and really there
+ * (78 MB uncompressed, under 100 KB compressed). */
+static void test_check_gzip_bomb(void **state)
+{
+	(void)state;
+	char img[4096], lab[4096];
+	struct bo_dataset_info info;
+	struct bo_dataset_limits lim;
+	struct bo_dataset *ds = NULL;
+	struct bo_error err;
+	const uint32_t n = 100000;
+	mksub("bomb");
+	tpath(img, "bomb", "images.gz");
+	tpath(lab, "bomb", "labels.gz");
+	write_idx_bomb(img, n);
+	write_zero_labels_gz(lab, n);
+	struct stat st;
+	assert_int_equal(stat(img, &st), 0);
+	assert_true(st.st_size < (1 << 20));
+
+	/* declared count over the cap: refused from the header, before any
+	 * pixel is read */
+	memset(&lim, 0, sizeof(lim));
+	lim.max_images = 1000;
+	EXPECT_ERR2(bo_dataset_check_at(AT_FDCWD, img, lab, BO_DATASET_IDX, BO_SPLIT_TEST, &lim,
+					&info, &err),
+		    err, BO_ELIMIT, "100000 images", "limit of 1000");
+	assert_int_equal(err.offset, 4); /* the count field of the header */
+	/* declared bytes over max_bytes: the same, from the header */
+	memset(&lim, 0, sizeof(lim));
+	lim.max_bytes = 1 << 20;
+	EXPECT_ERR(bo_dataset_open_at(AT_FDCWD, img, lab, BO_DATASET_IDX, BO_SPLIT_TEST, &lim, &ds,
+				      &err),
+		   err, BO_ELIMIT, "limit of 1048576 bytes");
+	assert_null(ds);
+	/* the uncompressed stream over max_decoded_bytes: stopped once 1 MiB
+	 * has come out, loading or checking */
+	memset(&lim, 0, sizeof(lim));
+	lim.max_decoded_bytes = 1 << 20;
+	long before = max_rss_kib();
+	EXPECT_ERR(bo_dataset_open_at(AT_FDCWD, img, lab, BO_DATASET_IDX, BO_SPLIT_TEST, &lim, &ds,
+				      &err),
+		   err, BO_ELIMIT, "max_decoded_bytes");
+	assert_null(ds);
+	assert_true(err.offset > 0 && err.offset <= (1 << 20) + (1 << 20));
+	EXPECT_ERR(bo_dataset_check_at(AT_FDCWD, img, lab, BO_DATASET_IDX, BO_SPLIT_TEST, &lim,
+				       &info, &err),
+		   err, BO_ELIMIT, "max_decoded_bytes");
+	/* within the limits it is a valid dataset: checking it streams all
+	 * 78 MB through fixed buffers, the process's peak grows by far less */
+	EXPECT_OK(bo_dataset_check_at(AT_FDCWD, img, lab, BO_DATASET_IDX, BO_SPLIT_TEST, NULL,
+				      &info, &err),
+		  err);
+	assert_int_equal(info.count, n);
+	assert_int_equal(info.decoded_bytes, 16 + (int64_t)n * 784 + 8 + n);
+	long grew = max_rss_kib() - before;
+	if (grew > 16 * 1024)
+		fail_msg("checking a 78 MB dataset raised the peak RSS by %ld KiB", grew);
+}
+
+static void test_check_errors(void **state)
+{
+	(void)state;
+	char img[4096], lab[4096];
+	struct bo_dataset_info info;
+	struct bo_error err;
+	struct buf bi = {0}, bl = {0};
+	mksub("chk_bad");
+	tpath(img, "chk_bad", "images");
+	tpath(lab, "chk_bad", "labels");
+#define CHECK(fmt) bo_dataset_check_at(AT_FDCWD, img, lab, fmt, BO_SPLIT_TEST, NULL, &info, &err)
+
+	/* truncated pixel data, raw and gzipped */
+	idx_images(&bi, 0x803, 3, 4, 5);
+	idx_labels(&bl, 3, idx_lab3);
+	write_file(img, bi.p, bi.n - 7);
+	write_file(lab, bl.p, bl.n);
+	EXPECT_ERR2(CHECK(BO_DATASET_AUTO), err, BO_EMALFORMED, "truncated IDX pixel data",
+		    "expected 60 bytes");
+	write_gz(img, bi.p, bi.n - 7);
+	EXPECT_ERR(CHECK(BO_DATASET_AUTO), err, BO_EMALFORMED, "truncated IDX pixel data");
+	/* a gzip stream cut short */
+	{
+		size_t n = 0;
+		write_gz(img, bi.p, bi.n);
+		unsigned char *z = read_all(img, &n);
+		write_file(img, z, n - 6);
+		free(z);
+		EXPECT_ERR(CHECK(BO_DATASET_AUTO), err, BO_EMALFORMED, "truncated");
+	}
+	/* trailing data */
+	write_file(img, bi.p, bi.n);
+	put_u8(&bl, 1);
+	write_file(lab, bl.p, bl.n);
+	EXPECT_ERR(CHECK(BO_DATASET_AUTO), err, BO_EMALFORMED, "after the end");
+	/* counts that disagree */
+	buf_free(&bl);
+	static const unsigned char lab4[] = {1, 2, 3, 4};
+	idx_labels(&bl, 4, lab4);
+	write_file(lab, bl.p, bl.n);
+	EXPECT_ERR2(CHECK(BO_DATASET_AUTO), err, BO_ESHAPE, "has 3 images", "has 4 labels");
+	/* truncated labels */
+	buf_free(&bl);
+	idx_labels(&bl, 3, idx_lab3);
+	write_file(lab, bl.p, bl.n - 1);
+	EXPECT_ERR(CHECK(BO_DATASET_AUTO), err, BO_EMALFORMED, "truncated IDX label data");
+	buf_free(&bi);
+	buf_free(&bl);
+
+	/* NumPy: a label out of range, a NaN pixel */
+	unsigned char px[2 * 4] = {0};
+	int64_t l[2] = {1, 300};
+	write_npy(img, 1, "|u1", "(2, 2, 2)", px, sizeof(px));
+	write_npy(lab, 1, "<i8", "(2,)", l, sizeof(l));
+	EXPECT_ERR2(CHECK(BO_DATASET_AUTO), err, BO_EMALFORMED, "label 300 at index 1",
+		    "out of range");
+	l[1] = -1;
+	write_npy(lab, 1, "<i8", "(2,)", l, sizeof(l));
+	EXPECT_ERR(CHECK(BO_DATASET_AUTO), err, BO_EMALFORMED, "label -1 at index 1");
+	l[1] = 0;
+	write_npy(lab, 1, "<i8", "(2,)", l, sizeof(l));
+	float f[8] = {0, 0, 0, 0, 0, NAN, 0, 0};
+	write_npy(img, 1, "<f4", "(2, 2, 2)", f, sizeof(f));
+	EXPECT_ERR2(CHECK(BO_DATASET_AUTO), err, BO_EMALFORMED, "pixel 5 (image 1)", "finite");
+	/* count mismatch in NumPy */
+	int64_t l3[3] = {0, 0, 0};
+	write_npy(lab, 1, "<i8", "(3,)", l3, sizeof(l3));
+	f[5] = 0;
+	write_npy(img, 1, "<f4", "(2, 2, 2)", f, sizeof(f));
+	EXPECT_ERR(CHECK(BO_DATASET_AUTO), err, BO_ESHAPE, "has 2 images");
+
+	/* CIFAR-10: a label that is not a class, a partial record */
+	static const unsigned char cl[] = {3, 10};
+	struct buf b = {0};
+	cifar_file(&b, 2, cl, 0);
+	write_file(img, b.p, b.n);
+	EXPECT_ERR(bo_dataset_check_at(AT_FDCWD, img, NULL, BO_DATASET_CIFAR10, BO_SPLIT_TEST,
+				       NULL, &info, &err),
+		   err, BO_EMALFORMED, "label 10 of record 1");
+	b.p[3073] = 1;
+	write_file(img, b.p, b.n - 100);
+	EXPECT_ERR(bo_dataset_check_at(AT_FDCWD, img, NULL, BO_DATASET_CIFAR10, BO_SPLIT_TEST,
+				       NULL, &info, &err),
+		   err, BO_EMALFORMED, "truncated CIFAR-10 record 1");
+	buf_free(&b);
+#undef CHECK
+}
+
+/* ---- opening beneath a root (bo_dataset_open_at) ---- */
+
+static void test_open_beneath_root(void **state)
+{
+	(void)state;
+	char root[4096], outside[4096], p[4096], q[4096];
+	struct bo_dataset *ds = NULL;
+	struct bo_dataset_info info;
+	struct bo_error err;
+	static const unsigned char lab_out[] = {1, 1, 1, 1, 1};
+	mksub("root");
+	mksub("outside");
+	mksub("root/ds");
+	mksub("outside/ds");
+	tpath(root, "root", "");
+	tpath(outside, "outside", "");
+	tpath(p, "root/ds", "t10k-images-idx3-ubyte");
+	tpath(q, "root/ds", "t10k-labels-idx1-ubyte");
+	write_idx_pair(p, q, 3, 2, 2, idx_lab3, 0);
+	/* outside: a valid dataset of 5 images that must never be read */
+	tpath(p, "outside/ds", "t10k-images-idx3-ubyte");
+	tpath(q, "outside/ds", "t10k-labels-idx1-ubyte");
+	write_idx_pair(p, q, 5, 2, 2, lab_out, 0);
+
+	int fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	EXPECT_OK(bo_dataset_open_at(fd, "ds", NULL, BO_DATASET_AUTO, BO_SPLIT_TEST, NULL, &ds,
+				     &err),
+		  err);
+	assert_int_equal(bo_dataset_count(ds), 3);
+	bo_dataset_free(ds);
+	ds = NULL;
+	EXPECT_OK(bo_dataset_open_at(fd, "ds/t10k-images-idx3-ubyte", "ds/t10k-labels-idx1-ubyte",
+				     BO_DATASET_AUTO, BO_SPLIT_TEST, NULL, &ds, &err),
+		  err);
+	assert_int_equal(bo_dataset_count(ds), 3);
+	bo_dataset_free(ds);
+	ds = NULL;
+	/* a link inside the root to a place inside the root is fine */
+	tpath(p, "root", "alias");
+	assert_int_equal(symlink("ds", p), 0);
+	EXPECT_OK(bo_dataset_check_at(fd, "alias", NULL, BO_DATASET_AUTO, BO_SPLIT_TEST, NULL,
+				      &info, &err),
+		  err);
+	assert_int_equal(info.count, 3);
+
+	/* "..", absolute paths: out of the root */
+	EXPECT_ERR(bo_dataset_open_at(fd, "../outside/ds", NULL, BO_DATASET_AUTO, BO_SPLIT_TEST,
+				      NULL, &ds, &err),
+		   err, BO_EPERM, "leaves the dataset root");
+	assert_null(ds);
+	tpath(p, "outside", "ds");
+	EXPECT_ERR(bo_dataset_open_at(fd, p, NULL, BO_DATASET_AUTO, BO_SPLIT_TEST, NULL, &ds, &err),
+		   err, BO_EPERM, "leaves the dataset root");
+	EXPECT_ERR(bo_dataset_open_at(fd, "ds/t10k-images-idx3-ubyte", "../outside/ds/x",
+				      BO_DATASET_AUTO, BO_SPLIT_TEST, NULL, &ds, &err),
+		   err, BO_EPERM, "leaves the dataset root");
+	EXPECT_ERR(bo_dataset_open_at(fd, "nothing-here", NULL, BO_DATASET_AUTO, BO_SPLIT_TEST,
+				      NULL, &ds, &err),
+		   err, BO_ENOENT, "cannot open");
+
+	/* the registered directory swapped for a link out of the root, absolute
+	 * and relative: refused, nothing outside read */
+	char old[4096], link[4096], target[4096];
+	tpath(link, "root", "ds");
+	tpath(old, "root", "ds.old");
+	tpath(target, "outside", "ds");
+	assert_int_equal(rename(link, old), 0);
+	assert_int_equal(symlink(target, link), 0);
+	EXPECT_ERR(bo_dataset_open_at(fd, "ds", NULL, BO_DATASET_AUTO, BO_SPLIT_TEST, NULL, &ds,
+				      &err),
+		   err, BO_EPERM, "leaves the dataset root");
+	assert_null(ds);
+	EXPECT_ERR(bo_dataset_check_at(fd, "ds", NULL, BO_DATASET_AUTO, BO_SPLIT_TEST, NULL, &info,
+				       &err),
+		   err, BO_EPERM, "leaves the dataset root");
+	assert_int_equal(info.decoded_bytes, 0);
+	assert_int_equal(unlink(link), 0);
+	assert_int_equal(symlink("../outside/ds", link), 0);
+	EXPECT_ERR(bo_dataset_open_at(fd, "ds", NULL, BO_DATASET_AUTO, BO_SPLIT_TEST, NULL, &ds,
+				      &err),
+		   err, BO_EPERM, "leaves the dataset root");
+	/* (the old, following resolution would have read the 5 outside images) */
+	EXPECT_OK(bo_dataset_open_dir(link, BO_SPLIT_TEST, NULL, &ds, &err), err);
+	assert_int_equal(bo_dataset_count(ds), 5);
+	bo_dataset_free(ds);
+	ds = NULL;
+	assert_int_equal(unlink(link), 0);
+	assert_int_equal(rename(old, link), 0);
+
+	/* a member file of the directory that is a link out of it */
+	mksub("root/ds2");
+	tpath(p, "root/ds2", "t10k-images-idx3-ubyte");
+	tpath(q, "root/ds2", "t10k-labels-idx1-ubyte");
+	tpath(target, "outside/ds", "t10k-images-idx3-ubyte");
+	assert_int_equal(symlink(target, p), 0);
+	tpath(target, "outside/ds", "t10k-labels-idx1-ubyte");
+	assert_int_equal(symlink(target, q), 0);
+	EXPECT_ERR(bo_dataset_open_at(fd, "ds2", NULL, BO_DATASET_AUTO, BO_SPLIT_TEST, NULL, &ds,
+				      &err),
+		   err, BO_EPERM, "leaves the dataset root");
+	assert_null(ds);
+
+	/* a FIFO is refused without blocking */
+	mksub("root/fifo");
+	tpath(p, "root/fifo", "images");
+	assert_int_equal(mkfifo(p, 0600), 0);
+	EXPECT_ERR(bo_dataset_open_at(fd, "fifo/images", "ds/t10k-labels-idx1-ubyte",
+				      BO_DATASET_IDX, BO_SPLIT_TEST, NULL, &ds, &err),
+		   err, BO_EIO, "not a regular file");
+	/* a bad fd */
+	EXPECT_ERR(bo_dataset_open_at(-5, "ds", NULL, BO_DATASET_AUTO, BO_SPLIT_TEST, NULL, &ds,
+				      &err),
+		   err, BO_EINVAL, "fd");
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1340,6 +1718,10 @@ int main(void)
 		cmocka_unit_test(test_norm_check),
 		cmocka_unit_test(test_batch_range_and_nulls),
 		cmocka_unit_test(test_fashion_mnist),
+		cmocka_unit_test(test_check_valid),
+		cmocka_unit_test(test_check_gzip_bomb),
+		cmocka_unit_test(test_check_errors),
+		cmocka_unit_test(test_open_beneath_root),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

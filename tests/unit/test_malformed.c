@@ -397,10 +397,55 @@ static void test_huge_allocation_claim(void **state)
 	bo_status rc = bo_model_stats(m, NULL, 0, NULL, BO_SITES_RELU, &st, &err);
 	show(&err);
 	assert_int_equal(rc, BO_ELIMIT);
-	assert_string_equal(err.node, "relu");
+	assert_string_equal(err.node, "x"); /* refused at the input, before any rule */
 	bo_model_free(m);
 	tb_free(b);
 	/* (Reshape and Pad targets whose sizes overflow int64 are in bad_cases) */
+}
+
+/* An input of 2^31 x 2^31 pixels: the Conv shape rule multiplied its dims
+ * in signed int64 and overflowed (UBSan aborted; the normal build wrapped).
+ * Now the input is refused, named, before any rule sees it. */
+static void test_input_dims_overflow(void **state)
+{
+	static const int64_t sides[] = { 1LL << 31, 1LL << 32, 3037000500LL };
+	for (size_t i = 0; i < sizeof(sides) / sizeof(sides[0]); i++) {
+		struct tb_model *b = tb_new();
+		tb_input(b, "img", SHAPE(1, 1, sides[i], sides[i]));
+		tb_init_f(b, "w", SHAPE(4, 1, 3, 3), NULL);
+		tb_node(b, "Conv", "conv", "img,w", "y");
+		tb_output(b, "y");
+		struct bo_model *m = load_ok(b);
+		struct bo_model_stats st;
+		struct bo_error err;
+		bo_status rc = bo_model_stats(m, NULL, 0, NULL, BO_SITES_RELU, &st, &err);
+		show(&err);
+		assert_int_equal(rc, BO_ELIMIT);
+		assert_string_equal(err.node, "img");
+		assert_non_null(strstr(err.text, "elements"));
+		bo_model_free(m);
+		tb_free(b);
+	}
+	/* the same through a session run with an explicit input shape */
+	struct tb_model *b = tb_new();
+	tb_input(b, "img", SHAPE(-1, 1, -1, -1));
+	tb_init_f(b, "w", SHAPE(4, 1, 3, 3), NULL);
+	tb_node(b, "Conv", "conv", "img,w", "y");
+	tb_output(b, "y");
+	struct bo_model *m = load_ok(b);
+	struct bo_session *s = NULL;
+	struct bo_error err;
+	struct bo_session_config cfg = { .threads = 1 };
+	assert_int_equal(bo_session_new(m, &cfg, &s, &err), BO_OK);
+	static float px[4];
+	struct bo_tensor in = { 4, { 1, 1, 1LL << 31, 1LL << 31 }, px }, out;
+	bo_status rc = bo_session_run(s, &in, 1, &out, 1, &err);
+	show(&err);
+	assert_int_equal(rc, BO_ELIMIT);
+	assert_string_equal(err.node, "img");
+	bo_session_free(s);
+	bo_model_free(m);
+	tb_free(b);
 }
 
 /* ---- graph structure ---- */
@@ -1148,6 +1193,7 @@ int main(void)
 		cmocka_unit_test(test_initializer_data_mismatch),
 		cmocka_unit_test(test_absurd_dims),
 		cmocka_unit_test(test_huge_allocation_claim),
+		cmocka_unit_test(test_input_dims_overflow),
 		cmocka_unit_test(test_cycle),
 		cmocka_unit_test(test_dangling_input),
 		cmocka_unit_test(test_duplicate_outputs),

@@ -38,6 +38,21 @@ struct bo_dataset_limits {
 	int64_t max_images;  /* default 10,000,000 */
 	int64_t max_pixels;  /* per image, default 16,777,216 */
 	int64_t max_bytes;   /* decoded pixel bytes in all, default 8 GiB */
+	/* uncompressed bytes read from all the files together (headers,
+	 * labels and pixels as stored: float64 NumPy is twice its float32),
+	 * counted as they stream in, default 16 GiB */
+	int64_t max_decoded_bytes;
+};
+
+/* What bo_dataset_check_at found. */
+struct bo_dataset_info {
+	enum bo_dataset_format format;
+	int64_t count;          /* images */
+	int64_t c, h, w;        /* shape of one image */
+	int classes;            /* largest label + 1 */
+	int is_dir;             /* path named a dataset directory */
+	int64_t file_bytes;     /* on-disk bytes of the files read */
+	int64_t decoded_bytes;  /* uncompressed bytes streamed */
 };
 
 /* Open the dataset in directory `dir`, detecting the format from its file
@@ -56,6 +71,35 @@ bo_status bo_dataset_open_files(const char *images, const char *labels,
 				enum bo_dataset_format format,
 				const struct bo_dataset_limits *limits,
 				struct bo_dataset **out, struct bo_error *err);
+
+/* Open `path`, a dataset directory (read as bo_dataset_open_dir reads one,
+ * for `split`) or an images file (then `labels` names the labels file, or
+ * is NULL for CIFAR-10; `format` as for bo_dataset_open_files), both
+ * relative to the directory root_fd, never leaving it: each name is
+ * resolved with openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), or,
+ * where the kernel lacks openat2, one component at a time with O_NOFOLLOW
+ * (then no symbolic link is followed at all); a directory's files are
+ * opened beneath the directory. A path that leaves root_fd ("..", an
+ * absolute path, a symbolic link pointing out) fails with BO_EPERM, one
+ * that is not there with BO_ENOENT; only regular files are read.
+ * root_fd = AT_FDCWD (<fcntl.h>) resolves ordinary paths, following links,
+ * as bo_dataset_open_dir and bo_dataset_open_files do. */
+bo_status bo_dataset_open_at(int root_fd, const char *path, const char *labels,
+			     enum bo_dataset_format format, enum bo_split split,
+			     const struct bo_dataset_limits *limits, struct bo_dataset **out,
+			     struct bo_error *err);
+
+/* Validate what bo_dataset_open_at would load, without loading it: the
+ * headers' counts and dimensions are checked against the limits before any
+ * data is read, then every byte streams through fixed buffers (about 2 MiB,
+ * whatever the dataset's size) and is checked: lengths against the declared
+ * counts, as many labels as images, labels in range, floats finite, no
+ * trailing data, gzip streams whole, the uncompressed total under
+ * max_decoded_bytes. info (may be NULL) gets what was found. */
+bo_status bo_dataset_check_at(int root_fd, const char *path, const char *labels,
+			      enum bo_dataset_format format, enum bo_split split,
+			      const struct bo_dataset_limits *limits,
+			      struct bo_dataset_info *info, struct bo_error *err);
 
 void bo_dataset_free(struct bo_dataset *ds);
 
