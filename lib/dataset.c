@@ -288,6 +288,10 @@ static bo_status src_read(struct src *s, void *buf, size_t n, size_t *got, struc
 		return fail_at(err, s->path, s->pos, BO_EIO, "read failed: %s", strerror(errno));
 	if (errnum == Z_MEM_ERROR)
 		return bo_fail(err, BO_ENOMEM, "zlib ran out of memory");
+	/* zlib prefixes the name it was opened with ("<fd:N>: ") */
+	const char *sep = msg ? strstr(msg, ": ") : NULL;
+	if (sep)
+		msg = sep + 2;
 	return fail_at(err, s->path, s->pos, BO_EMALFORMED,
 		       "corrupt gzip data (%s) after %lld bytes of uncompressed data",
 		       msg ? msg : "unknown zlib error", (long long)s->pos);

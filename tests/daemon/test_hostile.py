@@ -297,9 +297,9 @@ class T10Input(Case):
              ("Content-Length", str(len(body))), ("Connection", "close")], body))
         e = json.loads(raw)["error"]
         self.assertEqual((st, e["code"], e["field"]), (400, "malformed", "images"), e)
-        for leak in (self.data, os.path.realpath(self.data), "/tmp/", "upload-"):
+        for leak in (self.data, os.path.realpath(self.data), "/tmp/", "upload-", "<fd:"):
             self.assertNotIn(leak, e["message"])
-        self.assertIn("the upload", e["message"])
+        self.assertIn("gzip", e["message"])
 
     def test_upload_limit_per_request(self):
         # two parts each under the limit, over it together; chunked, so no
