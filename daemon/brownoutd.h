@@ -44,6 +44,11 @@ struct bo_config {
 	int connection_timeout;   /* seconds, default 30 */
 	int per_ip_limit;         /* connections per IP, default 64 */
 	int queue_limit;          /* queued + running jobs, default 1000 */
+	/* per user, admins included (api.c: quotas; jobs.c: task plan) */
+	int user_queued_jobs;     /* queued + running jobs of one user, default 100 */
+	int64_t user_queued_trials; /* trials those jobs plan, default 10,240,000 */
+	int64_t user_stored_bytes; /* uploads + estimated result rows, default 4 GiB */
+	int job_max_tasks;        /* tasks one job is stored as, default 4096 */
 };
 
 void bo_config_defaults(struct bo_config *c);
@@ -200,6 +205,21 @@ bo_status bo_job_spec_parse(const json_t *j, struct bo_job_spec *s, struct bo_er
 json_t *bo_job_spec_json(const struct bo_job_spec *s);
 /* Trials the first round of tasks covers for each point. */
 int bo_job_spec_first_trials(const struct bo_job_spec *s);
+/* Trials the job may run at each point (trials, or max_trials when adaptive). */
+int bo_job_spec_max_trials(const struct bo_job_spec *s);
+/* Are the blocks block_p names blocks of model m, under the spec's block
+ * map and activation sites, as the sweep will see them? 0, or BO_EINVAL
+ * naming field "block_p" and listing the model's blocks. */
+bo_status bo_job_spec_check_blocks(const struct bo_job_spec *s, const struct bo_model *m,
+				   struct bo_error *err);
+
+/* Tasks: a round of `trials` trials at each of n_points points is stored
+ * as at most max_tasks tasks when it can: one trial per task while that
+ * fits, else each point's trials split into this many (>= 1) ranges. */
+int bo_job_task_chunks(int n_points, int trials, int max_tasks);
+/* Insert trials [lo, hi) of `point` as k queued tasks of near-equal ranges. */
+bo_status bo_job_add_tasks(sqlite3 *db, int64_t job, int point, int lo, int hi, int k,
+			   struct bo_error *err);
 
 /* The library's sweep configuration of a spec, less what needs the model
  * (norm, block map, rules): p points into the spec. */

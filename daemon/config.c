@@ -2,7 +2,8 @@
  *
  * Every key of the file is the long name of a flag (listen, data, workers,
  * threads-per-worker, upload-limit, dataset-root, public-read, web,
- * http-threads, connection-timeout, per-ip-limit, queue-limit), so the
+ * http-threads, connection-timeout, per-ip-limit, queue-limit,
+ * user-queued-jobs, user-queued-trials, user-stored-bytes, job-max-tasks), so the
  * file and the command line say the same things; flags given after
  * --config override the file. */
 #include <errno.h>
@@ -30,6 +31,10 @@ void bo_config_defaults(struct bo_config *c)
 	c->connection_timeout = 30;
 	c->per_ip_limit = 64;
 	c->queue_limit = 1000;
+	c->user_queued_jobs = 100;
+	c->user_queued_trials = (int64_t)BO_MAX_POINTS * BO_TRIAL_CAP; /* one largest job */
+	c->user_stored_bytes = (int64_t)4 << 30;
+	c->job_max_tasks = 4096;
 }
 
 static int int_value(const char *key, const char *v, long long lo, long long hi, long long *out,
@@ -122,6 +127,11 @@ int bo_config_set(struct bo_config *c, const char *key, const char *v, struct bo
 		{ "per-ip-limit", 1, 100000, &c->per_ip_limit, NULL },
 		{ "queue-limit", 1, 1000000, &c->queue_limit, NULL },
 		{ "upload-limit", 1024, (long long)1 << 40, NULL, &c->upload_limit },
+		{ "user-queued-jobs", 1, 1000000, &c->user_queued_jobs, NULL },
+		{ "user-queued-trials", 1, (long long)1 << 40, NULL, &c->user_queued_trials },
+		{ "user-stored-bytes", 0, (long long)1 << 50, NULL, &c->user_stored_bytes },
+		/* a job still gets one task per point and per reference at least */
+		{ "job-max-tasks", 1, 1000000, &c->job_max_tasks, NULL },
 	};
 	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
 		if (strcmp(key, ints[i].key))

@@ -3,7 +3,8 @@
  *   brownoutd [serve] [--config FILE] [--listen HOST:PORT] [--data DIR] [--workers N]
  *             [--threads-per-worker N] [--upload-limit BYTES] [--dataset-root DIR]...
  *             [--public-read] [--web DIR] [--http-threads N] [--connection-timeout S]
- *             [--per-ip-limit N] [--queue-limit N]
+ *             [--per-ip-limit N] [--queue-limit N] [--user-queued-jobs N]
+ *             [--user-queued-trials N] [--user-stored-bytes BYTES] [--job-max-tasks N]
  *   brownoutd user add NAME [--admin] [--data DIR | --config FILE]
  *   brownoutd token create NAME [--data DIR | --config FILE]
  *
@@ -48,7 +49,15 @@ static void usage(FILE *f)
 		"  --http-threads N         HTTP threads, default 4\n"
 		"  --connection-timeout S   idle connection timeout, default 30\n"
 		"  --per-ip-limit N         connections per client address, default 64\n"
-		"  --queue-limit N          queued + running jobs, default 1000\n");
+		"  --queue-limit N          queued + running jobs, default 1000\n"
+		"  --user-queued-jobs N     queued + running jobs of one user, default 100\n"
+		"  --user-queued-trials N   trials one user's queued + running jobs plan,\n"
+		"                           default 10240000 (one largest job)\n"
+		"  --user-stored-bytes B    one user's uploads + result rows (64 B a trial),\n"
+		"                           default 4G\n"
+		"  --job-max-tasks N        tasks a job is stored as (a task then covers\n"
+		"                           several trials), default 4096; one per point\n"
+		"                           and reference at least\n");
 }
 
 static int fail(const struct bo_error *err)
@@ -75,6 +84,10 @@ static int parse(int argc, char **argv, struct bo_config *c, int *admin)
 		{ "connection-timeout", required_argument, 0, 1 },
 		{ "per-ip-limit", required_argument, 0, 1 },
 		{ "queue-limit", required_argument, 0, 1 },
+		{ "user-queued-jobs", required_argument, 0, 1 },
+		{ "user-queued-trials", required_argument, 0, 1 },
+		{ "user-stored-bytes", required_argument, 0, 1 },
+		{ "job-max-tasks", required_argument, 0, 1 },
 		{ "admin", no_argument, 0, 'A' },
 		{ "help", no_argument, 0, 'h' },
 		{ "version", no_argument, 0, 'V' },
