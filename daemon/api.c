@@ -517,16 +517,18 @@ static bo_status del_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	q->upload = !strcmp((const char *)sqlite3_column_text(st, 3), "upload");
 	sqlite3_finalize(st);
 	st = NULL;
-	/* the jobs in the way, named with their owners */
+	/* the jobs in the way, named with their owners; other users' first
+	 * (the deleter cannot cancel those) */
 	snprintf(sql, sizeof(sql),
 		 "SELECT j.id, u.name, j.state FROM jobs j JOIN users u ON u.id = j.owner_id"
-		 " WHERE j.state IN ('queued', 'running') AND %s ORDER BY j.id",
+		 " WHERE j.state IN ('queued', 'running') AND %s ORDER BY j.owner_id = ?2, j.id",
 		 q->datasets ? "j.dataset_id = ?1" :
 			       "(j.model_id = ?1 OR EXISTS (SELECT 1 FROM job_references r WHERE"
 			       " r.job_id = j.id AND r.model_id = ?1))");
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return bo_store_fail(db, err, "deleting");
 	sqlite3_bind_int64(st, 1, q->id);
+	sqlite3_bind_int64(st, 2, q->user->id);
 	char jobs[300] = "";
 	size_t k = 0;
 	int busy = 0;
