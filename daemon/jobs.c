@@ -2,8 +2,11 @@
  *
  * A job is a sweep spec (what `brownout sweep` takes) stored as normalised
  * JSON. It is split into tasks, one point x one range of trials each (and
- * one task per reference model), which the executor runs; every finished
- * task commits its per-trial counts to `results`. Everything the API shows
+ * one task per reference model), which the executor runs: one trial a task
+ * while the job fits in job-max-tasks tasks, else near-equal ranges
+ * (bo_job_task_chunks), so that storing a job stays one short transaction
+ * whatever its size. Every slice of a task commits its per-trial counts to
+ * `results`. Everything the API shows
  * is computed from those rows with the library's own functions
  * (bo_summarize, bo_sweep_point_done, bo_frontier_*), and reported by the
  * same code as the CLI's (common/report.c), which is why a job's results

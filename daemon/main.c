@@ -11,9 +11,9 @@
  * The main thread only handles signals: SIGTERM and SIGINT are blocked in
  * every thread and taken with sigwait(), then the daemon stops accepting
  * (new requests get 503), lets libmicrohttpd finish the requests in
- * flight, abandons the tasks in flight (they go back to the queue and run
- * again on the next start: their results were never committed), closes
- * the store and exits 0. */
+ * flight, stops the tasks in flight (the trials they finished are
+ * committed, the trial in flight and the rest go back to the queue and run
+ * on the next start), closes the store and exits 0. */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>

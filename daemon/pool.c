@@ -10,11 +10,17 @@
  * (model, dataset, calibrated scales), so consecutive tasks of one job pay
  * the clean pass once.
  *
- * A finished task commits its per-trial counts and its state in one
- * transaction, which also decides what comes next: when a job has no task
- * left, adaptive points that have not met their CI target get another
- * round of trials (as many as there are workers; surplus trials are
- * ignored by the report), and otherwise the job is done.
+ * A task covers a range of trials (several when the job is bigger than
+ * job-max-tasks one-trial tasks) and runs in slices (BO_SLICE_*): a slice
+ * commits its per-trial counts and, if trials are left, puts the rest of
+ * the range back as a new queued task, in one transaction; so a crash or
+ * a shutdown loses at most the slice in flight, no committed trial runs
+ * again, and a worker goes back to the fair-share claim at least every
+ * slice. The transaction that finishes a task also decides what comes
+ * next: when a job has no task left, adaptive points that have not met
+ * their CI target get another round of trials (as many as there are
+ * workers, as at most job-max-tasks tasks; surplus trials are ignored by
+ * the report), and otherwise the job is done.
  *
  * Cancellation and shutdown reach a running trial through the progress
  * callback, which the library calls after every batch: the trial stops
