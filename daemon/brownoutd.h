@@ -213,6 +213,15 @@ int bo_job_spec_max_trials(const struct bo_job_spec *s);
 bo_status bo_job_spec_check_blocks(const struct bo_job_spec *s, const struct bo_model *m,
 				   struct bo_error *err);
 
+/* The stopping rule over a point's trial accuracies acc[0..n): the first
+ * count m (1..n) at which bo_sweep_point_done holds for bo_summarize(acc,
+ * m), with that summary in *s; else 0 and the summary of all n (s left
+ * alone when n is 0). Exactly the brute-force loop's answer, in O(n) for
+ * fixed trials and for adaptive points away from their target: a running
+ * (Welford) lower bound of the CI rules counts out, bo_summarize confirms. */
+int bo_job_first_done(const struct bo_sweep_config *c, const double *acc, int n,
+		      struct bo_summary *s);
+
 /* Tasks: a round of `trials` trials at each of n_points points is stored
  * as at most max_tasks tasks when it can: one trial per task while that
  * fits, else each point's trials split into this many (>= 1) ranges. */

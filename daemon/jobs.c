@@ -395,6 +395,41 @@ out:
 	return rc;
 }
 
+int bo_job_first_done(const struct bo_sweep_config *c, const double *acc, int n,
+		      struct bo_summary *s)
+{
+	double mean = 0, m2 = 0;
+	for (int m = 1; m <= n; m++) {
+		double x = acc[m - 1], dv = x - mean;
+		int maybe;
+		mean += dv / m;
+		m2 += dv * (x - mean);
+		if (!(c->ci_target > 0)) {
+			maybe = m >= c->trials;
+		} else if (m >= c->max_trials || m < 2) {
+			maybe = m >= c->min_trials || m >= c->max_trials;
+		} else if (m < c->min_trials) {
+			maybe = 0;
+		} else {
+			/* a lower bound of bo_summarize's half-width: the running sd, and
+			 * 1.959 for the Student t quantile (>= 1.95996 whatever the
+			 * degrees of freedom; computing it costs ~20 us); the relative
+			 * margin is far above the two sd's rounding differences */
+			double sd = m2 > 0 ? sqrt(m2 / (m - 1)) : 0;
+			double half = 1.959 * sd / sqrt((double)m);
+			maybe = !(half > c->ci_target * (1 + 1e-6) + 1e-12);
+		}
+		if (maybe) {
+			bo_summarize(acc, m, s);
+			if (bo_sweep_point_done(c, s, m))
+				return m;
+		}
+	}
+	if (n > 0)
+		bo_summarize(acc, n, s);
+	return 0;
+}
+
 int bo_job_task_chunks(int n_points, int trials, int max_tasks)
 {
 	if (n_points < 1 || trials < 1)
@@ -833,14 +868,15 @@ bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json
 			rc = bo_fail(err, BO_ENOMEM, "out of memory");
 			goto out;
 		}
-		int done = 0;
-		for (int t = 0; t < jr.trial_cap && jr.correct[pt][t] >= 0 && !done; t++) {
-			p->accuracy[t] = (double)jr.correct[pt][t] / (double)jr.images_per_trial;
-			p->trials = t + 1;
-			bo_summarize(p->accuracy, p->trials, &p->summary);
-			done = bo_sweep_point_done(&c, &p->summary, p->trials);
+		int avail = 0;
+		while (avail < jr.trial_cap && jr.correct[pt][avail] >= 0) {
+			p->accuracy[avail] = (double)jr.correct[pt][avail] / (double)jr.images_per_trial;
+			avail++;
 		}
-		complete &= done;
+		/* the first n at which the rule holds, as bo_sweep_run stops (O(n)) */
+		int done = bo_job_first_done(&c, p->accuracy, avail, &p->summary);
+		p->trials = done ? done : avail;
+		complete &= done > 0;
 		p->images = jr.images_per_trial * p->trials;
 		p->eta = bo_eta(p->p, spec.energy_a);
 		json_t *pi = json_array_get(json_object_get(jr.point_info, "points"), (size_t)pt);

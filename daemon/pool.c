@@ -433,25 +433,23 @@ static bo_status complete_job(sqlite3 *db, struct finish *f, struct bo_error *er
 				       " ORDER BY trial",
 				       -1, &st, NULL) != SQLITE_OK)
 			rc = bo_store_fail(db, err, "planning trials");
+		/* a round: as many trials a point as there are workers */
+		int add = f->workers < 1 ? 1 : f->workers;
 		for (int pt = 0; pt < spec.n_p && !rc; pt++) {
 			int n = 0, done = 0;
 			struct bo_summary s;
 			sqlite3_bind_int64(st, 1, f->t.job);
 			sqlite3_bind_int(st, 2, pt);
-			while (!done && n < spec.max_trials && sqlite3_step(st) == SQLITE_ROW) {
-				acc[n] = (double)sqlite3_column_int64(st, 0) / (double)per;
-				n++;
-				bo_summarize(acc, n, &s);
-				done = bo_sweep_point_done(&c, &s, n);
-			}
+			while (n < spec.max_trials && sqlite3_step(st) == SQLITE_ROW)
+				acc[n++] = (double)sqlite3_column_int64(st, 0) / (double)per;
 			sqlite3_reset(st);
-			/* trials 0..n-1 exist (no gaps: rounds are contiguous) */
+			/* trials 0..n-1 exist (no gaps: rounds are contiguous); the
+			 * rule at every count, in O(n) */
+			done = bo_job_first_done(&c, acc, n, &s) > 0;
 			have[pt] = done || n >= spec.max_trials ? -1 : n;
 			pending += have[pt] >= 0;
 		}
-		/* another round: as many trials a point as there are workers, as at
-		 * most job-max-tasks tasks */
-		int add = f->workers < 1 ? 1 : f->workers;
+		/* the next round as at most job-max-tasks tasks */
 		int k = bo_job_task_chunks(pending, add, f->max_tasks);
 		for (int pt = 0; pt < spec.n_p && !rc; pt++) {
 			if (have[pt] < 0)

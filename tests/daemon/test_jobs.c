@@ -293,6 +293,75 @@ static void test_add_tasks(void **state)
 	sqlite3_close(db);
 }
 
+/* The brute force bo_job_first_done stands for: bo_summarize and the rule
+ * at every count, as bo_sweep_run and the old report did. */
+static int first_done_brute(const struct bo_sweep_config *c, const double *acc, int n,
+			    struct bo_summary *s)
+{
+	for (int m = 1; m <= n; m++) {
+		bo_summarize(acc, m, s);
+		if (bo_sweep_point_done(c, s, m))
+			return m;
+	}
+	return 0;
+}
+
+/* Same count and summary as the brute force, on random accuracies (some
+ * runs constant, some near the CI target), fixed and adaptive. */
+static void test_first_done(void **state)
+{
+	(void)state;
+	double acc[400];
+	unsigned seed = 12345;
+	int hits = 0, misses = 0;
+	for (int round = 0; round < 3000; round++) {
+		struct bo_sweep_config c;
+		bo_sweep_config_defaults(&c);
+		int n = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 400;
+		double base = 0.5 + 0.4 * (double)((seed = seed * 1103515245u + 12345u) >> 16) / 65536.0;
+		double spread = round % 5 == 0 ? 0 : 0.001 * (1 + round % 7);
+		for (int i = 0; i < n; i++) {
+			seed = seed * 1103515245u + 12345u;
+			acc[i] = base + spread * ((double)(seed >> 16) / 65536.0 - 0.5);
+			if (round % 11 == 0 && i % 3)  /* repeats, as integer counts give */
+				acc[i] = acc[i - 1];
+		}
+		if (round % 4 == 0) {
+			c.ci_target = 0;
+			c.trials = 1 + round % 60;
+		} else {
+			c.min_trials = 2 + round % 5;
+			c.max_trials = round % 3 ? 1000 : c.min_trials + (round % 300);
+			/* targets from far below to far above the spreads' half-widths */
+			c.ci_target = spread * (0.0005 + 0.003 * (round % 40)) + 1e-9;
+		}
+		struct bo_summary a = { 0 }, b = { 0 };
+		int ma = bo_job_first_done(&c, acc, n, &a);
+		int mb = first_done_brute(&c, acc, n, &b);
+		if (ma != mb)
+			fail_msg("round %d: first done %d, brute force %d (n %d, target %g)", round, ma,
+				 mb, n, c.ci_target);
+		assert_int_equal(a.n, b.n);
+		assert_memory_equal(&a.mean, &b.mean, sizeof(double));
+		assert_memory_equal(&a.ci_lo, &b.ci_lo, sizeof(double));
+		assert_memory_equal(&a.ci_hi, &b.ci_hi, sizeof(double));
+		assert_memory_equal(&a.std, &b.std, sizeof(double));
+		if (ma)
+			hits++;
+		else
+			misses++;
+	}
+	/* the cases cover both answers */
+	if (!(hits > 300 && misses > 300))
+		fail_msg("the cases do not cover both answers: %d done, %d not", hits, misses);
+	/* no trials: no summary */
+	struct bo_sweep_config c;
+	struct bo_summary s = { .mean = 42 };
+	bo_sweep_config_defaults(&c);
+	assert_int_equal(bo_job_first_done(&c, acc, 0, &s), 0);
+	assert_true(s.mean == 42);
+}
+
 static void test_config(void **state)
 {
 	(void)state;
@@ -370,6 +439,7 @@ int main(void)
 		cmocka_unit_test(test_spec_check_blocks),
 		cmocka_unit_test(test_task_chunks),
 		cmocka_unit_test(test_add_tasks),
+		cmocka_unit_test(test_first_done),
 		cmocka_unit_test(test_config),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
