@@ -92,6 +92,95 @@ static int paging(struct bo_req *r, int64_t *after, int *limit)
 	return 0;
 }
 
+/* ---- quotas ----
+ *
+ * Per user, admins included (a quota guards the shared service against a
+ * runaway script as much as against malice; an admin frees quota like
+ * anybody, by deleting): queued + running jobs (user-queued-jobs), the
+ * trials they plan (user-queued-trials), and stored bytes
+ * (user-stored-bytes): uploaded models and datasets not deleted plus 64
+ * bytes for every trial a job of theirs plans (its result rows stay until
+ * the job is deleted). Each check runs inside the write transaction that
+ * would exceed it, so concurrent requests cannot both slip under; uploads
+ * are also checked before their file is parsed. */
+
+#define BO_RESULT_ROW_BYTES 64
+
+/* Planned trials of a job row: points x (trials, or max_trials when adaptive). */
+#define PLANNED_TRIALS \
+	"points * COALESCE(json_extract(spec, '$.trials'), json_extract(spec, '$.max_trials'))"
+
+struct usage {
+	int64_t jobs, trials;      /* queued + running jobs, their planned trials */
+	int64_t uploads, results;  /* bytes */
+};
+
+static bo_status user_usage(sqlite3 *db, int64_t user, struct usage *u, struct bo_error *err)
+{
+	static const char sql[] =
+		"SELECT (SELECT COUNT(*) FROM jobs WHERE owner_id = ?1 AND state IN ('queued', 'running')),"
+		" (SELECT COALESCE(SUM(" PLANNED_TRIALS "), 0) FROM jobs WHERE owner_id = ?1 AND"
+		"  state IN ('queued', 'running')),"
+		" (SELECT COALESCE(SUM(size), 0) FROM models WHERE owner_id = ?1 AND deleted_at IS NULL)"
+		" + (SELECT COALESCE(SUM(size), 0) FROM datasets WHERE owner_id = ?1 AND"
+		"  deleted_at IS NULL AND source = 'upload'),"
+		" (SELECT COALESCE(SUM(" PLANNED_TRIALS "), 0) FROM jobs WHERE owner_id = ?1)";
+	sqlite3_stmt *st = NULL;
+	bo_status rc = BO_OK;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "reading quotas");
+	sqlite3_bind_int64(st, 1, user);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		u->jobs = sqlite3_column_int64(st, 0);
+		u->trials = sqlite3_column_int64(st, 1);
+		u->uploads = sqlite3_column_int64(st, 2);
+		u->results = sqlite3_column_int64(st, 3) * BO_RESULT_ROW_BYTES;
+	} else {
+		rc = bo_store_fail(db, err, "reading quotas");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* May `user` store `add` more bytes (what: "model", "dataset", "job")? */
+static bo_status quota_bytes(sqlite3 *db, int64_t user, int64_t add, int64_t quota,
+			     const char *what, struct bo_error *err)
+{
+	struct usage u = { 0 };
+	bo_status rc = user_usage(db, user, &u, err);
+	if (rc || u.uploads + u.results + add <= quota)
+		return rc;
+	return bo_fail(err, BO_EQUOTA,
+		       "storage quota: this %s needs %lld bytes; you store %lld (uploads %lld,"
+		       " job results %lld) of %lld (user-stored-bytes); delete models, datasets"
+		       " or jobs you no longer need",
+		       what, (long long)add, (long long)(u.uploads + u.results),
+		       (long long)u.uploads, (long long)u.results, (long long)quota);
+}
+
+struct quota_q {
+	int64_t user, add, quota;
+	const char *what;
+};
+
+static bo_status quota_bytes_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct quota_q *q = ctx;
+	return quota_bytes(db, q->user, q->add, q->quota, q->what, err);
+}
+
+/* An upload of `add` bytes over the user's storage quota: replied (1), else 0. */
+static int upload_over_quota(struct bo_daemon *d, struct bo_req *r, int64_t add, const char *what)
+{
+	struct quota_q q = { bo_req_user(r)->id, add, d->cfg.user_stored_bytes, what };
+	struct bo_error err;
+	bo_error_clear(&err);
+	if (bo_store_read(d->store, quota_bytes_fn, &q, &err) == BO_OK)
+		return 0;
+	bo_reply_error(r, &err);
+	return 1;
+}
+
 /* ---- models ---- */
 
 #define MODEL_COLS                                                                           \
@@ -266,6 +355,7 @@ struct model_ins {
 	const char *name, *description, *sha256, *tmp, *mean, *std, *blocks, *info;
 	int64_t size;
 	const char *data_dir;
+	int64_t quota;          /* user-stored-bytes */
 };
 
 static bo_status model_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
@@ -275,6 +365,8 @@ static bo_status model_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	char now[32], rel[64], path[1200], dir[1100];
 	bo_status rc = BO_OK;
 	bo_store_now(now, sizeof(now));
+	if ((rc = quota_bytes(db, m->owner, m->size, m->quota, "model", err)))
+		return rc;
 	if (sqlite3_prepare_v2(db,
 			       "INSERT INTO models (owner_id, name, description, sha256, size, path,"
 			       " mean, std, blocks, info, created_at) VALUES (?,?,?,?,?,'',?,?,?,?,?)",
@@ -337,6 +429,10 @@ static int post_model(struct bo_daemon *d, struct bo_req *r)
 				    "the body is empty: send the ONNX file as the request body");
 		goto out;
 	}
+	if (upload_over_quota(d, r, size, "model")) {
+		ret = 0;
+		goto out;
+	}
 	if (list_to_json(bo_req_query(r, "mean"), "mean", &mean, &err) ||
 	    list_to_json(bo_req_query(r, "std"), "std", &std, &err)) {
 		ret = bo_reply_error(r, &err);
@@ -358,7 +454,7 @@ static int post_model(struct bo_daemon *d, struct bo_req *r)
 	info = json_dumps(ij, JSON_COMPACT);
 	json_decref(ij);
 	struct model_ins mi = { bo_req_user(r)->id, 0, name, desc ? desc : "", sha, tmp, mean,
-				std, blocks, info, size, d->cfg.data_dir };
+				std, blocks, info, size, d->cfg.data_dir, d->cfg.user_stored_bytes };
 	if (!info || bo_store_write(d->store, model_ins_fn, &mi, &err)) {
 		if (!info)
 			bo_fail(&err, BO_ENOMEM, "out of memory");
@@ -421,23 +517,35 @@ static bo_status del_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	q->upload = !strcmp((const char *)sqlite3_column_text(st, 3), "upload");
 	sqlite3_finalize(st);
 	st = NULL;
-	if (q->datasets)
-		snprintf(sql, sizeof(sql),
-			 "SELECT COUNT(*) FROM jobs WHERE dataset_id = ? AND state IN ('queued', "
-			 "'running')");
-	else
-		snprintf(sql, sizeof(sql),
-			 "SELECT COUNT(*) FROM jobs j WHERE j.state IN ('queued', 'running') AND"
-			 " (j.model_id = ?1 OR EXISTS (SELECT 1 FROM job_references r WHERE"
-			 " r.job_id = j.id AND r.model_id = ?1))");
+	/* the jobs in the way, named with their owners; other users' first
+	 * (the deleter cannot cancel those) */
+	snprintf(sql, sizeof(sql),
+		 "SELECT j.id, u.name, j.state FROM jobs j JOIN users u ON u.id = j.owner_id"
+		 " WHERE j.state IN ('queued', 'running') AND %s ORDER BY j.owner_id = ?2, j.id",
+		 q->datasets ? "j.dataset_id = ?1" :
+			       "(j.model_id = ?1 OR EXISTS (SELECT 1 FROM job_references r WHERE"
+			       " r.job_id = j.id AND r.model_id = ?1))");
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return bo_store_fail(db, err, "deleting");
 	sqlite3_bind_int64(st, 1, q->id);
-	int busy = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_bind_int64(st, 2, q->user->id);
+	char jobs[300] = "";
+	size_t k = 0;
+	int busy = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (busy++ < 3 && k < sizeof(jobs))
+			k += (size_t)snprintf(jobs + k, sizeof(jobs) - k, "%sjob %lld of %.64s (%s)",
+					      busy > 1 ? ", " : "",
+					      (long long)sqlite3_column_int64(st, 0),
+					      (const char *)sqlite3_column_text(st, 1),
+					      (const char *)sqlite3_column_text(st, 2));
+	}
 	if (busy) {
-		rc = bo_fail(err, BO_ECONFLICT, "%d queued or running job%s use%s this %s", busy,
-			     busy == 1 ? "" : "s", busy == 1 ? "s" : "",
-			     q->datasets ? "dataset" : "model");
+		rc = bo_fail(err, BO_ECONFLICT,
+			     "%s %lld is used by %d queued or running job%s: %s%s; it can be deleted"
+			     " once they end (their owners or an admin may cancel them)",
+			     q->datasets ? "dataset" : "model", (long long)q->id, busy,
+			     busy == 1 ? "" : "s", jobs, busy > 3 ? ", ..." : "");
 		goto out;
 	}
 	snprintf(sql, sizeof(sql), "UPDATE %s SET deleted_at = '%s' WHERE id = %lld", tab, now,
@@ -479,6 +587,7 @@ struct ds_ins {
 	int64_t images, size;
 	const char *tmp_images, *tmp_labels; /* uploads: renamed into place */
 	const char *data_dir;
+	int64_t quota;        /* uploads: user-stored-bytes */
 };
 
 static bo_status ds_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
@@ -488,6 +597,8 @@ static bo_status ds_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	char now[32], rel[64], rel_l[64], path[1200], dir[1100];
 	bo_status rc = BO_OK;
 	bo_store_now(now, sizeof(now));
+	if (q->tmp_images && (rc = quota_bytes(db, q->owner, q->size, q->quota, "dataset", err)))
+		return rc;
 	if (sqlite3_prepare_v2(db,
 			       "INSERT INTO datasets (owner_id, name, description, source, format,"
 			       " path, labels_path, split, images, shape, size, sha256, created_at)"
@@ -613,6 +724,8 @@ static int post_dataset_upload(struct bo_daemon *d, struct bo_req *r)
 	if (strcmp(fmt, "cifar") && (!lab || lsize == 0))
 		return bo_reply_fail(r, BO_EINVAL, "labels",
 				     "the form field labels (a file) is missing");
+	if (upload_over_quota(d, r, isize + (strcmp(fmt, "cifar") ? lsize : 0), "dataset"))
+		return 0;
 	enum bo_dataset_format f = !strcmp(fmt, "idx") ? BO_DATASET_IDX :
 				   !strcmp(fmt, "npy") ? BO_DATASET_NPY : BO_DATASET_CIFAR10;
 	int with_labels = f != BO_DATASET_CIFAR10;
@@ -630,7 +743,7 @@ static int post_dataset_upload(struct bo_daemon *d, struct bo_req *r)
 	struct ds_ins q = { bo_req_user(r)->id, 0, name, desc ? desc : "", "upload", fmt, NULL,
 			    NULL, split ? split : "test", shape, isha, info.count,
 			    isize + (with_labels ? lsize : 0), img, with_labels ? lab : NULL,
-			    d->cfg.data_dir };
+			    d->cfg.data_dir, d->cfg.user_stored_bytes };
 	if (bo_store_write(d->store, ds_ins_fn, &q, &err))
 		return bo_reply_error(r, &err);
 	bo_req_adopt(r, "images");
@@ -753,7 +866,7 @@ static int post_dataset_path(struct bo_daemon *d, struct bo_req *r)
 	shape_text(&info, shape, sizeof(shape));
 	struct ds_ins q = { bo_req_user(r)->id, 0, name, desc, "path", format_name(info.format),
 			    norm, labels ? norm_l : NULL, split, shape, NULL, info.count,
-			    info.is_dir ? 0 : info.file_bytes, NULL, NULL, d->cfg.data_dir };
+			    info.is_dir ? 0 : info.file_bytes, NULL, NULL, d->cfg.data_dir, 0 };
 	if (bo_store_write(d->store, ds_ins_fn, &q, &err)) {
 		ret = bo_reply_error(r, &err);
 		goto out;
@@ -774,10 +887,37 @@ struct job_ins {
 	const struct bo_job_spec *spec;
 	int64_t owner;
 	const char *spec_text, *key, *hash;
-	int queue_limit;
+	const struct bo_config *cfg; /* queue limit, quotas, tasks per job */
 	int64_t id;              /* out */
 	int existing;            /* out: the idempotency key's job */
 };
+
+/* The user's quotas of queued work and stored bytes let this job in? */
+static bo_status job_quotas(sqlite3 *db, const struct job_ins *q, struct bo_error *err)
+{
+	const struct bo_job_spec *s = q->spec;
+	struct usage u = { 0 };
+	int64_t trials = (int64_t)s->n_p * bo_job_spec_max_trials(s);
+	bo_status rc = user_usage(db, q->owner, &u, err);
+	if (rc)
+		return rc;
+	if (u.jobs >= q->cfg->user_queued_jobs)
+		return bo_fail(err, BO_EQUOTA,
+			       "job quota: you have %lld queued or running jobs, the most one user"
+			       " may have (user-queued-jobs = %d); wait for them to finish, or"
+			       " cancel or delete ones you no longer need",
+			       (long long)u.jobs, q->cfg->user_queued_jobs);
+	if (u.trials + trials > q->cfg->user_queued_trials)
+		return bo_fail(err, BO_EQUOTA,
+			       "trial quota: this job plans %lld trials (%d points x %d) and your"
+			       " queued or running jobs %lld, over the %lld one user may have"
+			       " queued (user-queued-trials); wait for them to finish, cancel some,"
+			       " or ask for fewer points or trials",
+			       (long long)trials, s->n_p, bo_job_spec_max_trials(s),
+			       (long long)u.trials, (long long)q->cfg->user_queued_trials);
+	return quota_bytes(db, q->owner, trials * BO_RESULT_ROW_BYTES, q->cfg->user_stored_bytes,
+			   "job's results", err);
+}
 
 /* Check one referenced model: exists, not deleted; its input shape. */
 static bo_status model_shape(sqlite3 *db, int64_t id, const char *field, json_t **shape,
@@ -888,10 +1028,12 @@ static bo_status job_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	int active = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
 	sqlite3_finalize(st);
 	st = NULL;
-	if (active >= q->queue_limit) {
+	if (active >= q->cfg->queue_limit) {
 		rc = bo_fail(err, BO_EBUSY, "the queue is full (%d jobs); try again later", active);
 		goto out;
 	}
+	if ((rc = job_quotas(db, q, err)))
+		goto out;
 	if (sqlite3_prepare_v2(db,
 			       "INSERT INTO jobs (owner_id, model_id, dataset_id, state, priority, spec,"
 			       " idempotency_key, request_hash, points, images_per_trial, created_at)"
@@ -915,29 +1057,22 @@ static bo_status job_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	sqlite3_finalize(st);
 	st = NULL;
 	q->id = sqlite3_last_insert_rowid(db);
+	/* at most job-max-tasks tasks (but one per point and reference at least):
+	 * a big job is a few multi-trial tasks, one short transaction */
+	int first = bo_job_spec_first_trials(s);
+	int k = bo_job_task_chunks(s->n_p, first, q->cfg->job_max_tasks - s->n_refs);
+	for (int pt = 0; pt < s->n_p && !rc; pt++)
+		rc = bo_job_add_tasks(db, q->id, pt, 0, first, k, err);
+	if (rc)
+		goto out;
 	if (sqlite3_prepare_v2(db,
 			       "INSERT INTO tasks (job_id, kind, point, trial_lo, trial_hi, state)"
-			       " VALUES (?, ?, ?, ?, ?, 'queued')",
+			       " VALUES (?, 'reference', ?, 0, 0, 'queued')",
 			       -1, &st, NULL) != SQLITE_OK)
 		return bo_store_fail(db, err, "storing tasks");
-	int first = bo_job_spec_first_trials(s);
-	for (int pt = 0; pt < s->n_p && !rc; pt++)
-		for (int t = 0; t < first && !rc; t++) {
-			sqlite3_bind_int64(st, 1, q->id);
-			sqlite3_bind_text(st, 2, "trials", -1, SQLITE_STATIC);
-			sqlite3_bind_int(st, 3, pt);
-			sqlite3_bind_int(st, 4, t);
-			sqlite3_bind_int(st, 5, t + 1);
-			if (sqlite3_step(st) != SQLITE_DONE)
-				rc = bo_store_fail(db, err, "storing tasks");
-			sqlite3_reset(st);
-		}
 	for (int i = 0; i < s->n_refs && !rc; i++) {
 		sqlite3_bind_int64(st, 1, q->id);
-		sqlite3_bind_text(st, 2, "reference", -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 3, i);
-		sqlite3_bind_int(st, 4, 0);
-		sqlite3_bind_int(st, 5, 0);
+		sqlite3_bind_int(st, 2, i);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			rc = bo_store_fail(db, err, "storing tasks");
 		sqlite3_reset(st);
@@ -1001,6 +1136,53 @@ static int reply_job(struct bo_daemon *d, struct bo_req *r, int64_t id, int stat
 	return bo_reply_json(r, status, j);
 }
 
+struct model_path_q {
+	int64_t id;
+	char path[1024];  /* out, "" when there is no such model */
+};
+
+static bo_status model_path_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct model_path_q *q = ctx;
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db, "SELECT path FROM models WHERE id = ? AND deleted_at IS NULL",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "reading a model");
+	sqlite3_bind_int64(st, 1, q->id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(q->path, sizeof(q->path), "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return BO_OK;
+}
+
+/* block_p may only name blocks the model has: that needs the model's graph,
+ * so the model is loaded here, and only when a rule names a block (not
+ * just "*"). A missing model is left to job_ins_fn's 404. */
+static bo_status check_block_p(struct bo_daemon *d, const struct bo_job_spec *s,
+			       struct bo_error *err)
+{
+	struct bo_block_rule *rules = NULL;
+	struct bo_model *m = NULL;
+	struct model_path_q q = { s->model, "" };
+	char path[2048];
+	int n = 0, named = 0;
+	bo_status rc = BO_OK;
+	if (!s->block_p)
+		return BO_OK;
+	if (bo_block_rules_parse(s->block_p, &rules, &n, err) == BO_OK)
+		for (int i = 0; i < n; i++)
+			named |= strcmp(rules[i].block, "*") != 0;
+	free(rules);
+	bo_error_clear(err);
+	if (!named || (rc = bo_store_read(d->store, model_path_fn, &q, err)) || !q.path[0])
+		return rc;
+	bo_data_path(d, q.path, path, sizeof(path));
+	if (!(rc = bo_model_load(path, &m, err)))
+		rc = bo_job_spec_check_blocks(s, m, err);
+	bo_model_free(m);
+	return rc;
+}
+
 static int post_job(struct bo_daemon *d, struct bo_req *r)
 {
 	struct bo_error err;
@@ -1027,11 +1209,15 @@ static int post_job(struct bo_daemon *d, struct bo_req *r)
 		return bo_reply_error(r, &err);
 	}
 	json_decref(j);
+	if (check_block_p(d, &spec, &err)) {
+		bo_job_spec_release(&spec);
+		return bo_reply_error(r, &err);
+	}
 	json_t *sj = bo_job_spec_json(&spec);
 	text = json_dumps(sj, JSON_COMPACT | JSON_REAL_PRECISION(17));
 	json_decref(sj);
 	bo_sha256_hex_of(body, len, hash);
-	struct job_ins q = { &spec, bo_req_user(r)->id, text, key, hash, d->cfg.queue_limit, 0, 0 };
+	struct job_ins q = { &spec, bo_req_user(r)->id, text, key, hash, &d->cfg, 0, 0 };
 	if (!text) {
 		ret = bo_reply_fail(r, BO_ENOMEM, NULL, "out of memory");
 	} else if (bo_store_write(d->store, job_ins_fn, &q, &err)) {

@@ -54,6 +54,11 @@ struct bo_config {
 				   * disk is full; default 4 MiB, 0: none */
 	int64_t dataset_max_images; /* images per dataset, default 10,000,000 */
 	int64_t dataset_max_bytes;  /* uncompressed bytes per dataset, 0: 4 x upload_limit */
+	/* per user, admins included (api.c: quotas; jobs.c: task plan) */
+	int user_queued_jobs;     /* queued + running jobs of one user, default 100 */
+	int64_t user_queued_trials; /* trials those jobs plan, default 10,240,000 */
+	int64_t user_stored_bytes; /* uploads + estimated result rows, default 4 GiB */
+	int job_max_tasks;        /* tasks one job is stored as, default 4096 */
 };
 
 void bo_config_defaults(struct bo_config *c);
@@ -221,6 +226,30 @@ bo_status bo_job_spec_parse(const json_t *j, struct bo_job_spec *s, struct bo_er
 json_t *bo_job_spec_json(const struct bo_job_spec *s);
 /* Trials the first round of tasks covers for each point. */
 int bo_job_spec_first_trials(const struct bo_job_spec *s);
+/* Trials the job may run at each point (trials, or max_trials when adaptive). */
+int bo_job_spec_max_trials(const struct bo_job_spec *s);
+/* Are the blocks block_p names blocks of model m, under the spec's block
+ * map and activation sites, as the sweep will see them? 0, or BO_EINVAL
+ * naming field "block_p" and listing the model's blocks. */
+bo_status bo_job_spec_check_blocks(const struct bo_job_spec *s, const struct bo_model *m,
+				   struct bo_error *err);
+
+/* The stopping rule over a point's trial accuracies acc[0..n): the first
+ * count m (1..n) at which bo_sweep_point_done holds for bo_summarize(acc,
+ * m), with that summary in *s; else 0 and the summary of all n (s left
+ * alone when n is 0). Exactly the brute-force loop's answer, in O(n) for
+ * fixed trials and for adaptive points away from their target: a running
+ * (Welford) lower bound of the CI rules counts out, bo_summarize confirms. */
+int bo_job_first_done(const struct bo_sweep_config *c, const double *acc, int n,
+		      struct bo_summary *s);
+
+/* Tasks: a round of `trials` trials at each of n_points points is stored
+ * as at most max_tasks tasks when it can: one trial per task while that
+ * fits, else each point's trials split into this many (>= 1) ranges. */
+int bo_job_task_chunks(int n_points, int trials, int max_tasks);
+/* Insert trials [lo, hi) of `point` as k queued tasks of near-equal ranges. */
+bo_status bo_job_add_tasks(sqlite3 *db, int64_t job, int point, int lo, int hi, int k,
+			   struct bo_error *err);
 
 /* The library's sweep configuration of a spec, less what needs the model
  * (norm, block map, rules): p points into the spec. */

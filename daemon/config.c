@@ -4,7 +4,8 @@
  * threads-per-worker, upload-limit, dataset-root, public-read, web,
  * http-threads, connection-timeout, per-ip-limit, max-connections,
  * header-timeout, trusted-proxy, queue-limit, reserve-bytes,
- * dataset-max-images, dataset-max-bytes), so the
+ * dataset-max-images, dataset-max-bytes, user-queued-jobs,
+ * user-queued-trials, user-stored-bytes, job-max-tasks), so the
  * file and the command line say the same things; flags given after
  * --config override the file. */
 #include <arpa/inet.h>
@@ -38,6 +39,10 @@ void bo_config_defaults(struct bo_config *c)
 	c->reserve_bytes = (int64_t)4 << 20;
 	c->dataset_max_images = 10000000;
 	c->dataset_max_bytes = 0; /* 4 x upload_limit */
+	c->user_queued_jobs = 100;
+	c->user_queued_trials = (int64_t)BO_MAX_POINTS * BO_TRIAL_CAP; /* one largest job */
+	c->user_stored_bytes = (int64_t)4 << 30;
+	c->job_max_tasks = 4096;
 }
 
 static int int_value(const char *key, const char *v, long long lo, long long hi, long long *out,
@@ -174,6 +179,11 @@ int bo_config_set(struct bo_config *c, const char *key, const char *v, struct bo
 		{ "reserve-bytes", 0, (long long)1 << 30, NULL, &c->reserve_bytes },
 		{ "dataset-max-images", 1, 1000000000, NULL, &c->dataset_max_images },
 		{ "dataset-max-bytes", 1024, (long long)1 << 42, NULL, &c->dataset_max_bytes },
+		{ "user-queued-jobs", 1, 1000000, &c->user_queued_jobs, NULL },
+		{ "user-queued-trials", 1, (long long)1 << 40, NULL, &c->user_queued_trials },
+		{ "user-stored-bytes", 0, (long long)1 << 50, NULL, &c->user_stored_bytes },
+		/* a job still gets one task per point and per reference at least */
+		{ "job-max-tasks", 1, 1000000, &c->job_max_tasks, NULL },
 	};
 	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
 		if (strcmp(key, ints[i].key))

@@ -2,8 +2,11 @@
  *
  * A job is a sweep spec (what `brownout sweep` takes) stored as normalised
  * JSON. It is split into tasks, one point x one range of trials each (and
- * one task per reference model), which the executor runs; every finished
- * task commits its per-trial counts to `results`. Everything the API shows
+ * one task per reference model), which the executor runs: one trial a task
+ * while the job fits in job-max-tasks tasks, else near-equal ranges
+ * (bo_job_task_chunks), so that storing a job stays one short transaction
+ * whatever its size. Every slice of a task commits its per-trial counts to
+ * `results`. Everything the API shows
  * is computed from those rows with the library's own functions
  * (bo_summarize, bo_sweep_point_done, bo_frontier_*), and reported by the
  * same code as the CLI's (common/report.c), which is why a job's results
@@ -89,6 +92,13 @@ static bo_status get_floats(const json_t *v, const char *key, float *out, int *n
 		const json_t *x = json_array_get(v, i);
 		if (!json_is_number(x) || !isfinite(json_number_value(x)))
 			return field_fail(err, BO_EINVAL, key, "%s must hold numbers", key);
+		/* the sweep computes in float: 1e39 would be inf there */
+		if (!isfinite((float)json_number_value(x))) {
+			char msg[160];
+			snprintf(msg, sizeof(msg), "%%s values must be finite as 32-bit floats"
+				 " (|x| < 3.4e38), not %.6g", json_number_value(x));
+			return field_fail(err, BO_EINVAL, key, msg, key);
+		}
 		out[i] = (float)json_number_value(x);
 	}
 	*n = (int)json_array_size(v);
@@ -317,6 +327,148 @@ json_t *bo_job_spec_json(const struct bo_job_spec *s)
 int bo_job_spec_first_trials(const struct bo_job_spec *s)
 {
 	return s->ci_target > 0 ? s->min_trials : s->trials;
+}
+
+int bo_job_spec_max_trials(const struct bo_job_spec *s)
+{
+	return s->ci_target > 0 ? s->max_trials : s->trials;
+}
+
+/* Is `name` one of the n names? */
+static int has_name(char (*names)[96], int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(names[i], name))
+			return 1;
+	return 0;
+}
+
+bo_status bo_job_spec_check_blocks(const struct bo_job_spec *s, const struct bo_model *m,
+				   struct bo_error *err)
+{
+	struct bo_block_map *map = NULL;
+	struct bo_block_rule *rules = NULL;
+	struct bo_model_stats st = { 0 };
+	char (*names)[96] = NULL;
+	int n_rules = 0, n = 0;
+	bo_status rc = BO_OK;
+	if (!s->block_p)
+		return BO_OK;
+	if ((s->blocks && (rc = bo_block_map_parse(s->blocks, &map, err))) ||
+	    (rc = bo_block_rules_parse(s->block_p, &rules, &n_rules, err)) ||
+	    (rc = bo_model_stats(m, NULL, 0, map, s->sites, &st, err)))
+		goto out;
+	/* the parts as the sweeper builds them: the stats' blocks, then the
+	 * blocks of the nodes that read each weight */
+	int n_w = bo_model_n_weights(m);
+	if (!(names = calloc((size_t)st.n_blocks + (size_t)n_w + 1, sizeof(*names)))) {
+		rc = bo_fail(err, BO_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < st.n_blocks; i++)
+		if (!has_name(names, n, st.blocks[i].name))
+			snprintf(names[n++], sizeof(names[0]), "%s", st.blocks[i].name);
+	for (int i = 0; i < n_w; i++) {
+		struct bo_weight_info wi;
+		char buf[128];
+		bo_model_weight(m, i, &wi);
+		const char *b = bo_block_of(map, wi.node, buf, sizeof(buf));
+		if (!has_name(names, n, b))
+			snprintf(names[n++], sizeof(names[0]), "%s", b);
+	}
+	for (int i = 0; i < n_rules && !rc; i++) {
+		if (!strcmp(rules[i].block, "*") || has_name(names, n, rules[i].block))
+			continue;
+		char list[512] = "";
+		size_t k = 0;
+		for (int b = 0; b < n && k < sizeof(list); b++)
+			k += (size_t)snprintf(list + k, sizeof(list) - k, "%s%s", b ? ", " : "",
+					      names[b][0] ? names[b] : "(none)");
+		rc = bo_fail(err, BO_EINVAL, "block_p names block '%s', which the model does not have"
+			     " under %s (blocks: %s)", rules[i].block,
+			     s->blocks ? "the job's block map" : "the default block map", list);
+	}
+out:
+	if (rc)
+		snprintf(err->field, sizeof(err->field), "block_p");
+	free(names);
+	bo_model_stats_release(&st);
+	bo_block_map_free(map);
+	free(rules);
+	return rc;
+}
+
+int bo_job_first_done(const struct bo_sweep_config *c, const double *acc, int n,
+		      struct bo_summary *s)
+{
+	double mean = 0, m2 = 0;
+	for (int m = 1; m <= n; m++) {
+		double x = acc[m - 1], dv = x - mean;
+		int maybe;
+		mean += dv / m;
+		m2 += dv * (x - mean);
+		if (!(c->ci_target > 0)) {
+			maybe = m >= c->trials;
+		} else if (m >= c->max_trials || m < 2) {
+			maybe = m >= c->min_trials || m >= c->max_trials;
+		} else if (m < c->min_trials) {
+			maybe = 0;
+		} else {
+			/* a lower bound of bo_summarize's half-width: the running sd, and
+			 * 1.959 for the Student t quantile (>= 1.95996 whatever the
+			 * degrees of freedom; computing it costs ~20 us); the relative
+			 * margin is far above the two sd's rounding differences */
+			double sd = m2 > 0 ? sqrt(m2 / (m - 1)) : 0;
+			double half = 1.959 * sd / sqrt((double)m);
+			maybe = !(half > c->ci_target * (1 + 1e-6) + 1e-12);
+		}
+		if (maybe) {
+			bo_summarize(acc, m, s);
+			if (bo_sweep_point_done(c, s, m))
+				return m;
+		}
+	}
+	if (n > 0)
+		bo_summarize(acc, n, s);
+	return 0;
+}
+
+int bo_job_task_chunks(int n_points, int trials, int max_tasks)
+{
+	if (n_points < 1 || trials < 1)
+		return 1;
+	if ((int64_t)n_points * trials <= max_tasks)
+		return trials;
+	int k = max_tasks / n_points;
+	return k < 1 ? 1 : k > trials ? trials : k;
+}
+
+bo_status bo_job_add_tasks(sqlite3 *db, int64_t job, int point, int lo, int hi, int k,
+			   struct bo_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	bo_status rc = BO_OK;
+	int64_t n = hi - lo;
+	if (n <= 0)
+		return BO_OK;
+	if (k < 1 || k > n)
+		k = k < 1 ? 1 : (int)n;
+	if (sqlite3_prepare_v2(db,
+			       "INSERT INTO tasks (job_id, kind, point, trial_lo, trial_hi, state)"
+			       " VALUES (?, 'trials', ?, ?, ?, 'queued')",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "storing tasks");
+	for (int i = 0; i < k && !rc; i++) {
+		sqlite3_bind_int64(st, 1, job);
+		sqlite3_bind_int(st, 2, point);
+		sqlite3_bind_int64(st, 3, lo + n * i / k);
+		sqlite3_bind_int64(st, 4, lo + n * (i + 1) / k);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = bo_store_fail(db, err, "storing tasks");
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	return rc;
 }
 
 /* "0.5,0.25" from floats, for bo_norm_resolve. */
@@ -804,14 +956,15 @@ bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json
 			rc = bo_fail(err, BO_ENOMEM, "out of memory");
 			goto out;
 		}
-		int done = 0;
-		for (int t = 0; t < jr.trial_cap && jr.correct[pt][t] >= 0 && !done; t++) {
-			p->accuracy[t] = (double)jr.correct[pt][t] / (double)jr.images_per_trial;
-			p->trials = t + 1;
-			bo_summarize(p->accuracy, p->trials, &p->summary);
-			done = bo_sweep_point_done(&c, &p->summary, p->trials);
+		int avail = 0;
+		while (avail < jr.trial_cap && jr.correct[pt][avail] >= 0) {
+			p->accuracy[avail] = (double)jr.correct[pt][avail] / (double)jr.images_per_trial;
+			avail++;
 		}
-		complete &= done;
+		/* the first n at which the rule holds, as bo_sweep_run stops (O(n)) */
+		int done = bo_job_first_done(&c, p->accuracy, avail, &p->summary);
+		p->trials = done ? done : avail;
+		complete &= done > 0;
 		p->images = jr.images_per_trial * p->trials;
 		p->eta = bo_eta(p->p, spec.energy_a);
 		json_t *pi = json_array_get(json_object_get(jr.point_info, "points"), (size_t)pt);

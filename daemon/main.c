@@ -5,15 +5,18 @@
  *             [--public-read] [--web DIR] [--http-threads N] [--connection-timeout S]
  *             [--per-ip-limit N] [--max-connections N] [--header-timeout S]
  *             [--trusted-proxy ADDR]... [--queue-limit N] [--reserve-bytes BYTES]
+ *             [--user-queued-jobs N] [--user-queued-trials N]
+ *             [--user-stored-bytes BYTES] [--job-max-tasks N]
+ *             [--dataset-max-images N] [--dataset-max-bytes BYTES]
  *   brownoutd user add NAME [--admin] [--data DIR | --config FILE]
  *   brownoutd token create NAME [--data DIR | --config FILE]
  *
  * The main thread only handles signals: SIGTERM and SIGINT are blocked in
  * every thread and taken with sigwait(), then the daemon stops accepting
  * (new requests get 503), lets libmicrohttpd finish the requests in
- * flight, abandons the tasks in flight (they go back to the queue and run
- * again on the next start: their results were never committed), closes
- * the store and exits 0. */
+ * flight, stops the tasks in flight (the trials they finished are
+ * committed, the trial in flight and the rest go back to the queue and run
+ * on the next start), closes the store and exits 0. */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -57,7 +60,15 @@ static void usage(FILE *f)
 		"                           default 10\n"
 		"  --trusted-proxy ADDR     believe X-Forwarded-For from this peer (repeat)\n"
 		"  --queue-limit N          queued + running jobs, default 1000\n"
-		"  --reserve-bytes BYTES    space kept for deletes on a full disk, default 4M\n");
+		"  --reserve-bytes BYTES    space kept for deletes on a full disk, default 4M\n"
+		"  --user-queued-jobs N     queued + running jobs of one user, default 100\n"
+		"  --user-queued-trials N   trials one user's queued + running jobs plan,\n"
+		"                           default 10240000 (one largest job)\n"
+		"  --user-stored-bytes B    one user's uploads + result rows (64 B a trial),\n"
+		"                           default 4G\n"
+		"  --job-max-tasks N        tasks a job is stored as (a task then covers\n"
+		"                           several trials), default 4096; one per point\n"
+		"                           and reference at least\n");
 }
 
 static int fail(const struct bo_error *err)
@@ -90,6 +101,10 @@ static int parse(int argc, char **argv, struct bo_config *c, int *admin)
 		{ "trusted-proxy", required_argument, 0, 1 },
 		{ "queue-limit", required_argument, 0, 1 },
 		{ "reserve-bytes", required_argument, 0, 1 },
+		{ "user-queued-jobs", required_argument, 0, 1 },
+		{ "user-queued-trials", required_argument, 0, 1 },
+		{ "user-stored-bytes", required_argument, 0, 1 },
+		{ "job-max-tasks", required_argument, 0, 1 },
 		{ "admin", no_argument, 0, 'A' },
 		{ "help", no_argument, 0, 'h' },
 		{ "version", no_argument, 0, 'V' },

@@ -10,11 +10,17 @@
  * (model, dataset, calibrated scales), so consecutive tasks of one job pay
  * the clean pass once.
  *
- * A finished task commits its per-trial counts and its state in one
- * transaction, which also decides what comes next: when a job has no task
- * left, adaptive points that have not met their CI target get another
- * round of trials (as many as there are workers; surplus trials are
- * ignored by the report), and otherwise the job is done.
+ * A task covers a range of trials (several when the job is bigger than
+ * job-max-tasks one-trial tasks) and runs in slices (BO_SLICE_*): a slice
+ * commits its per-trial counts and, if trials are left, puts the rest of
+ * the range back as a new queued task, in one transaction; so a crash or
+ * a shutdown loses at most the slice in flight, no committed trial runs
+ * again, and a worker goes back to the fair-share claim at least every
+ * slice. The transaction that finishes a task also decides what comes
+ * next: when a job has no task left, adaptive points that have not met
+ * their CI target get another round of trials (as many as there are
+ * workers, as at most job-max-tasks tasks; surplus trials are ignored by
+ * the report), and otherwise the job is done.
  *
  * Cancellation and shutdown reach a running trial through the progress
  * callback, which the library calls after every batch: the trial stops
@@ -411,14 +417,24 @@ out:
 
 /* ---- finishing tasks ---- */
 
+/* A task of several trials runs in slices: after BO_SLICE_TRIALS trials or
+ * BO_SLICE_SECONDS, whichever comes first, the trials run so far are
+ * committed and the rest of the range goes back to the queue as a new task
+ * (see finish_fn), so a crash loses at most one slice, a multi-trial task
+ * holds a worker no longer than a one-trial task would, and fair share
+ * still decides who runs next. */
+#define BO_SLICE_TRIALS 256
+#define BO_SLICE_SECONDS 1.0
+
 struct finish {
 	struct task t;
 	int n;                 /* trials run, from t.lo */
-	int64_t correct[64];
+	int64_t correct[BO_SLICE_TRIALS];
 	int64_t images;
 	/* reference tasks */
 	int64_t ref_correct, ref_images, ref_parameters, ref_activations;
 	int workers;
+	int max_tasks;         /* job-max-tasks, for adaptive rounds */
 	int requeue;           /* put the task back (shutdown) */
 	int delete_task;       /* drop it (cancelled) */
 	char failure[BO_ERROR_TEXT]; /* fail the job with this */
@@ -471,49 +487,48 @@ static bo_status complete_job(sqlite3 *db, struct finish *f, struct bo_error *er
 		struct bo_sweep_config c;
 		bo_job_spec_config(&spec, 1, &c); /* only its stopping rule is used */
 		double *acc = malloc((size_t)spec.max_trials * sizeof(double));
-		sqlite3_stmt *ins = NULL;
 		if (!acc) {
+			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+			goto out;
+		}
+		/* trials so far per point, -1 for a point that needs no more */
+		int *have = calloc((size_t)spec.n_p, sizeof(int)), pending = 0;
+		if (!have) {
+			free(acc);
 			rc = bo_fail(err, BO_ENOMEM, "out of memory");
 			goto out;
 		}
 		if (sqlite3_prepare_v2(db,
 				       "SELECT correct FROM results WHERE job_id = ? AND point = ?"
 				       " ORDER BY trial",
-				       -1, &st, NULL) != SQLITE_OK ||
-		    sqlite3_prepare_v2(db,
-				       "INSERT INTO tasks (job_id, kind, point, trial_lo, trial_hi, state)"
-				       " VALUES (?, 'trials', ?, ?, ?, 'queued')",
-				       -1, &ins, NULL) != SQLITE_OK) {
+				       -1, &st, NULL) != SQLITE_OK)
 			rc = bo_store_fail(db, err, "planning trials");
-		}
+		/* a round: as many trials a point as there are workers */
+		int add = f->workers < 1 ? 1 : f->workers;
 		for (int pt = 0; pt < spec.n_p && !rc; pt++) {
 			int n = 0, done = 0;
 			struct bo_summary s;
 			sqlite3_bind_int64(st, 1, f->t.job);
 			sqlite3_bind_int(st, 2, pt);
-			while (!done && n < spec.max_trials && sqlite3_step(st) == SQLITE_ROW) {
-				acc[n] = (double)sqlite3_column_int64(st, 0) / (double)per;
-				n++;
-				bo_summarize(acc, n, &s);
-				done = bo_sweep_point_done(&c, &s, n);
-			}
+			while (n < spec.max_trials && sqlite3_step(st) == SQLITE_ROW)
+				acc[n++] = (double)sqlite3_column_int64(st, 0) / (double)per;
 			sqlite3_reset(st);
-			if (done)
-				continue;
-			/* trials 0..n-1 exist (no gaps: rounds are contiguous) */
-			int add = f->workers < 1 ? 1 : f->workers;
-			if (n + add > spec.max_trials)
-				add = spec.max_trials - n;
-			for (int k = 0; k < add && !rc; k++) {
-				sqlite3_bind_int64(ins, 1, f->t.job);
-				sqlite3_bind_int(ins, 2, pt);
-				sqlite3_bind_int(ins, 3, n + k);
-				sqlite3_bind_int(ins, 4, n + k + 1);
-				rc = step_done(db, ins, err, "planning trials");
-				f->queued_more = 1;
-			}
+			/* trials 0..n-1 exist (no gaps: rounds are contiguous); the
+			 * rule at every count, in O(n) */
+			done = bo_job_first_done(&c, acc, n, &s) > 0;
+			have[pt] = done || n >= spec.max_trials ? -1 : n;
+			pending += have[pt] >= 0;
 		}
-		sqlite3_finalize(ins);
+		/* the next round as at most job-max-tasks tasks */
+		int k = bo_job_task_chunks(pending, add, f->max_tasks);
+		for (int pt = 0; pt < spec.n_p && !rc; pt++) {
+			if (have[pt] < 0)
+				continue;
+			int hi = have[pt] + add > spec.max_trials ? spec.max_trials : have[pt] + add;
+			rc = bo_job_add_tasks(db, f->t.job, pt, have[pt], hi, k, err);
+			f->queued_more = 1;
+		}
+		free(have);
 		free(acc);
 		if (rc || f->queued_more)
 			goto out;
@@ -560,7 +575,7 @@ static bo_status finish_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			 (long long)f->t.id);
 		return live ? bo_store_exec(db, sql, err) : BO_OK;
 	}
-	if (f->requeue) {
+	if (f->requeue && f->n == 0) {
 		snprintf(sql, sizeof(sql), "UPDATE tasks SET state = 'queued' WHERE id = %lld",
 			 (long long)f->t.id);
 		return bo_store_exec(db, sql, err);
@@ -616,6 +631,18 @@ static bo_status finish_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	sqlite3_finalize(st);
 	if (rc)
 		return rc;
+	if (!f->t.reference && f->t.lo + f->n < f->t.hi) {
+		/* a slice (or a shutdown) of a multi-trial task: what ran is a done
+		 * task, the rest a queued one, so no trial runs or counts twice */
+		snprintf(sql, sizeof(sql),
+			 "UPDATE tasks SET state = 'done', trial_hi = %d, finished_at = '%s'"
+			 " WHERE id = %lld",
+			 f->t.lo + f->n, now, (long long)f->t.id);
+		if ((rc = bo_store_exec(db, sql, err)))
+			return rc;
+		f->queued_more = 1;
+		return bo_job_add_tasks(db, f->t.job, f->t.point, f->t.lo + f->n, f->t.hi, 1, err);
+	}
 	snprintf(sql, sizeof(sql),
 		 "UPDATE tasks SET state = 'done', finished_at = '%s' WHERE id = %lld", now,
 		 (long long)f->t.id);
@@ -727,7 +754,7 @@ static int was_cancelled(const struct pool *p, int64_t job)
 static int run_task(struct worker *w, const struct task *t)
 {
 	struct bo_daemon *d = w->pool->d;
-	struct finish f = { .t = *t, .workers = w->pool->n };
+	struct finish f = { .t = *t, .workers = w->pool->n, .max_tasks = d->cfg.job_max_tasks };
 	struct bo_error err;
 	bo_status rc;
 	bo_error_clear(&err);
@@ -744,8 +771,12 @@ static int run_task(struct worker *w, const struct task *t)
 		run_reference(w, &f, &err);
 	} else if (rc == BO_OK) {
 		int64_t images = bo_sweeper_images(w->ctx.sw);
+		double t0 = bo_now();
 		f.images = images;
-		for (int k = 0; t->lo + k < t->hi && k < 64 && rc == BO_OK; k++) {
+		for (int k = 0; t->lo + k < t->hi && rc == BO_OK; k++) {
+			/* the slice is over: commit, let the queue decide what is next */
+			if (k == BO_SLICE_TRIALS || (k > 0 && bo_now() - t0 >= BO_SLICE_SECONDS))
+				break;
 			w->images_reported = 0;
 			rc = bo_sweeper_trial(w->ctx.sw, t->point, t->lo + k, &f.correct[k],
 					      progress_cb, w, &err);

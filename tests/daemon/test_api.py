@@ -21,6 +21,7 @@ import os
 import random
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -977,6 +978,32 @@ class T10Api(DaemonCase):
         self.assertEqual([j["id"] for j in after], [j["id"] for j in before],
                          "a refused job was queued")
 
+    def test_301_job_refusals_at_submit(self):
+        """What used to fail only when the job ran is refused at submit: a
+        mean or std that is infinite as a float, a block_p rule naming a
+        block the model does not have (under the job's block map)."""
+        f8, ds = self.model("f8"), self.npy_dataset()
+        good = {"model": f8["id"], "dataset": ds["id"], "p": [1e-3], "trials": 1, "limit": 8}
+        post = lambda body: api("POST", "/api/v1/jobs", body)  # noqa: E731
+        before = self.assertOk(api("GET", "/api/v1/jobs?limit=1"))["items"]
+        for field, value in (("mean", [1e39]), ("std", [1e39]), ("mean", [-3.5e38]),
+                             ("std", [1e-50])):
+            self.assertError(post(dict(good, **{field: value})), 400, "invalid", field)
+        b = self.assertError(post(dict(good, block_p="layer1=2p,layer9=0")), 400, "invalid",
+                             "block_p", message_has="'layer9'")
+        self.assertIn("layer1, layer2", b["error"]["message"], "the model's blocks are listed")
+        # the job's own map renames blocks: layer1 is gone, early exists
+        self.assertError(post(dict(good, blocks="/layer1=early", block_p="layer1=2p")), 400,
+                         "invalid", "block_p", message_has="'layer1'")
+        self.assertError(post(dict(good, block_p="Layer1=2p")), 400, "invalid", "block_p")
+        after = self.assertOk(api("GET", "/api/v1/jobs?limit=1"))["items"]
+        self.assertEqual([j["id"] for j in after], [j["id"] for j in before],
+                         "a refused job was queued")
+        # what the model has passes, and still runs (the rule is checked again there)
+        j = self.submit(dict(good, blocks="/layer1=early", block_p="early=2p,*=p",
+                             mean=[3.4e38], std=[1]))
+        self.assertEqual(self.wait_job(j["id"])["state"], "done")
+
     def check_against_cli(self, job, cli, model, dataset, trials_key=True):
         """The finished job's results (JSON and CSV) against `brownout sweep`."""
         jid = job["id"]
@@ -1798,6 +1825,177 @@ class T20Scheduler(DaemonCase):
         self.assertEqual(self.wait_job(nxt, timeout=30)["state"], "done")
         self.assertGreater(self.images_total(), n1)
         self.assertEqual(self.job(big)["state"], "cancelled")
+
+
+class T30Limits(DaemonCase):
+    """A daemon with small per-user quotas and a small cap on tasks per job
+    (one worker): 429 quota_exceeded for queued jobs, queued trials and
+    stored bytes, freed again by cancelling and deleting; a job over the
+    task cap stored as few multi-trial tasks with exactly the CLI's
+    numbers; a 409 on delete naming the jobs in the way and their owners."""
+
+    QUEUED_JOBS, QUEUED_TRIALS, MAX_TASKS = 3, 60, 4
+    SPARE = 1000   # bytes carol has left once she stores F4 and the NumPy set
+
+    @classmethod
+    def setUpClass(cls):
+        if not os.path.exists(os.path.join(FMNIST, "t10k-images-idx3-ubyte.gz")):
+            raise unittest.SkipTest("%s is not installed (dataset-fashion-mnist)" % FMNIST)
+        cls.make_data_dir("brownoutd-limits-")
+        cls.tokens = {u: admin_cmd(cls.data, "user", "add", u) for u in ("alice", "bob", "carol")}
+        cls.stored = (os.path.getsize(F4) + os.path.getsize(NPY_IMAGES) +
+                      os.path.getsize(NPY_LABELS) + cls.SPARE)
+        cls.daemon = Daemon(cls.data, "brownoutd-limits.log", extra=[
+            "--workers", "1", "--user-queued-jobs", str(cls.QUEUED_JOBS),
+            "--user-queued-trials", str(cls.QUEUED_TRIALS), "--user-stored-bytes",
+            str(cls.stored), "--job-max-tasks", str(cls.MAX_TASKS)]).start()
+        cls.port = cls.daemon.port
+
+    def call(self, method, path, body=None, user="alice", headers=None):
+        return api(method, path, body, token=self.tokens[user] if user else None,
+                   headers=headers, port=self.port)
+
+    def submit(self, spec, user="alice"):
+        st, hdrs, j = self.call("POST", "/api/v1/jobs", spec, user=user)
+        self.assertEqual(st, 202, j)
+        self.addCleanup(self.drop, j["id"])
+        return j["id"]
+
+    def drop(self, jid):
+        if self.daemon.proc.poll() is None:
+            request("DELETE", "/api/v1/jobs/%d" % jid, token=self.tokens["alice"],
+                    port=self.port)  # not alice's: 403, fine; cancelled below
+            for u in ("bob", "carol"):
+                request("DELETE", "/api/v1/jobs/%d" % jid, token=self.tokens[u], port=self.port)
+
+    def job(self, jid, user="alice"):
+        return self.assertOk(self.call("GET", "/api/v1/jobs/%d" % jid, user=user))
+
+    def wait_state(self, jid, states, user="alice"):
+        return self.wait_until("job %d %s" % (jid, "/".join(states)),
+                               lambda: self.job(jid, user) if self.job(jid, user)["state"]
+                               in states else None, JOB_DEADLINE)
+
+    def tasks(self, jid):
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.data, "brownout.db"),
+                             uri=True)
+        try:
+            return db.execute("SELECT point, trial_lo, trial_hi, state FROM tasks WHERE"
+                              " job_id = ? AND kind = 'trials' ORDER BY point, trial_lo",
+                              (jid,)).fetchall()
+        finally:
+            db.close()
+
+    def upload_model(self, user, name="f4"):
+        return self.call("POST", q("/api/v1/models", name=name), read(F4), user=user)
+
+    def upload_npy(self, user):
+        data, ctype = multipart([("images", "images.npy", read(NPY_IMAGES)),
+                                 ("labels", "labels.npy", read(NPY_LABELS))])
+        return self.call("POST", q("/api/v1/datasets", name="first64", format="npy"), data,
+                         user=user, headers={"Content-Type": ctype})
+
+    def long_spec(self, model, dataset, seed):
+        # 10 trials of 10,000 images: runs until cancelled
+        return {"model": model, "dataset": dataset, "p": [1e-3], "trials": 10, "limit": 0,
+                "calib": 64, "seed": seed}
+
+    def test_100_queue_quotas_task_cap_and_conflict(self):
+        m = self.assertOk(self.upload_model("alice"), 201)
+        ds = self.assertOk(self.call("POST", "/api/v1/datasets",
+                                     {"name": "fm", "path": FMNIST}), 201)
+        l1 = self.submit(self.long_spec(m["id"], ds["id"], 1))
+        self.wait_state(l1, ("running",))
+        # 3 points x 6 trials over a cap of 4 tasks: one 6-trial task a
+        # point, still queued behind alice's running job
+        cspec = {"model": m["id"], "dataset": ds["id"], "p": [1e-2, 2e-2, 3e-2], "trials": 6,
+                 "limit": 64, "calib": 64, "seed": 9}
+        c = self.submit(cspec)
+        self.assertEqual(self.tasks(c), [(pt, 0, 6, "queued") for pt in range(3)])
+        self.assertEqual(self.job(c)["progress"]["trials_total"], 18)
+        l2 = self.submit(self.long_spec(m["id"], ds["id"], 2))
+        tiny = {"model": m["id"], "dataset": ds["id"], "p": [1e-3], "trials": 1, "limit": 8,
+                "calib": 8}
+        # a fourth job: over user-queued-jobs
+        b = self.assertError(self.call("POST", "/api/v1/jobs", tiny), 429, "quota_exceeded")
+        msg = b["error"]["message"]
+        self.assertIn("user-queued-jobs = 3", msg)
+        self.assertIn("you have 3 queued or running jobs", msg)
+        self.assertIn("cancel", msg)
+        # per user: bob is not held back by alice's jobs, only by his own quota
+        b = self.assertError(self.call("POST", "/api/v1/jobs", dict(tiny, trials=61), user="bob"),
+                             429, "quota_exceeded", message_has="user-queued-trials")
+        self.assertIn("61 trials (1 points x 61)", b["error"]["message"])
+        self.submit(tiny, user="bob")
+        # cancelling frees the job quota; the trial quota counts 10 + 18 queued
+        self.assertOk(self.call("POST", "/api/v1/jobs/%d/cancel" % l2))
+        b = self.assertError(self.call("POST", "/api/v1/jobs", dict(tiny, trials=33)), 429,
+                             "quota_exceeded", message_has="your queued or running jobs 28")
+        self.assertIn("60", b["error"]["message"])
+        self.submit(dict(tiny, trials=32))  # 28 + 32 = 60: exactly the quota
+        # bob's job on alice's model keeps her from deleting it: the 409 says whose
+        bj = self.submit(self.long_spec(m["id"], ds["id"], 3), user="bob")
+        b = self.assertError(self.call("DELETE", "/api/v1/models/%d" % m["id"]), 409,
+                             "conflict")
+        self.assertIn("job %d of bob" % bj, b["error"]["message"])
+        self.assertIn("job %d of alice" % l1, b["error"]["message"])
+        self.assertOk(self.call("POST", "/api/v1/jobs/%d/cancel" % bj, user="bob"))
+        # the capped job runs once the long one is gone, to the CLI's numbers
+        self.assertOk(self.call("POST", "/api/v1/jobs/%d/cancel" % l1))
+        done = self.wait_state(c, ("done", "failed", "cancelled"))
+        self.assertEqual(done["state"], "done", done)
+        rs = self.tasks(c)
+        for pt in range(3):
+            ranges = [(lo, hi) for p_, lo, hi, st in rs if p_ == pt and st == "done"]
+            self.assertEqual(sum(hi - lo for lo, hi in ranges), 6, rs)
+            self.assertEqual(ranges[0][0], 0)
+            self.assertTrue(all(a[1] == b_[0] for a, b_ in zip(ranges, ranges[1:])), rs)
+        res = self.assertOk(self.call("GET", "/api/v1/jobs/%d/results" % c))
+        cli = json.loads(cli_json(["sweep", F4, FMNIST, "--p", "1e-2,2e-2,3e-2", "--trials", "6",
+                                   "--limit", "64", "--calib", "64", "--seed", "9",
+                                   "--threads", "1", "--json"]))
+        self.assertTrue(rel_close(res["clean_accuracy"], cli["clean_accuracy"]))
+        for a, b_ in zip(res["points"], cli["points"]):
+            self.assertEqual((a["trials"], a["images"]), (b_["trials"], b_["images"]))
+            for x, y in zip(a["trial_accuracies"], b_["trial_accuracies"]):
+                self.assertTrue(rel_close(x, y), (a["trial_accuracies"], b_["trial_accuracies"]))
+            for k in ("accuracy_mean", "accuracy_std", "energy"):
+                self.assertTrue(rel_close(a[k], b_[k]), (k, a[k], b_[k]))
+
+    def test_200_storage_quota(self):
+        size = os.path.getsize(NPY_IMAGES) + os.path.getsize(NPY_LABELS)
+        ds = self.assertOk(self.upload_npy("carol"), 201)
+        b = self.assertError(self.upload_npy("carol"), 429, "quota_exceeded")
+        msg = b["error"]["message"]
+        self.assertIn("this dataset needs %d bytes" % size, msg)
+        self.assertIn("you store %d" % size, msg)
+        self.assertIn("of %d (user-stored-bytes)" % self.stored, msg)
+        self.assertIn("delete", msg)
+        m = self.assertOk(self.upload_model("carol"), 201)
+        self.assertError(self.upload_model("carol", "again"), 429, "quota_exceeded",
+                         message_has="this model needs")
+        # a job's result rows count too: 64 bytes a trial
+        spec = {"model": m["id"], "dataset": ds["id"], "p": [1e-3], "trials": 20, "limit": 8,
+                "calib": 8, "mean": [0], "std": [1]}
+        self.assertError(self.call("POST", "/api/v1/jobs", spec, user="carol"), 429,
+                         "quota_exceeded", message_has="1280 bytes")
+        jid = self.submit(dict(spec, trials=10), user="carol")
+        self.assertEqual(self.wait_state(jid, ("done", "failed"), "carol")["state"], "done")
+        # others are not charged for carol's bytes
+        self.assertOk(self.upload_model("bob"), 201)
+        # deleting frees: the model, the dataset, the job's results
+        self.assertError(self.upload_model("carol", "again"), 429, "quota_exceeded")
+        self.assertOk(self.call("DELETE", "/api/v1/models/%d" % m["id"], user="carol"), 204)
+        m2 = self.assertOk(self.upload_model("carol", "again"), 201)
+        self.assertError(self.upload_npy("carol"), 429, "quota_exceeded",
+                         message_has="this dataset needs")
+        self.assertOk(self.call("DELETE", "/api/v1/datasets/%d" % ds["id"], user="carol"), 204)
+        ds2 = self.assertOk(self.upload_npy("carol"), 201)
+        spec.update(model=m2["id"], dataset=ds2["id"], trials=15)
+        self.assertError(self.call("POST", "/api/v1/jobs", spec, user="carol"), 429,
+                         "quota_exceeded", message_has="job results 640")
+        self.assertOk(self.call("DELETE", "/api/v1/jobs/%d" % jid, user="carol"), 204)
+        self.submit(spec, user="carol")
 
 
 def frontier_energy(refs, accuracy):

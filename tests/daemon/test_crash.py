@@ -2,7 +2,12 @@
 """Crash test: SIGKILL brownoutd in the middle of a job, start it again, and
 check that the job finishes with exactly the numbers of an uninterrupted run
 (`brownout sweep` with the same spec and seed) and that SQLite's integrity
-check says ok.
+check says ok. A second case caps the tasks per job (--job-max-tasks), so
+that each task covers many trials, kills the daemon after some slices of
+them were committed, and checks that after the restart no trial is run or
+counted twice: the task ranges still partition every point's trials, and
+the restarted daemon evaluates exactly the images of the trials that were
+not committed.
 
     tests/daemon/test_crash.py BUILD
 """
@@ -19,11 +24,16 @@ from harness import FIXTURES, FMNIST, Daemon, admin_cmd, http_request
 MODEL = os.path.join(FIXTURES, "fmnist_preact_f8.onnx")
 SPEC = {"p": [3e-3, 1e-2, 3e-2], "trials": 4, "limit": 1500, "seed": 11,
         "target": "both", "deviation": "bm"}
+MODEL4 = os.path.join(FIXTURES, "fmnist_preact_f4.onnx")
+# 2 points x 24 trials as 2 tasks of 24 trials (--job-max-tasks 2), a trial
+# of ~0.1 s: each task is committed in several slices of about 1 s
+MULTI_SPEC = {"p": [1e-2, 3e-2], "trials": 24, "limit": 300, "seed": 5, "target": "both",
+              "deviation": "bm"}
 STARTED = []    # the daemons, killed at exit whatever happened
 
 
-def start(data, build):
-    d = Daemon(data, "brownoutd.log", build=build).start()
+def start(data, build, extra=()):
+    d = Daemon(data, "brownoutd.log", extra=extra, build=build).start()
     STARTED.append(d)
     return d
 
@@ -37,12 +47,152 @@ def call(d, token, path, body=None):
     return json.loads(raw)
 
 
+def metric(d, name):
+    status, hdrs, raw = http_request(d.port, "GET", "/metrics", timeout=30)
+    for line in raw.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise RuntimeError("/metrics has no %s" % name)
+
+
+def wait_done(d, token, jid, timeout=300):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        j = call(d, token, "/jobs/%d" % jid)
+        if j["state"] in ("done", "failed", "cancelled"):
+            return j
+        time.sleep(0.1)
+    return j
+
+
+def compare(res, want, what):
+    """Failures (printed) of the job's points against the CLI's."""
+    fails = 0
+    keys = ["p", "accuracy_mean", "accuracy_std", "ci95", "trials", "images", "eta",
+            "energy", "trial_accuracies"]
+    if len(res["points"]) != len(want["points"]):
+        print("FAIL %s: %d points, CLI %d" % (what, len(res["points"]), len(want["points"])))
+        return 1
+    for a, b in zip(res["points"], want["points"]):
+        for k in keys:
+            if a[k] != b[k]:
+                print("FAIL %s: p=%g %s: daemon %r, uninterrupted CLI %r" % (what, b["p"], k,
+                                                                           a[k], b[k]))
+                fails += 1
+    if res["clean_accuracy"] != want["clean_accuracy"]:
+        print("FAIL %s: clean accuracy %r vs %r" % (what, res["clean_accuracy"],
+                                                   want["clean_accuracy"]))
+        fails += 1
+    return fails
+
+
+def multi_trial_case(build, tmp):
+    """SIGKILL in the middle of multi-trial tasks; 0 or the failures."""
+    data = os.path.join(tmp, "data-multi")
+    os.mkdir(data)
+    token = admin_cmd(data, "user", "add", "crash", build=build)
+    extra = ["--job-max-tasks", "2"]
+    d = start(data, build, extra)
+    with open(MODEL4, "rb") as f:
+        m = call(d, token, "/models?name=f4", f.read())
+    ds = call(d, token, "/datasets", {"name": "fm", "path": FMNIST})
+    job = call(d, token, "/jobs", dict(MULTI_SPEC, model=m["id"], dataset=ds["id"]))
+    jid, trials = job["id"], MULTI_SPEC["trials"]
+    npts = len(MULTI_SPEC["p"])
+    total = npts * trials
+    dbpath = os.path.join(data, "brownout.db")
+    db = sqlite3.connect(dbpath)
+    ranges = db.execute("SELECT point, trial_lo, trial_hi FROM tasks WHERE job_id = ?"
+                        " ORDER BY point", (jid,)).fetchall()
+    db.close()
+    fails = 0
+    if ranges != [(pt, 0, trials) for pt in range(npts)]:
+        print("FAIL crash-multi: stored as tasks %r, want one task of %d trials a point"
+              % (ranges, trials))
+        fails += 1
+    # kill once a slice of each task was committed, long before the end
+    deadline = time.time() + 120
+    done = 0
+    while time.time() < deadline:
+        done = call(d, token, "/jobs/%d" % jid)["progress"]["trials_done"]
+        if done >= 4:
+            break
+        time.sleep(0.02)
+    d.kill()
+    db = sqlite3.connect(dbpath)
+    committed = db.execute("SELECT COUNT(*) FROM results WHERE job_id = ?", (jid,)).fetchone()[0]
+    # the rest of a task whose first slice was committed, queued or running
+    inflight = db.execute("SELECT COUNT(*) FROM tasks WHERE job_id = ? AND state <> 'done'"
+                          " AND trial_lo > 0", (jid,)).fetchone()[0]
+    db.close()
+    if not 4 <= committed < total - 4 or not inflight:
+        print("FAIL crash-multi: wanted to kill in the middle of a task after a committed"
+              " slice: %d of %d trials committed, %d such tasks left" % (committed, total,
+                                                                           inflight))
+        return fails + 1
+    print("ok   killed with SIGKILL after %d of %d trials, in the middle of a %d-trial task"
+          % (committed, total, trials))
+    d = start(data, build, extra)
+    j = wait_done(d, token, jid)
+    res = call(d, token, "/jobs/%d/results" % jid)
+    images = metric(d, "brownout_images_total")
+    per = MULTI_SPEC["limit"]
+    rc = d.stop()
+    if j["state"] != "done" or not res["complete"] or rc != 0:
+        print("FAIL crash-multi: job ended %s (complete %s), SIGTERM exit %s"
+              % (j["state"], res["complete"], rc))
+        fails += 1
+    if j["progress"]["trials_total"] != total or j["progress"]["trials_done"] != total:
+        print("FAIL crash-multi: progress %r, want %d trials" % (j["progress"], total))
+        fails += 1
+    # after the restart exactly the trials not committed before the kill ran
+    if images != (total - committed) * per:
+        print("FAIL crash-multi: the restarted daemon evaluated %d images, want (%d - %d)"
+              " trials x %d = %d: committed trials ran again" % (
+                  images, total, committed, per, (total - committed) * per))
+        fails += 1
+    db = sqlite3.connect(dbpath)
+    for pt in range(npts):
+        rs = db.execute("SELECT trial_lo, trial_hi, state FROM tasks WHERE job_id = ? AND"
+                        " point = ? ORDER BY trial_lo", (jid, pt)).fetchall()
+        nxt = 0
+        for lo, hi, state in rs:
+            if lo != nxt or hi <= lo or state != "done":
+                break
+            nxt = hi
+        if nxt != trials or len(rs) > trials:
+            print("FAIL crash-multi: point %d tasks %r do not partition [0, %d)" % (pt, rs,
+                                                                                   trials))
+            fails += 1
+    integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
+    db.close()
+    if integrity != "ok":
+        print("FAIL crash-multi: integrity_check %r" % integrity)
+        fails += 1
+    cli = subprocess.run(
+        [os.path.join(build, "brownout"), "sweep", MODEL4, FMNIST, "--p",
+         ",".join(repr(p) for p in MULTI_SPEC["p"]), "--trials", str(trials),
+         "--limit", str(MULTI_SPEC["limit"]), "--seed", str(MULTI_SPEC["seed"]),
+         "--threads", "1", "--json"], check=True, capture_output=True, text=True)
+    fails += compare(res, json.loads(cli.stdout), "crash-multi")
+    if not fails:
+        print("ok   multi-trial tasks: resumed job equals the uninterrupted run; no trial ran"
+              " twice (%d images after the restart); task ranges partition every point"
+              % images)
+    else:
+        print(d.log_tail())
+    return fails
+
+
 def main():
     build = sys.argv[1] if len(sys.argv) > 1 else "build"
     build = os.path.abspath(build)
     if not os.path.isdir(FMNIST):
         print("crash: skipped (no %s)" % FMNIST)
         return 0
+    fails = 0
+    with tempfile.TemporaryDirectory(prefix="brownoutd-crash-") as tmp:
+        fails += multi_trial_case(build, tmp)
     with tempfile.TemporaryDirectory(prefix="brownoutd-crash-") as tmp:
         data = os.path.join(tmp, "data")
         os.mkdir(data)
@@ -78,7 +228,7 @@ def main():
             time.sleep(0.1)
         res = call(d, token, "/jobs/%d/results" % job["id"])
         rc = d.stop()
-        fails = 0
+        multi_fails, fails = fails, 0
         if j["state"] != "done" or not res["complete"]:
             print("FAIL crash: job ended %s (complete %s)" % (j["state"], res["complete"]))
             fails += 1
@@ -116,6 +266,7 @@ def main():
                   " integrity_check ok; SIGTERM exit 0" % (len(want["points"]), SPEC["trials"]))
         if fails:
             print(d.log_tail())
+        fails += multi_fails
         print("crash: %s" % ("passed" if not fails else "%d failures" % fails))
         return 1 if fails else 0
 

@@ -103,6 +103,16 @@ static void test_spec_refusals(void **state)
 		{ "{\"model\": 1, \"dataset\": 1, \"p\": [0.1], \"block_p\": \"layer1\"}", "block_p",
 		  BO_EINVAL },
 		{ "[1, 2]", "", BO_EINVAL },
+		/* finite as a double, inf as the float the sweep computes in */
+		{ "{\"model\": 1, \"dataset\": 1, \"p\": [0.1], \"mean\": [1e39]}", "mean",
+		  BO_EINVAL },
+		{ "{\"model\": 1, \"dataset\": 1, \"p\": [0.1], \"mean\": [0, -4e38]}", "mean",
+		  BO_EINVAL },
+		{ "{\"model\": 1, \"dataset\": 1, \"p\": [0.1], \"std\": [1e39]}", "std",
+		  BO_EINVAL },
+		/* positive as a double, 0 as a float */
+		{ "{\"model\": 1, \"dataset\": 1, \"p\": [0.1], \"std\": [1e-50]}", "std",
+		  BO_EINVAL },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		bo_status st = try_spec(cases[i].text, f, sizeof(f));
@@ -154,6 +164,204 @@ static void test_spec_round_trip(void **state)
 	}
 }
 
+/* The largest float still passes: the bound is the float range, not a guess. */
+static void test_spec_float_range(void **state)
+{
+	(void)state;
+	char f[64];
+	assert_int_equal(try_spec("{\"model\": 1, \"dataset\": 1, \"p\": [0.1],"
+				  " \"mean\": [3.4e38], \"std\": [1e-30]}", f, sizeof(f)),
+			 BO_OK);
+}
+
+#define MODEL "tests/fixtures/fmnist_preact_f4.onnx"
+
+/* block_p against the model's blocks (layer1..4, conv1, bn, linear and
+ * the nodes outside every block), under the default map and the spec's. */
+static void test_spec_check_blocks(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *block_p, *blocks;
+		bo_status st;
+	} cases[] = {
+		{ "layer1=2p,layer4=0,*=p", NULL, BO_OK },
+		{ "*=0", NULL, BO_OK },
+		{ "linear=1e-3", NULL, BO_OK },
+		{ "layer9=2p", NULL, BO_EINVAL },
+		{ "layer1=p,Layer2=p", NULL, BO_EINVAL },   /* names are case-sensitive */
+		{ "early=2p,*=p", "/layer1=early,/layer2=early", BO_OK },
+		{ "layer1=2p", "/layer1=early,/layer2=early", BO_EINVAL }, /* renamed away */
+		{ "late=2p", "/layer1=early", BO_EINVAL },
+	};
+	struct bo_model *m = NULL;
+	struct bo_error err;
+	bo_error_clear(&err);
+	assert_int_equal(bo_model_load(MODEL, &m, &err), BO_OK);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct bo_job_spec s;
+		json_t *j = json_pack("{s:i, s:i, s:[f], s:s, s:s?}", "model", 1, "dataset", 1, "p",
+				      0.1, "block_p", cases[i].block_p, "blocks", cases[i].blocks);
+		assert_non_null(j);
+		bo_error_clear(&err);
+		assert_int_equal(bo_job_spec_parse(j, &s, &err), BO_OK);
+		bo_status st = bo_job_spec_check_blocks(&s, m, &err);
+		if (st != cases[i].st)
+			fail_msg("block_p '%s' blocks '%s': status %d (%s), want %d", cases[i].block_p,
+				 cases[i].blocks ? cases[i].blocks : "", st, err.text, cases[i].st);
+		if (st) {
+			/* names the field, the block and the blocks there are */
+			assert_string_equal(err.field, "block_p");
+			assert_non_null(strstr(err.text, "blocks: "));
+		}
+		bo_job_spec_release(&s);
+		json_decref(j);
+	}
+	bo_error_clear(&err);
+	struct bo_job_spec s;
+	json_t *j = parse("{\"model\": 1, \"dataset\": 1, \"p\": [0.1], \"block_p\": \"layer9=p\"}");
+	assert_int_equal(bo_job_spec_parse(j, &s, &err), BO_OK);
+	assert_int_equal(bo_job_spec_check_blocks(&s, m, &err), BO_EINVAL);
+	assert_non_null(strstr(err.text, "'layer9'"));
+	assert_non_null(strstr(err.text, "layer1, layer2"));
+	bo_job_spec_release(&s);
+	json_decref(j);
+	bo_model_free(m);
+}
+
+/* How a round is split into tasks: one trial a task while the round fits
+ * under the cap, else near-equal ranges, never fewer than one per point. */
+static void test_task_chunks(void **state)
+{
+	(void)state;
+	assert_int_equal(bo_job_task_chunks(3, 4, 4096), 4);        /* 12 one-trial tasks */
+	assert_int_equal(bo_job_task_chunks(1024, 4, 4096), 4);     /* exactly the cap */
+	assert_int_equal(bo_job_task_chunks(1024, 5, 4096), 4);     /* 4096 tasks of 1-2 trials */
+	assert_int_equal(bo_job_task_chunks(1024, 10000, 4096), 4); /* the largest job */
+	assert_int_equal(bo_job_task_chunks(1, 10000, 4096), 4096);
+	assert_int_equal(bo_job_task_chunks(3, 40, 3), 1);          /* one 40-trial task a point */
+	assert_int_equal(bo_job_task_chunks(1024, 10000, 1), 1);    /* the floor: one per point */
+	assert_int_equal(bo_job_task_chunks(0, 5, 10), 1);
+	for (int n_p = 1; n_p <= 1024; n_p = n_p * 3 + 1)
+		for (int trials = 1; trials <= 10000; trials = trials * 7 + 1)
+			for (int cap = 1; cap <= 5000; cap = cap * 5 + 3) {
+				int k = bo_job_task_chunks(n_p, trials, cap);
+				assert_true(k >= 1 && k <= trials);
+				assert_true((int64_t)k * n_p <= cap || k == 1);
+			}
+}
+
+/* bo_job_add_tasks covers [lo, hi) exactly with k disjoint ranges. */
+static void test_add_tasks(void **state)
+{
+	(void)state;
+	sqlite3 *db = NULL;
+	struct bo_error err;
+	bo_error_clear(&err);
+	assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "CREATE TABLE tasks (id INTEGER PRIMARY KEY, job_id INTEGER,"
+				      " kind TEXT, point INTEGER, trial_lo INTEGER, trial_hi INTEGER,"
+				      " state TEXT)",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	static const int cases[][3] = { { 0, 10000, 4 }, { 7, 10, 3 }, { 0, 5, 9 }, { 3, 4, 1 } };
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(sqlite3_exec(db, "DELETE FROM tasks", NULL, NULL, NULL), SQLITE_OK);
+		assert_int_equal(bo_job_add_tasks(db, 5, 2, cases[i][0], cases[i][1], cases[i][2], &err),
+				 BO_OK);
+		sqlite3_stmt *st = NULL;
+		assert_int_equal(sqlite3_prepare_v2(db,
+						    "SELECT trial_lo, trial_hi, job_id, point, state"
+						    " FROM tasks ORDER BY trial_lo",
+						    -1, &st, NULL),
+				 SQLITE_OK);
+		int next = cases[i][0], n = 0, span = cases[i][1] - cases[i][0];
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			assert_int_equal(sqlite3_column_int(st, 0), next);
+			assert_true(sqlite3_column_int(st, 1) > next);
+			next = sqlite3_column_int(st, 1);
+			assert_int_equal(sqlite3_column_int(st, 2), 5);
+			assert_int_equal(sqlite3_column_int(st, 3), 2);
+			assert_string_equal((const char *)sqlite3_column_text(st, 4), "queued");
+			n++;
+		}
+		sqlite3_finalize(st);
+		assert_int_equal(next, cases[i][1]);
+		assert_int_equal(n, cases[i][2] < span ? cases[i][2] : span);
+	}
+	sqlite3_close(db);
+}
+
+/* The brute force bo_job_first_done stands for: bo_summarize and the rule
+ * at every count, as bo_sweep_run and the old report did. */
+static int first_done_brute(const struct bo_sweep_config *c, const double *acc, int n,
+			    struct bo_summary *s)
+{
+	for (int m = 1; m <= n; m++) {
+		bo_summarize(acc, m, s);
+		if (bo_sweep_point_done(c, s, m))
+			return m;
+	}
+	return 0;
+}
+
+/* Same count and summary as the brute force, on random accuracies (some
+ * runs constant, some near the CI target), fixed and adaptive. */
+static void test_first_done(void **state)
+{
+	(void)state;
+	double acc[400];
+	unsigned seed = 12345;
+	int hits = 0, misses = 0;
+	for (int round = 0; round < 3000; round++) {
+		struct bo_sweep_config c;
+		bo_sweep_config_defaults(&c);
+		int n = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 400;
+		double base = 0.5 + 0.4 * (double)((seed = seed * 1103515245u + 12345u) >> 16) / 65536.0;
+		double spread = round % 5 == 0 ? 0 : 0.001 * (1 + round % 7);
+		for (int i = 0; i < n; i++) {
+			seed = seed * 1103515245u + 12345u;
+			acc[i] = base + spread * ((double)(seed >> 16) / 65536.0 - 0.5);
+			if (round % 11 == 0 && i % 3)  /* repeats, as integer counts give */
+				acc[i] = acc[i - 1];
+		}
+		if (round % 4 == 0) {
+			c.ci_target = 0;
+			c.trials = 1 + round % 60;
+		} else {
+			c.min_trials = 2 + round % 5;
+			c.max_trials = round % 3 ? 1000 : c.min_trials + (round % 300);
+			/* targets from far below to far above the spreads' half-widths */
+			c.ci_target = spread * (0.0005 + 0.003 * (round % 40)) + 1e-9;
+		}
+		struct bo_summary a = { 0 }, b = { 0 };
+		int ma = bo_job_first_done(&c, acc, n, &a);
+		int mb = first_done_brute(&c, acc, n, &b);
+		if (ma != mb)
+			fail_msg("round %d: first done %d, brute force %d (n %d, target %g)", round, ma,
+				 mb, n, c.ci_target);
+		assert_int_equal(a.n, b.n);
+		assert_memory_equal(&a.mean, &b.mean, sizeof(double));
+		assert_memory_equal(&a.ci_lo, &b.ci_lo, sizeof(double));
+		assert_memory_equal(&a.ci_hi, &b.ci_hi, sizeof(double));
+		assert_memory_equal(&a.std, &b.std, sizeof(double));
+		if (ma)
+			hits++;
+		else
+			misses++;
+	}
+	/* the cases cover both answers */
+	if (!(hits > 300 && misses > 300))
+		fail_msg("the cases do not cover both answers: %d done, %d not", hits, misses);
+	/* no trials: no summary */
+	struct bo_sweep_config c;
+	struct bo_summary s = { .mean = 42 };
+	bo_sweep_config_defaults(&c);
+	assert_int_equal(bo_job_first_done(&c, acc, 0, &s), 0);
+	assert_true(s.mean == 42);
+}
+
 static void test_config(void **state)
 {
 	(void)state;
@@ -176,6 +384,23 @@ static void test_config(void **state)
 	assert_int_equal(bo_config_set(&c, "colour", "blue", &err), -1);
 	assert_non_null(strstr(err.text, "unknown option 'colour'"));
 	assert_int_equal(bo_config_set(&c, "dataset-root", "/nonexistent/brownout", &err), -1);
+	/* quotas and the task cap */
+	bo_config_defaults(&c);
+	assert_int_equal(c.user_queued_jobs, 100);
+	assert_true(c.user_queued_trials == (int64_t)BO_MAX_POINTS * BO_TRIAL_CAP);
+	assert_true(c.user_stored_bytes == (int64_t)4 << 30);
+	assert_int_equal(c.job_max_tasks, 4096);
+	assert_int_equal(bo_config_set(&c, "user-stored-bytes", "10G", &err), 0);
+	assert_true(c.user_stored_bytes == (int64_t)10 << 30);
+	assert_int_equal(bo_config_set(&c, "user-stored-bytes", "0", &err), 0);
+	assert_int_equal(bo_config_set(&c, "user-queued-trials", "5000", &err), 0);
+	assert_true(c.user_queued_trials == 5000);
+	assert_int_equal(bo_config_set(&c, "user-queued-jobs", "0", &err), -1);
+	assert_string_equal(err.field, "user-queued-jobs");
+	assert_int_equal(bo_config_set(&c, "job-max-tasks", "0", &err), -1);
+	assert_int_equal(bo_config_set(&c, "job-max-tasks", "3", &err), 0);
+	assert_int_equal(c.job_max_tasks, 3);
+	bo_config_defaults(&c);
 
 	int fd = mkstemp(path);
 	assert_true(fd >= 0);
@@ -275,6 +500,11 @@ int main(void)
 		cmocka_unit_test(test_spec_defaults),
 		cmocka_unit_test(test_spec_refusals),
 		cmocka_unit_test(test_spec_round_trip),
+		cmocka_unit_test(test_spec_float_range),
+		cmocka_unit_test(test_spec_check_blocks),
+		cmocka_unit_test(test_task_chunks),
+		cmocka_unit_test(test_add_tasks),
+		cmocka_unit_test(test_first_done),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_dataset_limits_and_roots),
 	};
