@@ -51,7 +51,7 @@ alive() {
 
 # pidof_file FILE: the pid in FILE, or nothing
 pidof_file() {
-	[ -r "$1" ] && head -c 32 "$1" | tr -dc 0-9 || true
+	if [ -r "$1" ]; then head -c 32 "$1" | tr -dc 0-9; fi
 }
 
 # daemon_alive NAME: the daemon NAME of this cluster runs
@@ -150,7 +150,7 @@ write_conf() {
 	mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
 	# slurmd drains a node whose RealMemory exceeds what it measures:
 	# leave 10% (at least 256 MiB) of margin
-	mem=$((mem_kb / 1024 * 9 / 10))
+	mem=$((mem_kb * 9 / 10240))
 	[ $((mem_kb / 1024 - mem)) -ge 256 ] || mem=$((mem_kb / 1024 - 256))
 	[ "$mem" -ge 1 ] || mem=1
 	user=$(id -un)
@@ -176,6 +176,8 @@ TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SchedulerType=sched/backfill
+# schedule a batch job when it is submitted, not up to 3 s later
+SchedulerParameters=batch_sched_delay=0
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
@@ -224,9 +226,11 @@ wait_ready() {
 }
 
 do_start() {
-	command -v slurmctld > /dev/null && command -v slurmd > /dev/null &&
-		command -v munged > /dev/null && command -v sinfo > /dev/null ||
-		die "slurmctld, slurmd, munged and sinfo are needed (Debian: apt-get install slurmctld slurmd slurm-client munge)"
+	local c
+	for c in slurmctld slurmd munged sinfo squeue scancel; do
+		command -v "$c" > /dev/null ||
+			die "$c not found: slurmctld, slurmd, slurm-client and munge are needed (Debian: apt-get install slurmctld slurmd slurm-client munge)"
+	done
 	# munged's socket and slurmstepd's sockets (spool/NODE_JOB.STEP) must
 	# fit in sun_path (108 bytes)
 	[ ${#dir} -le 70 ] || die "DIR must be at most 70 characters (unix socket paths): $dir"
@@ -235,14 +239,20 @@ do_start() {
 		return 0
 	fi
 	mkdir -p "$dir"
+	# munged refuses a socket below a directory that others cannot search
+	local up=$dir
+	while up=$(dirname "$up") && [ "$up" != / ]; do
+		[ "$(($(stat -c 0%a "$up") & 1))" -eq 1 ] ||
+			die "munged needs every directory above DIR searchable by all (chmod o+x): $up is $(stat -c %a "$up")"
+	done
 	# munged wants its socket's directory searchable by all and nothing
 	# writable by others on the way to its key
 	chmod 0755 "$dir"
 	mkdir -p "$dir/state" "$dir/spool"
 	chmod 0700 "$dir/state" "$dir/spool"
 	start_munged
-	local attempt port t0=$SECONDS
-	for attempt in 1 2 3; do
+	local port t0=$SECONDS
+	for _ in 1 2 3; do
 		daemon_alive slurmd && stop_pid "$(pidof_file "$dir/slurmd.pid")" slurmd
 		daemon_alive slurmctld && stop_pid "$(pidof_file "$dir/slurmctld.pid")" slurmctld
 		port=$(pick_ports)
@@ -252,6 +262,9 @@ do_start() {
 		SLURM_CONF=$conf slurmctld || true
 		SLURM_CONF=$conf slurmd -N "$node" || true
 		if wait_ready; then
+			# jobs recovered from a controller that was killed would run
+			# again (requeued): a fresh start runs nothing it was not given
+			cancel_all
 			echo "slurm-local: running in $dir (ports $port/$((port + 1)), node idle after $((SECONDS - t0)) s)"
 			echo "slurm-local: use it with:  eval \"\$($0 env $dir)\""
 			return 0
@@ -264,20 +277,24 @@ do_start() {
 	die "the cluster in $dir did not come up within ${timeout}s (logs above)"
 }
 
+# cancel_all: cancel every job of the cluster and wait (10 s at most)
+# until their batch steps are gone
+cancel_all() {
+	local ids i
+	ids=$(SLURM_CONF=$conf squeue -h -o %A 2> /dev/null | sort -u | tr '\n' ' ' || true)
+	[ -n "${ids// /}" ] || return 0
+	# shellcheck disable=SC2086
+	SLURM_CONF=$conf scancel $ids 2> /dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		[ -z "$(stray_steps)" ] && return 0
+		sleep 0.1
+	done
+}
+
 do_stop() {
-	local pid ids i
-	if daemon_alive slurmctld; then
-		# cancel every job so that no batch step outlives its slurmd
-		ids=$(SLURM_CONF=$conf squeue -h -o %A 2> /dev/null | sort -u | tr '\n' ' ' || true)
-		if [ -n "${ids// /}" ]; then
-			# shellcheck disable=SC2086
-			SLURM_CONF=$conf scancel $ids 2> /dev/null || true
-			for ((i = 0; i < 100; i++)); do
-				[ -z "$(stray_steps)" ] && break
-				sleep 0.1
-			done
-		fi
-	fi
+	local pid i
+	# cancel every job so that no batch step outlives its slurmd
+	daemon_alive slurmctld && cancel_all
 	stop_pid "$(pidof_file "$dir/slurmd.pid")" slurmd
 	stop_pid "$(pidof_file "$dir/slurmctld.pid")" slurmctld
 	# batch steps left behind (a job cancel that did not finish in 10 s):
