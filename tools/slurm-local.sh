@@ -59,6 +59,13 @@ daemon_alive() {
 	alive "$(pidof_file "$dir/$1.pid")" "$1"
 }
 
+# started_and_died NAME: NAME's pid file exists but its process is gone
+started_and_died() {
+	local pid
+	pid=$(pidof_file "$dir/$1.pid")
+	[ -n "$pid" ] && ! alive "$pid" "$1"
+}
+
 # stop_pid PID NAME: SIGTERM, wait up to 10 s, then SIGKILL (and wait 5 s)
 stop_pid() {
 	local pid=$1 name=$2 i
@@ -215,8 +222,10 @@ wait_ready() {
 	local deadline state=""
 	deadline=$((SECONDS + timeout))
 	while [ $SECONDS -lt $deadline ]; do
-		daemon_alive slurmctld || return 1
-		daemon_alive slurmd || return 1
+		# a daemon that wrote its pid file and exited has failed; one
+		# that has not written it yet (it does after forking) may be starting
+		started_and_died slurmctld && return 1
+		started_and_died slurmd && return 1
 		state=$(SLURM_CONF=$conf sinfo -h -n "$node" -o %t 2> /dev/null || true)
 		[ "$state" = idle ] && return 0
 		sleep 0.2
@@ -257,6 +266,7 @@ do_start() {
 		daemon_alive slurmctld && stop_pid "$(pidof_file "$dir/slurmctld.pid")" slurmctld
 		port=$(pick_ports)
 		write_conf "$port"
+		rm -f "$dir/slurmctld.pid" "$dir/slurmd.pid"
 		: > "$dir/slurmctld.log"
 		: > "$dir/slurmd.log"
 		SLURM_CONF=$conf slurmctld || true
