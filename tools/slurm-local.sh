@@ -269,8 +269,9 @@ do_start() {
 		rm -f "$dir/slurmctld.pid" "$dir/slurmd.pid"
 		: > "$dir/slurmctld.log"
 		: > "$dir/slurmd.log"
-		SLURM_CONF=$conf slurmctld || true
-		SLURM_CONF=$conf slurmd -N "$node" || true
+		# both exit non-zero on a configuration error (before they fork)
+		SLURM_CONF=$conf slurmctld || break
+		SLURM_CONF=$conf slurmd -N "$node" || break
 		if wait_ready; then
 			# jobs recovered from a controller that was killed would run
 			# again (requeued): a fresh start runs nothing it was not given
@@ -284,7 +285,7 @@ do_start() {
 	done
 	log_tails
 	do_stop > /dev/null 2>&1 || true
-	die "the cluster in $dir did not come up within ${timeout}s (logs above)"
+	die "the cluster in $dir did not come up (logs above)"
 }
 
 # cancel_all: cancel every job of the cluster and wait (10 s at most)
