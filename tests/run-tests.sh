@@ -44,6 +44,15 @@ fi
 if [ -z "$filter" ] || [[ python == *"$filter"* ]]; then
 	run python tests/python/run.sh "$build"
 fi
+# a one-node SLURM cluster of its own (tools/slurm-local.sh); it skips
+# itself where SLURM cannot run. It checks no memory safety: normal build only
+if [ -z "$filter" ] || [[ slurm == *"$filter"* ]]; then
+	if [ "${BO_SANITIZED:-}" = 1 ]; then
+		echo "=== slurm: skipped in the sanitizer build (runs in the normal build)"
+	else
+		run slurm tests/slurm/test_slurm.sh "$build"
+	fi
+fi
 # the dashboard in headless chromium against a brownoutd of its own
 if [ -z "$filter" ] || [[ web == *"$filter"* ]]; then
 	run web tests/web/run.sh "$build"
