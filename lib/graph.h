@@ -31,6 +31,7 @@ struct bo_value {
 	int weight;                 /* index in model->weights, -1 if not a stored weight */
 };
 
+/* Every opcode has one entry in bo_ops[] (lib/ops.h, lib/ops.c). */
 enum bo_opcode {
 	OP_CONV, OP_BN, OP_RELU, OP_CLIP, OP_LEAKYRELU, OP_SIGMOID, OP_ADD, OP_MUL, OP_SUB,
 	OP_DIV, OP_MAXPOOL, OP_AVGPOOL, OP_GAP, OP_GMP, OP_FLATTEN, OP_RESHAPE, OP_GEMM,

@@ -22,7 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "graph.h"
+#include "ops.h"
 #include "onnx.pb-c.h"
 
 #define DEF_MAX_FILE (2LL << 30)
@@ -35,23 +35,6 @@ enum {
 	DT_DOUBLE = 11,
 };
 
-static const char *const op_names[OP_COUNT_] = {
-	[OP_CONV] = "Conv", [OP_BN] = "BatchNormalization", [OP_RELU] = "Relu",
-	[OP_CLIP] = "Clip", [OP_LEAKYRELU] = "LeakyRelu", [OP_SIGMOID] = "Sigmoid",
-	[OP_ADD] = "Add", [OP_MUL] = "Mul", [OP_SUB] = "Sub", [OP_DIV] = "Div",
-	[OP_MAXPOOL] = "MaxPool", [OP_AVGPOOL] = "AveragePool",
-	[OP_GAP] = "GlobalAveragePool", [OP_GMP] = "GlobalMaxPool", [OP_FLATTEN] = "Flatten",
-	[OP_RESHAPE] = "Reshape", [OP_GEMM] = "Gemm", [OP_MATMUL] = "MatMul",
-	[OP_CONCAT] = "Concat", [OP_SOFTMAX] = "Softmax", [OP_PAD] = "Pad",
-	[OP_IDENTITY] = "Identity", [OP_DROPOUT] = "Dropout", [OP_SHAPE] = "Shape",
-	[OP_GATHER] = "Gather", [OP_UNSQUEEZE] = "Unsqueeze", [OP_SQUEEZE] = "Squeeze",
-	[OP_CAST] = "Cast", [OP_SLICE] = "Slice", [OP_TANH] = "Tanh",
-};
-
-const char *bo_op_name(enum bo_opcode op)
-{
-	return (unsigned)op < OP_COUNT_ ? op_names[op] : "?";
-}
 
 /* ---- name lookup: open addressing over value names ---- */
 
@@ -466,231 +449,80 @@ static bo_status parse_window(struct loader *L, const Onnx__NodeProto *np, struc
 	return BO_OK;
 }
 
+/* ---- the attribute readers the operator table's parse functions use ---- */
+
+#define A_L(a) ((struct loader *)(a)->loader)
+#define A_NP(a) ((const Onnx__NodeProto *)(a)->np)
+
+bo_status bo_attr_int(struct bo_attrs *a, const char *name, int64_t def, int64_t *out)
+{
+	return get_int(A_L(a), A_NP(a), name, def, out);
+}
+
+bo_status bo_attr_float(struct bo_attrs *a, const char *name, float def, float *out)
+{
+	return get_float(A_L(a), A_NP(a), name, def, out);
+}
+
+bo_status bo_attr_ints(struct bo_attrs *a, const char *name, int64_t *vals, int max, int *n)
+{
+	return get_ints(A_L(a), A_NP(a), name, vals, max, n);
+}
+
+bo_status bo_attr_string(struct bo_attrs *a, const char *name, const char *def, char *buf,
+			 size_t size)
+{
+	return get_string(A_L(a), A_NP(a), name, def, buf, size);
+}
+
+int bo_attr_has(struct bo_attrs *a, const char *name)
+{
+	return find_attr(A_NP(a), name) != NULL;
+}
+
+bo_status bo_attr_fail(struct bo_attrs *a, const char *attr, bo_status st, const char *msg,
+		       const char *detail)
+{
+	return attr_fail(A_L(a), attr, st, msg, detail);
+}
+
+bo_status bo_attr_window(struct bo_attrs *a, struct bo_window *w, int is_conv)
+{
+	return parse_window(A_L(a), A_NP(a), w, is_conv);
+}
+
+const char *bo_attr_dtype_name(int dt)
+{
+	return dtype_name(dt);
+}
+
+/* Attributes: the table's whitelist, then the op's own parser. */
 static bo_status parse_op(struct loader *L, const Onnx__NodeProto *np, struct bo_node *n)
 {
 	static const char *const none[] = { NULL };
-	static const char *const conv_a[] = { "auto_pad", "dilations", "group", "kernel_shape",
-		"pads", "strides", NULL };
-	static const char *const maxpool_a[] = { "auto_pad", "ceil_mode", "dilations",
-		"kernel_shape", "pads", "storage_order", "strides", NULL };
-	static const char *const avgpool_a[] = { "auto_pad", "ceil_mode", "count_include_pad",
-		"kernel_shape", "pads", "strides", NULL };
-	static const char *const bn_a[] = { "epsilon", "momentum", "spatial", "training_mode",
-		"is_test", NULL };
-	static const char *const gemm_a[] = { "alpha", "beta", "transA", "transB", NULL };
-	static const char *const clip_a[] = { "min", "max", NULL };
-	static const char *const alpha_a[] = { "alpha", NULL };
-	static const char *const axis_a[] = { "axis", NULL };
-	static const char *const axes_a[] = { "axes", NULL };
-	static const char *const pad_a[] = { "mode", "pads", "value", NULL };
-	static const char *const drop_a[] = { "ratio", "seed", "is_test", NULL };
-	static const char *const shape_a[] = { "start", "end", NULL };
-	static const char *const cast_a[] = { "to", "saturate", NULL };
-	static const char *const slice_a[] = { "starts", "ends", "axes", NULL };
-	static const char *const reshape_a[] = { "allowzero", NULL };
+	const struct bo_op_def *d = bo_op_def(n->op);
 	int opset = L->m->opset;
+	const char *const *allowed = d->attrs && (!d->attrs_before || opset < d->attrs_before) ?
+					     d->attrs : none;
 	bo_status rc;
-	int64_t v;
-	int cnt;
-
-	switch (n->op) {
-	case OP_CONV:
-		if ((rc = check_attrs(L, np, conv_a)) || (rc = parse_window(L, np, &n->p.win, 1)))
-			return rc;
-		break;
-	case OP_MAXPOOL:
-		if ((rc = check_attrs(L, np, maxpool_a)) || (rc = parse_window(L, np, &n->p.win, 0)))
-			return rc;
-		if (n->n_out > 1)
-			return attr_fail(L, "Indices", BO_EUNSUPPORTED,
-					 "the optional Indices output is not supported", NULL);
-		break;
-	case OP_AVGPOOL:
-		if ((rc = check_attrs(L, np, avgpool_a)) || (rc = parse_window(L, np, &n->p.win, 0)))
-			return rc;
-		break;
-	case OP_BN:
-		if ((rc = check_attrs(L, np, bn_a)))
-			return rc;
-		if ((rc = get_float(L, np, "epsilon", 1e-5f, &n->p.bn.eps)))
-			return rc;
-		if ((rc = get_int(L, np, "training_mode", 0, &v)))
-			return rc;
-		if (v)
-			return attr_fail(L, "training_mode", BO_EUNSUPPORTED,
-					 "training mode is not supported (inference only)", NULL);
-		if ((rc = get_int(L, np, "spatial", 1, &v)))
-			return rc;
-		if (!v)
-			return attr_fail(L, "spatial", BO_EUNSUPPORTED, "spatial=0 is not supported",
-					 NULL);
-		if (n->n_out > 1)
-			return attr_fail(L, "outputs", BO_EUNSUPPORTED,
-					 "running mean/var outputs (training) are not supported", NULL);
-		if (n->n_in != 5)
-			return attr_fail(L, "inputs", BO_EMALFORMED,
-					 "needs 5 inputs (X, scale, B, mean, var)", NULL);
-		break;
-	case OP_GEMM:
-		if ((rc = check_attrs(L, np, gemm_a)))
-			return rc;
-		if ((rc = get_float(L, np, "alpha", 1.f, &n->p.gemm.alpha)) ||
-		    (rc = get_float(L, np, "beta", 1.f, &n->p.gemm.beta)))
-			return rc;
-		if ((rc = get_int(L, np, "transA", 0, &v)))
-			return rc;
-		n->p.gemm.ta = v != 0;
-		if ((rc = get_int(L, np, "transB", 0, &v)))
-			return rc;
-		n->p.gemm.tb = v != 0;
-		break;
-	case OP_CLIP:
-		if ((rc = check_attrs(L, np, opset < 11 ? clip_a : none)))
-			return rc;
-		if ((rc = get_float(L, np, "min", -INFINITY, &n->p.clip.lo)) ||
-		    (rc = get_float(L, np, "max", INFINITY, &n->p.clip.hi)))
-			return rc;
-		break;
-	case OP_LEAKYRELU:
-		if ((rc = check_attrs(L, np, alpha_a)) ||
-		    (rc = get_float(L, np, "alpha", 0.01f, &n->p.alpha)))
-			return rc;
-		break;
-	case OP_FLATTEN:
-	case OP_CONCAT:
-	case OP_SOFTMAX:
-	case OP_GATHER:
-		if ((rc = check_attrs(L, np, axis_a)))
-			return rc;
-		if ((rc = get_int(L, np, "axis",
-				  n->op == OP_SOFTMAX ? (opset < 13 ? 1 : -1) :
-				  n->op == OP_FLATTEN ? 1 : 0, &n->p.axis)))
-			return rc;
-		if (n->op == OP_CONCAT && !find_attr(np, "axis"))
-			return attr_fail(L, "axis", BO_EMALFORMED, "is required", NULL);
-		n->legacy_softmax = n->op == OP_SOFTMAX && opset < 13;
-		break;
-	case OP_UNSQUEEZE:
-	case OP_SQUEEZE:
-		if ((rc = check_attrs(L, np, opset < 13 ? axes_a : none)))
-			return rc;
-		if ((rc = get_ints(L, np, "axes", n->p.axes.axes, BO_MAX_RANK, &cnt)))
-			return rc;
-		n->p.axes.n = cnt; /* -1: from input 1 or (Squeeze) all size-1 dims */
-		break;
-	case OP_PAD: {
-		char mode[16];
-		if ((rc = check_attrs(L, np, pad_a)))
-			return rc;
-		if ((rc = get_string(L, np, "mode", "constant", mode, sizeof(mode))))
-			return rc;
-		if (!strcmp(mode, "constant"))
-			n->p.pad.mode = 0;
-		else if (!strcmp(mode, "reflect"))
-			n->p.pad.mode = 1;
-		else if (!strcmp(mode, "edge"))
-			n->p.pad.mode = 2;
-		else
-			return attr_fail(L, "mode", BO_EUNSUPPORTED, "unsupported pad mode ", mode);
-		if ((rc = get_ints(L, np, "pads", n->p.pad.pads, 2 * BO_MAX_RANK, &cnt)))
-			return rc;
-		n->p.pad.n = cnt;
-		if ((rc = get_float(L, np, "value", 0.f, &n->p.pad.value)))
-			return rc;
-		break;
-	}
-	case OP_DROPOUT:
-		if ((rc = check_attrs(L, np, drop_a)))
-			return rc;
-		if (n->n_out > 1)
-			return attr_fail(L, "mask", BO_EUNSUPPORTED, "the mask output is not supported",
-					 NULL);
-		break; /* a training_mode input is checked once inputs resolve */
-	case OP_SHAPE:
-		if ((rc = check_attrs(L, np, shape_a)))
-			return rc;
-		if ((rc = get_int(L, np, "start", 0, &n->p.shape.start)))
-			return rc;
-		n->p.shape.has_end = find_attr(np, "end") != NULL;
-		if ((rc = get_int(L, np, "end", 0, &n->p.shape.end)))
-			return rc;
-		break;
-	case OP_CAST:
-		if ((rc = check_attrs(L, np, cast_a)) || (rc = get_int(L, np, "to", 0, &v)))
-			return rc;
-		if (v != DT_FLOAT && v != DT_INT64 && v != DT_INT32)
-			return attr_fail(L, "to", BO_EUNSUPPORTED, "cast target type ", dtype_name((int)v));
-		n->p.to = (int)v;
-		break;
-	case OP_SLICE:
-		if ((rc = check_attrs(L, np, opset < 10 ? slice_a : none)))
-			return rc;
-		if (opset < 10)
-			return attr_fail(L, "starts", BO_EUNSUPPORTED,
-					 "Slice before opset 10 is not supported", NULL);
-		break;
-	case OP_RESHAPE:
-		if ((rc = check_attrs(L, np, reshape_a)) || (rc = get_int(L, np, "allowzero", 0, &v)))
-			return rc;
-		n->p.allowzero = v != 0;
-		if (opset < 5)
-			return attr_fail(L, "shape", BO_EUNSUPPORTED,
-					 "Reshape before opset 5 is not supported", NULL);
-		break;
-	case OP_ADD: case OP_MUL: case OP_SUB: case OP_DIV:
-		if (opset < 7)
-			return attr_fail(L, "broadcast", BO_EUNSUPPORTED,
-					 "legacy (opset < 7) broadcasting is not supported", NULL);
-		return check_attrs(L, np, none);
-	default:
-		return check_attrs(L, np, none);
-	}
-	return BO_OK;
-}
-
-static int lookup_op(const char *type)
-{
-	for (int i = 0; i < OP_COUNT_; i++)
-		if (!strcmp(op_names[i], type))
-			return i;
-	return -1;
+	if ((rc = check_attrs(L, np, allowed)))
+		return rc;
+	struct bo_attrs a = { L, np, opset };
+	return d->parse ? d->parse(&a, n) : BO_OK;
 }
 
 /* Expected input counts [min, max] per op, so kernels can index safely. */
 static void op_arity(enum bo_opcode op, int opset, int *lo, int *hi)
 {
-	*lo = 1;
-	*hi = 1;
-	switch (op) {
-	case OP_CONV: *lo = 2; *hi = 3; break;
-	case OP_BN: *lo = 5; *hi = 5; break;
-	case OP_CLIP: *hi = opset < 11 ? 1 : 3; break;
-	case OP_ADD: case OP_MUL: case OP_SUB: case OP_DIV: case OP_MATMUL:
-		*lo = 2; *hi = 2; break;
-	case OP_GEMM: *lo = 2; *hi = 3; break;
-	case OP_RESHAPE: *lo = 2; *hi = 2; break;
-	case OP_CONCAT: *hi = BO_MAX_IN; break;
-	case OP_PAD: *hi = opset < 11 ? 1 : 4; break;
-	case OP_DROPOUT: *hi = 3; break;
-	case OP_GATHER: *lo = 2; *hi = 2; break;
-	case OP_UNSQUEEZE: case OP_SQUEEZE: *hi = opset < 13 ? 1 : 2; break;
-	case OP_SLICE: *lo = 3; *hi = 5; break;
-	default: break;
-	}
+	const struct bo_op_def *d = bo_op_def(op);
+	*lo = d->min_in;
+	*hi = d->old_opset && opset < d->old_opset ? d->old_max_in : d->max_in;
 }
 
 /* Inputs that ONNX lets a model leave empty ("" as the name). */
 static int input_optional(enum bo_opcode op, int k)
 {
-	switch (op) {
-	case OP_CLIP: return k == 1 || k == 2;
-	case OP_CONV: case OP_GEMM: return k == 2;
-	case OP_PAD: return k == 2 || k == 3;
-	case OP_DROPOUT: return k == 1 || k == 2;
-	case OP_SQUEEZE: case OP_UNSQUEEZE: return k == 1;
-	case OP_SLICE: return k == 3 || k == 4;
-	default: return 0;
-	}
+	return k < 32 && (bo_op_def(op)->optional >> k & 1);
 }
 
 /* A Constant node becomes a constant value. */
@@ -943,7 +775,7 @@ static bo_status translate(struct loader *L, const Onnx__ModelProto *mp)
 			bo_error_clear(L->err);
 			continue;
 		}
-		int op = lookup_op(type);
+		int op = bo_op_lookup(type);
 		if (op < 0)
 			return bo_fail(L->err, BO_EUNSUPPORTED, "operator is not supported");
 		struct bo_node *n = &m->nodes[m->n_nodes];
