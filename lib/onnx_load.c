@@ -491,6 +491,31 @@ bo_status bo_attr_window(struct bo_attrs *a, struct bo_window *w, int is_conv)
 	return parse_window(A_L(a), A_NP(a), w, is_conv);
 }
 
+/* ConstantOfShape's "value": a one-element float or integer tensor. */
+bo_status bo_attr_fill(struct bo_attrs *a, int *is_int, float *f, int64_t *i)
+{
+	const Onnx__AttributeProto *at = find_attr(A_NP(a), "value");
+	if (!at)
+		return BO_OK;
+	if (!at->t)
+		return attr_fail(A_L(a), "value", BO_EMALFORMED, "attribute must be a tensor", NULL);
+	struct bo_value v;
+	memset(&v, 0, sizeof(v));
+	bo_status rc = tensor_from_proto(A_L(a), at->t, &v);
+	if (!rc && v.numel != 1)
+		rc = attr_fail(A_L(a), "value", BO_EMALFORMED, "must hold one value", NULL);
+	if (!rc) {
+		*is_int = v.dtype == BO_DT_I64;
+		if (*is_int)
+			*i = v.i[0];
+		else
+			*f = v.f[0];
+	}
+	free(v.f);
+	free(v.i);
+	return rc;
+}
+
 const char *bo_attr_dtype_name(int dt)
 {
 	return dtype_name(dt);
@@ -634,6 +659,70 @@ static int64_t wire_break(const unsigned char *p, size_t len, size_t base, int d
 	return -1;
 }
 
+/* A Split with K outputs becomes K nodes, each computing one output (a
+ * slice of the input), so that every node has one output to plan. */
+static bo_status split_node(struct loader *L, const Onnx__NodeProto *np, const char *nm,
+			    size_t src)
+{
+	struct bo_model *m = L->m;
+	bo_status rc;
+	int opset = m->opset, cnt;
+	int64_t axis, sizes[16];
+	if (np->n_input < 1 || np->n_input > (size_t)(opset < 13 ? 1 : 2)) {
+		bo_error_where(L->err, NULL, NULL, NULL, "input");
+		return bo_fail(L->err, BO_EMALFORMED, "has %zu inputs; expected 1 to %d",
+			       np->n_input, opset < 13 ? 1 : 2);
+	}
+	if (np->n_output < 1 || np->n_output > 16) {
+		bo_error_where(L->err, NULL, NULL, NULL, "output");
+		return bo_fail(L->err, BO_EUNSUPPORTED, "has %zu outputs; 1 to 16 are supported",
+			       np->n_output);
+	}
+	static const char *const split_a[] = { "axis", "split", NULL };
+	static const char *const axis_a[] = { "axis", NULL };
+	if ((rc = check_attrs(L, np, opset < 13 ? split_a : axis_a)) ||
+	    (rc = get_int(L, np, "axis", 0, &axis)) ||
+	    (rc = get_ints(L, np, "split", sizes, 16, &cnt)))
+		return rc;
+	for (size_t k = 0; k < np->n_output; k++) {
+		struct bo_node *n = &m->nodes[m->n_nodes];
+		memset(n, 0, sizeof(*n));
+		n->op = OP_SPLIT;
+		n->src = (int)src;
+		n->name = strdup(nm);
+		n->op_type = strdup("Split");
+		m->n_nodes++;
+		n->n_in = (int)np->n_input;
+		n->in = malloc((size_t)(n->n_in + 1) * sizeof(int));
+		if (!n->name || !n->op_type || !n->in)
+			return bo_fail(L->err, BO_ENOMEM, "out of memory");
+		if (n->n_in > m->max_node_in)
+			m->max_node_in = n->n_in;
+		for (int j = 0; j < n->n_in; j++)
+			n->in[j] = -2;
+		n->p.split.axis = axis;
+		n->p.split.index = (int)k;
+		n->p.split.count = (int)np->n_output;
+		n->p.split.n = cnt;
+		if (cnt > 0)
+			memcpy(n->p.split.sizes, sizes, (size_t)cnt * sizeof(int64_t));
+		n->n_out = 1;
+		if (!np->output[k][0]) {
+			bo_error_where(L->err, NULL, NULL, NULL, "output");
+			return bo_fail(L->err, BO_EUNSUPPORTED, "output %zu has no name", k);
+		}
+		if (table_get(&L->names, m, np->output[k]) >= 0) {
+			bo_error_where(L->err, NULL, NULL, NULL, "output");
+			return bo_fail(L->err, BO_EMALFORMED, "tensor '%s' is produced twice",
+				       np->output[k]);
+		}
+		if ((rc = add_value(L, np->output[k], BO_VAL_RUNTIME, &n->out[0])))
+			return rc;
+		m->values[n->out[0]].producer = m->n_nodes - 1;
+	}
+	return BO_OK;
+}
+
 static bo_status translate(struct loader *L, const Onnx__ModelProto *mp)
 {
 	struct bo_model *m = L->m;
@@ -752,8 +841,15 @@ static bo_status translate(struct loader *L, const Onnx__ModelProto *mp)
 	}
 	bo_error_clear(L->err);
 
-	/* nodes: Constant nodes become values; others are translated */
-	m->nodes = calloc(g->n_node + 1, sizeof(*m->nodes));
+	/* nodes: Constant nodes become values; others are translated; a Split
+	 * becomes one node per output (each a slice of the input) */
+	size_t n_slots = 0;
+	for (size_t i = 0; i < g->n_node; i++) {
+		const Onnx__NodeProto *np = g->node[i];
+		int split = np->op_type && !strcmp(np->op_type, "Split");
+		n_slots += split && np->n_output > 1 ? np->n_output : 1;
+	}
+	m->nodes = calloc(n_slots + 1, sizeof(*m->nodes));
 	if (!m->nodes)
 		return bo_fail(L->err, BO_ENOMEM, "out of memory");
 	for (size_t i = 0; i < g->n_node; i++) {
@@ -778,9 +874,16 @@ static bo_status translate(struct loader *L, const Onnx__ModelProto *mp)
 		int op = bo_op_lookup(type);
 		if (op < 0)
 			return bo_fail(L->err, BO_EUNSUPPORTED, "operator is not supported");
+		if (op == OP_SPLIT) {
+			if ((rc = split_node(L, np, nm, i)))
+				return rc;
+			bo_error_clear(L->err);
+			continue;
+		}
 		struct bo_node *n = &m->nodes[m->n_nodes];
 		memset(n, 0, sizeof(*n));
 		n->op = (enum bo_opcode)op;
+		n->src = (int)i;
 		n->name = strdup(nm);
 		n->op_type = strdup(type);
 		m->n_nodes++;
@@ -798,6 +901,11 @@ static bo_status translate(struct loader *L, const Onnx__ModelProto *mp)
 			return bo_fail(L->err, BO_EUNSUPPORTED, "has %zu outputs", np->n_output);
 		}
 		n->n_in = (int)np->n_input;
+		n->in = malloc((size_t)(n->n_in + 1) * sizeof(int));
+		if (!n->in)
+			return bo_fail(L->err, BO_ENOMEM, "out of memory");
+		if (n->n_in > m->max_node_in)
+			m->max_node_in = n->n_in;
 		for (int k = 0; k < n->n_in; k++)
 			n->in[k] = -2; /* resolved below, once every output exists */
 		/* A second output that no one names is as good as absent. */
@@ -822,12 +930,9 @@ static bo_status translate(struct loader *L, const Onnx__ModelProto *mp)
 	}
 	/* resolve node inputs now that every produced name exists */
 	{
-		int k = 0;
-		for (size_t i = 0; i < g->n_node; i++) {
-			const Onnx__NodeProto *np = g->node[i];
-			if (np->op_type && !strcmp(np->op_type, "Constant"))
-				continue;
-			struct bo_node *n = &m->nodes[k++];
+		for (int k = 0; k < m->n_nodes; k++) {
+			const Onnx__NodeProto *np = g->node[m->nodes[k].src];
+			struct bo_node *n = &m->nodes[k];
 			for (int j = 0; j < n->n_in; j++) {
 				const char *in = np->input[j];
 				if (!in[0]) {
@@ -1004,13 +1109,17 @@ static bo_status fold_bn(struct loader *L, struct bo_node *n)
 {
 	struct bo_model *m = L->m;
 	bo_status rc;
+	n->p.bn.scale = n->p.bn.shift = -1;
 	for (int k = 1; k < 5; k++) {
 		struct bo_value *v = &m->values[n->in[k]];
-		if (v->kind != BO_VAL_CONST || v->dtype != BO_DT_F32) {
+		if (v->dtype != BO_DT_F32) {
 			bo_error_where(L->err, NULL, n->name, n->op_type, "input");
-			return bo_fail(L->err, BO_EUNSUPPORTED,
-				       "input %d ('%s') must be a float initializer", k, v->name);
+			return bo_fail(L->err, BO_EUNSUPPORTED, "input %d ('%s') must be a float tensor",
+				       k, v->name);
 		}
+		/* parameters computed at run time: the kernel folds them per call */
+		if (v->kind != BO_VAL_CONST)
+			return BO_OK;
 	}
 	int64_t c = m->values[n->in[1]].numel;
 	for (int k = 2; k < 5; k++)
@@ -1109,7 +1218,7 @@ static bo_status post_process(struct loader *L)
 				if (n->in[k] >= 0 && m->values[n->in[k]].kind == BO_VAL_CONST &&
 				    (rc = add_weight(L, n->in[k], i)))
 					return rc;
-		} else if (n->op == OP_BN) {
+		} else if (n->op == OP_BN && n->n_in == 3) {
 			if ((rc = add_weight(L, n->p.bn.scale, i)) ||
 			    (rc = add_weight(L, n->p.bn.shift, i)))
 				return rc;
@@ -1226,6 +1335,7 @@ void bo_model_free(struct bo_model *m)
 	for (int i = 0; i < m->n_nodes; i++) {
 		free(m->nodes[i].name);
 		free(m->nodes[i].op_type);
+		free(m->nodes[i].in);
 	}
 	for (int i = 0; i < m->n_meta; i++) {
 		free(m->meta[i].key);

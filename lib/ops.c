@@ -232,8 +232,10 @@ static void global_pool(const struct bo_shape *xs, const float *x, float *y, int
 
 /* ---- elementwise ---- */
 
+/* scale/shift folded at load; or, with runtime parameters (p5 = gamma,
+ * beta, mean, var, eps), folded here per channel, as at load */
 static void bn(const struct bo_shape *xs, const float *x, const float *scale, const float *shift,
-	       float *y)
+	       const float *const *p5, float eps, float *y)
 {
 	int64_t N = xs->d[0], C = xs->d[1], S = 1;
 	for (int i = 2; i < xs->rank; i++)
@@ -242,7 +244,14 @@ static void bn(const struct bo_shape *xs, const float *x, const float *scale, co
 		for (int64_t c = 0; c < C; c++) {
 			const float *xc = x + (n * C + c) * S;
 			float *yc = y + (n * C + c) * S;
-			float a = scale[c], b = shift[c];
+			float a, b;
+			if (p5) {
+				a = p5[1][c] / sqrtf(p5[4][c] + eps);
+				b = p5[2][c] - p5[3][c] * a;
+			} else {
+				a = scale[c];
+				b = shift[c];
+			}
 			for (int64_t i = 0; i < S; i++)
 				yc[i] = xc[i] * a + b;
 		}
@@ -254,6 +263,7 @@ static inline float binop(enum bo_opcode op, float a, float b)
 	case OP_ADD: return a + b;
 	case OP_SUB: return a - b;
 	case OP_MUL: return a * b;
+	case OP_POW: return b == 2.f ? a * a : b == 0.5f ? sqrtf(a) : powf(a, b);
 	default: return a / b;
 	}
 }
@@ -513,7 +523,10 @@ static bo_status k_global_pool(const struct bo_kctx *c)
 static bo_status k_bn(const struct bo_kctx *c)
 {
 	const struct bo_plan *p = c->p;
-	bn(KXS, KX, c->in[1], c->in[2], c->y);
+	if (c->n->n_in == 5)
+		bn(KXS, KX, NULL, NULL, c->in, c->n->p.bn.eps, c->y);
+	else
+		bn(KXS, KX, c->in[1], c->in[2], NULL, 0.f, c->y);
 	return BO_OK;
 }
 
@@ -756,10 +769,12 @@ static bo_status infer_gap(struct bo_ictx *c)
 static bo_status infer_bn(struct bo_ictx *c)
 {
 	INFER_LOCALS(c);
-	if (x->rank < 2 || x->d[1] != m->values[n->in[1]].numel)
-		return bo_node_fail(m, ni, err, BO_ESHAPE,
-				 "input has %s%lld channels but the parameters have %lld", "",
-				 x->rank >= 2 ? x->d[1] : 0, m->values[n->in[1]].numel);
+	for (int k = 1; k < n->n_in; k++)
+		if (x->rank < 2 || x->d[1] != bo_shape_numel(&p->shape[n->in[k]]))
+			return bo_node_fail(m, ni, err, BO_ESHAPE,
+					    "input has %s%lld channels but the parameters have %lld", "",
+					    x->rank >= 2 ? x->d[1] : 0,
+					    bo_shape_numel(&p->shape[n->in[k]]));
 	*o = *x;
 	return BO_OK;
 }
@@ -782,10 +797,7 @@ static bo_status infer_relu(struct bo_ictx *c)
 static bo_status infer_clip(struct bo_ictx *c)
 {
 	INFER_LOCALS(c);
-	for (int k = 1; k < n->n_in; k++)
-		if (n->in[k] >= 0 && m->values[n->in[k]].kind != BO_VAL_CONST)
-			return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
-					 "min and max must be constants%s", "", 0, 0);
+	/* min and max may be constants or computed (read at run time) */
 	*o = *x;
 	return BO_OK;
 }
@@ -1030,31 +1042,6 @@ static bo_status infer_shape(struct bo_ictx *c)
 	return bo_plan_set_known(p, n->out[0], x->d + s, cnt, 1, &cnt);
 }
 
-static bo_status infer_gather(struct bo_ictx *c)
-{
-	INFER_LOCALS(c);
-	const int64_t *iv;
-	int64_t in_;
-	if (!x_known || !bo_plan_known(p, n->in[1], &iv, &in_))
-		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
-				 "Gather is only supported on integer shape tensors%s", "", 0, 0);
-	if (x->rank != 1 || n->p.axis != 0)
-		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "Gather on %s%lld-D data", "",
-				 x->rank, 0);
-	int64_t tmp[64];
-	if (in_ > 64)
-		return bo_node_fail(m, ni, err, BO_ELIMIT, "too many indices%s", "", 0, 0);
-	for (int64_t i = 0; i < in_; i++) {
-		int64_t j = iv[i] < 0 ? iv[i] + kn : iv[i];
-		if (j < 0 || j >= kn)
-			return bo_node_fail(m, ni, err, BO_ESHAPE, "index %s%lld out of range %lld", "",
-					 iv[i], kn);
-		tmp[i] = kv[j];
-	}
-	const struct bo_shape *is = &p->shape[n->in[1]];
-	return bo_plan_set_known(p, n->out[0], tmp, in_, is->rank, is->d);
-}
-
 static bo_status infer_unsqueeze(struct bo_ictx *c)
 {
 	INFER_LOCALS(c);
@@ -1136,29 +1123,6 @@ static bo_status infer_cast(struct bo_ictx *c)
 				 "casting run-time floats to integers is not supported%s", "", 0, 0);
 	}
 	return BO_OK;
-}
-
-static bo_status infer_slice(struct bo_ictx *c)
-{
-	INFER_LOCALS(c);
-	const int64_t *st, *en, *ax = NULL, *sp = NULL;
-	int64_t ns, ne, nax = 0, nsp = 0;
-	if (!x_known || x->rank != 1 || !bo_plan_known(p, n->in[1], &st, &ns) ||
-	    !bo_plan_known(p, n->in[2], &en, &ne) ||
-	    (n->n_in > 3 && n->in[3] >= 0 && !bo_plan_known(p, n->in[3], &ax, &nax)) ||
-	    (n->n_in > 4 && n->in[4] >= 0 && !bo_plan_known(p, n->in[4], &sp, &nsp)))
-		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
-				 "Slice is only supported on 1-D integer shape tensors%s", "", 0, 0);
-	if (ns != 1 || ne != 1 || (ax && (nax != 1 || (ax[0] != 0 && ax[0] != -1))))
-		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "multi-axis Slice%s", "", 0, 0);
-	int64_t step = sp ? sp[0] : 1;
-	if (step != 1)
-		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "Slice step %s%lld", "", step, 0);
-	int64_t s = st[0] < 0 ? st[0] + kn : st[0], e = en[0] < 0 ? en[0] + kn : en[0];
-	s = BO_MAX(0, BO_MIN(s, kn));
-	e = BO_MAX(s, BO_MIN(e, kn));
-	int64_t cnt = e - s;
-	return bo_plan_set_known(p, n->out[0], kv + s, cnt, 1, &cnt);
 }
 
 static bo_status infer_pad(struct bo_ictx *c)
@@ -1442,6 +1406,783 @@ static bo_status parse_add(struct bo_attrs *A, struct bo_node *n)
 	return BO_OK;
 }
 
+/* ---- unary activation and math functions ---- */
+
+static float hard_sigmoid(float x, float a, float b)
+{
+	float v = a * x + b;
+	return v < 0.f ? 0.f : v > 1.f ? 1.f : v;
+}
+
+static bo_status k_unary(const struct bo_kctx *c)
+{
+	const float *x = KX;
+	float *y = c->y;
+	int64_t N = c->total;
+	const struct bo_node *n = c->n;
+	switch (n->op) {
+	case OP_HARDSIGMOID: {
+		float a = n->p.hs.alpha, b = n->p.hs.beta;
+		for (int64_t i = 0; i < N; i++)
+			y[i] = hard_sigmoid(x[i], a, b);
+		break;
+	}
+	case OP_HARDSWISH:
+		for (int64_t i = 0; i < N; i++)
+			y[i] = x[i] * hard_sigmoid(x[i], 1.f / 6.f, 0.5f);
+		break;
+	case OP_ERF:
+		for (int64_t i = 0; i < N; i++)
+			y[i] = erff(x[i]);
+		break;
+	case OP_SQRT:
+		for (int64_t i = 0; i < N; i++)
+			y[i] = sqrtf(x[i]);
+		break;
+	case OP_SOFTPLUS:
+		for (int64_t i = 0; i < N; i++)
+			y[i] = x[i] > 20.f ? x[i] : log1pf(expf(x[i]));
+		break;
+	case OP_EXP:
+		for (int64_t i = 0; i < N; i++)
+			y[i] = expf(x[i]);
+		break;
+	case OP_NEG:
+		for (int64_t i = 0; i < N; i++)
+			y[i] = -x[i];
+		break;
+	case OP_ABS:
+		for (int64_t i = 0; i < N; i++)
+			y[i] = fabsf(x[i]);
+		break;
+	case OP_RECIPROCAL:
+		for (int64_t i = 0; i < N; i++)
+			y[i] = 1.f / x[i];
+		break;
+	case OP_ELU: {
+		float a = n->p.alpha;
+		for (int64_t i = 0; i < N; i++)
+			y[i] = x[i] >= 0.f ? x[i] : a * (expf(x[i]) - 1.f);
+		break;
+	}
+	case OP_SOFTSIGN:
+		for (int64_t i = 0; i < N; i++)
+			y[i] = x[i] / (1.f + fabsf(x[i]));
+		break;
+	default:
+		bo_error_where(c->err, c->p->m->path, n->name, n->op_type, NULL);
+		return bo_fail(c->err, BO_EINTERNAL, "no kernel for this op");
+	}
+	return BO_OK;
+}
+
+static bo_status parse_hardsigmoid(struct bo_attrs *A, struct bo_node *n)
+{
+	bo_status rc;
+	if ((rc = bo_attr_float(A, "alpha", 0.2f, &n->p.hs.alpha)) ||
+	    (rc = bo_attr_float(A, "beta", 0.5f, &n->p.hs.beta)))
+		return rc;
+	return BO_OK;
+}
+
+static bo_status parse_elu(struct bo_attrs *A, struct bo_node *n)
+{
+	return bo_attr_float(A, "alpha", 1.f, &n->p.alpha);
+}
+
+/* ---- strided copies: Transpose, Slice, Expand ---- */
+
+/* y[idx] = x[base + sum idx[i] * istr[i]] over the output shape odims. */
+static void strided_copy(const float *x, float *y, int rank, const int64_t *odims,
+			 const int64_t *istr, int64_t base)
+{
+	if (rank == 0) {
+		y[0] = x[base];
+		return;
+	}
+	int64_t total = 1;
+	for (int i = 0; i < rank; i++)
+		total *= odims[i];
+	if (!total)
+		return;
+	int64_t inner = odims[rank - 1], s = istr[rank - 1];
+	int64_t idx[BO_MAX_RANK] = { 0 }, off = base;
+	for (int64_t o = 0; o < total; o += inner) {
+		float *yo = y + o;
+		const float *xo = x + off;
+		if (s == 1)
+			memcpy(yo, xo, (size_t)inner * sizeof(float));
+		else
+			for (int64_t i = 0; i < inner; i++)
+				yo[i] = xo[i * s];
+		for (int d = rank - 2; d >= 0; d--) {
+			idx[d]++;
+			off += istr[d];
+			if (idx[d] < odims[d])
+				break;
+			off -= istr[d] * idx[d];
+			idx[d] = 0;
+		}
+	}
+}
+
+static void strides_of(const struct bo_shape *s, int64_t *str)
+{
+	int64_t acc = 1;
+	for (int i = s->rank - 1; i >= 0; i--) {
+		str[i] = acc;
+		acc *= s->d[i];
+	}
+}
+
+static bo_status parse_transpose(struct bo_attrs *A, struct bo_node *n)
+{
+	return bo_attr_ints(A, "perm", n->p.red.axes, BO_MAX_RANK, &n->p.red.n);
+}
+
+static bo_status infer_transpose(struct bo_ictx *c)
+{
+	INFER_LOCALS(c);
+	int r = x->rank;
+	int64_t perm[BO_MAX_RANK];
+	unsigned seen = 0;
+	if (n->p.red.n >= 0 && n->p.red.n != r)
+		return bo_node_fail(m, ni, err, BO_ESHAPE, "perm has %s%lld entries for rank %lld",
+				    "", n->p.red.n, r);
+	for (int i = 0; i < r; i++) {
+		perm[i] = n->p.red.n >= 0 ? n->p.red.axes[i] : r - 1 - i;
+		if (perm[i] < 0 || perm[i] >= r || (seen >> perm[i] & 1))
+			return bo_node_fail(m, ni, err, BO_ESHAPE, "perm is not a permutation%s", "",
+					    0, 0);
+		seen |= 1u << perm[i];
+	}
+	o->rank = r;
+	for (int i = 0; i < r; i++)
+		o->d[i] = x->d[perm[i]];
+	memcpy(p->pads[ni], perm, sizeof(perm));
+	return BO_OK;
+}
+
+static bo_status k_transpose(const struct bo_kctx *c)
+{
+	const struct bo_plan *p = c->p;
+	const struct bo_shape *xs = KXS, *os = SHP(c->n->out[0]);
+	const int64_t *perm = p->pads[c->ni];
+	int64_t xstr[BO_MAX_RANK], istr[BO_MAX_RANK];
+	strides_of(xs, xstr);
+	for (int i = 0; i < os->rank; i++)
+		istr[i] = xstr[perm[i]];
+	strided_copy(KX, c->y, os->rank, os->d, istr, 0);
+	return BO_OK;
+}
+
+/* Slice: float data with any axes and steps, or (folded) 1-D integer shape tensors. */
+static bo_status infer_slice(struct bo_ictx *c)
+{
+	INFER_LOCALS(c);
+	const int64_t *st, *en, *ax = NULL, *sp = NULL;
+	int64_t ns, ne, nax = 0, nsp = 0;
+	if (!bo_plan_known(p, n->in[1], &st, &ns) || !bo_plan_known(p, n->in[2], &en, &ne) ||
+	    (n->n_in > 3 && n->in[3] >= 0 && !bo_plan_known(p, n->in[3], &ax, &nax)) ||
+	    (n->n_in > 4 && n->in[4] >= 0 && !bo_plan_known(p, n->in[4], &sp, &nsp)))
+		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+				    "starts, ends, axes and steps must be constant or computable from input shapes%s",
+				    "", 0, 0);
+	if (ns != ne || (ax && nax != ns) || (sp && nsp != ns) || ns > x->rank)
+		return bo_node_fail(m, ni, err, BO_ESHAPE,
+				    "starts, ends, axes and steps disagree in length (%s%lld starts, rank %lld)",
+				    "", ns, x->rank);
+	int r = x->rank;
+	int64_t start[BO_MAX_RANK], step[BO_MAX_RANK];
+	*o = *x;
+	for (int i = 0; i < r; i++) {
+		start[i] = 0;
+		step[i] = 1;
+	}
+	unsigned seen = 0;
+	for (int64_t k = 0; k < ns; k++) {
+		int64_t a = ax ? bo_norm_axis(ax[k], r) : k;
+		if (a < 0 || a >= r || (seen >> a & 1))
+			return bo_node_fail(m, ni, err, BO_ESHAPE, "bad axis %s%lld", "",
+					    ax ? ax[k] : k, 0);
+		seen |= 1u << a;
+		int64_t d = x->d[a], s = sp ? sp[k] : 1, b = st[k], e = en[k];
+		if (s == 0)
+			return bo_node_fail(m, ni, err, BO_EMALFORMED, "step 0%s", "", 0, 0);
+		if (b < 0)
+			b = b < -d ? 0 : b + d;
+		if (e < 0)
+			e = e < -d ? -1 : e + d;
+		int64_t len;
+		if (s > 0) {
+			b = BO_MIN(b, d);
+			e = BO_MIN(e, d);
+			len = e > b ? (e - b + s - 1) / s : 0;
+		} else {
+			b = BO_MIN(b, d - 1);
+			e = BO_MIN(e, d - 1);
+			len = b > e ? (b - e + (-s) - 1) / (-s) : 0;
+		}
+		start[a] = b;
+		step[a] = s;
+		o->d[a] = len;
+	}
+	if (x_known) {
+		if (r != 1)
+			return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+					    "Slice of a %s%lld-D integer tensor", "", r, 0);
+		int64_t tmp[64];
+		if (o->d[0] > 64)
+			return bo_node_fail(m, ni, err, BO_ELIMIT, "too many values%s", "", 0, 0);
+		for (int64_t i = 0; i < o->d[0]; i++)
+			tmp[i] = kv[start[0] + i * step[0]];
+		return bo_plan_set_known(p, n->out[0], tmp, o->d[0], 1, o->d);
+	}
+	memcpy(p->pads[ni], start, sizeof(start));
+	memcpy(p->pads[ni] + BO_MAX_RANK, step, sizeof(step));
+	return BO_OK;
+}
+
+static bo_status k_slice(const struct bo_kctx *c)
+{
+	const struct bo_plan *p = c->p;
+	const struct bo_shape *xs = KXS, *os = SHP(c->n->out[0]);
+	const int64_t *start = p->pads[c->ni], *step = p->pads[c->ni] + BO_MAX_RANK;
+	int64_t xstr[BO_MAX_RANK], istr[BO_MAX_RANK], base = 0;
+	strides_of(xs, xstr);
+	for (int i = 0; i < os->rank; i++) {
+		istr[i] = xstr[i] * step[i];
+		base += start[i] * xstr[i];
+	}
+	strided_copy(KX, c->y, os->rank, os->d, istr, base);
+	return BO_OK;
+}
+
+/* Expand: numpy broadcast of input 0 to the shape in input 1. */
+static bo_status infer_expand(struct bo_ictx *c)
+{
+	INFER_LOCALS(c);
+	const int64_t *sv;
+	int64_t sn;
+	if (!bo_plan_known(p, n->in[1], &sv, &sn))
+		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+				    "the shape must be constant or computable from input shapes%s", "",
+				    0, 0);
+	if (sn > BO_MAX_RANK)
+		return bo_node_fail(m, ni, err, BO_ELIMIT, "rank %s%lld is over %lld", "", sn,
+				    BO_MAX_RANK);
+	struct bo_shape t = { (int)sn, { 0 } };
+	for (int i = 0; i < sn; i++) {
+		if (sv[i] < 0)
+			return bo_node_fail(m, ni, err, BO_ESHAPE, "invalid dimension %s%lld", "",
+					    sv[i], 0);
+		t.d[i] = sv[i];
+	}
+	if (!bo_broadcast(x, &t, o)) {
+		bo_shape_str(x, b1, sizeof(b1));
+		bo_shape_str(&t, b2, sizeof(b2));
+		bo_error_where(err, m->path, n->name, n->op_type, NULL);
+		return bo_fail(err, BO_ESHAPE, "%s does not broadcast to %s", b1, b2);
+	}
+	if (x_known) {
+		int64_t total = bo_shape_numel(o);
+		if (total > 64)
+			return bo_node_fail(m, ni, err, BO_ELIMIT, "integer tensor of %s%lld values",
+					    "", total, 0);
+		int64_t tmp[64], ostr[BO_MAX_RANK], xstr[BO_MAX_RANK];
+		strides_of(o, ostr);
+		strides_of(x, xstr);
+		for (int64_t i = 0; i < total; i++) {
+			int64_t off = 0;
+			for (int d = 0; d < o->rank; d++) {
+				int xd = d - (o->rank - x->rank);
+				int64_t id = i / ostr[d] % o->d[d];
+				if (xd >= 0 && x->d[xd] != 1)
+					off += id * xstr[xd];
+			}
+			tmp[i] = kv[off];
+		}
+		return bo_plan_set_known(p, n->out[0], tmp, total, o->rank, o->d);
+	}
+	return BO_OK;
+}
+
+static bo_status k_expand(const struct bo_kctx *c)
+{
+	const struct bo_plan *p = c->p;
+	const struct bo_shape *xs = KXS, *os = SHP(c->n->out[0]);
+	int64_t xstr[BO_MAX_RANK], istr[BO_MAX_RANK];
+	strides_of(xs, xstr);
+	for (int d = 0; d < os->rank; d++) {
+		int xd = d - (os->rank - xs->rank);
+		istr[d] = xd >= 0 && xs->d[xd] != 1 ? xstr[xd] : 0;
+	}
+	strided_copy(KX, c->y, os->rank, os->d, istr, 0);
+	return BO_OK;
+}
+
+/* Gather: float data (or a folded 1-D integer tensor) by constant indices. */
+static bo_status infer_gather(struct bo_ictx *c)
+{
+	INFER_LOCALS(c);
+	const int64_t *iv;
+	int64_t in_;
+	if (!bo_plan_known(p, n->in[1], &iv, &in_))
+		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+				    "indices must be constant or computable from input shapes%s", "",
+				    0, 0);
+	int r = x->rank;
+	int64_t a = bo_norm_axis(n->p.axis, r);
+	if (a < 0 || a >= r)
+		return bo_node_fail(m, ni, err, BO_ESHAPE, "axis %s%lld is out of range for rank %lld",
+				    "", n->p.axis, r);
+	const struct bo_shape *is = &p->shape[n->in[1]];
+	if (r - 1 + is->rank > BO_MAX_RANK)
+		return bo_node_fail(m, ni, err, BO_ELIMIT, "output rank is over %s%lld", "",
+				    BO_MAX_RANK, 0);
+	for (int64_t i = 0; i < in_; i++)
+		if (iv[i] < -x->d[a] || iv[i] >= x->d[a])
+			return bo_node_fail(m, ni, err, BO_ESHAPE, "index %s%lld out of range %lld",
+					    "", iv[i], x->d[a]);
+	o->rank = 0;
+	for (int i = 0; i < a; i++)
+		o->d[o->rank++] = x->d[i];
+	for (int i = 0; i < is->rank; i++)
+		o->d[o->rank++] = is->d[i];
+	for (int i = (int)a + 1; i < r; i++)
+		o->d[o->rank++] = x->d[i];
+	if (x_known) {
+		if (r != 1)
+			return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+					    "Gather on a %s%lld-D integer tensor", "", r, 0);
+		int64_t tmp[64];
+		if (in_ > 64)
+			return bo_node_fail(m, ni, err, BO_ELIMIT, "too many indices%s", "", 0, 0);
+		for (int64_t i = 0; i < in_; i++)
+			tmp[i] = kv[iv[i] < 0 ? iv[i] + kn : iv[i]];
+		return bo_plan_set_known(p, n->out[0], tmp, in_, is->rank, is->d);
+	}
+	return BO_OK;
+}
+
+static bo_status k_gather(const struct bo_kctx *c)
+{
+	const struct bo_plan *p = c->p;
+	const struct bo_shape *xs = KXS;
+	const int64_t *iv;
+	int64_t in_ = 0;
+	bo_plan_known(p, c->n->in[1], &iv, &in_);
+	int64_t a = bo_norm_axis(c->n->p.axis, xs->rank), outer = 1, inner = 1;
+	for (int i = 0; i < a; i++)
+		outer *= xs->d[i];
+	for (int i = (int)a + 1; i < xs->rank; i++)
+		inner *= xs->d[i];
+	int64_t D = xs->d[a];
+	for (int64_t o = 0; o < outer; o++)
+		for (int64_t k = 0; k < in_; k++) {
+			int64_t j = iv[k] < 0 ? iv[k] + D : iv[k];
+			memcpy(c->y + (o * in_ + k) * inner, KX + (o * D + j) * inner,
+			       (size_t)inner * sizeof(float));
+		}
+	return BO_OK;
+}
+
+/* ---- reductions ---- */
+
+static bo_status parse_reduce(struct bo_attrs *A, struct bo_node *n)
+{
+	bo_status rc;
+	int64_t v;
+	if ((rc = bo_attr_ints(A, "axes", n->p.red.axes, BO_MAX_RANK, &n->p.red.n)))
+		return rc;
+	if ((rc = bo_attr_int(A, "keepdims", 1, &v)))
+		return rc;
+	n->p.red.keepdims = v != 0;
+	if ((rc = bo_attr_int(A, "noop_with_empty_axes", 0, &v)))
+		return rc;
+	n->p.red.noop = v != 0;
+	return BO_OK;
+}
+
+static bo_status infer_reduce(struct bo_ictx *c)
+{
+	INFER_LOCALS(c);
+	int64_t axes[BO_MAX_RANK];
+	int na = n->p.red.n;
+	if (na >= 0) {
+		memcpy(axes, n->p.red.axes, sizeof(axes));
+	} else if (n->n_in > 1 && n->in[1] >= 0) {
+		const int64_t *av;
+		int64_t an;
+		if (!bo_plan_known(p, n->in[1], &av, &an) || an > BO_MAX_RANK)
+			return bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "axes must be constant%s", "",
+					    0, 0);
+		na = (int)an;
+		memcpy(axes, av, (size_t)an * sizeof(int64_t));
+	}
+	unsigned mask = 0;
+	if (na <= 0) {
+		if (!n->p.red.noop)
+			mask = (1u << x->rank) - 1;
+	}
+	for (int i = 0; i < na; i++) {
+		int64_t a = bo_norm_axis(axes[i], x->rank);
+		if (a < 0 || a >= x->rank)
+			return bo_node_fail(m, ni, err, BO_ESHAPE, "bad axis %s%lld", "", axes[i], 0);
+		mask |= 1u << a;
+	}
+	o->rank = 0;
+	for (int i = 0; i < x->rank; i++) {
+		if (!(mask >> i & 1))
+			o->d[o->rank++] = x->d[i];
+		else if (n->p.red.keepdims)
+			o->d[o->rank++] = 1;
+	}
+	p->pads[ni][0] = mask;
+	return BO_OK;
+}
+
+static bo_status k_reduce(const struct bo_kctx *c)
+{
+	const struct bo_plan *p = c->p;
+	const struct bo_shape *xs = KXS;
+	unsigned mask = (unsigned)p->pads[c->ni][0];
+	const float *x = KX;
+	float *y = c->y;
+	int r = xs->rank, op = c->n->op;
+	/* output index of each input element: walk the input, strides of the
+	 * kept dims; reduce into y (the output is never in place) */
+	int64_t ostr[BO_MAX_RANK] = { 0 }, acc = 1, cnt = 1;
+	for (int i = r - 1; i >= 0; i--) {
+		if (mask >> i & 1) {
+			ostr[i] = 0;
+			cnt *= xs->d[i];
+		} else {
+			ostr[i] = acc;
+			acc *= xs->d[i];
+		}
+	}
+	int64_t total_out = c->total, total = bo_shape_numel(xs);
+	for (int64_t i = 0; i < total_out; i++)
+		y[i] = op == OP_REDUCEMAX ? -INFINITY : 0.f;
+	if (total == 0)
+		return BO_OK;
+	if (r == 0) {
+		y[0] = x[0];
+		return BO_OK;
+	}
+	int64_t idx[BO_MAX_RANK] = { 0 }, off = 0, inner = xs->d[r - 1], s = ostr[r - 1];
+	for (int64_t t = 0; t < total; t += inner) {
+		const float *xt = x + t;
+		float *yo = y + off;
+		if (op == OP_REDUCEMAX) {
+			for (int64_t i = 0; i < inner; i++)
+				if (xt[i] > yo[i * s] || isnan(xt[i]))
+					yo[i * s] = xt[i];
+		} else if (s == 0) {
+			float sum = 0.f;
+			for (int64_t i = 0; i < inner; i++)
+				sum += xt[i];
+			yo[0] += sum;
+		} else {
+			for (int64_t i = 0; i < inner; i++)
+				yo[i * s] += xt[i];
+		}
+		for (int d = r - 2; d >= 0; d--) {
+			idx[d]++;
+			off += ostr[d];
+			if (idx[d] < xs->d[d])
+				break;
+			off -= ostr[d] * idx[d];
+			idx[d] = 0;
+		}
+	}
+	if (op == OP_REDUCEMEAN && cnt > 0)
+		for (int64_t i = 0; i < total_out; i++)
+			y[i] /= (float)cnt;
+	return BO_OK;
+}
+
+/* ---- LayerNormalization (opset 17) ---- */
+
+static bo_status parse_layernorm(struct bo_attrs *A, struct bo_node *n)
+{
+	bo_status rc;
+	int64_t v;
+	if ((rc = bo_attr_int(A, "axis", -1, &n->p.ln.axis)) ||
+	    (rc = bo_attr_float(A, "epsilon", 1e-5f, &n->p.ln.eps)) ||
+	    (rc = bo_attr_int(A, "stash_type", 1, &v)))
+		return rc;
+	if (n->n_out > 1)
+		return bo_attr_fail(A, "outputs", BO_EUNSUPPORTED,
+				    "the Mean and InvStdDev outputs (training) are not supported", NULL);
+	return BO_OK;
+}
+
+static bo_status infer_layernorm(struct bo_ictx *c)
+{
+	INFER_LOCALS(c);
+	int64_t a = bo_norm_axis(n->p.ln.axis, x->rank), inner = 1;
+	if (a < 0 || a >= x->rank)
+		return bo_node_fail(m, ni, err, BO_ESHAPE, "axis %s%lld is out of range for rank %lld",
+				    "", n->p.ln.axis, x->rank);
+	for (int i = (int)a; i < x->rank; i++)
+		inner *= x->d[i];
+	for (int k = 1; k < n->n_in; k++)
+		if (n->in[k] >= 0 && bo_shape_numel(&p->shape[n->in[k]]) != inner)
+			return bo_node_fail(m, ni, err, BO_ESHAPE,
+					    "input %s%lld must hold %lld values (one per normalised element)",
+					    "", k, inner);
+	*o = *x;
+	return BO_OK;
+}
+
+static bo_status k_layernorm(const struct bo_kctx *c)
+{
+	const struct bo_plan *p = c->p;
+	const struct bo_node *n = c->n;
+	const struct bo_shape *xs = KXS;
+	int64_t a = bo_norm_axis(n->p.ln.axis, xs->rank), inner = 1;
+	for (int i = (int)a; i < xs->rank; i++)
+		inner *= xs->d[i];
+	int64_t outer = inner ? c->total / inner : 0;
+	const float *g = c->in[1], *b = n->n_in > 2 && n->in[2] >= 0 ? c->in[2] : NULL;
+	for (int64_t o = 0; o < outer; o++) {
+		const float *x = KX + o * inner;
+		float *y = c->y + o * inner;
+		double mean = 0, var = 0;
+		for (int64_t i = 0; i < inner; i++)
+			mean += x[i];
+		mean /= (double)inner;
+		for (int64_t i = 0; i < inner; i++)
+			var += (x[i] - mean) * (x[i] - mean);
+		var /= (double)inner;
+		float inv = (float)(1.0 / sqrt(var + n->p.ln.eps)), mu = (float)mean;
+		for (int64_t i = 0; i < inner; i++)
+			y[i] = (x[i] - mu) * inv * g[i] + (b ? b[i] : 0.f);
+	}
+	return BO_OK;
+}
+
+/* ---- shape arithmetic: ConstantOfShape, Equal, Where, Range ---- */
+
+static bo_status parse_constofshape(struct bo_attrs *A, struct bo_node *n)
+{
+	n->p.fill.is_int = 0;
+	n->p.fill.f = 0.f;
+	n->p.fill.i = 0;
+	return bo_attr_fill(A, &n->p.fill.is_int, &n->p.fill.f, &n->p.fill.i);
+}
+
+static bo_status infer_constofshape(struct bo_ictx *c)
+{
+	INFER_LOCALS(c);
+	if (!x_known || x->rank != 1 || kn > BO_MAX_RANK)
+		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+				    "the shape must be a 1-D constant or computable from input shapes%s",
+				    "", 0, 0);
+	o->rank = (int)kn;
+	int64_t total = 1;
+	for (int i = 0; i < kn; i++) {
+		if (kv[i] < 0 || !bo_mul_ok(total, kv[i], &total))
+			return bo_node_fail(m, ni, err, BO_ESHAPE, "invalid dimension %s%lld", "",
+					    kv[i], 0);
+		o->d[i] = kv[i];
+	}
+	if (n->p.fill.is_int) {
+		if (total > 64)
+			return bo_node_fail(m, ni, err, BO_ELIMIT, "integer tensor of %s%lld values",
+					    "", total, 0);
+		int64_t tmp[64];
+		for (int64_t i = 0; i < total; i++)
+			tmp[i] = n->p.fill.i;
+		return bo_plan_set_known(p, n->out[0], tmp, total, o->rank, o->d);
+	}
+	return BO_OK;
+}
+
+static bo_status k_fill(const struct bo_kctx *c)
+{
+	for (int64_t i = 0; i < c->total; i++)
+		c->y[i] = c->n->p.fill.f;
+	return BO_OK;
+}
+
+/* Integer elementwise folding over numpy broadcasting (at most 64 values). */
+static bo_status fold_int(struct bo_ictx *c, int nin, const int64_t *const *v,
+			  const struct bo_shape *const *s, int64_t (*f)(const int64_t *a))
+{
+	INFER_LOCALS(c);
+	struct bo_shape os = *s[0];
+	for (int k = 1; k < nin; k++)
+		if (!bo_broadcast(&os, s[k], &os))
+			return bo_node_fail(m, ni, err, BO_ESHAPE, "shapes do not broadcast%s", "", 0,
+					    0);
+	int64_t total = bo_shape_numel(&os), ostr[BO_MAX_RANK], tmp[64];
+	if (total > 64)
+		return bo_node_fail(m, ni, err, BO_ELIMIT, "integer tensor of %s%lld values", "",
+				    total, 0);
+	strides_of(&os, ostr);
+	for (int64_t i = 0; i < total; i++) {
+		int64_t args[3];
+		for (int k = 0; k < nin; k++) {
+			int64_t str[BO_MAX_RANK], off = 0;
+			strides_of(s[k], str);
+			for (int d = 0; d < os.rank; d++) {
+				int kd = d - (os.rank - s[k]->rank);
+				if (kd >= 0 && s[k]->d[kd] != 1)
+					off += (i / ostr[d] % os.d[d]) * str[kd];
+			}
+			args[k] = v[k][off];
+		}
+		tmp[i] = f(args);
+	}
+	*o = os;
+	return bo_plan_set_known(p, n->out[0], tmp, total, os.rank, os.d);
+}
+
+static int64_t f_equal(const int64_t *a)
+{
+	return a[0] == a[1];
+}
+
+static int64_t f_where(const int64_t *a)
+{
+	return a[0] ? a[1] : a[2];
+}
+
+static bo_status infer_equal(struct bo_ictx *c)
+{
+	INFER_LOCALS(c);
+	const int64_t *v[2];
+	int64_t cnt;
+	if (!x_known || !bo_plan_known(p, n->in[1], &v[1], &cnt))
+		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+				    "Equal is only supported on integer shape tensors%s", "", 0, 0);
+	v[0] = kv;
+	const struct bo_shape *s[2] = { x, &p->shape[n->in[1]] };
+	return fold_int(c, 2, v, s, f_equal);
+}
+
+static bo_status infer_where(struct bo_ictx *c)
+{
+	INFER_LOCALS(c);
+	const int64_t *v[3];
+	int64_t cnt;
+	int kx = bo_plan_known(p, n->in[1], &v[1], &cnt), ky = bo_plan_known(p, n->in[2], &v[2], &cnt);
+	if (!x_known)
+		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+				    "the condition must be constant or computable from input shapes%s",
+				    "", 0, 0);
+	const struct bo_shape *s[3] = { x, &p->shape[n->in[1]], &p->shape[n->in[2]] };
+	if (kx && ky) {
+		v[0] = kv;
+		return fold_int(c, 3, v, s, f_where);
+	}
+	if (kx || ky || m->values[n->in[1]].dtype != BO_DT_F32 ||
+	    m->values[n->in[2]].dtype != BO_DT_F32)
+		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+				    "Where between integer and float tensors%s", "", 0, 0);
+	struct bo_shape t;
+	if (!bo_broadcast(s[0], s[1], &t) || !bo_broadcast(&t, s[2], o))
+		return bo_node_fail(m, ni, err, BO_ESHAPE, "shapes do not broadcast%s", "", 0, 0);
+	return BO_OK;
+}
+
+static bo_status k_where(const struct bo_kctx *c)
+{
+	const struct bo_plan *p = c->p;
+	const struct bo_node *n = c->n;
+	const struct bo_shape *os = SHP(n->out[0]);
+	const int64_t *cond;
+	int64_t cn;
+	bo_plan_known(p, n->in[0], &cond, &cn);
+	const struct bo_shape *s[3] = { SHP(n->in[0]), SHP(n->in[1]), SHP(n->in[2]) };
+	int64_t ostr[BO_MAX_RANK], str[3][BO_MAX_RANK];
+	strides_of(os, ostr);
+	for (int k = 0; k < 3; k++)
+		strides_of(s[k], str[k]);
+	for (int64_t i = 0; i < c->total; i++) {
+		int64_t off[3] = { 0, 0, 0 };
+		for (int k = 0; k < 3; k++)
+			for (int d = 0; d < os->rank; d++) {
+				int kd = d - (os->rank - s[k]->rank);
+				if (kd >= 0 && s[k]->d[kd] != 1)
+					off[k] += (i / ostr[d] % os->d[d]) * str[k][kd];
+			}
+		c->y[i] = cond[off[0]] ? c->in[1][off[1]] : c->in[2][off[2]];
+	}
+	return BO_OK;
+}
+
+static bo_status infer_range(struct bo_ictx *c)
+{
+	INFER_LOCALS(c);
+	const int64_t *lim, *dl;
+	int64_t cnt;
+	if (!x_known || kn != 1 || !bo_plan_known(p, n->in[1], &lim, &cnt) || cnt != 1 ||
+	    !bo_plan_known(p, n->in[2], &dl, &cnt) || cnt != 1)
+		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+				    "Range is only supported on integer scalars known at plan time%s",
+				    "", 0, 0);
+	if (dl[0] == 0)
+		return bo_node_fail(m, ni, err, BO_EMALFORMED, "delta is 0%s", "", 0, 0);
+	int64_t len = 0, tmp[64];
+	for (int64_t v = kv[0]; dl[0] > 0 ? v < lim[0] : v > lim[0]; v += dl[0]) {
+		if (len == 64)
+			return bo_node_fail(m, ni, err, BO_ELIMIT, "more than %s%lld values", "", 64, 0);
+		tmp[len++] = v;
+	}
+	return bo_plan_set_known(p, n->out[0], tmp, len, 1, &len);
+}
+
+/* ---- Split: the loader gives each output a node of its own ---- */
+
+static bo_status infer_split(struct bo_ictx *c)
+{
+	INFER_LOCALS(c);
+	int64_t a = bo_norm_axis(n->p.split.axis, x->rank);
+	if (a < 0 || a >= x->rank)
+		return bo_node_fail(m, ni, err, BO_ESHAPE, "axis %s%lld is out of range for rank %lld",
+				    "", n->p.split.axis, x->rank);
+	int K = n->p.split.count, idx = n->p.split.index;
+	int64_t sizes[16];
+	const int64_t *sv = n->p.split.sizes;
+	int64_t sn = n->p.split.n;
+	if (sn < 0 && n->n_in > 1 && n->in[1] >= 0 && !bo_plan_known(p, n->in[1], &sv, &sn))
+		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "split sizes must be constant%s", "",
+				    0, 0);
+	int64_t D = x->d[a], start = 0;
+	if (sn >= 0) {
+		int64_t sum = 0;
+		if (sn != K)
+			return bo_node_fail(m, ni, err, BO_ESHAPE, "%s%lld sizes for %lld outputs", "", sn,
+					    K);
+		for (int i = 0; i < K; i++) {
+			if (sv[i] < 0)
+				return bo_node_fail(m, ni, err, BO_ESHAPE, "negative size%s", "", 0, 0);
+			sizes[i] = sv[i];
+			sum += sv[i];
+		}
+		if (sum != D)
+			return bo_node_fail(m, ni, err, BO_ESHAPE,
+					    "sizes add up to %s%lld, the axis has %lld", "", sum, D);
+	} else {
+		int64_t each = (D + K - 1) / K;
+		for (int i = 0; i < K; i++)
+			sizes[i] = BO_MAX(0, BO_MIN(each, D - i * each));
+	}
+	for (int i = 0; i < idx; i++)
+		start += sizes[i];
+	*o = *x;
+	o->d[a] = sizes[idx];
+	for (int i = 0; i < BO_MAX_RANK; i++) {
+		p->pads[ni][i] = i == a ? start : 0;
+		p->pads[ni][BO_MAX_RANK + i] = 1;
+	}
+	return BO_OK;
+}
+
 /* ---- FLOPs: 2 x multiply-adds ---- */
 
 static int64_t flops_conv(const struct bo_plan *p, const struct bo_node *n)
@@ -1495,6 +2236,12 @@ static const char *const cast_a[] = { "to", "saturate", NULL };
 static const char *const slice_a[] = { "starts", "ends", "axes", NULL };
 static const char *const reshape_a[] = { "allowzero", NULL };
 static const char *const bcast_a[] = { "broadcast", "axis", NULL };
+static const char *const hs_a[] = { "alpha", "beta", NULL };
+static const char *const perm_a[] = { "perm", NULL };
+static const char *const reduce_a[] = { "axes", "keepdims", "noop_with_empty_axes", NULL };
+static const char *const ln_a[] = { "axis", "epsilon", "stash_type", NULL };
+static const char *const value_a[] = { "value", NULL };
+static const char *const split_a[] = { "axis", "split", NULL };
 
 #define ALL 0xffffffffu
 #define IN0 1u
@@ -1540,7 +2287,7 @@ const struct bo_op_def bo_ops[OP_COUNT_] = {
 		      parse_gemm, infer_gemm, k_gemm, flops_gemm },
 	[OP_MATMUL] = { "MatMul", NULL, 0, 2, 2, 0, 0, 0, ALL, 0,
 			NULL, infer_matmul, k_matmul, flops_matmul },
-	[OP_CONCAT] = { "Concat", axis_a, 0, 1, BO_MAX_IN, 0, 0, 0, ALL, FO,
+	[OP_CONCAT] = { "Concat", axis_a, 0, 1, BO_MAX_NODE_IN, 0, 0, 0, ALL, FO,
 			parse_flatten, infer_concat, k_concat, NULL },
 	[OP_SOFTMAX] = { "Softmax", axis_a, 0, 1, 1, 0, 0, 0, ALL, 0,
 			 parse_flatten, infer_relu, k_softmax, NULL },
@@ -1552,8 +2299,8 @@ const struct bo_op_def bo_ops[OP_COUNT_] = {
 			 parse_dropout, infer_relu, k_copy, NULL },
 	[OP_SHAPE] = { "Shape", shape_a, 0, 1, 1, 0, 0, 0, 0, 0,
 		       parse_shape, infer_shape, NULL, NULL },
-	[OP_GATHER] = { "Gather", axis_a, 0, 2, 2, 0, 0, 0, 0, 0,
-			parse_flatten, infer_gather, NULL, NULL },
+	[OP_GATHER] = { "Gather", axis_a, 0, 2, 2, 0, 0, 0, IN0, FO,
+			parse_flatten, infer_gather, k_gather, NULL },
 	[OP_UNSQUEEZE] = { "Unsqueeze", axes_a, 13, 1, 2, 13, 1, 2u, IN0, V | FO,
 			   parse_unsqueeze, infer_unsqueeze, k_copy, NULL },
 	[OP_SQUEEZE] = { "Squeeze", axes_a, 13, 1, 2, 13, 1, 2u, IN0, V | FO,
@@ -1561,8 +2308,45 @@ const struct bo_op_def bo_ops[OP_COUNT_] = {
 	[OP_CAST] = { "Cast", cast_a, 0, 1, 1, 0, 0, 0, 0, V,
 		      parse_cast, infer_cast, k_copy, NULL },
 	[OP_SLICE] = { "Slice", slice_a, 10, 3, 5, 0, 0, (1u << 3) | (1u << 4), IN0, FO,
-		       parse_slice, infer_slice, NULL, NULL },
+		       parse_slice, infer_slice, k_slice, NULL },
 	[OP_TANH] = { "Tanh", NULL, 0, 1, 1, 0, 0, 0, ALL, IP, NULL, infer_relu, k_tanh, NULL },
+	[OP_HARDSIGMOID] = { "HardSigmoid", hs_a, 0, 1, 1, 0, 0, 0, ALL, IP,
+			     parse_hardsigmoid, infer_relu, k_unary, NULL },
+	[OP_HARDSWISH] = { "HardSwish", NULL, 0, 1, 1, 0, 0, 0, ALL, IP, NULL, infer_relu, k_unary,
+			   NULL },
+	[OP_ERF] = { "Erf", NULL, 0, 1, 1, 0, 0, 0, ALL, IP, NULL, infer_relu, k_unary, NULL },
+	[OP_SQRT] = { "Sqrt", NULL, 0, 1, 1, 0, 0, 0, ALL, IP, NULL, infer_relu, k_unary, NULL },
+	[OP_SOFTPLUS] = { "Softplus", NULL, 0, 1, 1, 0, 0, 0, ALL, IP, NULL, infer_relu, k_unary,
+			  NULL },
+	[OP_EXP] = { "Exp", NULL, 0, 1, 1, 0, 0, 0, ALL, IP, NULL, infer_relu, k_unary, NULL },
+	[OP_NEG] = { "Neg", NULL, 0, 1, 1, 0, 0, 0, ALL, IP, NULL, infer_relu, k_unary, NULL },
+	[OP_ABS] = { "Abs", NULL, 0, 1, 1, 0, 0, 0, ALL, IP, NULL, infer_relu, k_unary, NULL },
+	[OP_RECIPROCAL] = { "Reciprocal", NULL, 0, 1, 1, 0, 0, 0, ALL, IP, NULL, infer_relu,
+			    k_unary, NULL },
+	[OP_ELU] = { "Elu", alpha_a, 0, 1, 1, 0, 0, 0, ALL, IP, parse_elu, infer_relu, k_unary,
+		     NULL },
+	[OP_SOFTSIGN] = { "Softsign", NULL, 0, 1, 1, 0, 0, 0, ALL, IP, NULL, infer_relu, k_unary,
+			  NULL },
+	[OP_POW] = { "Pow", NULL, 0, 2, 2, 0, 0, 0, ALL, IP, NULL, infer_add, k_binary, NULL },
+	[OP_TRANSPOSE] = { "Transpose", perm_a, 0, 1, 1, 0, 0, 0, ALL, 0,
+			   parse_transpose, infer_transpose, k_transpose, NULL },
+	[OP_REDUCEMEAN] = { "ReduceMean", reduce_a, 0, 1, 1, 0, 0, 0, IN0, 0,
+			    parse_reduce, infer_reduce, k_reduce, NULL },
+	[OP_REDUCESUM] = { "ReduceSum", reduce_a, 0, 1, 2, 13, 1, 2u, IN0, 0,
+			   parse_reduce, infer_reduce, k_reduce, NULL },
+	[OP_REDUCEMAX] = { "ReduceMax", reduce_a, 0, 1, 1, 0, 0, 0, IN0, 0,
+			   parse_reduce, infer_reduce, k_reduce, NULL },
+	[OP_LAYERNORM] = { "LayerNormalization", ln_a, 0, 2, 3, 0, 0, 4u, ALL, 0,
+			   parse_layernorm, infer_layernorm, k_layernorm, NULL },
+	[OP_EXPAND] = { "Expand", NULL, 0, 2, 2, 0, 0, 0, IN0, FO, NULL, infer_expand, k_expand,
+			NULL },
+	[OP_CONSTOFSHAPE] = { "ConstantOfShape", value_a, 0, 1, 1, 0, 0, 0, 0, 0,
+			      parse_constofshape, infer_constofshape, k_fill, NULL },
+	[OP_EQUAL] = { "Equal", NULL, 0, 2, 2, 0, 0, 0, 0, 0, NULL, infer_equal, NULL, NULL },
+	[OP_WHERE] = { "Where", NULL, 0, 3, 3, 0, 0, 0, 6u, FO, NULL, infer_where, k_where, NULL },
+	[OP_RANGE] = { "Range", NULL, 0, 3, 3, 0, 0, 0, 0, 0, NULL, infer_range, NULL, NULL },
+	[OP_SPLIT] = { "Split", split_a, 0, 1, 2, 13, 1, 2u, IN0, 0, NULL, infer_split, k_slice,
+		       NULL },
 };
 
 int bo_op_lookup(const char *type)

@@ -32,6 +32,7 @@ int bo_attr_has(struct bo_attrs *a, const char *name);
 bo_status bo_attr_fail(struct bo_attrs *a, const char *attr, bo_status st, const char *msg,
 		       const char *detail);
 bo_status bo_attr_window(struct bo_attrs *a, struct bo_window *w, int is_conv);
+bo_status bo_attr_fill(struct bo_attrs *a, int *is_int, float *f, int64_t *i);
 const char *bo_attr_dtype_name(int dt);
 
 /* Shape inference of one node (lib/plan.c fills it in). */
