@@ -659,6 +659,90 @@ static int64_t wire_break(const unsigned char *p, size_t len, size_t base, int d
 	return -1;
 }
 
+/* Every operator of graph g that the table lacks (or from another domain),
+ * in order of first appearance: "TYPE xCOUNT (first: NODE), ...". *out is
+ * malloc'ed, "" when there is none. */
+static bo_status list_unsupported(const Onnx__GraphProto *g, char **out)
+{
+	size_t cap = 256, len = 0;
+	size_t n = g->n_node;
+	int *first = calloc(n + 1, sizeof(int)), *count = calloc(n + 1, sizeof(int));
+	char *s = malloc(cap);
+	bo_status rc = BO_OK;
+	*out = NULL;
+	if (!first || !count || !s) {
+		rc = BO_ENOMEM;
+		goto out;
+	}
+	s[0] = 0;
+	int nt = 0; /* distinct unsupported types: first[] holds a node index each */
+	for (size_t i = 0; i < n; i++) {
+		const Onnx__NodeProto *np = g->node[i];
+		const char *type = np->op_type ? np->op_type : "";
+		int foreign = np->domain && np->domain[0] && strcmp(np->domain, "ai.onnx");
+		if (!foreign && (!strcmp(type, "Constant") || bo_op_lookup(type) >= 0))
+			continue;
+		int t = 0;
+		for (; t < nt; t++) {
+			const Onnx__NodeProto *f = g->node[first[t]];
+			const char *fd = f->domain ? f->domain : "", *d = np->domain ? np->domain : "";
+			if (!strcmp(f->op_type ? f->op_type : "", type) && !strcmp(fd, d))
+				break;
+		}
+		if (t == nt)
+			first[nt++] = (int)i;
+		count[t]++;
+	}
+	for (int t = 0; t < nt; t++) {
+		const Onnx__NodeProto *np = g->node[first[t]];
+		char item[512], nm[32];
+		const char *name = np->name && np->name[0] ? np->name : NULL;
+		if (!name) {
+			snprintf(nm, sizeof(nm), "#%d", first[t]);
+			name = nm;
+		}
+		int foreign = np->domain && np->domain[0] && strcmp(np->domain, "ai.onnx");
+		snprintf(item, sizeof(item), "%s%s%s%s x%d (first: %s)", t ? ", " : "",
+			 foreign ? np->domain : "", foreign ? "." : "", np->op_type ? np->op_type : "",
+			 count[t], name);
+		size_t k = strlen(item);
+		if (len + k + 1 > cap) {
+			char *ns = realloc(s, (cap = 2 * (len + k + 1)));
+			if (!ns) {
+				rc = BO_ENOMEM;
+				goto out;
+			}
+			s = ns;
+		}
+		memcpy(s + len, item, k + 1);
+		len += k;
+	}
+	*out = s;
+	s = NULL;
+out:
+	free(first);
+	free(count);
+	free(s);
+	return rc;
+}
+
+/* Refuse a graph with unsupported operators, naming all of them (the text
+ * is cut to fit struct bo_error, ending in "..."; bo_model_unsupported_ops
+ * gives the whole list). */
+static bo_status fail_unsupported(struct loader *L, const Onnx__GraphProto *g)
+{
+	char *list = NULL;
+	if (list_unsupported(g, &list))
+		return bo_fail(L->err, BO_ENOMEM, "out of memory");
+	/* the error's node and op stay those of the first unsupported node */
+	bo_fail(L->err, BO_EUNSUPPORTED, "unsupported operators: %s", list);
+	size_t max = sizeof(L->err->text) - 1;
+	if (strlen("unsupported operators: ") + strlen(list) > max)
+		memcpy(L->err->text + max - 3, "...", 4);
+	free(list);
+	return BO_EUNSUPPORTED;
+}
+
 /* A Split with K outputs becomes K nodes, each computing one output (a
  * slice of the input), so that every node has one output to plan. */
 static bo_status split_node(struct loader *L, const Onnx__NodeProto *np, const char *nm,
@@ -863,8 +947,7 @@ static bo_status translate(struct loader *L, const Onnx__ModelProto *mp)
 		}
 		bo_error_where(L->err, NULL, nm, type, NULL);
 		if (np->domain && np->domain[0] && strcmp(np->domain, "ai.onnx"))
-			return bo_fail(L->err, BO_EUNSUPPORTED, "operator domain '%s' is not supported",
-				       np->domain);
+			return fail_unsupported(L, g);
 		if (!strcmp(type, "Constant")) {
 			if ((rc = constant_node(L, np)))
 				return rc;
@@ -873,7 +956,7 @@ static bo_status translate(struct loader *L, const Onnx__ModelProto *mp)
 		}
 		int op = bo_op_lookup(type);
 		if (op < 0)
-			return bo_fail(L->err, BO_EUNSUPPORTED, "operator is not supported");
+			return fail_unsupported(L, g);
 		if (op == OP_SPLIT) {
 			if ((rc = split_node(L, np, nm, i)))
 				return rc;
@@ -1319,6 +1402,32 @@ bo_status bo_model_load_ex(const char *path, const struct bo_model_limits *limit
 bo_status bo_model_load(const char *path, struct bo_model **out, struct bo_error *err)
 {
 	return bo_model_load_ex(path, NULL, out, err);
+}
+
+bo_status bo_model_unsupported_ops(const char *path, char **list, struct bo_error *err)
+{
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	struct bo_model_limits lim;
+	*list = NULL;
+	set_limits(&lim, NULL);
+	bo_error_clear(err);
+	bo_status rc = bo_read_file(path, lim.max_file_bytes, &buf, &len, err);
+	if (rc)
+		return rc;
+	Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, buf);
+	free(buf);
+	if (!mp || !mp->graph) {
+		if (mp)
+			onnx__model_proto__free_unpacked(mp, NULL);
+		bo_error_where(err, path, NULL, NULL, NULL);
+		return bo_fail(err, BO_EMALFORMED, "not a valid ONNX model");
+	}
+	rc = list_unsupported(mp->graph, list);
+	onnx__model_proto__free_unpacked(mp, NULL);
+	if (rc)
+		return bo_fail(err, rc, "out of memory");
+	return BO_OK;
 }
 
 void bo_model_free(struct bo_model *m)
