@@ -29,6 +29,11 @@ done
 if [ -z "$filter" ] || [[ cli == *"$filter"* ]]; then
 	run cli tests/cli/test_cli.sh "$build"
 fi
+# torchvision's classifiers exported the default way: logits = PyTorch's
+# (tests/zoo/run.py; the exports are made once into BUILD/test-output/zoo)
+if [ -z "$filter" ] || [[ zoo == *"$filter"* ]]; then
+	run zoo /usr/bin/python3 tests/zoo/run.py "$build"
+fi
 # brownoutd over a real socket: every endpoint (tests/daemon/run.sh), and a
 # SIGKILL in the middle of a job (tests/daemon/test_crash.py)
 if [ -z "$filter" ] || [[ daemon == *"$filter"* ]]; then

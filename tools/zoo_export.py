@@ -126,6 +126,10 @@ def main():
             continue
         with torch.no_grad():
             randomize_bn(m, gen)
+            # zero-initialised heads (ViT, ...) would make every logit 0
+            for mod in m.modules():
+                if isinstance(mod, nn.Linear) and not mod.weight.abs().sum():
+                    mod.weight.normal_(0, 0.05, generator=gen)
         m.eval()
         x3 = torch.randn(3, 3, hw, hw, generator=gen)
         x1 = x3[:1].clone()
