@@ -264,6 +264,7 @@ static inline float binop(enum bo_opcode op, float a, float b)
 	case OP_SUB: return a - b;
 	case OP_MUL: return a * b;
 	case OP_POW: return b == 2.f ? a * a : b == 0.5f ? sqrtf(a) : powf(a, b);
+	case OP_PRELU: return a < 0.f ? a * b : a;
 	default: return a / b;
 	}
 }
@@ -415,7 +416,7 @@ static void concat(const struct bo_plan *p, const struct bo_node *n, const float
 	}
 }
 
-static void softmax(const struct bo_shape *xs, int64_t axis, int legacy, const float *x,
+static void softmax(const struct bo_shape *xs, int64_t axis, int legacy, int log_, const float *x,
 		    float *y)
 {
 	int64_t a = axis < 0 ? axis + xs->rank : axis;
@@ -441,8 +442,14 @@ static void softmax(const struct bo_shape *xs, int64_t axis, int legacy, const f
 				yp[i * inner] = e;
 				sum += e;
 			}
-			for (int64_t i = 0; i < len; i++)
-				yp[i * inner] = (float)(yp[i * inner] / sum);
+			if (log_) {
+				float ls = (float)log(sum);
+				for (int64_t i = 0; i < len; i++)
+					yp[i * inner] = xp[i * inner] - mx - ls;
+			} else {
+				for (int64_t i = 0; i < len; i++)
+					yp[i * inner] = (float)(yp[i * inner] / sum);
+			}
 		}
 }
 
@@ -587,7 +594,17 @@ static bo_status k_binary(const struct bo_kctx *c)
 {
 	const struct bo_plan *p = c->p;
 	const struct bo_node *n = c->n;
-	binary(n->op, KXS, KX, SHP(n->in[1]), c->in[1], SHP(n->out[0]), c->y);
+	const struct bo_shape *bs = SHP(n->in[1]);
+	struct bo_shape ch;
+	if (n->op == OP_PRELU && p->pads[c->ni][0]) {
+		/* a per-channel slope [C] (PyTorch's opset < 7 export): as [C,1,..,1] */
+		ch.rank = KXS->rank - 1;
+		ch.d[0] = bs->d[0];
+		for (int i = 1; i < ch.rank; i++)
+			ch.d[i] = 1;
+		bs = &ch;
+	}
+	binary(n->op, KXS, KX, bs, c->in[1], SHP(n->out[0]), c->y);
 	return BO_OK;
 }
 
@@ -612,7 +629,7 @@ static bo_status k_concat(const struct bo_kctx *c)
 static bo_status k_softmax(const struct bo_kctx *c)
 {
 	const struct bo_plan *p = c->p;
-	softmax(KXS, c->n->p.axis, c->n->legacy_softmax, KX, c->y);
+	softmax(KXS, c->n->p.axis, c->n->legacy_softmax, c->n->op == OP_LOGSOFTMAX, KX, c->y);
 	return BO_OK;
 }
 
@@ -785,7 +802,7 @@ static bo_status infer_relu(struct bo_ictx *c)
 	*o = *x;
 	if (x_known && (n->op == OP_IDENTITY || n->op == OP_DROPOUT))
 		return bo_plan_set_known(p, n->out[0], kv, kn, x->rank, x->d);
-	if (n->op == OP_SOFTMAX) {
+	if (n->op == OP_SOFTMAX || n->op == OP_LOGSOFTMAX) {
 		int64_t a = bo_norm_axis(n->p.axis, x->rank);
 		if (a < 0 || a >= (x->rank ? x->rank : 1))
 			return bo_node_fail(m, ni, err, BO_ESHAPE, "axis %s%lld is out of range for rank %lld",
@@ -1281,12 +1298,12 @@ static bo_status parse_flatten(struct bo_attrs *A, struct bo_node *n)
 	int cnt;
 	(void)rc; (void)v; (void)cnt;
 	if ((rc = bo_attr_int(A, "axis",
-			  n->op == OP_SOFTMAX ? (A->opset < 13 ? 1 : -1) :
+			  n->op == OP_SOFTMAX || n->op == OP_LOGSOFTMAX ? (A->opset < 13 ? 1 : -1) :
 			  n->op == OP_FLATTEN ? 1 : 0, &n->p.axis)))
 		return rc;
 	if (n->op == OP_CONCAT && !bo_attr_has(A, "axis"))
 		return bo_attr_fail(A, "axis", BO_EMALFORMED, "is required", NULL);
-	n->legacy_softmax = n->op == OP_SOFTMAX && A->opset < 13;
+	n->legacy_softmax = (n->op == OP_SOFTMAX || n->op == OP_LOGSOFTMAX) && A->opset < 13;
 	return BO_OK;
 }
 
@@ -1406,6 +1423,25 @@ static bo_status parse_add(struct bo_attrs *A, struct bo_node *n)
 	return BO_OK;
 }
 
+static bo_status infer_prelu(struct bo_ictx *c)
+{
+	INFER_LOCALS(c);
+	const struct bo_shape *sl = &p->shape[n->in[1]];
+	p->pads[ni][0] = 0;
+	if (bo_broadcast(x, sl, o) && o->rank == x->rank &&
+	    !memcmp(o->d, x->d, sizeof(int64_t) * (size_t)x->rank))
+		return BO_OK;
+	if (sl->rank == 1 && x->rank >= 2 && sl->d[0] == x->d[1]) {
+		p->pads[ni][0] = 1;
+		*o = *x;
+		return BO_OK;
+	}
+	bo_shape_str(x, b1, sizeof(b1));
+	bo_shape_str(sl, b2, sizeof(b2));
+	bo_error_where(err, m->path, n->name, n->op_type, NULL);
+	return bo_fail(err, BO_ESHAPE, "slope %s does not broadcast to the input %s", b2, b1);
+}
+
 /* ---- unary activation and math functions ---- */
 
 static float hard_sigmoid(float x, float a, float b)
@@ -1469,6 +1505,52 @@ static bo_status k_unary(const struct bo_kctx *c)
 		for (int64_t i = 0; i < N; i++)
 			y[i] = x[i] / (1.f + fabsf(x[i]));
 		break;
+	case OP_LOG:
+		for (int64_t i = 0; i < N; i++)
+			y[i] = logf(x[i]);
+		break;
+	case OP_FLOOR:
+		for (int64_t i = 0; i < N; i++)
+			y[i] = floorf(x[i]);
+		break;
+	case OP_CEIL:
+		for (int64_t i = 0; i < N; i++)
+			y[i] = ceilf(x[i]);
+		break;
+	case OP_ROUND: /* half to even */
+		for (int64_t i = 0; i < N; i++)
+			y[i] = nearbyintf(x[i]);
+		break;
+	case OP_SIGN:
+		for (int64_t i = 0; i < N; i++)
+			y[i] = (float)((x[i] > 0.f) - (x[i] < 0.f));
+		break;
+	case OP_SIN:
+		for (int64_t i = 0; i < N; i++)
+			y[i] = sinf(x[i]);
+		break;
+	case OP_COS:
+		for (int64_t i = 0; i < N; i++)
+			y[i] = cosf(x[i]);
+		break;
+	case OP_SELU: {
+		float a = n->p.hs.alpha, g = n->p.hs.beta;
+		for (int64_t i = 0; i < N; i++)
+			y[i] = x[i] > 0.f ? g * x[i] : g * (a * expf(x[i]) - a);
+		break;
+	}
+	case OP_CELU: {
+		float a = n->p.alpha;
+		for (int64_t i = 0; i < N; i++)
+			y[i] = fmaxf(0.f, x[i]) + fminf(0.f, a * expm1f(x[i] / a));
+		break;
+	}
+	case OP_THRESHOLDEDRELU: {
+		float a = n->p.alpha;
+		for (int64_t i = 0; i < N; i++)
+			y[i] = x[i] > a ? x[i] : 0.f;
+		break;
+	}
 	default:
 		bo_error_where(c->err, c->p->m->path, n->name, n->op_type, NULL);
 		return bo_fail(c->err, BO_EINTERNAL, "no kernel for this op");
@@ -1488,6 +1570,15 @@ static bo_status parse_hardsigmoid(struct bo_attrs *A, struct bo_node *n)
 static bo_status parse_elu(struct bo_attrs *A, struct bo_node *n)
 {
 	return bo_attr_float(A, "alpha", 1.f, &n->p.alpha);
+}
+
+static bo_status parse_selu(struct bo_attrs *A, struct bo_node *n)
+{
+	bo_status rc;
+	if ((rc = bo_attr_float(A, "alpha", 1.67326319217681884765625f, &n->p.hs.alpha)) ||
+	    (rc = bo_attr_float(A, "gamma", 1.05070102214813232421875f, &n->p.hs.beta)))
+		return rc;
+	return BO_OK;
 }
 
 /* ---- strided copies: Transpose, Slice, Expand ---- */
@@ -1842,6 +1933,47 @@ static bo_status infer_reduce(struct bo_ictx *c)
 	return BO_OK;
 }
 
+static bo_status k_reduce_other(const struct bo_kctx *c, unsigned mask)
+{
+	const struct bo_plan *p = c->p;
+	const struct bo_shape *xs = KXS;
+	int r = xs->rank, op = c->n->op;
+	int64_t ostr[BO_MAX_RANK] = { 0 }, acc = 1, total = bo_shape_numel(xs);
+	for (int i = r - 1; i >= 0; i--)
+		if (!(mask >> i & 1)) {
+			ostr[i] = acc;
+			acc *= xs->d[i];
+		}
+	double *a = calloc((size_t)c->total + 1, sizeof(double));
+	if (!a) {
+		bo_error_where(c->err, p->m->path, c->n->name, c->n->op_type, NULL);
+		return bo_fail(c->err, BO_ENOMEM, "out of memory");
+	}
+	for (int64_t i = 0; i < c->total; i++)
+		a[i] = op == OP_REDUCEMIN ? INFINITY : op == OP_REDUCEPROD ? 1.0 : 0.0;
+	int64_t istr[BO_MAX_RANK];
+	strides_of(xs, istr);
+	for (int64_t t = 0; t < total; t++) {
+		int64_t o = 0;
+		for (int d = 0; d < r; d++)
+			o += (t / istr[d] % xs->d[d]) * ostr[d];
+		double v = KX[t];
+		switch (op) {
+		case OP_REDUCEMIN: if (v < a[o] || isnan(v)) a[o] = v; break;
+		case OP_REDUCEPROD: a[o] *= v; break;
+		case OP_REDUCEL1: a[o] += fabs(v); break;
+		case OP_REDUCEL2: case OP_REDUCESUMSQUARE: a[o] += v * v; break;
+		case OP_REDUCELOGSUMEXP: a[o] += exp(v); break;
+		default: a[o] += v; break; /* LogSum */
+		}
+	}
+	for (int64_t i = 0; i < c->total; i++)
+		c->y[i] = (float)(op == OP_REDUCEL2 ? sqrt(a[i]) :
+				  op == OP_REDUCELOGSUM || op == OP_REDUCELOGSUMEXP ? log(a[i]) : a[i]);
+	free(a);
+	return BO_OK;
+}
+
 static bo_status k_reduce(const struct bo_kctx *c)
 {
 	const struct bo_plan *p = c->p;
@@ -1863,6 +1995,9 @@ static bo_status k_reduce(const struct bo_kctx *c)
 		}
 	}
 	int64_t total_out = c->total, total = bo_shape_numel(xs);
+	/* ReduceMin, L1, L2, SumSquare, LogSum, LogSumExp, Prod: the generic walk */
+	if (op != OP_REDUCEMAX && op != OP_REDUCEMEAN && op != OP_REDUCESUM)
+		return k_reduce_other(c, mask);
 	for (int64_t i = 0; i < total_out; i++)
 		y[i] = op == OP_REDUCEMAX ? -INFINITY : 0.f;
 	if (total == 0)
@@ -2237,6 +2372,7 @@ static const char *const slice_a[] = { "starts", "ends", "axes", NULL };
 static const char *const reshape_a[] = { "allowzero", NULL };
 static const char *const bcast_a[] = { "broadcast", "axis", NULL };
 static const char *const hs_a[] = { "alpha", "beta", NULL };
+static const char *const selu_a[] = { "alpha", "gamma", NULL };
 static const char *const perm_a[] = { "perm", NULL };
 static const char *const reduce_a[] = { "axes", "keepdims", "noop_with_empty_axes", NULL };
 static const char *const ln_a[] = { "axis", "epsilon", "stash_type", NULL };
@@ -2345,6 +2481,36 @@ const struct bo_op_def bo_ops[OP_COUNT_] = {
 	[OP_EQUAL] = { "Equal", NULL, 0, 2, 2, 0, 0, 0, 0, 0, NULL, infer_equal, NULL, NULL },
 	[OP_WHERE] = { "Where", NULL, 0, 3, 3, 0, 0, 0, 6u, FO, NULL, infer_where, k_where, NULL },
 	[OP_RANGE] = { "Range", NULL, 0, 3, 3, 0, 0, 0, 0, 0, NULL, infer_range, NULL, NULL },
+	[OP_LOGSOFTMAX] = { "LogSoftmax", axis_a, 0, 1, 1, 0, 0, 0, ALL, 0,
+			    parse_flatten, infer_relu, k_softmax, NULL },
+	[OP_PRELU] = { "PRelu", NULL, 0, 2, 2, 0, 0, 0, ALL, IP, NULL, infer_prelu, k_binary, NULL },
+	[OP_LOG] = { "Log", NULL, 0, 1, 1, 0, 0, 0, ALL, IP, NULL, infer_relu, k_unary, NULL },
+	[OP_FLOOR] = { "Floor", NULL, 0, 1, 1, 0, 0, 0, ALL, IP, NULL, infer_relu, k_unary, NULL },
+	[OP_CEIL] = { "Ceil", NULL, 0, 1, 1, 0, 0, 0, ALL, IP, NULL, infer_relu, k_unary, NULL },
+	[OP_ROUND] = { "Round", NULL, 0, 1, 1, 0, 0, 0, ALL, IP, NULL, infer_relu, k_unary, NULL },
+	[OP_SIGN] = { "Sign", NULL, 0, 1, 1, 0, 0, 0, ALL, IP, NULL, infer_relu, k_unary, NULL },
+	[OP_SIN] = { "Sin", NULL, 0, 1, 1, 0, 0, 0, ALL, IP, NULL, infer_relu, k_unary, NULL },
+	[OP_COS] = { "Cos", NULL, 0, 1, 1, 0, 0, 0, ALL, IP, NULL, infer_relu, k_unary, NULL },
+	[OP_SELU] = { "Selu", selu_a, 0, 1, 1, 0, 0, 0, ALL, IP, parse_selu, infer_relu, k_unary,
+		      NULL },
+	[OP_CELU] = { "Celu", alpha_a, 0, 1, 1, 0, 0, 0, ALL, IP, parse_elu, infer_relu, k_unary,
+		      NULL },
+	[OP_THRESHOLDEDRELU] = { "ThresholdedRelu", alpha_a, 0, 1, 1, 0, 0, 0, ALL, IP, parse_elu,
+				 infer_relu, k_unary, NULL },
+	[OP_REDUCEMIN] = { "ReduceMin", reduce_a, 0, 1, 1, 0, 0, 0, IN0, 0,
+			   parse_reduce, infer_reduce, k_reduce, NULL },
+	[OP_REDUCEPROD] = { "ReduceProd", reduce_a, 0, 1, 1, 0, 0, 0, IN0, 0,
+			    parse_reduce, infer_reduce, k_reduce, NULL },
+	[OP_REDUCEL1] = { "ReduceL1", reduce_a, 0, 1, 1, 0, 0, 0, IN0, 0,
+			  parse_reduce, infer_reduce, k_reduce, NULL },
+	[OP_REDUCEL2] = { "ReduceL2", reduce_a, 0, 1, 1, 0, 0, 0, IN0, 0,
+			  parse_reduce, infer_reduce, k_reduce, NULL },
+	[OP_REDUCESUMSQUARE] = { "ReduceSumSquare", reduce_a, 0, 1, 1, 0, 0, 0, IN0, 0,
+				 parse_reduce, infer_reduce, k_reduce, NULL },
+	[OP_REDUCELOGSUM] = { "ReduceLogSum", reduce_a, 0, 1, 1, 0, 0, 0, IN0, 0,
+			      parse_reduce, infer_reduce, k_reduce, NULL },
+	[OP_REDUCELOGSUMEXP] = { "ReduceLogSumExp", reduce_a, 0, 1, 1, 0, 0, 0, IN0, 0,
+				 parse_reduce, infer_reduce, k_reduce, NULL },
 	[OP_SPLIT] = { "Split", split_a, 0, 1, 2, 13, 1, 2u, IN0, 0, NULL, infer_split, k_slice,
 		       NULL },
 };
