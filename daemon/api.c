@@ -311,7 +311,7 @@ out:
 }
 
 /* A model refused for its operators: the 422 names every one of them (the
- * library's error text is cut to fit; error.operators has the whole list). */
+ * library's error text is cut to fit; this message has the whole list). */
 static int unsupported_reply(struct bo_req *r, const char *path, const struct bo_error *err)
 {
 	char *list = NULL;
@@ -329,7 +329,6 @@ static int unsupported_reply(struct bo_req *r, const char *path, const struct bo
 	json_object_set_new(e, "code", json_string(bo_status_name(BO_EUNSUPPORTED)));
 	json_object_set_new(e, "message", json_string(msg ? msg : err->text));
 	json_object_set_new(e, "field", json_null());
-	json_object_set_new(e, "operators", json_string(list));
 	json_object_set_new(j, "error", e);
 	free(msg);
 	free(list);
