@@ -1275,11 +1275,29 @@ static bo_status post_process(struct loader *L)
 			int on = t->kind != BO_VAL_CONST;
 			for (int64_t k = 0; !on && k < t->numel; k++)
 				on = t->dtype == BO_DT_I64 ? t->i[k] != 0 : t->f[k] != 0.f;
+			/* training mode with a constant ratio of 0 drops nothing */
+			if (on && n->in[1] >= 0) {
+				const struct bo_value *r = &m->values[n->in[1]];
+				int zero = r->kind == BO_VAL_CONST && r->numel == 1;
+				if (zero)
+					zero = r->dtype == BO_DT_I64 ? r->i[0] == 0 : r->f[0] == 0.f;
+				on = !zero;
+			}
 			if (on) {
 				bo_error_where(L->err, NULL, n->name, n->op_type, "training_mode");
 				return bo_fail(L->err, BO_EUNSUPPORTED,
 					       "training mode is not supported (inference only): the input must be a constant false");
 			}
+		}
+		/* Dropout's mask: all true in inference; fine when nobody reads it */
+		if (n->op == OP_DROPOUT && n->n_out > 1) {
+			const struct bo_value *mk = &m->values[n->out[1]];
+			if (mk->n_consumers) {
+				bo_error_where(L->err, NULL, n->name, n->op_type, "mask");
+				return bo_fail(L->err, BO_EUNSUPPORTED,
+					       "the mask output is not supported");
+			}
+			n->n_out = 1;
 		}
 		/* Identity/Dropout over a constant: share it, skip the node. */
 		if ((n->op == OP_IDENTITY || n->op == OP_DROPOUT) &&

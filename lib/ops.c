@@ -265,6 +265,7 @@ static inline float binop(enum bo_opcode op, float a, float b)
 	case OP_MUL: return a * b;
 	case OP_POW: return b == 2.f ? a * a : b == 0.5f ? sqrtf(a) : powf(a, b);
 	case OP_PRELU: return a < 0.f ? a * b : a;
+	case OP_EQUAL: return (float)(a == b);
 	default: return a / b;
 	}
 }
@@ -639,6 +640,26 @@ static bo_status k_pad(const struct bo_kctx *c)
 	return BO_OK;
 }
 
+/* Cast: a copy (or nothing, where the plan aliased it); to bool: 0/1 floats */
+static bo_status k_cast(const struct bo_kctx *c)
+{
+	const int64_t *kv;
+	int64_t kn;
+	if (bo_plan_known(c->p, c->n->in[0], &kv, &kn)) {
+		for (int64_t i = 0; i < c->total && i < kn; i++)
+			c->y[i] = (float)kv[i];
+		return BO_OK;
+	}
+	if (c->n->p.to == 9) {
+		for (int64_t i = 0; i < c->total; i++)
+			c->y[i] = (float)(KX[i] != 0.f);
+		return BO_OK;
+	}
+	if (c->y != KX)
+		memmove(c->y, KX, (size_t)c->total * sizeof(float));
+	return BO_OK;
+}
+
 /* views: the plan usually aliases them, so this copies only when it could not */
 static bo_status k_copy(const struct bo_kctx *c)
 {
@@ -678,6 +699,46 @@ bo_status bo_run_node(const struct bo_plan *p, int ni, const float *const *in, f
 	char b1[96], b2[96]; \
 	(void)p; (void)ni; (void)n; (void)o; (void)x; (void)kv; (void)kn; (void)x_known; \
 	(void)xv; (void)err; (void)b1; (void)b2
+
+/* Integer tensors known at plan time (shape arithmetic) hold at most this
+ * many values. */
+#define BO_MAX_KNOWN (1 << 20)
+
+static int64_t *known_buf(int64_t n)
+{
+	return n >= 0 && n <= BO_MAX_KNOWN ? malloc((size_t)(n ? n : 1) * sizeof(int64_t)) : NULL;
+}
+
+/* strided_copy for known integer tensors */
+static void strided_copy_i(const int64_t *x, int64_t *y, int rank, const int64_t *odims,
+			   const int64_t *istr, int64_t base)
+{
+	int64_t total = 1, ostr[BO_MAX_RANK];
+	for (int i = rank - 1; i >= 0; i--) {
+		ostr[i] = total;
+		total *= odims[i];
+	}
+	for (int64_t t = 0; t < total; t++) {
+		int64_t off = base;
+		for (int d = 0; d < rank; d++)
+			off += (t / ostr[d] % odims[d]) * istr[d];
+		y[t] = x[off];
+	}
+}
+
+/* Set a known output from a malloc'ed buffer (or fail on NULL: too large). */
+static bo_status set_known_buf(struct bo_ictx *c, int64_t *buf, const struct bo_shape *s)
+{
+	INFER_LOCALS(c);
+	if (!buf && bo_shape_numel(s) > BO_MAX_KNOWN)
+		return bo_node_fail(m, ni, err, BO_ELIMIT,
+				    "integer tensor of more than %s%lld values", "", BO_MAX_KNOWN, 0);
+	if (!buf)
+		return bo_fail(err, BO_ENOMEM, "out of memory");
+	bo_status rc = bo_plan_set_known(p, n->out[0], buf, bo_shape_numel(s), s->rank, s->d);
+	free(buf);
+	return rc;
+}
 
 static bo_status infer_conv(struct bo_ictx *c)
 {
@@ -842,7 +903,13 @@ static bo_status infer_add(struct bo_ictx *c)
 			int ovf = n->op == OP_ADD ? __builtin_add_overflow(a, b, &tmp[i]) :
 				  n->op == OP_SUB ? __builtin_sub_overflow(a, b, &tmp[i]) :
 				  n->op == OP_MUL ? __builtin_mul_overflow(a, b, &tmp[i]) :
+				  n->op == OP_POW ? b < 0 || b > 63 :
 				  (b == 0 || (a == INT64_MIN && b == -1));
+			if (n->op == OP_POW && !ovf) {
+				tmp[i] = 1;
+				for (int64_t e = 0; e < b && !ovf; e++)
+					ovf = __builtin_mul_overflow(tmp[i], a, &tmp[i]);
+			}
 			if (n->op == OP_DIV && !ovf)
 				tmp[i] = a / b;
 			if (ovf) {
@@ -1022,28 +1089,27 @@ static bo_status infer_concat(struct bo_ictx *c)
 		}
 		o->d[a] += y->d[a];
 	}
-	if (x_known && all_known && x->rank == 1) {
-		int64_t buf[64], cnt = 0;
-		for (int k = 0; k < n->n_in; k++) {
+	if (x_known && all_known) {
+		int64_t *buf = known_buf(bo_shape_numel(o)), outer = 1, inner = 1, off = 0;
+		for (int i = 0; i < a; i++)
+			outer *= o->d[i];
+		for (int i = (int)a + 1; i < o->rank; i++)
+			inner *= o->d[i];
+		for (int k = 0; buf && k < n->n_in; k++) {
 			const int64_t *t = NULL;
-			int64_t tn = 0;
+			int64_t tn = 0, len = p->shape[n->in[k]].d[a] * inner;
 			bo_plan_known(p, n->in[k], &t, &tn);
-			for (int64_t j = 0; j < tn; j++) {
-				if (cnt == 64)
-					return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
-							 "integer concatenation of more than %s%lld values",
-							 "", 64, 0);
-				buf[cnt++] = t[j];
-			}
+			for (int64_t q = 0; q < outer; q++)
+				memcpy(buf + q * o->d[a] * inner + off, t + q * len,
+				       (size_t)len * sizeof(int64_t));
+			off += len;
 		}
-		return bo_plan_set_known(p, n->out[0], buf, cnt, 1, &cnt);
-	} else if (x_known || all_known) {
-		for (int k = 0; k < n->n_in; k++)
-			if (m->values[n->in[k]].dtype == BO_DT_I64 || p->known[n->in[k]])
-				return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
-						 "concatenation of integer tensors is only supported in 1-D%s",
-						 "", 0, 0);
+		return set_known_buf(c, buf, o);
 	}
+	for (int k = 0; k < n->n_in; k++)
+		if (m->values[n->in[k]].dtype == BO_DT_I64 || p->known[n->in[k]])
+			return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+					    "concatenation of integer and float tensors%s", "", 0, 0);
 	return BO_OK;
 }
 
@@ -1122,8 +1188,18 @@ static bo_status infer_cast(struct bo_ictx *c)
 {
 	INFER_LOCALS(c);
 	*o = *x;
+	if (x_known && n->p.to == 9) { /* to bool */
+		int64_t *buf = known_buf(kn);
+		for (int64_t i = 0; buf && i < kn; i++)
+			buf[i] = kv[i] != 0;
+		return set_known_buf(c, buf, x);
+	}
+	if (x_known && n->p.to == 1)
+		return BO_OK; /* shape arithmetic becomes float data (the kernel converts) */
 	if (x_known)
 		return bo_plan_set_known(p, n->out[0], kv, kn, x->rank, x->d);
+	if (n->p.to == 9 && xv->kind != BO_VAL_CONST)
+		return BO_OK; /* run-time floats to bool: floats 0/1 */
 	if (n->p.to != 1) {
 		/* float -> int of a constant: fold */
 		if (xv->kind == BO_VAL_CONST && xv->dtype == BO_DT_F32) {
@@ -1131,7 +1207,7 @@ static bo_status infer_cast(struct bo_ictx *c)
 			if (!tmp)
 				return bo_fail(err, BO_ENOMEM, "out of memory");
 			for (int64_t i = 0; i < xv->numel; i++)
-				tmp[i] = (int64_t)xv->f[i];
+				tmp[i] = n->p.to == 9 ? xv->f[i] != 0.f : (int64_t)xv->f[i];
 			bo_status rc = bo_plan_set_known(p, n->out[0], tmp, xv->numel, x->rank, x->d);
 			free(tmp);
 			return rc;
@@ -1350,10 +1426,7 @@ static bo_status parse_dropout(struct bo_attrs *A, struct bo_node *n)
 	int64_t v;
 	int cnt;
 	(void)rc; (void)v; (void)cnt;
-	if (n->n_out > 1)
-		return bo_attr_fail(A, "mask", BO_EUNSUPPORTED, "the mask output is not supported",
-				 NULL);
-	return BO_OK; /* a training_mode input is checked once inputs resolve */
+	return BO_OK; /* the mask output and a training_mode input are checked once inputs resolve */
 }
 
 static bo_status parse_shape(struct bo_attrs *A, struct bo_node *n)
@@ -1378,7 +1451,7 @@ static bo_status parse_cast(struct bo_attrs *A, struct bo_node *n)
 	(void)rc; (void)v; (void)cnt;
 	if ((rc = bo_attr_int(A, "to", 0, &v)))
 		return rc;
-	if (v != 1 && v != 7 && v != 6)
+	if (v != 1 && v != 7 && v != 6 && v != 9)
 		return bo_attr_fail(A, "to", BO_EUNSUPPORTED, "cast target type ", bo_attr_dtype_name((int)v));
 	n->p.to = (int)v;
 	return BO_OK;
@@ -1651,6 +1724,15 @@ static bo_status infer_transpose(struct bo_ictx *c)
 	for (int i = 0; i < r; i++)
 		o->d[i] = x->d[perm[i]];
 	memcpy(p->pads[ni], perm, sizeof(perm));
+	if (x_known) {
+		int64_t xstr[BO_MAX_RANK] = { 0 }, istr[BO_MAX_RANK], *buf = known_buf(kn);
+		strides_of(x, xstr);
+		for (int i = 0; i < r; i++)
+			istr[i] = xstr[perm[i]];
+		if (buf)
+			strided_copy_i(kv, buf, r, o->d, istr, 0);
+		return set_known_buf(c, buf, o);
+	}
 	return BO_OK;
 }
 
@@ -1719,15 +1801,16 @@ static bo_status infer_slice(struct bo_ictx *c)
 		o->d[a] = len;
 	}
 	if (x_known) {
-		if (r != 1)
-			return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
-					    "Slice of a %s%lld-D integer tensor", "", r, 0);
-		int64_t tmp[64];
-		if (o->d[0] > 64)
-			return bo_node_fail(m, ni, err, BO_ELIMIT, "too many values%s", "", 0, 0);
-		for (int64_t i = 0; i < o->d[0]; i++)
-			tmp[i] = kv[start[0] + i * step[0]];
-		return bo_plan_set_known(p, n->out[0], tmp, o->d[0], 1, o->d);
+		int64_t *buf = known_buf(bo_shape_numel(o)), xstr[BO_MAX_RANK], istr[BO_MAX_RANK];
+		int64_t base = 0;
+		strides_of(x, xstr);
+		for (int i = 0; i < r; i++) {
+			istr[i] = xstr[i] * step[i];
+			base += start[i] * xstr[i];
+		}
+		if (buf)
+			strided_copy_i(kv, buf, r, o->d, istr, base);
+		return set_known_buf(c, buf, o);
 	}
 	memcpy(p->pads[ni], start, sizeof(start));
 	memcpy(p->pads[ni] + BO_MAX_RANK, step, sizeof(step));
@@ -1776,24 +1859,15 @@ static bo_status infer_expand(struct bo_ictx *c)
 		return bo_fail(err, BO_ESHAPE, "%s does not broadcast to %s", b1, b2);
 	}
 	if (x_known) {
-		int64_t total = bo_shape_numel(o);
-		if (total > 64)
-			return bo_node_fail(m, ni, err, BO_ELIMIT, "integer tensor of %s%lld values",
-					    "", total, 0);
-		int64_t tmp[64], ostr[BO_MAX_RANK], xstr[BO_MAX_RANK];
-		strides_of(o, ostr);
+		int64_t *buf = known_buf(bo_shape_numel(o)), xstr[BO_MAX_RANK], istr[BO_MAX_RANK];
 		strides_of(x, xstr);
-		for (int64_t i = 0; i < total; i++) {
-			int64_t off = 0;
-			for (int d = 0; d < o->rank; d++) {
-				int xd = d - (o->rank - x->rank);
-				int64_t id = i / ostr[d] % o->d[d];
-				if (xd >= 0 && x->d[xd] != 1)
-					off += id * xstr[xd];
-			}
-			tmp[i] = kv[off];
+		for (int d = 0; d < o->rank; d++) {
+			int xd = d - (o->rank - x->rank);
+			istr[d] = xd >= 0 && x->d[xd] != 1 ? xstr[xd] : 0;
 		}
-		return bo_plan_set_known(p, n->out[0], tmp, total, o->rank, o->d);
+		if (buf)
+			strided_copy_i(kv, buf, o->rank, o->d, istr, 0);
+		return set_known_buf(c, buf, o);
 	}
 	return BO_OK;
 }
@@ -1843,15 +1917,18 @@ static bo_status infer_gather(struct bo_ictx *c)
 	for (int i = (int)a + 1; i < r; i++)
 		o->d[o->rank++] = x->d[i];
 	if (x_known) {
-		if (r != 1)
-			return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
-					    "Gather on a %s%lld-D integer tensor", "", r, 0);
-		int64_t tmp[64];
-		if (in_ > 64)
-			return bo_node_fail(m, ni, err, BO_ELIMIT, "too many indices%s", "", 0, 0);
-		for (int64_t i = 0; i < in_; i++)
-			tmp[i] = kv[iv[i] < 0 ? iv[i] + kn : iv[i]];
-		return bo_plan_set_known(p, n->out[0], tmp, in_, is->rank, is->d);
+		int64_t *buf = known_buf(bo_shape_numel(o)), outer = 1, inner = 1, D = x->d[a];
+		for (int i = 0; i < a; i++)
+			outer *= x->d[i];
+		for (int i = (int)a + 1; i < r; i++)
+			inner *= x->d[i];
+		for (int64_t q = 0; buf && q < outer; q++)
+			for (int64_t k = 0; k < in_; k++) {
+				int64_t j = iv[k] < 0 ? iv[k] + D : iv[k];
+				memcpy(buf + (q * in_ + k) * inner, kv + (q * D + j) * inner,
+				       (size_t)inner * sizeof(int64_t));
+			}
+		return set_known_buf(c, buf, o);
 	}
 	return BO_OK;
 }
@@ -2125,13 +2202,10 @@ static bo_status infer_constofshape(struct bo_ictx *c)
 		o->d[i] = kv[i];
 	}
 	if (n->p.fill.is_int) {
-		if (total > 64)
-			return bo_node_fail(m, ni, err, BO_ELIMIT, "integer tensor of %s%lld values",
-					    "", total, 0);
-		int64_t tmp[64];
-		for (int64_t i = 0; i < total; i++)
-			tmp[i] = n->p.fill.i;
-		return bo_plan_set_known(p, n->out[0], tmp, total, o->rank, o->d);
+		int64_t *buf = known_buf(total);
+		for (int64_t i = 0; buf && i < total; i++)
+			buf[i] = n->p.fill.i;
+		return set_known_buf(c, buf, o);
 	}
 	return BO_OK;
 }
@@ -2153,10 +2227,9 @@ static bo_status fold_int(struct bo_ictx *c, int nin, const int64_t *const *v,
 		if (!bo_broadcast(&os, s[k], &os))
 			return bo_node_fail(m, ni, err, BO_ESHAPE, "shapes do not broadcast%s", "", 0,
 					    0);
-	int64_t total = bo_shape_numel(&os), ostr[BO_MAX_RANK], tmp[64];
-	if (total > 64)
-		return bo_node_fail(m, ni, err, BO_ELIMIT, "integer tensor of %s%lld values", "",
-				    total, 0);
+	int64_t total = bo_shape_numel(&os), ostr[BO_MAX_RANK], *tmp = known_buf(total);
+	if (!tmp)
+		return set_known_buf(c, NULL, &os);
 	strides_of(&os, ostr);
 	for (int64_t i = 0; i < total; i++) {
 		int64_t args[3];
@@ -2173,7 +2246,7 @@ static bo_status fold_int(struct bo_ictx *c, int nin, const int64_t *const *v,
 		tmp[i] = f(args);
 	}
 	*o = os;
-	return bo_plan_set_known(p, n->out[0], tmp, total, os.rank, os.d);
+	return set_known_buf(c, tmp, &os);
 }
 
 static int64_t f_equal(const int64_t *a)
@@ -2191,9 +2264,18 @@ static bo_status infer_equal(struct bo_ictx *c)
 	INFER_LOCALS(c);
 	const int64_t *v[2];
 	int64_t cnt;
-	if (!x_known || !bo_plan_known(p, n->in[1], &v[1], &cnt))
+	int y_known = bo_plan_known(p, n->in[1], &v[1], &cnt);
+	if (!x_known && !y_known && xv->dtype == BO_DT_F32 &&
+	    m->values[n->in[1]].dtype == BO_DT_F32) {
+		/* float data: a float 0/1 result (booleans at run time are floats) */
+		if (!bo_broadcast(x, &p->shape[n->in[1]], o))
+			return bo_node_fail(m, ni, err, BO_ESHAPE, "shapes do not broadcast%s", "", 0,
+					    0);
+		return BO_OK;
+	}
+	if (!x_known || !y_known)
 		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
-				    "Equal is only supported on integer shape tensors%s", "", 0, 0);
+				    "Equal between an integer and a float tensor%s", "", 0, 0);
 	v[0] = kv;
 	const struct bo_shape *s[2] = { x, &p->shape[n->in[1]] };
 	return fold_int(c, 2, v, s, f_equal);
@@ -2205,11 +2287,10 @@ static bo_status infer_where(struct bo_ictx *c)
 	const int64_t *v[3];
 	int64_t cnt;
 	int kx = bo_plan_known(p, n->in[1], &v[1], &cnt), ky = bo_plan_known(p, n->in[2], &v[2], &cnt);
-	if (!x_known)
-		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
-				    "the condition must be constant or computable from input shapes%s",
-				    "", 0, 0);
 	const struct bo_shape *s[3] = { x, &p->shape[n->in[1]], &p->shape[n->in[2]] };
+	if (!x_known && (kx || ky))
+		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+				    "a run-time condition choosing between integer tensors%s", "", 0, 0);
 	if (kx && ky) {
 		v[0] = kv;
 		return fold_int(c, 3, v, s, f_where);
@@ -2229,9 +2310,11 @@ static bo_status k_where(const struct bo_kctx *c)
 	const struct bo_plan *p = c->p;
 	const struct bo_node *n = c->n;
 	const struct bo_shape *os = SHP(n->out[0]);
-	const int64_t *cond;
+	const int64_t *cond = NULL;
 	int64_t cn;
-	bo_plan_known(p, n->in[0], &cond, &cn);
+	const float *fcond = c->in[0]; /* a run-time condition: floats 0/1 */
+	if (bo_plan_known(p, n->in[0], &cond, &cn))
+		fcond = NULL;
 	const struct bo_shape *s[3] = { SHP(n->in[0]), SHP(n->in[1]), SHP(n->in[2]) };
 	int64_t ostr[BO_MAX_RANK], str[3][BO_MAX_RANK];
 	strides_of(os, ostr);
@@ -2245,7 +2328,8 @@ static bo_status k_where(const struct bo_kctx *c)
 				if (kd >= 0 && s[k]->d[kd] != 1)
 					off[k] += (i / ostr[d] % os->d[d]) * str[k][kd];
 			}
-		c->y[i] = cond[off[0]] ? c->in[1][off[1]] : c->in[2][off[2]];
+		int t = fcond ? fcond[off[0]] != 0.f : cond[off[0]] != 0;
+		c->y[i] = t ? c->in[1][off[1]] : c->in[2][off[2]];
 	}
 	return BO_OK;
 }
@@ -2262,13 +2346,149 @@ static bo_status infer_range(struct bo_ictx *c)
 				    "", 0, 0);
 	if (dl[0] == 0)
 		return bo_node_fail(m, ni, err, BO_EMALFORMED, "delta is 0%s", "", 0, 0);
-	int64_t len = 0, tmp[64];
-	for (int64_t v = kv[0]; dl[0] > 0 ? v < lim[0] : v > lim[0]; v += dl[0]) {
-		if (len == 64)
-			return bo_node_fail(m, ni, err, BO_ELIMIT, "more than %s%lld values", "", 64, 0);
-		tmp[len++] = v;
+	/* ceil((limit - start) / delta) values, in int64 without overflow */
+	__int128 span = (__int128)lim[0] - kv[0];
+	__int128 len = span / dl[0] + (span % dl[0] != 0);
+	if (len < 0)
+		len = 0;
+	if (len > BO_MAX_KNOWN)
+		return bo_node_fail(m, ni, err, BO_ELIMIT, "more than %s%lld values", "",
+				    BO_MAX_KNOWN, 0);
+	struct bo_shape os = { 1, { (int64_t)len } };
+	int64_t *buf = known_buf(os.d[0]);
+	for (int64_t i = 0; buf && i < os.d[0]; i++)
+		buf[i] = kv[0] + i * dl[0];
+	*o = os;
+	return set_known_buf(c, buf, &os);
+}
+
+static int64_t f_mod_c(const int64_t *a)
+{
+	return a[0] % a[1];
+}
+
+static int64_t f_mod_py(const int64_t *a)
+{
+	int64_t r = a[0] % a[1];
+	return r && ((r < 0) != (a[1] < 0)) ? r + a[1] : r;
+}
+
+static int64_t f_not(const int64_t *a)
+{
+	return !a[0];
+}
+
+static bo_status parse_mod(struct bo_attrs *A, struct bo_node *n)
+{
+	int64_t v;
+	bo_status rc = bo_attr_int(A, "fmod", 0, &v);
+	n->p.allowzero = v != 0;
+	return rc;
+}
+
+/* Mod: integer shape arithmetic only */
+static bo_status infer_mod(struct bo_ictx *c)
+{
+	INFER_LOCALS(c);
+	const int64_t *v[2];
+	int64_t cnt;
+	if (!x_known || !bo_plan_known(p, n->in[1], &v[1], &cnt))
+		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+				    "Mod is only supported on integer shape tensors%s", "", 0, 0);
+	for (int64_t i = 0; i < cnt; i++)
+		if (v[1][i] == 0 || (v[1][i] == -1))
+			return bo_node_fail(m, ni, err, BO_EMALFORMED,
+					    "integer Mod by %s%lld", "", v[1][i], 0);
+	v[0] = kv;
+	const struct bo_shape *s[2] = { x, &p->shape[n->in[1]] };
+	return fold_int(c, 2, v, s, n->p.allowzero ? f_mod_c : f_mod_py);
+}
+
+static bo_status infer_not(struct bo_ictx *c)
+{
+	INFER_LOCALS(c);
+	if (x_known) {
+		const int64_t *v[1] = { kv };
+		const struct bo_shape *s[1] = { x };
+		return fold_int(c, 1, v, s, f_not);
 	}
-	return bo_plan_set_known(p, n->out[0], tmp, len, 1, &len);
+	*o = *x;
+	return BO_OK;
+}
+
+static bo_status k_not(const struct bo_kctx *c)
+{
+	for (int64_t i = 0; i < c->total; i++)
+		c->y[i] = (float)(KX[i] == 0.f);
+	return BO_OK;
+}
+
+/* ScatterND on float data with indices known at plan time */
+static bo_status parse_scatternd(struct bo_attrs *A, struct bo_node *n)
+{
+	char red[16];
+	bo_status rc = bo_attr_string(A, "reduction", "none", red, sizeof(red));
+	if (!rc && strcmp(red, "none"))
+		return bo_attr_fail(A, "reduction", BO_EUNSUPPORTED, "unsupported reduction ", red);
+	return rc;
+}
+
+static bo_status infer_scatternd(struct bo_ictx *c)
+{
+	INFER_LOCALS(c);
+	const int64_t *iv;
+	int64_t in_;
+	const struct bo_shape *is = &p->shape[n->in[1]], *us = &p->shape[n->in[2]];
+	if (!bo_plan_known(p, n->in[1], &iv, &in_))
+		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+				    "indices must be constant or computable from input shapes%s", "",
+				    0, 0);
+	int64_t k = is->rank ? is->d[is->rank - 1] : 0;
+	if (is->rank < 1 || k < 1 || k > x->rank || us->rank != is->rank - 1 + x->rank - k)
+		return bo_node_fail(m, ni, err, BO_ESHAPE,
+				    "indices of depth %s%lld do not fit data of rank %lld", "", k,
+				    x->rank);
+	for (int i = 0; i < is->rank - 1; i++)
+		if (us->d[i] != is->d[i])
+			return bo_node_fail(m, ni, err, BO_ESHAPE, "updates do not fit the indices%s",
+					    "", 0, 0);
+	for (int i = (int)k; i < x->rank; i++)
+		if (us->d[is->rank - 1 + i - k] != x->d[i])
+			return bo_node_fail(m, ni, err, BO_ESHAPE, "updates do not fit the data%s", "",
+					    0, 0);
+	for (int64_t t = 0; t < in_; t++) {
+		int64_t d = x->d[t % k];
+		if (iv[t] < -d || iv[t] >= d)
+			return bo_node_fail(m, ni, err, BO_ESHAPE, "index %s%lld out of range %lld", "",
+					    iv[t], d);
+	}
+	*o = *x;
+	return BO_OK;
+}
+
+static bo_status k_scatternd(const struct bo_kctx *c)
+{
+	const struct bo_plan *p = c->p;
+	const struct bo_shape *xs = KXS;
+	const int64_t *iv;
+	int64_t in_ = 0;
+	bo_plan_known(p, c->n->in[1], &iv, &in_);
+	const struct bo_shape *is = SHP(c->n->in[1]);
+	int64_t k = is->d[is->rank - 1], xstr[BO_MAX_RANK], slice = 1;
+	strides_of(xs, xstr);
+	for (int i = (int)k; i < xs->rank; i++)
+		slice *= xs->d[i];
+	if (c->y != KX)
+		memmove(c->y, KX, (size_t)c->total * sizeof(float));
+	for (int64_t t = 0; t < in_ / k; t++) {
+		int64_t off = 0;
+		for (int j = 0; j < k; j++) {
+			int64_t v = iv[t * k + j];
+			off += (v < 0 ? v + xs->d[j] : v) * xstr[j];
+		}
+		memcpy(c->y + off, c->in[2] + t * slice, (size_t)slice * sizeof(float));
+	}
+	return BO_OK;
 }
 
 /* ---- Split: the loader gives each output a node of its own ---- */
@@ -2373,6 +2593,8 @@ static const char *const reshape_a[] = { "allowzero", NULL };
 static const char *const bcast_a[] = { "broadcast", "axis", NULL };
 static const char *const hs_a[] = { "alpha", "beta", NULL };
 static const char *const selu_a[] = { "alpha", "gamma", NULL };
+static const char *const fmod_a[] = { "fmod", NULL };
+static const char *const red_a[] = { "reduction", NULL };
 static const char *const perm_a[] = { "perm", NULL };
 static const char *const reduce_a[] = { "axes", "keepdims", "noop_with_empty_axes", NULL };
 static const char *const ln_a[] = { "axis", "epsilon", "stash_type", NULL };
@@ -2442,7 +2664,7 @@ const struct bo_op_def bo_ops[OP_COUNT_] = {
 	[OP_SQUEEZE] = { "Squeeze", axes_a, 13, 1, 2, 13, 1, 2u, IN0, V | FO,
 			 parse_unsqueeze, infer_unsqueeze, k_copy, NULL },
 	[OP_CAST] = { "Cast", cast_a, 0, 1, 1, 0, 0, 0, 0, V,
-		      parse_cast, infer_cast, k_copy, NULL },
+		      parse_cast, infer_cast, k_cast, NULL },
 	[OP_SLICE] = { "Slice", slice_a, 10, 3, 5, 0, 0, (1u << 3) | (1u << 4), IN0, FO,
 		       parse_slice, infer_slice, k_slice, NULL },
 	[OP_TANH] = { "Tanh", NULL, 0, 1, 1, 0, 0, 0, ALL, IP, NULL, infer_relu, k_tanh, NULL },
@@ -2463,8 +2685,8 @@ const struct bo_op_def bo_ops[OP_COUNT_] = {
 		     NULL },
 	[OP_SOFTSIGN] = { "Softsign", NULL, 0, 1, 1, 0, 0, 0, ALL, IP, NULL, infer_relu, k_unary,
 			  NULL },
-	[OP_POW] = { "Pow", NULL, 0, 2, 2, 0, 0, 0, ALL, IP, NULL, infer_add, k_binary, NULL },
-	[OP_TRANSPOSE] = { "Transpose", perm_a, 0, 1, 1, 0, 0, 0, ALL, 0,
+	[OP_POW] = { "Pow", NULL, 0, 2, 2, 0, 0, 0, ALL, IP | FO, NULL, infer_add, k_binary, NULL },
+	[OP_TRANSPOSE] = { "Transpose", perm_a, 0, 1, 1, 0, 0, 0, ALL, FO,
 			   parse_transpose, infer_transpose, k_transpose, NULL },
 	[OP_REDUCEMEAN] = { "ReduceMean", reduce_a, 0, 1, 1, 0, 0, 0, IN0, 0,
 			    parse_reduce, infer_reduce, k_reduce, NULL },
@@ -2478,7 +2700,7 @@ const struct bo_op_def bo_ops[OP_COUNT_] = {
 			NULL },
 	[OP_CONSTOFSHAPE] = { "ConstantOfShape", value_a, 0, 1, 1, 0, 0, 0, 0, 0,
 			      parse_constofshape, infer_constofshape, k_fill, NULL },
-	[OP_EQUAL] = { "Equal", NULL, 0, 2, 2, 0, 0, 0, 0, 0, NULL, infer_equal, NULL, NULL },
+	[OP_EQUAL] = { "Equal", NULL, 0, 2, 2, 0, 0, 0, 0, 0, NULL, infer_equal, k_binary, NULL },
 	[OP_WHERE] = { "Where", NULL, 0, 3, 3, 0, 0, 0, 6u, FO, NULL, infer_where, k_where, NULL },
 	[OP_RANGE] = { "Range", NULL, 0, 3, 3, 0, 0, 0, 0, 0, NULL, infer_range, NULL, NULL },
 	[OP_LOGSOFTMAX] = { "LogSoftmax", axis_a, 0, 1, 1, 0, 0, 0, ALL, 0,
@@ -2511,6 +2733,10 @@ const struct bo_op_def bo_ops[OP_COUNT_] = {
 			      parse_reduce, infer_reduce, k_reduce, NULL },
 	[OP_REDUCELOGSUMEXP] = { "ReduceLogSumExp", reduce_a, 0, 1, 1, 0, 0, 0, IN0, 0,
 				 parse_reduce, infer_reduce, k_reduce, NULL },
+	[OP_MOD] = { "Mod", fmod_a, 0, 2, 2, 0, 0, 0, 0, 0, parse_mod, infer_mod, NULL, NULL },
+	[OP_NOT] = { "Not", NULL, 0, 1, 1, 0, 0, 0, 0, 0, NULL, infer_not, k_not, NULL },
+	[OP_SCATTERND] = { "ScatterND", red_a, 0, 3, 3, 0, 0, 0, 5u, 0,
+			   parse_scatternd, infer_scatternd, k_scatternd, NULL },
 	[OP_SPLIT] = { "Split", split_a, 0, 1, 2, 13, 1, 2u, IN0, 0, NULL, infer_split, k_slice,
 		       NULL },
 };

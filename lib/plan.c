@@ -191,14 +191,15 @@ static bo_status infer(struct bo_plan *p, int ni, struct bo_error *err)
 	return BO_OK;
 }
 
-static int is_view(enum bo_opcode op)
+/* Cast to bool computes (x != 0): in place, never an alias */
+static int is_view(const struct bo_node *n)
 {
-	return (bo_op_def(op)->flags & BO_OPF_VIEW) != 0;
+	return (bo_op_def(n->op)->flags & BO_OPF_VIEW) && !(n->op == OP_CAST && n->p.to == 9);
 }
 
-static int is_inplace(enum bo_opcode op)
+static int is_inplace(const struct bo_node *n)
 {
-	return (bo_op_def(op)->flags & BO_OPF_INPLACE) != 0;
+	return (bo_op_def(n->op)->flags & BO_OPF_INPLACE) || (n->op == OP_CAST && n->p.to == 9);
 }
 
 void bo_plan_release(struct bo_plan *p)
@@ -337,10 +338,10 @@ bo_status bo_plan_build(const struct bo_model *m, const struct bo_shape *inputs,
 		int r = x >= 0 ? p->root[x] : -1;
 		int same = r >= 0 && bo_shape_numel(&p->shape[x]) == bo_shape_numel(&p->shape[out]);
 		/* Reuse the input's storage when nobody reads it after this step. */
-		if (same && (is_view(n->op) || is_inplace(n->op)) && rootlast[r] == s) {
+		if (same && (is_view(n) || is_inplace(n)) && rootlast[r] == s) {
 			p->root[out] = r;
 			rootlast[r] = BO_MAX(rootlast[r], lastuse[out]);
-		} else if (same && is_view(n->op)) {
+		} else if (same && is_view(n)) {
 			/* a view whose input is read later too: share, extend */
 			p->root[out] = r;
 			rootlast[r] = BO_MAX(rootlast[r], lastuse[out]);

@@ -30,7 +30,6 @@ except ImportError:  # pragma: no cover
 
 # model -> why brownout does not run it yet (checked: it must still refuse)
 EXPECTED_REFUSALS = {
-    "swin": "Mod, Not and ScatterND (the shifted-window attention mask) are not supported",
 }
 
 
