@@ -21,6 +21,16 @@
 
 #define SHP(v) (&p->shape[(v)])
 
+/* row-major strides of a shape */
+static void strides_of(const struct bo_shape *s, int64_t *str)
+{
+	int64_t acc = 1;
+	for (int i = s->rank - 1; i >= 0; i--) {
+		str[i] = acc;
+		acc *= s->d[i];
+	}
+}
+
 /* ---- convolution ---- */
 
 static void im2col(const float *x, int64_t nb, int64_t C, int64_t H, int64_t W, int64_t xstride,
@@ -897,9 +907,24 @@ static bo_status infer_add(struct bo_ictx *c)
 		int64_t *tmp = malloc((size_t)bo_shape_numel(o) * sizeof(int64_t) + 8);
 		if (!tmp)
 			return bo_fail(err, BO_ENOMEM, "out of memory");
-		int64_t total = bo_shape_numel(o);
+		int64_t total = bo_shape_numel(o), ostr[BO_MAX_RANK] = { 0 };
+		int64_t astr[BO_MAX_RANK] = { 0 }, bstr[BO_MAX_RANK] = { 0 };
+		const struct bo_shape *ys = &p->shape[n->in[1]];
+		strides_of(o, ostr);
+		strides_of(x, astr);
+		strides_of(ys, bstr);
 		for (int64_t i = 0; i < total; i++) {
-			int64_t a = kv[kn == 1 ? 0 : i % kn], b = kv2[kn2 == 1 ? 0 : i % kn2];
+			/* numpy broadcasting: the offset of output element i in each input */
+			int64_t ia = 0, ib = 0;
+			for (int d = 0; d < o->rank; d++) {
+				int64_t id = i / ostr[d] % o->d[d];
+				int da = d - (o->rank - x->rank), db = d - (o->rank - ys->rank);
+				if (da >= 0 && x->d[da] != 1)
+					ia += id * astr[da];
+				if (db >= 0 && ys->d[db] != 1)
+					ib += id * bstr[db];
+			}
+			int64_t a = kv[ia], b = kv2[ib];
 			int ovf = n->op == OP_ADD ? __builtin_add_overflow(a, b, &tmp[i]) :
 				  n->op == OP_SUB ? __builtin_sub_overflow(a, b, &tmp[i]) :
 				  n->op == OP_MUL ? __builtin_mul_overflow(a, b, &tmp[i]) :
@@ -1687,15 +1712,6 @@ static void strided_copy(const float *x, float *y, int rank, const int64_t *odim
 			off -= istr[d] * idx[d];
 			idx[d] = 0;
 		}
-	}
-}
-
-static void strides_of(const struct bo_shape *s, int64_t *str)
-{
-	int64_t acc = 1;
-	for (int i = s->rank - 1; i >= 0; i--) {
-		str[i] = acc;
-		acc *= s->d[i];
 	}
 }
 

@@ -809,6 +809,81 @@ static void test_transpose_split_reduce(void **state)
 	free(x);
 }
 
+/* Shape arithmetic of any rank, with numpy broadcasting, made float data by
+ * Cast; booleans at run time (Equal, Not, Where on floats); ScatterND into
+ * ConstantOfShape; Range; Mod (Python's sign rule) */
+static void test_shape_arith_bool_scatter(void **state)
+{
+	float xv[6] = { 1, 2, 3, 4, 5, 6 }, cv[6] = { 1, 0, 3, 0, 0, 6 }, mv = -100.f;
+	float up[2] = { 5, 7 };
+	struct tb_model *b = tb_new();
+	tb_input(b, "x", SHAPE(2, 3));
+	tb_init_f(b, "c", SHAPE(2, 3), cv);
+	tb_init_f(b, "m", 0, DIMS(0), &mv);
+	tb_init_f(b, "up", SHAPE(2), up);
+	tb_init_i64(b, "s31", 1, DIMS(2), DIMS(3, 1));
+	tb_init_i64(b, "s13", 1, DIMS(2), DIMS(1, 3));
+	tb_init_i64(b, "four", 1, DIMS(1), DIMS(4));
+	tb_init_i64(b, "idx", 2, DIMS(2, 1), DIMS(1, 3));
+	tb_init_i64(b, "r0", 0, DIMS(0), DIMS(0));
+	tb_init_i64(b, "r1", 0, DIMS(0), DIMS(7));
+	tb_init_i64(b, "r2", 0, DIMS(0), DIMS(3));
+	tb_init_i64(b, "neg3", 1, DIMS(1), DIMS(-3));
+	/* Shape(x ++ one more dim): [2,3] -> Concat with [4] -> [2,3,4]; as [3,1] + [1,3] */
+	tb_node(b, "Shape", "sh", "x", "s2");
+	Onnx__NodeProto *n = tb_node(b, "Concat", "cs", "s2,four", "s");
+	tb_attr_int(b, n, "axis", 0);
+	tb_node(b, "Reshape", "ra", "s,s31", "a");
+	tb_node(b, "Reshape", "rb", "s,s13", "bb");
+	tb_node(b, "Add", "add", "a,bb", "sum");
+	n = tb_node(b, "Cast", "cf", "sum", "sumf");
+	tb_attr_int(b, n, "to", 1);
+	/* run-time booleans */
+	tb_node(b, "Equal", "eq", "x,c", "e");
+	tb_node(b, "Not", "not", "e", "ne");
+	tb_node(b, "Where", "wh", "ne,x,m", "w");
+	/* ScatterND into zeros [4] */
+	n = tb_node(b, "ConstantOfShape", "zeros", "four", "z");
+	tb_attr_tensor(b, n, "value", tb_tensor_f(b, "v", 1, DIMS(1), NULL));
+	tb_node(b, "ScatterND", "sc", "z,idx,up", "scat");
+	/* Range(0, 7, 3) = [0,3,6]; Mod([2,3,4], -3) = [-1,0,-2] (sign of the divisor) */
+	tb_node(b, "Range", "rg", "r0,r1,r2", "rng");
+	n = tb_node(b, "Cast", "cr", "rng", "rngf");
+	tb_attr_int(b, n, "to", 1);
+	tb_node(b, "Mod", "mod", "s,neg3", "md");
+	n = tb_node(b, "Cast", "cm", "md", "mdf");
+	tb_attr_int(b, n, "to", 1);
+	tb_output(b, "sumf");
+	tb_output(b, "w");
+	tb_output(b, "scat");
+	tb_output(b, "rngf");
+	tb_output(b, "mdf");
+	struct bo_model *m = load_ok(b);
+	struct bo_session *s = session_ok(m, 1);
+	struct bo_tensor in = tensor(SHAPE(2, 3), xv), out[5];
+	struct bo_error err;
+	char buf[1024];
+	memset(out, 0, sizeof(out));
+	if (bo_session_run(s, &in, 1, out, 5, &err))
+		fail_msg("run: %s", bo_error_format(&err, buf, sizeof(buf)));
+	const float sum[9] = { 4, 5, 6, 5, 6, 7, 6, 7, 8 };
+	const float w[6] = { -100, 2, -100, 4, 5, -100 }, sc[4] = { 0, 5, 0, 7 };
+	const float rng[3] = { 0, 3, 6 }, md[3] = { -1, 0, -2 };
+	expect_dims(&out[0], SHAPE(3, 3));
+	expect_close(out[0].data, sum, 9, 0.f);
+	expect_dims(&out[1], SHAPE(2, 3));
+	expect_close(out[1].data, w, 6, 0.f);
+	expect_dims(&out[2], SHAPE(4));
+	expect_close(out[2].data, sc, 4, 0.f);
+	expect_dims(&out[3], SHAPE(3));
+	expect_close(out[3].data, rng, 3, 0.f);
+	expect_dims(&out[4], SHAPE(3));
+	expect_close(out[4].data, md, 3, 0.f);
+	bo_session_free(s);
+	bo_model_free(m);
+	tb_free(b);
+}
+
 /* Gather and Slice (negative step) on float data; Expand; LayerNormalization */
 static void test_gather_slice_expand_layernorm(void **state)
 {
@@ -2428,6 +2503,7 @@ int main(void)
 		cmocka_unit_test_setup(test_concat_many, setup),
 		cmocka_unit_test_setup(test_transpose_split_reduce, setup),
 		cmocka_unit_test_setup(test_gather_slice_expand_layernorm, setup),
+		cmocka_unit_test_setup(test_shape_arith_bool_scatter, setup),
 		cmocka_unit_test_setup(test_maxpool, setup),
 		cmocka_unit_test_setup(test_avgpool, setup),
 		cmocka_unit_test_setup(test_global_pool, setup),

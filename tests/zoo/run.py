@@ -6,7 +6,7 @@ batch), run by `brownout run`; the logits must equal PyTorch's within
 
   tests/zoo/run.py BUILD [MODEL ...]
 
-The exports are made once into BUILD/test-output/zoo and remade when
+The exports are made once into BUILD/test-output/zoo (or $BO_ZOO_DIR) and remade when
 tools/zoo_export.py changes (they are too large to commit: full-width
 torchvision models, 1 to 45 MB each). Fixed-batch exports run on one image,
 dynamic ones on three. A model torch cannot export (listed in the export's
@@ -38,7 +38,8 @@ def main():
     build = sys.argv[1] if len(sys.argv) > 1 else "build"
     only = sys.argv[2:]
     bo = os.path.join(root, build, "brownout")
-    out = os.path.join(root, build, "test-output", "zoo")
+    # BO_ZOO_DIR: reuse an export (e.g. the normal build's from a sanitizer build)
+    out = os.environ.get("BO_ZOO_DIR") or os.path.join(root, build, "test-output", "zoo")
     exporter = os.path.join(root, "tools", "zoo_export.py")
     try:
         import torch  # noqa: F401
