@@ -1796,8 +1796,8 @@ static bo_status infer_slice(struct bo_ictx *c)
 					    ax ? ax[k] : k, 0);
 		seen |= 1u << a;
 		int64_t d = x->d[a], s = sp ? sp[k] : 1, b = st[k], e = en[k];
-		if (s == 0)
-			return bo_node_fail(m, ni, err, BO_EMALFORMED, "step 0%s", "", 0, 0);
+		if (s == 0 || s == INT64_MIN)
+			return bo_node_fail(m, ni, err, BO_EMALFORMED, "step %s%lld", "", s, 0);
 		if (b < 0)
 			b = b < -d ? 0 : b + d;
 		if (e < 0)
@@ -1806,11 +1806,11 @@ static bo_status infer_slice(struct bo_ictx *c)
 		if (s > 0) {
 			b = BO_MIN(b, d);
 			e = BO_MIN(e, d);
-			len = e > b ? (e - b + s - 1) / s : 0;
+			len = e > b ? (e - b - 1) / s + 1 : 0;
 		} else {
 			b = BO_MIN(b, d - 1);
 			e = BO_MIN(e, d - 1);
-			len = b > e ? (b - e + (-s) - 1) / (-s) : 0;
+			len = b > e ? (b - e - 1) / (-s) + 1 : 0;
 		}
 		start[a] = b;
 		step[a] = s;
@@ -1874,6 +1874,11 @@ static bo_status infer_expand(struct bo_ictx *c)
 		bo_error_where(err, m->path, n->name, n->op_type, NULL);
 		return bo_fail(err, BO_ESHAPE, "%s does not broadcast to %s", b1, b2);
 	}
+	int64_t total = 1;
+	for (int i = 0; i < o->rank; i++)
+		if (!bo_mul_ok(total, o->d[i], &total) || total > m->limits.max_tensor_elems)
+			return bo_node_fail(m, ni, err, BO_ELIMIT, "target shape is too large%s", "", 0,
+					    0);
 	if (x_known) {
 		int64_t *buf = known_buf(bo_shape_numel(o)), xstr[BO_MAX_RANK], istr[BO_MAX_RANK];
 		strides_of(x, xstr);
@@ -2533,7 +2538,8 @@ static bo_status infer_split(struct bo_ictx *c)
 			if (sv[i] < 0)
 				return bo_node_fail(m, ni, err, BO_ESHAPE, "negative size%s", "", 0, 0);
 			sizes[i] = sv[i];
-			sum += sv[i];
+			if (__builtin_add_overflow(sum, sv[i], &sum))
+				return bo_node_fail(m, ni, err, BO_ESHAPE, "sizes overflow%s", "", 0, 0);
 		}
 		if (sum != D)
 			return bo_node_fail(m, ni, err, BO_ESHAPE,
