@@ -1291,9 +1291,6 @@ static bo_status infer_pad(struct bo_ictx *c)
 static bo_status parse_conv(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
-	int64_t v;
-	int cnt;
-	(void)rc; (void)v; (void)cnt;
 	if ((rc = bo_attr_window(A, &n->p.win, 1)))
 		return rc;
 	return BO_OK;
@@ -1302,9 +1299,6 @@ static bo_status parse_conv(struct bo_attrs *A, struct bo_node *n)
 static bo_status parse_maxpool(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
-	int64_t v;
-	int cnt;
-	(void)rc; (void)v; (void)cnt;
 	if ((rc = bo_attr_window(A, &n->p.win, 0)))
 		return rc;
 	if (n->n_out > 1)
@@ -1316,9 +1310,6 @@ static bo_status parse_maxpool(struct bo_attrs *A, struct bo_node *n)
 static bo_status parse_avgpool(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
-	int64_t v;
-	int cnt;
-	(void)rc; (void)v; (void)cnt;
 	if ((rc = bo_attr_window(A, &n->p.win, 0)))
 		return rc;
 	return BO_OK;
@@ -1328,8 +1319,6 @@ static bo_status parse_bn(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
 	int64_t v;
-	int cnt;
-	(void)rc; (void)v; (void)cnt;
 	if ((rc = bo_attr_float(A, "epsilon", 1e-5f, &n->p.bn.eps)))
 		return rc;
 	if ((rc = bo_attr_int(A, "training_mode", 0, &v)))
@@ -1355,8 +1344,6 @@ static bo_status parse_gemm(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
 	int64_t v;
-	int cnt;
-	(void)rc; (void)v; (void)cnt;
 	if ((rc = bo_attr_float(A, "alpha", 1.f, &n->p.gemm.alpha)) ||
 	    (rc = bo_attr_float(A, "beta", 1.f, &n->p.gemm.beta)))
 		return rc;
@@ -1372,9 +1359,6 @@ static bo_status parse_gemm(struct bo_attrs *A, struct bo_node *n)
 static bo_status parse_clip(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
-	int64_t v;
-	int cnt;
-	(void)rc; (void)v; (void)cnt;
 	if ((rc = bo_attr_float(A, "min", -INFINITY, &n->p.clip.lo)) ||
 	    (rc = bo_attr_float(A, "max", INFINITY, &n->p.clip.hi)))
 		return rc;
@@ -1384,9 +1368,6 @@ static bo_status parse_clip(struct bo_attrs *A, struct bo_node *n)
 static bo_status parse_leakyrelu(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
-	int64_t v;
-	int cnt;
-	(void)rc; (void)v; (void)cnt;
 	if ((rc = bo_attr_float(A, "alpha", 0.01f, &n->p.alpha)))
 		return rc;
 	return BO_OK;
@@ -1395,9 +1376,6 @@ static bo_status parse_leakyrelu(struct bo_attrs *A, struct bo_node *n)
 static bo_status parse_flatten(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
-	int64_t v;
-	int cnt;
-	(void)rc; (void)v; (void)cnt;
 	if ((rc = bo_attr_int(A, "axis",
 			  n->op == OP_SOFTMAX || n->op == OP_LOGSOFTMAX ? (A->opset < 13 ? 1 : -1) :
 			  n->op == OP_FLATTEN ? 1 : 0, &n->p.axis)))
@@ -1411,9 +1389,7 @@ static bo_status parse_flatten(struct bo_attrs *A, struct bo_node *n)
 static bo_status parse_unsqueeze(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
-	int64_t v;
 	int cnt;
-	(void)rc; (void)v; (void)cnt;
 	if ((rc = bo_attr_ints(A, "axes", n->p.axes.axes, BO_MAX_RANK, &cnt)))
 		return rc;
 	n->p.axes.n = cnt; /* -1: from input 1 or (Squeeze) all size-1 dims */
@@ -1423,9 +1399,7 @@ static bo_status parse_unsqueeze(struct bo_attrs *A, struct bo_node *n)
 static bo_status parse_pad(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
-	int64_t v;
 	int cnt;
-	(void)rc; (void)v; (void)cnt;
 	char mode[16];
 	if ((rc = bo_attr_string(A, "mode", "constant", mode, sizeof(mode))))
 		return rc;
@@ -1447,19 +1421,12 @@ static bo_status parse_pad(struct bo_attrs *A, struct bo_node *n)
 
 static bo_status parse_dropout(struct bo_attrs *A, struct bo_node *n)
 {
-	bo_status rc;
-	int64_t v;
-	int cnt;
-	(void)rc; (void)v; (void)cnt;
 	return BO_OK; /* the mask output and a training_mode input are checked once inputs resolve */
 }
 
 static bo_status parse_shape(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
-	int64_t v;
-	int cnt;
-	(void)rc; (void)v; (void)cnt;
 	if ((rc = bo_attr_int(A, "start", 0, &n->p.shape.start)))
 		return rc;
 	n->p.shape.has_end = bo_attr_has(A, "end");
@@ -1472,8 +1439,6 @@ static bo_status parse_cast(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
 	int64_t v;
-	int cnt;
-	(void)rc; (void)v; (void)cnt;
 	if ((rc = bo_attr_int(A, "to", 0, &v)))
 		return rc;
 	if (v != 1 && v != 7 && v != 6 && v != 9)
@@ -1484,13 +1449,9 @@ static bo_status parse_cast(struct bo_attrs *A, struct bo_node *n)
 
 static bo_status parse_slice(struct bo_attrs *A, struct bo_node *n)
 {
-	bo_status rc;
-	int64_t v;
-	int cnt;
-	(void)rc; (void)v; (void)cnt;
 	if (A->opset < 10)
 		return bo_attr_fail(A, "starts", BO_EUNSUPPORTED,
-				 "Slice before A->opset 10 is not supported", NULL);
+				 "Slice before opset 10 is not supported", NULL);
 	return BO_OK;
 }
 
@@ -1498,26 +1459,20 @@ static bo_status parse_reshape(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
 	int64_t v;
-	int cnt;
-	(void)rc; (void)v; (void)cnt;
 	if ((rc = bo_attr_int(A, "allowzero", 0, &v)))
 		return rc;
 	n->p.allowzero = v != 0;
 	if (A->opset < 5)
 		return bo_attr_fail(A, "shape", BO_EUNSUPPORTED,
-				 "Reshape before A->opset 5 is not supported", NULL);
+				 "Reshape before opset 5 is not supported", NULL);
 	return BO_OK;
 }
 
 static bo_status parse_add(struct bo_attrs *A, struct bo_node *n)
 {
-	bo_status rc;
-	int64_t v;
-	int cnt;
-	(void)rc; (void)v; (void)cnt;
 	if (A->opset < 7)
 		return bo_attr_fail(A, "broadcast", BO_EUNSUPPORTED,
-				 "legacy (A->opset < 7) broadcasting is not supported", NULL);
+				 "legacy (opset < 7) broadcasting is not supported", NULL);
 	return BO_OK;
 }
 
