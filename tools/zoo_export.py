@@ -36,6 +36,14 @@ def vgg11_bn():
     return m
 
 
+def alexnet():
+    m = tvm.alexnet(num_classes=10)
+    # a small head over the 256x6x6 features of a 224x224 image
+    m.classifier = nn.Sequential(nn.Dropout(), nn.Linear(256 * 6 * 6, 64), nn.ReLU(True),
+                                 nn.Linear(64, 10))
+    return m
+
+
 def densenet():
     # a dense block of 10 layers: Concat with 11 inputs
     return tvm.DenseNet(growth_rate=8, block_config=(2, 10, 2, 2), num_init_features=16,
@@ -74,7 +82,12 @@ MODELS = {
     "convnext": (convnext, 32),
     "vit": (vit, 32),
     "swin": (swin, 32),
+    "alexnet": (alexnet, 224),
+    "inception_v3": (partial(tvm.inception_v3, num_classes=10, aux_logits=False,
+                             init_weights=True), 80),
 }
+# the big ones: fewer exports (the ops are the same at every opset)
+OPSETS = {"alexnet": [13], "inception_v3": [13]}
 
 
 def randomize_bn(m, gen):
@@ -140,8 +153,8 @@ def main():
         np.save(os.path.join(out, name + ".x3.npy"), x3.numpy())
         np.save(os.path.join(out, name + ".logits1.npy"), l1)
         np.save(os.path.join(out, name + ".logits3.npy"), l3)
-        for op in opsets:
-            for dyn in (False, True):
+        for op in [o for o in opsets if o in OPSETS.get(name, opsets)]:
+            for dyn in ((False,) if name in OPSETS else (False, True)):
                 f = os.path.join(out, "%s.op%d%s.onnx" % (name, op, ".dyn" if dyn else ""))
                 kw = {}
                 if dyn:
