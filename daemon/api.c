@@ -402,6 +402,31 @@ out:
 	return rc;
 }
 
+/* A model refused for its operators: the 422 names every one of them (the
+ * library's error text is cut to fit; this message has the whole list). */
+static int unsupported_reply(struct bo_req *r, const char *path, const struct bo_error *err)
+{
+	char *list = NULL;
+	struct bo_error e2;
+	if (err->status != BO_EUNSUPPORTED || strncmp(err->text, "unsupported operators: ", 23) ||
+	    bo_model_unsupported_ops(path, &list, &e2) || !list[0]) {
+		free(list);
+		return bo_reply_error(r, err);
+	}
+	json_t *e = json_object(), *j = json_object();
+	size_t n = strlen(list) + 32;
+	char *msg = malloc(n);
+	if (msg)
+		snprintf(msg, n, "unsupported operators: %s", list);
+	json_object_set_new(e, "code", json_string(bo_status_name(BO_EUNSUPPORTED)));
+	json_object_set_new(e, "message", json_string(msg ? msg : err->text));
+	json_object_set_new(e, "field", json_null());
+	json_object_set_new(j, "error", e);
+	free(msg);
+	free(list);
+	return bo_reply_json(r, bo_http_status(BO_EUNSUPPORTED), j);
+}
+
 static int post_model(struct bo_daemon *d, struct bo_req *r)
 {
 	struct bo_error err;
@@ -447,7 +472,7 @@ static int post_model(struct bo_daemon *d, struct bo_req *r)
 	}
 	if (bo_model_load(tmp, &m, &err) ||
 	    bo_model_stats(m, NULL, 0, map, BO_SITES_RELU, &st, &err)) {
-		ret = bo_reply_error(r, &err);
+		ret = unsupported_reply(r, tmp, &err);
 		goto out;
 	}
 	json_t *ij = bo_info_json(m, &st, BO_SITES_RELU);

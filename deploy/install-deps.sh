@@ -7,7 +7,7 @@ set -eu
 
 PKGS="make gcc clang pkg-config protobuf-c-compiler libprotobuf-c-dev libonnx-dev
 libopenblas-dev libjansson-dev zlib1g-dev libcmocka-dev librandom123-dev dataset-fashion-mnist
-libonnx-testdata python3 python3-numpy python3-torch python3-onnx python3-matplotlib
+libonnx-testdata python3 python3-numpy python3-torch python3-torchvision python3-onnx python3-matplotlib
 libmicrohttpd-dev libsqlite3-dev nettle-dev libcurl4-openssl-dev sqlite3 curl wrk
 python3-yaml python3-jsonschema python3-pandas chromium nodejs slurmctld slurmd slurm-client
 munge"

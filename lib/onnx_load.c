@@ -22,7 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "graph.h"
+#include "ops.h"
 #include "onnx.pb-c.h"
 
 #define DEF_MAX_FILE (2LL << 30)
@@ -35,23 +35,6 @@ enum {
 	DT_DOUBLE = 11,
 };
 
-static const char *const op_names[OP_COUNT_] = {
-	[OP_CONV] = "Conv", [OP_BN] = "BatchNormalization", [OP_RELU] = "Relu",
-	[OP_CLIP] = "Clip", [OP_LEAKYRELU] = "LeakyRelu", [OP_SIGMOID] = "Sigmoid",
-	[OP_ADD] = "Add", [OP_MUL] = "Mul", [OP_SUB] = "Sub", [OP_DIV] = "Div",
-	[OP_MAXPOOL] = "MaxPool", [OP_AVGPOOL] = "AveragePool",
-	[OP_GAP] = "GlobalAveragePool", [OP_GMP] = "GlobalMaxPool", [OP_FLATTEN] = "Flatten",
-	[OP_RESHAPE] = "Reshape", [OP_GEMM] = "Gemm", [OP_MATMUL] = "MatMul",
-	[OP_CONCAT] = "Concat", [OP_SOFTMAX] = "Softmax", [OP_PAD] = "Pad",
-	[OP_IDENTITY] = "Identity", [OP_DROPOUT] = "Dropout", [OP_SHAPE] = "Shape",
-	[OP_GATHER] = "Gather", [OP_UNSQUEEZE] = "Unsqueeze", [OP_SQUEEZE] = "Squeeze",
-	[OP_CAST] = "Cast", [OP_SLICE] = "Slice", [OP_TANH] = "Tanh",
-};
-
-const char *bo_op_name(enum bo_opcode op)
-{
-	return (unsigned)op < OP_COUNT_ ? op_names[op] : "?";
-}
 
 /* ---- name lookup: open addressing over value names ---- */
 
@@ -466,231 +449,105 @@ static bo_status parse_window(struct loader *L, const Onnx__NodeProto *np, struc
 	return BO_OK;
 }
 
+/* ---- the attribute readers the operator table's parse functions use ---- */
+
+#define A_L(a) ((struct loader *)(a)->loader)
+#define A_NP(a) ((const Onnx__NodeProto *)(a)->np)
+
+bo_status bo_attr_int(struct bo_attrs *a, const char *name, int64_t def, int64_t *out)
+{
+	return get_int(A_L(a), A_NP(a), name, def, out);
+}
+
+bo_status bo_attr_float(struct bo_attrs *a, const char *name, float def, float *out)
+{
+	return get_float(A_L(a), A_NP(a), name, def, out);
+}
+
+bo_status bo_attr_ints(struct bo_attrs *a, const char *name, int64_t *vals, int max, int *n)
+{
+	return get_ints(A_L(a), A_NP(a), name, vals, max, n);
+}
+
+bo_status bo_attr_string(struct bo_attrs *a, const char *name, const char *def, char *buf,
+			 size_t size)
+{
+	return get_string(A_L(a), A_NP(a), name, def, buf, size);
+}
+
+int bo_attr_has(struct bo_attrs *a, const char *name)
+{
+	return find_attr(A_NP(a), name) != NULL;
+}
+
+bo_status bo_attr_fail(struct bo_attrs *a, const char *attr, bo_status st, const char *msg,
+		       const char *detail)
+{
+	return attr_fail(A_L(a), attr, st, msg, detail);
+}
+
+bo_status bo_attr_window(struct bo_attrs *a, struct bo_window *w, int is_conv)
+{
+	return parse_window(A_L(a), A_NP(a), w, is_conv);
+}
+
+/* ConstantOfShape's "value": a one-element float or integer tensor. */
+bo_status bo_attr_fill(struct bo_attrs *a, int *is_int, float *f, int64_t *i)
+{
+	const Onnx__AttributeProto *at = find_attr(A_NP(a), "value");
+	if (!at)
+		return BO_OK;
+	if (!at->t)
+		return attr_fail(A_L(a), "value", BO_EMALFORMED, "attribute must be a tensor", NULL);
+	struct bo_value v;
+	memset(&v, 0, sizeof(v));
+	bo_status rc = tensor_from_proto(A_L(a), at->t, &v);
+	if (!rc && v.numel != 1)
+		rc = attr_fail(A_L(a), "value", BO_EMALFORMED, "must hold one value", NULL);
+	if (!rc) {
+		*is_int = v.dtype == BO_DT_I64;
+		if (*is_int)
+			*i = v.i[0];
+		else
+			*f = v.f[0];
+	}
+	free(v.f);
+	free(v.i);
+	return rc;
+}
+
+const char *bo_attr_dtype_name(int dt)
+{
+	return dtype_name(dt);
+}
+
+/* Attributes: the table's whitelist, then the op's own parser. */
 static bo_status parse_op(struct loader *L, const Onnx__NodeProto *np, struct bo_node *n)
 {
 	static const char *const none[] = { NULL };
-	static const char *const conv_a[] = { "auto_pad", "dilations", "group", "kernel_shape",
-		"pads", "strides", NULL };
-	static const char *const maxpool_a[] = { "auto_pad", "ceil_mode", "dilations",
-		"kernel_shape", "pads", "storage_order", "strides", NULL };
-	static const char *const avgpool_a[] = { "auto_pad", "ceil_mode", "count_include_pad",
-		"kernel_shape", "pads", "strides", NULL };
-	static const char *const bn_a[] = { "epsilon", "momentum", "spatial", "training_mode",
-		"is_test", NULL };
-	static const char *const gemm_a[] = { "alpha", "beta", "transA", "transB", NULL };
-	static const char *const clip_a[] = { "min", "max", NULL };
-	static const char *const alpha_a[] = { "alpha", NULL };
-	static const char *const axis_a[] = { "axis", NULL };
-	static const char *const axes_a[] = { "axes", NULL };
-	static const char *const pad_a[] = { "mode", "pads", "value", NULL };
-	static const char *const drop_a[] = { "ratio", "seed", "is_test", NULL };
-	static const char *const shape_a[] = { "start", "end", NULL };
-	static const char *const cast_a[] = { "to", "saturate", NULL };
-	static const char *const slice_a[] = { "starts", "ends", "axes", NULL };
-	static const char *const reshape_a[] = { "allowzero", NULL };
+	const struct bo_op_def *d = bo_op_def(n->op);
 	int opset = L->m->opset;
+	const char *const *allowed = d->attrs && (!d->attrs_before || opset < d->attrs_before) ?
+					     d->attrs : none;
 	bo_status rc;
-	int64_t v;
-	int cnt;
-
-	switch (n->op) {
-	case OP_CONV:
-		if ((rc = check_attrs(L, np, conv_a)) || (rc = parse_window(L, np, &n->p.win, 1)))
-			return rc;
-		break;
-	case OP_MAXPOOL:
-		if ((rc = check_attrs(L, np, maxpool_a)) || (rc = parse_window(L, np, &n->p.win, 0)))
-			return rc;
-		if (n->n_out > 1)
-			return attr_fail(L, "Indices", BO_EUNSUPPORTED,
-					 "the optional Indices output is not supported", NULL);
-		break;
-	case OP_AVGPOOL:
-		if ((rc = check_attrs(L, np, avgpool_a)) || (rc = parse_window(L, np, &n->p.win, 0)))
-			return rc;
-		break;
-	case OP_BN:
-		if ((rc = check_attrs(L, np, bn_a)))
-			return rc;
-		if ((rc = get_float(L, np, "epsilon", 1e-5f, &n->p.bn.eps)))
-			return rc;
-		if ((rc = get_int(L, np, "training_mode", 0, &v)))
-			return rc;
-		if (v)
-			return attr_fail(L, "training_mode", BO_EUNSUPPORTED,
-					 "training mode is not supported (inference only)", NULL);
-		if ((rc = get_int(L, np, "spatial", 1, &v)))
-			return rc;
-		if (!v)
-			return attr_fail(L, "spatial", BO_EUNSUPPORTED, "spatial=0 is not supported",
-					 NULL);
-		if (n->n_out > 1)
-			return attr_fail(L, "outputs", BO_EUNSUPPORTED,
-					 "running mean/var outputs (training) are not supported", NULL);
-		if (n->n_in != 5)
-			return attr_fail(L, "inputs", BO_EMALFORMED,
-					 "needs 5 inputs (X, scale, B, mean, var)", NULL);
-		break;
-	case OP_GEMM:
-		if ((rc = check_attrs(L, np, gemm_a)))
-			return rc;
-		if ((rc = get_float(L, np, "alpha", 1.f, &n->p.gemm.alpha)) ||
-		    (rc = get_float(L, np, "beta", 1.f, &n->p.gemm.beta)))
-			return rc;
-		if ((rc = get_int(L, np, "transA", 0, &v)))
-			return rc;
-		n->p.gemm.ta = v != 0;
-		if ((rc = get_int(L, np, "transB", 0, &v)))
-			return rc;
-		n->p.gemm.tb = v != 0;
-		break;
-	case OP_CLIP:
-		if ((rc = check_attrs(L, np, opset < 11 ? clip_a : none)))
-			return rc;
-		if ((rc = get_float(L, np, "min", -INFINITY, &n->p.clip.lo)) ||
-		    (rc = get_float(L, np, "max", INFINITY, &n->p.clip.hi)))
-			return rc;
-		break;
-	case OP_LEAKYRELU:
-		if ((rc = check_attrs(L, np, alpha_a)) ||
-		    (rc = get_float(L, np, "alpha", 0.01f, &n->p.alpha)))
-			return rc;
-		break;
-	case OP_FLATTEN:
-	case OP_CONCAT:
-	case OP_SOFTMAX:
-	case OP_GATHER:
-		if ((rc = check_attrs(L, np, axis_a)))
-			return rc;
-		if ((rc = get_int(L, np, "axis",
-				  n->op == OP_SOFTMAX ? (opset < 13 ? 1 : -1) :
-				  n->op == OP_FLATTEN ? 1 : 0, &n->p.axis)))
-			return rc;
-		if (n->op == OP_CONCAT && !find_attr(np, "axis"))
-			return attr_fail(L, "axis", BO_EMALFORMED, "is required", NULL);
-		n->legacy_softmax = n->op == OP_SOFTMAX && opset < 13;
-		break;
-	case OP_UNSQUEEZE:
-	case OP_SQUEEZE:
-		if ((rc = check_attrs(L, np, opset < 13 ? axes_a : none)))
-			return rc;
-		if ((rc = get_ints(L, np, "axes", n->p.axes.axes, BO_MAX_RANK, &cnt)))
-			return rc;
-		n->p.axes.n = cnt; /* -1: from input 1 or (Squeeze) all size-1 dims */
-		break;
-	case OP_PAD: {
-		char mode[16];
-		if ((rc = check_attrs(L, np, pad_a)))
-			return rc;
-		if ((rc = get_string(L, np, "mode", "constant", mode, sizeof(mode))))
-			return rc;
-		if (!strcmp(mode, "constant"))
-			n->p.pad.mode = 0;
-		else if (!strcmp(mode, "reflect"))
-			n->p.pad.mode = 1;
-		else if (!strcmp(mode, "edge"))
-			n->p.pad.mode = 2;
-		else
-			return attr_fail(L, "mode", BO_EUNSUPPORTED, "unsupported pad mode ", mode);
-		if ((rc = get_ints(L, np, "pads", n->p.pad.pads, 2 * BO_MAX_RANK, &cnt)))
-			return rc;
-		n->p.pad.n = cnt;
-		if ((rc = get_float(L, np, "value", 0.f, &n->p.pad.value)))
-			return rc;
-		break;
-	}
-	case OP_DROPOUT:
-		if ((rc = check_attrs(L, np, drop_a)))
-			return rc;
-		if (n->n_out > 1)
-			return attr_fail(L, "mask", BO_EUNSUPPORTED, "the mask output is not supported",
-					 NULL);
-		break; /* a training_mode input is checked once inputs resolve */
-	case OP_SHAPE:
-		if ((rc = check_attrs(L, np, shape_a)))
-			return rc;
-		if ((rc = get_int(L, np, "start", 0, &n->p.shape.start)))
-			return rc;
-		n->p.shape.has_end = find_attr(np, "end") != NULL;
-		if ((rc = get_int(L, np, "end", 0, &n->p.shape.end)))
-			return rc;
-		break;
-	case OP_CAST:
-		if ((rc = check_attrs(L, np, cast_a)) || (rc = get_int(L, np, "to", 0, &v)))
-			return rc;
-		if (v != DT_FLOAT && v != DT_INT64 && v != DT_INT32)
-			return attr_fail(L, "to", BO_EUNSUPPORTED, "cast target type ", dtype_name((int)v));
-		n->p.to = (int)v;
-		break;
-	case OP_SLICE:
-		if ((rc = check_attrs(L, np, opset < 10 ? slice_a : none)))
-			return rc;
-		if (opset < 10)
-			return attr_fail(L, "starts", BO_EUNSUPPORTED,
-					 "Slice before opset 10 is not supported", NULL);
-		break;
-	case OP_RESHAPE:
-		if ((rc = check_attrs(L, np, reshape_a)) || (rc = get_int(L, np, "allowzero", 0, &v)))
-			return rc;
-		n->p.allowzero = v != 0;
-		if (opset < 5)
-			return attr_fail(L, "shape", BO_EUNSUPPORTED,
-					 "Reshape before opset 5 is not supported", NULL);
-		break;
-	case OP_ADD: case OP_MUL: case OP_SUB: case OP_DIV:
-		if (opset < 7)
-			return attr_fail(L, "broadcast", BO_EUNSUPPORTED,
-					 "legacy (opset < 7) broadcasting is not supported", NULL);
-		return check_attrs(L, np, none);
-	default:
-		return check_attrs(L, np, none);
-	}
-	return BO_OK;
-}
-
-static int lookup_op(const char *type)
-{
-	for (int i = 0; i < OP_COUNT_; i++)
-		if (!strcmp(op_names[i], type))
-			return i;
-	return -1;
+	if ((rc = check_attrs(L, np, allowed)))
+		return rc;
+	struct bo_attrs a = { L, np, opset };
+	return d->parse ? d->parse(&a, n) : BO_OK;
 }
 
 /* Expected input counts [min, max] per op, so kernels can index safely. */
 static void op_arity(enum bo_opcode op, int opset, int *lo, int *hi)
 {
-	*lo = 1;
-	*hi = 1;
-	switch (op) {
-	case OP_CONV: *lo = 2; *hi = 3; break;
-	case OP_BN: *lo = 5; *hi = 5; break;
-	case OP_CLIP: *hi = opset < 11 ? 1 : 3; break;
-	case OP_ADD: case OP_MUL: case OP_SUB: case OP_DIV: case OP_MATMUL:
-		*lo = 2; *hi = 2; break;
-	case OP_GEMM: *lo = 2; *hi = 3; break;
-	case OP_RESHAPE: *lo = 2; *hi = 2; break;
-	case OP_CONCAT: *hi = BO_MAX_IN; break;
-	case OP_PAD: *hi = opset < 11 ? 1 : 4; break;
-	case OP_DROPOUT: *hi = 3; break;
-	case OP_GATHER: *lo = 2; *hi = 2; break;
-	case OP_UNSQUEEZE: case OP_SQUEEZE: *hi = opset < 13 ? 1 : 2; break;
-	case OP_SLICE: *lo = 3; *hi = 5; break;
-	default: break;
-	}
+	const struct bo_op_def *d = bo_op_def(op);
+	*lo = d->min_in;
+	*hi = d->old_opset && opset < d->old_opset ? d->old_max_in : d->max_in;
 }
 
 /* Inputs that ONNX lets a model leave empty ("" as the name). */
 static int input_optional(enum bo_opcode op, int k)
 {
-	switch (op) {
-	case OP_CLIP: return k == 1 || k == 2;
-	case OP_CONV: case OP_GEMM: return k == 2;
-	case OP_PAD: return k == 2 || k == 3;
-	case OP_DROPOUT: return k == 1 || k == 2;
-	case OP_SQUEEZE: case OP_UNSQUEEZE: return k == 1;
-	case OP_SLICE: return k == 3 || k == 4;
-	default: return 0;
-	}
+	return k < 32 && (bo_op_def(op)->optional >> k & 1);
 }
 
 /* A Constant node becomes a constant value. */
@@ -800,6 +657,154 @@ static int64_t wire_break(const unsigned char *p, size_t len, size_t base, int d
 		}
 	}
 	return -1;
+}
+
+/* Every operator of graph g that the table lacks (or from another domain),
+ * in order of first appearance: "TYPE xCOUNT (first: NODE), ...". *out is
+ * malloc'ed, "" when there is none. */
+static bo_status list_unsupported(const Onnx__GraphProto *g, char **out)
+{
+	size_t cap = 256, len = 0;
+	size_t n = g->n_node;
+	int *first = calloc(n + 1, sizeof(int)), *count = calloc(n + 1, sizeof(int));
+	char *s = malloc(cap);
+	bo_status rc = BO_OK;
+	*out = NULL;
+	if (!first || !count || !s) {
+		rc = BO_ENOMEM;
+		goto out;
+	}
+	s[0] = 0;
+	int nt = 0; /* distinct unsupported types: first[] holds a node index each */
+	for (size_t i = 0; i < n; i++) {
+		const Onnx__NodeProto *np = g->node[i];
+		const char *type = np->op_type ? np->op_type : "";
+		int foreign = np->domain && np->domain[0] && strcmp(np->domain, "ai.onnx");
+		if (!foreign && (!strcmp(type, "Constant") || bo_op_lookup(type) >= 0))
+			continue;
+		int t = 0;
+		for (; t < nt; t++) {
+			const Onnx__NodeProto *f = g->node[first[t]];
+			const char *fd = f->domain ? f->domain : "", *d = np->domain ? np->domain : "";
+			if (!strcmp(f->op_type ? f->op_type : "", type) && !strcmp(fd, d))
+				break;
+		}
+		if (t == nt)
+			first[nt++] = (int)i;
+		count[t]++;
+	}
+	for (int t = 0; t < nt; t++) {
+		const Onnx__NodeProto *np = g->node[first[t]];
+		char item[512], nm[32];
+		const char *name = np->name && np->name[0] ? np->name : NULL;
+		if (!name) {
+			snprintf(nm, sizeof(nm), "#%d", first[t]);
+			name = nm;
+		}
+		int foreign = np->domain && np->domain[0] && strcmp(np->domain, "ai.onnx");
+		snprintf(item, sizeof(item), "%s%s%s%s x%d (first: %s)", t ? ", " : "",
+			 foreign ? np->domain : "", foreign ? "." : "", np->op_type ? np->op_type : "",
+			 count[t], name);
+		size_t k = strlen(item);
+		if (len + k + 1 > cap) {
+			char *ns = realloc(s, (cap = 2 * (len + k + 1)));
+			if (!ns) {
+				rc = BO_ENOMEM;
+				goto out;
+			}
+			s = ns;
+		}
+		memcpy(s + len, item, k + 1);
+		len += k;
+	}
+	*out = s;
+	s = NULL;
+out:
+	free(first);
+	free(count);
+	free(s);
+	return rc;
+}
+
+/* Refuse a graph with unsupported operators, naming all of them (the text
+ * is cut to fit struct bo_error, ending in "..."; bo_model_unsupported_ops
+ * gives the whole list). */
+static bo_status fail_unsupported(struct loader *L, const Onnx__GraphProto *g)
+{
+	char *list = NULL;
+	if (list_unsupported(g, &list))
+		return bo_fail(L->err, BO_ENOMEM, "out of memory");
+	/* the error's node and op stay those of the first unsupported node */
+	bo_fail(L->err, BO_EUNSUPPORTED, "unsupported operators: %s", list);
+	size_t max = sizeof(L->err->text) - 1;
+	if (strlen("unsupported operators: ") + strlen(list) > max)
+		memcpy(L->err->text + max - 3, "...", 4);
+	free(list);
+	return BO_EUNSUPPORTED;
+}
+
+/* A Split with K outputs becomes K nodes, each computing one output (a
+ * slice of the input), so that every node has one output to plan. */
+static bo_status split_node(struct loader *L, const Onnx__NodeProto *np, const char *nm,
+			    size_t src)
+{
+	struct bo_model *m = L->m;
+	bo_status rc;
+	int opset = m->opset, cnt;
+	int64_t axis, sizes[16];
+	if (np->n_input < 1 || np->n_input > (size_t)(opset < 13 ? 1 : 2)) {
+		bo_error_where(L->err, NULL, NULL, NULL, "input");
+		return bo_fail(L->err, BO_EMALFORMED, "has %zu inputs; expected 1 to %d",
+			       np->n_input, opset < 13 ? 1 : 2);
+	}
+	if (np->n_output < 1 || np->n_output > 16) {
+		bo_error_where(L->err, NULL, NULL, NULL, "output");
+		return bo_fail(L->err, BO_EUNSUPPORTED, "has %zu outputs; 1 to 16 are supported",
+			       np->n_output);
+	}
+	static const char *const split_a[] = { "axis", "split", NULL };
+	static const char *const axis_a[] = { "axis", NULL };
+	if ((rc = check_attrs(L, np, opset < 13 ? split_a : axis_a)) ||
+	    (rc = get_int(L, np, "axis", 0, &axis)) ||
+	    (rc = get_ints(L, np, "split", sizes, 16, &cnt)))
+		return rc;
+	for (size_t k = 0; k < np->n_output; k++) {
+		struct bo_node *n = &m->nodes[m->n_nodes];
+		memset(n, 0, sizeof(*n));
+		n->op = OP_SPLIT;
+		n->src = (int)src;
+		n->name = strdup(nm);
+		n->op_type = strdup("Split");
+		m->n_nodes++;
+		n->n_in = (int)np->n_input;
+		n->in = malloc((size_t)(n->n_in + 1) * sizeof(int));
+		if (!n->name || !n->op_type || !n->in)
+			return bo_fail(L->err, BO_ENOMEM, "out of memory");
+		if (n->n_in > m->max_node_in)
+			m->max_node_in = n->n_in;
+		for (int j = 0; j < n->n_in; j++)
+			n->in[j] = -2;
+		n->p.split.axis = axis;
+		n->p.split.index = (int)k;
+		n->p.split.count = (int)np->n_output;
+		n->p.split.n = cnt;
+		if (cnt > 0)
+			memcpy(n->p.split.sizes, sizes, (size_t)cnt * sizeof(int64_t));
+		n->n_out = 1;
+		if (!np->output[k][0]) {
+			bo_error_where(L->err, NULL, NULL, NULL, "output");
+			return bo_fail(L->err, BO_EUNSUPPORTED, "output %zu has no name", k);
+		}
+		if (table_get(&L->names, m, np->output[k]) >= 0) {
+			bo_error_where(L->err, NULL, NULL, NULL, "output");
+			return bo_fail(L->err, BO_EMALFORMED, "tensor '%s' is produced twice",
+				       np->output[k]);
+		}
+		if ((rc = add_value(L, np->output[k], BO_VAL_RUNTIME, &n->out[0])))
+			return rc;
+		m->values[n->out[0]].producer = m->n_nodes - 1;
+	}
+	return BO_OK;
 }
 
 static bo_status translate(struct loader *L, const Onnx__ModelProto *mp)
@@ -920,8 +925,15 @@ static bo_status translate(struct loader *L, const Onnx__ModelProto *mp)
 	}
 	bo_error_clear(L->err);
 
-	/* nodes: Constant nodes become values; others are translated */
-	m->nodes = calloc(g->n_node + 1, sizeof(*m->nodes));
+	/* nodes: Constant nodes become values; others are translated; a Split
+	 * becomes one node per output (each a slice of the input) */
+	size_t n_slots = 0;
+	for (size_t i = 0; i < g->n_node; i++) {
+		const Onnx__NodeProto *np = g->node[i];
+		int split = np->op_type && !strcmp(np->op_type, "Split");
+		n_slots += split && np->n_output > 1 ? np->n_output : 1;
+	}
+	m->nodes = calloc(n_slots + 1, sizeof(*m->nodes));
 	if (!m->nodes)
 		return bo_fail(L->err, BO_ENOMEM, "out of memory");
 	for (size_t i = 0; i < g->n_node; i++) {
@@ -935,20 +947,26 @@ static bo_status translate(struct loader *L, const Onnx__ModelProto *mp)
 		}
 		bo_error_where(L->err, NULL, nm, type, NULL);
 		if (np->domain && np->domain[0] && strcmp(np->domain, "ai.onnx"))
-			return bo_fail(L->err, BO_EUNSUPPORTED, "operator domain '%s' is not supported",
-				       np->domain);
+			return fail_unsupported(L, g);
 		if (!strcmp(type, "Constant")) {
 			if ((rc = constant_node(L, np)))
 				return rc;
 			bo_error_clear(L->err);
 			continue;
 		}
-		int op = lookup_op(type);
+		int op = bo_op_lookup(type);
 		if (op < 0)
-			return bo_fail(L->err, BO_EUNSUPPORTED, "operator is not supported");
+			return fail_unsupported(L, g);
+		if (op == OP_SPLIT) {
+			if ((rc = split_node(L, np, nm, i)))
+				return rc;
+			bo_error_clear(L->err);
+			continue;
+		}
 		struct bo_node *n = &m->nodes[m->n_nodes];
 		memset(n, 0, sizeof(*n));
 		n->op = (enum bo_opcode)op;
+		n->src = (int)i;
 		n->name = strdup(nm);
 		n->op_type = strdup(type);
 		m->n_nodes++;
@@ -966,6 +984,11 @@ static bo_status translate(struct loader *L, const Onnx__ModelProto *mp)
 			return bo_fail(L->err, BO_EUNSUPPORTED, "has %zu outputs", np->n_output);
 		}
 		n->n_in = (int)np->n_input;
+		n->in = malloc((size_t)(n->n_in + 1) * sizeof(int));
+		if (!n->in)
+			return bo_fail(L->err, BO_ENOMEM, "out of memory");
+		if (n->n_in > m->max_node_in)
+			m->max_node_in = n->n_in;
 		for (int k = 0; k < n->n_in; k++)
 			n->in[k] = -2; /* resolved below, once every output exists */
 		/* A second output that no one names is as good as absent. */
@@ -990,12 +1013,9 @@ static bo_status translate(struct loader *L, const Onnx__ModelProto *mp)
 	}
 	/* resolve node inputs now that every produced name exists */
 	{
-		int k = 0;
-		for (size_t i = 0; i < g->n_node; i++) {
-			const Onnx__NodeProto *np = g->node[i];
-			if (np->op_type && !strcmp(np->op_type, "Constant"))
-				continue;
-			struct bo_node *n = &m->nodes[k++];
+		for (int k = 0; k < m->n_nodes; k++) {
+			const Onnx__NodeProto *np = g->node[m->nodes[k].src];
+			struct bo_node *n = &m->nodes[k];
 			for (int j = 0; j < n->n_in; j++) {
 				const char *in = np->input[j];
 				if (!in[0]) {
@@ -1172,13 +1192,17 @@ static bo_status fold_bn(struct loader *L, struct bo_node *n)
 {
 	struct bo_model *m = L->m;
 	bo_status rc;
+	n->p.bn.scale = n->p.bn.shift = -1;
 	for (int k = 1; k < 5; k++) {
 		struct bo_value *v = &m->values[n->in[k]];
-		if (v->kind != BO_VAL_CONST || v->dtype != BO_DT_F32) {
+		if (v->dtype != BO_DT_F32) {
 			bo_error_where(L->err, NULL, n->name, n->op_type, "input");
-			return bo_fail(L->err, BO_EUNSUPPORTED,
-				       "input %d ('%s') must be a float initializer", k, v->name);
+			return bo_fail(L->err, BO_EUNSUPPORTED, "input %d ('%s') must be a float tensor",
+				       k, v->name);
 		}
+		/* parameters computed at run time: the kernel folds them per call */
+		if (v->kind != BO_VAL_CONST)
+			return BO_OK;
 	}
 	int64_t c = m->values[n->in[1]].numel;
 	for (int k = 2; k < 5; k++)
@@ -1251,11 +1275,29 @@ static bo_status post_process(struct loader *L)
 			int on = t->kind != BO_VAL_CONST;
 			for (int64_t k = 0; !on && k < t->numel; k++)
 				on = t->dtype == BO_DT_I64 ? t->i[k] != 0 : t->f[k] != 0.f;
+			/* training mode with a constant ratio of 0 drops nothing */
+			if (on && n->in[1] >= 0) {
+				const struct bo_value *r = &m->values[n->in[1]];
+				int zero = r->kind == BO_VAL_CONST && r->numel == 1;
+				if (zero)
+					zero = r->dtype == BO_DT_I64 ? r->i[0] == 0 : r->f[0] == 0.f;
+				on = !zero;
+			}
 			if (on) {
 				bo_error_where(L->err, NULL, n->name, n->op_type, "training_mode");
 				return bo_fail(L->err, BO_EUNSUPPORTED,
 					       "training mode is not supported (inference only): the input must be a constant false");
 			}
+		}
+		/* Dropout's mask: all true in inference; fine when nobody reads it */
+		if (n->op == OP_DROPOUT && n->n_out > 1) {
+			const struct bo_value *mk = &m->values[n->out[1]];
+			if (mk->n_consumers) {
+				bo_error_where(L->err, NULL, n->name, n->op_type, "mask");
+				return bo_fail(L->err, BO_EUNSUPPORTED,
+					       "the mask output is not supported");
+			}
+			n->n_out = 1;
 		}
 		/* Identity/Dropout over a constant: share it, skip the node. */
 		if ((n->op == OP_IDENTITY || n->op == OP_DROPOUT) &&
@@ -1277,7 +1319,7 @@ static bo_status post_process(struct loader *L)
 				if (n->in[k] >= 0 && m->values[n->in[k]].kind == BO_VAL_CONST &&
 				    (rc = add_weight(L, n->in[k], i)))
 					return rc;
-		} else if (n->op == OP_BN) {
+		} else if (n->op == OP_BN && n->n_in == 3) {
 			if ((rc = add_weight(L, n->p.bn.scale, i)) ||
 			    (rc = add_weight(L, n->p.bn.shift, i)))
 				return rc;
@@ -1380,6 +1422,32 @@ bo_status bo_model_load(const char *path, struct bo_model **out, struct bo_error
 	return bo_model_load_ex(path, NULL, out, err);
 }
 
+bo_status bo_model_unsupported_ops(const char *path, char **list, struct bo_error *err)
+{
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	struct bo_model_limits lim;
+	*list = NULL;
+	set_limits(&lim, NULL);
+	bo_error_clear(err);
+	bo_status rc = bo_read_file(path, lim.max_file_bytes, &buf, &len, err);
+	if (rc)
+		return rc;
+	Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, buf);
+	free(buf);
+	if (!mp || !mp->graph) {
+		if (mp)
+			onnx__model_proto__free_unpacked(mp, NULL);
+		bo_error_where(err, path, NULL, NULL, NULL);
+		return bo_fail(err, BO_EMALFORMED, "not a valid ONNX model");
+	}
+	rc = list_unsupported(mp->graph, list);
+	onnx__model_proto__free_unpacked(mp, NULL);
+	if (rc)
+		return bo_fail(err, rc, "out of memory");
+	return BO_OK;
+}
+
 void bo_model_free(struct bo_model *m)
 {
 	if (!m)
@@ -1394,6 +1462,7 @@ void bo_model_free(struct bo_model *m)
 	for (int i = 0; i < m->n_nodes; i++) {
 		free(m->nodes[i].name);
 		free(m->nodes[i].op_type);
+		free(m->nodes[i].in);
 	}
 	for (int i = 0; i < m->n_meta; i++) {
 		free(m->meta[i].key);

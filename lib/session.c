@@ -32,6 +32,7 @@ struct slot {
 	int64_t arena_cap;
 	float *scratch;
 	int64_t scratch_cap;
+	const float **in;      /* a node's input pointers, m->max_node_in of them */
 	/* per-run */
 	const struct bo_tensor *inputs;
 	int64_t first, count; /* slice of dim 0 */
@@ -111,6 +112,11 @@ bo_status bo_session_new(const struct bo_model *m, const struct bo_session_confi
 		rc = bo_fail(err, BO_ENOMEM, "out of memory");
 		goto out;
 	}
+	for (int t = 0; t < threads; t++)
+		if (!(s->slots[t].in = calloc((size_t)m->max_node_in + 1, sizeof(float *)))) {
+			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+			goto out;
+		}
 	for (int i = 0; i < m->n_weights; i++)
 		s->weights[i] = m->values[m->weights[i].value].f;
 	for (int v = 0; v < m->n_values; v++) {
@@ -143,6 +149,7 @@ void bo_session_free(struct bo_session *s)
 			bo_plan_release(&s->slots[t].plan);
 			free(s->slots[t].arena);
 			free(s->slots[t].scratch);
+			free(s->slots[t].in);
 		}
 	for (int i = 0; i < BO_MAX_IN; i++)
 		free(s->out_buf[i]);
@@ -336,7 +343,7 @@ static bo_status slot_run(struct slot *sl)
 		if (s->hook && (rc = call_hook(s, sl, v)))
 			return rc;
 	}
-	const float *in[BO_MAX_IN];
+	const float **in = sl->in;
 	for (int k = 0; k < p->n_order; k++) {
 		int ni = p->order[k];
 		const struct bo_node *n = &m->nodes[ni];

@@ -29,6 +29,12 @@ done
 if [ -z "$filter" ] || [[ cli == *"$filter"* ]]; then
 	run cli tests/cli/test_cli.sh "$build"
 fi
+# torchvision's classifiers exported the default way: logits = PyTorch's
+# (tests/zoo/run.py; the exports are made once into BUILD/test-output/zoo)
+if [ -z "$filter" ] || [[ zoo == *"$filter"* ]]; then
+	# one export for every build of a `make test` (the normal build's)
+	BO_ZOO_DIR=${BO_ZOO_DIR:-$PWD/build/test-output/zoo} run zoo /usr/bin/python3 tests/zoo/run.py "$build"
+fi
 # brownoutd over a real socket: every endpoint (tests/daemon/run.sh), a
 # SIGKILL in the middle of a job (tests/daemon/test_crash.py), a full disk
 # (tests/daemon/test_diskfull.py, on a tmpfs it mounts)

@@ -58,6 +58,15 @@ int fail_err(const struct bo_error *err)
 {
 	char buf[1024];
 	fprintf(stderr, "%s: error: %s\n", prog, bo_error_format(err, buf, sizeof(buf)));
+	/* the error text holds only the start of a long list of unsupported operators */
+	size_t n = strlen(err->text);
+	char *list = NULL;
+	struct bo_error e2;
+	if (err->status == BO_EUNSUPPORTED && err->file[0] && n > 3 &&
+	    !strncmp(err->text, "unsupported operators: ", 23) && !strcmp(err->text + n - 3, "...") &&
+	    !bo_model_unsupported_ops(err->file, &list, &e2))
+		fprintf(stderr, "%s: all unsupported operators: %s\n", prog, list);
+	free(list);
 	return 1;
 }
 

@@ -169,6 +169,34 @@ print("ok" if got.shape == want.shape and err <= tol else "bad", err, tol)' "$tm
 	done
 fi
 
+# a refused model names every unsupported operator, with counts and first nodes;
+# a list longer than the library's error text is printed whole
+if [ "$have_onnx" = 1 ]; then
+	$py - "$tmp/unsup.onnx" "$tmp/unsup_long.onnx" <<'PYEOF'
+import sys
+from onnx import TensorProto, helper
+def model(types, path):
+    nodes, prev = [], "x"
+    for i, (t, name) in enumerate(types):
+        nodes.append(helper.make_node(t, [prev], ["t%d" % i], name=name))
+        prev = "t%d" % i
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info(prev, TensorProto.FLOAT, [1, 4])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 7
+    open(path, "wb").write(m.SerializeToString())
+model([("Tan", "/a/Tan"), ("Relu", "/a/Relu"), ("Acos", "/b/Acos"), ("Tan", "/c/Tan")], sys.argv[1])
+model([("Op%02d" % i, "/features/features.%d/a_long_node_name_for_the_test" % i) for i in range(20)],
+      sys.argv[2])
+PYEOF
+	expect_exit "refusal lists every unsupported operator" 1 \
+		"unsupported operators: Tan x2 \(first: /a/Tan\), Acos x1 \(first: /b/Acos\)" \
+		"$bo" info "$tmp/unsup.onnx"
+	expect_exit "a long list of unsupported operators is printed whole" 1 \
+		"all unsupported operators: .*Op19 x1 \(first: /features/features.19/" \
+		"$bo" info "$tmp/unsup_long.onnx"
+fi
+
 # Table I of the paper (spec section 1), CIFAR-shaped models with random weights
 if [ "$have_torch" = 1 ]; then
 	if $py tools/export_cifar.py "$tmp/cifar" >"$tmp/export.log" 2>&1; then

@@ -762,8 +762,10 @@ class T10Api(DaemonCase):
         self.assertError(declared_only("POST", q("/api/v1/models", name="big"), UPLOAD_LIMIT + 1,
                                        "application/octet-stream"), 413, "too_large")
         if have_onnx():
+            # every unsupported operator is named, with its count and first node
             self.assertError(api("POST", q("/api/v1/models", name="erf"),
-                                 tiny_onnx(1, 28, 28, act="Erf")), 422, "unsupported")
+                                 tiny_onnx(1, 28, 28, act="Tan")), 422, "unsupported",
+                             message_has="unsupported operators: Tan x1 (first: act)")
         listed = self.assertOk(api("GET", "/api/v1/models?limit=200"))["items"]
         names = [it["name"] for it in listed]
         for bad in ("empty", "junk", "trunc", "big", "erf", "negstd"):

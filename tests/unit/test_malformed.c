@@ -518,7 +518,8 @@ static void test_unsupported_op(void **state)
 {
 	struct tb_model *b = valid_net();
 	tb_node(b, "NonMaxSuppression", "nms", "x", "z");
-	expect_load(b, NULL, BO_EUNSUPPORTED, "nms", "NonMaxSuppression", NULL, "not supported");
+	expect_load(b, NULL, BO_EUNSUPPORTED, "nms", "NonMaxSuppression", NULL,
+		    "unsupported operators: NonMaxSuppression x1 (first: nms)");
 	/* an unnamed node gets a positional name */
 	b = valid_net();
 	tb_node(b, "LSTM", NULL, "x", "z");
@@ -667,6 +668,59 @@ static void write_file(const char *path, const void *data, size_t n)
 	if (n)
 		assert_int_equal(fwrite(data, 1, n, f), n);
 	assert_int_equal(fclose(f), 0);
+}
+
+/* A refused model names every unsupported operator with its count and
+ * first node; a list too long for struct bo_error is cut with "..." and
+ * bo_model_unsupported_ops gives all of it. */
+static void test_unsupported_all_listed(void **state)
+{
+	struct tb_model *b = valid_net();
+	tb_node(b, "LSTM", "lstm.a", "x", "u1");
+	tb_node(b, "Acos", "acos.a", "u1", "u2");
+	tb_node(b, "LSTM", "lstm.b", "u2", "u3");
+	tb_node(b, "Relu", "fine", "u3", "u4");
+	expect_load(b, NULL, BO_EUNSUPPORTED, "lstm.a", "LSTM", NULL,
+		    "unsupported operators: LSTM x2 (first: lstm.a), Acos x1 (first: acos.a)");
+	/* 30 distinct ops with long node names: the text is cut, the list is not */
+	b = valid_net();
+	char prev[64] = "x", name[128], type[32], out[64];
+	for (int i = 0; i < 30; i++) {
+		snprintf(type, sizeof(type), "Custom%02d", i);
+		snprintf(name, sizeof(name), "/features/features.%d/block/a_rather_long_node_name", i);
+		snprintf(out, sizeof(out), "t%d", i);
+		tb_node(b, type, name, prev, out);
+		snprintf(prev, sizeof(prev), "%s", out);
+	}
+	size_t len;
+	uint8_t *buf = tb_pack(b, &len);
+	char p[4200];
+	path_in_dir(p, sizeof(p), "t.pb");
+	write_file(p, buf, len);
+	free(buf);
+	tb_free(b);
+	struct bo_model *m = NULL;
+	struct bo_error err;
+	assert_int_equal(bo_model_load(p, &m, &err), BO_EUNSUPPORTED);
+	assert_null(m);
+	size_t tl = strlen(err.text);
+	assert_true(tl >= 3 && !strcmp(err.text + tl - 3, "..."));
+	assert_non_null(strstr(err.text, "unsupported operators: Custom00 x1 (first: /features/"));
+	char *list = NULL;
+	assert_int_equal(bo_model_unsupported_ops(p, &list, &err), BO_OK);
+	assert_non_null(list);
+	assert_non_null(strstr(list, "Custom00 x1 (first: /features/features.0/block/"));
+	assert_non_null(strstr(list, "Custom29 x1 (first: /features/features.29/block/"));
+	free(list);
+	/* a model that loads: the list is empty */
+	b = valid_net();
+	buf = tb_pack(b, &len);
+	write_file(p, buf, len);
+	free(buf);
+	tb_free(b);
+	assert_int_equal(bo_model_unsupported_ops(p, &list, &err), BO_OK);
+	assert_string_equal(list, "");
+	free(list);
 }
 
 static void test_model_files(void **state)
@@ -1198,6 +1252,7 @@ int main(void)
 		cmocka_unit_test(test_dangling_input),
 		cmocka_unit_test(test_duplicate_outputs),
 		cmocka_unit_test(test_unsupported_op),
+		cmocka_unit_test(test_unsupported_all_listed),
 		cmocka_unit_test(test_unsupported_attribute),
 		cmocka_unit_test(test_opsets),
 		cmocka_unit_test(test_no_outputs_no_graph),

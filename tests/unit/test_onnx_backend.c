@@ -783,7 +783,7 @@ static void run_case_isolated(void (*fn)(const char *, struct result *), const c
 static void categorize(const char *reason, char *cat, size_t size)
 {
 	static const struct { const char *needle, *cat; } fixed[] = {
-		{ "operator is not supported", "operator not supported" },
+		{ "unsupported operators: ", "operator not supported" },
 		{ "default-domain opset", "opset outside 7..17" },
 		{ "graph input type", "graph input dtype not float" },
 		{ "input dtype:", "input dtype" },

@@ -608,6 +608,7 @@ static float ref_op(char op, float a, float b)
 	case '+': return a + b;
 	case '-': return a - b;
 	case '*': return a * b;
+	case '^': return (float)pow(a, b);
 	default: return a / b;
 	}
 }
@@ -656,7 +657,7 @@ static void check_binary(const char *op_type, char op, struct shp xs, struct shp
 		if (fabsf(x[i]) < 0.1f)
 			x[i] = -0.5f;
 	struct shp os;
-	float *want = zalloc(xn > cn ? xn * 4 : cn * 4);
+	float *want = zalloc(xn * cn * 4); /* at least the broadcast shape */
 	if (const_first)
 		ref_binary(op, &cs, c, &xs, x, &os, want);
 	else
@@ -703,6 +704,257 @@ static void test_binary_broadcast(void **state)
 	/* both sides broadcast: [3,1] op [1,4] -> [3,4] */
 	struct shp a = { 2, { 3, 1 } }, b = { 2, { 1, 4 } };
 	check_binary("Sub", '-', a, b, 0, 1);
+	/* Div and Pow with both sides broadcast across ranks: [2,1,4,1] op [3,1,5] */
+	struct shp l = { 4, { 2, 1, 4, 1 } }, r = { 3, { 3, 1, 5 } };
+	check_binary("Div", '/', l, r, 0, 1);
+	check_binary("Div", '/', l, r, 1, 1);
+	check_binary("Pow", '^', l, r, 0, 1);
+	check_binary("Pow", '^', nchw, scalar, 0, 0);
+	check_binary("Pow", '^', nchw, c11, 0, 0);
+}
+
+/* Concat of 40 inputs (DenseNet's blocks concatenate every earlier layer) */
+static void test_concat_many(void **state)
+{
+	enum { K = 40 };
+	int64_t xd[4] = { 2, 1, 2, 3 };
+	float *x = rnd(12, 1.f), want[2 * K * 6];
+	char names[K * 8] = "";
+	for (int k = 0; k < K; k++)
+		strcat(names, k ? ",x" : "x");
+	for (int64_t n = 0; n < 2; n++)
+		for (int k = 0; k < K; k++)
+			for (int i = 0; i < 6; i++)
+				want[(n * K + k) * 6 + i] = x[n * 6 + i];
+	struct tb_model *b = tb_new();
+	tb_input(b, "x", 4, xd);
+	Onnx__NodeProto *n = tb_node(b, "Concat", "cat", names, "y");
+	tb_attr_int(b, n, "axis", 1);
+	tb_output(b, "y");
+	struct bo_tensor in = tensor(4, xd, x), out;
+	run_model(b, 1, &in, &out);
+	expect_dims(&out, SHAPE(2, K, 2, 3));
+	expect_close(out.data, want, 2 * K * 6, 0.f);
+	free(out.data);
+	tb_free(b);
+	free(x);
+}
+
+/* Transpose, then Split into two pieces concatenated back in swapped order,
+ * then ReduceMean over two axes and ReduceMax over one (keepdims) */
+static void test_transpose_split_reduce(void **state)
+{
+	float *x = rnd(24, 1.f);
+	/* t = transpose(x [2,3,4], perm 2,0,1) -> [4,2,3] */
+	float t[24], sw[24], mean[4], mx[6];
+	for (int a = 0; a < 4; a++)
+		for (int b2 = 0; b2 < 2; b2++)
+			for (int c = 0; c < 3; c++)
+				t[(a * 2 + b2) * 3 + c] = x[(b2 * 3 + c) * 4 + a];
+	/* split axis 2 into [1,2]; sw = concat(part2, part1) on axis 2 */
+	for (int r = 0; r < 8; r++) {
+		sw[r * 3 + 0] = t[r * 3 + 1];
+		sw[r * 3 + 1] = t[r * 3 + 2];
+		sw[r * 3 + 2] = t[r * 3 + 0];
+	}
+	for (int a = 0; a < 4; a++) {
+		double acc = 0;
+		for (int i = 0; i < 6; i++)
+			acc += sw[a * 6 + i];
+		mean[a] = (float)(acc / 6);
+	}
+	for (int i = 0; i < 6; i++) { /* ReduceMax over axis 0 of sw [4,2,3] */
+		float m0 = sw[i];
+		for (int a = 1; a < 4; a++)
+			m0 = fmaxf(m0, sw[a * 6 + i]);
+		mx[i] = m0;
+	}
+	for (int opset = 11; opset <= 13; opset += 2) {
+		struct tb_model *b = tb_new();
+		tb_set_opset(b, opset);
+		tb_input(b, "x", SHAPE(2, 3, 4));
+		Onnx__NodeProto *n = tb_node(b, "Transpose", "tr", "x", "t");
+		tb_attr_ints(b, n, "perm", 3, DIMS(2, 0, 1));
+		if (opset >= 13) {
+			tb_init_i64(b, "sizes", 1, DIMS(2), DIMS(1, 2));
+			n = tb_node(b, "Split", "sp", "t,sizes", "p1,p2");
+		} else {
+			n = tb_node(b, "Split", "sp", "t", "p1,p2");
+			tb_attr_ints(b, n, "split", 2, DIMS(1, 2));
+		}
+		tb_attr_int(b, n, "axis", 2);
+		n = tb_node(b, "Concat", "cat", "p2,p1", "sw");
+		tb_attr_int(b, n, "axis", -1);
+		n = tb_node(b, "ReduceMean", "rm", "sw", "mean");
+		tb_attr_ints(b, n, "axes", 2, DIMS(-1, 1));
+		tb_attr_int(b, n, "keepdims", 0);
+		n = tb_node(b, "ReduceMax", "rx", "sw", "mx");
+		tb_attr_ints(b, n, "axes", 1, DIMS(0));
+		tb_output(b, "mean");
+		tb_output(b, "mx");
+		struct bo_model *m = load_ok(b);
+		struct bo_session *s = session_ok(m, 1);
+		struct bo_tensor in = tensor(SHAPE(2, 3, 4), x), out[2];
+		struct bo_error err;
+		memset(out, 0, sizeof(out));
+		assert_int_equal(bo_session_run(s, &in, 1, out, 2, &err), BO_OK);
+		expect_dims(&out[0], SHAPE(4));
+		expect_close(out[0].data, mean, 4, 1e-6f);
+		expect_dims(&out[1], SHAPE(1, 2, 3));
+		expect_close(out[1].data, mx, 6, 0.f);
+		bo_session_free(s);
+		bo_model_free(m);
+		tb_free(b);
+	}
+	free(x);
+}
+
+/* Shape arithmetic of any rank, with numpy broadcasting, made float data by
+ * Cast; booleans at run time (Equal, Not, Where on floats); ScatterND into
+ * ConstantOfShape; Range; Mod (Python's sign rule) */
+static void test_shape_arith_bool_scatter(void **state)
+{
+	float xv[6] = { 1, 2, 3, 4, 5, 6 }, cv[6] = { 1, 0, 3, 0, 0, 6 }, mv = -100.f;
+	float up[2] = { 5, 7 };
+	struct tb_model *b = tb_new();
+	tb_input(b, "x", SHAPE(2, 3));
+	tb_init_f(b, "c", SHAPE(2, 3), cv);
+	tb_init_f(b, "m", 0, DIMS(0), &mv);
+	tb_init_f(b, "up", SHAPE(2), up);
+	tb_init_i64(b, "s31", 1, DIMS(2), DIMS(3, 1));
+	tb_init_i64(b, "s13", 1, DIMS(2), DIMS(1, 3));
+	tb_init_i64(b, "four", 1, DIMS(1), DIMS(4));
+	tb_init_i64(b, "idx", 2, DIMS(2, 1), DIMS(1, 3));
+	tb_init_i64(b, "r0", 0, DIMS(0), DIMS(0));
+	tb_init_i64(b, "r1", 0, DIMS(0), DIMS(7));
+	tb_init_i64(b, "r2", 0, DIMS(0), DIMS(3));
+	tb_init_i64(b, "neg3", 1, DIMS(1), DIMS(-3));
+	/* Shape(x ++ one more dim): [2,3] -> Concat with [4] -> [2,3,4]; as [3,1] + [1,3] */
+	tb_node(b, "Shape", "sh", "x", "s2");
+	Onnx__NodeProto *n = tb_node(b, "Concat", "cs", "s2,four", "s");
+	tb_attr_int(b, n, "axis", 0);
+	tb_node(b, "Reshape", "ra", "s,s31", "a");
+	tb_node(b, "Reshape", "rb", "s,s13", "bb");
+	tb_node(b, "Add", "add", "a,bb", "sum");
+	n = tb_node(b, "Cast", "cf", "sum", "sumf");
+	tb_attr_int(b, n, "to", 1);
+	/* run-time booleans */
+	tb_node(b, "Equal", "eq", "x,c", "e");
+	tb_node(b, "Not", "not", "e", "ne");
+	tb_node(b, "Where", "wh", "ne,x,m", "w");
+	/* ScatterND into zeros [4] */
+	n = tb_node(b, "ConstantOfShape", "zeros", "four", "z");
+	tb_attr_tensor(b, n, "value", tb_tensor_f(b, "v", 1, DIMS(1), NULL));
+	tb_node(b, "ScatterND", "sc", "z,idx,up", "scat");
+	/* Range(0, 7, 3) = [0,3,6]; Mod([2,3,4], -3) = [-1,0,-2] (sign of the divisor) */
+	tb_node(b, "Range", "rg", "r0,r1,r2", "rng");
+	n = tb_node(b, "Cast", "cr", "rng", "rngf");
+	tb_attr_int(b, n, "to", 1);
+	tb_node(b, "Mod", "mod", "s,neg3", "md");
+	n = tb_node(b, "Cast", "cm", "md", "mdf");
+	tb_attr_int(b, n, "to", 1);
+	tb_output(b, "sumf");
+	tb_output(b, "w");
+	tb_output(b, "scat");
+	tb_output(b, "rngf");
+	tb_output(b, "mdf");
+	struct bo_model *m = load_ok(b);
+	struct bo_session *s = session_ok(m, 1);
+	struct bo_tensor in = tensor(SHAPE(2, 3), xv), out[5];
+	struct bo_error err;
+	char buf[1024];
+	memset(out, 0, sizeof(out));
+	if (bo_session_run(s, &in, 1, out, 5, &err))
+		fail_msg("run: %s", bo_error_format(&err, buf, sizeof(buf)));
+	const float sum[9] = { 4, 5, 6, 5, 6, 7, 6, 7, 8 };
+	const float w[6] = { -100, 2, -100, 4, 5, -100 }, sc[4] = { 0, 5, 0, 7 };
+	const float rng[3] = { 0, 3, 6 }, md[3] = { -1, 0, -2 };
+	expect_dims(&out[0], SHAPE(3, 3));
+	expect_close(out[0].data, sum, 9, 0.f);
+	expect_dims(&out[1], SHAPE(2, 3));
+	expect_close(out[1].data, w, 6, 0.f);
+	expect_dims(&out[2], SHAPE(4));
+	expect_close(out[2].data, sc, 4, 0.f);
+	expect_dims(&out[3], SHAPE(3));
+	expect_close(out[3].data, rng, 3, 0.f);
+	expect_dims(&out[4], SHAPE(3));
+	expect_close(out[4].data, md, 3, 0.f);
+	bo_session_free(s);
+	bo_model_free(m);
+	tb_free(b);
+}
+
+/* Gather and Slice (negative step) on float data; Expand; LayerNormalization */
+static void test_gather_slice_expand_layernorm(void **state)
+{
+	float *x = rnd(24, 2.f), *g = rnd(4, 1.f), *be = rnd(4, 1.f);
+	float gat[16], sl[12], ex[24], ln[24];
+	/* gather axis 1, indices [2,0]: [2,2,4] */
+	for (int a = 0; a < 2; a++)
+		for (int k = 0; k < 2; k++)
+			for (int i = 0; i < 4; i++)
+				gat[(a * 2 + k) * 4 + i] = x[(a * 3 + (k ? 0 : 2)) * 4 + i];
+	/* slice axis 2 starts 3 ends -5 (clamped) step -2: indices 3,1 -> [2,3,2] */
+	for (int r = 0; r < 6; r++) {
+		sl[r * 2 + 0] = x[r * 4 + 3];
+		sl[r * 2 + 1] = x[r * 4 + 1];
+	}
+	/* expand g [4] to [2,3,4]... of the first row of x: x[0,0,:] as [1,1,4] */
+	for (int r = 0; r < 6; r++)
+		for (int i = 0; i < 4; i++)
+			ex[r * 4 + i] = g[i];
+	/* layer norm over the last axis */
+	for (int r = 0; r < 6; r++) {
+		double mu = 0, var = 0;
+		for (int i = 0; i < 4; i++)
+			mu += x[r * 4 + i];
+		mu /= 4;
+		for (int i = 0; i < 4; i++)
+			var += (x[r * 4 + i] - mu) * (x[r * 4 + i] - mu);
+		var /= 4;
+		for (int i = 0; i < 4; i++)
+			ln[r * 4 + i] = (float)((x[r * 4 + i] - mu) / sqrt(var + 1e-5) * g[i] + be[i]);
+	}
+	struct tb_model *b = tb_new();
+	tb_set_opset(b, 17);
+	tb_input(b, "x", SHAPE(2, 3, 4));
+	tb_init_f(b, "g", SHAPE(4), g);
+	tb_init_f(b, "be", SHAPE(4), be);
+	tb_init_i64(b, "idx", 1, DIMS(2), DIMS(2, 0));
+	tb_init_i64(b, "st", 1, DIMS(1), DIMS(3));
+	tb_init_i64(b, "en", 1, DIMS(1), DIMS(-5));
+	tb_init_i64(b, "ax", 1, DIMS(1), DIMS(2));
+	tb_init_i64(b, "sp", 1, DIMS(1), DIMS(-2));
+	tb_init_i64(b, "shp", 1, DIMS(3), DIMS(2, 3, 1));
+	Onnx__NodeProto *n = tb_node(b, "Gather", "ga", "x,idx", "gat");
+	tb_attr_int(b, n, "axis", 1);
+	tb_node(b, "Slice", "sl", "x,st,en,ax,sp", "sl");
+	tb_node(b, "Expand", "ex", "g,shp", "ex");
+	tb_node(b, "LayerNormalization", "ln", "x,g,be", "ln");
+	tb_output(b, "gat");
+	tb_output(b, "sl");
+	tb_output(b, "ex");
+	tb_output(b, "ln");
+	struct bo_model *m = load_ok(b);
+	struct bo_session *s = session_ok(m, 1);
+	struct bo_tensor in = tensor(SHAPE(2, 3, 4), x), out[4];
+	struct bo_error err;
+	memset(out, 0, sizeof(out));
+	assert_int_equal(bo_session_run(s, &in, 1, out, 4, &err), BO_OK);
+	expect_dims(&out[0], SHAPE(2, 2, 4));
+	expect_close(out[0].data, gat, 16, 0.f);
+	expect_dims(&out[1], SHAPE(2, 3, 2));
+	expect_close(out[1].data, sl, 12, 0.f);
+	expect_dims(&out[2], SHAPE(2, 3, 4));
+	expect_close(out[2].data, ex, 24, 0.f);
+	expect_dims(&out[3], SHAPE(2, 3, 4));
+	expect_close(out[3].data, ln, 24, 1e-5f);
+	bo_session_free(s);
+	bo_model_free(m);
+	tb_free(b);
+	free(x);
+	free(g);
+	free(be);
 }
 
 static void test_binary_hand_worked(void **state)
@@ -2248,6 +2500,10 @@ int main(void)
 		cmocka_unit_test_setup(test_clip, setup),
 		cmocka_unit_test_setup(test_binary_broadcast, setup),
 		cmocka_unit_test_setup(test_binary_hand_worked, setup),
+		cmocka_unit_test_setup(test_concat_many, setup),
+		cmocka_unit_test_setup(test_transpose_split_reduce, setup),
+		cmocka_unit_test_setup(test_gather_slice_expand_layernorm, setup),
+		cmocka_unit_test_setup(test_shape_arith_bool_scatter, setup),
 		cmocka_unit_test_setup(test_maxpool, setup),
 		cmocka_unit_test_setup(test_avgpool, setup),
 		cmocka_unit_test_setup(test_global_pool, setup),

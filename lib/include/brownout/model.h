@@ -26,6 +26,11 @@ struct bo_model_limits {
  * On failure *out is NULL and err says file, node, op, field and, for
  * protobuf damage, the byte offset. */
 bo_status bo_model_load(const char *path, struct bo_model **out, struct bo_error *err);
+/* The operators of an ONNX file that brownout does not run, in order of
+ * first appearance: "TYPE xCOUNT (first: NODE), ..." ("" when all are
+ * supported). A refused model's error text lists them too, cut to fit
+ * struct bo_error (ending in "..."). *list is malloc'ed: free() it. */
+bo_status bo_model_unsupported_ops(const char *path, char **list, struct bo_error *err);
 bo_status bo_model_load_ex(const char *path, const struct bo_model_limits *limits,
 			   struct bo_model **out, struct bo_error *err);
 /* Same from memory; `name` is used in error messages. */
