@@ -292,7 +292,7 @@ bo_status bo_plan_build(const struct bo_model *m, const struct bo_shape *inputs,
 		for (int k = 0; k < s->rank; k++) {
 			if (!bo_mul_ok(total, s->d[k], &total) || total > m->limits.max_tensor_elems) {
 				char b1[96];
-				shape_str(s, b1, sizeof(b1));
+				bo_shape_str(s, b1, sizeof(b1));
 				bo_error_where(err, m->path, val->name, NULL, "input");
 				rc = bo_fail(err, BO_ELIMIT,
 					     "input shape %s has more than %lld elements", b1,
