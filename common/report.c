@@ -76,6 +76,28 @@ int bo_parse_p_list(const char *text, double *p, int *n, int max)
 	return *n ? 0 : -1;
 }
 
+const char *bo_sites_warning(enum bo_act_sites sites, int64_t activations, char *buf,
+			     size_t size)
+{
+	if (activations != 0)
+		return NULL;
+	snprintf(buf, size,
+		 "the model has no activation site under the rule '%s': a sweep injects no"
+		 " activation fault; choose another rule (%s)",
+		 bo_act_sites_name(sites), BO_SITES_CHOICES);
+	return buf;
+}
+
+/* ["warning", ...] for the activation sites, [] when none */
+static json_t *sites_warnings_json(enum bo_act_sites sites, int64_t activations)
+{
+	char buf[256];
+	json_t *a = json_array();
+	if (bo_sites_warning(sites, activations, buf, sizeof(buf)))
+		json_array_append_new(a, json_string(buf));
+	return a;
+}
+
 static json_t *shape_json(const int64_t *d, int rank)
 {
 	json_t *a = json_array();
@@ -110,6 +132,7 @@ json_t *bo_info_json(const struct bo_model *m, const struct bo_model_stats *st,
 	json_object_set_new(j, "parameters", json_integer(st->parameters));
 	json_object_set_new(j, "activations", json_integer(st->activations));
 	json_object_set_new(j, "activation_sites", json_string(bo_act_sites_name(sites)));
+	json_object_set_new(j, "warnings", sites_warnings_json(sites, st->activations));
 	json_object_set_new(j, "flops", json_integer(st->flops));
 	json_t *ops = json_object();
 	for (int i = 0; i < st->n_ops; i++)
@@ -182,6 +205,13 @@ json_t *bo_sweep_report_json(const char *model, const char *dataset, json_t *con
 	json_object_set_new(j, "clean_accuracy", json_real(r->clean_accuracy));
 	json_object_set_new(j, "parameters", json_integer(r->parameters));
 	json_object_set_new(j, "activations", json_integer(r->activations));
+	{
+		enum bo_act_sites sites = BO_SITES_DEFAULT;
+		json_t *sj = config ? json_object_get(config, "activation_sites") : NULL;
+		if (json_is_string(sj))
+			bo_act_sites_parse(json_string_value(sj), &sites, NULL);
+		json_object_set_new(j, "warnings", sites_warnings_json(sites, r->activations));
+	}
 	json_t *ra = json_array();
 	for (int i = 0; i < n_refs; i++) {
 		json_t *e = json_object();

@@ -20,6 +20,12 @@ int bo_norm_resolve(const struct bo_model *m, const char *mean, const char *std,
  * Returns 0, or -1 for text that is neither. */
 int bo_parse_p_list(const char *text, double *p, int *n, int max);
 
+/* Spec section 1: a model with no activation site under the chosen rule
+ * is reported, never swept silently without activation faults. Writes the
+ * warning to buf and returns buf when activations == 0, else NULL. */
+const char *bo_sites_warning(enum bo_act_sites sites, int64_t activations, char *buf,
+			     size_t size);
+
 /* `brownout info --json` of a model (without the "model" key), or NULL
  * when out of memory. */
 json_t *bo_info_json(const struct bo_model *m, const struct bo_model_stats *st,

@@ -350,11 +350,11 @@ static int post_model(struct bo_daemon *d, struct bo_req *r)
 		goto out;
 	}
 	if (bo_model_load(tmp, &m, &err) ||
-	    bo_model_stats(m, NULL, 0, map, BO_SITES_RELU, &st, &err)) {
+	    bo_model_stats(m, NULL, 0, map, BO_SITES_DEFAULT, &st, &err)) {
 		ret = bo_reply_error(r, &err);
 		goto out;
 	}
-	json_t *ij = bo_info_json(m, &st, BO_SITES_RELU);
+	json_t *ij = bo_info_json(m, &st, BO_SITES_DEFAULT);
 	info = json_dumps(ij, JSON_COMPACT);
 	json_decref(ij);
 	struct model_ins mi = { bo_req_user(r)->id, 0, name, desc ? desc : "", sha, tmp, mean,

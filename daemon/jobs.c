@@ -112,7 +112,6 @@ bo_status bo_job_spec_parse(const json_t *j, struct bo_job_spec *s, struct bo_er
 {
 	static const char *const devs[] = { "bm", "erasure" };
 	static const char *const targets[] = { "weights", "activations", "both" };
-	static const char *const sites[] = { "relu", "conv-inputs" };
 	bo_status rc = BO_OK;
 	int has_model = 0, has_dataset = 0, has_p = 0, has_trials = 0;
 	struct bo_sweep_config dflt;
@@ -151,8 +150,10 @@ bo_status bo_job_spec_parse(const json_t *j, struct bo_job_spec *s, struct bo_er
 			s->target = e == 0 ? BO_TARGET_WEIGHTS :
 				    e == 1 ? BO_TARGET_ACTIVATIONS : BO_TARGET_BOTH;
 		} else if (!strcmp(key, "activation_sites")) {
-			rc = get_enum(v, key, sites, 2, &e, err);
-			s->sites = e ? BO_SITES_CONV_INPUTS : BO_SITES_RELU;
+			if (!json_is_string(v) ||
+			    bo_act_sites_parse(json_string_value(v), &s->sites, err))
+				rc = field_fail(err, BO_EINVAL, key, "%s must be one of " BO_SITES_CHOICES,
+						key);
 		} else if (!strcmp(key, "p")) {
 			has_p = 1;
 			if (json_is_string(v)) {
@@ -489,6 +490,15 @@ static bo_status read_job_row(sqlite3 *db, struct job_read *jr, struct bo_error 
 	json_object_set_new(j, "error", bo_col_string(st, 12));
 	json_object_set_new(j, "clean_accuracy",
 			    jr->has_clean ? json_real(jr->clean_accuracy) : json_null());
+	/* known once the clean pass has counted the sites (spec section 1) */
+	json_t *warn = json_array();
+	enum bo_act_sites sites = BO_SITES_DEFAULT;
+	char wbuf[256];
+	bo_act_sites_parse(json_string_value(json_object_get(jr->spec, "activation_sites")), &sites,
+			   NULL);
+	if (jr->has_clean && bo_sites_warning(sites, jr->activations, wbuf, sizeof(wbuf)))
+		json_array_append_new(warn, json_string(wbuf));
+	json_object_set_new(j, "warnings", warn);
 	jr->job = j;
 out:
 	sqlite3_finalize(st);

@@ -534,7 +534,7 @@ void bo_sweep_config_defaults(struct bo_sweep_config *c)
 	memset(c, 0, sizeof(*c));
 	c->deviation = BO_DEV_BM;
 	c->target = BO_TARGET_BOTH;
-	c->sites = BO_SITES_RELU;
+	c->sites = BO_SITES_DEFAULT;
 	c->seed = 1;
 	c->bits = 8;
 	c->calib = 256;

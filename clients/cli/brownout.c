@@ -30,7 +30,7 @@ void usage(FILE *f)
 		"usage: brownout COMMAND [ARGS]\n"
 		"\n"
 		"commands:\n"
-		"  info MODEL.onnx [--input-shape CxHxW] [--blocks MAP] [--sites relu|conv-inputs] [--json]\n"
+		"  info MODEL.onnx [--input-shape CxHxW] [--blocks MAP] [--sites activations|relu|conv-inputs] [--json]\n"
 		"      inputs, outputs, op counts, parameters and activations (spec section 1),\n"
 		"      per-block table (blocks from node names or MAP: 'PREFIX=BLOCK,~REGEX=BLOCK' or @FILE)\n"
 		"  eval MODEL.onnx DATASET [--split test|train] [--images FILE --labels FILE]\n"
@@ -41,7 +41,7 @@ void usage(FILE *f)
 		"  sweep MODEL.onnx DATASET --p LIST|LO:HI:N [--deviation bm|erasure]\n"
 		"        [--target both|weights|activations] [--trials N | --ci-target W [--min-trials N]\n"
 		"        [--max-trials N]] [--blocks MAP] [--block-p BLOCK=P|Kp,...,*=P]\n"
-		"        [--activation-sites relu|conv-inputs] [--seed S] [--bits B] [--calib N]\n"
+		"        [--activation-sites activations|relu|conv-inputs] [--seed S] [--bits B] [--calib N]\n"
 		"        [--limit N] [--batch B] [--threads T] [--energy-a A] [--references M1,M2,..]\n"
 		"        [--mean ..] [--std ..] [--json | --csv]\n"
 		"      accuracy under faults (docs/fault-models.md): mean, std, 95%% CI per point,\n"
@@ -155,7 +155,7 @@ static int cmd_info(int argc, char **argv)
 	};
 	const char *shape = NULL, *blocks = NULL;
 	int json = 0, c, rank = 0, ret = 1;
-	enum bo_act_sites sites = BO_SITES_RELU;
+	enum bo_act_sites sites = BO_SITES_DEFAULT;
 	int64_t dims[BO_MAX_RANK];
 	struct bo_model *m = NULL;
 	struct bo_block_map *map = NULL;
@@ -168,12 +168,8 @@ static int cmd_info(int argc, char **argv)
 		case 'b': blocks = optarg; break;
 		case 'j': json = 1; break;
 		case 'a':
-			if (!strcmp(optarg, "relu"))
-				sites = BO_SITES_RELU;
-			else if (!strcmp(optarg, "conv-inputs"))
-				sites = BO_SITES_CONV_INPUTS;
-			else
-				return usage_error("--sites must be relu or conv-inputs, not '%s'", optarg);
+			if (bo_act_sites_parse(optarg, &sites, &err))
+				return usage_error("--sites must be " BO_SITES_CHOICES ", not '%s'", optarg);
 			break;
 		case 'h': usage(stdout); return 0;
 		default: return usage_error("%s", "invalid option for info");
@@ -193,7 +189,9 @@ static int cmd_info(int argc, char **argv)
 		ret = fail_err(&err);
 		goto out;
 	}
-	char buf[128];
+	char buf[256];
+	if (bo_sites_warning(sites, st.activations, buf, sizeof(buf)))
+		fprintf(stderr, "warning: %s\n", buf);
 	if (json) {
 		json_t *j = json_object(), *info = bo_info_json(m, &st, sites);
 		json_object_set_new(j, "model", json_string(argv[optind]));

@@ -2,7 +2,7 @@
  *
  *   brownout sweep MODEL DATASET [--deviation bm|erasure] [--target both|weights|activations]
  *       --p LIST|LO:HI:N [--blocks MAP] [--block-p NAME=P,...] [--trials N | --ci-target W
- *       [--min-trials N] [--max-trials N]] [--activation-sites relu|conv-inputs] [--seed S]
+ *       [--min-trials N] [--max-trials N]] [--activation-sites activations|relu|conv-inputs] [--seed S]
  *       [--bits B] [--calib N] [--limit N] [--batch B] [--threads T] [--energy-a A]
  *       [--references M1.onnx,M2.onnx] [--mean ..] [--std ..] [--json | --csv]
  *   brownout calibrate-erasure MODEL DATASET --p LIST [same options]
@@ -133,12 +133,8 @@ static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calib
 			c->max_trials = (int)v;
 			break;
 		case 'a':
-			if (!strcmp(optarg, "relu"))
-				c->sites = BO_SITES_RELU;
-			else if (!strcmp(optarg, "conv-inputs"))
-				c->sites = BO_SITES_CONV_INPUTS;
-			else
-				return usage_error("--activation-sites must be relu or conv-inputs, not '%s'",
+			if (bo_act_sites_parse(optarg, &c->sites, NULL))
+				return usage_error("--activation-sites must be " BO_SITES_CHOICES ", not '%s'",
 						   optarg);
 			break;
 		case 's': {
@@ -376,6 +372,11 @@ int cmd_sweep(int argc, char **argv)
 	if (bo_sweeper_new(l.m, l.ds, &o.cfg, &sw, &err)) {
 		ret = fail_err(&err);
 		goto out;
+	}
+	{
+		char wbuf[256];
+		if (bo_sites_warning(o.cfg.sites, bo_sweeper_activations(sw), wbuf, sizeof(wbuf)))
+			fprintf(stderr, "warning: %s\n", wbuf);
 	}
 	struct progress_state ps = { now(), 0, 0, 0, isatty(2) };
 	int trials = o.cfg.ci_target > 0 ? o.cfg.min_trials : o.cfg.trials;

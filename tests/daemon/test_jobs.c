@@ -50,7 +50,7 @@ static void test_spec_defaults(void **state)
 	assert_int_equal(s.dataset, 4);
 	assert_int_equal(s.deviation, BO_DEV_BM);
 	assert_int_equal(s.target, BO_TARGET_BOTH);
-	assert_int_equal(s.sites, BO_SITES_RELU);
+	assert_int_equal(s.sites, BO_SITES_ACTIVATIONS);
 	assert_int_equal(s.trials, 5);
 	assert_int_equal(s.bits, 8);
 	assert_int_equal(s.calib, 256);
@@ -102,6 +102,10 @@ static void test_spec_refusals(void **state)
 		  BO_EINVAL },
 		{ "{\"model\": 1, \"dataset\": 1, \"p\": [0.1], \"block_p\": \"layer1\"}", "block_p",
 		  BO_EINVAL },
+		{ "{\"model\": 1, \"dataset\": 1, \"p\": [0.1], \"activation_sites\": \"all\"}",
+		  "activation_sites", BO_EINVAL },
+		{ "{\"model\": 1, \"dataset\": 1, \"p\": [0.1], \"activation_sites\": 2}",
+		  "activation_sites", BO_EINVAL },
 		{ "[1, 2]", "", BO_EINVAL },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -124,6 +128,8 @@ static void test_spec_round_trip(void **state)
 		" \"block_p\": \"layer1=2p,*=0\", \"blocks\": \"/layer1=early,/layer2=early\"}",
 		"{\"model\": 1, \"dataset\": 1, \"p\": [0.01], \"ci_target\": 0.005,"
 		" \"min_trials\": 4, \"max_trials\": 40, \"activation_sites\": \"conv-inputs\"}",
+		"{\"model\": 1, \"dataset\": 1, \"p\": [0.01], \"activation_sites\": \"relu\"}",
+		"{\"model\": 1, \"dataset\": 1, \"p\": [0.01], \"activation_sites\": \"activations\"}",
 	};
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
 		struct bo_job_spec a, b;
