@@ -358,8 +358,8 @@ int bo_job_sweep_config(const struct bo_job_spec *s, const struct bo_model *m,
 	c->rules = rules;
 	c->n_rules = n_rules;
 	c->blocks = map;
-	return bo_norm_resolve(m, s->n_mean ? mean : model_mean, s->n_std ? std : model_std,
-			       &c->norm, err);
+	return bo_norm_resolve(m, s->n_mean ? mean : model_mean, s->n_std ? std : model_std, 0,
+			       &c->norm, NULL, err);
 }
 
 /* ---- stored models and datasets ---- */

@@ -4,7 +4,7 @@
  *       --p LIST|LO:HI:N [--blocks MAP] [--block-p NAME=P,...] [--trials N | --ci-target W
  *       [--min-trials N] [--max-trials N]] [--activation-sites activations|relu|conv-inputs] [--seed S]
  *       [--bits B] [--calib N] [--limit N] [--batch B] [--threads T] [--energy-a A]
- *       [--references M1.onnx,M2.onnx] [--mean ..] [--std ..] [--json | --csv]
+ *       [--references M1.onnx,M2.onnx] [--mean .. --std .. | --no-normalize] [--json | --csv]
  *   brownout calibrate-erasure MODEL DATASET --p LIST [same options]
  */
 #include <getopt.h>
@@ -26,6 +26,7 @@ struct sweep_opts {
 	struct bo_sweep_config cfg;
 	double p[MAX_POINTS];
 	const char *p_text, *blocks, *block_p, *refs, *mean, *std;
+	int raw; /* --no-normalize */
 	int json, csv;
 	int trials_given;
 };
@@ -74,6 +75,7 @@ static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calib
 		{ "json", no_argument, 0, 'j' },              { "csv", no_argument, 0, 'v' },
 		{ "split", required_argument, 0, 3 },         { "images", required_argument, 0, 4 },
 		{ "labels", required_argument, 0, 5 },        { "help", no_argument, 0, 'h' },
+		{ "no-normalize", no_argument, 0, 6 },
 		{ 0, 0, 0, 0 },
 	};
 	struct bo_sweep_config *c = &o->cfg;
@@ -180,6 +182,7 @@ static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calib
 		case 'r': o->refs = optarg; break;
 		case 1: o->mean = optarg; break;
 		case 2: o->std = optarg; break;
+		case 6: o->raw = 1; break;
 		case 'j': o->json = 1; break;
 		case 'v': o->csv = 1; break;
 		case 3:
@@ -245,8 +248,12 @@ static int load_inputs(struct sweep_opts *o, struct loaded *l, struct bo_error *
 		return -1;
 	if (o->block_p && bo_block_rules_parse(o->block_p, &l->rules, &l->n_rules, err))
 		return -1;
-	if (bo_norm_resolve(l->m, o->mean, o->std, &o->cfg.norm, err))
+	enum bo_norm_source src;
+	char wbuf[320];
+	if (bo_norm_resolve(l->m, o->mean, o->std, o->raw, &o->cfg.norm, &src, err))
 		return -1;
+	if (bo_pixels_warning(l->ds, src, wbuf, sizeof(wbuf)))
+		fprintf(stderr, "warning: %s\n", wbuf);
 	o->cfg.blocks = l->map;
 	o->cfg.rules = l->rules;
 	o->cfg.n_rules = l->n_rules;
@@ -278,7 +285,7 @@ static int eval_refs(struct sweep_opts *o, const struct bo_dataset *ds, struct b
 		bo_dataset_shape(ds, &C, &H, &W);
 		int64_t dims[3] = { C, H, W };
 		if (bo_model_load(tok, &rm, err) ||
-		    bo_norm_resolve(rm, o->mean, o->std, &norm, err) ||
+		    bo_norm_resolve(rm, o->mean, o->std, o->raw, &norm, NULL, err) ||
 		    bo_model_stats(rm, dims, 3, NULL, o->cfg.sites, &st, err) ||
 		    bo_evaluate(rm, ds, &norm, o->cfg.limit, o->cfg.batch, o->cfg.threads, &correct,
 				&images, err)) {
