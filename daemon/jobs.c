@@ -765,6 +765,7 @@ bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json
 			json_object_set_new(j, "clean_accuracy", json_null());
 			json_object_set_new(j, "parameters", json_null());
 			json_object_set_new(j, "activations", json_null());
+			json_object_set_new(j, "warnings", json_array()); /* not counted yet */
 		}
 		*json = j;
 	}
