@@ -1283,6 +1283,29 @@ static bo_status post_process(struct loader *L)
 				return rc;
 		}
 	}
+	/* Then (after those, so that their indexes, which key the faults, stay
+	 * what they were) every other float constant of more than one value a
+	 * node reads as data: the affine pair of a decomposed LayerNorm, PRelu
+	 * slopes, position embeddings, class tokens; and the scale and bias of
+	 * the normalisation ops whatever their size. Scalars (Clip bounds,
+	 * epsilons, exponents) and int64 tensors (shapes, axes) are not stored. */
+	for (int i = 0; i < m->n_nodes; i++) {
+		struct bo_node *n = &m->nodes[i];
+		if (n->dead || n->op == OP_CONV || n->op == OP_GEMM || n->op == OP_MATMUL ||
+		    n->op == OP_BN)
+			continue;
+		int affine = !strcmp(n->op_type, "LayerNormalization") ||
+			     !strcmp(n->op_type, "InstanceNormalization") ||
+			     !strcmp(n->op_type, "GroupNormalization");
+		for (int k = 0; k < n->n_in; k++) {
+			int v = n->in[k];
+			if (v < 0 || m->values[v].kind != BO_VAL_CONST || m->values[v].dtype != BO_DT_F32)
+				continue;
+			if ((affine && k > 0) || m->values[v].numel > 1)
+				if ((rc = add_weight(L, v, i)))
+					return rc;
+		}
+	}
 	return BO_OK;
 }
 

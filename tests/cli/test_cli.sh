@@ -184,6 +184,14 @@ for n in g.node:
     for x in names:
         if x not in seen:
             seen.add(x); params += int(np.prod(inits[x].dims))
+# widened (spec section 1): any other float initializer of more than one value
+# a node reads; BatchNormalization'"'"'s own inputs became its scale and shift
+for n in g.node:
+    if n.op_type in ("Conv", "Gemm", "MatMul", "BatchNormalization"):
+        continue
+    for x in (alias.get(x, x) for x in n.input):
+        if x in inits and inits[x].data_type == 1 and int(np.prod(inits[x].dims)) > 1 and x not in seen:
+            seen.add(x); params += int(np.prod(inits[x].dims))
 inp = g.input[0]
 dims = [d.dim_value for d in inp.type.tensor_type.shape.dim]
 dims[0] = 1

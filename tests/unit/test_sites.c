@@ -438,6 +438,73 @@ static void test_fixtures_relu_equal(void **state)
 	}
 }
 
+/* ---- stored weights (spec section 1, widened) ---- */
+
+/* x[N,4] * gamma[4] + beta[4] (a LayerNorm's affine pair, decomposed), Clip
+ * with scalar bounds, times a scalar, Reshape by an int64 shape, Gemm: the
+ * Gemm's weight and bias first (their indexes as before), then gamma and
+ * beta; scalars and the int64 shape are no stored parameters. */
+static void test_widened_weights(void **state)
+{
+	(void)state;
+	struct tb_model *b = tb_new();
+	tb_input(b, "x", SHAPE(-1, 4));
+	float gamma[4] = { 1, 2, 3, 4 }, beta[4] = { 0.5f, 0, 0, 0 }, w[12], bias[3] = { 0 };
+	float lo = -1, hi = 100, half = 0.5f;
+	int64_t shape[2] = { -1, 4 };
+	for (int i = 0; i < 12; i++)
+		w[i] = (float)(i % 4 == i / 4); /* identity-ish 3x4 */
+	tb_init_f(b, "gamma", SHAPE(4), gamma);
+	tb_init_f(b, "beta", SHAPE(4), beta);
+	tb_init_f(b, "lo", 0, NULL, &lo);
+	tb_init_f(b, "hi", 0, NULL, &hi);
+	tb_init_f(b, "half", 0, NULL, &half);
+	tb_init_i64(b, "shape", SHAPE(2), shape);
+	tb_init_f(b, "w", SHAPE(3, 4), w);
+	tb_init_f(b, "bias", SHAPE(3), bias);
+	tb_node(b, "Gemm", "/pre/Gemm", "x,w,bias", "g0");
+	tb_node(b, "Mul", "/ln/Mul", "x,gamma", "a");
+	tb_node(b, "Add", "/ln/Add", "a,beta", "c");
+	tb_node(b, "Clip", "/act/Clip", "c,lo,hi", "d");
+	tb_node(b, "Mul", "/act/Mul", "d,half", "e");
+	tb_node(b, "Reshape", "/r/Reshape", "e,shape", "f");
+	Onnx__NodeProto *n = tb_node(b, "Gemm", "/fc/Gemm", "f,w,bias", "y");
+	tb_attr_int(b, n, "transB", 1);
+	tb_output(b, "y");
+	tb_output(b, "g0");
+	/* the first Gemm reads x as [N,4] times w [3,4]^T too */
+	tb_graph(b)->node[0]->n_attribute = 0;
+	tb_attr_int(b, tb_graph(b)->node[0], "transB", 1);
+	struct bo_model *m = load_ok(b);
+	struct bo_error err;
+	bo_error_clear(&err);
+	assert_int_equal(bo_model_n_weights(m), 4);
+	static const char *const names[] = { "w", "bias", "gamma", "beta" };
+	for (int i = 0; i < 4; i++) {
+		struct bo_weight_info wi;
+		bo_model_weight(m, i, &wi);
+		assert_string_equal(wi.name, names[i]);
+	}
+	struct bo_model_stats st;
+	assert_int_equal(bo_model_stats(m, NULL, 0, NULL, BO_SITES_DEFAULT, &st, &err), BO_OK);
+	assert_int_equal(st.parameters, 12 + 3 + 4 + 4);
+	bo_model_stats_release(&st);
+	/* faults reach gamma: zero it, and the Gemm reads 0 * x + beta */
+	struct bo_session *s = NULL;
+	struct bo_session_config cfg = { .threads = 1 };
+	assert_int_equal(bo_session_new(m, &cfg, &s, &err), BO_OK);
+	float x[4] = { 1, 1, 1, 1 }, zero[4] = { 0 };
+	struct bo_tensor in = { .rank = 2, .dims = { 1, 4 }, .data = x }, out[2];
+	assert_int_equal(bo_session_run(s, &in, 1, out, 2, &err), BO_OK);
+	assert_true(out[0].data[0] == 0.5f * (1 + 0.5f) && out[0].data[2] == 0.5f * 3);
+	assert_int_equal(bo_session_set_weight(s, 2, zero), BO_OK);
+	assert_int_equal(bo_session_run(s, &in, 1, out, 2, &err), BO_OK);
+	assert_true(out[0].data[0] == 0.5f * 0.5f && out[0].data[2] == 0.f);
+	bo_session_free(s);
+	bo_model_free(m);
+	tb_free(b);
+}
+
 /* ---- names ---- */
 
 static void test_rule_names(void **state)
@@ -476,6 +543,7 @@ int main(void)
 		cmocka_unit_test(test_decomposed_near_misses),
 		cmocka_unit_test(test_fixtures_relu_equal),
 		cmocka_unit_test(test_rule_names),
+		cmocka_unit_test(test_widened_weights),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
