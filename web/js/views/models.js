@@ -174,6 +174,7 @@ async function renderModel(root, ctx, id) {
 		dl([
 			['Parameters', fmtInt(info.parameters)],
 			['Activations', `${fmtInt(info.activations)} (sites: ${info.activation_sites})`],
+			info.warnings && info.warnings.length ? ['Warnings', h('span', {id: 'model-warnings'}, info.warnings.join('; '))] : null,
 			['Reliable energy E_o', fmtInt(total)],
 			['Input shape', fmtShape(info.input_shape)],
 			['FLOPs per image', fmtInt(info.flops)],
