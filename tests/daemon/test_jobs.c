@@ -122,12 +122,12 @@ static void test_spec_round_trip(void **state)
 {
 	(void)state;
 	static const char *const texts[] = {
-		"{\"model\": 2, \"dataset\": 5, \"p\": [0, 0.001, 1], \"deviation\": \"erasure\","
-		" \"target\": \"weights\", \"trials\": 7, \"seed\": 99, \"bits\": 6, \"limit\": 100,"
-		" \"references\": [3, 4], \"mean\": [0.5], \"std\": [0.25], \"priority\": -2,"
-		" \"block_p\": \"layer1=2p,*=0\", \"blocks\": \"/layer1=early,/layer2=early\"}",
-		"{\"model\": 1, \"dataset\": 1, \"p\": [0.01], \"ci_target\": 0.005,"
-		" \"min_trials\": 4, \"max_trials\": 40, \"activation_sites\": \"conv-inputs\"}",
+		("{\"model\": 2, \"dataset\": 5, \"p\": [0, 0.001, 1], \"deviation\": \"erasure\","
+		 " \"target\": \"weights\", \"trials\": 7, \"seed\": 99, \"bits\": 6, \"limit\": 100,"
+		 " \"references\": [3, 4], \"mean\": [0.5], \"std\": [0.25], \"priority\": -2,"
+		 " \"block_p\": \"layer1=2p,*=0\", \"blocks\": \"/layer1=early,/layer2=early\"}"),
+		("{\"model\": 1, \"dataset\": 1, \"p\": [0.01], \"ci_target\": 0.005,"
+		 " \"min_trials\": 4, \"max_trials\": 40, \"activation_sites\": \"conv-inputs\"}"),
 		"{\"model\": 1, \"dataset\": 1, \"p\": [0.01], \"activation_sites\": \"relu\"}",
 		"{\"model\": 1, \"dataset\": 1, \"p\": [0.01], \"activation_sites\": \"activations\"}",
 	};
