@@ -89,15 +89,39 @@ static int made_by(const struct bo_model *m, int v, const char *op)
 	return p >= 0 && !m->nodes[p].dead && !strcmp(m->nodes[p].op_type, op) ? p : -1;
 }
 
-/* Live readers of v (a graph output counts as one). */
-static int readers(const struct bo_model *m, int v)
+/* Per value: its live readers (a graph output counts as one) and the
+ * first live node (topological) that reads it, -1 if none; one pass, so
+ * that finding sites stays linear in the graph. */
+struct readers {
+	int *count;
+	int *first;
+};
+
+static bo_status readers_count(const struct bo_model *m, struct readers *r, struct bo_error *err)
 {
-	int c = m->values[v].is_output;
+	r->count = calloc((size_t)m->n_values + 1, sizeof(int));
+	r->first = malloc(((size_t)m->n_values + 1) * sizeof(int));
+	if (!r->count || !r->first) {
+		free(r->count);
+		free(r->first);
+		r->count = r->first = NULL;
+		return bo_fail(err, BO_ENOMEM, "out of memory");
+	}
+	for (int v = 0; v < m->n_values; v++) {
+		r->count[v] = m->values[v].is_output;
+		r->first[v] = -1;
+	}
 	for (int i = 0; i < m->n_nodes; i++)
 		if (!m->nodes[i].dead)
-			for (int k = 0; k < m->nodes[i].n_in; k++)
-				c += m->nodes[i].in[k] == v;
-	return c;
+			for (int k = 0; k < m->nodes[i].n_in; k++) {
+				int v = m->nodes[i].in[k];
+				if (v < 0)
+					continue;
+				r->count[v]++;
+				if (r->first[v] < 0)
+					r->first[v] = i;
+			}
+	return BO_OK;
 }
 
 static int const_near(const struct bo_model *m, int v, double want)
@@ -139,7 +163,7 @@ static int gated_form(const struct bo_model *m, const struct bo_node *mul, int i
 /* GELU's Erf form ending in this Mul: its factors, after opening one
  * inner Mul read only here, are x, 0.5 and Add(Erf(x / sqrt 2), 1) (or
  * Erf(x * (1 / sqrt 2))), in any order. */
-static int gelu_form(const struct bo_model *m, const struct bo_node *mul)
+static int gelu_form(const struct bo_model *m, const struct readers *rd, const struct bo_node *mul)
 {
 	int f[4], nf = 0;
 	if (mul->n_in != 2)
@@ -148,7 +172,7 @@ static int gelu_form(const struct bo_model *m, const struct bo_node *mul)
 		int v = mul->in[k], p = made_by(m, v, "Mul");
 		if (v < 0)
 			return 0;
-		if (p >= 0 && m->nodes[p].n_in == 2 && readers(m, v) == 1) {
+		if (p >= 0 && m->nodes[p].n_in == 2 && rd->count[v] == 1) {
 			f[nf++] = m->nodes[p].in[0];
 			f[nf++] = m->nodes[p].in[1];
 		} else {
@@ -185,7 +209,7 @@ static int gelu_form(const struct bo_model *m, const struct bo_node *mul)
 }
 
 /* Activations rule: site[j] = 1 unsigned, 0 signed, -1 not a site. */
-static void activation_sites(const struct bo_model *m, signed char *site)
+static void activation_sites(const struct bo_model *m, const struct readers *rd, signed char *site)
 {
 	for (int j = 0; j < m->n_nodes; j++)
 		site[j] = -1;
@@ -205,9 +229,9 @@ static void activation_sites(const struct bo_model *m, signed char *site)
 		if ((k = gated_form(m, n, inner)) > 0) {
 			site[j] = 0;
 			for (int i = 0; i < k; i++)
-				if (readers(m, m->nodes[inner[i]].out[0]) == 1)
+				if (rd->count[m->nodes[inner[i]].out[0]] == 1)
 					site[inner[i]] = -1;
-		} else if (gelu_form(m, n)) {
+		} else if (gelu_form(m, rd, n)) {
 			site[j] = 0;
 		}
 	}
@@ -223,21 +247,13 @@ void bo_sites_release(struct bo_sites *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static int first_consumer(const struct bo_model *m, int v)
-{
-	for (int i = 0; i < m->n_nodes; i++) {
-		if (m->nodes[i].dead)
-			continue;
-		for (int k = 0; k < m->nodes[i].n_in; k++)
-			if (m->nodes[i].in[k] == v)
-				return i;
-	}
-	return -1;
-}
-
 bo_status bo_sites_find(const struct bo_model *m, enum bo_act_sites kind, struct bo_sites *out,
 			struct bo_error *err)
 {
+	bo_status rc = BO_OK;
+	struct readers rd = { NULL, NULL };
+	unsigned char *seen = NULL;
+	signed char *site = NULL;
 	memset(out, 0, sizeof(*out));
 	if ((unsigned)kind >= BO_N_SITE_RULES)
 		return bo_fail(err, BO_EINVAL, "activation site rule %d is unknown", (int)kind);
@@ -245,30 +261,24 @@ bo_status bo_sites_find(const struct bo_model *m, enum bo_act_sites kind, struct
 	out->value = malloc((size_t)cap * sizeof(int));
 	out->node = malloc((size_t)cap * sizeof(int));
 	out->is_unsigned = malloc((size_t)cap * sizeof(int));
-	unsigned char *seen = calloc((size_t)cap, 1);
-	if (!out->value || !out->node || !out->is_unsigned || !seen) {
-		free(seen);
-		bo_sites_release(out);
-		return bo_fail(err, BO_ENOMEM, "out of memory");
+	seen = calloc((size_t)cap, 1);
+	site = malloc((size_t)m->n_nodes + 1);
+	if (!out->value || !out->node || !out->is_unsigned || !seen || !site) {
+		rc = bo_fail(err, BO_ENOMEM, "out of memory");
+		goto out;
 	}
+	if ((rc = readers_count(m, &rd, err)))
+		goto out;
 	if (kind == BO_SITES_ACTIVATIONS) {
-		signed char *site = malloc((size_t)m->n_nodes + 1);
-		if (!site) {
-			free(seen);
-			bo_sites_release(out);
-			return bo_fail(err, BO_ENOMEM, "out of memory");
-		}
-		activation_sites(m, site);
+		activation_sites(m, &rd, site);
 		for (int j = 0; j < m->n_nodes; j++)
 			if (site[j] >= 0) {
 				out->is_unsigned[out->n] = site[j];
 				out->value[out->n++] = m->nodes[j].out[0];
 			}
 		for (int i = 0; i < out->n; i++)
-			out->node[i] = first_consumer(m, out->value[i]);
-		free(site);
-		free(seen);
-		return BO_OK;
+			out->node[i] = rd.first[out->value[i]];
+		goto out;
 	}
 	/* graph inputs come first: they are "produced" before any node */
 	if (kind == BO_SITES_CONV_INPUTS)
@@ -308,11 +318,17 @@ bo_status bo_sites_find(const struct bo_model *m, enum bo_act_sites kind, struct
 		}
 	}
 	for (int i = 0; i < out->n; i++) {
-		out->node[i] = first_consumer(m, out->value[i]);
+		out->node[i] = rd.first[out->value[i]];
 		out->is_unsigned[i] = bo_value_is_unsigned(m, out->value[i]);
 	}
+out:
+	free(rd.count);
+	free(rd.first);
 	free(seen);
-	return BO_OK;
+	free(site);
+	if (rc)
+		bo_sites_release(out);
+	return rc;
 }
 
 bo_status bo_model_site_list(const struct bo_model *m, enum bo_act_sites kind,
