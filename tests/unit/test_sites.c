@@ -25,6 +25,7 @@
 #include <brownout/brownout.h>
 
 #include "common_onnx.h"
+#include "common_tmp.h"
 #include "graph.h" /* private: graphs with op types the engine may not run */
 
 #define DIMS(...) ((const int64_t[]){ __VA_ARGS__ })
@@ -438,6 +439,101 @@ static void test_fixtures_relu_equal(void **state)
 	}
 }
 
+/* ---- signed sites go through the signed bit-masking model ---- */
+
+/* A version-1 .npy of `n` bytes of data under `descr` and `shape`. */
+static void write_npy(const char *path, const char *descr, const char *shape, const void *data,
+		      size_t n)
+{
+	char dict[128];
+	int len = snprintf(dict, sizeof(dict), "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
+			   descr, shape);
+	int pad = 64 - (10 + len + 1) % 64;
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	unsigned hl = (unsigned)(len + pad + 1);
+	fwrite("\x93NUMPY\x01\x00", 1, 8, f);
+	fputc((int)(hl & 255), f);
+	fputc((int)(hl >> 8), f);
+	fwrite(dict, 1, (size_t)len, f);
+	for (int i = 0; i < pad; i++)
+		fputc(' ', f);
+	fputc('\n', f);
+	fwrite(data, 1, n, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* x = [-1, -0.5] -> LeakyRelu(0.5) -> a = [-0.5, -0.25] -> identity Gemm:
+ * class 1, the label. a is a signed site: BM at p = 1 makes every sign
+ * bit faulty, so a' = 0, the logits tie and argmax picks class 0: no image
+ * is right. Stored unsigned, a would quantise to 0 and never move (every
+ * image right), and under the relu rule there is no site at all. */
+static void test_signed_site_faults(void **state)
+{
+	(void)state;
+	char dir[512], img[600], lab[600];
+	assert_int_equal(tt_mkdtemp(dir, sizeof(dir), "sites"), 0);
+	snprintf(img, sizeof(img), "%s/x.npy", dir);
+	snprintf(lab, sizeof(lab), "%s/y.npy", dir);
+	float px[8];
+	int64_t y[4] = { 1, 1, 1, 1 };
+	for (int i = 0; i < 4; i++) {
+		px[2 * i] = -1.f;
+		px[2 * i + 1] = -0.5f;
+	}
+	write_npy(img, "<f4", "(4, 1, 1, 2)", px, sizeof(px));
+	write_npy(lab, "<i8", "(4,)", y, sizeof(y));
+	struct tb_model *b = tb_new();
+	tb_input(b, "x", SHAPE(-1, 1, 1, 2));
+	float w[4] = { 1, 0, 0, 1 };
+	tb_init_f(b, "w", SHAPE(2, 2), w);
+	tb_node(b, "Flatten", "/Flatten", "x", "f");
+	Onnx__NodeProto *n = tb_node(b, "LeakyRelu", "/act/LeakyRelu", "f", "a");
+	tb_attr_float(b, n, "alpha", 0.5f);
+	n = tb_node(b, "Gemm", "/fc/Gemm", "a,w", "logits");
+	tb_attr_int(b, n, "transB", 1);
+	tb_output(b, "logits");
+	struct bo_model *m = load_ok(b);
+	struct bo_dataset *ds = NULL;
+	struct bo_error err;
+	char buf[1024];
+	bo_error_clear(&err);
+	if (bo_dataset_open_files(img, lab, BO_DATASET_AUTO, NULL, &ds, &err))
+		fail_msg("%s", bo_error_format(&err, buf, sizeof(buf)));
+	static const double p[] = { 0, 1 };
+	struct bo_sweep_config c = {
+		.deviation = BO_DEV_BM, .target = BO_TARGET_ACTIVATIONS, .sites = BO_SITES_ACTIVATIONS,
+		.p = p, .n_p = 2, .seed = 3, .bits = 8, .calib = 4, .batch = 4, .threads = 1,
+		.energy_a = BO_ENERGY_A, .trials = 1,
+	};
+	c.norm.n = 1;
+	c.norm.mean[0] = 0.f;
+	c.norm.std[0] = 1.f;
+	static const struct {
+		enum bo_act_sites sites;
+		int64_t correct_p1, activations;
+	} rules[] = { { BO_SITES_ACTIVATIONS, 0, 2 }, { BO_SITES_RELU, 4, 0 } };
+	for (int r = 0; r < 2; r++) {
+		struct bo_sweeper *sw = NULL;
+		int64_t correct = -1;
+		c.sites = rules[r].sites;
+		if (bo_sweeper_new(m, ds, &c, &sw, &err))
+			fail_msg("%s", bo_error_format(&err, buf, sizeof(buf)));
+		assert_int_equal(bo_sweeper_activations(sw), rules[r].activations);
+		assert_int_equal(bo_sweeper_trial(sw, 0, 0, &correct, NULL, NULL, &err), BO_OK);
+		assert_int_equal(correct, 4); /* clean */
+		assert_int_equal(bo_sweeper_trial(sw, 1, 0, &correct, NULL, NULL, &err), BO_OK);
+		if (correct != rules[r].correct_p1)
+			fail_msg("%s sites, p = 1: %lld correct, want %lld", bo_act_sites_name(c.sites),
+				 (long long)correct, (long long)rules[r].correct_p1);
+		bo_sweeper_free(sw);
+	}
+	bo_dataset_free(ds);
+	bo_model_free(m);
+	tb_free(b);
+	assert_int_equal(tt_rmtree(dir), 0);
+}
+
 /* ---- stored weights (spec section 1, widened) ---- */
 
 /* x[N,4] * gamma[4] + beta[4] (a LayerNorm's affine pair, decomposed), Clip
@@ -544,6 +640,7 @@ int main(void)
 		cmocka_unit_test(test_fixtures_relu_equal),
 		cmocka_unit_test(test_rule_names),
 		cmocka_unit_test(test_widened_weights),
+		cmocka_unit_test(test_signed_site_faults),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
