@@ -830,6 +830,13 @@ class T10Api(DaemonCase):
         done = self.wait_job(job["id"])
         self.assertEqual(done["spec"]["activation_sites"], "activations")
         self.assertEqual(done["warnings"], [])
+        # no activation function at all: the model's info warns at upload
+        st, hdrs, lin = api("POST", q("/api/v1/models", name="linear-only", normalize="none"),
+                            tiny_onnx(1, 28, 28, act="Identity"))
+        self.assertEqual(st, 201, lin)
+        self.assertEqual(lin["info"]["activations"], 0)
+        self.assertEqual(len(lin["info"]["warnings"]), 1, lin["info"])
+        self.assertIn("no activation site under the rule 'activations'", lin["info"]["warnings"][0])
 
     def test_103_model_get_missing(self):
         self.assertError(api("GET", "/api/v1/models/999999"), 404, "not_found")
