@@ -358,8 +358,16 @@ int bo_job_sweep_config(const struct bo_job_spec *s, const struct bo_model *m,
 	c->rules = rules;
 	c->n_rules = n_rules;
 	c->blocks = map;
-	return bo_norm_resolve(m, s->n_mean ? mean : model_mean, s->n_std ? std : model_std, 0,
-			       &c->norm, NULL, err);
+	if (bo_norm_resolve(m, s->n_mean ? mean : model_mean, s->n_std ? std : model_std, 0,
+			    &c->norm, NULL, err)) {
+		/* a model stored before uploads required it: say it in API terms */
+		if (strstr(err->text, "has no normalisation"))
+			snprintf(err->text, sizeof(err->text),
+				 "the model has no normalisation: give mean and std in the job, or"
+				 " upload the model again with mean/std or normalize=none");
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- stored models and datasets ---- */
