@@ -114,14 +114,8 @@ bo_status bo_session_new(const struct bo_model *m, const struct bo_session_confi
 	for (int i = 0; i < m->n_weights; i++)
 		s->weights[i] = m->values[m->weights[i].value].f;
 	for (int v = 0; v < m->n_values; v++) {
-		s->wmap[v] = -1;
+		s->wmap[v] = m->values[v].weight; /* each stored tensor, aliases included */
 		s->site_of[v] = -1;
-		const struct bo_value *val = &m->values[v];
-		if (val->kind != BO_VAL_CONST || !val->f)
-			continue;
-		for (int i = 0; i < m->n_weights; i++)
-			if (m->values[m->weights[i].value].f == val->f)
-				s->wmap[v] = i;
 	}
 	for (int k = 0; k < BO_N_SITE_RULES; k++)
 		if ((rc = bo_sites_find(m, (enum bo_act_sites)k, &s->sites[k], err)))

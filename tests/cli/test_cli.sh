@@ -176,22 +176,23 @@ for n in g.node:
 seen = set(); params = 0
 for n in g.node:
     names = []
+    # an Identity of an initializer is a tensor of its own (spec section 1)
     if n.op_type in ("Conv", "Gemm", "MatMul"):
-        names = [alias.get(x, x) for x in n.input]
-        names = [x for x in names if x in inits and inits[x].data_type == 1]
+        names = [x for x in n.input if alias.get(x, x) in inits and inits[alias.get(x, x)].data_type == 1]
     elif n.op_type == "BatchNormalization":
-        params += 2 * int(np.prod(inits[n.input[1]].dims)); continue
+        params += 2 * int(np.prod(inits[alias.get(n.input[1], n.input[1])].dims)); continue
     for x in names:
         if x not in seen:
-            seen.add(x); params += int(np.prod(inits[x].dims))
+            seen.add(x); params += int(np.prod(inits[alias.get(x, x)].dims))
 # widened (spec section 1): any other float initializer of more than one value
 # a node reads; BatchNormalization'"'"'s own inputs became its scale and shift
 for n in g.node:
     if n.op_type in ("Conv", "Gemm", "MatMul", "BatchNormalization"):
         continue
-    for x in (alias.get(x, x) for x in n.input):
-        if x in inits and inits[x].data_type == 1 and int(np.prod(inits[x].dims)) > 1 and x not in seen:
-            seen.add(x); params += int(np.prod(inits[x].dims))
+    for x in n.input:
+        t = inits.get(alias.get(x, x))
+        if t is not None and t.data_type == 1 and int(np.prod(t.dims)) > 1 and x not in seen:
+            seen.add(x); params += int(np.prod(t.dims))
 inp = g.input[0]
 dims = [d.dim_value for d in inp.type.tensor_type.shape.dim]
 dims[0] = 1
