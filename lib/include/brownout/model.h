@@ -110,7 +110,10 @@ bo_status bo_model_stats(const struct bo_model *m, const int64_t *sample_dims, i
 void bo_model_stats_release(struct bo_model_stats *st);
 
 /* Stored weights (spec section 1): float initializers read by Conv, Gemm
- * and MatMul, and the scale and shift of every BatchNormalization. Sessions
+ * and MatMul, and the scale and shift of every BatchNormalization; after
+ * them, every other float constant of more than one value a node reads,
+ * and the scale and bias of Layer/Instance/GroupNormalization. An Identity
+ * of an initializer is a weight of its own. Sessions
  * may replace each one per trial (bo_session_set_weight). */
 struct bo_weight_info {
 	const char *name;      /* initializer name, or "<bn node>.scale"/".shift" */
