@@ -75,7 +75,7 @@ static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calib
 		{ "json", no_argument, 0, 'j' },              { "csv", no_argument, 0, 'v' },
 		{ "split", required_argument, 0, 3 },         { "images", required_argument, 0, 4 },
 		{ "labels", required_argument, 0, 5 },        { "help", no_argument, 0, 'h' },
-		{ "no-normalize", no_argument, 0, 6 },
+		{ "no-normalize", no_argument, 0, 'N' },
 		{ 0, 0, 0, 0 },
 	};
 	struct bo_sweep_config *c = &o->cfg;
@@ -182,7 +182,7 @@ static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calib
 		case 'r': o->refs = optarg; break;
 		case 1: o->mean = optarg; break;
 		case 2: o->std = optarg; break;
-		case 6: o->raw = 1; break;
+		case 'N': o->raw = 1; break;
 		case 'j': o->json = 1; break;
 		case 'v': o->csv = 1; break;
 		case 3:

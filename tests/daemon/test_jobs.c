@@ -161,6 +161,43 @@ static void test_spec_round_trip(void **state)
 	}
 }
 
+/* Normalisation is never silent in a job either: a model without metadata
+ * (one stored before uploads required it) needs the job's mean/std, or the
+ * model's stored ones; the refusal speaks the API's terms. */
+static void test_job_normalisation(void **state)
+{
+	(void)state;
+	struct tb_model *b = tb_new();
+	int64_t dims[4] = { -1, 1, 2, 2 };
+	tb_input(b, "x", 4, dims);
+	tb_node(b, "Relu", "/r", "x", "y");
+	tb_output(b, "y");
+	struct bo_model *m = NULL;
+	struct bo_error err;
+	assert_int_equal(tb_load(b, NULL, &m, &err), BO_OK);
+	struct bo_sweep_config c;
+	struct bo_job_spec s;
+	json_t *j = parse("{\"model\": 1, \"dataset\": 1, \"p\": [0.1]}");
+	assert_int_equal(bo_job_spec_parse(j, &s, &err), BO_OK);
+	assert_int_equal(bo_job_sweep_config(&s, m, NULL, NULL, NULL, NULL, 0, 1, &c, &err), -1);
+	assert_non_null(strstr(err.text, "give mean and std in the job"));
+	assert_non_null(strstr(err.text, "normalize=none"));
+	/* the model's stored mean/std (an upload's, or normalize=none's 0 and 1) */
+	assert_int_equal(bo_job_sweep_config(&s, m, "0.25", "0.5", NULL, NULL, 0, 1, &c, &err), 0);
+	assert_true(c.norm.n == 1 && c.norm.mean[0] == 0.25f && c.norm.std[0] == 0.5f);
+	bo_job_spec_release(&s);
+	json_decref(j);
+	/* the job's own */
+	j = parse("{\"model\": 1, \"dataset\": 1, \"p\": [0.1], \"mean\": [0.1], \"std\": [2]}");
+	assert_int_equal(bo_job_spec_parse(j, &s, &err), BO_OK);
+	assert_int_equal(bo_job_sweep_config(&s, m, NULL, NULL, NULL, NULL, 0, 1, &c, &err), 0);
+	assert_true(c.norm.mean[0] == 0.1f && c.norm.std[0] == 2.f);
+	bo_job_spec_release(&s);
+	json_decref(j);
+	bo_model_free(m);
+	tb_free(b);
+}
+
 static void test_config(void **state)
 {
 	(void)state;
@@ -211,51 +248,14 @@ static void test_config(void **state)
 	assert_int_equal(bo_config_file(&c, path, &err), -1);
 }
 
-/* Normalisation is never silent in a job either: a model without metadata
- * (one stored before uploads required it) needs the job's mean/std, or the
- * model's stored ones; the refusal speaks the API's terms. */
-static void test_job_normalisation(void **state)
-{
-	(void)state;
-	struct tb_model *b = tb_new();
-	int64_t dims[4] = { -1, 1, 2, 2 };
-	tb_input(b, "x", 4, dims);
-	tb_node(b, "Relu", "/r", "x", "y");
-	tb_output(b, "y");
-	struct bo_model *m = NULL;
-	struct bo_error err;
-	assert_int_equal(tb_load(b, NULL, &m, &err), BO_OK);
-	struct bo_sweep_config c;
-	struct bo_job_spec s;
-	json_t *j = parse("{\"model\": 1, \"dataset\": 1, \"p\": [0.1]}");
-	assert_int_equal(bo_job_spec_parse(j, &s, &err), BO_OK);
-	assert_int_equal(bo_job_sweep_config(&s, m, NULL, NULL, NULL, NULL, 0, 1, &c, &err), -1);
-	assert_non_null(strstr(err.text, "give mean and std in the job"));
-	assert_non_null(strstr(err.text, "normalize=none"));
-	/* the model's stored mean/std (an upload's, or normalize=none's 0 and 1) */
-	assert_int_equal(bo_job_sweep_config(&s, m, "0.25", "0.5", NULL, NULL, 0, 1, &c, &err), 0);
-	assert_true(c.norm.n == 1 && c.norm.mean[0] == 0.25f && c.norm.std[0] == 0.5f);
-	bo_job_spec_release(&s);
-	json_decref(j);
-	/* the job's own */
-	j = parse("{\"model\": 1, \"dataset\": 1, \"p\": [0.1], \"mean\": [0.1], \"std\": [2]}");
-	assert_int_equal(bo_job_spec_parse(j, &s, &err), BO_OK);
-	assert_int_equal(bo_job_sweep_config(&s, m, NULL, NULL, NULL, NULL, 0, 1, &c, &err), 0);
-	assert_true(c.norm.mean[0] == 0.1f && c.norm.std[0] == 2.f);
-	bo_job_spec_release(&s);
-	json_decref(j);
-	bo_model_free(m);
-	tb_free(b);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spec_defaults),
 		cmocka_unit_test(test_spec_refusals),
 		cmocka_unit_test(test_spec_round_trip),
-		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_job_normalisation),
+		cmocka_unit_test(test_config),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
