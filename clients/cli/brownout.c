@@ -44,7 +44,7 @@ void usage(FILE *f)
 		"        [--max-trials N]] [--blocks MAP] [--block-p BLOCK=P|Kp,...,*=P]\n"
 		"        [--activation-sites activations|relu|conv-inputs] [--seed S] [--bits B] [--calib N]\n"
 		"        [--limit N] [--batch B] [--threads T] [--energy-a A] [--references M1,M2,..]\n"
-		"        [--mean .. --std .. | --no-normalize] [--json | --csv]\n"
+		"        [--mean ..] [--std ..] [--json | --csv]\n"
 		"      accuracy under faults (docs/fault-models.md): mean, std, 95%% CI per point,\n"
 		"      energy per inference, and iso-accuracy energy reduction against references\n"
 		"  calibrate-erasure MODEL.onnx DATASET --p LIST [sweep options]\n"

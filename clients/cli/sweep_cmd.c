@@ -4,7 +4,7 @@
  *       --p LIST|LO:HI:N [--blocks MAP] [--block-p NAME=P,...] [--trials N | --ci-target W
  *       [--min-trials N] [--max-trials N]] [--activation-sites activations|relu|conv-inputs] [--seed S]
  *       [--bits B] [--calib N] [--limit N] [--batch B] [--threads T] [--energy-a A]
- *       [--references M1.onnx,M2.onnx] [--mean .. --std .. | --no-normalize] [--json | --csv]
+ *       [--references M1.onnx,M2.onnx] [--mean ..] [--std ..] [--json | --csv]
  *   brownout calibrate-erasure MODEL DATASET --p LIST [same options]
  */
 #include <getopt.h>
@@ -71,11 +71,11 @@ static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calib
 		{ "calib", required_argument, 0, 'C' },       { "limit", required_argument, 0, 'l' },
 		{ "batch", required_argument, 0, 'k' },       { "threads", required_argument, 0, 't' },
 		{ "energy-a", required_argument, 0, 'e' },    { "references", required_argument, 0, 'r' },
+		{ "no-normalize", no_argument, 0, 'N' }, /* raw [0,1] pixels */
 		{ "mean", required_argument, 0, 1 },          { "std", required_argument, 0, 2 },
 		{ "json", no_argument, 0, 'j' },              { "csv", no_argument, 0, 'v' },
 		{ "split", required_argument, 0, 3 },         { "images", required_argument, 0, 4 },
 		{ "labels", required_argument, 0, 5 },        { "help", no_argument, 0, 'h' },
-		{ "no-normalize", no_argument, 0, 'N' },
 		{ 0, 0, 0, 0 },
 	};
 	struct bo_sweep_config *c = &o->cfg;
@@ -254,6 +254,14 @@ static int load_inputs(struct sweep_opts *o, struct loaded *l, struct bo_error *
 		return -1;
 	if (bo_pixels_warning(l->ds, src, wbuf, sizeof(wbuf)))
 		fprintf(stderr, "warning: %s\n", wbuf);
+	/* a model with no activation site under the rule (spec section 1) */
+	struct bo_site *sites = NULL;
+	int n_sites = 0;
+	if (bo_model_site_list(l->m, o->cfg.sites, &sites, &n_sites, err))
+		return -1;
+	free(sites);
+	if (bo_sites_warning(o->cfg.sites, n_sites, wbuf, sizeof(wbuf)))
+		fprintf(stderr, "warning: %s\n", wbuf);
 	o->cfg.blocks = l->map;
 	o->cfg.rules = l->rules;
 	o->cfg.n_rules = l->n_rules;
@@ -379,11 +387,6 @@ int cmd_sweep(int argc, char **argv)
 	if (bo_sweeper_new(l.m, l.ds, &o.cfg, &sw, &err)) {
 		ret = fail_err(&err);
 		goto out;
-	}
-	{
-		char wbuf[256];
-		if (bo_sites_warning(o.cfg.sites, bo_sweeper_activations(sw), wbuf, sizeof(wbuf)))
-			fprintf(stderr, "warning: %s\n", wbuf);
 	}
 	struct progress_state ps = { now(), 0, 0, 0, isatty(2) };
 	int trials = o.cfg.ci_target > 0 ? o.cfg.min_trials : o.cfg.trials;
