@@ -7,15 +7,43 @@
 
 #include "report.h"
 
-int bo_norm_resolve(const struct bo_model *m, const char *mean, const char *std,
-		    struct bo_norm *norm, struct bo_error *err)
+const char *bo_norm_source_name(enum bo_norm_source s)
+{
+	static const char *const names[] = {
+		[BO_NORM_GIVEN] = "given", [BO_NORM_METADATA] = "metadata",
+		[BO_NORM_RAW] = "none (raw pixels)",
+	};
+	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+}
+
+int bo_norm_resolve(const struct bo_model *m, const char *mean, const char *std, int raw,
+		    struct bo_norm *norm, enum bo_norm_source *src, struct bo_error *err)
 {
 	float mv[BO_MAX_CHANNELS], sv[BO_MAX_CHANNELS];
 	int nm = 1, ns = 1;
 	mv[0] = 0.f;
 	sv[0] = 1.f;
-	const char *mt = mean ? mean : bo_model_metadata(m, "brownout.mean");
-	const char *stt = std ? std : bo_model_metadata(m, "brownout.std");
+	if (raw && (mean || std)) {
+		bo_error_clear(err);
+		err->status = BO_EINVAL;
+		snprintf(err->field, sizeof(err->field), "%s", mean ? "mean" : "std");
+		snprintf(err->text, sizeof(err->text),
+			 "--no-normalize (raw [0,1] pixels) and --mean/--std contradict each other");
+		return -1;
+	}
+	const char *mt = raw ? NULL : mean ? mean : bo_model_metadata(m, "brownout.mean");
+	const char *stt = raw ? NULL : std ? std : bo_model_metadata(m, "brownout.std");
+	if (!raw && (!mt || !stt)) {
+		bo_error_clear(err);
+		err->status = BO_EINVAL;
+		snprintf(err->field, sizeof(err->field), "%s", mt ? "std" : "mean");
+		snprintf(err->text, sizeof(err->text),
+			 "the model has no normalisation%s: " BO_NORM_WAYS_OUT,
+			 mt || stt ? mt ? " std" : " mean" : "");
+		return -1;
+	}
+	if (src)
+		*src = raw ? BO_NORM_RAW : mean && std ? BO_NORM_GIVEN : BO_NORM_METADATA;
 	if (mt && bo_norm_parse_list(mt, mv, &nm, mean ? "mean" : "brownout.mean", err))
 		return -1;
 	if (stt && bo_norm_parse_list(stt, sv, &ns, std ? "std" : "brownout.std", err))
@@ -76,6 +104,28 @@ int bo_parse_p_list(const char *text, double *p, int *n, int max)
 	return *n ? 0 : -1;
 }
 
+const char *bo_sites_warning(enum bo_act_sites sites, int64_t activations, char *buf,
+			     size_t size)
+{
+	if (activations != 0)
+		return NULL;
+	snprintf(buf, size,
+		 "the model has no activation site under the rule '%s': a sweep injects no"
+		 " activation fault; choose another rule (%s)",
+		 bo_act_sites_name(sites), BO_SITES_CHOICES);
+	return buf;
+}
+
+/* ["warning", ...] for the activation sites, [] when none */
+static json_t *sites_warnings_json(enum bo_act_sites sites, int64_t activations)
+{
+	char buf[256];
+	json_t *a = json_array();
+	if (bo_sites_warning(sites, activations, buf, sizeof(buf)))
+		json_array_append_new(a, json_string(buf));
+	return a;
+}
+
 static json_t *shape_json(const int64_t *d, int rank)
 {
 	json_t *a = json_array();
@@ -84,10 +134,48 @@ static json_t *shape_json(const int64_t *d, int rank)
 	return a;
 }
 
+const char *bo_pixels_warning(const struct bo_dataset *ds, enum bo_norm_source src, char *buf,
+			      size_t size)
+{
+	float lo, hi;
+	if (src == BO_NORM_RAW || !bo_dataset_float_range(ds, 256, &lo, &hi) ||
+	    (lo >= 0.f && hi <= 1.f))
+		return NULL;
+	snprintf(buf, size,
+		 "the dataset's float pixels range over [%.3g, %.3g], not [0,1]: they look already"
+		 " normalised, and the %s mean/std normalise them again; if they are, pass"
+		 " --no-normalize",
+		 (double)lo, (double)hi, src == BO_NORM_METADATA ? "model's" : "given");
+	return buf;
+}
+
+json_t *bo_norm_json(const struct bo_norm *norm, enum bo_norm_source src)
+{
+	json_t *j = json_object(), *mean = json_array(), *sd = json_array();
+	for (int i = 0; i < norm->n; i++) {
+		json_array_append_new(mean, json_real(norm->mean[i]));
+		json_array_append_new(sd, json_real(norm->std[i]));
+	}
+	json_object_set_new(j, "source", json_string(bo_norm_source_name(src)));
+	json_object_set_new(j, "mean", mean);
+	json_object_set_new(j, "std", sd);
+	return j;
+}
+
 json_t *bo_info_json(const struct bo_model *m, const struct bo_model_stats *st,
 		     enum bo_act_sites sites)
 {
 	json_t *j = json_object();
+	{
+		/* the file's own normalisation, null when it has none */
+		struct bo_norm norm;
+		struct bo_error e;
+		enum bo_norm_source src;
+		json_object_set_new(j, "normalisation",
+				    bo_norm_resolve(m, NULL, NULL, 0, &norm, &src, &e) ?
+					    json_null() :
+					    bo_norm_json(&norm, src));
+	}
 	json_object_set_new(j, "opset", json_integer(bo_model_opset(m)));
 	json_object_set_new(j, "producer", json_string(bo_model_producer(m)));
 	json_t *ins = json_array(), *outs = json_array();
@@ -110,6 +198,7 @@ json_t *bo_info_json(const struct bo_model *m, const struct bo_model_stats *st,
 	json_object_set_new(j, "parameters", json_integer(st->parameters));
 	json_object_set_new(j, "activations", json_integer(st->activations));
 	json_object_set_new(j, "activation_sites", json_string(bo_act_sites_name(sites)));
+	json_object_set_new(j, "warnings", sites_warnings_json(sites, st->activations));
 	json_object_set_new(j, "flops", json_integer(st->flops));
 	json_t *ops = json_object();
 	for (int i = 0; i < st->n_ops; i++)
@@ -182,6 +271,13 @@ json_t *bo_sweep_report_json(const char *model, const char *dataset, json_t *con
 	json_object_set_new(j, "clean_accuracy", json_real(r->clean_accuracy));
 	json_object_set_new(j, "parameters", json_integer(r->parameters));
 	json_object_set_new(j, "activations", json_integer(r->activations));
+	{
+		enum bo_act_sites sites = BO_SITES_DEFAULT;
+		json_t *sj = config ? json_object_get(config, "activation_sites") : NULL;
+		if (json_is_string(sj))
+			bo_act_sites_parse(json_string_value(sj), &sites, NULL);
+		json_object_set_new(j, "warnings", sites_warnings_json(sites, r->activations));
+	}
 	json_t *ra = json_array();
 	for (int i = 0; i < n_refs; i++) {
 		json_t *e = json_object();

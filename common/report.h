@@ -9,21 +9,53 @@
 
 #include <brownout/brownout.h>
 
-/* Normalisation: mean/std lists ("0.5" or "0.5,0.4,0.3"; may be NULL) win
- * over the model's metadata brownout.mean/brownout.std; else 0 and 1.
- * Returns 0, or -1 with err filled. */
-int bo_norm_resolve(const struct bo_model *m, const char *mean, const char *std,
-		    struct bo_norm *norm, struct bo_error *err);
+/* Where a model's normalisation came from. */
+enum bo_norm_source {
+	BO_NORM_GIVEN = 0,    /* --mean/--std, an upload's or a job's mean/std */
+	BO_NORM_METADATA = 1, /* brownout.mean/brownout.std in the ONNX metadata */
+	BO_NORM_RAW = 2,      /* none: the model takes raw [0,1] pixels (said explicitly) */
+};
+/* "given", "metadata", "none (raw pixels)" */
+const char *bo_norm_source_name(enum bo_norm_source s);
+
+/* Normalisation is never silent: mean/std lists ("0.5" or "0.5,0.4,0.3";
+ * may be NULL) win over the model's metadata brownout.mean/brownout.std;
+ * raw != 0 says the model takes raw [0,1] pixels (mean 0, std 1) and may
+ * not be combined with mean/std. When neither a list nor the metadata gives
+ * the mean (or the std), the model is refused with a message naming the
+ * three ways out. src may be NULL. Returns 0, or -1 with err filled. */
+int bo_norm_resolve(const struct bo_model *m, const char *mean, const char *std, int raw,
+		    struct bo_norm *norm, enum bo_norm_source *src, struct bo_error *err);
+/* The refusal's text, for callers that check before resolving. */
+#define BO_NORM_WAYS_OUT                                                                         \
+	"give its mean and std (--mean/--std), store them in the model as the ONNX metadata "   \
+	"brownout.mean/brownout.std, or say that it takes raw [0,1] pixels (--no-normalize)"
 
 /* Fault probabilities: "1e-3,1e-2" (values in [0, 1]) or "LO:HI:N" (N
  * log-spaced values, 0 < LO <= HI <= 1), at most max of them, into p[].
  * Returns 0, or -1 for text that is neither. */
 int bo_parse_p_list(const char *text, double *p, int *n, int max);
 
+/* Spec section 1: a model with no activation site under the chosen rule
+ * is reported, never swept silently without activation faults. Writes the
+ * warning to buf and returns buf when activations == 0, else NULL. */
+const char *bo_sites_warning(enum bo_act_sites sites, int64_t activations, char *buf,
+			     size_t size);
+
 /* `brownout info --json` of a model (without the "model" key), or NULL
  * when out of memory. */
 json_t *bo_info_json(const struct bo_model *m, const struct bo_model_stats *st,
 		     enum bo_act_sites sites);
+
+/* Float pixels are taken as they are. When they leave [0,1] on the first
+ * 256 images they look already normalised, and normalising them again
+ * (src other than BO_NORM_RAW) is most likely wrong: writes the warning to
+ * buf and returns buf; else NULL. */
+const char *bo_pixels_warning(const struct bo_dataset *ds, enum bo_norm_source src, char *buf,
+			      size_t size);
+
+/* {"source": bo_norm_source_name(src), "mean": [..], "std": [..]} */
+json_t *bo_norm_json(const struct bo_norm *norm, enum bo_norm_source src);
 
 /* The "config" object of a sweep report. p_text, blocks, block_p may be
  * NULL (null in the JSON). */

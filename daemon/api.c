@@ -437,9 +437,19 @@ static int post_model(struct bo_daemon *d, struct bo_req *r)
 	int64_t size = 0;
 	const char *sha = NULL, *tmp = bo_req_upload(r, NULL, &size, &sha);
 	const char *name = bo_req_query(r, "name"), *desc = bo_req_query(r, "description");
-	const char *blocks = bo_req_query(r, "blocks");
+	const char *blocks = bo_req_query(r, "blocks"), *normalize = bo_req_query(r, "normalize");
 	int ret;
 	bo_error_clear(&err);
+	if (normalize && strcmp(normalize, "none")) {
+		ret = bo_reply_fail(r, BO_EINVAL, "normalize",
+				    "normalize can only be 'none' (the model takes raw [0,1] pixels)");
+		goto out;
+	}
+	if (normalize && (bo_req_query(r, "mean") || bo_req_query(r, "std"))) {
+		ret = bo_reply_fail(r, BO_EINVAL, "normalize",
+				    "normalize=none (raw [0,1] pixels) and mean/std contradict each other");
+		goto out;
+	}
 	if (!name || !*name || strlen(name) > 200) {
 		ret = bo_reply_fail(r, BO_EINVAL, "name",
 				    "give the model a name: ?name=NAME (1 to 200 characters)");
@@ -471,11 +481,41 @@ static int post_model(struct bo_daemon *d, struct bo_req *r)
 		goto out;
 	}
 	if (bo_model_load(tmp, &m, &err) ||
-	    bo_model_stats(m, NULL, 0, map, BO_SITES_RELU, &st, &err)) {
+	    bo_model_stats(m, NULL, 0, map, BO_SITES_DEFAULT, &st, &err)) {
 		ret = unsupported_reply(r, tmp, &err);
 		goto out;
 	}
-	json_t *ij = bo_info_json(m, &st, BO_SITES_RELU);
+	/* Normalisation is never silent (as in the CLI): the upload's mean/std,
+	 * else the file's metadata, else an explicit normalize=none. A model
+	 * with none is refused; a raw one is stored with mean 0 and std 1. */
+	struct bo_norm norm;
+	enum bo_norm_source src;
+	if (normalize) {
+		mean = strdup("[0.0]");
+		std = strdup("[1.0]");
+		if (!mean || !std) {
+			ret = bo_reply_fail(r, BO_ENOMEM, NULL, "out of memory");
+			goto out;
+		}
+	}
+	if (bo_norm_resolve(m, bo_req_query(r, "mean"), bo_req_query(r, "std"), normalize != NULL,
+			    &norm, &src, &err)) {
+		if (strstr(err.text, "has no normalisation")) /* missing, not malformed */
+			snprintf(err.text, sizeof(err.text),
+				 "the model has no normalisation: give mean and std (?mean=M&std=S,"
+				 " one value or one per channel), store them in the file as the ONNX"
+				 " metadata brownout.mean/brownout.std, or say that it takes raw [0,1]"
+				 " pixels (?normalize=none)");
+		ret = bo_reply_error(r, &err);
+		goto out;
+	}
+	json_t *ij = bo_info_json(m, &st, BO_SITES_DEFAULT);
+	{
+		json_t *nj = bo_norm_json(&norm, src);
+		json_object_set_new(nj, "source", json_string(src == BO_NORM_GIVEN ? "upload" :
+							     bo_norm_source_name(src)));
+		json_object_set_new(ij, "normalisation", nj);
+	}
 	info = json_dumps(ij, JSON_COMPACT);
 	json_decref(ij);
 	struct model_ins mi = { bo_req_user(r)->id, 0, name, desc ? desc : "", sha, tmp, mean,

@@ -125,7 +125,6 @@ bo_status bo_job_spec_parse(const json_t *j, struct bo_job_spec *s, struct bo_er
 {
 	static const char *const devs[] = { "bm", "erasure" };
 	static const char *const targets[] = { "weights", "activations", "both" };
-	static const char *const sites[] = { "relu", "conv-inputs" };
 	bo_status rc = BO_OK;
 	int has_model = 0, has_dataset = 0, has_p = 0, has_trials = 0;
 	struct bo_sweep_config dflt;
@@ -164,8 +163,10 @@ bo_status bo_job_spec_parse(const json_t *j, struct bo_job_spec *s, struct bo_er
 			s->target = e == 0 ? BO_TARGET_WEIGHTS :
 				    e == 1 ? BO_TARGET_ACTIVATIONS : BO_TARGET_BOTH;
 		} else if (!strcmp(key, "activation_sites")) {
-			rc = get_enum(v, key, sites, 2, &e, err);
-			s->sites = e ? BO_SITES_CONV_INPUTS : BO_SITES_RELU;
+			if (!json_is_string(v) ||
+			    bo_act_sites_parse(json_string_value(v), &s->sites, err))
+				rc = field_fail(err, BO_EINVAL, key, "%s must be one of " BO_SITES_CHOICES,
+						key);
 		} else if (!strcmp(key, "p")) {
 			has_p = 1;
 			if (json_is_string(v)) {
@@ -512,8 +513,16 @@ int bo_job_sweep_config(const struct bo_job_spec *s, const struct bo_model *m,
 	c->rules = rules;
 	c->n_rules = n_rules;
 	c->blocks = map;
-	return bo_norm_resolve(m, s->n_mean ? mean : model_mean, s->n_std ? std : model_std,
-			       &c->norm, err);
+	if (bo_norm_resolve(m, s->n_mean ? mean : model_mean, s->n_std ? std : model_std, 0,
+			    &c->norm, NULL, err)) {
+		/* a model stored before uploads required it: say it in API terms */
+		if (strstr(err->text, "has no normalisation"))
+			snprintf(err->text, sizeof(err->text),
+				 "the model has no normalisation: give mean and std in the job, or"
+				 " upload the model again with mean/std or normalize=none");
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- stored models and datasets ---- */
@@ -729,6 +738,15 @@ static bo_status read_job_row(sqlite3 *db, struct job_read *jr, struct bo_error 
 	json_object_set_new(j, "error", bo_col_string(st, 12));
 	json_object_set_new(j, "clean_accuracy",
 			    jr->has_clean ? json_real(jr->clean_accuracy) : json_null());
+	/* known once the clean pass has counted the sites (spec section 1) */
+	json_t *warn = json_array();
+	enum bo_act_sites sites = BO_SITES_DEFAULT;
+	char wbuf[256];
+	bo_act_sites_parse(json_string_value(json_object_get(jr->spec, "activation_sites")), &sites,
+			   NULL);
+	if (jr->has_clean && bo_sites_warning(sites, jr->activations, wbuf, sizeof(wbuf)))
+		json_array_append_new(warn, json_string(wbuf));
+	json_object_set_new(j, "warnings", warn);
 	jr->job = j;
 out:
 	sqlite3_finalize(st);
@@ -996,6 +1014,7 @@ bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json
 			json_object_set_new(j, "clean_accuracy", json_null());
 			json_object_set_new(j, "parameters", json_null());
 			json_object_set_new(j, "activations", json_null());
+			json_object_set_new(j, "warnings", json_array()); /* not counted yet */
 		}
 		*json = j;
 	}

@@ -298,6 +298,7 @@ struct clean_info {
 	double clean;
 	int64_t parameters, activations, images;
 	json_t *points;
+	enum bo_act_sites sites;
 };
 
 static bo_status clean_fn(sqlite3 *db, void *ctx, struct bo_error *err)
@@ -321,8 +322,29 @@ static bo_status clean_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	sqlite3_bind_int64(st, 4, c->images);
 	sqlite3_bind_text(st, 5, pi, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 6, c->job);
-	if (sqlite3_step(st) != SQLITE_DONE)
+	if (sqlite3_step(st) != SQLITE_DONE) {
 		rc = bo_store_fail(db, err, "recording clean accuracy");
+		goto out;
+	}
+	/* no activation site under the job's rule: say so in its events */
+	char wbuf[256], now[32];
+	if (bo_sites_warning(c->sites, c->activations, wbuf, sizeof(wbuf))) {
+		sqlite3_finalize(st);
+		st = NULL;
+		bo_store_now(now, sizeof(now));
+		if (sqlite3_prepare_v2(db,
+				       "INSERT INTO events (job_id, at, kind, message)"
+				       " VALUES (?, ?, 'warning', ?)",
+				       -1, &st, NULL) != SQLITE_OK) {
+			rc = bo_store_fail(db, err, "recording a warning");
+			goto out;
+		}
+		sqlite3_bind_int64(st, 1, c->job);
+		sqlite3_bind_text(st, 2, now, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 3, wbuf, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = bo_store_fail(db, err, "recording a warning");
+	}
 out:
 	sqlite3_finalize(st);
 	free(pi);
@@ -384,7 +406,7 @@ static bo_status ensure_job(struct worker *w, int64_t job, struct bo_error *err)
 	if (!l.has_clean) {
 		struct clean_info ci = { job, bo_sweeper_clean_accuracy(c->sw),
 					 bo_sweeper_parameters(c->sw), bo_sweeper_activations(c->sw),
-					 bo_sweeper_images(c->sw), json_array() };
+					 bo_sweeper_images(c->sw), json_array(), c->spec.sites };
 		for (int i = 0; i < c->spec.n_p; i++) {
 			json_t *e = json_object();
 			json_object_set_new(e, "p", json_real(c->spec.p[i]));

@@ -57,7 +57,7 @@ struct bo_dataset {
 	int64_t n, c, h, w;
 	unsigned char *u8; /* pixels [n,c,h,w] when stored as bytes */
 	float *f32;        /* pixels [n,c,h,w] when stored as floats */
-	unsigned char *labels;
+	uint16_t *labels;  /* 0..BO_MAX_LABEL */
 	int classes;
 };
 
@@ -386,6 +386,34 @@ static void conv_u1_i64(void *dst, const unsigned char *src, size_t n)
 		d[i] = src[i];
 }
 
+static void conv_u1_u16(void *dst, const unsigned char *src, size_t n)
+{
+	uint16_t *d = dst;
+	for (size_t i = 0; i < n; i++)
+		d[i] = src[i];
+}
+
+static void conv_i1_i64(void *dst, const unsigned char *src, size_t n)
+{
+	int64_t *d = dst;
+	for (size_t i = 0; i < n; i++)
+		d[i] = (int8_t)src[i];
+}
+
+static void conv_i2_i64(void *dst, const unsigned char *src, size_t n)
+{
+	int64_t *d = dst;
+	for (size_t i = 0; i < n; i++)
+		d[i] = (int16_t)(uint16_t)(src[2 * i] | src[2 * i + 1] << 8);
+}
+
+static void conv_u2_i64(void *dst, const unsigned char *src, size_t n)
+{
+	int64_t *d = dst;
+	for (size_t i = 0; i < n; i++)
+		d[i] = (uint16_t)(src[2 * i] | src[2 * i + 1] << 8);
+}
+
 static void conv_i4_i64(void *dst, const unsigned char *src, size_t n)
 {
 	int64_t *d = dst;
@@ -478,11 +506,11 @@ out:
 	return rc;
 }
 
-/* Labels of one byte: note the largest. */
-static bo_status visit_u8_labels(struct src *s, const void *elems, int64_t first, int64_t k,
-				 struct bo_error *err)
+/* Labels (IDX bytes, widened): note the largest. */
+static bo_status visit_u16_labels(struct src *s, const void *elems, int64_t first, int64_t k,
+				  struct bo_error *err)
 {
-	const unsigned char *l = elems;
+	const uint16_t *l = elems;
 	(void)first;
 	(void)err;
 	for (int64_t i = 0; i < k; i++)
@@ -614,7 +642,8 @@ static bo_status load_idx(struct rd *r, const char *iname, const char *lname,
 	rc = src_expect_end(&si, err);
 	if (rc)
 		goto out;
-	rc = src_read_array(&sl, ds->n, 1, 1, NULL, visit_u8_labels, &lab, "IDX label data", err);
+	rc = src_read_array(&sl, ds->n, 1, sizeof(uint16_t), conv_u1_u16, visit_u16_labels, &lab,
+			    "IDX label data", err);
 	if (rc)
 		goto out;
 	rc = src_expect_end(&sl, err);
@@ -644,7 +673,7 @@ static bo_status grow_cifar(struct bo_dataset *ds, int64_t need, int64_t *cap,
 		return bo_fail(err, BO_ENOMEM, "cannot allocate %lld CIFAR-10 images",
 			       (long long)ncap);
 	ds->u8 = px;
-	unsigned char *lab = realloc(ds->labels, (size_t)ncap);
+	uint16_t *lab = realloc(ds->labels, (size_t)ncap * sizeof(*lab));
 	if (!lab)
 		return bo_fail(err, BO_ENOMEM, "cannot allocate %lld labels", (long long)ncap);
 	ds->labels = lab;
@@ -1003,10 +1032,10 @@ static bo_status visit_i64_labels(struct src *s, const void *elems, int64_t firs
 {
 	const int64_t *l = elems;
 	for (int64_t i = 0; i < k; i++) {
-		if (l[i] < 0 || l[i] > 255)
+		if (l[i] < 0 || l[i] > BO_MAX_LABEL)
 			return fail_at(err, s->path, s->data0 + (first + i) * s->esize, BO_EMALFORMED,
-				       "label %lld at index %lld is out of range 0..255",
-				       (long long)l[i], (long long)(first + i));
+				       "label %lld at index %lld is out of range 0..%d",
+				       (long long)l[i], (long long)(first + i), BO_MAX_LABEL);
 		s->r->max_label = BO_MAX(s->r->max_label, (int)l[i]);
 	}
 	return BO_OK;
@@ -1022,7 +1051,7 @@ static bo_status load_npy(struct rd *r, const char *iname, const char *lname,
 	struct npy hi, hl;
 	void *px = NULL;
 	int64_t *lab64 = NULL;
-	unsigned char *lab = NULL;
+	uint16_t *lab = NULL;
 	size_t in_size, lin_size;
 	conv_fn conv = NULL, lconv;
 	char shape[128];
@@ -1083,6 +1112,15 @@ static bo_status load_npy(struct rd *r, const char *iname, const char *lname,
 	if (strcmp(hl.descr, "|u1") == 0) {
 		lin_size = 1;
 		lconv = conv_u1_i64;
+	} else if (strcmp(hl.descr, "|i1") == 0) {
+		lin_size = 1;
+		lconv = conv_i1_i64;
+	} else if (strcmp(hl.descr, "<i2") == 0) {
+		lin_size = 2;
+		lconv = conv_i2_i64;
+	} else if (strcmp(hl.descr, "<u2") == 0) {
+		lin_size = 2;
+		lconv = conv_u2_i64;
 	} else if (strcmp(hl.descr, "<i4") == 0) {
 		lin_size = 4;
 		lconv = conv_i4_i64;
@@ -1091,7 +1129,8 @@ static bo_status load_npy(struct rd *r, const char *iname, const char *lname,
 		lconv = conv_i8_i64;
 	} else {
 		rc = fail_at(err, lpath, -1, BO_EUNSUPPORTED,
-			     "label dtype '%s' is not supported (use |u1, <i4 or <i8)", hl.descr);
+			     "label dtype '%s' is not supported (use |u1, |i1, <i2, <u2, <i4 or <i8)",
+			     hl.descr);
 		goto out;
 	}
 	if (hl.ndim != 1) {
@@ -1126,13 +1165,13 @@ static bo_status load_npy(struct rd *r, const char *iname, const char *lname,
 	rc = src_expect_end(&sl, err);
 	if (rc || r->validate)
 		goto out;
-	lab = malloc((size_t)ds->n);
+	lab = malloc((size_t)ds->n * sizeof(*lab) + 1);
 	if (!lab) {
 		rc = bo_fail(err, BO_ENOMEM, "cannot allocate %lld labels", (long long)ds->n);
 		goto out;
 	}
 	for (int64_t i = 0; i < ds->n; i++)
-		lab[i] = (unsigned char)lab64[i];
+		lab[i] = (uint16_t)lab64[i]; /* checked by visit_i64_labels */
 	if (is_float)
 		ds->f32 = px;
 	else
@@ -1579,6 +1618,23 @@ int bo_dataset_label(const struct bo_dataset *ds, int64_t i)
 	if (!ds || i < 0 || i >= ds->n)
 		return -1;
 	return ds->labels[i];
+}
+
+int bo_dataset_float_range(const struct bo_dataset *ds, int64_t images, float *lo, float *hi)
+{
+	if (!ds || !ds->f32 || ds->n < 1)
+		return 0;
+	if (images <= 0 || images > ds->n)
+		images = ds->n;
+	const int64_t total = images * ds->c * ds->h * ds->w;
+	float a = ds->f32[0], b = ds->f32[0];
+	for (int64_t k = 1; k < total; k++) {
+		a = ds->f32[k] < a ? ds->f32[k] : a;
+		b = ds->f32[k] > b ? ds->f32[k] : b;
+	}
+	*lo = a;
+	*hi = b;
+	return 1;
 }
 
 /* ---- preprocessing ---- */

@@ -1170,23 +1170,6 @@ static void alias_const(struct bo_model *m, int dst, int src)
 	d->producer = -1;
 }
 
-/* Resolve a chain of aliases to the value that owns the data. */
-static int const_root(const struct bo_model *m, int v)
-{
-	while (m->values[v].kind == BO_VAL_CONST && !m->values[v].owns_data) {
-		int found = -1;
-		for (int i = 0; i < m->n_values; i++)
-			if (m->values[i].owns_data &&
-			    ((m->values[v].f && m->values[i].f == m->values[v].f) ||
-			     (m->values[v].i && m->values[i].i == m->values[v].i)))
-				found = i;
-		if (found < 0)
-			break;
-		v = found;
-	}
-	return v;
-}
-
 /* BatchNormalization -> per-channel (scale, shift) constants, spec section 1. */
 static bo_status fold_bn(struct loader *L, struct bo_node *n)
 {
@@ -1247,10 +1230,13 @@ static bo_status fold_bn(struct loader *L, struct bo_node *n)
 	return BO_OK;
 }
 
+/* Value v, read by node, is a stored weight. An Identity of an initializer
+ * (PyTorch exports equal tensors once and aliases them) is a tensor of its
+ * own (spec section 1): the alias is listed, not the value it shares data
+ * with; sessions fault each alias on its own. */
 static bo_status add_weight(struct loader *L, int v, int node)
 {
 	struct bo_model *m = L->m;
-	v = const_root(m, v);
 	if (m->values[v].weight >= 0 || m->values[v].dtype != BO_DT_F32)
 		return BO_OK;
 	struct bo_weight *w = realloc(m->weights, (size_t)(m->n_weights + 1) * sizeof(*w));
@@ -1323,6 +1309,29 @@ static bo_status post_process(struct loader *L)
 			if ((rc = add_weight(L, n->p.bn.scale, i)) ||
 			    (rc = add_weight(L, n->p.bn.shift, i)))
 				return rc;
+		}
+	}
+	/* Then (after those, so that their indexes, which key the faults, stay
+	 * what they were) every other float constant of more than one value a
+	 * node reads as data: the affine pair of a decomposed LayerNorm, PRelu
+	 * slopes, position embeddings, class tokens; and the scale and bias of
+	 * the normalisation ops whatever their size. Scalars (Clip bounds,
+	 * epsilons, exponents) and int64 tensors (shapes, axes) are not stored. */
+	for (int i = 0; i < m->n_nodes; i++) {
+		struct bo_node *n = &m->nodes[i];
+		if (n->dead || n->op == OP_CONV || n->op == OP_GEMM || n->op == OP_MATMUL ||
+		    n->op == OP_BN)
+			continue;
+		int affine = !strcmp(n->op_type, "LayerNormalization") ||
+			     !strcmp(n->op_type, "InstanceNormalization") ||
+			     !strcmp(n->op_type, "GroupNormalization");
+		for (int k = 0; k < n->n_in; k++) {
+			int v = n->in[k];
+			if (v < 0 || m->values[v].kind != BO_VAL_CONST || m->values[v].dtype != BO_DT_F32)
+				continue;
+			if ((affine && k > 0) || m->values[v].numel > 1)
+				if ((rc = add_weight(L, v, i)))
+					return rc;
 		}
 	}
 	return BO_OK;

@@ -58,7 +58,7 @@ struct bo_session {
 	/* hooks */
 	bo_hook_fn hook;
 	void *hook_ctx;
-	struct bo_sites sites[2];
+	struct bo_sites sites[BO_N_SITE_RULES]; /* per rule */
 	int *site_of;            /* per value: site index of the active kind or -1 */
 	enum bo_act_sites hook_kind;
 	int64_t image_base;
@@ -120,18 +120,12 @@ bo_status bo_session_new(const struct bo_model *m, const struct bo_session_confi
 	for (int i = 0; i < m->n_weights; i++)
 		s->weights[i] = m->values[m->weights[i].value].f;
 	for (int v = 0; v < m->n_values; v++) {
-		s->wmap[v] = -1;
+		s->wmap[v] = m->values[v].weight; /* each stored tensor, aliases included */
 		s->site_of[v] = -1;
-		const struct bo_value *val = &m->values[v];
-		if (val->kind != BO_VAL_CONST || !val->f)
-			continue;
-		for (int i = 0; i < m->n_weights; i++)
-			if (m->values[m->weights[i].value].f == val->f)
-				s->wmap[v] = i;
 	}
-	if ((rc = bo_sites_find(m, BO_SITES_RELU, &s->sites[0], err)) ||
-	    (rc = bo_sites_find(m, BO_SITES_CONV_INPUTS, &s->sites[1], err)))
-		goto out;
+	for (int k = 0; k < BO_N_SITE_RULES; k++)
+		if ((rc = bo_sites_find(m, (enum bo_act_sites)k, &s->sites[k], err)))
+			goto out;
 out:
 	if (rc)
 		bo_session_free(s);
@@ -153,8 +147,8 @@ void bo_session_free(struct bo_session *s)
 		}
 	for (int i = 0; i < BO_MAX_IN; i++)
 		free(s->out_buf[i]);
-	bo_sites_release(&s->sites[0]);
-	bo_sites_release(&s->sites[1]);
+	for (int k = 0; k < BO_N_SITE_RULES; k++)
+		bo_sites_release(&s->sites[k]);
 	bo_wino_cache_free(s->wcache);
 	free(s->slots);
 	free(s->weights);
@@ -183,7 +177,7 @@ bo_status bo_session_set_weight(struct bo_session *s, int i, const float *data)
 bo_status bo_session_set_hook(struct bo_session *s, enum bo_act_sites kind, bo_hook_fn fn,
 			      void *ctx)
 {
-	if (kind != BO_SITES_RELU && kind != BO_SITES_CONV_INPUTS)
+	if ((unsigned)kind >= BO_N_SITE_RULES)
 		return BO_EINVAL;
 	s->hook = fn;
 	s->hook_ctx = ctx;

@@ -4,6 +4,9 @@
 
 #include "graph.h"
 
+/* enum bo_act_sites values 0 .. BO_N_SITE_RULES - 1 */
+#define BO_N_SITE_RULES 3
+
 struct bo_sites {
 	int n;
 	int *value;        /* value index of each site, in production order */

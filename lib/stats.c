@@ -167,9 +167,26 @@ const char *bo_block_of(const struct bo_block_map *map, const char *name, char *
 	return buf;
 }
 
+static const char *const site_rule_names[BO_N_SITE_RULES] = {
+	[BO_SITES_RELU] = "relu",
+	[BO_SITES_CONV_INPUTS] = "conv-inputs",
+	[BO_SITES_ACTIVATIONS] = "activations",
+};
+
 const char *bo_act_sites_name(enum bo_act_sites s)
 {
-	return s == BO_SITES_CONV_INPUTS ? "conv-inputs" : "relu";
+	return (unsigned)s < BO_N_SITE_RULES ? site_rule_names[s] : "?";
+}
+
+bo_status bo_act_sites_parse(const char *name, enum bo_act_sites *out, struct bo_error *err)
+{
+	for (int i = 0; i < BO_N_SITE_RULES; i++)
+		if (name && !strcmp(name, site_rule_names[i])) {
+			*out = (enum bo_act_sites)i;
+			return BO_OK;
+		}
+	return bo_fail(err, BO_EINVAL, "activation sites must be %s, not '%s'", BO_SITES_CHOICES,
+		       name ? name : "");
 }
 
 void bo_model_stats_release(struct bo_model_stats *st)

@@ -325,6 +325,13 @@ static bo_status run_images(struct bo_sweeper *sw, int64_t n, int64_t count, int
 		int64_t classes = out.rank >= 2 && out.dims[0] == b ? bo_tensor_numel(&out) / b : 0;
 		if (classes < 1)
 			return bo_fail(err, BO_ESHAPE, "the model's output is not [batch, classes]");
+		for (int64_t i = 0; i < b; i++)
+			if (sw->labels[i] >= classes)
+				return bo_fail(err, BO_ESHAPE,
+					       "label %d of image %lld is not a class of the model: its output"
+					       " has %lld logits, the dataset's labels go up to %d",
+					       sw->labels[i], (long long)(first + i), (long long)classes,
+					       bo_dataset_classes(sw->ds) - 1);
 		for (int64_t i = 0; i < b && first + i < count; i++) {
 			const float *row = out.data + i * classes;
 			int64_t best = 0;
@@ -535,7 +542,7 @@ void bo_sweep_config_defaults(struct bo_sweep_config *c)
 	memset(c, 0, sizeof(*c));
 	c->deviation = BO_DEV_BM;
 	c->target = BO_TARGET_BOTH;
-	c->sites = BO_SITES_RELU;
+	c->sites = BO_SITES_DEFAULT;
 	c->seed = 1;
 	c->bits = 8;
 	c->calib = 256;

@@ -63,6 +63,11 @@ fi
 if [ -z "$filter" ] || [[ web == *"$filter"* ]]; then
 	run web tests/web/run.sh "$build"
 fi
+# docs/export.md: PyTorch exports (folded or kept BatchNorm, dynamic or fixed
+# batch, opsets 11/13/17) read as deployed (exit 77: no python3-torch)
+if [ -z "$filter" ] || [[ export == *"$filter"* ]]; then
+	run export bash -c '/usr/bin/python3 tests/export/check_export.py "$1"; rc=$?; [ $rc -eq 77 ] && rc=0; exit $rc' _ "$build"
+fi
 # The statistical agreement with the reference implementation checks
 # numbers, not memory safety: it runs in the normal build only (its
 # verdict is deterministic for a given build, its sample sizes are not

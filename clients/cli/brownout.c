@@ -30,18 +30,19 @@ void usage(FILE *f)
 		"usage: brownout COMMAND [ARGS]\n"
 		"\n"
 		"commands:\n"
-		"  info MODEL.onnx [--input-shape CxHxW] [--blocks MAP] [--sites relu|conv-inputs] [--json]\n"
+		"  info MODEL.onnx [--input-shape CxHxW] [--blocks MAP] [--sites activations|relu|conv-inputs] [--json]\n"
 		"      inputs, outputs, op counts, parameters and activations (spec section 1),\n"
 		"      per-block table (blocks from node names or MAP: 'PREFIX=BLOCK,~REGEX=BLOCK' or @FILE)\n"
 		"  eval MODEL.onnx DATASET [--split test|train] [--images FILE --labels FILE]\n"
-		"       [--limit N] [--batch B] [--threads T] [--mean M[,M..]] [--std S[,S..]] [--json] [--profile]\n"
+		"       [--limit N] [--batch B] [--threads T] [--mean M[,M..] --std S[,S..] | --no-normalize]\n"
+		"       [--json] [--profile]\n"
 		"      top-1 accuracy on a dataset directory (IDX, CIFAR-10 binary or NPY)\n"
 		"  run MODEL.onnx --input FILE [--input FILE ...] --output-dir DIR\n"
 		"      run the graph once on .pb (TensorProto) or .npy inputs; writes output_N.pb\n"
 		"  sweep MODEL.onnx DATASET --p LIST|LO:HI:N [--deviation bm|erasure]\n"
 		"        [--target both|weights|activations] [--trials N | --ci-target W [--min-trials N]\n"
 		"        [--max-trials N]] [--blocks MAP] [--block-p BLOCK=P|Kp,...,*=P]\n"
-		"        [--activation-sites relu|conv-inputs] [--seed S] [--bits B] [--calib N]\n"
+		"        [--activation-sites activations|relu|conv-inputs] [--seed S] [--bits B] [--calib N]\n"
 		"        [--limit N] [--batch B] [--threads T] [--energy-a A] [--references M1,M2,..]\n"
 		"        [--mean ..] [--std ..] [--json | --csv] [--journal FILE] [--progress-every S]\n"
 		"      accuracy under faults (docs/fault-models.md): mean, std, 95%% CI per point,\n"
@@ -50,8 +51,10 @@ void usage(FILE *f)
 		"      the ratio p_e/p at which weights-only erasure matches weights-only BM\n"
 		"  version\n"
 		"\n"
-		"Normalisation: pixels go to [0,1], then (x - mean[c]) / std[c]; --mean/--std win over\n"
-		"the model's metadata_props brownout.mean / brownout.std.\n");
+		"Normalisation: pixels go to [0,1] (u8 / 255; float pixels are taken as they are), then\n"
+		"(x - mean[c]) / std[c]; --mean/--std win over the model's metadata_props\n"
+		"brownout.mean / brownout.std. A model with neither is refused unless --no-normalize\n"
+		"says it takes raw [0,1] pixels.\n");
 }
 
 int fail_err(const struct bo_error *err)
@@ -164,7 +167,7 @@ static int cmd_info(int argc, char **argv)
 	};
 	const char *shape = NULL, *blocks = NULL;
 	int json = 0, c, rank = 0, ret = 1;
-	enum bo_act_sites sites = BO_SITES_RELU;
+	enum bo_act_sites sites = BO_SITES_DEFAULT;
 	int64_t dims[BO_MAX_RANK];
 	struct bo_model *m = NULL;
 	struct bo_block_map *map = NULL;
@@ -177,12 +180,8 @@ static int cmd_info(int argc, char **argv)
 		case 'b': blocks = optarg; break;
 		case 'j': json = 1; break;
 		case 'a':
-			if (!strcmp(optarg, "relu"))
-				sites = BO_SITES_RELU;
-			else if (!strcmp(optarg, "conv-inputs"))
-				sites = BO_SITES_CONV_INPUTS;
-			else
-				return usage_error("--sites must be relu or conv-inputs, not '%s'", optarg);
+			if (bo_act_sites_parse(optarg, &sites, &err))
+				return usage_error("--sites must be " BO_SITES_CHOICES ", not '%s'", optarg);
 			break;
 		case 'h': usage(stdout); return 0;
 		default: return usage_error("%s", "invalid option for info");
@@ -202,7 +201,9 @@ static int cmd_info(int argc, char **argv)
 		ret = fail_err(&err);
 		goto out;
 	}
-	char buf[128];
+	char buf[256];
+	if (bo_sites_warning(sites, st.activations, buf, sizeof(buf)))
+		fprintf(stderr, "warning: %s\n", buf);
 	if (json) {
 		json_t *j = json_object(), *info = bo_info_json(m, &st, sites);
 		json_object_set_new(j, "model", json_string(argv[optind]));
@@ -223,6 +224,21 @@ static int cmd_info(int argc, char **argv)
 		printf("output:       %s\n", bo_model_output_name(m, i));
 	shape_text(st.input_dims, st.input_rank, buf, sizeof(buf));
 	printf("sample shape: %s\n", buf);
+	{
+		struct bo_norm norm;
+		struct bo_error e;
+		if (bo_norm_resolve(m, NULL, NULL, 0, &norm, NULL, &e)) {
+			printf("normalisation: none given (eval and sweep need --mean/--std or --no-normalize)\n");
+		} else {
+			printf("normalisation: metadata, mean");
+			for (int i = 0; i < norm.n; i++)
+				printf("%s%g", i ? "," : " ", norm.mean[i]);
+			printf(", std");
+			for (int i = 0; i < norm.n; i++)
+				printf("%s%g", i ? "," : " ", norm.std[i]);
+			printf("\n");
+		}
+	}
 	printf("parameters:   %lld\n", (long long)st.parameters);
 	printf("activations:  %lld (%s)\n", (long long)st.activations, bo_act_sites_name(sites));
 	printf("MFLOP/sample: %.2f\n", (double)st.flops / 1e6);
@@ -264,9 +280,10 @@ static int cmd_eval(int argc, char **argv)
 		{ "std", required_argument, 0, 's' },    { "json", no_argument, 0, 'j' },
 		{ "split", required_argument, 0, 'p' },  { "images", required_argument, 0, 'i' },
 		{ "labels", required_argument, 0, 'L' }, { "help", no_argument, 0, 'h' },
-		{ "profile", no_argument, 0, 'P' },      { 0, 0, 0, 0 },
+		{ "profile", no_argument, 0, 'P' },      { "no-normalize", no_argument, 0, 'N' },
+		{ 0, 0, 0, 0 },
 	};
-	int profile = 0;
+	int profile = 0, raw = 0;
 	long long limit = 0, batch = 64, threads = sysconf(_SC_NPROCESSORS_ONLN);
 	const char *mean = NULL, *std = NULL, *images = NULL, *labels = NULL;
 	enum bo_split split = BO_SPLIT_TEST;
@@ -301,6 +318,7 @@ static int cmd_eval(int argc, char **argv)
 		case 'i': images = optarg; break;
 		case 'L': labels = optarg; break;
 		case 'P': profile = 1; break;
+		case 'N': raw = 1; break;
 		case 'p':
 			if (!strcmp(optarg, "test"))
 				split = BO_SPLIT_TEST;
@@ -346,9 +364,15 @@ static int cmd_eval(int argc, char **argv)
 		goto out;
 	}
 	struct bo_norm norm;
-	if (bo_norm_resolve(m, mean, std, &norm, &err) || bo_norm_check(&norm, C, &err)) {
+	enum bo_norm_source src;
+	if (bo_norm_resolve(m, mean, std, raw, &norm, &src, &err) || bo_norm_check(&norm, C, &err)) {
 		ret = fail_err(&err);
 		goto out;
+	}
+	{
+		char wbuf[320];
+		if (bo_pixels_warning(ds, src, wbuf, sizeof(wbuf)))
+			fprintf(stderr, "warning: %s\n", wbuf);
 	}
 	int64_t total = bo_dataset_count(ds);
 	if (limit && limit < total)
@@ -387,6 +411,15 @@ static int cmd_eval(int argc, char **argv)
 			fprintf(stderr, "%s: error: the model's output is not [batch, classes]\n", prog);
 			goto out;
 		}
+		for (int64_t i = 0; i < n; i++)
+			if (lab[i] >= classes) {
+				fprintf(stderr,
+					"%s: error: label %d of image %lld is not a class of the model: its output"
+					" has %lld logits, the dataset's labels go up to %d\n",
+					prog, lab[i], (long long)(first + i), (long long)classes,
+					bo_dataset_classes(ds) - 1);
+				goto out;
+			}
 		for (int64_t i = 0; i < n; i++) {
 			const float *row = outp.data + i * classes;
 			int64_t best = 0;

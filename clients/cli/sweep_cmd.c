@@ -2,7 +2,7 @@
  *
  *   brownout sweep MODEL DATASET [--deviation bm|erasure] [--target both|weights|activations]
  *       --p LIST|LO:HI:N [--blocks MAP] [--block-p NAME=P,...] [--trials N | --ci-target W
- *       [--min-trials N] [--max-trials N]] [--activation-sites relu|conv-inputs] [--seed S]
+ *       [--min-trials N] [--max-trials N]] [--activation-sites activations|relu|conv-inputs] [--seed S]
  *       [--bits B] [--calib N] [--limit N] [--batch B] [--threads T] [--energy-a A]
  *       [--references M1.onnx,M2.onnx] [--mean ..] [--std ..] [--json | --csv]
  *       [--journal FILE] [--progress-every S]
@@ -31,6 +31,7 @@ struct sweep_opts {
 	struct bo_sweep_config cfg;
 	double p[MAX_POINTS];
 	const char *p_text, *blocks, *block_p, *refs, *mean, *std;
+	int raw; /* --no-normalize */
 	int json, csv;
 	int trials_given;
 	const char *journal;    /* --journal FILE */
@@ -83,6 +84,7 @@ static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calib
 		{ "calib", required_argument, 0, 'C' },       { "limit", required_argument, 0, 'l' },
 		{ "batch", required_argument, 0, 'k' },       { "threads", required_argument, 0, 't' },
 		{ "energy-a", required_argument, 0, 'e' },    { "references", required_argument, 0, 'r' },
+		{ "no-normalize", no_argument, 0, 'N' }, /* raw [0,1] pixels */
 		{ "mean", required_argument, 0, 1 },          { "std", required_argument, 0, 2 },
 		{ "json", no_argument, 0, 'j' },              { "csv", no_argument, 0, 'v' },
 		{ "split", required_argument, 0, 3 },         { "images", required_argument, 0, 4 },
@@ -148,12 +150,8 @@ static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calib
 			c->max_trials = (int)v;
 			break;
 		case 'a':
-			if (!strcmp(optarg, "relu"))
-				c->sites = BO_SITES_RELU;
-			else if (!strcmp(optarg, "conv-inputs"))
-				c->sites = BO_SITES_CONV_INPUTS;
-			else
-				return usage_error("--activation-sites must be relu or conv-inputs, not '%s'",
+			if (bo_act_sites_parse(optarg, &c->sites, NULL))
+				return usage_error("--activation-sites must be " BO_SITES_CHOICES ", not '%s'",
 						   optarg);
 			break;
 		case 's': {
@@ -199,6 +197,7 @@ static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calib
 		case 'r': o->refs = optarg; break;
 		case 1: o->mean = optarg; break;
 		case 2: o->std = optarg; break;
+		case 'N': o->raw = 1; break;
 		case 'j': o->json = 1; break;
 		case 'v': o->csv = 1; break;
 		case 3:
@@ -275,8 +274,20 @@ static int load_inputs(struct sweep_opts *o, struct loaded *l, struct bo_error *
 		return -1;
 	if (o->block_p && bo_block_rules_parse(o->block_p, &l->rules, &l->n_rules, err))
 		return -1;
-	if (bo_norm_resolve(l->m, o->mean, o->std, &o->cfg.norm, err))
+	enum bo_norm_source src;
+	char wbuf[320];
+	if (bo_norm_resolve(l->m, o->mean, o->std, o->raw, &o->cfg.norm, &src, err))
 		return -1;
+	if (bo_pixels_warning(l->ds, src, wbuf, sizeof(wbuf)))
+		fprintf(stderr, "warning: %s\n", wbuf);
+	/* a model with no activation site under the rule (spec section 1) */
+	struct bo_site *sites = NULL;
+	int n_sites = 0;
+	if (bo_model_site_list(l->m, o->cfg.sites, &sites, &n_sites, err))
+		return -1;
+	free(sites);
+	if (bo_sites_warning(o->cfg.sites, n_sites, wbuf, sizeof(wbuf)))
+		fprintf(stderr, "warning: %s\n", wbuf);
 	o->cfg.blocks = l->map;
 	o->cfg.rules = l->rules;
 	o->cfg.n_rules = l->n_rules;
@@ -361,7 +372,7 @@ static int eval_refs(struct sweep_opts *o, const struct bo_dataset *ds, struct b
 		bo_dataset_shape(ds, &C, &H, &W);
 		int64_t dims[3] = { C, H, W };
 		if (bo_model_load(tok, &rm, err) ||
-		    bo_norm_resolve(rm, o->mean, o->std, &norm, err) ||
+		    bo_norm_resolve(rm, o->mean, o->std, o->raw, &norm, NULL, err) ||
 		    bo_model_stats(rm, dims, 3, NULL, o->cfg.sites, &st, err) ||
 		    bo_evaluate(rm, ds, &norm, o->cfg.limit, o->cfg.batch, o->cfg.threads, &correct,
 				&images, err)) {

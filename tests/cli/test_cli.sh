@@ -54,6 +54,111 @@ if $py -c 'import torch, onnx' 2>/dev/null; then have_torch=1; fi
 have_onnx=0
 if $py -c 'import onnx, numpy' 2>/dev/null; then have_onnx=1; fi
 
+# expect_out NAME PATTERN CMD...: exit 0 and stdout+stderr match PATTERN
+expect_out() {
+	local name=$1 pat=$2
+	shift 2
+	local out rc
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ "$rc" -eq 0 ] && grep -qE -- "$pat" <<<"$out"; then ok "$name"; else bad "$name (exit $rc; output must match '$pat')" "$out"; fi
+}
+# expect_quiet NAME PATTERN CMD...: exit 0 and PATTERN nowhere in the output
+expect_quiet() {
+	local name=$1 pat=$2
+	shift 2
+	local out rc
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ "$rc" -eq 0 ] && ! grep -qE -- "$pat" <<<"$out"; then ok "$name"; else bad "$name (exit $rc; output must not match '$pat')" "$out"; fi
+}
+
+# Normalisation is never silent: other.onnx has no brownout.mean/std metadata.
+other=$fx/other/other.onnx
+f8=$fx/fmnist_preact_f8.onnx
+npy=(--images "$fx/fmnist_first64.npy" --labels "$fx/fmnist_first64_labels.npy")
+ways="no normalisation: .*--mean/--std.*brownout.mean/brownout.std.*--no-normalize"
+expect_exit "eval refuses a model without normalisation" 1 "$ways" "$bo" eval "$other" "${npy[@]}"
+expect_exit "sweep refuses a model without normalisation" 1 "$ways" \
+	"$bo" sweep "$other" "${npy[@]}" --p 0.01 --trials 2
+expect_exit "calibrate-erasure refuses a model without normalisation" 1 "$ways" \
+	"$bo" calibrate-erasure "$other" "${npy[@]}" --p 0.01 --trials 2
+expect_exit "a mean without a std is refused" 1 "no normalisation std" \
+	"$bo" eval "$other" "${npy[@]}" --mean 0.2
+expect_exit "sweep --references are checked too" 1 "$ways" \
+	"$bo" sweep "$f8" "${npy[@]}" --p 0.01 --trials 2 --references "$other"
+expect_exit "--no-normalize and --mean contradict" 1 "contradict" \
+	"$bo" eval "$other" "${npy[@]}" --no-normalize --mean 0.2 --std 0.3
+expect_out "eval --no-normalize runs" "accuracy: " "$bo" eval "$other" "${npy[@]}" --no-normalize
+expect_out "info says when there is no normalisation" "normalisation: none given" "$bo" info "$other"
+expect_out "info shows the metadata normalisation" "normalisation: metadata, mean 0.286, std 0.353" "$bo" info "$f8"
+got=$("$bo" info "$other" --json | $py -c 'import json,sys; print(json.load(sys.stdin)["normalisation"])')
+[ "$got" = None ] && ok "info --json: normalisation null without metadata" || bad "info --json normalisation" "$got"
+got=$("$bo" info "$f8" --json | $py -c 'import json,sys; n=json.load(sys.stdin)["normalisation"]; print(n["source"], len(n["mean"]), len(n["std"]))')
+[ "$got" = "metadata 1 1" ] && ok "info --json: normalisation from the metadata" || bad "info --json normalisation (metadata)" "$got"
+# fmnist_first64.npy holds already-normalised float pixels: normalising them
+# again is warned about; --no-normalize scores what PyTorch's logits score
+expect_out "already-normalised float pixels warn" "look already normalised.*--no-normalize" \
+	"$bo" eval "$f8" "${npy[@]}"
+expect_quiet "--no-normalize: no float-pixel warning" "warning" "$bo" eval "$f8" "${npy[@]}" --no-normalize
+if $py -c 'import numpy' 2>/dev/null; then
+	want=$($py -c 'import numpy as np,sys; l=np.load(sys.argv[1]); y=np.load(sys.argv[2]); print(int((l.argmax(1)==y).sum()))' \
+		"$fx/fmnist_preact_f8.logits.npy" "$fx/fmnist_first64_labels.npy")
+	got=$("$bo" eval "$f8" "${npy[@]}" --no-normalize --json | $py -c 'import json,sys; print(json.load(sys.stdin)["correct"])')
+	[ "$got" = "$want" ] && ok "eval --no-normalize on fmnist_first64.npy: $got/64, as PyTorch's logits" ||
+		bad "eval --no-normalize on fmnist_first64.npy" "got $got, PyTorch's logits $want"
+	# labels past 255 load; a label the model has no logit for is refused naming both
+	$py -c 'import numpy as np,sys; y=np.load(sys.argv[1]).astype(np.uint16); y[3]=917; np.save(sys.argv[2], y); np.save(sys.argv[3], y.astype(np.int16)); y[3]=9; np.save(sys.argv[4], y.astype(np.int8))' \
+		"$fx/fmnist_first64_labels.npy" "$tmp/l_u2.npy" "$tmp/l_i2.npy" "$tmp/l_i1.npy"
+	for l in u2 i2; do
+		expect_exit "label 917 ($l) against 10 logits is refused naming both" 1 "label 917 of image 3 .* 10 logits.* up to 917" \
+			"$bo" eval "$f8" --images "$fx/fmnist_first64.npy" --labels "$tmp/l_$l.npy" --no-normalize
+		expect_exit "sweep: label 917 ($l) against 10 logits is refused" 1 "label 917 of image 3 .* 10 logits" \
+			"$bo" sweep "$f8" --images "$fx/fmnist_first64.npy" --labels "$tmp/l_$l.npy" --no-normalize --p 0.01 --trials 2
+	done
+	expect_out "int8 labels load" "accuracy: " "$bo" eval "$f8" --images "$fx/fmnist_first64.npy" --labels "$tmp/l_i1.npy" --no-normalize
+fi
+
+# Activation sites: 'activations' is the default; a model with no site under
+# the chosen rule is warned about by info and sweep.
+expect_exit "bad --sites" 2 "activations, relu or conv-inputs" "$bo" info "$other" --sites all
+expect_exit "bad --activation-sites" 2 "activations, relu or conv-inputs" \
+	"$bo" sweep "$other" "${npy[@]}" --p 0.01 --activation-sites all
+expect_out "info names the default rule" "activations: +[0-9]+ \(activations\)" "$bo" info "$other"
+if [ "$have_onnx" = 1 ]; then
+	$py - "$tmp/sig.onnx" <<'PYEOF'
+import sys, random
+from onnx import TensorProto, helper
+r = random.Random(1)
+nodes = [helper.make_node("Conv", ["input", "w"], ["c"], name="/conv/Conv", pads=[1, 1, 1, 1], kernel_shape=[3, 3]),
+         helper.make_node("Sigmoid", ["c"], ["s"], name="/act/Sigmoid"),
+         helper.make_node("Flatten", ["s"], ["f"], name="/Flatten", axis=1),
+         helper.make_node("Gemm", ["f", "fc"], ["logits"], name="/fc/Gemm", transB=1)]
+g = helper.make_graph(nodes, "sig", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, 28, 28])],
+    [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])],
+    [helper.make_tensor("w", TensorProto.FLOAT, [2, 1, 3, 3], [r.uniform(-1, 1) for _ in range(18)]),
+     helper.make_tensor("fc", TensorProto.FLOAT, [10, 2 * 28 * 28], [r.uniform(-.1, .1) for _ in range(20 * 784)])])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+m.ir_version = 7
+open(sys.argv[1], "wb").write(m.SerializeToString())
+PYEOF
+	expect_quiet "info: a Sigmoid model has activation sites" "warning" "$bo" info "$tmp/sig.onnx"
+	got=$("$bo" info "$tmp/sig.onnx" --json | $py -c 'import json,sys; j=json.load(sys.stdin); print(j["activations"], j["activation_sites"], j["warnings"])')
+	[ "$got" = "1568 activations []" ] && ok "info --json: the Sigmoid's output is the site (2x28x28)" || bad "info --json on a Sigmoid model" "$got"
+	expect_out "info --sites relu warns: no site" "warning: the model has no activation site under the rule 'relu'" \
+		"$bo" info "$tmp/sig.onnx" --sites relu
+	got=$("$bo" info "$tmp/sig.onnx" --sites relu --json 2>/dev/null | $py -c 'import json,sys; j=json.load(sys.stdin); print(j["activations"], len(j["warnings"]))')
+	[ "$got" = "0 1" ] && ok "info --json --sites relu: 0 activations and a warning" || bad "info --json --sites relu" "$got"
+	expect_out "sweep --activation-sites relu warns: no site" "warning: the model has no activation site under the rule 'relu'" \
+		"$bo" sweep "$tmp/sig.onnx" "${npy[@]}" --no-normalize --p 0.01 --trials 2 --limit 8 --calib 8 --activation-sites relu
+	got=$("$bo" sweep "$tmp/sig.onnx" "${npy[@]}" --no-normalize --p 0.01 --trials 2 --limit 8 --calib 8 --activation-sites relu --json 2>/dev/null |
+		$py -c 'import json,sys; j=json.load(sys.stdin); print(j["config"]["activation_sites"], j["activations"], len(j["warnings"]))')
+	[ "$got" = "relu 0 1" ] && ok "sweep --json records the rule and the warning" || bad "sweep --json warnings" "$got"
+	got=$("$bo" sweep "$tmp/sig.onnx" "${npy[@]}" --no-normalize --p 0.01 --trials 2 --limit 8 --calib 8 --json 2>/dev/null |
+		$py -c 'import json,sys; j=json.load(sys.stdin); print(j["config"]["activation_sites"], j["activations"], len(j["warnings"]))')
+	[ "$got" = "activations 1568 0" ] && ok "sweep --json: activations by default, no warning" || bad "sweep --json default rule" "$got"
+fi
+
 # Parameters and activations computed from the file with python3-onnx (spec
 # section 1), to compare with `brownout info --json`.
 count_py='
@@ -71,14 +176,23 @@ for n in g.node:
 seen = set(); params = 0
 for n in g.node:
     names = []
+    # an Identity of an initializer is a tensor of its own (spec section 1)
     if n.op_type in ("Conv", "Gemm", "MatMul"):
-        names = [alias.get(x, x) for x in n.input]
-        names = [x for x in names if x in inits and inits[x].data_type == 1]
+        names = [x for x in n.input if alias.get(x, x) in inits and inits[alias.get(x, x)].data_type == 1]
     elif n.op_type == "BatchNormalization":
-        params += 2 * int(np.prod(inits[n.input[1]].dims)); continue
+        params += 2 * int(np.prod(inits[alias.get(n.input[1], n.input[1])].dims)); continue
     for x in names:
         if x not in seen:
-            seen.add(x); params += int(np.prod(inits[x].dims))
+            seen.add(x); params += int(np.prod(inits[alias.get(x, x)].dims))
+# widened (spec section 1): any other float initializer of more than one value
+# a node reads; BatchNormalization'"'"'s own inputs became its scale and shift
+for n in g.node:
+    if n.op_type in ("Conv", "Gemm", "MatMul", "BatchNormalization"):
+        continue
+    for x in n.input:
+        t = inits.get(alias.get(x, x))
+        if t is not None and t.data_type == 1 and int(np.prod(t.dims)) > 1 and x not in seen:
+            seen.add(x); params += int(np.prod(t.dims))
 inp = g.input[0]
 dims = [d.dim_value for d in inp.type.tensor_type.shape.dim]
 dims[0] = 1

@@ -723,7 +723,16 @@ class T10Api(DaemonCase):
         self.assertIsNone(m["blocks"])
         info = json.loads(cli_json(["info", F8, "--json"]))
         del info["model"]
+        # the file's own normalisation in the CLI's; the one in force here
+        self.assertEqual(info.pop("normalisation")["source"], "metadata")
+        norm = m["info"].pop("normalisation")
+        self.assertEqual(norm["source"], "upload")
+        self.assertTrue(rel_close(norm["mean"][0], 0.286, 1e-6) and
+                        rel_close(norm["std"][0], 0.353, 1e-6), norm)
+        self.assertEqual(m["info"]["activation_sites"], "activations")
+        self.assertEqual(m["info"]["warnings"], [])
         self.assertEqual(m["info"], info, "info differs from `brownout info --json`")
+        m["info"]["normalisation"] = norm
         self.assertEqual(m["info"]["parameters"], 176034)
         self.assertEqual(m["info"]["activations"], 54272)
         got = self.assertOk(api("GET", "/api/v1/models/%d" % m["id"], token=Ctx.tokens["bob"]))
@@ -742,6 +751,7 @@ class T10Api(DaemonCase):
         self.assertEqual(m["description"], "")
         info = json.loads(cli_json(["info", F4, "--blocks", blocks, "--json"]))
         del info["model"]
+        self.assertEqual(m["info"]["normalisation"]["source"], "metadata")
         self.assertEqual(m["info"], info)
         self.assertIn("early", [b["name"] for b in m["info"]["blocks"]])
 
@@ -770,6 +780,66 @@ class T10Api(DaemonCase):
         names = [it["name"] for it in listed]
         for bad in ("empty", "junk", "trunc", "big", "erf", "negstd"):
             self.assertNotIn(bad, names, "a refused upload was stored")
+
+    def test_102a_model_normalisation_required(self):
+        """A file without brownout.mean/std needs mean/std or normalize=none
+        at upload; the model says where its normalisation comes from."""
+        if not have_onnx():
+            self.skipTest("python3-onnx is not installed")
+        onnx = tiny_onnx(1, 28, 28)
+        st, hdrs, body = api("POST", q("/api/v1/models", name="nonorm"), onnx)
+        self.assertError((st, hdrs, body), 400, "invalid", "mean")
+        for way in ("mean=M&std=S", "brownout.mean/brownout.std", "normalize=none"):
+            self.assertIn(way, body["error"]["message"])
+        self.assertError(api("POST", q("/api/v1/models", name="nonorm", mean="0.5"), onnx),
+                         400, "invalid", "std")
+        self.assertError(api("POST", q("/api/v1/models", name="nonorm", normalize="yes"), onnx),
+                         400, "invalid", "normalize")
+        self.assertError(api("POST", q("/api/v1/models", name="nonorm", normalize="none",
+                                       mean="0.5", std="0.5"), onnx),
+                         400, "invalid", "normalize")
+        listed = [it["name"] for it in self.assertOk(api("GET", "/api/v1/models?limit=200"))["items"]]
+        self.assertNotIn("nonorm", listed, "a refused upload was stored")
+        st, hdrs, raw = api("POST", q("/api/v1/models", name="raw", normalize="none"), onnx)
+        self.assertEqual(st, 201, raw)
+        self.assertEqual(raw["info"]["normalisation"],
+                         {"source": "none (raw pixels)", "mean": [0.0], "std": [1.0]})
+        self.assertEqual((raw["mean"], raw["std"]), ([0.0], [1.0]))
+        st, hdrs, given = api("POST", q("/api/v1/models", name="given", mean="0.25,0.25",
+                                        std="0.5"), onnx)
+        self.assertEqual(st, 201, given)
+        self.assertEqual(given["info"]["normalisation"],
+                         {"source": "upload", "mean": [0.25, 0.25], "std": [0.5, 0.5]})
+
+    def test_102b_no_activation_site_warns(self):
+        """A model with no site under the job's rule: a warning in the
+        model's info (default rule) and in the job."""
+        if not have_onnx():
+            self.skipTest("python3-onnx is not installed")
+        st, hdrs, m = api("POST", q("/api/v1/models", name="sigmoid-only", normalize="none"),
+                          tiny_onnx(1, 28, 28, act="Sigmoid"))
+        self.assertEqual(st, 201, m)
+        self.assertEqual(m["info"]["warnings"], [])  # Sigmoid is an activation
+        self.assertEqual(m["info"]["activations"], 4 * 28 * 28)
+        ds = self.npy_dataset()
+        job = self.assertOk(api("POST", "/api/v1/jobs",
+                                self.tiny_spec(m["id"], ds["id"], activation_sites="relu")), 202)
+        done = self.wait_job(job["id"])
+        self.assertEqual(done["state"], "done", done)
+        self.assertEqual(done["spec"]["activation_sites"], "relu")
+        self.assertEqual(len(done["warnings"]), 1, done["warnings"])
+        self.assertIn("no activation site under the rule 'relu'", done["warnings"][0])
+        job = self.assertOk(api("POST", "/api/v1/jobs", self.tiny_spec(m["id"], ds["id"])), 202)
+        done = self.wait_job(job["id"])
+        self.assertEqual(done["spec"]["activation_sites"], "activations")
+        self.assertEqual(done["warnings"], [])
+        # no activation function at all: the model's info warns at upload
+        st, hdrs, lin = api("POST", q("/api/v1/models", name="linear-only", normalize="none"),
+                            tiny_onnx(1, 28, 28, act="Identity"))
+        self.assertEqual(st, 201, lin)
+        self.assertEqual(lin["info"]["activations"], 0)
+        self.assertEqual(len(lin["info"]["warnings"]), 1, lin["info"])
+        self.assertIn("no activation site under the rule 'activations'", lin["info"]["warnings"][0])
 
     def test_103_model_get_missing(self):
         self.assertError(api("GET", "/api/v1/models/999999"), 404, "not_found")
@@ -969,7 +1039,8 @@ class T10Api(DaemonCase):
             self.assertError(post(dict(good, dataset=self.cache["cifar"]["id"])), 422,
                              "shape_mismatch", "dataset")
         if have_onnx():  # a 3x32x32 model for the 1x28x28 images
-            st, hdrs, c3 = api("POST", q("/api/v1/models", name="c3x32x32"), tiny_onnx(3, 32, 32))
+            st, hdrs, c3 = api("POST", q("/api/v1/models", name="c3x32x32", normalize="none"),
+                               tiny_onnx(3, 32, 32))
             self.assertEqual(st, 201, c3)
             self.assertEqual(c3["info"]["input_shape"], [3, 32, 32])
             self.assertError(post(dict(good, model=c3["id"])), 422, "shape_mismatch", "dataset")
@@ -1102,8 +1173,8 @@ class T10Api(DaemonCase):
         self.assertEqual(resolved, {
             "model": f8["id"], "dataset": ds["id"], "deviation": "bm", "target": "both",
             "blocks": None, "block_p": None, "trials": 2, "ci_target": None, "min_trials": 3,
-            "max_trials": 100, "activation_sites": "relu", "seed": 7, "bits": 8, "calib": 256,
-            "limit": 64, "references": [f4["id"], f6["id"]], "priority": 0})
+            "max_trials": 100, "activation_sites": "activations", "seed": 7, "bits": 8,
+            "calib": 256, "limit": 64, "references": [f4["id"], f6["id"]], "priority": 0})
         args = ["sweep", F8, "--images", NPY_IMAGES, "--labels", NPY_LABELS, "--p", "1e-3,1e-2",
                 "--trials", "2", "--limit", "64", "--seed", "7", "--threads", "1", "--mean", "0",
                 "--std", "1", "--references", F4 + "," + F6]

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "brownoutd.h"
+#include "../unit/common_onnx.h" /* models built in memory */
 
 static json_t *parse(const char *text)
 {
@@ -50,7 +51,7 @@ static void test_spec_defaults(void **state)
 	assert_int_equal(s.dataset, 4);
 	assert_int_equal(s.deviation, BO_DEV_BM);
 	assert_int_equal(s.target, BO_TARGET_BOTH);
-	assert_int_equal(s.sites, BO_SITES_RELU);
+	assert_int_equal(s.sites, BO_SITES_ACTIVATIONS);
 	assert_int_equal(s.trials, 5);
 	assert_int_equal(s.bits, 8);
 	assert_int_equal(s.calib, 256);
@@ -102,6 +103,10 @@ static void test_spec_refusals(void **state)
 		  BO_EINVAL },
 		{ "{\"model\": 1, \"dataset\": 1, \"p\": [0.1], \"block_p\": \"layer1\"}", "block_p",
 		  BO_EINVAL },
+		{ "{\"model\": 1, \"dataset\": 1, \"p\": [0.1], \"activation_sites\": \"all\"}",
+		  "activation_sites", BO_EINVAL },
+		{ "{\"model\": 1, \"dataset\": 1, \"p\": [0.1], \"activation_sites\": 2}",
+		  "activation_sites", BO_EINVAL },
 		{ "[1, 2]", "", BO_EINVAL },
 		/* finite as a double, inf as the float the sweep computes in */
 		{ "{\"model\": 1, \"dataset\": 1, \"p\": [0.1], \"mean\": [1e39]}", "mean",
@@ -128,12 +133,14 @@ static void test_spec_round_trip(void **state)
 {
 	(void)state;
 	static const char *const texts[] = {
-		"{\"model\": 2, \"dataset\": 5, \"p\": [0, 0.001, 1], \"deviation\": \"erasure\","
-		" \"target\": \"weights\", \"trials\": 7, \"seed\": 99, \"bits\": 6, \"limit\": 100,"
-		" \"references\": [3, 4], \"mean\": [0.5], \"std\": [0.25], \"priority\": -2,"
-		" \"block_p\": \"layer1=2p,*=0\", \"blocks\": \"/layer1=early,/layer2=early\"}",
-		"{\"model\": 1, \"dataset\": 1, \"p\": [0.01], \"ci_target\": 0.005,"
-		" \"min_trials\": 4, \"max_trials\": 40, \"activation_sites\": \"conv-inputs\"}",
+		("{\"model\": 2, \"dataset\": 5, \"p\": [0, 0.001, 1], \"deviation\": \"erasure\","
+		 " \"target\": \"weights\", \"trials\": 7, \"seed\": 99, \"bits\": 6, \"limit\": 100,"
+		 " \"references\": [3, 4], \"mean\": [0.5], \"std\": [0.25], \"priority\": -2,"
+		 " \"block_p\": \"layer1=2p,*=0\", \"blocks\": \"/layer1=early,/layer2=early\"}"),
+		("{\"model\": 1, \"dataset\": 1, \"p\": [0.01], \"ci_target\": 0.005,"
+		 " \"min_trials\": 4, \"max_trials\": 40, \"activation_sites\": \"conv-inputs\"}"),
+		"{\"model\": 1, \"dataset\": 1, \"p\": [0.01], \"activation_sites\": \"relu\"}",
+		"{\"model\": 1, \"dataset\": 1, \"p\": [0.01], \"activation_sites\": \"activations\"}",
 	};
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
 		struct bo_job_spec a, b;
@@ -362,6 +369,43 @@ static void test_first_done(void **state)
 	assert_true(s.mean == 42);
 }
 
+/* Normalisation is never silent in a job either: a model without metadata
+ * (one stored before uploads required it) needs the job's mean/std, or the
+ * model's stored ones; the refusal speaks the API's terms. */
+static void test_job_normalisation(void **state)
+{
+	(void)state;
+	struct tb_model *b = tb_new();
+	int64_t dims[4] = { -1, 1, 2, 2 };
+	tb_input(b, "x", 4, dims);
+	tb_node(b, "Relu", "/r", "x", "y");
+	tb_output(b, "y");
+	struct bo_model *m = NULL;
+	struct bo_error err;
+	assert_int_equal(tb_load(b, NULL, &m, &err), BO_OK);
+	struct bo_sweep_config c;
+	struct bo_job_spec s;
+	json_t *j = parse("{\"model\": 1, \"dataset\": 1, \"p\": [0.1]}");
+	assert_int_equal(bo_job_spec_parse(j, &s, &err), BO_OK);
+	assert_int_equal(bo_job_sweep_config(&s, m, NULL, NULL, NULL, NULL, 0, 1, &c, &err), -1);
+	assert_non_null(strstr(err.text, "give mean and std in the job"));
+	assert_non_null(strstr(err.text, "normalize=none"));
+	/* the model's stored mean/std (an upload's, or normalize=none's 0 and 1) */
+	assert_int_equal(bo_job_sweep_config(&s, m, "0.25", "0.5", NULL, NULL, 0, 1, &c, &err), 0);
+	assert_true(c.norm.n == 1 && c.norm.mean[0] == 0.25f && c.norm.std[0] == 0.5f);
+	bo_job_spec_release(&s);
+	json_decref(j);
+	/* the job's own */
+	j = parse("{\"model\": 1, \"dataset\": 1, \"p\": [0.1], \"mean\": [0.1], \"std\": [2]}");
+	assert_int_equal(bo_job_spec_parse(j, &s, &err), BO_OK);
+	assert_int_equal(bo_job_sweep_config(&s, m, NULL, NULL, NULL, NULL, 0, 1, &c, &err), 0);
+	assert_true(c.norm.mean[0] == 0.1f && c.norm.std[0] == 2.f);
+	bo_job_spec_release(&s);
+	json_decref(j);
+	bo_model_free(m);
+	tb_free(b);
+}
+
 static void test_config(void **state)
 {
 	(void)state;
@@ -505,6 +549,7 @@ int main(void)
 		cmocka_unit_test(test_task_chunks),
 		cmocka_unit_test(test_add_tasks),
 		cmocka_unit_test(test_first_done),
+		cmocka_unit_test(test_job_normalisation),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_dataset_limits_and_roots),
 	};

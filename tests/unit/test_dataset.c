@@ -256,6 +256,9 @@ static void check_u8_dataset(const struct bo_dataset *ds, int64_t n, int64_t h, 
 	int64_t c, hh, ww;
 	struct bo_error err;
 	assert_int_equal(bo_dataset_count(ds), n);
+	float lo = 7, hi = 7;
+	assert_int_equal(bo_dataset_float_range(ds, 0, &lo, &hi), 0); /* bytes: no range */
+	assert_true(lo == 7 && hi == 7);
 	bo_dataset_shape(ds, &c, &hh, &ww);
 	assert_int_equal(c, 1);
 	assert_int_equal(hh, h);
@@ -915,6 +918,64 @@ static void test_npy_f4_4d(void **state)
 	buf_free(&bl);
 }
 
+/* Labels of any class count up to 65,535, from every integer dtype, and
+ * float pixels' range (for the already-normalised warning). */
+static void test_npy_wide_labels(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *descr;
+		int size;
+		int64_t v[3];
+	} cases[] = {
+		{ "<u2", 2, { 0, 917, 65535 } },
+		{ "<i2", 2, { 3, 917, 32767 } },
+		{ "|i1", 1, { 3, 127, 9 } },
+		{ "<i4", 4, { 999, 917, 65535 } },
+		{ "<i8", 8, { 0, 917, 1000 } },
+	};
+	char img[4096], lab[4096];
+	struct bo_error err;
+	mksub("npy_wide");
+	tpath(img, "npy_wide", "x.npy");
+	tpath(lab, "npy_wide", "y.npy");
+	struct buf bp = {0};
+	for (int k = 0; k < 12; k++) {
+		float v = (float)k * 0.25f - 1.f; /* -1 .. 1.75: looks normalised */
+		uint32_t u;
+		memcpy(&u, &v, 4);
+		put_le(&bp, u, 4);
+	}
+	write_npy(img, 1, "<f4", "(3, 2, 2)", bp.p, bp.n);
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct buf bl = {0};
+		struct bo_dataset *ds = NULL;
+		int64_t mx = 0;
+		for (int i = 0; i < 3; i++) {
+			put_le(&bl, (uint64_t)cases[c].v[i], cases[c].size);
+			mx = cases[c].v[i] > mx ? cases[c].v[i] : mx;
+		}
+		write_npy(lab, 1, cases[c].descr, "(3,)", bl.p, bl.n);
+		EXPECT_OK(bo_dataset_open_files(img, lab, BO_DATASET_AUTO, NULL, &ds, &err), err);
+		for (int i = 0; i < 3; i++)
+			assert_int_equal(bo_dataset_label(ds, i), cases[c].v[i]);
+		assert_int_equal(bo_dataset_classes(ds), mx + 1);
+		int got[3];
+		float x[12];
+		EXPECT_OK(bo_dataset_batch(ds, 0, 3, NULL, x, got, &err), err);
+		for (int i = 0; i < 3; i++)
+			assert_int_equal(got[i], cases[c].v[i]);
+		float lo = 9, hi = 9;
+		assert_int_equal(bo_dataset_float_range(ds, 0, &lo, &hi), 1);
+		assert_true(lo == -1.f && hi == 1.75f);
+		assert_int_equal(bo_dataset_float_range(ds, 1, &lo, &hi), 1);
+		assert_true(lo == -1.f && hi == -0.25f); /* the first image only */
+		bo_dataset_free(ds);
+		buf_free(&bl);
+	}
+	buf_free(&bp);
+}
+
 static void test_npy_f8_v2_i4(void **state)
 {
 	(void)state;
@@ -1052,9 +1113,21 @@ static void test_npy_errors(void **state)
 	buf_free(&b);
 	put_le(&b, 0, 8);
 	put_le(&b, 0, 8);
-	put_le(&b, 256, 8);
+	put_le(&b, 65536, 8);
 	write_npy(bad, 1, "<i8", "(3,)", b.p, b.n);
-	BAD_LAB(BO_EMALFORMED, "label 256 at index 2");
+	BAD_LAB(BO_EMALFORMED, "label 65536 at index 2 is out of range 0..65535");
+	buf_free(&b);
+	put_le(&b, 0, 1);
+	put_le(&b, 0x80, 1); /* int8 -128 */
+	put_le(&b, 1, 1);
+	write_npy(bad, 1, "|i1", "(3,)", b.p, b.n);
+	BAD_LAB(BO_EMALFORMED, "label -128 at index 1");
+	buf_free(&b);
+	put_le(&b, 0xffff, 2); /* int16 -1 */
+	put_le(&b, 0, 2);
+	put_le(&b, 1, 2);
+	write_npy(bad, 1, "<i2", "(3,)", b.p, b.n);
+	BAD_LAB(BO_EMALFORMED, "label -1 at index 0");
 	buf_free(&b);
 	/* A NaN pixel. */
 	for (int k = 0; k < 12; k++) {
@@ -1699,6 +1772,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_idx_raw),
+		cmocka_unit_test(test_npy_wide_labels),
 		cmocka_unit_test(test_idx_gz_and_names),
 		cmocka_unit_test(test_idx_truncated),
 		cmocka_unit_test(test_idx_truncate_every_length),

@@ -1257,10 +1257,11 @@ static void test_identity_of_initializer(void **state)
 	tb_node(b, "Conv", "c", "x,w2", "y");
 	tb_output(b, "y");
 	struct bo_model *m = load_ok(b);
+	/* the alias is the stored tensor (spec section 1) */
 	assert_int_equal(bo_model_n_weights(m), 1);
 	struct bo_weight_info wi;
 	bo_model_weight(m, 0, &wi);
-	assert_string_equal(wi.name, "w");
+	assert_string_equal(wi.name, "w2");
 	assert_string_equal(wi.op, "Conv");
 	struct bo_session *s = session_ok(m, 1);
 	struct bo_tensor in = tensor(SHAPE(1, 1, 2, 2), x), out;
@@ -1274,6 +1275,37 @@ static void test_identity_of_initializer(void **state)
 	run_ok(s, 1, &in, &out);
 	const float want3[4] = { 3, 6, 9, 12 };
 	expect_close(out.data, want3, 4, 0.f);
+	free(out.data);
+	bo_session_free(s);
+	bo_model_free(m);
+	tb_free(b);
+
+	/* w read by one Conv and, through Identity, by another: two stored
+	 * tensors (a tensor of its own where each consumer needs it), counted
+	 * twice and faulted apart */
+	b = tb_new();
+	tb_input(b, "x", SHAPE(1, 1, 2, 2));
+	tb_init_f(b, "w", SHAPE(1, 1, 1, 1), &w);
+	tb_node(b, "Conv", "c1", "x,w", "y1");
+	tb_node(b, "Identity", "id", "w", "w2");
+	tb_node(b, "Conv", "c2", "y1,w2", "y");
+	tb_output(b, "y");
+	m = load_ok(b);
+	assert_int_equal(bo_model_n_weights(m), 2);
+	bo_model_weight(m, 0, &wi);
+	assert_string_equal(wi.name, "w");
+	bo_model_weight(m, 1, &wi);
+	assert_string_equal(wi.name, "w2");
+	struct bo_model_stats st;
+	struct bo_error err;
+	assert_int_equal(bo_model_stats(m, NULL, 0, NULL, BO_SITES_DEFAULT, &st, &err), BO_OK);
+	assert_int_equal(st.parameters, 2);
+	bo_model_stats_release(&st);
+	s = session_ok(m, 1);
+	assert_int_equal(bo_session_set_weight(s, 1, &w3), BO_OK); /* the alias only: x * 2 * 3 */
+	run_ok(s, 1, &in, &out);
+	const float want6[4] = { 6, 12, 18, 24 };
+	expect_close(out.data, want6, 4, 0.f);
 	free(out.data);
 	bo_session_free(s);
 	bo_model_free(m);

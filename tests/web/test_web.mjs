@@ -411,6 +411,7 @@ test('submit: the form creates a job, shows it advancing to done, the jobs list 
 	assert.deepEqual(job.spec.p, [1e-3, 1e-2], 'the job\'s p');
 	assert.equal(job.spec.trials, 2, 'the job\'s trials');
 	assert.equal(job.spec.limit, 2000, 'the job\'s limit');
+	assert.equal(job.spec.activation_sites, 'activations', 'the form\'s default activation sites');
 	await waitView(page, 'job');
 
 	// follow progress#job-progress until #job-state says done
@@ -516,6 +517,9 @@ const VIEWS = [
 	['model', () => `#/models/${S.models.f8.id}`, async (page) => {
 		await poll(() => page.evaluate(() => /f8/.test(document.querySelector('[data-view="model"]').textContent)),
 			'the model view names the model (f8)');
+		// f8 was uploaded without mean/std: its metadata's apply, and the page says so
+		await poll(() => page.evaluate(() => /from the file's metadata: mean 0\.286; std 0\.353/.test(document.querySelector('[data-view="model"]').textContent)),
+			'the model view says the normalisation comes from the file\'s metadata, with its values');
 	}],
 	['datasets', () => '#/datasets', async (page) => {
 		await poll(() => page.evaluate(() => /fashion-mnist/.test(document.querySelector('[data-view="datasets"]').textContent)),

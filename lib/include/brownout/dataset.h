@@ -6,11 +6,13 @@
  *  - CIFAR-10 binary: records of 1 label byte + 3072 pixel bytes (3x32x32),
  *    files data_batch_1..5.bin (train) and test_batch.bin (test);
  *  - NumPy: images .npy (u8 or float32/float64, [N,H,W] or [N,C,H,W]) and
- *    labels .npy (u8, int32 or int64, [N]).
+ *    labels .npy (u8, int8, int16, uint16, int32 or int64, [N]).
+ * Labels are class indexes 0..BO_MAX_LABEL.
  *
  * Pixels are stored as loaded (u8 or float). bo_dataset_batch() converts a
  * range of images to float32 NCHW: u8 pixels are divided by 255 (float
- * pixels are taken as already in [0,1]), then (x - mean[c]) / std[c]. */
+ * pixels are taken as they are: in [0,1], the caller's normalisation then
+ * applies), then (x - mean[c]) / std[c]. */
 #ifndef BROWNOUT_DATASET_H
 #define BROWNOUT_DATASET_H
 
@@ -30,6 +32,7 @@ enum bo_dataset_format {
 enum bo_split { BO_SPLIT_TEST = 0, BO_SPLIT_TRAIN = 1 };
 
 #define BO_MAX_CHANNELS 16
+#define BO_MAX_LABEL 65535
 
 struct bo_dataset;
 
@@ -112,6 +115,12 @@ const char *bo_dataset_format_name(enum bo_dataset_format f);
 /* Number of distinct classes (max label + 1). */
 int bo_dataset_classes(const struct bo_dataset *ds);
 int bo_dataset_label(const struct bo_dataset *ds, int64_t i);
+
+/* For float pixels: their smallest and largest value over the first
+ * `images` images (all when images <= 0 or more than there are); returns 1.
+ * Returns 0 (lo, hi untouched) when the pixels are bytes. Pixels outside
+ * [0,1] look already normalised. */
+int bo_dataset_float_range(const struct bo_dataset *ds, int64_t images, float *lo, float *hi);
 
 /* Preprocessing: per-channel mean and std; n == 1 applies to all channels.
  * Defaults: mean 0, std 1 (pixels in [0,1]). */

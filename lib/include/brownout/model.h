@@ -55,8 +55,16 @@ const char *bo_model_metadata(const struct bo_model *m, const char *key);
 enum bo_act_sites {
 	BO_SITES_RELU = 0,        /* outputs of Relu and of Clip with min >= 0 */
 	BO_SITES_CONV_INPUTS = 1, /* data inputs of Conv, Gemm, MatMul */
+	BO_SITES_ACTIVATIONS = 2, /* outputs of every elementwise activation function */
 };
+/* The rule used when none is chosen. */
+#define BO_SITES_DEFAULT BO_SITES_ACTIVATIONS
+/* "activations", "relu", "conv-inputs" */
 const char *bo_act_sites_name(enum bo_act_sites s);
+/* The rule named `name`; BO_EINVAL (with the names in err) if none. */
+bo_status bo_act_sites_parse(const char *name, enum bo_act_sites *out, struct bo_error *err);
+/* "activations, relu or conv-inputs", for usage messages. */
+#define BO_SITES_CHOICES "activations, relu or conv-inputs"
 
 /* Block map (spec section 5): an ordered list of rules "PATTERN=BLOCK",
  * where PATTERN is a node-name prefix, or a POSIX extended regular
@@ -107,7 +115,10 @@ bo_status bo_model_stats(const struct bo_model *m, const int64_t *sample_dims, i
 void bo_model_stats_release(struct bo_model_stats *st);
 
 /* Stored weights (spec section 1): float initializers read by Conv, Gemm
- * and MatMul, and the scale and shift of every BatchNormalization. Sessions
+ * and MatMul, and the scale and shift of every BatchNormalization; after
+ * them, every other float constant of more than one value a node reads,
+ * and the scale and bias of Layer/Instance/GroupNormalization. An Identity
+ * of an initializer is a weight of its own. Sessions
  * may replace each one per trial (bo_session_set_weight). */
 struct bo_weight_info {
 	const char *name;      /* initializer name, or "<bn node>.scale"/".shift" */

@@ -201,6 +201,7 @@ export async function render(root, ctx) {
 			['Deviation', s.deviation === 'bm' ? 'BM (bit masking)' : 'erasure'],
 			['Target', s.target],
 			['Activation sites', s.activation_sites],
+			job.warnings && job.warnings.length ? ['Warnings', h('span', {id: 'job-warnings'}, job.warnings.join('; '))] : null,
 			['p', s.p.map(fmtP).join(', ')],
 			['Trials', s.ci_target ? `adaptive: until the 95 % CI half-width ≤ ${s.ci_target} (${s.min_trials} to ${s.max_trials})` : String(s.trials)],
 			['Images per trial', s.limit ? fmtInt(s.limit) : 'all'],

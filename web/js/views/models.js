@@ -41,6 +41,17 @@ async function renderList(root, ctx) {
 	await load();
 }
 
+// Where the model's normalisation comes from: the upload's mean/std, the
+// file's metadata, or none (raw [0,1] pixels), as the daemon recorded it.
+function normText(m, info) {
+	const values = (mean, std) => `mean ${mean.map((v) => fmtNum(v, 4)).join(', ')}; std ${std ? std.map((v) => fmtNum(v, 4)).join(', ') : DASH}`;
+	const n = info.normalisation;
+	if (n && n.source === 'none (raw pixels)') return 'none (raw [0,1] pixels)';
+	if (n) return `${n.source === 'upload' ? 'given at upload' : 'from the file\'s metadata'}: ${values(n.mean, n.std)}`;
+	// uploaded before the daemon recorded it
+	return m.mean ? `given at upload: ${values(m.mean, m.std)}` : 'not recorded (the file\'s metadata, if it has any)';
+}
+
 function uploadForm(ctx, onDone) {
 	const file = h('input', {type: 'file', accept: '.onnx,application/octet-stream', required: true});
 	const name = h('input', {type: 'text', required: true, autocomplete: 'off'});
@@ -48,6 +59,7 @@ function uploadForm(ctx, onDone) {
 	const mean = h('input', {type: 'text', placeholder: 'e.g. 0.286 or 0.4914,0.4822,0.4465', autocomplete: 'off'});
 	const std = h('input', {type: 'text', placeholder: 'e.g. 0.353', autocomplete: 'off'});
 	const blocks = h('input', {type: 'text', placeholder: "e.g. /layer1/=early,~^/layer[34]/=late", autocomplete: 'off'});
+	const raw = h('input', {type: 'checkbox', name: 'normalize'});
 	const bar = h('progress', {max: 1, value: 0, hidden: true, 'aria-label': 'upload progress'});
 	const error = h('p', {class: 'form-error', id: 'model-upload-error', role: 'alert', hidden: true});
 	const done = h('p', {class: 'form-ok', role: 'status', hidden: true});
@@ -62,8 +74,9 @@ function uploadForm(ctx, onDone) {
 		field({name: 'file', label: 'ONNX file', control: file}),
 		field({name: 'name', label: 'Name', control: name}),
 		field({name: 'description', label: 'Description', control: desc, cls: 'wide'}),
-		field({name: 'mean', label: 'Normalisation mean', control: mean, hint: 'one value, or one per channel; empty: the file\'s metadata'}),
+		field({name: 'mean', label: 'Normalisation mean', control: mean, hint: 'one value, or one per channel; empty: the file\'s metadata brownout.mean (a file without it needs a value or raw pixels)'}),
 		field({name: 'std', label: 'Normalisation std', control: std, hint: 'as mean'}),
+		field({name: 'normalize', label: 'Raw pixels', control: raw, hint: 'the model takes raw [0,1] pixels: no normalisation (normalize=none)'}),
 		field({name: 'blocks', label: 'Block map', control: blocks, hint: 'PREFIX=BLOCK or ~REGEX=BLOCK rules; empty: first name component', cls: 'wide'}),
 		h('div', {class: 'form-actions'}, button, bar, done),
 		error);
@@ -100,6 +113,7 @@ function uploadForm(ctx, onDone) {
 		for (const [ctl, key] of [[desc, 'description'], [mean, 'mean'], [std, 'std'], [blocks, 'blocks']]) {
 			if (ctl.value.trim()) q.set(key, ctl.value.trim());
 		}
+		if (raw.checked) q.set('normalize', 'none');
 		button.disabled = true;
 		bar.hidden = false;
 		bar.value = 0;
@@ -160,10 +174,11 @@ async function renderModel(root, ctx, id) {
 		dl([
 			['Parameters', fmtInt(info.parameters)],
 			['Activations', `${fmtInt(info.activations)} (sites: ${info.activation_sites})`],
+			info.warnings && info.warnings.length ? ['Warnings', h('span', {id: 'model-warnings'}, info.warnings.join('; '))] : null,
 			['Reliable energy E_o', fmtInt(total)],
 			['Input shape', fmtShape(info.input_shape)],
 			['FLOPs per image', fmtInt(info.flops)],
-			['Normalisation', m.mean ? `mean ${m.mean.map((v) => fmtNum(v, 4)).join(', ')}; std ${m.std ? m.std.map((v) => fmtNum(v, 4)).join(', ') : DASH}` : 'from the file\'s metadata'],
+			['Normalisation', normText(m, info)],
 			['Block map', m.blocks || 'default (first component of node names)'],
 			['ONNX', `opset ${info.opset}, producer ${info.producer || DASH}`],
 			['Owner', m.owner],
