@@ -1614,11 +1614,11 @@ static void test_check_errors(void **state)
 
 	/* NumPy: a label out of range, a NaN pixel */
 	unsigned char px[2 * 4] = {0};
-	int64_t l[2] = {1, 300};
+	int64_t l[2] = {1, 70000};
 	write_npy(img, 1, "|u1", "(2, 2, 2)", px, sizeof(px));
 	write_npy(lab, 1, "<i8", "(2,)", l, sizeof(l));
-	EXPECT_ERR2(CHECK(BO_DATASET_AUTO), err, BO_EMALFORMED, "label 300 at index 1",
-		    "out of range");
+	EXPECT_ERR2(CHECK(BO_DATASET_AUTO), err, BO_EMALFORMED, "label 70000 at index 1",
+		    "out of range 0..65535");
 	l[1] = -1;
 	write_npy(lab, 1, "<i8", "(2,)", l, sizeof(l));
 	EXPECT_ERR(CHECK(BO_DATASET_AUTO), err, BO_EMALFORMED, "label -1 at index 1");
