@@ -66,6 +66,9 @@ struct bo_session {
 	/* assembled outputs when a batch was split */
 	float *out_buf[BO_MAX_IN];
 	int64_t out_cap[BO_MAX_IN];
+	/* assembled outputs of a batch run in chunks of a fixed-batch model */
+	float *fix_buf[BO_MAX_IN];
+	int64_t fix_cap[BO_MAX_IN];
 };
 
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
@@ -145,8 +148,10 @@ void bo_session_free(struct bo_session *s)
 			free(s->slots[t].scratch);
 			free(s->slots[t].in);
 		}
-	for (int i = 0; i < BO_MAX_IN; i++)
+	for (int i = 0; i < BO_MAX_IN; i++) {
 		free(s->out_buf[i]);
+		free(s->fix_buf[i]);
+	}
 	for (int k = 0; k < BO_N_SITE_RULES; k++)
 		bo_sites_release(&s->sites[k]);
 	bo_wino_cache_free(s->wcache);
@@ -365,8 +370,8 @@ static void *slot_thread(void *arg)
 	return NULL;
 }
 
-bo_status bo_session_run(struct bo_session *s, const struct bo_tensor *inputs, int n_inputs,
-			 struct bo_tensor *outputs, int n_outputs, struct bo_error *err)
+static bo_status run_batch(struct bo_session *s, const struct bo_tensor *inputs, int n_inputs,
+			   struct bo_tensor *outputs, int n_outputs, struct bo_error *err)
 {
 	const struct bo_model *m = s->m;
 	bo_status rc = BO_OK;
@@ -376,17 +381,19 @@ bo_status bo_session_run(struct bo_session *s, const struct bo_tensor *inputs, i
 	if (n_outputs > m->n_outputs)
 		return bo_fail(err, BO_EINVAL, "the model has %d outputs, %d asked for", m->n_outputs,
 			       n_outputs);
-	/* split along dim 0 when every input agrees on it */
+	/* split along dim 0 when every input agrees on it, in slices of whole
+	 * multiples of a fixed-batch model's batch */
 	int64_t B = inputs[0].rank > 0 ? inputs[0].dims[0] : 1;
-	int split = s->threads > 1 && B >= 2;
+	int64_t unit = BO_MAX(bo_model_fixed_batch(m), 1);
+	int split = s->threads > 1 && B >= 2 * unit && B % unit == 0;
 	for (int i = 0; i < n_inputs; i++) {
 		if (inputs[i].rank < 0 || inputs[i].rank > BO_MAX_RANK || !inputs[i].data)
 			return bo_fail(err, BO_EINVAL, "input %d is not a valid tensor", i);
 		if (inputs[i].rank == 0 || inputs[i].dims[0] != B)
 			split = 0;
 	}
-	int T = split ? (int)BO_MIN((int64_t)s->threads, B) : 1;
-	int64_t per = (B + T - 1) / T;
+	int T = split ? (int)BO_MIN((int64_t)s->threads, B / unit) : 1;
+	int64_t per = ((B / unit + T - 1) / T) * unit;
 	pthread_t tid[256];
 	int started[256] = { 0 };
 	int used = 0;
@@ -451,4 +458,104 @@ bo_status bo_session_run(struct bo_session *s, const struct bo_tensor *inputs, i
 		o->data = s->out_buf[i];
 	}
 	return rc;
+}
+
+int64_t bo_model_fixed_batch(const struct bo_model *m)
+{
+	int64_t b = 0;
+	for (int i = 0; i < m->n_inputs; i++) {
+		const struct bo_value *v = &m->values[m->inputs[i]];
+		if (v->rank < 1 || v->dims[0] <= 0)
+			return 0; /* a dynamic batch, or no batch axis */
+		if (b && v->dims[0] != b)
+			return 0;
+		b = v->dims[0];
+	}
+	return b;
+}
+
+/* A model exported with a fixed batch Bm (torch.onnx.export's default is
+ * the example's batch, usually 1) runs a batch of B = k x Bm images as k
+ * runs of Bm, T of them at a time across the threads (each thread's slice
+ * is exactly Bm images, the shape the model was planned for), with the
+ * image indexes the hooks see kept as if it had been one batch; a tail of
+ * fewer than Bm images is padded with zero images whose outputs are
+ * dropped. This is exact for models whose samples do not interact (every
+ * classifier in eval mode): no node sees another batch than the one it was
+ * exported for. */
+bo_status bo_session_run(struct bo_session *s, const struct bo_tensor *inputs, int n_inputs,
+			 struct bo_tensor *outputs, int n_outputs, struct bo_error *err)
+{
+	const struct bo_model *m = s->m;
+	int64_t bm = n_inputs == m->n_inputs ? bo_model_fixed_batch(m) : 0;
+	int64_t B = n_inputs > 0 && inputs[0].rank > 0 ? inputs[0].dims[0] : 0;
+	for (int i = 0; bm && i < n_inputs; i++)
+		if (inputs[i].rank < 1 || inputs[i].dims[0] != B || !inputs[i].data)
+			bm = 0;
+	if (!bm || B == bm || n_outputs > m->n_outputs)
+		return run_batch(s, inputs, n_inputs, outputs, n_outputs, err);
+	int64_t chunk = bm * BO_MAX(BO_MIN((int64_t)s->threads, B / bm), 1);
+	struct bo_tensor part[BO_MAX_IN], out[BO_MAX_IN];
+	int64_t per_in[BO_MAX_IN], row[BO_MAX_IN];
+	const int64_t base = s->image_base;
+	bo_status rc = BO_OK;
+	for (int i = 0; i < n_inputs; i++) {
+		part[i] = inputs[i];
+		per_in[i] = 1;
+		for (int k = 1; k < inputs[i].rank; k++)
+			per_in[i] *= inputs[i].dims[k];
+	}
+	float *pad[BO_MAX_IN] = { 0 };
+	/* an empty batch runs one padded run, for the output shapes */
+	for (int64_t first = 0; (first < B || (B == 0 && first == 0)) && !rc; first += chunk) {
+		int64_t c = BO_MIN(chunk, B - first);
+		int64_t cp = BO_MAX((c + bm - 1) / bm * bm, bm); /* a tail is padded with zeros */
+		for (int i = 0; i < n_inputs && !rc; i++) {
+			part[i].dims[0] = cp;
+			part[i].data = inputs[i].data + first * per_in[i];
+			if (cp > c) {
+				if (!(pad[i] = calloc((size_t)(cp * per_in[i]), sizeof(float)))) {
+					rc = bo_fail(err, BO_ENOMEM, "out of memory");
+					break;
+				}
+				memcpy(pad[i], part[i].data, (size_t)(c * per_in[i]) * sizeof(float));
+				part[i].data = pad[i];
+			}
+		}
+		s->image_base = base + first;
+		if (!rc)
+			rc = run_batch(s, part, n_inputs, out, n_outputs, err);
+		s->image_base = base;
+		for (int i = 0; i < n_inputs; i++) {
+			free(pad[i]);
+			pad[i] = NULL;
+		}
+		if (rc)
+			return rc;
+		for (int i = 0; i < n_outputs; i++) {
+			if (first == 0) {
+				int64_t r = 1;
+				for (int k = 1; k < out[i].rank; k++)
+					r *= out[i].dims[k];
+				row[i] = r;
+				if (out[i].rank < 1 || out[i].dims[0] != cp)
+					return bo_fail(err, BO_EUNSUPPORTED,
+						       "output %d of the fixed-batch model has no batch axis",
+						       i);
+				if (B * r + 1 > s->fix_cap[i]) {
+					free(s->fix_buf[i]);
+					s->fix_buf[i] = malloc((size_t)(B * r + 1) * sizeof(float));
+					s->fix_cap[i] = s->fix_buf[i] ? B * r + 1 : 0;
+					if (!s->fix_buf[i])
+						return bo_fail(err, BO_ENOMEM, "out of memory for outputs");
+				}
+				outputs[i] = out[i];
+				outputs[i].dims[0] = B;
+				outputs[i].data = s->fix_buf[i];
+			}
+			memcpy(s->fix_buf[i] + first * row[i], out[i].data,
+			       (size_t)(c * row[i]) * sizeof(float));
+		}
+	}
+	return BO_OK;
 }

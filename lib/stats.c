@@ -247,7 +247,8 @@ bo_status bo_model_stats(const struct bo_model *m, const int64_t *sample_dims, i
 			bo_error_where(err, m->path, v->name, NULL, "--input-shape");
 			return bo_fail(err, BO_EINVAL, "the input shape is not in the file; give --input-shape");
 		}
-		in[i].d[0] = 1;
+		/* one sample, or the model's fixed batch (counts are then per sample) */
+		in[i].d[0] = bo_model_fixed_batch(m) > 0 ? bo_model_fixed_batch(m) : 1;
 		for (int k = 1; k < in[i].rank; k++)
 			if (in[i].d[k] < 0) {
 				bo_error_where(err, m->path, v->name, NULL, "--input-shape");
@@ -281,7 +282,7 @@ bo_status bo_model_stats(const struct bo_model *m, const int64_t *sample_dims, i
 	for (int i = 0; i < sites.n; i++) {
 		int v = sites.value[i];
 		int node = sites.node[i] >= 0 ? sites.node[i] : m->values[v].producer;
-		int64_t n = bo_shape_numel(&plan.shape[v]);
+		int64_t n = bo_shape_numel(&plan.shape[v]) / in[0].d[0];
 		const char *bn = node >= 0 ? bo_block_of(map, m->nodes[node].name, buf, sizeof(buf)) : "";
 		int b = block_index(st, bn, err);
 		if (b < 0) {
@@ -317,7 +318,7 @@ bo_status bo_model_stats(const struct bo_model *m, const int64_t *sample_dims, i
 			snprintf(o[found].op, sizeof(o->op), "%s", n->op_type);
 		}
 		st->ops[found].count++;
-		st->flops += bo_node_flops(&plan, i);
+		st->flops += bo_node_flops(&plan, i) / in[0].d[0];
 	}
 out:
 	bo_plan_release(&plan);

@@ -92,6 +92,17 @@ int parse_long(const char *s, long long lo, long long hi, long long *out)
 	return 0;
 }
 
+void note_fixed_batch(const struct bo_model *m, const char *path, int batch)
+{
+	int64_t fb = bo_model_fixed_batch(m);
+	if (fb > 0 && fb != batch)
+		fprintf(stderr,
+			"%s: note: %s has its batch fixed at %lld (exported without a dynamic batch "
+			"axis): it runs as runs of %lld images; a dynamic batch axis is faster "
+			"(docs/export.md)\n",
+			prog, path, (long long)fb, (long long)fb);
+}
+
 double now(void)
 {
 	struct timespec ts;
@@ -379,6 +390,7 @@ static int cmd_eval(int argc, char **argv)
 		total = limit;
 	if (batch > total)
 		batch = total > 0 ? total : 1;
+	note_fixed_batch(m, argv[optind], (int)batch);
 	struct bo_session_config cfg = { .threads = (int)threads };
 	if (bo_session_new(m, &cfg, &s, &err)) {
 		ret = fail_err(&err);

@@ -22,6 +22,9 @@ double now(void);
 /* Print j (consumed) indented; 0 on success. */
 int print_json(json_t *j);
 
+/* Say once, on stderr, that a fixed-batch model runs as runs of its batch. */
+void note_fixed_batch(const struct bo_model *m, const char *path, int batch);
+
 int cmd_sweep(int argc, char **argv);
 int cmd_calibrate_erasure(int argc, char **argv);
 

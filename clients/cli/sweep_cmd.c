@@ -267,6 +267,7 @@ static int load_inputs(struct sweep_opts *o, struct loaded *l, struct bo_error *
 	memset(l, 0, sizeof(*l));
 	if (bo_model_load(o->model, &l->m, err))
 		return -1;
+	note_fixed_batch(l->m, o->model, o->cfg.batch);
 	if (o->images ? bo_dataset_open_files(o->images, o->labels, BO_DATASET_AUTO, NULL, &l->ds, err) :
 			bo_dataset_open_dir(o->dataset, o->split, NULL, &l->ds, err))
 		return -1;

@@ -7,7 +7,8 @@ describes and check that brownout reads what was deployed.
 For each export (Debian's python3-torch and python3-onnx):
   eval-dynamic   eval mode, dynamic batch axis: BatchNorm folded into the Convs
   preserve       TrainingMode.PRESERVE: BatchNormalization nodes kept
-  fixed-batch    eval mode, batch fixed at 1 (run with --batch 1 today)
+  fixed-batch    eval mode, batch fixed at 1 (torch.onnx.export's default)
+  fixed-batch4   eval mode, batch fixed at 4
   opset 11, 13 and 17 for the first.
 it checks `brownout info --json` (parameters, activations, sites rule,
 normalisation from the brownout.mean/std metadata) against counts computed
@@ -112,7 +113,7 @@ def expected_counts(net, folded, hw):
     return params, acts[0]
 
 
-def export(net, path, opset, dynamic, preserve, hw):
+def export(net, path, opset, dynamic, preserve, hw, batch=1):
     kw = dict(opset_version=opset, input_names=["input"], output_names=["logits"],
               do_constant_folding=True)
     if dynamic:
@@ -120,7 +121,7 @@ def export(net, path, opset, dynamic, preserve, hw):
     if preserve:
         kw["training"] = torch.onnx.TrainingMode.PRESERVE
     with torch.no_grad():
-        torch.onnx.export(net, torch.zeros(1, 3, hw, hw), path, **kw)
+        torch.onnx.export(net, torch.zeros(batch, 3, hw, hw), path, **kw)
     m = onnx.load(path)
     for k, v in (("brownout.mean", MEAN), ("brownout.std", STD)):
         p = m.metadata_props.add()
@@ -161,11 +162,12 @@ def run_all(tmp):
     np.save(os.path.join(tmp, "y.npy"), want.argmax(1).astype(np.int64))
     np.save(os.path.join(tmp, "x1.npy"), xq[:1].numpy())
 
-    cases = [("eval-dynamic-opset%d" % o, o, True, False) for o in (11, 13, 17)]
-    cases += [("preserve", 13, True, True), ("fixed-batch", 13, False, False)]
-    for name, opset, dynamic, preserve in cases:
+    cases = [("eval-dynamic-opset%d" % o, o, True, False, 1) for o in (11, 13, 17)]
+    cases += [("preserve", 13, True, True, 1), ("fixed-batch", 13, False, False, 1),
+              ("fixed-batch4", 13, False, False, 4)]
+    for name, opset, dynamic, preserve, batch in cases:
         path = os.path.join(tmp, name + ".onnx")
-        ops = export(net, path, opset, dynamic, preserve, hw)
+        ops = export(net, path, opset, dynamic, preserve, hw, batch)
         check("%s: BatchNormalization %s" % (name, "kept" if preserve else "folded"),
               ("BatchNormalization" in ops) == preserve, str(ops))
         rc, out, err = brownout("info", path, "--json")
@@ -189,30 +191,42 @@ def run_all(tmp):
               norm.get("source") == "metadata" and
               np.allclose(norm.get("mean", []), MEAN) and np.allclose(norm.get("std", []), STD),
               str(norm))
-        # logits on one image (the fixed-batch export takes exactly one)
+        # logits of the first `batch` images, as the export's batch
         outdir = os.path.join(tmp, name + "-out")
         x1 = os.path.join(tmp, "x1n.npy")
-        np.save(x1, ((xq[:1] - torch.tensor(MEAN).view(1, 3, 1, 1)) /
+        np.save(x1, ((xq[:batch] - torch.tensor(MEAN).view(1, 3, 1, 1)) /
                      torch.tensor(STD).view(1, 3, 1, 1)).numpy())
         rc, out, err = brownout("run", path, "--input", x1, "--output-dir", outdir)
         if rc == 0:
             from onnx import numpy_helper
             got = numpy_helper.to_array(onnx.load_tensor(os.path.join(outdir, "output_0.pb")))
-            e = float(np.abs(got - want[:1]).max())
+            e = float(np.abs(got - want[:batch]).max())
             check("%s: logits = PyTorch's (max error %.2g)" % (name, e),
-                  e <= 1e-4 * float(np.abs(want[:1]).max()) + 1e-5)
+                  e <= 1e-4 * float(np.abs(want[:batch]).max()) + 1e-5)
         else:
             check("%s: brownout run" % name, False, err)
         # accuracy on PyTorch's own labels: every clear-cut image right
-        args = ["eval", path, "--images", os.path.join(tmp, "x.npy"),
-                "--labels", os.path.join(tmp, "y.npy"), "--json"]
-        if not dynamic:
-            args += ["--batch", "1"]  # a batch-1 export runs at batch 1 today
-        rc, out, err = brownout(*args)
-        correct = json.loads(out)["correct"] if rc == 0 else -1
-        check("%s: eval%s scores %d/12 on PyTorch's labels (>= %d clear-cut)"
-              % (name, " --batch 1" if not dynamic else "", correct, clear),
-              correct >= clear, err)
+        # at the default batch and 2 threads, whatever the export's batch:
+        # a fixed-batch model runs as runs of its own batch
+        for threads in ("1", "2"):
+            args = ["eval", path, "--images", os.path.join(tmp, "x.npy"),
+                    "--labels", os.path.join(tmp, "y.npy"), "--json", "--threads", threads]
+            rc, out, err = brownout(*args)
+            correct = json.loads(out)["correct"] if rc == 0 else -1
+            check("%s: eval (%s threads) scores %d/12 on PyTorch's labels (>= %d clear-cut)"
+                  % (name, threads, correct, clear), correct >= clear, err)
+            check("%s: eval says %s that the batch is fixed" % (name, "once" if not dynamic
+                                                                  else "nothing"),
+                  err.count("batch fixed at %d" % batch) == (0 if dynamic else 1), err)
+        if batch > 1:
+            # 10 images in batches of 4: a tail of 2 padded to the model's 4
+            clear10 = int(((top2[:10, 1] - top2[:10, 0]) > 1e-3).sum())
+            rc, out, err = brownout("eval", path, "--images", os.path.join(tmp, "x.npy"),
+                                    "--labels", os.path.join(tmp, "y.npy"), "--json",
+                                    "--limit", "10", "--batch", "4")
+            correct = json.loads(out)["correct"] if rc == 0 else -1
+            check("%s: eval of 10 images in batches of 4 scores %d/10 (>= %d clear-cut)"
+                  % (name, correct, clear10), correct >= clear10, err)
     print("export: %d passed, %d failed" % (passes, len(failures)))
     return 1 if failures else 0
 

@@ -42,6 +42,9 @@ void bo_model_free(struct bo_model *m);
 /* Graph inputs (initializers excluded) and outputs. Dims not fixed in the
  * file (symbolic batch) are -1. */
 int bo_model_n_inputs(const struct bo_model *m);
+/* The batch every input's dimension 0 is fixed at (a model exported
+ * without a dynamic batch axis), or 0 when the batch is dynamic. */
+int64_t bo_model_fixed_batch(const struct bo_model *m);
 int bo_model_n_outputs(const struct bo_model *m);
 const char *bo_model_input_name(const struct bo_model *m, int i);
 const char *bo_model_output_name(const struct bo_model *m, int i);
