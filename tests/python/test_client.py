@@ -275,6 +275,25 @@ class T20Torch(unittest.TestCase):
         self.assertEqual(len(m["mean"]), 1)
         self.assertAlmostEqual(m["mean"][0], 0.286, places=6)
 
+    def test_025_fixed_batch_export_runs_as_a_job(self):
+        """torch.onnx.export's default, a batch fixed at 1, runs in brownoutd
+        at the job's batch with the numbers of the dynamic export."""
+        c = brownout.Client(URL, TOKEN)
+        net = self.net()
+        x = torch.zeros(1, 1, 28, 28)
+        fixed = c.models.upload(net, name="py-fixed", example=x, mean=0.286, std=0.353,
+                                dynamic_batch=False)
+        dyn = c.models.upload(net, name="py-dynamic", example=x, mean=0.286, std=0.353)
+        d = c.datasets.register(FMNIST, name="py-fm-fixed")
+        jobs = [c.jobs.submit(m, d, [1e-2], trials=2, limit=100, calib=32, seed=3)
+                for m in (fixed, dyn)]
+        res = []
+        for j in jobs:
+            j.wait(timeout=120, poll=0.1, progress=False)
+            self.assertEqual(j.state, "done", j.error)
+            res.append([p["trial_accuracies"] for p in j.results()["points"]])
+        self.assertEqual(res[0], res[1])
+
     def test_030_regularizer_erases_at_its_rate_in_training_only(self):
         from brownout.torch import ErasureRegularizer
         torch.manual_seed(0)
