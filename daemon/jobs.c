@@ -12,6 +12,7 @@
  * order. Adaptive trials run ahead in rounds; the report keeps the first n
  * trials at which the stopping rule holds, exactly where bo_sweep_run
  * stops. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,8 +85,10 @@ static bo_status get_floats(const json_t *v, const char *key, float *out, int *n
 		return field_fail(err, BO_EINVAL, key, "%s must be an array of 1 to 16 numbers", key);
 	for (size_t i = 0; i < json_array_size(v); i++) {
 		const json_t *x = json_array_get(v, i);
-		if (!json_is_number(x) || !isfinite(json_number_value(x)))
-			return field_fail(err, BO_EINVAL, key, "%s must hold numbers", key);
+		/* finite as a float: 1e39 would become inf, stored as nothing */
+		if (!json_is_number(x) || !(fabs(json_number_value(x)) <= FLT_MAX))
+			return field_fail(err, BO_EINVAL, key,
+					  "%s must hold numbers of magnitude at most 3.4e38", key);
 		out[i] = (float)json_number_value(x);
 	}
 	*n = (int)json_array_size(v);
