@@ -78,7 +78,7 @@ static void fuzz_dataset(enum bo_dataset_format fmt, int two_files, const uint8_
 	(void)bo_dataset_format_name(bo_dataset_format(ds));
 	int classes = bo_dataset_classes(ds);
 	struct bo_norm norm = { .n = 1, .mean = { 0.5f }, .std = { 0.25f } };
-	int64_t per = c * h * w, chunk = 64;
+	int64_t per = c * h * w, chunk = n < 64 ? (n ? n : 1) : 64;
 	float *x = malloc((size_t)(chunk * per) * sizeof(float));
 	int labels[64];
 	if (!x)

@@ -36,7 +36,7 @@ for t in "$@"; do
 		-timeout=60 -artifact_prefix="tests/fuzz/corpus/$t/" -print_final_stats=1 \
 		>"$log" 2>&1
 	rc=$?
-	grep -E '^#[0-9]+ +(DONE|pulse)' "$log" | tail -1
+	grep -E '^#[0-9]+[[:space:]]+(DONE|pulse)' "$log" | tail -1
 	grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$log" |
 		tr '\n' ' '
 	echo
