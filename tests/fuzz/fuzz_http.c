@@ -226,7 +226,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		 * together with a complete request as nothing and keeps the
 		 * connection until its timeout. */
 		if (wr_open && sent == len && !quiet)
-			quiet = now() + 0.05;
+			quiet = now() + 0.02;
 		if (wr_open && sent == len && (got || now() >= quiet)) {
 			shutdown(fd, SHUT_WR);
 			wr_open = 0;
