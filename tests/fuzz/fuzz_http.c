@@ -18,8 +18,10 @@
  * Tokens are random, so inputs name them by placeholder, replaced before
  * sending: @TOKEN@ (user "fuzz"), @ADMIN@ (user "root", an administrator)
  * and @ROOT@ (the dataset root's path, for registration by path).
- * Everything is removed at exit. No hook in http.c is needed. */
+ * Everything is removed at exit, and directories that crashed runs left
+ * are removed at the next start. No hook in http.c is needed. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -104,14 +106,34 @@ static void cleanup(void)
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* A crash leaves its directory behind: remove those of processes gone
+ * (the name holds the pid of the process that made it). */
+static void sweep_stale(const char *base)
+{
+	DIR *dp = opendir(base);
+	struct dirent *e;
+	while (dp && (e = readdir(dp))) {
+		char path[512];
+		long pid;
+		if (sscanf(e->d_name, "bo-fuzz-http-%ld-", &pid) != 1 || pid <= 0 ||
+		    !kill((pid_t)pid, 0) || errno != ESRCH)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", base, e->d_name);
+		nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	}
+	if (dp)
+		closedir(dp);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	struct bo_error err;
 	char path[1100];
+	const char *base = access("/dev/shm", W_OK) ? "/tmp" : "/dev/shm";
 	bo_error_clear(&err);
 	signal(SIGPIPE, SIG_IGN);
-	snprintf(dir, sizeof(dir), "%s/bo-fuzz-http-XXXXXX",
-		 access("/dev/shm", W_OK) ? "/tmp" : "/dev/shm");
+	sweep_stale(base);
+	snprintf(dir, sizeof(dir), "%s/bo-fuzz-http-%ld-XXXXXX", base, (long)getpid());
 	if (!mkdtemp(dir))
 		die("mkdtemp", NULL);
 	if (!(D = calloc(1, sizeof(*D))))
