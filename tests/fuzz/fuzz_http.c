@@ -98,6 +98,11 @@ static void cleanup(void)
 	if (!D)
 		return;
 	bo_http_stop(D);
+	if (getenv("BO_FUZZ_HTTP_STATS")) /* which answers the inputs got */
+		for (int i = 0; i < 600; i++)
+			if (atomic_load(&D->requests[i]))
+				fprintf(stderr, "fuzz_http: %d: %lld\n", i,
+					(long long)atomic_load(&D->requests[i]));
 	bo_store_close(D->store);
 	pthread_mutex_destroy(&D->live.mu);
 	free(D->live.jobs);
