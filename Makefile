@@ -5,6 +5,7 @@
 #   make SANITIZER=address|undefined|thread   sanitized build in build-$(SANITIZER)/
 #   make CC=clang        any C11 compiler
 #   make run             build, prepare ./var and start brownoutd in the foreground
+#   make fuzz            libFuzzer, FUZZ_SECONDS (600) per target (tests/fuzz/)
 .SUFFIXES:
 .DELETE_ON_ERROR:
 
@@ -45,9 +46,14 @@ DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema_sql.o $(BUILD)/
 DAEMON := $(BUILD)/brownoutd
 DTEST_SRC := $(wildcard tests/daemon/test_*.c)
 DTEST_BIN := $(DTEST_SRC:tests/daemon/%.c=$(BUILD)/tests/%)
+# fuzz targets tests/fuzz/fuzz_T.c: $(BUILD)/tests/fuzz_T replays
+# tests/fuzz/corpus/T/ in `make test` (tests/run-tests.sh)
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz_%)
 
-.PHONY: all deps test test-only run demo clean bench fixtures test-web screenshots vendor
-all: $(CLI) $(DAEMON) $(TEST_BIN) $(DTEST_BIN)
+.PHONY: all deps test test-only run demo clean bench fixtures test-web screenshots vendor \
+	fuzz fuzz-build
+all: $(CLI) $(DAEMON) $(TEST_BIN) $(DTEST_BIN) $(FUZZ_REPLAY)
 
 deps:
 	@deploy/install-deps.sh
@@ -63,7 +69,7 @@ $(BUILD)/%.o: %.c $(BUILD)/gen/onnx.pb-c.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/daemon/%.o $(BUILD)/tests/daemon/%.o: ALL_CFLAGS += -Idaemon -Icommon
+$(BUILD)/daemon/%.o $(BUILD)/tests/daemon/%.o $(BUILD)/tests/fuzz/%.o: ALL_CFLAGS += -Idaemon -Icommon
 $(BUILD)/clients/cli/%.o $(BUILD)/common/%.o: ALL_CFLAGS += -Icommon
 
 $(LIB): $(LIB_OBJ)
@@ -100,6 +106,29 @@ $(DTEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/daemon/%.o $(DAEMON_OBJ) \
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TEST_COMMON:%.c=$(BUILD)/%.o) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS) $(LDEXTRA_$*)
+
+# ---- fuzzing (tests/fuzz/README.md) ----
+# The replay binaries: every target with a main() that runs saved inputs,
+# under the sanitizers of the build ($(BUILD)/tests/fuzz_T CORPUS...).
+$(FUZZ_REPLAY): $(BUILD)/tests/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o \
+		$(BUILD)/tests/fuzz/replay_main.o $(DAEMON_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+
+# `make fuzz`: clang + libFuzzer + ASan + UBSan in build-fuzz/, each target
+# for FUZZ_SECONDS; new inputs go to build-fuzz/corpus/T, crashes to
+# tests/fuzz/corpus/T/ (tests/fuzz/run.sh). FUZZ_TARGETS="http onnx" for some.
+FUZZ_SECONDS ?= 600
+fuzz:
+	$(MAKE) --no-print-directory CC=clang BUILD=build-fuzz OPT=-O1 \
+		SANITIZER=fuzzer-no-link,address,undefined fuzz-build
+	nice -n 10 tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-build: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(DAEMON_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 
 # the torture test makes the library's Nth allocation fail
 LDEXTRA_test_torture := $(foreach f,malloc calloc realloc strdup aligned_alloc,-Wl,--wrap=$(f))

@@ -5,6 +5,7 @@
  * first node (in topological order) that reads it. */
 #include <regex.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "plan.h"
@@ -46,6 +47,74 @@ static char *trim(char *s)
 	return s;
 }
 
+/* Block maps come from brownoutd's clients (POST /models, POST /jobs), and
+ * glibc's regcomp builds an automaton that bounded repetitions copy
+ * ("((a{3}){3})..." is 3^k copies: gigabytes in a few dozen characters)
+ * and that stacked repetition operators make polynomially larger
+ * ("^/" and 120 '*' took 18 s and 225 MB). So a rule's regex is refused,
+ * naming why, when it is longer than BLOCK_RE_MAX_LEN, stacks repetition
+ * operators ("a**", "a*?": no ERE needs that), uses back-references (whose
+ * matching is exponential), or when its length times the product of its
+ * interval bounds exceeds BLOCK_RE_MAX_COPIES ("layer[0-9]{2}" is 26). */
+#define BLOCK_RE_MAX_LEN 256
+#define BLOCK_RE_MAX_COPIES 4096
+
+static const char *regex_too_costly(const char *p)
+{
+	size_t len = strlen(p);
+	double copies = (double)len;
+	int prev_rep = 0;
+	if (len > BLOCK_RE_MAX_LEN)
+		return "is longer than 256 characters";
+	for (const char *s = p; *s; s++) {
+		if (*s == '\\') {
+			if (s[1] >= '1' && s[1] <= '9')
+				return "uses a back-reference";
+			if (s[1])
+				s++;
+			prev_rep = 0;
+			continue;
+		}
+		if (*s == '[') { /* a bracket expression: '*' and '{' are literal in it */
+			s++;
+			if (*s == '^')
+				s++;
+			if (*s == ']')
+				s++;
+			while (*s && *s != ']') {
+				if (*s == '[' && (s[1] == ':' || s[1] == '.' || s[1] == '=')) {
+					char close = s[1];
+					for (s += 2; *s && !(s[0] == close && s[1] == ']'); s++)
+						;
+					if (*s)
+						s++;
+				}
+				if (*s)
+					s++;
+			}
+			if (!*s)
+				break; /* unterminated: regcomp says so */
+			prev_rep = 0;
+			continue;
+		}
+		int rep = *s == '*' || *s == '+' || *s == '?' ||
+			  (*s == '{' && s[1] >= '0' && s[1] <= '9');
+		if (rep && prev_rep)
+			return "stacks repetition operators";
+		if (rep && *s == '{') {
+			char *e;
+			long lo = strtol(s + 1, &e, 10), hi = lo;
+			if (*e == ',')
+				hi = e[1] >= '0' && e[1] <= '9' ? strtol(e + 1, &e, 10) : lo + 1;
+			copies *= hi > 1 ? (double)hi : 1;
+		}
+		prev_rep = rep;
+	}
+	if (copies > BLOCK_RE_MAX_COPIES)
+		return "repeats too much (its length times its {m,n} bounds must stay under 4096)";
+	return NULL;
+}
+
 static bo_status add_rule(struct bo_block_map *map, char *item, const char *where, int line,
 			  struct bo_error *err)
 {
@@ -74,6 +143,12 @@ static bo_status add_rule(struct bo_block_map *map, char *item, const char *wher
 	if (strlen(r->block) >= sizeof(((struct bo_block_stats *)0)->name)) {
 		bo_error_where(err, where, NULL, NULL, "--blocks");
 		return bo_fail(err, BO_EINVAL, "block name '%s' is too long", r->block);
+	}
+	const char *why = r->is_regex ? regex_too_costly(r->pattern) : NULL;
+	if (why) {
+		r->is_regex = 0; /* nothing to regfree */
+		bo_error_where(err, where, NULL, NULL, "--blocks");
+		return bo_fail(err, BO_EINVAL, "rule %d: the regular expression %s", line, why);
 	}
 	if (r->is_regex) {
 		int e = regcomp(&r->re, r->pattern, REG_EXTENDED | REG_NOSUB);

@@ -26,6 +26,14 @@ for t in "$build"/tests/test_*; do
 	case "$t" in *"$filter"*) ;; *) continue ;; esac
 	run "$(basename "$t")" "$t"
 done
+# every saved fuzz input (tests/fuzz/corpus/T) through its target's replay
+# main, under this build's sanitizers
+for t in "$build"/tests/fuzz_*; do
+	[ -x "$t" ] || continue
+	case "$t" in *"$filter"*) ;; *) continue ;; esac
+	name=$(basename "$t")
+	run "$name" "$t" "tests/fuzz/corpus/${name#fuzz_}"
+done
 if [ -z "$filter" ] || [[ cli == *"$filter"* ]]; then
 	run cli tests/cli/test_cli.sh "$build"
 fi

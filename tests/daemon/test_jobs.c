@@ -97,6 +97,9 @@ static void test_spec_refusals(void **state)
 		{ "{\"model\": 1, \"dataset\": 1, \"p\": [0.1], \"target\": \"all\"}", "target",
 		  BO_EINVAL },
 		{ "{\"model\": 1, \"dataset\": 1, \"p\": [0.1], \"std\": [0]}", "std", BO_EINVAL },
+		/* finite as a double, inf as a float (found by fuzz_jobspec) */
+		{ "{\"model\": 1, \"dataset\": 1, \"p\": [0.1], \"mean\": [1e39]}", "mean",
+		  BO_EINVAL },
 		{ "{\"model\": 1, \"dataset\": 1, \"p\": [0.1], \"priority\": 11}", "priority",
 		  BO_EINVAL },
 		{ "{\"model\": 1, \"dataset\": 1, \"p\": [0.1], \"blocks\": \"@/etc/passwd\"}", "blocks",
