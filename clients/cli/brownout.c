@@ -65,8 +65,14 @@ int usage_error(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "%s: ", prog);
 	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\nTry 'brownout --help'.\n");
+	fprintf(stderr, "\nTry '%s%s%s --help'.\n", prog, cmd_name ? " " : "", cmd_name ? cmd_name : "");
 	return EXIT_USAGE;
+}
+
+int usage_err(const struct bo_error *err)
+{
+	char buf[1024];
+	return usage_error("%s", bo_error_format(err, buf, sizeof(buf)));
 }
 
 int parse_long(const char *s, long long lo, long long hi, long long *out)
@@ -175,8 +181,8 @@ static int cmd_info(int argc, char **argv)
 			else
 				return usage_error("--sites must be relu or conv-inputs, not '%s'", optarg);
 			break;
-		case 'h': usage(stdout); return 0;
-		default: return usage_error("%s", "invalid option for info");
+		case 'h': return cmd_help(stdout, "info");
+		default: return bad_option(argv, opts);
 		}
 	}
 	if (optind + 1 != argc)
@@ -300,8 +306,8 @@ static int cmd_eval(int argc, char **argv)
 			else
 				return usage_error("--split must be test or train, not '%s'", optarg);
 			break;
-		case 'h': usage(stdout); return 0;
-		default: return usage_error("%s", "invalid option for eval");
+		case 'h': return cmd_help(stdout, "eval");
+		default: return bad_option(argv, opts);
 		}
 	}
 	int npos = argc - optind;
@@ -309,6 +315,8 @@ static int cmd_eval(int argc, char **argv)
 		return usage_error("%s", "eval takes MODEL.onnx and either DATASET or --images/--labels");
 	if (images && !labels && 0)
 		return usage_error("%s", "--images needs --labels");
+	if (bo_norm_flags_check(mean, std, &err))
+		return usage_err(&err);
 	if (bo_model_load(argv[optind], &m, &err)) {
 		ret = fail_err(&err);
 		goto out;
@@ -474,8 +482,8 @@ static int cmd_run(int argc, char **argv)
 			inputs[n_in++] = optarg;
 			break;
 		case 'o': outdir = optarg; break;
-		case 'h': usage(stdout); return 0;
-		default: return usage_error("%s", "invalid option for run");
+		case 'h': return cmd_help(stdout, "run");
+		default: return bad_option(argv, opts);
 		}
 	}
 	if (optind + 1 != argc || !outdir || !n_in)
@@ -537,6 +545,7 @@ int main(int argc, char **argv)
 		printf("brownout %s\n", BO_VERSION);
 		return 0;
 	}
+	cmd_name = cmd;
 	if (!strcmp(cmd, "info"))
 		return cmd_info(argc - 1, argv + 1);
 	if (!strcmp(cmd, "eval"))
@@ -547,6 +556,7 @@ int main(int argc, char **argv)
 		return cmd_sweep(argc - 1, argv + 1);
 	if (!strcmp(cmd, "calibrate-erasure"))
 		return cmd_calibrate_erasure(argc - 1, argv + 1);
+	cmd_name = NULL;
 	fprintf(stderr, "%s: unknown command '%s'\n", prog, cmd);
 	usage(stderr);
 	return EXIT_USAGE;
