@@ -45,8 +45,9 @@ const char *bo_suggest_option(const char *arg, const struct option *opts)
 	int best_d = 1 << 30;
 	for (const struct option *o = opts; o->name; o++) {
 		size_t ol = strlen(o->name);
-		if (ol == len && !strncmp(o->name, name, len))
-			return NULL; /* the name is right: its argument was wrong or missing */
+		if (ol >= len && !strncmp(o->name, name, len))
+			return NULL; /* the name is right (its argument was wrong or missing)
+				      * or an ambiguous abbreviation, which getopt has explained */
 		if (ol > NAME_MAX_LEN)
 			continue;
 		int dd = distance(name, len, o->name, ol);

@@ -10,7 +10,8 @@
  * "=VALUE" are ignored) by edit distance, or NULL when none is close
  * enough to be a likely typo (distance <= 1, or <= 2 for names of 5 or
  * more characters), or arg is not a long option, or arg names an option
- * of the table exactly (then getopt refused its argument, not its name). */
+ * of the table exactly or abbreviates one (then getopt refused its
+ * argument, or has listed the options an ambiguous abbreviation fits). */
 const char *bo_suggest_option(const char *arg, const struct option *opts);
 
 #endif

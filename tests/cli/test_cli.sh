@@ -50,6 +50,12 @@ if grep -q "did you mean" <<<"$out"; then
 else
 	ok "an option close to nothing gets no suggestion"
 fi
+out=$("$bo" sweep --t 3 x y 2>&1 >/dev/null)
+if grep -q "ambiguous" <<<"$out" && ! grep -q "did you mean" <<<"$out"; then
+	ok "an ambiguous abbreviation gets getopt's answer, no suggestion"
+else
+	bad "an ambiguous abbreviation gets getopt's answer, no suggestion" "$out"
+fi
 expect_exit "brownoutd --lisen suggests --listen" 1 "did you mean --listen\?" \
 	"$build/brownoutd" --lisen 127.0.0.1:0
 # issue 16: --p says why a range is refused
