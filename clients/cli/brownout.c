@@ -50,6 +50,8 @@ void usage(FILE *f)
 		"      the ratio p_e/p at which weights-only erasure matches weights-only BM\n"
 		"  version\n"
 		"\n"
+		"'brownout COMMAND --help' lists the command's options with their defaults.\n"
+		"\n"
 		"Normalisation: pixels go to [0,1], then (x - mean[c]) / std[c]; --mean/--std win over\n"
 		"the model's metadata_props brownout.mean / brownout.std.\n");
 }
