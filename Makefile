@@ -1,10 +1,10 @@
 # brownout: one plain Makefile.
 #   make                 build lib, CLI (build/)
 #   make test            build and run every test (installs Debian deps first)
-#   make run             evaluate the demo model on Fashion-MNIST
+#   make run             build, prepare ./var and start brownoutd in the foreground
+#   make demo            evaluate the demo model on Fashion-MNIST with the CLI
 #   make SANITIZER=address|undefined|thread   sanitized build in build-$(SANITIZER)/
 #   make CC=clang        any C11 compiler
-#   make run             build, prepare ./var and start brownoutd in the foreground
 #   make fuzz            libFuzzer, FUZZ_SECONDS (600) per target (tests/fuzz/)
 .SUFFIXES:
 .DELETE_ON_ERROR:

@@ -65,21 +65,72 @@ int bo_norm_resolve(const struct bo_model *m, const char *mean, const char *std,
 	return 0;
 }
 
-int bo_parse_p_list(const char *text, double *p, int *n, int max)
+int bo_norm_flags_check(const char *mean, const char *std, struct bo_error *err)
+{
+	float mv[BO_MAX_CHANNELS], sv[BO_MAX_CHANNELS];
+	int nm = 0, ns = 0;
+	bo_error_clear(err);
+	if (mean && bo_norm_parse_list(mean, mv, &nm, "--mean", err))
+		return -1;
+	if (std && bo_norm_parse_list(std, sv, &ns, "--std", err))
+		return -1;
+	for (int i = 0; i < ns; i++)
+		if (!(sv[i] > 0) || !isfinite(sv[i])) {
+			bo_error_clear(err);
+			err->status = BO_EINVAL;
+			snprintf(err->text, sizeof(err->text), "--std values must be finite and > 0, "
+				 "not %g", (double)sv[i]);
+			return -1;
+		}
+	if (nm > 1 && ns > 1 && nm != ns) {
+		bo_error_clear(err);
+		err->status = BO_EINVAL;
+		snprintf(err->text, sizeof(err->text),
+			 "--mean has %d values but --std has %d; give one or one per channel", nm, ns);
+		return -1;
+	}
+	return 0;
+}
+
+/* Why a p list is refused, into why (may be NULL); returns -1. */
+static int p_refuse(char *why, size_t size, const char *fmt, double a, double b)
+{
+	if (why && size)
+		snprintf(why, size, fmt, a, b);
+	return -1;
+}
+
+int bo_parse_p_list_why(const char *text, double *p, int *n, int max, char *why, size_t size)
 {
 	char *end;
 	*n = 0;
+	if (why && size)
+		why[0] = 0;
 	if (strchr(text, ':')) {
+		const char *form = "write LO:HI:N (N log-spaced values from LO to HI) or a list "
+				   "like 1e-3,1e-2";
 		double lo = strtod(text, &end);
-		if (*end != ':')
-			return -1;
-		double hi = strtod(end + 1, &end);
-		if (*end != ':')
-			return -1;
+		if (end == text || *end != ':')
+			return p_refuse(why, size, form, 0, 0);
+		const char *hs = end + 1;
+		double hi = strtod(hs, &end);
+		if (end == hs || *end != ':')
+			return p_refuse(why, size, form, 0, 0);
+		const char *ks = end + 1;
 		errno = 0;
-		long k = strtol(end + 1, &end, 10);
-		if (*end || errno || k < 1 || k > max || !(lo > 0 && hi >= lo && hi <= 1))
-			return -1;
+		long k = strtol(ks, &end, 10);
+		if (end == ks || *end || errno)
+			return p_refuse(why, size, form, 0, 0);
+		if (k < 1 || k > max)
+			return p_refuse(why, size, "N must be 1 to %.0f", (double)max, 0);
+		if (!(lo > 0))
+			return p_refuse(why, size, "a log-spaced range needs LO > 0 (LO is %g); use a "
+					"list like 0,1e-3,1e-2 to include 0", lo, 0);
+		if (!(hi <= 1))
+			return p_refuse(why, size, "HI must be at most 1 (HI is %g)", hi, 0);
+		if (!(hi >= lo))
+			return p_refuse(why, size, "LO must be below HI (LO is %g, HI is %g); write "
+					"the smaller bound first", lo, hi);
 		for (long i = 0; i < k; i++)
 			p[i] = k == 1 ? lo : exp(log(lo) + (log(hi) - log(lo)) * (double)i / (double)(k - 1));
 		p[k - 1] = k == 1 ? lo : hi; /* the ends are what was written, not exp(log()) */
@@ -90,18 +141,27 @@ int bo_parse_p_list(const char *text, double *p, int *n, int max)
 	const char *s = text;
 	while (*s) {
 		if (*n == max)
-			return -1;
+			return p_refuse(why, size, "more than %.0f values", (double)max, 0);
 		double v = strtod(s, &end);
-		if (end == s || !(v >= 0 && v <= 1))
-			return -1;
+		if (end == s)
+			return p_refuse(why, size, "write numbers in [0, 1] separated by commas, or "
+					"LO:HI:N", 0, 0);
+		if (!(v >= 0 && v <= 1))
+			return p_refuse(why, size, "%g is not a probability in [0, 1]", v, 0);
 		p[(*n)++] = v;
 		s = end;
 		if (*s == ',')
 			s++;
 		else if (*s)
-			return -1;
+			return p_refuse(why, size, "write numbers in [0, 1] separated by commas, or "
+					"LO:HI:N", 0, 0);
 	}
-	return *n ? 0 : -1;
+	return *n ? 0 : p_refuse(why, size, "give at least one value", 0, 0);
+}
+
+int bo_parse_p_list(const char *text, double *p, int *n, int max)
+{
+	return bo_parse_p_list_why(text, p, n, max, NULL, 0);
 }
 
 const char *bo_sites_warning(enum bo_act_sites sites, int64_t activations, char *buf,

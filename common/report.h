@@ -31,10 +31,20 @@ int bo_norm_resolve(const struct bo_model *m, const char *mean, const char *std,
 	"give its mean and std (--mean/--std), store them in the model as the ONNX metadata "   \
 	"brownout.mean/brownout.std, or say that it takes raw [0,1] pixels (--no-normalize)"
 
+/* The --mean/--std flags (either may be NULL) on their own, before any
+ * model or data is read: each a list of numbers, std > 0, and as many
+ * means as stds where both have more than one. Returns 0, or -1 with err
+ * filled (a usage error: the channel count is checked against the data
+ * later, by bo_norm_check). */
+int bo_norm_flags_check(const char *mean, const char *std, struct bo_error *err);
+
 /* Fault probabilities: "1e-3,1e-2" (values in [0, 1]) or "LO:HI:N" (N
  * log-spaced values, 0 < LO <= HI <= 1), at most max of them, into p[].
  * Returns 0, or -1 for text that is neither. */
 int bo_parse_p_list(const char *text, double *p, int *n, int max);
+/* The same; on -1, why (size bytes, may be NULL) says what is wrong:
+ * "LO must be below HI", "a log-spaced range needs LO > 0", ... */
+int bo_parse_p_list_why(const char *text, double *p, int *n, int max, char *why, size_t size);
 
 /* Spec section 1: a model with no activation site under the chosen rule
  * is reported, never swept silently without activation faults. Writes the

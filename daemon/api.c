@@ -427,6 +427,23 @@ static int unsupported_reply(struct bo_req *r, const char *path, const struct bo
 	return bo_reply_json(r, bo_http_status(BO_EUNSUPPORTED), j);
 }
 
+/* A model sent as a form (curl -F): the Content-Type says so, or the body
+ * starts with a multipart boundary line ("--" then the boundary), which no
+ * ONNX protobuf does (its first byte is a field tag, never '-'). */
+static int is_form_upload(struct bo_req *r, const char *tmp)
+{
+	const char *ct = bo_req_header(r, "Content-Type");
+	if (ct && !strncasecmp(ct, "multipart/form-data", 19))
+		return 1;
+	char head[2] = { 0, 0 };
+	FILE *f = fopen(tmp, "rb");
+	if (!f)
+		return 0;
+	size_t n = fread(head, 1, 2, f);
+	fclose(f);
+	return n == 2 && head[0] == '-' && head[1] == '-';
+}
+
 static int post_model(struct bo_daemon *d, struct bo_req *r)
 {
 	struct bo_error err;
@@ -462,6 +479,13 @@ static int post_model(struct bo_daemon *d, struct bo_req *r)
 	if (!tmp || size == 0) {
 		ret = bo_reply_fail(r, BO_EMALFORMED, NULL,
 				    "the body is empty: send the ONNX file as the request body");
+		goto out;
+	}
+	if (is_form_upload(r, tmp)) {
+		ret = bo_reply_fail(r, BO_EMALFORMED, NULL,
+				    "the body is a multipart/form-data form: send the ONNX file as "
+				    "the raw body (curl --data-binary @model.onnx), not as a form "
+				    "(curl -F)");
 		goto out;
 	}
 	if (upload_over_quota(d, r, size, "model")) {

@@ -135,6 +135,10 @@ struct bo_http {
 	int n_conns;            /* in the list */
 	int n_slots;
 	struct addr_count *peers, *clients;
+	/* libmicrohttpd's messages (mhd_log): while MHD_start_daemon runs
+	 * (starting), the first one is kept for our own error, not printed */
+	atomic_int starting;
+	char start_msg[256];
 };
 
 double bo_now(void)
@@ -1048,6 +1052,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return MHD_YES;
 }
 
+/* MHD_OPTION_EXTERNAL_LOGGER: libmicrohttpd's messages as brownoutd's. A
+ * failure to start (a port in use) is reported once, by bo_http_start, with
+ * the reason MHD gave; later messages go to stderr with our prefix. */
+static void mhd_log(void *cls, const char *fm, va_list ap)
+{
+	struct bo_http *h = cls;
+	char msg[256];
+	vsnprintf(msg, sizeof(msg), fm, ap);
+	size_t n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = 0;
+	if (atomic_load(&h->starting)) {
+		if (!h->start_msg[0])
+			snprintf(h->start_msg, sizeof(h->start_msg), "%s", msg);
+		return;
+	}
+	fprintf(stderr, "brownoutd: http: %s\n", msg);
+}
+
 bo_status bo_http_start(struct bo_daemon *d, int *port, struct bo_error *err)
 {
 	struct sockaddr_in sa;
@@ -1080,18 +1103,30 @@ bo_status bo_http_start(struct bo_daemon *d, int *port, struct bo_error *err)
 	h->clients = calloc((size_t)h->n_slots, sizeof(*h->clients));
 	if (!h->peers || !h->clients)
 		return bo_fail(err, BO_ENOMEM, "out of memory");
+	atomic_store(&h->starting, 1);
 	d->mhd = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-		on_request, d, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+		on_request, d, /* the logger first, so that it sees the start's messages */
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)d->cfg.http_threads,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)d->cfg.connection_timeout,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)d->cfg.max_connections,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, d,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, d, MHD_OPTION_END);
-	if (!d->mhd)
-		return bo_fail(err, BO_EIO, "cannot listen on %s:%d (in use?)", d->cfg.listen_host,
-			       d->cfg.listen_port);
+	atomic_store(&h->starting, 0);
+	if (!d->mhd) {
+		/* "Failed to bind to port 0: Address already in use": MHD names the
+		 * wrong port with MHD_OPTION_SOCK_ADDR; keep its reason only */
+		const char *why = h->start_msg[0] ? h->start_msg : "in use?";
+		if (!strncmp(why, "Failed to bind", 14) && strrchr(why, ':')) {
+			why = strrchr(why, ':') + 1;
+			while (*why == ' ')
+				why++;
+		}
+		return bo_fail(err, BO_EIO, "cannot listen on %s:%d: %s", d->cfg.listen_host,
+			       d->cfg.listen_port, why);
+	}
 	if (pthread_create(&h->reaper, NULL, reaper, d))
 		return bo_fail(err, BO_ENOMEM, "cannot start a thread");
 	h->reaper_started = 1;

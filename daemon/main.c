@@ -29,6 +29,7 @@
 
 #include "auth.h"
 #include "brownoutd.h"
+#include "suggest.h"
 
 extern const char bo_openapi_yaml[];
 extern const unsigned long bo_openapi_yaml_len;
@@ -135,7 +136,14 @@ static int parse(int argc, char **argv, struct bo_config *c, int *admin)
 			break;
 		case 'h': usage(stdout); return 2;
 		case 'V': printf("brownoutd %s\n", BO_VERSION); return 2;
-		default: usage(stderr); return 1;
+		default: {
+			/* getopt has said what it refused (argv[optind - 1]) */
+			const char *best = bo_suggest_option(argv[optind - 1], opts);
+			if (best)
+				fprintf(stderr, "brownoutd: did you mean --%s?\n", best);
+			fprintf(stderr, "Try 'brownoutd --help'.\n");
+			return 1;
+		}
 		}
 	}
 	return 0;
@@ -220,7 +228,7 @@ static int serve(int argc, char **argv)
 	struct bo_daemon *d = calloc(1, sizeof(*d));
 	struct bo_error err;
 	sigset_t set;
-	int rc = 1, port = 0, exec_started = 0;
+	int rc = 1, port = 0, exec_started = 0, served = 0;
 	if (!d)
 		return 1;
 	bo_error_clear(&err);
@@ -266,6 +274,7 @@ static int serve(int argc, char **argv)
 		d->cfg.workers, d->cfg.threads_per_worker, d->cfg.data_dir);
 	printf("brownoutd: listening on http://%s:%d/\n", d->cfg.listen_host, port);
 	fflush(stdout);
+	served = 1;
 	int sig = 0;
 	sigwait(&set, &sig);
 	fprintf(stderr, "brownoutd: %s, stopping\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -282,7 +291,7 @@ out:
 	bo_store_close(d->store);
 	free(d->live.jobs);
 	free(d);
-	if (rc == 0)
+	if (rc == 0 && served)
 		fprintf(stderr, "brownoutd: stopped\n");
 	return rc;
 }

@@ -67,6 +67,16 @@ if [ -z "$filter" ] || [[ slurm == *"$filter"* ]]; then
 		run slurm tests/slurm/test_slurm.sh "$build"
 	fi
 fi
+# the README's first-run instructions as written: make run's banner, the
+# curl walk-through against a fresh brownoutd, make demo's output. They
+# check words and numbers, not memory safety: normal build only
+if [ -z "$filter" ] || [[ readme == *"$filter"* ]]; then
+	if [ "${BO_SANITIZED:-}" = 1 ]; then
+		echo "=== readme: skipped in the sanitizer build (runs in the normal build)"
+	else
+		run readme tests/readme/run.sh "$build"
+	fi
+fi
 # the dashboard in headless chromium against a brownoutd of its own
 if [ -z "$filter" ] || [[ web == *"$filter"* ]]; then
 	run web tests/web/run.sh "$build"

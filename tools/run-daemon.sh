@@ -5,7 +5,9 @@
 #    with `brownoutd user add` and keeps no token files);
 #  - the bundled demo model and Debian's Fashion-MNIST registered;
 #  - then the daemon runs until Ctrl-C (SIGINT) or SIGTERM.
-# Environment: BO_LISTEN (default 127.0.0.1:8080), BO_DATA (default var).
+# Environment: BO_LISTEN (default 127.0.0.1:8080; port 0: any free one),
+# BO_DATA (default var). What it prints is in README.md, and
+# tests/readme/run.sh checks that the two agree.
 set -euo pipefail
 build=${1:-build}
 cd "$(dirname "$0")/.."
@@ -58,14 +60,7 @@ cat <<EOT
 brownoutd is running: $url   (dashboard)
 API:   $api   (described in docs/api.md and at $api/openapi.yaml)
 Token: $token   (demo admin user "demo")
-
-Try:
-  export BO_TOKEN=$token
-  curl -s -H "Authorization: Bearer \$BO_TOKEN" $api/models
-  curl -s -H "Authorization: Bearer \$BO_TOKEN" -d '{"model": 1, "dataset": 1, "p": [1e-3, 1e-2], "trials": 3, "limit": 1000}' $api/jobs
-  curl -s -H "Authorization: Bearer \$BO_TOKEN" "$api/jobs/1/results?format=csv"
-
-Ctrl-C stops it.
+Ctrl-C stops it; the walk-through in README.md shows what to try from another terminal.
 EOT
 wait "$pid" || true
 wait "$pid" 2>/dev/null || true

@@ -51,6 +51,8 @@ void usage(FILE *f)
 		"      the ratio p_e/p at which weights-only erasure matches weights-only BM\n"
 		"  version\n"
 		"\n"
+		"'brownout COMMAND --help' lists the command's options with their defaults.\n"
+		"\n"
 		"Normalisation: pixels go to [0,1] (u8 / 255; float pixels are taken as they are), then\n"
 		"(x - mean[c]) / std[c]; --mean/--std win over the model's metadata_props\n"
 		"brownout.mean / brownout.std. A model with neither is refused unless --no-normalize\n"
@@ -77,8 +79,14 @@ int usage_error(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "%s: ", prog);
 	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\nTry 'brownout --help'.\n");
+	fprintf(stderr, "\nTry '%s%s%s --help'.\n", prog, cmd_name ? " " : "", cmd_name ? cmd_name : "");
 	return EXIT_USAGE;
+}
+
+int usage_err(const struct bo_error *err)
+{
+	char buf[1024];
+	return usage_error("%s", bo_error_format(err, buf, sizeof(buf)));
 }
 
 int parse_long(const char *s, long long lo, long long hi, long long *out)
@@ -194,8 +202,8 @@ static int cmd_info(int argc, char **argv)
 			if (bo_act_sites_parse(optarg, &sites, &err))
 				return usage_error("--sites must be " BO_SITES_CHOICES ", not '%s'", optarg);
 			break;
-		case 'h': usage(stdout); return 0;
-		default: return usage_error("%s", "invalid option for info");
+		case 'h': return cmd_help(stdout, "info");
+		default: return bad_option(argv, opts);
 		}
 	}
 	if (optind + 1 != argc)
@@ -338,8 +346,8 @@ static int cmd_eval(int argc, char **argv)
 			else
 				return usage_error("--split must be test or train, not '%s'", optarg);
 			break;
-		case 'h': usage(stdout); return 0;
-		default: return usage_error("%s", "invalid option for eval");
+		case 'h': return cmd_help(stdout, "eval");
+		default: return bad_option(argv, opts);
 		}
 	}
 	int npos = argc - optind;
@@ -347,6 +355,8 @@ static int cmd_eval(int argc, char **argv)
 		return usage_error("%s", "eval takes MODEL.onnx and either DATASET or --images/--labels");
 	if (images && !labels && 0)
 		return usage_error("%s", "--images needs --labels");
+	if (bo_norm_flags_check(mean, std, &err))
+		return usage_err(&err);
 	if (bo_model_load(argv[optind], &m, &err)) {
 		ret = fail_err(&err);
 		goto out;
@@ -528,8 +538,8 @@ static int cmd_run(int argc, char **argv)
 			inputs[n_in++] = optarg;
 			break;
 		case 'o': outdir = optarg; break;
-		case 'h': usage(stdout); return 0;
-		default: return usage_error("%s", "invalid option for run");
+		case 'h': return cmd_help(stdout, "run");
+		default: return bad_option(argv, opts);
 		}
 	}
 	if (optind + 1 != argc || !outdir || !n_in)
@@ -591,6 +601,7 @@ int main(int argc, char **argv)
 		printf("brownout %s\n", BO_VERSION);
 		return 0;
 	}
+	cmd_name = cmd;
 	if (!strcmp(cmd, "info"))
 		return cmd_info(argc - 1, argv + 1);
 	if (!strcmp(cmd, "eval"))
@@ -601,6 +612,7 @@ int main(int argc, char **argv)
 		return cmd_sweep(argc - 1, argv + 1);
 	if (!strcmp(cmd, "calibrate-erasure"))
 		return cmd_calibrate_erasure(argc - 1, argv + 1);
+	cmd_name = NULL;
 	fprintf(stderr, "%s: unknown command '%s'\n", prog, cmd);
 	usage(stderr);
 	return EXIT_USAGE;

@@ -2,6 +2,7 @@
 #ifndef BO_CLI_H
 #define BO_CLI_H
 
+#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 
@@ -10,6 +11,8 @@
 #define EXIT_USAGE 2
 
 extern const char *prog;
+/* the command being run ("sweep"), for "Try 'brownout sweep --help'" */
+extern const char *cmd_name;
 
 void usage(FILE *f);
 
@@ -17,6 +20,13 @@ void usage(FILE *f);
 int fail_err(const struct bo_error *err);
 /* Print a usage error (fmt with one %s) and return 2. */
 int usage_error(const char *fmt, const char *arg);
+/* Print a usage error from err ("brownout: <text>") and return 2. */
+int usage_err(const struct bo_error *err);
+/* help.c: the command's own help (cmd NULL: the global one); returns 0 */
+int cmd_help(FILE *f, const char *cmd);
+/* help.c: after getopt_long refused argv[optind - 1]: "did you mean --X?"
+ * from opts, "Try 'brownout CMD --help'"; returns 2 */
+int bad_option(char **argv, const struct option *opts);
 int parse_long(const char *s, long long lo, long long hi, long long *out);
 double now(void);
 /* Print j (consumed) indented; 0 on success. */

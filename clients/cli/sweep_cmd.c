@@ -220,7 +220,7 @@ static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calib
 			break;
 		}
 		case 'h': return -1;
-		default: return usage_error("%s", "invalid option");
+		default: return bad_option(argv, opts);
 		}
 	}
 	int npos = argc - optind;
@@ -230,9 +230,15 @@ static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calib
 	o->dataset = npos == 2 ? argv[optind + 1] : o->images;
 	if (!o->p_text)
 		return usage_error("%s", "--p is required (a list like 1e-3,1e-2 or LO:HI:N)");
-	if (bo_parse_p_list(o->p_text, o->p, &c->n_p, MAX_POINTS))
-		return usage_error("--p '%s' is not a list of probabilities in [0,1] or LO:HI:N", o->p_text);
+	char why[200], msg[512];
+	if (bo_parse_p_list_why(o->p_text, o->p, &c->n_p, MAX_POINTS, why, sizeof(why))) {
+		snprintf(msg, sizeof(msg), "--p '%.200s': %s", o->p_text, why);
+		return usage_error("%s", msg);
+	}
 	c->p = o->p;
+	struct bo_error nerr;
+	if (bo_norm_flags_check(o->mean, o->std, &nerr))
+		return usage_err(&nerr);
 	if (o->json && o->csv)
 		return usage_error("%s", "--json and --csv exclude each other");
 	if (c->ci_target > 0 && o->trials_given)
@@ -452,7 +458,7 @@ int cmd_sweep(int argc, char **argv)
 	bo_error_clear(&err);
 	int u = parse_opts(argc, argv, &o, 0);
 	if (u)
-		return u < 0 ? (usage(stdout), 0) : u;
+		return u < 0 ? cmd_help(stdout, cmd_name) : u;
 	if (load_inputs(&o, &l, &err)) {
 		ret = fail_err(&err);
 		goto out;
@@ -525,7 +531,7 @@ int cmd_calibrate_erasure(int argc, char **argv)
 	bo_error_clear(&err);
 	int u = parse_opts(argc, argv, &o, 1);
 	if (u)
-		return u < 0 ? (usage(stdout), 0) : u;
+		return u < 0 ? cmd_help(stdout, cmd_name) : u;
 	if (load_inputs(&o, &l, &err)) {
 		ret = fail_err(&err);
 		goto out;

@@ -35,7 +35,84 @@ expect_exit() {
 
 expect_exit "no arguments is a usage error" 2 "usage" "$bo"
 expect_exit "unknown command" 2 "unknown command 'frobnicate'" "$bo" frobnicate
-expect_exit "unknown option" 2 "invalid option" "$bo" eval --frob x y
+expect_exit "unknown option" 2 "unrecognized option '--frob'" "$bo" eval --frob x y
+# issue 16: a typo gets "did you mean", from the command's own option table
+expect_exit "eval --limt suggests --limit" 2 "did you mean --limit\?" "$bo" eval --limt 5 x y
+expect_exit "sweep --trails suggests --trials" 2 "did you mean --trials\?" "$bo" sweep --trails 3 x y
+expect_exit "sweep --ci-targte=0.01 suggests --ci-target" 2 "did you mean --ci-target\?" \
+	"$bo" sweep --ci-targte=0.01 x y
+expect_exit "info --sties suggests --sites" 2 "did you mean --sites\?" "$bo" info --sties relu x
+expect_exit "a usage error points at the command's own help" 2 "Try 'brownout sweep --help'" \
+	"$bo" sweep --trails 3 x y
+out=$("$bo" eval --zzzzzzzz x y 2>&1 >/dev/null)
+if grep -q "did you mean" <<<"$out"; then
+	bad "an option close to nothing gets no suggestion" "$out"
+else
+	ok "an option close to nothing gets no suggestion"
+fi
+out=$("$bo" sweep --t 3 x y 2>&1 >/dev/null)
+if grep -q "ambiguous" <<<"$out" && ! grep -q "did you mean" <<<"$out"; then
+	ok "an ambiguous abbreviation gets getopt's answer, no suggestion"
+else
+	bad "an ambiguous abbreviation gets getopt's answer, no suggestion" "$out"
+fi
+expect_exit "brownoutd --lisen suggests --listen" 1 "did you mean --listen\?" \
+	"$build/brownoutd" --lisen 127.0.0.1:0
+# issue 16: --p says why a range is refused
+expect_exit "--p with LO above HI says so" 2 "LO must be below HI" \
+	"$bo" sweep x y --p 1e-2:1e-4:3
+expect_exit "--p with LO = 0 says a log range needs LO > 0" 2 "needs LO > 0.*list" \
+	"$bo" sweep x y --p 0:1e-2:3
+expect_exit "--p with HI over 1" 2 "HI must be at most 1" "$bo" sweep x y --p 1e-3:2:3
+expect_exit "--p with a value over 1" 2 "1.5 is not a probability" "$bo" sweep x y --p 1e-3,1.5
+# issue 16: --mean and --std that contradict each other are a usage error
+# (exit 2); a count that does not fit the images is a data error (exit 1, below)
+expect_exit "--mean 2 values, --std 3 values: usage error" 2 "--mean has 2 values but --std has 3" \
+	"$bo" eval "$fx/other/other.onnx" "$fm" --mean 0.1,0.2 --std 0.3,0.4,0.5
+expect_exit "--std 0 is a usage error" 2 "--std values must be finite and > 0" \
+	"$bo" sweep "$fx/other/other.onnx" "$fm" --p 1e-3 --std 0
+expect_exit "--mean that is not a number is a usage error" 2 "--mean" \
+	"$bo" eval "$fx/other/other.onnx" "$fm" --mean abc
+# issue 16: each command's own --help, with defaults; every long option of
+# the command's getopt table is in it
+help_has() { # NAME PATTERN CMD...
+	local name=$1 pat=$2 out
+	shift 2
+	out=$("$@" 2>&1)
+	if [ $? -eq 0 ] && grep -qE -- "$pat" <<<"$out"; then ok "$name"; else bad "$name" "$out"; fi
+}
+help_has "sweep --help is sweep's" "^usage: brownout sweep " "$bo" sweep --help
+help_has "sweep --help shows the default trials" "--trials N .*default 5\)" "$bo" sweep --help
+help_has "sweep --help shows the default seed" "--seed S .*default 1\)" "$bo" sweep --help
+help_has "eval --help shows the default batch" "--batch B .*default 64\)" "$bo" eval --help
+help_has "calibrate-erasure --help is its own" "^usage: brownout calibrate-erasure " \
+	"$bo" calibrate-erasure --help
+out=$("$bo" sweep --help)
+if grep -q "^  info MODEL" <<<"$out"; then bad "sweep --help is not the global help" "$out"; else
+	ok "sweep --help is not the global help"; fi
+# the long options of each table (`{ "name", ...` in the C source) against
+# its command's help: an option added without its help line fails here
+table_opts() { # FILE FUNCTION: the option names of the table in FUNCTION
+	awk -v fn="$2" '$0 ~ fn"\\(" {on=1} on && /static const struct option/ {t=1}
+		t {while (match($0, /\{ "[a-z-]+"/)) {print substr($0, RSTART+3, RLENGTH-4);
+			$0 = substr($0, RSTART+RLENGTH)}} t && /\{ 0, 0, 0, 0 \}/ {exit}' "$1"
+}
+for pair in "clients/cli/brownout.c cmd_info info" "clients/cli/brownout.c cmd_eval eval" \
+	"clients/cli/brownout.c cmd_run run" "clients/cli/sweep_cmd.c parse_opts sweep"; do
+	set -- $pair
+	names=$(table_opts "$1" "$2")
+	help=$("$bo" "$3" --help)
+	missing=""
+	for n in $names; do grep -q -- "--$n\b" <<<"$help" || missing="$missing --$n"; done
+	if [ -z "$names" ]; then
+		bad "$3 --help: no option table found in $1 ($2)"
+	elif [ -n "$missing" ]; then
+		bad "$3 --help lists every option of its table" "missing:$missing"
+	else
+		ok "$3 --help lists every option of its table ($(wc -w <<<"$names") options)"
+	fi
+done
+set --
 expect_exit "eval without dataset" 2 "DATASET" "$bo" eval "$fx/other/other.onnx"
 expect_exit "bad --batch" 2 "--batch must be" "$bo" eval "$fx/other/other.onnx" "$fm" --batch 0
 expect_exit "bad --input-shape" 2 "input-shape" "$bo" info "$fx/other/other.onnx" --input-shape 1xAx3

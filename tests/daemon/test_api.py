@@ -707,6 +707,27 @@ class T10Api(DaemonCase):
         st, hdrs, body = api("GET", "/api/v1/models/abc")
         self.assertIn(st, (400, 404), body)
 
+    def test_015_port_clash_and_help(self):
+        """issue 16: a port in use is said once, by brownoutd, with the port
+        and the reason (not libmicrohttpd's "Failed to bind to port 0");
+        --help does not end with "stopped"."""
+        other = os.path.join(self.tmp, "clash")
+        os.mkdir(other)
+        r = subprocess.run([DAEMON, "--listen", "127.0.0.1:%d" % Ctx.port, "--data", other,
+                            "--workers", "1", "--web", WEB], stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=60)
+        err = r.stderr.decode("utf-8", "replace")
+        self.assertEqual(r.returncode, 1, err)
+        self.assertNotIn("Failed to bind", err)
+        self.assertRegex(err, r"brownoutd: error: cannot listen on 127\.0\.0\.1:%d: "
+                              r"Address already in use" % Ctx.port)
+        self.assertNotIn("stopped", err)
+        r = subprocess.run([DAEMON, "--help"], stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0)
+        self.assertTrue(r.stdout.startswith(b"usage: brownoutd"), r.stdout[:200])
+        self.assertNotIn(b"stopped", r.stdout + r.stderr)
+
     # ---------------------------------------------------------------- models
 
     def test_100_model_upload(self):
@@ -840,6 +861,23 @@ class T10Api(DaemonCase):
         self.assertEqual(lin["info"]["activations"], 0)
         self.assertEqual(len(lin["info"]["warnings"]), 1, lin["info"])
         self.assertIn("no activation site under the rule 'activations'", lin["info"]["warnings"][0])
+
+    def test_102c_model_upload_as_form(self):
+        """issue 16: `curl -F file=@model.onnx` sends a form; the answer says to
+        send the raw file, whether or not the Content-Type says multipart."""
+        boundary = "------------------------d74496d66958873e"
+        form = (("--%s\r\nContent-Disposition: form-data; name=\"file\"; "
+                 "filename=\"model.onnx\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                 % boundary).encode() + read(F4) + ("\r\n--%s--\r\n" % boundary).encode())
+        for name, ctype in (("form1", "multipart/form-data; boundary=" + boundary),
+                            ("form2", "application/x-www-form-urlencoded")):
+            body = self.assertError(api("POST", q("/api/v1/models", name=name), form,
+                                        headers={"Content-Type": ctype}),
+                                    400, "malformed", message_has="--data-binary")
+            self.assertIn("not as a form", body["error"]["message"])
+        names = [it["name"] for it in self.assertOk(api("GET", "/api/v1/models?limit=200"))["items"]]
+        self.assertNotIn("form1", names)
+        self.assertNotIn("form2", names)
 
     def test_103_model_get_missing(self):
         self.assertError(api("GET", "/api/v1/models/999999"), 404, "not_found")

@@ -1,0 +1,150 @@
+/* Each command's own --help (`brownout sweep --help`): its synopsis and
+ * every option with its default, the sweep defaults read from
+ * bo_sweep_config_defaults() so that they cannot drift from the library.
+ * Kept apart from the getopt tables of brownout.c and sweep_cmd.c: an
+ * option added there gets its line here (tests/cli/test_cli.sh checks that
+ * every long option of a table appears in its command's help).
+ *
+ * Also the answer to an unknown option: getopt has said "unrecognized
+ * option"; bad_option() adds "did you mean --X?" (common/suggest.c) and
+ * points at the command's own help. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "suggest.h"
+
+const char *cmd_name = NULL;
+
+static void help_info(FILE *f)
+{
+	fprintf(f,
+		"usage: brownout info MODEL.onnx [options]\n"
+		"  inputs, outputs, op counts, parameters and activations (spec section 1),\n"
+		"  and a per-block table (spec section 5)\n"
+		"options:\n"
+		"  --input-shape CxHxW   sample shape where the model leaves it open, e.g. 1x28x28\n"
+		"                        (default: the model's input shape)\n"
+		"  --blocks MAP          blocks as 'PREFIX=BLOCK,~REGEX=BLOCK' or @FILE\n"
+		"                        (default: the first component of each node's name)\n"
+		"  --sites relu|conv-inputs   where activations are counted (default relu)\n"
+		"  --json                JSON instead of text\n"
+		"  --help                this help\n");
+}
+
+static void help_eval(FILE *f)
+{
+	fprintf(f,
+		"usage: brownout eval MODEL.onnx DATASET [options]\n"
+		"       brownout eval MODEL.onnx --images FILE --labels FILE [options]\n"
+		"  top-1 accuracy on a dataset directory (IDX, CIFAR-10 binary or NPY)\n"
+		"options:\n"
+		"  --split test|train    which split of DATASET (default test)\n"
+		"  --images FILE --labels FILE   .npy or IDX files instead of a directory\n"
+		"  --limit N             the first N images (default: all)\n"
+		"  --batch B             images per batch, 1 to 65536 (default 64)\n"
+		"  --threads T           inference threads, 1 to 256 (default: number of cores)\n"
+		"  --mean M[,M..]        per-channel mean after scaling to [0,1]\n"
+		"  --std S[,S..]         per-channel std (default for both: the model's metadata\n"
+		"                        brownout.mean/brownout.std, else 0 and 1)\n"
+		"  --json                JSON instead of text\n"
+		"  --profile             time per operator (on stderr, or in the JSON)\n"
+		"  --help                this help\n");
+}
+
+static void help_run(FILE *f)
+{
+	fprintf(f,
+		"usage: brownout run MODEL.onnx --input FILE [--input FILE ...] --output-dir DIR\n"
+		"  run the graph once on .pb (TensorProto) or .npy inputs; writes DIR/output_N.pb\n"
+		"options:\n"
+		"  --input FILE          one per model input, in order (at most 16)\n"
+		"  --output-dir DIR      where output_N.pb go (created if missing)\n"
+		"  --help                this help\n");
+}
+
+static void help_sweep(FILE *f, int calibration)
+{
+	struct bo_sweep_config c;
+	bo_sweep_config_defaults(&c);
+	if (calibration)
+		fprintf(f,
+			"usage: brownout calibrate-erasure MODEL.onnx DATASET --p LIST [options]\n"
+			"  the ratio p_e/p at which weights-only erasure matches weights-only BM\n");
+	else
+		fprintf(f,
+			"usage: brownout sweep MODEL.onnx DATASET --p LIST|LO:HI:N [options]\n"
+			"       brownout sweep MODEL.onnx --images FILE --labels FILE --p ... [options]\n"
+			"  accuracy under faults (docs/fault-models.md): mean, std, 95%% CI per point,\n"
+			"  energy per inference, and iso-accuracy energy reduction against references\n");
+	fprintf(f,
+		"options:\n"
+		"  --p LIST|LO:HI:N      fault probabilities: 1e-3,1e-2 (values in [0, 1]) or N\n"
+		"                        log-spaced values from LO to HI (0 < LO <= HI <= 1); required\n"
+		"  --deviation bm|erasure     fault model (default %s)\n"
+		"  --target both|weights|activations   what is faulted (default %s)\n"
+		"  --activation-sites relu|conv-inputs   where activations are faulted (default %s)\n"
+		"  --trials N            trials per point (default %d)\n"
+		"  --ci-target W         instead of --trials: until the 95%% CI half-width is <= W\n"
+		"  --min-trials N        with --ci-target, at least N trials (default %d)\n"
+		"  --max-trials N        with --ci-target, at most N trials (default %d)\n"
+		"  --blocks MAP          blocks as 'PREFIX=BLOCK,~REGEX=BLOCK' or @FILE\n"
+		"                        (default: the first component of each node's name)\n"
+		"  --block-p BLOCK=P|Kp,...,*=P   p per block (default: the point's p everywhere)\n"
+		"  --seed S              random seed (default %llu)\n"
+		"  --bits B              SRAM word bits, 2 to 16 (default %d)\n"
+		"  --calib N             calibration images for the activation ranges (default %lld)\n"
+		"  --limit N             the first N images (default: all)\n"
+		"  --batch B             images per batch, 1 to 65536 (default %d)\n"
+		"  --threads T           inference threads, 1 to 256 (default: number of cores)\n"
+		"  --energy-a A          energy model constant a (default %g)\n"
+		"  --references M1.onnx,M2.onnx   reliable models for the iso-accuracy energy\n"
+		"                        reduction (default: none)\n"
+		"  --split test|train    which split of DATASET (default test)\n"
+		"  --images FILE --labels FILE   .npy or IDX files instead of a directory\n"
+		"  --mean M[,M..]        per-channel mean after scaling to [0,1]\n"
+		"  --std S[,S..]         per-channel std (default for both: the model's metadata\n"
+		"                        brownout.mean/brownout.std, else 0 and 1)\n"
+		"  --json | --csv        JSON or CSV instead of the table\n"
+		"  --journal FILE        keep finished trials in FILE and resume from it (sweep only)\n"
+		"  --progress-every S    seconds between progress lines when stderr is not a\n"
+		"                        terminal, 0 to 86400 (default 10)\n"
+		"  --help                this help\n",
+		c.deviation == BO_DEV_BM ? "bm" : "erasure",
+		c.target == BO_TARGET_BOTH ? "both" : c.target == BO_TARGET_WEIGHTS ? "weights" :
+										 "activations",
+		bo_act_sites_name(c.sites), c.trials, c.min_trials, c.max_trials,
+		(unsigned long long)c.seed, c.bits, (long long)c.calib, c.batch, c.energy_a);
+}
+
+int cmd_help(FILE *f, const char *cmd)
+{
+	if (!cmd)
+		usage(f);
+	else if (!strcmp(cmd, "info"))
+		help_info(f);
+	else if (!strcmp(cmd, "eval"))
+		help_eval(f);
+	else if (!strcmp(cmd, "run"))
+		help_run(f);
+	else if (!strcmp(cmd, "sweep"))
+		help_sweep(f, 0);
+	else if (!strcmp(cmd, "calibrate-erasure"))
+		help_sweep(f, 1);
+	else
+		usage(f);
+	return 0;
+}
+
+int bad_option(char **argv, const struct option *opts)
+{
+	/* getopt_long has printed "unrecognized option '--limt'" (or that an
+	 * argument is missing); the element it refused is argv[optind - 1] */
+	const char *arg = optind > 0 ? argv[optind - 1] : NULL;
+	const char *best = bo_suggest_option(arg, opts);
+	if (best)
+		fprintf(stderr, "%s: did you mean --%s?\n", prog, best);
+	fprintf(stderr, "Try '%s%s%s --help'.\n", prog, cmd_name ? " " : "",
+		cmd_name ? cmd_name : "");
+	return EXIT_USAGE;
+}
