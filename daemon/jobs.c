@@ -424,13 +424,13 @@ int bo_job_first_done(const struct bo_sweep_config *c, const double *acc, int n,
 			maybe = !(half > c->ci_target * (1 + 1e-6) + 1e-12);
 		}
 		if (maybe) {
-			bo_summarize(acc, m, s);
+			bo_summarize_accuracy(acc, m, s);
 			if (bo_sweep_point_done(c, s, m))
 				return m;
 		}
 	}
 	if (n > 0)
-		bo_summarize(acc, n, s);
+		bo_summarize_accuracy(acc, n, s);
 	return 0;
 }
 
@@ -843,7 +843,7 @@ bo_status bo_job_get(struct bo_daemon *d, int64_t id, json_t **out, struct bo_er
 	json_object_set_new(pr, "fraction", json_real(total > 0 ? (double)done / (double)total :
 						      !strcmp(jr.state, "done") ? 1.0 : 0.0));
 	json_object_set_new(pr, "images_per_second", json_real(running ? ips : 0));
-	json_object_set_new(pr, "eta_seconds", running && ips > 0 ?
+	json_object_set_new(pr, "seconds_left", running && ips > 0 ?
 				   json_real((double)(total - done) / ips) : json_null());
 	json_object_set_new(jr.job, "progress", pr);
 	*out = json_incref(jr.job);

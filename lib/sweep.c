@@ -558,7 +558,7 @@ int bo_sweep_point_done(const struct bo_sweep_config *c, const struct bo_summary
 {
 	if (c->ci_target > 0)
 		return trials >= c->max_trials ||
-		       (trials >= c->min_trials && (s->ci_hi - s->ci_lo) / 2 <= c->ci_target);
+		       (trials >= c->min_trials && s->half <= c->ci_target);
 	return trials >= c->trials;
 }
 
@@ -598,7 +598,7 @@ bo_status bo_sweep_run(struct bo_sweeper *sw, const struct bo_frontier *frontier
 			}
 			pr->accuracy[t] = (double)correct / (double)sw->images;
 			pr->trials = t + 1;
-			bo_summarize(pr->accuracy, pr->trials, &pr->summary);
+			bo_summarize_accuracy(pr->accuracy, pr->trials, &pr->summary);
 			if (bo_sweep_point_done(c, &pr->summary, pr->trials))
 				break;
 		}

@@ -63,10 +63,10 @@ static int progress_cb(void *ctx, const struct bo_progress *pr)
 		return 0;
 	ps->last = t;
 	double rate = t > ps->t0 ? (double)done / (t - ps->t0) : 0;
-	double eta = rate > 0 ? (double)(ps->total_images - done) / rate : 0;
-	fprintf(stderr, "%spoint %d/%d  trial %d  %lld/%lld images  %.0f img/s  ETA %.0fs%s",
+	double left = rate > 0 ? (double)(ps->total_images - done) / rate : 0;
+	fprintf(stderr, "%spoint %d/%d  trial %d  %lld/%lld images  %.0f img/s  %.0f s left%s",
 		ps->tty ? "\r" : "progress: ", pr->point + 1, pr->n_points, pr->trial + 1,
-		(long long)pr->images_done, (long long)pr->images_total, rate, eta > 0 ? eta : 0.0,
+		(long long)pr->images_done, (long long)pr->images_total, rate, left > 0 ? left : 0.0,
 		ps->tty ? "   " : "\n");
 	fflush(stderr);
 	return 0;
@@ -426,14 +426,18 @@ static int output(const struct sweep_opts *o, const struct bo_sweep_result *r,
 	for (int i = 0; i < n_refs; i++)
 		printf("reference %s: E_o %.0f, accuracy %.4f\n", names[i], refs[i].energy,
 		       refs[i].accuracy);
-	printf("\n%11s %9s %9s %19s %6s %7s %12s %9s\n", "p", "accuracy", "std", "95% CI", "trials",
-	       "eta", "energy", "E_ref/E");
+	/* against the references at equal accuracy: E_ref / E >= 1 is a
+	 * reduction, below 1 an increase (E / E_ref), never a "reduction" */
+	printf("\n%11s %9s %9s %19s %6s %7s %12s %15s\n", "p", "accuracy", "std", "95% CI", "trials",
+	       "eta", "energy", "vs reference");
 	for (int i = 0; i < r->n_points; i++) {
 		const struct bo_point_result *p = &r->points[i];
 		char red[32] = "-";
-		if (p->has_reduction)
-			snprintf(red, sizeof(red), "%.3fx", p->energy_reduction);
-		printf("%11.4g %9.4f %9.4f [%8.4f, %8.4f] %6d %7.4f %12.0f %9s\n", p->p,
+		if (p->has_reduction && p->energy_reduction >= 1)
+			snprintf(red, sizeof(red), "%.3fx less", p->energy_reduction);
+		else if (p->has_reduction && p->energy_reduction > 0)
+			snprintf(red, sizeof(red), "%.3fx more", 1 / p->energy_reduction);
+		printf("%11.4g %9.4f %9.4f [%8.4f, %8.4f] %6d %7.4f %12.0f %15s\n", p->p,
 		       p->summary.mean, p->summary.std, p->summary.ci_lo, p->summary.ci_hi, p->trials,
 		       p->eta, p->energy, red);
 	}

@@ -444,7 +444,7 @@ if [ -d "$fm" ] && [ "$have_onnx" = 1 ]; then
 	jsw() { "$bo" sweep "$fx/fmnist_preact_f4.onnx" "$fm" --p 1e-3,1e-2,3e-2 --trials 4 --limit 2000 \
 		--calib 64 --threads 1 --json "$@"; }
 	if jsw --progress-every 0 >"$tmp/full.json" 2>"$tmp/full.err" &&
-		grep -qE '^progress: point 3/3  trial 4  [0-9]+/2000 images  [0-9]+ img/s  ETA' "$tmp/full.err"; then
+		grep -qE '^progress: point 3/3  trial 4  [0-9]+/2000 images  [0-9]+ img/s  [0-9]+ s left' "$tmp/full.err"; then
 		ok "sweep without a terminal prints progress lines to stderr"
 	else
 		bad "sweep progress lines without a terminal" "$(tail -3 "$tmp/full.err")"

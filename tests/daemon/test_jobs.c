@@ -303,13 +303,13 @@ static void test_add_tasks(void **state)
 	sqlite3_close(db);
 }
 
-/* The brute force bo_job_first_done stands for: bo_summarize and the rule
- * at every count, as bo_sweep_run and the old report did. */
+/* The brute force bo_job_first_done stands for: bo_summarize_accuracy and
+ * the rule at every count, as bo_sweep_run and the old report did. */
 static int first_done_brute(const struct bo_sweep_config *c, const double *acc, int n,
 			    struct bo_summary *s)
 {
 	for (int m = 1; m <= n; m++) {
-		bo_summarize(acc, m, s);
+		bo_summarize_accuracy(acc, m, s);
 		if (bo_sweep_point_done(c, s, m))
 			return m;
 	}

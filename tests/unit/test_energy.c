@@ -284,6 +284,55 @@ static void test_summarize_stable(void **state)
 	free(v);
 }
 
+/* Accuracies near 1 with a wide spread (issue 13: [-0.416, 1.530] in a
+ * job's CSV): the interval is cut to [0, 1], the mean, std and Student t
+ * half-width are those of bo_summarize, and a tight interval is untouched. */
+static void test_summarize_accuracy(void **state)
+{
+	(void)state;
+	const double x[] = { 1, 0.25, 1, 1 };
+	struct bo_summary a, b;
+	bo_summarize(x, 4, &a);
+	bo_summarize_accuracy(x, 4, &b);
+	assert_true(a.ci_hi > 1 && a.ci_lo < 0.5); /* the case: t(3) = 3.18, sd 0.375 */
+	assert_true(b.ci_hi == 1.0);
+	assert_true(b.ci_lo == a.ci_lo);
+	assert_true(b.mean == a.mean && b.std == a.std && b.half == a.half && b.n == 4);
+	check_rel(b.half, 3.1824463052842635 * 0.375 / 2, 1e-12, "half-width");
+	check_rel(a.ci_hi - a.mean, a.half, 1e-12, "half of the unbounded interval");
+
+	const double lowx[] = { 0, 0, 0.5 };
+	bo_summarize_accuracy(lowx, 3, &b);
+	assert_true(b.ci_lo == 0.0 && b.ci_hi > b.mean && b.ci_hi <= 1);
+
+	const double wide[] = { 0, 1 };
+	bo_summarize_accuracy(wide, 2, &b);
+	assert_true(b.ci_lo == 0.0 && b.ci_hi == 1.0 && b.half > 6);
+
+	const double tight[] = { 0.9, 0.92, 0.91, 0.93, 0.89 };
+	bo_summarize(tight, 5, &a);
+	bo_summarize_accuracy(tight, 5, &b);
+	assert_true(a.n == b.n && a.mean == b.mean && a.std == b.std && a.half == b.half &&
+		    a.ci_lo == b.ci_lo && a.ci_hi == b.ci_hi);
+
+	bo_summarize_accuracy(NULL, 0, &b);
+	assert_true(b.n == 0 && isnan(b.ci_lo) && isnan(b.ci_hi));
+	bo_summarize_accuracy(x, 4, NULL); /* no crash */
+
+	/* the stopping rule measures the Student t half-width, not the cut
+	 * interval: { 1, 0.25, 1, 1 } cut is [0.22, 1] (half 0.39), but its
+	 * half-width is 0.60 */
+	struct bo_sweep_config c;
+	bo_sweep_config_defaults(&c);
+	c.ci_target = 0.45;
+	c.min_trials = 2;
+	bo_summarize_accuracy(x, 4, &b);
+	assert_true((b.ci_hi - b.ci_lo) / 2 < 0.45);
+	assert_false(bo_sweep_point_done(&c, &b, 4));
+	c.ci_target = 0.6;
+	assert_true(bo_sweep_point_done(&c, &b, 4));
+}
+
 /* ---- eta ---- */
 
 static void test_eta(void **state)
@@ -599,6 +648,7 @@ int main(void)
 		cmocka_unit_test(test_summarize),
 		cmocka_unit_test(test_summarize_small),
 		cmocka_unit_test(test_summarize_stable),
+		cmocka_unit_test(test_summarize_accuracy),
 		cmocka_unit_test(test_eta),
 		cmocka_unit_test(test_frontier_interpolation),
 		cmocka_unit_test(test_frontier_dominated),

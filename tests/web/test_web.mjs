@@ -180,6 +180,9 @@ async function checkResultsTable(page, points) {
 					out.push(`p=${r.key} ${f}: data-value ${JSON.stringify(got)}, the API says ${JSON.stringify(r.fields[f])}`);
 				else if (r.fields[f] !== '' && td.textContent.trim() === '')
 					out.push(`p=${r.key} ${f}: the cell shows no text for ${r.fields[f]}`);
+				else if (f === 'energy_reduction' && r.fields[f] !== '' &&
+					 !td.textContent.includes(Number(r.fields[f]) < 1 ? 'more' : 'less'))
+					out.push(`p=${r.key} ${f}: ratio ${r.fields[f]} shown as "${td.textContent}" (below 1 is an increase, "× more")`);
 			}
 		}
 		return out;
@@ -347,7 +350,7 @@ test('job view: state, progress, both plots drawn, results table equal to the AP
 		return p && { value: p.value, max: p.max };
 	});
 	assert.deepEqual(prog, { value: 1, max: 1 }, 'progress#job-progress of a done job: value 1, max 1');
-	assert.ok(await page.$('#job-eta'), '#job-eta exists');
+	assert.ok(await page.$('#job-left'), '#job-left exists');
 	await expectPlot(page, '#plot-accuracy');
 	await expectPlot(page, '#plot-energy');
 	const results = await S.api.get(`/jobs/${S.job1}/results`);

@@ -28,8 +28,18 @@ export function fmtNum(v, digits = 3) {
 	return String(Number(v.toPrecision(digits)));
 }
 
+/* r = E_ref(accuracy) / energy against the reliable references: r >= 1 is
+ * an energy reduction ("1.50× less"), r < 1 an energy increase, shown as
+ * such ("1.25× more", 1 / r), never as a "reduction" of 0.8. */
 export function fmtReduction(v) {
-	return v === null || v === undefined ? DASH : `${v.toFixed(2)}×`;
+	if (v === null || v === undefined) return DASH;
+	return v >= 1 ? `${v.toFixed(2)}× less` : `${(1 / v).toFixed(2)}× more`;
+}
+
+/* The best of a job's ratios: a reduction only when it is one. */
+export function fmtBestReduction(v) {
+	if (v === null || v === undefined) return DASH;
+	return v > 1 ? `${v.toFixed(2)}×` : `none (at best ${(1 / v).toFixed(2)}× more energy)`;
 }
 
 export function fmtCI(ci) {

@@ -304,12 +304,12 @@ class _Progress:
         frac = pr.get("fraction") or 0.0
         width = 30
         fill = int(round(frac * width))
-        eta = pr.get("eta_seconds")
+        left = pr.get("seconds_left")
         return "job %d %-9s [%s%s] %3.0f%%  %d/%d trials  %.0f img/s%s" % (
             job.id, job.state, "#" * fill, "." * (width - fill), 100 * frac,
             pr.get("trials_done", 0), pr.get("trials_total", 0),
             pr.get("images_per_second") or 0.0,
-            "  %.0f s left" % eta if eta is not None else "")
+            "  %.0f s left" % left if left is not None else "")
 
     def update(self, job):
         if self.handle is not None:

@@ -29,8 +29,15 @@ struct bo_summary {
 	double mean;
 	double std;          /* sample standard deviation (n - 1); 0 when n < 2 */
 	double ci_lo, ci_hi; /* 95 % Student t interval of the mean; = mean when n < 2 */
+	double half;         /* its half-width t * std / sqrt(n) before any bounding
+			      * (the stopping rule's measure); 0 when n < 2 */
 };
 void bo_summarize(const double *x, int n, struct bo_summary *s);
+/* The same for values that lie in [0, 1] (trial accuracies): the Student t
+ * interval intersected with [0, 1]. The mean lies in [0, 1], so the
+ * intersection covers it exactly when the Student t interval does: same
+ * coverage, never an impossible bound. `half` stays the unbounded one. */
+void bo_summarize_accuracy(const double *x, int n, struct bo_summary *s);
 
 /* ---- energy (spec section 6) ---- */
 
@@ -172,7 +179,7 @@ bo_status bo_sweeper_trial(struct bo_sweeper *sw, int point, int trial, int64_t 
 
 /* The stopping rule of a point after `trials` trials summarised by s: 1 when
  * it needs no more. Fixed trials: trials >= c->trials. Adaptive
- * (c->ci_target > 0): trials >= c->min_trials and the 95 % CI half-width is
+ * (c->ci_target > 0): trials >= c->min_trials and the Student t half-width s->half is
  * <= c->ci_target, or trials >= c->max_trials. Trials are deterministic, so
  * a caller that ran more trials ahead (a daemon running them in parallel)
  * keeps the first n at which this says 1 and gets bo_sweep_run's numbers. */

@@ -24,12 +24,12 @@ export function progressBar(job, attrs = {}) {
 	return bar;
 }
 
-export function etaText(job) {
+export function timeLeftText(job) {
 	const pr = job.progress;
 	if (job.state === 'queued') return 'waiting for a worker';
 	if (job.state !== 'running') return DASH;
-	if (pr.eta_seconds === null || pr.eta_seconds === undefined) return 'estimating…';
-	return `about ${fmtDuration(pr.eta_seconds)} left`;
+	if (pr.seconds_left === null || pr.seconds_left === undefined) return 'estimating…';
+	return `about ${fmtDuration(pr.seconds_left)} left`;
 }
 
 /* A one-line summary of a sweep spec: "BM on both, 9 p from 0.001 to 0.1, 10 trials". */

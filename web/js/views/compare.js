@@ -2,7 +2,7 @@
 // energy), and the iso-accuracy analysis against chosen reference models.
 import {get, listAll, canWrite, ApiError, isAbort} from '../api.js';
 import {h, add, replace, message, table, dl} from '../dom.js';
-import {fmtP, fmtAcc, fmtInt, fmtReduction, DASH} from '../format.js';
+import {fmtP, fmtAcc, fmtInt, fmtReduction, fmtBestReduction, DASH} from '../format.js';
 import {Chart, compareSpec, PALETTE} from '../plots.js';
 import {stateBadge, specSummary, ACTIVE, poll} from './common.js';
 
@@ -153,7 +153,7 @@ export async function render(root, ctx) {
 				h('td', {class: 'spec'}, specSummary(job.spec)),
 				h('td', {class: 'num'}, job.spec.limit ? fmtInt(job.spec.limit) : 'all'),
 				h('td', {class: 'num'}, fmtAcc(results.clean_accuracy)),
-				h('td', {class: 'num'}, best === null ? DASH : fmtReduction(best)),
+				h('td', {class: 'num'}, fmtBestReduction(best)),
 				h('td', null, h('button', {type: 'button', class: 'link', 'aria-label': `remove job ${id} from the comparison`,
 					onclick: () => {
 						ids = ids.filter((x) => x !== id);
@@ -327,8 +327,8 @@ export async function render(root, ctx) {
 				h('h4', null, h('a', {href: `#/jobs/${j.job}`}, `Job #${j.job}`), ` ${j.model} `, stateBadge(j.state),
 					h('span', {class: 'muted'}, ` · clean ${fmtAcc(j.clean_accuracy)} · best reduction `),
 					h('strong', {'data-field': 'best_energy_reduction', 'data-value': j.best_energy_reduction === null ? '' : String(j.best_energy_reduction)},
-						fmtReduction(j.best_energy_reduction))),
-				table([{label: 'p', class: 'num'}, {label: 'Accuracy (mean)', class: 'num'}, {label: 'Energy', class: 'num'}, {label: 'Energy reduction', class: 'num'}],
+						fmtBestReduction(j.best_energy_reduction))),
+				table([{label: 'p', class: 'num'}, {label: 'Accuracy (mean)', class: 'num'}, {label: 'Energy', class: 'num'}, {label: 'Energy vs references', class: 'num'}],
 					j.points.map((pt) => h('tr', {'data-p': String(pt.p)},
 						h('td', {class: 'num'}, fmtP(pt.p)),
 						h('td', {class: 'num'}, fmtAcc(pt.accuracy_mean)),

@@ -1,10 +1,10 @@
 // One job: live progress, plots, per-block policy, the results table, downloads, cancel/delete.
 import {request, get, post, del, session, mayChange, canWrite, ApiError, isAbort, API} from '../api.js';
 import {h, add, replace, message, table, dl, confirmButton, select} from '../dom.js';
-import {fmtP, fmtAcc, fmtInt, fmtNum, fmtReduction, fmtCI, fmtDuration, rawValue, eta, DASH} from '../format.js';
+import {fmtP, fmtAcc, fmtInt, fmtNum, fmtReduction, fmtBestReduction, fmtCI, fmtDuration, rawValue, eta, DASH} from '../format.js';
 import {Chart, accuracySpec, energySpec} from '../plots.js';
 import {parseBlockP, policyP, ruleText} from '../spec.js';
-import {stateBadge, progressBar, etaText, timeCell, specSummary, ACTIVE} from './common.js';
+import {stateBadge, progressBar, timeLeftText, timeCell, specSummary, ACTIVE} from './common.js';
 
 const POLL_MS = 1000;
 
@@ -34,7 +34,7 @@ export async function render(root, ctx) {
 	const subtitle = h('p', {class: 'lead'});
 	const bar = h('progress', {id: 'job-progress', max: 1, value: 0});
 	const pct = h('span', {class: 'pct', id: 'job-percent'});
-	const etaEl = h('span', {id: 'job-eta'});
+	const leftEl = h('span', {id: 'job-left'});
 	const stats = h('div', {class: 'progress-stats'});
 	const errorBox = h('div', {id: 'job-error'});
 	const specBox = h('div', {id: 'job-spec'});
@@ -57,7 +57,7 @@ export async function render(root, ctx) {
 		subtitle,
 		actionMsg,
 		h('section', {class: 'panel progress-panel', 'aria-label': 'progress'},
-			h('div', {class: 'progress-line'}, h('label', {for: 'job-progress'}, 'Progress'), bar, pct, etaEl),
+			h('div', {class: 'progress-line'}, h('label', {for: 'job-progress'}, 'Progress'), bar, pct, leftEl),
 			stats,
 			errorBox),
 		h('div', {class: 'grid-2 plots'},
@@ -136,7 +136,7 @@ export async function render(root, ctx) {
 		bar.value = frac;
 		bar.textContent = `${Math.round(frac * 100)} %`;
 		pct.textContent = `${(frac * 100).toFixed(frac < 1 && frac > 0.995 ? 1 : 0)} %`;
-		etaEl.textContent = job.state === 'running' || job.state === 'queued' ? etaText(job)
+		leftEl.textContent = job.state === 'running' || job.state === 'queued' ? timeLeftText(job)
 			: job.state === 'done' ? `finished in ${fmtDuration(elapsed(job))}` : job.state;
 		const pr = job.progress;
 		replace(stats,
@@ -296,14 +296,15 @@ export async function render(root, ctx) {
 				['E_o (reliable)', results.parameters !== null ? `${fmtInt(results.parameters + results.activations)} = ${fmtInt(results.parameters)} parameters + ${fmtInt(results.activations)} activations` : DASH],
 				['Complete', results.complete ? 'yes' : 'not yet: the numbers cover the trials finished so far'],
 				results.references.length ? ['References', results.references.map((r) => `${r.model}: ${fmtInt(r.energy)}, ${fmtAcc(r.accuracy)}`).join('; ')] : null,
-				best ? ['Best energy reduction', `${fmtReduction(best.energy_reduction)} at p = ${fmtP(best.p)}`] : null,
+				best && best.energy_reduction > 1 ? ['Best energy reduction', `${fmtBestReduction(best.energy_reduction)} at p = ${fmtP(best.p)}`]
+					: best ? ['Energy reduction', `none: every point needs more energy than the references at its accuracy (at best ${fmtReduction(best.energy_reduction)} at p = ${fmtP(best.p)})`] : null,
 			], 'facts facts-inline'),
 			anyTrial || pts.length ? table([
 				{label: 'p', class: 'num'}, {label: 'Accuracy (mean)', class: 'num'}, {label: 'Std', class: 'num'},
 				{label: '95 % CI', class: 'num'}, {label: 'Trials', class: 'num'}, {label: 'Images', class: 'num'},
 				{label: 'η', class: 'num', title: 'normalised energy of the faulty memory'},
 				{label: 'Energy', class: 'num', title: 'energy per inference (memory accesses)'},
-				{label: 'Energy reduction', class: 'num', title: 'E_ref(accuracy) / energy, against the reliable references'},
+				{label: 'Energy vs references', class: 'num', title: 'against the reliable references at equal accuracy: E_ref(accuracy) / energy; “× less” is a reduction, “× more” an increase'},
 			], rows, {id: 'results-table', class: 'results-table'}) : message('empty', 'No points.'));
 	};
 
@@ -323,7 +324,7 @@ export async function render(root, ctx) {
 				? 'The reference models are not evaluated yet: their frontier appears once their clean accuracy on these images is in.'
 				: 'The reference models were not evaluated before the job ended, so there is no frontier.')
 			: results.references.length
-			? 'Red: the reliable reference models (E_o, clean accuracy); the dashed frontier joins the non-dominated ones (linear in log E). Energy reduction = E_ref(accuracy) / energy.'
+			? 'Red: the reliable reference models (E_o, clean accuracy); the dashed frontier joins the non-dominated ones (linear in log E). Energy reduction = E_ref(accuracy) / energy; below 1 it is an increase, shown as “× more”.'
 			: 'This job has no reference models, so there is no frontier to compare with: submit it with references (e.g. narrower models of the same family) for the iso-accuracy energy reduction, or use Compare with references.';
 	};
 

@@ -3,7 +3,7 @@ import {get, metrics, ApiError, isAbort, canWrite} from '../api.js';
 import {h, add, replace, message, table} from '../dom.js';
 import {fmtDuration, fmtNum, fmtInt} from '../format.js';
 import {Chart, loadSpec} from '../plots.js';
-import {jobRow, JOB_COLS, progressBar, etaText, specSummary, stateBadge, poll, pctText} from './common.js';
+import {jobRow, JOB_COLS, progressBar, timeLeftText, specSummary, stateBadge, poll, pctText} from './common.js';
 
 const MAX_SAMPLES = 300;
 
@@ -65,7 +65,7 @@ export async function render(root, ctx) {
 				h('div', {class: 'rj-stats'},
 					h('span', null, `${pr.trials_done}/${pr.trials_total} trials · ${pr.points_done}/${pr.points_total} points`),
 					h('span', null, `${fmtNum(pr.images_per_second, 3)} images/s`),
-					h('span', {class: 'rj-eta'}, etaText(job))),
+					h('span', {class: 'rj-left'}, timeLeftText(job))),
 			];
 			if (!el) {
 				el = h('article', {class: 'running-job', 'data-running-job': job.id});
