@@ -4,6 +4,7 @@
  *   http.c    libmicrohttpd glue: requests, bodies, responses, static files
  *   api.c     the /api/v1 handlers
  *   jobs.c    sweep specs, jobs and their tasks, progress, results
+ *   queue.c   the job/task state machine: claims, leases, commits (queue.h)
  *   pool.c    the local executor: a pool of worker threads running tasks
  *   store.c   SQLite (store.h), auth.c tokens and hashes (auth.h)
  *
