@@ -1558,7 +1558,7 @@ int bo_api_needs_auth(const struct bo_daemon *d, const char *method, const char 
 {
 	if (!strcmp(path, "/health") || !strcmp(path, "/openapi.yaml") || !strcmp(path, "/metrics"))
 		return 0;
-	if (!strcmp(path, "/me"))
+	if (!strcmp(path, "/me") || !strncmp(path, "/worker/", 8))
 		return 1;
 	return !(d->cfg.public_read && (!strcmp(method, "GET") || !strcmp(method, "HEAD")));
 }
@@ -1584,6 +1584,15 @@ int bo_api_handle(struct bo_daemon *d, struct bo_req *r, const char *path)
 	int64_t id = 0;
 	if (!strcmp(path, "/metrics"))
 		return method_ok(r, "GET") ? metrics(d, r) : 0;
+	/* worker tokens call /worker/... only (remote.c), and only they do */
+	const struct bo_user *u = bo_req_user(r);
+	if (strcmp(path, "/health") && strcmp(path, "/openapi.yaml")) {
+		if (!strncmp(path, "/worker/", 8) || !strcmp(path, "/workers"))
+			return bo_remote_handle(d, r, path);
+		if (u && u->worker)
+			return bo_reply_fail(r, BO_EPERM, NULL,
+					     "a worker token may call /api/v1/worker/* only");
+	}
 	if (n < 1)
 		return bo_reply_fail(r, BO_ENOENT, NULL, "no such endpoint: /api/v1%s", path);
 	if (n == 1 && !strcmp(seg[0], "health"))

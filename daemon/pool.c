@@ -614,7 +614,7 @@ static bo_status pool_start(void *impl, struct bo_daemon *d, struct bo_error *er
 	if ((rc = bo_queue_requeue_all(d->store, err)))
 		return rc;
 	p->n = d->cfg.workers;
-	if (!(p->w = calloc((size_t)p->n, sizeof(*p->w))))
+	if (p->n > 0 && !(p->w = calloc((size_t)p->n, sizeof(*p->w))))
 		return bo_fail(err, BO_ENOMEM, "out of memory");
 	for (int i = 0; i < p->n; i++) {
 		p->w[i].pool = p;

@@ -232,6 +232,7 @@ bo_status bo_queue_claim_db(sqlite3 *db, struct bo_claim *c, struct bo_error *er
 		"SELECT t.id, t.job_id, j.owner_id, t.kind, t.point, t.trial_lo, t.trial_hi"
 		" FROM tasks t JOIN jobs j ON j.id = t.job_id"
 		" WHERE t.state = 'queued' AND j.state IN ('queued', 'running')"
+		" AND (?2 = 0 OR t.kind = 'trials')"
 		" ORDER BY (j.owner_id <= ?1), j.owner_id, j.priority DESC, j.id, t.id LIMIT 1";
 	sqlite3_stmt *st = NULL;
 	bo_status rc = BO_OK;
@@ -243,6 +244,7 @@ bo_status bo_queue_claim_db(sqlite3 *db, struct bo_claim *c, struct bo_error *er
 	if (sqlite3_prepare_v2(db, pick, -1, &st, NULL) != SQLITE_OK)
 		return bo_store_fail(db, err, "claiming a task");
 	sqlite3_bind_int64(st, 1, c->last_owner);
+	sqlite3_bind_int(st, 2, c->trials_only);
 	int s = sqlite3_step(st);
 	if (s == SQLITE_ROW) {
 		c->found = 1;
@@ -498,6 +500,7 @@ static bo_status commit_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			sqlite3_bind_int64(st, 5, f->images);
 			rc = step_done(db, st, err, "recording results");
 		}
+		f->recorded = rc ? 0 : f->n;
 	}
 	sqlite3_finalize(st);
 	if (rc)
@@ -528,7 +531,7 @@ bo_status bo_queue_commit(struct bo_store *s, struct bo_commit *c, struct bo_err
 	if (c->n < 0 || c->n > BO_QUEUE_SLICE_MAX || c->n > c->t.hi - c->t.lo)
 		return bo_fail(err, BO_EINVAL, "a commit of %d trials for task %lld of %d", c->n,
 			       (long long)c->t.id, c->t.hi - c->t.lo);
-	c->queued_more = c->job_ended = 0;
+	c->queued_more = c->job_ended = c->recorded = 0;
 	return bo_store_write(s, commit_fn, c, err);
 }
 

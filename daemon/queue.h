@@ -41,6 +41,7 @@ struct bo_claim {
 	const char *holder;   /* in: who claims ("local", a worker's name) */
 	int64_t now_ms;       /* in: the clock */
 	int64_t lease_ms;     /* in: lease length; 0: no deadline */
+	int trials_only;      /* in: skip reference tasks (remote workers) */
 	int found;            /* out: a task was claimed into t */
 	int expired;          /* out: expired leases put back to queued first */
 	struct bo_task t;
@@ -84,6 +85,7 @@ struct bo_commit {
 	char failure[BO_ERROR_TEXT]; /* fail the job with this */
 	int queued_more;       /* out: new tasks were added */
 	int job_ended;         /* out: the job is done, failed or gone */
+	int recorded;          /* out: trials recorded (n, or 0) */
 };
 /* One transaction: record the n trials (or the reference) and end the
  * lease. A multi-trial task that ran part of its range leaves the rest as

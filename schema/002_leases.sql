@@ -8,3 +8,7 @@ ALTER TABLE tasks ADD COLUMN lease INTEGER;
 ALTER TABLE tasks ADD COLUMN lease_holder TEXT;
 ALTER TABLE tasks ADD COLUMN lease_deadline INTEGER;
 CREATE UNIQUE INDEX tasks_lease ON tasks(lease);
+
+-- worker tokens (brownoutd token create NAME --worker): they call only
+-- /api/v1/worker/*, and user tokens cannot call those
+ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'user' CHECK (kind IN ('user', 'worker'));

@@ -24,5 +24,6 @@ int print_json(json_t *j);
 
 int cmd_sweep(int argc, char **argv);
 int cmd_calibrate_erasure(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
 
 #endif
