@@ -13,6 +13,7 @@ and GET /api/v1/workers lists the workers.
 
     tests/daemon/test_workers.py BUILD
 """
+import hashlib
 import json
 import os
 import signal
@@ -23,6 +24,7 @@ import tempfile
 import time
 
 from harness import FIXTURES, FMNIST, Daemon, admin_cmd, http_request
+from test_api import SPEC as OPENAPI  # docs/openapi.yaml as a validator of answers
 
 MODEL = os.path.join(FIXTURES, "fmnist_preact_f4.onnx")
 # 2 points x 24 trials stored as 2 tasks (--job-max-tasks 2): each task is
@@ -32,8 +34,10 @@ SPEC = {"p": [1e-2, 3e-2], "trials": 24, "limit": 300, "seed": 5, "target": "bot
 PROCS = []
 
 
-def call(d, token, method, path, body=None, want=200):
+def call(d, token, method, path, body=None, want=200, validate=True):
     status, hdrs, raw = http_request(d.port, method, "/api/v1" + path, body, token, timeout=30)
+    if validate:
+        OPENAPI.check(method, "/api/v1" + path, status, hdrs, raw)
     if status != want:
         raise AssertionError("%s %s: HTTP %d (want %d): %s\n%s" % (method, path, status, want,
                                                                 raw[:300], d.log_tail()))
@@ -97,7 +101,8 @@ def run(build, d, tmp, data, token, wtoken):
     fails = 0
     # tokens: each kind to its own endpoints
     call(d, token, "POST", "/worker/claim", {"name": "x"}, want=403)
-    call(d, wtoken, "GET", "/jobs", want=403)
+    # (any user endpoint answers a worker token 403: the securityScheme says so)
+    call(d, wtoken, "GET", "/jobs", want=403, validate=False)
     call(d, wtoken, "POST", "/worker/claim", {"name": "x"}, want=204)  # nothing queued
     call(d, wtoken, "POST", "/worker/claim", {"name": "bad name"}, want=400)
     call(d, wtoken, "GET", "/worker/blobs/" + "0" * 64, want=404)
@@ -110,6 +115,29 @@ def run(build, d, tmp, data, token, wtoken):
     job = call(d, token, "POST", "/jobs", dict(SPEC, model=m["id"], dataset=ds["id"]),
                want=202)
     jid = job["id"]
+    # by hand: a claim, a blob it names (checked), a heartbeat, bad results,
+    # and giving the task back (no trials) so that the workers get it
+    cl = call(d, wtoken, "POST", "/worker/claim", {"name": "x", "host": "h"})
+    lease = cl["lease"]
+    status, hdrs, raw = http_request(d.port, "GET", "/api/v1/worker/blobs/" +
+                                     cl["model"]["sha256"], None, wtoken, timeout=30)
+    if status != 200 or hashlib.sha256(raw).hexdigest() != cl["model"]["sha256"]:
+        print("FAIL workers: blob %s: HTTP %d, %d bytes" % (cl["model"]["sha256"], status,
+                                                            len(raw)))
+        fails += 1
+    call(d, token, "GET", "/worker/blobs/" + cl["model"]["sha256"], want=403)
+    call(d, wtoken, "POST", "/worker/leases/%d/heartbeat" % lease, {})
+    n = cl["task"]["trial_hi"] - cl["task"]["trial_lo"]
+    call(d, wtoken, "POST", "/worker/leases/%d/results" % lease,
+         {"trial_lo": cl["task"]["trial_lo"], "correct": [0] * (n + 1), "images": 300}, want=400)
+    call(d, wtoken, "POST", "/worker/leases/%d/results" % lease,
+         {"trial_lo": cl["task"]["trial_lo"], "correct": [301], "images": 300}, want=400)
+    back = call(d, wtoken, "POST", "/worker/leases/%d/results" % lease,
+                {"trial_lo": cl["task"]["trial_lo"], "correct": [], "images": 300})
+    if back["taken"] != 0:
+        print("FAIL workers: giving a task back took %r" % back)
+        fails += 1
+    call(d, wtoken, "POST", "/worker/leases/%d/heartbeat" % lease, {}, want=409)
     npts, trials = len(SPEC["p"]), SPEC["trials"]
     total = npts * trials
     killed = worker(build, d, wtoken, "w-killed", os.path.join(tmp, "cache1"),
