@@ -449,6 +449,7 @@ static int claim(struct bo_daemon *d, struct bo_req *r)
 		free(jr.std);
 		return bo_reply_error(r, &err);
 	}
+	bo_live_add(&d->live, c.t.job, 0, 0); /* its rate counts from its first claim */
 	pthread_mutex_lock(&rm->mu);
 	rm->last_owner = c.t.owner;
 	s = seen_of(rm, name);
@@ -595,7 +596,13 @@ static int results(struct bo_daemon *d, struct bo_req *r, int64_t lease)
 		goto out;
 	}
 	c->t = t;
-	c->workers = 1;
+	/* an adaptive round: a trial a point for each worker at work (the
+	 * local pool's and the remote ones seen within two leases) */
+	c->workers = d->cfg.workers;
+	pthread_mutex_lock(&d->remote->mu);
+	for (int i = 0; i < d->remote->n_seen; i++)
+		c->workers += now - d->remote->seen[i].last_ms <= 2000LL * d->cfg.lease_seconds;
+	pthread_mutex_unlock(&d->remote->mu);
 	c->max_tasks = d->cfg.job_max_tasks;
 	if (json_is_string(failure)) {
 		snprintf(c->failure, sizeof(c->failure), "remote worker: %s",
@@ -639,6 +646,7 @@ static int results(struct bo_daemon *d, struct bo_req *r, int64_t lease)
 	}
 	pthread_mutex_unlock(&d->remote->mu);
 	atomic_fetch_add(&d->images_total, c->images * c->recorded);
+	bo_live_add(&d->live, t.job, 0, c->images * c->recorded);
 	if (c->queued_more)
 		d->exec.ops->wake(d->exec.impl);
 	if (c->job_ended)

@@ -210,8 +210,9 @@ static bo_status blob_path(CURL *h, const struct opts *o, const char *sha, int64
 			n += (int64_t)k;
 		}
 		bo_sha256_hex(&hs, got);
+		/* the transfer, not the job: BO_EIO gives the task back */
 		if (n != size || strcmp(got, sha))
-			rc = bo_fail(err, BO_EMALFORMED,
+			rc = bo_fail(err, BO_EIO,
 				     "blob %.12s: got %lld bytes hashing to %.12s, not %lld bytes"
 				     " hashing to %.12s",
 				     sha, (long long)n, got, (long long)size, sha);
@@ -465,8 +466,10 @@ static int trial_cb(void *ctx, const struct bo_progress *pr)
 
 /* ---- one task ---- */
 
-static void run_task(CURL *h, const struct opts *o, json_t *claim, struct job_ctx *c,
-		     int heartbeats)
+/* Returns 1 when this machine failed the task (it was given back): the
+ * caller waits a while before it claims again. */
+static int run_task(CURL *h, const struct opts *o, json_t *claim, struct job_ctx *c,
+		    int heartbeats)
 {
 	json_t *task = json_object_get(claim, "task");
 	int64_t lease = json_integer_value(json_object_get(claim, "lease"));
@@ -480,7 +483,7 @@ static void run_task(CURL *h, const struct opts *o, json_t *claim, struct job_ct
 	char path[128];
 	json_t *corr = json_array(), *body = json_object(), *a = NULL;
 	bo_status rc;
-	int started = 0;
+	int started = 0, gave_back = 0;
 	bo_error_clear(&err);
 	if (max_commit < 1 || max_commit > SLICE_MAX)
 		max_commit = SLICE_MAX;
@@ -522,6 +525,7 @@ static void run_task(CURL *h, const struct opts *o, json_t *claim, struct job_ct
 		json_object_set_new(body, "failure", json_string(bo_error_format(&err, buf,
 										 sizeof(buf))));
 		if (rc == BO_EIO || rc == BO_ENOMEM) { /* this machine: give it back */
+			gave_back = 1;
 			json_object_clear(body);
 			json_object_set_new(body, "trial_lo", json_integer(lo));
 			json_object_set_new(body, "correct", json_array());
@@ -550,6 +554,7 @@ out:
 	json_decref(corr);
 	pthread_cond_destroy(&b.cv);
 	pthread_mutex_destroy(&b.mu);
+	return gave_back;
 }
 
 /* ---- the command ---- */
@@ -668,7 +673,11 @@ int cmd_worker(int argc, char **argv)
 		json_decref(body);
 		if (st == 200 && json_is_object(a)) {
 			tasks++;
-			run_task(h, &o, a, &c, tasks > o.test_drop_heartbeats);
+			if (run_task(h, &o, a, &c, tasks > o.test_drop_heartbeats)) {
+				/* not the job's fault: wait before the next claim */
+				struct timespec ts = { 2, 0 };
+				nanosleep(&ts, NULL);
+			}
 			idle_since = now();
 		} else if (st == 401 || st == 403) {
 			fprintf(stderr, "%s: error: the daemon refused the token: %s\n", prog,
