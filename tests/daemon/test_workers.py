@@ -92,7 +92,16 @@ def main():
                 if p.poll() is None:
                     p.kill()
                     p.wait()
-            d.stop()
+            rc = d.stop()
+        if rc != 0:
+            print("FAIL workers: brownoutd's SIGTERM exit status %s\n%s" % (rc, d.log_tail()))
+            fails += 1
+        # a sanitizer report in a worker (it may not stop the job)
+        for log in ("w1.log", "w2.log"):
+            text = tail(os.path.join(tmp, log), 10000)
+            if "Sanitizer" in text or "runtime error:" in text:
+                print("FAIL workers: %s" % text)
+                fails += 1
     print("workers: %d passed, %d failed, 0 skipped" % (0 if fails else 1, 1 if fails else 0))
     return 1 if fails else 0
 
@@ -171,6 +180,15 @@ def run(build, d, tmp, data, token, wtoken):
             break
         time.sleep(0.1)
     res = call(d, token, "GET", "/jobs/%d/results" % jid)
+    # SIGTERM stops an idle worker cleanly (status 0; leaks would show here)
+    stalled.send_signal(signal.SIGTERM)
+    try:
+        wrc = stalled.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        wrc = None
+    if wrc != 0:
+        print("FAIL workers: w-stalled's SIGTERM exit status %s\n%s" % (wrc, tail(stalled_log)))
+        fails += 1
     ws = {w["name"]: w for w in call(d, token, "GET", "/workers")["items"]}
     images = metric(d, "brownout_images_total")
     if j["state"] != "done" or not res["complete"]:
