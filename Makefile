@@ -16,6 +16,9 @@ BUILD ?= build$(if $(SANITIZER),-$(SANITIZER))
 PKGS := openblas libprotobuf-c zlib cmocka jansson libmicrohttpd sqlite3 nettle
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# the CLI only: `brownout worker` speaks HTTP with libcurl
+CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
+CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-unused-parameter
@@ -71,13 +74,15 @@ $(BUILD)/%.o: %.c $(BUILD)/gen/onnx.pb-c.h
 
 $(BUILD)/daemon/%.o $(BUILD)/tests/daemon/%.o $(BUILD)/tests/fuzz/%.o: ALL_CFLAGS += -Idaemon -Icommon
 $(BUILD)/clients/cli/%.o $(BUILD)/common/%.o: ALL_CFLAGS += -Icommon
+$(BUILD)/clients/cli/worker.o: ALL_CFLAGS += -Idaemon $(CURL_CFLAGS)
 
 $(LIB): $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(CLI): $(CLI_SRC:%.c=$(BUILD)/%.o) $(COMMON_OBJ) $(LIB)
-	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+# `brownout worker` builds sweepers from job specs with the daemon's own code
+$(CLI): $(CLI_SRC:%.c=$(BUILD)/%.o) $(sort $(COMMON_OBJ) $(DAEMON_OBJ)) $(LIB)
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS) $(CURL_LIBS)
 
 # migrations compiled in: schema/NNN_name.sql -> a table of (version, name, sql)
 $(BUILD)/gen/schema_sql.c: $(sort $(wildcard schema/*.sql)) tools/embed_sql.sh

@@ -20,6 +20,7 @@
 #include "auth.h"
 #include "brownoutd.h"
 #include "common.h"
+#include "queue.h"
 #include "report.h"
 
 /* ---- small helpers ---- */
@@ -1146,29 +1147,7 @@ static bo_status job_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	sqlite3_finalize(st);
 	st = NULL;
 	q->id = sqlite3_last_insert_rowid(db);
-	/* at most job-max-tasks tasks (but one per point and reference at least):
-	 * a big job is a few multi-trial tasks, one short transaction */
-	int first = bo_job_spec_first_trials(s);
-	int k = bo_job_task_chunks(s->n_p, first, q->cfg->job_max_tasks - s->n_refs);
-	for (int pt = 0; pt < s->n_p && !rc; pt++)
-		rc = bo_job_add_tasks(db, q->id, pt, 0, first, k, err);
-	if (rc)
-		goto out;
-	if (sqlite3_prepare_v2(db,
-			       "INSERT INTO tasks (job_id, kind, point, trial_lo, trial_hi, state)"
-			       " VALUES (?, 'reference', ?, 0, 0, 'queued')",
-			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "storing tasks");
-	for (int i = 0; i < s->n_refs && !rc; i++) {
-		sqlite3_bind_int64(st, 1, q->id);
-		sqlite3_bind_int(st, 2, i);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = bo_store_fail(db, err, "storing tasks");
-		sqlite3_reset(st);
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (rc)
+	if ((rc = bo_queue_create_tasks(db, q->id, s, q->cfg->job_max_tasks, err)))
 		goto out;
 	if (sqlite3_prepare_v2(db,
 			       "INSERT INTO job_references (job_id, position, model_id) VALUES (?,?,?)",
@@ -1422,9 +1401,7 @@ static bo_status job_change_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		 (long long)q->id);
 	bo_status rc = bo_store_exec(db, sql, err);
 	if (!rc) {
-		snprintf(sql, sizeof(sql), "DELETE FROM tasks WHERE job_id = %lld AND state = 'queued'",
-			 (long long)q->id);
-		rc = bo_store_exec(db, sql, err);
+		rc = bo_queue_cancel_tasks(db, q->id, err);
 	}
 	if (!rc) {
 		snprintf(sql, sizeof(sql),
@@ -1670,7 +1647,7 @@ int bo_api_needs_auth(const struct bo_daemon *d, const char *method, const char 
 {
 	if (!strcmp(path, "/health") || !strcmp(path, "/openapi.yaml") || !strcmp(path, "/metrics"))
 		return 0;
-	if (!strcmp(path, "/me"))
+	if (!strcmp(path, "/me") || !strncmp(path, "/worker/", 8))
 		return 1;
 	return !(d->cfg.public_read && (!strcmp(method, "GET") || !strcmp(method, "HEAD")));
 }
@@ -1696,6 +1673,15 @@ int bo_api_handle(struct bo_daemon *d, struct bo_req *r, const char *path)
 	int64_t id = 0;
 	if (!strcmp(path, "/metrics"))
 		return method_ok(r, "GET") ? metrics(d, r) : 0;
+	/* worker tokens call /worker/... only (remote.c), and only they do */
+	const struct bo_user *u = bo_req_user(r);
+	if (strcmp(path, "/health") && strcmp(path, "/openapi.yaml")) {
+		if (!strncmp(path, "/worker/", 8) || !strcmp(path, "/workers"))
+			return bo_remote_handle(d, r, path);
+		if (u && u->worker)
+			return bo_reply_fail(r, BO_EPERM, NULL,
+					     "a worker token may call /api/v1/worker/* only");
+	}
 	if (n < 1)
 		return bo_reply_fail(r, BO_ENOENT, NULL, "no such endpoint: /api/v1%s", path);
 	if (n == 1 && !strcmp(seg[0], "health"))

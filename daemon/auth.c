@@ -109,6 +109,7 @@ struct token_req {
 	const char *name;
 	int admin;
 	int create_user; /* 1: bo_user_add; 0: bo_token_create */
+	int worker;      /* a worker token */
 	char hash[65];
 };
 
@@ -157,16 +158,18 @@ out:
 }
 
 static bo_status insert_token(sqlite3 *db, int64_t uid, const char *hash, const char *now,
+			      int worker,
 			      struct bo_error *err)
 {
 	bo_status rc = BO_OK;
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(db,
-			       "INSERT INTO tokens (user_id, hash, created_at) VALUES (?1, ?2, ?3)",
+			       "INSERT INTO tokens (user_id, hash, created_at, kind) VALUES (?1, ?2, ?3, ?4)",
 			       -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 1, uid) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 4, worker ? "worker" : "user", -1, SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_DONE)
 		rc = bo_store_fail(db, err, "add token");
 	sqlite3_finalize(st);
@@ -193,7 +196,7 @@ static bo_status token_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 	if (r->create_user)
 		rc = insert_user(db, r->name, r->admin, now, &uid, err);
 	if (rc == BO_OK)
-		rc = insert_token(db, uid, r->hash, now, err);
+		rc = insert_token(db, uid, r->hash, now, r->worker, err);
 out:
 	return rc;
 }
@@ -242,6 +245,13 @@ bo_status bo_token_create(struct bo_store *s, const char *name, char *token_out,
 	return make_token(s, &r, token_out, size, err);
 }
 
+bo_status bo_token_create_worker(struct bo_store *s, const char *name, char *token_out,
+				 size_t size, struct bo_error *err)
+{
+	struct token_req r = {.name = name, .create_user = 0, .worker = 1};
+	return make_token(s, &r, token_out, size, err);
+}
+
 struct auth_req {
 	const char *hash;
 	struct bo_user *user;
@@ -254,7 +264,7 @@ static bo_status auth_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 	sqlite3_stmt *st = NULL;
 	int k;
 	if (sqlite3_prepare_v2(db,
-			       "SELECT u.id, u.name, u.is_admin FROM tokens t "
+			       "SELECT u.id, u.name, u.is_admin, t.kind FROM tokens t "
 			       "JOIN users u ON u.id = t.user_id WHERE t.hash = ?1",
 			       -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 1, r->hash, -1, SQLITE_STATIC) != SQLITE_OK) {
@@ -267,6 +277,7 @@ static bo_status auth_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 		r->user->id = sqlite3_column_int64(st, 0);
 		snprintf(r->user->name, sizeof(r->user->name), "%s", name ? name : "");
 		r->user->admin = sqlite3_column_int(st, 2) != 0;
+		r->user->worker = !strcmp((const char *)sqlite3_column_text(st, 3), "worker");
 	} else if (k == SQLITE_DONE) {
 		rc = bo_fail(err, BO_EAUTH, "invalid token");
 	} else {

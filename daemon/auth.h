@@ -43,10 +43,16 @@ bo_status bo_user_add(struct bo_store *s, const char *name, int admin, char *tok
 bo_status bo_token_create(struct bo_store *s, const char *name, char *token_out, size_t size,
 			  struct bo_error *err);
 
+/* A worker token for user `name` (brownoutd token create NAME --worker):
+ * it may call /api/v1/worker/... only, and nothing else may. */
+bo_status bo_token_create_worker(struct bo_store *s, const char *name, char *token_out,
+				 size_t size, struct bo_error *err);
+
 struct bo_user {
 	int64_t id;
 	char name[65];
 	int admin;
+	int worker;  /* a worker token: /api/v1/worker/... only */
 };
 
 /* The user a token belongs to; BO_EAUTH "invalid token" if none. */

@@ -4,7 +4,9 @@
  *   http.c    libmicrohttpd glue: requests, bodies, responses, static files
  *   api.c     the /api/v1 handlers
  *   jobs.c    sweep specs, jobs and their tasks, progress, results
+ *   queue.c   the job/task state machine: claims, leases, commits (queue.h)
  *   pool.c    the local executor: a pool of worker threads running tasks
+ *   remote.c  remote workers: /api/v1/worker/... and /api/v1/workers
  *   store.c   SQLite (store.h), auth.c tokens and hashes (auth.h)
  *
  * One struct bo_daemon is the context every part receives; there are no
@@ -59,6 +61,7 @@ struct bo_config {
 	int64_t user_queued_trials; /* trials those jobs plan, default 10,240,000 */
 	int64_t user_stored_bytes; /* uploads + estimated result rows, default 4 GiB */
 	int job_max_tasks;        /* tasks one job is stored as, default 4096 */
+	int lease_seconds;        /* a remote worker's claim without heartbeats, default 60 */
 };
 
 void bo_config_defaults(struct bo_config *c);
@@ -116,6 +119,7 @@ struct bo_daemon {
 	double rate_t[16];
 	long long rate_images[16];
 	int rate_next, rate_n;
+	struct bo_remote *remote;    /* remote workers seen, blobs offered (remote.c) */
 	const char *openapi;         /* docs/openapi.yaml, compiled in */
 	size_t openapi_len;
 };
@@ -163,6 +167,15 @@ int bo_api_handle(struct bo_daemon *d, struct bo_req *r, const char *path);
  * 2 multipart, 0 JSON in memory. */
 int bo_api_body_kind(const char *method, const char *path, const char *content_type);
 int bo_api_needs_auth(const struct bo_daemon *d, const char *method, const char *path);
+
+/* ---- remote workers (remote.c) ---- */
+
+bo_status bo_remote_new(struct bo_remote **out, struct bo_error *err);
+void bo_remote_free(struct bo_remote *rm);
+/* /api/v1/worker/... (worker tokens only) and GET /api/v1/workers */
+int bo_remote_handle(struct bo_daemon *d, struct bo_req *r, const char *path);
+/* A regular file as the response body (application/octet-stream). */
+int bo_reply_file(struct bo_req *r, const char *path);
 
 /* ---- stored models and datasets (jobs.c) ---- */
 

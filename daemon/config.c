@@ -43,6 +43,7 @@ void bo_config_defaults(struct bo_config *c)
 	c->user_queued_trials = (int64_t)BO_MAX_POINTS * BO_TRIAL_CAP; /* one largest job */
 	c->user_stored_bytes = (int64_t)4 << 30;
 	c->job_max_tasks = 4096;
+	c->lease_seconds = 60;
 }
 
 static int int_value(const char *key, const char *v, long long lo, long long hi, long long *out,
@@ -167,7 +168,8 @@ int bo_config_set(struct bo_config *c, const char *key, const char *v, struct bo
 		int *i;
 		int64_t *l;
 	} ints[] = {
-		{ "workers", 1, 256, &c->workers, NULL },
+		{ "workers", 0, 256, &c->workers, NULL },
+		{ "lease-seconds", 1, 86400, &c->lease_seconds, NULL },
 		{ "threads-per-worker", 1, 256, &c->threads_per_worker, NULL },
 		{ "http-threads", 1, 256, &c->http_threads, NULL },
 		{ "connection-timeout", 1, 3600, &c->connection_timeout, NULL },

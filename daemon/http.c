@@ -263,6 +263,24 @@ int bo_reply_text(struct bo_req *r, int status, const char *type, const char *te
 	return queue(r, status, resp, type);
 }
 
+int bo_reply_file(struct bo_req *r, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		return bo_reply_fail(r, BO_ENOENT, NULL, "the file is gone");
+	}
+	/* MHD_create_response_from_fd64 takes the fd (closed with the response) */
+	struct MHD_Response *resp = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
+	if (!resp) {
+		close(fd);
+		return bo_reply_fail(r, BO_ENOMEM, NULL, "out of memory");
+	}
+	return queue(r, 200, resp, "application/octet-stream");
+}
+
 int bo_reply_json(struct bo_req *r, int status, json_t *body)
 {
 	char *s = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;

@@ -9,7 +9,7 @@
  *             [--user-stored-bytes BYTES] [--job-max-tasks N]
  *             [--dataset-max-images N] [--dataset-max-bytes BYTES]
  *   brownoutd user add NAME [--admin] [--data DIR | --config FILE]
- *   brownoutd token create NAME [--data DIR | --config FILE]
+ *   brownoutd token create NAME [--worker] [--data DIR | --config FILE]
  *
  * The main thread only handles signals: SIGTERM and SIGINT are blocked in
  * every thread and taken with sigwait(), then the daemon stops accepting
@@ -39,12 +39,16 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: brownoutd [serve] [options]      run the daemon\n"
 		"       brownoutd user add NAME [--admin] [--data DIR]\n"
-		"       brownoutd token create NAME [--data DIR]\n"
+		"       brownoutd token create NAME [--worker] [--data DIR]\n"
 		"options (also keys of the --config file, as key = value):\n"
 		"  --config FILE            read options from FILE first\n"
 		"  --listen HOST:PORT       default 127.0.0.1:8080 (port 0: any free port)\n"
 		"  --data DIR               data directory, default ./var\n"
-		"  --workers N              worker threads, default: number of cores\n"
+		"  --workers N              worker threads, default: number of cores; 0: none\n"
+		"                           (remote workers only: brownout worker)\n"
+		"  --lease-seconds S        a remote worker's claim lasts S s unless it\n"
+		"                           heartbeats, default 60\n"
+		"  --worker                 token create: a worker token (/api/v1/worker/* only)\n"
 		"  --threads-per-worker N   inference threads per worker, default 1\n"
 		"  --upload-limit BYTES     largest upload (K, M, G suffixes), default 512M\n"
 		"  --dataset-root DIR       datasets may be registered from under DIR (repeat)\n"
@@ -80,7 +84,7 @@ static int fail(const struct bo_error *err)
 }
 
 /* Options for every command; returns 0, 1 (error), or 2 (usage shown). */
-static int parse(int argc, char **argv, struct bo_config *c, int *admin)
+static int parse(int argc, char **argv, struct bo_config *c, int *admin, int *worker)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, 0, 'C' },
@@ -107,6 +111,8 @@ static int parse(int argc, char **argv, struct bo_config *c, int *admin)
 		{ "user-stored-bytes", required_argument, 0, 1 },
 		{ "job-max-tasks", required_argument, 0, 1 },
 		{ "admin", no_argument, 0, 'A' },
+		{ "worker", no_argument, 0, 'W' },
+		{ "lease-seconds", required_argument, 0, 1 },
 		{ "help", no_argument, 0, 'h' },
 		{ "version", no_argument, 0, 'V' },
 		{ 0, 0, 0, 0 },
@@ -133,6 +139,13 @@ static int parse(int argc, char **argv, struct bo_config *c, int *admin)
 				return 1;
 			}
 			*admin = 1;
+			break;
+		case 'W':
+			if (!worker) {
+				fprintf(stderr, "brownoutd: --worker is for 'token create'\n");
+				return 1;
+			}
+			*worker = 1;
 			break;
 		case 'h': usage(stdout); return 2;
 		case 'V': printf("brownoutd %s\n", BO_VERSION); return 2;
@@ -184,10 +197,10 @@ static int cmd_token(int argc, char **argv, int add)
 	struct bo_store *s = NULL;
 	struct bo_error err;
 	char token[BO_TOKEN_SIZE + 1];
-	int admin = 0, rc;
+	int admin = 0, worker = 0, rc;
 	bo_config_defaults(&c);
 	bo_error_clear(&err);
-	if ((rc = parse(argc, argv, &c, add ? &admin : NULL)))
+	if ((rc = parse(argc, argv, &c, add ? &admin : NULL, add ? NULL : &worker)))
 		return rc == 2 ? 0 : rc;
 	if (optind + 1 != argc) {
 		fprintf(stderr, "brownoutd: expected one user NAME\n");
@@ -196,14 +209,15 @@ static int cmd_token(int argc, char **argv, int add)
 	if ((rc = open_store(&c, 1, &s, 0)))
 		return rc;
 	const char *name = argv[optind];
-	bo_status st = add ? bo_user_add(s, name, admin, token, sizeof(token), &err) :
-			     bo_token_create(s, name, token, sizeof(token), &err);
+	bo_status st = add	? bo_user_add(s, name, admin, token, sizeof(token), &err) :
+		       worker ? bo_token_create_worker(s, name, token, sizeof(token), &err) :
+				bo_token_create(s, name, token, sizeof(token), &err);
 	bo_store_close(s);
 	if (st)
 		return fail(&err);
 	printf("%s\n", token);
 	fprintf(stderr, "brownoutd: %s for %s%s; it is shown only now\n",
-		add ? "user added, token" : "new token", name, admin ? " (admin)" : "");
+		add ? "user added, token" : worker ? "new worker token" : "new token", name, admin ? " (admin)" : "");
 	return 0;
 }
 
@@ -233,7 +247,7 @@ static int serve(int argc, char **argv)
 		return 1;
 	bo_error_clear(&err);
 	bo_config_defaults(&d->cfg);
-	if ((rc = parse(argc, argv, &d->cfg, NULL))) {
+	if ((rc = parse(argc, argv, &d->cfg, NULL, NULL))) {
 		rc = rc == 2 ? 0 : rc;
 		goto out;
 	}
@@ -261,7 +275,7 @@ static int serve(int argc, char **argv)
 	else if (swept)
 		fprintf(stderr, "brownoutd: removed %d file%s no model or dataset names\n", swept,
 			swept == 1 ? "" : "s");
-	if (bo_pool_new(&d->exec, &err) || d->exec.ops->start(d->exec.impl, d, &err)) {
+	if (bo_remote_new(&d->remote, &err) || bo_pool_new(&d->exec, &err) || d->exec.ops->start(d->exec.impl, d, &err)) {
 		fail(&err);
 		goto out;
 	}
@@ -288,6 +302,7 @@ out:
 			d->exec.ops->stop(d->exec.impl);
 		d->exec.ops->free(d->exec.impl);
 	}
+	bo_remote_free(d->remote);
 	bo_store_close(d->store);
 	free(d->live.jobs);
 	free(d);

@@ -46,6 +46,7 @@
 
 #include "brownoutd.h"
 #include "common.h"
+#include "queue.h"
 #include "report.h"
 
 struct worker;
@@ -148,12 +149,6 @@ static void store_took(struct worker *w)
 	pthread_mutex_unlock(&p->mu);
 }
 
-struct task {
-	int64_t id, job, owner;
-	int reference;
-	int point, lo, hi;
-};
-
 static void job_ctx_release(struct job_ctx *c)
 {
 	bo_sweeper_free(c->sw);
@@ -163,59 +158,6 @@ static void job_ctx_release(struct job_ctx *c)
 	free(c->rules);
 	bo_job_spec_release(&c->spec);
 	memset(c, 0, sizeof(*c));
-}
-
-/* ---- claiming ---- */
-
-struct claim {
-	int64_t last_owner;
-	int found;
-	struct task t;
-};
-
-static bo_status claim_fn(sqlite3 *db, void *ctx, struct bo_error *err)
-{
-	static const char pick[] =
-		"SELECT t.id, t.job_id, j.owner_id, t.kind, t.point, t.trial_lo, t.trial_hi"
-		" FROM tasks t JOIN jobs j ON j.id = t.job_id"
-		" WHERE t.state = 'queued' AND j.state IN ('queued', 'running')"
-		" ORDER BY (j.owner_id <= ?1), j.owner_id, j.priority DESC, j.id, t.id LIMIT 1";
-	struct claim *c = ctx;
-	sqlite3_stmt *st = NULL;
-	bo_status rc = BO_OK;
-	char now[32];
-	bo_store_now(now, sizeof(now));
-	if (sqlite3_prepare_v2(db, pick, -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "claiming a task");
-	sqlite3_bind_int64(st, 1, c->last_owner);
-	int s = sqlite3_step(st);
-	if (s == SQLITE_ROW) {
-		c->found = 1;
-		c->t.id = sqlite3_column_int64(st, 0);
-		c->t.job = sqlite3_column_int64(st, 1);
-		c->t.owner = sqlite3_column_int64(st, 2);
-		c->t.reference = !strcmp((const char *)sqlite3_column_text(st, 3), "reference");
-		c->t.point = sqlite3_column_int(st, 4);
-		c->t.lo = sqlite3_column_int(st, 5);
-		c->t.hi = sqlite3_column_int(st, 6);
-	} else if (s != SQLITE_DONE) {
-		rc = bo_store_fail(db, err, "claiming a task");
-	}
-	sqlite3_finalize(st);
-	if (rc || !c->found)
-		return rc;
-	char sql[256];
-	snprintf(sql, sizeof(sql),
-		 "UPDATE tasks SET state = 'running', attempts = attempts + 1, started_at = '%s'"
-		 " WHERE id = %lld",
-		 now, (long long)c->t.id);
-	if ((rc = bo_store_exec(db, sql, err)))
-		return rc;
-	snprintf(sql, sizeof(sql),
-		 "UPDATE jobs SET state = 'running', started_at = COALESCE(started_at, '%s')"
-		 " WHERE id = %lld AND state = 'queued'",
-		 now, (long long)c->t.job);
-	return bo_store_exec(db, sql, err);
 }
 
 /* ---- loading a job ---- */
@@ -442,236 +384,11 @@ out:
 /* A task of several trials runs in slices: after BO_SLICE_TRIALS trials or
  * BO_SLICE_SECONDS, whichever comes first, the trials run so far are
  * committed and the rest of the range goes back to the queue as a new task
- * (see finish_fn), so a crash loses at most one slice, a multi-trial task
+ * (see bo_queue_commit), so a crash loses at most one slice, a multi-trial task
  * holds a worker no longer than a one-trial task would, and fair share
  * still decides who runs next. */
-#define BO_SLICE_TRIALS 256
+#define BO_SLICE_TRIALS BO_QUEUE_SLICE_MAX
 #define BO_SLICE_SECONDS 1.0
-
-struct finish {
-	struct task t;
-	int n;                 /* trials run, from t.lo */
-	int64_t correct[BO_SLICE_TRIALS];
-	int64_t images;
-	/* reference tasks */
-	int64_t ref_correct, ref_images, ref_parameters, ref_activations;
-	int workers;
-	int max_tasks;         /* job-max-tasks, for adaptive rounds */
-	int requeue;           /* put the task back (shutdown) */
-	int delete_task;       /* drop it (cancelled) */
-	char failure[BO_ERROR_TEXT]; /* fail the job with this */
-	int queued_more;       /* out: new tasks were added */
-	int job_ended;         /* out: the job is done, failed or gone */
-};
-
-static bo_status step_done(sqlite3 *db, sqlite3_stmt *st, struct bo_error *err, const char *what)
-{
-	int s = sqlite3_step(st);
-	sqlite3_reset(st);
-	return s == SQLITE_DONE || s == SQLITE_ROW ? BO_OK : bo_store_fail(db, err, what);
-}
-
-/* A job with no task left: another round for adaptive points that need
- * it, else done. */
-static bo_status complete_job(sqlite3 *db, struct finish *f, struct bo_error *err)
-{
-	sqlite3_stmt *st = NULL;
-	json_t *spec_j = NULL;
-	struct bo_job_spec spec = { 0 };
-	bo_status rc = BO_OK;
-	int64_t per = 0;
-	char now[32];
-	json_error_t je;
-	bo_store_now(now, sizeof(now));
-	if (sqlite3_prepare_v2(db,
-			       "SELECT COUNT(*) FROM tasks WHERE job_id = ? AND state <> 'done'",
-			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "completing a job");
-	sqlite3_bind_int64(st, 1, f->t.job);
-	int left = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-	sqlite3_finalize(st);
-	st = NULL;
-	if (left != 0)
-		return left < 0 ? bo_store_fail(db, err, "completing a job") : BO_OK;
-	if (sqlite3_prepare_v2(db, "SELECT spec, images_per_trial FROM jobs WHERE id = ?", -1, &st,
-			       NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "completing a job");
-	sqlite3_bind_int64(st, 1, f->t.job);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		spec_j = json_loads((const char *)sqlite3_column_text(st, 0), 0, &je);
-		per = sqlite3_column_int64(st, 1);
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (!spec_j || (rc = bo_job_spec_parse(spec_j, &spec, err)))
-		goto out;
-	if (spec.ci_target > 0 && per > 0) {
-		struct bo_sweep_config c;
-		bo_job_spec_config(&spec, 1, &c); /* only its stopping rule is used */
-		double *acc = malloc((size_t)spec.max_trials * sizeof(double));
-		if (!acc) {
-			rc = bo_fail(err, BO_ENOMEM, "out of memory");
-			goto out;
-		}
-		/* trials so far per point, -1 for a point that needs no more */
-		int *have = calloc((size_t)spec.n_p, sizeof(int)), pending = 0;
-		if (!have) {
-			free(acc);
-			rc = bo_fail(err, BO_ENOMEM, "out of memory");
-			goto out;
-		}
-		if (sqlite3_prepare_v2(db,
-				       "SELECT correct FROM results WHERE job_id = ? AND point = ?"
-				       " ORDER BY trial",
-				       -1, &st, NULL) != SQLITE_OK)
-			rc = bo_store_fail(db, err, "planning trials");
-		/* a round: as many trials a point as there are workers */
-		int add = f->workers < 1 ? 1 : f->workers;
-		for (int pt = 0; pt < spec.n_p && !rc; pt++) {
-			int n = 0, done = 0;
-			struct bo_summary s;
-			sqlite3_bind_int64(st, 1, f->t.job);
-			sqlite3_bind_int(st, 2, pt);
-			while (n < spec.max_trials && sqlite3_step(st) == SQLITE_ROW)
-				acc[n++] = (double)sqlite3_column_int64(st, 0) / (double)per;
-			sqlite3_reset(st);
-			/* trials 0..n-1 exist (no gaps: rounds are contiguous); the
-			 * rule at every count, in O(n) */
-			done = bo_job_first_done(&c, acc, n, &s) > 0;
-			have[pt] = done || n >= spec.max_trials ? -1 : n;
-			pending += have[pt] >= 0;
-		}
-		/* the next round as at most job-max-tasks tasks */
-		int k = bo_job_task_chunks(pending, add, f->max_tasks);
-		for (int pt = 0; pt < spec.n_p && !rc; pt++) {
-			if (have[pt] < 0)
-				continue;
-			int hi = have[pt] + add > spec.max_trials ? spec.max_trials : have[pt] + add;
-			rc = bo_job_add_tasks(db, f->t.job, pt, have[pt], hi, k, err);
-			f->queued_more = 1;
-		}
-		free(have);
-		free(acc);
-		if (rc || f->queued_more)
-			goto out;
-	}
-	char sql[256];
-	snprintf(sql, sizeof(sql),
-		 "UPDATE jobs SET state = 'done', finished_at = '%s' WHERE id = %lld"
-		 " AND state = 'running'",
-		 now, (long long)f->t.job);
-	f->job_ended = 1;
-	if (!(rc = bo_store_exec(db, sql, err))) {
-		snprintf(sql, sizeof(sql),
-			 "INSERT INTO events (job_id, at, kind, message) VALUES (%lld, '%s', 'done',"
-			 " 'finished')",
-			 (long long)f->t.job, now);
-		rc = bo_store_exec(db, sql, err);
-	}
-out:
-	sqlite3_finalize(st);
-	bo_job_spec_release(&spec);
-	json_decref(spec_j);
-	return rc;
-}
-
-static bo_status finish_fn(sqlite3 *db, void *ctx, struct bo_error *err)
-{
-	struct finish *f = ctx;
-	sqlite3_stmt *st = NULL;
-	bo_status rc = BO_OK;
-	char now[32], sql[512];
-	bo_store_now(now, sizeof(now));
-	/* the job may have been cancelled or deleted meanwhile */
-	if (sqlite3_prepare_v2(db, "SELECT state FROM jobs WHERE id = ?", -1, &st, NULL) !=
-	    SQLITE_OK)
-		return bo_store_fail(db, err, "finishing a task");
-	sqlite3_bind_int64(st, 1, f->t.job);
-	int live = sqlite3_step(st) == SQLITE_ROW &&
-		   !strcmp((const char *)sqlite3_column_text(st, 0), "running");
-	sqlite3_finalize(st);
-	st = NULL;
-	if (!live || f->delete_task) {
-		f->job_ended = !live;
-		snprintf(sql, sizeof(sql), "DELETE FROM tasks WHERE id = %lld AND state = 'running'",
-			 (long long)f->t.id);
-		return live ? bo_store_exec(db, sql, err) : BO_OK;
-	}
-	if (f->requeue && f->n == 0) {
-		snprintf(sql, sizeof(sql), "UPDATE tasks SET state = 'queued' WHERE id = %lld",
-			 (long long)f->t.id);
-		return bo_store_exec(db, sql, err);
-	}
-	if (f->failure[0]) {
-		f->job_ended = 1;
-		if (sqlite3_prepare_v2(db,
-				       "UPDATE jobs SET state = 'failed', error = ?, finished_at = ?"
-				       " WHERE id = ?",
-				       -1, &st, NULL) != SQLITE_OK)
-			return bo_store_fail(db, err, "failing a job");
-		sqlite3_bind_text(st, 1, f->failure, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, f->t.job);
-		rc = step_done(db, st, err, "failing a job");
-		sqlite3_finalize(st);
-		if (!rc) {
-			snprintf(sql, sizeof(sql),
-				 "DELETE FROM tasks WHERE job_id = %lld AND state <> 'done'",
-				 (long long)f->t.job);
-			rc = bo_store_exec(db, sql, err);
-		}
-		return rc;
-	}
-	if (f->t.reference) {
-		if (sqlite3_prepare_v2(db,
-				       "UPDATE job_references SET correct = ?, images = ?,"
-				       " parameters = ?, activations = ? WHERE job_id = ? AND position = ?",
-				       -1, &st, NULL) != SQLITE_OK)
-			return bo_store_fail(db, err, "recording a reference");
-		sqlite3_bind_int64(st, 1, f->ref_correct);
-		sqlite3_bind_int64(st, 2, f->ref_images);
-		sqlite3_bind_int64(st, 3, f->ref_parameters);
-		sqlite3_bind_int64(st, 4, f->ref_activations);
-		sqlite3_bind_int64(st, 5, f->t.job);
-		sqlite3_bind_int(st, 6, f->t.point);
-		rc = step_done(db, st, err, "recording a reference");
-	} else {
-		if (sqlite3_prepare_v2(db,
-				       "INSERT OR REPLACE INTO results (job_id, point, trial, correct,"
-				       " images) VALUES (?, ?, ?, ?, ?)",
-				       -1, &st, NULL) != SQLITE_OK)
-			return bo_store_fail(db, err, "recording results");
-		for (int k = 0; k < f->n && !rc; k++) {
-			sqlite3_bind_int64(st, 1, f->t.job);
-			sqlite3_bind_int(st, 2, f->t.point);
-			sqlite3_bind_int(st, 3, f->t.lo + k);
-			sqlite3_bind_int64(st, 4, f->correct[k]);
-			sqlite3_bind_int64(st, 5, f->images);
-			rc = step_done(db, st, err, "recording results");
-		}
-	}
-	sqlite3_finalize(st);
-	if (rc)
-		return rc;
-	if (!f->t.reference && f->t.lo + f->n < f->t.hi) {
-		/* a slice (or a shutdown) of a multi-trial task: what ran is a done
-		 * task, the rest a queued one, so no trial runs or counts twice */
-		snprintf(sql, sizeof(sql),
-			 "UPDATE tasks SET state = 'done', trial_hi = %d, finished_at = '%s'"
-			 " WHERE id = %lld",
-			 f->t.lo + f->n, now, (long long)f->t.id);
-		if ((rc = bo_store_exec(db, sql, err)))
-			return rc;
-		f->queued_more = 1;
-		return bo_job_add_tasks(db, f->t.job, f->t.point, f->t.lo + f->n, f->t.hi, 1, err);
-	}
-	snprintf(sql, sizeof(sql),
-		 "UPDATE tasks SET state = 'done', finished_at = '%s' WHERE id = %lld", now,
-		 (long long)f->t.id);
-	if ((rc = bo_store_exec(db, sql, err)))
-		return rc;
-	return complete_job(db, f, err);
-}
 
 /* ---- running tasks ---- */
 
@@ -719,7 +436,7 @@ static bo_status ref_row_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 }
 
 /* Clean accuracy and size of reference f->t.point on the job's images. */
-static void run_reference(struct worker *w, struct finish *f, struct bo_error *err)
+static void run_reference(struct worker *w, struct bo_commit *f, struct bo_error *err)
 {
 	struct bo_daemon *d = w->pool->d;
 	struct job_ctx *c = &w->ctx;
@@ -773,10 +490,10 @@ static int was_cancelled(const struct pool *p, int64_t job)
 
 /* Returns 1 when the store failed the task (its job untouched): the
  * worker backs off before it claims again. */
-static int run_task(struct worker *w, const struct task *t)
+static int run_task(struct worker *w, const struct bo_task *t)
 {
 	struct bo_daemon *d = w->pool->d;
-	struct finish f = { .t = *t, .workers = w->pool->n, .max_tasks = d->cfg.job_max_tasks };
+	struct bo_commit f = { .t = *t, .workers = w->pool->n, .max_tasks = d->cfg.job_max_tasks };
 	struct bo_error err;
 	bo_status rc;
 	bo_error_clear(&err);
@@ -826,7 +543,8 @@ static int run_task(struct worker *w, const struct task *t)
 	for (;;) {
 		struct bo_error err2;
 		bo_error_clear(&err2);
-		bo_status frc = bo_store_write(d->store, finish_fn, &f, &err2);
+		f.now_ms = bo_queue_now_ms();
+		bo_status frc = bo_queue_commit(d->store, &f, &err2);
 		if (frc == BO_OK) {
 			if (!store_fault)
 				store_took(w);
@@ -866,13 +584,14 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&p->mu);
 		int stop = p->stop;
 		int64_t wakes = p->wakes;
-		struct claim c = { .last_owner = p->last_owner };
+		struct bo_claim c = { .last_owner = p->last_owner, .holder = "local" };
 		pthread_mutex_unlock(&p->mu);
 		if (stop)
 			break;
 		struct bo_error err;
 		bo_error_clear(&err);
-		if (bo_store_write(d->store, claim_fn, &c, &err) != BO_OK) {
+		c.now_ms = bo_queue_now_ms(); /* lease_ms 0: local claims do not expire */
+		if (bo_queue_claim(d->store, &c, &err) != BO_OK) {
 			/* rolled back: claimed nothing; try again after a while */
 			if (back_off(w, &err))
 				break;
@@ -908,25 +627,16 @@ static void *worker_main(void *arg)
 
 /* ---- the executor table ---- */
 
-static bo_status requeue_fn(sqlite3 *db, void *ctx, struct bo_error *err)
-{
-	(void)ctx;
-	return bo_store_exec(db,
-			     "UPDATE tasks SET state = 'queued' WHERE state = 'running' AND job_id IN"
-			     " (SELECT id FROM jobs WHERE state IN ('queued', 'running'))",
-			     err);
-}
-
 static bo_status pool_start(void *impl, struct bo_daemon *d, struct bo_error *err)
 {
 	struct pool *p = impl;
 	bo_status rc;
 	p->d = d;
 	/* tasks a crash left running run again: their results never landed */
-	if ((rc = bo_store_write(d->store, requeue_fn, NULL, err)))
+	if ((rc = bo_queue_requeue_all(d->store, err)))
 		return rc;
 	p->n = d->cfg.workers;
-	if (!(p->w = calloc((size_t)p->n, sizeof(*p->w))))
+	if (p->n > 0 && !(p->w = calloc((size_t)p->n, sizeof(*p->w))))
 		return bo_fail(err, BO_ENOMEM, "out of memory");
 	for (int i = 0; i < p->n; i++) {
 		p->w[i].pool = p;

@@ -53,6 +53,8 @@ if [ -z "$filter" ] || [[ daemon == *"$filter"* ]]; then
 	run hostile /usr/bin/python3 tests/daemon/test_hostile.py "$build"
 	# a full disk (a small tmpfs as the data directory)
 	run diskfull /usr/bin/python3 tests/daemon/test_diskfull.py "$build"
+	# remote workers (brownout worker): one SIGKILLed, one losing its lease
+	run workers /usr/bin/python3 tests/daemon/test_workers.py "$build"
 fi
 # the Python package (clients/python) against a brownoutd of its own
 if [ -z "$filter" ] || [[ python == *"$filter"* ]]; then

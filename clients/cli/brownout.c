@@ -48,6 +48,8 @@ void usage(FILE *f)
 		"      accuracy under faults (docs/fault-models.md): mean, std, 95%% CI per point,\n"
 		"      energy per inference, and iso-accuracy energy reduction against references\n"
 		"  calibrate-erasure MODEL.onnx DATASET --p LIST [sweep options]\n"
+		"  worker --server URL --token TOKEN [--threads N] [--max-idle S] [--cache DIR]\n"
+		"      run brownoutd's tasks here (remote worker; see docs/cluster.md)\n"
 		"      the ratio p_e/p at which weights-only erasure matches weights-only BM\n"
 		"  version\n"
 		"\n"
@@ -612,6 +614,8 @@ int main(int argc, char **argv)
 		return cmd_sweep(argc - 1, argv + 1);
 	if (!strcmp(cmd, "calibrate-erasure"))
 		return cmd_calibrate_erasure(argc - 1, argv + 1);
+	if (!strcmp(cmd, "worker"))
+		return cmd_worker(argc - 1, argv + 1);
 	cmd_name = NULL;
 	fprintf(stderr, "%s: unknown command '%s'\n", prog, cmd);
 	usage(stderr);

@@ -382,6 +382,10 @@ EXPECTED_OPERATIONS = {
     ("get", "/api/v1/jobs/{id}"), ("delete", "/api/v1/jobs/{id}"),
     ("post", "/api/v1/jobs/{id}/cancel"), ("get", "/api/v1/jobs/{id}/results"),
     ("get", "/api/v1/analysis"), ("get", "/"),
+    # remote workers (daemon/remote.c)
+    ("get", "/api/v1/workers"), ("post", "/api/v1/worker/claim"),
+    ("post", "/api/v1/worker/leases/{lease}/heartbeat"),
+    ("post", "/api/v1/worker/leases/{lease}/results"), ("get", "/api/v1/worker/blobs/{sha256}"),
 }
 PUBLIC_OPERATIONS = {("get", "/api/v1/health"), ("get", "/api/v1/openapi.yaml"),
                      ("get", "/metrics"), ("get", "/")}

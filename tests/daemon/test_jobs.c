@@ -423,8 +423,16 @@ static void test_config(void **state)
 	assert_string_equal(c.listen_host, "0.0.0.0");
 	assert_int_equal(bo_config_set(&c, "upload-limit", "2M", &err), 0);
 	assert_int_equal(c.upload_limit, 2 << 20);
-	assert_int_equal(bo_config_set(&c, "workers", "0", &err), -1);
+	/* --workers 0: remote workers only (brownout worker) */
+	assert_int_equal(bo_config_set(&c, "workers", "0", &err), 0);
+	assert_int_equal(c.workers, 0);
+	assert_int_equal(bo_config_set(&c, "workers", "-1", &err), -1);
 	assert_string_equal(err.field, "workers");
+	assert_int_equal(c.lease_seconds, 60);
+	assert_int_equal(bo_config_set(&c, "lease-seconds", "2", &err), 0);
+	assert_int_equal(c.lease_seconds, 2);
+	assert_int_equal(bo_config_set(&c, "lease-seconds", "0", &err), -1);
+	assert_string_equal(err.field, "lease-seconds");
 	assert_int_equal(bo_config_set(&c, "listen", "host:99999", &err), -1);
 	assert_int_equal(bo_config_set(&c, "upload-limit", "9999999999999G", &err), -1);
 	assert_int_equal(bo_config_set(&c, "upload-limit", "-1K", &err), -1);

@@ -1,0 +1,778 @@
+/* brownoutd's remote workers: the HTTP side of `brownout worker`.
+ *
+ * Design. A remote worker is one more executor of the queue (queue.c): it
+ * claims a task over HTTP (POST /api/v1/worker/claim), which is a lease of
+ * lease-seconds (default 60) that its heartbeats renew (POST
+ * /worker/leases/{lease}/heartbeat), and reports per-trial counts (POST
+ * /worker/leases/{lease}/results), which bo_queue_commit takes only while
+ * the lease is held: a worker that died or lost the network loses its task
+ * to the next claim, and its late result is refused (409), so no trial
+ * counts twice. Only worker tokens (`brownoutd token create NAME --worker`)
+ * may call /api/v1/worker/..., and they may call nothing else (api.c).
+ *
+ * What a worker needs travels by content: the claim names the model file
+ * and the dataset's files by SHA-256 and size, and GET
+ * /worker/blobs/{sha256} serves the bytes of a file that some claim named
+ * (the blobs table below: at most BLOBS, the oldest forgotten first; a
+ * model is also found by its stored hash). Datasets: an upload is its
+ * images file (and labels file); a path dataset that is a file is that
+ * file; a directory dataset is its top-level regular files (at most
+ * DIR_FILES), which the worker links into a directory of the same names;
+ * a dataset laid out in subdirectories is not served. Files of path
+ * datasets are hashed when first claimed (kept by path, size and mtime).
+ *
+ * A worker runs trial tasks only; reference tasks (clean passes of other
+ * models) stay with the local pool. The first results of a job carry its
+ * clean pass (accuracy, sizes, points' energy, resolved normalisation),
+ * which is recorded once, as the local pool records it.
+ *
+ * GET /api/v1/workers lists the workers seen since the daemon started (in
+ * memory, at most SEEN): name, host, task, last heartbeat, images/s. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "brownoutd.h"
+#include "common.h"
+#include "queue.h"
+
+#define SEEN 128
+#define BLOBS 256
+#define HASHED 256
+#define DIR_FILES 64
+
+struct seen {
+	char name[BO_QUEUE_HOLDER], host[BO_QUEUE_HOLDER];
+	int64_t task, job, lease;
+	int64_t first_ms, last_ms;
+	int64_t images;
+};
+
+struct blob {
+	char sha[65];
+	char path[2200];
+};
+
+struct hashed {
+	char path[2200];
+	int64_t size, mtime_ns;
+	char sha[65];
+};
+
+struct bo_remote {
+	pthread_mutex_t mu;
+	int64_t last_owner;
+	int n_seen;
+	struct seen seen[SEEN];
+	int n_blobs, next_blob;
+	struct blob blobs[BLOBS];
+	int n_hashed, next_hashed;
+	struct hashed hashed[HASHED];
+};
+
+bo_status bo_remote_new(struct bo_remote **out, struct bo_error *err)
+{
+	struct bo_remote *rm = calloc(1, sizeof(*rm));
+	*out = NULL;
+	if (!rm)
+		return bo_fail(err, BO_ENOMEM, "out of memory");
+	pthread_mutex_init(&rm->mu, NULL);
+	*out = rm;
+	return BO_OK;
+}
+
+void bo_remote_free(struct bo_remote *rm)
+{
+	if (!rm)
+		return;
+	pthread_mutex_destroy(&rm->mu);
+	free(rm);
+}
+
+/* A worker's name or host: 1..63 of A-Z a-z 0-9 _ . : - */
+static int name_ok(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n < 1 || n >= BO_QUEUE_HOLDER)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '.' || c == ':' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/* The worker's entry (made when new; the oldest is reused when full). */
+static struct seen *seen_of(struct bo_remote *rm, const char *name)
+{
+	int oldest = 0;
+	for (int i = 0; i < rm->n_seen; i++) {
+		if (!strcmp(rm->seen[i].name, name))
+			return &rm->seen[i];
+		if (rm->seen[i].last_ms < rm->seen[oldest].last_ms)
+			oldest = i;
+	}
+	int i = rm->n_seen < SEEN ? rm->n_seen++ : oldest;
+	memset(&rm->seen[i], 0, sizeof(rm->seen[i]));
+	snprintf(rm->seen[i].name, sizeof(rm->seen[i].name), "%s", name);
+	rm->seen[i].first_ms = bo_queue_now_ms();
+	return &rm->seen[i];
+}
+
+/* The worker holding lease (NULL if none). */
+static struct seen *seen_by_lease(struct bo_remote *rm, int64_t lease)
+{
+	for (int i = 0; i < rm->n_seen; i++)
+		if (rm->seen[i].lease == lease)
+			return &rm->seen[i];
+	return NULL;
+}
+
+static void offer_blob(struct bo_remote *rm, const char *sha, const char *path)
+{
+	pthread_mutex_lock(&rm->mu);
+	for (int i = 0; i < rm->n_blobs; i++)
+		if (!strcmp(rm->blobs[i].sha, sha)) {
+			snprintf(rm->blobs[i].path, sizeof(rm->blobs[i].path), "%s", path);
+			pthread_mutex_unlock(&rm->mu);
+			return;
+		}
+	int i = rm->n_blobs < BLOBS ? rm->n_blobs++ : rm->next_blob;
+	rm->next_blob = (i + 1) % BLOBS;
+	snprintf(rm->blobs[i].sha, sizeof(rm->blobs[i].sha), "%s", sha);
+	snprintf(rm->blobs[i].path, sizeof(rm->blobs[i].path), "%s", path);
+	pthread_mutex_unlock(&rm->mu);
+}
+
+/* SHA-256 of the file at path (remembered by path, size and mtime). */
+static bo_status hash_file(struct bo_remote *rm, const char *path, char sha[65], int64_t *size,
+			   struct bo_error *err)
+{
+	struct stat st;
+	char buf[65536];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		return bo_fail(err, BO_EIO, "cannot read a dataset file for a remote worker: %s",
+			       strerror(errno));
+	}
+	int64_t mt = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	*size = st.st_size;
+	pthread_mutex_lock(&rm->mu);
+	for (int i = 0; i < rm->n_hashed; i++) {
+		struct hashed *h = &rm->hashed[i];
+		if (!strcmp(h->path, path) && h->size == st.st_size && h->mtime_ns == mt) {
+			memcpy(sha, h->sha, 65);
+			pthread_mutex_unlock(&rm->mu);
+			close(fd);
+			return BO_OK;
+		}
+	}
+	pthread_mutex_unlock(&rm->mu);
+	struct bo_sha256 h;
+	bo_sha256_init(&h);
+	ssize_t k;
+	while ((k = read(fd, buf, sizeof(buf))) > 0)
+		bo_sha256_update(&h, buf, (size_t)k);
+	close(fd);
+	if (k < 0)
+		return bo_fail(err, BO_EIO, "cannot read a dataset file for a remote worker: %s",
+			       strerror(errno));
+	bo_sha256_hex(&h, sha);
+	pthread_mutex_lock(&rm->mu);
+	int i = rm->n_hashed < HASHED ? rm->n_hashed++ : rm->next_hashed;
+	rm->next_hashed = (i + 1) % HASHED;
+	snprintf(rm->hashed[i].path, sizeof(rm->hashed[i].path), "%s", path);
+	rm->hashed[i].size = st.st_size;
+	rm->hashed[i].mtime_ns = mt;
+	memcpy(rm->hashed[i].sha, sha, 65);
+	pthread_mutex_unlock(&rm->mu);
+	return BO_OK;
+}
+
+/* Add {name, role, sha256, size} for the file at path to files. */
+static bo_status add_file(struct bo_daemon *d, json_t *files, const char *path, const char *role,
+			  struct bo_error *err)
+{
+	char sha[65];
+	int64_t size = 0;
+	bo_status rc = hash_file(d->remote, path, sha, &size, err);
+	if (rc)
+		return rc;
+	const char *base = strrchr(path, '/');
+	json_t *f = json_object();
+	json_object_set_new(f, "name", json_string(base ? base + 1 : path));
+	json_object_set_new(f, "role", json_string(role));
+	json_object_set_new(f, "sha256", json_string(sha));
+	json_object_set_new(f, "size", json_integer(size));
+	json_array_append_new(files, f);
+	offer_blob(d->remote, sha, path);
+	return BO_OK;
+}
+
+/* Where a stored dataset path lives on this machine (data dir or root). */
+static bo_status locate(struct bo_daemon *d, const char *source, const char *p, char *out,
+			size_t size, struct bo_error *err)
+{
+	char norm[2048];
+	const char *rel = NULL;
+	if (!strcmp(source, "upload")) {
+		if (p[0] == '/')
+			snprintf(out, size, "%s", p);
+		else
+			bo_data_path(d, p, out, size);
+		return BO_OK;
+	}
+	int i = bo_root_of(&d->cfg, p, norm, sizeof(norm), &rel);
+	if (i < 0)
+		return bo_fail(err, BO_EPERM,
+			       "the dataset's path is no longer under an allowed root (--dataset-root)");
+	snprintf(out, size, "%s/%s", d->cfg.roots[i], rel);
+	return BO_OK;
+}
+
+/* ---- claim ---- */
+
+struct job_row {
+	int64_t job;
+	char *spec;
+	char model_sha[65], model_path[1024];
+	int64_t model_size;
+	char *mean, *std;
+	struct bo_dataset_ref ds;
+	int has_clean;
+};
+
+static void copy_text(sqlite3_stmt *st, int i, char *buf, size_t size)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	snprintf(buf, size, "%s", t ? (const char *)t : "");
+}
+
+static char *dup_text(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	return t ? strdup((const char *)t) : NULL;
+}
+
+static bo_status job_row_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct job_row *j = ctx;
+	sqlite3_stmt *st = NULL;
+	bo_status rc = BO_OK;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT j.spec, m.sha256, m.path, m.size, m.mean, m.std, d.source,"
+			       " d.format, d.path, d.labels_path, d.split, j.clean_accuracy IS NOT NULL"
+			       " FROM jobs j JOIN models m ON m.id = j.model_id"
+			       " JOIN datasets d ON d.id = j.dataset_id WHERE j.id = ?",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "loading a job");
+	sqlite3_bind_int64(st, 1, j->job);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		j->spec = dup_text(st, 0);
+		copy_text(st, 1, j->model_sha, sizeof(j->model_sha));
+		copy_text(st, 2, j->model_path, sizeof(j->model_path));
+		j->model_size = sqlite3_column_int64(st, 3);
+		j->mean = dup_text(st, 4);
+		j->std = dup_text(st, 5);
+		copy_text(st, 6, j->ds.source, sizeof(j->ds.source));
+		copy_text(st, 7, j->ds.format, sizeof(j->ds.format));
+		copy_text(st, 8, j->ds.path, sizeof(j->ds.path));
+		copy_text(st, 9, j->ds.labels, sizeof(j->ds.labels));
+		copy_text(st, 10, j->ds.split, sizeof(j->ds.split));
+		j->has_clean = sqlite3_column_int(st, 11);
+		if (!j->spec)
+			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+	} else {
+		rc = bo_fail(err, BO_ENOENT, "job %lld is gone", (long long)j->job);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The dataset's files as the worker gets them. */
+static bo_status dataset_files(struct bo_daemon *d, const struct bo_dataset_ref *ds, json_t *files,
+			       struct bo_error *err)
+{
+	char path[2100], lpath[2100];
+	struct stat st;
+	bo_status rc = locate(d, ds->source, ds->path, path, sizeof(path), err);
+	if (rc)
+		return rc;
+	if (stat(path, &st))
+		return bo_fail(err, BO_EIO, "the dataset's files are gone: %s", strerror(errno));
+	if (S_ISREG(st.st_mode)) {
+		if ((rc = add_file(d, files, path, "images", err)))
+			return rc;
+		if (!ds->labels[0])
+			return BO_OK;
+		if ((rc = locate(d, ds->source, ds->labels, lpath, sizeof(lpath), err)))
+			return rc;
+		return add_file(d, files, lpath, "labels", err);
+	}
+	/* a directory: its top-level regular files, in name order */
+	DIR *dir = opendir(path);
+	char *names[DIR_FILES];
+	int n = 0;
+	struct dirent *e;
+	if (!dir)
+		return bo_fail(err, BO_EIO, "cannot list the dataset directory: %s", strerror(errno));
+	while ((e = readdir(dir)) && !rc) {
+		char p[2400];
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", path, e->d_name);
+		if (stat(p, &st))
+			continue;
+		if (S_ISDIR(st.st_mode))
+			rc = bo_fail(err, BO_EUNSUPPORTED,
+				     "remote workers take datasets as files; this dataset directory"
+				     " has subdirectories");
+		else if (!S_ISREG(st.st_mode))
+			continue;
+		else if (n == DIR_FILES)
+			rc = bo_fail(err, BO_ELIMIT, "a dataset directory of more than %d files",
+				     DIR_FILES);
+		else if (!(names[n++] = strdup(e->d_name)))
+			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+	}
+	closedir(dir);
+	qsort(names, (size_t)n, sizeof(names[0]), cmp_str);
+	for (int i = 0; i < n; i++) {
+		char p[2400];
+		snprintf(p, sizeof(p), "%s/%s", path, names[i]);
+		if (!rc)
+			rc = add_file(d, files, p, "file", err);
+		free(names[i]);
+	}
+	return rc;
+}
+
+static json_t *json_or_null(const char *text)
+{
+	json_error_t je;
+	json_t *j = text ? json_loads(text, 0, &je) : NULL;
+	return j ? j : json_null();
+}
+
+/* Give a claimed task back (the claim could not be served). */
+static void give_back(struct bo_daemon *d, const struct bo_task *t)
+{
+	struct bo_commit *c = calloc(1, sizeof(*c));
+	struct bo_error err;
+	if (!c)
+		return;
+	c->t = *t;
+	c->now_ms = bo_queue_now_ms();
+	c->requeue = 1;
+	(void)bo_queue_commit(d->store, c, &err);
+	free(c);
+}
+
+static json_t *body_json(struct bo_req *r, struct bo_error *err)
+{
+	size_t len = 0;
+	const char *body = bo_req_body(r, &len);
+	json_error_t je;
+	json_t *j = body && len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &je) : json_object();
+	if (!j || !json_is_object(j)) {
+		json_decref(j);
+		bo_fail(err, BO_EMALFORMED, "the body must be a JSON object");
+	}
+	return json_is_object(j) ? j : NULL;
+}
+
+static int claim(struct bo_daemon *d, struct bo_req *r)
+{
+	struct bo_remote *rm = d->remote;
+	struct bo_error err;
+	struct job_row jr = { 0 };
+	json_t *files = NULL, *out = NULL;
+	bo_error_clear(&err);
+	json_t *b = body_json(r, &err);
+	if (!b)
+		return bo_reply_error(r, &err);
+	const char *nj = json_string_value(json_object_get(b, "name"));
+	const char *hj = json_string_value(json_object_get(b, "host"));
+	char name[BO_QUEUE_HOLDER], host[BO_QUEUE_HOLDER] = "";
+	if (!name_ok(nj) || (hj && !name_ok(hj))) {
+		json_decref(b);
+		return bo_reply_fail(r, BO_EINVAL, "name",
+				     "a worker's name and host are 1 to 63 of A-Z a-z 0-9 _ . : -");
+	}
+	snprintf(name, sizeof(name), "%s", nj);
+	if (hj)
+		snprintf(host, sizeof(host), "%s", hj);
+	json_decref(b);
+	struct bo_claim c = { .holder = name, .now_ms = bo_queue_now_ms(),
+			      .lease_ms = (int64_t)d->cfg.lease_seconds * 1000, .trials_only = 1 };
+	pthread_mutex_lock(&rm->mu);
+	c.last_owner = rm->last_owner;
+	struct seen *s = seen_of(rm, name);
+	snprintf(s->host, sizeof(s->host), "%s", host);
+	s->last_ms = c.now_ms;
+	s->task = s->job = s->lease = 0;
+	pthread_mutex_unlock(&rm->mu);
+	if (bo_queue_claim(d->store, &c, &err))
+		return bo_reply_error(r, &err);
+	if (!c.found)
+		return bo_reply_json(r, 204, NULL);
+	jr.job = c.t.job;
+	bo_status rc = bo_store_read(d->store, job_row_fn, &jr, &err);
+	char mpath[2100];
+	files = json_array();
+	if (!rc) {
+		bo_data_path(d, jr.model_path, mpath, sizeof(mpath));
+		offer_blob(rm, jr.model_sha, mpath);
+		rc = dataset_files(d, &jr.ds, files, &err);
+	}
+	if (rc) {
+		give_back(d, &c.t);
+		json_decref(files);
+		free(jr.spec);
+		free(jr.mean);
+		free(jr.std);
+		return bo_reply_error(r, &err);
+	}
+	bo_live_add(&d->live, c.t.job, 0, 0); /* its rate counts from its first claim */
+	pthread_mutex_lock(&rm->mu);
+	rm->last_owner = c.t.owner;
+	s = seen_of(rm, name);
+	s->task = c.t.id;
+	s->job = c.t.job;
+	s->lease = c.t.lease;
+	pthread_mutex_unlock(&rm->mu);
+	out = json_object();
+	json_t *task = json_object(), *model = json_object(), *ds = json_object();
+	json_object_set_new(out, "lease", json_integer(c.t.lease));
+	json_object_set_new(out, "deadline_ms", json_integer(c.t.deadline_ms));
+	json_object_set_new(out, "lease_seconds", json_integer(d->cfg.lease_seconds));
+	json_object_set_new(task, "id", json_integer(c.t.id));
+	json_object_set_new(task, "job", json_integer(c.t.job));
+	json_object_set_new(task, "point", json_integer(c.t.point));
+	json_object_set_new(task, "trial_lo", json_integer(c.t.lo));
+	json_object_set_new(task, "trial_hi", json_integer(c.t.hi));
+	json_object_set_new(task, "max_commit", json_integer(BO_QUEUE_SLICE_MAX));
+	json_object_set_new(out, "task", task);
+	json_object_set_new(out, "spec", json_or_null(jr.spec));
+	json_object_set_new(model, "sha256", json_string(jr.model_sha));
+	json_object_set_new(model, "size", json_integer(jr.model_size));
+	json_object_set_new(model, "mean", json_or_null(jr.mean));
+	json_object_set_new(model, "std", json_or_null(jr.std));
+	json_object_set_new(out, "model", model);
+	json_object_set_new(ds, "format", json_string(jr.ds.format));
+	json_object_set_new(ds, "split", json_string(jr.ds.split));
+	json_object_set_new(ds, "files", files);
+	json_object_set_new(out, "dataset", ds);
+	json_object_set_new(out, "clean_needed", json_boolean(!jr.has_clean));
+	free(jr.spec);
+	free(jr.mean);
+	free(jr.std);
+	return bo_reply_json(r, 200, out);
+}
+
+/* ---- heartbeat and results ---- */
+
+static int heartbeat(struct bo_daemon *d, struct bo_req *r, int64_t lease)
+{
+	struct bo_error err;
+	struct bo_task t;
+	bo_error_clear(&err);
+	json_t *b = body_json(r, &err);
+	if (!b)
+		return bo_reply_error(r, &err);
+	int64_t now = bo_queue_now_ms();
+	bo_status rc = bo_queue_renew(d->store, lease, now, (int64_t)d->cfg.lease_seconds * 1000,
+				      &t, &err);
+	json_decref(b);
+	if (rc)
+		return bo_reply_error(r, &err);
+	pthread_mutex_lock(&d->remote->mu);
+	struct seen *s = seen_by_lease(d->remote, lease);
+	if (s) /* images count when committed (results), not here */
+		s->last_ms = now;
+	pthread_mutex_unlock(&d->remote->mu);
+	json_t *out = json_object();
+	json_object_set_new(out, "deadline_ms", json_integer(t.deadline_ms));
+	json_object_set_new(out, "lease_seconds", json_integer(d->cfg.lease_seconds));
+	return bo_reply_json(r, 200, out);
+}
+
+/* A job's clean pass, as a worker measured it: recorded once. */
+struct clean_rec {
+	int64_t job;
+	double accuracy;
+	int64_t parameters, activations, images;
+	char *point_info;
+};
+
+static bo_status clean_rec_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct clean_rec *c = ctx;
+	sqlite3_stmt *st = NULL;
+	bo_status rc = BO_OK;
+	if (sqlite3_prepare_v2(db,
+			       "UPDATE jobs SET clean_accuracy = ?, parameters = ?, activations = ?,"
+			       " images_per_trial = ?, point_info = ? WHERE id = ?"
+			       " AND clean_accuracy IS NULL",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "recording clean accuracy");
+	sqlite3_bind_double(st, 1, c->accuracy);
+	sqlite3_bind_int64(st, 2, c->parameters);
+	sqlite3_bind_int64(st, 3, c->activations);
+	sqlite3_bind_int64(st, 4, c->images);
+	sqlite3_bind_text(st, 5, c->point_info, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, c->job);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = bo_store_fail(db, err, "recording clean accuracy");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int count_ok(json_t *v)
+{
+	return json_is_integer(v) && json_integer_value(v) >= 0 &&
+	       json_integer_value(v) <= (int64_t)1 << 40;
+}
+
+/* {"accuracy", "parameters", "activations", "images", "point_info"} */
+static bo_status record_clean(struct bo_daemon *d, int64_t job, json_t *cl, struct bo_error *err)
+{
+	json_t *acc = json_object_get(cl, "accuracy"), *pi = json_object_get(cl, "point_info");
+	if (!json_is_number(acc) || json_number_value(acc) < 0 || json_number_value(acc) > 1 ||
+	    !count_ok(json_object_get(cl, "parameters")) ||
+	    !count_ok(json_object_get(cl, "activations")) ||
+	    !count_ok(json_object_get(cl, "images")) || !json_is_object(pi) ||
+	    !json_is_array(json_object_get(pi, "points")))
+		return bo_fail(err, BO_EINVAL,
+			       "clean: accuracy in [0, 1], parameters, activations and images"
+			       " counts, point_info {points, mean, std}");
+	struct clean_rec c = { job, json_number_value(acc),
+			       json_integer_value(json_object_get(cl, "parameters")),
+			       json_integer_value(json_object_get(cl, "activations")),
+			       json_integer_value(json_object_get(cl, "images")),
+			       json_dumps(pi, JSON_COMPACT) };
+	if (!c.point_info)
+		return bo_fail(err, BO_ENOMEM, "out of memory");
+	bo_status rc = bo_store_write(d->store, clean_rec_fn, &c, err);
+	free(c.point_info);
+	return rc;
+}
+
+static int results(struct bo_daemon *d, struct bo_req *r, int64_t lease)
+{
+	struct bo_error err;
+	struct bo_commit *c = NULL;
+	struct bo_task t;
+	bo_status rc;
+	bo_error_clear(&err);
+	json_t *b = body_json(r, &err);
+	if (!b)
+		return bo_reply_error(r, &err);
+	int64_t now = bo_queue_now_ms();
+	/* the task this lease holds (its deadline untouched) */
+	if ((rc = bo_queue_renew(d->store, lease, now, 0, &t, &err)))
+		goto out;
+	json_t *lo = json_object_get(b, "trial_lo"), *corr = json_object_get(b, "correct");
+	json_t *im = json_object_get(b, "images"), *failure = json_object_get(b, "failure");
+	json_t *cl = json_object_get(b, "clean");
+	if (!(c = calloc(1, sizeof(*c)))) {
+		rc = bo_fail(&err, BO_ENOMEM, "out of memory");
+		goto out;
+	}
+	c->t = t;
+	/* an adaptive round: a trial a point for each worker at work (the
+	 * local pool's and the remote ones seen within two leases) */
+	c->workers = d->cfg.workers;
+	pthread_mutex_lock(&d->remote->mu);
+	for (int i = 0; i < d->remote->n_seen; i++)
+		c->workers += now - d->remote->seen[i].last_ms <= 2000LL * d->cfg.lease_seconds;
+	pthread_mutex_unlock(&d->remote->mu);
+	c->max_tasks = d->cfg.job_max_tasks;
+	if (json_is_string(failure)) {
+		snprintf(c->failure, sizeof(c->failure), "remote worker: %s",
+			 json_string_value(failure));
+	} else {
+		size_t n = json_array_size(corr);
+		if (!json_is_integer(lo) || json_integer_value(lo) != t.lo || !json_is_array(corr) ||
+		    n > (size_t)(t.hi - t.lo) || n > BO_QUEUE_SLICE_MAX || !count_ok(im)) {
+			rc = bo_fail(&err, BO_EINVAL,
+				     "results: trial_lo %d, correct: at most %d counts, images",
+				     t.lo, t.hi - t.lo < BO_QUEUE_SLICE_MAX ? t.hi - t.lo :
+									   BO_QUEUE_SLICE_MAX);
+			goto out;
+		}
+		c->images = json_integer_value(im);
+		for (size_t k = 0; k < n; k++) {
+			json_t *v = json_array_get(corr, k);
+			if (!count_ok(v) || json_integer_value(v) > c->images) {
+				rc = bo_fail(&err, BO_EINVAL, "results: correct[%zu] is not a count"
+					     " of at most images", k);
+				goto out;
+			}
+			c->correct[k] = json_integer_value(v);
+		}
+		c->n = (int)n;
+		c->requeue = n == 0;
+		if (json_is_object(cl) && (rc = record_clean(d, t.job, cl, &err)))
+			goto out;
+	}
+	c->now_ms = bo_queue_now_ms();
+	if ((rc = bo_queue_commit(d->store, c, &err)))
+		goto out;
+	if (c->failure[0])
+		fprintf(stderr, "brownoutd: job %lld failed: %s\n", (long long)t.job, c->failure);
+	pthread_mutex_lock(&d->remote->mu);
+	struct seen *s = seen_by_lease(d->remote, lease);
+	if (s) {
+		s->last_ms = c->now_ms;
+		s->task = s->job = s->lease = 0;
+		s->images += c->images * c->recorded;
+	}
+	pthread_mutex_unlock(&d->remote->mu);
+	atomic_fetch_add(&d->images_total, c->images * c->recorded);
+	bo_live_add(&d->live, t.job, 0, c->images * c->recorded);
+	if (c->queued_more)
+		d->exec.ops->wake(d->exec.impl);
+	if (c->job_ended)
+		bo_live_drop(&d->live, t.job);
+	json_t *o = json_object();
+	json_object_set_new(o, "taken", json_integer(c->recorded));
+	json_object_set_new(o, "job_ended", json_boolean(c->job_ended));
+	free(c);
+	json_decref(b);
+	return bo_reply_json(r, 200, o);
+out:
+	free(c);
+	json_decref(b);
+	return bo_reply_error(r, &err);
+}
+
+/* ---- blobs ---- */
+
+static int blob(struct bo_daemon *d, struct bo_req *r, const char *sha)
+{
+	char path[2200] = "";
+	struct bo_remote *rm = d->remote;
+	int ok = strlen(sha) == 64;
+	for (int i = 0; ok && i < 64; i++)
+		ok = (sha[i] >= '0' && sha[i] <= '9') || (sha[i] >= 'a' && sha[i] <= 'f');
+	if (!ok)
+		return bo_reply_fail(r, BO_EINVAL, "sha256", "a blob is named by 64 lowercase hex"
+				     " digits");
+	pthread_mutex_lock(&rm->mu);
+	for (int i = 0; i < rm->n_blobs; i++)
+		if (!strcmp(rm->blobs[i].sha, sha))
+			snprintf(path, sizeof(path), "%s", rm->blobs[i].path);
+	pthread_mutex_unlock(&rm->mu);
+	if (!path[0])
+		return bo_reply_fail(r, BO_ENOENT, NULL,
+				     "no blob %s: only files a claim named are served", sha);
+	return bo_reply_file(r, path);
+}
+
+/* ---- the list ---- */
+
+static void rfc3339_ms(int64_t ms, char *buf, size_t size)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int list(struct bo_daemon *d, struct bo_req *r)
+{
+	struct bo_remote *rm = d->remote;
+	json_t *items = json_array();
+	pthread_mutex_lock(&rm->mu);
+	for (int i = 0; i < rm->n_seen; i++) {
+		struct seen *s = &rm->seen[i];
+		json_t *w = json_object();
+		char at[32];
+		rfc3339_ms(s->last_ms, at, sizeof(at));
+		double secs = (double)(s->last_ms - s->first_ms) / 1000.0;
+		json_object_set_new(w, "name", json_string(s->name));
+		json_object_set_new(w, "host", json_string(s->host));
+		json_object_set_new(w, "task", s->task ? json_integer(s->task) : json_null());
+		json_object_set_new(w, "job", s->job ? json_integer(s->job) : json_null());
+		json_object_set_new(w, "last_heartbeat", json_string(at));
+		json_object_set_new(w, "images", json_integer(s->images));
+		json_object_set_new(w, "images_per_second",
+				    json_real(secs > 0 ? (double)s->images / secs : 0.0));
+		json_array_append_new(items, w);
+	}
+	pthread_mutex_unlock(&rm->mu);
+	json_t *o = json_object();
+	json_object_set_new(o, "items", items);
+	return bo_reply_json(r, 200, o);
+}
+
+/* ---- routing ---- */
+
+static int parse_lease(const char *s, int64_t *v)
+{
+	char *end;
+	if (*s < '1' || *s > '9')
+		return -1;
+	errno = 0;
+	long long x = strtoll(s, &end, 10);
+	if (*end || errno || x < 1)
+		return -1;
+	*v = x;
+	return 0;
+}
+
+static int allow(struct bo_req *r, const char *method)
+{
+	if (!strcmp(bo_req_method(r), method))
+		return 1;
+	bo_reply_header(r, "Allow", method);
+	bo_reply_405(r);
+	return 0;
+}
+
+int bo_remote_handle(struct bo_daemon *d, struct bo_req *r, const char *path)
+{
+	const struct bo_user *u = bo_req_user(r);
+	char lease_s[32], what[32], sha[80];
+	int64_t lease = 0;
+	if (!strcmp(path, "/workers")) {
+		if (u && u->worker)
+			return bo_reply_fail(r, BO_EPERM, NULL,
+					     "a worker token may call /api/v1/worker/* only");
+		return allow(r, "GET") ? list(d, r) : 0;
+	}
+	if (!u || !u->worker || !u->id)
+		return bo_reply_fail(r, BO_EPERM, NULL,
+				     "only worker tokens (brownoutd token create NAME --worker) may"
+				     " call /api/v1/worker/*");
+	if (!strcmp(path, "/worker/claim"))
+		return allow(r, "POST") ? claim(d, r) : 0;
+	if (sscanf(path, "/worker/blobs/%79[^/]", sha) == 1 &&
+	    strlen(path) == strlen("/worker/blobs/") + strlen(sha))
+		return allow(r, "GET") ? blob(d, r, sha) : 0;
+	if (sscanf(path, "/worker/leases/%31[^/]/%31s", lease_s, what) == 2 &&
+	    !parse_lease(lease_s, &lease)) {
+		if (!strcmp(what, "heartbeat"))
+			return allow(r, "POST") ? heartbeat(d, r, lease) : 0;
+		if (!strcmp(what, "results"))
+			return allow(r, "POST") ? results(d, r, lease) : 0;
+	}
+	return bo_reply_fail(r, BO_ENOENT, NULL, "no such endpoint: /api/v1%s", path);
+}

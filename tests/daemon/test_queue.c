@@ -1,0 +1,463 @@
+/* Unit tests of brownoutd's job/task state machine (daemon/queue.c) on a
+ * real SQLite store in a temporary directory: the claim order (fair share
+ * between owners, then priority, then age), leases (renewal, expiry and
+ * requeue, a late commit from an expired or taken-over lease refused with
+ * nothing recorded), slices (a partial commit leaves the rest queued),
+ * completion, and cancel. The clock is a parameter of every call, so
+ * leases expire without sleeping. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "brownoutd.h"
+#include "queue.h"
+#include "../unit/common_tmp.h"
+
+static char g_root[4096];
+
+struct fx {
+	struct bo_store *s;
+};
+
+static bo_status exec_cb(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	return bo_store_exec(db, ctx, err);
+}
+
+static void exec_ok(struct bo_store *s, const char *sql)
+{
+	struct bo_error err;
+	bo_error_clear(&err);
+	bo_status rc = bo_store_write(s, exec_cb, (void *)sql, &err);
+	if (rc)
+		print_error("%s: %s\n", sql, err.text);
+	assert_int_equal(rc, BO_OK);
+}
+
+struct query {
+	const char *sql;
+	int64_t value;
+	char text[64];
+};
+
+static bo_status query_cb(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct query *q = ctx;
+	sqlite3_stmt *st = NULL;
+	q->value = -1;
+	q->text[0] = 0;
+	if (sqlite3_prepare_v2(db, q->sql, -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, q->sql);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(st, 0);
+		q->value = sqlite3_column_int64(st, 0);
+		snprintf(q->text, sizeof(q->text), "%s", t ? t : "");
+	}
+	sqlite3_finalize(st);
+	return BO_OK;
+}
+
+static int64_t read_int(struct bo_store *s, const char *sql)
+{
+	struct query q = { .sql = sql };
+	struct bo_error err;
+	assert_int_equal(bo_store_read(s, query_cb, &q, &err), BO_OK);
+	return q.value;
+}
+
+static void read_text(struct bo_store *s, const char *sql, char *out, size_t size)
+{
+	struct query q = { .sql = sql };
+	struct bo_error err;
+	assert_int_equal(bo_store_read(s, query_cb, &q, &err), BO_OK);
+	snprintf(out, size, "%s", q.text);
+}
+
+/* a job of `owner` at `priority`: trials trials at each of n_p points,
+ * its tasks made by bo_queue_create_tasks (max_tasks of them at most) */
+struct new_job {
+	int64_t id, owner;
+	int priority, n_p, trials, max_tasks;
+};
+
+static bo_status job_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct new_job *j = ctx;
+	char text[256], sql[640];
+	json_error_t je;
+	struct bo_job_spec spec;
+	snprintf(text, sizeof(text), "{\"model\": 1, \"dataset\": 1, \"p\": \"1e-3:1e-2:%d\","
+		 " \"trials\": %d, \"priority\": %d}", j->n_p, j->trials, j->priority);
+	json_t *js = json_loads(text, 0, &je);
+	assert_non_null(js);
+	assert_int_equal(bo_job_spec_parse(js, &spec, err), BO_OK);
+	json_decref(js);
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO jobs (owner_id, model_id, dataset_id, state, priority, spec, points,"
+		 " images_per_trial, created_at) VALUES (%lld, 1, 1, 'queued', %d, '%s', %d, 4, 't')",
+		 (long long)j->owner, j->priority, text, j->n_p);
+	bo_status rc = bo_store_exec(db, sql, err);
+	if (!rc) {
+		j->id = sqlite3_last_insert_rowid(db);
+		rc = bo_queue_create_tasks(db, j->id, &spec, j->max_tasks ? j->max_tasks : 4096,
+					   err);
+	}
+	bo_job_spec_release(&spec);
+	return rc;
+}
+
+static int64_t add_job(struct bo_store *s, int64_t owner, int priority, int n_p, int trials,
+		       int max_tasks)
+{
+	struct new_job j = { 0, owner, priority, n_p, trials, max_tasks };
+	struct bo_error err;
+	bo_error_clear(&err);
+	bo_status rc = bo_store_write(s, job_fn, &j, &err);
+	if (rc)
+		print_error("add_job: %s\n", err.text);
+	assert_int_equal(rc, BO_OK);
+	return j.id;
+}
+
+static int setup(void **state)
+{
+	static int n;
+	char path[4200];
+	struct fx *f = calloc(1, sizeof(*f));
+	struct bo_error err;
+	if (!f)
+		return -1;
+	snprintf(path, sizeof(path), "%s/q%d.db", g_root, n++);
+	if (bo_store_open(path, 2, &f->s, &err)) {
+		print_error("bo_store_open: %s\n", err.text);
+		free(f);
+		return -1;
+	}
+	exec_ok(f->s, "INSERT INTO users (id, name, created_at) VALUES (1, 'ann', 't'),"
+		      " (2, 'bob', 't'), (3, 'cy', 't')");
+	exec_ok(f->s, "INSERT INTO models (id, owner_id, name, sha256, size, path, info,"
+		      " created_at) VALUES (1, 1, 'm', 'x', 1, 'm', '{}', 't')");
+	exec_ok(f->s, "INSERT INTO datasets (id, owner_id, name, source, format, path, images,"
+		      " shape, created_at) VALUES (1, 1, 'd', 'upload', 'idx', 'd', 4, '[1,2,2]', 't')");
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	bo_store_close(f->s);
+	free(f);
+	return 0;
+}
+
+static struct bo_claim claim(struct bo_store *s, int64_t last_owner, const char *holder,
+			     int64_t now_ms, int64_t lease_ms)
+{
+	struct bo_claim c = { .last_owner = last_owner, .holder = holder, .now_ms = now_ms,
+			      .lease_ms = lease_ms };
+	struct bo_error err;
+	bo_error_clear(&err);
+	assert_int_equal(bo_queue_claim(s, &c, &err), BO_OK);
+	return c;
+}
+
+/* commit n trials of t (correct = 100 + trial) at now_ms */
+static bo_status commit(struct bo_store *s, const struct bo_task *t, int n, int64_t now_ms,
+			struct bo_commit *out)
+{
+	struct bo_commit *c = calloc(1, sizeof(*c));
+	struct bo_error err;
+	assert_non_null(c);
+	bo_error_clear(&err);
+	c->t = *t;
+	c->now_ms = now_ms;
+	c->n = n;
+	c->images = 4;
+	c->workers = 1;
+	c->max_tasks = 4096;
+	for (int k = 0; k < n; k++)
+		c->correct[k] = 100 + t->lo + k;
+	bo_status rc = bo_queue_commit(s, c, &err);
+	if (rc)
+		assert_true(err.text[0] != 0);
+	if (out)
+		*out = *c;
+	free(c);
+	return rc;
+}
+
+/* ---- claim order ---- */
+
+static void test_claim_order(void **state)
+{
+	struct fx *f = *state;
+	/* ann: an old job at priority 0, a newer one at priority 5; bob: one */
+	int64_t a_old = add_job(f->s, 1, 0, 1, 2, 0);
+	int64_t a_hi = add_job(f->s, 1, 5, 1, 1, 0);
+	int64_t b = add_job(f->s, 2, 0, 1, 2, 0);
+	/* nobody served yet: the lowest owner, its highest priority job */
+	struct bo_claim c = claim(f->s, 0, "w", 1000, 0);
+	assert_true(c.found);
+	assert_int_equal(c.t.job, a_hi);
+	assert_int_equal(c.t.owner, 1);
+	assert_true(c.t.lease > 0);
+	assert_int_equal(c.t.deadline_ms, 0);
+	/* fair share: ann was served, bob is next though ann has more */
+	c = claim(f->s, 1, "w", 1000, 0);
+	assert_true(c.found);
+	assert_int_equal(c.t.job, b);
+	assert_int_equal(c.t.lo, 0);
+	/* wrapping around to ann: her older job, its first trial (age) */
+	c = claim(f->s, 2, "w", 1000, 0);
+	assert_true(c.found);
+	assert_int_equal(c.t.job, a_old);
+	assert_int_equal(c.t.lo, 0);
+	assert_int_equal(c.t.hi, 1);
+	/* ann again (bob's turn is after her): bob's second */
+	c = claim(f->s, 1, "w", 1000, 0);
+	assert_int_equal(c.t.job, b);
+	assert_int_equal(c.t.lo, 1);
+	c = claim(f->s, 2, "w", 1000, 0);
+	assert_int_equal(c.t.job, a_old);
+	assert_int_equal(c.t.lo, 1);
+	c = claim(f->s, 1, "w", 1000, 0);
+	assert_false(c.found);
+	/* the claimed jobs are running, each lease distinct */
+	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM jobs WHERE state = 'running'"), 3);
+	assert_int_equal(read_int(f->s, "SELECT COUNT(DISTINCT lease) FROM tasks"), 5);
+	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM tasks WHERE lease_holder = 'w'"), 5);
+}
+
+/* ---- leases ---- */
+
+static void test_lease_expiry_and_requeue(void **state)
+{
+	struct fx *f = *state;
+	struct bo_error err;
+	struct bo_task t;
+	int n = -1;
+	int64_t job = add_job(f->s, 1, 0, 1, 1, 0);
+	struct bo_claim a = claim(f->s, 0, "wa", 10000, 2000);
+	assert_true(a.found);
+	assert_int_equal(a.t.deadline_ms, 12000);
+	/* a heartbeat in time extends it */
+	assert_int_equal(bo_queue_renew(f->s, a.t.lease, 11500, 2000, &t, &err), BO_OK);
+	assert_int_equal(t.deadline_ms, 13500);
+	assert_int_equal(t.id, a.t.id);
+	/* not expired at 13500: nothing to claim, nothing requeued */
+	struct bo_claim b = claim(f->s, 0, "wb", 13500, 2000);
+	assert_false(b.found);
+	assert_int_equal(b.expired, 0);
+	assert_int_equal(bo_queue_expire(f->s, 13500, &n, &err), BO_OK);
+	assert_int_equal(n, 0);
+	/* past it: the next claim puts it back and takes it, under a new lease */
+	b = claim(f->s, 0, "wb", 13501, 2000);
+	assert_true(b.found);
+	assert_int_equal(b.expired, 1);
+	assert_int_equal(b.t.id, a.t.id);
+	assert_true(b.t.lease != a.t.lease);
+	assert_int_equal(read_int(f->s, "SELECT attempts FROM tasks"), 2);
+	/* the old holder's heartbeat and its results are refused */
+	bo_error_clear(&err);
+	assert_int_equal(bo_queue_renew(f->s, a.t.lease, 13502, 2000, NULL, &err), BO_ECONFLICT);
+	assert_true(err.text[0] != 0);
+	assert_int_equal(commit(f->s, &a.t, 1, 13502, NULL), BO_ECONFLICT);
+	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM results"), 0);
+	/* the new holder's count is taken, once, and the job is done */
+	struct bo_commit out;
+	assert_int_equal(commit(f->s, &b.t, 1, 14000, &out), BO_OK);
+	assert_true(out.job_ended);
+	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM results"), 1);
+	assert_int_equal(read_int(f->s, "SELECT correct FROM results"), 100);
+	char st[64];
+	char sql[128];
+	snprintf(sql, sizeof(sql), "SELECT state FROM jobs WHERE id = %lld", (long long)job);
+	read_text(f->s, sql, st, sizeof(st));
+	assert_string_equal(st, "done");
+	/* a commit after its job ended takes nothing and says so */
+	exec_ok(f->s, "UPDATE results SET correct = 7");
+	assert_int_equal(commit(f->s, &b.t, 1, 14001, &out), BO_OK);
+	assert_true(out.job_ended);
+	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM results"), 1);
+	assert_int_equal(read_int(f->s, "SELECT correct FROM results"), 7);
+}
+
+static void test_late_commit_refused(void **state)
+{
+	struct fx *f = *state;
+	struct bo_error err;
+	int n = -1;
+	add_job(f->s, 1, 0, 1, 3, 0);
+	struct bo_claim a = claim(f->s, 0, "wa", 1000, 2000);
+	assert_true(a.found);
+	/* nobody requeued it yet, but the deadline passed: refused, nothing kept */
+	assert_int_equal(commit(f->s, &a.t, 1, 3001, NULL), BO_ECONFLICT);
+	assert_int_equal(bo_queue_renew(f->s, a.t.lease, 3001, 2000, NULL, &err), BO_ECONFLICT);
+	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM results"), 0);
+	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM tasks WHERE state = 'done'"), 0);
+	/* at its deadline exactly it is still held */
+	assert_int_equal(bo_queue_expire(f->s, 3000, &n, &err), BO_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(bo_queue_expire(f->s, 3001, &n, &err), BO_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM tasks WHERE state = 'queued'"
+				  " AND lease IS NULL AND lease_deadline IS NULL"), 3);
+	/* local claims (no deadline) never expire; a restart requeues them */
+	struct bo_claim l = claim(f->s, 0, "local", 4000, 0);
+	assert_true(l.found);
+	assert_int_equal(bo_queue_expire(f->s, INT64_MAX, &n, &err), BO_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(bo_queue_requeue_all(f->s, &err), BO_OK);
+	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM tasks WHERE state = 'queued'"), 3);
+	/* and the pre-restart claim's commit is refused */
+	assert_int_equal(commit(f->s, &l.t, 1, 5000, NULL), BO_ECONFLICT);
+	/* a commit of more trials than the task has is refused up front */
+	struct bo_claim m = claim(f->s, 0, "local", 6000, 0);
+	assert_true(m.found);
+	assert_int_equal(commit(f->s, &m.t, 2, 6000, NULL), BO_EINVAL);
+	assert_int_equal(commit(f->s, &m.t, 1, 6000, NULL), BO_OK);
+	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM results"), 1);
+}
+
+/* ---- slices ---- */
+
+static void test_slices(void **state)
+{
+	struct fx *f = *state;
+	struct bo_commit out;
+	/* 10 trials as at most 1 task: one task [0, 10) */
+	int64_t job = add_job(f->s, 1, 0, 1, 10, 1);
+	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM tasks"), 1);
+	struct bo_claim a = claim(f->s, 0, "w", 1000, 5000);
+	assert_int_equal(a.t.lo, 0);
+	assert_int_equal(a.t.hi, 10);
+	/* a slice of 4: done [0, 4), queued [4, 10) */
+	assert_int_equal(commit(f->s, &a.t, 4, 2000, &out), BO_OK);
+	assert_true(out.queued_more);
+	assert_false(out.job_ended);
+	assert_int_equal(read_int(f->s, "SELECT trial_hi FROM tasks WHERE state = 'done'"), 4);
+	assert_int_equal(read_int(f->s, "SELECT trial_lo FROM tasks WHERE state = 'queued'"), 4);
+	assert_int_equal(read_int(f->s, "SELECT trial_hi FROM tasks WHERE state = 'queued'"), 10);
+	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM tasks WHERE lease IS NOT NULL"), 0);
+	/* the same lease cannot commit again (it ended with the slice) */
+	assert_int_equal(commit(f->s, &a.t, 4, 2000, NULL), BO_ECONFLICT);
+	struct bo_claim b = claim(f->s, 0, "w", 3000, 5000);
+	assert_int_equal(b.t.lo, 4);
+	assert_int_equal(commit(f->s, &b.t, 6, 3500, &out), BO_OK);
+	assert_true(out.job_ended);
+	/* every trial once, each with its own count */
+	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM results"), 10);
+	assert_int_equal(read_int(f->s, "SELECT COUNT(DISTINCT trial) FROM results"), 10);
+	assert_int_equal(read_int(f->s, "SELECT SUM(correct) FROM results"), 10 * 100 + 45);
+	char sql[128], st[64];
+	snprintf(sql, sizeof(sql), "SELECT state FROM jobs WHERE id = %lld", (long long)job);
+	read_text(f->s, sql, st, sizeof(st));
+	assert_string_equal(st, "done");
+	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM events WHERE kind = 'done'"), 1);
+}
+
+/* ---- cancel ---- */
+
+struct cancel {
+	int64_t job;
+};
+
+static bo_status cancel_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct cancel *c = ctx;
+	char sql[128];
+	snprintf(sql, sizeof(sql), "UPDATE jobs SET state = 'cancelled' WHERE id = %lld",
+		 (long long)c->job);
+	bo_status rc = bo_store_exec(db, sql, err);
+	return rc ? rc : bo_queue_cancel_tasks(db, c->job, err);
+}
+
+static void test_cancel(void **state)
+{
+	struct fx *f = *state;
+	struct bo_error err;
+	struct bo_commit out;
+	int64_t job = add_job(f->s, 1, 0, 2, 3, 0);
+	int64_t other = add_job(f->s, 2, 0, 1, 1, 0);
+	struct bo_claim a = claim(f->s, 0, "w", 1000, 5000);
+	assert_int_equal(a.t.job, job);
+	struct cancel c = { job };
+	assert_int_equal(bo_store_write(f->s, cancel_fn, &c, &err), BO_OK);
+	/* its queued tasks are gone, the running one stays until reported */
+	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM tasks WHERE job_id = 1"), 1);
+	/* the late report takes nothing and says the job ended */
+	assert_int_equal(commit(f->s, &a.t, 1, 1500, &out), BO_OK);
+	assert_true(out.job_ended);
+	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM results"), 0);
+	/* the cancelled job is never claimed again; the other one is */
+	struct bo_claim b = claim(f->s, 0, "w", 2000, 5000);
+	assert_true(b.found);
+	assert_int_equal(b.t.job, other);
+	b = claim(f->s, 0, "w", 2000, 5000);
+	assert_false(b.found);
+	char st[64];
+	read_text(f->s, "SELECT state FROM jobs WHERE id = 1", st, sizeof(st));
+	assert_string_equal(st, "cancelled");
+}
+
+/* ---- failure ---- */
+
+static void test_failure_needs_lease(void **state)
+{
+	struct fx *f = *state;
+	struct bo_error err;
+	add_job(f->s, 1, 0, 2, 1, 0);
+	struct bo_claim a = claim(f->s, 0, "wa", 1000, 1000);
+	struct bo_claim b = claim(f->s, 0, "wb", 3000, 1000); /* a expired: b takes it */
+	assert_int_equal(b.t.id, a.t.id);
+	struct bo_commit *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	c->t = a.t;
+	c->now_ms = 3100;
+	snprintf(c->failure, sizeof(c->failure), "out of memory");
+	bo_error_clear(&err);
+	/* a stale holder cannot fail the job */
+	assert_int_equal(bo_queue_commit(f->s, c, &err), BO_ECONFLICT);
+	char st[64];
+	read_text(f->s, "SELECT state FROM jobs", st, sizeof(st));
+	assert_string_equal(st, "running");
+	/* the holder can */
+	c->t = b.t;
+	assert_int_equal(bo_queue_commit(f->s, c, &err), BO_OK);
+	assert_true(c->job_ended);
+	read_text(f->s, "SELECT state FROM jobs", st, sizeof(st));
+	assert_string_equal(st, "failed");
+	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM tasks WHERE state <> 'done'"), 0);
+	free(c);
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	return tt_mkdtemp(g_root, sizeof(g_root), "queue");
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	return tt_rmtree(g_root);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_claim_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lease_expiry_and_requeue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_late_commit_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slices, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failure_needs_lease, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

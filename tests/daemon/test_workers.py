@@ -1,0 +1,257 @@
+#!/usr/bin/python3
+"""Remote workers (issue 11): brownoutd with no local workers (--workers 0)
+and a 2 s lease, and two `brownout worker` processes pulling its tasks over
+HTTP. One worker is SIGKILLed while it holds a task; the other gets no
+heartbeats out during its first task (--test-drop-heartbeats 1), so its
+lease expires under it and its late results must be refused (HTTP 409).
+The job must still finish with results equal to `brownout sweep`'s, number
+for number, with no trial counted twice: the task ranges partition every
+point's trials, and the images the daemon counts as evaluated are exactly
+trials x images per trial (a refused or double commit would change them).
+Also: worker tokens call /api/v1/worker/* only, user tokens cannot claim,
+and GET /api/v1/workers lists the workers.
+
+    tests/daemon/test_workers.py BUILD
+"""
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+from harness import FIXTURES, FMNIST, Daemon, admin_cmd, http_request
+from test_api import SPEC as OPENAPI  # docs/openapi.yaml as a validator of answers
+
+MODEL = os.path.join(FIXTURES, "fmnist_preact_f4.onnx")
+# 2 points x 24 trials stored as 2 tasks (--job-max-tasks 2): each task is
+# committed in slices of about 2 s (the worker's slice), several a task
+SPEC = {"p": [1e-2, 3e-2], "trials": 24, "limit": 300, "seed": 5, "target": "both",
+        "deviation": "bm"}
+PROCS = []
+
+
+def call(d, token, method, path, body=None, want=200, validate=True):
+    status, hdrs, raw = http_request(d.port, method, "/api/v1" + path, body, token, timeout=30)
+    if validate:
+        OPENAPI.check(method, "/api/v1" + path, status, hdrs, raw)
+    if status != want:
+        raise AssertionError("%s %s: HTTP %d (want %d): %s\n%s" % (method, path, status, want,
+                                                                raw[:300], d.log_tail()))
+    return json.loads(raw) if raw else None
+
+
+def metric(d, name):
+    status, hdrs, raw = http_request(d.port, "GET", "/metrics", timeout=30)
+    for line in raw.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError("/metrics has no %s" % name)
+
+
+def worker(build, d, token, name, cache, log, extra=()):
+    p = subprocess.Popen([os.path.join(build, "brownout"), "worker", "--server",
+                          "http://127.0.0.1:%d" % d.port, "--token", token, "--name", name,
+                          "--cache", cache] + list(extra),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=open(log, "wb"))
+    PROCS.append(p)
+    return p
+
+
+def tail(path, n=20):
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return "(no %s)" % path
+    return "%s:\n%s" % (path, "\n".join("  " + ln for ln in lines[-n:]))
+
+
+def main():
+    build = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
+    if not os.path.isdir(FMNIST):
+        print("workers: skipped (no %s)" % FMNIST)
+        return 0
+    fails = 0
+    with tempfile.TemporaryDirectory(prefix="brownoutd-workers-") as tmp:
+        data = os.path.join(tmp, "data")
+        os.mkdir(data)
+        token = admin_cmd(data, "user", "add", "lab", build=build)
+        wtoken = admin_cmd(data, "token", "create", "lab", "--worker", build=build)
+        d = Daemon(data, "brownoutd.log", build=build,
+                   extra=["--workers", "0", "--lease-seconds", "2", "--job-max-tasks", "2"])
+        d.start()
+        try:
+            fails += run(build, d, tmp, data, token, wtoken)
+        finally:
+            for p in PROCS:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+            rc = d.stop()
+        if rc != 0:
+            print("FAIL workers: brownoutd's SIGTERM exit status %s\n%s" % (rc, d.log_tail()))
+            fails += 1
+        # a sanitizer report in a worker (it may not stop the job)
+        for log in ("w1.log", "w2.log"):
+            text = tail(os.path.join(tmp, log), 10000)
+            if "Sanitizer" in text or "runtime error:" in text:
+                print("FAIL workers: %s" % text)
+                fails += 1
+    print("workers: %d passed, %d failed, 0 skipped" % (0 if fails else 1, 1 if fails else 0))
+    return 1 if fails else 0
+
+
+def run(build, d, tmp, data, token, wtoken):
+    fails = 0
+    # tokens: each kind to its own endpoints
+    call(d, token, "POST", "/worker/claim", {"name": "x"}, want=403)
+    # (any user endpoint answers a worker token 403: the securityScheme says so)
+    call(d, wtoken, "GET", "/jobs", want=403, validate=False)
+    call(d, wtoken, "POST", "/worker/claim", {"name": "x"}, want=204)  # nothing queued
+    call(d, wtoken, "POST", "/worker/claim", {"name": "bad name"}, want=400)
+    call(d, wtoken, "GET", "/worker/blobs/" + "0" * 64, want=404)
+    call(d, wtoken, "POST", "/worker/leases/12345/heartbeat", {}, want=409)
+    print("ok   worker tokens call /worker/* only; user tokens cannot claim")
+
+    with open(MODEL, "rb") as f:
+        m = call(d, token, "POST", "/models?name=f4", f.read(), want=201)
+    ds = call(d, token, "POST", "/datasets", {"name": "fm", "path": FMNIST}, want=201)
+    job = call(d, token, "POST", "/jobs", dict(SPEC, model=m["id"], dataset=ds["id"]),
+               want=202)
+    jid = job["id"]
+    # by hand: a claim, a blob it names (checked), a heartbeat, bad results,
+    # and giving the task back (no trials) so that the workers get it
+    cl = call(d, wtoken, "POST", "/worker/claim", {"name": "x", "host": "h"})
+    lease = cl["lease"]
+    status, hdrs, raw = http_request(d.port, "GET", "/api/v1/worker/blobs/" +
+                                     cl["model"]["sha256"], None, wtoken, timeout=30)
+    if status != 200 or hashlib.sha256(raw).hexdigest() != cl["model"]["sha256"]:
+        print("FAIL workers: blob %s: HTTP %d, %d bytes" % (cl["model"]["sha256"], status,
+                                                            len(raw)))
+        fails += 1
+    call(d, token, "GET", "/worker/blobs/" + cl["model"]["sha256"], want=403)
+    call(d, wtoken, "POST", "/worker/leases/%d/heartbeat" % lease, {})
+    n = cl["task"]["trial_hi"] - cl["task"]["trial_lo"]
+    call(d, wtoken, "POST", "/worker/leases/%d/results" % lease,
+         {"trial_lo": cl["task"]["trial_lo"], "correct": [0] * (n + 1), "images": 300}, want=400)
+    call(d, wtoken, "POST", "/worker/leases/%d/results" % lease,
+         {"trial_lo": cl["task"]["trial_lo"], "correct": [301], "images": 300}, want=400)
+    back = call(d, wtoken, "POST", "/worker/leases/%d/results" % lease,
+                {"trial_lo": cl["task"]["trial_lo"], "correct": [], "images": 300})
+    if back["taken"] != 0:
+        print("FAIL workers: giving a task back took %r" % back)
+        fails += 1
+    call(d, wtoken, "POST", "/worker/leases/%d/heartbeat" % lease, {}, want=409)
+    npts, trials = len(SPEC["p"]), SPEC["trials"]
+    total = npts * trials
+    killed = worker(build, d, wtoken, "w-killed", os.path.join(tmp, "cache1"),
+                    os.path.join(tmp, "w1.log"))
+    stalled_log = os.path.join(tmp, "w2.log")
+    stalled = worker(build, d, wtoken, "w-stalled", os.path.join(tmp, "cache2"), stalled_log,
+                     ["--test-drop-heartbeats", "1"])
+    # SIGKILL w-killed while it holds a task, once some trials are in
+    deadline = time.time() + 120
+    held = None
+    while time.time() < deadline and held is None:
+        j = call(d, token, "GET", "/jobs/%d" % jid)
+        ws = {w["name"]: w for w in call(d, token, "GET", "/workers")["items"]}
+        w1 = ws.get("w-killed")
+        if j["progress"]["trials_done"] >= 2 and w1 and w1["task"] is not None:
+            held = w1["task"]
+            os.kill(killed.pid, signal.SIGKILL)
+            killed.wait()
+        time.sleep(0.05)
+    if held is None:
+        print("FAIL workers: w-killed never held a task after 2 trials were in\n%s\n%s"
+              % (tail(os.path.join(tmp, "w1.log")), tail(stalled_log)))
+        return fails + 1
+    done_at_kill = call(d, token, "GET", "/jobs/%d" % jid)["progress"]["trials_done"]
+    print("ok   SIGKILLed w-killed holding task %d, %d of %d trials in" % (held, done_at_kill,
+                                                                          total))
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        j = call(d, token, "GET", "/jobs/%d" % jid)
+        if j["state"] in ("done", "failed", "cancelled"):
+            break
+        time.sleep(0.1)
+    res = call(d, token, "GET", "/jobs/%d/results" % jid)
+    # SIGTERM stops an idle worker cleanly (status 0; leaks would show here)
+    stalled.send_signal(signal.SIGTERM)
+    try:
+        wrc = stalled.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        wrc = None
+    if wrc != 0:
+        print("FAIL workers: w-stalled's SIGTERM exit status %s\n%s" % (wrc, tail(stalled_log)))
+        fails += 1
+    ws = {w["name"]: w for w in call(d, token, "GET", "/workers")["items"]}
+    images = metric(d, "brownout_images_total")
+    if j["state"] != "done" or not res["complete"]:
+        print("FAIL workers: job ended %s (complete %s)\n%s" % (j["state"], res["complete"],
+                                                                d.log_tail()))
+        return fails + 1
+    # the stalled worker's first results came after its lease: refused
+    with open(stalled_log) as f:
+        slog = f.read()
+    if "results refused (HTTP 409)" not in slog and "lease lost" not in slog:
+        print("FAIL workers: w-stalled's late results were not refused:\n%s" % slog[-2000:])
+        fails += 1
+    else:
+        print("ok   w-stalled's results from an expired lease were refused")
+    if set(ws) != {"x", "w-killed", "w-stalled"} or ws["w-stalled"]["images"] <= 0 or \
+            ws["w-stalled"]["images_per_second"] <= 0 or ws["w-stalled"]["task"] is not None:
+        print("FAIL workers: /workers lists %r" % ws)
+        fails += 1
+    # no trial counted twice: ranges partition, images exactly the trials'
+    per = SPEC["limit"]
+    if images != total * per:
+        print("FAIL workers: the daemon counted %d images evaluated, want %d trials x %d = %d"
+              % (images, total, per, total * per))
+        fails += 1
+    db = sqlite3.connect(os.path.join(data, "brownout.db"))
+    for pt in range(npts):
+        rs = db.execute("SELECT trial_lo, trial_hi, state FROM tasks WHERE job_id = ? AND"
+                        " point = ? ORDER BY trial_lo", (jid, pt)).fetchall()
+        nxt = 0
+        for lo, hi, state in rs:
+            if lo != nxt or hi <= lo or state != "done":
+                break
+            nxt = hi
+        if nxt != trials:
+            print("FAIL workers: point %d tasks %r do not partition [0, %d)" % (pt, rs, trials))
+            fails += 1
+    retried = db.execute("SELECT MAX(attempts) FROM tasks WHERE job_id = ?", (jid,)).fetchone()[0]
+    db.close()
+    if retried < 2:
+        print("FAIL workers: no task was claimed twice, so no lease was lost")
+        fails += 1
+    cli = subprocess.run(
+        [os.path.join(build, "brownout"), "sweep", MODEL, FMNIST, "--p",
+         ",".join(repr(p) for p in SPEC["p"]), "--trials", str(trials),
+         "--limit", str(per), "--seed", str(SPEC["seed"]), "--threads", "1", "--json"],
+        check=True, capture_output=True, text=True)
+    want = json.loads(cli.stdout)
+    keys = ["p", "accuracy_mean", "accuracy_std", "ci95", "trials", "images", "eta", "energy",
+            "trial_accuracies"]
+    for a, b in zip(res["points"], want["points"]):
+        for k in keys:
+            if a[k] != b[k]:
+                print("FAIL workers: p=%g %s: workers %r, CLI %r" % (b["p"], k, a[k], b[k]))
+                fails += 1
+    if res["clean_accuracy"] != want["clean_accuracy"] or len(res["points"]) != npts:
+        print("FAIL workers: clean accuracy %r vs CLI %r" % (res["clean_accuracy"],
+                                                             want["clean_accuracy"]))
+        fails += 1
+    if not fails:
+        print("ok   job done by remote workers equals `brownout sweep` number for number;"
+              " %d images for %d trials, task ranges partition every point" % (images, total))
+    return fails
+
+
+if __name__ == "__main__":
+    sys.exit(main())
