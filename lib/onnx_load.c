@@ -1491,6 +1491,20 @@ void bo_model_free(struct bo_model *m)
 /* ---- accessors ---- */
 
 int bo_model_n_inputs(const struct bo_model *m) { return m->n_inputs; }
+
+int64_t bo_model_fixed_batch(const struct bo_model *m)
+{
+	int64_t b = 0;
+	for (int i = 0; i < m->n_inputs; i++) {
+		const struct bo_value *v = &m->values[m->inputs[i]];
+		if (v->rank < 1 || v->dims[0] <= 0)
+			return 0; /* a dynamic batch, or no batch axis */
+		if (b && v->dims[0] != b)
+			return 0;
+		b = v->dims[0];
+	}
+	return b;
+}
 int bo_model_n_outputs(const struct bo_model *m) { return m->n_outputs; }
 int bo_model_opset(const struct bo_model *m) { return m->opset; }
 const char *bo_model_producer(const struct bo_model *m)

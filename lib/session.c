@@ -69,6 +69,7 @@ struct bo_session {
 	/* assembled outputs of a batch run in chunks of a fixed-batch model */
 	float *fix_buf[BO_MAX_IN];
 	int64_t fix_cap[BO_MAX_IN];
+	int64_t fixed_batch;     /* bo_model_fixed_batch, 0: dynamic */
 };
 
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
@@ -100,6 +101,7 @@ bo_status bo_session_new(const struct bo_model *m, const struct bo_session_confi
 		return bo_fail(err, BO_ENOMEM, "out of memory");
 	s->m = m;
 	s->threads = threads;
+	s->fixed_batch = bo_model_fixed_batch(m);
 	s->max_floats = (cfg && cfg->max_arena_bytes > 0 ? cfg->max_arena_bytes : (8LL << 30)) / 4;
 	s->conv_algo = cfg ? cfg->conv_algo : 0;
 	if (s->conv_algo < 0 || s->conv_algo > 2) {
@@ -384,7 +386,7 @@ static bo_status run_batch(struct bo_session *s, const struct bo_tensor *inputs,
 	/* split along dim 0 when every input agrees on it, in slices of whole
 	 * multiples of a fixed-batch model's batch */
 	int64_t B = inputs[0].rank > 0 ? inputs[0].dims[0] : 1;
-	int64_t unit = BO_MAX(bo_model_fixed_batch(m), 1);
+	int64_t unit = BO_MAX(s->fixed_batch, 1);
 	int split = s->threads > 1 && B >= 2 * unit && B % unit == 0;
 	for (int i = 0; i < n_inputs; i++) {
 		if (inputs[i].rank < 0 || inputs[i].rank > BO_MAX_RANK || !inputs[i].data)
@@ -460,20 +462,6 @@ static bo_status run_batch(struct bo_session *s, const struct bo_tensor *inputs,
 	return rc;
 }
 
-int64_t bo_model_fixed_batch(const struct bo_model *m)
-{
-	int64_t b = 0;
-	for (int i = 0; i < m->n_inputs; i++) {
-		const struct bo_value *v = &m->values[m->inputs[i]];
-		if (v->rank < 1 || v->dims[0] <= 0)
-			return 0; /* a dynamic batch, or no batch axis */
-		if (b && v->dims[0] != b)
-			return 0;
-		b = v->dims[0];
-	}
-	return b;
-}
-
 /* A model exported with a fixed batch Bm (torch.onnx.export's default is
  * the example's batch, usually 1) runs a batch of B = k x Bm images as k
  * runs of Bm, T of them at a time across the threads (each thread's slice
@@ -487,7 +475,7 @@ bo_status bo_session_run(struct bo_session *s, const struct bo_tensor *inputs, i
 			 struct bo_tensor *outputs, int n_outputs, struct bo_error *err)
 {
 	const struct bo_model *m = s->m;
-	int64_t bm = n_inputs == m->n_inputs ? bo_model_fixed_batch(m) : 0;
+	int64_t bm = n_inputs == m->n_inputs ? s->fixed_batch : 0;
 	int64_t B = n_inputs > 0 && inputs[0].rank > 0 ? inputs[0].dims[0] : 0;
 	for (int i = 0; bm && i < n_inputs; i++)
 		if (inputs[i].rank < 1 || inputs[i].dims[0] != B || !inputs[i].data)

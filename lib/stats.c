@@ -302,6 +302,8 @@ bo_status bo_model_stats(const struct bo_model *m, const int64_t *sample_dims, i
 	st->sites = kind;
 	if (m->n_inputs > BO_MAX_IN || m->n_inputs < 1)
 		return bo_fail(err, BO_EUNSUPPORTED, "the model has %d inputs", m->n_inputs);
+	/* one sample, or the model's fixed batch (counts are then per sample) */
+	const int64_t batch = BO_MAX(bo_model_fixed_batch(m), 1);
 	for (int i = 0; i < m->n_inputs; i++) {
 		const struct bo_value *v = &m->values[m->inputs[i]];
 		in[i].rank = v->rank;
@@ -322,8 +324,7 @@ bo_status bo_model_stats(const struct bo_model *m, const int64_t *sample_dims, i
 			bo_error_where(err, m->path, v->name, NULL, "--input-shape");
 			return bo_fail(err, BO_EINVAL, "the input shape is not in the file; give --input-shape");
 		}
-		/* one sample, or the model's fixed batch (counts are then per sample) */
-		in[i].d[0] = bo_model_fixed_batch(m) > 0 ? bo_model_fixed_batch(m) : 1;
+		in[i].d[0] = batch;
 		for (int k = 1; k < in[i].rank; k++)
 			if (in[i].d[k] < 0) {
 				bo_error_where(err, m->path, v->name, NULL, "--input-shape");
