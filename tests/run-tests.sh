@@ -10,16 +10,20 @@ mkdir -p "$BO_TEST_OUT_DIR"
 pass=0
 fail=0
 failed=""
+times=""
 run() {
 	local name=$1
 	shift
+	local t0=$SECONDS rc=0
 	echo "=== $name"
-	if "$@"; then
+	"$@" || rc=$?
+	if [ $rc -eq 0 ]; then
 		pass=$((pass + 1))
 	else
 		fail=$((fail + 1))
 		failed="$failed $name"
 	fi
+	times="$times $name:$((SECONDS - t0))s"
 }
 for t in "$build"/tests/test_*; do
 	[ -x "$t" ] || continue
@@ -100,6 +104,7 @@ if [ -x tests/ref/run.sh ] && { [ -z "$filter" ] || [[ ref == *"$filter"* ]]; };
 	fi
 fi
 echo
+echo "seconds per suite:$times"
 [ -n "$failed" ] && echo "failed suites:$failed"
 echo "suites: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
