@@ -466,10 +466,17 @@ static int trial_cb(void *ctx, const struct bo_progress *pr)
 
 /* ---- one task ---- */
 
+/* Where a worker's time went, printed when it stops (bench/workers.py reads
+ * it): the protocol's cost per task beside the trials'. */
+struct wstats {
+	long tasks, trials;
+	double claim_s, results_s, setup_s, compute_s;
+};
+
 /* Returns 1 when this machine failed the task (it was given back): the
  * caller waits a while before it claims again. */
 static int run_task(CURL *h, const struct opts *o, json_t *claim, struct job_ctx *c,
-		    int heartbeats)
+		    int heartbeats, struct wstats *ws)
 {
 	json_t *task = json_object_get(claim, "task");
 	int64_t lease = json_integer_value(json_object_get(claim, "lease"));
@@ -491,7 +498,9 @@ static int run_task(CURL *h, const struct opts *o, json_t *claim, struct job_ctx
 	pthread_cond_init(&b.cv, NULL);
 	if (heartbeats && !pthread_create(&b.thread, NULL, beat_main, &b))
 		started = 1;
+	double ts = now();
 	rc = ensure_job(h, o, claim, c, &err);
+	ws->setup_s += now() - ts;
 	if (rc == BO_OK) {
 		double t0 = now();
 		for (int k = 0; lo + k < hi && k < max_commit; k++) {
@@ -504,6 +513,7 @@ static int run_task(CURL *h, const struct opts *o, json_t *claim, struct job_ctx
 				break;
 			json_array_append_new(corr, json_integer(correct));
 		}
+		ws->compute_s += now() - t0;
 	}
 	if (started) {
 		pthread_mutex_lock(&b.mu);
@@ -539,7 +549,13 @@ static int run_task(CURL *h, const struct opts *o, json_t *claim, struct job_ctx
 		if (json_is_true(json_object_get(claim, "clean_needed")) && c->clean)
 			json_object_set(body, "clean", c->clean);
 	}
+	ts = now();
 	long st = call(h, o, "POST", path, body, &a);
+	ws->results_s += now() - ts;
+	if (st == 200) {
+		ws->tasks++;
+		ws->trials += (long)json_array_size(corr);
+	}
 	if (st == 200)
 		fprintf(stderr, "brownout worker: job %lld point %d trials %d..%d: %lld taken\n",
 			(long long)json_integer_value(json_object_get(task, "job")), point, lo,
@@ -663,17 +679,20 @@ int cmd_worker(int argc, char **argv)
 	CURL *h = curl_easy_init();
 	struct job_ctx c = { 0 };
 	int tasks = 0, ret = 0;
+	struct wstats ws = { 0 };
 	double idle_since = now();
 	fprintf(stderr, "brownout worker %s: serving %s, cache %s\n", o.name, o.server, o.cache);
 	while (h && !atomic_load(&g_stop)) {
 		json_t *body = json_object(), *a = NULL;
 		json_object_set_new(body, "name", json_string(o.name));
 		json_object_set_new(body, "host", json_string(o.host));
+		double tc = now();
 		long st = call(h, &o, "POST", "/worker/claim", body, &a);
 		json_decref(body);
 		if (st == 200 && json_is_object(a)) {
+			ws.claim_s += now() - tc;
 			tasks++;
-			if (run_task(h, &o, a, &c, tasks > o.test_drop_heartbeats)) {
+			if (run_task(h, &o, a, &c, tasks > o.test_drop_heartbeats, &ws)) {
 				/* not the job's fault: wait before the next claim */
 				struct timespec ts = { 2, 0 };
 				nanosleep(&ts, NULL);
@@ -698,6 +717,13 @@ int cmd_worker(int argc, char **argv)
 		}
 		json_decref(a);
 	}
+	/* claims and results are the protocol's cost per task; setup is
+	 * fetching blobs and building a job's sweeper, once per job */
+	fprintf(stderr,
+		"brownout worker %s: stopped: %ld tasks, %ld trials; compute %.3f s, "
+		"setup %.3f s, claims %.3f s, results %.3f s (%.2f ms per task)\n",
+		o.name, ws.tasks, ws.trials, ws.compute_s, ws.setup_s, ws.claim_s, ws.results_s,
+		ws.tasks ? 1e3 * (ws.claim_s + ws.results_s) / (double)ws.tasks : 0.0);
 	job_ctx_release(&c);
 	curl_easy_cleanup(h);
 	curl_global_cleanup();
