@@ -68,7 +68,12 @@ def run_rss(argv, env=None):
     if p.returncode != 0:
         last = (err.decode(errors="replace").strip().splitlines() or ["exit %d" % p.returncode])[-1]
         raise RuntimeError(last)
-    return json.loads(out.decode().strip().splitlines()[-1]), ru.ru_maxrss / 1024.0
+    text = out.decode().strip()
+    try:  # brownout --json prints one indented object; the others one line
+        obj = json.loads(text)
+    except ValueError:
+        obj = json.loads(text.splitlines()[-1])
+    return obj, ru.ru_maxrss / 1024.0
 
 
 def main():
@@ -82,8 +87,9 @@ def main():
     bo = os.path.join(a.build, "brownout")
     os.makedirs(OUT, exist_ok=True)
     synth = os.path.join(OUT, "synth")
-    if not os.path.exists(os.path.join(synth, "images.npy")):
-        import numpy as np
+    import numpy as np
+    have = os.path.join(synth, "images.npy")
+    if not os.path.exists(have) or np.load(have, mmap_mode="r").shape[0] < a.images:
         os.makedirs(synth, exist_ok=True)
         r = np.random.default_rng(0)
         np.save(os.path.join(synth, "images.npy"),
