@@ -13,7 +13,9 @@ CC ?= cc
 SANITIZER ?=
 OPT ?= -O3
 BUILD ?= build$(if $(SANITIZER),-$(SANITIZER))
-PKGS := openblas libprotobuf-c zlib cmocka jansson libmicrohttpd sqlite3 nettle
+PKGS := openblas libprotobuf-c zlib jansson libmicrohttpd sqlite3 nettle
+# the C tests only: brownout and brownoutd do not link the test framework
+TEST_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # the CLI only: `brownout worker` speaks HTTP with libcurl
@@ -54,12 +56,16 @@ DTEST_BIN := $(DTEST_SRC:tests/daemon/%.c=$(BUILD)/tests/%)
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REPLAY := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz_%)
 
-.PHONY: all deps test test-only run demo clean bench fixtures test-web screenshots vendor \
-	fuzz fuzz-build
+.PHONY: all deps deps-run test test-only run demo clean bench fixtures test-web screenshots \
+	vendor fuzz fuzz-build
 all: $(CLI) $(DAEMON) $(TEST_BIN) $(DTEST_BIN) $(FUZZ_REPLAY)
 
+# what the tests need too (make test) / only what building and running
+# need (make run: no compilers of other languages, browsers or SLURM)
 deps:
-	@deploy/install-deps.sh
+	@deploy/install-deps.sh test
+deps-run:
+	@deploy/install-deps.sh run
 
 $(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h: $(ONNX_PROTO)
 	@mkdir -p $(BUILD)/gen
@@ -106,11 +112,11 @@ $(DAEMON): $(BUILD)/daemon/main.o $(DAEMON_OBJ) $(LIB)
 $(DTEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/daemon/%.o $(DAEMON_OBJ) \
 		$(TEST_COMMON:%.c=$(BUILD)/%.o) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS) $(TEST_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TEST_COMMON:%.c=$(BUILD)/%.o) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS) $(LDEXTRA_$*)
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS) $(TEST_LIBS) $(LDEXTRA_$*)
 
 # ---- fuzzing (tests/fuzz/README.md) ----
 # The replay binaries: every target with a main() that runs saved inputs,
@@ -149,11 +155,11 @@ test: deps
 test-only: all
 	@BO_SANITIZED=$(if $(SANITIZER),1,) tests/run-tests.sh $(BUILD)
 
-run: deps
+run: deps-run
 	$(MAKE) --no-print-directory $(CLI) $(DAEMON)
 	@tools/run-daemon.sh $(BUILD)
 
-demo: all
+demo: $(CLI)
 	@tools/demo.sh $(BUILD)
 
 bench: all
