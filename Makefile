@@ -67,7 +67,7 @@ deps:
 deps-run:
 	@deploy/install-deps.sh run
 
-$(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h: $(ONNX_PROTO)
+$(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h &: $(ONNX_PROTO)
 	@mkdir -p $(BUILD)/gen
 	protoc-c --c_out=$(BUILD)/gen -I$(dir $(ONNX_PROTO)) $(ONNX_PROTO)
 
@@ -147,16 +147,20 @@ LDEXTRA_test_torture := $(foreach f,malloc calloc realloc strdup aligned_alloc,-
 # `make test` first makes sure the Debian packages are there, then runs the
 # unit tests and the CLI tests, the same again under ASan+UBSan, and checks
 # that clang builds everything warning-free too.
+# The builds use every core (JOBS); the suites run one after another.
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 test: deps
+	$(MAKE) --no-print-directory -j$(JOBS) all
 	$(MAKE) --no-print-directory test-only
+	$(MAKE) --no-print-directory -j$(JOBS) SANITIZER=address,undefined OPT=-O1 all
 	$(MAKE) --no-print-directory SANITIZER=address,undefined OPT=-O1 test-only
-	$(MAKE) --no-print-directory CC=clang BUILD=build-clang all
+	$(MAKE) --no-print-directory -j$(JOBS) CC=clang BUILD=build-clang all
 
 test-only: all
 	@BO_SANITIZED=$(if $(SANITIZER),1,) tests/run-tests.sh $(BUILD)
 
 run: deps-run
-	$(MAKE) --no-print-directory $(CLI) $(DAEMON)
+	$(MAKE) --no-print-directory -j$(JOBS) $(CLI) $(DAEMON)
 	@tools/run-daemon.sh $(BUILD)
 
 demo: $(CLI)
