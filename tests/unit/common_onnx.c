@@ -391,3 +391,36 @@ bo_status tb_load(struct tb_model *b, const struct bo_model_limits *limits,
 	free(buf);
 	return rc;
 }
+
+/* x [N,3,8,8] -> Conv 3x3 pad 1 (4) -> BN -> Relu -> MaxPool 2 -> Flatten
+ * -> Gemm (64 -> 5) into b (input, initializers, nodes, output); metadata
+ * and producer are the caller's. A few hundred bytes packed. */
+void tb_small_cnn(struct tb_model *b)
+{
+	float w[108], bias[5] = { 0.1f, 0.2f, 0.3f, 0.4f, 0.5f }, one[4] = { 1, 1, 1, 1 }, fc[320];
+	for (int i = 0; i < 108; i++)
+		w[i] = (float)((i * 37) % 11 - 5) * 0.05f;
+	for (int i = 0; i < 320; i++)
+		fc[i] = (float)((i * 13) % 7 - 3) * 0.1f;
+	tb_input(b, "x", SHAPE(-1, 3, 8, 8));
+	tb_init_f(b, "w", SHAPE(4, 3, 3, 3), w);
+	tb_init_f(b, "b", SHAPE(4), bias);
+	tb_init_f(b, "g", SHAPE(4), one);
+	tb_init_f(b, "be", SHAPE(4), bias);
+	tb_init_f(b, "mu", SHAPE(4), bias);
+	tb_init_f(b, "var", SHAPE(4), one);
+	tb_init_f(b, "fc", SHAPE(5, 64), fc);
+	tb_init_f(b, "fb", SHAPE(5), bias);
+	Onnx__NodeProto *n = tb_node(b, "Conv", "/conv/Conv", "x,w,b", "c");
+	tb_attr_ints(b, n, "pads", 4, DIMS(1, 1, 1, 1));
+	tb_attr_ints(b, n, "kernel_shape", 2, DIMS(3, 3));
+	tb_node(b, "BatchNormalization", "/bn/BatchNormalization", "c,g,be,mu,var", "bn");
+	tb_node(b, "Relu", "/relu/Relu", "bn", "r");
+	n = tb_node(b, "MaxPool", "/pool/MaxPool", "r", "p");
+	tb_attr_ints(b, n, "kernel_shape", 2, DIMS(2, 2));
+	tb_attr_ints(b, n, "strides", 2, DIMS(2, 2));
+	tb_node(b, "Flatten", "/Flatten", "p", "f");
+	n = tb_node(b, "Gemm", "/fc/Gemm", "f,fc,fb", "y");
+	tb_attr_int(b, n, "transB", 1);
+	tb_output(b, "y");
+}

@@ -23,6 +23,12 @@
 struct tb_model;
 
 /* A new model with an empty graph, opset 13, ir_version 8. Aborts on OOM. */
+/* int64 dims inline: tb_attr_ints(b, n, "pads", 4, DIMS(1, 1, 1, 1)) */
+#define DIMS(...) ((const int64_t[]){ __VA_ARGS__ })
+#define NDIMS(...) ((int)(sizeof((int64_t[]){ __VA_ARGS__ }) / sizeof(int64_t)))
+/* rank, dims: tb_input(b, "x", SHAPE(1, 3, 5, 5)) */
+#define SHAPE(...) NDIMS(__VA_ARGS__), DIMS(__VA_ARGS__)
+
 struct tb_model *tb_new(void);
 void tb_free(struct tb_model *b);
 
@@ -77,6 +83,10 @@ void tb_attr_tensor(struct tb_model *b, Onnx__NodeProto *n, const char *name,
 		    Onnx__TensorProto *t);
 
 /* Serialize to a malloc'd buffer (free() it); *len gets its size. */
+/* The small CNN of the malformed-input tests and the fuzz seeds:
+ * x [N,3,8,8] -> Conv -> BN -> Relu -> MaxPool -> Flatten -> Gemm (5). */
+void tb_small_cnn(struct tb_model *b);
+
 uint8_t *tb_pack(struct tb_model *b, size_t *len);
 
 /* Pack and bo_model_load_buffer() in one go (limits may be NULL). */

@@ -22,11 +22,6 @@
 
 #include "common_onnx.h"
 
-#define DIMS(...) ((const int64_t[]){ __VA_ARGS__ })
-#define NDIMS(...) ((int)(sizeof((int64_t[]){ __VA_ARGS__ }) / sizeof(int64_t)))
-/* rank, dims: tb_input(b, "x", SHAPE(1, 3, 5, 5)) */
-#define SHAPE(...) NDIMS(__VA_ARGS__), DIMS(__VA_ARGS__)
-
 /* ---- data ---- */
 
 static uint64_t g_rng = 0x9e3779b97f4a7c15ULL;

@@ -28,10 +28,6 @@
 #include "common_tmp.h"
 #include "graph.h" /* private: graphs with op types the engine may not run */
 
-#define DIMS(...) ((const int64_t[]){ __VA_ARGS__ })
-#define NDIMS(...) ((int)(sizeof((int64_t[]){ __VA_ARGS__ }) / sizeof(int64_t)))
-#define SHAPE(...) NDIMS(__VA_ARGS__), DIMS(__VA_ARGS__)
-
 /* ---- expected site lists ---- */
 
 struct want {
