@@ -187,7 +187,7 @@ READINGS = [
      lambda ev: s(ev, lambda e: relu(e) and not e['se'])),
     ('relu+scaled', 'ReLU + SE-scaled x*sigmoid(g) (gate not counted)',
      lambda ev: s(ev, lambda e: relu(e) or scaled(e))),
-    ('act+scaled', 'ReLU + Sigmoid + SE-scaled',
+    ('activations-gated', 'ReLU + Sigmoid + SE-scaled (brownout `activations-gated`)',
      lambda ev: s(ev, lambda e: relu(e) or sig(e) or scaled(e))),
     ('act+scaled+squeeze', 'ReLU + Sigmoid + SE-scaled + SE squeeze',
      lambda ev: s(ev, lambda e: relu(e) or sig(e) or scaled(e)
@@ -225,8 +225,11 @@ READINGS = [
 
 # ---- variants -------------------------------------------------------------
 class KuangliuPreActResNet(models.PreActResNet):
-    """kuangliu's forward: no BN-ReLU after the last block (the BN module
-    tools/models.py adds stays unused)."""
+    """kuangliu's PreActResNet: no BN-ReLU after the last block."""
+
+    def __init__(self):
+        super().__init__(models.PreActBlock, [2, 2, 2, 2])
+        del self.bn
 
     def forward(self, x):
         out = self.conv1(x)
@@ -275,16 +278,19 @@ class SENetFinalReLU(models.SENet):
         return self.linear(out.view(out.size(0), -1))
 
 
+# (name, column label, constructor)
 NETWORKS = [
-    ('PreActResNet18', lambda: models.PreActResNet18()),
-    ('ResNet18', lambda: models.ResNet18()),
-    ('MobileNetV2', lambda: models.MobileNetV2()),
-    ('SENet18', lambda: models.SENet18()),
-    ('PreActResNet18/kuangliu',
-     lambda: KuangliuPreActResNet(models.PreActBlock, [2, 2, 2, 2])),
-    ('SENet18/basic', lambda: models.SENet(SEBasicBlock, [2, 2, 2, 2])),
-    ('SENet18/final-relu', lambda: SENetFinalReLU()),
+    ('PreActResNet18', 'PreAct18', lambda: models.PreActResNet18()),
+    ('ResNet18', 'ResNet18', lambda: models.ResNet18()),
+    ('MobileNetV2', 'MobileNetV2', lambda: models.MobileNetV2()),
+    ('SENet18', 'SENet18', lambda: models.SENet18()),
+    ('PreActResNet18/kuangliu', 'PreAct18/kl', lambda: KuangliuPreActResNet()),
+    ('SENet18/basic', 'SENet18/basic', lambda: models.SENet(SEBasicBlock, [2, 2, 2, 2])),
+    ('SENet18/final-relu', 'SENet18/relu', lambda: SENetFinalReLU()),
 ]
+# Table I as tools/models.py defines it, and with kuangliu's PreActResNet18
+FITS = [('models.py', ['PreActResNet18', 'ResNet18', 'MobileNetV2', 'SENet18']),
+        ('kuangliu', ['PreActResNet18/kuangliu', 'ResNet18', 'MobileNetV2', 'SENet18'])]
 
 
 def export(net, path):
@@ -313,17 +319,18 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    counts = {}
-    for name, make in NETWORKS:
+    counts, params = {}, {}
+    for name, _, make in NETWORKS:
         net = make().eval()
+        params[name] = models.count_params(net)
         ev = trace(net)
         counts[name] = [f(ev) for _, _, f in READINGS]
         if args.onnx:
             export(net, os.path.join(args.onnx, name.replace('/', '-') + '.onnx'))
-    nets = [n for n, _ in NETWORKS]
-    main4 = nets[:4]
+    nets = [n for n, _, _ in NETWORKS]
     if args.csv:
         print('reading,' + ','.join(nets))
+        print('(parameters),' + ','.join(str(params[n]) for n in nets))
         for i, (r, _, _) in enumerate(READINGS):
             print(r + ',' + ','.join(str(counts[n][i]) for n in nets))
         return
@@ -331,19 +338,25 @@ def main():
           'Table I figure (0.01 M).')
     print('Paper: ' + ', '.join('%s %.2f M' % kv for kv in PAPER.items()))
     w = max(len(r) for r, _, _ in READINGS)
-    print('%-*s ' % (w, 'reading') + ' '.join('%13s' % n[:13] for n in nets)
-          + '  all 4')
+    print('%-*s ' % (w, 'reading') + ' '.join('%13s' % lab for _, lab, _ in NETWORKS)
+          + '  ' + ' '.join('%9s' % f for f, _ in FITS))
     for i, (r, _, _) in enumerate(READINGS):
         cells = []
         for n in nets:
             c = counts[n][i]
             cells.append('%11s %s' % ('{:,}'.format(c), '=' if matches(n, c) else ' '))
-        fit = sum(matches(n, counts[n][i]) for n in main4)
-        print('%-*s %s  %d/4' % (w, r, ' '.join(cells), fit))
+        fits = ['%7d/4' % sum(matches(n, counts[n][i]) for n in four) for _, four in FITS]
+        print('%-*s %s  %s' % (w, r, ' '.join(cells), ' '.join(fits)))
+    print('%-*s %s' % (w, '(parameters)', ' '.join(
+        '%11s  ' % '{:,}'.format(params[n]) for n in nets)))
     print()
     for r, d, _ in READINGS:
         print('  %-*s %s' % (w, r, d))
-    print('  "all 4": matches among the first four columns (tools/models.py).')
+    for f, four in FITS:
+        print('  %-*s matches among %s' % (w, f, ', '.join(four)))
+    print('  %-*s kuangliu\'s PreActResNet18 (no final BN-ReLU)' % (w, 'PreAct18/kl'))
+    print('  %-*s SENet with kuangliu\'s BasicBlock + SE' % (w, 'SENet18/basic'))
+    print('  %-*s SENet18 with a final BN-ReLU' % (w, 'SENet18/relu'))
 
 
 if __name__ == '__main__':
