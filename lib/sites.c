@@ -11,6 +11,15 @@
  * their own, unless something else reads them. Signedness comes from the
  * function: unsigned when it never goes below 0.
  *
+ * activations-gated sites: every activations site, plus the output of every
+ * gated product x * g where g = Sigmoid(y) or HardSigmoid(y) of another
+ * tensor y (y != x, else it is SiLU/HardSwish): the excitation of a
+ * squeeze-and-excitation block, a GLU. The gate stays a site of its own.
+ * The product has x's sign (g is in [0, 1]): unsigned when x comes from an
+ * unsigned activation function or bo_value_is_unsigned(x). With the SE
+ * products, this reproduces the seed paper's SENet18 count (Table I) while
+ * leaving every network without such gates as under activations.
+ *
  * relu sites: the output of every Relu, and of every Clip whose min is a
  * constant >= 0 (always unsigned). On a network whose only activations are
  * those, activations == relu, site for site. conv-inputs sites: every
@@ -160,6 +169,21 @@ static int gated_form(const struct bo_model *m, const struct bo_node *mul, int i
 	return 0;
 }
 
+/* Mul(x, g) with g = Sigmoid(y) or HardSigmoid(y): the value index of x,
+ * or -1; both operands gates: x is the first. Called only when the Mul is
+ * no gated form, so y != x (x * Sigmoid(x) is SiLU). */
+static int gate_product(const struct bo_model *m, const struct bo_node *mul)
+{
+	if (mul->n_in != 2 || mul->in[0] < 0 || mul->in[1] < 0)
+		return -1;
+	for (int side = 1; side >= 0; side--) {
+		int x = mul->in[1 - side], g = mul->in[side];
+		if (made_by(m, g, "Sigmoid") >= 0 || made_by(m, g, "HardSigmoid") >= 0)
+			return x;
+	}
+	return -1;
+}
+
 /* GELU's Erf form ending in this Mul: its factors, after opening one
  * inner Mul read only here, are x, 0.5 and Add(Erf(x / sqrt 2), 1) (or
  * Erf(x * (1 / sqrt 2))), in any order. */
@@ -208,8 +232,10 @@ static int gelu_form(const struct bo_model *m, const struct readers *rd, const s
 	return 0;
 }
 
-/* Activations rule: site[j] = 1 unsigned, 0 signed, -1 not a site. */
-static void activation_sites(const struct bo_model *m, const struct readers *rd, signed char *site)
+/* Activations rule (with gated products when `gated`): site[j] = 1
+ * unsigned, 0 signed, -1 not a site. */
+static void activation_sites(const struct bo_model *m, const struct readers *rd, int gated,
+			     signed char *site)
 {
 	for (int j = 0; j < m->n_nodes; j++)
 		site[j] = -1;
@@ -233,6 +259,10 @@ static void activation_sites(const struct bo_model *m, const struct readers *rd,
 					site[inner[i]] = -1;
 		} else if (gelu_form(m, rd, n)) {
 			site[j] = 0;
+		} else if (gated && (k = gate_product(m, n)) >= 0) {
+			int p = m->values[k].producer;
+			site[j] = (signed char)((p >= 0 && !m->nodes[p].dead && act_kind(m, &m->nodes[p]) == 1) ||
+						bo_value_is_unsigned(m, k));
 		}
 	}
 }
@@ -269,8 +299,8 @@ bo_status bo_sites_find(const struct bo_model *m, enum bo_act_sites kind, struct
 	}
 	if ((rc = readers_count(m, &rd, err)))
 		goto out;
-	if (kind == BO_SITES_ACTIVATIONS) {
-		activation_sites(m, &rd, site);
+	if (kind == BO_SITES_ACTIVATIONS || kind == BO_SITES_ACTIVATIONS_GATED) {
+		activation_sites(m, &rd, kind == BO_SITES_ACTIVATIONS_GATED, site);
 		for (int j = 0; j < m->n_nodes; j++)
 			if (site[j] >= 0) {
 				out->is_unsigned[out->n] = site[j];

@@ -5,7 +5,7 @@
 #include "graph.h"
 
 /* enum bo_act_sites values 0 .. BO_N_SITE_RULES - 1 */
-#define BO_N_SITE_RULES 3
+#define BO_N_SITE_RULES 4
 
 struct bo_sites {
 	int n;

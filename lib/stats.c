@@ -246,6 +246,7 @@ static const char *const site_rule_names[BO_N_SITE_RULES] = {
 	[BO_SITES_RELU] = "relu",
 	[BO_SITES_CONV_INPUTS] = "conv-inputs",
 	[BO_SITES_ACTIVATIONS] = "activations",
+	[BO_SITES_ACTIVATIONS_GATED] = "activations-gated",
 };
 
 const char *bo_act_sites_name(enum bo_act_sites s)

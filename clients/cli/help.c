@@ -27,8 +27,8 @@ static void help_info(FILE *f)
 		"                        (default: the model's input shape)\n"
 		"  --blocks MAP          blocks as 'PREFIX=BLOCK,~REGEX=BLOCK' or @FILE\n"
 		"                        (default: the first component of each node's name)\n"
-		"  --sites activations|relu|conv-inputs   where activations are counted\n"
-		"                        (default activations)\n"
+		"  --sites RULE          where activations are counted: activations,\n"
+		"                        activations-gated, relu or conv-inputs (default activations)\n"
 		"  --json                JSON instead of text\n"
 		"  --help                this help\n");
 }
@@ -85,8 +85,8 @@ static void help_sweep(FILE *f, int calibration)
 		"                        log-spaced values from LO to HI (0 < LO <= HI <= 1); required\n"
 		"  --deviation bm|erasure     fault model (default %s)\n"
 		"  --target both|weights|activations   what is faulted (default %s)\n"
-		"  --activation-sites activations|relu|conv-inputs   where activations are\n"
-		"                        faulted (default %s)\n"
+		"  --activation-sites RULE   where activations are faulted: activations,\n"
+		"                        activations-gated, relu or conv-inputs (default %s)\n"
 		"  --trials N            trials per point (default %d)\n"
 		"  --ci-target W         instead of --trials: until the 95%% CI half-width is <= W\n"
 		"  --min-trials N        with --ci-target, at least N trials (default %d)\n"

@@ -2,7 +2,7 @@
  *
  *   brownout sweep MODEL DATASET [--deviation bm|erasure] [--target both|weights|activations]
  *       --p LIST|LO:HI:N [--blocks MAP] [--block-p NAME=P,...] [--trials N | --ci-target W
- *       [--min-trials N] [--max-trials N]] [--activation-sites activations|relu|conv-inputs] [--seed S]
+ *       [--min-trials N] [--max-trials N]] [--activation-sites activations|activations-gated|relu|conv-inputs] [--seed S]
  *       [--bits B] [--calib N] [--limit N] [--batch B] [--threads T] [--energy-a A]
  *       [--references M1.onnx,M2.onnx] [--mean ..] [--std ..] [--json | --csv]
  *       [--journal FILE] [--progress-every S]

@@ -198,8 +198,8 @@ fi
 
 # Activation sites: 'activations' is the default; a model with no site under
 # the chosen rule is warned about by info and sweep.
-expect_exit "bad --sites" 2 "activations, relu or conv-inputs" "$bo" info "$other" --sites all
-expect_exit "bad --activation-sites" 2 "activations, relu or conv-inputs" \
+expect_exit "bad --sites" 2 "activations, activations-gated, relu or conv-inputs" "$bo" info "$other" --sites all
+expect_exit "bad --activation-sites" 2 "activations, activations-gated, relu or conv-inputs" \
 	"$bo" sweep "$other" "${npy[@]}" --p 0.01 --activation-sites all
 expect_out "info names the default rule" "activations: +[0-9]+ \(activations\)" "$bo" info "$other"
 if [ "$have_onnx" = 1 ]; then

@@ -1,7 +1,9 @@
 /* Activation sites (spec section 1): the `activations` rule, its signed and
  * unsigned sites, the decomposed forms PyTorch exports (SiLU, HardSwish,
- * GELU's Erf form, Mish), and `activations` == `relu` site for site on the
- * ReLU-only fixtures (so Table I and every earlier number stand).
+ * GELU's Erf form, Mish), `activations` == `relu` site for site on the
+ * ReLU-only fixtures (so Table I and every earlier number stand), and
+ * `activations-gated`: those plus the gated products x * Sigmoid(y) of
+ * squeeze-and-excitation blocks.
  *
  * Two kinds of graph: ONNX models built with common_onnx.c from ops the
  * engine runs (Relu, Clip, LeakyRelu, Sigmoid, Tanh, Mul), checked through
@@ -27,6 +29,7 @@
 #include "common_onnx.h"
 #include "common_tmp.h"
 #include "graph.h" /* private: graphs with op types the engine may not run */
+#include "sites.h" /* private: BO_N_SITE_RULES, the first unknown rule */
 
 /* ---- expected site lists ---- */
 
@@ -113,6 +116,12 @@ static const struct want act_net_sites[] = {
 	{ "z", 0 },  /* y * Sigmoid(y) */
 };
 static const struct want act_net_relu[] = { { "c6", 1 }, { "r", 1 } };
+/* activations-gated: the same, plus the SE-style product y = c6 * g, with
+ * c6's sign (unsigned: Clip with min 0); z is SiLU, already a site */
+static const struct want act_net_gated[] = {
+	{ "a", 0 }, { "m", 0 }, { "t", 0 }, { "c", 0 }, { "c6", 1 },
+	{ "r", 1 }, { "g", 1 }, { "y", 1 }, { "q", 1 }, { "z", 0 },
+};
 
 static void test_activation_rule_runs(void **state)
 {
@@ -124,7 +133,8 @@ static void test_activation_rule_runs(void **state)
 	bo_error_clear(&err);
 	check_sites(m, BO_SITES_ACTIVATIONS, act_net_sites, 9);
 	check_sites(m, BO_SITES_RELU, act_net_relu, 2);
-	/* 9 sites of 6 values per sample; relu: 2 */
+	check_sites(m, BO_SITES_ACTIVATIONS_GATED, act_net_gated, 10);
+	/* 9 sites of 6 values per sample; relu: 2; activations-gated: 10 */
 	assert_int_equal(bo_model_stats(m, NULL, 0, NULL, BO_SITES_ACTIVATIONS, &st, &err), BO_OK);
 	assert_int_equal(st.activations, 9 * 6);
 	assert_int_equal(st.sites, BO_SITES_ACTIVATIONS);
@@ -135,7 +145,13 @@ static void test_activation_rule_runs(void **state)
 	assert_int_equal(bo_model_stats(m, NULL, 0, NULL, BO_SITES_DEFAULT, &st, &err), BO_OK);
 	assert_int_equal(st.activations, 9 * 6);
 	bo_model_stats_release(&st);
-	assert_int_equal(bo_model_stats(m, NULL, 0, NULL, (enum bo_act_sites)3, &st, &err),
+	assert_int_equal(bo_model_stats(m, NULL, 0, NULL, BO_SITES_ACTIVATIONS_GATED, &st, &err),
+			 BO_OK);
+	assert_int_equal(st.activations, 10 * 6);
+	assert_int_equal(st.sites, BO_SITES_ACTIVATIONS_GATED);
+	bo_model_stats_release(&st);
+	assert_int_equal(bo_model_stats(m, NULL, 0, NULL, (enum bo_act_sites)BO_N_SITE_RULES, &st,
+					&err),
 			 BO_EINVAL);
 	bo_model_free(m);
 	tb_free(b);
@@ -198,7 +214,17 @@ static void test_activation_rule_hook(void **state)
 		assert_true(out[0].data[i] == 0.f);
 		assert_true(out[1].data[i] == 0.5f);
 	}
-	assert_int_equal(bo_session_set_hook(s, (enum bo_act_sites)3, hook, &h), BO_EINVAL);
+	/* activations-gated: the SE product y is hooked too, between g and q */
+	memset(&h, 0, sizeof(h));
+	assert_int_equal(bo_session_set_hook(s, BO_SITES_ACTIVATIONS_GATED, hook, &h), BO_OK);
+	assert_int_equal(bo_session_run(s, &in, 1, out, 2, &err), BO_OK);
+	assert_int_equal(h.calls, 10);
+	for (int i = 0; i < 10; i++) {
+		assert_string_equal(h.name[i], act_net_gated[i].name);
+		assert_int_equal(h.is_unsigned[i], act_net_gated[i].is_unsigned);
+	}
+	assert_int_equal(bo_session_set_hook(s, (enum bo_act_sites)BO_N_SITE_RULES, hook, &h),
+			 BO_EINVAL);
 	bo_session_free(s);
 	bo_model_free(m);
 	tb_free(b);
@@ -391,6 +417,51 @@ static void test_decomposed_near_misses(void **state)
 	check_sites(&h.m, BO_SITES_ACTIVATIONS, NULL, 0);
 }
 
+/* activations-gated on a squeeze-and-excitation block and its near misses:
+ * the product x * Sigmoid(y) (or HardSigmoid, gate on either side) is a
+ * site with x's sign; the gate stays a site; SiLU is still one site; a
+ * Tanh gate, a plain product and a constant scale are not gated products.
+ * Under activations, none of the products is a site. */
+static void test_gated_products(void **state)
+{
+	(void)state;
+	struct hb h;
+	hb_init(&h);
+	hb_value(&h, "x");
+	hb_const(&h, "two", 2.f);
+	/* SE: feat -> squeeze -> fc1 -> Relu -> fc2 -> Sigmoid -> feat * gate */
+	hb_node(&h, "Conv", "x", NULL, "feat");
+	hb_node(&h, "GlobalAveragePool", "feat", NULL, "sq");
+	hb_node(&h, "Conv", "sq", NULL, "fc1");
+	hb_node(&h, "Relu", "fc1", NULL, "hid");
+	hb_node(&h, "Conv", "hid", NULL, "fc2");
+	hb_node(&h, "Sigmoid", "fc2", NULL, "gate");
+	hb_node(&h, "Mul", "feat", "gate", "scaled");
+	hb_node(&h, "Add", "scaled", "x", "sum");
+	/* an unsigned tensor times a HardSigmoid gate on the left */
+	hb_node(&h, "Relu", "sum", NULL, "rs");
+	hb_node(&h, "HardSigmoid", "x", NULL, "hg");
+	hb_node(&h, "Mul", "hg", "rs", "rs_g");
+	/* SiLU of it: one site, the Mul */
+	hb_node(&h, "Sigmoid", "rs_g", NULL, "s2");
+	hb_node(&h, "Mul", "rs_g", "s2", "silu");
+	/* near misses */
+	hb_node(&h, "Tanh", "x", NULL, "tg");
+	hb_node(&h, "Mul", "silu", "tg", "tanh_gated");
+	hb_node(&h, "Mul", "tanh_gated", "x", "plain");
+	hb_node(&h, "Mul", "plain", "two", "scaled2");
+	hb_output(&h, "scaled2");
+	static const struct want act[] = {
+		{ "hid", 1 }, { "gate", 1 }, { "rs", 1 }, { "hg", 1 }, { "silu", 0 }, { "tg", 0 },
+	};
+	static const struct want gated[] = {
+		{ "hid", 1 }, { "gate", 1 }, { "scaled", 0 }, { "rs", 1 },
+		{ "hg", 1 },  { "rs_g", 1 }, { "silu", 0 },   { "tg", 0 },
+	};
+	check_sites(&h.m, BO_SITES_ACTIVATIONS, act, 6);
+	check_sites(&h.m, BO_SITES_ACTIVATIONS_GATED, gated, 8);
+}
+
 /* ---- the fixtures: activations == relu, site for site ---- */
 
 static void test_fixtures_relu_equal(void **state)
@@ -430,8 +501,15 @@ static void test_fixtures_relu_equal(void **state)
 		assert_int_equal(sa.n_blocks, sr.n_blocks);
 		for (int i = 0; i < sa.n_blocks; i++)
 			assert_int_equal(sa.blocks[i].activations, sr.blocks[i].activations);
+		int64_t relu_count = sr.activations;
 		bo_model_stats_release(&sa);
 		bo_model_stats_release(&sr);
+		/* no gate in these networks: activations-gated == activations */
+		assert_int_equal(bo_model_stats(m, NULL, 0, NULL, BO_SITES_ACTIVATIONS_GATED, &sa,
+						&err),
+				 BO_OK);
+		assert_int_equal(sa.activations, relu_count);
+		bo_model_stats_release(&sa);
 		free(a);
 		free(r);
 		bo_model_free(m);
@@ -615,11 +693,15 @@ static void test_rule_names(void **state)
 	assert_int_equal(k, BO_SITES_RELU);
 	assert_int_equal(bo_act_sites_parse("conv-inputs", &k, &err), BO_OK);
 	assert_int_equal(k, BO_SITES_CONV_INPUTS);
+	assert_int_equal(bo_act_sites_parse("activations-gated", &k, &err), BO_OK);
+	assert_int_equal(k, BO_SITES_ACTIVATIONS_GATED);
+	assert_string_equal(bo_act_sites_name(BO_SITES_ACTIVATIONS_GATED), "activations-gated");
+	k = BO_SITES_CONV_INPUTS;
 	assert_int_equal(bo_act_sites_parse("all", &k, &err), BO_EINVAL);
-	assert_non_null(strstr(err.text, "activations, relu or conv-inputs"));
+	assert_non_null(strstr(err.text, "activations, activations-gated, relu or conv-inputs"));
 	assert_int_equal(bo_act_sites_parse(NULL, &k, NULL), BO_EINVAL);
 	assert_int_equal(k, BO_SITES_CONV_INPUTS); /* unchanged by a failed parse */
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < BO_N_SITE_RULES; i++) {
 		enum bo_act_sites back;
 		assert_int_equal(bo_act_sites_parse(bo_act_sites_name((enum bo_act_sites)i), &back, NULL),
 				 BO_OK);
@@ -636,6 +718,7 @@ int main(void)
 		cmocka_unit_test(test_activation_op_table),
 		cmocka_unit_test(test_decomposed_forms),
 		cmocka_unit_test(test_decomposed_near_misses),
+		cmocka_unit_test(test_gated_products),
 		cmocka_unit_test(test_fixtures_relu_equal),
 		cmocka_unit_test(test_rule_names),
 		cmocka_unit_test(test_widened_weights),

@@ -59,15 +59,16 @@ enum bo_act_sites {
 	BO_SITES_RELU = 0,        /* outputs of Relu and of Clip with min >= 0 */
 	BO_SITES_CONV_INPUTS = 1, /* data inputs of Conv, Gemm, MatMul */
 	BO_SITES_ACTIVATIONS = 2, /* outputs of every elementwise activation function */
+	BO_SITES_ACTIVATIONS_GATED = 3, /* activations + gated products x * Sigmoid(y) */
 };
 /* The rule used when none is chosen. */
 #define BO_SITES_DEFAULT BO_SITES_ACTIVATIONS
-/* "activations", "relu", "conv-inputs" */
+/* "activations", "relu", "conv-inputs", "activations-gated" */
 const char *bo_act_sites_name(enum bo_act_sites s);
 /* The rule named `name`; BO_EINVAL (with the names in err) if none. */
 bo_status bo_act_sites_parse(const char *name, enum bo_act_sites *out, struct bo_error *err);
-/* "activations, relu or conv-inputs", for usage messages. */
-#define BO_SITES_CHOICES "activations, relu or conv-inputs"
+/* "activations, activations-gated, relu or conv-inputs", for usage messages. */
+#define BO_SITES_CHOICES "activations, activations-gated, relu or conv-inputs"
 
 /* Block map (spec section 5): an ordered list of rules "PATTERN=BLOCK",
  * where PATTERN is a node-name prefix, or a POSIX extended regular

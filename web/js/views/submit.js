@@ -50,7 +50,7 @@ export async function render(root, ctx) {
 		dataset: select('dataset', [['', '— choose a dataset —']], ''),
 		deviation: select('deviation', [['bm', 'BM (bit masking)'], ['erasure', 'erasure']], 'bm'),
 		target: select('target', [['both', 'weights and activations'], ['weights', 'weights'], ['activations', 'activations']], 'both'),
-		activation_sites: select('activation_sites', [['activations', 'activations (outputs of every activation function)'], ['relu', 'relu (ReLU outputs only)'], ['conv-inputs', 'conv-inputs (inputs of Conv/Gemm/MatMul)']], 'activations'),
+		activation_sites: select('activation_sites', [['activations', 'activations (outputs of every activation function)'], ['activations-gated', 'activations-gated (also SE gated products x * sigmoid(y))'], ['relu', 'relu (ReLU outputs only)'], ['conv-inputs', 'conv-inputs (inputs of Conv/Gemm/MatMul)']], 'activations'),
 		p: h('input', {type: 'text', autocomplete: 'off', spellcheck: 'false', placeholder: 'e.g. 1e-3, 1e-2 or 1e-4:1e-1:7'}),
 		trials: h('input', {type: 'text', inputmode: 'numeric', autocomplete: 'off', placeholder: '5'}),
 		ci_target: h('input', {type: 'text', inputmode: 'decimal', autocomplete: 'off', placeholder: 'e.g. 0.01'}),
