@@ -26,6 +26,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "daemon"))
 from harness import FIXTURES, FMNIST, REPO, Daemon, admin_cmd, http_request  # noqa: E402
+from test_api import SPEC as OPENAPI  # noqa: E402  docs/openapi.yaml checks every answer
 
 MODEL = os.path.join(FIXTURES, "fmnist_preact_f4.onnx")
 # 2 points x 4 trials of 200 images: 8 one-trial tasks, seconds of work
@@ -47,6 +48,7 @@ def bad(msg):
 
 def call(d, token, method, path, body=None, want=200):
     status, hdrs, raw = http_request(d.port, method, "/api/v1" + path, body, token, timeout=30)
+    OPENAPI.check(method, "/api/v1" + path, status, hdrs, raw)
     if status != want:
         raise AssertionError("%s %s: HTTP %d (want %d): %s\n%s" % (method, path, status, want,
                                                                 raw[:300], d.log_tail()))
