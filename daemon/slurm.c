@@ -131,7 +131,7 @@ int bo_slurm_run(char *const argv[], char *const envp[], double timeout_s, char 
 	/* descriptors other threads opened without O_CLOEXEC stay here */
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 #endif
-	int e = posix_spawnp(&pid, argv[0], &fa, &attr, argv, envp);
+	int e = posix_spawnp(&pid, argv[0], &fa, &attr, argv, envp ? envp : environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	close(fds[1]);

@@ -32,7 +32,8 @@ json_t *bo_slurm_status(struct bo_slurm *s);
 
 /* ---- the parts, for tests ---- */
 
-/* Run argv (argv[0] looked up on PATH, no shell) with environment envp,
+/* Run argv (argv[0] looked up on PATH, no shell) with environment envp
+ * (NULL: this process's),
  * stdin /dev/null, stdout and stderr together into out (NUL-terminated; at
  * most size - 1 bytes kept, the rest read and dropped), at most timeout_s
  * seconds (then SIGKILL). *status: the exit status, 128 + signal when
