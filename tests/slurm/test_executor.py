@@ -111,12 +111,13 @@ def template(tmp):
     """The shipped template, its log in tmp (the test's only change)."""
     with open(os.path.join(REPO, "deploy", "slurm", "brownout-worker.sbatch")) as f:
         text = f.read()
-    line = "#SBATCH --output=brownout-worker-%A_%a.log"
-    if line not in text:
-        raise AssertionError("deploy/slurm/brownout-worker.sbatch has no '%s'" % line)
+    lines = [ln for ln in text.splitlines() if ln.startswith("#SBATCH --output=")]
+    if len(lines) != 1:
+        raise AssertionError("deploy/slurm/brownout-worker.sbatch has %d '#SBATCH --output='"
+                             " lines, not one" % len(lines))
     path = os.path.join(tmp, "worker.sbatch")
     with open(path, "w") as f:
-        f.write(text.replace(line, "#SBATCH --output=%s/worker-%%A_%%a.log" % tmp))
+        f.write(text.replace(lines[0], "#SBATCH --output=%s/worker-%%A_%%a.log" % tmp))
     return path
 
 
