@@ -50,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -584,8 +585,9 @@ static void *launcher(void *arg)
 static int find_template(struct bo_slurm *s, const char *exe_dir, struct bo_error *err)
 {
 	const char *t = s->d->cfg.slurm_template;
-	char cand[3][PATH_MAX + 64];
-	int n = 0;
+	char cand[3][PATH_MAX + 1100]; /* exe_dir + t */
+	int n = 0, e = 0;
+	struct stat st;
 	snprintf(cand[n++], sizeof(cand[0]), "%s", t);
 	if (!strcmp(t, BO_SLURM_TEMPLATE)) {
 		if (exe_dir[0])
@@ -593,10 +595,16 @@ static int find_template(struct bo_slurm *s, const char *exe_dir, struct bo_erro
 		snprintf(cand[n++], sizeof(cand[0]), "/usr/local/share/brownout/slurm/%s",
 			 strrchr(t, '/') + 1);
 	}
-	for (int i = 0; i < n; i++)
-		if (!access(cand[i], R_OK) && realpath(cand[i], s->tmpl))
+	for (int i = 0; i < n; i++) {
+		errno = 0;
+		if (!access(cand[i], R_OK) && !stat(cand[i], &st) && S_ISREG(st.st_mode) &&
+		    realpath(cand[i], s->tmpl))
 			return 0;
-	return bo_fail(err, BO_ENOENT, "slurm-template %s: %s", t, strerror(errno)), -1;
+		if (!i)
+			e = errno ? errno : EISDIR;
+	}
+	return bo_fail(err, BO_ENOENT, "slurm-template %s: %s", t,
+		       e == EISDIR ? "not a regular file" : strerror(e)), -1;
 }
 
 bo_status bo_slurm_new(struct bo_daemon *d, struct bo_slurm **out, struct bo_error *err)

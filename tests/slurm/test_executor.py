@@ -248,6 +248,22 @@ def phase_sbatch_fails(build, tmp, data, token):
             % (rc, expiring_tokens(data), d.log_tail()))
 
 
+def bad_template(build, tmp):
+    """A template that is not there: brownoutd says so and does not start."""
+    for path, why in ((os.path.join(tmp, "nope.sbatch"), "No such file or directory"),
+                      (tmp, "not a regular file")):
+        r = subprocess.run([os.path.join(build, "brownoutd"), "--listen", "127.0.0.1:0",
+                            "--data", os.path.join(tmp, "data"), "--executor", "slurm",
+                            "--slurm-template", path], stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=60)
+        want = "slurm-template %s: %s" % (path, why)
+        if r.returncode != 1 or want not in r.stderr or "listening" in r.stdout:
+            bad("a bad slurm-template: exit %d, stderr %r (want %r)" % (r.returncode,
+                                                                        r.stderr, want))
+            return
+    ok("a missing or non-file slurm-template stops brownoutd at start, naming it")
+
+
 def main():
     build = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
     if not os.environ.get("SLURM_CONF"):
@@ -275,6 +291,7 @@ def main():
                 d.stop()
         try:
             phase_sbatch_fails(build, tmp, data, token)
+            bad_template(build, tmp)
         except AssertionError as e:
             bad(str(e))
         for name in sorted(os.listdir(tmp)):
