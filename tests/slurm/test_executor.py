@@ -295,7 +295,7 @@ def main():
         except AssertionError as e:
             bad(str(e))
         for name in sorted(os.listdir(tmp)):
-            if name.startswith("worker-"):
+            if name.startswith("worker-") or name == "brownoutd.log":
                 with open(os.path.join(tmp, name), errors="replace") as f:
                     text = f.read()
                 if "Sanitizer" in text or "runtime error:" in text:
