@@ -298,17 +298,31 @@ static char **child_env(struct bo_slurm *s, const char *token)
 		if (strncmp(environ[i], "BROWNOUT_", 9))
 			env[k++] = environ[i];
 	int max_idle = 10 * c->slurm_poll < 30 ? 30 : 10 * c->slurm_poll;
+	char *mine[5] = { NULL };
 	int bad = 0;
-	bad |= asprintf(&env[k++], "BROWNOUT_SERVER=%s", s->url) < 0;
-	bad |= asprintf(&env[k++], "BROWNOUT_WORKER_TOKEN=%s", token) < 0;
-	bad |= asprintf(&env[k++], "BROWNOUT_THREADS=%d", c->slurm_cpus) < 0;
-	bad |= asprintf(&env[k++], "BROWNOUT_MAX_IDLE=%d", max_idle) < 0;
-	bad |= asprintf(&env[k++], "BROWNOUT_BIN=%s", s->bin[0] ? s->bin : "brownout") < 0;
+	/* asprintf leaves its pointer undefined when it fails: reset it */
+#define ADD(i, ...) \
+	if (asprintf(&mine[i], __VA_ARGS__) < 0) { \
+		mine[i] = NULL; \
+		bad = 1; \
+	}
+	ADD(0, "BROWNOUT_SERVER=%s", s->url);
+	ADD(1, "BROWNOUT_WORKER_TOKEN=%s", token);
+	ADD(2, "BROWNOUT_THREADS=%d", c->slurm_cpus);
+	ADD(3, "BROWNOUT_MAX_IDLE=%d", max_idle);
+	ADD(4, "BROWNOUT_BIN=%s", s->bin[0] ? s->bin : "brownout");
+#undef ADD
 	if (bad) {
-		/* asprintf leaves its pointer undefined on failure: free none */
+		for (int i = 0; i < 5; i++) {
+			if (mine[i])
+				explicit_bzero(mine[i], strlen(mine[i]));
+			free(mine[i]);
+		}
 		free(env);
 		return NULL;
 	}
+	for (int i = 0; i < 5; i++)
+		env[k++] = mine[i];
 	return env;
 }
 
