@@ -22,6 +22,7 @@
 #include "common.h"
 #include "queue.h"
 #include "report.h"
+#include "slurm.h"
 
 /* ---- small helpers ---- */
 
@@ -1291,8 +1292,10 @@ static int post_job(struct bo_daemon *d, struct bo_req *r)
 	} else if (bo_store_write(d->store, job_ins_fn, &q, &err)) {
 		ret = bo_reply_error(r, &err);
 	} else {
-		if (!q.existing)
+		if (!q.existing) {
 			d->exec.ops->wake(d->exec.impl);
+			bo_slurm_wake(d->slurm);
+		}
 		ret = reply_job(d, r, q.id, 202, 0);
 	}
 	free(text);

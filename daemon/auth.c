@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "auth.h"
 #include "common.h"
@@ -42,6 +43,14 @@ void bo_sha256_hex_of(const void *data, size_t n, char out[65])
 }
 
 /* base64url without padding; out gets 4 * n / 3 rounded up chars + NUL. */
+/* Unix time in ms: the clock of tokens' expires_at */
+static int64_t unix_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void base64url(const unsigned char *in, size_t n, char *out)
 {
 	static const char abc[] =
@@ -110,6 +119,8 @@ struct token_req {
 	int admin;
 	int create_user; /* 1: bo_user_add; 0: bo_token_create */
 	int worker;      /* a worker token */
+	int ensure_user; /* create the (non-admin) user if there is none */
+	int64_t expires_ms; /* Unix ms; 0: never */
 	char hash[65];
 };
 
@@ -158,18 +169,20 @@ out:
 }
 
 static bo_status insert_token(sqlite3 *db, int64_t uid, const char *hash, const char *now,
-			      int worker,
-			      struct bo_error *err)
+			      int worker, int64_t expires_ms, struct bo_error *err)
 {
 	bo_status rc = BO_OK;
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(db,
-			       "INSERT INTO tokens (user_id, hash, created_at, kind) VALUES (?1, ?2, ?3, ?4)",
+			       "INSERT INTO tokens (user_id, hash, created_at, kind, expires_at)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5)",
 			       -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 1, uid) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 4, worker ? "worker" : "user", -1, SQLITE_STATIC) != SQLITE_OK ||
+	    (expires_ms > 0 ? sqlite3_bind_int64(st, 5, expires_ms) : sqlite3_bind_null(st, 5)) !=
+		    SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_DONE)
 		rc = bo_store_fail(db, err, "add token");
 	sqlite3_finalize(st);
@@ -189,14 +202,16 @@ static bo_status token_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 		rc = bo_fail(err, BO_ECONFLICT, "user %s exists", r->name);
 		goto out;
 	}
-	if (!r->create_user && !uid) {
+	if (!r->create_user && !uid && r->ensure_user)
+		rc = insert_user(db, r->name, 0, now, &uid, err);
+	else if (!r->create_user && !uid) {
 		rc = bo_fail(err, BO_ENOENT, "no user %s", r->name);
 		goto out;
 	}
 	if (r->create_user)
 		rc = insert_user(db, r->name, r->admin, now, &uid, err);
 	if (rc == BO_OK)
-		rc = insert_token(db, uid, r->hash, now, r->worker, err);
+		rc = insert_token(db, uid, r->hash, now, r->worker, r->expires_ms, err);
 out:
 	return rc;
 }
@@ -252,6 +267,64 @@ bo_status bo_token_create_worker(struct bo_store *s, const char *name, char *tok
 	return make_token(s, &r, token_out, size, err);
 }
 
+bo_status bo_token_create_expiring(struct bo_store *s, const char *name, int64_t expires_ms,
+				   char *token_out, size_t size, char hash_out[65],
+				   struct bo_error *err)
+{
+	struct token_req r = {.name = name, .worker = 1, .ensure_user = 1,
+			      .expires_ms = expires_ms > 0 ? expires_ms : 1};
+	bo_status rc = make_token(s, &r, token_out, size, err);
+	snprintf(hash_out, 65, "%s", rc ? "" : r.hash);
+	return rc;
+}
+
+struct expiry_req {
+	const char *hash;
+	int64_t expires_ms; /* 0: delete */
+};
+
+static bo_status expiry_cb(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct expiry_req *r = ctx;
+	bo_status rc = BO_OK;
+	sqlite3_stmt *st = NULL;
+	const char *sql =
+		r->expires_ms ? "UPDATE tokens SET expires_at = ?2 WHERE hash = ?1"
+				" AND expires_at IS NOT NULL" :
+		r->hash	      ? "DELETE FROM tokens WHERE hash = ?1 AND expires_at IS NOT NULL" :
+				"DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at <= ?2";
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
+	    (r->hash && sqlite3_bind_text(st, 1, r->hash, -1, SQLITE_STATIC) != SQLITE_OK) ||
+	    (sqlite3_bind_parameter_count(st) >= 2 &&
+	     sqlite3_bind_int64(st, 2, r->expires_ms ? r->expires_ms : unix_ms()) != SQLITE_OK) ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		rc = bo_store_fail(db, err, "change a token's expiry");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+bo_status bo_token_expire_at(struct bo_store *s, const char *hash, int64_t expires_ms,
+			     struct bo_error *err)
+{
+	struct expiry_req r = {hash, expires_ms};
+	bo_error_clear(err);
+	if (!hash || strlen(hash) != 64)
+		return bo_fail(err, BO_EINVAL, "a token hash is 64 hex digits");
+	return bo_store_write(s, expiry_cb, &r, err);
+}
+
+bo_status bo_token_revoke(struct bo_store *s, const char *hash, struct bo_error *err)
+{
+	return bo_token_expire_at(s, hash, 0, err);
+}
+
+bo_status bo_token_purge_expired(struct bo_store *s, struct bo_error *err)
+{
+	struct expiry_req r = {NULL, 0};
+	bo_error_clear(err);
+	return bo_store_write(s, expiry_cb, &r, err);
+}
+
 struct auth_req {
 	const char *hash;
 	struct bo_user *user;
@@ -265,9 +338,11 @@ static bo_status auth_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 	int k;
 	if (sqlite3_prepare_v2(db,
 			       "SELECT u.id, u.name, u.is_admin, t.kind FROM tokens t "
-			       "JOIN users u ON u.id = t.user_id WHERE t.hash = ?1",
+			       "JOIN users u ON u.id = t.user_id WHERE t.hash = ?1"
+			       " AND (t.expires_at IS NULL OR t.expires_at > ?2)",
 			       -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_text(st, 1, r->hash, -1, SQLITE_STATIC) != SQLITE_OK) {
+	    sqlite3_bind_text(st, 1, r->hash, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, unix_ms()) != SQLITE_OK) {
 		rc = bo_store_fail(db, err, "check token");
 		goto out;
 	}

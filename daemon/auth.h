@@ -48,6 +48,21 @@ bo_status bo_token_create(struct bo_store *s, const char *name, char *token_out,
 bo_status bo_token_create_worker(struct bo_store *s, const char *name, char *token_out,
 				 size_t size, struct bo_error *err);
 
+/* A short-lived worker token for user `name` (made, not an admin, when
+ * there is none), refused after expires_ms (Unix ms): the SLURM launcher's
+ * (slurm.c). hash_out gets the SHA-256 the store keeps, the handle for
+ * bo_token_expire_at and bo_token_revoke. */
+bo_status bo_token_create_expiring(struct bo_store *s, const char *name, int64_t expires_ms,
+				   char *token_out, size_t size, char hash_out[65],
+				   struct bo_error *err);
+/* Move an expiring token's expiry to expires_ms (> 0). */
+bo_status bo_token_expire_at(struct bo_store *s, const char *hash, int64_t expires_ms,
+			     struct bo_error *err);
+/* Delete an expiring token now (tokens that never expire are left alone). */
+bo_status bo_token_revoke(struct bo_store *s, const char *hash, struct bo_error *err);
+/* Delete every expiring token past its expiry. */
+bo_status bo_token_purge_expired(struct bo_store *s, struct bo_error *err);
+
 struct bo_user {
 	int64_t id;
 	char name[65];

@@ -30,6 +30,9 @@
 #define BO_TRIAL_CAP 10000
 #define BO_MAX_PROXIES 16
 #define BO_ADDR_TEXT 48              /* an IPv4 or IPv6 address as text */
+/* the SLURM launcher's batch script (slurm-template) when none is given;
+ * a relative default is also looked for next to the binary (slurm.c) */
+#define BO_SLURM_TEMPLATE "deploy/slurm/brownout-worker.sbatch"
 
 /* ---- configuration ---- */
 
@@ -62,7 +65,20 @@ struct bo_config {
 	int64_t user_stored_bytes; /* uploads + estimated result rows, default 4 GiB */
 	int job_max_tasks;        /* tasks one job is stored as, default 4096 */
 	int lease_seconds;        /* a remote worker's claim without heartbeats, default 60 */
+	/* executors (slurm.c): the local pool always (workers may be 0), and
+	 * with executor = slurm the SLURM launcher beside it */
+	int executor;             /* BO_EXECUTOR_LOCAL (default) | BO_EXECUTOR_SLURM */
+	int workers_given;        /* workers was set (executor = slurm: default 0) */
+	char slurm_partition[64]; /* "": the cluster's default */
+	char slurm_account[64];   /* "": the user's default */
+	char slurm_time[32];      /* --time of a worker, "": the partition's default */
+	int slurm_cpus;           /* --cpus-per-task and worker threads, default 1 */
+	int slurm_max_workers;    /* workers pending + running at most, default 4 */
+	char slurm_template[1024]; /* the batch script, default deploy/slurm/brownout-worker.sbatch */
+	char slurm_server_url[512]; /* how workers reach brownoutd, "": http://HOST:PORT */
+	int slurm_poll;           /* seconds between looks at queue and squeue, default 5 */
 };
+enum { BO_EXECUTOR_LOCAL, BO_EXECUTOR_SLURM };
 
 void bo_config_defaults(struct bo_config *c);
 /* Read "key = value" lines (# comments); keys are the long flag names.
@@ -120,6 +136,7 @@ struct bo_daemon {
 	long long rate_images[16];
 	int rate_next, rate_n;
 	struct bo_remote *remote;    /* remote workers seen, blobs offered (remote.c) */
+	struct bo_slurm *slurm;      /* the SLURM launcher, NULL unless executor = slurm */
 	const char *openapi;         /* docs/openapi.yaml, compiled in */
 	size_t openapi_len;
 };

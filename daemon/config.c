@@ -5,7 +5,8 @@
  * http-threads, connection-timeout, per-ip-limit, max-connections,
  * header-timeout, trusted-proxy, queue-limit, reserve-bytes,
  * dataset-max-images, dataset-max-bytes, user-queued-jobs,
- * user-queued-trials, user-stored-bytes, job-max-tasks), so the
+ * user-queued-trials, user-stored-bytes, job-max-tasks, lease-seconds,
+ * executor and the slurm-* keys of slurm.c), so the
  * file and the command line say the same things; flags given after
  * --config override the file. */
 #include <arpa/inet.h>
@@ -44,6 +45,25 @@ void bo_config_defaults(struct bo_config *c)
 	c->user_stored_bytes = (int64_t)4 << 30;
 	c->job_max_tasks = 4096;
 	c->lease_seconds = 60;
+	c->slurm_cpus = 1;
+	c->slurm_max_workers = 4;
+	snprintf(c->slurm_template, sizeof(c->slurm_template), "%s", BO_SLURM_TEMPLATE);
+	c->slurm_poll = 5;
+}
+
+/* slurm-partition, -account, -time: passed to sbatch as one --key=value
+ * argument each (no shell); what SLURM's names and times are made of */
+static int slurm_word(char *dst, size_t size, const char *key, const char *v, const char *chars,
+		      struct bo_error *err)
+{
+	if (strlen(v) >= size || strspn(v, chars) != strlen(v)) {
+		bo_fail(err, BO_EINVAL, "%s: '%.60s' must be at most %zu of %s", key, v, size - 1,
+			chars);
+		snprintf(err->field, sizeof(err->field), "%s", key);
+		return -1;
+	}
+	snprintf(dst, size, "%s", v);
+	return 0;
 }
 
 static int int_value(const char *key, const char *v, long long lo, long long hi, long long *out,
@@ -153,6 +173,36 @@ int bo_config_set(struct bo_config *c, const char *key, const char *v, struct bo
 	}
 	if (!strcmp(key, "trusted-proxy"))
 		return trusted_proxies(c, v, err);
+	if (!strcmp(key, "executor")) {
+		static const struct { const char *name; int id; } executors[] = {
+			{ "local", BO_EXECUTOR_LOCAL },
+			{ "slurm", BO_EXECUTOR_SLURM },
+		};
+		for (size_t i = 0; i < sizeof(executors) / sizeof(executors[0]); i++)
+			if (!strcmp(v, executors[i].name)) {
+				c->executor = executors[i].id;
+				return 0;
+			}
+		return bo_fail(err, BO_EINVAL, "executor must be local or slurm, not '%.60s'", v), -1;
+	}
+	if (!strcmp(key, "slurm-partition") || !strcmp(key, "slurm-account"))
+		return slurm_word(key[6] == 'p' ? c->slurm_partition : c->slurm_account,
+				  sizeof(c->slurm_partition), key, v,
+				  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-,",
+				  err);
+	if (!strcmp(key, "slurm-time"))
+		return slurm_word(c->slurm_time, sizeof(c->slurm_time), key, v, "0123456789:-",
+				  err);
+	if (!strcmp(key, "slurm-template"))
+		return copy(c->slurm_template, sizeof(c->slurm_template), key, v, err);
+	if (!strcmp(key, "slurm-server-url")) {
+		if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8))
+			return bo_fail(err, BO_EINVAL, "slurm-server-url must begin with http:// or"
+				       " https://, not '%.60s'", v), -1;
+		if (strpbrk(v, " \t\r\n\"'"))
+			return bo_fail(err, BO_EINVAL, "slurm-server-url: no spaces or quotes"), -1;
+		return copy(c->slurm_server_url, sizeof(c->slurm_server_url), key, v, err);
+	}
 	if (!strcmp(key, "public-read")) {
 		if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes"))
 			c->public_read = 1;
@@ -170,6 +220,9 @@ int bo_config_set(struct bo_config *c, const char *key, const char *v, struct bo
 	} ints[] = {
 		{ "workers", 0, 256, &c->workers, NULL },
 		{ "lease-seconds", 1, 86400, &c->lease_seconds, NULL },
+		{ "slurm-cpus-per-worker", 1, 1024, &c->slurm_cpus, NULL },
+		{ "slurm-max-workers", 1, 10000, &c->slurm_max_workers, NULL },
+		{ "slurm-poll", 1, 3600, &c->slurm_poll, NULL },
 		{ "threads-per-worker", 1, 256, &c->threads_per_worker, NULL },
 		{ "http-threads", 1, 256, &c->http_threads, NULL },
 		{ "connection-timeout", 1, 3600, &c->connection_timeout, NULL },
@@ -192,6 +245,8 @@ int bo_config_set(struct bo_config *c, const char *key, const char *v, struct bo
 			continue;
 		if (int_value(key, v, ints[i].lo, ints[i].hi, &x, err))
 			return -1;
+		if (ints[i].i == &c->workers)
+			c->workers_given = 1;
 		if (ints[i].i)
 			*ints[i].i = (int)x;
 		else

@@ -29,6 +29,7 @@
 
 #include "auth.h"
 #include "brownoutd.h"
+#include "slurm.h"
 #include "suggest.h"
 
 extern const char bo_openapi_yaml[];
@@ -73,7 +74,20 @@ static void usage(FILE *f)
 		"                           default 4G\n"
 		"  --job-max-tasks N        tasks a job is stored as (a task then covers\n"
 		"                           several trials), default 4096; one per point\n"
-		"                           and reference at least\n");
+		"                           and reference at least\n"
+		"  --executor local|slurm   slurm: also start remote workers on a SLURM cluster\n"
+		"                           (sbatch arrays of brownout worker; docs/cluster.md);\n"
+		"                           workers then defaults to 0. default local\n"
+		"  --slurm-partition P      sbatch --partition, default the cluster's\n"
+		"  --slurm-account A        sbatch --account, default the user's\n"
+		"  --slurm-time T           sbatch --time of a worker, default the partition's\n"
+		"  --slurm-cpus-per-worker N  sbatch --cpus-per-task and worker threads, default 1\n"
+		"  --slurm-max-workers N    workers pending + running at most, default 4\n"
+		"  --slurm-template FILE    the batch script, default\n"
+		"                           deploy/slurm/brownout-worker.sbatch\n"
+		"  --slurm-server-url URL   how workers reach brownoutd, default\n"
+		"                           http://LISTEN-HOST:PORT\n"
+		"  --slurm-poll S           seconds between looks at queue and squeue, default 5\n");
 }
 
 static int fail(const struct bo_error *err)
@@ -113,6 +127,15 @@ static int parse(int argc, char **argv, struct bo_config *c, int *admin, int *wo
 		{ "admin", no_argument, 0, 'A' },
 		{ "worker", no_argument, 0, 'W' },
 		{ "lease-seconds", required_argument, 0, 1 },
+		{ "executor", required_argument, 0, 1 },
+		{ "slurm-partition", required_argument, 0, 1 },
+		{ "slurm-account", required_argument, 0, 1 },
+		{ "slurm-time", required_argument, 0, 1 },
+		{ "slurm-cpus-per-worker", required_argument, 0, 1 },
+		{ "slurm-max-workers", required_argument, 0, 1 },
+		{ "slurm-template", required_argument, 0, 1 },
+		{ "slurm-server-url", required_argument, 0, 1 },
+		{ "slurm-poll", required_argument, 0, 1 },
 		{ "help", no_argument, 0, 'h' },
 		{ "version", no_argument, 0, 'V' },
 		{ 0, 0, 0, 0 },
@@ -252,6 +275,10 @@ static int serve(int argc, char **argv)
 		goto out;
 	}
 	rc = 1;
+	/* the SLURM executor's workers are on the cluster: no local pool unless
+	 * asked for (reference tasks need one) */
+	if (d->cfg.executor == BO_EXECUTOR_SLURM && !d->cfg.workers_given)
+		d->cfg.workers = 0;
 	if (optind != argc) {
 		fprintf(stderr, "brownoutd: unexpected argument '%s'\n", argv[optind]);
 		goto out;
@@ -280,7 +307,11 @@ static int serve(int argc, char **argv)
 		goto out;
 	}
 	exec_started = 1;
-	if (bo_http_start(d, &port, &err)) {
+	if (d->cfg.executor == BO_EXECUTOR_SLURM && bo_slurm_new(d, &d->slurm, &err)) {
+		fail(&err);
+		goto out;
+	}
+	if (bo_http_start(d, &port, &err) || (d->slurm && bo_slurm_start(d->slurm, port, &err))) {
 		fail(&err);
 		goto out;
 	}
@@ -296,6 +327,9 @@ static int serve(int argc, char **argv)
 	rc = 0;
 out:
 	atomic_store(&d->stopping, 1);
+	/* its workers first (scancel, tokens revoked), while the store is open */
+	bo_slurm_stop(d->slurm);
+	d->slurm = NULL;
 	bo_http_stop(d);
 	if (d->exec.ops) {
 		if (exec_started)

@@ -42,6 +42,7 @@
 #include "brownoutd.h"
 #include "common.h"
 #include "queue.h"
+#include "slurm.h"
 
 #define SEEN 128
 #define BLOBS 256
@@ -720,6 +721,8 @@ static int list(struct bo_daemon *d, struct bo_req *r)
 	pthread_mutex_unlock(&rm->mu);
 	json_t *o = json_object();
 	json_object_set_new(o, "items", items);
+	if (d->slurm)
+		json_object_set_new(o, "slurm", bo_slurm_status(d->slurm));
 	return bo_reply_json(r, 200, o);
 }
 

@@ -2,6 +2,7 @@
 # Install brownout system-wide (run as root after `make`):
 #   deploy/install.sh [BUILD]
 # binaries to /usr/local/bin, the dashboard to /usr/local/share/brownout/web,
+# the SLURM worker template to /usr/local/share/brownout/slurm,
 # the configuration to /etc/brownout (kept if present), a system user
 # "brownout" owning /var/lib/brownout, and the systemd unit.
 set -eu
@@ -12,6 +13,9 @@ install -m 0755 "$build/brownout" "$build/brownoutd" /usr/local/bin/
 mkdir -p /usr/local/share/brownout
 rm -rf /usr/local/share/brownout/web
 cp -r web /usr/local/share/brownout/web
+# the SLURM executor's default batch script (slurm-template; docs/cluster.md)
+install -d -m 0755 /usr/local/share/brownout/slurm
+install -m 0644 deploy/slurm/brownout-worker.sbatch /usr/local/share/brownout/slurm/
 install -d -m 0755 /etc/brownout
 [ -e /etc/brownout/brownoutd.conf ] || install -m 0644 deploy/brownoutd.conf /etc/brownout/
 id brownout >/dev/null 2>&1 || useradd --system --home-dir /var/lib/brownout --shell /usr/sbin/nologin brownout

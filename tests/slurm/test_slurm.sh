@@ -1,7 +1,9 @@
 #!/bin/bash
 # A real one-node SLURM cluster (tools/slurm-local.sh) in a temp dir:
 # array jobs run and write their outputs, a job runs the brownout CLI, a
-# failing job reports its exit code, scancel stops a running array, stop
+# failing job reports its exit code, scancel stops a running array,
+# brownoutd with executor = slurm runs a sweep on sbatch workers to the CLI's
+# numbers and cancels them (tests/slurm/test_executor.py), stop
 # leaves no daemon and no job process behind. Waits poll squeue (bounded),
 # never sleep blindly. Skips (exit 0, "SKIP" line with the reason) only
 # where SLURM cannot run for a reason outside the project: the Debian
@@ -166,6 +168,18 @@ if [[ "$id" =~ ^[0-9]+$ ]] && wait_for 30 running; then
 	fi
 else
 	bad "the sleep array starts within 30 s" "$id $(squeue 2>&1)"
+fi
+
+# --- brownoutd's SLURM executor on this cluster (its own pass/fail lines)
+t0=$(now_ms)
+if exlog=$(/usr/bin/python3 "$root/tests/slurm/test_executor.py" "$root/$build" 2>&1); then
+	if grep -q '^SKIP' <<<"$exlog"; then
+		echo "$exlog"
+	else
+		ok "brownoutd executor = slurm ($(($(now_ms) - t0)) ms):"$'\n'"$(sed 's/^/     /' <<<"$exlog")"
+	fi
+else
+	bad "brownoutd executor = slurm (tests/slurm/test_executor.py)" "$exlog"
 fi
 
 # --- stop with a job still running: nothing stays behind; stop twice is fine
