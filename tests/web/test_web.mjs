@@ -770,16 +770,20 @@ test('submit: the Fig. 5 preset ticks the model\'s family only (no erasure-train
 		assert.deepEqual(got, family, `Fig. 5 preset on ${m.name}: references f4, f6, f8 (ids ${family}), ` +
 			`not f8-erasure (${S.models.f8e.id}), other-cnn (${S.models.other.id}) or a copy of f4 (${S.models.scratch.id})`);
 	}
-	// the Target select shows its longest option whole
-	const fit = await page.evaluate(() => {
+	// the Target select shows its longest option whole, on a laptop and on a phone
+	for (const vp of [{ width: 1280, height: 800 }, { width: 1120, height: 800 }, PHONE]) {
+		await page.setViewportSize(vp);
+		await sleep(50);
+		const fit = await page.evaluate(() => {
 		const s = document.querySelector('#submit-form select[name="target"]');
 		const ctx = document.createElement('canvas').getContext('2d');
 		const st = getComputedStyle(s);
 		ctx.font = `${st.fontWeight} ${st.fontSize} ${st.fontFamily}`;
 		const text = Math.max(...[...s.options].map((o) => ctx.measureText(o.textContent).width));
 		return { text, inner: s.clientWidth - parseFloat(st.paddingLeft) - parseFloat(st.paddingRight) };
-	});
-	assert.ok(fit.inner >= fit.text + 12, `the Target select (${fit.inner.toFixed(0)} px inside) shows "weights and activations" (${fit.text.toFixed(0)} px) and its arrow`);
+		});
+		assert.ok(fit.inner >= fit.text + 12, `at ${vp.width} px the Target select (${fit.inner.toFixed(0)} px inside) shows "weights and activations" (${fit.text.toFixed(0)} px) and its arrow`);
+	}
 	assert.deepEqual(page.errors, [], 'console errors');
 });
 

@@ -90,7 +90,7 @@ export function jobSwatch(job) {
 
 /* The job table's columns: label, sort key (null: not sortable), cell. */
 export const JOB_COLUMNS = [
-	{key: 'id', label: 'Job', class: 'num', sort: (j) => j.id,
+	{key: 'id', label: 'Job', sort: (j) => j.id,
 		cell: (j) => h('td', {class: 'c-job'}, jobSwatch(j), jobLink(j), jobTitle(j))},
 	{key: 'state', label: 'State', sort: (j) => STATES.indexOf(j.state),
 		cell: (j) => h('td', {class: 'c-state'}, stateBadge(j.state),
