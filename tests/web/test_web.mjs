@@ -787,6 +787,32 @@ test('submit: the Fig. 5 preset ticks the model\'s family only (no erasure-train
 	assert.deepEqual(page.errors, [], 'console errors');
 });
 
+test('jobs list: a job\'s name and tags are shown where the API gives them (answers rewritten in the browser)', async (t) => {
+	const page = await t.newPage({ token: S.alice });
+	// the API is about to gain job name/notes/tags: add them to job 1 on the way in
+	await page.route(/\/api\/v1\/jobs(\?|$)/, async (route) => {
+		const resp = await route.fetch();
+		const body = await resp.json();
+		for (const j of body.items)
+			if (j.id === S.job1)
+				Object.assign(j, { name: 'f8 <baseline>', notes: 'n', tags: ['fig5', 'paper'] });
+		await route.fulfill({ response: resp, json: body });
+	});
+	await goto(page, '#/jobs');
+	await waitView(page, 'jobs');
+	await page.waitForSelector(`tr[data-job-id="${S.job1}"]`);
+	const shown = await page.evaluate((id) => {
+		const tr = (n) => document.querySelector(`tr[data-job-id="${n}"]`);
+		const q = (n, sel) => tr(n).querySelector(sel);
+		return { name: q(id, '[data-field="name"]')?.textContent, tags: [...tr(id).querySelectorAll('.tag')].map((e) => e.textContent),
+			otherName: !!document.querySelector(`tr[data-job-id]:not([data-job-id="${id}"]) [data-field="name"]`) };
+	}, S.job1);
+	assert.equal(shown.name, 'f8 <baseline>', 'the job\'s name, as text');
+	assert.deepEqual(shown.tags, ['fig5', 'paper'], 'the job\'s tags');
+	assert.equal(shown.otherName, false, 'no name shown for jobs without one');
+	assert.deepEqual(page.errors, [], 'console errors');
+});
+
 test('phone (390x844): no view scrolls sideways; tables scroll inside their box; forms fit', async (t) => {
 	const page = await t.newPage({ token: S.alice, viewport: PHONE });
 	for (const [view, hash, name] of [['jobs', '#/jobs', 'jobs'], ['job', `#/jobs/${S.job1}`, 'job'], ['submit', '#/submit', 'submit'],
