@@ -27,7 +27,9 @@
  * which is recorded once, as the local pool records it.
  *
  * GET /api/v1/workers lists the workers seen since the daemon started (in
- * memory, at most SEEN): name, host, task, last heartbeat, images/s. */
+ * memory, at most SEEN): name, host, state (busy, idle, or offline when
+ * not heard from within two leases), task, last heartbeat, images, tasks
+ * done (results reports that recorded trials), images/s. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -54,6 +56,7 @@ struct seen {
 	int64_t task, job, lease;
 	int64_t first_ms, last_ms;
 	int64_t images;
+	int64_t tasks; /* results reports that recorded trials */
 };
 
 struct blob {
@@ -644,6 +647,7 @@ static int results(struct bo_daemon *d, struct bo_req *r, int64_t lease)
 		s->last_ms = c->now_ms;
 		s->task = s->job = s->lease = 0;
 		s->images += c->images * c->recorded;
+		s->tasks += c->recorded > 0;
 	}
 	pthread_mutex_unlock(&d->remote->mu);
 	atomic_fetch_add(&d->images_total, c->images * c->recorded);
@@ -701,19 +705,26 @@ static int list(struct bo_daemon *d, struct bo_req *r)
 {
 	struct bo_remote *rm = d->remote;
 	json_t *items = json_array();
+	int64_t now = bo_queue_now_ms();
 	pthread_mutex_lock(&rm->mu);
 	for (int i = 0; i < rm->n_seen; i++) {
 		struct seen *s = &rm->seen[i];
+		/* offline: not heard from within two leases (as the adaptive
+		 * rounds count the workers at work, results() above) */
+		const char *state = now - s->last_ms > 2000LL * d->cfg.lease_seconds ? "offline" :
+				    s->task ? "busy" : "idle";
 		json_t *w = json_object();
 		char at[32];
 		rfc3339_ms(s->last_ms, at, sizeof(at));
 		double secs = (double)(s->last_ms - s->first_ms) / 1000.0;
 		json_object_set_new(w, "name", json_string(s->name));
 		json_object_set_new(w, "host", json_string(s->host));
+		json_object_set_new(w, "state", json_string(state));
 		json_object_set_new(w, "task", s->task ? json_integer(s->task) : json_null());
 		json_object_set_new(w, "job", s->job ? json_integer(s->job) : json_null());
 		json_object_set_new(w, "last_heartbeat", json_string(at));
 		json_object_set_new(w, "images", json_integer(s->images));
+		json_object_set_new(w, "tasks_done", json_integer(s->tasks));
 		json_object_set_new(w, "images_per_second",
 				    json_real(secs > 0 ? (double)s->images / secs : 0.0));
 		json_array_append_new(items, w);

@@ -170,6 +170,9 @@ def run(build, d, tmp, data, token, wtoken):
         print("FAIL workers: w-killed never held a task after 2 trials were in\n%s\n%s"
               % (tail(os.path.join(tmp, "w1.log")), tail(stalled_log)))
         return fails + 1
+    if w1["state"] != "busy":
+        print("FAIL workers: w-killed holds task %d, /workers says state %r" % (held, w1["state"]))
+        fails += 1
     done_at_kill = call(d, token, "GET", "/jobs/%d" % jid)["progress"]["trials_done"]
     print("ok   SIGKILLed w-killed holding task %d, %d of %d trials in" % (held, done_at_kill,
                                                                           total))
@@ -204,7 +207,9 @@ def run(build, d, tmp, data, token, wtoken):
     else:
         print("ok   w-stalled's results from an expired lease were refused")
     if set(ws) != {"x", "w-killed", "w-stalled"} or ws["w-stalled"]["images"] <= 0 or \
-            ws["w-stalled"]["images_per_second"] <= 0 or ws["w-stalled"]["task"] is not None:
+            ws["w-stalled"]["images_per_second"] <= 0 or ws["w-stalled"]["task"] is not None or \
+            ws["w-stalled"]["tasks_done"] < 1 or ws["x"]["tasks_done"] != 0 or \
+            any(w["state"] not in ("idle", "offline") for w in ws.values()):
         print("FAIL workers: /workers lists %r" % ws)
         fails += 1
     # no trial counted twice: ranges partition, images exactly the trials'

@@ -191,3 +191,14 @@ export class Api {
 		}
 	}
 }
+
+// `brownout worker` against BASE with a worker token, its stderr to
+// logPath; {proc, exited} (exited: a promise of {code, signal}).
+export function startWorker(build, base, token, name, cache, logPath) {
+	const log = fs.openSync(logPath, 'a');
+	const proc = spawn(path.join(build, 'brownout'), ['worker', '--server', base, '--token', token,
+		'--name', name, '--cache', cache], { stdio: ['ignore', 'ignore', log] });
+	fs.closeSync(log);
+	const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+	return { proc, exited };
+}

@@ -3,8 +3,9 @@
 // own with a finished job in it.
 //   node tests/web/test_web.mjs BUILD [--docs] [FILTER ...]
 // FILTER: run only the tests whose name contains one of them. --docs
-// writes the screenshots (1366x768 PNG) to docs/screenshots/ instead of
-// $BO_TEST_OUT_DIR/web/ (default build/test-output/web/). BO_KEEP_TMP=1
+// writes the screenshots (PNG) to docs/screenshots/ instead of
+// $BO_TEST_OUT_DIR/web/ (default build/test-output/web/); at 1400x1000, and
+// some views at 390x844 too (NAME-phone.png). BO_KEEP_TMP=1
 // keeps the data directory and the daemon's log; BO_WEB=DIR serves another
 // dashboard directory than web/. Prints
 // "web: N passed, N failed"; exits non-zero if a test failed.
@@ -13,12 +14,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { Api, Daemon, FIXTURES, FMNIST, REPO, adminCmd, sleep } from './harness.mjs';
+import { Api, Daemon, FIXTURES, FMNIST, REPO, adminCmd, sleep, startWorker } from './harness.mjs';
 
 const CHROMIUM = process.env.BO_CHROMIUM || '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
 	'--disable-component-update', '--no-first-run'];
-const VIEWPORT = { width: 1366, height: 768 };
+const VIEWPORT = { width: 1400, height: 1000 };
+const PHONE = { width: 390, height: 844 };
 const TOKEN_KEY = 'brownout.token';
 const RESULT_FIELDS = ['accuracy_mean', 'accuracy_std', 'trials', 'energy', 'energy_reduction'];
 
@@ -43,6 +45,7 @@ const S = {
 	tmp: null, daemon: null, api: null, browser: null,
 	alice: null, bob: null,
 	models: {}, dataset: null, job1: null, job2: null, formJob: null,
+	w: null, // the remote-workers daemon (workersDaemon())
 };
 
 // ---- small helpers -----------------------------------------------------------
@@ -240,7 +243,7 @@ function test(name, fn, timeoutMs = 30000) {
 }
 
 // One test's pages: each in a context of its own (its own localStorage),
-// 1366x768, console errors and uncaught exceptions collected on page.errors.
+// 1400x1000 (or the viewport given), console errors and uncaught exceptions collected on page.errors.
 class TestCtx {
 	constructor(name) {
 		this.name = name;
@@ -248,8 +251,8 @@ class TestCtx {
 		this.pages = [];
 	}
 
-	async newPage({ token = null } = {}) {
-		const context = await S.browser.newContext({ viewport: VIEWPORT, acceptDownloads: true });
+	async newPage({ token = null, viewport = VIEWPORT } = {}) {
+		const context = await S.browser.newContext({ viewport, acceptDownloads: true });
 		this.contexts.push(context);
 		if (token)
 			await context.addInitScript(([k, t]) => localStorage.setItem(k, t), [TOKEN_KEY, token]);
@@ -292,6 +295,7 @@ async function setup() {
 	S.models.f6 = await up('fmnist_preact_f6.onnx', 'f6');
 	S.models.f8e = await up('fmnist_preact_f8_erasure.onnx', 'f8-erasure');
 	S.models.scratch = await up('fmnist_preact_f4.onnx', 'scratch-ref');
+	S.models.other = await S.api.ok('POST', '/models?name=other-cnn&mean=0.286&std=0.353', fs.readFileSync(path.join(FIXTURES, 'other', 'other.onnx')));
 	S.dataset = await S.api.ok('POST', '/datasets', { name: 'fashion-mnist', path: FMNIST });
 	const refs = [S.models.f4.id, S.models.f6.id];
 	const p = [1e-3, 3e-3, 1e-2];
@@ -468,6 +472,18 @@ test('overview: a running job is listed with its progress, which advances', asyn
 			return p && p.value > 0 && p.value;
 		}, `[data-running-job="${long.id}"] progress`), `the progress of job ${long.id} on #/overview advances past 0`, 20000, 100);
 		log(`overview: job ${long.id} at ${v.toFixed(3)}`);
+		// the Images/s card is the running jobs' own rates (as their pages say), not the lagging /metrics gauge
+		const rates = await poll(() => page.evaluate(() => {
+			const card = document.querySelector('[data-health="images_per_second"]');
+			const jobs = [...document.querySelectorAll('[data-running-job] .rj-ips')].map((e) => Number(e.dataset.value));
+			if (!card || card.dataset.value === undefined || !jobs.length || !(jobs[0] > 0)) return null;
+			return { card: Number(card.dataset.value), jobs };
+		}), 'the Images/s card and the running job\'s images/s shown, above 0', 10000, 100);
+		const sum = rates.jobs.reduce((a, b) => a + b, 0);
+		assert.ok(Math.abs(rates.card - sum) <= 1e-9 * Math.max(1, sum),
+			`the Images/s card says ${rates.card}, the running jobs ${JSON.stringify(rates.jobs)} (sum ${sum})`);
+		const apiRate = (await S.api.get(`/jobs/${long.id}`)).progress.images_per_second;
+		log(`overview: Images/s card ${rates.card.toFixed(0)}, job ${long.id}'s page rate now ${apiRate.toFixed(0)}`);
 		await sleep(300);
 		await screenshot(page, 'overview-running');
 		assert.deepEqual(page.errors, [], 'console errors');
@@ -565,7 +581,7 @@ test('keyboard: Tab reaches every nav link, Enter opens its view; model and job 
 	const page = await t.newPage({ token: S.alice });
 	await goto(page, '#/overview');
 	await waitView(page, 'overview');
-	for (const view of ['overview', 'models', 'datasets', 'jobs', 'compare', 'submit']) {
+	for (const view of ['overview', 'models', 'datasets', 'jobs', 'compare', 'workers', 'submit']) {
 		const sel = `nav a[href="#/${view}"]`;
 		assert.ok(await page.$(sel), `there is a ${sel}`);
 		await tabTo(page, sel);
@@ -586,6 +602,386 @@ test('keyboard: Tab reaches every nav link, Enter opens its view; model and job 
 	await tabTo(page, `[data-view="jobs"] a[href="#/jobs/${S.job1}"]`, 300);
 	await page.keyboard.press('Enter');
 	await waitView(page, 'job');
+	assert.deepEqual(page.errors, [], 'console errors');
+}, 60000);
+
+// ---- issue 16: plots, colours, presets, lists, phones ------------------------------
+
+// What the x axis of the uPlot chart in `container` labels, and where:
+// {labels: [{v, text, x0, x1}], min, max, width}, x in CSS pixels of the chart.
+async function xTicks(page, container) {
+	return page.evaluate((sel) => {
+		const u = document.querySelector(sel).uplot;
+		if (!u) return null;
+		const ax = u.axes[0];
+		const r = window.devicePixelRatio || 1;
+		const ctx = document.createElement('canvas').getContext('2d');
+		ctx.font = ax.font[0];
+		const labels = [];
+		ax._splits.forEach((v, i) => {
+			const text = ax._values[i] === null || ax._values[i] === undefined ? '' : String(ax._values[i]);
+			if (!text) return;
+			const c = u.bbox.left / r + u.valToPos(v, 'x');
+			const w = ctx.measureText(text).width / r;
+			labels.push({ v, text, x0: c - w / 2, x1: c + w / 2 });
+		});
+		return { labels, min: u.scales.x.min, max: u.scales.x.max, width: u.width };
+	}, container);
+}
+
+function checkEnergyAxis(where, t) {
+	assert.ok(t, `${where}: no uPlot chart`);
+	const texts = t.labels.map((l) => l.text);
+	assert.ok(t.labels.length >= 2, `${where}: at least two labelled ticks (labels ${JSON.stringify(texts)})`);
+	for (const l of t.labels) {
+		assert.match(l.text, /^[0-9]+(\.[0-9]+)?[kMG]?$/, `${where}: tick label "${l.text}" of ${l.v} in SI form (1k, 10k, 1M)`);
+		const m = /^([0-9.]+)([kMG]?)$/.exec(l.text);
+		const val = Number(m[1]) * { '': 1, k: 1e3, M: 1e6, G: 1e9 }[m[2]];
+		assert.ok(Math.abs(val - l.v) <= 0.01 * l.v, `${where}: tick label "${l.text}" names its value ${l.v}`);
+		assert.ok(l.x0 >= 0 && l.x1 <= t.width, `${where}: tick label "${l.text}" spans x ${l.x0.toFixed(1)}..${l.x1.toFixed(1)}, outside the chart's 0..${t.width}: clipped`);
+	}
+	for (let e = Math.ceil(Math.log10(t.min)); 10 ** e <= t.max; e++)
+		assert.ok(t.labels.some((l) => Math.abs(l.v - 10 ** e) < 1e-6 * 10 ** e),
+			`${where}: the decade ${10 ** e} in [${t.min}, ${t.max}] has no label (labels ${JSON.stringify(texts)})`);
+	log(`${where}: x ticks ${JSON.stringify(texts)} on [${Math.round(t.min)}, ${Math.round(t.max)}]`);
+}
+
+async function download(page, sel) {
+	await page.waitForSelector(sel, { state: 'visible' });
+	const [dl] = await Promise.all([
+		page.waitForEvent('download', { timeout: 8000 }).catch(() => {
+			throw new Error(`clicking ${sel} started no download within 8 s`);
+		}),
+		page.click(sel)]);
+	return { name: dl.suggestedFilename(), bytes: fs.readFileSync(await dl.path()) };
+}
+
+test('plots: energy axes labelled per decade in SI form (1k, 100k, 1M), no label clipped, on the job and compare pages', async (t) => {
+	const page = await t.newPage({ token: S.alice });
+	await goto(page, `#/jobs/${S.job1}`);
+	await waitView(page, 'job');
+	await expectPlot(page, '#plot-energy');
+	checkEnergyAxis('job #plot-energy', await xTicks(page, '#plot-energy'));
+	const acc = await xTicks(page, '#plot-accuracy');
+	for (const l of acc.labels)
+		assert.ok(l.x0 >= 0 && l.x1 <= acc.width, `#plot-accuracy: tick label "${l.text}" clipped (x ${l.x0.toFixed(1)}..${l.x1.toFixed(1)} of ${acc.width})`);
+	await goto(page, `#/compare?jobs=${S.job1},${S.job2}`);
+	await waitView(page, 'compare');
+	await expectPlot(page, '#plot-compare-energy');
+	checkEnergyAxis('compare #plot-compare-energy', await xTicks(page, '#plot-compare-energy'));
+	assert.deepEqual(page.errors, [], 'console errors');
+});
+
+test('plots: PNG and SVG downloads of a plot hold the plot (size, ticks, series, colour)', async (t) => {
+	const page = await t.newPage({ token: S.alice });
+	await goto(page, `#/jobs/${S.job1}`);
+	await waitView(page, 'job');
+	await expectPlot(page, '#plot-energy');
+	const want = await page.evaluate(() => {
+		const u = document.querySelector('#plot-energy').uplot;
+		return { w: u.ctx.canvas.width, h: u.ctx.canvas.height, cssW: u.width,
+			ticks: u.axes[0]._values.filter((v) => v !== null && v !== ''), yticks: u.axes[1]._values.filter((v) => v !== null && v !== ''),
+			n: u.data[1].filter((v) => v !== null).length,
+			color: document.querySelector('h1 .swatch').dataset.color };
+	});
+	const png = await download(page, '#plot-energy-png');
+	assert.match(png.name, /\.png$/, 'the PNG download is named *.png');
+	assert.ok(png.bytes.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])), 'the PNG download is a PNG');
+	const pw = png.bytes.readUInt32BE(16);
+	const ph = png.bytes.readUInt32BE(20);
+	assert.equal(pw, want.w, 'the PNG is as wide as the plot\'s canvas');
+	assert.ok(ph > want.h, `the PNG (${pw}x${ph}) holds the canvas (${want.w}x${want.h}) and the title and legend`);
+	const svg = await download(page, '#plot-energy-svg');
+	assert.match(svg.name, /\.svg$/, 'the SVG download is named *.svg');
+	const text = svg.bytes.toString('utf8');
+	assert.match(text, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" width="([0-9.]+)"/, 'the SVG download is an SVG document');
+	assert.equal(Number(/width="([0-9.]+)"/.exec(text)[1]), want.cssW, 'the SVG is as wide as the plot');
+	const ticks = [...text.matchAll(/<text class="tick"[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
+	assert.deepEqual(ticks, [...want.ticks, ...want.yticks], 'the SVG\'s tick labels are the plot\'s (x, then y)');
+	assert.match(text, /Accuracy against energy per inference/, 'the SVG has the title');
+	assert.match(text, /energy per inference \(memory accesses, log scale\)/, 'the SVG has the x axis label');
+	const line = /<polyline class="series" data-series="mean accuracy \(this job\)" points="([^"]*)"[^>]*stroke="([^"]*)"/.exec(text);
+	assert.ok(line, 'the SVG draws the job\'s mean accuracy as a polyline');
+	assert.equal(line[1].trim().split(/\s+/).length, want.n, 'one vertex per point of the plot');
+	assert.equal(line[2], want.color, 'in the job\'s colour');
+	assert.match(text, /<polygon class="band"/, 'the SVG has the 95 % CI band');
+	assert.ok((text.match(/<circle /g) || []).length >= want.n, 'the SVG has the points');
+	log(`downloads: ${png.name} ${pw}x${ph}, ${svg.name} ${text.length} B, ticks ${JSON.stringify(ticks)}`);
+	assert.deepEqual(page.errors, [], 'console errors');
+});
+
+// pixels of colour `hex` (give or take antialiasing) on the canvases under `container`
+async function colourPixels(page, container, hex) {
+	return page.evaluate(([sel, hx]) => {
+		const v = parseInt(hx.slice(1), 16);
+		const [r, g, b] = [(v >> 16) & 255, (v >> 8) & 255, v & 255];
+		let n = 0;
+		for (const c of document.querySelectorAll(`${sel} canvas`)) {
+			const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+			for (let i = 0; i < d.length; i += 4)
+				if (d[i + 3] > 200 && Math.abs(d[i] - r) + Math.abs(d[i + 1] - g) + Math.abs(d[i + 2] - b) <= 40) n++;
+		}
+		return n;
+	}, [container, hex]);
+}
+
+test('colours: a job has one colour in the jobs list, on its page and in the comparison', async (t) => {
+	const page = await t.newPage({ token: S.alice });
+	await goto(page, '#/jobs');
+	await waitView(page, 'jobs');
+	const listColour = async (id) => page.$eval(`tr[data-job-id="${id}"] .swatch`, (e) => e.dataset.color)
+		.catch(() => { throw new Error(`the jobs list has no .swatch in the row of job ${id}`); });
+	const c1 = await listColour(S.job1);
+	const c2 = await listColour(S.job2);
+	assert.notEqual(c1, c2, `jobs ${S.job1} and ${S.job2} have different colours`);
+	const bg = await page.$eval(`tr[data-job-id="${S.job1}"] .swatch`, (e) => getComputedStyle(e).backgroundColor);
+	const v = parseInt(c1.slice(1), 16);
+	assert.equal(bg, `rgb(${(v >> 16) & 255}, ${(v >> 8) & 255}, ${v & 255})`, 'the swatch shows its colour');
+	await goto(page, `#/jobs/${S.job1}`);
+	await waitView(page, 'job');
+	await expectPlot(page, '#plot-accuracy');
+	assert.equal(await page.$eval('h1 .swatch', (e) => e.dataset.color), c1, 'the job page\'s colour is the list\'s');
+	const onJob = await colourPixels(page, '#plot-accuracy', c1);
+	assert.ok(onJob > 20, `#plot-accuracy draws the job in ${c1} (${onJob} pixels)`);
+	await goto(page, `#/compare?jobs=${S.job2},${S.job1}`);
+	await waitView(page, 'compare');
+	await expectPlot(page, '#plot-compare');
+	for (const [id, c] of [[S.job1, c1], [S.job2, c2]]) {
+		assert.equal(await page.$eval(`.compare-table tr[data-job-id="${id}"] .swatch`, (e) => e.dataset.color), c,
+			`the comparison's colour of job ${id} is the list's`);
+		const n = await colourPixels(page, '#plot-compare', c);
+		assert.ok(n > 20, `#plot-compare draws job ${id} in ${c} (${n} pixels)`);
+	}
+	assert.deepEqual(page.errors, [], 'console errors');
+});
+
+test('submit: the Fig. 5 preset ticks the model\'s family only (no erasure-trained copy, no unrelated CNN); the Target select fits', async (t) => {
+	const page = await t.newPage({ token: S.alice });
+	await goto(page, '#/submit');
+	await waitView(page, 'submit');
+	const selected = () => page.evaluate(() => [...document.querySelector('#submit-form select[name="references"]').selectedOptions]
+		.map((o) => Number(o.value)).sort((a, b) => a - b));
+	const family = [S.models.f4.id, S.models.f6.id, S.models.f8.id].sort((a, b) => a - b);
+	for (const m of [S.models.f8, S.models.f8e]) {
+		await chooseOption(page, '#submit-form select[name="model"]', m);
+		await page.click('button[data-preset="energy"]');
+		const got = await selected();
+		log(`Fig. 5 preset on ${m.name}: references ${JSON.stringify(got)}`);
+		assert.deepEqual(got, family, `Fig. 5 preset on ${m.name}: references f4, f6, f8 (ids ${family}), ` +
+			`not f8-erasure (${S.models.f8e.id}), other-cnn (${S.models.other.id}) or a copy of f4 (${S.models.scratch.id})`);
+	}
+	// the Target select shows its longest option whole, on a laptop and on a phone
+	for (const vp of [{ width: 1280, height: 800 }, { width: 1120, height: 800 }, PHONE]) {
+		await page.setViewportSize(vp);
+		await sleep(50);
+		const fit = await page.evaluate(() => {
+		const s = document.querySelector('#submit-form select[name="target"]');
+		const ctx = document.createElement('canvas').getContext('2d');
+		const st = getComputedStyle(s);
+		ctx.font = `${st.fontWeight} ${st.fontSize} ${st.fontFamily}`;
+		const text = Math.max(...[...s.options].map((o) => ctx.measureText(o.textContent).width));
+		return { text, inner: s.clientWidth - parseFloat(st.paddingLeft) - parseFloat(st.paddingRight) };
+		});
+		assert.ok(fit.inner >= fit.text + 12, `at ${vp.width} px the Target select (${fit.inner.toFixed(0)} px inside) shows "weights and activations" (${fit.text.toFixed(0)} px) and its arrow`);
+	}
+	assert.deepEqual(page.errors, [], 'console errors');
+});
+
+test('jobs list: a job\'s name and tags are shown where the API gives them (answers rewritten in the browser)', async (t) => {
+	const page = await t.newPage({ token: S.alice });
+	// the API is about to gain job name/notes/tags: add them to job 1 on the way in
+	await page.route(/\/api\/v1\/jobs(\?|$)/, async (route) => {
+		const resp = await route.fetch();
+		const body = await resp.json();
+		for (const j of body.items)
+			if (j.id === S.job1)
+				Object.assign(j, { name: 'f8 <baseline>', notes: 'n', tags: ['fig5', 'paper'] });
+		await route.fulfill({ response: resp, json: body });
+	});
+	await goto(page, '#/jobs');
+	await waitView(page, 'jobs');
+	await page.waitForSelector(`tr[data-job-id="${S.job1}"]`);
+	const shown = await page.evaluate((id) => {
+		const tr = (n) => document.querySelector(`tr[data-job-id="${n}"]`);
+		const q = (n, sel) => tr(n).querySelector(sel);
+		return { name: q(id, '[data-field="name"]')?.textContent, tags: [...tr(id).querySelectorAll('.tag')].map((e) => e.textContent),
+			otherName: !!document.querySelector(`tr[data-job-id]:not([data-job-id="${id}"]) [data-field="name"]`) };
+	}, S.job1);
+	assert.equal(shown.name, 'f8 <baseline>', 'the job\'s name, as text');
+	assert.deepEqual(shown.tags, ['fig5', 'paper'], 'the job\'s tags');
+	assert.equal(shown.otherName, false, 'no name shown for jobs without one');
+	assert.deepEqual(page.errors, [], 'console errors');
+});
+
+test('phone (390x844): no view scrolls sideways; tables scroll inside their box; forms fit', async (t) => {
+	const page = await t.newPage({ token: S.alice, viewport: PHONE });
+	for (const [view, hash, name] of [['jobs', '#/jobs', 'jobs'], ['job', `#/jobs/${S.job1}`, 'job'], ['submit', '#/submit', 'submit'],
+		['overview', '#/overview', 'overview'], ['models', '#/models', 'models']]) {
+		await goto(page, hash);
+		await waitView(page, view);
+		await page.waitForSelector('[data-view] table, [data-view] form', { state: 'attached' });
+		await sleep(200);
+		const m = await page.evaluate(() => ({
+			page: document.documentElement.scrollWidth,
+			boxes: [...document.querySelectorAll('main table:not(.u-legend)')].map((tb) => {
+				const box = tb.closest('.table-scroll');
+				return { id: tb.id || tb.className, boxed: !!box, boxW: box ? box.getBoundingClientRect().right : null,
+					scrolls: box ? getComputedStyle(box).overflowX : null, tableW: tb.scrollWidth };
+			}),
+			controls: [...document.querySelectorAll('main input, main select, main textarea, main button')]
+				.filter((e) => e.getClientRects().length && e.type !== 'checkbox' && e.type !== 'hidden' && !e.closest('.table-scroll'))
+				.map((e) => ({ name: e.name || e.id || e.textContent.trim().slice(0, 20), right: e.getBoundingClientRect().right }))
+				.filter((c) => c.right > 390 + 0.5),
+		}));
+		assert.ok(m.page <= PHONE.width, `${hash} at 390 px: the page is ${m.page} px wide (scrolls sideways)`);
+		for (const b of m.boxes) {
+			assert.ok(b.boxed && b.scrolls === 'auto', `${hash}: table ${b.id} is not in a box that scrolls (${JSON.stringify(b)})`);
+			assert.ok(b.boxW <= PHONE.width + 0.5, `${hash}: the box of table ${b.id} ends at ${b.boxW} px`);
+		}
+		assert.deepEqual(m.controls, [], `${hash}: form controls reaching past the screen's right edge`);
+		if (['jobs', 'job', 'submit', 'overview'].includes(name))
+			await screenshot(page, `${name}-phone`);
+	}
+	assert.deepEqual(page.errors, [], 'console errors');
+}, 45000);
+
+// ---- remote workers (issue 11), a failed job, the jobs list: a daemon with no local workers ----
+
+// brownoutd --workers 0 with a model, a dataset and two jobs: job A's one
+// task held by a claim made here ("w-api"), job B run to the end by a
+// `brownout worker` ("w-real"). Made once, by the first test that needs it.
+async function workersDaemon() {
+	if (S.w)
+		return S.w;
+	const data = path.join(S.tmp, 'data-workers');
+	const token = adminCmd(build, data, 'user', 'add', 'carol', '--admin');
+	const wtoken = adminCmd(build, data, 'token', 'create', 'carol', '--worker');
+	const daemon = await new Daemon(build, data, path.join(S.tmp, 'brownoutd-workers.log'),
+		['--workers', '0', '--lease-seconds', '60']).start();
+	const w = { daemon, token, wtoken, worker: null };
+	S.w = w;
+	w.api = new Api(daemon.base, token);
+	w.wapi = new Api(daemon.base, wtoken);
+	const health = await w.api.get('/health');
+	assert.equal(health.workers, 0, 'the workers daemon has no local workers');
+	const model = await w.api.uploadModel(path.join(FIXTURES, 'fmnist_preact_f4.onnx'), 'f4');
+	const ds = await w.api.ok('POST', '/datasets', { name: 'fashion-mnist', path: FMNIST });
+	w.jobA = (await w.api.ok('POST', '/jobs', { model: model.id, dataset: ds.id, p: [1e-2], trials: 1, limit: 300, seed: 1 })).id;
+	const cl = await w.wapi.request('POST', '/worker/claim', { name: 'w-api', host: 'lab-1' });
+	assert.equal(cl.status, 200, `w-api's claim: ${cl.status} ${cl.text}`);
+	w.claim = cl.body;
+	// a lease id may pass 2^53: keep its digits, not a JavaScript number
+	w.lease = /"lease":\s*([0-9]+)/.exec(cl.text)[1];
+	assert.equal(w.claim.task.job, w.jobA, 'w-api holds job A\'s task');
+	w.jobB = (await w.api.ok('POST', '/jobs', { model: model.id, dataset: ds.id, p: [1e-2, 3e-2], trials: 2, limit: 300, seed: 2 })).id;
+	w.worker = startWorker(build, daemon.base, wtoken, 'w-real', path.join(S.tmp, 'worker-cache'), path.join(S.tmp, 'worker.log'));
+	await w.api.waitJob(w.jobB, 60000);
+	return w;
+}
+
+async function wPage(t, w) {
+	const page = await t.newPage({ token: w.token });
+	page.gotoW = async (hash) => {
+		const resp = await page.goto(`${w.daemon.base}/${hash}`);
+		if (resp) // null: only the fragment changed
+			assert.equal(resp.status(), 200, `GET ${hash}`);
+	};
+	return page;
+}
+
+test('workers: the Workers view lists each remote worker (state, task and job, heartbeat age, images/s, tasks done) and refreshes', async (t) => {
+	const w = await workersDaemon();
+	const page = await wPage(t, w);
+	await page.gotoW('#/overview');
+	await waitView(page, 'overview');
+	await tabTo(page, 'nav a[href="#/workers"]');
+	await page.keyboard.press('Enter');
+	await waitView(page, 'workers');
+	await page.waitForSelector('tr[data-worker="w-real"]').catch(() => { throw new Error('#/workers has no row tr[data-worker="w-real"]'); });
+	const api = Object.fromEntries((await w.api.get('/workers')).items.map((x) => [x.name, x]));
+	const cells = (name) => page.evaluate((n) => Object.fromEntries([...document.querySelectorAll(`tr[data-worker="${n}"] td`)]
+		.map((td) => [td.dataset.field, { value: td.dataset.value, text: td.textContent.trim() }])), name);
+	const a = await cells('w-api');
+	assert.equal(a.state.value, 'busy', 'w-api holds a task: busy');
+	assert.equal(a.task.value, String(w.claim.task.id), 'w-api\'s task id');
+	assert.ok(await page.$(`tr[data-worker="w-api"] a[href="#/jobs/${w.jobA}"]`), `w-api's row links to job #${w.jobA}`);
+	assert.match(a.name.text, /w-api on lab-1/, 'name and host');
+	const r = await cells('w-real');
+	assert.equal(r.tasks_done.value, String(api['w-real'].tasks_done), 'w-real\'s tasks done as the API says');
+	assert.ok(Number(r.tasks_done.value) >= 1, 'w-real did a task');
+	assert.equal(r.images.value, String(api['w-real'].images), 'w-real\'s images as the API says');
+	assert.equal(Number(r.images.value), 2 * 2 * 300, 'w-real evaluated job B\'s 2 points x 2 trials x 300 images');
+	assert.ok(Number(r.images_per_second.value) > 0 && /[0-9]/.test(r.images_per_second.text), `w-real's images/s shown (${r.images_per_second.text})`);
+	assert.ok(['idle', 'busy'].includes(r.state.value), `w-real online (${r.state.value})`);
+	const age = Number(r.last_heartbeat.value);
+	assert.ok(r.last_heartbeat.value !== '' && age >= 0 && age < 60, `w-real's heartbeat age ${r.last_heartbeat.value} s`);
+	await screenshot(page, 'workers');
+	// the view refreshes by itself: w-api reports a failure, its row turns idle
+	const back = await w.wapi.ok('POST', `/worker/leases/${w.lease}/results`, { failure: 'disk on fire' });
+	assert.equal(back.taken, 0, 'a failure records no trial');
+	await poll(async () => (await cells('w-api')).state.value === 'idle', 'w-api\'s row says idle once it reported (no reload)', 8000, 100);
+	const a2 = await cells('w-api');
+	assert.equal(a2.task.value, '', 'w-api holds no task');
+	assert.equal(a2.tasks_done.value, '0', 'a failure is no task done');
+	assert.deepEqual(page.errors, [], 'console errors');
+});
+
+test('failed job: its page says why, draws no empty plots, does not say "not yet"; the jobs list shows the reason and durations, and sorts', async (t) => {
+	const w = await workersDaemon();
+	const failed = await poll(async () => {
+		const j = await w.api.get(`/jobs/${w.jobA}`);
+		if (j.state === 'running' || j.state === 'queued') {
+			// the workers test reports the failure; run alone, report it here
+			await w.wapi.request('POST', `/worker/leases/${w.lease}/results`, { failure: 'disk on fire' });
+			return null;
+		}
+		return j;
+	}, `job ${w.jobA} failed`, 10000, 100);
+	assert.equal(failed.state, 'failed', `job ${w.jobA} failed`);
+	assert.match(failed.error, /disk on fire/, 'the job\'s error names the worker\'s failure');
+	const page = await wPage(t, w);
+	await page.gotoW(`#/jobs/${w.jobA}`);
+	await waitView(page, 'job');
+	await poll(async () => /failed/.test((await visibleText(page, '#job-state')) || ''), '#job-state says failed');
+	const why = await poll(() => visibleText(page, '#job-error'), '#job-error shows the failure');
+	assert.ok(why.includes(failed.error), `#job-error shows the reason "${failed.error}" (shows ${JSON.stringify(why)})`);
+	await poll(() => visibleText(page, '#results-complete'), '#results-complete shown');
+	const complete = await visibleText(page, '#results-complete');
+	assert.doesNotMatch(complete, /not yet/, `a failed job is not "not yet" complete (${complete})`);
+	assert.match(complete, /failed/, 'Complete: says the job failed');
+	assert.equal(await page.$$eval('[data-view="job"] canvas', (cs) => cs.length), 0, 'no (empty) plot drawn for a job without trials');
+	assert.ok(await visibleText(page, '#job-no-plots'), '#job-no-plots says why there is no plot');
+	await screenshot(page, 'job-failed');
+
+	await page.gotoW('#/jobs');
+	await waitView(page, 'jobs');
+	await page.waitForSelector(`tr[data-job-id="${w.jobA}"]`);
+	const reason = await page.$eval(`tr[data-job-id="${w.jobA}"] [data-field="error"]`, (e) => e.textContent).catch(() => null);
+	assert.ok(reason && reason.includes(failed.error), `the failed job's row shows its reason (${JSON.stringify(reason)})`);
+	const jb = await w.api.get(`/jobs/${w.jobB}`);
+	const dur = (Date.parse(jb.finished_at) - Date.parse(jb.started_at)) / 1000;
+	const cell = (f) => page.$eval(`tr[data-job-id="${w.jobB}"] td[data-field="${f}"]`, (e) => ({ value: e.dataset.value, text: e.textContent.trim() }));
+	const d = await cell('duration');
+	assert.equal(Number(d.value), dur, `job B's duration: finished_at - started_at = ${dur} s`);
+	assert.ok(d.text !== '' && d.text !== '—', `job B's duration shown (${d.text})`);
+	const ips = await cell('images_per_second');
+	if (dur >= 1) {
+		assert.ok(Math.abs(Number(ips.value) - jb.progress.images_done / dur) < 1e-9, `job B's images/s = images done / duration (${ips.value})`);
+		assert.ok(Number(ips.value) > 0, 'a finished job\'s images/s is not 0');
+	} else {
+		assert.equal(ips.value, '', 'under a second: no rate');
+	}
+	// sorting: click the Job header (ascending), again (descending)
+	const order = () => page.$$eval('#jobs-table tbody tr', (trs) => trs.map((tr) => Number(tr.dataset.jobId)));
+	const ids = [w.jobA, w.jobB].sort((x, y) => x - y);
+	await page.click('th[data-col="id"] button.sort');
+	assert.deepEqual(await order(), ids, 'Job header once: ascending ids');
+	assert.equal(await page.$eval('th[data-col="id"]', (e) => e.getAttribute('aria-sort')), 'ascending');
+	await page.click('th[data-col="id"] button.sort');
+	assert.deepEqual(await order(), ids.slice().reverse(), 'Job header twice: descending');
+	await page.click('th[data-col="state"] button.sort');
+	assert.deepEqual(await order(), [w.jobB, w.jobA], 'State ascending: done before failed');
+	await screenshot(page, 'jobs-failed');
 	assert.deepEqual(page.errors, [], 'console errors');
 }, 60000);
 
@@ -641,7 +1037,15 @@ async function main() {
 	let pass = 0;
 	let fail = 0;
 	const failed = [];
-	process.on('exit', () => S.daemon && S.daemon.kill());
+	process.on('exit', () => {
+		if (S.daemon)
+			S.daemon.kill();
+		if (S.w) {
+			S.w.daemon.kill();
+			if (S.w.worker)
+				S.w.worker.proc.kill('SIGKILL');
+		}
+	});
 	for (const sig of ['SIGINT', 'SIGTERM'])
 		process.on(sig, () => {
 			if (S.daemon)
@@ -712,6 +1116,17 @@ async function main() {
 async function stopAll() {
 	if (S.browser)
 		await S.browser.close().catch(() => {});
+	if (S.w) {
+		if (S.w.worker && S.w.worker.proc.exitCode === null && S.w.worker.proc.signalCode === null) {
+			S.w.worker.proc.kill('SIGTERM');
+			const r = await Promise.race([S.w.worker.exited, sleep(10000).then(() => null)]);
+			if (r === null)
+				S.w.worker.proc.kill('SIGKILL');
+		}
+		const wexit = await S.w.daemon.stop();
+		if (!wexit || wexit.code !== 0)
+			console.log(`the workers daemon's exit: ${JSON.stringify(wexit)}\n${S.w.daemon.logTail(10)}`);
+	}
 	if (!S.daemon)
 		return null;
 	const exit = await S.daemon.stop();

@@ -8,6 +8,7 @@ import * as jobs from './views/jobs.js';
 import * as job from './views/job.js';
 import * as compare from './views/compare.js';
 import * as submit from './views/submit.js';
+import * as workers from './views/workers.js';
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -22,6 +23,7 @@ const ROUTES = [
 	[/^\/jobs\/(\d+)$/, 'job', job, 'Job'],
 	[/^\/compare$/, 'compare', compare, 'Compare'],
 	[/^\/submit$/, 'submit', submit, 'Submit a sweep'],
+	[/^\/workers$/, 'workers', workers, 'Workers'],
 ];
 
 let current = null; // {controller, cleanups}

@@ -59,11 +59,12 @@ export function message(kind, ...children) {
 	return h('div', {class: `msg msg-${kind}`, role: kind === 'error' ? 'alert' : null}, ...children);
 }
 
-/* A table: cols = [{label, class}], rows = array of <tr>. */
+/* A table: cols = [{label, class}], rows = array of <tr>; in a box that
+ * scrolls sideways when the table is wider than the screen. */
 export function table(cols, rows, attrs = {}) {
-	return h('table', attrs,
+	return h('div', {class: 'table-scroll'}, h('table', attrs,
 		h('thead', null, h('tr', null, cols.map((c) => h('th', {scope: 'col', class: c.class, title: c.title}, c.label)))),
-		h('tbody', null, rows));
+		h('tbody', null, rows)));
 }
 
 /* A definition list from [[term, value], ...]; null values are left out. */

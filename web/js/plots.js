@@ -2,8 +2,53 @@
 import uPlot from '../vendor/uplot/uPlot.esm.js';
 import {fmtP, fmtInt, fmtAcc} from './format.js';
 
+/* Series colours; no grey (the clean model and the references are grey
+ * and black). */
 export const PALETTE = ['#1f5fa8', '#c0392b', '#2e8b57', '#8e44ad', '#d35400', '#16a085',
-	'#7f8c8d', '#b7950b', '#2c3e50', '#e84393'];
+	'#a0522d', '#b7950b', '#0e7c9e', '#e84393'];
+
+/* A job's colour, the same in every view: its id hashed into the palette
+ * (id × 3 mod 10: consecutive jobs differ). */
+export function jobColor(id) {
+	const n = PALETTE.length;
+	return PALETTE[(((Number(id) * 3) % n) + n) % n];
+}
+
+/* Colours for jobs drawn together: each its own colour, unless an earlier
+ * one has it; then the next free one of the palette. */
+export function jobColors(ids) {
+	const used = new Set();
+	const out = new Map();
+	for (const id of ids) {
+		let c = jobColor(id);
+		for (let k = 1; used.has(c) && k < PALETTE.length; k++) {
+			c = PALETTE[(PALETTE.indexOf(jobColor(id)) + k) % PALETTE.length];
+		}
+		used.add(c);
+		out.set(id, c);
+	}
+	return out;
+}
+
+/* '#rrggbb' at opacity a. */
+export function rgba(hex, a) {
+	const v = parseInt(hex.slice(1), 16);
+	return `rgba(${(v >> 16) & 255},${(v >> 8) & 255},${v & 255},${a})`;
+}
+
+/* Energies and other large counts for axis ticks, with SI suffixes: 500,
+ * 1k, 20k, 100k, 1.5M, 2G. */
+export function fmtSI(v) {
+	if (v === null || v === undefined || !isFinite(v)) return '';
+	const a = Math.abs(v);
+	for (const [d, suf] of [[1e9, 'G'], [1e6, 'M'], [1e3, 'k']]) {
+		if (a >= d) return `${Number((v / d).toPrecision(3))}${suf}`;
+	}
+	return String(Number(v.toPrecision(3)));
+}
+
+/* the reliable references and their frontier */
+const REF_COLOR = '#222';
 
 const AXIS = {stroke: '#333', grid: {stroke: '#e4e4e4', width: 1}, ticks: {stroke: '#ccc', width: 1}};
 
@@ -11,30 +56,38 @@ function near(a, b) {
 	return Math.abs(a - b) < 1e-6 * Math.max(1, Math.abs(b));
 }
 
-/* Labels for a log axis: as many of 1..9, 1-2-5, 1-3 or 1 x 10^k as fit
- * without overlapping. */
+/* Labels for a log axis: the densest of 1..9, 1-2-3-5, 1-2-5, 1-3 or 1 x 10^k that
+ * fits without overlapping and labels at least two ticks; failing that,
+ * 1 x 10^k (a label per decade), or, in a range without a decade tick,
+ * the ends. */
 function logValues(fmt) {
 	const mant = (v) => v / 10 ** Math.floor(Math.log10(v) + 1e-9);
 	const sets = [
 		() => true,
+		(m) => near(m, 1) || near(m, 2) || near(m, 3) || near(m, 5),
 		(m) => near(m, 1) || near(m, 2) || near(m, 5),
 		(m) => near(m, 1) || near(m, 3),
 		(m) => near(m, 1),
 	];
 	return (u, splits, axisIdx) => {
 		const key = u.axes[axisIdx].scale;
+		const fitsAll = (kept) => {
+			const labels = kept.map(fmt);
+			for (let i = 1; i < kept.length; i++) {
+				const gap = Math.abs(u.valToPos(kept[i], key) - u.valToPos(kept[i - 1], key));
+				if (gap < (labels[i].length + labels[i - 1].length) * 3.6 + 12) return false;
+			}
+			return true;
+		};
+		const want = Math.min(2, splits.filter((v) => v > 0).length);
 		for (let k = 0; k < sets.length; k++) {
 			const keep = (v) => v > 0 && sets[k](mant(v));
 			const kept = splits.filter(keep);
-			const labels = kept.map(fmt);
-			let fits = true;
-			for (let i = 1; i < kept.length && fits; i++) {
-				const gap = Math.abs(u.valToPos(kept[i], key) - u.valToPos(kept[i - 1], key));
-				fits = gap >= (labels[i].length + labels[i - 1].length) * 3.6 + 12;
-			}
-			if (fits || k === sets.length - 1) return splits.map((v) => (keep(v) ? fmt(v) : ''));
+			if (kept.length >= want && fitsAll(kept)) return splits.map((v) => (keep(v) ? fmt(v) : ''));
 		}
-		return splits.map(() => '');
+		const decades = splits.filter((v) => v > 0 && near(mant(v), 1));
+		if (decades.length) return splits.map((v) => (decades.includes(v) ? fmt(v) : ''));
+		return splits.map((v, i) => (i === 0 || i === splits.length - 1 ? fmt(v) : ''));
 	};
 }
 
@@ -51,12 +104,21 @@ function logSplits(u, axisIdx, min, max) {
 	return out;
 }
 
-/* A log range: whole decades (p), or a 15 % margin around the data (energy). */
+/* m x 10^k (m in 1..9) at or below v, or at or above it. */
+function snapLog(v, up) {
+	const e = Math.floor(Math.log10(v) + 1e-9);
+	const m = v / 10 ** e;
+	const k = up ? Math.ceil(m - 1e-9) : Math.floor(m + 1e-9);
+	return Number((Math.max(1, Math.min(10, k)) * 10 ** e).toPrecision(6));
+}
+
+/* A log range: whole decades (p), or a 15 % margin around the data widened
+ * to the next ticks (energy), so that both ends carry a tick. */
 function logRange(fallback, fullMags = true) {
 	return (u, min, max) => {
 		if (min === null || max === null || !(min > 0) || !(max > 0)) return fallback;
+		if (!fullMags) return [snapLog(min / 1.15, false), snapLog(max * 1.15, true)];
 		if (max / min < 1.2) return [min / 2, max * 2];
-		if (!fullMags) return [min / 1.15, max * 1.15];
 		return uPlot.rangeLog(min, max, 10, true);
 	};
 }
@@ -101,6 +163,7 @@ export class Chart {
 	/* spec: {key, opts (uPlot options without size), data, state} */
 	set(spec) {
 		this.state = spec.state;
+		this.spec = spec;
 		if (this.u && this.key === spec.key) {
 			this.u.setData(spec.data, true);
 			return;
@@ -113,6 +176,8 @@ export class Chart {
 			scales.y = {...(scales.y || {}), range: () => (self.state && self.state.yr) || [0, 1]};
 		}
 		const opts = {
+			// room on the right for the last x tick label (centred on its tick)
+			padding: [12, 28, 0, 0],
 			...spec.opts,
 			scales,
 			width: this.width(),
@@ -123,6 +188,7 @@ export class Chart {
 			},
 		};
 		this.u = new uPlot(opts, spec.data, this.el);
+		this.el.uplot = this.u; // for the downloads and the browser tests
 	}
 
 	resize() {
@@ -135,6 +201,7 @@ export class Chart {
 		if (this.u) {
 			this.u.destroy();
 			this.u = null;
+			this.el.uplot = null;
 		}
 	}
 
@@ -144,7 +211,227 @@ export class Chart {
 	}
 }
 
-/* ---- canvas drawing helpers for hooks ---- */
+/* ---- downloads: PNG (the canvas) and SVG (drawn again from the data) ---- */
+
+const esc = (t) => String(t).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const n2 = (v) => String(Math.round(v * 100) / 100);
+const TITLE_H = 28;
+const LEGEND_ROW = 18;
+
+/* The series a legend shows: a label, a colour, a dash; not the CI bounds. */
+function legendItems(chart) {
+	const u = chart.u;
+	return chart.spec.opts.series.map((sr, i) => ({sr, i})).filter(({sr, i}) => i > 0 && sr.stroke &&
+		u.series[i].show !== false && !/^95 % CI/.test(sr.label));
+}
+
+function legendHeight(chart, width) {
+	const per = Math.max(1, Math.floor(width / 260));
+	return Math.ceil(legendItems(chart).length / per) * LEGEND_ROW + 8;
+}
+
+/* The chart as an SVG document: title, grid, ticks and their labels (the
+ * ones uPlot drew), axis labels, CI bands, series lines and points, what
+ * the draw hooks add (trials, clean line, error bars, labels) and a legend. */
+export function svgOf(chart) {
+	const u = chart.u;
+	const r = uPlot.pxRatio;
+	const W = u.width;
+	const H = u.height;
+	const legendH = legendHeight(chart, W);
+	const left = u.bbox.left / r;
+	const top = u.bbox.top / r;
+	const pw = u.bbox.width / r;
+	const ph = u.bbox.height / r;
+	const out = [];
+	const o = (x) => out.push(x);
+	o(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H + TITLE_H + legendH}" viewBox="0 0 ${W} ${H + TITLE_H + legendH}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
+	o(`<rect width="100%" height="100%" fill="#fff"/>`);
+	o(`<text x="${n2(W / 2)}" y="18" text-anchor="middle" font-size="14" font-weight="bold">${esc(chart.spec.opts.title || '')}</text>`);
+	o(`<g transform="translate(0,${TITLE_H})">`);
+	o(`<defs><clipPath id="plot-area"><rect x="${n2(left)}" y="${n2(top)}" width="${n2(pw)}" height="${n2(ph)}"/></clipPath></defs>`);
+	// axes
+	u.axes.forEach((ax, ai) => {
+		if (ax.show === false || !ax._splits) return;
+		const side = ax.side;
+		const ori = side % 2;
+		const scale = ax.scale;
+		const tick = ax.ticks && ax.ticks.show !== false ? ax.ticks.size || 10 : 0;
+		const gap = ax.gap ?? 5;
+		const pos = ax._pos;
+		const sopt = chart.spec.opts.axes[ai] || {};
+		const gridOn = !(sopt.grid && sopt.grid.show === false);
+		o(`<g class="axis axis-${ai}" data-scale="${esc(scale)}">`);
+		ax._splits.forEach((v, k) => {
+			if (v === null || v === undefined) return;
+			const p = u.valToPos(v, scale);
+			if (!isFinite(p)) return;
+			const label = ax._values && ax._values[k] !== null && ax._values[k] !== undefined ? String(ax._values[k]) : '';
+			if (ori === 0) {
+				const x = left + p;
+				if (gridOn) o(`<line x1="${n2(x)}" y1="${n2(top)}" x2="${n2(x)}" y2="${n2(top + ph)}" stroke="#e4e4e4"/>`);
+				o(`<line x1="${n2(x)}" y1="${n2(pos)}" x2="${n2(x)}" y2="${n2(pos + tick)}" stroke="#ccc"/>`);
+				if (label) o(`<text class="tick" x="${n2(x)}" y="${n2(pos + tick + gap + 10)}" text-anchor="middle">${esc(label)}</text>`);
+			} else {
+				const y = top + p;
+				const dir = side === 3 ? -1 : 1;
+				if (gridOn) o(`<line x1="${n2(left)}" y1="${n2(y)}" x2="${n2(left + pw)}" y2="${n2(y)}" stroke="#e4e4e4"/>`);
+				o(`<line x1="${n2(pos)}" y1="${n2(y)}" x2="${n2(pos + dir * tick)}" y2="${n2(y)}" stroke="#ccc"/>`);
+				if (label) o(`<text class="tick" x="${n2(pos + dir * (tick + gap))}" y="${n2(y + 4)}" text-anchor="${side === 3 ? 'end' : 'start'}">${esc(label)}</text>`);
+			}
+		});
+		if (sopt.label) {
+			if (ori === 0) {
+				o(`<text class="axis-label" x="${n2(left + pw / 2)}" y="${n2(pos + ax._size - 6)}" text-anchor="middle" font-weight="bold">${esc(sopt.label)}</text>`);
+			} else {
+				const x = side === 3 ? pos - ax._size + 14 : pos + ax._size - 6;
+				o(`<text class="axis-label" transform="translate(${n2(x)},${n2(top + ph / 2)}) rotate(-90)" text-anchor="middle" font-weight="bold">${esc(sopt.label)}</text>`);
+			}
+		}
+		o('</g>');
+	});
+	o(`<rect x="${n2(left)}" y="${n2(top)}" width="${n2(pw)}" height="${n2(ph)}" fill="none" stroke="#999"/>`);
+	o('<g clip-path="url(#plot-area)">');
+	const xs = u.data[0];
+	const xy = (i, k) => {
+		const sc = u.series[i].scale || 'y';
+		const x = xs[k];
+		const y = u.data[i][k];
+		if (x === null || y === null || y === undefined || (u.scales.x.distr === 3 && !(x > 0))) return null;
+		return [left + u.valToPos(x, 'x'), top + u.valToPos(y, sc)];
+	};
+	const pointsOf = (i) => xs.map((_, k) => xy(i, k)).filter(Boolean);
+	// bands
+	for (const b of chart.spec.opts.bands || []) {
+		const [hiI, loI] = b.series;
+		if (u.series[hiI].show === false || u.series[loI].show === false) continue;
+		const both = xs.map((_, k) => [xy(hiI, k), xy(loI, k)]).filter(([a, c]) => a && c);
+		if (both.length < 2) continue;
+		const ptsB = [...both.map(([a]) => a), ...both.map(([, c]) => c).reverse()];
+		o(`<polygon class="band" points="${ptsB.map(([x, y]) => `${n2(x)},${n2(y)}`).join(' ')}" fill="${esc(b.fill)}" stroke="none"/>`);
+	}
+	// series
+	chart.spec.opts.series.forEach((sr, i) => {
+		if (i === 0 || !sr.stroke || u.series[i].show === false) return;
+		const pts = pointsOf(i);
+		const line = !sr.paths && (sr.width ?? 1) > 0;
+		if (line && pts.length > 1) {
+			o(`<polyline class="series" data-series="${esc(sr.label)}" points="${pts.map(([x, y]) => `${n2(x)},${n2(y)}`).join(' ')}" fill="none" stroke="${esc(sr.stroke)}" stroke-width="${sr.width ?? 1}"${sr.dash ? ` stroke-dasharray="${sr.dash.join(' ')}"` : ''}/>`);
+		}
+		if (sr.points && sr.points.show) {
+			const rad = (sr.points.size || 6) / 2;
+			for (const [x, y] of pts) {
+				o(`<circle class="point" data-series="${esc(sr.label)}" cx="${n2(x)}" cy="${n2(y)}" r="${n2(rad)}" fill="${esc(sr.points.fill || sr.stroke)}" stroke="${esc(sr.points.stroke || sr.stroke)}"/>`);
+			}
+		}
+	});
+	// what the hooks draw
+	u.rec = [];
+	try {
+		u.batch(() => u.redraw(false, false)); // synchronously: the hooks record into u.rec
+		for (const it of u.rec) {
+			if (it.t === 'line') {
+				o(`<line x1="${n2(it.x1 / r)}" y1="${n2(it.y1 / r)}" x2="${n2(it.x2 / r)}" y2="${n2(it.y2 / r)}" stroke="${esc(it.color)}" stroke-width="${n2(it.width / r)}"${it.dash ? ` stroke-dasharray="${it.dash.join(' ')}"` : ''}/>`);
+			} else if (it.t === 'circle') {
+				o(`<circle cx="${n2(it.x / r)}" cy="${n2(it.y / r)}" r="${n2(it.r / r)}" fill="${esc(it.fill)}"/>`);
+			} else if (it.t === 'text') {
+				o(`<text x="${n2(it.x / r)}" y="${n2(it.y / r - 2)}" text-anchor="${it.anchor}" fill="${esc(it.color)}" font-size="11">${esc(it.text)}</text>`);
+			}
+		}
+	} finally {
+		u.rec = null;
+	}
+	o('</g>');
+	// legend
+	const per = Math.max(1, Math.floor(W / 260));
+	legendItems(chart).forEach(({sr}, k) => {
+		const x = 10 + (k % per) * (W / per);
+		const y = H + 12 + Math.floor(k / per) * LEGEND_ROW;
+		o(`<line x1="${n2(x)}" y1="${n2(y)}" x2="${n2(x + 22)}" y2="${n2(y)}" stroke="${esc(sr.stroke)}" stroke-width="2"${sr.dash ? ` stroke-dasharray="${sr.dash.join(' ')}"` : ''}/>`);
+		o(`<text class="legend" x="${n2(x + 28)}" y="${n2(y + 4)}">${esc(sr.label)}</text>`);
+	});
+	o('</g></svg>');
+	return out.join('\n');
+}
+
+/* The chart as a PNG: the canvas on white, with the title above and the
+ * legend below (the page draws those in HTML). */
+export function pngOf(chart) {
+	const u = chart.u;
+	const r = uPlot.pxRatio;
+	const src = u.ctx.canvas;
+	const legendH = legendHeight(chart, u.width);
+	const c = document.createElement('canvas');
+	c.width = src.width;
+	c.height = src.height + Math.round((TITLE_H + legendH) * r);
+	const g = c.getContext('2d');
+	g.fillStyle = '#fff';
+	g.fillRect(0, 0, c.width, c.height);
+	g.fillStyle = '#222';
+	g.font = `bold ${14 * r}px Helvetica, Arial, sans-serif`;
+	g.textAlign = 'center';
+	g.fillText(chart.spec.opts.title || '', c.width / 2, 18 * r);
+	g.drawImage(src, 0, TITLE_H * r);
+	const per = Math.max(1, Math.floor(u.width / 260));
+	g.font = `${12 * r}px Helvetica, Arial, sans-serif`;
+	g.textAlign = 'left';
+	legendItems(chart).forEach(({sr}, k) => {
+		const x = (10 + (k % per) * (u.width / per)) * r;
+		const y = (TITLE_H + u.height + 12 + Math.floor(k / per) * LEGEND_ROW) * r;
+		g.strokeStyle = sr.stroke;
+		g.lineWidth = 2 * r;
+		g.setLineDash(sr.dash ? sr.dash.map((d) => d * r) : []);
+		g.beginPath();
+		g.moveTo(x, y);
+		g.lineTo(x + 22 * r, y);
+		g.stroke();
+		g.fillStyle = '#222';
+		g.fillText(sr.label, x + 28 * r, y + 4 * r);
+	});
+	return new Promise((resolve, reject) => c.toBlob((b) => (b ? resolve(b) : reject(new Error('the canvas gave no PNG'))), 'image/png'));
+}
+
+function offer(blob, name) {
+	const url = URL.createObjectURL(blob);
+	const a = document.createElement('a');
+	a.href = url;
+	a.download = name;
+	document.body.appendChild(a);
+	a.click();
+	a.remove();
+	setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+/* "PNG" and "SVG" buttons for a chart (ids CONTAINER-png, CONTAINER-svg). */
+export function plotDownloads(chart, name) {
+	const id = chart.el.id;
+	const mk = (kind) => {
+		const b = document.createElement('button');
+		b.type = 'button';
+		b.className = 'secondary small';
+		b.id = `${id}-${kind}`;
+		b.textContent = kind.toUpperCase();
+		b.setAttribute('aria-label', `download this plot as ${kind.toUpperCase()}`);
+		b.addEventListener('click', async () => {
+			if (!chart.u) return;
+			if (kind === 'svg') offer(new Blob([svgOf(chart)], {type: 'image/svg+xml'}), `${name()}.svg`);
+			else offer(await pngOf(chart), `${name()}.png`);
+		});
+		return b;
+	};
+	const box = document.createElement('span');
+	box.className = 'plot-downloads';
+	box.append('Download ', mk('png'), ' ', mk('svg'));
+	return box;
+}
+
+/* ---- canvas drawing helpers for hooks ----
+ * Each also records what it draws (canvas pixels) in u.rec when that is an
+ * array: the SVG export (svgOf below) redraws with it set. */
+
+function rec(u, item) {
+	if (Array.isArray(u.rec)) u.rec.push(item);
+}
 
 function hline(u, y, color, label) {
 	if (y === null || y === undefined) return;
@@ -160,7 +447,9 @@ function hline(u, y, color, label) {
 	ctx.moveTo(left, py);
 	ctx.lineTo(left + width, py);
 	ctx.stroke();
+	rec(u, {t: 'line', x1: left, y1: py, x2: left + width, y2: py, color, width: 1.5 * uPlot.pxRatio, dash: [6, 4]});
 	if (label) {
+		rec(u, {t: 'text', x: left + width - 4 * uPlot.pxRatio, y: py - 2 * uPlot.pxRatio, text: label, color, anchor: 'end'});
 		ctx.setLineDash([]);
 		ctx.fillStyle = color;
 		ctx.font = `${11 * uPlot.pxRatio}px system-ui, sans-serif`;
@@ -184,6 +473,7 @@ function dots(u, pts, color, r = 2) {
 		ctx.beginPath();
 		ctx.arc(px, py, r * uPlot.pxRatio, 0, 2 * Math.PI);
 		ctx.fill();
+		rec(u, {t: 'circle', x: px, y: py, r: r * uPlot.pxRatio, fill: color});
 	}
 	ctx.restore();
 }
@@ -212,6 +502,7 @@ function labels(u, items, color) {
 		placed.push({x0, x1: x0 + w, y0: py - h, y1: py});
 		ctx.textAlign = 'left';
 		ctx.fillText(text, x0, py);
+		rec(u, {t: 'text', x: x0, y: py, text, color, anchor: 'start'});
 	}
 	ctx.restore();
 }
@@ -235,6 +526,9 @@ function errorBars(u, bars, color) {
 		ctx.moveTo(px - cap, p2);
 		ctx.lineTo(px + cap, p2);
 		ctx.stroke();
+		for (const [x1, y1, x2, y2] of [[px, p1, px, p2], [px - cap, p1, px + cap, p1], [px - cap, p2, px + cap, p2]]) {
+			rec(u, {t: 'line', x1, y1, x2, y2, color, width: uPlot.pxRatio});
+		}
 	}
 	ctx.restore();
 }
@@ -260,7 +554,7 @@ export function align(tables) {
 
 /* results: the API's Results. Points at p = 0 cannot sit on a log axis; the
  * clean accuracy is the dashed line. */
-export function accuracySpec(results) {
+export function accuracySpec(results, color = PALETTE[0]) {
 	const pts = results.points.filter((pt) => pt.p > 0).slice().sort((a, b) => a.p - b.p);
 	const x = pts.map((pt) => pt.p);
 	const mean = pts.map((pt) => pt.accuracy_mean);
@@ -269,7 +563,6 @@ export function accuracySpec(results) {
 	const trials = pts.flatMap((pt) => pt.trial_accuracies.map((a) => [pt.p, a]));
 	const clean = results.clean_accuracy;
 	const yr = accuracyRange([...mean, ...lo, ...hi, ...trials.map((t) => t[1]), clean]);
-	const color = PALETTE[0];
 	return {
 		key: 'acc-p',
 		data: [x, mean, lo, hi],
@@ -288,12 +581,12 @@ export function accuracySpec(results) {
 				{label: 'p', value: (u, v) => (v === null ? '—' : fmtP(v))},
 				{label: 'mean accuracy', stroke: color, width: 2, points: {show: true, size: 7},
 					value: (u, v) => fmtAcc(v), spanGaps: true},
-				{label: '95 % CI low', stroke: 'rgba(31,95,168,0.35)', width: 1, points: {show: false},
+				{label: '95 % CI low', stroke: rgba(color, 0.35), width: 1, points: {show: false},
 					value: (u, v) => fmtAcc(v), spanGaps: true},
-				{label: '95 % CI high', stroke: 'rgba(31,95,168,0.35)', width: 1, points: {show: false},
+				{label: '95 % CI high', stroke: rgba(color, 0.35), width: 1, points: {show: false},
 					value: (u, v) => fmtAcc(v), spanGaps: true},
 			],
-			bands: [{series: [3, 2], fill: 'rgba(31,95,168,0.14)'}],
+			bands: [{series: [3, 2], fill: rgba(color, 0.14)}],
 			hooks: {
 				draw: [(u, st) => {
 					dots(u, st.trials, 'rgba(60,60,60,0.45)', 1.8);
@@ -318,7 +611,7 @@ export function frontier(refs) {
 
 /* ---- one job: accuracy against energy, with the references' frontier ---- */
 
-export function energySpec(results) {
+export function energySpec(results, color = PALETTE[0]) {
 	const pts = results.points.filter((pt) => pt.energy !== null && pt.energy > 0)
 		.slice().sort((a, b) => a.energy - b.energy);
 	const refs = results.references || [];
@@ -331,16 +624,16 @@ export function energySpec(results) {
 	];
 	const series = [
 		{label: 'energy', value: (u, v) => (v === null ? '—' : fmtInt(v))},
-		{label: 'mean accuracy (this job)', stroke: PALETTE[0], width: 2, points: {show: true, size: 7},
+		{label: 'mean accuracy (this job)', stroke: color, width: 2, points: {show: true, size: 7},
 			spanGaps: true, value: (u, v) => fmtAcc(v)},
-		{label: '95 % CI low', stroke: 'rgba(31,95,168,0.35)', width: 1, points: {show: false}, spanGaps: true,
+		{label: '95 % CI low', stroke: rgba(color, 0.35), width: 1, points: {show: false}, spanGaps: true,
 			value: (u, v) => fmtAcc(v)},
-		{label: '95 % CI high', stroke: 'rgba(31,95,168,0.35)', width: 1, points: {show: false}, spanGaps: true,
+		{label: '95 % CI high', stroke: rgba(color, 0.35), width: 1, points: {show: false}, spanGaps: true,
 			value: (u, v) => fmtAcc(v)},
 	];
 	if (refs.length) {
 		tables.push([front.map((r) => r.energy), front.map((r) => r.accuracy)]);
-		series.push({label: 'reliable references (frontier)', stroke: PALETTE[1], width: 2,
+		series.push({label: 'reliable references (frontier)', stroke: REF_COLOR, width: 2,
 			dash: [5, 3], points: {show: true, size: 8}, spanGaps: true, value: (u, v) => fmtAcc(v)});
 	}
 	if (E0 !== null && results.clean_accuracy !== null) {
@@ -366,15 +659,15 @@ export function energySpec(results) {
 				y: {},
 			},
 			axes: [
-				{...AXIS, label: 'energy per inference (memory accesses, log scale)', splits: logSplits, filter: (u, s) => s, values: logValues(fmtInt), size: 44},
+				{...AXIS, label: 'energy per inference (memory accesses, log scale)', splits: logSplits, filter: (u, s) => s, values: logValues(fmtSI), size: 44},
 				{...AXIS, label: 'accuracy', values: accValues, size: 56},
 			],
 			series,
-			bands: [{series: [3, 2], fill: 'rgba(31,95,168,0.14)'}],
+			bands: [{series: [3, 2], fill: rgba(color, 0.14)}],
 			hooks: {
 				draw: [(u, st) => {
-					labels(u, st.labels, PALETTE[1]);
-					dots(u, st.dominated, PALETTE[1], 3);
+					labels(u, st.labels, REF_COLOR);
+					dots(u, st.dominated, REF_COLOR, 3);
 				}],
 			},
 		},
@@ -384,7 +677,7 @@ export function energySpec(results) {
 /* ---- several jobs: accuracy against p, and against energy ---- */
 
 /* curves: [{label, color, points: [{x, y, lo, hi}]}] */
-export function compareSpec({curves, xLabel, xFmt, title, fallback, fullMags = true, showCI, extraDraw, refs}) {
+export function compareSpec({curves, xLabel, xFmt, tickFmt = xFmt, title, fallback, fullMags = true, showCI, extraDraw, refs}) {
 	const tables = curves.map((c) => {
 		const pts = c.points.filter((p) => p.x > 0).slice().sort((a, b) => a.x - b.x);
 		return [pts.map((p) => p.x), pts.map((p) => p.y)];
@@ -413,7 +706,7 @@ export function compareSpec({curves, xLabel, xFmt, title, fallback, fullMags = t
 				y: {},
 			},
 			axes: [
-				{...AXIS, label: `${xLabel} (log scale)`, splits: logSplits, filter: (u, s) => s, values: logValues(xFmt), size: 44},
+				{...AXIS, label: `${xLabel} (log scale)`, splits: logSplits, filter: (u, s) => s, values: logValues(tickFmt), size: 44},
 				{...AXIS, label: 'accuracy', values: accValues, size: 56},
 			],
 			series,

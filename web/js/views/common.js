@@ -1,7 +1,8 @@
 // Pieces shared by the views.
 import {get, isAbort} from '../api.js';
 import {h, replace} from '../dom.js';
-import {fmtDuration, fmtTime, fmtAgo, fmtP, fmtAcc, DASH} from '../format.js';
+import {fmtDuration, fmtTime, fmtAgo, fmtP, fmtAcc, fmtNum, DASH} from '../format.js';
+import {jobColor, PALETTE} from '../plots.js';
 
 export const STATES = ['queued', 'running', 'done', 'failed', 'cancelled'];
 export const ACTIVE = new Set(['queued', 'running']);
@@ -53,28 +54,95 @@ export function pctText(job) {
 	return `${Math.round(frac * 100)} %`;
 }
 
+/* Seconds a job ran (started to finished, or to now while it runs); null
+ * before it started. */
+export function jobDuration(job, now = Date.now()) {
+	if (!job.started_at) return null;
+	const end = job.finished_at ? Date.parse(job.finished_at) : (job.state === 'running' ? now : null);
+	if (end === null) return null;
+	return Math.max(0, (end - Date.parse(job.started_at)) / 1000);
+}
+
+/* Images/s of a job: the daemon's live rate while it runs; once over, the
+ * images done over its duration (null under a second: not measurable from
+ * whole-second timestamps). */
+export function jobRate(job) {
+	if (job.state === 'running') return job.progress.images_per_second;
+	const d = jobDuration(job);
+	if (d === null || d < 1 || !job.progress.images_done) return null;
+	return job.progress.images_done / d;
+}
+
+/* Name and tags of a job, where the API has them (optional fields). */
+function jobTitle(job) {
+	const tags = Array.isArray(job.tags) ? job.tags.filter((t) => typeof t === 'string') : [];
+	return [
+		typeof job.name === 'string' && job.name ? h('span', {class: 'job-name', 'data-field': 'name'}, job.name) : null,
+		tags.length ? h('span', {class: 'tags', 'data-field': 'tags'}, tags.map((t) => h('span', {class: 'tag'}, t))) : null,
+	];
+}
+
+/* The job's colour (the same in every view). */
+export function jobSwatch(job) {
+	const c = jobColor(job.id);
+	return h('span', {class: `swatch swatch-${PALETTE.indexOf(c)}`, 'data-color': c, 'aria-hidden': 'true'});
+}
+
+/* The job table's columns: label, sort key (null: not sortable), cell. */
+export const JOB_COLUMNS = [
+	{key: 'id', label: 'Job', sort: (j) => j.id,
+		cell: (j) => h('td', {class: 'c-job'}, jobSwatch(j), jobLink(j), jobTitle(j))},
+	{key: 'state', label: 'State', sort: (j) => STATES.indexOf(j.state),
+		cell: (j) => h('td', {class: 'c-state'}, stateBadge(j.state),
+			j.state === 'failed' && j.error ? h('div', {class: 'failure', 'data-field': 'error', title: j.error}, j.error) : null)},
+	{key: 'model', label: 'Model', sort: (j) => j.model_name.toLowerCase(),
+		cell: (j) => h('td', null, h('a', {href: `#/models/${j.model}`}, j.model_name))},
+	{key: 'dataset', label: 'Dataset', sort: (j) => j.dataset_name.toLowerCase(), cell: (j) => h('td', null, j.dataset_name)},
+	{key: 'sweep', label: 'Sweep', sort: null, cell: (j) => h('td', {class: 'spec'}, specSummary(j.spec))},
+	{key: 'progress', label: 'Progress', sort: (j) => (j.state === 'done' ? 1 : j.progress.fraction || 0),
+		cell: (j) => h('td', {class: 'c-progress'}, progressBar(j), ' ', h('span', {class: 'muted'}, pctText(j)))},
+	{key: 'duration', label: 'Duration', class: 'num', title: 'started to finished (to now while it runs)', sort: (j) => jobDuration(j),
+		cell: (j) => {
+			const d = jobDuration(j);
+			return h('td', {class: 'num', 'data-field': 'duration', 'data-value': d === null ? '' : String(d)},
+				d === null ? DASH : d < 1 ? 'under 1 s' : fmtDuration(d));
+		}},
+	{key: 'rate', label: 'Images/s', class: 'num', title: 'live while it runs; over the whole run once over', sort: (j) => jobRate(j),
+		cell: (j) => {
+			const r = jobRate(j);
+			return h('td', {class: 'num', 'data-field': 'images_per_second', 'data-value': r === null ? '' : String(r)},
+				r === null ? DASH : fmtNum(r, 3));
+		}},
+	{key: 'clean', label: 'Clean acc.', class: 'num', title: 'clean accuracy on the job\'s images', sort: (j) => j.clean_accuracy,
+		cell: (j) => h('td', {class: 'num'}, j.clean_accuracy === null ? DASH : fmtAcc(j.clean_accuracy))},
+	{key: 'owner', label: 'Owner', sort: (j) => j.owner, cell: (j) => h('td', null, j.owner)},
+	{key: 'created', label: 'Created', sort: (j) => j.created_at, cell: (j) => h('td', null, timeCell(j.created_at))},
+];
+
 /* A table row for a job (jobs list, overview). */
 export function jobRow(job, {select, onSelect, selected} = {}) {
 	return h('tr', {'data-job-id': job.id, class: `row-${job.state}`},
 		select ? h('td', {class: 'c-select'}, h('input', {type: 'checkbox', value: job.id,
 			checked: selected, 'aria-label': `select job ${job.id} for comparison`,
 			onchange: (ev) => onSelect && onSelect(job.id, ev.target.checked)})) : null,
-		h('td', {class: 'num'}, jobLink(job)),
-		h('td', null, stateBadge(job.state)),
-		h('td', null, h('a', {href: `#/models/${job.model}`}, job.model_name)),
-		h('td', null, job.dataset_name),
-		h('td', {class: 'spec'}, specSummary(job.spec)),
-		h('td', {class: 'c-progress'}, progressBar(job), ' ', h('span', {class: 'muted'}, pctText(job))),
-		h('td', {class: 'num'}, job.clean_accuracy === null ? DASH : fmtAcc(job.clean_accuracy)),
-		h('td', null, job.owner),
-		h('td', null, timeCell(job.created_at)));
+		JOB_COLUMNS.map((c) => c.cell(job)));
 }
 
-export const JOB_COLS = [
-	{label: 'Job'}, {label: 'State'}, {label: 'Model'}, {label: 'Dataset'}, {label: 'Sweep'},
-	{label: 'Progress'}, {label: 'Clean acc.', class: 'num', title: 'clean accuracy on the job\'s images'},
-	{label: 'Owner'}, {label: 'Created'},
-];
+export const JOB_COLS = JOB_COLUMNS.map((c) => ({label: c.label, class: c.class, title: c.title}));
+
+/* Sort jobs by column KEY (asc or desc); nulls last either way. */
+export function sortJobs(jobs, key, dir) {
+	const col = JOB_COLUMNS.find((c) => c.key === key && c.sort);
+	if (!col) return jobs;
+	const sign = dir === 'desc' ? -1 : 1;
+	return jobs.slice().sort((a, b) => {
+		const x = col.sort(a);
+		const y = col.sort(b);
+		if (x === null || x === undefined) return y === null || y === undefined ? b.id - a.id : 1;
+		if (y === null || y === undefined) return -1;
+		return (x < y ? -1 : x > y ? 1 : 0) * sign || b.id - a.id;
+	});
+}
 
 /* Poll FN every MS while the view lives; skips ticks while the tab is hidden. */
 export function poll(ctx, ms, fn) {

@@ -3,7 +3,7 @@
 import {get, listAll, canWrite, ApiError, isAbort} from '../api.js';
 import {h, add, replace, message, table, dl} from '../dom.js';
 import {fmtP, fmtAcc, fmtInt, fmtReduction, fmtBestReduction, DASH} from '../format.js';
-import {Chart, compareSpec, PALETTE} from '../plots.js';
+import {Chart, compareSpec, jobColors, fmtSI, plotDownloads} from '../plots.js';
 import {stateBadge, specSummary, ACTIVE, poll} from './common.js';
 
 const MAX_JOBS = 12;
@@ -53,6 +53,9 @@ export async function render(root, ctx) {
 
 	const chartP = new Chart(plotP, {height: 340});
 	const chartE = new Chart(plotE, {height: 340});
+	const fileName = (what) => () => `brownout-compare-${ids.join('-')}-${what}`;
+	plotP.after(h('div', {class: 'plot-tools'}, plotDownloads(chartP, fileName('accuracy-p'))));
+	plotE.after(h('div', {class: 'plot-tools'}, plotDownloads(chartE, fileName('accuracy-energy'))));
 	ctx.onCleanup(() => {
 		chartP.dispose();
 		chartE.dispose();
@@ -98,8 +101,9 @@ export async function render(root, ctx) {
 				: message('error', `Job #${id}: ${v.error instanceof ApiError ? v.error.describe() : v.error}`))));
 		const curvesP = [];
 		const curvesE = [];
-		ok.forEach(([id, {job, results}], i) => {
-			const color = PALETTE[i % PALETTE.length];
+		const colors = jobColors(ok.map(([id]) => id));
+		ok.forEach(([id, {job, results}]) => {
+			const color = colors.get(id);
 			const erasure = job.spec.deviation === 'erasure';
 			const shift = erasure && state.pe2 ? 0.5 : 1;
 			const what = `${erasure ? 'erasure' : 'BM'} ${job.spec.target}${job.spec.block_p ? ` ${job.spec.block_p}` : ''}`;
@@ -131,7 +135,7 @@ export async function render(root, ctx) {
 		}
 		chartP.set(compareSpec({curves: curvesP, xLabel: state.pe2 ? 'p (erasure jobs at p_e / 2)' : 'p', xFmt: fmtP,
 			title: 'Accuracy against p', fallback: [1e-4, 1e-1], showCI: state.ci}));
-		chartE.set(compareSpec({curves: curvesE, xLabel: 'energy per inference', xFmt: fmtInt,
+		chartE.set(compareSpec({curves: curvesE, xLabel: 'energy per inference', xFmt: fmtInt, tickFmt: fmtSI,
 			title: 'Accuracy against energy', fallback: [1e4, 1e6], fullMags: false, showCI: state.ci, refs}));
 		const note = root.querySelector('#compare-energy-note');
 		note.textContent = `Mean accuracy against energy per inference. ${refNote || 'No references yet: choose some in the analysis below to draw their frontier.'}`;
@@ -139,10 +143,10 @@ export async function render(root, ctx) {
 		replace(legend, ok.length ? table([
 			{label: ''}, {label: 'Job'}, {label: 'State'}, {label: 'Model'}, {label: 'Dataset'}, {label: 'Sweep'},
 			{label: 'Images/trial', class: 'num'}, {label: 'Clean acc.', class: 'num'}, {label: 'Best reduction', class: 'num'}, {label: ''},
-		], ok.map(([id, {job, results}], i) => {
+		], ok.map(([id, {job, results}]) => {
 			const best = results.points.reduce((b, pt) => (pt.energy_reduction !== null && (b === null || pt.energy_reduction > b) ? pt.energy_reduction : b), null);
-			const swatch = h('span', {class: 'swatch', 'aria-hidden': 'true'});
-			swatch.style.background = PALETTE[i % PALETTE.length];
+			const swatch = h('span', {class: 'swatch', 'aria-hidden': 'true', 'data-color': colors.get(id)});
+			swatch.style.background = colors.get(id);
 			if (job.spec.deviation === 'erasure') swatch.classList.add('swatch-dashed');
 			return h('tr', {'data-job-id': id},
 				h('td', null, swatch),

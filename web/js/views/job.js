@@ -2,9 +2,9 @@
 import {request, get, post, del, session, mayChange, canWrite, ApiError, isAbort, API} from '../api.js';
 import {h, add, replace, message, table, dl, confirmButton, select} from '../dom.js';
 import {fmtP, fmtAcc, fmtInt, fmtNum, fmtReduction, fmtBestReduction, fmtCI, fmtDuration, rawValue, eta, DASH} from '../format.js';
-import {Chart, accuracySpec, energySpec} from '../plots.js';
+import {Chart, accuracySpec, energySpec, jobColor, plotDownloads} from '../plots.js';
 import {parseBlockP, policyP, ruleText} from '../spec.js';
-import {stateBadge, progressBar, timeLeftText, timeCell, specSummary, ACTIVE} from './common.js';
+import {stateBadge, progressBar, timeLeftText, timeCell, specSummary, jobSwatch, ACTIVE} from './common.js';
 
 const POLL_MS = 1000;
 
@@ -29,6 +29,7 @@ export async function render(root, ctx) {
 
 	/* ---- skeleton ---- */
 	const stateEl = h('span', {id: 'job-state', class: 'state'});
+	const jobName = h('span', {class: 'job-name', id: 'job-name'});
 	const actions = h('div', {class: 'actions', id: 'job-actions'});
 	const actionMsg = h('p', {class: 'form-error', role: 'alert', hidden: true, id: 'job-action-error'});
 	const subtitle = h('p', {class: 'lead'});
@@ -48,11 +49,13 @@ export async function render(root, ctx) {
 		download: `brownout-job-${id}.json`}, 'Download JSON');
 	const downloadMsg = h('span', {class: 'muted', role: 'status', id: 'download-status'});
 	const resultsBox = h('div', {id: 'job-results'});
+	const plotsBox = h('div', {class: 'grid-2 plots', id: 'job-plots'});
+	const noPlots = h('div', {id: 'job-no-plots', hidden: true});
 	const blocksBox = h('div', {id: 'job-blocks'});
 
 	add(root, 
 		h('div', {class: 'view-head'},
-			h('h1', null, `Job #${id} `, stateEl),
+			h('h1', null, jobSwatch({id}), `Job #${id} `, jobName, stateEl),
 			actions),
 		subtitle,
 		actionMsg,
@@ -60,9 +63,8 @@ export async function render(root, ctx) {
 			h('div', {class: 'progress-line'}, h('label', {for: 'job-progress'}, 'Progress'), bar, pct, leftEl),
 			stats,
 			errorBox),
-		h('div', {class: 'grid-2 plots'},
-			h('figure', null, plotAcc, h('figcaption', null, accNote)),
-			h('figure', null, plotEnergy, h('figcaption', null, energyNote))),
+		plotsBox,
+		noPlots,
 		h('section', {'aria-labelledby': 'h-results'},
 			h('div', {class: 'section-head'}, h('h2', {id: 'h-results'}, 'Results'),
 				h('div', {class: 'downloads'}, csv, ' ', json, ' ', downloadMsg)),
@@ -73,6 +75,10 @@ export async function render(root, ctx) {
 
 	const chartAcc = new Chart(plotAcc, {height: 320});
 	const chartEnergy = new Chart(plotEnergy, {height: 320});
+	const fileName = (what) => () => `brownout-job-${id}-${what}`;
+	add(plotsBox,
+		h('figure', null, plotAcc, h('div', {class: 'plot-tools'}, plotDownloads(chartAcc, fileName('accuracy-p'))), h('figcaption', null, accNote)),
+		h('figure', null, plotEnergy, h('div', {class: 'plot-tools'}, plotDownloads(chartEnergy, fileName('accuracy-energy'))), h('figcaption', null, energyNote)));
 	ctx.onCleanup(() => {
 		chartAcc.dispose();
 		chartEnergy.dispose();
@@ -128,10 +134,13 @@ export async function render(root, ctx) {
 	/* ---- rendering ---- */
 	const renderHeader = () => {
 		replace(stateEl, job.state);
+		jobName.textContent = typeof job.name === 'string' && job.name ? `${job.name} ` : '';
 		stateEl.className = `state state-${job.state}`;
+		const tags = Array.isArray(job.tags) ? job.tags.filter((t) => typeof t === 'string') : [];
 		replace(subtitle,
 			h('a', {href: `#/models/${job.model}`}, job.model_name), ' on ', job.dataset_name,
-			` · ${job.owner} · priority ${job.priority} · `, specSummary(job.spec));
+			` · ${job.owner} · priority ${job.priority} · `, specSummary(job.spec),
+			tags.length ? [' ', h('span', {class: 'tags'}, tags.map((t) => h('span', {class: 'tag'}, t)))] : null);
 		const frac = fraction(job);
 		bar.value = frac;
 		bar.textContent = `${Math.round(frac * 100)} %`;
@@ -294,7 +303,10 @@ export async function render(root, ctx) {
 			dl([
 				['Clean accuracy', h('span', {id: 'clean-accuracy', 'data-value': rawValue(results.clean_accuracy)}, fmtAcc(results.clean_accuracy))],
 				['E_o (reliable)', results.parameters !== null ? `${fmtInt(results.parameters + results.activations)} = ${fmtInt(results.parameters)} parameters + ${fmtInt(results.activations)} activations` : DASH],
-				['Complete', results.complete ? 'yes' : 'not yet: the numbers cover the trials finished so far'],
+				['Complete', h('span', {id: 'results-complete'}, results.complete ? 'yes'
+					: job.state === 'failed' ? `no: the job failed${anyTrial ? '; the numbers cover the trials finished before' : ' before any trial finished'}`
+					: job.state === 'cancelled' ? `no: the job was cancelled${anyTrial ? '; the numbers cover the trials finished before' : ' before any trial finished'}`
+					: 'not yet: the numbers cover the trials finished so far')],
 				results.references.length ? ['References', results.references.map((r) => `${r.model}: ${fmtInt(r.energy)}, ${fmtAcc(r.accuracy)}`).join('; ')] : null,
 				best && best.energy_reduction > 1 ? ['Best energy reduction', `${fmtBestReduction(best.energy_reduction)} at p = ${fmtP(best.p)}`]
 					: best ? ['Energy reduction', `none: every point needs more energy than the references at its accuracy (at best ${fmtReduction(best.energy_reduction)} at p = ${fmtP(best.p)})`] : null,
@@ -310,9 +322,19 @@ export async function render(root, ctx) {
 
 	const renderPlots = () => {
 		if (!results) return;
-		chartAcc.set(accuracySpec(results));
-		chartEnergy.set(energySpec(results));
 		const done = results.points.filter((pt) => pt.trials > 0).length;
+		// a job that ended without a trial has nothing to draw: say so instead of two empty plots
+		const empty = !done && !ACTIVE.has(job.state);
+		plotsBox.hidden = empty;
+		noPlots.hidden = !empty;
+		if (empty) {
+			chartAcc.destroy();
+			chartEnergy.destroy();
+			replace(noPlots, message('empty', `No plots: the job ${job.state === 'failed' ? 'failed' : 'ended'} before any trial finished.`));
+			return;
+		}
+		chartAcc.set(accuracySpec(results, jobColor(id)));
+		chartEnergy.set(energySpec(results, jobColor(id)));
 		const zero = results.points.some((pt) => pt.p === 0);
 		accNote.textContent = [
 			done ? `${done} of ${results.points.length} points have trials.` : 'No trial has finished yet.',
@@ -324,7 +346,7 @@ export async function render(root, ctx) {
 				? 'The reference models are not evaluated yet: their frontier appears once their clean accuracy on these images is in.'
 				: 'The reference models were not evaluated before the job ended, so there is no frontier.')
 			: results.references.length
-			? 'Red: the reliable reference models (E_o, clean accuracy); the dashed frontier joins the non-dominated ones (linear in log E). Energy reduction = E_ref(accuracy) / energy; below 1 it is an increase, shown as “× more”.'
+			? 'Black: the reliable reference models (E_o, clean accuracy); the dashed frontier joins the non-dominated ones (linear in log E). Energy reduction = E_ref(accuracy) / energy; below 1 it is an increase, shown as “× more”.'
 			: 'This job has no reference models, so there is no frontier to compare with: submit it with references (e.g. narrower models of the same family) for the iso-accuracy energy reduction, or use Compare with references.';
 	};
 

@@ -1,7 +1,7 @@
 // Jobs: the list with filters, selection for comparison, paging.
 import {get, listAll, canWrite, isAbort} from '../api.js';
-import {h, add, replace, message, table, select} from '../dom.js';
-import {jobRow, JOB_COLS, STATES, ACTIVE, poll} from './common.js';
+import {h, add, replace, message, select} from '../dom.js';
+import {jobRow, JOB_COLUMNS, STATES, ACTIVE, poll, sortJobs} from './common.js';
 
 export async function render(root, ctx) {
 	const q = ctx.query;
@@ -61,6 +61,7 @@ export async function render(root, ctx) {
 	const filterQuery = new URLSearchParams();
 	for (const k of ['state', 'owner', 'model']) if (q.get(k)) filterQuery.set(k, q.get(k));
 	let rows = [];
+	let sort = {key: null, dir: 'asc'}; // the list's own order (newest first) until a header is clicked
 	let after = null;
 	let pages = 1;
 	const load = async ({more = false} = {}) => {
@@ -93,15 +94,31 @@ export async function render(root, ctx) {
 				: ['No jobs yet — ', canWrite() ? h('a', {href: '#/submit'}, 'submit one') : 'sign in to submit one', '.']));
 			return;
 		}
-		const cols = [{label: h('span', {class: 'visually-hidden'}, 'Compare'), class: 'c-select'}, ...JOB_COLS];
 		// keep the keyboard focus across a refresh
 		const active = document.activeElement;
 		const activeRow = active && list.contains(active) ? active.closest('tr[data-job-id]') : null;
 		const focusKey = activeRow ? [activeRow.dataset.jobId, active.tagName, active.getAttribute('href')] : null;
+		const sortFocus = active && list.contains(active) && active.dataset.sort ? active.dataset.sort : null;
+		const shown = sort.key ? sortJobs(rows, sort.key, sort.dir) : rows;
+		const head = h('tr', null,
+			h('th', {scope: 'col', class: 'c-select'}, h('span', {class: 'visually-hidden'}, 'Compare')),
+			JOB_COLUMNS.map((c) => {
+				const on = sort.key === c.key;
+				return h('th', {scope: 'col', class: c.class, title: c.title, 'data-col': c.key,
+					'aria-sort': on ? (sort.dir === 'asc' ? 'ascending' : 'descending') : null},
+				c.sort ? h('button', {type: 'button', class: 'sort', 'data-sort': c.key,
+					onclick: () => {
+						sort = {key: c.key, dir: on && sort.dir === 'asc' ? 'desc' : 'asc'};
+						draw();
+					}}, c.label, h('span', {class: 'sort-mark', 'aria-hidden': 'true'}, on ? (sort.dir === 'asc' ? ' ▲' : ' ▼') : ''))
+					: c.label);
+			}));
 		replace(list,
-			table(cols, rows.map((j) => jobRow(j, {select: true, onSelect, selected: selected.has(j.id)})),
-				{class: 'jobs-table', id: 'jobs-table'}),
+			h('div', {class: 'table-scroll'},
+				h('table', {class: 'jobs-table', id: 'jobs-table'}, h('thead', null, head),
+					h('tbody', null, shown.map((j) => jobRow(j, {select: true, onSelect, selected: selected.has(j.id)}))))),
 			after ? h('button', {type: 'button', class: 'secondary', id: 'jobs-more', onclick: () => load({more: true})}, 'Load more') : null);
+		if (sortFocus) list.querySelector(`button[data-sort="${sortFocus}"]`)?.focus();
 		if (focusKey) {
 			const row = list.querySelector(`tr[data-job-id="${focusKey[0]}"]`);
 			const target = row && [...row.querySelectorAll(focusKey[1])].find((el) => el.getAttribute('href') === focusKey[2]);

@@ -3,7 +3,7 @@ import {get, metrics, ApiError, isAbort, canWrite} from '../api.js';
 import {h, add, replace, message, table} from '../dom.js';
 import {fmtDuration, fmtNum, fmtInt} from '../format.js';
 import {Chart, loadSpec} from '../plots.js';
-import {jobRow, JOB_COLS, progressBar, timeLeftText, specSummary, stateBadge, poll, pctText} from './common.js';
+import {jobRow, JOB_COLS, progressBar, timeLeftText, specSummary, stateBadge, poll, pctText, jobSwatch} from './common.js';
 
 const MAX_SAMPLES = 300;
 
@@ -22,7 +22,7 @@ export async function render(root, ctx) {
 		cards,
 		h('div', {class: 'grid-2'},
 			h('section', {'aria-labelledby': 'h-running'}, h('h2', {id: 'h-running'}, 'Running jobs'), running),
-			h('section', {'aria-labelledby': 'h-load'}, h('h2', {id: 'h-load'}, 'Worker load'), loadText, plotEl)),
+			h('section', {'aria-labelledby': 'h-load'}, h('h2', {id: 'h-load'}, 'Worker load'), loadText, plotEl, h('p', null, h('a', {href: '#/workers'}, 'Remote workers →')))),
 		h('section', {'aria-labelledby': 'h-queued'}, h('h2', {id: 'h-queued'}, 'Queued jobs'), queued),
 		h('section', {'aria-labelledby': 'h-recent'}, h('h2', {id: 'h-recent'}, 'Recent jobs'), recent,
 			h('p', null, h('a', {href: '#/jobs'}, 'All jobs →'))));
@@ -58,13 +58,13 @@ export async function render(root, ctx) {
 			let el = runningEls.get(job.id);
 			const pr = job.progress;
 			const body = [
-				h('div', {class: 'rj-head'}, h('a', {href: `#/jobs/${job.id}`}, `Job #${job.id}`), ' ',
+				h('div', {class: 'rj-head'}, jobSwatch(job), h('a', {href: `#/jobs/${job.id}`}, `Job #${job.id}`), ' ',
 					stateBadge(job.state), ' ', h('span', {class: 'muted'}, `${job.model_name} on ${job.dataset_name} · ${job.owner}`)),
 				h('div', {class: 'rj-spec muted'}, specSummary(job.spec)),
 				h('div', {class: 'rj-progress'}, progressBar(job), h('span', {class: 'rj-pct'}, pctText(job))),
 				h('div', {class: 'rj-stats'},
 					h('span', null, `${pr.trials_done}/${pr.trials_total} trials · ${pr.points_done}/${pr.points_total} points`),
-					h('span', null, `${fmtNum(pr.images_per_second, 3)} images/s`),
+					h('span', {class: 'rj-ips', 'data-value': String(pr.images_per_second)}, `${fmtNum(pr.images_per_second, 3)} images/s`),
 					h('span', {class: 'rj-left'}, timeLeftText(job))),
 			];
 			if (!el) {
@@ -113,13 +113,19 @@ export async function render(root, ctx) {
 		}
 		const hl = health.value;
 		const m = mets.status === 'fulfilled' ? mets.value : {};
-		const ips = m.brownout_images_per_second ?? null;
+		// images/s: the running jobs' own rates (what their pages show); the
+		// /metrics gauge averages over ~10 s and lags, so only without the jobs
+		const fromJobs = run.status === 'fulfilled';
+		const ips = fromJobs ? run.value.items.reduce((a, j) => a + (j.progress.images_per_second || 0), 0)
+			: m.brownout_images_per_second ?? null;
 		replace(status);
 		card('queue_depth', 'Queued tasks', fmtInt(hl.queue_depth), 'a task is one point × trials');
 		card('queued_jobs', 'Queued jobs', m.brownout_queued_jobs === undefined ? '—' : fmtInt(m.brownout_queued_jobs));
 		card('running_jobs', 'Running jobs', fmtInt(hl.running_jobs));
-		card('workers', 'Workers', fmtInt(hl.workers));
-		card('images_per_second', 'Images/s', ips === null ? '—' : fmtNum(ips, 3), 'all workers, since the last look');
+		card('workers', 'Workers', fmtInt(hl.workers), 'local threads and remote workers online');
+		card('images_per_second', 'Images/s', ips === null ? '—' : fmtNum(ips, 3),
+			fromJobs ? 'the running jobs together' : 'all workers, over the last 10 s');
+		cardEls.get('images_per_second').value.dataset.value = ips === null ? '' : String(ips);
 		card('uptime', 'Uptime', fmtDuration(hl.uptime_seconds), `brownoutd ${hl.version}`);
 
 		samples.push({t: Date.now() / 1000, ips: ips ?? 0, queue: hl.queue_depth});

@@ -31,7 +31,7 @@ const PRESETS = {
 	},
 	energy: {
 		label: 'Energy at iso-accuracy (Fig. 5)',
-		help: 'BM on weights and activations with reliable reference models (tick them under References: e.g. narrower models of the family, and this one): energy reduction at equal accuracy.',
+		help: 'BM on weights and activations with reliable reference models: energy reduction at equal accuracy. The preset ticks the model\'s family as references (same architecture, one model per size, no erasure-trained or unrelated models); change them under References.',
 		values: {deviation: 'bm', target: 'both', p: FIG5_P, trials: '20', ci_target: '', limit: '2000', block_p: ''},
 	},
 };
@@ -98,7 +98,7 @@ export async function render(root, ctx) {
 					field({name: 'std', label: 'Normalisation std', control: c.std})),
 				field({name: 'priority', label: 'Priority', control: c.priority, hint: '−10 to 10, higher first'})),
 			h('fieldset', {class: 'panel'}, h('legend', null, 'Faults'),
-				h('div', {class: 'row'},
+				h('div', {class: 'row row-fit'},
 					field({name: 'deviation', label: 'Deviation', control: c.deviation}),
 					field({name: 'target', label: 'Target', control: c.target})),
 				field({name: 'p', label: 'Bit-fault probability p', control: c.p,
@@ -176,10 +176,7 @@ export async function render(root, ctx) {
 		presetHelp.textContent = PRESETS[key].help;
 		if (fill) setValues(PRESETS[key].values);
 		if (fill && key === 'energy' && models.length) {
-			// the model's family: every model with the same input shape, the model itself included
-			const m = modelById(c.model.value);
-			const same = models.filter((x) => !m || JSON.stringify(x.info.input_shape) === JSON.stringify(m.info.input_shape));
-			setValues({references: same.map((x) => x.id)});
+			setValues({references: referenceFamily(modelById(c.model.value), models).map((x) => x.id)});
 		}
 		c.block_p.disabled = key === 'per-block';
 		c.block_p.placeholder = key === 'per-block' ? 'one job per block: BLOCK=p,*=0' : 'e.g. layer1=p,*=0';
@@ -337,6 +334,9 @@ export async function render(root, ctx) {
 	form.addEventListener('input', update);
 	form.addEventListener('change', (ev) => {
 		if (ev.target === c.model) drawAlso();
+		if (ev.target === c.model && preset === 'energy') {
+			setValues({references: referenceFamily(modelById(c.model.value), models).map((x) => x.id)});
+		}
 		update();
 	});
 	// a CI target replaces the trial count the user did not type
@@ -429,6 +429,38 @@ export async function render(root, ctx) {
 	if (fromQuery.trials) c.trials.dataset.typed = '1';
 	drawAlso();
 	update();
+}
+
+/* A model trained against erasure (its name or description says so): not
+ * a reliable reference. */
+const erasureTrained = (m) => /erasure|erase/i.test(`${m.name} ${m.description || ''}`);
+
+/* The architecture: input shape, block names and the operators used. */
+const archKey = (m) => JSON.stringify([m.info.input_shape, (m.info.blocks || []).map((b) => b.name),
+	Object.keys(m.info.ops || {}).sort()]);
+
+/* The Fig. 5 references of model M: its reliable family, the models of the
+ * same architecture (input shape, blocks, operators: not unrelated CNNs),
+ * one per size E_o (parameters + activations), a standard-trained one
+ * rather than an erasure-trained one, M itself rather than a copy, else the
+ * oldest. Without a model chosen: none. */
+export function referenceFamily(m, models) {
+	if (!m) return [];
+	const bySize = new Map();
+	const rank = (x) => [erasureTrained(x) ? 1 : 0, x.id === m.id ? 0 : 1, x.id];
+	const better = (a, b) => {
+		const ra = rank(a);
+		const rb = rank(b);
+		for (let i = 0; i < ra.length; i++) if (ra[i] !== rb[i]) return ra[i] < rb[i];
+		return false;
+	};
+	for (const x of models) {
+		if (archKey(x) !== archKey(m)) continue;
+		const size = x.info.parameters + x.info.activations;
+		const have = bySize.get(size);
+		if (!have || better(x, have)) bySize.set(size, x);
+	}
+	return [...bySize.values()].filter((x) => !erasureTrained(x)).sort((a, b) => a.id - b.id);
 }
 
 /* p_e = 2p for the erasure job of the BM-against-erasure preset. */
