@@ -263,10 +263,12 @@ bo_status bo_queue_claim_db(sqlite3 *db, struct bo_claim *c, struct bo_error *er
 	st = NULL;
 	if (rc || !c->found)
 		return rc;
-	/* a random lease id (63 bits, > 0): a stale holder cannot guess the next */
+	/* a random lease id (53 bits, > 0): a stale holder cannot guess the
+	 * next, and JSON parsers that read numbers as doubles (JavaScript's)
+	 * keep it exact (2^53 is the last integer a double holds in a row) */
 	uint64_t r;
 	sqlite3_randomness(sizeof(r), &r);
-	c->t.lease = (int64_t)(r >> 1) | 1;
+	c->t.lease = (int64_t)(r >> 11) | 1;
 	c->t.deadline_ms = c->lease_ms > 0 ? c->now_ms + c->lease_ms : 0;
 	if (sqlite3_prepare_v2(db,
 			       "UPDATE tasks SET state = 'running', attempts = attempts + 1,"

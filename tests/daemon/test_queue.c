@@ -232,6 +232,9 @@ static void test_claim_order(void **state)
 	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM jobs WHERE state = 'running'"), 3);
 	assert_int_equal(read_int(f->s, "SELECT COUNT(DISTINCT lease) FROM tasks"), 5);
 	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM tasks WHERE lease_holder = 'w'"), 5);
+	/* every lease id is exact as a JSON number read into a double */
+	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM tasks WHERE lease > 9007199254740992"),
+			 0);
 }
 
 /* ---- leases ---- */
