@@ -186,13 +186,14 @@ static int upload_over_quota(struct bo_daemon *d, struct bo_req *r, int64_t add,
 
 #define MODEL_COLS                                                                           \
 	"m.id, m.name, m.description, u.name, m.sha256, m.size, m.created_at, m.mean, m.std," \
-	" m.blocks, m.info, m.owner_id"
+	" m.blocks, m.info, m.owner_id, m.version"
 
 static json_t *model_json(sqlite3_stmt *st)
 {
 	json_t *j = json_object();
 	json_object_set_new(j, "id", json_integer(sqlite3_column_int64(st, 0)));
 	json_object_set_new(j, "name", bo_col_string(st, 1));
+	json_object_set_new(j, "version", json_integer(sqlite3_column_int64(st, 12)));
 	json_object_set_new(j, "description", bo_col_string(st, 2));
 	json_object_set_new(j, "owner", bo_col_string(st, 3));
 	json_object_set_new(j, "sha256", bo_col_string(st, 4));
@@ -235,6 +236,7 @@ struct list_q {
 	int64_t id;            /* one row, or 0 for a list */
 	int64_t after;
 	int limit;
+	const char *name;      /* lists: only this name (models: its versions) */
 	json_t *items;         /* out */
 	int64_t owner;         /* out, for one row */
 	int more;
@@ -257,13 +259,16 @@ static bo_status list_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	else
 		snprintf(sql, sizeof(sql),
 			 "SELECT %s FROM %s JOIN users u ON u.id = %s.owner_id"
-			 " WHERE %s.id < ? AND %s.deleted_at IS NULL ORDER BY %s.id DESC LIMIT ?",
-			 cols, tab, a, a, a, a);
+			 " WHERE %s.id < ?1 AND %s.deleted_at IS NULL AND (?3 IS NULL OR %s.name = ?3)"
+			 " ORDER BY %s.id DESC LIMIT ?2",
+			 cols, tab, a, a, a, a, a);
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return bo_store_fail(db, err, "listing");
 	sqlite3_bind_int64(st, 1, q->id ? q->id : q->after);
-	if (!q->id)
+	if (!q->id) {
 		sqlite3_bind_int(st, 2, q->limit + 1);
+		sqlite3_bind_text(st, 3, q->name, -1, SQLITE_STATIC);
+	}
 	q->items = json_array();
 	int s, n = 0;
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
@@ -318,6 +323,9 @@ static int list_things(struct bo_daemon *d, struct bo_req *r, int datasets)
 	bo_error_clear(&err);
 	if (paging(r, &q.after, &q.limit))
 		return 0;
+	q.name = bo_req_query(r, "name");
+	if (q.name && (!*q.name || strlen(q.name) > 200))
+		return bo_reply_fail(r, BO_EINVAL, "name", "name must be 1 to 200 characters");
 	if (bo_store_read(d->store, list_fn, &q, &err)) {
 		json_decref(q.items);
 		return bo_reply_error(r, &err);
@@ -368,9 +376,13 @@ static bo_status model_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	bo_store_now(now, sizeof(now));
 	if ((rc = quota_bytes(db, m->owner, m->size, m->quota, "model", err)))
 		return rc;
+	/* the owner's next version of this name (deleted ones count: a version
+	 * number is never given twice); the writer thread serialises uploads */
 	if (sqlite3_prepare_v2(db,
 			       "INSERT INTO models (owner_id, name, description, sha256, size, path,"
-			       " mean, std, blocks, info, created_at) VALUES (?,?,?,?,?,'',?,?,?,?,?)",
+			       " mean, std, blocks, info, created_at, version) VALUES"
+			       " (?1,?2,?3,?4,?5,'',?6,?7,?8,?9,?10, (SELECT COALESCE(MAX(version), 0) + 1"
+			       " FROM models WHERE owner_id = ?1 AND name = ?2))",
 			       -1, &st, NULL) != SQLITE_OK)
 		return bo_store_fail(db, err, "storing a model");
 	sqlite3_bind_int64(st, 1, m->owner);
@@ -973,11 +985,130 @@ out:
 
 /* ---- jobs ---- */
 
+/* A job's bookkeeping: name (<= 200 characters, no control characters),
+ * notes (<= 4000 characters) and tags (<= 16 of [A-Za-z0-9._:-]{1,64}, no
+ * repeats). Taken out of a POST /jobs body before the sweep spec is parsed
+ * (they are not part of the spec), or the whole of a PATCH body. */
+#define JOB_NAME_MAX 200
+#define JOB_NOTES_MAX 4000
+#define JOB_TAGS_MAX 16
+#define JOB_TAG_MAX 64
+
+struct job_meta {
+	int has_name, has_notes, has_tags;
+	const char *name, *notes; /* into the JSON they came from */
+	char *tags;               /* compact JSON array, malloc'd */
+};
+
+static size_t utf8_chars(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
+}
+
+/* 1 if t is a valid tag. */
+static int tag_ok(const char *t)
+{
+	size_t n = strlen(t);
+	if (n < 1 || n > JOB_TAG_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = t[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == ':' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static bo_status meta_fail(struct bo_error *err, const char *field, const char *fmt, const char *a)
+{
+	bo_fail(err, BO_EINVAL, fmt, a);
+	bo_error_where(err, NULL, NULL, NULL, field);
+	return BO_EINVAL;
+}
+
+/* Validate and take name/notes/tags out of object j (patch: they must be
+ * all it holds, and at least one). m->tags is the caller's to free. */
+static bo_status job_meta_take(json_t *j, int patch, struct job_meta *m, struct bo_error *err)
+{
+	json_t *v;
+	memset(m, 0, sizeof(*m));
+	if (!json_is_object(j)) {
+		bo_fail(err, BO_EINVAL, "the body must be a JSON object");
+		return BO_EINVAL;
+	}
+	if ((v = json_object_get(j, "name"))) {
+		const char *s = json_string_value(v);
+		if (!s)
+			return meta_fail(err, "name", "name must be a string%s", "");
+		if (utf8_chars(s) > JOB_NAME_MAX)
+			return meta_fail(err, "name", "name is over %s characters", "200");
+		for (const char *c = s; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				return meta_fail(err, "name",
+						 "name must not hold control characters%s", "");
+		m->has_name = 1;
+		m->name = s;
+	}
+	if ((v = json_object_get(j, "notes"))) {
+		const char *s = json_string_value(v);
+		if (!s)
+			return meta_fail(err, "notes", "notes must be a string%s", "");
+		if (utf8_chars(s) > JOB_NOTES_MAX)
+			return meta_fail(err, "notes", "notes are over %s characters", "4000");
+		m->has_notes = 1;
+		m->notes = s;
+	}
+	if ((v = json_object_get(j, "tags"))) {
+		size_t i, k;
+		json_t *t;
+		if (!json_is_array(v))
+			return meta_fail(err, "tags", "tags must be an array of strings%s", "");
+		if (json_array_size(v) > JOB_TAGS_MAX)
+			return meta_fail(err, "tags", "at most %s tags", "16");
+		json_array_foreach(v, i, t) {
+			const char *s = json_string_value(t);
+			if (!s || !tag_ok(s))
+				return meta_fail(err, "tags",
+						 "a tag is 1 to 64 of A-Z a-z 0-9 . _ : -, not '%.80s'",
+						 s ? s : "(not a string)");
+			for (k = 0; k < i; k++)
+				if (!strcmp(s, json_string_value(json_array_get(v, k))))
+					return meta_fail(err, "tags", "tag '%s' is given twice", s);
+		}
+		if (!(m->tags = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY))) {
+			bo_fail(err, BO_ENOMEM, "out of memory");
+			return BO_ENOMEM;
+		}
+		m->has_tags = 1;
+	}
+	if (patch) {
+		const char *key;
+		json_object_foreach(j, key, v)
+			if (strcmp(key, "name") && strcmp(key, "notes") && strcmp(key, "tags"))
+				return meta_fail(err, key,
+						 "unknown field '%.60s': a job's name, notes and tags"
+						 " can be changed",
+						 key);
+		if (!m->has_name && !m->has_notes && !m->has_tags)
+			return meta_fail(err, NULL, "give name, notes or tags to change%s", "");
+	} else {
+		json_object_del(j, "name");
+		json_object_del(j, "notes");
+		json_object_del(j, "tags");
+	}
+	return BO_OK;
+}
+
 struct job_ins {
 	const struct bo_job_spec *spec;
 	int64_t owner;
 	const char *spec_text, *key, *hash;
 	const struct bo_config *cfg; /* queue limit, quotas, tasks per job */
+	const struct job_meta *meta; /* name, notes, tags */
 	int64_t id;              /* out */
 	int existing;            /* out: the idempotency key's job */
 };
@@ -1126,8 +1257,8 @@ static bo_status job_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		goto out;
 	if (sqlite3_prepare_v2(db,
 			       "INSERT INTO jobs (owner_id, model_id, dataset_id, state, priority, spec,"
-			       " idempotency_key, request_hash, points, images_per_trial, created_at)"
-			       " VALUES (?,?,?,'queued',?,?,?,?,?,?,?)",
+			       " idempotency_key, request_hash, points, images_per_trial, created_at,"
+			       " name, notes, tags) VALUES (?,?,?,'queued',?,?,?,?,?,?,?,?,?,?)",
 			       -1, &st, NULL) != SQLITE_OK)
 		return bo_store_fail(db, err, "storing a job");
 	sqlite3_bind_int64(st, 1, q->owner);
@@ -1140,6 +1271,9 @@ static bo_status job_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	sqlite3_bind_int(st, 8, s->n_p);
 	sqlite3_bind_int64(st, 9, s->limit ? s->limit : images);
 	sqlite3_bind_text(st, 10, now, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 11, q->meta->has_name ? q->meta->name : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 12, q->meta->has_notes ? q->meta->notes : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 13, q->meta->has_tags ? q->meta->tags : "[]", -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		rc = bo_store_fail(db, err, "storing a job");
 		goto out;
@@ -1254,38 +1388,41 @@ static bo_status check_block_p(struct bo_daemon *d, const struct bo_job_spec *s,
 static int post_job(struct bo_daemon *d, struct bo_req *r)
 {
 	struct bo_error err;
-	struct bo_job_spec spec;
+	struct bo_job_spec spec = { 0 };
+	struct job_meta meta = { 0 };
 	json_error_t je;
 	size_t len;
 	const char *body = bo_req_body(r, &len);
 	const char *key = bo_req_header(r, "Idempotency-Key");
 	char hash[65];
 	char *text = NULL;
-	int ret;
+	int ret, parsed = 0;
 	bo_error_clear(&err);
 	json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
 	if (!j)
 		return bo_reply_fail(r, BO_EMALFORMED, NULL, "invalid JSON: %s (at byte %d)", je.text,
 				     je.position);
 	if (key && (!*key || strlen(key) > 200)) {
-		json_decref(j);
-		return bo_reply_fail(r, BO_EINVAL, "Idempotency-Key",
-				     "Idempotency-Key must be 1 to 200 characters");
+		ret = bo_reply_fail(r, BO_EINVAL, "Idempotency-Key",
+				    "Idempotency-Key must be 1 to 200 characters");
+		goto out;
 	}
-	if (bo_job_spec_parse(j, &spec, &err)) {
-		json_decref(j);
-		return bo_reply_error(r, &err);
+	/* name, notes, tags: the job's, not the sweep's (meta points into j) */
+	if ((json_is_object(j) && job_meta_take(j, 0, &meta, &err)) ||
+	    bo_job_spec_parse(j, &spec, &err)) {
+		ret = bo_reply_error(r, &err);
+		goto out;
 	}
-	json_decref(j);
+	parsed = 1;
 	if (check_block_p(d, &spec, &err)) {
-		bo_job_spec_release(&spec);
-		return bo_reply_error(r, &err);
+		ret = bo_reply_error(r, &err);
+		goto out;
 	}
 	json_t *sj = bo_job_spec_json(&spec);
 	text = json_dumps(sj, JSON_COMPACT | JSON_REAL_PRECISION(17));
 	json_decref(sj);
 	bo_sha256_hex_of(body, len, hash);
-	struct job_ins q = { &spec, bo_req_user(r)->id, text, key, hash, &d->cfg, 0, 0 };
+	struct job_ins q = { &spec, bo_req_user(r)->id, text, key, hash, &d->cfg, &meta, 0, 0 };
 	if (!text) {
 		ret = bo_reply_fail(r, BO_ENOMEM, NULL, "out of memory");
 	} else if (bo_store_write(d->store, job_ins_fn, &q, &err)) {
@@ -1295,8 +1432,83 @@ static int post_job(struct bo_daemon *d, struct bo_req *r)
 			d->exec.ops->wake(d->exec.impl);
 		ret = reply_job(d, r, q.id, 202, 0);
 	}
+out:
 	free(text);
-	bo_job_spec_release(&spec);
+	free(meta.tags);
+	if (parsed)
+		bo_job_spec_release(&spec);
+	json_decref(j);
+	return ret;
+}
+
+/* PATCH /jobs/{id}: its name, notes or tags, by its owner or an admin. */
+struct job_patch {
+	int64_t id;
+	const struct bo_user *user;
+	const struct job_meta *meta;
+};
+
+static bo_status job_patch_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct job_patch *q = ctx;
+	const struct job_meta *m = q->meta;
+	sqlite3_stmt *st = NULL;
+	bo_status rc = BO_OK;
+	if (sqlite3_prepare_v2(db, "SELECT owner_id FROM jobs WHERE id = ?", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return bo_store_fail(db, err, "reading a job");
+	sqlite3_bind_int64(st, 1, q->id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = bo_fail(err, BO_ENOENT, "no job %lld", (long long)q->id);
+		goto out;
+	}
+	if (!(q->user->admin || q->user->id == sqlite3_column_int64(st, 0))) {
+		rc = bo_fail(err, BO_EPERM, "only its owner or an admin may change job %lld",
+			     (long long)q->id);
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_prepare_v2(db,
+			       "UPDATE jobs SET name = CASE WHEN ?2 THEN ?3 ELSE name END,"
+			       " notes = CASE WHEN ?4 THEN ?5 ELSE notes END,"
+			       " tags = CASE WHEN ?6 THEN ?7 ELSE tags END WHERE id = ?1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "changing a job");
+	sqlite3_bind_int64(st, 1, q->id);
+	sqlite3_bind_int(st, 2, m->has_name);
+	sqlite3_bind_text(st, 3, m->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, m->has_notes);
+	sqlite3_bind_text(st, 5, m->notes, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 6, m->has_tags);
+	sqlite3_bind_text(st, 7, m->tags, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = bo_store_fail(db, err, "changing a job");
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int patch_job(struct bo_daemon *d, struct bo_req *r, int64_t id)
+{
+	struct bo_error err;
+	struct job_meta meta = { 0 };
+	json_error_t je;
+	size_t len;
+	const char *body = bo_req_body(r, &len);
+	int ret;
+	bo_error_clear(&err);
+	json_t *j = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &je);
+	if (!j)
+		return bo_reply_fail(r, BO_EMALFORMED, NULL, "invalid JSON: %s (at byte %d)", je.text,
+				     je.position);
+	struct job_patch q = { id, bo_req_user(r), &meta };
+	if (job_meta_take(j, 1, &meta, &err) || bo_store_write(d->store, job_patch_fn, &q, &err))
+		ret = bo_reply_error(r, &err);
+	else
+		ret = reply_job(d, r, id, 200, 0);
+	free(meta.tags);
+	json_decref(j);
 	return ret;
 }
 
@@ -1304,6 +1516,7 @@ struct jobs_q {
 	int64_t after;
 	int limit;
 	const char *state, *owner;
+	const char *tag, *name;  /* a tag the job has; a substring of its name */
 	int64_t model;
 	int64_t ids[201];
 	int n, more;
@@ -1316,7 +1529,10 @@ static bo_status jobs_list_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	if (sqlite3_prepare_v2(db,
 			       "SELECT j.id FROM jobs j JOIN users u ON u.id = j.owner_id"
 			       " WHERE j.id < ?1 AND (?2 IS NULL OR j.state = ?2) AND"
-			       " (?3 IS NULL OR u.name = ?3) AND (?4 = 0 OR j.model_id = ?4)"
+			       " (?3 IS NULL OR u.name = ?3) AND (?4 = 0 OR j.model_id = ?4) AND"
+			       " (?6 IS NULL OR EXISTS (SELECT 1 FROM json_each(j.tags) t"
+			       "  WHERE t.value = ?6)) AND"
+			       " (?7 IS NULL OR instr(lower(j.name), lower(?7)) > 0)"
 			       " ORDER BY j.id DESC LIMIT ?5",
 			       -1, &st, NULL) != SQLITE_OK)
 		return bo_store_fail(db, err, "listing jobs");
@@ -1325,6 +1541,8 @@ static bo_status jobs_list_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	sqlite3_bind_text(st, 3, q->owner, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, q->model);
 	sqlite3_bind_int(st, 5, q->limit + 1);
+	sqlite3_bind_text(st, 6, q->tag, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, q->name, -1, SQLITE_STATIC);
 	int s;
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
 		if (q->n == q->limit) {
@@ -1353,6 +1571,12 @@ static int list_jobs(struct bo_daemon *d, struct bo_req *r)
 				     "state must be queued, running, done, failed or cancelled");
 	if (m && parse_id(m, &q.model))
 		return bo_reply_fail(r, BO_EINVAL, "model", "model must be a model id");
+	q.tag = bo_req_query(r, "tag");
+	q.name = bo_req_query(r, "name");
+	if (q.tag && !tag_ok(q.tag))
+		return bo_reply_fail(r, BO_EINVAL, "tag", "a tag is 1 to 64 of A-Z a-z 0-9 . _ : -");
+	if (q.name && (!*q.name || utf8_chars(q.name) > JOB_NAME_MAX))
+		return bo_reply_fail(r, BO_EINVAL, "name", "name must be 1 to 200 characters");
 	if (bo_store_read(d->store, jobs_list_fn, &q, &err))
 		return bo_reply_error(r, &err);
 	json_t *items = json_array();
@@ -1434,9 +1658,19 @@ static int job_results(struct bo_daemon *d, struct bo_req *r, int64_t id)
 	size_t len = 0;
 	struct bo_error err;
 	bo_error_clear(&err);
+	const char *pt = bo_req_query(r, "per_trial"), *point = bo_req_query(r, "point");
+	int per_trial = pt && (!strcmp(pt, "1") || !strcmp(pt, "true"));
+	int64_t k = 0;
 	if (fmt && !csv && strcmp(fmt, "json"))
 		return bo_reply_fail(r, BO_EINVAL, "format", "format must be json or csv");
-	if (bo_job_results(d, id, csv, &j, &text, &len, &err))
+	if (pt && !per_trial && strcmp(pt, "0") && strcmp(pt, "false"))
+		return bo_reply_fail(r, BO_EINVAL, "per_trial", "per_trial must be 1 or 0");
+	if (point && !per_trial)
+		return bo_reply_fail(r, BO_EINVAL, "point", "point goes with per_trial=1");
+	if (point && strcmp(point, "0") && (parse_id(point, &k) || k >= BO_MAX_POINTS))
+		return bo_reply_fail(r, BO_EINVAL, "point", "point must be a point's index (0, 1, ...)");
+	if (per_trial ? bo_job_trials(d, id, point ? (int)k : -1, csv, &j, &text, &len, &err) :
+			bo_job_results(d, id, csv, &j, &text, &len, &err))
 		return bo_reply_error(r, &err);
 	if (!csv)
 		return bo_reply_json(r, 200, j);
@@ -1725,8 +1959,10 @@ int bo_api_handle(struct bo_daemon *d, struct bo_req *r, const char *path)
 			return is(r, "GET") ? list_jobs(d, r) : post_job(d, r);
 		}
 		if (n == 2) {
-			if (!method_ok(r, "GET,DELETE"))
+			if (!method_ok(r, "GET,PATCH,DELETE"))
 				return 0;
+			if (is(r, "PATCH"))
+				return patch_job(d, r, id);
 			return is(r, "GET") ? reply_job(d, r, id, 200, 1) : change_job(d, r, id, 1);
 		}
 		if (n == 3 && !strcmp(seg[2], "cancel"))
