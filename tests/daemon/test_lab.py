@@ -361,6 +361,18 @@ class T40Lab(DaemonCase):
                          204)
         self.assertError(self.call("GET", "/api/v1/me", user="root"), 401, "unauthorized")
 
+    # ---------------------------------------------------------------- last
+
+    def test_990_clean_exit(self):
+        """SIGTERM: exit status 0 and no sanitizer report (a leak in the
+        new handlers shows here in the sanitizer build)."""
+        rc = self.daemon.stop()
+        with open(self.daemon.log_path, "rb") as f:
+            log = f.read().decode("utf-8", "replace")
+        self.assertEqual(rc, 0, self.daemon.log_tail())
+        for marker in ("Sanitizer", "runtime error:"):
+            self.assertNotIn(marker, log)
+
 
 if __name__ == "__main__":
     names = [a for a in sys.argv[1:] if not a.startswith("-")]
