@@ -251,6 +251,27 @@ class T40Lab(DaemonCase):
         fresh = self.ok("GET", "/api/v1/jobs/%d/results?per_trial=1" % self.cache["plain"]["id"])
         self.assertIsInstance(fresh["trials"], list)
 
+    def test_320_per_trial_row_cap(self):
+        """Over 100000 rows: 413 naming the way out (?point=K); one point's
+        rows still come. The rows are written into the store directly."""
+        jid = self.cache["plain"]["id"]
+        self.wait_done(jid)
+        db = sqlite3.connect(os.path.join(self.data, "brownout.db"), timeout=30)
+        try:
+            with db:
+                db.executemany("INSERT INTO results (job_id, point, trial, correct, images)"
+                               " VALUES (?, ?, ?, 4, 8)",
+                               ((jid, p, t) for p in (0, 1) for t in range(1000, 51001)))
+        finally:
+            db.close()
+        base = "/api/v1/jobs/%d/results?per_trial=1" % jid
+        body = self.assertError(self.call("GET", base), 413, "too_large")
+        self.assertIn("point=K", body["error"]["message"])
+        self.assertError(self.call("GET", base + "&format=csv"), 413, "too_large")
+        rows = self.ok("GET", base + "&point=1")["trials"]
+        self.assertEqual(len(rows), 3 + 50001)
+        self.assertEqual({r["point"] for r in rows}, {1})
+
     # ---------------------------------------------------------------- tokens
 
     def test_400_tokens(self):
