@@ -187,13 +187,14 @@ static int upload_over_quota(struct bo_daemon *d, struct bo_req *r, int64_t add,
 
 #define MODEL_COLS                                                                           \
 	"m.id, m.name, m.description, u.name, m.sha256, m.size, m.created_at, m.mean, m.std," \
-	" m.blocks, m.info, m.owner_id"
+	" m.blocks, m.info, m.owner_id, m.version"
 
 static json_t *model_json(sqlite3_stmt *st)
 {
 	json_t *j = json_object();
 	json_object_set_new(j, "id", json_integer(sqlite3_column_int64(st, 0)));
 	json_object_set_new(j, "name", bo_col_string(st, 1));
+	json_object_set_new(j, "version", json_integer(sqlite3_column_int64(st, 12)));
 	json_object_set_new(j, "description", bo_col_string(st, 2));
 	json_object_set_new(j, "owner", bo_col_string(st, 3));
 	json_object_set_new(j, "sha256", bo_col_string(st, 4));
@@ -236,6 +237,7 @@ struct list_q {
 	int64_t id;            /* one row, or 0 for a list */
 	int64_t after;
 	int limit;
+	const char *name;      /* lists: only this name (models: its versions) */
 	json_t *items;         /* out */
 	int64_t owner;         /* out, for one row */
 	int more;
@@ -258,13 +260,16 @@ static bo_status list_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	else
 		snprintf(sql, sizeof(sql),
 			 "SELECT %s FROM %s JOIN users u ON u.id = %s.owner_id"
-			 " WHERE %s.id < ? AND %s.deleted_at IS NULL ORDER BY %s.id DESC LIMIT ?",
-			 cols, tab, a, a, a, a);
+			 " WHERE %s.id < ?1 AND %s.deleted_at IS NULL AND (?3 IS NULL OR %s.name = ?3)"
+			 " ORDER BY %s.id DESC LIMIT ?2",
+			 cols, tab, a, a, a, a, a);
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return bo_store_fail(db, err, "listing");
 	sqlite3_bind_int64(st, 1, q->id ? q->id : q->after);
-	if (!q->id)
+	if (!q->id) {
 		sqlite3_bind_int(st, 2, q->limit + 1);
+		sqlite3_bind_text(st, 3, q->name, -1, SQLITE_STATIC);
+	}
 	q->items = json_array();
 	int s, n = 0;
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
@@ -319,6 +324,9 @@ static int list_things(struct bo_daemon *d, struct bo_req *r, int datasets)
 	bo_error_clear(&err);
 	if (paging(r, &q.after, &q.limit))
 		return 0;
+	q.name = bo_req_query(r, "name");
+	if (q.name && (!*q.name || strlen(q.name) > 200))
+		return bo_reply_fail(r, BO_EINVAL, "name", "name must be 1 to 200 characters");
 	if (bo_store_read(d->store, list_fn, &q, &err)) {
 		json_decref(q.items);
 		return bo_reply_error(r, &err);
@@ -369,9 +377,13 @@ static bo_status model_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	bo_store_now(now, sizeof(now));
 	if ((rc = quota_bytes(db, m->owner, m->size, m->quota, "model", err)))
 		return rc;
+	/* the owner's next version of this name (deleted ones count: a version
+	 * number is never given twice); the writer thread serialises uploads */
 	if (sqlite3_prepare_v2(db,
 			       "INSERT INTO models (owner_id, name, description, sha256, size, path,"
-			       " mean, std, blocks, info, created_at) VALUES (?,?,?,?,?,'',?,?,?,?,?)",
+			       " mean, std, blocks, info, created_at, version) VALUES"
+			       " (?1,?2,?3,?4,?5,'',?6,?7,?8,?9,?10, (SELECT COALESCE(MAX(version), 0) + 1"
+			       " FROM models WHERE owner_id = ?1 AND name = ?2))",
 			       -1, &st, NULL) != SQLITE_OK)
 		return bo_store_fail(db, err, "storing a model");
 	sqlite3_bind_int64(st, 1, m->owner);
@@ -974,11 +986,143 @@ out:
 
 /* ---- jobs ---- */
 
+/* A job's bookkeeping: name (<= 200 characters, no control characters),
+ * notes (<= 4000 characters) and tags (<= 16 of [A-Za-z0-9._:-]{1,64}, no
+ * repeats). Taken out of a POST /jobs body before the sweep spec is parsed
+ * (they are not part of the spec), or the whole of a PATCH body. */
+#define JOB_NAME_MAX 200
+#define JOB_NOTES_MAX 4000
+#define JOB_TAGS_MAX 16
+#define JOB_TAG_MAX 64
+
+struct job_meta {
+	int has_name, has_notes, has_tags;
+	char *name, *notes, *tags; /* malloc'd; tags as a compact JSON array */
+};
+
+static void job_meta_release(struct job_meta *m)
+{
+	free(m->name);
+	free(m->notes);
+	free(m->tags);
+	m->name = m->notes = m->tags = NULL;
+}
+
+static size_t utf8_chars(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
+}
+
+/* 1 if t is a valid tag. */
+static int tag_ok(const char *t)
+{
+	size_t n = strlen(t);
+	if (n < 1 || n > JOB_TAG_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = t[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == ':' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static bo_status meta_fail(struct bo_error *err, const char *field, const char *fmt, const char *a)
+{
+	bo_fail(err, BO_EINVAL, fmt, a);
+	bo_error_where(err, NULL, NULL, NULL, field);
+	return BO_EINVAL;
+}
+
+/* Validate and take name/notes/tags out of object j (patch: they must be
+ * all it holds, and at least one). The caller releases m, also on error. */
+static bo_status job_meta_take(json_t *j, int patch, struct job_meta *m, struct bo_error *err)
+{
+	json_t *v;
+	memset(m, 0, sizeof(*m));
+	if (!json_is_object(j)) {
+		bo_fail(err, BO_EINVAL, "the body must be a JSON object");
+		return BO_EINVAL;
+	}
+	if ((v = json_object_get(j, "name"))) {
+		const char *s = json_string_value(v);
+		if (!s)
+			return meta_fail(err, "name", "name must be a string%s", "");
+		if (utf8_chars(s) > JOB_NAME_MAX)
+			return meta_fail(err, "name", "name is over %s characters", "200");
+		for (const char *c = s; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				return meta_fail(err, "name",
+						 "name must not hold control characters%s", "");
+		if (!(m->name = strdup(s))) {
+			bo_fail(err, BO_ENOMEM, "out of memory");
+			return BO_ENOMEM;
+		}
+		m->has_name = 1;
+	}
+	if ((v = json_object_get(j, "notes"))) {
+		const char *s = json_string_value(v);
+		if (!s)
+			return meta_fail(err, "notes", "notes must be a string%s", "");
+		if (utf8_chars(s) > JOB_NOTES_MAX)
+			return meta_fail(err, "notes", "notes are over %s characters", "4000");
+		if (!(m->notes = strdup(s))) {
+			bo_fail(err, BO_ENOMEM, "out of memory");
+			return BO_ENOMEM;
+		}
+		m->has_notes = 1;
+	}
+	if ((v = json_object_get(j, "tags"))) {
+		size_t i, k;
+		json_t *t;
+		if (!json_is_array(v))
+			return meta_fail(err, "tags", "tags must be an array of strings%s", "");
+		if (json_array_size(v) > JOB_TAGS_MAX)
+			return meta_fail(err, "tags", "at most %s tags", "16");
+		json_array_foreach(v, i, t) {
+			const char *s = json_string_value(t);
+			if (!s || !tag_ok(s))
+				return meta_fail(err, "tags",
+						 "a tag is 1 to 64 of A-Z a-z 0-9 . _ : -, not '%.80s'",
+						 s ? s : "(not a string)");
+			for (k = 0; k < i; k++)
+				if (!strcmp(s, json_string_value(json_array_get(v, k))))
+					return meta_fail(err, "tags", "tag '%s' is given twice", s);
+		}
+		if (!(m->tags = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY))) {
+			bo_fail(err, BO_ENOMEM, "out of memory");
+			return BO_ENOMEM;
+		}
+		m->has_tags = 1;
+	}
+	if (patch) {
+		const char *key;
+		json_object_foreach(j, key, v)
+			if (strcmp(key, "name") && strcmp(key, "notes") && strcmp(key, "tags"))
+				return meta_fail(err, key,
+						 "unknown field '%.60s': a job's name, notes and tags"
+						 " can be changed",
+						 key);
+		if (!m->has_name && !m->has_notes && !m->has_tags)
+			return meta_fail(err, NULL, "give name, notes or tags to change%s", "");
+	} else {
+		json_object_del(j, "name");
+		json_object_del(j, "notes");
+		json_object_del(j, "tags");
+	}
+	return BO_OK;
+}
+
 struct job_ins {
 	const struct bo_job_spec *spec;
 	int64_t owner;
 	const char *spec_text, *key, *hash;
 	const struct bo_config *cfg; /* queue limit, quotas, tasks per job */
+	const struct job_meta *meta; /* name, notes, tags */
 	int64_t id;              /* out */
 	int existing;            /* out: the idempotency key's job */
 };
@@ -1127,8 +1271,8 @@ static bo_status job_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		goto out;
 	if (sqlite3_prepare_v2(db,
 			       "INSERT INTO jobs (owner_id, model_id, dataset_id, state, priority, spec,"
-			       " idempotency_key, request_hash, points, images_per_trial, created_at)"
-			       " VALUES (?,?,?,'queued',?,?,?,?,?,?,?)",
+			       " idempotency_key, request_hash, points, images_per_trial, created_at,"
+			       " name, notes, tags) VALUES (?,?,?,'queued',?,?,?,?,?,?,?,?,?,?)",
 			       -1, &st, NULL) != SQLITE_OK)
 		return bo_store_fail(db, err, "storing a job");
 	sqlite3_bind_int64(st, 1, q->owner);
@@ -1141,6 +1285,9 @@ static bo_status job_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	sqlite3_bind_int(st, 8, s->n_p);
 	sqlite3_bind_int64(st, 9, s->limit ? s->limit : images);
 	sqlite3_bind_text(st, 10, now, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 11, q->meta->has_name ? q->meta->name : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 12, q->meta->has_notes ? q->meta->notes : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 13, q->meta->has_tags ? q->meta->tags : "[]", -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		rc = bo_store_fail(db, err, "storing a job");
 		goto out;
@@ -1255,38 +1402,41 @@ static bo_status check_block_p(struct bo_daemon *d, const struct bo_job_spec *s,
 static int post_job(struct bo_daemon *d, struct bo_req *r)
 {
 	struct bo_error err;
-	struct bo_job_spec spec;
+	struct bo_job_spec spec = { 0 };
+	struct job_meta meta = { 0 };
 	json_error_t je;
 	size_t len;
 	const char *body = bo_req_body(r, &len);
 	const char *key = bo_req_header(r, "Idempotency-Key");
 	char hash[65];
 	char *text = NULL;
-	int ret;
+	int ret, parsed = 0;
 	bo_error_clear(&err);
 	json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
 	if (!j)
 		return bo_reply_fail(r, BO_EMALFORMED, NULL, "invalid JSON: %s (at byte %d)", je.text,
 				     je.position);
 	if (key && (!*key || strlen(key) > 200)) {
-		json_decref(j);
-		return bo_reply_fail(r, BO_EINVAL, "Idempotency-Key",
-				     "Idempotency-Key must be 1 to 200 characters");
+		ret = bo_reply_fail(r, BO_EINVAL, "Idempotency-Key",
+				    "Idempotency-Key must be 1 to 200 characters");
+		goto out;
 	}
-	if (bo_job_spec_parse(j, &spec, &err)) {
-		json_decref(j);
-		return bo_reply_error(r, &err);
+	/* name, notes, tags: the job's, not the sweep's (meta points into j) */
+	if ((json_is_object(j) && job_meta_take(j, 0, &meta, &err)) ||
+	    bo_job_spec_parse(j, &spec, &err)) {
+		ret = bo_reply_error(r, &err);
+		goto out;
 	}
-	json_decref(j);
+	parsed = 1;
 	if (check_block_p(d, &spec, &err)) {
-		bo_job_spec_release(&spec);
-		return bo_reply_error(r, &err);
+		ret = bo_reply_error(r, &err);
+		goto out;
 	}
 	json_t *sj = bo_job_spec_json(&spec);
 	text = json_dumps(sj, JSON_COMPACT | JSON_REAL_PRECISION(17));
 	json_decref(sj);
 	bo_sha256_hex_of(body, len, hash);
-	struct job_ins q = { &spec, bo_req_user(r)->id, text, key, hash, &d->cfg, 0, 0 };
+	struct job_ins q = { &spec, bo_req_user(r)->id, text, key, hash, &d->cfg, &meta, 0, 0 };
 	if (!text) {
 		ret = bo_reply_fail(r, BO_ENOMEM, NULL, "out of memory");
 	} else if (bo_store_write(d->store, job_ins_fn, &q, &err)) {
@@ -1298,8 +1448,83 @@ static int post_job(struct bo_daemon *d, struct bo_req *r)
 		}
 		ret = reply_job(d, r, q.id, 202, 0);
 	}
+out:
 	free(text);
-	bo_job_spec_release(&spec);
+	job_meta_release(&meta);
+	if (parsed)
+		bo_job_spec_release(&spec);
+	json_decref(j);
+	return ret;
+}
+
+/* PATCH /jobs/{id}: its name, notes or tags, by its owner or an admin. */
+struct job_patch {
+	int64_t id;
+	const struct bo_user *user;
+	const struct job_meta *meta;
+};
+
+static bo_status job_patch_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct job_patch *q = ctx;
+	const struct job_meta *m = q->meta;
+	sqlite3_stmt *st = NULL;
+	bo_status rc = BO_OK;
+	if (sqlite3_prepare_v2(db, "SELECT owner_id FROM jobs WHERE id = ?", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return bo_store_fail(db, err, "reading a job");
+	sqlite3_bind_int64(st, 1, q->id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = bo_fail(err, BO_ENOENT, "no job %lld", (long long)q->id);
+		goto out;
+	}
+	if (!(q->user->admin || q->user->id == sqlite3_column_int64(st, 0))) {
+		rc = bo_fail(err, BO_EPERM, "only its owner or an admin may change job %lld",
+			     (long long)q->id);
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_prepare_v2(db,
+			       "UPDATE jobs SET name = CASE WHEN ?2 THEN ?3 ELSE name END,"
+			       " notes = CASE WHEN ?4 THEN ?5 ELSE notes END,"
+			       " tags = CASE WHEN ?6 THEN ?7 ELSE tags END WHERE id = ?1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "changing a job");
+	sqlite3_bind_int64(st, 1, q->id);
+	sqlite3_bind_int(st, 2, m->has_name);
+	sqlite3_bind_text(st, 3, m->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, m->has_notes);
+	sqlite3_bind_text(st, 5, m->notes, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 6, m->has_tags);
+	sqlite3_bind_text(st, 7, m->tags, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = bo_store_fail(db, err, "changing a job");
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int patch_job(struct bo_daemon *d, struct bo_req *r, int64_t id)
+{
+	struct bo_error err;
+	struct job_meta meta = { 0 };
+	json_error_t je;
+	size_t len;
+	const char *body = bo_req_body(r, &len);
+	int ret;
+	bo_error_clear(&err);
+	json_t *j = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &je);
+	if (!j)
+		return bo_reply_fail(r, BO_EMALFORMED, NULL, "invalid JSON: %s (at byte %d)", je.text,
+				     je.position);
+	struct job_patch q = { id, bo_req_user(r), &meta };
+	if (job_meta_take(j, 1, &meta, &err) || bo_store_write(d->store, job_patch_fn, &q, &err))
+		ret = bo_reply_error(r, &err);
+	else
+		ret = reply_job(d, r, id, 200, 0);
+	job_meta_release(&meta);
+	json_decref(j);
 	return ret;
 }
 
@@ -1307,6 +1532,7 @@ struct jobs_q {
 	int64_t after;
 	int limit;
 	const char *state, *owner;
+	const char *tag, *name;  /* a tag the job has; a substring of its name */
 	int64_t model;
 	int64_t ids[201];
 	int n, more;
@@ -1319,7 +1545,10 @@ static bo_status jobs_list_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	if (sqlite3_prepare_v2(db,
 			       "SELECT j.id FROM jobs j JOIN users u ON u.id = j.owner_id"
 			       " WHERE j.id < ?1 AND (?2 IS NULL OR j.state = ?2) AND"
-			       " (?3 IS NULL OR u.name = ?3) AND (?4 = 0 OR j.model_id = ?4)"
+			       " (?3 IS NULL OR u.name = ?3) AND (?4 = 0 OR j.model_id = ?4) AND"
+			       " (?6 IS NULL OR EXISTS (SELECT 1 FROM json_each(j.tags) t"
+			       "  WHERE t.value = ?6)) AND"
+			       " (?7 IS NULL OR instr(lower(j.name), lower(?7)) > 0)"
 			       " ORDER BY j.id DESC LIMIT ?5",
 			       -1, &st, NULL) != SQLITE_OK)
 		return bo_store_fail(db, err, "listing jobs");
@@ -1328,6 +1557,8 @@ static bo_status jobs_list_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	sqlite3_bind_text(st, 3, q->owner, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, q->model);
 	sqlite3_bind_int(st, 5, q->limit + 1);
+	sqlite3_bind_text(st, 6, q->tag, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, q->name, -1, SQLITE_STATIC);
 	int s;
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
 		if (q->n == q->limit) {
@@ -1356,6 +1587,12 @@ static int list_jobs(struct bo_daemon *d, struct bo_req *r)
 				     "state must be queued, running, done, failed or cancelled");
 	if (m && parse_id(m, &q.model))
 		return bo_reply_fail(r, BO_EINVAL, "model", "model must be a model id");
+	q.tag = bo_req_query(r, "tag");
+	q.name = bo_req_query(r, "name");
+	if (q.tag && !tag_ok(q.tag))
+		return bo_reply_fail(r, BO_EINVAL, "tag", "a tag is 1 to 64 of A-Z a-z 0-9 . _ : -");
+	if (q.name && (!*q.name || utf8_chars(q.name) > JOB_NAME_MAX))
+		return bo_reply_fail(r, BO_EINVAL, "name", "name must be 1 to 200 characters");
 	if (bo_store_read(d->store, jobs_list_fn, &q, &err))
 		return bo_reply_error(r, &err);
 	json_t *items = json_array();
@@ -1437,9 +1674,19 @@ static int job_results(struct bo_daemon *d, struct bo_req *r, int64_t id)
 	size_t len = 0;
 	struct bo_error err;
 	bo_error_clear(&err);
+	const char *pt = bo_req_query(r, "per_trial"), *point = bo_req_query(r, "point");
+	int per_trial = pt && (!strcmp(pt, "1") || !strcmp(pt, "true"));
+	int64_t k = 0;
 	if (fmt && !csv && strcmp(fmt, "json"))
 		return bo_reply_fail(r, BO_EINVAL, "format", "format must be json or csv");
-	if (bo_job_results(d, id, csv, &j, &text, &len, &err))
+	if (pt && !per_trial && strcmp(pt, "0") && strcmp(pt, "false"))
+		return bo_reply_fail(r, BO_EINVAL, "per_trial", "per_trial must be 1 or 0");
+	if (point && !per_trial)
+		return bo_reply_fail(r, BO_EINVAL, "point", "point goes with per_trial=1");
+	if (point && strcmp(point, "0") && (parse_id(point, &k) || k >= BO_MAX_POINTS))
+		return bo_reply_fail(r, BO_EINVAL, "point", "point must be a point's index (0, 1, ...)");
+	if (per_trial ? bo_job_trials(d, id, point ? (int)k : -1, csv, &j, &text, &len, &err) :
+			bo_job_results(d, id, csv, &j, &text, &len, &err))
 		return bo_reply_error(r, &err);
 	if (!csv)
 		return bo_reply_json(r, 200, j);
@@ -1484,6 +1731,352 @@ static int analysis(struct bo_daemon *d, struct bo_req *r)
 	if (bo_analysis(d, jobs, nj, refs, nr, &j, &err))
 		return bo_reply_error(r, &err);
 	return bo_reply_json(r, 200, j);
+}
+
+/* ---- tokens and users ----
+ *
+ * A user lists and revokes its own tokens and makes new ones for itself
+ * (the secret is in the answer to POST, once; the store keeps only its
+ * SHA-256); an admin sees and revokes everybody's. Users are an admin's:
+ * list, add (with a first token, as `brownoutd user add`), and remove,
+ * which revokes every token of the user and marks it disabled (its
+ * models, datasets and jobs stay, under its name, which stays taken). A
+ * token of another user is "not found" to a non-admin, as if absent. */
+
+#define TOKEN_COLS "t.id, u.name, t.kind, t.name, t.created_at, t.user_id"
+
+static json_t *token_json(sqlite3_stmt *st, int64_t current)
+{
+	json_t *j = json_object();
+	int64_t id = sqlite3_column_int64(st, 0);
+	json_object_set_new(j, "id", json_integer(id));
+	json_object_set_new(j, "user", bo_col_string(st, 1));
+	json_object_set_new(j, "kind", bo_col_string(st, 2));
+	json_object_set_new(j, "name", bo_col_string(st, 3));
+	json_object_set_new(j, "created_at", bo_col_string(st, 4));
+	json_object_set_new(j, "current", json_boolean(id == current));
+	return j;
+}
+
+struct tokens_q {
+	const struct bo_user *user;
+	int64_t after, id; /* id: one token (after POST) */
+	int limit, more;
+	json_t *items;     /* out */
+};
+
+static bo_status tokens_list_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct tokens_q *q = ctx;
+	sqlite3_stmt *st = NULL;
+	int s, n = 0;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT " TOKEN_COLS " FROM tokens t JOIN users u ON u.id = t.user_id"
+			       " WHERE t.id < ?1 AND (?2 OR t.user_id = ?3) AND (?5 = 0 OR t.id = ?5)"
+			       " ORDER BY t.id DESC LIMIT ?4",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "listing tokens");
+	sqlite3_bind_int64(st, 1, q->after);
+	sqlite3_bind_int(st, 2, q->user->admin);
+	sqlite3_bind_int64(st, 3, q->user->id);
+	sqlite3_bind_int(st, 4, q->limit + 1);
+	sqlite3_bind_int64(st, 5, q->id);
+	q->items = json_array();
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == q->limit) {
+			q->more = 1;
+			break;
+		}
+		json_array_append_new(q->items, token_json(st, q->user->token_id));
+		n++;
+	}
+	sqlite3_finalize(st);
+	return s == SQLITE_ROW || s == SQLITE_DONE ? BO_OK : bo_store_fail(db, err, "listing tokens");
+}
+
+static int list_tokens(struct bo_daemon *d, struct bo_req *r)
+{
+	struct tokens_q q = { .user = bo_req_user(r) };
+	struct bo_error err;
+	bo_error_clear(&err);
+	if (paging(r, &q.after, &q.limit))
+		return 0;
+	if (bo_store_read(d->store, tokens_list_fn, &q, &err)) {
+		json_decref(q.items);
+		return bo_reply_error(r, &err);
+	}
+	return reply_list(r, q.items, q.more);
+}
+
+/* Parse a JSON object body (an empty body is {}), allowing only `keys`
+ * ("name,admin"). NULL when replied. */
+static json_t *small_body(struct bo_req *r, const char *keys)
+{
+	size_t len;
+	const char *body = bo_req_body(r, &len);
+	json_error_t je;
+	const char *k;
+	json_t *v, *j = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &je) : json_object();
+	char list[64], want[80];
+	if (!j)
+		return bo_reply_fail(r, BO_EMALFORMED, NULL, "invalid JSON: %s (at byte %d)",
+				     je.text, je.position),
+		       NULL;
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return bo_reply_fail(r, BO_EINVAL, NULL, "the body must be a JSON object"), NULL;
+	}
+	snprintf(list, sizeof(list), ",%s,", keys);
+	json_object_foreach(j, k, v) {
+		snprintf(want, sizeof(want), ",%.60s,", k);
+		if (!strstr(list, want) || strlen(k) > 60) {
+			bo_reply_fail(r, BO_EINVAL, k, "unknown field '%.60s' (fields: %s)", k, keys);
+			json_decref(j);
+			return NULL;
+		}
+	}
+	return j;
+}
+
+static int post_token(struct bo_daemon *d, struct bo_req *r)
+{
+	const struct bo_user *u = bo_req_user(r);
+	struct bo_token_issue q = { .user = u->name };
+	struct bo_error err;
+	char token[BO_TOKEN_SIZE];
+	int ret;
+	bo_error_clear(&err);
+	json_t *j = small_body(r, "name");
+	if (!j)
+		return 0;
+	json_t *name = json_object_get(j, "name");
+	if (name && !json_is_string(name)) {
+		ret = bo_reply_fail(r, BO_EINVAL, "name", "name must be a string");
+		goto out;
+	}
+	q.label = json_string_value(name);
+	if (bo_token_issue(d->store, &q, token, sizeof(token), &err)) {
+		ret = bo_reply_error(r, &err);
+		goto out;
+	}
+	struct tokens_q tq = { .user = u, .after = INT64_MAX, .id = q.token_id, .limit = 1 };
+	if (bo_store_read(d->store, tokens_list_fn, &tq, &err) || !json_array_size(tq.items)) {
+		if (!err.status)
+			bo_fail(&err, BO_EINTERNAL, "the new token is not there");
+		json_decref(tq.items);
+		ret = bo_reply_error(r, &err);
+		goto out;
+	}
+	json_t *t = json_incref(json_array_get(tq.items, 0));
+	json_decref(tq.items);
+	json_object_set_new(t, "token", json_string(token));
+	ret = bo_reply_json(r, 201, t);
+out:
+	explicit_bzero(token, sizeof(token));
+	json_decref(j);
+	return ret;
+}
+
+struct token_del {
+	int64_t id;
+	const struct bo_user *user;
+};
+
+static bo_status token_del_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct token_del *q = ctx;
+	sqlite3_stmt *st = NULL;
+	bo_status rc = BO_OK;
+	if (sqlite3_prepare_v2(db, "DELETE FROM tokens WHERE id = ?1 AND (?2 OR user_id = ?3)", -1,
+			       &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "revoking a token");
+	sqlite3_bind_int64(st, 1, q->id);
+	sqlite3_bind_int(st, 2, q->user->admin);
+	sqlite3_bind_int64(st, 3, q->user->id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = bo_store_fail(db, err, "revoking a token");
+	else if (sqlite3_changes(db) == 0)
+		rc = bo_fail(err, BO_ENOENT, "no token %lld of yours", (long long)q->id);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int delete_token(struct bo_daemon *d, struct bo_req *r, int64_t id)
+{
+	struct token_del q = { id, bo_req_user(r) };
+	struct bo_error err;
+	bo_error_clear(&err);
+	if (bo_store_write_freeing(d->store, token_del_fn, &q, &err))
+		return bo_reply_error(r, &err);
+	return bo_reply_json(r, 204, NULL);
+}
+
+static int need_admin(struct bo_req *r)
+{
+	if (bo_req_user(r)->admin)
+		return 0;
+	bo_reply_fail(r, BO_EPERM, NULL, "only an admin may manage users");
+	return -1;
+}
+
+#define USER_COLS \
+	"u.id, u.name, u.is_admin, u.created_at, u.disabled_at," \
+	" (SELECT COUNT(*) FROM tokens t WHERE t.user_id = u.id)"
+
+static json_t *user_json(sqlite3_stmt *st)
+{
+	json_t *j = json_object();
+	json_object_set_new(j, "id", json_integer(sqlite3_column_int64(st, 0)));
+	json_object_set_new(j, "name", bo_col_string(st, 1));
+	json_object_set_new(j, "admin", json_boolean(sqlite3_column_int(st, 2)));
+	json_object_set_new(j, "created_at", bo_col_string(st, 3));
+	json_object_set_new(j, "disabled_at", bo_col_string(st, 4));
+	json_object_set_new(j, "tokens", json_integer(sqlite3_column_int64(st, 5)));
+	return j;
+}
+
+struct users_q {
+	int64_t after, id; /* id: one user */
+	int limit, more;
+	json_t *items;
+};
+
+static bo_status users_list_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct users_q *q = ctx;
+	sqlite3_stmt *st = NULL;
+	int s, n = 0;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT " USER_COLS " FROM users u WHERE u.id < ?1 AND"
+			       " (?3 = 0 OR u.id = ?3) ORDER BY u.id DESC LIMIT ?2",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "listing users");
+	sqlite3_bind_int64(st, 1, q->after);
+	sqlite3_bind_int(st, 2, q->limit + 1);
+	sqlite3_bind_int64(st, 3, q->id);
+	q->items = json_array();
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == q->limit) {
+			q->more = 1;
+			break;
+		}
+		json_array_append_new(q->items, user_json(st));
+		n++;
+	}
+	sqlite3_finalize(st);
+	return s == SQLITE_ROW || s == SQLITE_DONE ? BO_OK : bo_store_fail(db, err, "listing users");
+}
+
+static int list_users(struct bo_daemon *d, struct bo_req *r)
+{
+	struct users_q q = { 0 };
+	struct bo_error err;
+	bo_error_clear(&err);
+	if (need_admin(r) || paging(r, &q.after, &q.limit))
+		return 0;
+	if (bo_store_read(d->store, users_list_fn, &q, &err)) {
+		json_decref(q.items);
+		return bo_reply_error(r, &err);
+	}
+	return reply_list(r, q.items, q.more);
+}
+
+static int post_user(struct bo_daemon *d, struct bo_req *r)
+{
+	struct bo_token_issue q = { .create_user = 1 };
+	struct bo_error err;
+	char token[BO_TOKEN_SIZE], loc[64];
+	int ret;
+	bo_error_clear(&err);
+	if (need_admin(r))
+		return 0;
+	json_t *j = small_body(r, "name,admin");
+	if (!j)
+		return 0;
+	json_t *name = json_object_get(j, "name"), *admin = json_object_get(j, "admin");
+	if (!json_is_string(name)) {
+		ret = bo_reply_fail(r, BO_EINVAL, "name", "give the user's name: {\"name\": NAME}");
+		goto out;
+	}
+	if (admin && !json_is_boolean(admin)) {
+		ret = bo_reply_fail(r, BO_EINVAL, "admin", "admin must be true or false");
+		goto out;
+	}
+	q.user = json_string_value(name);
+	q.admin = json_is_true(admin);
+	if (bo_token_issue(d->store, &q, token, sizeof(token), &err)) {
+		ret = bo_reply_error(r, &err);
+		goto out;
+	}
+	struct users_q uq = { .after = INT64_MAX, .id = q.user_id, .limit = 1 };
+	if (bo_store_read(d->store, users_list_fn, &uq, &err) || !json_array_size(uq.items)) {
+		if (!err.status)
+			bo_fail(&err, BO_EINTERNAL, "the new user is not there");
+		json_decref(uq.items);
+		ret = bo_reply_error(r, &err);
+		goto out;
+	}
+	json_t *u = json_incref(json_array_get(uq.items, 0));
+	json_decref(uq.items);
+	json_object_set_new(u, "token", json_string(token));
+	snprintf(loc, sizeof(loc), "/api/v1/users/%lld", (long long)q.user_id);
+	bo_reply_header(r, "Location", loc);
+	ret = bo_reply_json(r, 201, u);
+out:
+	explicit_bzero(token, sizeof(token));
+	json_decref(j);
+	return ret;
+}
+
+struct user_del {
+	int64_t id;
+	const struct bo_user *user;
+};
+
+static bo_status user_del_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct user_del *q = ctx;
+	sqlite3_stmt *st = NULL;
+	bo_status rc = BO_OK;
+	char now[32];
+	bo_store_now(now, sizeof(now));
+	if (q->id == q->user->id)
+		return bo_fail(err, BO_ECONFLICT,
+			       "an admin cannot remove itself (another admin can)");
+	if (sqlite3_prepare_v2(db,
+			       "UPDATE users SET disabled_at = ?2 WHERE id = ?1 AND disabled_at IS NULL",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "removing a user");
+	sqlite3_bind_int64(st, 1, q->id);
+	sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = bo_store_fail(db, err, "removing a user");
+	else if (sqlite3_changes(db) == 0)
+		rc = bo_fail(err, BO_ENOENT, "no user %lld (or removed already)", (long long)q->id);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc)
+		return rc;
+	if (sqlite3_prepare_v2(db, "DELETE FROM tokens WHERE user_id = ?1", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return bo_store_fail(db, err, "removing a user");
+	sqlite3_bind_int64(st, 1, q->id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = bo_store_fail(db, err, "removing a user");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int delete_user(struct bo_daemon *d, struct bo_req *r, int64_t id)
+{
+	struct user_del q = { id, bo_req_user(r) };
+	struct bo_error err;
+	bo_error_clear(&err);
+	if (need_admin(r))
+		return 0;
+	if (bo_store_write_freeing(d->store, user_del_fn, &q, &err))
+		return bo_reply_error(r, &err);
+	return bo_reply_json(r, 204, NULL);
 }
 
 /* ---- health, metrics, me ---- */
@@ -1650,7 +2243,9 @@ int bo_api_needs_auth(const struct bo_daemon *d, const char *method, const char 
 {
 	if (!strcmp(path, "/health") || !strcmp(path, "/openapi.yaml") || !strcmp(path, "/metrics"))
 		return 0;
-	if (!strcmp(path, "/me") || !strncmp(path, "/worker/", 8))
+	/* tokens and users are never public, whatever public-read says */
+	if (!strcmp(path, "/me") || !strncmp(path, "/worker/", 8) || !strncmp(path, "/tokens", 7) ||
+	    !strncmp(path, "/users", 6))
 		return 1;
 	return !(d->cfg.public_read && (!strcmp(method, "GET") || !strcmp(method, "HEAD")));
 }
@@ -1699,8 +2294,19 @@ int bo_api_handle(struct bo_daemon *d, struct bo_req *r, const char *path)
 		return method_ok(r, "GET") ? analysis(d, r) : 0;
 	int models = !strcmp(seg[0], "models"), datasets = !strcmp(seg[0], "datasets");
 	int jobs = !strcmp(seg[0], "jobs");
-	if (n >= 2 && (models || datasets || jobs) && parse_id(seg[1], &id))
+	int tokens = !strcmp(seg[0], "tokens"), users = !strcmp(seg[0], "users");
+	if (n >= 2 && (models || datasets || jobs || tokens || users) && parse_id(seg[1], &id))
 		return bo_reply_fail(r, BO_ENOENT, NULL, "'%s' is not an id", seg[1]);
+	if (tokens && n == 1)
+		return method_ok(r, "GET,POST") ? is(r, "GET") ? list_tokens(d, r) : post_token(d, r) :
+						  0;
+	if (tokens && n == 2)
+		return method_ok(r, "DELETE") ? delete_token(d, r, id) : 0;
+	if (users && n == 1)
+		return method_ok(r, "GET,POST") ? is(r, "GET") ? list_users(d, r) : post_user(d, r) :
+						  0;
+	if (users && n == 2)
+		return method_ok(r, "DELETE") ? delete_user(d, r, id) : 0;
 	if (models || datasets) {
 		if (n == 1) {
 			if (!method_ok(r, "GET,POST"))
@@ -1728,8 +2334,10 @@ int bo_api_handle(struct bo_daemon *d, struct bo_req *r, const char *path)
 			return is(r, "GET") ? list_jobs(d, r) : post_job(d, r);
 		}
 		if (n == 2) {
-			if (!method_ok(r, "GET,DELETE"))
+			if (!method_ok(r, "GET,PATCH,DELETE"))
 				return 0;
+			if (is(r, "PATCH"))
+				return patch_job(d, r, id);
 			return is(r, "GET") ? reply_job(d, r, id, 200, 1) : change_job(d, r, id, 1);
 		}
 		if (n == 3 && !strcmp(seg[2], "cancel"))

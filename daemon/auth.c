@@ -115,32 +115,31 @@ int bo_user_name_ok(const char *name)
 /* ---- in the store ---- */
 
 struct token_req {
-	const char *name;
-	int admin;
-	int create_user; /* 1: bo_user_add; 0: bo_token_create */
-	int worker;      /* a worker token */
-	int ensure_user; /* create the (non-admin) user if there is none */
-	int64_t expires_ms; /* Unix ms; 0: never */
+	struct bo_token_issue *q;
 	char hash[65];
 };
 
-/* The id of user `name`, or 0 when there is none. */
-static bo_status find_user(sqlite3 *db, const char *name, int64_t *id, struct bo_error *err)
+/* The id of user `name`, or 0 when there is none; *disabled: an admin
+ * removed it (DELETE /api/v1/users/{id}). */
+static bo_status find_user(sqlite3 *db, const char *name, int64_t *id, int *disabled,
+			   struct bo_error *err)
 {
 	bo_status rc = BO_OK;
 	sqlite3_stmt *st = NULL;
 	int k;
 	*id = 0;
-	if (sqlite3_prepare_v2(db, "SELECT id FROM users WHERE name = ?1", -1, &st, NULL) !=
-		    SQLITE_OK ||
+	*disabled = 0;
+	if (sqlite3_prepare_v2(db, "SELECT id, disabled_at IS NOT NULL FROM users WHERE name = ?1",
+			       -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK) {
 		rc = bo_store_fail(db, err, "look up user");
 		goto out;
 	}
 	k = sqlite3_step(st);
-	if (k == SQLITE_ROW)
+	if (k == SQLITE_ROW) {
 		*id = sqlite3_column_int64(st, 0);
-	else if (k != SQLITE_DONE)
+		*disabled = sqlite3_column_int(st, 1);
+	} else if (k != SQLITE_DONE)
 		rc = bo_store_fail(db, err, "look up user");
 out:
 	sqlite3_finalize(st);
@@ -169,22 +168,26 @@ out:
 }
 
 static bo_status insert_token(sqlite3 *db, int64_t uid, const char *hash, const char *now,
-			      int worker, int64_t expires_ms, struct bo_error *err)
+			      int worker, const char *label, int64_t expires_ms, int64_t *id,
+			      struct bo_error *err)
 {
 	bo_status rc = BO_OK;
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(db,
-			       "INSERT INTO tokens (user_id, hash, created_at, kind, expires_at)"
-			       " VALUES (?1, ?2, ?3, ?4, ?5)",
+			       "INSERT INTO tokens (user_id, hash, created_at, kind, name, expires_at)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 			       -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 1, uid) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 4, worker ? "worker" : "user", -1, SQLITE_STATIC) != SQLITE_OK ||
-	    (expires_ms > 0 ? sqlite3_bind_int64(st, 5, expires_ms) : sqlite3_bind_null(st, 5)) !=
+	    sqlite3_bind_text(st, 5, label ? label : "", -1, SQLITE_STATIC) != SQLITE_OK ||
+	    (expires_ms > 0 ? sqlite3_bind_int64(st, 6, expires_ms) : sqlite3_bind_null(st, 6)) !=
 		    SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_DONE)
 		rc = bo_store_fail(db, err, "add token");
+	else
+		*id = sqlite3_last_insert_rowid(db);
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -192,34 +195,48 @@ static bo_status insert_token(sqlite3 *db, int64_t uid, const char *hash, const 
 static bo_status token_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 {
 	struct token_req *r = ctx;
+	struct bo_token_issue *q = r->q;
 	char now[32];
 	int64_t uid = 0;
+	int disabled = 0;
 	bo_store_now(now, sizeof(now));
-	bo_status rc = find_user(db, r->name, &uid, err);
+	bo_status rc = find_user(db, q->user, &uid, &disabled, err);
 	if (rc)
 		goto out;
-	if (r->create_user && uid) {
-		rc = bo_fail(err, BO_ECONFLICT, "user %s exists", r->name);
+	if (q->create_user && uid) {
+		rc = bo_fail(err, BO_ECONFLICT, "user %s exists%s", q->user,
+			     disabled ? " (disabled; its name stays taken)" : "");
+		bo_error_where(err, NULL, NULL, NULL, "name");
 		goto out;
 	}
-	if (!r->create_user && !uid && r->ensure_user)
-		rc = insert_user(db, r->name, 0, now, &uid, err);
-	else if (!r->create_user && !uid) {
-		rc = bo_fail(err, BO_ENOENT, "no user %s", r->name);
+	if (!q->create_user && !uid && q->ensure_user) {
+		rc = insert_user(db, q->user, 0, now, &uid, err);
+		if (rc)
+			goto out;
+	} else if (!q->create_user && !uid) {
+		rc = bo_fail(err, BO_ENOENT, "no user %s", q->user);
 		goto out;
 	}
-	if (r->create_user)
-		rc = insert_user(db, r->name, r->admin, now, &uid, err);
+	if (!q->create_user && disabled) {
+		rc = bo_fail(err, BO_EPERM, "user %s is disabled: it gets no tokens", q->user);
+		goto out;
+	}
+	if (q->create_user)
+		rc = insert_user(db, q->user, q->admin, now, &uid, err);
 	if (rc == BO_OK)
-		rc = insert_token(db, uid, r->hash, now, r->worker, r->expires_ms, err);
+		rc = insert_token(db, uid, r->hash, now, q->worker, q->label, q->expires_ms,
+				  &q->token_id, err);
+	if (rc == BO_OK)
+		q->user_id = uid;
 out:
 	return rc;
 }
 
-/* The common part of bo_user_add and bo_token_create. */
-static bo_status make_token(struct bo_store *s, struct token_req *r, char *token_out,
-			    size_t size, struct bo_error *err)
+bo_status bo_token_issue(struct bo_store *s, struct bo_token_issue *q, char *token_out,
+			 size_t size, struct bo_error *err)
 {
+	struct token_req req = {.q = q};
+	struct token_req *r = &req;
 	bo_status rc = BO_OK;
 	char token[BO_TOKEN_SIZE];
 	bo_error_clear(err);
@@ -228,7 +245,7 @@ static bo_status make_token(struct bo_store *s, struct token_req *r, char *token
 		goto out;
 	}
 	token_out[0] = 0;
-	if (!bo_user_name_ok(r->name)) {
+	if (!bo_user_name_ok(q->user)) {
 		rc = bo_fail(err, BO_EINVAL, "a user name is 1 to %d of A-Z a-z 0-9 _ . -",
 			     NAME_MAX_LEN);
 		bo_error_where(err, NULL, NULL, NULL, "name");
@@ -237,6 +254,12 @@ static bo_status make_token(struct bo_store *s, struct token_req *r, char *token
 	rc = bo_token_new(token, sizeof(token), err);
 	if (rc)
 		goto out;
+	if (q->label && strlen(q->label) > BO_TOKEN_LABEL_MAX) {
+		rc = bo_fail(err, BO_EINVAL, "a token's name is at most %d bytes",
+			     BO_TOKEN_LABEL_MAX);
+		bo_error_where(err, NULL, NULL, NULL, "name");
+		goto out;
+	}
 	bo_sha256_hex_of(token, strlen(token), r->hash);
 	rc = bo_store_write(s, token_cb, r, err);
 	if (rc == BO_OK)
@@ -249,32 +272,34 @@ out:
 bo_status bo_user_add(struct bo_store *s, const char *name, int admin, char *token_out,
 		      size_t size, struct bo_error *err)
 {
-	struct token_req r = {.name = name, .admin = admin, .create_user = 1};
-	return make_token(s, &r, token_out, size, err);
+	struct bo_token_issue q = {.user = name, .admin = admin, .create_user = 1};
+	return bo_token_issue(s, &q, token_out, size, err);
 }
 
 bo_status bo_token_create(struct bo_store *s, const char *name, char *token_out, size_t size,
 			  struct bo_error *err)
 {
-	struct token_req r = {.name = name, .create_user = 0};
-	return make_token(s, &r, token_out, size, err);
+	struct bo_token_issue q = {.user = name};
+	return bo_token_issue(s, &q, token_out, size, err);
 }
 
 bo_status bo_token_create_worker(struct bo_store *s, const char *name, char *token_out,
 				 size_t size, struct bo_error *err)
 {
-	struct token_req r = {.name = name, .create_user = 0, .worker = 1};
-	return make_token(s, &r, token_out, size, err);
+	struct bo_token_issue q = {.user = name, .worker = 1};
+	return bo_token_issue(s, &q, token_out, size, err);
 }
 
 bo_status bo_token_create_expiring(struct bo_store *s, const char *name, int64_t expires_ms,
 				   char *token_out, size_t size, char hash_out[65],
 				   struct bo_error *err)
 {
-	struct token_req r = {.name = name, .worker = 1, .ensure_user = 1,
-			      .expires_ms = expires_ms > 0 ? expires_ms : 1};
-	bo_status rc = make_token(s, &r, token_out, size, err);
-	snprintf(hash_out, 65, "%s", rc ? "" : r.hash);
+	struct bo_token_issue q = {.user = name, .worker = 1, .ensure_user = 1,
+				   .expires_ms = expires_ms > 0 ? expires_ms : 1};
+	bo_status rc = bo_token_issue(s, &q, token_out, size, err);
+	hash_out[0] = 0;
+	if (rc == BO_OK)
+		bo_sha256_hex_of(token_out, strlen(token_out), hash_out);
 	return rc;
 }
 
@@ -337,8 +362,9 @@ static bo_status auth_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 	sqlite3_stmt *st = NULL;
 	int k;
 	if (sqlite3_prepare_v2(db,
-			       "SELECT u.id, u.name, u.is_admin, t.kind FROM tokens t "
+			       "SELECT u.id, u.name, u.is_admin, t.kind, t.id FROM tokens t "
 			       "JOIN users u ON u.id = t.user_id WHERE t.hash = ?1"
+			       " AND u.disabled_at IS NULL"
 			       " AND (t.expires_at IS NULL OR t.expires_at > ?2)",
 			       -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 1, r->hash, -1, SQLITE_STATIC) != SQLITE_OK ||
@@ -353,6 +379,7 @@ static bo_status auth_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 		snprintf(r->user->name, sizeof(r->user->name), "%s", name ? name : "");
 		r->user->admin = sqlite3_column_int(st, 2) != 0;
 		r->user->worker = !strcmp((const char *)sqlite3_column_text(st, 3), "worker");
+		r->user->token_id = sqlite3_column_int64(st, 4);
 	} else if (k == SQLITE_DONE) {
 		rc = bo_fail(err, BO_EAUTH, "invalid token");
 	} else {

@@ -68,7 +68,25 @@ struct bo_user {
 	char name[65];
 	int admin;
 	int worker;  /* a worker token: /api/v1/worker/... only */
+	int64_t token_id; /* the token this request came with */
 };
+
+/* A token's optional label (POST /api/v1/tokens {"name"}): at most this many bytes. */
+#define BO_TOKEN_LABEL_MAX 64
+
+/* The general form of bo_user_add / bo_token_create(_worker): a token for
+ * user `user` (created first when create_user, as admin when admin), a
+ * worker token when worker, labelled `label` (NULL: none). Fills the ids. */
+struct bo_token_issue {
+	const char *user;
+	int create_user, admin, worker;
+	const char *label;
+	int ensure_user;    /* create the (non-admin) user if there is none */
+	int64_t expires_ms; /* Unix ms; 0: never expires */
+	int64_t user_id, token_id; /* out */
+};
+bo_status bo_token_issue(struct bo_store *s, struct bo_token_issue *q, char *token_out,
+			 size_t size, struct bo_error *err);
 
 /* The user a token belongs to; BO_EAUTH "invalid token" if none. */
 bo_status bo_auth_check(struct bo_store *s, const char *token, struct bo_user *out,

@@ -298,6 +298,13 @@ bo_status bo_job_get(struct bo_daemon *d, int64_t id, json_t **out, struct bo_er
 bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json, char **text,
 			 size_t *len, struct bo_error *err);
 
+/* Every committed trial of a job (point, p, trial, correct, images,
+ * accuracy) with its provenance: JSON, or CSV text when csv; point >= 0:
+ * that point only. BO_ELIMIT beyond BO_TRIAL_ROWS_MAX rows. */
+#define BO_TRIAL_ROWS_MAX 100000
+bo_status bo_job_trials(struct bo_daemon *d, int64_t id, int point, int csv, json_t **json,
+			char **text, size_t *len, struct bo_error *err);
+
 /* Iso-accuracy energy reduction of jobs against reference models whose
  * clean accuracy on each job's images is known from earlier jobs. */
 bo_status bo_analysis(struct bo_daemon *d, const int64_t *jobs, int n_jobs, const int64_t *refs,

@@ -14,7 +14,14 @@
  * deterministic in (seed, point, trial), whoever runs them and in which
  * order. Adaptive trials run ahead in rounds; the report keeps the first n
  * trials at which the stopping rule holds, exactly where bo_sweep_run
- * stops. */
+ * stops.
+ *
+ * Provenance. Results (JSON, CSV, per trial) carry what produced them: the
+ * job, the exact model version and its sha256, the dataset and its sha256,
+ * deviation, target, sites, seed, bits and the images-per-trial design
+ * ("all" today), as one table of columns (prov_cols) shared by the JSON
+ * object and the CSV columns. The CSV keeps the CLI's columns first and
+ * appends these, so a reader by position still finds the CLI's table. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -673,6 +680,8 @@ struct job_read {
 	int64_t parameters, activations;
 	json_t *point_info;
 	char model_name[256], dataset_name[256];
+	int64_t model_id, dataset_id, model_version;
+	char model_sha256[65], dataset_sha256[65]; /* "" when unknown */
 	/* results[point][trial] = correct, -1 missing */
 	int n_points;
 	int64_t **correct;      /* per point, trial_cap of them */
@@ -689,7 +698,8 @@ static bo_status read_job_row(sqlite3 *db, struct job_read *jr, struct bo_error 
 	static const char sql[] =
 		"SELECT j.id, u.name, j.model_id, m.name, j.dataset_id, d.name, j.state, j.priority,"
 		" j.spec, j.created_at, j.started_at, j.finished_at, j.error, j.clean_accuracy,"
-		" j.images_per_trial, j.parameters, j.activations, j.point_info"
+		" j.images_per_trial, j.parameters, j.activations, j.point_info,"
+		" m.version, m.sha256, d.sha256, j.name, j.notes, j.tags"
 		" FROM jobs j JOIN users u ON u.id = j.owner_id JOIN models m ON m.id = j.model_id"
 		" JOIN datasets d ON d.id = j.dataset_id WHERE j.id = ?";
 	sqlite3_stmt *st = NULL;
@@ -722,14 +732,31 @@ static bo_status read_job_row(sqlite3 *db, struct job_read *jr, struct bo_error 
 	jr->activations = sqlite3_column_int64(st, 16);
 	if (sqlite3_column_type(st, 17) != SQLITE_NULL)
 		jr->point_info = json_loads((const char *)sqlite3_column_text(st, 17), 0, &je);
+	jr->model_id = sqlite3_column_int64(st, 2);
+	jr->dataset_id = sqlite3_column_int64(st, 4);
+	jr->model_version = sqlite3_column_int64(st, 18);
+	snprintf(jr->model_sha256, sizeof(jr->model_sha256), "%s",
+		 sqlite3_column_text(st, 19) ? (const char *)sqlite3_column_text(st, 19) : "");
+	snprintf(jr->dataset_sha256, sizeof(jr->dataset_sha256), "%s",
+		 sqlite3_column_text(st, 20) ? (const char *)sqlite3_column_text(st, 20) : "");
 	json_t *j = json_object();
 	json_object_set_new(j, "id", json_integer(sqlite3_column_int64(st, 0)));
 	json_object_set_new(j, "owner", json_string((const char *)sqlite3_column_text(st, 1)));
 	json_object_set_new(j, "model", json_integer(sqlite3_column_int64(st, 2)));
 	json_object_set_new(j, "model_name", json_string(jr->model_name));
+	json_object_set_new(j, "model_version", json_integer(jr->model_version));
+	json_object_set_new(j, "model_sha256", json_string(jr->model_sha256));
 	json_object_set_new(j, "dataset", json_integer(sqlite3_column_int64(st, 4)));
 	json_object_set_new(j, "dataset_name", json_string(jr->dataset_name));
 	json_object_set_new(j, "state", json_string(jr->state));
+	json_object_set_new(j, "name", bo_col_string(st, 21));
+	json_object_set_new(j, "notes", bo_col_string(st, 22));
+	json_t *tags = bo_col_json(st, 23);
+	if (!json_is_array(tags)) {
+		json_decref(tags);
+		tags = json_array();
+	}
+	json_object_set_new(j, "tags", tags);
 	json_object_set_new(j, "priority", json_integer(sqlite3_column_int(st, 7)));
 	json_object_set_new(j, "spec", json_incref(jr->spec));
 	json_object_set_new(j, "created_at", bo_col_string(st, 9));
@@ -941,6 +968,88 @@ static json_t *report_config(const struct job_read *jr, const struct bo_job_spec
 	return j;
 }
 
+/* The provenance columns, in CSV order (JSON: the same keys). */
+static const char *const prov_cols[] = { "job", "model", "model_version", "model_sha256",
+					 "dataset", "dataset_sha256", "deviation", "target",
+					 "sites", "seed", "bits", "design" };
+#define N_PROV ((int)(sizeof(prov_cols) / sizeof(prov_cols[0])))
+
+/* What produced a job's results; design: images per trial ("all": every
+ * image of the dataset, or of its limit). */
+static json_t *provenance_json(const struct job_read *jr, const struct bo_job_spec *s)
+{
+	json_t *j = json_object();
+	json_object_set_new(j, "job", json_integer(jr->id));
+	json_object_set_new(j, "model", json_string(jr->model_name));
+	json_object_set_new(j, "model_id", json_integer(jr->model_id));
+	json_object_set_new(j, "model_version", json_integer(jr->model_version));
+	json_object_set_new(j, "model_sha256", json_string(jr->model_sha256));
+	json_object_set_new(j, "dataset", json_string(jr->dataset_name));
+	json_object_set_new(j, "dataset_id", json_integer(jr->dataset_id));
+	json_object_set_new(j, "dataset_sha256",
+			    jr->dataset_sha256[0] ? json_string(jr->dataset_sha256) : json_null());
+	json_object_set_new(j, "deviation", json_string(bo_deviation_name(s->deviation)));
+	json_object_set_new(j, "target", json_string(bo_target_name(s->target)));
+	json_object_set_new(j, "sites", json_string(bo_act_sites_name(s->sites)));
+	json_object_set_new(j, "seed", json_integer((json_int_t)s->seed));
+	json_object_set_new(j, "bits", json_integer(s->bits));
+	json_object_set_new(j, "design", json_string("all"));
+	return j;
+}
+
+/* One CSV field (RFC 4180): quoted when it holds a comma, quote or line break. */
+static void csv_field(FILE *f, const char *v)
+{
+	if (!strpbrk(v, ",\"\r\n")) {
+		fputs(v, f);
+		return;
+	}
+	fputc('"', f);
+	for (; *v; v++) {
+		if (*v == '"')
+			fputc('"', f);
+		fputc(*v, f);
+	}
+	fputc('"', f);
+}
+
+/* ",v1,v2,..." of the provenance columns of prov, into f. */
+static void csv_prov(FILE *f, const json_t *prov)
+{
+	for (int i = 0; i < N_PROV; i++) {
+		const json_t *v = json_object_get(prov, prov_cols[i]);
+		fputc(',', f);
+		if (json_is_string(v))
+			csv_field(f, json_string_value(v));
+		else if (json_is_integer(v))
+			fprintf(f, "%lld", (long long)json_integer_value(v));
+	}
+}
+
+static void csv_prov_header(FILE *f)
+{
+	for (int i = 0; i < N_PROV; i++)
+		fprintf(f, ",%s", prov_cols[i]);
+}
+
+/* The CLI's CSV (lines ending in '\n') with the provenance columns appended
+ * to each line, into f. */
+static void csv_append_prov(FILE *f, const char *csv, size_t len, const json_t *prov)
+{
+	size_t a = 0;
+	for (int line = 0; a < len; line++) {
+		const char *nl = memchr(csv + a, '\n', len - a);
+		size_t b = nl ? (size_t)(nl - csv) : len;
+		fwrite(csv + a, 1, b - a, f);
+		if (line == 0)
+			csv_prov_header(f);
+		else
+			csv_prov(f, prov);
+		fputc('\n', f);
+		a = b + 1;
+	}
+}
+
 bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json, char **text,
 			 size_t *len, struct bo_error *err)
 {
@@ -949,6 +1058,7 @@ bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json
 	struct bo_sweep_result r = { 0 };
 	struct bo_frontier fr = { 0 };
 	struct bo_report_ref rr[BO_MAX_REFS];
+	json_t *prov = NULL;
 	int complete = 1;
 	bo_status rc = bo_store_read(d->store, results_fn, &jr, err);
 	if (rc)
@@ -997,9 +1107,24 @@ bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json
 	for (int i = 0; i < jr.n_refs; i++)
 		rr[i] = (struct bo_report_ref){ jr.ref_names[i], jr.refs[i].energy,
 						jr.refs[i].accuracy };
+	prov = provenance_json(&jr, &spec);
 	if (csv) {
-		FILE *f = open_memstream(text, len);
-		if (!f || bo_sweep_report_csv(f, &r) || fclose(f)) {
+		char *cli = NULL;
+		size_t cli_len = 0;
+		FILE *f = open_memstream(&cli, &cli_len);
+		int bad = !f || bo_sweep_report_csv(f, &r);
+		if (f && fclose(f))
+			bad = 1;
+		if (!bad) {
+			f = open_memstream(text, len);
+			if (f)
+				csv_append_prov(f, cli, cli_len, prov);
+			bad = !f || ferror(f);
+			if (f && fclose(f))
+				bad = 1;
+		}
+		free(cli);
+		if (bad) {
 			rc = bo_fail(err, BO_ENOMEM, "out of memory");
 			goto out;
 		}
@@ -1010,6 +1135,7 @@ bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json
 		json_object_set_new(j, "job", json_integer(id));
 		json_object_set_new(j, "state", json_string(jr.state));
 		json_object_set_new(j, "complete", json_boolean(complete && jr.refs_ready));
+		json_object_set_new(j, "provenance", json_incref(prov));
 		if (!jr.has_clean) {
 			json_object_set_new(j, "clean_accuracy", json_null());
 			json_object_set_new(j, "parameters", json_null());
@@ -1019,10 +1145,136 @@ bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json
 		*json = j;
 	}
 out:
+	json_decref(prov);
 	bo_frontier_release(&fr);
 	bo_sweep_result_release(&r);
 	bo_job_spec_release(&spec);
 	job_read_release(&jr);
+	return rc;
+}
+
+/* ---- results per trial ---- */
+
+struct trial_row {
+	int point, trial;
+	int64_t correct, images;
+};
+
+struct trials_read {
+	struct job_read jr;
+	int point;              /* -1: every point */
+	struct trial_row *rows; /* out */
+	int n;
+};
+
+static bo_status trials_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct trials_read *t = ctx;
+	sqlite3_stmt *st = NULL;
+	bo_status rc = read_job_row(db, &t->jr, err);
+	int s;
+	if (rc)
+		return rc;
+	int n_points = (int)json_array_size(json_object_get(t->jr.spec, "p"));
+	if (t->point >= n_points) {
+		rc = bo_fail(err, BO_EINVAL, "point %d: job %lld has points 0 to %d", t->point,
+			     (long long)t->jr.id, n_points - 1);
+		bo_error_where(err, NULL, NULL, NULL, "point");
+		return rc;
+	}
+	if (!(t->rows = malloc((size_t)(BO_TRIAL_ROWS_MAX + 1) * sizeof(*t->rows))))
+		return bo_fail(err, BO_ENOMEM, "out of memory");
+	if (sqlite3_prepare_v2(db,
+			       "SELECT point, trial, correct, images FROM results WHERE job_id = ?1"
+			       " AND (?2 < 0 OR point = ?2) ORDER BY point, trial LIMIT ?3",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "reading results");
+	sqlite3_bind_int64(st, 1, t->jr.id);
+	sqlite3_bind_int(st, 2, t->point);
+	sqlite3_bind_int(st, 3, BO_TRIAL_ROWS_MAX + 1);
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		struct trial_row *w = &t->rows[t->n++];
+		w->point = sqlite3_column_int(st, 0);
+		w->trial = sqlite3_column_int(st, 1);
+		w->correct = sqlite3_column_int64(st, 2);
+		w->images = sqlite3_column_int64(st, 3);
+	}
+	if (s != SQLITE_DONE)
+		rc = bo_store_fail(db, err, "reading results");
+	else if (t->n > BO_TRIAL_ROWS_MAX)
+		rc = bo_fail(err, BO_ELIMIT,
+			     "job %lld has more than %d trial rows: ask for one point at a time"
+			     " (?per_trial=1&point=K)",
+			     (long long)t->jr.id, BO_TRIAL_ROWS_MAX);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+bo_status bo_job_trials(struct bo_daemon *d, int64_t id, int point, int csv, json_t **json,
+			char **text, size_t *len, struct bo_error *err)
+{
+	struct trials_read t = { .jr = { .id = id }, .point = point };
+	struct bo_job_spec spec = { 0 };
+	json_t *prov = NULL;
+	FILE *f = NULL;
+	bo_status rc = bo_store_read(d->store, trials_fn, &t, err);
+	if (rc)
+		goto out;
+	if ((rc = bo_job_spec_parse(t.jr.spec, &spec, err)))
+		goto out;
+	prov = provenance_json(&t.jr, &spec);
+	if (csv) {
+		if (!(f = open_memstream(text, len))) {
+			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+			goto out;
+		}
+		fputs("point,p,trial,correct,images,accuracy", f);
+		csv_prov_header(f);
+		fputc('\n', f);
+	}
+	json_t *rows = csv ? NULL : json_array();
+	for (int i = 0; i < t.n; i++) {
+		const struct trial_row *w = &t.rows[i];
+		double p = w->point >= 0 && w->point < spec.n_p ? spec.p[w->point] : NAN;
+		double acc = w->images > 0 ? (double)w->correct / (double)w->images : NAN;
+		if (csv) {
+			fprintf(f, "%d,%.10g,%d,%lld,%lld,%.10g", w->point, p, w->trial,
+				(long long)w->correct, (long long)w->images, acc);
+			csv_prov(f, prov);
+			fputc('\n', f);
+			continue;
+		}
+		json_t *o = json_object();
+		json_object_set_new(o, "point", json_integer(w->point));
+		json_object_set_new(o, "p", isfinite(p) ? json_real(p) : json_null());
+		json_object_set_new(o, "trial", json_integer(w->trial));
+		json_object_set_new(o, "correct", json_integer(w->correct));
+		json_object_set_new(o, "images", json_integer(w->images));
+		json_object_set_new(o, "accuracy", isfinite(acc) ? json_real(acc) : json_null());
+		json_array_append_new(rows, o);
+	}
+	if (csv) {
+		int bad = ferror(f) != 0;
+		if (fclose(f))
+			bad = 1;
+		f = NULL;
+		if (bad)
+			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+	} else {
+		json_t *j = json_object();
+		json_object_set_new(j, "job", json_integer(id));
+		json_object_set_new(j, "state", json_string(t.jr.state));
+		json_object_set_new(j, "provenance", json_incref(prov));
+		json_object_set_new(j, "trials", rows);
+		*json = j;
+	}
+out:
+	if (f)
+		fclose(f);
+	json_decref(prov);
+	free(t.rows);
+	bo_job_spec_release(&spec);
+	job_read_release(&t.jr);
 	return rc;
 }
 

@@ -25,8 +25,10 @@ done
 export BO_BUILD=$(cd "$build" && pwd)
 "$py" tests/daemon/test_api.py "$@"
 rc=$?
-# hostile datasets (issue 9): a daemon of their own; only in a full run
+# hostile datasets (issue 9) and the lab API (issue 12): a daemon of their
+# own each; only in a full run
 if [ $# -eq 0 ]; then
 	"$py" tests/daemon/test_datasets_hostile.py || rc=1
+	"$py" tests/daemon/test_lab.py || rc=1
 fi
 exit $rc

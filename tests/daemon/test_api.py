@@ -11,10 +11,12 @@ the data directories and daemon logs.
 """
 import base64
 import collections
+import csv as csv_module
 import gzip
 import hashlib
 import http.client
 import importlib.util
+import io
 import json
 import math
 import os
@@ -379,9 +381,12 @@ EXPECTED_OPERATIONS = {
     ("get", "/api/v1/datasets"), ("post", "/api/v1/datasets"),
     ("get", "/api/v1/datasets/{id}"), ("delete", "/api/v1/datasets/{id}"),
     ("get", "/api/v1/jobs"), ("post", "/api/v1/jobs"),
-    ("get", "/api/v1/jobs/{id}"), ("delete", "/api/v1/jobs/{id}"),
+    ("get", "/api/v1/jobs/{id}"), ("delete", "/api/v1/jobs/{id}"), ("patch", "/api/v1/jobs/{id}"),
     ("post", "/api/v1/jobs/{id}/cancel"), ("get", "/api/v1/jobs/{id}/results"),
     ("get", "/api/v1/analysis"), ("get", "/"),
+    # tokens and users (issue 12)
+    ("get", "/api/v1/tokens"), ("post", "/api/v1/tokens"), ("delete", "/api/v1/tokens/{id}"),
+    ("get", "/api/v1/users"), ("post", "/api/v1/users"), ("delete", "/api/v1/users/{id}"),
     # remote workers (daemon/remote.c)
     ("get", "/api/v1/workers"), ("post", "/api/v1/worker/claim"),
     ("post", "/api/v1/worker/leases/{lease}/heartbeat"),
@@ -1189,7 +1194,18 @@ class T10Api(DaemonCase):
         self.assertEqual(st, 200)
         self.assertEqual(hdrs.get("Content-Type", "").split(";")[0].strip(), "text/csv")
         want = cli_json(cli_args + ["--csv"])
-        self.assertEqual(csv.replace("\r\n", "\n"), want)
+        # the CLI's columns first, then the provenance columns (issue 12)
+        prov = ("job,model,model_version,model_sha256,dataset,dataset_sha256,deviation,"
+                "target,sites,seed,bits,design").split(",")
+        rows = list(csv_module.reader(io.StringIO(csv)))
+        self.assertEqual(rows[0][-len(prov):], prov)
+        got = "".join(",".join(r[:-len(prov)]) + "\n" for r in rows)
+        self.assertEqual(got, want)
+        res = self.assertOk(api("GET", "/api/v1/jobs/%d/results" % jid))
+        for r in rows[1:]:
+            self.assertEqual(dict(zip(prov, r[-len(prov):])),
+                             {k: "" if res["provenance"][k] is None else str(res["provenance"][k])
+                              for k in prov})
         self.assertError(api("GET", "/api/v1/jobs/%d/results?format=xml" % jid), 400, "invalid",
                          "format")
 

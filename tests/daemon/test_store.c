@@ -1315,6 +1315,91 @@ static void test_pool_backs_off(void **state)
 	free(d);
 }
 
+/* Migration NNN_lab (issue 12) on a store made by the migrations before it:
+ * the columns appear with their defaults, and models of one owner and name
+ * are numbered as versions in upload order. Found by name, so that a
+ * renumbering keeps the test. */
+static void test_lab_migration(void **state)
+{
+	(void)state;
+	int lab = -1;
+	for (int i = 0; i < bo_n_migrations; i++)
+		if (strstr(bo_migrations[i].name, "_lab"))
+			lab = i;
+	assert_true(lab >= 1);
+	sqlite3 *db = raw_open("lab.db");
+	for (int i = 0; i < lab; i++)
+		assert_int_equal(sqlite3_exec(db, bo_migrations[i].sql, NULL, NULL, NULL), SQLITE_OK);
+	char sql[64];
+	snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", bo_migrations[lab - 1].version);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	static const char old[] =
+		"INSERT INTO users (id, name, created_at) VALUES (1, 'a', 't'), (2, 'b', 't');"
+		"INSERT INTO tokens (user_id, hash, created_at) VALUES (1, 'h1', 't');"
+		"INSERT INTO models (id, owner_id, name, sha256, size, path, info, created_at,"
+		" deleted_at) VALUES"
+		" (1, 1, 'net', 's', 1, 'p', '{}', 't', NULL), (2, 2, 'net', 's', 1, 'p', '{}', 't', NULL),"
+		" (3, 1, 'net', 's', 1, 'p', '{}', 't', 't'), (4, 1, 'other', 's', 1, 'p', '{}', 't', NULL),"
+		" (5, 1, 'net', 's', 1, 'p', '{}', 't', NULL);"
+		"INSERT INTO datasets (id, owner_id, name, source, format, path, images, shape,"
+		" created_at) VALUES (1, 1, 'd', 'path', 'idx', '/x', 1, '[1,1,1]', 't');"
+		"INSERT INTO jobs (owner_id, model_id, dataset_id, state, spec, points, created_at)"
+		" VALUES (1, 5, 1, 'done', '{}', 1, 't');";
+	assert_int_equal(sqlite3_exec(db, old, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	struct bo_store *s = open_ok("lab.db", 1);
+	assert_int_equal(read_int(s, "PRAGMA user_version"), bo_store_schema_version());
+	/* a's net: 1, (deleted) 3, 5 are versions 1, 2, 3; b's net and a's other are 1 */
+	assert_int_equal(read_int(s, "SELECT group_concat(version, ',') = '1,1,2,1,3' FROM"
+				     " (SELECT version FROM models ORDER BY id)"), 1);
+	assert_int_equal(read_int(s, "SELECT name = '' AND notes = '' AND tags = '[]' FROM jobs"), 1);
+	assert_int_equal(read_int(s, "SELECT name = '' FROM tokens"), 1);
+	assert_int_equal(read_int(s, "SELECT count(*) FROM users WHERE disabled_at IS NULL"), 2);
+	/* one owner's name and version are unique */
+	struct bo_error err;
+	assert_int_equal(bo_store_write(s, exec_cb,
+					"UPDATE models SET version = 1 WHERE id = 5", &err),
+			 BO_ECONFLICT);
+	bo_store_close(s);
+}
+
+/* Token labels and ids (bo_token_issue), disabled users (issue 12). */
+static void test_token_issue_and_disabled_users(void **state)
+{
+	(void)state;
+	char t1[BO_TOKEN_SIZE], t2[BO_TOKEN_SIZE], sql[160];
+	struct bo_user u;
+	struct bo_error err;
+	struct bo_store *s = open_ok("issue.db", 1);
+	struct bo_token_issue q = {.user = "carol", .create_user = 1, .label = "laptop"};
+	assert_int_equal(bo_token_issue(s, &q, t1, sizeof(t1), &err), BO_OK);
+	assert_true(q.user_id > 0 && q.token_id > 0);
+	snprintf(sql, sizeof(sql), "SELECT name = 'laptop' AND user_id = %lld FROM tokens WHERE id = %lld",
+		 (long long)q.user_id, (long long)q.token_id);
+	assert_int_equal(read_int(s, sql), 1);
+	assert_int_equal(bo_auth_check(s, t1, &u, &err), BO_OK);
+	assert_int_equal(u.token_id, q.token_id);
+	/* a label over 64 bytes: refused, naming the field, nothing stored */
+	char label[66];
+	memset(label, 'x', 65);
+	label[65] = 0;
+	struct bo_token_issue q2 = {.user = "carol", .label = label};
+	assert_int_equal(bo_token_issue(s, &q2, t2, sizeof(t2), &err), BO_EINVAL);
+	assert_string_equal(err.field, "name");
+	assert_int_equal(read_int(s, "SELECT count(*) FROM tokens"), 1);
+	/* disabled: the token it still has fails, it gets no new one, its name stays taken */
+	assert_int_equal(bo_store_write(s, exec_cb,
+					"UPDATE users SET disabled_at = 'now' WHERE name = 'carol'", &err),
+			 BO_OK);
+	assert_int_equal(bo_auth_check(s, t1, &u, &err), BO_EAUTH);
+	assert_int_equal(bo_token_create(s, "carol", t2, sizeof(t2), &err), BO_EPERM);
+	assert_non_null(strstr(err.text, "disabled"));
+	assert_int_equal(bo_user_add(s, "carol", 0, t2, sizeof(t2), &err), BO_ECONFLICT);
+	assert_int_equal(read_int(s, "SELECT count(*) FROM tokens"), 1);
+	bo_store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1322,6 +1407,8 @@ int main(void)
 		cmocka_unit_test(test_reopen_is_noop),
 		cmocka_unit_test(test_newer_schema_refused),
 		cmocka_unit_test(test_failing_migration_rolls_back),
+		cmocka_unit_test(test_lab_migration),
+		cmocka_unit_test(test_token_issue_and_disabled_users),
 		cmocka_unit_test(test_bad_args),
 		cmocka_unit_test(test_rollback),
 		cmocka_unit_test(test_constraints),

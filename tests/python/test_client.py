@@ -47,12 +47,13 @@ except ImportError:
 
 
 def setUpModule():
-    global TMP, DAEMON, URL, TOKEN, OTHER
+    global TMP, DAEMON, URL, TOKEN, OTHER, ADMIN
     TMP = tempfile.mkdtemp(prefix="bo-py-")
     data = os.path.join(TMP, "data")
     os.mkdir(data)
     TOKEN = admin_cmd(data, "user", "add", "alice")
     OTHER = admin_cmd(data, "user", "add", "bob")
+    ADMIN = admin_cmd(data, "user", "add", "root", "--admin")
     DAEMON = Daemon(data, "brownoutd.log").start()
     URL = "http://127.0.0.1:%d" % DAEMON.port
 
@@ -211,6 +212,78 @@ class T10Client(unittest.TestCase):
         job.cancel()
         job.wait(timeout=60, poll=0.1, progress=False)
         self.assertEqual(job.state, "cancelled")
+
+    def test_080_job_bookkeeping_versions_and_provenance(self):
+        c = self.client()
+        v1, v2 = c.models.upload(F4, name="py-ver"), c.models.upload(F4, name="py-ver")
+        self.assertEqual((v1["version"], v2["version"]), (1, 2))
+        self.assertEqual([m["id"] for m in c.models.versions("py-ver")], [v2["id"], v1["id"]])
+        self.assertEqual(c.models.versions("py-ver", owner="bob"), [])
+        d = c.datasets.register(FMNIST, name="py-fm5")
+        job = c.jobs.submit(v2, d, [0.0, 1e-2], trials=2, limit=50, calib=16, seed=3,
+                            name="Py Run", notes="why", tags=("py", "v2"))
+        self.assertEqual((job.name, job.notes, job.tags, job.model_version),
+                         ("Py Run", "why", ["py", "v2"], 2))
+        job.update(notes="changed", tags=["py-final"])
+        self.assertEqual((job.name, job.notes, job.tags), ("Py Run", "changed", ["py-final"]))
+        self.assertEqual([j.id for j in c.jobs.list(tag="py-final")], [job.id])
+        self.assertEqual([j.id for j in c.jobs.list(name="py run")], [job.id])
+        self.assertEqual(list(c.jobs.list(tag="v2")), [])
+        with self.assertRaises(ValueError):
+            job.update()
+        with self.assertRaises(brownout.BrownoutError) as cm:
+            job.update(tags=["bad tag"])
+        self.assertEqual((cm.exception.status, cm.exception.field), (400, "tags"))
+        with self.assertRaises(brownout.BrownoutError) as cm:
+            brownout.Client(URL, OTHER).jobs.get(job.id).update(name="bob's")
+        self.assertEqual(cm.exception.status, 403)
+        job.wait(timeout=120, poll=0.1, progress=False)
+        rows = job.result_rows()
+        self.assertEqual(len(rows), 2)
+        for r in rows:
+            self.assertEqual((r["job"], r["model"], r["model_version"], r["model_sha256"],
+                              r["dataset"], r["design"], r["seed"], r["bits"]),
+                             (job.id, "py-ver", 2, v2["sha256"], "py-fm5", "all", 3, 8))
+        trials = job.result_rows(per_trial=True)
+        self.assertEqual([(t["point"], t["trial"]) for t in trials],
+                         [(0, 0), (0, 1), (1, 0), (1, 1)])
+        self.assertEqual([t["accuracy"] for t in trials if t["point"] == 1],
+                         job.results()["points"][1]["trial_accuracies"])
+        self.assertEqual(job.results(per_trial=True, point=1)["trials"],
+                         [t for t in job.results(per_trial=True)["trials"] if t["point"] == 1])
+        self.assertTrue(job.csv(per_trial=True).startswith("point,p,trial,correct,images,"
+                                                           "accuracy,job,model,"))
+        with self.assertRaises(ValueError):
+            job.results(point=1)
+        if HAVE_PANDAS:
+            df = job.results_frame(per_trial=True)
+            self.assertEqual(len(df), 4)
+            self.assertEqual(set(df["model_version"]), {2})
+
+    def test_090_tokens_and_users(self):
+        c = self.client()
+        new = c.tokens.create(name="py")
+        mine = brownout.Client(URL, new["token"])
+        self.assertEqual(mine.me()["name"], "alice")
+        listed = list(c.tokens.list())
+        self.assertIn(new["id"], [t["id"] for t in listed])
+        self.assertNotIn(new["token"], repr(listed))
+        self.assertEqual({t["user"] for t in listed}, {"alice"})
+        c.tokens.revoke(new["id"])
+        with self.assertRaises(brownout.BrownoutError) as cm:
+            mine.me()
+        self.assertEqual(cm.exception.status, 401)
+        with self.assertRaises(brownout.BrownoutError) as cm:
+            list(c.users.list())
+        self.assertEqual(cm.exception.status, 403)
+        admin = brownout.Client(URL, ADMIN)
+        carol = admin.users.add("py-carol")
+        self.assertEqual(brownout.Client(URL, carol["token"]).me()["name"], "py-carol")
+        self.assertIn("py-carol", [u["name"] for u in admin.users.list()])
+        admin.users.remove(carol)
+        with self.assertRaises(brownout.BrownoutError) as cm:
+            brownout.Client(URL, carol["token"]).me()
+        self.assertEqual(cm.exception.status, 401)
 
 
 @unittest.skipUnless(HAVE_TORCH, "python3-torch, python3-onnx and python3-numpy are needed")

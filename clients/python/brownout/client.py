@@ -7,10 +7,14 @@ status, code, message and field. Requests that are safe to repeat (GET,
 DELETE, and job submissions, which always carry an Idempotency-Key) are
 retried on connection errors with a short backoff; uploads are not, since
 the API has no idempotency for them. Resources are small namespaces on the
-client (`client.models`, `client.datasets`, `client.jobs`); a submitted job
-is a `Job` that can `wait()` (a progress bar in a terminal or a Jupyter
-notebook), `results()` as dicts or `results_frame()` as a pandas
-DataFrame with provenance columns. Lists walk every page lazily.
+client (`client.models`, `client.datasets`, `client.jobs`,
+`client.tokens`, `client.users`); a submitted job is a `Job` that can
+`wait()` (a progress bar in a terminal or a Jupyter notebook), be
+renamed, annotated and tagged (`update()`), and give `results()` as dicts
+(per point, or per trial) or `results_frame()` as a pandas DataFrame with
+the server's provenance columns (job, model name, version and sha256,
+dataset and its sha256, deviation, target, sites, seed, bits, design).
+Lists walk every page lazily.
 """
 import io
 import json
@@ -115,6 +119,16 @@ class _Resource:
 class Models(_Resource):
     path = "/models"
 
+    def list(self, name=None, page_size=200):
+        """Every model, newest first; name: only models of that name."""
+        return super().list(page_size=page_size, name=name)
+
+    def versions(self, name, owner=None):
+        """The versions of model `name` (newest first): uploading a name
+        its owner has used before makes version n+1. owner: only that
+        user's (other users may have models of the same name)."""
+        return [m for m in self.list(name=name) if owner is None or m["owner"] == owner]
+
     def upload(self, model, name, mean=None, std=None, description=None, blocks=None,
                example=None, **export_args):
         """Upload an ONNX file (path, bytes or file object) or a torch.nn.Module
@@ -169,11 +183,16 @@ class Datasets(_Resource):
 class Jobs(_Resource):
     path = "/jobs"
 
-    def submit(self, model, dataset, p, idempotency_key=None, **spec):
+    def submit(self, model, dataset, p, idempotency_key=None, name=None, notes=None, tags=None,
+               **spec):
         """Queue a sweep. Keyword arguments are the API's job fields
-        (deviation, target, trials, ci_target, seed, limit, references, ...).
+        (deviation, target, trials, ci_target, seed, limit, references, ...);
+        name, notes and tags (a list) are the job's bookkeeping.
         The Idempotency-Key (generated when not given) makes retries safe."""
         body = dict(spec, model=_id(model), dataset=_id(dataset), p=p)
+        for k, v in (("name", name), ("notes", notes), ("tags", tags)):
+            if v is not None:
+                body[k] = list(v) if k == "tags" else v
         if "references" in body:
             body["references"] = [_id(r) for r in body["references"]]
         key = idempotency_key or "py-" + uuid.uuid4().hex
@@ -181,9 +200,11 @@ class Jobs(_Resource):
                             content_type="application/json", headers={"Idempotency-Key": key})
         return Job(self._c, r.json())
 
-    def list(self, state=None, owner=None, model=None, page_size=200):
+    def list(self, state=None, owner=None, model=None, tag=None, name=None, page_size=200):
+        """Jobs, newest first; the filters combine (tag: jobs with that tag;
+        name: a substring of the job's name, ASCII letters without case)."""
         return super().list(page_size=page_size, state=state, owner=owner,
-                            model=_id(model) if model is not None else None)
+                            model=_id(model) if model is not None else None, tag=tag, name=name)
 
     def _wrap(self, item):
         return Job(self._c, item)
@@ -250,25 +271,47 @@ class Job:
     def delete(self):
         self._c.request("DELETE", "/jobs/%d" % self.id)
 
-    def results(self):
-        """The results as brownoutd answers them (dict; `points` a list)."""
-        return self._c.get("/jobs/%d/results" % self.id)
+    def update(self, name=None, notes=None, tags=None):
+        """Change the job's name, notes or tags (a list, replacing the old
+        ones); its owner or an admin may."""
+        body = {k: v for k, v in (("name", name), ("notes", notes),
+                                  ("tags", list(tags) if tags is not None else None))
+                if v is not None}
+        if not body:
+            raise ValueError("give name, notes or tags")
+        self.data = self._c.request("PATCH", "/jobs/%d" % self.id, body=json.dumps(body).encode(),
+                                    content_type="application/json", retry=True).json()
+        self._etag = None
+        return self
 
-    def csv(self):
+    def results(self, per_trial=False, point=None):
+        """The results as brownoutd answers them: a dict with `points` (one
+        per p) and `provenance`; per_trial=True: `trials`, one row per
+        trial (point, p, trial, correct, images, accuracy), of one point
+        when point is given."""
+        return self._c.get("/jobs/%d/results" % self.id, **_results_query(per_trial, point))
+
+    def csv(self, per_trial=False, point=None):
+        """The results as CSV text (the CLI's columns, or per trial, then
+        the provenance columns)."""
+        q = dict(_results_query(per_trial, point), format="csv")
         return self._c.request("GET", "/jobs/%d/results" % self.id,
-                               query={"format": "csv"}).body.decode("utf-8")
+                               query=q).body.decode("utf-8")
 
-    def results_frame(self):
-        """One row per point as a pandas DataFrame, with the job's
-        provenance (job, model, dataset, deviation, target, sites, seed,
-        bits) in columns of their own."""
-        import pandas as pd
-        r = self.results()
-        cfg = r.get("config", {})
-        prov = {"job": r["job"], "model": r.get("model"), "dataset": r.get("dataset"),
-                "deviation": cfg.get("deviation"), "target": cfg.get("target"),
-                "sites": cfg.get("activation_sites"), "bits": cfg.get("bits"),
-                "clean_accuracy": r.get("clean_accuracy")}
+    def result_rows(self, per_trial=False):
+        """The rows results_frame makes, as dicts: the server's provenance
+        columns, then the point's (or trial's) values."""
+        r = self.results(per_trial=per_trial)
+        prov = dict(r.get("provenance") or {})
+        if not prov:  # an older brownoutd
+            cfg = r.get("config", {})
+            prov = {"job": r["job"], "model": r.get("model"), "dataset": r.get("dataset"),
+                    "deviation": cfg.get("deviation"), "target": cfg.get("target"),
+                    "sites": cfg.get("activation_sites"), "seed": cfg.get("seed"),
+                    "bits": cfg.get("bits")}
+        if per_trial:
+            return [dict(prov, **t) for t in r["trials"]]
+        prov["clean_accuracy"] = r.get("clean_accuracy")
         rows = []
         for pt in r["points"]:
             row = dict(prov)
@@ -279,7 +322,62 @@ class Job:
                     row[k] = v
             row["trial_accuracies"] = pt.get("trial_accuracies")
             rows.append(row)
-        return pd.DataFrame(rows)
+        return rows
+
+    def results_frame(self, per_trial=False):
+        """One row per point (per trial with per_trial=True) as a pandas
+        DataFrame, with the job's provenance as the server gives it (job,
+        model, model_version, model_sha256, dataset, dataset_sha256,
+        deviation, target, sites, seed, bits, design) in columns of their
+        own."""
+        import pandas as pd
+        return pd.DataFrame(self.result_rows(per_trial=per_trial))
+
+
+def _results_query(per_trial, point):
+    q = {}
+    if per_trial:
+        q["per_trial"] = 1
+        if point is not None:
+            q["point"] = int(point)
+    elif point is not None:
+        raise ValueError("point goes with per_trial=True")
+    return q
+
+
+class Tokens(_Resource):
+    """The caller's API tokens (an admin's: everybody's). Secrets are
+    shown once, by create()."""
+    path = "/tokens"
+
+    def create(self, name=None):
+        """A new token for yourself; the answer's "token" is its secret."""
+        return self._c.post(self.path, {"name": name} if name is not None else {},
+                            retry=False)
+
+    def revoke(self, id):
+        """Revoke a token (yours, or anybody's for an admin)."""
+        self.delete(_id(id))
+
+    def get(self, id):
+        raise NotImplementedError("tokens are listed, not fetched one by one")
+
+
+class Users(_Resource):
+    """Users, for an admin: list, add (with a first token), remove."""
+    path = "/users"
+
+    def add(self, name, admin=False):
+        """A new user; the answer's "token" is its first token's secret."""
+        return self._c.post(self.path, {"name": name, "admin": bool(admin)}, retry=False)
+
+    def remove(self, id):
+        """Revoke every token of the user and disable it (its models,
+        datasets and jobs stay)."""
+        self.delete(_id(id))
+
+    def get(self, id):
+        raise NotImplementedError("users are listed, not fetched one by one")
 
 
 class _Progress:
@@ -357,6 +455,8 @@ class Client:
         self.models = Models(self)
         self.datasets = Datasets(self)
         self.jobs = Jobs(self)
+        self.tokens = Tokens(self)
+        self.users = Users(self)
 
     def __repr__(self):
         return "<brownout.Client %s>" % self.url
