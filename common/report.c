@@ -335,7 +335,8 @@ json_t *bo_sweep_report_json(const char *model, const char *dataset, json_t *con
 	json_object_set_new(j, "dataset", json_string(dataset));
 	json_object_set_new(j, "config", config ? config : json_null());
 	json_object_set_new(j, "clean_accuracy", json_real(r->clean_accuracy));
-	json_object_set_new(j, "accuracy_floor", json_real(r->accuracy_floor));
+	json_object_set_new(j, "accuracy_floor",
+			    real_if(isfinite(r->accuracy_floor), r->accuracy_floor));
 	json_object_set_new(j, "parameters", json_integer(r->parameters));
 	json_object_set_new(j, "activations", json_integer(r->activations));
 	{
@@ -398,7 +399,8 @@ json_t *bo_sweep_report_json(const char *model, const char *dataset, json_t *con
 		json_object_set_new(e, "yield", real_if(has && isfinite(p->yield), p->yield));
 		json_object_set_new(e, "yield_lo", real_if(has && isfinite(p->yield_lo), p->yield_lo));
 		json_object_set_new(e, "yield_hi", real_if(has && isfinite(p->yield_hi), p->yield_hi));
-		json_object_set_new(e, "accuracy_floor", json_real(r->accuracy_floor));
+		json_object_set_new(e, "accuracy_floor",
+				    real_if(isfinite(r->accuracy_floor), r->accuracy_floor));
 		json_object_set_new(e, "yield_note",
 				    has && p->yield_image_noise ?
 					    json_string("each chip saw n of the evaluation set's images:"
