@@ -1133,12 +1133,18 @@ struct ref_lookup {
 static bo_status ref_lookup_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 {
 	static const char sql[] =
-		"WITH me AS (SELECT dataset_id AS ds, images_per_trial AS n,"
-		"  json_extract(spec, '$.activation_sites') AS sites,"
-		"  json_extract(spec, '$.mean') AS mean, json_extract(spec, '$.std') AS std"
-		"  FROM jobs WHERE id = ?2),"
-		" peers AS (SELECT j.id FROM jobs j, me WHERE j.dataset_id = me.ds AND"
-		"  j.images_per_trial = me.n AND json_extract(j.spec, '$.activation_sites') = me.sites"
+		/* the same images: N, the evaluation set (limit, or the dataset's
+		 * images), not images_per_trial, which is n < N with a subset design */
+		"WITH me AS (SELECT j.dataset_id AS ds, CASE WHEN json_extract(j.spec, '$.limit') > 0"
+		"  AND json_extract(j.spec, '$.limit') < d.images THEN json_extract(j.spec, '$.limit')"
+		"  ELSE d.images END AS n,"
+		"  json_extract(j.spec, '$.activation_sites') AS sites,"
+		"  json_extract(j.spec, '$.mean') AS mean, json_extract(j.spec, '$.std') AS std"
+		"  FROM jobs j JOIN datasets d ON d.id = j.dataset_id WHERE j.id = ?2),"
+		" peers AS (SELECT j.id FROM jobs j JOIN datasets d ON d.id = j.dataset_id, me"
+		"  WHERE j.dataset_id = me.ds AND CASE WHEN json_extract(j.spec, '$.limit') > 0"
+		"  AND json_extract(j.spec, '$.limit') < d.images THEN json_extract(j.spec, '$.limit')"
+		"  ELSE d.images END = me.n AND json_extract(j.spec, '$.activation_sites') = me.sites"
 		"  AND json_extract(j.spec, '$.mean') IS me.mean AND"
 		"  json_extract(j.spec, '$.std') IS me.std)"
 		" SELECT acc, energy FROM ("
