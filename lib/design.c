@@ -267,6 +267,7 @@ bo_status bo_point_run(const struct bo_sweep_config *c, int64_t N, double floor,
 	int max_trials = c->ci_target > 0 ? c->max_trials : c->trials;
 	int64_t n = c->images_per_trial > 0 ? BO_MIN(c->images_per_trial, N) : N;
 	double *pilot = NULL;
+	int64_t *pilot_correct = NULL;
 	int n_pilot = 0;
 	pr->trials = 0;
 	pr->pilot_trials = 0;
@@ -283,16 +284,18 @@ bo_status bo_point_run(const struct bo_sweep_config *c, int64_t N, double floor,
 		n_pilot = BO_MAX(c->min_trials, 2);
 		double ct = 0, ci = 0;
 		pilot = calloc((size_t)n_pilot, sizeof(double));
-		if (!pilot) {
+		pilot_correct = calloc((size_t)n_pilot, sizeof(int64_t));
+		if (!pilot || !pilot_correct) {
 			rc = bo_fail(err, BO_ENOMEM, "out of memory");
 			goto out;
 		}
 		for (int t = 0; t < n_pilot; t++) {
 			int64_t correct = 0;
 			double cost[2] = { 0, 0 };
-			if ((rc = fn(ctx, t, n0, 1, &correct, cost, err)))
+			if ((rc = fn(ctx, t, n0, BO_TRIAL_PILOT, &correct, cost, err)))
 				goto out;
 			pilot[t] = (double)correct / (double)n0;
+			pilot_correct[t] = correct;
 			ct += cost[0];
 			ci += cost[1];
 		}
@@ -308,9 +311,13 @@ bo_status bo_point_run(const struct bo_sweep_config *c, int64_t N, double floor,
 		int64_t correct = 0;
 		double cost[2];
 		if (t < n_pilot) {
+			/* the point's trial t, known from the pilot: recorded, not run */
+			correct = pilot_correct[t];
+			if ((rc = fn(ctx, t, n, BO_TRIAL_KNOWN, &correct, cost, err)))
+				goto out;
 			pr->accuracy[t] = pilot[t];
 		} else {
-			if ((rc = fn(ctx, t, n, 0, &correct, cost, err)))
+			if ((rc = fn(ctx, t, n, BO_TRIAL_RUN, &correct, cost, err)))
 				goto out;
 			pr->accuracy[t] = (double)correct / (double)n;
 		}
@@ -323,5 +330,6 @@ bo_status bo_point_run(const struct bo_sweep_config *c, int64_t N, double floor,
 	bo_point_chip_stats(pr, n, N, floor);
 out:
 	free(pilot);
+	free(pilot_correct);
 	return rc;
 }

@@ -662,7 +662,8 @@ int bo_sweep_point_done(const struct bo_sweep_config *c, const struct bo_summary
 
 /* bo_point_run's trial: the journal's record when it has one at n images
  * (pilot trials are neither looked up nor recorded: they are the point's
- * trials only when auto's n equals n0), else the engine. */
+ * trials only when auto's n equals n0, and then come back as
+ * BO_TRIAL_KNOWN to be recorded), else the engine. */
 struct run_ctx {
 	struct bo_sweeper *sw;
 	int point;
@@ -670,16 +671,22 @@ struct run_ctx {
 	void *ctx;
 };
 
-static bo_status run_trial(void *vctx, int trial, int64_t n, int pilot, int64_t *correct,
+static bo_status run_trial(void *vctx, int trial, int64_t n, int kind, int64_t *correct,
 			   double cost[2], struct bo_error *err)
 {
 	struct run_ctx *rc_ = vctx;
 	struct bo_sweeper *sw = rc_->sw;
-	const struct bo_trial_journal *j = pilot ? NULL : sw->cfg.journal;
+	const struct bo_trial_journal *j = kind == BO_TRIAL_PILOT ? NULL : sw->cfg.journal;
 	double p = sw->cfg.p[rc_->point];
-	int64_t images = 0;
+	int64_t images = 0, known = 0;
 	bo_status rc;
 	cost[0] = cost[1] = 0;
+	if (kind == BO_TRIAL_KNOWN) {
+		if (j && j->record && !(j->known && j->known(j->ctx, p, trial, &known, &images) &&
+					images == n && known == *correct))
+			return j->record(j->ctx, p, trial, *correct, n, err);
+		return BO_OK;
+	}
 	if (j && j->known && j->known(j->ctx, p, trial, correct, &images) && images == n &&
 	    *correct >= 0 && *correct <= images)
 		return BO_OK;
@@ -714,8 +721,17 @@ bo_status bo_sweep_run(struct bo_sweeper *sw, const struct bo_frontier *frontier
 	for (int pt = 0; pt < c->n_p; pt++) {
 		struct bo_point_result *pr = &r->points[pt];
 		struct run_ctx rctx = { sw, pt, progress, ctx };
+		struct bo_sweep_config pc = *c;
+		int64_t m = 0, k;
 		pr->p = c->p[pt];
-		if ((rc = bo_point_run(c, sw->images, r->accuracy_floor, run_trial, &rctx, pr, err)))
+		/* auto, resumed: the n the interrupted run chose is in the journal
+		 * (trial 0 of the point, at n), so the pilot is not run again and
+		 * the result is the uninterrupted run's */
+		if (c->images_per_trial == BO_IMAGES_AUTO && c->journal && c->journal->known &&
+		    c->journal->known(c->journal->ctx, c->p[pt], 0, &k, &m) && m >= 1 &&
+		    m <= sw->images)
+			pc.images_per_trial = m;
+		if ((rc = bo_point_run(&pc, sw->images, r->accuracy_floor, run_trial, &rctx, pr, err)))
 			goto out;
 		pr->eta = bo_eta(pr->p, c->energy_a);
 		pr->energy = bo_sweeper_energy(sw, pt);

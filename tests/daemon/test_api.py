@@ -1514,6 +1514,29 @@ class T10Api(DaemonCase):
             self.assertTrue(rel_close(x["energy"], y["energy"]) and
                             rel_close(x["accuracy"], y["accuracy"]), (x, y))
 
+    def test_346_analysis_peers_share_the_evaluation_set(self):
+        """With images_per_trial, "the same images" is the evaluation set N
+        (limit), not the n each trial sees: a reference measured on 32
+        images does not serve a job on 64 that shows its chips 32 each; one
+        measured by a job on the same 64 images whose chips saw 16 does
+        (a job's clean accuracy is over its N images)."""
+        f8, ds = self.model("f8"), self.npy_dataset()
+        st, hdrs, fresh = api("POST", q("/api/v1/models", name="f4-peers"), read(F4))
+        self.assertEqual(st, 201, fresh)
+        job = self.wait_job(self.submit({
+            "model": f8["id"], "dataset": ds["id"], "p": [1e-3], "trials": 2, "limit": 64,
+            "images_per_trial": 32, "calib": 8, "mean": [0], "std": [1]})["id"])
+        self.assertEqual(job["state"], "done", job)
+        on32 = self.wait_job(self.submit(self.tiny_spec(fresh["id"], ds["id"], limit=32))["id"])
+        self.assertEqual(on32["state"], "done", on32)
+        self.assertError(self.analysis([job["id"]], [fresh["id"]]), 409, "conflict",
+                         "references")
+        on64 = self.wait_job(self.submit(self.tiny_spec(fresh["id"], ds["id"], limit=64,
+                                                        images_per_trial=16))["id"])
+        self.assertEqual(on64["state"], "done", on64)
+        a = self.assertOk(self.analysis([job["id"]], [fresh["id"]]))["jobs"][0]
+        self.assertEqual(a["references"][0]["accuracy"], on64["clean_accuracy"])
+
     def test_344_analysis_errors(self):
         f4 = self.model("f4")
         done = self.refs_job()

@@ -208,7 +208,7 @@ struct sim {
 	uint64_t seed;
 	double mu, sb;   /* chip accuracy: mean, std */
 	double ct, ci;   /* costs reported */
-	int calls, pilot_calls;
+	int calls, pilot_calls, known_calls;
 	int64_t last_n;
 };
 
@@ -218,11 +218,15 @@ static double chip_accuracy(const struct sim *s, int trial)
 	return s->mu + s->sb * sqrt(3.0) * (2 * unif(&st) - 1);
 }
 
-static bo_status sim_trial(void *ctx, int trial, int64_t n, int pilot, int64_t *correct,
+static bo_status sim_trial(void *ctx, int trial, int64_t n, int kind, int64_t *correct,
 			   double cost[2], struct bo_error *err)
 {
 	struct sim *s = ctx;
 	(void)err;
+	if (kind == BO_TRIAL_KNOWN) { /* nothing to run: the pilot measured it */
+		s->known_calls++;
+		return BO_OK;
+	}
 	double pc = chip_accuracy(s, trial);
 	uint64_t st = s->seed ^ ((uint64_t)trial << 32) ^ (uint64_t)n * 0x9e3779b97f4a7c15ull;
 	*correct = 0;
@@ -231,7 +235,7 @@ static bo_status sim_trial(void *ctx, int trial, int64_t n, int pilot, int64_t *
 	cost[0] = s->ct;
 	cost[1] = s->ci * (double)n;
 	s->calls++;
-	s->pilot_calls += pilot;
+	s->pilot_calls += kind == BO_TRIAL_PILOT;
 	s->last_n = n;
 	return BO_OK;
 }
@@ -258,7 +262,7 @@ static void test_auto_n_near_optimum(void **state)
 	double w = mu * (1 - mu) - sb * sb, nstar = sqrt(ct / ci * w / (sb * sb));
 	double sum = 0;
 	for (int k = 0; k < 12; k++) {
-		struct sim s = { (uint64_t)k + 1, mu, sb, ct, ci, 0, 0, 0 };
+		struct sim s = { (uint64_t)k + 1, mu, sb, ct, ci, 0, 0, 0, 0 };
 		struct bo_point_result pr = { 0 };
 		struct bo_error err;
 		assert_int_equal(bo_point_run(&c, 100000, 0.8, sim_trial, &s, &pr, &err), BO_OK);
@@ -301,7 +305,7 @@ static void test_ci_coverage(void **state)
 		}
 		int covered = 0, reached = 0;
 		for (int k = 0; k < SWEEPS; k++) {
-			struct sim s = { (uint64_t)k * 7919 + 13, mu, sb, 0.02, 0.001, 0, 0, 0 };
+			struct sim s = { (uint64_t)k * 7919 + 13, mu, sb, 0.02, 0.001, 0, 0, 0, 0 };
 			struct bo_point_result pr = { 0 };
 			struct bo_error err;
 			assert_int_equal(bo_point_run(&c, 10000, 0.7, sim_trial, &s, &pr, &err), BO_OK);
@@ -329,15 +333,16 @@ static void test_pilot_reuse_and_fixed_rerun(void **state)
 	c.images_per_trial = BO_IMAGES_AUTO;
 	c.trials = 6;
 	c.min_trials = 3;
-	struct sim s = { 5, 0.9, 0.001, 10, 1e-4, 0, 0, 0 };
+	struct sim s = { 5, 0.9, 0.001, 10, 1e-4, 0, 0, 0, 0 };
 	struct bo_point_result a = { 0 }, b = { 0 };
 	assert_int_equal(bo_point_run(&c, 100, 0.85, sim_trial, &s, &a, &err), BO_OK);
 	assert_int_equal(a.images_per_trial, 100);
 	assert_int_equal(a.trials, 6);
 	assert_int_equal(s.calls, 6); /* 3 pilot + 3 more, not 3 + 6 */
+	assert_int_equal(s.known_calls, 3); /* the pilot's, handed back to record */
 	assert_int_equal(a.images, 600);
 	c.images_per_trial = 100;
-	struct sim s2 = { 5, 0.9, 0.001, 10, 1e-4, 0, 0, 0 };
+	struct sim s2 = { 5, 0.9, 0.001, 10, 1e-4, 0, 0, 0, 0 };
 	assert_int_equal(bo_point_run(&c, 100, 0.85, sim_trial, &s2, &b, &err), BO_OK);
 	assert_int_equal(s2.pilot_calls, 0);
 	assert_int_equal(b.pilot_trials, 0);

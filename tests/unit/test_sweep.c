@@ -360,6 +360,84 @@ static void test_designs(void **state)
 	assert_string_equal(err.field, "accuracy_floor");
 }
 
+/* An in-memory journal of one point's trials. */
+struct mem_journal {
+	int n;
+	int64_t correct[64], images[64];
+	int recorded;
+};
+
+static int mj_known(void *ctx, double p, int trial, int64_t *correct, int64_t *images)
+{
+	struct mem_journal *j = ctx;
+	(void)p;
+	if (trial < 0 || trial >= j->n || !j->images[trial])
+		return 0;
+	*correct = j->correct[trial];
+	*images = j->images[trial];
+	return 1;
+}
+
+static bo_status mj_record(void *ctx, double p, int trial, int64_t correct, int64_t images,
+			   struct bo_error *err)
+{
+	struct mem_journal *j = ctx;
+	(void)p;
+	(void)err;
+	if (trial >= 0 && trial < 64) {
+		j->correct[trial] = correct;
+		j->images[trial] = images;
+		j->n = trial + 1 > j->n ? trial + 1 : j->n;
+		j->recorded++;
+	}
+	return BO_OK;
+}
+
+/* auto with a journal: every trial of the point is recorded at its n (also
+ * those the pilot measured, when n = n0), and a resumed run takes n from
+ * the journal instead of a new pilot, whose timings could choose another
+ * n: the resumed result is the uninterrupted one. */
+static void test_auto_journal_resume(void **state)
+{
+	(void)state;
+	if (!data)
+		skip();
+	static const double p[] = { 2e-2 };
+	struct bo_sweep_config cfg = base_config(p, 1);
+	struct mem_journal mj = { 0 };
+	struct bo_trial_journal hook = { mj_known, mj_record, &mj };
+	struct bo_sweeper *sw = NULL;
+	struct bo_sweep_result r, r2;
+	struct bo_error err;
+	cfg.images_per_trial = BO_IMAGES_AUTO;
+	cfg.trials = 4;
+	cfg.min_trials = 2;
+	cfg.journal = &hook;
+	assert_int_equal(bo_sweeper_new(model, data, &cfg, &sw, &err), BO_OK);
+	assert_int_equal(bo_sweep_run(sw, NULL, NULL, NULL, &r, &err), BO_OK);
+	bo_sweeper_free(sw);
+	int64_t n = r.points[0].images_per_trial;
+	assert_int_equal(r.points[0].pilot_trials, 2);
+	assert_int_equal(mj.n, 4);
+	for (int t = 0; t < 4; t++) {
+		assert_int_equal(mj.images[t], n);
+		assert_true(r.points[0].accuracy[t] == (double)mj.correct[t] / (double)n);
+	}
+	/* interrupted after 2 trials: resume */
+	mj.n = 2;
+	mj.images[2] = mj.images[3] = 0;
+	mj.recorded = 0;
+	assert_int_equal(bo_sweeper_new(model, data, &cfg, &sw, &err), BO_OK);
+	assert_int_equal(bo_sweep_run(sw, NULL, NULL, NULL, &r2, &err), BO_OK);
+	bo_sweeper_free(sw);
+	assert_int_equal(r2.points[0].pilot_trials, 0); /* n from the journal */
+	assert_int_equal(r2.points[0].images_per_trial, n);
+	assert_int_equal(mj.recorded, 2);               /* only trials 2 and 3 ran */
+	assert_memory_equal(r2.points[0].accuracy, r.points[0].accuracy, 4 * sizeof(double));
+	bo_sweep_result_release(&r);
+	bo_sweep_result_release(&r2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -370,6 +448,7 @@ int main(void)
 		cmocka_unit_test(test_adaptive_trials),
 		cmocka_unit_test(test_cancel_and_errors),
 		cmocka_unit_test(test_designs),
+		cmocka_unit_test(test_auto_journal_resume),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

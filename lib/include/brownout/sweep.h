@@ -310,10 +310,14 @@ void bo_subset_draw(uint64_t seed, double p, int trial, int64_t n, int64_t N,
  * floor, variance split) from its trials, for n images per trial out of N. */
 void bo_point_chip_stats(struct bo_point_result *pr, int64_t n, int64_t N, double floor);
 
-/* One trial of a point, for bo_point_run: run trial `trial` at n images
- * (pilot: a pilot trial of auto), set *correct and the seconds it spent
- * in its fixed part (cost[0]) and on its images (cost[1]). */
-typedef bo_status (*bo_point_trial_fn)(void *ctx, int trial, int64_t n, int pilot,
+/* One trial of a point, for bo_point_run: run trial `trial` at n images,
+ * set *correct and the seconds it spent in its fixed part (cost[0]) and on
+ * its images (cost[1]). kind: BO_TRIAL_RUN, a trial of the point;
+ * BO_TRIAL_PILOT, a pilot trial of auto (not the point's unless n = n0);
+ * BO_TRIAL_KNOWN, the point's trial whose *correct the pilot already
+ * measured at this n (nothing to run: a journal records it). */
+enum { BO_TRIAL_RUN = 0, BO_TRIAL_PILOT = 1, BO_TRIAL_KNOWN = 2 };
+typedef bo_status (*bo_point_trial_fn)(void *ctx, int trial, int64_t n, int kind,
 				       int64_t *correct, double cost[2], struct bo_error *err);
 /* Run one point's design and stopping rule over N images per chip: the
  * pilot (auto), then trials until bo_sweep_point_done; fills pr except p,
