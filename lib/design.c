@@ -265,7 +265,7 @@ bo_status bo_point_run(const struct bo_sweep_config *c, int64_t N, double floor,
 {
 	bo_status rc = BO_OK;
 	int max_trials = c->ci_target > 0 ? c->max_trials : c->trials;
-	int64_t n = c->images_per_trial > 0 ? BO_MIN(c->images_per_trial, N) : N;
+	int64_t n = c->images_per_trial > 0 ? c->images_per_trial : N;
 	double *pilot = NULL;
 	int64_t *pilot_correct = NULL;
 	int n_pilot = 0;
@@ -275,6 +275,11 @@ bo_status bo_point_run(const struct bo_sweep_config *c, int64_t N, double floor,
 	pr->cost_trial = pr->cost_image = 0;
 	if (max_trials < 1 || N < 1)
 		return bo_fail(err, BO_EINVAL, "a point needs at least one trial and one image");
+	if (c->images_per_trial > N || c->images_per_trial < BO_IMAGES_AUTO) {
+		bo_error_where(err, NULL, NULL, NULL, "images_per_trial");
+		return bo_fail(err, BO_EINVAL, "images_per_trial %lld: not all, auto or 1..%lld",
+			       (long long)c->images_per_trial, (long long)N);
+	}
 	free(pr->accuracy);
 	pr->accuracy = calloc((size_t)max_trials, sizeof(double));
 	if (!pr->accuracy)

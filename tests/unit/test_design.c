@@ -348,6 +348,10 @@ static void test_pilot_reuse_and_fixed_rerun(void **state)
 	assert_int_equal(b.pilot_trials, 0);
 	assert_memory_equal(a.accuracy, b.accuracy, 6 * sizeof(double));
 	assert_true(a.summary.mean == b.summary.mean && a.q50 == b.q50 && a.yield == b.yield);
+	/* n beyond N is an error naming the field, never clamped */
+	c.images_per_trial = 101;
+	assert_int_equal(bo_point_run(&c, 100, 0.85, sim_trial, &s2, &b, &err), BO_EINVAL);
+	assert_string_equal(err.field, "images_per_trial");
 	free(a.accuracy);
 	free(b.accuracy);
 }
