@@ -302,6 +302,12 @@ json_t *bo_sweep_config_json(const struct bo_sweep_config *c, const char *p_text
 	json_object_set_new(j, "bits", json_integer(c->bits));
 	json_object_set_new(j, "calib", json_integer(c->calib));
 	json_object_set_new(j, "limit", c->limit ? json_integer(c->limit) : json_null());
+	json_object_set_new(j, "images_per_trial",
+			    c->images_per_trial == BO_IMAGES_AUTO ? json_string("auto") :
+			    c->images_per_trial > 0 ? json_integer(c->images_per_trial) :
+						      json_string("all"));
+	json_object_set_new(j, "accuracy_floor",
+			    c->accuracy_floor > 0 ? json_real(c->accuracy_floor) : json_null());
 	json_object_set_new(j, "batch", json_integer(c->batch));
 	json_object_set_new(j, "threads", json_integer(c->threads));
 	json_object_set_new(j, "energy_a", json_real(c->energy_a));
@@ -329,6 +335,8 @@ json_t *bo_sweep_report_json(const char *model, const char *dataset, json_t *con
 	json_object_set_new(j, "dataset", json_string(dataset));
 	json_object_set_new(j, "config", config ? config : json_null());
 	json_object_set_new(j, "clean_accuracy", json_real(r->clean_accuracy));
+	json_object_set_new(j, "accuracy_floor",
+			    real_if(isfinite(r->accuracy_floor), r->accuracy_floor));
 	json_object_set_new(j, "parameters", json_integer(r->parameters));
 	json_object_set_new(j, "activations", json_integer(r->activations));
 	{
@@ -370,6 +378,34 @@ json_t *bo_sweep_report_json(const char *model, const char *dataset, json_t *con
 		json_object_set_new(e, "energy_reduction",
 				    real_if(p->has_reduction, p->energy_reduction));
 		json_object_set_new(e, "trial_accuracies", acc);
+		/* spec 4a and 4c */
+		json_object_set_new(e, "n", json_integer(p->images_per_trial));
+		if (p->pilot_trials > 0) {
+			json_t *pl = json_object();
+			json_object_set_new(pl, "trials", json_integer(p->pilot_trials));
+			json_object_set_new(pl, "images_per_trial",
+					    json_integer(p->pilot_images_per_trial));
+			json_object_set_new(pl, "seconds_per_trial", json_real(p->cost_trial));
+			json_object_set_new(pl, "seconds_per_image", json_real(p->cost_image));
+			json_object_set_new(e, "pilot", pl);
+		} else {
+			json_object_set_new(e, "pilot", json_null());
+		}
+		json_object_set_new(e, "std_between", real_if(isfinite(p->std_between), p->std_between));
+		json_object_set_new(e, "std_within", real_if(isfinite(p->std_within), p->std_within));
+		json_object_set_new(e, "q05", real_if(has && isfinite(p->q05), p->q05));
+		json_object_set_new(e, "q50", real_if(has && isfinite(p->q50), p->q50));
+		json_object_set_new(e, "q95", real_if(has && isfinite(p->q95), p->q95));
+		json_object_set_new(e, "yield", real_if(has && isfinite(p->yield), p->yield));
+		json_object_set_new(e, "yield_lo", real_if(has && isfinite(p->yield_lo), p->yield_lo));
+		json_object_set_new(e, "yield_hi", real_if(has && isfinite(p->yield_hi), p->yield_hi));
+		json_object_set_new(e, "accuracy_floor",
+				    real_if(isfinite(r->accuracy_floor), r->accuracy_floor));
+		json_object_set_new(e, "yield_note",
+				    has && p->yield_image_noise ?
+					    json_string("each chip saw n of the evaluation set's images:"
+							" its accuracy carries image-sampling noise") :
+					    json_null());
 		json_object_set_new(e, "seed", json_integer((json_int_t)seed));
 		json_array_append_new(pts, e);
 	}
@@ -377,10 +413,38 @@ json_t *bo_sweep_report_json(const char *model, const char *dataset, json_t *con
 	return j;
 }
 
+/* The design and yield columns (spec 4a, 4c): an empty cell where a value
+ * is undefined. */
+#define DESIGN_CSV_HEADER \
+	",n,std_between,std_within,q05,q50,q95,yield,yield_lo,yield_hi,accuracy_floor"
+
+static void csv_num(FILE *f, double v)
+{
+	fputc(',', f);
+	if (isfinite(v))
+		fprintf(f, "%.10g", v);
+}
+
+static void design_csv_row(FILE *f, const struct bo_sweep_result *r,
+			   const struct bo_point_result *p)
+{
+	int has = p->trials > 0;
+	fprintf(f, ",%lld", (long long)p->images_per_trial);
+	csv_num(f, p->std_between);
+	csv_num(f, p->std_within);
+	csv_num(f, has ? p->q05 : NAN);
+	csv_num(f, has ? p->q50 : NAN);
+	csv_num(f, has ? p->q95 : NAN);
+	csv_num(f, has ? p->yield : NAN);
+	csv_num(f, has ? p->yield_lo : NAN);
+	csv_num(f, has ? p->yield_hi : NAN);
+	csv_num(f, r->accuracy_floor);
+}
+
 int bo_sweep_report_csv(FILE *f, const struct bo_sweep_result *r)
 {
 	fprintf(f, "p,accuracy_mean,accuracy_std,ci95_lo,ci95_hi,trials,images,eta,energy,"
-		   "energy_reduction\n");
+		   "energy_reduction%s\n", DESIGN_CSV_HEADER);
 	for (int i = 0; i < r->n_points; i++) {
 		const struct bo_point_result *p = &r->points[i];
 		fprintf(f, "%.10g,", p->p);
@@ -395,6 +459,7 @@ int bo_sweep_report_csv(FILE *f, const struct bo_sweep_result *r)
 		fprintf(f, ",");
 		if (p->has_reduction)
 			fprintf(f, "%.10g", p->energy_reduction);
+		design_csv_row(f, r, p);
 		fprintf(f, "\n");
 	}
 	return ferror(f) ? -1 : 0;

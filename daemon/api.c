@@ -1251,6 +1251,14 @@ static bo_status job_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		snprintf(err->field, sizeof(err->field), s->n_mean > 1 && s->n_mean != C ? "mean" : "std");
 		goto out;
 	}
+	if (s->images_per_trial > (s->limit > 0 && s->limit < images ? s->limit : images)) {
+		rc = bo_fail(err, BO_EINVAL,
+			     "images_per_trial %lld is more than the %lld images of the evaluation set",
+			     (long long)s->images_per_trial,
+			     (long long)(s->limit > 0 && s->limit < images ? s->limit : images));
+		snprintf(err->field, sizeof(err->field), "images_per_trial");
+		goto out;
+	}
 	if (s->limit > images) {
 		rc = bo_fail(err, BO_EINVAL, "limit %lld is more than the dataset's %lld images",
 			     (long long)s->limit, (long long)images);

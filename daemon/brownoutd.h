@@ -247,6 +247,10 @@ struct bo_job_spec {
 	int n_mean, n_std;
 	float mean[BO_MAX_CHANNELS], std[BO_MAX_CHANNELS];
 	int priority;
+	/* spec 4a, 4c: images per trial (n, 0 = all; "auto" is refused) and
+	 * the yield's floor (<= 0: clean accuracy - 0.01) */
+	int64_t images_per_trial;
+	double accuracy_floor;
 };
 void bo_job_spec_release(struct bo_job_spec *s);
 /* Parse a JSON spec: unknown fields, types and ranges are errors naming

@@ -248,6 +248,24 @@ bo_status bo_job_spec_parse(const json_t *j, struct bo_job_spec *s, struct bo_er
 			for (int i = 0; i < s->n_std && !rc; i++)
 				if (!(s->std[i] > 0))
 					rc = field_fail(err, BO_EINVAL, key, "%s must be positive", key);
+		} else if (!strcmp(key, "images_per_trial")) {
+			if (json_is_string(v) && !strcmp(json_string_value(v), "all"))
+				s->images_per_trial = 0;
+			else if (json_is_string(v) && !strcmp(json_string_value(v), "auto"))
+				rc = field_fail(err, BO_EUNSUPPORTED, key,
+						"%s: auto is not supported by brownoutd (it picks n per"
+						" point from a pilot's timings; the CLI has it): give a"
+						" number of images or \"all\"", key);
+			else if (!json_is_null(v) && !json_is_integer(v))
+				rc = field_fail(err, BO_EINVAL, key,
+						"%s must be a number of images, \"all\" or null", key);
+			else if (!json_is_null(v)) {
+				rc = get_int(v, key, 1, INT64_C(1) << 40, &x, err);
+				s->images_per_trial = x;
+			}
+		} else if (!strcmp(key, "accuracy_floor")) {
+			if (!json_is_null(v)) /* null: clean accuracy - 0.01 */
+				rc = get_num(v, key, 1e-9, 1, &s->accuracy_floor, err);
 		} else if (!strcmp(key, "priority")) {
 			rc = get_int(v, key, -10, 10, &x, err);
 			s->priority = (int)x;
@@ -329,6 +347,10 @@ json_t *bo_job_spec_json(const struct bo_job_spec *s)
 	json_object_set_new(j, "mean", floats_json(s->mean, s->n_mean));
 	json_object_set_new(j, "std", floats_json(s->std, s->n_std));
 	json_object_set_new(j, "priority", json_integer(s->priority));
+	json_object_set_new(j, "images_per_trial", s->images_per_trial > 0 ?
+				   json_integer(s->images_per_trial) : json_string("all"));
+	json_object_set_new(j, "accuracy_floor",
+			    s->accuracy_floor > 0 ? json_real(s->accuracy_floor) : json_null());
 	return j;
 }
 
@@ -506,6 +528,8 @@ void bo_job_spec_config(const struct bo_job_spec *s, int threads, struct bo_swee
 	c->ci_target = s->ci_target;
 	c->min_trials = s->min_trials;
 	c->max_trials = s->max_trials;
+	c->images_per_trial = s->images_per_trial;
+	c->accuracy_floor = s->accuracy_floor;
 }
 
 int bo_job_sweep_config(const struct bo_job_spec *s, const struct bo_model *m,
@@ -675,6 +699,7 @@ struct job_read {
 	json_t *spec;
 	char state[16];
 	int64_t images_per_trial;
+	int64_t dataset_images;
 	int has_clean;
 	double clean_accuracy;
 	int64_t parameters, activations;
@@ -699,7 +724,7 @@ static bo_status read_job_row(sqlite3 *db, struct job_read *jr, struct bo_error 
 		"SELECT j.id, u.name, j.model_id, m.name, j.dataset_id, d.name, j.state, j.priority,"
 		" j.spec, j.created_at, j.started_at, j.finished_at, j.error, j.clean_accuracy,"
 		" j.images_per_trial, j.parameters, j.activations, j.point_info,"
-		" m.version, m.sha256, d.sha256, j.name, j.notes, j.tags"
+		" m.version, m.sha256, d.sha256, j.name, j.notes, j.tags, d.images"
 		" FROM jobs j JOIN users u ON u.id = j.owner_id JOIN models m ON m.id = j.model_id"
 		" JOIN datasets d ON d.id = j.dataset_id WHERE j.id = ?";
 	sqlite3_stmt *st = NULL;
@@ -730,6 +755,7 @@ static bo_status read_job_row(sqlite3 *db, struct job_read *jr, struct bo_error 
 	jr->images_per_trial = sqlite3_column_int64(st, 14);
 	jr->parameters = sqlite3_column_int64(st, 15);
 	jr->activations = sqlite3_column_int64(st, 16);
+	jr->dataset_images = sqlite3_column_int64(st, 24);
 	if (sqlite3_column_type(st, 17) != SQLITE_NULL)
 		jr->point_info = json_loads((const char *)sqlite3_column_text(st, 17), 0, &je);
 	jr->model_id = sqlite3_column_int64(st, 2);
@@ -975,7 +1001,7 @@ static const char *const prov_cols[] = { "job", "model", "model_version", "model
 #define N_PROV ((int)(sizeof(prov_cols) / sizeof(prov_cols[0])))
 
 /* What produced a job's results; design: images per trial ("all": every
- * image of the dataset, or of its limit). */
+ * image of the dataset, or of its limit; else n, spec section 4a). */
 static json_t *provenance_json(const struct job_read *jr, const struct bo_job_spec *s)
 {
 	json_t *j = json_object();
@@ -993,7 +1019,11 @@ static json_t *provenance_json(const struct job_read *jr, const struct bo_job_sp
 	json_object_set_new(j, "sites", json_string(bo_act_sites_name(s->sites)));
 	json_object_set_new(j, "seed", json_integer((json_int_t)s->seed));
 	json_object_set_new(j, "bits", json_integer(s->bits));
-	json_object_set_new(j, "design", json_string("all"));
+	/* "all", or the number of images each trial saw (spec 4a) */
+	if (s->images_per_trial > 0)
+		json_object_set_new(j, "design", json_integer(s->images_per_trial));
+	else
+		json_object_set_new(j, "design", json_string("all"));
 	return j;
 }
 
@@ -1066,6 +1096,12 @@ bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json
 	if ((rc = bo_job_spec_parse(jr.spec, &spec, err)))
 		goto out;
 	r.clean_accuracy = jr.clean_accuracy;
+	/* spec 4c: the yield's floor; N, the evaluation set, for the variance
+	 * split and the image-sampling note */
+	r.accuracy_floor = spec.accuracy_floor > 0 ? spec.accuracy_floor :
+			   jr.has_clean ? jr.clean_accuracy - 0.01 : NAN;
+	r.eval_images = spec.limit > 0 && spec.limit < jr.dataset_images ? spec.limit :
+									     jr.dataset_images;
 	r.parameters = jr.parameters;
 	r.activations = jr.activations;
 	r.n_points = jr.n_points;
@@ -1094,6 +1130,7 @@ bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json
 		p->trials = done ? done : avail;
 		complete &= done > 0;
 		p->images = jr.images_per_trial * p->trials;
+		bo_point_chip_stats(p, jr.images_per_trial, r.eval_images, r.accuracy_floor);
 		p->eta = bo_eta(p->p, spec.energy_a);
 		json_t *pi = json_array_get(json_object_get(jr.point_info, "points"), (size_t)pt);
 		p->energy = pi ? json_number_value(json_object_get(pi, "energy")) : NAN;
@@ -1352,12 +1389,18 @@ struct ref_lookup {
 static bo_status ref_lookup_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 {
 	static const char sql[] =
-		"WITH me AS (SELECT dataset_id AS ds, images_per_trial AS n,"
-		"  json_extract(spec, '$.activation_sites') AS sites,"
-		"  json_extract(spec, '$.mean') AS mean, json_extract(spec, '$.std') AS std"
-		"  FROM jobs WHERE id = ?2),"
-		" peers AS (SELECT j.id FROM jobs j, me WHERE j.dataset_id = me.ds AND"
-		"  j.images_per_trial = me.n AND json_extract(j.spec, '$.activation_sites') = me.sites"
+		/* the same images: N, the evaluation set (limit, or the dataset's
+		 * images), not images_per_trial, which is n < N with a subset design */
+		"WITH me AS (SELECT j.dataset_id AS ds, CASE WHEN json_extract(j.spec, '$.limit') > 0"
+		"  AND json_extract(j.spec, '$.limit') < d.images THEN json_extract(j.spec, '$.limit')"
+		"  ELSE d.images END AS n,"
+		"  json_extract(j.spec, '$.activation_sites') AS sites,"
+		"  json_extract(j.spec, '$.mean') AS mean, json_extract(j.spec, '$.std') AS std"
+		"  FROM jobs j JOIN datasets d ON d.id = j.dataset_id WHERE j.id = ?2),"
+		" peers AS (SELECT j.id FROM jobs j JOIN datasets d ON d.id = j.dataset_id, me"
+		"  WHERE j.dataset_id = me.ds AND CASE WHEN json_extract(j.spec, '$.limit') > 0"
+		"  AND json_extract(j.spec, '$.limit') < d.images THEN json_extract(j.spec, '$.limit')"
+		"  ELSE d.images END = me.n AND json_extract(j.spec, '$.activation_sites') = me.sites"
 		"  AND json_extract(j.spec, '$.mean') IS me.mean AND"
 		"  json_extract(j.spec, '$.std') IS me.std)"
 		" SELECT acc, energy FROM ("

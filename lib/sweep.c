@@ -16,11 +16,18 @@
  * an activation hook that draws faults per (seed, point, trial, site, image),
  * and afterwards restores the weight copies from an undo log, so a trial
  * costs the faults it injects, not a copy of the model. Faulty weight buffers
- * are allocated on first use and kept clean between trials. */
+ * are allocated on first use and kept clean between trials.
+ * Designs (spec 4a, lib/design.c): a trial of n < N images evaluates the
+ * subset bo_subset_draw gives, loading image by image (no copy of the
+ * data set); the hook then maps a batch position back to the image's index
+ * in the data set, which keys its activation faults as in the full design.
+ * bo_sweep_run hands each point to bo_point_run with a trial function that
+ * times the trial's fixed part and its images on CLOCK_MONOTONIC. */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <brownout/sweep.h>
 
@@ -33,7 +40,10 @@ struct bo_sweeper {
 	double *p;                 /* copy of cfg.p */
 	struct bo_block_rule *rules;
 	struct bo_session *s;
-	int64_t images;            /* per trial */
+	int64_t images;            /* N, the evaluation set */
+	int64_t n_fixed;           /* images per trial: n, or N (all); 0 for auto */
+	int64_t *order;            /* the current trial's images (n of them), NULL: 0..N-1 */
+	int64_t *scratch;          /* N entries, for bo_subset_draw */
 	int64_t C, H, W;
 	float *x;
 	int *labels;
@@ -134,9 +144,9 @@ static bo_status fault_hook(void *ctx, const struct bo_site *site, float *data, 
 		return BO_OK;
 	for (int64_t i = 0; i < n_images; i++) {
 		struct bo_rng rng;
+		int64_t pos = first_image + i;
 		bo_rng_init(&rng, sw->cfg.seed, bo_rng_point(sw->cfg.p[sw->point]), (uint32_t)sw->trial,
-			    (uint32_t)si,
-			    (uint64_t)(first_image + i));
+			    (uint32_t)si, (uint64_t)(sw->order ? sw->order[pos] : pos));
 		bo_inject(sw->cfg.deviation, p, &sw->ast[si], data + i * site->sample_numel,
 			  site->sample_numel, &rng, NULL);
 	}
@@ -171,6 +181,7 @@ void bo_sweeper_free(struct bo_sweeper *sw)
 	free(sw->rules);
 	free(sw->x);
 	free(sw->labels);
+	free(sw->scratch);
 	free(sw);
 }
 
@@ -203,6 +214,22 @@ static bo_status check_config(const struct bo_sweep_config *c, struct bo_error *
 	} else if (c->trials < 1) {
 		bo_error_where(err, NULL, NULL, NULL, "trials");
 		return bo_fail(err, BO_EINVAL, "trials must be at least 1, not %d", c->trials);
+	}
+	if (c->images_per_trial < BO_IMAGES_AUTO) {
+		bo_error_where(err, NULL, NULL, NULL, "images_per_trial");
+		return bo_fail(err, BO_EINVAL,
+			       "images_per_trial must be a positive number, all or auto, not %lld",
+			       (long long)c->images_per_trial);
+	}
+	if (c->images_per_trial == BO_IMAGES_AUTO && c->min_trials < 2) {
+		bo_error_where(err, NULL, NULL, NULL, "min_trials");
+		return bo_fail(err, BO_EINVAL,
+			       "images_per_trial = auto needs a pilot of min_trials >= 2 trials, not %d",
+			       c->min_trials);
+	}
+	if (isnan(c->accuracy_floor) || c->accuracy_floor > 1) {
+		bo_error_where(err, NULL, NULL, NULL, "accuracy_floor");
+		return bo_fail(err, BO_EINVAL, "the accuracy floor must be at most 1 (<= 0: the default)");
 	}
 	if (!(isfinite(c->energy_a) && c->energy_a > 0)) {
 		bo_error_where(err, NULL, NULL, NULL, "energy_a");
@@ -307,7 +334,8 @@ out:
 	return rc;
 }
 
-/* One pass over images [0, n): accuracy over the first `count`. */
+/* One pass over images [0, n) (with sw->order: over sw->order[0..n)):
+ * accuracy over the first `count`. */
 static bo_status run_images(struct bo_sweeper *sw, int64_t n, int64_t count, int64_t *correct,
 			    bo_progress_fn progress, void *ctx, struct bo_progress *pr,
 			    struct bo_error *err)
@@ -316,8 +344,17 @@ static bo_status run_images(struct bo_sweeper *sw, int64_t n, int64_t count, int
 	*correct = 0;
 	for (int64_t first = 0; first < n; first += sw->cfg.batch) {
 		int64_t b = BO_MIN((int64_t)sw->cfg.batch, n - first);
-		if ((rc = bo_dataset_batch(sw->ds, first, b, &sw->cfg.norm, sw->x, sw->labels, err)))
-			return rc;
+		if (!sw->order) {
+			if ((rc = bo_dataset_batch(sw->ds, first, b, &sw->cfg.norm, sw->x, sw->labels,
+						   err)))
+				return rc;
+		} else {
+			size_t img = (size_t)(sw->C * sw->H * sw->W);
+			for (int64_t i = 0; i < b; i++)
+				if ((rc = bo_dataset_batch(sw->ds, sw->order[first + i], 1, &sw->cfg.norm,
+							   sw->x + (size_t)i * img, sw->labels + i, err)))
+					return rc;
+		}
 		struct bo_tensor in = { 4, { b, sw->C, sw->H, sw->W }, sw->x }, out;
 		bo_session_set_image_base(sw->s, first);
 		if ((rc = bo_session_run(sw->s, &in, 1, &out, 1, err)))
@@ -330,7 +367,9 @@ static bo_status run_images(struct bo_sweeper *sw, int64_t n, int64_t count, int
 				return bo_fail(err, BO_ESHAPE,
 					       "label %d of image %lld is not a class of the model: its output"
 					       " has %lld logits, the dataset's labels go up to %d",
-					       sw->labels[i], (long long)(first + i), (long long)classes,
+					       sw->labels[i],
+					       (long long)(sw->order ? sw->order[first + i] : first + i),
+					       (long long)classes,
 					       bo_dataset_classes(sw->ds) - 1);
 		for (int64_t i = 0; i < b && first + i < count; i++) {
 			const float *row = out.data + i * classes;
@@ -417,6 +456,15 @@ bo_status bo_sweeper_new(const struct bo_model *m, const struct bo_dataset *ds,
 		rc = bo_fail(err, BO_EINVAL, "the dataset has no images");
 		goto out;
 	}
+	if (cfg->images_per_trial > sw->images) {
+		bo_error_where(err, NULL, NULL, NULL, "images_per_trial");
+		rc = bo_fail(err, BO_EINVAL,
+			     "images_per_trial %lld is more than the %lld images of the evaluation set",
+			     (long long)cfg->images_per_trial, (long long)sw->images);
+		goto out;
+	}
+	sw->n_fixed = cfg->images_per_trial == BO_IMAGES_AUTO ? 0 :
+		      cfg->images_per_trial > 0 ? cfg->images_per_trial : sw->images;
 	if ((rc = build_parts(sw, err)))
 		goto out;
 	sw->x = malloc((size_t)(sw->cfg.batch * sw->C * sw->H * sw->W) * sizeof(float));
@@ -452,7 +500,11 @@ out:
 }
 
 double bo_sweeper_clean_accuracy(const struct bo_sweeper *sw) { return sw->clean_acc; }
-int64_t bo_sweeper_images(const struct bo_sweeper *sw) { return sw->images; }
+int64_t bo_sweeper_images(const struct bo_sweeper *sw)
+{
+	return sw->n_fixed ? sw->n_fixed : sw->images;
+}
+int64_t bo_sweeper_eval_images(const struct bo_sweeper *sw) { return sw->images; }
 int64_t bo_sweeper_parameters(const struct bo_sweeper *sw) { return sw->parameters; }
 int64_t bo_sweeper_activations(const struct bo_sweeper *sw) { return sw->activations; }
 
@@ -480,15 +532,39 @@ double bo_sweeper_energy(const struct bo_sweeper *sw, int point)
 	return e;
 }
 
-bo_status bo_sweeper_trial(struct bo_sweeper *sw, int point, int trial, int64_t *correct,
-			   bo_progress_fn progress, void *ctx, struct bo_error *err)
+static double mono_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* A trial at n images (n = N: all, in order); cost[0] its fixed part
+ * (subset, weight faults in and out), cost[1] its images, in seconds. */
+static bo_status trial_n(struct bo_sweeper *sw, int point, int trial, int64_t n,
+			 int64_t *correct, bo_progress_fn progress, void *ctx, double cost[2],
+			 struct bo_error *err)
 {
 	bo_status rc = BO_OK;
 	bo_error_clear(err);
 	if (point < 0 || point >= sw->cfg.n_p || trial < 0)
 		return bo_fail(err, BO_EINVAL, "point %d or trial %d out of range", point, trial);
+	if (n < 1 || n > sw->images)
+		return bo_fail(err, BO_EINVAL, "%lld images per trial: not in 1..%lld", (long long)n,
+			       (long long)sw->images);
+	double t0 = mono_seconds(), t1 = t0, t2 = t0;
 	sw->point = point;
 	sw->trial = trial;
+	sw->order = NULL;
+	if (n < sw->images) {
+		if (!sw->scratch &&
+		    !(sw->scratch = malloc((size_t)sw->images * sizeof(int64_t))))
+			return bo_fail(err, BO_ENOMEM, "out of memory for a subset of %lld images",
+				       (long long)sw->images);
+		bo_subset_draw(sw->cfg.seed, sw->cfg.p[point], trial, n, sw->images, sw->scratch,
+			       sw->scratch);
+		sw->order = sw->scratch;
+	}
 	/* weights: drawn once for the trial */
 	for (int i = 0; i < sw->n_w; i++) {
 		double p = sw->pw[point * sw->n_parts + sw->wpart[i]];
@@ -524,8 +600,10 @@ bo_status bo_sweeper_trial(struct bo_sweeper *sw, int point, int trial, int64_t 
 			bo_fail(err, rc, "cannot install the activation hook");
 			goto out;
 		}
-		struct bo_progress pr = { point, sw->cfg.n_p, trial, 0, 0, sw->images };
-		rc = run_images(sw, sw->images, sw->images, correct, progress, ctx, &pr, err);
+		struct bo_progress pr = { point, sw->cfg.n_p, trial, 0, 0, n };
+		t1 = mono_seconds();
+		rc = run_images(sw, n, n, correct, progress, ctx, &pr, err);
+		t2 = mono_seconds();
 	}
 out:
 	/* put every faulty copy back to clean for the next trial */
@@ -534,7 +612,25 @@ out:
 		if (sw->wbuf[i])
 			bo_undo_apply(&sw->wundo[i], sw->wbuf[i]);
 	}
+	sw->order = NULL;
+	if (cost) {
+		cost[0] = (t1 - t0) + (mono_seconds() - t2);
+		cost[1] = t2 - t1;
+	}
 	return rc;
+}
+
+bo_status bo_sweeper_trial(struct bo_sweeper *sw, int point, int trial, int64_t *correct,
+			   bo_progress_fn progress, void *ctx, struct bo_error *err)
+{
+	if (!sw->n_fixed) {
+		bo_error_clear(err);
+		bo_error_where(err, NULL, NULL, NULL, "images_per_trial");
+		return bo_fail(err, BO_EINVAL,
+			       "images_per_trial = auto chooses n per point: run the sweep with"
+			       " bo_sweep_run, or give a number");
+	}
+	return trial_n(sw, point, trial, sw->n_fixed, correct, progress, ctx, NULL, err);
 }
 
 void bo_sweep_config_defaults(struct bo_sweep_config *c)
@@ -552,6 +648,8 @@ void bo_sweep_config_defaults(struct bo_sweep_config *c)
 	c->trials = 5;
 	c->min_trials = 3;
 	c->max_trials = 100;
+	c->images_per_trial = BO_IMAGES_ALL;
+	c->accuracy_floor = 0; /* the clean accuracy - 0.01 */
 }
 
 int bo_sweep_point_done(const struct bo_sweep_config *c, const struct bo_summary *s, int trials)
@@ -562,15 +660,58 @@ int bo_sweep_point_done(const struct bo_sweep_config *c, const struct bo_summary
 	return trials >= c->trials;
 }
 
+/* bo_point_run's trial: the journal's record when it has one at n images
+ * (pilot trials are neither looked up nor recorded: they are the point's
+ * trials only when auto's n equals n0, and then come back as
+ * BO_TRIAL_KNOWN to be recorded), else the engine. */
+struct run_ctx {
+	struct bo_sweeper *sw;
+	int point;
+	bo_progress_fn progress;
+	void *ctx;
+};
+
+static bo_status run_trial(void *vctx, int trial, int64_t n, int kind, int64_t *correct,
+			   double cost[2], struct bo_error *err)
+{
+	struct run_ctx *rc_ = vctx;
+	struct bo_sweeper *sw = rc_->sw;
+	const struct bo_trial_journal *j = kind == BO_TRIAL_PILOT ? NULL : sw->cfg.journal;
+	double p = sw->cfg.p[rc_->point];
+	int64_t images = 0, known = 0;
+	bo_status rc;
+	cost[0] = cost[1] = 0;
+	if (kind == BO_TRIAL_KNOWN) {
+		if (j && j->record && !(j->known && j->known(j->ctx, p, trial, &known, &images) &&
+					images == n && known == *correct))
+			return j->record(j->ctx, p, trial, *correct, n, err);
+		return BO_OK;
+	}
+	if (j && j->known && j->known(j->ctx, p, trial, correct, &images) && images == n &&
+	    *correct >= 0 && *correct <= images)
+		return BO_OK;
+	if ((rc = trial_n(sw, rc_->point, trial, n, correct, rc_->progress, rc_->ctx, cost, err)))
+		return rc;
+	if (j && j->record && (rc = j->record(j->ctx, p, trial, *correct, n, err)))
+		return rc;
+	return BO_OK;
+}
+
+double bo_sweeper_accuracy_floor(const struct bo_sweeper *sw)
+{
+	return sw->cfg.accuracy_floor > 0 ? sw->cfg.accuracy_floor : sw->clean_acc - 0.01;
+}
+
 bo_status bo_sweep_run(struct bo_sweeper *sw, const struct bo_frontier *frontier,
 		       bo_progress_fn progress, void *ctx, struct bo_sweep_result *r,
 		       struct bo_error *err)
 {
 	bo_status rc = BO_OK;
 	const struct bo_sweep_config *c = &sw->cfg;
-	int max_trials = c->ci_target > 0 ? c->max_trials : c->trials;
 	memset(r, 0, sizeof(*r));
 	r->clean_accuracy = sw->clean_acc;
+	r->accuracy_floor = bo_sweeper_accuracy_floor(sw);
+	r->eval_images = sw->images;
 	r->parameters = sw->parameters;
 	r->activations = sw->activations;
 	r->points = calloc((size_t)c->n_p, sizeof(*r->points));
@@ -579,30 +720,19 @@ bo_status bo_sweep_run(struct bo_sweeper *sw, const struct bo_frontier *frontier
 	r->n_points = c->n_p;
 	for (int pt = 0; pt < c->n_p; pt++) {
 		struct bo_point_result *pr = &r->points[pt];
+		struct run_ctx rctx = { sw, pt, progress, ctx };
+		struct bo_sweep_config pc = *c;
+		int64_t m = 0, k;
 		pr->p = c->p[pt];
-		pr->accuracy = calloc((size_t)max_trials, sizeof(double));
-		if (!pr->accuracy) {
-			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+		/* auto, resumed: the n the interrupted run chose is in the journal
+		 * (trial 0 of the point, at n), so the pilot is not run again and
+		 * the result is the uninterrupted run's */
+		if (c->images_per_trial == BO_IMAGES_AUTO && c->journal && c->journal->known &&
+		    c->journal->known(c->journal->ctx, c->p[pt], 0, &k, &m) && m >= 1 &&
+		    m <= sw->images)
+			pc.images_per_trial = m;
+		if ((rc = bo_point_run(&pc, sw->images, r->accuracy_floor, run_trial, &rctx, pr, err)))
 			goto out;
-		}
-		for (int t = 0; t < max_trials; t++) {
-			int64_t correct, images = 0;
-			const struct bo_trial_journal *j = c->journal;
-			if (!j || !j->known || !j->known(j->ctx, c->p[pt], t, &correct, &images) ||
-			    images != sw->images || correct < 0 || correct > images) {
-				if ((rc = bo_sweeper_trial(sw, pt, t, &correct, progress, ctx, err)))
-					goto out;
-				if (j && j->record &&
-				    (rc = j->record(j->ctx, c->p[pt], t, correct, sw->images, err)))
-					goto out;
-			}
-			pr->accuracy[t] = (double)correct / (double)sw->images;
-			pr->trials = t + 1;
-			bo_summarize_accuracy(pr->accuracy, pr->trials, &pr->summary);
-			if (bo_sweep_point_done(c, &pr->summary, pr->trials))
-				break;
-		}
-		pr->images = sw->images * pr->trials;
 		pr->eta = bo_eta(pr->p, c->energy_a);
 		pr->energy = bo_sweeper_energy(sw, pt);
 		double eref;

@@ -2,7 +2,8 @@
  *
  *   brownout sweep MODEL DATASET [--deviation bm|erasure] [--target both|weights|activations]
  *       --p LIST|LO:HI:N [--blocks MAP] [--block-p NAME=P,...] [--trials N | --ci-target W
- *       [--min-trials N] [--max-trials N]] [--activation-sites activations|activations-gated|relu|conv-inputs] [--seed S]
+ *       [--min-trials N] [--max-trials N]] [--images-per-trial N|all|auto] [--accuracy-floor A]
+ *       [--activation-sites activations|activations-gated|relu|conv-inputs] [--seed S]
  *       [--bits B] [--calib N] [--limit N] [--batch B] [--threads T] [--energy-a A]
  *       [--references M1.onnx,M2.onnx] [--mean ..] [--std ..] [--json | --csv]
  *       [--journal FILE] [--progress-every S]
@@ -90,6 +91,8 @@ static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calib
 		{ "split", required_argument, 0, 3 },         { "images", required_argument, 0, 4 },
 		{ "labels", required_argument, 0, 5 },        { "help", no_argument, 0, 'h' },
 		{ "journal", required_argument, 0, 6 },       { "progress-every", required_argument, 0, 7 },
+		{ "images-per-trial", required_argument, 0, 8 },
+		{ "accuracy-floor", required_argument, 0, 9 },
 		{ 0, 0, 0, 0 },
 	};
 	struct bo_sweep_config *c = &o->cfg;
@@ -216,6 +219,25 @@ static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calib
 			o->progress_every = strtod(optarg, &end);
 			if (*end || end == optarg || !(o->progress_every >= 0 && o->progress_every <= 86400))
 				return usage_error("--progress-every must be 0 to 86400 seconds, not '%s'",
+						   optarg);
+			break;
+		}
+		case 8:
+			if (!strcmp(optarg, "all"))
+				c->images_per_trial = BO_IMAGES_ALL;
+			else if (!strcmp(optarg, "auto"))
+				c->images_per_trial = BO_IMAGES_AUTO;
+			else if (parse_long(optarg, 1, 1LL << 40, &v))
+				return usage_error("--images-per-trial must be a positive integer, all or"
+						   " auto, not '%s'", optarg);
+			else
+				c->images_per_trial = v;
+			break;
+		case 9: {
+			char *end;
+			c->accuracy_floor = strtod(optarg, &end);
+			if (*end || end == optarg || !(c->accuracy_floor > 0 && c->accuracy_floor <= 1))
+				return usage_error("--accuracy-floor must be an accuracy in (0, 1], not '%s'",
 						   optarg);
 			break;
 		}
@@ -440,6 +462,34 @@ static int output(const struct sweep_opts *o, const struct bo_sweep_result *r,
 		printf("%11.4g %9.4f %9.4f [%8.4f, %8.4f] %6d %7.4f %12.0f %15s\n", p->p,
 		       p->summary.mean, p->summary.std, p->summary.ci_lo, p->summary.ci_hi, p->trials,
 		       p->eta, p->energy, red);
+	}
+	/* the chips (spec 4a, 4c) */
+	int noisy = 0, piloted = 0;
+	printf("\n%11s %7s %11s %10s %8s %8s %8s %8s %19s\n", "p", "n", "std_between", "std_within",
+	       "q05", "q50", "q95", "yield", "yield 95% CI");
+	for (int i = 0; i < r->n_points; i++) {
+		const struct bo_point_result *p = &r->points[i];
+		noisy |= p->yield_image_noise;
+		piloted |= p->pilot_trials > 0;
+		printf("%11.4g %7lld %11.4f %10.4f %8.4f %8.4f %8.4f %7.4f%s [%8.4f, %8.4f]\n", p->p,
+		       (long long)p->images_per_trial, p->std_between, p->std_within, p->q05, p->q50,
+		       p->q95, p->yield, p->yield_image_noise ? "*" : " ", p->yield_lo, p->yield_hi);
+	}
+	printf("yield: the fraction of trials (chips) with accuracy >= %.4f (Clopper-Pearson 95%% CI)\n",
+	       r->accuracy_floor);
+	if (noisy)
+		printf("* n < %lld images per chip: a chip's accuracy carries image-sampling noise\n",
+		       (long long)r->eval_images);
+	if (piloted) {
+		printf("auto: pilot per point, then n = clamp(round(sqrt(c_t/c_i w/b)), 32, N);"
+		       " n depends on this machine's timings:\n");
+		for (int i = 0; i < r->n_points; i++) {
+			const struct bo_point_result *p = &r->points[i];
+			printf("%11.4g  pilot %d x %lld images, c_t %.3g s, c_i %.3g s -> n %lld\n", p->p,
+			       p->pilot_trials, (long long)p->pilot_images_per_trial, p->cost_trial,
+			       p->cost_image, (long long)p->images_per_trial);
+		}
+		printf("(--images-per-trial N with a point's n reproduces that point exactly)\n");
 	}
 	printf("\n%lld images under faults in %.2f s (%.1f images/s)\n", (long long)faulty_images,
 	       secs, secs > 0 ? (double)faulty_images / secs : 0.0);

@@ -487,6 +487,72 @@ print("ok" if key(a) == key(b) else "%s | %s" % (key(a), key(b)))' "$tmp/full.js
 	expect_exit "--journal that is not a journal" 1 "not a brownout sweep journal" jsw --journal "$tmp/notj"
 fi
 
+# Designs and yield (spec 4a, 4c): the flags, their errors, and the numbers
+# recomputed here from the trial accuracies (scipy's beta quantiles for the
+# Clopper-Pearson bounds when python3-scipy is installed).
+expect_exit "--images-per-trial 0 is a usage error" 2 "--images-per-trial must be a positive integer, all or auto, not '0'" \
+	"$bo" sweep "$f8" "${npy[@]}" --no-normalize --p 0.01 --images-per-trial 0
+expect_exit "--images-per-trial some is a usage error" 2 "--images-per-trial must be .*not 'some'" \
+	"$bo" sweep "$f8" "${npy[@]}" --no-normalize --p 0.01 --images-per-trial some
+expect_exit "--accuracy-floor 1.5 is a usage error" 2 "--accuracy-floor must be an accuracy in \(0, 1\], not '1.5'" \
+	"$bo" sweep "$f8" "${npy[@]}" --no-normalize --p 0.01 --accuracy-floor 1.5
+expect_exit "--images-per-trial over the evaluation set names the field" 1 \
+	"'images_per_trial': images_per_trial 65 is more than the 64 images" \
+	"$bo" sweep "$f8" "${npy[@]}" --no-normalize --p 0.01 --trials 2 --images-per-trial 65
+help_has "sweep --help lists --images-per-trial" "--images-per-trial N\|all\|auto" "$bo" sweep --help
+dsw() { "$bo" sweep "$f8" "${npy[@]}" --no-normalize --p 0.01,0.03 --threads 1 "$@" 2>/dev/null; }
+if dsw --trials 5 --images-per-trial 16 --accuracy-floor 0.75 --json >"$tmp/d16.json" &&
+	dsw --trials 5 --images-per-trial 16 --accuracy-floor 0.75 --csv >"$tmp/d16.csv" &&
+	dsw --trials 3 --images-per-trial auto --json >"$tmp/dauto.json"; then
+	n=$($py -c 'import json,sys; print(json.load(open(sys.argv[1]))["points"][0]["n"])' "$tmp/dauto.json")
+	dsw --trials 3 --images-per-trial "$n" --json >"$tmp/dfixed.json"
+	got=$($py - "$tmp/d16.json" "$tmp/d16.csv" "$tmp/dauto.json" "$tmp/dfixed.json" <<'PY'
+import csv, json, math, sys
+d = json.load(open(sys.argv[1]))
+rows = list(csv.DictReader(open(sys.argv[2])))
+auto, fixed = json.load(open(sys.argv[3])), json.load(open(sys.argv[4]))
+try:
+    from scipy.stats import beta
+except ImportError:
+    beta = None
+def q7(x, q):
+    x = sorted(x); h = (len(x) - 1) * q; lo = int(math.floor(h))
+    return x[-1] if lo >= len(x) - 1 else x[lo] + (h - lo) * (x[lo + 1] - x[lo])
+errs = []
+if d["config"]["images_per_trial"] != 16 or d["config"]["accuracy_floor"] != 0.75:
+    errs.append("config %r" % d["config"])
+for p, row in zip(d["points"], rows):
+    a = p["trial_accuracies"]
+    if p["n"] != 16 or p["images"] != 16 * len(a) or any(abs(x * 16 - round(x * 16)) > 1e-9 for x in a):
+        errs.append("n/images %r" % p)
+    k = sum(x >= 0.75 for x in a); T = len(a)
+    want = {"q05": q7(a, .05), "q50": q7(a, .5), "q95": q7(a, .95), "yield": k / T}
+    if beta:
+        want["yield_lo"] = 0.0 if k == 0 else beta.ppf(0.025, k, T - k + 1)
+        want["yield_hi"] = 1.0 if k == T else beta.ppf(0.975, k + 1, T - k)
+    for key, v in want.items():
+        if abs(p[key] - v) > 1e-9 or abs(float(row[key]) - v) > 1e-8:
+            errs.append("%s: json %r csv %r want %r" % (key, p[key], row[key], v))
+    if p["accuracy_floor"] != 0.75 or float(row["accuracy_floor"]) != 0.75 or int(row["n"]) != 16:
+        errs.append("floor/n in csv %r" % row)
+    if not p["yield_note"] or p["pilot"] is not None:
+        errs.append("note/pilot %r" % p)
+for pa, pf in zip(auto["points"], fixed["points"]):
+    if not (32 <= pa["n"] <= 64) or pa["pilot"]["trials"] != 3 or pa["pilot"]["images_per_trial"] != 64:
+        errs.append("auto %r" % pa)
+    if pa["n"] == pf["n"] and pa["trial_accuracies"] != pf["trial_accuracies"]:
+        errs.append("auto at n %d not reproduced: %r vs %r" % (pa["n"], pa["trial_accuracies"], pf["trial_accuracies"]))
+print("ok" if not errs else "\n".join(errs))
+PY
+)
+	if [ "$got" = ok ]; then ok "sweep --images-per-trial 16/auto: n, quantiles, yield and CP interval in JSON and CSV; auto reproduced at its n"
+	else bad "sweep designs/yield in JSON and CSV" "$got"; fi
+	expect_out "sweep's table shows the chips and marks image-sampling noise" \
+		"yield: the fraction of trials .* >= 0.7500.*" dsw --trials 3 --images-per-trial 16 --accuracy-floor 0.75
+else
+	bad "sweep --images-per-trial runs failed"
+fi
+
 echo
 echo "cli: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

@@ -1177,6 +1177,13 @@ class T10Api(DaemonCase):
                 self.assertTrue(rel_close(x, y), "point %d trial_accuracies: API %r, CLI %r"
                                 % (i, a["trial_accuracies"], b["trial_accuracies"]))
             self.assertEqual(a["seed"], job["spec"]["seed"])
+            # designs and yield (spec 4a, 4c): the same numbers as the CLI
+            self.assertEqual(a["n"], b["n"], "point %d n" % i)
+            for k in ("std_between", "std_within", "q05", "q50", "q95", "yield", "yield_lo",
+                      "yield_hi", "accuracy_floor"):
+                self.assertTrue(rel_close(a[k], b[k], 1e-9),
+                                "point %d %s: API %r, CLI %r" % (i, k, a[k], b[k]))
+            self.assertEqual(a["yield_note"], b["yield_note"], "point %d yield_note" % i)
         self.assertEqual(len(res["references"]), len(cli["references"]))
         for i, (a, b) in enumerate(zip(res["references"], cli["references"])):
             name = self.find_model(job["spec"]["references"][i])["name"]
@@ -1232,7 +1239,8 @@ class T10Api(DaemonCase):
             "model": f8["id"], "dataset": ds["id"], "deviation": "bm", "target": "both",
             "blocks": None, "block_p": None, "trials": 2, "ci_target": None, "min_trials": 3,
             "max_trials": 100, "activation_sites": "activations", "seed": 7, "bits": 8,
-            "calib": 256, "limit": 64, "references": [f4["id"], f6["id"]], "priority": 0})
+            "calib": 256, "limit": 64, "references": [f4["id"], f6["id"]], "priority": 0,
+            "images_per_trial": "all", "accuracy_floor": None})
         args = ["sweep", F8, "--images", NPY_IMAGES, "--labels", NPY_LABELS, "--p", "1e-3,1e-2",
                 "--trials", "2", "--limit", "64", "--seed", "7", "--threads", "1", "--mean", "0",
                 "--std", "1", "--references", F4 + "," + F6]
@@ -1280,6 +1288,47 @@ class T10Api(DaemonCase):
         self.check_against_cli(self.wait_job(j3["id"]), json.loads(cli_json(a3 + ["--json"])),
                                f8, npy)
         self.check_csv(j3["id"], a3)
+
+    def test_312_job_images_per_trial(self):
+        """images_per_trial (spec 4a) in a job spec: each trial sees n of the
+        N images, the results (n, quantiles, yield and its interval at the
+        spec's floor) equal `brownout sweep --images-per-trial`'s, JSON and
+        CSV; auto is refused naming the field, and so is n > N."""
+        f8, npy = self.model("f8"), self.npy_dataset()
+        good = {"model": f8["id"], "dataset": npy["id"], "p": [0.01, 0.03], "trials": 3,
+                "limit": 64, "seed": 5, "mean": [0], "std": [1]}
+        post = lambda body: api("POST", "/api/v1/jobs", body)  # noqa: E731
+        before = self.assertOk(api("GET", "/api/v1/jobs?limit=1"))["items"]
+        self.assertError(post(dict(good, images_per_trial="auto")), 422, "unsupported",
+                         "images_per_trial", message_has="auto")
+        self.assertError(post(dict(good, images_per_trial=65)), 400, "invalid",
+                         "images_per_trial", message_has="65")
+        self.assertError(post(dict(good, images_per_trial=17, limit=16)), 400, "invalid",
+                         "images_per_trial")
+        for bad in (0, -3, "some", 1.5, [16]):
+            self.assertError(post(dict(good, images_per_trial=bad)), 400, "invalid",
+                             "images_per_trial")
+        for bad in (0, 1.5, "high"):
+            self.assertError(post(dict(good, accuracy_floor=bad)), 400, "invalid",
+                             "accuracy_floor")
+        after = self.assertOk(api("GET", "/api/v1/jobs?limit=1"))["items"]
+        self.assertEqual([j["id"] for j in after], [j["id"] for j in before],
+                         "a refused job was queued")
+        job = self.submit(dict(good, images_per_trial=16, accuracy_floor=0.75))
+        self.assertEqual((job["spec"]["images_per_trial"], job["spec"]["accuracy_floor"]),
+                         (16, 0.75))
+        args = ["sweep", F8, "--images", NPY_IMAGES, "--labels", NPY_LABELS, "--p", "0.01,0.03",
+                "--trials", "3", "--limit", "64", "--seed", "5", "--mean", "0", "--std", "1",
+                "--threads", "1", "--images-per-trial", "16", "--accuracy-floor", "0.75"]
+        res = self.check_against_cli(self.wait_job(job["id"]),
+                                     json.loads(cli_json(args + ["--json"])), f8, npy)
+        self.assertEqual(res["config"]["images_per_trial"], 16)
+        for pt in res["points"]:
+            self.assertEqual((pt["n"], pt["images"], pt["accuracy_floor"]), (16, 48, 0.75))
+            self.assertTrue(all(abs(a * 16 - round(a * 16)) < 1e-9 for a in pt["trial_accuracies"]))
+            self.assertEqual(pt["yield"], sum(a >= 0.75 for a in pt["trial_accuracies"]) / 3)
+            self.assertIsNotNone(pt["yield_note"])
+        self.check_csv(job["id"], args)
 
     def test_320_etag(self):
         done = self.cache.get("done_job") or self.wait_job(self.submit(self.tiny_spec(
@@ -1480,6 +1529,29 @@ class T10Api(DaemonCase):
         for x, y in zip(a["references"], b["references"]):
             self.assertTrue(rel_close(x["energy"], y["energy"]) and
                             rel_close(x["accuracy"], y["accuracy"]), (x, y))
+
+    def test_346_analysis_peers_share_the_evaluation_set(self):
+        """With images_per_trial, "the same images" is the evaluation set N
+        (limit), not the n each trial sees: a reference measured on 32
+        images does not serve a job on 64 that shows its chips 32 each; one
+        measured by a job on the same 64 images whose chips saw 16 does
+        (a job's clean accuracy is over its N images)."""
+        f8, ds = self.model("f8"), self.npy_dataset()
+        st, hdrs, fresh = api("POST", q("/api/v1/models", name="f4-peers"), read(F4))
+        self.assertEqual(st, 201, fresh)
+        job = self.wait_job(self.submit({
+            "model": f8["id"], "dataset": ds["id"], "p": [1e-3], "trials": 2, "limit": 64,
+            "images_per_trial": 32, "calib": 8, "mean": [0], "std": [1]})["id"])
+        self.assertEqual(job["state"], "done", job)
+        on32 = self.wait_job(self.submit(self.tiny_spec(fresh["id"], ds["id"], limit=32))["id"])
+        self.assertEqual(on32["state"], "done", on32)
+        self.assertError(self.analysis([job["id"]], [fresh["id"]]), 409, "conflict",
+                         "references")
+        on64 = self.wait_job(self.submit(self.tiny_spec(fresh["id"], ds["id"], limit=64,
+                                                        images_per_trial=16))["id"])
+        self.assertEqual(on64["state"], "done", on64)
+        a = self.assertOk(self.analysis([job["id"]], [fresh["id"]]))["jobs"][0]
+        self.assertEqual(a["references"][0]["accuracy"], on64["clean_accuracy"])
 
     def test_344_analysis_errors(self):
         f4 = self.model("f4")

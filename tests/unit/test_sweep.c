@@ -1,7 +1,10 @@
 /* Sweeps on a real fixture (Fashion-MNIST PreActResNet18, F = 4):
  * reproducibility whatever the batch size and thread count, clean points,
  * weights restored between trials, energy and block policies, adaptive
- * trials, cancellation and configuration errors. */
+ * trials, cancellation and configuration errors; designs (spec 4a): a
+ * trial of n < N images is the same whatever the batch and threads, its
+ * activation faults are keyed by the image's index in the data set, n = N
+ * is the paper's design, auto's points are reproduced by a fixed-n run. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -243,6 +246,198 @@ static void test_cancel_and_errors(void **state)
 	assert_string_equal(err.field, "bits");
 }
 
+static int64_t trial_at(struct bo_sweep_config c, int trial)
+{
+	struct bo_sweeper *sw = NULL;
+	struct bo_error err;
+	int64_t correct = -1;
+	assert_int_equal(bo_sweeper_new(model, data, &c, &sw, &err), BO_OK);
+	assert_int_equal(bo_sweeper_trial(sw, 0, trial, &correct, NULL, NULL, &err), BO_OK);
+	bo_sweeper_free(sw);
+	return correct;
+}
+
+static void test_designs(void **state)
+{
+	(void)state;
+	if (!data)
+		skip();
+	static const double p[] = { 2e-2 };
+	struct bo_sweep_config cfg = base_config(p, 1);
+	struct bo_sweeper *sw = NULL;
+	struct bo_sweep_result r, r2;
+	struct bo_error err;
+	int64_t a[3], b[3], c[3];
+	/* n < N: independent of batch and threads */
+	cfg.images_per_trial = 40;
+	trials_correct(&cfg, a, 3);
+	cfg.batch = 7;
+	trials_correct(&cfg, b, 3);
+	cfg.batch = 64;
+	cfg.threads = 2;
+	trials_correct(&cfg, c, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(a[i], b[i]);
+		assert_int_equal(a[i], c[i]);
+		assert_true(a[i] >= 0 && a[i] <= 40);
+	}
+	/* n = N is the paper's design */
+	cfg = base_config(p, 1);
+	trials_correct(&cfg, a, 2);
+	cfg.images_per_trial = 96;
+	trials_correct(&cfg, b, 2);
+	assert_int_equal(a[0], b[0]);
+	assert_int_equal(a[1], b[1]);
+	/* activation faults keyed by the image's index: a one-image trial sees
+	 * image j = bo_subset_draw's pick and classifies it exactly as trial t
+	 * of the full design does (count over 0..j minus count over 0..j-1) */
+	{
+		static const double pa[] = { 0.1 };
+		int64_t scratch[96], j;
+		int flipped = 0;
+		cfg = base_config(pa, 1);
+		cfg.target = BO_TARGET_ACTIVATIONS;
+		for (int t = 0; t < 6; t++) {
+			cfg.limit = 96;
+			cfg.images_per_trial = 1;
+			int64_t one = trial_at(cfg, t);
+			bo_subset_draw(cfg.seed, pa[0], t, 1, 96, scratch, &j);
+			cfg.images_per_trial = 0;
+			cfg.limit = j + 1;
+			int64_t upto = trial_at(cfg, t), before = 0;
+			if (j > 0) {
+				cfg.limit = j;
+				before = trial_at(cfg, t);
+			}
+			assert_int_equal(one, upto - before);
+			/* and the faults decide: the clean network is right on
+			 * most of these images, this p breaks some */
+			flipped += one == 0;
+		}
+		assert_true(flipped > 0);
+	}
+	/* auto: the chosen n is recorded, and a fixed run at it reproduces
+	 * the point */
+	cfg = base_config(p, 1);
+	cfg.images_per_trial = BO_IMAGES_AUTO;
+	cfg.trials = 4;
+	cfg.min_trials = 2;
+	assert_int_equal(bo_sweeper_new(model, data, &cfg, &sw, &err), BO_OK);
+	int64_t dummy;
+	assert_int_equal(bo_sweeper_trial(sw, 0, 0, &dummy, NULL, NULL, &err), BO_EINVAL);
+	assert_string_equal(err.field, "images_per_trial");
+	assert_int_equal(bo_sweep_run(sw, NULL, NULL, NULL, &r, &err), BO_OK);
+	bo_sweeper_free(sw);
+	const struct bo_point_result *pr = &r.points[0];
+	assert_int_equal(pr->pilot_trials, 2);
+	assert_int_equal(pr->pilot_images_per_trial, 96);
+	assert_true(pr->images_per_trial >= 32 && pr->images_per_trial <= 96);
+	assert_true(pr->cost_image > 0 && pr->cost_trial > 0);
+	assert_int_equal(pr->trials, 4);
+	cfg.images_per_trial = pr->images_per_trial;
+	assert_int_equal(bo_sweeper_new(model, data, &cfg, &sw, &err), BO_OK);
+	assert_int_equal(bo_sweep_run(sw, NULL, NULL, NULL, &r2, &err), BO_OK);
+	bo_sweeper_free(sw);
+	assert_int_equal(r2.points[0].trials, 4);
+	assert_memory_equal(r2.points[0].accuracy, pr->accuracy, 4 * sizeof(double));
+	assert_true(r2.points[0].q50 == pr->q50 && r2.points[0].yield == pr->yield);
+	/* the yield's floor: clean - 0.01 by default */
+	assert_true(r.accuracy_floor == r.clean_accuracy - 0.01);
+	assert_int_equal(r.eval_images, 96);
+	bo_sweep_result_release(&r);
+	bo_sweep_result_release(&r2);
+	/* errors name the field */
+	cfg.images_per_trial = 97;
+	assert_int_equal(bo_sweeper_new(model, data, &cfg, &sw, &err), BO_EINVAL);
+	assert_string_equal(err.field, "images_per_trial");
+	assert_non_null(strstr(err.text, "97"));
+	cfg.images_per_trial = -2;
+	assert_int_equal(bo_sweeper_new(model, data, &cfg, &sw, &err), BO_EINVAL);
+	assert_string_equal(err.field, "images_per_trial");
+	cfg.images_per_trial = 0;
+	cfg.accuracy_floor = 1.5;
+	assert_int_equal(bo_sweeper_new(model, data, &cfg, &sw, &err), BO_EINVAL);
+	assert_string_equal(err.field, "accuracy_floor");
+}
+
+/* An in-memory journal of one point's trials. */
+struct mem_journal {
+	int n;
+	int64_t correct[64], images[64];
+	int recorded;
+};
+
+static int mj_known(void *ctx, double p, int trial, int64_t *correct, int64_t *images)
+{
+	struct mem_journal *j = ctx;
+	(void)p;
+	if (trial < 0 || trial >= j->n || !j->images[trial])
+		return 0;
+	*correct = j->correct[trial];
+	*images = j->images[trial];
+	return 1;
+}
+
+static bo_status mj_record(void *ctx, double p, int trial, int64_t correct, int64_t images,
+			   struct bo_error *err)
+{
+	struct mem_journal *j = ctx;
+	(void)p;
+	(void)err;
+	if (trial >= 0 && trial < 64) {
+		j->correct[trial] = correct;
+		j->images[trial] = images;
+		j->n = trial + 1 > j->n ? trial + 1 : j->n;
+		j->recorded++;
+	}
+	return BO_OK;
+}
+
+/* auto with a journal: every trial of the point is recorded at its n (also
+ * those the pilot measured, when n = n0), and a resumed run takes n from
+ * the journal instead of a new pilot, whose timings could choose another
+ * n: the resumed result is the uninterrupted one. */
+static void test_auto_journal_resume(void **state)
+{
+	(void)state;
+	if (!data)
+		skip();
+	static const double p[] = { 2e-2 };
+	struct bo_sweep_config cfg = base_config(p, 1);
+	struct mem_journal mj = { 0 };
+	struct bo_trial_journal hook = { mj_known, mj_record, &mj };
+	struct bo_sweeper *sw = NULL;
+	struct bo_sweep_result r, r2;
+	struct bo_error err;
+	cfg.images_per_trial = BO_IMAGES_AUTO;
+	cfg.trials = 4;
+	cfg.min_trials = 2;
+	cfg.journal = &hook;
+	assert_int_equal(bo_sweeper_new(model, data, &cfg, &sw, &err), BO_OK);
+	assert_int_equal(bo_sweep_run(sw, NULL, NULL, NULL, &r, &err), BO_OK);
+	bo_sweeper_free(sw);
+	int64_t n = r.points[0].images_per_trial;
+	assert_int_equal(r.points[0].pilot_trials, 2);
+	assert_int_equal(mj.n, 4);
+	for (int t = 0; t < 4; t++) {
+		assert_int_equal(mj.images[t], n);
+		assert_true(r.points[0].accuracy[t] == (double)mj.correct[t] / (double)n);
+	}
+	/* interrupted after 2 trials: resume */
+	mj.n = 2;
+	mj.images[2] = mj.images[3] = 0;
+	mj.recorded = 0;
+	assert_int_equal(bo_sweeper_new(model, data, &cfg, &sw, &err), BO_OK);
+	assert_int_equal(bo_sweep_run(sw, NULL, NULL, NULL, &r2, &err), BO_OK);
+	bo_sweeper_free(sw);
+	assert_int_equal(r2.points[0].pilot_trials, 0); /* n from the journal */
+	assert_int_equal(r2.points[0].images_per_trial, n);
+	assert_int_equal(mj.recorded, 2);               /* only trials 2 and 3 ran */
+	assert_memory_equal(r2.points[0].accuracy, r.points[0].accuracy, 4 * sizeof(double));
+	bo_sweep_result_release(&r);
+	bo_sweep_result_release(&r2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -252,6 +447,8 @@ int main(void)
 		cmocka_unit_test(test_energy_and_block_policy),
 		cmocka_unit_test(test_adaptive_trials),
 		cmocka_unit_test(test_cancel_and_errors),
+		cmocka_unit_test(test_designs),
+		cmocka_unit_test(test_auto_journal_resume),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

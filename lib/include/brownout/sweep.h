@@ -118,7 +118,17 @@ struct bo_sweep_config {
 	uint64_t seed;
 	int bits;                           /* default 8 */
 	int64_t calib;                      /* calibration images, default 256 */
-	int64_t limit;                      /* images per trial, 0 = all */
+	int64_t limit;                      /* the evaluation set: the first `limit`
+					     * images (N), 0 = all */
+	/* the design (spec section 4a): images each trial (chip) sees, drawn
+	 * without replacement from the N by a permutation keyed by (seed,
+	 * point, trial); BO_IMAGES_ALL (0, the default: the paper's design),
+	 * n in 1..N, or BO_IMAGES_AUTO (a pilot of min_trials trials at
+	 * min(N, 256) images, then the n of spec 4a per point) */
+	int64_t images_per_trial;
+	/* the yield's accuracy floor A* (spec section 4c); <= 0: the clean
+	 * accuracy minus 0.01 */
+	double accuracy_floor;
 	int batch;                          /* default 64 */
 	int threads;                        /* default 1 */
 	double energy_a;                    /* default 12.8 */
@@ -160,7 +170,13 @@ bo_status bo_sweeper_new(const struct bo_model *m, const struct bo_dataset *ds,
 void bo_sweeper_free(struct bo_sweeper *sw);
 
 double bo_sweeper_clean_accuracy(const struct bo_sweeper *sw);
-int64_t bo_sweeper_images(const struct bo_sweeper *sw);   /* images per trial */
+/* Images per trial: n, or N with images_per_trial all or auto (auto picks
+ * n per point in bo_sweep_run). */
+int64_t bo_sweeper_images(const struct bo_sweeper *sw);
+/* N, the evaluation set (the first `limit` images). */
+int64_t bo_sweeper_eval_images(const struct bo_sweeper *sw);
+/* The yield's floor: cfg.accuracy_floor, or clean accuracy - 0.01. */
+double bo_sweeper_accuracy_floor(const struct bo_sweeper *sw);
 int64_t bo_sweeper_parameters(const struct bo_sweeper *sw);
 int64_t bo_sweeper_activations(const struct bo_sweeper *sw);
 int bo_sweeper_parts(const struct bo_sweeper *sw, const struct bo_part **parts);
@@ -171,7 +187,9 @@ double bo_sweeper_part_p(const struct bo_sweeper *sw, int point, int part, int k
 /* Energy per inference of a point (spec section 6), and eta of its base p. */
 double bo_sweeper_energy(const struct bo_sweeper *sw, int point);
 
-/* Run one trial of one point: the number of correctly classified images. */
+/* Run one trial of one point: the number of correctly classified images
+ * among the bo_sweeper_images() it sees. BO_EINVAL (field
+ * images_per_trial) with images_per_trial = auto. */
 bo_status bo_sweeper_trial(struct bo_sweeper *sw, int point, int trial, int64_t *correct,
 			   bo_progress_fn progress, void *ctx, struct bo_error *err);
 
@@ -190,7 +208,29 @@ struct bo_point_result {
 	int trials;
 	double *accuracy;        /* per trial */
 	struct bo_summary summary;
-	int64_t images;          /* images per trial x trials */
+	int64_t images;          /* images per trial x trials (not the pilot's) */
+	/* design (spec 4a): n, the images each trial saw; with
+	 * images_per_trial = auto the pilot (pilot_trials trials at
+	 * pilot_images_per_trial images, 0 otherwise) and the costs it
+	 * measured, seconds per trial (fault drawing, set-up) and per image.
+	 * n depends on those timings, so it is machine-dependent: a rerun with
+	 * images_per_trial = n reproduces the point exactly. */
+	int64_t images_per_trial;
+	int pilot_trials;
+	int64_t pilot_images_per_trial;
+	double cost_trial, cost_image;
+	/* the split of the trials' variance (bo_variance_split): between-chip
+	 * and within-chip (per image) standard deviations; NaN when undefined
+	 * (fewer than 2 trials, or n < 2 for the within-chip part) */
+	double std_between, std_within;
+	/* the chips (spec 4c): quantiles of the trial accuracies (type 7), and
+	 * the yield at the sweep's accuracy floor, the fraction of trials with
+	 * accuracy >= floor, with its Clopper-Pearson 95 % interval. With n
+	 * below the evaluation set's N, a chip's accuracy carries
+	 * image-sampling noise (yield_image_noise = 1). NaN with no trials. */
+	double q05, q50, q95;
+	double yield, yield_lo, yield_hi;
+	int yield_image_noise;
 	double eta;              /* eta of the point's base p */
 	double energy;
 	int has_reduction;
@@ -199,6 +239,8 @@ struct bo_point_result {
 
 struct bo_sweep_result {
 	double clean_accuracy;
+	double accuracy_floor;   /* A* of every point's yield */
+	int64_t eval_images;     /* N, the evaluation set */
 	int64_t parameters, activations;
 	int n_points;
 	struct bo_point_result *points;
@@ -211,6 +253,80 @@ bo_status bo_sweep_run(struct bo_sweeper *sw, const struct bo_frontier *frontier
 		       bo_progress_fn progress, void *ctx, struct bo_sweep_result *out,
 		       struct bo_error *err);
 void bo_sweep_result_release(struct bo_sweep_result *r);
+
+/* ---- designs and yield (spec sections 4a and 4c) ---- */
+
+#define BO_IMAGES_ALL 0
+#define BO_IMAGES_AUTO (-1)
+#define BO_PILOT_IMAGES 256      /* n0 = min(N, 256) */
+#define BO_AUTO_MIN_IMAGES 32    /* auto's n is clamped to [32, N] */
+/* The Philox stream of a trial's image subset: tensor BO_RNG_SUBSET,
+ * image 0 (no activation site has this index). */
+#define BO_RNG_SUBSET 0x7fffffffu
+
+/* Quantile q in [0, 1] of sorted[0..n) (ascending), linear interpolation
+ * between order statistics (Hyndman and Fan type 7, R's default):
+ * h = (n - 1) q, x[floor h] + (h - floor h)(x[floor h + 1] - x[floor h]).
+ * NaN when n < 1. */
+double bo_quantile_sorted(const double *sorted, int n, double q);
+
+/* The split of T trial accuracies, each over n images sampled without
+ * replacement from N: *within = the mean of a(1 - a) n / (n - 1) (the
+ * per-image variance within a chip), *between = max(var(a) - *within / n *
+ * (N - n) / (N - 1), 0) (the chip-to-chip variance; (N - n) / (N - 1)
+ * is the finite-population correction, so with n = N every trial sees the
+ * same images and all of var(a) is between chips). Variances, not stds.
+ * NaN where undefined: T < 2 (between), n < 2 (within). */
+void bo_variance_split(const double *acc, int T, int64_t n, int64_t N, double *between,
+		       double *within);
+
+/* Spec 4a's n from pilot accuracies acc[0..T) at n0 images per trial:
+ * w = mean a(1 - a) n0 / (n0 - 1), b = max(var(a) - w / n0, 1e-6),
+ * n = clamp(round(sqrt((c_t / c_i) w / b)), 32, N) (at most N; N when
+ * N < 32). c_t: seconds per trial, c_i: per image; a cost that is not
+ * positive and finite counts as 1e-9 s. */
+int64_t bo_design_auto_n(const double *acc, int T, int64_t n0, int64_t N, double c_t, double c_i);
+
+/* The regularized incomplete beta function I_x(a, b), a, b > 0, x in
+ * [0, 1]; NaN outside. */
+double bo_beta_inc(double a, double b, double x);
+/* Its inverse in x: the prob-quantile of Beta(a, b) (prob in [0, 1]). */
+double bo_beta_quantile(double prob, double a, double b);
+/* The Clopper-Pearson (exact binomial) interval of k successes out of n
+ * at confidence 1 - alpha: lo = Beta quantile alpha/2 of (k, n - k + 1)
+ * (0 when k = 0), hi = 1 - alpha/2 of (k + 1, n - k) (1 when k = n).
+ * NaN for n < 1 or k outside [0, n]. */
+void bo_clopper_pearson(int64_t k, int64_t n, double alpha, double *lo, double *hi);
+
+/* The n images trial `trial` of the point whose value is p sees, out of
+ * N: the first n of a Fisher-Yates shuffle of 0..N-1 keyed by (seed,
+ * bo_rng_point(p), trial, BO_RNG_SUBSET), in ascending order. scratch
+ * holds N entries (out may be scratch); out receives n. n = N gives
+ * 0..N-1. */
+void bo_subset_draw(uint64_t seed, double p, int trial, int64_t n, int64_t N,
+		    int64_t *scratch, int64_t *out);
+
+/* Fill a point's chip statistics (quantiles, yield with its interval at
+ * floor, variance split) from its trials, for n images per trial out of N. */
+void bo_point_chip_stats(struct bo_point_result *pr, int64_t n, int64_t N, double floor);
+
+/* One trial of a point, for bo_point_run: run trial `trial` at n images,
+ * set *correct and the seconds it spent in its fixed part (cost[0]) and on
+ * its images (cost[1]). kind: BO_TRIAL_RUN, a trial of the point;
+ * BO_TRIAL_PILOT, a pilot trial of auto (not the point's unless n = n0);
+ * BO_TRIAL_KNOWN, the point's trial whose *correct the pilot already
+ * measured at this n (nothing to run: a journal records it). */
+enum { BO_TRIAL_RUN = 0, BO_TRIAL_PILOT = 1, BO_TRIAL_KNOWN = 2 };
+typedef bo_status (*bo_point_trial_fn)(void *ctx, int trial, int64_t n, int kind,
+				       int64_t *correct, double cost[2], struct bo_error *err);
+/* Run one point's design and stopping rule over N images per chip: the
+ * pilot (auto), then trials until bo_sweep_point_done; fills pr except p,
+ * eta, energy and the reduction. pr->accuracy is allocated (freed by
+ * bo_sweep_result_release, or free()). bo_sweep_run is this over the
+ * engine; tests drive it with simulated chips. */
+bo_status bo_point_run(const struct bo_sweep_config *c, int64_t N, double floor,
+		       bo_point_trial_fn fn, void *ctx, struct bo_point_result *pr,
+		       struct bo_error *err);
 
 /* Clean top-1 accuracy of a model (the references of iso-accuracy). */
 bo_status bo_evaluate(const struct bo_model *m, const struct bo_dataset *ds,
