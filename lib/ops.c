@@ -8,7 +8,7 @@
  * ones several images' columns side by side, so the GEMM stays wide enough
  * to run near OpenBLAS's peak, then a copy scatters the result to NCHW.
  * 1x1 stride-1 unpadded convolutions skip im2col, and depthwise ones use a
- * direct loop (a GEMM with K = kh*kw is all overhead). All kernels take
+ * direct loop (depthwise.c; a GEMM with K = kh*kw is all overhead). All kernels take
  * NCHW float32 and may run in place where the plan says so: every
  * elementwise loop reads index i before writing it. */
 #include <cblas.h>
@@ -16,6 +16,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "depthwise.h"
 #include "ops.h"
 #include "winograd.h"
 
@@ -81,35 +82,6 @@ static void im2col(const float *x, int64_t nb, int64_t C, int64_t H, int64_t W, 
 			}
 }
 
-static void conv_depthwise(const float *x, const float *wt, const float *bias, float *y,
-			   int64_t N, int64_t C, int64_t H, int64_t W, const struct bo_window *w,
-			   int64_t OH, int64_t OW)
-{
-	int64_t kh = w->k[0], kw = w->k[1];
-	for (int64_t n = 0; n < N; n++)
-		for (int64_t c = 0; c < C; c++) {
-			const float *xc = x + (n * C + c) * H * W;
-			const float *k = wt + c * kh * kw;
-			float *yc = y + (n * C + c) * OH * OW;
-			float b0 = bias ? bias[c] : 0.f;
-			for (int64_t oh = 0; oh < OH; oh++)
-				for (int64_t ow = 0; ow < OW; ow++) {
-					float acc = b0;
-					for (int64_t i = 0; i < kh; i++) {
-						int64_t ih = oh * w->s[0] - w->pb[0] + i * w->d[0];
-						if (ih < 0 || ih >= H)
-							continue;
-						for (int64_t j = 0; j < kw; j++) {
-							int64_t iw = ow * w->s[1] - w->pb[1] + j * w->d[1];
-							if (iw >= 0 && iw < W)
-								acc += xc[ih * W + iw] * k[i * kw + j];
-						}
-					}
-					yc[oh * OW + ow] = acc;
-				}
-		}
-}
-
 static void conv(const struct bo_plan *p, const struct bo_node *n, const struct bo_window *w,
 		 const float *const *in, float *y, float *scratch)
 {
@@ -124,7 +96,7 @@ static void conv(const struct bo_plan *p, const struct bo_node *n, const struct 
 	int64_t Cg = C / g, Mg = M / g, K = Cg * w->k[0] * w->k[1];
 
 	if (g == C && M == C && Cg == 1) {
-		conv_depthwise(x, wt, bias, y, N, C, H, W, w, OH, OW);
+		bo_dw_conv(x, wt, bias, y, N, C, H, W, w, OH, OW);
 		return;
 	}
 	int pointwise = w->k[0] == 1 && w->k[1] == 1 && w->s[0] == 1 && w->s[1] == 1 &&
