@@ -15,7 +15,8 @@
  * compiler unrolls the K*K taps and vectorises over the output row; the
  * border (the first and last rows and columns, pads wide) runs the
  * checked loop. The bias starts the accumulator in both, so the taps are
- * added in the same order everywhere.
+ * added in the same order everywhere. A fused activation (plan.h) is
+ * applied to each output row as it is finished, while it is in L1.
  *
  * ISA. The build has no -march; as in winograd.c the kernel is compiled
  * for the baseline (SSE2 on x86-64: 4 lanes, multiply then add, the
@@ -98,8 +99,8 @@ INLINE float checked(const float *xc, const float *k, float b, int64_t H, int64_
 
 /* one channel plane, K x K taps, stride S, pads pt (top), pl (left) */
 INLINE void plane(const float *restrict xc, const float *restrict k, float b, float *restrict yc,
-		  int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t pt, int64_t pl, const int K,
-		  const int S, const int fused)
+		  int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t pt, int64_t pl,
+		  const struct bo_act *act, const int K, const int S, const int fused)
 {
 	float kk[25];
 	for (int t = 0; t < K * K; t++)
@@ -115,6 +116,7 @@ INLINE void plane(const float *restrict xc, const float *restrict k, float b, fl
 		if (ih0 < 0 || ih0 + K > H) {
 			for (int64_t ow = 0; ow < OW; ow++)
 				yr[ow] = checked(xc, kk, b, H, W, ih0, ow * S - pl, K, fused);
+			bo_act_apply(act, yr, OW);
 			continue;
 		}
 		for (int64_t ow = 0; ow < c0; ow++)
@@ -129,37 +131,38 @@ INLINE void plane(const float *restrict xc, const float *restrict k, float b, fl
 		}
 		for (int64_t ow = c1; ow < OW; ow++)
 			yr[ow] = checked(xc, kk, b, H, W, ih0, ow * S - pl, K, fused);
+		bo_act_apply(act, yr, OW);
 	}
 }
 
 typedef void (*plane_fn)(const float *, const float *, float, float *, int64_t, int64_t, int64_t,
-			 int64_t, int64_t, int64_t);
+			 int64_t, int64_t, int64_t, const struct bo_act *);
 
 /* the four cases, for one ISA */
 #define PLANES(SUFFIX, ATTR, FUSED)                                                              \
 	ATTR static void p3s1##SUFFIX(const float *x, const float *k, float b, float *y,       \
 				      int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t pt, \
-				      int64_t pl)                                              \
+				      int64_t pl, const struct bo_act *act)                    \
 	{                                                                                      \
-		plane(x, k, b, y, H, W, OH, OW, pt, pl, 3, 1, FUSED);                          \
+		plane(x, k, b, y, H, W, OH, OW, pt, pl, act, 3, 1, FUSED);                          \
 	}                                                                                      \
 	ATTR static void p3s2##SUFFIX(const float *x, const float *k, float b, float *y,       \
 				      int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t pt, \
-				      int64_t pl)                                              \
+				      int64_t pl, const struct bo_act *act)                    \
 	{                                                                                      \
-		plane(x, k, b, y, H, W, OH, OW, pt, pl, 3, 2, FUSED);                          \
+		plane(x, k, b, y, H, W, OH, OW, pt, pl, act, 3, 2, FUSED);                          \
 	}                                                                                      \
 	ATTR static void p5s1##SUFFIX(const float *x, const float *k, float b, float *y,       \
 				      int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t pt, \
-				      int64_t pl)                                              \
+				      int64_t pl, const struct bo_act *act)                    \
 	{                                                                                      \
-		plane(x, k, b, y, H, W, OH, OW, pt, pl, 5, 1, FUSED);                          \
+		plane(x, k, b, y, H, W, OH, OW, pt, pl, act, 5, 1, FUSED);                          \
 	}                                                                                      \
 	ATTR static void p5s2##SUFFIX(const float *x, const float *k, float b, float *y,       \
 				      int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t pt, \
-				      int64_t pl)                                              \
+				      int64_t pl, const struct bo_act *act)                    \
 	{                                                                                      \
-		plane(x, k, b, y, H, W, OH, OW, pt, pl, 5, 2, FUSED);                          \
+		plane(x, k, b, y, H, W, OH, OW, pt, pl, act, 5, 2, FUSED);                          \
 	}
 
 PLANES(_base, , 0)
@@ -168,10 +171,15 @@ PLANES(_avx2, __attribute__((target("avx2,fma"))), 1)
 #endif
 
 void bo_dw_conv(const float *x, const float *wt, const float *bias, float *y, int64_t N,
-		int64_t C, int64_t H, int64_t W, const struct bo_window *w, int64_t OH, int64_t OW)
+		int64_t C, int64_t H, int64_t W, const struct bo_window *w, int64_t OH, int64_t OW,
+		const struct bo_act *act)
 {
+	static const struct bo_act none = { 0, 0.f, 0.f };
+	if (!act)
+		act = &none;
 	if (!bo_dw_fast(w)) {
 		bo_dw_conv_generic(x, wt, bias, y, N, C, H, W, w, OH, OW);
+		bo_act_apply(act, y, N * C * OH * OW);
 		return;
 	}
 	/* [kernel 3/5][stride 1/2] */
@@ -189,5 +197,5 @@ void bo_dw_conv(const float *x, const float *wt, const float *bias, float *y, in
 	for (int64_t n = 0; n < N; n++)
 		for (int64_t c = 0; c < C; c++)
 			f(x + (n * C + c) * H * W, wt + c * K * K, bias ? bias[c] : 0.f,
-			  y + (n * C + c) * OH * OW, H, W, OH, OW, w->pb[0], w->pb[1]);
+			  y + (n * C + c) * OH * OW, H, W, OH, OW, w->pb[0], w->pb[1], act);
 }

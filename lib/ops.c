@@ -83,8 +83,13 @@ static void im2col(const float *x, int64_t nb, int64_t C, int64_t H, int64_t W, 
 			}
 }
 
+/* GEMM columns per block when one image's GEMM writes the output: a
+ * block's output (Mg x block floats) stays in L2 while its bias is filled
+ * in before and the fused activation applied after the GEMM */
+#define CONV_BLOCK_FLOATS (1 << 16)
+
 static void conv(const struct bo_plan *p, const struct bo_node *n, const struct bo_window *w,
-		 const float *const *in, float *y, float *scratch)
+		 const float *const *in, float *y, float *scratch, const struct bo_act *act)
 {
 	const struct bo_shape *xs = SHP(n->in[0]), *ws = SHP(n->in[1]);
 	const float *x = in[0], *wt = in[1];
@@ -97,7 +102,7 @@ static void conv(const struct bo_plan *p, const struct bo_node *n, const struct 
 	int64_t Cg = C / g, Mg = M / g, K = Cg * w->k[0] * w->k[1];
 
 	if (g == C && M == C && Cg == 1) {
-		bo_dw_conv(x, wt, bias, y, N, C, H, W, w, OH, OW);
+		bo_dw_conv(x, wt, bias, y, N, C, H, W, w, OH, OW, act);
 		return;
 	}
 	int pointwise = w->k[0] == 1 && w->k[1] == 1 && w->s[0] == 1 && w->s[1] == 1 &&
@@ -116,26 +121,34 @@ static void conv(const struct bo_plan *p, const struct bo_node *n, const struct 
 				B = scratch;
 			}
 			float *dst;
-			int64_t ldc;
+			int64_t ldc, blk = cols;
 			if (cnt == 1) {
 				dst = y + (n0 * M + gi * Mg) * OHW;
 				ldc = OHW;
+				blk = BO_MIN(cols, BO_MAX(CONV_BLOCK_FLOATS / BO_MAX(Mg, 1) / 64 * 64, 256));
 			} else {
 				dst = scratch + K * cols;
 				ldc = cols;
 			}
-			float beta = 0.f;
-			if (bias) {
-				for (int64_t mm = 0; mm < Mg; mm++) {
-					float b = bias[gi * Mg + mm];
-					float *r = dst + mm * ldc;
-					for (int64_t k = 0; k < cols; k++)
-						r[k] = b;
+			for (int64_t c0 = 0; c0 < cols; c0 += blk) {
+				int64_t nc = BO_MIN(blk, cols - c0);
+				float beta = 0.f;
+				if (bias) {
+					for (int64_t mm = 0; mm < Mg; mm++) {
+						float b = bias[gi * Mg + mm];
+						float *r = dst + mm * ldc + c0;
+						for (int64_t k = 0; k < nc; k++)
+							r[k] = b;
+					}
+					beta = 1.f;
 				}
-				beta = 1.f;
+				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Mg, (int)nc,
+					    (int)K, 1.f, wt + gi * Mg * K, (int)K, B + c0, (int)cols, beta,
+					    dst + c0, (int)ldc);
+				if (act)
+					for (int64_t mm = 0; mm < Mg; mm++)
+						bo_act_apply(act, dst + mm * ldc + c0, nc);
 			}
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Mg, (int)cols, (int)K,
-				    1.f, wt + gi * Mg * K, (int)K, B, (int)cols, beta, dst, (int)ldc);
 			if (cnt > 1)
 				for (int64_t b = 0; b < cnt; b++)
 					for (int64_t mm = 0; mm < Mg; mm++)
@@ -496,7 +509,43 @@ static bo_status k_conv(const struct bo_kctx *c)
 		}
 		return BO_OK;
 	}
-	conv(p, c->n, &p->win[c->ni], c->in, c->y, c->scratch);
+	conv(p, c->n, &p->win[c->ni], c->in, c->y, c->scratch, NULL);
+	return BO_OK;
+}
+
+int bo_conv_act_fusable(const struct bo_plan *p, int ci, int ai, const float *const *ain,
+			struct bo_act *a)
+{
+	const struct bo_model *m = p->m;
+	const struct bo_node *cn = &m->nodes[ci], *an = &m->nodes[ai];
+	int v = cn->out[0];
+	if (cn->op != OP_CONV || (an->op != OP_RELU && an->op != OP_CLIP) || an->n_in < 1 ||
+	    an->in[0] != v || m->values[v].n_consumers != 1 || m->values[v].is_output ||
+	    p->root[v] < 0 || p->root[an->out[0]] != p->root[v] || bo_wino_use(p, ci))
+		return 0;
+	a->kind = an->op == OP_RELU ? 1 : 2;
+	a->lo = an->op == OP_CLIP ? an->p.clip.lo : 0.f;
+	a->hi = an->op == OP_CLIP ? an->p.clip.hi : 0.f;
+	if (an->op == OP_CLIP) { /* as k_clip */
+		if (an->n_in > 1 && an->in[1] >= 0) {
+			if (!ain[1])
+				return 0;
+			a->lo = ain[1][0];
+		}
+		if (an->n_in > 2 && an->in[2] >= 0) {
+			if (!ain[2])
+				return 0;
+			a->hi = ain[2][0];
+		}
+	}
+	return 1;
+}
+
+bo_status bo_run_conv_act(const struct bo_plan *p, int ci, const float *const *in, float *y,
+			  float *scratch, const struct bo_act *a, struct bo_error *err)
+{
+	(void)err;
+	conv(p, &p->m->nodes[ci], &p->win[ci], in, y, scratch, a);
 	return BO_OK;
 }
 
@@ -527,7 +576,7 @@ static bo_status k_relu(const struct bo_kctx *c)
 {
 	const float *x = KX;
 	float *y = c->y;
-	for (int64_t i = 0; i < c->total; i++)
+	for (int64_t i = 0; i < c->total; i++) /* as bo_act_apply (plan.h) */
 		y[i] = x[i] > 0.f ? x[i] : 0.f;
 	return BO_OK;
 }
@@ -542,7 +591,7 @@ static bo_status k_clip(const struct bo_kctx *c)
 		lo = c->in[1][0];
 	if (n->n_in > 2 && n->in[2] >= 0)
 		hi = c->in[2][0];
-	for (int64_t i = 0; i < c->total; i++) {
+	for (int64_t i = 0; i < c->total; i++) { /* as bo_act_apply (plan.h) */
 		float v = x[i] < lo ? lo : x[i];
 		y[i] = v > hi ? hi : v;
 	}

@@ -9,7 +9,10 @@
  * and without bias. Every output must be written (y starts as NaN) and
  * lie within a rounding bound of the double reference, which both paths
  * must meet; shapes outside the fast kernel (dilation 2, stride 3, 3x5,
- * 1x1) must go through the generic loop and give its results exactly. */
+ * 1x1) must go through the generic loop and give its results exactly.
+ * A fused Relu or Clip (plan.h's bo_act) must give exactly what the Relu
+ * and Clip kernels' formulas give on the unfused output, NaN and -0
+ * included. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -92,7 +95,7 @@ static int check(const struct dcase *c)
 	for (int64_t i = 0; i < ny; i++)
 		y1[i] = y2[i] = NAN;
 	const float *bias = c->bias ? b : NULL;
-	bo_dw_conv(x, k, bias, y1, c->N, c->C, c->H, c->W, &w, OH, OW);
+	bo_dw_conv(x, k, bias, y1, c->N, c->C, c->H, c->W, &w, OH, OW, NULL);
 	bo_dw_conv_generic(x, k, bias, y2, c->N, c->C, c->H, c->W, &w, OH, OW);
 	int same = 1;
 	for (int64_t n = 0; n < c->N; n++)
@@ -204,12 +207,69 @@ static void test_generic_fallback(void **state)
 	}
 }
 
+/* the Relu and Clip kernels' formulas (ops.c k_relu, k_clip) */
+static float relu_ref(float v)
+{
+	return v > 0.f ? v : 0.f;
+}
+
+static float clip_ref(float v, float lo, float hi)
+{
+	float t = v < lo ? lo : v;
+	return t > hi ? hi : t;
+}
+
+static void test_fused_act(void **state)
+{
+	(void)state;
+	struct {
+		int64_t k, s, d;
+	} ws[] = { { 3, 1, 1 }, { 3, 2, 1 }, { 5, 1, 1 }, { 5, 2, 1 }, { 3, 1, 2 } };
+	struct bo_act acts[] = { { 1, 0.f, 0.f }, { 2, 0.f, 6.f }, { 2, -0.25f, 0.5f } };
+	int64_t C = 3, H = 19, W = 21;
+	float x[3 * 19 * 21], k[3 * 25], b[3] = { 0.5f, -0.5f, -0.f };
+	for (int64_t i = 0; i < 2 * H * W; i++)
+		x[i] = frand() * 4.f;
+	for (int64_t i = 2 * H * W; i < 3 * H * W; i++) /* channel 2: -0 everywhere */
+		x[i] = -0.f;
+	x[5 * W + 7] = NAN;        /* channel 0, interior */
+	x[H * W] = INFINITY;       /* channel 1, corner */
+	for (int i = 0; i < 25; i++) /* channel 2: -0 bias + -0 * positive = -0 */
+		k[i] = frand(), k[25 + i] = frand(), k[50 + i] = 0.1f + fabsf(frand());
+	int n_nan = 0, n_negzero = 0;
+	for (size_t wi = 0; wi < sizeof(ws) / sizeof(ws[0]); wi++)
+		for (size_t ai = 0; ai < sizeof(acts) / sizeof(acts[0]); ai++) {
+			struct bo_window w = { .nsp = 2, .k = { ws[wi].k, ws[wi].k },
+					       .s = { ws[wi].s, ws[wi].s },
+					       .d = { ws[wi].d, ws[wi].d }, .group = C };
+			int64_t pad = ws[wi].k / 2 * ws[wi].d;
+			w.pb[0] = w.pb[1] = w.pe[0] = w.pe[1] = pad;
+			int64_t OH = (H + 2 * pad - (ws[wi].k - 1) * ws[wi].d - 1) / ws[wi].s + 1;
+			int64_t OW = (W + 2 * pad - (ws[wi].k - 1) * ws[wi].d - 1) / ws[wi].s + 1;
+			float y0[3 * 19 * 21], y1[3 * 19 * 21];
+			bo_dw_conv(x, k, b, y0, 1, C, H, W, &w, OH, OW, NULL);
+			bo_dw_conv(x, k, b, y1, 1, C, H, W, &w, OH, OW, &acts[ai]);
+			for (int64_t i = 0; i < C * OH * OW; i++) {
+				float e = acts[ai].kind == 1 ? relu_ref(y0[i])
+							     : clip_ref(y0[i], acts[ai].lo, acts[ai].hi);
+				n_nan += isnan(y0[i]);
+				n_negzero += y0[i] == 0.f && signbit(y0[i]);
+				if (memcmp(&e, &y1[i], sizeof(float)) && !(isnan(e) && isnan(y1[i])))
+					fail_msg("window %zu act %zu at %ld: %g, want %g", wi, ai,
+						 (long)i, y1[i], e);
+			}
+		}
+	assert_true(n_nan > 0);
+	assert_true(n_negzero > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fast_random),
 		cmocka_unit_test(test_fast_model_shapes),
 		cmocka_unit_test(test_generic_fallback),
+		cmocka_unit_test(test_fused_act),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
