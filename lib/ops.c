@@ -19,6 +19,7 @@
 #include "depthwise.h"
 #include "maxpool.h"
 #include "ops.h"
+#include "vmath.h"
 #include "winograd.h"
 
 #define SHP(v) (&p->shape[(v)])
@@ -268,6 +269,54 @@ static inline float binop(enum bo_opcode op, float a, float b)
 	}
 }
 
+/* One operand full, the other with the output's leading dims and 1s after
+ * them ([N,C,1,1] against [N,C,H,W]: squeeze-excitation's scale): each
+ * output row of the trailing dims combines with one value. 0 when the
+ * shapes are not so. */
+static int row_broadcast(enum bo_opcode op, const struct bo_shape *as, const float *a,
+			 const struct bo_shape *bs, const float *b, const struct bo_shape *os,
+			 float *y)
+{
+	int r = os->rank, b_small = bo_shape_numel(bs) != bo_shape_numel(os);
+	const struct bo_shape *ss = b_small ? bs : as;
+	const float *full = b_small ? a : b, *small = b_small ? b : a;
+	if ((b_small ? as : bs)->rank != r || r == 0)
+		return 0;
+	int k = r; /* the small operand is 1 on dims k.. and equal to the output before */
+	while (k > 0) {
+		int i = k - 1 - (r - ss->rank);
+		if ((i >= 0 ? ss->d[i] : 1) != 1)
+			break;
+		k--;
+	}
+	for (int d = 0; d < k; d++) {
+		int i = d - (r - ss->rank);
+		if (i < 0 || ss->d[i] != os->d[d])
+			return 0;
+	}
+	int64_t inner = 1;
+	for (int d = k; d < r; d++)
+		inner *= os->d[d];
+	int64_t outer = inner ? bo_shape_numel(os) / inner : 0;
+	for (int64_t o = 0; o < outer; o++) {
+		const float *f = full + o * inner;
+		float *yo = y + o * inner, v = small[o];
+		if (op == OP_MUL)
+			for (int64_t i = 0; i < inner; i++)
+				yo[i] = f[i] * v;
+		else if (op == OP_ADD)
+			for (int64_t i = 0; i < inner; i++)
+				yo[i] = f[i] + v;
+		else if (b_small)
+			for (int64_t i = 0; i < inner; i++)
+				yo[i] = binop(op, f[i], v);
+		else
+			for (int64_t i = 0; i < inner; i++)
+				yo[i] = binop(op, v, f[i]);
+	}
+	return 1;
+}
+
 /* Numpy broadcasting: walk the output with per-input strides (0 on
  * broadcast dims); the innermost dimension is a tight loop. */
 static void binary(enum bo_opcode op, const struct bo_shape *as, const float *a,
@@ -276,10 +325,20 @@ static void binary(enum bo_opcode op, const struct bo_shape *as, const float *a,
 	int64_t total = bo_shape_numel(os);
 	int64_t na = bo_shape_numel(as), nb = bo_shape_numel(bs);
 	if (na == total && nb == total) {
-		for (int64_t i = 0; i < total; i++)
-			y[i] = binop(op, a[i], b[i]);
+		/* Mul and Add spelt out, so that the loops vectorise */
+		if (op == OP_MUL)
+			for (int64_t i = 0; i < total; i++)
+				y[i] = a[i] * b[i];
+		else if (op == OP_ADD)
+			for (int64_t i = 0; i < total; i++)
+				y[i] = a[i] + b[i];
+		else
+			for (int64_t i = 0; i < total; i++)
+				y[i] = binop(op, a[i], b[i]);
 		return;
 	}
+	if ((na == total) != (nb == total) && row_broadcast(op, as, a, bs, b, os, y))
+		return;
 	if (na == total && nb == 1) {
 		float bv = b[0];
 		for (int64_t i = 0; i < total; i++)
@@ -611,8 +670,7 @@ static bo_status k_sigmoid(const struct bo_kctx *c)
 {
 	const float *x = KX;
 	float *y = c->y;
-	for (int64_t i = 0; i < c->total; i++)
-		y[i] = 1.f / (1.f + expf(-x[i]));
+	bo_vsigmoid(x, y, c->total); /* vmath.c */
 	return BO_OK;
 }
 
