@@ -585,6 +585,9 @@ int bo_conv_act_fusable(const struct bo_plan *p, int ci, int ai, const float *co
 	a->kind = an->op == OP_RELU ? 1 : 2;
 	a->lo = an->op == OP_CLIP ? an->p.clip.lo : 0.f;
 	a->hi = an->op == OP_CLIP ? an->p.clip.hi : 0.f;
+	for (int j = 1; j < an->n_in; j++)
+		if (an->in[j] == v)
+			return 0; /* a bound read from the Conv's own output */
 	if (an->op == OP_CLIP) { /* as k_clip */
 		if (an->n_in > 1 && an->in[1] >= 0) {
 			if (!ain[1])
