@@ -8,7 +8,7 @@
  * ones several images' columns side by side, so the GEMM stays wide enough
  * to run near OpenBLAS's peak, then a copy scatters the result to NCHW.
  * 1x1 stride-1 unpadded convolutions skip im2col, and depthwise ones use a
- * direct loop (a GEMM with K = kh*kw is all overhead). All kernels take
+ * direct loop (depthwise.c; a GEMM with K = kh*kw is all overhead). All kernels take
  * NCHW float32 and may run in place where the plan says so: every
  * elementwise loop reads index i before writing it. */
 #include <cblas.h>
@@ -16,7 +16,10 @@
 #include <math.h>
 #include <string.h>
 
+#include "depthwise.h"
+#include "maxpool.h"
 #include "ops.h"
+#include "vmath.h"
 #include "winograd.h"
 
 #define SHP(v) (&p->shape[(v)])
@@ -81,37 +84,13 @@ static void im2col(const float *x, int64_t nb, int64_t C, int64_t H, int64_t W, 
 			}
 }
 
-static void conv_depthwise(const float *x, const float *wt, const float *bias, float *y,
-			   int64_t N, int64_t C, int64_t H, int64_t W, const struct bo_window *w,
-			   int64_t OH, int64_t OW)
-{
-	int64_t kh = w->k[0], kw = w->k[1];
-	for (int64_t n = 0; n < N; n++)
-		for (int64_t c = 0; c < C; c++) {
-			const float *xc = x + (n * C + c) * H * W;
-			const float *k = wt + c * kh * kw;
-			float *yc = y + (n * C + c) * OH * OW;
-			float b0 = bias ? bias[c] : 0.f;
-			for (int64_t oh = 0; oh < OH; oh++)
-				for (int64_t ow = 0; ow < OW; ow++) {
-					float acc = b0;
-					for (int64_t i = 0; i < kh; i++) {
-						int64_t ih = oh * w->s[0] - w->pb[0] + i * w->d[0];
-						if (ih < 0 || ih >= H)
-							continue;
-						for (int64_t j = 0; j < kw; j++) {
-							int64_t iw = ow * w->s[1] - w->pb[1] + j * w->d[1];
-							if (iw >= 0 && iw < W)
-								acc += xc[ih * W + iw] * k[i * kw + j];
-						}
-					}
-					yc[oh * OW + ow] = acc;
-				}
-		}
-}
+/* GEMM columns per block when one image's GEMM writes the output: a
+ * block's output (Mg x block floats) stays in L2 while its bias is filled
+ * in before and the fused activation applied after the GEMM */
+#define CONV_BLOCK_FLOATS (1 << 16)
 
 static void conv(const struct bo_plan *p, const struct bo_node *n, const struct bo_window *w,
-		 const float *const *in, float *y, float *scratch)
+		 const float *const *in, float *y, float *scratch, const struct bo_act *act)
 {
 	const struct bo_shape *xs = SHP(n->in[0]), *ws = SHP(n->in[1]);
 	const float *x = in[0], *wt = in[1];
@@ -124,7 +103,7 @@ static void conv(const struct bo_plan *p, const struct bo_node *n, const struct 
 	int64_t Cg = C / g, Mg = M / g, K = Cg * w->k[0] * w->k[1];
 
 	if (g == C && M == C && Cg == 1) {
-		conv_depthwise(x, wt, bias, y, N, C, H, W, w, OH, OW);
+		bo_dw_conv(x, wt, bias, y, N, C, H, W, w, OH, OW, act);
 		return;
 	}
 	int pointwise = w->k[0] == 1 && w->k[1] == 1 && w->s[0] == 1 && w->s[1] == 1 &&
@@ -143,26 +122,34 @@ static void conv(const struct bo_plan *p, const struct bo_node *n, const struct 
 				B = scratch;
 			}
 			float *dst;
-			int64_t ldc;
+			int64_t ldc, blk = cols;
 			if (cnt == 1) {
 				dst = y + (n0 * M + gi * Mg) * OHW;
 				ldc = OHW;
+				blk = BO_MIN(cols, BO_MAX(CONV_BLOCK_FLOATS / BO_MAX(Mg, 1) / 64 * 64, 256));
 			} else {
 				dst = scratch + K * cols;
 				ldc = cols;
 			}
-			float beta = 0.f;
-			if (bias) {
-				for (int64_t mm = 0; mm < Mg; mm++) {
-					float b = bias[gi * Mg + mm];
-					float *r = dst + mm * ldc;
-					for (int64_t k = 0; k < cols; k++)
-						r[k] = b;
+			for (int64_t c0 = 0; c0 < cols; c0 += blk) {
+				int64_t nc = BO_MIN(blk, cols - c0);
+				float beta = 0.f;
+				if (bias) {
+					for (int64_t mm = 0; mm < Mg; mm++) {
+						float b = bias[gi * Mg + mm];
+						float *r = dst + mm * ldc + c0;
+						for (int64_t k = 0; k < nc; k++)
+							r[k] = b;
+					}
+					beta = 1.f;
 				}
-				beta = 1.f;
+				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Mg, (int)nc,
+					    (int)K, 1.f, wt + gi * Mg * K, (int)K, B + c0, (int)cols, beta,
+					    dst + c0, (int)ldc);
+				if (act)
+					for (int64_t mm = 0; mm < Mg; mm++)
+						bo_act_apply(act, dst + mm * ldc + c0, nc);
 			}
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Mg, (int)cols, (int)K,
-				    1.f, wt + gi * Mg * K, (int)K, B, (int)cols, beta, dst, (int)ldc);
 			if (cnt > 1)
 				for (int64_t b = 0; b < cnt; b++)
 					for (int64_t mm = 0; mm < Mg; mm++)
@@ -182,6 +169,8 @@ static void pool(const struct bo_plan *p, const struct bo_node *n, const struct 
 	int64_t NC = xs->d[0] * xs->d[1], H = two ? xs->d[2] : 1, W = xs->d[two ? 3 : 2];
 	int64_t OH = two ? ys->d[2] : 1, OW = ys->d[two ? 3 : 2];
 	int is_max = n->op == OP_MAXPOOL;
+	if (is_max && two && bo_maxpool(x, y, NC, H, W, w, OH, OW))
+		return; /* the common windows, without per-tap checks (maxpool.c) */
 	for (int64_t c = 0; c < NC; c++) {
 		const float *xc = x + c * H * W;
 		float *yc = y + c * OH * OW;
@@ -280,6 +269,54 @@ static inline float binop(enum bo_opcode op, float a, float b)
 	}
 }
 
+/* One operand full, the other with the output's leading dims and 1s after
+ * them ([N,C,1,1] against [N,C,H,W]: squeeze-excitation's scale): each
+ * output row of the trailing dims combines with one value. 0 when the
+ * shapes are not so. */
+static int row_broadcast(enum bo_opcode op, const struct bo_shape *as, const float *a,
+			 const struct bo_shape *bs, const float *b, const struct bo_shape *os,
+			 float *y)
+{
+	int r = os->rank, b_small = bo_shape_numel(bs) != bo_shape_numel(os);
+	const struct bo_shape *ss = b_small ? bs : as;
+	const float *full = b_small ? a : b, *small = b_small ? b : a;
+	if ((b_small ? as : bs)->rank != r || r == 0)
+		return 0;
+	int k = r; /* the small operand is 1 on dims k.. and equal to the output before */
+	while (k > 0) {
+		int i = k - 1 - (r - ss->rank);
+		if ((i >= 0 ? ss->d[i] : 1) != 1)
+			break;
+		k--;
+	}
+	for (int d = 0; d < k; d++) {
+		int i = d - (r - ss->rank);
+		if (i < 0 || ss->d[i] != os->d[d])
+			return 0;
+	}
+	int64_t inner = 1;
+	for (int d = k; d < r; d++)
+		inner *= os->d[d];
+	int64_t outer = inner ? bo_shape_numel(os) / inner : 0;
+	for (int64_t o = 0; o < outer; o++) {
+		const float *f = full + o * inner;
+		float *yo = y + o * inner, v = small[o];
+		if (op == OP_MUL)
+			for (int64_t i = 0; i < inner; i++)
+				yo[i] = f[i] * v;
+		else if (op == OP_ADD)
+			for (int64_t i = 0; i < inner; i++)
+				yo[i] = f[i] + v;
+		else if (b_small)
+			for (int64_t i = 0; i < inner; i++)
+				yo[i] = binop(op, f[i], v);
+		else
+			for (int64_t i = 0; i < inner; i++)
+				yo[i] = binop(op, v, f[i]);
+	}
+	return 1;
+}
+
 /* Numpy broadcasting: walk the output with per-input strides (0 on
  * broadcast dims); the innermost dimension is a tight loop. */
 static void binary(enum bo_opcode op, const struct bo_shape *as, const float *a,
@@ -288,10 +325,20 @@ static void binary(enum bo_opcode op, const struct bo_shape *as, const float *a,
 	int64_t total = bo_shape_numel(os);
 	int64_t na = bo_shape_numel(as), nb = bo_shape_numel(bs);
 	if (na == total && nb == total) {
-		for (int64_t i = 0; i < total; i++)
-			y[i] = binop(op, a[i], b[i]);
+		/* Mul and Add spelt out, so that the loops vectorise */
+		if (op == OP_MUL)
+			for (int64_t i = 0; i < total; i++)
+				y[i] = a[i] * b[i];
+		else if (op == OP_ADD)
+			for (int64_t i = 0; i < total; i++)
+				y[i] = a[i] + b[i];
+		else
+			for (int64_t i = 0; i < total; i++)
+				y[i] = binop(op, a[i], b[i]);
 		return;
 	}
+	if ((na == total) != (nb == total) && row_broadcast(op, as, a, bs, b, os, y))
+		return;
 	if (na == total && nb == 1) {
 		float bv = b[0];
 		for (int64_t i = 0; i < total; i++)
@@ -521,7 +568,46 @@ static bo_status k_conv(const struct bo_kctx *c)
 		}
 		return BO_OK;
 	}
-	conv(p, c->n, &p->win[c->ni], c->in, c->y, c->scratch);
+	conv(p, c->n, &p->win[c->ni], c->in, c->y, c->scratch, NULL);
+	return BO_OK;
+}
+
+int bo_conv_act_fusable(const struct bo_plan *p, int ci, int ai, const float *const *ain,
+			struct bo_act *a)
+{
+	const struct bo_model *m = p->m;
+	const struct bo_node *cn = &m->nodes[ci], *an = &m->nodes[ai];
+	int v = cn->out[0];
+	if (cn->op != OP_CONV || (an->op != OP_RELU && an->op != OP_CLIP) || an->n_in < 1 ||
+	    an->in[0] != v || m->values[v].n_consumers != 1 || m->values[v].is_output ||
+	    p->root[v] < 0 || p->root[an->out[0]] != p->root[v] || bo_wino_use(p, ci))
+		return 0;
+	a->kind = an->op == OP_RELU ? 1 : 2;
+	a->lo = an->op == OP_CLIP ? an->p.clip.lo : 0.f;
+	a->hi = an->op == OP_CLIP ? an->p.clip.hi : 0.f;
+	for (int j = 1; j < an->n_in; j++)
+		if (an->in[j] == v)
+			return 0; /* a bound read from the Conv's own output */
+	if (an->op == OP_CLIP) { /* as k_clip */
+		if (an->n_in > 1 && an->in[1] >= 0) {
+			if (!ain[1])
+				return 0;
+			a->lo = ain[1][0];
+		}
+		if (an->n_in > 2 && an->in[2] >= 0) {
+			if (!ain[2])
+				return 0;
+			a->hi = ain[2][0];
+		}
+	}
+	return 1;
+}
+
+bo_status bo_run_conv_act(const struct bo_plan *p, int ci, const float *const *in, float *y,
+			  float *scratch, const struct bo_act *a, struct bo_error *err)
+{
+	(void)err;
+	conv(p, &p->m->nodes[ci], &p->win[ci], in, y, scratch, a);
 	return BO_OK;
 }
 
@@ -552,7 +638,7 @@ static bo_status k_relu(const struct bo_kctx *c)
 {
 	const float *x = KX;
 	float *y = c->y;
-	for (int64_t i = 0; i < c->total; i++)
+	for (int64_t i = 0; i < c->total; i++) /* as bo_act_apply (plan.h) */
 		y[i] = x[i] > 0.f ? x[i] : 0.f;
 	return BO_OK;
 }
@@ -567,7 +653,7 @@ static bo_status k_clip(const struct bo_kctx *c)
 		lo = c->in[1][0];
 	if (n->n_in > 2 && n->in[2] >= 0)
 		hi = c->in[2][0];
-	for (int64_t i = 0; i < c->total; i++) {
+	for (int64_t i = 0; i < c->total; i++) { /* as bo_act_apply (plan.h) */
 		float v = x[i] < lo ? lo : x[i];
 		y[i] = v > hi ? hi : v;
 	}
@@ -587,8 +673,7 @@ static bo_status k_sigmoid(const struct bo_kctx *c)
 {
 	const float *x = KX;
 	float *y = c->y;
-	for (int64_t i = 0; i < c->total; i++)
-		y[i] = 1.f / (1.f + expf(-x[i]));
+	bo_vsigmoid(x, y, c->total); /* vmath.c */
 	return BO_OK;
 }
 

@@ -57,4 +57,44 @@ int64_t bo_node_flops(const struct bo_plan *p, int ni);
 bo_status bo_run_node(const struct bo_plan *p, int node, const float *const *in, float *out,
 		      float *scratch, struct bo_error *err);
 
+/* Activation fusion. A Conv whose output is read only by the Relu or Clip
+ * that runs right after it, in place, can apply that activation to its
+ * output while the output is still in cache (ops.c: per GEMM column block,
+ * per depthwise row); the activation node then has nothing left to do.
+ * Relu and Clip are exact, so the values are bit-identical to the
+ * unfused run. The session fuses only when the Conv's output is not a
+ * hooked site (a hook must see it unclipped), so fault injection sees the
+ * same tensors. */
+struct bo_act {
+	int kind; /* 0 none, 1 Relu, 2 Clip */
+	float lo, hi;
+};
+
+/* y[0..n) = act(y), exactly as the Relu and Clip kernels compute it (NaN
+ * and -0 included: those kernels call this too). */
+static inline void bo_act_apply(const struct bo_act *a, float *y, int64_t n)
+{
+	if (a->kind == 1) {
+		for (int64_t i = 0; i < n; i++)
+			y[i] = y[i] > 0.f ? y[i] : 0.f;
+	} else if (a->kind == 2) {
+		float lo = a->lo, hi = a->hi;
+		for (int64_t i = 0; i < n; i++) {
+			float v = y[i] < lo ? lo : y[i];
+			y[i] = v > hi ? hi : v;
+		}
+	}
+}
+
+/* Whether Conv node ci and node ai (next in p->order) can run fused: ai is
+ * a Relu or a Clip of ci's output, its only reader, in place (same
+ * storage), ci's output is no graph output, and ci does not run as
+ * Winograd. ain: ai's resolved inputs (Clip's bounds). Fills *a. The
+ * caller still checks hooks. */
+int bo_conv_act_fusable(const struct bo_plan *p, int ci, int ai, const float *const *ain,
+			struct bo_act *a);
+/* bo_run_node for a Conv, with *a applied to its output. */
+bo_status bo_run_conv_act(const struct bo_plan *p, int ci, const float *const *in, float *out,
+			  float *scratch, const struct bo_act *a, struct bo_error *err);
+
 #endif

@@ -345,14 +345,30 @@ static bo_status slot_run(struct slot *sl)
 			return rc;
 	}
 	const float **in = sl->in;
+	const float *ain[BO_MAX_IN];
 	for (int k = 0; k < p->n_order; k++) {
 		int ni = p->order[k];
 		const struct bo_node *n = &m->nodes[ni];
 		for (int j = 0; j < n->n_in; j++)
 			in[j] = n->in[j] >= 0 ? value_data(s, sl, n->in[j]) : NULL;
 		float *y = (float *)value_data(s, sl, n->out[0]);
+		/* a Conv and the Relu/Clip after it as one (plan.h), unless a
+		 * hook is to see the Conv's output before the activation */
+		int ai = k + 1 < p->n_order && n->op == OP_CONV ? p->order[k + 1] : -1;
+		struct bo_act act;
+		if (ai >= 0 && !(s->hook && s->site_of[n->out[0]] >= 0)) {
+			const struct bo_node *an = &m->nodes[ai];
+			for (int j = 0; j < an->n_in && j < BO_MAX_IN; j++)
+				ain[j] = an->in[j] >= 0 ? value_data(s, sl, an->in[j]) : NULL;
+			if (an->n_in > BO_MAX_IN || !bo_conv_act_fusable(p, ni, ai, ain, &act))
+				ai = -1;
+		} else {
+			ai = -1;
+		}
 		int64_t t0 = s->profiling ? now_ns() : 0;
-		if ((rc = bo_run_node(p, ni, in, y, sl->scratch, &sl->err)))
+		rc = ai >= 0 ? bo_run_conv_act(p, ni, in, y, sl->scratch, &act, &sl->err)
+			     : bo_run_node(p, ni, in, y, sl->scratch, &sl->err);
+		if (rc)
 			return rc;
 		if (s->profiling) {
 			sl->prof_ns[n->op] += now_ns() - t0;
@@ -361,6 +377,13 @@ static bo_status slot_run(struct slot *sl)
 		}
 		if (s->hook && (rc = call_hook(s, sl, n->out[0])))
 			return rc;
+		if (ai >= 0) { /* the activation ran inside the Conv */
+			k++;
+			if (s->profiling)
+				sl->prof_calls[m->nodes[ai].op]++;
+			if (s->hook && (rc = call_hook(s, sl, m->nodes[ai].out[0])))
+				return rc;
+		}
 	}
 	return BO_OK;
 }

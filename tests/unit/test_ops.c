@@ -685,7 +685,13 @@ static void test_binary_broadcast(void **state)
 	struct shp nchw = { 4, { 2, 3, 4, 5 } };
 	struct shp c11 = { 3, { 3, 1, 1 } }, scalar = { 0, { 0 } }, row = { 2, { 1, 5 } };
 	struct shp one = { 1, { 1 } }, col = { 4, { 2, 1, 4, 1 } }, same = nchw;
+	/* squeeze-excitation's scale [N,C,1,1], and [N,C,H,1]: ops.c's row loop */
+	struct shp nc11 = { 4, { 2, 3, 1, 1 } }, nch1 = { 4, { 2, 3, 4, 1 } };
 	for (int i = 0; i < 4; i++) {
+		check_binary(ops[i].type, ops[i].op, nchw, nc11, 0, 0);
+		check_binary(ops[i].type, ops[i].op, nchw, nc11, 1, 0);
+		check_binary(ops[i].type, ops[i].op, nchw, nch1, 1, 1);
+		check_binary(ops[i].type, ops[i].op, nchw, nch1, 0, 1);
 		check_binary(ops[i].type, ops[i].op, nchw, c11, 0, 0);
 		check_binary(ops[i].type, ops[i].op, nchw, c11, 1, 0);
 		check_binary(ops[i].type, ops[i].op, nchw, scalar, 0, 0);

@@ -1,0 +1,189 @@
+/* Conv + Relu/Clip fusion (plan.h, session.c) through a whole session.
+ *
+ * One graph, x -> Conv 1x1 (300 channels: the GEMM runs in several column
+ * blocks) -> Clip(0, 6) -> depthwise Conv 3x3 -> Relu -> y, loaded twice:
+ * A outputs y alone, so both Convs run fused; B also outputs the Convs'
+ * outputs, which forbids fusion. Asserted: the 1x1 Conv's output (B) is
+ * within rounding of a double reference (the column blocks cover every
+ * column once); y is bit-identical in A and B, also with NaN in the input;
+ * an activation hook (fault injection's: it sees and changes the Clip and
+ * Relu outputs) sees bit-identical tensors in A and B, and its changes
+ * reach y identically; and with threads 2 the same holds. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <brownout/brownout.h>
+
+#include "common_onnx.h"
+
+#define NB 2
+#define C0 2
+#define M 300
+#define H 40
+#define W 40
+
+static uint64_t g_rng = 0x243f6a8885a308d3ULL;
+
+static float frand(void)
+{
+	g_rng ^= g_rng << 13;
+	g_rng ^= g_rng >> 7;
+	g_rng ^= g_rng << 17;
+	return (float)((double)(g_rng >> 11) / (double)(1ULL << 53) * 2.0 - 1.0);
+}
+
+static float w1[M * C0], b1[M], w2[M * 9], b2[M];
+
+static struct bo_model *load(int with_inner_outputs)
+{
+	struct tb_model *tb = tb_new();
+	int64_t xd[4] = { -1, C0, H, W }, w1d[4] = { M, C0, 1, 1 }, w2d[4] = { M, 1, 3, 3 };
+	int64_t bd[1] = { M }, sd[1] = { 0 };
+	float lo = 0.f, hi = 6.f;
+	tb_input(tb, "x", 4, xd);
+	tb_init_f(tb, "w1", 4, w1d, w1);
+	tb_init_f(tb, "b1", 1, bd, b1);
+	tb_init_f(tb, "w2", 4, w2d, w2);
+	tb_init_f(tb, "b2", 1, bd, b2);
+	tb_init_f(tb, "lo", 0, sd, &lo);
+	tb_init_f(tb, "hi", 0, sd, &hi);
+	tb_node(tb, "Conv", "pw", "x,w1,b1", "c");
+	tb_node(tb, "Clip", "clip", "c,lo,hi", "r");
+	Onnx__NodeProto *dw = tb_node(tb, "Conv", "dw", "r,w2,b2", "d");
+	int64_t pads[4] = { 1, 1, 1, 1 };
+	tb_attr_ints(tb, dw, "pads", 4, pads);
+	tb_attr_int(tb, dw, "group", M);
+	tb_node(tb, "Relu", "relu", "d", "y");
+	tb_output(tb, "y");
+	if (with_inner_outputs) {
+		tb_output(tb, "c");
+		tb_output(tb, "d");
+	}
+	struct bo_model *m = NULL;
+	struct bo_error err;
+	bo_status rc = tb_load(tb, NULL, &m, &err);
+	if (rc)
+		fprintf(stderr, "load: %s\n", err.text);
+	assert_int_equal(rc, BO_OK);
+	tb_free(tb);
+	return m;
+}
+
+/* the hook: FNV-1a over the bytes it sees (and the site and first image),
+ * XORed into the total so that slots may call it in any order, then a
+ * "fault": negate every 97th value */
+struct seen {
+	uint64_t hash;
+	int calls;
+};
+
+static bo_status hook(void *ctx, const struct bo_site *site, float *data, int64_t n_images,
+		      int64_t first_image)
+{
+	struct seen *s = ctx;
+	int64_t n = n_images * site->sample_numel;
+	const unsigned char *p = (const unsigned char *)data;
+	uint64_t h = 0xcbf29ce484222325ULL ^ (uint64_t)site->index ^ ((uint64_t)first_image << 32);
+	for (int64_t i = 0; i < n * 4; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	for (int64_t i = first_image % 97; i < n; i += 97)
+		data[i] = -data[i];
+	__atomic_fetch_xor(&s->hash, h, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&s->calls, 1, __ATOMIC_RELAXED);
+	return BO_OK;
+}
+
+/* y of model m on x (copied into out), with or without the hook */
+static void run(struct bo_model *m, int threads, const float *x, int hooked, float *out,
+		float *c_out, struct seen *seen)
+{
+	struct bo_session_config cfg = { .threads = threads };
+	struct bo_session *s = NULL;
+	struct bo_error err;
+	assert_int_equal(bo_session_new(m, &cfg, &s, &err), BO_OK);
+	if (hooked)
+		assert_int_equal(bo_session_set_hook(s, BO_SITES_ACTIVATIONS, hook, seen), BO_OK);
+	struct bo_tensor in = { .rank = 4, .dims = { NB, C0, H, W }, .data = (float *)x };
+	struct bo_tensor o[3];
+	int no = c_out ? 3 : 1;
+	assert_int_equal(bo_session_run(s, &in, 1, o, no, &err), BO_OK);
+	assert_int_equal(o[0].dims[1], M);
+	memcpy(out, o[0].data, sizeof(float) * NB * M * H * W);
+	if (c_out)
+		memcpy(c_out, o[1].data, sizeof(float) * NB * M * H * W);
+	bo_session_free(s);
+}
+
+static void test_fused_equals_unfused(void **state)
+{
+	(void)state;
+	for (int i = 0; i < M * C0; i++)
+		w1[i] = frand() * 4.f;
+	for (int i = 0; i < M * 9; i++)
+		w2[i] = frand();
+	for (int i = 0; i < M; i++)
+		b1[i] = frand(), b2[i] = frand();
+	size_t ny = (size_t)NB * M * H * W;
+	float *x = malloc(sizeof(float) * NB * C0 * H * W);
+	float *ya = malloc(ny * sizeof(float)), *yb = malloc(ny * sizeof(float));
+	float *c = malloc(ny * sizeof(float));
+	assert_true(x && ya && yb && c);
+	for (int i = 0; i < NB * C0 * H * W; i++)
+		x[i] = frand();
+	x[7 * W + 9] = NAN; /* image 0, channel 0 */
+	struct bo_model *ma = load(0), *mb = load(1);
+	for (int threads = 1; threads <= 2; threads++)
+		for (int hooked = 0; hooked <= 1; hooked++) {
+			struct seen sa = { 0, 0 }, sb = sa;
+			run(ma, threads, x, hooked, ya, NULL, &sa);
+			run(mb, threads, x, hooked, yb, c, &sb);
+			assert_memory_equal(ya, yb, ny * sizeof(float));
+			assert_int_equal(sa.calls, sb.calls);
+			assert_true(sa.hash == sb.hash);
+			if (hooked)
+				assert_true(sa.calls >= 2 * threads); /* Clip and Relu per slice */
+		}
+	/* the 1x1 Conv's output against a double reference (model B, unfused
+	 * here, but the same column blocks) */
+	int nan_seen = 0;
+	for (int n = 0; n < NB; n++)
+		for (int m = 0; m < M; m++)
+			for (int p = 0; p < H * W; p++) {
+				double acc = b1[m];
+				for (int k = 0; k < C0; k++)
+					acc += (double)w1[m * C0 + k] * x[(n * C0 + k) * H * W + p];
+				float got = c[((size_t)n * M + m) * H * W + p];
+				if (isnan(acc)) {
+					assert_true(isnan(got));
+					nan_seen++;
+					continue;
+				}
+				assert_true(fabs(got - acc) <= 1e-5 * (1.0 + fabs(acc)));
+			}
+	assert_int_equal(nan_seen, M); /* one pixel, every output channel */
+	bo_model_free(ma);
+	bo_model_free(mb);
+	free(x);
+	free(ya);
+	free(yb);
+	free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fused_equals_unfused),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
