@@ -589,6 +589,12 @@ int bo_plan_rebatch_check(const struct bo_plan *ref, const struct bo_plan *p,
 
 int bo_model_batch_replans(const struct bo_model *m, int64_t batch, struct bo_error *why)
 {
+	return bo_plan_replans(m, batch, 0, why);
+}
+
+int bo_plan_replans(const struct bo_model *m, int64_t batch, int64_t max_floats,
+		    struct bo_error *why)
+{
 	const int64_t b0 = bo_model_fixed_batch(m);
 	struct bo_plan ref, at;
 	struct bo_shape in[BO_MAX_IN];
@@ -616,7 +622,7 @@ int bo_model_batch_replans(const struct bo_model *m, int64_t batch, struct bo_er
 		return 0;
 	for (int i = 0; i < m->n_inputs; i++)
 		in[i].d[0] = batch;
-	if (!bo_plan_build_batch(m, in, 0, b0, &at, why)) {
+	if (!bo_plan_build_batch(m, in, max_floats, b0, &at, why)) {
 		ok = bo_plan_rebatch_check(&ref, &at, why) == -1;
 		bo_plan_release(&at);
 	}

@@ -73,6 +73,12 @@ bo_status bo_plan_build_batch(const struct bo_model *m, const struct bo_shape *i
 int bo_plan_rebatch_check(const struct bo_plan *ref, const struct bo_plan *p,
 			  struct bo_error *why);
 
+/* bo_model_batch_replans, with the plan for `batch` held to max_floats of
+ * activations and scratch (<= 0: no limit): over it, 0 (runs of the
+ * model's batch need less). */
+int bo_plan_replans(const struct bo_model *m, int64_t batch, int64_t max_floats,
+		    struct bo_error *why);
+
 /* Floating-point operations of node ni under plan p (Conv, Gemm, MatMul:
  * 2 x multiply-adds; 0 for the rest). */
 int64_t bo_node_flops(const struct bo_plan *p, int ni);

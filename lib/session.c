@@ -492,7 +492,7 @@ static int replans(struct bo_session *s, int64_t B)
 		if (!found) {
 			i = s->rb_n++ % 8;
 			s->rb_batch[i] = need[k];
-			s->rb_ok[i] = bo_model_batch_replans(s->m, need[k], NULL);
+			s->rb_ok[i] = bo_plan_replans(s->m, need[k], s->max_floats, NULL);
 		}
 		if (!s->rb_ok[i])
 			return 0;

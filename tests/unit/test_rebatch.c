@@ -67,10 +67,12 @@ static bo_status mark(void *ctx, const struct bo_site *site, float *data, int64_
 
 /* Run m on B images of `per` values each (the input's sample shape is
  * dims[1..rank-1]) with the hook; the outputs (B x out_per) into out. */
+static int64_t g_max_arena; /* bo_session_config.max_arena_bytes for run() */
+
 static void run(const struct bo_model *m, int threads, int rank, const int64_t *dims, int64_t B,
 		const float *x, float *out, int64_t out_per, struct calls *c)
 {
-	struct bo_session_config cfg = { .threads = threads };
+	struct bo_session_config cfg = { .threads = threads, .max_arena_bytes = g_max_arena };
 	struct bo_session *s = NULL;
 	struct bo_error err;
 	char buf[1024];
@@ -185,6 +187,31 @@ static void test_replans_per_image(void **state)
 		}
 		assert_int_equal(seen, B);
 	}
+	bo_model_free(m);
+	tb_free(b);
+}
+
+/* A session whose activation limit the re-planned batch would exceed runs
+ * the batch as runs of the model's batch instead, which fit. */
+static void test_arena_limit_falls_back(void **state)
+{
+	(void)state;
+	struct tb_model *b = replannable();
+	struct bo_model *m = load_ok(b);
+	enum { B = 64 };
+	static float x[B * 6], want[B * 4], got[B * 4];
+	for (int i = 0; i < B * 6; i++)
+		x[i] = (float)((i * 5) % 13) / 13.f - 0.3f;
+	run_singly(m, SHAPE(1, 2, 3), B, 6, x, want, 4);
+	struct calls c = { 0 };
+	g_max_arena = 2048; /* batch 1: a few hundred bytes; batch 64: over 5 KB */
+	run(m, 1, SHAPE(1, 2, 3), B, x, got, 4, &c);
+	g_max_arena = 0;
+	for (int i = 0; i < B * 4; i++)
+		assert_float_equal(got[i], want[i], 1e-6f * (1.f + fabsf(want[i])));
+	assert_int_equal(c.n, 64); /* runs of 1 (the hook records at most 64 calls) */
+	for (int k = 0; k < c.n; k++)
+		assert_int_equal(c.count[k], 1);
 	bo_model_free(m);
 	tb_free(b);
 }
@@ -332,6 +359,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_replans_per_image),
+		cmocka_unit_test(test_arena_limit_falls_back),
 		cmocka_unit_test(test_replans_from_batch_2),
 		cmocka_unit_test(test_pinned),
 		cmocka_unit_test(test_trivial),
