@@ -515,9 +515,10 @@ int bo_plan_rebatch_check(const struct bo_plan *ref, const struct bo_plan *p,
 	const char *msg = NULL;
 	char b1[96], b2[96], text[256];
 	text[0] = 0;
-	/* dep: the value depends on the inputs (their data or their shape);
-	 * bdi: an integer known at plan time whose value differs between the
-	 * batches (it holds the batch size) */
+	/* dep: a tensor computed at run time that depends on the batch (the
+	 * inputs' data or their batch size); bdi: an integer known at plan
+	 * time whose value differs between the batches (it holds the batch
+	 * size) */
 	unsigned char *dep = calloc((size_t)m->n_values + 1, 1);
 	unsigned char *bdi = calloc((size_t)m->n_values + 1, 1);
 	if (!dep || !bdi) {
@@ -532,9 +533,11 @@ int bo_plan_rebatch_check(const struct bo_plan *ref, const struct bo_plan *p,
 		const struct bo_node *n = &m->nodes[i];
 		if (n->dead)
 			continue;
+		/* does it depend on the batch: through a tensor, a known integer
+		 * holding the batch size, or a target rewritten to the batch */
 		int any = p->rebatched && p->rebatched[i];
 		for (int k = 0; k < n->n_in; k++)
-			if (n->in[k] >= 0 && dep[n->in[k]])
+			if (n->in[k] >= 0 && (dep[n->in[k]] || bdi[n->in[k]]))
 				any = 1;
 		int x = n->in[0];
 		int dep0 = x >= 0 && dep[x] && !p->known[x];

@@ -124,7 +124,8 @@ static void run_singly(const struct bo_model *m, int rank, const int64_t *dims, 
  * -> Reshape(r) -> f [b,6] (PyTorch's x.reshape(x.size(0), -1) unfolded);
  * Reshape(f, [1,2,3]) -> Reshape(., [1,-1]) (the same, folded by the
  * exporter into constants that lead with the batch 1); MatMul with w [6,4];
- * + Expand(row [1,4] to the constant [1,4]) (x.expand(batch, ...) folded). */
+ * + Expand(row [1,4] to the constant [1,4]) (x.expand(batch, ...) folded)
+ * + Expand(row, Concat(the batch size, [4])) (the same unfolded). */
 static struct tb_model *replannable(void)
 {
 	struct tb_model *b = tb_new();
@@ -152,7 +153,12 @@ static struct tb_model *replannable(void)
 	tb_node(b, "Reshape", "flat_const", "f2,s1m", "f3");
 	tb_node(b, "MatMul", "fc", "f3,w", "y");
 	tb_node(b, "Expand", "expand", "row,s14", "e");
-	tb_node(b, "Add", "add", "y,e", "out");
+	tb_node(b, "Add", "add", "y,e", "ye");
+	/* x.expand(x.size(0), 4) unfolded: the batch size as a shape */
+	tb_init_i64(b, "four", SHAPE(1), DIMS(4));
+	tb_attr_int(b, tb_node(b, "Concat", "concat4", "u,four", "shp4"), "axis", 0);
+	tb_node(b, "Expand", "expand_shape", "row,shp4", "e4");
+	tb_node(b, "Add", "add4", "ye,e4", "out");
 	tb_output(b, "out");
 	return b;
 }
