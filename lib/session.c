@@ -11,7 +11,11 @@
  * Weights: every stored weight is read through s->weights[i], which points
  * at the model's clean copy unless a caller installed a per-trial copy.
  * Activation hooks are called on each stored activation right after it is
- * produced, with the global index of the slice's first image. */
+ * produced, with the global index of the slice's first image.
+ *
+ * A model exported with a fixed batch runs any batch: re-planned for it
+ * when bo_plan_replans accepts (answers kept per slice size), else as runs
+ * of its own batch (bo_session_run). */
 #include <cblas.h>
 #include <pthread.h>
 #include <stdio.h>
