@@ -24,6 +24,7 @@ Needs python3-torch, python3-torchvision, python3-onnx (Debian).
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -109,7 +110,9 @@ def one(name, build, tmp, n_img, threads, client, dataset_cache):
         row["error"] = "eval: " + err.strip()[-300:]
         return row
     notes = [l for l in err.splitlines() if "note:" in l]
-    row["batch"] = "runs of 1: " + notes[0].split("(", 1)[-1][:120] if notes else "re-planned"
+    pin = re.search(r"node '([^']*)' \(([^)]*)\)", notes[0]) if notes else None
+    row["batch"] = ("runs of 1: %s (%s)" % pin.groups() if pin else "runs of 1") if notes \
+        else "re-planned"
     row["eval_correct"] = json.loads(out).get("correct")
     od = os.path.join(tmp, name + "-out")
     rc, out, err, dt = bo(build, "run", path, "--input", xns, "--output-dir", od)
@@ -215,17 +218,18 @@ def main():
     finally:
         if daemon is not None:
             daemon.stop()
-    print("\n%-20s %-7s %-11s %-10s %-9s %7s %7s %7s %7s %7s"
-          % ("model", "result", "batch", "max|diff|", "relative", "export", "eval", "run",
-             "sweep", "daemon"))
+    print("\n%-20s %-7s %-10s %-9s %7s %7s %7s %7s %7s  %s"
+          % ("model", "result", "max|diff|", "relative", "export", "eval", "run", "sweep",
+             "daemon", "batch"))
     for r in rows:
         s = r["steps"]
-        print("%-20s %-7s %-11s %-10s %-9s %7s %7s %7s %7s %7s"
+        print("%-20s %-7s %-10s %-9s %7s %7s %7s %7s %7s  %s"
               % (r["model"], "ran" if r["ok"] else "FAILED",
-                 (r.get("batch") or "-")[:11], "%.3g" % r["maxdiff"] if "maxdiff" in r else "-",
+                 "%.3g" % r["maxdiff"] if "maxdiff" in r else "-",
                  "%.2g" % r["rel"] if "rel" in r else "-",
                  *["%.1f" % s[k] if k in s else "-" for k in ("export", "eval", "run", "sweep",
-                                                                "daemon")]))
+                                                                "daemon")],
+                 r.get("batch") or "-"))
         if not r["ok"]:
             print("    %s" % r.get("error"))
     if not a.out:
