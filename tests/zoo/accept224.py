@@ -124,6 +124,7 @@ def one(name, build, tmp, n_img, threads, client, dataset_cache):
     if got.shape != want.shape:
         row["error"] = "logits shape %s, PyTorch's %s" % (got.shape, want.shape)
         return row
+    row["maxlogit"] = float(np.abs(want).max())
     row["maxdiff"] = float(np.abs(got - want).max())
     row["rel"] = row["maxdiff"] / max(float(np.abs(want).max()), 1e-30)
     shutil.rmtree(od, ignore_errors=True)
