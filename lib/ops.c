@@ -1062,8 +1062,17 @@ static bo_status infer_reshape(struct bo_ictx *c)
 	if (sn > BO_MAX_RANK)
 		return bo_node_fail(m, ni, err, BO_ELIMIT, "target rank %s%lld is over %lld", "", sn,
 				 BO_MAX_RANK);
-	int64_t total = bo_shape_numel(x), prod = 1;
+	int64_t total = bo_shape_numel(x), prod = 1, tv[BO_MAX_RANK];
 	int neg = -1;
+	/* re-planning a fixed batch: a constant target that starts with the
+	 * exported batch, over an input that has the new batch, gets it */
+	if (p->b0 && p->b != p->b0 && !x_known && sn >= 1 && sv[0] == p->b0 && x->rank >= 1 &&
+	    x->d[0] == p->b) {
+		memcpy(tv, sv, (size_t)sn * sizeof(int64_t));
+		tv[0] = p->b;
+		sv = tv;
+		p->rebatched[ni] = 1;
+	}
 	o->rank = (int)sn;
 	for (int i = 0; i < sn; i++) {
 		int64_t d = sv[i];
@@ -1907,6 +1916,13 @@ static bo_status infer_expand(struct bo_ictx *c)
 			return bo_node_fail(m, ni, err, BO_ESHAPE, "invalid dimension %s%lld", "",
 					    sv[i], 0);
 		t.d[i] = sv[i];
+	}
+	/* re-planning a fixed batch: a row broadcast to the exported batch
+	 * (torch's x.expand(batch, ...)) is broadcast to the new one */
+	if (p->b0 && p->b != p->b0 && !x_known && sn >= 1 && sv[0] == p->b0 &&
+	    (x->rank < sn || x->d[0] == 1)) {
+		t.d[0] = p->b;
+		p->rebatched[ni] = 1;
 	}
 	if (!bo_broadcast(x, &t, o)) {
 		bo_shape_str(x, b1, sizeof(b1));

@@ -14,7 +14,14 @@
  *     lifetime [first write, last read].
  *  3. Roots are placed in one arena, largest first, each at the lowest
  *     offset that does not overlap a root live at the same time. Peak
- *     memory is thus about batch x the largest live set, not the sum. */
+ *     memory is thus about batch x the largest live set, not the sum.
+ *  4. A model exported with its batch fixed at b0 is re-planned for another
+ *     batch b (bo_plan_build_batch): its inputs take b as dim 0, Shape
+ *     folds to b where it read the batch, and a Reshape whose constant
+ *     target starts with b0 (the exporter folded the batch into it) gets b.
+ *     bo_plan_rebatch_check then compares that plan with the plan at b0,
+ *     node by node, and accepts it only when each computes per image what
+ *     it computes at b0; a session that cannot re-plan runs in runs of b0. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -218,6 +225,7 @@ void bo_plan_release(struct bo_plan *p)
 	free(p->root);
 	free(p->offset);
 	free(p->order);
+	free(p->rebatched);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -225,6 +233,13 @@ struct span { int64_t off, size; int first, last; };
 
 bo_status bo_plan_build(const struct bo_model *m, const struct bo_shape *inputs,
 			int64_t max_floats, struct bo_plan *p, struct bo_error *err)
+{
+	return bo_plan_build_batch(m, inputs, max_floats, 0, p, err);
+}
+
+bo_status bo_plan_build_batch(const struct bo_model *m, const struct bo_shape *inputs,
+			      int64_t max_floats, int64_t b0, struct bo_plan *p,
+			      struct bo_error *err)
 {
 	bo_status rc = BO_OK;
 	int nv = m->n_values, nn = m->n_nodes;
@@ -247,8 +262,14 @@ bo_status bo_plan_build(const struct bo_model *m, const struct bo_shape *inputs,
 	firstdef = calloc((size_t)nv + 1, sizeof(int));
 	roots = calloc((size_t)nv + 1, sizeof(int));
 	sp = calloc((size_t)nv + 1, sizeof(*sp));
+	if (b0 > 0 && m->n_inputs > 0 && inputs[0].rank > 0) {
+		p->b0 = b0;
+		p->b = inputs[0].d[0];
+		p->rebatched = calloc((size_t)nn + 1, 1);
+	}
 	if (!p->shape || !p->known || !p->known_n || !p->skip || !p->win || !p->pads || !p->root ||
-	    !p->offset || !p->order || !lastuse || !rootlast || !firstdef || !roots || !sp) {
+	    !p->offset || !p->order || !lastuse || !rootlast || !firstdef || !roots || !sp ||
+	    (p->b0 && !p->rebatched)) {
 		rc = bo_fail(err, BO_ENOMEM, "out of memory planning the graph");
 		goto out;
 	}
@@ -271,7 +292,7 @@ bo_status bo_plan_build(const struct bo_model *m, const struct bo_shape *inputs,
 		}
 		int ok = val->rank < 0 || val->rank == s->rank;
 		for (int k = 0; ok && val->rank >= 0 && k < s->rank; k++)
-			if (val->dims[k] > 0 && val->dims[k] != s->d[k])
+			if (val->dims[k] > 0 && val->dims[k] != s->d[k] && !(k == 0 && p->b0))
 				ok = 0;
 		for (int k = 0; k < s->rank; k++)
 			if (s->d[k] < 0)
@@ -423,4 +444,191 @@ out:
 	if (rc)
 		bo_plan_release(p);
 	return rc;
+}
+
+/* ---- re-planning a fixed-batch model for another batch ---- */
+
+static int same_dims(const struct bo_shape *a, const struct bo_shape *b, int from)
+{
+	if (a->rank != b->rank)
+		return 0;
+	for (int i = from; i < a->rank; i++)
+		if (a->d[i] != b->d[i])
+			return 0;
+	return 1;
+}
+
+/* Does node ni, whose input 0 depends on the batch, work across samples
+ * along axis 0 while keeping the shapes per-sample-looking? (Everything
+ * else that mixes samples changes a shape, which the caller checks.) */
+static const char *mixes_samples(const struct bo_plan *p, int ni, int dep_any, int dep0)
+{
+	const struct bo_node *n = &p->m->nodes[ni];
+	const struct bo_shape *x = &p->shape[n->in[0]];
+	int r = x->rank;
+	switch (n->op) {
+	case OP_SOFTMAX:
+	case OP_LOGSOFTMAX: {
+		int64_t a = bo_norm_axis(n->p.axis, r);
+		if (dep0 && (n->legacy_softmax ? a <= 0 : a == 0))
+			return "normalises across the batch axis";
+		return NULL;
+	}
+	case OP_LAYERNORM:
+		return dep0 && bo_norm_axis(n->p.ln.axis, r) <= 0 ? "normalises across the batch axis"
+								  : NULL;
+	case OP_TRANSPOSE:
+		if (dep0 && r > 1 && (n->p.red.n <= 0 || n->p.red.axes[0] != 0))
+			return "moves the batch axis";
+		return NULL;
+	case OP_GATHER:
+		return dep0 && bo_norm_axis(n->p.axis, r) == 0 ? "gathers along the batch axis" : NULL;
+	case OP_SCATTERND:
+		return dep_any ? "scatters into a tensor that depends on the batch" : NULL;
+	case OP_SLICE: {
+		const int64_t *st, *en, *ax = NULL, *sp = NULL;
+		int64_t ns, ne, nax = 0, nsp = 0;
+		if (!dep0)
+			return NULL;
+		if (!bo_plan_known(p, n->in[1], &st, &ns) || !bo_plan_known(p, n->in[2], &en, &ne) ||
+		    (n->n_in > 3 && n->in[3] >= 0 && !bo_plan_known(p, n->in[3], &ax, &nax)) ||
+		    (n->n_in > 4 && n->in[4] >= 0 && !bo_plan_known(p, n->in[4], &sp, &nsp)))
+			return "slices by values not known at plan time";
+		for (int64_t k = 0; k < ns && k < ne; k++) {
+			int64_t a = ax && k < nax ? bo_norm_axis(ax[k], r) : k;
+			int64_t step = sp && k < nsp ? sp[k] : 1;
+			if (a == 0 && (step != 1 || (st[k] != 0 && st[k] > -x->d[0]) || en[k] < x->d[0]))
+				return "slices the batch axis";
+		}
+		return NULL;
+	}
+	default:
+		return NULL;
+	}
+}
+
+int bo_plan_rebatch_check(const struct bo_plan *ref, const struct bo_plan *p,
+			  struct bo_error *why)
+{
+	const struct bo_model *m = p->m;
+	int pin = -1;
+	const char *msg = NULL;
+	char b1[96], b2[96], text[256];
+	text[0] = 0;
+	/* dep: a tensor computed at run time that depends on the batch (the
+	 * inputs' data or their batch size); bdi: an integer known at plan
+	 * time whose value differs between the batches (it holds the batch
+	 * size) */
+	unsigned char *dep = calloc((size_t)m->n_values + 1, 1);
+	unsigned char *bdi = calloc((size_t)m->n_values + 1, 1);
+	if (!dep || !bdi) {
+		free(dep);
+		free(bdi);
+		bo_fail(why, BO_ENOMEM, "out of memory comparing plans");
+		return -2;
+	}
+	for (int i = 0; i < m->n_inputs; i++)
+		dep[m->inputs[i]] = 1;
+	for (int i = 0; i < m->n_nodes && pin < 0; i++) {
+		const struct bo_node *n = &m->nodes[i];
+		if (n->dead)
+			continue;
+		/* does it depend on the batch: through a tensor, a known integer
+		 * holding the batch size, or a target rewritten to the batch */
+		int any = p->rebatched && p->rebatched[i];
+		for (int k = 0; k < n->n_in; k++)
+			if (n->in[k] >= 0 && (dep[n->in[k]] || bdi[n->in[k]]))
+				any = 1;
+		int x = n->in[0];
+		int dep0 = x >= 0 && dep[x] && !p->known[x];
+		for (int k = 0; k < n->n_in && !msg; k++) {
+			int v = n->in[k];
+			int shape_slot = (n->op == OP_RESHAPE && k == 1) || (n->op == OP_EXPAND && k == 1) ||
+					 (n->op == OP_CONSTOFSHAPE && k == 0);
+			if (v >= 0 && bdi[v] && !p->known[n->out[0]] && !shape_slot)
+				msg = "reads the batch size as data, not as a shape";
+		}
+		if (!msg && x >= 0)
+			msg = mixes_samples(p, i, any, dep0);
+		for (int k = 0; k < n->n_out && !msg; k++) {
+			int o = n->out[k];
+			const struct bo_shape *a = &ref->shape[o], *b = &p->shape[o];
+			if (o < 0)
+				continue;
+			if (!p->known[o] != !ref->known[o]) {
+				msg = "is computed at plan time at one batch only";
+				break;
+			}
+			if (p->known[o]) {
+				bdi[o] = p->known_n[o] != ref->known_n[o] || !same_dims(a, b, 0) ||
+					 memcmp(p->known[o], ref->known[o],
+						(size_t)p->known_n[o] * sizeof(int64_t));
+				continue;
+			}
+			dep[o] = (unsigned char)any;
+			int ok = any ? a->rank >= 1 && same_dims(a, b, 1) && a->d[0] == p->b0 &&
+					       b->d[0] == p->b
+				     : same_dims(a, b, 0);
+			if (!ok) {
+				bo_shape_str(a, b1, sizeof(b1));
+				bo_shape_str(b, b2, sizeof(b2));
+				snprintf(text, sizeof(text),
+					 "output '%s' is %s at batch %lld but %s at batch %lld, not one row per image",
+					 m->values[o].name, b1, (long long)p->b0, b2, (long long)p->b);
+				msg = text;
+			}
+		}
+		if (msg)
+			pin = i;
+	}
+	free(dep);
+	free(bdi);
+	if (pin >= 0) {
+		bo_error_where(why, m->path, m->nodes[pin].name, m->nodes[pin].op_type, NULL);
+		bo_fail(why, BO_EUNSUPPORTED, "%s", msg);
+	}
+	return pin;
+}
+
+int bo_model_batch_replans(const struct bo_model *m, int64_t batch, struct bo_error *why)
+{
+	return bo_plan_replans(m, batch, 0, why);
+}
+
+int bo_plan_replans(const struct bo_model *m, int64_t batch, int64_t max_floats,
+		    struct bo_error *why)
+{
+	const int64_t b0 = bo_model_fixed_batch(m);
+	struct bo_plan ref, at;
+	struct bo_shape in[BO_MAX_IN];
+	int ok = 0;
+	bo_error_clear(why);
+	if (b0 <= 0 || batch == b0)
+		return 1;
+	if (batch < 1 || m->n_inputs > BO_MAX_IN) {
+		bo_fail(why, BO_EINVAL, "a batch of %lld images", (long long)batch);
+		return 0;
+	}
+	for (int i = 0; i < m->n_inputs; i++) {
+		const struct bo_value *v = &m->values[m->inputs[i]];
+		in[i].rank = v->rank;
+		memcpy(in[i].d, v->dims, sizeof(v->dims));
+		for (int k = 1; k < v->rank; k++)
+			if (v->dims[k] <= 0) {
+				bo_error_where(why, m->path, v->name, NULL, "input");
+				bo_fail(why, BO_EUNSUPPORTED,
+					"dimensions other than the batch are not fixed in the file");
+				return 0;
+			}
+	}
+	if (bo_plan_build(m, in, 0, &ref, why))
+		return 0;
+	for (int i = 0; i < m->n_inputs; i++)
+		in[i].d[0] = batch;
+	if (!bo_plan_build_batch(m, in, max_floats, b0, &at, why)) {
+		ok = bo_plan_rebatch_check(&ref, &at, why) == -1;
+		bo_plan_release(&at);
+	}
+	bo_plan_release(&ref);
+	return ok;
 }

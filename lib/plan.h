@@ -29,6 +29,11 @@ struct bo_plan {
 	 * cache. Without a cache every Conv runs as im2col. */
 	int conv_algo;
 	struct bo_wino_cache *wcache;
+	/* Re-planning a fixed-batch model (bo_plan_build_batch): the model's
+	 * batch b0, the inputs' batch b, and per node whether a shape rule
+	 * rewrote a constant leading b0 to b (NULL when b0 is 0). */
+	int64_t b0, b;
+	unsigned char *rebatched;
 };
 
 /* Element count, saturating at INT64_MAX (never signed overflow); plans
@@ -47,6 +52,32 @@ static inline int64_t bo_shape_numel(const struct bo_shape *s)
 bo_status bo_plan_build(const struct bo_model *m, const struct bo_shape *inputs,
 			int64_t max_floats, struct bo_plan *p, struct bo_error *err);
 void bo_plan_release(struct bo_plan *p);
+
+/* The same for a model whose batch is fixed at b0 (bo_model_fixed_batch),
+ * planned for inputs whose dim 0 is another batch b: the inputs' dim 0 may
+ * differ from the file's, and a Reshape (or Expand of a broadcast row)
+ * whose constant target shape starts with b0 gets b there. Whether the
+ * result computes what the model does at b0, sample by sample, is
+ * bo_plan_rebatch_check's to say. */
+bo_status bo_plan_build_batch(const struct bo_model *m, const struct bo_shape *inputs,
+			      int64_t max_floats, int64_t b0, struct bo_plan *p,
+			      struct bo_error *err);
+
+/* Compare plan p (bo_plan_build_batch at batch p->b) with ref (the same
+ * inputs at the model's batch p->b0): returns -1 when every node computes
+ * per sample what it computes at b0 (every value that depends on the
+ * inputs has the batch as its dim 0 and otherwise ref's shape, no node
+ * mixes samples, the batch size is read only as a shape); else the index
+ * of the first node that pins the batch (-2: out of memory), with why
+ * filled in. */
+int bo_plan_rebatch_check(const struct bo_plan *ref, const struct bo_plan *p,
+			  struct bo_error *why);
+
+/* bo_model_batch_replans, with the plan for `batch` held to max_floats of
+ * activations and scratch (<= 0: no limit): over it, 0 (runs of the
+ * model's batch need less). */
+int bo_plan_replans(const struct bo_model *m, int64_t batch, int64_t max_floats,
+		    struct bo_error *why);
 
 /* Floating-point operations of node ni under plan p (Conv, Gemm, MatMul:
  * 2 x multiply-adds; 0 for the rest). */

@@ -11,7 +11,11 @@
  * Weights: every stored weight is read through s->weights[i], which points
  * at the model's clean copy unless a caller installed a per-trial copy.
  * Activation hooks are called on each stored activation right after it is
- * produced, with the global index of the slice's first image. */
+ * produced, with the global index of the slice's first image.
+ *
+ * A model exported with a fixed batch runs any batch: re-planned for it
+ * when bo_plan_replans accepts (answers kept per slice size), else as runs
+ * of its own batch (bo_session_run). */
 #include <cblas.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -37,6 +41,7 @@ struct slot {
 	const struct bo_tensor *inputs;
 	int64_t first, count; /* slice of dim 0 */
 	int split;
+	int rebatch;           /* a fixed-batch model re-planned for this slice */
 	bo_status rc;
 	struct bo_error err;
 	struct bo_session *s;
@@ -70,6 +75,10 @@ struct bo_session {
 	float *fix_buf[BO_MAX_IN];
 	int64_t fix_cap[BO_MAX_IN];
 	int64_t fixed_batch;     /* bo_model_fixed_batch, 0: dynamic */
+	/* batches bo_model_batch_replans was asked about, and its answers */
+	int64_t rb_batch[8];
+	int rb_ok[8];
+	int rb_n;
 };
 
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
@@ -309,7 +318,10 @@ static bo_status slot_run(struct slot *sl)
 	if (!same) {
 		bo_plan_release(&sl->plan);
 		sl->planned = 0;
-		if ((rc = bo_plan_build(m, shapes, s->max_floats, &sl->plan, &sl->err)))
+		rc = sl->rebatch ? bo_plan_build_batch(m, shapes, s->max_floats, s->fixed_batch,
+						       &sl->plan, &sl->err)
+				 : bo_plan_build(m, shapes, s->max_floats, &sl->plan, &sl->err);
+		if (rc)
 			return rc;
 		sl->planned = 1;
 		sl->plan.conv_algo = s->conv_algo;
@@ -395,8 +407,10 @@ static void *slot_thread(void *arg)
 	return NULL;
 }
 
+/* rebatch: a fixed-batch model re-planned for the batch's slices */
 static bo_status run_batch(struct bo_session *s, const struct bo_tensor *inputs, int n_inputs,
-			   struct bo_tensor *outputs, int n_outputs, struct bo_error *err)
+			   struct bo_tensor *outputs, int n_outputs, int rebatch,
+			   struct bo_error *err)
 {
 	const struct bo_model *m = s->m;
 	bo_status rc = BO_OK;
@@ -409,7 +423,7 @@ static bo_status run_batch(struct bo_session *s, const struct bo_tensor *inputs,
 	/* split along dim 0 when every input agrees on it, in slices of whole
 	 * multiples of a fixed-batch model's batch */
 	int64_t B = inputs[0].rank > 0 ? inputs[0].dims[0] : 1;
-	int64_t unit = BO_MAX(s->fixed_batch, 1);
+	int64_t unit = rebatch ? 1 : BO_MAX(s->fixed_batch, 1);
 	int split = s->threads > 1 && B >= 2 * unit && B % unit == 0;
 	for (int i = 0; i < n_inputs; i++) {
 		if (inputs[i].rank < 0 || inputs[i].rank > BO_MAX_RANK || !inputs[i].data)
@@ -427,6 +441,7 @@ static bo_status run_batch(struct bo_session *s, const struct bo_tensor *inputs,
 		sl->s = s;
 		sl->inputs = inputs;
 		sl->split = split;
+		sl->rebatch = rebatch;
 		sl->first = split ? t * per : 0;
 		sl->count = split ? BO_MIN(per, B - sl->first) : B;
 		sl->rc = BO_OK;
@@ -485,8 +500,38 @@ static bo_status run_batch(struct bo_session *s, const struct bo_tensor *inputs,
 	return rc;
 }
 
+/* Whether a fixed-batch model re-plans for a batch of B (bo_model_batch_replans),
+ * for every slice run_batch cuts it into; the answers are kept. */
+static int replans(struct bo_session *s, int64_t B)
+{
+	int split = s->threads > 1 && B >= 2;
+	int64_t T = split ? BO_MIN((int64_t)s->threads, B) : 1;
+	int64_t per = (B + T - 1) / T;
+	int64_t last = B - (B - 1) / per * per; /* the last slice */
+	int64_t need[2] = { per, last };
+	for (int k = 0; k < 2; k++) {
+		int i, found = 0;
+		for (i = 0; i < s->rb_n && i < 8; i++)
+			if (s->rb_batch[i] == need[k]) {
+				found = 1;
+				break;
+			}
+		if (!found) {
+			i = s->rb_n++ % 8;
+			s->rb_batch[i] = need[k];
+			s->rb_ok[i] = bo_plan_replans(s->m, need[k], s->max_floats, NULL);
+		}
+		if (!s->rb_ok[i])
+			return 0;
+	}
+	return 1;
+}
+
 /* A model exported with a fixed batch Bm (torch.onnx.export's default is
- * the example's batch, usually 1) runs a batch of B = k x Bm images as k
+ * the example's batch, usually 1) is re-planned for the batch B asked for
+ * when every node computes per image (bo_model_batch_replans: a Reshape to
+ * a constant [Bm, ...] becomes [B, ...], Shape reads B), and runs as one
+ * batch, like a dynamic export. Otherwise it runs a batch of B = k x Bm images as k
  * runs of Bm, T of them at a time across the threads (each thread's slice
  * is exactly Bm images, the shape the model was planned for), with the
  * image indexes the hooks see kept as if it had been one batch; a tail of
@@ -504,7 +549,9 @@ bo_status bo_session_run(struct bo_session *s, const struct bo_tensor *inputs, i
 		if (inputs[i].rank < 1 || inputs[i].dims[0] != B || !inputs[i].data)
 			bm = 0;
 	if (!bm || B == bm || n_outputs > m->n_outputs)
-		return run_batch(s, inputs, n_inputs, outputs, n_outputs, err);
+		return run_batch(s, inputs, n_inputs, outputs, n_outputs, 0, err);
+	if (B > 0 && replans(s, B))
+		return run_batch(s, inputs, n_inputs, outputs, n_outputs, 1, err);
 	int64_t chunk = bm * BO_MAX(BO_MIN((int64_t)s->threads, B / bm), 1);
 	struct bo_tensor part[BO_MAX_IN], out[BO_MAX_IN];
 	int64_t per_in[BO_MAX_IN], row[BO_MAX_IN];
@@ -535,7 +582,7 @@ bo_status bo_session_run(struct bo_session *s, const struct bo_tensor *inputs, i
 		}
 		s->image_base = base + first;
 		if (!rc)
-			rc = run_batch(s, part, n_inputs, out, n_outputs, err);
+			rc = run_batch(s, part, n_inputs, out, n_outputs, 0, err);
 		s->image_base = base;
 		for (int i = 0; i < n_inputs; i++) {
 			free(pad[i]);

@@ -107,12 +107,17 @@ int parse_long(const char *s, long long lo, long long hi, long long *out)
 void note_fixed_batch(const struct bo_model *m, const char *path, int batch)
 {
 	int64_t fb = bo_model_fixed_batch(m);
-	if (fb > 0 && fb != batch)
+	struct bo_error why;
+	char buf[1024];
+	if (fb > 0 && fb != batch && !bo_model_batch_replans(m, batch, &why)) {
+		why.file[0] = 0; /* the path is said already */
 		fprintf(stderr,
 			"%s: note: %s has its batch fixed at %lld (exported without a dynamic batch "
-			"axis): it runs as runs of %lld images; a dynamic batch axis is faster "
-			"(docs/export.md)\n",
-			prog, path, (long long)fb, (long long)fb);
+			"axis) and cannot be re-planned for a batch of %d (%s): it runs as runs of "
+			"%lld images; a dynamic batch axis is faster (docs/export.md)\n",
+			prog, path, (long long)fb, batch, bo_error_format(&why, buf, sizeof(buf)),
+			(long long)fb);
+	}
 }
 
 double now(void)
@@ -562,6 +567,8 @@ static int cmd_run(int argc, char **argv)
 			ret = fail_err(&err);
 			goto out;
 		}
+	if (n_in > 0 && in[0].rank > 0 && in[0].dims[0] > 0 && in[0].dims[0] <= 65536)
+		note_fixed_batch(m, argv[optind], (int)in[0].dims[0]);
 	struct bo_session_config cfg = { .threads = 1 };
 	if (bo_session_new(m, &cfg, &s, &err) ||
 	    bo_session_run(s, in, n_in, out, bo_model_n_outputs(m), &err)) {

@@ -32,7 +32,8 @@ double now(void);
 /* Print j (consumed) indented; 0 on success. */
 int print_json(json_t *j);
 
-/* Say once, on stderr, that a fixed-batch model runs as runs of its batch. */
+/* Say once, on stderr, when a fixed-batch model cannot be re-planned for
+ * `batch` and runs as runs of its own batch, naming the node that pins it. */
 void note_fixed_batch(const struct bo_model *m, const char *path, int batch);
 
 int cmd_sweep(int argc, char **argv);

@@ -43,8 +43,9 @@ void bo_session_free(struct bo_session *s);
  * On success outputs[i] (n_outputs of them) point into session memory valid
  * until the next run or free; do not free them. Splits along dim 0 across
  * the session's threads when every input has the same dim 0 >= threads.
- * A model whose batch is fixed (bo_model_fixed_batch) runs any multiple of
- * that batch, as runs of its own batch. */
+ * A model whose batch is fixed (bo_model_fixed_batch) runs any batch:
+ * re-planned for it when bo_model_batch_replans says so, else as runs of
+ * its own batch (a short tail padded). */
 bo_status bo_session_run(struct bo_session *s, const struct bo_tensor *inputs, int n_inputs,
 			 struct bo_tensor *outputs, int n_outputs, struct bo_error *err);
 

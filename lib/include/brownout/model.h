@@ -45,6 +45,13 @@ int bo_model_n_inputs(const struct bo_model *m);
 /* The batch every input's dimension 0 is fixed at (a model exported
  * without a dynamic batch axis), or 0 when the batch is dynamic. */
 int64_t bo_model_fixed_batch(const struct bo_model *m);
+/* Whether a batch of `batch` images runs through a fixed-batch model as
+ * one graph re-planned for that batch (1: every node computes per image,
+ * so the results are those of runs at the model's own batch), or as runs
+ * of the model's batch (0; `why` then names the node that pins the batch
+ * and says how). 1 for a dynamic batch and for batch == the fixed one.
+ * bo_session_run decides the same way. */
+int bo_model_batch_replans(const struct bo_model *m, int64_t batch, struct bo_error *why);
 int bo_model_n_outputs(const struct bo_model *m);
 const char *bo_model_input_name(const struct bo_model *m, int i);
 const char *bo_model_output_name(const struct bo_model *m, int i);
