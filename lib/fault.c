@@ -91,6 +91,7 @@
 #include <brownout/fault.h>
 
 #include "common.h"
+#include "fault_impl.h"
 
 const char *bo_deviation_name(enum bo_deviation d)
 {
@@ -304,35 +305,110 @@ static void revert(struct injector *in)
 	u->n = in->undo_start;
 }
 
+/* Where the gaps come from. The reference path draws one word and takes
+ * one log() per gap, as the sampler always did. The batched paths
+ * (lib/fault_batch.c) fill w[] with the words of up to GB Philox blocks
+ * and gap[] with their gaps at once, and src_sync() hands back to the stream
+ * the words the walk did not use, so the stream ends where the reference
+ * leaves it: the same faults, the same position, bit for bit. The first
+ * batch of a tensor is sized to the faults it expects, so that a tensor
+ * with one fault does not pay for 128 words. */
+#define GB 32 /* blocks per batch */
+enum { SRC_NONE, SRC_BUF, SRC_BLK };
+struct gapsrc {
+	struct bo_rng *rng;
+	double inv;     /* 1 / log1p(-p) < 0; 0: every item faulty, no draw */
+	enum bo_fault_path path;
+	int kind;       /* what the batch holds: SRC_BUF (words left in rng->buf), SRC_BLK */
+	int n, k;       /* gaps in the batch, gaps used */
+	uint32_t ctr0;  /* SRC_BLK: the draw counter of w[0..4) */
+	uint32_t w[4 * GB];
+	double gap[4 * GB];
+};
+
+/* Put the stream where the reference would be after the words used. */
+static void src_sync(struct gapsrc *s)
+{
+	struct bo_rng *r = s->rng;
+	if (s->kind == SRC_BUF) {
+		r->left = s->n - s->k;
+	} else if (s->kind == SRC_BLK && s->k > 0) {
+		int nb = s->k / 4, rem = s->k % 4;
+		if (rem) {
+			memcpy(r->buf, s->w + 4 * nb, sizeof r->buf);
+			r->ctr[0] = s->ctr0 + (uint32_t)nb + 1u;
+			r->left = 4 - rem;
+		} else {
+			memcpy(r->buf, s->w + 4 * (nb - 1), sizeof r->buf);
+			r->ctr[0] = s->ctr0 + (uint32_t)nb;
+			r->left = 0;
+		}
+	}
+	s->kind = SRC_NONE;
+	s->n = s->k = 0;
+}
+
+/* Next batch; `rest` items remain after the current one. */
+static void refill(struct gapsrc *s, int64_t rest)
+{
+	struct bo_rng *r = s->rng;
+	src_sync(s);
+	if (r->left > 0 && r->left <= 4) {
+		/* the words a previous draw left in the block first */
+		s->kind = SRC_BUF;
+		s->n = r->left;
+		memset(s->w, 0, 4 * sizeof *s->w); /* the kernels read 4 at a time */
+		memcpy(s->w, r->buf + (4 - r->left), (size_t)r->left * sizeof *s->w);
+	} else {
+		/* expected faults among `rest` items: rest p, p about -1 / inv */
+		double want = (double)rest / -s->inv * 1.25 + 8.0;
+		int nb = want >= 4.0 * GB ? GB : (int)(want / 4.0);
+		r->left = 0; /* as bo_rng_u32 treats a left outside 1..4 */
+		s->kind = SRC_BLK;
+		s->ctr0 = r->ctr[0];
+		s->n = 4 * nb;
+		bo_philox_blocks(r->key, r->ctr, s->ctr0, nb, s->w, s->path);
+	}
+	bo_fault_gaps(s->w, s->n, s->inv, s->gap, s->path);
+	s->k = 0;
+}
+
 /* Index of the next faulty item after `g` (pass -1 for the first) among
- * `total` items, or total when there is none. inv = 1 / log1p(-p) < 0, or
- * 0 for p >= 1 (every item faulty, no draw). Multiplying by the reciprocal
- * instead of dividing by log1p(-p) is what the hot loop can afford; it moves
- * a gap by at most one cell in a rare tie, which no statistic can see. */
-static inline int64_t next_fault(int64_t g, int64_t total, double inv, struct bo_rng *rng)
+ * `total` items, or total when there is none. Multiplying by the
+ * reciprocal instead of dividing by log1p(-p) is what the hot loop can
+ * afford; it moves a gap by at most one cell in a rare tie, which no
+ * statistic can see. */
+static inline int64_t next_fault(int64_t g, int64_t total, struct gapsrc *s)
 {
 	int64_t next = total;
 	int64_t rest = total - g - 1; /* items after g */
-	if (rest > 0 && inv == 0.0) {
+	if (rest > 0 && s->inv == 0.0) {
 		next = g + 1;
 	} else if (rest > 0) {
-		/* one 32-bit word per fault: u in (0, 1), never 0 */
-		double u = ((double)bo_rng_u32(rng) + 0.5) * 0x1p-32;
-		double gap = floor(log(u) * inv);
+		double gap;
+		if (s->path == BO_FAULT_REFERENCE) {
+			/* one 32-bit word per fault: u in (0, 1), never 0 */
+			double u = ((double)bo_rng_u32(s->rng) + 0.5) * 0x1p-32;
+			gap = floor(log(u) * s->inv);
+		} else {
+			if (s->k >= s->n)
+				refill(s, rest);
+			gap = s->gap[s->k++];
+		}
 		if (gap < (double)rest) /* false for a gap past the end */
 			next = g + 1 + (int64_t)gap;
 	}
 	return next;
 }
 
-static int inject_bm(struct injector *in, int64_t n, const struct bo_stored *st, double inv,
-		     struct bo_rng *rng)
+static int inject_bm(struct injector *in, int64_t n, const struct bo_stored *st,
+		     struct gapsrc *src)
 {
 	const int cells = bo_cells(st->bits, st->is_unsigned);
 	const float s = st->scale;
 	int64_t total = 0;
 	int rc = bo_mul_ok(n, cells, &total) ? 0 : -1; /* overflow: not a real array */
-	int64_t g = rc ? total : next_fault(-1, total, inv, rng);
+	int64_t g = rc ? total : next_fault(-1, total, src);
 	while (rc == 0 && g < total) {
 		int64_t i = g / cells; /* one division per faulty value, not per fault */
 		int64_t base = i * cells;
@@ -340,9 +416,11 @@ static int inject_bm(struct injector *in, int64_t n, const struct bo_stored *st,
 		uint32_t mask = 0;
 		do {
 			mask |= 1u << (g - base);
-			g = next_fault(g, total, inv, rng);
+			g = next_fault(g, total, src);
 		} while (g < end);
 		float x = in->data[i];
+		if (x == 0.0f)
+			continue; /* BM leaves 0 at 0 (q = q' = 0): skip the quantisation */
 		int32_t q = bo_quantize(x, s, st->bits, st->is_unsigned);
 		int32_t q2 = bo_bm_apply(q, mask, st->bits, st->is_unsigned);
 		if (q2 == q)
@@ -357,11 +435,10 @@ static int inject_bm(struct injector *in, int64_t n, const struct bo_stored *st,
 	return rc;
 }
 
-static int inject_erasure(struct injector *in, int64_t n, double inv, struct bo_rng *rng)
+static int inject_erasure(struct injector *in, int64_t n, struct gapsrc *src)
 {
 	int rc = 0;
-	for (int64_t i = next_fault(-1, n, inv, rng); rc == 0 && i < n;
-	     i = next_fault(i, n, inv, rng)) {
+	for (int64_t i = next_fault(-1, n, src); rc == 0 && i < n; i = next_fault(i, n, src)) {
 		if (in->data[i] != 0.0f)
 			rc = put(in, i, 0.0f);
 	}
@@ -370,6 +447,13 @@ static int inject_erasure(struct injector *in, int64_t n, double inv, struct bo_
 
 int64_t bo_inject(enum bo_deviation dev, double p, const struct bo_stored *st, float *data,
 		  int64_t n, struct bo_rng *rng, struct bo_undo *undo)
+{
+	return bo_inject_path(BO_FAULT_AUTO, dev, p, st, data, n, rng, undo);
+}
+
+int64_t bo_inject_path(enum bo_fault_path path, enum bo_deviation dev, double p,
+		       const struct bo_stored *st, float *data, int64_t n, struct bo_rng *rng,
+		       struct bo_undo *undo)
 {
 	int64_t ret = -1;
 	struct injector in = { data, undo, undo ? undo->n : 0, 0 };
@@ -381,9 +465,10 @@ int64_t bo_inject(enum bo_deviation dev, double p, const struct bo_stored *st, f
 	if (!(p > 0.0) || n == 0 || !bits_ok(st->bits) || !(st->scale > 0.0f) ||
 	    !isfinite(st->scale))
 		goto out;
-	double inv = p >= 1.0 ? 0.0 : 1.0 / log1p(-p);
-	int rc = dev == BO_DEV_BM ? inject_bm(&in, n, st, inv, rng)
-				  : inject_erasure(&in, n, inv, rng);
+	struct gapsrc *src = &(struct gapsrc){ .rng = rng, .path = path };
+	src->inv = p >= 1.0 ? 0.0 : 1.0 / log1p(-p);
+	int rc = dev == BO_DEV_BM ? inject_bm(&in, n, st, src) : inject_erasure(&in, n, src);
+	src_sync(src); /* unused words back to the stream */
 	if (rc && undo)
 		revert(&in);
 	ret = rc ? -1 : in.changed;
