@@ -445,6 +445,144 @@ static int inject_erasure(struct injector *in, int64_t n, struct gapsrc *src)
 	return rc;
 }
 
+/* ---- the batched walk ----
+ *
+ * The same faults as inject_bm / inject_erasure above, found and applied
+ * with few unpredictable branches: a batch of gaps becomes a run of cell
+ * positions (g += 1 + gap, until a gap reaches past the end), positions
+ * become (value, mask) by a multiply with the reciprocal of the cell count
+ * (corrected to the exact quotient), and each faulty value is quantised,
+ * masked and written without branching on its content: a value that does
+ * not change is written back as it was, unless an undo log is kept (then
+ * only changed values are written and logged, as put() does). */
+
+/* floor(g / d) for 0 <= g < 2^52, 1 <= d <= 16: the product with the
+ * rounded reciprocal is off by at most one, which the two tests undo. */
+static inline int64_t div_cells(int64_t g, int64_t d, double rd)
+{
+	int64_t i = (int64_t)((double)g * rd);
+	i -= i * d > g;
+	i += (i + 1) * d <= g;
+	return i;
+}
+
+/* inject_bm's deviation for data[i] (the undo path: weights). */
+static inline int bm_value(struct injector *in, const struct bo_bmv *b, int64_t i, uint32_t mask)
+{
+	int w, rc = 0;
+	float x2 = bo_bm_value(b, in->data[i], mask, &w);
+	if (w)
+		rc = put(in, i, x2);
+	return rc;
+}
+
+/* The values of a batch: AVX2 or plain, or one by one with the log. */
+static int apply_values(struct injector *in, const struct bo_bmv *b, const int64_t *vi,
+			const uint32_t *vm, int nv, enum bo_fault_path path)
+{
+	int rc = 0;
+	if (!in->undo) {
+		in->changed += bo_bm_apply_batch(in->data, vi, vm, nv, b, path);
+	} else {
+		for (int k = 0; rc == 0 && k < nv; k++)
+			rc = bm_value(in, b, vi[k], vm[k]);
+	}
+	return rc;
+}
+
+/* Positions of the faults of the next batch into pos[], from *g on;
+ * returns how many (<= 4 GB). *g becomes `total` when a gap ran past the
+ * end; no word is drawn once *g is the last item. */
+static inline int next_positions(struct gapsrc *src, int64_t *g, int64_t total, int64_t *pos)
+{
+	if (src->k >= src->n)
+		refill(src, total - *g - 1);
+	int m = 0, k = src->k;
+	int64_t at = *g;
+	while (k < src->n) {
+		double gap = src->gap[k++];
+		if (!(gap < (double)(total - at - 1))) {
+			at = total;
+			break;
+		}
+		at += 1 + (int64_t)gap;
+		pos[m++] = at;
+		if (at >= total - 1)
+			break;
+	}
+	src->k = k;
+	*g = at;
+	return m;
+}
+
+static int inject_bm_batched(struct injector *in, int64_t n, const struct bo_stored *st,
+			     struct gapsrc *src)
+{
+	const int cells = bo_cells(st->bits, st->is_unsigned);
+	int64_t total = 0;
+	if (!bo_mul_ok(n, cells, &total) || total >= ((int64_t)1 << 52))
+		return inject_bm(in, n, st, src); /* beyond the exact division */
+	const int bits = st->bits;
+	const struct bo_bmv b = {
+		.sd = (double)st->scale,
+		.hi = (double)((1 << (bits - 1)) - 1),
+		.lo = st->is_unsigned ? 0.0 : -(double)(1 << (bits - 1)),
+		.hi1 = (double)((1 << (bits - 1)) - 1) + 1.0,
+		.lo1 = (st->is_unsigned ? 0.0 : -(double)(1 << (bits - 1))) - 1.0,
+		.s = st->scale,
+		.uns = st->is_unsigned,
+		.keep = (1u << (bits - 1)) - 1u,
+		.all = (1u << bits) - 1u,
+		.sign = 1u << (bits - 1),
+		.ext = ~((1u << bits) - 1u),
+	};
+	const double rd = 1.0 / (double)cells;
+	int64_t pos[4 * GB], vi[4 * GB];
+	uint32_t vm[4 * GB];
+	int64_t g = -1, cur = -1;
+	uint32_t mask = 0;
+	int rc = 0;
+	while (rc == 0 && g < total - 1) {
+		int m = next_positions(src, &g, total, pos), nv = 0;
+		for (int j = 0; j < m; j++) {
+			int64_t i = div_cells(pos[j], cells, rd);
+			if (i != cur) {
+				vi[nv] = cur;
+				vm[nv] = mask;
+				nv += cur >= 0;
+				cur = i;
+				mask = 0;
+			}
+			mask |= 1u << (pos[j] - i * cells);
+		}
+		rc = apply_values(in, &b, vi, vm, nv, src->path);
+	}
+	if (rc == 0 && cur >= 0)
+		rc = apply_values(in, &b, &cur, &mask, 1, src->path);
+	return rc;
+}
+
+static int inject_erasure_batched(struct injector *in, int64_t n, struct gapsrc *src)
+{
+	int64_t pos[4 * GB];
+	int64_t g = -1;
+	int rc = 0;
+	while (rc == 0 && g < n - 1) {
+		int m = next_positions(src, &g, n, pos);
+		for (int j = 0; rc == 0 && j < m; j++) {
+			float x = in->data[pos[j]];
+			int w = x != 0.0f;
+			if (!in->undo) {
+				in->data[pos[j]] = bo_select_float(w, 0.0f, x);
+				in->changed += w;
+			} else if (w) {
+				rc = put(in, pos[j], 0.0f);
+			}
+		}
+	}
+	return rc;
+}
+
 int64_t bo_inject(enum bo_deviation dev, double p, const struct bo_stored *st, float *data,
 		  int64_t n, struct bo_rng *rng, struct bo_undo *undo)
 {
@@ -467,7 +605,12 @@ int64_t bo_inject_path(enum bo_fault_path path, enum bo_deviation dev, double p,
 		goto out;
 	struct gapsrc *src = &(struct gapsrc){ .rng = rng, .path = path };
 	src->inv = p >= 1.0 ? 0.0 : 1.0 / log1p(-p);
-	int rc = dev == BO_DEV_BM ? inject_bm(&in, n, st, src) : inject_erasure(&in, n, src);
+	int rc;
+	if (path == BO_FAULT_REFERENCE || src->inv == 0.0)
+		rc = dev == BO_DEV_BM ? inject_bm(&in, n, st, src) : inject_erasure(&in, n, src);
+	else
+		rc = dev == BO_DEV_BM ? inject_bm_batched(&in, n, st, src)
+				      : inject_erasure_batched(&in, n, src);
 	src_sync(src); /* unused words back to the stream */
 	if (rc && undo)
 		revert(&in);

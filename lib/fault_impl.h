@@ -4,7 +4,9 @@
 #ifndef BROWNOUT_FAULT_IMPL_H
 #define BROWNOUT_FAULT_IMPL_H
 
+#include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <brownout/fault.h>
 
@@ -34,6 +36,63 @@ void bo_philox_blocks(const uint32_t key[2], const uint32_t ctr[4], uint32_t fir
  * cannot change the floor, else libm's log for that lane. out must have
  * room for n rounded up to a multiple of 4, w must be readable that far. */
 void bo_fault_gaps(const uint32_t *w, int n, double inv, double *out, enum bo_fault_path path);
+
+/* BM on one value, without branching on it (lib/fault.c's batched walk):
+ * q = clamp(round(x / s)) as bo_quantize (clamping to one beyond the range
+ * first keeps the conversion in int range and changes no result; NaN
+ * gives 0), q' = bo_bm_apply(q, mask), x' = x + (q' - q) s stopped at 0,
+ * as inject_bm. Returns x', *w = 1 when the value changes (x' != x). */
+struct bo_bmv {
+	double sd, lo, hi, lo1, hi1; /* scale, range, range widened by one */
+	float s;
+	int uns;
+	uint32_t keep, all, sign, ext;
+};
+
+static inline float bo_select_float(int w, float a, float b) /* w ? a : b, no branch */
+{
+	uint32_t ua, ub, sel = 0u - (uint32_t)w;
+	memcpy(&ua, &a, sizeof ua);
+	memcpy(&ub, &b, sizeof ub);
+	ua = (ua & sel) | (ub & ~sel);
+	memcpy(&a, &ua, sizeof a);
+	return a;
+}
+
+static inline float bo_bm_value(const struct bo_bmv *b, float x, uint32_t mask, int *w)
+{
+	double r = (double)x / b->sd;
+	r = r == r ? r : 0.0;
+	r = r < b->lo1 ? b->lo1 : r;
+	r = r > b->hi1 ? b->hi1 : r;
+	/* round half away from zero: exact for every double (the addend is
+	 * the largest double below 1/2), then truncation */
+	double qd = (double)(int32_t)(r + copysign(0.49999999999999994, r));
+	qd = qd < b->lo ? b->lo : qd;
+	qd = qd > b->hi ? b->hi : qd;
+	int32_t q = (int32_t)qd, q2;
+	if (b->uns) {
+		q2 = (int32_t)((uint32_t)q & b->keep & ~mask);
+	} else {
+		uint32_t u = (uint32_t)q & b->all, m = mask & b->all;
+		uint32_t neg = 0u - ((u & b->sign) != 0);
+		uint32_t u2 = (neg & (u | m)) | (~neg & (u & ~m));
+		q2 = (int32_t)(u2 | (neg & b->ext)); /* sign-extended */
+		q2 &= -(int32_t)((m & b->sign) == 0); /* a faulty sign cell: 0 */
+	}
+	float d = (float)(q2 - q) * b->s;
+	float x2 = x + d;
+	int cross = ((x > 0.f) & (x2 < 0.f)) | ((x < 0.f) & (x2 > 0.f));
+	x2 = bo_select_float(cross, 0.f, x2); /* towards zero, never across it */
+	*w = (q2 != q) & (x2 != x);
+	return x2;
+}
+
+/* bo_bm_value on data[vi[k]] with mask vm[k], k < nv, the indices distinct:
+ * every value is written, changed or as it was. Returns how many changed.
+ * AVX2: 4 values at a time. */
+int64_t bo_bm_apply_batch(float *data, const int64_t *vi, const uint32_t *vm, int nv,
+			  const struct bo_bmv *b, enum bo_fault_path path);
 
 /* bo_inject on a chosen path. */
 int64_t bo_inject_path(enum bo_fault_path path, enum bo_deviation dev, double p,
