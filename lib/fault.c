@@ -324,6 +324,7 @@ struct gapsrc {
 	uint32_t ctr0;  /* SRC_BLK: the draw counter of w[0..4) */
 	uint32_t w[4 * GB];
 	double gap[4 * GB];
+	double step[4 * GB]; /* 1 + gap (batched paths) */
 };
 
 /* Put the stream where the reference would be after the words used. */
@@ -370,6 +371,8 @@ static void refill(struct gapsrc *s, int64_t rest)
 		bo_philox_blocks(r->key, r->ctr, s->ctr0, nb, s->w, s->path);
 	}
 	bo_fault_gaps(s->w, s->n, s->inv, s->gap, s->path);
+	for (int k = 0; k < s->n; k++)
+		s->step[k] = 1.0 + s->gap[k];
 	s->k = 0;
 }
 
@@ -456,16 +459,6 @@ static int inject_erasure(struct injector *in, int64_t n, struct gapsrc *src)
  * not change is written back as it was, unless an undo log is kept (then
  * only changed values are written and logged, as put() does). */
 
-/* floor(g / d) for 0 <= g < 2^52, 1 <= d <= 16: the product with the
- * rounded reciprocal is off by at most one, which the two tests undo. */
-static inline int64_t div_cells(int64_t g, int64_t d, double rd)
-{
-	int64_t i = (int64_t)((double)g * rd);
-	i -= i * d > g;
-	i += (i + 1) * d <= g;
-	return i;
-}
-
 /* inject_bm's deviation for data[i] (the undo path: weights). */
 static inline int bm_value(struct injector *in, const struct bo_bmv *b, int64_t i, uint32_t mask)
 {
@@ -490,28 +483,37 @@ static int apply_values(struct injector *in, const struct bo_bmv *b, const int64
 	return rc;
 }
 
-/* Positions of the faults of the next batch into pos[], from *g on;
- * returns how many (<= 4 GB). *g becomes `total` when a gap ran past the
- * end; no word is drawn once *g is the last item. */
-static inline int next_positions(struct gapsrc *src, int64_t *g, int64_t total, int64_t *pos)
+/* Positions of the faults of the next batch into pos[], after *g (the
+ * last fault, *g < total - 1: a word is drawn); returns how many (<= 4 GB)
+ * and leaves *g at the last of them, or at `total` when a gap ran past the
+ * end. The positions are summed in double, exact below 2^53 (total <
+ * 2^50); a gap past the end lands at or beyond total, and so do all after
+ * it. The words used: one per fault, plus the one that ran past the end,
+ * unless the last fault is the last item (the reference draws no more). */
+static inline int next_positions(struct gapsrc *src, int64_t *g, int64_t total, double *pos)
 {
 	if (src->k >= src->n)
 		refill(src, total - *g - 1);
-	int m = 0, k = src->k;
-	int64_t at = *g;
-	while (k < src->n) {
-		double gap = src->gap[k++];
-		if (!(gap < (double)(total - at - 1))) {
-			at = total;
-			break;
-		}
-		at += 1 + (int64_t)gap;
-		pos[m++] = at;
-		if (at >= total - 1)
-			break;
+	const double tot = (double)total;
+	const int k0 = src->k, avail = src->n - k0;
+	double at = (double)*g;
+	for (int j = 0; j < avail; j++) {
+		at += src->step[k0 + j]; /* one add per fault on the chain */
+		pos[j] = at;
 	}
-	src->k = k;
-	*g = at;
+	int m = 0;
+	for (int j = 0; j < avail; j++)
+		m += pos[j] < tot;
+	if (m == avail) {
+		src->k = src->n;
+		*g = (int64_t)pos[m - 1];
+	} else if (m > 0 && (int64_t)pos[m - 1] == total - 1) {
+		src->k = k0 + m;
+		*g = total;
+	} else {
+		src->k = k0 + m + 1;
+		*g = total;
+	}
 	return m;
 }
 
@@ -520,8 +522,8 @@ static int inject_bm_batched(struct injector *in, int64_t n, const struct bo_sto
 {
 	const int cells = bo_cells(st->bits, st->is_unsigned);
 	int64_t total = 0;
-	if (!bo_mul_ok(n, cells, &total) || total >= ((int64_t)1 << 52))
-		return inject_bm(in, n, st, src); /* beyond the exact division */
+	if (!bo_mul_ok(n, cells, &total) || total >= ((int64_t)1 << 50))
+		return inject_bm(in, n, st, src); /* beyond the exact sums */
 	const int bits = st->bits;
 	const struct bo_bmv b = {
 		.sd = (double)st->scale,
@@ -536,24 +538,24 @@ static int inject_bm_batched(struct injector *in, int64_t n, const struct bo_sto
 		.sign = 1u << (bits - 1),
 		.ext = ~((1u << bits) - 1u),
 	};
-	const double rd = 1.0 / (double)cells;
-	int64_t pos[4 * GB], vi[4 * GB];
-	uint32_t vm[4 * GB];
+	double pos[4 * GB];
+	int64_t fi[4 * GB], vi[4 * GB];
+	uint32_t fb[4 * GB], vm[4 * GB];
 	int64_t g = -1, cur = -1;
 	uint32_t mask = 0;
 	int rc = 0;
 	while (rc == 0 && g < total - 1) {
 		int m = next_positions(src, &g, total, pos), nv = 0;
+		bo_fault_cells(pos, m, cells, fi, fb, src->path);
 		for (int j = 0; j < m; j++) {
-			int64_t i = div_cells(pos[j], cells, rd);
-			if (i != cur) {
+			if (fi[j] != cur) {
 				vi[nv] = cur;
 				vm[nv] = mask;
 				nv += cur >= 0;
-				cur = i;
+				cur = fi[j];
 				mask = 0;
 			}
-			mask |= 1u << (pos[j] - i * cells);
+			mask |= 1u << fb[j];
 		}
 		rc = apply_values(in, &b, vi, vm, nv, src->path);
 	}
@@ -564,19 +566,22 @@ static int inject_bm_batched(struct injector *in, int64_t n, const struct bo_sto
 
 static int inject_erasure_batched(struct injector *in, int64_t n, struct gapsrc *src)
 {
-	int64_t pos[4 * GB];
+	if (n >= ((int64_t)1 << 50))
+		return inject_erasure(in, n, src); /* beyond the exact sums */
+	double pos[4 * GB];
 	int64_t g = -1;
 	int rc = 0;
 	while (rc == 0 && g < n - 1) {
 		int m = next_positions(src, &g, n, pos);
 		for (int j = 0; rc == 0 && j < m; j++) {
-			float x = in->data[pos[j]];
+			int64_t i = (int64_t)pos[j];
+			float x = in->data[i];
 			int w = x != 0.0f;
 			if (!in->undo) {
-				in->data[pos[j]] = bo_select_float(w, 0.0f, x);
+				in->data[i] = bo_select_float(w, 0.0f, x);
 				in->changed += w;
 			} else if (w) {
-				rc = put(in, pos[j], 0.0f);
+				rc = put(in, i, 0.0f);
 			}
 		}
 	}
@@ -603,7 +608,12 @@ int64_t bo_inject_path(enum bo_fault_path path, enum bo_deviation dev, double p,
 	if (!(p > 0.0) || n == 0 || !bits_ok(st->bits) || !(st->scale > 0.0f) ||
 	    !isfinite(st->scale))
 		goto out;
-	struct gapsrc *src = &(struct gapsrc){ .rng = rng, .path = path };
+	struct gapsrc gs, *src = &gs; /* w[], gap[], step[] are written before read */
+	src->rng = rng;
+	src->path = path;
+	src->kind = SRC_NONE;
+	src->n = src->k = 0;
+	src->ctr0 = 0;
 	src->inv = p >= 1.0 ? 0.0 : 1.0 / log1p(-p);
 	int rc;
 	if (path == BO_FAULT_REFERENCE || src->inv == 0.0)

@@ -327,3 +327,54 @@ int64_t bo_bm_apply_batch(float *data, const int64_t *vi, const uint32_t *vm, in
 #endif
 	return bm_batch_portable(data, vi, vm, nv, b);
 }
+
+/* ---- cells to values ---- */
+
+static void cells_portable(const double *pos, int n, int cells, int64_t *vi, uint32_t *bit)
+{
+	for (int k = 0; k < n; k++) {
+		int64_t g = (int64_t)pos[k], i = g / cells;
+		vi[k] = i;
+		bit[k] = (uint32_t)(g - i * cells);
+	}
+}
+
+#if BO_X86
+/* floor(pos / cells) from the product with the rounded reciprocal, off by
+ * at most one and corrected by two exact comparisons (pos < 2^50). */
+__attribute__((target("avx2"))) static void cells_avx2(const double *pos, int n, int cells,
+							int64_t *vi, uint32_t *bit)
+{
+	const __m256d d = _mm256_set1_pd((double)cells), rd = _mm256_set1_pd(1.0 / (double)cells);
+	const __m256d one = _mm256_set1_pd(1.0), two52 = _mm256_set1_pd(0x1p52);
+	int k = 0;
+	for (; k + 4 <= n; k += 4) {
+		__m256d g = _mm256_loadu_pd(pos + k);
+		__m256d q = _mm256_floor_pd(_mm256_mul_pd(g, rd));
+		q = _mm256_sub_pd(q, _mm256_and_pd(_mm256_cmp_pd(_mm256_mul_pd(q, d), g, _CMP_GT_OQ),
+						   one));
+		q = _mm256_add_pd(q, _mm256_and_pd(_mm256_cmp_pd(_mm256_mul_pd(_mm256_add_pd(q, one), d),
+								 g, _CMP_LE_OQ),
+						   one));
+		__m256d b = _mm256_sub_pd(g, _mm256_mul_pd(q, d));
+		/* 0 <= q < 2^52: q + 2^52 holds q in its low mantissa bits */
+		__m256i qi = _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(q, two52)),
+					      _mm256_castpd_si256(two52));
+		_mm256_storeu_si256((__m256i *)(void *)(vi + k), qi);
+		_mm_storeu_si128((__m128i *)(void *)(bit + k), _mm256_cvttpd_epi32(b));
+	}
+	cells_portable(pos + k, n - k, cells, vi + k, bit + k);
+}
+#endif
+
+void bo_fault_cells(const double *pos, int n, int cells, int64_t *vi, uint32_t *bit,
+		    enum bo_fault_path path)
+{
+#if BO_X86
+	if (use_avx2(path)) {
+		cells_avx2(pos, n, cells, vi, bit);
+		return;
+	}
+#endif
+	cells_portable(pos, n, cells, vi, bit);
+}

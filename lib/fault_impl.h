@@ -94,6 +94,12 @@ static inline float bo_bm_value(const struct bo_bmv *b, float x, uint32_t mask, 
 int64_t bo_bm_apply_batch(float *data, const int64_t *vi, const uint32_t *vm, int nv,
 			  const struct bo_bmv *b, enum bo_fault_path path);
 
+/* Cells to (value, bit): vi[k] = floor(pos[k] / cells), bit[k] = pos[k] -
+ * vi[k] cells, for integer-valued 0 <= pos[k] < 2^50, 1 <= cells <= 16,
+ * k < n. AVX2: 4 at a time. */
+void bo_fault_cells(const double *pos, int n, int cells, int64_t *vi, uint32_t *bit,
+		    enum bo_fault_path path);
+
 /* bo_inject on a chosen path. */
 int64_t bo_inject_path(enum bo_fault_path path, enum bo_deviation dev, double p,
 		       const struct bo_stored *st, float *data, int64_t n, struct bo_rng *rng,
