@@ -61,7 +61,25 @@
  * Erasure skips over values the same way. p <= 0 (or NaN) draws nothing and
  * changes nothing; p >= 1 makes every cell (value) faulty without drawing.
  * A tensor with scale 0 (or a non-finite or negative scale, or bits out of
- * range) is never changed and draws nothing. log() comes from libm, so
+ * range) is never changed and draws nothing.
+ *
+ * Batches (issue 13, item 5). The walk above, one word, one Philox call and
+ * one log() per fault, each fault waiting on the one before, is kept as the
+ * reference path (BO_FAULT_REFERENCE in fault_impl.h). bo_inject takes the
+ * batched path: up to 128 words at a time (the first batch of a tensor
+ * sized to the faults it expects), their gaps computed together
+ * (lib/fault_batch.c: Philox 8 blocks at a time and a table-free log 4
+ * lanes at a time under AVX2, libm's floor exactly), the positions summed,
+ * split into (value, cell) 4 at a time, the cells of a value gathered into
+ * its mask, and the faulty values quantised, masked and written 4 at a time
+ * without branching on their content (a value that does not change is
+ * written back as it was; with an undo log only changed values are written
+ * and logged). The words the walk did not use go back to the stream
+ * (ctr, buf, left as bo_rng_u32 would have left them). So both paths give
+ * the same faults, the same values, the same count and undo log and leave
+ * the stream at the same word, on every machine (tests/unit/test_fault.c
+ * compares them, and against golden hashes taken before batching).
+ * log() comes from libm, so
  * bit-for-bit reproducibility across machines assumes the same correctly
  * rounding (glibc) log; a differing last ulp only moves a gap by one cell
  * in rare cases.
