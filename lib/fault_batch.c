@@ -308,18 +308,12 @@ __attribute__((target("avx2"))) static int64_t bm_batch_avx2(float *data, const 
 		__m128 out = _mm_blendv_ps(x, x2, w);
 		float o[4];
 		_mm_storeu_ps(o, out);
-		int wm = _mm_movemask_ps(w);
-		if (wm) { /* unchanged values are not written: no cache line dirtied for nothing */
-			if (wm & 1)
-				data[vi[k]] = o[0];
-			if (wm & 2)
-				data[vi[k + 1]] = o[1];
-			if (wm & 4)
-				data[vi[k + 2]] = o[2];
-			if (wm & 8)
-				data[vi[k + 3]] = o[3];
-		}
-		changed += __builtin_popcount((unsigned)wm);
+		/* unconditional: a branch per changed lane costs more than it saves */
+		data[vi[k]] = o[0];
+		data[vi[k + 1]] = o[1];
+		data[vi[k + 2]] = o[2];
+		data[vi[k + 3]] = o[3];
+		changed += __builtin_popcount((unsigned)_mm_movemask_ps(w));
 	}
 	return changed + bm_batch_portable(data, vi + k, vm + k, nv - k, b);
 }
