@@ -61,7 +61,25 @@
  * Erasure skips over values the same way. p <= 0 (or NaN) draws nothing and
  * changes nothing; p >= 1 makes every cell (value) faulty without drawing.
  * A tensor with scale 0 (or a non-finite or negative scale, or bits out of
- * range) is never changed and draws nothing. log() comes from libm, so
+ * range) is never changed and draws nothing.
+ *
+ * Batches (issue 13, item 5). The walk above, one word, one Philox call and
+ * one log() per fault, each fault waiting on the one before, is kept as the
+ * reference path (BO_FAULT_REFERENCE in fault_impl.h). bo_inject takes the
+ * batched path: up to 128 words at a time (the first batch of a tensor
+ * sized to the faults it expects), their gaps computed together
+ * (lib/fault_batch.c: Philox 8 blocks at a time and a table-free log 4
+ * lanes at a time under AVX2, libm's floor exactly), the positions summed,
+ * split into (value, cell) 4 at a time, the cells of a value gathered into
+ * its mask, and the faulty values quantised, masked and written 4 at a time
+ * without branching on their content (a value that does not change is
+ * written back as it was; with an undo log only changed values are written
+ * and logged). The words the walk did not use go back to the stream
+ * (ctr, buf, left as bo_rng_u32 would have left them). So both paths give
+ * the same faults, the same values, the same count and undo log and leave
+ * the stream at the same word, on every machine (tests/unit/test_fault.c
+ * compares them, and against golden hashes taken before batching).
+ * log() comes from libm, so
  * bit-for-bit reproducibility across machines assumes the same correctly
  * rounding (glibc) log; a differing last ulp only moves a gap by one cell
  * in rare cases.
@@ -91,6 +109,7 @@
 #include <brownout/fault.h>
 
 #include "common.h"
+#include "fault_impl.h"
 
 const char *bo_deviation_name(enum bo_deviation d)
 {
@@ -304,35 +323,113 @@ static void revert(struct injector *in)
 	u->n = in->undo_start;
 }
 
+/* Where the gaps come from. The reference path draws one word and takes
+ * one log() per gap, as the sampler always did. The batched paths
+ * (lib/fault_batch.c) fill w[] with the words of up to GB Philox blocks
+ * and gap[] with their gaps at once, and src_sync() hands back to the stream
+ * the words the walk did not use, so the stream ends where the reference
+ * leaves it: the same faults, the same position, bit for bit. The first
+ * batch of a tensor is sized to the faults it expects, so that a tensor
+ * with one fault does not pay for 128 words. */
+#define GB 32 /* blocks per batch */
+enum { SRC_NONE, SRC_BUF, SRC_BLK };
+struct gapsrc {
+	struct bo_rng *rng;
+	double inv;     /* 1 / log1p(-p) < 0; 0: every item faulty, no draw */
+	enum bo_fault_path path;
+	int kind;       /* what the batch holds: SRC_BUF (words left in rng->buf), SRC_BLK */
+	int n, k;       /* gaps in the batch, gaps used */
+	uint32_t ctr0;  /* SRC_BLK: the draw counter of w[0..4) */
+	uint32_t w[4 * GB];
+	double gap[4 * GB];
+	double step[4 * GB]; /* 1 + gap (batched paths) */
+};
+
+/* Put the stream where the reference would be after the words used. */
+static void src_sync(struct gapsrc *s)
+{
+	struct bo_rng *r = s->rng;
+	if (s->kind == SRC_BUF) {
+		r->left = s->n - s->k;
+	} else if (s->kind == SRC_BLK && s->k > 0) {
+		int nb = s->k / 4, rem = s->k % 4;
+		if (rem) {
+			memcpy(r->buf, s->w + 4 * nb, sizeof r->buf);
+			r->ctr[0] = s->ctr0 + (uint32_t)nb + 1u;
+			r->left = 4 - rem;
+		} else {
+			memcpy(r->buf, s->w + 4 * (nb - 1), sizeof r->buf);
+			r->ctr[0] = s->ctr0 + (uint32_t)nb;
+			r->left = 0;
+		}
+	}
+	s->kind = SRC_NONE;
+	s->n = s->k = 0;
+}
+
+/* Next batch; `rest` items remain after the current one. */
+static void refill(struct gapsrc *s, int64_t rest)
+{
+	struct bo_rng *r = s->rng;
+	src_sync(s);
+	if (r->left > 0 && r->left <= 4) {
+		/* the words a previous draw left in the block first */
+		s->kind = SRC_BUF;
+		s->n = r->left;
+		memset(s->w, 0, 4 * sizeof *s->w); /* the kernels read 4 at a time */
+		memcpy(s->w, r->buf + (4 - r->left), (size_t)r->left * sizeof *s->w);
+	} else {
+		/* expected faults among `rest` items: rest p, p about -1 / inv */
+		double want = (double)rest / -s->inv * 1.25 + 8.0;
+		int nb = want >= 4.0 * GB ? GB : (int)(want / 4.0);
+		r->left = 0; /* as bo_rng_u32 treats a left outside 1..4 */
+		s->kind = SRC_BLK;
+		s->ctr0 = r->ctr[0];
+		s->n = 4 * nb;
+		bo_philox_blocks(r->key, r->ctr, s->ctr0, nb, s->w, s->path);
+	}
+	bo_fault_gaps(s->w, s->n, s->inv, s->gap, s->path);
+	for (int k = 0; k < s->n; k++)
+		s->step[k] = 1.0 + s->gap[k];
+	s->k = 0;
+}
+
 /* Index of the next faulty item after `g` (pass -1 for the first) among
- * `total` items, or total when there is none. inv = 1 / log1p(-p) < 0, or
- * 0 for p >= 1 (every item faulty, no draw). Multiplying by the reciprocal
- * instead of dividing by log1p(-p) is what the hot loop can afford; it moves
- * a gap by at most one cell in a rare tie, which no statistic can see. */
-static inline int64_t next_fault(int64_t g, int64_t total, double inv, struct bo_rng *rng)
+ * `total` items, or total when there is none. Multiplying by the
+ * reciprocal instead of dividing by log1p(-p) is what the hot loop can
+ * afford; it moves a gap by at most one cell in a rare tie, which no
+ * statistic can see. */
+static inline int64_t next_fault(int64_t g, int64_t total, struct gapsrc *s)
 {
 	int64_t next = total;
 	int64_t rest = total - g - 1; /* items after g */
-	if (rest > 0 && inv == 0.0) {
+	if (rest > 0 && s->inv == 0.0) {
 		next = g + 1;
 	} else if (rest > 0) {
-		/* one 32-bit word per fault: u in (0, 1), never 0 */
-		double u = ((double)bo_rng_u32(rng) + 0.5) * 0x1p-32;
-		double gap = floor(log(u) * inv);
+		double gap;
+		if (s->path == BO_FAULT_REFERENCE) {
+			/* one 32-bit word per fault: u in (0, 1), never 0 */
+			double u = ((double)bo_rng_u32(s->rng) + 0.5) * 0x1p-32;
+			gap = floor(log(u) * s->inv);
+		} else {
+			if (s->k >= s->n)
+				refill(s, rest);
+			gap = s->gap[s->k++];
+		}
 		if (gap < (double)rest) /* false for a gap past the end */
 			next = g + 1 + (int64_t)gap;
 	}
 	return next;
 }
 
-static int inject_bm(struct injector *in, int64_t n, const struct bo_stored *st, double inv,
-		     struct bo_rng *rng)
+static int inject_bm(struct injector *in, int64_t n, const struct bo_stored *st,
+		     struct gapsrc *src)
 {
 	const int cells = bo_cells(st->bits, st->is_unsigned);
 	const float s = st->scale;
 	int64_t total = 0;
 	int rc = bo_mul_ok(n, cells, &total) ? 0 : -1; /* overflow: not a real array */
-	int64_t g = rc ? total : next_fault(-1, total, inv, rng);
+	int64_t g = rc ? total : next_fault(-1, total, src);
 	while (rc == 0 && g < total) {
 		int64_t i = g / cells; /* one division per faulty value, not per fault */
 		int64_t base = i * cells;
@@ -340,9 +437,11 @@ static int inject_bm(struct injector *in, int64_t n, const struct bo_stored *st,
 		uint32_t mask = 0;
 		do {
 			mask |= 1u << (g - base);
-			g = next_fault(g, total, inv, rng);
+			g = next_fault(g, total, src);
 		} while (g < end);
 		float x = in->data[i];
+		if (x == 0.0f)
+			continue; /* BM leaves 0 at 0 (q = q' = 0): skip the quantisation */
 		int32_t q = bo_quantize(x, s, st->bits, st->is_unsigned);
 		int32_t q2 = bo_bm_apply(q, mask, st->bits, st->is_unsigned);
 		if (q2 == q)
@@ -357,19 +456,165 @@ static int inject_bm(struct injector *in, int64_t n, const struct bo_stored *st,
 	return rc;
 }
 
-static int inject_erasure(struct injector *in, int64_t n, double inv, struct bo_rng *rng)
+static int inject_erasure(struct injector *in, int64_t n, struct gapsrc *src)
 {
 	int rc = 0;
-	for (int64_t i = next_fault(-1, n, inv, rng); rc == 0 && i < n;
-	     i = next_fault(i, n, inv, rng)) {
+	for (int64_t i = next_fault(-1, n, src); rc == 0 && i < n; i = next_fault(i, n, src)) {
 		if (in->data[i] != 0.0f)
 			rc = put(in, i, 0.0f);
 	}
 	return rc;
 }
 
+/* ---- the batched walk ----
+ *
+ * The same faults as inject_bm / inject_erasure above, found and applied
+ * with few unpredictable branches: a batch of gaps becomes a run of cell
+ * positions (g += 1 + gap, until a gap reaches past the end), positions
+ * become (value, mask) by a multiply with the reciprocal of the cell count
+ * (corrected to the exact quotient), and each faulty value is quantised,
+ * masked and written without branching on its content: a value that does
+ * not change is written back as it was, unless an undo log is kept (then
+ * only changed values are written and logged, as put() does). */
+
+/* inject_bm's deviation for data[i] (the undo path: weights). */
+static inline int bm_value(struct injector *in, const struct bo_bmv *b, int64_t i, uint32_t mask)
+{
+	int w, rc = 0;
+	float x2 = bo_bm_value(b, in->data[i], mask, &w);
+	if (w)
+		rc = put(in, i, x2);
+	return rc;
+}
+
+/* The values of a batch: AVX2 or plain, or one by one with the log. */
+static int apply_values(struct injector *in, const struct bo_bmv *b, const int64_t *vi,
+			const uint32_t *vm, int nv, enum bo_fault_path path)
+{
+	int rc = 0;
+	if (!in->undo) {
+		in->changed += bo_bm_apply_batch(in->data, vi, vm, nv, b, path);
+	} else {
+		for (int k = 0; rc == 0 && k < nv; k++)
+			rc = bm_value(in, b, vi[k], vm[k]);
+	}
+	return rc;
+}
+
+/* Positions of the faults of the next batch into pos[], after *g (the
+ * last fault, *g < total - 1: a word is drawn); returns how many (<= 4 GB)
+ * and leaves *g at the last of them, or at `total` when a gap ran past the
+ * end. The positions are summed in double, exact below 2^53 (total <
+ * 2^50); a gap past the end lands at or beyond total, and so do all after
+ * it. The words used: one per fault, plus the one that ran past the end,
+ * unless the last fault is the last item (the reference draws no more). */
+static inline int next_positions(struct gapsrc *src, int64_t *g, int64_t total, double *pos)
+{
+	if (src->k >= src->n)
+		refill(src, total - *g - 1);
+	const double tot = (double)total;
+	const int k0 = src->k, avail = src->n - k0;
+	double at = (double)*g;
+	for (int j = 0; j < avail; j++) {
+		at += src->step[k0 + j]; /* one add per fault on the chain */
+		pos[j] = at;
+	}
+	int m = 0;
+	for (int j = 0; j < avail; j++)
+		m += pos[j] < tot;
+	if (m == avail) {
+		src->k = src->n;
+		*g = (int64_t)pos[m - 1];
+	} else if (m > 0 && (int64_t)pos[m - 1] == total - 1) {
+		src->k = k0 + m;
+		*g = total;
+	} else {
+		src->k = k0 + m + 1;
+		*g = total;
+	}
+	return m;
+}
+
+static int inject_bm_batched(struct injector *in, int64_t n, const struct bo_stored *st,
+			     struct gapsrc *src)
+{
+	const int cells = bo_cells(st->bits, st->is_unsigned);
+	int64_t total = 0;
+	if (!bo_mul_ok(n, cells, &total) || total >= ((int64_t)1 << 50))
+		return inject_bm(in, n, st, src); /* beyond the exact sums */
+	const int bits = st->bits;
+	const struct bo_bmv b = {
+		.sd = (double)st->scale,
+		.hi = (double)((1 << (bits - 1)) - 1),
+		.lo = st->is_unsigned ? 0.0 : -(double)(1 << (bits - 1)),
+		.hi1 = (double)((1 << (bits - 1)) - 1) + 1.0,
+		.lo1 = (st->is_unsigned ? 0.0 : -(double)(1 << (bits - 1))) - 1.0,
+		.s = st->scale,
+		.uns = st->is_unsigned,
+		.keep = (1u << (bits - 1)) - 1u,
+		.all = (1u << bits) - 1u,
+		.sign = 1u << (bits - 1),
+		.ext = ~((1u << bits) - 1u),
+	};
+	double pos[4 * GB];
+	int64_t fi[4 * GB], vi[4 * GB];
+	uint32_t fb[4 * GB], vm[4 * GB];
+	int64_t g = -1, cur = -1;
+	uint32_t mask = 0;
+	int rc = 0;
+	while (rc == 0 && g < total - 1) {
+		int m = next_positions(src, &g, total, pos), nv = 0;
+		bo_fault_cells(pos, m, cells, fi, fb, src->path);
+		for (int j = 0; j < m; j++) {
+			if (fi[j] != cur) {
+				vi[nv] = cur;
+				vm[nv] = mask;
+				nv += cur >= 0;
+				cur = fi[j];
+				mask = 0;
+			}
+			mask |= 1u << fb[j];
+		}
+		rc = apply_values(in, &b, vi, vm, nv, src->path);
+	}
+	if (rc == 0 && cur >= 0)
+		rc = apply_values(in, &b, &cur, &mask, 1, src->path);
+	return rc;
+}
+
+static int inject_erasure_batched(struct injector *in, int64_t n, struct gapsrc *src)
+{
+	if (n >= ((int64_t)1 << 50))
+		return inject_erasure(in, n, src); /* beyond the exact sums */
+	double pos[4 * GB];
+	int64_t g = -1;
+	int rc = 0;
+	while (rc == 0 && g < n - 1) {
+		int m = next_positions(src, &g, n, pos);
+		for (int j = 0; rc == 0 && j < m; j++) {
+			int64_t i = (int64_t)pos[j];
+			float x = in->data[i];
+			int w = x != 0.0f;
+			if (!in->undo) {
+				in->data[i] = bo_select_float(w, 0.0f, x);
+				in->changed += w;
+			} else if (w) {
+				rc = put(in, i, 0.0f);
+			}
+		}
+	}
+	return rc;
+}
+
 int64_t bo_inject(enum bo_deviation dev, double p, const struct bo_stored *st, float *data,
 		  int64_t n, struct bo_rng *rng, struct bo_undo *undo)
+{
+	return bo_inject_path(BO_FAULT_AUTO, dev, p, st, data, n, rng, undo);
+}
+
+int64_t bo_inject_path(enum bo_fault_path path, enum bo_deviation dev, double p,
+		       const struct bo_stored *st, float *data, int64_t n, struct bo_rng *rng,
+		       struct bo_undo *undo)
 {
 	int64_t ret = -1;
 	struct injector in = { data, undo, undo ? undo->n : 0, 0 };
@@ -381,9 +626,20 @@ int64_t bo_inject(enum bo_deviation dev, double p, const struct bo_stored *st, f
 	if (!(p > 0.0) || n == 0 || !bits_ok(st->bits) || !(st->scale > 0.0f) ||
 	    !isfinite(st->scale))
 		goto out;
-	double inv = p >= 1.0 ? 0.0 : 1.0 / log1p(-p);
-	int rc = dev == BO_DEV_BM ? inject_bm(&in, n, st, inv, rng)
-				  : inject_erasure(&in, n, inv, rng);
+	struct gapsrc gs, *src = &gs; /* w[], gap[], step[] are written before read */
+	src->rng = rng;
+	src->path = path;
+	src->kind = SRC_NONE;
+	src->n = src->k = 0;
+	src->ctr0 = 0;
+	src->inv = p >= 1.0 ? 0.0 : 1.0 / log1p(-p);
+	int rc;
+	if (path == BO_FAULT_REFERENCE || src->inv == 0.0)
+		rc = dev == BO_DEV_BM ? inject_bm(&in, n, st, src) : inject_erasure(&in, n, src);
+	else
+		rc = dev == BO_DEV_BM ? inject_bm_batched(&in, n, st, src)
+				      : inject_erasure_batched(&in, n, src);
+	src_sync(src); /* unused words back to the stream */
 	if (rc && undo)
 		revert(&in);
 	ret = rc ? -1 : in.changed;

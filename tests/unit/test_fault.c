@@ -16,6 +16,13 @@
  *   scale 0.
  * - Undo: the log restores the exact bytes; when the log cannot grow,
  *   bo_inject reverts what it changed and returns -1.
+ * - The batched sampler (lib/fault_batch.c): its Philox blocks word for
+ *   word against Random123 (AVX2 and portable), its gaps gap for gap
+ *   against libm's log (at every word where a gap changes, and where the
+ *   fast log's error bound sends lanes to libm), and bo_inject's three
+ *   paths (reference, portable, AVX2) fault set for fault set: the same
+ *   values, count, undo log and stream position; plus a golden hash of
+ *   injected tensors taken from the sampler before batching.
  *
  * Recovering which cells were faulty through bo_inject: with scale 1 and
  * x = q exactly, x' is the integer q' exactly. A faulty cell is only
@@ -48,6 +55,8 @@
 #include <Random123/philox.h>
 
 #include <brownout/fault.h>
+
+#include "fault_impl.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define UNDER_ASAN 1
@@ -975,6 +984,265 @@ static void test_bad_args(void **state)
 	assert_int_equal(bo_bm_apply(5, 1, 17, 0), 5);
 }
 
+/* ---- the batched sampler ---- */
+
+static void test_philox_blocks(void **state)
+{
+	(void)state;
+	if (!bo_fault_have_avx2())
+		print_message("no AVX2 here: the AVX2 path runs the portable kernel\n");
+	const uint32_t keys[3][2] = { { 0, 0 }, { 0xdeadbeefu, 0x12345678u }, { ~0u, 1u } };
+	const uint32_t ctrs[3][4] = { { 0, 0, 0, 0 }, { 5, 7, 0x80000003u, 11 }, { 0, ~0u, 1, 2 } };
+	/* the draw counter wraps at 2^32 like bo_rng_u32's */
+	const uint32_t firsts[4] = { 0, 1, 0xfffffffau, 123456789u };
+	uint32_t a[4 * 41], b[4 * 41];
+	for (int ki = 0; ki < 3; ki++)
+		for (int ci = 0; ci < 3; ci++)
+			for (int fi = 0; fi < 4; fi++)
+				for (int nb = 0; nb <= 41; nb++) {
+					memset(a, 0xa5, sizeof a);
+					memset(b, 0x5a, sizeof b);
+					bo_philox_blocks(keys[ki], ctrs[ci], firsts[fi], nb, a,
+							 BO_FAULT_PORTABLE);
+					bo_philox_blocks(keys[ki], ctrs[ci], firsts[fi], nb, b,
+							 BO_FAULT_AVX2);
+					philox4x32_key_t k = { { keys[ki][0], keys[ki][1] } };
+					for (int j = 0; j < nb; j++) {
+						philox4x32_ctr_t c = { { firsts[fi] + (uint32_t)j,
+									 ctrs[ci][1], ctrs[ci][2],
+									 ctrs[ci][3] } };
+						philox4x32_ctr_t d = philox4x32(c, k);
+						for (int w = 0; w < 4; w++) {
+							assert_int_equal(a[4 * j + w], d.v[w]);
+							assert_int_equal(b[4 * j + w], d.v[w]);
+						}
+					}
+					/* nothing written past the last block */
+					for (int j = 4 * nb; j < 4 * 41; j++) {
+						assert_int_equal(a[j], 0xa5a5a5a5u);
+						assert_int_equal(b[j], 0x5a5a5a5au);
+					}
+				}
+	/* the same words bo_rng_u32 hands out */
+	struct bo_rng r;
+	bo_rng_init(&r, 42, 3, 4, 5, 6);
+	bo_philox_blocks(r.key, r.ctr, 0, 40, b, BO_FAULT_AVX2);
+	for (int j = 0; j < 160; j++)
+		assert_int_equal(bo_rng_u32(&r), b[j]);
+}
+
+static double libm_gap(uint32_t w, double inv)
+{
+	return floor(log(((double)w + 0.5) * 0x1p-32) * inv);
+}
+
+/* Gaps of n words on both batched paths against libm, word by word. */
+static void check_gaps(const uint32_t *w, int n, double inv, double p)
+{
+	double *a = malloc(((size_t)n + 4) * sizeof *a), *b = malloc(((size_t)n + 4) * sizeof *b);
+	assert_non_null(a);
+	assert_non_null(b);
+	bo_fault_gaps(w, n, inv, a, BO_FAULT_PORTABLE);
+	bo_fault_gaps(w, n, inv, b, BO_FAULT_AVX2);
+	for (int k = 0; k < n; k++) {
+		double want = libm_gap(w[k], inv);
+		if (a[k] != want || b[k] != want)
+			fail_msg("p %g word %#010x: portable %.17g avx2 %.17g libm %.17g", p, w[k],
+				 a[k], b[k], want);
+	}
+	free(a);
+	free(b);
+}
+
+static void test_gaps(void **state)
+{
+	(void)state;
+	const double ps[] = { 1e-300, 1e-15, 1e-9, 1e-6, 1e-4, 1e-3, 1e-2, 0.1, 0.5, 0.9, 1 - 1e-9 };
+	enum { N = 1 << 16, B = 4096 };
+	uint32_t *w = malloc((N + 4) * sizeof *w);
+	assert_non_null(w);
+	for (size_t pi = 0; pi < sizeof ps / sizeof ps[0]; pi++) {
+		double inv = 1.0 / log1p(-ps[pi]);
+		/* the extremes of u, then random words */
+		const uint32_t edge[8] = { 0, 1, 2, 0x7fffffffu, 0x80000000u, 0xb504f333u,
+					   0xfffffffeu, 0xffffffffu };
+		for (int k = 0; k < 8; k++)
+			w[k] = edge[k];
+		for (int k = 8; k < N; k++)
+			w[k] = (uint32_t)(xorshift() >> 32);
+		for (int n = 0; n <= 9; n++) /* lengths not a multiple of 4 */
+			check_gaps(w, n, inv, ps[pi]);
+		check_gaps(w, N, inv, ps[pi]);
+		/* where the gap changes: the word w with gap(w) != gap(w + 1)
+		 * lies next to an integer product, the case the error bound
+		 * must send to libm. Gaps fall as w grows; for each of the
+		 * first B gaps g, find by bisection the last word with gap >= g. */
+		int m = 0;
+		for (int g = 1; g <= B && m + 4 <= N; g++) {
+			uint32_t lo = 0, hi = 0xffffffffu;
+			if (libm_gap(lo, inv) < g)
+				break; /* no word gives a gap this long */
+			if (libm_gap(hi, inv) >= g)
+				continue;
+			while (hi - lo > 1) {
+				uint32_t mid = lo + (hi - lo) / 2;
+				if (libm_gap(mid, inv) >= g)
+					lo = mid;
+				else
+					hi = mid;
+			}
+			w[m++] = lo - 1;
+			w[m++] = lo;
+			w[m++] = hi;
+			w[m++] = hi == 0xffffffffu ? hi : hi + 1;
+		}
+		check_gaps(w, m, inv, ps[pi]);
+	}
+	free(w);
+}
+
+/* One bo_inject call on each path from the same stream state: the same
+ * result, values, undo log and stream position. */
+static void check_paths(enum bo_deviation dev, double p, const struct bo_stored *st,
+			const float *x, int64_t n, const struct bo_rng *r0, int64_t *changed)
+{
+	static const enum bo_fault_path paths[3] = { BO_FAULT_REFERENCE, BO_FAULT_PORTABLE,
+						     BO_FAULT_AVX2 };
+	float *y[3];
+	struct bo_rng r[3];
+	struct bo_undo u[3];
+	int64_t ret[3];
+	for (int k = 0; k < 3; k++) {
+		y[k] = alloc_floats(n ? n : 1);
+		memcpy(y[k], x, (size_t)n * sizeof *x);
+		r[k] = *r0;
+		memset(&u[k], 0, sizeof u[k]);
+		ret[k] = bo_inject_path(paths[k], dev, p, st, y[k], n, &r[k], &u[k]);
+	}
+	for (int k = 1; k < 3; k++) {
+		if (ret[k] != ret[0])
+			fail_msg("dev %d p %g bits %d unsigned %d n %lld path %d: %lld changed, "
+				 "reference %lld", (int)dev, p, st->bits, st->is_unsigned,
+				 (long long)n, (int)paths[k], (long long)ret[k], (long long)ret[0]);
+		assert_memory_equal(y[k], y[0], (size_t)n * sizeof *x);
+		assert_int_equal(u[k].n, u[0].n);
+		if (u[0].n) {
+			assert_memory_equal(u[k].index, u[0].index, (size_t)u[0].n * sizeof(int64_t));
+			assert_memory_equal(u[k].old, u[0].old, (size_t)u[0].n * sizeof(float));
+		}
+		assert_memory_equal(r[k].key, r[0].key, sizeof r[0].key);
+		if (memcmp(r[k].ctr, r[0].ctr, sizeof r[0].ctr))
+			fail_msg("dev %d p %g bits %d unsigned %d n %lld path %d: draw %u left %d, "
+				 "reference %u left %d", (int)dev, p, st->bits, st->is_unsigned,
+				 (long long)n, (int)paths[k], r[k].ctr[0], r[k].left, r[0].ctr[0],
+				 r[0].left);
+		assert_int_equal(r[k].left, r[0].left);
+		/* the words still to come: what the stream hands out next */
+		struct bo_rng ra = r[k], rb = r[0];
+		for (int j = 0; j < 9; j++)
+			assert_int_equal(bo_rng_u32(&ra), bo_rng_u32(&rb));
+	}
+	*changed += ret[0];
+	for (int k = 0; k < 3; k++) {
+		free(y[k]);
+		bo_undo_release(&u[k]);
+	}
+}
+
+static void test_inject_paths(void **state)
+{
+	(void)state;
+	enum { N = 20000 };
+	float *x = alloc_floats(N);
+	/* a ReLU-like tensor: half zeros, on and off the grid, a few huge */
+	for (int i = 0; i < N; i++) {
+		double v = (double)(xorshift() >> 11) / 9007199254740992.0;
+		x[i] = i % 2 ? 0.0f : (float)(v * 3.0 - (i % 3 == 0 ? 1.5 : 0.0));
+	}
+	x[10] = 1e30f;
+	x[12] = -1e30f;
+	x[14] = NAN;
+	x[16] = -0.0f;
+	const double ps[] = { 1e-6, 1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.5, 0.999, 1.0 };
+	const int64_t ns[] = { 0, 1, 3, 17, 100, 2713, N };
+	const int bits[] = { 2, 3, 8, 16 };
+	int64_t changed = 0;
+	for (int dev = 0; dev <= 1; dev++)
+		for (size_t pi = 0; pi < sizeof ps / sizeof ps[0]; pi++)
+			for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+				for (int bi = 0; bi < 4; bi++)
+					for (int uns = 0; uns <= 1; uns++)
+						for (int pre = 0; pre <= 5; pre++) {
+							/* pre words drawn before: a stream
+							 * that starts inside a block */
+							const struct bo_stored st = {
+								bo_quant_scale(1.4f, bits[bi]),
+								bits[bi], uns };
+							struct bo_rng r;
+							bo_rng_init(&r, 7 + pre, bo_rng_point(ps[pi]),
+								    (uint32_t)bi, (uint32_t)ni,
+								    (uint64_t)dev);
+							for (int j = 0; j < pre; j++)
+								(void)bo_rng_u32(&r);
+							check_paths((enum bo_deviation)dev, ps[pi],
+								    &st, x, ns[ni], &r, &changed);
+						}
+	assert_true(changed > 0);
+	free(x);
+}
+
+/* FNV-1a over the bytes of a tensor after bo_inject. */
+static uint64_t injected_hash(enum bo_deviation dev, double p, int bits, int uns, uint64_t seed)
+{
+	enum { N = 54272 };
+	float *x = alloc_floats(N);
+	g_xs = 0x9e3779b97f4a7c15ULL ^ seed;
+	for (int i = 0; i < N; i++) {
+		double v = (double)(xorshift() >> 11) / 9007199254740992.0;
+		x[i] = uns ? (i % 2 ? 0.0f : (float)(v * 4.0)) : (float)(v * 4.0 - 2.0);
+	}
+	const struct bo_stored st = { bo_quant_scale(4.0f, bits), bits, uns };
+	struct bo_rng r;
+	bo_rng_init(&r, seed, bo_rng_point(p), 2, 3, 4);
+	int64_t c = bo_inject(dev, p, &st, x, N, &r, NULL);
+	uint64_t h = 0xcbf29ce484222325ULL;
+	const unsigned char *b = (const unsigned char *)x;
+	for (size_t i = 0; i < N * sizeof *x; i++)
+		h = (h ^ b[i]) * 0x100000001b3ULL;
+	h = (h ^ (uint64_t)c) * 0x100000001b3ULL;
+	h = (h ^ (uint64_t)(r.ctr[0] * 4u - (uint32_t)r.left)) * 0x100000001b3ULL;
+	free(x);
+	return h;
+}
+
+static void test_inject_golden(void **state)
+{
+	(void)state;
+	/* taken from the sampler before batching (one word, one log() per
+	 * fault): stored results must stay reproducible */
+	struct {
+		enum bo_deviation dev;
+		double p;
+		int bits, uns;
+		uint64_t seed, hash;
+	} cases[] = {
+		{ BO_DEV_BM, 1e-2, 8, 1, 1, 0x001ac11e5d8e6dd7ULL },
+		{ BO_DEV_BM, 1e-2, 8, 0, 2, 0xcbca5627fcf7a4c4ULL },
+		{ BO_DEV_BM, 1e-3, 8, 1, 3, 0xbef2c5ddb77e681cULL },
+		{ BO_DEV_BM, 0.1, 4, 0, 4, 0x3aac90f07b919696ULL },
+		{ BO_DEV_BM, 3e-2, 16, 1, 5, 0x8c7dec870c29bedbULL },
+		{ BO_DEV_ERASURE, 1e-2, 8, 0, 6, 0x2f20cc2a60fd6a4dULL },
+		{ BO_DEV_ERASURE, 0.3, 8, 1, 7, 0x12b1d5d9c1ba4f2aULL },
+	};
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		uint64_t h = injected_hash(cases[k].dev, cases[k].p, cases[k].bits, cases[k].uns,
+					   cases[k].seed);
+		if (h != cases[k].hash)
+			fail_msg("case %zu: hash %#018llx, golden %#018llx", k,
+				 (unsigned long long)h, (unsigned long long)cases[k].hash);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -995,6 +1263,10 @@ int main(void)
 		cmocka_unit_test(test_undo),
 		cmocka_unit_test(test_undo_enomem),
 		cmocka_unit_test(test_bad_args),
+		cmocka_unit_test(test_philox_blocks),
+		cmocka_unit_test(test_gaps),
+		cmocka_unit_test(test_inject_paths),
+		cmocka_unit_test(test_inject_golden),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
