@@ -13,13 +13,15 @@
  * from bo_jobctx_point_info / bo_jobctx_clean_json, and reference models
  * are measured by bo_jobctx_reference with the library's bo_reference_eval,
  * the function `brownout sweep --references` calls: one rule, three
- * callers. */
+ * callers. bo_job_record_clean stores a clean pass for both executors
+ * (the pool's own, a remote worker's as remote.c checked it). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
 #include "jobctx.h"
+#include "report.h"
 
 void bo_jobctx_release(struct bo_jobctx *c)
 {
@@ -126,6 +128,77 @@ json_t *bo_jobctx_clean_json(const struct bo_jobctx *c)
 	json_object_set_new(cl, "images", json_integer(bo_sweeper_images(c->sw)));
 	json_object_set_new(cl, "point_info", bo_jobctx_point_info(c));
 	return cl;
+}
+
+static bo_status record_clean_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	const struct bo_clean_rec *c = ctx;
+	sqlite3_stmt *st = NULL;
+	bo_status rc = BO_OK;
+	char wbuf[256], now[32];
+	enum bo_act_sites sites;
+	struct bo_error perr;
+	if (sqlite3_prepare_v2(db,
+			       "UPDATE jobs SET clean_accuracy = ?, parameters = ?, activations = ?,"
+			       " images_per_trial = ?, point_info = ? WHERE id = ?"
+			       " AND clean_accuracy IS NULL",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "recording clean accuracy");
+	sqlite3_bind_double(st, 1, c->accuracy);
+	sqlite3_bind_int64(st, 2, c->parameters);
+	sqlite3_bind_int64(st, 3, c->activations);
+	sqlite3_bind_int64(st, 4, c->images);
+	sqlite3_bind_text(st, 5, c->point_info, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, c->job);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		rc = bo_store_fail(db, err, "recording clean accuracy");
+		goto out;
+	}
+	if (sqlite3_changes(db) != 1) /* recorded before (or the job is gone) */
+		goto out;
+	sqlite3_finalize(st);
+	st = NULL;
+	/* no activation site under the job's rule: say so in its events */
+	if (sqlite3_prepare_v2(db,
+			       "SELECT json_extract(spec, '$.activation_sites') FROM jobs WHERE id = ?",
+			       -1, &st, NULL) != SQLITE_OK) {
+		rc = bo_store_fail(db, err, "recording a warning");
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, c->job);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = bo_store_fail(db, err, "recording a warning");
+		goto out;
+	}
+	const unsigned char *name = sqlite3_column_text(st, 0);
+	if (!name || bo_act_sites_parse((const char *)name, &sites, &perr))
+		sites = BO_SITES_DEFAULT; /* specs stored before the field */
+	if (!bo_sites_warning(sites, c->activations, wbuf, sizeof(wbuf)))
+		goto out;
+	sqlite3_finalize(st);
+	st = NULL;
+	bo_store_now(now, sizeof(now));
+	if (sqlite3_prepare_v2(db,
+			       "INSERT INTO events (job_id, at, kind, message)"
+			       " VALUES (?, ?, 'warning', ?)",
+			       -1, &st, NULL) != SQLITE_OK) {
+		rc = bo_store_fail(db, err, "recording a warning");
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, c->job);
+	sqlite3_bind_text(st, 2, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, wbuf, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = bo_store_fail(db, err, "recording a warning");
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+bo_status bo_job_record_clean(struct bo_store *s, const struct bo_clean_rec *c,
+			      struct bo_error *err)
+{
+	return bo_store_write(s, record_clean_fn, (void *)c, err);
 }
 
 bo_status bo_jobctx_reference(const struct bo_jobctx *c, const char *model_path,

@@ -49,6 +49,21 @@ json_t *bo_jobctx_point_info(const struct bo_jobctx *c);
 /* {"accuracy", "parameters", "activations", "images", "point_info"}. */
 json_t *bo_jobctx_clean_json(const struct bo_jobctx *c);
 
+/* A job's clean pass as an executor measured it (point_info: the JSON
+ * text of bo_jobctx_point_info). */
+struct bo_clean_rec {
+	int64_t job;
+	double accuracy;
+	int64_t parameters, activations, images;
+	const char *point_info;
+};
+/* Record it once, in one transaction: a later one (another executor's,
+ * of the same numbers) changes nothing. The first also records the
+ * warning of an activation-site rule (the job's stored activation_sites)
+ * under which the model has no site, in the job's events. */
+bo_status bo_job_record_clean(struct bo_store *s, const struct bo_clean_rec *c,
+			      struct bo_error *err);
+
 /* Reference model at model_path (stored mean/std: JSON arrays or NULL) on
  * the job's images: the job's normalisation rule (the spec's mean/std,
  * else the reference's own), limit and activation sites, through

@@ -48,7 +48,6 @@
 #include "common.h"
 #include "jobctx.h"
 #include "queue.h"
-#include "report.h"
 
 struct worker;
 
@@ -203,64 +202,6 @@ static json_t *json_col(const char *text)
 	return text ? json_loads(text, 0, &je) : NULL;
 }
 
-struct clean_info {
-	int64_t job;
-	double clean;
-	int64_t parameters, activations, images;
-	json_t *points;
-	enum bo_act_sites sites;
-};
-
-static bo_status clean_fn(sqlite3 *db, void *ctx, struct bo_error *err)
-{
-	struct clean_info *c = ctx;
-	sqlite3_stmt *st = NULL;
-	char *pi = json_dumps(c->points, JSON_COMPACT);
-	bo_status rc = BO_OK;
-	if (!pi)
-		return bo_fail(err, BO_ENOMEM, "out of memory");
-	if (sqlite3_prepare_v2(db,
-			       "UPDATE jobs SET clean_accuracy = ?, parameters = ?, activations = ?,"
-			       " images_per_trial = ?, point_info = ? WHERE id = ?",
-			       -1, &st, NULL) != SQLITE_OK) {
-		rc = bo_store_fail(db, err, "recording clean accuracy");
-		goto out;
-	}
-	sqlite3_bind_double(st, 1, c->clean);
-	sqlite3_bind_int64(st, 2, c->parameters);
-	sqlite3_bind_int64(st, 3, c->activations);
-	sqlite3_bind_int64(st, 4, c->images);
-	sqlite3_bind_text(st, 5, pi, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 6, c->job);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		rc = bo_store_fail(db, err, "recording clean accuracy");
-		goto out;
-	}
-	/* no activation site under the job's rule: say so in its events */
-	char wbuf[256], now[32];
-	if (bo_sites_warning(c->sites, c->activations, wbuf, sizeof(wbuf))) {
-		sqlite3_finalize(st);
-		st = NULL;
-		bo_store_now(now, sizeof(now));
-		if (sqlite3_prepare_v2(db,
-				       "INSERT INTO events (job_id, at, kind, message)"
-				       " VALUES (?, ?, 'warning', ?)",
-				       -1, &st, NULL) != SQLITE_OK) {
-			rc = bo_store_fail(db, err, "recording a warning");
-			goto out;
-		}
-		sqlite3_bind_int64(st, 1, c->job);
-		sqlite3_bind_text(st, 2, now, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 3, wbuf, -1, SQLITE_TRANSIENT);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = bo_store_fail(db, err, "recording a warning");
-	}
-out:
-	sqlite3_finalize(st);
-	free(pi);
-	return rc;
-}
-
 /* The clean pass stops for a cancel or a shutdown too. */
 static int calib_cb(void *ctx, const struct bo_progress *pr)
 {
@@ -296,12 +237,15 @@ static bo_status ensure_job(struct worker *w, int64_t job, struct bo_error *err)
 	    (rc = bo_jobctx_finish(c, mean, sd, d->cfg.threads_per_worker, calib_cb, w, err)))
 		goto out;
 	if (!l.has_clean) {
-		struct clean_info ci = { job, bo_sweeper_clean_accuracy(c->sw),
-					 bo_sweeper_parameters(c->sw), bo_sweeper_activations(c->sw),
-					 bo_sweeper_images(c->sw), bo_jobctx_point_info(c),
-					 c->spec.sites };
-		rc = bo_store_write(d->store, clean_fn, &ci, err);
-		json_decref(ci.points);
+		json_t *pij = bo_jobctx_point_info(c);
+		char *pi = json_dumps(pij, JSON_COMPACT);
+		struct bo_clean_rec cr = { job, bo_sweeper_clean_accuracy(c->sw),
+					   bo_sweeper_parameters(c->sw), bo_sweeper_activations(c->sw),
+					   bo_sweeper_images(c->sw), pi };
+		rc = pi ? bo_job_record_clean(d->store, &cr, err) :
+			  bo_fail(err, BO_ENOMEM, "out of memory");
+		free(pi);
+		json_decref(pij);
 	}
 out:
 	if (rc)

@@ -46,6 +46,7 @@
 #include "auth.h"
 #include "brownoutd.h"
 #include "common.h"
+#include "jobctx.h"
 #include "queue.h"
 #include "slurm.h"
 
@@ -564,37 +565,6 @@ static int heartbeat(struct bo_daemon *d, struct bo_req *r, int64_t lease)
 	return bo_reply_json(r, 200, out);
 }
 
-/* A job's clean pass, as a worker measured it: recorded once. */
-struct clean_rec {
-	int64_t job;
-	double accuracy;
-	int64_t parameters, activations, images;
-	char *point_info;
-};
-
-static bo_status clean_rec_fn(sqlite3 *db, void *ctx, struct bo_error *err)
-{
-	struct clean_rec *c = ctx;
-	sqlite3_stmt *st = NULL;
-	bo_status rc = BO_OK;
-	if (sqlite3_prepare_v2(db,
-			       "UPDATE jobs SET clean_accuracy = ?, parameters = ?, activations = ?,"
-			       " images_per_trial = ?, point_info = ? WHERE id = ?"
-			       " AND clean_accuracy IS NULL",
-			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "recording clean accuracy");
-	sqlite3_bind_double(st, 1, c->accuracy);
-	sqlite3_bind_int64(st, 2, c->parameters);
-	sqlite3_bind_int64(st, 3, c->activations);
-	sqlite3_bind_int64(st, 4, c->images);
-	sqlite3_bind_text(st, 5, c->point_info, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, c->job);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = bo_store_fail(db, err, "recording clean accuracy");
-	sqlite3_finalize(st);
-	return rc;
-}
-
 static int count_ok(json_t *v)
 {
 	return json_is_integer(v) && json_integer_value(v) >= 0 &&
@@ -613,15 +583,16 @@ static bo_status record_clean(struct bo_daemon *d, int64_t job, json_t *cl, stru
 		return bo_fail(err, BO_EINVAL,
 			       "clean: accuracy in [0, 1], parameters, activations and images"
 			       " counts, point_info {points, mean, std}");
-	struct clean_rec c = { job, json_number_value(acc),
-			       json_integer_value(json_object_get(cl, "parameters")),
-			       json_integer_value(json_object_get(cl, "activations")),
-			       json_integer_value(json_object_get(cl, "images")),
-			       json_dumps(pi, JSON_COMPACT) };
-	if (!c.point_info)
+	char *pt = json_dumps(pi, JSON_COMPACT);
+	struct bo_clean_rec c = { job, json_number_value(acc),
+				  json_integer_value(json_object_get(cl, "parameters")),
+				  json_integer_value(json_object_get(cl, "activations")),
+				  json_integer_value(json_object_get(cl, "images")), pt };
+	if (!pt)
 		return bo_fail(err, BO_ENOMEM, "out of memory");
-	bo_status rc = bo_store_write(d->store, clean_rec_fn, &c, err);
-	free(c.point_info);
+	/* as the local pool records its own (jobctx.c) */
+	bo_status rc = bo_job_record_clean(d->store, &c, err);
+	free(pt);
 	return rc;
 }
 

@@ -18,6 +18,8 @@ point's iso-accuracy energy reduction) equal those of the same job on a
 daemon with a local worker, stored counts included, and `brownout sweep
 --references`' number for number. A reference claim names the reference
 model's blob, and a bad reference result (correct > images) is refused 400.
+A job whose model has no activation site under its rule warns when remote
+workers ran it, as when the local pool did (one source for the clean pass).
 
     tests/daemon/test_workers.py BUILD
 """
@@ -33,6 +35,7 @@ import time
 
 from harness import FIXTURES, FMNIST, Daemon, admin_cmd, http_request
 from test_api import SPEC as OPENAPI  # docs/openapi.yaml as a validator of answers
+from test_api import have_onnx, tiny_onnx
 
 MODEL = os.path.join(FIXTURES, "fmnist_preact_f4.onnx")
 F6 = os.path.join(FIXTURES, "fmnist_preact_f6.onnx")
@@ -276,13 +279,13 @@ def upload_models(d, token):
 
 
 def submit_ref_job(d, token):
-    """The job of f8 with references f4, f6 on Fashion-MNIST; its id and
-    the models' ids."""
+    """The job of f8 with references f4, f6 on Fashion-MNIST; its id, the
+    models' ids and the dataset's id."""
     ids = upload_models(d, token)
     ds = call(d, token, "POST", "/datasets", {"name": "fm-ref", "path": FMNIST}, want=201)
     job = call(d, token, "POST", "/jobs", dict(REF_SPEC, model=ids["f8"], dataset=ds["id"],
                                                references=[ids["f4"], ids["f6"]]), want=202)
-    return job["id"], ids
+    return job["id"], ids, ds["id"]
 
 
 def wait_done(d, token, jid, seconds=120):
@@ -312,8 +315,8 @@ def run_references(build, d, tmp, token, wtoken):
     ld = Daemon(ldata, "brownoutd-local.log", build=build, extra=["--workers", "1"])
     ld.start()
     try:
-        ljid, _ = submit_ref_job(ld, ltoken)
-        jid, ids = submit_ref_job(d, token)
+        ljid, _, _ = submit_ref_job(ld, ltoken)
+        jid, ids, dsid = submit_ref_job(d, token)
         # by hand: claim until the first reference task (2 trial tasks come
         # first), holding every lease, then give them all back
         held, ref = [], None
@@ -356,10 +359,28 @@ def run_references(build, d, tmp, token, wtoken):
         call(d, wtoken, "POST", "/worker/leases/%d/results" % lease, good, want=409)
         print("ok   a reference claim names the reference's blob; correct > images and"
               " other bad reference results are refused 400")
+        # no site under the rule: the clean pass recorded from a worker warns
+        sjid = None
+        if have_onnx():
+            sm = call(d, token, "POST", "/models?name=sigmoid-only&normalize=none",
+                      tiny_onnx(1, 28, 28, act="Sigmoid"), want=201)
+            sjid = call(d, token, "POST", "/jobs",
+                        {"model": sm["id"], "dataset": dsid, "p": [0.0], "trials": 1,
+                         "limit": 8, "calib": 8, "mean": [0], "std": [1],
+                         "activation_sites": "relu"}, want=202)["id"]
         # one remote worker runs the whole job (--workers 0: nothing else can)
         w3log = os.path.join(tmp, "w3.log")
         w3 = worker(build, d, wtoken, "w-ref", os.path.join(tmp, "cache3"), w3log)
         j = wait_done(d, token, jid)
+        if sjid is not None:
+            sj = wait_done(d, token, sjid)
+            if sj["state"] != "done" or len(sj["warnings"]) != 1 or \
+                    "no activation site under the rule 'relu'" not in sj["warnings"][0]:
+                print("FAIL workers: a job of no relu site on remote workers: %s, warnings %r"
+                      % (sj["state"], sj["warnings"]))
+                fails += 1
+            else:
+                print("ok   a job with no site under its rule warns when remote workers ran it")
         w3.send_signal(signal.SIGTERM)
         try:
             w3rc = w3.wait(timeout=60)
