@@ -14,13 +14,14 @@
  * A reference task names a reference model the same way: the worker
  * fetches it and measures it on the job's images (bo_jobctx_reference,
  * the library's bo_reference_eval) and sends its correct and evaluated
- * images, parameters and activations. While trials run a second thread heartbeats every third of the
- * lease; a heartbeat the daemon refuses (the lease expired: the network or
- * this process stalled) stops the trial in flight at its next batch, and
- * its results are not sent. Results the daemon refuses (409: the lease
- * was lost meanwhile) are dropped: whoever holds the task now runs those
- * trials, so none counts twice. Trials are deterministic in (seed, p,
- * trial), so which worker runs them does not change a number.
+ * images, parameters and activations. While a task runs a second thread
+ * heartbeats every third of the lease; a heartbeat the daemon refuses (the
+ * lease expired: the network or this process stalled) stops the trial in
+ * flight at its next batch, and its results are not sent. Results the
+ * daemon refuses (409: the lease was lost meanwhile) are dropped: whoever
+ * holds the task now runs those trials, so none counts twice. Trials are
+ * deterministic in (seed, p, trial), so which worker runs them does not
+ * change a number.
  *
  * A claim's task may cover many trials; the worker commits a slice at a
  * time (at most the claim's max_commit trials, or about SLICE_SECONDS of
@@ -456,7 +457,7 @@ static int run_task(CURL *h, const struct opts *o, json_t *claim, struct job_ctx
 	int reference = kind && !strcmp(kind, "reference");
 	struct bo_reference_result rr = { 0 };
 	bo_status rc;
-	int started = 0, gave_back = 0;
+	int started = 0, gave_back = 0, measured = 0;
 	bo_error_clear(&err);
 	if (max_commit < 1 || max_commit > SLICE_MAX)
 		max_commit = SLICE_MAX;
@@ -470,6 +471,7 @@ static int run_task(CURL *h, const struct opts *o, json_t *claim, struct job_ctx
 	if (rc == BO_OK && reference) {
 		double t0 = now();
 		rc = run_reference(h, o, claim, c, &rr, &err);
+		measured = 1;
 		ws->compute_s += now() - t0;
 	} else if (rc == BO_OK) {
 		double t0 = now();
@@ -503,7 +505,7 @@ static int run_task(CURL *h, const struct opts *o, json_t *claim, struct job_ctx
 		char buf[BO_ERROR_TEXT], msg[BO_ERROR_TEXT + 32];
 		/* the data the daemon sent, not this machine: fail the job */
 		bo_error_format(&err, buf, sizeof(buf));
-		if (reference) /* as the local pool says it */
+		if (measured) /* as the local pool says it */
 			snprintf(msg, sizeof(msg), "reference %d: %s", point + 1, buf);
 		else
 			snprintf(msg, sizeof(msg), "%s", buf);
