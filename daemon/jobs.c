@@ -960,10 +960,11 @@ static bo_status results_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		if (sqlite3_column_type(st, 0) == SQLITE_NULL || sqlite3_column_int64(st, 1) <= 0) {
 			jr->refs_ready = 0;
 		} else {
-			jr->refs[k].accuracy = (double)sqlite3_column_int64(st, 0) /
-					       (double)sqlite3_column_int64(st, 1);
-			jr->refs[k].energy = (double)(sqlite3_column_int64(st, 2) +
-						      sqlite3_column_int64(st, 3));
+			struct bo_reference_result rr = {
+				sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+				sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3)
+			};
+			jr->refs[k] = bo_reference_point(&rr);
 		}
 		snprintf(jr->ref_names[k], sizeof(jr->ref_names[k]), "%s",
 			 (const char *)sqlite3_column_text(st, 4));

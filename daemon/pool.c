@@ -46,8 +46,8 @@
 
 #include "brownoutd.h"
 #include "common.h"
+#include "jobctx.h"
 #include "queue.h"
-#include "report.h"
 
 struct worker;
 
@@ -65,20 +65,6 @@ struct pool {
 	struct worker *w;
 };
 
-/* What a worker keeps of the job it ran last. */
-struct job_ctx {
-	int64_t job;
-	struct bo_job_spec spec;
-	struct bo_model *m;
-	struct bo_dataset *ds;
-	struct bo_block_map *map;
-	struct bo_block_rule *rules;
-	int n_rules;
-	struct bo_sweeper *sw;
-	char model_mean[256], model_std[256];
-	int has_mean, has_std;
-};
-
 struct worker {
 	struct pool *pool;
 	int index;
@@ -86,7 +72,7 @@ struct worker {
 	int started;
 	atomic_llong running_job;  /* job of the task in flight, 0 when idle */
 	atomic_int cancel;         /* set by cancel_job for running_job */
-	struct job_ctx ctx;
+	struct bo_jobctx ctx;      /* the job it ran last (jobctx.c) */
 	int64_t images_reported;   /* of the trial in flight, into live */
 	double backoff;            /* seconds of the next wait after a refused write */
 };
@@ -149,17 +135,6 @@ static void store_took(struct worker *w)
 	pthread_mutex_unlock(&p->mu);
 }
 
-static void job_ctx_release(struct job_ctx *c)
-{
-	bo_sweeper_free(c->sw);
-	bo_dataset_free(c->ds);
-	bo_model_free(c->m);
-	bo_block_map_free(c->map);
-	free(c->rules);
-	bo_job_spec_release(&c->spec);
-	memset(c, 0, sizeof(*c));
-}
-
 /* ---- loading a job ---- */
 
 struct job_load {
@@ -220,77 +195,11 @@ static bo_status load_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	return rc;
 }
 
-/* Stored mean/std are JSON arrays; bo_norm_resolve takes "a,b,c". */
-static int json_list_text(const char *json, char *buf, size_t size)
+/* A stored JSON column (mean, std) as JSON; NULL when absent or unreadable. */
+static json_t *json_col(const char *text)
 {
 	json_error_t je;
-	json_t *a = json ? json_loads(json, 0, &je) : NULL;
-	size_t k = 0;
-	buf[0] = 0;
-	for (size_t i = 0; a && i < json_array_size(a) && k < size; i++)
-		k += (size_t)snprintf(buf + k, size - k, "%s%.9g", i ? "," : "",
-				      json_number_value(json_array_get(a, i)));
-	int ok = a != NULL && json_array_size(a) > 0;
-	json_decref(a);
-	return ok;
-}
-
-struct clean_info {
-	int64_t job;
-	double clean;
-	int64_t parameters, activations, images;
-	json_t *points;
-	enum bo_act_sites sites;
-};
-
-static bo_status clean_fn(sqlite3 *db, void *ctx, struct bo_error *err)
-{
-	struct clean_info *c = ctx;
-	sqlite3_stmt *st = NULL;
-	char *pi = json_dumps(c->points, JSON_COMPACT);
-	bo_status rc = BO_OK;
-	if (!pi)
-		return bo_fail(err, BO_ENOMEM, "out of memory");
-	if (sqlite3_prepare_v2(db,
-			       "UPDATE jobs SET clean_accuracy = ?, parameters = ?, activations = ?,"
-			       " images_per_trial = ?, point_info = ? WHERE id = ?",
-			       -1, &st, NULL) != SQLITE_OK) {
-		rc = bo_store_fail(db, err, "recording clean accuracy");
-		goto out;
-	}
-	sqlite3_bind_double(st, 1, c->clean);
-	sqlite3_bind_int64(st, 2, c->parameters);
-	sqlite3_bind_int64(st, 3, c->activations);
-	sqlite3_bind_int64(st, 4, c->images);
-	sqlite3_bind_text(st, 5, pi, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 6, c->job);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		rc = bo_store_fail(db, err, "recording clean accuracy");
-		goto out;
-	}
-	/* no activation site under the job's rule: say so in its events */
-	char wbuf[256], now[32];
-	if (bo_sites_warning(c->sites, c->activations, wbuf, sizeof(wbuf))) {
-		sqlite3_finalize(st);
-		st = NULL;
-		bo_store_now(now, sizeof(now));
-		if (sqlite3_prepare_v2(db,
-				       "INSERT INTO events (job_id, at, kind, message)"
-				       " VALUES (?, ?, 'warning', ?)",
-				       -1, &st, NULL) != SQLITE_OK) {
-			rc = bo_store_fail(db, err, "recording a warning");
-			goto out;
-		}
-		sqlite3_bind_int64(st, 1, c->job);
-		sqlite3_bind_text(st, 2, now, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 3, wbuf, -1, SQLITE_TRANSIENT);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = bo_store_fail(db, err, "recording a warning");
-	}
-out:
-	sqlite3_finalize(st);
-	free(pi);
-	return rc;
+	return text ? json_loads(text, 0, &je) : NULL;
 }
 
 /* The clean pass stops for a cancel or a shutdown too. */
@@ -305,74 +214,45 @@ static int calib_cb(void *ctx, const struct bo_progress *pr)
 static bo_status ensure_job(struct worker *w, int64_t job, struct bo_error *err)
 {
 	struct bo_daemon *d = w->pool->d;
-	struct job_ctx *c = &w->ctx;
+	struct bo_jobctx *c = &w->ctx;
 	struct job_load l = { .job = job };
-	struct bo_sweep_config cfg;
 	json_error_t je;
-	json_t *spec = NULL;
+	json_t *spec = NULL, *mean = NULL, *sd = NULL;
 	char path[2048];
 	bo_status rc = BO_OK;
-	if (c->job == job && c->sw)
+	if (bo_jobctx_ready(c, job))
 		return BO_OK;
-	job_ctx_release(c);
+	bo_jobctx_release(c);
 	if ((rc = bo_store_read(d->store, load_fn, &l, err)))
 		goto out;
 	if (!(spec = json_loads(l.spec_text, 0, &je))) {
 		rc = bo_fail(err, BO_EINTERNAL, "job %lld: stored spec unreadable", (long long)job);
 		goto out;
 	}
-	if ((rc = bo_job_spec_parse(spec, &c->spec, err)))
-		goto out;
 	bo_data_path(d, l.model_path, path, sizeof(path));
-	if ((rc = bo_model_load(path, &c->m, err)) ||
-	    (rc = bo_dataset_ref_open(d, &l.ds, &c->ds, err)))
+	mean = json_col(l.mean);
+	sd = json_col(l.std);
+	if ((rc = bo_jobctx_begin(c, job, spec, path, err)) ||
+	    (rc = bo_dataset_ref_open(d, &l.ds, &c->ds, err)) ||
+	    (rc = bo_jobctx_finish(c, mean, sd, d->cfg.threads_per_worker, calib_cb, w, err)))
 		goto out;
-	if (c->spec.blocks && (rc = bo_block_map_parse(c->spec.blocks, &c->map, err)))
-		goto out;
-	if (c->spec.block_p &&
-	    (rc = bo_block_rules_parse(c->spec.block_p, &c->rules, &c->n_rules, err)))
-		goto out;
-	c->has_mean = json_list_text(l.mean, c->model_mean, sizeof(c->model_mean));
-	c->has_std = json_list_text(l.std, c->model_std, sizeof(c->model_std));
-	if (bo_job_sweep_config(&c->spec, c->m, c->has_mean ? c->model_mean : NULL,
-				c->has_std ? c->model_std : NULL, c->map, c->rules, c->n_rules,
-				d->cfg.threads_per_worker, &cfg, err)) {
-		rc = err->status ? err->status : BO_EINVAL;
-		goto out;
-	}
-	cfg.calib_progress = calib_cb;
-	cfg.calib_ctx = w;
-	if ((rc = bo_sweeper_new(c->m, c->ds, &cfg, &c->sw, err)))
-		goto out;
-	c->job = job;
 	if (!l.has_clean) {
-		struct clean_info ci = { job, bo_sweeper_clean_accuracy(c->sw),
-					 bo_sweeper_parameters(c->sw), bo_sweeper_activations(c->sw),
-					 bo_sweeper_images(c->sw), json_array(), c->spec.sites };
-		for (int i = 0; i < c->spec.n_p; i++) {
-			json_t *e = json_object();
-			json_object_set_new(e, "p", json_real(c->spec.p[i]));
-			json_object_set_new(e, "eta", json_real(bo_eta(c->spec.p[i], c->spec.energy_a)));
-			json_object_set_new(e, "energy", json_real(bo_sweeper_energy(c->sw, i)));
-			json_array_append_new(ci.points, e);
-		}
-		/* the normalisation as resolved, for the report's config */
-		json_t *pi = json_object(), *mean = json_array(), *sd = json_array();
-		for (int i = 0; i < cfg.norm.n; i++) {
-			json_array_append_new(mean, json_real(cfg.norm.mean[i]));
-			json_array_append_new(sd, json_real(cfg.norm.std[i]));
-		}
-		json_object_set_new(pi, "points", ci.points);
-		json_object_set_new(pi, "mean", mean);
-		json_object_set_new(pi, "std", sd);
-		ci.points = pi;
-		rc = bo_store_write(d->store, clean_fn, &ci, err);
-		json_decref(ci.points);
+		json_t *pij = bo_jobctx_point_info(c);
+		char *pi = json_dumps(pij, JSON_COMPACT);
+		struct bo_clean_rec cr = { job, bo_sweeper_clean_accuracy(c->sw),
+					   bo_sweeper_parameters(c->sw), bo_sweeper_activations(c->sw),
+					   bo_sweeper_images(c->sw), pi };
+		rc = pi ? bo_job_record_clean(d->store, &cr, err) :
+			  bo_fail(err, BO_ENOMEM, "out of memory");
+		free(pi);
+		json_decref(pij);
 	}
 out:
 	if (rc)
-		job_ctx_release(c);
+		bo_jobctx_release(c);
 	json_decref(spec);
+	json_decref(mean);
+	json_decref(sd);
 	free(l.spec_text);
 	free(l.mean);
 	free(l.std);
@@ -439,42 +319,30 @@ static bo_status ref_row_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 static void run_reference(struct worker *w, struct bo_commit *f, struct bo_error *err)
 {
 	struct bo_daemon *d = w->pool->d;
-	struct job_ctx *c = &w->ctx;
-	struct bo_model *rm = NULL;
-	struct bo_model_stats st = { 0 };
-	struct bo_sweep_config cfg;
+	struct bo_reference_result rr;
 	struct ref_row row = { f->t.job, f->t.point, "", NULL, NULL };
-	char path[2048], mean[256], std[256];
-	int64_t C, H, W;
+	json_t *mean = NULL, *sd = NULL;
+	char path[2048];
 	bo_status rc = bo_store_read(d->store, ref_row_fn, &row, err);
 	if (rc)
 		goto out;
 	bo_data_path(d, row.path, path, sizeof(path));
-	int has_mean = json_list_text(row.mean, mean, sizeof(mean));
-	int has_std = json_list_text(row.std, std, sizeof(std));
-	bo_dataset_shape(c->ds, &C, &H, &W);
-	int64_t dims[3] = { C, H, W };
-	if ((rc = bo_model_load(path, &rm, err)))
+	mean = json_col(row.mean);
+	sd = json_col(row.std);
+	if ((rc = bo_jobctx_reference(&w->ctx, path, mean, sd, &rr, err)))
 		goto out;
-	if (bo_job_sweep_config(&c->spec, rm, has_mean ? mean : NULL, has_std ? std : NULL, NULL,
-				NULL, 0, d->cfg.threads_per_worker, &cfg, err)) {
-		rc = err->status ? err->status : BO_EINVAL;
-		goto out;
-	}
-	if ((rc = bo_model_stats(rm, dims, 3, NULL, c->spec.sites, &st, err)) ||
-	    (rc = bo_evaluate(rm, c->ds, &cfg.norm, c->spec.limit, 64, d->cfg.threads_per_worker,
-			      &f->ref_correct, &f->ref_images, err)))
-		goto out;
-	f->ref_parameters = st.parameters;
-	f->ref_activations = st.activations;
+	f->ref_correct = rr.correct;
+	f->ref_images = rr.images;
+	f->ref_parameters = rr.parameters;
+	f->ref_activations = rr.activations;
 out:
 	if (rc) {
 		char buf[BO_ERROR_TEXT];
 		snprintf(f->failure, sizeof(f->failure), "reference %d: %s", f->t.point + 1,
 			 bo_error_format(err, buf, sizeof(buf)));
 	}
-	bo_model_stats_release(&st);
-	bo_model_free(rm);
+	json_decref(mean);
+	json_decref(sd);
 	free(row.mean);
 	free(row.std);
 }
@@ -537,7 +405,7 @@ static int run_task(struct worker *w, const struct bo_task *t)
 		snprintf(f.failure, sizeof(f.failure), "%s", bo_error_format(&err, buf, sizeof(buf)));
 	}
 	if (f.failure[0])
-		job_ctx_release(&w->ctx);
+		bo_jobctx_release(&w->ctx);
 	/* what ran is kept until it commits (or the pool stops: the task is
 	 * still "running" in the store, and runs again at the next start) */
 	for (;;) {
@@ -621,7 +489,7 @@ static void *worker_main(void *arg)
 		}
 		pthread_mutex_unlock(&p->mu);
 	}
-	job_ctx_release(&w->ctx);
+	bo_jobctx_release(&w->ctx);
 	return NULL;
 }
 

@@ -232,7 +232,6 @@ bo_status bo_queue_claim_db(sqlite3 *db, struct bo_claim *c, struct bo_error *er
 		"SELECT t.id, t.job_id, j.owner_id, t.kind, t.point, t.trial_lo, t.trial_hi"
 		" FROM tasks t JOIN jobs j ON j.id = t.job_id"
 		" WHERE t.state = 'queued' AND j.state IN ('queued', 'running')"
-		" AND (?2 = 0 OR t.kind = 'trials')"
 		" ORDER BY (j.owner_id <= ?1), j.owner_id, j.priority DESC, j.id, t.id LIMIT 1";
 	sqlite3_stmt *st = NULL;
 	bo_status rc = BO_OK;
@@ -244,7 +243,6 @@ bo_status bo_queue_claim_db(sqlite3 *db, struct bo_claim *c, struct bo_error *er
 	if (sqlite3_prepare_v2(db, pick, -1, &st, NULL) != SQLITE_OK)
 		return bo_store_fail(db, err, "claiming a task");
 	sqlite3_bind_int64(st, 1, c->last_owner);
-	sqlite3_bind_int(st, 2, c->trials_only);
 	int s = sqlite3_step(st);
 	if (s == SQLITE_ROW) {
 		c->found = 1;

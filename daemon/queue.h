@@ -41,7 +41,6 @@ struct bo_claim {
 	const char *holder;   /* in: who claims ("local", a worker's name) */
 	int64_t now_ms;       /* in: the clock */
 	int64_t lease_ms;     /* in: lease length; 0: no deadline */
-	int trials_only;      /* in: skip reference tasks (remote workers) */
 	int found;            /* out: a task was claimed into t */
 	int expired;          /* out: expired leases put back to queued first */
 	struct bo_task t;

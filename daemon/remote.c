@@ -21,10 +21,15 @@
  * a dataset laid out in subdirectories is not served. Files of path
  * datasets are hashed when first claimed (kept by path, size and mtime).
  *
- * A worker runs trial tasks only; reference tasks (clean passes of other
- * models) stay with the local pool. The first results of a job carry its
- * clean pass (accuracy, sizes, points' energy, resolved normalisation),
- * which is recorded once, as the local pool records it.
+ * A worker runs every kind of task the local pool runs: trials, and
+ * reference tasks (a reference model's clean accuracy and size on the
+ * job's images), whose claim names the reference model's file and stored
+ * normalisation as it names the job's model; their results are checked
+ * (counts, correct <= images, images equal to the job's images per trial)
+ * and committed through queue.c as the pool commits them. The first
+ * results of a job carry its clean pass (accuracy, sizes, points' energy,
+ * resolved normalisation), which is recorded once, as the local pool
+ * records it.
  *
  * GET /api/v1/workers lists the workers seen since the daemon started (in
  * memory, at most SEEN): name, host, state (busy, idle, or offline when
@@ -43,6 +48,7 @@
 #include "auth.h"
 #include "brownoutd.h"
 #include "common.h"
+#include "jobctx.h"
 #include "queue.h"
 #include "slurm.h"
 
@@ -249,12 +255,17 @@ static bo_status locate(struct bo_daemon *d, const char *source, const char *p, 
 
 struct job_row {
 	int64_t job;
+	int ref;              /* in: the reference's position, -1: none */
 	char *spec;
 	char model_sha[65], model_path[1024];
 	int64_t model_size;
 	char *mean, *std;
 	struct bo_dataset_ref ds;
 	int has_clean;
+	/* the reference model (ref >= 0) */
+	char ref_sha[65], ref_path[1024];
+	int64_t ref_size;
+	char *ref_mean, *ref_std;
 };
 
 static void copy_text(sqlite3_stmt *st, int i, char *buf, size_t size)
@@ -301,7 +312,37 @@ static bo_status job_row_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		rc = bo_fail(err, BO_ENOENT, "job %lld is gone", (long long)j->job);
 	}
 	sqlite3_finalize(st);
+	st = NULL;
+	if (rc || j->ref < 0)
+		return rc;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT m.sha256, m.path, m.size, m.mean, m.std FROM job_references r"
+			       " JOIN models m ON m.id = r.model_id WHERE r.job_id = ? AND r.position = ?",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "reading a reference");
+	sqlite3_bind_int64(st, 1, j->job);
+	sqlite3_bind_int(st, 2, j->ref);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		copy_text(st, 0, j->ref_sha, sizeof(j->ref_sha));
+		copy_text(st, 1, j->ref_path, sizeof(j->ref_path));
+		j->ref_size = sqlite3_column_int64(st, 2);
+		j->ref_mean = dup_text(st, 3);
+		j->ref_std = dup_text(st, 4);
+	} else {
+		rc = bo_fail(err, BO_ENOENT, "reference %d of job %lld is gone", j->ref + 1,
+			     (long long)j->job);
+	}
+	sqlite3_finalize(st);
 	return rc;
+}
+
+static void job_row_release(struct job_row *j)
+{
+	free(j->spec);
+	free(j->mean);
+	free(j->std);
+	free(j->ref_mean);
+	free(j->ref_std);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -424,7 +465,7 @@ static int claim(struct bo_daemon *d, struct bo_req *r)
 		snprintf(host, sizeof(host), "%s", hj);
 	json_decref(b);
 	struct bo_claim c = { .holder = name, .now_ms = bo_queue_now_ms(),
-			      .lease_ms = (int64_t)d->cfg.lease_seconds * 1000, .trials_only = 1 };
+			      .lease_ms = (int64_t)d->cfg.lease_seconds * 1000 };
 	pthread_mutex_lock(&rm->mu);
 	c.last_owner = rm->last_owner;
 	struct seen *s = seen_of(rm, name);
@@ -437,20 +478,23 @@ static int claim(struct bo_daemon *d, struct bo_req *r)
 	if (!c.found)
 		return bo_reply_json(r, 204, NULL);
 	jr.job = c.t.job;
+	jr.ref = c.t.reference ? c.t.point : -1;
 	bo_status rc = bo_store_read(d->store, job_row_fn, &jr, &err);
 	char mpath[2100];
 	files = json_array();
 	if (!rc) {
 		bo_data_path(d, jr.model_path, mpath, sizeof(mpath));
 		offer_blob(rm, jr.model_sha, mpath);
+		if (c.t.reference) {
+			bo_data_path(d, jr.ref_path, mpath, sizeof(mpath));
+			offer_blob(rm, jr.ref_sha, mpath);
+		}
 		rc = dataset_files(d, &jr.ds, files, &err);
 	}
 	if (rc) {
 		give_back(d, &c.t);
 		json_decref(files);
-		free(jr.spec);
-		free(jr.mean);
-		free(jr.std);
+		job_row_release(&jr);
 		return bo_reply_error(r, &err);
 	}
 	bo_live_add(&d->live, c.t.job, 0, 0); /* its rate counts from its first claim */
@@ -468,6 +512,7 @@ static int claim(struct bo_daemon *d, struct bo_req *r)
 	json_object_set_new(out, "lease_seconds", json_integer(d->cfg.lease_seconds));
 	json_object_set_new(task, "id", json_integer(c.t.id));
 	json_object_set_new(task, "job", json_integer(c.t.job));
+	json_object_set_new(task, "kind", json_string(c.t.reference ? "reference" : "trials"));
 	json_object_set_new(task, "point", json_integer(c.t.point));
 	json_object_set_new(task, "trial_lo", json_integer(c.t.lo));
 	json_object_set_new(task, "trial_hi", json_integer(c.t.hi));
@@ -479,14 +524,20 @@ static int claim(struct bo_daemon *d, struct bo_req *r)
 	json_object_set_new(model, "mean", json_or_null(jr.mean));
 	json_object_set_new(model, "std", json_or_null(jr.std));
 	json_object_set_new(out, "model", model);
+	if (c.t.reference) { /* task.point is its position in the spec's references */
+		json_t *ref = json_object();
+		json_object_set_new(ref, "sha256", json_string(jr.ref_sha));
+		json_object_set_new(ref, "size", json_integer(jr.ref_size));
+		json_object_set_new(ref, "mean", json_or_null(jr.ref_mean));
+		json_object_set_new(ref, "std", json_or_null(jr.ref_std));
+		json_object_set_new(out, "reference", ref);
+	}
 	json_object_set_new(ds, "format", json_string(jr.ds.format));
 	json_object_set_new(ds, "split", json_string(jr.ds.split));
 	json_object_set_new(ds, "files", files);
 	json_object_set_new(out, "dataset", ds);
 	json_object_set_new(out, "clean_needed", json_boolean(!jr.has_clean));
-	free(jr.spec);
-	free(jr.mean);
-	free(jr.std);
+	job_row_release(&jr);
 	return bo_reply_json(r, 200, out);
 }
 
@@ -517,37 +568,6 @@ static int heartbeat(struct bo_daemon *d, struct bo_req *r, int64_t lease)
 	return bo_reply_json(r, 200, out);
 }
 
-/* A job's clean pass, as a worker measured it: recorded once. */
-struct clean_rec {
-	int64_t job;
-	double accuracy;
-	int64_t parameters, activations, images;
-	char *point_info;
-};
-
-static bo_status clean_rec_fn(sqlite3 *db, void *ctx, struct bo_error *err)
-{
-	struct clean_rec *c = ctx;
-	sqlite3_stmt *st = NULL;
-	bo_status rc = BO_OK;
-	if (sqlite3_prepare_v2(db,
-			       "UPDATE jobs SET clean_accuracy = ?, parameters = ?, activations = ?,"
-			       " images_per_trial = ?, point_info = ? WHERE id = ?"
-			       " AND clean_accuracy IS NULL",
-			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "recording clean accuracy");
-	sqlite3_bind_double(st, 1, c->accuracy);
-	sqlite3_bind_int64(st, 2, c->parameters);
-	sqlite3_bind_int64(st, 3, c->activations);
-	sqlite3_bind_int64(st, 4, c->images);
-	sqlite3_bind_text(st, 5, c->point_info, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, c->job);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = bo_store_fail(db, err, "recording clean accuracy");
-	sqlite3_finalize(st);
-	return rc;
-}
-
 static int count_ok(json_t *v)
 {
 	return json_is_integer(v) && json_integer_value(v) >= 0 &&
@@ -566,16 +586,85 @@ static bo_status record_clean(struct bo_daemon *d, int64_t job, json_t *cl, stru
 		return bo_fail(err, BO_EINVAL,
 			       "clean: accuracy in [0, 1], parameters, activations and images"
 			       " counts, point_info {points, mean, std}");
-	struct clean_rec c = { job, json_number_value(acc),
-			       json_integer_value(json_object_get(cl, "parameters")),
-			       json_integer_value(json_object_get(cl, "activations")),
-			       json_integer_value(json_object_get(cl, "images")),
-			       json_dumps(pi, JSON_COMPACT) };
-	if (!c.point_info)
+	char *pt = json_dumps(pi, JSON_COMPACT);
+	struct bo_clean_rec c = { job, json_number_value(acc),
+				  json_integer_value(json_object_get(cl, "parameters")),
+				  json_integer_value(json_object_get(cl, "activations")),
+				  json_integer_value(json_object_get(cl, "images")), pt };
+	if (!pt)
 		return bo_fail(err, BO_ENOMEM, "out of memory");
-	bo_status rc = bo_store_write(d->store, clean_rec_fn, &c, err);
-	free(c.point_info);
+	/* as the local pool records its own (jobctx.c) */
+	bo_status rc = bo_job_record_clean(d->store, &c, err);
+	free(pt);
 	return rc;
+}
+
+/* The job's images per trial, as its clean pass recorded them (0: not yet). */
+struct job_images {
+	int64_t job, images;
+};
+
+static bo_status job_images_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct job_images *j = ctx;
+	sqlite3_stmt *st = NULL;
+	bo_status rc = BO_OK;
+	if (sqlite3_prepare_v2(db, "SELECT images_per_trial FROM jobs WHERE id = ?", -1, &st,
+			       NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "reading a job");
+	sqlite3_bind_int64(st, 1, j->job);
+	int s = sqlite3_step(st);
+	if (s == SQLITE_ROW)
+		j->images = sqlite3_column_int64(st, 0);
+	else if (s == SQLITE_DONE)
+		rc = bo_fail(err, BO_ENOENT, "job %lld is gone", (long long)j->job);
+	else
+		rc = bo_store_fail(db, err, "reading a job");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Results count `images` images per trial (or reference): exactly the
+ * job's, which its clean pass recorded (sent first, or with these). */
+static bo_status check_images(struct bo_daemon *d, int64_t job, int64_t images, const char *field,
+			      struct bo_error *err)
+{
+	struct job_images ji = { job, 0 };
+	bo_status rc = bo_store_read(d->store, job_images_fn, &ji, err);
+	if (rc)
+		return rc;
+	if (ji.images <= 0)
+		return bo_fail(err, BO_EINVAL, "results: the job's clean pass is not recorded yet:"
+			       " send \"clean\" with the first results");
+	if (images != ji.images)
+		return bo_fail(err, BO_EINVAL, "results: %s %lld, but the job evaluates %lld images",
+			       field, (long long)images, (long long)ji.images);
+	return BO_OK;
+}
+
+/* A reference task's results: {ref_correct, ref_images, ref_parameters,
+ * ref_activations}, counts with 0 <= correct <= images, images the job's. */
+static bo_status reference_results(struct bo_daemon *d, const struct bo_task *t, json_t *b,
+				   struct bo_commit *c, struct bo_error *err)
+{
+	json_t *co = json_object_get(b, "ref_correct"), *im = json_object_get(b, "ref_images");
+	json_t *pa = json_object_get(b, "ref_parameters"), *ac = json_object_get(b, "ref_activations");
+	json_t *cl = json_object_get(b, "clean");
+	bo_status rc;
+	if (!count_ok(co) || !count_ok(im) || !count_ok(pa) || !count_ok(ac) ||
+	    json_integer_value(im) < 1 || json_integer_value(co) > json_integer_value(im))
+		return bo_fail(err, BO_EINVAL,
+			       "results of a reference: ref_correct, ref_images, ref_parameters and"
+			       " ref_activations counts, 0 <= ref_correct <= ref_images, ref_images >= 1");
+	if (json_is_object(cl) && (rc = record_clean(d, t->job, cl, err)))
+		return rc;
+	if ((rc = check_images(d, t->job, json_integer_value(im), "ref_images", err)))
+		return rc;
+	c->ref_correct = json_integer_value(co);
+	c->ref_images = json_integer_value(im);
+	c->ref_parameters = json_integer_value(pa);
+	c->ref_activations = json_integer_value(ac);
+	return BO_OK;
 }
 
 static int results(struct bo_daemon *d, struct bo_req *r, int64_t lease)
@@ -611,7 +700,11 @@ static int results(struct bo_daemon *d, struct bo_req *r, int64_t lease)
 	if (json_is_string(failure)) {
 		snprintf(c->failure, sizeof(c->failure), "remote worker: %s",
 			 json_string_value(failure));
+	} else if (t.reference && json_object_get(b, "ref_correct")) {
+		if ((rc = reference_results(d, &t, b, c, &err)))
+			goto out;
 	} else {
+		/* a reference task without ref_* gives it back (correct []) */
 		size_t n = json_array_size(corr);
 		if (!json_is_integer(lo) || json_integer_value(lo) != t.lo || !json_is_array(corr) ||
 		    n > (size_t)(t.hi - t.lo) || n > BO_QUEUE_SLICE_MAX || !count_ok(im)) {
@@ -634,6 +727,8 @@ static int results(struct bo_daemon *d, struct bo_req *r, int64_t lease)
 		c->n = (int)n;
 		c->requeue = n == 0;
 		if (json_is_object(cl) && (rc = record_clean(d, t.job, cl, &err)))
+			goto out;
+		if (n > 0 && (rc = check_images(d, t.job, c->images, "images", &err)))
 			goto out;
 	}
 	c->now_ms = bo_queue_now_ms();

@@ -3,7 +3,7 @@
  *
  * Design. With executor = slurm a thread of brownoutd looks every
  * slurm-poll seconds (and when a job is submitted, bo_slurm_wake) at two
- * things: the store (trial tasks queued, tasks running, of live jobs) and
+ * things: the store (tasks queued, tasks running, of live jobs) and
  * squeue (the array tasks of the jobs it submitted itself, pending and
  * running). When tasks wait and fewer workers than that are pending, it
  * submits one array job
@@ -265,9 +265,9 @@ static bo_status counts_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	struct counts *c = ctx;
 	sqlite3_stmt *st = NULL;
 	bo_status rc = BO_OK;
-	/* trial tasks only: reference tasks are the local pool's */
+	/* every kind: workers run reference tasks too */
 	if (sqlite3_prepare_v2(db,
-			       "SELECT COALESCE(SUM(t.state = 'queued' AND t.kind = 'trials'), 0),"
+			       "SELECT COALESCE(SUM(t.state = 'queued'), 0),"
 			       " COALESCE(SUM(t.state = 'running'), 0) FROM tasks t"
 			       " JOIN jobs j ON j.id = t.job_id"
 			       " WHERE t.state <> 'done' AND j.state IN ('queued', 'running')",

@@ -780,3 +780,34 @@ bo_status bo_evaluate(const struct bo_model *m, const struct bo_dataset *ds,
 	bo_sweeper_free(sw);
 	return BO_OK;
 }
+
+bo_status bo_reference_eval(const struct bo_model *m, const struct bo_dataset *ds,
+			    const struct bo_norm *norm, int64_t limit, int batch, int threads,
+			    enum bo_act_sites sites, struct bo_reference_result *out,
+			    struct bo_error *err)
+{
+	struct bo_model_stats st = { 0 };
+	int64_t C, H, W;
+	bo_status rc;
+	memset(out, 0, sizeof(*out));
+	bo_dataset_shape(ds, &C, &H, &W);
+	int64_t dims[3] = { C, H, W };
+	if ((rc = bo_model_stats(m, dims, 3, NULL, sites, &st, err)))
+		goto out;
+	if ((rc = bo_evaluate(m, ds, norm, limit, batch, threads, &out->correct, &out->images, err)))
+		goto out;
+	out->parameters = st.parameters;
+	out->activations = st.activations;
+out:
+	if (rc)
+		memset(out, 0, sizeof(*out));
+	bo_model_stats_release(&st);
+	return rc;
+}
+
+struct bo_ref_point bo_reference_point(const struct bo_reference_result *r)
+{
+	struct bo_ref_point p = { (double)(r->parameters + r->activations),
+				  r->images > 0 ? (double)r->correct / (double)r->images : 0.0 };
+	return p;
+}

@@ -376,8 +376,8 @@ io:
 	return -1;
 }
 
-/* Evaluate the references: E_o = parameters + activations, clean accuracy
- * on the same images. */
+/* Evaluate the references (bo_reference_eval, as brownoutd does): E_o =
+ * parameters + activations, clean accuracy on the same images. */
 static int eval_refs(struct sweep_opts *o, const struct bo_dataset *ds, struct bo_ref_point *refs,
 		     char names[][256], int *n, struct bo_error *err)
 {
@@ -390,31 +390,24 @@ static int eval_refs(struct sweep_opts *o, const struct bo_dataset *ds, struct b
 		return -1;
 	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		struct bo_model *rm = NULL;
-		struct bo_model_stats st = { 0 };
+		struct bo_reference_result rr;
 		struct bo_norm norm;
-		int64_t C, H, W, correct, images;
 		if (*n == MAX_REFS) {
 			fprintf(stderr, "%s: error: at most %d references\n", prog, MAX_REFS);
 			rc = -2;
 			break;
 		}
-		bo_dataset_shape(ds, &C, &H, &W);
-		int64_t dims[3] = { C, H, W };
 		if (bo_model_load(tok, &rm, err) ||
 		    bo_norm_resolve(rm, o->mean, o->std, o->raw, &norm, NULL, err) ||
-		    bo_model_stats(rm, dims, 3, NULL, o->cfg.sites, &st, err) ||
-		    bo_evaluate(rm, ds, &norm, o->cfg.limit, o->cfg.batch, o->cfg.threads, &correct,
-				&images, err)) {
-			bo_model_stats_release(&st);
+		    bo_reference_eval(rm, ds, &norm, o->cfg.limit, o->cfg.batch, o->cfg.threads,
+				      o->cfg.sites, &rr, err)) {
 			bo_model_free(rm);
 			rc = -1;
 			break;
 		}
-		refs[*n].energy = (double)(st.parameters + st.activations);
-		refs[*n].accuracy = (double)correct / (double)images;
+		refs[*n] = bo_reference_point(&rr);
 		snprintf(names[*n], 256, "%s", tok);
 		(*n)++;
-		bo_model_stats_release(&st);
 		bo_model_free(rm);
 	}
 	free(copy);

@@ -9,15 +9,19 @@
  * /worker/blobs/{sha256}, written to a temporary file, checked against the
  * hash and size the claim named, then renamed into place: a cached file is
  * always whole and right), build the sweeper from the job's stored spec
- * with the daemon's own code (bo_job_spec_parse, bo_job_sweep_config in
- * daemon/jobs.c, linked in), run the task's trials, and send the per-trial
- * counts. While trials run a second thread heartbeats every third of the
- * lease; a heartbeat the daemon refuses (the lease expired: the network or
- * this process stalled) stops the trial in flight at its next batch, and
- * its results are not sent. Results the daemon refuses (409: the lease
- * was lost meanwhile) are dropped: whoever holds the task now runs those
- * trials, so none counts twice. Trials are deterministic in (seed, p,
- * trial), so which worker runs them does not change a number.
+ * with the daemon's own code (daemon/jobctx.c, linked in, as the local
+ * pool builds it), run the task's trials, and send the per-trial counts.
+ * A reference task names a reference model the same way: the worker
+ * fetches it and measures it on the job's images (bo_jobctx_reference,
+ * the library's bo_reference_eval) and sends its correct and evaluated
+ * images, parameters and activations. While a task runs a second thread
+ * heartbeats every third of the lease; a heartbeat the daemon refuses (the
+ * lease expired: the network or this process stalled) stops the trial in
+ * flight at its next batch, and its results are not sent. Results the
+ * daemon refuses (409: the lease was lost meanwhile) are dropped: whoever
+ * holds the task now runs those trials, so none counts twice. Trials are
+ * deterministic in (seed, p, trial), so which worker runs them does not
+ * change a number.
  *
  * A claim's task may cover many trials; the worker commits a slice at a
  * time (at most the claim's max_commit trials, or about SLICE_SECONDS of
@@ -47,6 +51,7 @@
 
 #include "auth.h"
 #include "brownoutd.h"
+#include "jobctx.h"
 #include "common.h"
 #include "cli.h"
 
@@ -230,39 +235,18 @@ static bo_status blob_path(CURL *h, const struct opts *o, const char *sha, int64
 
 /* ---- a job's sweeper ---- */
 
+/* What the worker keeps of the job it ran last: the daemon's own piece
+ * (daemon/jobctx.c), plus the clean pass as the daemon records it. */
 struct job_ctx {
-	int64_t job;
-	struct bo_job_spec spec;
-	struct bo_model *m;
-	struct bo_dataset *ds;
-	struct bo_block_map *map;
-	struct bo_block_rule *rules;
-	int n_rules;
-	struct bo_sweeper *sw;
-	json_t *clean;  /* the clean pass as the daemon records it */
+	struct bo_jobctx jc;
+	json_t *clean;
 };
 
 static void job_ctx_release(struct job_ctx *c)
 {
-	bo_sweeper_free(c->sw);
-	bo_dataset_free(c->ds);
-	bo_model_free(c->m);
-	bo_block_map_free(c->map);
-	free(c->rules);
-	bo_job_spec_release(&c->spec);
+	bo_jobctx_release(&c->jc);
 	json_decref(c->clean);
-	memset(c, 0, sizeof(*c));
-}
-
-/* A JSON array of numbers as "a,b,c" (bo_norm_resolve's form); 0 if none. */
-static int list_text(json_t *a, char *buf, size_t size)
-{
-	size_t k = 0;
-	buf[0] = 0;
-	for (size_t i = 0; json_is_array(a) && i < json_array_size(a) && k < size; i++)
-		k += (size_t)snprintf(buf + k, size - k, "%s%.9g", i ? "," : "",
-				      json_number_value(json_array_get(a, i)));
-	return json_is_array(a) && json_array_size(a) > 0;
+	c->clean = NULL;
 }
 
 static int stop_cb(void *ctx, const struct bo_progress *pr)
@@ -341,63 +325,43 @@ static bo_status ensure_job(CURL *h, const struct opts *o, json_t *claim, struct
 {
 	json_t *task = json_object_get(claim, "task"), *model = json_object_get(claim, "model");
 	int64_t job = json_integer_value(json_object_get(task, "job"));
-	char path[2200], mean[256], sd[256];
-	struct bo_sweep_config cfg;
+	char path[2200];
 	bo_status rc;
-	if (c->job == job && c->sw)
+	if (bo_jobctx_ready(&c->jc, job) && c->clean)
 		return BO_OK;
 	job_ctx_release(c);
-	if ((rc = bo_job_spec_parse(json_object_get(claim, "spec"), &c->spec, err)))
-		goto out;
 	if ((rc = blob_path(h, o, json_string_value(json_object_get(model, "sha256")),
 			    json_integer_value(json_object_get(model, "size")), path, sizeof(path),
 			    err)) ||
-	    (rc = bo_model_load(path, &c->m, err)) ||
-	    (rc = open_dataset(h, o, json_object_get(claim, "dataset"), &c->ds, err)))
-		goto out;
-	if (c->spec.blocks && (rc = bo_block_map_parse(c->spec.blocks, &c->map, err)))
-		goto out;
-	if (c->spec.block_p &&
-	    (rc = bo_block_rules_parse(c->spec.block_p, &c->rules, &c->n_rules, err)))
-		goto out;
-	int has_mean = list_text(json_object_get(model, "mean"), mean, sizeof(mean));
-	int has_std = list_text(json_object_get(model, "std"), sd, sizeof(sd));
-	if (bo_job_sweep_config(&c->spec, c->m, has_mean ? mean : NULL, has_std ? sd : NULL, c->map,
-				c->rules, c->n_rules, o->threads, &cfg, err)) {
-		rc = err->status ? err->status : BO_EINVAL;
-		goto out;
-	}
-	cfg.calib_progress = stop_cb;
-	if ((rc = bo_sweeper_new(c->m, c->ds, &cfg, &c->sw, err)))
+	    (rc = bo_jobctx_begin(&c->jc, job, json_object_get(claim, "spec"), path, err)) ||
+	    (rc = open_dataset(h, o, json_object_get(claim, "dataset"), &c->jc.ds, err)) ||
+	    (rc = bo_jobctx_finish(&c->jc, json_object_get(model, "mean"),
+				   json_object_get(model, "std"), o->threads, stop_cb, NULL, err)))
 		goto out;
 	/* the clean pass, as pool.c records it */
-	json_t *cl = json_object(), *pi = json_object(), *pts = json_array();
-	json_t *mj = json_array(), *sj = json_array();
-	for (int i = 0; i < c->spec.n_p; i++) {
-		json_t *e = json_object();
-		json_object_set_new(e, "p", json_real(c->spec.p[i]));
-		json_object_set_new(e, "eta", json_real(bo_eta(c->spec.p[i], c->spec.energy_a)));
-		json_object_set_new(e, "energy", json_real(bo_sweeper_energy(c->sw, i)));
-		json_array_append_new(pts, e);
-	}
-	for (int i = 0; i < cfg.norm.n; i++) {
-		json_array_append_new(mj, json_real(cfg.norm.mean[i]));
-		json_array_append_new(sj, json_real(cfg.norm.std[i]));
-	}
-	json_object_set_new(pi, "points", pts);
-	json_object_set_new(pi, "mean", mj);
-	json_object_set_new(pi, "std", sj);
-	json_object_set_new(cl, "accuracy", json_real(bo_sweeper_clean_accuracy(c->sw)));
-	json_object_set_new(cl, "parameters", json_integer(bo_sweeper_parameters(c->sw)));
-	json_object_set_new(cl, "activations", json_integer(bo_sweeper_activations(c->sw)));
-	json_object_set_new(cl, "images", json_integer(bo_sweeper_images(c->sw)));
-	json_object_set_new(cl, "point_info", pi);
-	c->clean = cl;
-	c->job = job;
+	if (!(c->clean = bo_jobctx_clean_json(&c->jc)))
+		rc = bo_fail(err, BO_ENOMEM, "out of memory");
 out:
 	if (rc)
 		job_ctx_release(c);
 	return rc;
+}
+
+/* A reference task: the claim's reference model on the job's images. */
+static bo_status run_reference(CURL *h, const struct opts *o, json_t *claim, struct job_ctx *c,
+			       struct bo_reference_result *rr, struct bo_error *err)
+{
+	json_t *ref = json_object_get(claim, "reference");
+	char path[2200];
+	bo_status rc;
+	if (!json_is_object(ref))
+		return bo_fail(err, BO_EMALFORMED, "the claim of a reference task names no reference");
+	if ((rc = blob_path(h, o, json_string_value(json_object_get(ref, "sha256")),
+			    json_integer_value(json_object_get(ref, "size")), path, sizeof(path),
+			    err)))
+		return rc;
+	return bo_jobctx_reference(&c->jc, path, json_object_get(ref, "mean"),
+				   json_object_get(ref, "std"), rr, err);
 }
 
 /* ---- heartbeats ---- */
@@ -489,8 +453,11 @@ static int run_task(CURL *h, const struct opts *o, json_t *claim, struct job_ctx
 	struct bo_error err;
 	char path[128];
 	json_t *corr = json_array(), *body = json_object(), *a = NULL;
+	const char *kind = json_string_value(json_object_get(task, "kind"));
+	int reference = kind && !strcmp(kind, "reference");
+	struct bo_reference_result rr = { 0 };
 	bo_status rc;
-	int started = 0, gave_back = 0;
+	int started = 0, gave_back = 0, measured = 0;
 	bo_error_clear(&err);
 	if (max_commit < 1 || max_commit > SLICE_MAX)
 		max_commit = SLICE_MAX;
@@ -501,14 +468,19 @@ static int run_task(CURL *h, const struct opts *o, json_t *claim, struct job_ctx
 	double ts = now();
 	rc = ensure_job(h, o, claim, c, &err);
 	ws->setup_s += now() - ts;
-	if (rc == BO_OK) {
+	if (rc == BO_OK && reference) {
+		double t0 = now();
+		rc = run_reference(h, o, claim, c, &rr, &err);
+		measured = 1;
+		ws->compute_s += now() - t0;
+	} else if (rc == BO_OK) {
 		double t0 = now();
 		for (int k = 0; lo + k < hi && k < max_commit; k++) {
 			int64_t correct = 0;
 			struct trial_ctx tc = { started ? &b : NULL, 0 };
 			if (k > 0 && now() - t0 >= SLICE_SECONDS)
 				break;
-			rc = bo_sweeper_trial(c->sw, point, lo + k, &correct, trial_cb, &tc, &err);
+			rc = bo_sweeper_trial(c->jc.sw, point, lo + k, &correct, trial_cb, &tc, &err);
 			if (rc)
 				break;
 			json_array_append_new(corr, json_integer(correct));
@@ -530,10 +502,14 @@ static int run_task(CURL *h, const struct opts *o, json_t *claim, struct job_ctx
 	}
 	snprintf(path, sizeof(path), "/worker/leases/%lld/results", (long long)lease);
 	if (rc && rc != BO_ECANCELLED) {
-		char buf[BO_ERROR_TEXT];
+		char buf[BO_ERROR_TEXT], msg[BO_ERROR_TEXT + 32];
 		/* the data the daemon sent, not this machine: fail the job */
-		json_object_set_new(body, "failure", json_string(bo_error_format(&err, buf,
-										 sizeof(buf))));
+		bo_error_format(&err, buf, sizeof(buf));
+		if (measured) /* as the local pool says it */
+			snprintf(msg, sizeof(msg), "reference %d: %s", point + 1, buf);
+		else
+			snprintf(msg, sizeof(msg), "%s", buf);
+		json_object_set_new(body, "failure", json_string(msg));
 		if (rc == BO_EIO || rc == BO_ENOMEM) { /* this machine: give it back */
 			gave_back = 1;
 			json_object_clear(body);
@@ -541,11 +517,19 @@ static int run_task(CURL *h, const struct opts *o, json_t *claim, struct job_ctx
 			json_object_set_new(body, "correct", json_array());
 			json_object_set_new(body, "images", json_integer(0));
 		}
-		fprintf(stderr, "brownout worker: task failed: %s\n", buf);
+		fprintf(stderr, "brownout worker: task failed: %s\n", msg);
+	} else if (reference && rc == BO_OK) {
+		json_object_set_new(body, "ref_correct", json_integer(rr.correct));
+		json_object_set_new(body, "ref_images", json_integer(rr.images));
+		json_object_set_new(body, "ref_parameters", json_integer(rr.parameters));
+		json_object_set_new(body, "ref_activations", json_integer(rr.activations));
+		if (json_is_true(json_object_get(claim, "clean_needed")) && c->clean)
+			json_object_set(body, "clean", c->clean);
 	} else {
 		json_object_set_new(body, "trial_lo", json_integer(lo));
 		json_object_set(body, "correct", corr);
-		json_object_set_new(body, "images", json_integer(c->sw ? bo_sweeper_images(c->sw) : 0));
+		json_object_set_new(body, "images",
+				    json_integer(c->jc.sw ? bo_sweeper_images(c->jc.sw) : 0));
 		if (json_is_true(json_object_get(claim, "clean_needed")) && c->clean)
 			json_object_set(body, "clean", c->clean);
 	}
@@ -556,7 +540,11 @@ static int run_task(CURL *h, const struct opts *o, json_t *claim, struct job_ctx
 		ws->tasks++;
 		ws->trials += (long)json_array_size(corr);
 	}
-	if (st == 200)
+	if (st == 200 && reference && !rc)
+		fprintf(stderr, "brownout worker: job %lld reference %d: %lld of %lld images\n",
+			(long long)json_integer_value(json_object_get(task, "job")), point + 1,
+			(long long)rr.correct, (long long)rr.images);
+	else if (st == 200)
 		fprintf(stderr, "brownout worker: job %lld point %d trials %d..%d: %lld taken\n",
 			(long long)json_integer_value(json_object_get(task, "job")), point, lo,
 			lo + (int)json_array_size(corr),

@@ -83,6 +83,7 @@ static void read_text(struct bo_store *s, const char *sql, char *out, size_t siz
 struct new_job {
 	int64_t id, owner;
 	int priority, n_p, trials, max_tasks;
+	int refs; /* reference models (model 1 each time) */
 };
 
 static bo_status job_fn(sqlite3 *db, void *ctx, struct bo_error *err)
@@ -92,7 +93,8 @@ static bo_status job_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	json_error_t je;
 	struct bo_job_spec spec;
 	snprintf(text, sizeof(text), "{\"model\": 1, \"dataset\": 1, \"p\": \"1e-3:1e-2:%d\","
-		 " \"trials\": %d, \"priority\": %d}", j->n_p, j->trials, j->priority);
+		 " \"trials\": %d, \"priority\": %d, \"references\": [%s]}", j->n_p, j->trials,
+		 j->priority, j->refs == 2 ? "1, 1" : j->refs == 1 ? "1" : "");
 	json_t *js = json_loads(text, 0, &je);
 	assert_non_null(js);
 	assert_int_equal(bo_job_spec_parse(js, &spec, err), BO_OK);
@@ -107,6 +109,12 @@ static bo_status job_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		rc = bo_queue_create_tasks(db, j->id, &spec, j->max_tasks ? j->max_tasks : 4096,
 					   err);
 	}
+	for (int i = 0; i < j->refs && !rc; i++) {
+		snprintf(sql, sizeof(sql),
+			 "INSERT INTO job_references (job_id, position, model_id) VALUES (%lld, %d, 1)",
+			 (long long)j->id, i);
+		rc = bo_store_exec(db, sql, err);
+	}
 	bo_job_spec_release(&spec);
 	return rc;
 }
@@ -114,7 +122,7 @@ static bo_status job_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 static int64_t add_job(struct bo_store *s, int64_t owner, int priority, int n_p, int trials,
 		       int max_tasks)
 {
-	struct new_job j = { 0, owner, priority, n_p, trials, max_tasks };
+	struct new_job j = { 0, owner, priority, n_p, trials, max_tasks, 0 };
 	struct bo_error err;
 	bo_error_clear(&err);
 	bo_status rc = bo_store_write(s, job_fn, &j, &err);
@@ -440,6 +448,55 @@ static void test_failure_needs_lease(void **state)
 	free(c);
 }
 
+/* ---- reference tasks ---- */
+
+/* Every claim, a remote worker's (with a lease) too, takes reference tasks:
+ * after the trials, by age; their counts commit only under the lease, and
+ * the job is done when the trials and the reference are in. */
+static void test_reference_task_leased(void **state)
+{
+	struct fx *f = *state;
+	struct bo_error err;
+	struct new_job j = { 0, 1, 0, 1, 1, 0, 1 };
+	bo_error_clear(&err);
+	assert_int_equal(bo_store_write(f->s, job_fn, &j, &err), BO_OK);
+	struct bo_claim t = claim(f->s, 0, "wa", 1000, 1000);
+	assert_true(t.found);
+	assert_false(t.t.reference);
+	struct bo_claim r = claim(f->s, 0, "wa", 1000, 1000);
+	assert_true(r.found);
+	assert_true(r.t.reference);
+	assert_int_equal(r.t.point, 0);
+	assert_int_equal(r.t.deadline_ms, 2000);
+	struct bo_commit *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	c->t = r.t;
+	c->ref_correct = 3;
+	c->ref_images = 4;
+	c->ref_parameters = 10;
+	c->ref_activations = 5;
+	c->now_ms = 2500; /* the lease expired: nothing recorded */
+	assert_int_equal(bo_queue_commit(f->s, c, &err), BO_ECONFLICT);
+	assert_int_equal(read_int(f->s, "SELECT correct IS NULL FROM job_references"), 1);
+	struct bo_claim r2 = claim(f->s, 0, "wb", 3000, 1000); /* wb takes both back */
+	struct bo_claim t2 = claim(f->s, 0, "wb", 3000, 1000);
+	assert_true(r2.found && t2.found);
+	struct bo_task rt = r2.t.reference ? r2.t : t2.t, tt = r2.t.reference ? t2.t : r2.t;
+	assert_true(rt.reference && !tt.reference);
+	c->t = rt;
+	c->now_ms = 3100;
+	assert_int_equal(bo_queue_commit(f->s, c, &err), BO_OK);
+	assert_false(c->job_ended);
+	assert_int_equal(read_int(f->s, "SELECT correct * 1000 + images * 100 + parameters"
+				  " + activations FROM job_references"),
+			 3000 + 400 + 10 + 5);
+	assert_int_equal(commit(f->s, &tt, 1, 3100, c), BO_OK);
+	char st[64];
+	read_text(f->s, "SELECT state FROM jobs", st, sizeof(st));
+	assert_string_equal(st, "done");
+	free(c);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -461,6 +518,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_slices, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_needs_lease, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reference_task_leased, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

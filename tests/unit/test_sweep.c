@@ -139,6 +139,55 @@ static void test_clean_point_and_restore(void **state)
 	bo_sweeper_free(sw);
 }
 
+/* A reference model as the CLI and brownoutd measure it: the clean count
+ * of the same images a sweeper's clean pass sees, and E_o = the stored
+ * parameters and activations a sweeper of the model accounts (its energy
+ * at p = 0), whatever the batch and thread count; an error leaves zeros. */
+static void test_reference_eval(void **state)
+{
+	(void)state;
+	if (!data)
+		skip();
+	static const double p[] = { 0 };
+	struct bo_sweep_config cfg = base_config(p, 1);
+	struct bo_reference_result r, r2;
+	struct bo_sweeper *sw = NULL;
+	struct bo_error err;
+	assert_int_equal(bo_reference_eval(model, data, &cfg.norm, cfg.limit, 32, 1, cfg.sites, &r,
+					   &err),
+			 BO_OK);
+	assert_int_equal(bo_sweeper_new(model, data, &cfg, &sw, &err), BO_OK);
+	assert_int_equal(r.images, 96);
+	assert_int_equal(r.images, bo_sweeper_images(sw));
+	assert_true(r.correct > 0 && r.correct <= r.images);
+	assert_true(fabs(bo_sweeper_clean_accuracy(sw) - (double)r.correct / 96.0) < 1e-12);
+	assert_int_equal(r.parameters, bo_sweeper_parameters(sw));
+	assert_int_equal(r.activations, bo_sweeper_activations(sw));
+	struct bo_ref_point pt = bo_reference_point(&r);
+	assert_true(pt.energy == bo_sweeper_energy(sw, 0));
+	assert_true(pt.accuracy == (double)r.correct / (double)r.images);
+	bo_sweeper_free(sw);
+	/* batch and threads change nothing */
+	assert_int_equal(bo_reference_eval(model, data, &cfg.norm, cfg.limit, 1, 2, cfg.sites, &r2,
+					   &err),
+			 BO_OK);
+	assert_memory_equal(&r, &r2, sizeof(r));
+	/* the activation sites rule counts activations differently, not params */
+	assert_int_equal(bo_reference_eval(model, data, &cfg.norm, cfg.limit, 32, 1,
+					   BO_SITES_CONV_INPUTS, &r2, &err),
+			 BO_OK);
+	assert_int_equal(r2.parameters, r.parameters);
+	assert_int_equal(r2.correct, r.correct);
+	/* a normalisation of the wrong channel count: an error, no numbers */
+	cfg.norm.n = 2;
+	cfg.norm.mean[1] = 0;
+	cfg.norm.std[1] = 1;
+	assert_int_not_equal(bo_reference_eval(model, data, &cfg.norm, cfg.limit, 32, 1, cfg.sites,
+					       &r2, &err),
+			     BO_OK);
+	assert_int_equal(r2.correct + r2.images + r2.parameters + r2.activations, 0);
+}
+
 static void test_energy_and_block_policy(void **state)
 {
 	(void)state;
@@ -444,6 +493,7 @@ int main(void)
 		cmocka_unit_test(test_reproducible_across_batch_and_threads),
 		cmocka_unit_test(test_point_keyed_by_value),
 		cmocka_unit_test(test_clean_point_and_restore),
+		cmocka_unit_test(test_reference_eval),
 		cmocka_unit_test(test_energy_and_block_policy),
 		cmocka_unit_test(test_adaptive_trials),
 		cmocka_unit_test(test_cancel_and_errors),

@@ -333,6 +333,23 @@ bo_status bo_evaluate(const struct bo_model *m, const struct bo_dataset *ds,
 		      const struct bo_norm *norm, int64_t limit, int batch, int threads,
 		      int64_t *correct, int64_t *images, struct bo_error *err);
 
+/* A reference model of iso-accuracy (spec section 6) as every caller (the
+ * CLI's --references, brownoutd's pool, `brownout worker`) measures it:
+ * its clean top-1 on the dataset's first `limit` images (0: all) with
+ * `norm`, and its size on one of the dataset's samples under activation
+ * sites `sites`: E_o = parameters + activations. */
+struct bo_reference_result {
+	int64_t correct, images;
+	int64_t parameters, activations;
+};
+bo_status bo_reference_eval(const struct bo_model *m, const struct bo_dataset *ds,
+			    const struct bo_norm *norm, int64_t limit, int batch, int threads,
+			    enum bo_act_sites sites, struct bo_reference_result *out,
+			    struct bo_error *err);
+/* The (E_o, accuracy) point of a measured reference: parameters +
+ * activations, correct / images (images > 0). */
+struct bo_ref_point bo_reference_point(const struct bo_reference_result *r);
+
 #ifdef __cplusplus
 }
 #endif
