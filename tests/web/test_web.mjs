@@ -399,7 +399,7 @@ test('submit: the form creates a job, shows it advancing to done, the jobs list 
 	await page.waitForSelector('form#submit-form', { state: 'visible' });
 	await chooseOption(page, '#submit-form select[name="model"]', S.models.f8);
 	await chooseOption(page, '#submit-form select[name="dataset"]', S.dataset);
-	await fillForm(page, { p: '1e-3,1e-2', trials: '2', limit: '2000' });
+	await fillForm(page, { p: '1e-3,1e-2', trials: '2', limit: '2000', images_per_trial: '500', accuracy_floor: '0.9' });
 	await screenshot(page, 'submit');
 	const before = await jobCount();
 	const t0 = Date.now();
@@ -418,6 +418,8 @@ test('submit: the form creates a job, shows it advancing to done, the jobs list 
 	assert.deepEqual(job.spec.p, [1e-3, 1e-2], 'the job\'s p');
 	assert.equal(job.spec.trials, 2, 'the job\'s trials');
 	assert.equal(job.spec.limit, 2000, 'the job\'s limit');
+	assert.equal(job.spec.images_per_trial, 500, 'the job\'s images per trial (spec 4a)');
+	assert.equal(job.spec.accuracy_floor, 0.9, 'the job\'s yield floor (spec 4c)');
 	assert.equal(job.spec.activation_sites, 'activations', 'the form\'s default activation sites');
 	await waitView(page, 'job');
 
@@ -499,12 +501,16 @@ test('submit: p outside [0,1] is refused next to its field; a server error (dele
 	await waitView(page, 'submit');
 	await chooseOption(page, '#submit-form select[name="model"]', S.models.f8);
 	await chooseOption(page, '#submit-form select[name="dataset"]', S.dataset);
-	await fillForm(page, { p: '2', trials: '1', limit: '100' });
+	await fillForm(page, { p: '2', trials: '1', limit: '100', images_per_trial: 'auto' });
 	const before = await jobCount();
 	await page.click('#submit-button');
 	const perr = await poll(() => visibleText(page, '.field-error[data-field="p"]'),
 		'p "2": .field-error[data-field="p"] visible with a message');
 	log(`p "2": .field-error[data-field="p"] says ${JSON.stringify(perr)}`);
+	const nerr = await poll(() => visibleText(page, '.field-error[data-field="images_per_trial"]'),
+		'images per trial "auto" (the CLI\'s): .field-error[data-field="images_per_trial"] visible');
+	assert.match(nerr, /CLI/, 'the images-per-trial error says auto is the CLI\'s');
+	await page.fill('#submit-form [name="images_per_trial"]', '');
 	await screenshot(page, 'submit-errors');
 	await sleep(300);
 	assert.match(page.url(), /#\/submit/, 'still on #/submit after a refused p');

@@ -58,6 +58,8 @@ export async function render(root, ctx) {
 		max_trials: h('input', {type: 'text', inputmode: 'numeric', autocomplete: 'off', placeholder: '100'}),
 		seed: h('input', {type: 'text', inputmode: 'numeric', autocomplete: 'off', placeholder: '1'}),
 		limit: h('input', {type: 'text', inputmode: 'numeric', autocomplete: 'off', placeholder: '0 (all)', value: '1000'}),
+		images_per_trial: h('input', {type: 'text', autocomplete: 'off', spellcheck: 'false', placeholder: 'all'}),
+		accuracy_floor: h('input', {type: 'text', inputmode: 'decimal', autocomplete: 'off', placeholder: 'clean − 0.01'}),
 		bits: h('input', {type: 'text', inputmode: 'numeric', autocomplete: 'off', placeholder: '8'}),
 		calib: h('input', {type: 'text', inputmode: 'numeric', autocomplete: 'off', placeholder: '256'}),
 		energy_a: h('input', {type: 'text', inputmode: 'decimal', autocomplete: 'off', placeholder: '12.8'}),
@@ -115,8 +117,12 @@ export async function render(root, ctx) {
 					field({name: 'min_trials', label: 'Min trials', control: c.min_trials, hint: 'with a CI target'}),
 					field({name: 'max_trials', label: 'Max trials', control: c.max_trials, hint: 'with a CI target'})),
 				h('div', {class: 'row'},
-					field({name: 'limit', label: 'Images per trial', control: c.limit, hint: '0: all'}),
+					field({name: 'limit', label: 'Evaluation images (N)', control: c.limit, hint: 'the first N; 0: all'}),
 					field({name: 'seed', label: 'Seed', control: c.seed})),
+				h('div', {class: 'row'},
+					field({name: 'images_per_trial', label: 'Images per trial (n)', control: c.images_per_trial,
+						hint: 'all (the paper\'s design) or n ≤ N drawn per chip'}),
+					field({name: 'accuracy_floor', label: 'Yield floor', control: c.accuracy_floor, hint: 'accuracy a chip must reach'})),
 				h('div', {class: 'row'},
 					field({name: 'bits', label: 'Bits', control: c.bits, hint: '2 to 16'}),
 					field({name: 'calib', label: 'Calibration images', control: c.calib})),
@@ -216,13 +222,28 @@ export async function render(root, ctx) {
 		else body.p = p.value;
 		const ints = [
 			['trials', 1, TRIAL_CAP, 'Trials'], ['min_trials', 2, TRIAL_CAP, 'Min trials'], ['max_trials', 2, TRIAL_CAP, 'Max trials'],
-			['seed', 0, null, 'The seed'], ['limit', 0, null, 'Images per trial'], ['bits', 2, 16, 'Bits'],
+			['seed', 0, null, 'The seed'], ['limit', 0, null, 'Evaluation images'], ['bits', 2, 16, 'Bits'],
 			['calib', 1, 1 << 24, 'Calibration images'], ['priority', -10, 10, 'Priority'],
 		];
 		for (const [name, min, max, what] of ints) {
 			const r = intField(c[name].value, min, max, what);
 			if (r.error) errs[name] = r.error;
 			else if (r.value !== undefined) body[name] = r.value;
+		}
+		const ipt = c.images_per_trial.value.trim().toLowerCase();
+		if (ipt === 'auto') {
+			errs.images_per_trial = 'auto (a pilot picks n) runs in the CLI only: give all or a number.';
+		} else if (ipt && ipt !== 'all') {
+			const r = intField(ipt, 1, null, 'Images per trial');
+			if (r.error) errs.images_per_trial = r.error;
+			else if (body.limit && r.value > body.limit) errs.images_per_trial = `At most the evaluation images (${body.limit}).`;
+			else if (d && r.value > d.images) errs.images_per_trial = `At most the dataset's ${d.images} images.`;
+			else body.images_per_trial = r.value;
+		}
+		if (c.accuracy_floor.value.trim()) {
+			const v = parseNumber(c.accuracy_floor.value);
+			if (v === null || !(v > 0 && v <= 1)) errs.accuracy_floor = 'The yield floor is an accuracy in (0, 1], e.g. 0.9.';
+			else body.accuracy_floor = v;
 		}
 		if (c.ci_target.value.trim()) {
 			const v = parseNumber(c.ci_target.value);
@@ -322,7 +343,7 @@ export async function render(root, ctx) {
 		}
 		const d = v.dataset;
 		if (d && v.points.length) {
-			const per = v.body.limit ? Math.min(v.body.limit, d.images) : d.images;
+			const per = v.body.images_per_trial ?? (v.body.limit ? Math.min(v.body.limit, d.images) : d.images);
 			const trials = v.body.ci_target !== undefined ? (v.body.min_trials ?? 3) : (v.body.trials ?? 5);
 			const total = per * trials * v.points.length * n;
 			estimate.textContent = `${n > 1 ? `${n} jobs × ` : ''}${v.points.length} point${v.points.length > 1 ? 's' : ''} × ${trials} trial${trials > 1 ? 's' : ''}`
@@ -407,6 +428,8 @@ export async function render(root, ctx) {
 				p: s.p.map(String).join(', '), trials: s.trials ?? '', ci_target: s.ci_target ?? '',
 				min_trials: s.ci_target ? s.min_trials : '', max_trials: s.ci_target ? s.max_trials : '',
 				seed: s.seed, limit: s.limit, bits: s.bits, calib: s.calib, energy_a: fmtNum(s.energy_a, 10),
+				images_per_trial: s.images_per_trial === 'all' || s.images_per_trial == null ? '' : s.images_per_trial,
+				accuracy_floor: s.accuracy_floor ?? '',
 				blocks: s.blocks ?? '', block_p: s.block_p ?? '', references: s.references,
 				mean: s.mean ? s.mean.map((x) => fmtNum(x, 6)).join(', ') : '', std: s.std ? s.std.map((x) => fmtNum(x, 6)).join(', ') : '',
 				priority: s.priority,
@@ -419,7 +442,7 @@ export async function render(root, ctx) {
 		}
 	}
 	const fromQuery = {};
-	for (const k of ['model', 'dataset', 'deviation', 'target', 'p', 'trials', 'ci_target', 'limit', 'seed', 'block_p', 'activation_sites', 'priority']) {
+	for (const k of ['model', 'dataset', 'deviation', 'target', 'p', 'trials', 'ci_target', 'limit', 'images_per_trial', 'accuracy_floor', 'seed', 'block_p', 'activation_sites', 'priority']) {
 		if (q.has(k)) fromQuery[k] = q.get(k);
 	}
 	if (q.has('references')) fromQuery.references = q.get('references').split(',');
