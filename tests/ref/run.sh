@@ -95,30 +95,62 @@ if [ "${BO_SANITIZED:-}" = 1 ]; then
 else
 	seed=${BO_REF_SEED:-7}
 fi
+# Three phases: every C sweep (2 threads), then the references two at a
+# time (1 thread each: the 2 cores busy, each reference's stream as with
+# one process), then the comparisons. Same commands and seeds as one after
+# the other, in about half the wall time.
+names=()
+declare -A cargs
 for c in "${configs[@]}"; do
 	IFS='|' read -r name model norm dev target plist trials limit extra <<<"$c"
 	seed=$((seed + 1))
-	read -ra opts <<<"$norm $extra"
+	names+=("$name")
+	cargs[$name]="$model|$norm $extra|$dev|$target|$plist|$trials|$limit|$seed"
+done
+# common NAME: the shared options of config NAME into the array `common`,
+# its model into `model`
+common_of() {
+	local norm dev target plist trials limit s
+	IFS='|' read -r model norm dev target plist trials limit s <<<"${cargs[$1]}"
+	read -ra opts <<<"$norm"
 	common=(--deviation "$dev" --target "$target" --p "$plist" --trials "$trials"
-		--limit "$limit" --seed "$seed" "${opts[@]}" --json)
+		--limit "$limit" --seed "$s" "${opts[@]}" --json)
+}
+for name in "${names[@]}"; do
+	common_of "$name"
 	t0=$(date +%s.%N)
-	if ! "$bo" sweep "$model" "$fm" "${common[@]}" --threads 2 >"$tmp/$name.c.json" 2>"$tmp/$name.c.err"; then
+	"$bo" sweep "$model" "$fm" "${common[@]}" --threads 2 >"$tmp/$name.c.json" 2>"$tmp/$name.c.err"
+	echo $? >"$tmp/$name.c.rc"
+	awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }' >"$tmp/$name.c.s"
+done
+for name in "${names[@]}"; do
+	while [ "$(jobs -rp | wc -l)" -ge 2 ]; do wait -n; done
+	common_of "$name"
+	(
+		t0=$(date +%s.%N)
+		"$py" tools/ref_sweep.py "$model" "$fm" "${common[@]}" --threads "$ref_threads" \
+			--zero-crossing "$zero_crossing" >"$tmp/$name.ref.json" 2>"$tmp/$name.ref.err"
+		echo $? >"$tmp/$name.ref.rc"
+		awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }' >"$tmp/$name.ref.s"
+	) &
+done
+wait
+for c in "${configs[@]}"; do
+	IFS='|' read -r name model norm dev target plist trials limit extra <<<"$c"
+	if [ "$(cat "$tmp/$name.c.rc")" != 0 ]; then
 		echo "FAIL $name: brownout sweep failed"
 		sed 's/^/     /' "$tmp/$name.c.err" | tail -5
 		fail=$((fail + 1))
 		continue
 	fi
-	t1=$(date +%s.%N)
-	if ! "$py" tools/ref_sweep.py "$model" "$fm" "${common[@]}" --threads "$ref_threads" \
-		--zero-crossing "$zero_crossing" >"$tmp/$name.ref.json" 2>"$tmp/$name.ref.err"; then
+	if [ "$(cat "$tmp/$name.ref.rc" 2>/dev/null)" != 0 ]; then
 		echo "FAIL $name: tools/ref_sweep.py failed"
 		sed 's/^/     /' "$tmp/$name.ref.err" | tail -5
 		fail=$((fail + 1))
 		continue
 	fi
-	t2=$(date +%s.%N)
 	echo "---- $name: $dev on $target, p $plist, $trials trials x $limit images${extra:+, $extra}" \
-		"$(awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { printf "(C %.1f s, ref %.1f s)", b - a, c - b }')"
+		"(C $(cat "$tmp/$name.c.s") s, ref $(cat "$tmp/$name.ref.s") s)"
 	# prints one line per check, then "COUNTS pass fail"
 	out=$("$py" - "$name" "$tmp/$name.c.json" "$tmp/$name.ref.json" <<'EOF'
 import json, math, sys
