@@ -7,7 +7,7 @@ one's iso-accuracy energy reduction: the paper's Fig. 5 claim, measured.
     /usr/bin/python3 clients/python/examples/train_robust.py \\
         [--width 8] [--epochs 4] [--train-limit 0] [--test-limit 2000] \\
         [--trials 10] [--p 3e-4,1e-3,2e-3,5e-3,1e-2] [--pe P | --train-p 0.01] \\
-        [--references f4,f6,plain] [--quick] [--json FILE]
+        [--references w4,w6,plain] [--quick] [--json FILE]
 
 Steps:
  1. train the plain model (PreActResNet18 of tools/models.py at width F,
@@ -23,10 +23,11 @@ Steps:
     (with brownout.erasure_pe) and upload it;
  4. one BM sweep on weights and activations per model, same p, trials,
     seed and images, with the reliable references in the job's
-    `references` (default: the F = 4 and F = 6 fixtures and the plain model
-    itself; `plain` names the model of step 1, other entries are ONNX
-    paths or model ids), so brownoutd computes each point's iso-accuracy
-    energy reduction E_ref(mean accuracy) / energy (docs/sweeps.md);
+    `references` (default w4,w6,plain: plain models of widths 4 and 6
+    trained here with the same recipe, and the plain model itself; f4, f6
+    and f8 name the fixtures, other entries are ONNX paths or model ids),
+    so brownoutd computes each point's iso-accuracy energy reduction
+    E_ref(mean accuracy) / energy (docs/sweeps.md);
  5. print one table: per model and p the accuracy with its 95 % CI,
     brownoutd's energy reduction, and the same frontier evaluated at the
     CI's ends ("below"/"above": outside the references' accuracy range),
@@ -87,9 +88,11 @@ def parse_args(argv):
                     help="the BM rate p_e stands for when calibrated (0.01)")
     ap.add_argument("--calib-p", help="p of the calibration (default: --p without 0)")
     ap.add_argument("--calib-trials", type=int, help="trials of the calibration (--trials)")
-    ap.add_argument("--references", default="f4,f6,plain",
-                    help="reliable references: f4/f6/f8 (the fixtures), plain (the model "
-                    "trained here), ONNX paths or model ids (f4,f6,plain)")
+    ap.add_argument("--references", default="w4,w6,plain",
+                    help="reliable references: wN (a plain model of width N trained here "
+                    "with the same recipe), plain (the plain model), f4/f6/f8 (the "
+                    "fixtures, trained on all 60,000 images for 4 epochs), ONNX paths or "
+                    "model ids (w4,w6,plain)")
     ap.add_argument("--dataset", type=int, help="a registered Fashion-MNIST test set's id "
                     "(default: register " + fc.DATA_DIR + ")")
     ap.add_argument("--seed", type=int, default=1, help="training and sweep seed (1)")
@@ -234,12 +237,12 @@ def main(argv=None):
            "test_images": n_test, "trials": args.trials, "p": args.p_list, "seed": args.seed,
            "models": {}}
 
-    def upload(kind, model, secs, p_e=None):
+    def upload(kind, model, secs, p_e=None, width=args.width):
         correct, acc = fc.evaluate(model, xte, yte)
-        m = c.models.upload(model, name="%s-%s-f%d" % (args.name, kind, args.width),
+        m = c.models.upload(model, name="%s-%s-f%d" % (args.name, kind, width),
                             example=example, mean=fc.MEAN, std=fc.STD, erasure_pe=p_e,
                             description="train_robust.py: F=%d, %d epochs on %d images%s" % (
-                                args.width, args.epochs, len(xtr),
+                                width, args.epochs, len(xtr),
                                 ", erasure p_e=%g" % p_e if p_e else ""))
         log("%s: %d parameters, PyTorch accuracy %.4f on %d test images, %.0f s of training; "
             "model %d (v%d)" % (kind, count_params(model), acc, n_test, secs, m["id"],
@@ -280,6 +283,10 @@ def main(argv=None):
         r = r.strip()
         if r == "plain":
             refs.append(m_plain["id"])
+        elif r[:1] == "w" and r[1:].isdigit():
+            log("training the reference of width %s (plain, the same recipe)" % r[1:])
+            ref, rsecs = train(int(r[1:]), args, xtr, ytr)
+            refs.append(upload("ref-" + r, ref, rsecs, width=int(r[1:]))["id"])
         elif r in FIXTURE_REFS or r.endswith(".onnx"):
             path = os.path.join(REPO, FIXTURE_REFS.get(r, r))
             refs.append(c.models.upload(path, name=os.path.basename(path)[:-5])["id"])
