@@ -444,5 +444,139 @@ class T20Torch(unittest.TestCase):
             ErasureRegularizer(torch.nn.Linear(2, 2), 1.0)
 
 
+class T30Calibrate(unittest.TestCase):
+    def test_010_calibrated_pe_is_the_clis(self):
+        """calibrated_pe's jobs give calibrate-erasure's ratio, grid and
+        accuracies for the same settings (an interior, refined ratio)."""
+        c = brownout.Client(URL, TOKEN)
+        m = c.models.upload(F4, name="py-cal")
+        d = c.datasets.register(FMNIST, name="py-fm-cal")
+        cal = brownout.calibrated_pe(c, m, d, p=[5e-3, 2e-2], trials=2, limit=100, seed=3,
+                                     calib=64, tags=["cal"])
+        out = subprocess.run([CLI, "calibrate-erasure", F4, FMNIST, "--p", "5e-3,2e-2",
+                              "--trials", "2", "--limit", "100", "--seed", "3", "--calib", "64",
+                              "--threads", "1", "--json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=True)
+        cli = json.loads(out.stdout)
+        self.assertLess(abs(cal.ratio - cli["ratio"]), 1e-9, (cal.ratio, cli["ratio"]))
+        self.assertEqual(cal.best_grid_ratio, cli["best_grid_ratio"])
+        self.assertEqual([r for r, _ in cal.grid], [g["ratio"] for g in cli["grid"]])
+        for (_, s), g in zip(cal.grid, cli["grid"]):
+            self.assertLess(abs(s - g["sse"]), 1e-12)
+        for mine, theirs in zip(cal.points, cli["points"]):
+            self.assertEqual((mine["p"], mine["bm_accuracy"]), (theirs["p"], theirs["bm_accuracy"]))
+            self.assertEqual([mine["erasure_accuracy"][r] for r in brownout.calibrate.GRID],
+                             [theirs["erasure_accuracy"]["%g" % r] for r in brownout.calibrate.GRID])
+        self.assertEqual(cal.pe(0.01), min(1.0, cal.ratio * 0.01))
+        self.assertEqual(cal.pe(1.0), 1.0)
+        # two jobs: weights-only BM over p, weights-only erasure over every distinct r p
+        bm, er = cal.jobs
+        self.assertEqual((bm.spec["deviation"], bm.spec["target"], bm.spec["p"]),
+                         ("bm", "weights", [5e-3, 2e-2]))
+        want = sorted({min(1.0, r * p) for r in brownout.calibrate.GRID for p in (5e-3, 2e-2)})
+        self.assertEqual((er.spec["deviation"], er.spec["target"], sorted(er.spec["p"])),
+                         ("erasure", "weights", want))
+        self.assertEqual([j.tags for j in cal.jobs], [["cal"], ["cal"]])
+        with self.assertRaises(ValueError):
+            brownout.calibrated_pe(c, m, d, p=[1e-2], target="both")
+        with self.assertRaises(ValueError):
+            brownout.calibrated_pe(c, m, d, p=[1e-2], trials=0)
+
+    def test_020_refinement_rule(self):
+        """The CLI's rule: first minimum of the grid; the parabola's vertex
+        only between interior neighbours; ends and flat grids unrefined."""
+        from brownout.calibrate import GRID, _refine
+        flat = {r: 1.0 for r in GRID}
+        self.assertEqual(_refine(flat), (0.5, 0.5))
+        end = {r: 10.0 - r for r in GRID}
+        self.assertEqual(_refine(end), (4.0, 4.0))
+        sym = dict(flat)
+        sym.update({1.5: 0.5, 2.0: 0.25, 2.5: 0.5})
+        self.assertEqual(_refine(sym), (2.0, 2.0))
+        # y = (r - 2.2)^2 sampled on the grid: the vertex is 2.2 exactly
+        quad = {r: (r - 2.2) ** 2 for r in GRID}
+        self.assertLess(abs(_refine(quad)[0] - 2.2), 1e-12)
+        self.assertEqual(_refine(quad)[1], 2.0)
+
+
+@unittest.skipUnless(HAVE_TORCH, "python3-torch, python3-onnx and python3-numpy are needed")
+class T40Example(unittest.TestCase):
+    def test_010_train_robust_quick(self):
+        """examples/train_robust.py --quick: its table parses, and every
+        number in it is the API's for the jobs it names."""
+        example = os.path.join(REPO, "clients", "python", "examples", "train_robust.py")
+        with tempfile.TemporaryDirectory() as d:
+            js = os.path.join(d, "out.json")
+            env = dict(os.environ, BROWNOUT_URL=URL, BROWNOUT_TOKEN=TOKEN)
+            r = subprocess.run([sys.executable, example, "--quick", "--name", "py-ex",
+                                "--json", js], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=300)
+            self.assertEqual(r.returncode, 0, r.stderr.decode()[-2000:])
+            with open(js) as f:
+                saved = json.load(f)
+        text = r.stdout.decode()
+        lines = text.splitlines()
+        c = brownout.Client(URL, TOKEN)
+        jobs = {}
+        for ln in lines:
+            if ln.startswith("model ") and " job " in ln:
+                w = ln.split()
+                jobs[w[1]] = c.jobs.get(int(w[3]))
+                self.assertEqual(float(w[6]), round(jobs[w[1]].clean_accuracy, 4))
+        self.assertEqual(sorted(jobs), ["erasure", "plain"])
+        head = [i for i, ln in enumerate(lines) if ln.split()[:2] == ["model", "p"]]
+        self.assertEqual(len(head), 1, text)
+        cols = lines[head[0]].split()
+        rows = []
+        for ln in lines[head[0] + 1:]:
+            if not ln.strip():
+                break
+            rows.append(dict(zip(cols, ln.split())))
+        self.assertEqual([(x["model"], float(x["p"])) for x in rows],
+                         [("plain", 0.0), ("plain", 1e-3), ("erasure", 0.0), ("erasure", 1e-3)])
+
+        def red(v):
+            return "-" if v is None else "%.3fx" % v
+
+        sys.path.insert(0, os.path.dirname(example))
+        import train_robust as tr
+        for kind, job in jobs.items():
+            self.assertEqual((job.state, job.spec["deviation"], job.spec["target"],
+                              job.spec["trials"], job.spec["limit"]), ("done", "bm", "both", 2, 200))
+            self.assertIn("train-robust", job.tags)
+            res = job.results()
+            self.assertEqual(len(res["references"]), 2)
+            front = tr.frontier(res["references"])
+            mine = [x for x in rows if x["model"] == kind]
+            for x, pt in zip(mine, res["points"]):
+                self.assertEqual(float(x["p"]), pt["p"])
+                for col, key in (("accuracy", pt["accuracy_mean"]), ("ci95_lo", pt["ci95"][0]),
+                                 ("ci95_hi", pt["ci95"][1]), ("eta", pt["eta"])):
+                    self.assertLessEqual(abs(float(x[col]) - key), 0.5e-4 + 1e-12, (col, x, pt))
+                self.assertLessEqual(abs(float(x["energy"]) - pt["energy"]), 0.05 + 1e-9)
+                self.assertEqual(int(x["trials"]), pt["trials"])
+                self.assertEqual(x["reduction"], red(pt["energy_reduction"]))
+                # the CI columns use brownoutd's frontier: at the mean, its number
+                here = tr.reduction_at(front, pt["accuracy_mean"], pt["energy"])
+                if pt["energy_reduction"] is None:
+                    self.assertIn(here, ("below", "above"))
+                else:
+                    self.assertLess(abs(here - pt["energy_reduction"]), 1e-9)
+                for col, acc in (("red_at_ci_lo", pt["ci95"][0]), ("red_at_ci_hi", pt["ci95"][1])):
+                    v = tr.reduction_at(front, acc, pt["energy"])
+                    self.assertEqual(x[col], v if isinstance(v, str) else red(v))
+            self.assertEqual(saved["models"][kind]["job"], job.id)
+        # the plain model is a reference: at p = 0 it is its own frontier point
+        self.assertEqual(rows[0]["reduction"], "1.000x")
+        self.assertEqual(jobs["plain"].results()["points"][0]["energy_reduction"], 1.0)
+        # the erasure model was trained at the calibrated p_e and says so
+        cal = saved["calibration"]
+        self.assertEqual(saved["p_e"], min(1.0, cal["ratio"] * 0.01))
+        em = c.models.get(saved["models"]["erasure"]["model"])
+        self.assertEqual(jobs["erasure"].data["model"], em["id"])
+        self.assertTrue(any(ln.startswith("best plain ") for ln in lines))
+        self.assertTrue(any(ln.startswith("best erasure ") for ln in lines))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

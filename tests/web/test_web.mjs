@@ -991,6 +991,37 @@ test('failed job: its page says why, draws no empty plots, does not say "not yet
 	assert.deepEqual(page.errors, [], 'console errors');
 }, 60000);
 
+test('versions: a re-uploaded name is "NAME v2" in the models list, on its page, on its job\'s page and in the jobs list', async (t) => {
+	const file = path.join(FIXTURES, 'fmnist_preact_f4.onnx');
+	const v1 = await S.api.uploadModel(file, 'versioned');
+	const v2 = await S.api.uploadModel(file, 'versioned');
+	assert.deepEqual([v1.version, v2.version], [1, 2], 'the API numbers the versions');
+	const job = await S.api.ok('POST', '/jobs', { model: v2.id, dataset: S.dataset.id, p: [0], trials: 1, limit: 20 });
+	assert.equal(job.model_version, 2, 'the job names its model version');
+	const page = await t.newPage({ token: S.alice });
+	await goto(page, '#/models');
+	await waitView(page, 'models');
+	await page.waitForSelector(`tr[data-model-id="${v2.id}"]`);
+	const names = await page.evaluate(([a, b]) => [a, b].map((id) =>
+		document.querySelector(`tr[data-model-id="${id}"] [data-field="name"]`)?.textContent), [v1.id, v2.id]);
+	assert.deepEqual(names, ['versioned v1', 'versioned v2'], 'the models list');
+	await goto(page, `#/models/${v2.id}`);
+	await waitView(page, 'model');
+	await poll(async () => (await visibleText(page, '[data-view="model"] h1') || '').startsWith('Model versioned v2'),
+		'the model page\'s heading says "Model versioned v2"');
+	await goto(page, `#/jobs/${job.id}`);
+	await waitView(page, 'job');
+	await poll(async () => (await visibleText(page, '[data-view="job"] a[data-field="model"]')) === 'versioned v2',
+		'the job page names "versioned v2" next to the dataset');
+	await goto(page, '#/jobs');
+	await waitView(page, 'jobs');
+	await page.waitForSelector(`tr[data-job-id="${job.id}"]`);
+	assert.equal(await page.$eval(`tr[data-job-id="${job.id}"] a[href="#/models/${v2.id}"]`, (e) => e.textContent),
+		'versioned v2', 'the jobs list');
+	assert.deepEqual(page.errors, [], 'console errors');
+	await S.api.waitJob(job.id);
+});
+
 test('public read: with --public-read the job view renders without a token', async (t) => {
 	const exit = await S.daemon.stop();
 	assert.deepEqual(exit, { code: 0, signal: null }, 'brownoutd exits 0 on SIGTERM');

@@ -11,6 +11,13 @@ export function stateBadge(state, attrs = {}) {
 	return h('span', {class: `state state-${state}`, ...attrs}, state);
 }
 
+/* A model's name with its version, "f8 v2": model objects carry `version`,
+ * jobs `model_version` (an upload of a used name is version n+1); the name
+ * alone where the API gives no version. */
+export function modelLabel(name, version) {
+	return Number.isInteger(version) && version > 0 ? `${name} v${version}` : name;
+}
+
 export function timeCell(iso) {
 	return h('time', {datetime: iso || '', title: iso || ''}, iso ? `${fmtTime(iso)} (${fmtAgo(iso)})` : DASH);
 }
@@ -96,7 +103,7 @@ export const JOB_COLUMNS = [
 		cell: (j) => h('td', {class: 'c-state'}, stateBadge(j.state),
 			j.state === 'failed' && j.error ? h('div', {class: 'failure', 'data-field': 'error', title: j.error}, j.error) : null)},
 	{key: 'model', label: 'Model', sort: (j) => j.model_name.toLowerCase(),
-		cell: (j) => h('td', null, h('a', {href: `#/models/${j.model}`}, j.model_name))},
+		cell: (j) => h('td', null, h('a', {href: `#/models/${j.model}`}, modelLabel(j.model_name, j.model_version)))},
 	{key: 'dataset', label: 'Dataset', sort: (j) => j.dataset_name.toLowerCase(), cell: (j) => h('td', null, j.dataset_name)},
 	{key: 'sweep', label: 'Sweep', sort: null, cell: (j) => h('td', {class: 'spec'}, specSummary(j.spec))},
 	{key: 'progress', label: 'Progress', sort: (j) => (j.state === 'done' ? 1 : j.progress.fraction || 0),

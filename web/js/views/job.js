@@ -4,7 +4,7 @@ import {h, add, replace, message, table, dl, confirmButton, select} from '../dom
 import {fmtP, fmtAcc, fmtInt, fmtNum, fmtReduction, fmtBestReduction, fmtCI, fmtDuration, rawValue, eta, DASH} from '../format.js';
 import {Chart, accuracySpec, energySpec, jobColor, plotDownloads} from '../plots.js';
 import {parseBlockP, policyP, ruleText} from '../spec.js';
-import {stateBadge, progressBar, timeLeftText, timeCell, specSummary, jobSwatch, ACTIVE} from './common.js';
+import {stateBadge, progressBar, timeLeftText, timeCell, specSummary, jobSwatch, ACTIVE, modelLabel} from './common.js';
 
 const POLL_MS = 1000;
 
@@ -138,7 +138,7 @@ export async function render(root, ctx) {
 		stateEl.className = `state state-${job.state}`;
 		const tags = Array.isArray(job.tags) ? job.tags.filter((t) => typeof t === 'string') : [];
 		replace(subtitle,
-			h('a', {href: `#/models/${job.model}`}, job.model_name), ' on ', job.dataset_name,
+			h('a', {href: `#/models/${job.model}`, 'data-field': 'model'}, modelLabel(job.model_name, job.model_version)), ' on ', job.dataset_name,
 			` · ${job.owner} · priority ${job.priority} · `, specSummary(job.spec),
 			tags.length ? [' ', h('span', {class: 'tags'}, tags.map((t) => h('span', {class: 'tag'}, t)))] : null);
 		const frac = fraction(job);

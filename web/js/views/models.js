@@ -2,7 +2,7 @@
 import {get, del, upload, canWrite, mayChange, ApiError, isAbort} from '../api.js';
 import {h, add, replace, message, table, dl, field, setFieldError, clearFieldErrors, confirmButton} from '../dom.js';
 import {fmtInt, fmtBytes, fmtShape, fmtNum, DASH} from '../format.js';
-import {jobRow, JOB_COLS, timeCell, pagedList} from './common.js';
+import {jobRow, JOB_COLS, timeCell, pagedList, modelLabel} from './common.js';
 
 export async function render(root, ctx) {
 	if (ctx.view === 'model') return renderModel(root, ctx, Number(ctx.params[0]));
@@ -27,7 +27,7 @@ async function renderList(root, ctx) {
 			{label: 'Uploaded'}, {label: ''},
 		], rows.map((m) => h('tr', {'data-model-id': m.id},
 			h('td', {class: 'num'}, m.id),
-			h('td', null, h('a', {href: `#/models/${m.id}`}, m.name)),
+			h('td', null, h('a', {href: `#/models/${m.id}`, 'data-field': 'name'}, modelLabel(m.name, m.version))),
 			h('td', {class: 'desc'}, m.description || ''),
 			h('td', {class: 'num'}, fmtInt(m.info.parameters)),
 			h('td', {class: 'num'}, fmtInt(m.info.activations)),
@@ -151,7 +151,8 @@ async function renderModel(root, ctx, id) {
 		add(root, h('h1', null, `Model ${id}`), ctx.errorBox(e, e.status === 404 ? 'No such model' : 'The model could not be loaded'));
 		return;
 	}
-	ctx.setTitle(`Model ${m.name}`);
+	const label = modelLabel(m.name, m.version);
+	ctx.setTitle(`Model ${label}`);
 	const info = m.info;
 	const total = info.parameters + info.activations;
 	const actions = h('div', {class: 'actions'},
@@ -168,7 +169,7 @@ async function renderModel(root, ctx, id) {
 			}}) : null);
 	const actionError = h('p', {class: 'form-error', role: 'alert', hidden: true});
 	add(root, 
-		h('div', {class: 'view-head'}, h('h1', null, `Model ${m.name}`, h('span', {class: 'muted id'}, ` #${m.id}`)), actions),
+		h('div', {class: 'view-head'}, h('h1', null, `Model ${label}`, h('span', {class: 'muted id'}, ` #${m.id}`)), actions),
 		actionError,
 		m.description ? h('p', {class: 'lead'}, m.description) : null,
 		dl([
