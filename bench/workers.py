@@ -110,7 +110,7 @@ def run_one(build, args, n, remote):
                     p.kill()
                     p.wait()
             d.stop()
-        tasks = proto = compute = 0.0
+        tasks = proto = compute = setup = 0.0
         for log in logs:
             with open(log) as f:
                 mm = STATS_RE.search(f.read())
@@ -118,10 +118,12 @@ def run_one(build, args, n, remote):
                 raise SystemExit("no stats line in %s" % log)
             tasks += int(mm.group(1))
             compute += float(mm.group(3))
+            setup += float(mm.group(4))
             proto += float(mm.group(5)) + float(mm.group(6))
         return {"images_per_second": imgs / wall, "seconds": wall, "tasks": int(tasks),
                 "ms_per_task": 1e3 * proto / tasks if tasks else None,
-                "compute_share": compute / (wall * n) if remote else None}
+                "compute_share": compute / (wall * n) if remote else None,
+                "setup": setup / n if remote else None}
 
 
 def main():
@@ -142,8 +144,8 @@ def main():
           % (os.path.basename(args.model), args.trials, args.limit))
     print()
     print("| executor | workers | cores | images/s | x one worker | seconds | tasks "
-          "| protocol ms/task | workers' time in trials |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| protocol ms/task | setup s/worker | workers' time in trials |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     one = None
     for n in ns:
         for remote in (False, True):
@@ -153,10 +155,11 @@ def main():
             if remote and n == 1:
                 one = r["images_per_second"]
             x = "%.2fx" % (r["images_per_second"] / one) if remote and one else ""
-            print("| %s | %d | %d | %.0f | %s | %.1f | %s | %s | %s |" % (
+            print("| %s | %d | %d | %.0f | %s | %.1f | %s | %s | %s | %s |" % (
                 "remote" if remote else "local pool", n, min(n, cores), r["images_per_second"],
                 x, r["seconds"], r["tasks"] if remote else "",
                 "%.2f" % r["ms_per_task"] if r["ms_per_task"] is not None else "",
+                "%.1f" % r["setup"] if r["setup"] is not None else "",
                 "%.0f %%" % (100 * r["compute_share"]) if r["compute_share"] is not None
                 else ""), flush=True)
 
