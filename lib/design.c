@@ -17,7 +17,8 @@
  *  - Clopper-Pearson needs the Beta quantile: the regularized incomplete
  *    beta by its continued fraction (modified Lentz; Press, Teukolsky,
  *    Vetterling and Flannery, Numerical Recipes in C, 2nd ed., section 6.4,
- *    betai/betacf), inverted by bisection (monotone in x; 200 halvings
+ *    betai/betacf; the continued fraction is energy.c's bo_betacf, shared
+ *    with the Student t), inverted by bisection (monotone in x; 200 halvings
  *    reach the spacing of doubles). ln B(a, b) uses lgamma_r, which writes
  *    no global (signgam), so this is thread-safe. */
 #include <math.h>
@@ -92,45 +93,6 @@ int64_t bo_design_auto_n(const double *acc, int T, int64_t n0, int64_t N, double
 
 /* ---- the incomplete beta function ---- */
 
-/* Continued fraction for I_x(a, b) (Numerical Recipes betacf, modified
- * Lentz); converges fast for x < (a + 1) / (a + b + 2). */
-static double betacf(double a, double b, double x)
-{
-	const double tiny = 1e-300, eps = 1e-16;
-	double qab = a + b, qap = a + 1, qam = a - 1;
-	double c = 1, d = 1 - qab * x / qap;
-	if (fabs(d) < tiny)
-		d = tiny;
-	d = 1 / d;
-	double h = d;
-	int maxit = 1000 + (int)(50 * sqrt(BO_MAX(a, b)));
-	for (int m = 1; m <= maxit; m++) {
-		double m2 = 2.0 * m;
-		double aa = m * (b - m) * x / ((qam + m2) * (a + m2));
-		d = 1 + aa * d;
-		if (fabs(d) < tiny)
-			d = tiny;
-		c = 1 + aa / c;
-		if (fabs(c) < tiny)
-			c = tiny;
-		d = 1 / d;
-		h *= d * c;
-		aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
-		d = 1 + aa * d;
-		if (fabs(d) < tiny)
-			d = tiny;
-		c = 1 + aa / c;
-		if (fabs(c) < tiny)
-			c = tiny;
-		d = 1 / d;
-		double del = d * c;
-		h *= del;
-		if (fabs(del - 1) < eps)
-			break;
-	}
-	return h;
-}
-
 double bo_beta_inc(double a, double b, double x)
 {
 	if (!(a > 0 && b > 0 && x >= 0 && x <= 1) || !isfinite(a) || !isfinite(b))
@@ -141,8 +103,8 @@ double bo_beta_inc(double a, double b, double x)
 	double lnb = lgamma_r(a, &sg) + lgamma_r(b, &sg) - lgamma_r(a + b, &sg);
 	double lbt = a * log(x) + b * log1p(-x) - lnb;
 	if (x < (a + 1) / (a + b + 2))
-		return exp(lbt) * betacf(a, b, x) / a;
-	return 1 - exp(lbt) * betacf(b, a, 1 - x) / b;
+		return exp(lbt) * bo_betacf(a, b, x) / a;
+	return 1 - exp(lbt) * bo_betacf(b, a, 1 - (long double)x) / b;
 }
 
 double bo_beta_quantile(double prob, double a, double b)
