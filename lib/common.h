@@ -36,6 +36,15 @@ bo_status bo_write_file_atomic(const char *path, const void *data, size_t len,
 #define BO_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define BO_MAX(a, b) ((a) > (b) ? (a) : (b))
 
+/* x86 with GNU C: the kernels that pick an AVX2 path at run time
+ * (target("avx2") functions, __builtin_cpu_supports) compile it only here */
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define BO_X86 1
+#else
+#define BO_X86 0
+#endif
+#define BO_INLINE static inline __attribute__((always_inline))
+
 /* The continued fraction of the regularized incomplete beta function
  * I_x(a, b) = x^a (1 - x)^b / (a B(a, b)) * cf (modified Lentz, Numerical
  * Recipes' betacf; energy.c), in long double; converges fast for

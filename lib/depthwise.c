@@ -32,14 +32,6 @@
 #include "common.h"
 #include "depthwise.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define BO_X86 1
-#else
-#define BO_X86 0
-#endif
-
-#define INLINE static inline __attribute__((always_inline))
-
 void bo_dw_conv_generic(const float *x, const float *wt, const float *bias, float *y, int64_t N,
 			int64_t C, int64_t H, int64_t W, const struct bo_window *w, int64_t OH,
 			int64_t OW)
@@ -76,14 +68,14 @@ int bo_dw_fast(const struct bo_window *w)
 }
 
 /* acc + a * b: fused (one rounding) or not, a compile-time choice */
-INLINE float mac(float acc, float a, float b, const int fused)
+BO_INLINE float mac(float acc, float a, float b, const int fused)
 {
 	return fused ? __builtin_fmaf(a, b, acc) : acc + a * b;
 }
 
 /* one border output: the taps' rows [i0, i1) and columns [j0, j1) are the
  * in-bounds ones, found once instead of checked per tap */
-INLINE float ranged(const float *xc, const float *k, float b, int64_t W, int64_t ih0,
+BO_INLINE float ranged(const float *xc, const float *k, float b, int64_t W, int64_t ih0,
 		    int64_t iw0, int i0, int i1, int j0, int j1, const int K, const int fused)
 {
 	float acc = b;
@@ -96,7 +88,7 @@ INLINE float ranged(const float *xc, const float *k, float b, int64_t W, int64_t
 }
 
 /* one channel plane, K x K taps, stride S, pads pt (top), pl (left) */
-INLINE void plane(const float *restrict xc, const float *restrict k, float b, float *restrict yc,
+BO_INLINE void plane(const float *restrict xc, const float *restrict k, float b, float *restrict yc,
 		  int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t pt, int64_t pl,
 		  const struct bo_act *act, const int K, const int S, const int fused)
 {

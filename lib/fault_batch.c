@@ -45,13 +45,11 @@
 
 #include <Random123/philox.h>
 
+#include "common.h"
 #include "fault_impl.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#define BO_X86 1
+#if BO_X86
 #include <immintrin.h>
-#else
-#define BO_X86 0
 #endif
 
 int bo_fault_have_avx2(void)

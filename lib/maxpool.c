@@ -16,14 +16,6 @@
 #include "common.h"
 #include "maxpool.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define BO_X86 1
-#else
-#define BO_X86 0
-#endif
-
-#define INLINE static inline __attribute__((always_inline))
-
 int bo_maxpool_fast(const struct bo_window *w)
 {
 	return w->nsp == 2 && w->k[0] == w->k[1] && (w->k[0] == 2 || w->k[0] == 3) &&
@@ -31,12 +23,12 @@ int bo_maxpool_fast(const struct bo_window *w)
 }
 
 /* NaN-propagating max, as pool(): v replaces acc if greater or NaN */
-INLINE float vmax(float acc, float v)
+BO_INLINE float vmax(float acc, float v)
 {
 	return v > acc || v != v ? v : acc;
 }
 
-INLINE float checked(const float *xc, int64_t H, int64_t W, int64_t ih0, int64_t iw0, const int K)
+BO_INLINE float checked(const float *xc, int64_t H, int64_t W, int64_t ih0, int64_t iw0, const int K)
 {
 	float acc = -INFINITY;
 	for (int i = 0; i < K; i++) {
@@ -52,7 +44,7 @@ INLINE float checked(const float *xc, int64_t H, int64_t W, int64_t ih0, int64_t
 	return acc;
 }
 
-INLINE void plane(const float *restrict xc, float *restrict yc, int64_t H, int64_t W, int64_t OH,
+BO_INLINE void plane(const float *restrict xc, float *restrict yc, int64_t H, int64_t W, int64_t OH,
 		  int64_t OW, int64_t pt, int64_t pl, const int K, const int S)
 {
 	/* interior columns [c0, c1): ow*S - pl >= 0 and ow*S - pl + K <= W */
