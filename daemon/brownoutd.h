@@ -2,7 +2,8 @@
  *
  *   main.c    flags, configuration file, subcommands, signals
  *   http.c    libmicrohttpd glue: requests, bodies, responses, static files
- *   api.c     the /api/v1 handlers
+ *   api.c     the route table; api_*.c its handlers, one file a resource (api.h)
+ *   route.c   matching requests against the table (route.h)
  *   jobs.c    sweep specs, jobs and their tasks, progress, results
  *   queue.c   the job/task state machine: claims, leases, commits (queue.h)
  *   pool.c    the local executor: a pool of worker threads running tasks
@@ -90,6 +91,7 @@ int bo_config_set(struct bo_config *c, const char *key, const char *value, struc
 /* ---- executor: runs tasks; the local pool now, a cluster later ---- */
 
 struct bo_daemon;
+struct bo_route;
 struct bo_executor_ops {
 	const char *name;
 	bo_status (*start)(void *impl, struct bo_daemon *d, struct bo_error *err);
@@ -137,6 +139,7 @@ struct bo_daemon {
 	int rate_next, rate_n;
 	struct bo_remote *remote;    /* remote workers seen, blobs offered (remote.c) */
 	struct bo_slurm *slurm;      /* the SLURM launcher, NULL unless executor = slurm */
+	const struct bo_route *routes; /* the API's route table (api.c), for http.c */
 	const char *openapi;         /* docs/openapi.yaml, compiled in */
 	size_t openapi_len;
 };
@@ -154,6 +157,7 @@ void bo_http_stop(struct bo_daemon *d);
 
 /* Request accessors for handlers. */
 const char *bo_req_method(const struct bo_req *r);
+const char *bo_req_path(const struct bo_req *r); /* the URL path */
 const char *bo_req_query(const struct bo_req *r, const char *key);
 const char *bo_req_header(const struct bo_req *r, const char *key);
 const struct bo_user *bo_req_user(const struct bo_req *r);
@@ -176,21 +180,10 @@ void bo_reply_header(struct bo_req *r, const char *name, const char *value);
 int bo_reply_405(struct bo_req *r);
 int bo_http_status(bo_status st);
 
-/* ---- API (api.c) ---- */
-
-/* Route a request under /api/v1 (path after the prefix, e.g. "/jobs/3"). */
-int bo_api_handle(struct bo_daemon *d, struct bo_req *r, const char *path);
-/* Does this request stream its body to files (uploads)? kind: 1 raw body,
- * 2 multipart, 0 JSON in memory. */
-int bo_api_body_kind(const char *method, const char *path, const char *content_type);
-int bo_api_needs_auth(const struct bo_daemon *d, const char *method, const char *path);
-
 /* ---- remote workers (remote.c) ---- */
 
 bo_status bo_remote_new(struct bo_remote **out, struct bo_error *err);
 void bo_remote_free(struct bo_remote *rm);
-/* /api/v1/worker/... (worker tokens only) and GET /api/v1/workers */
-int bo_remote_handle(struct bo_daemon *d, struct bo_req *r, const char *path);
 /* A regular file as the response body (application/octet-stream). */
 int bo_reply_file(struct bo_req *r, const char *path);
 

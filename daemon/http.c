@@ -69,6 +69,7 @@
 
 #include "auth.h"
 #include "brownoutd.h"
+#include "route.h"
 #include "common.h"
 
 #define MAX_UPLOADS 4
@@ -89,7 +90,8 @@ struct bo_req {
 	struct MHD_Connection *conn;
 	char method[16];
 	char path[1024];
-	int kind;               /* 0 JSON in memory, 1 raw upload, 2 multipart */
+	struct bo_route_found found; /* its route (API paths), looked up in the first call */
+	enum bo_body kind;      /* how its body arrives */
 	char *body;
 	size_t len, cap;
 	int too_large;          /* body over its cap: answer 413 at the end */
@@ -180,6 +182,11 @@ int bo_http_status(bo_status st)
 const char *bo_req_method(const struct bo_req *r)
 {
 	return r->method;
+}
+
+const char *bo_req_path(const struct bo_req *r)
+{
+	return r->path;
 }
 
 const char *bo_req_query(const struct bo_req *r, const char *key)
@@ -846,7 +853,7 @@ static int serve_static(struct bo_req *r)
 
 /* ---- the access handler ---- */
 
-static int authenticate(struct bo_req *r, const char *sub)
+static int authenticate(struct bo_req *r)
 {
 	const char *h = bo_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
 	struct bo_error err;
@@ -861,7 +868,7 @@ static int authenticate(struct bo_req *r, const char *sub)
 			return 0;
 		}
 	}
-	if (!bo_api_needs_auth(r->d, r->method, sub))
+	if (!bo_route_needs_token(&r->found, r->method, r->d->cfg.public_read))
 		return 0;
 	return bo_reply_fail(r, BO_EAUTH, NULL,
 			     h ? "invalid token" : "this needs 'Authorization: Bearer TOKEN'"),
@@ -873,34 +880,32 @@ static int authenticate(struct bo_req *r, const char *sub)
 static int begin(struct bo_req *r)
 {
 	struct bo_daemon *d = r->d;
-	int api = !strncmp(r->path, "/api/v1/", 8) || !strcmp(r->path, "/api/v1");
-	int metrics = !strcmp(r->path, "/metrics");
-	const char *sub = api ? r->path + 7 : r->path;
 	if (atomic_load(&d->stopping))
 		return bo_reply_fail(r, BO_EBUSY, NULL, "brownoutd is shutting down"), 1;
-	if (!api && !metrics)
+	if (!bo_route_owns(r->path))
 		return 0;
-	if (authenticate(r, metrics ? "/metrics" : sub))
+	bo_route_find(d->routes, r->method, r->path, &r->found);
+	if (authenticate(r))
 		return 1;
-	const char *ct = bo_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
-	r->kind = api ? bo_api_body_kind(r->method, sub, ct) : 0;
+	r->kind = bo_route_body(&r->found, bo_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE));
 	const char *cl = bo_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl) {
 		char *end;
 		errno = 0;
 		long long n = strtoll(cl, &end, 10);
-		int64_t cap = r->kind ? d->cfg.upload_limit : BO_JSON_BODY_MAX;
+		int64_t cap = r->kind != BO_BODY_JSON ? d->cfg.upload_limit : BO_JSON_BODY_MAX;
 		if (errno || *end || n < 0 || n > cap)
 			return bo_reply_fail(r, BO_ELIMIT, NULL,
 					     "the body (%s bytes) is over the limit of %lld bytes", cl,
 					     (long long)cap),
 			       1;
 	}
-	if (r->kind == 1 && !upload_open(r, ""))
+	if (r->kind == BO_BODY_FILE && !upload_open(r, ""))
 		return bo_reply_fail(r, errno == ENOSPC || errno == EDQUOT ? BO_ENOSPC : BO_EIO,
 				     NULL, "cannot store the upload: %s", strerror(errno)),
 		       1;
-	if (r->kind == 2 && !(r->pp = MHD_create_post_processor(r->conn, 64 * 1024, post_iter, r)))
+	if (r->kind == BO_BODY_FORM &&
+	    !(r->pp = MHD_create_post_processor(r->conn, 64 * 1024, post_iter, r)))
 		return bo_reply_fail(r, BO_EINVAL, NULL,
 				     "expected a multipart/form-data body with fields images and "
 				     "labels"),
@@ -912,9 +917,9 @@ static void body_chunk(struct bo_req *r, const char *data, size_t n)
 {
 	if (r->too_large)
 		return;
-	if (r->kind == 1) {
+	if (r->kind == BO_BODY_FILE) {
 		upload_write(r, &r->up[0], data, n);
-	} else if (r->kind == 2) {
+	} else if (r->kind == BO_BODY_FORM) {
 		if (MHD_post_process(r->pp, data, n) != MHD_YES)
 			r->io_failed = 2; /* not multipart as it says */
 	} else {
@@ -945,7 +950,8 @@ static int finish(struct bo_req *r)
 	struct bo_daemon *d = r->d;
 	if (r->too_large)
 		return bo_reply_fail(r, BO_ELIMIT, NULL, "the body is over the limit of %lld bytes",
-				     (long long)(r->kind ? d->cfg.upload_limit : BO_JSON_BODY_MAX));
+				     (long long)(r->kind != BO_BODY_JSON ? d->cfg.upload_limit :
+								   BO_JSON_BODY_MAX));
 	/* the post processor hands over what it still holds when destroyed */
 	if (r->pp) {
 		if (MHD_destroy_post_processor(r->pp) != MHD_YES)
@@ -980,9 +986,8 @@ static int finish(struct bo_req *r)
 				     "is full; delete models, datasets or jobs to free space");
 	if (r->io_failed)
 		return bo_reply_fail(r, BO_EIO, NULL, "cannot store the upload");
-	int api = !strncmp(r->path, "/api/v1/", 8) || !strcmp(r->path, "/api/v1");
-	if (api || !strcmp(r->path, "/metrics"))
-		return bo_api_handle(d, r, api ? r->path + 7 : r->path);
+	if (bo_route_owns(r->path))
+		return bo_route_run(d, r, &r->found);
 	return serve_static(r);
 }
 
@@ -1045,10 +1050,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		for (int i = 0; i < MAX_UPLOADS; i++)
 			r->up[i].fd = -1;
 		/* HEAD is GET without the body, which MHD leaves out */
-		int api = !strncmp(url, "/api/v1/", 8) || !strcmp(url, "/api/v1") ||
-			  !strcmp(url, "/metrics");
 		snprintf(r->method, sizeof(r->method), "%s",
-			 api && !strcmp(method, "HEAD") ? "GET" : method);
+			 bo_route_owns(url) && !strcmp(method, "HEAD") ? "GET" : method);
 		snprintf(r->path, sizeof(r->path), "%s", url);
 		*con_cls = r;
 		conn_mark(d, c, 1);

@@ -29,6 +29,7 @@
 
 #include "auth.h"
 #include "brownoutd.h"
+#include "route.h"
 #include "slurm.h"
 #include "suggest.h"
 
@@ -284,6 +285,7 @@ static int serve(int argc, char **argv)
 		goto out;
 	}
 	d->started = bo_now();
+	d->routes = bo_api_routes;
 	d->openapi = bo_openapi_yaml;
 	d->openapi_len = bo_openapi_yaml_len;
 	pthread_mutex_init(&d->live.mu, NULL);

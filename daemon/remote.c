@@ -45,6 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "auth.h"
 #include "brownoutd.h"
 #include "common.h"
@@ -832,56 +833,31 @@ static int list(struct bo_daemon *d, struct bo_req *r)
 	return bo_reply_json(r, 200, o);
 }
 
-/* ---- routing ---- */
+/* ---- routes (api.c's table; route.c keeps worker tokens to these) ---- */
 
-static int parse_lease(const char *s, int64_t *v)
+int bo_remote_workers(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
 {
-	char *end;
-	if (*s < '1' || *s > '9')
-		return -1;
-	errno = 0;
-	long long x = strtoll(s, &end, 10);
-	if (*end || errno || x < 1)
-		return -1;
-	*v = x;
-	return 0;
+	(void)a;
+	return list(d, r);
 }
 
-static int allow(struct bo_req *r, const char *method)
+int bo_remote_claim(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
 {
-	if (!strcmp(bo_req_method(r), method))
-		return 1;
-	bo_reply_header(r, "Allow", method);
-	bo_reply_405(r);
-	return 0;
+	(void)a;
+	return claim(d, r);
 }
 
-int bo_remote_handle(struct bo_daemon *d, struct bo_req *r, const char *path)
+int bo_remote_blob(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
 {
-	const struct bo_user *u = bo_req_user(r);
-	char lease_s[32], what[32], sha[80];
-	int64_t lease = 0;
-	if (!strcmp(path, "/workers")) {
-		if (u && u->worker)
-			return bo_reply_fail(r, BO_EPERM, NULL,
-					     "a worker token may call /api/v1/worker/* only");
-		return allow(r, "GET") ? list(d, r) : 0;
-	}
-	if (!u || !u->worker || !u->id)
-		return bo_reply_fail(r, BO_EPERM, NULL,
-				     "only worker tokens (brownoutd token create NAME --worker) may"
-				     " call /api/v1/worker/*");
-	if (!strcmp(path, "/worker/claim"))
-		return allow(r, "POST") ? claim(d, r) : 0;
-	if (sscanf(path, "/worker/blobs/%79[^/]", sha) == 1 &&
-	    strlen(path) == strlen("/worker/blobs/") + strlen(sha))
-		return allow(r, "GET") ? blob(d, r, sha) : 0;
-	if (sscanf(path, "/worker/leases/%31[^/]/%31s", lease_s, what) == 2 &&
-	    !parse_lease(lease_s, &lease)) {
-		if (!strcmp(what, "heartbeat"))
-			return allow(r, "POST") ? heartbeat(d, r, lease) : 0;
-		if (!strcmp(what, "results"))
-			return allow(r, "POST") ? results(d, r, lease) : 0;
-	}
-	return bo_reply_fail(r, BO_ENOENT, NULL, "no such endpoint: /api/v1%s", path);
+	return blob(d, r, a->key);
+}
+
+int bo_remote_heartbeat(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
+{
+	return heartbeat(d, r, a->id);
+}
+
+int bo_remote_results(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
+{
+	return results(d, r, a->id);
 }

@@ -39,6 +39,7 @@
 
 #include "auth.h"
 #include "brownoutd.h"
+#include "route.h"
 
 #define BO_FUZZ_HTTP_DEADLINE 20
 
@@ -157,6 +158,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	D->cfg.connection_timeout = 5;
 	D->cfg.upload_limit = 1 << 20;
 	D->started = bo_now();
+	D->routes = bo_api_routes;
 	D->openapi = bo_openapi_yaml;
 	D->openapi_len = bo_openapi_yaml_len;
 	D->exec.ops = &stub_ops;
