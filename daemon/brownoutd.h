@@ -60,7 +60,7 @@ struct bo_config {
 				   * disk is full; default 4 MiB, 0: none */
 	int64_t dataset_max_images; /* images per dataset, default 10,000,000 */
 	int64_t dataset_max_bytes;  /* uncompressed bytes per dataset, 0: 4 x upload_limit */
-	/* per user, admins included (api.c: quotas; jobs.c: task plan) */
+	/* per user, admins included (api_common.c: quotas; jobs.c: task plan) */
 	int user_queued_jobs;     /* queued + running jobs of one user, default 100 */
 	int64_t user_queued_trials; /* trials those jobs plan, default 10,240,000 */
 	int64_t user_stored_bytes; /* uploads + estimated result rows, default 4 GiB */

@@ -2,7 +2,8 @@
  *
  * Design. libmicrohttpd runs its own thread pool over epoll; this file
  * turns its access-handler protocol (one call with the headers, calls with
- * body chunks, a final call with none) into whole requests for api.c:
+ * body chunks, a final call with none) into whole requests for the
+ * route table (api.c, matched by route.c):
  *
  *  - first call: a struct bo_req is made for the connection; the token is
  *    checked and Content-Length compared with the caps, so a 401 or 413 is

@@ -2,7 +2,7 @@
  *
  * Design. The store is the queue: a task is a row of `tasks` (a point x a
  * range of trials, or a reference model's clean pass), and this file is the
- * only code that moves it: created queued with its job (api.c's insert
+ * only code that moves it: created queued with its job (api_jobs.c's insert
  * calls bo_queue_create_tasks), claimed (queued -> running, with a lease),
  * renewed, committed (running -> done, with its per-trial counts in
  * `results`, in one transaction), put back (an expired lease, a shutdown,

@@ -8,7 +8,7 @@
  * the lease is held: a worker that died or lost the network loses its task
  * to the next claim, and its late result is refused (409), so no trial
  * counts twice. Only worker tokens (`brownoutd token create NAME --worker`)
- * may call /api/v1/worker/..., and they may call nothing else (api.c).
+ * may call /api/v1/worker/..., and they may call nothing else (route.c).
  *
  * What a worker needs travels by content: the claim names the model file
  * and the dataset's files by SHA-256 and size, and GET

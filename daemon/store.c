@@ -17,7 +17,7 @@
  * statvfs says twice its size is free, else the WAL is checkpointed so
  * that the space a failed transaction grew it by comes back (PRAGMA
  * journal_size_limit truncates a restarted WAL). Ordering for deletes:
- * the row change commits first, the files go after (api.c), and
+ * the row change commits first, the files go after (api_models.c), and
  * bo_store_sweep_orphans removes at start what a crash left in between. */
 #include <dirent.h>
 #include <errno.h>
