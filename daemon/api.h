@@ -23,6 +23,7 @@
 #include <brownout/status.h>
 
 #include "route.h"
+#include "http.h"
 
 struct bo_daemon;
 struct bo_req;

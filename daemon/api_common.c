@@ -13,6 +13,7 @@
 #include "api.h"
 #include "auth.h"
 #include "brownoutd.h"
+#include "http.h"
 #include "common.h"
 #include "queue.h"
 #include "report.h"

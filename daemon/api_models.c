@@ -20,6 +20,8 @@
 #include "api.h"
 #include "auth.h"
 #include "brownoutd.h"
+#include "http.h"
+#include "jobs.h"
 #include "common.h"
 #include "queue.h"
 #include "report.h"

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "brownoutd.h"
+#include "jobs.h"
 #include "common.h"
 
 void bo_config_defaults(struct bo_config *c)

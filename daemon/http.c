@@ -70,6 +70,7 @@
 
 #include "auth.h"
 #include "brownoutd.h"
+#include "http.h"
 #include "route.h"
 #include "common.h"
 

@@ -22,6 +22,7 @@
 #include "common.h"
 #include "jobctx.h"
 #include "report.h"
+#include "jobs.h"
 
 void bo_jobctx_release(struct bo_jobctx *c)
 {

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "brownoutd.h"
+#include "jobs.h"
 
 struct bo_jobctx {
 	int64_t job;

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "brownoutd.h"
+#include "jobs.h"
 #include "common.h"
 #include "report.h"
 

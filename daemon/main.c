@@ -29,6 +29,8 @@
 
 #include "auth.h"
 #include "brownoutd.h"
+#include "http.h"
+#include "remote.h"
 #include "route.h"
 #include "slurm.h"
 #include "suggest.h"

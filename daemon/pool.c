@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "brownoutd.h"
+#include "jobs.h"
 #include "common.h"
 #include "jobctx.h"
 #include "queue.h"

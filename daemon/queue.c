@@ -34,6 +34,7 @@
 
 #include "common.h"
 #include "queue.h"
+#include "jobs.h"
 
 #define NO_LEASE ", lease = NULL, lease_holder = NULL, lease_deadline = NULL"
 

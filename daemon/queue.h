@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "brownoutd.h"
+#include "jobs.h"
 
 /* Trials one commit carries at most (a slice, see pool.c). */
 #define BO_QUEUE_SLICE_MAX 256

@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "brownoutd.h"
+#include "http.h"
 #include "auth.h"
 #include "route.h"
 

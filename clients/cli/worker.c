@@ -51,6 +51,7 @@
 
 #include "auth.h"
 #include "brownoutd.h"
+#include "jobs.h"
 #include "jobctx.h"
 #include "common.h"
 #include "cli.h"

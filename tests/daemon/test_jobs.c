@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "brownoutd.h"
+#include "jobs.h"
 #include "../unit/common_onnx.h" /* models built in memory */
 
 static json_t *parse(const char *text)

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "brownoutd.h"
+#include "jobs.h"
 #include "queue.h"
 #include "../unit/common_tmp.h"
 

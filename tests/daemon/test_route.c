@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "brownoutd.h"
+#include "http.h"
 #include "route.h"
 
 extern const char bo_openapi_yaml[];

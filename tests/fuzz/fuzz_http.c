@@ -39,6 +39,7 @@
 
 #include "auth.h"
 #include "brownoutd.h"
+#include "http.h"
 #include "route.h"
 
 #define BO_FUZZ_HTTP_DEADLINE 20

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "brownoutd.h"
+#include "jobs.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
