@@ -21,6 +21,7 @@
 #include "queue.h"
 #include "report.h"
 #include "slurm.h"
+#include "datadir.h"
 
 /* ---- datasets ---- */
 
@@ -69,25 +70,25 @@ static bo_status ds_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	q->id = sqlite3_last_insert_rowid(db);
 	if (!q->tmp_images)
 		goto out;
-	snprintf(rel, sizeof(rel), "datasets/%lld-images.bin", (long long)q->id);
-	snprintf(rel_l, sizeof(rel_l), "datasets/%lld-labels.bin", (long long)q->id);
+	bo_data_dataset_rel(q->id, 0, rel, sizeof(rel));
+	bo_data_dataset_rel(q->id, 1, rel_l, sizeof(rel_l));
 	char sql[300];
 	snprintf(sql, sizeof(sql), "UPDATE datasets SET path = '%s', labels_path = %s%s%s WHERE id = %lld",
 		 rel, q->tmp_labels ? "'" : "", q->tmp_labels ? rel_l : "NULL",
 		 q->tmp_labels ? "'" : "", (long long)q->id);
 	if ((rc = bo_store_exec(db, sql, err)))
 		goto out;
-	snprintf(dir, sizeof(dir), "%s/datasets", q->data_dir);
+	bo_data_entry(q->data_dir, BO_DATA_DATASETS, dir, sizeof(dir));
 	if (mkdir(dir, 0755) && errno != EEXIST) {
 		rc = bo_fail(err, BO_EIO, "cannot create %s: %s", dir, strerror(errno));
 		goto out;
 	}
-	snprintf(path, sizeof(path), "%s/%s", q->data_dir, rel);
+	bo_data_file(q->data_dir, rel, path, sizeof(path));
 	if (rename(q->tmp_images, path)) {
 		rc = bo_fail(err, BO_EIO, "cannot store the images: %s", strerror(errno));
 		goto out;
 	}
-	snprintf(path, sizeof(path), "%s/%s", q->data_dir, rel_l);
+	bo_data_file(q->data_dir, rel_l, path, sizeof(path));
 	if (q->tmp_labels && rename(q->tmp_labels, path)) {
 		rc = bo_fail(err, BO_EIO, "cannot store the labels: %s", strerror(errno));
 		goto out;

@@ -26,6 +26,7 @@
 #include "queue.h"
 #include "report.h"
 #include "slurm.h"
+#include "datadir.h"
 
 /* ---- models ---- */
 
@@ -236,14 +237,14 @@ static bo_status model_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		goto out;
 	}
 	m->id = sqlite3_last_insert_rowid(db);
-	snprintf(rel, sizeof(rel), "models/%lld.onnx", (long long)m->id);
+	bo_data_model_rel(m->id, rel, sizeof(rel));
 	char sql[160];
 	snprintf(sql, sizeof(sql), "UPDATE models SET path = '%s' WHERE id = %lld", rel,
 		 (long long)m->id);
 	if ((rc = bo_store_exec(db, sql, err)))
 		goto out;
-	snprintf(dir, sizeof(dir), "%s/models", m->data_dir);
-	snprintf(path, sizeof(path), "%s/%s", m->data_dir, rel);
+	bo_data_entry(m->data_dir, BO_DATA_MODELS, dir, sizeof(dir));
+	bo_data_file(m->data_dir, rel, path, sizeof(path));
 	if ((mkdir(dir, 0755) && errno != EEXIST) || rename(m->tmp, path) || api_fsync_dir(dir))
 		rc = bo_fail(err, BO_EIO, "cannot store the model file: %s", strerror(errno));
 out:

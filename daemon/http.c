@@ -73,6 +73,7 @@
 #include "http.h"
 #include "route.h"
 #include "common.h"
+#include "datadir.h"
 
 #define MAX_UPLOADS 4
 #define MAX_HEADERS 8
@@ -404,7 +405,7 @@ static struct upload *upload_open(struct bo_req *r, const char *field)
 	struct upload *u = &r->up[r->n_up];
 	memset(u, 0, sizeof(*u));
 	snprintf(u->field, sizeof(u->field), "%s", field);
-	snprintf(u->path, sizeof(u->path), "%s/tmp/upload-XXXXXX", r->d->cfg.data_dir);
+	bo_data_entry(r->d->cfg.data_dir, BO_DATA_UPLOAD, u->path, sizeof(u->path));
 	u->fd = mkstemp(u->path);
 	if (u->fd < 0)
 		return NULL;
@@ -1106,7 +1107,7 @@ bo_status bo_http_start(struct bo_daemon *d, int *port, struct bo_error *err)
 	if (inet_pton(AF_INET, d->cfg.listen_host, &sa.sin_addr) != 1)
 		return bo_fail(err, BO_EINVAL, "listen address '%s' is not an IPv4 address",
 			       d->cfg.listen_host);
-	snprintf(tmp, sizeof(tmp), "%s/tmp", d->cfg.data_dir);
+	bo_data_entry(d->cfg.data_dir, BO_DATA_TMP, tmp, sizeof(tmp));
 	if (mkdir(tmp, 0700) && errno != EEXIST)
 		return bo_fail(err, BO_EIO, "cannot create %s: %s", tmp, strerror(errno));
 	/* MHD shares the cap among its threads; each needs one at least */

@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "datadir.h"
 #include "brownoutd.h"
 #include "jobs.h"
 #include "common.h"
@@ -561,10 +562,7 @@ int bo_job_sweep_config(const struct bo_job_spec *s, const struct bo_model *m,
 
 void bo_data_path(const struct bo_daemon *d, const char *rel, char *buf, size_t size)
 {
-	if (rel[0] == '/')
-		snprintf(buf, size, "%s", rel);
-	else
-		snprintf(buf, size, "%s/%s", d->cfg.data_dir, rel);
+	bo_data_file(d->cfg.data_dir, rel, buf, size);
 }
 
 void bo_dataset_limits_of(const struct bo_config *c, struct bo_dataset_limits *l)

@@ -34,6 +34,7 @@
 #include "route.h"
 #include "slurm.h"
 #include "suggest.h"
+#include "datadir.h"
 
 extern const char bo_openapi_yaml[];
 extern const unsigned long bo_openapi_yaml_len;
@@ -202,8 +203,8 @@ static int open_store(const struct bo_config *c, int readers, struct bo_store **
 			strerror(errno));
 		return 1;
 	}
-	snprintf(path, sizeof(path), "%s/brownout.db", c->data_dir);
-	snprintf(reserve, sizeof(reserve), "%s/space-reserve", c->data_dir);
+	bo_data_entry(c->data_dir, BO_DATA_DB, path, sizeof(path));
+	bo_data_entry(c->data_dir, BO_DATA_RESERVE, reserve, sizeof(reserve));
 	if (serving && c->reserve_bytes > 0) {
 		o.reserve_path = reserve;
 		o.reserve_bytes = c->reserve_bytes;
@@ -251,7 +252,7 @@ static int cmd_token(int argc, char **argv, int add)
 static void clean_tmp(const char *data)
 {
 	char dir[1100], path[1400];
-	snprintf(dir, sizeof(dir), "%s/tmp", data);
+	bo_data_entry(data, BO_DATA_TMP, dir, sizeof(dir));
 	DIR *dp = opendir(dir);
 	struct dirent *e;
 	while (dp && (e = readdir(dp)))

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "datadir.h"
 #include "migrations.h"
 #include "store.h"
 
@@ -760,7 +761,7 @@ static bo_status live_files_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 bo_status bo_store_sweep_orphans(struct bo_store *s, const char *data_dir, int *removed,
 				 struct bo_error *err)
 {
-	static const char *const dirs[] = { "models", "datasets" };
+	static const enum bo_data_entry dirs[] = { BO_DATA_MODELS, BO_DATA_DATASETS };
 	struct names ns = { 0 };
 	bo_status rc;
 	int n = 0;
@@ -777,14 +778,14 @@ bo_status bo_store_sweep_orphans(struct bo_store *s, const char *data_dir, int *
 		qsort(ns.v, ns.n, sizeof(*ns.v), cmp_str);
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		char dir[4200], rel[600], path[4800];
-		snprintf(dir, sizeof(dir), "%s/%s", data_dir, dirs[i]);
+		bo_data_entry(data_dir, dirs[i], dir, sizeof(dir));
 		DIR *dp = opendir(dir);
 		struct dirent *e;
 		while (dp && (e = readdir(dp))) {
 			struct stat sb;
 			if (e->d_name[0] == '.')
 				continue;
-			snprintf(rel, sizeof(rel), "%s/%s", dirs[i], e->d_name);
+			snprintf(rel, sizeof(rel), "%s/%s", bo_data_name(dirs[i]), e->d_name);
 			const char *key = rel;
 			if (ns.n && bsearch(&key, ns.v, ns.n, sizeof(*ns.v), cmp_str))
 				continue;
