@@ -1,6 +1,7 @@
 /* Reports shared by the brownout CLI and brownoutd: the JSON and CSV of
- * `brownout info` and `brownout sweep`, and the normalisation rule, so that
- * the daemon's answers are the CLI's, byte for byte where they can be. */
+ * `brownout info` and `brownout sweep`, so that the daemon's answers are
+ * the CLI's, byte for byte where they can be. (The normalisation rule and
+ * p lists are the library's: norm.h, sweep.h.) */
 #ifndef BO_REPORT_H
 #define BO_REPORT_H
 
@@ -9,42 +10,6 @@
 
 #include <brownout/brownout.h>
 
-/* Where a model's normalisation came from. */
-enum bo_norm_source {
-	BO_NORM_GIVEN = 0,    /* --mean/--std, an upload's or a job's mean/std */
-	BO_NORM_METADATA = 1, /* brownout.mean/brownout.std in the ONNX metadata */
-	BO_NORM_RAW = 2,      /* none: the model takes raw [0,1] pixels (said explicitly) */
-};
-/* "given", "metadata", "none (raw pixels)" */
-const char *bo_norm_source_name(enum bo_norm_source s);
-
-/* Normalisation is never silent: mean/std lists ("0.5" or "0.5,0.4,0.3";
- * may be NULL) win over the model's metadata brownout.mean/brownout.std;
- * raw != 0 says the model takes raw [0,1] pixels (mean 0, std 1) and may
- * not be combined with mean/std. When neither a list nor the metadata gives
- * the mean (or the std), the model is refused with a message naming the
- * three ways out. src may be NULL. Returns 0, or -1 with err filled. */
-int bo_norm_resolve(const struct bo_model *m, const char *mean, const char *std, int raw,
-		    struct bo_norm *norm, enum bo_norm_source *src, struct bo_error *err);
-/* The refusal's text, for callers that check before resolving. */
-#define BO_NORM_WAYS_OUT                                                                         \
-	"give its mean and std (--mean/--std), store them in the model as the ONNX metadata "   \
-	"brownout.mean/brownout.std, or say that it takes raw [0,1] pixels (--no-normalize)"
-
-/* The --mean/--std flags (either may be NULL) on their own, before any
- * model or data is read: each a list of numbers, std > 0, and as many
- * means as stds where both have more than one. Returns 0, or -1 with err
- * filled (a usage error: the channel count is checked against the data
- * later, by bo_norm_check). */
-int bo_norm_flags_check(const char *mean, const char *std, struct bo_error *err);
-
-/* Fault probabilities: "1e-3,1e-2" (values in [0, 1]) or "LO:HI:N" (N
- * log-spaced values, 0 < LO <= HI <= 1), at most max of them, into p[].
- * Returns 0, or -1 for text that is neither. */
-int bo_parse_p_list(const char *text, double *p, int *n, int max);
-/* The same; on -1, why (size bytes, may be NULL) says what is wrong:
- * "LO must be below HI", "a log-spaced range needs LO > 0", ... */
-int bo_parse_p_list_why(const char *text, double *p, int *n, int max, char *why, size_t size);
 
 /* Spec section 1: a model with no activation site under the chosen rule
  * is reported, never swept silently without activation faults. Writes the

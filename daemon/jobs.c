@@ -114,26 +114,8 @@ static bo_status get_floats(const json_t *v, const char *key, float *out, int *n
 	return BO_OK;
 }
 
-static bo_status get_enum(const json_t *v, const char *key, const char *const *names, int n,
-			  int *out, struct bo_error *err)
-{
-	if (json_is_string(v))
-		for (int i = 0; i < n; i++)
-			if (!strcmp(json_string_value(v), names[i])) {
-				*out = i;
-				return BO_OK;
-			}
-	char msg[200];
-	int k = snprintf(msg, sizeof(msg), "%%s must be one of");
-	for (int i = 0; i < n && k > 0 && (size_t)k < sizeof(msg); i++)
-		k += snprintf(msg + k, sizeof(msg) - (size_t)k, " %s", names[i]);
-	return field_fail(err, BO_EINVAL, key, msg, key);
-}
-
 bo_status bo_job_spec_parse(const json_t *j, struct bo_job_spec *s, struct bo_error *err)
 {
-	static const char *const devs[] = { "bm", "erasure" };
-	static const char *const targets[] = { "weights", "activations", "both" };
 	bo_status rc = BO_OK;
 	int has_model = 0, has_dataset = 0, has_p = 0, has_trials = 0;
 	struct bo_sweep_config dflt;
@@ -155,7 +137,6 @@ bo_status bo_job_spec_parse(const json_t *j, struct bo_job_spec *s, struct bo_er
 	json_t *v;
 	json_object_foreach((json_t *)j, key, v) {
 		long long x = 0;
-		int e = 0;
 		if (!strcmp(key, "model")) {
 			rc = get_int(v, key, 1, INT64_MAX, &x, err);
 			s->model = x;
@@ -165,12 +146,13 @@ bo_status bo_job_spec_parse(const json_t *j, struct bo_job_spec *s, struct bo_er
 			s->dataset = x;
 			has_dataset = 1;
 		} else if (!strcmp(key, "deviation")) {
-			rc = get_enum(v, key, devs, 2, &e, err);
-			s->deviation = e ? BO_DEV_ERASURE : BO_DEV_BM;
+			if (!json_is_string(v) ||
+			    bo_deviation_parse(json_string_value(v), &s->deviation, err))
+				rc = field_fail(err, BO_EINVAL, key,
+						"%s must be " BO_DEVIATION_CHOICES, key);
 		} else if (!strcmp(key, "target")) {
-			rc = get_enum(v, key, targets, 3, &e, err);
-			s->target = e == 0 ? BO_TARGET_WEIGHTS :
-				    e == 1 ? BO_TARGET_ACTIVATIONS : BO_TARGET_BOTH;
+			if (!json_is_string(v) || bo_target_parse(json_string_value(v), &s->target, err))
+				rc = field_fail(err, BO_EINVAL, key, "%s must be " BO_TARGET_CHOICES, key);
 		} else if (!strcmp(key, "activation_sites")) {
 			if (!json_is_string(v) ||
 			    bo_act_sites_parse(json_string_value(v), &s->sites, err))
@@ -179,7 +161,9 @@ bo_status bo_job_spec_parse(const json_t *j, struct bo_job_spec *s, struct bo_er
 		} else if (!strcmp(key, "p")) {
 			has_p = 1;
 			if (json_is_string(v)) {
-				if (bo_parse_p_list(json_string_value(v), s->p, &s->n_p, BO_MAX_POINTS))
+				struct bo_error perr;
+				if (bo_p_list_parse(json_string_value(v), s->p, &s->n_p, BO_MAX_POINTS,
+						    &perr))
 					rc = field_fail(err, BO_EINVAL, key,
 							"p must be numbers in [0, 1] or \"LO:HI:N\" "
 							"(0 < LO <= HI <= 1, N <= 1024), not '%s'",

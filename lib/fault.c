@@ -142,6 +142,30 @@ const char *bo_target_name(enum bo_target t)
 	return name;
 }
 
+bo_status bo_deviation_parse(const char *name, enum bo_deviation *out, struct bo_error *err)
+{
+	static const enum bo_deviation all[] = { BO_DEV_BM, BO_DEV_ERASURE };
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (name && !strcmp(name, bo_deviation_name(all[i]))) {
+			*out = all[i];
+			return BO_OK;
+		}
+	return bo_fail(err, BO_EINVAL, "must be " BO_DEVIATION_CHOICES ", not '%s'",
+		       name ? name : "");
+}
+
+bo_status bo_target_parse(const char *name, enum bo_target *out, struct bo_error *err)
+{
+	static const enum bo_target all[] = { BO_TARGET_WEIGHTS, BO_TARGET_ACTIVATIONS,
+					      BO_TARGET_BOTH };
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (name && !strcmp(name, bo_target_name(all[i]))) {
+			*out = all[i];
+			return BO_OK;
+		}
+	return bo_fail(err, BO_EINVAL, "must be " BO_TARGET_CHOICES ", not '%s'", name ? name : "");
+}
+
 static int bits_ok(int bits)
 {
 	return bits >= BO_MIN_BITS && bits <= BO_MAX_BITS;

@@ -119,9 +119,7 @@ static void help_sweep(FILE *f, int calibration)
 		"  --progress-every S    seconds between progress lines when stderr is not a\n"
 		"                        terminal, 0 to 86400 (default 10)\n"
 		"  --help                this help\n",
-		c.deviation == BO_DEV_BM ? "bm" : "erasure",
-		c.target == BO_TARGET_BOTH ? "both" : c.target == BO_TARGET_WEIGHTS ? "weights" :
-										 "activations",
+		bo_deviation_name(c.deviation), bo_target_name(c.target),
 		bo_act_sites_name(c.sites), c.trials, c.min_trials, c.max_trials,
 		(unsigned long long)c.seed, c.bits, (long long)c.calib, c.batch, c.energy_a);
 }

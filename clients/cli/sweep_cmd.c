@@ -98,6 +98,7 @@ static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calib
 	struct bo_sweep_config *c = &o->cfg;
 	long long v;
 	int ch;
+	struct bo_error perr;
 	memset(o, 0, sizeof(*o));
 	o->progress_every = 10;
 	bo_sweep_config_defaults(c);
@@ -108,23 +109,12 @@ static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calib
 	while ((ch = getopt_long(argc, argv, "hj", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'd':
-			if (!strcmp(optarg, "bm"))
-				c->deviation = BO_DEV_BM;
-			else if (!strcmp(optarg, "erasure"))
-				c->deviation = BO_DEV_ERASURE;
-			else
-				return usage_error("--deviation must be bm or erasure, not '%s'", optarg);
+			if (bo_deviation_parse(optarg, &c->deviation, &perr))
+				return usage_error("--deviation %s", perr.text);
 			break;
 		case 'T':
-			if (!strcmp(optarg, "both"))
-				c->target = BO_TARGET_BOTH;
-			else if (!strcmp(optarg, "weights"))
-				c->target = BO_TARGET_WEIGHTS;
-			else if (!strcmp(optarg, "activations"))
-				c->target = BO_TARGET_ACTIVATIONS;
-			else
-				return usage_error("--target must be weights, activations or both, not '%s'",
-						   optarg);
+			if (bo_target_parse(optarg, &c->target, &perr))
+				return usage_error("--target %s", perr.text);
 			break;
 		case 'p': o->p_text = optarg; break;
 		case 'B': o->blocks = optarg; break;
@@ -252,9 +242,9 @@ static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calib
 	o->dataset = npos == 2 ? argv[optind + 1] : o->images;
 	if (!o->p_text)
 		return usage_error("%s", "--p is required (a list like 1e-3,1e-2 or LO:HI:N)");
-	char why[200], msg[512];
-	if (bo_parse_p_list_why(o->p_text, o->p, &c->n_p, MAX_POINTS, why, sizeof(why))) {
-		snprintf(msg, sizeof(msg), "--p '%.200s': %s", o->p_text, why);
+	char msg[512];
+	if (bo_p_list_parse(o->p_text, o->p, &c->n_p, MAX_POINTS, &perr)) {
+		snprintf(msg, sizeof(msg), "--p '%.200s': %.200s", o->p_text, perr.text);
 		return usage_error("%s", msg);
 	}
 	c->p = o->p;

@@ -8,6 +8,7 @@
 #include <brownout/engine.h>
 #include <brownout/dataset.h>
 #include <brownout/fault.h>
+#include <brownout/norm.h>
 #include <brownout/sweep.h>
 
 #define BO_VERSION "0.4.0"

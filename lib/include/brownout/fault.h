@@ -30,6 +30,12 @@ enum bo_target {
 
 const char *bo_deviation_name(enum bo_deviation d);   /* "bm", "erasure" */
 const char *bo_target_name(enum bo_target t);         /* "both", "weights", "activations" */
+/* The names back (the CLI's options and a job's spec): BO_OK, or
+ * BO_EINVAL "must be bm or erasure, not 'x'" (name may be NULL). */
+#define BO_DEVIATION_CHOICES "bm or erasure"
+#define BO_TARGET_CHOICES "weights, activations or both"
+bo_status bo_deviation_parse(const char *name, enum bo_deviation *out, struct bo_error *err);
+bo_status bo_target_parse(const char *name, enum bo_target *out, struct bo_error *err);
 
 #define BO_MIN_BITS 2
 #define BO_MAX_BITS 16

@@ -65,6 +65,12 @@ void bo_frontier_release(struct bo_frontier *f);
  * accurate one (never extrapolated). */
 int bo_frontier_energy(const struct bo_frontier *f, double accuracy, double *energy);
 
+/* Fault probabilities: "1e-3,1e-2" (values in [0, 1]) or "LO:HI:N" (N
+ * log-spaced values, 0 < LO <= HI <= 1, the ends exactly as written), at
+ * most max of them, into p[]. BO_OK, or BO_EINVAL whose text says what is
+ * wrong ("LO must be below HI", "a log-spaced range needs LO > 0", ...). */
+bo_status bo_p_list_parse(const char *text, double *p, int *n, int max, struct bo_error *err);
+
 /* ---- sweep configuration ---- */
 
 /* Optional progress callback: called after every batch; return non-zero to
