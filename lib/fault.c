@@ -662,9 +662,9 @@ out:
  * bands, their candidates and levels depend on (seed, trial, tensor) only,
  * never on p, the point or the rest of the sweep, so a chip is the same
  * whichever task, worker or process evaluates it. At p only bands k >= k0
- * (2^-(k0+1) < p) can hold u_c < p; the walk merges them (a handful run at
- * a time: deep bands are empty and stop at once), so a call costs about
- * the cells with u_c < 2p. */
+ * (2^-(k0+1) < p) can hold u_c < p; the walk merges them in a binary heap
+ * by (candidate, deepest band first) (deep bands are empty and leave at
+ * once), so a call costs about the cells with u_c < 2p. */
 static void nested_advance(struct bo_nested_walk *w, int i)
 {
 	struct bo_nested_band *s = &w->s[i];
@@ -689,6 +689,29 @@ static void nested_advance(struct bo_nested_walk *w, int i)
 	s->u = u < hi ? u : nextafter(hi, 0.0);
 }
 
+/* Band a comes before band b: its candidate first, the deeper on a tie. */
+static inline int band_before(const struct bo_nested_walk *w, int a, int b)
+{
+	return w->s[a].at < w->s[b].at || (w->s[a].at == w->s[b].at && w->s[a].band > w->s[b].band);
+}
+
+static void heap_down(struct bo_nested_walk *w, int i)
+{
+	for (;;) {
+		int l = 2 * i + 1, m = i;
+		if (l < w->n && band_before(w, w->heap[l], w->heap[m]))
+			m = l;
+		if (l + 1 < w->n && band_before(w, w->heap[l + 1], w->heap[m]))
+			m = l + 1;
+		if (m == i)
+			return;
+		int t = w->heap[i];
+		w->heap[i] = w->heap[m];
+		w->heap[m] = t;
+		i = m;
+	}
+}
+
 void bo_nested_begin(struct bo_nested_walk *w, double p, int64_t total, uint64_t seed,
 		     uint32_t trial, uint32_t tensor)
 {
@@ -697,11 +720,11 @@ void bo_nested_begin(struct bo_nested_walk *w, double p, int64_t total, uint64_t
 	w->p = p;
 	if (!(p > 0.0) || total <= 0)
 		return;
-	int k0 = 0;
+	int k0 = 0, m = 0;
 	while (k0 < BO_NESTED_BANDS && ldexp(1.0, -(k0 + 1)) >= p)
 		k0++;
 	for (int k = k0; k <= BO_NESTED_BANDS; k++) {
-		struct bo_nested_band *s = &w->s[w->n];
+		struct bo_nested_band *s = &w->s[m];
 		double r = k < BO_NESTED_BANDS ? 1.0 / (ldexp(1.0, k + 1) - 1.0) :
 						 ldexp(1.0, -BO_NESTED_BANDS);
 		s->band = k;
@@ -710,30 +733,25 @@ void bo_nested_begin(struct bo_nested_walk *w, double p, int64_t total, uint64_t
 		s->width = k < BO_NESTED_BANDS ? ldexp(1.0, -(k + 1)) : ldexp(1.0, -BO_NESTED_BANDS);
 		bo_rng_init(&s->rng, seed, BO_RNG_NESTED, trial, tensor, (uint64_t)k);
 		s->at = -1;
-		nested_advance(w, w->n);
+		nested_advance(w, m);
 		if (s->at < total)
-			w->n++;
+			w->heap[w->n++] = m++;
 	}
+	for (int i = w->n / 2 - 1; i >= 0; i--)
+		heap_down(w, i);
 }
 
 int bo_nested_next(struct bo_nested_walk *w, int64_t *cell, double *u)
 {
 	while (w->n > 0) {
-		int64_t at = w->total;
-		int best = -1;
-		for (int i = 0; i < w->n; i++)
-			if (w->s[i].at < at || (w->s[i].at == at && w->s[i].band > w->s[best].band)) {
-				at = w->s[i].at;
-				best = i;
-			}
-		double level = w->s[best].u;
-		for (int i = 0; i < w->n;) {
-			if (w->s[i].at == at)
-				nested_advance(w, i);
-			if (w->s[i].at >= w->total)
-				w->s[i] = w->s[--w->n]; /* this band is done */
-			else
-				i++;
+		/* the root: the next candidate, from the deepest band that drew it */
+		int64_t at = w->s[w->heap[0]].at;
+		double level = w->s[w->heap[0]].u;
+		while (w->n > 0 && w->s[w->heap[0]].at == at) {
+			nested_advance(w, w->heap[0]);
+			if (w->s[w->heap[0]].at >= w->total)
+				w->heap[0] = w->heap[--w->n]; /* this band is done */
+			heap_down(w, 0);
 		}
 		if (level < w->p) {
 			*cell = at;

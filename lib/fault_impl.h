@@ -127,6 +127,7 @@ struct bo_nested_walk {
 	double p;
 	int n; /* bands still running */
 	struct bo_nested_band s[BO_NESTED_BANDS + 1];
+	int heap[BO_NESTED_BANDS + 1]; /* the running bands by (at, deepest first) */
 };
 void bo_nested_begin(struct bo_nested_walk *w, double p, int64_t total, uint64_t seed,
 		     uint32_t trial, uint32_t tensor);
