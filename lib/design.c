@@ -344,7 +344,8 @@ static int chip_min_sorted(const double *acc, const double *energy, const int *o
 	for (int a = 0; a < n;) {
 		int b = a, any = -1, all = 1;
 		while (b < n && energy[order[b]] == energy[order[a]]) {
-			int ok = acc[order[b]] >= floor; /* NaN fails */
+			/* as the yield: at the floor within 1e-12 counts; NaN fails */
+			int ok = acc[order[b]] >= floor - 1e-12;
 			if (ok && any < 0)
 				any = order[b];
 			all &= ok;

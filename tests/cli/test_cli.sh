@@ -604,7 +604,7 @@ def check(d, tag):
         # the smallest E_k with a >= floor at E_k and at every higher energy
         best = None
         for k in range(len(pts)):
-            if a[k] >= floor and all(a[j] >= floor for j in range(len(pts)) if E[j] > E[k]):
+            if a[k] >= floor - 1e-12 and all(a[j] >= floor - 1e-12 for j in range(len(pts)) if E[j] > E[k]):
                 best = k if best is None or E[k] < E[best] else best
         want = None if best is None else E[best]
         mins.append(want)

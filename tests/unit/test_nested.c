@@ -252,6 +252,9 @@ static void test_chip_min_point(void **state)
 	assert_int_equal(bo_chip_min_point(a3, E, 4, 0.9), -1);
 	assert_int_equal(bo_chip_min_point(a4, E, 4, 0.9), 3);
 	assert_int_equal(bo_chip_min_point(a5, E, 4, 0.9), 0);
+	/* the floor within 1e-12 keeps it, as the per-point yield counts it */
+	double a6[] = { 0.95, 0.93, 0.9 - 1e-13, 0.9 - 1e-9 };
+	assert_int_equal(bo_chip_min_point(a6, E, 4, 0.9), 2);
 	/* points in any order: the same chip as a1, shuffled */
 	static const double Es[] = { 60, 100, 40, 80 }, as[] = { 0.91, 0.95, 0.85, 0.93 };
 	assert_int_equal(bo_chip_min_point(as, Es, 4, 0.9), 0);

@@ -363,8 +363,8 @@ bo_status bo_point_run(const struct bo_sweep_config *c, int64_t N, double floor,
 /* The point whose energy is a chip's minimum (spec 4c): acc[k] and
  * energy[k] for the n points; the smallest energy[k] with acc[k] >= floor
  * and acc[j] >= floor at every j of higher energy. Returns k, or -1 when
- * none qualifies (e.g. the chip fails at the highest energy). A NaN
- * accuracy fails the floor. */
+ * none qualifies (e.g. the chip fails at the highest energy). As the
+ * yield, an accuracy within 1e-12 below the floor keeps it; NaN fails. */
 int bo_chip_min_point(const double *acc, const double *energy, int n, double floor);
 /* The chips of r (its points' trial accuracies and energies, at floor):
  * n_chips = the fewest trials of any point; 0 chips when a point's energy
