@@ -151,6 +151,7 @@ json_t *bo_sweep_config_json(const struct bo_sweep_config *c, const char *p_text
 						      json_string("all"));
 	json_object_set_new(j, "accuracy_floor",
 			    c->accuracy_floor > 0 ? json_real(c->accuracy_floor) : json_null());
+	json_object_set_new(j, "weight_faults", json_string(bo_weight_faults_name(c->weight_faults)));
 	json_object_set_new(j, "batch", json_integer(c->batch));
 	json_object_set_new(j, "threads", json_integer(c->threads));
 	json_object_set_new(j, "energy_a", json_real(c->energy_a));
@@ -253,7 +254,94 @@ json_t *bo_sweep_report_json(const char *model, const char *dataset, json_t *con
 		json_array_append_new(pts, e);
 	}
 	json_object_set_new(j, "points", pts);
+	json_object_set_new(j, "chips", bo_chips_json(r));
+	json_object_set_new(j, "yield_curve", bo_yield_curve_json(r));
 	return j;
+}
+
+#define CHIP_NOISE_NOTE "each chip saw n of the evaluation set's images at each point:" \
+			" its accuracies carry image-sampling noise"
+
+static int chips_noisy(const struct bo_sweep_result *r)
+{
+	int noisy = 0;
+	for (int k = 0; k < r->n_points; k++)
+		noisy |= r->points[k].yield_image_noise;
+	return noisy;
+}
+
+json_t *bo_chips_json(const struct bo_sweep_result *r)
+{
+	const struct bo_chips *c = &r->chips;
+	if (r->weight_faults != BO_WEIGHT_FAULTS_NESTED || c->n_points != r->n_points)
+		return json_null();
+	json_t *j = json_object(), *ps = json_array(), *es = json_array(), *ts = json_array();
+	for (int k = 0; k < r->n_points; k++) {
+		json_array_append_new(ps, json_real(r->points[k].p));
+		json_array_append_new(es, real_if(isfinite(r->points[k].energy), r->points[k].energy));
+	}
+	json_object_set_new(j, "count", json_integer(c->n_chips));
+	json_object_set_new(j, "accuracy_floor",
+			    real_if(isfinite(r->accuracy_floor), r->accuracy_floor));
+	json_object_set_new(j, "p", ps);
+	json_object_set_new(j, "energy", es);
+	for (int t = 0; t < c->n_chips; t++) {
+		json_t *e = json_object(), *acc = json_array();
+		int m = c->min_point[t];
+		for (int k = 0; k < r->n_points; k++)
+			json_array_append_new(acc, json_real(r->points[k].accuracy[t]));
+		json_object_set_new(e, "trial", json_integer(t));
+		json_object_set_new(e, "accuracy", acc);
+		json_object_set_new(e, "min_energy", real_if(m >= 0, c->min_energy[t]));
+		json_object_set_new(e, "min_p", real_if(m >= 0, m >= 0 ? r->points[m].p : 0));
+		json_object_set_new(e, "min_eta", real_if(m >= 0, m >= 0 ? r->points[m].eta : 0));
+		json_array_append_new(ts, e);
+	}
+	json_object_set_new(j, "trials", ts);
+	json_object_set_new(j, "yield_note", c->n_chips > 0 && chips_noisy(r) ?
+						     json_string(CHIP_NOISE_NOTE) : json_null());
+	return j;
+}
+
+/* The points' order by energy ascending (ties by index). */
+static void energy_order(const struct bo_sweep_result *r, int *order)
+{
+	for (int k = 0; k < r->n_points; k++) {
+		int i = k;
+		for (; i > 0; i--) {
+			double a = r->points[order[i - 1]].energy, b = r->points[k].energy;
+			if (!(a > b))
+				break;
+			order[i] = order[i - 1];
+		}
+		order[i] = k;
+	}
+}
+
+json_t *bo_yield_curve_json(const struct bo_sweep_result *r)
+{
+	const struct bo_chips *c = &r->chips;
+	if (r->weight_faults != BO_WEIGHT_FAULTS_NESTED || c->n_points != r->n_points ||
+	    c->n_chips < 1)
+		return json_null();
+	int *order = malloc((size_t)r->n_points * sizeof(int));
+	if (!order)
+		return json_null();
+	json_t *a = json_array();
+	energy_order(r, order);
+	for (int i = 0; i < r->n_points; i++) {
+		const struct bo_point_result *p = &r->points[order[i]];
+		json_t *e = json_object();
+		json_object_set_new(e, "p", json_real(p->p));
+		json_object_set_new(e, "eta", json_real(p->eta));
+		json_object_set_new(e, "energy", json_real(p->energy));
+		json_object_set_new(e, "yield", json_real(c->yield[order[i]]));
+		json_object_set_new(e, "yield_lo", json_real(c->yield_lo[order[i]]));
+		json_object_set_new(e, "yield_hi", json_real(c->yield_hi[order[i]]));
+		json_array_append_new(a, e);
+	}
+	free(order);
+	return a;
 }
 
 /* The design and yield columns (spec 4a, 4c): an empty cell where a value
@@ -286,8 +374,12 @@ static void design_csv_row(FILE *f, const struct bo_sweep_result *r,
 
 int bo_sweep_report_csv(FILE *f, const struct bo_sweep_result *r)
 {
+	/* nested weight faults (spec 4c): the yield curve at each point's energy */
+	int nested = r->weight_faults == BO_WEIGHT_FAULTS_NESTED &&
+		     r->chips.n_points == r->n_points;
 	fprintf(f, "p,accuracy_mean,accuracy_std,ci95_lo,ci95_hi,trials,images,eta,energy,"
-		   "energy_reduction%s\n", DESIGN_CSV_HEADER);
+		   "energy_reduction%s%s\n", DESIGN_CSV_HEADER,
+		nested ? ",chip_yield,chip_yield_lo,chip_yield_hi,chips" : "");
 	for (int i = 0; i < r->n_points; i++) {
 		const struct bo_point_result *p = &r->points[i];
 		fprintf(f, "%.10g,", p->p);
@@ -303,6 +395,13 @@ int bo_sweep_report_csv(FILE *f, const struct bo_sweep_result *r)
 		if (p->has_reduction)
 			fprintf(f, "%.10g", p->energy_reduction);
 		design_csv_row(f, r, p);
+		if (nested) {
+			int has = r->chips.n_chips > 0;
+			csv_num(f, has ? r->chips.yield[i] : NAN);
+			csv_num(f, has ? r->chips.yield_lo[i] : NAN);
+			csv_num(f, has ? r->chips.yield_hi[i] : NAN);
+			fprintf(f, ",%d", r->chips.n_chips);
+		}
 		fprintf(f, "\n");
 	}
 	return ferror(f) ? -1 : 0;

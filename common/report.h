@@ -44,14 +44,26 @@ struct bo_report_ref {
 };
 
 /* The sweep report: {"model", "dataset", "config" (consumed), "clean_accuracy",
- * "parameters", "activations", "references", "points"}. A point with no
+ * "parameters", "activations", "references", "points", "chips",
+ * "yield_curve"}. A point with no
  * trials yet (a running job) has null statistics, a NaN energy (not known
  * yet) is null. Every point carries the sweep's seed. */
 json_t *bo_sweep_report_json(const char *model, const char *dataset, json_t *config,
 			     const struct bo_sweep_result *r, const struct bo_report_ref *refs,
 			     int n_refs, uint64_t seed);
 
-/* The CSV report, header line first. Returns 0 or -1 (write error). */
+/* Nested weight faults (spec 4c), null otherwise (r->weight_faults
+ * independent): "chips": {"count", "accuracy_floor", "p": [..], "energy":
+ * [..] (the points, in order), "trials": [{"trial", "accuracy": [one per
+ * point], "min_energy", "min_p", "min_eta" (null: no point qualifies)}],
+ * "yield_note"}; "yield_curve": [{"p", "eta", "energy", "yield",
+ * "yield_lo", "yield_hi"}] by energy ascending (null without chips). */
+json_t *bo_chips_json(const struct bo_sweep_result *r);
+json_t *bo_yield_curve_json(const struct bo_sweep_result *r);
+
+/* The CSV report, header line first. With nested weight faults, four more
+ * columns: chip_yield, chip_yield_lo, chip_yield_hi, chips. Returns 0 or -1
+ * (write error). */
 int bo_sweep_report_csv(FILE *f, const struct bo_sweep_result *r);
 
 #endif

@@ -252,6 +252,11 @@ bo_status bo_job_spec_parse(const json_t *j, struct bo_job_spec *s, struct bo_er
 		} else if (!strcmp(key, "accuracy_floor")) {
 			if (!json_is_null(v)) /* null: clean accuracy - 0.01 */
 				rc = get_num(v, key, 1e-9, 1, &s->accuracy_floor, err);
+		} else if (!strcmp(key, "weight_faults")) {
+			if (!json_is_string(v) ||
+			    bo_weight_faults_parse(json_string_value(v), &s->weight_faults, err))
+				rc = field_fail(err, BO_EINVAL, key,
+						"%s must be " BO_WEIGHT_FAULTS_CHOICES, key);
 		} else if (!strcmp(key, "priority")) {
 			rc = get_int(v, key, -10, 10, &x, err);
 			s->priority = (int)x;
@@ -337,6 +342,7 @@ json_t *bo_job_spec_json(const struct bo_job_spec *s)
 				   json_integer(s->images_per_trial) : json_string("all"));
 	json_object_set_new(j, "accuracy_floor",
 			    s->accuracy_floor > 0 ? json_real(s->accuracy_floor) : json_null());
+	json_object_set_new(j, "weight_faults", json_string(bo_weight_faults_name(s->weight_faults)));
 	return j;
 }
 
@@ -516,6 +522,7 @@ void bo_job_spec_config(const struct bo_job_spec *s, int threads, struct bo_swee
 	c->max_trials = s->max_trials;
 	c->images_per_trial = s->images_per_trial;
 	c->accuracy_floor = s->accuracy_floor;
+	c->weight_faults = s->weight_faults;
 }
 
 int bo_job_sweep_config(const struct bo_job_spec *s, const struct bo_model *m,
@@ -1125,6 +1132,12 @@ bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json
 			p->energy_reduction = eref / p->energy;
 		}
 	}
+	/* spec 4c: nested weight faults, the chips over the trials every point
+	 * has so far */
+	r.weight_faults = spec.weight_faults;
+	if (spec.weight_faults == BO_WEIGHT_FAULTS_NESTED &&
+	    (rc = bo_chips_compute(&r, r.accuracy_floor, &r.chips, err)))
+		goto out;
 	for (int i = 0; i < jr.n_refs; i++)
 		rr[i] = (struct bo_report_ref){ jr.ref_names[i], jr.refs[i].energy,
 						jr.refs[i].accuracy };

@@ -75,6 +75,8 @@ struct bo_job_spec {
 	 * the yield's floor (<= 0: clean accuracy - 0.01) */
 	int64_t images_per_trial;
 	double accuracy_floor;
+	/* spec 4b: "independent" (default) or "nested" weight faults */
+	enum bo_weight_faults weight_faults;
 };
 void bo_job_spec_release(struct bo_job_spec *s);
 /* Parse a JSON spec: unknown fields, types and ranges are errors naming

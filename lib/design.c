@@ -20,7 +20,13 @@
  *    betai/betacf; the continued fraction is energy.c's bo_betacf, shared
  *    with the Student t), inverted by bisection (monotone in x; 200 halvings
  *    reach the spacing of doubles). ln B(a, b) uses lgamma_r, which writes
- *    no global (signgam), so this is thread-safe. */
+ *    no global (signgam), so this is thread-safe.
+ *  - Chips of a nested sweep (spec 4c): bo_chip_min_point walks a chip's
+ *    points from the highest energy down while the chip keeps the floor,
+ *    energies that tie counting as one step (a tie qualifies when one of
+ *    its points keeps the floor and everything above did); bo_chips_compute
+ *    does it for every chip (O(T K) after one O(K log K) sort) and the
+ *    yield curve by counting, with a Clopper-Pearson interval per point. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,5 +304,138 @@ bo_status bo_point_run(const struct bo_sweep_config *c, int64_t N, double floor,
 out:
 	free(pilot);
 	free(pilot_correct);
+	return rc;
+}
+
+/* ---- chips of a nested sweep (spec 4c) ---- */
+
+struct by_energy {
+	const double *energy;
+	int k;
+};
+
+static int cmp_energy_desc(const void *a, const void *b)
+{
+	const struct by_energy *x = a, *y = b;
+	double ex = x->energy[x->k], ey = y->energy[y->k];
+	return ex > ey ? -1 : ex < ey ? 1 : (x->k > y->k) - (x->k < y->k);
+}
+
+/* The points by energy, highest first. */
+static int chip_order(const double *energy, int n, int *order)
+{
+	struct by_energy *b = malloc((size_t)(n > 0 ? n : 1) * sizeof *b);
+	if (!b)
+		return -1;
+	for (int k = 0; k < n; k++)
+		b[k] = (struct by_energy){ energy, k };
+	qsort(b, (size_t)n, sizeof *b, cmp_energy_desc);
+	for (int k = 0; k < n; k++)
+		order[k] = b[k].k;
+	free(b);
+	return 0;
+}
+
+/* bo_chip_min_point over the points in `order` (energy descending). */
+static int chip_min_sorted(const double *acc, const double *energy, const int *order, int n,
+			   double floor)
+{
+	int best = -1;
+	for (int a = 0; a < n;) {
+		int b = a, any = -1, all = 1;
+		while (b < n && energy[order[b]] == energy[order[a]]) {
+			/* as the yield: at the floor within 1e-12 counts; NaN fails */
+			int ok = acc[order[b]] >= floor - 1e-12;
+			if (ok && any < 0)
+				any = order[b];
+			all &= ok;
+			b++;
+		}
+		if (any < 0)
+			break;
+		best = any;
+		if (!all)
+			break;
+		a = b;
+	}
+	return best;
+}
+
+int bo_chip_min_point(const double *acc, const double *energy, int n, double floor)
+{
+	int best = -1, *order = malloc((size_t)(n > 0 ? n : 1) * sizeof *order);
+	if (order && n > 0 && chip_order(energy, n, order) == 0)
+		best = chip_min_sorted(acc, energy, order, n, floor);
+	free(order);
+	return best;
+}
+
+void bo_chips_release(struct bo_chips *c)
+{
+	if (!c)
+		return;
+	free(c->min_energy);
+	free(c->min_point);
+	free(c->yield);
+	free(c->yield_lo);
+	free(c->yield_hi);
+	memset(c, 0, sizeof *c);
+}
+
+bo_status bo_chips_compute(const struct bo_sweep_result *r, double floor, struct bo_chips *out,
+			   struct bo_error *err)
+{
+	bo_status rc = BO_OK;
+	int K = r->n_points, T = K > 0 ? INT32_MAX : 0;
+	int *order = NULL;
+	double *energy = NULL, *acc = NULL;
+	memset(out, 0, sizeof *out);
+	for (int k = 0; k < K; k++) {
+		T = r->points[k].trials < T ? r->points[k].trials : T;
+		if (!isfinite(r->points[k].energy))
+			T = 0;
+	}
+	out->n_points = K;
+	out->n_chips = T;
+	size_t nk = (size_t)(K > 0 ? K : 1), nt = (size_t)(T > 0 ? T : 1);
+	out->min_energy = malloc(nt * sizeof(double));
+	out->min_point = malloc(nt * sizeof(int));
+	out->yield = malloc(nk * sizeof(double));
+	out->yield_lo = malloc(nk * sizeof(double));
+	out->yield_hi = malloc(nk * sizeof(double));
+	order = malloc(nk * sizeof(int));
+	energy = malloc(nk * sizeof(double));
+	acc = malloc(nk * sizeof(double));
+	if (!out->min_energy || !out->min_point || !out->yield || !out->yield_lo || !out->yield_hi ||
+	    !order || !energy || !acc) {
+		rc = bo_fail(err, BO_ENOMEM, "out of memory for %d chips", T);
+		goto out;
+	}
+	for (int k = 0; k < K; k++)
+		energy[k] = r->points[k].energy;
+	if (chip_order(energy, K, order)) {
+		rc = bo_fail(err, BO_ENOMEM, "out of memory for %d chips", T);
+		goto out;
+	}
+	for (int t = 0; t < T; t++) {
+		for (int k = 0; k < K; k++)
+			acc[k] = r->points[k].accuracy[t];
+		int m = chip_min_sorted(acc, energy, order, K, floor);
+		out->min_point[t] = m;
+		out->min_energy[t] = m >= 0 ? energy[m] : NAN;
+	}
+	for (int k = 0; k < K; k++) {
+		int64_t ok = 0;
+		for (int t = 0; t < T; t++)
+			ok += out->min_point[t] >= 0 && out->min_energy[t] <= energy[k];
+		out->yield[k] = T > 0 ? (double)ok / (double)T : NAN;
+		bo_clopper_pearson(ok, T, 0.05, &out->yield_lo[k], &out->yield_hi[k]);
+	}
+out:
+	free(order);
+	free(energy);
+	free(acc);
+	if (rc)
+		bo_chips_release(out);
 	return rc;
 }

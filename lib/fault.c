@@ -670,3 +670,180 @@ int64_t bo_inject_path(enum bo_fault_path path, enum bo_deviation dev, double p,
 out:
 	return ret;
 }
+
+/* ---- nested weight faults (spec 4b) ----
+ *
+ * A chip's failure levels u_c ~ U(0, 1), one per cell, without touching
+ * every cell: the unit interval is cut into dyadic bands, band k < K =
+ * [2^-(k+1), 2^-k) and band K = [0, 2^-K). Walking from the deepest band
+ * up, a cell lies in band k when it lies in no deeper band and a coin of
+ * probability r_k = 2^-(k+1) / (1 - 2^-(k+1)) says so (r_K = 2^-K), so
+ * P(band k) = (1 - 2^-(k+1)) r_k = 2^-(k+1), independently per cell: u_c
+ * is uniform. Each band's coins are a geometric walk on its own stream
+ * (one word per candidate, as the reference injector) followed by the
+ * candidate's level in the band (bo_rng_uniform), and a cell drawn by
+ * several bands belongs to the deepest (its level is that band's). The
+ * bands, their candidates and levels depend on (seed, trial, tensor) only,
+ * never on p, the point or the rest of the sweep, so a chip is the same
+ * whichever task, worker or process evaluates it. At p only bands k >= k0
+ * (2^-(k0+1) < p) can hold u_c < p; the walk merges them in a binary heap
+ * by (candidate, deepest band first) (deep bands are empty and leave at
+ * once), so a call costs about the cells with u_c < 2p. */
+static void nested_advance(struct bo_nested_walk *w, int i)
+{
+	struct bo_nested_band *s = &w->s[i];
+	int64_t rest = w->total - s->at - 1;
+	if (rest <= 0) {
+		s->at = w->total;
+		return;
+	}
+	if (s->inv != 0.0) {
+		double uu = ((double)bo_rng_u32(&s->rng) + 0.5) * 0x1p-32;
+		double gap = floor(log(uu) * s->inv);
+		if (!(gap < (double)rest)) {
+			s->at = w->total;
+			return;
+		}
+		s->at += 1 + (int64_t)gap;
+	} else {
+		s->at += 1;
+	}
+	double v = 1.0 - bo_rng_uniform(&s->rng); /* [0, 1) */
+	double u = s->lo + v * s->width, hi = s->lo + s->width;
+	s->u = u < hi ? u : nextafter(hi, 0.0);
+}
+
+/* Band a comes before band b: its candidate first, the deeper on a tie. */
+static inline int band_before(const struct bo_nested_walk *w, int a, int b)
+{
+	return w->s[a].at < w->s[b].at || (w->s[a].at == w->s[b].at && w->s[a].band > w->s[b].band);
+}
+
+static void heap_down(struct bo_nested_walk *w, int i)
+{
+	for (;;) {
+		int l = 2 * i + 1, m = i;
+		if (l < w->n && band_before(w, w->heap[l], w->heap[m]))
+			m = l;
+		if (l + 1 < w->n && band_before(w, w->heap[l + 1], w->heap[m]))
+			m = l + 1;
+		if (m == i)
+			return;
+		int t = w->heap[i];
+		w->heap[i] = w->heap[m];
+		w->heap[m] = t;
+		i = m;
+	}
+}
+
+void bo_nested_begin(struct bo_nested_walk *w, double p, int64_t total, uint64_t seed,
+		     uint32_t trial, uint32_t tensor)
+{
+	memset(w, 0, sizeof *w);
+	w->total = total;
+	w->p = p;
+	if (!(p > 0.0) || total <= 0)
+		return;
+	int k0 = 0, m = 0;
+	while (k0 < BO_NESTED_BANDS && ldexp(1.0, -(k0 + 1)) >= p)
+		k0++;
+	for (int k = k0; k <= BO_NESTED_BANDS; k++) {
+		struct bo_nested_band *s = &w->s[m];
+		double r = k < BO_NESTED_BANDS ? 1.0 / (ldexp(1.0, k + 1) - 1.0) :
+						 ldexp(1.0, -BO_NESTED_BANDS);
+		s->band = k;
+		s->inv = r >= 1.0 ? 0.0 : 1.0 / log1p(-r);
+		s->lo = k < BO_NESTED_BANDS ? ldexp(1.0, -(k + 1)) : 0.0;
+		s->width = k < BO_NESTED_BANDS ? ldexp(1.0, -(k + 1)) : ldexp(1.0, -BO_NESTED_BANDS);
+		bo_rng_init(&s->rng, seed, BO_RNG_NESTED, trial, tensor, (uint64_t)k);
+		s->at = -1;
+		nested_advance(w, m);
+		if (s->at < total)
+			w->heap[w->n++] = m++;
+	}
+	for (int i = w->n / 2 - 1; i >= 0; i--)
+		heap_down(w, i);
+}
+
+int bo_nested_next(struct bo_nested_walk *w, int64_t *cell, double *u)
+{
+	while (w->n > 0) {
+		/* the root: the next candidate, from the deepest band that drew it */
+		int64_t at = w->s[w->heap[0]].at;
+		double level = w->s[w->heap[0]].u;
+		while (w->n > 0 && w->s[w->heap[0]].at == at) {
+			nested_advance(w, w->heap[0]);
+			if (w->s[w->heap[0]].at >= w->total)
+				w->heap[0] = w->heap[--w->n]; /* this band is done */
+			heap_down(w, 0);
+		}
+		if (level < w->p) {
+			*cell = at;
+			*u = level;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* inject_bm's deviation of value i under mask (the reference's code). */
+static int bm_put(struct injector *in, const struct bo_stored *st, int64_t i, uint32_t mask)
+{
+	float x = in->data[i];
+	if (x == 0.0f)
+		return 0;
+	int32_t q = bo_quantize(x, st->scale, st->bits, st->is_unsigned);
+	int32_t q2 = bo_bm_apply(q, mask, st->bits, st->is_unsigned);
+	if (q2 == q)
+		return 0;
+	float d = (float)(q2 - q) * st->scale;
+	float x2 = x + d;
+	if ((x > 0.f && x2 < 0.f) || (x < 0.f && x2 > 0.f))
+		x2 = 0.f;
+	return x2 != x ? put(in, i, x2) : 0;
+}
+
+int64_t bo_inject_nested(enum bo_deviation dev, double p, const struct bo_stored *st,
+			 float *data, int64_t n, uint64_t seed, uint32_t trial, uint32_t tensor,
+			 struct bo_undo *undo)
+{
+	int64_t ret = -1, total = 0;
+	struct injector in = { data, undo, undo ? undo->n : 0, 0 };
+	struct bo_nested_walk *w = NULL;
+	if (!st || n < 0 || (!data && n > 0) || (dev != BO_DEV_BM && dev != BO_DEV_ERASURE))
+		goto out;
+	ret = 0;
+	if (!(p > 0.0) || n == 0 || !bits_ok(st->bits) || !(st->scale > 0.0f) ||
+	    !isfinite(st->scale))
+		goto out;
+	const int cells = dev == BO_DEV_BM ? bo_cells(st->bits, st->is_unsigned) : 1;
+	ret = -1;
+	if (!bo_mul_ok(n, cells, &total) || !(w = malloc(sizeof *w)))
+		goto out;
+	bo_nested_begin(w, p, total, seed, trial, tensor);
+	int rc = 0;
+	int64_t cell, cur = -1;
+	uint32_t mask = 0;
+	double u;
+	while (rc == 0 && bo_nested_next(w, &cell, &u)) {
+		int64_t i = cell / cells;
+		if (dev == BO_DEV_ERASURE) {
+			rc = data[i] != 0.0f ? put(&in, i, 0.0f) : 0;
+			continue;
+		}
+		if (i != cur && cur >= 0)
+			rc = bm_put(&in, st, cur, mask);
+		if (i != cur)
+			mask = 0;
+		cur = i;
+		mask |= 1u << (cell - i * cells);
+	}
+	if (rc == 0 && cur >= 0)
+		rc = bm_put(&in, st, cur, mask);
+	if (rc && undo)
+		revert(&in);
+	ret = rc ? -1 : in.changed;
+out:
+	free(w);
+	return ret;
+}

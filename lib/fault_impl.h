@@ -105,4 +105,33 @@ int64_t bo_inject_path(enum bo_fault_path path, enum bo_deviation dev, double p,
 		       const struct bo_stored *st, float *data, int64_t n, struct bo_rng *rng,
 		       struct bo_undo *undo);
 
+/* The nested walk (bo_inject_nested, spec 4b): the cells c < total with
+ * u_c < p, in ascending order, with their levels. Band k < K holds the
+ * cells with u_c in [2^-(k+1), 2^-k), band K those in [0, 2^-K); band k's
+ * candidates are a geometric walk over every cell at r_k = 2^-(k+1) / (1 -
+ * 2^-(k+1)) (r_K = 2^-K) on the Philox stream (seed, BO_RNG_NESTED, trial,
+ * tensor, image k), a cell belongs to the deepest band that draws it, and
+ * its level is uniform in that band. Only the bands that can hold u < p
+ * are walked. */
+#define BO_NESTED_BANDS 48 /* K */
+struct bo_nested_band {
+	struct bo_rng rng;
+	int64_t at;  /* the band's current candidate, total: none left */
+	double u;    /* its level */
+	double inv;  /* 1 / log1p(-r_k); 0: every cell */
+	double lo, width;
+	int band;
+};
+struct bo_nested_walk {
+	int64_t total;
+	double p;
+	int n; /* bands still running */
+	struct bo_nested_band s[BO_NESTED_BANDS + 1];
+	int heap[BO_NESTED_BANDS + 1]; /* the running bands by (at, deepest first) */
+};
+void bo_nested_begin(struct bo_nested_walk *w, double p, int64_t total, uint64_t seed,
+		     uint32_t trial, uint32_t tensor);
+/* The next cell with u_c < p: returns 1 with *cell and *u, 0 when none left. */
+int bo_nested_next(struct bo_nested_walk *w, int64_t *cell, double *u);
+
 #endif

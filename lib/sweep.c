@@ -22,7 +22,12 @@
  * data set); the hook then maps a batch position back to the image's index
  * in the data set, which keys its activation faults as in the full design.
  * bo_sweep_run hands each point to bo_point_run with a trial function that
- * times the trial's fixed part and its images on CLOCK_MONOTONIC. */
+ * times the trial's fixed part and its images on CLOCK_MONOTONIC.
+ * Nested weight faults (spec 4b): the trial draws its weight faults with
+ * bo_inject_nested, keyed by (seed, trial, weight) and not by the point, so
+ * trial t is the same chip at every point and in every task that runs it;
+ * activation faults and image subsets stay keyed by the point. After the
+ * points, bo_sweep_run fills the chips (lib/design.c, bo_chips_compute). */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -185,8 +190,34 @@ void bo_sweeper_free(struct bo_sweeper *sw)
 	free(sw);
 }
 
+static const char *const weight_faults_names[] = { "independent", "nested" };
+
+const char *bo_weight_faults_name(enum bo_weight_faults w)
+{
+	return (unsigned)w < 2 ? weight_faults_names[w] : "?";
+}
+
+bo_status bo_weight_faults_parse(const char *name, enum bo_weight_faults *out,
+				 struct bo_error *err)
+{
+	for (int i = 0; i < 2; i++)
+		if (name && !strcmp(name, weight_faults_names[i])) {
+			*out = (enum bo_weight_faults)i;
+			return BO_OK;
+		}
+	bo_error_where(err, NULL, NULL, NULL, "weight_faults");
+	return bo_fail(err, BO_EINVAL, "weight faults must be " BO_WEIGHT_FAULTS_CHOICES ", not '%.64s'",
+		       name ? name : "");
+}
+
 static bo_status check_config(const struct bo_sweep_config *c, struct bo_error *err)
 {
+	if (c->weight_faults != BO_WEIGHT_FAULTS_INDEPENDENT &&
+	    c->weight_faults != BO_WEIGHT_FAULTS_NESTED) {
+		bo_error_where(err, NULL, NULL, NULL, "weight_faults");
+		return bo_fail(err, BO_EINVAL, "unknown weight_faults %d (" BO_WEIGHT_FAULTS_CHOICES ")",
+			       (int)c->weight_faults);
+	}
 	if (c->deviation != BO_DEV_BM && c->deviation != BO_DEV_ERASURE)
 		return bo_fail(err, BO_EINVAL, "unknown deviation model %d", (int)c->deviation);
 	if (c->target != BO_TARGET_BOTH && c->target != BO_TARGET_WEIGHTS &&
@@ -582,10 +613,19 @@ static bo_status trial_n(struct bo_sweeper *sw, int point, int trial, int64_t n,
 			memcpy(sw->wbuf[i], w->clean, (size_t)w->numel * sizeof(float));
 		}
 		struct bo_rng rng;
-		bo_rng_init(&rng, sw->cfg.seed, bo_rng_point(sw->cfg.p[point]), (uint32_t)trial,
-			    BO_RNG_WEIGHT | (uint32_t)i, 0);
-		if (bo_inject(sw->cfg.deviation, p, &sw->wst[i], sw->wbuf[i], w->numel, &rng,
-			      &sw->wundo[i]) < 0) {
+		int64_t got;
+		if (sw->cfg.weight_faults == BO_WEIGHT_FAULTS_NESTED) {
+			/* spec 4b: chip `trial`, whatever the point */
+			got = bo_inject_nested(sw->cfg.deviation, p, &sw->wst[i], sw->wbuf[i], w->numel,
+					       sw->cfg.seed, (uint32_t)trial,
+					       BO_RNG_WEIGHT | (uint32_t)i, &sw->wundo[i]);
+		} else {
+			bo_rng_init(&rng, sw->cfg.seed, bo_rng_point(sw->cfg.p[point]), (uint32_t)trial,
+				    BO_RNG_WEIGHT | (uint32_t)i, 0);
+			got = bo_inject(sw->cfg.deviation, p, &sw->wst[i], sw->wbuf[i], w->numel, &rng,
+					&sw->wundo[i]);
+		}
+		if (got < 0) {
 			rc = bo_fail(err, BO_ENOMEM, "out of memory recording faults");
 			goto out;
 		}
@@ -742,6 +782,9 @@ bo_status bo_sweep_run(struct bo_sweeper *sw, const struct bo_frontier *frontier
 			pr->energy_reduction = eref / pr->energy;
 		}
 	}
+	r->weight_faults = c->weight_faults;
+	if (c->weight_faults == BO_WEIGHT_FAULTS_NESTED)
+		rc = bo_chips_compute(r, r->accuracy_floor, &r->chips, err);
 out:
 	if (rc)
 		bo_sweep_result_release(r);
@@ -756,6 +799,7 @@ void bo_sweep_result_release(struct bo_sweep_result *r)
 		for (int i = 0; i < r->n_points; i++)
 			free(r->points[i].accuracy);
 	free(r->points);
+	bo_chips_release(&r->chips);
 	memset(r, 0, sizeof(*r));
 }
 

@@ -6,7 +6,7 @@
  *       [--activation-sites activations|activations-gated|relu|conv-inputs] [--seed S]
  *       [--bits B] [--calib N] [--limit N] [--batch B] [--threads T] [--energy-a A]
  *       [--references M1.onnx,M2.onnx] [--mean ..] [--std ..] [--json | --csv]
- *       [--journal FILE] [--progress-every S]
+ *       [--journal FILE] [--progress-every S] [--weight-faults independent|nested]
  *   brownout calibrate-erasure MODEL DATASET --p LIST [same options]
  */
 #include <errno.h>
@@ -93,6 +93,7 @@ static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calib
 		{ "journal", required_argument, 0, 6 },       { "progress-every", required_argument, 0, 7 },
 		{ "images-per-trial", required_argument, 0, 8 },
 		{ "accuracy-floor", required_argument, 0, 9 },
+		{ "weight-faults", required_argument, 0, 10 },
 		{ 0, 0, 0, 0 },
 	};
 	struct bo_sweep_config *c = &o->cfg;
@@ -231,6 +232,11 @@ static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calib
 						   optarg);
 			break;
 		}
+		case 10:
+			if (bo_weight_faults_parse(optarg, &c->weight_faults, NULL))
+				return usage_error("--weight-faults must be " BO_WEIGHT_FAULTS_CHOICES
+						   ", not '%s'", optarg);
+			break;
 		case 'h': return -1;
 		default: return bad_option(argv, opts);
 		}
@@ -259,6 +265,8 @@ static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calib
 		return usage_error("%s", "--max-trials is below --min-trials");
 	if (for_calibration && o->journal)
 		return usage_error("%s", "--journal is for sweep only");
+	if (for_calibration && c->weight_faults != BO_WEIGHT_FAULTS_INDEPENDENT)
+		return usage_error("%s", "--weight-faults is for sweep only");
 	if (for_calibration && c->target != BO_TARGET_BOTH)
 		return usage_error("%s", "calibrate-erasure always targets weights; drop --target");
 	return 0;
@@ -353,6 +361,12 @@ static int journal_fingerprint(const struct sweep_opts *o, const struct loaded *
 	for (int i = 0; i < c->norm.n && k > 0 && k < (int)sizeof(text) - 64; i++)
 		k += snprintf(text + k, sizeof(text) - (size_t)k, " %a/%a", (double)c->norm.mean[i],
 			      (double)c->norm.std[i]);
+	/* nested chips are keyed by (seed, trial, weight), not by p: a trial
+	 * of a nested sweep is not the independent one (the default's
+	 * fingerprint is unchanged, so its journals stay valid) */
+	if (c->weight_faults != BO_WEIGHT_FAULTS_INDEPENDENT && k > 0 && k < (int)sizeof(text) - 64)
+		k += snprintf(text + k, sizeof(text) - (size_t)k, " weight_faults %s",
+			      bo_weight_faults_name(c->weight_faults));
 	sha256_update(&h, strlen(text), (const uint8_t *)text);
 	sha256_digest(&h, sizeof(dig), dig);
 	for (int i = 0; i < SHA256_DIGEST_SIZE; i++)
@@ -402,6 +416,54 @@ static int eval_refs(struct sweep_opts *o, const struct bo_dataset *ds, struct b
 	}
 	free(copy);
 	return rc;
+}
+
+/* Nested weight faults (spec 4c): one line per chip, its accuracy at each
+ * point and its minimum energy, then the yield curve by energy. */
+static void print_chips(const struct bo_sweep_result *r, int noisy)
+{
+	const struct bo_chips *c = &r->chips;
+	if (c->n_points != r->n_points)
+		return;
+	printf("\nchips (nested weight faults: trial t is one chip at every point):\n%7s", "chip");
+	for (int k = 0; k < r->n_points; k++)
+		printf(" %8.3g", r->points[k].p);
+	printf(" %12s %10s\n", "min energy", "at p");
+	for (int t = 0; t < c->n_chips; t++) {
+		printf("%7d", t);
+		for (int k = 0; k < r->n_points; k++)
+			printf(" %8.4f", r->points[k].accuracy[t]);
+		if (c->min_point[t] >= 0)
+			printf(" %12.0f %10.4g\n", c->min_energy[t], r->points[c->min_point[t]].p);
+		else
+			printf(" %12s %10s\n", "-", "-");
+	}
+	printf("minimum energy: the lowest point energy at which the chip, and at every higher\n"
+	       "energy, keeps accuracy >= %.4f (-: it fails at the highest)\n", r->accuracy_floor);
+	if (c->n_chips < 1)
+		return;
+	int *order = malloc((size_t)r->n_points * sizeof(int));
+	if (!order)
+		return;
+	for (int k = 0; k < r->n_points; k++) { /* by energy ascending */
+		int i = k;
+		for (; i > 0 && r->points[order[i - 1]].energy > r->points[k].energy; i--)
+			order[i] = order[i - 1];
+		order[i] = k;
+	}
+	printf("\nyield curve (%d chips):\n%11s %7s %12s %8s %19s\n", c->n_chips, "p", "eta",
+	       "energy", "yield", "yield 95% CI");
+	for (int i = 0; i < r->n_points; i++) {
+		const struct bo_point_result *p = &r->points[order[i]];
+		printf("%11.4g %7.4f %12.0f %7.4f%s [%8.4f, %8.4f]\n", p->p, p->eta, p->energy,
+		       c->yield[order[i]], noisy ? "*" : " ", c->yield_lo[order[i]],
+		       c->yield_hi[order[i]]);
+	}
+	printf("yield: the fraction of chips whose minimum energy is <= the energy (Clopper-Pearson)\n");
+	if (noisy)
+		printf("* n < %lld images per chip: a chip's accuracy carries image-sampling noise\n",
+		       (long long)r->eval_images);
+	free(order);
 }
 
 static int output(const struct sweep_opts *o, const struct bo_sweep_result *r,
@@ -474,6 +536,8 @@ static int output(const struct sweep_opts *o, const struct bo_sweep_result *r,
 		}
 		printf("(--images-per-trial N with a point's n reproduces that point exactly)\n");
 	}
+	if (r->weight_faults == BO_WEIGHT_FAULTS_NESTED)
+		print_chips(r, noisy);
 	printf("\n%lld images under faults in %.2f s (%.1f images/s)\n", (long long)faulty_images,
 	       secs, secs > 0 ? (double)faulty_images / secs : 0.0);
 	return 0;

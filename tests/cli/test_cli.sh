@@ -553,6 +553,114 @@ else
 	bad "sweep --images-per-trial runs failed"
 fi
 
+# Nested weight faults (spec 4b, 4c): the flag and its errors, the default
+# unchanged, a chip independent of the p list, each chip's minimum energy
+# and the yield curve recomputed here from the trial accuracies, in JSON
+# and CSV, and a journal that resumes a nested sweep (and refuses another).
+expect_exit "--weight-faults sometimes is a usage error" 2 \
+	"--weight-faults must be independent or nested, not 'sometimes'" \
+	"$bo" sweep "$f8" "${npy[@]}" --no-normalize --p 0.01 --weight-faults sometimes
+expect_exit "calibrate-erasure refuses --weight-faults nested" 2 "--weight-faults is for sweep only" \
+	"$bo" calibrate-erasure "$f8" "${npy[@]}" --no-normalize --p 0.01 --weight-faults nested
+help_has "sweep --help lists --weight-faults" "--weight-faults independent\|nested" "$bo" sweep --help
+nsw() { "$bo" sweep "$f8" "${npy[@]}" --no-normalize --threads 1 --target weights --trials 4 "$@" 2>/dev/null; }
+if nsw --p 0.005,0.01,0.03 --json >"$tmp/ind.json" &&
+	nsw --p 0.005,0.01,0.03 --weight-faults independent --json >"$tmp/ind2.json" &&
+	nsw --p 0.005,0.01,0.03 --csv >"$tmp/ind.csv" &&
+	nsw --p 0.005,0.01,0.03 --weight-faults nested --json >"$tmp/nest.json" &&
+	nsw --p 0.005,0.01,0.03 --weight-faults nested --csv >"$tmp/nest.csv" &&
+	nsw --p 0.03,0.01 --weight-faults nested --batch 7 --json >"$tmp/nest2.json" &&
+	nsw --p 0.005,0.01,0.03 --weight-faults nested --images-per-trial 16 --json >"$tmp/nest16.json"; then
+	got=$($py - "$tmp/ind.json" "$tmp/ind2.json" "$tmp/ind.csv" "$tmp/nest.json" "$tmp/nest.csv" \
+		"$tmp/nest2.json" "$tmp/nest16.json" <<'PY'
+import csv, json, math, sys
+ind, ind2 = (json.load(open(f)) for f in sys.argv[1:3])
+ind_csv = open(sys.argv[3]).readline()
+nest, nest2, nest16 = (json.load(open(f)) for f in (sys.argv[4], sys.argv[6], sys.argv[7]))
+rows = list(csv.DictReader(open(sys.argv[5])))
+errs = []
+acc = lambda d: [q["trial_accuracies"] for q in d["points"]]
+if acc(ind) != acc(ind2) or ind["chips"] is not None or ind["yield_curve"] is not None:
+    errs.append("independent is not the default, or has chips")
+if "chip_yield" in ind_csv or ind["config"]["weight_faults"] != "independent":
+    errs.append("default CSV/config changed: %r" % ind_csv)
+if nest["config"]["weight_faults"] != "nested" or acc(nest) == acc(ind):
+    errs.append("nested config, or nested equals independent")
+# chip t at p = 0.03 and 0.01 is the same chip without 0.005 in the list
+byp = lambda d: {q["p"]: q["trial_accuracies"] for q in d["points"]}
+if byp(nest2)[0.03] != byp(nest)[0.03] or byp(nest2)[0.01] != byp(nest)[0.01]:
+    errs.append("a chip depends on the p list: %r %r" % (byp(nest2), byp(nest)))
+def check(d, tag):
+    ch, pts, floor = d["chips"], d["points"], d["accuracy_floor"]
+    E = [q["energy"] for q in pts]
+    T = min(q["trials"] for q in pts)
+    if ch["count"] != T or len(ch["trials"]) != T or ch["p"] != [q["p"] for q in pts] or ch["energy"] != E:
+        errs.append("%s: chips header %r" % (tag, {k: ch[k] for k in ("count", "p", "energy")}))
+    mins = []
+    for t, c in enumerate(ch["trials"]):
+        a = [q["trial_accuracies"][t] for q in pts]
+        if c["trial"] != t or c["accuracy"] != a:
+            errs.append("%s: chip %d accuracies %r" % (tag, t, c))
+        # the smallest E_k with a >= floor at E_k and at every higher energy
+        best = None
+        for k in range(len(pts)):
+            if a[k] >= floor - 1e-12 and all(a[j] >= floor - 1e-12 for j in range(len(pts)) if E[j] > E[k]):
+                best = k if best is None or E[k] < E[best] else best
+        want = None if best is None else E[best]
+        mins.append(want)
+        if c["min_energy"] != want or (best is not None and c["min_p"] != pts[best]["p"]):
+            errs.append("%s: chip %d min energy %r want %r" % (tag, t, c, want))
+    curve = d["yield_curve"]
+    if [c["energy"] for c in curve] != sorted(E):
+        errs.append("%s: curve not by energy %r" % (tag, curve))
+    for c in curve:
+        y = sum(m is not None and m <= c["energy"] for m in mins) / T
+        if abs(c["yield"] - y) > 1e-12 or not (c["yield_lo"] <= y <= c["yield_hi"]):
+            errs.append("%s: yield at %r: %r want %r" % (tag, c["energy"], c, y))
+    return mins
+mins = check(nest, "nested")
+check(nest16, "nested16")
+if nest["chips"]["yield_note"] is not None or not nest16["chips"]["yield_note"] or \
+        "image-sampling noise" not in nest16["chips"]["yield_note"]:
+    errs.append("yield_note %r %r" % (nest["chips"]["yield_note"], nest16["chips"]["yield_note"]))
+curve = {c["p"]: c for c in nest["yield_curve"]}
+for row in rows:
+    c = curve[float(row["p"])]
+    if abs(float(row["chip_yield"]) - c["yield"]) > 1e-9 or int(row["chips"]) != nest["chips"]["count"] or \
+            abs(float(row["chip_yield_lo"]) - c["yield_lo"]) > 1e-9:
+        errs.append("csv %r vs %r" % (row, c))
+# the test means something only if some chip has a minimum and some chip fails somewhere
+if all(m is None for m in mins):
+    errs.append("no chip keeps the floor anywhere: %r" % [c["accuracy"] for c in nest["chips"]["trials"]])
+print("ok" if not errs else "\n".join(errs))
+PY
+)
+	if [ "$got" = ok ]; then ok "sweep --weight-faults nested: chips, minimum energies and yield curve in JSON and CSV; chips independent of the p list; default unchanged"
+	else bad "sweep --weight-faults nested" "$got"; fi
+	expect_out "sweep's table shows each chip and the yield curve" \
+		"yield curve \(4 chips\)" nsw --p 0.005,0.01 --weight-faults nested
+	# a nested sweep resumes from its journal; an independent one refuses it
+	rm -f "$tmp/nj"
+	if nsw --p 0.005,0.01,0.03 --weight-faults nested --journal "$tmp/nj" --json >"$tmp/nj1.json" &&
+		"$bo" sweep "$f8" "${npy[@]}" --no-normalize --threads 1 --target weights --trials 4 \
+			--p 0.005,0.01,0.03 --weight-faults nested --journal "$tmp/nj" --json \
+			>"$tmp/nj2.json" 2>"$tmp/nj2.err" &&
+		grep -q "12 trials already done" "$tmp/nj2.err" &&
+		cmp -s <($py -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["chips"], d["yield_curve"])' "$tmp/nj1.json") \
+			<($py -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["chips"], d["yield_curve"])' "$tmp/nest.json") &&
+		cmp -s <($py -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["chips"], d["yield_curve"])' "$tmp/nj2.json") \
+			<($py -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["chips"], d["yield_curve"])' "$tmp/nest.json"); then
+		ok "--journal: a nested sweep resumes from its journal to the same chips"
+	else
+		bad "--journal with --weight-faults nested" "$(cat "$tmp/nj2.err" 2>/dev/null)"
+	fi
+	expect_exit "--journal of a nested sweep is refused by an independent one" 1 "written by another sweep" \
+		"$bo" sweep "$f8" "${npy[@]}" --no-normalize --threads 1 --target weights --trials 4 \
+		--p 0.005,0.01,0.03 --journal "$tmp/nj"
+else
+	bad "sweep --weight-faults runs failed"
+fi
+
 echo
 echo "cli: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

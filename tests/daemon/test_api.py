@@ -1240,7 +1240,7 @@ class T10Api(DaemonCase):
             "blocks": None, "block_p": None, "trials": 2, "ci_target": None, "min_trials": 3,
             "max_trials": 100, "activation_sites": "activations", "seed": 7, "bits": 8,
             "calib": 256, "limit": 64, "references": [f4["id"], f6["id"]], "priority": 0,
-            "images_per_trial": "all", "accuracy_floor": None})
+            "images_per_trial": "all", "accuracy_floor": None, "weight_faults": "independent"})
         args = ["sweep", F8, "--images", NPY_IMAGES, "--labels", NPY_LABELS, "--p", "1e-3,1e-2",
                 "--trials", "2", "--limit", "64", "--seed", "7", "--threads", "1", "--mean", "0",
                 "--std", "1", "--references", F4 + "," + F6]
@@ -1329,6 +1329,52 @@ class T10Api(DaemonCase):
             self.assertEqual(pt["yield"], sum(a >= 0.75 for a in pt["trial_accuracies"]) / 3)
             self.assertIsNotNone(pt["yield_note"])
         self.check_csv(job["id"], args)
+
+    def test_313_job_weight_faults_nested(self):
+        """weight_faults (spec 4b): nested in a job spec gives the CLI's
+        chips (each trial's accuracy at every point, its minimum energy)
+        and yield curve, JSON and CSV, whatever the pool's task split; a
+        bad value is refused naming the field, and nothing is queued."""
+        f8, npy = self.model("f8"), self.npy_dataset()
+        good = {"model": f8["id"], "dataset": npy["id"], "p": [0.005, 0.01, 0.03], "trials": 4,
+                "limit": 64, "seed": 5, "mean": [0], "std": [1], "target": "weights"}
+        post = lambda body: api("POST", "/api/v1/jobs", body)  # noqa: E731
+        before = self.assertOk(api("GET", "/api/v1/jobs?limit=1"))["items"]
+        for bad in ("sometimes", "Nested", 1, None, ["nested"]):
+            self.assertError(post(dict(good, weight_faults=bad)), 400, "invalid", "weight_faults")
+        after = self.assertOk(api("GET", "/api/v1/jobs?limit=1"))["items"]
+        self.assertEqual([j["id"] for j in after], [j["id"] for j in before],
+                         "a refused job was queued")
+        job = self.submit(dict(good, weight_faults="nested"))
+        self.assertEqual(job["spec"]["weight_faults"], "nested")
+        args = ["sweep", F8, "--images", NPY_IMAGES, "--labels", NPY_LABELS, "--p",
+                "0.005,0.01,0.03", "--trials", "4", "--limit", "64", "--seed", "5", "--mean", "0",
+                "--std", "1", "--threads", "1", "--target", "weights", "--weight-faults", "nested"]
+        cli = json.loads(cli_json(args + ["--json"]))
+        res = self.check_against_cli(self.wait_job(job["id"]), cli, f8, npy)
+        self.assertEqual(res["config"]["weight_faults"], "nested")
+        a, b = res["chips"], cli["chips"]
+        self.assertEqual((a["count"], len(a["trials"])), (4, 4))
+        self.assertEqual((a["count"], a["p"], a["yield_note"]), (b["count"], b["p"], b["yield_note"]))
+        for ca, cb in zip(a["trials"], b["trials"]):
+            self.assertEqual(ca["trial"], cb["trial"])
+            self.assertEqual(len(ca["accuracy"]), 3)
+            for x, y in zip(ca["accuracy"], cb["accuracy"]):
+                self.assertTrue(rel_close(x, y), "chip %d: API %r, CLI %r" % (ca["trial"], ca, cb))
+            for k in ("min_energy", "min_p", "min_eta"):
+                self.assertTrue(ca[k] is None and cb[k] is None or rel_close(ca[k], cb[k]),
+                                "chip %d %s: API %r, CLI %r" % (ca["trial"], k, ca, cb))
+        self.assertEqual(len(res["yield_curve"]), 3)
+        for ya, yb in zip(res["yield_curve"], cli["yield_curve"]):
+            for k in ("p", "eta", "energy", "yield", "yield_lo", "yield_hi"):
+                self.assertTrue(rel_close(ya[k], yb[k], 1e-9), "yield_curve %s: %r vs %r" % (k, ya, yb))
+        self.check_csv(job["id"], args)
+        # the default spec has no chips
+        done = self.cache.get("done_job")
+        if done:
+            r0 = self.assertOk(api("GET", "/api/v1/jobs/%d/results" % done["id"]))
+            self.assertEqual((r0["chips"], r0["yield_curve"], r0["config"]["weight_faults"]),
+                             (None, None, "independent"))
 
     def test_320_etag(self):
         done = self.cache.get("done_job") or self.wait_job(self.submit(self.tiny_spec(

@@ -104,6 +104,7 @@ def main():
         try:
             fails += run(build, d, tmp, data, token, wtoken)
             fails += run_references(build, d, tmp, token, wtoken)
+            fails += run_nested(build, d, tmp, token, wtoken)
         finally:
             for p in PROCS:
                 if p.poll() is None:
@@ -114,7 +115,7 @@ def main():
             print("FAIL workers: brownoutd's SIGTERM exit status %s\n%s" % (rc, d.log_tail()))
             fails += 1
         # a sanitizer report in a worker (it may not stop the job)
-        for log in ("w1.log", "w2.log", "w3.log"):
+        for log in ("w1.log", "w2.log", "w3.log", "w4.log", "w5.log"):
             text = tail(os.path.join(tmp, log), 10000)
             if "Sanitizer" in text or "runtime error:" in text:
                 print("FAIL workers: %s" % text)
@@ -456,6 +457,54 @@ def run_references(build, d, tmp, token, wtoken):
         print("ok   a job with references on --workers 0 ran on a remote worker: its references"
               " (%s) and energy reductions equal a local worker's and `brownout sweep"
               " --references`'" % ", ".join("%s E_o %.0f acc %.3f" % r for r in got_refs))
+    return fails
+
+
+# Nested weight faults (spec 4b): chip t is keyed by (seed, t, weight), not
+# carried between tasks, so a job whose points run as separate tasks on two
+# worker processes has the CLI's chips, number for number.
+NESTED_SPEC = {"p": [1e-2, 3e-2], "trials": 6, "limit": 100, "seed": 9, "target": "weights",
+               "weight_faults": "nested"}
+
+
+def run_nested(build, d, tmp, token, wtoken):
+    ds = call(d, token, "POST", "/datasets", {"name": "fm-nested", "path": FMNIST}, want=201)
+    with open(MODEL, "rb") as f:
+        mid = call(d, token, "POST", "/models?name=f4-nested", f.read(), want=201)["id"]
+    jid = call(d, token, "POST", "/jobs", dict(NESTED_SPEC, model=mid, dataset=ds["id"]),
+               want=202)["id"]
+    ws = [worker(build, d, wtoken, "w-nested-%d" % i, os.path.join(tmp, "cache%d" % (4 + i)),
+                 os.path.join(tmp, "w%d.log" % (4 + i))) for i in range(2)]
+    j = wait_done(d, token, jid)
+    for w in ws:
+        w.send_signal(signal.SIGTERM)
+        try:
+            w.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pass
+    if j["state"] != "done":
+        print("FAIL workers: the nested job ended %s\n%s" % (j["state"], d.log_tail()))
+        return 1
+    res = call(d, token, "GET", "/jobs/%d/results" % jid)
+    cli = subprocess.run(
+        [os.path.join(build, "brownout"), "sweep", MODEL, FMNIST, "--p",
+         ",".join(repr(p) for p in NESTED_SPEC["p"]), "--trials", str(NESTED_SPEC["trials"]),
+         "--limit", str(NESTED_SPEC["limit"]), "--seed", str(NESTED_SPEC["seed"]),
+         "--target", "weights", "--weight-faults", "nested", "--threads", "1", "--json"],
+        check=True, capture_output=True, text=True)
+    want = json.loads(cli.stdout)
+    fails = 0
+    for k in ("chips", "yield_curve"):
+        if res[k] != want[k]:
+            print("FAIL workers: nested %s: workers %r, CLI %r" % (k, res[k], want[k]))
+            fails += 1
+    if res["chips"] is None or res["chips"]["count"] != NESTED_SPEC["trials"]:
+        print("FAIL workers: nested job without its %d chips: %r" % (NESTED_SPEC["trials"],
+                                                                    res["chips"]))
+        fails += 1
+    if not fails:
+        print("ok   a nested job run as tasks on two remote workers has `brownout sweep"
+              " --weight-faults nested`'s chips and yield curve")
     return fails
 
 

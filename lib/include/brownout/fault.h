@@ -114,6 +114,24 @@ struct bo_stored {
 int64_t bo_inject(enum bo_deviation dev, double p, const struct bo_stored *st, float *data,
 		  int64_t n, struct bo_rng *rng, struct bo_undo *undo);
 
+/* ---- nested weight faults (spec section 4b) ----
+ *
+ * Trial t is one chip across the whole sweep: every cell c (a bit cell
+ * under BM, a value under erasure) of weight tensor `tensor` has a failure
+ * level u_c ~ U(0, 1) that depends on (seed, trial, tensor, c) only, and c
+ * is faulty at p exactly when u_c < p. So the faulty cells at p are a
+ * subset of those at any larger p, each with the same deviation (BM: the
+ * cell takes the sign bit's value, or a faulty sign cell gives 0; erasure:
+ * 0), and the cells faulty at one p are distributed as bo_inject's. The
+ * levels are drawn in dyadic bands (lib/fault.c): the cost of a call grows
+ * with the cells whose u_c < 2p, as bo_inject's with those at p, not with
+ * the sweep's other points. Inject into data[0..n) as bo_inject does (same
+ * return value, same undo log). */
+#define BO_RNG_NESTED UINT64_C(0xfff86e6573746564) /* a NaN's pattern: no point's p */
+int64_t bo_inject_nested(enum bo_deviation dev, double p, const struct bo_stored *st,
+			 float *data, int64_t n, uint64_t seed, uint32_t trial, uint32_t tensor,
+			 struct bo_undo *undo);
+
 #ifdef __cplusplus
 }
 #endif

@@ -112,6 +112,19 @@ struct bo_trial_journal {
 	void *ctx;
 };
 
+/* Weight faults across a sweep's points (spec section 4b): independent
+ * (each point draws its own, the default) or nested (trial t is one chip at
+ * every point: bo_inject_nested). */
+enum bo_weight_faults {
+	BO_WEIGHT_FAULTS_INDEPENDENT = 0,
+	BO_WEIGHT_FAULTS_NESTED = 1,
+};
+#define BO_WEIGHT_FAULTS_CHOICES "independent or nested"
+const char *bo_weight_faults_name(enum bo_weight_faults w); /* "independent", "nested" */
+/* "independent" or "nested"; BO_EINVAL naming the choices otherwise. */
+bo_status bo_weight_faults_parse(const char *name, enum bo_weight_faults *out,
+				 struct bo_error *err);
+
 struct bo_sweep_config {
 	enum bo_deviation deviation;
 	enum bo_target target;
@@ -150,6 +163,8 @@ struct bo_sweep_config {
 	void *calib_ctx;
 	/* optional: bo_sweep_run's record of finished trials (may be NULL) */
 	const struct bo_trial_journal *journal;
+	/* spec 4b: independent (default) or nested weight faults */
+	enum bo_weight_faults weight_faults;
 };
 
 /* The parts of a model as the sweep accounts them: per block, stored
@@ -243,6 +258,20 @@ struct bo_point_result {
 	double energy_reduction; /* E_ref(mean accuracy) / energy, when defined */
 };
 
+/* The chips of a nested sweep (spec 4c): chip t is trial t at every point,
+ * for t < n_chips, the fewest trials any point has. A chip's minimum energy
+ * is the smallest point energy E_k such that its accuracy is >= the floor
+ * at E_k and at every point of higher energy; the yield curve gives, at
+ * each point's energy, the fraction of chips whose minimum energy is at
+ * most that energy, with its Clopper-Pearson 95 % interval. */
+struct bo_chips {
+	int n_chips, n_points;
+	double *min_energy;  /* [n_chips]; NaN: no point qualifies */
+	int *min_point;      /* [n_chips]: the point of min_energy, -1: none */
+	double *yield;       /* [n_points], by point: the curve at its energy */
+	double *yield_lo, *yield_hi;
+};
+
 struct bo_sweep_result {
 	double clean_accuracy;
 	double accuracy_floor;   /* A* of every point's yield */
@@ -250,6 +279,9 @@ struct bo_sweep_result {
 	int64_t parameters, activations;
 	int n_points;
 	struct bo_point_result *points;
+	/* spec 4b/4c: with nested weight faults, the chips (else all zero) */
+	enum bo_weight_faults weight_faults;
+	struct bo_chips chips;
 };
 
 /* Run every point with fixed or adaptive trials; `frontier` (may be NULL)
@@ -333,6 +365,19 @@ typedef bo_status (*bo_point_trial_fn)(void *ctx, int trial, int64_t n, int kind
 bo_status bo_point_run(const struct bo_sweep_config *c, int64_t N, double floor,
 		       bo_point_trial_fn fn, void *ctx, struct bo_point_result *pr,
 		       struct bo_error *err);
+
+/* The point whose energy is a chip's minimum (spec 4c): acc[k] and
+ * energy[k] for the n points; the smallest energy[k] with acc[k] >= floor
+ * and acc[j] >= floor at every j of higher energy. Returns k, or -1 when
+ * none qualifies (e.g. the chip fails at the highest energy). As the
+ * yield, an accuracy within 1e-12 below the floor keeps it; NaN fails. */
+int bo_chip_min_point(const double *acc, const double *energy, int n, double floor);
+/* The chips of r (its points' trial accuracies and energies, at floor):
+ * n_chips = the fewest trials of any point; 0 chips when a point's energy
+ * is not finite. out is zeroed first; release with bo_chips_release. */
+bo_status bo_chips_compute(const struct bo_sweep_result *r, double floor, struct bo_chips *out,
+			   struct bo_error *err);
+void bo_chips_release(struct bo_chips *c);
 
 /* Clean top-1 accuracy of a model (the references of iso-accuracy). */
 bo_status bo_evaluate(const struct bo_model *m, const struct bo_dataset *ds,
