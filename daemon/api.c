@@ -152,7 +152,7 @@ static bo_status quota_bytes(sqlite3 *db, int64_t user, int64_t add, int64_t quo
 	bo_status rc = user_usage(db, user, &u, err);
 	if (rc || u.uploads + u.results + add <= quota)
 		return rc;
-	return bo_fail(err, BO_EQUOTA,
+	return bo_error_set(err, BO_EQUOTA,
 		       "storage quota: this %s needs %lld bytes; you store %lld (uploads %lld,"
 		       " job results %lld) of %lld (user-stored-bytes); delete models, datasets"
 		       " or jobs you no longer need",
@@ -284,7 +284,7 @@ static bo_status list_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	if (s != SQLITE_ROW && s != SQLITE_DONE)
 		rc = bo_store_fail(db, err, "listing");
 	else if (q->id && n == 0)
-		rc = bo_fail(err, BO_ENOENT, "no %s %lld", q->datasets ? "dataset" : "model",
+		rc = bo_error_set(err, BO_ENOENT, "no %s %lld", q->datasets ? "dataset" : "model",
 			     (long long)q->id);
 	sqlite3_finalize(st);
 	return rc;
@@ -348,7 +348,7 @@ static int list_to_json(const char *text, const char *what, char **out, struct b
 	}
 	for (int i = 0; i < n && !strcmp(what, "std"); i++)
 		if (!(v[i] > 0)) {
-			bo_fail(err, BO_EINVAL, "std values must be positive, not %g", (double)v[i]);
+			bo_error_set(err, BO_EINVAL, "std values must be positive, not %g", (double)v[i]);
 			snprintf(err->field, sizeof(err->field), "std");
 			return -1;
 		}
@@ -410,7 +410,7 @@ static bo_status model_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	snprintf(dir, sizeof(dir), "%s/models", m->data_dir);
 	snprintf(path, sizeof(path), "%s/%s", m->data_dir, rel);
 	if ((mkdir(dir, 0755) && errno != EEXIST) || rename(m->tmp, path) || fsync_dir(dir))
-		rc = bo_fail(err, BO_EIO, "cannot store the model file: %s", strerror(errno));
+		rc = bo_error_set(err, BO_EIO, "cannot store the model file: %s", strerror(errno));
 out:
 	sqlite3_finalize(st);
 	return rc;
@@ -513,7 +513,7 @@ static int post_model(struct bo_daemon *d, struct bo_req *r)
 	}
 	if (blocks && (blocks[0] == '@' || bo_block_map_parse(blocks, &map, &err))) {
 		if (blocks[0] == '@')
-			bo_fail(&err, BO_EINVAL, "blocks: send the map itself, not @file");
+			bo_error_set(&err, BO_EINVAL, "blocks: send the map itself, not @file");
 		snprintf(err.field, sizeof(err.field), "blocks");
 		ret = bo_reply_error(r, &err);
 		goto out;
@@ -560,7 +560,7 @@ static int post_model(struct bo_daemon *d, struct bo_req *r)
 				std, blocks, info, size, d->cfg.data_dir, d->cfg.user_stored_bytes };
 	if (!info || bo_store_write(d->store, model_ins_fn, &mi, &err)) {
 		if (!info)
-			bo_fail(&err, BO_ENOMEM, "out of memory");
+			bo_error_set(&err, BO_ENOMEM, "out of memory");
 		ret = bo_reply_error(r, &err);
 		goto out;
 	}
@@ -604,13 +604,13 @@ static bo_status del_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		return bo_store_fail(db, err, "deleting");
 	sqlite3_bind_int64(st, 1, q->id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		rc = bo_fail(err, BO_ENOENT, "no %s %lld", q->datasets ? "dataset" : "model",
+		rc = bo_error_set(err, BO_ENOENT, "no %s %lld", q->datasets ? "dataset" : "model",
 			     (long long)q->id);
 		goto out;
 	}
 	int64_t owner = sqlite3_column_int64(st, 0);
 	if (!(q->user->admin || q->user->id == owner)) {
-		rc = bo_fail(err, BO_EPERM, "only its owner or an admin may delete this %s",
+		rc = bo_error_set(err, BO_EPERM, "only its owner or an admin may delete this %s",
 			     q->datasets ? "dataset" : "model");
 		goto out;
 	}
@@ -644,7 +644,7 @@ static bo_status del_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 					      (const char *)sqlite3_column_text(st, 2));
 	}
 	if (busy) {
-		rc = bo_fail(err, BO_ECONFLICT,
+		rc = bo_error_set(err, BO_ECONFLICT,
 			     "%s %lld is used by %d queued or running job%s: %s%s; it can be deleted"
 			     " once they end (their owners or an admin may cancel them)",
 			     q->datasets ? "dataset" : "model", (long long)q->id, busy,
@@ -738,21 +738,21 @@ static bo_status ds_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		goto out;
 	snprintf(dir, sizeof(dir), "%s/datasets", q->data_dir);
 	if (mkdir(dir, 0755) && errno != EEXIST) {
-		rc = bo_fail(err, BO_EIO, "cannot create %s: %s", dir, strerror(errno));
+		rc = bo_error_set(err, BO_EIO, "cannot create %s: %s", dir, strerror(errno));
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s/%s", q->data_dir, rel);
 	if (rename(q->tmp_images, path)) {
-		rc = bo_fail(err, BO_EIO, "cannot store the images: %s", strerror(errno));
+		rc = bo_error_set(err, BO_EIO, "cannot store the images: %s", strerror(errno));
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s/%s", q->data_dir, rel_l);
 	if (q->tmp_labels && rename(q->tmp_labels, path)) {
-		rc = bo_fail(err, BO_EIO, "cannot store the labels: %s", strerror(errno));
+		rc = bo_error_set(err, BO_EIO, "cannot store the labels: %s", strerror(errno));
 		goto out;
 	}
 	if (fsync_dir(dir))
-		rc = bo_fail(err, BO_EIO, "cannot sync %s: %s", dir, strerror(errno));
+		rc = bo_error_set(err, BO_EIO, "cannot sync %s: %s", dir, strerror(errno));
 out:
 	sqlite3_finalize(st);
 	return rc;
@@ -780,7 +780,8 @@ static void scrub(struct bo_error *err, const char *name, const char *with)
 	for (const char *p = err->text; *p && k + 1 < sizeof(out);) {
 		if (!strncmp(p, name, n)) {
 			k += (size_t)snprintf(out + k, sizeof(out) - k, "%s", with);
-			k = BO_MIN(k, sizeof(out) - 1);
+			if (k > sizeof(out) - 1)
+				k = sizeof(out) - 1;
 			p += n;
 		} else {
 			out[k++] = *p++;
@@ -1033,8 +1034,8 @@ static int tag_ok(const char *t)
 
 static bo_status meta_fail(struct bo_error *err, const char *field, const char *fmt, const char *a)
 {
-	bo_fail(err, BO_EINVAL, fmt, a);
-	bo_error_where(err, NULL, NULL, NULL, field);
+	bo_error_set(err, BO_EINVAL, fmt, a);
+	bo_error_set_where(err, NULL, NULL, NULL, field);
 	return BO_EINVAL;
 }
 
@@ -1045,7 +1046,7 @@ static bo_status job_meta_take(json_t *j, int patch, struct job_meta *m, struct 
 	json_t *v;
 	memset(m, 0, sizeof(*m));
 	if (!json_is_object(j)) {
-		bo_fail(err, BO_EINVAL, "the body must be a JSON object");
+		bo_error_set(err, BO_EINVAL, "the body must be a JSON object");
 		return BO_EINVAL;
 	}
 	if ((v = json_object_get(j, "name"))) {
@@ -1059,7 +1060,7 @@ static bo_status job_meta_take(json_t *j, int patch, struct job_meta *m, struct 
 				return meta_fail(err, "name",
 						 "name must not hold control characters%s", "");
 		if (!(m->name = strdup(s))) {
-			bo_fail(err, BO_ENOMEM, "out of memory");
+			bo_error_set(err, BO_ENOMEM, "out of memory");
 			return BO_ENOMEM;
 		}
 		m->has_name = 1;
@@ -1071,7 +1072,7 @@ static bo_status job_meta_take(json_t *j, int patch, struct job_meta *m, struct 
 		if (utf8_chars(s) > JOB_NOTES_MAX)
 			return meta_fail(err, "notes", "notes are over %s characters", "4000");
 		if (!(m->notes = strdup(s))) {
-			bo_fail(err, BO_ENOMEM, "out of memory");
+			bo_error_set(err, BO_ENOMEM, "out of memory");
 			return BO_ENOMEM;
 		}
 		m->has_notes = 1;
@@ -1094,7 +1095,7 @@ static bo_status job_meta_take(json_t *j, int patch, struct job_meta *m, struct 
 					return meta_fail(err, "tags", "tag '%s' is given twice", s);
 		}
 		if (!(m->tags = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY))) {
-			bo_fail(err, BO_ENOMEM, "out of memory");
+			bo_error_set(err, BO_ENOMEM, "out of memory");
 			return BO_ENOMEM;
 		}
 		m->has_tags = 1;
@@ -1137,13 +1138,13 @@ static bo_status job_quotas(sqlite3 *db, const struct job_ins *q, struct bo_erro
 	if (rc)
 		return rc;
 	if (u.jobs >= q->cfg->user_queued_jobs)
-		return bo_fail(err, BO_EQUOTA,
+		return bo_error_set(err, BO_EQUOTA,
 			       "job quota: you have %lld queued or running jobs, the most one user"
 			       " may have (user-queued-jobs = %d); wait for them to finish, or"
 			       " cancel or delete ones you no longer need",
 			       (long long)u.jobs, q->cfg->user_queued_jobs);
 	if (u.trials + trials > q->cfg->user_queued_trials)
-		return bo_fail(err, BO_EQUOTA,
+		return bo_error_set(err, BO_EQUOTA,
 			       "trial quota: this job plans %lld trials (%d points x %d) and your"
 			       " queued or running jobs %lld, over the %lld one user may have"
 			       " queued (user-queued-trials); wait for them to finish, cancel some,"
@@ -1166,7 +1167,7 @@ static bo_status model_shape(sqlite3 *db, int64_t id, const char *field, json_t 
 		return bo_store_fail(db, err, "reading a model");
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		rc = bo_fail(err, BO_ENOENT, "no model %lld", (long long)id);
+		rc = bo_error_set(err, BO_ENOENT, "no model %lld", (long long)id);
 		snprintf(err->field, sizeof(err->field), "%s", field);
 	} else {
 		json_t *info = json_loads((const char *)sqlite3_column_text(st, 0), 0, &je);
@@ -1199,7 +1200,7 @@ static bo_status job_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			q->id = sqlite3_column_int64(st, 0);
 			q->existing = 1;
 			if (strcmp((const char *)sqlite3_column_text(st, 1), q->hash)) {
-				rc = bo_fail(err, BO_EMISMATCH,
+				rc = bo_error_set(err, BO_EMISMATCH,
 					     "Idempotency-Key '%s' was used for job %lld with another"
 					     " body",
 					     q->key, (long long)q->id);
@@ -1227,7 +1228,7 @@ static bo_status job_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		return bo_store_fail(db, err, "reading a dataset");
 	sqlite3_bind_int64(st, 1, s->dataset);
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		rc = bo_fail(err, BO_ENOENT, "no dataset %lld", (long long)s->dataset);
+		rc = bo_error_set(err, BO_ENOENT, "no dataset %lld", (long long)s->dataset);
 		snprintf(err->field, sizeof(err->field), "dataset");
 		goto out;
 	}
@@ -1237,7 +1238,7 @@ static bo_status job_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	st = NULL;
 	if (!json_equal(mshape, dshape)) {
 		char *a = json_dumps(mshape, JSON_COMPACT), *b = json_dumps(dshape, JSON_COMPACT);
-		rc = bo_fail(err, BO_ESHAPE,
+		rc = bo_error_set(err, BO_ESHAPE,
 			     "dataset %lld has images of shape %s but model %lld takes %s",
 			     (long long)s->dataset, b ? b : "?", (long long)s->model, a ? a : "?");
 		snprintf(err->field, sizeof(err->field), "dataset");
@@ -1247,12 +1248,12 @@ static bo_status job_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	}
 	int64_t C = json_integer_value(json_array_get(dshape, 0));
 	if ((s->n_mean > 1 && s->n_mean != C) || (s->n_std > 1 && s->n_std != C)) {
-		rc = bo_fail(err, BO_EINVAL, "mean and std need 1 or %lld values", (long long)C);
+		rc = bo_error_set(err, BO_EINVAL, "mean and std need 1 or %lld values", (long long)C);
 		snprintf(err->field, sizeof(err->field), s->n_mean > 1 && s->n_mean != C ? "mean" : "std");
 		goto out;
 	}
 	if (s->images_per_trial > (s->limit > 0 && s->limit < images ? s->limit : images)) {
-		rc = bo_fail(err, BO_EINVAL,
+		rc = bo_error_set(err, BO_EINVAL,
 			     "images_per_trial %lld is more than the %lld images of the evaluation set",
 			     (long long)s->images_per_trial,
 			     (long long)(s->limit > 0 && s->limit < images ? s->limit : images));
@@ -1260,7 +1261,7 @@ static bo_status job_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		goto out;
 	}
 	if (s->limit > images) {
-		rc = bo_fail(err, BO_EINVAL, "limit %lld is more than the dataset's %lld images",
+		rc = bo_error_set(err, BO_EINVAL, "limit %lld is more than the dataset's %lld images",
 			     (long long)s->limit, (long long)images);
 		snprintf(err->field, sizeof(err->field), "limit");
 		goto out;
@@ -1272,7 +1273,7 @@ static bo_status job_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	sqlite3_finalize(st);
 	st = NULL;
 	if (active >= q->cfg->queue_limit) {
-		rc = bo_fail(err, BO_EBUSY, "the queue is full (%d jobs); try again later", active);
+		rc = bo_error_set(err, BO_EBUSY, "the queue is full (%d jobs); try again later", active);
 		goto out;
 	}
 	if ((rc = job_quotas(db, q, err)))
@@ -1483,11 +1484,11 @@ static bo_status job_patch_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		return bo_store_fail(db, err, "reading a job");
 	sqlite3_bind_int64(st, 1, q->id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		rc = bo_fail(err, BO_ENOENT, "no job %lld", (long long)q->id);
+		rc = bo_error_set(err, BO_ENOENT, "no job %lld", (long long)q->id);
 		goto out;
 	}
 	if (!(q->user->admin || q->user->id == sqlite3_column_int64(st, 0))) {
-		rc = bo_fail(err, BO_EPERM, "only its owner or an admin may change job %lld",
+		rc = bo_error_set(err, BO_EPERM, "only its owner or an admin may change job %lld",
 			     (long long)q->id);
 		goto out;
 	}
@@ -1630,20 +1631,20 @@ static bo_status job_change_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	sqlite3_bind_int64(st, 1, q->id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_finalize(st);
-		return bo_fail(err, BO_ENOENT, "no job %lld", (long long)q->id);
+		return bo_error_set(err, BO_ENOENT, "no job %lld", (long long)q->id);
 	}
 	int64_t owner = sqlite3_column_int64(st, 0);
 	snprintf(state, sizeof(state), "%s", (const char *)sqlite3_column_text(st, 1));
 	sqlite3_finalize(st);
 	if (!(q->user->admin || q->user->id == owner))
-		return bo_fail(err, BO_EPERM, "only its owner or an admin may %s job %lld",
+		return bo_error_set(err, BO_EPERM, "only its owner or an admin may %s job %lld",
 			       q->del ? "delete" : "cancel", (long long)q->id);
 	if (q->del) {
 		snprintf(sql, sizeof(sql), "DELETE FROM jobs WHERE id = %lld", (long long)q->id);
 		return bo_store_exec(db, sql, err);
 	}
 	if (strcmp(state, "queued") && strcmp(state, "running"))
-		return bo_fail(err, BO_ECONFLICT, "job %lld is %s already", (long long)q->id, state);
+		return bo_error_set(err, BO_ECONFLICT, "job %lld is %s already", (long long)q->id, state);
 	snprintf(sql, sizeof(sql),
 		 "UPDATE jobs SET state = 'cancelled', finished_at = '%s' WHERE id = %lld", now,
 		 (long long)q->id);
@@ -1870,7 +1871,7 @@ static int post_token(struct bo_daemon *d, struct bo_req *r)
 	struct tokens_q tq = { .user = u, .after = INT64_MAX, .id = q.token_id, .limit = 1 };
 	if (bo_store_read(d->store, tokens_list_fn, &tq, &err) || !json_array_size(tq.items)) {
 		if (!err.status)
-			bo_fail(&err, BO_EINTERNAL, "the new token is not there");
+			bo_error_set(&err, BO_EINTERNAL, "the new token is not there");
 		json_decref(tq.items);
 		ret = bo_reply_error(r, &err);
 		goto out;
@@ -1904,7 +1905,7 @@ static bo_status token_del_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = bo_store_fail(db, err, "revoking a token");
 	else if (sqlite3_changes(db) == 0)
-		rc = bo_fail(err, BO_ENOENT, "no token %lld of yours", (long long)q->id);
+		rc = bo_error_set(err, BO_ENOENT, "no token %lld of yours", (long long)q->id);
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -2019,7 +2020,7 @@ static int post_user(struct bo_daemon *d, struct bo_req *r)
 	struct users_q uq = { .after = INT64_MAX, .id = q.user_id, .limit = 1 };
 	if (bo_store_read(d->store, users_list_fn, &uq, &err) || !json_array_size(uq.items)) {
 		if (!err.status)
-			bo_fail(&err, BO_EINTERNAL, "the new user is not there");
+			bo_error_set(&err, BO_EINTERNAL, "the new user is not there");
 		json_decref(uq.items);
 		ret = bo_reply_error(r, &err);
 		goto out;
@@ -2049,7 +2050,7 @@ static bo_status user_del_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	char now[32];
 	bo_store_now(now, sizeof(now));
 	if (q->id == q->user->id)
-		return bo_fail(err, BO_ECONFLICT,
+		return bo_error_set(err, BO_ECONFLICT,
 			       "an admin cannot remove itself (another admin can)");
 	if (sqlite3_prepare_v2(db,
 			       "UPDATE users SET disabled_at = ?2 WHERE id = ?1 AND disabled_at IS NULL",
@@ -2060,7 +2061,7 @@ static bo_status user_del_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = bo_store_fail(db, err, "removing a user");
 	else if (sqlite3_changes(db) == 0)
-		rc = bo_fail(err, BO_ENOENT, "no user %lld (or removed already)", (long long)q->id);
+		rc = bo_error_set(err, BO_ENOENT, "no user %lld (or removed already)", (long long)q->id);
 	sqlite3_finalize(st);
 	st = NULL;
 	if (rc)
