@@ -19,7 +19,6 @@
 
 #include "auth.h"
 #include "brownoutd.h"
-#include "common.h"
 #include "queue.h"
 #include "report.h"
 #include "slurm.h"

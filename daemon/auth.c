@@ -6,7 +6,6 @@
 #include <time.h>
 
 #include "auth.h"
-#include "common.h"
 
 #define TOKEN_BYTES 32
 #define NAME_MAX_LEN 64

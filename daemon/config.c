@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "brownoutd.h"
-#include "common.h"
 
 void bo_config_defaults(struct bo_config *c)
 {

@@ -69,7 +69,6 @@
 
 #include "auth.h"
 #include "brownoutd.h"
-#include "common.h"
 
 #define MAX_UPLOADS 4
 #define MAX_HEADERS 8

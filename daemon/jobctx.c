@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common.h"
 #include "jobctx.h"
 #include "report.h"
 

@@ -32,7 +32,6 @@
 #include <unistd.h>
 
 #include "brownoutd.h"
-#include "common.h"
 #include "report.h"
 
 void bo_job_spec_release(struct bo_job_spec *s)

@@ -45,7 +45,6 @@
 #include <unistd.h>
 
 #include "brownoutd.h"
-#include "common.h"
 #include "jobctx.h"
 #include "queue.h"
 

@@ -32,7 +32,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "common.h"
 #include "queue.h"
 
 #define NO_LEASE ", lease = NULL, lease_holder = NULL, lease_deadline = NULL"

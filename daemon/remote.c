@@ -47,7 +47,6 @@
 
 #include "auth.h"
 #include "brownoutd.h"
-#include "common.h"
 #include "jobctx.h"
 #include "queue.h"
 #include "slurm.h"

@@ -57,7 +57,6 @@
 
 #include "auth.h"
 #include "brownoutd.h"
-#include "common.h"
 #include "slurm.h"
 
 extern char **environ;

@@ -33,7 +33,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common.h"
 #include "migrations.h"
 #include "store.h"
 

@@ -27,7 +27,7 @@
 
 #include <brownout/sweep.h>
 
-#include "common.h"
+#include "internal.h"
 
 double bo_quantile_sorted(const double *sorted, int n, double q)
 {

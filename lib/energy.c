@@ -60,7 +60,7 @@
 
 #include <brownout/sweep.h>
 
-#include "common.h"
+#include "internal.h"
 
 /* ------------------------------------------------------------------ */
 /* Student t quantile                                                  */

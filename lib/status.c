@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "common.h"
+#include "internal.h"
 
 static const char *const status_text[] = {
 	[BO_OK] = "success",
@@ -87,7 +87,7 @@ bo_status bo_error_set(struct bo_error *err, bo_status st, const char *fmt, ...)
 	return st;
 }
 
-/* the library's own names for the same (common.h) */
+/* the library's own names for the same (internal.h) */
 bo_status bo_vfail(struct bo_error *err, bo_status st, const char *fmt, va_list ap)
 {
 	return bo_error_vset(err, st, fmt, ap);

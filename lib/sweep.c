@@ -31,7 +31,7 @@
 
 #include <brownout/sweep.h>
 
-#include "common.h"
+#include "internal.h"
 
 struct bo_sweeper {
 	const struct bo_model *m;

@@ -52,7 +52,6 @@
 #include "auth.h"
 #include "brownoutd.h"
 #include "jobctx.h"
-#include "common.h"
 #include "cli.h"
 
 #define POLL_SECONDS 0.5

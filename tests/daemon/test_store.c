@@ -30,7 +30,6 @@
 
 #include "auth.h"
 #include "brownoutd.h"
-#include "common.h"
 #include "migrations.h"
 #include "store.h"
 #include "../unit/common_tmp.h"

@@ -1,6 +1,10 @@
-/* Private helpers shared by the library's .c files. */
-#ifndef BO_COMMON_H
-#define BO_COMMON_H
+/* Private helpers shared by the library's .c files and its white-box tests
+ * (tests/unit/). Nothing outside lib/ can include it (only lib/ and
+ * tests/unit/ compile with -Ilib; make check-layering checks): the daemon
+ * and the CLI report errors with the public bo_error_set (brownout/status.h).
+ * Named internal.h so that it cannot be taken for common/. */
+#ifndef BO_INTERNAL_H
+#define BO_INTERNAL_H
 
 #include <stdarg.h>
 #include <stddef.h>
