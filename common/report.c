@@ -1,6 +1,7 @@
 /* Reports shared by the CLI and the daemon (see report.h). */
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,10 +94,15 @@ int bo_norm_flags_check(const char *mean, const char *std, struct bo_error *err)
 }
 
 /* Why a p list is refused, into why (may be NULL); returns -1. */
-static int p_refuse(char *why, size_t size, const char *fmt, double a, double b)
+static int p_refuse(char *why, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int p_refuse(char *why, size_t size, const char *fmt, ...)
 {
+	va_list ap;
+	va_start(ap, fmt);
 	if (why && size)
-		snprintf(why, size, fmt, a, b);
+		vsnprintf(why, size, fmt, ap);
+	va_end(ap);
 	return -1;
 }
 
@@ -111,23 +117,23 @@ int bo_parse_p_list_why(const char *text, double *p, int *n, int max, char *why,
 				   "like 1e-3,1e-2";
 		double lo = strtod(text, &end);
 		if (end == text || *end != ':')
-			return p_refuse(why, size, form, 0, 0);
+			return p_refuse(why, size, "%s", form);
 		const char *hs = end + 1;
 		double hi = strtod(hs, &end);
 		if (end == hs || *end != ':')
-			return p_refuse(why, size, form, 0, 0);
+			return p_refuse(why, size, "%s", form);
 		const char *ks = end + 1;
 		errno = 0;
 		long k = strtol(ks, &end, 10);
 		if (end == ks || *end || errno)
-			return p_refuse(why, size, form, 0, 0);
+			return p_refuse(why, size, "%s", form);
 		if (k < 1 || k > max)
-			return p_refuse(why, size, "N must be 1 to %.0f", (double)max, 0);
+			return p_refuse(why, size, "N must be 1 to %.0f", (double)max);
 		if (!(lo > 0))
 			return p_refuse(why, size, "a log-spaced range needs LO > 0 (LO is %g); use a "
-					"list like 0,1e-3,1e-2 to include 0", lo, 0);
+					"list like 0,1e-3,1e-2 to include 0", lo);
 		if (!(hi <= 1))
-			return p_refuse(why, size, "HI must be at most 1 (HI is %g)", hi, 0);
+			return p_refuse(why, size, "HI must be at most 1 (HI is %g)", hi);
 		if (!(hi >= lo))
 			return p_refuse(why, size, "LO must be below HI (LO is %g, HI is %g); write "
 					"the smaller bound first", lo, hi);
@@ -141,22 +147,22 @@ int bo_parse_p_list_why(const char *text, double *p, int *n, int max, char *why,
 	const char *s = text;
 	while (*s) {
 		if (*n == max)
-			return p_refuse(why, size, "more than %.0f values", (double)max, 0);
+			return p_refuse(why, size, "more than %.0f values", (double)max);
 		double v = strtod(s, &end);
 		if (end == s)
 			return p_refuse(why, size, "write numbers in [0, 1] separated by commas, or "
-					"LO:HI:N", 0, 0);
+					"LO:HI:N");
 		if (!(v >= 0 && v <= 1))
-			return p_refuse(why, size, "%g is not a probability in [0, 1]", v, 0);
+			return p_refuse(why, size, "%g is not a probability in [0, 1]", v);
 		p[(*n)++] = v;
 		s = end;
 		if (*s == ',')
 			s++;
 		else if (*s)
 			return p_refuse(why, size, "write numbers in [0, 1] separated by commas, or "
-					"LO:HI:N", 0, 0);
+					"LO:HI:N");
 	}
-	return *n ? 0 : p_refuse(why, size, "give at least one value", 0, 0);
+	return *n ? 0 : p_refuse(why, size, "give at least one value");
 }
 
 int bo_parse_p_list(const char *text, double *p, int *n, int max)

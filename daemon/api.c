@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1031,9 +1032,14 @@ static int tag_ok(const char *t)
 	return 1;
 }
 
-static bo_status meta_fail(struct bo_error *err, const char *field, const char *fmt, const char *a)
+static bo_status meta_fail(struct bo_error *err, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static bo_status meta_fail(struct bo_error *err, const char *field, const char *fmt, ...)
 {
-	bo_error_set(err, BO_EINVAL, fmt, a);
+	va_list ap;
+	va_start(ap, fmt);
+	bo_error_vset(err, BO_EINVAL, fmt, ap);
+	va_end(ap);
 	bo_error_set_where(err, NULL, NULL, NULL, field);
 	return BO_EINVAL;
 }
@@ -1051,13 +1057,13 @@ static bo_status job_meta_take(json_t *j, int patch, struct job_meta *m, struct 
 	if ((v = json_object_get(j, "name"))) {
 		const char *s = json_string_value(v);
 		if (!s)
-			return meta_fail(err, "name", "name must be a string%s", "");
+			return meta_fail(err, "name", "name must be a string");
 		if (utf8_chars(s) > JOB_NAME_MAX)
 			return meta_fail(err, "name", "name is over %s characters", "200");
 		for (const char *c = s; *c; c++)
 			if ((unsigned char)*c < 0x20 || *c == 0x7f)
 				return meta_fail(err, "name",
-						 "name must not hold control characters%s", "");
+						 "name must not hold control characters");
 		if (!(m->name = strdup(s))) {
 			bo_error_set(err, BO_ENOMEM, "out of memory");
 			return BO_ENOMEM;
@@ -1067,7 +1073,7 @@ static bo_status job_meta_take(json_t *j, int patch, struct job_meta *m, struct 
 	if ((v = json_object_get(j, "notes"))) {
 		const char *s = json_string_value(v);
 		if (!s)
-			return meta_fail(err, "notes", "notes must be a string%s", "");
+			return meta_fail(err, "notes", "notes must be a string");
 		if (utf8_chars(s) > JOB_NOTES_MAX)
 			return meta_fail(err, "notes", "notes are over %s characters", "4000");
 		if (!(m->notes = strdup(s))) {
@@ -1080,7 +1086,7 @@ static bo_status job_meta_take(json_t *j, int patch, struct job_meta *m, struct 
 		size_t i, k;
 		json_t *t;
 		if (!json_is_array(v))
-			return meta_fail(err, "tags", "tags must be an array of strings%s", "");
+			return meta_fail(err, "tags", "tags must be an array of strings");
 		if (json_array_size(v) > JOB_TAGS_MAX)
 			return meta_fail(err, "tags", "at most %s tags", "16");
 		json_array_foreach(v, i, t) {
@@ -1108,7 +1114,7 @@ static bo_status job_meta_take(json_t *j, int patch, struct job_meta *m, struct 
 						 " can be changed",
 						 key);
 		if (!m->has_name && !m->has_notes && !m->has_tags)
-			return meta_fail(err, NULL, "give name, notes or tags to change%s", "");
+			return meta_fail(err, NULL, "give name, notes or tags to change");
 	} else {
 		json_object_del(j, "name");
 		json_object_del(j, "notes");

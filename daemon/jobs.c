@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,9 +45,14 @@ void bo_job_spec_release(struct bo_job_spec *s)
 }
 
 static bo_status field_fail(struct bo_error *err, bo_status st, const char *field, const char *fmt,
-			    const char *a)
+			    ...) __attribute__((format(printf, 4, 5)));
+static bo_status field_fail(struct bo_error *err, bo_status st, const char *field, const char *fmt,
+			    ...)
 {
-	bo_error_set(err, st, fmt, a);
+	va_list ap;
+	va_start(ap, fmt);
+	bo_error_vset(err, st, fmt, ap);
+	va_end(ap);
 	snprintf(err->field, sizeof(err->field), "%s", field);
 	return st;
 }
@@ -55,9 +61,8 @@ static bo_status get_int(const json_t *v, const char *key, long long lo, long lo
 			 long long *out, struct bo_error *err)
 {
 	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
-		char msg[160];
-		snprintf(msg, sizeof(msg), "%%s must be an integer in [%lld, %lld]", lo, hi);
-		return field_fail(err, BO_EINVAL, key, msg, key);
+		return field_fail(err, BO_EINVAL, key, "%s must be an integer in [%lld, %lld]", key,
+				  lo, hi);
 	}
 	*out = json_integer_value(v);
 	return BO_OK;
@@ -67,9 +72,7 @@ static bo_status get_num(const json_t *v, const char *key, double lo, double hi,
 			 struct bo_error *err)
 {
 	if (!json_is_number(v) || !(json_number_value(v) >= lo && json_number_value(v) <= hi)) {
-		char msg[160];
-		snprintf(msg, sizeof(msg), "%%s must be a number in [%g, %g]", lo, hi);
-		return field_fail(err, BO_EINVAL, key, msg, key);
+		return field_fail(err, BO_EINVAL, key, "%s must be a number in [%g, %g]", key, lo, hi);
 	}
 	*out = json_number_value(v);
 	return BO_OK;
@@ -100,10 +103,9 @@ static bo_status get_floats(const json_t *v, const char *key, float *out, int *n
 			return field_fail(err, BO_EINVAL, key, "%s must hold numbers", key);
 		/* the sweep computes in float: 1e39 would be inf there */
 		if (!isfinite((float)json_number_value(x))) {
-			char msg[160];
-			snprintf(msg, sizeof(msg), "%%s values must be finite as 32-bit floats"
-				 " (|x| < 3.4e38), not %.6g", json_number_value(x));
-			return field_fail(err, BO_EINVAL, key, msg, key);
+			return field_fail(err, BO_EINVAL, key,
+					  "%s values must be finite as 32-bit floats"
+					  " (|x| < 3.4e38), not %.6g", key, json_number_value(x));
 		}
 		out[i] = (float)json_number_value(x);
 	}
@@ -120,11 +122,11 @@ static bo_status get_enum(const json_t *v, const char *key, const char *const *n
 				*out = i;
 				return BO_OK;
 			}
-	char msg[200];
-	int k = snprintf(msg, sizeof(msg), "%%s must be one of");
-	for (int i = 0; i < n && k > 0 && (size_t)k < sizeof(msg); i++)
-		k += snprintf(msg + k, sizeof(msg) - (size_t)k, " %s", names[i]);
-	return field_fail(err, BO_EINVAL, key, msg, key);
+	char names_[200] = "";
+	int k = 0;
+	for (int i = 0; i < n && k >= 0 && (size_t)k < sizeof(names_); i++)
+		k += snprintf(names_ + k, sizeof(names_) - (size_t)k, " %s", names[i]);
+	return field_fail(err, BO_EINVAL, key, "%s must be one of%s", key, names_);
 }
 
 bo_status bo_job_spec_parse(const json_t *j, struct bo_job_spec *s, struct bo_error *err)
@@ -147,7 +149,7 @@ bo_status bo_job_spec_parse(const json_t *j, struct bo_job_spec *s, struct bo_er
 	s->calib = dflt.calib;
 	s->energy_a = dflt.energy_a;
 	if (!json_is_object(j))
-		return field_fail(err, BO_EINVAL, "", "the sweep spec must be a JSON object%s", "");
+		return field_fail(err, BO_EINVAL, "", "the sweep spec must be a JSON object");
 	const char *key;
 	json_t *v;
 	json_object_foreach((json_t *)j, key, v) {
@@ -282,13 +284,13 @@ bo_status bo_job_spec_parse(const json_t *j, struct bo_job_spec *s, struct bo_er
 		rc = field_fail(err, BO_EINVAL, "p", "missing field '%s'", "p");
 	else if (s->ci_target > 0 && has_trials)
 		rc = field_fail(err, BO_EINVAL, "trials",
-				"give trials or ci_target, not both%s", "");
+				"give trials or ci_target, not both");
 	else if (s->ci_target > 0 && s->min_trials > s->max_trials)
 		rc = field_fail(err, BO_EINVAL, "min_trials", "%s must be <= max_trials",
 				"min_trials");
 	else if ((s->n_mean && s->n_std && s->n_mean != s->n_std && s->n_mean != 1 &&
 		  s->n_std != 1))
-		rc = field_fail(err, BO_EINVAL, "std", "mean and std have different lengths%s", "");
+		rc = field_fail(err, BO_EINVAL, "std", "mean and std have different lengths");
 	if (!rc && s->block_p) {
 		struct bo_block_rule *rules = NULL;
 		int n = 0;
