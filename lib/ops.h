@@ -90,6 +90,11 @@ static inline int bo_op_reads_float(enum bo_opcode op, int k)
 /* Lookup by ONNX op_type; -1 when unsupported. */
 int bo_op_lookup(const char *type);
 
+/* Kernels (ops.c). `scratch` holds p->scratch_floats floats. Weight
+ * pointers already resolved by the caller: in[k] is the data of input k. */
+bo_status bo_run_node(const struct bo_plan *p, int node, const float *const *in, float *out,
+		      float *scratch, struct bo_error *err);
+
 /* Planner helpers the shape rules use (lib/plan.c). */
 /* Fail with err located at node ni (file, node, op type) and a printf-style
  * message, at most 255 characters of it. */
