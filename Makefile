@@ -1,6 +1,7 @@
 # brownout: one plain Makefile.
 #   make                 build lib, CLI (build/)
 #   make test            build and run every test (installs Debian deps first)
+#   make check-layering  each module sees only the headers it is meant to
 #   make run             build, prepare ./var and start brownoutd in the foreground
 #   make demo            evaluate the demo model on Fashion-MNIST with the CLI
 #   make SANITIZER=address|undefined|thread   sanitized build in build-$(SANITIZER)/
@@ -26,7 +27,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes 
 	-Wno-unused-parameter
 CFLAGS ?= $(OPT) -g
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -pthread \
-	-Ilib/include -Ilib -I$(BUILD)/gen $(PKG_CFLAGS)
+	-Ilib/include $(PKG_CFLAGS)
 ifneq ($(SANITIZER),)
 ALL_CFLAGS += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDSAN := -fsanitize=$(SANITIZER)
@@ -57,7 +58,7 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz_%)
 
 .PHONY: all deps deps-run test test-only run demo clean bench fixtures test-web screenshots \
-	vendor fuzz fuzz-build
+	vendor fuzz fuzz-build check-layering
 all: $(CLI) $(DAEMON) $(TEST_BIN) $(DTEST_BIN) $(FUZZ_REPLAY)
 
 # what the tests need too (make test) / only what building and running
@@ -78,9 +79,48 @@ $(BUILD)/%.o: %.c $(BUILD)/gen/onnx.pb-c.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/daemon/%.o $(BUILD)/tests/daemon/%.o $(BUILD)/tests/fuzz/%.o: ALL_CFLAGS += -Idaemon -Icommon
-$(BUILD)/clients/cli/%.o $(BUILD)/common/%.o: ALL_CFLAGS += -Icommon
+# Who sees which headers, besides the public lib/include: the library's
+# private headers (lib/*.h, the generated onnx.pb-c.h) only lib/ and its
+# white-box tests. `make check-layering` compiles each module with exactly
+# these (LAYERS), syntax only, whatever flags the rules add.
+INC_lib := -Ilib -I$(BUILD)/gen
+INC_common := -Icommon
+INC_daemon := -Icommon -Idaemon
+INC_cli := -Icommon -Iclients/cli
+# `brownout worker` runs jobs with the daemon's jobctx.c
+INC_worker := $(INC_cli) -Idaemon $(CURL_CFLAGS)
+INC_unit := $(INC_lib)
+# test_jobs.c builds ONNX models in memory (tests/unit/common_onnx.h)
+INC_dtest := $(INC_daemon) -I$(BUILD)/gen
+INC_fuzz := $(INC_daemon)
+LAYERS := lib common daemon cli worker unit dtest fuzz
+LAYER_SRC_lib := $(LIB_SRC)
+LAYER_SRC_common := $(wildcard common/*.c)
+LAYER_SRC_daemon := $(wildcard daemon/*.c)
+LAYER_SRC_cli := $(filter-out clients/cli/worker.c,$(CLI_SRC))
+LAYER_SRC_worker := clients/cli/worker.c
+LAYER_SRC_unit := $(wildcard tests/unit/*.c)
+LAYER_SRC_dtest := $(DTEST_SRC)
+LAYER_SRC_fuzz := $(wildcard tests/fuzz/fuzz_*.c) tests/fuzz/replay_main.c
+
+$(BUILD)/lib/%.o: ALL_CFLAGS += $(INC_lib)
+$(BUILD)/common/%.o: ALL_CFLAGS += $(INC_common)
+$(BUILD)/daemon/%.o: ALL_CFLAGS += $(INC_daemon)
+$(BUILD)/clients/cli/%.o: ALL_CFLAGS += $(INC_cli)
 $(BUILD)/clients/cli/worker.o: ALL_CFLAGS += -Idaemon $(CURL_CFLAGS)
+$(BUILD)/tests/unit/%.o: ALL_CFLAGS += $(INC_unit)
+$(BUILD)/tests/daemon/%.o: ALL_CFLAGS += $(INC_dtest)
+$(BUILD)/tests/fuzz/%.o: ALL_CFLAGS += $(INC_fuzz)
+
+# each module's sources alone with its include paths, then no private
+# library header included by a path from outside lib/ and tests/unit/
+LAYER_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -pthread -Ilib/include $(PKG_CFLAGS)
+check-layering: $(BUILD)/gen/onnx.pb-c.h
+	@rc=0; $(foreach m,$(LAYERS),for f in $(LAYER_SRC_$(m)); do \
+		$(CC) $(LAYER_CFLAGS) $(INC_$(m)) -fsyntax-only $$f || { rc=1; \
+		echo "check-layering: $$f ($(m)) does not compile with only $(INC_$(m)) -Ilib/include" >&2; }; \
+	done;) tools/check-layering.py || rc=1; \
+	[ $$rc = 0 ] && echo "check-layering: $(words $(foreach m,$(LAYERS),$(LAYER_SRC_$(m)))) files, $(words $(LAYERS)) layers: ok"; exit $$rc
 
 $(LIB): $(LIB_OBJ)
 	rm -f $@
@@ -150,6 +190,7 @@ LDEXTRA_test_torture := $(foreach f,malloc calloc realloc strdup aligned_alloc,-
 # The builds use every core (JOBS); the suites run one after another.
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 test: deps
+	$(MAKE) --no-print-directory check-layering
 	$(MAKE) --no-print-directory -j$(JOBS) all
 	$(MAKE) --no-print-directory test-only
 	$(MAKE) --no-print-directory -j$(JOBS) SANITIZER=address,undefined OPT=-O1 all

@@ -1,6 +1,7 @@
 /* Reports shared by the CLI and the daemon (see report.h). */
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

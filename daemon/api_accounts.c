@@ -16,7 +16,6 @@
 #include "brownoutd.h"
 #include "http.h"
 #include "jobs.h"
-#include "common.h"
 #include "queue.h"
 #include "report.h"
 #include "slurm.h"
@@ -150,7 +149,7 @@ static int post_token(struct bo_daemon *d, struct bo_req *r)
 	struct tokens_q tq = { .user = u, .after = INT64_MAX, .id = q.token_id, .limit = 1 };
 	if (bo_store_read(d->store, tokens_list_fn, &tq, &err) || !json_array_size(tq.items)) {
 		if (!err.status)
-			bo_fail(&err, BO_EINTERNAL, "the new token is not there");
+			bo_error_set(&err, BO_EINTERNAL, "the new token is not there");
 		json_decref(tq.items);
 		ret = bo_reply_error(r, &err);
 		goto out;
@@ -184,7 +183,7 @@ static bo_status token_del_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = bo_store_fail(db, err, "revoking a token");
 	else if (sqlite3_changes(db) == 0)
-		rc = bo_fail(err, BO_ENOENT, "no token %lld of yours", (long long)q->id);
+		rc = bo_error_set(err, BO_ENOENT, "no token %lld of yours", (long long)q->id);
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -299,7 +298,7 @@ static int post_user(struct bo_daemon *d, struct bo_req *r)
 	struct users_q uq = { .after = INT64_MAX, .id = q.user_id, .limit = 1 };
 	if (bo_store_read(d->store, users_list_fn, &uq, &err) || !json_array_size(uq.items)) {
 		if (!err.status)
-			bo_fail(&err, BO_EINTERNAL, "the new user is not there");
+			bo_error_set(&err, BO_EINTERNAL, "the new user is not there");
 		json_decref(uq.items);
 		ret = bo_reply_error(r, &err);
 		goto out;
@@ -329,7 +328,7 @@ static bo_status user_del_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	char now[32];
 	bo_store_now(now, sizeof(now));
 	if (q->id == q->user->id)
-		return bo_fail(err, BO_ECONFLICT,
+		return bo_error_set(err, BO_ECONFLICT,
 			       "an admin cannot remove itself (another admin can)");
 	if (sqlite3_prepare_v2(db,
 			       "UPDATE users SET disabled_at = ?2 WHERE id = ?1 AND disabled_at IS NULL",
@@ -340,7 +339,7 @@ static bo_status user_del_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = bo_store_fail(db, err, "removing a user");
 	else if (sqlite3_changes(db) == 0)
-		rc = bo_fail(err, BO_ENOENT, "no user %lld (or removed already)", (long long)q->id);
+		rc = bo_error_set(err, BO_ENOENT, "no user %lld (or removed already)", (long long)q->id);
 	sqlite3_finalize(st);
 	st = NULL;
 	if (rc)

@@ -15,7 +15,6 @@
 #include "brownoutd.h"
 #include "http.h"
 #include "jobs.h"
-#include "common.h"
 #include "queue.h"
 #include "report.h"
 #include "slurm.h"

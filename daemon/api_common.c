@@ -14,7 +14,6 @@
 #include "auth.h"
 #include "brownoutd.h"
 #include "http.h"
-#include "common.h"
 #include "queue.h"
 #include "report.h"
 #include "slurm.h"
@@ -95,7 +94,7 @@ bo_status api_quota_bytes(sqlite3 *db, int64_t user, int64_t add, int64_t quota,
 	bo_status rc = api_user_usage(db, user, &u, err);
 	if (rc || u.uploads + u.results + add <= quota)
 		return rc;
-	return bo_fail(err, BO_EQUOTA,
+	return bo_error_set(err, BO_EQUOTA,
 		       "storage quota: this %s needs %lld bytes; you store %lld (uploads %lld,"
 		       " job results %lld) of %lld (user-stored-bytes); delete models, datasets"
 		       " or jobs you no longer need",

@@ -17,7 +17,6 @@
 #include "brownoutd.h"
 #include "http.h"
 #include "jobs.h"
-#include "common.h"
 #include "queue.h"
 #include "report.h"
 #include "slurm.h"
@@ -80,21 +79,21 @@ static bo_status ds_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		goto out;
 	bo_data_entry(q->data_dir, BO_DATA_DATASETS, dir, sizeof(dir));
 	if (mkdir(dir, 0755) && errno != EEXIST) {
-		rc = bo_fail(err, BO_EIO, "cannot create %s: %s", dir, strerror(errno));
+		rc = bo_error_set(err, BO_EIO, "cannot create %s: %s", dir, strerror(errno));
 		goto out;
 	}
 	bo_data_file(q->data_dir, rel, path, sizeof(path));
 	if (rename(q->tmp_images, path)) {
-		rc = bo_fail(err, BO_EIO, "cannot store the images: %s", strerror(errno));
+		rc = bo_error_set(err, BO_EIO, "cannot store the images: %s", strerror(errno));
 		goto out;
 	}
 	bo_data_file(q->data_dir, rel_l, path, sizeof(path));
 	if (q->tmp_labels && rename(q->tmp_labels, path)) {
-		rc = bo_fail(err, BO_EIO, "cannot store the labels: %s", strerror(errno));
+		rc = bo_error_set(err, BO_EIO, "cannot store the labels: %s", strerror(errno));
 		goto out;
 	}
 	if (api_fsync_dir(dir))
-		rc = bo_fail(err, BO_EIO, "cannot sync %s: %s", dir, strerror(errno));
+		rc = bo_error_set(err, BO_EIO, "cannot sync %s: %s", dir, strerror(errno));
 out:
 	sqlite3_finalize(st);
 	return rc;
@@ -122,7 +121,8 @@ static void scrub(struct bo_error *err, const char *name, const char *with)
 	for (const char *p = err->text; *p && k + 1 < sizeof(out);) {
 		if (!strncmp(p, name, n)) {
 			k += (size_t)snprintf(out + k, sizeof(out) - k, "%s", with);
-			k = BO_MIN(k, sizeof(out) - 1);
+			if (k > sizeof(out) - 1)
+				k = sizeof(out) - 1;
 			p += n;
 		} else {
 			out[k++] = *p++;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,6 @@
 #include "brownoutd.h"
 #include "http.h"
 #include "jobs.h"
-#include "common.h"
 #include "queue.h"
 #include "report.h"
 #include "slurm.h"
@@ -69,10 +69,15 @@ static int tag_ok(const char *t)
 	return 1;
 }
 
-static bo_status meta_fail(struct bo_error *err, const char *field, const char *fmt, const char *a)
+static bo_status meta_fail(struct bo_error *err, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static bo_status meta_fail(struct bo_error *err, const char *field, const char *fmt, ...)
 {
-	bo_fail(err, BO_EINVAL, fmt, a);
-	bo_error_where(err, NULL, NULL, NULL, field);
+	va_list ap;
+	va_start(ap, fmt);
+	bo_error_vset(err, BO_EINVAL, fmt, ap);
+	va_end(ap);
+	bo_error_set_where(err, NULL, NULL, NULL, field);
 	return BO_EINVAL;
 }
 
@@ -83,21 +88,21 @@ static bo_status job_meta_take(json_t *j, int patch, struct job_meta *m, struct 
 	json_t *v;
 	memset(m, 0, sizeof(*m));
 	if (!json_is_object(j)) {
-		bo_fail(err, BO_EINVAL, "the body must be a JSON object");
+		bo_error_set(err, BO_EINVAL, "the body must be a JSON object");
 		return BO_EINVAL;
 	}
 	if ((v = json_object_get(j, "name"))) {
 		const char *s = json_string_value(v);
 		if (!s)
-			return meta_fail(err, "name", "name must be a string%s", "");
+			return meta_fail(err, "name", "name must be a string");
 		if (utf8_chars(s) > JOB_NAME_MAX)
 			return meta_fail(err, "name", "name is over %s characters", "200");
 		for (const char *c = s; *c; c++)
 			if ((unsigned char)*c < 0x20 || *c == 0x7f)
 				return meta_fail(err, "name",
-						 "name must not hold control characters%s", "");
+						 "name must not hold control characters");
 		if (!(m->name = strdup(s))) {
-			bo_fail(err, BO_ENOMEM, "out of memory");
+			bo_error_set(err, BO_ENOMEM, "out of memory");
 			return BO_ENOMEM;
 		}
 		m->has_name = 1;
@@ -105,11 +110,11 @@ static bo_status job_meta_take(json_t *j, int patch, struct job_meta *m, struct 
 	if ((v = json_object_get(j, "notes"))) {
 		const char *s = json_string_value(v);
 		if (!s)
-			return meta_fail(err, "notes", "notes must be a string%s", "");
+			return meta_fail(err, "notes", "notes must be a string");
 		if (utf8_chars(s) > JOB_NOTES_MAX)
 			return meta_fail(err, "notes", "notes are over %s characters", "4000");
 		if (!(m->notes = strdup(s))) {
-			bo_fail(err, BO_ENOMEM, "out of memory");
+			bo_error_set(err, BO_ENOMEM, "out of memory");
 			return BO_ENOMEM;
 		}
 		m->has_notes = 1;
@@ -118,7 +123,7 @@ static bo_status job_meta_take(json_t *j, int patch, struct job_meta *m, struct 
 		size_t i, k;
 		json_t *t;
 		if (!json_is_array(v))
-			return meta_fail(err, "tags", "tags must be an array of strings%s", "");
+			return meta_fail(err, "tags", "tags must be an array of strings");
 		if (json_array_size(v) > JOB_TAGS_MAX)
 			return meta_fail(err, "tags", "at most %s tags", "16");
 		json_array_foreach(v, i, t) {
@@ -132,7 +137,7 @@ static bo_status job_meta_take(json_t *j, int patch, struct job_meta *m, struct 
 					return meta_fail(err, "tags", "tag '%s' is given twice", s);
 		}
 		if (!(m->tags = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY))) {
-			bo_fail(err, BO_ENOMEM, "out of memory");
+			bo_error_set(err, BO_ENOMEM, "out of memory");
 			return BO_ENOMEM;
 		}
 		m->has_tags = 1;
@@ -146,7 +151,7 @@ static bo_status job_meta_take(json_t *j, int patch, struct job_meta *m, struct 
 						 " can be changed",
 						 key);
 		if (!m->has_name && !m->has_notes && !m->has_tags)
-			return meta_fail(err, NULL, "give name, notes or tags to change%s", "");
+			return meta_fail(err, NULL, "give name, notes or tags to change");
 	} else {
 		json_object_del(j, "name");
 		json_object_del(j, "notes");
@@ -175,13 +180,13 @@ static bo_status job_quotas(sqlite3 *db, const struct job_ins *q, struct bo_erro
 	if (rc)
 		return rc;
 	if (u.jobs >= q->cfg->user_queued_jobs)
-		return bo_fail(err, BO_EQUOTA,
+		return bo_error_set(err, BO_EQUOTA,
 			       "job quota: you have %lld queued or running jobs, the most one user"
 			       " may have (user-queued-jobs = %d); wait for them to finish, or"
 			       " cancel or delete ones you no longer need",
 			       (long long)u.jobs, q->cfg->user_queued_jobs);
 	if (u.trials + trials > q->cfg->user_queued_trials)
-		return bo_fail(err, BO_EQUOTA,
+		return bo_error_set(err, BO_EQUOTA,
 			       "trial quota: this job plans %lld trials (%d points x %d) and your"
 			       " queued or running jobs %lld, over the %lld one user may have"
 			       " queued (user-queued-trials); wait for them to finish, cancel some,"
@@ -204,7 +209,7 @@ static bo_status model_shape(sqlite3 *db, int64_t id, const char *field, json_t 
 		return bo_store_fail(db, err, "reading a model");
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		rc = bo_fail(err, BO_ENOENT, "no model %lld", (long long)id);
+		rc = bo_error_set(err, BO_ENOENT, "no model %lld", (long long)id);
 		snprintf(err->field, sizeof(err->field), "%s", field);
 	} else {
 		json_t *info = json_loads((const char *)sqlite3_column_text(st, 0), 0, &je);
@@ -237,7 +242,7 @@ static bo_status job_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			q->id = sqlite3_column_int64(st, 0);
 			q->existing = 1;
 			if (strcmp((const char *)sqlite3_column_text(st, 1), q->hash)) {
-				rc = bo_fail(err, BO_EMISMATCH,
+				rc = bo_error_set(err, BO_EMISMATCH,
 					     "Idempotency-Key '%s' was used for job %lld with another"
 					     " body",
 					     q->key, (long long)q->id);
@@ -265,7 +270,7 @@ static bo_status job_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		return bo_store_fail(db, err, "reading a dataset");
 	sqlite3_bind_int64(st, 1, s->dataset);
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		rc = bo_fail(err, BO_ENOENT, "no dataset %lld", (long long)s->dataset);
+		rc = bo_error_set(err, BO_ENOENT, "no dataset %lld", (long long)s->dataset);
 		snprintf(err->field, sizeof(err->field), "dataset");
 		goto out;
 	}
@@ -275,7 +280,7 @@ static bo_status job_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	st = NULL;
 	if (!json_equal(mshape, dshape)) {
 		char *a = json_dumps(mshape, JSON_COMPACT), *b = json_dumps(dshape, JSON_COMPACT);
-		rc = bo_fail(err, BO_ESHAPE,
+		rc = bo_error_set(err, BO_ESHAPE,
 			     "dataset %lld has images of shape %s but model %lld takes %s",
 			     (long long)s->dataset, b ? b : "?", (long long)s->model, a ? a : "?");
 		snprintf(err->field, sizeof(err->field), "dataset");
@@ -285,12 +290,12 @@ static bo_status job_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	}
 	int64_t C = json_integer_value(json_array_get(dshape, 0));
 	if ((s->n_mean > 1 && s->n_mean != C) || (s->n_std > 1 && s->n_std != C)) {
-		rc = bo_fail(err, BO_EINVAL, "mean and std need 1 or %lld values", (long long)C);
+		rc = bo_error_set(err, BO_EINVAL, "mean and std need 1 or %lld values", (long long)C);
 		snprintf(err->field, sizeof(err->field), s->n_mean > 1 && s->n_mean != C ? "mean" : "std");
 		goto out;
 	}
 	if (s->images_per_trial > (s->limit > 0 && s->limit < images ? s->limit : images)) {
-		rc = bo_fail(err, BO_EINVAL,
+		rc = bo_error_set(err, BO_EINVAL,
 			     "images_per_trial %lld is more than the %lld images of the evaluation set",
 			     (long long)s->images_per_trial,
 			     (long long)(s->limit > 0 && s->limit < images ? s->limit : images));
@@ -298,7 +303,7 @@ static bo_status job_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		goto out;
 	}
 	if (s->limit > images) {
-		rc = bo_fail(err, BO_EINVAL, "limit %lld is more than the dataset's %lld images",
+		rc = bo_error_set(err, BO_EINVAL, "limit %lld is more than the dataset's %lld images",
 			     (long long)s->limit, (long long)images);
 		snprintf(err->field, sizeof(err->field), "limit");
 		goto out;
@@ -310,7 +315,7 @@ static bo_status job_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	sqlite3_finalize(st);
 	st = NULL;
 	if (active >= q->cfg->queue_limit) {
-		rc = bo_fail(err, BO_EBUSY, "the queue is full (%d jobs); try again later", active);
+		rc = bo_error_set(err, BO_EBUSY, "the queue is full (%d jobs); try again later", active);
 		goto out;
 	}
 	if ((rc = job_quotas(db, q, err)))
@@ -521,11 +526,11 @@ static bo_status job_patch_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		return bo_store_fail(db, err, "reading a job");
 	sqlite3_bind_int64(st, 1, q->id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		rc = bo_fail(err, BO_ENOENT, "no job %lld", (long long)q->id);
+		rc = bo_error_set(err, BO_ENOENT, "no job %lld", (long long)q->id);
 		goto out;
 	}
 	if (!(q->user->admin || q->user->id == sqlite3_column_int64(st, 0))) {
-		rc = bo_fail(err, BO_EPERM, "only its owner or an admin may change job %lld",
+		rc = bo_error_set(err, BO_EPERM, "only its owner or an admin may change job %lld",
 			     (long long)q->id);
 		goto out;
 	}
@@ -668,20 +673,20 @@ static bo_status job_change_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	sqlite3_bind_int64(st, 1, q->id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_finalize(st);
-		return bo_fail(err, BO_ENOENT, "no job %lld", (long long)q->id);
+		return bo_error_set(err, BO_ENOENT, "no job %lld", (long long)q->id);
 	}
 	int64_t owner = sqlite3_column_int64(st, 0);
 	snprintf(state, sizeof(state), "%s", (const char *)sqlite3_column_text(st, 1));
 	sqlite3_finalize(st);
 	if (!(q->user->admin || q->user->id == owner))
-		return bo_fail(err, BO_EPERM, "only its owner or an admin may %s job %lld",
+		return bo_error_set(err, BO_EPERM, "only its owner or an admin may %s job %lld",
 			       q->del ? "delete" : "cancel", (long long)q->id);
 	if (q->del) {
 		snprintf(sql, sizeof(sql), "DELETE FROM jobs WHERE id = %lld", (long long)q->id);
 		return bo_store_exec(db, sql, err);
 	}
 	if (strcmp(state, "queued") && strcmp(state, "running"))
-		return bo_fail(err, BO_ECONFLICT, "job %lld is %s already", (long long)q->id, state);
+		return bo_error_set(err, BO_ECONFLICT, "job %lld is %s already", (long long)q->id, state);
 	snprintf(sql, sizeof(sql),
 		 "UPDATE jobs SET state = 'cancelled', finished_at = '%s' WHERE id = %lld", now,
 		 (long long)q->id);

@@ -22,7 +22,6 @@
 #include "brownoutd.h"
 #include "http.h"
 #include "jobs.h"
-#include "common.h"
 #include "queue.h"
 #include "report.h"
 #include "slurm.h"
@@ -129,7 +128,7 @@ static bo_status list_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	if (s != SQLITE_ROW && s != SQLITE_DONE)
 		rc = bo_store_fail(db, err, "listing");
 	else if (q->id && n == 0)
-		rc = bo_fail(err, BO_ENOENT, "no %s %lld", q->datasets ? "dataset" : "model",
+		rc = bo_error_set(err, BO_ENOENT, "no %s %lld", q->datasets ? "dataset" : "model",
 			     (long long)q->id);
 	sqlite3_finalize(st);
 	return rc;
@@ -184,7 +183,7 @@ static int list_to_json(const char *text, const char *what, char **out, struct b
 	}
 	for (int i = 0; i < n && !strcmp(what, "std"); i++)
 		if (!(v[i] > 0)) {
-			bo_fail(err, BO_EINVAL, "std values must be positive, not %g", (double)v[i]);
+			bo_error_set(err, BO_EINVAL, "std values must be positive, not %g", (double)v[i]);
 			snprintf(err->field, sizeof(err->field), "std");
 			return -1;
 		}
@@ -246,7 +245,7 @@ static bo_status model_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	bo_data_entry(m->data_dir, BO_DATA_MODELS, dir, sizeof(dir));
 	bo_data_file(m->data_dir, rel, path, sizeof(path));
 	if ((mkdir(dir, 0755) && errno != EEXIST) || rename(m->tmp, path) || api_fsync_dir(dir))
-		rc = bo_fail(err, BO_EIO, "cannot store the model file: %s", strerror(errno));
+		rc = bo_error_set(err, BO_EIO, "cannot store the model file: %s", strerror(errno));
 out:
 	sqlite3_finalize(st);
 	return rc;
@@ -349,7 +348,7 @@ static int post_model(struct bo_daemon *d, struct bo_req *r)
 	}
 	if (blocks && (blocks[0] == '@' || bo_block_map_parse(blocks, &map, &err))) {
 		if (blocks[0] == '@')
-			bo_fail(&err, BO_EINVAL, "blocks: send the map itself, not @file");
+			bo_error_set(&err, BO_EINVAL, "blocks: send the map itself, not @file");
 		snprintf(err.field, sizeof(err.field), "blocks");
 		ret = bo_reply_error(r, &err);
 		goto out;
@@ -396,7 +395,7 @@ static int post_model(struct bo_daemon *d, struct bo_req *r)
 				std, blocks, info, size, d->cfg.data_dir, d->cfg.user_stored_bytes };
 	if (!info || bo_store_write(d->store, model_ins_fn, &mi, &err)) {
 		if (!info)
-			bo_fail(&err, BO_ENOMEM, "out of memory");
+			bo_error_set(&err, BO_ENOMEM, "out of memory");
 		ret = bo_reply_error(r, &err);
 		goto out;
 	}
@@ -440,13 +439,13 @@ static bo_status del_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		return bo_store_fail(db, err, "deleting");
 	sqlite3_bind_int64(st, 1, q->id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		rc = bo_fail(err, BO_ENOENT, "no %s %lld", q->datasets ? "dataset" : "model",
+		rc = bo_error_set(err, BO_ENOENT, "no %s %lld", q->datasets ? "dataset" : "model",
 			     (long long)q->id);
 		goto out;
 	}
 	int64_t owner = sqlite3_column_int64(st, 0);
 	if (!(q->user->admin || q->user->id == owner)) {
-		rc = bo_fail(err, BO_EPERM, "only its owner or an admin may delete this %s",
+		rc = bo_error_set(err, BO_EPERM, "only its owner or an admin may delete this %s",
 			     q->datasets ? "dataset" : "model");
 		goto out;
 	}
@@ -480,7 +479,7 @@ static bo_status del_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 					      (const char *)sqlite3_column_text(st, 2));
 	}
 	if (busy) {
-		rc = bo_fail(err, BO_ECONFLICT,
+		rc = bo_error_set(err, BO_ECONFLICT,
 			     "%s %lld is used by %d queued or running job%s: %s%s; it can be deleted"
 			     " once they end (their owners or an admin may cancel them)",
 			     q->datasets ? "dataset" : "model", (long long)q->id, busy,

@@ -14,7 +14,6 @@
 #include "auth.h"
 #include "brownoutd.h"
 #include "http.h"
-#include "common.h"
 #include "queue.h"
 #include "report.h"
 #include "slurm.h"

@@ -6,7 +6,6 @@
 #include <time.h>
 
 #include "auth.h"
-#include "common.h"
 
 #define TOKEN_BYTES 32
 #define NAME_MAX_LEN 64
@@ -80,7 +79,7 @@ bo_status bo_token_new(char *out, size_t size, struct bo_error *err)
 	size_t got = 0;
 	bo_error_clear(err);
 	if (!out || size < BO_TOKEN_SIZE) {
-		rc = bo_fail(err, BO_EINVAL, "a token needs a buffer of %d bytes", BO_TOKEN_SIZE);
+		rc = bo_error_set(err, BO_EINVAL, "a token needs a buffer of %d bytes", BO_TOKEN_SIZE);
 		goto out;
 	}
 	out[0] = 0;
@@ -89,7 +88,7 @@ bo_status bo_token_new(char *out, size_t size, struct bo_error *err)
 		if (k > 0)
 			got += (size_t)k;
 		else if (k < 0 && errno != EINTR)
-			rc = bo_fail(err, BO_EIO, "getrandom: %s", strerror(errno));
+			rc = bo_error_set(err, BO_EIO, "getrandom: %s", strerror(errno));
 	}
 	if (rc == BO_OK) {
 		memcpy(out, "bo_", 3);
@@ -204,9 +203,9 @@ static bo_status token_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 	if (rc)
 		goto out;
 	if (q->create_user && uid) {
-		rc = bo_fail(err, BO_ECONFLICT, "user %s exists%s", q->user,
+		rc = bo_error_set(err, BO_ECONFLICT, "user %s exists%s", q->user,
 			     disabled ? " (disabled; its name stays taken)" : "");
-		bo_error_where(err, NULL, NULL, NULL, "name");
+		bo_error_set_where(err, NULL, NULL, NULL, "name");
 		goto out;
 	}
 	if (!q->create_user && !uid && q->ensure_user) {
@@ -214,11 +213,11 @@ static bo_status token_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 		if (rc)
 			goto out;
 	} else if (!q->create_user && !uid) {
-		rc = bo_fail(err, BO_ENOENT, "no user %s", q->user);
+		rc = bo_error_set(err, BO_ENOENT, "no user %s", q->user);
 		goto out;
 	}
 	if (!q->create_user && disabled) {
-		rc = bo_fail(err, BO_EPERM, "user %s is disabled: it gets no tokens", q->user);
+		rc = bo_error_set(err, BO_EPERM, "user %s is disabled: it gets no tokens", q->user);
 		goto out;
 	}
 	if (q->create_user)
@@ -241,23 +240,23 @@ bo_status bo_token_issue(struct bo_store *s, struct bo_token_issue *q, char *tok
 	char token[BO_TOKEN_SIZE];
 	bo_error_clear(err);
 	if (!token_out || size < BO_TOKEN_SIZE) {
-		rc = bo_fail(err, BO_EINVAL, "a token needs a buffer of %d bytes", BO_TOKEN_SIZE);
+		rc = bo_error_set(err, BO_EINVAL, "a token needs a buffer of %d bytes", BO_TOKEN_SIZE);
 		goto out;
 	}
 	token_out[0] = 0;
 	if (!bo_user_name_ok(q->user)) {
-		rc = bo_fail(err, BO_EINVAL, "a user name is 1 to %d of A-Z a-z 0-9 _ . -",
+		rc = bo_error_set(err, BO_EINVAL, "a user name is 1 to %d of A-Z a-z 0-9 _ . -",
 			     NAME_MAX_LEN);
-		bo_error_where(err, NULL, NULL, NULL, "name");
+		bo_error_set_where(err, NULL, NULL, NULL, "name");
 		goto out;
 	}
 	rc = bo_token_new(token, sizeof(token), err);
 	if (rc)
 		goto out;
 	if (q->label && strlen(q->label) > BO_TOKEN_LABEL_MAX) {
-		rc = bo_fail(err, BO_EINVAL, "a token's name is at most %d bytes",
+		rc = bo_error_set(err, BO_EINVAL, "a token's name is at most %d bytes",
 			     BO_TOKEN_LABEL_MAX);
-		bo_error_where(err, NULL, NULL, NULL, "name");
+		bo_error_set_where(err, NULL, NULL, NULL, "name");
 		goto out;
 	}
 	bo_sha256_hex_of(token, strlen(token), r->hash);
@@ -334,7 +333,7 @@ bo_status bo_token_expire_at(struct bo_store *s, const char *hash, int64_t expir
 	struct expiry_req r = {hash, expires_ms};
 	bo_error_clear(err);
 	if (!hash || strlen(hash) != 64)
-		return bo_fail(err, BO_EINVAL, "a token hash is 64 hex digits");
+		return bo_error_set(err, BO_EINVAL, "a token hash is 64 hex digits");
 	return bo_store_write(s, expiry_cb, &r, err);
 }
 
@@ -381,7 +380,7 @@ static bo_status auth_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 		r->user->worker = !strcmp((const char *)sqlite3_column_text(st, 3), "worker");
 		r->user->token_id = sqlite3_column_int64(st, 4);
 	} else if (k == SQLITE_DONE) {
-		rc = bo_fail(err, BO_EAUTH, "invalid token");
+		rc = bo_error_set(err, BO_EAUTH, "invalid token");
 	} else {
 		rc = bo_store_fail(db, err, "check token");
 	}
@@ -400,9 +399,9 @@ bo_status bo_auth_check(struct bo_store *s, const char *token, struct bo_user *o
 	if (out)
 		memset(out, 0, sizeof(*out));
 	if (!out) {
-		rc = bo_fail(err, BO_EINVAL, "bo_auth_check: no user to fill");
+		rc = bo_error_set(err, BO_EINVAL, "bo_auth_check: no user to fill");
 	} else if (!token || !*token) {
-		rc = bo_fail(err, BO_EAUTH, "missing token");
+		rc = bo_error_set(err, BO_EAUTH, "missing token");
 	} else {
 		bo_sha256_hex_of(token, strlen(token), hash);
 		rc = bo_store_read(s, auth_cb, &r, err);

@@ -19,7 +19,6 @@
 
 #include "brownoutd.h"
 #include "jobs.h"
-#include "common.h"
 
 void bo_config_defaults(struct bo_config *c)
 {
@@ -58,7 +57,7 @@ static int slurm_word(char *dst, size_t size, const char *key, const char *v, co
 		      struct bo_error *err)
 {
 	if (strlen(v) >= size || strspn(v, chars) != strlen(v)) {
-		bo_fail(err, BO_EINVAL, "%s: '%.60s' must be at most %zu of %s", key, v, size - 1,
+		bo_error_set(err, BO_EINVAL, "%s: '%.60s' must be at most %zu of %s", key, v, size - 1,
 			chars);
 		snprintf(err->field, sizeof(err->field), "%s", key);
 		return -1;
@@ -83,7 +82,7 @@ static int int_value(const char *key, const char *v, long long lo, long long hi,
 		end++;
 	}
 	if (end == v || *end || errno || x < lo || x > hi) {
-		bo_fail(err, BO_EINVAL, "%s must be an integer in [%lld, %lld], not '%s'", key, lo, hi,
+		bo_error_set(err, BO_EINVAL, "%s must be an integer in [%lld, %lld], not '%s'", key, lo, hi,
 			v);
 		snprintf(err->field, sizeof(err->field), "%s", key);
 		return -1;
@@ -95,7 +94,7 @@ static int int_value(const char *key, const char *v, long long lo, long long hi,
 static int copy(char *dst, size_t size, const char *key, const char *v, struct bo_error *err)
 {
 	if (strlen(v) >= size) {
-		bo_fail(err, BO_EINVAL, "%s is too long", key);
+		bo_error_set(err, BO_EINVAL, "%s is too long", key);
 		return -1;
 	}
 	snprintf(dst, size, "%s", v);
@@ -116,7 +115,7 @@ static int trusted_proxies(struct bo_config *c, const char *v, struct bo_error *
 		}
 		unsigned char bin[16];
 		if (k >= sizeof(one))
-			return bo_fail(err, BO_EINVAL, "trusted-proxy: '%.60s' is not an address", v),
+			return bo_error_set(err, BO_EINVAL, "trusted-proxy: '%.60s' is not an address", v),
 			       -1;
 		memcpy(one, v, k);
 		one[k] = 0;
@@ -124,18 +123,18 @@ static int trusted_proxies(struct bo_config *c, const char *v, struct bo_error *
 			  inet_pton(AF_INET6, one, bin) == 1 ? AF_INET6 :
 							       0;
 		if (!fam)
-			return bo_fail(err, BO_EINVAL,
+			return bo_error_set(err, BO_EINVAL,
 				       "trusted-proxy: '%s' is not an IPv4 or IPv6 address", one),
 			       -1;
 		if (c->n_trusted == BO_MAX_PROXIES)
-			return bo_fail(err, BO_ELIMIT, "at most %d trusted proxies", BO_MAX_PROXIES),
+			return bo_error_set(err, BO_ELIMIT, "at most %d trusted proxies", BO_MAX_PROXIES),
 			       -1;
 		inet_ntop(fam, bin, c->trusted[c->n_trusted++], BO_ADDR_TEXT);
 		v += k;
 		n++;
 	}
 	if (!n)
-		return bo_fail(err, BO_EINVAL, "trusted-proxy: no address given"), -1;
+		return bo_error_set(err, BO_EINVAL, "trusted-proxy: no address given"), -1;
 	return 0;
 }
 
@@ -149,7 +148,7 @@ int bo_config_set(struct bo_config *c, const char *key, const char *v, struct bo
 		char host[64] = "127.0.0.1";
 		if (colon && colon > v) {
 			if ((size_t)(colon - v) >= sizeof(host))
-				return bo_fail(err, BO_EINVAL, "listen: host too long"), -1;
+				return bo_error_set(err, BO_EINVAL, "listen: host too long"), -1;
 			memcpy(host, v, (size_t)(colon - v));
 			host[colon - v] = 0;
 		}
@@ -166,9 +165,9 @@ int bo_config_set(struct bo_config *c, const char *key, const char *v, struct bo
 	if (!strcmp(key, "dataset-root")) {
 		char real[PATH_MAX];
 		if (c->n_roots == BO_MAX_ROOTS)
-			return bo_fail(err, BO_ELIMIT, "at most %d dataset roots", BO_MAX_ROOTS), -1;
+			return bo_error_set(err, BO_ELIMIT, "at most %d dataset roots", BO_MAX_ROOTS), -1;
 		if (!realpath(v, real))
-			return bo_fail(err, BO_ENOENT, "dataset root '%s': %s", v, strerror(errno)),
+			return bo_error_set(err, BO_ENOENT, "dataset root '%s': %s", v, strerror(errno)),
 			       -1;
 		return copy(c->roots[c->n_roots++], sizeof(c->roots[0]), key, real, err);
 	}
@@ -184,7 +183,7 @@ int bo_config_set(struct bo_config *c, const char *key, const char *v, struct bo
 				c->executor = executors[i].id;
 				return 0;
 			}
-		return bo_fail(err, BO_EINVAL, "executor must be local or slurm, not '%.60s'", v), -1;
+		return bo_error_set(err, BO_EINVAL, "executor must be local or slurm, not '%.60s'", v), -1;
 	}
 	if (!strcmp(key, "slurm-partition") || !strcmp(key, "slurm-account"))
 		return slurm_word(key[6] == 'p' ? c->slurm_partition : c->slurm_account,
@@ -198,10 +197,10 @@ int bo_config_set(struct bo_config *c, const char *key, const char *v, struct bo
 		return copy(c->slurm_template, sizeof(c->slurm_template), key, v, err);
 	if (!strcmp(key, "slurm-server-url")) {
 		if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8))
-			return bo_fail(err, BO_EINVAL, "slurm-server-url must begin with http:// or"
+			return bo_error_set(err, BO_EINVAL, "slurm-server-url must begin with http:// or"
 				       " https://, not '%.60s'", v), -1;
 		if (strpbrk(v, " \t\r\n\"'"))
-			return bo_fail(err, BO_EINVAL, "slurm-server-url: no spaces or quotes"), -1;
+			return bo_error_set(err, BO_EINVAL, "slurm-server-url: no spaces or quotes"), -1;
 		return copy(c->slurm_server_url, sizeof(c->slurm_server_url), key, v, err);
 	}
 	if (!strcmp(key, "public-read")) {
@@ -210,7 +209,7 @@ int bo_config_set(struct bo_config *c, const char *key, const char *v, struct bo
 		else if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no"))
 			c->public_read = 0;
 		else
-			return bo_fail(err, BO_EINVAL, "public-read must be true or false"), -1;
+			return bo_error_set(err, BO_EINVAL, "public-read must be true or false"), -1;
 		return 0;
 	}
 	struct {
@@ -254,7 +253,7 @@ int bo_config_set(struct bo_config *c, const char *key, const char *v, struct bo
 			*ints[i].l = x;
 		return 0;
 	}
-	bo_fail(err, BO_EINVAL, "unknown option '%s'", key);
+	bo_error_set(err, BO_EINVAL, "unknown option '%s'", key);
 	snprintf(err->field, sizeof(err->field), "%s", key);
 	return -1;
 }
@@ -275,7 +274,7 @@ int bo_config_file(struct bo_config *c, const char *path, struct bo_error *err)
 	char line[2048];
 	int n = 0, rc = 0;
 	if (!f) {
-		bo_fail(err, BO_ENOENT, "cannot open configuration %s: %s", path, strerror(errno));
+		bo_error_set(err, BO_ENOENT, "cannot open configuration %s: %s", path, strerror(errno));
 		return -1;
 	}
 	while (fgets(line, sizeof(line), f)) {
@@ -285,7 +284,7 @@ int bo_config_file(struct bo_config *c, const char *path, struct bo_error *err)
 			continue;
 		char *eq = strchr(s, '=');
 		if (!eq) {
-			bo_fail(err, BO_EMALFORMED, "%s:%d: expected 'key = value'", path, n);
+			bo_error_set(err, BO_EMALFORMED, "%s:%d: expected 'key = value'", path, n);
 			rc = -1;
 			break;
 		}

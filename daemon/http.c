@@ -72,7 +72,6 @@
 #include "brownoutd.h"
 #include "http.h"
 #include "route.h"
-#include "common.h"
 #include "datadir.h"
 
 #define MAX_UPLOADS 4
@@ -370,7 +369,7 @@ int bo_reply_fail(struct bo_req *r, bo_status st, const char *field, const char 
 	va_list ap;
 	bo_error_clear(&err);
 	va_start(ap, fmt);
-	bo_vfail(&err, st, fmt, ap);
+	bo_error_vset(&err, st, fmt, ap);
 	va_end(ap);
 	if (field)
 		snprintf(err.field, sizeof(err.field), "%s", field);
@@ -1105,17 +1104,17 @@ bo_status bo_http_start(struct bo_daemon *d, int *port, struct bo_error *err)
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)d->cfg.listen_port);
 	if (inet_pton(AF_INET, d->cfg.listen_host, &sa.sin_addr) != 1)
-		return bo_fail(err, BO_EINVAL, "listen address '%s' is not an IPv4 address",
+		return bo_error_set(err, BO_EINVAL, "listen address '%s' is not an IPv4 address",
 			       d->cfg.listen_host);
 	bo_data_entry(d->cfg.data_dir, BO_DATA_TMP, tmp, sizeof(tmp));
 	if (mkdir(tmp, 0700) && errno != EEXIST)
-		return bo_fail(err, BO_EIO, "cannot create %s: %s", tmp, strerror(errno));
+		return bo_error_set(err, BO_EIO, "cannot create %s: %s", tmp, strerror(errno));
 	/* MHD shares the cap among its threads; each needs one at least */
 	if (d->cfg.max_connections < d->cfg.http_threads)
-		return bo_fail(err, BO_EINVAL, "max-connections (%d) must be at least http-threads (%d)",
+		return bo_error_set(err, BO_EINVAL, "max-connections (%d) must be at least http-threads (%d)",
 			       d->cfg.max_connections, d->cfg.http_threads);
 	if (!(h = calloc(1, sizeof(*h))))
-		return bo_fail(err, BO_ENOMEM, "out of memory");
+		return bo_error_set(err, BO_ENOMEM, "out of memory");
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1126,7 +1125,7 @@ bo_status bo_http_start(struct bo_daemon *d, int *port, struct bo_error *err)
 	h->peers = calloc((size_t)h->n_slots, sizeof(*h->peers));
 	h->clients = calloc((size_t)h->n_slots, sizeof(*h->clients));
 	if (!h->peers || !h->clients)
-		return bo_fail(err, BO_ENOMEM, "out of memory");
+		return bo_error_set(err, BO_ENOMEM, "out of memory");
 	atomic_store(&h->starting, 1);
 	d->mhd = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
@@ -1148,11 +1147,11 @@ bo_status bo_http_start(struct bo_daemon *d, int *port, struct bo_error *err)
 			while (*why == ' ')
 				why++;
 		}
-		return bo_fail(err, BO_EIO, "cannot listen on %s:%d: %s", d->cfg.listen_host,
+		return bo_error_set(err, BO_EIO, "cannot listen on %s:%d: %s", d->cfg.listen_host,
 			       d->cfg.listen_port, why);
 	}
 	if (pthread_create(&h->reaper, NULL, reaper, d))
-		return bo_fail(err, BO_ENOMEM, "cannot start a thread");
+		return bo_error_set(err, BO_ENOMEM, "cannot start a thread");
 	h->reaper_started = 1;
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	*port = info ? info->port : d->cfg.listen_port;

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common.h"
 #include "jobctx.h"
 #include "report.h"
 #include "jobs.h"
@@ -73,7 +72,7 @@ bo_status bo_jobctx_finish(struct bo_jobctx *c, const json_t *mean, const json_t
 	char mt[256], st[256];
 	bo_status rc = BO_OK;
 	if (!c->m || !c->ds) {
-		rc = bo_fail(err, BO_EINTERNAL, "job %lld: no model or dataset to build from",
+		rc = bo_error_set(err, BO_EINTERNAL, "job %lld: no model or dataset to build from",
 			     (long long)c->job);
 		goto out;
 	}
@@ -212,7 +211,7 @@ bo_status bo_jobctx_reference(const struct bo_jobctx *c, const char *model_path,
 	bo_status rc;
 	memset(out, 0, sizeof(*out));
 	if (!c->ds)
-		return bo_fail(err, BO_EINTERNAL, "job %lld: no dataset for a reference",
+		return bo_error_set(err, BO_EINTERNAL, "job %lld: no dataset for a reference",
 			       (long long)c->job);
 	int has_mean = list_text(mean, mt, sizeof(mt));
 	int has_std = list_text(std, st, sizeof(st));

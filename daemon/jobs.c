@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,6 @@
 #include "datadir.h"
 #include "brownoutd.h"
 #include "jobs.h"
-#include "common.h"
 #include "report.h"
 
 void bo_job_spec_release(struct bo_job_spec *s)
@@ -47,9 +47,14 @@ void bo_job_spec_release(struct bo_job_spec *s)
 }
 
 static bo_status field_fail(struct bo_error *err, bo_status st, const char *field, const char *fmt,
-			    const char *a)
+			    ...) __attribute__((format(printf, 4, 5)));
+static bo_status field_fail(struct bo_error *err, bo_status st, const char *field, const char *fmt,
+			    ...)
 {
-	bo_fail(err, st, fmt, a);
+	va_list ap;
+	va_start(ap, fmt);
+	bo_error_vset(err, st, fmt, ap);
+	va_end(ap);
 	snprintf(err->field, sizeof(err->field), "%s", field);
 	return st;
 }
@@ -58,9 +63,8 @@ static bo_status get_int(const json_t *v, const char *key, long long lo, long lo
 			 long long *out, struct bo_error *err)
 {
 	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
-		char msg[160];
-		snprintf(msg, sizeof(msg), "%%s must be an integer in [%lld, %lld]", lo, hi);
-		return field_fail(err, BO_EINVAL, key, msg, key);
+		return field_fail(err, BO_EINVAL, key, "%s must be an integer in [%lld, %lld]", key,
+				  lo, hi);
 	}
 	*out = json_integer_value(v);
 	return BO_OK;
@@ -70,9 +74,7 @@ static bo_status get_num(const json_t *v, const char *key, double lo, double hi,
 			 struct bo_error *err)
 {
 	if (!json_is_number(v) || !(json_number_value(v) >= lo && json_number_value(v) <= hi)) {
-		char msg[160];
-		snprintf(msg, sizeof(msg), "%%s must be a number in [%g, %g]", lo, hi);
-		return field_fail(err, BO_EINVAL, key, msg, key);
+		return field_fail(err, BO_EINVAL, key, "%s must be a number in [%g, %g]", key, lo, hi);
 	}
 	*out = json_number_value(v);
 	return BO_OK;
@@ -86,7 +88,7 @@ static bo_status get_str(const json_t *v, const char *key, size_t max, char **ou
 	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > max)
 		return field_fail(err, BO_EINVAL, key, "%s must be a non-empty string or null", key);
 	if (!(*out = strdup(json_string_value(v))))
-		return bo_fail(err, BO_ENOMEM, "out of memory");
+		return bo_error_set(err, BO_ENOMEM, "out of memory");
 	return BO_OK;
 }
 
@@ -103,10 +105,9 @@ static bo_status get_floats(const json_t *v, const char *key, float *out, int *n
 			return field_fail(err, BO_EINVAL, key, "%s must hold numbers", key);
 		/* the sweep computes in float: 1e39 would be inf there */
 		if (!isfinite((float)json_number_value(x))) {
-			char msg[160];
-			snprintf(msg, sizeof(msg), "%%s values must be finite as 32-bit floats"
-				 " (|x| < 3.4e38), not %.6g", json_number_value(x));
-			return field_fail(err, BO_EINVAL, key, msg, key);
+			return field_fail(err, BO_EINVAL, key,
+					  "%s values must be finite as 32-bit floats"
+					  " (|x| < 3.4e38), not %.6g", key, json_number_value(x));
 		}
 		out[i] = (float)json_number_value(x);
 	}
@@ -132,7 +133,7 @@ bo_status bo_job_spec_parse(const json_t *j, struct bo_job_spec *s, struct bo_er
 	s->calib = dflt.calib;
 	s->energy_a = dflt.energy_a;
 	if (!json_is_object(j))
-		return field_fail(err, BO_EINVAL, "", "the sweep spec must be a JSON object%s", "");
+		return field_fail(err, BO_EINVAL, "", "the sweep spec must be a JSON object");
 	const char *key;
 	json_t *v;
 	json_object_foreach((json_t *)j, key, v) {
@@ -274,13 +275,13 @@ bo_status bo_job_spec_parse(const json_t *j, struct bo_job_spec *s, struct bo_er
 		rc = field_fail(err, BO_EINVAL, "p", "missing field '%s'", "p");
 	else if (s->ci_target > 0 && has_trials)
 		rc = field_fail(err, BO_EINVAL, "trials",
-				"give trials or ci_target, not both%s", "");
+				"give trials or ci_target, not both");
 	else if (s->ci_target > 0 && s->min_trials > s->max_trials)
 		rc = field_fail(err, BO_EINVAL, "min_trials", "%s must be <= max_trials",
 				"min_trials");
 	else if ((s->n_mean && s->n_std && s->n_mean != s->n_std && s->n_mean != 1 &&
 		  s->n_std != 1))
-		rc = field_fail(err, BO_EINVAL, "std", "mean and std have different lengths%s", "");
+		rc = field_fail(err, BO_EINVAL, "std", "mean and std have different lengths");
 	if (!rc && s->block_p) {
 		struct bo_block_rule *rules = NULL;
 		int n = 0;
@@ -384,7 +385,7 @@ bo_status bo_job_spec_check_blocks(const struct bo_job_spec *s, const struct bo_
 	 * blocks of the nodes that read each weight */
 	int n_w = bo_model_n_weights(m);
 	if (!(names = calloc((size_t)st.n_blocks + (size_t)n_w + 1, sizeof(*names)))) {
-		rc = bo_fail(err, BO_ENOMEM, "out of memory");
+		rc = bo_error_set(err, BO_ENOMEM, "out of memory");
 		goto out;
 	}
 	for (int i = 0; i < st.n_blocks; i++)
@@ -406,7 +407,7 @@ bo_status bo_job_spec_check_blocks(const struct bo_job_spec *s, const struct bo_
 		for (int b = 0; b < n && k < sizeof(list); b++)
 			k += (size_t)snprintf(list + k, sizeof(list) - k, "%s%s", b ? ", " : "",
 					      names[b][0] ? names[b] : "(none)");
-		rc = bo_fail(err, BO_EINVAL, "block_p names block '%s', which the model does not have"
+		rc = bo_error_set(err, BO_EINVAL, "block_p names block '%s', which the model does not have"
 			     " under %s (blocks: %s)", rules[i].block,
 			     s->blocks ? "the job's block map" : "the default block map", list);
 	}
@@ -649,7 +650,7 @@ bo_status bo_dataset_ref_open(const struct bo_daemon *d, const struct bo_dataset
 		int j = r->labels[0] ? bo_root_of(&d->cfg, r->labels, norm_l, sizeof(norm_l), &rel_l)
 				     : i;
 		if (i < 0 || j != i) {
-			bo_fail(err, BO_EPERM,
+			bo_error_set(err, BO_EPERM,
 				"the dataset's path is no longer under an allowed root "
 				"(--dataset-root)");
 			snprintf(err->field, sizeof(err->field), "dataset");
@@ -659,7 +660,7 @@ bo_status bo_dataset_ref_open(const struct bo_daemon *d, const struct bo_dataset
 	}
 	fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return bo_fail(err, BO_EIO, "cannot open the dataset's root directory: %s",
+		return bo_error_set(err, BO_EIO, "cannot open the dataset's root directory: %s",
 			       strerror(errno));
 	bo_status rc = bo_dataset_open_at(fd, rel, rel_l, f, split, &lim, out, err);
 	close(fd);
@@ -725,7 +726,7 @@ static bo_status read_job_row(sqlite3 *db, struct job_read *jr, struct bo_error 
 	sqlite3_bind_int64(st, 1, jr->id);
 	int s = sqlite3_step(st);
 	if (s == SQLITE_DONE) {
-		rc = bo_fail(err, BO_ENOENT, "no job %lld", (long long)jr->id);
+		rc = bo_error_set(err, BO_ENOENT, "no job %lld", (long long)jr->id);
 		goto out;
 	}
 	if (s != SQLITE_ROW) {
@@ -734,7 +735,7 @@ static bo_status read_job_row(sqlite3 *db, struct job_read *jr, struct bo_error 
 	}
 	jr->spec = json_loads((const char *)sqlite3_column_text(st, 8), 0, &je);
 	if (!jr->spec) {
-		rc = bo_fail(err, BO_EINTERNAL, "job %lld: stored spec unreadable", (long long)jr->id);
+		rc = bo_error_set(err, BO_EINTERNAL, "job %lld: stored spec unreadable", (long long)jr->id);
 		goto out;
 	}
 	snprintf(jr->state, sizeof(jr->state), "%s", (const char *)sqlite3_column_text(st, 6));
@@ -916,10 +917,10 @@ static bo_status results_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		jr->trial_cap = jr->trial_cap < 1 ? 1 : BO_TRIAL_CAP;
 	jr->correct = calloc((size_t)jr->n_points, sizeof(int64_t *));
 	if (!jr->correct)
-		return bo_fail(err, BO_ENOMEM, "out of memory");
+		return bo_error_set(err, BO_ENOMEM, "out of memory");
 	for (int i = 0; i < jr->n_points; i++) {
 		if (!(jr->correct[i] = malloc((size_t)jr->trial_cap * sizeof(int64_t))))
-			return bo_fail(err, BO_ENOMEM, "out of memory");
+			return bo_error_set(err, BO_ENOMEM, "out of memory");
 		for (int t = 0; t < jr->trial_cap; t++)
 			jr->correct[i][t] = -1;
 	}
@@ -1097,7 +1098,7 @@ bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json
 	r.activations = jr.activations;
 	r.n_points = jr.n_points;
 	if (!(r.points = calloc((size_t)jr.n_points, sizeof(*r.points)))) {
-		rc = bo_fail(err, BO_ENOMEM, "out of memory");
+		rc = bo_error_set(err, BO_ENOMEM, "out of memory");
 		goto out;
 	}
 	struct bo_sweep_config c;
@@ -1108,7 +1109,7 @@ bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json
 		struct bo_point_result *p = &r.points[pt];
 		p->p = spec.p[pt];
 		if (!(p->accuracy = calloc((size_t)jr.trial_cap, sizeof(double)))) {
-			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+			rc = bo_error_set(err, BO_ENOMEM, "out of memory");
 			goto out;
 		}
 		int avail = 0;
@@ -1159,7 +1160,7 @@ bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json
 		}
 		free(cli);
 		if (bad) {
-			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+			rc = bo_error_set(err, BO_ENOMEM, "out of memory");
 			goto out;
 		}
 	} else {
@@ -1211,13 +1212,13 @@ static bo_status trials_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		return rc;
 	int n_points = (int)json_array_size(json_object_get(t->jr.spec, "p"));
 	if (t->point >= n_points) {
-		rc = bo_fail(err, BO_EINVAL, "point %d: job %lld has points 0 to %d", t->point,
+		rc = bo_error_set(err, BO_EINVAL, "point %d: job %lld has points 0 to %d", t->point,
 			     (long long)t->jr.id, n_points - 1);
-		bo_error_where(err, NULL, NULL, NULL, "point");
+		bo_error_set_where(err, NULL, NULL, NULL, "point");
 		return rc;
 	}
 	if (!(t->rows = malloc((size_t)(BO_TRIAL_ROWS_MAX + 1) * sizeof(*t->rows))))
-		return bo_fail(err, BO_ENOMEM, "out of memory");
+		return bo_error_set(err, BO_ENOMEM, "out of memory");
 	if (sqlite3_prepare_v2(db,
 			       "SELECT point, trial, correct, images FROM results WHERE job_id = ?1"
 			       " AND (?2 < 0 OR point = ?2) ORDER BY point, trial LIMIT ?3",
@@ -1236,7 +1237,7 @@ static bo_status trials_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	if (s != SQLITE_DONE)
 		rc = bo_store_fail(db, err, "reading results");
 	else if (t->n > BO_TRIAL_ROWS_MAX)
-		rc = bo_fail(err, BO_ELIMIT,
+		rc = bo_error_set(err, BO_ELIMIT,
 			     "job %lld has more than %d trial rows: ask for one point at a time"
 			     " (?per_trial=1&point=K)",
 			     (long long)t->jr.id, BO_TRIAL_ROWS_MAX);
@@ -1259,7 +1260,7 @@ bo_status bo_job_trials(struct bo_daemon *d, int64_t id, int point, int csv, jso
 	prov = provenance_json(&t.jr, &spec);
 	if (csv) {
 		if (!(f = open_memstream(text, len))) {
-			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+			rc = bo_error_set(err, BO_ENOMEM, "out of memory");
 			goto out;
 		}
 		fputs("point,p,trial,correct,images,accuracy", f);
@@ -1293,7 +1294,7 @@ bo_status bo_job_trials(struct bo_daemon *d, int64_t id, int point, int csv, jso
 			bad = 1;
 		f = NULL;
 		if (bad)
-			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+			rc = bo_error_set(err, BO_ENOMEM, "out of memory");
 	} else {
 		json_t *j = json_object();
 		json_object_set_new(j, "job", json_integer(id));
@@ -1418,7 +1419,7 @@ static bo_status ref_lookup_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	sqlite3_bind_int64(st, 1, q->model);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_finalize(st);
-		rc = bo_fail(err, BO_ENOENT, "no model %lld", (long long)q->model);
+		rc = bo_error_set(err, BO_ENOENT, "no model %lld", (long long)q->model);
 		snprintf(err->field, sizeof(err->field), "references");
 		return rc;
 	}
@@ -1459,7 +1460,7 @@ bo_status bo_analysis(struct bo_daemon *d, const int64_t *jobs, int n_jobs, cons
 			if ((rc = bo_store_read(d->store, ref_lookup_fn, &q, err)))
 				break;
 			if (!q.found) {
-				rc = bo_fail(err, BO_ECONFLICT,
+				rc = bo_error_set(err, BO_ECONFLICT,
 					     "reference model %lld (%s) has no clean accuracy on the"
 					     " images of job %lld (same dataset, images, activation"
 					     " sites and normalisation) yet: run a job on it, or list"

@@ -46,7 +46,6 @@
 
 #include "brownoutd.h"
 #include "jobs.h"
-#include "common.h"
 #include "jobctx.h"
 #include "queue.h"
 
@@ -187,9 +186,9 @@ static bo_status load_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		copy_col(st, 9, l->ds.split, sizeof(l->ds.split));
 		l->has_clean = sqlite3_column_int(st, 10);
 		if (!l->spec_text)
-			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+			rc = bo_error_set(err, BO_ENOMEM, "out of memory");
 	} else {
-		rc = s == SQLITE_DONE ? bo_fail(err, BO_ENOENT, "job %lld is gone", (long long)l->job)
+		rc = s == SQLITE_DONE ? bo_error_set(err, BO_ENOENT, "job %lld is gone", (long long)l->job)
 				      : bo_store_fail(db, err, "loading a job");
 	}
 	sqlite3_finalize(st);
@@ -227,7 +226,7 @@ static bo_status ensure_job(struct worker *w, int64_t job, struct bo_error *err)
 	if ((rc = bo_store_read(d->store, load_fn, &l, err)))
 		goto out;
 	if (!(spec = json_loads(l.spec_text, 0, &je))) {
-		rc = bo_fail(err, BO_EINTERNAL, "job %lld: stored spec unreadable", (long long)job);
+		rc = bo_error_set(err, BO_EINTERNAL, "job %lld: stored spec unreadable", (long long)job);
 		goto out;
 	}
 	bo_data_path(d, l.model_path, path, sizeof(path));
@@ -244,7 +243,7 @@ static bo_status ensure_job(struct worker *w, int64_t job, struct bo_error *err)
 					   bo_sweeper_parameters(c->sw), bo_sweeper_activations(c->sw),
 					   bo_sweeper_images(c->sw), pi };
 		rc = pi ? bo_job_record_clean(d->store, &cr, err) :
-			  bo_fail(err, BO_ENOMEM, "out of memory");
+			  bo_error_set(err, BO_ENOMEM, "out of memory");
 		free(pi);
 		json_decref(pij);
 	}
@@ -309,7 +308,7 @@ static bo_status ref_row_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		r->mean = dup_col(st, 1);
 		r->std = dup_col(st, 2);
 	} else {
-		rc = bo_fail(err, BO_ENOENT, "reference %d of job %lld is gone", r->pos + 1,
+		rc = bo_error_set(err, BO_ENOENT, "reference %d of job %lld is gone", r->pos + 1,
 			     (long long)r->job);
 	}
 	sqlite3_finalize(st);
@@ -473,7 +472,7 @@ static void *worker_main(void *arg)
 			store_took(w);
 			if (run_task(w, &c.t)) {
 				bo_error_clear(&err);
-				bo_fail(&err, BO_ENOSPC, "job %lld: %s", (long long)c.t.job,
+				bo_error_set(&err, BO_ENOSPC, "job %lld: %s", (long long)c.t.job,
 					"its clean pass could not be recorded");
 				if (back_off(w, &err))
 					break;
@@ -506,12 +505,12 @@ static bo_status pool_start(void *impl, struct bo_daemon *d, struct bo_error *er
 		return rc;
 	p->n = d->cfg.workers;
 	if (p->n > 0 && !(p->w = calloc((size_t)p->n, sizeof(*p->w))))
-		return bo_fail(err, BO_ENOMEM, "out of memory");
+		return bo_error_set(err, BO_ENOMEM, "out of memory");
 	for (int i = 0; i < p->n; i++) {
 		p->w[i].pool = p;
 		p->w[i].index = i;
 		if (pthread_create(&p->w[i].thread, NULL, worker_main, &p->w[i]))
-			return bo_fail(err, BO_ENOMEM, "cannot start worker %d", i);
+			return bo_error_set(err, BO_ENOMEM, "cannot start worker %d", i);
 		p->w[i].started = 1;
 	}
 	return BO_OK;
@@ -572,7 +571,7 @@ bo_status bo_pool_new(struct bo_executor *ex, struct bo_error *err)
 {
 	struct pool *p = calloc(1, sizeof(*p));
 	if (!p)
-		return bo_fail(err, BO_ENOMEM, "out of memory");
+		return bo_error_set(err, BO_ENOMEM, "out of memory");
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	ex->ops = &pool_ops;

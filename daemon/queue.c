@@ -32,7 +32,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "common.h"
 #include "queue.h"
 #include "jobs.h"
 
@@ -134,11 +133,11 @@ static bo_status lease_held(sqlite3 *db, const struct bo_task *t, int64_t now_ms
 	if (s == SQLITE_ROW) {
 		if (sqlite3_column_type(st, 0) != SQLITE_NULL &&
 		    sqlite3_column_int64(st, 0) < now_ms)
-			rc = bo_fail(err, BO_ECONFLICT,
+			rc = bo_error_set(err, BO_ECONFLICT,
 				     "lease %lld of task %lld expired: its results are not taken",
 				     (long long)t->lease, (long long)t->id);
 	} else if (s == SQLITE_DONE) {
-		rc = bo_fail(err, BO_ECONFLICT,
+		rc = bo_error_set(err, BO_ECONFLICT,
 			     "lease %lld of task %lld is gone (expired and requeued, or the task"
 			     " ended): its results are not taken",
 			     (long long)t->lease, (long long)t->id);
@@ -178,9 +177,9 @@ static bo_status renew_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		r->t.lease = r->lease;
 		r->t.deadline_ms = sqlite3_column_int64(st, 7);
 		if (sqlite3_column_type(st, 7) != SQLITE_NULL && r->t.deadline_ms < r->now_ms)
-			rc = bo_fail(err, BO_ECONFLICT, "lease %lld expired", (long long)r->lease);
+			rc = bo_error_set(err, BO_ECONFLICT, "lease %lld expired", (long long)r->lease);
 	} else if (s == SQLITE_DONE) {
-		rc = bo_fail(err, BO_ECONFLICT, "lease %lld is gone (expired, or its task ended)",
+		rc = bo_error_set(err, BO_ECONFLICT, "lease %lld is gone (expired, or its task ended)",
 			     (long long)r->lease);
 	} else {
 		rc = bo_store_fail(db, err, "renewing a lease");
@@ -357,14 +356,14 @@ static bo_status complete_job(sqlite3 *db, struct bo_commit *f, struct bo_error 
 		bo_job_spec_config(&spec, 1, &c); /* only its stopping rule is used */
 		double *acc = malloc((size_t)spec.max_trials * sizeof(double));
 		if (!acc) {
-			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+			rc = bo_error_set(err, BO_ENOMEM, "out of memory");
 			goto out;
 		}
 		/* trials so far per point, -1 for a point that needs no more */
 		int *have = calloc((size_t)spec.n_p, sizeof(int)), pending = 0;
 		if (!have) {
 			free(acc);
-			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+			rc = bo_error_set(err, BO_ENOMEM, "out of memory");
 			goto out;
 		}
 		if (sqlite3_prepare_v2(db,
@@ -530,7 +529,7 @@ static bo_status commit_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 bo_status bo_queue_commit(struct bo_store *s, struct bo_commit *c, struct bo_error *err)
 {
 	if (c->n < 0 || c->n > BO_QUEUE_SLICE_MAX || c->n > c->t.hi - c->t.lo)
-		return bo_fail(err, BO_EINVAL, "a commit of %d trials for task %lld of %d", c->n,
+		return bo_error_set(err, BO_EINVAL, "a commit of %d trials for task %lld of %d", c->n,
 			       (long long)c->t.id, c->t.hi - c->t.lo);
 	c->queued_more = c->job_ended = c->recorded = 0;
 	return bo_store_write(s, commit_fn, c, err);

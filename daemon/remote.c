@@ -51,7 +51,6 @@
 #include "remote.h"
 #include "http.h"
 #include "jobs.h"
-#include "common.h"
 #include "jobctx.h"
 #include "queue.h"
 #include "slurm.h"
@@ -96,7 +95,7 @@ bo_status bo_remote_new(struct bo_remote **out, struct bo_error *err)
 	struct bo_remote *rm = calloc(1, sizeof(*rm));
 	*out = NULL;
 	if (!rm)
-		return bo_fail(err, BO_ENOMEM, "out of memory");
+		return bo_error_set(err, BO_ENOMEM, "out of memory");
 	pthread_mutex_init(&rm->mu, NULL);
 	*out = rm;
 	return BO_OK;
@@ -177,7 +176,7 @@ static bo_status hash_file(struct bo_remote *rm, const char *path, char sha[65],
 	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
 		if (fd >= 0)
 			close(fd);
-		return bo_fail(err, BO_EIO, "cannot read a dataset file for a remote worker: %s",
+		return bo_error_set(err, BO_EIO, "cannot read a dataset file for a remote worker: %s",
 			       strerror(errno));
 	}
 	int64_t mt = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
@@ -200,7 +199,7 @@ static bo_status hash_file(struct bo_remote *rm, const char *path, char sha[65],
 		bo_sha256_update(&h, buf, (size_t)k);
 	close(fd);
 	if (k < 0)
-		return bo_fail(err, BO_EIO, "cannot read a dataset file for a remote worker: %s",
+		return bo_error_set(err, BO_EIO, "cannot read a dataset file for a remote worker: %s",
 			       strerror(errno));
 	bo_sha256_hex(&h, sha);
 	pthread_mutex_lock(&rm->mu);
@@ -249,7 +248,7 @@ static bo_status locate(struct bo_daemon *d, const char *source, const char *p, 
 	}
 	int i = bo_root_of(&d->cfg, p, norm, sizeof(norm), &rel);
 	if (i < 0)
-		return bo_fail(err, BO_EPERM,
+		return bo_error_set(err, BO_EPERM,
 			       "the dataset's path is no longer under an allowed root (--dataset-root)");
 	snprintf(out, size, "%s/%s", d->cfg.roots[i], rel);
 	return BO_OK;
@@ -311,9 +310,9 @@ static bo_status job_row_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		copy_text(st, 10, j->ds.split, sizeof(j->ds.split));
 		j->has_clean = sqlite3_column_int(st, 11);
 		if (!j->spec)
-			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+			rc = bo_error_set(err, BO_ENOMEM, "out of memory");
 	} else {
-		rc = bo_fail(err, BO_ENOENT, "job %lld is gone", (long long)j->job);
+		rc = bo_error_set(err, BO_ENOENT, "job %lld is gone", (long long)j->job);
 	}
 	sqlite3_finalize(st);
 	st = NULL;
@@ -333,7 +332,7 @@ static bo_status job_row_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		j->ref_mean = dup_text(st, 3);
 		j->ref_std = dup_text(st, 4);
 	} else {
-		rc = bo_fail(err, BO_ENOENT, "reference %d of job %lld is gone", j->ref + 1,
+		rc = bo_error_set(err, BO_ENOENT, "reference %d of job %lld is gone", j->ref + 1,
 			     (long long)j->job);
 	}
 	sqlite3_finalize(st);
@@ -364,7 +363,7 @@ static bo_status dataset_files(struct bo_daemon *d, const struct bo_dataset_ref 
 	if (rc)
 		return rc;
 	if (stat(path, &st))
-		return bo_fail(err, BO_EIO, "the dataset's files are gone: %s", strerror(errno));
+		return bo_error_set(err, BO_EIO, "the dataset's files are gone: %s", strerror(errno));
 	if (S_ISREG(st.st_mode)) {
 		if ((rc = add_file(d, files, path, "images", err)))
 			return rc;
@@ -380,7 +379,7 @@ static bo_status dataset_files(struct bo_daemon *d, const struct bo_dataset_ref 
 	int n = 0;
 	struct dirent *e;
 	if (!dir)
-		return bo_fail(err, BO_EIO, "cannot list the dataset directory: %s", strerror(errno));
+		return bo_error_set(err, BO_EIO, "cannot list the dataset directory: %s", strerror(errno));
 	while ((e = readdir(dir)) && !rc) {
 		char p[2400];
 		if (e->d_name[0] == '.')
@@ -389,16 +388,16 @@ static bo_status dataset_files(struct bo_daemon *d, const struct bo_dataset_ref 
 		if (stat(p, &st))
 			continue;
 		if (S_ISDIR(st.st_mode))
-			rc = bo_fail(err, BO_EUNSUPPORTED,
+			rc = bo_error_set(err, BO_EUNSUPPORTED,
 				     "remote workers take datasets as files; this dataset directory"
 				     " has subdirectories");
 		else if (!S_ISREG(st.st_mode))
 			continue;
 		else if (n == DIR_FILES)
-			rc = bo_fail(err, BO_ELIMIT, "a dataset directory of more than %d files",
+			rc = bo_error_set(err, BO_ELIMIT, "a dataset directory of more than %d files",
 				     DIR_FILES);
 		else if (!(names[n++] = strdup(e->d_name)))
-			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+			rc = bo_error_set(err, BO_ENOMEM, "out of memory");
 	}
 	closedir(dir);
 	qsort(names, (size_t)n, sizeof(names[0]), cmp_str);
@@ -441,7 +440,7 @@ static json_t *body_json(struct bo_req *r, struct bo_error *err)
 	json_t *j = body && len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &je) : json_object();
 	if (!j || !json_is_object(j)) {
 		json_decref(j);
-		bo_fail(err, BO_EMALFORMED, "the body must be a JSON object");
+		bo_error_set(err, BO_EMALFORMED, "the body must be a JSON object");
 	}
 	return json_is_object(j) ? j : NULL;
 }
@@ -587,7 +586,7 @@ static bo_status record_clean(struct bo_daemon *d, int64_t job, json_t *cl, stru
 	    !count_ok(json_object_get(cl, "activations")) ||
 	    !count_ok(json_object_get(cl, "images")) || !json_is_object(pi) ||
 	    !json_is_array(json_object_get(pi, "points")))
-		return bo_fail(err, BO_EINVAL,
+		return bo_error_set(err, BO_EINVAL,
 			       "clean: accuracy in [0, 1], parameters, activations and images"
 			       " counts, point_info {points, mean, std}");
 	char *pt = json_dumps(pi, JSON_COMPACT);
@@ -596,7 +595,7 @@ static bo_status record_clean(struct bo_daemon *d, int64_t job, json_t *cl, stru
 				  json_integer_value(json_object_get(cl, "activations")),
 				  json_integer_value(json_object_get(cl, "images")), pt };
 	if (!pt)
-		return bo_fail(err, BO_ENOMEM, "out of memory");
+		return bo_error_set(err, BO_ENOMEM, "out of memory");
 	/* as the local pool records its own (jobctx.c) */
 	bo_status rc = bo_job_record_clean(d->store, &c, err);
 	free(pt);
@@ -621,7 +620,7 @@ static bo_status job_images_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	if (s == SQLITE_ROW)
 		j->images = sqlite3_column_int64(st, 0);
 	else if (s == SQLITE_DONE)
-		rc = bo_fail(err, BO_ENOENT, "job %lld is gone", (long long)j->job);
+		rc = bo_error_set(err, BO_ENOENT, "job %lld is gone", (long long)j->job);
 	else
 		rc = bo_store_fail(db, err, "reading a job");
 	sqlite3_finalize(st);
@@ -638,10 +637,10 @@ static bo_status check_images(struct bo_daemon *d, int64_t job, int64_t images, 
 	if (rc)
 		return rc;
 	if (ji.images <= 0)
-		return bo_fail(err, BO_EINVAL, "results: the job's clean pass is not recorded yet:"
+		return bo_error_set(err, BO_EINVAL, "results: the job's clean pass is not recorded yet:"
 			       " send \"clean\" with the first results");
 	if (images != ji.images)
-		return bo_fail(err, BO_EINVAL, "results: %s %lld, but the job evaluates %lld images",
+		return bo_error_set(err, BO_EINVAL, "results: %s %lld, but the job evaluates %lld images",
 			       field, (long long)images, (long long)ji.images);
 	return BO_OK;
 }
@@ -657,7 +656,7 @@ static bo_status reference_results(struct bo_daemon *d, const struct bo_task *t,
 	bo_status rc;
 	if (!count_ok(co) || !count_ok(im) || !count_ok(pa) || !count_ok(ac) ||
 	    json_integer_value(im) < 1 || json_integer_value(co) > json_integer_value(im))
-		return bo_fail(err, BO_EINVAL,
+		return bo_error_set(err, BO_EINVAL,
 			       "results of a reference: ref_correct, ref_images, ref_parameters and"
 			       " ref_activations counts, 0 <= ref_correct <= ref_images, ref_images >= 1");
 	if (json_is_object(cl) && (rc = record_clean(d, t->job, cl, err)))
@@ -689,7 +688,7 @@ static int results(struct bo_daemon *d, struct bo_req *r, int64_t lease)
 	json_t *im = json_object_get(b, "images"), *failure = json_object_get(b, "failure");
 	json_t *cl = json_object_get(b, "clean");
 	if (!(c = calloc(1, sizeof(*c)))) {
-		rc = bo_fail(&err, BO_ENOMEM, "out of memory");
+		rc = bo_error_set(&err, BO_ENOMEM, "out of memory");
 		goto out;
 	}
 	c->t = t;
@@ -712,7 +711,7 @@ static int results(struct bo_daemon *d, struct bo_req *r, int64_t lease)
 		size_t n = json_array_size(corr);
 		if (!json_is_integer(lo) || json_integer_value(lo) != t.lo || !json_is_array(corr) ||
 		    n > (size_t)(t.hi - t.lo) || n > BO_QUEUE_SLICE_MAX || !count_ok(im)) {
-			rc = bo_fail(&err, BO_EINVAL,
+			rc = bo_error_set(&err, BO_EINVAL,
 				     "results: trial_lo %d, correct: at most %d counts, images",
 				     t.lo, t.hi - t.lo < BO_QUEUE_SLICE_MAX ? t.hi - t.lo :
 									   BO_QUEUE_SLICE_MAX);
@@ -722,7 +721,7 @@ static int results(struct bo_daemon *d, struct bo_req *r, int64_t lease)
 		for (size_t k = 0; k < n; k++) {
 			json_t *v = json_array_get(corr, k);
 			if (!count_ok(v) || json_integer_value(v) > c->images) {
-				rc = bo_fail(&err, BO_EINVAL, "results: correct[%zu] is not a count"
+				rc = bo_error_set(&err, BO_EINVAL, "results: correct[%zu] is not a count"
 					     " of at most images", k);
 				goto out;
 			}

@@ -57,7 +57,6 @@
 
 #include "auth.h"
 #include "brownoutd.h"
-#include "common.h"
 #include "slurm.h"
 
 extern char **environ;
@@ -111,7 +110,7 @@ int bo_slurm_run(char *const argv[], char *const envp[], double timeout_s, char 
 	if (size)
 		out[0] = 0;
 	if (pipe2(fds, O_CLOEXEC)) {
-		bo_fail(err, BO_EIO, "%s: pipe: %s", argv[0], strerror(errno));
+		bo_error_set(err, BO_EIO, "%s: pipe: %s", argv[0], strerror(errno));
 		return -1;
 	}
 	posix_spawn_file_actions_init(&fa);
@@ -137,7 +136,7 @@ int bo_slurm_run(char *const argv[], char *const envp[], double timeout_s, char 
 	posix_spawnattr_destroy(&attr);
 	close(fds[1]);
 	if (e) {
-		bo_fail(err, BO_EIO, "cannot run %s: %s", argv[0], strerror(e));
+		bo_error_set(err, BO_EIO, "cannot run %s: %s", argv[0], strerror(e));
 		goto out;
 	}
 	started = 1;
@@ -176,7 +175,7 @@ int bo_slurm_run(char *const argv[], char *const envp[], double timeout_s, char 
 		;
 	*status = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
 	if (timed_out)
-		bo_fail(err, BO_EBUSY, "%s did not finish in %.0f s (killed)", argv[0], timeout_s);
+		bo_error_set(err, BO_EBUSY, "%s did not finish in %.0f s (killed)", argv[0], timeout_s);
 	else
 		rc = 0;
 out:
@@ -617,7 +616,7 @@ static int find_template(struct bo_slurm *s, const char *exe_dir, struct bo_erro
 		if (!i)
 			e = errno ? errno : EISDIR;
 	}
-	return bo_fail(err, BO_ENOENT, "slurm-template %s: %s", t,
+	return bo_error_set(err, BO_ENOENT, "slurm-template %s: %s", t,
 		       e == EISDIR ? "not a regular file" : strerror(e)), -1;
 }
 
@@ -628,7 +627,7 @@ bo_status bo_slurm_new(struct bo_daemon *d, struct bo_slurm **out, struct bo_err
 	char exe[PATH_MAX] = "", exe_dir[PATH_MAX] = "";
 	*out = NULL;
 	if (!s)
-		return bo_fail(err, BO_ENOMEM, "out of memory");
+		return bo_error_set(err, BO_ENOMEM, "out of memory");
 	s->d = d;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_condattr_t ca;
@@ -682,7 +681,7 @@ bo_status bo_slurm_start(struct bo_slurm *s, int port, struct bo_error *err)
 	if (bo_token_purge_expired(d->store, &e2))
 		log_line("cannot delete expired tokens: %s", e2.text);
 	if (pthread_create(&s->th, NULL, launcher, s))
-		return bo_fail(err, BO_ENOMEM, "cannot start the SLURM launcher thread");
+		return bo_error_set(err, BO_ENOMEM, "cannot start the SLURM launcher thread");
 	s->started = 1;
 	log_line("workers for %s from %s (at most %d, %d CPUs each%s%s%s%s)", s->url, s->tmpl,
 		 d->cfg.slurm_max_workers, d->cfg.slurm_cpus,

@@ -33,7 +33,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common.h"
 #include "datadir.h"
 #include "migrations.h"
 #include "store.h"
@@ -100,7 +99,7 @@ bo_status bo_store_fail(sqlite3 *db, struct bo_error *err, const char *what)
 	/* unix VFS: ENOSPC on a write is SQLITE_FULL; EDQUOT (and ENOSPC while
 	 * growing the -shm file) an I/O error with that errno */
 	if (code == SQLITE_FULL || (code == SQLITE_IOERR && (sys == ENOSPC || sys == EDQUOT)))
-		return bo_fail(err, BO_ENOSPC, "%s: " FULL_TEXT " (%s)", what ? what : "sqlite",
+		return bo_error_set(err, BO_ENOSPC, "%s: " FULL_TEXT " (%s)", what ? what : "sqlite",
 			       sys == EDQUOT ? "disk quota exceeded" : sqlite3_errmsg(db));
 	switch (code) {
 	case SQLITE_CONSTRAINT:
@@ -117,7 +116,7 @@ bo_status bo_store_fail(sqlite3 *db, struct bo_error *err, const char *what)
 		st = BO_EIO;
 		break;
 	}
-	return bo_fail(err, st, "%s: %s", what ? what : "sqlite",
+	return bo_error_set(err, st, "%s: %s", what ? what : "sqlite",
 		       db ? sqlite3_errmsg(db) : "out of memory");
 }
 
@@ -163,7 +162,7 @@ static bo_status settle(struct bo_error *err, bo_status rc)
 	if (rc != BO_OK && err) {
 		err->status = rc;
 		if (!err->text[0])
-			bo_fail(err, rc, "%s", bo_strerror(rc));
+			bo_error_set(err, rc, "%s", bo_strerror(rc));
 	}
 	return rc;
 }
@@ -192,12 +191,12 @@ static bo_status open_conn(const char *path, const char *vfs, int flags, sqlite3
 	bo_status rc = BO_OK;
 	sqlite3 *db = NULL;
 	if (vfs && !sqlite3_vfs_find(vfs)) {
-		rc = bo_fail(err, BO_EINVAL, "no SQLite VFS named '%s'", vfs);
+		rc = bo_error_set(err, BO_EINVAL, "no SQLite VFS named '%s'", vfs);
 		goto out;
 	}
 	if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, vfs) != SQLITE_OK) {
 		rc = bo_store_fail(db, err, "cannot open the database");
-		bo_error_where(err, path, NULL, NULL, NULL);
+		bo_error_set_where(err, path, NULL, NULL, NULL);
 		goto out;
 	}
 	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
@@ -223,9 +222,9 @@ static bo_status set_wal(sqlite3 *db, const char *path, struct bo_error *err)
 	}
 	const char *mode = (const char *)sqlite3_column_text(st, 0);
 	if (!mode || strcmp(mode, "wal") != 0) {
-		rc = bo_fail(err, BO_EIO, "cannot put the database in WAL mode (journal_mode is %s)",
+		rc = bo_error_set(err, BO_EIO, "cannot put the database in WAL mode (journal_mode is %s)",
 			     mode ? mode : "unknown");
-		bo_error_where(err, path, NULL, NULL, NULL);
+		bo_error_set_where(err, path, NULL, NULL, NULL);
 	}
 out:
 	sqlite3_finalize(st);
@@ -258,11 +257,11 @@ static bo_status migrate(sqlite3 *db, const char *path, struct bo_error *err)
 	if (rc)
 		goto out;
 	if (have > newest) {
-		rc = bo_fail(err, BO_ECONFLICT,
+		rc = bo_error_set(err, BO_ECONFLICT,
 			     "database %s has schema version %d, this brownoutd knows up to %d: "
 			     "upgrade brownoutd",
 			     path, have, newest);
-		bo_error_where(err, path, NULL, NULL, NULL);
+		bo_error_set_where(err, path, NULL, NULL, NULL);
 		goto out;
 	}
 	for (int i = 0; i < bo_n_migrations && rc == BO_OK; i++) {
@@ -273,7 +272,7 @@ static bo_status migrate(sqlite3 *db, const char *path, struct bo_error *err)
 			char what[128];
 			snprintf(what, sizeof(what), "migration %s.sql failed", m->name);
 			rc = bo_store_fail(db, err, what);
-			bo_error_where(err, path, NULL, NULL, NULL);
+			bo_error_set_where(err, path, NULL, NULL, NULL);
 		}
 	}
 	if (rc == BO_OK && newest > have) {
@@ -450,7 +449,7 @@ static bo_status start_writer(struct bo_store *s, struct bo_error *err)
 	int e = pthread_create(&s->writer, NULL, writer_main, s);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (e)
-		rc = bo_fail(err, BO_ENOMEM, "cannot start the store's writer thread: %s", strerror(e));
+		rc = bo_error_set(err, BO_ENOMEM, "cannot start the store's writer thread: %s", strerror(e));
 	else
 		s->writer_running = 1;
 	return rc;
@@ -464,7 +463,7 @@ static bo_status init_sync(struct bo_store *s, struct bo_error *err)
 	s->have_rcv = !pthread_cond_init(&s->rcv, NULL);
 	if (s->have_wmu && s->have_wcv && s->have_rmu && s->have_rcv)
 		return BO_OK;
-	return bo_fail(err, BO_ENOMEM, "cannot create the store's locks");
+	return bo_error_set(err, BO_ENOMEM, "cannot create the store's locks");
 }
 
 bo_status bo_store_open(const char *path, int readers, struct bo_store **out,
@@ -483,14 +482,14 @@ bo_status bo_store_open_with(const char *path, int readers, const struct bo_stor
 	if (out)
 		*out = NULL;
 	if (!path || !*path || !out || readers < 1 || readers > MAX_READERS) {
-		rc = bo_fail(err, BO_EINVAL, "bo_store_open: need a path and 1..%d readers",
+		rc = bo_error_set(err, BO_EINVAL, "bo_store_open: need a path and 1..%d readers",
 			     MAX_READERS);
 		goto out;
 	}
 	if (!opts)
 		opts = &none;
 	if (opts->reserve_path && (opts->reserve_bytes < 1 || !*opts->reserve_path)) {
-		rc = bo_fail(err, BO_EINVAL, "bo_store_open: the reserve needs a path and a size");
+		rc = bo_error_set(err, BO_EINVAL, "bo_store_open: the reserve needs a path and a size");
 		goto out;
 	}
 	s = calloc(1, sizeof(*s));
@@ -498,7 +497,7 @@ bo_status bo_store_open_with(const char *path, int readers, const struct bo_stor
 	    !(s->free_idx = calloc((size_t)readers, sizeof(*s->free_idx))) ||
 	    (opts->vfs && !(s->vfs = strdup(opts->vfs))) ||
 	    (opts->reserve_path && !(s->reserve_path = strdup(opts->reserve_path)))) {
-		rc = bo_fail(err, BO_ENOMEM, "cannot allocate the store");
+		rc = bo_error_set(err, BO_ENOMEM, "cannot allocate the store");
 		goto out;
 	}
 	s->nreaders = readers;
@@ -585,20 +584,20 @@ static bo_status store_write(struct bo_store *s, bo_store_fn fn, void *ctx, int 
 	struct write_req r = {.fn = fn, .ctx = ctx, .err = err, .freeing = freeing};
 	bo_error_clear(err);
 	if (!s || !fn) {
-		rc = bo_fail(err, BO_EINVAL, "bo_store_write: no store or no callback");
+		rc = bo_error_set(err, BO_EINVAL, "bo_store_write: no store or no callback");
 		goto out;
 	}
 	if (pthread_equal(pthread_self(), s->writer)) {
-		rc = bo_fail(err, BO_EINTERNAL, "bo_store_write called from inside a write");
+		rc = bo_error_set(err, BO_EINTERNAL, "bo_store_write called from inside a write");
 		goto out;
 	}
 	if (pthread_cond_init(&r.cv, NULL)) {
-		rc = bo_fail(err, BO_ENOMEM, "cannot create a condition variable");
+		rc = bo_error_set(err, BO_ENOMEM, "cannot create a condition variable");
 		goto out;
 	}
 	pthread_mutex_lock(&s->wmu);
 	if (s->stopping) {
-		rc = bo_fail(err, BO_EBUSY, "the store is closing");
+		rc = bo_error_set(err, BO_EBUSY, "the store is closing");
 	} else {
 		if (s->tail)
 			s->tail->next = &r;
@@ -645,7 +644,7 @@ bo_status bo_store_read(struct bo_store *s, bo_store_fn fn, void *ctx, struct bo
 	int idx;
 	bo_error_clear(err);
 	if (!s || !fn) {
-		rc = bo_fail(err, BO_EINVAL, "bo_store_read: no store or no callback");
+		rc = bo_error_set(err, BO_EINVAL, "bo_store_read: no store or no callback");
 		goto out;
 	}
 	pthread_mutex_lock(&s->rmu);
@@ -697,7 +696,7 @@ bo_status bo_store_integrity(struct bo_store *s, char *buf, size_t size, struct 
 	bo_status rc;
 	if (!buf || !size) {
 		bo_error_clear(err);
-		rc = bo_fail(err, BO_EINVAL, "bo_store_integrity: no buffer");
+		rc = bo_error_set(err, BO_EINVAL, "bo_store_integrity: no buffer");
 	} else {
 		buf[0] = 0;
 		rc = bo_store_read(s, integrity_cb, &in, err);
@@ -750,7 +749,7 @@ static bo_status live_files_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	while (rc == BO_OK && (k = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *p = (const char *)sqlite3_column_text(st, 0);
 		if (p && *p && names_add(ns, p))
-			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+			rc = bo_error_set(err, BO_ENOMEM, "out of memory");
 	}
 	if (rc == BO_OK && k != SQLITE_DONE)
 		rc = bo_store_fail(db, err, "listing stored files");
@@ -769,7 +768,7 @@ bo_status bo_store_sweep_orphans(struct bo_store *s, const char *data_dir, int *
 		*removed = 0;
 	if (!data_dir) {
 		bo_error_clear(err);
-		return bo_fail(err, BO_EINVAL, "bo_store_sweep_orphans: no data directory");
+		return bo_error_set(err, BO_EINVAL, "bo_store_sweep_orphans: no data directory");
 	}
 	/* nothing is removed unless the list of what to keep is complete */
 	if ((rc = bo_store_read(s, live_files_fn, &ns, err)))

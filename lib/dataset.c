@@ -33,7 +33,7 @@
 
 #include <brownout/dataset.h>
 
-#include "common.h"
+#include "internal.h"
 
 #define DEF_MAX_IMAGES INT64_C(10000000)
 #define DEF_MAX_PIXELS INT64_C(16777216)

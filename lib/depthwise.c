@@ -29,7 +29,7 @@
  * test_depthwise.c bounds the difference). */
 #include <math.h>
 
-#include "common.h"
+#include "internal.h"
 #include "depthwise.h"
 
 void bo_dw_conv_generic(const float *x, const float *wt, const float *bias, float *y, int64_t N,

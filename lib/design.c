@@ -17,7 +17,7 @@
  *  - Clopper-Pearson needs the Beta quantile: the regularized incomplete
  *    beta by its continued fraction (modified Lentz; Press, Teukolsky,
  *    Vetterling and Flannery, Numerical Recipes in C, 2nd ed., section 6.4,
- *    betai/betacf; the continued fraction is energy.c's bo_betacf, shared
+ *    betai/betacf; the continued fraction is summary.c's bo_betacf, shared
  *    with the Student t), inverted by bisection (monotone in x; 200 halvings
  *    reach the spacing of doubles). ln B(a, b) uses lgamma_r, which writes
  *    no global (signgam), so this is thread-safe.
@@ -33,7 +33,7 @@
 
 #include <brownout/sweep.h>
 
-#include "common.h"
+#include "internal.h"
 
 double bo_quantile_sorted(const double *sorted, int n, double q)
 {

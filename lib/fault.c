@@ -108,7 +108,7 @@
 
 #include <brownout/fault.h>
 
-#include "common.h"
+#include "internal.h"
 #include "fault_impl.h"
 
 const char *bo_deviation_name(enum bo_deviation d)

@@ -45,7 +45,7 @@
 
 #include <Random123/philox.h>
 
-#include "common.h"
+#include "internal.h"
 #include "fault_impl.h"
 
 #if BO_X86

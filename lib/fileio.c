@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common.h"
+#include "internal.h"
 
 bo_status bo_read_file(const char *path, int64_t max_bytes, unsigned char **buf, size_t *len,
 		       struct bo_error *err)

@@ -5,7 +5,7 @@
 
 #include <brownout/model.h>
 
-#include "common.h"
+#include "internal.h"
 
 enum bo_val_kind {
 	BO_VAL_RUNTIME = 0, /* produced by a node at run time */

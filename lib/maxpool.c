@@ -13,7 +13,7 @@
  * Compiled for the baseline and with target("avx2"), picked at run time. */
 #include <math.h>
 
-#include "common.h"
+#include "internal.h"
 #include "maxpool.h"
 
 int bo_maxpool_fast(const struct bo_window *w)

@@ -827,7 +827,8 @@ static bo_status set_known_buf(struct bo_ictx *c, int64_t *buf, const struct bo_
 	INFER_LOCALS(c);
 	if (!buf && bo_shape_numel(s) > BO_MAX_KNOWN)
 		return bo_node_fail(m, ni, err, BO_ELIMIT,
-				    "integer tensor of more than %s%lld values", "", BO_MAX_KNOWN, 0);
+				    "integer tensor of more than %lld values",
+				    (long long)BO_MAX_KNOWN);
 	if (!buf)
 		return bo_fail(err, BO_ENOMEM, "out of memory");
 	bo_status rc = bo_plan_set_known(p, n->out[0], buf, bo_shape_numel(s), s->rank, s->d);
@@ -844,12 +845,12 @@ static bo_status infer_conv(struct bo_ictx *c)
 	int nsp = x->rank - 2;
 	if (nsp < 1 || nsp > 2 || w->rank != x->rank)
 		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
-				 "Conv needs a 3-D or 4-D input and weight of the same rank (got input rank %s%lld, weight rank %lld)",
-				 "", x->rank, w->rank);
+				    "Conv needs a 3-D or 4-D input and weight of the same rank (got input rank %lld, weight rank %lld)",
+				    (long long)x->rank, (long long)w->rank);
 	if (win->nsp != nsp && (win->has_kernel || win->nsp != 2))
 		return bo_node_fail(m, ni, err, BO_ESHAPE,
-				 "attributes describe %s%lld spatial dims but the input has %lld",
-				 "", win->nsp, nsp);
+				    "attributes describe %lld spatial dims but the input has %lld",
+				    (long long)win->nsp, (long long)nsp);
 	win->nsp = nsp;
 	if (nsp == 1 && !win->has_kernel) {
 		win->k[0] = 1; win->s[0] = 1; win->d[0] = 1; win->pb[0] = win->pe[0] = 0;
@@ -858,8 +859,8 @@ static bo_status infer_conv(struct bo_ictx *c)
 	int64_t kh = nsp == 2 ? w->d[2] : 1, kw = w->d[nsp == 2 ? 3 : 2];
 	if (win->has_kernel && (win->k[0] != kh || win->k[1] != kw))
 		return bo_node_fail(m, ni, err, BO_ESHAPE,
-				 "kernel_shape %s%lldx%lld does not match the weight", "",
-				 win->k[0], win->k[1]);
+				    "kernel_shape %lldx%lld does not match the weight",
+				    (long long)win->k[0], (long long)win->k[1]);
 	win->k[0] = kh;
 	win->k[1] = kw;
 	if (C % g || M % g || w->d[1] * g != C) {
@@ -870,14 +871,14 @@ static bo_status infer_conv(struct bo_ictx *c)
 			       b1, b2, (long long)g);
 	}
 	if (n->n_in > 2 && n->in[2] >= 0 && bo_shape_numel(&p->shape[n->in[2]]) != M)
-		return bo_node_fail(m, ni, err, BO_ESHAPE, "bias has %s%lld values, expected %lld",
-				 "", bo_shape_numel(&p->shape[n->in[2]]), M);
+		return bo_node_fail(m, ni, err, BO_ESHAPE, "bias has %lld values, expected %lld",
+				    (long long)(bo_shape_numel(&p->shape[n->in[2]])), (long long)M);
 	int64_t ih = nsp == 2 ? x->d[2] : 1, iw = x->d[nsp == 2 ? 3 : 2];
 	int64_t oh = bo_window_out(ih, win, 0, 0), ow = bo_window_out(iw, win, 1, 0);
 	if (oh <= 0 || ow <= 0)
 		return bo_node_fail(m, ni, err, BO_ESHAPE,
-				 "kernel is larger than the padded input (%s%lld x %lld)", "",
-				 ih, iw);
+				    "kernel is larger than the padded input (%lld x %lld)",
+				    (long long)ih, (long long)iw);
 	o->rank = x->rank;
 	o->d[0] = x->d[0];
 	o->d[1] = M;
@@ -891,12 +892,12 @@ static bo_status infer_conv(struct bo_ictx *c)
 	int64_t K, ohw, cols, need, stage = 0;
 	if (__builtin_mul_overflow(C / g, kh, &K) || __builtin_mul_overflow(K, kw, &K) ||
 	    __builtin_mul_overflow(oh, ow, &ohw))
-		return bo_node_fail(m, ni, err, BO_ELIMIT, "convolution is too large%s", "", 0, 0);
+		return bo_node_fail(m, ni, err, BO_ELIMIT, "convolution is too large");
 	int64_t nb = ohw >= 256 ? 1 : BO_MIN(x->d[0], (256 + ohw - 1) / ohw);
 	if (__builtin_mul_overflow(nb, ohw, &cols) || __builtin_mul_overflow(K, cols, &need) ||
 	    (nb > 1 && __builtin_mul_overflow(M, cols, &stage)) ||
 	    __builtin_add_overflow(need, stage, &need))
-		return bo_node_fail(m, ni, err, BO_ELIMIT, "convolution is too large%s", "", 0, 0);
+		return bo_node_fail(m, ni, err, BO_ELIMIT, "convolution is too large");
 	/* or Winograd's chunk, whichever conv_algo the session picks */
 	need = BO_MAX(need, bo_wino_scratch_floats(p, ni));
 	if (need > p->scratch_floats)
@@ -912,14 +913,14 @@ static bo_status infer_maxpool(struct bo_ictx *c)
 	int nsp = x->rank - 2;
 	if (nsp != win->nsp)
 		return bo_node_fail(m, ni, err, BO_ESHAPE,
-				 "kernel has %s%lld spatial dims but the input has %lld", "",
-				 win->nsp, nsp);
+				    "kernel has %lld spatial dims but the input has %lld",
+				    (long long)win->nsp, (long long)nsp);
 	int64_t ih = nsp == 2 ? x->d[2] : 1, iw = x->d[nsp == 2 ? 3 : 2];
 	int64_t oh = bo_window_out(ih, win, 0, 1), ow = bo_window_out(iw, win, 1, 1);
 	if (oh <= 0 || ow <= 0)
 		return bo_node_fail(m, ni, err, BO_ESHAPE,
-				 "kernel is larger than the padded input (%s%lld x %lld)", "",
-				 ih, iw);
+				    "kernel is larger than the padded input (%lld x %lld)",
+				    (long long)ih, (long long)iw);
 	*o = *x;
 	o->d[x->rank - 1] = ow;
 	if (nsp == 2)
@@ -931,8 +932,8 @@ static bo_status infer_gap(struct bo_ictx *c)
 {
 	INFER_LOCALS(c);
 	if (x->rank < 3)
-		return bo_node_fail(m, ni, err, BO_ESHAPE, "input rank %s%lld is below 3", "",
-				 x->rank, 0);
+		return bo_node_fail(m, ni, err, BO_ESHAPE, "input rank %lld is below 3",
+				    (long long)x->rank);
 	*o = *x;
 	for (int i = 2; i < x->rank; i++)
 		o->d[i] = 1;
@@ -945,9 +946,9 @@ static bo_status infer_bn(struct bo_ictx *c)
 	for (int k = 1; k < n->n_in; k++)
 		if (x->rank < 2 || x->d[1] != bo_shape_numel(&p->shape[n->in[k]]))
 			return bo_node_fail(m, ni, err, BO_ESHAPE,
-					    "input has %s%lld channels but the parameters have %lld", "",
-					    x->rank >= 2 ? x->d[1] : 0,
-					    bo_shape_numel(&p->shape[n->in[k]]));
+					    "input has %lld channels but the parameters have %lld",
+					    (long long)(x->rank >= 2 ? x->d[1] : 0),
+					    (long long)(bo_shape_numel(&p->shape[n->in[k]])));
 	*o = *x;
 	return BO_OK;
 }
@@ -961,8 +962,9 @@ static bo_status infer_relu(struct bo_ictx *c)
 	if (n->op == OP_SOFTMAX || n->op == OP_LOGSOFTMAX) {
 		int64_t a = bo_norm_axis(n->p.axis, x->rank);
 		if (a < 0 || a >= (x->rank ? x->rank : 1))
-			return bo_node_fail(m, ni, err, BO_ESHAPE, "axis %s%lld is out of range for rank %lld",
-					 "", n->p.axis, x->rank);
+			return bo_node_fail(m, ni, err, BO_ESHAPE,
+					    "axis %lld is out of range for rank %lld",
+					    (long long)n->p.axis, (long long)x->rank);
 	}
 	return BO_OK;
 }
@@ -1025,8 +1027,7 @@ static bo_status infer_add(struct bo_ictx *c)
 			if (ovf) {
 				free(tmp);
 				return bo_node_fail(m, ni, err, BO_EMALFORMED,
-						 "integer shape arithmetic overflows or divides by zero%s",
-						 "", 0, 0);
+						    "integer shape arithmetic overflows or divides by zero");
 			}
 		}
 		bo_status rc = bo_plan_set_known(p, n->out[0], tmp, total, o->rank, o->d);
@@ -1041,8 +1042,9 @@ static bo_status infer_flatten(struct bo_ictx *c)
 	INFER_LOCALS(c);
 	int64_t a = bo_norm_axis(n->p.axis, x->rank);
 	if (a < 0 || a > x->rank)
-		return bo_node_fail(m, ni, err, BO_ESHAPE, "axis %s%lld is out of range for rank %lld",
-				 "", n->p.axis, x->rank);
+		return bo_node_fail(m, ni, err, BO_ESHAPE,
+				    "axis %lld is out of range for rank %lld", (long long)n->p.axis,
+				    (long long)x->rank);
 	o->rank = 2;
 	o->d[0] = o->d[1] = 1;
 	for (int i = 0; i < x->rank; i++)
@@ -1057,11 +1059,10 @@ static bo_status infer_reshape(struct bo_ictx *c)
 	int64_t sn;
 	if (!bo_plan_known(p, n->in[1], &sv, &sn))
 		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
-				 "the target shape must be constant or computable from input shapes%s",
-				 "", 0, 0);
+				    "the target shape must be constant or computable from input shapes");
 	if (sn > BO_MAX_RANK)
-		return bo_node_fail(m, ni, err, BO_ELIMIT, "target rank %s%lld is over %lld", "", sn,
-				 BO_MAX_RANK);
+		return bo_node_fail(m, ni, err, BO_ELIMIT, "target rank %lld is over %lld",
+				    (long long)sn, (long long)BO_MAX_RANK);
 	int64_t total = bo_shape_numel(x), prod = 1, tv[BO_MAX_RANK];
 	int neg = -1;
 	/* re-planning a fixed batch: a constant target that starts with the
@@ -1079,27 +1080,28 @@ static bo_status infer_reshape(struct bo_ictx *c)
 		if (d == 0 && !n->p.allowzero) {
 			if (i >= x->rank)
 				return bo_node_fail(m, ni, err, BO_ESHAPE,
-						 "0 at position %s%lld has no input dimension", "", i, 0);
+						    "0 at position %lld has no input dimension",
+						    (long long)i);
 			d = x->d[i];
 		}
 		if (d == -1) {
 			if (neg >= 0)
-				return bo_node_fail(m, ni, err, BO_ESHAPE, "more than one -1%s", "", 0, 0);
+				return bo_node_fail(m, ni, err, BO_ESHAPE, "more than one -1");
 			neg = i;
 			d = 1;
 		} else if (d < 0) {
-			return bo_node_fail(m, ni, err, BO_ESHAPE, "invalid dimension %s%lld", "", d, 0);
+			return bo_node_fail(m, ni, err, BO_ESHAPE, "invalid dimension %lld",
+					    (long long)d);
 		}
 		o->d[i] = d;
 		if (!bo_mul_ok(prod, d, &prod) || prod > m->limits.max_tensor_elems)
-			return bo_node_fail(m, ni, err, BO_ELIMIT, "target shape is too large%s", "",
-					 0, 0);
+			return bo_node_fail(m, ni, err, BO_ELIMIT, "target shape is too large");
 	}
 	if (neg >= 0) {
 		if (prod == 0 || total % prod)
 			return bo_node_fail(m, ni, err, BO_ESHAPE,
-					 "cannot infer -1: %s%lld elements into blocks of %lld", "", total,
-					 prod);
+					    "cannot infer -1: %lld elements into blocks of %lld",
+					    (long long)total, (long long)prod);
 		o->d[neg] = total / prod;
 		prod *= o->d[neg];
 	}
@@ -1152,7 +1154,7 @@ static bo_status infer_matmul(struct bo_ictx *c)
 	INFER_LOCALS(c);
 	struct bo_shape a = *x, b = p->shape[n->in[1]];
 	if (a.rank < 1 || b.rank < 1)
-		return bo_node_fail(m, ni, err, BO_ESHAPE, "scalar operand%s", "", 0, 0);
+		return bo_node_fail(m, ni, err, BO_ESHAPE, "scalar operand");
 	int a1 = a.rank == 1, b1d = b.rank == 1;
 	if (a1) {
 		a.rank = 2; a.d[1] = a.d[0]; a.d[0] = 1;
@@ -1171,8 +1173,7 @@ static bo_status infer_matmul(struct bo_ictx *c)
 	bb.rank -= 2;
 	struct bo_shape bo;
 	if (!bo_broadcast(&ba, &bb, &bo))
-		return bo_node_fail(m, ni, err, BO_ESHAPE, "batch dimensions do not broadcast%s", "",
-				 0, 0);
+		return bo_node_fail(m, ni, err, BO_ESHAPE, "batch dimensions do not broadcast");
 	*o = bo;
 	if (!a1)
 		o->d[o->rank++] = a.d[a.rank - 2];
@@ -1186,8 +1187,9 @@ static bo_status infer_concat(struct bo_ictx *c)
 	INFER_LOCALS(c);
 	int64_t a = bo_norm_axis(n->p.axis, x->rank);
 	if (a < 0 || a >= x->rank)
-		return bo_node_fail(m, ni, err, BO_ESHAPE, "axis %s%lld is out of range for rank %lld",
-				 "", n->p.axis, x->rank);
+		return bo_node_fail(m, ni, err, BO_ESHAPE,
+				    "axis %lld is out of range for rank %lld", (long long)n->p.axis,
+				    (long long)x->rank);
 	*o = *x;
 	int all_known = 1;
 	for (int k = 1; k < n->n_in; k++) {
@@ -1228,7 +1230,7 @@ static bo_status infer_concat(struct bo_ictx *c)
 	for (int k = 0; k < n->n_in; k++)
 		if (m->values[n->in[k]].dtype == BO_DT_I64 || p->known[n->in[k]])
 			return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
-					    "concatenation of integer and float tensors%s", "", 0, 0);
+					    "concatenation of integer and float tensors");
 	return BO_OK;
 }
 
@@ -1255,24 +1257,23 @@ static bo_status infer_unsqueeze(struct bo_ictx *c)
 		const int64_t *av;
 		int64_t an;
 		if (!bo_plan_known(p, n->in[1], &av, &an) || an > BO_MAX_RANK)
-			return bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "axes must be constant%s", "",
-					 0, 0);
+			return bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "axes must be constant");
 		na = (int)an;
 		memcpy(axes, av, (size_t)an * sizeof(int64_t));
 	} else if (n->op == OP_UNSQUEEZE) {
-		return bo_node_fail(m, ni, err, BO_EMALFORMED, "axes are required%s", "", 0, 0);
+		return bo_node_fail(m, ni, err, BO_EMALFORMED, "axes are required");
 	}
 	if (n->op == OP_UNSQUEEZE) {
 		int r = x->rank + na;
 		if (r > BO_MAX_RANK)
-			return bo_node_fail(m, ni, err, BO_ELIMIT, "rank %s%lld is over %lld", "", r,
-					 BO_MAX_RANK);
+			return bo_node_fail(m, ni, err, BO_ELIMIT, "rank %lld is over %lld",
+					    (long long)r, (long long)BO_MAX_RANK);
 		unsigned mask = 0;
 		for (int i = 0; i < na; i++) {
 			int64_t a = bo_norm_axis(axes[i], r);
 			if (a < 0 || a >= r || (mask >> a & 1))
-				return bo_node_fail(m, ni, err, BO_ESHAPE, "bad axis %s%lld", "",
-						 axes[i], 0);
+				return bo_node_fail(m, ni, err, BO_ESHAPE, "bad axis %lld",
+						    (long long)axes[i]);
 			mask |= 1u << a;
 		}
 		o->rank = r;
@@ -1289,7 +1290,8 @@ static bo_status infer_unsqueeze(struct bo_ictx *c)
 				int64_t a = bo_norm_axis(axes[i], x->rank);
 				if (a < 0 || a >= x->rank || x->d[a] != 1)
 					return bo_node_fail(m, ni, err, BO_ESHAPE,
-							 "cannot squeeze axis %s%lld", "", axes[i], 0);
+							    "cannot squeeze axis %lld",
+							    (long long)axes[i]);
 				mask |= 1u << a;
 			}
 		}
@@ -1332,7 +1334,7 @@ static bo_status infer_cast(struct bo_ictx *c)
 			return rc;
 		}
 		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
-				 "casting run-time floats to integers is not supported%s", "", 0, 0);
+				    "casting run-time floats to integers is not supported");
 	}
 	return BO_OK;
 }
@@ -1349,32 +1351,32 @@ static bo_status infer_pad(struct bo_ictx *c)
 		int64_t pn;
 		if (n->n_in < 2 || n->in[1] < 0 || !bo_plan_known(p, n->in[1], &pv, &pn) ||
 		    pn > 2 * BO_MAX_RANK)
-			return bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "pads must be constant%s", "",
-					 0, 0);
+			return bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "pads must be constant");
 		np_ = (int)pn;
 		memcpy(pads, pv, (size_t)pn * sizeof(int64_t));
 		if (n->n_in > 2 && n->in[2] >= 0 && m->values[n->in[2]].kind != BO_VAL_CONST)
 			return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
-					 "constant_value must be constant%s", "", 0, 0);
+					    "constant_value must be constant");
 		if (n->n_in > 3 && n->in[3] >= 0)
-			return bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "the axes input%s", "", 0, 0);
+			return bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "the axes input");
 	}
 	if (np_ != 2 * x->rank)
-		return bo_node_fail(m, ni, err, BO_ESHAPE, "%s%lld pads for rank %lld", "", np_,
-				 x->rank);
+		return bo_node_fail(m, ni, err, BO_ESHAPE, "%lld pads for rank %lld",
+				    (long long)np_, (long long)x->rank);
 	o->rank = x->rank;
 	for (int i = 0; i < x->rank; i++) {
 		if (pads[i] < 0 || pads[i + x->rank] < 0)
-			return bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "negative pads%s", "", 0, 0);
+			return bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "negative pads");
 		if (pads[i] > m->limits.max_tensor_elems ||
 		    pads[i + x->rank] > m->limits.max_tensor_elems)
-			return bo_node_fail(m, ni, err, BO_ELIMIT, "pad %s%lld is too large", "",
-					 BO_MAX(pads[i], pads[i + x->rank]), 0);
+			return bo_node_fail(m, ni, err, BO_ELIMIT, "pad %lld is too large",
+					    (long long)(BO_MAX(pads[i], pads[i + x->rank])));
 		o->d[i] = x->d[i] + pads[i] + pads[i + x->rank];
 		if (n->p.pad.mode == 1 && (pads[i] >= x->d[i] || pads[i + x->rank] >= x->d[i]))
 			return bo_node_fail(m, ni, err, BO_ESHAPE,
-					 "reflect pad %s%lld is not smaller than dimension %lld", "",
-					 BO_MAX(pads[i], pads[i + x->rank]), x->d[i]);
+					    "reflect pad %lld is not smaller than dimension %lld",
+					    (long long)(BO_MAX(pads[i], pads[i + x->rank])),
+					    (long long)x->d[i]);
 	}
 	memcpy(p->pads[ni], pads, sizeof(pads));
 	return BO_OK;
@@ -1776,13 +1778,12 @@ static bo_status infer_transpose(struct bo_ictx *c)
 	int64_t perm[BO_MAX_RANK];
 	unsigned seen = 0;
 	if (n->p.red.n >= 0 && n->p.red.n != r)
-		return bo_node_fail(m, ni, err, BO_ESHAPE, "perm has %s%lld entries for rank %lld",
-				    "", n->p.red.n, r);
+		return bo_node_fail(m, ni, err, BO_ESHAPE, "perm has %lld entries for rank %lld",
+				    (long long)n->p.red.n, (long long)r);
 	for (int i = 0; i < r; i++) {
 		perm[i] = n->p.red.n >= 0 ? n->p.red.axes[i] : r - 1 - i;
 		if (perm[i] < 0 || perm[i] >= r || (seen >> perm[i] & 1))
-			return bo_node_fail(m, ni, err, BO_ESHAPE, "perm is not a permutation%s", "",
-					    0, 0);
+			return bo_node_fail(m, ni, err, BO_ESHAPE, "perm is not a permutation");
 		seen |= 1u << perm[i];
 	}
 	o->rank = r;
@@ -1824,12 +1825,11 @@ static bo_status infer_slice(struct bo_ictx *c)
 	    (n->n_in > 3 && n->in[3] >= 0 && !bo_plan_known(p, n->in[3], &ax, &nax)) ||
 	    (n->n_in > 4 && n->in[4] >= 0 && !bo_plan_known(p, n->in[4], &sp, &nsp)))
 		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
-				    "starts, ends, axes and steps must be constant or computable from input shapes%s",
-				    "", 0, 0);
+				    "starts, ends, axes and steps must be constant or computable from input shapes");
 	if (ns != ne || (ax && nax != ns) || (sp && nsp != ns) || ns > x->rank)
 		return bo_node_fail(m, ni, err, BO_ESHAPE,
-				    "starts, ends, axes and steps disagree in length (%s%lld starts, rank %lld)",
-				    "", ns, x->rank);
+				    "starts, ends, axes and steps disagree in length (%lld starts, rank %lld)",
+				    (long long)ns, (long long)x->rank);
 	int r = x->rank;
 	int64_t start[BO_MAX_RANK], step[BO_MAX_RANK];
 	*o = *x;
@@ -1841,12 +1841,12 @@ static bo_status infer_slice(struct bo_ictx *c)
 	for (int64_t k = 0; k < ns; k++) {
 		int64_t a = ax ? bo_norm_axis(ax[k], r) : k;
 		if (a < 0 || a >= r || (seen >> a & 1))
-			return bo_node_fail(m, ni, err, BO_ESHAPE, "bad axis %s%lld", "",
-					    ax ? ax[k] : k, 0);
+			return bo_node_fail(m, ni, err, BO_ESHAPE, "bad axis %lld",
+					    (long long)(ax ? ax[k] : k));
 		seen |= 1u << a;
 		int64_t d = x->d[a], s = sp ? sp[k] : 1, b = st[k], e = en[k];
 		if (s == 0 || s == INT64_MIN)
-			return bo_node_fail(m, ni, err, BO_EMALFORMED, "step %s%lld", "", s, 0);
+			return bo_node_fail(m, ni, err, BO_EMALFORMED, "step %lld", (long long)s);
 		if (b < 0)
 			b = b < -d ? 0 : b + d;
 		if (e < 0)
@@ -1905,16 +1905,15 @@ static bo_status infer_expand(struct bo_ictx *c)
 	int64_t sn;
 	if (!bo_plan_known(p, n->in[1], &sv, &sn))
 		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
-				    "the shape must be constant or computable from input shapes%s", "",
-				    0, 0);
+				    "the shape must be constant or computable from input shapes");
 	if (sn > BO_MAX_RANK)
-		return bo_node_fail(m, ni, err, BO_ELIMIT, "rank %s%lld is over %lld", "", sn,
-				    BO_MAX_RANK);
+		return bo_node_fail(m, ni, err, BO_ELIMIT, "rank %lld is over %lld", (long long)sn,
+				    (long long)BO_MAX_RANK);
 	struct bo_shape t = { (int)sn, { 0 } };
 	for (int i = 0; i < sn; i++) {
 		if (sv[i] < 0)
-			return bo_node_fail(m, ni, err, BO_ESHAPE, "invalid dimension %s%lld", "",
-					    sv[i], 0);
+			return bo_node_fail(m, ni, err, BO_ESHAPE, "invalid dimension %lld",
+					    (long long)sv[i]);
 		t.d[i] = sv[i];
 	}
 	/* re-planning a fixed batch: a row broadcast to the exported batch
@@ -1933,8 +1932,7 @@ static bo_status infer_expand(struct bo_ictx *c)
 	int64_t total = 1;
 	for (int i = 0; i < o->rank; i++)
 		if (!bo_mul_ok(total, o->d[i], &total) || total > m->limits.max_tensor_elems)
-			return bo_node_fail(m, ni, err, BO_ELIMIT, "target shape is too large%s", "", 0,
-					    0);
+			return bo_node_fail(m, ni, err, BO_ELIMIT, "target shape is too large");
 	if (x_known) {
 		int64_t *buf = known_buf(bo_shape_numel(o)), xstr[BO_MAX_RANK], istr[BO_MAX_RANK];
 		strides_of(x, xstr);
@@ -1971,21 +1969,21 @@ static bo_status infer_gather(struct bo_ictx *c)
 	int64_t in_;
 	if (!bo_plan_known(p, n->in[1], &iv, &in_))
 		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
-				    "indices must be constant or computable from input shapes%s", "",
-				    0, 0);
+				    "indices must be constant or computable from input shapes");
 	int r = x->rank;
 	int64_t a = bo_norm_axis(n->p.axis, r);
 	if (a < 0 || a >= r)
-		return bo_node_fail(m, ni, err, BO_ESHAPE, "axis %s%lld is out of range for rank %lld",
-				    "", n->p.axis, r);
+		return bo_node_fail(m, ni, err, BO_ESHAPE,
+				    "axis %lld is out of range for rank %lld", (long long)n->p.axis,
+				    (long long)r);
 	const struct bo_shape *is = &p->shape[n->in[1]];
 	if (r - 1 + is->rank > BO_MAX_RANK)
-		return bo_node_fail(m, ni, err, BO_ELIMIT, "output rank is over %s%lld", "",
-				    BO_MAX_RANK, 0);
+		return bo_node_fail(m, ni, err, BO_ELIMIT, "output rank is over %lld",
+				    (long long)BO_MAX_RANK);
 	for (int64_t i = 0; i < in_; i++)
 		if (iv[i] < -x->d[a] || iv[i] >= x->d[a])
-			return bo_node_fail(m, ni, err, BO_ESHAPE, "index %s%lld out of range %lld",
-					    "", iv[i], x->d[a]);
+			return bo_node_fail(m, ni, err, BO_ESHAPE, "index %lld out of range %lld",
+					    (long long)iv[i], (long long)x->d[a]);
 	o->rank = 0;
 	for (int i = 0; i < a; i++)
 		o->d[o->rank++] = x->d[i];
@@ -2060,8 +2058,7 @@ static bo_status infer_reduce(struct bo_ictx *c)
 		const int64_t *av;
 		int64_t an;
 		if (!bo_plan_known(p, n->in[1], &av, &an) || an > BO_MAX_RANK)
-			return bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "axes must be constant%s", "",
-					    0, 0);
+			return bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "axes must be constant");
 		na = (int)an;
 		memcpy(axes, av, (size_t)an * sizeof(int64_t));
 	}
@@ -2073,7 +2070,8 @@ static bo_status infer_reduce(struct bo_ictx *c)
 	for (int i = 0; i < na; i++) {
 		int64_t a = bo_norm_axis(axes[i], x->rank);
 		if (a < 0 || a >= x->rank)
-			return bo_node_fail(m, ni, err, BO_ESHAPE, "bad axis %s%lld", "", axes[i], 0);
+			return bo_node_fail(m, ni, err, BO_ESHAPE, "bad axis %lld",
+					    (long long)axes[i]);
 		mask |= 1u << a;
 	}
 	o->rank = 0;
@@ -2213,15 +2211,16 @@ static bo_status infer_layernorm(struct bo_ictx *c)
 	INFER_LOCALS(c);
 	int64_t a = bo_norm_axis(n->p.ln.axis, x->rank), inner = 1;
 	if (a < 0 || a >= x->rank)
-		return bo_node_fail(m, ni, err, BO_ESHAPE, "axis %s%lld is out of range for rank %lld",
-				    "", n->p.ln.axis, x->rank);
+		return bo_node_fail(m, ni, err, BO_ESHAPE,
+				    "axis %lld is out of range for rank %lld",
+				    (long long)n->p.ln.axis, (long long)x->rank);
 	for (int i = (int)a; i < x->rank; i++)
 		inner *= x->d[i];
 	for (int k = 1; k < n->n_in; k++)
 		if (n->in[k] >= 0 && bo_shape_numel(&p->shape[n->in[k]]) != inner)
 			return bo_node_fail(m, ni, err, BO_ESHAPE,
-					    "input %s%lld must hold %lld values (one per normalised element)",
-					    "", k, inner);
+					    "input %lld must hold %lld values (one per normalised element)",
+					    (long long)k, (long long)inner);
 	*o = *x;
 	return BO_OK;
 }
@@ -2268,14 +2267,13 @@ static bo_status infer_constofshape(struct bo_ictx *c)
 	INFER_LOCALS(c);
 	if (!x_known || x->rank != 1 || kn > BO_MAX_RANK)
 		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
-				    "the shape must be a 1-D constant or computable from input shapes%s",
-				    "", 0, 0);
+				    "the shape must be a 1-D constant or computable from input shapes");
 	o->rank = (int)kn;
 	int64_t total = 1;
 	for (int i = 0; i < kn; i++) {
 		if (kv[i] < 0 || !bo_mul_ok(total, kv[i], &total))
-			return bo_node_fail(m, ni, err, BO_ESHAPE, "invalid dimension %s%lld", "",
-					    kv[i], 0);
+			return bo_node_fail(m, ni, err, BO_ESHAPE, "invalid dimension %lld",
+					    (long long)kv[i]);
 		o->d[i] = kv[i];
 	}
 	if (n->p.fill.is_int) {
@@ -2302,8 +2300,7 @@ static bo_status fold_int(struct bo_ictx *c, int nin, const int64_t *const *v,
 	struct bo_shape os = *s[0];
 	for (int k = 1; k < nin; k++)
 		if (!bo_broadcast(&os, s[k], &os))
-			return bo_node_fail(m, ni, err, BO_ESHAPE, "shapes do not broadcast%s", "", 0,
-					    0);
+			return bo_node_fail(m, ni, err, BO_ESHAPE, "shapes do not broadcast");
 	int64_t total = bo_shape_numel(&os), ostr[BO_MAX_RANK], *tmp = known_buf(total);
 	if (!tmp)
 		return set_known_buf(c, NULL, &os);
@@ -2346,13 +2343,12 @@ static bo_status infer_equal(struct bo_ictx *c)
 	    m->values[n->in[1]].dtype == BO_DT_F32) {
 		/* float data: a float 0/1 result (booleans at run time are floats) */
 		if (!bo_broadcast(x, &p->shape[n->in[1]], o))
-			return bo_node_fail(m, ni, err, BO_ESHAPE, "shapes do not broadcast%s", "", 0,
-					    0);
+			return bo_node_fail(m, ni, err, BO_ESHAPE, "shapes do not broadcast");
 		return BO_OK;
 	}
 	if (!x_known || !y_known)
 		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
-				    "Equal between an integer and a float tensor%s", "", 0, 0);
+				    "Equal between an integer and a float tensor");
 	v[0] = kv;
 	const struct bo_shape *s[2] = { x, &p->shape[n->in[1]] };
 	return fold_int(c, 2, v, s, f_equal);
@@ -2367,7 +2363,7 @@ static bo_status infer_where(struct bo_ictx *c)
 	const struct bo_shape *s[3] = { x, &p->shape[n->in[1]], &p->shape[n->in[2]] };
 	if (!x_known && (kx || ky))
 		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
-				    "a run-time condition choosing between integer tensors%s", "", 0, 0);
+				    "a run-time condition choosing between integer tensors");
 	if (kx && ky) {
 		v[0] = kv;
 		return fold_int(c, 3, v, s, f_where);
@@ -2375,10 +2371,10 @@ static bo_status infer_where(struct bo_ictx *c)
 	if (kx || ky || m->values[n->in[1]].dtype != BO_DT_F32 ||
 	    m->values[n->in[2]].dtype != BO_DT_F32)
 		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
-				    "Where between integer and float tensors%s", "", 0, 0);
+				    "Where between integer and float tensors");
 	struct bo_shape t;
 	if (!bo_broadcast(s[0], s[1], &t) || !bo_broadcast(&t, s[2], o))
-		return bo_node_fail(m, ni, err, BO_ESHAPE, "shapes do not broadcast%s", "", 0, 0);
+		return bo_node_fail(m, ni, err, BO_ESHAPE, "shapes do not broadcast");
 	return BO_OK;
 }
 
@@ -2419,18 +2415,17 @@ static bo_status infer_range(struct bo_ictx *c)
 	if (!x_known || kn != 1 || !bo_plan_known(p, n->in[1], &lim, &cnt) || cnt != 1 ||
 	    !bo_plan_known(p, n->in[2], &dl, &cnt) || cnt != 1)
 		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
-				    "Range is only supported on integer scalars known at plan time%s",
-				    "", 0, 0);
+				    "Range is only supported on integer scalars known at plan time");
 	if (dl[0] == 0)
-		return bo_node_fail(m, ni, err, BO_EMALFORMED, "delta is 0%s", "", 0, 0);
+		return bo_node_fail(m, ni, err, BO_EMALFORMED, "delta is 0");
 	/* ceil((limit - start) / delta) values, in int64 without overflow */
 	__int128 span = (__int128)lim[0] - kv[0];
 	__int128 len = span / dl[0] + (span % dl[0] != 0);
 	if (len < 0)
 		len = 0;
 	if (len > BO_MAX_KNOWN)
-		return bo_node_fail(m, ni, err, BO_ELIMIT, "more than %s%lld values", "",
-				    BO_MAX_KNOWN, 0);
+		return bo_node_fail(m, ni, err, BO_ELIMIT, "more than %lld values",
+				    (long long)BO_MAX_KNOWN);
 	struct bo_shape os = { 1, { (int64_t)len } };
 	int64_t *buf = known_buf(os.d[0]);
 	for (int64_t i = 0; buf && i < os.d[0]; i++)
@@ -2471,11 +2466,11 @@ static bo_status infer_mod(struct bo_ictx *c)
 	int64_t cnt;
 	if (!x_known || !bo_plan_known(p, n->in[1], &v[1], &cnt))
 		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
-				    "Mod is only supported on integer shape tensors%s", "", 0, 0);
+				    "Mod is only supported on integer shape tensors");
 	for (int64_t i = 0; i < cnt; i++)
 		if (v[1][i] == 0 || (v[1][i] == -1))
-			return bo_node_fail(m, ni, err, BO_EMALFORMED,
-					    "integer Mod by %s%lld", "", v[1][i], 0);
+			return bo_node_fail(m, ni, err, BO_EMALFORMED, "integer Mod by %lld",
+					    (long long)v[1][i]);
 	v[0] = kv;
 	const struct bo_shape *s[2] = { x, &p->shape[n->in[1]] };
 	return fold_int(c, 2, v, s, n->p.allowzero ? f_mod_c : f_mod_py);
@@ -2518,26 +2513,24 @@ static bo_status infer_scatternd(struct bo_ictx *c)
 	const struct bo_shape *is = &p->shape[n->in[1]], *us = &p->shape[n->in[2]];
 	if (!bo_plan_known(p, n->in[1], &iv, &in_))
 		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
-				    "indices must be constant or computable from input shapes%s", "",
-				    0, 0);
+				    "indices must be constant or computable from input shapes");
 	int64_t k = is->rank ? is->d[is->rank - 1] : 0;
 	if (is->rank < 1 || k < 1 || k > x->rank || us->rank != is->rank - 1 + x->rank - k)
 		return bo_node_fail(m, ni, err, BO_ESHAPE,
-				    "indices of depth %s%lld do not fit data of rank %lld", "", k,
-				    x->rank);
+				    "indices of depth %lld do not fit data of rank %lld",
+				    (long long)k, (long long)x->rank);
 	for (int i = 0; i < is->rank - 1; i++)
 		if (us->d[i] != is->d[i])
-			return bo_node_fail(m, ni, err, BO_ESHAPE, "updates do not fit the indices%s",
-					    "", 0, 0);
+			return bo_node_fail(m, ni, err, BO_ESHAPE,
+					    "updates do not fit the indices");
 	for (int i = (int)k; i < x->rank; i++)
 		if (us->d[is->rank - 1 + i - k] != x->d[i])
-			return bo_node_fail(m, ni, err, BO_ESHAPE, "updates do not fit the data%s", "",
-					    0, 0);
+			return bo_node_fail(m, ni, err, BO_ESHAPE, "updates do not fit the data");
 	for (int64_t t = 0; t < in_; t++) {
 		int64_t d = x->d[t % k];
 		if (iv[t] < -d || iv[t] >= d)
-			return bo_node_fail(m, ni, err, BO_ESHAPE, "index %s%lld out of range %lld", "",
-					    iv[t], d);
+			return bo_node_fail(m, ni, err, BO_ESHAPE, "index %lld out of range %lld",
+					    (long long)iv[t], (long long)d);
 	}
 	*o = *x;
 	return BO_OK;
@@ -2575,31 +2568,32 @@ static bo_status infer_split(struct bo_ictx *c)
 	INFER_LOCALS(c);
 	int64_t a = bo_norm_axis(n->p.split.axis, x->rank);
 	if (a < 0 || a >= x->rank)
-		return bo_node_fail(m, ni, err, BO_ESHAPE, "axis %s%lld is out of range for rank %lld",
-				    "", n->p.split.axis, x->rank);
+		return bo_node_fail(m, ni, err, BO_ESHAPE,
+				    "axis %lld is out of range for rank %lld",
+				    (long long)n->p.split.axis, (long long)x->rank);
 	int K = n->p.split.count, idx = n->p.split.index;
 	int64_t sizes[16];
 	const int64_t *sv = n->p.split.sizes;
 	int64_t sn = n->p.split.n;
 	if (sn < 0 && n->n_in > 1 && n->in[1] >= 0 && !bo_plan_known(p, n->in[1], &sv, &sn))
-		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "split sizes must be constant%s", "",
-				    0, 0);
+		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "split sizes must be constant");
 	int64_t D = x->d[a], start = 0;
 	if (sn >= 0) {
 		int64_t sum = 0;
 		if (sn != K)
-			return bo_node_fail(m, ni, err, BO_ESHAPE, "%s%lld sizes for %lld outputs", "", sn,
-					    K);
+			return bo_node_fail(m, ni, err, BO_ESHAPE, "%lld sizes for %lld outputs",
+					    (long long)sn, (long long)K);
 		for (int i = 0; i < K; i++) {
 			if (sv[i] < 0)
-				return bo_node_fail(m, ni, err, BO_ESHAPE, "negative size%s", "", 0, 0);
+				return bo_node_fail(m, ni, err, BO_ESHAPE, "negative size");
 			sizes[i] = sv[i];
 			if (__builtin_add_overflow(sum, sv[i], &sum))
-				return bo_node_fail(m, ni, err, BO_ESHAPE, "sizes overflow%s", "", 0, 0);
+				return bo_node_fail(m, ni, err, BO_ESHAPE, "sizes overflow");
 		}
 		if (sum != D)
 			return bo_node_fail(m, ni, err, BO_ESHAPE,
-					    "sizes add up to %s%lld, the axis has %lld", "", sum, D);
+					    "sizes add up to %lld, the axis has %lld",
+					    (long long)sum, (long long)D);
 	} else {
 		int64_t each = (D + K - 1) / K;
 		for (int i = 0; i < K; i++)

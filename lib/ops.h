@@ -90,9 +90,16 @@ static inline int bo_op_reads_float(enum bo_opcode op, int k)
 /* Lookup by ONNX op_type; -1 when unsupported. */
 int bo_op_lookup(const char *type);
 
+/* Kernels (ops.c). `scratch` holds p->scratch_floats floats. Weight
+ * pointers already resolved by the caller: in[k] is the data of input k. */
+bo_status bo_run_node(const struct bo_plan *p, int node, const float *const *in, float *out,
+		      float *scratch, struct bo_error *err);
+
 /* Planner helpers the shape rules use (lib/plan.c). */
+/* Fail with err located at node ni (file, node, op type) and a printf-style
+ * message, at most 255 characters of it. */
 bo_status bo_node_fail(const struct bo_model *m, int ni, struct bo_error *err, bo_status st,
-		       const char *fmt, const char *a, long long x, long long y);
+		       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void bo_shape_str(const struct bo_shape *s, char *buf, size_t size);
 int bo_plan_known(const struct bo_plan *p, int v, const int64_t **vals, int64_t *n);
 bo_status bo_plan_set_known(struct bo_plan *p, int v, const int64_t *data, int64_t n, int rank,

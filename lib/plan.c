@@ -23,6 +23,7 @@
  *     node by node, and accepts it only when each computes per image what
  *     it computes at b0; a session that cannot re-plan runs in runs of b0. */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -30,11 +31,14 @@
 #include "winograd.h"
 
 bo_status bo_node_fail(const struct bo_model *m, int ni, struct bo_error *err, bo_status st,
-			   const char *fmt, const char *a, long long x, long long y)
+		       const char *fmt, ...)
 {
 	bo_error_where(err, m->path, m->nodes[ni].name, m->nodes[ni].op_type, NULL);
 	char msg[256];
-	snprintf(msg, sizeof(msg), fmt, a ? a : "", x, y);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
 	return bo_fail(err, st, "%s", msg);
 }
 
@@ -176,13 +180,12 @@ static bo_status infer(struct bo_plan *p, int ni, struct bo_error *err)
 	const struct bo_value *xv = &m->values[xin];
 	if (!x_known && xv->dtype == BO_DT_I64 && n->op != OP_SHAPE)
 		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
-				    "integer tensor '%s' is not computable at plan time", xv->name, 0,
-				    0);
+				    "integer tensor '%s' is not computable at plan time", xv->name);
 	if ((rc0 = check_operands(p, ni, err)))
 		return rc0;
 	const struct bo_op_def *d = bo_op_def(n->op);
 	if (!d->infer)
-		return bo_node_fail(m, ni, err, BO_EINTERNAL, "no shape rule%s", "", 0, 0);
+		return bo_node_fail(m, ni, err, BO_EINTERNAL, "no shape rule");
 	struct bo_ictx c = { p, ni, o, x, kv, kn, x_known, err };
 	if ((rc0 = d->infer(&c)) || p->known[n->out[0]])
 		return rc0;

@@ -83,11 +83,6 @@ int bo_plan_replans(const struct bo_model *m, int64_t batch, int64_t max_floats,
  * 2 x multiply-adds; 0 for the rest). */
 int64_t bo_node_flops(const struct bo_plan *p, int ni);
 
-/* Kernels (ops.c). `scratch` holds p->scratch_floats floats. Weight
- * pointers already resolved by the caller: in[k] is the data of input k. */
-bo_status bo_run_node(const struct bo_plan *p, int node, const float *const *in, float *out,
-		      float *scratch, struct bo_error *err);
-
 /* Activation fusion. A Conv whose output is read only by the Relu or Clip
  * that runs right after it, in place, can apply that activation to its
  * output while the output is still in cache (ops.c: per GEMM column block,

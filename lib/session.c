@@ -24,6 +24,7 @@
 
 #include <brownout/engine.h>
 
+#include "ops.h"
 #include "plan.h"
 #include "sites.h"
 #include "winograd.h"

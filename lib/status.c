@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "common.h"
+#include "internal.h"
 
 static const char *const status_text[] = {
 	[BO_OK] = "success",
@@ -69,7 +69,7 @@ void bo_error_clear(struct bo_error *err)
 	err->offset = -1;
 }
 
-bo_status bo_vfail(struct bo_error *err, bo_status st, const char *fmt, va_list ap)
+bo_status bo_error_vset(struct bo_error *err, bo_status st, const char *fmt, va_list ap)
 {
 	if (!err)
 		return st;
@@ -78,17 +78,38 @@ bo_status bo_vfail(struct bo_error *err, bo_status st, const char *fmt, va_list 
 	return st;
 }
 
+bo_status bo_error_set(struct bo_error *err, bo_status st, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	bo_error_vset(err, st, fmt, ap);
+	va_end(ap);
+	return st;
+}
+
+/* the library's own names for the same (internal.h) */
+bo_status bo_vfail(struct bo_error *err, bo_status st, const char *fmt, va_list ap)
+{
+	return bo_error_vset(err, st, fmt, ap);
+}
+
 bo_status bo_fail(struct bo_error *err, bo_status st, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	bo_vfail(err, st, fmt, ap);
+	bo_error_vset(err, st, fmt, ap);
 	va_end(ap);
 	return st;
 }
 
 void bo_error_where(struct bo_error *err, const char *file, const char *node, const char *op,
 		    const char *field)
+{
+	bo_error_set_where(err, file, node, op, field);
+}
+
+void bo_error_set_where(struct bo_error *err, const char *file, const char *node,
+			const char *op, const char *field)
 {
 	if (!err)
 		return;

@@ -36,7 +36,7 @@
 
 #include <brownout/sweep.h>
 
-#include "common.h"
+#include "internal.h"
 
 struct bo_sweeper {
 	const struct bo_model *m;

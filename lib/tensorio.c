@@ -6,7 +6,7 @@
 
 #include <brownout/tensor.h>
 
-#include "common.h"
+#include "internal.h"
 #include "onnx.pb-c.h"
 
 #define MAX_TENSOR_FILE (4LL << 30)

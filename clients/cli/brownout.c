@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,10 +80,13 @@ int fail_err(const struct bo_error *err)
 	return 1;
 }
 
-int usage_error(const char *fmt, const char *arg)
+int usage_error(const char *fmt, ...)
 {
+	va_list ap;
 	fprintf(stderr, "%s: ", prog);
-	fprintf(stderr, fmt, arg);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fprintf(stderr, "\nTry '%s%s%s --help'.\n", prog, cmd_name ? " " : "", cmd_name ? cmd_name : "");
 	return EXIT_USAGE;
 }

@@ -18,8 +18,8 @@ void usage(FILE *f);
 
 /* Print "brownout: error: <formatted err>" and return 1. */
 int fail_err(const struct bo_error *err);
-/* Print a usage error (fmt with one %s) and return 2. */
-int usage_error(const char *fmt, const char *arg);
+/* Print a usage error (printf-style) and return 2. */
+int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print a usage error from err ("brownout: <text>") and return 2. */
 int usage_err(const struct bo_error *err);
 /* help.c: the command's own help (cmd NULL: the global one); returns 0 */

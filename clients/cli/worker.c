@@ -53,7 +53,6 @@
 #include "brownoutd.h"
 #include "jobs.h"
 #include "jobctx.h"
-#include "common.h"
 #include "cli.h"
 
 #define POLL_SECONDS 0.5
@@ -173,14 +172,14 @@ static bo_status blob_path(CURL *h, const struct opts *o, const char *sha, int64
 	char tmp[2200], url[2048], auth[200], got[65];
 	struct stat st;
 	if (!sha_ok(sha) || size < 0 || size > BLOB_MAX)
-		return bo_fail(err, BO_EMALFORMED, "the claim names a blob badly");
+		return bo_error_set(err, BO_EMALFORMED, "the claim names a blob badly");
 	snprintf(out, out_size, "%s/%s", o->cache, sha);
 	if (!stat(out, &st) && st.st_size == size)
 		return BO_OK;
 	snprintf(tmp, sizeof(tmp), "%s/.tmp-%s-XXXXXX", o->cache, sha);
 	int fd = mkstemp(tmp);
 	if (fd < 0)
-		return bo_fail(err, BO_EIO, "cannot write to the cache %s: %s", o->cache,
+		return bo_error_set(err, BO_EIO, "cannot write to the cache %s: %s", o->cache,
 			       strerror(errno));
 	FILE *f = fdopen(fd, "w+b");
 	struct curl_slist *hdr = NULL;
@@ -197,14 +196,14 @@ static bo_status blob_path(CURL *h, const struct opts *o, const char *sha, int64
 	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)size);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, f);
 	if (!f || curl_easy_perform(h) != CURLE_OK)
-		rc = bo_fail(err, BO_EIO, "fetching blob %.12s failed", sha);
+		rc = bo_error_set(err, BO_EIO, "fetching blob %.12s failed", sha);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	curl_slist_free_all(hdr);
 	if (!rc && status != 200)
-		rc = bo_fail(err, BO_EIO, "fetching blob %.12s: HTTP %ld", sha, status);
+		rc = bo_error_set(err, BO_EIO, "fetching blob %.12s: HTTP %ld", sha, status);
 	/* the hash and size the claim named, or it is not kept */
 	if (!rc && (fflush(f) || fseek(f, 0, SEEK_SET)))
-		rc = bo_fail(err, BO_EIO, "cache: %s", strerror(errno));
+		rc = bo_error_set(err, BO_EIO, "cache: %s", strerror(errno));
 	if (!rc) {
 		struct bo_sha256 hs;
 		char b[65536];
@@ -218,13 +217,13 @@ static bo_status blob_path(CURL *h, const struct opts *o, const char *sha, int64
 		bo_sha256_hex(&hs, got);
 		/* the transfer, not the job: BO_EIO gives the task back */
 		if (n != size || strcmp(got, sha))
-			rc = bo_fail(err, BO_EIO,
+			rc = bo_error_set(err, BO_EIO,
 				     "blob %.12s: got %lld bytes hashing to %.12s, not %lld bytes"
 				     " hashing to %.12s",
 				     sha, (long long)n, got, (long long)size, sha);
 	}
 	if (!rc && (fsync(fileno(f)) || rename(tmp, out)))
-		rc = bo_fail(err, BO_EIO, "cache: %s", strerror(errno));
+		rc = bo_error_set(err, BO_EIO, "cache: %s", strerror(errno));
 	if (f)
 		fclose(f);
 	else
@@ -273,7 +272,7 @@ static bo_status open_dataset(CURL *h, const struct opts *o, json_t *dsj, struct
 	char keyhex[65];
 	bo_status rc = BO_OK;
 	if (!json_is_array(files) || !json_array_size(files) || !format || !split)
-		return bo_fail(err, BO_EMALFORMED, "the claim's dataset has no files");
+		return bo_error_set(err, BO_EMALFORMED, "the claim's dataset has no files");
 	bo_sha256_init(&key);
 	for (size_t i = 0; i < json_array_size(files) && !rc; i++) {
 		json_t *f = json_array_get(files, i);
@@ -281,7 +280,7 @@ static bo_status open_dataset(CURL *h, const struct opts *o, json_t *dsj, struct
 		const char *role = json_string_value(json_object_get(f, "role"));
 		const char *name = json_string_value(json_object_get(f, "name"));
 		if (!role || !name || !name[0] || strchr(name, '/') || name[0] == '.')
-			return bo_fail(err, BO_EMALFORMED, "the claim names a dataset file badly");
+			return bo_error_set(err, BO_EMALFORMED, "the claim names a dataset file badly");
 		if ((rc = blob_path(h, o, sha, json_integer_value(json_object_get(f, "size")), p,
 				    sizeof(p), err)))
 			return rc;
@@ -297,7 +296,7 @@ static bo_status open_dataset(CURL *h, const struct opts *o, json_t *dsj, struct
 		bo_sha256_hex(&key, keyhex);
 		snprintf(dir, sizeof(dir), "%s/ds-%s", o->cache, keyhex);
 		if (mkdir(dir, 0755) && errno != EEXIST)
-			return bo_fail(err, BO_EIO, "cache: %s: %s", dir, strerror(errno));
+			return bo_error_set(err, BO_EIO, "cache: %s: %s", dir, strerror(errno));
 		for (size_t i = 0; i < json_array_size(files); i++) {
 			json_t *f = json_array_get(files, i);
 			char link_to[2400];
@@ -306,7 +305,7 @@ static bo_status open_dataset(CURL *h, const struct opts *o, json_t *dsj, struct
 			snprintf(link_to, sizeof(link_to), "%s/%s", dir,
 				 json_string_value(json_object_get(f, "name")));
 			if (link(p, link_to) && errno != EEXIST)
-				return bo_fail(err, BO_EIO, "cache: %s: %s", link_to, strerror(errno));
+				return bo_error_set(err, BO_EIO, "cache: %s: %s", link_to, strerror(errno));
 		}
 	}
 	bo_config_defaults(&cfg);
@@ -341,7 +340,7 @@ static bo_status ensure_job(CURL *h, const struct opts *o, json_t *claim, struct
 		goto out;
 	/* the clean pass, as pool.c records it */
 	if (!(c->clean = bo_jobctx_clean_json(&c->jc)))
-		rc = bo_fail(err, BO_ENOMEM, "out of memory");
+		rc = bo_error_set(err, BO_ENOMEM, "out of memory");
 out:
 	if (rc)
 		job_ctx_release(c);
@@ -356,7 +355,7 @@ static bo_status run_reference(CURL *h, const struct opts *o, json_t *claim, str
 	char path[2200];
 	bo_status rc;
 	if (!json_is_object(ref))
-		return bo_fail(err, BO_EMALFORMED, "the claim of a reference task names no reference");
+		return bo_error_set(err, BO_EMALFORMED, "the claim of a reference task names no reference");
 	if ((rc = blob_path(h, o, json_string_value(json_object_get(ref, "sha256")),
 			    json_integer_value(json_object_get(ref, "size")), path, sizeof(path),
 			    err)))

@@ -30,7 +30,6 @@
 
 #include "auth.h"
 #include "brownoutd.h"
-#include "common.h"
 #include "migrations.h"
 #include "store.h"
 #include "../unit/common_tmp.h"
@@ -261,7 +260,7 @@ static bo_status insert_then_fail_cb(sqlite3 *db, void *ctx, struct bo_error *er
 	const char *text = ctx;
 	bo_status rc = bo_store_exec(db, "INSERT INTO t (a) VALUES (1)", err);
 	if (rc == BO_OK && text)
-		rc = bo_fail(err, BO_EINVAL, "%s", text);
+		rc = bo_error_set(err, BO_EINVAL, "%s", text);
 	else if (rc == BO_OK)
 		rc = BO_EMISMATCH; /* no message: the store supplies one */
 	return rc;

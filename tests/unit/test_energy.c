@@ -1,4 +1,4 @@
-/* Statistics, energy, frontier and block rules (lib/energy.c).
+/* Statistics, energy, frontier and block rules (lib/summary.c, lib/energy.c).
  *
  * Student t quantiles are checked against published values and against
  * 20-digit references computed with mpmath (root of the regularised

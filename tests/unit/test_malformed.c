@@ -840,14 +840,15 @@ static void test_plan_shape_mismatch(void **state)
 	tb_init_f(b, "b", SHAPE(3), NULL);
 	tb_node(b, "Conv", "conv", "x,w,b", "y");
 	tb_output(b, "y");
-	expect_run(b, SHAPE(1, 3, 5, 5), BO_ESHAPE, "conv", "bias");
+	expect_run(b, SHAPE(1, 3, 5, 5), BO_ESHAPE, "conv", "bias has 3 values, expected 2");
 	/* kernel larger than the input */
 	b = tb_new();
 	tb_input(b, "x", SHAPE(-1, 1, 2, 2));
 	tb_init_f(b, "w", SHAPE(1, 1, 3, 3), NULL);
 	tb_node(b, "Conv", "conv", "x,w", "y");
 	tb_output(b, "y");
-	expect_run(b, SHAPE(1, 1, 2, 2), BO_ESHAPE, "conv", NULL);
+	expect_run(b, SHAPE(1, 1, 2, 2), BO_ESHAPE, "conv",
+		   "kernel is larger than the padded input (2 x 2)");
 	/* Gemm K mismatch */
 	b = tb_new();
 	tb_input(b, "x", SHAPE(-1, 6));

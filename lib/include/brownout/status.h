@@ -7,6 +7,7 @@
 #ifndef BROWNOUT_STATUS_H
 #define BROWNOUT_STATUS_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,6 +59,25 @@ struct bo_error {
 
 /* Reset an error to "no error". Accepts NULL. */
 void bo_error_clear(struct bo_error *err);
+
+#if defined(__GNUC__) || defined(__clang__)
+#define BO_PRINTF_FORMAT(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define BO_PRINTF_FORMAT(fmt, args)
+#endif
+
+/* For code outside the library (the daemon, the CLI) that reports its own
+ * errors in a struct bo_error: record status st and a printf-style
+ * explanation in err (may be NULL; the text is truncated to fit) and return
+ * st, so that callers can write `return bo_error_set(err, BO_EINVAL, ...)`. */
+bo_status bo_error_set(struct bo_error *err, bo_status st, const char *fmt, ...)
+	BO_PRINTF_FORMAT(3, 4);
+bo_status bo_error_vset(struct bo_error *err, bo_status st, const char *fmt, va_list ap)
+	BO_PRINTF_FORMAT(3, 0);
+/* Fill the location fields of err (may be NULL) whose argument is non-NULL:
+ * the file, the node, its op type, the field or argument. */
+void bo_error_set_where(struct bo_error *err, const char *file, const char *node,
+			const char *op, const char *field);
 
 /* Format an error as one line: "FILE: node 'N' (OP): field 'F': TEXT
  * (at byte OFF)". Returns buf. */

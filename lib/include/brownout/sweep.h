@@ -93,7 +93,11 @@ struct bo_block_rule {
 	double value;
 };
 
-/* Parse "layer1=p,layer2=2p,layer4=1e-3,*=0". */
+/* Parse "layer1=p,layer2=2p,layer4=1e-3,*=0". On success *rules is one
+ * malloc'd array of *n rules (plain values, nothing inside to free) that
+ * belongs to the caller, who releases it with free() (bo_sweeper_new copies
+ * a config's rules: the array may go once it returns). On error *rules is
+ * NULL, *n is 0 and err names the rule (field "--block-p"). */
 bo_status bo_block_rules_parse(const char *text, struct bo_block_rule **rules, int *n,
 			       struct bo_error *err);
 

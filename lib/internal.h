@@ -1,6 +1,10 @@
-/* Private helpers shared by the library's .c files. */
-#ifndef BO_COMMON_H
-#define BO_COMMON_H
+/* Private helpers shared by the library's .c files and its white-box tests
+ * (tests/unit/). Nothing outside lib/ can include it (only lib/ and
+ * tests/unit/ compile with -Ilib; make check-layering checks): the daemon
+ * and the CLI report errors with the public bo_error_set (brownout/status.h).
+ * Named internal.h so that it cannot be taken for common/. */
+#ifndef BO_INTERNAL_H
+#define BO_INTERNAL_H
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -47,8 +51,8 @@ bo_status bo_write_file_atomic(const char *path, const void *data, size_t len,
 
 /* The continued fraction of the regularized incomplete beta function
  * I_x(a, b) = x^a (1 - x)^b / (a B(a, b)) * cf (modified Lentz, Numerical
- * Recipes' betacf; energy.c), in long double; converges fast for
- * x < (a + 1) / (a + b + 2). Student t (energy.c) and Clopper-Pearson
+ * Recipes' betacf; summary.c), in long double; converges fast for
+ * x < (a + 1) / (a + b + 2). Student t (summary.c) and Clopper-Pearson
  * (design.c) both use it. */
 double bo_betacf(double a, double b, long double x);
 

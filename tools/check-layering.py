@@ -1,0 +1,52 @@
+#!/usr/bin/python3
+"""The library's private headers (lib/*.h; lib/include/brownout/ is public)
+are for lib/ and its white-box tests (tests/unit/) only. `make
+check-layering` compiles every module with only its own include paths
+(Makefile, LAYERS); this catches what include paths cannot: a file outside
+lib/ and tests/unit/ that names a private header by its path ("../lib/x.h",
+"lib/x.h"). Prints FILE:LINE and the header for each, exits 1 if any.
+    tools/check-layering.py [ROOT]"""
+import os
+import re
+import subprocess
+import sys
+
+INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^">]*)[">]')
+
+
+def private(rel):
+    """rel (relative to the root) is a private library header"""
+    parts = rel.split(os.sep)
+    return parts[0] == "lib" and len(parts) > 1 and parts[1] != "include"
+
+
+def main():
+    root = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
+                           os.path.join(os.path.dirname(__file__), ".."))
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "--", "*.c", "*.h"],
+                           cwd=root, check=True, capture_output=True, text=True).stdout.split()
+    bad = 0
+    for f in files:
+        if f.startswith(("lib/", "tests/unit/")):
+            continue
+        with open(os.path.join(root, f), errors="replace") as fh:
+            for n, line in enumerate(fh, 1):
+                m = INCLUDE.match(line)
+                if not m:
+                    continue
+                hdr = m.group(1)
+                # relative to the file (as "" includes are first), or to the
+                # root (as with -I.)
+                for p in (os.path.join(os.path.dirname(f), hdr), hdr):
+                    rel = os.path.normpath(p)
+                    if private(rel):
+                        print(f"check-layering: {f}:{n} includes the library's private header "
+                              f"{rel} (\"{hdr}\"); use the public <brownout/...> headers",
+                              file=sys.stderr)
+                        bad = 1
+                        break
+    return bad
+
+
+if __name__ == "__main__":
+    sys.exit(main())
