@@ -53,20 +53,20 @@ void bo_config_defaults(struct bo_config *c)
 
 /* slurm-partition, -account, -time: passed to sbatch as one --key=value
  * argument each (no shell); what SLURM's names and times are made of */
-static int slurm_word(char *dst, size_t size, const char *key, const char *v, const char *chars,
+static bo_status slurm_word(char *dst, size_t size, const char *key, const char *v, const char *chars,
 		      struct bo_error *err)
 {
 	if (strlen(v) >= size || strspn(v, chars) != strlen(v)) {
 		bo_error_set(err, BO_EINVAL, "%s: '%.60s' must be at most %zu of %s", key, v, size - 1,
 			chars);
 		snprintf(err->field, sizeof(err->field), "%s", key);
-		return -1;
+		return err->status;
 	}
 	snprintf(dst, size, "%s", v);
-	return 0;
+	return BO_OK;
 }
 
-static int int_value(const char *key, const char *v, long long lo, long long hi, long long *out,
+static bo_status int_value(const char *key, const char *v, long long lo, long long hi, long long *out,
 		     struct bo_error *err)
 {
 	char *end;
@@ -85,25 +85,25 @@ static int int_value(const char *key, const char *v, long long lo, long long hi,
 		bo_error_set(err, BO_EINVAL, "%s must be an integer in [%lld, %lld], not '%s'", key, lo, hi,
 			v);
 		snprintf(err->field, sizeof(err->field), "%s", key);
-		return -1;
+		return err->status;
 	}
 	*out = x;
-	return 0;
+	return BO_OK;
 }
 
-static int copy(char *dst, size_t size, const char *key, const char *v, struct bo_error *err)
+static bo_status copy(char *dst, size_t size, const char *key, const char *v, struct bo_error *err)
 {
 	if (strlen(v) >= size) {
 		bo_error_set(err, BO_EINVAL, "%s is too long", key);
-		return -1;
+		return err->status;
 	}
 	snprintf(dst, size, "%s", v);
-	return 0;
+	return BO_OK;
 }
 
 /* trusted-proxy: IPv4 or IPv6 addresses, separated by commas or spaces
  * (and the key may be repeated); kept as text in canonical form. */
-static int trusted_proxies(struct bo_config *c, const char *v, struct bo_error *err)
+static bo_status trusted_proxies(struct bo_config *c, const char *v, struct bo_error *err)
 {
 	char one[BO_ADDR_TEXT + 16];
 	int n = 0;
@@ -115,8 +115,7 @@ static int trusted_proxies(struct bo_config *c, const char *v, struct bo_error *
 		}
 		unsigned char bin[16];
 		if (k >= sizeof(one))
-			return bo_error_set(err, BO_EINVAL, "trusted-proxy: '%.60s' is not an address", v),
-			       -1;
+			return bo_error_set(err, BO_EINVAL, "trusted-proxy: '%.60s' is not an address", v);
 		memcpy(one, v, k);
 		one[k] = 0;
 		int fam = inet_pton(AF_INET, one, bin) == 1  ? AF_INET :
@@ -124,21 +123,19 @@ static int trusted_proxies(struct bo_config *c, const char *v, struct bo_error *
 							       0;
 		if (!fam)
 			return bo_error_set(err, BO_EINVAL,
-				       "trusted-proxy: '%s' is not an IPv4 or IPv6 address", one),
-			       -1;
+				       "trusted-proxy: '%s' is not an IPv4 or IPv6 address", one);
 		if (c->n_trusted == BO_MAX_PROXIES)
-			return bo_error_set(err, BO_ELIMIT, "at most %d trusted proxies", BO_MAX_PROXIES),
-			       -1;
+			return bo_error_set(err, BO_ELIMIT, "at most %d trusted proxies", BO_MAX_PROXIES);
 		inet_ntop(fam, bin, c->trusted[c->n_trusted++], BO_ADDR_TEXT);
 		v += k;
 		n++;
 	}
 	if (!n)
-		return bo_error_set(err, BO_EINVAL, "trusted-proxy: no address given"), -1;
-	return 0;
+		return bo_error_set(err, BO_EINVAL, "trusted-proxy: no address given");
+	return BO_OK;
 }
 
-int bo_config_set(struct bo_config *c, const char *key, const char *v, struct bo_error *err)
+bo_status bo_config_set(struct bo_config *c, const char *key, const char *v, struct bo_error *err)
 {
 	long long x;
 	if (!strcmp(key, "listen")) {
@@ -148,15 +145,15 @@ int bo_config_set(struct bo_config *c, const char *key, const char *v, struct bo
 		char host[64] = "127.0.0.1";
 		if (colon && colon > v) {
 			if ((size_t)(colon - v) >= sizeof(host))
-				return bo_error_set(err, BO_EINVAL, "listen: host too long"), -1;
+				return bo_error_set(err, BO_EINVAL, "listen: host too long");
 			memcpy(host, v, (size_t)(colon - v));
 			host[colon - v] = 0;
 		}
 		if (int_value("listen port", port, 0, 65535, &x, err))
-			return -1;
+			return err->status;
 		snprintf(c->listen_host, sizeof(c->listen_host), "%s", host);
 		c->listen_port = (int)x;
-		return 0;
+		return BO_OK;
 	}
 	if (!strcmp(key, "data"))
 		return copy(c->data_dir, sizeof(c->data_dir), key, v, err);
@@ -165,10 +162,9 @@ int bo_config_set(struct bo_config *c, const char *key, const char *v, struct bo
 	if (!strcmp(key, "dataset-root")) {
 		char real[PATH_MAX];
 		if (c->n_roots == BO_MAX_ROOTS)
-			return bo_error_set(err, BO_ELIMIT, "at most %d dataset roots", BO_MAX_ROOTS), -1;
+			return bo_error_set(err, BO_ELIMIT, "at most %d dataset roots", BO_MAX_ROOTS);
 		if (!realpath(v, real))
-			return bo_error_set(err, BO_ENOENT, "dataset root '%s': %s", v, strerror(errno)),
-			       -1;
+			return bo_error_set(err, BO_ENOENT, "dataset root '%s': %s", v, strerror(errno));
 		return copy(c->roots[c->n_roots++], sizeof(c->roots[0]), key, real, err);
 	}
 	if (!strcmp(key, "trusted-proxy"))
@@ -181,9 +177,9 @@ int bo_config_set(struct bo_config *c, const char *key, const char *v, struct bo
 		for (size_t i = 0; i < sizeof(executors) / sizeof(executors[0]); i++)
 			if (!strcmp(v, executors[i].name)) {
 				c->executor = executors[i].id;
-				return 0;
+				return BO_OK;
 			}
-		return bo_error_set(err, BO_EINVAL, "executor must be local or slurm, not '%.60s'", v), -1;
+		return bo_error_set(err, BO_EINVAL, "executor must be local or slurm, not '%.60s'", v);
 	}
 	if (!strcmp(key, "slurm-partition") || !strcmp(key, "slurm-account"))
 		return slurm_word(key[6] == 'p' ? c->slurm_partition : c->slurm_account,
@@ -198,9 +194,9 @@ int bo_config_set(struct bo_config *c, const char *key, const char *v, struct bo
 	if (!strcmp(key, "slurm-server-url")) {
 		if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8))
 			return bo_error_set(err, BO_EINVAL, "slurm-server-url must begin with http:// or"
-				       " https://, not '%.60s'", v), -1;
+				       " https://, not '%.60s'", v);
 		if (strpbrk(v, " \t\r\n\"'"))
-			return bo_error_set(err, BO_EINVAL, "slurm-server-url: no spaces or quotes"), -1;
+			return bo_error_set(err, BO_EINVAL, "slurm-server-url: no spaces or quotes");
 		return copy(c->slurm_server_url, sizeof(c->slurm_server_url), key, v, err);
 	}
 	if (!strcmp(key, "public-read")) {
@@ -209,8 +205,8 @@ int bo_config_set(struct bo_config *c, const char *key, const char *v, struct bo
 		else if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no"))
 			c->public_read = 0;
 		else
-			return bo_error_set(err, BO_EINVAL, "public-read must be true or false"), -1;
-		return 0;
+			return bo_error_set(err, BO_EINVAL, "public-read must be true or false");
+		return BO_OK;
 	}
 	struct {
 		const char *key;
@@ -244,18 +240,18 @@ int bo_config_set(struct bo_config *c, const char *key, const char *v, struct bo
 		if (strcmp(key, ints[i].key))
 			continue;
 		if (int_value(key, v, ints[i].lo, ints[i].hi, &x, err))
-			return -1;
+			return err->status;
 		if (ints[i].i == &c->workers)
 			c->workers_given = 1;
 		if (ints[i].i)
 			*ints[i].i = (int)x;
 		else
 			*ints[i].l = x;
-		return 0;
+		return BO_OK;
 	}
 	bo_error_set(err, BO_EINVAL, "unknown option '%s'", key);
 	snprintf(err->field, sizeof(err->field), "%s", key);
-	return -1;
+	return err->status;
 }
 
 static char *trim(char *s)
@@ -268,14 +264,15 @@ static char *trim(char *s)
 	return s;
 }
 
-int bo_config_file(struct bo_config *c, const char *path, struct bo_error *err)
+bo_status bo_config_file(struct bo_config *c, const char *path, struct bo_error *err)
 {
 	FILE *f = fopen(path, "r");
 	char line[2048];
-	int n = 0, rc = 0;
+	int n = 0;
+	bo_status rc = BO_OK;
 	if (!f) {
 		bo_error_set(err, BO_ENOENT, "cannot open configuration %s: %s", path, strerror(errno));
-		return -1;
+		return err->status;
 	}
 	while (fgets(line, sizeof(line), f)) {
 		n++;
@@ -284,17 +281,15 @@ int bo_config_file(struct bo_config *c, const char *path, struct bo_error *err)
 			continue;
 		char *eq = strchr(s, '=');
 		if (!eq) {
-			bo_error_set(err, BO_EMALFORMED, "%s:%d: expected 'key = value'", path, n);
-			rc = -1;
+			rc = bo_error_set(err, BO_EMALFORMED, "%s:%d: expected 'key = value'", path, n);
 			break;
 		}
 		*eq = 0;
 		char *key = trim(s), *val = trim(eq + 1);
-		if (bo_config_set(c, key, val, err)) {
+		if ((rc = bo_config_set(c, key, val, err))) {
 			char msg[BO_ERROR_TEXT];
 			snprintf(msg, sizeof(msg), "%s", err->text);
 			snprintf(err->text, sizeof(err->text), "%.100s:%d: %.200s", path, n, msg);
-			rc = -1;
 			break;
 		}
 	}

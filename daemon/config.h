@@ -62,9 +62,10 @@ enum { BO_EXECUTOR_LOCAL, BO_EXECUTOR_SLURM };
 
 void bo_config_defaults(struct bo_config *c);
 /* Read "key = value" lines (# comments); keys are the long flag names.
- * Returns 0, or -1 with a message naming file and line in err. */
-int bo_config_file(struct bo_config *c, const char *path, struct bo_error *err);
-/* Apply one option (as from a flag or the file): 0, or -1 with err. */
-int bo_config_set(struct bo_config *c, const char *key, const char *value, struct bo_error *err);
+ * BO_OK, or the first error with a message naming file and line in err. */
+bo_status bo_config_file(struct bo_config *c, const char *path, struct bo_error *err);
+/* Apply one option (as from a flag or the file): BO_OK, or an error
+ * naming the key (BO_EINVAL, BO_ELIMIT, BO_ENOENT). */
+bo_status bo_config_set(struct bo_config *c, const char *key, const char *value, struct bo_error *err);
 
 #endif

@@ -526,10 +526,11 @@ void bo_job_spec_config(const struct bo_job_spec *s, int threads, struct bo_swee
 	c->weight_faults = s->weight_faults;
 }
 
-int bo_job_sweep_config(const struct bo_job_spec *s, const struct bo_model *m,
-			const char *model_mean, const char *model_std,
-			const struct bo_block_map *map, const struct bo_block_rule *rules,
-			int n_rules, int threads, struct bo_sweep_config *c, struct bo_error *err)
+bo_status bo_job_sweep_config(const struct bo_job_spec *s, const struct bo_model *m,
+			      const char *model_mean, const char *model_std,
+			      const struct bo_block_map *map, const struct bo_block_rule *rules,
+			      int n_rules, int threads, struct bo_sweep_config *c,
+			      struct bo_error *err)
 {
 	char mean[256], std[256];
 	floats_text(s->mean, s->n_mean, mean, sizeof(mean));
@@ -545,9 +546,9 @@ int bo_job_sweep_config(const struct bo_job_spec *s, const struct bo_model *m,
 			snprintf(err->text, sizeof(err->text),
 				 "the model has no normalisation: give mean and std in the job, or"
 				 " upload the model again with mean/std or normalize=none");
-		return -1;
+		return err->status;
 	}
-	return 0;
+	return BO_OK;
 }
 
 /* ---- stored models and datasets ---- */

@@ -115,12 +115,13 @@ bo_status bo_job_add_tasks(sqlite3 *db, int64_t job, int point, int lo, int hi, 
  * (norm, block map, rules): p points into the spec. */
 void bo_job_spec_config(const struct bo_job_spec *s, int threads, struct bo_sweep_config *c);
 /* All of it (pointers into spec / map / rules, which must outlive it);
- * norm from the spec or the model file's metadata. Returns 0 or -1 with
- * err. */
-int bo_job_sweep_config(const struct bo_job_spec *s, const struct bo_model *m,
-			const char *model_mean, const char *model_std,
-			const struct bo_block_map *map, const struct bo_block_rule *rules,
-			int n_rules, int threads, struct bo_sweep_config *c, struct bo_error *err);
+ * norm from the spec or the model file's metadata. BO_OK, or BO_EINVAL
+ * when the model has no normalisation (err says how to give it). */
+bo_status bo_job_sweep_config(const struct bo_job_spec *s, const struct bo_model *m,
+			      const char *model_mean, const char *model_std,
+			      const struct bo_block_map *map, const struct bo_block_rule *rules,
+			      int n_rules, int threads, struct bo_sweep_config *c,
+			      struct bo_error *err);
 
 /* The job object of the API (progress included) from the store. */
 bo_status bo_job_get(struct bo_daemon *d, int64_t id, json_t **out, struct bo_error *err);
