@@ -26,7 +26,18 @@
  * design comment): round-robin over owners, then priority, then age; a
  * commit of part of a task's range leaves the rest as a new queued task;
  * the commit that finishes a job's last task plans the next adaptive round
- * (as many trials a point as c->workers, as at most c->max_tasks tasks). */
+ * (as many trials a point as c->workers, as at most c->max_tasks tasks).
+ *
+ * images_per_trial = auto (spec 4a). A task carries its images per trial
+ * (NULL: the job's) and a pilot flag. Such a job starts as pilot tasks,
+ * max(min_trials, 2) trials a point at n0 = min(N, 256) (the executor
+ * knows N); a pilot commit stores counts and measured costs in `pilots`,
+ * not `results`. The commit that completes a point's pilot computes n
+ * (bo_design_auto_n of the stored rows: the library's function, a pure one,
+ * so the same stored pilot always gives the same n) and, in the same
+ * transaction, queues the point's first round at n; with n = n0 the pilot's
+ * trials are copied as the point's first ones, as bo_point_run reuses
+ * them. Adaptive rounds keep each point at the n of its stored trials. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -220,7 +220,9 @@ export async function render(root, ctx) {
 			job.warnings && job.warnings.length ? ['Warnings', h('span', {id: 'job-warnings'}, job.warnings.join('; '))] : null,
 			['p', s.p.map(fmtP).join(', ')],
 			['Trials', s.ci_target ? `adaptive: until the 95 % CI half-width ≤ ${s.ci_target} (${s.min_trials} to ${s.max_trials})` : String(s.trials)],
-			['Images per trial', s.limit ? fmtInt(s.limit) : 'all'],
+			['Evaluation images (N)', s.limit ? fmtInt(s.limit) : 'all'],
+			['Images per trial (n)', s.images_per_trial === 'auto' ? 'auto: a pilot per point picks n (see each point\'s images)'
+				: typeof s.images_per_trial === 'number' ? fmtInt(s.images_per_trial) : 'all'],
 			['Seed', String(s.seed)],
 			['Bits', String(s.bits)],
 			['Calibration images', fmtInt(s.calib)],
@@ -299,7 +301,9 @@ export async function render(root, ctx) {
 			h('td', {class: 'num ci', 'data-field': 'ci95', 'data-value': pt.ci95 ? pt.ci95.map(String).join(',') : ''}, fmtCI(pt.ci95)),
 			cell('trials', pt.trials, String(pt.trials), pt.trial_accuracies.length
 				? `trial accuracies: ${pt.trial_accuracies.map((a) => a.toFixed(4)).join(', ')}` : null),
-			cell('images', pt.images, fmtInt(pt.images)),
+			cell('images', pt.images, fmtInt(pt.images), typeof pt.n === 'number' && pt.n > 0
+				? `${fmtInt(pt.n)} images a trial${pt.pilot ? `, n chosen by a pilot of ${pt.pilot.trials} trials at ${fmtInt(pt.pilot.images_per_trial)} images`
+					+ ` (${fmtNum(pt.pilot.seconds_per_trial * 1000, 3)} ms a trial, ${fmtNum(pt.pilot.seconds_per_image * 1000, 3)} ms an image)` : ''}` : null),
 			cell('yield', pt.yield ?? null, pt.yield === null || pt.yield === undefined ? DASH : fmtAcc(pt.yield, 3),
 				pt.yield_lo !== null && pt.yield_lo !== undefined && pt.yield_hi !== null && pt.yield_hi !== undefined
 					? `Clopper-Pearson 95 %: [${fmtAcc(pt.yield_lo)}, ${fmtAcc(pt.yield_hi)}]; accuracy floor ${fmtAcc(pt.accuracy_floor)}${pt.yield_note ? `; ${pt.yield_note}` : ''}` : null),
