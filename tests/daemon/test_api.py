@@ -1380,6 +1380,34 @@ class T10Api(DaemonCase):
         # everything else as the CLI computes it at each point's n
         self.check_against_cli(job, want, f8, npy)
 
+    def test_314_job_auto_adaptive(self):
+        """images_per_trial = auto with a CI target: after each point's pilot
+        its adaptive rounds stay at its n, and every point stops where
+        `brownout sweep --ci-target` at that n stops, trial for trial."""
+        f8, npy = self.model("f8"), self.npy_dataset()
+        ps = [0.02, 0.04]
+        job = self.wait_job(self.submit({
+            "model": f8["id"], "dataset": npy["id"], "p": ps, "ci_target": 0.04,
+            "min_trials": 3, "max_trials": 9, "limit": 64, "seed": 3, "mean": [0], "std": [1],
+            "images_per_trial": "auto"})["id"])
+        self.assertEqual(job["state"], "done", job)
+        res = self.assertOk(api("GET", "/api/v1/jobs/%d/results" % job["id"]))
+        self.assertTrue(res["complete"])
+        for i, pt in enumerate(res["points"]):
+            cli = json.loads(cli_json([
+                "sweep", F8, "--images", NPY_IMAGES, "--labels", NPY_LABELS, "--p", str(ps[i]),
+                "--ci-target", "0.04", "--min-trials", "3", "--max-trials", "9", "--limit",
+                "64", "--seed", "3", "--mean", "0", "--std", "1", "--threads", "1",
+                "--images-per-trial", str(pt["n"]), "--json"]))["points"][0]
+            for k in ("trials", "images", "n", "trial_accuracies", "accuracy_mean", "ci95"):
+                self.assertEqual(pt[k], cli[k], "point %d %s" % (i, k))
+            self.assertEqual((pt["pilot"]["trials"], pt["pilot"]["images_per_trial"]), (3, 64))
+        pr = job["progress"]
+        # every stored trial at its point's n, and the plan met
+        self.assertEqual((pr["trials_done"], pr["images_done"], pr["fraction"]),
+                         (pr["trials_total"], pr["images_total"], 1))
+        self.assertGreaterEqual(pr["images_done"], sum(pt["images"] for pt in res["points"]))
+
     def test_320_etag(self):
         done = self.cache.get("done_job") or self.wait_job(self.submit(self.tiny_spec(
             self.model("f4")["id"], self.npy_dataset()["id"]))["id"])
