@@ -826,6 +826,7 @@ test('yield: nested weight faults (results rewritten in the browser): chip traje
 		const resp = await route.fetch();
 		const body = await resp.json();
 		body.config.weight_faults = 'nested';
+		body.config.accuracy_floor = floor;
 		body.accuracy_floor = floor;
 		body.chips = chips;
 		await route.fulfill({ response: resp, json: body });
