@@ -239,13 +239,11 @@ bo_status bo_job_spec_parse(const json_t *j, struct bo_job_spec *s, struct bo_er
 			if (json_is_string(v) && !strcmp(json_string_value(v), "all"))
 				s->images_per_trial = 0;
 			else if (json_is_string(v) && !strcmp(json_string_value(v), "auto"))
-				rc = field_fail(err, BO_EUNSUPPORTED, key,
-						"%s: auto is not supported by brownoutd (it picks n per"
-						" point from a pilot's timings; the CLI has it): give a"
-						" number of images or \"all\"", key);
+				s->images_per_trial = BO_IMAGES_AUTO;
 			else if (!json_is_null(v) && !json_is_integer(v))
 				rc = field_fail(err, BO_EINVAL, key,
-						"%s must be a number of images, \"all\" or null", key);
+						"%s must be a number of images, \"all\", \"auto\" or"
+						" null", key);
 			else if (!json_is_null(v)) {
 				rc = get_int(v, key, 1, INT64_C(1) << 40, &x, err);
 				s->images_per_trial = x;
@@ -339,8 +337,10 @@ json_t *bo_job_spec_json(const struct bo_job_spec *s)
 	json_object_set_new(j, "mean", floats_json(s->mean, s->n_mean));
 	json_object_set_new(j, "std", floats_json(s->std, s->n_std));
 	json_object_set_new(j, "priority", json_integer(s->priority));
-	json_object_set_new(j, "images_per_trial", s->images_per_trial > 0 ?
-				   json_integer(s->images_per_trial) : json_string("all"));
+	json_object_set_new(j, "images_per_trial",
+			    s->images_per_trial > 0		       ? json_integer(s->images_per_trial) :
+			    s->images_per_trial == BO_IMAGES_AUTO ? json_string("auto") :
+								     json_string("all"));
 	json_object_set_new(j, "accuracy_floor",
 			    s->accuracy_floor > 0 ? json_real(s->accuracy_floor) : json_null());
 	json_object_set_new(j, "weight_faults", json_string(bo_weight_faults_name(s->weight_faults)));
@@ -350,6 +350,11 @@ json_t *bo_job_spec_json(const struct bo_job_spec *s)
 int bo_job_spec_first_trials(const struct bo_job_spec *s)
 {
 	return s->ci_target > 0 ? s->min_trials : s->trials;
+}
+
+int bo_job_spec_pilot_trials(const struct bo_job_spec *s)
+{
+	return s->min_trials > 2 ? s->min_trials : 2;
 }
 
 int bo_job_spec_max_trials(const struct bo_job_spec *s)
@@ -469,6 +474,12 @@ int bo_job_task_chunks(int n_points, int trials, int max_tasks)
 bo_status bo_job_add_tasks(sqlite3 *db, int64_t job, int point, int lo, int hi, int k,
 			   struct bo_error *err)
 {
+	return bo_job_add_tasks_at(db, job, point, lo, hi, k, 0, 0, err);
+}
+
+bo_status bo_job_add_tasks_at(sqlite3 *db, int64_t job, int point, int lo, int hi, int k,
+			      int64_t images, int pilot, struct bo_error *err)
+{
 	sqlite3_stmt *st = NULL;
 	bo_status rc = BO_OK;
 	int64_t n = hi - lo;
@@ -477,8 +488,8 @@ bo_status bo_job_add_tasks(sqlite3 *db, int64_t job, int point, int lo, int hi, 
 	if (k < 1 || k > n)
 		k = k < 1 ? 1 : (int)n;
 	if (sqlite3_prepare_v2(db,
-			       "INSERT INTO tasks (job_id, kind, point, trial_lo, trial_hi, state)"
-			       " VALUES (?, 'trials', ?, ?, ?, 'queued')",
+			       "INSERT INTO tasks (job_id, kind, point, trial_lo, trial_hi, state,"
+			       " images, pilot) VALUES (?, 'trials', ?, ?, ?, 'queued', ?, ?)",
 			       -1, &st, NULL) != SQLITE_OK)
 		return bo_store_fail(db, err, "storing tasks");
 	for (int i = 0; i < k && !rc; i++) {
@@ -486,6 +497,11 @@ bo_status bo_job_add_tasks(sqlite3 *db, int64_t job, int point, int lo, int hi, 
 		sqlite3_bind_int(st, 2, point);
 		sqlite3_bind_int64(st, 3, lo + n * i / k);
 		sqlite3_bind_int64(st, 4, lo + n * (i + 1) / k);
+		if (images > 0)
+			sqlite3_bind_int64(st, 5, images);
+		else
+			sqlite3_bind_null(st, 5);
+		sqlite3_bind_int(st, 6, pilot != 0);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			rc = bo_store_fail(db, err, "storing tasks");
 		sqlite3_reset(st);
@@ -703,11 +719,25 @@ struct job_read {
 	int n_points;
 	int64_t **correct;      /* per point, trial_cap of them */
 	int trial_cap;
+	/* images_per_trial = auto: per point, the images its trials saw (0:
+	 * none yet) and its pilot: trials stored (up to the spec's), their
+	 * accuracies, n0 and summed costs */
+	int64_t *point_images;
+	struct job_pilot {
+		int trials;
+		int64_t n0;
+		double cost_trial, cost_image;
+		double *acc;
+	} *pilots;
 	int n_refs, refs_ready;
 	struct bo_ref_point refs[BO_MAX_REFS];
 	char ref_names[BO_MAX_REFS][256];
 	/* progress */
 	int64_t trials_total, trials_done, points_done;
+	/* images of the trial tasks (each at its n, else the job's) and of the
+	 * stored trials: auto's points differ in n */
+	int64_t images_tasks, images_results, trials_tasks;
+	int64_t trials_copied, images_copied; /* auto: pilot trials reused as trials */
 };
 
 static bo_status read_job_row(sqlite3 *db, struct job_read *jr, struct bo_error *err)
@@ -801,8 +831,9 @@ out:
 static bo_status read_progress(sqlite3 *db, struct job_read *jr, struct bo_error *err)
 {
 	static const char sql[] =
-		"SELECT COALESCE(SUM(trial_hi - trial_lo), 0),"
-		" COUNT(DISTINCT point) - COUNT(DISTINCT CASE WHEN state <> 'done' THEN point END)"
+		"SELECT COALESCE(SUM(CASE WHEN pilot = 0 THEN trial_hi - trial_lo ELSE 0 END), 0),"
+		" COUNT(DISTINCT point) - COUNT(DISTINCT CASE WHEN state <> 'done' THEN point END),"
+		" COALESCE(SUM(CASE WHEN pilot = 0 THEN (trial_hi - trial_lo) * images ELSE 0 END), 0)"
 		" FROM tasks WHERE job_id = ? AND kind = 'trials'";
 	sqlite3_stmt *st = NULL;
 	bo_status rc = BO_OK;
@@ -813,7 +844,8 @@ static bo_status read_progress(sqlite3 *db, struct job_read *jr, struct bo_error
 		rc = bo_store_fail(db, err, "reading progress");
 		goto out;
 	}
-	jr->trials_total = sqlite3_column_int64(st, 0);
+	jr->trials_total = jr->trials_tasks = sqlite3_column_int64(st, 0);
+	jr->images_tasks = sqlite3_column_int64(st, 2); /* tasks at their own n (auto) */
 	/* never below the first round the spec planned: a cancel drops queued
 	 * tasks, and progress should still read against the plan */
 	json_t *js = jr->spec;
@@ -826,8 +858,9 @@ static bo_status read_progress(sqlite3 *db, struct job_read *jr, struct bo_error
 	jr->points_done = sqlite3_column_int64(st, 1);
 	sqlite3_finalize(st);
 	st = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM results WHERE job_id = ?", -1, &st,
-			       NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db,
+			       "SELECT COUNT(*), COALESCE(SUM(images), 0) FROM results WHERE job_id = ?",
+			       -1, &st, NULL) != SQLITE_OK)
 		return bo_store_fail(db, err, "reading progress");
 	sqlite3_bind_int64(st, 1, jr->id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
@@ -835,6 +868,30 @@ static bo_status read_progress(sqlite3 *db, struct job_read *jr, struct bo_error
 		goto out;
 	}
 	jr->trials_done = sqlite3_column_int64(st, 0);
+	jr->images_results = sqlite3_column_int64(st, 1);
+	sqlite3_finalize(st);
+	st = NULL;
+	/* auto with n = n0: the pilot's trials are the point's first trials,
+	 * stored without a trial task of their own */
+	if (sqlite3_prepare_v2(db,
+			       "SELECT COUNT(*), COALESCE(SUM(r.images), 0) FROM results r"
+			       " WHERE r.job_id = ?1 AND EXISTS (SELECT 1 FROM pilots p WHERE"
+			       " p.job_id = ?1 AND p.point = r.point AND p.trial = r.trial) AND"
+			       " NOT EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = ?1 AND"
+			       " t.point = r.point AND t.kind = 'trials' AND t.pilot = 0 AND"
+			       " r.trial >= t.trial_lo AND r.trial < t.trial_hi)",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "reading progress");
+	sqlite3_bind_int64(st, 1, jr->id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = bo_store_fail(db, err, "reading progress");
+		goto out;
+	}
+	jr->trials_copied = sqlite3_column_int64(st, 0);
+	jr->images_copied = sqlite3_column_int64(st, 1);
+	jr->trials_tasks += jr->trials_copied;
+	if (jr->trials_total < jr->trials_tasks)
+		jr->trials_total = jr->trials_tasks;
 out:
 	sqlite3_finalize(st);
 	return rc;
@@ -858,6 +915,11 @@ static void job_read_release(struct job_read *jr)
 		for (int i = 0; i < jr->n_points; i++)
 			free(jr->correct[i]);
 	free(jr->correct);
+	if (jr->pilots)
+		for (int i = 0; i < jr->n_points; i++)
+			free(jr->pilots[i].acc);
+	free(jr->pilots);
+	free(jr->point_images);
 }
 
 bo_status bo_job_get(struct bo_daemon *d, int64_t id, json_t **out, struct bo_error *err)
@@ -871,6 +933,13 @@ bo_status bo_job_get(struct bo_daemon *d, int64_t id, json_t **out, struct bo_er
 	bo_live_get(&d->live, id, &inflight, &ips);
 	int64_t per = jr.images_per_trial;
 	int64_t total = jr.trials_total * per, done = jr.trials_done * per;
+	json_t *ipt = json_object_get(jr.spec, "images_per_trial");
+	if (json_is_string(ipt) && !strcmp(json_string_value(ipt), "auto")) {
+		/* each point at its own n: the trial tasks' images, the trials the
+		 * plan still lacks (a point in its pilot) at N, what is stored */
+		total = jr.images_tasks + jr.images_copied + (jr.trials_total - jr.trials_tasks) * per;
+		done = jr.images_results;
+	}
 	int running = !strcmp(jr.state, "running") || !strcmp(jr.state, "queued");
 	if (running)
 		done += inflight;
@@ -925,15 +994,53 @@ static bo_status results_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		for (int t = 0; t < jr->trial_cap; t++)
 			jr->correct[i][t] = -1;
 	}
-	if (sqlite3_prepare_v2(db, "SELECT point, trial, correct FROM results WHERE job_id = ?",
+	if (!(jr->point_images = calloc((size_t)jr->n_points, sizeof(int64_t))) ||
+	    !(jr->pilots = calloc((size_t)jr->n_points, sizeof(*jr->pilots))))
+		return bo_error_set(err, BO_ENOMEM, "out of memory");
+	if (sqlite3_prepare_v2(db,
+			       "SELECT point, trial, correct, images FROM results WHERE job_id = ?",
 			       -1, &st, NULL) != SQLITE_OK)
 		return bo_store_fail(db, err, "reading results");
 	sqlite3_bind_int64(st, 1, jr->id);
 	int s;
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
 		int pt = sqlite3_column_int(st, 0), t = sqlite3_column_int(st, 1);
-		if (pt >= 0 && pt < jr->n_points && t >= 0 && t < jr->trial_cap)
+		if (pt >= 0 && pt < jr->n_points && t >= 0 && t < jr->trial_cap) {
 			jr->correct[pt][t] = sqlite3_column_int64(st, 2);
+			jr->point_images[pt] = sqlite3_column_int64(st, 3);
+		}
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (s != SQLITE_DONE)
+		return bo_store_fail(db, err, "reading results");
+	/* auto's pilots: trials 0..T-1 in order, at one n0 (T: the spec's) */
+	json_t *mt = json_object_get(jr->spec, "min_trials");
+	int T = json_is_integer(mt) && json_integer_value(mt) > 2 &&
+				json_integer_value(mt) <= BO_TRIAL_CAP ?
+			(int)json_integer_value(mt) : 2;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT point, trial, correct, images, cost_trial, cost_image"
+			       " FROM pilots WHERE job_id = ? ORDER BY point, trial",
+			       -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "reading results");
+	sqlite3_bind_int64(st, 1, jr->id);
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		int pt = sqlite3_column_int(st, 0), t = sqlite3_column_int(st, 1);
+		int64_t im = sqlite3_column_int64(st, 3);
+		if (pt < 0 || pt >= jr->n_points || im < 1)
+			continue;
+		struct job_pilot *pl = &jr->pilots[pt];
+		if (t != pl->trials || t >= T || (pl->n0 && im != pl->n0))
+			continue;
+		if (!pl->acc && !(pl->acc = calloc((size_t)T, sizeof(double)))) {
+			sqlite3_finalize(st);
+			return bo_error_set(err, BO_ENOMEM, "out of memory");
+		}
+		pl->n0 = im;
+		pl->acc[pl->trials++] = (double)sqlite3_column_int64(st, 2) / (double)im;
+		pl->cost_trial += sqlite3_column_double(st, 4);
+		pl->cost_image += sqlite3_column_double(st, 5);
 	}
 	sqlite3_finalize(st);
 	st = NULL;
@@ -1016,7 +1123,8 @@ static json_t *provenance_json(const struct job_read *jr, const struct bo_job_sp
 	if (s->images_per_trial > 0)
 		json_object_set_new(j, "design", json_integer(s->images_per_trial));
 	else
-		json_object_set_new(j, "design", json_string("all"));
+		json_object_set_new(j, "design", json_string(s->images_per_trial == BO_IMAGES_AUTO ?
+								     "auto" : "all"));
 	return j;
 }
 
@@ -1113,17 +1221,30 @@ bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json
 			rc = bo_error_set(err, BO_ENOMEM, "out of memory");
 			goto out;
 		}
+		/* n: the point's trials' (auto: chosen from its pilot, which the
+		 * results show as bo_sweep_run reports it), else the job's */
+		int64_t n = jr.point_images[pt] > 0 ? jr.point_images[pt] : jr.images_per_trial;
+		const struct job_pilot *pl = &jr.pilots[pt];
+		if (spec.images_per_trial == BO_IMAGES_AUTO && pl->trials > 0) {
+			p->pilot_trials = pl->trials;
+			p->pilot_images_per_trial = pl->n0;
+			p->cost_trial = pl->cost_trial / pl->trials;
+			p->cost_image = pl->cost_image / ((double)pl->trials * (double)pl->n0);
+			if (jr.point_images[pt] <= 0 && pl->trials == bo_job_spec_pilot_trials(&spec))
+				n = bo_design_auto_n(pl->acc, pl->trials, pl->n0, r.eval_images,
+						     p->cost_trial, p->cost_image);
+		}
 		int avail = 0;
-		while (avail < jr.trial_cap && jr.correct[pt][avail] >= 0) {
-			p->accuracy[avail] = (double)jr.correct[pt][avail] / (double)jr.images_per_trial;
+		while (avail < jr.trial_cap && jr.correct[pt][avail] >= 0 && n > 0) {
+			p->accuracy[avail] = (double)jr.correct[pt][avail] / (double)n;
 			avail++;
 		}
 		/* the first n at which the rule holds, as bo_sweep_run stops (O(n)) */
 		int done = bo_job_first_done(&c, p->accuracy, avail, &p->summary);
 		p->trials = done ? done : avail;
 		complete &= done > 0;
-		p->images = jr.images_per_trial * p->trials;
-		bo_point_chip_stats(p, jr.images_per_trial, r.eval_images, r.accuracy_floor);
+		p->images = n * p->trials;
+		bo_point_chip_stats(p, n, r.eval_images, r.accuracy_floor);
 		p->eta = bo_eta(p->p, spec.energy_a);
 		json_t *pi = json_array_get(json_object_get(jr.point_info, "points"), (size_t)pt);
 		p->energy = pi ? json_number_value(json_object_get(pi, "energy")) : NAN;

@@ -71,8 +71,8 @@ struct bo_job_spec {
 	int n_mean, n_std;
 	float mean[BO_MAX_CHANNELS], std[BO_MAX_CHANNELS];
 	int priority;
-	/* spec 4a, 4c: images per trial (n, 0 = all; "auto" is refused) and
-	 * the yield's floor (<= 0: clean accuracy - 0.01) */
+	/* spec 4a, 4c: images per trial (n, 0 = all, BO_IMAGES_AUTO = auto)
+	 * and the yield's floor (<= 0: clean accuracy - 0.01) */
 	int64_t images_per_trial;
 	double accuracy_floor;
 	/* spec 4b: "independent" (default) or "nested" weight faults */
@@ -88,6 +88,8 @@ json_t *bo_job_spec_json(const struct bo_job_spec *s);
 int bo_job_spec_first_trials(const struct bo_job_spec *s);
 /* Trials the job may run at each point (trials, or max_trials when adaptive). */
 int bo_job_spec_max_trials(const struct bo_job_spec *s);
+/* images_per_trial = auto: the pilot's trials per point, max(min_trials, 2). */
+int bo_job_spec_pilot_trials(const struct bo_job_spec *s);
 /* Are the blocks block_p names blocks of model m, under the spec's block
  * map and activation sites, as the sweep will see them? 0, or BO_EINVAL
  * naming field "block_p" and listing the model's blocks. */
@@ -110,6 +112,9 @@ int bo_job_task_chunks(int n_points, int trials, int max_tasks);
 /* Insert trials [lo, hi) of `point` as k queued tasks of near-equal ranges. */
 bo_status bo_job_add_tasks(sqlite3 *db, int64_t job, int point, int lo, int hi, int k,
 			   struct bo_error *err);
+/* The same at `images` per trial (0: the job's), as pilot tasks or not. */
+bo_status bo_job_add_tasks_at(sqlite3 *db, int64_t job, int point, int lo, int hi, int k,
+			      int64_t images, int pilot, struct bo_error *err);
 
 /* The library's sweep configuration of a spec, less what needs the model
  * (norm, block map, rules): p points into the spec. */

@@ -377,7 +377,11 @@ static int run_task(struct worker *w, const struct bo_task *t)
 	if (rc == BO_OK && t->reference) {
 		run_reference(w, &f, &err);
 	} else if (rc == BO_OK) {
-		int64_t images = bo_sweeper_images(w->ctx.sw);
+		/* the task's n: an auto job's pilot at n0 = min(N, 256), its
+		 * trials at the n the queue chose; else the job's */
+		int64_t N = bo_sweeper_eval_images(w->ctx.sw);
+		int64_t images = t->pilot ? (N < BO_PILOT_IMAGES ? N : BO_PILOT_IMAGES) :
+			t->images > 0 ? t->images : bo_sweeper_images(w->ctx.sw);
 		double t0 = bo_now();
 		f.images = images;
 		for (int k = 0; t->lo + k < t->hi && rc == BO_OK; k++) {
@@ -385,8 +389,8 @@ static int run_task(struct worker *w, const struct bo_task *t)
 			if (k == BO_SLICE_TRIALS || (k > 0 && bo_now() - t0 >= BO_SLICE_SECONDS))
 				break;
 			w->images_reported = 0;
-			rc = bo_sweeper_trial(w->ctx.sw, t->point, t->lo + k, &f.correct[k],
-					      progress_cb, w, &err);
+			rc = bo_sweeper_trial_n(w->ctx.sw, t->point, t->lo + k, images, &f.correct[k],
+						progress_cb, w, f.cost[k], &err);
 			/* the trial's images leave "in flight" (committed below or lost) */
 			bo_live_add(&d->live, t->job, -w->images_reported, 0);
 			if (rc == BO_OK)

@@ -26,7 +26,19 @@
  * design comment): round-robin over owners, then priority, then age; a
  * commit of part of a task's range leaves the rest as a new queued task;
  * the commit that finishes a job's last task plans the next adaptive round
- * (as many trials a point as c->workers, as at most c->max_tasks tasks). */
+ * (as many trials a point as c->workers, as at most c->max_tasks tasks).
+ *
+ * images_per_trial = auto (spec 4a). A task carries its images per trial
+ * (NULL: the job's) and a pilot flag. Such a job starts as pilot tasks,
+ * max(min_trials, 2) trials a point at n0 = min(N, 256) (the executor
+ * knows N); a pilot commit stores counts and measured costs in `pilots`,
+ * not `results`. The commit that completes a point's pilot computes n
+ * (bo_design_auto_n of the stored rows: the library's function, a pure one,
+ * so the same stored pilot always gives the same n) and, in the same
+ * transaction, queues the point's first round at n; with n = n0 the pilot's
+ * trials are copied as the point's first ones, as bo_point_run reuses
+ * them. Adaptive rounds keep each point at the n of its stored trials. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,9 +66,12 @@ bo_status bo_queue_create_tasks(sqlite3 *db, int64_t job, const struct bo_job_sp
 	/* at most job-max-tasks tasks (but one per point and reference at least):
 	 * a big job is a few multi-trial tasks, one short transaction */
 	int first = bo_job_spec_first_trials(s);
+	int pilot = s->images_per_trial == BO_IMAGES_AUTO;
+	if (pilot) /* auto: the pilot first, the trials once n is known */
+		first = bo_job_spec_pilot_trials(s);
 	int k = bo_job_task_chunks(s->n_p, first, max_tasks - s->n_refs);
 	for (int pt = 0; pt < s->n_p && !rc; pt++)
-		rc = bo_job_add_tasks(db, job, pt, 0, first, k, err);
+		rc = bo_job_add_tasks_at(db, job, pt, 0, first, k, 0, pilot, err);
 	if (rc)
 		return rc;
 	if (sqlite3_prepare_v2(db,
@@ -160,7 +175,8 @@ static bo_status renew_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	bo_status rc = BO_OK;
 	if (sqlite3_prepare_v2(db,
 			       "SELECT t.id, t.job_id, j.owner_id, t.kind, t.point, t.trial_lo,"
-			       " t.trial_hi, t.lease_deadline FROM tasks t JOIN jobs j ON j.id = t.job_id"
+			       " t.trial_hi, t.lease_deadline, COALESCE(t.images, 0), t.pilot"
+			       " FROM tasks t JOIN jobs j ON j.id = t.job_id"
 			       " WHERE t.lease = ? AND t.state = 'running'",
 			       -1, &st, NULL) != SQLITE_OK)
 		return bo_store_fail(db, err, "renewing a lease");
@@ -176,6 +192,8 @@ static bo_status renew_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		r->t.hi = sqlite3_column_int(st, 6);
 		r->t.lease = r->lease;
 		r->t.deadline_ms = sqlite3_column_int64(st, 7);
+		r->t.images = sqlite3_column_int64(st, 8);
+		r->t.pilot = sqlite3_column_int(st, 9) != 0;
 		if (sqlite3_column_type(st, 7) != SQLITE_NULL && r->t.deadline_ms < r->now_ms)
 			rc = bo_error_set(err, BO_ECONFLICT, "lease %lld expired", (long long)r->lease);
 	} else if (s == SQLITE_DONE) {
@@ -229,8 +247,8 @@ bo_status bo_queue_requeue_all(struct bo_store *s, struct bo_error *err)
 bo_status bo_queue_claim_db(sqlite3 *db, struct bo_claim *c, struct bo_error *err)
 {
 	static const char pick[] =
-		"SELECT t.id, t.job_id, j.owner_id, t.kind, t.point, t.trial_lo, t.trial_hi"
-		" FROM tasks t JOIN jobs j ON j.id = t.job_id"
+		"SELECT t.id, t.job_id, j.owner_id, t.kind, t.point, t.trial_lo, t.trial_hi,"
+		" COALESCE(t.images, 0), t.pilot FROM tasks t JOIN jobs j ON j.id = t.job_id"
 		" WHERE t.state = 'queued' AND j.state IN ('queued', 'running')"
 		" ORDER BY (j.owner_id <= ?1), j.owner_id, j.priority DESC, j.id, t.id LIMIT 1";
 	sqlite3_stmt *st = NULL;
@@ -254,6 +272,8 @@ bo_status bo_queue_claim_db(sqlite3 *db, struct bo_claim *c, struct bo_error *er
 		c->t.point = sqlite3_column_int(st, 4);
 		c->t.lo = sqlite3_column_int(st, 5);
 		c->t.hi = sqlite3_column_int(st, 6);
+		c->t.images = sqlite3_column_int64(st, 7);
+		c->t.pilot = sqlite3_column_int(st, 8) != 0;
 	} else if (s != SQLITE_DONE) {
 		rc = bo_store_fail(db, err, "claiming a task");
 	}
@@ -367,19 +387,26 @@ static bo_status complete_job(sqlite3 *db, struct bo_commit *f, struct bo_error 
 			goto out;
 		}
 		if (sqlite3_prepare_v2(db,
-				       "SELECT correct FROM results WHERE job_id = ? AND point = ?"
+				       "SELECT correct, images FROM results WHERE job_id = ? AND point = ?"
 				       " ORDER BY trial",
 				       -1, &st, NULL) != SQLITE_OK)
 			rc = bo_store_fail(db, err, "planning trials");
 		/* a round: as many trials a point as there are workers */
 		int add = f->workers < 1 ? 1 : f->workers;
+		/* auto: a point's n is its trials' (every trial of it is at n) */
+		int64_t *npt = calloc((size_t)spec.n_p, sizeof(int64_t));
+		if (!npt)
+			rc = bo_error_set(err, BO_ENOMEM, "out of memory");
 		for (int pt = 0; pt < spec.n_p && !rc; pt++) {
 			int n = 0, done = 0;
 			struct bo_summary s;
 			sqlite3_bind_int64(st, 1, f->t.job);
 			sqlite3_bind_int(st, 2, pt);
-			while (n < spec.max_trials && sqlite3_step(st) == SQLITE_ROW)
-				acc[n++] = (double)sqlite3_column_int64(st, 0) / (double)per;
+			while (n < spec.max_trials && sqlite3_step(st) == SQLITE_ROW) {
+				int64_t im = sqlite3_column_int64(st, 1);
+				npt[pt] = im > 0 ? im : per;
+				acc[n++] = (double)sqlite3_column_int64(st, 0) / (double)npt[pt];
+			}
 			sqlite3_reset(st);
 			/* trials 0..n-1 exist (no gaps: rounds are contiguous); the
 			 * rule at every count, in O(n) */
@@ -393,9 +420,12 @@ static bo_status complete_job(sqlite3 *db, struct bo_commit *f, struct bo_error 
 			if (have[pt] < 0)
 				continue;
 			int hi = have[pt] + add > spec.max_trials ? spec.max_trials : have[pt] + add;
-			rc = bo_job_add_tasks(db, f->t.job, pt, have[pt], hi, k, err);
+			rc = bo_job_add_tasks_at(db, f->t.job, pt, have[pt], hi, k,
+						 spec.images_per_trial == BO_IMAGES_AUTO ? npt[pt] : 0, 0,
+						 err);
 			f->queued_more = 1;
 		}
+		free(npt);
 		free(have);
 		free(acc);
 		if (rc || f->queued_more)
@@ -416,6 +446,111 @@ static bo_status complete_job(sqlite3 *db, struct bo_commit *f, struct bo_error 
 	}
 out:
 	sqlite3_finalize(st);
+	bo_job_spec_release(&spec);
+	json_decref(spec_j);
+	return rc;
+}
+
+/* images_per_trial = auto (spec 4a): once every pilot trial of the point
+ * is stored, its n is bo_design_auto_n of them (a pure function of stored
+ * rows: a restart, or another set of workers that ran the same pilot, gives
+ * the same n) and its first round of trials is queued at n. With n = n0 the
+ * pilot's trials are the point's first ones (as bo_point_run reuses them):
+ * copied to results, not run again. Runs once per point: it then has
+ * trial tasks or results. */
+static bo_status auto_plan_point(sqlite3 *db, struct bo_commit *f, struct bo_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *spec_j = NULL;
+	struct bo_job_spec spec = { 0 };
+	double *acc = NULL;
+	bo_status rc = BO_OK;
+	int64_t N = 0, n0 = 0;
+	json_error_t je;
+	char sql[256];
+	if (sqlite3_prepare_v2(db, "SELECT spec, images_per_trial FROM jobs WHERE id = ?", -1, &st,
+			       NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "planning trials");
+	sqlite3_bind_int64(st, 1, f->t.job);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		spec_j = json_loads((const char *)sqlite3_column_text(st, 0), 0, &je);
+		N = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (!spec_j || (rc = bo_job_spec_parse(spec_j, &spec, err)))
+		goto out;
+	if (N < 1) {
+		rc = bo_error_set(err, BO_EINTERNAL, "job %lld: a pilot before its clean pass",
+			     (long long)f->t.job);
+		goto out;
+	}
+	/* planned already: the point has trial tasks or results */
+	snprintf(sql, sizeof(sql),
+		 "SELECT (SELECT COUNT(*) FROM tasks WHERE job_id = %lld AND point = %d AND"
+		 " kind = 'trials' AND pilot = 0) + (SELECT COUNT(*) FROM results WHERE"
+		 " job_id = %lld AND point = %d)",
+		 (long long)f->t.job, f->t.point, (long long)f->t.job, f->t.point);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, "planning trials");
+	int planned = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+	sqlite3_finalize(st);
+	st = NULL;
+	if (planned != 0) {
+		if (planned < 0)
+			rc = bo_store_fail(db, err, "planning trials");
+		goto out;
+	}
+	int T = bo_job_spec_pilot_trials(&spec), got = 0;
+	double ct = 0, ci = 0;
+	if (!(acc = calloc((size_t)T, sizeof(double)))) {
+		rc = bo_error_set(err, BO_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (sqlite3_prepare_v2(db,
+			       "SELECT trial, correct, images, cost_trial, cost_image FROM pilots"
+			       " WHERE job_id = ? AND point = ? AND trial < ? ORDER BY trial",
+			       -1, &st, NULL) != SQLITE_OK) {
+		rc = bo_store_fail(db, err, "planning trials");
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, f->t.job);
+	sqlite3_bind_int(st, 2, f->t.point);
+	sqlite3_bind_int(st, 3, T);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		int64_t im = sqlite3_column_int64(st, 2);
+		if (sqlite3_column_int(st, 0) != got || im < 1 || (n0 && im != n0))
+			break; /* a gap or a second n0: not complete */
+		n0 = im;
+		acc[got++] = (double)sqlite3_column_int64(st, 1) / (double)im;
+		ct += sqlite3_column_double(st, 3);
+		ci += sqlite3_column_double(st, 4);
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (got < T)
+		goto out; /* the rest of the pilot is still to come */
+	/* the costs as bo_point_run averages them */
+	int64_t n = bo_design_auto_n(acc, T, n0, N, ct / T, ci / ((double)T * (double)n0));
+	int first = bo_job_spec_first_trials(&spec), have = 0;
+	if (n == n0) {
+		have = T < first ? T : first;
+		snprintf(sql, sizeof(sql),
+			 "INSERT OR REPLACE INTO results (job_id, point, trial, correct, images)"
+			 " SELECT job_id, point, trial, correct, images FROM pilots"
+			 " WHERE job_id = %lld AND point = %d AND trial < %d",
+			 (long long)f->t.job, f->t.point, have);
+		if ((rc = bo_store_exec(db, sql, err)))
+			goto out;
+	}
+	if (have < first) {
+		int k = bo_job_task_chunks(spec.n_p, first, f->max_tasks - spec.n_refs);
+		rc = bo_job_add_tasks_at(db, f->t.job, f->t.point, have, first, k, n, 0, err);
+		f->queued_more = 1;
+	}
+out:
+	sqlite3_finalize(st);
+	free(acc);
 	bo_job_spec_release(&spec);
 	json_decref(spec_j);
 	return rc;
@@ -486,6 +621,23 @@ static bo_status commit_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		sqlite3_bind_int64(st, 5, f->t.job);
 		sqlite3_bind_int(st, 6, f->t.point);
 		rc = step_done(db, st, err, "recording a reference");
+	} else if (f->t.pilot) {
+		if (sqlite3_prepare_v2(db,
+				       "INSERT OR REPLACE INTO pilots (job_id, point, trial, correct,"
+				       " images, cost_trial, cost_image) VALUES (?, ?, ?, ?, ?, ?, ?)",
+				       -1, &st, NULL) != SQLITE_OK)
+			return bo_store_fail(db, err, "recording a pilot");
+		for (int k = 0; k < f->n && !rc; k++) {
+			sqlite3_bind_int64(st, 1, f->t.job);
+			sqlite3_bind_int(st, 2, f->t.point);
+			sqlite3_bind_int(st, 3, f->t.lo + k);
+			sqlite3_bind_int64(st, 4, f->correct[k]);
+			sqlite3_bind_int64(st, 5, f->images);
+			sqlite3_bind_double(st, 6, isfinite(f->cost[k][0]) && f->cost[k][0] > 0 ? f->cost[k][0] : 0);
+			sqlite3_bind_double(st, 7, isfinite(f->cost[k][1]) && f->cost[k][1] > 0 ? f->cost[k][1] : 0);
+			rc = step_done(db, st, err, "recording a pilot");
+		}
+		f->recorded = rc ? 0 : f->n;
 	} else {
 		if (sqlite3_prepare_v2(db,
 				       "INSERT OR REPLACE INTO results (job_id, point, trial, correct,"
@@ -515,12 +667,15 @@ static bo_status commit_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		if ((rc = bo_store_exec(db, sql, err)))
 			return rc;
 		f->queued_more = 1;
-		return bo_job_add_tasks(db, f->t.job, f->t.point, f->t.lo + f->n, f->t.hi, 1, err);
+		return bo_job_add_tasks_at(db, f->t.job, f->t.point, f->t.lo + f->n, f->t.hi, 1,
+					   f->t.images, f->t.pilot, err);
 	}
 	snprintf(sql, sizeof(sql),
 		 "UPDATE tasks SET state = 'done', finished_at = '%s'" NO_LEASE " WHERE id = %lld", now,
 		 (long long)f->t.id);
 	if ((rc = bo_store_exec(db, sql, err)))
+		return rc;
+	if (f->t.pilot && (rc = auto_plan_point(db, f, err)))
 		return rc;
 	return complete_job(db, f, err);
 }

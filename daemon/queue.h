@@ -20,6 +20,8 @@ struct bo_task {
 	int64_t id, job, owner;
 	int reference;
 	int point, lo, hi;
+	int64_t images;       /* images per trial; 0: the job's (images_per_trial) */
+	int pilot;            /* auto's pilot trials of the point, at min(N, 256) */
 	int64_t lease;        /* the claim's lease id (> 0) */
 	int64_t deadline_ms;  /* Unix ms; 0: none (local claims) */
 };
@@ -76,6 +78,7 @@ struct bo_commit {
 	int n;                 /* trials run, from t.lo (<= BO_QUEUE_SLICE_MAX) */
 	int64_t correct[BO_QUEUE_SLICE_MAX];
 	int64_t images;        /* images per trial */
+	double cost[BO_QUEUE_SLICE_MAX][2]; /* a pilot's trials: seconds, fixed part and images */
 	/* reference tasks */
 	int64_t ref_correct, ref_images, ref_parameters, ref_activations;
 	int workers;           /* trials a point in an adaptive round */

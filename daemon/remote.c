@@ -520,6 +520,10 @@ static int claim(struct bo_daemon *d, struct bo_req *r)
 	json_object_set_new(task, "trial_lo", json_integer(c.t.lo));
 	json_object_set_new(task, "trial_hi", json_integer(c.t.hi));
 	json_object_set_new(task, "max_commit", json_integer(BO_QUEUE_SLICE_MAX));
+	/* images per trial: 0, the job's; images_per_trial = auto: a pilot
+	 * runs at min(N, 256) and reports its costs, a trial task at this n */
+	json_object_set_new(task, "images", json_integer(c.t.images));
+	json_object_set_new(task, "pilot", json_boolean(c.t.pilot));
 	json_object_set_new(out, "task", task);
 	json_object_set_new(out, "spec", json_or_null(jr.spec));
 	json_object_set_new(model, "sha256", json_string(jr.model_sha));
@@ -628,17 +632,22 @@ static bo_status job_images_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 }
 
 /* Results count `images` images per trial (or reference): exactly the
- * job's, which its clean pass recorded (sent first, or with these). */
-static bo_status check_images(struct bo_daemon *d, int64_t job, int64_t images, const char *field,
-			      struct bo_error *err)
+ * job's, which its clean pass recorded (sent first, or with these); a
+ * task's own n (auto's trials), or min(N, 256) for a pilot. */
+static bo_status check_images(struct bo_daemon *d, const struct bo_task *t, int64_t images,
+			      const char *field, struct bo_error *err)
 {
-	struct job_images ji = { job, 0 };
+	struct job_images ji = { t->job, 0 };
 	bo_status rc = bo_store_read(d->store, job_images_fn, &ji, err);
 	if (rc)
 		return rc;
 	if (ji.images <= 0)
 		return bo_error_set(err, BO_EINVAL, "results: the job's clean pass is not recorded yet:"
 			       " send \"clean\" with the first results");
+	if (!t->reference && t->pilot && ji.images > BO_PILOT_IMAGES)
+		ji.images = BO_PILOT_IMAGES;
+	else if (!t->reference && !t->pilot && t->images > 0)
+		ji.images = t->images;
 	if (images != ji.images)
 		return bo_error_set(err, BO_EINVAL, "results: %s %lld, but the job evaluates %lld images",
 			       field, (long long)images, (long long)ji.images);
@@ -661,7 +670,7 @@ static bo_status reference_results(struct bo_daemon *d, const struct bo_task *t,
 			       " ref_activations counts, 0 <= ref_correct <= ref_images, ref_images >= 1");
 	if (json_is_object(cl) && (rc = record_clean(d, t->job, cl, err)))
 		return rc;
-	if ((rc = check_images(d, t->job, json_integer_value(im), "ref_images", err)))
+	if ((rc = check_images(d, t, json_integer_value(im), "ref_images", err)))
 		return rc;
 	c->ref_correct = json_integer_value(co);
 	c->ref_images = json_integer_value(im);
@@ -729,9 +738,30 @@ static int results(struct bo_daemon *d, struct bo_req *r, int64_t lease)
 		}
 		c->n = (int)n;
 		c->requeue = n == 0;
+		/* a pilot's trials carry their costs: [[seconds fixed, seconds of
+		 * images], ...], one pair a trial */
+		json_t *cost = json_object_get(b, "cost");
+		if (t.pilot && n > 0 && (!json_is_array(cost) || json_array_size(cost) != n)) {
+			rc = bo_error_set(&err, BO_EINVAL, "results of a pilot: cost, one [seconds per"
+				     " trial, seconds of its images] pair a trial");
+			goto out;
+		}
+		for (size_t k = 0; t.pilot && k < n; k++) {
+			json_t *pr = json_array_get(cost, k);
+			for (int i = 0; i < 2; i++) {
+				json_t *v = json_array_get(pr, (size_t)i);
+				double x = json_is_number(v) ? json_number_value(v) : -1;
+				if (json_array_size(pr) != 2 || !(x >= 0 && x < 1e9)) {
+					rc = bo_error_set(&err, BO_EINVAL, "results: cost[%zu] is not two"
+						     " numbers of seconds", k);
+					goto out;
+				}
+				c->cost[k][i] = x;
+			}
+		}
 		if (json_is_object(cl) && (rc = record_clean(d, t.job, cl, &err)))
 			goto out;
-		if (n > 0 && (rc = check_images(d, t.job, c->images, "images", &err)))
+		if (n > 0 && (rc = check_images(d, &t, c->images, "images", &err)))
 			goto out;
 	}
 	c->now_ms = bo_queue_now_ms();

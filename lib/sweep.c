@@ -673,6 +673,13 @@ bo_status bo_sweeper_trial(struct bo_sweeper *sw, int point, int trial, int64_t 
 	return trial_n(sw, point, trial, sw->n_fixed, correct, progress, ctx, NULL, err);
 }
 
+bo_status bo_sweeper_trial_n(struct bo_sweeper *sw, int point, int trial, int64_t n,
+			     int64_t *correct, bo_progress_fn progress, void *ctx, double cost[2],
+			     struct bo_error *err)
+{
+	return trial_n(sw, point, trial, n, correct, progress, ctx, cost, err);
+}
+
 void bo_sweep_config_defaults(struct bo_sweep_config *c)
 {
 	memset(c, 0, sizeof(*c));

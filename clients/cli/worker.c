@@ -452,7 +452,12 @@ static int run_task(CURL *h, const struct opts *o, json_t *claim, struct job_ctx
 	struct beat b = { .o = o, .lease = lease, .every = lease_s > 0 ? lease_s / 3.0 : 1.0 };
 	struct bo_error err;
 	char path[128];
-	json_t *corr = json_array(), *body = json_object(), *a = NULL;
+	json_t *corr = json_array(), *costs = json_array(), *body = json_object(), *a = NULL;
+	/* images per trial: the task's (auto's trials), a pilot's min(N, 256),
+	 * else the job's (0 until the job is built) */
+	int pilot = json_is_true(json_object_get(task, "pilot"));
+	json_t *tim = json_object_get(task, "images");
+	int64_t images = 0;
 	const char *kind = json_string_value(json_object_get(task, "kind"));
 	int reference = kind && !strcmp(kind, "reference");
 	struct bo_reference_result rr = { 0 };
@@ -475,15 +480,25 @@ static int run_task(CURL *h, const struct opts *o, json_t *claim, struct job_ctx
 		ws->compute_s += now() - t0;
 	} else if (rc == BO_OK) {
 		double t0 = now();
+		int64_t N = bo_sweeper_eval_images(c->jc.sw);
+		images = pilot ? (N < BO_PILOT_IMAGES ? N : BO_PILOT_IMAGES) :
+			 json_is_integer(tim) && json_integer_value(tim) > 0 ? json_integer_value(tim) :
+			 bo_sweeper_images(c->jc.sw);
 		for (int k = 0; lo + k < hi && k < max_commit; k++) {
 			int64_t correct = 0;
+			double cost[2] = { 0, 0 };
 			struct trial_ctx tc = { started ? &b : NULL, 0 };
 			if (k > 0 && now() - t0 >= SLICE_SECONDS)
 				break;
-			rc = bo_sweeper_trial(c->jc.sw, point, lo + k, &correct, trial_cb, &tc, &err);
+			rc = bo_sweeper_trial_n(c->jc.sw, point, lo + k, images, &correct, trial_cb,
+						&tc, cost, &err);
 			if (rc)
 				break;
 			json_array_append_new(corr, json_integer(correct));
+			json_t *pr = json_array();
+			json_array_append_new(pr, json_real(cost[0]));
+			json_array_append_new(pr, json_real(cost[1]));
+			json_array_append_new(costs, pr);
 		}
 		ws->compute_s += now() - t0;
 	}
@@ -528,8 +543,9 @@ static int run_task(CURL *h, const struct opts *o, json_t *claim, struct job_ctx
 	} else {
 		json_object_set_new(body, "trial_lo", json_integer(lo));
 		json_object_set(body, "correct", corr);
-		json_object_set_new(body, "images",
-				    json_integer(c->jc.sw ? bo_sweeper_images(c->jc.sw) : 0));
+		json_object_set_new(body, "images", json_integer(images));
+		if (pilot)
+			json_object_set(body, "cost", costs);
 		if (json_is_true(json_object_get(claim, "clean_needed")) && c->clean)
 			json_object_set(body, "clean", c->clean);
 	}
@@ -556,6 +572,7 @@ out:
 	json_decref(a);
 	json_decref(body);
 	json_decref(corr);
+	json_decref(costs);
 	pthread_cond_destroy(&b.cv);
 	pthread_mutex_destroy(&b.mu);
 	return gave_back;

@@ -1293,14 +1293,12 @@ class T10Api(DaemonCase):
         """images_per_trial (spec 4a) in a job spec: each trial sees n of the
         N images, the results (n, quantiles, yield and its interval at the
         spec's floor) equal `brownout sweep --images-per-trial`'s, JSON and
-        CSV; auto is refused naming the field, and so is n > N."""
+        CSV; n > N is refused naming the field."""
         f8, npy = self.model("f8"), self.npy_dataset()
         good = {"model": f8["id"], "dataset": npy["id"], "p": [0.01, 0.03], "trials": 3,
                 "limit": 64, "seed": 5, "mean": [0], "std": [1]}
         post = lambda body: api("POST", "/api/v1/jobs", body)  # noqa: E731
         before = self.assertOk(api("GET", "/api/v1/jobs?limit=1"))["items"]
-        self.assertError(post(dict(good, images_per_trial="auto")), 422, "unsupported",
-                         "images_per_trial", message_has="auto")
         self.assertError(post(dict(good, images_per_trial=65)), 400, "invalid",
                          "images_per_trial", message_has="65")
         self.assertError(post(dict(good, images_per_trial=17, limit=16)), 400, "invalid",
@@ -1375,6 +1373,86 @@ class T10Api(DaemonCase):
             r0 = self.assertOk(api("GET", "/api/v1/jobs/%d/results" % done["id"]))
             self.assertEqual((r0["chips"], r0["yield_curve"], r0["config"]["weight_faults"]),
                              (None, None, "independent"))
+
+    def test_316_job_images_per_trial_auto(self):
+        """images_per_trial = auto (spec 4a) in a job: a pilot of min_trials
+        trials at n0 = min(N, 256) per point, then the point's trials at the
+        n of bo_design_auto_n. Each point equals `brownout sweep` at that n
+        (the CLI's auto reproduces its fixed-n run, spec 4a), its pilot is
+        the CLI's trials at n0, n follows the formula from that pilot and the
+        costs the results report, and the result has the CLI auto's keys."""
+        f8, npy = self.model("f8"), self.npy_dataset()
+        ps = [0.01, 0.03, 0.05]
+        spec = {"model": f8["id"], "dataset": npy["id"], "p": ps, "trials": 4,
+                "limit": 64, "seed": 11, "mean": [0], "std": [1], "images_per_trial": "auto"}
+        self.assertError(api("POST", "/api/v1/jobs", dict(spec, images_per_trial="Auto")), 400,
+                         "invalid", "images_per_trial", message_has="auto")
+        job = self.submit(spec)
+        self.assertEqual(job["spec"]["images_per_trial"], "auto")
+        job = self.wait_job(job["id"])
+        self.assertEqual(job["state"], "done", job)
+        res = self.assertOk(api("GET", "/api/v1/jobs/%d/results" % job["id"]))
+        self.assertEqual(res["config"]["images_per_trial"], "auto")
+        self.assertEqual(res["provenance"]["design"], "auto")
+        base = ["sweep", F8, "--images", NPY_IMAGES, "--labels", NPY_LABELS, "--trials", "4",
+                "--limit", "64", "--seed", "11", "--mean", "0", "--std", "1",
+                "--threads", "1"]
+        auto = json.loads(cli_json(base + ["--p", ",".join(map(str, ps)), "--images-per-trial",
+                                           "auto", "--json"]))
+        # the pilot: trials 0..2 at n0 = min(64, 256) = 64, the CLI's at 64
+        n0 = json.loads(cli_json(base + ["--p", ",".join(map(str, ps)), "--images-per-trial",
+                                         "64", "--json"]))
+        want = dict(auto)
+        want["points"] = []
+        for i, pt in enumerate(res["points"]):
+            self.assertEqual(set(pt), set(auto["points"][i]), "point keys differ from the CLI's")
+            self.assertEqual(set(pt["pilot"]), set(auto["points"][i]["pilot"]))
+            pl = pt["pilot"]
+            self.assertEqual((pl["trials"], pl["images_per_trial"]), (3, 64), pt)
+            self.assertTrue(pl["seconds_per_trial"] > 0 and pl["seconds_per_image"] > 0, pl)
+            a = n0["points"][i]["trial_accuracies"][:3]
+            m = sum(a) / 3
+            w = sum(x * (1 - x) for x in a) / 3 * 64 / 63
+            b = max(sum((x - m) ** 2 for x in a) / 2 - w / 64, 1e-6)
+            n = min(64, max(32, round(math.sqrt(pl["seconds_per_trial"] / pl["seconds_per_image"]
+                                                 * w / b))))
+            self.assertEqual(pt["n"], n, "point %d: n from its pilot %r and costs %r" % (i, a, pl))
+            fixed = json.loads(cli_json(base + ["--p", str(ps[i]), "--images-per-trial",
+                                                str(n), "--json"]))["points"][0]
+            self.assertEqual(pt["trial_accuracies"], fixed["trial_accuracies"], "point %d" % i)
+            if auto["points"][i]["n"] == n:
+                self.assertEqual(pt["trial_accuracies"], auto["points"][i]["trial_accuracies"])
+            want["points"].append(fixed)
+        # everything else as the CLI computes it at each point's n
+        self.check_against_cli(job, want, f8, npy)
+
+    def test_314_job_auto_adaptive(self):
+        """images_per_trial = auto with a CI target: after each point's pilot
+        its adaptive rounds stay at its n, and every point stops where
+        `brownout sweep --ci-target` at that n stops, trial for trial."""
+        f8, npy = self.model("f8"), self.npy_dataset()
+        ps = [0.02, 0.04]
+        job = self.wait_job(self.submit({
+            "model": f8["id"], "dataset": npy["id"], "p": ps, "ci_target": 0.04,
+            "min_trials": 3, "max_trials": 9, "limit": 64, "seed": 3, "mean": [0], "std": [1],
+            "images_per_trial": "auto"})["id"])
+        self.assertEqual(job["state"], "done", job)
+        res = self.assertOk(api("GET", "/api/v1/jobs/%d/results" % job["id"]))
+        self.assertTrue(res["complete"])
+        for i, pt in enumerate(res["points"]):
+            cli = json.loads(cli_json([
+                "sweep", F8, "--images", NPY_IMAGES, "--labels", NPY_LABELS, "--p", str(ps[i]),
+                "--ci-target", "0.04", "--min-trials", "3", "--max-trials", "9", "--limit",
+                "64", "--seed", "3", "--mean", "0", "--std", "1", "--threads", "1",
+                "--images-per-trial", str(pt["n"]), "--json"]))["points"][0]
+            for k in ("trials", "images", "n", "trial_accuracies", "accuracy_mean", "ci95"):
+                self.assertEqual(pt[k], cli[k], "point %d %s" % (i, k))
+            self.assertEqual((pt["pilot"]["trials"], pt["pilot"]["images_per_trial"]), (3, 64))
+        pr = job["progress"]
+        # every stored trial at its point's n, and the plan met
+        self.assertEqual((pr["trials_done"], pr["images_done"], pr["fraction"]),
+                         (pr["trials_total"], pr["images_total"], 1))
+        self.assertGreaterEqual(pr["images_done"], sum(pt["images"] for pt in res["points"]))
 
     def test_320_etag(self):
         done = self.cache.get("done_job") or self.wait_job(self.submit(self.tiny_spec(

@@ -184,6 +184,73 @@ def multi_trial_case(build, tmp):
     return fails
 
 
+def auto_case(build, tmp):
+    """images_per_trial = auto, SIGKILLed once some pilot trials are stored:
+    after the restart every stored pilot trial is kept as it was (not run
+    again: the point's n comes from the same rows), and each point equals
+    `brownout sweep` at its n; 0 or the failures."""
+    data = os.path.join(tmp, "data-auto")
+    os.mkdir(data)
+    token = admin_cmd(data, "user", "add", "crash", build=build)
+    d = start(data, build)
+    with open(MODEL4, "rb") as f:
+        m = call(d, token, "/models?name=f4", f.read())
+    ds = call(d, token, "/datasets", {"name": "fm", "path": FMNIST})
+    spec = {"p": [1e-2, 2e-2, 3e-2, 5e-2], "trials": 6, "limit": 300, "seed": 13,
+            "images_per_trial": "auto"}
+    jid = call(d, token, "/jobs", dict(spec, model=m["id"], dataset=ds["id"]))["id"]
+    dbpath = os.path.join(data, "brownout.db")
+    q = "SELECT point, trial, correct, images, cost_trial, cost_image FROM pilots" \
+        " WHERE job_id = ? ORDER BY point, trial"
+    deadline = time.time() + 120
+    before = []
+    while time.time() < deadline:
+        db = sqlite3.connect(dbpath)
+        n = db.execute("SELECT COUNT(*) FROM pilots WHERE job_id = ?", (jid,)).fetchone()[0]
+        db.close()
+        if n >= 2:
+            break
+        time.sleep(0.01)
+    d.kill()
+    db = sqlite3.connect(dbpath)
+    before = db.execute(q, (jid,)).fetchall()
+    stored = db.execute("SELECT COUNT(*) FROM results WHERE job_id = ?", (jid,)).fetchone()[0]
+    db.close()
+    total = len(spec["p"]) * spec["trials"]
+    if not before or stored >= total:
+        print("FAIL crash-auto: wanted to kill after a stored pilot, before the end: %d pilot"
+              " trials, %d of %d trials" % (len(before), stored, total))
+        return 1
+    print("ok   auto job killed with SIGKILL after %d pilot trials and %d of %d trials"
+          % (len(before), stored, total))
+    d = start(data, build)
+    j = wait_done(d, token, jid)
+    res = call(d, token, "/jobs/%d/results" % jid)
+    rc = d.stop()
+    db = sqlite3.connect(dbpath)
+    after = db.execute(q, (jid,)).fetchall()
+    db.close()
+    fails = 0
+    if j["state"] != "done" or not res["complete"] or rc != 0:
+        print("FAIL crash-auto: job %s, complete %s, exit %s" % (j["state"], res["complete"], rc))
+        return 1
+    if not set(before) <= set(after) or len(after) != 3 * len(spec["p"]):
+        print("FAIL crash-auto: pilot trials before the kill %r, after %r" % (before, after))
+        fails += 1
+    for i, pt in enumerate(res["points"]):
+        cli = subprocess.run(
+            [os.path.join(build, "brownout"), "sweep", MODEL4, FMNIST, "--p", repr(spec["p"][i]),
+             "--trials", "6", "--limit", "300", "--seed", "13", "--threads", "1",
+             "--images-per-trial", str(pt["n"]), "--json"],
+            check=True, capture_output=True, text=True)
+        fails += compare({"points": [pt], "clean_accuracy": res["clean_accuracy"]},
+                         json.loads(cli.stdout), "crash-auto")
+    if not fails:
+        print("ok   after the restart the auto job kept its stored pilots, chose n %r, and"
+              " equals brownout sweep at each point's n" % [pt["n"] for pt in res["points"]])
+    return fails
+
+
 def main():
     build = sys.argv[1] if len(sys.argv) > 1 else "build"
     build = os.path.abspath(build)
@@ -193,6 +260,8 @@ def main():
     fails = 0
     with tempfile.TemporaryDirectory(prefix="brownoutd-crash-") as tmp:
         fails += multi_trial_case(build, tmp)
+    with tempfile.TemporaryDirectory(prefix="brownoutd-crash-") as tmp:
+        fails += auto_case(build, tmp)
     with tempfile.TemporaryDirectory(prefix="brownoutd-crash-") as tmp:
         data = os.path.join(tmp, "data")
         os.mkdir(data)

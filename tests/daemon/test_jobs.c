@@ -273,7 +273,7 @@ static void test_add_tasks(void **state)
 	assert_int_equal(sqlite3_exec(db,
 				      "CREATE TABLE tasks (id INTEGER PRIMARY KEY, job_id INTEGER,"
 				      " kind TEXT, point INTEGER, trial_lo INTEGER, trial_hi INTEGER,"
-				      " state TEXT)",
+				      " state TEXT, images INTEGER, pilot INTEGER)",
 				      NULL, NULL, NULL),
 			 SQLITE_OK);
 	static const int cases[][3] = { { 0, 10000, 4 }, { 7, 10, 3 }, { 0, 5, 9 }, { 3, 4, 1 } };

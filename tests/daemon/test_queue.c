@@ -3,7 +3,8 @@
  * between owners, then priority, then age), leases (renewal, expiry and
  * requeue, a late commit from an expired or taken-over lease refused with
  * nothing recorded), slices (a partial commit leaves the rest queued),
- * completion, and cancel. The clock is a parameter of every call, so
+ * completion, cancel, and images_per_trial = auto (a pilot per point, then
+ * the point's trials at the n chosen from it). The clock is a parameter of every call, so
  * leases expire without sleeping. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -498,6 +499,136 @@ static void test_reference_task_leased(void **state)
 	free(c);
 }
 
+/* ---- images_per_trial = auto ---- */
+
+static bo_status auto_job_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	int64_t *id = ctx;
+	static const char text[] = "{\"model\": 1, \"dataset\": 1, \"p\": [0.01, 0.02],"
+				   " \"trials\": 4, \"images_per_trial\": \"auto\"}";
+	json_error_t je;
+	struct bo_job_spec spec;
+	char sql[512];
+	json_t *js = json_loads(text, 0, &je);
+	assert_non_null(js);
+	assert_int_equal(bo_job_spec_parse(js, &spec, err), BO_OK);
+	json_decref(js);
+	assert_int_equal(spec.images_per_trial, BO_IMAGES_AUTO);
+	/* N = 64 images (the clean pass's record): n0 = min(64, 256) = 64 */
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO jobs (owner_id, model_id, dataset_id, state, priority, spec, points,"
+		 " images_per_trial, created_at) VALUES (1, 1, 1, 'queued', 0, '%s', 2, 64, 't')",
+		 text);
+	bo_status rc = bo_store_exec(db, sql, err);
+	if (!rc) {
+		*id = sqlite3_last_insert_rowid(db);
+		rc = bo_queue_create_tasks(db, *id, &spec, 4096, err);
+	}
+	bo_job_spec_release(&spec);
+	return rc;
+}
+
+/* Claim and commit every queued task of the store, one trial each: a
+ * pilot's trial t of point pt counts pilot[pt][t] of 64 images with a
+ * trial cost of 1 ms and 1 ms an image (c_t / c_i = 1); a trial task counts
+ * 10 + trial of its own images. Returns the commits made. */
+static int run_queue(struct bo_store *s, const int64_t pilot[2][3], int64_t *now)
+{
+	int commits = 0;
+	for (;;) {
+		struct bo_claim c = claim(s, 0, "w", *now += 10, 5000);
+		if (!c.found)
+			return commits;
+		struct bo_commit *f = calloc(1, sizeof(*f));
+		struct bo_error err;
+		assert_non_null(f);
+		bo_error_clear(&err);
+		f->t = c.t;
+		f->now_ms = *now += 10;
+		f->n = c.t.hi - c.t.lo;
+		f->workers = 1;
+		f->max_tasks = 4096;
+		for (int k = 0; k < f->n; k++) {
+			int t = c.t.lo + k;
+			if (c.t.pilot) {
+				assert_true(t < 3);
+				f->images = 64;
+				f->correct[k] = pilot[c.t.point][t];
+				f->cost[k][0] = 1e-3;
+				f->cost[k][1] = 64e-3;
+			} else {
+				assert_true(c.t.images > 0);
+				f->images = c.t.images;
+				f->correct[k] = 10 + t;
+			}
+		}
+		assert_int_equal(bo_queue_commit(s, f, &err), BO_OK);
+		free(f);
+		commits++;
+	}
+}
+
+static void test_auto_pilot_then_n(void **state)
+{
+	struct fx *f = *state;
+	struct bo_error err;
+	int64_t job = 0, now = 1000;
+	bo_error_clear(&err);
+	assert_int_equal(bo_store_write(f->s, auto_job_fn, &job, &err), BO_OK);
+	/* the pilot only: min_trials (3) trials a point, images unset (n0) */
+	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM tasks"), 6);
+	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM tasks WHERE pilot = 1 AND images IS"
+					" NULL AND trial_hi <= 3"), 6);
+	/* point 0: every chip alike (b at its floor 1e-6): n = sqrt(w / b) is
+	 * clamped to N = 64 = n0, so the pilot's trials are its trials 0..2;
+	 * point 1: chips 0, 64 and 32 of 64 (b >> w / n0): n clamps to 32 */
+	static const int64_t pilot[2][3] = { { 32, 32, 32 }, { 0, 64, 32 } };
+	double acc0[3] = { 0.5, 0.5, 0.5 }, acc1[3] = { 0, 1, 0.5 };
+	assert_int_equal(bo_design_auto_n(acc0, 3, 64, 64, 1e-3, 1e-3), 64);
+	assert_int_equal(bo_design_auto_n(acc1, 3, 64, 64, 1e-3, 1e-3), 32);
+	/* the first pilot trial of point 0 alone plans nothing */
+	struct bo_claim c = claim(f->s, 0, "w", now, 5000);
+	assert_true(c.found && c.t.pilot && c.t.point == 0 && c.t.lo == 0 && c.t.images == 0);
+	struct bo_commit *one = calloc(1, sizeof(*one));
+	assert_non_null(one);
+	one->t = c.t;
+	one->now_ms = now + 1;
+	one->n = 1;
+	one->images = 64;
+	one->correct[0] = 32;
+	one->cost[0][0] = 1e-3;
+	one->cost[0][1] = 64e-3;
+	one->workers = 1;
+	one->max_tasks = 4096;
+	assert_int_equal(bo_queue_commit(f->s, one, &err), BO_OK);
+	free(one);
+	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM pilots"), 1);
+	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM results"), 0);
+	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM tasks WHERE pilot = 0"), 0);
+	/* the rest: the pilots, then the trials at each point's n */
+	assert_true(run_queue(f->s, pilot, &now) >= 5);
+	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM pilots"), 6);
+	assert_int_equal(read_int(f->s, "SELECT CAST(ROUND(SUM(cost_image) * 1000) AS INTEGER) FROM pilots"), 6 * 64);
+	/* point 0: trials 0..2 are the pilot's (64 images, 32 correct), trial 3
+	 * ran at 64; point 1: trials 0..3 ran at 32, the pilot is not in them */
+	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM results WHERE point = 0 AND"
+					" images = 64"), 4);
+	assert_int_equal(read_int(f->s, "SELECT SUM(correct) FROM results WHERE point = 0"),
+			 3 * 32 + 13);
+	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM tasks WHERE point = 0 AND pilot = 0"
+					" AND trial_lo = 3 AND trial_hi = 4 AND images = 64"), 1);
+	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM results WHERE point = 1 AND"
+					" images = 32"), 4);
+	assert_int_equal(read_int(f->s, "SELECT SUM(correct) FROM results WHERE point = 1"),
+			 10 + 11 + 12 + 13);
+	assert_int_equal(read_int(f->s, "SELECT COALESCE(SUM(trial_hi - trial_lo), 0) FROM tasks"
+					" WHERE point = 1 AND pilot = 0 AND images = 32"), 4);
+	char sql[128], st[64];
+	snprintf(sql, sizeof(sql), "SELECT state FROM jobs WHERE id = %lld", (long long)job);
+	read_text(f->s, sql, st, sizeof(st));
+	assert_string_equal(st, "done");
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -520,6 +651,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_needs_lease, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reference_task_leased, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_auto_pilot_then_n, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -105,6 +105,7 @@ def main():
             fails += run(build, d, tmp, data, token, wtoken)
             fails += run_references(build, d, tmp, token, wtoken)
             fails += run_nested(build, d, tmp, token, wtoken)
+            fails += run_auto(build, d, tmp, token, wtoken)
         finally:
             for p in PROCS:
                 if p.poll() is None:
@@ -280,6 +281,74 @@ def run(build, d, tmp, data, token, wtoken):
         print("ok   job done by remote workers equals `brownout sweep` number for number;"
               " %d images for %d trials, task ranges partition every point" % (images, total))
     return fails
+
+
+def cli_sweep(build, args):
+    r = subprocess.run([os.path.join(build, "brownout"), "sweep"] + args + ["--json"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+    if r.returncode != 0:
+        raise AssertionError("brownout sweep %s: %s" % (" ".join(args), r.stderr.decode()))
+    return json.loads(r.stdout)
+
+
+def run_auto(build, d, tmp, token, wtoken):
+    """images_per_trial = auto on two remote workers: every point's pilot
+    (3 trials at n0 = min(300, 256) = 256, with the costs the workers
+    measured) and its trials at the n chosen from it are stored as tasks;
+    each point equals `brownout sweep` at its n, trial for trial, and its
+    results hold 4 trials at n (the pilot's, when n = n0, reused)."""
+    m = call(d, token, "POST", "/models?name=f4-auto", open(MODEL, "rb").read(), want=201)
+    ds = call(d, token, "POST", "/datasets", {"name": "fm-auto", "path": FMNIST}, want=201)
+    spec = {"p": [1e-2, 3e-2, 5e-2], "trials": 4, "limit": 300, "seed": 9,
+            "images_per_trial": "auto"}
+    jid = call(d, token, "POST", "/jobs", dict(spec, model=m["id"], dataset=ds["id"]),
+               want=202)["id"]
+    ws = [worker(build, d, wtoken, "w-auto-%d" % i, os.path.join(tmp, "cache-auto-%d" % i),
+                 os.path.join(tmp, "w%d.log" % (4 + i))) for i in range(2)]
+    j = wait_done(d, token, jid)
+    for w in ws:
+        w.send_signal(signal.SIGTERM)
+    for w in ws:
+        try:
+            w.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            w.kill()
+    if j["state"] != "done":
+        print("FAIL workers: the auto job ended %s\n%s\n%s" % (j["state"], d.log_tail(),
+                                                             tail(os.path.join(tmp, "w4.log"))))
+        return 1
+    res = call(d, token, "GET", "/jobs/%d/results" % jid)
+    db = sqlite3.connect(os.path.join(d.data, "brownout.db"))
+    pilots = db.execute("SELECT point, COUNT(*), MIN(images), MAX(images), MIN(cost_image)"
+                        " FROM pilots WHERE job_id = ? GROUP BY point", (jid,)).fetchall()
+    stored = db.execute("SELECT point, COUNT(*), MIN(images), MAX(images) FROM results"
+                        " WHERE job_id = ? GROUP BY point", (jid,)).fetchall()
+    db.close()
+    errs = []
+    if [r[:4] for r in pilots] != [(i, 3, 256, 256) for i in range(3)] or \
+            any(r[4] <= 0 for r in pilots):
+        errs.append("stored pilots %r" % pilots)
+    base = [MODEL, FMNIST]
+    for i, pt in enumerate(res["points"]):
+        n = pt["n"]
+        if stored[i] != (i, 4, n, n) or not 32 <= n <= 300:
+            errs.append("point %d: n %d, stored trials %r" % (i, n, stored[i]))
+        if pt["pilot"] is None or (pt["pilot"]["trials"], pt["pilot"]["images_per_trial"]) != \
+                (3, 256):
+            errs.append("point %d: pilot %r" % (i, pt["pilot"]))
+        cli = cli_sweep(build, base + ["--p", repr(spec["p"][i]), "--trials", "4", "--limit",
+                                       "300", "--seed", "9", "--threads", "1",
+                                       "--images-per-trial", str(n)])["points"][0]
+        for k in ("trial_accuracies", "images", "n", "yield", "q50", "yield_note"):
+            if pt[k] != cli[k]:
+                errs.append("point %d %s: job %r, brownout sweep at n %d %r"
+                            % (i, k, pt[k], n, cli[k]))
+    if errs:
+        print("FAIL workers: images_per_trial auto on remote workers:\n  " + "\n  ".join(errs))
+        return 1
+    print("ok   images_per_trial auto on two remote workers: pilots at 256 with costs, n %r,"
+          " every point equal to brownout sweep at its n" % [pt["n"] for pt in res["points"]])
+    return 0
 
 
 def upload_models(d, token):

@@ -501,15 +501,20 @@ test('submit: p outside [0,1] is refused next to its field; a server error (dele
 	await waitView(page, 'submit');
 	await chooseOption(page, '#submit-form select[name="model"]', S.models.f8);
 	await chooseOption(page, '#submit-form select[name="dataset"]', S.dataset);
-	await fillForm(page, { p: '2', trials: '1', limit: '100', images_per_trial: 'auto' });
+	await fillForm(page, { p: '2', trials: '1', limit: '100', images_per_trial: 'some' });
 	const before = await jobCount();
 	await page.click('#submit-button');
 	const perr = await poll(() => visibleText(page, '.field-error[data-field="p"]'),
 		'p "2": .field-error[data-field="p"] visible with a message');
 	log(`p "2": .field-error[data-field="p"] says ${JSON.stringify(perr)}`);
 	const nerr = await poll(() => visibleText(page, '.field-error[data-field="images_per_trial"]'),
-		'images per trial "auto" (the CLI\'s): .field-error[data-field="images_per_trial"] visible');
-	assert.match(nerr, /CLI/, 'the images-per-trial error says auto is the CLI\'s');
+		'images per trial "some": .field-error[data-field="images_per_trial"] visible');
+	assert.match(nerr, /whole number/, 'the images-per-trial error says what it takes');
+	// auto is a design of its own now (a pilot picks n per point): no error
+	await page.fill('#submit-form [name="images_per_trial"]', 'auto');
+	await page.click('#submit-button');
+	await poll(async () => (await visibleText(page, '.field-error[data-field="images_per_trial"]')) === null,
+		'images per trial "auto": no .field-error[data-field="images_per_trial"]');
 	await page.fill('#submit-form [name="images_per_trial"]', '');
 	await screenshot(page, 'submit-errors');
 	await sleep(300);
@@ -713,6 +718,140 @@ test('plots: PNG and SVG downloads of a plot hold the plot (size, ticks, series,
 	assert.match(text, /<polygon class="band"/, 'the SVG has the 95 % CI band');
 	assert.ok((text.match(/<circle /g) || []).length >= want.n, 'the SVG has the points');
 	log(`downloads: ${png.name} ${pw}x${ph}, ${svg.name} ${text.length} B, ticks ${JSON.stringify(ticks)}`);
+	assert.deepEqual(page.errors, [], 'console errors');
+});
+
+// The yield plot's data as the page holds it: x, the yield series and the
+// Clopper-Pearson bars, the curve series (by label) and the caption.
+async function yieldPlot(page) {
+	return page.evaluate(() => {
+		const el = document.querySelector('#plot-yield');
+		const u = el && el.uplot;
+		if (!u) return null;
+		const curve = u.series.findIndex((s) => /minimum energy/.test(s.label || ''));
+		return { x: u.data[0], y: u.data[1], bars: el.plotState.bars, byEnergy: el.plotState.byEnergy,
+			curve: curve > 0 ? u.data[curve] : null, floor: el.plotState.floor,
+			caption: document.querySelector('#yield-plot-note').textContent,
+			note: (() => { const n = document.querySelector('#yield-note'); return n.hidden ? null : n.textContent; })(),
+			accChips: document.querySelector('#plot-accuracy').plotState.chips,
+			accSeries: document.querySelector('#plot-accuracy').uplot.data.length };
+	});
+}
+
+// what the yield plot must hold for results r: the points with trials, by energy
+function wantYield(r) {
+	const pts = r.points.filter((pt) => pt.trials > 0 && pt.energy > 0).sort((a, b) => a.energy - b.energy);
+	return { x: pts.map((pt) => pt.energy), y: pts.map((pt) => pt.yield),
+		bars: pts.map((pt) => [pt.energy, pt.yield_lo, pt.yield_hi]) };
+}
+
+test('yield: the job page plots each point\'s yield at the floor against energy with its Clopper-Pearson bars; the image-sampling note when n < N', async (t) => {
+	const page = await t.newPage({ token: S.alice });
+	await goto(page, `#/jobs/${S.job1}`);
+	await waitView(page, 'job');
+	await expectPlot(page, '#plot-yield');
+	const r = await S.api.get(`/jobs/${S.job1}/results`);
+	const want = wantYield(r);
+	assert.ok(want.x.length >= 2 && r.points.every((pt) => pt.yield_note === null), 'setup: job 1 has points with energies and every image per trial');
+	const got = await poll(() => yieldPlot(page), '#plot-yield has a uPlot');
+	assert.equal(got.byEnergy, true, 'the x axis is the energy per inference');
+	assert.deepEqual(got.x, want.x, 'one x per point: its energy, ascending');
+	assert.deepEqual(got.y, want.y, 'the yield of each point, as the API gives it');
+	assert.deepEqual(got.bars, want.bars, 'error bars: [energy, yield_lo, yield_hi] of each point');
+	assert.equal(got.floor, r.accuracy_floor, 'the floor named on the axis is the results\' accuracy_floor');
+	assert.equal(got.curve, null, 'independent weight faults: no chips\' yield curve');
+	assert.deepEqual(got.accChips, [], 'independent weight faults: no chip trajectories on the accuracy plot');
+	assert.ok(got.caption.includes(r.accuracy_floor.toFixed(4)) && /Clopper-Pearson/.test(got.caption), `the caption names the floor and the interval: ${got.caption}`);
+	assert.equal(got.note, null, 'no image-sampling note when every trial sees every image');
+	const quant = await page.evaluate(() => {
+		const u = document.querySelector('#plot-accuracy').uplot;
+		const col = (re) => u.data[u.series.findIndex((s) => re.test(s.label || ''))];
+		return { x: u.data[0], q05: col(/^chips q05/), q95: col(/^chips q95/), q50: col(/^chips median/) };
+	});
+	const byP = r.points.filter((pt) => pt.p > 0).sort((a, b) => a.p - b.p);
+	assert.deepEqual(quant, { x: byP.map((pt) => pt.p), q05: byP.map((pt) => pt.q05), q95: byP.map((pt) => pt.q95), q50: byP.map((pt) => pt.q50) },
+		'the accuracy plot carries each point\'s q05, q95 (band) and q50');
+	const cells = await page.evaluate(() => [...document.querySelectorAll('#results-table td[data-field="yield"]')].map((td) => [td.closest('tr').dataset.p, td.dataset.value, td.title]));
+	assert.deepEqual(cells.map((c) => c.slice(0, 2)), r.points.map((pt) => [String(pt.p), String(pt.yield)]), 'the results table\'s Yield column');
+	assert.ok(cells.every((c, i) => c[2].includes(r.points[i].yield_lo.toFixed(4))), 'each Yield cell\'s title holds its interval');
+
+	// a subset design (n < N): the page says so next to the yield
+	const id = (await S.api.ok('POST', '/jobs', { model: S.models.f8.id, dataset: S.dataset.id, p: [1e-3, 1e-2], trials: 3,
+		limit: 200, images_per_trial: 50 })).id;
+	await S.api.waitJob(id);
+	const r2 = await S.api.get(`/jobs/${id}/results`);
+	assert.ok(r2.points.every((pt) => typeof pt.yield_note === 'string' && pt.yield_note), 'setup: n < N gives a yield_note');
+	await goto(page, `#/jobs/${id}`);
+	await waitView(page, 'job');
+	await expectPlot(page, '#plot-yield');
+	const got2 = await poll(async () => { const g = await yieldPlot(page); return g && g.x.length === 2 ? g : null; }, `job ${id}: #plot-yield with its 2 points`);
+	assert.deepEqual({ x: got2.x, y: got2.y, bars: got2.bars }, wantYield(r2), `job ${id}: the yield plot`);
+	assert.equal(got2.note, r2.points[0].yield_note, '#yield-note shows the API\'s yield_note');
+	assert.ok(await visibleText(page, '#yield-note'), '#yield-note is visible');
+	await page.locator('#job-yield').scrollIntoViewIfNeeded();
+	await screenshot(page, 'job-yield');
+	assert.deepEqual(page.errors, [], 'console errors');
+}, 60000);
+
+// spec 4b/4c on results r: each chip's minimum energy (the smallest point
+// energy from which up the chip stays at the floor; null: never) and the
+// fraction of chips with a minimum energy at most E, at each point's E
+function nestedChips(r) {
+	const pts = r.points.slice().sort((a, b) => b.energy - a.energy);
+	const T = Math.min(...pts.map((pt) => pt.trial_accuracies.length));
+	const floor = r.accuracy_floor;
+	const min = [];
+	for (let t = 0; t < T; t++) {
+		let m = null;
+		for (const pt of pts) {
+			if (pt.trial_accuracies[t] >= floor) m = pt.energy;
+			else break;
+		}
+		min.push(m);
+	}
+	const curve = pts.map((pt) => pt.energy).sort((a, b) => a - b).map((E) =>
+		({ energy: E, eta: r.points.find((pt) => pt.energy === E).eta, yield: min.filter((m) => m !== null && m <= E).length / T }));
+	return { accuracy_floor: floor, min_energy: min, min_eta: min.map(() => null), yield_curve: curve };
+}
+
+test('yield: nested weight faults (results rewritten in the browser): chip trajectories under the mean, the chips\' yield curve', async (t) => {
+	const page = await t.newPage({ token: S.alice });
+	const real = await S.api.get(`/jobs/${S.job1}/results`);
+	// lower the floor so that some chips reach it and some do not: the curve then rises
+	const accs = real.points.flatMap((pt) => pt.trial_accuracies).sort((a, b) => a - b);
+	const floor = accs[Math.floor(accs.length / 2)];
+	const chips = nestedChips({ ...real, accuracy_floor: floor });
+	assert.ok(new Set(chips.yield_curve.map((c) => c.yield)).size >= 2, `setup: the curve takes two values at least (${JSON.stringify(chips.yield_curve)})`);
+	await page.route(new RegExp(`/api/v1/jobs/${S.job1}/results$`), async (route) => {
+		const resp = await route.fetch();
+		const body = await resp.json();
+		body.config.weight_faults = 'nested';
+		body.config.accuracy_floor = floor;
+		body.accuracy_floor = floor;
+		body.chips = chips;
+		await route.fulfill({ response: resp, json: body });
+	});
+	await goto(page, `#/jobs/${S.job1}`);
+	await waitView(page, 'job');
+	await expectPlot(page, '#plot-yield');
+	const got = await poll(async () => { const g = await yieldPlot(page); return g && g.curve ? g : null; }, '#plot-yield draws the chips\' yield curve');
+	const E = chips.yield_curve.map((c) => c.energy).sort((a, b) => a - b);
+	assert.deepEqual(got.x, E, 'the x of the yield plot: the points\' energies');
+	assert.deepEqual(got.curve, E.map((e) => chips.yield_curve.find((c) => c.energy === e).yield), 'the curve series: the fraction of chips with minimum energy <= E');
+	assert.equal(got.floor, floor, 'the floor is the chips\' accuracy_floor');
+	const ok = chips.min_energy.filter((m) => m !== null).length;
+	assert.ok(got.caption.includes(`${ok} of ${chips.min_energy.length} chips`), `the caption counts the chips that reach the floor: ${got.caption}`);
+	const byP = real.points.filter((pt) => pt.p > 0).sort((a, b) => a.p - b.p);
+	const T = Math.max(...byP.map((pt) => pt.trial_accuracies.length));
+	assert.deepEqual(got.accChips, Array.from({ length: T }, (_, c) => byP.map((pt) => [pt.p, pt.trial_accuracies[c] ?? null])),
+		'one trajectory per chip on the accuracy plot: chip t is trial t at every p');
+	// drawn: the SVG export holds the trajectories' segments, thin grey lines
+	const svg = (await download(page, '#plot-accuracy-svg')).bytes.toString('utf8');
+	const segs = (svg.match(/<line [^>]*stroke="rgba\(70,70,70,0\.5\)"/g) || []).length;
+	assert.equal(segs, T * (byP.length - 1), `the SVG draws ${T} chips x ${byP.length - 1} segments`);
+	assert.match(await visibleText(page, '.plot-note') || '', /thin grey line is one chip/, 'the accuracy plot says what the thin lines are');
+	await page.locator('#job-yield').scrollIntoViewIfNeeded();
+	await screenshot(page, 'job-yield-nested');
 	assert.deepEqual(page.errors, [], 'console errors');
 });
 

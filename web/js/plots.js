@@ -165,6 +165,7 @@ export class Chart {
 		this.state = spec.state;
 		this.spec = spec;
 		if (this.u && this.key === spec.key) {
+			this.el.plotState = spec.state;
 			this.u.setData(spec.data, true);
 			return;
 		}
@@ -184,11 +185,14 @@ export class Chart {
 			height: this.height,
 			hooks: {
 				...(spec.opts.hooks || {}),
+				// drawAxes: under the series (chip trajectories); draw: over them
 				draw: [...((spec.opts.hooks || {}).draw || []).map((f) => (u) => f(u, self.state))],
+				drawAxes: [...((spec.opts.hooks || {}).drawAxes || []).map((f) => (u) => f(u, self.state))],
 			},
 		};
 		this.u = new uPlot(opts, spec.data, this.el);
 		this.el.uplot = this.u; // for the downloads and the browser tests
+		this.el.plotState = spec.state;
 	}
 
 	resize() {
@@ -222,7 +226,7 @@ const LEGEND_ROW = 18;
 function legendItems(chart) {
 	const u = chart.u;
 	return chart.spec.opts.series.map((sr, i) => ({sr, i})).filter(({sr, i}) => i > 0 && sr.stroke &&
-		u.series[i].show !== false && !/^95 % CI/.test(sr.label));
+		u.series[i].show !== false && !/^95 % CI|^Clopper-Pearson|^chips q95/.test(sr.label));
 }
 
 function legendHeight(chart, width) {
@@ -533,6 +537,41 @@ function errorBars(u, bars, color) {
 	ctx.restore();
 }
 
+/* Thin polylines, each [[x, y], ...] (a chip across the sweep), clipped to
+ * the plot; a null y (a chip without that trial) breaks the line. */
+function polylines(u, lines, color, width = 1) {
+	const ctx = u.ctx;
+	const r = uPlot.pxRatio;
+	const {left, top, width: w, height} = u.bbox;
+	ctx.save();
+	ctx.beginPath();
+	ctx.rect(left, top, w, height);
+	ctx.clip();
+	ctx.strokeStyle = color;
+	ctx.lineWidth = width * r;
+	for (const line of lines) {
+		let prev = null;
+		ctx.beginPath();
+		for (const [x, y] of line) {
+			if (!(x > 0) || y === null || y === undefined) {
+				prev = null;
+				continue;
+			}
+			const px = u.valToPos(x, 'x', true);
+			const py = u.valToPos(y, 'y', true);
+			if (prev) {
+				ctx.lineTo(px, py);
+				rec(u, {t: 'line', x1: prev[0], y1: prev[1], x2: px, y2: py, color, width: width * r});
+			} else {
+				ctx.moveTo(px, py);
+			}
+			prev = [px, py];
+		}
+		ctx.stroke();
+	}
+	ctx.restore();
+}
+
 /* Union of sorted x values of several tables [[x...], [y...]...] -> aligned data. */
 export function align(tables) {
 	const xs = [...new Set(tables.flatMap((t) => t[0]))].sort((a, b) => a - b);
@@ -550,23 +589,53 @@ export function align(tables) {
 	return data;
 }
 
+/* ---- chips (spec 4b, 4c) ---- */
+
+const num = (v) => (typeof v === 'number' && isFinite(v) ? v : null);
+
+/* Results of a job with nested weight faults (trial t is chip t at every
+ * point): its `chips` object, or its config says so. Independent jobs have
+ * neither. */
+export function isNested(results) {
+	const c = results.chips;
+	return (c !== null && typeof c === 'object' && !Array.isArray(c)) ||
+		!!(results.config && results.config.weight_faults === 'nested');
+}
+
+/* Each chip's trajectory across p: [[p, accuracy of trial t], ...] for every
+ * chip t (points at p > 0, by p); [] unless nested. */
+export function chipTrajectories(results) {
+	if (!isNested(results)) return [];
+	const pts = results.points.filter((pt) => pt.p > 0).slice().sort((a, b) => a.p - b.p);
+	const T = Math.max(0, ...pts.map((pt) => (Array.isArray(pt.trial_accuracies) ? pt.trial_accuracies.length : 0)));
+	const out = [];
+	for (let t = 0; t < T; t++) out.push(pts.map((pt) => [pt.p, num((pt.trial_accuracies || [])[t])]));
+	return out;
+}
+
 /* ---- one job: accuracy against p ---- */
 
 /* results: the API's Results. Points at p = 0 cannot sit on a log axis; the
- * clean accuracy is the dashed line. */
+ * clean accuracy is the dashed line. Beside the mean and its CI, the chips'
+ * distribution: q05..q95 as a light band, q50 dotted (spec 4c); with nested
+ * weight faults each chip's trajectory, thin, under the mean (spec 4b). */
 export function accuracySpec(results, color = PALETTE[0]) {
 	const pts = results.points.filter((pt) => pt.p > 0).slice().sort((a, b) => a.p - b.p);
 	const x = pts.map((pt) => pt.p);
 	const mean = pts.map((pt) => pt.accuracy_mean);
 	const lo = pts.map((pt) => (pt.ci95 ? clip01(pt.ci95[0]) : null));
 	const hi = pts.map((pt) => (pt.ci95 ? clip01(pt.ci95[1]) : null));
+	const q05 = pts.map((pt) => num(pt.q05));
+	const q50 = pts.map((pt) => num(pt.q50));
+	const q95 = pts.map((pt) => num(pt.q95));
 	const trials = pts.flatMap((pt) => pt.trial_accuracies.map((a) => [pt.p, a]));
+	const chips = chipTrajectories(results);
 	const clean = results.clean_accuracy;
-	const yr = accuracyRange([...mean, ...lo, ...hi, ...trials.map((t) => t[1]), clean]);
+	const yr = accuracyRange([...mean, ...lo, ...hi, ...q05, ...q95, ...trials.map((t) => t[1]), clean]);
 	return {
 		key: 'acc-p',
-		data: [x, mean, lo, hi],
-		state: {trials, clean, yr},
+		data: [x, mean, lo, hi, q05, q95, q50],
+		state: {trials, clean, yr, chips},
 		opts: {
 			title: 'Accuracy against bit-fault probability p',
 			scales: {
@@ -585,9 +654,18 @@ export function accuracySpec(results, color = PALETTE[0]) {
 					value: (u, v) => fmtAcc(v), spanGaps: true},
 				{label: '95 % CI high', stroke: rgba(color, 0.35), width: 1, points: {show: false},
 					value: (u, v) => fmtAcc(v), spanGaps: true},
+				{label: 'chips q05 to q95', stroke: rgba(color, 0.55), width: 1, dash: [4, 3], points: {show: false},
+					value: (u, v) => fmtAcc(v), spanGaps: true},
+				{label: 'chips q95', stroke: rgba(color, 0.55), width: 1, dash: [4, 3], points: {show: false},
+					value: (u, v) => fmtAcc(v), spanGaps: true},
+				{label: 'chips median (q50)', stroke: rgba(color, 0.8), width: 1, dash: [1, 3], points: {show: false},
+					value: (u, v) => fmtAcc(v), spanGaps: true},
 			],
-			bands: [{series: [3, 2], fill: rgba(color, 0.14)}],
+			bands: [{series: [3, 2], fill: rgba(color, 0.14)}, {series: [5, 4], fill: rgba(color, 0.05)}],
 			hooks: {
+				drawAxes: [(u, st) => {
+					if (st.chips && st.chips.length) polylines(u, st.chips, 'rgba(70,70,70,0.5)', 1);
+				}],
 				draw: [(u, st) => {
 					dots(u, st.trials, 'rgba(60,60,60,0.45)', 1.8);
 					if (st.clean !== null && st.clean !== undefined) {
@@ -669,6 +747,66 @@ export function energySpec(results, color = PALETTE[0]) {
 					labels(u, st.labels, REF_COLOR);
 					dots(u, st.dominated, REF_COLOR, 3);
 				}],
+			},
+		},
+	};
+}
+
+/* ---- one job: chip yield against energy (spec 4c) ---- */
+
+/* The yield at the accuracy floor of each point (the fraction of its trials
+ * at or above it) with its Clopper-Pearson 95 % interval as error bars,
+ * against the energy per inference (log); against eta where the energies
+ * are not known yet. With nested weight faults also the sweep's yield
+ * curve: the fraction of chips whose minimum energy is at most E. */
+export function yieldSpec(results, color = PALETTE[0]) {
+	const withTrials = results.points.filter((pt) => pt.trials > 0 && num(pt.yield) !== null);
+	const byEnergy = withTrials.every((pt) => num(pt.energy) !== null && pt.energy > 0);
+	const xOf = (pt) => num(byEnergy ? pt.energy : pt.eta);
+	const pts = withTrials.filter((pt) => xOf(pt) > 0).sort((a, b) => xOf(a) - xOf(b));
+	const xFmt = byEnergy ? fmtInt : (v) => String(Number(v.toPrecision(3)));
+	const tables = [[pts.map(xOf), pts.map((pt) => pt.yield), pts.map((pt) => num(pt.yield_lo)), pts.map((pt) => num(pt.yield_hi))]];
+	const series = [
+		{label: byEnergy ? 'energy' : 'η', value: (u, v) => (v === null ? '—' : xFmt(v))},
+		{label: 'yield at the floor (trials of a point)', stroke: color, width: 1.5, points: {show: true, size: 7},
+			spanGaps: true, value: (u, v) => fmtAcc(v)},
+		{label: 'Clopper-Pearson 95 % low', stroke: rgba(color, 0), width: 0, paths: () => null, points: {show: false}, spanGaps: true,
+			value: (u, v) => fmtAcc(v)},
+		{label: 'Clopper-Pearson 95 % high', stroke: rgba(color, 0), width: 0, paths: () => null, points: {show: false}, spanGaps: true,
+			value: (u, v) => fmtAcc(v)},
+	];
+	const chips = isNested(results) && results.chips && Array.isArray(results.chips.yield_curve) ? results.chips : null;
+	const curve = chips ? chips.yield_curve
+		.map((c) => [num(byEnergy ? c.energy : c.eta), num(c.yield)])
+		.filter(([cx, cy]) => cx > 0 && cy !== null).sort((a, b) => a[0] - b[0]) : [];
+	if (chips) {
+		tables.push([curve.map((c) => c[0]), curve.map((c) => c[1])]);
+		series.push({label: 'chips with minimum energy ≤ E (nested)', stroke: REF_COLOR, width: 2, dash: [6, 3],
+			points: {show: true, size: 5}, spanGaps: true, value: (u, v) => fmtAcc(v)});
+	}
+	const floor = num(chips && chips.accuracy_floor) ?? num(results.accuracy_floor) ?? (pts.length ? num(pts[0].accuracy_floor) : null);
+	return {
+		key: `yield-${byEnergy ? 'E' : 'eta'}-${series.length}`,
+		data: align(tables),
+		state: {
+			yr: [-0.03, 1.05],
+			bars: pts.map((pt) => [xOf(pt), num(pt.yield_lo), num(pt.yield_hi)]),
+			byEnergy, floor, curve,
+		},
+		opts: {
+			title: `Chip yield against ${byEnergy ? 'energy per inference' : 'η'}`,
+			scales: {
+				x: {time: false, distr: 3, log: 10, range: logRange(byEnergy ? [1e4, 1e6] : [1e-2, 1], false)},
+				y: {},
+			},
+			axes: [
+				{...AXIS, label: byEnergy ? 'energy per inference (memory accesses, log scale)' : 'η, normalised memory energy (log scale)',
+					splits: logSplits, filter: (u, s) => s, values: logValues(byEnergy ? fmtSI : xFmt), size: 44},
+				{...AXIS, label: floor !== null ? `yield: accuracy ≥ ${fmtAcc(floor)}` : 'yield', values: accValues, size: 56},
+			],
+			series,
+			hooks: {
+				draw: [(u, st) => errorBars(u, st.bars, color)],
 			},
 		},
 	};

@@ -217,6 +217,15 @@ double bo_sweeper_energy(const struct bo_sweeper *sw, int point);
  * images_per_trial) with images_per_trial = auto. */
 bo_status bo_sweeper_trial(struct bo_sweeper *sw, int point, int trial, int64_t *correct,
 			   bo_progress_fn progress, void *ctx, struct bo_error *err);
+/* The same at n images (1..N, the subset bo_subset_draw gives; N: every
+ * image), whatever the sweeper's images_per_trial: an executor of
+ * images_per_trial = auto runs a point's pilot at n0 and its trials at the
+ * n chosen from it. cost (may be NULL): seconds of the trial's fixed part
+ * (weight faults, set-up) and of its images, on CLOCK_MONOTONIC, as
+ * bo_sweep_run's pilot measures them. */
+bo_status bo_sweeper_trial_n(struct bo_sweeper *sw, int point, int trial, int64_t n,
+			     int64_t *correct, bo_progress_fn progress, void *ctx, double cost[2],
+			     struct bo_error *err);
 
 /* ---- whole sweeps ---- */
 

@@ -2,7 +2,7 @@
 import {request, get, post, del, session, mayChange, canWrite, ApiError, isAbort, API} from '../api.js';
 import {h, add, replace, message, table, dl, confirmButton, select} from '../dom.js';
 import {fmtP, fmtAcc, fmtInt, fmtNum, fmtReduction, fmtBestReduction, fmtCI, fmtDuration, rawValue, eta, DASH} from '../format.js';
-import {Chart, accuracySpec, energySpec, jobColor, plotDownloads} from '../plots.js';
+import {Chart, accuracySpec, energySpec, yieldSpec, isNested, jobColor, plotDownloads} from '../plots.js';
 import {parseBlockP, policyP, ruleText} from '../spec.js';
 import {stateBadge, progressBar, timeLeftText, timeCell, specSummary, jobSwatch, ACTIVE, modelLabel} from './common.js';
 
@@ -41,8 +41,11 @@ export async function render(root, ctx) {
 	const specBox = h('div', {id: 'job-spec'});
 	const plotAcc = h('div', {class: 'plot', id: 'plot-accuracy', role: 'img', 'aria-label': 'accuracy against p'});
 	const plotEnergy = h('div', {class: 'plot', id: 'plot-energy', role: 'img', 'aria-label': 'accuracy against energy per inference'});
+	const plotYield = h('div', {class: 'plot', id: 'plot-yield', role: 'img', 'aria-label': 'chip yield at the accuracy floor against energy per inference'});
 	const accNote = h('p', {class: 'plot-note muted'});
 	const energyNote = h('p', {class: 'plot-note muted'});
+	const yieldNote = h('p', {class: 'plot-note muted', id: 'yield-plot-note'});
+	const sampleNote = h('p', {class: 'plot-note warn-note', id: 'yield-note', hidden: true});
 	const csv = h('a', {id: 'download-csv', class: 'button secondary', href: `${API}/jobs/${id}/results?format=csv`,
 		download: `brownout-job-${id}.csv`}, 'Download CSV');
 	const json = h('a', {id: 'download-json', class: 'button secondary', href: `${API}/jobs/${id}/results`,
@@ -75,13 +78,17 @@ export async function render(root, ctx) {
 
 	const chartAcc = new Chart(plotAcc, {height: 320});
 	const chartEnergy = new Chart(plotEnergy, {height: 320});
+	const chartYield = new Chart(plotYield, {height: 320});
 	const fileName = (what) => () => `brownout-job-${id}-${what}`;
 	add(plotsBox,
 		h('figure', null, plotAcc, h('div', {class: 'plot-tools'}, plotDownloads(chartAcc, fileName('accuracy-p'))), h('figcaption', null, accNote)),
-		h('figure', null, plotEnergy, h('div', {class: 'plot-tools'}, plotDownloads(chartEnergy, fileName('accuracy-energy'))), h('figcaption', null, energyNote)));
+		h('figure', null, plotEnergy, h('div', {class: 'plot-tools'}, plotDownloads(chartEnergy, fileName('accuracy-energy'))), h('figcaption', null, energyNote)),
+		h('figure', {id: 'job-yield'}, plotYield, h('div', {class: 'plot-tools'}, plotDownloads(chartYield, fileName('yield-energy'))),
+			h('figcaption', null, yieldNote, sampleNote)));
 	ctx.onCleanup(() => {
 		chartAcc.dispose();
 		chartEnergy.dispose();
+		chartYield.dispose();
 	});
 
 	/* ---- downloads: fetched with the token, offered as Blob URLs ---- */
@@ -213,7 +220,9 @@ export async function render(root, ctx) {
 			job.warnings && job.warnings.length ? ['Warnings', h('span', {id: 'job-warnings'}, job.warnings.join('; '))] : null,
 			['p', s.p.map(fmtP).join(', ')],
 			['Trials', s.ci_target ? `adaptive: until the 95 % CI half-width ≤ ${s.ci_target} (${s.min_trials} to ${s.max_trials})` : String(s.trials)],
-			['Images per trial', s.limit ? fmtInt(s.limit) : 'all'],
+			['Evaluation images (N)', s.limit ? fmtInt(s.limit) : 'all'],
+			['Images per trial (n)', s.images_per_trial === 'auto' ? 'auto: a pilot per point picks n (see each point\'s images)'
+				: typeof s.images_per_trial === 'number' ? fmtInt(s.images_per_trial) : 'all'],
 			['Seed', String(s.seed)],
 			['Bits', String(s.bits)],
 			['Calibration images', fmtInt(s.calib)],
@@ -292,7 +301,12 @@ export async function render(root, ctx) {
 			h('td', {class: 'num ci', 'data-field': 'ci95', 'data-value': pt.ci95 ? pt.ci95.map(String).join(',') : ''}, fmtCI(pt.ci95)),
 			cell('trials', pt.trials, String(pt.trials), pt.trial_accuracies.length
 				? `trial accuracies: ${pt.trial_accuracies.map((a) => a.toFixed(4)).join(', ')}` : null),
-			cell('images', pt.images, fmtInt(pt.images)),
+			cell('images', pt.images, fmtInt(pt.images), typeof pt.n === 'number' && pt.n > 0
+				? `${fmtInt(pt.n)} images a trial${pt.pilot ? `, n chosen by a pilot of ${pt.pilot.trials} trials at ${fmtInt(pt.pilot.images_per_trial)} images`
+					+ ` (${fmtNum(pt.pilot.seconds_per_trial * 1000, 3)} ms a trial, ${fmtNum(pt.pilot.seconds_per_image * 1000, 3)} ms an image)` : ''}` : null),
+			cell('yield', pt.yield ?? null, pt.yield === null || pt.yield === undefined ? DASH : fmtAcc(pt.yield, 3),
+				pt.yield_lo !== null && pt.yield_lo !== undefined && pt.yield_hi !== null && pt.yield_hi !== undefined
+					? `Clopper-Pearson 95 %: [${fmtAcc(pt.yield_lo)}, ${fmtAcc(pt.yield_hi)}]; accuracy floor ${fmtAcc(pt.accuracy_floor)}${pt.yield_note ? `; ${pt.yield_note}` : ''}` : null),
 			cell('eta', pt.eta, fmtNum(pt.eta, 3)),
 			cell('energy', pt.energy, fmtInt(pt.energy)),
 			cell('energy_reduction', pt.energy_reduction, fmtReduction(pt.energy_reduction),
@@ -314,6 +328,7 @@ export async function render(root, ctx) {
 			anyTrial || pts.length ? table([
 				{label: 'p', class: 'num'}, {label: 'Accuracy (mean)', class: 'num'}, {label: 'Std', class: 'num'},
 				{label: '95 % CI', class: 'num'}, {label: 'Trials', class: 'num'}, {label: 'Images', class: 'num'},
+				{label: 'Yield', class: 'num', title: 'the fraction of trials (chips) at or above the accuracy floor (spec 4c)'},
 				{label: 'η', class: 'num', title: 'normalised energy of the faulty memory'},
 				{label: 'Energy', class: 'num', title: 'energy per inference (memory accesses)'},
 				{label: 'Energy vs references', class: 'num', title: 'against the reliable references at equal accuracy: E_ref(accuracy) / energy; “× less” is a reduction, “× more” an increase'},
@@ -330,17 +345,26 @@ export async function render(root, ctx) {
 		if (empty) {
 			chartAcc.destroy();
 			chartEnergy.destroy();
+			chartYield.destroy();
 			replace(noPlots, message('empty', `No plots: the job ${job.state === 'failed' ? 'failed' : 'ended'} before any trial finished.`));
 			return;
 		}
 		chartAcc.set(accuracySpec(results, jobColor(id)));
 		chartEnergy.set(energySpec(results, jobColor(id)));
+		const ys = yieldSpec(results, jobColor(id));
+		chartYield.set(ys);
+		const nested = isNested(results);
 		const zero = results.points.some((pt) => pt.p === 0);
 		accNote.textContent = [
 			done ? `${done} of ${results.points.length} points have trials.` : 'No trial has finished yet.',
-			'Band: 95 % CI (clipped to [0, 1]); dots: single trials (chips); dashed: clean accuracy.',
+			'Band: 95 % CI (clipped to [0, 1]); light band between dashed lines: the chips\' q05 to q95, dotted: their median; dots: single trials (chips); dashed grey: clean accuracy.',
+			nested ? 'Weight faults nested: trial t is chip t at every p, and each thin grey line is one chip across the sweep.' : '',
 			zero ? 'p = 0 is not on the log axis (see the table).' : '',
-		].join(' ');
+		].filter(Boolean).join(' ');
+		replace(yieldNote, yieldText(results, ys.state, nested));
+		const notes = [...new Set(results.points.map((pt) => pt.yield_note).filter((t) => typeof t === 'string' && t))];
+		sampleNote.hidden = !notes.length;
+		sampleNote.textContent = notes.join(' ');
 		energyNote.textContent = !results.references.length && job.spec.references.length
 			? (ACTIVE.has(job.state)
 				? 'The reference models are not evaluated yet: their frontier appears once their clean accuracy on these images is in.'
@@ -436,6 +460,24 @@ export async function render(root, ctx) {
 		polling = false;
 	});
 	if (ACTIVE.has(job.state)) startPolling();
+}
+
+/* The yield plot's caption: the floor, what the points and bars are, and
+ * with nested weight faults how many chips reach the floor at all. */
+function yieldText(results, st, nested) {
+	const parts = [st.floor !== null
+		? `Yield: the fraction of a point's trials (chips) with accuracy ≥ ${fmtAcc(st.floor)} (the floor${results.config && results.config.accuracy_floor ? '' : ': clean accuracy − 0.01'}); bars: its Clopper-Pearson 95 % interval.`
+		: 'Yield: the fraction of a point\'s trials (chips) at or above the accuracy floor, once the clean accuracy is in; bars: Clopper-Pearson 95 %.'];
+	if (!st.byEnergy) parts.push('The energies are not in yet: against η.');
+	const chips = results.chips;
+	if (nested && chips && Array.isArray(chips.min_energy)) {
+		const n = chips.min_energy.length;
+		const ok = chips.min_energy.filter((e) => typeof e === 'number' && isFinite(e)).length;
+		parts.push(`Dashed black: the chips whose minimum energy (the lowest at which the chip stays at the floor at every higher energy) is at most E; ${ok} of ${n} chips reach the floor within the sweep.`);
+	} else if (nested) {
+		parts.push('Weight faults nested: the chips\' yield curve appears once the results have it.');
+	}
+	return parts.join(' ');
 }
 
 function cell(name, value, text, title) {

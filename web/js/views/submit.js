@@ -121,7 +121,7 @@ export async function render(root, ctx) {
 					field({name: 'seed', label: 'Seed', control: c.seed})),
 				h('div', {class: 'row'},
 					field({name: 'images_per_trial', label: 'Images per trial (n)', control: c.images_per_trial,
-						hint: 'all (the paper\'s design) or n ≤ N drawn per chip'}),
+						hint: 'all (the paper\'s design), n ≤ N drawn per chip, or auto (a pilot picks n per point)'}),
 					field({name: 'accuracy_floor', label: 'Yield floor', control: c.accuracy_floor, hint: 'accuracy a chip must reach'})),
 				h('div', {class: 'row'},
 					field({name: 'bits', label: 'Bits', control: c.bits, hint: '2 to 16'}),
@@ -232,7 +232,7 @@ export async function render(root, ctx) {
 		}
 		const ipt = c.images_per_trial.value.trim().toLowerCase();
 		if (ipt === 'auto') {
-			errs.images_per_trial = 'auto (a pilot picks n) runs in the CLI only: give all or a number.';
+			body.images_per_trial = 'auto'; // a pilot per point picks its n (docs/fault-models.md 4a)
 		} else if (ipt && ipt !== 'all') {
 			const r = intField(ipt, 1, null, 'Images per trial');
 			if (r.error) errs.images_per_trial = r.error;
@@ -343,11 +343,13 @@ export async function render(root, ctx) {
 		}
 		const d = v.dataset;
 		if (d && v.points.length) {
-			const per = v.body.images_per_trial ?? (v.body.limit ? Math.min(v.body.limit, d.images) : d.images);
+			const all = v.body.limit ? Math.min(v.body.limit, d.images) : d.images;
+			// auto: at most N a trial (and a pilot of min_trials at min(N, 256) before)
+			const per = typeof v.body.images_per_trial === 'number' ? v.body.images_per_trial : all;
 			const trials = v.body.ci_target !== undefined ? (v.body.min_trials ?? 3) : (v.body.trials ?? 5);
 			const total = per * trials * v.points.length * n;
 			estimate.textContent = `${n > 1 ? `${n} jobs × ` : ''}${v.points.length} point${v.points.length > 1 ? 's' : ''} × ${trials} trial${trials > 1 ? 's' : ''}`
-				+ `${v.body.ci_target !== undefined ? ' (at least)' : ''} × ${fmtInt(per)} images = ${fmtInt(total)} faulty inferences.`;
+				+ `${v.body.ci_target !== undefined ? ' (at least)' : ''} × ${fmtInt(per)} images${v.body.images_per_trial === 'auto' ? ' (at most: auto picks n ≤ N after a pilot)' : ''} = ${fmtInt(total)} faulty inferences.`;
 		} else {
 			estimate.textContent = '';
 		}
