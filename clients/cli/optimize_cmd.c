@@ -12,8 +12,10 @@
  * Design: one sweeper (one calibration, one clean pass) serves every
  * evaluation through bo_sweeper_trial_alloc; the optimizer's blocks are the
  * sweeper's parts that hold faultable values under the target (the others
- * stay reliable). Search trials use stream (seed, key -1): no sweep point
- * has p = -1, and every candidate's trial t is the same chip's draws.
+ * stay reliable). Every trial uses stream key 1 (bo_sweeper_trial_alloc),
+ * so trial t of any candidate is the same chip's draws, and an allocation's
+ * trials are exactly those of `brownout sweep --p 1 --block-p
+ * 'B=p_B,...,*=p_rest' --seed S` (the output prints that --block-p).
  * Verification uses bo_opt_verify_seed(seed), for the chosen allocation and
  * the two baselines (uniform p; the paper's policy p_B4 = 5 p_B3 = 5 p_B2 =
  * 10 p_B1, the other parts at p). Options shared with sweep are parsed by
@@ -31,7 +33,7 @@
 #include "report.h"
 #include "sweep_opts.h"
 
-#define OPT_KEY (-1.0)
+#define OPT_KEY 1.0
 
 struct sweeper_eval {
 	struct bo_sweeper *sw;
@@ -437,6 +439,24 @@ int cmd_optimize(int argc, char **argv)
 		goto out;
 	}
 	double secs = now() - t0;
+	/* the --block-p of a sweep at --p 1 that runs these trials */
+	char bp[4096];
+	{
+		size_t m = 0;
+		double rest = 0;
+		for (int k = 0; k < se.n_parts && m < sizeof(bp); k++) {
+			double pk = 0;
+			for (int i = 0; i < nb; i++)
+				if (se.part_of[i] == k)
+					pk = res.p[i];
+			if (!se.parts[k].block[0])
+				rest = pk;
+			else
+				m += (size_t)snprintf(bp + m, sizeof(bp) - m, "%s=%.17g,", se.parts[k].block, pk);
+		}
+		if (m < sizeof(bp))
+			snprintf(bp + m, sizeof(bp) - m, "*=%.17g", rest);
+	}
 	int64_t ver_trials = ver.trials;
 	for (int b = 0; b < ver.n_baselines; b++)
 		ver_trials += (int64_t)ver.baselines[b].n * o.baseline_trials;
@@ -496,6 +516,11 @@ int cmd_optimize(int argc, char **argv)
 		json_object_set_new(vj, "ci_hi", json_real(ver.summary.ci_hi));
 		json_object_set_new(vj, "meets_floor", json_boolean(ver.meets_floor));
 		json_object_set_new(vj, "energy_ratio", json_real(ver.energy_ratio));
+		json_object_set_new(vj, "sweep_block_p", json_string(bp));
+		json_t *ta = json_array();
+		for (int t = 0; t < ver.trials; t++)
+			json_array_append_new(ta, json_real(ver.accuracy[t]));
+		json_object_set_new(vj, "trial_accuracies", ta);
 		for (int b = 0; b < ver.n_baselines; b++)
 			json_array_append_new(bs, baseline_json(&ver.baselines[b], res.energy_o));
 		json_object_set_new(vj, "baselines", bs);
@@ -534,6 +559,8 @@ int cmd_optimize(int argc, char **argv)
 	       (unsigned long long)ver.seed, ver.trials, ver.summary.mean, ver.summary.ci_lo,
 	       ver.summary.ci_hi, ver.energy_ratio,
 	       ver.meets_floor ? "" : "  (the CI lies below the floor)");
+	printf("  (the same trials: brownout sweep ... --p 1 --block-p '%s' --seed %llu --trials %d)\n",
+	       bp, (unsigned long long)ver.seed, ver.trials);
 	for (int b = 0; b < ver.n_baselines; b++) {
 		const struct bo_opt_baseline_result *br = &ver.baselines[b];
 		if (br->reached)
