@@ -395,6 +395,92 @@ static void test_sweeper_alloc_is_the_point(void **state)
 	bo_dataset_free(data);
 }
 
+/* The optimizer over a sweeper (as the CLI runs it): the same seed gives
+ * the same allocation, accuracies and trial count with 1 and 3 threads. */
+struct sw_eval {
+	struct bo_sweeper *sw;
+	int n;
+	int64_t images;
+};
+
+static bo_status sw_evaluate(void *ctx, const double *p, uint64_t seed, int t0, int t1,
+			     double *acc, struct bo_error *err)
+{
+	struct sw_eval *e = ctx;
+	for (int t = t0; t < t1; t++) {
+		int64_t correct;
+		bo_status rc = bo_sweeper_trial_alloc(e->sw, p, seed, 1.0, t, &correct, NULL, NULL, err);
+		if (rc)
+			return rc;
+		acc[t - t0] = (double)correct / (double)e->images;
+	}
+	return BO_OK;
+}
+
+static double sw_energy(void *ctx, const double *p)
+{
+	struct sw_eval *e = ctx;
+	return bo_sweeper_alloc_energy(e->sw, p);
+}
+
+static void test_sweeper_optimize_thread_independent(void **state)
+{
+	(void)state;
+	struct bo_model *model = NULL;
+	struct bo_dataset *data = NULL;
+	struct bo_error err;
+	struct bo_opt_result r[2];
+	if (bo_dataset_open_dir(DATA, BO_SPLIT_TEST, NULL, &data, &err)) {
+		skip();
+		return;
+	}
+	assert_int_equal(bo_model_load(MODEL, &model, &err), BO_OK);
+	const double p0 = 0, g[2] = { 3e-3, 3e-2 };
+	for (int run = 0; run < 2; run++) {
+		struct bo_sweep_config c;
+		struct bo_sweeper *sw = NULL;
+		bo_sweep_config_defaults(&c);
+		c.p = &p0;
+		c.n_p = 1;
+		c.calib = 32;
+		c.limit = 40;
+		c.batch = 16;
+		c.threads = run ? 3 : 1;
+		c.norm.n = 1;
+		c.norm.mean[0] = 0.2860f;
+		c.norm.std[0] = 0.3530f;
+		assert_int_equal(bo_sweeper_new(model, data, &c, &sw, &err), BO_OK);
+		const struct bo_part *parts;
+		struct sw_eval se = { sw, bo_sweeper_parts(sw, &parts), bo_sweeper_images(sw) };
+		struct bo_opt_evaluator ev = {
+			.n_blocks = se.n, .evaluate = sw_evaluate, .energy = sw_energy,
+			.clean_accuracy = bo_sweeper_clean_accuracy(sw), .ctx = &se,
+		};
+		struct bo_opt_config oc;
+		bo_opt_config_defaults(&oc);
+		oc.max_loss = 0.05;
+		oc.grid = g;
+		oc.n_grid = 2;
+		oc.curve_trials = 1;
+		oc.min_trials = 2;
+		oc.max_trials = 4;
+		oc.budget_trials = 2 * se.n + 24;
+		oc.seed = 4;
+		assert_int_equal(bo_optimize(&ev, &oc, &r[run], &err), BO_OK);
+		assert_true(r[run].trials > r[run].curve_trials_used); /* phase 3 ran */
+		bo_sweeper_free(sw);
+	}
+	assert_int_equal(r[0].n_blocks, r[1].n_blocks);
+	assert_memory_equal(r[0].p, r[1].p, (size_t)r[0].n_blocks * sizeof(double));
+	assert_memory_equal(r[0].curve, r[1].curve, (size_t)r[0].n_blocks * 2 * sizeof(double));
+	assert_true(r[0].accuracy == r[1].accuracy && r[0].trials == r[1].trials);
+	assert_true(r[0].energy < r[0].energy_o); /* it found something to save */
+	for (int i = 0; i < 2; i++)
+		bo_opt_result_release(&r[i]);
+	bo_model_free(model);
+	bo_dataset_free(data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -406,6 +492,7 @@ int main(void)
 		cmocka_unit_test(test_iso_energy),
 		cmocka_unit_test(test_verify),
 		cmocka_unit_test(test_sweeper_alloc_is_the_point),
+		cmocka_unit_test(test_sweeper_optimize_thread_independent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
