@@ -669,7 +669,7 @@ uint64_t bo_opt_verify_seed(uint64_t seed)
 	z += 0x9e3779b97f4a7c15ULL;
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	return (z ^ (z >> 31)) >> 1; /* 63 bits: a --seed anywhere */
 }
 
 int bo_opt_iso_energy(const double *energy, const double *acc, int n, double target,

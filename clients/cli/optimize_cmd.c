@@ -476,7 +476,7 @@ int cmd_optimize(int argc, char **argv)
 			json_object_set_new(e, "p", json_real(res.p[i]));
 			json_object_set_new(e, "eta", json_real(eta));
 			json_object_set_new(e, "stored_values", json_integer((json_int_t)vol[i]));
-			json_object_set_new(e, "energy_share", json_real(eta * vol[i] / res.energy));
+			json_object_set_new(e, "energy_share", json_real(res.energy > 0 ? eta * vol[i] / res.energy : 0));
 			json_array_append_new(al, e);
 			json_t *c = json_object(), *cp = json_array(), *ca = json_array();
 			json_object_set_new(c, "block", json_string(bnames[i]));
@@ -547,7 +547,7 @@ int cmd_optimize(int argc, char **argv)
 	for (int i = 0; i < nb; i++) {
 		double eta = bo_eta(res.p[i], ev.energy_a);
 		printf("%-16s %11.4g %7.4f %12.0f %12.1f%%\n", bnames[i], res.p[i], eta, vol[i],
-		       100 * eta * vol[i] / res.energy);
+		       res.energy > 0 ? 100 * eta * vol[i] / res.energy : 0.0);
 	}
 	printf("\nsearch: accuracy %.4f (%d trials, seed %llu), E/E_o %.4f; separable optimum"
 	       " E/E_o %.4f; %d candidates, %d moves, %lld trials of %lld%s\n",

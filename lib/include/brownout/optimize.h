@@ -115,7 +115,8 @@ void bo_opt_result_release(struct bo_opt_result *r);
 /* ---- verification (spec section 8) ---- */
 
 /* The verification's seed, derived from the search's (SplitMix64 of
- * seed ^ a constant): a fresh stream, reproducible from the search seed. */
+ * seed ^ a constant, 63 bits): a fresh stream, reproducible from the
+ * search seed. */
 uint64_t bo_opt_verify_seed(uint64_t seed);
 
 /* A baseline family: p_i = min(1, mult[i] x p) along a p grid (uniform:
