@@ -73,8 +73,12 @@ struct bo_sweeper {
 	float *amax;               /* calibration: largest |value| per site */
 	pthread_mutex_t lock;
 	int lock_init;
-	/* the trial the hook is serving */
+	/* the trial the hook is serving: its row of pw/pa (a point, or
+	 * n_p: the explicit allocation of bo_sweeper_trial_alloc), and the
+	 * seed and value keying its randomness (cfg.seed and the point's p) */
 	int point, trial;
+	uint64_t seed;
+	double key;
 	int64_t calib_limit;
 };
 
@@ -150,8 +154,8 @@ static bo_status fault_hook(void *ctx, const struct bo_site *site, float *data, 
 	for (int64_t i = 0; i < n_images; i++) {
 		struct bo_rng rng;
 		int64_t pos = first_image + i;
-		bo_rng_init(&rng, sw->cfg.seed, bo_rng_point(sw->cfg.p[sw->point]), (uint32_t)sw->trial,
-			    (uint32_t)si, (uint64_t)(sw->order ? sw->order[pos] : pos));
+		bo_rng_init(&rng, sw->seed, bo_rng_point(sw->key), (uint32_t)sw->trial, (uint32_t)si,
+			    (uint64_t)(sw->order ? sw->order[pos] : pos));
 		bo_inject(sw->cfg.deviation, p, &sw->ast[si], data + i * site->sample_numel,
 			  site->sample_numel, &rng, NULL);
 	}
@@ -346,9 +350,9 @@ static bo_status build_parts(struct bo_sweeper *sw, struct bo_error *err)
 			goto out;
 		}
 	}
-	/* p per point, part and kind */
-	sw->pw = calloc((size_t)(sw->cfg.n_p * sw->n_parts) + 1, sizeof(double));
-	sw->pa = calloc((size_t)(sw->cfg.n_p * sw->n_parts) + 1, sizeof(double));
+	/* p per point, part and kind; one more row for bo_sweeper_trial_alloc */
+	sw->pw = calloc((size_t)((sw->cfg.n_p + 1) * sw->n_parts) + 1, sizeof(double));
+	sw->pa = calloc((size_t)((sw->cfg.n_p + 1) * sw->n_parts) + 1, sizeof(double));
 	if (!sw->pw || !sw->pa) {
 		rc = bo_fail(err, BO_ENOMEM, "out of memory");
 		goto out;
@@ -572,28 +576,26 @@ static double mono_seconds(void)
 
 /* A trial at n images (n = N: all, in order); cost[0] its fixed part
  * (subset, weight faults in and out), cost[1] its images, in seconds. */
-static bo_status trial_n(struct bo_sweeper *sw, int point, int trial, int64_t n,
-			 int64_t *correct, bo_progress_fn progress, void *ctx, double cost[2],
-			 struct bo_error *err)
+static bo_status trial_row(struct bo_sweeper *sw, int point, uint64_t seed, double key, int trial,
+			   int64_t n, int64_t *correct, bo_progress_fn progress, void *ctx,
+			   double cost[2], struct bo_error *err)
 {
 	bo_status rc = BO_OK;
-	bo_error_clear(err);
-	if (point < 0 || point >= sw->cfg.n_p || trial < 0)
-		return bo_fail(err, BO_EINVAL, "point %d or trial %d out of range", point, trial);
 	if (n < 1 || n > sw->images)
 		return bo_fail(err, BO_EINVAL, "%lld images per trial: not in 1..%lld", (long long)n,
 			       (long long)sw->images);
 	double t0 = mono_seconds(), t1 = t0, t2 = t0;
 	sw->point = point;
 	sw->trial = trial;
+	sw->seed = seed;
+	sw->key = key;
 	sw->order = NULL;
 	if (n < sw->images) {
 		if (!sw->scratch &&
 		    !(sw->scratch = malloc((size_t)sw->images * sizeof(int64_t))))
 			return bo_fail(err, BO_ENOMEM, "out of memory for a subset of %lld images",
 				       (long long)sw->images);
-		bo_subset_draw(sw->cfg.seed, sw->cfg.p[point], trial, n, sw->images, sw->scratch,
-			       sw->scratch);
+		bo_subset_draw(seed, key, trial, n, sw->images, sw->scratch, sw->scratch);
 		sw->order = sw->scratch;
 	}
 	/* weights: drawn once for the trial */
@@ -617,10 +619,10 @@ static bo_status trial_n(struct bo_sweeper *sw, int point, int trial, int64_t n,
 		if (sw->cfg.weight_faults == BO_WEIGHT_FAULTS_NESTED) {
 			/* spec 4b: chip `trial`, whatever the point */
 			got = bo_inject_nested(sw->cfg.deviation, p, &sw->wst[i], sw->wbuf[i], w->numel,
-					       sw->cfg.seed, (uint32_t)trial,
-					       BO_RNG_WEIGHT | (uint32_t)i, &sw->wundo[i]);
+					       seed, (uint32_t)trial, BO_RNG_WEIGHT | (uint32_t)i,
+					       &sw->wundo[i]);
 		} else {
-			bo_rng_init(&rng, sw->cfg.seed, bo_rng_point(sw->cfg.p[point]), (uint32_t)trial,
+			bo_rng_init(&rng, seed, bo_rng_point(key), (uint32_t)trial,
 				    BO_RNG_WEIGHT | (uint32_t)i, 0);
 			got = bo_inject(sw->cfg.deviation, p, &sw->wst[i], sw->wbuf[i], w->numel, &rng,
 					&sw->wundo[i]);
@@ -658,6 +660,67 @@ out:
 		cost[1] = t2 - t1;
 	}
 	return rc;
+}
+
+static bo_status trial_n(struct bo_sweeper *sw, int point, int trial, int64_t n,
+			 int64_t *correct, bo_progress_fn progress, void *ctx, double cost[2],
+			 struct bo_error *err)
+{
+	bo_error_clear(err);
+	if (point < 0 || point >= sw->cfg.n_p || trial < 0)
+		return bo_fail(err, BO_EINVAL, "point %d or trial %d out of range", point, trial);
+	return trial_row(sw, point, sw->cfg.seed, sw->cfg.p[point], trial, n, correct, progress, ctx,
+			 cost, err);
+}
+
+/* The explicit allocation's row: p per part, through the target. */
+static bo_status alloc_row(struct bo_sweeper *sw, const double *p_parts, struct bo_error *err)
+{
+	double *pw = sw->pw + sw->cfg.n_p * sw->n_parts, *pa = sw->pa + sw->cfg.n_p * sw->n_parts;
+	for (int k = 0; k < sw->n_parts; k++) {
+		if (!(p_parts[k] >= 0 && p_parts[k] <= 1)) {
+			bo_error_where(err, NULL, NULL, NULL, "p");
+			return bo_fail(err, BO_EINVAL, "p = %g of block '%s' is outside [0, 1]",
+				       p_parts[k], sw->parts[k].block);
+		}
+		pw[k] = sw->cfg.target != BO_TARGET_ACTIVATIONS ? p_parts[k] : 0;
+		pa[k] = sw->cfg.target != BO_TARGET_WEIGHTS ? p_parts[k] : 0;
+	}
+	return BO_OK;
+}
+
+bo_status bo_sweeper_trial_alloc(struct bo_sweeper *sw, const double *p_parts, uint64_t seed,
+				 double key, int trial, int64_t *correct, bo_progress_fn progress,
+				 void *ctx, struct bo_error *err)
+{
+	bo_status rc;
+	bo_error_clear(err);
+	if (!sw->n_fixed) {
+		bo_error_where(err, NULL, NULL, NULL, "images_per_trial");
+		return bo_fail(err, BO_EINVAL,
+			       "images_per_trial = auto chooses n per point: give a number or all");
+	}
+	if (trial < 0)
+		return bo_fail(err, BO_EINVAL, "trial %d out of range", trial);
+	if (!isfinite(key))
+		return bo_fail(err, BO_EINVAL, "the stream key must be a finite number");
+	if ((rc = alloc_row(sw, p_parts, err)))
+		return rc;
+	return trial_row(sw, sw->cfg.n_p, seed, key, trial, sw->n_fixed, correct, progress, ctx, NULL,
+			 err);
+}
+
+double bo_sweeper_alloc_energy(const struct bo_sweeper *sw, const double *p_parts)
+{
+	double e = 0;
+	for (int k = 0; k < sw->n_parts; k++) {
+		double p = p_parts[k];
+		double pw = sw->cfg.target != BO_TARGET_ACTIVATIONS ? p : 0;
+		double pa = sw->cfg.target != BO_TARGET_WEIGHTS ? p : 0;
+		e += bo_eta(pw, sw->cfg.energy_a) * (double)sw->parts[k].parameters +
+		     bo_eta(pa, sw->cfg.energy_a) * (double)sw->parts[k].activations;
+	}
+	return e;
 }
 
 bo_status bo_sweeper_trial(struct bo_sweeper *sw, int point, int trial, int64_t *correct,

@@ -51,6 +51,10 @@ void usage(FILE *f)
 		"      quantiles and yield per point, energy per inference, and iso-accuracy energy\n"
 		"      reduction against references\n"
 		"  calibrate-erasure MODEL.onnx DATASET --p LIST [sweep options]\n"
+		"  optimize MODEL.onnx DATASET --accuracy-floor A | --max-loss L [--block-p-grid G]\n"
+		"        [--budget-trials N] [--references M1,M2,..] [sweep options] [--json]\n"
+		"      per-block fault probabilities of least energy at an accuracy floor, verified\n"
+		"      with a fresh seed against uniform p and the paper's policy (docs/optimizer.md)\n"
 		"  worker --server URL --token TOKEN [--threads N] [--max-idle S] [--cache DIR]\n"
 		"      run brownoutd's tasks here (remote worker; see docs/cluster.md)\n"
 		"      the ratio p_e/p at which weights-only erasure matches weights-only BM\n"
@@ -627,6 +631,8 @@ int main(int argc, char **argv)
 		return cmd_sweep(argc - 1, argv + 1);
 	if (!strcmp(cmd, "calibrate-erasure"))
 		return cmd_calibrate_erasure(argc - 1, argv + 1);
+	if (!strcmp(cmd, "optimize"))
+		return cmd_optimize(argc - 1, argv + 1);
 	if (!strcmp(cmd, "worker"))
 		return cmd_worker(argc - 1, argv + 1);
 	cmd_name = NULL;

@@ -39,5 +39,6 @@ void note_fixed_batch(const struct bo_model *m, const char *path, int batch);
 int cmd_sweep(int argc, char **argv);
 int cmd_calibrate_erasure(int argc, char **argv);
 int cmd_worker(int argc, char **argv);
+int cmd_optimize(int argc, char **argv);
 
 #endif

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <brownout/optimize.h>
+
 #include "cli.h"
 #include "suggest.h"
 
@@ -128,6 +130,63 @@ static void help_sweep(FILE *f, int calibration)
 		(unsigned long long)c.seed, c.bits, (long long)c.calib, c.batch, c.energy_a);
 }
 
+static void help_optimize(FILE *f)
+{
+	struct bo_sweep_config c;
+	struct bo_opt_config o;
+	bo_sweep_config_defaults(&c);
+	bo_opt_config_defaults(&o);
+	fprintf(f,
+		"usage: brownout optimize MODEL.onnx DATASET --accuracy-floor A | --max-loss L [options]\n"
+		"       brownout optimize MODEL.onnx --images FILE --labels FILE --max-loss L [options]\n"
+		"  per-block fault probabilities p_i minimising E = sum eta(p_i) V_i at a mean\n"
+		"  accuracy >= A* (spec section 8, docs/optimizer.md), re-evaluated with a fresh\n"
+		"  seed, against uniform p and the paper's policy p_B4 = 5 p_B3 = 5 p_B2 = 10 p_B1\n"
+		"options:\n"
+		"  --accuracy-floor A    A*, in (0, clean accuracy]\n"
+		"  --max-loss L          or A* = clean accuracy - L, L in (0, 1) (one of the two)\n"
+		"  --block-p-grid LIST|LO:HI:N   the p each block may take, ascending, > 0\n"
+		"                        (default 1e-4:1e-1:10, a log grid; p = 0 is always allowed)\n"
+		"  --budget-trials N     full-model trials the search may run (default %lld); at\n"
+		"                        least blocks x grid x curve trials + min trials\n"
+		"  --curve-trials N      trials per block and grid p for the curves (default %d)\n"
+		"  --min-trials N        trials per full-model candidate, at first (default %d)\n"
+		"  --max-trials N        at most, where a decision is close (default %d)\n"
+		"  --verify-trials N     trials of the verification, 2 to 1000 (default 10)\n"
+		"  --baseline-trials N   trials per baseline grid p (default 5)\n"
+		"  --baseline-p LIST|LO:HI:N   the baselines' p grid (default: --block-p-grid)\n"
+		"  --policy-blocks B1,B2,B3,B4   the paper policy's blocks\n"
+		"                        (default layer1,layer2,layer3,layer4; others at p)\n"
+		"  --references M1.onnx,M2.onnx   reliable models: iso-accuracy reduction\n"
+		"  --deviation bm|erasure     fault model (default %s)\n"
+		"  --target both|weights|activations   what is faulted (default %s)\n"
+		"  --activation-sites RULE   activations, activations-gated, relu or conv-inputs\n"
+		"                        (default %s)\n"
+		"  --blocks MAP          blocks as 'PREFIX=BLOCK,~REGEX=BLOCK' or @FILE\n"
+		"                        (default: the first component of each node's name)\n"
+		"  --seed S              the search's seed; the verification's is derived (default %llu)\n"
+		"  --bits B              SRAM word bits, 2 to 16 (default %d)\n"
+		"  --calib N             calibration images (default %lld)\n"
+		"  --limit N             the first N images (default: all)\n"
+		"  --batch B             images per batch, 1 to 65536 (default %d)\n"
+		"  --threads T           inference threads, 1 to 256 (default: number of cores);\n"
+		"                        the answer does not depend on it\n"
+		"  --energy-a A          energy model constant a (default %g)\n"
+		"  --split test|train    which split of DATASET (default test)\n"
+		"  --images FILE --labels FILE   .npy or IDX files instead of a directory\n"
+		"  --mean M[,M..] --std S[,S..]   normalisation (default: the model's metadata)\n"
+		"  --no-normalize        the model takes raw [0,1] pixels\n"
+		"  --progress-every S    seconds between progress lines within a phase (default 10)\n"
+		"  --json                JSON instead of the table\n"
+		"  --help                this help\n",
+		(long long)o.budget_trials, o.curve_trials, o.min_trials, o.max_trials,
+		c.deviation == BO_DEV_BM ? "bm" : "erasure",
+		c.target == BO_TARGET_BOTH ? "both" : c.target == BO_TARGET_WEIGHTS ? "weights" :
+										 "activations",
+		bo_act_sites_name(c.sites), (unsigned long long)c.seed, c.bits, (long long)c.calib,
+		c.batch, c.energy_a);
+}
+
 int cmd_help(FILE *f, const char *cmd)
 {
 	if (!cmd)
@@ -142,6 +201,8 @@ int cmd_help(FILE *f, const char *cmd)
 		help_sweep(f, 0);
 	else if (!strcmp(cmd, "calibrate-erasure"))
 		help_sweep(f, 1);
+	else if (!strcmp(cmd, "optimize"))
+		help_optimize(f);
 	else
 		usage(f);
 	return 0;

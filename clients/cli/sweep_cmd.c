@@ -22,22 +22,7 @@
 #include "cli.h"
 #include "journal.h"
 #include "report.h"
-
-#define MAX_POINTS 1024
-#define MAX_REFS 32
-
-struct sweep_opts {
-	const char *model, *dataset, *images, *labels;
-	enum bo_split split;
-	struct bo_sweep_config cfg;
-	double p[MAX_POINTS];
-	const char *p_text, *blocks, *block_p, *refs, *mean, *std;
-	int raw; /* --no-normalize */
-	int json, csv;
-	int trials_given;
-	const char *journal;    /* --journal FILE */
-	double progress_every;  /* seconds between progress lines without a terminal */
-};
+#include "sweep_opts.h"
 
 /* Progress: on a terminal, one line redrawn four times a second; without
  * one (a batch job's log), a plain line every `every` seconds, so a log
@@ -73,6 +58,155 @@ static int progress_cb(void *ctx, const struct bo_progress *pr)
 	return 0;
 }
 
+void sweep_opts_init(struct sweep_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->progress_every = 10;
+	bo_sweep_config_defaults(&o->cfg);
+	o->cfg.threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (o->cfg.threads < 1)
+		o->cfg.threads = 1;
+}
+
+int sweep_parse_opt(struct sweep_opts *o, int ch, const char *arg)
+{
+	struct bo_sweep_config *c = &o->cfg;
+	struct bo_error perr;
+	long long v;
+	switch (ch) {
+	case 'd':
+		if (bo_deviation_parse(arg, &c->deviation, &perr))
+			return usage_error("--deviation %s", perr.text);
+		break;
+	case 'T':
+		if (bo_target_parse(arg, &c->target, &perr))
+			return usage_error("--target %s", perr.text);
+		break;
+	case 'p': o->p_text = arg; break;
+	case 'B': o->blocks = arg; break;
+	case 'P': o->block_p = arg; break;
+	case 'n':
+		if (parse_long(arg, 1, 1000000, &v))
+			return usage_error("--trials must be a positive integer, not '%s'", arg);
+		c->trials = (int)v;
+		o->trials_given = 1;
+		break;
+	case 'c': {
+		char *end;
+		c->ci_target = strtod(arg, &end);
+		if (*end || !(c->ci_target > 0 && c->ci_target < 1))
+			return usage_error("--ci-target must be a half-width in (0, 1), not '%s'", arg);
+		break;
+	}
+	case 'm':
+		if (parse_long(arg, 2, 1000000, &v))
+			return usage_error("--min-trials must be at least 2, not '%s'", arg);
+		c->min_trials = (int)v;
+		break;
+	case 'M':
+		if (parse_long(arg, 2, 1000000, &v))
+			return usage_error("--max-trials must be at least 2, not '%s'", arg);
+		c->max_trials = (int)v;
+		break;
+	case 'a':
+		if (bo_act_sites_parse(arg, &c->sites, NULL))
+			return usage_error("--activation-sites must be " BO_SITES_CHOICES ", not '%s'",
+					   arg);
+		break;
+	case 's': {
+		char *end;
+		unsigned long long sv = strtoull(arg, &end, 10);
+		if (end == arg || *end || arg[0] == '-')
+			return usage_error("--seed must be a non-negative integer, not '%s'", arg);
+		c->seed = sv;
+		break;
+	}
+	case 'b':
+		if (parse_long(arg, BO_MIN_BITS, BO_MAX_BITS, &v))
+			return usage_error("--bits must be 2 to 16, not '%s'", arg);
+		c->bits = (int)v;
+		break;
+	case 'C':
+		if (parse_long(arg, 1, 1LL << 40, &v))
+			return usage_error("--calib must be a positive integer, not '%s'", arg);
+		c->calib = v;
+		break;
+	case 'l':
+		if (parse_long(arg, 1, 1LL << 40, &v))
+			return usage_error("--limit must be a positive integer, not '%s'", arg);
+		c->limit = v;
+		break;
+	case 'k':
+		if (parse_long(arg, 1, 65536, &v))
+			return usage_error("--batch must be 1 to 65536, not '%s'", arg);
+		c->batch = (int)v;
+		break;
+	case 't':
+		if (parse_long(arg, 1, 256, &v))
+			return usage_error("--threads must be 1 to 256, not '%s'", arg);
+		c->threads = (int)v;
+		break;
+	case 'e': {
+		char *end;
+		c->energy_a = strtod(arg, &end);
+		if (*end || !(c->energy_a > 0) || !isfinite(c->energy_a))
+			return usage_error("--energy-a must be a positive number, not '%s'", arg);
+		break;
+	}
+	case 'r': o->refs = arg; break;
+	case 1: o->mean = arg; break;
+	case 2: o->std = arg; break;
+	case 'N': o->raw = 1; break;
+	case 'j': o->json = 1; break;
+	case 'v': o->csv = 1; break;
+	case 3:
+		if (!strcmp(arg, "test"))
+			o->split = BO_SPLIT_TEST;
+		else if (!strcmp(arg, "train"))
+			o->split = BO_SPLIT_TRAIN;
+		else
+			return usage_error("--split must be test or train, not '%s'", arg);
+		break;
+	case 4: o->images = arg; break;
+	case 5: o->labels = arg; break;
+	case 6: o->journal = arg; break;
+	case 7: {
+		char *end;
+		o->progress_every = strtod(arg, &end);
+		if (*end || end == arg || !(o->progress_every >= 0 && o->progress_every <= 86400))
+			return usage_error("--progress-every must be 0 to 86400 seconds, not '%s'",
+					   arg);
+		break;
+	}
+	case 8:
+		if (!strcmp(arg, "all"))
+			c->images_per_trial = BO_IMAGES_ALL;
+		else if (!strcmp(arg, "auto"))
+			c->images_per_trial = BO_IMAGES_AUTO;
+		else if (parse_long(arg, 1, 1LL << 40, &v))
+			return usage_error("--images-per-trial must be a positive integer, all or"
+					   " auto, not '%s'", arg);
+		else
+			c->images_per_trial = v;
+		break;
+	case 9: {
+		char *end;
+		c->accuracy_floor = strtod(arg, &end);
+		if (*end || end == arg || !(c->accuracy_floor > 0 && c->accuracy_floor <= 1))
+			return usage_error("--accuracy-floor must be an accuracy in (0, 1], not '%s'",
+					   arg);
+		break;
+	}
+	case 10:
+		if (bo_weight_faults_parse(arg, &c->weight_faults, NULL))
+			return usage_error("--weight-faults must be " BO_WEIGHT_FAULTS_CHOICES ", not '%s'",
+					   arg);
+		break;
+	default: return SWEEP_OPT_UNKNOWN;
+	}
+	return 0;
+}
+
 static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calibration)
 {
 	static const struct option opts[] = {
@@ -96,151 +230,18 @@ static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calib
 		{ "weight-faults", required_argument, 0, 10 },
 		{ 0, 0, 0, 0 },
 	};
-	struct bo_sweep_config *c = &o->cfg;
-	long long v;
-	int ch;
-	struct bo_error perr;
-	memset(o, 0, sizeof(*o));
-	o->progress_every = 10;
-	bo_sweep_config_defaults(c);
-	c->threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
-	if (c->threads < 1)
-		c->threads = 1;
+	int ch, r;
+	sweep_opts_init(o);
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "hj", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'd':
-			if (bo_deviation_parse(optarg, &c->deviation, &perr))
-				return usage_error("--deviation %s", perr.text);
-			break;
-		case 'T':
-			if (bo_target_parse(optarg, &c->target, &perr))
-				return usage_error("--target %s", perr.text);
-			break;
-		case 'p': o->p_text = optarg; break;
-		case 'B': o->blocks = optarg; break;
-		case 'P': o->block_p = optarg; break;
-		case 'n':
-			if (parse_long(optarg, 1, 1000000, &v))
-				return usage_error("--trials must be a positive integer, not '%s'", optarg);
-			c->trials = (int)v;
-			o->trials_given = 1;
-			break;
-		case 'c': {
-			char *end;
-			c->ci_target = strtod(optarg, &end);
-			if (*end || !(c->ci_target > 0 && c->ci_target < 1))
-				return usage_error("--ci-target must be a half-width in (0, 1), not '%s'", optarg);
-			break;
-		}
-		case 'm':
-			if (parse_long(optarg, 2, 1000000, &v))
-				return usage_error("--min-trials must be at least 2, not '%s'", optarg);
-			c->min_trials = (int)v;
-			break;
-		case 'M':
-			if (parse_long(optarg, 2, 1000000, &v))
-				return usage_error("--max-trials must be at least 2, not '%s'", optarg);
-			c->max_trials = (int)v;
-			break;
-		case 'a':
-			if (bo_act_sites_parse(optarg, &c->sites, NULL))
-				return usage_error("--activation-sites must be " BO_SITES_CHOICES ", not '%s'",
-						   optarg);
-			break;
-		case 's': {
-			char *end;
-			unsigned long long sv = strtoull(optarg, &end, 10);
-			if (end == optarg || *end || optarg[0] == '-')
-				return usage_error("--seed must be a non-negative integer, not '%s'", optarg);
-			c->seed = sv;
-			break;
-		}
-		case 'b':
-			if (parse_long(optarg, BO_MIN_BITS, BO_MAX_BITS, &v))
-				return usage_error("--bits must be 2 to 16, not '%s'", optarg);
-			c->bits = (int)v;
-			break;
-		case 'C':
-			if (parse_long(optarg, 1, 1LL << 40, &v))
-				return usage_error("--calib must be a positive integer, not '%s'", optarg);
-			c->calib = v;
-			break;
-		case 'l':
-			if (parse_long(optarg, 1, 1LL << 40, &v))
-				return usage_error("--limit must be a positive integer, not '%s'", optarg);
-			c->limit = v;
-			break;
-		case 'k':
-			if (parse_long(optarg, 1, 65536, &v))
-				return usage_error("--batch must be 1 to 65536, not '%s'", optarg);
-			c->batch = (int)v;
-			break;
-		case 't':
-			if (parse_long(optarg, 1, 256, &v))
-				return usage_error("--threads must be 1 to 256, not '%s'", optarg);
-			c->threads = (int)v;
-			break;
-		case 'e': {
-			char *end;
-			c->energy_a = strtod(optarg, &end);
-			if (*end || !(c->energy_a > 0) || !isfinite(c->energy_a))
-				return usage_error("--energy-a must be a positive number, not '%s'", optarg);
-			break;
-		}
-		case 'r': o->refs = optarg; break;
-		case 1: o->mean = optarg; break;
-		case 2: o->std = optarg; break;
-		case 'N': o->raw = 1; break;
-		case 'j': o->json = 1; break;
-		case 'v': o->csv = 1; break;
-		case 3:
-			if (!strcmp(optarg, "test"))
-				o->split = BO_SPLIT_TEST;
-			else if (!strcmp(optarg, "train"))
-				o->split = BO_SPLIT_TRAIN;
-			else
-				return usage_error("--split must be test or train, not '%s'", optarg);
-			break;
-		case 4: o->images = optarg; break;
-		case 5: o->labels = optarg; break;
-		case 6: o->journal = optarg; break;
-		case 7: {
-			char *end;
-			o->progress_every = strtod(optarg, &end);
-			if (*end || end == optarg || !(o->progress_every >= 0 && o->progress_every <= 86400))
-				return usage_error("--progress-every must be 0 to 86400 seconds, not '%s'",
-						   optarg);
-			break;
-		}
-		case 8:
-			if (!strcmp(optarg, "all"))
-				c->images_per_trial = BO_IMAGES_ALL;
-			else if (!strcmp(optarg, "auto"))
-				c->images_per_trial = BO_IMAGES_AUTO;
-			else if (parse_long(optarg, 1, 1LL << 40, &v))
-				return usage_error("--images-per-trial must be a positive integer, all or"
-						   " auto, not '%s'", optarg);
-			else
-				c->images_per_trial = v;
-			break;
-		case 9: {
-			char *end;
-			c->accuracy_floor = strtod(optarg, &end);
-			if (*end || end == optarg || !(c->accuracy_floor > 0 && c->accuracy_floor <= 1))
-				return usage_error("--accuracy-floor must be an accuracy in (0, 1], not '%s'",
-						   optarg);
-			break;
-		}
-		case 10:
-			if (bo_weight_faults_parse(optarg, &c->weight_faults, NULL))
-				return usage_error("--weight-faults must be " BO_WEIGHT_FAULTS_CHOICES
-						   ", not '%s'", optarg);
-			break;
-		case 'h': return -1;
-		default: return bad_option(argv, opts);
-		}
+		if (ch == 'h')
+			return -1;
+		if ((r = sweep_parse_opt(o, ch, optarg)) == SWEEP_OPT_UNKNOWN)
+			return bad_option(argv, opts);
+		if (r)
+			return r;
 	}
+	struct bo_sweep_config *c = &o->cfg;
 	int npos = argc - optind;
 	if (npos < 1 || npos > 2 || (npos == 2) == (o->images != NULL))
 		return usage_error("%s", "give MODEL.onnx and either DATASET or --images/--labels");
@@ -249,6 +250,7 @@ static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calib
 	if (!o->p_text)
 		return usage_error("%s", "--p is required (a list like 1e-3,1e-2 or LO:HI:N)");
 	char msg[512];
+	struct bo_error perr;
 	if (bo_p_list_parse(o->p_text, o->p, &c->n_p, MAX_POINTS, &perr)) {
 		snprintf(msg, sizeof(msg), "--p '%.200s': %.200s", o->p_text, perr.text);
 		return usage_error("%s", msg);
@@ -272,15 +274,7 @@ static int parse_opts(int argc, char **argv, struct sweep_opts *o, int for_calib
 	return 0;
 }
 
-struct loaded {
-	struct bo_model *m;
-	struct bo_dataset *ds;
-	struct bo_block_map *map;
-	struct bo_block_rule *rules;
-	int n_rules;
-};
-
-static void loaded_release(struct loaded *l)
+void loaded_release(struct loaded *l)
 {
 	bo_model_free(l->m);
 	bo_dataset_free(l->ds);
@@ -288,7 +282,7 @@ static void loaded_release(struct loaded *l)
 	free(l->rules);
 }
 
-static int load_inputs(struct sweep_opts *o, struct loaded *l, struct bo_error *err)
+int load_inputs(struct sweep_opts *o, struct loaded *l, struct bo_error *err)
 {
 	memset(l, 0, sizeof(*l));
 	if (bo_model_load(o->model, &l->m, err))
@@ -382,7 +376,7 @@ io:
 
 /* Evaluate the references (bo_reference_eval, as brownoutd does): E_o =
  * parameters + activations, clean accuracy on the same images. */
-static int eval_refs(struct sweep_opts *o, const struct bo_dataset *ds, struct bo_ref_point *refs,
+int eval_refs(struct sweep_opts *o, const struct bo_dataset *ds, struct bo_ref_point *refs,
 		     char names[][256], int *n, struct bo_error *err)
 {
 	*n = 0;

@@ -98,7 +98,8 @@ table_opts() { # FILE FUNCTION: the option names of the table in FUNCTION
 			$0 = substr($0, RSTART+RLENGTH)}} t && /\{ 0, 0, 0, 0 \}/ {exit}' "$1"
 }
 for pair in "clients/cli/brownout.c cmd_info info" "clients/cli/brownout.c cmd_eval eval" \
-	"clients/cli/brownout.c cmd_run run" "clients/cli/sweep_cmd.c parse_opts sweep"; do
+	"clients/cli/brownout.c cmd_run run" "clients/cli/sweep_cmd.c parse_opts sweep" \
+	"clients/cli/optimize_cmd.c parse_opts optimize"; do
 	set -- $pair
 	names=$(table_opts "$1" "$2")
 	help=$("$bo" "$3" --help)
@@ -659,6 +660,96 @@ PY
 		--p 0.005,0.01,0.03 --journal "$tmp/nj"
 else
 	bad "sweep --weight-faults runs failed"
+fi
+
+# issue 14: brownout optimize. Refused options name the option; on the
+# F=8 fixture (256 images, a 2-point grid, a small budget) the verified
+# allocation meets its floor within its CI, the JSON carries the search,
+# the verification and both baselines, and the verification's trials are
+# those of a plain sweep at the printed --block-p and derived seed.
+f8=$fx/fmnist_preact_f8.onnx
+expect_exit "optimize needs a floor or a loss" 2 "one of --accuracy-floor A and --max-loss L" \
+	"$bo" optimize "$f8" "$fm"
+expect_exit "optimize refuses an empty grid, naming --block-p-grid" 2 "--block-p-grid ''" \
+	"$bo" optimize "$f8" "$fm" --max-loss 0.01 --block-p-grid ''
+expect_exit "optimize refuses a descending grid" 2 "--block-p-grid '1e-2,1e-3': the values must .* ascend" \
+	"$bo" optimize "$f8" "$fm" --max-loss 0.01 --block-p-grid 1e-2,1e-3
+expect_exit "optimize refuses a negative budget, naming --budget-trials" 2 "--budget-trials must be a non-negative" \
+	"$bo" optimize "$f8" "$fm" --max-loss 0.01 --budget-trials -5
+expect_exit "optimize --max-loss 1.5 is refused" 2 "--max-loss must be" \
+	"$bo" optimize "$f8" "$fm" --max-loss 1.5
+expect_exit "optimize --budjet-trials suggests --budget-trials" 2 "did you mean --budget-trials\?" \
+	"$bo" optimize --budjet-trials 5 x y
+if [ -d "$fm" ]; then
+	small=(--limit 64 --calib 32 --threads 1)
+	expect_exit "optimize refuses a floor above the clean accuracy, naming --accuracy-floor" 2 \
+		"--accuracy-floor: the accuracy floor 0.9999 is above the clean accuracy" \
+		"$bo" optimize "$f8" "$fm" --accuracy-floor 0.9999 "${small[@]}"
+	expect_exit "optimize refuses an unknown block in --policy-blocks" 2 \
+		"--policy-blocks: the model has no block 'layer9' \(blocks: conv1, layer1" \
+		"$bo" optimize "$f8" "$fm" --max-loss 0.01 --policy-blocks layer1,layer2,layer3,layer9 "${small[@]}"
+	expect_exit "optimize: a budget below the curves' trials is refused with the minimum" 2 \
+		"--budget-trials: a budget of 10 trials is too small.*at least" \
+		"$bo" optimize "$f8" "$fm" --max-loss 0.01 --budget-trials 10 "${small[@]}"
+	opt=(optimize "$f8" "$fm" --max-loss 0.01 --limit 256 --calib 64 --block-p-grid 1e-3,1e-2
+		--curve-trials 1 --min-trials 2 --max-trials 4 --budget-trials 40 --verify-trials 4
+		--baseline-trials 1 --baseline-p 1e-4,1e-3,1e-2 --threads 2 --seed 3)
+	if "$bo" "${opt[@]}" --json >"$tmp/opt.json" 2>"$tmp/opt.err"; then
+		grep -q "^progress: phase 3 (full model) .* candidates .*/40 trials  best E/E_o" "$tmp/opt.err" &&
+			ok "optimize: progress lines on stderr (phase, candidates, trials, best)" ||
+			bad "optimize: progress lines" "$(cat "$tmp/opt.err")"
+		got=$($py - "$tmp/opt.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+v, s = j["verification"], j["search"]
+errs = []
+for k in ("allocation", "energy", "energy_o", "energy_ratio", "accuracy_floor", "clean_accuracy",
+          "search", "verification", "evaluations", "seconds"):
+    if k not in j: errs.append("no " + k)
+if abs(j["accuracy_floor"] - (j["clean_accuracy"] - 0.01)) > 1e-12: errs.append("floor %r" % j["accuracy_floor"])
+blocks = [a["block"] for a in j["allocation"]]
+for b in ("layer1", "layer2", "layer3", "layer4"):
+    if b not in blocks: errs.append("no block " + b)
+share = sum(a["energy_share"] for a in j["allocation"])
+if abs(share - 1) > 1e-9: errs.append("energy shares add to %r" % share)
+for a in j["allocation"]:
+    if a["p"] not in (0, 1e-3, 1e-2): errs.append("p off the grid %r" % a)
+if not (0 < j["energy_ratio"] <= 1): errs.append("E/E_o %r" % j["energy_ratio"])
+if s["trials"] > 40 or s["seed"] != 3: errs.append("search %r" % s)
+if v["seed"] == 3 or v["trials"] != 4 or len(v["trial_accuracies"]) != 4: errs.append("verification %r" % v)
+if not (v["ci_lo"] <= v["accuracy"] <= v["ci_hi"]): errs.append("CI %r" % v)
+# the verified allocation meets its floor within its CI
+if not (v["ci_hi"] >= j["accuracy_floor"] and v["meets_floor"]): errs.append("floor not met: %r" % v)
+names = [b["name"] for b in v["baselines"]]
+if names != ["uniform", "paper"]: errs.append("baselines %r" % names)
+for b in v["baselines"]:
+    if b["reached"] != (b["iso_energy"] is not None): errs.append("baseline %r" % b)
+    if not b["reached"] and b["why"] is None: errs.append("baseline without why %r" % b)
+print("ok" if not errs else "\n".join(errs))
+print(v["seed"], v["sweep_block_p"])
+PY
+)
+		if [ "$(head -1 <<<"$got")" = ok ]; then ok "optimize --json: the verified allocation meets its floor within its CI; search, verification and baselines"
+		else bad "optimize --json" "$got"; fi
+		read -r vseed vbp <<<"$(sed -n 2p <<<"$got")"
+		if "$bo" sweep "$f8" "$fm" --p 1 --block-p "$vbp" --seed "$vseed" --trials 4 --limit 256 \
+			--calib 64 --threads 1 --json >"$tmp/vsw.json" 2>/dev/null; then
+			got=$($py - "$tmp/opt.json" "$tmp/vsw.json" <<'PY'
+import json, sys
+o, s = (json.load(open(f)) for f in sys.argv[1:3])
+p, v = s["points"][0], o["verification"]
+same = p["trial_accuracies"] == v["trial_accuracies"] and abs(p["energy"] - o["energy"]) < 1e-6 * o["energy"]
+print("ok" if same else "optimize %r %r, sweep %r %r" % (v["trial_accuracies"], o["energy"], p["trial_accuracies"], p["energy"]))
+PY
+)
+			if [ "$got" = ok ]; then ok "optimize: the verification's trials and energy are a plain sweep's (--p 1 --block-p, derived seed)"
+			else bad "optimize: verification against sweep" "$got"; fi
+		else
+			bad "optimize: the verification's sweep failed"
+		fi
+	else
+		bad "optimize on the F=8 fixture failed" "$(cat "$tmp/opt.err")"
+	fi
 fi
 
 echo

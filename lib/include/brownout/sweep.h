@@ -227,6 +227,25 @@ bo_status bo_sweeper_trial_n(struct bo_sweeper *sw, int point, int trial, int64_
 			     int64_t *correct, bo_progress_fn progress, void *ctx, double cost[2],
 			     struct bo_error *err);
 
+/* One trial of an explicit allocation instead of a point (the optimizer,
+ * lib/optimize.c, evaluates many on one sweeper: one calibration, one clean
+ * pass): p_parts[k] is the fault probability of part k (bo_sweeper_parts
+ * order) for weights and activations, through the target as for a point;
+ * the rules and points of the configuration play no part. Its randomness
+ * is keyed by (seed, bo_rng_point(key), trial, ...) exactly as a point's by
+ * (cfg.seed, bo_rng_point(p), trial, ...), so bo_sweeper_trial_alloc with
+ * the point's per-part p, seed = cfg.seed and key = the point's p gives
+ * that point's trial; the same (seed, key, trial) with other p_parts is
+ * the same chip's random draws (paired comparisons). Its progress calls
+ * carry point = n_points (no point of the sweep). BO_EINVAL (field p)
+ * for a p outside [0, 1]; images_per_trial = auto is refused as in
+ * bo_sweeper_trial. */
+bo_status bo_sweeper_trial_alloc(struct bo_sweeper *sw, const double *p_parts, uint64_t seed,
+				 double key, int trial, int64_t *correct, bo_progress_fn progress,
+				 void *ctx, struct bo_error *err);
+/* The energy per inference (spec section 6) of such an allocation. */
+double bo_sweeper_alloc_energy(const struct bo_sweeper *sw, const double *p_parts);
+
 /* ---- whole sweeps ---- */
 
 /* The stopping rule of a point after `trials` trials summarised by s: 1 when
