@@ -16,7 +16,6 @@
 #include "cli.h"
 #include "suggest.h"
 
-const char *cmd_name = NULL;
 
 static void help_info(FILE *f)
 {
@@ -219,4 +218,47 @@ int bad_option(char **argv, const struct option *opts)
 	fprintf(stderr, "Try '%s%s%s --help'.\n", prog, cmd_name ? " " : "",
 		cmd_name ? cmd_name : "");
 	return EXIT_USAGE;
+}
+
+void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: brownout COMMAND [ARGS]\n"
+		"\n"
+		"commands:\n"
+		"  info MODEL.onnx [--input-shape CxHxW] [--blocks MAP] [--sites activations|activations-gated|relu|conv-inputs] [--json]\n"
+		"      inputs, outputs, op counts, parameters and activations (spec section 1),\n"
+		"      per-block table (blocks from node names or MAP: 'PREFIX=BLOCK,~REGEX=BLOCK' or @FILE)\n"
+		"  eval MODEL.onnx DATASET [--split test|train] [--images FILE --labels FILE]\n"
+		"       [--limit N] [--batch B] [--threads T] [--mean M[,M..] --std S[,S..] | --no-normalize]\n"
+		"       [--json] [--profile]\n"
+		"      top-1 accuracy on a dataset directory (IDX, CIFAR-10 binary or NPY)\n"
+		"  run MODEL.onnx --input FILE [--input FILE ...] --output-dir DIR\n"
+		"      run the graph once on .pb (TensorProto) or .npy inputs; writes output_N.pb\n"
+		"  sweep MODEL.onnx DATASET --p LIST|LO:HI:N [--deviation bm|erasure]\n"
+		"        [--target both|weights|activations] [--trials N | --ci-target W [--min-trials N]\n"
+		"        [--max-trials N]] [--images-per-trial N|all|auto] [--accuracy-floor A]\n"
+		"        [--blocks MAP] [--block-p BLOCK=P|Kp,...,*=P]\n"
+		"        [--activation-sites activations|activations-gated|relu|conv-inputs] [--seed S] [--bits B] [--calib N]\n"
+		"        [--limit N] [--batch B] [--threads T] [--energy-a A] [--references M1,M2,..]\n"
+		"        [--mean ..] [--std ..] [--json | --csv] [--journal FILE] [--progress-every S]\n"
+		"      accuracy under faults (docs/fault-models.md): mean, std, 95%% CI, chip\n"
+		"      quantiles and yield per point, energy per inference, and iso-accuracy energy\n"
+		"      reduction against references\n"
+		"  calibrate-erasure MODEL.onnx DATASET --p LIST [sweep options]\n"
+		"  optimize MODEL.onnx DATASET --accuracy-floor A | --max-loss L [--block-p-grid G]\n"
+		"        [--budget-trials N] [--references M1,M2,..] [sweep options] [--json]\n"
+		"      per-block fault probabilities of least energy at an accuracy floor, verified\n"
+		"      with a fresh seed against uniform p and the paper's policy (docs/optimizer.md)\n"
+		"  worker --server URL --token TOKEN [--threads N] [--max-idle S] [--cache DIR]\n"
+		"      run brownoutd's tasks here (remote worker; see docs/cluster.md)\n"
+		"      the ratio p_e/p at which weights-only erasure matches weights-only BM\n"
+		"  version\n"
+		"\n"
+		"'brownout COMMAND --help' lists the command's options with their defaults.\n"
+		"\n"
+		"Normalisation: pixels go to [0,1] (u8 / 255; float pixels are taken as they are), then\n"
+		"(x - mean[c]) / std[c]; --mean/--std win over the model's metadata_props\n"
+		"brownout.mean / brownout.std. A model with neither is refused unless --no-normalize\n"
+		"says it takes raw [0,1] pixels.\n");
 }
