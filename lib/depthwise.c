@@ -18,7 +18,8 @@
  * columns sum over the in-bounds tap rectangle, computed once per output
  * (on EfficientNet's 7x7 maps with 5x5 taps most outputs are border). The bias starts the accumulator in both, so the taps are
  * added in the same order everywhere. A fused activation (plan.h) is
- * applied to each output row as it is finished, while it is in L1.
+ * applied to each output row as it is finished, while it is in L1 (SiLU
+ * to each plane).
  *
  * ISA. The build has no -march; as in winograd.c the kernel is compiled
  * for the baseline (SSE2 on x86-64: 4 lanes, multiply then add, the
@@ -202,8 +203,15 @@ void bo_dw_conv(const float *x, const float *wt, const float *bias, float *y, in
 #endif
 	plane_fn f = fn[w->k[0] == 5][w->s[0] == 2];
 	int64_t K = w->k[0];
+	/* SiLU (a call into vmath.c) per plane rather than per row: on 7x7
+	 * maps a row is 7 values */
+	int per_plane = act->kind == 3;
 	for (int64_t n = 0; n < N; n++)
-		for (int64_t c = 0; c < C; c++)
-			f(x + (n * C + c) * H * W, wt + c * K * K, bias ? bias[c] : 0.f,
-			  y + (n * C + c) * OH * OW, H, W, OH, OW, w->pb[0], w->pb[1], act);
+		for (int64_t c = 0; c < C; c++) {
+			float *yc = y + (n * C + c) * OH * OW;
+			f(x + (n * C + c) * H * W, wt + c * K * K, bias ? bias[c] : 0.f, yc, H, W, OH,
+			  OW, w->pb[0], w->pb[1], per_plane ? &none : act);
+			if (per_plane)
+				bo_act_apply(act, yc, OH * OW);
+		}
 }

@@ -603,6 +603,40 @@ int bo_conv_act_fusable(const struct bo_plan *p, int ci, int ai, const float *co
 	return 1;
 }
 
+int bo_silu_fusable(const struct bo_plan *p, int x, int si, int mi, int inplace)
+{
+	const struct bo_model *m = p->m;
+	const struct bo_node *sn = &m->nodes[si], *mn = &m->nodes[mi];
+	if (sn->op != OP_SIGMOID || mn->op != OP_MUL || sn->n_in != 1 || sn->in[0] != x ||
+	    mn->n_in != 2)
+		return 0;
+	int s = sn->out[0], y = mn->out[0];
+	if (!((mn->in[0] == x && mn->in[1] == s) || (mn->in[0] == s && mn->in[1] == x)))
+		return 0;
+	if (m->values[s].n_consumers != 1 || m->values[s].is_output || p->root[x] < 0 ||
+	    p->root[s] < 0 || p->root[y] < 0)
+		return 0;
+	int64_t n = bo_shape_numel(SHP(x));
+	if (bo_shape_numel(SHP(s)) != n || bo_shape_numel(SHP(y)) != n)
+		return 0;
+	if (inplace) /* and x first, as bo_act's SiLU */
+		return mn->in[0] == x && p->root[y] == p->root[x] &&
+		       m->values[x].n_consumers == 2 && !m->values[x].is_output;
+	/* y is written at si's step: its storage must be x's (read first) or
+	 * s's (allocated from si's step on) */
+	return p->root[y] == p->root[x] || p->root[y] == p->root[s];
+}
+
+int bo_conv_silu_fusable(const struct bo_plan *p, int ci, int si, int mi, struct bo_act *a)
+{
+	const struct bo_node *cn = &p->m->nodes[ci];
+	if (cn->op != OP_CONV || bo_wino_use(p, ci) || !bo_silu_fusable(p, cn->out[0], si, mi, 1))
+		return 0;
+	a->kind = 3;
+	a->lo = a->hi = 0.f;
+	return 1;
+}
+
 bo_status bo_run_conv_act(const struct bo_plan *p, int ci, const float *const *in, float *y,
 			  float *scratch, const struct bo_act *a, struct bo_error *err)
 {
