@@ -221,10 +221,19 @@ static void global_pool(const struct bo_shape *xs, const float *x, float *y, int
 				mx = xc[i] > mx ? xc[i] : mx;
 			y[c] = mx;
 		} else {
-			double acc = 0;
-			for (int64_t i = 0; i < S; i++)
-				acc += xc[i];
-			y[c] = (float)(acc / (double)S);
+			/* eight partial sums in double: the loop vectorises (one
+			 * chain of dependent adds was 5% of EfficientNet-B0), and
+			 * in double the order hardly ever shows in the float */
+			double acc[8] = { 0 };
+			int64_t i = 0;
+			for (; i + 8 <= S; i += 8)
+				for (int j = 0; j < 8; j++)
+					acc[j] += xc[i + j];
+			for (; i < S; i++)
+				acc[0] += xc[i];
+			double sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) +
+				     ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+			y[c] = (float)(sum / (double)S);
 		}
 	}
 }
