@@ -140,7 +140,7 @@ BO_INLINE void plane(const float *restrict xc, const float *restrict k, float b,
 					yr[ow] = acc;
 				}
 		}
-		bo_act_apply(act, yr, OW);
+		bo_act_apply_rc(act, yr, OW); /* SiLU: per plane, in bo_dw_conv */
 	}
 }
 

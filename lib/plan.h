@@ -107,10 +107,11 @@ struct bo_act {
 	float lo, hi;
 };
 
-/* y[0..n) = act(y), exactly as the Relu and Clip kernels compute it (NaN
- * and -0 included: those kernels call this too), and SiLU as the Sigmoid
- * and Mul kernels. */
-static inline void bo_act_apply(const struct bo_act *a, float *y, int64_t n)
+/* y[0..n) = act(y) for Relu and Clip (kind 1, 2; others: nothing),
+ * exactly as the Relu and Clip kernels compute it (NaN and -0 included:
+ * those kernels call this too). Small enough to inline into a kernel's
+ * inner loops (depthwise.c). */
+static inline void bo_act_apply_rc(const struct bo_act *a, float *y, int64_t n)
 {
 	if (a->kind == 1) {
 		for (int64_t i = 0; i < n; i++)
@@ -121,9 +122,16 @@ static inline void bo_act_apply(const struct bo_act *a, float *y, int64_t n)
 			float v = y[i] < lo ? lo : y[i];
 			y[i] = v > hi ? hi : v;
 		}
-	} else if (a->kind == 3) {
-		bo_vsilu(y, y, n, 0);
 	}
+}
+
+/* The same for every kind, SiLU as the Sigmoid and Mul kernels. */
+static inline void bo_act_apply(const struct bo_act *a, float *y, int64_t n)
+{
+	if (a->kind == 3)
+		bo_vsilu(y, y, n, 0);
+	else
+		bo_act_apply_rc(a, y, n);
 }
 
 /* Whether Conv node ci and node ai (next in p->order) can run fused: ai is

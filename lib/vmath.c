@@ -112,19 +112,31 @@ INLINE void sigmoid_loop(const float *restrict x, float *restrict y, int64_t n, 
 			y[i] = sigmoid1(x[i]);
 }
 
-/* in place (x == y) too: each element is read before it is written */
+/* in place (x == y) too: one pointer, so that the loop needs no restrict
+ * to vectorise (each element is read before it is written) */
+INLINE void sigmoid_inplace(float *y, int64_t n, const int silu)
+{
+	if (silu == 1)
+		for (int64_t i = 0; i < n; i++) {
+			float v = y[i], s = sigmoid1(v);
+			y[i] = v * s;
+		}
+	else if (silu == 2)
+		for (int64_t i = 0; i < n; i++) {
+			float v = y[i], s = sigmoid1(v);
+			y[i] = s * v;
+		}
+	else
+		for (int64_t i = 0; i < n; i++)
+			y[i] = sigmoid1(y[i]);
+}
+
 INLINE void sigmoid_any(const float *x, float *y, int64_t n, const int silu)
 {
-	if (x == y) {
-		float buf[256];
-		for (int64_t i = 0; i < n; i += 256) {
-			int64_t m = n - i < 256 ? n - i : 256;
-			sigmoid_loop(x + i, buf, m, silu);
-			memcpy(y + i, buf, (size_t)m * sizeof(float));
-		}
-	} else {
+	if (x == y)
+		sigmoid_inplace(y, n, silu);
+	else
 		sigmoid_loop(x, y, n, silu);
-	}
 }
 
 static void sigmoid_base(const float *x, float *y, int64_t n)
