@@ -80,10 +80,32 @@ BO_INLINE float ranged(const float *xc, const float *k, float b, int64_t W, int6
 		    int64_t iw0, int i0, int i1, int j0, int j1, const int K, const int fused)
 {
 	float acc = b;
+	int n = j1 - j0;
 	for (int i = i0; i < i1; i++) {
-		int64_t r = (ih0 + i) * W + iw0; /* (indexes, never a pointer out of x) */
-		for (int j = j0; j < j1; j++)
-			acc = mac(acc, xc[r + j], k[i * K + j], fused);
+		int64_t r = (ih0 + i) * W + iw0 + j0; /* (indexes, never a pointer out of x) */
+		const float *kr = k + i * K + j0;
+		/* the n taps of the row in order, unrolled: entered at case n,
+		 * the fall-through runs taps 0 .. n-1 (a loop of 1 to 5 was
+		 * most of EfficientNet's 7x7 and 14x14 planes) */
+		switch (n) {
+		case 5:
+			acc = mac(acc, xc[r + n - 5], kr[n - 5], fused);
+			__attribute__((fallthrough));
+		case 4:
+			acc = mac(acc, xc[r + n - 4], kr[n - 4], fused);
+			__attribute__((fallthrough));
+		case 3:
+			acc = mac(acc, xc[r + n - 3], kr[n - 3], fused);
+			__attribute__((fallthrough));
+		case 2:
+			acc = mac(acc, xc[r + n - 2], kr[n - 2], fused);
+			__attribute__((fallthrough));
+		case 1:
+			acc = mac(acc, xc[r + n - 1], kr[n - 1], fused);
+			break;
+		default:
+			break;
+		}
 	}
 	return acc;
 }
