@@ -18,7 +18,8 @@
  * columns sum over the in-bounds tap rectangle, computed once per output
  * (on EfficientNet's 7x7 maps with 5x5 taps most outputs are border). The bias starts the accumulator in both, so the taps are
  * added in the same order everywhere. A fused activation (plan.h) is
- * applied to each output row as it is finished, while it is in L1.
+ * applied to each output row as it is finished, while it is in L1 (SiLU
+ * to each plane).
  *
  * ISA. The build has no -march; as in winograd.c the kernel is compiled
  * for the baseline (SSE2 on x86-64: 4 lanes, multiply then add, the
@@ -79,10 +80,32 @@ BO_INLINE float ranged(const float *xc, const float *k, float b, int64_t W, int6
 		    int64_t iw0, int i0, int i1, int j0, int j1, const int K, const int fused)
 {
 	float acc = b;
+	int n = j1 - j0;
 	for (int i = i0; i < i1; i++) {
-		int64_t r = (ih0 + i) * W + iw0; /* (indexes, never a pointer out of x) */
-		for (int j = j0; j < j1; j++)
-			acc = mac(acc, xc[r + j], k[i * K + j], fused);
+		int64_t r = (ih0 + i) * W + iw0 + j0; /* (indexes, never a pointer out of x) */
+		const float *kr = k + i * K + j0;
+		/* the n taps of the row in order, unrolled: entered at case n,
+		 * the fall-through runs taps 0 .. n-1 (a loop of 1 to 5 was
+		 * most of EfficientNet's 7x7 and 14x14 planes) */
+		switch (n) {
+		case 5:
+			acc = mac(acc, xc[r + n - 5], kr[n - 5], fused);
+			__attribute__((fallthrough));
+		case 4:
+			acc = mac(acc, xc[r + n - 4], kr[n - 4], fused);
+			__attribute__((fallthrough));
+		case 3:
+			acc = mac(acc, xc[r + n - 3], kr[n - 3], fused);
+			__attribute__((fallthrough));
+		case 2:
+			acc = mac(acc, xc[r + n - 2], kr[n - 2], fused);
+			__attribute__((fallthrough));
+		case 1:
+			acc = mac(acc, xc[r + n - 1], kr[n - 1], fused);
+			break;
+		default:
+			break;
+		}
 	}
 	return acc;
 }
@@ -139,7 +162,7 @@ BO_INLINE void plane(const float *restrict xc, const float *restrict k, float b,
 					yr[ow] = acc;
 				}
 		}
-		bo_act_apply(act, yr, OW);
+		bo_act_apply_rc(act, yr, OW); /* SiLU: per plane, in bo_dw_conv */
 	}
 }
 
@@ -202,8 +225,15 @@ void bo_dw_conv(const float *x, const float *wt, const float *bias, float *y, in
 #endif
 	plane_fn f = fn[w->k[0] == 5][w->s[0] == 2];
 	int64_t K = w->k[0];
+	/* SiLU (a call into vmath.c) per plane rather than per row: on 7x7
+	 * maps a row is 7 values */
+	int per_plane = act->kind == 3;
 	for (int64_t n = 0; n < N; n++)
-		for (int64_t c = 0; c < C; c++)
-			f(x + (n * C + c) * H * W, wt + c * K * K, bias ? bias[c] : 0.f,
-			  y + (n * C + c) * OH * OW, H, W, OH, OW, w->pb[0], w->pb[1], act);
+		for (int64_t c = 0; c < C; c++) {
+			float *yc = y + (n * C + c) * OH * OW;
+			f(x + (n * C + c) * H * W, wt + c * K * K, bias ? bias[c] : 0.f, yc, H, W, OH,
+			  OW, w->pb[0], w->pb[1], per_plane ? &none : act);
+			if (per_plane)
+				bo_act_apply(act, yc, OH * OW);
+		}
 }

@@ -4,6 +4,7 @@
 #define BO_PLAN_H
 
 #include "graph.h"
+#include "vmath.h"
 
 struct bo_shape {
 	int rank;
@@ -88,17 +89,24 @@ int64_t bo_node_flops(const struct bo_plan *p, int ni);
  * output while the output is still in cache (ops.c: per GEMM column block,
  * per depthwise row); the activation node then has nothing left to do.
  * Relu and Clip are exact, so the values are bit-identical to the
- * unfused run. The session fuses only when the Conv's output is not a
- * hooked site (a hook must see it unclipped), so fault injection sees the
- * same tensors. */
+ * unfused run. The same for SiLU, x * Sigmoid(x) as PyTorch exports it (a
+ * Sigmoid of the Conv's output and a Mul of the two, the Conv's output
+ * read by nothing else, the Mul of it and the Sigmoid, in this order and
+ * in place over it): bo_vsilu is
+ * bit-identical to the Sigmoid and Mul kernels. The session fuses only
+ * when no tensor the fusion leaves unwritten (the Conv's output, the
+ * Sigmoid's) is a hooked site (a hook must see it unclipped), so fault
+ * injection sees the same tensors. */
 struct bo_act {
-	int kind; /* 0 none, 1 Relu, 2 Clip */
+	int kind; /* 0 none, 1 Relu, 2 Clip, 3 SiLU */
 	float lo, hi;
 };
 
-/* y[0..n) = act(y), exactly as the Relu and Clip kernels compute it (NaN
- * and -0 included: those kernels call this too). */
-static inline void bo_act_apply(const struct bo_act *a, float *y, int64_t n)
+/* y[0..n) = act(y) for Relu and Clip (kind 1, 2; others: nothing),
+ * exactly as the Relu and Clip kernels compute it (NaN and -0 included:
+ * those kernels call this too). Small enough to inline into a kernel's
+ * inner loops (depthwise.c). */
+static inline void bo_act_apply_rc(const struct bo_act *a, float *y, int64_t n)
 {
 	if (a->kind == 1) {
 		for (int64_t i = 0; i < n; i++)
@@ -112,6 +120,15 @@ static inline void bo_act_apply(const struct bo_act *a, float *y, int64_t n)
 	}
 }
 
+/* The same for every kind, SiLU as the Sigmoid and Mul kernels. */
+static inline void bo_act_apply(const struct bo_act *a, float *y, int64_t n)
+{
+	if (a->kind == 3)
+		bo_vsilu(y, y, n, 0);
+	else
+		bo_act_apply_rc(a, y, n);
+}
+
 /* Whether Conv node ci and node ai (next in p->order) can run fused: ai is
  * a Relu or a Clip of ci's output, its only reader, in place (same
  * storage), ci's output is no graph output, and ci does not run as
@@ -119,6 +136,18 @@ static inline void bo_act_apply(const struct bo_act *a, float *y, int64_t n)
  * caller still checks hooks. */
 int bo_conv_act_fusable(const struct bo_plan *p, int ci, int ai, const float *const *ain,
 			struct bo_act *a);
+/* Whether nodes si, mi (in this order in p->order) compute SiLU of value
+ * x: si a Sigmoid of x whose output only mi reads, mi a Mul of x and that
+ * output (either order), all three of one size, neither output a graph
+ * output. Then y = bo_vsilu(x) gives mi's output bit for bit. inplace:
+ * also require mi's output in x's storage and x read by nothing but si
+ * and mi (so that a Conv producing x can produce y instead). The caller
+ * checks hooks on x and on si's output. */
+int bo_silu_fusable(const struct bo_plan *p, int x, int si, int mi, int inplace);
+/* Whether Conv node ci and nodes si, mi after it in p->order can run as
+ * one: SiLU of ci's output, in place (bo_silu_fusable), and ci not
+ * Winograd. Fills *a with SiLU. The caller checks hooks. */
+int bo_conv_silu_fusable(const struct bo_plan *p, int ci, int si, int mi, struct bo_act *a);
 /* bo_run_node for a Conv, with *a applied to its output. */
 bo_status bo_run_conv_act(const struct bo_plan *p, int ci, const float *const *in, float *out,
 			  float *scratch, const struct bo_act *a, struct bo_error *err);

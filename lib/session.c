@@ -299,6 +299,12 @@ static bo_status call_hook(struct bo_session *s, struct slot *sl, int v)
 	return rc;
 }
 
+/* whether a hook is set and value v is one of its sites */
+static int hooked(const struct bo_session *s, int v)
+{
+	return s->hook && s->site_of[v] >= 0;
+}
+
 static bo_status slot_run(struct slot *sl)
 {
 	struct bo_session *s = sl->s;
@@ -365,22 +371,47 @@ static bo_status slot_run(struct slot *sl)
 		for (int j = 0; j < n->n_in; j++)
 			in[j] = n->in[j] >= 0 ? value_data(s, sl, n->in[j]) : NULL;
 		float *y = (float *)value_data(s, sl, n->out[0]);
-		/* a Conv and the Relu/Clip after it as one (plan.h), unless a
-		 * hook is to see the Conv's output before the activation */
-		int ai = k + 1 < p->n_order && n->op == OP_CONV ? p->order[k + 1] : -1;
+		/* a Conv and the Relu/Clip or SiLU after it as one (plan.h),
+		 * unless a hook is to see a tensor the fusion skips: the Conv's
+		 * output before the activation, SiLU's Sigmoid */
+		int ai = -1, fused = 0; /* fused: nodes after k run inside k */
 		struct bo_act act;
-		if (ai >= 0 && !(s->hook && s->site_of[n->out[0]] >= 0)) {
-			const struct bo_node *an = &m->nodes[ai];
-			for (int j = 0; j < an->n_in && j < BO_MAX_IN; j++)
-				ain[j] = an->in[j] >= 0 ? value_data(s, sl, an->in[j]) : NULL;
-			if (an->n_in > BO_MAX_IN || !bo_conv_act_fusable(p, ni, ai, ain, &act))
-				ai = -1;
-		} else {
-			ai = -1;
+		if (n->op == OP_CONV && !hooked(s, n->out[0])) {
+			if (k + 2 < p->n_order && !hooked(s, m->nodes[p->order[k + 1]].out[0]) &&
+			    bo_conv_silu_fusable(p, ni, p->order[k + 1], p->order[k + 2], &act)) {
+				ai = p->order[k + 2];
+				fused = 2;
+			} else if (k + 1 < p->n_order) {
+				ai = p->order[k + 1];
+				const struct bo_node *an = &m->nodes[ai];
+				for (int j = 0; j < an->n_in && j < BO_MAX_IN; j++)
+					ain[j] = an->in[j] >= 0 ? value_data(s, sl, an->in[j]) : NULL;
+				if (an->n_in > BO_MAX_IN || !bo_conv_act_fusable(p, ni, ai, ain, &act))
+					ai = -1;
+				else
+					fused = 1;
+			}
 		}
 		int64_t t0 = s->profiling ? now_ns() : 0;
-		rc = ai >= 0 ? bo_run_conv_act(p, ni, in, y, sl->scratch, &act, &sl->err)
-			     : bo_run_node(p, ni, in, y, sl->scratch, &sl->err);
+		if (n->op == OP_SIGMOID && k + 1 < p->n_order && !hooked(s, n->out[0]) &&
+		    bo_silu_fusable(p, n->in[0], ni, p->order[k + 1], 0)) {
+			/* SiLU not after a Conv (or after one that could not take
+			 * it): one pass, straight into the Mul's output */
+			const struct bo_node *mn = &m->nodes[p->order[k + 1]];
+			bo_vsilu(in[0], (float *)value_data(s, sl, mn->out[0]),
+				 bo_shape_numel(&p->shape[n->in[0]]), mn->in[0] == n->out[0]);
+			if (s->profiling) {
+				sl->prof_ns[n->op] += now_ns() - t0;
+				sl->prof_calls[n->op]++;
+				sl->prof_calls[mn->op]++;
+			}
+			k++;
+			if (s->hook && (rc = call_hook(s, sl, mn->out[0])))
+				return rc;
+			continue;
+		}
+		rc = fused ? bo_run_conv_act(p, ni, in, y, sl->scratch, &act, &sl->err)
+			   : bo_run_node(p, ni, in, y, sl->scratch, &sl->err);
 		if (rc)
 			return rc;
 		if (s->profiling) {
@@ -390,13 +421,16 @@ static bo_status slot_run(struct slot *sl)
 		}
 		if (s->hook && (rc = call_hook(s, sl, n->out[0])))
 			return rc;
-		if (ai >= 0) { /* the activation ran inside the Conv */
-			k++;
+		/* the activation ran inside the Conv; a fused SiLU's Sigmoid
+		 * is never a site (hooked() above), so only its Mul is called */
+		for (int f = 1; f <= fused; f++) {
+			int fi = p->order[k + f];
 			if (s->profiling)
-				sl->prof_calls[m->nodes[ai].op]++;
-			if (s->hook && (rc = call_hook(s, sl, m->nodes[ai].out[0])))
+				sl->prof_calls[m->nodes[fi].op]++;
+			if (f == fused && s->hook && (rc = call_hook(s, sl, m->nodes[fi].out[0])))
 				return rc;
 		}
+		k += fused;
 	}
 	return BO_OK;
 }

@@ -1,4 +1,5 @@
-/* Vectorised elementwise math: Sigmoid over an array.
+/* Vectorised elementwise math: Sigmoid and SiLU (x * Sigmoid(x)) over an
+ * array.
  *
  * libm's expf is a call per element, and a loop that calls it cannot
  * vectorise (the build has no -ffast-math, so no libmvec); on
@@ -83,48 +84,115 @@ INLINE float exp_inline(float x)
 	return sel(-(uint32_t)((f_bits(x) & 0x7fffffffu) > 0x7f800000u), x, e);
 }
 
-INLINE void sigmoid_loop(const float *restrict x, float *restrict y, int64_t n)
+INLINE float sigmoid1(float x)
 {
-	for (int64_t i = 0; i < n; i++)
-		y[i] = 1.f / (1.f + exp_inline(-x[i]));
+	return 1.f / (1.f + exp_inline(-x));
 }
 
-/* in place (x == y) too: each element is read before it is written */
-INLINE void sigmoid_any(const float *x, float *y, int64_t n)
+/* silu: 0 y = sigmoid(x), 1 y = x * sigmoid(x), 2 y = sigmoid(x) * x,
+ * the sigmoid rounded to float first, exactly as the Sigmoid kernel's
+ * output and x in the Mul kernel, in the Mul's order of operands (which
+ * matters for NaN: the product carries its first operand's, and
+ * sigmoid(NaN) has the sign flipped): a fused SiLU is bit-identical to
+ * the two nodes */
+INLINE void sigmoid_loop(const float *restrict x, float *restrict y, int64_t n, const int silu)
 {
-	if (x == y) {
-		float buf[256];
-		for (int64_t i = 0; i < n; i += 256) {
-			int64_t m = n - i < 256 ? n - i : 256;
-			sigmoid_loop(x + i, buf, m);
-			memcpy(y + i, buf, (size_t)m * sizeof(float));
+	if (silu == 1)
+		for (int64_t i = 0; i < n; i++) {
+			float s = sigmoid1(x[i]);
+			y[i] = x[i] * s;
 		}
-	} else {
-		sigmoid_loop(x, y, n);
-	}
+	else if (silu == 2)
+		for (int64_t i = 0; i < n; i++) {
+			float s = sigmoid1(x[i]);
+			y[i] = s * x[i];
+		}
+	else
+		for (int64_t i = 0; i < n; i++)
+			y[i] = sigmoid1(x[i]);
+}
+
+/* in place (x == y) too: one pointer, so that the loop needs no restrict
+ * to vectorise (each element is read before it is written) */
+INLINE void sigmoid_inplace(float *y, int64_t n, const int silu)
+{
+	if (silu == 1)
+		for (int64_t i = 0; i < n; i++) {
+			float v = y[i], s = sigmoid1(v);
+			y[i] = v * s;
+		}
+	else if (silu == 2)
+		for (int64_t i = 0; i < n; i++) {
+			float v = y[i], s = sigmoid1(v);
+			y[i] = s * v;
+		}
+	else
+		for (int64_t i = 0; i < n; i++)
+			y[i] = sigmoid1(y[i]);
+}
+
+INLINE void sigmoid_any(const float *x, float *y, int64_t n, const int silu)
+{
+	if (x == y)
+		sigmoid_inplace(y, n, silu);
+	else
+		sigmoid_loop(x, y, n, silu);
 }
 
 static void sigmoid_base(const float *x, float *y, int64_t n)
 {
-	sigmoid_any(x, y, n);
+	sigmoid_any(x, y, n, 0);
+}
+
+static void silu_base(const float *x, float *y, int64_t n, int gate_first)
+{
+	if (gate_first)
+		sigmoid_any(x, y, n, 2);
+	else
+		sigmoid_any(x, y, n, 1);
 }
 
 #if BO_X86
 __attribute__((target("avx2,fma"))) static void sigmoid_avx2(const float *x, float *y, int64_t n)
 {
-	sigmoid_any(x, y, n);
+	sigmoid_any(x, y, n, 0);
+}
+
+__attribute__((target("avx2,fma"))) static void silu_avx2(const float *x, float *y, int64_t n,
+							 int gate_first)
+{
+	if (gate_first)
+		sigmoid_any(x, y, n, 2);
+	else
+		sigmoid_any(x, y, n, 1);
+}
+
+static int have_avx2(void)
+{
+	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 #endif
 
 void bo_vsigmoid(const float *x, float *y, int64_t n)
 {
 #if BO_X86
-	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+	if (have_avx2()) {
 		sigmoid_avx2(x, y, n);
 		return;
 	}
 #endif
 	sigmoid_base(x, y, n);
+}
+
+void bo_vsilu(const float *x, float *y, int64_t n, int gate_first)
+{
+#if BO_X86
+	if (have_avx2()) {
+		silu_avx2(x, y, n, gate_first);
+		return;
+	}
+#endif
+	silu_base(x, y, n, gate_first);
 }
 
 float bo_expf_ref(float x)

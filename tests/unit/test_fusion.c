@@ -8,7 +8,20 @@
  * column once); y is bit-identical in A and B, also with NaN in the input;
  * an activation hook (fault injection's: it sees and changes the Clip and
  * Relu outputs) sees bit-identical tensors in A and B, and its changes
- * reach y identically; and with threads 2 the same holds. */
+ * reach y identically; and with threads 2 the same holds.
+ *
+ * SiLU (x * Sigmoid(x), PyTorch's export) fused into the Conv before it
+ * or run as one pass (test_silu): x -> Conv 1x1 -> SiLU (Mul(c, s): in
+ * place, fused into the GEMM's blocks) -> depthwise 3x3 -> SiLU written
+ * Mul(s, d) (not in place over the Conv: one pass into the Sigmoid's
+ * storage) -> SiLU again (Mul(x, s) in place over its input, no Conv
+ * before) -> depthwise 3x3 -> SiLU (fused per plane) -> y. Model A
+ * outputs y; model B also outputs every Sigmoid, which forbids every
+ * fusion. Asserted: y bit-identical in A and B (NaN and +-inf in the
+ * input; a NaN may come out as another NaN), with and without a hook on the SiLU outputs (which sees the
+ * same bytes and whose changes reach y alike), threads 1 and 2; and in A
+ * the fusion really ran: the profile counts every Sigmoid and Mul call
+ * but times none of the Muls (B times them). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -180,10 +193,180 @@ static void test_fused_equals_unfused(void **state)
 	free(c);
 }
 
+/* ---- SiLU ---- */
+
+static float sw1[M * C0], sb1[M], sw2[M * 9], sb2[M], sw3[M * 9], sb3[M];
+
+static struct bo_model *load_silu(int sigmoids_out)
+{
+	struct tb_model *tb = tb_new();
+	int64_t xd[4] = { -1, C0, H, W }, w1d[4] = { M, C0, 1, 1 }, w2d[4] = { M, 1, 3, 3 };
+	int64_t bd[1] = { M }, pads[4] = { 1, 1, 1, 1 };
+	tb_input(tb, "x", 4, xd);
+	tb_init_f(tb, "w1", 4, w1d, sw1);
+	tb_init_f(tb, "b1", 1, bd, sb1);
+	tb_init_f(tb, "w2", 4, w2d, sw2);
+	tb_init_f(tb, "b2", 1, bd, sb2);
+	tb_init_f(tb, "w3", 4, w2d, sw3);
+	tb_init_f(tb, "b3", 1, bd, sb3);
+	tb_node(tb, "Conv", "pw", "x,w1,b1", "c");
+	tb_node(tb, "Sigmoid", "sig1", "c", "s1");
+	tb_node(tb, "Mul", "mul1", "c,s1", "y1");
+	Onnx__NodeProto *dw = tb_node(tb, "Conv", "dw", "y1,w2,b2", "d");
+	tb_attr_ints(tb, dw, "pads", 4, pads);
+	tb_attr_int(tb, dw, "group", M);
+	tb_node(tb, "Sigmoid", "sig2", "d", "s2");
+	tb_node(tb, "Mul", "mul2", "s2,d", "y2");
+	tb_node(tb, "Sigmoid", "sig3", "y2", "s3");
+	tb_node(tb, "Mul", "mul3", "y2,s3", "y3");
+	Onnx__NodeProto *dw2 = tb_node(tb, "Conv", "dw2", "y3,w3,b3", "e");
+	tb_attr_ints(tb, dw2, "pads", 4, pads);
+	tb_attr_int(tb, dw2, "group", M);
+	tb_node(tb, "Sigmoid", "sig4", "e", "s4");
+	tb_node(tb, "Mul", "mul4", "e,s4", "y");
+	tb_output(tb, "y");
+	if (sigmoids_out) {
+		tb_output(tb, "s1");
+		tb_output(tb, "s2");
+		tb_output(tb, "s3");
+		tb_output(tb, "s4");
+	}
+	struct bo_model *m = NULL;
+	struct bo_error err;
+	bo_status rc = tb_load(tb, NULL, &m, &err);
+	if (rc)
+		fprintf(stderr, "load: %s\n", err.text);
+	assert_int_equal(rc, BO_OK);
+	tb_free(tb);
+	return m;
+}
+
+/* a and b bit for bit, except that a NaN may be any NaN: which one a
+ * product of two NaNs gives depends on the order in which the compiler
+ * put the operands of the Mul kernel's loop */
+static int same_bits(const float *a, const float *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (memcmp(&a[i], &b[i], sizeof(float)) && !(isnan(a[i]) && isnan(b[i])))
+			return 0;
+	return 1;
+}
+
+/* the hook of the first test, NaNs hashed as one, on the SiLU outputs (y1, y2, y3, y) only: in
+ * model B the Sigmoids are read by the graph outputs too, which makes
+ * them sites of their own */
+static bo_status silu_hook(void *ctx, const struct bo_site *site, float *data, int64_t n_images,
+			   int64_t first_image)
+{
+	if (site->name[0] != 'y')
+		return BO_OK;
+	int64_t n = n_images * site->sample_numel;
+	float *nans = malloc((size_t)n * sizeof(float));
+	if (!nans)
+		return BO_ENOMEM;
+	for (int64_t i = 0; i < n; i++) {
+		nans[i] = isnan(data[i]) ? data[i] : 0.f;
+		if (isnan(data[i]))
+			data[i] = NAN;
+	}
+	/* B's sites count the Sigmoids too: index by name */
+	struct bo_site named = *site;
+	named.index = site->name[1] ? site->name[1] - '0' : 4;
+	bo_status rc = hook(ctx, &named, data, n_images, first_image);
+	for (int64_t i = 0; i < n; i++) /* the NaNs as they were */
+		if (isnan(nans[i]))
+			data[i] = nans[i];
+	free(nans);
+	return rc;
+}
+
+/* y of m on x; *mul_seconds, *sig_calls, *mul_calls from the profile */
+static void run_silu(struct bo_model *m, int threads, const float *x, int hooked, float *out,
+		     struct seen *seen, double *mul_seconds, int64_t *sig_calls, int64_t *mul_calls)
+{
+	struct bo_session_config cfg = { .threads = threads };
+	struct bo_session *s = NULL;
+	struct bo_error err;
+	assert_int_equal(bo_session_new(m, &cfg, &s, &err), BO_OK);
+	if (hooked)
+		assert_int_equal(bo_session_set_hook(s, BO_SITES_ACTIVATIONS, silu_hook, seen),
+				 BO_OK);
+	bo_session_set_profiling(s, 1);
+	struct bo_tensor in = { .rank = 4, .dims = { NB, C0, H, W }, .data = (float *)x };
+	struct bo_tensor o[5];
+	assert_int_equal(bo_session_run(s, &in, 1, o, 1, &err), BO_OK);
+	assert_int_equal(o[0].dims[1], M);
+	memcpy(out, o[0].data, sizeof(float) * NB * M * H * W);
+	struct bo_op_profile prof[16];
+	int np = bo_session_profile(s, prof, 16);
+	*mul_seconds = -1.;
+	*sig_calls = *mul_calls = 0;
+	for (int i = 0; i < np && i < 16; i++) {
+		if (!strcmp(prof[i].op, "Mul")) {
+			*mul_seconds = prof[i].seconds;
+			*mul_calls = prof[i].calls;
+		} else if (!strcmp(prof[i].op, "Sigmoid")) {
+			*sig_calls = prof[i].calls;
+		}
+	}
+	bo_session_free(s);
+}
+
+static void test_silu(void **state)
+{
+	(void)state;
+	for (int i = 0; i < M * C0; i++)
+		sw1[i] = frand() * 4.f;
+	for (int i = 0; i < M * 9; i++)
+		sw2[i] = frand(), sw3[i] = frand();
+	for (int i = 0; i < M; i++)
+		sb1[i] = frand(), sb2[i] = frand(), sb3[i] = frand();
+	size_t ny = (size_t)NB * M * H * W;
+	float *x = malloc(sizeof(float) * NB * C0 * H * W);
+	float *ya = malloc(ny * sizeof(float)), *yb = malloc(ny * sizeof(float));
+	assert_true(x && ya && yb);
+	for (int i = 0; i < NB * C0 * H * W; i++)
+		x[i] = frand() * 8.f;
+	x[7 * W + 9] = NAN;                        /* image 0, channel 0 */
+	x[(size_t)(NB * C0 - 1) * H * W + 3] = -INFINITY; /* last image, channel 1 */
+	struct bo_model *ma = load_silu(0), *mb = load_silu(1);
+	for (int threads = 1; threads <= 2; threads++)
+		for (int hooked = 0; hooked <= 1; hooked++) {
+			struct seen sa = { 0, 0 }, sb = sa;
+			double ta, tb;
+			int64_t sca, mca, scb, mcb;
+			run_silu(ma, threads, x, hooked, ya, &sa, &ta, &sca, &mca);
+			run_silu(mb, threads, x, hooked, yb, &sb, &tb, &scb, &mcb);
+			assert_int_equal(same_bits(ya, yb, ny), 1);
+			assert_int_equal(sa.calls, sb.calls);
+			assert_true(sa.hash == sb.hash);
+			if (hooked)
+				assert_int_equal(sa.calls, 4 * threads); /* y1, y2, y3, y per slice */
+			/* four SiLUs per slice, all of them run fused in A */
+			assert_int_equal(sca, 4 * threads);
+			assert_int_equal(mca, 4 * threads);
+			assert_int_equal(scb, 4 * threads);
+			assert_int_equal(mcb, 4 * threads);
+			assert_true(ta == 0.);
+			assert_true(tb > 0.);
+		}
+	/* the NaN and the -inf spread through the depthwise windows */
+	int nan_seen = 0;
+	for (size_t i = 0; i < ny; i++)
+		nan_seen += isnan(ya[i]);
+	assert_true(nan_seen > 2 * M);
+	bo_model_free(ma);
+	bo_model_free(mb);
+	free(x);
+	free(ya);
+	free(yb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fused_equals_unfused),
+		cmocka_unit_test(test_silu),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
