@@ -131,7 +131,11 @@ ARCHS = [
 
 
 def fig12(out, summary):
-    data = [(load(out, "fig1_" + a), label, c, mk) for a, label, c, mk in ARCHS]
+    have = [a for a in ARCHS if os.path.exists(os.path.join(out, "data", f"fig1_{a[0]}.json"))]
+    for a in ARCHS:
+        if a not in have:
+            print(f"(Figs. 1 and 2: no data/fig1_{a[0]}.json, {a[1]} left out)\n")
+    data = [(load(out, "fig1_" + a), label, c, mk) for a, label, c, mk in have]
     cfg = data[0][0]["config"]
     for d, label, _, _ in data:
         # the comparison is only fair on the same grid, trials and images
@@ -192,7 +196,7 @@ def fig12(out, summary):
             "p_drop10": drop_p(d["points"], d["clean_accuracy"], 0.10),
             "points": [[pt["p"], pt["accuracy_mean"], pt["ci95"], pt["energy"]]
                        for pt in d["points"]]}
-        for (d, _, _, _), (a, _, _, _) in zip(data, ARCHS)}
+        for (d, _, _, _), (a, _, _, _) in zip(data, have)}
 
 
 def fig3(out, summary):
