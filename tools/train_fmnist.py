@@ -184,6 +184,13 @@ def train_one(name, arch, width, kind, args, xtr, ytr, xte, yte, log):
                     '(%.0fs)' % (name, epoch + 1, step + 1, steps_per_epoch,
                                  tot_loss / seen, tot_correct / seen,
                                  time.time() - t0))
+        if epoch + 1 == args.epochs:
+            # the last epoch's test accuracy is main()'s final evaluation
+            # (the same eval-mode model): not computed twice
+            log('%s: epoch %d done: loss %.4f train-acc %.4f (%.0fs)'
+                % (name, epoch + 1, tot_loss / seen, tot_correct / seen,
+                   time.time() - t0))
+            continue
         _, acc = fc.evaluate(model, xte, yte)
         log('%s: epoch %d done: loss %.4f train-acc %.4f test-acc %.4f (%.0fs)'
             % (name, epoch + 1, tot_loss / seen, tot_correct / seen, acc,
