@@ -224,22 +224,31 @@ class MobileNetV2(nn.Module):
            (6, 160, 3, 2),
            (6, 320, 1, 1)]
 
-    def __init__(self, num_classes=10, in_channels=3):
+    def __init__(self, num_classes=10, in_channels=3, width=1.0):
         super(MobileNetV2, self).__init__()
+        # width multiplier: every channel count (stem, blocks, last 1x1
+        # conv) is scaled by `width` and rounded, at least 1; width=1.0 is
+        # kuangliu's network unchanged
+        self.width = width
+        c = self._w
         # stem stride 2 -> 1 for CIFAR
-        self.conv1 = nn.Conv2d(in_channels, 32, kernel_size=3, stride=1,
+        self.conv1 = nn.Conv2d(in_channels, c(32), kernel_size=3, stride=1,
                                padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(32)
-        self.layers = self._make_layers(in_planes=32)
-        self.conv2 = nn.Conv2d(320, 1280, kernel_size=1, stride=1, padding=0,
-                               bias=False)
-        self.bn2 = nn.BatchNorm2d(1280)
-        self.linear = nn.Linear(1280, num_classes)
+        self.bn1 = nn.BatchNorm2d(c(32))
+        self.layers = self._make_layers(in_planes=c(32))
+        self.conv2 = nn.Conv2d(c(320), c(1280), kernel_size=1, stride=1,
+                               padding=0, bias=False)
+        self.bn2 = nn.BatchNorm2d(c(1280))
+        self.linear = nn.Linear(c(1280), num_classes)
+
+    def _w(self, channels):
+        return max(1, int(round(channels * self.width)))
 
     def _make_layers(self, in_planes):
         layers = []
         for expansion, out_planes, num_blocks, stride in self.cfg:
             strides = [stride] + [1] * (num_blocks - 1)
+            out_planes = self._w(out_planes)
             for s in strides:
                 layers.append(InvertedResidual(in_planes, out_planes,
                                                expansion, s))
@@ -274,8 +283,10 @@ class SEPreActBlock(nn.Module):
                 nn.Conv2d(in_planes, planes, kernel_size=1, stride=stride,
                           bias=False))
         # SE layers
-        self.fc1 = nn.Conv2d(planes, planes // 16, kernel_size=1)
-        self.fc2 = nn.Conv2d(planes // 16, planes, kernel_size=1)
+        # (at least one hidden channel, for the narrow fixtures; F=64 has
+        # 4 to 32, as kuangliu's)
+        self.fc1 = nn.Conv2d(planes, max(1, planes // 16), kernel_size=1)
+        self.fc2 = nn.Conv2d(max(1, planes // 16), planes, kernel_size=1)
 
     def forward(self, x):
         out = F.relu(self.bn1(x))
@@ -295,17 +306,18 @@ class SEPreActBlock(nn.Module):
 
 
 class SENet(nn.Module):
-    def __init__(self, block, num_blocks, num_classes=10, in_channels=3):
+    def __init__(self, block, num_blocks, num_classes=10, in_channels=3,
+                 F=64):
         super(SENet, self).__init__()
-        self.in_planes = 64
-        self.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1,
+        self.in_planes = F
+        self.conv1 = nn.Conv2d(in_channels, F, kernel_size=3, stride=1,
                                padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
-        self.layer1 = self._make_layer(block, 64, num_blocks[0], stride=1)
-        self.layer2 = self._make_layer(block, 128, num_blocks[1], stride=2)
-        self.layer3 = self._make_layer(block, 256, num_blocks[2], stride=2)
-        self.layer4 = self._make_layer(block, 512, num_blocks[3], stride=2)
-        self.linear = nn.Linear(512, num_classes)
+        self.bn1 = nn.BatchNorm2d(F)
+        self.layer1 = self._make_layer(block, F, num_blocks[0], stride=1)
+        self.layer2 = self._make_layer(block, 2 * F, num_blocks[1], stride=2)
+        self.layer3 = self._make_layer(block, 4 * F, num_blocks[2], stride=2)
+        self.layer4 = self._make_layer(block, 8 * F, num_blocks[3], stride=2)
+        self.linear = nn.Linear(8 * F, num_classes)
 
     def _make_layer(self, block, planes, num_blocks, stride):
         strides = [stride] + [1] * (num_blocks - 1)
@@ -327,9 +339,9 @@ class SENet(nn.Module):
         return out
 
 
-def SENet18(num_classes=10, in_channels=3):
+def SENet18(num_classes=10, in_channels=3, F=64):
     return SENet(SEPreActBlock, [2, 2, 2, 2], num_classes=num_classes,
-                 in_channels=in_channels)
+                 in_channels=in_channels, F=F)
 
 
 def count_params(model):

@@ -4,9 +4,13 @@
     /usr/bin/python3 tools/plot_experiments.py [OUTDIR]      (default docs/experiments)
 
 Reads OUTDIR/data/*.json (brownout sweep / calibrate-erasure --json), writes
-OUTDIR/fig3_bm_vs_erasure.png, OUTDIR/fig4_per_block.png, OUTDIR/fig5_energy.png
-and OUTDIR/data/summary.json, and prints the key numbers as Markdown tables
-(docs/experiments.md quotes them). Needs Debian's python3-matplotlib.
+OUTDIR/fig1_architectures.png and OUTDIR/fig2_arch_energy.png (from
+tools/arch_experiments.sh's fig1_*.json), OUTDIR/fig3_bm_vs_erasure.png,
+OUTDIR/fig4_per_block.png, OUTDIR/fig5_energy.png (from
+tools/paper_experiments.sh's) and OUTDIR/data/summary.json, and prints the key
+numbers as Markdown tables (docs/experiments.md quotes them).  A figure whose
+data files are all missing is skipped with a note.  Needs Debian's
+python3-matplotlib.
 """
 import json
 import math
@@ -115,6 +119,84 @@ def style(ax, xlabel, ylabel, logx=True):
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(True, which="both", alpha=0.3)
+
+
+# Figs. 1 and 2: (data file suffix, label, colour, marker), one per network
+ARCHS = [
+    ("preact_f8", "PreActResNet18 F = 8", "tab:blue", "o"),
+    ("resnet18_f8", "ResNet18 F = 8", "tab:green", "s"),
+    ("senet18_f8", "SENet18 F = 8", "tab:red", "^"),
+    ("mobilenetv2_w25", "MobileNetV2 x0.25", "tab:purple", "D"),
+]
+
+
+def fig12(out, summary):
+    have = [a for a in ARCHS if os.path.exists(os.path.join(out, "data", f"fig1_{a[0]}.json"))]
+    for a in ARCHS:
+        if a not in have:
+            print(f"(Figs. 1 and 2: no data/fig1_{a[0]}.json, {a[1]} left out)\n")
+    data = [(load(out, "fig1_" + a), label, c, mk) for a, label, c, mk in have]
+    cfg = data[0][0]["config"]
+    for d, label, _, _ in data:
+        # the comparison is only fair on the same grid, trials and images
+        if [pt["p"] for pt in d["points"]] != [pt["p"] for pt in data[0][0]["points"]] or \
+                d["config"]["trials"] != cfg["trials"] or d["config"]["limit"] != cfg["limit"]:
+            raise SystemExit(f"fig1: {label} was swept on another grid, trials or limit")
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5))
+    for d, label, c, mk in data:
+        pts = d["points"]
+        lab = f"{label} ({d['parameters']:,} params, {d['activations']:,} act.)"
+        curve(ax1, [pt["p"] for pt in pts], pts, c, lab, marker=mk)
+        ax1.axhline(d["clean_accuracy"], color=c, linestyle="--", linewidth=0.8, alpha=0.6)
+        # Fig. 2: the reliable point (p = 0: E_o = parameters + activations)
+        # then the faulty points, absolute memory accesses per inference
+        e0 = d["parameters"] + d["activations"]
+        curve(ax2, [pt["energy"] for pt in pts], pts, c, label, marker=mk, dots=False)
+        ax2.plot([e0], [d["clean_accuracy"]], mk, color=c, markerfacecolor="none", markersize=9)
+    style(ax1, "p (bit-flip probability, log)", "top-1 accuracy")
+    ax1.set_ylim(0, 1)
+    ax1.set_title("Fig. 1: BM on weights and activations")
+    ax1.legend(loc="lower left", fontsize=8)
+    style(ax2, "energy per inference (memory accesses, log)", "top-1 accuracy")
+    ax2.set_ylim(0, 1)
+    ax2.set_title("Fig. 2: accuracy vs energy (hollow: reliable, p = 0)")
+    fig.suptitle(f"Fashion-MNIST, {cfg['limit']} test images, {cfg['trials']} trials per point, "
+                 f"seed {cfg['seed']}, energy model $p = e^{{-{cfg['energy_a']:g}\,\eta}}$; "
+                 "bands: 95 % CI (clipped to [0, 1]); dots: trials; dashed: clean", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "fig1_architectures.png"), dpi=110)
+    # the same figure serves both: Fig. 2 is its right panel, also saved alone
+    ext = ax2.get_tightbbox(fig.canvas.get_renderer()).transformed(
+        fig.dpi_scale_trans.inverted()).expanded(1.02, 1.02)
+    fig.savefig(os.path.join(out, "fig2_arch_energy.png"), dpi=110, bbox_inches=ext)
+    plt.close(fig)
+
+    print("### Figs. 1 and 2: four architectures under BM (weights + activations)\n")
+    table(["network", "parameters", "activations", "E_o", "clean accuracy", "p at -1 point",
+           "p at -10 points"],
+          [[label, f"{d['parameters']:,}", f"{d['activations']:,}",
+            f"{d['parameters'] + d['activations']:,}", f"{d['clean_accuracy']:.4f}",
+            fmt_p(drop_p(d["points"], d["clean_accuracy"])) if drop_p(
+                d["points"], d["clean_accuracy"]) else "never",
+            fmt_p(drop_p(d["points"], d["clean_accuracy"], 0.10)) if drop_p(
+                d["points"], d["clean_accuracy"], 0.10) else "never"]
+           for d, label, _, _ in data])
+    head = ["p", "eta"] + [label for _, label, _, _ in data]
+    rows = []
+    for i, pt0 in enumerate(data[0][0]["points"]):
+        rows.append([fmt_p(pt0["p"]), f"{pt0['eta']:.3f}"] +
+                    [f"{acc(d['points'][i])} ({d['points'][i]['energy']:,.0f})"
+                     for d, _, _, _ in data])
+    print("accuracy ± CI95 (energy per inference) per p:\n")
+    table(head, rows)
+    summary["fig1"] = {
+        a: {"parameters": d["parameters"], "activations": d["activations"],
+            "clean": d["clean_accuracy"],
+            "p_drop1": drop_p(d["points"], d["clean_accuracy"]),
+            "p_drop10": drop_p(d["points"], d["clean_accuracy"], 0.10),
+            "points": [[pt["p"], pt["accuracy_mean"], pt["ci95"], pt["energy"]]
+                       for pt in d["points"]]}
+        for (d, _, _, _), (a, _, _, _) in zip(data, have)}
 
 
 def fig3(out, summary):
@@ -364,9 +446,13 @@ def fig5(out, summary):
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "docs/experiments"
     summary = {}
-    fig3(out, summary)
-    fig4(out, summary)
-    fig5(out, summary)
+    for fig, files in ((fig12, ["fig1_" + a[0] for a in ARCHS]),
+                       (fig3, ["fig3_bm_weights"]), (fig4, ["fig5_standard"]),
+                       (fig5, ["fig5_standard"])):
+        if not any(os.path.exists(os.path.join(out, "data", f + ".json")) for f in files):
+            print(f"({fig.__name__}: no data in {out}/data, skipped)\n")
+            continue
+        fig(out, summary)
     with open(os.path.join(out, "data", "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
         f.write("\n")

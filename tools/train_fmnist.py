@@ -1,15 +1,27 @@
 #!/usr/bin/python3
-"""Train the Fashion-MNIST PreActResNet18 fixtures and export them to ONNX.
+"""Train the Fashion-MNIST fixtures (PreActResNet18, ResNet18, SENet18,
+MobileNetV2) and export them to ONNX.
 
     /usr/bin/python3 tools/train_fmnist.py --out tests/fixtures \
         [--seed 1] [--epochs E] [--train-limit N] [--only NAME,...]
 
-Models (PreActResNet18 from tools/models.py, in_channels=1, 28x28 input):
+Models (from tools/models.py, in_channels=1, 28x28 input):
 
-  fmnist_preact_f4          F=4, standard training
-  fmnist_preact_f6          F=6, standard training
-  fmnist_preact_f8          F=8, standard training
-  fmnist_preact_f8_erasure  F=8, trained with the erasure regulariser
+  fmnist_preact_f4          PreActResNet18 F=4, standard training
+  fmnist_preact_f6          PreActResNet18 F=6, standard training
+  fmnist_preact_f8          PreActResNet18 F=8, standard training
+  fmnist_preact_f8_erasure  PreActResNet18 F=8, erasure regulariser
+  fmnist_resnet18_f8        ResNet18 F=8, standard training
+  fmnist_senet18_f8         SENet18 F=8 (SE bottleneck max(1, planes/16)),
+                            standard training
+  fmnist_mobilenetv2_w25    MobileNetV2 width 0.25 (every channel count x
+                            0.25), standard training
+
+The last three are the networks of the seed paper's Figs. 1 and 2 at about
+1/8 of their CIFAR width (F=8 instead of 64; MobileNetV2 x0.25, about as
+many parameters as the F=8 ResNets), so that each file is a few hundred KB.
+make_fixtures.sh trains them with their own --epochs and --train-limit
+(fixtures.json records each model's recipe and command).
 
 Erasure regulariser: in every training forward pass, every element of the
 `weight` of every Conv2d/Linear layer, and every element of the input of
@@ -52,14 +64,30 @@ import torch.nn.utils.parametrize as parametrize
 sys.dont_write_bytecode = True   # keep tools/ free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fmnist_common as fc  # noqa: E402
-from models import PreActResNet18, count_params  # noqa: E402
+from models import (PreActResNet18, ResNet18, SENet18, MobileNetV2,  # noqa
+                    count_params)
+
+# arch name -> (constructor for 1-channel, 10-class input given the width,
+# the fixtures.json key the width is recorded under)
+ARCHS = {
+    'PreActResNet18': (lambda w: PreActResNet18(F=w, in_channels=1,
+                                                num_classes=10), 'F'),
+    'ResNet18': (lambda w: ResNet18(F=w, in_channels=1, num_classes=10),
+                 'F'),
+    'SENet18': (lambda w: SENet18(num_classes=10, in_channels=1, F=w), 'F'),
+    'MobileNetV2': (lambda w: MobileNetV2(num_classes=10, in_channels=1,
+                                          width=w), 'width'),
+}
 
 MODELS = [
-    # name, F, training kind
-    ('fmnist_preact_f4', 4, 'standard'),
-    ('fmnist_preact_f6', 6, 'standard'),
-    ('fmnist_preact_f8', 8, 'standard'),
-    ('fmnist_preact_f8_erasure', 8, 'erasure'),
+    # name, arch, width, training kind
+    ('fmnist_preact_f4', 'PreActResNet18', 4, 'standard'),
+    ('fmnist_preact_f6', 'PreActResNet18', 6, 'standard'),
+    ('fmnist_preact_f8', 'PreActResNet18', 8, 'standard'),
+    ('fmnist_preact_f8_erasure', 'PreActResNet18', 8, 'erasure'),
+    ('fmnist_resnet18_f8', 'ResNet18', 8, 'standard'),
+    ('fmnist_senet18_f8', 'SENet18', 8, 'standard'),
+    ('fmnist_mobilenetv2_w25', 'MobileNetV2', 0.25, 'standard'),
 ]
 
 
@@ -113,10 +141,10 @@ def remove_erasure(model, handles):
 
 
 # --------------------------------------------------------------------------
-def train_one(name, width, kind, args, xtr, ytr, xte, yte, log):
+def train_one(name, arch, width, kind, args, xtr, ytr, xte, yte, log):
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
-    model = PreActResNet18(F=width, in_channels=1, num_classes=10)
+    model = ARCHS[arch][0](width)
     nparams = count_params(model)
     handles = []
     if kind == 'erasure':
@@ -129,8 +157,8 @@ def train_one(name, width, kind, args, xtr, ytr, xte, yte, log):
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=args.lr, epochs=args.epochs,
         steps_per_epoch=steps_per_epoch, pct_start=0.15)
-    log('%s: F=%d %s, %d params, %d train images, %d epochs, %d steps/epoch'
-        % (name, width, kind, nparams, n, args.epochs, steps_per_epoch))
+    log('%s: %s width %g %s, %d params, %d train images, %d epochs, %d steps/epoch'
+        % (name, arch, width, kind, nparams, n, args.epochs, steps_per_epoch))
     t0 = time.time()
     for epoch in range(args.epochs):
         model.train()
@@ -156,6 +184,13 @@ def train_one(name, width, kind, args, xtr, ytr, xte, yte, log):
                     '(%.0fs)' % (name, epoch + 1, step + 1, steps_per_epoch,
                                  tot_loss / seen, tot_correct / seen,
                                  time.time() - t0))
+        if epoch + 1 == args.epochs:
+            # the last epoch's test accuracy is main()'s final evaluation
+            # (the same eval-mode model): not computed twice
+            log('%s: epoch %d done: loss %.4f train-acc %.4f (%.0fs)'
+                % (name, epoch + 1, tot_loss / seen, tot_correct / seen,
+                   time.time() - t0))
+            continue
         _, acc = fc.evaluate(model, xte, yte)
         log('%s: epoch %d done: loss %.4f train-acc %.4f test-acc %.4f (%.0fs)'
             % (name, epoch + 1, tot_loss / seen, tot_correct / seen, acc,
@@ -227,8 +262,8 @@ def main():
     entries = {e['name']: e for e in manifest.get('models', [])}
 
     cmd = fc.command_line()
-    for name, width, kind in todo:
-        model, nparams, train_s = train_one(name, width, kind, args,
+    for name, arch, width, kind in todo:
+        model, nparams, train_s = train_one(name, arch, width, kind, args,
                                             xtr, ytr, xte, yte, log)
         correct, acc = fc.evaluate(model, xte, yte)
         lg = fc.logits(model, torch.from_numpy(first64))
@@ -247,8 +282,8 @@ def main():
             'name': name,
             'onnx': name + '.onnx',
             'logits': name + '.logits.npy',
-            'arch': 'PreActResNet18',
-            'F': width,
+            'arch': arch,
+            ARCHS[arch][1]: width,
             'in_channels': 1,
             'input_shape': ['batch', 1, 28, 28],
             'training': kind,
@@ -270,8 +305,16 @@ def main():
             'command': cmd,
         }
 
+    # read the file again: another run with --only may have written
+    # other models since this one started
+    if only and os.path.exists(json_path):
+        with open(json_path) as f:
+            for e in json.load(f).get('models', []):
+                if e['name'] not in {m[0] for m in todo}:
+                    entries[e['name']] = e
     manifest = {
-        'description': 'Fashion-MNIST PreActResNet18 fixtures for brownout; '
+        'description': 'Fashion-MNIST fixtures (PreActResNet18, ResNet18, '
+                       'SENet18, MobileNetV2) for brownout; '
                        'accuracies are PyTorch eval-mode on the 10,000 test '
                        'images',
         'dataset': fc.DATA_DIR,

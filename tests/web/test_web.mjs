@@ -1161,6 +1161,37 @@ test('versions: a re-uploaded name is "NAME v2" in the models list, on its page,
 	await S.api.waitJob(job.id);
 });
 
+// docs/experiments.md, Figs. 1 and 2 through the dashboard: the four
+// architectures' sweeps (the same BM on weights and activations, p grid,
+// trials and images) as jobs, overlaid on the compare view.
+test('compare: the four architectures of Figs. 1 and 2 as jobs (BM on weights and activations), overlaid, one colour and one row each', async (t) => {
+	const archs = [['fmnist_preact_f8.onnx', null], ['fmnist_resnet18_f8.onnx', 'resnet18-f8'],
+		['fmnist_senet18_f8.onnx', 'senet18-f8'], ['fmnist_mobilenetv2_w25.onnx', 'mobilenetv2-x0.25']];
+	const ids = [];
+	for (const [file, name] of archs) {
+		const model = name ? await S.api.uploadModel(path.join(FIXTURES, file), name) : S.models.f8;
+		ids.push((await S.api.ok('POST', '/jobs', { model: model.id, dataset: S.dataset.id, deviation: 'bm',
+			target: 'both', p: [1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1], trials: 2, limit: 200 })).id);
+	}
+	for (const id of ids)
+		await S.api.waitJob(id, 240000);
+	const page = await t.newPage({ token: S.alice });
+	await goto(page, `#/compare?jobs=${ids.join(',')}`);
+	await waitView(page, 'compare');
+	await expectPlot(page, '#plot-compare');
+	await expectPlot(page, '#plot-compare-energy');
+	const colours = [];
+	for (const id of ids) {
+		const c = await page.$eval(`.compare-table tr[data-job-id="${id}"] .swatch`, (e) => e.dataset.color);
+		colours.push(c);
+		const n = await colourPixels(page, '#plot-compare', c);
+		assert.ok(n > 20, `#plot-compare draws job ${id} in ${c} (${n} pixels)`);
+	}
+	assert.equal(new Set(colours).size, ids.length, `one colour per job: ${colours}`);
+	await screenshot(page, 'compare-architectures');
+	assert.deepEqual(page.errors, [], 'console errors');
+}, 300000);
+
 test('public read: with --public-read the job view renders without a token', async (t) => {
 	const exit = await S.daemon.stop();
 	assert.deepEqual(exit, { code: 0, signal: null }, 'brownoutd exits 0 on SIGTERM');
