@@ -161,7 +161,9 @@ static int post_dataset_upload(struct bo_daemon *d, struct bo_req *r)
 		return bo_reply_fail(r, BO_EINVAL, "name", "give the dataset a name: ?name=NAME");
 	if (!fmt || (strcmp(fmt, "idx") && strcmp(fmt, "npy") && strcmp(fmt, "cifar")))
 		return bo_reply_fail(r, BO_EINVAL, "format", "format must be idx, npy or cifar");
-	if (split && strcmp(split, "test") && strcmp(split, "train"))
+	enum bo_split sp;
+	struct bo_error serr;
+	if (split && bo_split_parse(split, &sp, &serr))
 		return bo_reply_fail(r, BO_EINVAL, "split", "split must be test or train");
 	if (!img || isize == 0)
 		return bo_reply_fail(r, BO_EINVAL, "images",
@@ -266,7 +268,9 @@ static int post_dataset_path(struct bo_daemon *d, struct bo_req *r)
 		ret = bo_reply_fail(r, BO_EINVAL, "format", "format must be auto, idx, npy or cifar");
 		goto out;
 	}
-	if (strcmp(split, "test") && strcmp(split, "train")) {
+	enum bo_split sp;
+	struct bo_error serr;
+	if (bo_split_parse(split, &sp, &serr)) {
 		ret = bo_reply_fail(r, BO_EINVAL, "split", "split must be test or train");
 		goto out;
 	}
@@ -300,7 +304,7 @@ static int post_dataset_path(struct bo_daemon *d, struct bo_req *r)
 							   BO_DATASET_AUTO;
 	bo_dataset_limits_of(&d->cfg, &lim);
 	if (bo_dataset_check_at(fd, rel, rel_l, f,
-				strcmp(split, "train") ? BO_SPLIT_TEST : BO_SPLIT_TRAIN, &lim, &info,
+				sp, &lim, &info,
 				&err)) {
 		if (!err.field[0])
 			snprintf(err.field, sizeof(err.field), "%s",

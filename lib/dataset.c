@@ -1593,6 +1593,22 @@ enum bo_dataset_format bo_dataset_format(const struct bo_dataset *ds)
 	return ds ? ds->format : BO_DATASET_AUTO;
 }
 
+const char *bo_split_name(enum bo_split s)
+{
+	return s == BO_SPLIT_TRAIN ? "train" : s == BO_SPLIT_TEST ? "test" : "unknown";
+}
+
+bo_status bo_split_parse(const char *name, enum bo_split *out, struct bo_error *err)
+{
+	if (name && !strcmp(name, "test"))
+		*out = BO_SPLIT_TEST;
+	else if (name && !strcmp(name, "train"))
+		*out = BO_SPLIT_TRAIN;
+	else
+		return bo_fail(err, BO_EINVAL, "must be test or train, not '%s'", name ? name : "");
+	return BO_OK;
+}
+
 const char *bo_dataset_format_name(enum bo_dataset_format f)
 {
 	switch (f) {

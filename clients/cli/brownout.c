@@ -194,6 +194,7 @@ static int cmd_eval(int argc, char **argv)
 	long long limit = 0, batch = 64, threads = sysconf(_SC_NPROCESSORS_ONLN);
 	const char *mean = NULL, *std = NULL, *images = NULL, *labels = NULL;
 	enum bo_split split = BO_SPLIT_TEST;
+	struct bo_error perr;
 	int json = 0, c, ret = 1;
 	struct bo_model *m = NULL;
 	struct bo_dataset *ds = NULL;
@@ -227,12 +228,8 @@ static int cmd_eval(int argc, char **argv)
 		case 'P': profile = 1; break;
 		case 'N': raw = 1; break;
 		case 'p':
-			if (!strcmp(optarg, "test"))
-				split = BO_SPLIT_TEST;
-			else if (!strcmp(optarg, "train"))
-				split = BO_SPLIT_TRAIN;
-			else
-				return usage_error("--split must be test or train, not '%s'", optarg);
+			if (bo_split_parse(optarg, &split, &perr))
+				return usage_error("--split %s", perr.text);
 			break;
 		case 'h': return cmd_help(stdout, "eval");
 		default: return bad_option(argv, opts);

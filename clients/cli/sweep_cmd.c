@@ -160,12 +160,8 @@ int sweep_parse_opt(struct sweep_opts *o, int ch, const char *arg)
 	case 'j': o->json = 1; break;
 	case 'v': o->csv = 1; break;
 	case 3:
-		if (!strcmp(arg, "test"))
-			o->split = BO_SPLIT_TEST;
-		else if (!strcmp(arg, "train"))
-			o->split = BO_SPLIT_TRAIN;
-		else
-			return usage_error("--split must be test or train, not '%s'", arg);
+		if (bo_split_parse(arg, &o->split, &perr))
+			return usage_error("--split %s", perr.text);
 		break;
 	case 4: o->images = arg; break;
 	case 5: o->labels = arg; break;

@@ -314,7 +314,9 @@ static bo_status open_dataset(CURL *h, const struct opts *o, json_t *dsj, struct
 				   !strncmp(format, "cifar", 5) ? BO_DATASET_CIFAR10 :
 				   !strcmp(format, "npy")	? BO_DATASET_NPY :
 								  BO_DATASET_AUTO;
-	enum bo_split sp = strcmp(split, "train") ? BO_SPLIT_TEST : BO_SPLIT_TRAIN;
+	enum bo_split sp = BO_SPLIT_TEST;
+	if (bo_split_parse(split, &sp, err))
+		return err->status; /* the store holds test or train only */
 	return bo_dataset_open_at(AT_FDCWD, images[0] ? images : dir, labels[0] ? labels : NULL, f,
 				  sp, &lim, out, err);
 }

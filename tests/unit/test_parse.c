@@ -1,7 +1,7 @@
 /* Tests for the library's parsers of what users write, shared by the CLI
  * and brownoutd: bo_p_list_parse (lib/plist.c), bo_deviation_parse and
- * bo_target_parse (lib/fault.c): the forms, their refusals with the
- * reason, and names that parse back to themselves. */
+ * bo_target_parse (lib/fault.c), bo_split_parse (lib/dataset.c): the
+ * forms, their refusals with the reason, and names that parse back. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -84,6 +84,13 @@ static void test_enums(void **state)
 	assert_int_equal(bo_target_parse("bias", &t, &err), BO_EINVAL);
 	assert_string_equal(err.text, "must be weights, activations or both, not 'bias'");
 	assert_int_equal(t, BO_TARGET_ACTIVATIONS); /* untouched on refusal */
+	enum bo_split sp = BO_SPLIT_TEST;
+	assert_int_equal(bo_split_parse(bo_split_name(BO_SPLIT_TRAIN), &sp, &err), BO_OK);
+	assert_int_equal(sp, BO_SPLIT_TRAIN);
+	assert_int_equal(bo_split_parse("test", &sp, &err), BO_OK);
+	assert_int_equal(sp, BO_SPLIT_TEST);
+	assert_int_equal(bo_split_parse("val", &sp, &err), BO_EINVAL);
+	assert_string_equal(err.text, "must be test or train, not 'val'");
 }
 
 int main(void)

@@ -30,6 +30,10 @@ enum bo_dataset_format {
 };
 
 enum bo_split { BO_SPLIT_TEST = 0, BO_SPLIT_TRAIN = 1 };
+/* "test", "train"; and back (the CLI's --split, a dataset's split in
+ * brownoutd): BO_OK, or BO_EINVAL "must be test or train, not 'x'". */
+const char *bo_split_name(enum bo_split s);
+bo_status bo_split_parse(const char *name, enum bo_split *out, struct bo_error *err);
 
 #define BO_MAX_CHANNELS 16
 #define BO_MAX_LABEL 65535
