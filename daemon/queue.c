@@ -337,17 +337,45 @@ static bo_status step_done(sqlite3 *db, sqlite3_stmt *st, struct bo_error *err, 
 	return s == SQLITE_DONE || s == SQLITE_ROW ? BO_OK : bo_store_fail(db, err, what);
 }
 
+/* The job's stored spec, parsed, and its images per trial (N, or 0 before
+ * its clean pass): what complete_job and auto_plan_point start from.
+ * *found is 0 when the job has no row (or no readable spec): nothing to
+ * do. The caller releases spec, also on error. */
+static bo_status job_spec_load(sqlite3 *db, int64_t job, const char *what,
+			       struct bo_job_spec *spec, int64_t *images, int *found,
+			       struct bo_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *j = NULL;
+	json_error_t je;
+	*images = 0;
+	*found = 0;
+	if (sqlite3_prepare_v2(db, "SELECT spec, images_per_trial FROM jobs WHERE id = ?", -1, &st,
+			       NULL) != SQLITE_OK)
+		return bo_store_fail(db, err, what);
+	sqlite3_bind_int64(st, 1, job);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		j = json_loads((const char *)sqlite3_column_text(st, 0), 0, &je);
+		*images = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	if (!j)
+		return BO_OK;
+	*found = 1;
+	bo_status rc = bo_job_spec_parse(j, spec, err);
+	json_decref(j);
+	return rc;
+}
+
 /* A job with no task left: another round for adaptive points that need
  * it, else done. */
 static bo_status complete_job(sqlite3 *db, struct bo_commit *f, struct bo_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	json_t *spec_j = NULL;
 	struct bo_job_spec spec = { 0 };
 	bo_status rc = BO_OK;
 	int64_t per = 0;
 	char now[32];
-	json_error_t je;
 	bo_store_now(now, sizeof(now));
 	if (sqlite3_prepare_v2(db,
 			       "SELECT COUNT(*) FROM tasks WHERE job_id = ? AND state <> 'done'",
@@ -359,17 +387,9 @@ static bo_status complete_job(sqlite3 *db, struct bo_commit *f, struct bo_error 
 	st = NULL;
 	if (left != 0)
 		return left < 0 ? bo_store_fail(db, err, "completing a job") : BO_OK;
-	if (sqlite3_prepare_v2(db, "SELECT spec, images_per_trial FROM jobs WHERE id = ?", -1, &st,
-			       NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "completing a job");
-	sqlite3_bind_int64(st, 1, f->t.job);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		spec_j = json_loads((const char *)sqlite3_column_text(st, 0), 0, &je);
-		per = sqlite3_column_int64(st, 1);
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (!spec_j || (rc = bo_job_spec_parse(spec_j, &spec, err)))
+	int found;
+	if ((rc = job_spec_load(db, f->t.job, "completing a job", &spec, &per, &found, err)) ||
+	    !found)
 		goto out;
 	if (spec.ci_target > 0 && per > 0) {
 		struct bo_sweep_config c;
@@ -447,7 +467,6 @@ static bo_status complete_job(sqlite3 *db, struct bo_commit *f, struct bo_error 
 out:
 	sqlite3_finalize(st);
 	bo_job_spec_release(&spec);
-	json_decref(spec_j);
 	return rc;
 }
 
@@ -461,24 +480,14 @@ out:
 static bo_status auto_plan_point(sqlite3 *db, struct bo_commit *f, struct bo_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	json_t *spec_j = NULL;
 	struct bo_job_spec spec = { 0 };
 	double *acc = NULL;
 	bo_status rc = BO_OK;
 	int64_t N = 0, n0 = 0;
-	json_error_t je;
 	char sql[256];
-	if (sqlite3_prepare_v2(db, "SELECT spec, images_per_trial FROM jobs WHERE id = ?", -1, &st,
-			       NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "planning trials");
-	sqlite3_bind_int64(st, 1, f->t.job);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		spec_j = json_loads((const char *)sqlite3_column_text(st, 0), 0, &je);
-		N = sqlite3_column_int64(st, 1);
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (!spec_j || (rc = bo_job_spec_parse(spec_j, &spec, err)))
+	int found;
+	if ((rc = job_spec_load(db, f->t.job, "planning trials", &spec, &N, &found, err)) ||
+	    !found)
 		goto out;
 	if (N < 1) {
 		rc = bo_error_set(err, BO_EINTERNAL, "job %lld: a pilot before its clean pass",
@@ -552,7 +561,6 @@ out:
 	sqlite3_finalize(st);
 	free(acc);
 	bo_job_spec_release(&spec);
-	json_decref(spec_j);
 	return rc;
 }
 
