@@ -124,13 +124,13 @@ static bo_status add_rule(struct bo_block_map *map, char *item, const char *wher
 		return BO_OK;
 	char *eq = strrchr(item, '=');
 	if (!eq || eq == item || !eq[1]) {
-		bo_error_where(err, where, NULL, NULL, "--blocks");
-		return bo_fail(err, BO_EINVAL, "rule %d '%s' is not PATTERN=BLOCK", line, item);
+		Bo_error_where(err, where, NULL, NULL, "--blocks");
+		return Bo_fail(err, BO_EINVAL, "rule %d '%s' is not PATTERN=BLOCK", line, item);
 	}
 	*eq = 0;
 	struct rule *r = realloc(map->rules, (size_t)(map->n + 1) * sizeof(*r));
 	if (!r)
-		return bo_fail(err, BO_ENOMEM, "out of memory");
+		return Bo_fail(err, BO_ENOMEM, "out of memory");
 	map->rules = r;
 	r = &map->rules[map->n];
 	memset(r, 0, sizeof(*r));
@@ -140,16 +140,16 @@ static bo_status add_rule(struct bo_block_map *map, char *item, const char *wher
 	r->block = strdup(trim(eq + 1));
 	map->n++;
 	if (!r->pattern || !r->block)
-		return bo_fail(err, BO_ENOMEM, "out of memory");
+		return Bo_fail(err, BO_ENOMEM, "out of memory");
 	if (strlen(r->block) >= sizeof(((struct bo_block_stats *)0)->name)) {
-		bo_error_where(err, where, NULL, NULL, "--blocks");
-		return bo_fail(err, BO_EINVAL, "block name '%s' is too long", r->block);
+		Bo_error_where(err, where, NULL, NULL, "--blocks");
+		return Bo_fail(err, BO_EINVAL, "block name '%s' is too long", r->block);
 	}
 	const char *why = r->is_regex ? regex_too_costly(r->pattern) : NULL;
 	if (why) {
 		r->is_regex = 0; /* nothing to regfree */
-		bo_error_where(err, where, NULL, NULL, "--blocks");
-		return bo_fail(err, BO_EINVAL, "rule %d: the regular expression %s", line, why);
+		Bo_error_where(err, where, NULL, NULL, "--blocks");
+		return Bo_fail(err, BO_EINVAL, "rule %d: the regular expression %s", line, why);
 	}
 	if (r->is_regex) {
 		int e = regcomp(&r->re, r->pattern, REG_EXTENDED | REG_NOSUB);
@@ -157,8 +157,8 @@ static bo_status add_rule(struct bo_block_map *map, char *item, const char *wher
 			char msg[128];
 			regerror(e, &r->re, msg, sizeof(msg));
 			r->is_regex = 0; /* nothing to regfree */
-			bo_error_where(err, where, NULL, NULL, "--blocks");
-			return bo_fail(err, BO_EINVAL, "rule %d: bad regular expression '%s': %s", line,
+			Bo_error_where(err, where, NULL, NULL, "--blocks");
+			return Bo_fail(err, BO_EINVAL, "rule %d: bad regular expression '%s': %s", line,
 				       r->pattern, msg);
 		}
 	}
@@ -175,14 +175,14 @@ bo_status bo_block_map_parse(const char *text, struct bo_block_map **out, struct
 	*out = NULL;
 	struct bo_block_map *map = calloc(1, sizeof(*map));
 	if (!map)
-		return bo_fail(err, BO_ENOMEM, "out of memory");
+		return Bo_fail(err, BO_ENOMEM, "out of memory");
 	if (text[0] == '@') {
 		where = text + 1;
-		if ((rc = bo_read_file(text + 1, 1 << 20, &file, &len, err)))
+		if ((rc = Bo_read_file(text + 1, 1 << 20, &file, &len, err)))
 			goto out;
 		copy = malloc(len + 1);
 		if (!copy) {
-			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+			rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 			goto out;
 		}
 		memcpy(copy, file, len);
@@ -190,7 +190,7 @@ bo_status bo_block_map_parse(const char *text, struct bo_block_map **out, struct
 	} else {
 		copy = strdup(text);
 		if (!copy) {
-			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+			rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 			goto out;
 		}
 	}
@@ -203,8 +203,8 @@ bo_status bo_block_map_parse(const char *text, struct bo_block_map **out, struct
 				goto out;
 	}
 	if (map->n == 0) {
-		bo_error_where(err, where, NULL, NULL, "--blocks");
-		rc = bo_fail(err, BO_EINVAL, "the block map has no rules");
+		Bo_error_where(err, where, NULL, NULL, "--blocks");
+		rc = Bo_fail(err, BO_EINVAL, "the block map has no rules");
 	}
 out:
 	free(file);

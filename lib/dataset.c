@@ -87,11 +87,11 @@ static bo_status fail_at(struct bo_error *err, const char *path, int64_t offset,
 {
 	if (!err)
 		return st;
-	bo_error_where(err, path, NULL, NULL, NULL);
+	Bo_error_where(err, path, NULL, NULL, NULL);
 	err->offset = offset;
 	va_list ap;
 	va_start(ap, fmt);
-	bo_vfail(err, st, fmt, ap);
+	Bo_vfail(err, st, fmt, ap);
 	va_end(ap);
 	return st;
 }
@@ -107,7 +107,7 @@ static bo_status get_limits(const struct bo_dataset_limits *in, struct limits *o
 		return BO_OK;
 	if (in->max_images < 0 || in->max_pixels < 0 || in->max_bytes < 0 ||
 	    in->max_decoded_bytes < 0)
-		return bo_fail(err, BO_EINVAL, "dataset limits must not be negative");
+		return Bo_fail(err, BO_EINVAL, "dataset limits must not be negative");
 	if (in->max_decoded_bytes)
 		out->decoded = in->max_decoded_bytes;
 	if (in->max_images)
@@ -241,7 +241,7 @@ static bo_status src_open(struct src *s, struct rd *r, const char *name, struct 
 	s->f = gzdopen(fd, "rb");
 	if (!s->f) {
 		close(fd);
-		return bo_fail(err, BO_ENOMEM, "cannot allocate a zlib stream");
+		return Bo_fail(err, BO_ENOMEM, "cannot allocate a zlib stream");
 	}
 	gzbuffer(s->f, 1u << 17);
 	s->gz = !gzdirect(s->f);
@@ -287,7 +287,7 @@ static bo_status src_read(struct src *s, void *buf, size_t n, size_t *got, struc
 	if (errnum == Z_ERRNO)
 		return fail_at(err, s->path, s->pos, BO_EIO, "read failed: %s", strerror(errno));
 	if (errnum == Z_MEM_ERROR)
-		return bo_fail(err, BO_ENOMEM, "zlib ran out of memory");
+		return Bo_fail(err, BO_ENOMEM, "zlib ran out of memory");
 	/* zlib prefixes the name it was opened with ("<fd:N>: ") */
 	const char *sep = msg ? strstr(msg, ": ") : NULL;
 	if (sep)
@@ -447,22 +447,22 @@ static bo_status src_read_array(struct src *s, int64_t count, size_t in_size, si
 	int64_t cap = 0, done = 0, start = s->pos, total_in, total_out;
 	const int64_t chunk = (int64_t)(CHUNK_BYTES / BO_MAX(in_size, out_size));
 	*out = NULL;
-	if (count <= 0 || !bo_mul_ok(count, (int64_t)in_size, &total_in) ||
-	    !bo_mul_ok(count, (int64_t)out_size, &total_out) || (uint64_t)total_out > SIZE_MAX) {
-		rc = bo_fail(err, BO_EINTERNAL, "bad array size %lld", (long long)count);
+	if (count <= 0 || !Bo_mul_ok(count, (int64_t)in_size, &total_in) ||
+	    !Bo_mul_ok(count, (int64_t)out_size, &total_out) || (uint64_t)total_out > SIZE_MAX) {
+		rc = Bo_fail(err, BO_EINTERNAL, "bad array size %lld", (long long)count);
 		goto out;
 	}
 	if (conv || !keep) {
 		tmp = malloc(CHUNK_BYTES);
 		if (!tmp) {
-			rc = bo_fail(err, BO_ENOMEM, "cannot allocate a read buffer");
+			rc = Bo_fail(err, BO_ENOMEM, "cannot allocate a read buffer");
 			goto out;
 		}
 	}
 	if (!keep && conv) {
 		dst = malloc((size_t)chunk * out_size);
 		if (!dst) {
-			rc = bo_fail(err, BO_ENOMEM, "cannot allocate a read buffer");
+			rc = Bo_fail(err, BO_ENOMEM, "cannot allocate a read buffer");
 			goto out;
 		}
 	}
@@ -472,7 +472,7 @@ static bo_status src_read_array(struct src *s, int64_t count, size_t in_size, si
 			int64_t ncap = BO_MAX(done + k, BO_MIN(count, cap * 2));
 			unsigned char *p = realloc(dst, (size_t)ncap * out_size);
 			if (!p) {
-				rc = bo_fail(err, BO_ENOMEM, "cannot allocate %lld bytes for %s",
+				rc = Bo_fail(err, BO_ENOMEM, "cannot allocate %lld bytes for %s",
 					     (long long)ncap * (long long)out_size, what);
 				goto out;
 			}
@@ -540,11 +540,11 @@ static bo_status check_dims(const char *path, int64_t off, int64_t n, int64_t c,
 	if (n > lim->images)
 		return fail_at(err, path, off, BO_ELIMIT, "%lld images, over the limit of %lld",
 			       (long long)n, (long long)lim->images);
-	if (!bo_mul_ok(c, h, &pix) || !bo_mul_ok(pix, w, &pix) || pix > lim->pixels)
+	if (!Bo_mul_ok(c, h, &pix) || !Bo_mul_ok(pix, w, &pix) || pix > lim->pixels)
 		return fail_at(err, path, off, BO_ELIMIT,
 			       "images of %lldx%lldx%lld pixels, over the limit of %lld per image",
 			       (long long)c, (long long)h, (long long)w, (long long)lim->pixels);
-	if (!bo_mul_ok(n, pix, &bytes) || !bo_mul_ok(bytes, esize, &bytes) || bytes > lim->bytes)
+	if (!Bo_mul_ok(n, pix, &bytes) || !Bo_mul_ok(bytes, esize, &bytes) || bytes > lim->bytes)
 		return fail_at(err, path, off, BO_ELIMIT,
 			       "%lld images of %lld pixels need more than the limit of %lld bytes",
 			       (long long)n, (long long)pix, (long long)lim->bytes);
@@ -670,12 +670,12 @@ static bo_status grow_cifar(struct bo_dataset *ds, int64_t need, int64_t *cap,
 	int64_t ncap = BO_MAX(need, *cap * 2);
 	unsigned char *px = realloc(ds->u8, (size_t)ncap * CIFAR_PIXELS);
 	if (!px)
-		return bo_fail(err, BO_ENOMEM, "cannot allocate %lld CIFAR-10 images",
+		return Bo_fail(err, BO_ENOMEM, "cannot allocate %lld CIFAR-10 images",
 			       (long long)ncap);
 	ds->u8 = px;
 	uint16_t *lab = realloc(ds->labels, (size_t)ncap * sizeof(*lab));
 	if (!lab)
-		return bo_fail(err, BO_ENOMEM, "cannot allocate %lld labels", (long long)ncap);
+		return Bo_fail(err, BO_ENOMEM, "cannot allocate %lld labels", (long long)ncap);
 	ds->labels = lab;
 	*cap = ncap;
 	return BO_OK;
@@ -768,7 +768,7 @@ static bo_status load_cifar(struct rd *r, char (*paths)[PATH_BYTES], int npaths,
 		goto out;
 	rec = malloc((size_t)CIFAR_CHUNK_RECORDS * CIFAR_RECORD);
 	if (!rec) {
-		rc = bo_fail(err, BO_ENOMEM, "cannot allocate a read buffer");
+		rc = Bo_fail(err, BO_ENOMEM, "cannot allocate a read buffer");
 		goto out;
 	}
 	for (int i = 0; i < npaths; i++) {
@@ -854,7 +854,7 @@ static int cur_int(struct cur *c, int64_t *v)
 	int digits = 0;
 	cur_ws(c);
 	while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
-		if (!bo_mul_ok(x, 10, &x) || __builtin_add_overflow(x, *c->p - '0', &x))
+		if (!Bo_mul_ok(x, 10, &x) || __builtin_add_overflow(x, *c->p - '0', &x))
 			return -1;
 		c->p++;
 		digits++;
@@ -983,7 +983,7 @@ static bo_status npy_header(struct src *s, struct npy *h, struct bo_error *err)
 	}
 	text = malloc((size_t)hlen + 1);
 	if (!text) {
-		rc = bo_fail(err, BO_ENOMEM, "cannot allocate the NumPy header");
+		rc = Bo_fail(err, BO_ENOMEM, "cannot allocate the NumPy header");
 		goto out;
 	}
 	rc = src_need(s, text, hlen, "NumPy header", err);
@@ -1167,7 +1167,7 @@ static bo_status load_npy(struct rd *r, const char *iname, const char *lname,
 		goto out;
 	lab = malloc((size_t)ds->n * sizeof(*lab) + 1);
 	if (!lab) {
-		rc = bo_fail(err, BO_ENOMEM, "cannot allocate %lld labels", (long long)ds->n);
+		rc = Bo_fail(err, BO_ENOMEM, "cannot allocate %lld labels", (long long)ds->n);
 		goto out;
 	}
 	for (int64_t i = 0; i < ds->n; i++)
@@ -1235,7 +1235,7 @@ static bo_status load(struct rd *r, enum bo_dataset_format format, const char *i
 	bo_status rc;
 	struct bo_dataset *ds = calloc(1, sizeof(*ds));
 	if (!ds)
-		return bo_fail(err, BO_ENOMEM, "cannot allocate a dataset");
+		return Bo_fail(err, BO_ENOMEM, "cannot allocate a dataset");
 	ds->format = format;
 	r->max_label = 0;
 	if (format == BO_DATASET_IDX)
@@ -1264,7 +1264,7 @@ static bo_status open_files(struct rd *r, const char *images, const char *labels
 	uint32_t magic = 0;
 	int idx_like = 0;
 	if (!images)
-		return bo_fail(err, BO_EINVAL, "no images file given");
+		return Bo_fail(err, BO_EINVAL, "no images file given");
 	if (format == BO_DATASET_AUTO && labels) {
 		rc = sniff(r, images, &format, &magic, err);
 		if (rc)
@@ -1285,10 +1285,10 @@ static bo_status open_files(struct rd *r, const char *images, const char *labels
 	switch (format) {
 	case BO_DATASET_CIFAR10:
 		if (labels)
-			return bo_fail(err, BO_EINVAL,
+			return Bo_fail(err, BO_EINVAL,
 				       "CIFAR-10 files hold their own labels: pass labels = NULL");
 		if (snprintf(one[0], PATH_BYTES, "%s", images) >= PATH_BYTES)
-			return bo_fail(err, BO_EINVAL, "path too long (%zu bytes)", strlen(images));
+			return Bo_fail(err, BO_EINVAL, "path too long (%zu bytes)", strlen(images));
 		rc = load(r, format, NULL, NULL, one, 1, out, err);
 		if (rc == BO_EMALFORMED && idx_like && err) {
 			size_t n = strlen(err->text);
@@ -1306,7 +1306,7 @@ static bo_status open_files(struct rd *r, const char *images, const char *labels
 		return load(r, format, images, labels, NULL, 0, out, err);
 	}
 	default:
-		return bo_fail(err, BO_EINVAL, "unknown dataset format %d", (int)format);
+		return Bo_fail(err, BO_EINVAL, "unknown dataset format %d", (int)format);
 	}
 }
 
@@ -1352,7 +1352,7 @@ static bo_status open_dir(struct rd *r, enum bo_split split, struct bo_dataset *
 	char (*cifar)[PATH_BYTES] = NULL;
 	const char *dir = r->disp_dir ? r->disp_dir : ".";
 	if (split != BO_SPLIT_TEST && split != BO_SPLIT_TRAIN)
-		return bo_fail(err, BO_EINVAL, "unknown split %d", (int)split);
+		return Bo_fail(err, BO_EINVAL, "unknown split %d", (int)split);
 	const int test = split == BO_SPLIT_TEST;
 	const char *prefix = test ? "t10k" : "train";
 	const char *npy = test ? "test" : "train";
@@ -1370,7 +1370,7 @@ static bo_status open_dir(struct rd *r, enum bo_split split, struct bo_dataset *
 	/* CIFAR-10 */
 	cifar = malloc(sizeof(*cifar) * CIFAR_TRAIN_FILES);
 	if (!cifar)
-		return bo_fail(err, BO_ENOMEM, "cannot allocate paths");
+		return Bo_fail(err, BO_ENOMEM, "cannot allocate paths");
 	for (int b = 0; b < 2; b++) {
 		const char *first = test ? "test_batch.bin" : "data_batch_1.bin";
 		if (!join(cifar[0], bases[b], first) || !is_file(r, cifar[0]))
@@ -1435,7 +1435,7 @@ bo_status bo_dataset_open_files(const char *images, const char *labels,
 	struct rd r;
 	bo_error_clear(err);
 	if (!out)
-		return bo_fail(err, BO_EINVAL, "out is NULL");
+		return Bo_fail(err, BO_EINVAL, "out is NULL");
 	*out = NULL;
 	bo_status rc = rd_init(&r, AT_FDCWD, limits, err);
 	if (rc)
@@ -1451,12 +1451,12 @@ bo_status bo_dataset_open_dir(const char *dir, enum bo_split split,
 	struct stat st;
 	bo_error_clear(err);
 	if (!out)
-		return bo_fail(err, BO_EINVAL, "out is NULL");
+		return Bo_fail(err, BO_EINVAL, "out is NULL");
 	*out = NULL;
 	if (!dir)
-		return bo_fail(err, BO_EINVAL, "no directory given");
+		return Bo_fail(err, BO_EINVAL, "no directory given");
 	if (split != BO_SPLIT_TEST && split != BO_SPLIT_TRAIN)
-		return bo_fail(err, BO_EINVAL, "unknown split %d", (int)split);
+		return Bo_fail(err, BO_EINVAL, "unknown split %d", (int)split);
 	bo_status rc = rd_init(&r, AT_FDCWD, limits, err);
 	if (rc)
 		return rc;
@@ -1492,9 +1492,9 @@ static bo_status open_at(int root_fd, const char *path, const char *labels,
 	if (rc)
 		return rc;
 	if (!path || !*path)
-		return bo_fail(err, BO_EINVAL, "no dataset path given");
+		return Bo_fail(err, BO_EINVAL, "no dataset path given");
 	if (root_fd != AT_FDCWD && root_fd < 0)
-		return bo_fail(err, BO_EINVAL, "invalid root directory fd %d", root_fd);
+		return Bo_fail(err, BO_EINVAL, "invalid root directory fd %d", root_fd);
 	r.beneath = root_fd != AT_FDCWD;
 	r.validate = validate;
 	fd = open_name(&r, path, O_PATH);
@@ -1542,7 +1542,7 @@ bo_status bo_dataset_open_at(int root_fd, const char *path, const char *labels,
 {
 	bo_error_clear(err);
 	if (!out)
-		return bo_fail(err, BO_EINVAL, "out is NULL");
+		return Bo_fail(err, BO_EINVAL, "out is NULL");
 	*out = NULL;
 	return open_at(root_fd, path, labels, format, split, 0, limits, out, NULL, err);
 }
@@ -1605,7 +1605,7 @@ bo_status bo_split_parse(const char *name, enum bo_split *out, struct bo_error *
 	else if (name && !strcmp(name, "train"))
 		*out = BO_SPLIT_TRAIN;
 	else
-		return bo_fail(err, BO_EINVAL, "must be test or train, not '%s'", name ? name : "");
+		return Bo_fail(err, BO_EINVAL, "must be test or train, not '%s'", name ? name : "");
 	return BO_OK;
 }
 
@@ -1664,26 +1664,26 @@ bo_status bo_norm_parse_list(const char *text, float *vals, int *n, const char *
 	const char *p = text;
 	bo_error_clear(err);
 	if (!text || !vals || !n)
-		return bo_fail(err, BO_EINVAL, "%s: no value given", name);
+		return Bo_fail(err, BO_EINVAL, "%s: no value given", name);
 	for (;;) {
 		char *end;
 		while (isspace((unsigned char)*p))
 			p++;
 		if (*p == ',' || *p == 0)
-			return bo_fail(err, BO_EINVAL,
+			return Bo_fail(err, BO_EINVAL,
 				       "%s: empty value in '%.64s' (expected numbers separated by "
 				       "commas, like 0.5 or 0.4914,0.4822,0.4465)",
 				       name, text);
 		if (k == BO_MAX_CHANNELS)
-			return bo_fail(err, BO_EINVAL, "%s: more than %d values in '%.64s'", name,
+			return Bo_fail(err, BO_EINVAL, "%s: more than %d values in '%.64s'", name,
 				       BO_MAX_CHANNELS, text);
 		errno = 0;
 		float v = strtof(p, &end);
 		if (end == p)
-			return bo_fail(err, BO_EINVAL, "%s: '%.64s' is not a number in '%.64s'", name,
+			return Bo_fail(err, BO_EINVAL, "%s: '%.64s' is not a number in '%.64s'", name,
 				       p, text);
 		if (!isfinite(v))
-			return bo_fail(err, BO_EINVAL, "%s: '%.*s' is not a finite float", name,
+			return Bo_fail(err, BO_EINVAL, "%s: '%.*s' is not a finite float", name,
 				       (int)BO_MIN(end - p, 64), p);
 		tmp[k++] = v;
 		p = end;
@@ -1692,7 +1692,7 @@ bo_status bo_norm_parse_list(const char *text, float *vals, int *n, const char *
 		if (*p == 0)
 			break;
 		if (*p != ',')
-			return bo_fail(err, BO_EINVAL, "%s: unexpected '%.16s' in '%.64s'", name, p,
+			return Bo_fail(err, BO_EINVAL, "%s: unexpected '%.16s' in '%.64s'", name, p,
 				       text);
 		p++;
 	}
@@ -1705,21 +1705,21 @@ bo_status bo_norm_check(const struct bo_norm *norm, int64_t channels, struct bo_
 {
 	bo_error_clear(err);
 	if (channels < 1 || channels > BO_MAX_CHANNELS)
-		return bo_fail(err, BO_EINVAL, "channel count %lld is outside 1..%d",
+		return Bo_fail(err, BO_EINVAL, "channel count %lld is outside 1..%d",
 			       (long long)channels, BO_MAX_CHANNELS);
 	if (!norm)
 		return BO_OK;
 	if (norm->n != 1 && norm->n != channels)
-		return bo_fail(err, BO_EINVAL,
+		return Bo_fail(err, BO_EINVAL,
 			       "%d mean/std values for %lld channels: give 1 value or one per "
 			       "channel",
 			       norm->n, (long long)channels);
 	for (int i = 0; i < norm->n; i++) {
 		if (!isfinite(norm->mean[i]))
-			return bo_fail(err, BO_EINVAL, "mean[%d] = %g is not finite", i,
+			return Bo_fail(err, BO_EINVAL, "mean[%d] = %g is not finite", i,
 				       (double)norm->mean[i]);
 		if (!(norm->std[i] > 0) || !isfinite(norm->std[i]))
-			return bo_fail(err, BO_EINVAL, "std[%d] = %g: must be finite and > 0", i,
+			return Bo_fail(err, BO_EINVAL, "std[%d] = %g: must be finite and > 0", i,
 				       (double)norm->std[i]);
 	}
 	return BO_OK;
@@ -1733,9 +1733,9 @@ bo_status bo_dataset_batch(const struct bo_dataset *ds, int64_t first, int64_t c
 	float mean[BO_MAX_CHANNELS], sd[BO_MAX_CHANNELS];
 	bo_error_clear(err);
 	if (!ds)
-		return bo_fail(err, BO_EINVAL, "dataset is NULL");
+		return Bo_fail(err, BO_EINVAL, "dataset is NULL");
 	if (first < 0 || count < 0 || first > ds->n || count > ds->n - first)
-		return bo_fail(err, BO_EINVAL,
+		return Bo_fail(err, BO_EINVAL,
 			       "batch of %lld images from %lld is outside the dataset's %lld "
 			       "images",
 			       (long long)count, (long long)first, (long long)ds->n);
@@ -1745,7 +1745,7 @@ bo_status bo_dataset_batch(const struct bo_dataset *ds, int64_t first, int64_t c
 	if (count == 0)
 		return BO_OK;
 	if (!x)
-		return bo_fail(err, BO_EINVAL, "output buffer is NULL");
+		return Bo_fail(err, BO_EINVAL, "output buffer is NULL");
 	for (int64_t ch = 0; ch < ds->c; ch++) {
 		mean[ch] = norm ? norm->mean[norm->n == 1 ? 0 : ch] : 0.0f;
 		sd[ch] = norm ? norm->std[norm->n == 1 ? 0 : ch] : 1.0f;

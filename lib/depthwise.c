@@ -2,7 +2,7 @@
  * as in MobileNet and EfficientNet. A GEMM with K = kh*kw is all
  * overhead, so this is a direct loop.
  *
- * Generic path (bo_dw_conv_generic): any kernel, stride and dilation;
+ * Generic path (Bo_dw_conv_generic): any kernel, stride and dilation;
  * every tap checks its bounds. Per output: acc = bias, then the taps in
  * row-major order, the ones outside the input skipped (zero padding).
  *
@@ -33,7 +33,7 @@
 #include "internal.h"
 #include "depthwise.h"
 
-void bo_dw_conv_generic(const float *x, const float *wt, const float *bias, float *y, int64_t N,
+void Bo_dw_conv_generic(const float *x, const float *wt, const float *bias, float *y, int64_t N,
 			int64_t C, int64_t H, int64_t W, const struct bo_window *w, int64_t OH,
 			int64_t OW)
 {
@@ -62,7 +62,7 @@ void bo_dw_conv_generic(const float *x, const float *wt, const float *bias, floa
 		}
 }
 
-int bo_dw_fast(const struct bo_window *w)
+int Bo_dw_fast(const struct bo_window *w)
 {
 	return w->k[0] == w->k[1] && (w->k[0] == 3 || w->k[0] == 5) && w->s[0] == w->s[1] &&
 	       (w->s[0] == 1 || w->s[0] == 2) && w->d[0] == 1 && w->d[1] == 1;
@@ -162,7 +162,7 @@ BO_INLINE void plane(const float *restrict xc, const float *restrict k, float b,
 					yr[ow] = acc;
 				}
 		}
-		bo_act_apply_rc(act, yr, OW); /* SiLU: per plane, in bo_dw_conv */
+		Bo_act_apply_rc(act, yr, OW); /* SiLU: per plane, in Bo_dw_conv */
 	}
 }
 
@@ -201,16 +201,16 @@ PLANES(_base, , 0)
 PLANES(_avx2, __attribute__((target("avx2,fma"))), 1)
 #endif
 
-void bo_dw_conv(const float *x, const float *wt, const float *bias, float *y, int64_t N,
+void Bo_dw_conv(const float *x, const float *wt, const float *bias, float *y, int64_t N,
 		int64_t C, int64_t H, int64_t W, const struct bo_window *w, int64_t OH, int64_t OW,
 		const struct bo_act *act)
 {
 	static const struct bo_act none = { 0, 0.f, 0.f };
 	if (!act)
 		act = &none;
-	if (!bo_dw_fast(w)) {
-		bo_dw_conv_generic(x, wt, bias, y, N, C, H, W, w, OH, OW);
-		bo_act_apply(act, y, N * C * OH * OW);
+	if (!Bo_dw_fast(w)) {
+		Bo_dw_conv_generic(x, wt, bias, y, N, C, H, W, w, OH, OW);
+		Bo_act_apply(act, y, N * C * OH * OW);
 		return;
 	}
 	/* [kernel 3/5][stride 1/2] */
@@ -234,6 +234,6 @@ void bo_dw_conv(const float *x, const float *wt, const float *bias, float *y, in
 			f(x + (n * C + c) * H * W, wt + c * K * K, bias ? bias[c] : 0.f, yc, H, W, OH,
 			  OW, w->pb[0], w->pb[1], per_plane ? &none : act);
 			if (per_plane)
-				bo_act_apply(act, yc, OH * OW);
+				Bo_act_apply(act, yc, OH * OW);
 		}
 }

@@ -9,19 +9,19 @@
 /* Conv with group == C == M (one kh x kw filter per channel) of the NCHW
  * input x (N x C x H x W) into y (N x C x OH x OW), bias per channel or
  * NULL; w gives kernel, strides, dilations and the begin pads (the end
- * pads are implied by OH, OW). bo_dw_conv takes the fast kernel where it
- * applies (bo_dw_fast) and the generic loop elsewhere, then applies act
+ * pads are implied by OH, OW). Bo_dw_conv takes the fast kernel where it
+ * applies (Bo_dw_fast) and the generic loop elsewhere, then applies act
  * (NULL: none) to the output. */
-void bo_dw_conv(const float *x, const float *wt, const float *bias, float *y, int64_t N,
+void Bo_dw_conv(const float *x, const float *wt, const float *bias, float *y, int64_t N,
 		int64_t C, int64_t H, int64_t W, const struct bo_window *w, int64_t OH, int64_t OW,
 		const struct bo_act *act);
 /* The generic loop alone (any kernel, stride, dilation): the reference the
  * fast kernel is tested against. */
-void bo_dw_conv_generic(const float *x, const float *wt, const float *bias, float *y, int64_t N,
+void Bo_dw_conv_generic(const float *x, const float *wt, const float *bias, float *y, int64_t N,
 			int64_t C, int64_t H, int64_t W, const struct bo_window *w, int64_t OH,
 			int64_t OW);
-/* Whether bo_dw_conv runs w with the fast kernel: square 3x3 or 5x5,
+/* Whether Bo_dw_conv runs w with the fast kernel: square 3x3 or 5x5,
  * stride 1 or 2 (same both ways), dilation 1. */
-int bo_dw_fast(const struct bo_window *w);
+int Bo_dw_fast(const struct bo_window *w);
 
 #endif

@@ -17,7 +17,7 @@
  *  - Clopper-Pearson needs the Beta quantile: the regularized incomplete
  *    beta by its continued fraction (modified Lentz; Press, Teukolsky,
  *    Vetterling and Flannery, Numerical Recipes in C, 2nd ed., section 6.4,
- *    betai/betacf; the continued fraction is summary.c's bo_betacf, shared
+ *    betai/betacf; the continued fraction is summary.c's Bo_betacf, shared
  *    with the Student t), inverted by bisection (monotone in x; 200 halvings
  *    reach the spacing of doubles). ln B(a, b) uses lgamma_r, which writes
  *    no global (signgam), so this is thread-safe.
@@ -109,8 +109,8 @@ double bo_beta_inc(double a, double b, double x)
 	double lnb = lgamma_r(a, &sg) + lgamma_r(b, &sg) - lgamma_r(a + b, &sg);
 	double lbt = a * log(x) + b * log1p(-x) - lnb;
 	if (x < (a + 1) / (a + b + 2))
-		return exp(lbt) * bo_betacf(a, b, x) / a;
-	return 1 - exp(lbt) * bo_betacf(b, a, 1 - (long double)x) / b;
+		return exp(lbt) * Bo_betacf(a, b, x) / a;
+	return 1 - exp(lbt) * Bo_betacf(b, a, 1 - (long double)x) / b;
 }
 
 double bo_beta_quantile(double prob, double a, double b)
@@ -242,16 +242,16 @@ bo_status bo_point_run(const struct bo_sweep_config *c, int64_t N, double floor,
 	pr->pilot_images_per_trial = 0;
 	pr->cost_trial = pr->cost_image = 0;
 	if (max_trials < 1 || N < 1)
-		return bo_fail(err, BO_EINVAL, "a point needs at least one trial and one image");
+		return Bo_fail(err, BO_EINVAL, "a point needs at least one trial and one image");
 	if (c->images_per_trial > N || c->images_per_trial < BO_IMAGES_AUTO) {
-		bo_error_where(err, NULL, NULL, NULL, "images_per_trial");
-		return bo_fail(err, BO_EINVAL, "images_per_trial %lld: not all, auto or 1..%lld",
+		Bo_error_where(err, NULL, NULL, NULL, "images_per_trial");
+		return Bo_fail(err, BO_EINVAL, "images_per_trial %lld: not all, auto or 1..%lld",
 			       (long long)c->images_per_trial, (long long)N);
 	}
 	free(pr->accuracy);
 	pr->accuracy = calloc((size_t)max_trials, sizeof(double));
 	if (!pr->accuracy)
-		return bo_fail(err, BO_ENOMEM, "out of memory");
+		return Bo_fail(err, BO_ENOMEM, "out of memory");
 	if (c->images_per_trial == BO_IMAGES_AUTO) {
 		int64_t n0 = BO_MIN((int64_t)BO_PILOT_IMAGES, N);
 		n_pilot = BO_MAX(c->min_trials, 2);
@@ -259,7 +259,7 @@ bo_status bo_point_run(const struct bo_sweep_config *c, int64_t N, double floor,
 		pilot = calloc((size_t)n_pilot, sizeof(double));
 		pilot_correct = calloc((size_t)n_pilot, sizeof(int64_t));
 		if (!pilot || !pilot_correct) {
-			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+			rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 			goto out;
 		}
 		for (int t = 0; t < n_pilot; t++) {
@@ -408,13 +408,13 @@ bo_status bo_chips_compute(const struct bo_sweep_result *r, double floor, struct
 	acc = malloc(nk * sizeof(double));
 	if (!out->min_energy || !out->min_point || !out->yield || !out->yield_lo || !out->yield_hi ||
 	    !order || !energy || !acc) {
-		rc = bo_fail(err, BO_ENOMEM, "out of memory for %d chips", T);
+		rc = Bo_fail(err, BO_ENOMEM, "out of memory for %d chips", T);
 		goto out;
 	}
 	for (int k = 0; k < K; k++)
 		energy[k] = r->points[k].energy;
 	if (chip_order(energy, K, order)) {
-		rc = bo_fail(err, BO_ENOMEM, "out of memory for %d chips", T);
+		rc = Bo_fail(err, BO_ENOMEM, "out of memory for %d chips", T);
 		goto out;
 	}
 	for (int t = 0; t < T; t++) {

@@ -65,31 +65,31 @@ bo_status bo_frontier_build(const struct bo_ref_point *refs, int n, struct bo_fr
 	struct bo_ref_point *pts = NULL;
 	bo_error_clear(err);
 	if (!f) {
-		rc = bo_fail(err, BO_EINVAL, "no frontier to fill");
+		rc = Bo_fail(err, BO_EINVAL, "no frontier to fill");
 		goto out;
 	}
 	f->n = 0;
 	f->pts = NULL;
 	if (n < 1 || !refs) {
-		rc = bo_fail(err, BO_EINVAL, "the frontier needs at least one reference point");
+		rc = Bo_fail(err, BO_EINVAL, "the frontier needs at least one reference point");
 		goto out;
 	}
 	for (int i = 0; i < n; i++) {
 		if (!isfinite(refs[i].energy) || !(refs[i].energy > 0)) {
-			rc = bo_fail(err, BO_EINVAL,
+			rc = Bo_fail(err, BO_EINVAL,
 				     "reference %d: energy %g is not a positive finite number", i,
 				     refs[i].energy);
 			goto out;
 		}
 		if (!(refs[i].accuracy >= 0 && refs[i].accuracy <= 1)) {
-			rc = bo_fail(err, BO_EINVAL, "reference %d: accuracy %g is outside [0, 1]",
+			rc = Bo_fail(err, BO_EINVAL, "reference %d: accuracy %g is outside [0, 1]",
 				     i, refs[i].accuracy);
 			goto out;
 		}
 	}
 	pts = malloc((size_t)n * sizeof(*pts));
 	if (!pts) {
-		rc = bo_fail(err, BO_ENOMEM, "out of memory");
+		rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 		goto out;
 	}
 	memcpy(pts, refs, (size_t)n * sizeof(*pts));
@@ -183,7 +183,7 @@ static bo_status parse_rule(char *rule, struct bo_block_rule *out,
 {
 	char *eq = strrchr(rule, '=');
 	if (!eq)
-		return bo_fail(err, BO_EINVAL,
+		return Bo_fail(err, BO_EINVAL,
 			       "rule '%s' is not BLOCK=EXPR (EXPR: a probability like 1e-3, "
 			       "p, or Kp like 2p)",
 			       rule);
@@ -191,17 +191,17 @@ static bo_status parse_rule(char *rule, struct bo_block_rule *out,
 	char *name = trim(rule), *expr = trim(eq + 1);
 	/* the rule is split now: messages quote it back as NAME=EXPR */
 	if (!*name)
-		return bo_fail(err, BO_EINVAL, "rule '=%s' has an empty block name", expr);
+		return Bo_fail(err, BO_EINVAL, "rule '=%s' has an empty block name", expr);
 	if (strlen(name) >= sizeof(out->block))
-		return bo_fail(err, BO_EINVAL,
+		return Bo_fail(err, BO_EINVAL,
 			       "rule '%.64s...=%s': the block name is longer than %d characters",
 			       name, expr, (int)sizeof(out->block) - 1);
 	for (int i = 0; i < n_prev; i++)
 		if (!strcmp(prev[i].block, name))
-			return bo_fail(err, BO_EINVAL, "rule '%s=%s': block '%s' is given twice", name,
+			return Bo_fail(err, BO_EINVAL, "rule '%s=%s': block '%s' is given twice", name,
 				       expr, name);
 	if (!*expr)
-		return bo_fail(err, BO_EINVAL, "rule '%s=': no value", name);
+		return Bo_fail(err, BO_EINVAL, "rule '%s=': no value", name);
 	double v = 1;
 	size_t len = strlen(expr);
 	int relative = expr[len - 1] == 'p';
@@ -214,22 +214,22 @@ static bo_status parse_rule(char *rule, struct bo_block_rule *out,
 		ok = parse_number(expr, &v);
 	}
 	if (ok < 0)
-		return bo_fail(err, BO_EINVAL, "rule '%s=%s': '%s' is not a finite number", name,
+		return Bo_fail(err, BO_EINVAL, "rule '%s=%s': '%s' is not a finite number", name,
 			       expr, expr);
 	if (!ok && relative)
-		return bo_fail(err, BO_EINVAL,
+		return Bo_fail(err, BO_EINVAL,
 			       "rule '%s=%s': '%s' is not p or Kp with K a number (like 2p)", name,
 			       expr, expr);
 	if (!ok)
-		return bo_fail(err, BO_EINVAL,
+		return Bo_fail(err, BO_EINVAL,
 			       "rule '%s=%s': '%s' is not a probability, p or Kp (like 1e-3, p, "
 			       "2p)",
 			       name, expr, expr);
 	if (v < 0)
-		return bo_fail(err, BO_EINVAL, "rule '%s=%s': %s is negative", name, expr,
+		return Bo_fail(err, BO_EINVAL, "rule '%s=%s': %s is negative", name, expr,
 			       relative ? "the factor" : "the probability");
 	if (!relative && v > 1)
-		return bo_fail(err, BO_EINVAL, "rule '%s=%s': the probability %g is above 1",
+		return Bo_fail(err, BO_EINVAL, "rule '%s=%s': the probability %g is above 1",
 			       name, expr, v);
 	memset(out, 0, sizeof(*out));
 	memcpy(out->block, name, strlen(name) + 1);
@@ -251,24 +251,24 @@ bo_status bo_block_rules_parse(const char *text, struct bo_block_rule **rules, i
 	if (n)
 		*n = 0;
 	if (!text || !rules || !n) {
-		rc = bo_fail(err, BO_EINVAL, "no block rules given");
+		rc = Bo_fail(err, BO_EINVAL, "no block rules given");
 		goto out;
 	}
 	if (!text[strspn(text, " \t")]) {
-		rc = bo_fail(err, BO_EINVAL, "no block rules in '%s'", text);
+		rc = Bo_fail(err, BO_EINVAL, "no block rules in '%s'", text);
 		goto out;
 	}
 	size_t count = 1;
 	for (const char *s = text; *s; s++)
 		count += *s == ',';
 	if (count > (size_t)INT32_MAX) {
-		rc = bo_fail(err, BO_EINVAL, "too many block rules");
+		rc = Bo_fail(err, BO_EINVAL, "too many block rules");
 		goto out;
 	}
 	copy = strdup(text);
 	out = calloc(count, sizeof(*out));
 	if (!copy || !out) {
-		rc = bo_fail(err, BO_ENOMEM, "out of memory");
+		rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 		goto out;
 	}
 	for (char *rule = copy; rule; k++) {
@@ -277,7 +277,7 @@ bo_status bo_block_rules_parse(const char *text, struct bo_block_rule **rules, i
 			*comma = 0;
 		char *r = trim(rule);
 		if (!*r) {
-			rc = bo_fail(err, BO_EINVAL, "empty rule %d in '%s'", k + 1, text);
+			rc = Bo_fail(err, BO_EINVAL, "empty rule %d in '%s'", k + 1, text);
 			goto out;
 		}
 		if ((rc = parse_rule(r, &out[k], out, k, err)))
@@ -289,7 +289,7 @@ bo_status bo_block_rules_parse(const char *text, struct bo_block_rule **rules, i
 	out = NULL;
 out:
 	if (rc)
-		bo_error_where(err, NULL, NULL, NULL, "--block-p");
+		Bo_error_where(err, NULL, NULL, NULL, "--block-p");
 	free(copy);
 	free(out);
 	return rc;

@@ -150,7 +150,7 @@ bo_status bo_deviation_parse(const char *name, enum bo_deviation *out, struct bo
 			*out = all[i];
 			return BO_OK;
 		}
-	return bo_fail(err, BO_EINVAL, "must be " BO_DEVIATION_CHOICES ", not '%s'",
+	return Bo_fail(err, BO_EINVAL, "must be " BO_DEVIATION_CHOICES ", not '%s'",
 		       name ? name : "");
 }
 
@@ -163,7 +163,7 @@ bo_status bo_target_parse(const char *name, enum bo_target *out, struct bo_error
 			*out = all[i];
 			return BO_OK;
 		}
-	return bo_fail(err, BO_EINVAL, "must be " BO_TARGET_CHOICES ", not '%s'", name ? name : "");
+	return Bo_fail(err, BO_EINVAL, "must be " BO_TARGET_CHOICES ", not '%s'", name ? name : "");
 }
 
 static int bits_ok(int bits)
@@ -298,7 +298,7 @@ static int undo_reserve(struct bo_undo *u)
 		int64_t *index = NULL;
 		float *old = NULL;
 		rc = -1;
-		if (!bo_mul_ok(cap, 2, &cap) || (uint64_t)cap > SIZE_MAX / sizeof(int64_t))
+		if (!Bo_mul_ok(cap, 2, &cap) || (uint64_t)cap > SIZE_MAX / sizeof(int64_t))
 			goto out;
 		if (!(index = realloc(u->index, (size_t)cap * sizeof *index)))
 			goto out;
@@ -410,9 +410,9 @@ static void refill(struct gapsrc *s, int64_t rest)
 		s->kind = SRC_BLK;
 		s->ctr0 = r->ctr[0];
 		s->n = 4 * nb;
-		bo_philox_blocks(r->key, r->ctr, s->ctr0, nb, s->w, s->path);
+		Bo_philox_blocks(r->key, r->ctr, s->ctr0, nb, s->w, s->path);
 	}
-	bo_fault_gaps(s->w, s->n, s->inv, s->gap, s->path);
+	Bo_fault_gaps(s->w, s->n, s->inv, s->gap, s->path);
 	for (int k = 0; k < s->n; k++)
 		s->step[k] = 1.0 + s->gap[k];
 	s->k = 0;
@@ -452,7 +452,7 @@ static int inject_bm(struct injector *in, int64_t n, const struct bo_stored *st,
 	const int cells = bo_cells(st->bits, st->is_unsigned);
 	const float s = st->scale;
 	int64_t total = 0;
-	int rc = bo_mul_ok(n, cells, &total) ? 0 : -1; /* overflow: not a real array */
+	int rc = Bo_mul_ok(n, cells, &total) ? 0 : -1; /* overflow: not a real array */
 	int64_t g = rc ? total : next_fault(-1, total, src);
 	while (rc == 0 && g < total) {
 		int64_t i = g / cells; /* one division per faulty value, not per fault */
@@ -505,7 +505,7 @@ static int inject_erasure(struct injector *in, int64_t n, struct gapsrc *src)
 static inline int bm_value(struct injector *in, const struct bo_bmv *b, int64_t i, uint32_t mask)
 {
 	int w, rc = 0;
-	float x2 = bo_bm_value(b, in->data[i], mask, &w);
+	float x2 = Bo_bm_value(b, in->data[i], mask, &w);
 	if (w)
 		rc = put(in, i, x2);
 	return rc;
@@ -517,7 +517,7 @@ static int apply_values(struct injector *in, const struct bo_bmv *b, const int64
 {
 	int rc = 0;
 	if (!in->undo) {
-		in->changed += bo_bm_apply_batch(in->data, vi, vm, nv, b, path);
+		in->changed += Bo_bm_apply_batch(in->data, vi, vm, nv, b, path);
 	} else {
 		for (int k = 0; rc == 0 && k < nv; k++)
 			rc = bm_value(in, b, vi[k], vm[k]);
@@ -564,7 +564,7 @@ static int inject_bm_batched(struct injector *in, int64_t n, const struct bo_sto
 {
 	const int cells = bo_cells(st->bits, st->is_unsigned);
 	int64_t total = 0;
-	if (!bo_mul_ok(n, cells, &total) || total >= ((int64_t)1 << 50))
+	if (!Bo_mul_ok(n, cells, &total) || total >= ((int64_t)1 << 50))
 		return inject_bm(in, n, st, src); /* beyond the exact sums */
 	const int bits = st->bits;
 	const struct bo_bmv b = {
@@ -588,7 +588,7 @@ static int inject_bm_batched(struct injector *in, int64_t n, const struct bo_sto
 	int rc = 0;
 	while (rc == 0 && g < total - 1) {
 		int m = next_positions(src, &g, total, pos), nv = 0;
-		bo_fault_cells(pos, m, cells, fi, fb, src->path);
+		Bo_fault_cells(pos, m, cells, fi, fb, src->path);
 		for (int j = 0; j < m; j++) {
 			if (fi[j] != cur) {
 				vi[nv] = cur;
@@ -620,7 +620,7 @@ static int inject_erasure_batched(struct injector *in, int64_t n, struct gapsrc 
 			float x = in->data[i];
 			int w = x != 0.0f;
 			if (!in->undo) {
-				in->data[i] = bo_select_float(w, 0.0f, x);
+				in->data[i] = Bo_select_float(w, 0.0f, x);
 				in->changed += w;
 			} else if (w) {
 				rc = put(in, i, 0.0f);
@@ -633,10 +633,10 @@ static int inject_erasure_batched(struct injector *in, int64_t n, struct gapsrc 
 int64_t bo_inject(enum bo_deviation dev, double p, const struct bo_stored *st, float *data,
 		  int64_t n, struct bo_rng *rng, struct bo_undo *undo)
 {
-	return bo_inject_path(BO_FAULT_AUTO, dev, p, st, data, n, rng, undo);
+	return Bo_inject_path(BO_FAULT_AUTO, dev, p, st, data, n, rng, undo);
 }
 
-int64_t bo_inject_path(enum bo_fault_path path, enum bo_deviation dev, double p,
+int64_t Bo_inject_path(enum bo_fault_path path, enum bo_deviation dev, double p,
 		       const struct bo_stored *st, float *data, int64_t n, struct bo_rng *rng,
 		       struct bo_undo *undo)
 {
@@ -736,7 +736,7 @@ static void heap_down(struct bo_nested_walk *w, int i)
 	}
 }
 
-void bo_nested_begin(struct bo_nested_walk *w, double p, int64_t total, uint64_t seed,
+void Bo_nested_begin(struct bo_nested_walk *w, double p, int64_t total, uint64_t seed,
 		     uint32_t trial, uint32_t tensor)
 {
 	memset(w, 0, sizeof *w);
@@ -765,7 +765,7 @@ void bo_nested_begin(struct bo_nested_walk *w, double p, int64_t total, uint64_t
 		heap_down(w, i);
 }
 
-int bo_nested_next(struct bo_nested_walk *w, int64_t *cell, double *u)
+int Bo_nested_next(struct bo_nested_walk *w, int64_t *cell, double *u)
 {
 	while (w->n > 0) {
 		/* the root: the next candidate, from the deepest band that drew it */
@@ -818,14 +818,14 @@ int64_t bo_inject_nested(enum bo_deviation dev, double p, const struct bo_stored
 		goto out;
 	const int cells = dev == BO_DEV_BM ? bo_cells(st->bits, st->is_unsigned) : 1;
 	ret = -1;
-	if (!bo_mul_ok(n, cells, &total) || !(w = malloc(sizeof *w)))
+	if (!Bo_mul_ok(n, cells, &total) || !(w = malloc(sizeof *w)))
 		goto out;
-	bo_nested_begin(w, p, total, seed, trial, tensor);
+	Bo_nested_begin(w, p, total, seed, trial, tensor);
 	int rc = 0;
 	int64_t cell, cur = -1;
 	uint32_t mask = 0;
 	double u;
-	while (rc == 0 && bo_nested_next(w, &cell, &u)) {
+	while (rc == 0 && Bo_nested_next(w, &cell, &u)) {
 		int64_t i = cell / cells;
 		if (dev == BO_DEV_ERASURE) {
 			rc = data[i] != 0.0f ? put(&in, i, 0.0f) : 0;

@@ -12,7 +12,7 @@
  * walk (fault.c hands back to the stream the words the walk did not use),
  * which lets these kernels work on many words at once:
  *
- * Philox. bo_philox_blocks runs Philox4x32-10 on counters {first + b,
+ * Philox. Bo_philox_blocks runs Philox4x32-10 on counters {first + b,
  * ctr[1], ctr[2], ctr[3]}. The AVX2 kernel keeps 8 blocks in 4 registers
  * (one per counter word, one block per 32-bit lane); the 32 x 32 -> 64-bit
  * products of a round are two _mm256_mul_epu32 per multiplier (even and odd
@@ -52,7 +52,7 @@
 #include <immintrin.h>
 #endif
 
-int bo_fault_have_avx2(void)
+int Bo_fault_have_avx2(void)
 {
 #if BO_X86
 	return __builtin_cpu_supports("avx2") ? 1 : 0;
@@ -63,7 +63,7 @@ int bo_fault_have_avx2(void)
 
 static int use_avx2(enum bo_fault_path path)
 {
-	return (path == BO_FAULT_AUTO || path == BO_FAULT_AVX2) && bo_fault_have_avx2();
+	return (path == BO_FAULT_AUTO || path == BO_FAULT_AVX2) && Bo_fault_have_avx2();
 }
 
 /* ---- Philox blocks ---- */
@@ -143,7 +143,7 @@ static void philox_avx2(const uint32_t key[2], const uint32_t ctr[4], uint32_t f
 }
 #endif
 
-void bo_philox_blocks(const uint32_t key[2], const uint32_t ctr[4], uint32_t first, int nblocks,
+void Bo_philox_blocks(const uint32_t key[2], const uint32_t ctr[4], uint32_t first, int nblocks,
 		      uint32_t *out, enum bo_fault_path path)
 {
 #if BO_X86
@@ -231,7 +231,7 @@ __attribute__((target("avx2"))) static void gaps_avx2(const uint32_t *w, int n, 
 }
 #endif
 
-void bo_fault_gaps(const uint32_t *w, int n, double inv, double *out, enum bo_fault_path path)
+void Bo_fault_gaps(const uint32_t *w, int n, double inv, double *out, enum bo_fault_path path)
 {
 #if BO_X86
 	if (use_avx2(path)) {
@@ -251,15 +251,15 @@ static int64_t bm_batch_portable(float *data, const int64_t *vi, const uint32_t 
 	for (int k = 0; k < nv; k++) {
 		int w;
 		float x = data[vi[k]];
-		float x2 = bo_bm_value(b, x, vm[k], &w);
-		data[vi[k]] = bo_select_float(w, x2, x);
+		float x2 = Bo_bm_value(b, x, vm[k], &w);
+		data[vi[k]] = Bo_select_float(w, x2, x);
 		changed += w;
 	}
 	return changed;
 }
 
 #if BO_X86
-/* bo_bm_value 4 values at a time: the same operations in the same
+/* Bo_bm_value 4 values at a time: the same operations in the same
  * precision (double quotient, float deviation), lane by lane. */
 __attribute__((target("avx2"))) static int64_t bm_batch_avx2(float *data, const int64_t *vi,
 							     const uint32_t *vm, int nv,
@@ -317,7 +317,7 @@ __attribute__((target("avx2"))) static int64_t bm_batch_avx2(float *data, const 
 }
 #endif
 
-int64_t bo_bm_apply_batch(float *data, const int64_t *vi, const uint32_t *vm, int nv,
+int64_t Bo_bm_apply_batch(float *data, const int64_t *vi, const uint32_t *vm, int nv,
 			  const struct bo_bmv *b, enum bo_fault_path path)
 {
 #if BO_X86
@@ -366,7 +366,7 @@ __attribute__((target("avx2"))) static void cells_avx2(const double *pos, int n,
 }
 #endif
 
-void bo_fault_cells(const double *pos, int n, int cells, int64_t *vi, uint32_t *bit,
+void Bo_fault_cells(const double *pos, int n, int cells, int64_t *vi, uint32_t *bit,
 		    enum bo_fault_path path)
 {
 #if BO_X86

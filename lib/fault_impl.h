@@ -21,13 +21,13 @@ enum bo_fault_path {
 };
 
 /* 1 when the AVX2 kernels can run here. */
-int bo_fault_have_avx2(void);
+int Bo_fault_have_avx2(void);
 
 /* Philox4x32-10 blocks for the counters {first + b, ctr[1], ctr[2], ctr[3]},
  * b = 0..nblocks-1 (the draw counter wraps at 2^32 like bo_rng_u32's), under
  * key[]: out[4 b + k] is word k of block b, nblocks >= 0. AVX2: 8 blocks at
  * a time. */
-void bo_philox_blocks(const uint32_t key[2], const uint32_t ctr[4], uint32_t first, int nblocks,
+void Bo_philox_blocks(const uint32_t key[2], const uint32_t ctr[4], uint32_t first, int nblocks,
 		      uint32_t *out, enum bo_fault_path path);
 
 /* Geometric gaps: out[k] = floor(log((w[k] + 0.5) 2^-32) * inv), exactly
@@ -35,7 +35,7 @@ void bo_philox_blocks(const uint32_t key[2], const uint32_t ctr[4], uint32_t fir
  * table-free log 4 lanes at a time, taken only where its error bound
  * cannot change the floor, else libm's log for that lane. out must have
  * room for n rounded up to a multiple of 4, w must be readable that far. */
-void bo_fault_gaps(const uint32_t *w, int n, double inv, double *out, enum bo_fault_path path);
+void Bo_fault_gaps(const uint32_t *w, int n, double inv, double *out, enum bo_fault_path path);
 
 /* BM on one value, without branching on it (lib/fault.c's batched walk):
  * q = clamp(round(x / s)) as bo_quantize (clamping to one beyond the range
@@ -49,7 +49,7 @@ struct bo_bmv {
 	uint32_t keep, all, sign, ext;
 };
 
-static inline float bo_select_float(int w, float a, float b) /* w ? a : b, no branch */
+static inline float Bo_select_float(int w, float a, float b) /* w ? a : b, no branch */
 {
 	uint32_t ua, ub, sel = 0u - (uint32_t)w;
 	memcpy(&ua, &a, sizeof ua);
@@ -59,7 +59,7 @@ static inline float bo_select_float(int w, float a, float b) /* w ? a : b, no br
 	return a;
 }
 
-static inline float bo_bm_value(const struct bo_bmv *b, float x, uint32_t mask, int *w)
+static inline float Bo_bm_value(const struct bo_bmv *b, float x, uint32_t mask, int *w)
 {
 	double r = (double)x / b->sd;
 	r = r == r ? r : 0.0;
@@ -83,25 +83,25 @@ static inline float bo_bm_value(const struct bo_bmv *b, float x, uint32_t mask, 
 	float d = (float)(q2 - q) * b->s;
 	float x2 = x + d;
 	int cross = ((x > 0.f) & (x2 < 0.f)) | ((x < 0.f) & (x2 > 0.f));
-	x2 = bo_select_float(cross, 0.f, x2); /* towards zero, never across it */
+	x2 = Bo_select_float(cross, 0.f, x2); /* towards zero, never across it */
 	*w = (q2 != q) & (x2 != x);
 	return x2;
 }
 
-/* bo_bm_value on data[vi[k]] with mask vm[k], k < nv, the indices distinct:
+/* Bo_bm_value on data[vi[k]] with mask vm[k], k < nv, the indices distinct:
  * every value is written, changed or as it was. Returns how many changed.
  * AVX2: 4 values at a time. */
-int64_t bo_bm_apply_batch(float *data, const int64_t *vi, const uint32_t *vm, int nv,
+int64_t Bo_bm_apply_batch(float *data, const int64_t *vi, const uint32_t *vm, int nv,
 			  const struct bo_bmv *b, enum bo_fault_path path);
 
 /* Cells to (value, bit): vi[k] = floor(pos[k] / cells), bit[k] = pos[k] -
  * vi[k] cells, for integer-valued 0 <= pos[k] < 2^50, 1 <= cells <= 16,
  * k < n. AVX2: 4 at a time. */
-void bo_fault_cells(const double *pos, int n, int cells, int64_t *vi, uint32_t *bit,
+void Bo_fault_cells(const double *pos, int n, int cells, int64_t *vi, uint32_t *bit,
 		    enum bo_fault_path path);
 
 /* bo_inject on a chosen path. */
-int64_t bo_inject_path(enum bo_fault_path path, enum bo_deviation dev, double p,
+int64_t Bo_inject_path(enum bo_fault_path path, enum bo_deviation dev, double p,
 		       const struct bo_stored *st, float *data, int64_t n, struct bo_rng *rng,
 		       struct bo_undo *undo);
 
@@ -129,9 +129,9 @@ struct bo_nested_walk {
 	struct bo_nested_band s[BO_NESTED_BANDS + 1];
 	int heap[BO_NESTED_BANDS + 1]; /* the running bands by (at, deepest first) */
 };
-void bo_nested_begin(struct bo_nested_walk *w, double p, int64_t total, uint64_t seed,
+void Bo_nested_begin(struct bo_nested_walk *w, double p, int64_t total, uint64_t seed,
 		     uint32_t trial, uint32_t tensor);
 /* The next cell with u_c < p: returns 1 with *cell and *u, 0 when none left. */
-int bo_nested_next(struct bo_nested_walk *w, int64_t *cell, double *u);
+int Bo_nested_next(struct bo_nested_walk *w, int64_t *cell, double *u);
 
 #endif

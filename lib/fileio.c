@@ -9,7 +9,7 @@
 
 #include "internal.h"
 
-bo_status bo_read_file(const char *path, int64_t max_bytes, unsigned char **buf, size_t *len,
+bo_status Bo_read_file(const char *path, int64_t max_bytes, unsigned char **buf, size_t *len,
 		       struct bo_error *err)
 {
 	bo_status rc = BO_OK;
@@ -18,25 +18,25 @@ bo_status bo_read_file(const char *path, int64_t max_bytes, unsigned char **buf,
 	*buf = NULL;
 	*len = 0;
 	if (fd < 0) {
-		bo_error_where(err, path, NULL, NULL, NULL);
-		return bo_fail(err, errno == ENOENT ? BO_ENOENT : BO_EIO, "cannot open: %s",
+		Bo_error_where(err, path, NULL, NULL, NULL);
+		return Bo_fail(err, errno == ENOENT ? BO_ENOENT : BO_EIO, "cannot open: %s",
 			       strerror(errno));
 	}
 	struct stat st;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		bo_error_where(err, path, NULL, NULL, NULL);
-		rc = bo_fail(err, BO_EIO, "not a regular file");
+		Bo_error_where(err, path, NULL, NULL, NULL);
+		rc = Bo_fail(err, BO_EIO, "not a regular file");
 		goto out;
 	}
 	if (max_bytes > 0 && st.st_size > max_bytes) {
-		bo_error_where(err, path, NULL, NULL, NULL);
-		rc = bo_fail(err, BO_ELIMIT, "file is %lld bytes, over the limit of %lld",
+		Bo_error_where(err, path, NULL, NULL, NULL);
+		rc = Bo_fail(err, BO_ELIMIT, "file is %lld bytes, over the limit of %lld",
 			     (long long)st.st_size, (long long)max_bytes);
 		goto out;
 	}
 	data = malloc(st.st_size ? (size_t)st.st_size : 1);
 	if (!data) {
-		rc = bo_fail(err, BO_ENOMEM, "cannot allocate %lld bytes", (long long)st.st_size);
+		rc = Bo_fail(err, BO_ENOMEM, "cannot allocate %lld bytes", (long long)st.st_size);
 		goto out;
 	}
 	size_t got = 0;
@@ -45,8 +45,8 @@ bo_status bo_read_file(const char *path, int64_t max_bytes, unsigned char **buf,
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k <= 0) {
-			bo_error_where(err, path, NULL, NULL, NULL);
-			rc = bo_fail(err, BO_EIO, "read failed: %s", k ? strerror(errno) : "short file");
+			Bo_error_where(err, path, NULL, NULL, NULL);
+			rc = Bo_fail(err, BO_EIO, "read failed: %s", k ? strerror(errno) : "short file");
 			goto out;
 		}
 		got += (size_t)k;
@@ -60,18 +60,18 @@ out:
 	return rc;
 }
 
-bo_status bo_write_file_atomic(const char *path, const void *data, size_t len,
+bo_status Bo_write_file_atomic(const char *path, const void *data, size_t len,
 			       struct bo_error *err)
 {
 	bo_status rc = BO_OK;
 	char tmp[4096];
 	int fd = -1;
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
-		return bo_fail(err, BO_EINVAL, "path too long: %s", path);
+		return Bo_fail(err, BO_EINVAL, "path too long: %s", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
-		bo_error_where(err, path, NULL, NULL, NULL);
-		return bo_fail(err, BO_EIO, "cannot create %s: %s", tmp, strerror(errno));
+		Bo_error_where(err, path, NULL, NULL, NULL);
+		return Bo_fail(err, BO_EIO, "cannot create %s: %s", tmp, strerror(errno));
 	}
 	const unsigned char *p = data;
 	size_t done = 0;
@@ -80,27 +80,27 @@ bo_status bo_write_file_atomic(const char *path, const void *data, size_t len,
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0) {
-			bo_error_where(err, path, NULL, NULL, NULL);
-			rc = bo_fail(err, BO_EIO, "write failed: %s", strerror(errno));
+			Bo_error_where(err, path, NULL, NULL, NULL);
+			rc = Bo_fail(err, BO_EIO, "write failed: %s", strerror(errno));
 			goto out;
 		}
 		done += (size_t)k;
 	}
 	if (fsync(fd) != 0) {
-		bo_error_where(err, path, NULL, NULL, NULL);
-		rc = bo_fail(err, BO_EIO, "fsync failed: %s", strerror(errno));
+		Bo_error_where(err, path, NULL, NULL, NULL);
+		rc = Bo_fail(err, BO_EIO, "fsync failed: %s", strerror(errno));
 		goto out;
 	}
 	if (close(fd) != 0) {
 		fd = -1;
-		bo_error_where(err, path, NULL, NULL, NULL);
-		rc = bo_fail(err, BO_EIO, "close failed: %s", strerror(errno));
+		Bo_error_where(err, path, NULL, NULL, NULL);
+		rc = Bo_fail(err, BO_EIO, "close failed: %s", strerror(errno));
 		goto out;
 	}
 	fd = -1;
 	if (rename(tmp, path) != 0) {
-		bo_error_where(err, path, NULL, NULL, NULL);
-		rc = bo_fail(err, BO_EIO, "rename failed: %s", strerror(errno));
+		Bo_error_where(err, path, NULL, NULL, NULL);
+		rc = Bo_fail(err, BO_EIO, "rename failed: %s", strerror(errno));
 		goto out;
 	}
 	{

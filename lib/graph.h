@@ -116,7 +116,7 @@ struct bo_model {
 	struct bo_model_limits limits;
 };
 
-const char *bo_op_name(enum bo_opcode op);
-int bo_find_value(const struct bo_model *m, const char *name);
+const char *Bo_op_name(enum bo_opcode op);
+int Bo_find_value(const struct bo_model *m, const char *name);
 
 #endif

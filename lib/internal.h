@@ -2,7 +2,12 @@
  * (tests/unit/). Nothing outside lib/ can include it (only lib/ and
  * tests/unit/ compile with -Ilib; make check-layering checks): the daemon
  * and the CLI report errors with the public bo_error_set (brownout/status.h).
- * Named internal.h so that it cannot be taken for common/. */
+ * Named internal.h so that it cannot be taken for common/.
+ *
+ * Names say which is which, as curl's Curl_ does: bo_ is the public API
+ * (lib/include/brownout/), Bo_ a function internal to the library,
+ * declared in a private header (make check-layering refuses either prefix
+ * in the other kind of header). */
 #ifndef BO_INTERNAL_H
 #define BO_INTERNAL_H
 
@@ -14,27 +19,27 @@
 #include <brownout/status.h>
 
 /* Record status and a printf-style explanation in err (may be NULL);
- * returns st so callers can write `return bo_fail(err, BO_EINVAL, ...)`. */
-bo_status bo_fail(struct bo_error *err, bo_status st, const char *fmt, ...)
+ * returns st so callers can write `return Bo_fail(err, BO_EINVAL, ...)`. */
+bo_status Bo_fail(struct bo_error *err, bo_status st, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-bo_status bo_vfail(struct bo_error *err, bo_status st, const char *fmt, va_list ap)
+bo_status Bo_vfail(struct bo_error *err, bo_status st, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
 /* Fill the location fields of err that are non-NULL. */
-void bo_error_where(struct bo_error *err, const char *file, const char *node, const char *op,
+void Bo_error_where(struct bo_error *err, const char *file, const char *node, const char *op,
 		    const char *field);
 
 /* Overflow-checked size arithmetic: return 0 on overflow. */
-static inline int bo_mul_ok(int64_t a, int64_t b, int64_t *out)
+static inline int Bo_mul_ok(int64_t a, int64_t b, int64_t *out)
 {
 	return !__builtin_mul_overflow(a, b, out);
 }
 
 /* Read a whole file into a malloc'd buffer, refusing files over max_bytes. */
-bo_status bo_read_file(const char *path, int64_t max_bytes, unsigned char **buf, size_t *len,
+bo_status Bo_read_file(const char *path, int64_t max_bytes, unsigned char **buf, size_t *len,
 		       struct bo_error *err);
 
 /* Write len bytes to path atomically: PATH.tmp.PID, fsync, rename, fsync dir. */
-bo_status bo_write_file_atomic(const char *path, const void *data, size_t len,
+bo_status Bo_write_file_atomic(const char *path, const void *data, size_t len,
 			       struct bo_error *err);
 
 #define BO_MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -54,6 +59,6 @@ bo_status bo_write_file_atomic(const char *path, const void *data, size_t len,
  * Recipes' betacf; summary.c), in long double; converges fast for
  * x < (a + 1) / (a + b + 2). Student t (summary.c) and Clopper-Pearson
  * (design.c) both use it. */
-double bo_betacf(double a, double b, long double x);
+double Bo_betacf(double a, double b, long double x);
 
 #endif

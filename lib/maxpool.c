@@ -16,7 +16,7 @@
 #include "internal.h"
 #include "maxpool.h"
 
-int bo_maxpool_fast(const struct bo_window *w)
+int Bo_maxpool_fast(const struct bo_window *w)
 {
 	return w->nsp == 2 && w->k[0] == w->k[1] && (w->k[0] == 2 || w->k[0] == 3) &&
 	       w->s[0] == w->s[1] && (w->s[0] == 1 || w->s[0] == 2) && w->d[0] == 1 && w->d[1] == 1;
@@ -95,10 +95,10 @@ PLANES(_base, )
 PLANES(_avx2, __attribute__((target("avx2"))))
 #endif
 
-int bo_maxpool(const float *x, float *y, int64_t NC, int64_t H, int64_t W,
+int Bo_maxpool(const float *x, float *y, int64_t NC, int64_t H, int64_t W,
 	       const struct bo_window *w, int64_t OH, int64_t OW)
 {
-	if (!bo_maxpool_fast(w))
+	if (!Bo_maxpool_fast(w))
 		return 0;
 	/* [kernel 2/3][stride 1/2] */
 	plane_fn fn[2][2] = { { p2s1_base, p2s2_base }, { p3s1_base, p3s2_base } };

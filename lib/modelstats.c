@@ -31,7 +31,7 @@ bo_status bo_act_sites_parse(const char *name, enum bo_act_sites *out, struct bo
 			*out = (enum bo_act_sites)i;
 			return BO_OK;
 		}
-	return bo_fail(err, BO_EINVAL, "activation sites must be %s, not '%s'", BO_SITES_CHOICES,
+	return Bo_fail(err, BO_EINVAL, "activation sites must be %s, not '%s'", BO_SITES_CHOICES,
 		       name ? name : "");
 }
 
@@ -51,7 +51,7 @@ static int block_index(struct bo_model_stats *st, const char *name, struct bo_er
 			return i;
 	struct bo_block_stats *b = realloc(st->blocks, (size_t)(st->n_blocks + 1) * sizeof(*b));
 	if (!b) {
-		bo_fail(err, BO_ENOMEM, "out of memory");
+		Bo_fail(err, BO_ENOMEM, "out of memory");
 		return -1;
 	}
 	st->blocks = b;
@@ -72,7 +72,7 @@ bo_status bo_model_stats(const struct bo_model *m, const int64_t *sample_dims, i
 	memset(st, 0, sizeof(*st));
 	st->sites = kind;
 	if (m->n_inputs > BO_MAX_IN || m->n_inputs < 1)
-		return bo_fail(err, BO_EUNSUPPORTED, "the model has %d inputs", m->n_inputs);
+		return Bo_fail(err, BO_EUNSUPPORTED, "the model has %d inputs", m->n_inputs);
 	/* one sample, or the model's fixed batch (counts are then per sample) */
 	const int64_t batch = BO_MAX(bo_model_fixed_batch(m), 1);
 	for (int i = 0; i < m->n_inputs; i++) {
@@ -82,8 +82,8 @@ bo_status bo_model_stats(const struct bo_model *m, const int64_t *sample_dims, i
 			in[i].d[k] = v->dims[k];
 		if (i == 0 && sample_dims) {
 			if (v->rank >= 0 && sample_rank + 1 != v->rank) {
-				bo_error_where(err, m->path, v->name, NULL, "--input-shape");
-				return bo_fail(err, BO_ESHAPE,
+				Bo_error_where(err, m->path, v->name, NULL, "--input-shape");
+				return Bo_fail(err, BO_ESHAPE,
 					       "the model's input has rank %d; give %d dimensions without the batch",
 					       v->rank, v->rank - 1);
 			}
@@ -92,23 +92,23 @@ bo_status bo_model_stats(const struct bo_model *m, const int64_t *sample_dims, i
 				in[0].d[k + 1] = sample_dims[k];
 		}
 		if (in[i].rank < 1) {
-			bo_error_where(err, m->path, v->name, NULL, "--input-shape");
-			return bo_fail(err, BO_EINVAL, "the input shape is not in the file; give --input-shape");
+			Bo_error_where(err, m->path, v->name, NULL, "--input-shape");
+			return Bo_fail(err, BO_EINVAL, "the input shape is not in the file; give --input-shape");
 		}
 		in[i].d[0] = batch;
 		for (int k = 1; k < in[i].rank; k++)
 			if (in[i].d[k] < 0) {
-				bo_error_where(err, m->path, v->name, NULL, "--input-shape");
-				return bo_fail(err, BO_EINVAL,
+				Bo_error_where(err, m->path, v->name, NULL, "--input-shape");
+				return Bo_fail(err, BO_EINVAL,
 					       "input dimension %d is symbolic in the file; give --input-shape", k);
 			}
 	}
 	st->input_rank = in[0].rank - 1;
 	for (int k = 1; k < in[0].rank; k++)
 		st->input_dims[k - 1] = in[0].d[k];
-	if ((rc = bo_plan_build(m, in, 0, &plan, err)))
+	if ((rc = Bo_plan_build(m, in, 0, &plan, err)))
 		goto out;
-	if ((rc = bo_sites_find(m, kind, &sites, err)))
+	if ((rc = Bo_sites_find(m, kind, &sites, err)))
 		goto out;
 	/* blocks in order of first appearance of their nodes */
 	for (int i = 0; i < m->n_nodes; i++)
@@ -129,7 +129,7 @@ bo_status bo_model_stats(const struct bo_model *m, const int64_t *sample_dims, i
 	for (int i = 0; i < sites.n; i++) {
 		int v = sites.value[i];
 		int node = sites.node[i] >= 0 ? sites.node[i] : m->values[v].producer;
-		int64_t n = bo_shape_numel(&plan.shape[v]) / in[0].d[0];
+		int64_t n = Bo_shape_numel(&plan.shape[v]) / in[0].d[0];
 		const char *bn = node >= 0 ? bo_block_of(map, m->nodes[node].name, buf, sizeof(buf)) : "";
 		int b = block_index(st, bn, err);
 		if (b < 0) {
@@ -156,7 +156,7 @@ bo_status bo_model_stats(const struct bo_model *m, const int64_t *sample_dims, i
 		if (found < 0) {
 			struct bo_op_count *o = realloc(st->ops, (size_t)(st->n_ops + 1) * sizeof(*o));
 			if (!o) {
-				rc = bo_fail(err, BO_ENOMEM, "out of memory");
+				rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 				goto out;
 			}
 			st->ops = o;
@@ -165,11 +165,11 @@ bo_status bo_model_stats(const struct bo_model *m, const int64_t *sample_dims, i
 			snprintf(o[found].op, sizeof(o->op), "%s", n->op_type);
 		}
 		st->ops[found].count++;
-		st->flops += bo_node_flops(&plan, i) / in[0].d[0];
+		st->flops += Bo_node_flops(&plan, i) / in[0].d[0];
 	}
 out:
-	bo_plan_release(&plan);
-	bo_sites_release(&sites);
+	Bo_plan_release(&plan);
+	Bo_sites_release(&sites);
 	if (rc)
 		bo_model_stats_release(st);
 	return rc;

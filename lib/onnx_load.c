@@ -79,7 +79,7 @@ static void table_put(struct name_table *t, const char *name, int idx)
 	t->slot[i] = idx + 1;
 }
 
-int bo_find_value(const struct bo_model *m, const char *name)
+int Bo_find_value(const struct bo_model *m, const char *name)
 {
 	for (int i = 0; i < m->n_values; i++)
 		if (!strcmp(m->values[i].name, name))
@@ -104,7 +104,7 @@ static bo_status add_value(struct loader *L, const char *name, enum bo_val_kind 
 		int cap = m->cap_values ? 2 * m->cap_values : 64;
 		struct bo_value *v = realloc(m->values, (size_t)cap * sizeof(*v));
 		if (!v)
-			return bo_fail(L->err, BO_ENOMEM, "out of memory adding tensor '%s'", name);
+			return Bo_fail(L->err, BO_ENOMEM, "out of memory adding tensor '%s'", name);
 		m->values = v;
 		m->cap_values = cap;
 	}
@@ -112,7 +112,7 @@ static bo_status add_value(struct loader *L, const char *name, enum bo_val_kind 
 	memset(v, 0, sizeof(*v));
 	v->name = strdup(name);
 	if (!v->name)
-		return bo_fail(L->err, BO_ENOMEM, "out of memory");
+		return Bo_fail(L->err, BO_ENOMEM, "out of memory");
 	v->kind = kind;
 	v->dtype = BO_DT_F32;
 	v->rank = -1;
@@ -130,15 +130,15 @@ static bo_status check_dims(struct loader *L, const char *what, size_t n_dims,
 			    const int64_t *dims, int64_t *numel)
 {
 	if (n_dims > BO_MAX_RANK)
-		return bo_fail(L->err, BO_ELIMIT, "%s has rank %zu, more than %d", what, n_dims,
+		return Bo_fail(L->err, BO_ELIMIT, "%s has rank %zu, more than %d", what, n_dims,
 			       BO_MAX_RANK);
 	int64_t n = 1;
 	for (size_t i = 0; i < n_dims; i++) {
 		if (dims[i] < 0)
-			return bo_fail(L->err, BO_EMALFORMED, "%s has negative dimension %lld", what,
+			return Bo_fail(L->err, BO_EMALFORMED, "%s has negative dimension %lld", what,
 				       (long long)dims[i]);
-		if (!bo_mul_ok(n, dims[i], &n) || n > L->m->limits.max_tensor_elems)
-			return bo_fail(L->err, BO_ELIMIT,
+		if (!Bo_mul_ok(n, dims[i], &n) || n > L->m->limits.max_tensor_elems)
+			return Bo_fail(L->err, BO_ELIMIT,
 				       "%s has more than %lld elements (dimension %zu is %lld)", what,
 				       (long long)L->m->limits.max_tensor_elems, i,
 				       (long long)dims[i]);
@@ -162,23 +162,23 @@ static bo_status tensor_from_proto(struct loader *L, const Onnx__TensorProto *tp
 	const char *nm = tp->name ? tp->name : "";
 	bo_status rc = check_dims(L, "tensor", tp->n_dims, tp->dims, &v->numel);
 	if (rc) {
-		bo_error_where(L->err, NULL, nm, NULL, "dims");
+		Bo_error_where(L->err, NULL, nm, NULL, "dims");
 		return rc;
 	}
 	if (tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL ||
 	    tp->n_external_data) {
-		bo_error_where(L->err, NULL, nm, NULL, "external_data");
-		return bo_fail(L->err, BO_EUNSUPPORTED,
+		Bo_error_where(L->err, NULL, nm, NULL, "external_data");
+		return Bo_fail(L->err, BO_EUNSUPPORTED,
 			       "tensor data stored in an external file is not supported");
 	}
 	if (tp->segment) {
-		bo_error_where(L->err, NULL, nm, NULL, "segment");
-		return bo_fail(L->err, BO_EUNSUPPORTED, "segmented tensors are not supported");
+		Bo_error_where(L->err, NULL, nm, NULL, "segment");
+		return Bo_fail(L->err, BO_EUNSUPPORTED, "segmented tensors are not supported");
 	}
 	L->total_elems += v->numel;
 	if (L->total_elems > L->m->limits.max_total_elems) {
-		bo_error_where(L->err, NULL, nm, NULL, NULL);
-		return bo_fail(L->err, BO_ELIMIT, "constants exceed %lld elements in all",
+		Bo_error_where(L->err, NULL, nm, NULL, NULL);
+		return Bo_fail(L->err, BO_ELIMIT, "constants exceed %lld elements in all",
 			       (long long)L->m->limits.max_total_elems);
 	}
 	v->rank = (int)tp->n_dims;
@@ -197,20 +197,20 @@ static bo_status tensor_from_proto(struct loader *L, const Onnx__TensorProto *tp
 		have = tp->n_int32_data;
 		break;
 	default:
-		bo_error_where(L->err, NULL, nm, NULL, "data_type");
-		return bo_fail(L->err, BO_EUNSUPPORTED, "tensor data type %s (%d) is not supported",
+		Bo_error_where(L->err, NULL, nm, NULL, "data_type");
+		return Bo_fail(L->err, BO_EUNSUPPORTED, "tensor data type %s (%d) is not supported",
 			       dtype_name(dt), dt);
 	}
 	if (tp->has_raw_data) {
 		if (tp->raw_data.len != n * esize) {
-			bo_error_where(L->err, NULL, nm, NULL, "raw_data");
-			return bo_fail(L->err, BO_EMALFORMED,
+			Bo_error_where(L->err, NULL, nm, NULL, "raw_data");
+			return Bo_fail(L->err, BO_EMALFORMED,
 				       "raw_data has %zu bytes but dims need %zu x %zu bytes",
 				       tp->raw_data.len, n, esize);
 		}
 	} else if (have != n) {
-		bo_error_where(L->err, NULL, nm, NULL, "data");
-		return bo_fail(L->err, BO_EMALFORMED, "tensor has %zu values but dims need %zu",
+		Bo_error_where(L->err, NULL, nm, NULL, "data");
+		return Bo_fail(L->err, BO_EMALFORMED, "tensor has %zu values but dims need %zu",
 			       have, n);
 	}
 	int is_float = dt == DT_FLOAT || dt == DT_DOUBLE;
@@ -219,11 +219,11 @@ static bo_status tensor_from_proto(struct loader *L, const Onnx__TensorProto *tp
 	if (is_float) {
 		v->f = malloc(n ? n * sizeof(float) : 1);
 		if (!v->f)
-			return bo_fail(L->err, BO_ENOMEM, "cannot allocate tensor '%s'", nm);
+			return Bo_fail(L->err, BO_ENOMEM, "cannot allocate tensor '%s'", nm);
 	} else {
 		v->i = malloc(n ? n * sizeof(int64_t) : 1);
 		if (!v->i)
-			return bo_fail(L->err, BO_ENOMEM, "cannot allocate tensor '%s'", nm);
+			return Bo_fail(L->err, BO_ENOMEM, "cannot allocate tensor '%s'", nm);
 	}
 	const unsigned char *raw = tp->has_raw_data ? tp->raw_data.data : NULL;
 	for (size_t k = 0; k < n; k++) {
@@ -283,8 +283,8 @@ static const Onnx__AttributeProto *find_attr(const Onnx__NodeProto *np, const ch
 static bo_status attr_fail(struct loader *L, const char *attr, bo_status st, const char *msg,
 			   const char *detail)
 {
-	bo_error_where(L->err, NULL, NULL, NULL, attr);
-	return bo_fail(L->err, st, "%s%s", msg, detail ? detail : "");
+	Bo_error_where(L->err, NULL, NULL, NULL, attr);
+	return Bo_fail(L->err, st, "%s%s", msg, detail ? detail : "");
 }
 
 static bo_status get_int(struct loader *L, const Onnx__NodeProto *np, const char *name,
@@ -326,8 +326,8 @@ static bo_status get_ints(struct loader *L, const Onnx__NodeProto *np, const cha
 		return attr_fail(L, name, BO_EMALFORMED, "attribute must be a list of integers",
 				 NULL);
 	if (a->n_ints > (size_t)max) {
-		bo_error_where(L->err, NULL, NULL, NULL, name);
-		return bo_fail(L->err, BO_EUNSUPPORTED, "has %zu values; at most %d are supported",
+		Bo_error_where(L->err, NULL, NULL, NULL, name);
+		return Bo_fail(L->err, BO_EUNSUPPORTED, "has %zu values; at most %d are supported",
 			       a->n_ints, max);
 	}
 	for (size_t i = 0; i < a->n_ints; i++)
@@ -362,8 +362,8 @@ static bo_status check_attrs(struct loader *L, const Onnx__NodeProto *np,
 			if (!strcmp(*a, nm))
 				ok = 1;
 		if (!ok) {
-			bo_error_where(L->err, NULL, NULL, NULL, nm);
-			return bo_fail(L->err, BO_EUNSUPPORTED, "attribute is not supported");
+			Bo_error_where(L->err, NULL, NULL, NULL, nm);
+			return Bo_fail(L->err, BO_EUNSUPPORTED, "attribute is not supported");
 		}
 	}
 	return BO_OK;
@@ -404,8 +404,8 @@ static bo_status parse_window(struct loader *L, const Onnx__NodeProto *np, struc
 	/* nsp: spatial dims; the rest default to 1 so 1-D runs as 2-D. */
 	int nsp = nk > 0 ? nk : (ns > 0 ? ns : (nd > 0 ? nd : (np_ > 0 ? np_ / 2 : 2)));
 	if (nsp > 2) {
-		bo_error_where(L->err, NULL, NULL, NULL, "kernel_shape");
-		return bo_fail(L->err, BO_EUNSUPPORTED, "%d spatial dimensions; only 1 and 2 are supported",
+		Bo_error_where(L->err, NULL, NULL, NULL, "kernel_shape");
+		return Bo_fail(L->err, BO_EUNSUPPORTED, "%d spatial dimensions; only 1 and 2 are supported",
 			       nsp);
 	}
 	if ((ns >= 0 && ns != nsp) || (nd >= 0 && nd != nsp) || (np_ >= 0 && np_ != 2 * nsp))
@@ -454,45 +454,45 @@ static bo_status parse_window(struct loader *L, const Onnx__NodeProto *np, struc
 #define A_L(a) ((struct loader *)(a)->loader)
 #define A_NP(a) ((const Onnx__NodeProto *)(a)->np)
 
-bo_status bo_attr_int(struct bo_attrs *a, const char *name, int64_t def, int64_t *out)
+bo_status Bo_attr_int(struct bo_attrs *a, const char *name, int64_t def, int64_t *out)
 {
 	return get_int(A_L(a), A_NP(a), name, def, out);
 }
 
-bo_status bo_attr_float(struct bo_attrs *a, const char *name, float def, float *out)
+bo_status Bo_attr_float(struct bo_attrs *a, const char *name, float def, float *out)
 {
 	return get_float(A_L(a), A_NP(a), name, def, out);
 }
 
-bo_status bo_attr_ints(struct bo_attrs *a, const char *name, int64_t *vals, int max, int *n)
+bo_status Bo_attr_ints(struct bo_attrs *a, const char *name, int64_t *vals, int max, int *n)
 {
 	return get_ints(A_L(a), A_NP(a), name, vals, max, n);
 }
 
-bo_status bo_attr_string(struct bo_attrs *a, const char *name, const char *def, char *buf,
+bo_status Bo_attr_string(struct bo_attrs *a, const char *name, const char *def, char *buf,
 			 size_t size)
 {
 	return get_string(A_L(a), A_NP(a), name, def, buf, size);
 }
 
-int bo_attr_has(struct bo_attrs *a, const char *name)
+int Bo_attr_has(struct bo_attrs *a, const char *name)
 {
 	return find_attr(A_NP(a), name) != NULL;
 }
 
-bo_status bo_attr_fail(struct bo_attrs *a, const char *attr, bo_status st, const char *msg,
+bo_status Bo_attr_fail(struct bo_attrs *a, const char *attr, bo_status st, const char *msg,
 		       const char *detail)
 {
 	return attr_fail(A_L(a), attr, st, msg, detail);
 }
 
-bo_status bo_attr_window(struct bo_attrs *a, struct bo_window *w, int is_conv)
+bo_status Bo_attr_window(struct bo_attrs *a, struct bo_window *w, int is_conv)
 {
 	return parse_window(A_L(a), A_NP(a), w, is_conv);
 }
 
 /* ConstantOfShape's "value": a one-element float or integer tensor. */
-bo_status bo_attr_fill(struct bo_attrs *a, int *is_int, float *f, int64_t *i)
+bo_status Bo_attr_fill(struct bo_attrs *a, int *is_int, float *f, int64_t *i)
 {
 	const Onnx__AttributeProto *at = find_attr(A_NP(a), "value");
 	if (!at)
@@ -516,7 +516,7 @@ bo_status bo_attr_fill(struct bo_attrs *a, int *is_int, float *f, int64_t *i)
 	return rc;
 }
 
-const char *bo_attr_dtype_name(int dt)
+const char *Bo_attr_dtype_name(int dt)
 {
 	return dtype_name(dt);
 }
@@ -525,7 +525,7 @@ const char *bo_attr_dtype_name(int dt)
 static bo_status parse_op(struct loader *L, const Onnx__NodeProto *np, struct bo_node *n)
 {
 	static const char *const none[] = { NULL };
-	const struct bo_op_def *d = bo_op_def(n->op);
+	const struct Bo_op_def *d = Bo_op_def(n->op);
 	int opset = L->m->opset;
 	const char *const *allowed = d->attrs && (!d->attrs_before || opset < d->attrs_before) ?
 					     d->attrs : none;
@@ -539,7 +539,7 @@ static bo_status parse_op(struct loader *L, const Onnx__NodeProto *np, struct bo
 /* Expected input counts [min, max] per op, so kernels can index safely. */
 static void op_arity(enum bo_opcode op, int opset, int *lo, int *hi)
 {
-	const struct bo_op_def *d = bo_op_def(op);
+	const struct Bo_op_def *d = Bo_op_def(op);
 	*lo = d->min_in;
 	*hi = d->old_opset && opset < d->old_opset ? d->old_max_in : d->max_in;
 }
@@ -547,7 +547,7 @@ static void op_arity(enum bo_opcode op, int opset, int *lo, int *hi)
 /* Inputs that ONNX lets a model leave empty ("" as the name). */
 static int input_optional(enum bo_opcode op, int k)
 {
-	return k < 32 && (bo_op_def(op)->optional >> k & 1);
+	return k < 32 && (Bo_op_def(op)->optional >> k & 1);
 }
 
 /* A Constant node becomes a constant value. */
@@ -555,13 +555,13 @@ static bo_status constant_node(struct loader *L, const Onnx__NodeProto *np)
 {
 	bo_status rc;
 	if (np->n_output != 1 || !np->output[0][0])
-		return bo_fail(L->err, BO_EMALFORMED, "Constant needs exactly one output");
+		return Bo_fail(L->err, BO_EMALFORMED, "Constant needs exactly one output");
 	if (np->n_attribute != 1)
-		return bo_fail(L->err, BO_EMALFORMED, "Constant needs exactly one attribute");
+		return Bo_fail(L->err, BO_EMALFORMED, "Constant needs exactly one attribute");
 	const Onnx__AttributeProto *a = np->attribute[0];
 	if (table_get(&L->names, L->m, np->output[0]) >= 0) {
-		bo_error_where(L->err, NULL, NULL, NULL, "output");
-		return bo_fail(L->err, BO_EMALFORMED, "tensor '%s' is produced twice", np->output[0]);
+		Bo_error_where(L->err, NULL, NULL, NULL, "output");
+		return Bo_fail(L->err, BO_EMALFORMED, "tensor '%s' is produced twice", np->output[0]);
 	}
 	int idx;
 	if ((rc = add_value(L, np->output[0], BO_VAL_CONST, &idx)))
@@ -574,7 +574,7 @@ static bo_status constant_node(struct loader *L, const Onnx__NodeProto *np)
 		size_t n = strcmp(an, "value_float") ? a->n_floats : 1;
 		v->f = malloc(n ? n * sizeof(float) : 1);
 		if (!v->f)
-			return bo_fail(L->err, BO_ENOMEM, "out of memory");
+			return Bo_fail(L->err, BO_ENOMEM, "out of memory");
 		v->owns_data = 1;
 		v->dtype = BO_DT_F32;
 		v->numel = (int64_t)n;
@@ -586,7 +586,7 @@ static bo_status constant_node(struct loader *L, const Onnx__NodeProto *np)
 		size_t n = strcmp(an, "value_int") ? a->n_ints : 1;
 		v->i = malloc(n ? n * sizeof(int64_t) : 1);
 		if (!v->i)
-			return bo_fail(L->err, BO_ENOMEM, "out of memory");
+			return Bo_fail(L->err, BO_ENOMEM, "out of memory");
 		v->owns_data = 1;
 		v->dtype = BO_DT_I64;
 		v->numel = (int64_t)n;
@@ -595,8 +595,8 @@ static bo_status constant_node(struct loader *L, const Onnx__NodeProto *np)
 		for (size_t i = 0; i < n; i++)
 			v->i[i] = strcmp(an, "value_int") ? a->ints[i] : a->i;
 	} else {
-		bo_error_where(L->err, NULL, NULL, NULL, an);
-		return bo_fail(L->err, BO_EUNSUPPORTED, "Constant attribute is not supported");
+		Bo_error_where(L->err, NULL, NULL, NULL, an);
+		return Bo_fail(L->err, BO_EUNSUPPORTED, "Constant attribute is not supported");
 	}
 	return BO_OK;
 }
@@ -680,7 +680,7 @@ static bo_status list_unsupported(const Onnx__GraphProto *g, char **out)
 		const Onnx__NodeProto *np = g->node[i];
 		const char *type = np->op_type ? np->op_type : "";
 		int foreign = np->domain && np->domain[0] && strcmp(np->domain, "ai.onnx");
-		if (!foreign && (!strcmp(type, "Constant") || bo_op_lookup(type) >= 0))
+		if (!foreign && (!strcmp(type, "Constant") || Bo_op_lookup(type) >= 0))
 			continue;
 		int t = 0;
 		for (; t < nt; t++) {
@@ -733,9 +733,9 @@ static bo_status fail_unsupported(struct loader *L, const Onnx__GraphProto *g)
 {
 	char *list = NULL;
 	if (list_unsupported(g, &list))
-		return bo_fail(L->err, BO_ENOMEM, "out of memory");
+		return Bo_fail(L->err, BO_ENOMEM, "out of memory");
 	/* the error's node and op stay those of the first unsupported node */
-	bo_fail(L->err, BO_EUNSUPPORTED, "unsupported operators: %s", list);
+	Bo_fail(L->err, BO_EUNSUPPORTED, "unsupported operators: %s", list);
 	size_t max = sizeof(L->err->text) - 1;
 	if (strlen("unsupported operators: ") + strlen(list) > max)
 		memcpy(L->err->text + max - 3, "...", 4);
@@ -753,13 +753,13 @@ static bo_status split_node(struct loader *L, const Onnx__NodeProto *np, const c
 	int opset = m->opset, cnt;
 	int64_t axis, sizes[16];
 	if (np->n_input < 1 || np->n_input > (size_t)(opset < 13 ? 1 : 2)) {
-		bo_error_where(L->err, NULL, NULL, NULL, "input");
-		return bo_fail(L->err, BO_EMALFORMED, "has %zu inputs; expected 1 to %d",
+		Bo_error_where(L->err, NULL, NULL, NULL, "input");
+		return Bo_fail(L->err, BO_EMALFORMED, "has %zu inputs; expected 1 to %d",
 			       np->n_input, opset < 13 ? 1 : 2);
 	}
 	if (np->n_output < 1 || np->n_output > 16) {
-		bo_error_where(L->err, NULL, NULL, NULL, "output");
-		return bo_fail(L->err, BO_EUNSUPPORTED, "has %zu outputs; 1 to 16 are supported",
+		Bo_error_where(L->err, NULL, NULL, NULL, "output");
+		return Bo_fail(L->err, BO_EUNSUPPORTED, "has %zu outputs; 1 to 16 are supported",
 			       np->n_output);
 	}
 	static const char *const split_a[] = { "axis", "split", NULL };
@@ -779,7 +779,7 @@ static bo_status split_node(struct loader *L, const Onnx__NodeProto *np, const c
 		n->n_in = (int)np->n_input;
 		n->in = malloc((size_t)(n->n_in + 1) * sizeof(int));
 		if (!n->name || !n->op_type || !n->in)
-			return bo_fail(L->err, BO_ENOMEM, "out of memory");
+			return Bo_fail(L->err, BO_ENOMEM, "out of memory");
 		if (n->n_in > m->max_node_in)
 			m->max_node_in = n->n_in;
 		for (int j = 0; j < n->n_in; j++)
@@ -792,12 +792,12 @@ static bo_status split_node(struct loader *L, const Onnx__NodeProto *np, const c
 			memcpy(n->p.split.sizes, sizes, (size_t)cnt * sizeof(int64_t));
 		n->n_out = 1;
 		if (!np->output[k][0]) {
-			bo_error_where(L->err, NULL, NULL, NULL, "output");
-			return bo_fail(L->err, BO_EUNSUPPORTED, "output %zu has no name", k);
+			Bo_error_where(L->err, NULL, NULL, NULL, "output");
+			return Bo_fail(L->err, BO_EUNSUPPORTED, "output %zu has no name", k);
 		}
 		if (table_get(&L->names, m, np->output[k]) >= 0) {
-			bo_error_where(L->err, NULL, NULL, NULL, "output");
-			return bo_fail(L->err, BO_EMALFORMED, "tensor '%s' is produced twice",
+			Bo_error_where(L->err, NULL, NULL, NULL, "output");
+			return Bo_fail(L->err, BO_EMALFORMED, "tensor '%s' is produced twice",
 				       np->output[k]);
 		}
 		if ((rc = add_value(L, np->output[k], BO_VAL_RUNTIME, &n->out[0])))
@@ -822,45 +822,45 @@ static bo_status translate(struct loader *L, const Onnx__ModelProto *mp)
 	if (mp->n_opset_import == 0)
 		m->opset = 1;
 	if (m->opset < 0) {
-		bo_error_where(L->err, NULL, NULL, NULL, "opset_import");
-		return bo_fail(L->err, BO_EUNSUPPORTED,
+		Bo_error_where(L->err, NULL, NULL, NULL, "opset_import");
+		return Bo_fail(L->err, BO_EUNSUPPORTED,
 			       "the model imports no default-domain (ai.onnx) opset");
 	}
 	if (m->opset < 7 || m->opset > 17) {
-		bo_error_where(L->err, NULL, NULL, NULL, "opset_import");
-		return bo_fail(L->err, BO_EUNSUPPORTED,
+		Bo_error_where(L->err, NULL, NULL, NULL, "opset_import");
+		return Bo_fail(L->err, BO_EUNSUPPORTED,
 			       "default-domain opset %d is not supported (7 to 17 are)", m->opset);
 	}
 	if (!g) {
-		bo_error_where(L->err, NULL, NULL, NULL, "graph");
-		return bo_fail(L->err, BO_EMALFORMED, "model has no graph");
+		Bo_error_where(L->err, NULL, NULL, NULL, "graph");
+		return Bo_fail(L->err, BO_EMALFORMED, "model has no graph");
 	}
 	if (mp->producer_name && !(m->producer = strdup(mp->producer_name)))
-		return bo_fail(L->err, BO_ENOMEM, "out of memory");
+		return Bo_fail(L->err, BO_ENOMEM, "out of memory");
 	if ((int64_t)g->n_node > m->limits.max_nodes) {
-		bo_error_where(L->err, NULL, NULL, NULL, "node");
-		return bo_fail(L->err, BO_ELIMIT, "graph has %zu nodes, more than the limit of %lld",
+		Bo_error_where(L->err, NULL, NULL, NULL, "node");
+		return Bo_fail(L->err, BO_ELIMIT, "graph has %zu nodes, more than the limit of %lld",
 			       g->n_node, (long long)m->limits.max_nodes);
 	}
 	if (g->n_sparse_initializer) {
-		bo_error_where(L->err, NULL, NULL, NULL, "sparse_initializer");
-		return bo_fail(L->err, BO_EUNSUPPORTED, "sparse initializers are not supported");
+		Bo_error_where(L->err, NULL, NULL, NULL, "sparse_initializer");
+		return Bo_fail(L->err, BO_EUNSUPPORTED, "sparse initializers are not supported");
 	}
 	if ((rc = table_init(&L->names, g->n_initializer + g->n_input + 2 * g->n_node)))
-		return bo_fail(L->err, rc, "out of memory");
+		return Bo_fail(L->err, rc, "out of memory");
 
 	/* metadata */
 	if (mp->n_metadata_props) {
 		m->meta = calloc(mp->n_metadata_props, sizeof(*m->meta));
 		if (!m->meta)
-			return bo_fail(L->err, BO_ENOMEM, "out of memory");
+			return Bo_fail(L->err, BO_ENOMEM, "out of memory");
 		for (size_t i = 0; i < mp->n_metadata_props; i++) {
 			const Onnx__StringStringEntryProto *e = mp->metadata_props[i];
 			m->meta[i].key = strdup(e->key ? e->key : "");
 			m->meta[i].val = strdup(e->value ? e->value : "");
 			m->n_meta++;
 			if (!m->meta[i].key || !m->meta[i].val)
-				return bo_fail(L->err, BO_ENOMEM, "out of memory");
+				return Bo_fail(L->err, BO_ENOMEM, "out of memory");
 		}
 	}
 
@@ -869,12 +869,12 @@ static bo_status translate(struct loader *L, const Onnx__ModelProto *mp)
 		const Onnx__TensorProto *tp = g->initializer[i];
 		int idx;
 		if (!tp->name || !tp->name[0]) {
-			bo_error_where(L->err, NULL, NULL, NULL, "initializer");
-			return bo_fail(L->err, BO_EMALFORMED, "initializer %zu has no name", i);
+			Bo_error_where(L->err, NULL, NULL, NULL, "initializer");
+			return Bo_fail(L->err, BO_EMALFORMED, "initializer %zu has no name", i);
 		}
 		if (table_get(&L->names, m, tp->name) >= 0) {
-			bo_error_where(L->err, NULL, tp->name, NULL, "initializer");
-			return bo_fail(L->err, BO_EMALFORMED, "initializer name is used twice");
+			Bo_error_where(L->err, NULL, tp->name, NULL, "initializer");
+			return Bo_fail(L->err, BO_EMALFORMED, "initializer name is used twice");
 		}
 		if ((rc = add_value(L, tp->name, BO_VAL_CONST, &idx)))
 			return rc;
@@ -886,21 +886,21 @@ static bo_status translate(struct loader *L, const Onnx__ModelProto *mp)
 	m->inputs = calloc(g->n_input + 1, sizeof(int));
 	m->outputs = calloc(g->n_output + 1, sizeof(int));
 	if (!m->inputs || !m->outputs)
-		return bo_fail(L->err, BO_ENOMEM, "out of memory");
+		return Bo_fail(L->err, BO_ENOMEM, "out of memory");
 	for (size_t i = 0; i < g->n_input; i++) {
 		const Onnx__ValueInfoProto *vi = g->input[i];
 		const char *nm = vi->name ? vi->name : "";
 		if (table_get(&L->names, m, nm) >= 0)
 			continue; /* IR < 4 lists initializers as inputs too */
-		bo_error_where(L->err, NULL, nm, NULL, "input");
+		Bo_error_where(L->err, NULL, nm, NULL, "input");
 		if (!nm[0])
-			return bo_fail(L->err, BO_EMALFORMED, "graph input %zu has no name", i);
+			return Bo_fail(L->err, BO_EMALFORMED, "graph input %zu has no name", i);
 		if (!vi->type || vi->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ||
 		    !vi->type->tensor_type)
-			return bo_fail(L->err, BO_EUNSUPPORTED, "graph input is not a tensor");
+			return Bo_fail(L->err, BO_EUNSUPPORTED, "graph input is not a tensor");
 		const Onnx__TypeProto__Tensor *tt = vi->type->tensor_type;
 		if (tt->elem_type != DT_FLOAT)
-			return bo_fail(L->err, BO_EUNSUPPORTED,
+			return Bo_fail(L->err, BO_EUNSUPPORTED,
 				       "graph input type %s is not supported (only float)",
 				       dtype_name(tt->elem_type));
 		int idx;
@@ -909,7 +909,7 @@ static bo_status translate(struct loader *L, const Onnx__ModelProto *mp)
 		struct bo_value *v = &m->values[idx];
 		if (tt->shape) {
 			if (tt->shape->n_dim > BO_MAX_RANK)
-				return bo_fail(L->err, BO_ELIMIT, "input rank %zu is over %d",
+				return Bo_fail(L->err, BO_ELIMIT, "input rank %zu is over %d",
 					       tt->shape->n_dim, BO_MAX_RANK);
 			v->rank = (int)tt->shape->n_dim;
 			for (size_t d = 0; d < tt->shape->n_dim; d++) {
@@ -935,7 +935,7 @@ static bo_status translate(struct loader *L, const Onnx__ModelProto *mp)
 	}
 	m->nodes = calloc(n_slots + 1, sizeof(*m->nodes));
 	if (!m->nodes)
-		return bo_fail(L->err, BO_ENOMEM, "out of memory");
+		return Bo_fail(L->err, BO_ENOMEM, "out of memory");
 	for (size_t i = 0; i < g->n_node; i++) {
 		const Onnx__NodeProto *np = g->node[i];
 		const char *type = np->op_type ? np->op_type : "";
@@ -945,7 +945,7 @@ static bo_status translate(struct loader *L, const Onnx__ModelProto *mp)
 			snprintf(namebuf, sizeof(namebuf), "#%zu", i);
 			nm = namebuf;
 		}
-		bo_error_where(L->err, NULL, nm, type, NULL);
+		Bo_error_where(L->err, NULL, nm, type, NULL);
 		if (np->domain && np->domain[0] && strcmp(np->domain, "ai.onnx"))
 			return fail_unsupported(L, g);
 		if (!strcmp(type, "Constant")) {
@@ -954,7 +954,7 @@ static bo_status translate(struct loader *L, const Onnx__ModelProto *mp)
 			bo_error_clear(L->err);
 			continue;
 		}
-		int op = bo_op_lookup(type);
+		int op = Bo_op_lookup(type);
 		if (op < 0)
 			return fail_unsupported(L, g);
 		if (op == OP_SPLIT) {
@@ -971,22 +971,22 @@ static bo_status translate(struct loader *L, const Onnx__ModelProto *mp)
 		n->op_type = strdup(type);
 		m->n_nodes++;
 		if (!n->name || !n->op_type)
-			return bo_fail(L->err, BO_ENOMEM, "out of memory");
+			return Bo_fail(L->err, BO_ENOMEM, "out of memory");
 		int lo, hi;
 		op_arity(n->op, m->opset, &lo, &hi);
 		if (np->n_input < (size_t)lo || np->n_input > (size_t)hi) {
-			bo_error_where(L->err, NULL, NULL, NULL, "input");
-			return bo_fail(L->err, BO_EMALFORMED, "has %zu inputs; expected %d to %d",
+			Bo_error_where(L->err, NULL, NULL, NULL, "input");
+			return Bo_fail(L->err, BO_EMALFORMED, "has %zu inputs; expected %d to %d",
 				       np->n_input, lo, hi);
 		}
 		if (np->n_output < 1 || np->n_output > 2) {
-			bo_error_where(L->err, NULL, NULL, NULL, "output");
-			return bo_fail(L->err, BO_EUNSUPPORTED, "has %zu outputs", np->n_output);
+			Bo_error_where(L->err, NULL, NULL, NULL, "output");
+			return Bo_fail(L->err, BO_EUNSUPPORTED, "has %zu outputs", np->n_output);
 		}
 		n->n_in = (int)np->n_input;
 		n->in = malloc((size_t)(n->n_in + 1) * sizeof(int));
 		if (!n->in)
-			return bo_fail(L->err, BO_ENOMEM, "out of memory");
+			return Bo_fail(L->err, BO_ENOMEM, "out of memory");
 		if (n->n_in > m->max_node_in)
 			m->max_node_in = n->n_in;
 		for (int k = 0; k < n->n_in; k++)
@@ -994,13 +994,13 @@ static bo_status translate(struct loader *L, const Onnx__ModelProto *mp)
 		/* A second output that no one names is as good as absent. */
 		n->n_out = np->n_output == 2 && np->output[1][0] ? 2 : 1;
 		if (!np->output[0][0]) {
-			bo_error_where(L->err, NULL, NULL, NULL, "output");
-			return bo_fail(L->err, BO_EMALFORMED, "output 0 has no name");
+			Bo_error_where(L->err, NULL, NULL, NULL, "output");
+			return Bo_fail(L->err, BO_EMALFORMED, "output 0 has no name");
 		}
 		for (int k = 0; k < n->n_out; k++) {
 			if (table_get(&L->names, m, np->output[k]) >= 0) {
-				bo_error_where(L->err, NULL, NULL, NULL, "output");
-				return bo_fail(L->err, BO_EMALFORMED, "tensor '%s' is produced twice",
+				Bo_error_where(L->err, NULL, NULL, NULL, "output");
+				return Bo_fail(L->err, BO_EMALFORMED, "tensor '%s' is produced twice",
 					       np->output[k]);
 			}
 			if ((rc = add_value(L, np->output[k], BO_VAL_RUNTIME, &n->out[k])))
@@ -1020,8 +1020,8 @@ static bo_status translate(struct loader *L, const Onnx__ModelProto *mp)
 				const char *in = np->input[j];
 				if (!in[0]) {
 					if (!input_optional(n->op, j)) {
-						bo_error_where(L->err, NULL, n->name, n->op_type, "input");
-						return bo_fail(L->err, BO_EMALFORMED,
+						Bo_error_where(L->err, NULL, n->name, n->op_type, "input");
+						return Bo_fail(L->err, BO_EMALFORMED,
 							       "required input %d is missing (its name is empty)", j);
 					}
 					n->in[j] = -1;
@@ -1029,8 +1029,8 @@ static bo_status translate(struct loader *L, const Onnx__ModelProto *mp)
 				}
 				n->in[j] = table_get(&L->names, m, in);
 				if (n->in[j] < 0) {
-					bo_error_where(L->err, NULL, n->name, n->op_type, "input");
-					return bo_fail(L->err, BO_EMALFORMED,
+					Bo_error_where(L->err, NULL, n->name, n->op_type, "input");
+					return Bo_fail(L->err, BO_EMALFORMED,
 						       "input '%s' is not a graph input, an initializer or the output of any node",
 						       in);
 				}
@@ -1043,16 +1043,16 @@ static bo_status translate(struct loader *L, const Onnx__ModelProto *mp)
 		const char *nm = g->output[i]->name ? g->output[i]->name : "";
 		int idx = table_get(&L->names, m, nm);
 		if (idx < 0) {
-			bo_error_where(L->err, NULL, nm, NULL, "output");
-			return bo_fail(L->err, BO_EMALFORMED, "graph output is never produced");
+			Bo_error_where(L->err, NULL, nm, NULL, "output");
+			return Bo_fail(L->err, BO_EMALFORMED, "graph output is never produced");
 		}
 		m->values[idx].is_output = 1;
 		m->values[idx].n_consumers++;
 		m->outputs[m->n_outputs++] = idx;
 	}
 	if (m->n_outputs == 0) {
-		bo_error_where(L->err, NULL, NULL, NULL, "output");
-		return bo_fail(L->err, BO_EMALFORMED, "graph has no outputs");
+		Bo_error_where(L->err, NULL, NULL, NULL, "output");
+		return Bo_fail(L->err, BO_EMALFORMED, "graph has no outputs");
 	}
 	return BO_OK;
 }
@@ -1071,7 +1071,7 @@ static bo_status topo_sort(struct loader *L)
 	int *clist = NULL;
 	struct bo_node *sorted = NULL;
 	if (!indeg || !order || !queue || !cstart) {
-		rc = bo_fail(L->err, BO_ENOMEM, "out of memory");
+		rc = Bo_fail(L->err, BO_ENOMEM, "out of memory");
 		goto out;
 	}
 	int total = 0;
@@ -1083,7 +1083,7 @@ static bo_status topo_sort(struct loader *L)
 			}
 	clist = calloc((size_t)total + 1, sizeof(int));
 	if (!clist) {
-		rc = bo_fail(L->err, BO_ENOMEM, "out of memory");
+		rc = Bo_fail(L->err, BO_ENOMEM, "out of memory");
 		goto out;
 	}
 	{
@@ -1096,7 +1096,7 @@ static bo_status topo_sort(struct loader *L)
 		cstart[m->n_values] = acc;
 		int *fill = calloc((size_t)m->n_values + 1, sizeof(int));
 		if (!fill) {
-			rc = bo_fail(L->err, BO_ENOMEM, "out of memory");
+			rc = Bo_fail(L->err, BO_ENOMEM, "out of memory");
 			goto out;
 		}
 		for (int i = 0; i < n; i++)
@@ -1127,16 +1127,16 @@ static bo_status topo_sort(struct loader *L)
 	if (done < n) {
 		for (int i = 0; i < n; i++)
 			if (indeg[i]) {
-				bo_error_where(L->err, NULL, m->nodes[i].name, m->nodes[i].op_type,
+				Bo_error_where(L->err, NULL, m->nodes[i].name, m->nodes[i].op_type,
 					       NULL);
 				break;
 			}
-		rc = bo_fail(L->err, BO_EMALFORMED, "the graph has a cycle through this node");
+		rc = Bo_fail(L->err, BO_EMALFORMED, "the graph has a cycle through this node");
 		goto out;
 	}
 	sorted = calloc((size_t)n + 1, sizeof(*sorted));
 	if (!sorted) {
-		rc = bo_fail(L->err, BO_ENOMEM, "out of memory");
+		rc = Bo_fail(L->err, BO_ENOMEM, "out of memory");
 		goto out;
 	}
 	for (int i = 0; i < n; i++) {
@@ -1179,8 +1179,8 @@ static bo_status fold_bn(struct loader *L, struct bo_node *n)
 	for (int k = 1; k < 5; k++) {
 		struct bo_value *v = &m->values[n->in[k]];
 		if (v->dtype != BO_DT_F32) {
-			bo_error_where(L->err, NULL, n->name, n->op_type, "input");
-			return bo_fail(L->err, BO_EUNSUPPORTED, "input %d ('%s') must be a float tensor",
+			Bo_error_where(L->err, NULL, n->name, n->op_type, "input");
+			return Bo_fail(L->err, BO_EUNSUPPORTED, "input %d ('%s') must be a float tensor",
 				       k, v->name);
 		}
 		/* parameters computed at run time: the kernel folds them per call */
@@ -1190,8 +1190,8 @@ static bo_status fold_bn(struct loader *L, struct bo_node *n)
 	int64_t c = m->values[n->in[1]].numel;
 	for (int k = 2; k < 5; k++)
 		if (m->values[n->in[k]].numel != c) {
-			bo_error_where(L->err, NULL, n->name, n->op_type, "input");
-			return bo_fail(L->err, BO_ESHAPE,
+			Bo_error_where(L->err, NULL, n->name, n->op_type, "input");
+			return Bo_fail(L->err, BO_ESHAPE,
 				       "scale has %lld values but input %d has %lld", (long long)c, k,
 				       (long long)m->values[n->in[k]].numel);
 		}
@@ -1210,7 +1210,7 @@ static bo_status fold_bn(struct loader *L, struct bo_node *n)
 	sh->f = malloc((size_t)(c ? c : 1) * sizeof(float));
 	sc->owns_data = sh->owns_data = 1;
 	if (!sc->f || !sh->f)
-		return bo_fail(L->err, BO_ENOMEM, "out of memory");
+		return Bo_fail(L->err, BO_ENOMEM, "out of memory");
 	sc->rank = sh->rank = 1;
 	sc->dims[0] = sh->dims[0] = c;
 	sc->numel = sh->numel = c;
@@ -1241,7 +1241,7 @@ static bo_status add_weight(struct loader *L, int v, int node)
 		return BO_OK;
 	struct bo_weight *w = realloc(m->weights, (size_t)(m->n_weights + 1) * sizeof(*w));
 	if (!w)
-		return bo_fail(L->err, BO_ENOMEM, "out of memory");
+		return Bo_fail(L->err, BO_ENOMEM, "out of memory");
 	m->weights = w;
 	m->weights[m->n_weights].value = v;
 	m->weights[m->n_weights].node = node;
@@ -1270,8 +1270,8 @@ static bo_status post_process(struct loader *L)
 				on = !zero;
 			}
 			if (on) {
-				bo_error_where(L->err, NULL, n->name, n->op_type, "training_mode");
-				return bo_fail(L->err, BO_EUNSUPPORTED,
+				Bo_error_where(L->err, NULL, n->name, n->op_type, "training_mode");
+				return Bo_fail(L->err, BO_EUNSUPPORTED,
 					       "training mode is not supported (inference only): the input must be a constant false");
 			}
 		}
@@ -1279,8 +1279,8 @@ static bo_status post_process(struct loader *L)
 		if (n->op == OP_DROPOUT && n->n_out > 1) {
 			const struct bo_value *mk = &m->values[n->out[1]];
 			if (mk->n_consumers) {
-				bo_error_where(L->err, NULL, n->name, n->op_type, "mask");
-				return bo_fail(L->err, BO_EUNSUPPORTED,
+				Bo_error_where(L->err, NULL, n->name, n->op_type, "mask");
+				return Bo_fail(L->err, BO_EUNSUPPORTED,
 					       "the mask output is not supported");
 			}
 			n->n_out = 1;
@@ -1363,27 +1363,27 @@ bo_status bo_model_load_buffer(const void *data, size_t len, const char *name,
 	L.file = name ? name : "<buffer>";
 	L.m = calloc(1, sizeof(*L.m));
 	if (!L.m) {
-		rc = bo_fail(err, BO_ENOMEM, "out of memory");
+		rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 		goto out;
 	}
 	set_limits(&L.m->limits, limits);
 	if ((int64_t)len > L.m->limits.max_file_bytes) {
-		rc = bo_fail(err, BO_ELIMIT, "model is %zu bytes, over the limit of %lld", len,
+		rc = Bo_fail(err, BO_ELIMIT, "model is %zu bytes, over the limit of %lld", len,
 			     (long long)L.m->limits.max_file_bytes);
 		goto out;
 	}
 	if (len == 0) {
-		rc = bo_fail(err, BO_EMALFORMED, "empty file is not an ONNX model");
+		rc = Bo_fail(err, BO_EMALFORMED, "empty file is not an ONNX model");
 		goto out;
 	}
 	if (!(L.m->path = strdup(L.file))) {
-		rc = bo_fail(err, BO_ENOMEM, "out of memory");
+		rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 		goto out;
 	}
 	mp = onnx__model_proto__unpack(NULL, len, data);
 	if (!mp) {
 		err->offset = wire_break(data, len, 0, 0);
-		rc = bo_fail(err, BO_EMALFORMED,
+		rc = Bo_fail(err, BO_EMALFORMED,
 			     err->offset >= 0 ?
 				     "not a valid ONNX protobuf: the structure breaks here (truncated or corrupt file)" :
 				     "not a valid ONNX protobuf (corrupt field contents)");
@@ -1418,7 +1418,7 @@ bo_status bo_model_load_ex(const char *path, const struct bo_model_limits *limit
 	*out = NULL;
 	set_limits(&lim, limits);
 	bo_error_clear(err);
-	bo_status rc = bo_read_file(path, lim.max_file_bytes, &buf, &len, err);
+	bo_status rc = Bo_read_file(path, lim.max_file_bytes, &buf, &len, err);
 	if (rc)
 		return rc;
 	rc = bo_model_load_buffer(buf, len, path, &lim, out, err);
@@ -1439,7 +1439,7 @@ bo_status bo_model_unsupported_ops(const char *path, char **list, struct bo_erro
 	*list = NULL;
 	set_limits(&lim, NULL);
 	bo_error_clear(err);
-	bo_status rc = bo_read_file(path, lim.max_file_bytes, &buf, &len, err);
+	bo_status rc = Bo_read_file(path, lim.max_file_bytes, &buf, &len, err);
 	if (rc)
 		return rc;
 	Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, buf);
@@ -1447,13 +1447,13 @@ bo_status bo_model_unsupported_ops(const char *path, char **list, struct bo_erro
 	if (!mp || !mp->graph) {
 		if (mp)
 			onnx__model_proto__free_unpacked(mp, NULL);
-		bo_error_where(err, path, NULL, NULL, NULL);
-		return bo_fail(err, BO_EMALFORMED, "not a valid ONNX model");
+		Bo_error_where(err, path, NULL, NULL, NULL);
+		return Bo_fail(err, BO_EMALFORMED, "not a valid ONNX model");
 	}
 	rc = list_unsupported(mp->graph, list);
 	onnx__model_proto__free_unpacked(mp, NULL);
 	if (rc)
-		return bo_fail(err, rc, "out of memory");
+		return Bo_fail(err, rc, "out of memory");
 	return BO_OK;
 }
 

@@ -103,7 +103,7 @@ static void conv(const struct bo_plan *p, const struct bo_node *n, const struct 
 	int64_t Cg = C / g, Mg = M / g, K = Cg * w->k[0] * w->k[1];
 
 	if (g == C && M == C && Cg == 1) {
-		bo_dw_conv(x, wt, bias, y, N, C, H, W, w, OH, OW, act);
+		Bo_dw_conv(x, wt, bias, y, N, C, H, W, w, OH, OW, act);
 		return;
 	}
 	int pointwise = w->k[0] == 1 && w->k[1] == 1 && w->s[0] == 1 && w->s[1] == 1 &&
@@ -148,7 +148,7 @@ static void conv(const struct bo_plan *p, const struct bo_node *n, const struct 
 					    dst + c0, (int)ldc);
 				if (act)
 					for (int64_t mm = 0; mm < Mg; mm++)
-						bo_act_apply(act, dst + mm * ldc + c0, nc);
+						Bo_act_apply(act, dst + mm * ldc + c0, nc);
 			}
 			if (cnt > 1)
 				for (int64_t b = 0; b < cnt; b++)
@@ -169,7 +169,7 @@ static void pool(const struct bo_plan *p, const struct bo_node *n, const struct 
 	int64_t NC = xs->d[0] * xs->d[1], H = two ? xs->d[2] : 1, W = xs->d[two ? 3 : 2];
 	int64_t OH = two ? ys->d[2] : 1, OW = ys->d[two ? 3 : 2];
 	int is_max = n->op == OP_MAXPOOL;
-	if (is_max && two && bo_maxpool(x, y, NC, H, W, w, OH, OW))
+	if (is_max && two && Bo_maxpool(x, y, NC, H, W, w, OH, OW))
 		return; /* the common windows, without per-tap checks (maxpool.c) */
 	for (int64_t c = 0; c < NC; c++) {
 		const float *xc = x + c * H * W;
@@ -286,7 +286,7 @@ static int row_broadcast(enum bo_opcode op, const struct bo_shape *as, const flo
 			 const struct bo_shape *bs, const float *b, const struct bo_shape *os,
 			 float *y)
 {
-	int r = os->rank, b_small = bo_shape_numel(bs) != bo_shape_numel(os);
+	int r = os->rank, b_small = Bo_shape_numel(bs) != Bo_shape_numel(os);
 	const struct bo_shape *ss = b_small ? bs : as;
 	const float *full = b_small ? a : b, *small = b_small ? b : a;
 	if ((b_small ? as : bs)->rank != r || r == 0)
@@ -306,7 +306,7 @@ static int row_broadcast(enum bo_opcode op, const struct bo_shape *as, const flo
 	int64_t inner = 1;
 	for (int d = k; d < r; d++)
 		inner *= os->d[d];
-	int64_t outer = inner ? bo_shape_numel(os) / inner : 0;
+	int64_t outer = inner ? Bo_shape_numel(os) / inner : 0;
 	for (int64_t o = 0; o < outer; o++) {
 		const float *f = full + o * inner;
 		float *yo = y + o * inner, v = small[o];
@@ -331,8 +331,8 @@ static int row_broadcast(enum bo_opcode op, const struct bo_shape *as, const flo
 static void binary(enum bo_opcode op, const struct bo_shape *as, const float *a,
 		   const struct bo_shape *bs, const float *b, const struct bo_shape *os, float *y)
 {
-	int64_t total = bo_shape_numel(os);
-	int64_t na = bo_shape_numel(as), nb = bo_shape_numel(bs);
+	int64_t total = Bo_shape_numel(os);
+	int64_t na = Bo_shape_numel(as), nb = Bo_shape_numel(bs);
 	if (na == total && nb == total) {
 		/* Mul and Add spelt out, so that the loops vectorise */
 		if (op == OP_MUL)
@@ -529,7 +529,7 @@ static void pad(const struct bo_plan *p, const struct bo_node *n, const float *c
 	if (n->n_in > 2 && n->in[2] >= 0)
 		value = in[2][0];
 	int r = os->rank;
-	int64_t total = bo_shape_numel(os), idx[BO_MAX_RANK] = { 0 };
+	int64_t total = Bo_shape_numel(os), idx[BO_MAX_RANK] = { 0 };
 	int64_t xstr[BO_MAX_RANK];
 	int64_t acc = 1;
 	for (int i = r - 1; i >= 0; i--) {
@@ -570,10 +570,10 @@ static void pad(const struct bo_plan *p, const struct bo_node *n, const float *c
 static bo_status k_conv(const struct bo_kctx *c)
 {
 	const struct bo_plan *p = c->p;
-	if (bo_wino_use(p, c->ni)) {
-		if (bo_wino_conv(p, c->ni, c->in, c->y, c->scratch)) {
-			bo_error_where(c->err, p->m->path, c->n->name, c->n->op_type, NULL);
-			return bo_fail(c->err, BO_ENOMEM, "out of memory for Winograd weights");
+	if (Bo_wino_use(p, c->ni)) {
+		if (Bo_wino_conv(p, c->ni, c->in, c->y, c->scratch)) {
+			Bo_error_where(c->err, p->m->path, c->n->name, c->n->op_type, NULL);
+			return Bo_fail(c->err, BO_ENOMEM, "out of memory for Winograd weights");
 		}
 		return BO_OK;
 	}
@@ -581,7 +581,7 @@ static bo_status k_conv(const struct bo_kctx *c)
 	return BO_OK;
 }
 
-int bo_conv_act_fusable(const struct bo_plan *p, int ci, int ai, const float *const *ain,
+int Bo_conv_act_fusable(const struct bo_plan *p, int ci, int ai, const float *const *ain,
 			struct bo_act *a)
 {
 	const struct bo_model *m = p->m;
@@ -589,7 +589,7 @@ int bo_conv_act_fusable(const struct bo_plan *p, int ci, int ai, const float *co
 	int v = cn->out[0];
 	if (cn->op != OP_CONV || (an->op != OP_RELU && an->op != OP_CLIP) || an->n_in < 1 ||
 	    an->in[0] != v || m->values[v].n_consumers != 1 || m->values[v].is_output ||
-	    p->root[v] < 0 || p->root[an->out[0]] != p->root[v] || bo_wino_use(p, ci))
+	    p->root[v] < 0 || p->root[an->out[0]] != p->root[v] || Bo_wino_use(p, ci))
 		return 0;
 	a->kind = an->op == OP_RELU ? 1 : 2;
 	a->lo = an->op == OP_CLIP ? an->p.clip.lo : 0.f;
@@ -612,7 +612,7 @@ int bo_conv_act_fusable(const struct bo_plan *p, int ci, int ai, const float *co
 	return 1;
 }
 
-int bo_silu_fusable(const struct bo_plan *p, int x, int si, int mi, int inplace)
+int Bo_silu_fusable(const struct bo_plan *p, int x, int si, int mi, int inplace)
 {
 	const struct bo_model *m = p->m;
 	const struct bo_node *sn = &m->nodes[si], *mn = &m->nodes[mi];
@@ -625,8 +625,8 @@ int bo_silu_fusable(const struct bo_plan *p, int x, int si, int mi, int inplace)
 	if (m->values[s].n_consumers != 1 || m->values[s].is_output || p->root[x] < 0 ||
 	    p->root[s] < 0 || p->root[y] < 0)
 		return 0;
-	int64_t n = bo_shape_numel(SHP(x));
-	if (bo_shape_numel(SHP(s)) != n || bo_shape_numel(SHP(y)) != n)
+	int64_t n = Bo_shape_numel(SHP(x));
+	if (Bo_shape_numel(SHP(s)) != n || Bo_shape_numel(SHP(y)) != n)
 		return 0;
 	if (inplace) /* and x first, as bo_act's SiLU */
 		return mn->in[0] == x && p->root[y] == p->root[x] &&
@@ -636,17 +636,17 @@ int bo_silu_fusable(const struct bo_plan *p, int x, int si, int mi, int inplace)
 	return p->root[y] == p->root[x] || p->root[y] == p->root[s];
 }
 
-int bo_conv_silu_fusable(const struct bo_plan *p, int ci, int si, int mi, struct bo_act *a)
+int Bo_conv_silu_fusable(const struct bo_plan *p, int ci, int si, int mi, struct bo_act *a)
 {
 	const struct bo_node *cn = &p->m->nodes[ci];
-	if (cn->op != OP_CONV || bo_wino_use(p, ci) || !bo_silu_fusable(p, cn->out[0], si, mi, 1))
+	if (cn->op != OP_CONV || Bo_wino_use(p, ci) || !Bo_silu_fusable(p, cn->out[0], si, mi, 1))
 		return 0;
 	a->kind = 3;
 	a->lo = a->hi = 0.f;
 	return 1;
 }
 
-bo_status bo_run_conv_act(const struct bo_plan *p, int ci, const float *const *in, float *y,
+bo_status Bo_run_conv_act(const struct bo_plan *p, int ci, const float *const *in, float *y,
 			  float *scratch, const struct bo_act *a, struct bo_error *err)
 {
 	(void)err;
@@ -681,7 +681,7 @@ static bo_status k_relu(const struct bo_kctx *c)
 {
 	const float *x = KX;
 	float *y = c->y;
-	for (int64_t i = 0; i < c->total; i++) /* as bo_act_apply (plan.h) */
+	for (int64_t i = 0; i < c->total; i++) /* as Bo_act_apply (plan.h) */
 		y[i] = x[i] > 0.f ? x[i] : 0.f;
 	return BO_OK;
 }
@@ -696,7 +696,7 @@ static bo_status k_clip(const struct bo_kctx *c)
 		lo = c->in[1][0];
 	if (n->n_in > 2 && n->in[2] >= 0)
 		hi = c->in[2][0];
-	for (int64_t i = 0; i < c->total; i++) { /* as bo_act_apply (plan.h) */
+	for (int64_t i = 0; i < c->total; i++) { /* as Bo_act_apply (plan.h) */
 		float v = x[i] < lo ? lo : x[i];
 		y[i] = v > hi ? hi : v;
 	}
@@ -716,7 +716,7 @@ static bo_status k_sigmoid(const struct bo_kctx *c)
 {
 	const float *x = KX;
 	float *y = c->y;
-	bo_vsigmoid(x, y, c->total); /* vmath.c */
+	Bo_vsigmoid(x, y, c->total); /* vmath.c */
 	return BO_OK;
 }
 
@@ -783,7 +783,7 @@ static bo_status k_cast(const struct bo_kctx *c)
 {
 	const int64_t *kv;
 	int64_t kn;
-	if (bo_plan_known(c->p, c->n->in[0], &kv, &kn)) {
+	if (Bo_plan_known(c->p, c->n->in[0], &kv, &kn)) {
 		for (int64_t i = 0; i < c->total && i < kn; i++)
 			c->y[i] = (float)kv[i];
 		return BO_OK;
@@ -806,17 +806,17 @@ static bo_status k_copy(const struct bo_kctx *c)
 	return BO_OK;
 }
 
-bo_status bo_run_node(const struct bo_plan *p, int ni, const float *const *in, float *y,
+bo_status Bo_run_node(const struct bo_plan *p, int ni, const float *const *in, float *y,
 		      float *scratch, struct bo_error *err)
 {
 	const struct bo_model *m = p->m;
 	const struct bo_node *n = &m->nodes[ni];
-	const struct bo_op_def *d = bo_op_def(n->op);
+	const struct Bo_op_def *d = Bo_op_def(n->op);
 	if (!d->kernel) {
-		bo_error_where(err, m->path, n->name, n->op_type, NULL);
-		return bo_fail(err, BO_EINTERNAL, "no kernel for this op");
+		Bo_error_where(err, m->path, n->name, n->op_type, NULL);
+		return Bo_fail(err, BO_EINTERNAL, "no kernel for this op");
 	}
-	struct bo_kctx c = { p, ni, n, in, y, scratch, bo_shape_numel(SHP(n->out[0])), err };
+	struct bo_kctx c = { p, ni, n, in, y, scratch, Bo_shape_numel(SHP(n->out[0])), err };
 	return d->kernel(&c);
 }
 
@@ -868,13 +868,13 @@ static void strided_copy_i(const int64_t *x, int64_t *y, int rank, const int64_t
 static bo_status set_known_buf(struct bo_ictx *c, int64_t *buf, const struct bo_shape *s)
 {
 	INFER_LOCALS(c);
-	if (!buf && bo_shape_numel(s) > BO_MAX_KNOWN)
-		return bo_node_fail(m, ni, err, BO_ELIMIT,
+	if (!buf && Bo_shape_numel(s) > BO_MAX_KNOWN)
+		return Bo_node_fail(m, ni, err, BO_ELIMIT,
 				    "integer tensor of more than %lld values",
 				    (long long)BO_MAX_KNOWN);
 	if (!buf)
-		return bo_fail(err, BO_ENOMEM, "out of memory");
-	bo_status rc = bo_plan_set_known(p, n->out[0], buf, bo_shape_numel(s), s->rank, s->d);
+		return Bo_fail(err, BO_ENOMEM, "out of memory");
+	bo_status rc = Bo_plan_set_known(p, n->out[0], buf, Bo_shape_numel(s), s->rank, s->d);
 	free(buf);
 	return rc;
 }
@@ -887,11 +887,11 @@ static bo_status infer_conv(struct bo_ictx *c)
 	*win = n->p.win;
 	int nsp = x->rank - 2;
 	if (nsp < 1 || nsp > 2 || w->rank != x->rank)
-		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+		return Bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
 				    "Conv needs a 3-D or 4-D input and weight of the same rank (got input rank %lld, weight rank %lld)",
 				    (long long)x->rank, (long long)w->rank);
 	if (win->nsp != nsp && (win->has_kernel || win->nsp != 2))
-		return bo_node_fail(m, ni, err, BO_ESHAPE,
+		return Bo_node_fail(m, ni, err, BO_ESHAPE,
 				    "attributes describe %lld spatial dims but the input has %lld",
 				    (long long)win->nsp, (long long)nsp);
 	win->nsp = nsp;
@@ -901,25 +901,25 @@ static bo_status infer_conv(struct bo_ictx *c)
 	int64_t C = x->d[1], M = w->d[0], g = win->group;
 	int64_t kh = nsp == 2 ? w->d[2] : 1, kw = w->d[nsp == 2 ? 3 : 2];
 	if (win->has_kernel && (win->k[0] != kh || win->k[1] != kw))
-		return bo_node_fail(m, ni, err, BO_ESHAPE,
+		return Bo_node_fail(m, ni, err, BO_ESHAPE,
 				    "kernel_shape %lldx%lld does not match the weight",
 				    (long long)win->k[0], (long long)win->k[1]);
 	win->k[0] = kh;
 	win->k[1] = kw;
 	if (C % g || M % g || w->d[1] * g != C) {
-		bo_shape_str(x, b1, sizeof(b1));
-		bo_shape_str(w, b2, sizeof(b2));
-		bo_error_where(err, m->path, n->name, n->op_type, NULL);
-		return bo_fail(err, BO_ESHAPE, "input %s does not fit weight %s with group %lld",
+		Bo_shape_str(x, b1, sizeof(b1));
+		Bo_shape_str(w, b2, sizeof(b2));
+		Bo_error_where(err, m->path, n->name, n->op_type, NULL);
+		return Bo_fail(err, BO_ESHAPE, "input %s does not fit weight %s with group %lld",
 			       b1, b2, (long long)g);
 	}
-	if (n->n_in > 2 && n->in[2] >= 0 && bo_shape_numel(&p->shape[n->in[2]]) != M)
-		return bo_node_fail(m, ni, err, BO_ESHAPE, "bias has %lld values, expected %lld",
-				    (long long)(bo_shape_numel(&p->shape[n->in[2]])), (long long)M);
+	if (n->n_in > 2 && n->in[2] >= 0 && Bo_shape_numel(&p->shape[n->in[2]]) != M)
+		return Bo_node_fail(m, ni, err, BO_ESHAPE, "bias has %lld values, expected %lld",
+				    (long long)(Bo_shape_numel(&p->shape[n->in[2]])), (long long)M);
 	int64_t ih = nsp == 2 ? x->d[2] : 1, iw = x->d[nsp == 2 ? 3 : 2];
-	int64_t oh = bo_window_out(ih, win, 0, 0), ow = bo_window_out(iw, win, 1, 0);
+	int64_t oh = Bo_window_out(ih, win, 0, 0), ow = Bo_window_out(iw, win, 1, 0);
 	if (oh <= 0 || ow <= 0)
-		return bo_node_fail(m, ni, err, BO_ESHAPE,
+		return Bo_node_fail(m, ni, err, BO_ESHAPE,
 				    "kernel is larger than the padded input (%lld x %lld)",
 				    (long long)ih, (long long)iw);
 	o->rank = x->rank;
@@ -935,14 +935,14 @@ static bo_status infer_conv(struct bo_ictx *c)
 	int64_t K, ohw, cols, need, stage = 0;
 	if (__builtin_mul_overflow(C / g, kh, &K) || __builtin_mul_overflow(K, kw, &K) ||
 	    __builtin_mul_overflow(oh, ow, &ohw))
-		return bo_node_fail(m, ni, err, BO_ELIMIT, "convolution is too large");
+		return Bo_node_fail(m, ni, err, BO_ELIMIT, "convolution is too large");
 	int64_t nb = ohw >= 256 ? 1 : BO_MIN(x->d[0], (256 + ohw - 1) / ohw);
 	if (__builtin_mul_overflow(nb, ohw, &cols) || __builtin_mul_overflow(K, cols, &need) ||
 	    (nb > 1 && __builtin_mul_overflow(M, cols, &stage)) ||
 	    __builtin_add_overflow(need, stage, &need))
-		return bo_node_fail(m, ni, err, BO_ELIMIT, "convolution is too large");
+		return Bo_node_fail(m, ni, err, BO_ELIMIT, "convolution is too large");
 	/* or Winograd's chunk, whichever conv_algo the session picks */
-	need = BO_MAX(need, bo_wino_scratch_floats(p, ni));
+	need = BO_MAX(need, Bo_wino_scratch_floats(p, ni));
 	if (need > p->scratch_floats)
 		p->scratch_floats = need;
 	return BO_OK;
@@ -955,13 +955,13 @@ static bo_status infer_maxpool(struct bo_ictx *c)
 	*win = n->p.win;
 	int nsp = x->rank - 2;
 	if (nsp != win->nsp)
-		return bo_node_fail(m, ni, err, BO_ESHAPE,
+		return Bo_node_fail(m, ni, err, BO_ESHAPE,
 				    "kernel has %lld spatial dims but the input has %lld",
 				    (long long)win->nsp, (long long)nsp);
 	int64_t ih = nsp == 2 ? x->d[2] : 1, iw = x->d[nsp == 2 ? 3 : 2];
-	int64_t oh = bo_window_out(ih, win, 0, 1), ow = bo_window_out(iw, win, 1, 1);
+	int64_t oh = Bo_window_out(ih, win, 0, 1), ow = Bo_window_out(iw, win, 1, 1);
 	if (oh <= 0 || ow <= 0)
-		return bo_node_fail(m, ni, err, BO_ESHAPE,
+		return Bo_node_fail(m, ni, err, BO_ESHAPE,
 				    "kernel is larger than the padded input (%lld x %lld)",
 				    (long long)ih, (long long)iw);
 	*o = *x;
@@ -975,7 +975,7 @@ static bo_status infer_gap(struct bo_ictx *c)
 {
 	INFER_LOCALS(c);
 	if (x->rank < 3)
-		return bo_node_fail(m, ni, err, BO_ESHAPE, "input rank %lld is below 3",
+		return Bo_node_fail(m, ni, err, BO_ESHAPE, "input rank %lld is below 3",
 				    (long long)x->rank);
 	*o = *x;
 	for (int i = 2; i < x->rank; i++)
@@ -987,11 +987,11 @@ static bo_status infer_bn(struct bo_ictx *c)
 {
 	INFER_LOCALS(c);
 	for (int k = 1; k < n->n_in; k++)
-		if (x->rank < 2 || x->d[1] != bo_shape_numel(&p->shape[n->in[k]]))
-			return bo_node_fail(m, ni, err, BO_ESHAPE,
+		if (x->rank < 2 || x->d[1] != Bo_shape_numel(&p->shape[n->in[k]]))
+			return Bo_node_fail(m, ni, err, BO_ESHAPE,
 					    "input has %lld channels but the parameters have %lld",
 					    (long long)(x->rank >= 2 ? x->d[1] : 0),
-					    (long long)(bo_shape_numel(&p->shape[n->in[k]])));
+					    (long long)(Bo_shape_numel(&p->shape[n->in[k]])));
 	*o = *x;
 	return BO_OK;
 }
@@ -1001,11 +1001,11 @@ static bo_status infer_relu(struct bo_ictx *c)
 	INFER_LOCALS(c);
 	*o = *x;
 	if (x_known && (n->op == OP_IDENTITY || n->op == OP_DROPOUT))
-		return bo_plan_set_known(p, n->out[0], kv, kn, x->rank, x->d);
+		return Bo_plan_set_known(p, n->out[0], kv, kn, x->rank, x->d);
 	if (n->op == OP_SOFTMAX || n->op == OP_LOGSOFTMAX) {
-		int64_t a = bo_norm_axis(n->p.axis, x->rank);
+		int64_t a = Bo_norm_axis(n->p.axis, x->rank);
 		if (a < 0 || a >= (x->rank ? x->rank : 1))
-			return bo_node_fail(m, ni, err, BO_ESHAPE,
+			return Bo_node_fail(m, ni, err, BO_ESHAPE,
 					    "axis %lld is out of range for rank %lld",
 					    (long long)n->p.axis, (long long)x->rank);
 	}
@@ -1024,20 +1024,20 @@ static bo_status infer_add(struct bo_ictx *c)
 {
 	INFER_LOCALS(c);
 	const struct bo_shape *y = &p->shape[n->in[1]];
-	if (!bo_broadcast(x, y, o)) {
-		bo_shape_str(x, b1, sizeof(b1));
-		bo_shape_str(y, b2, sizeof(b2));
-		bo_error_where(err, m->path, n->name, n->op_type, NULL);
-		return bo_fail(err, BO_ESHAPE, "shapes %s and %s do not broadcast", b1, b2);
+	if (!Bo_broadcast(x, y, o)) {
+		Bo_shape_str(x, b1, sizeof(b1));
+		Bo_shape_str(y, b2, sizeof(b2));
+		Bo_error_where(err, m->path, n->name, n->op_type, NULL);
+		return Bo_fail(err, BO_ESHAPE, "shapes %s and %s do not broadcast", b1, b2);
 	}
 	const int64_t *kv2;
 	int64_t kn2;
-	if (x_known && bo_plan_known(p, n->in[1], &kv2, &kn2)) {
+	if (x_known && Bo_plan_known(p, n->in[1], &kv2, &kn2)) {
 		/* int64 shape arithmetic, e.g. H*W computed in the graph */
-		int64_t *tmp = malloc((size_t)bo_shape_numel(o) * sizeof(int64_t) + 8);
+		int64_t *tmp = malloc((size_t)Bo_shape_numel(o) * sizeof(int64_t) + 8);
 		if (!tmp)
-			return bo_fail(err, BO_ENOMEM, "out of memory");
-		int64_t total = bo_shape_numel(o), ostr[BO_MAX_RANK] = { 0 };
+			return Bo_fail(err, BO_ENOMEM, "out of memory");
+		int64_t total = Bo_shape_numel(o), ostr[BO_MAX_RANK] = { 0 };
 		int64_t astr[BO_MAX_RANK] = { 0 }, bstr[BO_MAX_RANK] = { 0 };
 		const struct bo_shape *ys = &p->shape[n->in[1]];
 		strides_of(o, ostr);
@@ -1069,11 +1069,11 @@ static bo_status infer_add(struct bo_ictx *c)
 				tmp[i] = a / b;
 			if (ovf) {
 				free(tmp);
-				return bo_node_fail(m, ni, err, BO_EMALFORMED,
+				return Bo_node_fail(m, ni, err, BO_EMALFORMED,
 						    "integer shape arithmetic overflows or divides by zero");
 			}
 		}
-		bo_status rc = bo_plan_set_known(p, n->out[0], tmp, total, o->rank, o->d);
+		bo_status rc = Bo_plan_set_known(p, n->out[0], tmp, total, o->rank, o->d);
 		free(tmp);
 		return rc;
 	}
@@ -1083,9 +1083,9 @@ static bo_status infer_add(struct bo_ictx *c)
 static bo_status infer_flatten(struct bo_ictx *c)
 {
 	INFER_LOCALS(c);
-	int64_t a = bo_norm_axis(n->p.axis, x->rank);
+	int64_t a = Bo_norm_axis(n->p.axis, x->rank);
 	if (a < 0 || a > x->rank)
-		return bo_node_fail(m, ni, err, BO_ESHAPE,
+		return Bo_node_fail(m, ni, err, BO_ESHAPE,
 				    "axis %lld is out of range for rank %lld", (long long)n->p.axis,
 				    (long long)x->rank);
 	o->rank = 2;
@@ -1100,13 +1100,13 @@ static bo_status infer_reshape(struct bo_ictx *c)
 	INFER_LOCALS(c);
 	const int64_t *sv;
 	int64_t sn;
-	if (!bo_plan_known(p, n->in[1], &sv, &sn))
-		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+	if (!Bo_plan_known(p, n->in[1], &sv, &sn))
+		return Bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
 				    "the target shape must be constant or computable from input shapes");
 	if (sn > BO_MAX_RANK)
-		return bo_node_fail(m, ni, err, BO_ELIMIT, "target rank %lld is over %lld",
+		return Bo_node_fail(m, ni, err, BO_ELIMIT, "target rank %lld is over %lld",
 				    (long long)sn, (long long)BO_MAX_RANK);
-	int64_t total = bo_shape_numel(x), prod = 1, tv[BO_MAX_RANK];
+	int64_t total = Bo_shape_numel(x), prod = 1, tv[BO_MAX_RANK];
 	int neg = -1;
 	/* re-planning a fixed batch: a constant target that starts with the
 	 * exported batch, over an input that has the new batch, gets it */
@@ -1122,40 +1122,40 @@ static bo_status infer_reshape(struct bo_ictx *c)
 		int64_t d = sv[i];
 		if (d == 0 && !n->p.allowzero) {
 			if (i >= x->rank)
-				return bo_node_fail(m, ni, err, BO_ESHAPE,
+				return Bo_node_fail(m, ni, err, BO_ESHAPE,
 						    "0 at position %lld has no input dimension",
 						    (long long)i);
 			d = x->d[i];
 		}
 		if (d == -1) {
 			if (neg >= 0)
-				return bo_node_fail(m, ni, err, BO_ESHAPE, "more than one -1");
+				return Bo_node_fail(m, ni, err, BO_ESHAPE, "more than one -1");
 			neg = i;
 			d = 1;
 		} else if (d < 0) {
-			return bo_node_fail(m, ni, err, BO_ESHAPE, "invalid dimension %lld",
+			return Bo_node_fail(m, ni, err, BO_ESHAPE, "invalid dimension %lld",
 					    (long long)d);
 		}
 		o->d[i] = d;
-		if (!bo_mul_ok(prod, d, &prod) || prod > m->limits.max_tensor_elems)
-			return bo_node_fail(m, ni, err, BO_ELIMIT, "target shape is too large");
+		if (!Bo_mul_ok(prod, d, &prod) || prod > m->limits.max_tensor_elems)
+			return Bo_node_fail(m, ni, err, BO_ELIMIT, "target shape is too large");
 	}
 	if (neg >= 0) {
 		if (prod == 0 || total % prod)
-			return bo_node_fail(m, ni, err, BO_ESHAPE,
+			return Bo_node_fail(m, ni, err, BO_ESHAPE,
 					    "cannot infer -1: %lld elements into blocks of %lld",
 					    (long long)total, (long long)prod);
 		o->d[neg] = total / prod;
 		prod *= o->d[neg];
 	}
 	if (prod != total) {
-		bo_shape_str(x, b1, sizeof(b1));
-		bo_shape_str(o, b2, sizeof(b2));
-		bo_error_where(err, m->path, n->name, n->op_type, NULL);
-		return bo_fail(err, BO_ESHAPE, "cannot reshape %s into %s", b1, b2);
+		Bo_shape_str(x, b1, sizeof(b1));
+		Bo_shape_str(o, b2, sizeof(b2));
+		Bo_error_where(err, m->path, n->name, n->op_type, NULL);
+		return Bo_fail(err, BO_ESHAPE, "cannot reshape %s into %s", b1, b2);
 	}
 	if (x_known)
-		return bo_plan_set_known(p, n->out[0], kv, kn, o->rank, o->d);
+		return Bo_plan_set_known(p, n->out[0], kv, kn, o->rank, o->d);
 	return BO_OK;
 }
 
@@ -1164,29 +1164,29 @@ static bo_status infer_gemm(struct bo_ictx *c)
 	INFER_LOCALS(c);
 	const struct bo_shape *b = &p->shape[n->in[1]];
 	if (x->rank != 2 || b->rank != 2) {
-		bo_shape_str(x, b1, sizeof(b1));
-		bo_shape_str(b, b2, sizeof(b2));
-		bo_error_where(err, m->path, n->name, n->op_type, NULL);
-		return bo_fail(err, BO_ESHAPE, "needs 2-D A and B, got %s and %s", b1, b2);
+		Bo_shape_str(x, b1, sizeof(b1));
+		Bo_shape_str(b, b2, sizeof(b2));
+		Bo_error_where(err, m->path, n->name, n->op_type, NULL);
+		return Bo_fail(err, BO_ESHAPE, "needs 2-D A and B, got %s and %s", b1, b2);
 	}
 	int64_t M = n->p.gemm.ta ? x->d[1] : x->d[0], K = n->p.gemm.ta ? x->d[0] : x->d[1];
 	int64_t K2 = n->p.gemm.tb ? b->d[1] : b->d[0], N = n->p.gemm.tb ? b->d[0] : b->d[1];
 	if (K != K2) {
-		bo_shape_str(x, b1, sizeof(b1));
-		bo_shape_str(b, b2, sizeof(b2));
-		bo_error_where(err, m->path, n->name, n->op_type, NULL);
-		return bo_fail(err, BO_ESHAPE, "A %s and B %s disagree on K", b1, b2);
+		Bo_shape_str(x, b1, sizeof(b1));
+		Bo_shape_str(b, b2, sizeof(b2));
+		Bo_error_where(err, m->path, n->name, n->op_type, NULL);
+		return Bo_fail(err, BO_ESHAPE, "A %s and B %s disagree on K", b1, b2);
 	}
 	o->rank = 2;
 	o->d[0] = M;
 	o->d[1] = N;
 	if (n->n_in > 2 && n->in[2] >= 0) {
 		struct bo_shape t;
-		if (!bo_broadcast(&p->shape[n->in[2]], o, &t) || t.d[0] != M || t.d[1] != N) {
-			bo_shape_str(&p->shape[n->in[2]], b1, sizeof(b1));
-			bo_shape_str(o, b2, sizeof(b2));
-			bo_error_where(err, m->path, n->name, n->op_type, NULL);
-			return bo_fail(err, BO_ESHAPE, "C %s does not broadcast to %s", b1, b2);
+		if (!Bo_broadcast(&p->shape[n->in[2]], o, &t) || t.d[0] != M || t.d[1] != N) {
+			Bo_shape_str(&p->shape[n->in[2]], b1, sizeof(b1));
+			Bo_shape_str(o, b2, sizeof(b2));
+			Bo_error_where(err, m->path, n->name, n->op_type, NULL);
+			return Bo_fail(err, BO_ESHAPE, "C %s does not broadcast to %s", b1, b2);
 		}
 	}
 	return BO_OK;
@@ -1197,7 +1197,7 @@ static bo_status infer_matmul(struct bo_ictx *c)
 	INFER_LOCALS(c);
 	struct bo_shape a = *x, b = p->shape[n->in[1]];
 	if (a.rank < 1 || b.rank < 1)
-		return bo_node_fail(m, ni, err, BO_ESHAPE, "scalar operand");
+		return Bo_node_fail(m, ni, err, BO_ESHAPE, "scalar operand");
 	int a1 = a.rank == 1, b1d = b.rank == 1;
 	if (a1) {
 		a.rank = 2; a.d[1] = a.d[0]; a.d[0] = 1;
@@ -1206,17 +1206,17 @@ static bo_status infer_matmul(struct bo_ictx *c)
 		b.rank = 2; b.d[1] = 1;
 	}
 	if (a.d[a.rank - 1] != b.d[b.rank - 2]) {
-		bo_shape_str(x, b1, sizeof(b1));
-		bo_shape_str(&p->shape[n->in[1]], b2, sizeof(b2));
-		bo_error_where(err, m->path, n->name, n->op_type, NULL);
-		return bo_fail(err, BO_ESHAPE, "cannot multiply %s by %s", b1, b2);
+		Bo_shape_str(x, b1, sizeof(b1));
+		Bo_shape_str(&p->shape[n->in[1]], b2, sizeof(b2));
+		Bo_error_where(err, m->path, n->name, n->op_type, NULL);
+		return Bo_fail(err, BO_ESHAPE, "cannot multiply %s by %s", b1, b2);
 	}
 	struct bo_shape ba = a, bb = b;
 	ba.rank -= 2;
 	bb.rank -= 2;
 	struct bo_shape bo;
-	if (!bo_broadcast(&ba, &bb, &bo))
-		return bo_node_fail(m, ni, err, BO_ESHAPE, "batch dimensions do not broadcast");
+	if (!Bo_broadcast(&ba, &bb, &bo))
+		return Bo_node_fail(m, ni, err, BO_ESHAPE, "batch dimensions do not broadcast");
 	*o = bo;
 	if (!a1)
 		o->d[o->rank++] = a.d[a.rank - 2];
@@ -1228,9 +1228,9 @@ static bo_status infer_matmul(struct bo_ictx *c)
 static bo_status infer_concat(struct bo_ictx *c)
 {
 	INFER_LOCALS(c);
-	int64_t a = bo_norm_axis(n->p.axis, x->rank);
+	int64_t a = Bo_norm_axis(n->p.axis, x->rank);
 	if (a < 0 || a >= x->rank)
-		return bo_node_fail(m, ni, err, BO_ESHAPE,
+		return Bo_node_fail(m, ni, err, BO_ESHAPE,
 				    "axis %lld is out of range for rank %lld", (long long)n->p.axis,
 				    (long long)x->rank);
 	*o = *x;
@@ -1239,22 +1239,22 @@ static bo_status infer_concat(struct bo_ictx *c)
 		const struct bo_shape *y = &p->shape[n->in[k]];
 		const int64_t *t;
 		int64_t tn;
-		all_known &= bo_plan_known(p, n->in[k], &t, &tn);
+		all_known &= Bo_plan_known(p, n->in[k], &t, &tn);
 		int ok = y->rank == x->rank;
 		for (int i = 0; ok && i < x->rank; i++)
 			if (i != a && y->d[i] != x->d[i])
 				ok = 0;
 		if (!ok) {
-			bo_shape_str(x, b1, sizeof(b1));
-			bo_shape_str(y, b2, sizeof(b2));
-			bo_error_where(err, m->path, n->name, n->op_type, NULL);
-			return bo_fail(err, BO_ESHAPE, "cannot concatenate %s and %s on axis %lld",
+			Bo_shape_str(x, b1, sizeof(b1));
+			Bo_shape_str(y, b2, sizeof(b2));
+			Bo_error_where(err, m->path, n->name, n->op_type, NULL);
+			return Bo_fail(err, BO_ESHAPE, "cannot concatenate %s and %s on axis %lld",
 				       b1, b2, (long long)a);
 		}
 		o->d[a] += y->d[a];
 	}
 	if (x_known && all_known) {
-		int64_t *buf = known_buf(bo_shape_numel(o)), outer = 1, inner = 1, off = 0;
+		int64_t *buf = known_buf(Bo_shape_numel(o)), outer = 1, inner = 1, off = 0;
 		for (int i = 0; i < a; i++)
 			outer *= o->d[i];
 		for (int i = (int)a + 1; i < o->rank; i++)
@@ -1262,7 +1262,7 @@ static bo_status infer_concat(struct bo_ictx *c)
 		for (int k = 0; buf && k < n->n_in; k++) {
 			const int64_t *t = NULL;
 			int64_t tn = 0, len = p->shape[n->in[k]].d[a] * inner;
-			bo_plan_known(p, n->in[k], &t, &tn);
+			Bo_plan_known(p, n->in[k], &t, &tn);
 			for (int64_t q = 0; q < outer; q++)
 				memcpy(buf + q * o->d[a] * inner + off, t + q * len,
 				       (size_t)len * sizeof(int64_t));
@@ -1272,7 +1272,7 @@ static bo_status infer_concat(struct bo_ictx *c)
 	}
 	for (int k = 0; k < n->n_in; k++)
 		if (m->values[n->in[k]].dtype == BO_DT_I64 || p->known[n->in[k]])
-			return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+			return Bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
 					    "concatenation of integer and float tensors");
 	return BO_OK;
 }
@@ -1286,7 +1286,7 @@ static bo_status infer_shape(struct bo_ictx *c)
 	s = BO_MAX(0, BO_MIN(s, r));
 	e = BO_MAX(s, BO_MIN(e, r));
 	int64_t cnt = e - s;
-	return bo_plan_set_known(p, n->out[0], x->d + s, cnt, 1, &cnt);
+	return Bo_plan_set_known(p, n->out[0], x->d + s, cnt, 1, &cnt);
 }
 
 static bo_status infer_unsqueeze(struct bo_ictx *c)
@@ -1299,23 +1299,23 @@ static bo_status infer_unsqueeze(struct bo_ictx *c)
 	} else if (n->n_in > 1 && n->in[1] >= 0) {
 		const int64_t *av;
 		int64_t an;
-		if (!bo_plan_known(p, n->in[1], &av, &an) || an > BO_MAX_RANK)
-			return bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "axes must be constant");
+		if (!Bo_plan_known(p, n->in[1], &av, &an) || an > BO_MAX_RANK)
+			return Bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "axes must be constant");
 		na = (int)an;
 		memcpy(axes, av, (size_t)an * sizeof(int64_t));
 	} else if (n->op == OP_UNSQUEEZE) {
-		return bo_node_fail(m, ni, err, BO_EMALFORMED, "axes are required");
+		return Bo_node_fail(m, ni, err, BO_EMALFORMED, "axes are required");
 	}
 	if (n->op == OP_UNSQUEEZE) {
 		int r = x->rank + na;
 		if (r > BO_MAX_RANK)
-			return bo_node_fail(m, ni, err, BO_ELIMIT, "rank %lld is over %lld",
+			return Bo_node_fail(m, ni, err, BO_ELIMIT, "rank %lld is over %lld",
 					    (long long)r, (long long)BO_MAX_RANK);
 		unsigned mask = 0;
 		for (int i = 0; i < na; i++) {
-			int64_t a = bo_norm_axis(axes[i], r);
+			int64_t a = Bo_norm_axis(axes[i], r);
 			if (a < 0 || a >= r || (mask >> a & 1))
-				return bo_node_fail(m, ni, err, BO_ESHAPE, "bad axis %lld",
+				return Bo_node_fail(m, ni, err, BO_ESHAPE, "bad axis %lld",
 						    (long long)axes[i]);
 			mask |= 1u << a;
 		}
@@ -1330,9 +1330,9 @@ static bo_status infer_unsqueeze(struct bo_ictx *c)
 					mask |= 1u << i;
 		} else {
 			for (int i = 0; i < na; i++) {
-				int64_t a = bo_norm_axis(axes[i], x->rank);
+				int64_t a = Bo_norm_axis(axes[i], x->rank);
 				if (a < 0 || a >= x->rank || x->d[a] != 1)
-					return bo_node_fail(m, ni, err, BO_ESHAPE,
+					return Bo_node_fail(m, ni, err, BO_ESHAPE,
 							    "cannot squeeze axis %lld",
 							    (long long)axes[i]);
 				mask |= 1u << a;
@@ -1344,7 +1344,7 @@ static bo_status infer_unsqueeze(struct bo_ictx *c)
 				o->d[o->rank++] = x->d[i];
 	}
 	if (x_known)
-		return bo_plan_set_known(p, n->out[0], kv, kn, o->rank, o->d);
+		return Bo_plan_set_known(p, n->out[0], kv, kn, o->rank, o->d);
 	return BO_OK;
 }
 
@@ -1361,7 +1361,7 @@ static bo_status infer_cast(struct bo_ictx *c)
 	if (x_known && n->p.to == 1)
 		return BO_OK; /* shape arithmetic becomes float data (the kernel converts) */
 	if (x_known)
-		return bo_plan_set_known(p, n->out[0], kv, kn, x->rank, x->d);
+		return Bo_plan_set_known(p, n->out[0], kv, kn, x->rank, x->d);
 	if (n->p.to == 9 && xv->kind != BO_VAL_CONST)
 		return BO_OK; /* run-time floats to bool: floats 0/1 */
 	if (n->p.to != 1) {
@@ -1369,14 +1369,14 @@ static bo_status infer_cast(struct bo_ictx *c)
 		if (xv->kind == BO_VAL_CONST && xv->dtype == BO_DT_F32) {
 			int64_t *tmp = malloc((size_t)(xv->numel + 1) * sizeof(int64_t));
 			if (!tmp)
-				return bo_fail(err, BO_ENOMEM, "out of memory");
+				return Bo_fail(err, BO_ENOMEM, "out of memory");
 			for (int64_t i = 0; i < xv->numel; i++)
 				tmp[i] = n->p.to == 9 ? xv->f[i] != 0.f : (int64_t)xv->f[i];
-			bo_status rc = bo_plan_set_known(p, n->out[0], tmp, xv->numel, x->rank, x->d);
+			bo_status rc = Bo_plan_set_known(p, n->out[0], tmp, xv->numel, x->rank, x->d);
 			free(tmp);
 			return rc;
 		}
-		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+		return Bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
 				    "casting run-time floats to integers is not supported");
 	}
 	return BO_OK;
@@ -1392,31 +1392,31 @@ static bo_status infer_pad(struct bo_ictx *c)
 	} else {
 		const int64_t *pv;
 		int64_t pn;
-		if (n->n_in < 2 || n->in[1] < 0 || !bo_plan_known(p, n->in[1], &pv, &pn) ||
+		if (n->n_in < 2 || n->in[1] < 0 || !Bo_plan_known(p, n->in[1], &pv, &pn) ||
 		    pn > 2 * BO_MAX_RANK)
-			return bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "pads must be constant");
+			return Bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "pads must be constant");
 		np_ = (int)pn;
 		memcpy(pads, pv, (size_t)pn * sizeof(int64_t));
 		if (n->n_in > 2 && n->in[2] >= 0 && m->values[n->in[2]].kind != BO_VAL_CONST)
-			return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+			return Bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
 					    "constant_value must be constant");
 		if (n->n_in > 3 && n->in[3] >= 0)
-			return bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "the axes input");
+			return Bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "the axes input");
 	}
 	if (np_ != 2 * x->rank)
-		return bo_node_fail(m, ni, err, BO_ESHAPE, "%lld pads for rank %lld",
+		return Bo_node_fail(m, ni, err, BO_ESHAPE, "%lld pads for rank %lld",
 				    (long long)np_, (long long)x->rank);
 	o->rank = x->rank;
 	for (int i = 0; i < x->rank; i++) {
 		if (pads[i] < 0 || pads[i + x->rank] < 0)
-			return bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "negative pads");
+			return Bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "negative pads");
 		if (pads[i] > m->limits.max_tensor_elems ||
 		    pads[i + x->rank] > m->limits.max_tensor_elems)
-			return bo_node_fail(m, ni, err, BO_ELIMIT, "pad %lld is too large",
+			return Bo_node_fail(m, ni, err, BO_ELIMIT, "pad %lld is too large",
 					    (long long)(BO_MAX(pads[i], pads[i + x->rank])));
 		o->d[i] = x->d[i] + pads[i] + pads[i + x->rank];
 		if (n->p.pad.mode == 1 && (pads[i] >= x->d[i] || pads[i + x->rank] >= x->d[i]))
-			return bo_node_fail(m, ni, err, BO_ESHAPE,
+			return Bo_node_fail(m, ni, err, BO_ESHAPE,
 					    "reflect pad %lld is not smaller than dimension %lld",
 					    (long long)(BO_MAX(pads[i], pads[i + x->rank])),
 					    (long long)x->d[i]);
@@ -1430,7 +1430,7 @@ static bo_status infer_pad(struct bo_ictx *c)
 static bo_status parse_conv(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
-	if ((rc = bo_attr_window(A, &n->p.win, 1)))
+	if ((rc = Bo_attr_window(A, &n->p.win, 1)))
 		return rc;
 	return BO_OK;
 }
@@ -1438,10 +1438,10 @@ static bo_status parse_conv(struct bo_attrs *A, struct bo_node *n)
 static bo_status parse_maxpool(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
-	if ((rc = bo_attr_window(A, &n->p.win, 0)))
+	if ((rc = Bo_attr_window(A, &n->p.win, 0)))
 		return rc;
 	if (n->n_out > 1)
-		return bo_attr_fail(A, "Indices", BO_EUNSUPPORTED,
+		return Bo_attr_fail(A, "Indices", BO_EUNSUPPORTED,
 				 "the optional Indices output is not supported", NULL);
 	return BO_OK;
 }
@@ -1449,7 +1449,7 @@ static bo_status parse_maxpool(struct bo_attrs *A, struct bo_node *n)
 static bo_status parse_avgpool(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
-	if ((rc = bo_attr_window(A, &n->p.win, 0)))
+	if ((rc = Bo_attr_window(A, &n->p.win, 0)))
 		return rc;
 	return BO_OK;
 }
@@ -1458,23 +1458,23 @@ static bo_status parse_bn(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
 	int64_t v;
-	if ((rc = bo_attr_float(A, "epsilon", 1e-5f, &n->p.bn.eps)))
+	if ((rc = Bo_attr_float(A, "epsilon", 1e-5f, &n->p.bn.eps)))
 		return rc;
-	if ((rc = bo_attr_int(A, "training_mode", 0, &v)))
+	if ((rc = Bo_attr_int(A, "training_mode", 0, &v)))
 		return rc;
 	if (v)
-		return bo_attr_fail(A, "training_mode", BO_EUNSUPPORTED,
+		return Bo_attr_fail(A, "training_mode", BO_EUNSUPPORTED,
 				 "training mode is not supported (inference only)", NULL);
-	if ((rc = bo_attr_int(A, "spatial", 1, &v)))
+	if ((rc = Bo_attr_int(A, "spatial", 1, &v)))
 		return rc;
 	if (!v)
-		return bo_attr_fail(A, "spatial", BO_EUNSUPPORTED, "spatial=0 is not supported",
+		return Bo_attr_fail(A, "spatial", BO_EUNSUPPORTED, "spatial=0 is not supported",
 				 NULL);
 	if (n->n_out > 1)
-		return bo_attr_fail(A, "outputs", BO_EUNSUPPORTED,
+		return Bo_attr_fail(A, "outputs", BO_EUNSUPPORTED,
 				 "running mean/var outputs (training) are not supported", NULL);
 	if (n->n_in != 5)
-		return bo_attr_fail(A, "inputs", BO_EMALFORMED,
+		return Bo_attr_fail(A, "inputs", BO_EMALFORMED,
 				 "needs 5 inputs (X, scale, B, mean, var)", NULL);
 	return BO_OK;
 }
@@ -1483,13 +1483,13 @@ static bo_status parse_gemm(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
 	int64_t v;
-	if ((rc = bo_attr_float(A, "alpha", 1.f, &n->p.gemm.alpha)) ||
-	    (rc = bo_attr_float(A, "beta", 1.f, &n->p.gemm.beta)))
+	if ((rc = Bo_attr_float(A, "alpha", 1.f, &n->p.gemm.alpha)) ||
+	    (rc = Bo_attr_float(A, "beta", 1.f, &n->p.gemm.beta)))
 		return rc;
-	if ((rc = bo_attr_int(A, "transA", 0, &v)))
+	if ((rc = Bo_attr_int(A, "transA", 0, &v)))
 		return rc;
 	n->p.gemm.ta = v != 0;
-	if ((rc = bo_attr_int(A, "transB", 0, &v)))
+	if ((rc = Bo_attr_int(A, "transB", 0, &v)))
 		return rc;
 	n->p.gemm.tb = v != 0;
 	return BO_OK;
@@ -1498,8 +1498,8 @@ static bo_status parse_gemm(struct bo_attrs *A, struct bo_node *n)
 static bo_status parse_clip(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
-	if ((rc = bo_attr_float(A, "min", -INFINITY, &n->p.clip.lo)) ||
-	    (rc = bo_attr_float(A, "max", INFINITY, &n->p.clip.hi)))
+	if ((rc = Bo_attr_float(A, "min", -INFINITY, &n->p.clip.lo)) ||
+	    (rc = Bo_attr_float(A, "max", INFINITY, &n->p.clip.hi)))
 		return rc;
 	return BO_OK;
 }
@@ -1507,7 +1507,7 @@ static bo_status parse_clip(struct bo_attrs *A, struct bo_node *n)
 static bo_status parse_leakyrelu(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
-	if ((rc = bo_attr_float(A, "alpha", 0.01f, &n->p.alpha)))
+	if ((rc = Bo_attr_float(A, "alpha", 0.01f, &n->p.alpha)))
 		return rc;
 	return BO_OK;
 }
@@ -1515,12 +1515,12 @@ static bo_status parse_leakyrelu(struct bo_attrs *A, struct bo_node *n)
 static bo_status parse_flatten(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
-	if ((rc = bo_attr_int(A, "axis",
+	if ((rc = Bo_attr_int(A, "axis",
 			  n->op == OP_SOFTMAX || n->op == OP_LOGSOFTMAX ? (A->opset < 13 ? 1 : -1) :
 			  n->op == OP_FLATTEN ? 1 : 0, &n->p.axis)))
 		return rc;
-	if (n->op == OP_CONCAT && !bo_attr_has(A, "axis"))
-		return bo_attr_fail(A, "axis", BO_EMALFORMED, "is required", NULL);
+	if (n->op == OP_CONCAT && !Bo_attr_has(A, "axis"))
+		return Bo_attr_fail(A, "axis", BO_EMALFORMED, "is required", NULL);
 	n->legacy_softmax = (n->op == OP_SOFTMAX || n->op == OP_LOGSOFTMAX) && A->opset < 13;
 	return BO_OK;
 }
@@ -1529,7 +1529,7 @@ static bo_status parse_unsqueeze(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
 	int cnt;
-	if ((rc = bo_attr_ints(A, "axes", n->p.axes.axes, BO_MAX_RANK, &cnt)))
+	if ((rc = Bo_attr_ints(A, "axes", n->p.axes.axes, BO_MAX_RANK, &cnt)))
 		return rc;
 	n->p.axes.n = cnt; /* -1: from input 1 or (Squeeze) all size-1 dims */
 	return BO_OK;
@@ -1540,7 +1540,7 @@ static bo_status parse_pad(struct bo_attrs *A, struct bo_node *n)
 	bo_status rc;
 	int cnt;
 	char mode[16];
-	if ((rc = bo_attr_string(A, "mode", "constant", mode, sizeof(mode))))
+	if ((rc = Bo_attr_string(A, "mode", "constant", mode, sizeof(mode))))
 		return rc;
 	if (!strcmp(mode, "constant"))
 		n->p.pad.mode = 0;
@@ -1549,11 +1549,11 @@ static bo_status parse_pad(struct bo_attrs *A, struct bo_node *n)
 	else if (!strcmp(mode, "edge"))
 		n->p.pad.mode = 2;
 	else
-		return bo_attr_fail(A, "mode", BO_EUNSUPPORTED, "unsupported pad mode ", mode);
-	if ((rc = bo_attr_ints(A, "pads", n->p.pad.pads, 2 * BO_MAX_RANK, &cnt)))
+		return Bo_attr_fail(A, "mode", BO_EUNSUPPORTED, "unsupported pad mode ", mode);
+	if ((rc = Bo_attr_ints(A, "pads", n->p.pad.pads, 2 * BO_MAX_RANK, &cnt)))
 		return rc;
 	n->p.pad.n = cnt;
-	if ((rc = bo_attr_float(A, "value", 0.f, &n->p.pad.value)))
+	if ((rc = Bo_attr_float(A, "value", 0.f, &n->p.pad.value)))
 		return rc;
 	return BO_OK;
 }
@@ -1566,10 +1566,10 @@ static bo_status parse_dropout(struct bo_attrs *A, struct bo_node *n)
 static bo_status parse_shape(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
-	if ((rc = bo_attr_int(A, "start", 0, &n->p.shape.start)))
+	if ((rc = Bo_attr_int(A, "start", 0, &n->p.shape.start)))
 		return rc;
-	n->p.shape.has_end = bo_attr_has(A, "end");
-	if ((rc = bo_attr_int(A, "end", 0, &n->p.shape.end)))
+	n->p.shape.has_end = Bo_attr_has(A, "end");
+	if ((rc = Bo_attr_int(A, "end", 0, &n->p.shape.end)))
 		return rc;
 	return BO_OK;
 }
@@ -1578,10 +1578,10 @@ static bo_status parse_cast(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
 	int64_t v;
-	if ((rc = bo_attr_int(A, "to", 0, &v)))
+	if ((rc = Bo_attr_int(A, "to", 0, &v)))
 		return rc;
 	if (v != 1 && v != 7 && v != 6 && v != 9)
-		return bo_attr_fail(A, "to", BO_EUNSUPPORTED, "cast target type ", bo_attr_dtype_name((int)v));
+		return Bo_attr_fail(A, "to", BO_EUNSUPPORTED, "cast target type ", Bo_attr_dtype_name((int)v));
 	n->p.to = (int)v;
 	return BO_OK;
 }
@@ -1589,7 +1589,7 @@ static bo_status parse_cast(struct bo_attrs *A, struct bo_node *n)
 static bo_status parse_slice(struct bo_attrs *A, struct bo_node *n)
 {
 	if (A->opset < 10)
-		return bo_attr_fail(A, "starts", BO_EUNSUPPORTED,
+		return Bo_attr_fail(A, "starts", BO_EUNSUPPORTED,
 				 "Slice before opset 10 is not supported", NULL);
 	return BO_OK;
 }
@@ -1598,11 +1598,11 @@ static bo_status parse_reshape(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
 	int64_t v;
-	if ((rc = bo_attr_int(A, "allowzero", 0, &v)))
+	if ((rc = Bo_attr_int(A, "allowzero", 0, &v)))
 		return rc;
 	n->p.allowzero = v != 0;
 	if (A->opset < 5)
-		return bo_attr_fail(A, "shape", BO_EUNSUPPORTED,
+		return Bo_attr_fail(A, "shape", BO_EUNSUPPORTED,
 				 "Reshape before opset 5 is not supported", NULL);
 	return BO_OK;
 }
@@ -1610,7 +1610,7 @@ static bo_status parse_reshape(struct bo_attrs *A, struct bo_node *n)
 static bo_status parse_add(struct bo_attrs *A, struct bo_node *n)
 {
 	if (A->opset < 7)
-		return bo_attr_fail(A, "broadcast", BO_EUNSUPPORTED,
+		return Bo_attr_fail(A, "broadcast", BO_EUNSUPPORTED,
 				 "legacy (opset < 7) broadcasting is not supported", NULL);
 	return BO_OK;
 }
@@ -1620,7 +1620,7 @@ static bo_status infer_prelu(struct bo_ictx *c)
 	INFER_LOCALS(c);
 	const struct bo_shape *sl = &p->shape[n->in[1]];
 	p->pads[ni][0] = 0;
-	if (bo_broadcast(x, sl, o) && o->rank == x->rank &&
+	if (Bo_broadcast(x, sl, o) && o->rank == x->rank &&
 	    !memcmp(o->d, x->d, sizeof(int64_t) * (size_t)x->rank))
 		return BO_OK;
 	if (sl->rank == 1 && x->rank >= 2 && sl->d[0] == x->d[1]) {
@@ -1628,10 +1628,10 @@ static bo_status infer_prelu(struct bo_ictx *c)
 		*o = *x;
 		return BO_OK;
 	}
-	bo_shape_str(x, b1, sizeof(b1));
-	bo_shape_str(sl, b2, sizeof(b2));
-	bo_error_where(err, m->path, n->name, n->op_type, NULL);
-	return bo_fail(err, BO_ESHAPE, "slope %s does not broadcast to the input %s", b2, b1);
+	Bo_shape_str(x, b1, sizeof(b1));
+	Bo_shape_str(sl, b2, sizeof(b2));
+	Bo_error_where(err, m->path, n->name, n->op_type, NULL);
+	return Bo_fail(err, BO_ESHAPE, "slope %s does not broadcast to the input %s", b2, b1);
 }
 
 /* ---- unary activation and math functions ---- */
@@ -1744,8 +1744,8 @@ static bo_status k_unary(const struct bo_kctx *c)
 		break;
 	}
 	default:
-		bo_error_where(c->err, c->p->m->path, n->name, n->op_type, NULL);
-		return bo_fail(c->err, BO_EINTERNAL, "no kernel for this op");
+		Bo_error_where(c->err, c->p->m->path, n->name, n->op_type, NULL);
+		return Bo_fail(c->err, BO_EINTERNAL, "no kernel for this op");
 	}
 	return BO_OK;
 }
@@ -1753,22 +1753,22 @@ static bo_status k_unary(const struct bo_kctx *c)
 static bo_status parse_hardsigmoid(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
-	if ((rc = bo_attr_float(A, "alpha", 0.2f, &n->p.hs.alpha)) ||
-	    (rc = bo_attr_float(A, "beta", 0.5f, &n->p.hs.beta)))
+	if ((rc = Bo_attr_float(A, "alpha", 0.2f, &n->p.hs.alpha)) ||
+	    (rc = Bo_attr_float(A, "beta", 0.5f, &n->p.hs.beta)))
 		return rc;
 	return BO_OK;
 }
 
 static bo_status parse_elu(struct bo_attrs *A, struct bo_node *n)
 {
-	return bo_attr_float(A, "alpha", 1.f, &n->p.alpha);
+	return Bo_attr_float(A, "alpha", 1.f, &n->p.alpha);
 }
 
 static bo_status parse_selu(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
-	if ((rc = bo_attr_float(A, "alpha", 1.67326319217681884765625f, &n->p.hs.alpha)) ||
-	    (rc = bo_attr_float(A, "gamma", 1.05070102214813232421875f, &n->p.hs.beta)))
+	if ((rc = Bo_attr_float(A, "alpha", 1.67326319217681884765625f, &n->p.hs.alpha)) ||
+	    (rc = Bo_attr_float(A, "gamma", 1.05070102214813232421875f, &n->p.hs.beta)))
 		return rc;
 	return BO_OK;
 }
@@ -1811,7 +1811,7 @@ static void strided_copy(const float *x, float *y, int rank, const int64_t *odim
 
 static bo_status parse_transpose(struct bo_attrs *A, struct bo_node *n)
 {
-	return bo_attr_ints(A, "perm", n->p.red.axes, BO_MAX_RANK, &n->p.red.n);
+	return Bo_attr_ints(A, "perm", n->p.red.axes, BO_MAX_RANK, &n->p.red.n);
 }
 
 static bo_status infer_transpose(struct bo_ictx *c)
@@ -1821,12 +1821,12 @@ static bo_status infer_transpose(struct bo_ictx *c)
 	int64_t perm[BO_MAX_RANK];
 	unsigned seen = 0;
 	if (n->p.red.n >= 0 && n->p.red.n != r)
-		return bo_node_fail(m, ni, err, BO_ESHAPE, "perm has %lld entries for rank %lld",
+		return Bo_node_fail(m, ni, err, BO_ESHAPE, "perm has %lld entries for rank %lld",
 				    (long long)n->p.red.n, (long long)r);
 	for (int i = 0; i < r; i++) {
 		perm[i] = n->p.red.n >= 0 ? n->p.red.axes[i] : r - 1 - i;
 		if (perm[i] < 0 || perm[i] >= r || (seen >> perm[i] & 1))
-			return bo_node_fail(m, ni, err, BO_ESHAPE, "perm is not a permutation");
+			return Bo_node_fail(m, ni, err, BO_ESHAPE, "perm is not a permutation");
 		seen |= 1u << perm[i];
 	}
 	o->rank = r;
@@ -1864,13 +1864,13 @@ static bo_status infer_slice(struct bo_ictx *c)
 	INFER_LOCALS(c);
 	const int64_t *st, *en, *ax = NULL, *sp = NULL;
 	int64_t ns, ne, nax = 0, nsp = 0;
-	if (!bo_plan_known(p, n->in[1], &st, &ns) || !bo_plan_known(p, n->in[2], &en, &ne) ||
-	    (n->n_in > 3 && n->in[3] >= 0 && !bo_plan_known(p, n->in[3], &ax, &nax)) ||
-	    (n->n_in > 4 && n->in[4] >= 0 && !bo_plan_known(p, n->in[4], &sp, &nsp)))
-		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+	if (!Bo_plan_known(p, n->in[1], &st, &ns) || !Bo_plan_known(p, n->in[2], &en, &ne) ||
+	    (n->n_in > 3 && n->in[3] >= 0 && !Bo_plan_known(p, n->in[3], &ax, &nax)) ||
+	    (n->n_in > 4 && n->in[4] >= 0 && !Bo_plan_known(p, n->in[4], &sp, &nsp)))
+		return Bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
 				    "starts, ends, axes and steps must be constant or computable from input shapes");
 	if (ns != ne || (ax && nax != ns) || (sp && nsp != ns) || ns > x->rank)
-		return bo_node_fail(m, ni, err, BO_ESHAPE,
+		return Bo_node_fail(m, ni, err, BO_ESHAPE,
 				    "starts, ends, axes and steps disagree in length (%lld starts, rank %lld)",
 				    (long long)ns, (long long)x->rank);
 	int r = x->rank;
@@ -1882,14 +1882,14 @@ static bo_status infer_slice(struct bo_ictx *c)
 	}
 	unsigned seen = 0;
 	for (int64_t k = 0; k < ns; k++) {
-		int64_t a = ax ? bo_norm_axis(ax[k], r) : k;
+		int64_t a = ax ? Bo_norm_axis(ax[k], r) : k;
 		if (a < 0 || a >= r || (seen >> a & 1))
-			return bo_node_fail(m, ni, err, BO_ESHAPE, "bad axis %lld",
+			return Bo_node_fail(m, ni, err, BO_ESHAPE, "bad axis %lld",
 					    (long long)(ax ? ax[k] : k));
 		seen |= 1u << a;
 		int64_t d = x->d[a], s = sp ? sp[k] : 1, b = st[k], e = en[k];
 		if (s == 0 || s == INT64_MIN)
-			return bo_node_fail(m, ni, err, BO_EMALFORMED, "step %lld", (long long)s);
+			return Bo_node_fail(m, ni, err, BO_EMALFORMED, "step %lld", (long long)s);
 		if (b < 0)
 			b = b < -d ? 0 : b + d;
 		if (e < 0)
@@ -1909,7 +1909,7 @@ static bo_status infer_slice(struct bo_ictx *c)
 		o->d[a] = len;
 	}
 	if (x_known) {
-		int64_t *buf = known_buf(bo_shape_numel(o)), xstr[BO_MAX_RANK], istr[BO_MAX_RANK];
+		int64_t *buf = known_buf(Bo_shape_numel(o)), xstr[BO_MAX_RANK], istr[BO_MAX_RANK];
 		int64_t base = 0;
 		strides_of(x, xstr);
 		for (int i = 0; i < r; i++) {
@@ -1946,16 +1946,16 @@ static bo_status infer_expand(struct bo_ictx *c)
 	INFER_LOCALS(c);
 	const int64_t *sv;
 	int64_t sn;
-	if (!bo_plan_known(p, n->in[1], &sv, &sn))
-		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+	if (!Bo_plan_known(p, n->in[1], &sv, &sn))
+		return Bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
 				    "the shape must be constant or computable from input shapes");
 	if (sn > BO_MAX_RANK)
-		return bo_node_fail(m, ni, err, BO_ELIMIT, "rank %lld is over %lld", (long long)sn,
+		return Bo_node_fail(m, ni, err, BO_ELIMIT, "rank %lld is over %lld", (long long)sn,
 				    (long long)BO_MAX_RANK);
 	struct bo_shape t = { (int)sn, { 0 } };
 	for (int i = 0; i < sn; i++) {
 		if (sv[i] < 0)
-			return bo_node_fail(m, ni, err, BO_ESHAPE, "invalid dimension %lld",
+			return Bo_node_fail(m, ni, err, BO_ESHAPE, "invalid dimension %lld",
 					    (long long)sv[i]);
 		t.d[i] = sv[i];
 	}
@@ -1966,18 +1966,18 @@ static bo_status infer_expand(struct bo_ictx *c)
 		t.d[0] = p->b;
 		p->rebatched[ni] = 1;
 	}
-	if (!bo_broadcast(x, &t, o)) {
-		bo_shape_str(x, b1, sizeof(b1));
-		bo_shape_str(&t, b2, sizeof(b2));
-		bo_error_where(err, m->path, n->name, n->op_type, NULL);
-		return bo_fail(err, BO_ESHAPE, "%s does not broadcast to %s", b1, b2);
+	if (!Bo_broadcast(x, &t, o)) {
+		Bo_shape_str(x, b1, sizeof(b1));
+		Bo_shape_str(&t, b2, sizeof(b2));
+		Bo_error_where(err, m->path, n->name, n->op_type, NULL);
+		return Bo_fail(err, BO_ESHAPE, "%s does not broadcast to %s", b1, b2);
 	}
 	int64_t total = 1;
 	for (int i = 0; i < o->rank; i++)
-		if (!bo_mul_ok(total, o->d[i], &total) || total > m->limits.max_tensor_elems)
-			return bo_node_fail(m, ni, err, BO_ELIMIT, "target shape is too large");
+		if (!Bo_mul_ok(total, o->d[i], &total) || total > m->limits.max_tensor_elems)
+			return Bo_node_fail(m, ni, err, BO_ELIMIT, "target shape is too large");
 	if (x_known) {
-		int64_t *buf = known_buf(bo_shape_numel(o)), xstr[BO_MAX_RANK], istr[BO_MAX_RANK];
+		int64_t *buf = known_buf(Bo_shape_numel(o)), xstr[BO_MAX_RANK], istr[BO_MAX_RANK];
 		strides_of(x, xstr);
 		for (int d = 0; d < o->rank; d++) {
 			int xd = d - (o->rank - x->rank);
@@ -2010,22 +2010,22 @@ static bo_status infer_gather(struct bo_ictx *c)
 	INFER_LOCALS(c);
 	const int64_t *iv;
 	int64_t in_;
-	if (!bo_plan_known(p, n->in[1], &iv, &in_))
-		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+	if (!Bo_plan_known(p, n->in[1], &iv, &in_))
+		return Bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
 				    "indices must be constant or computable from input shapes");
 	int r = x->rank;
-	int64_t a = bo_norm_axis(n->p.axis, r);
+	int64_t a = Bo_norm_axis(n->p.axis, r);
 	if (a < 0 || a >= r)
-		return bo_node_fail(m, ni, err, BO_ESHAPE,
+		return Bo_node_fail(m, ni, err, BO_ESHAPE,
 				    "axis %lld is out of range for rank %lld", (long long)n->p.axis,
 				    (long long)r);
 	const struct bo_shape *is = &p->shape[n->in[1]];
 	if (r - 1 + is->rank > BO_MAX_RANK)
-		return bo_node_fail(m, ni, err, BO_ELIMIT, "output rank is over %lld",
+		return Bo_node_fail(m, ni, err, BO_ELIMIT, "output rank is over %lld",
 				    (long long)BO_MAX_RANK);
 	for (int64_t i = 0; i < in_; i++)
 		if (iv[i] < -x->d[a] || iv[i] >= x->d[a])
-			return bo_node_fail(m, ni, err, BO_ESHAPE, "index %lld out of range %lld",
+			return Bo_node_fail(m, ni, err, BO_ESHAPE, "index %lld out of range %lld",
 					    (long long)iv[i], (long long)x->d[a]);
 	o->rank = 0;
 	for (int i = 0; i < a; i++)
@@ -2035,7 +2035,7 @@ static bo_status infer_gather(struct bo_ictx *c)
 	for (int i = (int)a + 1; i < r; i++)
 		o->d[o->rank++] = x->d[i];
 	if (x_known) {
-		int64_t *buf = known_buf(bo_shape_numel(o)), outer = 1, inner = 1, D = x->d[a];
+		int64_t *buf = known_buf(Bo_shape_numel(o)), outer = 1, inner = 1, D = x->d[a];
 		for (int i = 0; i < a; i++)
 			outer *= x->d[i];
 		for (int i = (int)a + 1; i < r; i++)
@@ -2057,8 +2057,8 @@ static bo_status k_gather(const struct bo_kctx *c)
 	const struct bo_shape *xs = KXS;
 	const int64_t *iv;
 	int64_t in_ = 0;
-	bo_plan_known(p, c->n->in[1], &iv, &in_);
-	int64_t a = bo_norm_axis(c->n->p.axis, xs->rank), outer = 1, inner = 1;
+	Bo_plan_known(p, c->n->in[1], &iv, &in_);
+	int64_t a = Bo_norm_axis(c->n->p.axis, xs->rank), outer = 1, inner = 1;
 	for (int i = 0; i < a; i++)
 		outer *= xs->d[i];
 	for (int i = (int)a + 1; i < xs->rank; i++)
@@ -2079,12 +2079,12 @@ static bo_status parse_reduce(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
 	int64_t v;
-	if ((rc = bo_attr_ints(A, "axes", n->p.red.axes, BO_MAX_RANK, &n->p.red.n)))
+	if ((rc = Bo_attr_ints(A, "axes", n->p.red.axes, BO_MAX_RANK, &n->p.red.n)))
 		return rc;
-	if ((rc = bo_attr_int(A, "keepdims", 1, &v)))
+	if ((rc = Bo_attr_int(A, "keepdims", 1, &v)))
 		return rc;
 	n->p.red.keepdims = v != 0;
-	if ((rc = bo_attr_int(A, "noop_with_empty_axes", 0, &v)))
+	if ((rc = Bo_attr_int(A, "noop_with_empty_axes", 0, &v)))
 		return rc;
 	n->p.red.noop = v != 0;
 	return BO_OK;
@@ -2100,8 +2100,8 @@ static bo_status infer_reduce(struct bo_ictx *c)
 	} else if (n->n_in > 1 && n->in[1] >= 0) {
 		const int64_t *av;
 		int64_t an;
-		if (!bo_plan_known(p, n->in[1], &av, &an) || an > BO_MAX_RANK)
-			return bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "axes must be constant");
+		if (!Bo_plan_known(p, n->in[1], &av, &an) || an > BO_MAX_RANK)
+			return Bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "axes must be constant");
 		na = (int)an;
 		memcpy(axes, av, (size_t)an * sizeof(int64_t));
 	}
@@ -2111,9 +2111,9 @@ static bo_status infer_reduce(struct bo_ictx *c)
 			mask = (1u << x->rank) - 1;
 	}
 	for (int i = 0; i < na; i++) {
-		int64_t a = bo_norm_axis(axes[i], x->rank);
+		int64_t a = Bo_norm_axis(axes[i], x->rank);
 		if (a < 0 || a >= x->rank)
-			return bo_node_fail(m, ni, err, BO_ESHAPE, "bad axis %lld",
+			return Bo_node_fail(m, ni, err, BO_ESHAPE, "bad axis %lld",
 					    (long long)axes[i]);
 		mask |= 1u << a;
 	}
@@ -2133,7 +2133,7 @@ static bo_status k_reduce_other(const struct bo_kctx *c, unsigned mask)
 	const struct bo_plan *p = c->p;
 	const struct bo_shape *xs = KXS;
 	int r = xs->rank, op = c->n->op;
-	int64_t ostr[BO_MAX_RANK] = { 0 }, acc = 1, total = bo_shape_numel(xs);
+	int64_t ostr[BO_MAX_RANK] = { 0 }, acc = 1, total = Bo_shape_numel(xs);
 	for (int i = r - 1; i >= 0; i--)
 		if (!(mask >> i & 1)) {
 			ostr[i] = acc;
@@ -2141,8 +2141,8 @@ static bo_status k_reduce_other(const struct bo_kctx *c, unsigned mask)
 		}
 	double *a = calloc((size_t)c->total + 1, sizeof(double));
 	if (!a) {
-		bo_error_where(c->err, p->m->path, c->n->name, c->n->op_type, NULL);
-		return bo_fail(c->err, BO_ENOMEM, "out of memory");
+		Bo_error_where(c->err, p->m->path, c->n->name, c->n->op_type, NULL);
+		return Bo_fail(c->err, BO_ENOMEM, "out of memory");
 	}
 	for (int64_t i = 0; i < c->total; i++)
 		a[i] = op == OP_REDUCEMIN ? INFINITY : op == OP_REDUCEPROD ? 1.0 : 0.0;
@@ -2189,7 +2189,7 @@ static bo_status k_reduce(const struct bo_kctx *c)
 			acc *= xs->d[i];
 		}
 	}
-	int64_t total_out = c->total, total = bo_shape_numel(xs);
+	int64_t total_out = c->total, total = Bo_shape_numel(xs);
 	/* ReduceMin, L1, L2, SumSquare, LogSum, LogSumExp, Prod: the generic walk */
 	if (op != OP_REDUCEMAX && op != OP_REDUCEMEAN && op != OP_REDUCESUM)
 		return k_reduce_other(c, mask);
@@ -2239,12 +2239,12 @@ static bo_status parse_layernorm(struct bo_attrs *A, struct bo_node *n)
 {
 	bo_status rc;
 	int64_t v;
-	if ((rc = bo_attr_int(A, "axis", -1, &n->p.ln.axis)) ||
-	    (rc = bo_attr_float(A, "epsilon", 1e-5f, &n->p.ln.eps)) ||
-	    (rc = bo_attr_int(A, "stash_type", 1, &v)))
+	if ((rc = Bo_attr_int(A, "axis", -1, &n->p.ln.axis)) ||
+	    (rc = Bo_attr_float(A, "epsilon", 1e-5f, &n->p.ln.eps)) ||
+	    (rc = Bo_attr_int(A, "stash_type", 1, &v)))
 		return rc;
 	if (n->n_out > 1)
-		return bo_attr_fail(A, "outputs", BO_EUNSUPPORTED,
+		return Bo_attr_fail(A, "outputs", BO_EUNSUPPORTED,
 				    "the Mean and InvStdDev outputs (training) are not supported", NULL);
 	return BO_OK;
 }
@@ -2252,16 +2252,16 @@ static bo_status parse_layernorm(struct bo_attrs *A, struct bo_node *n)
 static bo_status infer_layernorm(struct bo_ictx *c)
 {
 	INFER_LOCALS(c);
-	int64_t a = bo_norm_axis(n->p.ln.axis, x->rank), inner = 1;
+	int64_t a = Bo_norm_axis(n->p.ln.axis, x->rank), inner = 1;
 	if (a < 0 || a >= x->rank)
-		return bo_node_fail(m, ni, err, BO_ESHAPE,
+		return Bo_node_fail(m, ni, err, BO_ESHAPE,
 				    "axis %lld is out of range for rank %lld",
 				    (long long)n->p.ln.axis, (long long)x->rank);
 	for (int i = (int)a; i < x->rank; i++)
 		inner *= x->d[i];
 	for (int k = 1; k < n->n_in; k++)
-		if (n->in[k] >= 0 && bo_shape_numel(&p->shape[n->in[k]]) != inner)
-			return bo_node_fail(m, ni, err, BO_ESHAPE,
+		if (n->in[k] >= 0 && Bo_shape_numel(&p->shape[n->in[k]]) != inner)
+			return Bo_node_fail(m, ni, err, BO_ESHAPE,
 					    "input %lld must hold %lld values (one per normalised element)",
 					    (long long)k, (long long)inner);
 	*o = *x;
@@ -2273,7 +2273,7 @@ static bo_status k_layernorm(const struct bo_kctx *c)
 	const struct bo_plan *p = c->p;
 	const struct bo_node *n = c->n;
 	const struct bo_shape *xs = KXS;
-	int64_t a = bo_norm_axis(n->p.ln.axis, xs->rank), inner = 1;
+	int64_t a = Bo_norm_axis(n->p.ln.axis, xs->rank), inner = 1;
 	for (int i = (int)a; i < xs->rank; i++)
 		inner *= xs->d[i];
 	int64_t outer = inner ? c->total / inner : 0;
@@ -2302,20 +2302,20 @@ static bo_status parse_constofshape(struct bo_attrs *A, struct bo_node *n)
 	n->p.fill.is_int = 0;
 	n->p.fill.f = 0.f;
 	n->p.fill.i = 0;
-	return bo_attr_fill(A, &n->p.fill.is_int, &n->p.fill.f, &n->p.fill.i);
+	return Bo_attr_fill(A, &n->p.fill.is_int, &n->p.fill.f, &n->p.fill.i);
 }
 
 static bo_status infer_constofshape(struct bo_ictx *c)
 {
 	INFER_LOCALS(c);
 	if (!x_known || x->rank != 1 || kn > BO_MAX_RANK)
-		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+		return Bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
 				    "the shape must be a 1-D constant or computable from input shapes");
 	o->rank = (int)kn;
 	int64_t total = 1;
 	for (int i = 0; i < kn; i++) {
-		if (kv[i] < 0 || !bo_mul_ok(total, kv[i], &total))
-			return bo_node_fail(m, ni, err, BO_ESHAPE, "invalid dimension %lld",
+		if (kv[i] < 0 || !Bo_mul_ok(total, kv[i], &total))
+			return Bo_node_fail(m, ni, err, BO_ESHAPE, "invalid dimension %lld",
 					    (long long)kv[i]);
 		o->d[i] = kv[i];
 	}
@@ -2342,9 +2342,9 @@ static bo_status fold_int(struct bo_ictx *c, int nin, const int64_t *const *v,
 	INFER_LOCALS(c);
 	struct bo_shape os = *s[0];
 	for (int k = 1; k < nin; k++)
-		if (!bo_broadcast(&os, s[k], &os))
-			return bo_node_fail(m, ni, err, BO_ESHAPE, "shapes do not broadcast");
-	int64_t total = bo_shape_numel(&os), ostr[BO_MAX_RANK], *tmp = known_buf(total);
+		if (!Bo_broadcast(&os, s[k], &os))
+			return Bo_node_fail(m, ni, err, BO_ESHAPE, "shapes do not broadcast");
+	int64_t total = Bo_shape_numel(&os), ostr[BO_MAX_RANK], *tmp = known_buf(total);
 	if (!tmp)
 		return set_known_buf(c, NULL, &os);
 	strides_of(&os, ostr);
@@ -2381,16 +2381,16 @@ static bo_status infer_equal(struct bo_ictx *c)
 	INFER_LOCALS(c);
 	const int64_t *v[2];
 	int64_t cnt;
-	int y_known = bo_plan_known(p, n->in[1], &v[1], &cnt);
+	int y_known = Bo_plan_known(p, n->in[1], &v[1], &cnt);
 	if (!x_known && !y_known && xv->dtype == BO_DT_F32 &&
 	    m->values[n->in[1]].dtype == BO_DT_F32) {
 		/* float data: a float 0/1 result (booleans at run time are floats) */
-		if (!bo_broadcast(x, &p->shape[n->in[1]], o))
-			return bo_node_fail(m, ni, err, BO_ESHAPE, "shapes do not broadcast");
+		if (!Bo_broadcast(x, &p->shape[n->in[1]], o))
+			return Bo_node_fail(m, ni, err, BO_ESHAPE, "shapes do not broadcast");
 		return BO_OK;
 	}
 	if (!x_known || !y_known)
-		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+		return Bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
 				    "Equal between an integer and a float tensor");
 	v[0] = kv;
 	const struct bo_shape *s[2] = { x, &p->shape[n->in[1]] };
@@ -2402,10 +2402,10 @@ static bo_status infer_where(struct bo_ictx *c)
 	INFER_LOCALS(c);
 	const int64_t *v[3];
 	int64_t cnt;
-	int kx = bo_plan_known(p, n->in[1], &v[1], &cnt), ky = bo_plan_known(p, n->in[2], &v[2], &cnt);
+	int kx = Bo_plan_known(p, n->in[1], &v[1], &cnt), ky = Bo_plan_known(p, n->in[2], &v[2], &cnt);
 	const struct bo_shape *s[3] = { x, &p->shape[n->in[1]], &p->shape[n->in[2]] };
 	if (!x_known && (kx || ky))
-		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+		return Bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
 				    "a run-time condition choosing between integer tensors");
 	if (kx && ky) {
 		v[0] = kv;
@@ -2413,11 +2413,11 @@ static bo_status infer_where(struct bo_ictx *c)
 	}
 	if (kx || ky || m->values[n->in[1]].dtype != BO_DT_F32 ||
 	    m->values[n->in[2]].dtype != BO_DT_F32)
-		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+		return Bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
 				    "Where between integer and float tensors");
 	struct bo_shape t;
-	if (!bo_broadcast(s[0], s[1], &t) || !bo_broadcast(&t, s[2], o))
-		return bo_node_fail(m, ni, err, BO_ESHAPE, "shapes do not broadcast");
+	if (!Bo_broadcast(s[0], s[1], &t) || !Bo_broadcast(&t, s[2], o))
+		return Bo_node_fail(m, ni, err, BO_ESHAPE, "shapes do not broadcast");
 	return BO_OK;
 }
 
@@ -2429,7 +2429,7 @@ static bo_status k_where(const struct bo_kctx *c)
 	const int64_t *cond = NULL;
 	int64_t cn;
 	const float *fcond = c->in[0]; /* a run-time condition: floats 0/1 */
-	if (bo_plan_known(p, n->in[0], &cond, &cn))
+	if (Bo_plan_known(p, n->in[0], &cond, &cn))
 		fcond = NULL;
 	const struct bo_shape *s[3] = { SHP(n->in[0]), SHP(n->in[1]), SHP(n->in[2]) };
 	int64_t ostr[BO_MAX_RANK], str[3][BO_MAX_RANK];
@@ -2455,19 +2455,19 @@ static bo_status infer_range(struct bo_ictx *c)
 	INFER_LOCALS(c);
 	const int64_t *lim, *dl;
 	int64_t cnt;
-	if (!x_known || kn != 1 || !bo_plan_known(p, n->in[1], &lim, &cnt) || cnt != 1 ||
-	    !bo_plan_known(p, n->in[2], &dl, &cnt) || cnt != 1)
-		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+	if (!x_known || kn != 1 || !Bo_plan_known(p, n->in[1], &lim, &cnt) || cnt != 1 ||
+	    !Bo_plan_known(p, n->in[2], &dl, &cnt) || cnt != 1)
+		return Bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
 				    "Range is only supported on integer scalars known at plan time");
 	if (dl[0] == 0)
-		return bo_node_fail(m, ni, err, BO_EMALFORMED, "delta is 0");
+		return Bo_node_fail(m, ni, err, BO_EMALFORMED, "delta is 0");
 	/* ceil((limit - start) / delta) values, in int64 without overflow */
 	__int128 span = (__int128)lim[0] - kv[0];
 	__int128 len = span / dl[0] + (span % dl[0] != 0);
 	if (len < 0)
 		len = 0;
 	if (len > BO_MAX_KNOWN)
-		return bo_node_fail(m, ni, err, BO_ELIMIT, "more than %lld values",
+		return Bo_node_fail(m, ni, err, BO_ELIMIT, "more than %lld values",
 				    (long long)BO_MAX_KNOWN);
 	struct bo_shape os = { 1, { (int64_t)len } };
 	int64_t *buf = known_buf(os.d[0]);
@@ -2496,7 +2496,7 @@ static int64_t f_not(const int64_t *a)
 static bo_status parse_mod(struct bo_attrs *A, struct bo_node *n)
 {
 	int64_t v;
-	bo_status rc = bo_attr_int(A, "fmod", 0, &v);
+	bo_status rc = Bo_attr_int(A, "fmod", 0, &v);
 	n->p.allowzero = v != 0;
 	return rc;
 }
@@ -2507,12 +2507,12 @@ static bo_status infer_mod(struct bo_ictx *c)
 	INFER_LOCALS(c);
 	const int64_t *v[2];
 	int64_t cnt;
-	if (!x_known || !bo_plan_known(p, n->in[1], &v[1], &cnt))
-		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+	if (!x_known || !Bo_plan_known(p, n->in[1], &v[1], &cnt))
+		return Bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
 				    "Mod is only supported on integer shape tensors");
 	for (int64_t i = 0; i < cnt; i++)
 		if (v[1][i] == 0 || (v[1][i] == -1))
-			return bo_node_fail(m, ni, err, BO_EMALFORMED, "integer Mod by %lld",
+			return Bo_node_fail(m, ni, err, BO_EMALFORMED, "integer Mod by %lld",
 					    (long long)v[1][i]);
 	v[0] = kv;
 	const struct bo_shape *s[2] = { x, &p->shape[n->in[1]] };
@@ -2542,9 +2542,9 @@ static bo_status k_not(const struct bo_kctx *c)
 static bo_status parse_scatternd(struct bo_attrs *A, struct bo_node *n)
 {
 	char red[16];
-	bo_status rc = bo_attr_string(A, "reduction", "none", red, sizeof(red));
+	bo_status rc = Bo_attr_string(A, "reduction", "none", red, sizeof(red));
 	if (!rc && strcmp(red, "none"))
-		return bo_attr_fail(A, "reduction", BO_EUNSUPPORTED, "unsupported reduction ", red);
+		return Bo_attr_fail(A, "reduction", BO_EUNSUPPORTED, "unsupported reduction ", red);
 	return rc;
 }
 
@@ -2554,25 +2554,25 @@ static bo_status infer_scatternd(struct bo_ictx *c)
 	const int64_t *iv;
 	int64_t in_;
 	const struct bo_shape *is = &p->shape[n->in[1]], *us = &p->shape[n->in[2]];
-	if (!bo_plan_known(p, n->in[1], &iv, &in_))
-		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+	if (!Bo_plan_known(p, n->in[1], &iv, &in_))
+		return Bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
 				    "indices must be constant or computable from input shapes");
 	int64_t k = is->rank ? is->d[is->rank - 1] : 0;
 	if (is->rank < 1 || k < 1 || k > x->rank || us->rank != is->rank - 1 + x->rank - k)
-		return bo_node_fail(m, ni, err, BO_ESHAPE,
+		return Bo_node_fail(m, ni, err, BO_ESHAPE,
 				    "indices of depth %lld do not fit data of rank %lld",
 				    (long long)k, (long long)x->rank);
 	for (int i = 0; i < is->rank - 1; i++)
 		if (us->d[i] != is->d[i])
-			return bo_node_fail(m, ni, err, BO_ESHAPE,
+			return Bo_node_fail(m, ni, err, BO_ESHAPE,
 					    "updates do not fit the indices");
 	for (int i = (int)k; i < x->rank; i++)
 		if (us->d[is->rank - 1 + i - k] != x->d[i])
-			return bo_node_fail(m, ni, err, BO_ESHAPE, "updates do not fit the data");
+			return Bo_node_fail(m, ni, err, BO_ESHAPE, "updates do not fit the data");
 	for (int64_t t = 0; t < in_; t++) {
 		int64_t d = x->d[t % k];
 		if (iv[t] < -d || iv[t] >= d)
-			return bo_node_fail(m, ni, err, BO_ESHAPE, "index %lld out of range %lld",
+			return Bo_node_fail(m, ni, err, BO_ESHAPE, "index %lld out of range %lld",
 					    (long long)iv[t], (long long)d);
 	}
 	*o = *x;
@@ -2585,7 +2585,7 @@ static bo_status k_scatternd(const struct bo_kctx *c)
 	const struct bo_shape *xs = KXS;
 	const int64_t *iv;
 	int64_t in_ = 0;
-	bo_plan_known(p, c->n->in[1], &iv, &in_);
+	Bo_plan_known(p, c->n->in[1], &iv, &in_);
 	const struct bo_shape *is = SHP(c->n->in[1]);
 	int64_t k = is->d[is->rank - 1], xstr[BO_MAX_RANK], slice = 1;
 	strides_of(xs, xstr);
@@ -2609,32 +2609,32 @@ static bo_status k_scatternd(const struct bo_kctx *c)
 static bo_status infer_split(struct bo_ictx *c)
 {
 	INFER_LOCALS(c);
-	int64_t a = bo_norm_axis(n->p.split.axis, x->rank);
+	int64_t a = Bo_norm_axis(n->p.split.axis, x->rank);
 	if (a < 0 || a >= x->rank)
-		return bo_node_fail(m, ni, err, BO_ESHAPE,
+		return Bo_node_fail(m, ni, err, BO_ESHAPE,
 				    "axis %lld is out of range for rank %lld",
 				    (long long)n->p.split.axis, (long long)x->rank);
 	int K = n->p.split.count, idx = n->p.split.index;
 	int64_t sizes[16];
 	const int64_t *sv = n->p.split.sizes;
 	int64_t sn = n->p.split.n;
-	if (sn < 0 && n->n_in > 1 && n->in[1] >= 0 && !bo_plan_known(p, n->in[1], &sv, &sn))
-		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "split sizes must be constant");
+	if (sn < 0 && n->n_in > 1 && n->in[1] >= 0 && !Bo_plan_known(p, n->in[1], &sv, &sn))
+		return Bo_node_fail(m, ni, err, BO_EUNSUPPORTED, "split sizes must be constant");
 	int64_t D = x->d[a], start = 0;
 	if (sn >= 0) {
 		int64_t sum = 0;
 		if (sn != K)
-			return bo_node_fail(m, ni, err, BO_ESHAPE, "%lld sizes for %lld outputs",
+			return Bo_node_fail(m, ni, err, BO_ESHAPE, "%lld sizes for %lld outputs",
 					    (long long)sn, (long long)K);
 		for (int i = 0; i < K; i++) {
 			if (sv[i] < 0)
-				return bo_node_fail(m, ni, err, BO_ESHAPE, "negative size");
+				return Bo_node_fail(m, ni, err, BO_ESHAPE, "negative size");
 			sizes[i] = sv[i];
 			if (__builtin_add_overflow(sum, sv[i], &sum))
-				return bo_node_fail(m, ni, err, BO_ESHAPE, "sizes overflow");
+				return Bo_node_fail(m, ni, err, BO_ESHAPE, "sizes overflow");
 		}
 		if (sum != D)
-			return bo_node_fail(m, ni, err, BO_ESHAPE,
+			return Bo_node_fail(m, ni, err, BO_ESHAPE,
 					    "sizes add up to %lld, the axis has %lld",
 					    (long long)sum, (long long)D);
 	} else {
@@ -2661,22 +2661,22 @@ static int64_t flops_conv(const struct bo_plan *p, const struct bo_node *n)
 	int64_t k = 1;
 	for (int d = 1; d < ws->rank; d++)
 		k *= ws->d[d];
-	return 2 * bo_shape_numel(SHP(n->out[0])) * k;
+	return 2 * Bo_shape_numel(SHP(n->out[0])) * k;
 }
 
 static int64_t flops_gemm(const struct bo_plan *p, const struct bo_node *n)
 {
 	const struct bo_shape *as = SHP(n->in[0]);
-	return 2 * bo_shape_numel(SHP(n->out[0])) * (n->p.gemm.ta ? as->d[0] : as->d[1]);
+	return 2 * Bo_shape_numel(SHP(n->out[0])) * (n->p.gemm.ta ? as->d[0] : as->d[1]);
 }
 
 static int64_t flops_matmul(const struct bo_plan *p, const struct bo_node *n)
 {
 	const struct bo_shape *as = SHP(n->in[0]);
-	return 2 * bo_shape_numel(SHP(n->out[0])) * as->d[as->rank - 1];
+	return 2 * Bo_shape_numel(SHP(n->out[0])) * as->d[as->rank - 1];
 }
 
-int64_t bo_node_flops(const struct bo_plan *p, int ni)
+int64_t Bo_node_flops(const struct bo_plan *p, int ni)
 {
 	const struct bo_node *n = &p->m->nodes[ni];
 	if (n->dead || p->skip[ni] || !bo_ops[n->op].flops)
@@ -2724,7 +2724,7 @@ static const char *const split_a[] = { "axis", "split", NULL };
 
 /* name, attrs, attrs_before, min_in, max_in, old_opset, old_max_in, optional, data_in,
  * flags, parse, infer, kernel, flops */
-const struct bo_op_def bo_ops[OP_COUNT_] = {
+const struct Bo_op_def bo_ops[OP_COUNT_] = {
 	[OP_CONV] = { "Conv", conv_a, 0, 2, 3, 0, 0, 1u << 2, ALL, 0,
 		      parse_conv, infer_conv, k_conv, flops_conv },
 	[OP_BN] = { "BatchNormalization", bn_a, 0, 5, 5, 0, 0, 0, ALL, IP,
@@ -2856,7 +2856,7 @@ const struct bo_op_def bo_ops[OP_COUNT_] = {
 		       NULL },
 };
 
-int bo_op_lookup(const char *type)
+int Bo_op_lookup(const char *type)
 {
 	for (int i = 0; i < OP_COUNT_; i++)
 		if (bo_ops[i].name && !strcmp(bo_ops[i].name, type))
@@ -2864,7 +2864,7 @@ int bo_op_lookup(const char *type)
 	return -1;
 }
 
-const char *bo_op_name(enum bo_opcode op)
+const char *Bo_op_name(enum bo_opcode op)
 {
 	return (unsigned)op < OP_COUNT_ && bo_ops[op].name ? bo_ops[op].name : "?";
 }

@@ -22,18 +22,18 @@ struct bo_attrs {
 	const void *np;
 	int opset;
 };
-bo_status bo_attr_int(struct bo_attrs *a, const char *name, int64_t def, int64_t *out);
-bo_status bo_attr_float(struct bo_attrs *a, const char *name, float def, float *out);
+bo_status Bo_attr_int(struct bo_attrs *a, const char *name, int64_t def, int64_t *out);
+bo_status Bo_attr_float(struct bo_attrs *a, const char *name, float def, float *out);
 /* at most `max` values; *n = -1 when absent */
-bo_status bo_attr_ints(struct bo_attrs *a, const char *name, int64_t *vals, int max, int *n);
-bo_status bo_attr_string(struct bo_attrs *a, const char *name, const char *def, char *buf,
+bo_status Bo_attr_ints(struct bo_attrs *a, const char *name, int64_t *vals, int max, int *n);
+bo_status Bo_attr_string(struct bo_attrs *a, const char *name, const char *def, char *buf,
 			 size_t size);
-int bo_attr_has(struct bo_attrs *a, const char *name);
-bo_status bo_attr_fail(struct bo_attrs *a, const char *attr, bo_status st, const char *msg,
+int Bo_attr_has(struct bo_attrs *a, const char *name);
+bo_status Bo_attr_fail(struct bo_attrs *a, const char *attr, bo_status st, const char *msg,
 		       const char *detail);
-bo_status bo_attr_window(struct bo_attrs *a, struct bo_window *w, int is_conv);
-bo_status bo_attr_fill(struct bo_attrs *a, int *is_int, float *f, int64_t *i);
-const char *bo_attr_dtype_name(int dt);
+bo_status Bo_attr_window(struct bo_attrs *a, struct bo_window *w, int is_conv);
+bo_status Bo_attr_fill(struct bo_attrs *a, int *is_int, float *f, int64_t *i);
+const char *Bo_attr_dtype_name(int dt);
 
 /* Shape inference of one node (lib/plan.c fills it in). */
 struct bo_ictx {
@@ -59,7 +59,7 @@ struct bo_kctx {
 	struct bo_error *err;
 };
 
-struct bo_op_def {
+struct Bo_op_def {
 	const char *name;
 	const char *const *attrs; /* accepted attribute names, NULL-terminated; NULL: none */
 	int attrs_before;         /* > 0: attrs accepted only below this opset */
@@ -74,40 +74,40 @@ struct bo_op_def {
 	int64_t (*flops)(const struct bo_plan *p, const struct bo_node *n);
 };
 
-extern const struct bo_op_def bo_ops[OP_COUNT_];
+extern const struct Bo_op_def bo_ops[OP_COUNT_];
 
-static inline const struct bo_op_def *bo_op_def(enum bo_opcode op)
+static inline const struct Bo_op_def *Bo_op_def(enum bo_opcode op)
 {
 	return &bo_ops[op];
 }
 
-static inline int bo_op_reads_float(enum bo_opcode op, int k)
+static inline int Bo_op_reads_float(enum bo_opcode op, int k)
 {
 	unsigned m = bo_ops[op].data_in;
 	return k >= 31 ? (m >> 31) & 1 : (m >> k) & 1;
 }
 
 /* Lookup by ONNX op_type; -1 when unsupported. */
-int bo_op_lookup(const char *type);
+int Bo_op_lookup(const char *type);
 
 /* Kernels (ops.c). `scratch` holds p->scratch_floats floats. Weight
  * pointers already resolved by the caller: in[k] is the data of input k. */
-bo_status bo_run_node(const struct bo_plan *p, int node, const float *const *in, float *out,
+bo_status Bo_run_node(const struct bo_plan *p, int node, const float *const *in, float *out,
 		      float *scratch, struct bo_error *err);
 
 /* Planner helpers the shape rules use (lib/plan.c). */
 /* Fail with err located at node ni (file, node, op type) and a printf-style
  * message, at most 255 characters of it. */
-bo_status bo_node_fail(const struct bo_model *m, int ni, struct bo_error *err, bo_status st,
+bo_status Bo_node_fail(const struct bo_model *m, int ni, struct bo_error *err, bo_status st,
 		       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-void bo_shape_str(const struct bo_shape *s, char *buf, size_t size);
-int bo_plan_known(const struct bo_plan *p, int v, const int64_t **vals, int64_t *n);
-bo_status bo_plan_set_known(struct bo_plan *p, int v, const int64_t *data, int64_t n, int rank,
+void Bo_shape_str(const struct bo_shape *s, char *buf, size_t size);
+int Bo_plan_known(const struct bo_plan *p, int v, const int64_t **vals, int64_t *n);
+bo_status Bo_plan_set_known(struct bo_plan *p, int v, const int64_t *data, int64_t n, int rank,
 			    const int64_t *dims);
-int bo_broadcast(const struct bo_shape *a, const struct bo_shape *b, struct bo_shape *o);
-int64_t bo_window_out(int64_t in, struct bo_window *w, int i, int is_pool);
+int Bo_broadcast(const struct bo_shape *a, const struct bo_shape *b, struct bo_shape *o);
+int64_t Bo_window_out(int64_t in, struct bo_window *w, int i, int is_pool);
 
-static inline int64_t bo_norm_axis(int64_t a, int rank)
+static inline int64_t Bo_norm_axis(int64_t a, int rank)
 {
 	return a < 0 ? a + rank : a;
 }

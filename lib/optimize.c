@@ -158,7 +158,7 @@ static bo_status progress(struct opt *o, struct bo_error *err)
 		o->inc ? o->inc->est : o->clean,
 	};
 	if (o->c->progress(o->c->progress_ctx, &pr))
-		return bo_fail(err, BO_ECANCELLED, "cancelled");
+		return Bo_fail(err, BO_ECANCELLED, "cancelled");
 	return BO_OK;
 }
 
@@ -171,7 +171,7 @@ static bo_status eval_to(struct opt *o, struct cand *c, int T, struct bo_error *
 	if (T > c->cap) {
 		double *a = realloc(c->acc, (size_t)T * sizeof(double));
 		if (!a)
-			return bo_fail(err, BO_ENOMEM, "out of memory");
+			return Bo_fail(err, BO_ENOMEM, "out of memory");
 		c->acc = a;
 		c->cap = T;
 	}
@@ -189,7 +189,7 @@ static bo_status eval_to(struct opt *o, struct cand *c, int T, struct bo_error *
 		return rc;
 	for (int t = c->n_acc; t < T; t++)
 		if (!(c->acc[t] >= 0 && c->acc[t] <= 1))
-			return bo_fail(err, BO_EINVAL, "the evaluator gave accuracy %g for trial %d",
+			return Bo_fail(err, BO_EINVAL, "the evaluator gave accuracy %g for trial %d",
 				       c->acc[t], t);
 	o->trials += T - c->n_acc;
 	c->n_acc = T;
@@ -288,7 +288,7 @@ static bo_status front_build(struct opt *o, const double *loss, const double *sa
 	f->lv = calloc((size_t)n, sizeof(*f->lv));
 	f->n = calloc((size_t)n, sizeof(int));
 	if (!f->lv || !f->n)
-		return bo_fail(err, BO_ENOMEM, "out of memory");
+		return Bo_fail(err, BO_ENOMEM, "out of memory");
 	f->n_levels = n;
 	struct state root = { 0, 0, -1, -1 };
 	const struct state *prev = &root;
@@ -297,7 +297,7 @@ static bo_status front_build(struct opt *o, const double *loss, const double *sa
 		size_t cap = (size_t)n_prev * (size_t)(G + 1);
 		struct state *s = malloc(cap * sizeof(*s));
 		if (!s)
-			return bo_fail(err, BO_ENOMEM, "out of memory");
+			return Bo_fail(err, BO_ENOMEM, "out of memory");
 		size_t m = 0;
 		for (int a = 0; a < n_prev; a++)
 			for (int g = -1; g < G; g++) {
@@ -345,53 +345,53 @@ static bo_status check(const struct bo_opt_evaluator *ev, const struct bo_opt_co
 {
 	if (!ev || !ev->evaluate || ev->n_blocks < 1 || ev->n_blocks > BO_OPT_MAX_BLOCKS ||
 	    (!ev->energy && !ev->volume))
-		return bo_fail(err, BO_EINVAL, "the evaluator needs 1 to %d blocks, evaluate() and"
+		return Bo_fail(err, BO_EINVAL, "the evaluator needs 1 to %d blocks, evaluate() and"
 			       " energy() or volumes", BO_OPT_MAX_BLOCKS);
 	if (!(ev->clean_accuracy >= 0 && ev->clean_accuracy <= 1))
-		return bo_fail(err, BO_EINVAL, "clean accuracy %g is not in [0, 1]", ev->clean_accuracy);
+		return Bo_fail(err, BO_EINVAL, "clean accuracy %g is not in [0, 1]", ev->clean_accuracy);
 	if (!c->grid || c->n_grid < 1 || c->n_grid > BO_OPT_MAX_GRID) {
-		bo_error_where(err, NULL, NULL, NULL, "grid");
-		return bo_fail(err, BO_EINVAL, "the p grid needs 1 to %d values, not %d",
+		Bo_error_where(err, NULL, NULL, NULL, "grid");
+		return Bo_fail(err, BO_EINVAL, "the p grid needs 1 to %d values, not %d",
 			       BO_OPT_MAX_GRID, c->grid ? c->n_grid : 0);
 	}
 	for (int g = 0; g < c->n_grid; g++)
 		if (!(c->grid[g] > 0 && c->grid[g] <= 1) || (g && !(c->grid[g] > c->grid[g - 1]))) {
-			bo_error_where(err, NULL, NULL, NULL, "grid");
-			return bo_fail(err, BO_EINVAL,
+			Bo_error_where(err, NULL, NULL, NULL, "grid");
+			return Bo_fail(err, BO_EINVAL,
 				       "the p grid must ascend strictly within (0, 1]; value %d is %g", g + 1,
 				       c->grid[g]);
 		}
 	if (c->accuracy_floor > 0) {
 		if (!(c->accuracy_floor <= 1)) {
-			bo_error_where(err, NULL, NULL, NULL, "accuracy_floor");
-			return bo_fail(err, BO_EINVAL, "the accuracy floor must be in (0, 1], not %g",
+			Bo_error_where(err, NULL, NULL, NULL, "accuracy_floor");
+			return Bo_fail(err, BO_EINVAL, "the accuracy floor must be in (0, 1], not %g",
 				       c->accuracy_floor);
 		}
 		if (c->accuracy_floor > ev->clean_accuracy) {
-			bo_error_where(err, NULL, NULL, NULL, "accuracy_floor");
-			return bo_fail(err, BO_EINVAL,
+			Bo_error_where(err, NULL, NULL, NULL, "accuracy_floor");
+			return Bo_fail(err, BO_EINVAL,
 				       "the accuracy floor %.4f is above the clean accuracy %.4f: no"
 				       " allocation can meet it", c->accuracy_floor, ev->clean_accuracy);
 		}
 	} else if (!(c->max_loss > 0 && c->max_loss < 1) || isnan(c->accuracy_floor)) {
-		bo_error_where(err, NULL, NULL, NULL, "max_loss");
-		return bo_fail(err, BO_EINVAL, "the maximum loss must be in (0, 1), not %g", c->max_loss);
+		Bo_error_where(err, NULL, NULL, NULL, "max_loss");
+		return Bo_fail(err, BO_EINVAL, "the maximum loss must be in (0, 1), not %g", c->max_loss);
 	}
 	if (c->curve_trials < 1 || c->curve_trials > BO_OPT_MAX_TRIALS) {
-		bo_error_where(err, NULL, NULL, NULL, "curve_trials");
-		return bo_fail(err, BO_EINVAL, "curve trials must be 1 to %d, not %d", BO_OPT_MAX_TRIALS,
+		Bo_error_where(err, NULL, NULL, NULL, "curve_trials");
+		return Bo_fail(err, BO_EINVAL, "curve trials must be 1 to %d, not %d", BO_OPT_MAX_TRIALS,
 			       c->curve_trials);
 	}
 	if (c->min_trials < 2 || c->max_trials < c->min_trials ||
 	    c->max_trials > BO_OPT_MAX_TRIALS) {
-		bo_error_where(err, NULL, NULL, NULL, "min_trials");
-		return bo_fail(err, BO_EINVAL, "candidates need 2 <= min_trials <= max_trials <= %d"
+		Bo_error_where(err, NULL, NULL, NULL, "min_trials");
+		return Bo_fail(err, BO_EINVAL, "candidates need 2 <= min_trials <= max_trials <= %d"
 			       " (got %d, %d)", BO_OPT_MAX_TRIALS, c->min_trials, c->max_trials);
 	}
 	int64_t need = (int64_t)ev->n_blocks * c->n_grid * c->curve_trials + c->min_trials;
 	if (c->budget_trials < need) {
-		bo_error_where(err, NULL, NULL, NULL, "budget_trials");
-		return bo_fail(err, BO_EINVAL,
+		Bo_error_where(err, NULL, NULL, NULL, "budget_trials");
+		return Bo_fail(err, BO_EINVAL,
 			       "a budget of %lld trials is too small: the curves alone take up to"
 			       " %d blocks x %d grid p x %d trials, plus %d for one candidate: at least"
 			       " %lld", (long long)c->budget_trials, ev->n_blocks, c->n_grid,
@@ -407,7 +407,7 @@ static bo_status phase_curves(struct opt *o, double *loss, double *save, struct 
 	int *k = malloc((size_t)n * sizeof(int));
 	bo_status rc = BO_OK;
 	if (!k)
-		return bo_fail(err, BO_ENOMEM, "out of memory");
+		return Bo_fail(err, BO_ENOMEM, "out of memory");
 	o->phase = 1;
 	for (int i = 0; i < n; i++) {
 		double prev = 0;
@@ -425,7 +425,7 @@ static bo_status phase_curves(struct opt *o, double *loss, double *save, struct 
 			}
 			struct cand *c = cand_get(o, k);
 			if (!c) {
-				rc = bo_fail(err, BO_ENOMEM, "out of memory");
+				rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 				goto out;
 			}
 			if ((rc = eval_to(o, c, o->c->curve_trials, err)))
@@ -476,7 +476,7 @@ static bo_status phase_local(struct opt *o, const double *loss, struct bo_error 
 	int *kbuf = malloc(max_moves * (size_t)n * sizeof(int));
 	bo_status rc = BO_OK;
 	if (!mv || !kbuf) {
-		rc = bo_fail(err, BO_ENOMEM, "out of memory");
+		rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 		goto out;
 	}
 	o->phase = 3;
@@ -500,7 +500,7 @@ static bo_status phase_local(struct opt *o, const double *loss, struct bo_error 
 					continue;
 				struct cand *c = cand_get(o, k);
 				if (!c) {
-					rc = bo_fail(err, BO_ENOMEM, "out of memory");
+					rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 					goto out;
 				}
 				if (c->verdict == 0 || !(c->energy < o->inc->energy))
@@ -517,7 +517,7 @@ static bo_status phase_local(struct opt *o, const double *loss, struct bo_error 
 			struct cand *c = cand_get(o, mv[t].k);
 			int ok;
 			if (!c) {
-				rc = bo_fail(err, BO_ENOMEM, "out of memory");
+				rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 				goto out;
 			}
 			if ((rc = decide(o, c, &ok, err)))
@@ -568,7 +568,7 @@ bo_status bo_optimize(const struct bo_opt_evaluator *ev, const struct bo_opt_con
 	save = calloc((size_t)o.n * (size_t)(o.G + 1), sizeof(double));
 	k = malloc((size_t)o.n * sizeof(int));
 	if (!o.pbuf || !r->p || !r->curve || !loss || !save || !k) {
-		rc = bo_fail(err, BO_ENOMEM, "out of memory");
+		rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 		goto out;
 	}
 	o.energy_o = ev_energy(ev, o.pbuf);
@@ -576,7 +576,7 @@ bo_status bo_optimize(const struct bo_opt_evaluator *ev, const struct bo_opt_con
 	for (int i = 0; i < o.n; i++)
 		k[i] = -1;
 	if (!(o.inc = cand_get(&o, k))) {
-		rc = bo_fail(err, BO_ENOMEM, "out of memory");
+		rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 		goto out;
 	}
 	o.inc->verdict = 1;
@@ -609,7 +609,7 @@ bo_status bo_optimize(const struct bo_opt_evaluator *ev, const struct bo_opt_con
 		front_alloc(&f, j, k);
 		struct cand *c = cand_get(&o, k);
 		if (!c) {
-			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+			rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 			goto out;
 		}
 		if ((rc = decide(&o, c, &ok, err)))
@@ -714,22 +714,22 @@ bo_status bo_opt_verify(const struct bo_opt_evaluator *ev, const double *p, uint
 	memset(v, 0, sizeof(*v));
 	bo_error_clear(err);
 	if (!ev || !ev->evaluate || ev->n_blocks < 1 || ev->n_blocks > BO_OPT_MAX_BLOCKS)
-		return bo_fail(err, BO_EINVAL, "the evaluator needs 1 to %d blocks", BO_OPT_MAX_BLOCKS);
+		return Bo_fail(err, BO_EINVAL, "the evaluator needs 1 to %d blocks", BO_OPT_MAX_BLOCKS);
 	if (trials < 2 || trials > BO_OPT_MAX_TRIALS) {
-		bo_error_where(err, NULL, NULL, NULL, "verify_trials");
-		return bo_fail(err, BO_EINVAL, "verification needs 2 to %d trials, not %d",
+		Bo_error_where(err, NULL, NULL, NULL, "verify_trials");
+		return Bo_fail(err, BO_EINVAL, "verification needs 2 to %d trials, not %d",
 			       BO_OPT_MAX_TRIALS, trials);
 	}
 	if (n_baselines > 0 && (baseline_trials < 1 || baseline_trials > BO_OPT_MAX_TRIALS ||
 				n_grid < 1 || n_grid > BO_OPT_MAX_GRID || !grid)) {
-		bo_error_where(err, NULL, NULL, NULL, "baseline_trials");
-		return bo_fail(err, BO_EINVAL, "baselines need 1 to %d grid p and 1 to %d trials",
+		Bo_error_where(err, NULL, NULL, NULL, "baseline_trials");
+		return Bo_fail(err, BO_EINVAL, "baselines need 1 to %d grid p and 1 to %d trials",
 			       BO_OPT_MAX_GRID, BO_OPT_MAX_TRIALS);
 	}
 	for (int g = 0; n_baselines > 0 && g < n_grid; g++)
 		if (!(grid[g] > 0 && grid[g] <= 1) || (g && !(grid[g] > grid[g - 1]))) {
-			bo_error_where(err, NULL, NULL, NULL, "grid");
-			return bo_fail(err, BO_EINVAL, "the baseline p grid must ascend within (0, 1]");
+			Bo_error_where(err, NULL, NULL, NULL, "grid");
+			return Bo_fail(err, BO_EINVAL, "the baseline p grid must ascend within (0, 1]");
 		}
 	v->seed = bo_opt_verify_seed(seed);
 	v->trials = trials;
@@ -737,7 +737,7 @@ bo_status bo_opt_verify(const struct bo_opt_evaluator *ev, const double *p, uint
 	acc = malloc((size_t)BO_MAX(trials, baseline_trials) * sizeof(double));
 	v->accuracy = malloc((size_t)trials * sizeof(double));
 	if (!pb || !acc || !v->accuracy) {
-		rc = bo_fail(err, BO_ENOMEM, "out of memory");
+		rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 		goto out;
 	}
 	if ((rc = ev->evaluate(ev->ctx, p, v->seed, 0, trials, v->accuracy, err)))
@@ -749,7 +749,7 @@ bo_status bo_opt_verify(const struct bo_opt_evaluator *ev, const double *p, uint
 	v->meets_floor = v->summary.ci_hi >= floor;
 	if (n_baselines > 0 &&
 	    !(v->baselines = calloc((size_t)n_baselines, sizeof(*v->baselines)))) {
-		rc = bo_fail(err, BO_ENOMEM, "out of memory");
+		rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 		goto out;
 	}
 	v->n_baselines = n_baselines;
@@ -760,7 +760,7 @@ bo_status bo_opt_verify(const struct bo_opt_evaluator *ev, const double *p, uint
 		br->energy = calloc((size_t)n_grid, sizeof(double));
 		br->accuracy = calloc((size_t)n_grid, sizeof(double));
 		if (!br->p || !br->energy || !br->accuracy) {
-			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+			rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 			goto out;
 		}
 		/* ascending p = descending energy; stop below the target */

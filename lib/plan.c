@@ -16,10 +16,10 @@
  *     offset that does not overlap a root live at the same time. Peak
  *     memory is thus about batch x the largest live set, not the sum.
  *  4. A model exported with its batch fixed at b0 is re-planned for another
- *     batch b (bo_plan_build_batch): its inputs take b as dim 0, Shape
+ *     batch b (Bo_plan_build_batch): its inputs take b as dim 0, Shape
  *     folds to b where it read the batch, and a Reshape whose constant
  *     target starts with b0 (the exporter folded the batch into it) gets b.
- *     bo_plan_rebatch_check then compares that plan with the plan at b0,
+ *     Bo_plan_rebatch_check then compares that plan with the plan at b0,
  *     node by node, and accepts it only when each computes per image what
  *     it computes at b0; a session that cannot re-plan runs in runs of b0. */
 #include <math.h>
@@ -30,19 +30,19 @@
 #include "ops.h"
 #include "winograd.h"
 
-bo_status bo_node_fail(const struct bo_model *m, int ni, struct bo_error *err, bo_status st,
+bo_status Bo_node_fail(const struct bo_model *m, int ni, struct bo_error *err, bo_status st,
 		       const char *fmt, ...)
 {
-	bo_error_where(err, m->path, m->nodes[ni].name, m->nodes[ni].op_type, NULL);
+	Bo_error_where(err, m->path, m->nodes[ni].name, m->nodes[ni].op_type, NULL);
 	char msg[256];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return bo_fail(err, st, "%s", msg);
+	return Bo_fail(err, st, "%s", msg);
 }
 
-void bo_shape_str(const struct bo_shape *s, char *buf, size_t size)
+void Bo_shape_str(const struct bo_shape *s, char *buf, size_t size)
 {
 	size_t n = 0;
 	n += (size_t)snprintf(buf + n, size - n, "[");
@@ -54,7 +54,7 @@ void bo_shape_str(const struct bo_shape *s, char *buf, size_t size)
 
 /* Read an int64 tensor that must be known at plan time (constant or
  * computed); *vals points into model or plan memory. */
-int bo_plan_known(const struct bo_plan *p, int v, const int64_t **vals, int64_t *n)
+int Bo_plan_known(const struct bo_plan *p, int v, const int64_t **vals, int64_t *n)
 {
 	const struct bo_value *val = &p->m->values[v];
 	if (p->known[v]) {
@@ -70,7 +70,7 @@ int bo_plan_known(const struct bo_plan *p, int v, const int64_t **vals, int64_t 
 	return 0;
 }
 
-bo_status bo_plan_set_known(struct bo_plan *p, int v, const int64_t *data, int64_t n, int rank,
+bo_status Bo_plan_set_known(struct bo_plan *p, int v, const int64_t *data, int64_t n, int rank,
 			   const int64_t *dims)
 {
 	p->known[v] = malloc((size_t)(n ? n : 1) * sizeof(int64_t));
@@ -84,7 +84,7 @@ bo_status bo_plan_set_known(struct bo_plan *p, int v, const int64_t *data, int64
 	return BO_OK;
 }
 
-int bo_broadcast(const struct bo_shape *a, const struct bo_shape *b, struct bo_shape *o)
+int Bo_broadcast(const struct bo_shape *a, const struct bo_shape *b, struct bo_shape *o)
 {
 	int r = BO_MAX(a->rank, b->rank);
 	o->rank = r;
@@ -99,7 +99,7 @@ int bo_broadcast(const struct bo_shape *a, const struct bo_shape *b, struct bo_s
 }
 
 /* Output length of a sliding window along one dim; resolves SAME pads. */
-int64_t bo_window_out(int64_t in, struct bo_window *w, int i, int is_pool)
+int64_t Bo_window_out(int64_t in, struct bo_window *w, int i, int is_pool)
 {
 	int64_t ek = (w->k[i] - 1) * w->d[i] + 1;
 	if (w->auto_pad == 1 || w->auto_pad == 2) {
@@ -140,23 +140,23 @@ static bo_status check_operands(const struct bo_plan *p, int ni, struct bo_error
 	const struct bo_node *n = &m->nodes[ni];
 	int n_float = 0, n_int = 0;
 	for (int k = 0; k < n->n_in; k++)
-		if (n->in[k] >= 0 && bo_op_reads_float(n->op, k))
+		if (n->in[k] >= 0 && Bo_op_reads_float(n->op, k))
 			is_int(p, n->in[k]) ? n_int++ : n_float++;
-	int folds = (bo_op_def(n->op)->flags & BO_OPF_FOLDS) != 0;
+	int folds = (Bo_op_def(n->op)->flags & BO_OPF_FOLDS) != 0;
 	if (n_int && (n_float || !folds))
 		for (int k = 0; k < n->n_in; k++)
-			if (n->in[k] >= 0 && bo_op_reads_float(n->op, k) && is_int(p, n->in[k])) {
-				bo_error_where(err, m->path, n->name, n->op_type, "input");
-				return bo_fail(err, BO_EUNSUPPORTED,
+			if (n->in[k] >= 0 && Bo_op_reads_float(n->op, k) && is_int(p, n->in[k])) {
+				Bo_error_where(err, m->path, n->name, n->op_type, "input");
+				return Bo_fail(err, BO_EUNSUPPORTED,
 					       "input %d ('%s') is an integer tensor where float data is read",
 					       k, m->values[n->in[k]].name);
 			}
 	/* Clip's min/max and Pad's constant_value are scalars */
 	for (int k = 1; k < n->n_in; k++) {
 		int scalar = (n->op == OP_CLIP && k <= 2) || (n->op == OP_PAD && k == 2);
-		if (scalar && n->in[k] >= 0 && bo_shape_numel(&p->shape[n->in[k]]) != 1) {
-			bo_error_where(err, m->path, n->name, n->op_type, "input");
-			return bo_fail(err, BO_ESHAPE, "input %d ('%s') must hold exactly one value", k,
+		if (scalar && n->in[k] >= 0 && Bo_shape_numel(&p->shape[n->in[k]]) != 1) {
+			Bo_error_where(err, m->path, n->name, n->op_type, "input");
+			return Bo_fail(err, BO_ESHAPE, "input %d ('%s') must hold exactly one value", k,
 				       m->values[n->in[k]].name);
 		}
 	}
@@ -176,26 +176,26 @@ static bo_status infer(struct bo_plan *p, int ni, struct bo_error *err)
 	int64_t kn = 0;
 	bo_status rc0;
 	int xin = n->in[0];
-	int x_known = bo_plan_known(p, xin, &kv, &kn);
+	int x_known = Bo_plan_known(p, xin, &kv, &kn);
 	const struct bo_value *xv = &m->values[xin];
 	if (!x_known && xv->dtype == BO_DT_I64 && n->op != OP_SHAPE)
-		return bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
+		return Bo_node_fail(m, ni, err, BO_EUNSUPPORTED,
 				    "integer tensor '%s' is not computable at plan time", xv->name);
 	if ((rc0 = check_operands(p, ni, err)))
 		return rc0;
-	const struct bo_op_def *d = bo_op_def(n->op);
+	const struct Bo_op_def *d = Bo_op_def(n->op);
 	if (!d->infer)
-		return bo_node_fail(m, ni, err, BO_EINTERNAL, "no shape rule");
+		return Bo_node_fail(m, ni, err, BO_EINTERNAL, "no shape rule");
 	struct bo_ictx c = { p, ni, o, x, kv, kn, x_known, err };
 	if ((rc0 = d->infer(&c)) || p->known[n->out[0]])
 		return rc0;
 	int64_t total = 1;
 	for (int i = 0; i < o->rank; i++) {
-		if (o->d[i] < 0 || !bo_mul_ok(total, o->d[i], &total) ||
+		if (o->d[i] < 0 || !Bo_mul_ok(total, o->d[i], &total) ||
 		    total > m->limits.max_tensor_elems) {
-			bo_shape_str(o, b1, sizeof(b1));
-			bo_error_where(err, m->path, n->name, n->op_type, NULL);
-			return bo_fail(err, BO_ELIMIT, "output shape %s is too large", b1);
+			Bo_shape_str(o, b1, sizeof(b1));
+			Bo_error_where(err, m->path, n->name, n->op_type, NULL);
+			return Bo_fail(err, BO_ELIMIT, "output shape %s is too large", b1);
 		}
 	}
 	return BO_OK;
@@ -204,15 +204,15 @@ static bo_status infer(struct bo_plan *p, int ni, struct bo_error *err)
 /* Cast to bool computes (x != 0): in place, never an alias */
 static int is_view(const struct bo_node *n)
 {
-	return (bo_op_def(n->op)->flags & BO_OPF_VIEW) && !(n->op == OP_CAST && n->p.to == 9);
+	return (Bo_op_def(n->op)->flags & BO_OPF_VIEW) && !(n->op == OP_CAST && n->p.to == 9);
 }
 
 static int is_inplace(const struct bo_node *n)
 {
-	return (bo_op_def(n->op)->flags & BO_OPF_INPLACE) || (n->op == OP_CAST && n->p.to == 9);
+	return (Bo_op_def(n->op)->flags & BO_OPF_INPLACE) || (n->op == OP_CAST && n->p.to == 9);
 }
 
-void bo_plan_release(struct bo_plan *p)
+void Bo_plan_release(struct bo_plan *p)
 {
 	if (!p)
 		return;
@@ -234,13 +234,13 @@ void bo_plan_release(struct bo_plan *p)
 
 struct span { int64_t off, size; int first, last; };
 
-bo_status bo_plan_build(const struct bo_model *m, const struct bo_shape *inputs,
+bo_status Bo_plan_build(const struct bo_model *m, const struct bo_shape *inputs,
 			int64_t max_floats, struct bo_plan *p, struct bo_error *err)
 {
-	return bo_plan_build_batch(m, inputs, max_floats, 0, p, err);
+	return Bo_plan_build_batch(m, inputs, max_floats, 0, p, err);
 }
 
-bo_status bo_plan_build_batch(const struct bo_model *m, const struct bo_shape *inputs,
+bo_status Bo_plan_build_batch(const struct bo_model *m, const struct bo_shape *inputs,
 			      int64_t max_floats, int64_t b0, struct bo_plan *p,
 			      struct bo_error *err)
 {
@@ -273,7 +273,7 @@ bo_status bo_plan_build_batch(const struct bo_model *m, const struct bo_shape *i
 	if (!p->shape || !p->known || !p->known_n || !p->skip || !p->win || !p->pads || !p->root ||
 	    !p->offset || !p->order || !lastuse || !rootlast || !firstdef || !roots || !sp ||
 	    (p->b0 && !p->rebatched)) {
-		rc = bo_fail(err, BO_ENOMEM, "out of memory planning the graph");
+		rc = Bo_fail(err, BO_ENOMEM, "out of memory planning the graph");
 		goto out;
 	}
 	for (int v = 0; v < nv; v++) {
@@ -289,8 +289,8 @@ bo_status bo_plan_build_batch(const struct bo_model *m, const struct bo_shape *i
 		const struct bo_value *val = &m->values[v];
 		const struct bo_shape *s = &inputs[i];
 		if (s->rank < 0 || s->rank > BO_MAX_RANK) {
-			bo_error_where(err, m->path, val->name, NULL, "input");
-			rc = bo_fail(err, BO_EINVAL, "invalid rank %d", s->rank);
+			Bo_error_where(err, m->path, val->name, NULL, "input");
+			rc = Bo_fail(err, BO_EINVAL, "invalid rank %d", s->rank);
 			goto out;
 		}
 		int ok = val->rank < 0 || val->rank == s->rank;
@@ -304,21 +304,21 @@ bo_status bo_plan_build_batch(const struct bo_model *m, const struct bo_shape *i
 			char b1[96], b2[96];
 			struct bo_shape decl = { val->rank, { 0 } };
 			memcpy(decl.d, val->dims, sizeof(val->dims));
-			bo_shape_str(s, b1, sizeof(b1));
-			bo_shape_str(&decl, b2, sizeof(b2));
-			bo_error_where(err, m->path, val->name, NULL, "input");
-			rc = bo_fail(err, BO_ESHAPE, "input shape %s does not fit the model's %s (-1: any)",
+			Bo_shape_str(s, b1, sizeof(b1));
+			Bo_shape_str(&decl, b2, sizeof(b2));
+			Bo_error_where(err, m->path, val->name, NULL, "input");
+			rc = Bo_fail(err, BO_ESHAPE, "input shape %s does not fit the model's %s (-1: any)",
 				     b1, b2);
 			goto out;
 		}
 		/* cap the input before any shape rule multiplies its dims */
 		int64_t total = 1;
 		for (int k = 0; k < s->rank; k++) {
-			if (!bo_mul_ok(total, s->d[k], &total) || total > m->limits.max_tensor_elems) {
+			if (!Bo_mul_ok(total, s->d[k], &total) || total > m->limits.max_tensor_elems) {
 				char b1[96];
-				bo_shape_str(s, b1, sizeof(b1));
-				bo_error_where(err, m->path, val->name, NULL, "input");
-				rc = bo_fail(err, BO_ELIMIT,
+				Bo_shape_str(s, b1, sizeof(b1));
+				Bo_error_where(err, m->path, val->name, NULL, "input");
+				rc = Bo_fail(err, BO_ELIMIT,
 					     "input shape %s has more than %lld elements", b1,
 					     (long long)m->limits.max_tensor_elems);
 				goto out;
@@ -344,8 +344,8 @@ bo_status bo_plan_build_batch(const struct bo_model *m, const struct bo_shape *i
 	for (int i = 0; i < m->n_outputs; i++) {
 		int v = m->outputs[i];
 		if (p->known[v] || m->values[v].kind == BO_VAL_CONST) {
-			bo_error_where(err, m->path, m->values[v].name, NULL, "output");
-			rc = bo_fail(err, BO_EUNSUPPORTED,
+			Bo_error_where(err, m->path, m->values[v].name, NULL, "output");
+			rc = Bo_fail(err, BO_EUNSUPPORTED,
 				     "graph output is a constant or an integer tensor, not a float computation");
 			goto out;
 		}
@@ -373,7 +373,7 @@ bo_status bo_plan_build_batch(const struct bo_model *m, const struct bo_shape *i
 		int out = n->out[0];
 		int x = n->in[0];
 		int r = x >= 0 ? p->root[x] : -1;
-		int same = r >= 0 && bo_shape_numel(&p->shape[x]) == bo_shape_numel(&p->shape[out]);
+		int same = r >= 0 && Bo_shape_numel(&p->shape[x]) == Bo_shape_numel(&p->shape[out]);
 		/* Reuse the input's storage when nobody reads it after this step. */
 		if (same && (is_view(n) || is_inplace(n)) && rootlast[r] == s) {
 			p->root[out] = r;
@@ -392,7 +392,7 @@ bo_status bo_plan_build_batch(const struct bo_model *m, const struct bo_shape *i
 	int nr = 0;
 	for (int v = 0; v < nv; v++)
 		if (p->root[v] == v) {
-			sp[nr].size = bo_shape_numel(&p->shape[v]);
+			sp[nr].size = Bo_shape_numel(&p->shape[v]);
 			/* round to 16 floats so every tensor is 64-byte aligned */
 			sp[nr].size = (sp[nr].size + 15) & ~(int64_t)15;
 			sp[nr].first = firstdef[v];
@@ -431,8 +431,8 @@ bo_status bo_plan_build_batch(const struct bo_model *m, const struct bo_shape *i
 			p->arena_floats = off + sp[i].size;
 	}
 	if (max_floats > 0 && p->arena_floats + p->scratch_floats > max_floats) {
-		bo_error_where(err, m->path, NULL, NULL, NULL);
-		rc = bo_fail(err, BO_ELIMIT,
+		Bo_error_where(err, m->path, NULL, NULL, NULL);
+		rc = Bo_fail(err, BO_ELIMIT,
 			     "activations need %lld bytes, over the limit of %lld bytes; use a smaller batch",
 			     (long long)((p->arena_floats + p->scratch_floats) * 4),
 			     (long long)(max_floats * 4));
@@ -445,7 +445,7 @@ out:
 	free(roots);
 	free(sp);
 	if (rc)
-		bo_plan_release(p);
+		Bo_plan_release(p);
 	return rc;
 }
 
@@ -472,20 +472,20 @@ static const char *mixes_samples(const struct bo_plan *p, int ni, int dep_any, i
 	switch (n->op) {
 	case OP_SOFTMAX:
 	case OP_LOGSOFTMAX: {
-		int64_t a = bo_norm_axis(n->p.axis, r);
+		int64_t a = Bo_norm_axis(n->p.axis, r);
 		if (dep0 && (n->legacy_softmax ? a <= 0 : a == 0))
 			return "normalises across the batch axis";
 		return NULL;
 	}
 	case OP_LAYERNORM:
-		return dep0 && bo_norm_axis(n->p.ln.axis, r) <= 0 ? "normalises across the batch axis"
+		return dep0 && Bo_norm_axis(n->p.ln.axis, r) <= 0 ? "normalises across the batch axis"
 								  : NULL;
 	case OP_TRANSPOSE:
 		if (dep0 && r > 1 && (n->p.red.n <= 0 || n->p.red.axes[0] != 0))
 			return "moves the batch axis";
 		return NULL;
 	case OP_GATHER:
-		return dep0 && bo_norm_axis(n->p.axis, r) == 0 ? "gathers along the batch axis" : NULL;
+		return dep0 && Bo_norm_axis(n->p.axis, r) == 0 ? "gathers along the batch axis" : NULL;
 	case OP_SCATTERND:
 		return dep_any ? "scatters into a tensor that depends on the batch" : NULL;
 	case OP_SLICE: {
@@ -493,12 +493,12 @@ static const char *mixes_samples(const struct bo_plan *p, int ni, int dep_any, i
 		int64_t ns, ne, nax = 0, nsp = 0;
 		if (!dep0)
 			return NULL;
-		if (!bo_plan_known(p, n->in[1], &st, &ns) || !bo_plan_known(p, n->in[2], &en, &ne) ||
-		    (n->n_in > 3 && n->in[3] >= 0 && !bo_plan_known(p, n->in[3], &ax, &nax)) ||
-		    (n->n_in > 4 && n->in[4] >= 0 && !bo_plan_known(p, n->in[4], &sp, &nsp)))
+		if (!Bo_plan_known(p, n->in[1], &st, &ns) || !Bo_plan_known(p, n->in[2], &en, &ne) ||
+		    (n->n_in > 3 && n->in[3] >= 0 && !Bo_plan_known(p, n->in[3], &ax, &nax)) ||
+		    (n->n_in > 4 && n->in[4] >= 0 && !Bo_plan_known(p, n->in[4], &sp, &nsp)))
 			return "slices by values not known at plan time";
 		for (int64_t k = 0; k < ns && k < ne; k++) {
-			int64_t a = ax && k < nax ? bo_norm_axis(ax[k], r) : k;
+			int64_t a = ax && k < nax ? Bo_norm_axis(ax[k], r) : k;
 			int64_t step = sp && k < nsp ? sp[k] : 1;
 			if (a == 0 && (step != 1 || (st[k] != 0 && st[k] > -x->d[0]) || en[k] < x->d[0]))
 				return "slices the batch axis";
@@ -510,7 +510,7 @@ static const char *mixes_samples(const struct bo_plan *p, int ni, int dep_any, i
 	}
 }
 
-int bo_plan_rebatch_check(const struct bo_plan *ref, const struct bo_plan *p,
+int Bo_plan_rebatch_check(const struct bo_plan *ref, const struct bo_plan *p,
 			  struct bo_error *why)
 {
 	const struct bo_model *m = p->m;
@@ -527,7 +527,7 @@ int bo_plan_rebatch_check(const struct bo_plan *ref, const struct bo_plan *p,
 	if (!dep || !bdi) {
 		free(dep);
 		free(bdi);
-		bo_fail(why, BO_ENOMEM, "out of memory comparing plans");
+		Bo_fail(why, BO_ENOMEM, "out of memory comparing plans");
 		return -2;
 	}
 	for (int i = 0; i < m->n_inputs; i++)
@@ -573,8 +573,8 @@ int bo_plan_rebatch_check(const struct bo_plan *ref, const struct bo_plan *p,
 					       b->d[0] == p->b
 				     : same_dims(a, b, 0);
 			if (!ok) {
-				bo_shape_str(a, b1, sizeof(b1));
-				bo_shape_str(b, b2, sizeof(b2));
+				Bo_shape_str(a, b1, sizeof(b1));
+				Bo_shape_str(b, b2, sizeof(b2));
 				snprintf(text, sizeof(text),
 					 "output '%s' is %s at batch %lld but %s at batch %lld, not one row per image",
 					 m->values[o].name, b1, (long long)p->b0, b2, (long long)p->b);
@@ -587,18 +587,18 @@ int bo_plan_rebatch_check(const struct bo_plan *ref, const struct bo_plan *p,
 	free(dep);
 	free(bdi);
 	if (pin >= 0) {
-		bo_error_where(why, m->path, m->nodes[pin].name, m->nodes[pin].op_type, NULL);
-		bo_fail(why, BO_EUNSUPPORTED, "%s", msg);
+		Bo_error_where(why, m->path, m->nodes[pin].name, m->nodes[pin].op_type, NULL);
+		Bo_fail(why, BO_EUNSUPPORTED, "%s", msg);
 	}
 	return pin;
 }
 
 int bo_model_batch_replans(const struct bo_model *m, int64_t batch, struct bo_error *why)
 {
-	return bo_plan_replans(m, batch, 0, why);
+	return Bo_plan_replans(m, batch, 0, why);
 }
 
-int bo_plan_replans(const struct bo_model *m, int64_t batch, int64_t max_floats,
+int Bo_plan_replans(const struct bo_model *m, int64_t batch, int64_t max_floats,
 		    struct bo_error *why)
 {
 	const int64_t b0 = bo_model_fixed_batch(m);
@@ -609,7 +609,7 @@ int bo_plan_replans(const struct bo_model *m, int64_t batch, int64_t max_floats,
 	if (b0 <= 0 || batch == b0)
 		return 1;
 	if (batch < 1 || m->n_inputs > BO_MAX_IN) {
-		bo_fail(why, BO_EINVAL, "a batch of %lld images", (long long)batch);
+		Bo_fail(why, BO_EINVAL, "a batch of %lld images", (long long)batch);
 		return 0;
 	}
 	for (int i = 0; i < m->n_inputs; i++) {
@@ -618,20 +618,20 @@ int bo_plan_replans(const struct bo_model *m, int64_t batch, int64_t max_floats,
 		memcpy(in[i].d, v->dims, sizeof(v->dims));
 		for (int k = 1; k < v->rank; k++)
 			if (v->dims[k] <= 0) {
-				bo_error_where(why, m->path, v->name, NULL, "input");
-				bo_fail(why, BO_EUNSUPPORTED,
+				Bo_error_where(why, m->path, v->name, NULL, "input");
+				Bo_fail(why, BO_EUNSUPPORTED,
 					"dimensions other than the batch are not fixed in the file");
 				return 0;
 			}
 	}
-	if (bo_plan_build(m, in, 0, &ref, why))
+	if (Bo_plan_build(m, in, 0, &ref, why))
 		return 0;
 	for (int i = 0; i < m->n_inputs; i++)
 		in[i].d[0] = batch;
-	if (!bo_plan_build_batch(m, in, max_floats, b0, &at, why)) {
-		ok = bo_plan_rebatch_check(&ref, &at, why) == -1;
-		bo_plan_release(&at);
+	if (!Bo_plan_build_batch(m, in, max_floats, b0, &at, why)) {
+		ok = Bo_plan_rebatch_check(&ref, &at, why) == -1;
+		Bo_plan_release(&at);
 	}
-	bo_plan_release(&ref);
+	Bo_plan_release(&ref);
 	return ok;
 }

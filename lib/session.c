@@ -14,7 +14,7 @@
  * produced, with the global index of the slice's first image.
  *
  * A model exported with a fixed batch runs any batch: re-planned for it
- * when bo_plan_replans accepts (answers kept per slice size), else as runs
+ * when Bo_plan_replans accepts (answers kept per slice size), else as runs
  * of its own batch (bo_session_run). */
 #include <cblas.h>
 #include <pthread.h>
@@ -103,33 +103,33 @@ bo_status bo_session_new(const struct bo_model *m, const struct bo_session_confi
 	*out = NULL;
 	bo_engine_init();
 	if (threads > 256)
-		return bo_fail(err, BO_EINVAL, "%d threads is more than 256", threads);
+		return Bo_fail(err, BO_EINVAL, "%d threads is more than 256", threads);
 	if (m->n_inputs > BO_MAX_IN || m->n_outputs > BO_MAX_IN)
-		return bo_fail(err, BO_EUNSUPPORTED, "more than %d graph inputs or outputs", BO_MAX_IN);
+		return Bo_fail(err, BO_EUNSUPPORTED, "more than %d graph inputs or outputs", BO_MAX_IN);
 	s = calloc(1, sizeof(*s));
 	if (!s)
-		return bo_fail(err, BO_ENOMEM, "out of memory");
+		return Bo_fail(err, BO_ENOMEM, "out of memory");
 	s->m = m;
 	s->threads = threads;
 	s->fixed_batch = bo_model_fixed_batch(m);
 	s->max_floats = (cfg && cfg->max_arena_bytes > 0 ? cfg->max_arena_bytes : (8LL << 30)) / 4;
 	s->conv_algo = cfg ? cfg->conv_algo : 0;
 	if (s->conv_algo < 0 || s->conv_algo > 2) {
-		rc = bo_fail(err, BO_EINVAL, "conv_algo %d is not 0, 1 or 2", s->conv_algo);
+		rc = Bo_fail(err, BO_EINVAL, "conv_algo %d is not 0, 1 or 2", s->conv_algo);
 		goto out;
 	}
-	s->wcache = bo_wino_cache_new(m);
+	s->wcache = Bo_wino_cache_new(m);
 	s->weights = calloc((size_t)m->n_weights + 1, sizeof(*s->weights));
 	s->wmap = malloc(((size_t)m->n_values + 1) * sizeof(int));
 	s->site_of = malloc(((size_t)m->n_values + 1) * sizeof(int));
 	s->slots = calloc((size_t)threads, sizeof(*s->slots));
 	if (!s->weights || !s->wmap || !s->site_of || !s->slots || !s->wcache) {
-		rc = bo_fail(err, BO_ENOMEM, "out of memory");
+		rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 		goto out;
 	}
 	for (int t = 0; t < threads; t++)
 		if (!(s->slots[t].in = calloc((size_t)m->max_node_in + 1, sizeof(float *)))) {
-			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+			rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 			goto out;
 		}
 	for (int i = 0; i < m->n_weights; i++)
@@ -139,7 +139,7 @@ bo_status bo_session_new(const struct bo_model *m, const struct bo_session_confi
 		s->site_of[v] = -1;
 	}
 	for (int k = 0; k < BO_N_SITE_RULES; k++)
-		if ((rc = bo_sites_find(m, (enum bo_act_sites)k, &s->sites[k], err)))
+		if ((rc = Bo_sites_find(m, (enum bo_act_sites)k, &s->sites[k], err)))
 			goto out;
 out:
 	if (rc)
@@ -155,7 +155,7 @@ void bo_session_free(struct bo_session *s)
 		return;
 	if (s->slots)
 		for (int t = 0; t < s->threads; t++) {
-			bo_plan_release(&s->slots[t].plan);
+			Bo_plan_release(&s->slots[t].plan);
 			free(s->slots[t].arena);
 			free(s->slots[t].scratch);
 			free(s->slots[t].in);
@@ -165,8 +165,8 @@ void bo_session_free(struct bo_session *s)
 		free(s->fix_buf[i]);
 	}
 	for (int k = 0; k < BO_N_SITE_RULES; k++)
-		bo_sites_release(&s->sites[k]);
-	bo_wino_cache_free(s->wcache);
+		Bo_sites_release(&s->sites[k]);
+	Bo_wino_cache_free(s->wcache);
 	free(s->slots);
 	free(s->weights);
 	free(s->wmap);
@@ -185,9 +185,9 @@ bo_status bo_session_set_weight(struct bo_session *s, int i, const float *data)
 	const float *next = data ? data : clean;
 	if (next == clean && s->weights[i] == clean)
 		return BO_OK;
-	bo_wino_cache_invalidate(s->wcache, s->weights[i]);
+	Bo_wino_cache_invalidate(s->wcache, s->weights[i]);
 	s->weights[i] = next;
-	bo_wino_cache_invalidate(s->wcache, s->weights[i]);
+	Bo_wino_cache_invalidate(s->wcache, s->weights[i]);
 	return BO_OK;
 }
 
@@ -238,7 +238,7 @@ int bo_session_profile(const struct bo_session *s, struct bo_op_profile *out, in
 	struct bo_op_profile all[OP_COUNT_];
 	int n = 0;
 	for (int op = 0; op < OP_COUNT_; op++) {
-		struct bo_op_profile e = { bo_op_name((enum bo_opcode)op), 0, 0, 0 };
+		struct bo_op_profile e = { Bo_op_name((enum bo_opcode)op), 0, 0, 0 };
 		for (int t = 0; t < s->threads; t++) {
 			e.calls += s->slots[t].prof_calls[op];
 			e.seconds += (double)s->slots[t].prof_ns[op] * 1e-9;
@@ -287,14 +287,14 @@ static bo_status call_hook(struct bo_session *s, struct slot *sl, int v)
 		.node = st->node[si] >= 0 ? s->m->nodes[st->node[si]].name : "",
 		.is_unsigned = st->is_unsigned[si],
 	};
-	int64_t numel = bo_shape_numel(&sl->plan.shape[v]);
+	int64_t numel = Bo_shape_numel(&sl->plan.shape[v]);
 	int64_t n = sl->plan.shape[v].rank ? sl->plan.shape[v].d[0] : 1;
 	site.sample_numel = n ? numel / n : 0;
 	bo_status rc = s->hook(s->hook_ctx, &site, (float *)value_data(s, sl, v), n,
 			       s->image_base + sl->first);
 	if (rc) {
-		bo_error_where(&sl->err, NULL, site.name, NULL, NULL);
-		bo_fail(&sl->err, rc, "activation hook failed");
+		Bo_error_where(&sl->err, NULL, site.name, NULL, NULL);
+		Bo_fail(&sl->err, rc, "activation hook failed");
 	}
 	return rc;
 }
@@ -323,11 +323,11 @@ static bo_status slot_run(struct slot *sl)
 		same = shapes[i].rank == sl->in_shape[i].rank &&
 		       !memcmp(shapes[i].d, sl->in_shape[i].d, sizeof(int64_t) * (size_t)shapes[i].rank);
 	if (!same) {
-		bo_plan_release(&sl->plan);
+		Bo_plan_release(&sl->plan);
 		sl->planned = 0;
-		rc = sl->rebatch ? bo_plan_build_batch(m, shapes, s->max_floats, s->fixed_batch,
+		rc = sl->rebatch ? Bo_plan_build_batch(m, shapes, s->max_floats, s->fixed_batch,
 						       &sl->plan, &sl->err)
-				 : bo_plan_build(m, shapes, s->max_floats, &sl->plan, &sl->err);
+				 : Bo_plan_build(m, shapes, s->max_floats, &sl->plan, &sl->err);
 		if (rc)
 			return rc;
 		sl->planned = 1;
@@ -341,7 +341,7 @@ static bo_status slot_run(struct slot *sl)
 			sl->arena = aligned_alloc(64, (size_t)need * 4);
 			sl->arena_cap = sl->arena ? need : 0;
 			if (!sl->arena)
-				return bo_fail(&sl->err, BO_ENOMEM, "cannot allocate %lld MiB of activations",
+				return Bo_fail(&sl->err, BO_ENOMEM, "cannot allocate %lld MiB of activations",
 					       (long long)(sl->plan.arena_floats * 4 >> 20));
 		}
 		if (sl->plan.scratch_floats > sl->scratch_cap) {
@@ -350,14 +350,14 @@ static bo_status slot_run(struct slot *sl)
 			sl->scratch = aligned_alloc(64, (size_t)n * 4);
 			sl->scratch_cap = sl->scratch ? n : 0;
 			if (!sl->scratch)
-				return bo_fail(&sl->err, BO_ENOMEM, "cannot allocate %lld MiB of scratch",
+				return Bo_fail(&sl->err, BO_ENOMEM, "cannot allocate %lld MiB of scratch",
 					       (long long)(n * 4 >> 20));
 		}
 	}
 	const struct bo_plan *p = &sl->plan;
 	for (int i = 0; i < m->n_inputs; i++) {
 		int v = m->inputs[i];
-		int64_t per = bo_shape_numel(&shapes[i]);
+		int64_t per = Bo_shape_numel(&shapes[i]);
 		memcpy(sl->arena + p->offset[p->root[v]], sl->inputs[i].data + sl->first * (per / BO_MAX(sl->count, 1)),
 		       (size_t)per * sizeof(float));
 		if (s->hook && (rc = call_hook(s, sl, v)))
@@ -378,7 +378,7 @@ static bo_status slot_run(struct slot *sl)
 		struct bo_act act;
 		if (n->op == OP_CONV && !hooked(s, n->out[0])) {
 			if (k + 2 < p->n_order && !hooked(s, m->nodes[p->order[k + 1]].out[0]) &&
-			    bo_conv_silu_fusable(p, ni, p->order[k + 1], p->order[k + 2], &act)) {
+			    Bo_conv_silu_fusable(p, ni, p->order[k + 1], p->order[k + 2], &act)) {
 				ai = p->order[k + 2];
 				fused = 2;
 			} else if (k + 1 < p->n_order) {
@@ -386,7 +386,7 @@ static bo_status slot_run(struct slot *sl)
 				const struct bo_node *an = &m->nodes[ai];
 				for (int j = 0; j < an->n_in && j < BO_MAX_IN; j++)
 					ain[j] = an->in[j] >= 0 ? value_data(s, sl, an->in[j]) : NULL;
-				if (an->n_in > BO_MAX_IN || !bo_conv_act_fusable(p, ni, ai, ain, &act))
+				if (an->n_in > BO_MAX_IN || !Bo_conv_act_fusable(p, ni, ai, ain, &act))
 					ai = -1;
 				else
 					fused = 1;
@@ -394,12 +394,12 @@ static bo_status slot_run(struct slot *sl)
 		}
 		int64_t t0 = s->profiling ? now_ns() : 0;
 		if (n->op == OP_SIGMOID && k + 1 < p->n_order && !hooked(s, n->out[0]) &&
-		    bo_silu_fusable(p, n->in[0], ni, p->order[k + 1], 0)) {
+		    Bo_silu_fusable(p, n->in[0], ni, p->order[k + 1], 0)) {
 			/* SiLU not after a Conv (or after one that could not take
 			 * it): one pass, straight into the Mul's output */
 			const struct bo_node *mn = &m->nodes[p->order[k + 1]];
-			bo_vsilu(in[0], (float *)value_data(s, sl, mn->out[0]),
-				 bo_shape_numel(&p->shape[n->in[0]]), mn->in[0] == n->out[0]);
+			Bo_vsilu(in[0], (float *)value_data(s, sl, mn->out[0]),
+				 Bo_shape_numel(&p->shape[n->in[0]]), mn->in[0] == n->out[0]);
 			if (s->profiling) {
 				sl->prof_ns[n->op] += now_ns() - t0;
 				sl->prof_calls[n->op]++;
@@ -410,14 +410,14 @@ static bo_status slot_run(struct slot *sl)
 				return rc;
 			continue;
 		}
-		rc = fused ? bo_run_conv_act(p, ni, in, y, sl->scratch, &act, &sl->err)
-			   : bo_run_node(p, ni, in, y, sl->scratch, &sl->err);
+		rc = fused ? Bo_run_conv_act(p, ni, in, y, sl->scratch, &act, &sl->err)
+			   : Bo_run_node(p, ni, in, y, sl->scratch, &sl->err);
 		if (rc)
 			return rc;
 		if (s->profiling) {
 			sl->prof_ns[n->op] += now_ns() - t0;
 			sl->prof_calls[n->op]++;
-			sl->prof_flops[n->op] += bo_node_flops(p, ni);
+			sl->prof_flops[n->op] += Bo_node_flops(p, ni);
 		}
 		if (s->hook && (rc = call_hook(s, sl, n->out[0])))
 			return rc;
@@ -450,10 +450,10 @@ static bo_status run_batch(struct bo_session *s, const struct bo_tensor *inputs,
 	const struct bo_model *m = s->m;
 	bo_status rc = BO_OK;
 	if (n_inputs != m->n_inputs)
-		return bo_fail(err, BO_EINVAL, "the model has %d inputs, %d given", m->n_inputs,
+		return Bo_fail(err, BO_EINVAL, "the model has %d inputs, %d given", m->n_inputs,
 			       n_inputs);
 	if (n_outputs > m->n_outputs)
-		return bo_fail(err, BO_EINVAL, "the model has %d outputs, %d asked for", m->n_outputs,
+		return Bo_fail(err, BO_EINVAL, "the model has %d outputs, %d asked for", m->n_outputs,
 			       n_outputs);
 	/* split along dim 0 when every input agrees on it, in slices of whole
 	 * multiples of a fixed-batch model's batch */
@@ -462,7 +462,7 @@ static bo_status run_batch(struct bo_session *s, const struct bo_tensor *inputs,
 	int split = s->threads > 1 && B >= 2 * unit && B % unit == 0;
 	for (int i = 0; i < n_inputs; i++) {
 		if (inputs[i].rank < 0 || inputs[i].rank > BO_MAX_RANK || !inputs[i].data)
-			return bo_fail(err, BO_EINVAL, "input %d is not a valid tensor", i);
+			return Bo_fail(err, BO_EINVAL, "input %d is not a valid tensor", i);
 		if (inputs[i].rank == 0 || inputs[i].dims[0] != B)
 			split = 0;
 	}
@@ -522,7 +522,7 @@ static bo_status run_batch(struct bo_session *s, const struct bo_tensor *inputs,
 			s->out_buf[i] = malloc((size_t)total * sizeof(float));
 			s->out_cap[i] = s->out_buf[i] ? total : 0;
 			if (!s->out_buf[i])
-				return bo_fail(err, BO_ENOMEM, "out of memory for outputs");
+				return Bo_fail(err, BO_ENOMEM, "out of memory for outputs");
 		}
 		int64_t row = total / (B ? B : 1);
 		for (int t = 0; t < used; t++) {
@@ -554,7 +554,7 @@ static int replans(struct bo_session *s, int64_t B)
 		if (!found) {
 			i = s->rb_n++ % 8;
 			s->rb_batch[i] = need[k];
-			s->rb_ok[i] = bo_plan_replans(s->m, need[k], s->max_floats, NULL);
+			s->rb_ok[i] = Bo_plan_replans(s->m, need[k], s->max_floats, NULL);
 		}
 		if (!s->rb_ok[i])
 			return 0;
@@ -608,7 +608,7 @@ bo_status bo_session_run(struct bo_session *s, const struct bo_tensor *inputs, i
 			part[i].data = inputs[i].data + first * per_in[i];
 			if (cp > c) {
 				if (!(pad[i] = calloc((size_t)(cp * per_in[i]), sizeof(float)))) {
-					rc = bo_fail(err, BO_ENOMEM, "out of memory");
+					rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 					break;
 				}
 				memcpy(pad[i], part[i].data, (size_t)(c * per_in[i]) * sizeof(float));
@@ -632,7 +632,7 @@ bo_status bo_session_run(struct bo_session *s, const struct bo_tensor *inputs, i
 					r *= out[i].dims[k];
 				row[i] = r;
 				if (out[i].rank < 1 || out[i].dims[0] != cp)
-					return bo_fail(err, BO_EUNSUPPORTED,
+					return Bo_fail(err, BO_EUNSUPPORTED,
 						       "output %d of the fixed-batch model has no batch axis",
 						       i);
 				if (B * r + 1 > s->fix_cap[i]) {
@@ -640,7 +640,7 @@ bo_status bo_session_run(struct bo_session *s, const struct bo_tensor *inputs, i
 					s->fix_buf[i] = malloc((size_t)(B * r + 1) * sizeof(float));
 					s->fix_cap[i] = s->fix_buf[i] ? B * r + 1 : 0;
 					if (!s->fix_buf[i])
-						return bo_fail(err, BO_ENOMEM, "out of memory for outputs");
+						return Bo_fail(err, BO_ENOMEM, "out of memory for outputs");
 				}
 				outputs[i] = out[i];
 				outputs[i].dims[0] = B;

@@ -16,7 +16,7 @@
  * tensor y (y != x, else it is SiLU/HardSwish): the excitation of a
  * squeeze-and-excitation block, a GLU. The gate stays a site of its own.
  * The product has x's sign (g is in [0, 1]): unsigned when x comes from an
- * unsigned activation function or bo_value_is_unsigned(x). With the SE
+ * unsigned activation function or Bo_value_is_unsigned(x). With the SE
  * products, this reproduces the seed paper's SENet18 count (Table I) while
  * leaving every network without such gates as under activations.
  *
@@ -45,7 +45,7 @@ static int clip_nonneg(const struct bo_model *m, const struct bo_node *n)
 	return lo >= 0.f;
 }
 
-int bo_value_is_unsigned(const struct bo_model *m, int v)
+int Bo_value_is_unsigned(const struct bo_model *m, int v)
 {
 	for (int depth = 0; depth < 1000; depth++) {
 		int p = m->values[v].producer;
@@ -114,7 +114,7 @@ static bo_status readers_count(const struct bo_model *m, struct readers *r, stru
 		free(r->count);
 		free(r->first);
 		r->count = r->first = NULL;
-		return bo_fail(err, BO_ENOMEM, "out of memory");
+		return Bo_fail(err, BO_ENOMEM, "out of memory");
 	}
 	for (int v = 0; v < m->n_values; v++) {
 		r->count[v] = m->values[v].is_output;
@@ -262,12 +262,12 @@ static void activation_sites(const struct bo_model *m, const struct readers *rd,
 		} else if (gated && (k = gate_product(m, n)) >= 0) {
 			int p = m->values[k].producer;
 			site[j] = (signed char)((p >= 0 && !m->nodes[p].dead && act_kind(m, &m->nodes[p]) == 1) ||
-						bo_value_is_unsigned(m, k));
+						Bo_value_is_unsigned(m, k));
 		}
 	}
 }
 
-void bo_sites_release(struct bo_sites *s)
+void Bo_sites_release(struct bo_sites *s)
 {
 	if (!s)
 		return;
@@ -277,7 +277,7 @@ void bo_sites_release(struct bo_sites *s)
 	memset(s, 0, sizeof(*s));
 }
 
-bo_status bo_sites_find(const struct bo_model *m, enum bo_act_sites kind, struct bo_sites *out,
+bo_status Bo_sites_find(const struct bo_model *m, enum bo_act_sites kind, struct bo_sites *out,
 			struct bo_error *err)
 {
 	bo_status rc = BO_OK;
@@ -286,7 +286,7 @@ bo_status bo_sites_find(const struct bo_model *m, enum bo_act_sites kind, struct
 	signed char *site = NULL;
 	memset(out, 0, sizeof(*out));
 	if ((unsigned)kind >= BO_N_SITE_RULES)
-		return bo_fail(err, BO_EINVAL, "activation site rule %d is unknown", (int)kind);
+		return Bo_fail(err, BO_EINVAL, "activation site rule %d is unknown", (int)kind);
 	int cap = m->n_values + 1;
 	out->value = malloc((size_t)cap * sizeof(int));
 	out->node = malloc((size_t)cap * sizeof(int));
@@ -294,7 +294,7 @@ bo_status bo_sites_find(const struct bo_model *m, enum bo_act_sites kind, struct
 	seen = calloc((size_t)cap, 1);
 	site = malloc((size_t)m->n_nodes + 1);
 	if (!out->value || !out->node || !out->is_unsigned || !seen || !site) {
-		rc = bo_fail(err, BO_ENOMEM, "out of memory");
+		rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 		goto out;
 	}
 	if ((rc = readers_count(m, &rd, err)))
@@ -349,7 +349,7 @@ bo_status bo_sites_find(const struct bo_model *m, enum bo_act_sites kind, struct
 	}
 	for (int i = 0; i < out->n; i++) {
 		out->node[i] = rd.first[out->value[i]];
-		out->is_unsigned[i] = bo_value_is_unsigned(m, out->value[i]);
+		out->is_unsigned[i] = Bo_value_is_unsigned(m, out->value[i]);
 	}
 out:
 	free(rd.count);
@@ -357,7 +357,7 @@ out:
 	free(seen);
 	free(site);
 	if (rc)
-		bo_sites_release(out);
+		Bo_sites_release(out);
 	return rc;
 }
 
@@ -367,13 +367,13 @@ bo_status bo_model_site_list(const struct bo_model *m, enum bo_act_sites kind,
 	struct bo_sites st;
 	*out = NULL;
 	*n = 0;
-	bo_status rc = bo_sites_find(m, kind, &st, err);
+	bo_status rc = Bo_sites_find(m, kind, &st, err);
 	if (rc)
 		return rc;
 	struct bo_site *a = calloc((size_t)st.n + 1, sizeof(*a));
 	if (!a) {
-		bo_sites_release(&st);
-		return bo_fail(err, BO_ENOMEM, "out of memory");
+		Bo_sites_release(&st);
+		return Bo_fail(err, BO_ENOMEM, "out of memory");
 	}
 	for (int i = 0; i < st.n; i++) {
 		a[i].index = i;
@@ -383,6 +383,6 @@ bo_status bo_model_site_list(const struct bo_model *m, enum bo_act_sites kind,
 	}
 	*out = a;
 	*n = st.n;
-	bo_sites_release(&st);
+	Bo_sites_release(&st);
 	return BO_OK;
 }

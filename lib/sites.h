@@ -14,11 +14,11 @@ struct bo_sites {
 	int *is_unsigned;
 };
 
-bo_status bo_sites_find(const struct bo_model *m, enum bo_act_sites kind, struct bo_sites *out,
+bo_status Bo_sites_find(const struct bo_model *m, enum bo_act_sites kind, struct bo_sites *out,
 			struct bo_error *err);
-void bo_sites_release(struct bo_sites *s);
+void Bo_sites_release(struct bo_sites *s);
 
 /* Spec section 1: is value v stored unsigned? */
-int bo_value_is_unsigned(const struct bo_model *m, int v);
+int Bo_value_is_unsigned(const struct bo_model *m, int v);
 
 #endif

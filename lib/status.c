@@ -88,12 +88,12 @@ bo_status bo_error_set(struct bo_error *err, bo_status st, const char *fmt, ...)
 }
 
 /* the library's own names for the same (internal.h) */
-bo_status bo_vfail(struct bo_error *err, bo_status st, const char *fmt, va_list ap)
+bo_status Bo_vfail(struct bo_error *err, bo_status st, const char *fmt, va_list ap)
 {
 	return bo_error_vset(err, st, fmt, ap);
 }
 
-bo_status bo_fail(struct bo_error *err, bo_status st, const char *fmt, ...)
+bo_status Bo_fail(struct bo_error *err, bo_status st, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -102,7 +102,7 @@ bo_status bo_fail(struct bo_error *err, bo_status st, const char *fmt, ...)
 	return st;
 }
 
-void bo_error_where(struct bo_error *err, const char *file, const char *node, const char *op,
+void Bo_error_where(struct bo_error *err, const char *file, const char *node, const char *op,
 		    const char *field)
 {
 	bo_error_set_where(err, file, node, op, field);

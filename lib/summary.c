@@ -1,6 +1,6 @@
 /* Summary statistics of trial accuracies (spec section 4): the Student t
  * quantile, the continued fraction of the incomplete beta function behind
- * it (bo_betacf, which design.c's Clopper-Pearson also uses), mean, std
+ * it (Bo_betacf, which design.c's Clopper-Pearson also uses), mean, std
  * and the 95% interval. Energy and the frontier are in energy.c.
  *
  * Student t quantile. No tables. The distribution function is written with
@@ -86,7 +86,7 @@ static double lgamma_half_ratio(double a)
  * For large a its value hangs on the digits of 1 - x when x is near 1, so x
  * comes, and the recurrence runs, in long double (where that is double,
  * the quantile loses about 3 digits at df = 1e5: still below 1e-11). */
-double bo_betacf(double a_, double b_, long double x)
+double Bo_betacf(double a_, double b_, long double x)
 {
 	const long double tiny = 1e-300L;
 	const long double eps = LDBL_EPSILON > 1e-18L ? 2 * LDBL_EPSILON : 1e-18L;
@@ -161,7 +161,7 @@ static void t_eval(const struct tdist *d, double t, int central, double *lg, dou
 	double a = d->a, b = 0.5;
 	*lf = a * lx + b * ly - d->lnb; /* = ln(x^a y^b / B) = ln(t f(t)) */
 	int direct_i = x < (a + 1) / (a + b + 2);
-	double cf = direct_i ? bo_betacf(a, b, x) : bo_betacf(b, a, y);
+	double cf = direct_i ? Bo_betacf(a, b, x) : Bo_betacf(b, a, y);
 	double lside = *lf + log(cf) - log(direct_i ? a : b); /* ln I_x or ln I_y */
 	/* tail = I_x / 2, central = I_y / 2 = (1 - I_x) / 2 */
 	if (direct_i == !central)

@@ -209,8 +209,8 @@ bo_status bo_weight_faults_parse(const char *name, enum bo_weight_faults *out,
 			*out = (enum bo_weight_faults)i;
 			return BO_OK;
 		}
-	bo_error_where(err, NULL, NULL, NULL, "weight_faults");
-	return bo_fail(err, BO_EINVAL, "weight faults must be " BO_WEIGHT_FAULTS_CHOICES ", not '%.64s'",
+	Bo_error_where(err, NULL, NULL, NULL, "weight_faults");
+	return Bo_fail(err, BO_EINVAL, "weight faults must be " BO_WEIGHT_FAULTS_CHOICES ", not '%.64s'",
 		       name ? name : "");
 }
 
@@ -218,57 +218,57 @@ static bo_status check_config(const struct bo_sweep_config *c, struct bo_error *
 {
 	if (c->weight_faults != BO_WEIGHT_FAULTS_INDEPENDENT &&
 	    c->weight_faults != BO_WEIGHT_FAULTS_NESTED) {
-		bo_error_where(err, NULL, NULL, NULL, "weight_faults");
-		return bo_fail(err, BO_EINVAL, "unknown weight_faults %d (" BO_WEIGHT_FAULTS_CHOICES ")",
+		Bo_error_where(err, NULL, NULL, NULL, "weight_faults");
+		return Bo_fail(err, BO_EINVAL, "unknown weight_faults %d (" BO_WEIGHT_FAULTS_CHOICES ")",
 			       (int)c->weight_faults);
 	}
 	if (c->deviation != BO_DEV_BM && c->deviation != BO_DEV_ERASURE)
-		return bo_fail(err, BO_EINVAL, "unknown deviation model %d", (int)c->deviation);
+		return Bo_fail(err, BO_EINVAL, "unknown deviation model %d", (int)c->deviation);
 	if (c->target != BO_TARGET_BOTH && c->target != BO_TARGET_WEIGHTS &&
 	    c->target != BO_TARGET_ACTIVATIONS)
-		return bo_fail(err, BO_EINVAL, "unknown target %d", (int)c->target);
+		return Bo_fail(err, BO_EINVAL, "unknown target %d", (int)c->target);
 	if (c->n_p < 1)
-		return bo_fail(err, BO_EINVAL, "a sweep needs at least one p");
+		return Bo_fail(err, BO_EINVAL, "a sweep needs at least one p");
 	for (int i = 0; i < c->n_p; i++)
 		if (!(c->p[i] >= 0 && c->p[i] <= 1)) {
-			bo_error_where(err, NULL, NULL, NULL, "p");
-			return bo_fail(err, BO_EINVAL, "p = %g is outside [0, 1]", c->p[i]);
+			Bo_error_where(err, NULL, NULL, NULL, "p");
+			return Bo_fail(err, BO_EINVAL, "p = %g is outside [0, 1]", c->p[i]);
 		}
 	if (c->bits < BO_MIN_BITS || c->bits > BO_MAX_BITS) {
-		bo_error_where(err, NULL, NULL, NULL, "bits");
-		return bo_fail(err, BO_EINVAL, "bits must be %d to %d, not %d", BO_MIN_BITS,
+		Bo_error_where(err, NULL, NULL, NULL, "bits");
+		return Bo_fail(err, BO_EINVAL, "bits must be %d to %d, not %d", BO_MIN_BITS,
 			       BO_MAX_BITS, c->bits);
 	}
 	if (c->ci_target > 0) {
 		if (c->min_trials < 2 || c->max_trials < c->min_trials) {
-			bo_error_where(err, NULL, NULL, NULL, "trials");
-			return bo_fail(err, BO_EINVAL,
+			Bo_error_where(err, NULL, NULL, NULL, "trials");
+			return Bo_fail(err, BO_EINVAL,
 				       "an adaptive sweep needs 2 <= min_trials <= max_trials (got %d, %d)",
 				       c->min_trials, c->max_trials);
 		}
 	} else if (c->trials < 1) {
-		bo_error_where(err, NULL, NULL, NULL, "trials");
-		return bo_fail(err, BO_EINVAL, "trials must be at least 1, not %d", c->trials);
+		Bo_error_where(err, NULL, NULL, NULL, "trials");
+		return Bo_fail(err, BO_EINVAL, "trials must be at least 1, not %d", c->trials);
 	}
 	if (c->images_per_trial < BO_IMAGES_AUTO) {
-		bo_error_where(err, NULL, NULL, NULL, "images_per_trial");
-		return bo_fail(err, BO_EINVAL,
+		Bo_error_where(err, NULL, NULL, NULL, "images_per_trial");
+		return Bo_fail(err, BO_EINVAL,
 			       "images_per_trial must be a positive number, all or auto, not %lld",
 			       (long long)c->images_per_trial);
 	}
 	if (c->images_per_trial == BO_IMAGES_AUTO && c->min_trials < 2) {
-		bo_error_where(err, NULL, NULL, NULL, "min_trials");
-		return bo_fail(err, BO_EINVAL,
+		Bo_error_where(err, NULL, NULL, NULL, "min_trials");
+		return Bo_fail(err, BO_EINVAL,
 			       "images_per_trial = auto needs a pilot of min_trials >= 2 trials, not %d",
 			       c->min_trials);
 	}
 	if (isnan(c->accuracy_floor) || c->accuracy_floor > 1) {
-		bo_error_where(err, NULL, NULL, NULL, "accuracy_floor");
-		return bo_fail(err, BO_EINVAL, "the accuracy floor must be at most 1 (<= 0: the default)");
+		Bo_error_where(err, NULL, NULL, NULL, "accuracy_floor");
+		return Bo_fail(err, BO_EINVAL, "the accuracy floor must be at most 1 (<= 0: the default)");
 	}
 	if (!(isfinite(c->energy_a) && c->energy_a > 0)) {
-		bo_error_where(err, NULL, NULL, NULL, "energy_a");
-		return bo_fail(err, BO_EINVAL, "the energy constant a must be positive");
+		Bo_error_where(err, NULL, NULL, NULL, "energy_a");
+		return Bo_fail(err, BO_EINVAL, "the energy constant a must be positive");
 	}
 	return BO_OK;
 }
@@ -289,7 +289,7 @@ static bo_status build_parts(struct bo_sweeper *sw, struct bo_error *err)
 	for (int i = 0; i < st.n_blocks; i++) {
 		int k = add_part(sw, st.blocks[i].name);
 		if (k < 0) {
-			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+			rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 			goto out;
 		}
 		sw->parts[k].parameters = st.blocks[i].parameters;
@@ -303,8 +303,8 @@ static bo_status build_parts(struct bo_sweeper *sw, struct bo_error *err)
 			for (int k = 0; k < sw->n_parts && n < sizeof(names); k++)
 				n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s", k ? ", " : "",
 						      sw->parts[k].block[0] ? sw->parts[k].block : "(none)");
-			bo_error_where(err, NULL, NULL, NULL, "--block-p");
-			rc = bo_fail(err, BO_EINVAL, "the model has no block '%s' (blocks: %s)",
+			Bo_error_where(err, NULL, NULL, NULL, "--block-p");
+			rc = Bo_fail(err, BO_EINVAL, "the model has no block '%s' (blocks: %s)",
 				     sw->rules[i].block, names);
 			goto out;
 		}
@@ -315,7 +315,7 @@ static bo_status build_parts(struct bo_sweeper *sw, struct bo_error *err)
 	sw->wbuf = calloc((size_t)sw->n_w + 1, sizeof(float *));
 	sw->wundo = calloc((size_t)sw->n_w + 1, sizeof(*sw->wundo));
 	if (!sw->winfo || !sw->wst || !sw->wpart || !sw->wbuf || !sw->wundo) {
-		rc = bo_fail(err, BO_ENOMEM, "out of memory");
+		rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 		goto out;
 	}
 	for (int i = 0; i < sw->n_w; i++) {
@@ -328,7 +328,7 @@ static bo_status build_parts(struct bo_sweeper *sw, struct bo_error *err)
 		sw->wst[i].is_unsigned = 0;
 		sw->wpart[i] = add_part(sw, bo_block_of(sw->cfg.blocks, sw->winfo[i].node, buf, sizeof(buf)));
 		if (sw->wpart[i] < 0) {
-			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+			rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 			goto out;
 		}
 	}
@@ -338,7 +338,7 @@ static bo_status build_parts(struct bo_sweeper *sw, struct bo_error *err)
 	sw->apart = calloc((size_t)sw->n_sites + 1, sizeof(int));
 	sw->amax = calloc((size_t)sw->n_sites + 1, sizeof(float));
 	if (!sw->ast || !sw->apart || !sw->amax) {
-		rc = bo_fail(err, BO_ENOMEM, "out of memory");
+		rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 		goto out;
 	}
 	for (int i = 0; i < sw->n_sites; i++) {
@@ -346,7 +346,7 @@ static bo_status build_parts(struct bo_sweeper *sw, struct bo_error *err)
 		sw->ast[i].is_unsigned = sites[i].is_unsigned;
 		sw->apart[i] = add_part(sw, bo_block_of(sw->cfg.blocks, sites[i].node, buf, sizeof(buf)));
 		if (sw->apart[i] < 0) {
-			rc = bo_fail(err, BO_ENOMEM, "out of memory");
+			rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 			goto out;
 		}
 	}
@@ -354,7 +354,7 @@ static bo_status build_parts(struct bo_sweeper *sw, struct bo_error *err)
 	sw->pw = calloc((size_t)((sw->cfg.n_p + 1) * sw->n_parts) + 1, sizeof(double));
 	sw->pa = calloc((size_t)((sw->cfg.n_p + 1) * sw->n_parts) + 1, sizeof(double));
 	if (!sw->pw || !sw->pa) {
-		rc = bo_fail(err, BO_ENOMEM, "out of memory");
+		rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 		goto out;
 	}
 	for (int pt = 0; pt < sw->cfg.n_p; pt++)
@@ -396,10 +396,10 @@ static bo_status run_images(struct bo_sweeper *sw, int64_t n, int64_t count, int
 			return rc;
 		int64_t classes = out.rank >= 2 && out.dims[0] == b ? bo_tensor_numel(&out) / b : 0;
 		if (classes < 1)
-			return bo_fail(err, BO_ESHAPE, "the model's output is not [batch, classes]");
+			return Bo_fail(err, BO_ESHAPE, "the model's output is not [batch, classes]");
 		for (int64_t i = 0; i < b; i++)
 			if (sw->labels[i] >= classes)
-				return bo_fail(err, BO_ESHAPE,
+				return Bo_fail(err, BO_ESHAPE,
 					       "label %d of image %lld is not a class of the model: its output"
 					       " has %lld logits, the dataset's labels go up to %d",
 					       sw->labels[i],
@@ -417,7 +417,7 @@ static bo_status run_images(struct bo_sweeper *sw, int64_t n, int64_t count, int
 		if (progress && pr) {
 			pr->images_done = first + b;
 			if (progress(ctx, pr))
-				return bo_fail(err, BO_ECANCELLED, "cancelled");
+				return Bo_fail(err, BO_ECANCELLED, "cancelled");
 		}
 	}
 	return rc;
@@ -435,7 +435,7 @@ bo_status bo_sweeper_new(const struct bo_model *m, const struct bo_dataset *ds,
 		return rc;
 	sw = calloc(1, sizeof(*sw));
 	if (!sw)
-		return bo_fail(err, BO_ENOMEM, "out of memory");
+		return Bo_fail(err, BO_ENOMEM, "out of memory");
 	sw->m = m;
 	sw->ds = ds;
 	sw->cfg = *cfg;
@@ -446,14 +446,14 @@ bo_status bo_sweeper_new(const struct bo_model *m, const struct bo_dataset *ds,
 	if (sw->cfg.calib < 1)
 		sw->cfg.calib = 256;
 	if (pthread_mutex_init(&sw->lock, NULL)) {
-		rc = bo_fail(err, BO_ENOMEM, "cannot create a mutex");
+		rc = Bo_fail(err, BO_ENOMEM, "cannot create a mutex");
 		goto out;
 	}
 	sw->lock_init = 1;
 	sw->p = malloc((size_t)cfg->n_p * sizeof(double));
 	sw->rules = malloc((size_t)(cfg->n_rules + 1) * sizeof(*sw->rules));
 	if (!sw->p || !sw->rules) {
-		rc = bo_fail(err, BO_ENOMEM, "out of memory");
+		rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 		goto out;
 	}
 	memcpy(sw->p, cfg->p, (size_t)cfg->n_p * sizeof(double));
@@ -463,7 +463,7 @@ bo_status bo_sweeper_new(const struct bo_model *m, const struct bo_dataset *ds,
 	sw->cfg.rules = sw->rules;
 
 	if (bo_model_n_inputs(m) != 1) {
-		rc = bo_fail(err, BO_EUNSUPPORTED, "a sweep needs a model with one input; it has %d",
+		rc = Bo_fail(err, BO_EUNSUPPORTED, "a sweep needs a model with one input; it has %d",
 			     bo_model_n_inputs(m));
 		goto out;
 	}
@@ -473,8 +473,8 @@ bo_status bo_sweeper_new(const struct bo_model *m, const struct bo_dataset *ds,
 		int r = bo_model_input_shape(m, 0, d);
 		if (r != 4 || (d[1] > 0 && d[1] != sw->C) || (d[2] > 0 && d[2] != sw->H) ||
 		    (d[3] > 0 && d[3] != sw->W)) {
-			bo_error_where(err, NULL, bo_model_input_name(m, 0), NULL, "dataset");
-			rc = bo_fail(err, BO_ESHAPE,
+			Bo_error_where(err, NULL, bo_model_input_name(m, 0), NULL, "dataset");
+			rc = Bo_fail(err, BO_ESHAPE,
 				     "dataset images are %lldx%lldx%lld (CxHxW) but the model's input is %s[%lld,%lld,%lld]",
 				     (long long)sw->C, (long long)sw->H, (long long)sw->W,
 				     r == 4 ? "N x " : "not 4-D: ", r == 4 ? (long long)d[1] : 0LL,
@@ -488,12 +488,12 @@ bo_status bo_sweeper_new(const struct bo_model *m, const struct bo_dataset *ds,
 	if (cfg->limit > 0 && cfg->limit < sw->images)
 		sw->images = cfg->limit;
 	if (sw->images < 1) {
-		rc = bo_fail(err, BO_EINVAL, "the dataset has no images");
+		rc = Bo_fail(err, BO_EINVAL, "the dataset has no images");
 		goto out;
 	}
 	if (cfg->images_per_trial > sw->images) {
-		bo_error_where(err, NULL, NULL, NULL, "images_per_trial");
-		rc = bo_fail(err, BO_EINVAL,
+		Bo_error_where(err, NULL, NULL, NULL, "images_per_trial");
+		rc = Bo_fail(err, BO_EINVAL,
 			     "images_per_trial %lld is more than the %lld images of the evaluation set",
 			     (long long)cfg->images_per_trial, (long long)sw->images);
 		goto out;
@@ -505,7 +505,7 @@ bo_status bo_sweeper_new(const struct bo_model *m, const struct bo_dataset *ds,
 	sw->x = malloc((size_t)(sw->cfg.batch * sw->C * sw->H * sw->W) * sizeof(float));
 	sw->labels = malloc((size_t)sw->cfg.batch * sizeof(int));
 	if (!sw->x || !sw->labels) {
-		rc = bo_fail(err, BO_ENOMEM, "out of memory for a batch of %d", sw->cfg.batch);
+		rc = Bo_fail(err, BO_ENOMEM, "out of memory for a batch of %d", sw->cfg.batch);
 		goto out;
 	}
 	struct bo_session_config scfg = { .threads = sw->cfg.threads };
@@ -582,7 +582,7 @@ static bo_status trial_row(struct bo_sweeper *sw, int point, uint64_t seed, doub
 {
 	bo_status rc = BO_OK;
 	if (n < 1 || n > sw->images)
-		return bo_fail(err, BO_EINVAL, "%lld images per trial: not in 1..%lld", (long long)n,
+		return Bo_fail(err, BO_EINVAL, "%lld images per trial: not in 1..%lld", (long long)n,
 			       (long long)sw->images);
 	double t0 = mono_seconds(), t1 = t0, t2 = t0;
 	sw->point = point;
@@ -593,7 +593,7 @@ static bo_status trial_row(struct bo_sweeper *sw, int point, uint64_t seed, doub
 	if (n < sw->images) {
 		if (!sw->scratch &&
 		    !(sw->scratch = malloc((size_t)sw->images * sizeof(int64_t))))
-			return bo_fail(err, BO_ENOMEM, "out of memory for a subset of %lld images",
+			return Bo_fail(err, BO_ENOMEM, "out of memory for a subset of %lld images",
 				       (long long)sw->images);
 		bo_subset_draw(seed, key, trial, n, sw->images, sw->scratch, sw->scratch);
 		sw->order = sw->scratch;
@@ -609,7 +609,7 @@ static bo_status trial_row(struct bo_sweeper *sw, int point, uint64_t seed, doub
 		if (!sw->wbuf[i]) {
 			sw->wbuf[i] = malloc((size_t)(w->numel ? w->numel : 1) * sizeof(float));
 			if (!sw->wbuf[i]) {
-				rc = bo_fail(err, BO_ENOMEM, "out of memory for weight '%s'", w->name);
+				rc = Bo_fail(err, BO_ENOMEM, "out of memory for weight '%s'", w->name);
 				goto out;
 			}
 			memcpy(sw->wbuf[i], w->clean, (size_t)w->numel * sizeof(float));
@@ -628,7 +628,7 @@ static bo_status trial_row(struct bo_sweeper *sw, int point, uint64_t seed, doub
 					&sw->wundo[i]);
 		}
 		if (got < 0) {
-			rc = bo_fail(err, BO_ENOMEM, "out of memory recording faults");
+			rc = Bo_fail(err, BO_ENOMEM, "out of memory recording faults");
 			goto out;
 		}
 		bo_session_set_weight(sw->s, i, sw->wbuf[i]);
@@ -639,7 +639,7 @@ static bo_status trial_row(struct bo_sweeper *sw, int point, uint64_t seed, doub
 		for (int k = 0; k < sw->n_parts; k++)
 			any |= sw->pa[point * sw->n_parts + k] > 0;
 		if ((rc = bo_session_set_hook(sw->s, sw->cfg.sites, any ? fault_hook : NULL, sw))) {
-			bo_fail(err, rc, "cannot install the activation hook");
+			Bo_fail(err, rc, "cannot install the activation hook");
 			goto out;
 		}
 		struct bo_progress pr = { point, sw->cfg.n_p, trial, 0, 0, n };
@@ -668,7 +668,7 @@ static bo_status trial_n(struct bo_sweeper *sw, int point, int trial, int64_t n,
 {
 	bo_error_clear(err);
 	if (point < 0 || point >= sw->cfg.n_p || trial < 0)
-		return bo_fail(err, BO_EINVAL, "point %d or trial %d out of range", point, trial);
+		return Bo_fail(err, BO_EINVAL, "point %d or trial %d out of range", point, trial);
 	return trial_row(sw, point, sw->cfg.seed, sw->cfg.p[point], trial, n, correct, progress, ctx,
 			 cost, err);
 }
@@ -679,8 +679,8 @@ static bo_status alloc_row(struct bo_sweeper *sw, const double *p_parts, struct 
 	double *pw = sw->pw + sw->cfg.n_p * sw->n_parts, *pa = sw->pa + sw->cfg.n_p * sw->n_parts;
 	for (int k = 0; k < sw->n_parts; k++) {
 		if (!(p_parts[k] >= 0 && p_parts[k] <= 1)) {
-			bo_error_where(err, NULL, NULL, NULL, "p");
-			return bo_fail(err, BO_EINVAL, "p = %g of block '%s' is outside [0, 1]",
+			Bo_error_where(err, NULL, NULL, NULL, "p");
+			return Bo_fail(err, BO_EINVAL, "p = %g of block '%s' is outside [0, 1]",
 				       p_parts[k], sw->parts[k].block);
 		}
 		pw[k] = sw->cfg.target != BO_TARGET_ACTIVATIONS ? p_parts[k] : 0;
@@ -696,14 +696,14 @@ bo_status bo_sweeper_trial_alloc(struct bo_sweeper *sw, const double *p_parts, u
 	bo_status rc;
 	bo_error_clear(err);
 	if (!sw->n_fixed) {
-		bo_error_where(err, NULL, NULL, NULL, "images_per_trial");
-		return bo_fail(err, BO_EINVAL,
+		Bo_error_where(err, NULL, NULL, NULL, "images_per_trial");
+		return Bo_fail(err, BO_EINVAL,
 			       "images_per_trial = auto chooses n per point: give a number or all");
 	}
 	if (trial < 0)
-		return bo_fail(err, BO_EINVAL, "trial %d out of range", trial);
+		return Bo_fail(err, BO_EINVAL, "trial %d out of range", trial);
 	if (!isfinite(key))
-		return bo_fail(err, BO_EINVAL, "the stream key must be a finite number");
+		return Bo_fail(err, BO_EINVAL, "the stream key must be a finite number");
 	if ((rc = alloc_row(sw, p_parts, err)))
 		return rc;
 	return trial_row(sw, sw->cfg.n_p, seed, key, trial, sw->n_fixed, correct, progress, ctx, NULL,
@@ -728,8 +728,8 @@ bo_status bo_sweeper_trial(struct bo_sweeper *sw, int point, int trial, int64_t 
 {
 	if (!sw->n_fixed) {
 		bo_error_clear(err);
-		bo_error_where(err, NULL, NULL, NULL, "images_per_trial");
-		return bo_fail(err, BO_EINVAL,
+		Bo_error_where(err, NULL, NULL, NULL, "images_per_trial");
+		return Bo_fail(err, BO_EINVAL,
 			       "images_per_trial = auto chooses n per point: run the sweep with"
 			       " bo_sweep_run, or give a number");
 	}
@@ -826,7 +826,7 @@ bo_status bo_sweep_run(struct bo_sweeper *sw, const struct bo_frontier *frontier
 	r->activations = sw->activations;
 	r->points = calloc((size_t)c->n_p, sizeof(*r->points));
 	if (!r->points)
-		return bo_fail(err, BO_ENOMEM, "out of memory");
+		return Bo_fail(err, BO_ENOMEM, "out of memory");
 	r->n_points = c->n_p;
 	for (int pt = 0; pt < c->n_p; pt++) {
 		struct bo_point_result *pr = &r->points[pt];

@@ -31,14 +31,14 @@ static bo_status set_dims(struct bo_tensor *t, int rank, const int64_t *dims, co
 			  struct bo_error *err, int64_t *numel)
 {
 	if (rank > BO_MAX_RANK) {
-		bo_error_where(err, path, NULL, NULL, "dims");
-		return bo_fail(err, BO_ELIMIT, "rank %d is over %d", rank, BO_MAX_RANK);
+		Bo_error_where(err, path, NULL, NULL, "dims");
+		return Bo_fail(err, BO_ELIMIT, "rank %d is over %d", rank, BO_MAX_RANK);
 	}
 	int64_t n = 1;
 	for (int i = 0; i < rank; i++) {
-		if (dims[i] < 0 || !bo_mul_ok(n, dims[i], &n) || n > (1LL << 32)) {
-			bo_error_where(err, path, NULL, NULL, "dims");
-			return bo_fail(err, BO_ELIMIT, "dimension %d (%lld) is negative or too large", i,
+		if (dims[i] < 0 || !Bo_mul_ok(n, dims[i], &n) || n > (1LL << 32)) {
+			Bo_error_where(err, path, NULL, NULL, "dims");
+			return Bo_fail(err, BO_ELIMIT, "dimension %d (%lld) is negative or too large", i,
 				       (long long)dims[i]);
 		}
 	}
@@ -56,28 +56,28 @@ static bo_status read_pb(const char *path, const unsigned char *buf, size_t len,
 	Onnx__TensorProto *tp = onnx__tensor_proto__unpack(NULL, len, buf);
 	int64_t n;
 	if (!tp) {
-		bo_error_where(err, path, NULL, NULL, NULL);
-		return bo_fail(err, BO_EMALFORMED, "not a valid ONNX TensorProto");
+		Bo_error_where(err, path, NULL, NULL, NULL);
+		return Bo_fail(err, BO_EMALFORMED, "not a valid ONNX TensorProto");
 	}
 	if ((rc = set_dims(t, (int)tp->n_dims, tp->dims, path, err, &n)))
 		goto out;
 	size_t es = tp->data_type == 1 ? 4 : tp->data_type == 11 || tp->data_type == 7 ? 8 : 0;
 	if (!es) {
-		bo_error_where(err, path, NULL, NULL, "data_type");
-		rc = bo_fail(err, BO_EUNSUPPORTED, "tensor data type %d is not supported", tp->data_type);
+		Bo_error_where(err, path, NULL, NULL, "data_type");
+		rc = Bo_fail(err, BO_EUNSUPPORTED, "tensor data type %d is not supported", tp->data_type);
 		goto out;
 	}
 	size_t have = tp->has_raw_data ? tp->raw_data.len / es :
 		      tp->data_type == 1 ? tp->n_float_data :
 		      tp->data_type == 11 ? tp->n_double_data : tp->n_int64_data;
 	if ((tp->has_raw_data && tp->raw_data.len != (size_t)n * es) || have != (size_t)n) {
-		bo_error_where(err, path, NULL, NULL, "raw_data");
-		rc = bo_fail(err, BO_EMALFORMED, "has %zu values, dims need %lld", have, (long long)n);
+		Bo_error_where(err, path, NULL, NULL, "raw_data");
+		rc = Bo_fail(err, BO_EMALFORMED, "has %zu values, dims need %lld", have, (long long)n);
 		goto out;
 	}
 	t->data = malloc((size_t)(n ? n : 1) * sizeof(float));
 	if (!t->data) {
-		rc = bo_fail(err, BO_ENOMEM, "out of memory");
+		rc = Bo_fail(err, BO_ENOMEM, "out of memory");
 		goto out;
 	}
 	for (int64_t i = 0; i < n; i++) {
@@ -112,24 +112,24 @@ static bo_status npy_header(const char *path, const unsigned char *buf, size_t l
 			    size_t dsize, int *rank, int64_t *dims, size_t *data_off,
 			    struct bo_error *err)
 {
-	bo_error_where(err, path, NULL, NULL, NULL);
+	Bo_error_where(err, path, NULL, NULL, NULL);
 	if (len < 10 || memcmp(buf, "\x93NUMPY", 6))
-		return bo_fail(err, BO_EMALFORMED, "not a NumPy .npy file (bad magic)");
+		return Bo_fail(err, BO_EMALFORMED, "not a NumPy .npy file (bad magic)");
 	size_t hlen, hoff;
 	if (buf[6] == 1) {
 		hlen = buf[8] | (size_t)buf[9] << 8;
 		hoff = 10;
 	} else if (buf[6] == 2 || buf[6] == 3) {
 		if (len < 12)
-			return bo_fail(err, BO_EMALFORMED, "truncated .npy header");
+			return Bo_fail(err, BO_EMALFORMED, "truncated .npy header");
 		hlen = buf[8] | (size_t)buf[9] << 8 | (size_t)buf[10] << 16 | (size_t)buf[11] << 24;
 		hoff = 12;
 	} else {
-		return bo_fail(err, BO_EUNSUPPORTED, ".npy version %d is not supported", buf[6]);
+		return Bo_fail(err, BO_EUNSUPPORTED, ".npy version %d is not supported", buf[6]);
 	}
 	if (hlen > 65536 || hoff + hlen > len) {
 		err->offset = (int64_t)hoff;
-		return bo_fail(err, BO_EMALFORMED, ".npy header of %zu bytes runs past the end", hlen);
+		return Bo_fail(err, BO_EMALFORMED, ".npy header of %zu bytes runs past the end", hlen);
 	}
 	char h[65537];
 	memcpy(h, buf + hoff, hlen);
@@ -138,15 +138,15 @@ static bo_status npy_header(const char *path, const unsigned char *buf, size_t l
 	char *f = strstr(h, "'fortran_order'");
 	char *s = strstr(h, "'shape'");
 	if (!d || !f || !s)
-		return bo_fail(err, BO_EMALFORMED, ".npy header lacks descr, fortran_order or shape");
+		return Bo_fail(err, BO_EMALFORMED, ".npy header lacks descr, fortran_order or shape");
 	if (sscanf(d, "'descr' : '%15[^']'", descr) != 1 && sscanf(d, "'descr': '%15[^']'", descr) != 1)
-		return bo_fail(err, BO_EMALFORMED, ".npy header has an unreadable descr");
+		return Bo_fail(err, BO_EMALFORMED, ".npy header has an unreadable descr");
 	(void)dsize;
 	if (!strncmp(f, "'fortran_order': True", 21) || !strncmp(f, "'fortran_order' : True", 22))
-		return bo_fail(err, BO_EUNSUPPORTED, "Fortran-order .npy files are not supported");
+		return Bo_fail(err, BO_EUNSUPPORTED, "Fortran-order .npy files are not supported");
 	char *p = strchr(s, '(');
 	if (!p)
-		return bo_fail(err, BO_EMALFORMED, ".npy shape is not a tuple");
+		return Bo_fail(err, BO_EMALFORMED, ".npy shape is not a tuple");
 	p++;
 	*rank = 0;
 	while (*p && *p != ')') {
@@ -157,9 +157,9 @@ static bo_status npy_header(const char *path, const unsigned char *buf, size_t l
 		char *e;
 		long long v = strtoll(p, &e, 10);
 		if (e == p || v < 0)
-			return bo_fail(err, BO_EMALFORMED, ".npy shape is not a tuple of sizes");
+			return Bo_fail(err, BO_EMALFORMED, ".npy shape is not a tuple of sizes");
 		if (*rank >= BO_MAX_RANK)
-			return bo_fail(err, BO_ELIMIT, ".npy rank is over %d", BO_MAX_RANK);
+			return Bo_fail(err, BO_ELIMIT, ".npy rank is over %d", BO_MAX_RANK);
 		dims[(*rank)++] = v;
 		p = e;
 	}
@@ -187,15 +187,15 @@ static bo_status read_npy(const char *path, const unsigned char *buf, size_t len
 	else if (!strcmp(descr, "|u1"))
 		es = 1;
 	else
-		return bo_fail(err, BO_EUNSUPPORTED, ".npy dtype '%s' is not supported", descr);
+		return Bo_fail(err, BO_EUNSUPPORTED, ".npy dtype '%s' is not supported", descr);
 	if (len - off < (size_t)n * es) {
 		err->offset = (int64_t)len;
-		return bo_fail(err, BO_EMALFORMED, ".npy data is truncated: %zu bytes, need %lld",
+		return Bo_fail(err, BO_EMALFORMED, ".npy data is truncated: %zu bytes, need %lld",
 			       len - off, (long long)((size_t)n * es));
 	}
 	t->data = malloc((size_t)(n ? n : 1) * sizeof(float));
 	if (!t->data)
-		return bo_fail(err, BO_ENOMEM, "out of memory");
+		return Bo_fail(err, BO_ENOMEM, "out of memory");
 	const unsigned char *d = buf + off;
 	for (int64_t i = 0; i < n; i++) {
 		if (!strcmp(descr, "<f4")) {
@@ -225,7 +225,7 @@ bo_status bo_tensor_read_file(const char *path, struct bo_tensor *t, struct bo_e
 	unsigned char *buf = NULL;
 	size_t len = 0;
 	memset(t, 0, sizeof(*t));
-	bo_status rc = bo_read_file(path, MAX_TENSOR_FILE, &buf, &len, err);
+	bo_status rc = Bo_read_file(path, MAX_TENSOR_FILE, &buf, &len, err);
 	if (rc)
 		return rc;
 	if (len >= 6 && !memcmp(buf, "\x93NUMPY", 6))
@@ -254,9 +254,9 @@ bo_status bo_tensor_write_pb(const char *path, const struct bo_tensor *t, const 
 	size_t size = onnx__tensor_proto__get_packed_size(&tp);
 	uint8_t *buf = malloc(size ? size : 1);
 	if (!buf)
-		return bo_fail(err, BO_ENOMEM, "out of memory");
+		return Bo_fail(err, BO_ENOMEM, "out of memory");
 	onnx__tensor_proto__pack(&tp, buf);
-	bo_status rc = bo_write_file_atomic(path, buf, size, err);
+	bo_status rc = Bo_write_file_atomic(path, buf, size, err);
 	free(buf);
 	return rc;
 }
@@ -276,7 +276,7 @@ bo_status bo_tensor_write_npy(const char *path, const struct bo_tensor *t, struc
 	size_t size = (size_t)(total + padn) + (size_t)n * 4;
 	unsigned char *buf = malloc(size);
 	if (!buf)
-		return bo_fail(err, BO_ENOMEM, "out of memory");
+		return Bo_fail(err, BO_ENOMEM, "out of memory");
 	memcpy(buf, "\x93NUMPY\x01\x00", 8);
 	int hl = k + padn + 1;
 	buf[8] = (unsigned char)(hl & 0xff);
@@ -285,7 +285,7 @@ bo_status bo_tensor_write_npy(const char *path, const struct bo_tensor *t, struc
 	memset(buf + 10 + k, ' ', (size_t)padn);
 	buf[10 + k + padn] = '\n';
 	memcpy(buf + total + padn, t->data, (size_t)n * 4);
-	bo_status rc = bo_write_file_atomic(path, buf, size, err);
+	bo_status rc = Bo_write_file_atomic(path, buf, size, err);
 	free(buf);
 	return rc;
 }

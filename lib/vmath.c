@@ -173,7 +173,7 @@ static int have_avx2(void)
 }
 #endif
 
-void bo_vsigmoid(const float *x, float *y, int64_t n)
+void Bo_vsigmoid(const float *x, float *y, int64_t n)
 {
 #if BO_X86
 	if (have_avx2()) {
@@ -184,7 +184,7 @@ void bo_vsigmoid(const float *x, float *y, int64_t n)
 	sigmoid_base(x, y, n);
 }
 
-void bo_vsilu(const float *x, float *y, int64_t n, int gate_first)
+void Bo_vsilu(const float *x, float *y, int64_t n, int gate_first)
 {
 #if BO_X86
 	if (have_avx2()) {
@@ -195,7 +195,7 @@ void bo_vsilu(const float *x, float *y, int64_t n, int gate_first)
 	silu_base(x, y, n, gate_first);
 }
 
-float bo_expf_ref(float x)
+float Bo_expf_ref(float x)
 {
 	return exp_inline(x);
 }

@@ -6,14 +6,14 @@
 
 /* y[i] = 1 / (1 + e^-x[i]), i < n; x == y allowed. Within a few ulp of
  * the libm formula (vmath.c). */
-void bo_vsigmoid(const float *x, float *y, int64_t n);
+void Bo_vsigmoid(const float *x, float *y, int64_t n);
 /* y[i] = x[i] * sigmoid(x[i]) (SiLU; gate_first: sigmoid(x[i]) * x[i]),
- * i < n; x == y allowed. Bit-identical to bo_vsigmoid into a separate
+ * i < n; x == y allowed. Bit-identical to Bo_vsigmoid into a separate
  * array followed by the product in that order (the Sigmoid and Mul
  * kernels; the order decides which NaN a NaN input gives), so that fusing
  * the two changes no value. */
-void bo_vsilu(const float *x, float *y, int64_t n, int gate_first);
+void Bo_vsilu(const float *x, float *y, int64_t n, int gate_first);
 /* The scalar e^x the vector loop uses, for tests. */
-float bo_expf_ref(float x);
+float Bo_expf_ref(float x);
 
 #endif

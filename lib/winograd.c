@@ -31,9 +31,9 @@
  * or a tile's 16 accesses would all fall in one L1 set.
  *
  * Chunks. Tiles are numbered by (image, tile row, tile column) and run in
- * chunks of bo_wino_chunk_tiles() (see there), so the scratch stays a
+ * chunks of Bo_wino_chunk_tiles() (see there), so the scratch stays a
  * few MB whatever the batch; plan.c sizes the scratch with
- * bo_wino_scratch_floats(), which uses the same function. A chunk may
+ * Bo_wino_scratch_floats(), which uses the same function. A chunk may
  * start and end anywhere, inside an image or a tile row.
  *
  * ISA. The build has no -march; the two transform phases are compiled
@@ -85,7 +85,7 @@ struct bo_wino_cache {
 	struct wino_entry *e; /* per node */
 };
 
-struct bo_wino_cache *bo_wino_cache_new(const struct bo_model *m)
+struct bo_wino_cache *Bo_wino_cache_new(const struct bo_model *m)
 {
 	struct bo_wino_cache *c = calloc(1, sizeof(*c));
 	if (!c)
@@ -103,11 +103,11 @@ struct bo_wino_cache *bo_wino_cache_new(const struct bo_model *m)
 	}
 	return c;
 fail:
-	bo_wino_cache_free(c);
+	Bo_wino_cache_free(c);
 	return NULL;
 }
 
-void bo_wino_cache_free(struct bo_wino_cache *c)
+void Bo_wino_cache_free(struct bo_wino_cache *c)
 {
 	if (!c)
 		return;
@@ -121,7 +121,7 @@ void bo_wino_cache_free(struct bo_wino_cache *c)
 	free(c);
 }
 
-void bo_wino_cache_invalidate(struct bo_wino_cache *c, const float *data)
+void Bo_wino_cache_invalidate(struct bo_wino_cache *c, const float *data)
 {
 	if (!c || !data)
 		return;
@@ -135,7 +135,7 @@ void bo_wino_cache_invalidate(struct bo_wino_cache *c, const float *data)
 	}
 }
 
-int bo_wino_applicable(const struct bo_plan *p, int ni)
+int Bo_wino_applicable(const struct bo_plan *p, int ni)
 {
 	const struct bo_node *n = &p->m->nodes[ni];
 	const struct bo_window *w = &p->win[ni];
@@ -165,9 +165,9 @@ static int wino_wins(int64_t C, int64_t OH, int64_t OW)
 	return C >= 8 && OH >= 2 && OW >= 2;
 }
 
-int bo_wino_use(const struct bo_plan *p, int ni)
+int Bo_wino_use(const struct bo_plan *p, int ni)
 {
-	if (!p->wcache || p->conv_algo == 1 || !bo_wino_applicable(p, ni))
+	if (!p->wcache || p->conv_algo == 1 || !Bo_wino_applicable(p, ni))
 		return 0;
 	if (p->conv_algo == 2)
 		return 1;
@@ -176,7 +176,7 @@ int bo_wino_use(const struct bo_plan *p, int ni)
 	return wino_wins(xs->d[1], ys->d[2], ys->d[3]);
 }
 
-int64_t bo_wino_chunk_tiles(int64_t C, int64_t M, int64_t T)
+int64_t Bo_wino_chunk_tiles(int64_t C, int64_t M, int64_t T)
 {
 	int64_t per = 16 * (C + M);
 	int64_t chunk = BO_MAX(CHUNK_FLOATS / per, MIN_TILES);
@@ -218,15 +218,15 @@ static struct layout scratch_layout(int64_t C, int64_t M, int64_t chunk, int64_t
 	return l;
 }
 
-int64_t bo_wino_scratch_floats(const struct bo_plan *p, int ni)
+int64_t Bo_wino_scratch_floats(const struct bo_plan *p, int ni)
 {
-	if (!bo_wino_applicable(p, ni))
+	if (!Bo_wino_applicable(p, ni))
 		return 0;
 	const struct bo_node *n = &p->m->nodes[ni];
 	const struct bo_shape *xs = &p->shape[n->in[0]], *ys = &p->shape[n->out[0]];
 	int64_t C = xs->d[1], M = ys->d[1];
 	int64_t th = (ys->d[2] + 1) / 2, tw = (ys->d[3] + 1) / 2;
-	int64_t chunk = bo_wino_chunk_tiles(C, M, xs->d[0] * th * tw);
+	int64_t chunk = Bo_wino_chunk_tiles(C, M, xs->d[0] * th * tw);
 	return scratch_layout(C, M, chunk, th, tw).total;
 }
 
@@ -579,7 +579,7 @@ __attribute__((target("avx2"))) static void output_avx2(const struct job *j, int
 }
 #endif
 
-bo_status bo_wino_conv(const struct bo_plan *p, int ni, const float *const *in, float *y,
+bo_status Bo_wino_conv(const struct bo_plan *p, int ni, const float *const *in, float *y,
 		       float *scratch)
 {
 	const struct bo_node *n = &p->m->nodes[ni];
@@ -598,7 +598,7 @@ bo_status bo_wino_conv(const struct bo_plan *p, int ni, const float *const *in, 
 	bo_status rc = get_u(p->wcache, ni, in[1], M, C, &u);
 	if (rc)
 		return rc;
-	int64_t chunk = bo_wino_chunk_tiles(C, M, T);
+	int64_t chunk = Bo_wino_chunk_tiles(C, M, T);
 	struct layout l = scratch_layout(C, M, chunk, tiles_h, j.tiles_w);
 	j.c8 = l.c8;
 	j.m8 = l.m8;

@@ -4,7 +4,10 @@ are for lib/ and its white-box tests (tests/unit/) only. `make
 check-layering` compiles every module with only its own include paths
 (Makefile, LAYERS); this catches what include paths cannot: a file outside
 lib/ and tests/unit/ that names a private header by its path ("../lib/x.h",
-"lib/x.h"). Prints FILE:LINE and the header for each, exits 1 if any.
+"lib/x.h"). And the names say which is which (as curl's Curl_): a
+function a private header declares is Bo_..., one a public header declares
+is bo_...; a private declaration named bo_ or a public one named Bo_ is
+reported. Prints FILE:LINE and what is wrong for each, exits 1 if any.
     tools/check-layering.py [ROOT]"""
 import os
 import re
@@ -12,6 +15,22 @@ import subprocess
 import sys
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^">]*)[">]')
+# a function declared or defined at the start of a line: "type name(" or
+# "type *name(" (static inline ones in headers too)
+DECL = re.compile(r'^(?:static\s+)?(?:inline\s+)?(?:BO_INLINE\s+)?(?:const\s+)?'
+                  r'(?:struct\s+|enum\s+|unsigned\s+)?\w+[\s*]+\**([bB]o_\w+)\s*\(')
+
+
+def names(root, f, public):
+    """(line, name) of the functions f declares with the wrong prefix"""
+    want = "bo_" if public else "Bo_"
+    out = []
+    with open(os.path.join(root, f), errors="replace") as fh:
+        for n, line in enumerate(fh, 1):
+            m = DECL.match(line)
+            if m and not m.group(1).startswith(want):
+                out.append((n, m.group(1)))
+    return out
 
 
 def private(rel):
@@ -27,6 +46,14 @@ def main():
                            cwd=root, check=True, capture_output=True, text=True).stdout.split()
     bad = 0
     for f in files:
+        if f.startswith("lib/") and f.endswith(".h"):
+            public = f.startswith("lib/include/")
+            for n, name in names(root, f, public):
+                print(f"check-layering: {f}:{n}: {name} is declared in a "
+                      f"{'public' if public else 'private'} header: name it "
+                      f"{'bo_' if public else 'Bo_'}{name[3:]} (bo_ is the public API, Bo_ the "
+                      f"library's internals)", file=sys.stderr)
+                bad = 1
         if f.startswith(("lib/", "tests/unit/")):
             continue
         with open(os.path.join(root, f), errors="replace") as fh:

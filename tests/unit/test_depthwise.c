@@ -63,7 +63,7 @@ static int64_t out_dim(int64_t in, int64_t pb, int64_t pe, int64_t k, int64_t s,
 	return in + pb + pe < span ? 0 : (in + pb + pe - span) / s + 1;
 }
 
-/* Runs c through bo_dw_conv and bo_dw_conv_generic; both within a rounding
+/* Runs c through Bo_dw_conv and Bo_dw_conv_generic; both within a rounding
  * bound of the double reference. Returns 1 when the two are bit-identical. */
 static int check(const struct dcase *c)
 {
@@ -95,8 +95,8 @@ static int check(const struct dcase *c)
 	for (int64_t i = 0; i < ny; i++)
 		y1[i] = y2[i] = NAN;
 	const float *bias = c->bias ? b : NULL;
-	bo_dw_conv(x, k, bias, y1, c->N, c->C, c->H, c->W, &w, OH, OW, NULL);
-	bo_dw_conv_generic(x, k, bias, y2, c->N, c->C, c->H, c->W, &w, OH, OW);
+	Bo_dw_conv(x, k, bias, y1, c->N, c->C, c->H, c->W, &w, OH, OW, NULL);
+	Bo_dw_conv_generic(x, k, bias, y2, c->N, c->C, c->H, c->W, &w, OH, OW);
 	int same = 1;
 	for (int64_t n = 0; n < c->N; n++)
 		for (int64_t ch = 0; ch < c->C; ch++)
@@ -166,7 +166,7 @@ static void test_fast_random(void **state)
 				random_case(&c, ks[a], ss[b]);
 				struct bo_window w = { .k = { c.kh, c.kw }, .s = { c.s, c.s },
 						       .d = { 1, 1 } };
-				assert_true(bo_dw_fast(&w));
+				assert_true(Bo_dw_fast(&w));
 				check(&c);
 			}
 }
@@ -202,7 +202,7 @@ static void test_generic_fallback(void **state)
 	for (size_t i = 0; i < sizeof(cs) / sizeof(cs[0]); i++) {
 		struct bo_window w = { .k = { cs[i].kh, cs[i].kw }, .s = { cs[i].s, cs[i].s },
 				       .d = { cs[i].d, cs[i].d } };
-		assert_false(bo_dw_fast(&w));
+		assert_false(Bo_dw_fast(&w));
 		assert_true(check(&cs[i]));
 	}
 }
@@ -247,8 +247,8 @@ static void test_fused_act(void **state)
 			int64_t OH = (H + 2 * pad - (ws[wi].k - 1) * ws[wi].d - 1) / ws[wi].s + 1;
 			int64_t OW = (W + 2 * pad - (ws[wi].k - 1) * ws[wi].d - 1) / ws[wi].s + 1;
 			float y0[3 * 19 * 21], y1[3 * 19 * 21];
-			bo_dw_conv(x, k, b, y0, 1, C, H, W, &w, OH, OW, NULL);
-			bo_dw_conv(x, k, b, y1, 1, C, H, W, &w, OH, OW, &acts[ai]);
+			Bo_dw_conv(x, k, b, y0, 1, C, H, W, &w, OH, OW, NULL);
+			Bo_dw_conv(x, k, b, y1, 1, C, H, W, &w, OH, OW, &acts[ai]);
 			for (int64_t i = 0; i < C * OH * OW; i++) {
 				float e = acts[ai].kind == 1 ? relu_ref(y0[i])
 							     : clip_ref(y0[i], acts[ai].lo, acts[ai].hi);

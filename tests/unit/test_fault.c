@@ -989,7 +989,7 @@ static void test_bad_args(void **state)
 static void test_philox_blocks(void **state)
 {
 	(void)state;
-	if (!bo_fault_have_avx2())
+	if (!Bo_fault_have_avx2())
 		print_message("no AVX2 here: the AVX2 path runs the portable kernel\n");
 	const uint32_t keys[3][2] = { { 0, 0 }, { 0xdeadbeefu, 0x12345678u }, { ~0u, 1u } };
 	const uint32_t ctrs[3][4] = { { 0, 0, 0, 0 }, { 5, 7, 0x80000003u, 11 }, { 0, ~0u, 1, 2 } };
@@ -1002,9 +1002,9 @@ static void test_philox_blocks(void **state)
 				for (int nb = 0; nb <= 41; nb++) {
 					memset(a, 0xa5, sizeof a);
 					memset(b, 0x5a, sizeof b);
-					bo_philox_blocks(keys[ki], ctrs[ci], firsts[fi], nb, a,
+					Bo_philox_blocks(keys[ki], ctrs[ci], firsts[fi], nb, a,
 							 BO_FAULT_PORTABLE);
-					bo_philox_blocks(keys[ki], ctrs[ci], firsts[fi], nb, b,
+					Bo_philox_blocks(keys[ki], ctrs[ci], firsts[fi], nb, b,
 							 BO_FAULT_AVX2);
 					philox4x32_key_t k = { { keys[ki][0], keys[ki][1] } };
 					for (int j = 0; j < nb; j++) {
@@ -1026,7 +1026,7 @@ static void test_philox_blocks(void **state)
 	/* the same words bo_rng_u32 hands out */
 	struct bo_rng r;
 	bo_rng_init(&r, 42, 3, 4, 5, 6);
-	bo_philox_blocks(r.key, r.ctr, 0, 40, b, BO_FAULT_AVX2);
+	Bo_philox_blocks(r.key, r.ctr, 0, 40, b, BO_FAULT_AVX2);
 	for (int j = 0; j < 160; j++)
 		assert_int_equal(bo_rng_u32(&r), b[j]);
 }
@@ -1042,8 +1042,8 @@ static void check_gaps(const uint32_t *w, int n, double inv, double p)
 	double *a = malloc(((size_t)n + 4) * sizeof *a), *b = malloc(((size_t)n + 4) * sizeof *b);
 	assert_non_null(a);
 	assert_non_null(b);
-	bo_fault_gaps(w, n, inv, a, BO_FAULT_PORTABLE);
-	bo_fault_gaps(w, n, inv, b, BO_FAULT_AVX2);
+	Bo_fault_gaps(w, n, inv, a, BO_FAULT_PORTABLE);
+	Bo_fault_gaps(w, n, inv, b, BO_FAULT_AVX2);
 	for (int k = 0; k < n; k++) {
 		double want = libm_gap(w[k], inv);
 		if (a[k] != want || b[k] != want)
@@ -1117,7 +1117,7 @@ static void check_paths(enum bo_deviation dev, double p, const struct bo_stored 
 		memcpy(y[k], x, (size_t)n * sizeof *x);
 		r[k] = *r0;
 		memset(&u[k], 0, sizeof u[k]);
-		ret[k] = bo_inject_path(paths[k], dev, p, st, y[k], n, &r[k], &u[k]);
+		ret[k] = Bo_inject_path(paths[k], dev, p, st, y[k], n, &r[k], &u[k]);
 	}
 	for (int k = 1; k < 3; k++) {
 		if (ret[k] != ret[0])

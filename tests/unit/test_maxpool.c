@@ -103,7 +103,7 @@ static void test_random(void **state)
 					x[i] = value();
 				for (int64_t i = 0; i < NC * OH * OW; i++)
 					y[i] = 12345.f;
-				assert_int_equal(bo_maxpool(x, y, NC, H, W, &w, OH, OW), 1);
+				assert_int_equal(Bo_maxpool(x, y, NC, H, W, &w, OH, OW), 1);
 				for (int64_t c = 0; c < NC; c++)
 					for (int64_t oh = 0; oh < OH; oh++)
 						for (int64_t ow = 0; ow < OW; ow++) {
@@ -138,7 +138,7 @@ static void test_resnet_stem(void **state)
 	for (int64_t i = 0; i < H * W; i++)
 		x[i] = (float)irand(-1000, 1000);
 	x[50 * W + 60] = NAN; /* in the interior: output (25, 30) alone */
-	assert_int_equal(bo_maxpool(x, y, 1, H, W, &w, OH, OW), 1);
+	assert_int_equal(Bo_maxpool(x, y, 1, H, W, &w, OH, OW), 1);
 	for (int64_t oh = 0; oh < OH; oh++)
 		for (int64_t ow = 0; ow < OW; ow++) {
 			float e = ref_at(x, H, W, 3, oh * 2 - 1, ow * 2 - 1), g = y[oh * OW + ow];
@@ -164,8 +164,8 @@ static void test_refused(void **state)
 	for (size_t i = 0; i < sizeof(ws) / sizeof(ws[0]); i++) {
 		for (int k = 0; k < 64; k++)
 			y[k] = 7.f;
-		assert_false(bo_maxpool_fast(&ws[i]));
-		assert_int_equal(bo_maxpool(x, y, 1, 8, 8, &ws[i], 2, 2), 0);
+		assert_false(Bo_maxpool_fast(&ws[i]));
+		assert_int_equal(Bo_maxpool(x, y, 1, 8, 8, &ws[i], 2, 2), 0);
 		for (int k = 0; k < 64; k++)
 			assert_true(y[k] == 7.f);
 	}

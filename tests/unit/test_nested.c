@@ -34,8 +34,8 @@ static int64_t walk_count(double p, int64_t total, uint64_t seed, uint32_t trial
 	struct bo_nested_walk w;
 	int64_t c, n = 0, last = -1;
 	double u;
-	bo_nested_begin(&w, p, total, seed, trial, tensor);
-	while (bo_nested_next(&w, &c, &u)) {
+	Bo_nested_begin(&w, p, total, seed, trial, tensor);
+	while (Bo_nested_next(&w, &c, &u)) {
 		assert_true(c > last && c < total); /* ascending, in range */
 		assert_true(u >= 0 && u < p);
 		last = c;
@@ -86,8 +86,8 @@ static void test_levels_uniform(void **state)
 		int64_t c, n = 0, half = 0, tenth = 0;
 		for (uint32_t t = 0; t < 20; t++) {
 			struct bo_nested_walk w;
-			bo_nested_begin(&w, p, 200000, 5, t, 1);
-			while (bo_nested_next(&w, &c, &u)) {
+			Bo_nested_begin(&w, p, 200000, 5, t, 1);
+			while (Bo_nested_next(&w, &c, &u)) {
 				n++;
 				half += u < p / 2;
 				tenth += u < p / 10;
@@ -153,12 +153,12 @@ static void test_monotone_chip(void **state)
 			int64_t c1, c2;
 			double u1, u2;
 			int64_t n1 = 0;
-			bo_nested_begin(&w1, ps[k], 8 * N, 9, t, 2);
-			bo_nested_begin(&w2, ps[k + 1], 8 * N, 9, t, 2);
-			int more2 = bo_nested_next(&w2, &c2, &u2);
-			while (bo_nested_next(&w1, &c1, &u1)) {
+			Bo_nested_begin(&w1, ps[k], 8 * N, 9, t, 2);
+			Bo_nested_begin(&w2, ps[k + 1], 8 * N, 9, t, 2);
+			int more2 = Bo_nested_next(&w2, &c2, &u2);
+			while (Bo_nested_next(&w1, &c1, &u1)) {
 				while (more2 && c2 < c1)
-					more2 = bo_nested_next(&w2, &c2, &u2);
+					more2 = Bo_nested_next(&w2, &c2, &u2);
 				assert_true(more2);
 				assert_true(c2 == c1);
 				assert_true(u2 == u1);

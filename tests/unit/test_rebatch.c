@@ -1,5 +1,5 @@
 /* Unit tests for re-planning a fixed-batch model for another batch
- * (lib/plan.c: bo_plan_build_batch, bo_plan_rebatch_check;
+ * (lib/plan.c: Bo_plan_build_batch, Bo_plan_rebatch_check;
  * bo_model_batch_replans; bo_session_run).
  *
  * Each model is built in memory with common_onnx.c with its input's batch

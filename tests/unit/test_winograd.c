@@ -166,7 +166,7 @@ static void run(struct bo_model *m, const struct cfg *c, int algo, int threads,
 	bo_session_free(s);
 }
 
-/* The plan of model m for batch N, with a cache so bo_wino_use answers. */
+/* The plan of model m for batch N, with a cache so Bo_wino_use answers. */
 struct planned {
 	struct bo_plan p;
 	struct bo_wino_cache *cache;
@@ -177,8 +177,8 @@ static void plan_for(struct bo_model *m, const struct cfg *c, int algo, struct p
 {
 	struct bo_shape in = { 4, { c->N, c->C, c->H, c->W } };
 	struct bo_error err;
-	assert_int_equal(bo_plan_build(m, &in, 0, &pl->p, &err), BO_OK);
-	pl->cache = bo_wino_cache_new(m);
+	assert_int_equal(Bo_plan_build(m, &in, 0, &pl->p, &err), BO_OK);
+	pl->cache = Bo_wino_cache_new(m);
 	assert_non_null(pl->cache);
 	pl->p.wcache = pl->cache;
 	pl->p.conv_algo = algo;
@@ -191,8 +191,8 @@ static void plan_for(struct bo_model *m, const struct cfg *c, int algo, struct p
 
 static void plan_done(struct planned *pl)
 {
-	bo_wino_cache_free(pl->cache);
-	bo_plan_release(&pl->p);
+	Bo_wino_cache_free(pl->cache);
+	Bo_plan_release(&pl->p);
 }
 
 static void check_case(const struct cfg *c, int threads)
@@ -206,11 +206,11 @@ static void check_case(const struct cfg *c, int threads)
 	struct bo_model *m = conv_model(c, w, b);
 	struct planned pl;
 	plan_for(m, c, 2, &pl);
-	assert_true(bo_wino_applicable(&pl.p, pl.conv));
-	assert_true(bo_wino_use(&pl.p, pl.conv));
-	assert_true(bo_wino_scratch_floats(&pl.p, pl.conv) <= pl.p.scratch_floats);
+	assert_true(Bo_wino_applicable(&pl.p, pl.conv));
+	assert_true(Bo_wino_use(&pl.p, pl.conv));
+	assert_true(Bo_wino_scratch_floats(&pl.p, pl.conv) <= pl.p.scratch_floats);
 	pl.p.conv_algo = 1;
-	assert_false(bo_wino_use(&pl.p, pl.conv));
+	assert_false(Bo_wino_use(&pl.p, pl.conv));
 	plan_done(&pl);
 
 	char what[160];
@@ -290,11 +290,11 @@ static void test_applicability(void **state)
 		struct bo_model *m = conv_model(c, w, NULL);
 		struct planned pl;
 		plan_for(m, c, 2, &pl);
-		assert_int_equal(bo_wino_applicable(&pl.p, pl.conv), t[i].applicable);
-		assert_int_equal(bo_wino_use(&pl.p, pl.conv), t[i].applicable);
+		assert_int_equal(Bo_wino_applicable(&pl.p, pl.conv), t[i].applicable);
+		assert_int_equal(Bo_wino_use(&pl.p, pl.conv), t[i].applicable);
 		/* without a cache (plans outside sessions) never */
 		pl.p.wcache = NULL;
-		assert_false(bo_wino_use(&pl.p, pl.conv));
+		assert_false(Bo_wino_use(&pl.p, pl.conv));
 		plan_done(&pl);
 		bo_model_free(m);
 		free(w);
@@ -308,8 +308,8 @@ static void test_applicability(void **state)
 		struct bo_model *m = conv_model(ab[i], w, NULL);
 		struct planned pl;
 		plan_for(m, ab[i], 0, &pl);
-		assert_true(bo_wino_applicable(&pl.p, pl.conv));
-		assert_int_equal(bo_wino_use(&pl.p, pl.conv), i == 1);
+		assert_true(Bo_wino_applicable(&pl.p, pl.conv));
+		assert_int_equal(Bo_wino_use(&pl.p, pl.conv), i == 1);
 		plan_done(&pl);
 		bo_model_free(m);
 		free(w);
