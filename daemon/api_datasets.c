@@ -173,8 +173,8 @@ static int post_dataset_upload(struct bo_daemon *d, struct bo_req *r)
 				     "the form field labels (a file) is missing");
 	if (api_upload_over_quota(d, r, isize + (strcmp(fmt, "cifar") ? lsize : 0), "dataset"))
 		return 0;
-	enum bo_dataset_format f = !strcmp(fmt, "idx") ? BO_DATASET_IDX :
-				   !strcmp(fmt, "npy") ? BO_DATASET_NPY : BO_DATASET_CIFAR10;
+	enum bo_dataset_format f = BO_DATASET_CIFAR10;
+	bo_dataset_format_parse(fmt, &f, &serr); /* one of idx, npy, cifar: checked above */
 	int with_labels = f != BO_DATASET_CIFAR10;
 	bo_dataset_limits_of(&d->cfg, &lim);
 	if (bo_dataset_check_at(AT_FDCWD, img, with_labels ? lab : NULL, f, BO_SPLIT_TEST, &lim,
@@ -298,10 +298,8 @@ static int post_dataset_path(struct bo_daemon *d, struct bo_req *r)
 				    strerror(errno));
 		goto out;
 	}
-	enum bo_dataset_format f = !strcmp(fmt, "idx")   ? BO_DATASET_IDX :
-				   !strcmp(fmt, "npy")   ? BO_DATASET_NPY :
-				   !strcmp(fmt, "cifar") ? BO_DATASET_CIFAR10 :
-							   BO_DATASET_AUTO;
+	enum bo_dataset_format f = BO_DATASET_AUTO;
+	bo_dataset_format_parse(fmt, &f, &serr); /* auto, idx, npy or cifar: checked above */
 	bo_dataset_limits_of(&d->cfg, &lim);
 	if (bo_dataset_check_at(fd, rel, rel_l, f,
 				sp, &lim, &info,

@@ -646,11 +646,10 @@ bo_status bo_dataset_ref_open(const struct bo_daemon *d, const struct bo_dataset
 	char norm[2048], norm_l[2048];
 	const char *rel = NULL, *rel_l = NULL;
 	struct bo_dataset_limits lim;
-	enum bo_dataset_format f = !strcmp(r->format, "idx")   ? BO_DATASET_IDX :
-				   !strncmp(r->format, "cifar", 5) ? BO_DATASET_CIFAR10 :
-				   !strcmp(r->format, "npy")   ? BO_DATASET_NPY :
-								 BO_DATASET_AUTO;
-	enum bo_split split = strcmp(r->split, "train") ? BO_SPLIT_TEST : BO_SPLIT_TRAIN;
+	enum bo_dataset_format f;
+	enum bo_split split;
+	if (bo_dataset_format_parse(r->format, &f, err) || bo_split_parse(r->split, &split, err))
+		return err->status; /* the store holds the API's words only */
 	const char *root;
 	int fd;
 	bo_dataset_limits_of(&d->cfg, &lim);

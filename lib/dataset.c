@@ -1609,6 +1609,24 @@ bo_status bo_split_parse(const char *name, enum bo_split *out, struct bo_error *
 	return BO_OK;
 }
 
+bo_status bo_dataset_format_parse(const char *name, enum bo_dataset_format *out,
+				  struct bo_error *err)
+{
+	static const enum bo_dataset_format all[] = { BO_DATASET_AUTO, BO_DATASET_IDX, BO_DATASET_NPY,
+						      BO_DATASET_CIFAR10 };
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (name && !strcmp(name, bo_dataset_format_name(all[i]))) {
+			*out = all[i];
+			return BO_OK;
+		}
+	if (name && !strcmp(name, "cifar")) {
+		*out = BO_DATASET_CIFAR10;
+		return BO_OK;
+	}
+	return Bo_fail(err, BO_EINVAL, "format must be auto, idx, npy or cifar, not '%s'",
+		       name ? name : "");
+}
+
 const char *bo_dataset_format_name(enum bo_dataset_format f)
 {
 	switch (f) {

@@ -310,13 +310,10 @@ static bo_status open_dataset(CURL *h, const struct opts *o, json_t *dsj, struct
 	}
 	bo_config_defaults(&cfg);
 	bo_dataset_limits_of(&cfg, &lim);
-	enum bo_dataset_format f = !strcmp(format, "idx")	? BO_DATASET_IDX :
-				   !strncmp(format, "cifar", 5) ? BO_DATASET_CIFAR10 :
-				   !strcmp(format, "npy")	? BO_DATASET_NPY :
-								  BO_DATASET_AUTO;
-	enum bo_split sp = BO_SPLIT_TEST;
-	if (bo_split_parse(split, &sp, err))
-		return err->status; /* the store holds test or train only */
+	enum bo_dataset_format f;
+	enum bo_split sp;
+	if (bo_dataset_format_parse(format, &f, err) || bo_split_parse(split, &sp, err))
+		return err->status; /* the claim carries the store's words only */
 	return bo_dataset_open_at(AT_FDCWD, images[0] ? images : dir, labels[0] ? labels : NULL, f,
 				  sp, &lim, out, err);
 }

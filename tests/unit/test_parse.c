@@ -1,7 +1,8 @@
 /* Tests for the library's parsers of what users write, shared by the CLI
  * and brownoutd: bo_p_list_parse (lib/plist.c), bo_deviation_parse and
- * bo_target_parse (lib/fault.c), bo_split_parse (lib/dataset.c): the
- * forms, their refusals with the reason, and names that parse back. */
+ * bo_target_parse (lib/fault.c), bo_split_parse and
+ * bo_dataset_format_parse (lib/dataset.c): the forms, their refusals with
+ * the reason, and names that parse back. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -91,6 +92,18 @@ static void test_enums(void **state)
 	assert_int_equal(sp, BO_SPLIT_TEST);
 	assert_int_equal(bo_split_parse("val", &sp, &err), BO_EINVAL);
 	assert_string_equal(err.text, "must be test or train, not 'val'");
+	enum bo_dataset_format f = BO_DATASET_AUTO;
+	const enum bo_dataset_format fmts[] = { BO_DATASET_AUTO, BO_DATASET_IDX, BO_DATASET_NPY,
+						BO_DATASET_CIFAR10 };
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(bo_dataset_format_parse(bo_dataset_format_name(fmts[i]), &f, &err),
+				 BO_OK);
+		assert_int_equal(f, fmts[i]);
+	}
+	assert_int_equal(bo_dataset_format_parse("cifar", &f, &err), BO_OK); /* brownoutd's word */
+	assert_int_equal(f, BO_DATASET_CIFAR10);
+	assert_int_equal(bo_dataset_format_parse("npz", &f, &err), BO_EINVAL);
+	assert_string_equal(err.text, "format must be auto, idx, npy or cifar, not 'npz'");
 }
 
 int main(void)

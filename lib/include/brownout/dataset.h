@@ -116,6 +116,10 @@ void bo_dataset_shape(const struct bo_dataset *ds, int64_t *c, int64_t *h, int64
 enum bo_dataset_format bo_dataset_format(const struct bo_dataset *ds);
 /* Short name of a format: "idx", "cifar10", "npy". */
 const char *bo_dataset_format_name(enum bo_dataset_format f);
+/* The name back: "auto", "idx", "npy", "cifar10" or "cifar" (brownoutd's
+ * word). BO_OK, or BO_EINVAL naming the formats. */
+bo_status bo_dataset_format_parse(const char *name, enum bo_dataset_format *out,
+				  struct bo_error *err);
 /* Number of distinct classes (max label + 1). */
 int bo_dataset_classes(const struct bo_dataset *ds);
 int bo_dataset_label(const struct bo_dataset *ds, int64_t i);
