@@ -629,36 +629,29 @@ static bo_status commit_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		sqlite3_bind_int64(st, 5, f->t.job);
 		sqlite3_bind_int(st, 6, f->t.point);
 		rc = step_done(db, st, err, "recording a reference");
-	} else if (f->t.pilot) {
-		if (sqlite3_prepare_v2(db,
-				       "INSERT OR REPLACE INTO pilots (job_id, point, trial, correct,"
-				       " images, cost_trial, cost_image) VALUES (?, ?, ?, ?, ?, ?, ?)",
-				       -1, &st, NULL) != SQLITE_OK)
-			return bo_store_fail(db, err, "recording a pilot");
-		for (int k = 0; k < f->n && !rc; k++) {
-			sqlite3_bind_int64(st, 1, f->t.job);
-			sqlite3_bind_int(st, 2, f->t.point);
-			sqlite3_bind_int(st, 3, f->t.lo + k);
-			sqlite3_bind_int64(st, 4, f->correct[k]);
-			sqlite3_bind_int64(st, 5, f->images);
-			sqlite3_bind_double(st, 6, isfinite(f->cost[k][0]) && f->cost[k][0] > 0 ? f->cost[k][0] : 0);
-			sqlite3_bind_double(st, 7, isfinite(f->cost[k][1]) && f->cost[k][1] > 0 ? f->cost[k][1] : 0);
-			rc = step_done(db, st, err, "recording a pilot");
-		}
-		f->recorded = rc ? 0 : f->n;
 	} else {
+		/* a pilot's trials go to pilots, with their costs; others to results */
+		const char *what = f->t.pilot ? "recording a pilot" : "recording results";
 		if (sqlite3_prepare_v2(db,
-				       "INSERT OR REPLACE INTO results (job_id, point, trial, correct,"
-				       " images) VALUES (?, ?, ?, ?, ?)",
+				       f->t.pilot ?
+					       "INSERT OR REPLACE INTO pilots (job_id, point, trial,"
+					       " correct, images, cost_trial, cost_image)"
+					       " VALUES (?, ?, ?, ?, ?, ?, ?)" :
+					       "INSERT OR REPLACE INTO results (job_id, point, trial,"
+					       " correct, images) VALUES (?, ?, ?, ?, ?)",
 				       -1, &st, NULL) != SQLITE_OK)
-			return bo_store_fail(db, err, "recording results");
+			return bo_store_fail(db, err, what);
 		for (int k = 0; k < f->n && !rc; k++) {
 			sqlite3_bind_int64(st, 1, f->t.job);
 			sqlite3_bind_int(st, 2, f->t.point);
 			sqlite3_bind_int(st, 3, f->t.lo + k);
 			sqlite3_bind_int64(st, 4, f->correct[k]);
 			sqlite3_bind_int64(st, 5, f->images);
-			rc = step_done(db, st, err, "recording results");
+			for (int c = 0; f->t.pilot && c < 2; c++) {
+				double v = f->cost[k][c]; /* seconds per trial, per image */
+				sqlite3_bind_double(st, 6 + c, isfinite(v) && v > 0 ? v : 0);
+			}
+			rc = step_done(db, st, err, what);
 		}
 		f->recorded = rc ? 0 : f->n;
 	}
