@@ -4,11 +4,10 @@
 # Seed: 1 for every model (each model is seeded on its own: initialisation,
 # data order, flips and erasure masks).  Training runs on one CPU thread:
 # about 15 minutes for train_fmnist.py's 4 PreActResNet18 models (4 epochs on
-# all 60,000 training images), a few more for its ResNet18, SENet18 and
-# MobileNetV2 fixtures of docs/experiments.md's Figs. 1 and 2 (ResNet18 and
-# SENet18: 2 epochs on a seeded 12,800-image subset; MobileNetV2, whose
-# depthwise convolutions train about 3 times slower per step on a CPU: 1
-# epoch on 6,400; they were made on a heavily loaded machine), and
+# all 60,000 training images), about 25 more for its ResNet18 and SENet18
+# fixtures of docs/experiments.md's Figs. 1 and 2 and 45 for its MobileNetV2
+# one (the same recipe; its depthwise convolutions train about 3 times
+# slower per step on a CPU), and
 # 1 minute for train_other.py on an idle core.
 #
 # Results are deterministic for a given torch build, but can differ across
@@ -26,10 +25,10 @@ PY=/usr/bin/python3
 
 "$PY" tools/train_fmnist.py --out tests/fixtures --seed 1 --epochs 4 \
     --only fmnist_preact_f4,fmnist_preact_f6,fmnist_preact_f8,fmnist_preact_f8_erasure
-"$PY" tools/train_fmnist.py --out tests/fixtures --seed 1 --epochs 2 --train-limit 12800 \
+"$PY" tools/train_fmnist.py --out tests/fixtures --seed 1 --epochs 4 --threads 1 \
     --only fmnist_resnet18_f8,fmnist_senet18_f8
-"$PY" tools/train_fmnist.py --out tests/fixtures --seed 1 --epochs 1 --train-limit 6400 \
-    --log-every 25 --only fmnist_mobilenetv2_w25
+"$PY" tools/train_fmnist.py --out tests/fixtures --seed 1 --epochs 4 --threads 1 \
+    --only fmnist_mobilenetv2_w25
 "$PY" tools/train_other.py --out tests/fixtures/other --seed 1 --epochs 2
 
 # Check each export: onnx.checker, op list, and a numpy run of the graph
