@@ -8,7 +8,7 @@
 # which draws OUTDIR/fig1_architectures.png and OUTDIR/fig2_arch_energy.png
 # (and redraws Figs. 3 to 5 from their data) and prints the tables.
 # Environment (defaults in brackets): BO_DATA [/usr/share/datasets/fashion-mnist],
-# BO_LIMIT images [1000], BO_THREADS [1], BO_TRIALS [6], BO_SEED [1],
+# BO_LIMIT images [2000], BO_THREADS [1], BO_TRIALS [10], BO_SEED [1],
 # BO_P [1e-4:1e-1:7], BO_PYTHON [/usr/bin/python3], BO_MODELS (the sweeps to
 # run, default all four: preact_f8 resnet18_f8 senet18_f8 mobilenetv2_w25;
 # the plots draw the networks whose files exist).
@@ -19,9 +19,9 @@ build=${1:-build}
 out=${2:-docs/experiments}
 bo="$build/brownout"
 data=${BO_DATA:-/usr/share/datasets/fashion-mnist}
-limit=${BO_LIMIT:-1000}
+limit=${BO_LIMIT:-2000}
 threads=${BO_THREADS:-1}
-trials=${BO_TRIALS:-6}
+trials=${BO_TRIALS:-10}
 seed=${BO_SEED:-1}
 grid=${BO_P:-1e-4:1e-1:7}
 python=${BO_PYTHON:-/usr/bin/python3}
