@@ -349,7 +349,12 @@ bo_status bo_optjob_run(struct bo_daemon *d, struct bo_jobctx *c, int (*stop)(vo
 	j = bo_optrun_json(&o.run, &res, &ver, &rep);
 	if (o.run.note[0])
 		json_object_set_new(j, "note", json_string(o.run.note));
+	/* the progress at the end: the search's own totals */
 	o.phase = 5;
+	o.last.candidates = res.candidates;
+	o.last.trials = res.trials;
+	o.last.best_energy = res.energy / res.energy_o;
+	o.last.best_accuracy = res.accuracy;
 	if (!j || !(text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17)))) {
 		rc = bo_error_set(err, BO_ENOMEM, "out of memory");
 		goto out;
