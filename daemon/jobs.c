@@ -1591,6 +1591,12 @@ static bo_status trials_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	int s;
 	if (rc)
 		return rc;
+	if (t->jr.optimize) {
+		rc = bo_error_set(err, BO_EINVAL, "job %lld is an optimize job: its trials are in its"
+				  " results (search, verification), not per trial", (long long)t->jr.id);
+		bo_error_set_where(err, NULL, NULL, NULL, "per_trial");
+		return rc;
+	}
 	int n_points = (int)json_array_size(json_object_get(t->jr.spec, "p"));
 	if (t->point >= n_points) {
 		rc = bo_error_set(err, BO_EINVAL, "point %d: job %lld has points 0 to %d", t->point,

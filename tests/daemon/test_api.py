@@ -1484,6 +1484,8 @@ class T10Api(DaemonCase):
         # JSON only
         self.assertError(api("GET", "/api/v1/jobs/%d/results?format=csv" % job["id"]), 400,
                          "invalid", "format")
+        self.assertError(api("GET", "/api/v1/jobs/%d/results?per_trial=1" % job["id"]), 400,
+                         "invalid", "per_trial")
         self.cache["opt_job"] = done
 
     def test_318_optimize_refusals(self):
