@@ -1174,8 +1174,13 @@ bo_status bo_job_get(struct bo_daemon *d, int64_t id, json_t **out, struct bo_er
 		 * best E/E_o and its accuracy); null until the search starts */
 		json_object_set_new(jr.job, "optimize", jr.opt_progress ? json_incref(jr.opt_progress) :
 									   json_null());
-		if (!strcmp(jr.state, "done"))
-			json_object_set_new(pr, "fraction", json_real(1.0));
+		/* the job's one trial is its end: its fraction is the search's
+		 * trials of the budget (at most 0.99 until it is done) */
+		json_int_t tr = json_integer_value(json_object_get(jr.opt_progress, "trials"));
+		json_int_t bu = json_integer_value(json_object_get(jr.opt_progress, "budget"));
+		double f = bu > 0 ? (double)tr / (double)bu : 0;
+		json_object_set_new(pr, "fraction", json_real(!strcmp(jr.state, "done") ? 1.0 :
+							      f > 0.99 ? 0.99 : f < 0 ? 0 : f));
 	}
 	*out = json_incref(jr.job);
 out:
