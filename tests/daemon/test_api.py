@@ -2255,6 +2255,29 @@ class T20Scheduler(DaemonCase):
         self.assertGreater(self.images_total(), n1)
         self.assertEqual(self.job(big)["state"], "cancelled")
 
+    def test_310_optimize_cancel(self):
+        """Cancelling an optimize job mid-search (issue 14) frees the only
+        worker within a batch: the next job runs to done (the search alone
+        would hold the worker for minutes), and the cancelled job stays
+        cancelled, its search stopped short of its budget."""
+        spec = {"kind": "optimize", "model": self.model_id, "dataset": self.dataset_id,
+                "max_loss": 0.01, "limit": 2000, "calib": 64, "block_p_grid": "1e-4:1e-1:10",
+                "curve_trials": 3, "budget_trials": 5000, "seed": 2}
+        big = self.submit(spec)
+
+        def searching():
+            j = self.job(big)
+            self.assertIn(j["state"], ("queued", "running"), j)
+            return j["optimize"] is not None and j["optimize"]["trials"] > 0
+        self.wait_until("the optimize job searching", searching, JOB_DEADLINE)
+        c = self.assertOk(self.call("POST", "/api/v1/jobs/%d/cancel" % big))
+        self.assertEqual(c["state"], "cancelled")
+        nxt = self.submit(self.spec(1, 9), user="bob")
+        self.assertEqual(self.wait_job(nxt, timeout=30)["state"], "done")
+        j = self.job(big)
+        self.assertEqual(j["state"], "cancelled")
+        self.assertLess(j["optimize"]["trials"], 5000, j["optimize"])
+
 
 class T30Limits(DaemonCase):
     """A daemon with small per-user quotas and a small cap on tasks per job
