@@ -175,7 +175,8 @@ static bo_status job_quotas(sqlite3 *db, const struct job_ins *q, struct bo_erro
 {
 	const struct bo_job_spec *s = q->spec;
 	struct api_usage u = { 0 };
-	int64_t trials = (int64_t)s->n_p * bo_job_spec_max_trials(s);
+	int64_t trials = s->optimize ? bo_job_spec_opt_trials(s) :
+				       (int64_t)s->n_p * bo_job_spec_max_trials(s);
 	bo_status rc = api_user_usage(db, q->owner, &u, err);
 	if (rc)
 		return rc;

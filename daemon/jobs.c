@@ -35,6 +35,7 @@
 #include "datadir.h"
 #include "brownoutd.h"
 #include "jobs.h"
+#include "optjob.h"
 #include "report.h"
 
 void bo_job_spec_release(struct bo_job_spec *s)
@@ -42,7 +43,8 @@ void bo_job_spec_release(struct bo_job_spec *s)
 	if (s) {
 		free(s->blocks);
 		free(s->block_p);
-		s->blocks = s->block_p = NULL;
+		free(s->opt.policy_blocks);
+		s->blocks = s->block_p = s->opt.policy_blocks = NULL;
 	}
 }
 
@@ -115,6 +117,116 @@ static bo_status get_floats(const json_t *v, const char *key, float *out, int *n
 	return BO_OK;
 }
 
+/* An optimize job's p grid: "LO:HI:N", "a,b,..." or an array; above 0,
+ * ascending, at most BO_OPT_MAX_GRID values. */
+static bo_status get_grid(const json_t *v, const char *key, double *g, int *n,
+			  struct bo_error *err)
+{
+	struct bo_error perr;
+	*n = 0;
+	if (json_is_string(v)) {
+		if (bo_p_list_parse(json_string_value(v), g, n, BO_OPT_MAX_GRID, &perr))
+			return field_fail(err, BO_EINVAL, key, "%s '%.200s': %.200s", key,
+					  json_string_value(v), perr.text);
+	} else if (json_is_array(v) && json_array_size(v) >= 1 &&
+		   json_array_size(v) <= BO_OPT_MAX_GRID) {
+		for (size_t i = 0; i < json_array_size(v); i++) {
+			double p = 0;
+			if (get_num(json_array_get(v, i), key, 0, 1, &p, err))
+				return BO_EINVAL;
+			g[(*n)++] = p;
+		}
+	} else {
+		return field_fail(err, BO_EINVAL, key,
+				  "%s must be an array of 1 to %d probabilities or \"LO:HI:N\"", key,
+				  BO_OPT_MAX_GRID);
+	}
+	for (int i = 0; i < *n; i++)
+		if (!(g[i] > 0) || (i && !(g[i] > g[i - 1])))
+			return field_fail(err, BO_EINVAL, key,
+					  "%s: the values must be above 0 and ascend", key);
+	return BO_OK;
+}
+
+/* An optimize spec after its fields: one point p = 0 (the sweeper's,
+ * unused) of one trial; a floor or a loss; the defaults of the grids. */
+static bo_status opt_finish(struct bo_job_spec *s, struct bo_error *err)
+{
+	struct bo_error perr;
+	s->n_p = 1;
+	s->p[0] = 0;
+	s->trials = 1;
+	s->ci_target = 0;
+	if ((s->accuracy_floor > 0) == (s->opt.max_loss > 0))
+		return field_fail(err, BO_EINVAL, "max_loss",
+				  "give one of accuracy_floor and max_loss");
+	if (s->min_trials > s->max_trials)
+		return field_fail(err, BO_EINVAL, "min_trials", "min_trials must be <= max_trials");
+	if (s->max_trials > BO_OPT_MAX_TRIALS)
+		return field_fail(err, BO_EINVAL, "max_trials", "max_trials must be at most %d",
+				  BO_OPT_MAX_TRIALS);
+	if (!s->opt.n_grid && bo_p_list_parse("1e-4:1e-1:10", s->opt.grid, &s->opt.n_grid,
+					      BO_OPT_MAX_GRID, &perr))
+		return bo_error_set(err, BO_EINTERNAL, "the default grid: %s", perr.text);
+	if (!s->opt.n_base) {
+		memcpy(s->opt.base, s->opt.grid, sizeof(s->opt.base));
+		s->opt.n_base = s->opt.n_grid;
+	}
+	return BO_OK;
+}
+
+int64_t bo_job_spec_opt_trials(const struct bo_job_spec *s)
+{
+	return s->opt.budget_trials + s->opt.verify_trials +
+	       2 * (int64_t)s->opt.n_base * s->opt.baseline_trials;
+}
+
+/* A sweep's field that an optimize job does not take? */
+static int sweep_only(const char *key)
+{
+	static const char *const keys[] = { "p", "trials", "ci_target", "images_per_trial",
+					    "block_p", "weight_faults", "references" };
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (!strcmp(key, keys[i]))
+			return 1;
+	return 0;
+}
+
+/* One of an optimize job's own fields (s->optimize set); 0 when key is
+ * none of them (*known = 0). */
+static bo_status get_opt_field(const char *key, const json_t *v, struct bo_job_spec *s,
+			       int *known, struct bo_error *err)
+{
+	long long x = 0;
+	bo_status rc = BO_OK;
+	*known = 1;
+	if (!strcmp(key, "max_loss")) {
+		if (!json_is_null(v))
+			rc = get_num(v, key, 1e-9, 1 - 1e-9, &s->opt.max_loss, err);
+	} else if (!strcmp(key, "block_p_grid")) {
+		rc = get_grid(v, key, s->opt.grid, &s->opt.n_grid, err);
+	} else if (!strcmp(key, "baseline_p")) {
+		rc = get_grid(v, key, s->opt.base, &s->opt.n_base, err);
+	} else if (!strcmp(key, "budget_trials")) {
+		rc = get_int(v, key, 0, BO_OPT_JOB_MAX_BUDGET, &x, err);
+		s->opt.budget_trials = x;
+	} else if (!strcmp(key, "curve_trials")) {
+		rc = get_int(v, key, 1, BO_OPT_MAX_TRIALS, &x, err);
+		s->opt.curve_trials = (int)x;
+	} else if (!strcmp(key, "verify_trials")) {
+		rc = get_int(v, key, 2, BO_OPT_MAX_TRIALS, &x, err);
+		s->opt.verify_trials = (int)x;
+	} else if (!strcmp(key, "baseline_trials")) {
+		rc = get_int(v, key, 1, BO_OPT_MAX_TRIALS, &x, err);
+		s->opt.baseline_trials = (int)x;
+	} else if (!strcmp(key, "policy_blocks")) {
+		rc = get_str(v, key, 400, &s->opt.policy_blocks, err);
+	} else {
+		*known = 0;
+	}
+	return rc;
+}
+
 bo_status bo_job_spec_parse(const json_t *j, struct bo_job_spec *s, struct bo_error *err)
 {
 	bo_status rc = BO_OK;
@@ -134,10 +246,45 @@ bo_status bo_job_spec_parse(const json_t *j, struct bo_job_spec *s, struct bo_er
 	s->energy_a = dflt.energy_a;
 	if (!json_is_object(j))
 		return field_fail(err, BO_EINVAL, "", "the sweep spec must be a JSON object");
+	const json_t *kind = json_object_get(j, "kind");
+	if (kind && !json_is_null(kind)) {
+		if (!json_is_string(kind) || (strcmp(json_string_value(kind), "sweep") &&
+					      strcmp(json_string_value(kind), "optimize")))
+			return field_fail(err, BO_EINVAL, "kind",
+					  "kind must be \"sweep\" or \"optimize\"");
+		s->optimize = !strcmp(json_string_value(kind), "optimize");
+	}
+	if (s->optimize) { /* the optimizer's defaults, as `brownout optimize` */
+		struct bo_opt_config oc;
+		bo_opt_config_defaults(&oc);
+		s->min_trials = oc.min_trials;
+		s->max_trials = oc.max_trials;
+		s->opt.budget_trials = oc.budget_trials;
+		s->opt.curve_trials = oc.curve_trials;
+		s->opt.verify_trials = 10;
+		s->opt.baseline_trials = 5;
+	}
 	const char *key;
 	json_t *v;
 	json_object_foreach((json_t *)j, key, v) {
 		long long x = 0;
+		int known = 0;
+		if (!strcmp(key, "kind"))
+			continue;
+		if (s->optimize && sweep_only(key)) {
+			rc = field_fail(err, BO_EINVAL, key, "%s is a sweep's field, not an option of"
+					" optimize jobs", key);
+			goto out;
+		}
+		if ((rc = get_opt_field(key, v, s, &known, err)))
+			goto out;
+		if (known && !s->optimize) {
+			rc = field_fail(err, BO_EINVAL, key, "%s is an option of optimize jobs (give"
+					" kind \"optimize\")", key);
+			goto out;
+		}
+		if (known)
+			continue;
 		if (!strcmp(key, "model")) {
 			rc = get_int(v, key, 1, INT64_MAX, &x, err);
 			s->model = x;
@@ -269,6 +416,8 @@ bo_status bo_job_spec_parse(const json_t *j, struct bo_job_spec *s, struct bo_er
 		rc = field_fail(err, BO_EINVAL, "model", "missing field '%s'", "model");
 	else if (!has_dataset)
 		rc = field_fail(err, BO_EINVAL, "dataset", "missing field '%s'", "dataset");
+	else if (s->optimize)
+		rc = opt_finish(s, err);
 	else if (!has_p)
 		rc = field_fail(err, BO_EINVAL, "p", "missing field '%s'", "p");
 	else if (s->ci_target > 0 && has_trials)
@@ -309,8 +458,54 @@ static json_t *floats_json(const float *v, int n)
 	return a;
 }
 
+static json_t *doubles_json(const double *v, int n)
+{
+	json_t *a = json_array();
+	for (int i = 0; i < n; i++)
+		json_array_append_new(a, json_real(v[i]));
+	return a;
+}
+
+/* An optimize job's spec: what it takes, none of a sweep's own fields. */
+static json_t *opt_spec_json(const struct bo_job_spec *s)
+{
+	json_t *j = json_object();
+	json_object_set_new(j, "kind", json_string("optimize"));
+	json_object_set_new(j, "model", json_integer(s->model));
+	json_object_set_new(j, "dataset", json_integer(s->dataset));
+	json_object_set_new(j, "deviation", json_string(bo_deviation_name(s->deviation)));
+	json_object_set_new(j, "target", json_string(bo_target_name(s->target)));
+	json_object_set_new(j, "activation_sites", json_string(bo_act_sites_name(s->sites)));
+	json_object_set_new(j, "blocks", s->blocks ? json_string(s->blocks) : json_null());
+	json_object_set_new(j, "accuracy_floor",
+			    s->accuracy_floor > 0 ? json_real(s->accuracy_floor) : json_null());
+	json_object_set_new(j, "max_loss", s->opt.max_loss > 0 ? json_real(s->opt.max_loss) :
+								 json_null());
+	json_object_set_new(j, "block_p_grid", doubles_json(s->opt.grid, s->opt.n_grid));
+	json_object_set_new(j, "baseline_p", doubles_json(s->opt.base, s->opt.n_base));
+	json_object_set_new(j, "budget_trials", json_integer(s->opt.budget_trials));
+	json_object_set_new(j, "curve_trials", json_integer(s->opt.curve_trials));
+	json_object_set_new(j, "min_trials", json_integer(s->min_trials));
+	json_object_set_new(j, "max_trials", json_integer(s->max_trials));
+	json_object_set_new(j, "verify_trials", json_integer(s->opt.verify_trials));
+	json_object_set_new(j, "baseline_trials", json_integer(s->opt.baseline_trials));
+	json_object_set_new(j, "policy_blocks", s->opt.policy_blocks ?
+				    json_string(s->opt.policy_blocks) : json_null());
+	json_object_set_new(j, "seed", json_integer((json_int_t)s->seed));
+	json_object_set_new(j, "bits", json_integer(s->bits));
+	json_object_set_new(j, "calib", json_integer(s->calib));
+	json_object_set_new(j, "limit", json_integer(s->limit));
+	json_object_set_new(j, "energy_a", json_real(s->energy_a));
+	json_object_set_new(j, "mean", floats_json(s->mean, s->n_mean));
+	json_object_set_new(j, "std", floats_json(s->std, s->n_std));
+	json_object_set_new(j, "priority", json_integer(s->priority));
+	return j;
+}
+
 json_t *bo_job_spec_json(const struct bo_job_spec *s)
 {
+	if (s->optimize)
+		return opt_spec_json(s);
 	json_t *j = json_object(), *p = json_array(), *refs = json_array();
 	json_object_set_new(j, "model", json_integer(s->model));
 	json_object_set_new(j, "dataset", json_integer(s->dataset));
@@ -540,6 +735,11 @@ void bo_job_spec_config(const struct bo_job_spec *s, int threads, struct bo_swee
 	c->images_per_trial = s->images_per_trial;
 	c->accuracy_floor = s->accuracy_floor;
 	c->weight_faults = s->weight_faults;
+	if (s->optimize) { /* the sweeper of `brownout optimize`: its point unused */
+		c->images_per_trial = BO_IMAGES_ALL;
+		c->min_trials = 3;
+		c->max_trials = 100;
+	}
 }
 
 bo_status bo_job_sweep_config(const struct bo_job_spec *s, const struct bo_model *m,
@@ -737,6 +937,9 @@ struct job_read {
 	 * stored trials: auto's points differ in n */
 	int64_t images_tasks, images_results, trials_tasks;
 	int64_t trials_copied, images_copied; /* auto: pilot trials reused as trials */
+	/* kind "optimize": its stored progress and result (optjob.c) */
+	int optimize;
+	json_t *opt_progress, *opt_result;
 };
 
 static bo_status read_job_row(sqlite3 *db, struct job_read *jr, struct bo_error *err)
@@ -768,6 +971,8 @@ static bo_status read_job_row(sqlite3 *db, struct job_read *jr, struct bo_error 
 		rc = bo_error_set(err, BO_EINTERNAL, "job %lld: stored spec unreadable", (long long)jr->id);
 		goto out;
 	}
+	jr->optimize = json_is_string(json_object_get(jr->spec, "kind")) &&
+		       !strcmp(json_string_value(json_object_get(jr->spec, "kind")), "optimize");
 	snprintf(jr->state, sizeof(jr->state), "%s", (const char *)sqlite3_column_text(st, 6));
 	snprintf(jr->model_name, sizeof(jr->model_name), "%s", sqlite3_column_text(st, 3));
 	snprintf(jr->dataset_name, sizeof(jr->dataset_name), "%s", sqlite3_column_text(st, 5));
@@ -795,6 +1000,7 @@ static bo_status read_job_row(sqlite3 *db, struct job_read *jr, struct bo_error 
 	json_object_set_new(j, "model_sha256", json_string(jr->model_sha256));
 	json_object_set_new(j, "dataset", json_integer(sqlite3_column_int64(st, 4)));
 	json_object_set_new(j, "dataset_name", json_string(jr->dataset_name));
+	json_object_set_new(j, "kind", json_string(jr->optimize ? "optimize" : "sweep"));
 	json_object_set_new(j, "state", json_string(jr->state));
 	json_object_set_new(j, "name", bo_col_string(st, 21));
 	json_object_set_new(j, "notes", bo_col_string(st, 22));
@@ -902,6 +1108,8 @@ static bo_status job_read_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	bo_status rc = read_job_row(db, jr, err);
 	if (!rc)
 		rc = read_progress(db, jr, err);
+	if (!rc && jr->optimize)
+		rc = bo_optjob_read(db, jr->id, &jr->opt_progress, &jr->opt_result, err);
 	return rc;
 }
 
@@ -910,6 +1118,8 @@ static void job_read_release(struct job_read *jr)
 	json_decref(jr->job);
 	json_decref(jr->spec);
 	json_decref(jr->point_info);
+	json_decref(jr->opt_progress);
+	json_decref(jr->opt_result);
 	if (jr->correct)
 		for (int i = 0; i < jr->n_points; i++)
 			free(jr->correct[i]);
@@ -959,6 +1169,19 @@ bo_status bo_job_get(struct bo_daemon *d, int64_t id, json_t **out, struct bo_er
 	json_object_set_new(pr, "seconds_left", running && ips > 0 ?
 				   json_real((double)(total - done) / ips) : json_null());
 	json_object_set_new(jr.job, "progress", pr);
+	if (jr.optimize) {
+		/* the search's progress (phase, candidates, trials of the budget,
+		 * best E/E_o and its accuracy); null until the search starts */
+		json_object_set_new(jr.job, "optimize", jr.opt_progress ? json_incref(jr.opt_progress) :
+									   json_null());
+		/* the job's one trial is its end: its fraction is the search's
+		 * trials of the budget (at most 0.99 until it is done) */
+		json_int_t tr = json_integer_value(json_object_get(jr.opt_progress, "trials"));
+		json_int_t bu = json_integer_value(json_object_get(jr.opt_progress, "budget"));
+		double f = bu > 0 ? (double)tr / (double)bu : 0;
+		json_object_set_new(pr, "fraction", json_real(!strcmp(jr.state, "done") ? 1.0 :
+							      f > 0.99 ? 0.99 : f < 0 ? 0 : f));
+	}
 	*out = json_incref(jr.job);
 out:
 	job_read_release(&jr);
@@ -1180,9 +1403,51 @@ static void csv_append_prov(FILE *f, const char *csv, size_t len, const json_t *
 	}
 }
 
+static bo_status opt_results_fn(sqlite3 *db, void *ctx, struct bo_error *err)
+{
+	struct job_read *jr = ctx;
+	bo_status rc = read_job_row(db, jr, err);
+	if (!rc && jr->optimize)
+		rc = bo_optjob_read(db, jr->id, &jr->opt_progress, &jr->opt_result, err);
+	return rc;
+}
+
+/* An optimize job's results: `brownout optimize --json` once done (with
+ * job, state, complete), else {job, state, complete: false, progress}. */
+static bo_status opt_results(struct job_read *jr, int csv, json_t **json, struct bo_error *err)
+{
+	json_t *j;
+	if (csv) {
+		bo_error_set(err, BO_EINVAL, "job %lld is an optimize job: its results are"
+			     " JSON only", (long long)jr->id);
+		snprintf(err->field, sizeof(err->field), "format");
+		return BO_EINVAL;
+	}
+	j = jr->opt_result && !strcmp(jr->state, "done") ? json_incref(jr->opt_result) :
+							      json_object();
+	json_object_set_new(j, "job", json_integer(jr->id));
+	json_object_set_new(j, "kind", json_string("optimize"));
+	json_object_set_new(j, "state", json_string(jr->state));
+	json_object_set_new(j, "complete", json_boolean(json_object_get(j, "allocation") != NULL));
+	json_object_set_new(j, "progress", jr->opt_progress ? json_incref(jr->opt_progress) :
+							      json_null());
+	*json = j;
+	return BO_OK;
+}
+
 bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json, char **text,
 			 size_t *len, struct bo_error *err)
 {
+	{
+		struct job_read oj = { .id = id };
+		bo_status orc = bo_store_read(d->store, opt_results_fn, &oj, err);
+		if (!orc && oj.optimize)
+			orc = opt_results(&oj, csv, json, err);
+		int done = orc || oj.optimize;
+		job_read_release(&oj);
+		if (done)
+			return orc;
+	}
 	struct job_read jr = { .id = id };
 	struct bo_job_spec spec = { 0 };
 	struct bo_sweep_result r = { 0 };
@@ -1331,6 +1596,12 @@ static bo_status trials_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	int s;
 	if (rc)
 		return rc;
+	if (t->jr.optimize) {
+		rc = bo_error_set(err, BO_EINVAL, "job %lld is an optimize job: its trials are in its"
+				  " results (search, verification), not per trial", (long long)t->jr.id);
+		bo_error_set_where(err, NULL, NULL, NULL, "per_trial");
+		return rc;
+	}
 	int n_points = (int)json_array_size(json_object_get(t->jr.spec, "p"));
 	if (t->point >= n_points) {
 		rc = bo_error_set(err, BO_EINVAL, "point %d: job %lld has points 0 to %d", t->point,

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include <brownout/brownout.h>
+#include <brownout/optimize.h>
 
 struct bo_daemon;
 struct bo_config;
@@ -77,6 +78,18 @@ struct bo_job_spec {
 	double accuracy_floor;
 	/* spec 4b: "independent" (default) or "nested" weight faults */
 	enum bo_weight_faults weight_faults;
+	/* kind "optimize" (daemon/optjob.c): one point p = 0, one trial, and
+	 * the optimizer's options (min/max_trials, accuracy_floor and seed are
+	 * the fields above, at the optimizer's defaults) */
+	int optimize;
+	struct bo_job_opt {
+		double max_loss;            /* > 0 unless accuracy_floor is */
+		int n_grid, n_base;
+		double grid[BO_OPT_MAX_GRID], base[BO_OPT_MAX_GRID];
+		int64_t budget_trials;
+		int curve_trials, verify_trials, baseline_trials;
+		char *policy_blocks;        /* malloc'd or NULL */
+	} opt;
 };
 void bo_job_spec_release(struct bo_job_spec *s);
 /* Parse a JSON spec: unknown fields, types and ranges are errors naming
@@ -84,6 +97,11 @@ void bo_job_spec_release(struct bo_job_spec *s);
 bo_status bo_job_spec_parse(const json_t *j, struct bo_job_spec *s, struct bo_error *err);
 /* The spec as JSON, defaults filled in (stored and shown). */
 json_t *bo_job_spec_json(const struct bo_job_spec *s);
+/* Caps of an optimize job's options (every one a user controls). */
+#define BO_OPT_JOB_MAX_BUDGET 100000
+/* The trials an optimize job may run at most: its budget, the
+ * verification and both baselines' grids (for the trial quota). */
+int64_t bo_job_spec_opt_trials(const struct bo_job_spec *s);
 /* Trials the first round of tasks covers for each point. */
 int bo_job_spec_first_trials(const struct bo_job_spec *s);
 /* Trials the job may run at each point (trials, or max_trials when adaptive). */

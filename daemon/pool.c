@@ -47,6 +47,7 @@
 #include "brownoutd.h"
 #include "jobs.h"
 #include "jobctx.h"
+#include "optjob.h"
 #include "queue.h"
 
 struct worker;
@@ -283,6 +284,13 @@ static int progress_cb(void *ctx, const struct bo_progress *pr)
 	return atomic_load(&w->cancel) || atomic_load(&d->stopping);
 }
 
+/* An optimize job stops for a cancel or a shutdown. */
+static int opt_stop(void *ctx)
+{
+	struct worker *w = ctx;
+	return atomic_load(&w->cancel) || atomic_load(&w->pool->d->stopping);
+}
+
 /* A reference model's file and stored normalisation. */
 struct ref_row {
 	int64_t job;
@@ -376,6 +384,13 @@ static int run_task(struct worker *w, const struct bo_task *t)
 	int store_fault = rc == BO_ENOSPC;
 	if (rc == BO_OK && t->reference) {
 		run_reference(w, &f, &err);
+	} else if (rc == BO_OK && w->ctx.spec.optimize) {
+		/* the whole search in this thread (optjob.c); a store that refuses
+		 * its memo's writes puts the task back, as a clean pass would */
+		rc = bo_optjob_run(d, &w->ctx, opt_stop, w, &f.correct[0], &f.images, &err);
+		if (rc == BO_OK)
+			f.n = 1;
+		store_fault = retryable(rc) && rc != BO_ENOMEM;
 	} else if (rc == BO_OK) {
 		/* the task's n: an auto job's pilot at n0 = min(N, 256), its
 		 * trials at the n the queue chose; else the job's */

@@ -250,6 +250,7 @@ bo_status bo_queue_claim_db(sqlite3 *db, struct bo_claim *c, struct bo_error *er
 		"SELECT t.id, t.job_id, j.owner_id, t.kind, t.point, t.trial_lo, t.trial_hi,"
 		" COALESCE(t.images, 0), t.pilot FROM tasks t JOIN jobs j ON j.id = t.job_id"
 		" WHERE t.state = 'queued' AND j.state IN ('queued', 'running')"
+		" AND (?2 OR json_extract(j.spec, '$.kind') IS NOT 'optimize')"
 		" ORDER BY (j.owner_id <= ?1), j.owner_id, j.priority DESC, j.id, t.id LIMIT 1";
 	sqlite3_stmt *st = NULL;
 	bo_status rc = BO_OK;
@@ -261,6 +262,8 @@ bo_status bo_queue_claim_db(sqlite3 *db, struct bo_claim *c, struct bo_error *er
 	if (sqlite3_prepare_v2(db, pick, -1, &st, NULL) != SQLITE_OK)
 		return bo_store_fail(db, err, "claiming a task");
 	sqlite3_bind_int64(st, 1, c->last_owner);
+	/* an optimize job's search runs in the daemon (optjob.c): local only */
+	sqlite3_bind_int(st, 2, !c->holder || !strcmp(c->holder, "local"));
 	int s = sqlite3_step(st);
 	if (s == SQLITE_ROW) {
 		c->found = 1;

@@ -30,51 +30,9 @@
 #include <brownout/optimize.h>
 
 #include "cli.h"
+#include "optrun.h"
 #include "report.h"
 #include "sweep_opts.h"
-
-#define OPT_KEY 1.0
-
-struct sweeper_eval {
-	struct bo_sweeper *sw;
-	int n_parts;
-	const struct bo_part *parts;
-	int *part_of;       /* optimizer block -> part */
-	double *pp;         /* p per part */
-	int64_t images;
-	int nb;             /* optimizer blocks */
-};
-
-static void to_parts(struct sweeper_eval *se, const double *p, int n)
-{
-	for (int k = 0; k < se->n_parts; k++)
-		se->pp[k] = 0;
-	for (int i = 0; i < n; i++)
-		se->pp[se->part_of[i]] = p[i];
-}
-
-static bo_status se_evaluate(void *ctx, const double *p, uint64_t seed, int t0, int t1,
-			     double *acc, struct bo_error *err)
-{
-	struct sweeper_eval *se = ctx;
-	to_parts(se, p, se->nb);
-	for (int t = t0; t < t1; t++) {
-		int64_t correct;
-		bo_status rc = bo_sweeper_trial_alloc(se->sw, se->pp, seed, OPT_KEY, t, &correct, NULL,
-						      NULL, err);
-		if (rc)
-			return rc;
-		acc[t - t0] = (double)correct / (double)se->images;
-	}
-	return BO_OK;
-}
-
-static double se_energy(void *ctx, const double *p)
-{
-	struct sweeper_eval *se = ctx;
-	to_parts(se, p, se->nb);
-	return bo_sweeper_alloc_energy(se->sw, se->pp);
-}
 
 struct opt_progress {
 	double t0, last, every;
@@ -238,6 +196,7 @@ static int opt_error(const struct bo_error *err)
 		{ "grid", "--block-p-grid" },             { "budget_trials", "--budget-trials" },
 		{ "curve_trials", "--curve-trials" },     { "min_trials", "--min-trials" },
 		{ "verify_trials", "--verify-trials" },   { "baseline_trials", "--baseline-trials" },
+		{ "policy_blocks", "--policy-blocks" },
 	};
 	char buf[1024], msg[1200];
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
@@ -249,30 +208,6 @@ static int opt_error(const struct bo_error *err)
 	return fail_err(err);
 }
 
-static const char *block_name(const char *b) { return b[0] ? b : "(none)"; }
-
-static json_t *baseline_json(const struct bo_opt_baseline_result *b, double e_o)
-{
-	json_t *j = json_object(), *pts = json_array();
-	json_object_set_new(j, "name", json_string(b->name));
-	json_object_set_new(j, "reached", json_boolean(b->reached));
-	json_object_set_new(j, "why", b->reached ? json_null() :
-				    json_string(b->below ? "every grid p meets the accuracy: below the grid"
-							 : "not reached within the grid"));
-	json_object_set_new(j, "iso_energy", b->reached ? json_real(b->iso_energy) : json_null());
-	json_object_set_new(j, "iso_energy_ratio", b->reached ? json_real(b->iso_energy / e_o) :
-								 json_null());
-	json_object_set_new(j, "saving", b->reached ? json_real(b->saving) : json_null());
-	for (int g = 0; g < b->n; g++) {
-		json_t *e = json_object();
-		json_object_set_new(e, "p", json_real(b->p[g]));
-		json_object_set_new(e, "energy_ratio", json_real(b->energy[g] / e_o));
-		json_object_set_new(e, "accuracy", json_real(b->accuracy[g]));
-		json_array_append_new(pts, e);
-	}
-	json_object_set_new(j, "points", pts);
-	return j;
-}
 
 int cmd_optimize(int argc, char **argv)
 {
@@ -285,10 +220,8 @@ int cmd_optimize(int argc, char **argv)
 	char names[MAX_REFS][256];
 	struct bo_opt_result res = { 0 };
 	struct bo_opt_verification ver = { 0 };
-	struct sweeper_eval se = { 0 };
-	const char **bnames = NULL;
-	double *vol = NULL, *mult_u = NULL, *mult_p = NULL;
-	int n_refs = 0, ret = 1, nb = 0, n_base = 1;
+	struct bo_optrun run = { 0 };
+	int n_refs = 0, ret = 1;
 	memset(&l, 0, sizeof(l));
 	bo_error_clear(&err);
 	int u = parse_opts(argc, argv, &o);
@@ -322,93 +255,13 @@ int cmd_optimize(int argc, char **argv)
 		ret = fail_err(&err);
 		goto out;
 	}
-	se.sw = sw;
-	se.n_parts = bo_sweeper_parts(sw, &se.parts);
-	se.images = bo_sweeper_images(sw);
-	se.pp = calloc((size_t)se.n_parts + 1, sizeof(double));
-	se.part_of = calloc((size_t)se.n_parts + 1, sizeof(int));
-	bnames = calloc((size_t)se.n_parts + 1, sizeof(char *));
-	vol = calloc((size_t)se.n_parts + 1, sizeof(double));
-	mult_u = calloc((size_t)se.n_parts + 1, sizeof(double));
-	mult_p = calloc((size_t)se.n_parts + 1, sizeof(double));
-	if (!se.pp || !se.part_of || !bnames || !vol || !mult_u || !mult_p) {
-		fprintf(stderr, "%s: error: out of memory\n", prog);
+	if (bo_optrun_init(&run, sw, o.so.cfg.target, o.so.cfg.energy_a, o.policy_blocks, &err)) {
+		ret = opt_error(&err);
 		goto out;
 	}
-	/* the optimizer's blocks: parts holding faultable values */
-	for (int k = 0; k < se.n_parts; k++) {
-		int64_t fv = (o.so.cfg.target != BO_TARGET_ACTIVATIONS ? se.parts[k].parameters : 0) +
-			     (o.so.cfg.target != BO_TARGET_WEIGHTS ? se.parts[k].activations : 0);
-		if (fv <= 0)
-			continue;
-		if (nb == BO_OPT_MAX_BLOCKS) {
-			fprintf(stderr, "%s: error: the model has more than %d blocks; map them to fewer"
-				" with --blocks\n", prog, BO_OPT_MAX_BLOCKS);
-			goto out;
-		}
-		se.part_of[nb] = k;
-		bnames[nb] = block_name(se.parts[k].block);
-		vol[nb] = (double)(se.parts[k].parameters + se.parts[k].activations);
-		mult_u[nb] = 1;
-		mult_p[nb] = 1;
-		nb++;
-	}
-	if (nb < 1) {
-		fprintf(stderr, "%s: error: the model has nothing to fault under --target %s\n", prog,
-			bo_target_name(o.so.cfg.target));
-		goto out;
-	}
-	se.nb = nb;
-	/* the paper's policy: p_B4 = 5 p_B3 = 5 p_B2 = 10 p_B1 */
-	{
-		static const double pm[4] = { 1, 2, 2, 10 };
-		const char *text = o.policy_blocks ? o.policy_blocks : "layer1,layer2,layer3,layer4";
-		char copy[512], *save = NULL;
-		int n = 0, missing = 0;
-		snprintf(copy, sizeof(copy), "%s", text);
-		for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save), n++) {
-			int found = -1;
-			for (int i = 0; i < nb && n < 4; i++)
-				if (!strcmp(bnames[i], tok))
-					found = i;
-			if (n < 4 && found >= 0) {
-				mult_p[found] = pm[n];
-				continue;
-			}
-			if (n >= 4) {
-				ret = usage_error("--policy-blocks names four blocks B1,B2,B3,B4, not '%s'", text);
-				goto out;
-			}
-			if (o.policy_blocks) {
-				char msg[700], list[400] = "";
-				size_t m = 0;
-				for (int i = 0; i < nb && m < sizeof(list); i++)
-					m += (size_t)snprintf(list + m, sizeof(list) - m, "%s%s", i ? ", " : "",
-							      bnames[i]);
-				snprintf(msg, sizeof(msg), "--policy-blocks: the model has no block '%.60s'"
-					 " (blocks: %.400s)", tok, list);
-				ret = usage_error("%s", msg);
-				goto out;
-			}
-			missing = 1;
-		}
-		if (n != 4 && !missing) {
-			ret = usage_error("--policy-blocks names four blocks B1,B2,B3,B4, not '%s'", text);
-			goto out;
-		}
-		if (missing) {
-			fprintf(stderr, "%s: note: the model has no blocks layer1..layer4: the paper's policy"
-				" is left out (name its blocks with --policy-blocks)\n", prog);
-			n_base = 1;
-		} else {
-			n_base = 2;
-		}
-	}
-	struct bo_opt_evaluator ev = {
-		.n_blocks = nb, .names = bnames, .evaluate = se_evaluate, .energy = se_energy,
-		.volume = vol, .energy_a = o.so.cfg.energy_a,
-		.clean_accuracy = bo_sweeper_clean_accuracy(sw), .ctx = &se,
-	};
+	if (run.note[0])
+		fprintf(stderr, "%s: note: %s\n", prog, run.note);
+	const struct bo_opt_evaluator *ev = &run.ev;
 	struct opt_progress ps = { t0, 0, o.so.progress_every, 0 };
 	struct bo_opt_config oc;
 	bo_opt_config_defaults(&oc);
@@ -424,7 +277,7 @@ int cmd_optimize(int argc, char **argv)
 	oc.seed = o.so.cfg.seed;
 	oc.progress = opt_progress_cb;
 	oc.progress_ctx = &ps;
-	if (bo_optimize(&ev, &oc, &res, &err)) {
+	if (bo_optimize(ev, &oc, &res, &err)) {
 		ret = opt_error(&err);
 		goto out;
 	}
@@ -433,122 +286,39 @@ int cmd_optimize(int argc, char **argv)
 	fprintf(stderr, "progress: phase 4 (verification)  search done: %d candidates, %lld trials,"
 		" E/E_o %.4f  %.0f s\n", res.candidates, (long long)res.trials,
 		res.energy / res.energy_o, t_search);
-	struct bo_opt_baseline bl[2] = { { "uniform", mult_u }, { "paper", mult_p } };
-	if (bo_opt_verify(&ev, res.p, oc.seed, o.verify_trials, res.floor, bl, n_base, o.base,
+	struct bo_opt_baseline bl[2] = { { "uniform", run.mult_u }, { "paper", run.mult_p } };
+	if (bo_opt_verify(ev, res.p, oc.seed, o.verify_trials, res.floor, bl, run.n_base, o.base,
 			  o.n_base, o.baseline_trials, n_refs ? &fr : NULL, &ver, &err)) {
 		ret = opt_error(&err);
 		goto out;
 	}
 	double secs = now() - t0;
-	/* the --block-p of a sweep at --p 1 that runs these trials */
 	char bp[4096];
-	{
-		size_t m = 0;
-		double rest = 0;
-		for (int k = 0; k < se.n_parts && m < sizeof(bp); k++) {
-			double pk = 0;
-			for (int i = 0; i < nb; i++)
-				if (se.part_of[i] == k)
-					pk = res.p[i];
-			if (!se.parts[k].block[0])
-				rest = pk;
-			else
-				m += (size_t)snprintf(bp + m, sizeof(bp) - m, "%s=%.17g,", se.parts[k].block, pk);
-		}
-		if (m < sizeof(bp))
-			snprintf(bp + m, sizeof(bp) - m, "*=%.17g", rest);
-	}
+	bo_optrun_block_p(&run, res.p, bp, sizeof(bp));
 	int64_t ver_trials = ver.trials;
 	for (int b = 0; b < ver.n_baselines; b++)
 		ver_trials += (int64_t)ver.baselines[b].n * o.baseline_trials;
 	if (o.so.json) {
-		json_t *j = json_object(), *al = json_array(), *bs = json_array(), *cv = json_array();
-		json_t *s = json_object(), *vj = json_object();
-		json_object_set_new(j, "model", json_string(o.so.model));
-		json_object_set_new(j, "dataset", json_string(o.so.dataset));
-		json_object_set_new(j, "config", bo_sweep_config_json(&o.so.cfg, NULL, o.so.blocks, NULL));
-		json_object_set_new(j, "clean_accuracy", json_real(ev.clean_accuracy));
-		json_object_set_new(j, "accuracy_floor", json_real(res.floor));
-		json_object_set_new(j, "images", json_integer(se.images));
-		for (int i = 0; i < nb; i++) {
-			json_t *e = json_object();
-			double eta = bo_eta(res.p[i], ev.energy_a);
-			json_object_set_new(e, "block", json_string(bnames[i]));
-			json_object_set_new(e, "p", json_real(res.p[i]));
-			json_object_set_new(e, "eta", json_real(eta));
-			json_object_set_new(e, "stored_values", json_integer((json_int_t)vol[i]));
-			json_object_set_new(e, "energy_share", json_real(res.energy > 0 ? eta * vol[i] / res.energy : 0));
-			json_array_append_new(al, e);
-			json_t *c = json_object(), *cp = json_array(), *ca = json_array();
-			json_object_set_new(c, "block", json_string(bnames[i]));
-			for (int g = 0; g < o.n_grid; g++) {
-				double a = res.curve[i * o.n_grid + g];
-				json_array_append_new(cp, json_real(o.grid[g]));
-				json_array_append_new(ca, isnan(a) ? json_null() : json_real(a));
-			}
-			json_object_set_new(c, "p", cp);
-			json_object_set_new(c, "accuracy", ca);
-			json_array_append_new(cv, c);
-		}
-		json_object_set_new(j, "allocation", al);
-		json_object_set_new(j, "energy", json_real(res.energy));
-		json_object_set_new(j, "energy_o", json_real(res.energy_o));
-		json_object_set_new(j, "energy_ratio", json_real(res.energy / res.energy_o));
-		json_object_set_new(s, "seed", json_integer((json_int_t)oc.seed));
-		json_object_set_new(s, "accuracy", json_real(res.accuracy));
-		json_object_set_new(s, "accuracy_trials", json_integer(res.accuracy_trials));
-		json_object_set_new(s, "predicted_loss", json_real(res.predicted_loss));
-		json_object_set_new(s, "separable_energy_ratio",
-				    json_real(res.separable_energy / res.energy_o));
-		json_object_set_new(s, "front_size", json_integer(res.front_size));
-		json_object_set_new(s, "candidates", json_integer(res.candidates));
-		json_object_set_new(s, "moves", json_integer(res.moves));
-		json_object_set_new(s, "trials", json_integer(res.trials));
-		json_object_set_new(s, "curve_trials", json_integer(res.curve_trials_used));
-		json_object_set_new(s, "budget_trials", json_integer(oc.budget_trials));
-		json_object_set_new(s, "budget_exhausted", json_boolean(res.budget_exhausted));
-		json_object_set_new(s, "curves", cv);
-		json_object_set_new(j, "search", s);
-		json_object_set_new(vj, "seed", json_integer((json_int_t)ver.seed));
-		json_object_set_new(vj, "trials", json_integer(ver.trials));
-		json_object_set_new(vj, "accuracy", json_real(ver.summary.mean));
-		json_object_set_new(vj, "std", json_real(ver.summary.std));
-		json_object_set_new(vj, "ci_lo", json_real(ver.summary.ci_lo));
-		json_object_set_new(vj, "ci_hi", json_real(ver.summary.ci_hi));
-		json_object_set_new(vj, "meets_floor", json_boolean(ver.meets_floor));
-		json_object_set_new(vj, "energy_ratio", json_real(ver.energy_ratio));
-		json_object_set_new(vj, "sweep_block_p", json_string(bp));
-		json_t *ta = json_array();
-		for (int t = 0; t < ver.trials; t++)
-			json_array_append_new(ta, json_real(ver.accuracy[t]));
-		json_object_set_new(vj, "trial_accuracies", ta);
-		for (int b = 0; b < ver.n_baselines; b++)
-			json_array_append_new(bs, baseline_json(&ver.baselines[b], res.energy_o));
-		json_object_set_new(vj, "baselines", bs);
-		if (n_refs) {
-			json_t *rf = json_object();
-			json_object_set_new(rf, "reduction", ver.has_reduction ? json_real(ver.reduction) :
-										   json_null());
-			json_object_set_new(rf, "reference_energy",
-					    ver.has_reduction ? json_real(ver.reference_energy) : json_null());
-			json_object_set_new(vj, "references", rf);
-		}
-		json_object_set_new(j, "verification", vj);
-		json_object_set_new(j, "evaluations", json_integer(res.trials + ver_trials));
-		json_object_set_new(j, "seconds", json_real(secs));
-		ret = print_json(j);
+		struct bo_optrun_report rep = {
+			.model = o.so.model, .dataset = o.so.dataset,
+			.config = bo_sweep_config_json(&o.so.cfg, NULL, o.so.blocks, NULL),
+			.grid = o.grid, .n_grid = o.n_grid, .seed = oc.seed,
+			.budget_trials = oc.budget_trials, .baseline_trials = o.baseline_trials,
+			.n_refs = n_refs, .seconds = secs,
+		};
+		ret = print_json(bo_optrun_json(&run, &res, &ver, &rep));
 		goto out;
 	}
 	printf("model %s: clean accuracy %.4f on %lld images, E_o = %.0f\n", o.so.model,
-	       ev.clean_accuracy, (long long)se.images, res.energy_o);
+	       ev->clean_accuracy, (long long)run.images, res.energy_o);
 	printf("%s on %s, floor A* = %.4f, grid %d p from %.3g to %.3g, seed %llu\n",
 	       bo_deviation_name(o.so.cfg.deviation), bo_target_name(o.so.cfg.target), res.floor,
 	       o.n_grid, o.grid[0], o.grid[o.n_grid - 1], (unsigned long long)oc.seed);
 	printf("\n%-16s %11s %7s %12s %13s\n", "block", "p", "eta", "stored", "energy share");
-	for (int i = 0; i < nb; i++) {
-		double eta = bo_eta(res.p[i], ev.energy_a);
-		printf("%-16s %11.4g %7.4f %12.0f %12.1f%%\n", bnames[i], res.p[i], eta, vol[i],
-		       res.energy > 0 ? 100 * eta * vol[i] / res.energy : 0.0);
+	for (int i = 0; i < run.nb; i++) {
+		double eta = bo_eta(res.p[i], ev->energy_a);
+		printf("%-16s %11.4g %7.4f %12.0f %12.1f%%\n", run.names[i], res.p[i], eta, run.vol[i],
+		       res.energy > 0 ? 100 * eta * run.vol[i] / res.energy : 0.0);
 	}
 	printf("\nsearch: accuracy %.4f (%d trials, seed %llu), E/E_o %.4f; separable optimum"
 	       " E/E_o %.4f; %d candidates, %d moves, %lld trials of %lld%s\n",
@@ -587,12 +357,7 @@ int cmd_optimize(int argc, char **argv)
 out:
 	bo_opt_verification_release(&ver);
 	bo_opt_result_release(&res);
-	free(se.pp);
-	free(se.part_of);
-	free(bnames);
-	free(vol);
-	free(mult_u);
-	free(mult_p);
+	bo_optrun_release(&run);
 	bo_frontier_release(&fr);
 	bo_sweeper_free(sw);
 	loaded_release(&l);

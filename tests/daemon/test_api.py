@@ -1426,6 +1426,107 @@ class T10Api(DaemonCase):
         # everything else as the CLI computes it at each point's n
         self.check_against_cli(job, want, f8, npy)
 
+    # issue 14: the energy optimizer as a job (daemon/optjob.c)
+    OPT_CLI = ["--max-loss", "0.01", "--limit", "64", "--calib", "32", "--block-p-grid",
+               "1e-3,1e-2", "--curve-trials", "1", "--min-trials", "2", "--max-trials", "4",
+               "--budget-trials", "40", "--verify-trials", "3", "--baseline-trials", "1",
+               "--baseline-p", "1e-3,1e-2", "--seed", "3", "--mean", "0", "--std", "1"]
+
+    def opt_spec(self, **over):
+        """The tiny optimize job of OPT_CLI on the first 64 images."""
+        f8, npy = self.model("f8"), self.npy_dataset()
+        spec = {"kind": "optimize", "model": f8["id"], "dataset": npy["id"], "max_loss": 0.01,
+                "limit": 64, "calib": 32, "block_p_grid": [1e-3, 1e-2], "curve_trials": 1,
+                "min_trials": 2, "max_trials": 4, "budget_trials": 40, "verify_trials": 3,
+                "baseline_trials": 1, "baseline_p": "1e-3,1e-2", "seed": 3, "mean": [0],
+                "std": [1]}
+        spec.update(over)
+        return spec
+
+    def test_317_optimize_job(self):
+        """An optimize job finishes with a verified allocation whose fields
+        agree (E/E_o in (0, 1], meets_floor exactly when the CI reaches the
+        floor, shares adding to 1), its progress at "done" within the
+        budget, and the same allocation, search and verification as
+        `brownout optimize --json` with the same options and seed."""
+        job = self.submit(self.opt_spec())
+        self.assertEqual(job["kind"], "optimize")
+        sp = job["spec"]
+        self.assertEqual((sp["kind"], sp["block_p_grid"], sp["baseline_p"], sp["max_loss"],
+                          sp["accuracy_floor"], sp["min_trials"], sp["max_trials"]),
+                         ("optimize", [1e-3, 1e-2], [1e-3, 1e-2], 0.01, None, 2, 4))
+        self.assertNotIn("p", sp)
+        done = self.wait_job(job["id"])
+        self.assertEqual(done["state"], "done", done["error"])
+        pr = done["optimize"]
+        self.assertEqual((pr["phase"], pr["phase_name"], pr["budget"], pr["cached"]),
+                         (5, "done", 40, 0))
+        self.assertGreater(pr["candidates"], 0)
+        self.assertLessEqual(pr["trials"], 40)
+        res = self.assertOk(api("GET", "/api/v1/jobs/%d/results" % job["id"]))
+        self.assertTrue(res["complete"])
+        self.assertEqual((res["job"], res["kind"], res["state"]), (job["id"], "optimize", "done"))
+        v = res["verification"]
+        self.assertTrue(0 < v["energy_ratio"] <= 1, v)
+        self.assertEqual(v["meets_floor"], v["ci_hi"] >= res["accuracy_floor"], v)
+        self.assertTrue(v["ci_lo"] <= v["accuracy"] <= v["ci_hi"], v)
+        self.assertEqual(len(v["trial_accuracies"]), 3)
+        self.assertEqual([b["name"] for b in v["baselines"]], ["uniform", "paper"])
+        self.assertAlmostEqual(sum(a["energy_share"] for a in res["allocation"]), 1, places=9)
+        self.assertAlmostEqual(res["accuracy_floor"], done["clean_accuracy"] - 0.01, places=12)
+        # every trial the search and the verification ran was evaluated once
+        self.assertEqual(pr["evaluated"], res["evaluations"])
+        cli = json.loads(cli_json(["optimize", F8, "--images", NPY_IMAGES, "--labels", NPY_LABELS,
+                                   "--threads", "1", "--json"] + self.OPT_CLI))
+        for k in ("allocation", "energy", "energy_o", "energy_ratio", "accuracy_floor",
+                  "clean_accuracy", "images", "search", "verification", "evaluations"):
+            self.assertEqual(res[k], cli[k], k)
+        # JSON only
+        self.assertError(api("GET", "/api/v1/jobs/%d/results?format=csv" % job["id"]), 400,
+                         "invalid", "format")
+        self.assertError(api("GET", "/api/v1/jobs/%d/results?per_trial=1" % job["id"]), 400,
+                         "invalid", "per_trial")
+        self.cache["opt_job"] = done
+
+    def test_318_optimize_refusals(self):
+        """Bad optimize options are refused up front, naming the field; a
+        floor above the clean accuracy (known once it runs) fails the job
+        with an error naming accuracy_floor; so does a budget below what
+        the curves need (budget_trials)."""
+        post = lambda body: api("POST", "/api/v1/jobs", body)  # noqa: E731
+        spec = self.opt_spec
+        for body, field in [
+                (spec(kind="optimise"), "kind"),
+                (spec(p=[0.1]), "p"),
+                (spec(trials=3), "trials"),
+                (spec(references=[1]), "references"),
+                (spec(accuracy_floor=0.5), "max_loss"),
+                (spec(max_loss=None), "max_loss"),
+                (spec(max_loss=1.5), "max_loss"),
+                (spec(budget_trials=10 ** 9), "budget_trials"),
+                (spec(budget_trials=-1), "budget_trials"),
+                (spec(curve_trials=0), "curve_trials"),
+                (spec(verify_trials=1), "verify_trials"),
+                (spec(baseline_trials=5000), "baseline_trials"),
+                (spec(max_trials=5000), "max_trials"),
+                (spec(min_trials=8, max_trials=4), "min_trials"),
+                (spec(block_p_grid="1e-2,1e-3"), "block_p_grid"),
+                (spec(block_p_grid=[0, 1e-3]), "block_p_grid"),
+                (spec(block_p_grid=[1e-3] * 65), "block_p_grid"),
+                (spec(baseline_p="x"), "baseline_p"),
+                (spec(policy_blocks=""), "policy_blocks"),
+                (self.tiny_spec(self.model("f8")["id"], self.npy_dataset()["id"],
+                                max_loss=0.01), "max_loss")]:
+            self.assertError(post(body), 400, "invalid", field)
+        job = self.submit(spec(max_loss=None, accuracy_floor=0.9999))
+        failed = self.wait_job(job["id"])
+        self.assertEqual(failed["state"], "failed")
+        self.assertRegex(failed["error"], r"^'accuracy_floor': .*above the clean accuracy")
+        job = self.submit(spec(budget_trials=5))
+        failed = self.wait_job(job["id"])
+        self.assertEqual(failed["state"], "failed")
+        self.assertRegex(failed["error"], r"^'budget_trials': ")
+
     def test_314_job_auto_adaptive(self):
         """images_per_trial = auto with a CI target: after each point's pilot
         its adaptive rounds stay at its n, and every point stops where
@@ -2153,6 +2254,29 @@ class T20Scheduler(DaemonCase):
         self.assertEqual(self.wait_job(nxt, timeout=30)["state"], "done")
         self.assertGreater(self.images_total(), n1)
         self.assertEqual(self.job(big)["state"], "cancelled")
+
+    def test_310_optimize_cancel(self):
+        """Cancelling an optimize job mid-search (issue 14) frees the only
+        worker within a batch: the next job runs to done (the search alone
+        would hold the worker for minutes), and the cancelled job stays
+        cancelled, its search stopped short of its budget."""
+        spec = {"kind": "optimize", "model": self.model_id, "dataset": self.dataset_id,
+                "max_loss": 0.01, "limit": 2000, "calib": 64, "block_p_grid": "1e-4:1e-1:10",
+                "curve_trials": 3, "budget_trials": 5000, "seed": 2}
+        big = self.submit(spec)
+
+        def searching():
+            j = self.job(big)
+            self.assertIn(j["state"], ("queued", "running"), j)
+            return j["optimize"] is not None and j["optimize"]["trials"] > 0
+        self.wait_until("the optimize job searching", searching, JOB_DEADLINE)
+        c = self.assertOk(self.call("POST", "/api/v1/jobs/%d/cancel" % big))
+        self.assertEqual(c["state"], "cancelled")
+        nxt = self.submit(self.spec(1, 9), user="bob")
+        self.assertEqual(self.wait_job(nxt, timeout=30)["state"], "done")
+        j = self.job(big)
+        self.assertEqual(j["state"], "cancelled")
+        self.assertLess(j["optimize"]["trials"], 5000, j["optimize"])
 
 
 class T30Limits(DaemonCase):

@@ -7,7 +7,8 @@ that each task covers many trials, kills the daemon after some slices of
 them were committed, and checks that after the restart no trial is run or
 counted twice: the task ranges still partition every point's trials, and
 the restarted daemon evaluates exactly the images of the trials that were
-not committed.
+not committed. An optimize job, killed mid-search, resumes over its stored
+evaluations without running them again and gives the uninterrupted answer.
 
     tests/daemon/test_crash.py BUILD
 """
@@ -258,6 +259,85 @@ def auto_case(build, tmp):
     return fails
 
 
+def optimize_case(build, tmp):
+    """An optimize job (issue 14), SIGKILLed once some of its evaluations
+    are stored: after the restart its deterministic search replays over the
+    memo (opt_trials), so every trial stored before the kill is found, not
+    run again (the job's progress counts them: cached = the rows before the
+    kill, evaluated = the rows added after), the rows stored before are
+    kept as they were, and the answer equals an uninterrupted `brownout
+    optimize --json`; 0 or the failures."""
+    data = os.path.join(tmp, "data-opt")
+    os.mkdir(data)
+    token = admin_cmd(data, "user", "add", "crash", build=build)
+    d = start(data, build)
+    with open(MODEL, "rb") as f:
+        m = call(d, token, "/models?name=f8", f.read())
+    ds = call(d, token, "/datasets", {"name": "fm", "path": FMNIST})
+    limit = 48 if os.environ.get("BO_SANITIZED") == "1" else 128
+    spec = {"kind": "optimize", "max_loss": 0.01, "limit": limit, "calib": 64,
+            "block_p_grid": [1e-3, 3e-3, 1e-2], "curve_trials": 1, "min_trials": 2,
+            "max_trials": 4, "budget_trials": 40, "verify_trials": 3, "baseline_trials": 1,
+            "seed": 5}
+    jid = call(d, token, "/jobs", dict(spec, model=m["id"], dataset=ds["id"]))["id"]
+    dbpath = os.path.join(data, "brownout.db")
+    q = "SELECT alloc, seed, trial, correct FROM opt_trials WHERE job_id = ?"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        db = sqlite3.connect(dbpath)
+        n = db.execute("SELECT COUNT(*) FROM opt_trials WHERE job_id = ?", (jid,)).fetchone()[0]
+        db.close()
+        if n >= 6:
+            break
+        time.sleep(0.01)
+    d.kill()
+    db = sqlite3.connect(dbpath)
+    before = set(db.execute(q, (jid,)).fetchall())
+    state = db.execute("SELECT state FROM jobs WHERE id = ?", (jid,)).fetchone()[0]
+    db.close()
+    if len(before) < 6 or state == "done":
+        print("FAIL crash-optimize: wanted to kill mid-search: %d trials stored, job %s"
+              % (len(before), state))
+        return 1
+    print("ok   optimize job killed with SIGKILL after %d stored evaluations" % len(before))
+    d = start(data, build)
+    j = wait_done(d, token, jid)
+    res = call(d, token, "/jobs/%d/results" % jid)
+    rc = d.stop()
+    db = sqlite3.connect(dbpath)
+    after = set(db.execute(q, (jid,)).fetchall())
+    db.close()
+    if j["state"] != "done" or not res["complete"] or rc != 0:
+        print("FAIL crash-optimize: job %s (%s), complete %s, exit %s"
+              % (j["state"], j["error"], res["complete"], rc))
+        return 1
+    fails = 0
+    pr = j["optimize"]
+    if not before <= after or pr["cached"] != len(before) or \
+            pr["evaluated"] != len(after) - len(before):
+        print("FAIL crash-optimize: %d rows before the kill, %d after (kept: %s); the resumed run"
+              " found %d cached and evaluated %d" % (len(before), len(after), before <= after,
+                                                     pr["cached"], pr["evaluated"]))
+        fails += 1
+    cli = subprocess.run(
+        [os.path.join(build, "brownout"), "optimize", MODEL, FMNIST, "--max-loss", "0.01",
+         "--limit", str(limit), "--calib", "64", "--block-p-grid", "1e-3,3e-3,1e-2",
+         "--curve-trials", "1", "--min-trials", "2", "--max-trials", "4", "--budget-trials", "40",
+         "--verify-trials", "3", "--baseline-trials", "1", "--seed", "5", "--threads", "1",
+         "--json"], check=True, capture_output=True, text=True)
+    want = json.loads(cli.stdout)
+    for k in ("allocation", "energy_ratio", "accuracy_floor", "search", "verification",
+              "evaluations"):
+        if res[k] != want[k]:
+            print("FAIL crash-optimize: %s: resumed job %r, uninterrupted CLI %r"
+                  % (k, res[k], want[k]))
+            fails += 1
+    if not fails:
+        print("ok   the resumed optimize job found its %d stored evaluations (ran %d more) and"
+              " equals an uninterrupted brownout optimize" % (pr["cached"], pr["evaluated"]))
+    return fails
+
+
 def main():
     build = sys.argv[1] if len(sys.argv) > 1 else "build"
     build = os.path.abspath(build)
@@ -269,6 +349,8 @@ def main():
         fails += multi_trial_case(build, tmp)
     with tempfile.TemporaryDirectory(prefix="brownoutd-crash-") as tmp:
         fails += auto_case(build, tmp)
+    with tempfile.TemporaryDirectory(prefix="brownoutd-crash-") as tmp:
+        fails += optimize_case(build, tmp)
     with tempfile.TemporaryDirectory(prefix="brownoutd-crash-") as tmp:
         data = os.path.join(tmp, "data")
         os.mkdir(data)

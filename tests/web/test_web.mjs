@@ -458,6 +458,63 @@ test('submit: the form creates a job, shows it advancing to done, the jobs list 
 	assert.deepEqual(page.errors, [], 'console errors');
 }, 90000);
 
+test('submit: an optimize job from the form (kind selector); its page shows the search, then the allocation bars, the verification and the baselines plot', async (t) => {
+	const page = await t.newPage({ token: S.alice });
+	await goto(page, '#/submit');
+	await waitView(page, 'submit');
+	await page.waitForSelector('form#submit-form', { state: 'visible' });
+	await page.selectOption('#submit-form select[name="kind"]', 'optimize');
+	await page.waitForSelector('#optimize-options', { state: 'visible' });
+	assert.ok(await page.isHidden('#submit-form [name="p"]'), 'p is hidden for an optimize job');
+	await chooseOption(page, '#submit-form select[name="model"]', S.models.f8);
+	await chooseOption(page, '#submit-form select[name="dataset"]', S.dataset);
+	await fillForm(page, { limit: '64', calib: '32', max_loss: '0.01', block_p_grid: '1e-3,1e-2', budget_trials: '40',
+		curve_trials: '1', min_trials: '2', max_trials: '4', verify_trials: '3', baseline_trials: '1', seed: '3' });
+	assert.equal((await page.textContent('#submit-button')).trim(), 'Submit optimize job');
+	await page.click('#submit-button');
+	await page.waitForURL(/#\/jobs\/[0-9]+$/, { timeout: 10000 }).catch(async () => {
+		const err = await visibleText(page, '#submit-error');
+		throw new Error(`submitting did not navigate to #/jobs/ID (URL ${page.url()}, #submit-error ${JSON.stringify(err)})`);
+	});
+	const id = Number(/#\/jobs\/([0-9]+)$/.exec(page.url())[1]);
+	const job = await S.api.get(`/jobs/${id}`);
+	assert.equal(job.kind, 'optimize');
+	assert.deepEqual([job.spec.block_p_grid, job.spec.budget_trials, job.spec.max_loss, job.spec.limit, job.spec.seed],
+		[[1e-3, 1e-2], 40, 0.01, 64, 3], 'the spec the form sent');
+	await page.waitForSelector('#opt-results', { state: 'visible', timeout: 60000 })
+		.catch(async () => { throw new Error(`#opt-results not shown within 60 s (state ${await visibleText(page, '#job-state')}, ${await visibleText(page, '#opt-stats')})`); });
+	const res = await S.api.get(`/jobs/${id}/results`);
+	assert.equal(res.complete, true);
+	// one row per block, its bars' widths from the result's p and energy share
+	const rows = await page.$$eval('#opt-allocation tr.alloc-row', (trs) => trs.map((tr) => ({
+		block: tr.dataset.block,
+		p: Number(tr.querySelector('.alloc-p').dataset.p),
+		share: Number(tr.querySelector('.alloc-share').dataset.share),
+		shareWidth: tr.querySelector('.alloc-share').getBoundingClientRect().width,
+		pWidth: tr.querySelector('.alloc-p').getBoundingClientRect().width,
+	})));
+	assert.deepEqual(rows.map((r) => [r.block, r.p, r.share]), res.allocation.map((a) => [a.block, a.p, a.energy_share]),
+		'the allocation table is the result\'s');
+	const big = rows.reduce((a, b) => (b.share > a.share ? b : a));
+	const small = rows.reduce((a, b) => (b.share < a.share ? b : a));
+	assert.ok(big.shareWidth > small.shareWidth, `energy-share bars scale with the share (${JSON.stringify(rows)})`);
+	for (const r of rows)
+		assert.equal(r.pWidth > 0.5, r.p > 0, `a p bar exactly where p > 0 (${r.block}: p ${r.p}, width ${r.pWidth})`);
+	const v = res.verification;
+	const text = async (f) => (await page.textContent(`#opt-verification [data-field="${f}"]`)).trim();
+	assert.equal(await text('accuracy'), v.accuracy.toFixed(4));
+	assert.equal(await text('energy_ratio'), String(Number(v.energy_ratio.toPrecision(4))));
+	assert.match(await text('meets_floor'), v.meets_floor ? /^yes/ : /^no/);
+	assert.match(await text('ci'), new RegExp(`^\\[${v.ci_lo.toFixed(4)}, ${v.ci_hi.toFixed(4)}\\]$`));
+	assert.deepEqual(await page.$$eval('#opt-baselines tr[data-baseline]', (trs) => trs.map((tr) => tr.dataset.baseline)),
+		['uniform', 'paper']);
+	await expectPlot(page, '#plot-optimize');
+	const series = await page.evaluate(() => document.querySelector('#plot-optimize').uplot.series.map((x) => x.label));
+	assert.ok(series.includes('chosen allocation (verified)'), `the allocation is marked on the plot (${series})`);
+	await screenshot(page, 'optimize-job');
+	assert.deepEqual(page.errors, [], 'console errors');
+}, 90000);
+
 test('overview: a running job is listed with its progress, which advances', async (t) => {
 	// 40000 images, tens of seconds: cancelled once seen advancing
 	const long = await S.api.ok('POST', '/jobs', { model: S.models.f8.id, dataset: S.dataset.id,

@@ -1,6 +1,6 @@
 // uPlot charts: accuracy against p (log x) and accuracy against energy.
 import uPlot from '../vendor/uplot/uPlot.esm.js';
-import {fmtP, fmtInt, fmtAcc} from './format.js';
+import {fmtP, fmtInt, fmtAcc, fmtNum} from './format.js';
 
 /* Series colours; no grey (the clean model and the references are grey
  * and black). */
@@ -883,6 +883,68 @@ export function loadSpec(samples) {
 				{label: 'queued tasks', stroke: PALETTE[3], width: 1.5, scale: 'q',
 					value: (u, v) => (v === null ? '—' : String(v))},
 			],
+		},
+	};
+}
+
+/* ---- an optimize job: the allocation against the baselines ---- */
+
+/* Accuracy against E/E_o: each baseline's grid points (uniform p, the
+ * paper's policy; verified on the allocation's fresh seed), the floor
+ * A*, and the chosen allocation (its verified mean, the 95 % CI as an
+ * error bar) marked. results: `brownout optimize --json`. */
+export function optimizeSpec(results) {
+	const v = results.verification;
+	const colors = {uniform: PALETTE[0], paper: PALETTE[2]};
+	const tables = [];
+	const series = [{label: 'E/E_o', value: (u, x) => (x === null ? '—' : fmtNum(x, 4))}];
+	const xs = [results.energy_ratio];
+	for (const b of v.baselines) {
+		const pts = b.points.slice().sort((a, c) => a.energy_ratio - c.energy_ratio);
+		tables.push([pts.map((q) => q.energy_ratio), pts.map((q) => q.accuracy)]);
+		xs.push(...pts.map((q) => q.energy_ratio));
+		series.push({label: b.name === 'paper' ? 'paper policy (p, 2p, 2p, 10p)' : `${b.name} p`,
+			stroke: colors[b.name] || PALETTE[3], width: 2, points: {show: true, size: 7}, spanGaps: true,
+			value: (u, y) => fmtAcc(y)});
+	}
+	const lo = Math.min(...xs);
+	const hi = Math.max(...xs);
+	tables.push([[lo, hi], [results.accuracy_floor, results.accuracy_floor]]);
+	series.push({label: `floor A* ${fmtAcc(results.accuracy_floor)}`, stroke: '#888', width: 1, dash: [4, 4],
+		points: {show: false}, spanGaps: true, value: (u, y) => fmtAcc(y)});
+	tables.push([[results.energy_ratio], [v.accuracy]]);
+	series.push({label: 'chosen allocation (verified)', stroke: '#c0392b', width: 0, paths: () => null,
+		points: {show: true, size: 12, fill: '#c0392b', stroke: '#c0392b'}, value: (u, y) => fmtAcc(y)});
+	const data = align(tables);
+	const yr = accuracyRange([...data.slice(1).flat(), v.ci_lo, v.ci_hi]);
+	return {
+		key: `optimize-${series.length}`,
+		data,
+		state: {yr, bar: [results.energy_ratio, clip01(v.ci_lo), clip01(v.ci_hi)]},
+		opts: {
+			title: 'Accuracy against energy (E/E_o): the allocation and the baselines',
+			scales: {x: {time: false, range: (u, a, b) => [Math.max(0, a - 0.05), Math.min(1.05, b + 0.05)]}, y: {}},
+			axes: [
+				{...AXIS, label: 'E / E_o (energy per inference, relative to reliable memory)', values: (u, sp) => sp.map((x) => fmtNum(x, 3)), size: 44},
+				{...AXIS, label: 'accuracy', values: accValues, size: 56},
+			],
+			series,
+			hooks: {
+				draw: [(u, st) => {
+					const [x, y0, y1] = st.bar;
+					if (y0 === null || y1 === null) return;
+					const ctx = u.ctx;
+					const px = u.valToPos(x, 'x', true);
+					ctx.save();
+					ctx.strokeStyle = '#c0392b';
+					ctx.lineWidth = 2 * uPlot.pxRatio;
+					ctx.beginPath();
+					ctx.moveTo(px, u.valToPos(y0, 'y', true));
+					ctx.lineTo(px, u.valToPos(y1, 'y', true));
+					ctx.stroke();
+					ctx.restore();
+				}],
+			},
 		},
 	};
 }

@@ -42,6 +42,13 @@ export function timeLeftText(job) {
 
 /* A one-line summary of a sweep spec: "BM on both, 9 p from 0.001 to 0.1, 10 trials". */
 export function specSummary(spec) {
+	if (spec.kind === 'optimize') {
+		const g = spec.block_p_grid || [];
+		return [`optimize: ${spec.deviation === 'erasure' ? 'erasure' : 'BM'} on ${spec.target}`,
+			spec.accuracy_floor !== null ? `floor ${spec.accuracy_floor}` : `max loss ${spec.max_loss}`,
+			`${g.length} grid p from ${fmtP(Math.min(...g))} to ${fmtP(Math.max(...g))}`,
+			`budget ${spec.budget_trials} trials`].join(', ');
+	}
 	const p = spec.p || [];
 	const pText = p.length === 1 ? `p ${fmtP(p[0])}`
 		: `${p.length} p from ${fmtP(Math.min(...p))} to ${fmtP(Math.max(...p))}`;

@@ -5,6 +5,7 @@ import {fmtP, fmtAcc, fmtInt, fmtNum, fmtReduction, fmtBestReduction, fmtCI, fmt
 import {Chart, accuracySpec, energySpec, yieldSpec, isNested, jobColor, plotDownloads} from '../plots.js';
 import {parseBlockP, policyP, ruleText} from '../spec.js';
 import {stateBadge, progressBar, timeLeftText, timeCell, specSummary, jobSwatch, ACTIVE, modelLabel} from './common.js';
+import * as optjob from './optjob.js';
 
 const POLL_MS = 1000;
 
@@ -22,6 +23,7 @@ export async function render(root, ctx) {
 		return;
 	}
 	ctx.setTitle(`Job #${id}`);
+	if (first.data.kind === 'optimize') return optjob.render(root, ctx, first);
 	let job = first.data;
 	let etag = first.etag;
 	let results = null;

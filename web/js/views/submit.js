@@ -46,6 +46,7 @@ export async function render(root, ctx) {
 
 	/* ---- controls (names are the API's fields) ---- */
 	const c = {
+		kind: select('kind', [['sweep', 'Sweep: accuracy against p'], ['optimize', 'Optimize: per-block p of least energy at an accuracy floor']], 'sweep'),
 		model: select('model', [['', '— choose a model —']], ''),
 		dataset: select('dataset', [['', '— choose a dataset —']], ''),
 		deviation: select('deviation', [['bm', 'BM (bit masking)'], ['erasure', 'erasure']], 'bm'),
@@ -69,6 +70,15 @@ export async function render(root, ctx) {
 		mean: h('input', {type: 'text', autocomplete: 'off', placeholder: "the model's"}),
 		std: h('input', {type: 'text', autocomplete: 'off', placeholder: "the model's"}),
 		priority: h('input', {type: 'text', inputmode: 'numeric', autocomplete: 'off', placeholder: '0'}),
+		// the optimizer's (kind "optimize", docs/optimizer.md)
+		max_loss: h('input', {type: 'text', inputmode: 'decimal', autocomplete: 'off', placeholder: '0.01'}),
+		block_p_grid: h('input', {type: 'text', autocomplete: 'off', spellcheck: 'false', placeholder: '1e-4:1e-1:10'}),
+		budget_trials: h('input', {type: 'text', inputmode: 'numeric', autocomplete: 'off', placeholder: '2000'}),
+		curve_trials: h('input', {type: 'text', inputmode: 'numeric', autocomplete: 'off', placeholder: '3'}),
+		verify_trials: h('input', {type: 'text', inputmode: 'numeric', autocomplete: 'off', placeholder: '10'}),
+		baseline_trials: h('input', {type: 'text', inputmode: 'numeric', autocomplete: 'off', placeholder: '5'}),
+		baseline_p: h('input', {type: 'text', autocomplete: 'off', spellcheck: 'false', placeholder: 'the grid'}),
+		policy_blocks: h('input', {type: 'text', autocomplete: 'off', spellcheck: 'false', placeholder: 'layer1,layer2,layer3,layer4'}),
 	};
 	for (const [name, el] of Object.entries(c)) el.name = name;
 
@@ -87,8 +97,24 @@ export async function render(root, ctx) {
 			onclick: () => applyPreset(key, true)}, pr.label));
 	}
 
+	const presetPanel = h('fieldset', {class: 'panel'}, h('legend', null, 'Preset'), presetBox, presetHelp, alsoModels);
+	const optPanel = h('fieldset', {class: 'panel', id: 'optimize-options', hidden: true}, h('legend', null, 'Optimizer'),
+		h('p', {class: 'muted'}, 'The search picks each block\'s p on the grid (or 0) for the least energy whose accuracy meets the floor: A* = clean − max loss, or the accuracy floor under Trials. Min/max trials are per candidate (defaults 4 and 16).'),
+		h('div', {class: 'row'},
+			field({name: 'max_loss', label: 'Max accuracy loss', control: c.max_loss, hint: 'A* = clean accuracy − this; or give the accuracy floor'}),
+			field({name: 'block_p_grid', label: 'p grid', control: c.block_p_grid, hint: 'a list or LO:HI:N, ascending, above 0'})),
+		h('div', {class: 'row'},
+			field({name: 'budget_trials', label: 'Budget (trials)', control: c.budget_trials, hint: 'the whole search, at most 100000'}),
+			field({name: 'curve_trials', label: 'Curve trials', control: c.curve_trials, hint: 'per block and grid p'})),
+		h('div', {class: 'row'},
+			field({name: 'verify_trials', label: 'Verification trials', control: c.verify_trials, hint: 'fresh chips'}),
+			field({name: 'baseline_trials', label: 'Baseline trials', control: c.baseline_trials, hint: 'per baseline p'})),
+		h('div', {class: 'row'},
+			field({name: 'baseline_p', label: 'Baselines\' p', control: c.baseline_p}),
+			field({name: 'policy_blocks', label: 'Paper policy blocks', control: c.policy_blocks, hint: 'B1,B2,B3,B4: p_B4 = 5 p_B3 = 5 p_B2 = 10 p_B1'})));
 	const form = h('form', {id: 'submit-form', class: 'submit-form', novalidate: true},
-		h('fieldset', {class: 'panel'}, h('legend', null, 'Preset'), presetBox, presetHelp, alsoModels),
+		h('fieldset', {class: 'panel'}, h('legend', null, 'Kind'), field({name: 'kind', label: 'What the job runs', control: c.kind})),
+		presetPanel, optPanel,
 		h('div', {class: 'form-columns'},
 			h('fieldset', {class: 'panel'}, h('legend', null, 'What to sweep'),
 				field({name: 'model', label: 'Model', control: c.model}),
@@ -202,6 +228,78 @@ export async function render(root, ctx) {
 	};
 
 	/* ---- checking ---- */
+	const isOpt = () => c.kind.value === 'optimize';
+	/* the fields a sweep takes and an optimize job does not */
+	const SWEEP_ONLY = ['p', 'trials', 'ci_target', 'images_per_trial', 'block_p', 'references'];
+	const showKind = () => {
+		const opt = isOpt();
+		presetPanel.hidden = opt;
+		optPanel.hidden = !opt;
+		for (const name of SWEEP_ONLY) {
+			const wrap = form.querySelector(`[data-field-wrap="${name}"]`);
+			if (wrap) wrap.hidden = opt;
+		}
+		if (opt && preset !== 'single') applyPreset('single', false);
+	};
+
+	/* an optimize job's spec (daemon/jobs.c get_opt_field, opt_finish) */
+	const validateOpt = (errs, body, m, d) => {
+		body.kind = 'optimize';
+		const ints = [
+			['min_trials', 2, 1000, 'Min trials'], ['max_trials', 2, 1000, 'Max trials'],
+			['seed', 0, null, 'The seed'], ['limit', 0, null, 'Evaluation images'], ['bits', 2, 16, 'Bits'],
+			['calib', 1, 1 << 24, 'Calibration images'], ['priority', -10, 10, 'Priority'],
+			['budget_trials', 0, 100000, 'The budget'], ['curve_trials', 1, 1000, 'Curve trials'],
+			['verify_trials', 2, 1000, 'Verification trials'], ['baseline_trials', 1, 1000, 'Baseline trials'],
+		];
+		for (const [name, min, max, what] of ints) {
+			const r = intField(c[name].value, min, max, what);
+			if (r.error) errs[name] = r.error;
+			else if (r.value !== undefined) body[name] = r.value;
+		}
+		if ((body.min_trials ?? 4) > (body.max_trials ?? 16)) errs.min_trials = 'Min trials must be at most max trials.';
+		const floor = c.accuracy_floor.value.trim();
+		const loss = c.max_loss.value.trim();
+		if (floor && loss) {
+			errs.max_loss = 'Give a max loss or an accuracy floor, not both.';
+		} else if (floor) {
+			const v = parseNumber(floor);
+			if (v === null || !(v > 0 && v <= 1)) errs.accuracy_floor = 'The floor is an accuracy in (0, 1], e.g. 0.9.';
+			else body.accuracy_floor = v;
+		} else {
+			const v = loss ? parseNumber(loss) : 0.01;
+			if (v === null || !(v > 0 && v < 1)) errs.max_loss = 'The max loss is an accuracy loss in (0, 1), e.g. 0.01.';
+			else body.max_loss = v;
+		}
+		for (const name of ['block_p_grid', 'baseline_p']) {
+			if (!c[name].value.trim()) continue;
+			const g = parseP(c[name].value);
+			if (g.error) errs[name] = g.error;
+			else if (g.points.length > 64) errs[name] = 'At most 64 values.';
+			else if (g.points.some((x, i) => !(x > 0) || (i && !(x > g.points[i - 1])))) errs[name] = 'The values must be above 0 and ascend.';
+			else body[name] = g.value;
+		}
+		if (c.policy_blocks.value.trim()) body.policy_blocks = c.policy_blocks.value.trim();
+		if (c.energy_a.value.trim()) {
+			const v = parseNumber(c.energy_a.value);
+			if (v === null || !(v > 0)) errs.energy_a = 'a must be a number above 0 (the paper\'s 65 nm fit: 12.8).';
+			else body.energy_a = v;
+		}
+		const blocks = c.blocks.value.trim();
+		if (blocks) {
+			if (blocks.startsWith('@')) errs.blocks = '@file maps are for the CLI; write the map itself.';
+			else body.blocks = blocks;
+		}
+		for (const name of ['mean', 'std']) {
+			if (!c[name].value.trim()) continue;
+			const v = parseFloats(c[name].value);
+			if (!v) errs[name] = 'Numbers separated by commas: one, or one per channel.';
+			else if (name === 'std' && v.some((x) => !(x > 0))) errs.std = 'std values must be above 0.';
+			else body[name] = v;
+		}
+		return {errs, body, jobs: [body], model: m, dataset: d, points: []};
+	};
+
 	const validate = () => {
 		const errs = {};
 		const body = {};
@@ -217,6 +315,7 @@ export async function render(root, ctx) {
 		body.deviation = c.deviation.value;
 		body.target = c.target.value;
 		body.activation_sites = c.activation_sites.value;
+		if (isOpt()) return validateOpt(errs, body, m, d);
 		const p = parseP(c.p.value);
 		if (p.error) errs.p = p.error;
 		else body.p = p.value;
@@ -332,7 +431,7 @@ export async function render(root, ctx) {
 		const m = v.model;
 		replace(blockHint, m ? `Blocks of ${m.name}: ${m.info.blocks.map((b) => b.name).filter(Boolean).join(', ')}.` : '');
 		const n = v.jobs.length;
-		button.textContent = n > 1 ? `Submit ${n} jobs` : 'Submit sweep';
+		button.textContent = n > 1 ? `Submit ${n} jobs` : isOpt() ? 'Submit optimize job' : 'Submit sweep';
 		if (n > 1 && !Object.keys(v.errs).length) {
 			replace(plan, h('h2', null, `This submits ${n} jobs`), h('ol', null, v.jobs.map((j) => h('li', null,
 				`${modelById(j.model)?.name || `model #${j.model}`}: ${j.deviation}, ${j.target}, p ${
@@ -342,7 +441,9 @@ export async function render(root, ctx) {
 			replace(plan);
 		}
 		const d = v.dataset;
-		if (d && v.points.length) {
+		if (isOpt()) {
+			estimate.textContent = d ? `At most ${fmtInt(v.body.budget_trials ?? 2000)} search trials + verification and baselines, each of ${fmtInt(v.body.limit ? Math.min(v.body.limit, d.images) : d.images)} images.` : '';
+		} else if (d && v.points.length) {
 			const all = v.body.limit ? Math.min(v.body.limit, d.images) : d.images;
 			// auto: at most N a trial (and a pilot of min_trials at min(N, 256) before)
 			const per = typeof v.body.images_per_trial === 'number' ? v.body.images_per_trial : all;
@@ -356,6 +457,7 @@ export async function render(root, ctx) {
 	};
 	form.addEventListener('input', update);
 	form.addEventListener('change', (ev) => {
+		if (ev.target === c.kind) showKind();
 		if (ev.target === c.model) drawAlso();
 		if (ev.target === c.model && preset === 'energy') {
 			setValues({references: referenceFamily(modelById(c.model.value), models).map((x) => x.id)});
@@ -424,7 +526,21 @@ export async function render(root, ctx) {
 		try {
 			const job = await get(`jobs/${Number(q.get('from'))}`, {signal: ctx.signal});
 			const s = job.spec;
-			setValues({
+			if (s.kind === 'optimize') {
+				c.kind.value = 'optimize';
+				setValues({
+					model: modelById(s.model) ? s.model : '', dataset: datasetById(s.dataset) ? s.dataset : '',
+					deviation: s.deviation, target: s.target, activation_sites: s.activation_sites,
+					max_loss: s.max_loss ?? '', accuracy_floor: s.accuracy_floor ?? '',
+					block_p_grid: s.block_p_grid.map(String).join(', '), baseline_p: s.baseline_p.map(String).join(', '),
+					budget_trials: s.budget_trials, curve_trials: s.curve_trials, verify_trials: s.verify_trials,
+					baseline_trials: s.baseline_trials, policy_blocks: s.policy_blocks ?? '',
+					min_trials: s.min_trials, max_trials: s.max_trials,
+					seed: s.seed, limit: s.limit, bits: s.bits, calib: s.calib, energy_a: fmtNum(s.energy_a, 10),
+					blocks: s.blocks ?? '', mean: s.mean ? s.mean.map((x) => fmtNum(x, 6)).join(', ') : '',
+					std: s.std ? s.std.map((x) => fmtNum(x, 6)).join(', ') : '', priority: s.priority,
+				});
+			} else setValues({
 				model: modelById(s.model) ? s.model : '', dataset: datasetById(s.dataset) ? s.dataset : '',
 				deviation: s.deviation, target: s.target, activation_sites: s.activation_sites,
 				p: s.p.map(String).join(', '), trials: s.trials ?? '', ci_target: s.ci_target ?? '',
@@ -448,11 +564,13 @@ export async function render(root, ctx) {
 		if (q.has(k)) fromQuery[k] = q.get(k);
 	}
 	if (q.has('references')) fromQuery.references = q.get('references').split(',');
-	const start = PRESETS[q.get('preset')] ? q.get('preset') : 'single';
+	if (q.get('kind') === 'optimize') c.kind.value = 'optimize';
+	const start = PRESETS[q.get('preset')] && !isOpt() ? q.get('preset') : 'single';
 	applyPreset(start, start !== 'single');
 	setValues(fromQuery);
 	if (fromQuery.trials) c.trials.dataset.typed = '1';
 	drawAlso();
+	showKind();
 	update();
 }
 
