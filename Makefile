@@ -141,7 +141,7 @@ $(BUILD)/gen/schema_sql.o: $(BUILD)/gen/schema_sql.c
 # the API description, served at /api/v1/openapi.yaml
 $(BUILD)/gen/openapi_yaml.c: docs/openapi.yaml tools/embed_file.sh
 	@mkdir -p $(dir $@)
-	tools/embed_file.sh bo_openapi_yaml docs/openapi.yaml > $@.tmp && mv $@.tmp $@
+	tools/embed_file.sh bd_openapi_yaml docs/openapi.yaml > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/gen/openapi_yaml.o: $(BUILD)/gen/openapi_yaml.c
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<

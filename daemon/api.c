@@ -11,7 +11,7 @@
 
 #define R(method, pattern, body, access, fn) { method, pattern, BO_BODY_##body, BO_ACCESS_##access, fn }
 
-const struct bo_route bo_api_routes[] = {
+const struct bd_route bd_api_routes[] = {
 	R("GET", "/metrics", JSON, PUBLIC, api_metrics),
 	R("GET", "/api/v1/health", JSON, PUBLIC, api_health),
 	R("GET", "/api/v1/openapi.yaml", JSON, PUBLIC, api_openapi),
@@ -38,10 +38,10 @@ const struct bo_route bo_api_routes[] = {
 	R("GET", "/api/v1/users", JSON, USER, api_users_list),
 	R("POST", "/api/v1/users", JSON, USER, api_users_post),
 	R("DELETE", "/api/v1/users/{id}", JSON, USER, api_user_delete),
-	R("GET", "/api/v1/workers", JSON, READ, bo_remote_workers),
-	R("POST", "/api/v1/worker/claim", JSON, WORKER, bo_remote_claim),
-	R("GET", "/api/v1/worker/blobs/{key}", JSON, WORKER, bo_remote_blob),
-	R("POST", "/api/v1/worker/leases/{id}/heartbeat", JSON, WORKER, bo_remote_heartbeat),
-	R("POST", "/api/v1/worker/leases/{id}/results", JSON, WORKER, bo_remote_results),
+	R("GET", "/api/v1/workers", JSON, READ, bd_remote_workers),
+	R("POST", "/api/v1/worker/claim", JSON, WORKER, bd_remote_claim),
+	R("GET", "/api/v1/worker/blobs/{key}", JSON, WORKER, bd_remote_blob),
+	R("POST", "/api/v1/worker/leases/{id}/heartbeat", JSON, WORKER, bd_remote_heartbeat),
+	R("POST", "/api/v1/worker/leases/{id}/results", JSON, WORKER, bd_remote_results),
 	{ NULL, NULL, BO_BODY_JSON, BO_ACCESS_PUBLIC, NULL },
 };

@@ -11,8 +11,8 @@
  *   api_service.c   health, metrics, openapi.yaml
  *
  * Every handler validates first, then changes the store in one write
- * transaction, then answers. Errors go through bo_reply_error, whose status
- * comes from bo_http_status: one mapping for the whole daemon. */
+ * transaction, then answers. Errors go through bd_reply_error, whose status
+ * comes from bd_http_status: one mapping for the whole daemon. */
 #ifndef BO_API_H
 #define BO_API_H
 
@@ -25,8 +25,8 @@
 #include "route.h"
 #include "http.h"
 
-struct bo_daemon;
-struct bo_req;
+struct bd_daemon;
+struct bd_req;
 
 /* ---- api_common.c ---- */
 
@@ -34,9 +34,9 @@ struct bo_req;
 int api_parse_id(const char *s, int64_t *id);
 int api_fsync_dir(const char *dir);
 /* List paging: ?limit (1..200, default 50) and ?after. 0, or -1 replied. */
-int api_paging(struct bo_req *r, int64_t *after, int *limit);
+int api_paging(struct bd_req *r, int64_t *after, int *limit);
 /* {"items": items, "next_after": the last id when more}: 200. */
-int api_reply_list(struct bo_req *r, json_t *items, int more);
+int api_reply_list(struct bd_req *r, json_t *items, int more);
 
 /* ---- quotas ----
  *
@@ -66,19 +66,19 @@ bo_status api_user_usage(sqlite3 *db, int64_t user, struct api_usage *u, struct 
 bo_status api_quota_bytes(sqlite3 *db, int64_t user, int64_t add, int64_t quota,
 			  const char *what, struct bo_error *err);
 /* The same before an upload is parsed: 1 when over (replied), else 0. */
-int api_upload_over_quota(struct bo_daemon *d, struct bo_req *r, int64_t add, const char *what);
+int api_upload_over_quota(struct bd_daemon *d, struct bd_req *r, int64_t add, const char *what);
 
 /* ---- api_models.c ---- */
 
 /* One model (datasets 0) or dataset (1) as JSON, answered with status and
  * an optional Location. */
-int api_get_one(struct bo_daemon *d, struct bo_req *r, int datasets, int64_t id, int status,
+int api_get_one(struct bd_daemon *d, struct bd_req *r, int datasets, int64_t id, int status,
 		const char *location);
 
 /* ---- the handlers the route table names ---- */
 
 #define API_HANDLER(name) \
-	int name(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
+	int name(struct bd_daemon *d, struct bd_req *r, const struct bd_route_args *a)
 API_HANDLER(api_models_list);
 API_HANDLER(api_models_post);
 API_HANDLER(api_model_get);
@@ -106,11 +106,11 @@ API_HANDLER(api_health);
 API_HANDLER(api_metrics);
 API_HANDLER(api_openapi);
 /* remote workers (remote.c) */
-API_HANDLER(bo_remote_workers);
-API_HANDLER(bo_remote_claim);
-API_HANDLER(bo_remote_blob);
-API_HANDLER(bo_remote_heartbeat);
-API_HANDLER(bo_remote_results);
+API_HANDLER(bd_remote_workers);
+API_HANDLER(bd_remote_claim);
+API_HANDLER(bd_remote_blob);
+API_HANDLER(bd_remote_heartbeat);
+API_HANDLER(bd_remote_results);
 #undef API_HANDLER
 
 #endif

@@ -1,5 +1,5 @@
 /* brownoutd API: GET /api/v1/analysis, the iso-accuracy energy reduction
- * of jobs against reference models (jobs.c's bo_analysis). */
+ * of jobs against reference models (jobs.c's bd_analysis). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -39,24 +39,24 @@ static int parse_ids(const char *s, int64_t *ids, int *n, int max)
 	return *n ? 0 : -1;
 }
 
-static int analysis(struct bo_daemon *d, struct bo_req *r)
+static int analysis(struct bd_daemon *d, struct bd_req *r)
 {
 	int64_t jobs[64], refs[BO_MAX_REFS];
 	int nj, nr;
 	json_t *j = NULL;
 	struct bo_error err;
 	bo_error_clear(&err);
-	if (parse_ids(bo_req_query(r, "jobs"), jobs, &nj, 64))
-		return bo_reply_fail(r, BO_EINVAL, "jobs", "jobs must be 1 to 64 job ids: ?jobs=1,2");
-	if (parse_ids(bo_req_query(r, "references"), refs, &nr, BO_MAX_REFS))
-		return bo_reply_fail(r, BO_EINVAL, "references",
+	if (parse_ids(bd_req_query(r, "jobs"), jobs, &nj, 64))
+		return bd_reply_fail(r, BO_EINVAL, "jobs", "jobs must be 1 to 64 job ids: ?jobs=1,2");
+	if (parse_ids(bd_req_query(r, "references"), refs, &nr, BO_MAX_REFS))
+		return bd_reply_fail(r, BO_EINVAL, "references",
 				     "references must be 1 to 32 model ids: ?references=3,4");
-	if (bo_analysis(d, jobs, nj, refs, nr, &j, &err))
-		return bo_reply_error(r, &err);
-	return bo_reply_json(r, 200, j);
+	if (bd_analysis(d, jobs, nj, refs, nr, &j, &err))
+		return bd_reply_error(r, &err);
+	return bd_reply_json(r, 200, j);
 }
 
-int api_analysis(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
+int api_analysis(struct bd_daemon *d, struct bd_req *r, const struct bd_route_args *a)
 {
 	(void)a;
 	return analysis(d, r);

@@ -41,17 +41,17 @@ int api_fsync_dir(const char *dir)
 }
 
 /* List paging: ?limit (1..200, default 50) and ?after. 0, or -1 replied. */
-int api_paging(struct bo_req *r, int64_t *after, int *limit)
+int api_paging(struct bd_req *r, int64_t *after, int *limit)
 {
-	const char *a = bo_req_query(r, "after"), *l = bo_req_query(r, "limit");
+	const char *a = bd_req_query(r, "after"), *l = bd_req_query(r, "limit");
 	*after = INT64_MAX;
 	*limit = 50;
 	if (a && api_parse_id(a, after))
-		return bo_reply_fail(r, BO_EINVAL, "after", "after must be a positive id"), -1;
+		return bd_reply_fail(r, BO_EINVAL, "after", "after must be a positive id"), -1;
 	if (l) {
 		int64_t v;
 		if (api_parse_id(l, &v) || v > 200)
-			return bo_reply_fail(r, BO_EINVAL, "limit", "limit must be in [1, 200]"), -1;
+			return bd_reply_fail(r, BO_EINVAL, "limit", "limit must be in [1, 200]"), -1;
 		*limit = (int)v;
 	}
 	return 0;
@@ -72,7 +72,7 @@ bo_status api_user_usage(sqlite3 *db, int64_t user, struct api_usage *u, struct 
 	sqlite3_stmt *st = NULL;
 	bo_status rc = BO_OK;
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "reading quotas");
+		return bd_store_fail(db, err, "reading quotas");
 	sqlite3_bind_int64(st, 1, user);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		u->jobs = sqlite3_column_int64(st, 0);
@@ -80,7 +80,7 @@ bo_status api_user_usage(sqlite3 *db, int64_t user, struct api_usage *u, struct 
 		u->uploads = sqlite3_column_int64(st, 2);
 		u->results = sqlite3_column_int64(st, 3) * BO_RESULT_ROW_BYTES;
 	} else {
-		rc = bo_store_fail(db, err, "reading quotas");
+		rc = bd_store_fail(db, err, "reading quotas");
 	}
 	sqlite3_finalize(st);
 	return rc;
@@ -114,23 +114,23 @@ static bo_status quota_bytes_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 }
 
 /* An upload of `add` bytes over the user's storage quota: replied (1), else 0. */
-int api_upload_over_quota(struct bo_daemon *d, struct bo_req *r, int64_t add, const char *what)
+int api_upload_over_quota(struct bd_daemon *d, struct bd_req *r, int64_t add, const char *what)
 {
-	struct quota_q q = { bo_req_user(r)->id, add, d->cfg.user_stored_bytes, what };
+	struct quota_q q = { bd_req_user(r)->id, add, d->cfg.user_stored_bytes, what };
 	struct bo_error err;
 	bo_error_clear(&err);
-	if (bo_store_read(d->store, quota_bytes_fn, &q, &err) == BO_OK)
+	if (bd_store_read(d->store, quota_bytes_fn, &q, &err) == BO_OK)
 		return 0;
-	bo_reply_error(r, &err);
+	bd_reply_error(r, &err);
 	return 1;
 }
 
-int api_reply_list(struct bo_req *r, json_t *items, int more)
+int api_reply_list(struct bd_req *r, json_t *items, int more)
 {
 	json_t *j = json_object();
 	size_t n = json_array_size(items);
 	json_t *last = n ? json_object_get(json_array_get(items, n - 1), "id") : NULL;
 	json_object_set_new(j, "items", items);
 	json_object_set_new(j, "next_after", more && last ? json_incref(last) : json_null());
-	return bo_reply_json(r, 200, j);
+	return bd_reply_json(r, 200, j);
 }

@@ -161,10 +161,10 @@ static bo_status job_meta_take(json_t *j, int patch, struct job_meta *m, struct 
 }
 
 struct job_ins {
-	const struct bo_job_spec *spec;
+	const struct bd_job_spec *spec;
 	int64_t owner;
 	const char *spec_text, *key, *hash;
-	const struct bo_config *cfg; /* queue limit, quotas, tasks per job */
+	const struct bd_config *cfg; /* queue limit, quotas, tasks per job */
 	const struct job_meta *meta; /* name, notes, tags */
 	int64_t id;              /* out */
 	int existing;            /* out: the idempotency key's job */
@@ -173,10 +173,10 @@ struct job_ins {
 /* The user's quotas of queued work and stored bytes let this job in? */
 static bo_status job_quotas(sqlite3 *db, const struct job_ins *q, struct bo_error *err)
 {
-	const struct bo_job_spec *s = q->spec;
+	const struct bd_job_spec *s = q->spec;
 	struct api_usage u = { 0 };
-	int64_t trials = s->optimize ? bo_job_spec_opt_trials(s) :
-				       (int64_t)s->n_p * bo_job_spec_max_trials(s);
+	int64_t trials = s->optimize ? bd_job_spec_opt_trials(s) :
+				       (int64_t)s->n_p * bd_job_spec_max_trials(s);
 	bo_status rc = api_user_usage(db, q->owner, &u, err);
 	if (rc)
 		return rc;
@@ -192,7 +192,7 @@ static bo_status job_quotas(sqlite3 *db, const struct job_ins *q, struct bo_erro
 			       " queued or running jobs %lld, over the %lld one user may have"
 			       " queued (user-queued-trials); wait for them to finish, cancel some,"
 			       " or ask for fewer points or trials",
-			       (long long)trials, s->n_p, bo_job_spec_max_trials(s),
+			       (long long)trials, s->n_p, bd_job_spec_max_trials(s),
 			       (long long)u.trials, (long long)q->cfg->user_queued_trials);
 	return api_quota_bytes(db, q->owner, trials * BO_RESULT_ROW_BYTES, q->cfg->user_stored_bytes,
 			   "job's results", err);
@@ -207,7 +207,7 @@ static bo_status model_shape(sqlite3 *db, int64_t id, const char *field, json_t 
 	json_error_t je;
 	if (sqlite3_prepare_v2(db, "SELECT info FROM models WHERE id = ? AND deleted_at IS NULL",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "reading a model");
+		return bd_store_fail(db, err, "reading a model");
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		rc = bo_error_set(err, BO_ENOENT, "no model %lld", (long long)id);
@@ -224,19 +224,19 @@ static bo_status model_shape(sqlite3 *db, int64_t id, const char *field, json_t 
 static bo_status job_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 {
 	struct job_ins *q = ctx;
-	const struct bo_job_spec *s = q->spec;
+	const struct bd_job_spec *s = q->spec;
 	sqlite3_stmt *st = NULL;
 	json_t *mshape = NULL, *dshape = NULL;
 	json_error_t je;
 	bo_status rc = BO_OK;
 	char now[32];
-	bo_store_now(now, sizeof(now));
+	bd_store_now(now, sizeof(now));
 	if (q->key) {
 		if (sqlite3_prepare_v2(db,
 				       "SELECT id, request_hash FROM jobs WHERE owner_id = ? AND"
 				       " idempotency_key = ?",
 				       -1, &st, NULL) != SQLITE_OK)
-			return bo_store_fail(db, err, "reading jobs");
+			return bd_store_fail(db, err, "reading jobs");
 		sqlite3_bind_int64(st, 1, q->owner);
 		sqlite3_bind_text(st, 2, q->key, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) == SQLITE_ROW) {
@@ -268,7 +268,7 @@ static bo_status job_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			       "SELECT shape, images, name FROM datasets WHERE id = ? AND"
 			       " deleted_at IS NULL",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "reading a dataset");
+		return bd_store_fail(db, err, "reading a dataset");
 	sqlite3_bind_int64(st, 1, s->dataset);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		rc = bo_error_set(err, BO_ENOENT, "no dataset %lld", (long long)s->dataset);
@@ -311,7 +311,7 @@ static bo_status job_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	}
 	if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "reading jobs");
+		return bd_store_fail(db, err, "reading jobs");
 	int active = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
 	sqlite3_finalize(st);
 	st = NULL;
@@ -326,7 +326,7 @@ static bo_status job_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			       " idempotency_key, request_hash, points, images_per_trial, created_at,"
 			       " name, notes, tags) VALUES (?,?,?,'queued',?,?,?,?,?,?,?,?,?,?)",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "storing a job");
+		return bd_store_fail(db, err, "storing a job");
 	sqlite3_bind_int64(st, 1, q->owner);
 	sqlite3_bind_int64(st, 2, s->model);
 	sqlite3_bind_int64(st, 3, s->dataset);
@@ -341,24 +341,24 @@ static bo_status job_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	sqlite3_bind_text(st, 12, q->meta->has_notes ? q->meta->notes : "", -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 13, q->meta->has_tags ? q->meta->tags : "[]", -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		rc = bo_store_fail(db, err, "storing a job");
+		rc = bd_store_fail(db, err, "storing a job");
 		goto out;
 	}
 	sqlite3_finalize(st);
 	st = NULL;
 	q->id = sqlite3_last_insert_rowid(db);
-	if ((rc = bo_queue_create_tasks(db, q->id, s, q->cfg->job_max_tasks, err)))
+	if ((rc = bd_queue_create_tasks(db, q->id, s, q->cfg->job_max_tasks, err)))
 		goto out;
 	if (sqlite3_prepare_v2(db,
 			       "INSERT INTO job_references (job_id, position, model_id) VALUES (?,?,?)",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "storing references");
+		return bd_store_fail(db, err, "storing references");
 	for (int i = 0; i < s->n_refs && !rc; i++) {
 		sqlite3_bind_int64(st, 1, q->id);
 		sqlite3_bind_int(st, 2, i);
 		sqlite3_bind_int64(st, 3, s->refs[i]);
 		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = bo_store_fail(db, err, "storing references");
+			rc = bd_store_fail(db, err, "storing references");
 		sqlite3_reset(st);
 	}
 	if (!rc) {
@@ -367,7 +367,7 @@ static bo_status job_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			 "INSERT INTO events (job_id, at, kind, message) VALUES (%lld, '%s',"
 			 " 'submitted', 'queued')",
 			 (long long)q->id, now);
-		rc = bo_store_exec(db, sql, err);
+		rc = bd_store_exec(db, sql, err);
 	}
 out:
 	sqlite3_finalize(st);
@@ -376,32 +376,32 @@ out:
 	return rc;
 }
 
-static int reply_job(struct bo_daemon *d, struct bo_req *r, int64_t id, int status, int etag)
+static int reply_job(struct bd_daemon *d, struct bd_req *r, int64_t id, int status, int etag)
 {
 	json_t *j = NULL;
 	struct bo_error err;
 	bo_error_clear(&err);
-	if (bo_job_get(d, id, &j, &err))
-		return bo_reply_error(r, &err);
+	if (bd_job_get(d, id, &j, &err))
+		return bd_reply_error(r, &err);
 	if (etag) {
 		char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
 		char hex[65], tag[72];
-		bo_sha256_hex_of(s ? s : "", s ? strlen(s) : 0, hex);
+		bd_sha256_hex_of(s ? s : "", s ? strlen(s) : 0, hex);
 		free(s);
 		snprintf(tag, sizeof(tag), "\"%.32s\"", hex);
-		bo_reply_header(r, "ETag", tag);
-		const char *inm = bo_req_header(r, "If-None-Match");
+		bd_reply_header(r, "ETag", tag);
+		const char *inm = bd_req_header(r, "If-None-Match");
 		if (inm && (!strcmp(inm, tag) || !strcmp(inm, "*"))) {
 			json_decref(j);
-			return bo_reply_json(r, 304, NULL);
+			return bd_reply_json(r, 304, NULL);
 		}
 	}
 	if (status == 202) {
 		char loc[64];
 		snprintf(loc, sizeof(loc), "/api/v1/jobs/%lld", (long long)id);
-		bo_reply_header(r, "Location", loc);
+		bd_reply_header(r, "Location", loc);
 	}
-	return bo_reply_json(r, status, j);
+	return bd_reply_json(r, status, j);
 }
 
 struct model_path_q {
@@ -415,7 +415,7 @@ static bo_status model_path_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(db, "SELECT path FROM models WHERE id = ? AND deleted_at IS NULL",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "reading a model");
+		return bd_store_fail(db, err, "reading a model");
 	sqlite3_bind_int64(st, 1, q->id);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		snprintf(q->path, sizeof(q->path), "%s", (const char *)sqlite3_column_text(st, 0));
@@ -426,7 +426,7 @@ static bo_status model_path_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 /* block_p may only name blocks the model has: that needs the model's graph,
  * so the model is loaded here, and only when a rule names a block (not
  * just "*"). A missing model is left to job_ins_fn's 404. */
-static bo_status check_block_p(struct bo_daemon *d, const struct bo_job_spec *s,
+static bo_status check_block_p(struct bd_daemon *d, const struct bd_job_spec *s,
 			       struct bo_error *err)
 {
 	struct bo_block_rule *rules = NULL;
@@ -442,61 +442,61 @@ static bo_status check_block_p(struct bo_daemon *d, const struct bo_job_spec *s,
 			named |= strcmp(rules[i].block, "*") != 0;
 	free(rules);
 	bo_error_clear(err);
-	if (!named || (rc = bo_store_read(d->store, model_path_fn, &q, err)) || !q.path[0])
+	if (!named || (rc = bd_store_read(d->store, model_path_fn, &q, err)) || !q.path[0])
 		return rc;
-	bo_data_path(d, q.path, path, sizeof(path));
+	bd_data_path(d, q.path, path, sizeof(path));
 	if (!(rc = bo_model_load(path, &m, err)))
-		rc = bo_job_spec_check_blocks(s, m, err);
+		rc = bd_job_spec_check_blocks(s, m, err);
 	bo_model_free(m);
 	return rc;
 }
 
-static int post_job(struct bo_daemon *d, struct bo_req *r)
+static int post_job(struct bd_daemon *d, struct bd_req *r)
 {
 	struct bo_error err;
-	struct bo_job_spec spec = { 0 };
+	struct bd_job_spec spec = { 0 };
 	struct job_meta meta = { 0 };
 	json_error_t je;
 	size_t len;
-	const char *body = bo_req_body(r, &len);
-	const char *key = bo_req_header(r, "Idempotency-Key");
+	const char *body = bd_req_body(r, &len);
+	const char *key = bd_req_header(r, "Idempotency-Key");
 	char hash[65];
 	char *text = NULL;
 	int ret, parsed = 0;
 	bo_error_clear(&err);
 	json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
 	if (!j)
-		return bo_reply_fail(r, BO_EMALFORMED, NULL, "invalid JSON: %s (at byte %d)", je.text,
+		return bd_reply_fail(r, BO_EMALFORMED, NULL, "invalid JSON: %s (at byte %d)", je.text,
 				     je.position);
 	if (key && (!*key || strlen(key) > 200)) {
-		ret = bo_reply_fail(r, BO_EINVAL, "Idempotency-Key",
+		ret = bd_reply_fail(r, BO_EINVAL, "Idempotency-Key",
 				    "Idempotency-Key must be 1 to 200 characters");
 		goto out;
 	}
 	/* name, notes, tags: the job's, not the sweep's (meta points into j) */
 	if ((json_is_object(j) && job_meta_take(j, 0, &meta, &err)) ||
-	    bo_job_spec_parse(j, &spec, &err)) {
-		ret = bo_reply_error(r, &err);
+	    bd_job_spec_parse(j, &spec, &err)) {
+		ret = bd_reply_error(r, &err);
 		goto out;
 	}
 	parsed = 1;
 	if (check_block_p(d, &spec, &err)) {
-		ret = bo_reply_error(r, &err);
+		ret = bd_reply_error(r, &err);
 		goto out;
 	}
-	json_t *sj = bo_job_spec_json(&spec);
+	json_t *sj = bd_job_spec_json(&spec);
 	text = json_dumps(sj, JSON_COMPACT | JSON_REAL_PRECISION(17));
 	json_decref(sj);
-	bo_sha256_hex_of(body, len, hash);
-	struct job_ins q = { &spec, bo_req_user(r)->id, text, key, hash, &d->cfg, &meta, 0, 0 };
+	bd_sha256_hex_of(body, len, hash);
+	struct job_ins q = { &spec, bd_req_user(r)->id, text, key, hash, &d->cfg, &meta, 0, 0 };
 	if (!text) {
-		ret = bo_reply_fail(r, BO_ENOMEM, NULL, "out of memory");
-	} else if (bo_store_write(d->store, job_ins_fn, &q, &err)) {
-		ret = bo_reply_error(r, &err);
+		ret = bd_reply_fail(r, BO_ENOMEM, NULL, "out of memory");
+	} else if (bd_store_write(d->store, job_ins_fn, &q, &err)) {
+		ret = bd_reply_error(r, &err);
 	} else {
 		if (!q.existing) {
 			d->exec.ops->wake(d->exec.impl);
-			bo_slurm_wake(d->slurm);
+			bd_slurm_wake(d->slurm);
 		}
 		ret = reply_job(d, r, q.id, 202, 0);
 	}
@@ -504,7 +504,7 @@ out:
 	free(text);
 	job_meta_release(&meta);
 	if (parsed)
-		bo_job_spec_release(&spec);
+		bd_job_spec_release(&spec);
 	json_decref(j);
 	return ret;
 }
@@ -512,7 +512,7 @@ out:
 /* PATCH /jobs/{id}: its name, notes or tags, by its owner or an admin. */
 struct job_patch {
 	int64_t id;
-	const struct bo_user *user;
+	const struct bd_user *user;
 	const struct job_meta *meta;
 };
 
@@ -524,7 +524,7 @@ static bo_status job_patch_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	bo_status rc = BO_OK;
 	if (sqlite3_prepare_v2(db, "SELECT owner_id FROM jobs WHERE id = ?", -1, &st, NULL) !=
 	    SQLITE_OK)
-		return bo_store_fail(db, err, "reading a job");
+		return bd_store_fail(db, err, "reading a job");
 	sqlite3_bind_int64(st, 1, q->id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		rc = bo_error_set(err, BO_ENOENT, "no job %lld", (long long)q->id);
@@ -542,7 +542,7 @@ static bo_status job_patch_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			       " notes = CASE WHEN ?4 THEN ?5 ELSE notes END,"
 			       " tags = CASE WHEN ?6 THEN ?7 ELSE tags END WHERE id = ?1",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "changing a job");
+		return bd_store_fail(db, err, "changing a job");
 	sqlite3_bind_int64(st, 1, q->id);
 	sqlite3_bind_int(st, 2, m->has_name);
 	sqlite3_bind_text(st, 3, m->name, -1, SQLITE_STATIC);
@@ -551,28 +551,28 @@ static bo_status job_patch_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	sqlite3_bind_int(st, 6, m->has_tags);
 	sqlite3_bind_text(st, 7, m->tags, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = bo_store_fail(db, err, "changing a job");
+		rc = bd_store_fail(db, err, "changing a job");
 out:
 	sqlite3_finalize(st);
 	return rc;
 }
 
-static int patch_job(struct bo_daemon *d, struct bo_req *r, int64_t id)
+static int patch_job(struct bd_daemon *d, struct bd_req *r, int64_t id)
 {
 	struct bo_error err;
 	struct job_meta meta = { 0 };
 	json_error_t je;
 	size_t len;
-	const char *body = bo_req_body(r, &len);
+	const char *body = bd_req_body(r, &len);
 	int ret;
 	bo_error_clear(&err);
 	json_t *j = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &je);
 	if (!j)
-		return bo_reply_fail(r, BO_EMALFORMED, NULL, "invalid JSON: %s (at byte %d)", je.text,
+		return bd_reply_fail(r, BO_EMALFORMED, NULL, "invalid JSON: %s (at byte %d)", je.text,
 				     je.position);
-	struct job_patch q = { id, bo_req_user(r), &meta };
-	if (job_meta_take(j, 1, &meta, &err) || bo_store_write(d->store, job_patch_fn, &q, &err))
-		ret = bo_reply_error(r, &err);
+	struct job_patch q = { id, bd_req_user(r), &meta };
+	if (job_meta_take(j, 1, &meta, &err) || bd_store_write(d->store, job_patch_fn, &q, &err))
+		ret = bd_reply_error(r, &err);
 	else
 		ret = reply_job(d, r, id, 200, 0);
 	job_meta_release(&meta);
@@ -603,7 +603,7 @@ static bo_status jobs_list_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			       " (?7 IS NULL OR instr(lower(j.name), lower(?7)) > 0)"
 			       " ORDER BY j.id DESC LIMIT ?5",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "listing jobs");
+		return bd_store_fail(db, err, "listing jobs");
 	sqlite3_bind_int64(st, 1, q->after);
 	sqlite3_bind_text(st, 2, q->state, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, q->owner, -1, SQLITE_STATIC);
@@ -620,37 +620,37 @@ static bo_status jobs_list_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		q->ids[q->n++] = sqlite3_column_int64(st, 0);
 	}
 	sqlite3_finalize(st);
-	return s == SQLITE_ROW || s == SQLITE_DONE ? BO_OK : bo_store_fail(db, err, "listing jobs");
+	return s == SQLITE_ROW || s == SQLITE_DONE ? BO_OK : bd_store_fail(db, err, "listing jobs");
 }
 
-static int list_jobs(struct bo_daemon *d, struct bo_req *r)
+static int list_jobs(struct bd_daemon *d, struct bd_req *r)
 {
 	struct jobs_q q = { 0 };
 	struct bo_error err;
 	bo_error_clear(&err);
 	if (api_paging(r, &q.after, &q.limit))
 		return 0;
-	q.state = bo_req_query(r, "state");
-	q.owner = bo_req_query(r, "owner");
-	const char *m = bo_req_query(r, "model");
+	q.state = bd_req_query(r, "state");
+	q.owner = bd_req_query(r, "owner");
+	const char *m = bd_req_query(r, "model");
 	if (q.state && strcmp(q.state, "queued") && strcmp(q.state, "running") &&
 	    strcmp(q.state, "done") && strcmp(q.state, "failed") && strcmp(q.state, "cancelled"))
-		return bo_reply_fail(r, BO_EINVAL, "state",
+		return bd_reply_fail(r, BO_EINVAL, "state",
 				     "state must be queued, running, done, failed or cancelled");
 	if (m && api_parse_id(m, &q.model))
-		return bo_reply_fail(r, BO_EINVAL, "model", "model must be a model id");
-	q.tag = bo_req_query(r, "tag");
-	q.name = bo_req_query(r, "name");
+		return bd_reply_fail(r, BO_EINVAL, "model", "model must be a model id");
+	q.tag = bd_req_query(r, "tag");
+	q.name = bd_req_query(r, "name");
 	if (q.tag && !tag_ok(q.tag))
-		return bo_reply_fail(r, BO_EINVAL, "tag", "a tag is 1 to 64 of A-Z a-z 0-9 . _ : -");
+		return bd_reply_fail(r, BO_EINVAL, "tag", "a tag is 1 to 64 of A-Z a-z 0-9 . _ : -");
 	if (q.name && (!*q.name || utf8_chars(q.name) > JOB_NAME_MAX))
-		return bo_reply_fail(r, BO_EINVAL, "name", "name must be 1 to 200 characters");
-	if (bo_store_read(d->store, jobs_list_fn, &q, &err))
-		return bo_reply_error(r, &err);
+		return bd_reply_fail(r, BO_EINVAL, "name", "name must be 1 to 200 characters");
+	if (bd_store_read(d->store, jobs_list_fn, &q, &err))
+		return bd_reply_error(r, &err);
 	json_t *items = json_array();
 	for (int i = 0; i < q.n; i++) {
 		json_t *j = NULL;
-		if (bo_job_get(d, q.ids[i], &j, &err) == BO_OK)
+		if (bd_job_get(d, q.ids[i], &j, &err) == BO_OK)
 			json_array_append_new(items, j);
 	}
 	return api_reply_list(r, items, q.more);
@@ -658,7 +658,7 @@ static int list_jobs(struct bo_daemon *d, struct bo_req *r)
 
 struct job_change {
 	int64_t id;
-	const struct bo_user *user;
+	const struct bd_user *user;
 	int del;          /* delete instead of cancel */
 };
 
@@ -667,10 +667,10 @@ static bo_status job_change_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	struct job_change *q = ctx;
 	sqlite3_stmt *st = NULL;
 	char sql[300], now[32], state[16];
-	bo_store_now(now, sizeof(now));
+	bd_store_now(now, sizeof(now));
 	if (sqlite3_prepare_v2(db, "SELECT owner_id, state FROM jobs WHERE id = ?", -1, &st,
 			       NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "reading a job");
+		return bd_store_fail(db, err, "reading a job");
 	sqlite3_bind_int64(st, 1, q->id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_finalize(st);
@@ -684,65 +684,65 @@ static bo_status job_change_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			       q->del ? "delete" : "cancel", (long long)q->id);
 	if (q->del) {
 		snprintf(sql, sizeof(sql), "DELETE FROM jobs WHERE id = %lld", (long long)q->id);
-		return bo_store_exec(db, sql, err);
+		return bd_store_exec(db, sql, err);
 	}
 	if (strcmp(state, "queued") && strcmp(state, "running"))
 		return bo_error_set(err, BO_ECONFLICT, "job %lld is %s already", (long long)q->id, state);
 	snprintf(sql, sizeof(sql),
 		 "UPDATE jobs SET state = 'cancelled', finished_at = '%s' WHERE id = %lld", now,
 		 (long long)q->id);
-	bo_status rc = bo_store_exec(db, sql, err);
+	bo_status rc = bd_store_exec(db, sql, err);
 	if (!rc) {
-		rc = bo_queue_cancel_tasks(db, q->id, err);
+		rc = bd_queue_cancel_tasks(db, q->id, err);
 	}
 	if (!rc) {
 		snprintf(sql, sizeof(sql),
 			 "INSERT INTO events (job_id, at, kind, message) VALUES (%lld, '%s',"
 			 " 'cancelled', 'cancelled by %s')",
 			 (long long)q->id, now, q->user->name);
-		rc = bo_store_exec(db, sql, err);
+		rc = bd_store_exec(db, sql, err);
 	}
 	return rc;
 }
 
-static int change_job(struct bo_daemon *d, struct bo_req *r, int64_t id, int del)
+static int change_job(struct bd_daemon *d, struct bd_req *r, int64_t id, int del)
 {
-	struct job_change q = { id, bo_req_user(r), del };
+	struct job_change q = { id, bd_req_user(r), del };
 	struct bo_error err;
 	bo_error_clear(&err);
-	if (bo_store_write_freeing(d->store, job_change_fn, &q, &err))
-		return bo_reply_error(r, &err);
+	if (bd_store_write_freeing(d->store, job_change_fn, &q, &err))
+		return bd_reply_error(r, &err);
 	d->exec.ops->cancel_job(d->exec.impl, id);
-	bo_live_drop(&d->live, id);
-	return del ? bo_reply_json(r, 204, NULL) : reply_job(d, r, id, 200, 0);
+	bd_live_drop(&d->live, id);
+	return del ? bd_reply_json(r, 204, NULL) : reply_job(d, r, id, 200, 0);
 }
 
-static int job_results(struct bo_daemon *d, struct bo_req *r, int64_t id)
+static int job_results(struct bd_daemon *d, struct bd_req *r, int64_t id)
 {
-	const char *fmt = bo_req_query(r, "format");
+	const char *fmt = bd_req_query(r, "format");
 	int csv = fmt && !strcmp(fmt, "csv");
 	json_t *j = NULL;
 	char *text = NULL;
 	size_t len = 0;
 	struct bo_error err;
 	bo_error_clear(&err);
-	const char *pt = bo_req_query(r, "per_trial"), *point = bo_req_query(r, "point");
+	const char *pt = bd_req_query(r, "per_trial"), *point = bd_req_query(r, "point");
 	int per_trial = pt && (!strcmp(pt, "1") || !strcmp(pt, "true"));
 	int64_t k = 0;
 	if (fmt && !csv && strcmp(fmt, "json"))
-		return bo_reply_fail(r, BO_EINVAL, "format", "format must be json or csv");
+		return bd_reply_fail(r, BO_EINVAL, "format", "format must be json or csv");
 	if (pt && !per_trial && strcmp(pt, "0") && strcmp(pt, "false"))
-		return bo_reply_fail(r, BO_EINVAL, "per_trial", "per_trial must be 1 or 0");
+		return bd_reply_fail(r, BO_EINVAL, "per_trial", "per_trial must be 1 or 0");
 	if (point && !per_trial)
-		return bo_reply_fail(r, BO_EINVAL, "point", "point goes with per_trial=1");
+		return bd_reply_fail(r, BO_EINVAL, "point", "point goes with per_trial=1");
 	if (point && strcmp(point, "0") && (api_parse_id(point, &k) || k >= BO_MAX_POINTS))
-		return bo_reply_fail(r, BO_EINVAL, "point", "point must be a point's index (0, 1, ...)");
-	if (per_trial ? bo_job_trials(d, id, point ? (int)k : -1, csv, &j, &text, &len, &err) :
-			bo_job_results(d, id, csv, &j, &text, &len, &err))
-		return bo_reply_error(r, &err);
+		return bd_reply_fail(r, BO_EINVAL, "point", "point must be a point's index (0, 1, ...)");
+	if (per_trial ? bd_job_trials(d, id, point ? (int)k : -1, csv, &j, &text, &len, &err) :
+			bd_job_results(d, id, csv, &j, &text, &len, &err))
+		return bd_reply_error(r, &err);
 	if (!csv)
-		return bo_reply_json(r, 200, j);
-	int ret = bo_reply_text(r, 200, "text/csv; charset=utf-8", text, len);
+		return bd_reply_json(r, 200, j);
+	int ret = bd_reply_text(r, 200, "text/csv; charset=utf-8", text, len);
 	free(text);
 	return ret;
 }
@@ -751,39 +751,39 @@ static int job_results(struct bo_daemon *d, struct bo_req *r, int64_t id)
 
 /* ---- routes ---- */
 
-int api_jobs_list(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
+int api_jobs_list(struct bd_daemon *d, struct bd_req *r, const struct bd_route_args *a)
 {
 	(void)a;
 	return list_jobs(d, r);
 }
 
-int api_jobs_post(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
+int api_jobs_post(struct bd_daemon *d, struct bd_req *r, const struct bd_route_args *a)
 {
 	(void)a;
 	return post_job(d, r);
 }
 
-int api_job_get(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
+int api_job_get(struct bd_daemon *d, struct bd_req *r, const struct bd_route_args *a)
 {
 	return reply_job(d, r, a->id, 200, 1);
 }
 
-int api_job_patch(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
+int api_job_patch(struct bd_daemon *d, struct bd_req *r, const struct bd_route_args *a)
 {
 	return patch_job(d, r, a->id);
 }
 
-int api_job_delete(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
+int api_job_delete(struct bd_daemon *d, struct bd_req *r, const struct bd_route_args *a)
 {
 	return change_job(d, r, a->id, 1);
 }
 
-int api_job_cancel(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
+int api_job_cancel(struct bd_daemon *d, struct bd_req *r, const struct bd_route_args *a)
 {
 	return change_job(d, r, a->id, 0);
 }
 
-int api_job_results(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
+int api_job_results(struct bd_daemon *d, struct bd_req *r, const struct bd_route_args *a)
 {
 	return job_results(d, r, a->id);
 }

@@ -37,17 +37,17 @@ static json_t *model_json(sqlite3_stmt *st)
 {
 	json_t *j = json_object();
 	json_object_set_new(j, "id", json_integer(sqlite3_column_int64(st, 0)));
-	json_object_set_new(j, "name", bo_col_string(st, 1));
+	json_object_set_new(j, "name", bd_col_string(st, 1));
 	json_object_set_new(j, "version", json_integer(sqlite3_column_int64(st, 12)));
-	json_object_set_new(j, "description", bo_col_string(st, 2));
-	json_object_set_new(j, "owner", bo_col_string(st, 3));
-	json_object_set_new(j, "sha256", bo_col_string(st, 4));
+	json_object_set_new(j, "description", bd_col_string(st, 2));
+	json_object_set_new(j, "owner", bd_col_string(st, 3));
+	json_object_set_new(j, "sha256", bd_col_string(st, 4));
 	json_object_set_new(j, "size", json_integer(sqlite3_column_int64(st, 5)));
-	json_object_set_new(j, "created_at", bo_col_string(st, 6));
-	json_object_set_new(j, "mean", bo_col_json(st, 7));
-	json_object_set_new(j, "std", bo_col_json(st, 8));
-	json_object_set_new(j, "blocks", bo_col_string(st, 9));
-	json_object_set_new(j, "info", bo_col_json(st, 10));
+	json_object_set_new(j, "created_at", bd_col_string(st, 6));
+	json_object_set_new(j, "mean", bd_col_json(st, 7));
+	json_object_set_new(j, "std", bd_col_json(st, 8));
+	json_object_set_new(j, "blocks", bd_col_string(st, 9));
+	json_object_set_new(j, "info", bd_col_json(st, 10));
 	return j;
 }
 
@@ -60,18 +60,18 @@ static json_t *dataset_json(sqlite3_stmt *st)
 	json_t *j = json_object();
 	int upload = !strcmp((const char *)sqlite3_column_text(st, 4), "upload");
 	json_object_set_new(j, "id", json_integer(sqlite3_column_int64(st, 0)));
-	json_object_set_new(j, "name", bo_col_string(st, 1));
-	json_object_set_new(j, "description", bo_col_string(st, 2));
-	json_object_set_new(j, "owner", bo_col_string(st, 3));
-	json_object_set_new(j, "source", bo_col_string(st, 4));
-	json_object_set_new(j, "format", bo_col_string(st, 5));
-	json_object_set_new(j, "path", upload ? json_null() : bo_col_string(st, 6));
-	json_object_set_new(j, "split", bo_col_string(st, 7));
+	json_object_set_new(j, "name", bd_col_string(st, 1));
+	json_object_set_new(j, "description", bd_col_string(st, 2));
+	json_object_set_new(j, "owner", bd_col_string(st, 3));
+	json_object_set_new(j, "source", bd_col_string(st, 4));
+	json_object_set_new(j, "format", bd_col_string(st, 5));
+	json_object_set_new(j, "path", upload ? json_null() : bd_col_string(st, 6));
+	json_object_set_new(j, "split", bd_col_string(st, 7));
 	json_object_set_new(j, "images", json_integer(sqlite3_column_int64(st, 8)));
-	json_object_set_new(j, "shape", bo_col_json(st, 9));
+	json_object_set_new(j, "shape", bd_col_json(st, 9));
 	json_object_set_new(j, "size", json_integer(sqlite3_column_int64(st, 10)));
-	json_object_set_new(j, "sha256", bo_col_string(st, 11));
-	json_object_set_new(j, "created_at", bo_col_string(st, 12));
+	json_object_set_new(j, "sha256", bd_col_string(st, 11));
+	json_object_set_new(j, "created_at", bd_col_string(st, 12));
 	return j;
 }
 
@@ -108,7 +108,7 @@ static bo_status list_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			 " ORDER BY %s.id DESC LIMIT ?2",
 			 cols, tab, a, a, a, a, a);
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "listing");
+		return bd_store_fail(db, err, "listing");
 	sqlite3_bind_int64(st, 1, q->id ? q->id : q->after);
 	if (!q->id) {
 		sqlite3_bind_int(st, 2, q->limit + 1);
@@ -126,7 +126,7 @@ static bo_status list_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		n++;
 	}
 	if (s != SQLITE_ROW && s != SQLITE_DONE)
-		rc = bo_store_fail(db, err, "listing");
+		rc = bd_store_fail(db, err, "listing");
 	else if (q->id && n == 0)
 		rc = bo_error_set(err, BO_ENOENT, "no %s %lld", q->datasets ? "dataset" : "model",
 			     (long long)q->id);
@@ -135,36 +135,36 @@ static bo_status list_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 }
 
 
-int api_get_one(struct bo_daemon *d, struct bo_req *r, int datasets, int64_t id, int status,
+int api_get_one(struct bd_daemon *d, struct bd_req *r, int datasets, int64_t id, int status,
 		   const char *location)
 {
 	struct list_q q = { .datasets = datasets, .id = id };
 	struct bo_error err;
 	bo_error_clear(&err);
-	if (bo_store_read(d->store, list_fn, &q, &err)) {
+	if (bd_store_read(d->store, list_fn, &q, &err)) {
 		json_decref(q.items);
-		return bo_reply_error(r, &err);
+		return bd_reply_error(r, &err);
 	}
 	if (location)
-		bo_reply_header(r, "Location", location);
+		bd_reply_header(r, "Location", location);
 	json_t *one = json_incref(json_array_get(q.items, 0));
 	json_decref(q.items);
-	return bo_reply_json(r, status, one);
+	return bd_reply_json(r, status, one);
 }
 
-static int list_things(struct bo_daemon *d, struct bo_req *r, int datasets)
+static int list_things(struct bd_daemon *d, struct bd_req *r, int datasets)
 {
 	struct list_q q = { .datasets = datasets };
 	struct bo_error err;
 	bo_error_clear(&err);
 	if (api_paging(r, &q.after, &q.limit))
 		return 0;
-	q.name = bo_req_query(r, "name");
+	q.name = bd_req_query(r, "name");
 	if (q.name && (!*q.name || strlen(q.name) > 200))
-		return bo_reply_fail(r, BO_EINVAL, "name", "name must be 1 to 200 characters");
-	if (bo_store_read(d->store, list_fn, &q, &err)) {
+		return bd_reply_fail(r, BO_EINVAL, "name", "name must be 1 to 200 characters");
+	if (bd_store_read(d->store, list_fn, &q, &err)) {
 		json_decref(q.items);
-		return bo_reply_error(r, &err);
+		return bd_reply_error(r, &err);
 	}
 	return api_reply_list(r, q.items, q.more);
 }
@@ -209,7 +209,7 @@ static bo_status model_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	sqlite3_stmt *st = NULL;
 	char now[32], rel[64], path[1200], dir[1100];
 	bo_status rc = BO_OK;
-	bo_store_now(now, sizeof(now));
+	bd_store_now(now, sizeof(now));
 	if ((rc = api_quota_bytes(db, m->owner, m->size, m->quota, "model", err)))
 		return rc;
 	/* the owner's next version of this name (deleted ones count: a version
@@ -220,7 +220,7 @@ static bo_status model_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			       " (?1,?2,?3,?4,?5,'',?6,?7,?8,?9,?10, (SELECT COALESCE(MAX(version), 0) + 1"
 			       " FROM models WHERE owner_id = ?1 AND name = ?2))",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "storing a model");
+		return bd_store_fail(db, err, "storing a model");
 	sqlite3_bind_int64(st, 1, m->owner);
 	sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, m->description, -1, SQLITE_STATIC);
@@ -232,18 +232,18 @@ static bo_status model_ins_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	sqlite3_bind_text(st, 9, m->info, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 10, now, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		rc = bo_store_fail(db, err, "storing a model");
+		rc = bd_store_fail(db, err, "storing a model");
 		goto out;
 	}
 	m->id = sqlite3_last_insert_rowid(db);
-	bo_data_model_rel(m->id, rel, sizeof(rel));
+	bd_data_model_rel(m->id, rel, sizeof(rel));
 	char sql[160];
 	snprintf(sql, sizeof(sql), "UPDATE models SET path = '%s' WHERE id = %lld", rel,
 		 (long long)m->id);
-	if ((rc = bo_store_exec(db, sql, err)))
+	if ((rc = bd_store_exec(db, sql, err)))
 		goto out;
-	bo_data_entry(m->data_dir, BO_DATA_MODELS, dir, sizeof(dir));
-	bo_data_file(m->data_dir, rel, path, sizeof(path));
+	bd_data_entry(m->data_dir, BO_DATA_MODELS, dir, sizeof(dir));
+	bd_data_file(m->data_dir, rel, path, sizeof(path));
 	if ((mkdir(dir, 0755) && errno != EEXIST) || rename(m->tmp, path) || api_fsync_dir(dir))
 		rc = bo_error_set(err, BO_EIO, "cannot store the model file: %s", strerror(errno));
 out:
@@ -253,14 +253,14 @@ out:
 
 /* A model refused for its operators: the 422 names every one of them (the
  * library's error text is cut to fit; this message has the whole list). */
-static int unsupported_reply(struct bo_req *r, const char *path, const struct bo_error *err)
+static int unsupported_reply(struct bd_req *r, const char *path, const struct bo_error *err)
 {
 	char *list = NULL;
 	struct bo_error e2;
 	if (err->status != BO_EUNSUPPORTED || strncmp(err->text, "unsupported operators: ", 23) ||
 	    bo_model_unsupported_ops(path, &list, &e2) || !list[0]) {
 		free(list);
-		return bo_reply_error(r, err);
+		return bd_reply_error(r, err);
 	}
 	json_t *e = json_object(), *j = json_object();
 	size_t n = strlen(list) + 32;
@@ -273,15 +273,15 @@ static int unsupported_reply(struct bo_req *r, const char *path, const struct bo
 	json_object_set_new(j, "error", e);
 	free(msg);
 	free(list);
-	return bo_reply_json(r, bo_http_status(BO_EUNSUPPORTED), j);
+	return bd_reply_json(r, bd_http_status(BO_EUNSUPPORTED), j);
 }
 
 /* A model sent as a form (curl -F): the Content-Type says so, or the body
  * starts with a multipart boundary line ("--" then the boundary), which no
  * ONNX protobuf does (its first byte is a field tag, never '-'). */
-static int is_form_upload(struct bo_req *r, const char *tmp)
+static int is_form_upload(struct bd_req *r, const char *tmp)
 {
-	const char *ct = bo_req_header(r, "Content-Type");
+	const char *ct = bd_req_header(r, "Content-Type");
 	if (ct && !strncasecmp(ct, "multipart/form-data", 19))
 		return 1;
 	char head[2] = { 0, 0 };
@@ -293,7 +293,7 @@ static int is_form_upload(struct bo_req *r, const char *tmp)
 	return n == 2 && head[0] == '-' && head[1] == '-';
 }
 
-static int post_model(struct bo_daemon *d, struct bo_req *r)
+static int post_model(struct bd_daemon *d, struct bd_req *r)
 {
 	struct bo_error err;
 	struct bo_model *m = NULL;
@@ -301,37 +301,37 @@ static int post_model(struct bo_daemon *d, struct bo_req *r)
 	struct bo_model_stats st = { 0 };
 	char *mean = NULL, *std = NULL, *info = NULL;
 	int64_t size = 0;
-	const char *sha = NULL, *tmp = bo_req_upload(r, NULL, &size, &sha);
-	const char *name = bo_req_query(r, "name"), *desc = bo_req_query(r, "description");
-	const char *blocks = bo_req_query(r, "blocks"), *normalize = bo_req_query(r, "normalize");
+	const char *sha = NULL, *tmp = bd_req_upload(r, NULL, &size, &sha);
+	const char *name = bd_req_query(r, "name"), *desc = bd_req_query(r, "description");
+	const char *blocks = bd_req_query(r, "blocks"), *normalize = bd_req_query(r, "normalize");
 	int ret;
 	bo_error_clear(&err);
 	if (normalize && strcmp(normalize, "none")) {
-		ret = bo_reply_fail(r, BO_EINVAL, "normalize",
+		ret = bd_reply_fail(r, BO_EINVAL, "normalize",
 				    "normalize can only be 'none' (the model takes raw [0,1] pixels)");
 		goto out;
 	}
-	if (normalize && (bo_req_query(r, "mean") || bo_req_query(r, "std"))) {
-		ret = bo_reply_fail(r, BO_EINVAL, "normalize",
+	if (normalize && (bd_req_query(r, "mean") || bd_req_query(r, "std"))) {
+		ret = bd_reply_fail(r, BO_EINVAL, "normalize",
 				    "normalize=none (raw [0,1] pixels) and mean/std contradict each other");
 		goto out;
 	}
 	if (!name || !*name || strlen(name) > 200) {
-		ret = bo_reply_fail(r, BO_EINVAL, "name",
+		ret = bd_reply_fail(r, BO_EINVAL, "name",
 				    "give the model a name: ?name=NAME (1 to 200 characters)");
 		goto out;
 	}
 	if (desc && strlen(desc) > 4000) {
-		ret = bo_reply_fail(r, BO_EINVAL, "description", "description is over 4000 characters");
+		ret = bd_reply_fail(r, BO_EINVAL, "description", "description is over 4000 characters");
 		goto out;
 	}
 	if (!tmp || size == 0) {
-		ret = bo_reply_fail(r, BO_EMALFORMED, NULL,
+		ret = bd_reply_fail(r, BO_EMALFORMED, NULL,
 				    "the body is empty: send the ONNX file as the request body");
 		goto out;
 	}
 	if (is_form_upload(r, tmp)) {
-		ret = bo_reply_fail(r, BO_EMALFORMED, NULL,
+		ret = bd_reply_fail(r, BO_EMALFORMED, NULL,
 				    "the body is a multipart/form-data form: send the ONNX file as "
 				    "the raw body (curl --data-binary @model.onnx), not as a form "
 				    "(curl -F)");
@@ -341,16 +341,16 @@ static int post_model(struct bo_daemon *d, struct bo_req *r)
 		ret = 0;
 		goto out;
 	}
-	if (list_to_json(bo_req_query(r, "mean"), "mean", &mean, &err) ||
-	    list_to_json(bo_req_query(r, "std"), "std", &std, &err)) {
-		ret = bo_reply_error(r, &err);
+	if (list_to_json(bd_req_query(r, "mean"), "mean", &mean, &err) ||
+	    list_to_json(bd_req_query(r, "std"), "std", &std, &err)) {
+		ret = bd_reply_error(r, &err);
 		goto out;
 	}
 	if (blocks && (blocks[0] == '@' || bo_block_map_parse(blocks, &map, &err))) {
 		if (blocks[0] == '@')
 			bo_error_set(&err, BO_EINVAL, "blocks: send the map itself, not @file");
 		snprintf(err.field, sizeof(err.field), "blocks");
-		ret = bo_reply_error(r, &err);
+		ret = bd_reply_error(r, &err);
 		goto out;
 	}
 	if (bo_model_load(tmp, &m, &err) ||
@@ -367,11 +367,11 @@ static int post_model(struct bo_daemon *d, struct bo_req *r)
 		mean = strdup("[0.0]");
 		std = strdup("[1.0]");
 		if (!mean || !std) {
-			ret = bo_reply_fail(r, BO_ENOMEM, NULL, "out of memory");
+			ret = bd_reply_fail(r, BO_ENOMEM, NULL, "out of memory");
 			goto out;
 		}
 	}
-	if (bo_norm_resolve(m, bo_req_query(r, "mean"), bo_req_query(r, "std"), normalize != NULL,
+	if (bo_norm_resolve(m, bd_req_query(r, "mean"), bd_req_query(r, "std"), normalize != NULL,
 			    &norm, &src, &err)) {
 		if (strstr(err.text, "has no normalisation")) /* missing, not malformed */
 			snprintf(err.text, sizeof(err.text),
@@ -379,7 +379,7 @@ static int post_model(struct bo_daemon *d, struct bo_req *r)
 				 " one value or one per channel), store them in the file as the ONNX"
 				 " metadata brownout.mean/brownout.std, or say that it takes raw [0,1]"
 				 " pixels (?normalize=none)");
-		ret = bo_reply_error(r, &err);
+		ret = bd_reply_error(r, &err);
 		goto out;
 	}
 	json_t *ij = bo_info_json(m, &st, BO_SITES_DEFAULT);
@@ -391,15 +391,15 @@ static int post_model(struct bo_daemon *d, struct bo_req *r)
 	}
 	info = json_dumps(ij, JSON_COMPACT);
 	json_decref(ij);
-	struct model_ins mi = { bo_req_user(r)->id, 0, name, desc ? desc : "", sha, tmp, mean,
+	struct model_ins mi = { bd_req_user(r)->id, 0, name, desc ? desc : "", sha, tmp, mean,
 				std, blocks, info, size, d->cfg.data_dir, d->cfg.user_stored_bytes };
-	if (!info || bo_store_write(d->store, model_ins_fn, &mi, &err)) {
+	if (!info || bd_store_write(d->store, model_ins_fn, &mi, &err)) {
 		if (!info)
 			bo_error_set(&err, BO_ENOMEM, "out of memory");
-		ret = bo_reply_error(r, &err);
+		ret = bd_reply_error(r, &err);
 		goto out;
 	}
-	bo_req_adopt(r, NULL);
+	bd_req_adopt(r, NULL);
 	char loc[64];
 	snprintf(loc, sizeof(loc), "/api/v1/models/%lld", (long long)mi.id);
 	ret = api_get_one(d, r, 0, mi.id, 201, loc);
@@ -418,7 +418,7 @@ out:
 struct del_q {
 	int datasets;
 	int64_t id;
-	const struct bo_user *user;
+	const struct bd_user *user;
 	char path[1024];      /* out: the file(s) to remove after commit */
 	char labels[1024];
 	int upload;
@@ -431,12 +431,12 @@ static bo_status del_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	bo_status rc = BO_OK;
 	char sql[400], now[32];
 	const char *tab = q->datasets ? "datasets" : "models";
-	bo_store_now(now, sizeof(now));
+	bd_store_now(now, sizeof(now));
 	snprintf(sql, sizeof(sql),
 		 "SELECT owner_id, path, %s FROM %s WHERE id = ? AND deleted_at IS NULL",
 		 q->datasets ? "labels_path, source" : "NULL, 'upload'", tab);
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "deleting");
+		return bd_store_fail(db, err, "deleting");
 	sqlite3_bind_int64(st, 1, q->id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		rc = bo_error_set(err, BO_ENOENT, "no %s %lld", q->datasets ? "dataset" : "model",
@@ -464,7 +464,7 @@ static bo_status del_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			       "(j.model_id = ?1 OR EXISTS (SELECT 1 FROM job_references r WHERE"
 			       " r.job_id = j.id AND r.model_id = ?1))");
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "deleting");
+		return bd_store_fail(db, err, "deleting");
 	sqlite3_bind_int64(st, 1, q->id);
 	sqlite3_bind_int64(st, 2, q->user->id);
 	char jobs[300] = "";
@@ -488,70 +488,70 @@ static bo_status del_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	}
 	snprintf(sql, sizeof(sql), "UPDATE %s SET deleted_at = '%s' WHERE id = %lld", tab, now,
 		 (long long)q->id);
-	rc = bo_store_exec(db, sql, err);
+	rc = bd_store_exec(db, sql, err);
 out:
 	sqlite3_finalize(st);
 	return rc;
 }
 
-static int delete_thing(struct bo_daemon *d, struct bo_req *r, int datasets, int64_t id)
+static int delete_thing(struct bd_daemon *d, struct bd_req *r, int datasets, int64_t id)
 {
-	struct del_q q = { .datasets = datasets, .id = id, .user = bo_req_user(r) };
+	struct del_q q = { .datasets = datasets, .id = id, .user = bd_req_user(r) };
 	struct bo_error err;
 	char path[2200];
 	bo_error_clear(&err);
 	/* freeing: on a full disk the store spends its reserve on this */
-	if (bo_store_write_freeing(d->store, del_fn, &q, &err))
-		return bo_reply_error(r, &err);
+	if (bd_store_write_freeing(d->store, del_fn, &q, &err))
+		return bd_reply_error(r, &err);
 	/* the row says deleted; its files go now (finished jobs keep the row;
 	 * files a crash leaves here are swept at the next start) */
 	if (q.upload) {
-		bo_data_path(d, q.path, path, sizeof(path));
+		bd_data_path(d, q.path, path, sizeof(path));
 		unlink(path);
 		if (q.labels[0]) {
-			bo_data_path(d, q.labels, path, sizeof(path));
+			bd_data_path(d, q.labels, path, sizeof(path));
 			unlink(path);
 		}
 	}
-	return bo_reply_json(r, 204, NULL);
+	return bd_reply_json(r, 204, NULL);
 }
 
 /* ---- routes ---- */
 
-int api_models_list(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
+int api_models_list(struct bd_daemon *d, struct bd_req *r, const struct bd_route_args *a)
 {
 	(void)a;
 	return list_things(d, r, 0);
 }
 
-int api_models_post(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
+int api_models_post(struct bd_daemon *d, struct bd_req *r, const struct bd_route_args *a)
 {
 	(void)a;
 	return post_model(d, r);
 }
 
-int api_model_get(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
+int api_model_get(struct bd_daemon *d, struct bd_req *r, const struct bd_route_args *a)
 {
 	return api_get_one(d, r, 0, a->id, 200, NULL);
 }
 
-int api_model_delete(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
+int api_model_delete(struct bd_daemon *d, struct bd_req *r, const struct bd_route_args *a)
 {
 	return delete_thing(d, r, 0, a->id);
 }
 
-int api_datasets_list(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
+int api_datasets_list(struct bd_daemon *d, struct bd_req *r, const struct bd_route_args *a)
 {
 	(void)a;
 	return list_things(d, r, 1);
 }
 
-int api_dataset_get(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
+int api_dataset_get(struct bd_daemon *d, struct bd_req *r, const struct bd_route_args *a)
 {
 	return api_get_one(d, r, 1, a->id, 200, NULL);
 }
 
-int api_dataset_delete(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
+int api_dataset_delete(struct bd_daemon *d, struct bd_req *r, const struct bd_route_args *a)
 {
 	return delete_thing(d, r, 1, a->id);
 }

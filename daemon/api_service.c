@@ -34,45 +34,45 @@ static bo_status counts_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			       " (SELECT COUNT(*) FROM jobs WHERE state = 'running'),"
 			       " (SELECT COUNT(*) FROM jobs WHERE state = 'queued')",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "counting");
+		return bd_store_fail(db, err, "counting");
 	bo_status rc = BO_OK;
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		c->queued_tasks = sqlite3_column_int64(st, 0);
 		c->running_jobs = sqlite3_column_int64(st, 1);
 		c->queued_jobs = sqlite3_column_int64(st, 2);
 	} else {
-		rc = bo_store_fail(db, err, "counting");
+		rc = bd_store_fail(db, err, "counting");
 	}
 	sqlite3_finalize(st);
 	return rc;
 }
 
-static int health(struct bo_daemon *d, struct bo_req *r)
+static int health(struct bd_daemon *d, struct bd_req *r)
 {
 	struct counts c = { 0 };
 	struct bo_error err;
 	bo_error_clear(&err);
-	if (bo_store_read(d->store, counts_fn, &c, &err))
-		return bo_reply_error(r, &err);
+	if (bd_store_read(d->store, counts_fn, &c, &err))
+		return bd_reply_error(r, &err);
 	json_t *j = json_object();
 	json_object_set_new(j, "status", json_string("ok"));
 	json_object_set_new(j, "version", json_string(BO_VERSION));
-	json_object_set_new(j, "schema_version", json_integer(bo_store_schema_version()));
+	json_object_set_new(j, "schema_version", json_integer(bd_store_schema_version()));
 	json_object_set_new(j, "workers", json_integer(d->cfg.workers));
 	json_object_set_new(j, "queue_depth", json_integer(c.queued_tasks));
 	json_object_set_new(j, "running_jobs", json_integer(c.running_jobs));
-	json_object_set_new(j, "uptime_seconds", json_real(bo_now() - d->started));
+	json_object_set_new(j, "uptime_seconds", json_real(bd_now() - d->started));
 	json_object_set_new(j, "public_read", json_boolean(d->cfg.public_read));
-	json_object_set_new(j, "store", json_string(bo_store_health(d->store)));
-	return bo_reply_json(r, 200, j);
+	json_object_set_new(j, "store", json_string(bd_store_health(d->store)));
+	return bd_reply_json(r, 200, j);
 }
 
 /* Images per second over the last ~10 s: samples of images_total kept at
  * most one a second (taken when /metrics is read); the rate runs from the
  * newest sample at least 10 s old (else the oldest one) to now. */
-static double bo_images_rate(struct bo_daemon *d, long long images)
+static double bd_images_rate(struct bd_daemon *d, long long images)
 {
-	double now = bo_now(), rate = 0;
+	double now = bd_now(), rate = 0;
 	pthread_mutex_lock(&d->live.mu);
 	int newest = (d->rate_next + 15) % 16;
 	if (d->rate_n == 0 || now - d->rate_t[newest] >= 1.0) {
@@ -97,21 +97,21 @@ static double bo_images_rate(struct bo_daemon *d, long long images)
 	return rate;
 }
 
-static int metrics(struct bo_daemon *d, struct bo_req *r)
+static int metrics(struct bd_daemon *d, struct bd_req *r)
 {
 	struct counts c = { 0 };
 	struct bo_error err;
 	char *buf = NULL;
 	size_t len = 0;
 	bo_error_clear(&err);
-	if (bo_store_read(d->store, counts_fn, &c, &err))
-		return bo_reply_error(r, &err);
+	if (bd_store_read(d->store, counts_fn, &c, &err))
+		return bd_reply_error(r, &err);
 	FILE *f = open_memstream(&buf, &len);
 	if (!f)
-		return bo_reply_fail(r, BO_ENOMEM, NULL, "out of memory");
-	double up = bo_now() - d->started;
+		return bd_reply_fail(r, BO_ENOMEM, NULL, "out of memory");
+	double up = bd_now() - d->started;
 	long long images = atomic_load(&d->images_total);
-	double rate = bo_images_rate(d, images);
+	double rate = bd_images_rate(d, images);
 	fprintf(f, "# HELP brownout_queue_depth Tasks waiting for a worker.\n"
 		   "# TYPE brownout_queue_depth gauge\nbrownout_queue_depth %lld\n",
 		(long long)c.queued_tasks);
@@ -131,7 +131,7 @@ static int metrics(struct bo_daemon *d, struct bo_req *r)
 	fprintf(f, "# HELP brownout_store_degraded 1 while the store refuses writes (disk full or "
 		   "I/O error), else 0.\n# TYPE brownout_store_degraded gauge\n"
 		   "brownout_store_degraded %d\n",
-		strcmp(bo_store_health(d->store), "ok") != 0);
+		strcmp(bd_store_health(d->store), "ok") != 0);
 	fprintf(f, "# HELP brownout_workers Worker threads.\n# TYPE brownout_workers gauge\n"
 		   "brownout_workers %d\n",
 		d->cfg.workers);
@@ -146,28 +146,28 @@ static int metrics(struct bo_daemon *d, struct bo_req *r)
 			fprintf(f, "brownout_http_requests_total{status=\"%d\"} %lld\n", s, n);
 	}
 	if (fclose(f))
-		return bo_reply_fail(r, BO_ENOMEM, NULL, "out of memory");
-	int ret = bo_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len);
+		return bd_reply_fail(r, BO_ENOMEM, NULL, "out of memory");
+	int ret = bd_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len);
 	free(buf);
 	return ret;
 }
 
 /* ---- routes ---- */
 
-int api_health(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
+int api_health(struct bd_daemon *d, struct bd_req *r, const struct bd_route_args *a)
 {
 	(void)a;
 	return health(d, r);
 }
 
-int api_metrics(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
+int api_metrics(struct bd_daemon *d, struct bd_req *r, const struct bd_route_args *a)
 {
 	(void)a;
 	return metrics(d, r);
 }
 
-int api_openapi(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
+int api_openapi(struct bd_daemon *d, struct bd_req *r, const struct bd_route_args *a)
 {
 	(void)a;
-	return bo_reply_text(r, 200, "application/yaml", d->openapi, d->openapi_len);
+	return bd_reply_text(r, 200, "application/yaml", d->openapi, d->openapi_len);
 }

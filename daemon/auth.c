@@ -10,18 +10,18 @@
 #define TOKEN_BYTES 32
 #define NAME_MAX_LEN 64
 
-void bo_sha256_init(struct bo_sha256 *h)
+void bd_sha256_init(struct bd_sha256 *h)
 {
 	sha256_init(&h->ctx);
 }
 
-void bo_sha256_update(struct bo_sha256 *h, const void *data, size_t n)
+void bd_sha256_update(struct bd_sha256 *h, const void *data, size_t n)
 {
 	if (n)
 		sha256_update(&h->ctx, n, data);
 }
 
-void bo_sha256_hex(struct bo_sha256 *h, char out[65])
+void bd_sha256_hex(struct bd_sha256 *h, char out[65])
 {
 	static const char hex[] = "0123456789abcdef";
 	uint8_t d[SHA256_DIGEST_SIZE];
@@ -33,12 +33,12 @@ void bo_sha256_hex(struct bo_sha256 *h, char out[65])
 	out[2 * sizeof(d)] = 0;
 }
 
-void bo_sha256_hex_of(const void *data, size_t n, char out[65])
+void bd_sha256_hex_of(const void *data, size_t n, char out[65])
 {
-	struct bo_sha256 h;
-	bo_sha256_init(&h);
-	bo_sha256_update(&h, data, n);
-	bo_sha256_hex(&h, out);
+	struct bd_sha256 h;
+	bd_sha256_init(&h);
+	bd_sha256_update(&h, data, n);
+	bd_sha256_hex(&h, out);
 }
 
 /* base64url without padding; out gets 4 * n / 3 rounded up chars + NUL. */
@@ -72,7 +72,7 @@ static void base64url(const unsigned char *in, size_t n, char *out)
 	out[o] = 0;
 }
 
-bo_status bo_token_new(char *out, size_t size, struct bo_error *err)
+bo_status bd_token_new(char *out, size_t size, struct bo_error *err)
 {
 	bo_status rc = BO_OK;
 	unsigned char raw[TOKEN_BYTES];
@@ -99,7 +99,7 @@ out:
 	return rc;
 }
 
-int bo_user_name_ok(const char *name)
+int bd_user_name_ok(const char *name)
 {
 	size_t n = name ? strlen(name) : 0;
 	int ok = n >= 1 && n <= NAME_MAX_LEN;
@@ -114,7 +114,7 @@ int bo_user_name_ok(const char *name)
 /* ---- in the store ---- */
 
 struct token_req {
-	struct bo_token_issue *q;
+	struct bd_token_issue *q;
 	char hash[65];
 };
 
@@ -131,7 +131,7 @@ static bo_status find_user(sqlite3 *db, const char *name, int64_t *id, int *disa
 	if (sqlite3_prepare_v2(db, "SELECT id, disabled_at IS NOT NULL FROM users WHERE name = ?1",
 			       -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK) {
-		rc = bo_store_fail(db, err, "look up user");
+		rc = bd_store_fail(db, err, "look up user");
 		goto out;
 	}
 	k = sqlite3_step(st);
@@ -139,7 +139,7 @@ static bo_status find_user(sqlite3 *db, const char *name, int64_t *id, int *disa
 		*id = sqlite3_column_int64(st, 0);
 		*disabled = sqlite3_column_int(st, 1);
 	} else if (k != SQLITE_DONE)
-		rc = bo_store_fail(db, err, "look up user");
+		rc = bd_store_fail(db, err, "look up user");
 out:
 	sqlite3_finalize(st);
 	return rc;
@@ -157,7 +157,7 @@ static bo_status insert_user(sqlite3 *db, const char *name, int admin, const cha
 	    sqlite3_bind_int(st, 2, admin ? 1 : 0) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_DONE) {
-		rc = bo_store_fail(db, err, "add user");
+		rc = bd_store_fail(db, err, "add user");
 		goto out;
 	}
 	*id = sqlite3_last_insert_rowid(db);
@@ -184,7 +184,7 @@ static bo_status insert_token(sqlite3 *db, int64_t uid, const char *hash, const 
 	    (expires_ms > 0 ? sqlite3_bind_int64(st, 6, expires_ms) : sqlite3_bind_null(st, 6)) !=
 		    SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_DONE)
-		rc = bo_store_fail(db, err, "add token");
+		rc = bd_store_fail(db, err, "add token");
 	else
 		*id = sqlite3_last_insert_rowid(db);
 	sqlite3_finalize(st);
@@ -194,11 +194,11 @@ static bo_status insert_token(sqlite3 *db, int64_t uid, const char *hash, const 
 static bo_status token_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 {
 	struct token_req *r = ctx;
-	struct bo_token_issue *q = r->q;
+	struct bd_token_issue *q = r->q;
 	char now[32];
 	int64_t uid = 0;
 	int disabled = 0;
-	bo_store_now(now, sizeof(now));
+	bd_store_now(now, sizeof(now));
 	bo_status rc = find_user(db, q->user, &uid, &disabled, err);
 	if (rc)
 		goto out;
@@ -231,7 +231,7 @@ out:
 	return rc;
 }
 
-bo_status bo_token_issue(struct bo_store *s, struct bo_token_issue *q, char *token_out,
+bo_status bd_token_issue(struct bd_store *s, struct bd_token_issue *q, char *token_out,
 			 size_t size, struct bo_error *err)
 {
 	struct token_req req = {.q = q};
@@ -244,13 +244,13 @@ bo_status bo_token_issue(struct bo_store *s, struct bo_token_issue *q, char *tok
 		goto out;
 	}
 	token_out[0] = 0;
-	if (!bo_user_name_ok(q->user)) {
+	if (!bd_user_name_ok(q->user)) {
 		rc = bo_error_set(err, BO_EINVAL, "a user name is 1 to %d of A-Z a-z 0-9 _ . -",
 			     NAME_MAX_LEN);
 		bo_error_set_where(err, NULL, NULL, NULL, "name");
 		goto out;
 	}
-	rc = bo_token_new(token, sizeof(token), err);
+	rc = bd_token_new(token, sizeof(token), err);
 	if (rc)
 		goto out;
 	if (q->label && strlen(q->label) > BO_TOKEN_LABEL_MAX) {
@@ -259,8 +259,8 @@ bo_status bo_token_issue(struct bo_store *s, struct bo_token_issue *q, char *tok
 		bo_error_set_where(err, NULL, NULL, NULL, "name");
 		goto out;
 	}
-	bo_sha256_hex_of(token, strlen(token), r->hash);
-	rc = bo_store_write(s, token_cb, r, err);
+	bd_sha256_hex_of(token, strlen(token), r->hash);
+	rc = bd_store_write(s, token_cb, r, err);
 	if (rc == BO_OK)
 		memcpy(token_out, token, sizeof(token));
 out:
@@ -268,37 +268,37 @@ out:
 	return rc;
 }
 
-bo_status bo_user_add(struct bo_store *s, const char *name, int admin, char *token_out,
+bo_status bd_user_add(struct bd_store *s, const char *name, int admin, char *token_out,
 		      size_t size, struct bo_error *err)
 {
-	struct bo_token_issue q = {.user = name, .admin = admin, .create_user = 1};
-	return bo_token_issue(s, &q, token_out, size, err);
+	struct bd_token_issue q = {.user = name, .admin = admin, .create_user = 1};
+	return bd_token_issue(s, &q, token_out, size, err);
 }
 
-bo_status bo_token_create(struct bo_store *s, const char *name, char *token_out, size_t size,
+bo_status bd_token_create(struct bd_store *s, const char *name, char *token_out, size_t size,
 			  struct bo_error *err)
 {
-	struct bo_token_issue q = {.user = name};
-	return bo_token_issue(s, &q, token_out, size, err);
+	struct bd_token_issue q = {.user = name};
+	return bd_token_issue(s, &q, token_out, size, err);
 }
 
-bo_status bo_token_create_worker(struct bo_store *s, const char *name, char *token_out,
+bo_status bd_token_create_worker(struct bd_store *s, const char *name, char *token_out,
 				 size_t size, struct bo_error *err)
 {
-	struct bo_token_issue q = {.user = name, .worker = 1};
-	return bo_token_issue(s, &q, token_out, size, err);
+	struct bd_token_issue q = {.user = name, .worker = 1};
+	return bd_token_issue(s, &q, token_out, size, err);
 }
 
-bo_status bo_token_create_expiring(struct bo_store *s, const char *name, int64_t expires_ms,
+bo_status bd_token_create_expiring(struct bd_store *s, const char *name, int64_t expires_ms,
 				   char *token_out, size_t size, char hash_out[65],
 				   struct bo_error *err)
 {
-	struct bo_token_issue q = {.user = name, .worker = 1, .ensure_user = 1,
+	struct bd_token_issue q = {.user = name, .worker = 1, .ensure_user = 1,
 				   .expires_ms = expires_ms > 0 ? expires_ms : 1};
-	bo_status rc = bo_token_issue(s, &q, token_out, size, err);
+	bo_status rc = bd_token_issue(s, &q, token_out, size, err);
 	hash_out[0] = 0;
 	if (rc == BO_OK)
-		bo_sha256_hex_of(token_out, strlen(token_out), hash_out);
+		bd_sha256_hex_of(token_out, strlen(token_out), hash_out);
 	return rc;
 }
 
@@ -322,36 +322,36 @@ static bo_status expiry_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 	    (sqlite3_bind_parameter_count(st) >= 2 &&
 	     sqlite3_bind_int64(st, 2, r->expires_ms ? r->expires_ms : unix_ms()) != SQLITE_OK) ||
 	    sqlite3_step(st) != SQLITE_DONE)
-		rc = bo_store_fail(db, err, "change a token's expiry");
+		rc = bd_store_fail(db, err, "change a token's expiry");
 	sqlite3_finalize(st);
 	return rc;
 }
 
-bo_status bo_token_expire_at(struct bo_store *s, const char *hash, int64_t expires_ms,
+bo_status bd_token_expire_at(struct bd_store *s, const char *hash, int64_t expires_ms,
 			     struct bo_error *err)
 {
 	struct expiry_req r = {hash, expires_ms};
 	bo_error_clear(err);
 	if (!hash || strlen(hash) != 64)
 		return bo_error_set(err, BO_EINVAL, "a token hash is 64 hex digits");
-	return bo_store_write(s, expiry_cb, &r, err);
+	return bd_store_write(s, expiry_cb, &r, err);
 }
 
-bo_status bo_token_revoke(struct bo_store *s, const char *hash, struct bo_error *err)
+bo_status bd_token_revoke(struct bd_store *s, const char *hash, struct bo_error *err)
 {
-	return bo_token_expire_at(s, hash, 0, err);
+	return bd_token_expire_at(s, hash, 0, err);
 }
 
-bo_status bo_token_purge_expired(struct bo_store *s, struct bo_error *err)
+bo_status bd_token_purge_expired(struct bd_store *s, struct bo_error *err)
 {
 	struct expiry_req r = {NULL, 0};
 	bo_error_clear(err);
-	return bo_store_write(s, expiry_cb, &r, err);
+	return bd_store_write(s, expiry_cb, &r, err);
 }
 
 struct auth_req {
 	const char *hash;
-	struct bo_user *user;
+	struct bd_user *user;
 };
 
 static bo_status auth_cb(sqlite3 *db, void *ctx, struct bo_error *err)
@@ -368,7 +368,7 @@ static bo_status auth_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 			       -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 1, r->hash, -1, SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 2, unix_ms()) != SQLITE_OK) {
-		rc = bo_store_fail(db, err, "check token");
+		rc = bd_store_fail(db, err, "check token");
 		goto out;
 	}
 	k = sqlite3_step(st);
@@ -382,14 +382,14 @@ static bo_status auth_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 	} else if (k == SQLITE_DONE) {
 		rc = bo_error_set(err, BO_EAUTH, "invalid token");
 	} else {
-		rc = bo_store_fail(db, err, "check token");
+		rc = bd_store_fail(db, err, "check token");
 	}
 out:
 	sqlite3_finalize(st);
 	return rc;
 }
 
-bo_status bo_auth_check(struct bo_store *s, const char *token, struct bo_user *out,
+bo_status bd_auth_check(struct bd_store *s, const char *token, struct bd_user *out,
 			struct bo_error *err)
 {
 	bo_status rc = BO_OK;
@@ -399,12 +399,12 @@ bo_status bo_auth_check(struct bo_store *s, const char *token, struct bo_user *o
 	if (out)
 		memset(out, 0, sizeof(*out));
 	if (!out) {
-		rc = bo_error_set(err, BO_EINVAL, "bo_auth_check: no user to fill");
+		rc = bo_error_set(err, BO_EINVAL, "bd_auth_check: no user to fill");
 	} else if (!token || !*token) {
 		rc = bo_error_set(err, BO_EAUTH, "missing token");
 	} else {
-		bo_sha256_hex_of(token, strlen(token), hash);
-		rc = bo_store_read(s, auth_cb, &r, err);
+		bd_sha256_hex_of(token, strlen(token), hash);
+		rc = bd_store_read(s, auth_cb, &r, err);
 	}
 	return rc;
 }

@@ -10,7 +10,7 @@
  *   remote.c  remote workers: /api/v1/worker/... and /api/v1/workers
  *   store.c   SQLite (store.h), auth.c tokens and hashes (auth.h)
  *
- * One struct bo_daemon is the context every part receives; there are no
+ * One struct bd_daemon is the context every part receives; there are no
  * mutable globals. This header holds it and what it embeds (the executor
  * interface, live progress); each module's functions are in its own
  * header: config.h, http.h, route.h, api.h, jobs.h, queue.h, remote.h,
@@ -30,28 +30,28 @@
 
 /* ---- executor: runs tasks; the local pool now, a cluster later ---- */
 
-struct bo_daemon;
-struct bo_route;
-struct bo_executor_ops {
+struct bd_daemon;
+struct bd_route;
+struct bd_executor_ops {
 	const char *name;
-	bo_status (*start)(void *impl, struct bo_daemon *d, struct bo_error *err);
+	bo_status (*start)(void *impl, struct bd_daemon *d, struct bo_error *err);
 	void (*wake)(void *impl);                   /* new tasks were queued */
 	void (*cancel_job)(void *impl, int64_t job); /* stop its tasks in flight */
 	void (*stop)(void *impl);                   /* abandon tasks in flight, join */
 	void (*free)(void *impl);
 };
-struct bo_executor {
-	const struct bo_executor_ops *ops;
+struct bd_executor {
+	const struct bd_executor_ops *ops;
 	void *impl;
 };
-bo_status bo_pool_new(struct bo_executor *ex, struct bo_error *err);
+bo_status bd_pool_new(struct bd_executor *ex, struct bo_error *err);
 
 /* Live progress of jobs in flight, kept in memory (the store has the
  * committed part). */
-struct bo_live {
+struct bd_live {
 	pthread_mutex_t mu;
 	int n, cap;
-	struct bo_live_job {
+	struct bd_live_job {
 		int64_t job;
 		int64_t images_inflight; /* of tasks now running */
 		int64_t images_run;      /* since it started in this process */
@@ -61,13 +61,13 @@ struct bo_live {
 
 /* ---- the daemon ---- */
 
-struct bo_daemon {
-	struct bo_config cfg;
-	struct bo_store *store;
-	struct bo_executor exec;
-	struct bo_live live;
+struct bd_daemon {
+	struct bd_config cfg;
+	struct bd_store *store;
+	struct bd_executor exec;
+	struct bd_live live;
 	struct MHD_Daemon *mhd;
-	struct bo_http *http;        /* connection tracking (http.c) */
+	struct bd_http *http;        /* connection tracking (http.c) */
 	double started;           /* monotonic seconds */
 	atomic_int stopping;
 	atomic_llong requests[600];  /* by status code */
@@ -77,14 +77,14 @@ struct bo_daemon {
 	double rate_t[16];
 	long long rate_images[16];
 	int rate_next, rate_n;
-	struct bo_remote *remote;    /* remote workers seen, blobs offered (remote.c) */
-	struct bo_slurm *slurm;      /* the SLURM launcher, NULL unless executor = slurm */
-	const struct bo_route *routes; /* the API's route table (api.c), for http.c */
+	struct bd_remote *remote;    /* remote workers seen, blobs offered (remote.c) */
+	struct bd_slurm *slurm;      /* the SLURM launcher, NULL unless executor = slurm */
+	const struct bd_route *routes; /* the API's route table (api.c), for http.c */
 	const char *openapi;         /* docs/openapi.yaml, compiled in */
 	size_t openapi_len;
 };
 
-double bo_now(void); /* monotonic seconds */
+double bd_now(void); /* monotonic seconds */
 
 
 #endif

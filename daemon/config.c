@@ -20,7 +20,7 @@
 #include "brownoutd.h"
 #include "jobs.h"
 
-void bo_config_defaults(struct bo_config *c)
+void bd_config_defaults(struct bd_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	snprintf(c->listen_host, sizeof(c->listen_host), "127.0.0.1");
@@ -103,7 +103,7 @@ static bo_status copy(char *dst, size_t size, const char *key, const char *v, st
 
 /* trusted-proxy: IPv4 or IPv6 addresses, separated by commas or spaces
  * (and the key may be repeated); kept as text in canonical form. */
-static bo_status trusted_proxies(struct bo_config *c, const char *v, struct bo_error *err)
+static bo_status trusted_proxies(struct bd_config *c, const char *v, struct bo_error *err)
 {
 	char one[BO_ADDR_TEXT + 16];
 	int n = 0;
@@ -135,7 +135,7 @@ static bo_status trusted_proxies(struct bo_config *c, const char *v, struct bo_e
 	return BO_OK;
 }
 
-bo_status bo_config_set(struct bo_config *c, const char *key, const char *v, struct bo_error *err)
+bo_status bd_config_set(struct bd_config *c, const char *key, const char *v, struct bo_error *err)
 {
 	long long x;
 	if (!strcmp(key, "listen")) {
@@ -264,7 +264,7 @@ static char *trim(char *s)
 	return s;
 }
 
-bo_status bo_config_file(struct bo_config *c, const char *path, struct bo_error *err)
+bo_status bd_config_file(struct bd_config *c, const char *path, struct bo_error *err)
 {
 	FILE *f = fopen(path, "r");
 	char line[2048];
@@ -286,7 +286,7 @@ bo_status bo_config_file(struct bo_config *c, const char *path, struct bo_error 
 		}
 		*eq = 0;
 		char *key = trim(s), *val = trim(eq + 1);
-		if ((rc = bo_config_set(c, key, val, err))) {
+		if ((rc = bd_config_set(c, key, val, err))) {
 			char msg[BO_ERROR_TEXT];
 			snprintf(msg, sizeof(msg), "%s", err->text);
 			snprintf(err->text, sizeof(err->text), "%.100s:%d: %.200s", path, n, msg);

@@ -16,7 +16,7 @@
 
 /* ---- configuration ---- */
 
-struct bo_config {
+struct bd_config {
 	char listen_host[64];     /* "127.0.0.1" */
 	int listen_port;          /* 8080; 0 = any free port */
 	char data_dir[1024];      /* "./var" */
@@ -60,12 +60,12 @@ struct bo_config {
 };
 enum { BO_EXECUTOR_LOCAL, BO_EXECUTOR_SLURM };
 
-void bo_config_defaults(struct bo_config *c);
+void bd_config_defaults(struct bd_config *c);
 /* Read "key = value" lines (# comments); keys are the long flag names.
  * BO_OK, or the first error with a message naming file and line in err. */
-bo_status bo_config_file(struct bo_config *c, const char *path, struct bo_error *err);
+bo_status bd_config_file(struct bd_config *c, const char *path, struct bo_error *err);
 /* Apply one option (as from a flag or the file): BO_OK, or an error
  * naming the key (BO_EINVAL, BO_ELIMIT, BO_ENOENT). */
-bo_status bo_config_set(struct bo_config *c, const char *key, const char *value, struct bo_error *err);
+bo_status bd_config_set(struct bd_config *c, const char *key, const char *value, struct bo_error *err);
 
 #endif

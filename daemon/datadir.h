@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum bo_data_entry {
+enum bd_data_entry {
 	BO_DATA_DB,        /* brownout.db */
 	BO_DATA_RESERVE,   /* space-reserve */
 	BO_DATA_TMP,       /* tmp */
@@ -26,15 +26,15 @@ enum bo_data_entry {
 };
 
 /* The entry's name within the data directory ("models"). */
-const char *bo_data_name(enum bo_data_entry e);
+const char *bd_data_name(enum bd_data_entry e);
 /* data_dir + "/" + the entry's name into buf (truncated to size). */
-void bo_data_entry(const char *data_dir, enum bo_data_entry e, char *buf, size_t size);
+void bd_data_entry(const char *data_dir, enum bd_data_entry e, char *buf, size_t size);
 /* What the store records for an uploaded model or dataset (relative to
  * DATA): "models/ID.onnx", "datasets/ID-images.bin" or (labels)
  * "datasets/ID-labels.bin". */
-void bo_data_model_rel(int64_t id, char *buf, size_t size);
-void bo_data_dataset_rel(int64_t id, int labels, char *buf, size_t size);
+void bd_data_model_rel(int64_t id, char *buf, size_t size);
+void bd_data_dataset_rel(int64_t id, int labels, char *buf, size_t size);
 /* A stored path as a file name: absolute as it is, else under data_dir. */
-void bo_data_file(const char *data_dir, const char *rel, char *buf, size_t size);
+void bd_data_file(const char *data_dir, const char *rel, char *buf, size_t size);
 
 #endif

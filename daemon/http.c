@@ -5,7 +5,7 @@
  * body chunks, a final call with none) into whole requests for the
  * route table (api.c, matched by route.c):
  *
- *  - first call: a struct bo_req is made for the connection; the token is
+ *  - first call: a struct bd_req is made for the connection; the token is
  *    checked and Content-Length compared with the caps, so a 401 or 413 is
  *    answered before any of the body is read;
  *  - body calls: JSON bodies are collected in memory (capped at
@@ -82,18 +82,18 @@ struct upload {
 	char path[1200];
 	int fd;
 	int64_t size;
-	struct bo_sha256 hash;
+	struct bd_sha256 hash;
 	char sha256[65];
 	int adopted;
 };
 
-struct bo_req {
-	struct bo_daemon *d;
+struct bd_req {
+	struct bd_daemon *d;
 	struct MHD_Connection *conn;
 	char method[16];
 	char path[1024];
-	struct bo_route_found found; /* its route (API paths), looked up in the first call */
-	enum bo_body kind;      /* how its body arrives */
+	struct bd_route_found found; /* its route (API paths), looked up in the first call */
+	enum bd_body kind;      /* how its body arrives */
 	char *body;
 	size_t len, cap;
 	int too_large;          /* body over its cap: answer 413 at the end */
@@ -103,7 +103,7 @@ struct bo_req {
 	struct upload up[MAX_UPLOADS];
 	int n_up;
 	struct MHD_PostProcessor *pp;
-	struct bo_user user;
+	struct bd_user user;
 	int authed;
 	char hname[MAX_HEADERS][48], hval[MAX_HEADERS][256];
 	int n_hdr;
@@ -130,7 +130,7 @@ struct addr_count {
 	int n;                  /* 0: a free slot */
 };
 
-struct bo_http {
+struct bd_http {
 	pthread_mutex_t mu;     /* everything below */
 	pthread_cond_t cv;      /* wakes the reaper to stop */
 	pthread_t reaper;
@@ -145,7 +145,7 @@ struct bo_http {
 	char start_msg[256];
 };
 
-double bo_now(void)
+double bd_now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -154,7 +154,7 @@ double bo_now(void)
 
 /* ---- status codes ---- */
 
-int bo_http_status(bo_status st)
+int bd_http_status(bo_status st)
 {
 	switch (st) {
 	case BO_OK: return 200;
@@ -181,38 +181,38 @@ int bo_http_status(bo_status st)
 
 /* ---- accessors ---- */
 
-const char *bo_req_method(const struct bo_req *r)
+const char *bd_req_method(const struct bd_req *r)
 {
 	return r->method;
 }
 
-const char *bo_req_path(const struct bo_req *r)
+const char *bd_req_path(const struct bd_req *r)
 {
 	return r->path;
 }
 
-const char *bo_req_query(const struct bo_req *r, const char *key)
+const char *bd_req_query(const struct bd_req *r, const char *key)
 {
 	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
-const char *bo_req_header(const struct bo_req *r, const char *key)
+const char *bd_req_header(const struct bd_req *r, const char *key)
 {
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, key);
 }
 
-const struct bo_user *bo_req_user(const struct bo_req *r)
+const struct bd_user *bd_req_user(const struct bd_req *r)
 {
 	return r->authed ? &r->user : NULL;
 }
 
-const char *bo_req_body(const struct bo_req *r, size_t *len)
+const char *bd_req_body(const struct bd_req *r, size_t *len)
 {
 	*len = r->len;
 	return r->body ? r->body : "";
 }
 
-const char *bo_req_upload(struct bo_req *r, const char *field, int64_t *size, const char **sha256)
+const char *bd_req_upload(struct bd_req *r, const char *field, int64_t *size, const char **sha256)
 {
 	for (int i = 0; i < r->n_up; i++) {
 		struct upload *u = &r->up[i];
@@ -227,7 +227,7 @@ const char *bo_req_upload(struct bo_req *r, const char *field, int64_t *size, co
 	return NULL;
 }
 
-void bo_req_adopt(struct bo_req *r, const char *field)
+void bd_req_adopt(struct bd_req *r, const char *field)
 {
 	for (int i = 0; i < r->n_up; i++)
 		if (!strcmp(r->up[i].field, field ? field : ""))
@@ -236,7 +236,7 @@ void bo_req_adopt(struct bo_req *r, const char *field)
 
 /* ---- replies ---- */
 
-void bo_reply_header(struct bo_req *r, const char *name, const char *value)
+void bd_reply_header(struct bd_req *r, const char *name, const char *value)
 {
 	if (r->n_hdr < MAX_HEADERS) {
 		snprintf(r->hname[r->n_hdr], sizeof(r->hname[0]), "%s", name);
@@ -245,7 +245,7 @@ void bo_reply_header(struct bo_req *r, const char *name, const char *value)
 	}
 }
 
-static int queue(struct bo_req *r, int status, struct MHD_Response *resp, const char *type)
+static int queue(struct bd_req *r, int status, struct MHD_Response *resp, const char *type)
 {
 	if (!resp)
 		return -1;
@@ -265,37 +265,37 @@ static int queue(struct bo_req *r, int status, struct MHD_Response *resp, const 
 	return ok == MHD_YES ? 0 : -1;
 }
 
-int bo_reply_text(struct bo_req *r, int status, const char *type, const char *text, size_t len)
+int bd_reply_text(struct bd_req *r, int status, const char *type, const char *text, size_t len)
 {
 	struct MHD_Response *resp =
 		MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
 	return queue(r, status, resp, type);
 }
 
-int bo_reply_file(struct bo_req *r, const char *path)
+int bd_reply_file(struct bd_req *r, const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
 		if (fd >= 0)
 			close(fd);
-		return bo_reply_fail(r, BO_ENOENT, NULL, "the file is gone");
+		return bd_reply_fail(r, BO_ENOENT, NULL, "the file is gone");
 	}
 	/* MHD_create_response_from_fd64 takes the fd (closed with the response) */
 	struct MHD_Response *resp = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
 	if (!resp) {
 		close(fd);
-		return bo_reply_fail(r, BO_ENOMEM, NULL, "out of memory");
+		return bd_reply_fail(r, BO_ENOMEM, NULL, "out of memory");
 	}
 	return queue(r, 200, resp, "application/octet-stream");
 }
 
-int bo_reply_json(struct bo_req *r, int status, json_t *body)
+int bd_reply_json(struct bd_req *r, int status, json_t *body)
 {
 	char *s = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
 	json_decref(body);
 	if (!s && status != 204 && status != 304)
-		return bo_reply_text(r, 503, "application/json",
+		return bd_reply_text(r, 503, "application/json",
 				     "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of "
 				     "memory\",\"field\":null}}",
 				     78);
@@ -326,7 +326,7 @@ static void replace_all(char *text, size_t size, const char *from, const char *t
 	snprintf(text, size, "%s", out);
 }
 
-int bo_reply_error(struct bo_req *r, const struct bo_error *err)
+int bd_reply_error(struct bd_req *r, const struct bo_error *err)
 {
 	bo_status st = err->status ? err->status : BO_EINTERNAL;
 	char text[BO_ERROR_TEXT * 2], field[sizeof(err->field)];
@@ -359,11 +359,11 @@ int bo_reply_error(struct bo_req *r, const struct bo_error *err)
 	json_object_set_new(e, "field", field[0] ? json_string(field) : json_null());
 	json_object_set_new(j, "error", e);
 	if (st == BO_EAUTH)
-		bo_reply_header(r, "WWW-Authenticate", "Bearer realm=\"brownout\"");
-	return bo_reply_json(r, bo_http_status(st), j);
+		bd_reply_header(r, "WWW-Authenticate", "Bearer realm=\"brownout\"");
+	return bd_reply_json(r, bd_http_status(st), j);
 }
 
-int bo_reply_fail(struct bo_req *r, bo_status st, const char *field, const char *fmt, ...)
+int bd_reply_fail(struct bd_req *r, bo_status st, const char *field, const char *fmt, ...)
 {
 	struct bo_error err;
 	va_list ap;
@@ -373,54 +373,54 @@ int bo_reply_fail(struct bo_req *r, bo_status st, const char *field, const char 
 	va_end(ap);
 	if (field)
 		snprintf(err.field, sizeof(err.field), "%s", field);
-	return bo_reply_error(r, &err);
+	return bd_reply_error(r, &err);
 }
 
 /* 405 has no bo_status of its own: its code is "method_not_allowed". */
-int bo_reply_405(struct bo_req *r)
+int bd_reply_405(struct bd_req *r)
 {
 	const char *body = "{\"error\":{\"code\":\"method_not_allowed\",\"message\":"
 			   "\"method not allowed here\",\"field\":null}}";
-	return bo_reply_text(r, 405, "application/json", body, strlen(body));
+	return bd_reply_text(r, 405, "application/json", body, strlen(body));
 }
 
 /* 414 likewise: its code is "uri_too_long". */
-static int reply_414(struct bo_req *r)
+static int reply_414(struct bd_req *r)
 {
 	char body[160];
 	int n = snprintf(body, sizeof(body),
 			 "{\"error\":{\"code\":\"uri_too_long\",\"message\":\"the URL path is "
 			 "over %zu bytes\",\"field\":null}}",
 			 sizeof(r->path) - 1);
-	return bo_reply_text(r, 414, "application/json", body, (size_t)n);
+	return bd_reply_text(r, 414, "application/json", body, (size_t)n);
 }
 
 /* ---- uploads ---- */
 
-static struct upload *upload_open(struct bo_req *r, const char *field)
+static struct upload *upload_open(struct bd_req *r, const char *field)
 {
 	if (r->n_up == MAX_UPLOADS)
 		return NULL;
 	struct upload *u = &r->up[r->n_up];
 	memset(u, 0, sizeof(*u));
 	snprintf(u->field, sizeof(u->field), "%s", field);
-	bo_data_entry(r->d->cfg.data_dir, BO_DATA_UPLOAD, u->path, sizeof(u->path));
+	bd_data_entry(r->d->cfg.data_dir, BO_DATA_UPLOAD, u->path, sizeof(u->path));
 	u->fd = mkstemp(u->path);
 	if (u->fd < 0)
 		return NULL;
-	bo_sha256_init(&u->hash);
+	bd_sha256_init(&u->hash);
 	r->n_up++;
 	return u;
 }
 
-static int upload_write(struct bo_req *r, struct upload *u, const char *data, size_t n)
+static int upload_write(struct bd_req *r, struct upload *u, const char *data, size_t n)
 {
 	/* the limit is on the request: all its parts together */
 	if (r->uploaded + (int64_t)n > r->d->cfg.upload_limit) {
 		r->too_large = 1;
 		return 0;
 	}
-	bo_sha256_update(&u->hash, data, n);
+	bd_sha256_update(&u->hash, data, n);
 	while (n > 0) {
 		ssize_t w = write(u->fd, data, n);
 		if (w < 0 && errno == EINTR)
@@ -442,7 +442,7 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
 				 const char *transfer_encoding, const char *data, uint64_t off,
 				 size_t size)
 {
-	struct bo_req *r = cls;
+	struct bd_req *r = cls;
 	(void)kind, (void)filename, (void)content_type, (void)transfer_encoding;
 	/* MHD passes a NULL key for a part without a Content-Disposition name */
 	if (!key || !*key) {
@@ -515,7 +515,7 @@ static int addr_parse(const char *s, size_t n, char *out)
 	return inet_ntop(AF_INET6, &a6, out, BO_ADDR_TEXT) ? 0 : -1;
 }
 
-static int trusted(const struct bo_config *c, const char *addr)
+static int trusted(const struct bd_config *c, const char *addr)
 {
 	for (int i = 0; i < c->n_trusted; i++)
 		if (!strcmp(c->trusted[i], addr))
@@ -561,8 +561,8 @@ static void count_del(struct addr_count *t, int n, const char *addr)
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 			  enum MHD_ConnectionNotificationCode toe)
 {
-	struct bo_daemon *d = cls;
-	struct bo_http *h = d->http;
+	struct bd_daemon *d = cls;
+	struct bd_http *h = d->http;
 	struct conn *k = *socket_context;
 	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
 		if (!k)
@@ -596,7 +596,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		return;
 	}
 	k->fd = fd;
-	k->since = bo_now();
+	k->since = bd_now();
 	snprintf(k->peer, sizeof(k->peer), "%s", peer);
 	pthread_mutex_lock(&h->mu);
 	if (!trusted(&d->cfg, peer)) {
@@ -634,7 +634,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 
 /* A request's header arrived (in_request 1), or the request is over and
  * the next header is awaited from now (0). */
-static void conn_mark(struct bo_daemon *d, struct MHD_Connection *c, int in_request)
+static void conn_mark(struct bd_daemon *d, struct MHD_Connection *c, int in_request)
 {
 	const union MHD_ConnectionInfo *i =
 		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -643,15 +643,15 @@ static void conn_mark(struct bo_daemon *d, struct MHD_Connection *c, int in_requ
 		return;
 	pthread_mutex_lock(&d->http->mu);
 	k->in_request = in_request;
-	k->since = bo_now();
+	k->since = bd_now();
 	pthread_mutex_unlock(&d->http->mu);
 }
 
 /* Shut down connections whose header is later than header-timeout. */
 static void *reaper(void *arg)
 {
-	struct bo_daemon *d = arg;
-	struct bo_http *h = d->http;
+	struct bd_daemon *d = arg;
+	struct bd_http *h = d->http;
 	double limit = d->cfg.header_timeout, tick = limit / 4 < 1 ? limit / 4 : 1;
 	pthread_mutex_lock(&h->mu);
 	while (!h->stop) {
@@ -661,7 +661,7 @@ static void *reaper(void *arg)
 		ts.tv_sec += ns / 1000000000L;
 		ts.tv_nsec = ns % 1000000000L;
 		pthread_cond_timedwait(&h->cv, &h->mu, &ts);
-		double now = bo_now();
+		double now = bd_now();
 		for (struct conn *k = h->head; k; k = k->next)
 			if (!k->in_request && !k->cut && k->fd >= 0 && now - k->since > limit) {
 				shutdown(k->fd, SHUT_RDWR);
@@ -696,9 +696,9 @@ static enum MHD_Result xff_line(void *cls, enum MHD_ValueKind kind, const char *
  * address of X-Forwarded-For that is not a trusted proxy (each proxy
  * appends its peer, so what is left of that the client may have made up).
  * Something not an address there ends the walk at the last hop known. */
-static void client_of(struct bo_req *r, char *out)
+static void client_of(struct bd_req *r, char *out)
 {
-	const struct bo_config *cfg = &r->d->cfg;
+	const struct bd_config *cfg = &r->d->cfg;
 	const union MHD_ConnectionInfo *i =
 		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	struct xff x = { .n = 0 };
@@ -728,9 +728,9 @@ static void client_of(struct bo_req *r, char *out)
 
 /* Count the request in its client's requests in flight: 0, or -1 when the
  * client has per-ip-limit of them already. */
-static int client_count(struct bo_req *r)
+static int client_count(struct bd_req *r)
 {
-	struct bo_http *h = r->d->http;
+	struct bd_http *h = r->d->http;
 	int rc;
 	client_of(r, r->client);
 	pthread_mutex_lock(&h->mu);
@@ -740,7 +740,7 @@ static int client_count(struct bo_req *r)
 	return rc;
 }
 
-static void req_free(struct bo_req *r)
+static void req_free(struct bd_req *r)
 {
 	if (!r)
 		return;
@@ -823,30 +823,30 @@ static int static_path_ok(const char *p)
 	}
 }
 
-static int serve_static(struct bo_req *r)
+static int serve_static(struct bd_req *r)
 {
 	char path[2200];
 	const char *p = r->path;
 	if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD"))
-		return bo_reply_405(r);
+		return bd_reply_405(r);
 	if (!strcmp(p, "/"))
 		p = "/index.html";
 	if (!static_path_ok(p) || strlen(p) > 512)
-		return bo_reply_fail(r, BO_ENOENT, NULL, "no such file");
+		return bd_reply_fail(r, BO_ENOENT, NULL, "no such file");
 	snprintf(path, sizeof(path), "%s%s", r->d->cfg.web_dir, p);
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
 		if (fd >= 0)
 			close(fd);
-		return bo_reply_fail(r, BO_ENOENT, NULL, "no such file");
+		return bd_reply_fail(r, BO_ENOENT, NULL, "no such file");
 	}
 	struct MHD_Response *resp = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
 	if (!resp) {
 		close(fd);
-		return bo_reply_fail(r, BO_ENOMEM, NULL, "out of memory");
+		return bd_reply_fail(r, BO_ENOMEM, NULL, "out of memory");
 	}
-	bo_reply_header(r, "Content-Security-Policy",
+	bd_reply_header(r, "Content-Security-Policy",
 			"default-src 'self'; img-src 'self' data:; style-src 'self'; "
 			"script-src 'self'; connect-src 'self'; object-src 'none'; "
 			"base-uri 'none'; frame-ancestors 'none'; form-action 'self'");
@@ -855,9 +855,9 @@ static int serve_static(struct bo_req *r)
 
 /* ---- the access handler ---- */
 
-static int authenticate(struct bo_req *r)
+static int authenticate(struct bd_req *r)
 {
-	const char *h = bo_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *h = bd_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
 	struct bo_error err;
 	bo_error_clear(&err);
 	/* the scheme is case-insensitive (RFC 9110, 11.1) */
@@ -865,57 +865,57 @@ static int authenticate(struct bo_req *r)
 		const char *t = h + 7;
 		while (*t == ' ' || *t == '\t')
 			t++;
-		if (bo_auth_check(r->d->store, t, &r->user, &err) == BO_OK) {
+		if (bd_auth_check(r->d->store, t, &r->user, &err) == BO_OK) {
 			r->authed = 1;
 			return 0;
 		}
 	}
-	if (!bo_route_needs_token(&r->found, r->method, r->d->cfg.public_read))
+	if (!bd_route_needs_token(&r->found, r->method, r->d->cfg.public_read))
 		return 0;
-	return bo_reply_fail(r, BO_EAUTH, NULL,
+	return bd_reply_fail(r, BO_EAUTH, NULL,
 			     h ? "invalid token" : "this needs 'Authorization: Bearer TOKEN'"),
 	       -1;
 }
 
 /* First call: check what can be checked before the body. 0 to go on
  * reading, or 1 when a reply is queued. */
-static int begin(struct bo_req *r)
+static int begin(struct bd_req *r)
 {
-	struct bo_daemon *d = r->d;
+	struct bd_daemon *d = r->d;
 	if (atomic_load(&d->stopping))
-		return bo_reply_fail(r, BO_EBUSY, NULL, "brownoutd is shutting down"), 1;
-	if (!bo_route_owns(r->path))
+		return bd_reply_fail(r, BO_EBUSY, NULL, "brownoutd is shutting down"), 1;
+	if (!bd_route_owns(r->path))
 		return 0;
-	bo_route_find(d->routes, r->method, r->path, &r->found);
+	bd_route_find(d->routes, r->method, r->path, &r->found);
 	if (authenticate(r))
 		return 1;
-	r->kind = bo_route_body(&r->found, bo_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE));
-	const char *cl = bo_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	r->kind = bd_route_body(&r->found, bd_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE));
+	const char *cl = bd_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl) {
 		char *end;
 		errno = 0;
 		long long n = strtoll(cl, &end, 10);
 		int64_t cap = r->kind != BO_BODY_JSON ? d->cfg.upload_limit : BO_JSON_BODY_MAX;
 		if (errno || *end || n < 0 || n > cap)
-			return bo_reply_fail(r, BO_ELIMIT, NULL,
+			return bd_reply_fail(r, BO_ELIMIT, NULL,
 					     "the body (%s bytes) is over the limit of %lld bytes", cl,
 					     (long long)cap),
 			       1;
 	}
 	if (r->kind == BO_BODY_FILE && !upload_open(r, ""))
-		return bo_reply_fail(r, errno == ENOSPC || errno == EDQUOT ? BO_ENOSPC : BO_EIO,
+		return bd_reply_fail(r, errno == ENOSPC || errno == EDQUOT ? BO_ENOSPC : BO_EIO,
 				     NULL, "cannot store the upload: %s", strerror(errno)),
 		       1;
 	if (r->kind == BO_BODY_FORM &&
 	    !(r->pp = MHD_create_post_processor(r->conn, 64 * 1024, post_iter, r)))
-		return bo_reply_fail(r, BO_EINVAL, NULL,
+		return bd_reply_fail(r, BO_EINVAL, NULL,
 				     "expected a multipart/form-data body with fields images and "
 				     "labels"),
 		       1;
 	return 0;
 }
 
-static void body_chunk(struct bo_req *r, const char *data, size_t n)
+static void body_chunk(struct bd_req *r, const char *data, size_t n)
 {
 	if (r->too_large)
 		return;
@@ -947,11 +947,11 @@ static void body_chunk(struct bo_req *r, const char *data, size_t n)
 	}
 }
 
-static int finish(struct bo_req *r)
+static int finish(struct bd_req *r)
 {
-	struct bo_daemon *d = r->d;
+	struct bd_daemon *d = r->d;
 	if (r->too_large)
-		return bo_reply_fail(r, BO_ELIMIT, NULL, "the body is over the limit of %lld bytes",
+		return bd_reply_fail(r, BO_ELIMIT, NULL, "the body is over the limit of %lld bytes",
 				     (long long)(r->kind != BO_BODY_JSON ? d->cfg.upload_limit :
 								   BO_JSON_BODY_MAX));
 	/* the post processor hands over what it still holds when destroyed */
@@ -961,20 +961,20 @@ static int finish(struct bo_req *r)
 		r->pp = NULL;
 	}
 	if (r->io_failed == 2)
-		return bo_reply_fail(r, BO_EMALFORMED, NULL,
+		return bd_reply_fail(r, BO_EMALFORMED, NULL,
 				     "the multipart/form-data body is malformed");
 	if (r->bad_field == 3)
-		return bo_reply_fail(r, BO_EMALFORMED, NULL,
+		return bd_reply_fail(r, BO_EMALFORMED, NULL,
 				     "a part of the multipart/form-data body has no "
 				     "Content-Disposition with a name (send images and labels)");
 	if (r->bad_field)
-		return bo_reply_fail(r, BO_EINVAL, r->bad_name,
+		return bd_reply_fail(r, BO_EINVAL, r->bad_name,
 				     r->bad_field == 2 ? "form field '%s' given twice" :
 							 "unknown form field '%s' (send images and labels)",
 				     r->bad_name);
 	for (int i = 0; i < r->n_up && !r->io_failed; i++) {
 		struct upload *u = &r->up[i];
-		bo_sha256_hex(&u->hash, u->sha256);
+		bd_sha256_hex(&u->hash, u->sha256);
 		int bad = fsync(u->fd) != 0, e = errno;
 		if (close(u->fd) && !bad)
 			bad = 1, e = errno;
@@ -983,13 +983,13 @@ static int finish(struct bo_req *r)
 		u->fd = -1;
 	}
 	if (r->io_failed == 3) /* ENOSPC, EDQUOT */
-		return bo_reply_fail(r, BO_ENOSPC, NULL,
+		return bd_reply_fail(r, BO_ENOSPC, NULL,
 				     "cannot store the upload: the disk holding the data directory "
 				     "is full; delete models, datasets or jobs to free space");
 	if (r->io_failed)
-		return bo_reply_fail(r, BO_EIO, NULL, "cannot store the upload");
-	if (bo_route_owns(r->path))
-		return bo_route_run(d, r, &r->found);
+		return bd_reply_fail(r, BO_EIO, NULL, "cannot store the upload");
+	if (bd_route_owns(r->path))
+		return bd_route_run(d, r, &r->found);
 	return serve_static(r);
 }
 
@@ -1011,12 +1011,12 @@ static enum MHD_Result framing_line(void *cls, enum MHD_ValueKind kind, const ch
 
 /* First call, before begin(): what is refused whatever the path. 1 when
  * a reply is queued. */
-static int screen(struct bo_req *r, const char *url)
+static int screen(struct bd_req *r, const char *url)
 {
 	struct framing f = { 0, 0 };
 	if (client_count(r)) {
-		bo_reply_header(r, "Retry-After", "1");
-		return bo_reply_fail(r, BO_EQUOTA, NULL,
+		bd_reply_header(r, "Retry-After", "1");
+		return bd_reply_fail(r, BO_EQUOTA, NULL,
 				     "too many requests in flight from %s (the limit is %d)",
 				     r->client, r->d->cfg.per_ip_limit),
 		       1;
@@ -1026,11 +1026,11 @@ static int screen(struct bo_req *r, const char *url)
 	/* a proxy in front may read such a request differently from MHD */
 	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, framing_line, &f);
 	if (f.cl > 1)
-		return bo_reply_fail(r, BO_EMALFORMED, NULL,
+		return bd_reply_fail(r, BO_EMALFORMED, NULL,
 				     "Content-Length is given %d times (give it once)", f.cl),
 		       1;
 	if (f.cl && f.te)
-		return bo_reply_fail(r, BO_EMALFORMED, NULL,
+		return bd_reply_fail(r, BO_EMALFORMED, NULL,
 				     "both Content-Length and Transfer-Encoding are given"),
 		       1;
 	return 0;
@@ -1040,8 +1040,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_size, void **con_cls)
 {
-	struct bo_daemon *d = cls;
-	struct bo_req *r = *con_cls;
+	struct bd_daemon *d = cls;
+	struct bd_req *r = *con_cls;
 	(void)version;
 	if (!r) {
 		if (!(r = calloc(1, sizeof(*r))))
@@ -1053,7 +1053,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			r->up[i].fd = -1;
 		/* HEAD is GET without the body, which MHD leaves out */
 		snprintf(r->method, sizeof(r->method), "%s",
-			 bo_route_owns(url) && !strcmp(method, "HEAD") ? "GET" : method);
+			 bd_route_owns(url) && !strcmp(method, "HEAD") ? "GET" : method);
 		snprintf(r->path, sizeof(r->path), "%s", url);
 		*con_cls = r;
 		conn_mark(d, c, 1);
@@ -1076,11 +1076,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 }
 
 /* MHD_OPTION_EXTERNAL_LOGGER: libmicrohttpd's messages as brownoutd's. A
- * failure to start (a port in use) is reported once, by bo_http_start, with
+ * failure to start (a port in use) is reported once, by bd_http_start, with
  * the reason MHD gave; later messages go to stderr with our prefix. */
 static void mhd_log(void *cls, const char *fm, va_list ap)
 {
-	struct bo_http *h = cls;
+	struct bd_http *h = cls;
 	char msg[256];
 	vsnprintf(msg, sizeof(msg), fm, ap);
 	size_t n = strlen(msg);
@@ -1094,11 +1094,11 @@ static void mhd_log(void *cls, const char *fm, va_list ap)
 	fprintf(stderr, "brownoutd: http: %s\n", msg);
 }
 
-bo_status bo_http_start(struct bo_daemon *d, int *port, struct bo_error *err)
+bo_status bd_http_start(struct bd_daemon *d, int *port, struct bo_error *err)
 {
 	struct sockaddr_in sa;
 	char tmp[1100];
-	struct bo_http *h;
+	struct bd_http *h;
 	pthread_condattr_t ca;
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
@@ -1106,7 +1106,7 @@ bo_status bo_http_start(struct bo_daemon *d, int *port, struct bo_error *err)
 	if (inet_pton(AF_INET, d->cfg.listen_host, &sa.sin_addr) != 1)
 		return bo_error_set(err, BO_EINVAL, "listen address '%s' is not an IPv4 address",
 			       d->cfg.listen_host);
-	bo_data_entry(d->cfg.data_dir, BO_DATA_TMP, tmp, sizeof(tmp));
+	bd_data_entry(d->cfg.data_dir, BO_DATA_TMP, tmp, sizeof(tmp));
 	if (mkdir(tmp, 0700) && errno != EEXIST)
 		return bo_error_set(err, BO_EIO, "cannot create %s: %s", tmp, strerror(errno));
 	/* MHD shares the cap among its threads; each needs one at least */
@@ -1120,7 +1120,7 @@ bo_status bo_http_start(struct bo_daemon *d, int *port, struct bo_error *err)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&h->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	d->http = h; /* bo_http_stop frees it, whatever follows */
+	d->http = h; /* bd_http_stop frees it, whatever follows */
 	h->n_slots = d->cfg.max_connections;
 	h->peers = calloc((size_t)h->n_slots, sizeof(*h->peers));
 	h->clients = calloc((size_t)h->n_slots, sizeof(*h->clients));
@@ -1158,9 +1158,9 @@ bo_status bo_http_start(struct bo_daemon *d, int *port, struct bo_error *err)
 	return BO_OK;
 }
 
-void bo_http_stop(struct bo_daemon *d)
+void bd_http_stop(struct bd_daemon *d)
 {
-	struct bo_http *h = d->http;
+	struct bd_http *h = d->http;
 	if (h && h->reaper_started) {
 		pthread_mutex_lock(&h->mu);
 		h->stop = 1;

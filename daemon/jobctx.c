@@ -5,15 +5,15 @@
  * stored, the model file, the dataset and the model's stored mean/std;
  * they differ only in where the files come from (the data directory, or
  * blobs fetched into a cache). So building happens in two calls around
- * the one step that differs: bo_jobctx_begin parses the spec and loads the
- * model, the caller opens the dataset its own way, bo_jobctx_finish parses
- * the block map and rules, resolves the normalisation (bo_job_sweep_config:
+ * the one step that differs: bd_jobctx_begin parses the spec and loads the
+ * model, the caller opens the dataset its own way, bd_jobctx_finish parses
+ * the block map and rules, resolves the normalisation (bd_job_sweep_config:
  * the spec's, else the model's stored one) and builds the sweeper, whose
  * clean pass calibrates the activation scales. The clean pass is recorded
- * from bo_jobctx_point_info / bo_jobctx_clean_json, and reference models
- * are measured by bo_jobctx_reference with the library's bo_reference_eval,
+ * from bd_jobctx_point_info / bd_jobctx_clean_json, and reference models
+ * are measured by bd_jobctx_reference with the library's bo_reference_eval,
  * the function `brownout sweep --references` calls: one rule, three
- * callers. bo_job_record_clean stores a clean pass for both executors
+ * callers. bd_job_record_clean stores a clean pass for both executors
  * (the pool's own, a remote worker's as remote.c checked it). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +23,7 @@
 #include "report.h"
 #include "jobs.h"
 
-void bo_jobctx_release(struct bo_jobctx *c)
+void bd_jobctx_release(struct bd_jobctx *c)
 {
 	if (!c)
 		return;
@@ -32,11 +32,11 @@ void bo_jobctx_release(struct bo_jobctx *c)
 	bo_model_free(c->m);
 	bo_block_map_free(c->map);
 	free(c->rules);
-	bo_job_spec_release(&c->spec);
+	bd_job_spec_release(&c->spec);
 	memset(c, 0, sizeof(*c));
 }
 
-int bo_jobctx_ready(const struct bo_jobctx *c, int64_t job)
+int bd_jobctx_ready(const struct bd_jobctx *c, int64_t job)
 {
 	return c->sw && c->job == job;
 }
@@ -53,19 +53,19 @@ static int list_text(const json_t *a, char *buf, size_t size)
 	return json_is_array(a) && json_array_size(a) > 0;
 }
 
-bo_status bo_jobctx_begin(struct bo_jobctx *c, int64_t job, const json_t *spec,
+bo_status bd_jobctx_begin(struct bd_jobctx *c, int64_t job, const json_t *spec,
 			  const char *model_path, struct bo_error *err)
 {
 	bo_status rc;
-	bo_jobctx_release(c);
+	bd_jobctx_release(c);
 	c->job = job;
-	if ((rc = bo_job_spec_parse(spec, &c->spec, err)) ||
+	if ((rc = bd_job_spec_parse(spec, &c->spec, err)) ||
 	    (rc = bo_model_load(model_path, &c->m, err)))
-		bo_jobctx_release(c);
+		bd_jobctx_release(c);
 	return rc;
 }
 
-bo_status bo_jobctx_finish(struct bo_jobctx *c, const json_t *mean, const json_t *std,
+bo_status bd_jobctx_finish(struct bd_jobctx *c, const json_t *mean, const json_t *std,
 			   int threads, bo_progress_fn calib, void *calib_ctx,
 			   struct bo_error *err)
 {
@@ -84,7 +84,7 @@ bo_status bo_jobctx_finish(struct bo_jobctx *c, const json_t *mean, const json_t
 	int has_mean = list_text(mean, mt, sizeof(mt));
 	int has_std = list_text(std, st, sizeof(st));
 	c->threads = threads;
-	if (bo_job_sweep_config(&c->spec, c->m, has_mean ? mt : NULL, has_std ? st : NULL, c->map,
+	if (bd_job_sweep_config(&c->spec, c->m, has_mean ? mt : NULL, has_std ? st : NULL, c->map,
 				c->rules, c->n_rules, threads, &c->cfg, err)) {
 		rc = err->status ? err->status : BO_EINVAL;
 		goto out;
@@ -94,11 +94,11 @@ bo_status bo_jobctx_finish(struct bo_jobctx *c, const json_t *mean, const json_t
 	rc = bo_sweeper_new(c->m, c->ds, &c->cfg, &c->sw, err);
 out:
 	if (rc)
-		bo_jobctx_release(c);
+		bd_jobctx_release(c);
 	return rc;
 }
 
-json_t *bo_jobctx_point_info(const struct bo_jobctx *c)
+json_t *bd_jobctx_point_info(const struct bd_jobctx *c)
 {
 	json_t *pi = json_object(), *pts = json_array(), *mean = json_array(), *sd = json_array();
 	for (int i = 0; i < c->spec.n_p; i++) {
@@ -119,20 +119,20 @@ json_t *bo_jobctx_point_info(const struct bo_jobctx *c)
 	return pi;
 }
 
-json_t *bo_jobctx_clean_json(const struct bo_jobctx *c)
+json_t *bd_jobctx_clean_json(const struct bd_jobctx *c)
 {
 	json_t *cl = json_object();
 	json_object_set_new(cl, "accuracy", json_real(bo_sweeper_clean_accuracy(c->sw)));
 	json_object_set_new(cl, "parameters", json_integer(bo_sweeper_parameters(c->sw)));
 	json_object_set_new(cl, "activations", json_integer(bo_sweeper_activations(c->sw)));
 	json_object_set_new(cl, "images", json_integer(bo_sweeper_images(c->sw)));
-	json_object_set_new(cl, "point_info", bo_jobctx_point_info(c));
+	json_object_set_new(cl, "point_info", bd_jobctx_point_info(c));
 	return cl;
 }
 
 static bo_status record_clean_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 {
-	const struct bo_clean_rec *c = ctx;
+	const struct bd_clean_rec *c = ctx;
 	sqlite3_stmt *st = NULL;
 	bo_status rc = BO_OK;
 	char wbuf[256], now[32];
@@ -143,7 +143,7 @@ static bo_status record_clean_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			       " images_per_trial = ?, point_info = ? WHERE id = ?"
 			       " AND clean_accuracy IS NULL",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "recording clean accuracy");
+		return bd_store_fail(db, err, "recording clean accuracy");
 	sqlite3_bind_double(st, 1, c->accuracy);
 	sqlite3_bind_int64(st, 2, c->parameters);
 	sqlite3_bind_int64(st, 3, c->activations);
@@ -151,7 +151,7 @@ static bo_status record_clean_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	sqlite3_bind_text(st, 5, c->point_info, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, c->job);
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		rc = bo_store_fail(db, err, "recording clean accuracy");
+		rc = bd_store_fail(db, err, "recording clean accuracy");
 		goto out;
 	}
 	if (sqlite3_changes(db) != 1) /* recorded before (or the job is gone) */
@@ -162,12 +162,12 @@ static bo_status record_clean_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	if (sqlite3_prepare_v2(db,
 			       "SELECT json_extract(spec, '$.activation_sites') FROM jobs WHERE id = ?",
 			       -1, &st, NULL) != SQLITE_OK) {
-		rc = bo_store_fail(db, err, "recording a warning");
+		rc = bd_store_fail(db, err, "recording a warning");
 		goto out;
 	}
 	sqlite3_bind_int64(st, 1, c->job);
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		rc = bo_store_fail(db, err, "recording a warning");
+		rc = bd_store_fail(db, err, "recording a warning");
 		goto out;
 	}
 	const unsigned char *name = sqlite3_column_text(st, 0);
@@ -177,31 +177,31 @@ static bo_status record_clean_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		goto out;
 	sqlite3_finalize(st);
 	st = NULL;
-	bo_store_now(now, sizeof(now));
+	bd_store_now(now, sizeof(now));
 	if (sqlite3_prepare_v2(db,
 			       "INSERT INTO events (job_id, at, kind, message)"
 			       " VALUES (?, ?, 'warning', ?)",
 			       -1, &st, NULL) != SQLITE_OK) {
-		rc = bo_store_fail(db, err, "recording a warning");
+		rc = bd_store_fail(db, err, "recording a warning");
 		goto out;
 	}
 	sqlite3_bind_int64(st, 1, c->job);
 	sqlite3_bind_text(st, 2, now, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 3, wbuf, -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = bo_store_fail(db, err, "recording a warning");
+		rc = bd_store_fail(db, err, "recording a warning");
 out:
 	sqlite3_finalize(st);
 	return rc;
 }
 
-bo_status bo_job_record_clean(struct bo_store *s, const struct bo_clean_rec *c,
+bo_status bd_job_record_clean(struct bd_store *s, const struct bd_clean_rec *c,
 			      struct bo_error *err)
 {
-	return bo_store_write(s, record_clean_fn, (void *)c, err);
+	return bd_store_write(s, record_clean_fn, (void *)c, err);
 }
 
-bo_status bo_jobctx_reference(const struct bo_jobctx *c, const char *model_path,
+bo_status bd_jobctx_reference(const struct bd_jobctx *c, const char *model_path,
 			      const json_t *mean, const json_t *std,
 			      struct bo_reference_result *out, struct bo_error *err)
 {
@@ -217,7 +217,7 @@ bo_status bo_jobctx_reference(const struct bo_jobctx *c, const char *model_path,
 	int has_std = list_text(std, st, sizeof(st));
 	if ((rc = bo_model_load(model_path, &rm, err)))
 		goto out;
-	if (bo_job_sweep_config(&c->spec, rm, has_mean ? mt : NULL, has_std ? st : NULL, NULL, NULL,
+	if (bd_job_sweep_config(&c->spec, rm, has_mean ? mt : NULL, has_std ? st : NULL, NULL, NULL,
 				0, c->threads, &cfg, err)) {
 		rc = err->status ? err->status : BO_EINVAL;
 		goto out;

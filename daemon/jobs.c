@@ -4,7 +4,7 @@
  * JSON. It is split into tasks, one point x one range of trials each (and
  * one task per reference model), which the executor runs: one trial a task
  * while the job fits in job-max-tasks tasks, else near-equal ranges
- * (bo_job_task_chunks), so that storing a job stays one short transaction
+ * (bd_job_task_chunks), so that storing a job stays one short transaction
  * whatever its size. Every slice of a task commits its per-trial counts to
  * `results`. Everything the API shows
  * is computed from those rows with the library's own functions
@@ -38,7 +38,7 @@
 #include "optjob.h"
 #include "report.h"
 
-void bo_job_spec_release(struct bo_job_spec *s)
+void bd_job_spec_release(struct bd_job_spec *s)
 {
 	if (s) {
 		free(s->blocks);
@@ -150,7 +150,7 @@ static bo_status get_grid(const json_t *v, const char *key, double *g, int *n,
 
 /* An optimize spec after its fields: one point p = 0 (the sweeper's,
  * unused) of one trial; a floor or a loss; the defaults of the grids. */
-static bo_status opt_finish(struct bo_job_spec *s, struct bo_error *err)
+static bo_status opt_finish(struct bd_job_spec *s, struct bo_error *err)
 {
 	struct bo_error perr;
 	s->n_p = 1;
@@ -175,7 +175,7 @@ static bo_status opt_finish(struct bo_job_spec *s, struct bo_error *err)
 	return BO_OK;
 }
 
-int64_t bo_job_spec_opt_trials(const struct bo_job_spec *s)
+int64_t bd_job_spec_opt_trials(const struct bd_job_spec *s)
 {
 	return s->opt.budget_trials + s->opt.verify_trials +
 	       2 * (int64_t)s->opt.n_base * s->opt.baseline_trials;
@@ -194,7 +194,7 @@ static int sweep_only(const char *key)
 
 /* One of an optimize job's own fields (s->optimize set); 0 when key is
  * none of them (*known = 0). */
-static bo_status get_opt_field(const char *key, const json_t *v, struct bo_job_spec *s,
+static bo_status get_opt_field(const char *key, const json_t *v, struct bd_job_spec *s,
 			       int *known, struct bo_error *err)
 {
 	long long x = 0;
@@ -227,7 +227,7 @@ static bo_status get_opt_field(const char *key, const json_t *v, struct bo_job_s
 	return rc;
 }
 
-bo_status bo_job_spec_parse(const json_t *j, struct bo_job_spec *s, struct bo_error *err)
+bo_status bd_job_spec_parse(const json_t *j, struct bd_job_spec *s, struct bo_error *err)
 {
 	bo_status rc = BO_OK;
 	int has_model = 0, has_dataset = 0, has_p = 0, has_trials = 0;
@@ -444,7 +444,7 @@ bo_status bo_job_spec_parse(const json_t *j, struct bo_job_spec *s, struct bo_er
 	}
 out:
 	if (rc)
-		bo_job_spec_release(s);
+		bd_job_spec_release(s);
 	return rc;
 }
 
@@ -467,7 +467,7 @@ static json_t *doubles_json(const double *v, int n)
 }
 
 /* An optimize job's spec: what it takes, none of a sweep's own fields. */
-static json_t *opt_spec_json(const struct bo_job_spec *s)
+static json_t *opt_spec_json(const struct bd_job_spec *s)
 {
 	json_t *j = json_object();
 	json_object_set_new(j, "kind", json_string("optimize"));
@@ -502,7 +502,7 @@ static json_t *opt_spec_json(const struct bo_job_spec *s)
 	return j;
 }
 
-json_t *bo_job_spec_json(const struct bo_job_spec *s)
+json_t *bd_job_spec_json(const struct bd_job_spec *s)
 {
 	if (s->optimize)
 		return opt_spec_json(s);
@@ -542,17 +542,17 @@ json_t *bo_job_spec_json(const struct bo_job_spec *s)
 	return j;
 }
 
-int bo_job_spec_first_trials(const struct bo_job_spec *s)
+int bd_job_spec_first_trials(const struct bd_job_spec *s)
 {
 	return s->ci_target > 0 ? s->min_trials : s->trials;
 }
 
-int bo_job_spec_pilot_trials(const struct bo_job_spec *s)
+int bd_job_spec_pilot_trials(const struct bd_job_spec *s)
 {
 	return s->min_trials > 2 ? s->min_trials : 2;
 }
 
-int bo_job_spec_max_trials(const struct bo_job_spec *s)
+int bd_job_spec_max_trials(const struct bd_job_spec *s)
 {
 	return s->ci_target > 0 ? s->max_trials : s->trials;
 }
@@ -566,7 +566,7 @@ static int has_name(char (*names)[96], int n, const char *name)
 	return 0;
 }
 
-bo_status bo_job_spec_check_blocks(const struct bo_job_spec *s, const struct bo_model *m,
+bo_status bd_job_spec_check_blocks(const struct bd_job_spec *s, const struct bo_model *m,
 				   struct bo_error *err)
 {
 	struct bo_block_map *map = NULL;
@@ -621,7 +621,7 @@ out:
 	return rc;
 }
 
-int bo_job_first_done(const struct bo_sweep_config *c, const double *acc, int n,
+int bd_job_first_done(const struct bo_sweep_config *c, const double *acc, int n,
 		      struct bo_summary *s)
 {
 	double mean = 0, m2 = 0;
@@ -656,7 +656,7 @@ int bo_job_first_done(const struct bo_sweep_config *c, const double *acc, int n,
 	return 0;
 }
 
-int bo_job_task_chunks(int n_points, int trials, int max_tasks)
+int bd_job_task_chunks(int n_points, int trials, int max_tasks)
 {
 	if (n_points < 1 || trials < 1)
 		return 1;
@@ -666,13 +666,13 @@ int bo_job_task_chunks(int n_points, int trials, int max_tasks)
 	return k < 1 ? 1 : k > trials ? trials : k;
 }
 
-bo_status bo_job_add_tasks(sqlite3 *db, int64_t job, int point, int lo, int hi, int k,
+bo_status bd_job_add_tasks(sqlite3 *db, int64_t job, int point, int lo, int hi, int k,
 			   struct bo_error *err)
 {
-	return bo_job_add_tasks_at(db, job, point, lo, hi, k, 0, 0, err);
+	return bd_job_add_tasks_at(db, job, point, lo, hi, k, 0, 0, err);
 }
 
-bo_status bo_job_add_tasks_at(sqlite3 *db, int64_t job, int point, int lo, int hi, int k,
+bo_status bd_job_add_tasks_at(sqlite3 *db, int64_t job, int point, int lo, int hi, int k,
 			      int64_t images, int pilot, struct bo_error *err)
 {
 	sqlite3_stmt *st = NULL;
@@ -686,7 +686,7 @@ bo_status bo_job_add_tasks_at(sqlite3 *db, int64_t job, int point, int lo, int h
 			       "INSERT INTO tasks (job_id, kind, point, trial_lo, trial_hi, state,"
 			       " images, pilot) VALUES (?, 'trials', ?, ?, ?, 'queued', ?, ?)",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "storing tasks");
+		return bd_store_fail(db, err, "storing tasks");
 	for (int i = 0; i < k && !rc; i++) {
 		sqlite3_bind_int64(st, 1, job);
 		sqlite3_bind_int(st, 2, point);
@@ -698,7 +698,7 @@ bo_status bo_job_add_tasks_at(sqlite3 *db, int64_t job, int point, int lo, int h
 			sqlite3_bind_null(st, 5);
 		sqlite3_bind_int(st, 6, pilot != 0);
 		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = bo_store_fail(db, err, "storing tasks");
+			rc = bd_store_fail(db, err, "storing tasks");
 		sqlite3_reset(st);
 	}
 	sqlite3_finalize(st);
@@ -714,7 +714,7 @@ static void floats_text(const float *v, int n, char *buf, size_t size)
 		k += (size_t)snprintf(buf + k, size - k, "%s%.9g", i ? "," : "", (double)v[i]);
 }
 
-void bo_job_spec_config(const struct bo_job_spec *s, int threads, struct bo_sweep_config *c)
+void bd_job_spec_config(const struct bd_job_spec *s, int threads, struct bo_sweep_config *c)
 {
 	bo_sweep_config_defaults(c); /* batch and the rest the spec does not set */
 	c->deviation = s->deviation;
@@ -742,7 +742,7 @@ void bo_job_spec_config(const struct bo_job_spec *s, int threads, struct bo_swee
 	}
 }
 
-bo_status bo_job_sweep_config(const struct bo_job_spec *s, const struct bo_model *m,
+bo_status bd_job_sweep_config(const struct bd_job_spec *s, const struct bo_model *m,
 			      const char *model_mean, const char *model_std,
 			      const struct bo_block_map *map, const struct bo_block_rule *rules,
 			      int n_rules, int threads, struct bo_sweep_config *c,
@@ -751,7 +751,7 @@ bo_status bo_job_sweep_config(const struct bo_job_spec *s, const struct bo_model
 	char mean[256], std[256];
 	floats_text(s->mean, s->n_mean, mean, sizeof(mean));
 	floats_text(s->std, s->n_std, std, sizeof(std));
-	bo_job_spec_config(s, threads, c);
+	bd_job_spec_config(s, threads, c);
 	c->rules = rules;
 	c->n_rules = n_rules;
 	c->blocks = map;
@@ -769,12 +769,12 @@ bo_status bo_job_sweep_config(const struct bo_job_spec *s, const struct bo_model
 
 /* ---- stored models and datasets ---- */
 
-void bo_data_path(const struct bo_daemon *d, const char *rel, char *buf, size_t size)
+void bd_data_path(const struct bd_daemon *d, const char *rel, char *buf, size_t size)
 {
-	bo_data_file(d->cfg.data_dir, rel, buf, size);
+	bd_data_file(d->cfg.data_dir, rel, buf, size);
 }
 
-void bo_dataset_limits_of(const struct bo_config *c, struct bo_dataset_limits *l)
+void bd_dataset_limits_of(const struct bd_config *c, struct bo_dataset_limits *l)
 {
 	int64_t bytes = c->dataset_max_bytes;
 	if (bytes <= 0 && __builtin_mul_overflow(c->upload_limit, 4, &bytes))
@@ -785,7 +785,7 @@ void bo_dataset_limits_of(const struct bo_config *c, struct bo_dataset_limits *l
 	l->max_decoded_bytes = bytes;
 }
 
-int bo_root_of(const struct bo_config *c, const char *path, char *norm, size_t size,
+int bd_root_of(const struct bd_config *c, const char *path, char *norm, size_t size,
 	       const char **rel)
 {
 	size_t n = 0;
@@ -840,7 +840,7 @@ int bo_root_of(const struct bo_config *c, const char *path, char *norm, size_t s
  * the allowed root for registered paths (checked again here: the roots may
  * have changed, and whatever now lies at the path is resolved without
  * leaving the root). */
-bo_status bo_dataset_ref_open(const struct bo_daemon *d, const struct bo_dataset_ref *r,
+bo_status bd_dataset_ref_open(const struct bd_daemon *d, const struct bd_dataset_ref *r,
 			      struct bo_dataset **out, struct bo_error *err)
 {
 	char norm[2048], norm_l[2048];
@@ -852,7 +852,7 @@ bo_status bo_dataset_ref_open(const struct bo_daemon *d, const struct bo_dataset
 		return err->status; /* the store holds the API's words only */
 	const char *root;
 	int fd;
-	bo_dataset_limits_of(&d->cfg, &lim);
+	bd_dataset_limits_of(&d->cfg, &lim);
 	if (!strcmp(r->source, "upload")) {
 		/* stored relative to the data directory; an absolute path (none
 		 * is written now) is the daemon's own, opened as it is */
@@ -862,8 +862,8 @@ bo_status bo_dataset_ref_open(const struct bo_daemon *d, const struct bo_dataset
 		if (rel[0] == '/' || (rel_l && rel_l[0] == '/'))
 			return bo_dataset_open_at(AT_FDCWD, rel, rel_l, f, split, &lim, out, err);
 	} else {
-		int i = bo_root_of(&d->cfg, r->path, norm, sizeof(norm), &rel);
-		int j = r->labels[0] ? bo_root_of(&d->cfg, r->labels, norm_l, sizeof(norm_l), &rel_l)
+		int i = bd_root_of(&d->cfg, r->path, norm, sizeof(norm), &rel);
+		int j = r->labels[0] ? bd_root_of(&d->cfg, r->labels, norm_l, sizeof(norm_l), &rel_l)
 				     : i;
 		if (i < 0 || j != i) {
 			bo_error_set(err, BO_EPERM,
@@ -885,13 +885,13 @@ bo_status bo_dataset_ref_open(const struct bo_daemon *d, const struct bo_dataset
 
 /* ---- reading jobs back ---- */
 
-json_t *bo_col_string(sqlite3_stmt *st, int i)
+json_t *bd_col_string(sqlite3_stmt *st, int i)
 {
 	const unsigned char *t = sqlite3_column_text(st, i);
 	return t ? json_string((const char *)t) : json_null();
 }
 
-json_t *bo_col_json(sqlite3_stmt *st, int i)
+json_t *bd_col_json(sqlite3_stmt *st, int i)
 {
 	const unsigned char *t = sqlite3_column_text(st, i);
 	json_error_t je;
@@ -955,7 +955,7 @@ static bo_status read_job_row(sqlite3 *db, struct job_read *jr, struct bo_error 
 	bo_status rc = BO_OK;
 	json_error_t je;
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "reading a job");
+		return bd_store_fail(db, err, "reading a job");
 	sqlite3_bind_int64(st, 1, jr->id);
 	int s = sqlite3_step(st);
 	if (s == SQLITE_DONE) {
@@ -963,7 +963,7 @@ static bo_status read_job_row(sqlite3 *db, struct job_read *jr, struct bo_error 
 		goto out;
 	}
 	if (s != SQLITE_ROW) {
-		rc = bo_store_fail(db, err, "reading a job");
+		rc = bd_store_fail(db, err, "reading a job");
 		goto out;
 	}
 	jr->spec = json_loads((const char *)sqlite3_column_text(st, 8), 0, &je);
@@ -1002,9 +1002,9 @@ static bo_status read_job_row(sqlite3 *db, struct job_read *jr, struct bo_error 
 	json_object_set_new(j, "dataset_name", json_string(jr->dataset_name));
 	json_object_set_new(j, "kind", json_string(jr->optimize ? "optimize" : "sweep"));
 	json_object_set_new(j, "state", json_string(jr->state));
-	json_object_set_new(j, "name", bo_col_string(st, 21));
-	json_object_set_new(j, "notes", bo_col_string(st, 22));
-	json_t *tags = bo_col_json(st, 23);
+	json_object_set_new(j, "name", bd_col_string(st, 21));
+	json_object_set_new(j, "notes", bd_col_string(st, 22));
+	json_t *tags = bd_col_json(st, 23);
 	if (!json_is_array(tags)) {
 		json_decref(tags);
 		tags = json_array();
@@ -1012,10 +1012,10 @@ static bo_status read_job_row(sqlite3 *db, struct job_read *jr, struct bo_error 
 	json_object_set_new(j, "tags", tags);
 	json_object_set_new(j, "priority", json_integer(sqlite3_column_int(st, 7)));
 	json_object_set_new(j, "spec", json_incref(jr->spec));
-	json_object_set_new(j, "created_at", bo_col_string(st, 9));
-	json_object_set_new(j, "started_at", bo_col_string(st, 10));
-	json_object_set_new(j, "finished_at", bo_col_string(st, 11));
-	json_object_set_new(j, "error", bo_col_string(st, 12));
+	json_object_set_new(j, "created_at", bd_col_string(st, 9));
+	json_object_set_new(j, "started_at", bd_col_string(st, 10));
+	json_object_set_new(j, "finished_at", bd_col_string(st, 11));
+	json_object_set_new(j, "error", bd_col_string(st, 12));
 	json_object_set_new(j, "clean_accuracy",
 			    jr->has_clean ? json_real(jr->clean_accuracy) : json_null());
 	/* known once the clean pass has counted the sites (spec section 1) */
@@ -1043,10 +1043,10 @@ static bo_status read_progress(sqlite3 *db, struct job_read *jr, struct bo_error
 	sqlite3_stmt *st = NULL;
 	bo_status rc = BO_OK;
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "reading progress");
+		return bd_store_fail(db, err, "reading progress");
 	sqlite3_bind_int64(st, 1, jr->id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		rc = bo_store_fail(db, err, "reading progress");
+		rc = bd_store_fail(db, err, "reading progress");
 		goto out;
 	}
 	jr->trials_total = jr->trials_tasks = sqlite3_column_int64(st, 0);
@@ -1066,10 +1066,10 @@ static bo_status read_progress(sqlite3 *db, struct job_read *jr, struct bo_error
 	if (sqlite3_prepare_v2(db,
 			       "SELECT COUNT(*), COALESCE(SUM(images), 0) FROM results WHERE job_id = ?",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "reading progress");
+		return bd_store_fail(db, err, "reading progress");
 	sqlite3_bind_int64(st, 1, jr->id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		rc = bo_store_fail(db, err, "reading progress");
+		rc = bd_store_fail(db, err, "reading progress");
 		goto out;
 	}
 	jr->trials_done = sqlite3_column_int64(st, 0);
@@ -1086,10 +1086,10 @@ static bo_status read_progress(sqlite3 *db, struct job_read *jr, struct bo_error
 			       " t.point = r.point AND t.kind = 'trials' AND t.pilot = 0 AND"
 			       " r.trial >= t.trial_lo AND r.trial < t.trial_hi)",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "reading progress");
+		return bd_store_fail(db, err, "reading progress");
 	sqlite3_bind_int64(st, 1, jr->id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		rc = bo_store_fail(db, err, "reading progress");
+		rc = bd_store_fail(db, err, "reading progress");
 		goto out;
 	}
 	jr->trials_copied = sqlite3_column_int64(st, 0);
@@ -1109,7 +1109,7 @@ static bo_status job_read_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	if (!rc)
 		rc = read_progress(db, jr, err);
 	if (!rc && jr->optimize)
-		rc = bo_optjob_read(db, jr->id, &jr->opt_progress, &jr->opt_result, err);
+		rc = bd_optjob_read(db, jr->id, &jr->opt_progress, &jr->opt_result, err);
 	return rc;
 }
 
@@ -1131,15 +1131,15 @@ static void job_read_release(struct job_read *jr)
 	free(jr->point_images);
 }
 
-bo_status bo_job_get(struct bo_daemon *d, int64_t id, json_t **out, struct bo_error *err)
+bo_status bd_job_get(struct bd_daemon *d, int64_t id, json_t **out, struct bo_error *err)
 {
 	struct job_read jr = { .id = id };
-	bo_status rc = bo_store_read(d->store, job_read_fn, &jr, err);
+	bo_status rc = bd_store_read(d->store, job_read_fn, &jr, err);
 	if (rc)
 		goto out;
 	int64_t inflight = 0;
 	double ips = 0;
-	bo_live_get(&d->live, id, &inflight, &ips);
+	bd_live_get(&d->live, id, &inflight, &ips);
 	int64_t per = jr.images_per_trial;
 	int64_t total = jr.trials_total * per, done = jr.trials_done * per;
 	json_t *ipt = json_object_get(jr.spec, "images_per_trial");
@@ -1200,7 +1200,7 @@ static bo_status results_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	jr->n_points = (int)json_array_size(json_object_get(jr->spec, "p"));
 	if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(trial), -1) + 1 FROM results WHERE job_id = ?",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "reading results");
+		return bd_store_fail(db, err, "reading results");
 	sqlite3_bind_int64(st, 1, jr->id);
 	jr->trial_cap = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
 	sqlite3_finalize(st);
@@ -1222,7 +1222,7 @@ static bo_status results_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	if (sqlite3_prepare_v2(db,
 			       "SELECT point, trial, correct, images FROM results WHERE job_id = ?",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "reading results");
+		return bd_store_fail(db, err, "reading results");
 	sqlite3_bind_int64(st, 1, jr->id);
 	int s;
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1235,7 +1235,7 @@ static bo_status results_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	sqlite3_finalize(st);
 	st = NULL;
 	if (s != SQLITE_DONE)
-		return bo_store_fail(db, err, "reading results");
+		return bd_store_fail(db, err, "reading results");
 	/* auto's pilots: trials 0..T-1 in order, at one n0 (T: the spec's) */
 	json_t *mt = json_object_get(jr->spec, "min_trials");
 	int T = json_is_integer(mt) && json_integer_value(mt) > 2 &&
@@ -1245,7 +1245,7 @@ static bo_status results_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			       "SELECT point, trial, correct, images, cost_trial, cost_image"
 			       " FROM pilots WHERE job_id = ? ORDER BY point, trial",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "reading results");
+		return bd_store_fail(db, err, "reading results");
 	sqlite3_bind_int64(st, 1, jr->id);
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
 		int pt = sqlite3_column_int(st, 0), t = sqlite3_column_int(st, 1);
@@ -1267,13 +1267,13 @@ static bo_status results_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	sqlite3_finalize(st);
 	st = NULL;
 	if (s != SQLITE_DONE)
-		return bo_store_fail(db, err, "reading results");
+		return bd_store_fail(db, err, "reading results");
 	if (sqlite3_prepare_v2(db,
 			       "SELECT r.correct, r.images, r.parameters, r.activations, m.name"
 			       " FROM job_references r JOIN models m ON m.id = r.model_id"
 			       " WHERE r.job_id = ? ORDER BY r.position",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "reading references");
+		return bd_store_fail(db, err, "reading references");
 	sqlite3_bind_int64(st, 1, jr->id);
 	jr->refs_ready = 1;
 	while ((s = sqlite3_step(st)) == SQLITE_ROW && jr->n_refs < BO_MAX_REFS) {
@@ -1291,16 +1291,16 @@ static bo_status results_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			 (const char *)sqlite3_column_text(st, 4));
 	}
 	if (s != SQLITE_DONE && s != SQLITE_ROW)
-		rc = bo_store_fail(db, err, "reading references");
+		rc = bd_store_fail(db, err, "reading references");
 	sqlite3_finalize(st);
 	return rc;
 }
 
 /* The config of a job's report, as the CLI prints it. */
-static json_t *report_config(const struct job_read *jr, const struct bo_job_spec *s, int threads)
+static json_t *report_config(const struct job_read *jr, const struct bd_job_spec *s, int threads)
 {
 	struct bo_sweep_config c;
-	bo_job_spec_config(s, threads, &c);
+	bd_job_spec_config(s, threads, &c);
 	json_t *j = bo_sweep_config_json(&c, NULL, s->blocks, s->block_p);
 	json_object_set(j, "p", json_object_get(jr->spec, "p"));
 	/* the normalisation the workers resolved (spec, model or metadata) */
@@ -1324,7 +1324,7 @@ static const char *const prov_cols[] = { "job", "model", "model_version", "model
 
 /* What produced a job's results; design: images per trial ("all": every
  * image of the dataset, or of its limit; else n, spec section 4a). */
-static json_t *provenance_json(const struct job_read *jr, const struct bo_job_spec *s)
+static json_t *provenance_json(const struct job_read *jr, const struct bd_job_spec *s)
 {
 	json_t *j = json_object();
 	json_object_set_new(j, "job", json_integer(jr->id));
@@ -1408,7 +1408,7 @@ static bo_status opt_results_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	struct job_read *jr = ctx;
 	bo_status rc = read_job_row(db, jr, err);
 	if (!rc && jr->optimize)
-		rc = bo_optjob_read(db, jr->id, &jr->opt_progress, &jr->opt_result, err);
+		rc = bd_optjob_read(db, jr->id, &jr->opt_progress, &jr->opt_result, err);
 	return rc;
 }
 
@@ -1435,12 +1435,12 @@ static bo_status opt_results(struct job_read *jr, int csv, json_t **json, struct
 	return BO_OK;
 }
 
-bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json, char **text,
+bo_status bd_job_results(struct bd_daemon *d, int64_t id, int csv, json_t **json, char **text,
 			 size_t *len, struct bo_error *err)
 {
 	{
 		struct job_read oj = { .id = id };
-		bo_status orc = bo_store_read(d->store, opt_results_fn, &oj, err);
+		bo_status orc = bd_store_read(d->store, opt_results_fn, &oj, err);
 		if (!orc && oj.optimize)
 			orc = opt_results(&oj, csv, json, err);
 		int done = orc || oj.optimize;
@@ -1449,16 +1449,16 @@ bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json
 			return orc;
 	}
 	struct job_read jr = { .id = id };
-	struct bo_job_spec spec = { 0 };
+	struct bd_job_spec spec = { 0 };
 	struct bo_sweep_result r = { 0 };
 	struct bo_frontier fr = { 0 };
 	struct bo_report_ref rr[BO_MAX_REFS];
 	json_t *prov = NULL;
 	int complete = 1;
-	bo_status rc = bo_store_read(d->store, results_fn, &jr, err);
+	bo_status rc = bd_store_read(d->store, results_fn, &jr, err);
 	if (rc)
 		goto out;
-	if ((rc = bo_job_spec_parse(jr.spec, &spec, err)))
+	if ((rc = bd_job_spec_parse(jr.spec, &spec, err)))
 		goto out;
 	r.clean_accuracy = jr.clean_accuracy;
 	/* spec 4c: the yield's floor; N, the evaluation set, for the variance
@@ -1475,7 +1475,7 @@ bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json
 		goto out;
 	}
 	struct bo_sweep_config c;
-	bo_job_spec_config(&spec, d->cfg.threads_per_worker, &c);
+	bd_job_spec_config(&spec, d->cfg.threads_per_worker, &c);
 	int use_frontier = jr.n_refs > 0 && jr.refs_ready &&
 			   bo_frontier_build(jr.refs, jr.n_refs, &fr, err) == BO_OK;
 	for (int pt = 0; pt < jr.n_points; pt++) {
@@ -1494,7 +1494,7 @@ bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json
 			p->pilot_images_per_trial = pl->n0;
 			p->cost_trial = pl->cost_trial / pl->trials;
 			p->cost_image = pl->cost_image / ((double)pl->trials * (double)pl->n0);
-			if (jr.point_images[pt] <= 0 && pl->trials == bo_job_spec_pilot_trials(&spec))
+			if (jr.point_images[pt] <= 0 && pl->trials == bd_job_spec_pilot_trials(&spec))
 				n = bo_design_auto_n(pl->acc, pl->trials, pl->n0, r.eval_images,
 						     p->cost_trial, p->cost_image);
 		}
@@ -1504,7 +1504,7 @@ bo_status bo_job_results(struct bo_daemon *d, int64_t id, int csv, json_t **json
 			avail++;
 		}
 		/* the first n at which the rule holds, as bo_sweep_run stops (O(n)) */
-		int done = bo_job_first_done(&c, p->accuracy, avail, &p->summary);
+		int done = bd_job_first_done(&c, p->accuracy, avail, &p->summary);
 		p->trials = done ? done : avail;
 		complete &= done > 0;
 		p->images = n * p->trials;
@@ -1569,7 +1569,7 @@ out:
 	json_decref(prov);
 	bo_frontier_release(&fr);
 	bo_sweep_result_release(&r);
-	bo_job_spec_release(&spec);
+	bd_job_spec_release(&spec);
 	job_read_release(&jr);
 	return rc;
 }
@@ -1615,7 +1615,7 @@ static bo_status trials_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			       "SELECT point, trial, correct, images FROM results WHERE job_id = ?1"
 			       " AND (?2 < 0 OR point = ?2) ORDER BY point, trial LIMIT ?3",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "reading results");
+		return bd_store_fail(db, err, "reading results");
 	sqlite3_bind_int64(st, 1, t->jr.id);
 	sqlite3_bind_int(st, 2, t->point);
 	sqlite3_bind_int(st, 3, BO_TRIAL_ROWS_MAX + 1);
@@ -1627,7 +1627,7 @@ static bo_status trials_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		w->images = sqlite3_column_int64(st, 3);
 	}
 	if (s != SQLITE_DONE)
-		rc = bo_store_fail(db, err, "reading results");
+		rc = bd_store_fail(db, err, "reading results");
 	else if (t->n > BO_TRIAL_ROWS_MAX)
 		rc = bo_error_set(err, BO_ELIMIT,
 			     "job %lld has more than %d trial rows: ask for one point at a time"
@@ -1637,17 +1637,17 @@ static bo_status trials_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	return rc;
 }
 
-bo_status bo_job_trials(struct bo_daemon *d, int64_t id, int point, int csv, json_t **json,
+bo_status bd_job_trials(struct bd_daemon *d, int64_t id, int point, int csv, json_t **json,
 			char **text, size_t *len, struct bo_error *err)
 {
 	struct trials_read t = { .jr = { .id = id }, .point = point };
-	struct bo_job_spec spec = { 0 };
+	struct bd_job_spec spec = { 0 };
 	json_t *prov = NULL;
 	FILE *f = NULL;
-	bo_status rc = bo_store_read(d->store, trials_fn, &t, err);
+	bo_status rc = bd_store_read(d->store, trials_fn, &t, err);
 	if (rc)
 		goto out;
-	if ((rc = bo_job_spec_parse(t.jr.spec, &spec, err)))
+	if ((rc = bd_job_spec_parse(t.jr.spec, &spec, err)))
 		goto out;
 	prov = provenance_json(&t.jr, &spec);
 	if (csv) {
@@ -1700,14 +1700,14 @@ out:
 		fclose(f);
 	json_decref(prov);
 	free(t.rows);
-	bo_job_spec_release(&spec);
+	bd_job_spec_release(&spec);
 	job_read_release(&t.jr);
 	return rc;
 }
 
 /* ---- live progress ---- */
 
-static struct bo_live_job *live_find(struct bo_live *l, int64_t job, int create)
+static struct bd_live_job *live_find(struct bd_live *l, int64_t job, int create)
 {
 	for (int i = 0; i < l->n; i++)
 		if (l->jobs[i].job == job)
@@ -1716,23 +1716,23 @@ static struct bo_live_job *live_find(struct bo_live *l, int64_t job, int create)
 		return NULL;
 	if (l->n == l->cap) {
 		int cap = l->cap ? 2 * l->cap : 16;
-		struct bo_live_job *n = realloc(l->jobs, (size_t)cap * sizeof(*n));
+		struct bd_live_job *n = realloc(l->jobs, (size_t)cap * sizeof(*n));
 		if (!n)
 			return NULL;
 		l->jobs = n;
 		l->cap = cap;
 	}
-	struct bo_live_job *j = &l->jobs[l->n++];
+	struct bd_live_job *j = &l->jobs[l->n++];
 	memset(j, 0, sizeof(*j));
 	j->job = job;
-	j->t_first = bo_now();
+	j->t_first = bd_now();
 	return j;
 }
 
-void bo_live_add(struct bo_live *l, int64_t job, int64_t inflight_delta, int64_t run_delta)
+void bd_live_add(struct bd_live *l, int64_t job, int64_t inflight_delta, int64_t run_delta)
 {
 	pthread_mutex_lock(&l->mu);
-	struct bo_live_job *j = live_find(l, job, 1);
+	struct bd_live_job *j = live_find(l, job, 1);
 	if (j) {
 		j->images_inflight += inflight_delta;
 		j->images_run += run_delta;
@@ -1740,17 +1740,17 @@ void bo_live_add(struct bo_live *l, int64_t job, int64_t inflight_delta, int64_t
 	pthread_mutex_unlock(&l->mu);
 }
 
-void bo_live_get(struct bo_live *l, int64_t job, int64_t *inflight, double *ips)
+void bd_live_get(struct bd_live *l, int64_t job, int64_t *inflight, double *ips)
 {
 	pthread_mutex_lock(&l->mu);
-	struct bo_live_job *j = live_find(l, job, 0);
+	struct bd_live_job *j = live_find(l, job, 0);
 	*inflight = j ? j->images_inflight : 0;
-	double dt = j ? bo_now() - j->t_first : 0;
+	double dt = j ? bd_now() - j->t_first : 0;
 	*ips = j && dt > 0 ? (double)j->images_run / dt : 0;
 	pthread_mutex_unlock(&l->mu);
 }
 
-void bo_live_drop(struct bo_live *l, int64_t job)
+void bd_live_drop(struct bd_live *l, int64_t job)
 {
 	pthread_mutex_lock(&l->mu);
 	for (int i = 0; i < l->n; i++)
@@ -1807,7 +1807,7 @@ static bo_status ref_lookup_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	bo_status rc = BO_OK;
 	if (sqlite3_prepare_v2(db, "SELECT name FROM models WHERE id = ?", -1, &st, NULL) !=
 	    SQLITE_OK)
-		return bo_store_fail(db, err, "reading a model");
+		return bd_store_fail(db, err, "reading a model");
 	sqlite3_bind_int64(st, 1, q->model);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_finalize(st);
@@ -1819,7 +1819,7 @@ static bo_status ref_lookup_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	sqlite3_finalize(st);
 	st = NULL;
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "looking up a reference");
+		return bd_store_fail(db, err, "looking up a reference");
 	sqlite3_bind_int64(st, 1, q->model);
 	sqlite3_bind_int64(st, 2, q->job);
 	if (sqlite3_step(st) == SQLITE_ROW) {
@@ -1831,7 +1831,7 @@ static bo_status ref_lookup_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	return rc;
 }
 
-bo_status bo_analysis(struct bo_daemon *d, const int64_t *jobs, int n_jobs, const int64_t *refs,
+bo_status bd_analysis(struct bd_daemon *d, const int64_t *jobs, int n_jobs, const int64_t *refs,
 		      int n_refs, json_t **out, struct bo_error *err)
 {
 	bo_status rc = BO_OK;
@@ -1841,7 +1841,7 @@ bo_status bo_analysis(struct bo_daemon *d, const int64_t *jobs, int n_jobs, cons
 		struct bo_frontier fr = { 0 };
 		json_t *report = NULL, *ra = json_array();
 		/* the job's own results: the points, and a 404 for a missing job */
-		if ((rc = bo_job_results(d, jobs[i], 0, &report, NULL, NULL, err))) {
+		if ((rc = bd_job_results(d, jobs[i], 0, &report, NULL, NULL, err))) {
 			if (rc == BO_ENOENT)
 				snprintf(err->field, sizeof(err->field), "jobs");
 			json_decref(ra);
@@ -1849,7 +1849,7 @@ bo_status bo_analysis(struct bo_daemon *d, const int64_t *jobs, int n_jobs, cons
 		}
 		for (int k = 0; k < n_refs && !rc; k++) {
 			struct ref_lookup q = { .model = refs[k], .job = jobs[i] };
-			if ((rc = bo_store_read(d->store, ref_lookup_fn, &q, err)))
+			if ((rc = bd_store_read(d->store, ref_lookup_fn, &q, err)))
 				break;
 			if (!q.found) {
 				rc = bo_error_set(err, BO_ECONFLICT,

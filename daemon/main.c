@@ -36,8 +36,8 @@
 #include "suggest.h"
 #include "datadir.h"
 
-extern const char bo_openapi_yaml[];
-extern const unsigned long bo_openapi_yaml_len;
+extern const char bd_openapi_yaml[];
+extern const unsigned long bd_openapi_yaml_len;
 
 static void usage(FILE *f)
 {
@@ -102,7 +102,7 @@ static int fail(const struct bo_error *err)
 }
 
 /* Options for every command; returns 0, 1 (error), or 2 (usage shown). */
-static int parse(int argc, char **argv, struct bo_config *c, int *admin, int *worker)
+static int parse(int argc, char **argv, struct bd_config *c, int *admin, int *worker)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, 0, 'C' },
@@ -149,14 +149,14 @@ static int parse(int argc, char **argv, struct bo_config *c, int *admin, int *wo
 	bo_error_clear(&err);
 	/* the file first, so that flags override it */
 	for (int i = 1; i + 1 < argc; i++)
-		if (!strcmp(argv[i], "--config") && bo_config_file(c, argv[i + 1], &err))
+		if (!strcmp(argv[i], "--config") && bd_config_file(c, argv[i + 1], &err))
 			return fail(&err);
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
 		switch (ch) {
 		case 'C': break;
 		case 1:
-			if (bo_config_set(c, opts[idx].name, optarg, &err))
+			if (bd_config_set(c, opts[idx].name, optarg, &err))
 				return fail(&err);
 			break;
 		case 'P': c->public_read = 1; break;
@@ -191,11 +191,11 @@ static int parse(int argc, char **argv, struct bo_config *c, int *admin, int *wo
 
 /* serving: with the reserve file (DATA/space-reserve) the deletes spend
  * when the disk is full */
-static int open_store(const struct bo_config *c, int readers, struct bo_store **s, int serving)
+static int open_store(const struct bd_config *c, int readers, struct bd_store **s, int serving)
 {
 	struct bo_error err;
 	char path[1100], reserve[1100];
-	struct bo_store_opts o = { 0 };
+	struct bd_store_opts o = { 0 };
 	bo_error_clear(&err);
 	umask(027); /* the database and uploads are the lab's, not the world's */
 	if (mkdir(c->data_dir, 0750) && errno != EEXIST) {
@@ -203,15 +203,15 @@ static int open_store(const struct bo_config *c, int readers, struct bo_store **
 			strerror(errno));
 		return 1;
 	}
-	bo_data_entry(c->data_dir, BO_DATA_DB, path, sizeof(path));
-	bo_data_entry(c->data_dir, BO_DATA_RESERVE, reserve, sizeof(reserve));
+	bd_data_entry(c->data_dir, BO_DATA_DB, path, sizeof(path));
+	bd_data_entry(c->data_dir, BO_DATA_RESERVE, reserve, sizeof(reserve));
 	if (serving && c->reserve_bytes > 0) {
 		o.reserve_path = reserve;
 		o.reserve_bytes = c->reserve_bytes;
 	}
-	if (bo_store_open_with(path, readers, &o, s, &err))
+	if (bd_store_open_with(path, readers, &o, s, &err))
 		return fail(&err);
-	if (o.reserve_path && !bo_store_reserve_held(*s))
+	if (o.reserve_path && !bd_store_reserve_held(*s))
 		fprintf(stderr, "brownoutd: warning: no room for %s (%lld bytes) yet: deletes may "
 			"fail while the disk is full\n", reserve, (long long)c->reserve_bytes);
 	return 0;
@@ -220,12 +220,12 @@ static int open_store(const struct bo_config *c, int readers, struct bo_store **
 /* brownoutd user add NAME [--admin] / token create NAME: print a token. */
 static int cmd_token(int argc, char **argv, int add)
 {
-	struct bo_config c;
-	struct bo_store *s = NULL;
+	struct bd_config c;
+	struct bd_store *s = NULL;
 	struct bo_error err;
 	char token[BO_TOKEN_SIZE + 1];
 	int admin = 0, worker = 0, rc;
-	bo_config_defaults(&c);
+	bd_config_defaults(&c);
 	bo_error_clear(&err);
 	if ((rc = parse(argc, argv, &c, add ? &admin : NULL, add ? NULL : &worker)))
 		return rc == 2 ? 0 : rc;
@@ -236,10 +236,10 @@ static int cmd_token(int argc, char **argv, int add)
 	if ((rc = open_store(&c, 1, &s, 0)))
 		return rc;
 	const char *name = argv[optind];
-	bo_status st = add	? bo_user_add(s, name, admin, token, sizeof(token), &err) :
-		       worker ? bo_token_create_worker(s, name, token, sizeof(token), &err) :
-				bo_token_create(s, name, token, sizeof(token), &err);
-	bo_store_close(s);
+	bo_status st = add	? bd_user_add(s, name, admin, token, sizeof(token), &err) :
+		       worker ? bd_token_create_worker(s, name, token, sizeof(token), &err) :
+				bd_token_create(s, name, token, sizeof(token), &err);
+	bd_store_close(s);
 	if (st)
 		return fail(&err);
 	printf("%s\n", token);
@@ -252,7 +252,7 @@ static int cmd_token(int argc, char **argv, int add)
 static void clean_tmp(const char *data)
 {
 	char dir[1100], path[1400];
-	bo_data_entry(data, BO_DATA_TMP, dir, sizeof(dir));
+	bd_data_entry(data, BO_DATA_TMP, dir, sizeof(dir));
 	DIR *dp = opendir(dir);
 	struct dirent *e;
 	while (dp && (e = readdir(dp)))
@@ -266,14 +266,14 @@ static void clean_tmp(const char *data)
 
 static int serve(int argc, char **argv)
 {
-	struct bo_daemon *d = calloc(1, sizeof(*d));
+	struct bd_daemon *d = calloc(1, sizeof(*d));
 	struct bo_error err;
 	sigset_t set;
 	int rc = 1, port = 0, exec_started = 0, served = 0;
 	if (!d)
 		return 1;
 	bo_error_clear(&err);
-	bo_config_defaults(&d->cfg);
+	bd_config_defaults(&d->cfg);
 	if ((rc = parse(argc, argv, &d->cfg, NULL, NULL))) {
 		rc = rc == 2 ? 0 : rc;
 		goto out;
@@ -287,10 +287,10 @@ static int serve(int argc, char **argv)
 		fprintf(stderr, "brownoutd: unexpected argument '%s'\n", argv[optind]);
 		goto out;
 	}
-	d->started = bo_now();
-	d->routes = bo_api_routes;
-	d->openapi = bo_openapi_yaml;
-	d->openapi_len = bo_openapi_yaml_len;
+	d->started = bd_now();
+	d->routes = bd_api_routes;
+	d->openapi = bd_openapi_yaml;
+	d->openapi_len = bd_openapi_yaml_len;
 	pthread_mutex_init(&d->live.mu, NULL);
 	/* signals go to the main thread only: block them before any thread */
 	sigemptyset(&set);
@@ -302,21 +302,21 @@ static int serve(int argc, char **argv)
 		goto out;
 	clean_tmp(d->cfg.data_dir);
 	int swept = 0;
-	if (bo_store_sweep_orphans(d->store, d->cfg.data_dir, &swept, &err))
+	if (bd_store_sweep_orphans(d->store, d->cfg.data_dir, &swept, &err))
 		fail(&err); /* not fatal: the files stay until the next start */
 	else if (swept)
 		fprintf(stderr, "brownoutd: removed %d file%s no model or dataset names\n", swept,
 			swept == 1 ? "" : "s");
-	if (bo_remote_new(&d->remote, &err) || bo_pool_new(&d->exec, &err) || d->exec.ops->start(d->exec.impl, d, &err)) {
+	if (bd_remote_new(&d->remote, &err) || bd_pool_new(&d->exec, &err) || d->exec.ops->start(d->exec.impl, d, &err)) {
 		fail(&err);
 		goto out;
 	}
 	exec_started = 1;
-	if (d->cfg.executor == BO_EXECUTOR_SLURM && bo_slurm_new(d, &d->slurm, &err)) {
+	if (d->cfg.executor == BO_EXECUTOR_SLURM && bd_slurm_new(d, &d->slurm, &err)) {
 		fail(&err);
 		goto out;
 	}
-	if (bo_http_start(d, &port, &err) || (d->slurm && bo_slurm_start(d->slurm, port, &err))) {
+	if (bd_http_start(d, &port, &err) || (d->slurm && bd_slurm_start(d->slurm, port, &err))) {
 		fail(&err);
 		goto out;
 	}
@@ -333,16 +333,16 @@ static int serve(int argc, char **argv)
 out:
 	atomic_store(&d->stopping, 1);
 	/* its workers first (scancel, tokens revoked), while the store is open */
-	bo_slurm_stop(d->slurm);
+	bd_slurm_stop(d->slurm);
 	d->slurm = NULL;
-	bo_http_stop(d);
+	bd_http_stop(d);
 	if (d->exec.ops) {
 		if (exec_started)
 			d->exec.ops->stop(d->exec.impl);
 		d->exec.ops->free(d->exec.impl);
 	}
-	bo_remote_free(d->remote);
-	bo_store_close(d->store);
+	bd_remote_free(d->remote);
+	bd_store_close(d->store);
 	free(d->live.jobs);
 	free(d);
 	if (rc == 0 && served)

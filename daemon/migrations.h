@@ -6,14 +6,14 @@
 #ifndef BROWNOUTD_MIGRATIONS_H
 #define BROWNOUTD_MIGRATIONS_H
 
-struct bo_migration {
+struct bd_migration {
 	int version;      /* NNN: the PRAGMA user_version once applied */
 	const char *name; /* "NNN_name", the file name without .sql */
 	const char *sql;  /* the file's text */
 };
 
-/* In increasing version order; bo_n_migrations >= 1. */
-extern const struct bo_migration bo_migrations[];
-extern const int bo_n_migrations;
+/* In increasing version order; bd_n_migrations >= 1. */
+extern const struct bd_migration bd_migrations[];
+extern const int bd_n_migrations;
 
 #endif

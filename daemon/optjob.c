@@ -4,8 +4,8 @@
  * Design. An optimize job is stored like a sweep of one point and one
  * trial, so the queue, the claims, cancelling and the job's states are the
  * sweep's: its one task is claimed by a local pool worker (never by a
- * remote one: bo_queue_claim_db), which builds the job's sweeper
- * (jobctx.c), runs this file's bo_optjob_run and commits the task. The
+ * remote one: bd_queue_claim_db), which builds the job's sweeper
+ * (jobctx.c), runs this file's bd_optjob_run and commits the task. The
  * search itself runs in that worker's thread, sequentially, with the
  * sweeper's threads inside each trial (threads-per-worker), through the
  * CLI's own pieces (common/optrun.c: blocks, evaluator, baselines, JSON),
@@ -33,7 +33,7 @@
 #include "store.h"
 
 struct optjob {
-	struct bo_daemon *d;
+	struct bd_daemon *d;
 	int64_t job;
 	struct bo_optrun run;
 	int (*stop)(void *);
@@ -41,7 +41,7 @@ struct optjob {
 	struct bo_opt_progress last;  /* the optimizer's latest */
 	int phase;                    /* 1..3 the search's, 4 verification, 5 done */
 	int64_t evaluated, cached;    /* trials of this run: run, found stored */
-	double last_write;            /* bo_now() of the last progress write */
+	double last_write;            /* bd_now() of the last progress write */
 };
 
 static json_t *progress_json(const struct optjob *o)
@@ -90,7 +90,7 @@ static bo_status memo_read_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			       "SELECT trial, correct FROM opt_trials WHERE job_id = ? AND alloc = ?"
 			       " AND seed = ? AND trial >= ? AND trial < ?",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "reading an optimize job's trials");
+		return bd_store_fail(db, err, "reading an optimize job's trials");
 	sqlite3_bind_int64(st, 1, m->o->job);
 	sqlite3_bind_text(st, 2, m->alloc, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)m->seed);
@@ -102,7 +102,7 @@ static bo_status memo_read_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			m->correct[t - m->t0] = sqlite3_column_int64(st, 1);
 	}
 	if (s != SQLITE_DONE)
-		rc = bo_store_fail(db, err, "reading an optimize job's trials");
+		rc = bd_store_fail(db, err, "reading an optimize job's trials");
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -117,7 +117,7 @@ static bo_status memo_write_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 				       "INSERT OR IGNORE INTO opt_trials (job_id, alloc, seed, trial,"
 				       " correct, images) VALUES (?, ?, ?, ?, ?, ?)",
 				       -1, &st, NULL) != SQLITE_OK)
-			return bo_store_fail(db, err, "storing an optimize job's trials");
+			return bd_store_fail(db, err, "storing an optimize job's trials");
 		for (int t = m->t0; t < m->t1 && !rc; t++) {
 			if (m->correct[t - m->t0] < 0)
 				continue;
@@ -128,7 +128,7 @@ static bo_status memo_write_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			sqlite3_bind_int64(st, 5, m->correct[t - m->t0]);
 			sqlite3_bind_int64(st, 6, m->o->run.images);
 			if (sqlite3_step(st) != SQLITE_DONE)
-				rc = bo_store_fail(db, err, "storing an optimize job's trials");
+				rc = bd_store_fail(db, err, "storing an optimize job's trials");
 			sqlite3_reset(st);
 		}
 		sqlite3_finalize(st);
@@ -141,12 +141,12 @@ static bo_status memo_write_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			       " ON CONFLICT (job_id) DO UPDATE SET progress = COALESCE(?2, progress),"
 			       " result = COALESCE(?3, result)",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "storing an optimize job's progress");
+		return bd_store_fail(db, err, "storing an optimize job's progress");
 	sqlite3_bind_int64(st, 1, m->o->job);
 	sqlite3_bind_text(st, 2, m->progress, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, m->result, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = bo_store_fail(db, err, "storing an optimize job's progress");
+		rc = bd_store_fail(db, err, "storing an optimize job's progress");
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -163,13 +163,13 @@ static bo_status memo_write(struct optjob *o, struct memo_io *m, const char *res
 		return bo_error_set(err, BO_ENOMEM, "out of memory");
 	m->progress = pt;
 	m->result = result;
-	rc = bo_store_write(o->d->store, memo_write_fn, m, err);
+	rc = bd_store_write(o->d->store, memo_write_fn, m, err);
 	free(pt);
-	o->last_write = bo_now();
+	o->last_write = bd_now();
 	return rc;
 }
 
-bo_status bo_optjob_read(sqlite3 *db, int64_t job, json_t **progress, json_t **result,
+bo_status bd_optjob_read(sqlite3 *db, int64_t job, json_t **progress, json_t **result,
 			 struct bo_error *err)
 {
 	sqlite3_stmt *st = NULL;
@@ -178,7 +178,7 @@ bo_status bo_optjob_read(sqlite3 *db, int64_t job, json_t **progress, json_t **r
 	*progress = *result = NULL;
 	if (sqlite3_prepare_v2(db, "SELECT progress, result FROM opt_state WHERE job_id = ?", -1,
 			       &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "reading an optimize job");
+		return bd_store_fail(db, err, "reading an optimize job");
 	sqlite3_bind_int64(st, 1, job);
 	if ((s = sqlite3_step(st)) == SQLITE_ROW) {
 		const unsigned char *p = sqlite3_column_text(st, 0), *r = sqlite3_column_text(st, 1);
@@ -187,7 +187,7 @@ bo_status bo_optjob_read(sqlite3 *db, int64_t job, json_t **progress, json_t **r
 	}
 	sqlite3_finalize(st);
 	return s == SQLITE_ROW || s == SQLITE_DONE ? BO_OK :
-						     bo_store_fail(db, err, "reading an optimize job");
+						     bd_store_fail(db, err, "reading an optimize job");
 }
 
 /* ---- the evaluator, memoised ---- */
@@ -207,7 +207,7 @@ static bo_status memo_evaluate(void *ctx, const double *p, uint64_t seed, int t0
 	for (int t = t0; t < t1; t++)
 		have[t - t0] = fresh[t - t0] = -1;
 	struct memo_io m = { o, alloc, seed, t0, t1, have, NULL, NULL };
-	if ((rc = bo_store_read(o->d->store, memo_read_fn, &m, err)))
+	if ((rc = bd_store_read(o->d->store, memo_read_fn, &m, err)))
 		return rc;
 	int n_new = 0;
 	for (int t = t0; t < t1; t++) {
@@ -244,7 +244,7 @@ static int opt_progress(void *ctx, const struct bo_opt_progress *pr)
 	if (o->stop(o->stop_ctx))
 		return 1;
 	/* a replay writes no trials: the progress still moves, once a second */
-	if (changed || bo_now() - o->last_write >= 1.0) {
+	if (changed || bd_now() - o->last_write >= 1.0) {
 		struct memo_io m = { o, NULL, 0, 0, 0, NULL, NULL, NULL };
 		struct bo_error err;
 		bo_error_clear(&err);
@@ -275,7 +275,7 @@ static bo_status names_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			       "SELECT m.name, d.name FROM jobs j JOIN models m ON m.id = j.model_id"
 			       " JOIN datasets d ON d.id = j.dataset_id WHERE j.id = ?",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "reading a job");
+		return bd_store_fail(db, err, "reading a job");
 	sqlite3_bind_int64(st, 1, n->job);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		snprintf(n->model, sizeof(n->model), "%s", sqlite3_column_text(st, 0));
@@ -293,17 +293,17 @@ static void name_field(struct bo_error *err)
 		snprintf(err->field, sizeof(err->field), "block_p_grid");
 }
 
-bo_status bo_optjob_run(struct bo_daemon *d, struct bo_jobctx *c, int (*stop)(void *),
+bo_status bd_optjob_run(struct bd_daemon *d, struct bd_jobctx *c, int (*stop)(void *),
 			void *stop_ctx, int64_t *correct, int64_t *images, struct bo_error *err)
 {
-	const struct bo_job_spec *s = &c->spec;
+	const struct bd_job_spec *s = &c->spec;
 	struct optjob o = { .d = d, .job = c->job, .stop = stop, .stop_ctx = stop_ctx };
 	struct bo_opt_result res = { 0 };
 	struct bo_opt_verification ver = { 0 };
 	struct names_read nr = { .job = c->job };
 	char *text = NULL;
 	json_t *j = NULL;
-	double t0 = bo_now();
+	double t0 = bd_now();
 	bo_status rc;
 	if ((rc = bo_optrun_init(&o.run, c->sw, s->target, c->cfg.energy_a, s->opt.policy_blocks,
 				 err)))
@@ -337,14 +337,14 @@ bo_status bo_optjob_run(struct bo_daemon *d, struct bo_jobctx *c, int (*stop)(vo
 				o.run.n_base, s->opt.base, s->opt.n_base, s->opt.baseline_trials, NULL,
 				&ver, err)))
 		goto out;
-	if ((rc = bo_store_read(d->store, names_fn, &nr, err)))
+	if ((rc = bd_store_read(d->store, names_fn, &nr, err)))
 		goto out;
 	struct bo_optrun_report rep = {
 		.model = nr.model, .dataset = nr.dataset,
 		.config = bo_sweep_config_json(&c->cfg, NULL, s->blocks, NULL),
 		.grid = s->opt.grid, .n_grid = s->opt.n_grid, .seed = oc.seed,
 		.budget_trials = oc.budget_trials, .baseline_trials = s->opt.baseline_trials,
-		.n_refs = 0, .seconds = bo_now() - t0,
+		.n_refs = 0, .seconds = bd_now() - t0,
 	};
 	j = bo_optrun_json(&o.run, &res, &ver, &rep);
 	if (o.run.note[0])

@@ -3,7 +3,7 @@
  * Design. The store is the queue: a task is a row of `tasks`, and a worker
  * claims one in a write transaction (state queued -> running), so two
  * workers never run the same task and a crash leaves at most the claimed
- * ones "running"; bo_pool's start puts those back to queued. Claiming is
+ * ones "running"; bd_pool's start puts those back to queued. Claiming is
  * fair: round-robin over the owners that have runnable tasks (the owner
  * after the last one served, wrapping around), then the owner's jobs by
  * priority, then age. A worker keeps the sweeper of the job it ran last
@@ -26,7 +26,7 @@
  * callback, which the library calls after every batch: the trial stops
  * within one batch, its task goes back to queued (shutdown) or away
  * (cancel). Worker threads run at nice 10 so that the HTTP threads answer
- * promptly while every core is busy with sweeps. Idle workers wait on a condition variable that bo_pool's wake
+ * promptly while every core is busy with sweeps. Idle workers wait on a condition variable that bd_pool's wake
  * signals when tasks are queued.
  *
  * Storage faults. A write the store refuses (disk full, I/O error, busy)
@@ -53,7 +53,7 @@
 struct worker;
 
 struct pool {
-	struct bo_daemon *d;
+	struct bd_daemon *d;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int stop;
@@ -73,7 +73,7 @@ struct worker {
 	int started;
 	atomic_llong running_job;  /* job of the task in flight, 0 when idle */
 	atomic_int cancel;         /* set by cancel_job for running_job */
-	struct bo_jobctx ctx;      /* the job it ran last (jobctx.c) */
+	struct bd_jobctx ctx;      /* the job it ran last (jobctx.c) */
 	int64_t images_reported;   /* of the trial in flight, into live */
 	double backoff;            /* seconds of the next wait after a refused write */
 };
@@ -144,7 +144,7 @@ struct job_load {
 	char *spec_text;
 	char model_path[1024];
 	char *mean, *std;
-	struct bo_dataset_ref ds;
+	struct bd_dataset_ref ds;
 	int has_clean;
 };
 
@@ -171,7 +171,7 @@ static bo_status load_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	sqlite3_stmt *st = NULL;
 	bo_status rc = BO_OK;
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "loading a job");
+		return bd_store_fail(db, err, "loading a job");
 	sqlite3_bind_int64(st, 1, l->job);
 	int s = sqlite3_step(st);
 	if (s == SQLITE_ROW) {
@@ -190,7 +190,7 @@ static bo_status load_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			rc = bo_error_set(err, BO_ENOMEM, "out of memory");
 	} else {
 		rc = s == SQLITE_DONE ? bo_error_set(err, BO_ENOENT, "job %lld is gone", (long long)l->job)
-				      : bo_store_fail(db, err, "loading a job");
+				      : bd_store_fail(db, err, "loading a job");
 	}
 	sqlite3_finalize(st);
 	return rc;
@@ -214,43 +214,43 @@ static int calib_cb(void *ctx, const struct bo_progress *pr)
 /* Make w->ctx the sweeper of job `job` (loading and calibrating it). */
 static bo_status ensure_job(struct worker *w, int64_t job, struct bo_error *err)
 {
-	struct bo_daemon *d = w->pool->d;
-	struct bo_jobctx *c = &w->ctx;
+	struct bd_daemon *d = w->pool->d;
+	struct bd_jobctx *c = &w->ctx;
 	struct job_load l = { .job = job };
 	json_error_t je;
 	json_t *spec = NULL, *mean = NULL, *sd = NULL;
 	char path[2048];
 	bo_status rc = BO_OK;
-	if (bo_jobctx_ready(c, job))
+	if (bd_jobctx_ready(c, job))
 		return BO_OK;
-	bo_jobctx_release(c);
-	if ((rc = bo_store_read(d->store, load_fn, &l, err)))
+	bd_jobctx_release(c);
+	if ((rc = bd_store_read(d->store, load_fn, &l, err)))
 		goto out;
 	if (!(spec = json_loads(l.spec_text, 0, &je))) {
 		rc = bo_error_set(err, BO_EINTERNAL, "job %lld: stored spec unreadable", (long long)job);
 		goto out;
 	}
-	bo_data_path(d, l.model_path, path, sizeof(path));
+	bd_data_path(d, l.model_path, path, sizeof(path));
 	mean = json_col(l.mean);
 	sd = json_col(l.std);
-	if ((rc = bo_jobctx_begin(c, job, spec, path, err)) ||
-	    (rc = bo_dataset_ref_open(d, &l.ds, &c->ds, err)) ||
-	    (rc = bo_jobctx_finish(c, mean, sd, d->cfg.threads_per_worker, calib_cb, w, err)))
+	if ((rc = bd_jobctx_begin(c, job, spec, path, err)) ||
+	    (rc = bd_dataset_ref_open(d, &l.ds, &c->ds, err)) ||
+	    (rc = bd_jobctx_finish(c, mean, sd, d->cfg.threads_per_worker, calib_cb, w, err)))
 		goto out;
 	if (!l.has_clean) {
-		json_t *pij = bo_jobctx_point_info(c);
+		json_t *pij = bd_jobctx_point_info(c);
 		char *pi = json_dumps(pij, JSON_COMPACT);
-		struct bo_clean_rec cr = { job, bo_sweeper_clean_accuracy(c->sw),
+		struct bd_clean_rec cr = { job, bo_sweeper_clean_accuracy(c->sw),
 					   bo_sweeper_parameters(c->sw), bo_sweeper_activations(c->sw),
 					   bo_sweeper_images(c->sw), pi };
-		rc = pi ? bo_job_record_clean(d->store, &cr, err) :
+		rc = pi ? bd_job_record_clean(d->store, &cr, err) :
 			  bo_error_set(err, BO_ENOMEM, "out of memory");
 		free(pi);
 		json_decref(pij);
 	}
 out:
 	if (rc)
-		bo_jobctx_release(c);
+		bd_jobctx_release(c);
 	json_decref(spec);
 	json_decref(mean);
 	json_decref(sd);
@@ -265,7 +265,7 @@ out:
 /* A task of several trials runs in slices: after BO_SLICE_TRIALS trials or
  * BO_SLICE_SECONDS, whichever comes first, the trials run so far are
  * committed and the rest of the range goes back to the queue as a new task
- * (see bo_queue_commit), so a crash loses at most one slice, a multi-trial task
+ * (see bd_queue_commit), so a crash loses at most one slice, a multi-trial task
  * holds a worker no longer than a one-trial task would, and fair share
  * still decides who runs next. */
 #define BO_SLICE_TRIALS BO_QUEUE_SLICE_MAX
@@ -276,10 +276,10 @@ out:
 static int progress_cb(void *ctx, const struct bo_progress *pr)
 {
 	struct worker *w = ctx;
-	struct bo_daemon *d = w->pool->d;
+	struct bd_daemon *d = w->pool->d;
 	int64_t delta = pr->images_done - w->images_reported;
 	w->images_reported = pr->images_done;
-	bo_live_add(&d->live, w->running_job, delta, delta);
+	bd_live_add(&d->live, w->running_job, delta, delta);
 	atomic_fetch_add(&d->images_total, delta);
 	return atomic_load(&w->cancel) || atomic_load(&d->stopping);
 }
@@ -308,7 +308,7 @@ static bo_status ref_row_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			       "SELECT m.path, m.mean, m.std FROM job_references r JOIN models m"
 			       " ON m.id = r.model_id WHERE r.job_id = ? AND r.position = ?",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "reading a reference");
+		return bd_store_fail(db, err, "reading a reference");
 	sqlite3_bind_int64(st, 1, r->job);
 	sqlite3_bind_int(st, 2, r->pos);
 	if (sqlite3_step(st) == SQLITE_ROW) {
@@ -324,20 +324,20 @@ static bo_status ref_row_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 }
 
 /* Clean accuracy and size of reference f->t.point on the job's images. */
-static void run_reference(struct worker *w, struct bo_commit *f, struct bo_error *err)
+static void run_reference(struct worker *w, struct bd_commit *f, struct bo_error *err)
 {
-	struct bo_daemon *d = w->pool->d;
+	struct bd_daemon *d = w->pool->d;
 	struct bo_reference_result rr;
 	struct ref_row row = { f->t.job, f->t.point, "", NULL, NULL };
 	json_t *mean = NULL, *sd = NULL;
 	char path[2048];
-	bo_status rc = bo_store_read(d->store, ref_row_fn, &row, err);
+	bo_status rc = bd_store_read(d->store, ref_row_fn, &row, err);
 	if (rc)
 		goto out;
-	bo_data_path(d, row.path, path, sizeof(path));
+	bd_data_path(d, row.path, path, sizeof(path));
 	mean = json_col(row.mean);
 	sd = json_col(row.std);
-	if ((rc = bo_jobctx_reference(&w->ctx, path, mean, sd, &rr, err)))
+	if ((rc = bd_jobctx_reference(&w->ctx, path, mean, sd, &rr, err)))
 		goto out;
 	f->ref_correct = rr.correct;
 	f->ref_images = rr.images;
@@ -366,10 +366,10 @@ static int was_cancelled(const struct pool *p, int64_t job)
 
 /* Returns 1 when the store failed the task (its job untouched): the
  * worker backs off before it claims again. */
-static int run_task(struct worker *w, const struct bo_task *t)
+static int run_task(struct worker *w, const struct bd_task *t)
 {
-	struct bo_daemon *d = w->pool->d;
-	struct bo_commit f = { .t = *t, .workers = w->pool->n, .max_tasks = d->cfg.job_max_tasks };
+	struct bd_daemon *d = w->pool->d;
+	struct bd_commit f = { .t = *t, .workers = w->pool->n, .max_tasks = d->cfg.job_max_tasks };
 	struct bo_error err;
 	bo_status rc;
 	bo_error_clear(&err);
@@ -387,7 +387,7 @@ static int run_task(struct worker *w, const struct bo_task *t)
 	} else if (rc == BO_OK && w->ctx.spec.optimize) {
 		/* the whole search in this thread (optjob.c); a store that refuses
 		 * its memo's writes puts the task back, as a clean pass would */
-		rc = bo_optjob_run(d, &w->ctx, opt_stop, w, &f.correct[0], &f.images, &err);
+		rc = bd_optjob_run(d, &w->ctx, opt_stop, w, &f.correct[0], &f.images, &err);
 		if (rc == BO_OK)
 			f.n = 1;
 		store_fault = retryable(rc) && rc != BO_ENOMEM;
@@ -397,17 +397,17 @@ static int run_task(struct worker *w, const struct bo_task *t)
 		int64_t N = bo_sweeper_eval_images(w->ctx.sw);
 		int64_t images = t->pilot ? (N < BO_PILOT_IMAGES ? N : BO_PILOT_IMAGES) :
 			t->images > 0 ? t->images : bo_sweeper_images(w->ctx.sw);
-		double t0 = bo_now();
+		double t0 = bd_now();
 		f.images = images;
 		for (int k = 0; t->lo + k < t->hi && rc == BO_OK; k++) {
 			/* the slice is over: commit, let the queue decide what is next */
-			if (k == BO_SLICE_TRIALS || (k > 0 && bo_now() - t0 >= BO_SLICE_SECONDS))
+			if (k == BO_SLICE_TRIALS || (k > 0 && bd_now() - t0 >= BO_SLICE_SECONDS))
 				break;
 			w->images_reported = 0;
 			rc = bo_sweeper_trial_n(w->ctx.sw, t->point, t->lo + k, images, &f.correct[k],
 						progress_cb, w, f.cost[k], &err);
 			/* the trial's images leave "in flight" (committed below or lost) */
-			bo_live_add(&d->live, t->job, -w->images_reported, 0);
+			bd_live_add(&d->live, t->job, -w->images_reported, 0);
 			if (rc == BO_OK)
 				f.n = k + 1;
 		}
@@ -424,14 +424,14 @@ static int run_task(struct worker *w, const struct bo_task *t)
 		snprintf(f.failure, sizeof(f.failure), "%s", bo_error_format(&err, buf, sizeof(buf)));
 	}
 	if (f.failure[0])
-		bo_jobctx_release(&w->ctx);
+		bd_jobctx_release(&w->ctx);
 	/* what ran is kept until it commits (or the pool stops: the task is
 	 * still "running" in the store, and runs again at the next start) */
 	for (;;) {
 		struct bo_error err2;
 		bo_error_clear(&err2);
-		f.now_ms = bo_queue_now_ms();
-		bo_status frc = bo_queue_commit(d->store, &f, &err2);
+		f.now_ms = bd_queue_now_ms();
+		bo_status frc = bd_queue_commit(d->store, &f, &err2);
 		if (frc == BO_OK) {
 			if (!store_fault)
 				store_took(w);
@@ -448,7 +448,7 @@ static int run_task(struct worker *w, const struct bo_task *t)
 		fprintf(stderr, "brownoutd: job %lld failed: %s\n", (long long)t->job, f.failure);
 	atomic_store(&w->running_job, 0);
 	if (f.job_ended)
-		bo_live_drop(&d->live, t->job);
+		bd_live_drop(&d->live, t->job);
 	if (f.queued_more) {
 		pthread_mutex_lock(&w->pool->mu);
 		w->pool->wakes++;
@@ -462,7 +462,7 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct pool *p = w->pool;
-	struct bo_daemon *d = p->d;
+	struct bd_daemon *d = p->d;
 	/* Workers yield the CPU to the HTTP threads: a poll must not wait
 	 * behind a sweep (nice is per thread on Linux, and the session's own
 	 * threads inherit it). Failure only costs latency. */
@@ -471,14 +471,14 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&p->mu);
 		int stop = p->stop;
 		int64_t wakes = p->wakes;
-		struct bo_claim c = { .last_owner = p->last_owner, .holder = "local" };
+		struct bd_claim c = { .last_owner = p->last_owner, .holder = "local" };
 		pthread_mutex_unlock(&p->mu);
 		if (stop)
 			break;
 		struct bo_error err;
 		bo_error_clear(&err);
-		c.now_ms = bo_queue_now_ms(); /* lease_ms 0: local claims do not expire */
-		if (bo_queue_claim(d->store, &c, &err) != BO_OK) {
+		c.now_ms = bd_queue_now_ms(); /* lease_ms 0: local claims do not expire */
+		if (bd_queue_claim(d->store, &c, &err) != BO_OK) {
 			/* rolled back: claimed nothing; try again after a while */
 			if (back_off(w, &err))
 				break;
@@ -508,19 +508,19 @@ static void *worker_main(void *arg)
 		}
 		pthread_mutex_unlock(&p->mu);
 	}
-	bo_jobctx_release(&w->ctx);
+	bd_jobctx_release(&w->ctx);
 	return NULL;
 }
 
 /* ---- the executor table ---- */
 
-static bo_status pool_start(void *impl, struct bo_daemon *d, struct bo_error *err)
+static bo_status pool_start(void *impl, struct bd_daemon *d, struct bo_error *err)
 {
 	struct pool *p = impl;
 	bo_status rc;
 	p->d = d;
 	/* tasks a crash left running run again: their results never landed */
-	if ((rc = bo_queue_requeue_all(d->store, err)))
+	if ((rc = bd_queue_requeue_all(d->store, err)))
 		return rc;
 	p->n = d->cfg.workers;
 	if (p->n > 0 && !(p->w = calloc((size_t)p->n, sizeof(*p->w))))
@@ -582,11 +582,11 @@ static void pool_free(void *impl)
 	free(p);
 }
 
-static const struct bo_executor_ops pool_ops = {
+static const struct bd_executor_ops pool_ops = {
 	"local", pool_start, pool_wake, pool_cancel_job, pool_stop, pool_free,
 };
 
-bo_status bo_pool_new(struct bo_executor *ex, struct bo_error *err)
+bo_status bd_pool_new(struct bd_executor *ex, struct bo_error *err)
 {
 	struct pool *p = calloc(1, sizeof(*p));
 	if (!p)

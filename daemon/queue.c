@@ -3,7 +3,7 @@
  * Design. The store is the queue: a task is a row of `tasks` (a point x a
  * range of trials, or a reference model's clean pass), and this file is the
  * only code that moves it: created queued with its job (api_jobs.c's insert
- * calls bo_queue_create_tasks), claimed (queued -> running, with a lease),
+ * calls bd_queue_create_tasks), claimed (queued -> running, with a lease),
  * renewed, committed (running -> done, with its per-trial counts in
  * `results`, in one transaction), put back (an expired lease, a shutdown,
  * a restart), dropped (cancel). Jobs move with their tasks: queued ->
@@ -13,7 +13,7 @@
  *
  * Leases. A claim stamps the task with a random lease id, the holder's
  * name and a deadline (Unix ms, or none: the local pool, whose claims only
- * a restart can orphan, and which bo_queue_requeue_all then puts back). A
+ * a restart can orphan, and which bd_queue_requeue_all then puts back). A
  * claim first puts every task whose deadline passed back to queued, so no
  * reaper thread is needed: the next worker that asks for work collects
  * what dead workers left. Heartbeats extend a lease that is still held
@@ -49,7 +49,7 @@
 
 #define NO_LEASE ", lease = NULL, lease_holder = NULL, lease_deadline = NULL"
 
-int64_t bo_queue_now_ms(void)
+int64_t bd_queue_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -58,32 +58,32 @@ int64_t bo_queue_now_ms(void)
 
 /* ---- creating ---- */
 
-bo_status bo_queue_create_tasks(sqlite3 *db, int64_t job, const struct bo_job_spec *s,
+bo_status bd_queue_create_tasks(sqlite3 *db, int64_t job, const struct bd_job_spec *s,
 				int max_tasks, struct bo_error *err)
 {
 	sqlite3_stmt *st = NULL;
 	bo_status rc = BO_OK;
 	/* at most job-max-tasks tasks (but one per point and reference at least):
 	 * a big job is a few multi-trial tasks, one short transaction */
-	int first = bo_job_spec_first_trials(s);
+	int first = bd_job_spec_first_trials(s);
 	int pilot = s->images_per_trial == BO_IMAGES_AUTO;
 	if (pilot) /* auto: the pilot first, the trials once n is known */
-		first = bo_job_spec_pilot_trials(s);
-	int k = bo_job_task_chunks(s->n_p, first, max_tasks - s->n_refs);
+		first = bd_job_spec_pilot_trials(s);
+	int k = bd_job_task_chunks(s->n_p, first, max_tasks - s->n_refs);
 	for (int pt = 0; pt < s->n_p && !rc; pt++)
-		rc = bo_job_add_tasks_at(db, job, pt, 0, first, k, 0, pilot, err);
+		rc = bd_job_add_tasks_at(db, job, pt, 0, first, k, 0, pilot, err);
 	if (rc)
 		return rc;
 	if (sqlite3_prepare_v2(db,
 			       "INSERT INTO tasks (job_id, kind, point, trial_lo, trial_hi, state)"
 			       " VALUES (?, 'reference', ?, 0, 0, 'queued')",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "storing tasks");
+		return bd_store_fail(db, err, "storing tasks");
 	for (int i = 0; i < s->n_refs && !rc; i++) {
 		sqlite3_bind_int64(st, 1, job);
 		sqlite3_bind_int(st, 2, i);
 		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = bo_store_fail(db, err, "storing tasks");
+			rc = bd_store_fail(db, err, "storing tasks");
 		sqlite3_reset(st);
 	}
 	sqlite3_finalize(st);
@@ -100,12 +100,12 @@ static bo_status expire_db(sqlite3 *db, int64_t now_ms, int *n, struct bo_error 
 			       " WHERE state = 'running' AND lease_deadline IS NOT NULL"
 			       " AND lease_deadline < ?",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "requeueing expired leases");
+		return bd_store_fail(db, err, "requeueing expired leases");
 	sqlite3_bind_int64(st, 1, now_ms);
 	int s = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (s != SQLITE_DONE)
-		return bo_store_fail(db, err, "requeueing expired leases");
+		return bd_store_fail(db, err, "requeueing expired leases");
 	if (n)
 		*n = sqlite3_changes(db);
 	return BO_OK;
@@ -122,17 +122,17 @@ static bo_status expire_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	return expire_db(db, e->now_ms, &e->n, err);
 }
 
-bo_status bo_queue_expire(struct bo_store *s, int64_t now_ms, int *n, struct bo_error *err)
+bo_status bd_queue_expire(struct bd_store *s, int64_t now_ms, int *n, struct bo_error *err)
 {
 	struct expire e = { now_ms, 0 };
-	bo_status rc = bo_store_write(s, expire_fn, &e, err);
+	bo_status rc = bd_store_write(s, expire_fn, &e, err);
 	if (n)
 		*n = rc ? 0 : e.n;
 	return rc;
 }
 
 /* Is task t (as claimed) still held under its lease at now_ms? */
-static bo_status lease_held(sqlite3 *db, const struct bo_task *t, int64_t now_ms,
+static bo_status lease_held(sqlite3 *db, const struct bd_task *t, int64_t now_ms,
 			    struct bo_error *err)
 {
 	sqlite3_stmt *st = NULL;
@@ -141,7 +141,7 @@ static bo_status lease_held(sqlite3 *db, const struct bo_task *t, int64_t now_ms
 			       "SELECT lease_deadline FROM tasks WHERE id = ? AND state = 'running'"
 			       " AND lease = ?",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "checking a lease");
+		return bd_store_fail(db, err, "checking a lease");
 	sqlite3_bind_int64(st, 1, t->id);
 	sqlite3_bind_int64(st, 2, t->lease);
 	int s = sqlite3_step(st);
@@ -157,7 +157,7 @@ static bo_status lease_held(sqlite3 *db, const struct bo_task *t, int64_t now_ms
 			     " ended): its results are not taken",
 			     (long long)t->lease, (long long)t->id);
 	} else {
-		rc = bo_store_fail(db, err, "checking a lease");
+		rc = bd_store_fail(db, err, "checking a lease");
 	}
 	sqlite3_finalize(st);
 	return rc;
@@ -165,7 +165,7 @@ static bo_status lease_held(sqlite3 *db, const struct bo_task *t, int64_t now_ms
 
 struct renew {
 	int64_t lease, now_ms, lease_ms;
-	struct bo_task t;
+	struct bd_task t;
 };
 
 static bo_status renew_fn(sqlite3 *db, void *ctx, struct bo_error *err)
@@ -179,7 +179,7 @@ static bo_status renew_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			       " FROM tasks t JOIN jobs j ON j.id = t.job_id"
 			       " WHERE t.lease = ? AND t.state = 'running'",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "renewing a lease");
+		return bd_store_fail(db, err, "renewing a lease");
 	sqlite3_bind_int64(st, 1, r->lease);
 	int s = sqlite3_step(st);
 	if (s == SQLITE_ROW) {
@@ -200,7 +200,7 @@ static bo_status renew_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		rc = bo_error_set(err, BO_ECONFLICT, "lease %lld is gone (expired, or its task ended)",
 			     (long long)r->lease);
 	} else {
-		rc = bo_store_fail(db, err, "renewing a lease");
+		rc = bd_store_fail(db, err, "renewing a lease");
 	}
 	sqlite3_finalize(st);
 	if (rc || r->lease_ms <= 0)
@@ -208,20 +208,20 @@ static bo_status renew_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	r->t.deadline_ms = r->now_ms + r->lease_ms;
 	if (sqlite3_prepare_v2(db, "UPDATE tasks SET lease_deadline = ? WHERE lease = ?", -1, &st,
 			       NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "renewing a lease");
+		return bd_store_fail(db, err, "renewing a lease");
 	sqlite3_bind_int64(st, 1, r->t.deadline_ms);
 	sqlite3_bind_int64(st, 2, r->lease);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = bo_store_fail(db, err, "renewing a lease");
+		rc = bd_store_fail(db, err, "renewing a lease");
 	sqlite3_finalize(st);
 	return rc;
 }
 
-bo_status bo_queue_renew(struct bo_store *s, int64_t lease, int64_t now_ms, int64_t lease_ms,
-			 struct bo_task *t, struct bo_error *err)
+bo_status bd_queue_renew(struct bd_store *s, int64_t lease, int64_t now_ms, int64_t lease_ms,
+			 struct bd_task *t, struct bo_error *err)
 {
 	struct renew r = { .lease = lease, .now_ms = now_ms, .lease_ms = lease_ms };
-	bo_status rc = bo_store_write(s, renew_fn, &r, err);
+	bo_status rc = bd_store_write(s, renew_fn, &r, err);
 	if (!rc && t)
 		*t = r.t;
 	return rc;
@@ -230,21 +230,21 @@ bo_status bo_queue_renew(struct bo_store *s, int64_t lease, int64_t now_ms, int6
 static bo_status requeue_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 {
 	(void)ctx;
-	return bo_store_exec(db,
+	return bd_store_exec(db,
 			     "UPDATE tasks SET state = 'queued'" NO_LEASE
 			     " WHERE state = 'running' AND job_id IN"
 			     " (SELECT id FROM jobs WHERE state IN ('queued', 'running'))",
 			     err);
 }
 
-bo_status bo_queue_requeue_all(struct bo_store *s, struct bo_error *err)
+bo_status bd_queue_requeue_all(struct bd_store *s, struct bo_error *err)
 {
-	return bo_store_write(s, requeue_fn, NULL, err);
+	return bd_store_write(s, requeue_fn, NULL, err);
 }
 
 /* ---- claiming ---- */
 
-bo_status bo_queue_claim_db(sqlite3 *db, struct bo_claim *c, struct bo_error *err)
+bo_status bd_queue_claim_db(sqlite3 *db, struct bd_claim *c, struct bo_error *err)
 {
 	static const char pick[] =
 		"SELECT t.id, t.job_id, j.owner_id, t.kind, t.point, t.trial_lo, t.trial_hi,"
@@ -255,12 +255,12 @@ bo_status bo_queue_claim_db(sqlite3 *db, struct bo_claim *c, struct bo_error *er
 	sqlite3_stmt *st = NULL;
 	bo_status rc = BO_OK;
 	char now[32];
-	bo_store_now(now, sizeof(now));
+	bd_store_now(now, sizeof(now));
 	c->found = 0;
 	if ((rc = expire_db(db, c->now_ms, &c->expired, err)))
 		return rc;
 	if (sqlite3_prepare_v2(db, pick, -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "claiming a task");
+		return bd_store_fail(db, err, "claiming a task");
 	sqlite3_bind_int64(st, 1, c->last_owner);
 	/* an optimize job's search runs in the daemon (optjob.c): local only */
 	sqlite3_bind_int(st, 2, !c->holder || !strcmp(c->holder, "local"));
@@ -278,7 +278,7 @@ bo_status bo_queue_claim_db(sqlite3 *db, struct bo_claim *c, struct bo_error *er
 		c->t.images = sqlite3_column_int64(st, 7);
 		c->t.pilot = sqlite3_column_int(st, 8) != 0;
 	} else if (s != SQLITE_DONE) {
-		rc = bo_store_fail(db, err, "claiming a task");
+		rc = bd_store_fail(db, err, "claiming a task");
 	}
 	sqlite3_finalize(st);
 	st = NULL;
@@ -296,7 +296,7 @@ bo_status bo_queue_claim_db(sqlite3 *db, struct bo_claim *c, struct bo_error *er
 			       " started_at = ?, lease = ?, lease_holder = ?, lease_deadline = ?"
 			       " WHERE id = ?",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "claiming a task");
+		return bd_store_fail(db, err, "claiming a task");
 	sqlite3_bind_text(st, 1, now, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, c->t.lease);
 	sqlite3_bind_text(st, 3, c->holder ? c->holder : "local", -1, SQLITE_STATIC);
@@ -306,7 +306,7 @@ bo_status bo_queue_claim_db(sqlite3 *db, struct bo_claim *c, struct bo_error *er
 		sqlite3_bind_null(st, 4);
 	sqlite3_bind_int64(st, 5, c->t.id);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = bo_store_fail(db, err, "claiming a task");
+		rc = bd_store_fail(db, err, "claiming a task");
 	sqlite3_finalize(st);
 	if (rc)
 		return rc;
@@ -315,17 +315,17 @@ bo_status bo_queue_claim_db(sqlite3 *db, struct bo_claim *c, struct bo_error *er
 		 "UPDATE jobs SET state = 'running', started_at = COALESCE(started_at, '%s')"
 		 " WHERE id = %lld AND state = 'queued'",
 		 now, (long long)c->t.job);
-	return bo_store_exec(db, sql, err);
+	return bd_store_exec(db, sql, err);
 }
 
 static bo_status claim_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 {
-	return bo_queue_claim_db(db, ctx, err);
+	return bd_queue_claim_db(db, ctx, err);
 }
 
-bo_status bo_queue_claim(struct bo_store *s, struct bo_claim *c, struct bo_error *err)
+bo_status bd_queue_claim(struct bd_store *s, struct bd_claim *c, struct bo_error *err)
 {
-	bo_status rc = bo_store_write(s, claim_fn, c, err);
+	bo_status rc = bd_store_write(s, claim_fn, c, err);
 	if (rc)
 		c->found = 0;
 	return rc;
@@ -337,7 +337,7 @@ static bo_status step_done(sqlite3 *db, sqlite3_stmt *st, struct bo_error *err, 
 {
 	int s = sqlite3_step(st);
 	sqlite3_reset(st);
-	return s == SQLITE_DONE || s == SQLITE_ROW ? BO_OK : bo_store_fail(db, err, what);
+	return s == SQLITE_DONE || s == SQLITE_ROW ? BO_OK : bd_store_fail(db, err, what);
 }
 
 /* The job's stored spec, parsed, and its images per trial (N, or 0 before
@@ -345,7 +345,7 @@ static bo_status step_done(sqlite3 *db, sqlite3_stmt *st, struct bo_error *err, 
  * *found is 0 when the job has no row (or no readable spec): nothing to
  * do. The caller releases spec, also on error. */
 static bo_status job_spec_load(sqlite3 *db, int64_t job, const char *what,
-			       struct bo_job_spec *spec, int64_t *images, int *found,
+			       struct bd_job_spec *spec, int64_t *images, int *found,
 			       struct bo_error *err)
 {
 	sqlite3_stmt *st = NULL;
@@ -355,7 +355,7 @@ static bo_status job_spec_load(sqlite3 *db, int64_t job, const char *what,
 	*found = 0;
 	if (sqlite3_prepare_v2(db, "SELECT spec, images_per_trial FROM jobs WHERE id = ?", -1, &st,
 			       NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, what);
+		return bd_store_fail(db, err, what);
 	sqlite3_bind_int64(st, 1, job);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		j = json_loads((const char *)sqlite3_column_text(st, 0), 0, &je);
@@ -365,38 +365,38 @@ static bo_status job_spec_load(sqlite3 *db, int64_t job, const char *what,
 	if (!j)
 		return BO_OK;
 	*found = 1;
-	bo_status rc = bo_job_spec_parse(j, spec, err);
+	bo_status rc = bd_job_spec_parse(j, spec, err);
 	json_decref(j);
 	return rc;
 }
 
 /* A job with no task left: another round for adaptive points that need
  * it, else done. */
-static bo_status complete_job(sqlite3 *db, struct bo_commit *f, struct bo_error *err)
+static bo_status complete_job(sqlite3 *db, struct bd_commit *f, struct bo_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	struct bo_job_spec spec = { 0 };
+	struct bd_job_spec spec = { 0 };
 	bo_status rc = BO_OK;
 	int64_t per = 0;
 	char now[32];
-	bo_store_now(now, sizeof(now));
+	bd_store_now(now, sizeof(now));
 	if (sqlite3_prepare_v2(db,
 			       "SELECT COUNT(*) FROM tasks WHERE job_id = ? AND state <> 'done'",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "completing a job");
+		return bd_store_fail(db, err, "completing a job");
 	sqlite3_bind_int64(st, 1, f->t.job);
 	int left = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
 	sqlite3_finalize(st);
 	st = NULL;
 	if (left != 0)
-		return left < 0 ? bo_store_fail(db, err, "completing a job") : BO_OK;
+		return left < 0 ? bd_store_fail(db, err, "completing a job") : BO_OK;
 	int found;
 	if ((rc = job_spec_load(db, f->t.job, "completing a job", &spec, &per, &found, err)) ||
 	    !found)
 		goto out;
 	if (spec.ci_target > 0 && per > 0) {
 		struct bo_sweep_config c;
-		bo_job_spec_config(&spec, 1, &c); /* only its stopping rule is used */
+		bd_job_spec_config(&spec, 1, &c); /* only its stopping rule is used */
 		double *acc = malloc((size_t)spec.max_trials * sizeof(double));
 		if (!acc) {
 			rc = bo_error_set(err, BO_ENOMEM, "out of memory");
@@ -413,7 +413,7 @@ static bo_status complete_job(sqlite3 *db, struct bo_commit *f, struct bo_error 
 				       "SELECT correct, images FROM results WHERE job_id = ? AND point = ?"
 				       " ORDER BY trial",
 				       -1, &st, NULL) != SQLITE_OK)
-			rc = bo_store_fail(db, err, "planning trials");
+			rc = bd_store_fail(db, err, "planning trials");
 		/* a round: as many trials a point as there are workers */
 		int add = f->workers < 1 ? 1 : f->workers;
 		/* auto: a point's n is its trials' (every trial of it is at n) */
@@ -433,17 +433,17 @@ static bo_status complete_job(sqlite3 *db, struct bo_commit *f, struct bo_error 
 			sqlite3_reset(st);
 			/* trials 0..n-1 exist (no gaps: rounds are contiguous); the
 			 * rule at every count, in O(n) */
-			done = bo_job_first_done(&c, acc, n, &s) > 0;
+			done = bd_job_first_done(&c, acc, n, &s) > 0;
 			have[pt] = done || n >= spec.max_trials ? -1 : n;
 			pending += have[pt] >= 0;
 		}
 		/* the next round as at most job-max-tasks tasks */
-		int k = bo_job_task_chunks(pending, add, f->max_tasks);
+		int k = bd_job_task_chunks(pending, add, f->max_tasks);
 		for (int pt = 0; pt < spec.n_p && !rc; pt++) {
 			if (have[pt] < 0)
 				continue;
 			int hi = have[pt] + add > spec.max_trials ? spec.max_trials : have[pt] + add;
-			rc = bo_job_add_tasks_at(db, f->t.job, pt, have[pt], hi, k,
+			rc = bd_job_add_tasks_at(db, f->t.job, pt, have[pt], hi, k,
 						 spec.images_per_trial == BO_IMAGES_AUTO ? npt[pt] : 0, 0,
 						 err);
 			f->queued_more = 1;
@@ -460,16 +460,16 @@ static bo_status complete_job(sqlite3 *db, struct bo_commit *f, struct bo_error 
 		 " AND state = 'running'",
 		 now, (long long)f->t.job);
 	f->job_ended = 1;
-	if (!(rc = bo_store_exec(db, sql, err))) {
+	if (!(rc = bd_store_exec(db, sql, err))) {
 		snprintf(sql, sizeof(sql),
 			 "INSERT INTO events (job_id, at, kind, message) VALUES (%lld, '%s', 'done',"
 			 " 'finished')",
 			 (long long)f->t.job, now);
-		rc = bo_store_exec(db, sql, err);
+		rc = bd_store_exec(db, sql, err);
 	}
 out:
 	sqlite3_finalize(st);
-	bo_job_spec_release(&spec);
+	bd_job_spec_release(&spec);
 	return rc;
 }
 
@@ -480,10 +480,10 @@ out:
  * pilot's trials are the point's first ones (as bo_point_run reuses them):
  * copied to results, not run again. Runs once per point: it then has
  * trial tasks or results. */
-static bo_status auto_plan_point(sqlite3 *db, struct bo_commit *f, struct bo_error *err)
+static bo_status auto_plan_point(sqlite3 *db, struct bd_commit *f, struct bo_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	struct bo_job_spec spec = { 0 };
+	struct bd_job_spec spec = { 0 };
 	double *acc = NULL;
 	bo_status rc = BO_OK;
 	int64_t N = 0, n0 = 0;
@@ -504,16 +504,16 @@ static bo_status auto_plan_point(sqlite3 *db, struct bo_commit *f, struct bo_err
 		 " job_id = %lld AND point = %d)",
 		 (long long)f->t.job, f->t.point, (long long)f->t.job, f->t.point);
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "planning trials");
+		return bd_store_fail(db, err, "planning trials");
 	int planned = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
 	sqlite3_finalize(st);
 	st = NULL;
 	if (planned != 0) {
 		if (planned < 0)
-			rc = bo_store_fail(db, err, "planning trials");
+			rc = bd_store_fail(db, err, "planning trials");
 		goto out;
 	}
-	int T = bo_job_spec_pilot_trials(&spec), got = 0;
+	int T = bd_job_spec_pilot_trials(&spec), got = 0;
 	double ct = 0, ci = 0;
 	if (!(acc = calloc((size_t)T, sizeof(double)))) {
 		rc = bo_error_set(err, BO_ENOMEM, "out of memory");
@@ -523,7 +523,7 @@ static bo_status auto_plan_point(sqlite3 *db, struct bo_commit *f, struct bo_err
 			       "SELECT trial, correct, images, cost_trial, cost_image FROM pilots"
 			       " WHERE job_id = ? AND point = ? AND trial < ? ORDER BY trial",
 			       -1, &st, NULL) != SQLITE_OK) {
-		rc = bo_store_fail(db, err, "planning trials");
+		rc = bd_store_fail(db, err, "planning trials");
 		goto out;
 	}
 	sqlite3_bind_int64(st, 1, f->t.job);
@@ -544,7 +544,7 @@ static bo_status auto_plan_point(sqlite3 *db, struct bo_commit *f, struct bo_err
 		goto out; /* the rest of the pilot is still to come */
 	/* the costs as bo_point_run averages them */
 	int64_t n = bo_design_auto_n(acc, T, n0, N, ct / T, ci / ((double)T * (double)n0));
-	int first = bo_job_spec_first_trials(&spec), have = 0;
+	int first = bd_job_spec_first_trials(&spec), have = 0;
 	if (n == n0) {
 		have = T < first ? T : first;
 		snprintf(sql, sizeof(sql),
@@ -552,32 +552,32 @@ static bo_status auto_plan_point(sqlite3 *db, struct bo_commit *f, struct bo_err
 			 " SELECT job_id, point, trial, correct, images FROM pilots"
 			 " WHERE job_id = %lld AND point = %d AND trial < %d",
 			 (long long)f->t.job, f->t.point, have);
-		if ((rc = bo_store_exec(db, sql, err)))
+		if ((rc = bd_store_exec(db, sql, err)))
 			goto out;
 	}
 	if (have < first) {
-		int k = bo_job_task_chunks(spec.n_p, first, f->max_tasks - spec.n_refs);
-		rc = bo_job_add_tasks_at(db, f->t.job, f->t.point, have, first, k, n, 0, err);
+		int k = bd_job_task_chunks(spec.n_p, first, f->max_tasks - spec.n_refs);
+		rc = bd_job_add_tasks_at(db, f->t.job, f->t.point, have, first, k, n, 0, err);
 		f->queued_more = 1;
 	}
 out:
 	sqlite3_finalize(st);
 	free(acc);
-	bo_job_spec_release(&spec);
+	bd_job_spec_release(&spec);
 	return rc;
 }
 
 static bo_status commit_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 {
-	struct bo_commit *f = ctx;
+	struct bd_commit *f = ctx;
 	sqlite3_stmt *st = NULL;
 	bo_status rc = BO_OK;
 	char now[32], sql[512];
-	bo_store_now(now, sizeof(now));
+	bd_store_now(now, sizeof(now));
 	/* the job may have been cancelled or deleted meanwhile */
 	if (sqlite3_prepare_v2(db, "SELECT state FROM jobs WHERE id = ?", -1, &st, NULL) !=
 	    SQLITE_OK)
-		return bo_store_fail(db, err, "finishing a task");
+		return bd_store_fail(db, err, "finishing a task");
 	sqlite3_bind_int64(st, 1, f->t.job);
 	int live = sqlite3_step(st) == SQLITE_ROW &&
 		   !strcmp((const char *)sqlite3_column_text(st, 0), "running");
@@ -592,12 +592,12 @@ static bo_status commit_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	if (f->delete_task) {
 		snprintf(sql, sizeof(sql), "DELETE FROM tasks WHERE id = %lld AND state = 'running'",
 			 (long long)f->t.id);
-		return bo_store_exec(db, sql, err);
+		return bd_store_exec(db, sql, err);
 	}
 	if (f->requeue && f->n == 0) {
 		snprintf(sql, sizeof(sql), "UPDATE tasks SET state = 'queued'" NO_LEASE " WHERE id = %lld",
 			 (long long)f->t.id);
-		return bo_store_exec(db, sql, err);
+		return bd_store_exec(db, sql, err);
 	}
 	if (f->failure[0]) {
 		f->job_ended = 1;
@@ -605,7 +605,7 @@ static bo_status commit_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 				       "UPDATE jobs SET state = 'failed', error = ?, finished_at = ?"
 				       " WHERE id = ?",
 				       -1, &st, NULL) != SQLITE_OK)
-			return bo_store_fail(db, err, "failing a job");
+			return bd_store_fail(db, err, "failing a job");
 		sqlite3_bind_text(st, 1, f->failure, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, f->t.job);
@@ -615,7 +615,7 @@ static bo_status commit_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			snprintf(sql, sizeof(sql),
 				 "DELETE FROM tasks WHERE job_id = %lld AND state <> 'done'",
 				 (long long)f->t.job);
-			rc = bo_store_exec(db, sql, err);
+			rc = bd_store_exec(db, sql, err);
 		}
 		return rc;
 	}
@@ -624,7 +624,7 @@ static bo_status commit_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 				       "UPDATE job_references SET correct = ?, images = ?,"
 				       " parameters = ?, activations = ? WHERE job_id = ? AND position = ?",
 				       -1, &st, NULL) != SQLITE_OK)
-			return bo_store_fail(db, err, "recording a reference");
+			return bd_store_fail(db, err, "recording a reference");
 		sqlite3_bind_int64(st, 1, f->ref_correct);
 		sqlite3_bind_int64(st, 2, f->ref_images);
 		sqlite3_bind_int64(st, 3, f->ref_parameters);
@@ -643,7 +643,7 @@ static bo_status commit_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 					       "INSERT OR REPLACE INTO results (job_id, point, trial,"
 					       " correct, images) VALUES (?, ?, ?, ?, ?)",
 				       -1, &st, NULL) != SQLITE_OK)
-			return bo_store_fail(db, err, what);
+			return bd_store_fail(db, err, what);
 		for (int k = 0; k < f->n && !rc; k++) {
 			sqlite3_bind_int64(st, 1, f->t.job);
 			sqlite3_bind_int(st, 2, f->t.point);
@@ -668,16 +668,16 @@ static bo_status commit_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			 "UPDATE tasks SET state = 'done', trial_hi = %d, finished_at = '%s'" NO_LEASE
 			 " WHERE id = %lld",
 			 f->t.lo + f->n, now, (long long)f->t.id);
-		if ((rc = bo_store_exec(db, sql, err)))
+		if ((rc = bd_store_exec(db, sql, err)))
 			return rc;
 		f->queued_more = 1;
-		return bo_job_add_tasks_at(db, f->t.job, f->t.point, f->t.lo + f->n, f->t.hi, 1,
+		return bd_job_add_tasks_at(db, f->t.job, f->t.point, f->t.lo + f->n, f->t.hi, 1,
 					   f->t.images, f->t.pilot, err);
 	}
 	snprintf(sql, sizeof(sql),
 		 "UPDATE tasks SET state = 'done', finished_at = '%s'" NO_LEASE " WHERE id = %lld", now,
 		 (long long)f->t.id);
-	if ((rc = bo_store_exec(db, sql, err)))
+	if ((rc = bd_store_exec(db, sql, err)))
 		return rc;
 	if (f->t.pilot && (rc = auto_plan_point(db, f, err)))
 		return rc;
@@ -685,21 +685,21 @@ static bo_status commit_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 }
 
 
-bo_status bo_queue_commit(struct bo_store *s, struct bo_commit *c, struct bo_error *err)
+bo_status bd_queue_commit(struct bd_store *s, struct bd_commit *c, struct bo_error *err)
 {
 	if (c->n < 0 || c->n > BO_QUEUE_SLICE_MAX || c->n > c->t.hi - c->t.lo)
 		return bo_error_set(err, BO_EINVAL, "a commit of %d trials for task %lld of %d", c->n,
 			       (long long)c->t.id, c->t.hi - c->t.lo);
 	c->queued_more = c->job_ended = c->recorded = 0;
-	return bo_store_write(s, commit_fn, c, err);
+	return bd_store_write(s, commit_fn, c, err);
 }
 
 /* ---- cancelling ---- */
 
-bo_status bo_queue_cancel_tasks(sqlite3 *db, int64_t job, struct bo_error *err)
+bo_status bd_queue_cancel_tasks(sqlite3 *db, int64_t job, struct bo_error *err)
 {
 	char sql[128];
 	snprintf(sql, sizeof(sql), "DELETE FROM tasks WHERE job_id = %lld AND state = 'queued'",
 		 (long long)job);
-	return bo_store_exec(db, sql, err);
+	return bd_store_exec(db, sql, err);
 }

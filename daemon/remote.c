@@ -4,7 +4,7 @@
  * claims a task over HTTP (POST /api/v1/worker/claim), which is a lease of
  * lease-seconds (default 60) that its heartbeats renew (POST
  * /worker/leases/{lease}/heartbeat), and reports per-trial counts (POST
- * /worker/leases/{lease}/results), which bo_queue_commit takes only while
+ * /worker/leases/{lease}/results), which bd_queue_commit takes only while
  * the lease is held: a worker that died or lost the network loses its task
  * to the next claim, and its late result is refused (409), so no trial
  * counts twice. Only worker tokens (`brownoutd token create NAME --worker`)
@@ -79,7 +79,7 @@ struct hashed {
 	char sha[65];
 };
 
-struct bo_remote {
+struct bd_remote {
 	pthread_mutex_t mu;
 	int64_t last_owner;
 	int n_seen;
@@ -90,9 +90,9 @@ struct bo_remote {
 	struct hashed hashed[HASHED];
 };
 
-bo_status bo_remote_new(struct bo_remote **out, struct bo_error *err)
+bo_status bd_remote_new(struct bd_remote **out, struct bo_error *err)
 {
-	struct bo_remote *rm = calloc(1, sizeof(*rm));
+	struct bd_remote *rm = calloc(1, sizeof(*rm));
 	*out = NULL;
 	if (!rm)
 		return bo_error_set(err, BO_ENOMEM, "out of memory");
@@ -101,7 +101,7 @@ bo_status bo_remote_new(struct bo_remote **out, struct bo_error *err)
 	return BO_OK;
 }
 
-void bo_remote_free(struct bo_remote *rm)
+void bd_remote_free(struct bd_remote *rm)
 {
 	if (!rm)
 		return;
@@ -125,7 +125,7 @@ static int name_ok(const char *s)
 }
 
 /* The worker's entry (made when new; the oldest is reused when full). */
-static struct seen *seen_of(struct bo_remote *rm, const char *name)
+static struct seen *seen_of(struct bd_remote *rm, const char *name)
 {
 	int oldest = 0;
 	for (int i = 0; i < rm->n_seen; i++) {
@@ -137,12 +137,12 @@ static struct seen *seen_of(struct bo_remote *rm, const char *name)
 	int i = rm->n_seen < SEEN ? rm->n_seen++ : oldest;
 	memset(&rm->seen[i], 0, sizeof(rm->seen[i]));
 	snprintf(rm->seen[i].name, sizeof(rm->seen[i].name), "%s", name);
-	rm->seen[i].first_ms = bo_queue_now_ms();
+	rm->seen[i].first_ms = bd_queue_now_ms();
 	return &rm->seen[i];
 }
 
 /* The worker holding lease (NULL if none). */
-static struct seen *seen_by_lease(struct bo_remote *rm, int64_t lease)
+static struct seen *seen_by_lease(struct bd_remote *rm, int64_t lease)
 {
 	for (int i = 0; i < rm->n_seen; i++)
 		if (rm->seen[i].lease == lease)
@@ -150,7 +150,7 @@ static struct seen *seen_by_lease(struct bo_remote *rm, int64_t lease)
 	return NULL;
 }
 
-static void offer_blob(struct bo_remote *rm, const char *sha, const char *path)
+static void offer_blob(struct bd_remote *rm, const char *sha, const char *path)
 {
 	pthread_mutex_lock(&rm->mu);
 	for (int i = 0; i < rm->n_blobs; i++)
@@ -167,7 +167,7 @@ static void offer_blob(struct bo_remote *rm, const char *sha, const char *path)
 }
 
 /* SHA-256 of the file at path (remembered by path, size and mtime). */
-static bo_status hash_file(struct bo_remote *rm, const char *path, char sha[65], int64_t *size,
+static bo_status hash_file(struct bd_remote *rm, const char *path, char sha[65], int64_t *size,
 			   struct bo_error *err)
 {
 	struct stat st;
@@ -192,16 +192,16 @@ static bo_status hash_file(struct bo_remote *rm, const char *path, char sha[65],
 		}
 	}
 	pthread_mutex_unlock(&rm->mu);
-	struct bo_sha256 h;
-	bo_sha256_init(&h);
+	struct bd_sha256 h;
+	bd_sha256_init(&h);
 	ssize_t k;
 	while ((k = read(fd, buf, sizeof(buf))) > 0)
-		bo_sha256_update(&h, buf, (size_t)k);
+		bd_sha256_update(&h, buf, (size_t)k);
 	close(fd);
 	if (k < 0)
 		return bo_error_set(err, BO_EIO, "cannot read a dataset file for a remote worker: %s",
 			       strerror(errno));
-	bo_sha256_hex(&h, sha);
+	bd_sha256_hex(&h, sha);
 	pthread_mutex_lock(&rm->mu);
 	int i = rm->n_hashed < HASHED ? rm->n_hashed++ : rm->next_hashed;
 	rm->next_hashed = (i + 1) % HASHED;
@@ -214,7 +214,7 @@ static bo_status hash_file(struct bo_remote *rm, const char *path, char sha[65],
 }
 
 /* Add {name, role, sha256, size} for the file at path to files. */
-static bo_status add_file(struct bo_daemon *d, json_t *files, const char *path, const char *role,
+static bo_status add_file(struct bd_daemon *d, json_t *files, const char *path, const char *role,
 			  struct bo_error *err)
 {
 	char sha[65];
@@ -234,7 +234,7 @@ static bo_status add_file(struct bo_daemon *d, json_t *files, const char *path, 
 }
 
 /* Where a stored dataset path lives on this machine (data dir or root). */
-static bo_status locate(struct bo_daemon *d, const char *source, const char *p, char *out,
+static bo_status locate(struct bd_daemon *d, const char *source, const char *p, char *out,
 			size_t size, struct bo_error *err)
 {
 	char norm[2048];
@@ -243,10 +243,10 @@ static bo_status locate(struct bo_daemon *d, const char *source, const char *p, 
 		if (p[0] == '/')
 			snprintf(out, size, "%s", p);
 		else
-			bo_data_path(d, p, out, size);
+			bd_data_path(d, p, out, size);
 		return BO_OK;
 	}
-	int i = bo_root_of(&d->cfg, p, norm, sizeof(norm), &rel);
+	int i = bd_root_of(&d->cfg, p, norm, sizeof(norm), &rel);
 	if (i < 0)
 		return bo_error_set(err, BO_EPERM,
 			       "the dataset's path is no longer under an allowed root (--dataset-root)");
@@ -263,7 +263,7 @@ struct job_row {
 	char model_sha[65], model_path[1024];
 	int64_t model_size;
 	char *mean, *std;
-	struct bo_dataset_ref ds;
+	struct bd_dataset_ref ds;
 	int has_clean;
 	/* the reference model (ref >= 0) */
 	char ref_sha[65], ref_path[1024];
@@ -294,7 +294,7 @@ static bo_status job_row_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			       " FROM jobs j JOIN models m ON m.id = j.model_id"
 			       " JOIN datasets d ON d.id = j.dataset_id WHERE j.id = ?",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "loading a job");
+		return bd_store_fail(db, err, "loading a job");
 	sqlite3_bind_int64(st, 1, j->job);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		j->spec = dup_text(st, 0);
@@ -322,7 +322,7 @@ static bo_status job_row_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			       "SELECT m.sha256, m.path, m.size, m.mean, m.std FROM job_references r"
 			       " JOIN models m ON m.id = r.model_id WHERE r.job_id = ? AND r.position = ?",
 			       -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "reading a reference");
+		return bd_store_fail(db, err, "reading a reference");
 	sqlite3_bind_int64(st, 1, j->job);
 	sqlite3_bind_int(st, 2, j->ref);
 	if (sqlite3_step(st) == SQLITE_ROW) {
@@ -354,7 +354,7 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* The dataset's files as the worker gets them. */
-static bo_status dataset_files(struct bo_daemon *d, const struct bo_dataset_ref *ds, json_t *files,
+static bo_status dataset_files(struct bd_daemon *d, const struct bd_dataset_ref *ds, json_t *files,
 			       struct bo_error *err)
 {
 	char path[2100], lpath[2100];
@@ -419,23 +419,23 @@ static json_t *json_or_null(const char *text)
 }
 
 /* Give a claimed task back (the claim could not be served). */
-static void give_back(struct bo_daemon *d, const struct bo_task *t)
+static void give_back(struct bd_daemon *d, const struct bd_task *t)
 {
-	struct bo_commit *c = calloc(1, sizeof(*c));
+	struct bd_commit *c = calloc(1, sizeof(*c));
 	struct bo_error err;
 	if (!c)
 		return;
 	c->t = *t;
-	c->now_ms = bo_queue_now_ms();
+	c->now_ms = bd_queue_now_ms();
 	c->requeue = 1;
-	(void)bo_queue_commit(d->store, c, &err);
+	(void)bd_queue_commit(d->store, c, &err);
 	free(c);
 }
 
-static json_t *body_json(struct bo_req *r, struct bo_error *err)
+static json_t *body_json(struct bd_req *r, struct bo_error *err)
 {
 	size_t len = 0;
-	const char *body = bo_req_body(r, &len);
+	const char *body = bd_req_body(r, &len);
 	json_error_t je;
 	json_t *j = body && len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &je) : json_object();
 	if (!j || !json_is_object(j)) {
@@ -445,29 +445,29 @@ static json_t *body_json(struct bo_req *r, struct bo_error *err)
 	return json_is_object(j) ? j : NULL;
 }
 
-static int claim(struct bo_daemon *d, struct bo_req *r)
+static int claim(struct bd_daemon *d, struct bd_req *r)
 {
-	struct bo_remote *rm = d->remote;
+	struct bd_remote *rm = d->remote;
 	struct bo_error err;
 	struct job_row jr = { 0 };
 	json_t *files = NULL, *out = NULL;
 	bo_error_clear(&err);
 	json_t *b = body_json(r, &err);
 	if (!b)
-		return bo_reply_error(r, &err);
+		return bd_reply_error(r, &err);
 	const char *nj = json_string_value(json_object_get(b, "name"));
 	const char *hj = json_string_value(json_object_get(b, "host"));
 	char name[BO_QUEUE_HOLDER], host[BO_QUEUE_HOLDER] = "";
 	if (!name_ok(nj) || (hj && !name_ok(hj))) {
 		json_decref(b);
-		return bo_reply_fail(r, BO_EINVAL, "name",
+		return bd_reply_fail(r, BO_EINVAL, "name",
 				     "a worker's name and host are 1 to 63 of A-Z a-z 0-9 _ . : -");
 	}
 	snprintf(name, sizeof(name), "%s", nj);
 	if (hj)
 		snprintf(host, sizeof(host), "%s", hj);
 	json_decref(b);
-	struct bo_claim c = { .holder = name, .now_ms = bo_queue_now_ms(),
+	struct bd_claim c = { .holder = name, .now_ms = bd_queue_now_ms(),
 			      .lease_ms = (int64_t)d->cfg.lease_seconds * 1000 };
 	pthread_mutex_lock(&rm->mu);
 	c.last_owner = rm->last_owner;
@@ -476,20 +476,20 @@ static int claim(struct bo_daemon *d, struct bo_req *r)
 	s->last_ms = c.now_ms;
 	s->task = s->job = s->lease = 0;
 	pthread_mutex_unlock(&rm->mu);
-	if (bo_queue_claim(d->store, &c, &err))
-		return bo_reply_error(r, &err);
+	if (bd_queue_claim(d->store, &c, &err))
+		return bd_reply_error(r, &err);
 	if (!c.found)
-		return bo_reply_json(r, 204, NULL);
+		return bd_reply_json(r, 204, NULL);
 	jr.job = c.t.job;
 	jr.ref = c.t.reference ? c.t.point : -1;
-	bo_status rc = bo_store_read(d->store, job_row_fn, &jr, &err);
+	bo_status rc = bd_store_read(d->store, job_row_fn, &jr, &err);
 	char mpath[2100];
 	files = json_array();
 	if (!rc) {
-		bo_data_path(d, jr.model_path, mpath, sizeof(mpath));
+		bd_data_path(d, jr.model_path, mpath, sizeof(mpath));
 		offer_blob(rm, jr.model_sha, mpath);
 		if (c.t.reference) {
-			bo_data_path(d, jr.ref_path, mpath, sizeof(mpath));
+			bd_data_path(d, jr.ref_path, mpath, sizeof(mpath));
 			offer_blob(rm, jr.ref_sha, mpath);
 		}
 		rc = dataset_files(d, &jr.ds, files, &err);
@@ -498,9 +498,9 @@ static int claim(struct bo_daemon *d, struct bo_req *r)
 		give_back(d, &c.t);
 		json_decref(files);
 		job_row_release(&jr);
-		return bo_reply_error(r, &err);
+		return bd_reply_error(r, &err);
 	}
-	bo_live_add(&d->live, c.t.job, 0, 0); /* its rate counts from its first claim */
+	bd_live_add(&d->live, c.t.job, 0, 0); /* its rate counts from its first claim */
 	pthread_mutex_lock(&rm->mu);
 	rm->last_owner = c.t.owner;
 	s = seen_of(rm, name);
@@ -545,25 +545,25 @@ static int claim(struct bo_daemon *d, struct bo_req *r)
 	json_object_set_new(out, "dataset", ds);
 	json_object_set_new(out, "clean_needed", json_boolean(!jr.has_clean));
 	job_row_release(&jr);
-	return bo_reply_json(r, 200, out);
+	return bd_reply_json(r, 200, out);
 }
 
 /* ---- heartbeat and results ---- */
 
-static int heartbeat(struct bo_daemon *d, struct bo_req *r, int64_t lease)
+static int heartbeat(struct bd_daemon *d, struct bd_req *r, int64_t lease)
 {
 	struct bo_error err;
-	struct bo_task t;
+	struct bd_task t;
 	bo_error_clear(&err);
 	json_t *b = body_json(r, &err);
 	if (!b)
-		return bo_reply_error(r, &err);
-	int64_t now = bo_queue_now_ms();
-	bo_status rc = bo_queue_renew(d->store, lease, now, (int64_t)d->cfg.lease_seconds * 1000,
+		return bd_reply_error(r, &err);
+	int64_t now = bd_queue_now_ms();
+	bo_status rc = bd_queue_renew(d->store, lease, now, (int64_t)d->cfg.lease_seconds * 1000,
 				      &t, &err);
 	json_decref(b);
 	if (rc)
-		return bo_reply_error(r, &err);
+		return bd_reply_error(r, &err);
 	pthread_mutex_lock(&d->remote->mu);
 	struct seen *s = seen_by_lease(d->remote, lease);
 	if (s) /* images count when committed (results), not here */
@@ -572,7 +572,7 @@ static int heartbeat(struct bo_daemon *d, struct bo_req *r, int64_t lease)
 	json_t *out = json_object();
 	json_object_set_new(out, "deadline_ms", json_integer(t.deadline_ms));
 	json_object_set_new(out, "lease_seconds", json_integer(d->cfg.lease_seconds));
-	return bo_reply_json(r, 200, out);
+	return bd_reply_json(r, 200, out);
 }
 
 static int count_ok(json_t *v)
@@ -582,7 +582,7 @@ static int count_ok(json_t *v)
 }
 
 /* {"accuracy", "parameters", "activations", "images", "point_info"} */
-static bo_status record_clean(struct bo_daemon *d, int64_t job, json_t *cl, struct bo_error *err)
+static bo_status record_clean(struct bd_daemon *d, int64_t job, json_t *cl, struct bo_error *err)
 {
 	json_t *acc = json_object_get(cl, "accuracy"), *pi = json_object_get(cl, "point_info");
 	if (!json_is_number(acc) || json_number_value(acc) < 0 || json_number_value(acc) > 1 ||
@@ -594,14 +594,14 @@ static bo_status record_clean(struct bo_daemon *d, int64_t job, json_t *cl, stru
 			       "clean: accuracy in [0, 1], parameters, activations and images"
 			       " counts, point_info {points, mean, std}");
 	char *pt = json_dumps(pi, JSON_COMPACT);
-	struct bo_clean_rec c = { job, json_number_value(acc),
+	struct bd_clean_rec c = { job, json_number_value(acc),
 				  json_integer_value(json_object_get(cl, "parameters")),
 				  json_integer_value(json_object_get(cl, "activations")),
 				  json_integer_value(json_object_get(cl, "images")), pt };
 	if (!pt)
 		return bo_error_set(err, BO_ENOMEM, "out of memory");
 	/* as the local pool records its own (jobctx.c) */
-	bo_status rc = bo_job_record_clean(d->store, &c, err);
+	bo_status rc = bd_job_record_clean(d->store, &c, err);
 	free(pt);
 	return rc;
 }
@@ -618,7 +618,7 @@ static bo_status job_images_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	bo_status rc = BO_OK;
 	if (sqlite3_prepare_v2(db, "SELECT images_per_trial FROM jobs WHERE id = ?", -1, &st,
 			       NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "reading a job");
+		return bd_store_fail(db, err, "reading a job");
 	sqlite3_bind_int64(st, 1, j->job);
 	int s = sqlite3_step(st);
 	if (s == SQLITE_ROW)
@@ -626,7 +626,7 @@ static bo_status job_images_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	else if (s == SQLITE_DONE)
 		rc = bo_error_set(err, BO_ENOENT, "job %lld is gone", (long long)j->job);
 	else
-		rc = bo_store_fail(db, err, "reading a job");
+		rc = bd_store_fail(db, err, "reading a job");
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -634,11 +634,11 @@ static bo_status job_images_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 /* Results count `images` images per trial (or reference): exactly the
  * job's, which its clean pass recorded (sent first, or with these); a
  * task's own n (auto's trials), or min(N, 256) for a pilot. */
-static bo_status check_images(struct bo_daemon *d, const struct bo_task *t, int64_t images,
+static bo_status check_images(struct bd_daemon *d, const struct bd_task *t, int64_t images,
 			      const char *field, struct bo_error *err)
 {
 	struct job_images ji = { t->job, 0 };
-	bo_status rc = bo_store_read(d->store, job_images_fn, &ji, err);
+	bo_status rc = bd_store_read(d->store, job_images_fn, &ji, err);
 	if (rc)
 		return rc;
 	if (ji.images <= 0)
@@ -656,8 +656,8 @@ static bo_status check_images(struct bo_daemon *d, const struct bo_task *t, int6
 
 /* A reference task's results: {ref_correct, ref_images, ref_parameters,
  * ref_activations}, counts with 0 <= correct <= images, images the job's. */
-static bo_status reference_results(struct bo_daemon *d, const struct bo_task *t, json_t *b,
-				   struct bo_commit *c, struct bo_error *err)
+static bo_status reference_results(struct bd_daemon *d, const struct bd_task *t, json_t *b,
+				   struct bd_commit *c, struct bo_error *err)
 {
 	json_t *co = json_object_get(b, "ref_correct"), *im = json_object_get(b, "ref_images");
 	json_t *pa = json_object_get(b, "ref_parameters"), *ac = json_object_get(b, "ref_activations");
@@ -679,19 +679,19 @@ static bo_status reference_results(struct bo_daemon *d, const struct bo_task *t,
 	return BO_OK;
 }
 
-static int results(struct bo_daemon *d, struct bo_req *r, int64_t lease)
+static int results(struct bd_daemon *d, struct bd_req *r, int64_t lease)
 {
 	struct bo_error err;
-	struct bo_commit *c = NULL;
-	struct bo_task t;
+	struct bd_commit *c = NULL;
+	struct bd_task t;
 	bo_status rc;
 	bo_error_clear(&err);
 	json_t *b = body_json(r, &err);
 	if (!b)
-		return bo_reply_error(r, &err);
-	int64_t now = bo_queue_now_ms();
+		return bd_reply_error(r, &err);
+	int64_t now = bd_queue_now_ms();
 	/* the task this lease holds (its deadline untouched) */
-	if ((rc = bo_queue_renew(d->store, lease, now, 0, &t, &err)))
+	if ((rc = bd_queue_renew(d->store, lease, now, 0, &t, &err)))
 		goto out;
 	json_t *lo = json_object_get(b, "trial_lo"), *corr = json_object_get(b, "correct");
 	json_t *im = json_object_get(b, "images"), *failure = json_object_get(b, "failure");
@@ -764,8 +764,8 @@ static int results(struct bo_daemon *d, struct bo_req *r, int64_t lease)
 		if (n > 0 && (rc = check_images(d, &t, c->images, "images", &err)))
 			goto out;
 	}
-	c->now_ms = bo_queue_now_ms();
-	if ((rc = bo_queue_commit(d->store, c, &err)))
+	c->now_ms = bd_queue_now_ms();
+	if ((rc = bd_queue_commit(d->store, c, &err)))
 		goto out;
 	if (c->failure[0])
 		fprintf(stderr, "brownoutd: job %lld failed: %s\n", (long long)t.job, c->failure);
@@ -779,34 +779,34 @@ static int results(struct bo_daemon *d, struct bo_req *r, int64_t lease)
 	}
 	pthread_mutex_unlock(&d->remote->mu);
 	atomic_fetch_add(&d->images_total, c->images * c->recorded);
-	bo_live_add(&d->live, t.job, 0, c->images * c->recorded);
+	bd_live_add(&d->live, t.job, 0, c->images * c->recorded);
 	if (c->queued_more)
 		d->exec.ops->wake(d->exec.impl);
 	if (c->job_ended)
-		bo_live_drop(&d->live, t.job);
+		bd_live_drop(&d->live, t.job);
 	json_t *o = json_object();
 	json_object_set_new(o, "taken", json_integer(c->recorded));
 	json_object_set_new(o, "job_ended", json_boolean(c->job_ended));
 	free(c);
 	json_decref(b);
-	return bo_reply_json(r, 200, o);
+	return bd_reply_json(r, 200, o);
 out:
 	free(c);
 	json_decref(b);
-	return bo_reply_error(r, &err);
+	return bd_reply_error(r, &err);
 }
 
 /* ---- blobs ---- */
 
-static int blob(struct bo_daemon *d, struct bo_req *r, const char *sha)
+static int blob(struct bd_daemon *d, struct bd_req *r, const char *sha)
 {
 	char path[2200] = "";
-	struct bo_remote *rm = d->remote;
+	struct bd_remote *rm = d->remote;
 	int ok = strlen(sha) == 64;
 	for (int i = 0; ok && i < 64; i++)
 		ok = (sha[i] >= '0' && sha[i] <= '9') || (sha[i] >= 'a' && sha[i] <= 'f');
 	if (!ok)
-		return bo_reply_fail(r, BO_EINVAL, "sha256", "a blob is named by 64 lowercase hex"
+		return bd_reply_fail(r, BO_EINVAL, "sha256", "a blob is named by 64 lowercase hex"
 				     " digits");
 	pthread_mutex_lock(&rm->mu);
 	for (int i = 0; i < rm->n_blobs; i++)
@@ -814,9 +814,9 @@ static int blob(struct bo_daemon *d, struct bo_req *r, const char *sha)
 			snprintf(path, sizeof(path), "%s", rm->blobs[i].path);
 	pthread_mutex_unlock(&rm->mu);
 	if (!path[0])
-		return bo_reply_fail(r, BO_ENOENT, NULL,
+		return bd_reply_fail(r, BO_ENOENT, NULL,
 				     "no blob %s: only files a claim named are served", sha);
-	return bo_reply_file(r, path);
+	return bd_reply_file(r, path);
 }
 
 /* ---- the list ---- */
@@ -829,11 +829,11 @@ static void rfc3339_ms(int64_t ms, char *buf, size_t size)
 	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static int list(struct bo_daemon *d, struct bo_req *r)
+static int list(struct bd_daemon *d, struct bd_req *r)
 {
-	struct bo_remote *rm = d->remote;
+	struct bd_remote *rm = d->remote;
 	json_t *items = json_array();
-	int64_t now = bo_queue_now_ms();
+	int64_t now = bd_queue_now_ms();
 	pthread_mutex_lock(&rm->mu);
 	for (int i = 0; i < rm->n_seen; i++) {
 		struct seen *s = &rm->seen[i];
@@ -861,35 +861,35 @@ static int list(struct bo_daemon *d, struct bo_req *r)
 	json_t *o = json_object();
 	json_object_set_new(o, "items", items);
 	if (d->slurm)
-		json_object_set_new(o, "slurm", bo_slurm_status(d->slurm));
-	return bo_reply_json(r, 200, o);
+		json_object_set_new(o, "slurm", bd_slurm_status(d->slurm));
+	return bd_reply_json(r, 200, o);
 }
 
 /* ---- routes (api.c's table; route.c keeps worker tokens to these) ---- */
 
-int bo_remote_workers(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
+int bd_remote_workers(struct bd_daemon *d, struct bd_req *r, const struct bd_route_args *a)
 {
 	(void)a;
 	return list(d, r);
 }
 
-int bo_remote_claim(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
+int bd_remote_claim(struct bd_daemon *d, struct bd_req *r, const struct bd_route_args *a)
 {
 	(void)a;
 	return claim(d, r);
 }
 
-int bo_remote_blob(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
+int bd_remote_blob(struct bd_daemon *d, struct bd_req *r, const struct bd_route_args *a)
 {
 	return blob(d, r, a->key);
 }
 
-int bo_remote_heartbeat(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
+int bd_remote_heartbeat(struct bd_daemon *d, struct bd_req *r, const struct bd_route_args *a)
 {
 	return heartbeat(d, r, a->id);
 }
 
-int bo_remote_results(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
+int bd_remote_results(struct bd_daemon *d, struct bd_req *r, const struct bd_route_args *a)
 {
 	return results(d, r, a->id);
 }

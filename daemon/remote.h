@@ -5,9 +5,9 @@
 
 #include <brownout/status.h>
 
-struct bo_remote;
+struct bd_remote;
 
-bo_status bo_remote_new(struct bo_remote **out, struct bo_error *err);
-void bo_remote_free(struct bo_remote *rm);
+bo_status bd_remote_new(struct bd_remote **out, struct bo_error *err);
+void bd_remote_free(struct bd_remote *rm);
 
 #endif

@@ -21,7 +21,7 @@
 
 #define MAX_SEGS 8
 
-int bo_route_owns(const char *path)
+int bd_route_owns(const char *path)
 {
 	return !strncmp(path, "/api/v1/", 8) || !strcmp(path, "/api/v1") ||
 	       !strcmp(path, "/metrics");
@@ -67,7 +67,7 @@ static int split(const char *path, const char *seg[MAX_SEGS], size_t len[MAX_SEG
 /* 1: the pattern fits (args filled); 0: it does not; -1: it fits but for
  * an {id} segment, which is copied into bad. */
 static int fit(const char *pattern, const char *const seg[], const size_t len[], int n,
-	       struct bo_route_args *a, char *bad, size_t bad_size)
+	       struct bd_route_args *a, char *bad, size_t bad_size)
 {
 	const char *ps[MAX_SEGS];
 	size_t pl[MAX_SEGS];
@@ -94,8 +94,8 @@ static int fit(const char *pattern, const char *const seg[], const size_t len[],
 	return 1;
 }
 
-void bo_route_find(const struct bo_route *table, const char *method, const char *path,
-		   struct bo_route_found *f)
+void bd_route_find(const struct bd_route *table, const char *method, const char *path,
+		   struct bd_route_found *f)
 {
 	const char *seg[MAX_SEGS];
 	size_t len[MAX_SEGS];
@@ -106,8 +106,8 @@ void bo_route_find(const struct bo_route *table, const char *method, const char 
 	int n = split(path, seg, len);
 	if (n < 0)
 		return;
-	for (const struct bo_route *rt = table; rt->method; rt++) {
-		struct bo_route_args a = { 0 };
+	for (const struct bd_route *rt = table; rt->method; rt++) {
+		struct bd_route_args a = { 0 };
 		char bad[sizeof(f->bad)];
 		int k = fit(rt->pattern, seg, len, n, &a, bad, sizeof(bad));
 		if (k < 0 && f->status == BO_ROUTE_NO_PATH) {
@@ -132,9 +132,9 @@ void bo_route_find(const struct bo_route *table, const char *method, const char 
 	}
 }
 
-int bo_route_needs_token(const struct bo_route_found *f, const char *method, int public_read)
+int bd_route_needs_token(const struct bd_route_found *f, const char *method, int public_read)
 {
-	enum bo_access acc = f->route ? f->route->access : BO_ACCESS_READ;
+	enum bd_access acc = f->route ? f->route->access : BO_ACCESS_READ;
 	int get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
 	if (acc == BO_ACCESS_PUBLIC)
 		return 0;
@@ -143,7 +143,7 @@ int bo_route_needs_token(const struct bo_route_found *f, const char *method, int
 	return 1;
 }
 
-enum bo_body bo_route_body(const struct bo_route_found *f, const char *content_type)
+enum bd_body bd_route_body(const struct bd_route_found *f, const char *content_type)
 {
 	if (!f->route)
 		return BO_BODY_JSON;
@@ -154,30 +154,30 @@ enum bo_body bo_route_body(const struct bo_route_found *f, const char *content_t
 	return f->route->body;
 }
 
-int bo_route_run(struct bo_daemon *d, struct bo_req *r, const struct bo_route_found *f)
+int bd_route_run(struct bd_daemon *d, struct bd_req *r, const struct bd_route_found *f)
 {
-	const struct bo_user *u = bo_req_user(r);
-	enum bo_access acc = f->route ? f->route->access : BO_ACCESS_READ;
-	const char *path = bo_req_path(r);
+	const struct bd_user *u = bd_req_user(r);
+	enum bd_access acc = f->route ? f->route->access : BO_ACCESS_READ;
+	const char *path = bd_req_path(r);
 	const char *sub = !strncmp(path, "/api/v1", 7) ? path + 7 : path;
 	/* a worker token calls /api/v1/worker/... only, and only it does */
 	if (u && u->worker && acc != BO_ACCESS_WORKER && acc != BO_ACCESS_PUBLIC)
-		return bo_reply_fail(r, BO_EPERM, NULL,
+		return bd_reply_fail(r, BO_EPERM, NULL,
 				     "a worker token may call /api/v1/worker/* only");
 	if (acc == BO_ACCESS_WORKER && f->route && (!u || !u->worker || !u->id))
-		return bo_reply_fail(r, BO_EPERM, NULL,
+		return bd_reply_fail(r, BO_EPERM, NULL,
 				     "only worker tokens (brownoutd token create NAME --worker) may"
 				     " call /api/v1/worker/*");
 	switch (f->status) {
 	case BO_ROUTE_OK:
 		return f->route->fn(d, r, &f->args);
 	case BO_ROUTE_BAD_ID:
-		return bo_reply_fail(r, BO_ENOENT, NULL, "'%s' is not an id", f->bad);
+		return bd_reply_fail(r, BO_ENOENT, NULL, "'%s' is not an id", f->bad);
 	case BO_ROUTE_NO_METHOD:
-		bo_reply_header(r, "Allow", f->allow);
-		return bo_reply_405(r);
+		bd_reply_header(r, "Allow", f->allow);
+		return bd_reply_405(r);
 	case BO_ROUTE_NO_PATH:
 		break;
 	}
-	return bo_reply_fail(r, BO_ENOENT, NULL, "no such endpoint: /api/v1%s", sub);
+	return bd_reply_fail(r, BO_ENOENT, NULL, "no such endpoint: /api/v1%s", sub);
 }

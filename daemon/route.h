@@ -11,11 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct bo_daemon;
-struct bo_req;
+struct bd_daemon;
+struct bd_req;
 
 /* How the body arrives. */
-enum bo_body {
+enum bd_body {
 	BO_BODY_JSON,  /* in memory, NUL-terminated, at most BO_JSON_BODY_MAX */
 	BO_BODY_FILE,  /* the raw body streamed to a temporary file */
 	BO_BODY_FORM,  /* multipart/form-data fields streamed to temporary files
@@ -24,7 +24,7 @@ enum bo_body {
 
 /* Who may call it. Worker tokens may call BO_ACCESS_WORKER and
  * BO_ACCESS_PUBLIC routes only. */
-enum bo_access {
+enum bd_access {
 	BO_ACCESS_PUBLIC, /* anybody, without a token */
 	BO_ACCESS_READ,   /* a token, except GET (and HEAD) under public-read */
 	BO_ACCESS_USER,   /* a user's token always, whatever public-read says */
@@ -34,50 +34,50 @@ enum bo_access {
 /* The values of a pattern's placeholders: {id} (a positive decimal
  * integer without sign or leading zero) and {key} (a segment of 1 to 79
  * bytes). */
-struct bo_route_args {
+struct bd_route_args {
 	int64_t id;
 	char key[80];
 };
 
-typedef int (*bo_route_fn)(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a);
+typedef int (*bd_route_fn)(struct bd_daemon *d, struct bd_req *r, const struct bd_route_args *a);
 
-struct bo_route {
+struct bd_route {
 	const char *method;  /* "GET", "POST", "PATCH", "DELETE" */
 	const char *pattern; /* the whole path: "/api/v1/jobs/{id}/results" */
-	enum bo_body body;
-	enum bo_access access;
-	bo_route_fn fn;
+	enum bd_body body;
+	enum bd_access access;
+	bd_route_fn fn;
 };
 
 /* The API's table, ended by an entry whose method is NULL (api.c). */
-extern const struct bo_route bo_api_routes[];
+extern const struct bd_route bd_api_routes[];
 
 /* A request's lookup. */
-struct bo_route_found {
-	const struct bo_route *route; /* NULL: see status */
+struct bd_route_found {
+	const struct bd_route *route; /* NULL: see status */
 	enum {
 		BO_ROUTE_OK,
 		BO_ROUTE_NO_PATH,   /* no pattern fits the path: 404 */
 		BO_ROUTE_BAD_ID,    /* a pattern fits but for a segment that is no id: 404 */
 		BO_ROUTE_NO_METHOD, /* patterns fit, none with this method: 405, allow */
 	} status;
-	struct bo_route_args args;
+	struct bd_route_args args;
 	char allow[48];  /* "GET,POST" with BO_ROUTE_NO_METHOD */
 	char bad[80];    /* the segment with BO_ROUTE_BAD_ID */
 };
 
 /* Does the route table speak for this path (under /api/v1, or /metrics)?
  * Other paths are static files. */
-int bo_route_owns(const char *path);
+int bd_route_owns(const char *path);
 /* Look method and path up in table (HEAD is looked up as GET). */
-void bo_route_find(const struct bo_route *table, const char *method, const char *path,
-		   struct bo_route_found *f);
+void bd_route_find(const struct bd_route *table, const char *method, const char *path,
+		   struct bd_route_found *f);
 /* Does the request need a token? (A token given is checked whatever.) */
-int bo_route_needs_token(const struct bo_route_found *f, const char *method, int public_read);
+int bd_route_needs_token(const struct bd_route_found *f, const char *method, int public_read);
 /* The body's kind for the lookup and the request's Content-Type. */
-enum bo_body bo_route_body(const struct bo_route_found *f, const char *content_type);
+enum bd_body bd_route_body(const struct bd_route_found *f, const char *content_type);
 /* Answer the request: the access rules for worker tokens, 404 and 405, or
  * the route's handler. */
-int bo_route_run(struct bo_daemon *d, struct bo_req *r, const struct bo_route_found *f);
+int bd_route_run(struct bd_daemon *d, struct bd_req *r, const struct bd_route_found *f);
 
 #endif

@@ -2,7 +2,7 @@
  * tasks wait, stopped when they are done.
  *
  * Design. With executor = slurm a thread of brownoutd looks every
- * slurm-poll seconds (and when a job is submitted, bo_slurm_wake) at two
+ * slurm-poll seconds (and when a job is submitted, bd_slurm_wake) at two
  * things: the store (tasks queued, tasks running, of live jobs) and
  * squeue (the array tasks of the jobs it submitted itself, pending and
  * running). When tasks wait and fewer workers than that are pending, it
@@ -30,7 +30,7 @@
  *
  * When nothing has been queued or running for three polls, the launcher
  * scancels its jobs (workers that are still starting, or idle until their
- * --max-idle); on SIGTERM the daemon does the same (bo_slurm_stop). The
+ * --max-idle); on SIGTERM the daemon does the same (bd_slurm_stop). The
  * workers give back a task in flight on the SIGTERM scancel sends, and its
  * lease would expire anyway.
  *
@@ -75,14 +75,14 @@ struct sjob {
 	int pending, running; /* at the last squeue */
 };
 
-struct bo_slurm {
-	struct bo_daemon *d;
+struct bd_slurm {
+	struct bd_daemon *d;
 	char url[600];
 	char tmpl[PATH_MAX];
 	char bin[PATH_MAX];   /* brownout next to brownoutd, "" if none */
 	pthread_t th;
 	int started;
-	pthread_mutex_t mu;   /* guards what bo_slurm_status reads, stop, woken */
+	pthread_mutex_t mu;   /* guards what bd_slurm_status reads, stop, woken */
 	pthread_cond_t cv;
 	int stop, woken;
 	int n_jobs;
@@ -97,7 +97,7 @@ struct bo_slurm {
 
 /* ---- running a command ---- */
 
-int bo_slurm_run(char *const argv[], char *const envp[], double timeout_s, char *out,
+int bd_slurm_run(char *const argv[], char *const envp[], double timeout_s, char *out,
 		 size_t size, int *status, struct bo_error *err)
 {
 	int fds[2] = { -1, -1 }, rc = -1, started = 0, timed_out = 0;
@@ -140,9 +140,9 @@ int bo_slurm_run(char *const argv[], char *const envp[], double timeout_s, char 
 		goto out;
 	}
 	started = 1;
-	double deadline = bo_now() + timeout_s;
+	double deadline = bd_now() + timeout_s;
 	for (;;) {
-		double left = deadline - bo_now();
+		double left = deadline - bd_now();
 		if (left <= 0) {
 			timed_out = 1;
 			break;
@@ -184,7 +184,7 @@ out:
 	return rc;
 }
 
-int bo_slurm_parse_sbatch(const char *out, char *id, size_t size)
+int bd_slurm_parse_sbatch(const char *out, char *id, size_t size)
 {
 	size_t k = strspn(out, "0123456789");
 	if (k == 0 || k >= size || (out[k] && out[k] != ';' && out[k] != '\n'))
@@ -194,7 +194,7 @@ int bo_slurm_parse_sbatch(const char *out, char *id, size_t size)
 	return 0;
 }
 
-int bo_slurm_count(const char *out, const char *id, int *pending, int *running)
+int bd_slurm_count(const char *out, const char *id, int *pending, int *running)
 {
 	int lines = 0;
 	size_t idn = strlen(id);
@@ -242,15 +242,15 @@ static void first_line(const char *out, char *buf, size_t size)
 	buf[n] = 0;
 }
 
-static void set_error(struct bo_slurm *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_error(struct bo_slurm *s, const char *fmt, ...)
+static void set_error(struct bd_slurm *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(struct bd_slurm *s, const char *fmt, ...)
 {
 	va_list ap;
 	pthread_mutex_lock(&s->mu);
 	va_start(ap, fmt);
 	vsnprintf(s->last_error, sizeof(s->last_error), fmt, ap);
 	va_end(ap);
-	bo_store_now(s->last_error_at, sizeof(s->last_error_at));
+	bd_store_now(s->last_error_at, sizeof(s->last_error_at));
 	pthread_mutex_unlock(&s->mu);
 	log_line("%s", s->last_error);
 }
@@ -272,7 +272,7 @@ static bo_status counts_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 			       " WHERE t.state <> 'done' AND j.state IN ('queued', 'running')",
 			       -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW) {
-		rc = bo_store_fail(db, err, "count queued tasks");
+		rc = bd_store_fail(db, err, "count queued tasks");
 	} else {
 		c->queued = sqlite3_column_int64(st, 0);
 		c->busy = sqlite3_column_int64(st, 1);
@@ -283,9 +283,9 @@ static bo_status counts_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 
 /* The environment sbatch runs with (and passes on, --export=ALL): the
  * daemon's less any BROWNOUT_* of its own, plus the worker's. */
-static char **child_env(struct bo_slurm *s, const char *token)
+static char **child_env(struct bd_slurm *s, const char *token)
 {
-	const struct bo_config *c = &s->d->cfg;
+	const struct bd_config *c = &s->d->cfg;
 	size_t n = 0;
 	while (environ[n])
 		n++;
@@ -340,7 +340,7 @@ static void free_env(char **env)
 	free(env);
 }
 
-static void backoff(struct bo_slurm *s)
+static void backoff(struct bd_slurm *s)
 {
 	s->failures++;
 	double wait = s->d->cfg.slurm_poll;
@@ -348,13 +348,13 @@ static void backoff(struct bo_slurm *s)
 		wait *= 2;
 	if (wait > BACKOFF_MAX)
 		wait = BACKOFF_MAX;
-	s->retry_at = bo_now() + wait;
+	s->retry_at = bd_now() + wait;
 }
 
 /* Submit an array of n workers. */
-static void submit(struct bo_slurm *s, int n)
+static void submit(struct bd_slurm *s, int n)
 {
-	const struct bo_config *c = &s->d->cfg;
+	const struct bd_config *c = &s->d->cfg;
 	struct bo_error err;
 	char token[BO_TOKEN_SIZE + 1], hash[65];
 	char array[32], part[96], acct[96], tm[64], cpus[48], id[24];
@@ -365,7 +365,7 @@ static void submit(struct bo_slurm *s, int n)
 		return;
 	out[0] = 0;
 	int64_t exp_ms = (int64_t)time(NULL) * 1000 + (int64_t)BO_SLURM_TOKEN_SECONDS * 1000;
-	if (bo_token_create_expiring(s->d->store, BO_SLURM_USER, exp_ms, token, sizeof(token), hash,
+	if (bd_token_create_expiring(s->d->store, BO_SLURM_USER, exp_ms, token, sizeof(token), hash,
 				     &err)) {
 		set_error(s, "cannot make a worker token: %s", err.text);
 		backoff(s);
@@ -375,7 +375,7 @@ static void submit(struct bo_slurm *s, int n)
 	explicit_bzero(token, sizeof(token));
 	if (!env) {
 		set_error(s, "out of memory");
-		bo_token_revoke(s->d->store, hash, &err);
+		bd_token_revoke(s->d->store, hash, &err);
 		backoff(s);
 		goto out;
 	}
@@ -400,19 +400,19 @@ static void submit(struct bo_slurm *s, int n)
 	argv[a++] = "--export=ALL";
 	argv[a++] = s->tmpl;
 	argv[a] = NULL;
-	int r = bo_slurm_run(argv, env, CMD_TIMEOUT, out, CMD_OUT, &status, &err);
+	int r = bd_slurm_run(argv, env, CMD_TIMEOUT, out, CMD_OUT, &status, &err);
 	char line[400];
 	first_line(out, line, sizeof(line));
-	if (r || status != 0 || bo_slurm_parse_sbatch(out, id, sizeof(id))) {
+	if (r || status != 0 || bd_slurm_parse_sbatch(out, id, sizeof(id))) {
 		if (r)
 			set_error(s, "sbatch: %s", err.text);
 		else if (status != 0)
 			set_error(s, "sbatch exited with status %d: %s", status, line);
 		else
 			set_error(s, "sbatch answered no job id: '%s'", line);
-		bo_token_revoke(s->d->store, hash, &err);
+		bd_token_revoke(s->d->store, hash, &err);
 		backoff(s);
-		log_line("next try in %.0f s", s->retry_at - bo_now());
+		log_line("next try in %.0f s", s->retry_at - bd_now());
 		goto out;
 	}
 	pthread_mutex_lock(&s->mu);
@@ -434,10 +434,10 @@ out:
 }
 
 /* Drop job i (it left squeue, or was cancelled) and its token. */
-static void forget(struct bo_slurm *s, int i)
+static void forget(struct bd_slurm *s, int i)
 {
 	struct bo_error err;
-	if (bo_token_revoke(s->d->store, s->jobs[i].hash, &err))
+	if (bd_token_revoke(s->d->store, s->jobs[i].hash, &err))
 		log_line("cannot revoke the token of job %s: %s", s->jobs[i].id, err.text);
 	pthread_mutex_lock(&s->mu);
 	s->jobs[i] = s->jobs[--s->n_jobs];
@@ -446,7 +446,7 @@ static void forget(struct bo_slurm *s, int i)
 
 /* squeue: the state of our jobs' array tasks; renew the tokens of those
  * still there, forget the others. 0, or -1 when squeue failed. */
-static int look(struct bo_slurm *s)
+static int look(struct bd_slurm *s)
 {
 	struct bo_error err;
 	char *out = malloc(CMD_OUT);
@@ -456,7 +456,7 @@ static int look(struct bo_slurm *s)
 		return -1;
 	char *argv[] = { "squeue", "-h", "-r", "--me", "--name=brownout-worker", "-o", "%F|%T",
 			 NULL };
-	int r = bo_slurm_run(argv, environ, CMD_TIMEOUT, out, CMD_OUT, &status, &err);
+	int r = bd_slurm_run(argv, environ, CMD_TIMEOUT, out, CMD_OUT, &status, &err);
 	if (r || status != 0) {
 		char line[400];
 		first_line(out, line, sizeof(line));
@@ -470,7 +470,7 @@ static int look(struct bo_slurm *s)
 	for (int i = 0; i < s->n_jobs;) {
 		struct sjob *j = &s->jobs[i];
 		int p = 0, q = 0;
-		if (!bo_slurm_count(out, j->id, &p, &q)) {
+		if (!bd_slurm_count(out, j->id, &p, &q)) {
 			log_line("job %s has ended", j->id);
 			forget(s, i);
 			continue;
@@ -481,7 +481,7 @@ static int look(struct bo_slurm *s)
 		pthread_mutex_unlock(&s->mu);
 		if (j->expires_ms - now_ms < (int64_t)BO_SLURM_TOKEN_SECONDS * 500) {
 			int64_t e = now_ms + (int64_t)BO_SLURM_TOKEN_SECONDS * 1000;
-			if (bo_token_expire_at(s->d->store, j->hash, e, &err))
+			if (bd_token_expire_at(s->d->store, j->hash, e, &err))
 				log_line("cannot renew the token of job %s: %s", j->id, err.text);
 			else
 				j->expires_ms = e;
@@ -495,7 +495,7 @@ out:
 }
 
 /* scancel every job of ours and forget them (their tokens go too). */
-static void cancel_all(struct bo_slurm *s, const char *why)
+static void cancel_all(struct bd_slurm *s, const char *why)
 {
 	struct bo_error err;
 	char *argv[MAX_JOBS + 2], *out = malloc(CMD_OUT);
@@ -514,7 +514,7 @@ static void cancel_all(struct bo_slurm *s, const char *why)
 		snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s%s", i ? " " : "",
 			 s->jobs[i].id);
 	char dummy[1];
-	int r = bo_slurm_run(argv, environ, CMD_TIMEOUT, out ? out : dummy, out ? CMD_OUT : 1,
+	int r = bd_slurm_run(argv, environ, CMD_TIMEOUT, out ? out : dummy, out ? CMD_OUT : 1,
 			     &status, &err);
 	if (r || status != 0) {
 		char line[400] = "";
@@ -530,13 +530,13 @@ static void cancel_all(struct bo_slurm *s, const char *why)
 	free(out);
 }
 
-static void tick(struct bo_slurm *s)
+static void tick(struct bd_slurm *s)
 {
-	const struct bo_config *c = &s->d->cfg;
+	const struct bd_config *c = &s->d->cfg;
 	struct bo_error err;
 	struct counts k = { 0, 0 };
 	bo_error_clear(&err);
-	if (bo_store_read(s->d->store, counts_fn, &k, &err)) {
+	if (bd_store_read(s->d->store, counts_fn, &k, &err)) {
 		set_error(s, "%s", err.text);
 		return;
 	}
@@ -551,7 +551,7 @@ static void tick(struct bo_slurm *s)
 		pending += s->jobs[i].pending;
 		alive += s->jobs[i].pending + s->jobs[i].running;
 	}
-	double now = bo_now();
+	double now = bd_now();
 	if (k.queued > 0) {
 		s->idle_since = 0;
 		int64_t want = k.queued - pending;
@@ -571,7 +571,7 @@ static void tick(struct bo_slurm *s)
 
 static void *launcher(void *arg)
 {
-	struct bo_slurm *s = arg;
+	struct bd_slurm *s = arg;
 	pthread_mutex_lock(&s->mu);
 	while (!s->stop) {
 		pthread_mutex_unlock(&s->mu);
@@ -595,7 +595,7 @@ static void *launcher(void *arg)
 
 /* A readable regular file: the template as given, or, for the default, also
  * next to the binary (build/../deploy/slurm/...) and where install.sh puts it */
-static int find_template(struct bo_slurm *s, const char *exe_dir, struct bo_error *err)
+static int find_template(struct bd_slurm *s, const char *exe_dir, struct bo_error *err)
 {
 	const char *t = s->d->cfg.slurm_template;
 	char cand[3][PATH_MAX + 1100]; /* exe_dir + t */
@@ -620,10 +620,10 @@ static int find_template(struct bo_slurm *s, const char *exe_dir, struct bo_erro
 		       e == EISDIR ? "not a regular file" : strerror(e)), -1;
 }
 
-bo_status bo_slurm_new(struct bo_daemon *d, struct bo_slurm **out, struct bo_error *err)
+bo_status bd_slurm_new(struct bd_daemon *d, struct bd_slurm **out, struct bo_error *err)
 {
 	bo_status rc = BO_OK;
-	struct bo_slurm *s = calloc(1, sizeof(*s));
+	struct bd_slurm *s = calloc(1, sizeof(*s));
 	char exe[PATH_MAX] = "", exe_dir[PATH_MAX] = "";
 	*out = NULL;
 	if (!s)
@@ -662,9 +662,9 @@ out:
 	return rc;
 }
 
-bo_status bo_slurm_start(struct bo_slurm *s, int port, struct bo_error *err)
+bo_status bd_slurm_start(struct bd_slurm *s, int port, struct bo_error *err)
 {
-	struct bo_daemon *d = s->d;
+	struct bd_daemon *d = s->d;
 	if (d->cfg.slurm_server_url[0]) {
 		snprintf(s->url, sizeof(s->url), "%s", d->cfg.slurm_server_url);
 	} else {
@@ -678,7 +678,7 @@ bo_status bo_slurm_start(struct bo_slurm *s, int port, struct bo_error *err)
 		snprintf(s->url, sizeof(s->url), "http://%s:%d", h, port);
 	}
 	struct bo_error e2;
-	if (bo_token_purge_expired(d->store, &e2))
+	if (bd_token_purge_expired(d->store, &e2))
 		log_line("cannot delete expired tokens: %s", e2.text);
 	if (pthread_create(&s->th, NULL, launcher, s))
 		return bo_error_set(err, BO_ENOMEM, "cannot start the SLURM launcher thread");
@@ -690,7 +690,7 @@ bo_status bo_slurm_start(struct bo_slurm *s, int port, struct bo_error *err)
 	return BO_OK;
 }
 
-void bo_slurm_wake(struct bo_slurm *s)
+void bd_slurm_wake(struct bd_slurm *s)
 {
 	if (!s)
 		return;
@@ -700,7 +700,7 @@ void bo_slurm_wake(struct bo_slurm *s)
 	pthread_mutex_unlock(&s->mu);
 }
 
-void bo_slurm_stop(struct bo_slurm *s)
+void bd_slurm_stop(struct bd_slurm *s)
 {
 	if (!s)
 		return;
@@ -717,7 +717,7 @@ void bo_slurm_stop(struct bo_slurm *s)
 	free(s);
 }
 
-json_t *bo_slurm_status(struct bo_slurm *s)
+json_t *bd_slurm_status(struct bd_slurm *s)
 {
 	if (!s)
 		return json_null();

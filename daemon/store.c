@@ -18,7 +18,7 @@
  * that the space a failed transaction grew it by comes back (PRAGMA
  * journal_size_limit truncates a restarted WAL). Ordering for deletes:
  * the row change commits first, the files go after (api_models.c), and
- * bo_store_sweep_orphans removes at start what a crash left in between. */
+ * bd_store_sweep_orphans removes at start what a crash left in between. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -44,19 +44,19 @@
 #define MAX_READERS 256
 
 struct write_req {
-	bo_store_fn fn;
+	bd_store_fn fn;
 	void *ctx;
 	struct bo_error *err;
 	bo_status rc;
 	int done;
-	int freeing; /* bo_store_write_freeing: may spend the reserve */
+	int freeing; /* bd_store_write_freeing: may spend the reserve */
 	pthread_cond_t cv; /* signalled (under wmu) when done is set */
 	struct write_req *next;
 };
 
 enum { HEALTH_OK, HEALTH_FULL, HEALTH_IOERR };
 
-struct bo_store {
+struct bd_store {
 	char *path;
 	char *vfs;           /* NULL: SQLite's default */
 
@@ -91,7 +91,7 @@ struct bo_store {
 	"the disk holding the data directory is full; delete models, datasets or jobs to " \
 	"free space"
 
-bo_status bo_store_fail(sqlite3 *db, struct bo_error *err, const char *what)
+bo_status bd_store_fail(sqlite3 *db, struct bo_error *err, const char *what)
 {
 	int code = db ? (sqlite3_extended_errcode(db) & 0xff) : SQLITE_NOMEM;
 	int sys = db ? sqlite3_system_errno(db) : 0;
@@ -120,20 +120,20 @@ bo_status bo_store_fail(sqlite3 *db, struct bo_error *err, const char *what)
 		       db ? sqlite3_errmsg(db) : "out of memory");
 }
 
-bo_status bo_store_exec(sqlite3 *db, const char *sql, struct bo_error *err)
+bo_status bd_store_exec(sqlite3 *db, const char *sql, struct bo_error *err)
 {
 	bo_status rc = BO_OK;
 	sqlite3_stmt *st = NULL;
 	const char *tail = sql;
 	while (rc == BO_OK && tail && *tail) {
 		if (sqlite3_prepare_v2(db, tail, -1, &st, &tail) != SQLITE_OK) {
-			rc = bo_store_fail(db, err, sql);
+			rc = bd_store_fail(db, err, sql);
 		} else if (st) { /* NULL: only whitespace or comments were left */
 			int k;
 			while ((k = sqlite3_step(st)) == SQLITE_ROW)
 				;
 			if (k != SQLITE_DONE)
-				rc = bo_store_fail(db, err, sql);
+				rc = bd_store_fail(db, err, sql);
 			sqlite3_finalize(st);
 			st = NULL;
 		}
@@ -141,7 +141,7 @@ bo_status bo_store_exec(sqlite3 *db, const char *sql, struct bo_error *err)
 	return rc;
 }
 
-void bo_store_now(char *buf, size_t size)
+void bd_store_now(char *buf, size_t size)
 {
 	struct tm tm;
 	time_t t = time(NULL);
@@ -151,9 +151,9 @@ void bo_store_now(char *buf, size_t size)
 		buf[0] = 0;
 }
 
-int bo_store_schema_version(void)
+int bd_store_schema_version(void)
 {
-	return bo_n_migrations > 0 ? bo_migrations[bo_n_migrations - 1].version : 0;
+	return bd_n_migrations > 0 ? bd_migrations[bd_n_migrations - 1].version : 0;
 }
 
 /* Make err agree with the status a call returns. */
@@ -169,14 +169,14 @@ static bo_status settle(struct bo_error *err, bo_status rc)
 
 /* fn inside `begin` ... COMMIT; ROLLBACK when fn or COMMIT fails. *sqlerr
  * (when not NULL): the connection's error code at the failure. */
-static bo_status run_txn(sqlite3 *db, const char *begin, bo_store_fn fn, void *ctx,
+static bo_status run_txn(sqlite3 *db, const char *begin, bd_store_fn fn, void *ctx,
 			 struct bo_error *err, int *sqlerr)
 {
-	bo_status rc = bo_store_exec(db, begin, err);
+	bo_status rc = bd_store_exec(db, begin, err);
 	if (rc == BO_OK) {
 		rc = fn(db, ctx, err);
 		if (rc == BO_OK)
-			rc = bo_store_exec(db, "COMMIT", err);
+			rc = bd_store_exec(db, "COMMIT", err);
 	}
 	if (rc != BO_OK && sqlerr)
 		*sqlerr = sqlite3_extended_errcode(db);
@@ -195,12 +195,12 @@ static bo_status open_conn(const char *path, const char *vfs, int flags, sqlite3
 		goto out;
 	}
 	if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, vfs) != SQLITE_OK) {
-		rc = bo_store_fail(db, err, "cannot open the database");
+		rc = bd_store_fail(db, err, "cannot open the database");
 		bo_error_set_where(err, path, NULL, NULL, NULL);
 		goto out;
 	}
 	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
-	rc = bo_store_exec(db, "PRAGMA foreign_keys=ON", err);
+	rc = bd_store_exec(db, "PRAGMA foreign_keys=ON", err);
 out:
 	if (rc) {
 		sqlite3_close(db);
@@ -217,7 +217,7 @@ static bo_status set_wal(sqlite3 *db, const char *path, struct bo_error *err)
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW) {
-		rc = bo_store_fail(db, err, "PRAGMA journal_mode=WAL");
+		rc = bd_store_fail(db, err, "PRAGMA journal_mode=WAL");
 		goto out;
 	}
 	const char *mode = (const char *)sqlite3_column_text(st, 0);
@@ -237,7 +237,7 @@ static bo_status user_version(sqlite3 *db, int *out, struct bo_error *err)
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW)
-		rc = bo_store_fail(db, err, "PRAGMA user_version");
+		rc = bd_store_fail(db, err, "PRAGMA user_version");
 	else
 		*out = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
@@ -248,9 +248,9 @@ static bo_status user_version(sqlite3 *db, int *out, struct bo_error *err)
  * the new user_version, in one transaction. */
 static bo_status migrate(sqlite3 *db, const char *path, struct bo_error *err)
 {
-	int newest = bo_store_schema_version();
+	int newest = bd_store_schema_version();
 	int have = 0;
-	bo_status rc = bo_store_exec(db, "BEGIN IMMEDIATE", err);
+	bo_status rc = bd_store_exec(db, "BEGIN IMMEDIATE", err);
 	if (rc)
 		goto out;
 	rc = user_version(db, &have, err);
@@ -264,24 +264,24 @@ static bo_status migrate(sqlite3 *db, const char *path, struct bo_error *err)
 		bo_error_set_where(err, path, NULL, NULL, NULL);
 		goto out;
 	}
-	for (int i = 0; i < bo_n_migrations && rc == BO_OK; i++) {
-		const struct bo_migration *m = &bo_migrations[i];
+	for (int i = 0; i < bd_n_migrations && rc == BO_OK; i++) {
+		const struct bd_migration *m = &bd_migrations[i];
 		if (m->version <= have)
 			continue;
 		if (sqlite3_exec(db, m->sql, NULL, NULL, NULL) != SQLITE_OK) {
 			char what[128];
 			snprintf(what, sizeof(what), "migration %s.sql failed", m->name);
-			rc = bo_store_fail(db, err, what);
+			rc = bd_store_fail(db, err, what);
 			bo_error_set_where(err, path, NULL, NULL, NULL);
 		}
 	}
 	if (rc == BO_OK && newest > have) {
 		char sql[64];
 		snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", newest);
-		rc = bo_store_exec(db, sql, err);
+		rc = bd_store_exec(db, sql, err);
 	}
 	if (rc == BO_OK)
-		rc = bo_store_exec(db, "COMMIT", err);
+		rc = bd_store_exec(db, "COMMIT", err);
 out:
 	if (rc != BO_OK && !sqlite3_get_autocommit(db))
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -291,7 +291,7 @@ out:
 /* The next queued request, or NULL once stopping and the queue is empty,
  * or NULL with *tick set after a second without one while the reserve is
  * missing. */
-static struct write_req *next_request(struct bo_store *s, int *tick)
+static struct write_req *next_request(struct bd_store *s, int *tick)
 {
 	struct write_req *r;
 	*tick = 0;
@@ -327,7 +327,7 @@ static double mono_now(void)
 
 /* The reserve file, written whole (fallocate, fsync) under a temporary name
  * and renamed into place. 0, or -1 (nothing left behind). */
-static int reserve_make(struct bo_store *s)
+static int reserve_make(struct bd_store *s)
 {
 	char tmp[4200];
 	struct stat sb;
@@ -350,7 +350,7 @@ static int reserve_make(struct bo_store *s)
 	return 0;
 }
 
-static void reserve_release(struct bo_store *s)
+static void reserve_release(struct bd_store *s)
 {
 	if (s->reserve_path && atomic_load(&s->reserve_held)) {
 		unlink(s->reserve_path);
@@ -361,7 +361,7 @@ static void reserve_release(struct bo_store *s)
 /* After a commit, and every second while the writer is idle: make the
  * reserve again once the disk has room for it twice over (so that making
  * it does not fill the disk again). */
-static void reserve_restore(struct bo_store *s, int idle)
+static void reserve_restore(struct bd_store *s, int idle)
 {
 	struct statvfs vs;
 	double now;
@@ -390,7 +390,7 @@ static void reserve_restore(struct bo_store *s, int idle)
 
 /* One request on the writer's connection: its transaction, a second try
  * for a freeing write that found the disk full, the health it leaves. */
-static bo_status writer_run(struct bo_store *s, struct write_req *r)
+static bo_status writer_run(struct bd_store *s, struct write_req *r)
 {
 	int sqlerr = SQLITE_OK;
 	int before = sqlite3_total_changes(s->wdb);
@@ -418,7 +418,7 @@ static bo_status writer_run(struct bo_store *s, struct write_req *r)
 
 static void *writer_main(void *arg)
 {
-	struct bo_store *s = arg;
+	struct bd_store *s = arg;
 	struct write_req *r;
 	int tick;
 	pthread_mutex_lock(&s->wmu);
@@ -440,7 +440,7 @@ static void *writer_main(void *arg)
 }
 
 /* The writer blocks every signal: they go to the daemon's other threads. */
-static bo_status start_writer(struct bo_store *s, struct bo_error *err)
+static bo_status start_writer(struct bd_store *s, struct bo_error *err)
 {
 	bo_status rc = BO_OK;
 	sigset_t all, old;
@@ -455,7 +455,7 @@ static bo_status start_writer(struct bo_store *s, struct bo_error *err)
 	return rc;
 }
 
-static bo_status init_sync(struct bo_store *s, struct bo_error *err)
+static bo_status init_sync(struct bd_store *s, struct bo_error *err)
 {
 	s->have_wmu = !pthread_mutex_init(&s->wmu, NULL);
 	s->have_wcv = !pthread_cond_init(&s->wcv, NULL);
@@ -466,30 +466,30 @@ static bo_status init_sync(struct bo_store *s, struct bo_error *err)
 	return bo_error_set(err, BO_ENOMEM, "cannot create the store's locks");
 }
 
-bo_status bo_store_open(const char *path, int readers, struct bo_store **out,
+bo_status bd_store_open(const char *path, int readers, struct bd_store **out,
 			struct bo_error *err)
 {
-	return bo_store_open_with(path, readers, NULL, out, err);
+	return bd_store_open_with(path, readers, NULL, out, err);
 }
 
-bo_status bo_store_open_with(const char *path, int readers, const struct bo_store_opts *opts,
-			     struct bo_store **out, struct bo_error *err)
+bo_status bd_store_open_with(const char *path, int readers, const struct bd_store_opts *opts,
+			     struct bd_store **out, struct bo_error *err)
 {
-	static const struct bo_store_opts none = { 0 };
+	static const struct bd_store_opts none = { 0 };
 	bo_status rc = BO_OK;
-	struct bo_store *s = NULL;
+	struct bd_store *s = NULL;
 	bo_error_clear(err);
 	if (out)
 		*out = NULL;
 	if (!path || !*path || !out || readers < 1 || readers > MAX_READERS) {
-		rc = bo_error_set(err, BO_EINVAL, "bo_store_open: need a path and 1..%d readers",
+		rc = bo_error_set(err, BO_EINVAL, "bd_store_open: need a path and 1..%d readers",
 			     MAX_READERS);
 		goto out;
 	}
 	if (!opts)
 		opts = &none;
 	if (opts->reserve_path && (opts->reserve_bytes < 1 || !*opts->reserve_path)) {
-		rc = bo_error_set(err, BO_EINVAL, "bo_store_open: the reserve needs a path and a size");
+		rc = bo_error_set(err, BO_EINVAL, "bd_store_open: the reserve needs a path and a size");
 		goto out;
 	}
 	s = calloc(1, sizeof(*s));
@@ -512,10 +512,10 @@ bo_status bo_store_open_with(const char *path, int readers, const struct bo_stor
 	rc = set_wal(s->wdb, path, err);
 	if (rc)
 		goto out;
-	rc = bo_store_exec(s->wdb, "PRAGMA synchronous=FULL", err);
+	rc = bd_store_exec(s->wdb, "PRAGMA synchronous=FULL", err);
 	if (rc)
 		goto out;
-	rc = bo_store_exec(s->wdb, "PRAGMA journal_size_limit=" WAL_SIZE_LIMIT, err);
+	rc = bd_store_exec(s->wdb, "PRAGMA journal_size_limit=" WAL_SIZE_LIMIT, err);
 	if (rc)
 		goto out;
 	rc = migrate(s->wdb, path, err);
@@ -540,11 +540,11 @@ bo_status bo_store_open_with(const char *path, int readers, const struct bo_stor
 	*out = s;
 	s = NULL;
 out:
-	bo_store_close(s);
+	bd_store_close(s);
 	return rc;
 }
 
-void bo_store_close(struct bo_store *s)
+void bd_store_close(struct bd_store *s)
 {
 	if (!s)
 		return;
@@ -577,18 +577,18 @@ void bo_store_close(struct bo_store *s)
 	free(s);
 }
 
-static bo_status store_write(struct bo_store *s, bo_store_fn fn, void *ctx, int freeing,
+static bo_status store_write(struct bd_store *s, bd_store_fn fn, void *ctx, int freeing,
 			     struct bo_error *err)
 {
 	bo_status rc = BO_OK;
 	struct write_req r = {.fn = fn, .ctx = ctx, .err = err, .freeing = freeing};
 	bo_error_clear(err);
 	if (!s || !fn) {
-		rc = bo_error_set(err, BO_EINVAL, "bo_store_write: no store or no callback");
+		rc = bo_error_set(err, BO_EINVAL, "bd_store_write: no store or no callback");
 		goto out;
 	}
 	if (pthread_equal(pthread_self(), s->writer)) {
-		rc = bo_error_set(err, BO_EINTERNAL, "bo_store_write called from inside a write");
+		rc = bo_error_set(err, BO_EINTERNAL, "bd_store_write called from inside a write");
 		goto out;
 	}
 	if (pthread_cond_init(&r.cv, NULL)) {
@@ -615,36 +615,36 @@ out:
 	return rc;
 }
 
-bo_status bo_store_write(struct bo_store *s, bo_store_fn fn, void *ctx, struct bo_error *err)
+bo_status bd_store_write(struct bd_store *s, bd_store_fn fn, void *ctx, struct bo_error *err)
 {
 	return store_write(s, fn, ctx, 0, err);
 }
 
-bo_status bo_store_write_freeing(struct bo_store *s, bo_store_fn fn, void *ctx,
+bo_status bd_store_write_freeing(struct bd_store *s, bd_store_fn fn, void *ctx,
 				 struct bo_error *err)
 {
 	return store_write(s, fn, ctx, 1, err);
 }
 
-const char *bo_store_health(struct bo_store *s)
+const char *bd_store_health(struct bd_store *s)
 {
 	static const char *const names[] = { [HEALTH_OK] = "ok", [HEALTH_FULL] = "full",
 					     [HEALTH_IOERR] = "io_error" };
 	return s ? names[atomic_load(&s->health)] : "ok";
 }
 
-int bo_store_reserve_held(struct bo_store *s)
+int bd_store_reserve_held(struct bd_store *s)
 {
 	return s && atomic_load(&s->reserve_held);
 }
 
-bo_status bo_store_read(struct bo_store *s, bo_store_fn fn, void *ctx, struct bo_error *err)
+bo_status bd_store_read(struct bd_store *s, bd_store_fn fn, void *ctx, struct bo_error *err)
 {
 	bo_status rc = BO_OK;
 	int idx;
 	bo_error_clear(err);
 	if (!s || !fn) {
-		rc = bo_error_set(err, BO_EINVAL, "bo_store_read: no store or no callback");
+		rc = bo_error_set(err, BO_EINVAL, "bd_store_read: no store or no callback");
 		goto out;
 	}
 	pthread_mutex_lock(&s->rmu);
@@ -675,7 +675,7 @@ static bo_status integrity_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 	sqlite3_stmt *st = NULL;
 	int k;
 	if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) != SQLITE_OK) {
-		rc = bo_store_fail(db, err, "PRAGMA integrity_check");
+		rc = bd_store_fail(db, err, "PRAGMA integrity_check");
 		goto out;
 	}
 	k = sqlite3_step(st);
@@ -683,23 +683,23 @@ static bo_status integrity_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 		const char *line = (const char *)sqlite3_column_text(st, 0);
 		snprintf(in->buf, in->size, "%s", line ? line : "");
 	} else {
-		rc = bo_store_fail(db, err, "PRAGMA integrity_check");
+		rc = bd_store_fail(db, err, "PRAGMA integrity_check");
 	}
 out:
 	sqlite3_finalize(st);
 	return rc;
 }
 
-bo_status bo_store_integrity(struct bo_store *s, char *buf, size_t size, struct bo_error *err)
+bo_status bd_store_integrity(struct bd_store *s, char *buf, size_t size, struct bo_error *err)
 {
 	struct integrity in = {buf, size};
 	bo_status rc;
 	if (!buf || !size) {
 		bo_error_clear(err);
-		rc = bo_error_set(err, BO_EINVAL, "bo_store_integrity: no buffer");
+		rc = bo_error_set(err, BO_EINVAL, "bd_store_integrity: no buffer");
 	} else {
 		buf[0] = 0;
-		rc = bo_store_read(s, integrity_cb, &in, err);
+		rc = bd_store_read(s, integrity_cb, &in, err);
 	}
 	return rc;
 }
@@ -745,22 +745,22 @@ static bo_status live_files_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	bo_status rc = BO_OK;
 	int k = SQLITE_DONE;
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "listing stored files");
+		return bd_store_fail(db, err, "listing stored files");
 	while (rc == BO_OK && (k = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *p = (const char *)sqlite3_column_text(st, 0);
 		if (p && *p && names_add(ns, p))
 			rc = bo_error_set(err, BO_ENOMEM, "out of memory");
 	}
 	if (rc == BO_OK && k != SQLITE_DONE)
-		rc = bo_store_fail(db, err, "listing stored files");
+		rc = bd_store_fail(db, err, "listing stored files");
 	sqlite3_finalize(st);
 	return rc;
 }
 
-bo_status bo_store_sweep_orphans(struct bo_store *s, const char *data_dir, int *removed,
+bo_status bd_store_sweep_orphans(struct bd_store *s, const char *data_dir, int *removed,
 				 struct bo_error *err)
 {
-	static const enum bo_data_entry dirs[] = { BO_DATA_MODELS, BO_DATA_DATASETS };
+	static const enum bd_data_entry dirs[] = { BO_DATA_MODELS, BO_DATA_DATASETS };
 	struct names ns = { 0 };
 	bo_status rc;
 	int n = 0;
@@ -768,23 +768,23 @@ bo_status bo_store_sweep_orphans(struct bo_store *s, const char *data_dir, int *
 		*removed = 0;
 	if (!data_dir) {
 		bo_error_clear(err);
-		return bo_error_set(err, BO_EINVAL, "bo_store_sweep_orphans: no data directory");
+		return bo_error_set(err, BO_EINVAL, "bd_store_sweep_orphans: no data directory");
 	}
 	/* nothing is removed unless the list of what to keep is complete */
-	if ((rc = bo_store_read(s, live_files_fn, &ns, err)))
+	if ((rc = bd_store_read(s, live_files_fn, &ns, err)))
 		goto out;
 	if (ns.n)
 		qsort(ns.v, ns.n, sizeof(*ns.v), cmp_str);
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		char dir[4200], rel[600], path[4800];
-		bo_data_entry(data_dir, dirs[i], dir, sizeof(dir));
+		bd_data_entry(data_dir, dirs[i], dir, sizeof(dir));
 		DIR *dp = opendir(dir);
 		struct dirent *e;
 		while (dp && (e = readdir(dp))) {
 			struct stat sb;
 			if (e->d_name[0] == '.')
 				continue;
-			snprintf(rel, sizeof(rel), "%s/%s", bo_data_name(dirs[i]), e->d_name);
+			snprintf(rel, sizeof(rel), "%s/%s", bd_data_name(dirs[i]), e->d_name);
 			const char *key = rel;
 			if (ns.n && bsearch(&key, ns.v, ns.n, sizeof(*ns.v), cmp_str))
 				continue;

@@ -6,7 +6,8 @@ check-layering` compiles every module with only its own include paths
 lib/ and tests/unit/ that names a private header by its path ("../lib/x.h",
 "lib/x.h"). And the names say which is which (as curl's Curl_): a
 function a private header declares is Bo_..., one a public header declares
-is bo_...; a private declaration named bo_ or a public one named Bo_ is
+is bo_..., one a daemon header (daemon/*.h: brownoutd's modules, which the
+CLI's worker shares) declares is bd_...; any other prefix there is
 reported. Prints FILE:LINE and what is wrong for each, exits 1 if any.
     tools/check-layering.py [ROOT]"""
 import os
@@ -18,16 +19,17 @@ INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^">]*)[">]')
 # a function declared or defined at the start of a line: "type name(" or
 # "type *name(" (static inline ones in headers too)
 DECL = re.compile(r'^(?:static\s+)?(?:inline\s+)?(?:BO_INLINE\s+)?(?:const\s+)?'
-                  r'(?:struct\s+|enum\s+|unsigned\s+)?\w+[\s*]+\**([bB]o_\w+)\s*\(')
+                  r'(?:struct\s+|enum\s+|unsigned\s+)?\w+[\s*]+\**((?:[bB]o|bd)_\w+)\s*\(')
+WANT = {"public": "bo_", "private": "Bo_", "daemon": "bd_"}
+WHAT = {"bo_": "the public API", "Bo_": "the library's internals", "bd_": "brownoutd's modules"}
 
 
-def names(root, f, public):
-    """(line, name) of the functions f declares with the wrong prefix"""
-    want = "bo_" if public else "Bo_"
+def names(root, f, want):
+    """(line, name) of the functions f declares with a prefix other than want"""
     out = []
     with open(os.path.join(root, f), errors="replace") as fh:
         for n, line in enumerate(fh, 1):
-            m = DECL.match(line)
+            m = None if line.startswith("typedef") else DECL.match(line)
             if m and not m.group(1).startswith(want):
                 out.append((n, m.group(1)))
     return out
@@ -46,13 +48,20 @@ def main():
                            cwd=root, check=True, capture_output=True, text=True).stdout.split()
     bad = 0
     for f in files:
-        if f.startswith("lib/") and f.endswith(".h"):
-            public = f.startswith("lib/include/")
-            for n, name in names(root, f, public):
-                print(f"check-layering: {f}:{n}: {name} is declared in a "
-                      f"{'public' if public else 'private'} header: name it "
-                      f"{'bo_' if public else 'Bo_'}{name[3:]} (bo_ is the public API, Bo_ the "
-                      f"library's internals)", file=sys.stderr)
+        kind = None
+        if f.endswith(".h"):
+            if f.startswith("lib/include/"):
+                kind = "public"
+            elif f.startswith("lib/"):
+                kind = "private"
+            elif f.startswith("daemon/"):
+                kind = "daemon"
+        if kind:
+            want = WANT[kind]
+            for n, name in names(root, f, want):
+                print(f"check-layering: {f}:{n}: {name} is declared in a {kind} header: name it "
+                      f"{want}{name[3:]} ({', '.join(k + ' is ' + v for k, v in WHAT.items())})",
+                      file=sys.stderr)
                 bad = 1
         if f.startswith(("lib/", "tests/unit/")):
             continue

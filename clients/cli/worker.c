@@ -12,7 +12,7 @@
  * with the daemon's own code (daemon/jobctx.c, linked in, as the local
  * pool builds it), run the task's trials, and send the per-trial counts.
  * A reference task names a reference model the same way: the worker
- * fetches it and measures it on the job's images (bo_jobctx_reference,
+ * fetches it and measures it on the job's images (bd_jobctx_reference,
  * the library's bo_reference_eval) and sends its correct and evaluated
  * images, parameters and activations. While a task runs a second thread
  * heartbeats every third of the lease; a heartbeat the daemon refuses (the
@@ -205,16 +205,16 @@ static bo_status blob_path(CURL *h, const struct opts *o, const char *sha, int64
 	if (!rc && (fflush(f) || fseek(f, 0, SEEK_SET)))
 		rc = bo_error_set(err, BO_EIO, "cache: %s", strerror(errno));
 	if (!rc) {
-		struct bo_sha256 hs;
+		struct bd_sha256 hs;
 		char b[65536];
 		size_t k;
 		int64_t n = 0;
-		bo_sha256_init(&hs);
+		bd_sha256_init(&hs);
 		while ((k = fread(b, 1, sizeof(b), f)) > 0) {
-			bo_sha256_update(&hs, b, k);
+			bd_sha256_update(&hs, b, k);
 			n += (int64_t)k;
 		}
-		bo_sha256_hex(&hs, got);
+		bd_sha256_hex(&hs, got);
 		/* the transfer, not the job: BO_EIO gives the task back */
 		if (n != size || strcmp(got, sha))
 			rc = bo_error_set(err, BO_EIO,
@@ -238,13 +238,13 @@ static bo_status blob_path(CURL *h, const struct opts *o, const char *sha, int64
 /* What the worker keeps of the job it ran last: the daemon's own piece
  * (daemon/jobctx.c), plus the clean pass as the daemon records it. */
 struct job_ctx {
-	struct bo_jobctx jc;
+	struct bd_jobctx jc;
 	json_t *clean;
 };
 
 static void job_ctx_release(struct job_ctx *c)
 {
-	bo_jobctx_release(&c->jc);
+	bd_jobctx_release(&c->jc);
 	json_decref(c->clean);
 	c->clean = NULL;
 }
@@ -267,13 +267,13 @@ static bo_status open_dataset(CURL *h, const struct opts *o, json_t *dsj, struct
 	const char *split = json_string_value(json_object_get(dsj, "split"));
 	char images[2200] = "", labels[2200] = "", dir[2200] = "", p[2200];
 	struct bo_dataset_limits lim;
-	struct bo_config cfg;
-	struct bo_sha256 key;
+	struct bd_config cfg;
+	struct bd_sha256 key;
 	char keyhex[65];
 	bo_status rc = BO_OK;
 	if (!json_is_array(files) || !json_array_size(files) || !format || !split)
 		return bo_error_set(err, BO_EMALFORMED, "the claim's dataset has no files");
-	bo_sha256_init(&key);
+	bd_sha256_init(&key);
 	for (size_t i = 0; i < json_array_size(files) && !rc; i++) {
 		json_t *f = json_array_get(files, i);
 		const char *sha = json_string_value(json_object_get(f, "sha256"));
@@ -284,8 +284,8 @@ static bo_status open_dataset(CURL *h, const struct opts *o, json_t *dsj, struct
 		if ((rc = blob_path(h, o, sha, json_integer_value(json_object_get(f, "size")), p,
 				    sizeof(p), err)))
 			return rc;
-		bo_sha256_update(&key, sha, 64);
-		bo_sha256_update(&key, name, strlen(name) + 1);
+		bd_sha256_update(&key, sha, 64);
+		bd_sha256_update(&key, name, strlen(name) + 1);
 		if (!strcmp(role, "images"))
 			snprintf(images, sizeof(images), "%s", p);
 		else if (!strcmp(role, "labels"))
@@ -293,7 +293,7 @@ static bo_status open_dataset(CURL *h, const struct opts *o, json_t *dsj, struct
 	}
 	if (!images[0]) {
 		/* a directory dataset: its files under their names */
-		bo_sha256_hex(&key, keyhex);
+		bd_sha256_hex(&key, keyhex);
 		snprintf(dir, sizeof(dir), "%s/ds-%s", o->cache, keyhex);
 		if (mkdir(dir, 0755) && errno != EEXIST)
 			return bo_error_set(err, BO_EIO, "cache: %s: %s", dir, strerror(errno));
@@ -308,8 +308,8 @@ static bo_status open_dataset(CURL *h, const struct opts *o, json_t *dsj, struct
 				return bo_error_set(err, BO_EIO, "cache: %s: %s", link_to, strerror(errno));
 		}
 	}
-	bo_config_defaults(&cfg);
-	bo_dataset_limits_of(&cfg, &lim);
+	bd_config_defaults(&cfg);
+	bd_dataset_limits_of(&cfg, &lim);
 	enum bo_dataset_format f;
 	enum bo_split sp;
 	if (bo_dataset_format_parse(format, &f, err) || bo_split_parse(split, &sp, err))
@@ -326,19 +326,19 @@ static bo_status ensure_job(CURL *h, const struct opts *o, json_t *claim, struct
 	int64_t job = json_integer_value(json_object_get(task, "job"));
 	char path[2200];
 	bo_status rc;
-	if (bo_jobctx_ready(&c->jc, job) && c->clean)
+	if (bd_jobctx_ready(&c->jc, job) && c->clean)
 		return BO_OK;
 	job_ctx_release(c);
 	if ((rc = blob_path(h, o, json_string_value(json_object_get(model, "sha256")),
 			    json_integer_value(json_object_get(model, "size")), path, sizeof(path),
 			    err)) ||
-	    (rc = bo_jobctx_begin(&c->jc, job, json_object_get(claim, "spec"), path, err)) ||
+	    (rc = bd_jobctx_begin(&c->jc, job, json_object_get(claim, "spec"), path, err)) ||
 	    (rc = open_dataset(h, o, json_object_get(claim, "dataset"), &c->jc.ds, err)) ||
-	    (rc = bo_jobctx_finish(&c->jc, json_object_get(model, "mean"),
+	    (rc = bd_jobctx_finish(&c->jc, json_object_get(model, "mean"),
 				   json_object_get(model, "std"), o->threads, stop_cb, NULL, err)))
 		goto out;
 	/* the clean pass, as pool.c records it */
-	if (!(c->clean = bo_jobctx_clean_json(&c->jc)))
+	if (!(c->clean = bd_jobctx_clean_json(&c->jc)))
 		rc = bo_error_set(err, BO_ENOMEM, "out of memory");
 out:
 	if (rc)
@@ -359,7 +359,7 @@ static bo_status run_reference(CURL *h, const struct opts *o, json_t *claim, str
 			    json_integer_value(json_object_get(ref, "size")), path, sizeof(path),
 			    err)))
 		return rc;
-	return bo_jobctx_reference(&c->jc, path, json_object_get(ref, "mean"),
+	return bd_jobctx_reference(&c->jc, path, json_object_get(ref, "mean"),
 				   json_object_get(ref, "std"), rr, err);
 }
 

@@ -27,14 +27,14 @@ static json_t *parse(const char *text)
 /* spec text -> status, and the field the error names */
 static bo_status try_spec(const char *text, char *field, size_t size)
 {
-	struct bo_job_spec s;
+	struct bd_job_spec s;
 	struct bo_error err;
 	json_t *j = parse(text);
 	bo_error_clear(&err);
-	bo_status rc = bo_job_spec_parse(j, &s, &err);
+	bo_status rc = bd_job_spec_parse(j, &s, &err);
 	json_decref(j);
 	if (rc == BO_OK)
-		bo_job_spec_release(&s);
+		bd_job_spec_release(&s);
 	else
 		assert_true(err.text[0] != 0); /* every refusal says why */
 	snprintf(field, size, "%s", err.field);
@@ -44,10 +44,10 @@ static bo_status try_spec(const char *text, char *field, size_t size)
 static void test_spec_defaults(void **state)
 {
 	(void)state;
-	struct bo_job_spec s;
+	struct bd_job_spec s;
 	struct bo_error err;
 	json_t *j = parse("{\"model\": 3, \"dataset\": 4, \"p\": \"1e-4:1e-2:3\"}");
-	assert_int_equal(bo_job_spec_parse(j, &s, &err), BO_OK);
+	assert_int_equal(bd_job_spec_parse(j, &s, &err), BO_OK);
 	assert_int_equal(s.model, 3);
 	assert_int_equal(s.dataset, 4);
 	assert_int_equal(s.deviation, BO_DEV_BM);
@@ -61,8 +61,8 @@ static void test_spec_defaults(void **state)
 	assert_true(s.p[0] == 1e-4 && s.p[2] == 1e-2);
 	assert_true(s.p[1] > 9.99e-4 && s.p[1] < 1.001e-3); /* log-spaced */
 	assert_true(s.energy_a == BO_ENERGY_A);
-	assert_int_equal(bo_job_spec_first_trials(&s), 5);
-	bo_job_spec_release(&s);
+	assert_int_equal(bd_job_spec_first_trials(&s), 5);
+	bd_job_spec_release(&s);
 	json_decref(j);
 }
 
@@ -147,22 +147,22 @@ static void test_spec_round_trip(void **state)
 		"{\"model\": 1, \"dataset\": 1, \"p\": [0.01], \"activation_sites\": \"activations\"}",
 	};
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
-		struct bo_job_spec a, b;
+		struct bd_job_spec a, b;
 		struct bo_error err;
 		json_t *j = parse(texts[i]);
-		if (bo_job_spec_parse(j, &a, &err) != BO_OK)
+		if (bd_job_spec_parse(j, &a, &err) != BO_OK)
 			fail_msg("%s: %s (field %s)", texts[i], err.text, err.field);
-		json_t *norm = bo_job_spec_json(&a);
+		json_t *norm = bd_job_spec_json(&a);
 		char *t1 = json_dumps(norm, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
-		if (bo_job_spec_parse(norm, &b, &err) != BO_OK)
+		if (bd_job_spec_parse(norm, &b, &err) != BO_OK)
 			fail_msg("%s: %s (field %s)", t1, err.text, err.field);
-		json_t *again = bo_job_spec_json(&b);
+		json_t *again = bd_job_spec_json(&b);
 		char *t2 = json_dumps(again, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
 		assert_string_equal(t1, t2);
 		assert_int_equal(a.n_p, b.n_p);
 		assert_memory_equal(a.p, b.p, (size_t)a.n_p * sizeof(double));
 		assert_true(a.ci_target == b.ci_target);
-		assert_int_equal(bo_job_spec_first_trials(&b), a.ci_target > 0 ? a.min_trials : a.trials);
+		assert_int_equal(bd_job_spec_first_trials(&b), a.ci_target > 0 ? a.min_trials : a.trials);
 		if (a.ci_target > 0)
 			assert_true(json_is_null(json_object_get(norm, "trials")));
 		free(t1);
@@ -170,8 +170,8 @@ static void test_spec_round_trip(void **state)
 		json_decref(again);
 		json_decref(norm);
 		json_decref(j);
-		bo_job_spec_release(&a);
-		bo_job_spec_release(&b);
+		bd_job_spec_release(&a);
+		bd_job_spec_release(&b);
 	}
 }
 
@@ -210,13 +210,13 @@ static void test_spec_check_blocks(void **state)
 	bo_error_clear(&err);
 	assert_int_equal(bo_model_load(MODEL, &m, &err), BO_OK);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct bo_job_spec s;
+		struct bd_job_spec s;
 		json_t *j = json_pack("{s:i, s:i, s:[f], s:s, s:s?}", "model", 1, "dataset", 1, "p",
 				      0.1, "block_p", cases[i].block_p, "blocks", cases[i].blocks);
 		assert_non_null(j);
 		bo_error_clear(&err);
-		assert_int_equal(bo_job_spec_parse(j, &s, &err), BO_OK);
-		bo_status st = bo_job_spec_check_blocks(&s, m, &err);
+		assert_int_equal(bd_job_spec_parse(j, &s, &err), BO_OK);
+		bo_status st = bd_job_spec_check_blocks(&s, m, &err);
 		if (st != cases[i].st)
 			fail_msg("block_p '%s' blocks '%s': status %d (%s), want %d", cases[i].block_p,
 				 cases[i].blocks ? cases[i].blocks : "", st, err.text, cases[i].st);
@@ -225,17 +225,17 @@ static void test_spec_check_blocks(void **state)
 			assert_string_equal(err.field, "block_p");
 			assert_non_null(strstr(err.text, "blocks: "));
 		}
-		bo_job_spec_release(&s);
+		bd_job_spec_release(&s);
 		json_decref(j);
 	}
 	bo_error_clear(&err);
-	struct bo_job_spec s;
+	struct bd_job_spec s;
 	json_t *j = parse("{\"model\": 1, \"dataset\": 1, \"p\": [0.1], \"block_p\": \"layer9=p\"}");
-	assert_int_equal(bo_job_spec_parse(j, &s, &err), BO_OK);
-	assert_int_equal(bo_job_spec_check_blocks(&s, m, &err), BO_EINVAL);
+	assert_int_equal(bd_job_spec_parse(j, &s, &err), BO_OK);
+	assert_int_equal(bd_job_spec_check_blocks(&s, m, &err), BO_EINVAL);
 	assert_non_null(strstr(err.text, "'layer9'"));
 	assert_non_null(strstr(err.text, "layer1, layer2"));
-	bo_job_spec_release(&s);
+	bd_job_spec_release(&s);
 	json_decref(j);
 	bo_model_free(m);
 }
@@ -245,24 +245,24 @@ static void test_spec_check_blocks(void **state)
 static void test_task_chunks(void **state)
 {
 	(void)state;
-	assert_int_equal(bo_job_task_chunks(3, 4, 4096), 4);        /* 12 one-trial tasks */
-	assert_int_equal(bo_job_task_chunks(1024, 4, 4096), 4);     /* exactly the cap */
-	assert_int_equal(bo_job_task_chunks(1024, 5, 4096), 4);     /* 4096 tasks of 1-2 trials */
-	assert_int_equal(bo_job_task_chunks(1024, 10000, 4096), 4); /* the largest job */
-	assert_int_equal(bo_job_task_chunks(1, 10000, 4096), 4096);
-	assert_int_equal(bo_job_task_chunks(3, 40, 3), 1);          /* one 40-trial task a point */
-	assert_int_equal(bo_job_task_chunks(1024, 10000, 1), 1);    /* the floor: one per point */
-	assert_int_equal(bo_job_task_chunks(0, 5, 10), 1);
+	assert_int_equal(bd_job_task_chunks(3, 4, 4096), 4);        /* 12 one-trial tasks */
+	assert_int_equal(bd_job_task_chunks(1024, 4, 4096), 4);     /* exactly the cap */
+	assert_int_equal(bd_job_task_chunks(1024, 5, 4096), 4);     /* 4096 tasks of 1-2 trials */
+	assert_int_equal(bd_job_task_chunks(1024, 10000, 4096), 4); /* the largest job */
+	assert_int_equal(bd_job_task_chunks(1, 10000, 4096), 4096);
+	assert_int_equal(bd_job_task_chunks(3, 40, 3), 1);          /* one 40-trial task a point */
+	assert_int_equal(bd_job_task_chunks(1024, 10000, 1), 1);    /* the floor: one per point */
+	assert_int_equal(bd_job_task_chunks(0, 5, 10), 1);
 	for (int n_p = 1; n_p <= 1024; n_p = n_p * 3 + 1)
 		for (int trials = 1; trials <= 10000; trials = trials * 7 + 1)
 			for (int cap = 1; cap <= 5000; cap = cap * 5 + 3) {
-				int k = bo_job_task_chunks(n_p, trials, cap);
+				int k = bd_job_task_chunks(n_p, trials, cap);
 				assert_true(k >= 1 && k <= trials);
 				assert_true((int64_t)k * n_p <= cap || k == 1);
 			}
 }
 
-/* bo_job_add_tasks covers [lo, hi) exactly with k disjoint ranges. */
+/* bd_job_add_tasks covers [lo, hi) exactly with k disjoint ranges. */
 static void test_add_tasks(void **state)
 {
 	(void)state;
@@ -279,7 +279,7 @@ static void test_add_tasks(void **state)
 	static const int cases[][3] = { { 0, 10000, 4 }, { 7, 10, 3 }, { 0, 5, 9 }, { 3, 4, 1 } };
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		assert_int_equal(sqlite3_exec(db, "DELETE FROM tasks", NULL, NULL, NULL), SQLITE_OK);
-		assert_int_equal(bo_job_add_tasks(db, 5, 2, cases[i][0], cases[i][1], cases[i][2], &err),
+		assert_int_equal(bd_job_add_tasks(db, 5, 2, cases[i][0], cases[i][1], cases[i][2], &err),
 				 BO_OK);
 		sqlite3_stmt *st = NULL;
 		assert_int_equal(sqlite3_prepare_v2(db,
@@ -304,7 +304,7 @@ static void test_add_tasks(void **state)
 	sqlite3_close(db);
 }
 
-/* The brute force bo_job_first_done stands for: bo_summarize_accuracy and
+/* The brute force bd_job_first_done stands for: bo_summarize_accuracy and
  * the rule at every count, as bo_sweep_run and the old report did. */
 static int first_done_brute(const struct bo_sweep_config *c, const double *acc, int n,
 			    struct bo_summary *s)
@@ -347,7 +347,7 @@ static void test_first_done(void **state)
 			c.ci_target = spread * (0.0005 + 0.003 * (round % 40)) + 1e-9;
 		}
 		struct bo_summary a = { 0 }, b = { 0 };
-		int ma = bo_job_first_done(&c, acc, n, &a);
+		int ma = bd_job_first_done(&c, acc, n, &a);
 		int mb = first_done_brute(&c, acc, n, &b);
 		if (ma != mb)
 			fail_msg("round %d: first done %d, brute force %d (n %d, target %g)", round, ma,
@@ -369,7 +369,7 @@ static void test_first_done(void **state)
 	struct bo_sweep_config c;
 	struct bo_summary s = { .mean = 42 };
 	bo_sweep_config_defaults(&c);
-	assert_int_equal(bo_job_first_done(&c, acc, 0, &s), 0);
+	assert_int_equal(bd_job_first_done(&c, acc, 0, &s), 0);
 	assert_true(s.mean == 42);
 }
 
@@ -388,23 +388,23 @@ static void test_job_normalisation(void **state)
 	struct bo_error err;
 	assert_int_equal(tb_load(b, NULL, &m, &err), BO_OK);
 	struct bo_sweep_config c;
-	struct bo_job_spec s;
+	struct bd_job_spec s;
 	json_t *j = parse("{\"model\": 1, \"dataset\": 1, \"p\": [0.1]}");
-	assert_int_equal(bo_job_spec_parse(j, &s, &err), BO_OK);
-	assert_int_not_equal(bo_job_sweep_config(&s, m, NULL, NULL, NULL, NULL, 0, 1, &c, &err), BO_OK);
+	assert_int_equal(bd_job_spec_parse(j, &s, &err), BO_OK);
+	assert_int_not_equal(bd_job_sweep_config(&s, m, NULL, NULL, NULL, NULL, 0, 1, &c, &err), BO_OK);
 	assert_non_null(strstr(err.text, "give mean and std in the job"));
 	assert_non_null(strstr(err.text, "normalize=none"));
 	/* the model's stored mean/std (an upload's, or normalize=none's 0 and 1) */
-	assert_int_equal(bo_job_sweep_config(&s, m, "0.25", "0.5", NULL, NULL, 0, 1, &c, &err), BO_OK);
+	assert_int_equal(bd_job_sweep_config(&s, m, "0.25", "0.5", NULL, NULL, 0, 1, &c, &err), BO_OK);
 	assert_true(c.norm.n == 1 && c.norm.mean[0] == 0.25f && c.norm.std[0] == 0.5f);
-	bo_job_spec_release(&s);
+	bd_job_spec_release(&s);
 	json_decref(j);
 	/* the job's own */
 	j = parse("{\"model\": 1, \"dataset\": 1, \"p\": [0.1], \"mean\": [0.1], \"std\": [2]}");
-	assert_int_equal(bo_job_spec_parse(j, &s, &err), BO_OK);
-	assert_int_equal(bo_job_sweep_config(&s, m, NULL, NULL, NULL, NULL, 0, 1, &c, &err), BO_OK);
+	assert_int_equal(bd_job_spec_parse(j, &s, &err), BO_OK);
+	assert_int_equal(bd_job_sweep_config(&s, m, NULL, NULL, NULL, NULL, 0, 1, &c, &err), BO_OK);
 	assert_true(c.norm.mean[0] == 0.1f && c.norm.std[0] == 2.f);
-	bo_job_spec_release(&s);
+	bd_job_spec_release(&s);
 	json_decref(j);
 	bo_model_free(m);
 	tb_free(b);
@@ -413,58 +413,58 @@ static void test_job_normalisation(void **state)
 static void test_config(void **state)
 {
 	(void)state;
-	struct bo_config c;
+	struct bd_config c;
 	struct bo_error err;
 	char path[] = "/tmp/brownoutd-conf-XXXXXX";
-	bo_config_defaults(&c);
+	bd_config_defaults(&c);
 	assert_int_equal(c.listen_port, 8080);
 	assert_string_equal(c.listen_host, "127.0.0.1");
-	assert_int_equal(bo_config_set(&c, "listen", "0.0.0.0:0", &err), BO_OK);
+	assert_int_equal(bd_config_set(&c, "listen", "0.0.0.0:0", &err), BO_OK);
 	assert_int_equal(c.listen_port, 0);
 	assert_string_equal(c.listen_host, "0.0.0.0");
-	assert_int_equal(bo_config_set(&c, "upload-limit", "2M", &err), BO_OK);
+	assert_int_equal(bd_config_set(&c, "upload-limit", "2M", &err), BO_OK);
 	assert_int_equal(c.upload_limit, 2 << 20);
 	/* --workers 0: remote workers only (brownout worker) */
-	assert_int_equal(bo_config_set(&c, "workers", "0", &err), BO_OK);
+	assert_int_equal(bd_config_set(&c, "workers", "0", &err), BO_OK);
 	assert_int_equal(c.workers, 0);
-	assert_int_not_equal(bo_config_set(&c, "workers", "-1", &err), BO_OK);
+	assert_int_not_equal(bd_config_set(&c, "workers", "-1", &err), BO_OK);
 	assert_string_equal(err.field, "workers");
 	assert_int_equal(c.lease_seconds, 60);
-	assert_int_equal(bo_config_set(&c, "lease-seconds", "2", &err), BO_OK);
+	assert_int_equal(bd_config_set(&c, "lease-seconds", "2", &err), BO_OK);
 	assert_int_equal(c.lease_seconds, 2);
-	assert_int_not_equal(bo_config_set(&c, "lease-seconds", "0", &err), BO_OK);
+	assert_int_not_equal(bd_config_set(&c, "lease-seconds", "0", &err), BO_OK);
 	assert_string_equal(err.field, "lease-seconds");
-	assert_int_not_equal(bo_config_set(&c, "listen", "host:99999", &err), BO_OK);
-	assert_int_not_equal(bo_config_set(&c, "upload-limit", "9999999999999G", &err), BO_OK);
-	assert_int_not_equal(bo_config_set(&c, "upload-limit", "-1K", &err), BO_OK);
-	assert_int_not_equal(bo_config_set(&c, "colour", "blue", &err), BO_OK);
+	assert_int_not_equal(bd_config_set(&c, "listen", "host:99999", &err), BO_OK);
+	assert_int_not_equal(bd_config_set(&c, "upload-limit", "9999999999999G", &err), BO_OK);
+	assert_int_not_equal(bd_config_set(&c, "upload-limit", "-1K", &err), BO_OK);
+	assert_int_not_equal(bd_config_set(&c, "colour", "blue", &err), BO_OK);
 	assert_non_null(strstr(err.text, "unknown option 'colour'"));
-	assert_int_not_equal(bo_config_set(&c, "dataset-root", "/nonexistent/brownout", &err), BO_OK);
+	assert_int_not_equal(bd_config_set(&c, "dataset-root", "/nonexistent/brownout", &err), BO_OK);
 	/* quotas and the task cap */
-	bo_config_defaults(&c);
+	bd_config_defaults(&c);
 	assert_int_equal(c.user_queued_jobs, 100);
 	assert_true(c.user_queued_trials == (int64_t)BO_MAX_POINTS * BO_TRIAL_CAP);
 	assert_true(c.user_stored_bytes == (int64_t)4 << 30);
 	assert_int_equal(c.job_max_tasks, 4096);
-	assert_int_equal(bo_config_set(&c, "user-stored-bytes", "10G", &err), BO_OK);
+	assert_int_equal(bd_config_set(&c, "user-stored-bytes", "10G", &err), BO_OK);
 	assert_true(c.user_stored_bytes == (int64_t)10 << 30);
-	assert_int_equal(bo_config_set(&c, "user-stored-bytes", "0", &err), BO_OK);
-	assert_int_equal(bo_config_set(&c, "user-queued-trials", "5000", &err), BO_OK);
+	assert_int_equal(bd_config_set(&c, "user-stored-bytes", "0", &err), BO_OK);
+	assert_int_equal(bd_config_set(&c, "user-queued-trials", "5000", &err), BO_OK);
 	assert_true(c.user_queued_trials == 5000);
-	assert_int_not_equal(bo_config_set(&c, "user-queued-jobs", "0", &err), BO_OK);
+	assert_int_not_equal(bd_config_set(&c, "user-queued-jobs", "0", &err), BO_OK);
 	assert_string_equal(err.field, "user-queued-jobs");
-	assert_int_not_equal(bo_config_set(&c, "job-max-tasks", "0", &err), BO_OK);
-	assert_int_equal(bo_config_set(&c, "job-max-tasks", "3", &err), BO_OK);
+	assert_int_not_equal(bd_config_set(&c, "job-max-tasks", "0", &err), BO_OK);
+	assert_int_equal(bd_config_set(&c, "job-max-tasks", "3", &err), BO_OK);
 	assert_int_equal(c.job_max_tasks, 3);
-	bo_config_defaults(&c);
+	bd_config_defaults(&c);
 
 	int fd = mkstemp(path);
 	assert_true(fd >= 0);
 	const char *text = "# comment\n\nworkers = 3\n  public-read = true  \nweb=/srv/web\n";
 	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
-	bo_config_defaults(&c);
-	assert_int_equal(bo_config_file(&c, path, &err), BO_OK);
+	bd_config_defaults(&c);
+	assert_int_equal(bd_config_file(&c, path, &err), BO_OK);
 	assert_int_equal(c.workers, 3);
 	assert_int_equal(c.public_read, 1);
 	assert_string_equal(c.web_dir, "/srv/web");
@@ -473,44 +473,44 @@ static void test_config(void **state)
 	assert_non_null(f);
 	fputs("workers = 2\nthreads-per-worker two\n", f);
 	fclose(f);
-	assert_int_not_equal(bo_config_file(&c, path, &err), BO_OK);
+	assert_int_not_equal(bd_config_file(&c, path, &err), BO_OK);
 	assert_non_null(strstr(err.text, ":2:"));
 	f = fopen(path, "w");
 	assert_non_null(f);
 	fputs("workers = 2\nqueue-limit = -1\n", f);
 	fclose(f);
-	assert_int_not_equal(bo_config_file(&c, path, &err), BO_OK);
+	assert_int_not_equal(bd_config_file(&c, path, &err), BO_OK);
 	assert_non_null(strstr(err.text, ":2: queue-limit"));
 	unlink(path);
-	assert_int_not_equal(bo_config_file(&c, path, &err), BO_OK);
+	assert_int_not_equal(bd_config_file(&c, path, &err), BO_OK);
 }
 
 /* dataset-max-* keys, and the lexical root match of registered paths */
 static void test_dataset_limits_and_roots(void **state)
 {
 	(void)state;
-	struct bo_config c;
+	struct bd_config c;
 	struct bo_error err;
 	struct bo_dataset_limits lim;
 	char norm[256];
 	const char *rel;
 	bo_error_clear(&err);
-	bo_config_defaults(&c);
-	bo_dataset_limits_of(&c, &lim);
+	bd_config_defaults(&c);
+	bd_dataset_limits_of(&c, &lim);
 	assert_int_equal(lim.max_images, 10000000);
 	assert_int_equal(lim.max_bytes, 4 * c.upload_limit); /* 2 GiB */
 	assert_int_equal(lim.max_decoded_bytes, lim.max_bytes);
-	assert_int_equal(bo_config_set(&c, "upload-limit", "1M", &err), BO_OK);
-	bo_dataset_limits_of(&c, &lim);
+	assert_int_equal(bd_config_set(&c, "upload-limit", "1M", &err), BO_OK);
+	bd_dataset_limits_of(&c, &lim);
 	assert_int_equal(lim.max_bytes, 4 << 20);
-	assert_int_equal(bo_config_set(&c, "dataset-max-bytes", "64M", &err), BO_OK);
-	assert_int_equal(bo_config_set(&c, "dataset-max-images", "5000", &err), BO_OK);
-	bo_dataset_limits_of(&c, &lim);
+	assert_int_equal(bd_config_set(&c, "dataset-max-bytes", "64M", &err), BO_OK);
+	assert_int_equal(bd_config_set(&c, "dataset-max-images", "5000", &err), BO_OK);
+	bd_dataset_limits_of(&c, &lim);
 	assert_int_equal(lim.max_bytes, 64 << 20);
 	assert_int_equal(lim.max_decoded_bytes, 64 << 20);
 	assert_int_equal(lim.max_images, 5000);
-	assert_int_not_equal(bo_config_set(&c, "dataset-max-images", "0", &err), BO_OK);
-	assert_int_not_equal(bo_config_set(&c, "dataset-max-bytes", "-1", &err), BO_OK);
+	assert_int_not_equal(bd_config_set(&c, "dataset-max-images", "0", &err), BO_OK);
+	assert_int_not_equal(bd_config_set(&c, "dataset-max-bytes", "-1", &err), BO_OK);
 
 	/* roots as config.c stores them: real paths */
 	c.n_roots = 2;
@@ -536,7 +536,7 @@ static void test_dataset_limits_and_roots(void **state)
 		{ "/", -1, NULL },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int got = bo_root_of(&c, cases[i].path, norm, sizeof(norm), &rel);
+		int got = bd_root_of(&c, cases[i].path, norm, sizeof(norm), &rel);
 		if (got != cases[i].root || (cases[i].rel && strcmp(rel, cases[i].rel)))
 			fail_msg("%s: root %d rel '%s', want %d '%s'", cases[i].path, got,
 				 rel ? rel : "(null)", cases[i].root,
@@ -547,7 +547,7 @@ static void test_dataset_limits_and_roots(void **state)
 	memset(big, 'a', sizeof(big) - 1);
 	big[0] = '/';
 	big[sizeof(big) - 1] = 0;
-	assert_int_equal(bo_root_of(&c, big, norm, sizeof(norm), &rel), -1);
+	assert_int_equal(bd_root_of(&c, big, norm, sizeof(norm), &rel), -1);
 }
 
 int main(void)

@@ -23,19 +23,19 @@
 static char g_root[4096];
 
 struct fx {
-	struct bo_store *s;
+	struct bd_store *s;
 };
 
 static bo_status exec_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 {
-	return bo_store_exec(db, ctx, err);
+	return bd_store_exec(db, ctx, err);
 }
 
-static void exec_ok(struct bo_store *s, const char *sql)
+static void exec_ok(struct bd_store *s, const char *sql)
 {
 	struct bo_error err;
 	bo_error_clear(&err);
-	bo_status rc = bo_store_write(s, exec_cb, (void *)sql, &err);
+	bo_status rc = bd_store_write(s, exec_cb, (void *)sql, &err);
 	if (rc)
 		print_error("%s: %s\n", sql, err.text);
 	assert_int_equal(rc, BO_OK);
@@ -54,7 +54,7 @@ static bo_status query_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 	q->value = -1;
 	q->text[0] = 0;
 	if (sqlite3_prepare_v2(db, q->sql, -1, &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, q->sql);
+		return bd_store_fail(db, err, q->sql);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		const char *t = (const char *)sqlite3_column_text(st, 0);
 		q->value = sqlite3_column_int64(st, 0);
@@ -64,24 +64,24 @@ static bo_status query_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 	return BO_OK;
 }
 
-static int64_t read_int(struct bo_store *s, const char *sql)
+static int64_t read_int(struct bd_store *s, const char *sql)
 {
 	struct query q = { .sql = sql };
 	struct bo_error err;
-	assert_int_equal(bo_store_read(s, query_cb, &q, &err), BO_OK);
+	assert_int_equal(bd_store_read(s, query_cb, &q, &err), BO_OK);
 	return q.value;
 }
 
-static void read_text(struct bo_store *s, const char *sql, char *out, size_t size)
+static void read_text(struct bd_store *s, const char *sql, char *out, size_t size)
 {
 	struct query q = { .sql = sql };
 	struct bo_error err;
-	assert_int_equal(bo_store_read(s, query_cb, &q, &err), BO_OK);
+	assert_int_equal(bd_store_read(s, query_cb, &q, &err), BO_OK);
 	snprintf(out, size, "%s", q.text);
 }
 
 /* a job of `owner` at `priority`: trials trials at each of n_p points,
- * its tasks made by bo_queue_create_tasks (max_tasks of them at most) */
+ * its tasks made by bd_queue_create_tasks (max_tasks of them at most) */
 struct new_job {
 	int64_t id, owner;
 	int priority, n_p, trials, max_tasks;
@@ -93,41 +93,41 @@ static bo_status job_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	struct new_job *j = ctx;
 	char text[256], sql[640];
 	json_error_t je;
-	struct bo_job_spec spec;
+	struct bd_job_spec spec;
 	snprintf(text, sizeof(text), "{\"model\": 1, \"dataset\": 1, \"p\": \"1e-3:1e-2:%d\","
 		 " \"trials\": %d, \"priority\": %d, \"references\": [%s]}", j->n_p, j->trials,
 		 j->priority, j->refs == 2 ? "1, 1" : j->refs == 1 ? "1" : "");
 	json_t *js = json_loads(text, 0, &je);
 	assert_non_null(js);
-	assert_int_equal(bo_job_spec_parse(js, &spec, err), BO_OK);
+	assert_int_equal(bd_job_spec_parse(js, &spec, err), BO_OK);
 	json_decref(js);
 	snprintf(sql, sizeof(sql),
 		 "INSERT INTO jobs (owner_id, model_id, dataset_id, state, priority, spec, points,"
 		 " images_per_trial, created_at) VALUES (%lld, 1, 1, 'queued', %d, '%s', %d, 4, 't')",
 		 (long long)j->owner, j->priority, text, j->n_p);
-	bo_status rc = bo_store_exec(db, sql, err);
+	bo_status rc = bd_store_exec(db, sql, err);
 	if (!rc) {
 		j->id = sqlite3_last_insert_rowid(db);
-		rc = bo_queue_create_tasks(db, j->id, &spec, j->max_tasks ? j->max_tasks : 4096,
+		rc = bd_queue_create_tasks(db, j->id, &spec, j->max_tasks ? j->max_tasks : 4096,
 					   err);
 	}
 	for (int i = 0; i < j->refs && !rc; i++) {
 		snprintf(sql, sizeof(sql),
 			 "INSERT INTO job_references (job_id, position, model_id) VALUES (%lld, %d, 1)",
 			 (long long)j->id, i);
-		rc = bo_store_exec(db, sql, err);
+		rc = bd_store_exec(db, sql, err);
 	}
-	bo_job_spec_release(&spec);
+	bd_job_spec_release(&spec);
 	return rc;
 }
 
-static int64_t add_job(struct bo_store *s, int64_t owner, int priority, int n_p, int trials,
+static int64_t add_job(struct bd_store *s, int64_t owner, int priority, int n_p, int trials,
 		       int max_tasks)
 {
 	struct new_job j = { 0, owner, priority, n_p, trials, max_tasks, 0 };
 	struct bo_error err;
 	bo_error_clear(&err);
-	bo_status rc = bo_store_write(s, job_fn, &j, &err);
+	bo_status rc = bd_store_write(s, job_fn, &j, &err);
 	if (rc)
 		print_error("add_job: %s\n", err.text);
 	assert_int_equal(rc, BO_OK);
@@ -143,8 +143,8 @@ static int setup(void **state)
 	if (!f)
 		return -1;
 	snprintf(path, sizeof(path), "%s/q%d.db", g_root, n++);
-	if (bo_store_open(path, 2, &f->s, &err)) {
-		print_error("bo_store_open: %s\n", err.text);
+	if (bd_store_open(path, 2, &f->s, &err)) {
+		print_error("bd_store_open: %s\n", err.text);
 		free(f);
 		return -1;
 	}
@@ -161,27 +161,27 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	bo_store_close(f->s);
+	bd_store_close(f->s);
 	free(f);
 	return 0;
 }
 
-static struct bo_claim claim(struct bo_store *s, int64_t last_owner, const char *holder,
+static struct bd_claim claim(struct bd_store *s, int64_t last_owner, const char *holder,
 			     int64_t now_ms, int64_t lease_ms)
 {
-	struct bo_claim c = { .last_owner = last_owner, .holder = holder, .now_ms = now_ms,
+	struct bd_claim c = { .last_owner = last_owner, .holder = holder, .now_ms = now_ms,
 			      .lease_ms = lease_ms };
 	struct bo_error err;
 	bo_error_clear(&err);
-	assert_int_equal(bo_queue_claim(s, &c, &err), BO_OK);
+	assert_int_equal(bd_queue_claim(s, &c, &err), BO_OK);
 	return c;
 }
 
 /* commit n trials of t (correct = 100 + trial) at now_ms */
-static bo_status commit(struct bo_store *s, const struct bo_task *t, int n, int64_t now_ms,
-			struct bo_commit *out)
+static bo_status commit(struct bd_store *s, const struct bd_task *t, int n, int64_t now_ms,
+			struct bd_commit *out)
 {
-	struct bo_commit *c = calloc(1, sizeof(*c));
+	struct bd_commit *c = calloc(1, sizeof(*c));
 	struct bo_error err;
 	assert_non_null(c);
 	bo_error_clear(&err);
@@ -193,7 +193,7 @@ static bo_status commit(struct bo_store *s, const struct bo_task *t, int n, int6
 	c->max_tasks = 4096;
 	for (int k = 0; k < n; k++)
 		c->correct[k] = 100 + t->lo + k;
-	bo_status rc = bo_queue_commit(s, c, &err);
+	bo_status rc = bd_queue_commit(s, c, &err);
 	if (rc)
 		assert_true(err.text[0] != 0);
 	if (out)
@@ -212,7 +212,7 @@ static void test_claim_order(void **state)
 	int64_t a_hi = add_job(f->s, 1, 5, 1, 1, 0);
 	int64_t b = add_job(f->s, 2, 0, 1, 2, 0);
 	/* nobody served yet: the lowest owner, its highest priority job */
-	struct bo_claim c = claim(f->s, 0, "w", 1000, 0);
+	struct bd_claim c = claim(f->s, 0, "w", 1000, 0);
 	assert_true(c.found);
 	assert_int_equal(c.t.job, a_hi);
 	assert_int_equal(c.t.owner, 1);
@@ -253,21 +253,21 @@ static void test_lease_expiry_and_requeue(void **state)
 {
 	struct fx *f = *state;
 	struct bo_error err;
-	struct bo_task t;
+	struct bd_task t;
 	int n = -1;
 	int64_t job = add_job(f->s, 1, 0, 1, 1, 0);
-	struct bo_claim a = claim(f->s, 0, "wa", 10000, 2000);
+	struct bd_claim a = claim(f->s, 0, "wa", 10000, 2000);
 	assert_true(a.found);
 	assert_int_equal(a.t.deadline_ms, 12000);
 	/* a heartbeat in time extends it */
-	assert_int_equal(bo_queue_renew(f->s, a.t.lease, 11500, 2000, &t, &err), BO_OK);
+	assert_int_equal(bd_queue_renew(f->s, a.t.lease, 11500, 2000, &t, &err), BO_OK);
 	assert_int_equal(t.deadline_ms, 13500);
 	assert_int_equal(t.id, a.t.id);
 	/* not expired at 13500: nothing to claim, nothing requeued */
-	struct bo_claim b = claim(f->s, 0, "wb", 13500, 2000);
+	struct bd_claim b = claim(f->s, 0, "wb", 13500, 2000);
 	assert_false(b.found);
 	assert_int_equal(b.expired, 0);
-	assert_int_equal(bo_queue_expire(f->s, 13500, &n, &err), BO_OK);
+	assert_int_equal(bd_queue_expire(f->s, 13500, &n, &err), BO_OK);
 	assert_int_equal(n, 0);
 	/* past it: the next claim puts it back and takes it, under a new lease */
 	b = claim(f->s, 0, "wb", 13501, 2000);
@@ -278,12 +278,12 @@ static void test_lease_expiry_and_requeue(void **state)
 	assert_int_equal(read_int(f->s, "SELECT attempts FROM tasks"), 2);
 	/* the old holder's heartbeat and its results are refused */
 	bo_error_clear(&err);
-	assert_int_equal(bo_queue_renew(f->s, a.t.lease, 13502, 2000, NULL, &err), BO_ECONFLICT);
+	assert_int_equal(bd_queue_renew(f->s, a.t.lease, 13502, 2000, NULL, &err), BO_ECONFLICT);
 	assert_true(err.text[0] != 0);
 	assert_int_equal(commit(f->s, &a.t, 1, 13502, NULL), BO_ECONFLICT);
 	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM results"), 0);
 	/* the new holder's count is taken, once, and the job is done */
-	struct bo_commit out;
+	struct bd_commit out;
 	assert_int_equal(commit(f->s, &b.t, 1, 14000, &out), BO_OK);
 	assert_true(out.job_ended);
 	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM results"), 1);
@@ -307,31 +307,31 @@ static void test_late_commit_refused(void **state)
 	struct bo_error err;
 	int n = -1;
 	add_job(f->s, 1, 0, 1, 3, 0);
-	struct bo_claim a = claim(f->s, 0, "wa", 1000, 2000);
+	struct bd_claim a = claim(f->s, 0, "wa", 1000, 2000);
 	assert_true(a.found);
 	/* nobody requeued it yet, but the deadline passed: refused, nothing kept */
 	assert_int_equal(commit(f->s, &a.t, 1, 3001, NULL), BO_ECONFLICT);
-	assert_int_equal(bo_queue_renew(f->s, a.t.lease, 3001, 2000, NULL, &err), BO_ECONFLICT);
+	assert_int_equal(bd_queue_renew(f->s, a.t.lease, 3001, 2000, NULL, &err), BO_ECONFLICT);
 	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM results"), 0);
 	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM tasks WHERE state = 'done'"), 0);
 	/* at its deadline exactly it is still held */
-	assert_int_equal(bo_queue_expire(f->s, 3000, &n, &err), BO_OK);
+	assert_int_equal(bd_queue_expire(f->s, 3000, &n, &err), BO_OK);
 	assert_int_equal(n, 0);
-	assert_int_equal(bo_queue_expire(f->s, 3001, &n, &err), BO_OK);
+	assert_int_equal(bd_queue_expire(f->s, 3001, &n, &err), BO_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM tasks WHERE state = 'queued'"
 				  " AND lease IS NULL AND lease_deadline IS NULL"), 3);
 	/* local claims (no deadline) never expire; a restart requeues them */
-	struct bo_claim l = claim(f->s, 0, "local", 4000, 0);
+	struct bd_claim l = claim(f->s, 0, "local", 4000, 0);
 	assert_true(l.found);
-	assert_int_equal(bo_queue_expire(f->s, INT64_MAX, &n, &err), BO_OK);
+	assert_int_equal(bd_queue_expire(f->s, INT64_MAX, &n, &err), BO_OK);
 	assert_int_equal(n, 0);
-	assert_int_equal(bo_queue_requeue_all(f->s, &err), BO_OK);
+	assert_int_equal(bd_queue_requeue_all(f->s, &err), BO_OK);
 	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM tasks WHERE state = 'queued'"), 3);
 	/* and the pre-restart claim's commit is refused */
 	assert_int_equal(commit(f->s, &l.t, 1, 5000, NULL), BO_ECONFLICT);
 	/* a commit of more trials than the task has is refused up front */
-	struct bo_claim m = claim(f->s, 0, "local", 6000, 0);
+	struct bd_claim m = claim(f->s, 0, "local", 6000, 0);
 	assert_true(m.found);
 	assert_int_equal(commit(f->s, &m.t, 2, 6000, NULL), BO_EINVAL);
 	assert_int_equal(commit(f->s, &m.t, 1, 6000, NULL), BO_OK);
@@ -343,11 +343,11 @@ static void test_late_commit_refused(void **state)
 static void test_slices(void **state)
 {
 	struct fx *f = *state;
-	struct bo_commit out;
+	struct bd_commit out;
 	/* 10 trials as at most 1 task: one task [0, 10) */
 	int64_t job = add_job(f->s, 1, 0, 1, 10, 1);
 	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM tasks"), 1);
-	struct bo_claim a = claim(f->s, 0, "w", 1000, 5000);
+	struct bd_claim a = claim(f->s, 0, "w", 1000, 5000);
 	assert_int_equal(a.t.lo, 0);
 	assert_int_equal(a.t.hi, 10);
 	/* a slice of 4: done [0, 4), queued [4, 10) */
@@ -360,7 +360,7 @@ static void test_slices(void **state)
 	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM tasks WHERE lease IS NOT NULL"), 0);
 	/* the same lease cannot commit again (it ended with the slice) */
 	assert_int_equal(commit(f->s, &a.t, 4, 2000, NULL), BO_ECONFLICT);
-	struct bo_claim b = claim(f->s, 0, "w", 3000, 5000);
+	struct bd_claim b = claim(f->s, 0, "w", 3000, 5000);
 	assert_int_equal(b.t.lo, 4);
 	assert_int_equal(commit(f->s, &b.t, 6, 3500, &out), BO_OK);
 	assert_true(out.job_ended);
@@ -387,21 +387,21 @@ static bo_status cancel_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	char sql[128];
 	snprintf(sql, sizeof(sql), "UPDATE jobs SET state = 'cancelled' WHERE id = %lld",
 		 (long long)c->job);
-	bo_status rc = bo_store_exec(db, sql, err);
-	return rc ? rc : bo_queue_cancel_tasks(db, c->job, err);
+	bo_status rc = bd_store_exec(db, sql, err);
+	return rc ? rc : bd_queue_cancel_tasks(db, c->job, err);
 }
 
 static void test_cancel(void **state)
 {
 	struct fx *f = *state;
 	struct bo_error err;
-	struct bo_commit out;
+	struct bd_commit out;
 	int64_t job = add_job(f->s, 1, 0, 2, 3, 0);
 	int64_t other = add_job(f->s, 2, 0, 1, 1, 0);
-	struct bo_claim a = claim(f->s, 0, "w", 1000, 5000);
+	struct bd_claim a = claim(f->s, 0, "w", 1000, 5000);
 	assert_int_equal(a.t.job, job);
 	struct cancel c = { job };
-	assert_int_equal(bo_store_write(f->s, cancel_fn, &c, &err), BO_OK);
+	assert_int_equal(bd_store_write(f->s, cancel_fn, &c, &err), BO_OK);
 	/* its queued tasks are gone, the running one stays until reported */
 	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM tasks WHERE job_id = 1"), 1);
 	/* the late report takes nothing and says the job ended */
@@ -409,7 +409,7 @@ static void test_cancel(void **state)
 	assert_true(out.job_ended);
 	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM results"), 0);
 	/* the cancelled job is never claimed again; the other one is */
-	struct bo_claim b = claim(f->s, 0, "w", 2000, 5000);
+	struct bd_claim b = claim(f->s, 0, "w", 2000, 5000);
 	assert_true(b.found);
 	assert_int_equal(b.t.job, other);
 	b = claim(f->s, 0, "w", 2000, 5000);
@@ -426,23 +426,23 @@ static void test_failure_needs_lease(void **state)
 	struct fx *f = *state;
 	struct bo_error err;
 	add_job(f->s, 1, 0, 2, 1, 0);
-	struct bo_claim a = claim(f->s, 0, "wa", 1000, 1000);
-	struct bo_claim b = claim(f->s, 0, "wb", 3000, 1000); /* a expired: b takes it */
+	struct bd_claim a = claim(f->s, 0, "wa", 1000, 1000);
+	struct bd_claim b = claim(f->s, 0, "wb", 3000, 1000); /* a expired: b takes it */
 	assert_int_equal(b.t.id, a.t.id);
-	struct bo_commit *c = calloc(1, sizeof(*c));
+	struct bd_commit *c = calloc(1, sizeof(*c));
 	assert_non_null(c);
 	c->t = a.t;
 	c->now_ms = 3100;
 	snprintf(c->failure, sizeof(c->failure), "out of memory");
 	bo_error_clear(&err);
 	/* a stale holder cannot fail the job */
-	assert_int_equal(bo_queue_commit(f->s, c, &err), BO_ECONFLICT);
+	assert_int_equal(bd_queue_commit(f->s, c, &err), BO_ECONFLICT);
 	char st[64];
 	read_text(f->s, "SELECT state FROM jobs", st, sizeof(st));
 	assert_string_equal(st, "running");
 	/* the holder can */
 	c->t = b.t;
-	assert_int_equal(bo_queue_commit(f->s, c, &err), BO_OK);
+	assert_int_equal(bd_queue_commit(f->s, c, &err), BO_OK);
 	assert_true(c->job_ended);
 	read_text(f->s, "SELECT state FROM jobs", st, sizeof(st));
 	assert_string_equal(st, "failed");
@@ -461,16 +461,16 @@ static void test_reference_task_leased(void **state)
 	struct bo_error err;
 	struct new_job j = { 0, 1, 0, 1, 1, 0, 1 };
 	bo_error_clear(&err);
-	assert_int_equal(bo_store_write(f->s, job_fn, &j, &err), BO_OK);
-	struct bo_claim t = claim(f->s, 0, "wa", 1000, 1000);
+	assert_int_equal(bd_store_write(f->s, job_fn, &j, &err), BO_OK);
+	struct bd_claim t = claim(f->s, 0, "wa", 1000, 1000);
 	assert_true(t.found);
 	assert_false(t.t.reference);
-	struct bo_claim r = claim(f->s, 0, "wa", 1000, 1000);
+	struct bd_claim r = claim(f->s, 0, "wa", 1000, 1000);
 	assert_true(r.found);
 	assert_true(r.t.reference);
 	assert_int_equal(r.t.point, 0);
 	assert_int_equal(r.t.deadline_ms, 2000);
-	struct bo_commit *c = calloc(1, sizeof(*c));
+	struct bd_commit *c = calloc(1, sizeof(*c));
 	assert_non_null(c);
 	c->t = r.t;
 	c->ref_correct = 3;
@@ -478,16 +478,16 @@ static void test_reference_task_leased(void **state)
 	c->ref_parameters = 10;
 	c->ref_activations = 5;
 	c->now_ms = 2500; /* the lease expired: nothing recorded */
-	assert_int_equal(bo_queue_commit(f->s, c, &err), BO_ECONFLICT);
+	assert_int_equal(bd_queue_commit(f->s, c, &err), BO_ECONFLICT);
 	assert_int_equal(read_int(f->s, "SELECT correct IS NULL FROM job_references"), 1);
-	struct bo_claim r2 = claim(f->s, 0, "wb", 3000, 1000); /* wb takes both back */
-	struct bo_claim t2 = claim(f->s, 0, "wb", 3000, 1000);
+	struct bd_claim r2 = claim(f->s, 0, "wb", 3000, 1000); /* wb takes both back */
+	struct bd_claim t2 = claim(f->s, 0, "wb", 3000, 1000);
 	assert_true(r2.found && t2.found);
-	struct bo_task rt = r2.t.reference ? r2.t : t2.t, tt = r2.t.reference ? t2.t : r2.t;
+	struct bd_task rt = r2.t.reference ? r2.t : t2.t, tt = r2.t.reference ? t2.t : r2.t;
 	assert_true(rt.reference && !tt.reference);
 	c->t = rt;
 	c->now_ms = 3100;
-	assert_int_equal(bo_queue_commit(f->s, c, &err), BO_OK);
+	assert_int_equal(bd_queue_commit(f->s, c, &err), BO_OK);
 	assert_false(c->job_ended);
 	assert_int_equal(read_int(f->s, "SELECT correct * 1000 + images * 100 + parameters"
 				  " + activations FROM job_references"),
@@ -507,11 +507,11 @@ static bo_status auto_job_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 	static const char text[] = "{\"model\": 1, \"dataset\": 1, \"p\": [0.01, 0.02],"
 				   " \"trials\": 4, \"images_per_trial\": \"auto\"}";
 	json_error_t je;
-	struct bo_job_spec spec;
+	struct bd_job_spec spec;
 	char sql[512];
 	json_t *js = json_loads(text, 0, &je);
 	assert_non_null(js);
-	assert_int_equal(bo_job_spec_parse(js, &spec, err), BO_OK);
+	assert_int_equal(bd_job_spec_parse(js, &spec, err), BO_OK);
 	json_decref(js);
 	assert_int_equal(spec.images_per_trial, BO_IMAGES_AUTO);
 	/* N = 64 images (the clean pass's record): n0 = min(64, 256) = 64 */
@@ -519,12 +519,12 @@ static bo_status auto_job_fn(sqlite3 *db, void *ctx, struct bo_error *err)
 		 "INSERT INTO jobs (owner_id, model_id, dataset_id, state, priority, spec, points,"
 		 " images_per_trial, created_at) VALUES (1, 1, 1, 'queued', 0, '%s', 2, 64, 't')",
 		 text);
-	bo_status rc = bo_store_exec(db, sql, err);
+	bo_status rc = bd_store_exec(db, sql, err);
 	if (!rc) {
 		*id = sqlite3_last_insert_rowid(db);
-		rc = bo_queue_create_tasks(db, *id, &spec, 4096, err);
+		rc = bd_queue_create_tasks(db, *id, &spec, 4096, err);
 	}
-	bo_job_spec_release(&spec);
+	bd_job_spec_release(&spec);
 	return rc;
 }
 
@@ -532,14 +532,14 @@ static bo_status auto_job_fn(sqlite3 *db, void *ctx, struct bo_error *err)
  * pilot's trial t of point pt counts pilot[pt][t] of 64 images with a
  * trial cost of 1 ms and 1 ms an image (c_t / c_i = 1); a trial task counts
  * 10 + trial of its own images. Returns the commits made. */
-static int run_queue(struct bo_store *s, const int64_t pilot[2][3], int64_t *now)
+static int run_queue(struct bd_store *s, const int64_t pilot[2][3], int64_t *now)
 {
 	int commits = 0;
 	for (;;) {
-		struct bo_claim c = claim(s, 0, "w", *now += 10, 5000);
+		struct bd_claim c = claim(s, 0, "w", *now += 10, 5000);
 		if (!c.found)
 			return commits;
-		struct bo_commit *f = calloc(1, sizeof(*f));
+		struct bd_commit *f = calloc(1, sizeof(*f));
 		struct bo_error err;
 		assert_non_null(f);
 		bo_error_clear(&err);
@@ -562,7 +562,7 @@ static int run_queue(struct bo_store *s, const int64_t pilot[2][3], int64_t *now
 				f->correct[k] = 10 + t;
 			}
 		}
-		assert_int_equal(bo_queue_commit(s, f, &err), BO_OK);
+		assert_int_equal(bd_queue_commit(s, f, &err), BO_OK);
 		free(f);
 		commits++;
 	}
@@ -574,7 +574,7 @@ static void test_auto_pilot_then_n(void **state)
 	struct bo_error err;
 	int64_t job = 0, now = 1000;
 	bo_error_clear(&err);
-	assert_int_equal(bo_store_write(f->s, auto_job_fn, &job, &err), BO_OK);
+	assert_int_equal(bd_store_write(f->s, auto_job_fn, &job, &err), BO_OK);
 	/* the pilot only: min_trials (3) trials a point, images unset (n0) */
 	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM tasks"), 6);
 	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM tasks WHERE pilot = 1 AND images IS"
@@ -587,9 +587,9 @@ static void test_auto_pilot_then_n(void **state)
 	assert_int_equal(bo_design_auto_n(acc0, 3, 64, 64, 1e-3, 1e-3), 64);
 	assert_int_equal(bo_design_auto_n(acc1, 3, 64, 64, 1e-3, 1e-3), 32);
 	/* the first pilot trial of point 0 alone plans nothing */
-	struct bo_claim c = claim(f->s, 0, "w", now, 5000);
+	struct bd_claim c = claim(f->s, 0, "w", now, 5000);
 	assert_true(c.found && c.t.pilot && c.t.point == 0 && c.t.lo == 0 && c.t.images == 0);
-	struct bo_commit *one = calloc(1, sizeof(*one));
+	struct bd_commit *one = calloc(1, sizeof(*one));
 	assert_non_null(one);
 	one->t = c.t;
 	one->now_ms = now + 1;
@@ -600,7 +600,7 @@ static void test_auto_pilot_then_n(void **state)
 	one->cost[0][1] = 64e-3;
 	one->workers = 1;
 	one->max_tasks = 4096;
-	assert_int_equal(bo_queue_commit(f->s, one, &err), BO_OK);
+	assert_int_equal(bd_queue_commit(f->s, one, &err), BO_OK);
 	free(one);
 	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM pilots"), 1);
 	assert_int_equal(read_int(f->s, "SELECT COUNT(*) FROM results"), 0);

@@ -17,16 +17,16 @@
 #include "http.h"
 #include "route.h"
 
-extern const char bo_openapi_yaml[];
-extern const unsigned long bo_openapi_yaml_len;
+extern const char bd_openapi_yaml[];
+extern const unsigned long bd_openapi_yaml_len;
 
-static int dummy(struct bo_daemon *d, struct bo_req *r, const struct bo_route_args *a)
+static int dummy(struct bd_daemon *d, struct bd_req *r, const struct bd_route_args *a)
 {
 	(void)d, (void)r, (void)a;
 	return 0;
 }
 
-static const struct bo_route table[] = {
+static const struct bd_route table[] = {
 	{ "GET", "/metrics", BO_BODY_JSON, BO_ACCESS_PUBLIC, dummy },
 	{ "GET", "/api/v1/things", BO_BODY_JSON, BO_ACCESS_READ, dummy },
 	{ "POST", "/api/v1/things", BO_BODY_FORM, BO_ACCESS_READ, dummy },
@@ -40,103 +40,103 @@ static const struct bo_route table[] = {
 static void test_find(void **state)
 {
 	(void)state;
-	struct bo_route_found f;
-	bo_route_find(table, "GET", "/api/v1/things/42", &f);
+	struct bd_route_found f;
+	bd_route_find(table, "GET", "/api/v1/things/42", &f);
 	assert_int_equal(f.status, BO_ROUTE_OK);
 	assert_ptr_equal(f.route, &table[3]);
 	assert_int_equal(f.args.id, 42);
 	/* a trailing slash and repeated leading ones are the same path */
-	bo_route_find(table, "GET", "//api/v1/things/42/", &f);
+	bd_route_find(table, "GET", "//api/v1/things/42/", &f);
 	assert_ptr_equal(f.route, &table[3]);
-	bo_route_find(table, "HEAD", "/api/v1/things", &f);
+	bd_route_find(table, "HEAD", "/api/v1/things", &f);
 	assert_ptr_equal(f.route, &table[1]);
-	bo_route_find(table, "POST", "/api/v1/things/7/poke", &f);
+	bd_route_find(table, "POST", "/api/v1/things/7/poke", &f);
 	assert_ptr_equal(f.route, &table[5]);
 	assert_int_equal(f.args.id, 7);
-	bo_route_find(table, "GET", "/api/v1/blobs/abc123", &f);
+	bd_route_find(table, "GET", "/api/v1/blobs/abc123", &f);
 	assert_ptr_equal(f.route, &table[6]);
 	assert_string_equal(f.args.key, "abc123");
-	bo_route_find(table, "GET", "/metrics", &f);
+	bd_route_find(table, "GET", "/metrics", &f);
 	assert_ptr_equal(f.route, &table[0]);
 }
 
 static void test_not_found(void **state)
 {
 	(void)state;
-	struct bo_route_found f;
+	struct bd_route_found f;
 	const char *bad_ids[] = { "abc", "0", "-1", "+3", " 3", "007", "99999999999999999999999" };
 	char path[128];
 	for (size_t i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++) {
 		snprintf(path, sizeof(path), "/api/v1/things/%s", bad_ids[i]);
-		bo_route_find(table, "GET", path, &f);
+		bd_route_find(table, "GET", path, &f);
 		assert_null(f.route);
 		assert_int_equal(f.status, BO_ROUTE_BAD_ID);
 		assert_string_equal(f.bad, bad_ids[i]);
 	}
-	bo_route_find(table, "GET", "/api/v1/things/x/poke", &f);
+	bd_route_find(table, "GET", "/api/v1/things/x/poke", &f);
 	assert_int_equal(f.status, BO_ROUTE_BAD_ID);
 	const char *none[] = { "/api/v1", "/api/v1/", "/api/v1/thing", "/api/v1/things/1/2",
 			       "/api/v1//things", "/api/v1/things/1/poke/more", "/a/b/c/d/e/f/g/h/i" };
 	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
-		bo_route_find(table, "GET", none[i], &f);
+		bd_route_find(table, "GET", none[i], &f);
 		assert_null(f.route);
 		assert_int_equal(f.status, BO_ROUTE_NO_PATH);
 	}
 	/* {key} takes 1 to 79 bytes */
 	char key[120] = "/api/v1/blobs/";
 	memset(key + strlen(key), 'k', 80);
-	bo_route_find(table, "GET", key, &f);
+	bd_route_find(table, "GET", key, &f);
 	assert_int_equal(f.status, BO_ROUTE_NO_PATH);
 	key[strlen(key) - 1] = 0;
-	bo_route_find(table, "GET", key, &f);
+	bd_route_find(table, "GET", key, &f);
 	assert_int_equal(f.status, BO_ROUTE_OK);
 }
 
 static void test_method(void **state)
 {
 	(void)state;
-	struct bo_route_found f;
-	bo_route_find(table, "PUT", "/api/v1/things/3", &f);
+	struct bd_route_found f;
+	bd_route_find(table, "PUT", "/api/v1/things/3", &f);
 	assert_null(f.route);
 	assert_int_equal(f.status, BO_ROUTE_NO_METHOD);
 	assert_string_equal(f.allow, "GET,DELETE");
-	bo_route_find(table, "DELETE", "/api/v1/things", &f);
+	bd_route_find(table, "DELETE", "/api/v1/things", &f);
 	assert_string_equal(f.allow, "GET,POST");
-	bo_route_find(table, "GET", "/api/v1/things/3/poke", &f);
+	bd_route_find(table, "GET", "/api/v1/things/3/poke", &f);
 	assert_string_equal(f.allow, "POST");
 }
 
 static void test_access_and_body(void **state)
 {
 	(void)state;
-	struct bo_route_found f;
-	bo_route_find(table, "GET", "/metrics", &f);
-	assert_false(bo_route_needs_token(&f, "GET", 0));
-	bo_route_find(table, "GET", "/api/v1/things", &f);
-	assert_true(bo_route_needs_token(&f, "GET", 0));
-	assert_false(bo_route_needs_token(&f, "GET", 1));
-	assert_false(bo_route_needs_token(&f, "HEAD", 1));
-	bo_route_find(table, "POST", "/api/v1/things", &f);
-	assert_true(bo_route_needs_token(&f, "POST", 1));
-	bo_route_find(table, "DELETE", "/api/v1/things/1", &f);
-	assert_true(bo_route_needs_token(&f, "DELETE", 1));
-	bo_route_find(table, "GET", "/api/v1/blobs/x", &f);
-	assert_true(bo_route_needs_token(&f, "GET", 1));
+	struct bd_route_found f;
+	bd_route_find(table, "GET", "/metrics", &f);
+	assert_false(bd_route_needs_token(&f, "GET", 0));
+	bd_route_find(table, "GET", "/api/v1/things", &f);
+	assert_true(bd_route_needs_token(&f, "GET", 0));
+	assert_false(bd_route_needs_token(&f, "GET", 1));
+	assert_false(bd_route_needs_token(&f, "HEAD", 1));
+	bd_route_find(table, "POST", "/api/v1/things", &f);
+	assert_true(bd_route_needs_token(&f, "POST", 1));
+	bd_route_find(table, "DELETE", "/api/v1/things/1", &f);
+	assert_true(bd_route_needs_token(&f, "DELETE", 1));
+	bd_route_find(table, "GET", "/api/v1/blobs/x", &f);
+	assert_true(bd_route_needs_token(&f, "GET", 1));
 	/* an unknown path needs what a read needs (so public-read shows 404s) */
-	bo_route_find(table, "GET", "/api/v1/nothing", &f);
-	assert_true(bo_route_needs_token(&f, "GET", 0));
-	assert_false(bo_route_needs_token(&f, "GET", 1));
-	assert_int_equal(bo_route_body(&f, "multipart/form-data; boundary=x"), BO_BODY_JSON);
-	bo_route_find(table, "POST", "/api/v1/things", &f);
-	assert_int_equal(bo_route_body(&f, "Multipart/Form-Data; boundary=x"), BO_BODY_FORM);
-	assert_int_equal(bo_route_body(&f, "application/json"), BO_BODY_JSON);
-	assert_int_equal(bo_route_body(&f, NULL), BO_BODY_JSON);
-	bo_route_find(table, "POST", "/api/v1/things/1/poke", &f);
-	assert_int_equal(bo_route_body(&f, NULL), BO_BODY_FILE);
-	assert_true(bo_route_owns("/api/v1") && bo_route_owns("/api/v1/x") &&
-		    bo_route_owns("/metrics"));
-	assert_false(bo_route_owns("/api/v10") || bo_route_owns("/metrics/") ||
-		     bo_route_owns("/index.html") || bo_route_owns("/"));
+	bd_route_find(table, "GET", "/api/v1/nothing", &f);
+	assert_true(bd_route_needs_token(&f, "GET", 0));
+	assert_false(bd_route_needs_token(&f, "GET", 1));
+	assert_int_equal(bd_route_body(&f, "multipart/form-data; boundary=x"), BO_BODY_JSON);
+	bd_route_find(table, "POST", "/api/v1/things", &f);
+	assert_int_equal(bd_route_body(&f, "Multipart/Form-Data; boundary=x"), BO_BODY_FORM);
+	assert_int_equal(bd_route_body(&f, "application/json"), BO_BODY_JSON);
+	assert_int_equal(bd_route_body(&f, NULL), BO_BODY_JSON);
+	bd_route_find(table, "POST", "/api/v1/things/1/poke", &f);
+	assert_int_equal(bd_route_body(&f, NULL), BO_BODY_FILE);
+	assert_true(bd_route_owns("/api/v1") && bd_route_owns("/api/v1/x") &&
+		    bd_route_owns("/metrics"));
+	assert_false(bd_route_owns("/api/v10") || bd_route_owns("/metrics/") ||
+		     bd_route_owns("/index.html") || bd_route_owns("/"));
 }
 
 /* The pattern with every {placeholder} as {} */
@@ -159,7 +159,7 @@ static void shape(const char *p, size_t n, char *out, size_t size)
 /* Is `method` (lower case) an operation of `path` in the YAML? */
 static int documented(const char *path, const char *method)
 {
-	const char *y = bo_openapi_yaml, *end = y + bo_openapi_yaml_len;
+	const char *y = bd_openapi_yaml, *end = y + bd_openapi_yaml_len;
 	char want[256], got[256], op[32];
 	shape(path, strlen(path), want, sizeof(want));
 	snprintf(op, sizeof(op), "    %s:", method);
@@ -191,7 +191,7 @@ static void test_table_matches_openapi(void **state)
 {
 	(void)state;
 	int n = 0;
-	for (const struct bo_route *r = bo_api_routes; r->method; r++, n++) {
+	for (const struct bd_route *r = bd_api_routes; r->method; r++, n++) {
 		char m[16];
 		size_t i;
 		for (i = 0; r->method[i] && i + 1 < sizeof(m); i++)
@@ -200,13 +200,13 @@ static void test_table_matches_openapi(void **state)
 		if (!documented(r->pattern, m))
 			fail_msg("%s %s is not in docs/openapi.yaml", r->method, r->pattern);
 		/* each (method, pattern) once, and found by itself */
-		for (const struct bo_route *q = bo_api_routes; q < r; q++)
+		for (const struct bd_route *q = bd_api_routes; q < r; q++)
 			assert_false(!strcmp(q->method, r->method) && !strcmp(q->pattern, r->pattern));
 		assert_non_null(r->fn);
 	}
 	assert_true(n >= 30);
 	/* and the other way: every operation of an API path has a route */
-	const char *y = bo_openapi_yaml, *end = y + bo_openapi_yaml_len;
+	const char *y = bd_openapi_yaml, *end = y + bd_openapi_yaml_len;
 	char path[256] = "";
 	int ops = 0;
 	for (const char *l = y; l < end;) {
@@ -218,12 +218,12 @@ static void test_table_matches_openapi(void **state)
 		for (size_t v = 0; v < 5 && path[0]; v++) {
 			char key[16];
 			snprintf(key, sizeof(key), "    %s:", verbs[v]);
-			if (k != strlen(key) || strncmp(l, key, k) || !bo_route_owns(path))
+			if (k != strlen(key) || strncmp(l, key, k) || !bd_route_owns(path))
 				continue;
 			int found = 0;
 			char want[256], got[256];
 			shape(path, strlen(path), want, sizeof(want));
-			for (const struct bo_route *r = bo_api_routes; r->method; r++) {
+			for (const struct bd_route *r = bd_api_routes; r->method; r++) {
 				shape(r->pattern, strlen(r->pattern), got, sizeof(got));
 				found |= !strcmp(got, want) && !strcasecmp(r->method, verbs[v]);
 			}

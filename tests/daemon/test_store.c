@@ -9,7 +9,7 @@
  * chosen code at the Nth call (and every later one, as a full disk would),
  * or always, or while a file exists (the reserve file standing in for what
  * fills the disk). The stores under test open it by name
- * (bo_store_open_with). */
+ * (bd_store_open_with). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -54,15 +54,15 @@ static int group_teardown(void **state)
 	return tt_rmtree(g_root);
 }
 
-static struct bo_store *open_ok(const char *name, int readers)
+static struct bd_store *open_ok(const char *name, int readers)
 {
 	char path[4096];
-	struct bo_store *s = NULL;
+	struct bd_store *s = NULL;
 	struct bo_error err;
 	tpath(path, name);
-	bo_status rc = bo_store_open(path, readers, &s, &err);
+	bo_status rc = bd_store_open(path, readers, &s, &err);
 	if (rc)
-		print_error("bo_store_open: %s\n", err.text);
+		print_error("bd_store_open: %s\n", err.text);
 	assert_int_equal(rc, BO_OK);
 	assert_non_null(s);
 	return s;
@@ -85,7 +85,7 @@ static bo_status query_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 	q->value = -1;
 	q->text[0] = 0;
 	if (sqlite3_prepare_v2(db, q->sql, -1, &st, NULL) != SQLITE_OK) {
-		rc = bo_store_fail(db, err, q->sql);
+		rc = bd_store_fail(db, err, q->sql);
 		goto out;
 	}
 	k = sqlite3_step(st);
@@ -94,24 +94,24 @@ static bo_status query_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 		q->value = sqlite3_column_int64(st, 0);
 		snprintf(q->text, sizeof(q->text), "%s", t ? t : "");
 	} else if (k != SQLITE_DONE) {
-		rc = bo_store_fail(db, err, q->sql);
+		rc = bd_store_fail(db, err, q->sql);
 	}
 out:
 	sqlite3_finalize(st);
 	return rc;
 }
 
-static int64_t read_int(struct bo_store *s, const char *sql)
+static int64_t read_int(struct bd_store *s, const char *sql)
 {
 	struct query q = {.sql = sql};
 	struct bo_error err;
-	assert_int_equal(bo_store_read(s, query_cb, &q, &err), BO_OK);
+	assert_int_equal(bd_store_read(s, query_cb, &q, &err), BO_OK);
 	return q.value;
 }
 
 static bo_status exec_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 {
-	return bo_store_exec(db, ctx, err);
+	return bd_store_exec(db, ctx, err);
 }
 
 /* a raw connection, outside the store */
@@ -145,9 +145,9 @@ static void test_fresh_open(void **state)
 	char sql[256];
 	char buf[64];
 	struct bo_error err;
-	struct bo_store *s = open_ok("fresh.db", 2);
-	assert_true(bo_store_schema_version() >= 1);
-	assert_int_equal(read_int(s, "PRAGMA user_version"), bo_store_schema_version());
+	struct bd_store *s = open_ok("fresh.db", 2);
+	assert_true(bd_store_schema_version() >= 1);
+	assert_int_equal(read_int(s, "PRAGMA user_version"), bd_store_schema_version());
 	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
 		snprintf(sql, sizeof(sql),
 			 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '%s'",
@@ -155,12 +155,12 @@ static void test_fresh_open(void **state)
 		assert_int_equal(read_int(s, sql), 1);
 	}
 	struct query q = {.sql = "PRAGMA journal_mode"};
-	assert_int_equal(bo_store_read(s, query_cb, &q, &err), BO_OK);
+	assert_int_equal(bd_store_read(s, query_cb, &q, &err), BO_OK);
 	assert_string_equal(q.text, "wal");
 	assert_int_equal(read_int(s, "PRAGMA foreign_keys"), 1);
-	assert_int_equal(bo_store_integrity(s, buf, sizeof(buf), &err), BO_OK);
+	assert_int_equal(bd_store_integrity(s, buf, sizeof(buf), &err), BO_OK);
 	assert_string_equal(buf, "ok");
-	bo_store_close(s);
+	bd_store_close(s);
 }
 
 static void test_reopen_is_noop(void **state)
@@ -168,13 +168,13 @@ static void test_reopen_is_noop(void **state)
 	(void)state;
 	char token[BO_TOKEN_SIZE];
 	struct bo_error err;
-	struct bo_store *s = open_ok("reopen.db", 1);
-	assert_int_equal(bo_user_add(s, "keep", 0, token, sizeof(token), &err), BO_OK);
-	bo_store_close(s);
+	struct bd_store *s = open_ok("reopen.db", 1);
+	assert_int_equal(bd_user_add(s, "keep", 0, token, sizeof(token), &err), BO_OK);
+	bd_store_close(s);
 	s = open_ok("reopen.db", 1);
-	assert_int_equal(read_int(s, "PRAGMA user_version"), bo_store_schema_version());
+	assert_int_equal(read_int(s, "PRAGMA user_version"), bd_store_schema_version());
 	assert_int_equal(read_int(s, "SELECT count(*) FROM users WHERE name = 'keep'"), 1);
-	bo_store_close(s);
+	bd_store_close(s);
 	/* the close checkpointed and truncated the WAL */
 	sqlite3 *db = raw_open("reopen.db");
 	assert_int_equal(raw_int(db, "SELECT count(*) FROM tokens"), 1);
@@ -187,21 +187,21 @@ static void test_newer_schema_refused(void **state)
 	char path[4096];
 	char sql[64];
 	char want[128];
-	struct bo_store *s = (struct bo_store *)1;
+	struct bd_store *s = (struct bd_store *)1;
 	struct bo_error err;
-	int newer = bo_store_schema_version() + 2;
+	int newer = bd_store_schema_version() + 2;
 	sqlite3 *db = raw_open("newer.db");
 	snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", newer);
 	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 
 	tpath(path, "newer.db");
-	assert_int_equal(bo_store_open(path, 1, &s, &err), BO_ECONFLICT);
+	assert_int_equal(bd_store_open(path, 1, &s, &err), BO_ECONFLICT);
 	assert_null(s);
 	assert_int_equal(err.status, BO_ECONFLICT);
 	snprintf(want, sizeof(want), "schema version %d", newer);
 	assert_non_null(strstr(err.text, want));
-	snprintf(want, sizeof(want), "knows up to %d", bo_store_schema_version());
+	snprintf(want, sizeof(want), "knows up to %d", bd_store_schema_version());
 	assert_non_null(strstr(err.text, want));
 	assert_non_null(strstr(err.text, "upgrade brownoutd"));
 
@@ -216,7 +216,7 @@ static void test_failing_migration_rolls_back(void **state)
 {
 	(void)state;
 	char path[4096];
-	struct bo_store *s = NULL;
+	struct bd_store *s = NULL;
 	struct bo_error err;
 	sqlite3 *db = raw_open("inway.db");
 	assert_int_equal(sqlite3_exec(db, "CREATE TABLE datasets (x)", NULL, NULL, NULL),
@@ -224,10 +224,10 @@ static void test_failing_migration_rolls_back(void **state)
 	sqlite3_close(db);
 
 	tpath(path, "inway.db");
-	bo_status rc = bo_store_open(path, 1, &s, &err);
+	bo_status rc = bd_store_open(path, 1, &s, &err);
 	assert_int_not_equal(rc, BO_OK);
 	assert_null(s);
-	assert_non_null(strstr(err.text, bo_migrations[0].name));
+	assert_non_null(strstr(err.text, bd_migrations[0].name));
 	assert_non_null(strstr(err.text, "already exists"));
 
 	db = raw_open("inway.db");
@@ -241,16 +241,16 @@ static void test_bad_args(void **state)
 {
 	(void)state;
 	char path[4096];
-	struct bo_store *s = NULL;
+	struct bd_store *s = NULL;
 	struct bo_error err;
 	tpath(path, "args.db");
-	assert_int_equal(bo_store_open(path, 0, &s, &err), BO_EINVAL);
+	assert_int_equal(bd_store_open(path, 0, &s, &err), BO_EINVAL);
 	assert_null(s);
 	tpath(path, "no/such/dir/x.db");
-	assert_int_equal(bo_store_open(path, 1, &s, &err), BO_EIO);
+	assert_int_equal(bd_store_open(path, 1, &s, &err), BO_EIO);
 	assert_null(s);
 	assert_string_equal(err.file, path);
-	bo_store_close(NULL);
+	bd_store_close(NULL);
 }
 
 /* ---- transactions ---- */
@@ -258,7 +258,7 @@ static void test_bad_args(void **state)
 static bo_status insert_then_fail_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 {
 	const char *text = ctx;
-	bo_status rc = bo_store_exec(db, "INSERT INTO t (a) VALUES (1)", err);
+	bo_status rc = bd_store_exec(db, "INSERT INTO t (a) VALUES (1)", err);
 	if (rc == BO_OK && text)
 		rc = bo_error_set(err, BO_EINVAL, "%s", text);
 	else if (rc == BO_OK)
@@ -270,61 +270,61 @@ static void test_rollback(void **state)
 {
 	(void)state;
 	struct bo_error err;
-	struct bo_store *s = open_ok("rollback.db", 1);
-	assert_int_equal(bo_store_write(s, exec_cb, "CREATE TABLE t (a INTEGER)", &err), BO_OK);
-	assert_int_equal(bo_store_write(s, insert_then_fail_cb, "nope", &err), BO_EINVAL);
+	struct bd_store *s = open_ok("rollback.db", 1);
+	assert_int_equal(bd_store_write(s, exec_cb, "CREATE TABLE t (a INTEGER)", &err), BO_OK);
+	assert_int_equal(bd_store_write(s, insert_then_fail_cb, "nope", &err), BO_EINVAL);
 	assert_int_equal(err.status, BO_EINVAL);
 	assert_string_equal(err.text, "nope");
 	assert_int_equal(read_int(s, "SELECT count(*) FROM t"), 0);
-	assert_int_equal(bo_store_write(s, insert_then_fail_cb, NULL, &err), BO_EMISMATCH);
+	assert_int_equal(bd_store_write(s, insert_then_fail_cb, NULL, &err), BO_EMISMATCH);
 	assert_int_equal(err.status, BO_EMISMATCH);
 	assert_true(err.text[0] != 0);
 	assert_int_equal(read_int(s, "SELECT count(*) FROM t"), 0);
 	/* the connection is usable afterwards */
-	assert_int_equal(bo_store_write(s, exec_cb, "INSERT INTO t (a) VALUES (2)", &err), BO_OK);
+	assert_int_equal(bd_store_write(s, exec_cb, "INSERT INTO t (a) VALUES (2)", &err), BO_OK);
 	assert_int_equal(read_int(s, "SELECT sum(a) FROM t"), 2);
 	/* a read connection cannot write */
-	assert_int_equal(bo_store_read(s, exec_cb, "INSERT INTO t (a) VALUES (3)", &err), BO_EIO);
+	assert_int_equal(bd_store_read(s, exec_cb, "INSERT INTO t (a) VALUES (3)", &err), BO_EIO);
 	assert_non_null(strstr(err.text, "readonly"));
-	bo_store_close(s);
+	bd_store_close(s);
 }
 
 static void test_constraints(void **state)
 {
 	(void)state;
 	struct bo_error err;
-	struct bo_store *s = open_ok("constraint.db", 1);
+	struct bd_store *s = open_ok("constraint.db", 1);
 	const char *ins = "INSERT INTO users (name, created_at) VALUES ('dup', '2026-01-01T00:00:00Z')";
-	assert_int_equal(bo_store_write(s, exec_cb, (void *)ins, &err), BO_OK);
-	assert_int_equal(bo_store_write(s, exec_cb, (void *)ins, &err), BO_ECONFLICT);
+	assert_int_equal(bd_store_write(s, exec_cb, (void *)ins, &err), BO_OK);
+	assert_int_equal(bd_store_write(s, exec_cb, (void *)ins, &err), BO_ECONFLICT);
 	assert_non_null(strstr(err.text, "UNIQUE"));
 	assert_non_null(strstr(err.text, "INSERT INTO users"));
 	/* foreign keys are enforced */
-	assert_int_equal(bo_store_write(s, exec_cb,
+	assert_int_equal(bd_store_write(s, exec_cb,
 					"INSERT INTO tokens (user_id, hash, created_at) "
 					"VALUES (999, 'x', 'now')",
 					&err),
 			 BO_ECONFLICT);
 	assert_non_null(strstr(err.text, "FOREIGN KEY"));
 	/* CHECK constraints too */
-	assert_int_equal(bo_store_write(s, exec_cb,
+	assert_int_equal(bd_store_write(s, exec_cb,
 					"INSERT INTO tasks (job_id, kind, point, trial_lo, "
 					"trial_hi, state) VALUES (1, 'bogus', 0, 0, 1, 'queued')",
 					&err),
 			 BO_ECONFLICT);
 	assert_int_equal(read_int(s, "SELECT count(*) FROM users"), 1);
-	bo_store_close(s);
+	bd_store_close(s);
 }
 
 static bo_status nested_write_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 {
-	struct bo_store *s = ctx;
+	struct bd_store *s = ctx;
 	(void)db;
-	return bo_store_write(s, exec_cb, "SELECT 1", err);
+	return bd_store_write(s, exec_cb, "SELECT 1", err);
 }
 
 struct snap {
-	struct bo_store *s;
+	struct bd_store *s;
 	int64_t before, after;
 	bo_status wrc;
 };
@@ -339,7 +339,7 @@ static bo_status snapshot_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 	if (rc)
 		goto out;
 	p->before = q.value;
-	p->wrc = bo_store_write(p->s, exec_cb, "INSERT INTO t (a) VALUES (7)", &werr);
+	p->wrc = bd_store_write(p->s, exec_cb, "INSERT INTO t (a) VALUES (7)", &werr);
 	rc = query_cb(db, &q, err);
 	p->after = q.value;
 out:
@@ -350,19 +350,19 @@ static void test_reads_and_snapshots(void **state)
 {
 	(void)state;
 	struct bo_error err;
-	struct bo_store *s = open_ok("snap.db", 2);
-	assert_int_equal(bo_store_write(s, exec_cb, "CREATE TABLE t (a INTEGER)", &err), BO_OK);
-	assert_int_equal(bo_store_write(s, exec_cb, "INSERT INTO t (a) VALUES (1)", &err), BO_OK);
+	struct bd_store *s = open_ok("snap.db", 2);
+	assert_int_equal(bd_store_write(s, exec_cb, "CREATE TABLE t (a INTEGER)", &err), BO_OK);
+	assert_int_equal(bd_store_write(s, exec_cb, "INSERT INTO t (a) VALUES (1)", &err), BO_OK);
 	assert_int_equal(read_int(s, "SELECT count(*) FROM t"), 1);
 	struct snap p = {.s = s};
-	assert_int_equal(bo_store_read(s, snapshot_cb, &p, &err), BO_OK);
+	assert_int_equal(bd_store_read(s, snapshot_cb, &p, &err), BO_OK);
 	assert_int_equal(p.wrc, BO_OK);
 	assert_int_equal(p.before, 1);
 	assert_int_equal(p.after, 1);
 	assert_int_equal(read_int(s, "SELECT count(*) FROM t"), 2);
 	/* a write from inside a write is refused instead of deadlocking */
-	assert_int_equal(bo_store_write(s, nested_write_cb, s, &err), BO_EINTERNAL);
-	bo_store_close(s);
+	assert_int_equal(bd_store_write(s, nested_write_cb, s, &err), BO_EINTERNAL);
+	bd_store_close(s);
 }
 
 #define WRITERS 4
@@ -370,7 +370,7 @@ static void test_reads_and_snapshots(void **state)
 #define READERS 2
 
 struct worker {
-	struct bo_store *s;
+	struct bd_store *s;
 	int id;
 	bo_status rc;
 	int monotonic;
@@ -390,7 +390,7 @@ static bo_status ins_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 		    SQLITE_OK ||
 	    sqlite3_bind_int(st, 1, in->thread) != SQLITE_OK ||
 	    sqlite3_bind_int(st, 2, in->i) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
-		rc = bo_store_fail(db, err, "insert");
+		rc = bd_store_fail(db, err, "insert");
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -401,7 +401,7 @@ static void *writer_thread(void *arg)
 	struct bo_error err;
 	for (int i = 0; i < WRITES && w->rc == BO_OK; i++) {
 		struct ins in = {w->id, i};
-		w->rc = bo_store_write(w->s, ins_cb, &in, &err);
+		w->rc = bd_store_write(w->s, ins_cb, &in, &err);
 	}
 	return NULL;
 }
@@ -416,7 +416,7 @@ static void *reader_thread(void *arg)
 	w->monotonic = 1;
 	while (w->rc == BO_OK && !__atomic_load_n(&g_writers_done, __ATOMIC_ACQUIRE)) {
 		struct query q = {.sql = "SELECT count(*) FROM w"};
-		w->rc = bo_store_read(w->s, query_cb, &q, &err);
+		w->rc = bd_store_read(w->s, query_cb, &q, &err);
 		if (q.value < last)
 			w->monotonic = 0;
 		last = q.value;
@@ -429,10 +429,10 @@ static void test_concurrent_writes(void **state)
 {
 	(void)state;
 	struct bo_error err;
-	struct bo_store *s = open_ok("concurrent.db", 1); /* readers share one connection */
+	struct bd_store *s = open_ok("concurrent.db", 1); /* readers share one connection */
 	pthread_t th[WRITERS + READERS];
 	struct worker w[WRITERS + READERS];
-	assert_int_equal(bo_store_write(s, exec_cb,
+	assert_int_equal(bd_store_write(s, exec_cb,
 					"CREATE TABLE w (thread INTEGER, i INTEGER, "
 					"PRIMARY KEY (thread, i))",
 					&err),
@@ -463,7 +463,7 @@ static void test_concurrent_writes(void **state)
 			 WRITES - 1);
 		assert_int_equal(read_int(s, sql), WRITES);
 	}
-	bo_store_close(s);
+	bd_store_close(s);
 }
 
 /* ---- users and tokens ---- */
@@ -472,16 +472,16 @@ static void test_sha256(void **state)
 {
 	(void)state;
 	char hex[65];
-	struct bo_sha256 h;
-	bo_sha256_hex_of("abc", 3, hex);
+	struct bd_sha256 h;
+	bd_sha256_hex_of("abc", 3, hex);
 	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-	bo_sha256_hex_of("", 0, hex);
+	bd_sha256_hex_of("", 0, hex);
 	assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-	bo_sha256_init(&h);
-	bo_sha256_update(&h, "a", 1);
-	bo_sha256_update(&h, NULL, 0);
-	bo_sha256_update(&h, "bc", 2);
-	bo_sha256_hex(&h, hex);
+	bd_sha256_init(&h);
+	bd_sha256_update(&h, "a", 1);
+	bd_sha256_update(&h, NULL, 0);
+	bd_sha256_update(&h, "bc", 2);
+	bd_sha256_hex(&h, hex);
 	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
@@ -499,12 +499,12 @@ static void test_token_new(void **state)
 	(void)state;
 	char a[BO_TOKEN_SIZE], b[BO_TOKEN_SIZE], small[BO_TOKEN_SIZE - 1];
 	struct bo_error err;
-	assert_int_equal(bo_token_new(a, sizeof(a), &err), BO_OK);
-	assert_int_equal(bo_token_new(b, sizeof(b), &err), BO_OK);
+	assert_int_equal(bd_token_new(a, sizeof(a), &err), BO_OK);
+	assert_int_equal(bd_token_new(b, sizeof(b), &err), BO_OK);
 	check_token_format(a);
 	check_token_format(b);
 	assert_string_not_equal(a, b);
-	assert_int_equal(bo_token_new(small, sizeof(small), &err), BO_EINVAL);
+	assert_int_equal(bd_token_new(small, sizeof(small), &err), BO_EINVAL);
 }
 
 struct hashes {
@@ -519,7 +519,7 @@ static bo_status scan_tokens_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 	bo_status rc = BO_OK;
 	int k;
 	if (sqlite3_prepare_v2(db, "SELECT hash FROM tokens", -1, &st, NULL) != SQLITE_OK) {
-		rc = bo_store_fail(db, err, "scan");
+		rc = bd_store_fail(db, err, "scan");
 		goto out;
 	}
 	while ((k = sqlite3_step(st)) == SQLITE_ROW) {
@@ -531,7 +531,7 @@ static bo_status scan_tokens_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 			h->bad++;
 	}
 	if (k != SQLITE_DONE)
-		rc = bo_store_fail(db, err, "scan");
+		rc = bd_store_fail(db, err, "scan");
 out:
 	sqlite3_finalize(st);
 	return rc;
@@ -542,61 +542,61 @@ static void test_users_and_tokens(void **state)
 	(void)state;
 	char t1[BO_TOKEN_SIZE], t2[BO_TOKEN_SIZE], t3[BO_TOKEN_SIZE];
 	char sql[256], hex[65];
-	struct bo_user u;
+	struct bd_user u;
 	struct bo_error err;
-	struct bo_store *s = open_ok("users.db", 2);
+	struct bd_store *s = open_ok("users.db", 2);
 
-	assert_int_equal(bo_user_add(s, "alice", 1, t1, sizeof(t1), &err), BO_OK);
+	assert_int_equal(bd_user_add(s, "alice", 1, t1, sizeof(t1), &err), BO_OK);
 	check_token_format(t1);
-	assert_int_equal(bo_user_add(s, "bob.b-2_", 0, t3, sizeof(t3), &err), BO_OK);
-	assert_int_equal(bo_auth_check(s, t1, &u, &err), BO_OK);
+	assert_int_equal(bd_user_add(s, "bob.b-2_", 0, t3, sizeof(t3), &err), BO_OK);
+	assert_int_equal(bd_auth_check(s, t1, &u, &err), BO_OK);
 	assert_string_equal(u.name, "alice");
 	assert_int_equal(u.admin, 1);
 	assert_true(u.id > 0);
 	int64_t alice = u.id;
-	assert_int_equal(bo_auth_check(s, t3, &u, &err), BO_OK);
+	assert_int_equal(bd_auth_check(s, t3, &u, &err), BO_OK);
 	assert_string_equal(u.name, "bob.b-2_");
 	assert_int_equal(u.admin, 0);
 
-	assert_int_equal(bo_token_create(s, "alice", t2, sizeof(t2), &err), BO_OK);
+	assert_int_equal(bd_token_create(s, "alice", t2, sizeof(t2), &err), BO_OK);
 	check_token_format(t2);
 	assert_string_not_equal(t1, t2);
-	assert_int_equal(bo_auth_check(s, t2, &u, &err), BO_OK);
+	assert_int_equal(bd_auth_check(s, t2, &u, &err), BO_OK);
 	assert_int_equal(u.id, alice);
-	assert_int_equal(bo_auth_check(s, t1, &u, &err), BO_OK);
+	assert_int_equal(bd_auth_check(s, t1, &u, &err), BO_OK);
 
 	/* wrong, altered, missing tokens */
-	assert_int_equal(bo_auth_check(s, "bo_wrong", &u, &err), BO_EAUTH);
+	assert_int_equal(bd_auth_check(s, "bo_wrong", &u, &err), BO_EAUTH);
 	assert_string_equal(err.text, "invalid token");
 	assert_int_equal(u.id, 0);
 	t1[10] = t1[10] == 'A' ? 'B' : 'A';
-	assert_int_equal(bo_auth_check(s, t1, &u, &err), BO_EAUTH);
-	assert_int_equal(bo_auth_check(s, "", &u, &err), BO_EAUTH);
-	assert_int_equal(bo_auth_check(s, NULL, &u, &err), BO_EAUTH);
+	assert_int_equal(bd_auth_check(s, t1, &u, &err), BO_EAUTH);
+	assert_int_equal(bd_auth_check(s, "", &u, &err), BO_EAUTH);
+	assert_int_equal(bd_auth_check(s, NULL, &u, &err), BO_EAUTH);
 
 	/* existing and unknown users */
-	assert_int_equal(bo_user_add(s, "alice", 0, t3, sizeof(t3), &err), BO_ECONFLICT);
+	assert_int_equal(bd_user_add(s, "alice", 0, t3, sizeof(t3), &err), BO_ECONFLICT);
 	assert_string_equal(err.text, "user alice exists");
 	assert_string_equal(t3, "");
-	assert_int_equal(bo_token_create(s, "carol", t3, sizeof(t3), &err), BO_ENOENT);
+	assert_int_equal(bd_token_create(s, "carol", t3, sizeof(t3), &err), BO_ENOENT);
 	assert_int_equal(read_int(s, "SELECT count(*) FROM users"), 2);
 	assert_int_equal(read_int(s, "SELECT count(*) FROM tokens"), 3);
 
 	/* only hashes are stored */
 	struct hashes h = {.token = t2};
-	assert_int_equal(bo_store_read(s, scan_tokens_cb, &h, &err), BO_OK);
+	assert_int_equal(bd_store_read(s, scan_tokens_cb, &h, &err), BO_OK);
 	assert_int_equal(h.rows, 3);
 	assert_int_equal(h.plain, 0);
 	assert_int_equal(h.bad, 0);
-	bo_sha256_hex_of(t2, strlen(t2), hex);
+	bd_sha256_hex_of(t2, strlen(t2), hex);
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM tokens WHERE hash = '%s' AND user_id = %lld",
 		 hex, (long long)alice);
 	assert_int_equal(read_int(s, sql), 1);
 
 	/* a small buffer */
 	char small[BO_TOKEN_SIZE - 1];
-	assert_int_equal(bo_user_add(s, "dave", 0, small, sizeof(small), &err), BO_EINVAL);
-	bo_store_close(s);
+	assert_int_equal(bd_user_add(s, "dave", 0, small, sizeof(small), &err), BO_EINVAL);
+	bd_store_close(s);
 }
 
 static void test_user_names(void **state)
@@ -607,23 +607,23 @@ static void test_user_names(void **state)
 	char name65[66], name64[65];
 	char t[BO_TOKEN_SIZE];
 	struct bo_error err;
-	struct bo_store *s = open_ok("names.db", 1);
+	struct bd_store *s = open_ok("names.db", 1);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(bo_user_add(s, bad[i], 0, t, sizeof(t), &err), BO_EINVAL);
+		assert_int_equal(bd_user_add(s, bad[i], 0, t, sizeof(t), &err), BO_EINVAL);
 		assert_string_equal(err.field, "name");
-		assert_int_equal(bo_token_create(s, bad[i], t, sizeof(t), &err), BO_EINVAL);
+		assert_int_equal(bd_token_create(s, bad[i], t, sizeof(t), &err), BO_EINVAL);
 	}
 	memset(name65, 'n', 65);
 	name65[65] = 0;
-	assert_int_equal(bo_user_add(s, name65, 0, t, sizeof(t), &err), BO_EINVAL);
+	assert_int_equal(bd_user_add(s, name65, 0, t, sizeof(t), &err), BO_EINVAL);
 	memset(name64, 'n', 64);
 	name64[64] = 0;
-	assert_int_equal(bo_user_add(s, name64, 0, t, sizeof(t), &err), BO_OK);
-	struct bo_user u;
-	assert_int_equal(bo_auth_check(s, t, &u, &err), BO_OK);
+	assert_int_equal(bd_user_add(s, name64, 0, t, sizeof(t), &err), BO_OK);
+	struct bd_user u;
+	assert_int_equal(bd_auth_check(s, t, &u, &err), BO_OK);
 	assert_string_equal(u.name, name64);
 	assert_int_equal(read_int(s, "SELECT count(*) FROM users"), 1);
-	bo_store_close(s);
+	bd_store_close(s);
 }
 
 /* ---- misc ---- */
@@ -632,7 +632,7 @@ static void test_now(void **state)
 {
 	(void)state;
 	char buf[32];
-	bo_store_now(buf, sizeof(buf));
+	bd_store_now(buf, sizeof(buf));
 	assert_int_equal(strlen(buf), 20);
 	assert_int_equal(buf[4], '-');
 	assert_int_equal(buf[7], '-');
@@ -876,26 +876,26 @@ static void fv_register(void)
 	assert_int_equal(sqlite3_vfs_register(&fv_vfs, 0), SQLITE_OK);
 }
 
-static struct bo_store *open_fv(const char *name, const char *reserve, int64_t reserve_bytes)
+static struct bd_store *open_fv(const char *name, const char *reserve, int64_t reserve_bytes)
 {
 	char path[4096];
-	struct bo_store *s = NULL;
+	struct bd_store *s = NULL;
 	struct bo_error err;
-	struct bo_store_opts o = {.vfs = "faultvfs", .reserve_path = reserve,
+	struct bd_store_opts o = {.vfs = "faultvfs", .reserve_path = reserve,
 				  .reserve_bytes = reserve_bytes};
 	tpath(path, name);
-	bo_status rc = bo_store_open_with(path, 2, &o, &s, &err);
+	bo_status rc = bd_store_open_with(path, 2, &o, &s, &err);
 	if (rc)
-		print_error("bo_store_open_with: %s\n", err.text);
+		print_error("bd_store_open_with: %s\n", err.text);
 	assert_int_equal(rc, BO_OK);
 	return s;
 }
 
-static void assert_intact(struct bo_store *s)
+static void assert_intact(struct bd_store *s)
 {
 	char buf[256];
 	struct bo_error err;
-	assert_int_equal(bo_store_integrity(s, buf, sizeof(buf), &err), BO_OK);
+	assert_int_equal(bd_store_integrity(s, buf, sizeof(buf), &err), BO_OK);
 	assert_string_equal(buf, "ok");
 }
 
@@ -912,23 +912,23 @@ static bo_status batch_cb(sqlite3 *db, void *ctx, struct bo_error *err)
 	bo_status rc = BO_OK;
 	if (sqlite3_prepare_v2(db, "INSERT INTO t (tag, blob) VALUES (?, randomblob(2000))", -1,
 			       &st, NULL) != SQLITE_OK)
-		return bo_store_fail(db, err, "insert");
+		return bd_store_fail(db, err, "insert");
 	for (int i = 0; i < b->n && rc == BO_OK; i++) {
 		sqlite3_bind_int(st, 1, b->tag);
 		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = bo_store_fail(db, err, "insert");
+			rc = bd_store_fail(db, err, "insert");
 		sqlite3_reset(st);
 	}
 	sqlite3_finalize(st);
 	if (rc == BO_OK)
-		rc = bo_store_exec(db, "UPDATE counter SET n = n + 1", err);
+		rc = bd_store_exec(db, "UPDATE counter SET n = n + 1", err);
 	return rc;
 }
 
-static void fv_schema(struct bo_store *s)
+static void fv_schema(struct bd_store *s)
 {
 	struct bo_error err;
-	assert_int_equal(bo_store_write(s, exec_cb,
+	assert_int_equal(bd_store_write(s, exec_cb,
 					"CREATE TABLE t (id INTEGER PRIMARY KEY, tag INTEGER, blob BLOB);"
 					"CREATE TABLE counter (n INTEGER);"
 					"INSERT INTO counter VALUES (0)",
@@ -942,33 +942,33 @@ static void test_full_is_enospc(void **state)
 {
 	(void)state;
 	struct bo_error err;
-	struct bo_store *s = open_fv("full.db", NULL, 0);
+	struct bd_store *s = open_fv("full.db", NULL, 0);
 	fv_schema(s);
 	struct batch ok = {1, 10}, big = {2, 40};
-	assert_int_equal(bo_store_write(s, batch_cb, &ok, &err), BO_OK);
-	assert_string_equal(bo_store_health(s), "ok");
+	assert_int_equal(bd_store_write(s, batch_cb, &ok, &err), BO_OK);
+	assert_string_equal(bd_store_health(s), "ok");
 	fv_disarm();
 	atomic_store(&fv.code, SQLITE_FULL);
 	atomic_store(&fv.always, 1);
-	assert_int_equal(bo_store_write(s, batch_cb, &big, &err), BO_ENOSPC);
+	assert_int_equal(bd_store_write(s, batch_cb, &big, &err), BO_ENOSPC);
 	assert_true(atomic_load(&fv.failures) > 0);
 	assert_int_equal(err.status, BO_ENOSPC);
 	assert_non_null(strstr(err.text, "the disk holding the data directory is full"));
 	assert_non_null(strstr(err.text, "delete models, datasets or jobs"));
-	assert_string_equal(bo_store_health(s), "full");
+	assert_string_equal(bd_store_health(s), "full");
 	/* a write that changes nothing does not say the disk is back */
-	assert_int_equal(bo_store_write(s, exec_cb, "SELECT 1", &err), BO_OK);
-	assert_string_equal(bo_store_health(s), "full");
+	assert_int_equal(bd_store_write(s, exec_cb, "SELECT 1", &err), BO_OK);
+	assert_string_equal(bd_store_health(s), "full");
 	fv_disarm();
 	assert_intact(s);
 	assert_int_equal(read_int(s, "SELECT count(*) FROM t WHERE tag = 1"), 10);
 	assert_int_equal(read_int(s, "SELECT count(*) FROM t WHERE tag = 2"), 0);
 	assert_int_equal(read_int(s, "SELECT n FROM counter"), 1);
 	/* space is back: the same write commits */
-	assert_int_equal(bo_store_write(s, batch_cb, &big, &err), BO_OK);
-	assert_string_equal(bo_store_health(s), "ok");
+	assert_int_equal(bd_store_write(s, batch_cb, &big, &err), BO_OK);
+	assert_string_equal(bd_store_health(s), "ok");
 	assert_int_equal(read_int(s, "SELECT count(*) FROM t WHERE tag = 2"), 40);
-	bo_store_close(s);
+	bd_store_close(s);
 }
 
 /* An I/O error in the middle of a transaction rolls all of it back. */
@@ -976,24 +976,24 @@ static void test_ioerr_rolls_back(void **state)
 {
 	(void)state;
 	struct bo_error err;
-	struct bo_store *s = open_fv("ioerr.db", NULL, 0);
+	struct bd_store *s = open_fv("ioerr.db", NULL, 0);
 	fv_schema(s);
 	struct batch ok = {1, 5}, b = {2, 40};
-	assert_int_equal(bo_store_write(s, batch_cb, &ok, &err), BO_OK);
+	assert_int_equal(bd_store_write(s, batch_cb, &ok, &err), BO_OK);
 	fv_disarm();
 	atomic_store(&fv.code, SQLITE_IOERR_WRITE);
 	atomic_store(&fv.countdown, 3); /* the third write of the commit */
-	assert_int_equal(bo_store_write(s, batch_cb, &b, &err), BO_EIO);
+	assert_int_equal(bd_store_write(s, batch_cb, &b, &err), BO_EIO);
 	assert_int_equal(atomic_load(&fv.failures), 1);
-	assert_string_equal(bo_store_health(s), "io_error");
+	assert_string_equal(bd_store_health(s), "io_error");
 	fv_disarm();
 	assert_intact(s);
 	assert_int_equal(read_int(s, "SELECT count(*) FROM t WHERE tag = 2"), 0);
 	assert_int_equal(read_int(s, "SELECT count(*) FROM t"), 5);
 	assert_int_equal(read_int(s, "SELECT n FROM counter"), 1);
-	assert_int_equal(bo_store_write(s, batch_cb, &b, &err), BO_OK);
-	assert_string_equal(bo_store_health(s), "ok");
-	bo_store_close(s);
+	assert_int_equal(bd_store_write(s, batch_cb, &b, &err), BO_OK);
+	assert_string_equal(bd_store_health(s), "ok");
+	bd_store_close(s);
 }
 
 /* The Nth write, sync or truncate fails (and, every other round, all later
@@ -1005,7 +1005,7 @@ static void test_nth_write_loop(void **state)
 {
 	(void)state;
 	struct bo_error err;
-	struct bo_store *s = open_fv("nth.db", NULL, 0);
+	struct bd_store *s = open_fv("nth.db", NULL, 0);
 	int64_t committed = 0, rounds = 0, failed = 0;
 	int n;
 	fv_schema(s);
@@ -1015,7 +1015,7 @@ static void test_nth_write_loop(void **state)
 		atomic_store(&fv.code, n % 3 == 0 ? SQLITE_IOERR_WRITE : SQLITE_FULL);
 		atomic_store(&fv.persist, n % 2);
 		atomic_store(&fv.countdown, n);
-		bo_status rc = bo_store_write(s, batch_cb, &b, &err);
+		bo_status rc = bd_store_write(s, batch_cb, &b, &err);
 		int hit = atomic_load(&fv.failures) > 0;
 		fv_disarm();
 		if (rc == BO_OK) {
@@ -1027,7 +1027,7 @@ static void test_nth_write_loop(void **state)
 			assert_int_equal(rc, n % 3 == 0 ? BO_EIO : BO_ENOSPC);
 		}
 		/* on disk, as a restart would find it */
-		bo_store_close(s);
+		bd_store_close(s);
 		s = open_fv("nth.db", NULL, 0);
 		assert_intact(s);
 		char sql[128];
@@ -1043,7 +1043,7 @@ static void test_nth_write_loop(void **state)
 	assert_true(failed >= 5); /* the loop did fail writes at several points */
 	print_message("nth-write loop: %lld rounds, %lld failed, %lld committed\n",
 		      (long long)rounds, (long long)failed, (long long)committed);
-	bo_store_close(s);
+	bd_store_close(s);
 }
 
 /* A freeing write spends the reserve when the disk is full (here: the
@@ -1056,27 +1056,27 @@ static void test_reserve(void **state)
 	char reserve[4096];
 	struct stat sb;
 	tpath(reserve, "reserve.bin");
-	struct bo_store *s = open_fv("reserve.db", reserve, 64 * 1024);
-	assert_int_equal(bo_store_reserve_held(s), 1);
+	struct bd_store *s = open_fv("reserve.db", reserve, 64 * 1024);
+	assert_int_equal(bd_store_reserve_held(s), 1);
 	assert_int_equal(stat(reserve, &sb), 0);
 	assert_true(sb.st_size == 64 * 1024);
 	fv_schema(s);
 	struct batch ok = {1, 10};
-	assert_int_equal(bo_store_write(s, batch_cb, &ok, &err), BO_OK);
+	assert_int_equal(bd_store_write(s, batch_cb, &ok, &err), BO_OK);
 
 	fv_disarm();
 	atomic_store(&fv.code, SQLITE_FULL);
 	snprintf(fv.while_exists, sizeof(fv.while_exists), "%s", reserve);
-	assert_int_equal(bo_store_write(s, exec_cb, "DELETE FROM t WHERE id <= 5", &err),
+	assert_int_equal(bd_store_write(s, exec_cb, "DELETE FROM t WHERE id <= 5", &err),
 			 BO_ENOSPC);
-	assert_int_equal(bo_store_reserve_held(s), 1);
+	assert_int_equal(bd_store_reserve_held(s), 1);
 	assert_int_equal(read_int(s, "SELECT count(*) FROM t"), 10);
-	assert_int_equal(bo_store_write_freeing(s, exec_cb, "DELETE FROM t WHERE id <= 5", &err),
+	assert_int_equal(bd_store_write_freeing(s, exec_cb, "DELETE FROM t WHERE id <= 5", &err),
 			 BO_OK);
-	assert_int_equal(bo_store_reserve_held(s), 0);
+	assert_int_equal(bd_store_reserve_held(s), 0);
 	assert_int_not_equal(stat(reserve, &sb), 0);
 	assert_int_equal(read_int(s, "SELECT count(*) FROM t"), 5);
-	assert_string_equal(bo_store_health(s), "ok");
+	assert_string_equal(bd_store_health(s), "ok");
 	fv_disarm();
 	assert_intact(s);
 
@@ -1085,26 +1085,26 @@ static void test_reserve(void **state)
 	struct timespec t0, t1, pause = {0, 20 * 1000 * 1000};
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	double waited = 0;
-	while (!bo_store_reserve_held(s) && waited < 10) {
-		assert_int_equal(bo_store_write(s, exec_cb, "UPDATE counter SET n = n + 1", &err),
+	while (!bd_store_reserve_held(s) && waited < 10) {
+		assert_int_equal(bd_store_write(s, exec_cb, "UPDATE counter SET n = n + 1", &err),
 				 BO_OK);
 		nanosleep(&pause, NULL);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
 	}
-	assert_int_equal(bo_store_reserve_held(s), 1);
+	assert_int_equal(bd_store_reserve_held(s), 1);
 	assert_int_equal(stat(reserve, &sb), 0);
 	assert_true(sb.st_size == 64 * 1024);
-	bo_store_close(s);
+	bd_store_close(s);
 
 	/* a bad reserve is refused, an unknown VFS named */
-	struct bo_store *s2 = NULL;
-	struct bo_store_opts bad = {.reserve_path = reserve, .reserve_bytes = 0};
+	struct bd_store *s2 = NULL;
+	struct bd_store_opts bad = {.reserve_path = reserve, .reserve_bytes = 0};
 	char path[4096];
 	tpath(path, "reserve2.db");
-	assert_int_equal(bo_store_open_with(path, 1, &bad, &s2, &err), BO_EINVAL);
-	struct bo_store_opts novfs = {.vfs = "no-such-vfs"};
-	assert_int_equal(bo_store_open_with(path, 1, &novfs, &s2, &err), BO_EINVAL);
+	assert_int_equal(bd_store_open_with(path, 1, &bad, &s2, &err), BO_EINVAL);
+	struct bd_store_opts novfs = {.vfs = "no-such-vfs"};
+	assert_int_equal(bd_store_open_with(path, 1, &novfs, &s2, &err), BO_EINVAL);
 	assert_non_null(strstr(err.text, "no-such-vfs"));
 	assert_null(s2);
 }
@@ -1113,17 +1113,17 @@ static void test_reserve(void **state)
 static void test_reserve_config(void **state)
 {
 	(void)state;
-	struct bo_config c;
+	struct bd_config c;
 	struct bo_error err;
-	bo_config_defaults(&c);
+	bd_config_defaults(&c);
 	assert_int_equal(c.reserve_bytes, 4 << 20);
-	assert_int_equal(bo_config_set(&c, "reserve-bytes", "8M", &err), BO_OK);
+	assert_int_equal(bd_config_set(&c, "reserve-bytes", "8M", &err), BO_OK);
 	assert_int_equal(c.reserve_bytes, 8 << 20);
-	assert_int_equal(bo_config_set(&c, "reserve-bytes", "0", &err), BO_OK);
+	assert_int_equal(bd_config_set(&c, "reserve-bytes", "0", &err), BO_OK);
 	assert_int_equal(c.reserve_bytes, 0);
-	assert_int_not_equal(bo_config_set(&c, "reserve-bytes", "2G", &err), BO_OK);
+	assert_int_not_equal(bd_config_set(&c, "reserve-bytes", "2G", &err), BO_OK);
 	assert_string_equal(err.field, "reserve-bytes");
-	assert_int_not_equal(bo_config_set(&c, "reserve-bytes", "-1", &err), BO_OK);
+	assert_int_not_equal(bd_config_set(&c, "reserve-bytes", "-1", &err), BO_OK);
 	assert_int_equal(c.reserve_bytes, 0);
 }
 
@@ -1152,13 +1152,13 @@ static void test_sweep_orphans(void **state)
 	struct bo_error err;
 	char dir[4096];
 	int removed = -1;
-	struct bo_store *s = open_ok("sweep.db", 1);
+	struct bd_store *s = open_ok("sweep.db", 1);
 	/* no rows, no directories: nothing to do, and no crash */
-	assert_int_equal(bo_store_sweep_orphans(s, g_root, &removed, &err), BO_OK);
+	assert_int_equal(bd_store_sweep_orphans(s, g_root, &removed, &err), BO_OK);
 	assert_int_equal(removed, 0);
 	assert_true(exists("sweep.db"));
 	assert_int_equal(
-		bo_store_write(
+		bd_store_write(
 			s, exec_cb,
 			"INSERT INTO users (id, name, created_at) VALUES (1, 'u', 'now');"
 			"INSERT INTO models (id, owner_id, name, sha256, size, path, info, created_at,"
@@ -1183,7 +1183,7 @@ static void test_sweep_orphans(void **state)
 	touch("datasets/1-labels.bin");
 	touch("datasets/5-images.bin"); /* a path dataset's name is not an upload's */
 	touch("space-reserve");
-	assert_int_equal(bo_store_sweep_orphans(s, g_root, &removed, &err), BO_OK);
+	assert_int_equal(bd_store_sweep_orphans(s, g_root, &removed, &err), BO_OK);
 	assert_int_equal(removed, 3);
 	assert_true(exists("models/1.onnx"));
 	assert_false(exists("models/2.onnx"));
@@ -1193,7 +1193,7 @@ static void test_sweep_orphans(void **state)
 	assert_false(exists("datasets/5-images.bin"));
 	assert_true(exists("space-reserve"));
 	assert_true(exists("sweep.db"));
-	bo_store_close(s);
+	bd_store_close(s);
 }
 
 static double mono(void)
@@ -1211,7 +1211,7 @@ static void pause_ms(long ms)
 
 /* Poll (every 10 ms, at most `secs`) until the first column of sql is
  * `want`. */
-static void poll_int(struct bo_store *s, const char *sql, int64_t want, double secs)
+static void poll_int(struct bd_store *s, const char *sql, int64_t want, double secs)
 {
 	double end = mono() + secs;
 	int64_t v;
@@ -1223,7 +1223,7 @@ static void poll_int(struct bo_store *s, const char *sql, int64_t want, double s
 	assert_int_equal(v, want);
 }
 
-static void add_job(struct bo_store *s, int id)
+static void add_job(struct bd_store *s, int id)
 {
 	char sql[512];
 	struct bo_error err;
@@ -1233,7 +1233,7 @@ static void add_job(struct bo_store *s, int id)
 		 "INSERT INTO tasks (job_id, kind, point, trial_lo, trial_hi, state)"
 		 " VALUES (%d, 'trials', 0, 0, 1, 'queued')",
 		 id, id);
-	assert_int_equal(bo_store_write(s, exec_cb, sql, &err), BO_OK);
+	assert_int_equal(bd_store_write(s, exec_cb, sql, &err), BO_OK);
 }
 
 /* The local pool on a store that refuses every write: the worker backs off
@@ -1244,9 +1244,9 @@ static void test_pool_backs_off(void **state)
 {
 	(void)state;
 	struct bo_error err;
-	struct bo_daemon *d = calloc(1, sizeof(*d));
+	struct bd_daemon *d = calloc(1, sizeof(*d));
 	assert_non_null(d);
-	bo_config_defaults(&d->cfg);
+	bd_config_defaults(&d->cfg);
 	d->cfg.workers = 1;
 	d->cfg.threads_per_worker = 1;
 	snprintf(d->cfg.data_dir, sizeof(d->cfg.data_dir), "%s", g_root);
@@ -1254,7 +1254,7 @@ static void test_pool_backs_off(void **state)
 	d->store = open_fv("pool.db", NULL, 0);
 	/* a job whose model file is missing: once claimed, it fails (a write) */
 	assert_int_equal(
-		bo_store_write(
+		bd_store_write(
 			d->store, exec_cb,
 			"INSERT INTO users (id, name, created_at) VALUES (1, 'u', 'now');"
 			"INSERT INTO models (id, owner_id, name, sha256, size, path, info, created_at)"
@@ -1269,13 +1269,13 @@ static void test_pool_backs_off(void **state)
 	fv_disarm();
 	atomic_store(&fv.code, SQLITE_FULL);
 	atomic_store(&fv.always, 1);
-	assert_int_equal(bo_pool_new(&d->exec, &err), BO_OK);
+	assert_int_equal(bd_pool_new(&d->exec, &err), BO_OK);
 	assert_int_equal(d->exec.ops->start(d->exec.impl, d, &err), BO_OK);
 	double end = mono() + 10;
 	while (atomic_load(&fv.failures) == 0 && mono() < end)
 		pause_ms(10);
 	assert_true(atomic_load(&fv.failures) > 0);
-	assert_string_equal(bo_store_health(d->store), "full");
+	assert_string_equal(bd_store_health(d->store), "full");
 	/* 2 s of a refusing store: tries at 0.1, 0.3, 0.7, 1.5 s, ... */
 	int f0 = atomic_load(&fv.failures);
 	double t0 = mono();
@@ -1290,7 +1290,7 @@ static void test_pool_backs_off(void **state)
 	 * try, within its backoff), claims the task and fails the job */
 	fv_disarm();
 	poll_int(d->store, "SELECT count(*) FROM jobs WHERE id = 1 AND state = 'failed'", 1, 20);
-	assert_string_equal(bo_store_health(d->store), "ok");
+	assert_string_equal(bd_store_health(d->store), "ok");
 
 	/* a backoff in progress ends at stop */
 	add_job(d->store, 2);
@@ -1308,7 +1308,7 @@ static void test_pool_backs_off(void **state)
 	assert_true(took < 1.0);
 	fv_disarm();
 	d->exec.ops->free(d->exec.impl);
-	bo_store_close(d->store);
+	bd_store_close(d->store);
 	pthread_mutex_destroy(&d->live.mu);
 	free(d->live.jobs);
 	free(d);
@@ -1322,15 +1322,15 @@ static void test_lab_migration(void **state)
 {
 	(void)state;
 	int lab = -1;
-	for (int i = 0; i < bo_n_migrations; i++)
-		if (strstr(bo_migrations[i].name, "_lab"))
+	for (int i = 0; i < bd_n_migrations; i++)
+		if (strstr(bd_migrations[i].name, "_lab"))
 			lab = i;
 	assert_true(lab >= 1);
 	sqlite3 *db = raw_open("lab.db");
 	for (int i = 0; i < lab; i++)
-		assert_int_equal(sqlite3_exec(db, bo_migrations[i].sql, NULL, NULL, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, bd_migrations[i].sql, NULL, NULL, NULL), SQLITE_OK);
 	char sql[64];
-	snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", bo_migrations[lab - 1].version);
+	snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", bd_migrations[lab - 1].version);
 	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 	static const char old[] =
 		"INSERT INTO users (id, name, created_at) VALUES (1, 'a', 't'), (2, 'b', 't');"
@@ -1347,8 +1347,8 @@ static void test_lab_migration(void **state)
 	assert_int_equal(sqlite3_exec(db, old, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 
-	struct bo_store *s = open_ok("lab.db", 1);
-	assert_int_equal(read_int(s, "PRAGMA user_version"), bo_store_schema_version());
+	struct bd_store *s = open_ok("lab.db", 1);
+	assert_int_equal(read_int(s, "PRAGMA user_version"), bd_store_schema_version());
 	/* a's net: 1, (deleted) 3, 5 are versions 1, 2, 3; b's net and a's other are 1 */
 	assert_int_equal(read_int(s, "SELECT group_concat(version, ',') = '1,1,2,1,3' FROM"
 				     " (SELECT version FROM models ORDER BY id)"), 1);
@@ -1357,46 +1357,46 @@ static void test_lab_migration(void **state)
 	assert_int_equal(read_int(s, "SELECT count(*) FROM users WHERE disabled_at IS NULL"), 2);
 	/* one owner's name and version are unique */
 	struct bo_error err;
-	assert_int_equal(bo_store_write(s, exec_cb,
+	assert_int_equal(bd_store_write(s, exec_cb,
 					"UPDATE models SET version = 1 WHERE id = 5", &err),
 			 BO_ECONFLICT);
-	bo_store_close(s);
+	bd_store_close(s);
 }
 
-/* Token labels and ids (bo_token_issue), disabled users (issue 12). */
+/* Token labels and ids (bd_token_issue), disabled users (issue 12). */
 static void test_token_issue_and_disabled_users(void **state)
 {
 	(void)state;
 	char t1[BO_TOKEN_SIZE], t2[BO_TOKEN_SIZE], sql[160];
-	struct bo_user u;
+	struct bd_user u;
 	struct bo_error err;
-	struct bo_store *s = open_ok("issue.db", 1);
-	struct bo_token_issue q = {.user = "carol", .create_user = 1, .label = "laptop"};
-	assert_int_equal(bo_token_issue(s, &q, t1, sizeof(t1), &err), BO_OK);
+	struct bd_store *s = open_ok("issue.db", 1);
+	struct bd_token_issue q = {.user = "carol", .create_user = 1, .label = "laptop"};
+	assert_int_equal(bd_token_issue(s, &q, t1, sizeof(t1), &err), BO_OK);
 	assert_true(q.user_id > 0 && q.token_id > 0);
 	snprintf(sql, sizeof(sql), "SELECT name = 'laptop' AND user_id = %lld FROM tokens WHERE id = %lld",
 		 (long long)q.user_id, (long long)q.token_id);
 	assert_int_equal(read_int(s, sql), 1);
-	assert_int_equal(bo_auth_check(s, t1, &u, &err), BO_OK);
+	assert_int_equal(bd_auth_check(s, t1, &u, &err), BO_OK);
 	assert_int_equal(u.token_id, q.token_id);
 	/* a label over 64 bytes: refused, naming the field, nothing stored */
 	char label[66];
 	memset(label, 'x', 65);
 	label[65] = 0;
-	struct bo_token_issue q2 = {.user = "carol", .label = label};
-	assert_int_equal(bo_token_issue(s, &q2, t2, sizeof(t2), &err), BO_EINVAL);
+	struct bd_token_issue q2 = {.user = "carol", .label = label};
+	assert_int_equal(bd_token_issue(s, &q2, t2, sizeof(t2), &err), BO_EINVAL);
 	assert_string_equal(err.field, "name");
 	assert_int_equal(read_int(s, "SELECT count(*) FROM tokens"), 1);
 	/* disabled: the token it still has fails, it gets no new one, its name stays taken */
-	assert_int_equal(bo_store_write(s, exec_cb,
+	assert_int_equal(bd_store_write(s, exec_cb,
 					"UPDATE users SET disabled_at = 'now' WHERE name = 'carol'", &err),
 			 BO_OK);
-	assert_int_equal(bo_auth_check(s, t1, &u, &err), BO_EAUTH);
-	assert_int_equal(bo_token_create(s, "carol", t2, sizeof(t2), &err), BO_EPERM);
+	assert_int_equal(bd_auth_check(s, t1, &u, &err), BO_EAUTH);
+	assert_int_equal(bd_token_create(s, "carol", t2, sizeof(t2), &err), BO_EPERM);
 	assert_non_null(strstr(err.text, "disabled"));
-	assert_int_equal(bo_user_add(s, "carol", 0, t2, sizeof(t2), &err), BO_ECONFLICT);
+	assert_int_equal(bd_user_add(s, "carol", 0, t2, sizeof(t2), &err), BO_ECONFLICT);
 	assert_int_equal(read_int(s, "SELECT count(*) FROM tokens"), 1);
-	bo_store_close(s);
+	bd_store_close(s);
 }
 
 int main(void)

@@ -3,7 +3,7 @@
  * uploads, multipart) through libmicrohttpd, as a client reaches it.
  *
  * Design. LLVMFuzzerInitialize starts the real HTTP layer once per process
- * (bo_http_start, loopback, any free port) on a store in a fresh temporary
+ * (bd_http_start, loopback, any free port) on a store in a fresh temporary
  * data directory (under /dev/shm when there is one: SQLite commits on
  * every write), with two users, a static directory of one file and one
  * dataset root holding a tiny IDX dataset. The executor is a stub: jobs
@@ -44,18 +44,18 @@
 
 #define BO_FUZZ_HTTP_DEADLINE 20
 
-extern const char bo_openapi_yaml[];
-extern const unsigned long bo_openapi_yaml_len;
+extern const char bd_openapi_yaml[];
+extern const unsigned long bd_openapi_yaml_len;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct bo_daemon *D;
+static struct bd_daemon *D;
 static int port;
 static char dir[256], root[300];
 static char token[BO_TOKEN_SIZE + 1], admin[BO_TOKEN_SIZE + 1];
 
-static bo_status stub_start(void *impl, struct bo_daemon *d, struct bo_error *err)
+static bo_status stub_start(void *impl, struct bd_daemon *d, struct bo_error *err)
 {
 	return BO_OK;
 }
@@ -71,7 +71,7 @@ static void stub_stop(void *impl)
 static void stub_free(void *impl)
 {
 }
-static const struct bo_executor_ops stub_ops = {
+static const struct bd_executor_ops stub_ops = {
 	"fuzz", stub_start, stub_wake, stub_cancel, stub_stop, stub_free,
 };
 
@@ -99,13 +99,13 @@ static void cleanup(void)
 {
 	if (!D)
 		return;
-	bo_http_stop(D);
+	bd_http_stop(D);
 	if (getenv("BO_FUZZ_HTTP_STATS")) /* which answers the inputs got */
 		for (int i = 0; i < 600; i++)
 			if (atomic_load(&D->requests[i]))
 				fprintf(stderr, "fuzz_http: %d: %lld\n", i,
 					(long long)atomic_load(&D->requests[i]));
-	bo_store_close(D->store);
+	bd_store_close(D->store);
 	pthread_mutex_destroy(&D->live.mu);
 	free(D->live.jobs);
 	free(D);
@@ -146,7 +146,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (!(D = calloc(1, sizeof(*D))))
 		die("calloc", NULL);
 	atexit(cleanup);
-	bo_config_defaults(&D->cfg);
+	bd_config_defaults(&D->cfg);
 	snprintf(D->cfg.listen_host, sizeof(D->cfg.listen_host), "127.0.0.1");
 	D->cfg.listen_port = 0;
 	snprintf(D->cfg.data_dir, sizeof(D->cfg.data_dir), "%s/data", dir);
@@ -158,10 +158,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	D->cfg.http_threads = 2;
 	D->cfg.connection_timeout = 5;
 	D->cfg.upload_limit = 1 << 20;
-	D->started = bo_now();
-	D->routes = bo_api_routes;
-	D->openapi = bo_openapi_yaml;
-	D->openapi_len = bo_openapi_yaml_len;
+	D->started = bd_now();
+	D->routes = bd_api_routes;
+	D->openapi = bd_openapi_yaml;
+	D->openapi_len = bd_openapi_yaml_len;
 	D->exec.ops = &stub_ops;
 	pthread_mutex_init(&D->live.mu, NULL);
 	if (mkdir(D->cfg.data_dir, 0700) || mkdir(D->cfg.web_dir, 0700) || mkdir(root, 0700))
@@ -180,12 +180,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(path, sizeof(path), "%s/mnist/t10k-labels-idx1-ubyte", root);
 	write_file(path, lab, sizeof(lab));
 	snprintf(path, sizeof(path), "%s/brownout.db", D->cfg.data_dir);
-	if (bo_store_open(path, D->cfg.http_threads + 2, &D->store, &err))
+	if (bd_store_open(path, D->cfg.http_threads + 2, &D->store, &err))
 		die("store", &err);
-	if (bo_user_add(D->store, "fuzz", 0, token, sizeof(token), &err) ||
-	    bo_user_add(D->store, "root", 1, admin, sizeof(admin), &err))
+	if (bd_user_add(D->store, "fuzz", 0, token, sizeof(token), &err) ||
+	    bd_user_add(D->store, "root", 1, admin, sizeof(admin), &err))
 		die("users", &err);
-	if (bo_http_start(D, &port, &err))
+	if (bd_http_start(D, &port, &err))
 		die("http", &err);
 	return 0;
 }
