@@ -242,6 +242,36 @@ export async function render(root, ctx) {
 		if (opt && preset !== 'single') applyPreset('single', false);
 	};
 
+	/* what a sweep and an optimize job check alike: the integer fields of
+	 * `ints` ([name, min, max, what]), energy_a, the block map, mean and std */
+	const sharedFields = (errs, body, ints) => {
+		for (const [name, min, max, what] of ints) {
+			const r = intField(c[name].value, min, max, what);
+			if (r.error) errs[name] = r.error;
+			else if (r.value !== undefined) body[name] = r.value;
+		}
+		if (c.energy_a.value.trim()) {
+			const v = parseNumber(c.energy_a.value);
+			if (v === null || !(v > 0)) errs.energy_a = 'a must be a number above 0 (the paper\'s 65 nm fit: 12.8).';
+			else body.energy_a = v;
+		}
+		const blocks = c.blocks.value.trim();
+		if (blocks) {
+			if (blocks.startsWith('@')) errs.blocks = '@file maps are for the CLI; write the map itself.';
+			else body.blocks = blocks;
+		}
+		for (const name of ['mean', 'std']) {
+			if (!c[name].value.trim()) continue;
+			const v = parseFloats(c[name].value);
+			if (!v) errs[name] = 'Numbers separated by commas: one, or one per channel.';
+			else if (name === 'std' && v.some((x) => !(x > 0))) errs.std = 'std values must be above 0.';
+			else body[name] = v;
+		}
+		if (body.mean && body.std && body.mean.length !== body.std.length && body.mean.length !== 1 && body.std.length !== 1) {
+			errs.std = 'mean and std need the same number of values (or one of them a single value).';
+		}
+	};
+
 	/* an optimize job's spec (daemon/jobs.c get_opt_field, opt_finish) */
 	const validateOpt = (errs, body, m, d) => {
 		body.kind = 'optimize';
@@ -252,11 +282,7 @@ export async function render(root, ctx) {
 			['budget_trials', 0, 100000, 'The budget'], ['curve_trials', 1, 1000, 'Curve trials'],
 			['verify_trials', 2, 1000, 'Verification trials'], ['baseline_trials', 1, 1000, 'Baseline trials'],
 		];
-		for (const [name, min, max, what] of ints) {
-			const r = intField(c[name].value, min, max, what);
-			if (r.error) errs[name] = r.error;
-			else if (r.value !== undefined) body[name] = r.value;
-		}
+		sharedFields(errs, body, ints);
 		if ((body.min_trials ?? 4) > (body.max_trials ?? 16)) errs.min_trials = 'Min trials must be at most max trials.';
 		const floor = c.accuracy_floor.value.trim();
 		const loss = c.max_loss.value.trim();
@@ -280,23 +306,6 @@ export async function render(root, ctx) {
 			else body[name] = g.value;
 		}
 		if (c.policy_blocks.value.trim()) body.policy_blocks = c.policy_blocks.value.trim();
-		if (c.energy_a.value.trim()) {
-			const v = parseNumber(c.energy_a.value);
-			if (v === null || !(v > 0)) errs.energy_a = 'a must be a number above 0 (the paper\'s 65 nm fit: 12.8).';
-			else body.energy_a = v;
-		}
-		const blocks = c.blocks.value.trim();
-		if (blocks) {
-			if (blocks.startsWith('@')) errs.blocks = '@file maps are for the CLI; write the map itself.';
-			else body.blocks = blocks;
-		}
-		for (const name of ['mean', 'std']) {
-			if (!c[name].value.trim()) continue;
-			const v = parseFloats(c[name].value);
-			if (!v) errs[name] = 'Numbers separated by commas: one, or one per channel.';
-			else if (name === 'std' && v.some((x) => !(x > 0))) errs.std = 'std values must be above 0.';
-			else body[name] = v;
-		}
 		return {errs, body, jobs: [body], model: m, dataset: d, points: []};
 	};
 
@@ -324,11 +333,7 @@ export async function render(root, ctx) {
 			['seed', 0, null, 'The seed'], ['limit', 0, null, 'Evaluation images'], ['bits', 2, 16, 'Bits'],
 			['calib', 1, 1 << 24, 'Calibration images'], ['priority', -10, 10, 'Priority'],
 		];
-		for (const [name, min, max, what] of ints) {
-			const r = intField(c[name].value, min, max, what);
-			if (r.error) errs[name] = r.error;
-			else if (r.value !== undefined) body[name] = r.value;
-		}
+		sharedFields(errs, body, ints);
 		const ipt = c.images_per_trial.value.trim().toLowerCase();
 		if (ipt === 'auto') {
 			body.images_per_trial = 'auto'; // a pilot per point picks its n (docs/fault-models.md 4a)
@@ -356,22 +361,12 @@ export async function render(root, ctx) {
 		if (body.ci_target !== undefined && (body.min_trials ?? 3) > (body.max_trials ?? 100)) {
 			errs.min_trials = 'Min trials must be at most max trials.';
 		}
-		if (c.energy_a.value.trim()) {
-			const v = parseNumber(c.energy_a.value);
-			if (v === null || !(v > 0)) errs.energy_a = 'a must be a number above 0 (the paper\'s 65 nm fit: 12.8).';
-			else body.energy_a = v;
-		}
-		const blocks = c.blocks.value.trim();
-		if (blocks) {
-			if (blocks.startsWith('@')) errs.blocks = '@file maps are for the CLI; write the map itself.';
-			else body.blocks = blocks;
-		}
 		if (preset !== 'per-block' && c.block_p.value.trim()) {
 			const r = parseBlockP(c.block_p.value);
 			if (r.error) {
 				errs.block_p = r.error;
 			} else {
-				if (m && !blocks) {
+				if (m && !body.blocks) {
 					const names = new Set(m.info.blocks.map((b) => b.name));
 					const unknown = r.rules.filter((x) => x.block !== '*' && !names.has(x.block)).map((x) => x.block);
 					if (unknown.length) {
@@ -384,16 +379,6 @@ export async function render(root, ctx) {
 		const refs = [...c.references.selectedOptions].map((o) => Number(o.value));
 		if (refs.length > 32) errs.references = 'At most 32 reference models.';
 		if (refs.length) body.references = refs;
-		for (const name of ['mean', 'std']) {
-			if (!c[name].value.trim()) continue;
-			const v = parseFloats(c[name].value);
-			if (!v) errs[name] = 'Numbers separated by commas: one, or one per channel.';
-			else if (name === 'std' && v.some((x) => !(x > 0))) errs.std = 'std values must be above 0.';
-			else body[name] = v;
-		}
-		if (body.mean && body.std && body.mean.length !== body.std.length && body.mean.length !== 1 && body.std.length !== 1) {
-			errs.std = 'mean and std need the same number of values (or one of them a single value).';
-		}
 		// the jobs this submission creates
 		let jobs = [body];
 		if (!Object.keys(errs).length) {
