@@ -103,7 +103,7 @@ static void conv(const struct bo_plan *p, const struct bo_node *n, const struct 
 	int64_t Cg = C / g, Mg = M / g, K = Cg * w->k[0] * w->k[1];
 
 	if (g == C && M == C && Cg == 1) {
-		Bo_dw_conv(x, wt, bias, y, N, C, H, W, w, OH, OW, act);
+		Bo_dw_conv(x, wt, bias, y, N, C, H, W, w, OH, OW, act, scratch);
 		return;
 	}
 	int pointwise = w->k[0] == 1 && w->k[1] == 1 && w->s[0] == 1 && w->s[1] == 1 &&
@@ -941,8 +941,11 @@ static bo_status infer_conv(struct bo_ictx *c)
 	    (nb > 1 && __builtin_mul_overflow(M, cols, &stage)) ||
 	    __builtin_add_overflow(need, stage, &need))
 		return Bo_node_fail(m, ni, err, BO_ELIMIT, "convolution is too large");
-	/* or Winograd's chunk, whichever conv_algo the session picks */
+	/* or Winograd's chunk, whichever conv_algo the session picks; or
+	 * the depthwise kernel's padded plane */
 	need = BO_MAX(need, Bo_wino_scratch_floats(p, ni));
+	if (g == C && M == C && w->d[1] == 1 && nsp == 2)
+		need = BO_MAX(need, Bo_dw_scratch_floats(ih, iw, win, oh, ow));
 	if (need > p->scratch_floats)
 		p->scratch_floats = need;
 	return BO_OK;
