@@ -681,8 +681,7 @@ static bo_status k_relu(const struct bo_kctx *c)
 {
 	const float *x = KX;
 	float *y = c->y;
-	for (int64_t i = 0; i < c->total; i++) /* as Bo_act_apply (plan.h) */
-		y[i] = x[i] > 0.f ? x[i] : 0.f;
+	Bo_vrelu(x, y, c->total); /* as Bo_act_apply (plan.h) */
 	return BO_OK;
 }
 
@@ -696,10 +695,7 @@ static bo_status k_clip(const struct bo_kctx *c)
 		lo = c->in[1][0];
 	if (n->n_in > 2 && n->in[2] >= 0)
 		hi = c->in[2][0];
-	for (int64_t i = 0; i < c->total; i++) { /* as Bo_act_apply (plan.h) */
-		float v = x[i] < lo ? lo : x[i];
-		y[i] = v > hi ? hi : v;
-	}
+	Bo_vclip(x, y, c->total, lo, hi); /* as Bo_act_apply (plan.h) */
 	return BO_OK;
 }
 

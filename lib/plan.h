@@ -120,13 +120,16 @@ static inline void Bo_act_apply_rc(const struct bo_act *a, float *y, int64_t n)
 	}
 }
 
-/* The same for every kind, SiLU as the Sigmoid and Mul kernels. */
+/* The same for every kind, SiLU as the Sigmoid and Mul kernels; Relu and
+ * Clip through vmath.c (the same formulas, 8 lanes with AVX2). */
 static inline void Bo_act_apply(const struct bo_act *a, float *y, int64_t n)
 {
 	if (a->kind == 3)
 		Bo_vsilu(y, y, n, 0);
-	else
-		Bo_act_apply_rc(a, y, n);
+	else if (a->kind == 1)
+		Bo_vrelu(y, y, n);
+	else if (a->kind == 2)
+		Bo_vclip(y, y, n, a->lo, a->hi);
 }
 
 /* Whether Conv node ci and node ai (next in p->order) can run fused: ai is
