@@ -587,7 +587,11 @@ int Bo_conv_act_fusable(const struct bo_plan *p, int ci, int ai, const float *co
 	const struct bo_model *m = p->m;
 	const struct bo_node *cn = &m->nodes[ci], *an = &m->nodes[ai];
 	int v = cn->out[0];
-	if (cn->op != OP_CONV || (an->op != OP_RELU && an->op != OP_CLIP) || an->n_in < 1 ||
+	int64_t nv = Bo_shape_numel(SHP(v));
+	/* an Add of two tensors of its output's size, or a Conv */
+	int add = cn->op == OP_ADD && cn->n_in == 2 && cn->in[0] >= 0 && cn->in[1] >= 0 &&
+		  Bo_shape_numel(SHP(cn->in[0])) == nv && Bo_shape_numel(SHP(cn->in[1])) == nv;
+	if ((cn->op != OP_CONV && !add) || (an->op != OP_RELU && an->op != OP_CLIP) || an->n_in < 1 ||
 	    an->in[0] != v || m->values[v].n_consumers != 1 || m->values[v].is_output ||
 	    p->root[v] < 0 || p->root[an->out[0]] != p->root[v] || Bo_wino_use(p, ci))
 		return 0;
@@ -650,7 +654,22 @@ bo_status Bo_run_conv_act(const struct bo_plan *p, int ci, const float *const *i
 			  float *scratch, const struct bo_act *a, struct bo_error *err)
 {
 	(void)err;
-	conv(p, &p->m->nodes[ci], &p->win[ci], in, y, scratch, a);
+	const struct bo_node *n = &p->m->nodes[ci];
+	if (n->op == OP_ADD) {
+		/* the sums a chunk at a time, the activation on each chunk
+		 * while it is in L1 (element i read before it is written: in
+		 * place is fine) */
+		int64_t total = Bo_shape_numel(SHP(n->out[0]));
+		const float *x0 = in[0], *x1 = in[1];
+		for (int64_t c0 = 0; c0 < total; c0 += 2048) {
+			int64_t nc = BO_MIN(2048, total - c0);
+			for (int64_t i = c0; i < c0 + nc; i++)
+				y[i] = x0[i] + x1[i];
+			Bo_act_apply(a, y + c0, nc);
+		}
+		return BO_OK;
+	}
+	conv(p, n, &p->win[ci], in, y, scratch, a);
 	return BO_OK;
 }
 
