@@ -663,9 +663,20 @@ bo_status Bo_run_conv_act(const struct bo_plan *p, int ci, const float *const *i
 		const float *x0 = in[0], *x1 = in[1];
 		for (int64_t c0 = 0; c0 < total; c0 += 2048) {
 			int64_t nc = BO_MIN(2048, total - c0);
-			for (int64_t i = c0; i < c0 + nc; i++)
-				y[i] = x0[i] + x1[i];
-			Bo_act_apply(a, y + c0, nc);
+			float *yc = y + c0;
+			const float *a0 = x0 + c0, *a1 = x1 + c0;
+			/* in place over either input: one pointer less, so that
+			 * the loop vectorises without an overlap check */
+			if (a0 == yc)
+				for (int64_t i = 0; i < nc; i++)
+					yc[i] = yc[i] + a1[i];
+			else if (a1 == yc)
+				for (int64_t i = 0; i < nc; i++)
+					yc[i] = a0[i] + yc[i];
+			else
+				for (int64_t i = 0; i < nc; i++)
+					yc[i] = a0[i] + a1[i];
+			Bo_act_apply(a, yc, nc);
 		}
 		return BO_OK;
 	}

@@ -201,12 +201,24 @@ void Bo_vsilu(const float *x, float *y, int64_t n, int gate_first)
  * (NaN and -0 included), so both builds give the same bits. */
 INLINE void relu_any(const float *x, float *y, int64_t n)
 {
+	if (x == y) { /* one pointer: no overlap check that would fail in place */
+		for (int64_t i = 0; i < n; i++)
+			y[i] = y[i] > 0.f ? y[i] : 0.f;
+		return;
+	}
 	for (int64_t i = 0; i < n; i++)
 		y[i] = x[i] > 0.f ? x[i] : 0.f;
 }
 
 INLINE void clip_any(const float *x, float *y, int64_t n, float lo, float hi)
 {
+	if (x == y) {
+		for (int64_t i = 0; i < n; i++) {
+			float v = y[i] < lo ? lo : y[i];
+			y[i] = v > hi ? hi : v;
+		}
+		return;
+	}
 	for (int64_t i = 0; i < n; i++) {
 		float v = x[i] < lo ? lo : x[i];
 		y[i] = v > hi ? hi : v;
