@@ -103,7 +103,7 @@ static void conv(const struct bo_plan *p, const struct bo_node *n, const struct 
 	int64_t Cg = C / g, Mg = M / g, K = Cg * w->k[0] * w->k[1];
 
 	if (g == C && M == C && Cg == 1) {
-		Bo_dw_conv(x, wt, bias, y, N, C, H, W, w, OH, OW, act);
+		Bo_dw_conv(x, wt, bias, y, N, C, H, W, w, OH, OW, act, scratch);
 		return;
 	}
 	int pointwise = w->k[0] == 1 && w->k[1] == 1 && w->s[0] == 1 && w->s[1] == 1 &&
@@ -587,7 +587,11 @@ int Bo_conv_act_fusable(const struct bo_plan *p, int ci, int ai, const float *co
 	const struct bo_model *m = p->m;
 	const struct bo_node *cn = &m->nodes[ci], *an = &m->nodes[ai];
 	int v = cn->out[0];
-	if (cn->op != OP_CONV || (an->op != OP_RELU && an->op != OP_CLIP) || an->n_in < 1 ||
+	int64_t nv = Bo_shape_numel(SHP(v));
+	/* an Add of two tensors of its output's size, or a Conv */
+	int add = cn->op == OP_ADD && cn->n_in == 2 && cn->in[0] >= 0 && cn->in[1] >= 0 &&
+		  Bo_shape_numel(SHP(cn->in[0])) == nv && Bo_shape_numel(SHP(cn->in[1])) == nv;
+	if ((cn->op != OP_CONV && !add) || (an->op != OP_RELU && an->op != OP_CLIP) || an->n_in < 1 ||
 	    an->in[0] != v || m->values[v].n_consumers != 1 || m->values[v].is_output ||
 	    p->root[v] < 0 || p->root[an->out[0]] != p->root[v] || Bo_wino_use(p, ci))
 		return 0;
@@ -650,7 +654,33 @@ bo_status Bo_run_conv_act(const struct bo_plan *p, int ci, const float *const *i
 			  float *scratch, const struct bo_act *a, struct bo_error *err)
 {
 	(void)err;
-	conv(p, &p->m->nodes[ci], &p->win[ci], in, y, scratch, a);
+	const struct bo_node *n = &p->m->nodes[ci];
+	if (n->op == OP_ADD) {
+		/* the sums a chunk at a time, the activation on each chunk
+		 * while it is in L1 (element i read before it is written: in
+		 * place is fine) */
+		int64_t total = Bo_shape_numel(SHP(n->out[0]));
+		const float *x0 = in[0], *x1 = in[1];
+		for (int64_t c0 = 0; c0 < total; c0 += 2048) {
+			int64_t nc = BO_MIN(2048, total - c0);
+			float *yc = y + c0;
+			const float *a0 = x0 + c0, *a1 = x1 + c0;
+			/* in place over either input: one pointer less, so that
+			 * the loop vectorises without an overlap check */
+			if (a0 == yc)
+				for (int64_t i = 0; i < nc; i++)
+					yc[i] = yc[i] + a1[i];
+			else if (a1 == yc)
+				for (int64_t i = 0; i < nc; i++)
+					yc[i] = a0[i] + yc[i];
+			else
+				for (int64_t i = 0; i < nc; i++)
+					yc[i] = a0[i] + a1[i];
+			Bo_act_apply(a, yc, nc);
+		}
+		return BO_OK;
+	}
+	conv(p, n, &p->win[ci], in, y, scratch, a);
 	return BO_OK;
 }
 
@@ -681,8 +711,7 @@ static bo_status k_relu(const struct bo_kctx *c)
 {
 	const float *x = KX;
 	float *y = c->y;
-	for (int64_t i = 0; i < c->total; i++) /* as Bo_act_apply (plan.h) */
-		y[i] = x[i] > 0.f ? x[i] : 0.f;
+	Bo_vrelu(x, y, c->total); /* as Bo_act_apply (plan.h) */
 	return BO_OK;
 }
 
@@ -696,10 +725,7 @@ static bo_status k_clip(const struct bo_kctx *c)
 		lo = c->in[1][0];
 	if (n->n_in > 2 && n->in[2] >= 0)
 		hi = c->in[2][0];
-	for (int64_t i = 0; i < c->total; i++) { /* as Bo_act_apply (plan.h) */
-		float v = x[i] < lo ? lo : x[i];
-		y[i] = v > hi ? hi : v;
-	}
+	Bo_vclip(x, y, c->total, lo, hi); /* as Bo_act_apply (plan.h) */
 	return BO_OK;
 }
 
@@ -941,8 +967,11 @@ static bo_status infer_conv(struct bo_ictx *c)
 	    (nb > 1 && __builtin_mul_overflow(M, cols, &stage)) ||
 	    __builtin_add_overflow(need, stage, &need))
 		return Bo_node_fail(m, ni, err, BO_ELIMIT, "convolution is too large");
-	/* or Winograd's chunk, whichever conv_algo the session picks */
+	/* or Winograd's chunk, whichever conv_algo the session picks; or
+	 * the depthwise kernel's padded plane */
 	need = BO_MAX(need, Bo_wino_scratch_floats(p, ni));
+	if (g == C && M == C && w->d[1] == 1 && nsp == 2)
+		need = BO_MAX(need, Bo_dw_scratch_floats(ih, iw, win, oh, ow));
 	if (need > p->scratch_floats)
 		p->scratch_floats = need;
 	return BO_OK;

@@ -120,20 +120,25 @@ static inline void Bo_act_apply_rc(const struct bo_act *a, float *y, int64_t n)
 	}
 }
 
-/* The same for every kind, SiLU as the Sigmoid and Mul kernels. */
+/* The same for every kind, SiLU as the Sigmoid and Mul kernels; Relu and
+ * Clip through vmath.c (the same formulas, 8 lanes with AVX2). */
 static inline void Bo_act_apply(const struct bo_act *a, float *y, int64_t n)
 {
 	if (a->kind == 3)
 		Bo_vsilu(y, y, n, 0);
-	else
-		Bo_act_apply_rc(a, y, n);
+	else if (a->kind == 1)
+		Bo_vrelu(y, y, n);
+	else if (a->kind == 2)
+		Bo_vclip(y, y, n, a->lo, a->hi);
 }
 
 /* Whether Conv node ci and node ai (next in p->order) can run fused: ai is
  * a Relu or a Clip of ci's output, its only reader, in place (same
  * storage), ci's output is no graph output, and ci does not run as
  * Winograd. ain: ai's resolved inputs (Clip's bounds). Fills *a. The
- * caller still checks hooks. */
+ * caller still checks hooks. ci may also be an Add of two tensors of its
+ * output's size (ResNet's residual Add + Relu): Bo_run_conv_act then
+ * applies *a to each chunk of sums while it is in cache. */
 int Bo_conv_act_fusable(const struct bo_plan *p, int ci, int ai, const float *const *ain,
 			struct bo_act *a);
 /* Whether nodes si, mi (in this order in p->order) compute SiLU of value
@@ -148,7 +153,7 @@ int Bo_silu_fusable(const struct bo_plan *p, int x, int si, int mi, int inplace)
  * one: SiLU of ci's output, in place (Bo_silu_fusable), and ci not
  * Winograd. Fills *a with SiLU. The caller checks hooks. */
 int Bo_conv_silu_fusable(const struct bo_plan *p, int ci, int si, int mi, struct bo_act *a);
-/* Bo_run_node for a Conv, with *a applied to its output. */
+/* Bo_run_node for a Conv (or an Add, above), with *a applied to its output. */
 bo_status Bo_run_conv_act(const struct bo_plan *p, int ci, const float *const *in, float *out,
 			  float *scratch, const struct bo_act *a, struct bo_error *err);
 

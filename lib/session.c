@@ -371,12 +371,12 @@ static bo_status slot_run(struct slot *sl)
 		for (int j = 0; j < n->n_in; j++)
 			in[j] = n->in[j] >= 0 ? value_data(s, sl, n->in[j]) : NULL;
 		float *y = (float *)value_data(s, sl, n->out[0]);
-		/* a Conv and the Relu/Clip or SiLU after it as one (plan.h),
+		/* a Conv (or a residual Add) and the Relu/Clip or SiLU after it as one (plan.h),
 		 * unless a hook is to see a tensor the fusion skips: the Conv's
 		 * output before the activation, SiLU's Sigmoid */
 		int ai = -1, fused = 0; /* fused: nodes after k run inside k */
 		struct bo_act act;
-		if (n->op == OP_CONV && !hooked(s, n->out[0])) {
+		if ((n->op == OP_CONV || n->op == OP_ADD) && !hooked(s, n->out[0])) {
 			if (k + 2 < p->n_order && !hooked(s, m->nodes[p->order[k + 1]].out[0]) &&
 			    Bo_conv_silu_fusable(p, ni, p->order[k + 1], p->order[k + 2], &act)) {
 				ai = p->order[k + 2];

@@ -195,6 +195,81 @@ void Bo_vsilu(const float *x, float *y, int64_t n, int gate_first)
 	silu_base(x, y, n, gate_first);
 }
 
+/* Relu and Clip: the formulas of ops.c's k_relu and k_clip (and plan.h's
+ * Bo_act_apply_rc), compiled for the baseline and for AVX2 (8 lanes): the
+ * ternaries become max/min in the operand order that keeps them exact
+ * (NaN and -0 included), so both builds give the same bits. */
+INLINE void relu_any(const float *x, float *y, int64_t n)
+{
+	if (x == y) { /* one pointer: no overlap check that would fail in place */
+		for (int64_t i = 0; i < n; i++)
+			y[i] = y[i] > 0.f ? y[i] : 0.f;
+		return;
+	}
+	for (int64_t i = 0; i < n; i++)
+		y[i] = x[i] > 0.f ? x[i] : 0.f;
+}
+
+INLINE void clip_any(const float *x, float *y, int64_t n, float lo, float hi)
+{
+	if (x == y) {
+		for (int64_t i = 0; i < n; i++) {
+			float v = y[i] < lo ? lo : y[i];
+			y[i] = v > hi ? hi : v;
+		}
+		return;
+	}
+	for (int64_t i = 0; i < n; i++) {
+		float v = x[i] < lo ? lo : x[i];
+		y[i] = v > hi ? hi : v;
+	}
+}
+
+static void relu_base(const float *x, float *y, int64_t n)
+{
+	relu_any(x, y, n);
+}
+
+static void clip_base(const float *x, float *y, int64_t n, float lo, float hi)
+{
+	clip_any(x, y, n, lo, hi);
+}
+
+#if BO_X86
+__attribute__((target("avx2,fma"))) static void relu_avx2(const float *x, float *y, int64_t n)
+{
+	relu_any(x, y, n);
+}
+
+__attribute__((target("avx2,fma"))) static void clip_avx2(const float *x, float *y, int64_t n,
+							 float lo, float hi)
+{
+	clip_any(x, y, n, lo, hi);
+}
+#endif
+
+void Bo_vrelu(const float *x, float *y, int64_t n)
+{
+#if BO_X86
+	if (have_avx2()) {
+		relu_avx2(x, y, n);
+		return;
+	}
+#endif
+	relu_base(x, y, n);
+}
+
+void Bo_vclip(const float *x, float *y, int64_t n, float lo, float hi)
+{
+#if BO_X86
+	if (have_avx2()) {
+		clip_avx2(x, y, n, lo, hi);
+		return;
+	}
+#endif
+	clip_base(x, y, n, lo, hi);
+}
+
 float Bo_expf_ref(float x)
 {
 	return exp_inline(x);

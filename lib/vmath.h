@@ -13,6 +13,10 @@ void Bo_vsigmoid(const float *x, float *y, int64_t n);
  * kernels; the order decides which NaN a NaN input gives), so that fusing
  * the two changes no value. */
 void Bo_vsilu(const float *x, float *y, int64_t n, int gate_first);
+/* y[i] = x[i] > 0 ? x[i] : 0 (Relu) and Clip's x < lo ? lo : x, then
+ * v > hi ? hi : v, exactly (NaN, -0), i < n; x == y allowed. */
+void Bo_vrelu(const float *x, float *y, int64_t n);
+void Bo_vclip(const float *x, float *y, int64_t n, float lo, float hi);
 /* The scalar e^x the vector loop uses, for tests. */
 float Bo_expf_ref(float x);
 

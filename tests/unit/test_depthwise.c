@@ -63,8 +63,37 @@ static int64_t out_dim(int64_t in, int64_t pb, int64_t pe, int64_t k, int64_t s,
 	return in + pb + pe < span ? 0 : (in + pb + pe - span) / s + 1;
 }
 
-/* Runs c through Bo_dw_conv and Bo_dw_conv_generic; both within a rounding
- * bound of the double reference. Returns 1 when the two are bit-identical. */
+/* Bo_dw_conv with its padded kernel (a scratch of Bo_dw_scratch_floats,
+ * filled with NaN first: the kernel must zero the pads itself) and with
+ * the row kernel (no scratch); the two must give the same bits (NaN
+ * compared as NaN), into y. */
+static void dw_both(const float *x, const float *k, const float *bias, float *y, int64_t N,
+		    int64_t C, int64_t H, int64_t W, const struct bo_window *w, int64_t OH,
+		    int64_t OW, const struct bo_act *act)
+{
+	int64_t ns = Bo_dw_scratch_floats(H, W, w, OH, OW), ny = N * C * OH * OW;
+	assert_true(Bo_dw_fast(w) ? ns > 0 : ns == 0);
+	float *scratch = malloc((size_t)(ns + 1) * sizeof(float));
+	float *y0 = malloc((size_t)ny * sizeof(float));
+	assert_true(scratch && y0);
+	for (int64_t i = 0; i < ns; i++)
+		scratch[i] = NAN;
+	for (int64_t i = 0; i < ny; i++)
+		y[i] = y0[i] = NAN;
+	Bo_dw_conv(x, k, bias, y, N, C, H, W, w, OH, OW, act, scratch);
+	Bo_dw_conv(x, k, bias, y0, N, C, H, W, w, OH, OW, act, NULL);
+	for (int64_t i = 0; i < ny; i++)
+		if (memcmp(&y[i], &y0[i], sizeof(float)) && !(isnan(y[i]) && isnan(y0[i])))
+			fail_msg("%ldx%ld s%ld H%ld W%ld at %ld: padded %.9g (%#x), row kernel %.9g",
+				 (long)w->k[0], (long)w->k[1], (long)w->s[0], (long)H, (long)W,
+				 (long)i, y[i], *(const unsigned *)&y[i], y0[i]);
+	free(scratch);
+	free(y0);
+}
+
+/* Runs c through Bo_dw_conv (both kernels, dw_both) and
+ * Bo_dw_conv_generic; both within a rounding bound of the double
+ * reference. Returns 1 when the two are bit-identical. */
 static int check(const struct dcase *c)
 {
 	struct bo_window w = { 0 };
@@ -95,7 +124,7 @@ static int check(const struct dcase *c)
 	for (int64_t i = 0; i < ny; i++)
 		y1[i] = y2[i] = NAN;
 	const float *bias = c->bias ? b : NULL;
-	Bo_dw_conv(x, k, bias, y1, c->N, c->C, c->H, c->W, &w, OH, OW, NULL);
+	dw_both(x, k, bias, y1, c->N, c->C, c->H, c->W, &w, OH, OW, NULL);
 	Bo_dw_conv_generic(x, k, bias, y2, c->N, c->C, c->H, c->W, &w, OH, OW);
 	int same = 1;
 	for (int64_t n = 0; n < c->N; n++)
@@ -247,8 +276,8 @@ static void test_fused_act(void **state)
 			int64_t OH = (H + 2 * pad - (ws[wi].k - 1) * ws[wi].d - 1) / ws[wi].s + 1;
 			int64_t OW = (W + 2 * pad - (ws[wi].k - 1) * ws[wi].d - 1) / ws[wi].s + 1;
 			float y0[3 * 19 * 21], y1[3 * 19 * 21];
-			Bo_dw_conv(x, k, b, y0, 1, C, H, W, &w, OH, OW, NULL);
-			Bo_dw_conv(x, k, b, y1, 1, C, H, W, &w, OH, OW, &acts[ai]);
+			dw_both(x, k, b, y0, 1, C, H, W, &w, OH, OW, NULL);
+			dw_both(x, k, b, y1, 1, C, H, W, &w, OH, OW, &acts[ai]);
 			for (int64_t i = 0; i < C * OH * OW; i++) {
 				float e = acts[ai].kind == 1 ? relu_ref(y0[i])
 							     : clip_ref(y0[i], acts[ai].lo, acts[ai].hi);
@@ -263,6 +292,44 @@ static void test_fused_act(void **state)
 	assert_true(n_negzero > 0);
 }
 
+/* Values where a padded tap is not a no-op: an infinite or NaN weight
+ * (0 * inf is NaN where the row kernel skips the tap) and a -0 bias over
+ * -0 inputs (+0 * k would turn the -0 sum into +0). dw_both asserts that
+ * the padded kernel still gives the row kernel's bits (those channels
+ * take the row kernel); here also that the cases arise: finite border
+ * outputs beside the infinite weight, -0 outputs on the border. */
+static void test_padded_special(void **state)
+{
+	(void)state;
+	enum { C = 4, H = 9, W = 10 };
+	float x[C * H * W], k[C * 25], b[C] = { 0.25f, -1.f, -0.f, 0.5f };
+	for (int i = 0; i < C * H * W; i++)
+		x[i] = frand();
+	for (int i = 2 * H * W; i < 3 * H * W; i++)
+		x[i] = -0.f;
+	x[3 * H * W + 4 * W + 5] = NAN;
+	for (int ks = 3; ks <= 5; ks += 2)
+		for (int64_t s = 1; s <= 2; s++) {
+			for (int i = 0; i < C * 25; i++)
+				k[i] = frand();
+			k[0] = INFINITY;             /* channel 0, top left tap */
+			k[ks * ks + ks + 1] = NAN;   /* channel 1 */
+			for (int i = 0; i < ks * ks; i++)
+				k[2 * ks * ks + i] = 0.1f + fabsf(frand());
+			struct bo_window w = { .nsp = 2, .k = { ks, ks }, .s = { s, s },
+					       .d = { 1, 1 }, .group = C };
+			int64_t pad = ks / 2;
+			w.pb[0] = w.pb[1] = w.pe[0] = w.pe[1] = pad;
+			int64_t OH = (H + 2 * pad - ks) / s + 1, OW = (W + 2 * pad - ks) / s + 1;
+			float y[C * H * W];
+			dw_both(x, k, b, y, 1, C, H, W, &w, OH, OW, NULL);
+			assert_true(isfinite(y[0]));  /* channel 0's corner skips the inf tap */
+			float *y2 = y + 2 * OH * OW;  /* channel 2: -0 everywhere */
+			assert_true(y2[0] == 0.f && signbit(y2[0]));
+			assert_true(y2[OH * OW - 1] == 0.f && signbit(y2[OH * OW - 1]));
+		}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -270,6 +337,7 @@ int main(void)
 		cmocka_unit_test(test_fast_model_shapes),
 		cmocka_unit_test(test_generic_fallback),
 		cmocka_unit_test(test_fused_act),
+		cmocka_unit_test(test_padded_special),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

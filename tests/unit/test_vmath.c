@@ -10,7 +10,12 @@
  * SiLU (Bo_vsilu, fused Sigmoid + Mul): bit for bit x * Bo_vsigmoid(x)
  * or Bo_vsigmoid(x) * x, the two kernels it replaces, over every 61st
  * float bit pattern (NaN in, NaN out: which NaN depends on the order of
- * the product, which the compiler may swap), in place and out of place. */
+ * the product, which the compiler may swap), in place and out of place.
+ *
+ * Relu and Clip (Bo_vrelu, Bo_vclip): bit for bit the Relu and Clip
+ * kernels' scalar formulas (NaN, -0 and infinities included), every
+ * length from 0 to 40 (the vector loop and its tail), in place and out
+ * of place. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -172,6 +177,55 @@ static void test_silu(void **state)
 	free(z);
 }
 
+static float relu_ref(float v)
+{
+	return v > 0.f ? v : 0.f;
+}
+
+static float clip_ref(float v, float lo, float hi)
+{
+	float t = v < lo ? lo : v;
+	return t > hi ? hi : t;
+}
+
+static void test_relu_clip(void **state)
+{
+	(void)state;
+	enum { N = 40 };
+	static const float special[] = { NAN, -NAN, 0.f, -0.f, INFINITY, -INFINITY, 6.f, -0.25f,
+					 0.5f, 7.f, 1e-40f, -1e-40f };
+	const int ns = (int)(sizeof(special) / sizeof(special[0]));
+	float x[N], y[N], z[N];
+	uint32_t r = 12345;
+	for (int i = 0; i < N; i++) {
+		r = r * 1664525u + 1013904223u;
+		x[i] = i % 3 == 0 ? special[(i / 3) % ns] : ((float)(r >> 8) / (float)(1 << 24) - 0.5f) * 16.f;
+	}
+	static const float bounds[][2] = { { 0.f, 6.f }, { -0.25f, 0.5f }, { -0.f, 0.f } };
+	for (int n = 0; n <= N; n++) {
+		Bo_vrelu(x, y, n);
+		memcpy(z, x, sizeof(x));
+		Bo_vrelu(z, z, n);
+		for (int i = 0; i < n; i++) {
+			float e = relu_ref(x[i]);
+			assert_memory_equal(&y[i], &e, sizeof(float));
+			assert_memory_equal(&z[i], &e, sizeof(float));
+		}
+		for (size_t b = 0; b < sizeof(bounds) / sizeof(bounds[0]); b++) {
+			float lo = bounds[b][0], hi = bounds[b][1];
+			Bo_vclip(x, y, n, lo, hi);
+			memcpy(z, x, sizeof(x));
+			Bo_vclip(z, z, n, lo, hi);
+			for (int i = 0; i < n; i++) {
+				float e = clip_ref(x[i], lo, hi);
+				/* NaN passes Clip: the same NaN bits */
+				assert_memory_equal(&y[i], &e, sizeof(float));
+				assert_memory_equal(&z[i], &e, sizeof(float));
+			}
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -179,6 +233,7 @@ int main(void)
 		cmocka_unit_test(test_specials),
 		cmocka_unit_test(test_in_place),
 		cmocka_unit_test(test_silu),
+		cmocka_unit_test(test_relu_clip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
