@@ -140,11 +140,6 @@ int Bo_conv_act_fusable(const struct bo_plan *p, int ci, int ai, const float *co
  * resolved inputs); fills *a so that Bo_act_apply_rc computes what the
  * node's kernel does. */
 int Bo_act_of(const struct bo_plan *p, int ai, const float *const *ain, struct bo_act *a);
-/* Tests: the bytes of images a hooked Relu or Clip runs at a time before
- * the hook sees them (lib/session.c, run_act_grouped); 0: the whole slice,
- * then the hook, as before grouping. */
-struct bo_session;
-void Bo_session_set_act_group(struct bo_session *s, int64_t bytes);
 /* Whether nodes si, mi (in this order in p->order) compute SiLU of value
  * x: si a Sigmoid of x whose output only mi reads, mi a Mul of x and that
  * output (either order), all three of one size, neither output a graph

@@ -11,9 +11,10 @@
  * Weights: every stored weight is read through s->weights[i], which points
  * at the model's clean copy unless a caller installed a per-trial copy.
  * Activation hooks are called on each stored activation right after it is
- * produced, with the global index of the slice's first image; a hooked
- * Relu or Clip runs, and is handed to the hook, a few images at a time
- * while they are in cache (run_act_grouped).
+ * produced, with the global index of the slice's first image; where the
+ * hook's owner asks (Bo_session_set_act_group), a hooked Relu or Clip runs,
+ * and is handed to the hook, a few images at a time while they are in
+ * cache (run_act_grouped).
  *
  * A model exported with a fixed batch runs any batch: re-planned for it
  * when Bo_plan_replans accepts (answers kept per slice size), else as runs
@@ -26,6 +27,7 @@
 
 #include <brownout/engine.h>
 
+#include "internal.h"
 #include "ops.h"
 #include "plan.h"
 #include "sites.h"
@@ -120,7 +122,6 @@ bo_status bo_session_new(const struct bo_model *m, const struct bo_session_confi
 	s->fixed_batch = bo_model_fixed_batch(m);
 	s->max_floats = (cfg && cfg->max_arena_bytes > 0 ? cfg->max_arena_bytes : (8LL << 30)) / 4;
 	s->conv_algo = cfg ? cfg->conv_algo : 0;
-	s->act_group_bytes = ACT_GROUP_BYTES;
 	if (s->conv_algo < 0 || s->conv_algo > 2) {
 		rc = Bo_fail(err, BO_EINVAL, "conv_algo %d is not 0, 1 or 2", s->conv_algo);
 		goto out;
@@ -218,7 +219,7 @@ bo_status bo_session_set_hook(struct bo_session *s, enum bo_act_sites kind, bo_h
 
 void Bo_session_set_act_group(struct bo_session *s, int64_t bytes)
 {
-	s->act_group_bytes = BO_MAX(bytes, (int64_t)0);
+	s->act_group_bytes = bytes < 0 ? ACT_GROUP_BYTES : bytes;
 }
 
 void bo_session_set_image_base(struct bo_session *s, int64_t image_base)
@@ -330,8 +331,11 @@ static bo_status call_hook(struct bo_session *s, struct slot *sl, int v)
  * sees the same values, image for image (Bo_act_apply_rc is the kernels'
  * arithmetic, elementwise), and each image only once, so a hook that keys
  * its randomness by image (the sweeper's faults) gives bit-for-bit the
- * results of one call per slice. Groups of at most s->act_group_bytes
- * (ACT_GROUP_BYTES unless a test set it), and at least one image; with 0,
+ * results of one call per slice. A hook that does not treat images apart
+ * (one that walks the n_images x sample_numel values as one array) would
+ * see other groups, so grouping is the hook owner's choice
+ * (Bo_session_set_act_group; the sweeper's): groups of at most
+ * s->act_group_bytes, and at least one image; 0, a new session's setting:
  * no grouping. Returns 0 when node ni is not such a node (the caller
  * runs it whole), else 1 with *rc set. */
 static int run_act_grouped(struct bo_session *s, struct slot *sl, int ni, const float *const *in,

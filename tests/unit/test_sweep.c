@@ -17,7 +17,7 @@
 
 #include <brownout/brownout.h>
 
-#include "plan.h" /* private: Bo_session_set_act_group, to run the ungrouped path */
+#include "internal.h" /* private: Bo_session_set_act_group */
 
 #define MODEL "tests/fixtures/fmnist_preact_f4.onnx"
 #define DATA "/usr/share/datasets/fashion-mnist"
@@ -537,7 +537,8 @@ static bo_status group_hook_fn(void *ctx, const struct bo_site *site, float *d, 
 	return BO_OK;
 }
 
-/* logits[GH_IMAGES * 10]; group < 0: the session's default */
+/* logits[GH_IMAGES * 10]; group: Bo_session_set_act_group's (< 0 the
+ * sweeper's default, 0 none, 1 one image per group) */
 static void run_grouped(const float *x, int batch, int threads, int64_t group,
 			struct group_hook *g, float *logits)
 {
@@ -546,8 +547,7 @@ static void run_grouped(const float *x, int batch, int threads, int64_t group,
 	struct bo_error err;
 	assert_int_equal(bo_session_new(model, &sc, &s, &err), BO_OK);
 	assert_int_equal(bo_session_set_hook(s, BO_SITES_ACTIVATIONS, group_hook_fn, g), BO_OK);
-	if (group >= 0)
-		Bo_session_set_act_group(s, group);
+	Bo_session_set_act_group(s, group);
 	memset(g->hash, 0, sizeof(g->hash));
 	g->calls = g->max_n = 0;
 	for (int first = 0; first < GH_IMAGES; first += batch) {
