@@ -28,6 +28,15 @@ bo_status Bo_vfail(struct bo_error *err, bo_status st, const char *fmt, va_list 
 void Bo_error_where(struct bo_error *err, const char *file, const char *node, const char *op,
 		    const char *field);
 
+/* The bytes of images a hooked Relu or Clip of session s runs at a time,
+ * each group handed to the hook right away (lib/session.c,
+ * run_act_grouped): < 0 the default (128 KiB), 0 none (a new session's
+ * setting: the whole slice, then the hook). Only for hooks that treat each
+ * image on its own (the sweeper's, keyed by image), which then give the
+ * same results whatever the grouping. */
+struct bo_session;
+void Bo_session_set_act_group(struct bo_session *s, int64_t bytes);
+
 /* Overflow-checked size arithmetic: return 0 on overflow. */
 static inline int Bo_mul_ok(int64_t a, int64_t b, int64_t *out)
 {

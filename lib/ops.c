@@ -591,16 +591,24 @@ int Bo_conv_act_fusable(const struct bo_plan *p, int ci, int ai, const float *co
 	/* an Add of two tensors of its output's size, or a Conv */
 	int add = cn->op == OP_ADD && cn->n_in == 2 && cn->in[0] >= 0 && cn->in[1] >= 0 &&
 		  Bo_shape_numel(SHP(cn->in[0])) == nv && Bo_shape_numel(SHP(cn->in[1])) == nv;
-	if ((cn->op != OP_CONV && !add) || (an->op != OP_RELU && an->op != OP_CLIP) || an->n_in < 1 ||
-	    an->in[0] != v || m->values[v].n_consumers != 1 || m->values[v].is_output ||
-	    p->root[v] < 0 || p->root[an->out[0]] != p->root[v] || Bo_wino_use(p, ci))
+	if ((cn->op != OP_CONV && !add) || an->n_in < 1 || an->in[0] != v ||
+	    m->values[v].n_consumers != 1 || m->values[v].is_output || p->root[v] < 0 ||
+	    p->root[an->out[0]] != p->root[v] || Bo_wino_use(p, ci))
+		return 0;
+	for (int j = 1; j < an->n_in; j++)
+		if (an->in[j] == v)
+			return 0; /* a bound read from the Conv's own output */
+	return Bo_act_of(p, ai, ain, a);
+}
+
+int Bo_act_of(const struct bo_plan *p, int ai, const float *const *ain, struct bo_act *a)
+{
+	const struct bo_node *an = &p->m->nodes[ai];
+	if ((an->op != OP_RELU && an->op != OP_CLIP) || an->n_in < 1)
 		return 0;
 	a->kind = an->op == OP_RELU ? 1 : 2;
 	a->lo = an->op == OP_CLIP ? an->p.clip.lo : 0.f;
 	a->hi = an->op == OP_CLIP ? an->p.clip.hi : 0.f;
-	for (int j = 1; j < an->n_in; j++)
-		if (an->in[j] == v)
-			return 0; /* a bound read from the Conv's own output */
 	if (an->op == OP_CLIP) { /* as k_clip */
 		if (an->n_in > 1 && an->in[1] >= 0) {
 			if (!ain[1])

@@ -141,6 +141,10 @@ static inline void Bo_act_apply(const struct bo_act *a, float *y, int64_t n)
  * applies *a to each chunk of sums while it is in cache. */
 int Bo_conv_act_fusable(const struct bo_plan *p, int ci, int ai, const float *const *ain,
 			struct bo_act *a);
+/* Whether node ai is a Relu or a Clip whose bounds are known (ain: its
+ * resolved inputs); fills *a so that Bo_act_apply_rc computes what the
+ * node's kernel does. */
+int Bo_act_of(const struct bo_plan *p, int ai, const float *const *ain, struct bo_act *a);
 /* Whether nodes si, mi (in this order in p->order) compute SiLU of value
  * x: si a Sigmoid of x whose output only mi reads, mi a Mul of x and that
  * output (either order), all three of one size, neither output a graph

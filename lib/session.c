@@ -11,7 +11,10 @@
  * Weights: every stored weight is read through s->weights[i], which points
  * at the model's clean copy unless a caller installed a per-trial copy.
  * Activation hooks are called on each stored activation right after it is
- * produced, with the global index of the slice's first image.
+ * produced, with the global index of the slice's first image; where the
+ * hook's owner asks (Bo_session_set_act_group), a hooked Relu or Clip runs,
+ * and is handed to the hook, a few images at a time while they are in
+ * cache (run_act_grouped).
  *
  * A model exported with a fixed batch runs any batch: re-planned for it
  * when Bo_plan_replans accepts (answers kept per slice size), else as runs
@@ -24,10 +27,14 @@
 
 #include <brownout/engine.h>
 
+#include "internal.h"
 #include "ops.h"
 #include "plan.h"
 #include "sites.h"
 #include "winograd.h"
+
+/* run_act_grouped: groups of at most this many bytes (one image at least) */
+#define ACT_GROUP_BYTES (128 << 10)
 
 struct slot {
 	struct bo_plan plan;
@@ -68,6 +75,7 @@ struct bo_session {
 	int *site_of;            /* per value: site index of the active kind or -1 */
 	enum bo_act_sites hook_kind;
 	int64_t image_base;
+	int64_t act_group_bytes;  /* run_act_grouped's cap; 0: hooked nodes run whole */
 	int profiling;
 	/* assembled outputs when a batch was split */
 	float *out_buf[BO_MAX_IN];
@@ -209,6 +217,11 @@ bo_status bo_session_set_hook(struct bo_session *s, enum bo_act_sites kind, bo_h
 	return BO_OK;
 }
 
+void Bo_session_set_act_group(struct bo_session *s, int64_t bytes)
+{
+	s->act_group_bytes = bytes < 0 ? ACT_GROUP_BYTES : bytes;
+}
+
 void bo_session_set_image_base(struct bo_session *s, int64_t image_base)
 {
 	s->image_base = image_base;
@@ -275,7 +288,10 @@ static const float *value_data(const struct bo_session *s, const struct slot *sl
 	return sl->arena + sl->plan.offset[sl->plan.root[v]];
 }
 
-static bo_status call_hook(struct bo_session *s, struct slot *sl, int v)
+/* The hook on images [i0, i0 + cnt) of the slot's slice of value v
+ * (cnt < 0: all of them). */
+static bo_status call_hook_range(struct bo_session *s, struct slot *sl, int v, int64_t i0,
+				 int64_t cnt)
 {
 	int si = s->site_of[v];
 	if (si < 0)
@@ -290,13 +306,64 @@ static bo_status call_hook(struct bo_session *s, struct slot *sl, int v)
 	int64_t numel = Bo_shape_numel(&sl->plan.shape[v]);
 	int64_t n = sl->plan.shape[v].rank ? sl->plan.shape[v].d[0] : 1;
 	site.sample_numel = n ? numel / n : 0;
-	bo_status rc = s->hook(s->hook_ctx, &site, (float *)value_data(s, sl, v), n,
-			       s->image_base + sl->first);
+	if (cnt >= 0)
+		n = cnt;
+	bo_status rc = s->hook(s->hook_ctx, &site,
+			       (float *)value_data(s, sl, v) + i0 * site.sample_numel, n,
+			       s->image_base + sl->first + i0);
 	if (rc) {
 		Bo_error_where(&sl->err, NULL, site.name, NULL, NULL);
 		Bo_fail(&sl->err, rc, "activation hook failed");
 	}
 	return rc;
+}
+
+static bo_status call_hook(struct bo_session *s, struct slot *sl, int v)
+{
+	return call_hook_range(s, sl, v, 0, -1);
+}
+
+/* A hooked Relu or Clip (the activations of most classifiers) runs a few
+ * images at a time, each group handed to the hook right after it is
+ * computed, while it is still in cache: over the whole slice at once, the
+ * hook's pass would read a tensor of the whole batch back from memory
+ * (megabytes at 64 images), a pass the clean run does not make. The hook
+ * sees the same values, image for image (Bo_act_apply_rc is the kernels'
+ * arithmetic, elementwise), and each image only once, so a hook that keys
+ * its randomness by image (the sweeper's faults) gives bit-for-bit the
+ * results of one call per slice. A hook that does not treat images apart
+ * (one that walks the n_images x sample_numel values as one array) would
+ * see other groups, so grouping is the hook owner's choice
+ * (Bo_session_set_act_group; the sweeper's): groups of at most
+ * s->act_group_bytes, and at least one image; 0, a new session's setting:
+ * no grouping. Returns 0 when node ni is not such a node (the caller
+ * runs it whole), else 1 with *rc set. */
+static int run_act_grouped(struct bo_session *s, struct slot *sl, int ni, const float *const *in,
+			   float *y, bo_status *rc)
+{
+	const struct bo_plan *p = &sl->plan;
+	const struct bo_node *n = &s->m->nodes[ni];
+	struct bo_act act;
+	if (s->act_group_bytes <= 0 || !Bo_act_of(p, ni, in, &act) || n->in[0] < 0 || !in[0] || !y)
+		return 0;
+	const struct bo_shape *xs = &p->shape[n->in[0]], *ys = &p->shape[n->out[0]];
+	if (xs->rank < 1 || xs->rank != ys->rank ||
+	    memcmp(xs->d, ys->d, sizeof(int64_t) * (size_t)xs->rank) || ys->d[0] < 2)
+		return 0;
+	int64_t nimg = ys->d[0], per = Bo_shape_numel(ys) / nimg;
+	const float *x = in[0];
+	if (x != y && x < y + nimg * per && y < x + nimg * per)
+		return 0; /* overlapping but not in place: never planned, but whole is safe */
+	int64_t group = BO_MAX((int64_t)1, s->act_group_bytes / BO_MAX(per * 4, (int64_t)1));
+	*rc = BO_OK;
+	for (int64_t i0 = 0; i0 < nimg && !*rc; i0 += group) {
+		int64_t c = BO_MIN(group, nimg - i0);
+		if (x != y)
+			memcpy(y + i0 * per, x + i0 * per, (size_t)(c * per) * sizeof(float));
+		Bo_act_apply_rc(&act, y + i0 * per, c * per);
+		*rc = call_hook_range(s, sl, n->out[0], i0, c);
+	}
+	return 1;
 }
 
 /* whether a hook is set and value v is one of its sites */
@@ -410,8 +477,10 @@ static bo_status slot_run(struct slot *sl)
 				return rc;
 			continue;
 		}
-		rc = fused ? Bo_run_conv_act(p, ni, in, y, sl->scratch, &act, &sl->err)
-			   : Bo_run_node(p, ni, in, y, sl->scratch, &sl->err);
+		int grouped = !fused && hooked(s, n->out[0]) && run_act_grouped(s, sl, ni, in, y, &rc);
+		if (!grouped)
+			rc = fused ? Bo_run_conv_act(p, ni, in, y, sl->scratch, &act, &sl->err)
+				   : Bo_run_node(p, ni, in, y, sl->scratch, &sl->err);
 		if (rc)
 			return rc;
 		if (s->profiling) {
@@ -419,7 +488,7 @@ static bo_status slot_run(struct slot *sl)
 			sl->prof_calls[n->op]++;
 			sl->prof_flops[n->op] += Bo_node_flops(p, ni);
 		}
-		if (s->hook && (rc = call_hook(s, sl, n->out[0])))
+		if (!grouped && s->hook && (rc = call_hook(s, sl, n->out[0])))
 			return rc;
 		/* the activation ran inside the Conv; a fused SiLU's Sigmoid
 		 * is never a site (hooked() above), so only its Mul is called */

@@ -513,6 +513,8 @@ bo_status bo_sweeper_new(const struct bo_model *m, const struct bo_dataset *ds,
 		goto out;
 	/* one clean pass: calibrate activation scales, measure clean accuracy */
 	sw->calib_limit = BO_MIN(sw->cfg.calib, bo_dataset_count(ds));
+	/* both hooks treat each image apart: activations in cache-sized groups */
+	Bo_session_set_act_group(sw->s, -1);
 	if ((rc = bo_session_set_hook(sw->s, sw->cfg.sites, calib_hook, sw)))
 		goto out;
 	int64_t correct, n_clean = BO_MAX(sw->images, sw->calib_limit);

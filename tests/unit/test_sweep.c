@@ -17,6 +17,8 @@
 
 #include <brownout/brownout.h>
 
+#include "internal.h" /* private: Bo_session_set_act_group */
+
 #define MODEL "tests/fixtures/fmnist_preact_f4.onnx"
 #define DATA "/usr/share/datasets/fashion-mnist"
 
@@ -487,6 +489,121 @@ static void test_auto_journal_resume(void **state)
 	bo_sweep_result_release(&r2);
 }
 
+/* Hooked activations run a few images at a time (lib/session.c,
+ * run_act_grouped), each group faulted while in cache. A hook that faults
+ * each image from its own stream, as the sweeper's does, must see exactly
+ * what it saw when the whole slice ran first: the same values, each image
+ * once, at its own index. Compared here against the ungrouped path (group
+ * 0) and one image per group, at several batches, threads and p: every
+ * site tensor after its faults (a hash per site and image) and the
+ * logits, bit for bit. */
+#define GH_IMAGES 48
+#define GH_SITES 64
+
+struct group_hook {
+	enum bo_deviation dev;
+	double p;
+	uint64_t hash[GH_SITES][GH_IMAGES];
+	int64_t calls, max_n; /* hook calls, the most images in one */
+};
+
+static uint64_t fnv1a(const float *x, int64_t n)
+{
+	uint64_t h = 1469598103934665603u;
+	const unsigned char *b = (const unsigned char *)x;
+	for (int64_t i = 0; i < n * 4; i++)
+		h = (h ^ b[i]) * 1099511628211u;
+	return h;
+}
+
+static bo_status group_hook_fn(void *ctx, const struct bo_site *site, float *d, int64_t n,
+			       int64_t first)
+{
+	struct group_hook *g = ctx;
+	struct bo_stored st = { 6.f / 255.f, 8, site->is_unsigned };
+	if (site->index >= GH_SITES || first < 0 || first + n > GH_IMAGES)
+		return BO_EINVAL;
+	for (int64_t i = 0; i < n; i++) {
+		float *x = d + i * site->sample_numel;
+		struct bo_rng rng;
+		bo_rng_init(&rng, 5, bo_rng_point(g->p), 0, (uint32_t)site->index,
+			    (uint64_t)(first + i));
+		if (g->p > 0)
+			bo_inject(g->dev, g->p, &st, x, site->sample_numel, &rng, NULL);
+		g->hash[site->index][first + i] = fnv1a(x, site->sample_numel);
+	}
+	g->calls++;
+	g->max_n = n > g->max_n ? n : g->max_n;
+	return BO_OK;
+}
+
+/* logits[GH_IMAGES * 10]; group: Bo_session_set_act_group's (< 0 the
+ * sweeper's default, 0 none, 1 one image per group) */
+static void run_grouped(const float *x, int batch, int threads, int64_t group,
+			struct group_hook *g, float *logits)
+{
+	struct bo_session_config sc = { .threads = threads };
+	struct bo_session *s = NULL;
+	struct bo_error err;
+	assert_int_equal(bo_session_new(model, &sc, &s, &err), BO_OK);
+	assert_int_equal(bo_session_set_hook(s, BO_SITES_ACTIVATIONS, group_hook_fn, g), BO_OK);
+	Bo_session_set_act_group(s, group);
+	memset(g->hash, 0, sizeof(g->hash));
+	g->calls = g->max_n = 0;
+	for (int first = 0; first < GH_IMAGES; first += batch) {
+		int b = GH_IMAGES - first < batch ? GH_IMAGES - first : batch;
+		struct bo_tensor in = { 4, { b, 1, 28, 28 }, (float *)x + first * 784 }, out;
+		bo_session_set_image_base(s, first);
+		assert_int_equal(bo_session_run(s, &in, 1, &out, 1, &err), BO_OK);
+		assert_int_equal(bo_tensor_numel(&out), b * 10);
+		memcpy(logits + first * 10, out.data, (size_t)b * 10 * sizeof(float));
+	}
+	bo_session_free(s);
+}
+
+static void test_grouped_activation_faults(void **state)
+{
+	(void)state;
+	if (!data)
+		skip();
+	static float x[GH_IMAGES * 784], clean[GH_IMAGES * 10], ref[GH_IMAGES * 10],
+		got[GH_IMAGES * 10];
+	static int labels[GH_IMAGES];
+	static struct group_hook g0, g1;
+	struct bo_norm norm = { 1, { 0.2860f }, { 0.3530f } };
+	struct bo_error err;
+	assert_int_equal(bo_dataset_batch(data, 0, GH_IMAGES, &norm, x, labels, &err), BO_OK);
+	static const struct {
+		int batch, threads;
+	} runs[] = { { 48, 1 }, { 13, 1 }, { 48, 2 }, { 7, 2 } };
+	static const double ps[] = { 0, 1e-3, 1e-2, 5e-2 };
+	g0.dev = BO_DEV_BM;
+	g0.p = 0;
+	run_grouped(x, 48, 1, 0, &g0, clean);
+	for (int r = 0; r < 4; r++)
+		for (int k = 0; k < 4; k++) {
+			g0.dev = g1.dev = k == 3 && r == 1 ? BO_DEV_ERASURE : BO_DEV_BM;
+			g0.p = g1.p = ps[k];
+			run_grouped(x, runs[r].batch, runs[r].threads, 0, &g0, ref);
+			/* ungrouped: some hook call saw a whole slice */
+			assert_true(g0.max_n > 1);
+			for (int64_t group = -1; group <= 1; group += 2) {
+				run_grouped(x, runs[r].batch, runs[r].threads, group, &g1, got);
+				assert_memory_equal(got, ref, sizeof(ref));
+				assert_memory_equal(g1.hash, g0.hash, sizeof(g0.hash));
+				if (group == 1) { /* one image per call: every site grouped */
+					assert_int_equal(g1.max_n, 1);
+					assert_true(g1.calls > g0.calls);
+				}
+			}
+			/* the faults change the logits (and p = 0 is the clean run) */
+			if (ps[k] >= 1e-2)
+				assert_true(memcmp(ref, clean, sizeof(ref)) != 0);
+			if (ps[k] == 0 && runs[r].batch == 48 && runs[r].threads == 1)
+				assert_memory_equal(ref, clean, sizeof(ref));
+		}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -499,6 +616,7 @@ int main(void)
 		cmocka_unit_test(test_cancel_and_errors),
 		cmocka_unit_test(test_designs),
 		cmocka_unit_test(test_auto_journal_resume),
+		cmocka_unit_test(test_grouped_activation_faults),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
