@@ -139,7 +139,7 @@ $(BUILD)/gen/schema_sql.o: $(BUILD)/gen/schema_sql.c
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # the API description, served at /api/v1/openapi.yaml
-$(BUILD)/gen/openapi_yaml.c: docs/openapi.yaml tools/embed_file.sh
+$(BUILD)/gen/openapi_yaml.c: docs/openapi.yaml tools/embed_file.sh Makefile
 	@mkdir -p $(dir $@)
 	tools/embed_file.sh bd_openapi_yaml docs/openapi.yaml > $@.tmp && mv $@.tmp $@
 
