@@ -254,6 +254,8 @@ json_t *bo_optrun_json(const struct bo_optrun *r, const struct bo_opt_result *re
 	json_object_set_new(s, "predicted_loss", json_real(res->predicted_loss));
 	json_object_set_new(s, "separable_energy_ratio",
 			    json_real(res->separable_energy / res->energy_o));
+	json_object_set_new(s, "lower_bound_energy_ratio",
+			    json_real(res->lower_bound_energy / res->energy_o));
 	json_object_set_new(s, "front_size", json_integer(res->front_size));
 	json_object_set_new(s, "candidates", json_integer(res->candidates));
 	json_object_set_new(s, "moves", json_integer(res->moves));

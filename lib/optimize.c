@@ -445,6 +445,23 @@ out:
 	return rc;
 }
 
+/* The monotonicity bound (brownout/optimize.h, lower_bound_energy): each
+ * block at its first grid p whose curve loss exceeds L (p = 1 when none
+ * does; the losses are non-decreasing in p, so that p and every larger one
+ * fail alone), the energy of that vector. */
+static double lower_bound(struct opt *o, const double *loss)
+{
+	for (int i = 0; i < o->n; i++) {
+		o->pbuf[i] = 1;
+		for (int g = 0; g < o->G; g++)
+			if (loss[i * (o->G + 1) + g + 1] > o->L + EPS) {
+				o->pbuf[i] = o->c->grid[g];
+				break;
+			}
+	}
+	return ev_energy(o->ev, o->pbuf);
+}
+
 static double predicted_loss(const struct opt *o, const double *loss, const int *k)
 {
 	double l = 0;
@@ -586,6 +603,7 @@ bo_status bo_optimize(const struct bo_opt_evaluator *ev, const struct bo_opt_con
 	if ((rc = phase_curves(&o, loss, save, err)))
 		goto out;
 	r->curve_trials_used = o.trials;
+	r->lower_bound_energy = lower_bound(&o, loss);
 
 	/* 2: the separable model's front and its optimum */
 	o.phase = 2;

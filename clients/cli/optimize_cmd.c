@@ -326,6 +326,9 @@ int cmd_optimize(int argc, char **argv)
 	       res.energy / res.energy_o, res.separable_energy / res.energy_o, res.candidates,
 	       res.moves, (long long)res.trials, (long long)oc.budget_trials,
 	       res.budget_exhausted ? " (budget spent)" : "");
+	printf("lower bound: E/E_o >= %.4f for any allocation meeting A* (each block alone must"
+	       " meet it: p below its curve's first failing grid p; assumes monotonicity)\n",
+	       res.lower_bound_energy / res.energy_o);
 	printf("verified (seed %llu, %d trials): accuracy %.4f, 95%% CI [%.4f, %.4f], E/E_o %.4f%s\n",
 	       (unsigned long long)ver.seed, ver.trials, ver.summary.mean, ver.summary.ci_lo,
 	       ver.summary.ci_hi, ver.energy_ratio,

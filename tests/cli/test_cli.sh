@@ -763,6 +763,21 @@ if v["seed"] == 3 or v["trials"] != 4 or len(v["trial_accuracies"]) != 4: errs.a
 if not (v["ci_lo"] <= v["accuracy"] <= v["ci_hi"]): errs.append("CI %r" % v)
 # the verified allocation meets its floor within its CI
 if not (v["ci_hi"] >= j["accuracy_floor"] and v["meets_floor"]): errs.append("floor not met: %r" % v)
+# the monotonicity bound: each block at its curve's first grid p below the
+# floor (1 when none), E of that vector; never above the answer's energy here
+import math
+def eta(p): return 1.0 if p == 0 else 0.0 if p >= 1 else min(1.0, -math.log(p) / 12.8)
+vol = {a["block"]: a["stored_values"] for a in j["allocation"]}
+e_lb = 0
+for c in s["curves"]:
+    pf = 1.0
+    for p, a in zip(c["p"], c["accuracy"]):
+        if a is None or a < j["accuracy_floor"]:
+            pf = p
+            break
+    e_lb += eta(pf) * vol[c["block"]]
+if abs(s["lower_bound_energy_ratio"] - e_lb / j["energy_o"]) > 1e-9:
+    errs.append("lower bound %r, from the curves %r" % (s["lower_bound_energy_ratio"], e_lb / j["energy_o"]))
 names = [b["name"] for b in v["baselines"]]
 if names != ["uniform", "paper"]: errs.append("baselines %r" % names)
 for b in v["baselines"]:

@@ -191,6 +191,44 @@ static void test_interactions_measured_on_full_model(void **state)
 	}
 }
 
+/* The monotonicity bound from the phase-1 curves: on the mock, block i alone
+ * fails A* = CLEAN - L at the first grid p with sens_i p^1.5 > L. By hand,
+ * L = 0.01: 40 p^1.5 > 0.01 from p = 6.3e-3 (2.5e-3 gives 0.005), 6 p^1.5
+ * from 1.6e-2 (0.0121; 6.3e-3 gives 0.003), 15 p^1.5 from 1.6e-2 (0.030;
+ * 6.3e-3 gives 0.0075), 3 p^1.5 from 4e-2 (0.024; 1.6e-2 gives 0.0061).
+ * L = 0.1: block 3 never fails on the grid (3 x 0.1^1.5 = 0.095), so it
+ * counts at p = 1 (eta 0). The bound never exceeds the true optimum (brute
+ * force) nor the optimizer's answer, whatever the interaction. */
+static void test_lower_bound(void **state)
+{
+	(void)state;
+	const struct {
+		double L, pfail[NB];
+	} cases[] = {
+		{ 0.01, { 6.3e-3, 1.6e-2, 1.6e-2, 4e-2 } },
+		/* 40 x 0.016^1.5 = 0.081, 0.04: 0.32; 6 x 0.04^1.5 = 0.048, 0.1:
+		 * 0.19; 15 x 0.016^1.5 = 0.030, 0.04: 0.12 */
+		{ 0.1, { 4e-2, 1e-1, 4e-2, 1 } },
+	};
+	for (size_t q = 0; q < sizeof(cases) / sizeof(cases[0]); q++) {
+		double expect = energy_of(cases[q].pfail);
+		for (int kind = SEPARABLE; kind <= SUPERADDITIVE; kind++) {
+			struct mock m = { kind, 0, 0 };
+			struct bo_opt_evaluator ev = mock_evaluator(&m);
+			struct bo_opt_config c = config(cases[q].L);
+			struct bo_opt_result r;
+			struct bo_error err;
+			double best[NB];
+			assert_int_equal(bo_optimize(&ev, &c, &r, &err), BO_OK);
+			assert_true(fabs(r.lower_bound_energy - expect) < 1e-9 * expect);
+			assert_true(r.lower_bound_energy < energy_of((double[NB]){ 0 }));
+			assert_true(r.lower_bound_energy <= brute_force(kind, cases[q].L, best) + 1e-9);
+			assert_true(r.lower_bound_energy <= r.energy + 1e-9);
+			bo_opt_result_release(&r);
+		}
+	}
+}
+
 static void test_same_seed_same_answer(void **state)
 {
 	(void)state;
@@ -486,6 +524,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_separable_finds_brute_force_optimum),
 		cmocka_unit_test(test_interactions_measured_on_full_model),
+		cmocka_unit_test(test_lower_bound),
 		cmocka_unit_test(test_same_seed_same_answer),
 		cmocka_unit_test(test_budget),
 		cmocka_unit_test(test_option_errors),

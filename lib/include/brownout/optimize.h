@@ -102,6 +102,12 @@ struct bo_opt_result {
 	int candidates;             /* full-model allocations evaluated (phase 3) */
 	int moves;                  /* local-search moves accepted */
 	int budget_exhausted;       /* 1 when the budget ended the search */
+	/* A lower bound on the energy of any allocation meeting A*, from the
+	 * phase-1 curves, assuming faults elsewhere never raise the accuracy
+	 * (monotonicity): block i alone must meet A*, so p_i < p_i^fail, the
+	 * first grid p whose curve mean is below A* (1 when none is), and
+	 * E >= E(p^fail). As noisy as the curves (their means, no CI). */
+	double lower_bound_energy;
 };
 
 /* The search. BO_EINVAL naming the field (accuracy_floor, max_loss, grid,
