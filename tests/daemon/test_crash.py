@@ -73,6 +73,20 @@ def wait_done(d, token, jid, timeout=300):
     return j
 
 
+def kill_after_rows(d, dbpath, table, jid, n, timeout=120):
+    """Poll the store until TABLE holds at least n rows of job jid (or the
+    timeout), then SIGKILL the daemon."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        db = sqlite3.connect(dbpath)
+        got = db.execute("SELECT COUNT(*) FROM %s WHERE job_id = ?" % table, (jid,)).fetchone()[0]
+        db.close()
+        if got >= n:
+            break
+        time.sleep(0.01)
+    d.kill()
+
+
 def compare(res, want, what):
     """Failures (printed) of the job's points against the CLI's."""
     fails = 0
@@ -210,16 +224,7 @@ def auto_case(build, tmp):
     dbpath = os.path.join(data, "brownout.db")
     q = "SELECT point, trial, correct, images, cost_trial, cost_image FROM pilots" \
         " WHERE job_id = ? ORDER BY point, trial"
-    deadline = time.time() + 120
-    before = []
-    while time.time() < deadline:
-        db = sqlite3.connect(dbpath)
-        n = db.execute("SELECT COUNT(*) FROM pilots WHERE job_id = ?", (jid,)).fetchone()[0]
-        db.close()
-        if n >= 2:
-            break
-        time.sleep(0.01)
-    d.kill()
+    kill_after_rows(d, dbpath, "pilots", jid, 2)
     db = sqlite3.connect(dbpath)
     before = db.execute(q, (jid,)).fetchall()
     stored = db.execute("SELECT COUNT(*) FROM results WHERE job_id = ?", (jid,)).fetchone()[0]
@@ -282,15 +287,7 @@ def optimize_case(build, tmp):
     jid = call(d, token, "/jobs", dict(spec, model=m["id"], dataset=ds["id"]))["id"]
     dbpath = os.path.join(data, "brownout.db")
     q = "SELECT alloc, seed, trial, correct FROM opt_trials WHERE job_id = ?"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        db = sqlite3.connect(dbpath)
-        n = db.execute("SELECT COUNT(*) FROM opt_trials WHERE job_id = ?", (jid,)).fetchone()[0]
-        db.close()
-        if n >= 6:
-            break
-        time.sleep(0.01)
-    d.kill()
+    kill_after_rows(d, dbpath, "opt_trials", jid, 6)
     db = sqlite3.connect(dbpath)
     before = set(db.execute(q, (jid,)).fetchall())
     state = db.execute("SELECT state FROM jobs WHERE id = ?", (jid,)).fetchone()[0]
@@ -378,12 +375,7 @@ def main():
         print("ok   killed with SIGKILL after %d of %d trials" % (done, total))
 
         d = start(data, build)
-        deadline = time.time() + 300
-        while time.time() < deadline:
-            j = call(d, token, "/jobs/%d" % job["id"])
-            if j["state"] in ("done", "failed", "cancelled"):
-                break
-            time.sleep(0.1)
+        j = wait_done(d, token, job["id"])
         res = call(d, token, "/jobs/%d/results" % job["id"])
         rc = d.stop()
         multi_fails, fails = fails, 0

@@ -392,6 +392,16 @@ bo_status tb_load(struct tb_model *b, const struct bo_model_limits *limits,
 	return rc;
 }
 
+struct bo_model *tb_load_free(struct tb_model *b)
+{
+	struct bo_model *m = NULL;
+	struct bo_error err;
+	if (tb_load(b, NULL, &m, &err))
+		fprintf(stderr, "load: %s\n", err.text);
+	tb_free(b);
+	return m;
+}
+
 /* x [N,3,8,8] -> Conv 3x3 pad 1 (4) -> BN -> Relu -> MaxPool 2 -> Flatten
  * -> Gemm (64 -> 5) into b (input, initializers, nodes, output); metadata
  * and producer are the caller's. A few hundred bytes packed. */

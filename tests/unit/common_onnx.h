@@ -93,4 +93,8 @@ uint8_t *tb_pack(struct tb_model *b, size_t *len);
 bo_status tb_load(struct tb_model *b, const struct bo_model_limits *limits,
 		  struct bo_model **out, struct bo_error *err);
 
+/* tb_load() without limits, then tb_free(b): the model, or NULL after
+ * printing the loader's error to stderr. */
+struct bo_model *tb_load_free(struct tb_model *b);
+
 #endif

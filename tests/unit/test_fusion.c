@@ -90,13 +90,8 @@ static struct bo_model *load(int with_inner_outputs)
 		tb_output(tb, "c");
 		tb_output(tb, "d");
 	}
-	struct bo_model *m = NULL;
-	struct bo_error err;
-	bo_status rc = tb_load(tb, NULL, &m, &err);
-	if (rc)
-		fprintf(stderr, "load: %s\n", err.text);
-	assert_int_equal(rc, BO_OK);
-	tb_free(tb);
+	struct bo_model *m = tb_load_free(tb);
+	assert_non_null(m);
 	return m;
 }
 
@@ -238,13 +233,8 @@ static struct bo_model *load_silu(int sigmoids_out)
 		tb_output(tb, "s3");
 		tb_output(tb, "s4");
 	}
-	struct bo_model *m = NULL;
-	struct bo_error err;
-	bo_status rc = tb_load(tb, NULL, &m, &err);
-	if (rc)
-		fprintf(stderr, "load: %s\n", err.text);
-	assert_int_equal(rc, BO_OK);
-	tb_free(tb);
+	struct bo_model *m = tb_load_free(tb);
+	assert_non_null(m);
 	return m;
 }
 
@@ -384,13 +374,8 @@ static struct bo_model *load_add_relu(int sum_out)
 	tb_output(tb, "y");
 	if (sum_out)
 		tb_output(tb, "s");
-	struct bo_model *m = NULL;
-	struct bo_error err;
-	bo_status rc = tb_load(tb, NULL, &m, &err);
-	if (rc)
-		fprintf(stderr, "load: %s\n", err.text);
-	assert_int_equal(rc, BO_OK);
-	tb_free(tb);
+	struct bo_model *m = tb_load_free(tb);
+	assert_non_null(m);
 	return m;
 }
 

@@ -93,13 +93,8 @@ static struct bo_model *conv_model(const struct cfg *c, const float *w, const fl
 	tb_attr_ints(tb, n, "dilations", 2, dl);
 	tb_attr_int(tb, n, "group", g);
 	tb_output(tb, "y");
-	struct bo_model *m = NULL;
-	struct bo_error err;
-	bo_status rc = tb_load(tb, NULL, &m, &err);
-	if (rc)
-		fprintf(stderr, "load: %s\n", err.text);
-	assert_int_equal(rc, BO_OK);
-	tb_free(tb);
+	struct bo_model *m = tb_load_free(tb);
+	assert_non_null(m);
 	return m;
 }
 
